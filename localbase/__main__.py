@@ -1,0 +1,5 @@
+"""`python -m localbase` — the same as `supportchat stack`, without the app's dependencies."""
+
+from localbase.cli import main
+
+raise SystemExit(main())

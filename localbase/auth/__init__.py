@@ -1,0 +1,1 @@
+"""/auth/v1: the GoTrue subset (sign-up, token grants, user, logout, admin users)."""

@@ -1,0 +1,77 @@
+"""Command line of the local stack: `stack` (run it) and `db migrate` (apply sql/ anywhere).
+
+`supportchat stack ...` and `supportchat db migrate ...` hand their arguments to `main` here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_PORT = 54321
+
+
+def default_data_dir() -> Path:
+    """`SUPPORTCHAT_DATA_DIR`/localbase, else the platform's user data dir."""
+    import os
+
+    base = os.environ.get("SUPPORTCHAT_DATA_DIR")
+    root = Path(base) if base else Path(platformdirs.user_data_dir("supportchat", appauthor=False))
+    return root / "localbase"
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port (0 = any free port)")
+    parser.add_argument("--db-port", type=int, default=None, help="PostgreSQL port (default: any free port)")
+    parser.add_argument("--data", type=Path, default=None, help="data directory (default: platform data dir)")
+    parser.add_argument("--demo", action="store_true", help="seed demo accounts and tickets, use the demo keys")
+    parser.add_argument("--json", action="store_true", help="print one JSON line with the connection details")
+
+
+def add_db_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="db_command", required=True)
+    mig = sub.add_parser("migrate", help="apply sql/migrations to a PostgreSQL database")
+    mig.add_argument("--db-url", required=True, help="postgresql://... (a Supabase project's direct URL works)")
+    mig.add_argument(
+        "--bootstrap", choices=["auto", "yes", "no"], default="auto",
+        help="apply sql/local (what Supabase already has) first: auto = only on plain PostgreSQL",
+    )
+
+
+def run_stack(args: argparse.Namespace) -> int:
+    from localbase.server import run_foreground
+
+    data_dir = args.data or default_data_dir()
+    return run_foreground(data_dir, args.port, args.demo, args.json, db_port=args.db_port)
+
+
+def run_db(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from localbase import migrate
+
+    bootstrap = {"auto": None, "yes": True, "no": False}[args.bootstrap]
+    try:
+        applied = migrate.apply_all(args.db_url, bootstrap=bootstrap)
+    except psycopg.Error as exc:
+        print(f"Migration failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"applied": applied}) if applied else "Database is up to date.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="localbase", description="Supabase-compatible local stack")
+    sub = parser.add_subparsers(dest="command")
+    add_stack_arguments(sub.add_parser("stack", help="run the stack in the foreground"))
+    add_db_arguments(sub.add_parser("db", help="database tools"))
+    args = parser.parse_args(argv)
+    if args.command == "db":
+        return run_db(args)
+    if args.command is None:
+        args = parser.parse_args(["stack", *(argv if argv is not None else sys.argv[1:])])
+    return run_stack(args)

@@ -1,0 +1,87 @@
+"""JWT keys of a stack: the HS256 secret, the anon and service_role API keys, and token checks.
+
+A persistent stack generates its own secret once per data dir (file mode 0600); only the
+throwaway demo stack uses the well-known Supabase CLI demo secret, so that anyone who ever saw a
+demo key cannot forge tokens for a real local install.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+DEMO_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+DEMO_ISSUER = "supabase-demo"
+DEMO_KEY_EXP = 1983812996
+ALGORITHM = "HS256"
+
+
+class TokenError(Exception):
+    """A bearer token that cannot be trusted; `code` tells the client why."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
+@dataclass(frozen=True)
+class Keys:
+    jwt_secret: str
+    anon_key: str
+    service_role_key: str
+
+    @classmethod
+    def from_secret(cls, secret: str) -> Keys:
+        def api_key(role: str) -> str:
+            payload = {"iss": DEMO_ISSUER if secret == DEMO_JWT_SECRET else "supabase", "role": role,
+                       "iat": 1700000000, "exp": DEMO_KEY_EXP}
+            return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+        return cls(secret, api_key("anon"), api_key("service_role"))
+
+    @classmethod
+    def demo(cls) -> Keys:
+        return cls.from_secret(DEMO_JWT_SECRET)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> Keys:
+        """Load the data dir's secret, creating it (readable by this user only) on first use."""
+        path = data_dir / "jwt_secret"
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return cls.from_secret(path.read_text().strip())
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self.jwt_secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Claims of a valid HS256 token; raises TokenError for anything else (alg none included)."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self.jwt_secret,
+                algorithms=[ALGORITHM],
+                options={"verify_aud": False},
+                leeway=0,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("JWT expired", expired=True) from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"invalid JWT: {exc}") from exc
+        if not isinstance(claims.get("role", ""), str):
+            raise TokenError("invalid JWT: role claim must be a string")
+        exp = claims.get("exp")
+        if exp is not None and not isinstance(exp, int | float):
+            raise TokenError("invalid JWT: exp must be a number")
+        if exp is not None and exp <= time.time():
+            raise TokenError("JWT expired", expired=True)
+        return claims

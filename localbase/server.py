@@ -1,0 +1,195 @@
+"""The localbase HTTP/WebSocket server: one Starlette app that mounts auth, REST and realtime.
+
+`Stack` is the whole local Supabase: the embedded PostgreSQL, migrations, optional demo data and
+the uvicorn server. `supportchat stack` runs it in the foreground; tests and the desktop app run it
+as a child process (`python -m localbase`) so that stopping it is as real as stopping a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from localbase import migrate
+from localbase.context import StackContext
+from localbase.keys import Keys
+from localbase.postgres import EmbeddedPostgres, free_port
+
+log = logging.getLogger(__name__)
+
+
+async def _health(request: Request) -> JSONResponse:
+    ctx: StackContext = request.app.state.ctx
+    async with ctx.admin_pool.connection() as conn:
+        await conn.execute("select 1")
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(
+    keys: Keys,
+    db_url: str,
+    api_db_url: str,
+    api_url: str,
+) -> Starlette:
+    """The ASGI app; pools and background services live for the app's lifespan."""
+    from localbase.auth import routes as auth_routes
+    from localbase.realtime import RealtimeService
+    from localbase.rest import routes as rest_routes
+
+    realtime_box: dict[str, RealtimeService] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        admin_pool = AsyncConnectionPool(db_url, min_size=1, max_size=10, open=False, kwargs={"autocommit": True})
+        api_pool = AsyncConnectionPool(api_db_url, min_size=2, max_size=20, open=False, kwargs={"autocommit": True})
+        await admin_pool.open(wait=True)
+        await api_pool.open(wait=True)
+        ctx = StackContext(keys, db_url, api_db_url, api_url, admin_pool, api_pool)
+        app.state.ctx = ctx
+        realtime = RealtimeService(ctx)
+        realtime_box["service"] = realtime
+        app.state.realtime = realtime
+        await realtime.start()
+        try:
+            yield
+        finally:
+            await realtime.stop()
+            await api_pool.close()
+            await admin_pool.close()
+
+    routes: list[BaseRoute] = [
+        Route("/health", _health),
+        auth_routes.mount(),
+        rest_routes.mount(),
+    ]
+    routes.extend(RealtimeService.routes())
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+@dataclass
+class Stack:
+    """A complete local Supabase in `data_dir`; `api_port` serves HTTP, PostgreSQL gets its own port."""
+
+    data_dir: Path
+    api_port: int = 54321
+    db_port: int | None = None
+    demo: bool = False
+    host: str = "127.0.0.1"
+    postgres: EmbeddedPostgres = field(init=False)
+    keys: Keys = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if self.api_port == 0:
+            self.api_port = free_port(self.host)
+        if self.db_port is None:
+            self.db_port = free_port(self.host)
+        self.postgres = EmbeddedPostgres(self.data_dir, self.db_port)
+        self.keys = Keys.demo() if self.demo else Keys.for_data_dir(self.data_dir)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def api_db_url(self) -> str:
+        return f"postgresql://authenticator@127.0.0.1:{self.db_port}/postgres"
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "api_url": self.api_url,
+            "anon_key": self.keys.anon_key,
+            "service_role_key": self.keys.service_role_key,
+            "db_url": self.postgres.url,
+            "jwt_secret": self.keys.jwt_secret,
+        }
+
+    def prepare(self) -> None:
+        """Start PostgreSQL, apply bootstrap and migrations, seed the demo data once."""
+        self.postgres.start()
+        migrate.apply_all(self.postgres.url)
+        if self.demo:
+            from localbase import demo
+
+            demo.seed(self.postgres.url)
+
+    def serve(self, on_ready: Any = None) -> None:
+        """Serve until SIGINT/SIGTERM, then stop uvicorn and PostgreSQL."""
+        app = create_app(self.keys, self.postgres.url, self.api_db_url, self.api_url)
+        config = uvicorn.Config(
+            app, host=self.host, port=self.api_port, log_level="warning", ws="websockets-sansio",
+            lifespan="on", ws_max_size=1_048_576, timeout_graceful_shutdown=3,
+        )
+        server = uvicorn.Server(config)
+
+        async def main() -> None:
+            serving = asyncio.create_task(server.serve())
+            while not server.started:
+                if serving.done():
+                    await serving
+                    return
+                await asyncio.sleep(0.02)
+            if on_ready is not None:
+                on_ready()
+            await serving
+
+        try:
+            asyncio.run(main())
+        finally:
+            self.postgres.stop()
+
+
+def run_foreground(
+    data_dir: Path, port: int, demo: bool, as_json: bool, db_port: int | None = None
+) -> int:
+    """`supportchat stack`: run until interrupted, printing the connection details when ready."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stack = Stack(data_dir, api_port=port, db_port=db_port, demo=demo)
+    # SIGTERM behaves like Ctrl+C so uvicorn and PostgreSQL shut down through the same path
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        stack.prepare()
+    except Exception:
+        stack.postgres.stop()
+        raise
+
+    def ready() -> None:
+        info = stack.info()
+        if as_json:
+            print(json.dumps(info), flush=True)
+        else:
+            print("localbase is running.\n", flush=True)
+            print(f"         API URL: {info['api_url']}")
+            print(f"          DB URL: {info['db_url']}")
+            print(f"      JWT secret: {info['jwt_secret']}")
+            print(f"        anon key: {info['anon_key']}")
+            print(f"service_role key: {info['service_role_key']}")
+            if demo:
+                from localbase import demo as demo_data
+
+                print("\nDemo accounts (password for all: " + demo_data.PASSWORD + "):")
+                for email, role, name in demo_data.ACCOUNTS:
+                    print(f"  {role:<8} {email:<28} {name}")
+            print("\nPress Ctrl+C to stop.", flush=True)
+
+    try:
+        stack.serve(on_ready=ready)
+    except KeyboardInterrupt:
+        pass
+    sys.stdout.flush()
+    return 0

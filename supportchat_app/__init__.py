@@ -1,0 +1,1 @@
+"""supportchat_app package."""
