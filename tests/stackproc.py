@@ -1,0 +1,97 @@
+"""Run a real localbase as a child process, the way a user runs `supportchat stack`.
+
+Tests (and benchmarks) start one per session on a temp dir and a free port; `stop()` and `start()`
+on the same data dir and port are a real server outage and restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from localbase.postgres import free_port
+
+
+@dataclass
+class StackProcess:
+    data_dir: Path
+    demo: bool = False
+    port: int = field(default_factory=free_port)
+    db_port: int = field(default_factory=free_port)
+    info: dict[str, Any] = field(default_factory=dict)
+    proc: subprocess.Popen[str] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return str(self.info["api_url"])
+
+    @property
+    def anon_key(self) -> str:
+        return str(self.info["anon_key"])
+
+    @property
+    def service_role_key(self) -> str:
+        return str(self.info["service_role_key"])
+
+    @property
+    def db_url(self) -> str:
+        return str(self.info["db_url"])
+
+    @property
+    def jwt_secret(self) -> str:
+        return str(self.info["jwt_secret"])
+
+    def start(self, timeout: float = 120) -> None:
+        args = [sys.executable, "-m", "localbase", "stack", "--json", "--port", str(self.port),
+                "--db-port", str(self.db_port), "--data", str(self.data_dir)]
+        if self.demo:
+            args.append("--demo")
+        log_path = self.data_dir.parent / f"{self.data_dir.name}-stack.log"
+        with log_path.open("a") as log:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line or time.monotonic() > deadline:
+            self.stop()
+            raise RuntimeError(f"localbase did not start; see {log_path}")
+        self.info = json.loads(line)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def mint(self, sub: str | None = None, role: str = "authenticated", ttl: int = 3600,
+             **extra: Any) -> str:
+        """A token signed with the stack's secret, as GoTrue would issue it (for RLS tests)."""
+        now = int(time.time())
+        claims: dict[str, Any] = {"iss": f"{self.api_url}/auth/v1", "aud": "authenticated", "role": role,
+                                  "iat": now, "exp": now + ttl, "session_id": str(uuid.uuid4())}
+        if sub is not None:
+            claims["sub"] = sub
+        claims.update(extra)
+        return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
