@@ -1,1 +1,3 @@
-"""supportchat_app package."""
+"""SupportChat desktop app: NiceGUI pages, the CLI entry point and the native window."""
+
+__version__ = "0.1.0"
