@@ -1,0 +1,236 @@
+"""Pure decisions of the sync engine: no I/O, no clock, no randomness of their own (callers pass
+them in), so each is unit-tested in tests/test_sync_decisions.py.
+
+- classify(): which branch of the error tree a failure belongs to (retry, refresh, give up)
+- backoff_delay(): exponential backoff with jitter
+- plan_batches() / bisect(): which outbox entries travel together, and how to isolate a bad row
+- overlay_ticket() / resolve_ticket_update(): the merge rule for tickets changed offline
+- stale_tickets() / needs_backfill(): what a pull must delete or backfill
+- canonical_ts(): one timestamp format in the cache, so text order is time order
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sync.errors import AuthError, PermanentError, RetryableError, SyncError
+
+MAX_CONTENT = 10_000
+MAX_SUBJECT = 200
+TICKET_STATUSES = ("open", "pending", "resolved", "closed")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+
+# PostgreSQL SQLSTATE classes that are about this row or request (retrying the same thing fails again)
+_PERMANENT_SQLSTATE = re.compile(r"^(22|23|42|P0|2F|44)[0-9A-Z]{3}$")
+# SQLSTATEs that are about the server's moment (serialization, deadlock, shutdown, resources, timeouts)
+_RETRYABLE_SQLSTATE = re.compile(r"^(08|40|53|54|55|57|58|XX)[0-9A-Z]{3}$")
+_AUTH_CODES = frozenset({"PGRST300", "PGRST301", "PGRST302", "PGRST303", "401"})
+
+
+def classify_code(code: str | None, message: str = "", details: Any = None, hint: str | None = None,
+                  status: int | None = None) -> SyncError:
+    """Classify a server error answer by its code (PostgREST/PostgreSQL) and, if known, HTTP status.
+
+    401 / PGRST301 / PGRST303 → AuthError (refresh and retry); 42501 (RLS), 22xxx, 23xxx, other 4xx
+    → PermanentError; 5xx, 408, 429, transient SQLSTATEs → RetryableError. An unknown code without
+    a status is treated as retryable: giving up on a user's message needs a reason we understand.
+    """
+    kwargs: dict[str, Any] = {"code": code, "details": details, "hint": hint, "status": status}
+    message = message or (f"server error {code}" if code else "server error")
+    code_s = (code or "").strip()
+    if code_s in _AUTH_CODES or status == 401 and code_s != "42501":
+        return AuthError(message, **kwargs)
+    if code_s == "42501" and status == 401:
+        # RLS refusal while the request ran as anon: our token was not taken, which is an auth problem
+        return AuthError(message, **kwargs)
+    if _PERMANENT_SQLSTATE.match(code_s):
+        return PermanentError(message, **kwargs)
+    if _RETRYABLE_SQLSTATE.match(code_s):
+        return RetryableError(message, **kwargs)
+    http = status
+    if http is None and code_s.isdigit() and len(code_s) == 3:
+        http = int(code_s)  # postgrest-py puts the HTTP status in `code` when the body was not JSON
+    if http is not None:
+        if http >= 500 or http in (408, 425, 429):
+            return RetryableError(message, **kwargs)
+        if http == 401:
+            return AuthError(message, **kwargs)
+        if 400 <= http < 500:
+            return PermanentError(message, **kwargs)
+    if code_s.startswith("PGRST"):
+        # PGRST1xx/2xx are request/schema errors (bad column, no such table): the same request fails again
+        return PermanentError(message, **kwargs)
+    return RetryableError(message, **kwargs)
+
+
+def classify(exc: BaseException) -> SyncError:
+    """Map any exception from the network stack or the Supabase clients onto the error tree."""
+    if isinstance(exc, SyncError):
+        return exc
+    name = type(exc).__name__
+    module = type(exc).__module__
+    if module.startswith("postgrest") and hasattr(exc, "code"):
+        return classify_code(getattr(exc, "code", None), getattr(exc, "message", None) or str(exc),
+                             getattr(exc, "details", None), getattr(exc, "hint", None))
+    if module.startswith("supabase_auth"):
+        status = getattr(exc, "status", None)
+        code = getattr(exc, "code", None)
+        message = getattr(exc, "message", None) or str(exc)
+        if name in ("AuthRetryableError", "AuthUnknownError") or (isinstance(status, int) and status >= 500):
+            return RetryableError(message, code=code, status=status)
+        if name == "AuthSessionMissingError":
+            return AuthError(message, code=code, status=status, refused=True)
+        # 400 invalid_credentials / refresh_token_not_found / refresh_token_already_used, 401, 403, 422
+        return AuthError(message, code=code, status=status, refused=True)
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, ConnectionError, OSError, EOFError)):
+        return RetryableError(f"network: {exc or name}", code=name)
+    if module.startswith(("httpx", "httpcore", "h2", "h11", "websockets", "anyio")):
+        return RetryableError(f"network: {exc or name}", code=name)
+    if name == "ValidationError":
+        # a proxy or a half-dead server answered something that is not PostgREST's JSON
+        return RetryableError(f"unexpected server answer: {exc}", code=name)
+    return RetryableError(f"{name}: {exc}", code=name)
+
+
+def backoff_delay(attempt: int, rand: Callable[[], float], base: float = 0.5, cap: float = 30.0) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based): exponential, capped, "equal jitter"
+    (half fixed, half random) so many clients coming back at once do not retry in lockstep yet
+    never retry immediately."""
+    ceiling = min(cap, base * (2 ** min(attempt, 30)))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One queued local change, as the push planner sees it."""
+
+    seq: int
+    kind: str  # 'message' | 'ticket_create' | 'ticket_update' | 'read'
+    entity_id: str
+    ticket_id: str
+    payload: Mapping[str, Any]
+
+
+BATCHABLE = frozenset({"message", "read", "ticket_create"})
+
+
+def plan_batches(entries: Sequence[OutboxEntry], max_batch: int) -> list[list[OutboxEntry]]:
+    """Group the outbox (already in FIFO order) into requests: runs of consecutive entries of one
+    batchable kind travel together, up to ``max_batch``; ticket updates go one by one (each is a
+    compare-and-set on its own row). Order is kept, so a ticket is created before its first message
+    and messages of a ticket arrive in the order they were written."""
+    batches: list[list[OutboxEntry]] = []
+    for entry in entries:
+        last = batches[-1] if batches else None
+        if (last is not None and entry.kind in BATCHABLE and last[0].kind == entry.kind
+                and len(last) < max_batch):
+            last.append(entry)
+        else:
+            batches.append([entry])
+    return batches
+
+
+def bisect(batch: Sequence[OutboxEntry]) -> tuple[list[OutboxEntry], list[OutboxEntry]]:
+    """Halves of a batch the server refused as a whole: send each half to isolate the bad row in
+    O(log n) requests while the good rows still go in bulk."""
+    middle = max(1, len(batch) // 2)
+    return list(batch[:middle]), list(batch[middle:])
+
+
+TICKET_FIELDS = ("status", "priority", "assignee_id")
+
+
+def overlay_ticket(server_row: Mapping[str, Any], pending: Mapping[str, Any]) -> dict[str, Any]:
+    """A pulled ticket row as the user sees it: the server's row with the user's still-unsent field
+    changes on top (they are shown at once and will be checked by the server when pushed)."""
+    merged = dict(server_row)
+    for key, value in pending.items():
+        if key in TICKET_FIELDS:
+            merged[key] = value
+    return merged
+
+
+def resolve_ticket_update(base: Mapping[str, Any], wanted: Mapping[str, Any],
+                          server: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The merge rule for a ticket changed offline, decided against the server's current row.
+
+    The rule: **the server's state wins field by field.** For each field the user changed, if the
+    server's value still equals the value the user saw when changing it (``base``), the change is
+    sent; if someone else changed that field meanwhile, the server's value stays and the field is
+    reported as overruled, so the agent sees what happened. Fields nobody else touched go through,
+    and RLS on the server still has the last word (a refusal fails the entry with its reason).
+
+    Returns (fields to send, overruled fields with the server's value).
+    """
+    send: dict[str, Any] = {}
+    overruled: dict[str, Any] = {}
+    for key, value in wanted.items():
+        current = server.get(key)
+        if current == value:
+            continue  # already so on the server
+        if key in base and base[key] != current:
+            overruled[key] = current
+        else:
+            send[key] = value
+    return send, overruled
+
+
+def stale_tickets(local_ids: set[str], visible_ids: set[str], keep: set[str]) -> set[str]:
+    """Cached tickets the server no longer shows this user (reassigned away, deleted), except those
+    with unsent or failed local work the user still has to see (``keep``)."""
+    return local_ids - visible_ids - keep
+
+
+def needs_backfill(old: Mapping[str, Any] | None, new: Mapping[str, Any], messages_synced: bool) -> bool:
+    """Whether a pulled ticket's thread must be fetched by ticket id: its older messages sit below
+    the messages cursor when it just became visible (new to this cache, or its assignee changed,
+    e.g. reassigned to me). Not needed during the very first pull, which fetches everything."""
+    if not messages_synced:
+        return False
+    if old is None:
+        return True
+    return bool(old.get("assignee_id") != new.get("assignee_id"))
+
+
+def canonical_ts(value: Any) -> str | None:
+    """Timestamps as UTC ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``: one fixed width, so comparing the
+    text compares the instants, whatever offset or precision the server sent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value).replace("Z", "+00:00").replace(" ", "T", 1)
+        dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def check_content(content: str) -> str:
+    """The message text as the server will accept it, or ValueError with a plain reason."""
+    if not isinstance(content, str) or not content.strip():
+        raise ValueError("a message cannot be empty")
+    if len(content) > MAX_CONTENT:
+        raise ValueError(f"a message can have at most {MAX_CONTENT} characters (this one has {len(content)})")
+    return content
+
+
+def check_subject(subject: str) -> str:
+    subject = (subject or "").strip()
+    if not subject:
+        raise ValueError("a ticket needs a subject")
+    if len(subject) > MAX_SUBJECT:
+        raise ValueError(f"a subject can have at most {MAX_SUBJECT} characters")
+    return subject
+
+
+def check_choice(value: str, allowed: Sequence[str], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+    return value

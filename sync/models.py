@@ -1,0 +1,141 @@
+"""The engine's value types: what the UI reads (Ticket, Message, Profile, SearchHit), who is signed
+in (LocalUser), where the server is (RemoteConfig) and how sync is doing (SyncStatus).
+
+All frozen dataclasses: the UI gets snapshots it cannot mutate behind the engine's back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+"""Marks "argument not given" where None is a real value (``assignee_id=None`` releases a ticket)."""
+Unset = _Unset
+
+
+def jwt_role(token: str) -> str | None:
+    """The ``role`` claim of a JWT, read without verifying it (we only refuse keys, never trust them)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, json.JSONDecodeError):
+        return None
+    role = payload.get("role") if isinstance(payload, dict) else None
+    return role if isinstance(role, str) else None
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    """Where the Supabase project is. Only ever the anon (publishable) key."""
+
+    url: str
+    anon_key: str
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"the Supabase URL must start with http:// or https://, got {self.url!r}")
+        if not self.anon_key:
+            raise ValueError("the Supabase anon key is missing")
+        if jwt_role(self.anon_key) == "service_role":
+            raise ValueError("this is the service key: it bypasses Row-Level Security and never belongs in the "
+                             "desktop app; use the project's anon key")
+
+
+@dataclass(frozen=True)
+class LocalUser:
+    id: str
+    email: str
+    role: str  # 'customer' | 'agent' | 'admin'
+    display_name: str
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("agent", "admin")
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    role: str
+    display_name: str
+    avatar_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    customer_id: str
+    assignee_id: str | None
+    subject: str
+    status: str
+    priority: str
+    created_at: str
+    updated_at: str
+    last_message_at: str
+    unread_count: int = 0
+    last_message_preview: str = ""
+    customer_name: str = ""
+    assignee_name: str = ""
+    local_state: str = "sent"  # 'pending' while a local create/update waits for the server
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    ticket_id: str
+    sender_id: str
+    content: str
+    is_internal: bool
+    created_at: str
+    edited_at: str | None = None
+    deleted_at: str | None = None
+    local_state: str = "sent"  # 'pending' | 'sent' | 'failed'
+    error: str | None = None
+    sender_name: str = ""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    ticket_id: str
+    message_id: str | None  # None when the ticket subject matched
+    subject: str
+    snippet: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    state: str  # 'online' | 'offline' | 'connecting' | 'needs-sign-in'
+    pending: int
+    failed: int
+    last_synced_at: datetime | None
+    last_error: str | None
+    syncing: bool = False
+    progress: float | None = None  # 0..1 during the initial sync
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A plain dict of a dataclass, for the CLI's JSON output."""
+    from dataclasses import asdict
+
+    out = asdict(obj)
+    for key, value in out.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+    return out

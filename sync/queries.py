@@ -1,0 +1,159 @@
+"""Reads of the cache for the UI: synchronous, indexed, never touching the network.
+
+Every query here is served by an index of sync/schema.py: the inbox by ``tickets_*`` on
+(filter, last_message_at), thread pages and unread counts by ``messages_thread``
+(ticket_id, created_at, id), search by the FTS5 tables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+import sqlite_utils
+
+from sync.models import Message, Profile, SearchHit, Ticket
+
+_TICKET_SELECT = """
+select t.id, t.customer_id, t.assignee_id, t.subject, t.status, t.priority, t.created_at, t.updated_at,
+  t.last_message_at, t.local_state, t.error,
+  (select count(*) from messages m where m.ticket_id = t.id and m.sender_id <> :me and m.deleted_at is null
+     and (:staff or m.is_internal = 0)
+     and m.created_at > coalesce((select r.last_read_at from ticket_reads r
+                                  where r.ticket_id = t.id and r.user_id = :me), '')) as unread_count,
+  coalesce((select m.content from messages m where m.ticket_id = t.id and m.deleted_at is null
+            and (:staff or m.is_internal = 0) order by m.created_at desc, m.id desc limit 1), '') as preview,
+  coalesce(cp.display_name, '') as customer_name, coalesce(ap.display_name, '') as assignee_name
+from tickets t
+left join profiles cp on cp.id = t.customer_id
+left join profiles ap on ap.id = t.assignee_id
+"""
+
+
+def _ticket(row: sqlite3.Row) -> Ticket:
+    preview = str(row["preview"])
+    return Ticket(
+        id=row["id"], customer_id=row["customer_id"], assignee_id=row["assignee_id"], subject=row["subject"],
+        status=row["status"], priority=row["priority"], created_at=row["created_at"], updated_at=row["updated_at"],
+        last_message_at=row["last_message_at"], unread_count=int(row["unread_count"]),
+        last_message_preview=preview[:140], customer_name=row["customer_name"], assignee_name=row["assignee_name"],
+        local_state=row["local_state"], error=row["error"])
+
+
+def inbox(conn: sqlite3.Connection, me: str, role: str, view: str = "mine", statuses: Iterable[str] | None = None,
+          priorities: Iterable[str] | None = None, limit: int = 200) -> list[Ticket]:
+    if view not in ("mine", "unassigned", "all"):
+        raise ValueError(f"view must be 'mine', 'unassigned' or 'all', not {view!r}")
+    staff = role in ("agent", "admin")
+    where: list[str] = []
+    params: dict[str, Any] = {"me": me, "staff": staff, "limit": max(1, min(int(limit), 5000))}
+    if not staff:
+        where.append("t.customer_id = :me")
+    elif view == "mine":
+        where.append("t.assignee_id = :me")
+    elif view == "unassigned":
+        where.append("t.assignee_id is null")
+    for name, values in (("status", statuses), ("priority", priorities)):
+        if values is not None:
+            chosen = list(values)
+            keys = [f"{name}{i}" for i in range(len(chosen))]
+            params.update(zip(keys, chosen, strict=True))
+            where.append(f"t.{name} in ({', '.join(':' + k for k in keys)})" if keys else "0")
+    sql = _TICKET_SELECT + (" where " + " and ".join(where) if where else "") + \
+        " order by t.last_message_at desc, t.id limit :limit"
+    return [_ticket(r) for r in conn.execute(sql, params)]
+
+
+def ticket(conn: sqlite3.Connection, me: str, role: str, ticket_id: str) -> Ticket | None:
+    row = conn.execute(_TICKET_SELECT + " where t.id = :id",
+                       {"me": me, "staff": role in ("agent", "admin"), "id": ticket_id}).fetchone()
+    return _ticket(row) if row else None
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(id=row["id"], ticket_id=row["ticket_id"], sender_id=row["sender_id"], content=row["content"],
+                   is_internal=bool(row["is_internal"]), created_at=row["created_at"], edited_at=row["edited_at"],
+                   deleted_at=row["deleted_at"], local_state=row["local_state"], error=row["error"],
+                   sender_name=row["sender_name"] or "")
+
+
+_MESSAGE_SELECT = ("select m.*, p.display_name as sender_name from messages m"
+                   " left join profiles p on p.id = m.sender_id")
+
+
+def thread(conn: sqlite3.Connection, ticket_id: str, limit: int = 50,
+           before: tuple[str, str] | None = None) -> list[Message]:
+    """The newest ``limit`` messages older than ``before`` = (created_at, id), oldest first."""
+    limit = max(1, min(int(limit), 1000))
+    if before is None:
+        rows = conn.execute(_MESSAGE_SELECT + " where m.ticket_id = ? order by m.created_at desc, m.id desc limit ?",
+                            (ticket_id, limit)).fetchall()
+    else:
+        rows = conn.execute(_MESSAGE_SELECT + " where m.ticket_id = ? and (m.created_at, m.id) < (?, ?)"
+                            " order by m.created_at desc, m.id desc limit ?",
+                            (ticket_id, before[0], before[1], limit)).fetchall()
+    return [_message(r) for r in reversed(rows)]
+
+
+def message(conn: sqlite3.Connection, message_id: str) -> Message | None:
+    row = conn.execute(_MESSAGE_SELECT + " where m.id = ?", (message_id,)).fetchone()
+    return _message(row) if row else None
+
+
+def count_thread(conn: sqlite3.Connection, ticket_id: str) -> int:
+    return int(conn.execute("select count(*) from messages where ticket_id = ?", (ticket_id,)).fetchone()[0])
+
+
+def _profile(row: sqlite3.Row) -> Profile:
+    return Profile(id=row["id"], role=row["role"], display_name=row["display_name"], avatar_url=row["avatar_url"])
+
+
+def profiles(conn: sqlite3.Connection) -> dict[str, Profile]:
+    return {r["id"]: _profile(r) for r in conn.execute("select * from profiles")}
+
+
+def agents(conn: sqlite3.Connection) -> list[Profile]:
+    return [_profile(r) for r in conn.execute(
+        "select * from profiles where role in ('agent', 'admin') order by display_name, id")]
+
+
+def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[SearchHit]:
+    """FTS5 over ticket subjects and message contents; the user's text is quoted, so words like
+    NOT/OR and stray quotes are searched for rather than parsed as FTS syntax."""
+    quoted = sqlite_utils.Database(conn).quote_fts(query.strip()) if query.strip() else ""
+    if not quoted:
+        return []
+    limit = max(1, min(int(limit), 500))
+    hits = [SearchHit(ticket_id=r["id"], message_id=None, subject=r["subject"], snippet=r["snip"],
+                      created_at=r["last_message_at"])
+            for r in conn.execute(
+                "select t.id, t.subject, t.last_message_at, snippet(tickets_fts, 0, '[', ']', '…', 12) as snip"
+                " from tickets_fts join tickets t on t.rowid = tickets_fts.rowid where tickets_fts match ?"
+                " order by rank limit ?", (quoted, limit))]
+    hits += [SearchHit(ticket_id=r["ticket_id"], message_id=r["id"], subject=r["subject"] or "", snippet=r["snip"],
+                       created_at=r["created_at"])
+             for r in conn.execute(
+                 "select m.id, m.ticket_id, m.created_at, t.subject,"
+                 " snippet(messages_fts, 0, '[', ']', '…', 12) as snip"
+                 " from messages_fts join messages m on m.rowid = messages_fts.rowid"
+                 " left join tickets t on t.id = m.ticket_id where messages_fts match ? and m.deleted_at is null"
+                 " order by rank limit ?", (quoted, limit))]
+    return hits[:limit]
+
+
+def read_marker(conn: sqlite3.Connection, ticket_id: str, user_id: str) -> str | None:
+    row = conn.execute("select last_read_at from ticket_reads where ticket_id = ? and user_id = ?",
+                       (ticket_id, user_id)).fetchone()
+    return str(row[0]) if row else None
+
+
+def draft(conn: sqlite3.Connection, ticket_id: str) -> str:
+    row = conn.execute("select text from drafts where ticket_id = ?", (ticket_id,)).fetchone()
+    return str(row[0]) if row else ""
+
+
+def outbox(conn: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        "select seq, kind, entity_id, ticket_id, state, attempts, error, created_at from outbox order by seq limit ?",
+        (limit,))]

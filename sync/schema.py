@@ -1,0 +1,82 @@
+"""The local cache's schema, versioned with ``PRAGMA user_version``: ``MIGRATIONS[i]`` takes the
+file from version i to i+1, each step in one transaction together with the version bump, so a
+crash mid-migration leaves the previous version intact. Append steps; never edit a shipped one.
+
+The DDL is plain SQL rather than sqlite-utils' ``create_table``/``enable_fts`` because those
+commit on their own and a migration step must be atomic.
+"""
+
+from __future__ import annotations
+
+V1 = """
+create table meta (key text primary key, value text not null);
+create table cursors (name text primary key, xid integer not null, id integer not null);
+
+create table profiles (
+  id text primary key, role text not null, display_name text not null default '', avatar_url text,
+  updated_at text
+);
+
+create table tickets (
+  id text primary key, customer_id text not null, assignee_id text, subject text not null,
+  status text not null, priority text not null, created_at text not null, updated_at text not null,
+  last_message_at text not null, first_response_at text, resolved_at text,
+  local_state text not null default 'sent', error text
+);
+create index tickets_activity on tickets (last_message_at desc);
+create index tickets_assignee on tickets (assignee_id, last_message_at desc);
+create index tickets_status on tickets (status, last_message_at desc);
+create index tickets_customer on tickets (customer_id, last_message_at desc);
+
+create table messages (
+  id text primary key, ticket_id text not null, sender_id text not null, content text not null,
+  is_internal integer not null default 0, created_at text not null, edited_at text, deleted_at text,
+  local_state text not null default 'sent', error text
+);
+create index messages_thread on messages (ticket_id, created_at desc, id desc);
+create index messages_unsent on messages (local_state) where local_state <> 'sent';
+
+create table ticket_reads (
+  ticket_id text not null, user_id text not null, last_read_at text not null,
+  primary key (ticket_id, user_id)
+) without rowid;
+
+-- the outbox: one row per local change waiting for the server, FIFO by seq; an entry leaves only
+-- when the server acknowledged it; a refused one stays with state 'failed' and the reason
+create table outbox (
+  seq integer primary key autoincrement, kind text not null, entity_id text not null,
+  ticket_id text not null, payload text not null, state text not null default 'queued',
+  attempts integer not null default 0, error text, created_at text not null
+);
+create index outbox_state on outbox (state, seq);
+create index outbox_entity on outbox (entity_id);
+
+create table drafts (ticket_id text primary key, text text not null, updated_at text not null);
+
+create virtual table messages_fts using fts5 (content, content='messages', content_rowid='rowid');
+create trigger messages_fts_ai after insert on messages begin
+  insert into messages_fts (rowid, content) values (new.rowid, new.content);
+end;
+create trigger messages_fts_ad after delete on messages begin
+  insert into messages_fts (messages_fts, rowid, content) values ('delete', old.rowid, old.content);
+end;
+create trigger messages_fts_au after update of content on messages when old.content <> new.content begin
+  insert into messages_fts (messages_fts, rowid, content) values ('delete', old.rowid, old.content);
+  insert into messages_fts (rowid, content) values (new.rowid, new.content);
+end;
+
+create virtual table tickets_fts using fts5 (subject, content='tickets', content_rowid='rowid');
+create trigger tickets_fts_ai after insert on tickets begin
+  insert into tickets_fts (rowid, subject) values (new.rowid, new.subject);
+end;
+create trigger tickets_fts_ad after delete on tickets begin
+  insert into tickets_fts (tickets_fts, rowid, subject) values ('delete', old.rowid, old.subject);
+end;
+create trigger tickets_fts_au after update of subject on tickets when old.subject <> new.subject begin
+  insert into tickets_fts (tickets_fts, rowid, subject) values ('delete', old.rowid, old.subject);
+  insert into tickets_fts (rowid, subject) values (new.rowid, new.subject);
+end;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1,)
+VERSION = len(MIGRATIONS)

@@ -1,0 +1,278 @@
+"""The per-user SQLite cache file: opening (0600, WAL, migrations), corruption recovery, and the
+one writer thread.
+
+Concurrency: every write goes through ONE thread that owns the only writing connection (the way
+datasette funnels writes), so writers never fight over SQLite's lock and the asyncio loop never
+waits on disk for a pull page: ``await store.awrite(fn)``. The UI's own writes (``send_message``…)
+are tiny transactions the API promises to finish before returning, so they use ``store.write(fn)``,
+which waits for the writer thread; pull pages are kept small (≤ 1000 rows) to bound that wait.
+Reads use a separate connection on the caller's thread: WAL lets them run beside the writer.
+
+Corruption: ``open_store`` runs ``PRAGMA quick_check``; a file that fails it (or is not SQLite) is
+moved aside, still-readable unsent outbox entries and their local rows are salvaged into a fresh
+file, and the caller is told why (the engine then emits ``CacheRebuilt``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sync.schema import MIGRATIONS, VERSION
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class CacheCorrupt(Exception):
+    """The cache file failed its integrity check or is not a SQLite database."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("pragma busy_timeout = 30000")
+    conn.execute("pragma foreign_keys = off")
+    return conn
+
+
+def _secure_file(path: Path) -> None:
+    """Create the file 0600 before SQLite does, so it is never readable by others, even briefly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(path.parent, DIR_MODE)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE)
+    os.close(fd)
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if candidate.exists() and stat.S_IMODE(candidate.stat().st_mode) != FILE_MODE:
+            os.chmod(candidate, FILE_MODE)
+
+
+def _check(conn: sqlite3.Connection) -> None:
+    try:
+        rows = conn.execute("pragma quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise CacheCorrupt(str(exc)) from exc
+    result = [r[0] for r in rows]
+    if result != ["ok"]:
+        raise CacheCorrupt("; ".join(str(r) for r in result[:5]))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("pragma user_version").fetchone()[0]
+    if version > VERSION:
+        raise CacheCorrupt(f"the cache was written by a newer SupportChat (schema {version} > {VERSION})")
+    for step in range(version, VERSION):
+        # executescript would COMMIT first; run the statements one by one inside our transaction
+        conn.execute("begin immediate")
+        try:
+            for statement in _statements(MIGRATIONS[step]):
+                conn.execute(statement)
+            conn.execute(f"pragma user_version = {step + 1}")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+
+
+def _statements(script: str) -> Iterator[str]:
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buffer[:80]!r}")
+
+
+@dataclass
+class Salvage:
+    """What could be read out of a corrupt cache: unsent outbox rows and the local rows they need."""
+
+    outbox: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    tickets: list[dict[str, Any]]
+    drafts: list[dict[str, Any]]
+
+
+def _salvage(path: Path) -> Salvage:
+    found = Salvage([], [], [], [])
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+    except sqlite3.Error:
+        return found
+    try:
+        for table, target in (("outbox", found.outbox), ("drafts", found.drafts)):
+            try:
+                target.extend(dict(r) for r in conn.execute(f"select * from {table}"))  # noqa: S608
+            except sqlite3.Error as exc:
+                log.warning("cache salvage: %s unreadable: %s", table, exc)
+        ids = {str(r["entity_id"]) for r in found.outbox}
+        for table, target in (("messages", found.messages), ("tickets", found.tickets)):
+            for entity in ids:
+                try:
+                    row = conn.execute(f"select * from {table} where id = ?", (entity,)).fetchone()  # noqa: S608
+                except sqlite3.Error:
+                    continue
+                if row is not None:
+                    target.append(dict(row))
+    finally:
+        conn.close()
+    return found
+
+
+def _restore(conn: sqlite3.Connection, salvage: Salvage) -> int:
+    conn.execute("begin immediate")
+    try:
+        for table, rows in (("outbox", salvage.outbox), ("messages", salvage.messages),
+                            ("tickets", salvage.tickets), ("drafts", salvage.drafts)):
+            for row in rows:
+                cols = list(row)
+                conn.execute(
+                    f"insert or ignore into {table} ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",  # noqa: S608
+                    [row[c] for c in cols])
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return len(salvage.outbox)
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            src.replace(target.with_name(target.name + suffix))
+    return target
+
+
+@dataclass
+class Opened:
+    store: Store
+    rebuilt_reason: str | None = None
+    kept_unsent: int = 0
+
+
+def open_store(path: Path) -> Opened:
+    """Open (creating or migrating) the cache at ``path``; rebuild it when it is corrupt."""
+    _secure_file(path)
+    reason: str | None = None
+    try:
+        conn = _connect(path)
+        try:
+            _check(conn)
+            conn.execute("pragma journal_mode = wal")
+            _migrate(conn)
+        finally:
+            conn.close()
+    except (CacheCorrupt, sqlite3.DatabaseError) as exc:
+        reason = f"the local cache was damaged ({exc}); it was moved aside and rebuilt from the server"
+        log.warning("cache %s: %s", path, reason)
+        salvage = _salvage(path)
+        aside = _move_aside(path)
+        log.warning("corrupt cache moved to %s", aside)
+        _secure_file(path)
+        conn = _connect(path)
+        try:
+            conn.execute("pragma journal_mode = wal")
+            _migrate(conn)
+            kept = _restore(conn, salvage)
+        finally:
+            conn.close()
+        _secure_file(path)
+        return Opened(Store(path), reason, kept)
+    _secure_file(path)
+    return Opened(Store(path))
+
+
+class Store:
+    """The cache: a reader connection for the caller's thread and one writer thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reader = _connect(path)
+        self.reader.execute("pragma query_only = on")
+        self._local = threading.local()
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer")
+        self._closed = False
+
+    def _writer(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            # NORMAL in WAL: a commit survives a process crash (SIGKILL); only an OS crash may lose
+            # the last transactions, never corrupt the file
+            conn.execute("pragma synchronous = normal")
+            self._local.conn = conn
+        return conn
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._writer()
+        conn.execute("begin immediate")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        conn.execute("commit")
+        return result
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one transaction on the writer thread and wait for it."""
+        if self._closed:
+            raise RuntimeError("the cache is closed")
+        return self._pool.submit(self._run, fn).result()
+
+    async def awrite(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one transaction on the writer thread without blocking the loop."""
+        if self._closed:
+            raise RuntimeError("the cache is closed")
+        return await asyncio.wrap_future(self._pool.submit(self._run, fn))
+
+    async def aread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A read on the writer thread (for large reads the loop should not wait for)."""
+        return await asyncio.wrap_future(self._pool.submit(fn, self._writer()))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
+        def _close_writer() -> None:
+            conn = getattr(self._local, "conn", None)
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("pragma optimize")
+                conn.close()
+                self._local.conn = None
+
+        with contextlib.suppress(RuntimeError):
+            self._pool.submit(_close_writer).result()
+        self._pool.shutdown(wait=True)
+        self.reader.close()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
