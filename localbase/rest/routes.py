@@ -1,7 +1,288 @@
-"""Routes of /rest/v1 (placeholder until the REST endpoints land)."""
+"""Routes of /rest/v1: tables (GET/HEAD/POST/PATCH/DELETE) and functions (/rpc/<name>).
 
-from starlette.routing import Mount
+Each handler parses the request with `grammar`, checks every name against the schema cache,
+builds SQL with `query` and runs it in one transaction via `session`; `response` shapes the answer
+(status, Content-Range, single-object checks) as PostgREST does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from localbase.context import context
+from localbase.rest import errors, grammar, response, rpc
+from localbase.rest.catalog import SchemaCache, Table
+from localbase.rest.query import SCHEMA, Builder, insert_source, wrap
+from localbase.rest.request import ReadArgs, parse_args, read_json
+from localbase.rest.session import Identity, identify, in_transaction
+
+
+def _cache(request: Request) -> SchemaCache:
+    ctx = context(request)
+    cache = ctx.extras.get("rest.schema_cache")
+    if not isinstance(cache, SchemaCache):
+        cache = SchemaCache(ctx.admin_pool)
+        ctx.extras["rest.schema_cache"] = cache
+    return cache
+
+
+async def _table(request: Request) -> Table:
+    name = request.path_params["table"]
+    table = await _cache(request).table(name)
+    if table is None:
+        raise errors.unknown_table(name)
+    return table
+
+
+async def handle_table(request: Request) -> Response:
+    try:
+        response.check_profile(request)
+        who = identify(context(request), request)
+        table = await _table(request)
+        if request.method in ("GET", "HEAD"):
+            return await _select(request, who, table)
+        if request.method == "POST":
+            return await _insert(request, who, table)
+        if request.method == "PATCH":
+            return await _update(request, who, table)
+        if request.method == "DELETE":
+            return await _delete(request, who, table)
+        raise errors.RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
+    except errors.RestError as exc:
+        return exc.response()
+    except grammar.GrammarError as exc:
+        return errors.RestError(400, exc.code, exc.message, exc.details).response()
+
+
+async def _fetch(conn: AsyncConnection[Any], query: sql.Composed, params: dict[str, Any]) -> tuple[Any, ...]:
+    cur = await conn.execute(query, params)
+    row = await cur.fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+async def _planned_count(conn: AsyncConnection[Any], source: sql.Composable, params: dict[str, Any]) -> int:
+    cur = await conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) {}").format(source), params)
+    row = await cur.fetchone()
+    assert row is not None
+    plan = row[0]
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+async def _select(request: Request, who: Identity, table: Table) -> Response:
+    ctx = context(request)
+    accept = response.parse_accept(request)
+    prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
+    args = parse_args(request, table_mode=True)
+    catalog = await _cache(request).get()
+    b = Builder(catalog)
+    src = "_s0"
+    rel = sql.Identifier(SCHEMA, table.name)
+    items = b.select_list(src, table, args.select)
+    where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
+    order = b.order(src, table, args.order)
+    limit, offset = args.window(request, ctx_max_rows(ctx))
+    counted = sql.SQL("SELECT 1 FROM {} AS {} WHERE {}").format(rel, sql.Identifier(src), where)
+    total_sql: sql.Composable | None = None
+    if prefer.count in ("exact", "estimated"):
+        total_sql = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted)
+    page = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{} LIMIT {} OFFSET {}").format(
+        items, rel, sql.Identifier(src), where, order, b.param(limit), b.param(offset))
+    query = wrap(page, total=total_sql, single=accept.single, strip_nulls=accept.strip_nulls)
+
+    async def work(conn: AsyncConnection[Any]) -> Response:
+        planned = await _planned_count(conn, counted, b.params) if prefer.count == "planned" else None
+        total, n, body = await _fetch(conn, query, b.params)
+        if prefer.count == "estimated" and total is not None and total > ctx_max_rows(ctx):
+            total = await _planned_count(conn, counted, b.params)
+        total = planned if planned is not None else total
+        return response.read_answer(request, accept, prefer, n=n, body=body, total=total, offset=offset)
+
+    return await in_transaction(ctx, request, who, read_only=True, rollback=prefer.tx_rollback, work=work)
+
+
+def ctx_max_rows(ctx: Any) -> int:
+    value = ctx.extras.get("rest.max_rows", 1000)
+    return int(value)
+
+
+def _payload_columns(table: Table, args: ReadArgs, rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    if args.columns is not None:
+        names = args.columns
+    else:
+        seen: dict[str, None] = {}
+        for row in rows:
+            for key in row:
+                seen.setdefault(key, None)
+        names = tuple(seen)
+    for name in names:
+        if name not in table.columns:
+            raise errors.unknown_payload_column(table.name, name)
+    return names
+
+
+async def _insert(request: Request, who: Identity, table: Table) -> Response:
+    ctx = context(request)
+    accept = response.parse_accept(request)
+    prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
+    args = parse_args(request, table_mode=True)
+    payload = await read_json(request, ctx.max_body_bytes)
+    if isinstance(payload, dict):
+        rows = [payload]
+    elif isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
+        rows = payload
+    else:
+        raise errors.invalid_body("the body must be a JSON object or an array of objects")
+    columns = _payload_columns(table, args, rows)
+    b = Builder(await _cache(request).get())
+    rel = sql.Identifier(SCHEMA, table.name)
+    src = "_s0"
+    source = insert_source(b, table, columns, response.dump_json(rows), prefer.missing_default)
+    target = sql.SQL("({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns)) if columns else sql.SQL("")
+    conflict: sql.Composable = sql.SQL("")
+    merge = prefer.resolution == "merge-duplicates"
+    if prefer.resolution is not None:
+        keys = args.on_conflict or table.primary_key
+        if not keys:
+            raise errors.RestError(400, "PGRST103", f"table {table.name} has no primary key; pass on_conflict")
+        for key in keys:
+            b.column(table, key)
+        key_sql = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
+        if merge and columns:
+            sets = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                                      for c in columns)
+            conflict = sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(key_sql, sets)
+        else:
+            conflict = sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(key_sql)
+    representation = prefer.return_ == "representation"
+    returning: sql.Composable
+    if representation:
+        returning = sql.SQL("{}.*, ({}.xmax::text = '0') AS pgrst_inserted").format(
+            sql.Identifier(src), sql.Identifier(src))
+    elif prefer.return_ == "headers-only" and table.primary_key:
+        returning = sql.SQL(", ").join(sql.Identifier(src, k) for k in table.primary_key)
+    else:
+        returning = sql.SQL("1")
+    statement = sql.SQL("INSERT INTO {} AS {} {} {}{} RETURNING {}").format(
+        rel, sql.Identifier(src), target, source, conflict, returning)
+    if representation:
+        items = b.select_list(src, table, args.select)
+        inserted = sql.SQL(", (SELECT count(*) FROM pgrst_source WHERE pgrst_inserted) AS pgrst_inserted")
+        query = sql.SQL("WITH pgrst_source AS ({}) SELECT t.*{} FROM ({}) t").format(
+            statement, inserted,
+            wrap(sql.SQL("SELECT {} FROM pgrst_source AS {}").format(items, sql.Identifier(src)),
+                 single=accept.single, strip_nulls=accept.strip_nulls))
+    elif prefer.return_ == "headers-only" and table.primary_key:
+        query = sql.SQL("WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), "
+                        "(SELECT row_to_json(_f)::text FROM pgrst_source _f LIMIT 1), count(_t) "
+                        "FROM pgrst_source _t").format(statement)
+    else:
+        query = sql.SQL("WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), NULL::text, count(_t) "
+                        "FROM pgrst_source _t").format(statement)
+
+    async def work(conn: AsyncConnection[Any]) -> Response:
+        if not rows:
+            return response.write_answer(request, accept, prefer, n=0, body="[]", status=201, table=table)
+        _total, n, body, inserted = await _fetch(conn, query, b.params)
+        response.check_single(accept, n)
+        status = 201
+        if prefer.resolution == "ignore-duplicates" and n == 0:
+            status = 200  # every row was a duplicate: nothing created
+        elif merge and representation and inserted == 0 and n > 0:
+            status = 200  # every row updated an existing one
+        return response.write_answer(request, accept, prefer, n=n, body=body, status=status, table=table)
+
+    return await in_transaction(ctx, request, who, read_only=False, rollback=prefer.tx_rollback, work=work)
+
+
+async def _update(request: Request, who: Identity, table: Table) -> Response:
+    ctx = context(request)
+    accept = response.parse_accept(request)
+    prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
+    args = parse_args(request, table_mode=True)
+    payload = await read_json(request, ctx.max_body_bytes)
+    if not isinstance(payload, dict):
+        raise errors.invalid_body("the body of an update must be a JSON object")
+    columns = _payload_columns(table, args, [payload])
+    b = Builder(await _cache(request).get())
+    src = "_s0"
+    rel = sql.Identifier(SCHEMA, table.name)
+    where = b.where(src, table, args.filters)
+    sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("_r", c)) for c in columns)
+    body = b.param(response.dump_json(payload), sql.SQL("json"))
+    returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" else sql.SQL("1")
+    statement = sql.SQL("UPDATE {} AS {} SET {} FROM json_populate_record(NULL::{}, {}) AS _r WHERE {} "
+                        "RETURNING {}").format(rel, sql.Identifier(src), sets, rel, body, where, returning)
+    return await _mutate(request, who, table, b, statement=statement, accept=accept, prefer=prefer, args=args,
+                         skip=not columns)
+
+
+async def _delete(request: Request, who: Identity, table: Table) -> Response:
+    accept = response.parse_accept(request)
+    prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
+    args = parse_args(request, table_mode=True)
+    b = Builder(await _cache(request).get())
+    src = "_s0"
+    rel = sql.Identifier(SCHEMA, table.name)
+    where = b.where(src, table, args.filters)
+    returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" else sql.SQL("1")
+    statement = sql.SQL("DELETE FROM {} AS {} WHERE {} RETURNING {}").format(rel, sql.Identifier(src), where, returning)
+    return await _mutate(request, who, table, b, statement=statement, accept=accept, prefer=prefer, args=args,
+                         skip=False)
+
+
+async def _mutate(request: Request, who: Identity, table: Table, b: Builder, *, statement: sql.Composable,
+                  accept: response.Accept, prefer: grammar.Prefer, args: ReadArgs, skip: bool) -> Response:
+    src = "_s0"
+    source: sql.Composable
+    if prefer.return_ == "representation":
+        items = b.select_list(src, table, args.select)
+        source = sql.SQL("SELECT {} FROM pgrst_source AS {}").format(items, sql.Identifier(src))
+    else:
+        source = sql.SQL("SELECT 1 FROM pgrst_source")
+    query = sql.SQL("WITH pgrst_source AS ({}) {}").format(
+        statement, wrap(source, single=accept.single, strip_nulls=accept.strip_nulls))
+
+    async def work(conn: AsyncConnection[Any]) -> Response:
+        if skip:
+            return response.write_answer(request, accept, prefer, n=0, body="[]", status=200, table=table)
+        _total, n, body = await _fetch(conn, query, b.params)
+        if prefer.max_affected is not None and prefer.handling_strict and n > prefer.max_affected:
+            raise errors.RestError(400, "PGRST124", "Query result exceeds max-affected preference constraint",
+                                   details=f"The query affects {n} rows")
+        response.check_single(accept, n)
+        return response.write_answer(request, accept, prefer, n=n, body=body, status=200, table=table)
+
+    return await in_transaction(context(request), request, who, read_only=False, rollback=prefer.tx_rollback,
+                                work=work)
+
+
+async def handle_rpc(request: Request) -> Response:
+    try:
+        response.check_profile(request)
+        who = identify(context(request), request)
+        return await rpc.call(request, who, _cache(request))
+    except errors.RestError as exc:
+        return exc.response()
+    except grammar.GrammarError as exc:
+        return errors.RestError(400, exc.code, exc.message, exc.details).response()
+
+
+async def handle_root(request: Request) -> Response:
+    """The OpenAPI root is not served; answer clearly rather than with a 404 page."""
+    return errors.RestError(404, "PGRST125", "Invalid path specified in request URL").response()
 
 
 def mount() -> Mount:
-    return Mount("/rest/v1", routes=[])
+    methods = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
+    return Mount("/rest/v1", routes=[
+        Route("/rpc/{function}", handle_rpc, methods=["GET", "HEAD", "POST"]),
+        Route("/{table}", handle_table, methods=methods),
+        Route("/", handle_root, methods=methods),
+    ])
+

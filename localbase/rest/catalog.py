@@ -1,0 +1,179 @@
+"""The schema cache: tables, columns, keys, foreign keys and functions of schema `public`.
+
+Read from pg_catalog as the superuser (like PostgREST's schema cache) and reloaded when a request
+names something unknown, so a migration applied while the stack runs is picked up. Every SQL
+identifier the REST layer emits comes from here; names from the URL are only looked up in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from psycopg_pool import AsyncConnectionPool
+
+SCHEMA = "public"
+RELOAD_MIN_INTERVAL = 0.5  # seconds; unknown names in a burst of bad requests reload at most this often
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # format_type(), e.g. "timestamp with time zone", "text[]"; trusted SQL from pg_catalog
+    typname: str  # pg_type.typname, e.g. "timestamptz", "tsvector"
+    nullable: bool
+    default: str | None  # pg_get_expr() of the default; trusted SQL from pg_catalog
+    generated: bool
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+
+
+@dataclass
+class Table:
+    name: str
+    columns: dict[str, Column]
+    primary_key: tuple[str, ...]
+    insertable: bool = True
+
+
+@dataclass(frozen=True)
+class FunctionArg:
+    name: str
+    type: str
+    has_default: bool
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    args: tuple[FunctionArg, ...]
+    returns_set: bool
+    return_type: str  # format_type of the return type
+    return_table: str | None  # a public table/view whose row type the function returns
+    returns_void: bool
+    volatile: bool
+
+
+@dataclass
+class Catalog:
+    tables: dict[str, Table] = field(default_factory=dict)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    functions: dict[str, list[Function]] = field(default_factory=dict)
+
+
+_TABLES_SQL = """
+select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, not a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> '', c.relkind
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+join pg_type t on t.oid = a.atttypid
+left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
+where n.nspname = %s and c.relkind in ('r', 'v', 'm', 'p', 'f')
+order by c.relname, a.attnum
+"""
+
+_KEYS_SQL = """
+select con.conname, con.contype, c.relname,
+       array(select a.attname from unnest(con.conkey) with ordinality k(n, i)
+             join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.n order by k.i)::text[],
+       fc.relname,
+       array(select a.attname from unnest(con.confkey) with ordinality k(n, i)
+             join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.n order by k.i)::text[]
+from pg_constraint con
+join pg_class c on c.oid = con.conrelid
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_class fc on fc.oid = con.confrelid
+left join pg_namespace fn on fn.oid = fc.relnamespace
+where n.nspname = %s and con.contype in ('p', 'f') and (con.contype = 'p' or fn.nspname = %s)
+"""
+
+_FUNCTIONS_SQL = """
+select p.proname, coalesce(p.proargnames, '{}'::text[]),
+       array(select format_type(t, null) from unnest(p.proargtypes) t)::text[],
+       p.pronargdefaults, p.proretset, format_type(p.prorettype, null),
+       case when rt.typrelid <> 0 and rn.nspname = %s then rc.relname end,
+       p.prorettype = 'void'::regtype, p.provolatile = 'v',
+       coalesce(p.proargmodes, '{}'::"char"[])::text[]
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+join pg_type rt on rt.oid = p.prorettype
+left join pg_class rc on rc.oid = rt.typrelid
+left join pg_namespace rn on rn.oid = rc.relnamespace
+where n.nspname = %s and p.prokind = 'f'
+"""
+
+
+async def load(pool: AsyncConnectionPool) -> Catalog:
+    """Read the whole schema cache in one round of queries."""
+    catalog = Catalog()
+    async with pool.connection() as conn:
+        cur = await conn.execute(_TABLES_SQL, (SCHEMA,))
+        for relname, attname, typ, typname, nullable, default, generated, relkind in await cur.fetchall():
+            table = catalog.tables.setdefault(relname, Table(relname, {}, (), relkind in ("r", "p", "v", "f")))
+            table.columns[attname] = Column(attname, typ, typname, nullable, default, generated)
+        cur = await conn.execute(_KEYS_SQL, (SCHEMA, SCHEMA))
+        for conname, contype, relname, cols, frel, fcols in await cur.fetchall():
+            if relname not in catalog.tables:
+                continue
+            if contype == "p":
+                catalog.tables[relname].primary_key = tuple(cols)
+            elif frel in catalog.tables:
+                catalog.foreign_keys.append(ForeignKey(conname, relname, tuple(cols), frel, tuple(fcols)))
+        cur = await conn.execute(_FUNCTIONS_SQL, (SCHEMA, SCHEMA))
+        for row in await cur.fetchall():
+            name, argnames, argtypes, ndefaults, retset, rettype, rettable, void, volatile, modes = row
+            if any(m not in ("i", "b", "v") for m in modes):
+                # OUT/TABLE args follow the inputs in proargnames; keep only the inputs
+                argnames = [a for a, m in zip(argnames, modes, strict=False) if m in ("i", "b", "v")]
+            nargs = len(argtypes)
+            if len(argnames) < nargs or any(not a for a in argnames[:nargs]):
+                continue  # unnamed arguments cannot be called with named JSON args
+            args = tuple(FunctionArg(argnames[i], argtypes[i], i >= nargs - ndefaults) for i in range(nargs))
+            catalog.functions.setdefault(name, []).append(
+                Function(name, args, retset, rettype, rettable, void, volatile))
+    return catalog
+
+
+class SchemaCache:
+    """The current Catalog, reloaded (rate-limited) when a lookup misses."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._catalog: Catalog | None = None
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Catalog:
+        if self._catalog is None:
+            await self.reload()
+        assert self._catalog is not None
+        return self._catalog
+
+    async def reload(self, *, only_if_stale: bool = False) -> Catalog:
+        async with self._lock:
+            fresh = time.monotonic() - self._loaded_at < RELOAD_MIN_INTERVAL
+            if self._catalog is None or not (only_if_stale and fresh):
+                self._catalog = await load(self._pool)
+                self._loaded_at = time.monotonic()
+            return self._catalog
+
+    async def table(self, name: str) -> Table | None:
+        catalog = await self.get()
+        if name not in catalog.tables:
+            catalog = await self.reload(only_if_stale=True)
+        return catalog.tables.get(name)
+
+    async def functions(self, name: str) -> list[Function]:
+        catalog = await self.get()
+        if name not in catalog.functions:
+            catalog = await self.reload(only_if_stale=True)
+        return catalog.functions.get(name, [])

@@ -1,0 +1,102 @@
+"""Reading a REST request: its query string split into select/filters/order/paging, and its JSON body.
+
+The body is read with a hard byte limit (413 past it) and parsed strictly (no NaN/Infinity, no
+duplicate-free guarantee needed since PostgREST also keeps the last key).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from localbase.rest import errors, grammar
+
+
+@dataclass
+class ReadArgs:
+    select: tuple[grammar.SelectItem, ...] = (grammar.Star(),)
+    filters: list[grammar.Condition | grammar.Logic] = field(default_factory=list)
+    order: tuple[grammar.OrderTerm, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    columns: tuple[str, ...] | None = None
+    on_conflict: tuple[str, ...] | None = None
+    rpc_args: dict[str, str] = field(default_factory=dict)
+
+    def window(self, request: Request, max_rows: int) -> tuple[int, int]:
+        """(limit, offset) from the query string, else the Range header; never more than max_rows."""
+        offset = self.offset
+        limit = self.limit
+        if offset is None and limit is None:
+            rng = grammar.parse_range(request.headers.get("range"))
+            if rng is not None:
+                offset = rng[0]
+                limit = rng[1] - rng[0] + 1 if rng[1] is not None else None
+        offset = offset or 0
+        limit = max_rows if limit is None else min(limit, max_rows)
+        return limit, offset
+
+
+def parse_args(request: Request, *, table_mode: bool, arg_names: frozenset[str] = frozenset()) -> ReadArgs:
+    """Split the query string; in rpc mode, parameters named like a function argument are arguments."""
+    args = ReadArgs()
+    for key, value in request.query_params.multi_items():
+        if key == "select":
+            args.select = grammar.parse_select(value)
+        elif key == "order":
+            args.order = grammar.parse_order(value)
+        elif key == "limit":
+            args.limit = grammar.parse_nonneg_int(value, "limit")
+        elif key == "offset":
+            args.offset = grammar.parse_nonneg_int(value, "offset")
+        elif key == "columns":
+            args.columns = grammar.parse_names(value)
+        elif key == "on_conflict":
+            args.on_conflict = grammar.parse_names(value)
+        elif key in ("or", "and", "not.or", "not.and"):
+            args.filters.append(grammar.parse_logic(key, value))
+        elif key == "apikey":
+            continue
+        elif not table_mode and key in arg_names:
+            if "\x00" in value:
+                raise grammar.GrammarError("Invalid input", "NUL characters are not allowed in the query string")
+            args.rpc_args[key] = value
+        else:
+            args.filters.append(grammar.parse_condition(key, value))
+    return args
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise errors.RestError(413, "PGRST413", "Payload Too Large",
+                               details=f"the request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.RestError(413, "PGRST413", "Payload Too Large",
+                                   details=f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
+    """The JSON body; `empty` when there is none (or a 400 if empty is None)."""
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        if empty is not None:
+            return empty
+        raise errors.invalid_body("Empty or invalid json")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise errors.RestError(400, "PGRST102", "Empty or invalid json", details=str(exc)[:200]) from exc
