@@ -245,6 +245,8 @@ def _select_item(part: str) -> SelectItem:
     if m:
         alias = _name(m.group(1), "alias")
         part = part[m.end():]
+    if part.startswith("..."):
+        raise GrammarError(f"failed to parse select parameter ({part})", "spread embeddings are not supported")
     if part.endswith(")") and "(" in part:
         head, _, inner = part.partition("(")
         inner = inner[:-1]
@@ -263,7 +265,7 @@ def _select_item(part: str) -> SelectItem:
                 raise GrammarError(f"failed to parse select parameter: bad embedding {part!r}")
         items = parse_select(inner) if inner else (Star(),)
         return Embed(relation, items, alias, hint, is_inner)
-    if "(" in part or ")" in part or part.startswith("..."):
+    if "(" in part or ")" in part:
         raise GrammarError(f"failed to parse select parameter ({part})", "unsupported select item")
     cast: str | None = None
     if "::" in part and not part.startswith('"'):
