@@ -7,9 +7,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import jwt
 import psycopg
 import pytest
+from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, acreate_client, create_client
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
@@ -23,10 +25,19 @@ def new_email() -> str:
     return f"auth-{uuid.uuid4().hex[:12]}@test.supportchat.local"
 
 
+def anon_client(stack: StackProcess) -> Client:
+    """A fresh anon-key client (own in-memory session), as an app would create it.
+
+    One httpx client serves auth and REST: supabase-py drops (without closing) its REST client on
+    every auth event, which would leak sockets; a shared client passed in is closed by its owner.
+    """
+    return create_client(stack.api_url, stack.anon_key,
+                         ClientOptions(auto_refresh_token=False, httpx_client=httpx.Client(timeout=30)))
+
+
 @pytest.fixture
 def client(stack: StackProcess) -> Iterator[Client]:
-    """A fresh anon-key client (own in-memory session), as an app would create it."""
-    c = create_client(stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False))
+    c = anon_client(stack)
     yield c
     c.auth.close()
 
@@ -34,7 +45,7 @@ def client(stack: StackProcess) -> Iterator[Client]:
 @pytest.fixture
 def second(stack: StackProcess) -> Iterator[Client]:
     """Another device of the same person."""
-    c = create_client(stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False))
+    c = anon_client(stack)
     yield c
     c.auth.close()
 
@@ -187,7 +198,7 @@ def test_update_user_metadata_email_and_password(client: Client, second: Client,
     updated = client.auth.update_user({"email": new_address, "password": "brand-new-password"})
     assert updated.user.email == new_address
     # the new password works, the old one does not; the other device was signed out
-    fresh = create_client(stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False))
+    fresh = anon_client(stack)
     try:
         assert fresh.auth.sign_in_with_password({"email": new_address, "password": "brand-new-password"}).user
         with pytest.raises(AuthApiError):
@@ -283,7 +294,7 @@ def test_banned_user_cannot_sign_in_refresh_or_read(client: Client, stack: Stack
     with pytest.raises(AuthApiError) as err:
         client.auth.get_user(session.access_token)
     assert err.value.status == 403 and err.value.code == "user_banned"
-    fresh = create_client(stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False))
+    fresh = anon_client(stack)
     try:
         with pytest.raises(AuthApiError) as err:
             fresh.auth.sign_in_with_password({"email": email, "password": PASSWORD})
@@ -316,3 +327,25 @@ async def test_async_client_round_trip(stack: StackProcess) -> None:
         await client.auth.sign_out({"scope": "local"})
     finally:
         await client.auth.close()
+
+
+def test_session_token_drives_rest_rls(client: Client, second: Client, stack: StackProcess) -> None:
+    """The access token a sign-in issues is what PostgREST-style RLS sees: own rows only."""
+    client.auth.sign_up({"email": new_email(), "password": PASSWORD})
+    ticket = client.table("tickets").insert({"subject": "Printer on fire"}).execute().data[0]
+    me = client.auth.get_user()
+    assert me is not None and ticket["customer_id"] == me.user.id
+    client.table("messages").insert({"ticket_id": ticket["id"], "content": "Please help"}).execute()
+    mine = client.table("messages").select("content, sender_id").eq("ticket_id", ticket["id"]).execute().data
+    assert mine == [{"content": "Please help", "sender_id": me.user.id}]
+    # another customer, signed in through auth, sees nothing of it
+    second.auth.sign_up({"email": new_email(), "password": PASSWORD})
+    assert second.table("tickets").select("id").eq("id", ticket["id"]).execute().data == []
+    assert second.table("messages").select("id").eq("ticket_id", ticket["id"]).execute().data == []
+    # after a refresh the rotated session keeps working; after sign-out the client is anon again
+    client.auth.refresh_session()
+    assert len(client.table("tickets").select("id").eq("id", ticket["id"]).execute().data) == 1
+    client.auth.sign_out()
+    with pytest.raises(APIError) as err:  # anon has no grant on tickets at all
+        client.table("tickets").select("id").eq("id", ticket["id"]).execute()
+    assert err.value.code == "42501"
