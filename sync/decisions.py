@@ -43,7 +43,7 @@ def classify_code(code: str | None, message: str = "", details: Any = None, hint
     kwargs: dict[str, Any] = {"code": code, "details": details, "hint": hint, "status": status}
     message = message or (f"server error {code}" if code else "server error")
     code_s = (code or "").strip()
-    if code_s in _AUTH_CODES or status == 401 and code_s != "42501":
+    if code_s in _AUTH_CODES or (status == 401 and code_s != "42501"):
         return AuthError(message, **kwargs)
     if code_s == "42501" and status == 401:
         # RLS refusal while the request ran as anon: our token was not taken, which is an auth problem
@@ -101,8 +101,8 @@ def backoff_delay(attempt: int, rand: Callable[[], float], base: float = 0.5, ca
     """Seconds to wait before retry number ``attempt`` (0-based): exponential, capped, "equal jitter"
     (half fixed, half random) so many clients coming back at once do not retry in lockstep yet
     never retry immediately."""
-    ceiling = min(cap, base * (2 ** min(attempt, 30)))
-    return ceiling / 2 + rand() * ceiling / 2
+    ceiling = min(cap, base * float(2 ** min(attempt, 30)))
+    return float(ceiling / 2 + rand() * ceiling / 2)
 
 
 @dataclass(frozen=True)

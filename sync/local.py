@@ -78,13 +78,14 @@ def queue_ticket_update(conn: sqlite3.Connection, ticket_id: str, changes: Mappi
             _enqueue(conn, "ticket_update", ticket_id, ticket_id,
                      {"id": ticket_id, "base": {k: current[k] for k in changes}, "wanted": dict(changes)})
     sets = ", ".join(f"{key} = :{key}" for key in changes)
-    conn.execute(f"update tickets set {sets}, local_state = 'pending', error = null where id = :id",  # noqa: S608
+    conn.execute(f"update tickets set {sets}, local_state = 'pending', error = null where id = :id",
                  {**changes, "id": ticket_id})
 
 
 def queue_read(conn: sqlite3.Connection, ticket_id: str, user_id: str, at: str) -> None:
     conn.execute("insert into ticket_reads (ticket_id, user_id, last_read_at) values (?, ?, ?)"
-                 " on conflict (ticket_id, user_id) do update set last_read_at = max(last_read_at, excluded.last_read_at)",
+                 " on conflict (ticket_id, user_id) do update"
+                 " set last_read_at = max(last_read_at, excluded.last_read_at)",
                  (ticket_id, user_id, at))
     payload = {"ticket_id": ticket_id, "user_id": user_id, "last_read_at": at}
     updated = conn.execute("update outbox set payload = ? where kind = 'read' and entity_id = ? and state = 'queued'",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final
@@ -132,8 +132,6 @@ class SyncStatus:
 
 def as_dict(obj: Any) -> dict[str, Any]:
     """A plain dict of a dataclass, for the CLI's JSON output."""
-    from dataclasses import asdict
-
     out = asdict(obj)
     for key, value in out.items():
         if isinstance(value, datetime):

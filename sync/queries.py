@@ -41,7 +41,7 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         local_state=row["local_state"], error=row["error"])
 
 
-def inbox(conn: sqlite3.Connection, me: str, role: str, view: str = "mine", statuses: Iterable[str] | None = None,
+def inbox(conn: sqlite3.Connection, me: str, role: str, *, view: str = "mine", statuses: Iterable[str] | None = None,
           priorities: Iterable[str] | None = None, limit: int = 200) -> list[Ticket]:
     if view not in ("mine", "unassigned", "all"):
         raise ValueError(f"view must be 'mine', 'unassigned' or 'all', not {view!r}")

@@ -124,14 +124,14 @@ def _salvage(path: Path) -> Salvage:
     try:
         for table, target in (("outbox", found.outbox), ("drafts", found.drafts)):
             try:
-                target.extend(dict(r) for r in conn.execute(f"select * from {table}"))  # noqa: S608
+                target.extend(dict(r) for r in conn.execute(f"select * from {table}"))
             except sqlite3.Error as exc:
                 log.warning("cache salvage: %s unreadable: %s", table, exc)
         ids = {str(r["entity_id"]) for r in found.outbox}
         for table, target in (("messages", found.messages), ("tickets", found.tickets)):
             for entity in ids:
                 try:
-                    row = conn.execute(f"select * from {table} where id = ?", (entity,)).fetchone()  # noqa: S608
+                    row = conn.execute(f"select * from {table} where id = ?", (entity,)).fetchone()
                 except sqlite3.Error:
                     continue
                 if row is not None:
@@ -149,7 +149,7 @@ def _restore(conn: sqlite3.Connection, salvage: Salvage) -> int:
             for row in rows:
                 cols = list(row)
                 conn.execute(
-                    f"insert or ignore into {table} ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",  # noqa: S608
+                    f"insert or ignore into {table} ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
                     [row[c] for c in cols])
         conn.execute("commit")
     except BaseException:

@@ -1,0 +1,166 @@
+"""Realtime on supabase-py's async client: one channel with ``postgres_changes`` on the synced
+tables, plus one presence/broadcast channel per watched ticket.
+
+Realtime is only a hint here: every change it brings is applied to the cache at once (low
+latency), but correctness comes from the pull. A supervisor task owns the socket: realtime-py's
+own reconnect is off (it gives up after ``max_retries`` and then stays dead); ours retries with
+backoff forever and, each time the channel is (re)joined, reports ``SUBSCRIBED`` so the engine
+runs a catch-up pull that fills whatever the socket missed while it was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sync.decisions import backoff_delay
+
+if TYPE_CHECKING:
+    from sync.remote import ChangeHandler, StateHandler, SupabaseRemote
+
+log = logging.getLogger(__name__)
+
+TABLES = ("tickets", "messages", "ticket_reads", "profiles")
+TYPING_EVENT = "typing"
+
+
+class RealtimeLink:
+    def __init__(self, remote: SupabaseRemote) -> None:
+        self.remote = remote
+        self._channel: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._on_change: ChangeHandler | None = None
+        self._on_state: StateHandler | None = None
+        self._watched: dict[str, Any] = {}
+        self._typing_sent: dict[str, float] = {}
+        self._token: str | None = None
+        self.subscribed = False
+
+    async def set_token(self, token: str) -> None:
+        self._token = token
+        client = self.remote._client
+        if client is not None:
+            with contextlib.suppress(Exception):  # a dead socket gets the token on its next join
+                await client.realtime.set_auth(token)
+
+    async def start(self, on_change: ChangeHandler, on_state: StateHandler) -> None:
+        self._on_change, self._on_state = on_change, on_state
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._supervise(), name="sync-realtime")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        channel, self._channel = self._channel, None
+        client = self.remote._client
+        if channel is not None and client is not None:
+            with contextlib.suppress(Exception):
+                await client.remove_channel(channel)
+        for ticket_id in list(self._watched):
+            await self.unwatch(ticket_id)
+        self.subscribed = False
+
+    def _state(self, state: Any, error: Exception | None) -> None:
+        name = str(getattr(state, "value", state))
+        self.subscribed = name == "SUBSCRIBED"
+        if error is not None:
+            log.info("realtime channel %s: %s", name, error)
+        if name != "SUBSCRIBED":
+            self._wake.set()
+        if self._on_state is not None:
+            self._on_state(name)
+
+    def _change(self, payload: Mapping[str, Any]) -> None:
+        data = payload.get("data") or {}
+        record = data.get("record") or {}
+        if self._on_change is not None and record:
+            self._on_change(str(data.get("table")), str(data.get("type")), dict(record))
+
+    async def _build(self, client: Any) -> None:
+        channel = client.channel(f"sync-{random.getrandbits(48):012x}")
+        for table in TABLES:
+            channel.on_postgres_changes("*", schema="public", table=table, callback=self._change)
+        self._channel = channel
+        if self._token:
+            await client.realtime.set_auth(self._token)
+        await channel.subscribe(self._state)
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                client = await self.remote.client()
+                realtime = client.realtime
+                realtime.auto_reconnect = False
+                if self._channel is None:
+                    await self._build(client)
+                elif not realtime.is_connected:
+                    await realtime.connect()  # rejoins errored channels → SUBSCRIBED → catch-up
+                attempt = 0 if realtime.is_connected else attempt + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                log.info("realtime connect failed (%s): %s", type(exc).__name__, exc)
+                self.subscribed = False
+                if self._on_state is not None:
+                    self._on_state("CHANNEL_ERROR")
+            self._wake.clear()
+            delay = backoff_delay(attempt, random.random, base=0.5, cap=10.0) if attempt else 5.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            if attempt == 0 and self._wake.is_set():
+                await asyncio.sleep(0.2)  # the socket just dropped: give the server a moment
+
+    def kick(self) -> None:
+        """Reconnect now (the engine saw the network come back)."""
+        self._wake.set()
+
+    # --- presence and typing on a per-ticket channel ------------------------------------------------
+
+    async def watch(self, ticket_id: str, me: Mapping[str, Any], on_presence: Callable[[list[dict[str, Any]]], None],
+                    on_typing: Callable[[dict[str, Any]], None]) -> None:
+        if ticket_id in self._watched:
+            return
+        client = await self.remote.client()
+        channel = client.channel(f"ticket:{ticket_id}", {"config": {
+            "broadcast": {"ack": False, "self": False}, "presence": {"key": str(me["user_id"]), "enabled": True},
+            "private": False}})
+
+        def presence_sync() -> None:
+            metas = [dict(m) for entries in channel.presence_state().values() for m in entries]
+            on_presence(metas)
+
+        channel.on_presence_sync(presence_sync)
+        channel.on_broadcast(TYPING_EVENT, lambda payload: on_typing(dict(payload.get("payload") or {})))
+        self._watched[ticket_id] = channel
+        await channel.subscribe()
+        await channel.track(dict(me))
+
+    async def unwatch(self, ticket_id: str) -> None:
+        channel = self._watched.pop(ticket_id, None)
+        client = self.remote._client
+        if channel is not None and client is not None:
+            with contextlib.suppress(Exception):
+                await channel.untrack()
+            with contextlib.suppress(Exception):
+                await client.remove_channel(channel)
+
+    async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
+        channel = self._watched.get(ticket_id)
+        if channel is None:
+            return
+        now = time.monotonic()
+        if now - self._typing_sent.get(ticket_id, 0.0) < 2.0:
+            return  # throttle: one "typing" per ticket every 2 s is plenty for an indicator
+        self._typing_sent[ticket_id] = now
+        await channel.send_broadcast(TYPING_EVENT, dict(me))

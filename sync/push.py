@@ -1,0 +1,143 @@
+"""Push: drain the outbox to the server, FIFO, in batches, exactly-once in effect.
+
+Messages and tickets are created with upsert-on-id, ignore-duplicates, return=minimal: a batch
+whose response was lost is simply sent again and the server keeps one copy. An entry leaves the
+outbox only after the server acknowledged it (PowerSync's ``ps_crud`` discipline). A batch the
+server refuses as a whole (one bad row fails the statement) is bisected until the bad row is
+alone; that row becomes ``failed`` with the server's reason and everything around it still goes.
+
+Retryable and auth errors propagate to the engine loop, which backs off or refreshes; nothing is
+acknowledged or failed for them, so the next attempt resends the same entries.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sync import events, local
+from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
+from sync.errors import PermanentError
+from sync.remote import Remote
+from sync.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PushResult:
+    sent: int = 0
+    failed: int = 0
+
+
+class Pusher:
+    def __init__(self, store: Store, remote: Remote, emit: Callable[[events.Event], None],
+                 max_batch: int = 500) -> None:
+        self.store = store
+        self.remote = remote
+        self.emit = emit
+        self.max_batch = max_batch
+
+    async def push(self) -> PushResult:
+        """Send everything queued; returns counts. Raises RetryableError/AuthError to stop early."""
+        result = PushResult()
+        while True:
+            entries = await self.store.aread(lambda c: local.queued_entries(c, self.max_batch * 4))
+            if not entries:
+                return result
+            for batch in plan_batches(entries, self.max_batch):
+                await self._send(batch, result)
+
+    async def _send(self, batch: list[OutboxEntry], result: PushResult) -> None:
+        kind = batch[0].kind
+        if kind == "ticket_update":
+            for entry in batch:
+                await self._update_ticket(entry, result)
+            return
+        try:
+            if kind == "message":
+                await self.remote.insert_ignore("messages", [dict(e.payload) for e in batch], "id")
+            elif kind == "ticket_create":
+                await self.remote.insert_ignore("tickets", [dict(e.payload) for e in batch], "id")
+            elif kind == "read":
+                await self.remote.upsert_merge("ticket_reads", [dict(e.payload) for e in batch], "ticket_id,user_id")
+            else:
+                raise PermanentError(f"unknown outbox entry kind {kind!r}")
+        except PermanentError as exc:
+            if len(batch) > 1:
+                left, right = bisect(batch)
+                await self._send(left, result)
+                await self._send(right, result)
+                return
+            await self._refused(batch[0], exc, result)
+            return
+        await self.store.awrite(lambda c: local.acknowledge(c, batch))
+        result.sent += len(batch)
+        self._changed(batch)
+
+    async def _refused(self, entry: OutboxEntry, exc: PermanentError, result: PushResult) -> None:
+        reason = exc.reason()
+        log.info("server refused %s %s: %s", entry.kind, entry.entity_id, exc)
+        if entry.kind == "read":
+            # a read marker for a ticket this user can no longer see: nothing to show or retry
+            await self.store.awrite(lambda c: local.drop(c, entry))
+            return
+        await self.store.awrite(lambda c: local.fail(c, entry, reason))
+        result.failed += 1
+        self._changed([entry])
+        what = "message" if entry.kind == "message" else "ticket"
+        self.emit(events.Notice(f"{what}_failed", entry.ticket_id, f"The server refused a {what}: {reason}"))
+
+    async def _update_ticket(self, entry: OutboxEntry, result: PushResult) -> None:
+        """A compare-and-set per ticket; see ``decisions.resolve_ticket_update`` for the rule."""
+        base = dict(entry.payload["base"])
+        wanted = dict(entry.payload["wanted"])
+        try:
+            rows = await self.remote.update_ticket(entry.entity_id, wanted, base)
+            overruled: dict[str, object] = {}
+            if not rows:
+                server = await self.remote.ticket(entry.entity_id)
+                if server is None:
+                    raise PermanentError("you can no longer change this ticket: it was reassigned, closed to you "
+                                         "or deleted while you were offline", code="42501")
+                send, overruled = resolve_ticket_update(base, wanted, server)
+                rows = [server]
+                if send:
+                    rows = await self.remote.update_ticket(entry.entity_id, send,
+                                                           {k: server.get(k) for k in send}) or [server]
+        except PermanentError as exc:
+            server_row = None
+            try:
+                server_row = await self.remote.ticket(entry.entity_id)
+            except PermanentError:
+                server_row = None
+            await self._refused(entry, exc, result)
+            if server_row is not None:
+                await self.store.awrite(lambda c: local.apply_tickets(c, [server_row]))
+            return
+        def write(conn: sqlite3.Connection) -> None:
+            local.acknowledge(conn, [entry])
+            local.apply_tickets(conn, rows)
+
+        await self.store.awrite(write)
+        result.sent += 1
+        self._changed([entry])
+        if overruled:
+            fields = ", ".join(f"{k} is {v if v is not None else 'unassigned'}" for k, v in overruled.items())
+            self.emit(events.Notice("ticket_update_overruled", entry.entity_id,
+                                    f"Someone changed this ticket while you were offline; the server kept: {fields}"))
+
+    def _changed(self, entries: Sequence[OutboxEntry]) -> None:
+        tickets: dict[str, set[str]] = {}
+        ticket_ids: set[str] = set()
+        for e in entries:
+            if e.kind == "message":
+                tickets.setdefault(e.ticket_id, set()).add(e.entity_id)
+            elif e.kind != "read":
+                ticket_ids.add(e.entity_id)
+        for ticket_id, ids in tickets.items():
+            self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
+        if ticket_ids:
+            self.emit(events.TicketsChanged(frozenset(ticket_ids)))

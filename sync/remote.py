@@ -1,0 +1,261 @@
+"""The engine's one port to the server (``Remote``) and its adapter on the official supabase-py
+async client (``SupabaseRemote``): auth, PostgREST, and realtime (see sync/live.py).
+
+Every adapter method raises only the sync error tree (``classify`` maps httpx, postgrest and
+supabase_auth exceptions), so the engine's decisions never see a library's exception type.
+
+Client settings chosen on purpose: ``auto_refresh_token=False`` and ``persist_session=False`` — the
+engine owns the session (it must survive offline restarts and never be dropped by a background
+refresh that failed for lack of network); ``postgrest_client_retry=False`` — the engine's own
+backoff decides when to retry, woken by timer and reconnect; one httpx client with explicit
+timeouts, so a stalled connection becomes a RetryableError instead of a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from postgrest.types import ReturnMethod
+from supabase import AsyncClientOptions, acreate_client
+
+from sync.decisions import classify
+from sync.errors import AuthError, SyncError
+from sync.live import RealtimeLink
+from sync.models import RemoteConfig
+
+log = logging.getLogger(__name__)
+
+PAGE = 1000  # PostgREST's default max_rows on Supabase; the sync RPCs cap at 1000 too
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_at: int
+    user_id: str
+    email: str
+
+
+ChangeHandler = Callable[[str, str, dict[str, Any]], None]  # (table, type, record)
+StateHandler = Callable[[str], None]  # 'SUBSCRIBED' | 'CHANNEL_ERROR' | 'CLOSED' | 'TIMED_OUT'
+
+
+class Remote(Protocol):
+    """What the engine needs from a server. Every method raises only ``SyncError`` subclasses."""
+
+    async def sign_in(self, email: str, password: str) -> Tokens: ...
+    async def refresh(self, refresh_token: str) -> Tokens: ...
+    async def use_token(self, access_token: str) -> None: ...
+    async def sign_out(self) -> None: ...
+    async def profile(self, user_id: str) -> dict[str, Any] | None: ...
+    async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]: ...
+    async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
+    async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
+    async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
+                            expect: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+    async def ticket(self, ticket_id: str) -> dict[str, Any] | None: ...
+    async def visible_ticket_ids(self) -> set[str]: ...
+    async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
+    async def start_live(self, on_change: ChangeHandler, on_state: StateHandler) -> None: ...
+    async def stop_live(self) -> None: ...
+    async def watch(self, ticket_id: str, me: Mapping[str, Any],
+                    on_presence: Callable[[list[dict[str, Any]]], None],
+                    on_typing: Callable[[dict[str, Any]], None]) -> None: ...
+    async def unwatch(self, ticket_id: str) -> None: ...
+    async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class SupabaseRemote:
+    """``Remote`` on supabase-py's async client."""
+
+    def __init__(self, config: RemoteConfig, timeout: float = 20.0) -> None:
+        self.config = config
+        self.timeout = timeout
+        self._client: Any = None
+        self._http: httpx.AsyncClient | None = None
+        self._token: str | None = None
+        self.live = RealtimeLink(self)
+
+    async def client(self) -> Any:
+        if self._client is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+                                           follow_redirects=True)
+            realtime_options: Any = {"auto_reconnect": False, "max_retries": 1, "initial_backoff": 0.5,
+                                     "timeout": int(max(self.timeout, 1))}
+            options = AsyncClientOptions(auto_refresh_token=False, persist_session=False,
+                                         postgrest_client_retry=False, httpx_client=self._http,
+                                         realtime=realtime_options)
+            try:
+                self._client = await acreate_client(self.config.url, self.config.anon_key, options)
+            except Exception as exc:
+                raise classify(exc) from exc
+            if self._token:
+                self._apply_token(self._token)
+        return self._client
+
+    def _apply_token(self, token: str) -> None:
+        client = self._client
+        header = f"Bearer {token}"
+        client.options.headers["Authorization"] = header
+        client.postgrest.auth(token)
+
+    async def _call(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        client = await self.client()
+        try:
+            return await fn(client)
+        except SyncError:
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    # --- auth -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _tokens(response: Any) -> Tokens:
+        session = getattr(response, "session", None)
+        if session is None:
+            raise AuthError("the server returned no session", refused=True)
+        return Tokens(session.access_token, session.refresh_token, int(session.expires_at or 0),
+                      str(session.user.id), str(session.user.email or ""))
+
+    async def sign_in(self, email: str, password: str) -> Tokens:
+        response = await self._call(lambda c: c.auth.sign_in_with_password({"email": email, "password": password}))
+        tokens = self._tokens(response)
+        await self.use_token(tokens.access_token)
+        return tokens
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        response = await self._call(lambda c: c.auth.refresh_session(refresh_token))
+        tokens = self._tokens(response)
+        await self.use_token(tokens.access_token)
+        return tokens
+
+    async def use_token(self, access_token: str) -> None:
+        self._token = access_token
+        if self._client is None:
+            return
+        self._apply_token(access_token)
+        await self.live.set_token(access_token)
+
+    async def sign_out(self) -> None:
+        if self._client is None or self._token is None:
+            return
+        try:
+            await self._call(lambda c: c.auth.sign_out({"scope": "local"}))
+        except SyncError as exc:  # offline sign-out still signs out locally
+            log.info("server sign-out skipped: %s", exc)
+
+    # --- REST -------------------------------------------------------------------------------------
+
+    async def profile(self, user_id: str) -> dict[str, Any] | None:
+        res = await self._call(lambda c: c.table("profiles").select("*").eq("id", user_id).execute())
+        return res.data[0] if res.data else None
+
+    async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]:
+        params = {"after_xid": after[0], "after_id": after[1], "max_rows": max_rows}
+        res = await self._call(lambda c: c.rpc(f"sync_{table}", params).execute())
+        return list(res.data or [])
+
+    async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
+        # return=minimal: with representation PostgREST would apply SELECT policies to the new rows
+        await self._call(lambda c: c.table(table).upsert(
+            [dict(r) for r in rows], ignore_duplicates=True, on_conflict=on_conflict,
+            returning=ReturnMethod.minimal).execute())
+
+    async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
+        await self._call(lambda c: c.table(table).upsert(
+            [dict(r) for r in rows], on_conflict=on_conflict, returning=ReturnMethod.minimal).execute())
+
+    async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
+                            expect: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A compare-and-set: update only if the fields still hold the ``expect`` values."""
+
+        async def run(c: Any) -> Any:
+            query = c.table("tickets").update(dict(changes)).eq("id", ticket_id)
+            for key, value in expect.items():
+                query = query.is_(key, "null") if value is None else query.eq(key, value)
+            return await query.execute()
+
+        res = await self._call(run)
+        return list(res.data or [])
+
+    async def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        res = await self._call(lambda c: c.table("tickets").select("*").eq("id", ticket_id).execute())
+        return res.data[0] if res.data else None
+
+    async def visible_ticket_ids(self) -> set[str]:
+        ids: set[str] = set()
+        last = ""
+        while True:
+            after = last
+
+            async def page(c: Any, after: str = after) -> Any:
+                query = c.table("tickets").select("id").order("id").limit(PAGE)
+                if after:
+                    query = query.gt("id", after)
+                return await query.execute()
+
+            res = await self._call(page)
+            batch = [str(r["id"]) for r in res.data or []]
+            ids.update(batch)
+            if len(batch) < PAGE:
+                return ids
+            last = batch[-1]
+
+    async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]:
+        """All rows of ``table`` for one ticket (a thread backfill), keyset-paged."""
+        key = "id" if table == "messages" else "user_id"
+        rows: list[dict[str, Any]] = []
+        last = ""
+        while True:
+            after = last
+
+            async def page(c: Any, after: str = after) -> Any:
+                query = c.table(table).select("*").eq("ticket_id", ticket_id).order(key).limit(PAGE)
+                if after:
+                    query = query.gt(key, after)
+                return await query.execute()
+
+            res = await self._call(page)
+            batch = list(res.data or [])
+            rows.extend(batch)
+            if len(batch) < PAGE:
+                return rows
+            last = str(batch[-1][key])
+
+    # --- realtime (sync/live.py) -----------------------------------------------------------------
+
+    async def start_live(self, on_change: ChangeHandler, on_state: StateHandler) -> None:
+        await self.live.start(on_change, on_state)
+
+    async def stop_live(self) -> None:
+        await self.live.stop()
+
+    async def watch(self, ticket_id: str, me: Mapping[str, Any],
+                    on_presence: Callable[[list[dict[str, Any]]], None],
+                    on_typing: Callable[[dict[str, Any]], None]) -> None:
+        await self.live.watch(ticket_id, me, on_presence, on_typing)
+
+    async def unwatch(self, ticket_id: str) -> None:
+        await self.live.unwatch(ticket_id)
+
+    async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
+        await self.live.typing(ticket_id, me)
+
+    async def close(self) -> None:
+        await self.live.stop()
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.realtime.close()
+            except Exception as exc:  # closing a socket that is already gone
+                log.debug("realtime close: %s", exc)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
