@@ -1,22 +1,89 @@
-"""/realtime/v1: Supabase Realtime's Phoenix protocol (placeholder until it lands)."""
+"""/realtime/v1: Supabase Realtime's Phoenix channel protocol for the official clients.
+
+Modules, from the wire inwards:
+  protocol.py       frames in both serializers (vsn 1.0.0 JSON objects, vsn 2.0.0 arrays + binary broadcasts)
+  session.py        one websocket: join/leave, heartbeat, broadcast, presence, access_token, limits
+  hub.py            channels by topic, bounded per-socket send queues, broadcast and presence fan-out
+  presence.py       presence state and diffs
+  filters.py        postgres_changes bindings, binding ids and row filters
+  subscriptions.py  bindings checked against the publication and typed by PostgreSQL at join
+  capture.py        logical decoding (pgoutput) of committed changes, typed, matched and delivered
+  pgoutput.py       the pgoutput message parser
+  rls.py            batched per-subscriber RLS checks, as Supabase's walrus does them
+  broadcast_api.py  REST broadcast endpoints
+
+`RealtimeService(ctx)` is created by the server's lifespan; `start()` launches the capture,
+`stop()` ends it (its temporary replication slot goes with its connection).
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import asyncio
+import contextlib
+import logging
+
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from localbase.context import StackContext
+from localbase.keys import TokenError
+from localbase.realtime import broadcast_api
+from localbase.realtime.capture import Capture
+from localbase.realtime.hub import Hub
+from localbase.realtime.protocol import SUPPORTED_VSN, VSN_1
+from localbase.realtime.session import Session
+
+log = logging.getLogger(__name__)
 
 
 class RealtimeService:
     def __init__(self, ctx: StackContext) -> None:
         self.ctx = ctx
+        self.hub = Hub()
+        self.capture = Capture(ctx.db_url, self.hub)
+        self._task: asyncio.Task[None] | None = None
+        self.sessions: set[Session] = set()
 
     async def start(self) -> None:
-        return None
+        self._task = asyncio.create_task(self.capture.run(), name="realtime-capture")
 
     async def stop(self) -> None:
-        return None
+        for session in list(self.sessions):
+            session.outbox.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def serve(self, ws: WebSocket) -> None:
+        """One websocket: check the apikey and vsn, then run the Phoenix session until either side leaves."""
+        apikey = ws.query_params.get("apikey") or ws.headers.get("apikey") or ""
+        vsn = ws.query_params.get("vsn") or VSN_1
+        try:
+            self.ctx.keys.verify(apikey)
+        except TokenError:
+            await ws.close(code=1008)  # before accept: the handshake is refused with 403
+            return
+        if vsn not in SUPPORTED_VSN:
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        session = Session(ws, vsn, keys=self.ctx.keys, hub=self.hub, pool=self.ctx.admin_pool, apikey=apikey)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
 
     @staticmethod
     def routes() -> list[BaseRoute]:
-        return []
+        async def websocket(ws: WebSocket) -> None:
+            service: RealtimeService = ws.app.state.realtime
+            await service.serve(ws)
+
+        return [
+            WebSocketRoute("/realtime/v1/websocket", websocket),
+            Route("/realtime/v1/api/broadcast", broadcast_api.batch, methods=["POST"]),
+            Route("/realtime/v1/api/broadcast/{topic}/events/{event}", broadcast_api.single, methods=["POST"]),
+        ]

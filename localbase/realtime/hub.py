@@ -1,0 +1,183 @@
+"""The hub: every socket's joined channels by topic, and fan-out of broadcasts and presence diffs.
+
+A `Channel` is one joined topic on one socket, with the subscriber's claims (used for RLS) and its
+join config. The hub knows all channels by topic (broadcast, presence) and the channels that have
+postgres_changes bindings (the capture reads those). Sending never awaits: every socket has a
+bounded outgoing queue and a socket that cannot keep up is dropped (see `Outbox`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from localbase.realtime.filters import Binding
+from localbase.realtime.presence import PresenceRegistry
+from localbase.realtime.protocol import VSN_2, Frame, encode_text, encode_user_broadcast
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED_FRAMES = 1000
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
+
+_ids = itertools.count(1)
+
+
+class Outbox:
+    """A socket's bounded send queue; overflowing it closes the socket instead of growing memory."""
+
+    def __init__(self, vsn: str, on_overflow: Callable[[str], None]) -> None:
+        self.vsn = vsn
+        self.queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self.queued_bytes = 0
+        self.closed = False
+        self._on_overflow = on_overflow
+
+    def put(self, item: str | bytes) -> None:
+        if self.closed:
+            return
+        if self.queue.qsize() >= MAX_QUEUED_FRAMES or self.queued_bytes + len(item) > MAX_QUEUED_BYTES:
+            self.closed = True
+            self._on_overflow("send queue full: client too slow")
+            return
+        self.queued_bytes += len(item)
+        self.queue.put_nowait(item)
+
+    def taken(self, item: str | bytes) -> None:
+        self.queued_bytes -= len(item)
+
+    def frame(self, frame: Frame) -> None:
+        self.put(encode_text(self.vsn, frame))
+
+    def close(self) -> None:
+        self.closed = True
+        self.queue.put_nowait(None)
+
+
+@dataclass(eq=False)
+class Channel:
+    outbox: Outbox
+    topic: str
+    join_ref: str | None
+    claims: dict[str, Any]
+    broadcast_self: bool = False
+    broadcast_ack: bool = False
+    presence_key: str = ""
+    presence_enabled: bool = False
+    bindings: list[Binding] = field(default_factory=list)
+    uid: int = field(default_factory=lambda: next(_ids))
+    live: bool = False  # the capture has polled with this channel registered: "Subscribed to PostgreSQL" sent
+    expiry: asyncio.TimerHandle | None = None
+    claims_json: str = ""
+
+    @property
+    def sub_topic(self) -> str:
+        return self.topic.removeprefix("realtime:")
+
+    @property
+    def role(self) -> str:
+        return str(self.claims.get("role") or "anon")
+
+    def __post_init__(self) -> None:
+        self.set_claims(self.claims)
+
+    def set_claims(self, claims: dict[str, Any]) -> None:
+        """Re-key the channel: later RLS checks use these claims (and their role)."""
+        self.claims = claims
+        self.claims_json = json.dumps(claims, sort_keys=True, separators=(",", ":"))
+
+    def push(self, event: str, payload: dict[str, Any]) -> None:
+        self.outbox.frame(Frame(self.topic, event, payload, None, self.join_ref))
+
+    def system(self, extension: str, status: str, message: str) -> None:
+        self.push("system", {"extension": extension, "status": status, "message": message,
+                             "channel": self.sub_topic})
+
+    def push_change(self, ids_json: str, data_json: str) -> None:
+        """A postgres_changes event from pre-serialized parts (the data is shared by many subscribers)."""
+        payload = '{"ids":' + ids_json + ',"data":' + data_json + "}"
+        topic = json.dumps(self.topic)
+        if self.outbox.vsn == VSN_2:
+            self.outbox.put("[" + json.dumps(self.join_ref) + ",null," + topic + ',"postgres_changes",' + payload + "]")
+        else:
+            self.outbox.put('{"topic":' + topic + ',"event":"postgres_changes","payload":' + payload + ',"ref":null}')
+
+
+@dataclass
+class BroadcastMessage:
+    """One user broadcast in the forms receivers need: a JSON payload and/or raw bytes (v2 only)."""
+
+    event: str
+    payload: Any = None
+    binary: bytes | None = None
+
+    def deliver(self, channel: Channel) -> None:
+        if channel.outbox.vsn == VSN_2:
+            if self.binary is not None:
+                body, as_json = self.binary, False
+            else:
+                body, as_json = json.dumps(self.payload, separators=(",", ":")).encode(), True
+            frame = encode_user_broadcast(channel.topic, self.event, body, json_encoded=as_json)
+            if frame is not None:
+                channel.outbox.put(frame)
+                return
+        if self.binary is not None:
+            return  # raw bytes have no vsn 1.0.0 (JSON) form
+        channel.push("broadcast", {"type": "broadcast", "event": self.event, "payload": self.payload})
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.topics: dict[str, set[Channel]] = {}
+        self.pg_channels: set[Channel] = set()
+        self.presence = PresenceRegistry()
+        self.pg_joined = asyncio.Event()  # wakes the capture when a postgres_changes channel joins
+
+    def add(self, channel: Channel) -> None:
+        self.topics.setdefault(channel.topic, set()).add(channel)
+        if channel.bindings:
+            self.pg_channels.add(channel)
+            self.pg_joined.set()
+        if channel.presence_enabled:
+            channel.push("presence_state", self.presence.state(channel.topic))
+
+    def remove(self, channel: Channel) -> None:
+        if channel.expiry is not None:
+            channel.expiry.cancel()
+        members = self.topics.get(channel.topic)
+        if members is not None:
+            members.discard(channel)
+            if not members:
+                del self.topics[channel.topic]
+        self.pg_channels.discard(channel)
+        diff = self.presence.untrack(channel.uid)
+        if diff is not None:
+            self._presence_diff(channel.topic, diff)
+
+    def broadcast(self, topic: str, message: BroadcastMessage, sender: Channel | None = None) -> int:
+        delivered = 0
+        for member in list(self.topics.get(topic, ())):
+            if member is sender and not member.broadcast_self:
+                continue
+            message.deliver(member)
+            delivered += 1
+        return delivered
+
+    def track(self, channel: Channel, meta: dict[str, Any]) -> None:
+        diff = self.presence.track(channel.uid, channel.topic, channel.presence_key, meta)
+        self._presence_diff(channel.topic, diff)
+
+    def untrack(self, channel: Channel) -> None:
+        diff = self.presence.untrack(channel.uid)
+        if diff is not None:
+            self._presence_diff(channel.topic, diff)
+
+    def _presence_diff(self, topic: str, diff: dict[str, Any]) -> None:
+        for member in list(self.topics.get(topic, ())):
+            if member.presence_enabled:
+                member.push("presence_diff", diff)

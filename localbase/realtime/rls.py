@@ -1,0 +1,144 @@
+"""Row-level security for postgres_changes: is this row visible to this subscriber, as walrus decides.
+
+Supabase Realtime ("walrus", `realtime.apply_rls`) checks each INSERT/UPDATE once per subscriber:
+inside one transaction it sets `role` and `request.jwt.claims` to the subscriber's, then asks
+whether the changed row, looked up by primary key, is visible. We do the same, in one round trip
+per poll for every (change, subscriber identity) pair: `localbase_realtime.visible(statements, checks)`
+loops over the checks, switching role and claims with transaction-local `set_config`, and runs a
+prepared per-table statement (`select exists(... where pk = ...)`). Prepared statements keep one
+plan per table and role; PostgreSQL re-plans when the role changes because RLS plans depend on the
+user. Identical identities (same role and claims) are checked once per change.
+
+A check that errors (no grant, a policy function raising) counts as invisible: the batch is first
+run without a subtransaction per check (fast), and only if it fails again with one (safe). The
+same connection is used for every batch, so the prepared statements live as long as the capture.
+
+Column privileges decide which columns a role receives (`columns` and the record keys), and a role
+without SELECT on a table receives nothing from it (DELETEs included), so `anon` sees nothing of
+our tables. Both are cached for a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+SCHEMA = "localbase_realtime"
+PRIVILEGE_TTL = 5.0
+
+SETUP_SQL = f"""
+create schema if not exists {SCHEMA};
+revoke all on schema {SCHEMA} from public;
+create or replace function {SCHEMA}.visible(statements jsonb, checks jsonb, safe boolean)
+returns setof integer language plpgsql as $$
+declare
+  stmt record;
+  chk jsonb;
+  ok boolean;
+begin
+  for stmt in select key, value from jsonb_each_text(statements) loop
+    if not exists (select 1 from pg_prepared_statements where name = stmt.key) then
+      execute format('prepare %I(jsonb) as %s', stmt.key, stmt.value);
+    end if;
+  end loop;
+  for chk in select value from jsonb_array_elements(checks) loop
+    perform set_config('role', chk->>'role', true);
+    perform set_config('request.jwt.claims', chk->>'claims', true);
+    ok := false;
+    if safe then
+      begin
+        execute format('execute %I(%L::jsonb)', chk->>'stmt', chk->>'pk') into ok;
+      exception when others then
+        ok := false;
+      end;
+    else
+      execute format('execute %I(%L::jsonb)', chk->>'stmt', chk->>'pk') into ok;
+    end if;
+    if ok then
+      return next (chk->>'n')::integer;
+    end if;
+  end loop;
+  perform set_config('role', 'none', true);
+  perform set_config('request.jwt.claims', '', true);
+end $$;
+revoke all on function {SCHEMA}.visible(jsonb, jsonb, boolean) from public;
+"""
+
+ALLOWED_ROLES = ("anon", "authenticated", "service_role")
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    can_select: bool
+    columns: frozenset[str]
+
+
+def statement_name(relation_oid: int) -> str:
+    return f"lb_rls_{relation_oid}"
+
+
+def check_statement(schema: str, table: str, key_columns: list[str]) -> str:
+    """`select exists(...)`: is the row with these key values visible to the current role and claims?"""
+    tbl = sql.Identifier(schema, table)
+    where = sql.SQL(" and ").join(
+        sql.SQL("t.{c} = x.{c}").format(c=sql.Identifier(c)) for c in key_columns
+    )
+    query = sql.SQL("select exists(select 1 from {tbl} t, jsonb_populate_record(null::{tbl}, $1) x where {w})")
+    return query.format(tbl=tbl, w=where).as_string(None)
+
+
+class RlsChecker:
+    """Batched visibility checks and cached table/column privileges, on the capture's connection."""
+
+    def __init__(self) -> None:
+        self._access: dict[tuple[str, int], tuple[float, TableAccess]] = {}
+        self._rls: dict[int, tuple[float, bool]] = {}
+
+    async def setup(self, conn: AsyncConnection[Any]) -> None:
+        await conn.execute(SETUP_SQL)
+
+    async def access(self, conn: AsyncConnection[Any], role: str, relation_oid: int) -> TableAccess:
+        now = time.monotonic()
+        cached = self._access.get((role, relation_oid))
+        if cached and now - cached[0] < PRIVILEGE_TTL:
+            return cached[1]
+        cur = await conn.execute(
+            "select a.attname::text from pg_attribute a where a.attrelid = %s and a.attnum > 0"
+            " and not a.attisdropped and has_column_privilege(%s, a.attrelid, a.attnum, 'SELECT')",
+            (relation_oid, role),
+        )
+        columns = frozenset(str(r[0]) for r in await cur.fetchall())
+        cur = await conn.execute("select has_table_privilege(%s, %s::oid, 'SELECT')", (role, relation_oid))
+        row = await cur.fetchone()
+        result = TableAccess(bool(row and row[0]) or bool(columns), columns)
+        self._access[(role, relation_oid)] = (now, result)
+        return result
+
+    async def rls_enabled(self, conn: AsyncConnection[Any], relation_oid: int) -> bool:
+        now = time.monotonic()
+        cached = self._rls.get(relation_oid)
+        if cached and now - cached[0] < PRIVILEGE_TTL:
+            return cached[1]
+        cur = await conn.execute("select relrowsecurity from pg_class where oid = %s", (relation_oid,))
+        row = await cur.fetchone()
+        enabled = bool(row[0]) if row else True  # unknown relation: treat as protected
+        self._rls[relation_oid] = (now, enabled)
+        return enabled
+
+    @staticmethod
+    async def visible(conn: AsyncConnection[Any], statements: dict[str, str],
+                      checks: list[dict[str, Any]]) -> set[int]:
+        """The `n` of every check whose row is visible; errors make a check invisible, never visible."""
+        if not checks:
+            return set()
+        args = (json.dumps(statements), json.dumps(checks))
+        # autocommit: each call is one transaction, so the local role and claims end with it
+        try:
+            cur = await conn.execute(f"select * from {SCHEMA}.visible(%s::jsonb, %s::jsonb, false)", args)
+        except Exception:  # any failure retries check by check, failing closed
+            cur = await conn.execute(f"select * from {SCHEMA}.visible(%s::jsonb, %s::jsonb, true)", args)
+        return {int(r[0]) for r in await cur.fetchall()}

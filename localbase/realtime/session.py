@@ -1,0 +1,308 @@
+"""One realtime websocket: the Phoenix channel protocol on top of the hub.
+
+Handles heartbeats, `phx_join` (token check, config, postgres_changes bindings), `phx_leave`,
+`broadcast`, `presence` and `access_token`. Every client mistake gets a `phx_reply` with status
+`error` and a reason, or closes the socket; nothing a client sends can raise out of here.
+
+Limits: at most MAX_CHANNELS joined channels per socket, broadcast and presence payloads of at most
+MAX_PAYLOAD_BYTES (frames are capped at 1 MiB by the server's `ws_max_size`), and a bounded send
+queue (`hub.Outbox`). A socket silent for IDLE_TIMEOUT seconds (clients heartbeat every 25-30 s)
+is closed. Private channels (`config.private: true`, authorized by RLS on `realtime.messages` on
+Supabase) are refused with a clear reason: localbase serves public channels only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from localbase.keys import Keys, TokenError
+from localbase.realtime import subscriptions
+from localbase.realtime.filters import Binding, BindingError, parse_binding
+from localbase.realtime.hub import BroadcastMessage, Channel, Hub, Outbox
+from localbase.realtime.protocol import Frame, ProtocolError, decode_binary, decode_text
+from localbase.realtime.rls import ALLOWED_ROLES
+
+log = logging.getLogger(__name__)
+
+MAX_CHANNELS = 100
+MAX_BINDINGS = 100
+MAX_PAYLOAD_BYTES = 256 * 1024
+IDLE_TIMEOUT = 90.0
+EXPIRY_RECHECK = 300.0
+
+
+class JoinError(Exception):
+    """A join the server refuses; the message is the reply's reason."""
+
+
+def verify_claims(keys: Keys, token: Any) -> dict[str, Any]:
+    """Claims of a token a channel may use; raises JoinError with the reason otherwise."""
+    if not isinstance(token, str) or not token:
+        raise JoinError("access token missing")
+    try:
+        claims = keys.verify(token)
+    except TokenError as exc:
+        raise JoinError(f"Token has expired {int(time.time())}" if exc.expired else f"Invalid token: {exc}") from None
+    role = claims.get("role") or "anon"
+    if role not in ALLOWED_ROLES:
+        raise JoinError(f"Invalid token: role {role!r} is not allowed")
+    return claims
+
+
+class Session:
+    def __init__(self, ws: WebSocket, vsn: str, *, keys: Keys, hub: Hub, pool: AsyncConnectionPool,
+                 apikey: str) -> None:
+        self.ws = ws
+        self.keys = keys
+        self.hub = hub
+        self.pool = pool
+        self.apikey = apikey
+        self.outbox = Outbox(vsn, self._overflow)
+        self.vsn = vsn
+        self.channels: dict[str, Channel] = {}
+        self._closing: str | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    def _overflow(self, reason: str) -> None:
+        log.warning("realtime: dropping a socket: %s", reason)
+        self._closing = reason
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write())
+        self._reader = asyncio.create_task(self._read())
+        try:
+            await asyncio.wait({writer, self._reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._reader.cancel()
+            for channel in list(self.channels.values()):
+                self.hub.remove(channel)
+            self.channels.clear()
+            self.outbox.close()
+            if self._closing is not None:
+                writer.cancel()
+            else:
+                try:
+                    await asyncio.wait_for(writer, 2.0)
+                except (TimeoutError, Exception):  # the peer is gone either way
+                    writer.cancel()
+            try:
+                await asyncio.wait_for(self.ws.close(1008 if self._closing else 1000), 1.0)
+            except Exception:  # already closed or the peer is dead
+                pass
+
+    async def _write(self) -> None:
+        while True:
+            item = await self.outbox.queue.get()
+            if item is None:
+                return
+            self.outbox.taken(item)
+            try:
+                if isinstance(item, bytes):
+                    await self.ws.send_bytes(item)
+                else:
+                    await self.ws.send_text(item)
+            except Exception:  # a send to a closed socket ends the session
+                return
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), IDLE_TIMEOUT)
+            except (TimeoutError, WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                if message.get("bytes") is not None:
+                    frame = decode_binary(message["bytes"])
+                elif message.get("text") is not None:
+                    frame = decode_text(self.vsn, message["text"])
+                else:
+                    continue
+            except ProtocolError as exc:
+                # nothing in a malformed frame can be trusted to address a reply: say why and close
+                self.outbox.frame(Frame("phoenix", "phx_error", {"reason": f"malformed frame: {exc}"}))
+                return
+            try:
+                await self.handle(frame)
+            except Exception:  # a bug must cost one reply, not the server
+                log.exception("realtime: error handling %s on %s", frame.event, frame.topic)
+                self.reply(frame, "error", {"reason": "internal error"})
+
+    # replies ------------------------------------------------------------------------------------
+
+    def reply(self, frame: Frame, status: str, response: dict[str, Any]) -> None:
+        self.outbox.frame(Frame(frame.topic, "phx_reply", {"status": status, "response": response},
+                                frame.ref, frame.join_ref))
+
+    def close_channel(self, channel: Channel, ref: str | None = None) -> None:
+        if self.channels.get(channel.topic) is channel:
+            del self.channels[channel.topic]
+        self.hub.remove(channel)
+        channel.outbox.frame(Frame(channel.topic, "phx_close", {}, ref or channel.join_ref, channel.join_ref))
+
+    # dispatch -----------------------------------------------------------------------------------
+
+    async def handle(self, frame: Frame) -> None:
+        if frame.topic == "phoenix":
+            if frame.event == "heartbeat":
+                self.reply(frame, "ok", {})
+            else:
+                self.reply(frame, "error", {"reason": f"unknown event {frame.event!r} on topic phoenix"})
+            return
+        if frame.event == "phx_join":
+            await self.join(frame)
+            return
+        channel = self.channels.get(frame.topic)
+        if channel is None:
+            self.reply(frame, "error", {"reason": "unmatched topic"})
+            return
+        if frame.event == "phx_leave":
+            self.reply(frame, "ok", {})
+            self.close_channel(channel)
+        elif frame.event == "broadcast":
+            self.broadcast(channel, frame)
+        elif frame.event == "presence":
+            self.presence(channel, frame)
+        elif frame.event == "access_token":
+            self.access_token(channel, frame)
+        else:
+            self.reply(frame, "error", {"reason": f"unknown event {frame.event!r}"})
+
+    async def join(self, frame: Frame) -> None:
+        try:
+            channel, errors = await self._prepare_join(frame)
+        except JoinError as exc:
+            self.reply(frame, "error", {"reason": str(exc)})
+            return
+        old = self.channels.get(frame.topic)
+        if old is not None:  # Phoenix: a second join of a topic replaces the first
+            self.close_channel(old)
+        self.channels[frame.topic] = channel
+        self._schedule_expiry(channel)
+        self.reply(frame, "ok", {"postgres_changes": [{**b.raw, "id": b.id} for b in channel.bindings]})
+        self.hub.add(channel)
+        if errors:
+            channel.live = True
+            channel.system("postgres_changes", "error", "; ".join(errors))
+
+    async def _prepare_join(self, frame: Frame) -> tuple[Channel, list[str]]:
+        if not frame.topic.startswith("realtime:") or frame.topic == "realtime:":
+            raise JoinError("topic must be realtime:<name>")
+        if frame.topic not in self.channels and len(self.channels) >= MAX_CHANNELS:
+            raise JoinError(f"ChannelRateLimitReached: at most {MAX_CHANNELS} channels per connection")
+        config = frame.payload.get("config") or {}
+        if not isinstance(config, dict):
+            raise JoinError("config must be an object")
+        if config.get("private"):
+            raise JoinError("private channels are not supported by localbase; use a public channel (private: false)")
+        broadcast = config.get("broadcast") or {}
+        presence = config.get("presence") or {}
+        raw_bindings = config.get("postgres_changes") or []
+        if not isinstance(broadcast, dict) or not isinstance(presence, dict) or not isinstance(raw_bindings, list):
+            raise JoinError("config.broadcast and config.presence must be objects, config.postgres_changes a list")
+        if len(raw_bindings) > MAX_BINDINGS:
+            raise JoinError(f"at most {MAX_BINDINGS} postgres_changes bindings per channel")
+        token = frame.payload.get("access_token") or self.apikey
+        claims = verify_claims(self.keys, token)
+        key = presence.get("key") or ""
+        if not isinstance(key, str):
+            raise JoinError("config.presence.key must be a string")
+        bindings: list[Binding] = []
+        errors: list[str] = []
+        try:
+            bindings = [parse_binding(raw) for raw in raw_bindings]
+            if bindings:
+                errors = await subscriptions.resolve(self.pool, bindings)
+        except BindingError as exc:
+            raise JoinError(str(exc)) from None
+        channel = Channel(
+            self.outbox, frame.topic, frame.join_ref or frame.ref, claims,
+            broadcast_self=bool(broadcast.get("self")), broadcast_ack=bool(broadcast.get("ack")),
+            presence_key=key or str(uuid.uuid4()), presence_enabled=bool(presence.get("enabled")),
+            bindings=bindings,
+        )
+        return channel, errors
+
+    # token lifetime -----------------------------------------------------------------------------
+
+    def _schedule_expiry(self, channel: Channel) -> None:
+        if channel.expiry is not None:
+            channel.expiry.cancel()
+        exp = channel.claims.get("exp")
+        if not isinstance(exp, int | float):
+            return
+        delay = max(0.0, min(EXPIRY_RECHECK, float(exp) - time.time()))
+        channel.expiry = asyncio.get_running_loop().call_later(delay, self._check_expiry, channel)
+
+    def _check_expiry(self, channel: Channel) -> None:
+        if self.channels.get(channel.topic) is not channel:
+            return
+        exp = channel.claims.get("exp")
+        if isinstance(exp, int | float) and exp <= time.time():
+            channel.system("system", "error", f"Token has expired {int(time.time()) - int(exp)} seconds ago")
+            self.close_channel(channel)
+        else:
+            self._schedule_expiry(channel)
+
+    def access_token(self, channel: Channel, frame: Frame) -> None:
+        token = frame.payload.get("access_token")
+        if token is None:
+            return  # clients send null when signed out locally; the channel keeps its claims until they expire
+        try:
+            claims = verify_claims(self.keys, token)
+        except JoinError as exc:
+            channel.system("system", "error", str(exc))
+            self.close_channel(channel)
+            return
+        channel.set_claims(claims)
+        self._schedule_expiry(channel)
+
+    # broadcast and presence ---------------------------------------------------------------------
+
+    def broadcast(self, channel: Channel, frame: Frame) -> None:
+        event = frame.payload.get("event")
+        if not isinstance(event, str) or not event:
+            self.reply(frame, "error", {"reason": "broadcast needs an event name"})
+            return
+        if frame.binary_payload is not None:
+            size = len(frame.binary_payload)
+            message = BroadcastMessage(event, binary=frame.binary_payload)
+        else:
+            payload = frame.payload.get("payload", {})
+            size = len(json.dumps(payload))
+            message = BroadcastMessage(event, payload=payload)
+        if size > MAX_PAYLOAD_BYTES:
+            self.reply(frame, "error", {"reason": f"payload too large: at most {MAX_PAYLOAD_BYTES} bytes"})
+            return
+        self.hub.broadcast(channel.topic, message, sender=channel)
+        if channel.broadcast_ack:
+            self.reply(frame, "ok", {})
+
+    def presence(self, channel: Channel, frame: Frame) -> None:
+        event = frame.payload.get("event")
+        if event == "track":
+            meta = frame.payload.get("payload") or {}
+            if not isinstance(meta, dict):
+                self.reply(frame, "error", {"reason": "presence payload must be an object"})
+                return
+            if len(json.dumps(meta)) > MAX_PAYLOAD_BYTES:
+                self.reply(frame, "error", {"reason": f"presence payload too large: at most {MAX_PAYLOAD_BYTES} bytes"})
+                return
+            self.hub.track(channel, meta)
+        elif event == "untrack":
+            self.hub.untrack(channel)
+        else:
+            self.reply(frame, "error", {"reason": f"unknown presence event {event!r}"})
+            return
+        self.reply(frame, "ok", {})
