@@ -14,10 +14,11 @@ import httpx
 import psycopg
 import pytest
 from postgrest.exceptions import APIError
-from supabase import Client, create_client
+from supabase import Client
 
 from tests.conftest import Users
 from tests.stackproc import StackProcess
+from tests.test_rest_clients import ClientFactory, clients  # noqa: F401  (fixture)
 
 # supabase-py itself passes the deprecated `timeout` to postgrest-py; not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated:DeprecationWarning")
@@ -82,10 +83,8 @@ def token(stack: StackProcess, users: Users) -> str:
 
 
 @pytest.fixture(scope="module")
-def client(stack: StackProcess, token: str) -> Client:
-    c = create_client(stack.api_url, stack.anon_key)
-    c.postgrest.auth(token)
-    return c
+def client(token: str, clients: ClientFactory) -> Client:
+    return clients(token)
 
 
 def codes(rows: list[dict[str, Any]], grp: str) -> list[str]:

@@ -193,7 +193,8 @@ class Builder:
     def embed(self, src: str, table: Table, embed: Embed) -> sql.Composable:
         target = self.catalog.tables.get(embed.relation)
         if target is None:
-            raise errors.unknown_table(embed.relation)
+            raise errors.RestError(400, "PGRST200", f"Could not find a relationship between '{table.name}' and "
+                                   f"'{embed.relation}' in the schema cache")
         fk, many_to_one = self.relationship(table, embed)
         alias = self.alias()
         if many_to_one:
