@@ -18,9 +18,10 @@ from supabase import Client
 
 from tests.conftest import Users
 from tests.stackproc import StackProcess
-from tests.test_rest_clients import ClientFactory, clients  # noqa: F401  (fixture)
+from tests.test_rest_clients import ClientFactory, clients_fixture
 
 # supabase-py itself passes the deprecated `timeout` to postgrest-py; not ours to fix
+uses_clients = clients_fixture
 pytestmark = pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated:DeprecationWarning")
 
 SETUP = """
@@ -257,7 +258,8 @@ def test_insert_status_codes_and_headers_only(stack: StackProcess, token: str, p
     r = httpx.post(url, json={"name": "h"}, headers={**headers, "Prefer": "return=headers-only"})
     assert r.status_code == 201
     assert r.headers["location"].startswith("/rest_probe?id=eq.")
-    r = httpx.post(url, json={"name": "rb", "grp": "rollback"}, headers={**headers, "Prefer": "return=representation,tx=rollback"})
+    r = httpx.post(url, json={"name": "rb", "grp": "rollback"},
+                   headers={**headers, "Prefer": "return=representation,tx=rollback"})
     assert r.status_code == 201
     assert r.json()[0]["name"] == "rb"
     r = httpx.get(f"{url}?grp=eq.rollback", headers=headers)

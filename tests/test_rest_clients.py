@@ -28,9 +28,12 @@ def open_client(stack: StackProcess, token: str | None, opened: list[httpx.Clien
     return client
 
 
-@pytest.fixture(scope="module")
-def clients(stack: StackProcess) -> Iterator[ClientFactory]:
+def _clients(stack: StackProcess) -> Iterator[ClientFactory]:
     opened: list[httpx.Client] = []
     yield lambda token: open_client(stack, token, opened)
     for http in opened:
         http.close()
+
+
+# a test module binds this under any name (`uses_clients = clients_fixture`) and asks for `clients`
+clients_fixture = pytest.fixture(scope="module", name="clients")(_clients)

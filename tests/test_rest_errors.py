@@ -19,8 +19,9 @@ from postgrest.exceptions import APIError
 
 from tests.conftest import Users
 from tests.stackproc import StackProcess
-from tests.test_rest_clients import ClientFactory, clients  # noqa: F401  (fixture)
+from tests.test_rest_clients import ClientFactory, clients_fixture
 
+uses_clients = clients_fixture
 pytestmark = pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated:DeprecationWarning")
 
 KEYS = {"code", "details", "hint", "message"}
