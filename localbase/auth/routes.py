@@ -19,6 +19,7 @@ Deliberate differences from GoTrue, for a local stack without a mailer:
 
 from __future__ import annotations
 
+import hmac
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -47,7 +48,7 @@ def _check_api_key(request: Request) -> Response | None:
         return JSONResponse({"message": "No API key found in request",
                              "hint": "No `apikey` request header or url param was found."}, status_code=401)
     keys = context(request).keys
-    if key not in (keys.anon_key, keys.service_role_key):
+    if not any(hmac.compare_digest(key.encode(), known.encode()) for known in (keys.anon_key, keys.service_role_key)):
         return JSONResponse({"message": "Invalid API key",
                              "hint": "Double check your Supabase `anon` or `service_role` API key."},
                             status_code=401)
