@@ -1,10 +1,9 @@
-"""`python -m supportchat_app` and the frozen build's entry point (build.spec)."""
+"""`python -m supportchat_app` and the frozen build's entry point: freeze_support first, then the CLI."""
 
 import multiprocessing
 
 if __name__ == "__main__":
-    # first thing in a frozen build: child processes (the native window) must not re-run the app
-    multiprocessing.freeze_support()
+    multiprocessing.freeze_support()  # the native window runs in a spawned process; it must not re-run the app
     from supportchat_app.cli import main
 
     raise SystemExit(main())

@@ -1,29 +1,67 @@
-"""The `supportchat` command: the desktop app, and the `stack`, `db` and `sync` tools."""
+"""The `supportchat` command: the desktop app, and the `stack`, `db` and `sync` tools.
+
+`supportchat` opens the native window when a display exists, else serves the UI to the browser;
+`supportchat --web [--port N]` always uses the browser.
+"""
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
+from types import ModuleType
+
+
+def _sync_cli() -> ModuleType | None:
+    try:
+        from sync import cli as sync_cli  # noqa: PLC0415 - optional, and `stack` must start fast
+    except ImportError:  # the sync tools are optional for the app itself
+        return None
+    return sync_cli
+
+
+def has_display() -> bool:
+    if sys.platform != "linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="supportchat", description="SupportChat — local-first support chat")
+    parser.add_argument("--web", action="store_true", help="open the UI in the browser instead of a window")
+    parser.add_argument("--port", type=int, default=None, help="port of the web UI (default 8080 with --web)")
+    parser.add_argument("--no-browser", action="store_true", help="with --web: do not open a browser tab")
     sub = parser.add_subparsers(dest="command")
-    from localbase import cli as localbase_cli
+    from localbase import cli as localbase_cli  # noqa: PLC0415 - keeps `--help` fast
 
     localbase_cli.add_stack_arguments(sub.add_parser("stack", help="run the local Supabase stack in the foreground"))
     localbase_cli.add_db_arguments(sub.add_parser("db", help="database tools"))
+    sync_cli = _sync_cli()
+    if sync_cli is not None:
+        sync_cli.add_arguments(sub.add_parser("sync", help="sync engine tools (status, pull, push, ...)"))
     args = parser.parse_args(argv)
     if args.command == "stack":
         return localbase_cli.run_stack(args)
     if args.command == "db":
         return localbase_cli.run_db(args)
-    # the app itself lands with the desktop-app issue; until then start the demo stack
-    return localbase_cli.main(["stack", "--demo"])
+    if args.command == "sync" and sync_cli is not None:
+        return int(sync_cli.run(args) or 0)
+    return run_app(web=args.web, port=args.port, open_browser=not args.no_browser)
+
+
+def run_app(*, web: bool, port: int | None, open_browser: bool = True) -> int:
+    from supportchat_app import main as app_main  # noqa: PLC0415 - NiceGUI loads only for the app
+
+    native = not web and has_display()
+    if not native and not web:
+        print("No display found; serving SupportChat to the browser instead.", file=sys.stderr)
+    app_main.run(native=native, port=port if port is not None else (None if native else 8080),
+                 show=open_browser and not native)
+    return 0
 
 
 if __name__ == "__main__":
-    multiprocessing.freeze_support()
     raise SystemExit(main())

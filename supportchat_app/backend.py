@@ -1,0 +1,191 @@
+"""Process-wide wiring: the server the app talks to, and one sync engine per browser session.
+
+A desktop window is one browser session, so it gets the first slot, whose cache and saved session
+live in the data dir itself and are restored on the next start. Further sessions (a second browser
+tab profile, or a second simulated user in the tests) get their own slot under `sessions/N`, so two
+people can be signed in side by side without sharing a cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from supportchat_app import config
+from supportchat_app.demostack import DemoStack, DemoStackError
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Any], None]
+
+
+class Workspace:
+    """One engine and the UI listeners of its events (each open page registers one)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.listeners: list[Listener] = []
+        self.started = False
+        self._unsubscribe = engine.subscribe(self._dispatch)
+
+    def _dispatch(self, event: Any) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken page must not break the engine or the other pages
+                log.exception("UI listener failed on %r", event)
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        self.listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+
+        return unsubscribe
+
+    async def ensure_started(self) -> None:
+        if self.engine.user is not None and not self.started:
+            self.started = True
+            await self.engine.start()
+
+    async def sign_in(self, email: str, password: str) -> Any:
+        user = await self.engine.sign_in(email, password)
+        await self.ensure_started()
+        return user
+
+    async def sign_out(self) -> None:
+        self.started = False
+        await self.engine.sign_out()
+
+    async def close(self) -> None:
+        self._unsubscribe()
+        try:
+            if self.started:
+                await self.engine.stop()
+        finally:
+            await self.engine.close()
+
+
+class Backend:
+    """Boots the connection (env, saved settings or the demo stack) and hands out workspaces."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.choice = config.server_choice(root)
+        self.remote: Any = None
+        self.phase = "starting"  # 'starting' | 'ready' | 'error'
+        self.error: str | None = None
+        self.demo: DemoStack | None = None
+        self.demo_info: dict[str, Any] = {}
+        self.slots: dict[str, int] = {}
+        self.workspaces: dict[int, Workspace] = {}
+        self._ready = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._phase_listeners: list[Callable[[], None]] = []
+
+    @property
+    def is_demo(self) -> bool:
+        return self.choice.source == "demo"
+
+    def on_phase(self, listener: Callable[[], None]) -> Callable[[], None]:
+        self._phase_listeners.append(listener)
+        return lambda: self._phase_listeners.remove(listener) if listener in self._phase_listeners else None
+
+    def _set_phase(self, phase: str, error: str | None = None) -> None:
+        self.phase, self.error = phase, error
+        if phase != "starting":
+            self._ready.set()
+        for listener in list(self._phase_listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("phase listener failed")
+
+    async def boot(self) -> None:
+        """Resolve the server; for the demo, start the embedded stack (takes a few seconds the first time)."""
+        from sync import RemoteConfig  # noqa: PLC0415 - sync loads only when the app really starts
+
+        self._ready.clear()
+        self._set_phase("starting")
+        url, key = self.choice.url, self.choice.anon_key
+        if self.is_demo:
+            self.demo = DemoStack(self.root / "demo-stack")
+            try:
+                self.demo_info = await self.demo.start()
+            except DemoStackError as exc:
+                self._set_phase("error", str(exc))
+                return
+            url, key = self.demo_info["api_url"], self.demo_info["anon_key"]
+        try:
+            self.remote = RemoteConfig(url=url, anon_key=key)
+        except ValueError as exc:
+            self._set_phase("error", f"{exc} Open Settings to fix the server address or key.")
+            return
+        self._set_phase("ready")
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    def slot_dir(self, slot: int) -> Path:
+        return self.root if slot == 0 else self.root / "sessions" / str(slot)
+
+    async def workspace(self, browser_id: str) -> Workspace | None:
+        """The workspace of this browser session (opened on first use); None while the server is unusable."""
+        await self.wait_ready()
+        if self.phase != "ready":
+            return None
+        async with self._lock:
+            slot = self.slots.get(browser_id)
+            if slot is None:
+                taken = set(self.slots.values())
+                slot = next(n for n in range(len(taken) + 1) if n not in taken)
+                self.slots[browser_id] = slot
+            workspace = self.workspaces.get(slot)
+            if workspace is None:
+                from sync import SyncEngine  # noqa: PLC0415 - see boot()
+
+                engine = await SyncEngine.open(self.remote, data_dir=self.slot_dir(slot))
+                workspace = self.workspaces[slot] = Workspace(engine)
+            await workspace.ensure_started()
+            return workspace
+
+    async def close_workspaces(self) -> None:
+        workspaces, self.workspaces = list(self.workspaces.values()), {}
+        for workspace in workspaces:
+            try:
+                await workspace.close()
+            except Exception:
+                log.exception("closing a workspace failed")
+
+    async def switch(self, choice: config.ServerChoice) -> None:
+        """Use another server: close every engine, stop the demo if it is no longer wanted, boot again."""
+        await self.close_workspaces()
+        if self.demo is not None:
+            await asyncio.to_thread(self.demo.stop)
+            self.demo = None
+        self.choice = choice
+        await self.boot()
+
+    async def shutdown(self) -> None:
+        await self.close_workspaces()
+        if self.demo is not None:
+            await asyncio.to_thread(self.demo.stop)
+            self.demo = None
+
+
+_current: Backend | None = None
+
+
+def install(backend: Backend) -> None:
+    global _current  # noqa: PLW0603 - one backend per app process, replaced when the app is rebuilt (tests)
+    _current = backend
+
+
+def current() -> Backend:
+    if _current is None:
+        raise RuntimeError("the app backend is not installed; start the app through supportchat_app.main")
+    return _current

@@ -1,0 +1,1 @@
+"""Small UI components, each a subclass of one NiceGUI element."""

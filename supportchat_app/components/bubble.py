@@ -1,0 +1,94 @@
+"""One chat message: own messages on the right with their delivery state, others on the left with avatar
+and name; internal notes drawn as amber notes with a lock so nobody mistakes them for a reply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nicegui import ui
+
+from supportchat_app import fmt
+from supportchat_app.components.avatar import Avatar
+
+
+def field(obj: Any, *names: str, default: Any = None) -> Any:
+    """First present attribute among `names` (the engine's row types are dataclasses)."""
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return default
+
+
+def is_internal(message: Any) -> bool:
+    return bool(field(message, "is_internal", "internal", default=False))
+
+
+class DayHeader(ui.row):
+    def __init__(self, label: str) -> None:
+        super().__init__(align_items="center")
+        self.classes("w-full my-2 gap-2 no-wrap")
+        with self:
+            ui.separator().classes("grow")
+            ui.label(label).classes("text-xs font-medium opacity-60 whitespace-nowrap")
+            ui.separator().classes("grow")
+
+
+class MessageBubble(ui.row):
+    """Renders `message`; `show(message)` updates the state line in place (pending → sent / failed)."""
+
+    def __init__(self, message: Any, *, own: bool, sender_name: str, on_retry: Callable[[str], Any],
+                 on_discard: Callable[[str], Any]) -> None:
+        super().__init__(wrap=False)
+        self.message_id = str(message.id)
+        self.own = own
+        self._on_retry, self._on_discard = on_retry, on_discard
+        internal = is_internal(message)
+        self.classes("w-full gap-2 no-wrap items-end " + ("justify-end" if own else "justify-start"))
+        self.props(f'data-message-id="{self.message_id}"')
+        with self:
+            if not own:
+                Avatar(sender_name, str(message.sender_id))
+            with ui.column().classes("gap-0 max-w-[72%] " + ("items-end" if own else "items-start")):
+                with ui.row(align_items="center").classes("gap-1 text-xs opacity-70 no-wrap px-1"):
+                    if internal:
+                        ui.icon("lock", size="14px").classes("text-amber-9")
+                        ui.label("Internal note").classes("font-medium text-amber-9")
+                        ui.label("·")
+                    ui.label("You" if own else sender_name).classes("font-medium")
+                    ui.label(fmt.clock(message.created_at))
+                body = ui.label(str(message.content)).classes("sc-bubble px-3 py-2 rounded-2xl whitespace-pre-wrap")
+                if internal:
+                    body.classes("sc-note")
+                elif own:
+                    body.classes("sc-own")
+                else:
+                    body.classes("sc-other")
+                self.state_row = ui.row(align_items="center").classes("gap-1 text-xs no-wrap px-1")
+        self.state = ""
+        self.show(message)
+
+    def show(self, message: Any) -> None:
+        if not self.own:
+            return
+        state = str(field(message, "local_state", default="sent"))
+        error = field(message, "error", default=None)
+        if state == self.state and state != "failed":
+            return
+        self.state = state
+        self.state_row.clear()
+        with self.state_row:
+            if state == "pending":
+                ui.icon("schedule", size="14px").classes("opacity-60")
+                ui.label("Sending…").classes("opacity-60").props('data-testid="state-pending"')
+            elif state == "failed":
+                ui.icon("error", size="14px", color="negative")
+                reason = str(error or "the server refused it")
+                ui.label(f"Not sent: {reason}").classes("text-negative").props('data-testid="state-failed"')
+                ui.button("Retry", on_click=lambda: self._on_retry(self.message_id)).props(
+                    "flat dense size=sm color=primary no-caps")
+                ui.button("Discard", on_click=lambda: self._on_discard(self.message_id)).props(
+                    "flat dense size=sm color=negative no-caps")
+            else:
+                ui.icon("done", size="14px").classes("opacity-50").props('data-testid="state-sent"').tooltip("Sent")

@@ -1,0 +1,86 @@
+"""The message composer: Reply / Internal note toggle (agents only), Enter sends, Shift+Enter is a new
+line, Ctrl+Enter sends and resolves; the text is saved as the ticket's draft as it is typed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nicegui import ui
+
+from supportchat_app.state import ComposerState
+
+# Enter is decided in the browser so the newline never reaches the textarea; the value travels with
+# the event so a send never races the textarea's own value sync
+_KEYDOWN_JS = (
+    "(e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault();"
+    " emit({value: e.target.value, resolve: e.ctrlKey || e.metaKey}); } }"
+)
+TYPING_EVERY = 2.0
+
+
+class Composer(ui.column):
+    def __init__(self, state: ComposerState, *, agent: bool, draft: str,
+                 on_send: Callable[[str, bool], bool], on_draft: Callable[[str], None],
+                 on_typing: Callable[[], None]) -> None:
+        super().__init__()
+        self.state, self.agent = state, agent
+        self._on_send, self._on_draft, self._on_typing = on_send, on_draft, on_typing
+        self._typed_at = 0.0
+        self.classes("sc-composer w-full gap-1 px-4 pb-3 pt-2")
+        with self:
+            if agent:
+                self.mode = ui.toggle({"reply": "Reply", "note": "Internal note"}, value=state.mode,
+                                      on_change=lambda e: state.set_mode(e.value)).props(
+                    "dense no-caps unelevated toggle-color=primary size=sm").props('data-testid="composer-mode"')
+            with ui.row(wrap=False).classes("w-full items-end gap-2 no-wrap"):
+                self.input = ui.textarea(value=draft, placeholder=self._placeholder(),
+                                         on_change=self._changed).props(
+                    'outlined autogrow dense rows=1 data-testid="composer"').classes("grow sc-input")
+                self.input.on("keydown", self._enter, js_handler=_KEYDOWN_JS)
+                self.send_button = ui.button(icon="send", on_click=self._click).props(
+                    'round unelevated color=primary data-testid="send"').tooltip("Send (Enter)")
+            hint = "Enter to send · Shift+Enter new line" + (" · Ctrl+Enter send and resolve" if agent else "")
+            ui.label(hint).classes("text-xs opacity-50 px-1")
+        state.text = draft
+        self._style_mode()
+
+    def _placeholder(self) -> str:
+        return "Write an internal note (only agents see it)…" if self.state.internal else "Write a reply…"
+
+    def _style_mode(self) -> None:
+        self.input.props(f'placeholder="{self._placeholder()}"')
+        if self.state.internal:
+            self.input.classes(add="sc-note-input")
+        else:
+            self.input.classes(remove="sc-note-input")
+
+    def mode_changed(self) -> None:
+        self._style_mode()
+
+    def _changed(self, e: Any) -> None:
+        text = e.value or ""
+        self.state.text = text
+        self._on_draft(text)
+        now = time.monotonic()
+        if text and now - self._typed_at > TYPING_EVERY:
+            self._typed_at = now
+            self._on_typing()
+
+    async def _enter(self, e: Any) -> None:
+        args = e.args if isinstance(e.args, dict) else {}
+        await self._submit(str(args.get("value", self.input.value or "")), bool(args.get("resolve")))
+
+    async def _click(self) -> None:
+        await self._submit(self.input.value or "", False)
+
+    async def _submit(self, text: str, resolve: bool) -> None:
+        if not text.strip():
+            return
+        if self._on_send(text, resolve and self.agent) is not False:
+            self.input.value = ""
+            self.state.text = ""
+
+    def focus(self) -> None:
+        self.input.run_method("focus")

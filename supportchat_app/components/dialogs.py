@@ -1,0 +1,112 @@
+"""Dialogs: Ctrl+K search over the local cache, the `?` shortcut sheet, and a customer's New ticket."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nicegui import ui
+
+from supportchat_app import fmt
+from supportchat_app.components.bubble import field
+from supportchat_app.state import PRIORITIES
+
+SHORTCUTS = [
+    ("Ctrl+K", "Search tickets and messages"),
+    ("Alt+↑ / Alt+↓", "Previous / next ticket"),
+    ("Enter", "Send"),
+    ("Shift+Enter", "New line"),
+    ("Ctrl+Enter", "Send and resolve (agents)"),
+    ("?", "This list"),
+    ("Esc", "Close a dialog"),
+]
+
+
+class ShortcutSheet(ui.dialog):
+    def __init__(self) -> None:
+        super().__init__()
+        with self, ui.card().classes("min-w-[360px]"):
+            ui.label("Keyboard shortcuts").classes("text-lg font-medium")
+            with ui.grid(columns=2).classes("gap-x-6 gap-y-2"):
+                for keys, what in SHORTCUTS:
+                    ui.label(keys).classes("font-mono text-sm sc-kbd px-2 rounded")
+                    ui.label(what).classes("text-sm")
+            ui.button("Close", on_click=self.close).props("flat").classes("self-end")
+
+
+class SearchDialog(ui.dialog):
+    """Type to search the local cache (works offline); Enter or click opens the ticket."""
+
+    def __init__(self, search: Callable[[str], list[Any]], on_open: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._search, self._on_open = search, on_open
+        self.hits: list[Any] = []
+        with self, ui.card().classes("w-[640px] max-w-full"):
+            self.input = ui.input(placeholder="Search tickets and messages…").props(
+                'autofocus outlined dense clearable data-testid="search-input"').classes("w-full")
+            self.input.on("update:model-value", self._update, throttle=0.15)
+            self.input.on("keydown.enter", self._open_first)
+            self.results = ui.column().classes("w-full gap-0 max-h-[60vh] overflow-y-auto")
+        self.on("show", lambda: self.input.run_method("focus"))
+
+    def _update(self) -> None:
+        query = (self.input.value or "").strip()
+        self.results.clear()
+        self.hits = []
+        if len(query) < 2:
+            return
+        try:
+            self.hits = self._search(query)
+        except ValueError as exc:
+            with self.results:
+                ui.label(f"That search did not work: {exc}. Try plain words.").classes("text-negative text-sm")
+            return
+        with self.results:
+            if not self.hits:
+                ui.label("Nothing found in this device's copy of your tickets.").classes("text-sm opacity-60 p-2")
+            for hit in self.hits:
+                ticket_id = str(field(hit, "ticket_id"))
+                with ui.item(on_click=lambda t=ticket_id: self._pick(t)).classes("w-full rounded").props(
+                        'data-testid="search-hit"'):
+                    with ui.item_section():
+                        ui.label(str(field(hit, "subject", "title", default="Ticket"))).classes("text-sm font-medium")
+                        snippet = field(hit, "snippet", "content", "text", default="")
+                        ui.label(str(snippet)).classes("text-xs opacity-70 ellipsis-2-lines")
+                    when = field(hit, "created_at", "last_message_at", default=None)
+                    if when:
+                        with ui.item_section().props("side"):
+                            ui.label(fmt.ago(when)).classes("text-xs opacity-60")
+
+    def _open_first(self) -> None:
+        if self.hits:
+            self._pick(str(field(self.hits[0], "ticket_id")))
+
+    def _pick(self, ticket_id: str) -> None:
+        self.close()
+        self._on_open(ticket_id)
+
+    def open_empty(self) -> None:
+        self.input.value = ""
+        self.results.clear()
+        self.open()
+
+
+class NewTicketDialog(ui.dialog):
+    def __init__(self, on_create: Callable[[str, str, str], bool]) -> None:
+        super().__init__()
+        self._on_create = on_create
+        with self, ui.card().classes("w-[560px] max-w-full"):
+            ui.label("New ticket").classes("text-lg font-medium")
+            self.subject = ui.input("Subject").props('outlined dense data-testid="new-subject"').classes("w-full")
+            self.body = ui.textarea("How can we help?").props(
+                'outlined autogrow data-testid="new-body"').classes("w-full")
+            self.priority = ui.select(list(PRIORITIES), value="normal", label="Priority").props(
+                "outlined dense").classes("w-40")
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Cancel", on_click=self.close).props("flat")
+                ui.button("Create ticket", on_click=self._create).props('unelevated data-testid="create-ticket"')
+
+    def _create(self) -> None:
+        if self._on_create(self.subject.value or "", self.body.value or "", self.priority.value or "normal"):
+            self.subject.value = self.body.value = ""
+            self.close()

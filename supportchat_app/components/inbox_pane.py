@@ -1,0 +1,71 @@
+"""The ticket list on the left: agents get Mine / Unassigned / All (admin) and status and priority
+filters; customers get My tickets and a New ticket button. Sorted by last activity (the engine's order)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nicegui import ui
+
+from supportchat_app.components.ticket_list import TicketRow
+from supportchat_app.state import PRIORITIES, STATUSES, VIEWS, InboxState
+
+
+class InboxPane(ui.column):
+    def __init__(self, engine: Any, state: InboxState, *, on_open: Callable[[str], Any],
+                 on_new_ticket: Callable[[], Any] | None) -> None:
+        super().__init__()
+        self.engine, self.state, self._on_open = engine, state, on_open
+        self.user = engine.user
+        self.staff = self.user.role in ("agent", "admin")
+        self.ids: list[str] = []
+        self.tickets: list[Any] = []
+        self.classes("sc-panel sc-line-r h-full w-[370px] min-w-[300px] gap-0 no-wrap")
+        with self:
+            with ui.column().classes("w-full gap-2 px-3 pt-3 pb-2 sc-line-b"):
+                if self.staff:
+                    views = {k: v for k, v in VIEWS.items() if k != "all" or self.user.role == "admin"}
+                    ui.toggle(views, value=state.view, on_change=lambda e: state.set_view(e.value)).props(
+                        'no-caps unelevated spread dense toggle-color=primary data-testid="views"').classes("w-full")
+                    with ui.row(wrap=False).classes("w-full gap-2 no-wrap"):
+                        ui.select({s: s.title() for s in STATUSES}, multiple=True, value=sorted(state.statuses),
+                                  label="Status", on_change=lambda e: state.set_statuses(set(e.value or []))).props(
+                            'dense outlined options-dense data-testid="status-filter"').classes("w-1/2")
+                        ui.select({p: p.title() for p in PRIORITIES}, multiple=True, value=sorted(state.priorities),
+                                  label="Priority", on_change=lambda e: state.set_priorities(set(e.value or []))).props(
+                            'dense outlined options-dense data-testid="priority-filter"').classes("w-1/2")
+                else:
+                    with ui.row(wrap=False).classes("w-full items-center no-wrap"):
+                        ui.label("My tickets").classes("text-lg font-semibold grow")
+                        if on_new_ticket is not None:
+                            ui.button("New ticket", icon="add", on_click=on_new_ticket).props(
+                                'unelevated no-caps dense data-testid="new-ticket"').classes("px-3")
+                self.count = ui.label("").classes("text-xs opacity-60").props('data-testid="ticket-count"')
+            self.list = ui.list().classes("w-full grow overflow-y-auto px-2 pb-2").props("dense")
+        self.refresh()
+
+    def query(self) -> list[Any]:
+        statuses = self.state.statuses if self.staff else None
+        priorities = self.state.priorities or None
+        return list(self.engine.inbox(view=self.state.view if self.staff else "mine", statuses=statuses,
+                                      priorities=priorities))
+
+    def refresh(self) -> None:
+        self.tickets = self.query()
+        self.ids = [str(t.id) for t in self.tickets]
+        self.list.clear()
+        with self.list:
+            if not self.tickets:
+                with ui.column().classes("w-full items-center py-10 gap-1 opacity-60"):
+                    ui.icon("inbox", size="40px")
+                    ui.label("No tickets here" if self.staff else "You have no tickets yet").classes("text-sm")
+            for ticket in self.tickets:
+                TicketRow(ticket, selected=str(ticket.id) == self.state.selected, on_open=self._on_open,
+                          show_customer=self.staff)
+        unread = sum(1 for t in self.tickets if getattr(t, "unread_count", 0))
+        self.count.set_text(f"{len(self.tickets)} tickets · {unread} unread")
+
+    @property
+    def unread_tickets(self) -> int:
+        return sum(1 for t in self.tickets if getattr(t, "unread_count", 0))

@@ -1,0 +1,61 @@
+"""The always-visible sync status: online/offline/connecting/needs sign-in, pending and failed counts,
+last synced, and a progress bar during the initial sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from supportchat_app import fmt
+
+STATES = {
+    "online": ("cloud_done", "positive", "Online"),
+    "offline": ("cloud_off", "grey-7", "Offline — your changes are kept and sent when the connection is back"),
+    "connecting": ("sync", "warning", "Connecting…"),
+    "needs-sign-in": ("lock", "negative", "Signed out — sign in again to keep syncing"),
+}
+
+
+class SyncStatusBar(ui.row):
+    """Shows one `SyncStatus`; call `show(status)` on every StatusChanged/SyncProgress event."""
+
+    def __init__(self) -> None:
+        super().__init__(wrap=False, align_items="center")
+        self.classes("gap-2 text-sm no-wrap").props('data-testid="sync-status"')
+        self.status: Any = None
+        with self:
+            self.icon = ui.icon("sync", size="18px")
+            self.label = ui.label("Starting…").classes("whitespace-nowrap")
+            self.pending = ui.badge("", color="orange-7").props("rounded")
+            self.failed = ui.badge("", color="negative").props("rounded")
+            self.pending.visible = self.failed.visible = False
+            self.synced = ui.label("").classes("text-xs opacity-70 whitespace-nowrap")
+            self.progress = ui.linear_progress(value=0, show_value=False, size="4px").classes("w-24")
+            self.progress.props('data-testid="sync-progress"')
+            self.progress.visible = False
+        ui.timer(10, self._refresh_age)
+
+    def show(self, status: Any, progress: float | None = None) -> None:
+        self.status = status
+        icon, color, text = STATES.get(status.state, ("help", "grey", status.state))
+        self.icon.name, self.icon.props["color"] = icon, color
+        self.icon.update()
+        self.label.text = text if status.state != "offline" else "Offline"
+        self.label.props(f'title="{text}"')
+        error = getattr(status, "last_error", None)
+        if error and status.state != "online":
+            self.label.text += f" · {error}"
+        self.pending.set_text(f"{status.pending} pending")
+        self.pending.visible = bool(status.pending)
+        self.failed.set_text(f"{status.failed} failed")
+        self.failed.visible = bool(status.failed)
+        self._refresh_age()
+        value = progress if progress is not None else getattr(status, "progress", None)
+        syncing = bool(getattr(status, "syncing", False)) and value is not None
+        self.progress.set_value(value or 0)
+        self.progress.visible = syncing
+
+    def _refresh_age(self) -> None:
+        if self.status is not None:
+            self.synced.set_text(f"Synced {fmt.since(self.status.last_synced_at)}")

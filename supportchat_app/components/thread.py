@@ -1,0 +1,157 @@
+"""The scrolling chat thread of one ticket, paged from the local cache.
+
+Opens at the newest page only and loads older pages when the reader nears the top, so a ticket with
+10,000 messages opens as fast as one with ten. The scroller is a `flex-direction: column-reverse` box:
+it starts at the bottom by itself, and older pages are appended at its DOM end, which is the visual
+top, so loading them never moves what the reader is looking at (no scroll-position bookkeeping).
+DOM order inside the scroller is therefore [live chunk, newest page, older page, ...].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from nicegui import ui
+
+from supportchat_app import fmt
+from supportchat_app.components.bubble import DayHeader, MessageBubble
+
+PAGE_SIZE = 50
+NEAR_TOP_PX = 600
+
+# emits only when the reader is close to the top; column-reverse makes scrollTop 0 at the bottom
+_NEAR_TOP_JS = (
+    "(e) => { const t = e.target; const left = t.scrollHeight - t.clientHeight - Math.abs(t.scrollTop);"
+    f" if (left < {NEAR_TOP_PX}) emit(left); }}"
+)
+
+
+def cursor_of(message: Any) -> tuple[str, str]:
+    created = message.created_at
+    return (created.isoformat() if isinstance(created, datetime) else str(created), str(message.id))
+
+
+class ThreadView(ui.element):
+    def __init__(self, engine: Any, ticket_id: str, *, me: str, name_of: Callable[[str], str],
+                 page_size: int = PAGE_SIZE) -> None:
+        super().__init__("div")
+        self.engine, self.ticket_id, self.me, self.name_of = engine, ticket_id, me, name_of
+        self.page_size = page_size
+        self.bubbles: dict[str, MessageBubble] = {}
+        self.oldest: Any = None
+        self.newest_day: date | None = None
+        self.top_day: date | None = None
+        self.top_header: DayHeader | None = None
+        self.complete = False
+        self._loading = False
+        self.classes("sc-thread grow w-full px-4 py-2")
+        self.props('data-testid="thread"')
+        self.on("scroll", self._near_top, js_handler=_NEAR_TOP_JS, throttle=0.25)
+        with self:
+            self.live = ui.column().classes("w-full gap-3 pt-1")
+        self.top: ui.element | None = None
+        self._load_page(initial=True)
+
+    # paging ------------------------------------------------------------------------------------------
+    def _near_top(self, _: Any = None) -> None:
+        self.load_older()
+
+    def load_older(self) -> int:
+        """Prepend the next older page (visually above); returns how many messages it added."""
+        if self.complete or self._loading:
+            return 0
+        return self._load_page(initial=False)
+
+    def _load_page(self, *, initial: bool) -> int:
+        self._loading = True
+        try:
+            before = None if initial else cursor_of(self.oldest)
+            messages = self.engine.thread(self.ticket_id, limit=self.page_size, before=before)
+            if self.top is not None:
+                self.top.delete()
+                self.top = None
+            if messages:
+                self._render_page(messages)
+            if len(messages) < self.page_size:
+                self.complete = True
+            with self:
+                self.top = ui.row().classes("w-full justify-center py-2")
+                with self.top:
+                    if self.complete:
+                        ui.label("Beginning of the conversation").classes("text-xs opacity-50")
+                    else:
+                        ui.button("Load older messages", on_click=self.load_older).props(
+                            "flat dense no-caps size=sm").props('data-testid="load-older"')
+            return len(messages)
+        finally:
+            self._loading = False
+
+    def _render_page(self, messages: list[Any]) -> None:
+        last_day = fmt.day_of(messages[-1].created_at)
+        if self.top_header is not None and last_day == self.top_day:
+            self.top_header.delete()  # the day continues into this older page; its header moves up
+        with self:
+            page = ui.column().classes("w-full gap-3")
+        first_header = self._render_into(page, messages, previous_day=None)
+        self.top_header, self.top_day = first_header, fmt.day_of(messages[0].created_at)
+        if self.oldest is None:
+            self.newest_day = last_day
+        self.oldest = messages[0]
+
+    def _render_into(self, container: ui.element, messages: list[Any], previous_day: date | None) -> DayHeader | None:
+        first_header: DayHeader | None = None
+        with container:
+            for message in messages:
+                day = fmt.day_of(message.created_at)
+                if day is not None and day != previous_day:
+                    header = DayHeader(fmt.day_label(day))
+                    first_header = first_header or header
+                    previous_day = day
+                self._bubble(message)
+        return first_header
+
+    def _bubble(self, message: Any) -> MessageBubble:
+        own = str(message.sender_id) == self.me
+        bubble = MessageBubble(message, own=own, sender_name=self.name_of(str(message.sender_id)),
+                               on_retry=self._retry, on_discard=self._discard)
+        self.bubbles[bubble.message_id] = bubble
+        return bubble
+
+    # live updates -------------------------------------------------------------------------------------
+    def append(self, message: Any) -> None:
+        """A message newer than everything shown (our own send, or a live one from someone else)."""
+        if str(message.id) in self.bubbles:
+            self.bubbles[str(message.id)].show(message)
+            return
+        if self.oldest is None:
+            self.oldest = message
+            self.top_day = fmt.day_of(message.created_at)
+        self._render_into(self.live, [message], self.newest_day)
+        self.newest_day = fmt.day_of(message.created_at) or self.newest_day
+
+    def refresh(self, message_ids: frozenset[str] | set[str]) -> None:
+        """Apply a MessagesChanged: new messages appear at the bottom, own ones update their state,
+        discarded ones disappear."""
+        newest = self.engine.thread(self.ticket_id, limit=max(self.page_size, len(message_ids) + 10))
+        seen = {str(m.id) for m in newest}
+        for message in newest:
+            if str(message.id) in self.bubbles:
+                self.bubbles[str(message.id)].show(message)
+            elif str(message.id) in message_ids:
+                self.append(message)
+        for gone in [mid for mid in message_ids if mid in self.bubbles and mid not in seen]:
+            bubble = self.bubbles[gone]
+            if bubble.own and bubble.state in ("pending", "failed"):
+                self.bubbles.pop(gone).delete()
+
+    def _retry(self, message_id: str) -> None:
+        self.engine.retry(message_id)
+        self.refresh({message_id})
+
+    def _discard(self, message_id: str) -> None:
+        self.engine.discard(message_id)
+        bubble = self.bubbles.pop(message_id, None)
+        if bubble is not None:
+            bubble.delete()

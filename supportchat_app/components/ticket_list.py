@@ -1,0 +1,50 @@
+"""Inbox rows: customer avatar, subject (bold while unread), last-message preview, age, unread badge,
+priority and status chips."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nicegui import ui
+
+from supportchat_app import fmt
+from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.bubble import field
+
+PRIORITY_COLORS = {"urgent": "negative", "high": "deep-orange-6", "normal": "grey-6", "low": "blue-grey-4"}
+STATUS_COLORS = {"open": "primary", "pending": "amber-8", "resolved": "positive", "closed": "grey-6"}
+
+
+class TicketRow(ui.item):
+    def __init__(self, ticket: Any, *, selected: bool, on_open: Callable[[str], Any], show_customer: bool) -> None:
+        super().__init__(on_click=lambda: on_open(str(ticket.id)))
+        unread = int(field(ticket, "unread_count", default=0) or 0)
+        customer = field(ticket, "customer_name", default="Customer")
+        self.classes("sc-ticket-row rounded-lg q-my-xs" + (" sc-selected" if selected else ""))
+        self.props(f'data-ticket-id="{ticket.id}" data-testid="ticket-row"')
+        with self:
+            with ui.item_section().props("avatar"):
+                Avatar(customer if show_customer else field(ticket, "assignee_name", default="Support"),
+                       str(ticket.customer_id) if show_customer else None)
+            with ui.item_section().classes("min-w-0"):
+                with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap"):
+                    ui.label(str(ticket.subject)).classes(
+                        "ellipsis grow text-sm " + ("font-bold" if unread else "font-medium"))
+                    ui.label(fmt.ago(field(ticket, "last_message_at", "updated_at"))).classes(
+                        "text-xs opacity-60 whitespace-nowrap")
+                with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap"):
+                    preview = field(ticket, "last_message_preview", default="") or ""
+                    who = f"{customer} · " if show_customer else ""
+                    ui.label(f"{who}{preview}").classes("ellipsis grow text-xs opacity-70")
+                    if unread:
+                        ui.badge(str(unread), color="primary").props('rounded data-testid="unread"')
+                with ui.row(wrap=False).classes("items-center gap-1 no-wrap"):
+                    status = str(ticket.status)
+                    ui.badge(status, color=STATUS_COLORS.get(status, "grey")).props("outline").classes("text-xs")
+                    priority = str(ticket.priority)
+                    if priority != "normal":
+                        ui.badge(priority, color=PRIORITY_COLORS.get(priority, "grey")).classes("text-xs")
+                    assignee = field(ticket, "assignee_name", default=None)
+                    if show_customer and assignee:
+                        ui.label(f"→ {assignee}").classes("text-xs opacity-60 ellipsis")

@@ -1,0 +1,202 @@
+"""The open ticket: header with subject, customer, who else is viewing and (agents) status, priority,
+take / release / assign; the thread; typing and "seen" line; the composer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nicegui import background_tasks, ui
+
+from supportchat_app import fmt
+from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.composer import Composer
+from supportchat_app.components.thread import ThreadView
+from supportchat_app.state import PRIORITIES, STATUSES, ComposerState, TypingState
+
+
+class TicketPane(ui.column):
+    def __init__(self, engine: Any, ticket_id: str, *, page_size: int | None = None) -> None:
+        super().__init__()
+        self.engine, self.ticket_id = engine, ticket_id
+        self.user = engine.user
+        self.staff = self.user.role in ("agent", "admin")
+        self.ticket = engine.ticket(ticket_id)
+        self.profiles = engine.profiles()
+        self.viewers: tuple[str, ...] = ()
+        self.typing = TypingState(on_change=self._show_footer)
+        self.composer_state = ComposerState(on_change=self._mode_changed)
+        self.classes("h-full w-full grow gap-0 no-wrap min-w-0")
+        self.props(f'data-testid="ticket-pane" data-ticket-id="{ticket_id}"')
+        with self:
+            self.header = ui.column().classes("sc-panel sc-line-b w-full gap-1 px-5 py-3")
+            kwargs = {"page_size": page_size} if page_size else {}
+            self.thread = ThreadView(engine, ticket_id, me=self.user.id, name_of=self.name_of, **kwargs)
+            self.footer = ui.row().classes("w-full px-5 gap-3 text-xs opacity-70 min-h-[20px] items-center")
+            self.composer_slot = ui.column().classes("sc-panel sc-line-t w-full gap-0")
+        self.refresh_header()
+        self._build_composer()
+        self._show_footer()
+        ui.timer(1.0, self._expire_typing)
+
+    # names ---------------------------------------------------------------------------------------------
+    def name_of(self, user_id: str) -> str:
+        if user_id == self.user.id:
+            return self.user.display_name
+        profile = self.profiles.get(user_id)
+        if profile is None:
+            self.profiles = self.engine.profiles()
+            profile = self.profiles.get(user_id)
+        return profile.display_name if profile else "Unknown user"
+
+    # header --------------------------------------------------------------------------------------------
+    def refresh_header(self) -> None:
+        self.ticket = self.engine.ticket(self.ticket_id) or self.ticket
+        ticket = self.ticket
+        self.header.clear()
+        if ticket is None:
+            with self.header:
+                ui.label("This ticket is no longer available to you.").classes("text-lg")
+            return
+        with self.header:
+            with ui.row(wrap=False).classes("w-full items-center no-wrap gap-3"):
+                ui.label(str(ticket.subject)).classes("text-lg font-semibold ellipsis grow").props(
+                    'data-testid="ticket-subject"')
+                self.viewers_row = ui.row(wrap=False).classes("items-center gap-1 no-wrap")
+                self._show_viewers()
+            with ui.row(wrap=False).classes("w-full items-center gap-2 text-sm no-wrap"):
+                customer = ticket.customer_name or self.name_of(ticket.customer_id)
+                ui.label(f"{customer} · opened {fmt.ago(ticket.created_at)} ago · #{str(ticket.id)[:8]}").classes(
+                    "opacity-70 ellipsis grow")
+                if ticket.local_state == "pending":
+                    ui.label("changes waiting to sync").classes("text-xs text-warning")
+                if self.staff:
+                    self._controls(ticket)
+                else:
+                    ui.badge(ticket.status, color="primary").props("outline")
+
+    def _controls(self, ticket: Any) -> None:
+        ui.select({s: s.title() for s in STATUSES}, value=ticket.status, label="Status",
+                  on_change=lambda e: self._update(status=e.value)).props(
+            'dense outlined options-dense data-testid="ticket-status"').classes("w-32")
+        ui.select({p: p.title() for p in PRIORITIES}, value=ticket.priority, label="Priority",
+                  on_change=lambda e: self._update(priority=e.value)).props(
+            'dense outlined options-dense data-testid="ticket-priority"').classes("w-32")
+        agents = {str(a.id): a.display_name for a in self.engine.agents()}
+        options = {"": "Unassigned", **agents}
+        ui.select(options, value=ticket.assignee_id or "", label="Assignee",
+                  on_change=lambda e: self._update(assignee_id=e.value or None)).props(
+            'dense outlined options-dense data-testid="ticket-assignee"').classes("w-40")
+        if ticket.assignee_id == self.user.id:
+            ui.button("Release", on_click=lambda: self._act(self.engine.release)).props(
+                'flat no-caps dense data-testid="release"')
+        else:
+            ui.button("Take", on_click=lambda: self._act(self.engine.take)).props(
+                'unelevated no-caps dense data-testid="take"').classes("px-3")
+
+    def _update(self, **changes: Any) -> None:
+        current = self.ticket
+        if current is not None and all(getattr(current, k) == v for k, v in changes.items()):
+            return  # the select echoed our own refresh
+        try:
+            self.engine.update_ticket(self.ticket_id, **changes)
+        except ValueError as exc:
+            ui.notify(fmt.plain_error(exc, "change the ticket"), type="negative")
+        self.refresh_header()
+
+    def _act(self, action: Any) -> None:
+        try:
+            action(self.ticket_id)
+        except ValueError as exc:
+            ui.notify(fmt.plain_error(exc, "change the assignee"), type="negative")
+        self.refresh_header()
+
+    def show_viewers(self, viewers: tuple[str, ...]) -> None:
+        self.viewers = tuple(viewers)
+        self._show_viewers()
+
+    def _show_viewers(self) -> None:
+        if not hasattr(self, "viewers_row"):
+            return
+        self.viewers_row.clear()
+        with self.viewers_row:
+            if self.viewers:
+                ui.icon("visibility", size="16px").classes("opacity-60")
+                for name in self.viewers[:4]:
+                    Avatar(name, size="24px")
+                ui.label("also viewing").classes("text-xs opacity-60").props('data-testid="viewers"')
+
+    # footer: typing and seen ------------------------------------------------------------------------------
+    def on_typing(self, user_id: str, name: str) -> None:
+        if user_id != self.user.id:
+            self.typing.typing(user_id, name, time.monotonic())
+
+    def _expire_typing(self) -> None:
+        if self.typing.expires and not self.typing.names(time.monotonic()):
+            self._show_footer()
+
+    def _show_footer(self) -> None:
+        self.footer.clear()
+        with self.footer:
+            names = self.typing.names(time.monotonic())
+            if names:
+                ui.spinner("dots", size="16px")
+                verb = "is" if len(names) == 1 else "are"
+                ui.label(f"{', '.join(names)} {verb} typing…").props('data-testid="typing"')
+            ui.space()
+            if self.staff and self.ticket is not None:
+                marker = self.engine.read_marker(self.ticket_id, self.ticket.customer_id)
+                customer = self.ticket.customer_name or "The customer"
+                if marker and (fmt.as_datetime(marker) or 0) >= (fmt.as_datetime(self.ticket.last_message_at) or 0):
+                    ui.icon("done_all", size="14px", color="primary")
+                    ui.label(f"Seen by {customer} · {fmt.clock(marker)}").props('data-testid="seen"')
+                elif marker:
+                    ui.label(f"{customer} last read at {fmt.clock(marker)}").props('data-testid="seen"')
+
+    # composer -------------------------------------------------------------------------------------------
+    def _build_composer(self) -> None:
+        self.composer_slot.clear()
+        ticket = self.ticket
+        with self.composer_slot:
+            if ticket is not None and ticket.status == "closed" and not self.staff:
+                ui.label("This ticket is closed. Open a new ticket if you need more help.").classes(
+                    "text-sm opacity-70 p-4")
+                self.composer = None
+                return
+            self.composer = Composer(self.composer_state, agent=self.staff, draft=self.engine.get_draft(self.ticket_id),
+                                     on_send=self.send, on_draft=self._save_draft, on_typing=self._typing)
+
+    def _mode_changed(self) -> None:
+        if self.composer is not None:
+            self.composer.mode_changed()
+
+    def _save_draft(self, text: str) -> None:
+        self.engine.save_draft(self.ticket_id, text)
+
+    def _typing(self) -> None:
+        background_tasks.create(self.engine.send_typing(self.ticket_id), name="send typing")
+
+    def send(self, text: str, resolve: bool) -> bool:
+        try:
+            internal = self.staff and self.composer_state.internal
+            message = self.engine.send_message(self.ticket_id, text, internal=internal)
+        except ValueError as exc:
+            ui.notify(fmt.plain_error(exc, "send the message"), type="negative")
+            return False
+        self.thread.append(message)
+        self.engine.save_draft(self.ticket_id, "")
+        ui.run_javascript(f"getHtmlElement({self.thread.id}).scrollTop = 0")
+        if resolve:
+            self._update(status="resolved")
+        return True
+
+    def on_messages(self, message_ids: frozenset[str]) -> None:
+        self.thread.refresh(message_ids)
+        self._show_footer()
+
+    def on_ticket_changed(self) -> None:
+        before = self.ticket.status if self.ticket else None
+        self.refresh_header()
+        self._show_footer()
+        if self.ticket is not None and self.ticket.status != before and not self.staff:
+            self._build_composer()

@@ -1,0 +1,89 @@
+"""The embedded demo server: a localbase child process with demo data, started when nothing is configured.
+
+Run as `python -m localbase stack --demo --json --port 0 --data DIR`; in a frozen build `sys.executable`
+is the bundle itself, so the same thing is `supportchat stack ...`. The child prints one JSON line when
+it is ready (api_url, anon_key, ...), which is all the app needs from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 180.0
+
+
+def stack_command(data: Path) -> list[str]:
+    """The command line that runs the demo stack with this interpreter or this frozen bundle."""
+    if getattr(sys, "frozen", False):
+        base = [sys.executable, "stack"]
+    else:
+        base = [sys.executable, "-m", "localbase", "stack"]
+    return [*base, "--demo", "--json", "--port", "0", "--data", str(data)]
+
+
+class DemoStackError(RuntimeError):
+    """The demo server could not start; the message is a plain sentence for the user."""
+
+
+class DemoStack:
+    """Owns the child process; `start()` waits for its JSON line, `stop()` shuts it down cleanly."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.proc: subprocess.Popen[str] | None = None
+        self.info: dict[str, Any] = {}
+
+    @property
+    def log_path(self) -> Path:
+        return self.data.parent / "demo-stack.log"
+
+    async def start(self) -> dict[str, Any]:
+        self.data.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as err:
+            self.proc = subprocess.Popen(
+                stack_command(self.data), stdout=subprocess.PIPE, stderr=err, text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        assert self.proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), START_TIMEOUT)
+        except TimeoutError:
+            line = ""
+        try:
+            self.info = json.loads(line) if line else {}
+        except ValueError:
+            self.info = {}
+        if "api_url" not in self.info:
+            await asyncio.to_thread(self.stop)
+            raise DemoStackError(
+                f"The demo server did not start. Details are in {self.log_path}; "
+                "you can also connect to a Supabase project in Settings."
+            )
+        return self.info
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        if sys.platform == "win32":
+            proc.terminate()
+        else:
+            proc.send_signal(signal.SIGTERM)  # the stack treats SIGTERM like Ctrl+C and stops PostgreSQL cleanly
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            log.warning("demo stack did not stop in time; killing it")
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -1,0 +1,53 @@
+"""Wires the app together: the backend, the pages, startup and shutdown, and `ui.run`.
+
+Also the NiceGUI main file for the `user` fixture tests: run as `__main__` by the test harness, where
+`ui.run` only prepares the simulated app.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from nicegui import app, ui
+
+from supportchat_app import backend, config, theme
+from supportchat_app.pages import settings, signin, workspace
+
+WINDOW_SIZE = (1280, 820)
+
+
+def storage_secret() -> str:
+    """Signs the browser-session cookie; kept per data dir so a restart keeps the same session."""
+    root = config.data_dir()
+    secret = config.load_settings(root).get("storage_secret")
+    if not isinstance(secret, str) or len(secret) < 32:
+        secret = secrets.token_hex(32)
+        config.save_settings(root, storage_secret=secret)
+    return secret
+
+
+def build() -> backend.Backend:
+    """Install a fresh backend and register every page (called once per app process or test run)."""
+    current = backend.Backend(config.data_dir())
+    backend.install(current)
+    signin.create()
+    settings.create()
+    workspace.create()
+    app.on_startup(current.boot)
+    app.on_shutdown(current.shutdown)
+    return current
+
+
+def run(*, native: bool, port: int | None = None, show: bool = True) -> None:
+    build()
+    options: dict[str, object] = {}
+    if native:
+        options["window_size"] = WINDOW_SIZE
+    ui.run(title=theme.APP_NAME, native=native, host="127.0.0.1", port=port, reload=False, show=show and not native,
+           storage_secret=storage_secret(), show_welcome_message=not native, favicon="💬", dark=None,
+           **options)
+
+
+if __name__ == "__main__":
+    # the NiceGUI test harness runs this file as __main__ (ui.run is simulated there); users start `supportchat`
+    run(native=False, show=False)

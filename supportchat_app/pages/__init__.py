@@ -1,0 +1,1 @@
+"""Pages: each module exposes `create()`, which registers its routes."""

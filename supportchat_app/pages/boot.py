@@ -1,0 +1,35 @@
+"""What a page shows while the server is not usable yet: the demo stack starting, or why it failed."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from supportchat_app import theme
+from supportchat_app.backend import Backend
+
+
+def render(backend: Backend, path: str) -> None:
+    """A waiting card that reloads `path` once the backend is ready, or the boot error with a next step."""
+    with theme.frame(theme.APP_NAME):
+        pass
+    with theme.centered_card():
+        if backend.phase == "starting":
+            with ui.row().classes("items-center gap-3"):
+                ui.spinner(size="lg")
+                ui.label("Starting the demo server…").classes("text-lg")
+            ui.label("The first start sets up a local database with demo tickets; this takes a few seconds.").classes(
+                "text-sm opacity-70")
+            client = ui.context.client
+
+            def ready() -> None:
+                unsubscribe()
+                with client:
+                    ui.navigate.to(path)
+
+            unsubscribe = backend.on_phase(ready)
+            client.on_delete(unsubscribe)
+        else:
+            ui.label("SupportChat cannot reach its server").classes("text-lg font-medium")
+            ui.label(backend.error or "The server is not available.").classes("text-sm").props(
+                'data-testid="boot-error"')
+            ui.button("Open Settings", on_click=lambda: ui.navigate.to("/settings")).props("unelevated")

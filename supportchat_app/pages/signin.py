@@ -1,0 +1,83 @@
+"""Sign-in page: email and password, plus one-click demo accounts when the demo server is in use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+from starlette.responses import RedirectResponse
+
+from supportchat_app import backend as backend_module
+from supportchat_app import fmt, theme
+from supportchat_app.components.avatar import Avatar
+from supportchat_app.pages import boot
+
+
+def demo_accounts() -> tuple[list[tuple[str, str, str]], str]:
+    # only the embedded demo's account list; never used to talk to a server
+    from localbase import demo  # noqa: PLC0415
+
+    return demo.ACCOUNTS, demo.PASSWORD
+
+
+def create() -> None:
+    @ui.page("/signin", title=f"Sign in · {theme.APP_NAME}")
+    async def signin() -> Any:
+        backend = backend_module.current()
+        if backend.phase != "ready":
+            boot.render(backend, "/signin")
+            return None
+        workspace = await backend.workspace(theme.browser_id())
+        if workspace is None:
+            boot.render(backend, "/signin")
+            return None
+        if workspace.engine.user is not None:
+            return RedirectResponse("/")
+
+        async def sign_in(email: str, password: str) -> None:
+            error.set_text("")
+            button.props("loading")
+            try:
+                await workspace.sign_in(email.strip(), password)
+            except Exception as exc:  # AuthError carries a plain message; anything else gets one
+                error.set_text(_sign_in_message(exc))
+                return
+            finally:
+                button.props(remove="loading")
+            ui.navigate.to("/")
+
+        with theme.frame(f"Sign in · {theme.APP_NAME}"):
+            pass
+        with theme.centered_card():
+            ui.label("Sign in").classes("text-2xl font-semibold")
+            where = "the demo server on this computer" if backend.is_demo else backend.choice.url
+            ui.label(f"Server: {where}").classes("text-sm opacity-70")
+            email = ui.input("Email").props('outlined dense autofocus data-testid="email"').classes("w-full")
+            password = ui.input("Password", password=True, password_toggle_button=True).props(
+                'outlined dense data-testid="password"').classes("w-full")
+            password.on("keydown.enter", lambda: sign_in(email.value or "", password.value or ""))
+            error = ui.label("").classes("text-negative text-sm").props('data-testid="signin-error"')
+            button = ui.button("Sign in", on_click=lambda: sign_in(email.value or "", password.value or "")).props(
+                'unelevated data-testid="signin"').classes("w-full")
+            if backend.is_demo:
+                accounts, demo_password = demo_accounts()
+                ui.separator()
+                ui.label("Demo accounts — one click to sign in").classes("text-sm font-medium")
+                with ui.column().classes("w-full gap-1"):
+                    for account_email, role, name in accounts:
+                        with ui.item(on_click=lambda e=account_email: sign_in(e, demo_password)).classes(
+                                "rounded-lg w-full").props(f'clickable data-testid="demo-{role}"'):
+                            with ui.item_section().props("avatar"):
+                                Avatar(name, account_email)
+                            with ui.item_section():
+                                ui.label(name).classes("text-sm font-medium")
+                                ui.label(account_email).classes("text-xs opacity-60")
+                            with ui.item_section().props("side"):
+                                ui.badge(role, color={"admin": "purple-6", "agent": "primary"}.get(role, "teal-7"))
+        return None
+
+
+def _sign_in_message(exc: BaseException) -> str:
+    if exc.__class__.__name__ == "AuthError":
+        return str(exc)
+    return fmt.plain_error(exc, "sign in")

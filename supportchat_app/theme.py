@@ -1,0 +1,113 @@
+"""The shared look: colours, CSS for bubbles and notes (light and dark), and `frame()`, the header
+every page sits in (brand, search, sync status, dark-mode switch, account menu)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from nicegui import app, ui
+
+from supportchat_app import config
+from supportchat_app.components.avatar import Avatar
+
+APP_NAME = "SupportChat"
+
+CSS = """
+:root { --sc-own: #2563eb; --sc-other: #f1f5f9; --sc-note: #fff7e0; --sc-note-border: #f2b233;
+        --sc-panel: #ffffff; --sc-bg: #f6f7fb; --sc-line: #e5e7eb; --sc-selected: #e8efff; }
+.body--dark { --sc-other: #2a2f3a; --sc-note: #3b3220; --sc-note-border: #b8860b; --sc-panel: #1b1f27;
+              --sc-bg: #12151b; --sc-line: #2c313c; --sc-selected: #23304d; }
+body { background: var(--sc-bg); }
+.sc-panel { background: var(--sc-panel); }
+.sc-line-r { border-right: 1px solid var(--sc-line); }
+.sc-line-b { border-bottom: 1px solid var(--sc-line); }
+.sc-line-t { border-top: 1px solid var(--sc-line); }
+.sc-bubble { line-height: 1.45; font-size: 14px; overflow-wrap: anywhere; }
+.sc-own { background: var(--sc-own); color: #fff; border-bottom-right-radius: 6px; }
+.sc-other { background: var(--sc-other); border-bottom-left-radius: 6px; }
+.sc-note { background: var(--sc-note); border: 1px dashed var(--sc-note-border); border-radius: 10px; }
+.sc-note-input .q-field__control { background: var(--sc-note) !important; }
+.sc-ticket-row { cursor: pointer; }
+.sc-ticket-row:hover { background: var(--sc-selected); }
+.sc-selected { background: var(--sc-selected); box-shadow: inset 3px 0 0 var(--sc-own); }
+.sc-kbd { background: var(--sc-other); }
+.sc-thread { display: flex; flex-direction: column-reverse; overflow-y: auto; overflow-x: hidden; min-height: 0; }
+.q-header { background: var(--sc-panel) !important; color: inherit !important; }
+"""
+
+# tells the server when the window gains or loses focus, for notifications only when nobody is looking
+FOCUS_JS = """
+window.addEventListener('focus', () => emitEvent('sc-focus', true));
+window.addEventListener('blur', () => emitEvent('sc-focus', false));
+emitEvent('sc-focus', document.hasFocus());
+"""
+
+
+@dataclass
+class Frame:
+    """Handles to the header's live parts for the page to fill in."""
+
+    header: ui.header
+    actions: ui.row
+    status_slot: ui.row
+
+
+def apply_dark_mode() -> ui.dark_mode:
+    saved = config.load_settings(config.data_dir()).get("dark")
+    return ui.dark_mode(value=saved if isinstance(saved, bool) else None)
+
+
+def _toggle_dark(dark: ui.dark_mode, button: ui.button) -> None:
+    dark.value = not bool(dark.value)
+    config.save_settings(config.data_dir(), dark=dark.value)
+    button.props(f"icon={'light_mode' if dark.value else 'dark_mode'}")
+
+
+@contextmanager
+def frame(title: str, *, on_search: Callable[[], Any] | None = None,
+          account: tuple[str, str] | None = None, on_sign_out: Callable[[], Any] | None = None,
+          on_help: Callable[[], Any] | None = None) -> Iterator[Frame]:
+    """The page shell. `account` is (display name, role) when someone is signed in."""
+    ui.add_css(CSS)
+    ui.page_title(title)
+    ui.colors(primary="#2563eb")
+    dark = apply_dark_mode()
+    with ui.header(elevated=False).classes("sc-line-b items-center gap-3 px-4 py-2") as header:
+        with ui.link(target="/").classes("no-underline text-inherit flex items-center gap-2"):
+            ui.icon("forum", size="26px", color="primary")
+            ui.label(APP_NAME).classes("text-lg font-semibold tracking-tight")
+        if on_search is not None:
+            ui.button("Search", icon="search", on_click=on_search).props(
+                'flat no-caps dense color=grey-8 data-testid="open-search"').classes("ml-4").tooltip("Ctrl+K")
+        ui.space()
+        status_slot = ui.row().classes("items-center")
+        actions = ui.row().classes("items-center gap-1")
+        dark_button = ui.button(icon="light_mode" if dark.value else "dark_mode").props("flat round dense")
+        dark_button.on_click(lambda: _toggle_dark(dark, dark_button))
+        dark_button.tooltip("Light / dark")
+        if on_help is not None:
+            ui.button(icon="keyboard", on_click=on_help).props("flat round dense").tooltip("Shortcuts (?)")
+        ui.button(icon="settings", on_click=lambda: ui.navigate.to("/settings")).props(
+            "flat round dense").tooltip("Settings")
+        if account is not None:
+            name, role = account
+            with ui.button().props('flat no-caps dense data-testid="account"'):
+                Avatar(name, size="28px")
+                with ui.column().classes("gap-0 items-start ml-2"):
+                    ui.label(name).classes("text-sm leading-tight")
+                    ui.label(role).classes("text-xs opacity-60 leading-tight")
+                with ui.menu():
+                    if on_sign_out is not None:
+                        ui.menu_item("Sign out", on_click=on_sign_out)
+    yield Frame(header=header, actions=actions, status_slot=status_slot)
+
+
+def browser_id() -> str:
+    return str(app.storage.browser["id"])
+
+
+def centered_card() -> ui.card:
+    return ui.card().classes("sc-panel w-[440px] max-w-[92vw] mx-auto mt-16 p-6 gap-3")
