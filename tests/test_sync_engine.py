@@ -1,0 +1,313 @@
+"""Integration tests of the sync engine against a real localbase, through supabase-py, with the
+network cut by tests/faultproxy.py: offline queues, lost responses, resets, stalls, RLS refusals,
+backfill and pruning, offline ticket-update conflicts, sessions and status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from sync import AuthError, RetryableError, SyncEngine, events
+from tests.conftest import Users
+from tests.faultproxy import FaultProxy
+from tests.stackproc import StackProcess
+from tests.test_sync_support import (  # noqa: F401  (fixtures)
+    EngineFactory,
+    engines,
+    proxy,
+    seed_ticket,
+    server_messages,
+    sql,
+    wait_for,
+)
+
+
+async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProcess, users: Users,
+                                                                engines: EngineFactory) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Printer on fire",
+                      messages=[(users.customer, "it is smoking"), (users.customer, "now flames"),
+                                (users.agent, "checking")])
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    mine = [t for t in agent.inbox("mine") if t.id == tid]
+    assert mine and mine[0].unread_count == 2 and mine[0].last_message_preview == "checking"
+    assert mine[0].customer_name == users.customer.name and mine[0].assignee_name == users.agent.name
+    assert [m.content for m in agent.thread(tid)] == ["it is smoking", "now flames", "checking"]
+    assert [m.content for m in agent.thread(tid, limit=1)] == ["checking"]
+    first, second = agent.thread(tid, limit=2)
+    assert [m.content for m in agent.thread(tid, before=(first.created_at, first.id))] == ["it is smoking"]
+    assert agent.count_thread(tid) == 3
+    assert {h.ticket_id for h in agent.search("flames")} == {tid}
+    assert any(h.message_id is None for h in agent.search("printer"))
+    agent.mark_read(tid)
+    await agent.sync_once()
+    assert agent.ticket(tid).unread_count == 0  # type: ignore[union-attr]
+    assert sql(stack.db_url, "select count(*) from ticket_reads where ticket_id = %s and user_id = %s",
+               tid, users.agent.id) == [(1,)]
+    # the customer's cache sees the agent's read marker ("seen")
+    customer = await engines.open(users.customer)
+    await customer.sync_once()
+    assert customer.read_marker(tid, users.agent.id) is not None
+    assert users.agent.id in customer.profiles()
+
+
+async def test_offline_queue_arrives_exactly_once_after_reconnect(stack: StackProcess, users: Users,
+                                                                  engines: EngineFactory, proxy: FaultProxy) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Offline replies")
+    agent = await engines.open(users.agent, url=proxy.url)
+    await agent.sync_once()
+    proxy.set_mode("drop")
+    sent = [agent.send_message(tid, f"offline reply {i}") for i in range(5)]
+    assert agent.status.pending == 5 and all(m.local_state == "pending" for m in sent)
+    agent.poll_interval = 3600  # only the retry timer / reconnect may bring it back
+    await agent.start()
+    await wait_for(lambda: agent.status.state == "offline", what="offline status")
+    assert agent.status.pending == 5 and agent.status.last_error
+    await asyncio.sleep(1.0)
+    proxy.set_mode("pass")
+    await wait_for(lambda: agent.status.pending == 0 and agent.status.state == "online", timeout=40,
+                   what="the outbox to drain after reconnect")
+    ids = [m.id for m in sent]
+    rows = server_messages(stack.db_url, ids)
+    assert sorted(c for _, c in rows) == sorted(f"offline reply {i}" for i in range(5))
+    assert len(rows) == 5
+    assert all(m.local_state == "sent" for m in agent.thread(tid))
+
+
+async def test_committed_request_whose_response_was_lost_does_not_duplicate(
+        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Lost response")
+    agent = await engines.open(users.agent, url=proxy.url)
+    await agent.sync_once()
+    msgs = [agent.send_message(tid, f"lost-{i}") for i in range(3)]
+    rule = proxy.lose_response(b"POST /rest/v1/messages")
+    with pytest.raises(RetryableError):
+        await agent.sync_once()
+    assert rule.hits == 1
+    ids = [m.id for m in msgs]
+    assert len(server_messages(stack.db_url, ids)) == 3  # the server committed them
+    assert agent.status.pending == 3                      # but the client never heard so
+    await agent.sync_once()
+    assert agent.status.pending == 0
+    assert sql(stack.db_url, "select count(*) from messages where ticket_id = %s", tid) == [(3,)]
+    assert [m.local_state for m in agent.thread(tid)] == ["sent"] * 3
+
+
+async def test_reset_mid_request_then_retry_delivers_once(stack: StackProcess, users: Users, engines: EngineFactory,
+                                                          proxy: FaultProxy) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Reset")
+    agent = await engines.open(users.agent, url=proxy.url)
+    await agent.sync_once()
+    msg = agent.send_message(tid, "x" * 5000)  # big enough that half a request is an unfinished body
+    rule = proxy.reset_request(b"POST /rest/v1/messages")
+    with pytest.raises(RetryableError):
+        await agent.sync_once()
+    assert rule.hits == 1
+    assert server_messages(stack.db_url, [msg.id]) == []
+    await agent.sync_once()
+    assert len(server_messages(stack.db_url, [msg.id])) == 1
+    assert agent.status.pending == 0
+
+
+async def test_stalled_network_times_out_as_retryable(stack: StackProcess, users: Users, engines: EngineFactory,
+                                                      proxy: FaultProxy) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Stall")
+    agent = await engines.open(users.agent, url=proxy.url, timeout=1.0)
+    await agent.sync_once()
+    msg = agent.send_message(tid, "through the stall")
+    proxy.set_mode("stall")
+    started = time.monotonic()
+    with pytest.raises(RetryableError):
+        await agent.sync_once()
+    assert time.monotonic() - started < 10
+    proxy.set_mode("pass")
+    proxy.cut()  # the stalled connections are dead to the client anyway
+    await agent.sync_once()
+    assert len(server_messages(stack.db_url, [msg.id])) == 1
+
+
+async def test_rls_refused_message_fails_with_reason_while_the_rest_go(
+        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    keep = seed_ticket(stack.db_url, users.customer, users.agent, "Still mine")
+    moved = seed_ticket(stack.db_url, users.customer, users.agent, "Reassigned while offline")
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    m1 = agent.send_message(keep, "one")
+    bad = agent.send_message(moved, "to a ticket I lost")
+    m3 = agent.send_message(keep, "three")
+    sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent2.id, moved)
+    await agent.sync_once()
+    assert len(server_messages(stack.db_url, [m1.id, m3.id])) == 2
+    assert server_messages(stack.db_url, [bad.id]) == []
+    failed = agent.message(bad.id)
+    assert failed is not None and failed.local_state == "failed"
+    assert failed.error and "row-level security" in failed.error
+    assert agent.status.failed == 1 and agent.status.pending == 0
+    notices = [e for e in engines.log(agent) if isinstance(e, events.Notice)]
+    assert any(n.kind == "message_failed" and n.ticket_id == moved for n in notices)
+    # the failed message keeps its ticket visible locally until the user decides
+    assert agent.ticket(moved) is not None
+    agent.retry(bad.id)
+    await agent.sync_once()
+    assert agent.message(bad.id).local_state == "failed"  # type: ignore[union-attr]
+    agent.discard(bad.id)
+    await agent.sync_once()
+    assert agent.message(bad.id) is None and agent.ticket(moved) is None  # pruned: no longer visible
+    assert agent.status.failed == 0
+
+
+async def test_customer_message_to_a_closed_ticket_is_refused(stack: StackProcess, users: Users,
+                                                              engines: EngineFactory) -> None:
+    tid = seed_ticket(stack.db_url, users.customer2, None, "Closing soon")
+    other = seed_ticket(stack.db_url, users.customer2, None, "Still open")
+    customer = await engines.open(users.customer2)
+    await customer.sync_once()
+    closed_msg = customer.send_message(tid, "one more thing")
+    ok_msg = customer.send_message(other, "fine here")
+    sql(stack.db_url, "update tickets set status = 'closed' where id = %s", tid)
+    await customer.sync_once()
+    assert customer.message(closed_msg.id).local_state == "failed"  # type: ignore[union-attr]
+    assert customer.message(ok_msg.id).local_state == "sent"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="internal"):
+        customer.send_message(other, "secret", internal=True)
+    with pytest.raises(ValueError, match="empty"):
+        customer.send_message(other, "  ")
+
+
+async def test_ticket_reassigned_to_me_backfills_and_reassigned_away_leaves(
+        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    agent = await engines.open(users.agent)
+    await agent.sync_once()  # the cursor is now past the messages below
+    theirs = seed_ticket(stack.db_url, users.customer, users.agent2, "Was agent2's",
+                         messages=[(users.customer, "old 1"), (users.agent2, "old 2")])
+    await agent.sync_once()
+    assert agent.ticket(theirs) is None
+    sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent.id, theirs)
+    await agent.sync_once()
+    assert [m.content for m in agent.thread(theirs)] == ["old 1", "old 2"]
+    sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent2.id, theirs)
+    await agent.sync_once()
+    assert agent.ticket(theirs) is None and agent.thread(theirs) == []
+    assert any(isinstance(e, events.TicketsRemoved) and theirs in e.ticket_ids for e in engines.log(agent))
+
+
+async def test_offline_ticket_update_server_state_wins_and_agent_is_told(
+        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Conflict")
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    local_view = agent.update_ticket(tid, status="pending", priority="high")
+    assert (local_view.status, local_view.priority, local_view.local_state) == ("pending", "high", "pending")
+    sql(stack.db_url, "update tickets set priority = 'urgent' where id = %s", tid)  # someone else, meanwhile
+    await agent.sync_once()
+    assert sql(stack.db_url, "select status, priority from tickets where id = %s", tid) == [("pending", "urgent")]
+    ticket = agent.ticket(tid)
+    assert ticket is not None and (ticket.status, ticket.priority, ticket.local_state) == ("pending", "urgent", "sent")
+    notices = [e for e in engines.log(agent) if isinstance(e, events.Notice) and e.kind == "ticket_update_overruled"]
+    assert notices and "priority is urgent" in notices[0].text
+
+
+async def test_take_and_release_and_refused_assignment(stack: StackProcess, users: Users,
+                                                       engines: EngineFactory) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, None, "Up for grabs")
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    assert any(t.id == tid for t in agent.inbox("unassigned"))
+    agent.take(tid)
+    await agent.sync_once()
+    assert sql(stack.db_url, "select assignee_id::text from tickets where id = %s", tid) == [(users.agent.id,)]
+    # an agent cannot hand a ticket to someone else: refused by the server, shown as failed
+    agent.update_ticket(tid, assignee_id=users.agent2.id)
+    await agent.sync_once()
+    ticket = agent.ticket(tid)
+    assert ticket is not None and ticket.local_state == "failed" and ticket.error
+    assert ticket.assignee_id == users.agent.id  # the cache shows the server's truth again
+    agent.release(tid)
+    await agent.sync_once()
+    assert sql(stack.db_url, "select assignee_id::text from tickets where id = %s", tid) == [(None,)]
+
+
+async def test_customer_creates_ticket_offline_and_it_arrives(stack: StackProcess, users: Users,
+                                                              engines: EngineFactory, proxy: FaultProxy) -> None:
+    customer = await engines.open(users.customer, url=proxy.url)
+    await customer.sync_once()
+    proxy.set_mode("drop")
+    ticket = customer.create_ticket("Created on a train", "no network here", priority="high")
+    follow = customer.send_message(ticket.id, "and a follow-up")
+    assert customer.inbox()[0].id == ticket.id and customer.count_thread(ticket.id) == 2
+    with pytest.raises(RetryableError):
+        await customer.sync_once()
+    proxy.set_mode("pass")
+    await customer.sync_once()
+    assert sql(stack.db_url, "select subject, priority, customer_id::text from tickets where id = %s", ticket.id) == [
+        ("Created on a train", "high", users.customer.id)]
+    assert len(server_messages(stack.db_url, [follow.id])) == 1
+    assert customer.ticket(ticket.id).local_state == "sent"  # type: ignore[union-attr]
+
+
+async def test_expired_token_is_refreshed_and_refused_refresh_needs_sign_in(
+        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Auth")
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    session = agent._session
+    assert session is not None
+    # pretend the access token expires now: the round refreshes first, with a rotated refresh token
+    agent._session = type(session)(session.access_token, session.refresh_token, int(time.time()), session.user)
+    await agent.sync_once()
+    assert agent._session is not None and agent._session.refresh_token != session.refresh_token
+    # the server revokes every session: the next refresh is refused → needs-sign-in, outbox kept
+    sql(stack.db_url, "delete from auth.sessions where user_id = %s", users.agent.id)
+    sql(stack.db_url, "delete from auth.refresh_tokens where user_id = %s", users.agent.id)
+    queued = agent.send_message(tid, "written while signed out")
+    current = agent._session
+    agent._session = type(current)(current.access_token, current.refresh_token, int(time.time()), current.user)
+    await agent.start()
+    await wait_for(lambda: agent.status.state == "needs-sign-in", what="needs-sign-in")
+    assert agent.status.pending == 1 and agent.user is not None
+    # the same user signs in again: same cache, the queued message goes out
+    await agent.sign_in(users.agent.email, users.agent.password)
+    await agent.start()
+    await wait_for(lambda: agent.status.pending == 0 and agent.status.state == "online", what="resume")
+    assert len(server_messages(stack.db_url, [queued.id])) == 1
+
+
+async def test_sign_in_errors_are_plain(stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    engine = await engines.open()
+    with pytest.raises(AuthError, match="wrong email or password"):
+        await engine.sign_in(users.agent.email, "not-the-password")
+    with pytest.raises(AuthError):
+        engine.inbox()
+
+
+async def test_restart_offline_with_cached_session_then_sign_out_offline(
+        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Works offline",
+                      messages=[(users.customer, "are you there?")])
+    data_dir = tmp_path / "restart"
+    first = await engines.open(users.agent, url=proxy.url, data_dir=data_dir)
+    await first.sync_once()
+    await first.close()
+    proxy.set_mode("drop")
+    again = await engines.open(url=proxy.url, data_dir=data_dir)
+    assert again.user is not None and again.user.id == users.agent.id  # restored with no network
+    assert [m.content for m in again.thread(tid)] == ["are you there?"]
+    again.send_message(tid, "queued offline after restart")
+    await again.start()
+    await wait_for(lambda: again.status.state == "offline", what="offline")
+    assert again.user is not None and again.status.pending == 1  # expired/unreachable never signs out
+    cache = again.cache_path(users.agent.id)
+    assert cache.exists() and (cache.stat().st_mode & 0o777) == 0o600
+    session_files = list(data_dir.glob("session-*.json"))
+    assert session_files and all((p.stat().st_mode & 0o777) == 0o600 for p in session_files)
+    await again.sign_out()
+    assert again.user is None and not cache.exists() and not list(data_dir.glob("session-*.json"))
+    reopened = await SyncEngine.open(again.config, data_dir)
+    try:
+        assert reopened.user is None
+    finally:
+        await reopened.close()

@@ -1,0 +1,104 @@
+"""Shared helpers for the sync tests (no tests here): arranging server data as the superuser,
+opening signed-in engines on temp dirs, waiting for conditions, and a fault proxy fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import psycopg
+import pytest
+
+from sync import RemoteConfig, SyncEngine, events
+from tests.conftest import User
+from tests.faultproxy import FaultProxy
+from tests.stackproc import StackProcess
+
+
+def seed_ticket(db_url: str, customer: User | str, assignee: User | str | None = None, subject: str = "Help",
+                status: str = "open", messages: list[tuple[User | str, str]] | None = None) -> str:
+    """A ticket (and its messages) written as the superuser, through the real triggers."""
+    def uid(u: User | str | None) -> str | None:
+        return u.id if isinstance(u, User) else u
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ticket_id = str(conn.execute(
+            "insert into public.tickets (customer_id, assignee_id, subject, status) values (%s, %s, %s, %s)"
+            " returning id", (uid(customer), uid(assignee), subject, status)).fetchone()[0])  # type: ignore[index]
+        for sender, content in messages or []:
+            conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+                         (ticket_id, uid(sender), content))
+    return ticket_id
+
+
+def sql(db_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class EngineFactory:
+    """Opens signed-in engines, each with its own data dir; closes them all at teardown."""
+
+    def __init__(self, stack: StackProcess, root: Path) -> None:
+        self.stack = stack
+        self.root = root
+        self.engines: list[SyncEngine] = []
+        self.events: dict[int, list[events.Event]] = {}
+
+    async def open(self, user: User | None = None, url: str | None = None, data_dir: Path | None = None,
+                   timeout: float = 5.0) -> SyncEngine:
+        data_dir = data_dir or self.root / f"engine-{len(self.engines)}-{uuid.uuid4().hex[:6]}"
+        engine = await SyncEngine.open(RemoteConfig(url or self.stack.api_url, self.stack.anon_key), data_dir,
+                                       timeout=timeout)
+        log: list[events.Event] = []
+        self.events[id(engine)] = log
+        engine.subscribe(log.append)
+        self.engines.append(engine)
+        if user is not None:
+            await engine.sign_in(user.email, user.password)
+        return engine
+
+    def log(self, engine: SyncEngine) -> list[events.Event]:
+        return self.events[id(engine)]
+
+    async def close(self) -> None:
+        for engine in self.engines:
+            await engine.close()
+
+
+@pytest.fixture
+async def engines(stack: StackProcess, tmp_path: Path) -> AsyncIterator[EngineFactory]:
+    factory = EngineFactory(stack, tmp_path)
+    yield factory
+    await factory.close()
+
+
+@pytest.fixture
+def proxy(stack: StackProcess) -> Iterator[FaultProxy]:
+    url = urlparse(stack.api_url)
+    p = FaultProxy(url.hostname or "127.0.0.1", url.port or 80).start()
+    yield p
+    p.stop()
+
+
+def server_messages(db_url: str, ids: list[str]) -> list[tuple[str, str]]:
+    return [(str(r[0]), str(r[1])) for r in sql(db_url, "select id, content from public.messages where id = any(%s)",
+                                                 ids)]
+
+
+AsyncFn = Callable[[], Awaitable[Any]]
