@@ -4,6 +4,9 @@ Public: `POST /signup` (autoconfirm: answers a Session), `POST /token?grant_type
 `GET|PUT /user`, `POST /logout?scope=global|local|others`, `GET /settings`, `GET /health`.
 Admin (JWT role service_role|supabase_admin): `/admin/users[/{id}]`, see `localbase.auth.admin`.
 
+Environment: `LOCALBASE_JWT_EXPIRY` (access-token lifetime in seconds, default 3600) and
+`LOCALBASE_REFRESH_REUSE_INTERVAL` (seconds a rotated refresh token may be replayed, default 10).
+
 Every request except `/health` must carry a project API key (`apikey` header or query parameter,
 the anon or service_role key), as Supabase's gateway demands before a request reaches GoTrue.
 Handlers never leak an exception: `AuthError`s become GoTrue's error bodies, anything unexpected

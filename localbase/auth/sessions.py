@@ -99,9 +99,10 @@ def access_token(ctx: StackContext, settings: AuthSettings, user: dict[str, Any]
 
 async def session_response(conn: AsyncConnection[Any], ctx: StackContext, settings: AuthSettings, *,
                            user_id: uuid.UUID | str, session_id: uuid.UUID, signed_in_at: datetime,
-                           refresh_token: str) -> dict[str, Any]:
-    """GoTrue's AccessTokenResponse for a session (re-reads the user so claims are current)."""
-    user = await users.find_by_id(conn, user_id)
+                           refresh_token: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """GoTrue's AccessTokenResponse for a session; `user` is re-read unless the caller holds it current."""
+    if user is None:
+        user = await users.find_by_id(conn, user_id)
     if user is None:
         raise bad_request("user_not_found", "User not found")
     token, exp = access_token(ctx, settings, user, session_id, signed_in_at)
@@ -165,17 +166,17 @@ async def refresh(conn: AsyncConnection[Any], ctx: StackContext, settings: AuthS
     failure: AuthError | None = None
     result: dict[str, Any] | None = None
     async with conn.transaction():
-        cur = await conn.execute("select session_id from auth.refresh_tokens where token = %s", (presented,))
-        found = await cur.fetchone()
-        if found is None or found[0] is None:
-            raise bad_request(*_NOT_FOUND)
         async with conn.cursor(row_factory=dict_row) as dcur:
-            # lock order: session, then its tokens (every writer of a session's tokens does this)
-            await dcur.execute("select id, user_id, created_at from auth.sessions where id = %s for update",
-                               (found[0],))
+            # lock order: session, then its tokens (every writer of a session's tokens does this);
+            # a token whose session was deleted went with it (on delete cascade), so no row = not found
+            await dcur.execute(
+                "select id, user_id, created_at from auth.sessions"
+                " where id = (select session_id from auth.refresh_tokens where token = %s) for update",
+                (presented,),
+            )
             session = await dcur.fetchone()
             if session is None:
-                raise bad_request("session_not_found", "Invalid Refresh Token: No Valid Session Found")
+                raise bad_request(*_NOT_FOUND)
             await dcur.execute(
                 "select id, token, revoked, parent, updated_at from auth.refresh_tokens where token = %s for update",
                 (presented,),
@@ -224,7 +225,7 @@ async def refresh(conn: AsyncConnection[Any], ctx: StackContext, settings: AuthS
                     (session["id"],),
                 )
                 result = await session_response(conn, ctx, settings, user_id=user["id"], session_id=session["id"],
-                                                signed_in_at=session["created_at"], refresh_token=issued)
+                                                signed_in_at=session["created_at"], refresh_token=issued, user=user)
     if failure is not None:
         raise failure
     assert result is not None
