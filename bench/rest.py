@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from postgrest.types import ReturnMethod
 from supabase import Client, ClientOptions, create_client
 
 from bench.harness import BenchEnv, Figure, figure, median
@@ -85,7 +86,7 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
         def rest_bulk() -> None:
             rows = _rows(_new_ticket(env), BULK_ROWS)
             for i in range(0, BULK_ROWS, BATCH):
-                table.insert(rows[i:i + BATCH], returning="minimal").execute()
+                table.insert(rows[i:i + BATCH], returning=ReturnMethod.minimal).execute()
 
         def raw_bulk() -> None:
             rows = _rows(_new_ticket(env), BULK_ROWS)
@@ -106,7 +107,7 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
 
         def rest_single() -> None:
             for row in _rows(_new_ticket(env), SINGLE_ROWS):
-                table.insert(row, returning="minimal").execute()
+                table.insert(row, returning=ReturnMethod.minimal).execute()
 
         def raw_single() -> None:
             for row in _rows(_new_ticket(env), SINGLE_ROWS):
