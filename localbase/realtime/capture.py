@@ -41,7 +41,7 @@ from psycopg import AsyncConnection, sql
 from localbase.realtime.filters import Binding
 from localbase.realtime.hub import Channel, Hub
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
-from localbase.realtime.rls import RlsChecker, check_statement, statement_name
+from localbase.realtime.rls import SCHEMA, RlsChecker, check_statement, statement_name
 from localbase.realtime.subscriptions import PUBLICATION
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,8 @@ class Capture:
 
     async def poll(self, conn: AsyncConnection[Any]) -> bool:
         """Read, check and deliver one batch of committed transactions; True if there were any."""
-        cur = await conn.execute(
-            "select data from pg_logical_slot_get_binary_changes(%s, null, %s, 'proto_version', '1',"
-            " 'publication_names', %s)",
-            (self.slot, MAX_CHANGES_PER_POLL, PUBLICATION),
-        )
+        cur = await conn.execute(f"select * from {SCHEMA}.poll(%s, %s, %s)",
+                                 (self.slot, MAX_CHANGES_PER_POLL, PUBLICATION))
         rows = await cur.fetchall()
         self.polls += 1
         if not rows:
