@@ -81,7 +81,8 @@ def frame(title: str, *, on_search: Callable[[], Any] | None = None,
             ui.label(APP_NAME).classes("text-lg font-semibold tracking-tight")
         if on_search is not None:
             ui.button("Search", icon="search", on_click=on_search).props(
-                'flat no-caps dense color=grey-8 data-testid="open-search"').classes("ml-4").tooltip("Ctrl+K")
+                'flat no-caps dense color=grey-8 data-testid="open-search"').mark(
+                    "open-search").classes("ml-4").tooltip("Ctrl+K")
         ui.space()
         status_slot = ui.row().classes("items-center")
         actions = ui.row().classes("items-center gap-1")
@@ -94,7 +95,7 @@ def frame(title: str, *, on_search: Callable[[], Any] | None = None,
             "flat round dense").tooltip("Settings")
         if account is not None:
             name, role = account
-            with ui.button().props('flat no-caps dense data-testid="account"'):
+            with ui.button().props('flat no-caps dense data-testid="account"').mark("account"):
                 Avatar(name, size="28px")
                 with ui.column().classes("gap-0 items-start ml-2"):
                     ui.label(name).classes("text-sm leading-tight")

@@ -30,9 +30,10 @@ class DayHeader(ui.row):
         super().__init__(align_items="center")
         self.classes("w-full my-2 gap-2 no-wrap")
         with self:
-            ui.separator().classes("grow")
-            ui.label(label).classes("text-xs font-medium opacity-60 whitespace-nowrap")
-            ui.separator().classes("grow")
+            ui.element("div").classes("grow h-px bg-current opacity-15")
+            ui.label(label).classes("text-xs font-medium opacity-60 whitespace-nowrap").props('data-testid="day"').mark(
+                "day")
+            ui.element("div").classes("grow h-px bg-current opacity-15")
 
 
 class MessageBubble(ui.row):
@@ -46,7 +47,7 @@ class MessageBubble(ui.row):
         self._on_retry, self._on_discard = on_retry, on_discard
         internal = is_internal(message)
         self.classes("w-full gap-2 no-wrap items-end " + ("justify-end" if own else "justify-start"))
-        self.props(f'data-message-id="{self.message_id}"')
+        self.props(f'data-message-id="{self.message_id}"').mark("bubble", f"msg-{self.message_id}")
         with self:
             if not own:
                 Avatar(sender_name, str(message.sender_id))
@@ -60,7 +61,7 @@ class MessageBubble(ui.row):
                     ui.label(fmt.clock(message.created_at))
                 body = ui.label(str(message.content)).classes("sc-bubble px-3 py-2 rounded-2xl whitespace-pre-wrap")
                 if internal:
-                    body.classes("sc-note")
+                    body.classes("sc-note").mark("note")
                 elif own:
                     body.classes("sc-own")
                 else:
@@ -81,14 +82,16 @@ class MessageBubble(ui.row):
         with self.state_row:
             if state == "pending":
                 ui.icon("schedule", size="14px").classes("opacity-60")
-                ui.label("Sending…").classes("opacity-60").props('data-testid="state-pending"')
+                ui.label("Sending…").classes("opacity-60").props('data-testid="state-pending"').mark("state-pending")
             elif state == "failed":
                 ui.icon("error", size="14px", color="negative")
                 reason = str(error or "the server refused it")
-                ui.label(f"Not sent: {reason}").classes("text-negative").props('data-testid="state-failed"')
+                ui.label(f"Not sent: {reason}").classes("text-negative").props('data-testid="state-failed"').mark(
+                    "state-failed")
                 ui.button("Retry", on_click=lambda: self._on_retry(self.message_id)).props(
-                    "flat dense size=sm color=primary no-caps")
+                    'flat dense size=sm color=primary no-caps data-testid="retry"').mark("retry")
                 ui.button("Discard", on_click=lambda: self._on_discard(self.message_id)).props(
-                    "flat dense size=sm color=negative no-caps")
+                    'flat dense size=sm color=negative no-caps data-testid="discard"').mark("discard")
             else:
-                ui.icon("done", size="14px").classes("opacity-50").props('data-testid="state-sent"').tooltip("Sent")
+                ui.icon("done", size="14px").classes("opacity-50").props('data-testid="state-sent"').mark(
+                    "state-sent").tooltip("Sent")

@@ -33,14 +33,15 @@ class Composer(ui.column):
             if agent:
                 self.mode = ui.toggle({"reply": "Reply", "note": "Internal note"}, value=state.mode,
                                       on_change=lambda e: state.set_mode(e.value)).props(
-                    "dense no-caps unelevated toggle-color=primary size=sm").props('data-testid="composer-mode"')
+                    "dense no-caps unelevated toggle-color=primary size=sm").props('data-testid="composer-mode"').mark(
+                        "composer-mode")
             with ui.row(wrap=False).classes("w-full items-end gap-2 no-wrap"):
                 self.input = ui.textarea(value=draft, placeholder=self._placeholder(),
                                          on_change=self._changed).props(
-                    'outlined autogrow dense rows=1 data-testid="composer"').classes("grow sc-input")
+                    'outlined autogrow dense rows=1 data-testid="composer"').mark("composer").classes("grow sc-input")
                 self.input.on("keydown", self._enter, js_handler=_KEYDOWN_JS)
                 self.send_button = ui.button(icon="send", on_click=self._click).props(
-                    'round unelevated color=primary data-testid="send"').tooltip("Send (Enter)")
+                    'round unelevated color=primary data-testid="send"').mark("send").tooltip("Send (Enter)")
             hint = "Enter to send · Shift+Enter new line" + (" · Ctrl+Enter send and resolve" if agent else "")
             ui.label(hint).classes("text-xs opacity-50 px-1")
         state.text = draft

@@ -43,7 +43,7 @@ class SearchDialog(ui.dialog):
         self.hits: list[Any] = []
         with self, ui.card().classes("w-[640px] max-w-full"):
             self.input = ui.input(placeholder="Search tickets and messages…").props(
-                'autofocus outlined dense clearable data-testid="search-input"').classes("w-full")
+                'autofocus outlined dense clearable data-testid="search-input"').mark("search-input").classes("w-full")
             self.input.on("update:model-value", self._update, throttle=0.15)
             self.input.on("keydown.enter", self._open_first)
             self.results = ui.column().classes("w-full gap-0 max-h-[60vh] overflow-y-auto")
@@ -67,7 +67,7 @@ class SearchDialog(ui.dialog):
             for hit in self.hits:
                 ticket_id = str(field(hit, "ticket_id"))
                 with ui.item(on_click=lambda t=ticket_id: self._pick(t)).classes("w-full rounded").props(
-                        'data-testid="search-hit"'):
+                        'data-testid="search-hit"').mark("search-hit"):
                     with ui.item_section():
                         ui.label(str(field(hit, "subject", "title", default="Ticket"))).classes("text-sm font-medium")
                         snippet = field(hit, "snippet", "content", "text", default="")
@@ -97,14 +97,16 @@ class NewTicketDialog(ui.dialog):
         self._on_create = on_create
         with self, ui.card().classes("w-[560px] max-w-full"):
             ui.label("New ticket").classes("text-lg font-medium")
-            self.subject = ui.input("Subject").props('outlined dense data-testid="new-subject"').classes("w-full")
+            self.subject = ui.input("Subject").props('outlined dense data-testid="new-subject"').mark(
+                "new-subject").classes("w-full")
             self.body = ui.textarea("How can we help?").props(
-                'outlined autogrow data-testid="new-body"').classes("w-full")
+                'outlined autogrow data-testid="new-body"').mark("new-body").classes("w-full")
             self.priority = ui.select(list(PRIORITIES), value="normal", label="Priority").props(
                 "outlined dense").classes("w-40")
             with ui.row().classes("w-full justify-end"):
                 ui.button("Cancel", on_click=self.close).props("flat")
-                ui.button("Create ticket", on_click=self._create).props('unelevated data-testid="create-ticket"')
+                ui.button("Create ticket", on_click=self._create).props('unelevated data-testid="create-ticket"').mark(
+                    "create-ticket")
 
     def _create(self) -> None:
         if self._on_create(self.subject.value or "", self.body.value or "", self.priority.value or "normal"):

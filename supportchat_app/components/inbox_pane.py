@@ -27,21 +27,26 @@ class InboxPane(ui.column):
                 if self.staff:
                     views = {k: v for k, v in VIEWS.items() if k != "all" or self.user.role == "admin"}
                     ui.toggle(views, value=state.view, on_change=lambda e: state.set_view(e.value)).props(
-                        'no-caps unelevated spread dense toggle-color=primary data-testid="views"').classes("w-full")
+                        'no-caps unelevated spread dense toggle-color=primary data-testid="views"').mark(
+                            "views").classes("w-full")
                     with ui.row(wrap=False).classes("w-full gap-2 no-wrap"):
                         ui.select({s: s.title() for s in STATUSES}, multiple=True, value=sorted(state.statuses),
                                   label="Status", on_change=lambda e: state.set_statuses(set(e.value or []))).props(
-                            'dense outlined options-dense data-testid="status-filter"').classes("w-1/2")
+                            'dense outlined options-dense data-testid="status-filter"').mark(
+                                "status-filter").classes("w-1/2")
                         ui.select({p: p.title() for p in PRIORITIES}, multiple=True, value=sorted(state.priorities),
                                   label="Priority", on_change=lambda e: state.set_priorities(set(e.value or []))).props(
-                            'dense outlined options-dense data-testid="priority-filter"').classes("w-1/2")
+                            'dense outlined options-dense data-testid="priority-filter"').mark(
+                                "priority-filter").classes("w-1/2")
                 else:
                     with ui.row(wrap=False).classes("w-full items-center no-wrap"):
                         ui.label("My tickets").classes("text-lg font-semibold grow")
                         if on_new_ticket is not None:
                             ui.button("New ticket", icon="add", on_click=on_new_ticket).props(
-                                'unelevated no-caps dense data-testid="new-ticket"').classes("px-3")
-                self.count = ui.label("").classes("text-xs opacity-60").props('data-testid="ticket-count"')
+                                'unelevated no-caps dense data-testid="new-ticket"').mark(
+                                    "new-ticket").classes("px-3")
+                self.count = ui.label("").classes("text-xs opacity-60").props('data-testid="ticket-count"').mark(
+                    "ticket-count")
             self.list = ui.list().classes("w-full grow overflow-y-auto px-2 pb-2").props("dense")
         self.refresh()
 

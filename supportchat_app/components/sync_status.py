@@ -22,7 +22,7 @@ class SyncStatusBar(ui.row):
 
     def __init__(self) -> None:
         super().__init__(wrap=False, align_items="center")
-        self.classes("gap-2 text-sm no-wrap").props('data-testid="sync-status"')
+        self.classes("gap-2 text-sm no-wrap").props('data-testid="sync-status"').mark("sync-status")
         self.status: Any = None
         with self:
             self.icon = ui.icon("sync", size="18px")
@@ -32,7 +32,7 @@ class SyncStatusBar(ui.row):
             self.pending.visible = self.failed.visible = False
             self.synced = ui.label("").classes("text-xs opacity-70 whitespace-nowrap")
             self.progress = ui.linear_progress(value=0, show_value=False, size="4px").classes("w-24")
-            self.progress.props('data-testid="sync-progress"')
+            self.progress.props('data-testid="sync-progress"').mark("sync-progress")
             self.progress.visible = False
         ui.timer(10, self._refresh_age)
 

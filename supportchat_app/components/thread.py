@@ -47,7 +47,7 @@ class ThreadView(ui.element):
         self.complete = False
         self._loading = False
         self.classes("sc-thread grow w-full px-4 py-2")
-        self.props('data-testid="thread"')
+        self.props('data-testid="thread"').mark("thread")
         self.on("scroll", self._near_top, js_handler=_NEAR_TOP_JS, throttle=0.25)
         with self:
             self.live = ui.column().classes("w-full gap-3 pt-1")
@@ -83,7 +83,7 @@ class ThreadView(ui.element):
                         ui.label("Beginning of the conversation").classes("text-xs opacity-50")
                     else:
                         ui.button("Load older messages", on_click=self.load_older).props(
-                            "flat dense no-caps size=sm").props('data-testid="load-older"')
+                            "flat dense no-caps size=sm").props('data-testid="load-older"').mark("load-older")
             return len(messages)
         finally:
             self._loading = False

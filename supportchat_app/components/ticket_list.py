@@ -22,11 +22,15 @@ class TicketRow(ui.item):
         unread = int(field(ticket, "unread_count", default=0) or 0)
         customer = field(ticket, "customer_name", default="Customer")
         self.classes("sc-ticket-row rounded-lg q-my-xs" + (" sc-selected" if selected else ""))
-        self.props(f'data-ticket-id="{ticket.id}" data-testid="ticket-row"')
+        self.props(f'data-ticket-id="{ticket.id}" data-testid="ticket-row"').mark("ticket-row")
         with self:
             with ui.item_section().props("avatar"):
-                Avatar(customer if show_customer else field(ticket, "assignee_name", default="Support"),
-                       str(ticket.customer_id) if show_customer else None)
+                if show_customer:
+                    Avatar(customer, str(ticket.customer_id))
+                elif field(ticket, "assignee_name", default=""):
+                    Avatar(ticket.assignee_name, str(ticket.assignee_id))
+                else:
+                    ui.avatar("support_agent", color="blue-grey-2", text_color="blue-grey-8", size="32px")
             with ui.item_section().classes("min-w-0"):
                 with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap"):
                     ui.label(str(ticket.subject)).classes(
@@ -38,7 +42,7 @@ class TicketRow(ui.item):
                     who = f"{customer} · " if show_customer else ""
                     ui.label(f"{who}{preview}").classes("ellipsis grow text-xs opacity-70")
                     if unread:
-                        ui.badge(str(unread), color="primary").props('rounded data-testid="unread"')
+                        ui.badge(str(unread), color="primary").props('rounded data-testid="unread"').mark("unread")
                 with ui.row(wrap=False).classes("items-center gap-1 no-wrap"):
                     status = str(ticket.status)
                     ui.badge(status, color=STATUS_COLORS.get(status, "grey")).props("outline").classes("text-xs")

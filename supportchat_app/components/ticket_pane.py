@@ -27,7 +27,7 @@ class TicketPane(ui.column):
         self.typing = TypingState(on_change=self._show_footer)
         self.composer_state = ComposerState(on_change=self._mode_changed)
         self.classes("h-full w-full grow gap-0 no-wrap min-w-0")
-        self.props(f'data-testid="ticket-pane" data-ticket-id="{ticket_id}"')
+        self.props(f'data-testid="ticket-pane" data-ticket-id="{ticket_id}"').mark("ticket-pane")
         with self:
             self.header = ui.column().classes("sc-panel sc-line-b w-full gap-1 px-5 py-3")
             kwargs = {"page_size": page_size} if page_size else {}
@@ -61,7 +61,7 @@ class TicketPane(ui.column):
         with self.header:
             with ui.row(wrap=False).classes("w-full items-center no-wrap gap-3"):
                 ui.label(str(ticket.subject)).classes("text-lg font-semibold ellipsis grow").props(
-                    'data-testid="ticket-subject"')
+                    'data-testid="ticket-subject"').mark("ticket-subject")
                 self.viewers_row = ui.row(wrap=False).classes("items-center gap-1 no-wrap")
                 self._show_viewers()
             with ui.row(wrap=False).classes("w-full items-center gap-2 text-sm no-wrap"):
@@ -78,21 +78,21 @@ class TicketPane(ui.column):
     def _controls(self, ticket: Any) -> None:
         ui.select({s: s.title() for s in STATUSES}, value=ticket.status, label="Status",
                   on_change=lambda e: self._update(status=e.value)).props(
-            'dense outlined options-dense data-testid="ticket-status"').classes("w-32")
+            'dense outlined options-dense data-testid="ticket-status"').mark("ticket-status").classes("w-32")
         ui.select({p: p.title() for p in PRIORITIES}, value=ticket.priority, label="Priority",
                   on_change=lambda e: self._update(priority=e.value)).props(
-            'dense outlined options-dense data-testid="ticket-priority"').classes("w-32")
+            'dense outlined options-dense data-testid="ticket-priority"').mark("ticket-priority").classes("w-32")
         agents = {str(a.id): a.display_name for a in self.engine.agents()}
         options = {"": "Unassigned", **agents}
         ui.select(options, value=ticket.assignee_id or "", label="Assignee",
                   on_change=lambda e: self._update(assignee_id=e.value or None)).props(
-            'dense outlined options-dense data-testid="ticket-assignee"').classes("w-40")
+            'dense outlined options-dense data-testid="ticket-assignee"').mark("ticket-assignee").classes("w-40")
         if ticket.assignee_id == self.user.id:
             ui.button("Release", on_click=lambda: self._act(self.engine.release)).props(
-                'flat no-caps dense data-testid="release"')
+                'flat no-caps dense data-testid="release"').mark("release")
         else:
             ui.button("Take", on_click=lambda: self._act(self.engine.take)).props(
-                'unelevated no-caps dense data-testid="take"').classes("px-3")
+                'unelevated no-caps dense data-testid="take"').mark("take").classes("px-3")
 
     def _update(self, **changes: Any) -> None:
         current = self.ticket
@@ -124,7 +124,7 @@ class TicketPane(ui.column):
                 ui.icon("visibility", size="16px").classes("opacity-60")
                 for name in self.viewers[:4]:
                     Avatar(name, size="24px")
-                ui.label("also viewing").classes("text-xs opacity-60").props('data-testid="viewers"')
+                ui.label("also viewing").classes("text-xs opacity-60").props('data-testid="viewers"').mark("viewers")
 
     # footer: typing and seen ------------------------------------------------------------------------------
     def on_typing(self, user_id: str, name: str) -> None:
@@ -142,16 +142,16 @@ class TicketPane(ui.column):
             if names:
                 ui.spinner("dots", size="16px")
                 verb = "is" if len(names) == 1 else "are"
-                ui.label(f"{', '.join(names)} {verb} typing…").props('data-testid="typing"')
+                ui.label(f"{', '.join(names)} {verb} typing…").props('data-testid="typing"').mark("typing")
             ui.space()
             if self.staff and self.ticket is not None:
                 marker = self.engine.read_marker(self.ticket_id, self.ticket.customer_id)
                 customer = self.ticket.customer_name or "The customer"
                 if marker and (fmt.as_datetime(marker) or 0) >= (fmt.as_datetime(self.ticket.last_message_at) or 0):
                     ui.icon("done_all", size="14px", color="primary")
-                    ui.label(f"Seen by {customer} · {fmt.clock(marker)}").props('data-testid="seen"')
+                    ui.label(f"Seen by {customer} · {fmt.clock(marker)}").props('data-testid="seen"').mark("seen")
                 elif marker:
-                    ui.label(f"{customer} last read at {fmt.clock(marker)}").props('data-testid="seen"')
+                    ui.label(f"{customer} last read at {fmt.clock(marker)}").props('data-testid="seen"').mark("seen")
 
     # composer -------------------------------------------------------------------------------------------
     def _build_composer(self) -> None:

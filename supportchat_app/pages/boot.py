@@ -31,5 +31,5 @@ def render(backend: Backend, path: str) -> None:
         else:
             ui.label("SupportChat cannot reach its server").classes("text-lg font-medium")
             ui.label(backend.error or "The server is not available.").classes("text-sm").props(
-                'data-testid="boot-error"')
+                'data-testid="boot-error"').mark("boot-error")
             ui.button("Open Settings", on_click=lambda: ui.navigate.to("/settings")).props("unelevated")

@@ -40,15 +40,18 @@ def create() -> None:
                 ui.label("SUPABASE_URL and SUPABASE_ANON_KEY are set in the environment, so they win over "
                          "what is saved here.").classes("text-sm text-warning")
             current = "the demo server on this computer" if backend.is_demo else backend.choice.url
-            ui.label(f"Connected to {current}.").classes("text-sm opacity-70").props('data-testid="current-server"')
+            ui.label(f"Connected to {current}.").classes("text-sm opacity-70").props(
+                'data-testid="current-server"').mark("current-server")
             url = ui.input("Supabase project URL", value=saved.get("url", ""),
                            placeholder="https://your-project.supabase.co").props(
-                'outlined dense data-testid="url"').classes("w-full")
+                'outlined dense data-testid="url"').mark("url").classes("w-full")
             key = ui.input("Anon (public) key", value=saved.get("anon_key", ""), password=True,
-                           password_toggle_button=True).props('outlined dense data-testid="anon-key"').classes("w-full")
+                           password_toggle_button=True).props(
+                'outlined dense data-testid="anon-key"').mark("anon-key").classes("w-full")
             ui.label("Never paste the service_role key here: it bypasses every access rule.").classes(
                 "text-xs opacity-60")
-            message = ui.label("").classes("text-sm").props('data-testid="settings-message"')
+            message = ui.label("").classes("text-sm").props(
+                'data-testid="settings-message"').mark("settings-message")
 
             async def connect() -> None:
                 problem = check_server(url.value or "", key.value or "")
@@ -75,6 +78,7 @@ def create() -> None:
                 with ui.row():
                     if not backend.is_demo:
                         ui.button("Use the demo server", on_click=use_demo).props("flat no-caps")
-                    ui.button("Save and connect", on_click=connect).props('unelevated no-caps data-testid="connect"')
+                    ui.button("Save and connect", on_click=connect).props(
+                        'unelevated no-caps data-testid="connect"').mark("connect")
             ui.separator()
             ui.label(f"Data folder: {root}").classes("text-xs opacity-60")

@@ -52,13 +52,15 @@ def create() -> None:
             ui.label("Sign in").classes("text-2xl font-semibold")
             where = "the demo server on this computer" if backend.is_demo else backend.choice.url
             ui.label(f"Server: {where}").classes("text-sm opacity-70")
-            email = ui.input("Email").props('outlined dense autofocus data-testid="email"').classes("w-full")
+            email = ui.input("Email").props('outlined dense autofocus data-testid="email"').mark(
+                "email").classes("w-full")
             password = ui.input("Password", password=True, password_toggle_button=True).props(
-                'outlined dense data-testid="password"').classes("w-full")
+                'outlined dense data-testid="password"').mark("password").classes("w-full")
             password.on("keydown.enter", lambda: sign_in(email.value or "", password.value or ""))
-            error = ui.label("").classes("text-negative text-sm").props('data-testid="signin-error"')
+            error = ui.label("").classes("text-negative text-sm").props(
+                'data-testid="signin-error"').mark("signin-error")
             button = ui.button("Sign in", on_click=lambda: sign_in(email.value or "", password.value or "")).props(
-                'unelevated data-testid="signin"').classes("w-full")
+                'unelevated data-testid="signin"').mark("signin").classes("w-full")
             if backend.is_demo:
                 accounts, demo_password = demo_accounts()
                 ui.separator()
@@ -66,7 +68,7 @@ def create() -> None:
                 with ui.column().classes("w-full gap-1"):
                     for account_email, role, name in accounts:
                         with ui.item(on_click=lambda e=account_email: sign_in(e, demo_password)).classes(
-                                "rounded-lg w-full").props(f'clickable data-testid="demo-{role}"'):
+                                "rounded-lg w-full").props(f'clickable data-testid="demo-{role}"').mark(f"demo-{role}"):
                             with ui.item_section().props("avatar"):
                                 Avatar(name, account_email)
                             with ui.item_section():
