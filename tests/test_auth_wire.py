@@ -233,3 +233,48 @@ async def test_concurrent_refreshes_of_one_token_agree(stack: StackProcess) -> N
         sids = {jwt.decode(r.json()["access_token"], options={"verify_signature": False})["session_id"]
                 for r in results}
         assert len(sids) == 1
+
+
+@pytest.mark.parametrize(("path", "raw"), [
+    ("/signup", '{"email": "nul@test.supportchat.local", "password": "abc\\u0000defgh"}'),
+    ("/signup", '{"email": "nul2@test.supportchat.local", "password": "abcdefgh", "data": {"k": "v\\u0000"}}'),
+    ("/signup", '{"email": "nul3@test.supportchat.local", "password": "abcdefgh", "data": {"k\\u0000": 1}}'),
+    ("/signup", '{"email": "sur@test.supportchat.local", "password": "\\ud800abcdef"}'),
+    ("/signup", '{"email": "inf@test.supportchat.local", "password": "abcdefgh", "data": {"n": 1e400}}'),
+    ("/signup", '{"email": "nan@test.supportchat.local", "password": "abcdefgh", "data": {"n": NaN}}'),
+    ("/token?grant_type=password", '{"email": "a\\u0000@x.co", "password": "abcdefgh"}'),
+    ("/token?grant_type=refresh_token", '{"refresh_token": "a\\u0000b"}'),
+])
+def test_strings_postgres_cannot_store_are_a_clear_400(http: httpx.Client, path: str, raw: str) -> None:
+    res = http.post(path, content=raw, headers={"Content-Type": "application/json", **NEW_API})
+    assert res.status_code == 400, res.text
+    assert res.json()["code"] == "bad_json"
+
+
+def test_hostile_strings_within_limits_are_stored_verbatim(http: httpx.Client, stack: StackProcess) -> None:
+    hostile = {"name": "Robert'); drop table auth.users;--", "html": "<script>alert(1)</script>",
+               "emoji": "🙂 ünïcødé \u202e", "big": 10**30, "nested": {"a": [1, {"b": None}]}}
+    res = http.post("/signup", json={"email": f"h-{uuid.uuid4().hex[:8]}@test.supportchat.local",
+                                     "password": "' or 1=1 --", "data": hostile})
+    assert res.status_code == 200, res.text
+    assert res.json()["user"]["user_metadata"] == hostile
+    token = res.json()["access_token"]
+    claims = jwt.decode(token, stack.jwt_secret, algorithms=["HS256"], audience="authenticated")
+    assert claims["user_metadata"] == hostile
+    again = http.post("/token?grant_type=password", json={"email": res.json()["user"]["email"],
+                                                          "password": "' or 1=1 --"})
+    assert again.status_code == 200
+
+
+def test_admin_rejects_duplicate_ids_and_oversized_roles(stack: StackProcess, users: Users) -> None:
+    with httpx.Client(base_url=f"{stack.api_url}/auth/v1", timeout=30, headers={
+            "apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}", **NEW_API}) as c:
+        dup = c.post("/admin/users", json={"email": f"d-{uuid.uuid4().hex[:8]}@test.supportchat.local",
+                                           "id": users.customer.id})
+        assert dup.status_code == 422 and dup.json()["code"] == "user_already_exists"
+        long_role = c.put(f"/admin/users/{users.customer2.id}", json={"role": "r" * 300})
+        assert long_role.status_code == 400 and long_role.json()["code"] == "validation_failed"
+        chosen = str(uuid.uuid4())
+        made = c.post("/admin/users", json={"email": f"c-{uuid.uuid4().hex[:8]}@test.supportchat.local",
+                                            "id": chosen, "ban_duration": "1h30m"})
+        assert made.status_code == 200 and made.json()["id"] == chosen and "banned_until" in made.json()

@@ -65,6 +65,13 @@ async def set_email(conn: AsyncConnection[Any], user_id: str, email: str, *, con
         )
 
 
+def _role(body: dict[str, Any]) -> str:
+    role: str = field(body, "role", str, "")
+    if len(role) > 255:  # auth.users.role is varchar(255)
+        raise bad_request("validation_failed", "role is too long")
+    return role
+
+
 def _ban_until(duration: timedelta | None) -> datetime | None:
     return None if duration is None else datetime.now(UTC) + duration
 
@@ -156,7 +163,10 @@ class AdminAPI:
                     raise bad_request("validation_failed", "ID must conform to the uuid v4 format")
                 if parsed.int == 0:
                     raise bad_request("validation_failed", "ID cannot be a nil uuid")
+                if await users.find_by_id(conn, parsed) is not None:
+                    raise AuthError(422, "user_already_exists", "A user with this ID already exists")
                 user_id = parsed
+            role = _role(body)
             app_meta = users.merge_metadata({"provider": "email", "providers": ["email"]},
                                             field(body, "app_metadata", dict, {}))
             ban = field(body, "ban_duration", str, "")
@@ -166,7 +176,7 @@ class AdminAPI:
                     await users.insert_user(
                         conn, user_id=user_id, email=email, password_hash=password_hash,
                         user_metadata=field(body, "user_metadata", dict, {}), app_metadata=app_meta,
-                        role=field(body, "role", str, "") or users.AUDIENCE,
+                        role=role or users.AUDIENCE,
                         confirmed=bool(field(body, "email_confirm", bool, False)),
                     )
                     if banned_until is not None:
@@ -196,7 +206,7 @@ class AdminAPI:
             ban_duration = parse_ban_duration(ban) if ban else None
             app_data = field(body, "app_metadata", dict)
             user_data = field(body, "user_metadata", dict)
-            role = field(body, "role", str, "")
+            role = _role(body)
             confirm = bool(field(body, "email_confirm", bool, False))
             if (await users.find_by_id(conn, uid)) is None:
                 raise AuthError(404, "user_not_found", "User not found")

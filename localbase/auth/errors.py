@@ -11,6 +11,7 @@ shape the echoed header announces, so the echo is what makes `error.code` work i
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from typing import Any
 
@@ -103,12 +104,42 @@ async def read_json(request: Request, *, allow_empty: bool = False) -> dict[str,
             return {}
         raise bad_request("bad_json", "Could not parse request body as JSON: empty body")
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        _check_strings(value)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
         raise bad_request("bad_json", f"Could not parse request body as JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise bad_request("bad_json", "Could not parse request body as JSON: expected a JSON object")
     return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid number {name}")  # NaN/Infinity are not JSON, and jsonb refuses them
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _check_strings(value: Any) -> None:
+    """Refuse strings PostgreSQL cannot store (NUL) or UTF-8 cannot encode (lone surrogates)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("strings must not contain NUL (\\u0000) characters")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("strings must not contain unpaired surrogates") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key)
+            _check_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
 
 
 def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
