@@ -351,3 +351,15 @@ def test_rpc_errors(stack: StackProcess, token: str, client: Client) -> None:
     assert r.status_code == 404
     r = httpx.post(f"{stack.api_url}/rest/v1/rpc/rest_probe_add", json={"a": "not a number"}, headers=headers)
     assert (r.status_code, r.json()["code"]) == (400, "22P02")
+
+
+def test_schema_changes_while_running_are_picked_up(stack: StackProcess, client: Client, probe: str) -> None:
+    table = f"rest_late_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(f"create table public.{table} (id int primary key)")
+        conn.execute(f"grant all on public.{table} to authenticated")
+    assert client.table(table).insert({"id": 1}).execute().data == [{"id": 1}]
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(f"alter table public.{table} add column note text default 'n'")
+    assert client.table(table).select("id,note").execute().data == [{"id": 1, "note": "n"}]
+    assert client.table(table).insert({"id": 2, "note": "late"}).execute().data == [{"id": 2, "note": "late"}]

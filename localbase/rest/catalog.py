@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from psycopg_pool import AsyncConnectionPool
 
 SCHEMA = "public"
-RELOAD_MIN_INTERVAL = 0.5  # seconds; unknown names in a burst of bad requests reload at most this often
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,11 @@ async def load(pool: AsyncConnectionPool) -> Catalog:
 
 
 class SchemaCache:
-    """The current Catalog, reloaded (rate-limited) when a lookup misses."""
+    """The current Catalog, reloaded when a lookup misses.
+
+    Reloads are coalesced: a request whose lookup missed reloads only if no reload finished after
+    it started, so a burst of requests naming unknown things costs one catalog read, not one each.
+    """
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
@@ -158,22 +161,30 @@ class SchemaCache:
         assert self._catalog is not None
         return self._catalog
 
-    async def reload(self, *, only_if_stale: bool = False) -> Catalog:
+    async def reload(self, *, since: float | None = None) -> Catalog:
+        """Read the catalog again, unless one was read after `since` (a monotonic time)."""
         async with self._lock:
-            fresh = time.monotonic() - self._loaded_at < RELOAD_MIN_INTERVAL
-            if self._catalog is None or not (only_if_stale and fresh):
+            if self._catalog is None or since is None or self._loaded_at <= since:
                 self._catalog = await load(self._pool)
                 self._loaded_at = time.monotonic()
             return self._catalog
 
+    async def reload_if_changed(self, since: float) -> bool:
+        """Reload; True when the catalog now differs from the one held before."""
+        before = self._catalog
+        after = await self.reload(since=since)
+        return before is None or after != before
+
     async def table(self, name: str) -> Table | None:
+        started = time.monotonic()
         catalog = await self.get()
         if name not in catalog.tables:
-            catalog = await self.reload(only_if_stale=True)
+            catalog = await self.reload(since=started)
         return catalog.tables.get(name)
 
     async def functions(self, name: str) -> list[Function]:
+        started = time.monotonic()
         catalog = await self.get()
         if name not in catalog.functions:
-            catalog = await self.reload(only_if_stale=True)
+            catalog = await self.reload(since=started)
         return catalog.functions.get(name, [])

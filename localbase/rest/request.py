@@ -74,6 +74,9 @@ def _reject_constant(name: str) -> Any:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    cached = getattr(request.state, "rest_body", None)
+    if isinstance(cached, bytes):  # a request retried after a schema cache reload
+        return cached
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise errors.RestError(413, "PGRST413", "Payload Too Large",
@@ -86,7 +89,8 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise errors.RestError(413, "PGRST413", "Payload Too Large",
                                    details=f"the request body is larger than {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    request.state.rest_body = b"".join(chunks)
+    return request.state.rest_body  # type: ignore[no-any-return]
 
 
 async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:

@@ -7,6 +7,7 @@ builds SQL with `query` and runs it in one transaction via `session`; `response`
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -39,24 +40,38 @@ async def _table(request: Request) -> Table:
     return table
 
 
+# errors that a stale schema cache could cause (a migration added a column or a foreign key meanwhile)
+_STALE_CODES = frozenset({"42703", "PGRST204", "PGRST200"})
+
+
 async def handle_table(request: Request) -> Response:
     try:
         response.check_profile(request)
         who = identify(context(request), request)
-        table = await _table(request)
-        if request.method in ("GET", "HEAD"):
-            return await _select(request, who, table)
-        if request.method == "POST":
-            return await _insert(request, who, table)
-        if request.method == "PATCH":
-            return await _update(request, who, table)
-        if request.method == "DELETE":
-            return await _delete(request, who, table)
-        raise errors.RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
+        started = time.monotonic()
+        try:
+            return await _table_request(request, who)
+        except errors.RestError as exc:
+            if exc.code not in _STALE_CODES or not await _cache(request).reload_if_changed(started):
+                raise
+            return await _table_request(request, who)
     except errors.RestError as exc:
         return exc.response()
     except grammar.GrammarError as exc:
         return errors.RestError(400, exc.code, exc.message, exc.details).response()
+
+
+async def _table_request(request: Request, who: Identity) -> Response:
+    table = await _table(request)
+    if request.method in ("GET", "HEAD"):
+        return await _select(request, who, table)
+    if request.method == "POST":
+        return await _insert(request, who, table)
+    if request.method == "PATCH":
+        return await _update(request, who, table)
+    if request.method == "DELETE":
+        return await _delete(request, who, table)
+    raise errors.RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
 
 
 async def _fetch(conn: AsyncConnection[Any], query: sql.Composed, params: dict[str, Any]) -> tuple[Any, ...]:
