@@ -278,3 +278,12 @@ def test_admin_rejects_duplicate_ids_and_oversized_roles(stack: StackProcess, us
         made = c.post("/admin/users", json={"email": f"c-{uuid.uuid4().hex[:8]}@test.supportchat.local",
                                             "id": chosen, "ban_duration": "1h30m"})
         assert made.status_code == 200 and made.json()["id"] == chosen and "banned_until" in made.json()
+
+
+def test_credentials_are_checked_before_the_body_is_read(http: httpx.Client, stack: StackProcess) -> None:
+    forged = jwt.encode({"sub": str(uuid.uuid4()), "role": "authenticated", "exp": int(time.time()) + 60},
+                        "some-other-secret-that-is-long-enough!!", algorithm="HS256")
+    user = http.put("/user", content=b"{garbage", headers={"Authorization": f"Bearer {forged}", **NEW_API})
+    assert user.status_code == 403 and user.json()["code"] == "bad_jwt"
+    admin = http.post("/admin/users", content=b"{garbage", headers=NEW_API)  # anon key: not an admin
+    assert admin.status_code == 403 and admin.json()["code"] == "not_admin"

@@ -132,9 +132,9 @@ class AdminAPI:
 
     async def create_user(self, request: Request) -> Response:
         ctx = context(request)
-        body = await read_json(request)
         async with ctx.admin_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
+            body = await read_json(request)  # only admins get this far, so nobody else holds a connection
             email = field(body, "email", str, "")
             if field(body, "phone", str, ""):
                 raise bad_request("phone_provider_disabled", "Phone users are not supported by localbase")
@@ -190,9 +190,9 @@ class AdminAPI:
 
     async def update_user(self, request: Request) -> Response:
         ctx = context(request)
-        body = await read_json(request)
         async with ctx.admin_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
+            body = await read_json(request)  # only admins get this far, so nobody else holds a connection
             uid = self._user_id(request)
             email = field(body, "email", str, "")
             if email:
@@ -248,9 +248,9 @@ class AdminAPI:
 
     async def delete_user(self, request: Request) -> Response:
         ctx = context(request)
-        body = await read_json(request, allow_empty=True)
         async with ctx.admin_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
+            body = await read_json(request, allow_empty=True)
             uid = self._user_id(request)
             soft = bool(field(body, "should_soft_delete", bool, False))
             async with conn.transaction():

@@ -167,6 +167,7 @@ class AuthAPI:
 
     async def update_user(self, request: Request) -> Response:
         ctx = context(request)
+        claims = sessions.parse_claims(ctx, sessions.bearer(request))
         body = await read_json(request)
         email = field(body, "email", str, "")
         phone = field(body, "phone", str, "")
@@ -178,7 +179,7 @@ class AuthAPI:
         if password is not None:
             users.check_password_strength(password)
         async with ctx.admin_pool.connection() as conn:
-            caller = await sessions.require_user(conn, ctx, request)
+            caller = await sessions.require_user(conn, ctx, request, claims)
             user = caller.user
             assert user is not None
             if app_data is not None and user["role"] not in sessions.ADMIN_ROLES:
