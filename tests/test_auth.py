@@ -349,3 +349,15 @@ def test_session_token_drives_rest_rls(client: Client, second: Client, stack: St
     with pytest.raises(APIError) as err:  # anon has no grant on tickets at all
         client.table("tickets").select("id").eq("id", ticket["id"]).execute()
     assert err.value.code == "42501"
+
+
+def test_get_claims_verifies_hs256_tokens_with_the_server(client: Client, stack: StackProcess) -> None:
+    res = client.auth.sign_up({"email": new_email(), "password": PASSWORD})
+    assert res.user is not None and res.session is not None
+    claims = client.auth.get_claims()
+    assert claims is not None and claims["claims"]["sub"] == res.user.id
+    assert httpx.get(f"{stack.api_url}/auth/v1/.well-known/jwks.json").json() == {"keys": []}
+    client.auth.sign_out({"scope": "local"})
+    with pytest.raises(AuthApiError) as err:  # HS256: get_claims asks GET /user, which knows the session is gone
+        client.auth.get_claims(res.session.access_token)
+    assert err.value.code == "session_not_found"

@@ -1,7 +1,8 @@
 """Routes of /auth/v1: the GoTrue subset the Supabase clients use (SUPABASE_WIRE.md §3).
 
 Public: `POST /signup` (autoconfirm: answers a Session), `POST /token?grant_type=password|refresh_token`,
-`GET|PUT /user`, `POST /logout?scope=global|local|others`, `GET /settings`, `GET /health`.
+`GET|PUT /user`, `POST /logout?scope=global|local|others`, `GET /settings`, `GET /health`,
+`GET /.well-known/jwks.json` (empty: the keys are symmetric).
 Admin (JWT role service_role|supabase_admin): `/admin/users[/{id}]`, see `localbase.auth.admin`.
 
 Environment: `LOCALBASE_JWT_EXPIRY` (access-token lifetime in seconds, default 3600) and
@@ -257,6 +258,10 @@ class AuthAPI:
             "passkeys_enabled": False,
         })
 
+    async def jwks(self, request: Request) -> Response:
+        """No asymmetric keys: HS256 tokens are checked by the server (clients then call GET /user)."""
+        return JSONResponse({"keys": []})
+
     async def health(self, request: Request) -> Response:
         return JSONResponse({"version": GOTRUE_VERSION, "name": "GoTrue",
                              "description": "GoTrue is a user registration and authentication API"})
@@ -278,7 +283,8 @@ def mount() -> Mount:
         ("/admin/users/{user_id}", admin_api.update_user, ["PUT"]),
         ("/admin/users/{user_id}", admin_api.delete_user, ["DELETE"]),
     ]
-    routes = [Route("/health", guarded(api.health, needs_key=False), methods=["GET"])]
+    routes = [Route("/health", guarded(api.health, needs_key=False), methods=["GET"]),
+              Route("/.well-known/jwks.json", guarded(api.jwks, needs_key=False), methods=["GET"])]
     routes += [Route(path, guarded(handler), methods=methods) for path, handler, methods in table]
     routes.append(Route("/{rest:path}", guarded(_unknown, needs_key=False),
                         methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
@@ -288,7 +294,8 @@ def mount() -> Mount:
 async def _unknown(request: Request) -> Response:
     """Anything else: a wrong method on a known path is 405, an unknown path 404 (JSON, like GoTrue)."""
     path = request.path_params.get("rest", "")
-    known = path in ("signup", "token", "user", "logout", "settings", "health", "admin/users") or (
+    known = path in ("signup", "token", "user", "logout", "settings", "health", "admin/users",
+                     ".well-known/jwks.json") or (
         path.startswith("admin/users/") and path.count("/") == 2)
     if known:
         raise AuthError(405, "method_not_allowed", "Method Not Allowed")
