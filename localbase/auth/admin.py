@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -92,12 +93,15 @@ class AdminAPI:
             cur = await conn.execute(f"select count(*) from auth.users where {where}", args)
             total_row = await cur.fetchone()
             total = int(total_row[0]) if total_row else 0
-            cur = await conn.execute(
-                f"select id from auth.users where {where} order by created_at desc, id desc limit %s offset %s",
-                (*args, per_page, (page - 1) * per_page),
-            )
-            ids = [row[0] for row in await cur.fetchall()]
-            listed = [await users.load_json(conn, uid) for uid in ids]
+            async with conn.cursor(row_factory=dict_row) as dcur:
+                await dcur.execute(
+                    f"select {users.USER_COLUMNS} from auth.users where {where}"
+                    " order by created_at desc, id desc limit %s offset %s",
+                    (*args, per_page, (page - 1) * per_page),
+                )
+                rows = await dcur.fetchall()
+            idents = await users.identities_of(conn, [row["id"] for row in rows])
+            listed = [users.user_json(row, idents.get(str(row["id"]), [])) for row in rows]
         headers = {"X-Total-Count": str(total)}
         last = max(1, -(-total // per_page))
         base = f"{ctx.api_url}/auth/v1/admin/users"

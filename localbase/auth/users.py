@@ -133,14 +133,20 @@ async def email_taken(conn: AsyncConnection[Any], email: str, except_id: uuid.UU
 
 
 async def identities(conn: AsyncConnection[Any], user_id: uuid.UUID | str) -> list[dict[str, Any]]:
+    return (await identities_of(conn, [user_id])).get(str(user_id), [])
+
+
+async def identities_of(conn: AsyncConnection[Any],
+                        user_ids: list[uuid.UUID | str]) -> dict[str, list[dict[str, Any]]]:
+    """The identities of several users in one query, as GoTrue's JSON, keyed by user id."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "select id, provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at,"
-            " email from auth.identities where user_id = %s order by created_at, id",
-            (str(user_id),),
+            " email from auth.identities where user_id = any(%s::uuid[]) order by created_at, id",
+            ([str(u) for u in user_ids],),
         )
         rows = await cur.fetchall()
-    out = []
+    out: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         item: dict[str, Any] = {
             "identity_id": str(r["id"]),
@@ -148,15 +154,14 @@ async def identities(conn: AsyncConnection[Any], user_id: uuid.UUID | str) -> li
             "user_id": str(r["user_id"]),
             "identity_data": r["identity_data"],
             "provider": r["provider"],
-            "last_sign_in_at": iso(r["last_sign_in_at"]),
-            "created_at": iso(r["created_at"]),
-            "updated_at": iso(r["updated_at"]),
         }
+        if r["last_sign_in_at"] is not None:
+            item["last_sign_in_at"] = iso(r["last_sign_in_at"])
+        item["created_at"] = iso(r["created_at"])
+        item["updated_at"] = iso(r["updated_at"])
         if r["email"]:
             item["email"] = r["email"]
-        if item["last_sign_in_at"] is None:
-            del item["last_sign_in_at"]
-        out.append(item)
+        out.setdefault(str(r["user_id"]), []).append(item)
     return out
 
 
