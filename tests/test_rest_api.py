@@ -50,6 +50,13 @@ create or replace function public.rest_probe_items(min_n int default 0) returns 
   language sql stable as $$ select * from public.rest_probe where n >= min_n $$;
 create or replace function public.rest_probe_write(nm text) returns bigint language sql as $$
   insert into public.rest_probe (name, grp) values (nm, 'w') returning id $$;
+create or replace function public.rest_probe_whoami() returns json language sql stable as $$
+  select json_build_object('current_user', current_user, 'role', current_setting('role'),
+    'claims', current_setting('request.jwt.claims', true)::json, 'uid', auth.uid(),
+    'method', current_setting('request.method', true), 'path', current_setting('request.path', true),
+    'probe_header', current_setting('request.headers', true)::json ->> 'x-probe',
+    'search_path', current_setting('search_path'), 'isolation', current_setting('transaction_isolation'),
+    'read_only', current_setting('transaction_read_only')) $$;
 create or replace function public.rest_probe_echo(t text, j jsonb default null, arr int[] default null)
   returns jsonb language sql immutable as $$ select jsonb_build_object('t', t, 'j', j, 'arr', arr) $$;
 """
@@ -323,6 +330,23 @@ def test_rpc_scalar_void_and_args(client: Client) -> None:
     assert client.rpc("rest_probe_void", {}).execute().data == []
 
 
+def test_transaction_settings_mirror_postgrest(stack: StackProcess, users: Users, token: str, probe: str) -> None:
+    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {token}", "X-Probe": "it's me"}
+    url = f"{stack.api_url}/rest/v1/rpc/rest_probe_whoami"
+    got = httpx.get(url, headers=headers).json()
+    assert got["current_user"] == got["role"] == "authenticated"
+    assert got["uid"] == got["claims"]["sub"] == users.customer.id
+    assert got["claims"]["role"] == "authenticated"
+    assert (got["method"], got["path"], got["probe_header"]) == ("GET", "/rpc/rest_probe_whoami", "it's me")
+    assert got["search_path"] == '"public", "extensions"'
+    assert (got["isolation"], got["read_only"]) == ("read committed", "on")
+    posted = httpx.post(url, json={}, headers=headers).json()
+    assert (posted["method"], posted["read_only"]) == ("POST", "off")
+    svc = httpx.post(url, json={}, headers={**headers, "Authorization": f"Bearer {stack.service_role_key}"}).json()
+    assert svc["current_user"] == "service_role"
+    assert svc["uid"] is None
+
+
 def test_rpc_setof_applies_filters_order_and_paging(client: Client, probe: str) -> None:
     rows = client.rpc("rest_probe_items", {"min_n": 2}).eq("grp", probe).order("n", desc=True).limit(2).execute().data
     assert codes(rows, probe) == ["r4", "r3"]
@@ -363,3 +387,27 @@ def test_schema_changes_while_running_are_picked_up(stack: StackProcess, client:
         conn.execute(f"alter table public.{table} add column note text default 'n'")
     assert client.table(table).select("id,note").execute().data == [{"id": 1, "note": "n"}]
     assert client.table(table).insert({"id": 2, "note": "late"}).execute().data == [{"id": 2, "note": "late"}]
+
+
+def test_embedding_with_its_own_filters_order_and_limit(client: Client) -> None:
+    tickets = client.table("tickets").insert([{"subject": "embed one"}, {"subject": "embed two"}]).execute().data
+    one, two = tickets[0]["id"], tickets[1]["id"]
+    client.table("messages").insert([{"ticket_id": one, "content": c} for c in ("m1", "m2", "m3")]).execute()
+    client.table("messages").insert({"ticket_id": two, "content": "other"}).execute()
+    row = client.table("tickets").select("id,messages(content)").eq("id", one) \
+        .order("content", desc=True, foreign_table="messages").limit(2, foreign_table="messages").single().execute()
+    assert [m["content"] for m in row.data["messages"]] == ["m3", "m2"]
+    rows = client.table("tickets").select("id,messages(content)").in_("id", [one, two]) \
+        .eq("messages.content", "m1").order("created_at").execute().data
+    assert [[m["content"] for m in r["messages"]] for r in rows] == [["m1"], []]
+    # !inner: the embedded filter also filters the parents
+    rows = client.table("tickets").select("id,messages!inner(content)").in_("id", [one, two]) \
+        .eq("messages.content", "other").execute().data
+    assert [r["id"] for r in rows] == [two]
+    # many-to-one embedding the other way, nested
+    msg = client.table("messages").select("content,ticket:tickets(subject,customer:profiles!customer_id(role))") \
+        .eq("ticket_id", two).single().execute().data
+    assert msg == {"content": "other", "ticket": {"subject": "embed two", "customer": {"role": "customer"}}}
+    with pytest.raises(APIError) as err:
+        client.table("tickets").select("id").eq("nothere.content", "x").execute()
+    assert err.value.code == "PGRST108"

@@ -17,6 +17,7 @@ from psycopg import sql
 from localbase.rest import errors
 from localbase.rest.catalog import Catalog, Column, ForeignKey, Function, Table
 from localbase.rest.grammar import Condition, Embed, Field, Logic, OrderTerm, SelectColumn, SelectItem, Star
+from localbase.rest.request import EmbedArgs
 
 SCHEMA = "public"
 
@@ -56,6 +57,15 @@ class Builder:
     params: dict[str, Any] = field(default_factory=dict)
     aliases: int = 0
     inner_joins: list[sql.Composable] = field(default_factory=list)
+    embedded: dict[str, EmbedArgs] = field(default_factory=dict)
+    used_embeds: set[str] = field(default_factory=set)
+
+    def check_embeds_used(self) -> None:
+        """Every `rel.x=` parameter must name an embedding of the select list."""
+        unused = sorted(set(self.embedded) - self.used_embeds)
+        if unused:
+            raise errors.RestError(400, "PGRST108", f"'{unused[0]}' is not an embedded resource in this request",
+                                   hint=f"Add '{unused[0]}' to the 'select' query parameter.")
 
     def param(self, value: Any, cast: sql.Composable | None = None) -> sql.Composable:
         name = f"p{len(self.params)}"
@@ -146,7 +156,7 @@ class Builder:
 
     # select lists and embedding -----------------------------------------------------------------------
 
-    def select_list(self, src: str, table: Table, items: tuple[SelectItem, ...]) -> sql.Composable:
+    def select_list(self, src: str, table: Table, items: tuple[SelectItem, ...], path: str = "") -> sql.Composable:
         parts: list[sql.Composable] = []
         for item in items:
             if isinstance(item, Star):
@@ -162,7 +172,7 @@ class Builder:
                 name = item.alias or (item.field.path[-1][1] if item.field.path else item.field.name)
                 parts.append(sql.SQL("{} AS {}").format(expr, sql.Identifier(name)))
             else:
-                parts.append(self.embed(src, table, item))
+                parts.append(self.embed(src, table, item, path))
         if not parts:
             raise errors.RestError(400, "PGRST100", "failed to parse select parameter: nothing selected")
         return sql.SQL(", ").join(parts)
@@ -190,7 +200,7 @@ class Builder:
                                    + ", ".join(f"{embed.relation}!{fk.name}" for fk, _ in candidates))
         return candidates[0]
 
-    def embed(self, src: str, table: Table, embed: Embed) -> sql.Composable:
+    def embed(self, src: str, table: Table, embed: Embed, parent_path: str = "") -> sql.Composable:
         target = self.catalog.tables.get(embed.relation)
         if target is None:
             raise errors.RestError(400, "PGRST200", f"Could not find a relationship between '{table.name}' and "
@@ -204,16 +214,27 @@ class Builder:
         join = sql.SQL(" AND ").join(
             sql.SQL("{} = {}").format(sql.Identifier(alias, there), sql.Identifier(src, here)) for there, here in pairs)
         rel = sql.Identifier(SCHEMA, target.name)
-        items = self.select_list(alias, target, embed.items)
-        inner = sql.SQL("SELECT {} FROM {} AS {} WHERE {}").format(items, rel, sql.Identifier(alias), join)
+        name = embed.alias or embed.relation
+        path = f"{parent_path}.{name}" if parent_path else name
+        extra = self.embedded.get(path) or EmbedArgs()
+        if path in self.embedded:
+            self.used_embeds.add(path)
+        items = self.select_list(alias, target, embed.items, path)
+        cond = sql.SQL(" AND ").join([join, self.where(alias, target, extra.filters)])
+        tail = self.order(alias, target, extra.order)
+        if extra.limit is not None:
+            tail = sql.SQL("{} LIMIT {}").format(tail, self.param(extra.limit))
+        if extra.offset is not None:
+            tail = sql.SQL("{} OFFSET {}").format(tail, self.param(extra.offset))
+        inner = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{}").format(items, rel, sql.Identifier(alias), cond, tail)
         if embed.inner:
             self.inner_joins.append(sql.SQL("EXISTS (SELECT 1 FROM {} AS {} WHERE {})").format(
-                rel, sql.Identifier(alias), join))
+                rel, sql.Identifier(alias), cond))
         if many_to_one:
             expr = sql.SQL("(SELECT row_to_json(_e) FROM ({} LIMIT 1) _e)").format(inner)
         else:
             expr = sql.SQL("coalesce((SELECT json_agg(_e) FROM ({}) _e), '[]'::json)").format(inner)
-        return sql.SQL("{} AS {}").format(expr, sql.Identifier(embed.alias or embed.relation))
+        return sql.SQL("{} AS {}").format(expr, sql.Identifier(name))
 
 
 def wrap(source: sql.Composable, *, total: sql.Composable | None = None, single: bool = False,

@@ -16,6 +16,16 @@ from localbase.rest import errors, grammar
 
 
 @dataclass
+class EmbedArgs:
+    """Filters, order and paging of one embedded resource (`messages.order=...`, `messages.limit=5`)."""
+
+    filters: list[grammar.Condition | grammar.Logic] = field(default_factory=list)
+    order: tuple[grammar.OrderTerm, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+
+
+@dataclass
 class ReadArgs:
     select: tuple[grammar.SelectItem, ...] = (grammar.Star(),)
     filters: list[grammar.Condition | grammar.Logic] = field(default_factory=list)
@@ -25,6 +35,7 @@ class ReadArgs:
     columns: tuple[str, ...] | None = None
     on_conflict: tuple[str, ...] | None = None
     rpc_args: dict[str, str] = field(default_factory=dict)
+    embedded: dict[str, EmbedArgs] = field(default_factory=dict)  # by path, e.g. "messages" or "t.messages"
 
     def window(self, request: Request, max_rows: int) -> tuple[int, int]:
         """(limit, offset) from the query string, else the Range header; never more than max_rows."""
@@ -64,9 +75,34 @@ def parse_args(request: Request, *, table_mode: bool, arg_names: frozenset[str] 
             if "\x00" in value:
                 raise grammar.GrammarError("Invalid input", "NUL characters are not allowed in the query string")
             args.rpc_args[key] = value
+        elif _embedded_key(key):
+            path, _, name = key.rpartition(".")
+            if path.endswith(".not"):  # messages.not.or=(...)
+                path, name = path[:-4], "not." + name
+            _embedded(args, path, name, value)
         else:
             args.filters.append(grammar.parse_condition(key, value))
     return args
+
+
+def _embedded_key(key: str) -> bool:
+    """`rel.col`, `rel.order`, `a.b.limit`: a dotted key outside quotes and JSON paths."""
+    head = key.split("->", 1)[0]
+    return "." in head and not head.startswith('"') and not key.startswith("not.")
+
+
+def _embedded(args: ReadArgs, path: str, name: str, value: str) -> None:
+    target = args.embedded.setdefault(path, EmbedArgs())
+    if name == "order":
+        target.order = grammar.parse_order(value)
+    elif name == "limit":
+        target.limit = grammar.parse_nonneg_int(value, "limit")
+    elif name == "offset":
+        target.offset = grammar.parse_nonneg_int(value, "offset")
+    elif name in ("or", "and", "not.or", "not.and"):
+        target.filters.append(grammar.parse_logic(name, value))
+    else:
+        target.filters.append(grammar.parse_condition(name, value))
 
 
 def _reject_constant(name: str) -> Any:

@@ -95,10 +95,11 @@ async def _select(request: Request, who: Identity, table: Table) -> Response:
     prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
     args = parse_args(request, table_mode=True)
     catalog = await _cache(request).get()
-    b = Builder(catalog)
+    b = Builder(catalog, embedded=args.embedded)
     src = "_s0"
     rel = sql.Identifier(SCHEMA, table.name)
     items = b.select_list(src, table, args.select)
+    b.check_embeds_used()
     where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
     order = b.order(src, table, args.order)
     limit, offset = args.window(request, ctx_max_rows(ctx))
@@ -154,7 +155,7 @@ async def _insert(request: Request, who: Identity, table: Table) -> Response:
     else:
         raise errors.invalid_body("the body must be a JSON object or an array of objects")
     columns = _payload_columns(table, args, rows)
-    b = Builder(await _cache(request).get())
+    b = Builder(await _cache(request).get(), embedded=args.embedded)
     rel = sql.Identifier(SCHEMA, table.name)
     src = "_s0"
     source = insert_source(b, table, columns, response.dump_json(rows), prefer.missing_default)
@@ -187,6 +188,7 @@ async def _insert(request: Request, who: Identity, table: Table) -> Response:
         rel, sql.Identifier(src), target, source, conflict, returning)
     if representation:
         items = b.select_list(src, table, args.select)
+        b.check_embeds_used()
         inserted = sql.SQL(", (SELECT count(*) FROM pgrst_source WHERE pgrst_inserted) AS pgrst_inserted")
         query = sql.SQL("WITH pgrst_source AS ({}) SELECT t.*{} FROM ({}) t").format(
             statement, inserted,
@@ -224,7 +226,7 @@ async def _update(request: Request, who: Identity, table: Table) -> Response:
     if not isinstance(payload, dict):
         raise errors.invalid_body("the body of an update must be a JSON object")
     columns = _payload_columns(table, args, [payload])
-    b = Builder(await _cache(request).get())
+    b = Builder(await _cache(request).get(), embedded=args.embedded)
     src = "_s0"
     rel = sql.Identifier(SCHEMA, table.name)
     where = b.where(src, table, args.filters)
@@ -241,7 +243,7 @@ async def _delete(request: Request, who: Identity, table: Table) -> Response:
     accept = response.parse_accept(request)
     prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
     args = parse_args(request, table_mode=True)
-    b = Builder(await _cache(request).get())
+    b = Builder(await _cache(request).get(), embedded=args.embedded)
     src = "_s0"
     rel = sql.Identifier(SCHEMA, table.name)
     where = b.where(src, table, args.filters)
@@ -257,6 +259,7 @@ async def _mutate(request: Request, who: Identity, table: Table, b: Builder, *, 
     source: sql.Composable
     if prefer.return_ == "representation":
         items = b.select_list(src, table, args.select)
+        b.check_embeds_used()
         source = sql.SQL("SELECT {} FROM pgrst_source AS {}").format(items, sql.Identifier(src))
     else:
         source = sql.SQL("SELECT 1 FROM pgrst_source")

@@ -53,7 +53,7 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
         values = body
     fn = _choose(functions, set(values), name)
     catalog = await cache.get()
-    b = Builder(catalog)
+    b = Builder(catalog, embedded=args.embedded)
     source, call_sql = function_call(b, fn, values, response.dump_json(values))
     from_args = sql.SQL(" FROM {}").format(source) if values else sql.SQL("")
 
@@ -62,6 +62,7 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
     if fn.returns_set and table is not None:
         src = "_s0"
         items = b.select_list(src, table, args.select)
+        b.check_embeds_used()
         where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
         order = b.order(src, table, args.order)
         limit, offset = args.window(request, 1000)
