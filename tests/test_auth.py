@@ -157,19 +157,42 @@ def test_replay_of_just_rotated_token_returns_the_active_child(client: Client) -
     assert client.auth.refresh_session(child.refresh_token).session is not None
 
 
-def test_reuse_of_an_older_token_revokes_the_family(client: Client) -> None:
+def age_token(db: psycopg.Connection, token: str, seconds: int = 60) -> None:
+    """Let time pass for a rotated token: its revocation moves out of the reuse interval."""
+    db.execute("update auth.refresh_tokens set updated_at = updated_at - make_interval(secs => %s)"
+               " where token = %s", (seconds, token))
+
+
+def test_reuse_of_an_older_token_revokes_the_family(client: Client, db: psycopg.Connection) -> None:
     first = client.auth.sign_up({"email": new_email(), "password": PASSWORD}).session
     assert first is not None
     child = client.auth.refresh_session(first.refresh_token).session
     assert child is not None
     grandchild = client.auth.refresh_session(child.refresh_token).session
     assert grandchild is not None
+    age_token(db, first.refresh_token)
     with pytest.raises(AuthApiError) as err:
         client.auth.refresh_session(first.refresh_token)  # stolen, replayed later
     assert err.value.status == 400 and err.value.code == "refresh_token_already_used"
-    with pytest.raises(AuthApiError) as err:
-        client.auth.refresh_session(grandchild.refresh_token)  # the whole family is revoked
-    assert err.value.code == "refresh_token_already_used"
+    for token in (grandchild.refresh_token, child.refresh_token):  # the whole family is revoked
+        age_token(db, token)
+        with pytest.raises(AuthApiError) as err:
+            client.auth.refresh_session(token)
+        assert err.value.code == "refresh_token_already_used"
+
+
+def test_parent_of_the_active_token_still_gets_it_later(client: Client, second: Client,
+                                                        db: psycopg.Connection) -> None:
+    """Two holders of one session (app and sync engine): the one that refreshes second, even much
+    later, gets the token the first one got instead of being logged out (as GoTrue does)."""
+    first = client.auth.sign_up({"email": new_email(), "password": PASSWORD}).session
+    assert first is not None
+    child = client.auth.refresh_session(first.refresh_token).session
+    assert child is not None
+    age_token(db, first.refresh_token, 3600)
+    late = second.auth.refresh_session(first.refresh_token).session
+    assert late is not None and late.refresh_token == child.refresh_token
+    assert late.user.id == child.user.id
 
 
 def test_unknown_refresh_token(client: Client) -> None:

@@ -102,11 +102,17 @@ def test_zero_reuse_interval_catches_an_immediate_replay(short_stack: StackProce
         assert first is not None
         child = c.auth.refresh_session(first.refresh_token).session
         assert child is not None
+        # the parent of the active token is always answered with it (GoTrue) ...
+        again = c.auth.refresh_session(first.refresh_token).session
+        assert again is not None and again.refresh_token == child.refresh_token
+        grandchild = c.auth.refresh_session(child.refresh_token).session
+        assert grandchild is not None
+        # ... but a grandparent, even a second after its rotation, is a replay: the family dies
         with pytest.raises(AuthApiError) as err:
             c.auth.refresh_session(first.refresh_token)
         assert err.value.code == "refresh_token_already_used"
         with pytest.raises(AuthApiError) as err:
-            c.auth.refresh_session(child.refresh_token)
+            c.auth.refresh_session(grandchild.refresh_token)
         assert err.value.code == "refresh_token_already_used"
     finally:
         c.auth.close()

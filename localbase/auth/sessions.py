@@ -3,10 +3,13 @@
 
 A sign-in creates a session and its first refresh token. A refresh revokes the presented token
 and issues a child (`parent` = the old token) in the same session, so `session_id` never changes.
-Presenting a revoked token is reuse: if it is the parent of the session's active token and was
-revoked less than the reuse interval ago, the client probably lost the answer to its refresh (or
-two tabs raced), so it gets the active child again; otherwise the whole family is revoked and the
-answer is `refresh_token_already_used` (GoTrue's reuse detection). All changes to one session's
+Presenting a revoked token is reuse. As in GoTrue, the parent of the session's active token gets
+that active token back (the client lost the answer to its refresh, or a second holder of the
+session — another tab, the sync engine — refreshes after the first did); so does any token revoked
+less than the reuse interval ago (concurrent refreshes). Anything else is an old token replayed:
+the whole family is revoked and the answer is `refresh_token_already_used` (GoTrue's reuse
+detection). Where GoTrue would branch a new child inside the interval, localbase hands out the
+active one: the session keeps a single live token. All changes to one session's
 tokens happen under a row lock on the session, taken first, so concurrent refreshes serialise
 without deadlocks.
 
@@ -198,7 +201,7 @@ async def refresh(conn: AsyncConnection[Any], ctx: StackContext, settings: AuthS
                 )
                 active = await dcur.fetchone()
                 fresh = datetime.now(UTC) < token["updated_at"] + timedelta(seconds=settings.reuse_interval)
-                if active is not None and active["parent"] == presented and fresh:
+                if active is not None and (active["parent"] == presented or fresh):
                     issued = active["token"]
                 else:
                     await conn.execute(
