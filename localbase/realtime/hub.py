@@ -23,7 +23,7 @@ from localbase.realtime.protocol import VSN_2, Frame, encode_text, encode_user_b
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_FRAMES = 1000
-MAX_QUEUED_BYTES = 16 * 1024 * 1024
+MAX_QUEUED_BYTES = 8 * 1024 * 1024
 
 _ids = itertools.count(1)
 

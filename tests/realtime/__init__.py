@@ -1,1 +1,1 @@
-"""Realtime tests: postgres_changes with RLS, broadcast, presence and protocol edge cases, through the official clients."""
+"""Realtime tests: postgres_changes with RLS, broadcast, presence and protocol edge cases, official clients."""

@@ -8,7 +8,10 @@ a test needs a transaction it can roll back, with psycopg as the user: `set_conf
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,10 +21,11 @@ import httpx
 import psycopg
 from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
 from supabase import AClientOptions, AsyncClient, acreate_client
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import User
 from tests.stackproc import StackProcess
-
 
 _opened: list[tuple[AsyncClient, httpx.AsyncClient]] = []
 
@@ -92,7 +96,7 @@ async def listen(sb: AsyncClient, name: str, *bindings: dict[str, Any], wait_sys
     got = Listener()
     channel = sb.channel(name)
     for b in bindings:
-        channel.on_postgres_changes(b.get("event", "*"), lambda p: got.changes.append(p), table=b.get("table"),
+        channel.on_postgres_changes(b.get("event", "*"), got.changes.append, table=b.get("table"),
                                     schema=b.get("schema", "public"), filter=b.get("filter"))
     channel.on_system(got.systems.append)
     await channel.subscribe(lambda s, e: got.states.append((s, e)))
@@ -134,3 +138,90 @@ def post(db_url: str, user: User, ticket_id: str, content: str, *, internal: boo
     rows = as_user(db_url, user, "insert into public.messages (ticket_id, content, is_internal) values (%s, %s, %s)"
                    " returning id::text", (ticket_id, content, internal), rollback=rollback)
     return str(rows[0][0])
+
+
+class RawSocket:
+    """A bare websocket speaking vsn 1.0.0 frames, for what the official clients never send."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.ref = 0
+        self.frames: list[dict[str, Any]] = []
+
+    @classmethod
+    async def open(cls, stack: StackProcess, key: str | None = None, vsn: str = "1.0.0",
+                   **kwargs: Any) -> RawSocket:
+        base = stack.api_url.replace("http://", "ws://")
+        url = f"{base}/realtime/v1/websocket?vsn={vsn}&apikey={key or stack.anon_key}"
+        return cls(await ws_connect(url, **kwargs))
+
+    async def send(self, topic: str, event: str, payload: dict[str, Any], join_ref: str | None = None) -> str:
+        self.ref += 1
+        ref = str(self.ref)
+        await self.ws.send(json.dumps({"topic": topic, "event": event, "payload": payload, "ref": ref,
+                                       "join_ref": join_ref}))
+        return ref
+
+    async def next(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+        """The first frame (already received or coming) that satisfies `predicate`."""
+        for frame in self.frames:
+            if predicate(frame):
+                self.frames.remove(frame)
+                return frame
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching frame within {timeout}s; got {self.frames[-5:]}")
+            raw = await asyncio.wait_for(self.ws.recv(), left)
+            frame = json.loads(raw)
+            if predicate(frame):
+                return frame
+            self.frames.append(frame)
+
+    async def reply(self, ref: str, timeout: float = 5.0) -> dict[str, Any]:
+        frame = await self.next(lambda f: f["event"] == "phx_reply" and f["ref"] == ref, timeout)
+        return dict(frame["payload"])
+
+    async def join(self, topic: str, config: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"config": config or {}}
+        if token is not None:
+            payload["access_token"] = token
+        ref = await self.send(topic, "phx_join", payload)
+        return await self.reply(ref)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+def stalled_socket(stack: StackProcess, topic: str) -> socket.socket:
+    """A websocket client that joins `topic` and then never reads: a tiny receive buffer and no reader task
+    (client libraries read in the background whatever their queue settings, which hides a slow consumer)."""
+    port = int(stack.api_url.rsplit(":", 1)[1])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /realtime/v1/websocket?vsn=1.0.0&apikey={stack.anon_key} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+    data = json.dumps({"topic": topic, "event": "phx_join", "ref": "1", "payload": {}}).encode()
+    mask = os.urandom(4)
+    assert len(data) < 126
+    sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+    return sock
+
+
+def drain(sock: socket.socket, timeout: float = 10.0) -> tuple[int, bool]:
+    """Read what the server sent until it closes the connection: (bytes read, closed by the server)."""
+    sock.settimeout(timeout)
+    total = 0
+    try:
+        while chunk := sock.recv(1 << 20):
+            total += len(chunk)
+    except TimeoutError:
+        return total, False
+    except ConnectionResetError:
+        return total, True
+    return total, True

@@ -6,6 +6,7 @@ cannot pass by being checked too early: the server delivers in commit order.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import psycopg
@@ -157,7 +158,7 @@ async def test_update_and_delete_payloads(stack: StackProcess, users: Users) -> 
         with psycopg.connect(stack.db_url, autocommit=True) as conn:
             conn.execute("set role authenticated")
             conn.execute("select set_config('request.jwt.claims', %s, false)",
-                         ('{"role":"authenticated","sub":"%s"}' % users.customer.id,))
+                         (json.dumps({"role": "authenticated", "sub": users.customer.id}),))
             conn.execute("update public.messages set content = 'fixed' where id = %s", (msg,))
             # RLS is checked against the row as it is when the change is processed (as walrus does), so let
             # the update be delivered before the row disappears
