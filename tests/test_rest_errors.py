@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import time
 import uuid
 from typing import Any
@@ -196,3 +197,39 @@ def test_unsupported_method_and_root(stack: StackProcess, users: Users) -> None:
     r = httpx.get(f"{stack.api_url}/rest/v1/", headers=headers(stack, tok))
     assert r.status_code == 404
     assert set(r.json()) == KEYS
+
+
+def test_conflicts_are_409(stack: StackProcess, users: Users, ticket: str) -> None:
+    h = headers(stack, stack.mint(sub=users.customer.id), **{"Content-Type": "application/json"})
+    mid = str(uuid.uuid4())
+    url = f"{stack.api_url}/rest/v1/messages"
+    assert httpx.post(url, json={"id": mid, "ticket_id": ticket, "content": "once"}, headers=h).status_code == 201
+    assert_error(httpx.post(url, json={"id": mid, "ticket_id": ticket, "content": "twice"}, headers=h), 409, "23505")
+    svc = headers(stack, stack.service_role_key, **{"Content-Type": "application/json"})
+    body = {"ticket_id": str(uuid.uuid4()), "sender_id": users.customer.id, "content": "orphan"}
+    assert_error(httpx.post(url, json=body, headers=svc), 409, "23503")
+
+
+FUZZ_KEYS = ["id", "subject", "status", "select", "order", "or", "and", "not.or", "limit", "offset", "columns",
+             "on_conflict", "messages.order", "messages.content", "data->>x", '"q"', "x.y.z", "", "%", "a(b)"]
+FUZZ_PARTS = ["eq.", "not.", "in.(", ")", "(", ",", '"', "\\", "*", "messages(", "!inner", "::", "->>", ".",
+              "is.", "fts(", "cs.{", "}", "1", "-1", "abc", "null", "'", ";", "%", "ü", "🎉", " ", "asc", "desc"]
+
+
+def test_fuzzed_query_strings_never_500(stack: StackProcess, users: Users) -> None:
+    rnd = random.Random(20261124)
+    tok = stack.mint(sub=users.agent.id)
+    with httpx.Client(base_url=f"{stack.api_url}/rest/v1", headers=headers(stack, tok)) as http:
+        for _ in range(400):
+            params = [(rnd.choice(FUZZ_KEYS), "".join(rnd.choice(FUZZ_PARTS) for _ in range(rnd.randint(0, 6))))
+                      for _ in range(rnd.randint(1, 3))]
+            method = rnd.choice(["GET", "GET", "HEAD", "PATCH", "DELETE", "POST"])
+            target = rnd.choice(["tickets", "messages", "rpc/sync_messages", "profiles"])
+            content = rnd.choice([b"", b"{}", b'{"subject": "x"}', b"[", b'[{"content": 1}]', b"null"])
+            r = http.request(method, f"/{target}", params=params, content=content if method != "GET" else None,
+                             headers={"Prefer": "tx=rollback"})
+            assert r.status_code < 500, (method, target, params, r.text)
+            if r.status_code >= 400 and method != "HEAD":
+                assert r.headers.get("content-type", "").startswith("application/json"), (method, target, params,
+                                                                                          r.status_code, r.text)
+                assert set(r.json()) == KEYS

@@ -7,7 +7,9 @@ builds SQL with `query` and runs it in one transaction via `session`; `response`
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -21,6 +23,8 @@ from localbase.rest.catalog import SchemaCache, Table
 from localbase.rest.query import SCHEMA, Builder, insert_source, wrap
 from localbase.rest.request import ReadArgs, parse_args, read_json
 from localbase.rest.session import Identity, identify, in_transaction
+
+log = logging.getLogger(__name__)
 
 
 def _cache(request: Request) -> SchemaCache:
@@ -44,21 +48,36 @@ async def _table(request: Request) -> Table:
 _STALE_CODES = frozenset({"42703", "PGRST204", "PGRST200"})
 
 
-async def handle_table(request: Request) -> Response:
-    try:
-        response.check_profile(request)
-        who = identify(context(request), request)
-        started = time.monotonic()
+def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Every failure becomes a PostgREST error body; a bug is logged and still answered in that shape."""
+
+    async def run(request: Request) -> Response:
         try:
-            return await _table_request(request, who)
+            return await handler(request)
         except errors.RestError as exc:
-            if exc.code not in _STALE_CODES or not await _cache(request).reload_if_changed(started):
-                raise
-            return await _table_request(request, who)
+            return exc.response()
+        except grammar.GrammarError as exc:
+            return errors.RestError(400, exc.code, exc.message, exc.details).response()
+        except Exception:
+            log.exception("unexpected error in %s %s", request.method, request.url.path)
+            return errors.RestError(500, "PGRST000", "Internal error in localbase REST").response()
+
+    return run
+
+
+@_guarded
+async def handle_table(request: Request) -> Response:
+    if request.method == "OPTIONS":
+        return Response(b"", headers={"Allow": "OPTIONS,GET,HEAD,POST,PATCH,DELETE"})
+    response.check_profile(request)
+    who = identify(context(request), request)
+    started = time.monotonic()
+    try:
+        return await _table_request(request, who)
     except errors.RestError as exc:
-        return exc.response()
-    except grammar.GrammarError as exc:
-        return errors.RestError(400, exc.code, exc.message, exc.details).response()
+        if exc.code not in _STALE_CODES or not await _cache(request).reload_if_changed(started):
+            raise
+        return await _table_request(request, who)
 
 
 async def _table_request(request: Request, who: Identity) -> Response:
@@ -280,26 +299,27 @@ async def _mutate(request: Request, who: Identity, table: Table, b: Builder, *, 
                                 work=work)
 
 
+@_guarded
 async def handle_rpc(request: Request) -> Response:
-    try:
-        response.check_profile(request)
-        who = identify(context(request), request)
-        return await rpc.call(request, who, _cache(request))
-    except errors.RestError as exc:
-        return exc.response()
-    except grammar.GrammarError as exc:
-        return errors.RestError(400, exc.code, exc.message, exc.details).response()
+    if request.method == "OPTIONS":
+        return Response(b"", headers={"Allow": "OPTIONS,GET,HEAD,POST"})
+    if request.method not in ("GET", "HEAD", "POST"):
+        raise errors.RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
+    response.check_profile(request)
+    who = identify(context(request), request)
+    return await rpc.call(request, who, _cache(request))
 
 
+@_guarded
 async def handle_root(request: Request) -> Response:
     """The OpenAPI root is not served; answer clearly rather than with a 404 page."""
     return errors.RestError(404, "PGRST125", "Invalid path specified in request URL").response()
 
 
 def mount() -> Mount:
-    methods = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
+    methods = ["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"]  # others: a JSON 405 from us
     return Mount("/rest/v1", routes=[
-        Route("/rpc/{function}", handle_rpc, methods=["GET", "HEAD", "POST"]),
+        Route("/rpc/{function}", handle_rpc, methods=methods),
         Route("/{table}", handle_table, methods=methods),
         Route("/", handle_root, methods=methods),
     ])
