@@ -411,3 +411,10 @@ def test_embedding_with_its_own_filters_order_and_limit(client: Client) -> None:
     with pytest.raises(APIError) as err:
         client.table("tickets").select("id").eq("nothere.content", "x").execute()
     assert err.value.code == "PGRST108"
+
+
+def test_csv_output(client: Client, probe: str) -> None:
+    res = client.table("rest_probe").select("code,name,n,flag").in_("code", [f"{probe}-r3", f"{probe}-r4"]) \
+        .order("code").csv().execute()
+    assert res.data == f'code,name,n,flag\n{probe}-r3,Beta,3,\n{probe}-r4,"a,b (c)",4,t'
+    assert client.table("rest_probe").select("code").eq("code", "none").csv().execute().data == []

@@ -237,12 +237,21 @@ class Builder:
         return sql.SQL("{} AS {}").format(expr, sql.Identifier(name))
 
 
+# CSV as PostgREST builds it: a header of the first row's keys, then each row's record text without
+# its parentheses (PostgreSQL's record output already quotes and doubles quotes CSV-style)
+_CSV_BODY = sql.SQL(
+    "coalesce((SELECT string_agg(k, ',') FROM json_object_keys(json_agg(_t) -> 0) AS k) || E'\\n', '')"
+    " || coalesce(string_agg(substring(_t::text, 2, length(_t::text) - 2), E'\\n'), '')")
+
+
 def wrap(source: sql.Composable, *, total: sql.Composable | None = None, single: bool = False,
-         strip_nulls: bool = False) -> sql.Composed:
-    """Turn a row source into `(total, row count, body text)`, the JSON built by PostgreSQL."""
+         strip_nulls: bool = False, csv: bool = False) -> sql.Composed:
+    """Turn a row source into `(total, row count, body text)`, the JSON (or CSV) built by PostgreSQL."""
     body: sql.Composable = sql.SQL("(json_agg(_t) -> 0)") if single else sql.SQL("coalesce(json_agg(_t), '[]'::json)")
     if strip_nulls:
         body = sql.SQL("json_strip_nulls({})").format(body)
+    if csv:
+        body = _CSV_BODY
     return sql.SQL("SELECT {} AS total, count(_t) AS n, {}::text AS body FROM ({}) _t").format(
         total if total is not None else sql.SQL("NULL::bigint"), body, source)
 

@@ -18,12 +18,18 @@ from localbase.rest.catalog import Table
 
 JSON_TYPE = "application/json; charset=utf-8"
 OBJECT_TYPE = "application/vnd.pgrst.object+json; charset=utf-8"
+CSV_TYPE = "text/csv; charset=utf-8"
 
 
 @dataclass(frozen=True)
 class Accept:
     single: bool = False
     strip_nulls: bool = False
+    csv: bool = False
+
+    @property
+    def media_type(self) -> str:
+        return CSV_TYPE if self.csv else OBJECT_TYPE if self.single else JSON_TYPE
 
 
 def parse_accept(request: Request) -> Accept:
@@ -38,6 +44,8 @@ def parse_accept(request: Request) -> Accept:
             return Accept(single=True, strip_nulls=strip)
         if media in ("application/json", "*/*", "application/*", "application/vnd.pgrst.array+json"):
             return Accept(strip_nulls=strip)
+        if media == "text/csv":
+            return Accept(csv=True)
     raise errors.RestError(406, "PGRST107", "None of these media types are available: " + header[:200])
 
 
@@ -77,9 +85,9 @@ def read_answer(request: Request, accept: Accept, prefer: grammar.Prefer, *, n: 
     headers = {"Content-Range": content_range}
     if prefer.count:
         headers["Preference-Applied"] = f"count={prefer.count}"
-    content = b"" if request.method == "HEAD" else (body or "[]").encode()
+    content = b"" if request.method == "HEAD" else (body if body is not None else "[]").encode()
     return Response(content, status_code=status, headers=headers,
-                    media_type=OBJECT_TYPE if accept.single else JSON_TYPE)
+                    media_type=accept.media_type)
 
 
 def write_answer(request: Request, accept: Accept, prefer: grammar.Prefer, *, n: int, body: str | None,
@@ -90,8 +98,8 @@ def write_answer(request: Request, accept: Accept, prefer: grammar.Prefer, *, n:
     if applied:
         headers["Preference-Applied"] = ", ".join(applied)
     if prefer.return_ == "representation":
-        return Response((body or "[]").encode(), status_code=status, headers=headers,
-                        media_type=OBJECT_TYPE if accept.single else JSON_TYPE)
+        return Response((body if body is not None else "[]").encode(), status_code=status, headers=headers,
+                        media_type=accept.media_type)
     if request.method == "POST" and prefer.return_ == "headers-only" and body:
         row = json.loads(body)
         if isinstance(row, dict) and table.primary_key:

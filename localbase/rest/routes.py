@@ -128,7 +128,7 @@ async def _select(request: Request, who: Identity, table: Table) -> Response:
         total_sql = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted)
     page = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{} LIMIT {} OFFSET {}").format(
         items, rel, sql.Identifier(src), where, order, b.param(limit), b.param(offset))
-    query = wrap(page, total=total_sql, single=accept.single, strip_nulls=accept.strip_nulls)
+    query = wrap(page, total=total_sql, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
 
     async def work(conn: AsyncConnection[Any]) -> Response:
         planned = await _planned_count(conn, counted, b.params) if prefer.count == "planned" else None
@@ -212,7 +212,7 @@ async def _insert(request: Request, who: Identity, table: Table) -> Response:
         query = sql.SQL("WITH pgrst_source AS ({}) SELECT t.*{} FROM ({}) t").format(
             statement, inserted,
             wrap(sql.SQL("SELECT {} FROM pgrst_source AS {}").format(items, sql.Identifier(src)),
-                 single=accept.single, strip_nulls=accept.strip_nulls))
+                 single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv))
     elif prefer.return_ == "headers-only" and table.primary_key:
         query = sql.SQL("WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), "
                         "(SELECT row_to_json(_f)::text FROM pgrst_source _f LIMIT 1), count(_t) "
@@ -283,7 +283,7 @@ async def _mutate(request: Request, who: Identity, table: Table, b: Builder, *, 
     else:
         source = sql.SQL("SELECT 1 FROM pgrst_source")
     query = sql.SQL("WITH pgrst_source AS ({}) {}").format(
-        statement, wrap(source, single=accept.single, strip_nulls=accept.strip_nulls))
+        statement, wrap(source, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv))
 
     async def work(conn: AsyncConnection[Any]) -> Response:
         if skip:

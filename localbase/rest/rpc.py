@@ -72,7 +72,7 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
         total = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted) if prefer.count else None
         page = sql.SQL("SELECT {} FROM {} WHERE {}{} LIMIT {} OFFSET {}").format(
             items, lateral, where, order, b.param(limit), b.param(offset))
-        query = wrap(page, total=total, single=accept.single, strip_nulls=accept.strip_nulls)
+        query = wrap(page, total=total, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
         kind = "set"
     elif args.filters or args.order:
         raise errors.RestError(400, "PGRST100", f"function {name} does not return rows of a table; "
