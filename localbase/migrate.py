@@ -71,7 +71,7 @@ def apply_all(db_url: str, *, bootstrap: bool | None = None) -> list[str]:
             if bootstrap or (bootstrap is None and _needs_bootstrap(conn)):
                 for path in sorted((sql_dir() / "local").glob("*.sql")):
                     with conn.transaction():
-                        conn.execute(path.read_text())  # type: ignore[arg-type]
+                        conn.execute(path.read_text())
             conn.execute(CREATE_HISTORY)
             done = {row[0] for row in conn.execute("select version from supabase_migrations.schema_migrations")}
             for migration in migrations():
@@ -79,7 +79,7 @@ def apply_all(db_url: str, *, bootstrap: bool | None = None) -> list[str]:
                     continue
                 text = migration.path.read_text()
                 with conn.transaction():
-                    conn.execute(text)  # type: ignore[arg-type]
+                    conn.execute(text)
                     conn.execute(
                         "insert into supabase_migrations.schema_migrations (version, statements, name)"
                         " values (%s, %s, %s)",

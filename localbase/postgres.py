@@ -76,10 +76,11 @@ class EmbeddedPostgres:
     def url(self) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
 
-    def _run_as(self) -> dict[str, object]:
+    def _run_as(self) -> str | None:
+        """The system user PostgreSQL runs as: ourselves, or a service user when we are root."""
         if platform.system() != "Windows" and os.geteuid() == 0:
-            return {"user": "embedded_postgres"}
-        return {}
+            return "embedded_postgres"
+        return None
 
     def _prepare_root(self) -> None:
         """As root: make sure the service user exists and can reach the binaries and the data dir."""
@@ -106,9 +107,8 @@ class EmbeddedPostgres:
 
     def _tool(self, name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         cmd = [str(_bin_dir() / name), *args]
-        kwargs = self._run_as()
         return subprocess.run(  # noqa: PLW1510 - checked by the caller, which reports the log
-            cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd="/", **kwargs
+            cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd="/", user=self._run_as()
         )
 
     def initialized(self) -> bool:

@@ -51,8 +51,6 @@ def create_app(
     from localbase.realtime import RealtimeService
     from localbase.rest import routes as rest_routes
 
-    realtime_box: dict[str, RealtimeService] = {}
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         admin_pool = AsyncConnectionPool(db_url, min_size=1, max_size=10, open=False, kwargs={"autocommit": True})
@@ -62,7 +60,6 @@ def create_app(
         ctx = StackContext(keys, db_url, api_db_url, api_url, admin_pool, api_pool)
         app.state.ctx = ctx
         realtime = RealtimeService(ctx)
-        realtime_box["service"] = realtime
         app.state.realtime = realtime
         await realtime.start()
         try:
