@@ -134,12 +134,12 @@ def split_top(text: str, sep: str = ",") -> list[str]:
         elif ch == ")":
             depth -= 1
             if depth < 0:
-                raise GrammarError(f'"failed to parse: unbalanced parentheses in {text!r}"')
+                raise GrammarError(f"failed to parse: unbalanced parentheses in {text!r}")
         elif ch == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
     if quoted or depth != 0:
-        raise GrammarError(f'"failed to parse: unbalanced quotes or parentheses in {text!r}"')
+        raise GrammarError(f"failed to parse: unbalanced quotes or parentheses in {text!r}")
     parts.append(text[start:])
     return parts
 
