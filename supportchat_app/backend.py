@@ -29,6 +29,8 @@ class Workspace:
         self.engine = engine
         self.listeners: list[Listener] = []
         self.started = False
+        # a page may load while a sign-in is half done (user known, cache not yet open): it waits here
+        self._lock = asyncio.Lock()
         self._unsubscribe = engine.subscribe(self._dispatch)
 
     def _dispatch(self, event: Any) -> None:
@@ -48,18 +50,24 @@ class Workspace:
         return unsubscribe
 
     async def ensure_started(self) -> None:
+        async with self._lock:
+            await self._start()
+
+    async def _start(self) -> None:
         if self.engine.user is not None and not self.started:
-            self.started = True
             await self.engine.start()
+            self.started = True
 
     async def sign_in(self, email: str, password: str) -> Any:
-        user = await self.engine.sign_in(email, password)
-        await self.ensure_started()
-        return user
+        async with self._lock:
+            user = await self.engine.sign_in(email, password)
+            await self._start()
+            return user
 
     async def sign_out(self) -> None:
-        self.started = False
-        await self.engine.sign_out()
+        async with self._lock:
+            self.started = False
+            await self.engine.sign_out()
 
     async def close(self) -> None:
         self._unsubscribe()
@@ -107,7 +115,7 @@ class Backend:
 
     async def boot(self) -> None:
         """Resolve the server; for the demo, start the embedded stack (takes a few seconds the first time)."""
-        from sync import RemoteConfig  # noqa: PLC0415 - sync loads only when the app really starts
+        from sync import RemoteConfig
 
         self._ready.clear()
         self._set_phase("starting")
@@ -146,7 +154,7 @@ class Backend:
                 self.slots[browser_id] = slot
             workspace = self.workspaces.get(slot)
             if workspace is None:
-                from sync import SyncEngine  # noqa: PLC0415 - see boot()
+                from sync import SyncEngine
 
                 engine = await SyncEngine.open(self.remote, data_dir=self.slot_dir(slot))
                 workspace = self.workspaces[slot] = Workspace(engine)

@@ -1,7 +1,8 @@
 """The `supportchat` command: the desktop app, and the `stack`, `db` and `sync` tools.
 
 `supportchat` opens the native window when a display exists, else serves the UI to the browser;
-`supportchat --web [--port N]` always uses the browser.
+`supportchat --web [--port N]` always uses the browser. Imports are local to each command so that
+`supportchat stack` (which the app itself runs as its demo server in a frozen build) never loads NiceGUI.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from types import ModuleType
 
 def _sync_cli() -> ModuleType | None:
     try:
-        from sync import cli as sync_cli  # noqa: PLC0415 - optional, and `stack` must start fast
+        from sync import cli as sync_cli
     except ImportError:  # the sync tools are optional for the app itself
         return None
     return sync_cli
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="port of the web UI (default 8080 with --web)")
     parser.add_argument("--no-browser", action="store_true", help="with --web: do not open a browser tab")
     sub = parser.add_subparsers(dest="command")
-    from localbase import cli as localbase_cli  # noqa: PLC0415 - keeps `--help` fast
+    from localbase import cli as localbase_cli
 
     localbase_cli.add_stack_arguments(sub.add_parser("stack", help="run the local Supabase stack in the foreground"))
     localbase_cli.add_db_arguments(sub.add_parser("db", help="database tools"))
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_app(*, web: bool, port: int | None, open_browser: bool = True) -> int:
-    from supportchat_app import main as app_main  # noqa: PLC0415 - NiceGUI loads only for the app
+    from supportchat_app import main as app_main
 
     native = not web and has_display()
     if not native and not web:

@@ -23,7 +23,7 @@ class Notifier:
         if self.disabled:
             return False
         try:
-            from desktop_notifier import DEFAULT_SOUND, DesktopNotifier  # noqa: PLC0415 - may fail; lazily
+            from desktop_notifier import DEFAULT_SOUND, DesktopNotifier
 
             if self._notifier is None:
                 self._notifier = DesktopNotifier(app_name="SupportChat")

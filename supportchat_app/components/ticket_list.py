@@ -22,7 +22,7 @@ class TicketRow(ui.item):
         unread = int(field(ticket, "unread_count", default=0) or 0)
         customer = field(ticket, "customer_name", default="Customer")
         self.classes("sc-ticket-row rounded-lg q-my-xs" + (" sc-selected" if selected else ""))
-        self.props(f'data-ticket-id="{ticket.id}" data-testid="ticket-row"').mark("ticket-row")
+        self.props(f'data-ticket-id="{ticket.id}" data-testid="ticket-row"').mark("ticket-row", f"ticket-{ticket.id}")
         with self:
             with ui.item_section().props("avatar"):
                 if show_customer:

@@ -14,7 +14,7 @@ from supportchat_app import config, theme
 
 def check_server(url: str, anon_key: str) -> str | None:
     """None when the pair is usable, else a sentence saying what to fix."""
-    from sync import RemoteConfig  # noqa: PLC0415 - same lazy import as the backend
+    from sync import RemoteConfig
 
     url, anon_key = url.strip(), anon_key.strip()
     if not url.startswith(("http://", "https://")):

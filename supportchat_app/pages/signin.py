@@ -15,7 +15,7 @@ from supportchat_app.pages import boot
 
 def demo_accounts() -> tuple[list[tuple[str, str, str]], str]:
     # only the embedded demo's account list; never used to talk to a server
-    from localbase import demo  # noqa: PLC0415
+    from localbase import demo
 
     return demo.ACCOUNTS, demo.PASSWORD
 
@@ -80,6 +80,13 @@ def create() -> None:
 
 
 def _sign_in_message(exc: BaseException) -> str:
-    if exc.__class__.__name__ == "AuthError":
-        return str(exc)
-    return fmt.plain_error(exc, "sign in")
+    """The engine's reason as a sentence, plus what to do about it."""
+    if exc.__class__.__name__ != "AuthError":
+        return fmt.plain_error(exc, "sign in")
+    text = str(exc).strip() or "sign-in failed"
+    sentence = text[0].upper() + text[1:]
+    if not sentence.endswith((".", "!", "?")):
+        sentence += "."
+    if "password" in text.lower() or "credentials" in text.lower():
+        return f"{sentence} Check the email and password, then try again."
+    return f"{sentence} Try again; if it keeps happening, check the server in Settings."

@@ -43,6 +43,7 @@ class WorkspaceView:
                                 on_change=self._filters_changed)
         self.state.selected = ticket_id
         self.pane: TicketPane | None = None
+        self.awaiting: str | None = None  # a ticket asked for by URL that the first sync has not brought yet
         self.build()
 
     # layout ---------------------------------------------------------------------------------------------
@@ -72,18 +73,24 @@ class WorkspaceView:
         if self.state.selected and self.engine.ticket(self.state.selected) is not None:
             self._show_ticket(self.state.selected)
         else:
-            self.state.selected = None
+            self.awaiting, self.state.selected = self.state.selected, None
             self._empty_right()
 
     def _empty_right(self) -> None:
         self.right.clear()
         with self.right, ui.column().classes("w-full h-full items-center justify-center opacity-60 gap-2"):
+            if self.awaiting:
+                ui.spinner(size="lg")
+                ui.label("Looking for this ticket…").classes("text-lg")
+                ui.label("It opens as soon as it arrives from the server.").classes("text-sm")
+                return
             ui.icon("forum", size="56px")
             ui.label("Pick a ticket on the left" if self.inbox.ids else "No tickets yet").classes("text-lg")
             ui.label("Ctrl+K searches every ticket on this device · ? shows all shortcuts").classes("text-sm")
 
     # tickets --------------------------------------------------------------------------------------------
     def open_ticket(self, ticket_id: str) -> None:
+        self.awaiting = None
         if ticket_id == self.state.selected and self.pane is not None:
             return
         self._leave_ticket()
@@ -135,6 +142,9 @@ class WorkspaceView:
         self._update_title()
 
     def _flush(self) -> None:
+        if self.awaiting and self.engine.ticket(self.awaiting) is not None:
+            awaiting, self.awaiting = self.awaiting, None
+            self.open_ticket(awaiting)
         if self.inbox_dirty:
             self.inbox_dirty = False
             self.inbox.refresh()
