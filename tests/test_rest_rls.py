@@ -7,6 +7,7 @@ owns t_other (assigned to agent). agent wrote an internal note on t_open.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from postgrest.exceptions import APIError
+from postgrest.types import ReturnMethod
 from supabase import Client
 
 from tests.conftest import Users
@@ -260,3 +262,19 @@ def test_signed_in_session_token_drives_rls(world: World, users: Users, stack: S
     c.auth.sign_in_with_password({"email": users.customer2.email, "password": users.customer2.password})
     assert ids(c.table("messages").select("id").eq("ticket_id", world.t_other).execute().data) >= {world.m_other}
     assert c.table("tickets").select("id").eq("id", world.t_open).execute().data == []
+
+
+def test_idempotent_push_and_upsert_attacks(world: World, users: Users, as_: Callable[[str], Client]) -> None:
+    """The sync engine pushes with upsert-on-id ignore-duplicates; a replay changes nothing, and an upsert
+    aimed at someone else's message id neither overwrites it nor reveals it."""
+    c = as_("customer")
+    msg = {"id": str(uuid.uuid4()), "ticket_id": world.t_open, "content": "sent once"}
+    for _ in range(3):
+        c.table("messages").upsert(msg, on_conflict="id", ignore_duplicates=True, returning=ReturnMethod.minimal) \
+            .execute()
+    assert len(c.table("messages").select("id").eq("id", msg["id"]).execute().data) == 1
+    attack = {"id": world.m_other, "ticket_id": world.t_open, "content": "overwritten"}
+    refused(lambda: c.table("messages").upsert(attack, on_conflict="id").execute())
+    assert c.table("messages").upsert(attack, on_conflict="id", ignore_duplicates=True).execute().data == []
+    original = as_("service").table("messages").select("content,ticket_id").eq("id", world.m_other).single().execute()
+    assert original.data == {"content": "my card number", "ticket_id": world.t_other}
