@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 from postgrest.exceptions import APIError
-from supabase import Client
+from supabase import AsyncClientOptions, Client, acreate_client
 
 from tests.conftest import Users
 from tests.stackproc import StackProcess
@@ -418,3 +418,16 @@ def test_csv_output(client: Client, probe: str) -> None:
         .order("code").csv().execute()
     assert res.data == f'code,name,n,flag\n{probe}-r3,Beta,3,\n{probe}-r4,"a,b (c)",4,t'
     assert client.table("rest_probe").select("code").eq("code", "none").csv().execute().data == []
+
+
+async def test_async_client_speaks_the_same_wire(stack: StackProcess, token: str, probe: str) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        client = await acreate_client(stack.api_url, stack.anon_key, AsyncClientOptions(
+            auto_refresh_token=False, persist_session=False, httpx_client=http))
+        client.postgrest.auth(token)
+        rows = (await client.table("rest_probe").select("code", count="exact").eq("grp", probe).order("code")
+                .limit(2).execute())
+        assert (codes(rows.data, probe), rows.count) == (["r1", "r2"], 5)
+        made = await client.table("rest_probe").insert({"grp": "async", "name": "a"}).execute()
+        assert made.data[0]["name"] == "a"
+        assert (await client.rpc("rest_probe_add", {"a": 1, "b": 2}).execute()).data == 3
