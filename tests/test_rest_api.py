@@ -252,9 +252,16 @@ def test_insert_single_and_bulk_with_columns(client: Client) -> None:
     bulk = client.table("rest_probe").insert([{"grp": grp, "name": "b3", "label": "L"}, {"grp": grp, "name": "b4"}],
                                              default_to_null=False).execute().data
     assert [(r["name"], r["label"]) for r in bulk] == [("b3", "L"), ("b4", "dflt")]
+    # identity columns too: a row without an id gets the next one
+    taken = bulk[0]["id"] + 1_000_000
+    mixed = client.table("rest_probe").insert([{"grp": grp, "id": taken, "name": "b5"}, {"grp": grp, "name": "b6"}],
+                                              default_to_null=False).execute().data
+    assert mixed[0]["id"] == taken
+    assert isinstance(mixed[1]["id"], int)
+    assert mixed[1]["id"] != taken
     assert client.table("rest_probe").insert({"grp": grp, "name": "quiet"}, returning="minimal").execute().data == []
     names = {r["name"] for r in client.table("rest_probe").select("name").eq("grp", grp).execute().data}
-    assert names == {"solo", "b1", "b2", "b3", "b4", "quiet"}
+    assert names == {"solo", "b1", "b2", "b3", "b4", "b5", "b6", "quiet"}
 
 
 def test_insert_status_codes_and_headers_only(stack: StackProcess, token: str, probe: str) -> None:

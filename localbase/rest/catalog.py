@@ -22,7 +22,7 @@ class Column:
     type: str  # format_type(), e.g. "timestamp with time zone", "text[]"; trusted SQL from pg_catalog
     typname: str  # pg_type.typname, e.g. "timestamptz", "tsvector"
     nullable: bool
-    default: str | None  # pg_get_expr() of the default; trusted SQL from pg_catalog
+    default: str | None  # pg_get_expr() of the default (identity: its nextval); trusted SQL from pg_catalog
     generated: bool
 
 
@@ -70,7 +70,10 @@ class Catalog:
 
 _TABLES_SQL = """
 select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, not a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> '', c.relkind
+       coalesce(pg_get_expr(d.adbin, d.adrelid),
+                case when a.attidentity <> '' then format('nextval(%%L::regclass)', pg_get_serial_sequence(
+                  format('%%I.%%I', n.nspname, c.relname), a.attname)) end),
+       a.attgenerated <> '', c.relkind
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped

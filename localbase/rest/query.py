@@ -267,7 +267,7 @@ def insert_source(builder: Builder, table: Table, columns: tuple[str, ...], body
     exprs: list[sql.Composable] = []
     for name in columns:
         col = table.columns[name]
-        default = trusted(col.default) if col.default else sql.SQL("NULL")
+        default = trusted(col.default) if col.default and not col.generated else sql.SQL("NULL")
         exprs.append(sql.SQL("CASE WHEN (_j.obj::jsonb) ? {} THEN {} ELSE {} END").format(
             builder.param(name, sql.SQL("text")), sql.Identifier("_r", name), default))
     return sql.SQL("SELECT {} FROM json_array_elements({}) AS _j(obj), "
