@@ -40,10 +40,15 @@ def main(argv: list[str] | None = None) -> int:
 
     localbase_cli.add_stack_arguments(sub.add_parser("stack", help="run the local Supabase stack in the foreground"))
     localbase_cli.add_db_arguments(sub.add_parser("db", help="database tools"))
+    from supportchat_app import doctor  # stdlib-only at import time, so --help stays fast
+
+    doctor.add_arguments(sub.add_parser("doctor", help="check this installation and the server; --json for tools"))
     sync_cli = _sync_cli()
     if sync_cli is not None:
         sync_cli.add_arguments(sub.add_parser("sync", help="sync engine tools (status, pull, push, ...)"))
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return doctor.main(args)
     if args.command == "stack":
         return localbase_cli.run_stack(args)
     if args.command == "db":
