@@ -76,6 +76,17 @@ def ago(value: Any, now: datetime | None = None) -> str:
     return moment.astimezone().strftime("%d %b").lstrip("0")
 
 
+def opened(value: Any, now: datetime | None = None) -> str:
+    """'opened 5m ago' while recent, else 'opened Sun 22 Nov'."""
+    moment = as_datetime(value)
+    if moment is None:
+        return ""
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds < 86400:
+        return f"opened {ago(moment, now)} ago" if seconds >= 60 else "opened just now"
+    return "opened " + moment.astimezone().strftime("%a %d %b").replace(" 0", " ")
+
+
 def since(value: Any, now: datetime | None = None) -> str:
     """'just now', '2 minutes ago', ... for the last-synced label."""
     moment = as_datetime(value)

@@ -33,7 +33,8 @@ class Composer(ui.column):
             if agent:
                 self.mode = ui.toggle({"reply": "Reply", "note": "Internal note"}, value=state.mode,
                                       on_change=lambda e: state.set_mode(e.value)).props(
-                    "dense no-caps unelevated toggle-color=primary size=sm").props('data-testid="composer-mode"').mark(
+                    "dense no-caps unelevated rounded toggle-color=primary color=grey-3 text-color=grey-9"
+                    " padding='2px 12px'").classes("text-sm").props('data-testid="composer-mode"').mark(
                         "composer-mode")
             with ui.row(wrap=False).classes("w-full items-end gap-2 no-wrap"):
                 self.input = ui.textarea(value=draft, placeholder=self._placeholder(),
@@ -52,6 +53,8 @@ class Composer(ui.column):
 
     def _style_mode(self) -> None:
         self.input.props(f'placeholder="{self._placeholder()}"')
+        if self.agent:
+            self.mode.props(f"toggle-color={'amber-9' if self.state.internal else 'primary'}")
         if self.state.internal:
             self.input.classes(add="sc-note-input")
         else:

@@ -69,7 +69,8 @@ class InboxPane(ui.column):
                 TicketRow(ticket, selected=str(ticket.id) == self.state.selected, on_open=self._on_open,
                           show_customer=self.staff)
         unread = sum(1 for t in self.tickets if getattr(t, "unread_count", 0))
-        self.count.set_text(f"{len(self.tickets)} tickets · {unread} unread")
+        noun = "ticket" if len(self.tickets) == 1 else "tickets"
+        self.count.set_text(f"{len(self.tickets)} {noun} · {unread} unread")
 
     @property
     def unread_tickets(self) -> int:

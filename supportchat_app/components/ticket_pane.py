@@ -66,7 +66,7 @@ class TicketPane(ui.column):
                 self._show_viewers()
             with ui.row(wrap=False).classes("w-full items-center gap-2 text-sm no-wrap"):
                 customer = ticket.customer_name or self.name_of(ticket.customer_id)
-                ui.label(f"{customer} · opened {fmt.ago(ticket.created_at)} ago · #{str(ticket.id)[:8]}").classes(
+                ui.label(f"{customer} · {fmt.opened(ticket.created_at)} · #{str(ticket.id)[:8]}").classes(
                     "opacity-70 ellipsis grow")
                 if ticket.local_state == "pending":
                     ui.label("changes waiting to sync").classes("text-xs text-warning")

@@ -1,0 +1,74 @@
+"""Start the real `supportchat` app as a child process for browser, window and benchmark checks.
+
+Kept apart from the fixtures so bench/app.py can use it too. The app talks to the given server
+(SUPABASE_URL / SUPABASE_ANON_KEY) and keeps its files in its own data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from localbase.postgres import free_port
+
+
+@dataclass
+class AppProcess:
+    data_dir: Path
+    api_url: str
+    anon_key: str
+    web: bool = True
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}-app.log"
+
+    def start(self, timeout: float = 60) -> AppProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, "-m", "supportchat_app", "--port", str(self.port)]
+        if self.web:
+            args += ["--web", "--no-browser"]
+        env = {**os.environ, "SUPABASE_URL": self.api_url, "SUPABASE_ANON_KEY": self.anon_key,
+               "SUPPORTCHAT_DATA_DIR": str(self.data_dir), "SUPPORTCHAT_SESSION_STORE": "file",
+               "PYTHONUNBUFFERED": "1", **self.extra_env}
+        env.pop("PYTEST_CURRENT_TEST", None)  # NiceGUI would think it runs inside pytest and ignore our port
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the app exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(self.url + "/signin", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the app did not answer within {timeout:.0f} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # uvicorn shuts down cleanly on SIGINT (engines closed)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -1,0 +1,98 @@
+"""The app in a real browser (Debian chromium headless through selenium): sign in, open a thread, send a
+message with the Enter key and see it confirmed; saves artifacts/browser-thread.png to look at."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.appproc import AppProcess
+from tests.conftest import Users
+from tests.stackproc import StackProcess
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def chrome(width: int = 1400, height: int = 900) -> WebDriver:
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture
+def app(stack: StackProcess, tmp_path: Path) -> Iterator[AppProcess]:
+    proc = AppProcess(tmp_path / "app-data", stack.api_url, stack.anon_key).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def driver() -> Iterator[WebDriver]:
+    if shutil.which("chromium") is None or not Path(CHROMEDRIVER).exists():
+        pytest.fail("chromium and chromium-driver are needed: apt-get install -y chromium chromium-driver")
+    d = chrome()
+    try:
+        yield d
+    finally:
+        d.quit()
+
+
+def seed(db_url: str, users: Users, subject: str) -> str:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("insert into tickets (customer_id, assignee_id, subject, priority) values (%s, %s, %s,"
+                           " 'high') returning id", (users.customer.id, users.agent.id, subject)).fetchone()
+        assert row is not None
+        for sender, text in ((users.customer, "The export button does nothing."),
+                             (users.agent, "Which browser are you using?"),
+                             (users.customer, "Chrome 131 on Windows 11.")):
+            conn.execute("insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+                         (row[0], sender.id, text))
+    return str(row[0])
+
+
+def test_sign_in_open_thread_and_send_in_chromium(app: AppProcess, driver: WebDriver, stack: StackProcess,
+                                                   users: Users) -> None:
+    subject = f"Export broken {time.time_ns() % 100000}"
+    ticket_id = seed(stack.db_url, users, subject)
+    wait = WebDriverWait(driver, 30)
+    driver.get(app.url + "/signin")
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=email]"))).send_keys(
+        users.agent.email)
+    driver.find_element(By.CSS_SELECTOR, "input[data-testid=password]").send_keys(users.agent.password, Keys.ENTER)
+    row = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-ticket-id="{ticket_id}"]'
+                                                                  '[data-testid="ticket-row"]')))
+    row.click()
+    wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Chrome 131 on Windows 11.']")))
+    composer = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "textarea[data-testid=composer]")))
+    composer.send_keys("Thanks! A fix ships tomorrow;", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "I'll let you know.")
+    composer.send_keys(Keys.ENTER)
+    bubble = wait.until(ec.visibility_of_element_located(
+        (By.XPATH, "//*[@data-message-id][.//*[contains(text(), 'A fix ships tomorrow')]]")))
+    WebDriverWait(driver, 30).until(lambda _: bubble.find_elements(By.CSS_SELECTOR, "[data-testid=state-sent]"))
+    assert composer.get_attribute("value") == "", "Enter sent the text and cleared the composer"
+    assert driver.title.endswith("SupportChat")
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "browser-thread.png"))
+    with psycopg.connect(stack.db_url) as conn:
+        stored = conn.execute("select content from messages where ticket_id = %s and sender_id = %s"
+                              " order by created_at desc limit 1", (ticket_id, users.agent.id)).fetchone()
+    assert stored == ("Thanks! A fix ships tomorrow;\nI'll let you know.",), "Shift+Enter made a new line"
