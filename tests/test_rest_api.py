@@ -48,6 +48,10 @@ create or replace function public.rest_probe_raise(msg text) returns int
   language plpgsql as $$ begin raise exception '%', msg; end $$;
 create or replace function public.rest_probe_items(min_n int default 0) returns setof public.rest_probe
   language sql stable as $$ select * from public.rest_probe where n >= min_n $$;
+create or replace function public.rest_probe_table(min_n int) returns table (code text, doubled int)
+  language sql stable as $$ select code, n * 2 from public.rest_probe where n >= min_n $$;
+create or replace function public.rest_probe_pair(x int, out plus int, out times int)
+  language sql immutable as $$ select x + 1, x * 2 $$;
 create or replace function public.rest_probe_write(nm text) returns bigint language sql as $$
   insert into public.rest_probe (name, grp) values (nm, 'w') returning id $$;
 create or replace function public.rest_probe_whoami() returns json language sql stable as $$
@@ -360,6 +364,13 @@ def test_rpc_setof_applies_filters_order_and_paging(client: Client, probe: str) 
     res = client.rpc("rest_probe_items", {"min_n": 1}, count="exact").select("code").eq("grp", probe).execute()
     assert res.count == 4
     assert set(res.data[0]) == {"code"}
+
+
+def test_rpc_returns_table_and_out_params(client: Client, probe: str) -> None:
+    rows = client.rpc("rest_probe_table", {"min_n": 2}).like("code", f"{probe}-*").gte("doubled", 6) \
+        .order("doubled", desc=True).execute().data
+    assert rows == [{"code": f"{probe}-r4", "doubled": 8}, {"code": f"{probe}-r3", "doubled": 6}]
+    assert client.rpc("rest_probe_pair", {"x": 5}).execute().data == {"plus": 6, "times": 10}
 
 
 def test_rpc_errors(stack: StackProcess, token: str, client: Client) -> None:

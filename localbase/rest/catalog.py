@@ -59,6 +59,7 @@ class Function:
     return_table: str | None  # a public table/view whose row type the function returns
     returns_void: bool
     volatile: bool
+    out_table: Table | None = None  # the columns of RETURNS TABLE (...) / OUT parameters
 
 
 @dataclass
@@ -104,7 +105,8 @@ select p.proname, coalesce(p.proargnames, '{}'::text[]),
        p.pronargdefaults, p.proretset, format_type(p.prorettype, null),
        case when rt.typrelid <> 0 and rn.nspname = %s then rc.relname end,
        p.prorettype = 'void'::regtype, p.provolatile = 'v',
-       coalesce(p.proargmodes, '{}'::"char"[])::text[]
+       coalesce(p.proargmodes, '{}'::"char"[])::text[],
+       array(select format_type(t, null) from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) t)::text[]
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -132,16 +134,21 @@ async def load(pool: AsyncConnectionPool) -> Catalog:
                 catalog.foreign_keys.append(ForeignKey(conname, relname, tuple(cols), frel, tuple(fcols)))
         cur = await conn.execute(_FUNCTIONS_SQL, (SCHEMA, SCHEMA))
         for row in await cur.fetchall():
-            name, argnames, argtypes, ndefaults, retset, rettype, rettable, void, volatile, modes = row
+            name, argnames, argtypes, ndefaults, retset, rettype, rettable, void, volatile, modes, alltypes = row
+            out_table: Table | None = None
             if any(m not in ("i", "b", "v") for m in modes):
-                # OUT/TABLE args follow the inputs in proargnames; keep only the inputs
+                # OUT/TABLE columns: the rows the function returns, filterable like a table's
+                outs = [(a, t) for a, t, m in zip(argnames, alltypes, modes, strict=False) if m in ("o", "t", "b")]
+                if outs and all(a for a, _ in outs):
+                    out_table = Table(name, {a: Column(a, t, t, True, None, False) for a, t in outs}, ())
+                # OUT/TABLE args are mixed with the inputs in proargnames; keep only the inputs
                 argnames = [a for a, m in zip(argnames, modes, strict=False) if m in ("i", "b", "v")]
             nargs = len(argtypes)
             if len(argnames) < nargs or any(not a for a in argnames[:nargs]):
                 continue  # unnamed arguments cannot be called with named JSON args
             args = tuple(FunctionArg(argnames[i], argtypes[i], i >= nargs - ndefaults) for i in range(nargs))
             catalog.functions.setdefault(name, []).append(
-                Function(name, args, retset, rettype, rettable, void, volatile))
+                Function(name, args, retset, rettype, rettable, void, volatile, out_table))
     return catalog
 
 

@@ -57,7 +57,7 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
     source, call_sql = function_call(b, fn, values, response.dump_json(values))
     from_args = sql.SQL(" FROM {}").format(source) if values else sql.SQL("")
 
-    table = catalog.tables.get(fn.return_table) if fn.return_table else None
+    table = catalog.tables.get(fn.return_table) if fn.return_table else fn.out_table
     query: sql.Composed
     if fn.returns_set and table is not None:
         src = "_s0"
