@@ -50,6 +50,8 @@ create or replace function public.rest_probe_items(min_n int default 0) returns 
   language sql stable as $$ select * from public.rest_probe where n >= min_n $$;
 create or replace function public.rest_probe_table(min_n int) returns table (code text, doubled int)
   language sql stable as $$ select code, n * 2 from public.rest_probe where n >= min_n $$;
+create or replace function public.rest_probe_nums(upto int) returns setof int
+  language sql immutable as $$ select generate_series(1, upto) $$;
 create or replace function public.rest_probe_pair(x int, out plus int, out times int)
   language sql immutable as $$ select x + 1, x * 2 $$;
 create or replace function public.rest_probe_write(nm text) returns bigint language sql as $$
@@ -371,6 +373,8 @@ def test_rpc_returns_table_and_out_params(client: Client, probe: str) -> None:
         .order("doubled", desc=True).execute().data
     assert rows == [{"code": f"{probe}-r4", "doubled": 8}, {"code": f"{probe}-r3", "doubled": 6}]
     assert client.rpc("rest_probe_pair", {"x": 5}).execute().data == {"plus": 6, "times": 10}
+    assert client.rpc("rest_probe_nums", {"upto": 3}).execute().data == [1, 2, 3]
+    assert client.rpc("rest_probe_nums", {"upto": 0}).execute().data == []
 
 
 def test_rpc_errors(stack: StackProcess, token: str, client: Client) -> None:
