@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -56,9 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # --- pure parts ----------------------------------------------------------------------------------------------------
 
 def summarize(checks: list[Check], version: str) -> dict[str, Any]:
-    problems = [c.problem or f"{c.name}: {c.detail}" for c in checks if not c.ok]
-    summary = (f"All {len(checks)} checks passed." if not problems
-               else f"{len(problems)} of {len(checks)} checks found a problem.")
+    # one sentence per distinct problem: a refused key fails several checks with the same advice
+    problems = list(dict.fromkeys(c.problem or f"{c.name}: {c.detail}" for c in checks if not c.ok))
+    failing = sum(not c.ok for c in checks)
+    summary = (f"All {len(checks)} checks passed." if not failing
+               else f"{failing} of {len(checks)} checks found a problem.")
     return {"ok": not problems, "version": version, "checks": [c.as_json() for c in checks],
             "problems": problems, "summary": summary}
 
@@ -201,12 +204,15 @@ def webview_check() -> Check:
     env = dict(os.environ)
     gui = webview_gui(sys.platform, env)
     try:
-        import webview
+        import webview  # noqa: F401 - importable is the check (its platform modules load lazily)
     except Exception as exc:
         return Check("webview", False, f"pywebview not importable: {exc}",
                      "The native window library (pywebview) is missing; reinstall SupportChat, or run it with "
                      "`--web` to use the browser.")
-    version = getattr(webview, "__version__", "?")
+    try:
+        version = metadata.version("pywebview")
+    except metadata.PackageNotFoundError:  # a build without the dist-info still has the module
+        version = "(version unknown)"
     detail = f"pywebview {version}, GUI {gui}"
     if gui == "qt":
         try:
@@ -318,15 +324,11 @@ def http_checks(url: str, key: str, timeout: float) -> list[Check]:
             health = client.get("/auth/v1/health")
             ms = (time.perf_counter() - started) * 1000
             checks.append(Check("server", True, f"{url} answered in {ms:.0f} ms"))
-            checks.append(_answer("auth", "/auth/v1/health", health, ok_codes={200}))
-            checks.append(_answer("rest", "/rest/v1/", client.get("/rest/v1/"), ok_codes={200}))
+            checks.append(auth_check(health.status_code, client.get("/auth/v1/settings").status_code))
+            root = client.get("/rest/v1/")
+            checks.append(rest_check(root.status_code, _json(root)))
             probe = client.get("/rest/v1/tickets", params={"select": "id", "limit": "0"})
-            if probe.status_code == 404:
-                checks.append(Check("schema", False, "/rest/v1/tickets: 404",
-                                    "The server has no SupportChat tables; apply them with `supportchat db migrate "
-                                    "--db-url <the project's database URL>`."))
-            else:
-                checks.append(_answer("schema", "/rest/v1/tickets", probe, ok_codes={200, 206}))
+            checks.append(schema_check(probe.status_code, _json(probe)))
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
         checks.append(Check("server", False, f"{url}: {reason}",
@@ -335,13 +337,56 @@ def http_checks(url: str, key: str, timeout: float) -> list[Check]:
     return checks
 
 
-def _answer(name: str, path: str, response: Any, ok_codes: set[int]) -> Check:
-    detail = f"{path}: HTTP {response.status_code}"
-    if response.status_code in ok_codes:
-        return Check(name, True, detail)
-    hint = " (the key was refused; check SUPABASE_ANON_KEY or Settings)" if response.status_code in {401, 403} else ""
-    return Check(name, False, detail,
-                 f"The server's {name} endpoint {path} answered HTTP {response.status_code}{hint}.")
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+KEY_REFUSED = "The server refused the anon key; check SUPABASE_ANON_KEY or the key in Settings."
+
+
+def auth_check(health: int, settings: int) -> Check:
+    """GoTrue's /health (no key needed) and /settings (needs a valid project key)."""
+    detail = f"/auth/v1/health: HTTP {health}, /auth/v1/settings: HTTP {settings}"
+    if health != 200:
+        return Check("auth", False, detail, f"The server's auth service is not healthy (/auth/v1/health answered "
+                                            f"HTTP {health}); signing in will fail until it is.")
+    if settings in {401, 403}:
+        return Check("auth", False, detail, KEY_REFUSED)
+    if settings != 200:
+        return Check("auth", False, detail, f"The server's auth settings answered HTTP {settings}.")
+    return Check("auth", True, detail)
+
+
+def _code(body: Any) -> str:
+    return str(body.get("code", "")) if isinstance(body, dict) else ""
+
+
+def rest_check(status: int, body: Any) -> Check:
+    """/rest/v1/ answers when PostgREST replies: the OpenAPI listing, or its JSON error (e.g. PGRST125)."""
+    detail = f"/rest/v1/: HTTP {status}" + (f" {_code(body)}" if _code(body) else "")
+    if status in {401, 403}:
+        return Check("rest", False, detail, KEY_REFUSED)
+    if status == 200 or (status < 500 and isinstance(body, dict) and ("code" in body or "message" in body)):
+        return Check("rest", True, detail)
+    return Check("rest", False, detail, f"The server's REST API (/rest/v1/) answered HTTP {status} instead of "
+                                        "PostgREST JSON; check the server address.")
+
+
+def schema_check(status: int, body: Any) -> Check:
+    """The SupportChat tables exist: anon reads nothing by design, so 'permission denied' (42501) proves it too."""
+    code = _code(body)
+    detail = f"/rest/v1/tickets: HTTP {status}" + (f" {code}" if code else "")
+    if status in {200, 206} or code == "42501":
+        return Check("schema", True, detail + " (the SupportChat tables are there)")
+    if status == 404 or code in {"PGRST205", "42P01"}:
+        return Check("schema", False, detail, "The server has no SupportChat tables; apply them with "
+                                              "`supportchat db migrate --db-url <the project's database URL>`.")
+    if status in {401, 403}:
+        return Check("schema", False, detail, KEY_REFUSED)
+    return Check("schema", False, detail, f"Reading the tickets table answered HTTP {status}; check the server.")
 
 
 async def realtime_round_trip(url: str, key: str, timeout: float) -> float:
@@ -383,18 +428,20 @@ def realtime_check(url: str, key: str, timeout: float) -> Check:
     return Check("realtime", True, f"/realtime/v1/websocket: join + heartbeat in {ms:.0f} ms")
 
 
-def server_checks(root: Path, timeout: float) -> tuple[list[Check], str]:
+def server_checks(root: Path, timeout: float, found: dict[str, str]) -> list[Check]:
+    """The server's checks; `found["url"]` tells the cache check which session to look for."""
     _source, url, key, detail = server_target(root)
+    found["url"] = url
     checks = [Check("configured server", True, detail)]
     if not url:
-        return checks, ""
+        return checks
     problem = key_problem(key)
     if problem:
-        return [Check("configured server", False, detail + ": a service key", problem)], url
+        return [Check("configured server", False, detail + ": a service key", problem)]
     checks += http_checks(url, key, timeout)
     if all(c.ok for c in checks):
         checks.append(realtime_check(url, key, timeout))
-    return checks, url
+    return checks
 
 
 # --- entry point ---------------------------------------------------------------------------------------------------
@@ -410,11 +457,19 @@ def run_checks(timeout: float = TIMEOUT) -> list[Check]:
         return [*checks, Check("data dir", False, f"{root}: {exc}",
                                f"SupportChat cannot create its data dir ({exc}); check SUPPORTCHAT_DATA_DIR and "
                                "the permissions of your home folder.")]
-    steps: list[Callable[[], Check | None]] = [lambda: data_dir_check(root), bundle_check, keyring_check, webview_check]
-    checks += [c for c in (step() for step in steps) if c is not None]
-    remote, url = server_checks(root, timeout)
-    checks += remote
-    checks += cache_checks(root, signed_in_user(root, url))
+    steps: list[tuple[str, Callable[[], Check | list[Check] | None]]] = [
+        ("data dir", lambda: data_dir_check(root)), ("bundle", bundle_check), ("keyring", keyring_check),
+        ("webview", webview_check), ("configured server", lambda: server_checks(root, timeout, found)),
+        ("cache", lambda: cache_checks(root, signed_in_user(root, found.get("url", "")))),
+    ]
+    found: dict[str, str] = {}
+    for name, step in steps:
+        try:
+            result = step()
+        except Exception as exc:  # a bug in one check must not hide the others' findings
+            result = Check(name, False, f"the check itself failed: {type(exc).__name__}: {exc}",
+                           f"The {name} check failed unexpectedly ({exc}); please send this output to support.")
+        checks += result if isinstance(result, list) else [result] if result is not None else []
     return checks
 
 
