@@ -41,7 +41,7 @@ from psycopg import AsyncConnection, sql
 from localbase.realtime.filters import Binding
 from localbase.realtime.hub import Channel, Hub
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
-from localbase.realtime.rls import SCHEMA, RlsChecker, check_statement, statement_name
+from localbase.realtime.rls import SCHEMA, RlsChecker, check_function, check_function_name
 from localbase.realtime.subscriptions import PUBLICATION
 
 log = logging.getLogger(__name__)
@@ -243,8 +243,8 @@ class Capture:
 
     async def _authorize(self, conn: AsyncConnection[Any], events: list[Event]) -> None:
         """Keep, per event, only the channels whose subscriber may read the row (fails closed)."""
-        statements: dict[str, str] = {}
-        checks: list[dict[str, Any]] = []
+        checks: dict[str, list[dict[str, Any]]] = {}
+        count = 0
         index: dict[tuple[str, str, str, str], int] = {}
         wanted: list[list[tuple[Channel, list[int], int | None]]] = []
         for event in events:
@@ -261,18 +261,22 @@ class Capture:
                     continue
                 if not keys:
                     continue  # no primary key: visibility cannot be checked, so nothing is delivered
-                stmt = statement_name(rel.oid)
-                statements.setdefault(stmt, check_statement(rel.schema, rel.name, keys))
-                pk = json.dumps({k: event.record.get(k) for k in keys}, sort_keys=True)
-                claims = channel.claims_json
-                ident = (stmt, pk, channel.role, claims)
+                fn = check_function_name(rel.oid)
+                if fn not in checks:
+                    await self._type_info(conn, {c.type_oid for c in rel.columns})
+                    key_types = [(c.name, self._types[c.type_oid][1]) for c in rel.columns if c.is_key]
+                    await self.rls.ensure_function(conn, fn, check_function(rel.oid, rel.schema, rel.name, key_types))
+                    checks[fn] = []
+                pk = {k: event.record.get(k) for k in keys}
+                ident = (fn, json.dumps(pk, sort_keys=True), channel.role, channel.claims_json)
                 n = index.get(ident)
                 if n is None:
-                    n = index[ident] = len(checks)
-                    checks.append({"n": n, "stmt": stmt, "pk": pk, "role": channel.role, "claims": claims})
+                    n = index[ident] = count
+                    count += 1
+                    checks[fn].append({"n": n, "pk": pk, "role": channel.role, "claims": channel.claims_json})
                 per_event.append((channel, ids, n))
             wanted.append(per_event)
-        visible = await self.rls.visible(conn, statements, checks) if checks else set()
+        visible = await self.rls.visible(conn, checks)
         for event, per_event in zip(events, wanted, strict=True):
             event.targets = [(ch, ids) for ch, ids, n in per_event if n is None or n in visible]
 

@@ -1,0 +1,162 @@
+"""Realtime latency: insert-to-delivery of postgres_changes, with 1 and with 100 concurrent subscribers.
+
+Each figure inserts messages at INSERT_RATE per second for LOAD_SECONDS through a separate thread (as the
+agent, role + claims set like PostgREST does, one transaction per insert), while raw websocket
+subscribers (vsn 1.0.0 frames, as realtime-py sends them) listen on the same ticket: half as the
+customer who owns it (filter `ticket_id=eq.`), half as the assigned agent (whole table). Every
+subscriber has its own token (own session id), so the server runs one RLS check per subscriber and
+insert; nothing is deduplicated. Latency = time the change arrives at a subscriber - time just before
+the INSERT was sent; value is p50 in ms, with p99 and losses (expected deliveries that never came).
+
+Baseline: raw LISTEN/NOTIFY on the same database in the same run, same rate, one listener per
+subscriber: the floor for any change notification that PostgreSQL itself delivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import psycopg
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.harness import BenchEnv, Figure, figure, percentile
+from tests.conftest import User
+
+INSERT_RATE = 200
+LOAD_SECONDS = 3.0
+GRACE_SECONDS = 2.0
+_SEQ = re.compile(r'"content":"rt-bench (\d+)"')
+
+
+def _writer(db_url: str, agent: User, ticket: str, sent: dict[int, float], *, rate: int, seconds: float) -> None:
+    claims = json.dumps({"sub": agent.id, "role": "authenticated"})
+    count = int(rate * seconds)
+    with psycopg.connect(db_url) as conn:
+        start = time.perf_counter()
+        for seq in range(count):
+            target = start + seq / rate
+            delay = target - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sent[seq] = time.perf_counter()
+            conn.execute("select set_config('role', 'authenticated', true),"
+                         " set_config('request.jwt.claims', %s, true)", (claims,))
+            conn.execute("insert into public.messages (ticket_id, content) values (%s, %s)",
+                         (ticket, f"rt-bench {seq}"))
+            conn.commit()
+
+
+def _notifier(db_url: str, sent: dict[int, float], rate: int, seconds: float) -> None:
+    count = int(rate * seconds)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        start = time.perf_counter()
+        for seq in range(count):
+            delay = start + seq / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sent[seq] = time.perf_counter()
+            conn.execute("select pg_notify('rt_bench', %s)", (str(seq),))
+
+
+async def _subscribe(env: BenchEnv, ticket: str, user: User, whole_table: bool) -> ClientConnection:
+    stack = env.stack
+    url = f"{stack.api_url.replace('http://', 'ws://')}/realtime/v1/websocket?vsn=1.0.0&apikey={stack.anon_key}"
+    ws = await connect(url, max_size=None)
+    binding: dict[str, Any] = {"event": "INSERT", "schema": "public", "table": "messages"}
+    if not whole_table:
+        binding["filter"] = f"ticket_id=eq.{ticket}"
+    token = stack.mint(sub=user.id, session_id=str(uuid.uuid4()))
+    await ws.send(json.dumps({"topic": "realtime:bench", "event": "phx_join", "ref": "1", "join_ref": "1",
+                              "payload": {"config": {"postgres_changes": [binding]}, "access_token": token}}))
+    while True:  # the join reply, then the system message once the subscription is live
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        if frame["event"] == "phx_reply":
+            assert frame["payload"]["status"] == "ok", frame
+        if frame["event"] == "system":
+            assert frame["payload"]["status"] == "ok", frame
+            return ws
+
+
+async def _receive(ws: ClientConnection, arrived: list[tuple[int, float]], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            raw = await asyncio.wait_for(ws.recv(), 0.2)
+        except TimeoutError:
+            continue
+        now = time.perf_counter()
+        if isinstance(raw, str) and (m := _SEQ.search(raw)):
+            arrived.append((int(m.group(1)), now))
+
+
+async def _realtime_run(env: BenchEnv, subscribers: int) -> tuple[list[float], int]:
+    users = env.users
+    with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
+        row = conn.execute("insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s)"
+                           " returning id::text", (users.customer.id, users.agent.id, "bench ticket")).fetchone()
+    assert row is not None
+    ticket = str(row[0])
+    sockets = []
+    for i in range(subscribers):
+        as_customer = i % 2 == 0
+        sockets.append(await _subscribe(env, ticket, users.customer if as_customer else users.agent,
+                                        whole_table=not as_customer))
+    arrivals: list[list[tuple[int, float]]] = [[] for _ in sockets]
+    stop = asyncio.Event()
+    readers = [asyncio.create_task(_receive(ws, got, stop)) for ws, got in zip(sockets, arrivals, strict=True)]
+    sent: dict[int, float] = {}
+    await asyncio.to_thread(_writer, env.stack.db_url, users.agent, ticket, sent,
+                            rate=INSERT_RATE, seconds=LOAD_SECONDS)
+    await asyncio.sleep(GRACE_SECONDS)
+    stop.set()
+    await asyncio.gather(*readers)
+    for ws in sockets:
+        await ws.close()
+    latencies = [(t - sent[seq]) * 1000 for got in arrivals for seq, t in got if seq in sent]
+    expected = len(sent) * subscribers
+    return latencies, expected - len(latencies)
+
+
+async def _notify_run(env: BenchEnv, listeners: int) -> tuple[list[float], int]:
+    conns = []
+    arrivals: list[list[tuple[int, float]]] = [[] for _ in range(listeners)]
+    for _ in range(listeners):
+        conn = await psycopg.AsyncConnection.connect(env.stack.db_url, autocommit=True)
+        await conn.execute("listen rt_bench")
+        conns.append(conn)
+
+    async def listen(conn: psycopg.AsyncConnection[Any], got: list[tuple[int, float]]) -> None:
+        async for note in conn.notifies(timeout=LOAD_SECONDS + GRACE_SECONDS + 1):
+            got.append((int(note.payload), time.perf_counter()))
+
+    tasks = [asyncio.create_task(listen(c, got)) for c, got in zip(conns, arrivals, strict=True)]
+    sent: dict[int, float] = {}
+    await asyncio.to_thread(_notifier, env.stack.db_url, sent, INSERT_RATE, LOAD_SECONDS)
+    await asyncio.gather(*tasks)
+    for conn in conns:
+        await conn.close()
+    latencies = [(t - sent[seq]) * 1000 for got in arrivals for seq, t in got if seq in sent]
+    return latencies, len(sent) * listeners - len(latencies)
+
+
+def _bench(name: str, subscribers: int) -> Any:
+    def run(env: BenchEnv) -> list[Figure]:
+        base, base_lost = asyncio.run(_notify_run(env, subscribers))
+        lat, lost = asyncio.run(_realtime_run(env, subscribers))
+        return [figure(name, percentile(lat, 50), "ms p50", f"LISTEN/NOTIFY x{subscribers} p50",
+                       percentile(base, 50), higher_is_better=False,
+                       p99_ms=round(percentile(lat, 99), 3), losses=lost, subscribers=subscribers,
+                       inserts_per_s=INSERT_RATE, deliveries=len(lat),
+                       baseline_p99_ms=round(percentile(base, 99), 3), baseline_losses=base_lost)]
+
+    return run
+
+
+BENCHES = {
+    "realtime_latency_1": _bench("realtime_latency_1", 1),
+    "realtime_latency_100": _bench("realtime_latency_100", 100),
+}
