@@ -249,7 +249,8 @@ def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
             try:
                 version = conn.execute("pragma user_version").fetchone()[0]
-                row = conn.execute("select sum(state = 'queued'), sum(state = 'failed') from outbox").fetchone()
+                row = (None, None) if version > VERSION else conn.execute(
+                    "select sum(state = 'queued'), sum(state = 'failed') from outbox").fetchone()
             finally:
                 conn.close()
         except sqlite3.Error as exc:
