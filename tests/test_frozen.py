@@ -1,0 +1,300 @@
+"""The PyInstaller build, tested as agents get it: build with build.spec once per session, then run the binary.
+
+- `supportchat doctor --json` from the bundle reports the session's localbase healthy;
+- the frozen app served headless (`--web`) signs an agent in through Debian chromium, sends a reply that
+  the server then holds, and exits cleanly on SIGTERM;
+- under Xvfb the frozen app opens its native Qt WebEngine window on the sign-in page (screenshot in
+  artifacts/frozen-native-signin.png).
+
+The build goes to $TMPDIR/supportchat-frozen (under a file lock, so a parallel run or the benchmark
+waits instead of building into the same folder); bench/frozen.py reuses it when present.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from localbase.postgres import free_port
+from tests.conftest import Users
+from tests.stackproc import StackProcess
+from tests.test_sync_support import seed_ticket
+
+pytestmark = pytest.mark.frozen
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_ROOT = Path(tempfile.gettempdir()) / "supportchat-frozen"
+ARTIFACTS = ROOT / "artifacts"
+EXE_NAME = "supportchat.exe" if sys.platform == "win32" else "supportchat"
+
+
+@contextlib.contextmanager
+def build_lock(root: Path = BUILD_ROOT) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def binary_path(root: Path = BUILD_ROOT) -> Path:
+    return root / "dist" / "supportchat" / EXE_NAME
+
+
+def build(root: Path = BUILD_ROOT) -> Path:
+    """`pyinstaller build.spec` into root/dist (work files in root/work); returns the frozen executable."""
+    with build_lock(root):
+        log = root / "build.log"
+        with log.open("w") as out:
+            proc = subprocess.run(
+                [sys.executable, "-m", "PyInstaller", str(ROOT / "build.spec"), "--noconfirm",
+                 "--distpath", str(root / "dist"), "--workpath", str(root / "work")],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=900, check=False,
+            )
+        assert proc.returncode == 0, f"pyinstaller failed; see {log}:\n" + log.read_text()[-3000:]
+    exe = binary_path(root)
+    assert exe.is_file() and os.access(exe, os.X_OK), exe
+    return exe
+
+
+def app_env(stack: StackProcess, data: Path, **extra: str) -> dict[str, str]:
+    """The frozen app pointed at the test stack, with its own data dir and a file session store."""
+    # PYTEST_CURRENT_TEST would make NiceGUI believe it runs under its own screen tests
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DISPLAY", "WAYLAND_DISPLAY", "PYTHONPATH"} and not k.startswith("PYTEST")}
+    env.update(SUPABASE_URL=stack.api_url, SUPABASE_ANON_KEY=stack.anon_key, SUPPORTCHAT_DATA_DIR=str(data),
+               SUPPORTCHAT_SESSION_STORE="file", **extra)
+    return env
+
+
+def wait_for_page(url: str, timeout: float, proc: subprocess.Popen[Any] | None = None) -> float:
+    """Seconds until `url` answers 200 (fails early if the process died)."""
+    started = time.monotonic()
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the app exited with {proc.returncode} before serving {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{url} did not answer within {timeout}s")
+        time.sleep(0.05)
+
+
+CLEAN_EXITS = (0, -signal.SIGTERM)  # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float = 30) -> int:
+    """SIGTERM, as a desktop session or a service manager stops a program; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"the app did not exit within {timeout}s of SIGTERM") from None
+    return int(proc.returncode)
+
+
+@pytest.fixture(scope="session")
+def frozen() -> Path:
+    # SUPPORTCHAT_FROZEN_REUSE=1 only for iterating on these tests; CI always builds
+    if os.environ.get("SUPPORTCHAT_FROZEN_REUSE") == "1" and binary_path().is_file():
+        return binary_path()
+    return build()
+
+
+def test_frozen_doctor_reports_localbase_healthy(frozen: Path, stack: StackProcess, tmp_path: Path) -> None:
+    proc = subprocess.run([str(frozen), "doctor", "--json"], env=app_env(stack, tmp_path / "data"),
+                          capture_output=True, text=True, timeout=120, check=False)
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, (proc.stdout, proc.stderr)
+    report = json.loads(lines[0])
+    assert proc.returncode == 0 and report["ok"] is True, report
+    checks = {c["name"]: c for c in report["checks"]}
+    assert "frozen build" in checks["version"]["detail"]
+    assert checks["bundle"]["ok"]
+    assert "QtWebEngineProcess" in checks["webview"]["detail"]
+    assert "no display" in checks["webview"]["detail"]
+    for name in ("server", "auth", "rest", "schema", "realtime"):
+        assert checks[name]["ok"], checks[name]
+
+
+def seeded_ticket(stack: StackProcess, users: Users, subject: str) -> str:
+    return seed_ticket(stack.db_url, users.customer, users.agent, subject,
+                       messages=[(users.customer, "Hello, my export is stuck at 99%.")])
+
+
+def chromium() -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-dev-shm-usage", "--window-size=1280,820"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def field(driver: Any, testid: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, f'input[data-testid="{testid}"], textarea[data-testid="{testid}"],'
+                                                f' [data-testid="{testid}"] input, [data-testid="{testid}"] textarea')
+
+
+def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
+        frozen: Path, stack: StackProcess, users: Users, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ticket = seeded_ticket(stack, users, "Frozen build: export stuck")
+    port = free_port()
+    log = tmp_path / "app.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(frozen), "--web", "--port", str(port), "--no-browser"],
+                                env=app_env(stack, tmp_path / "data"), stdout=out, stderr=subprocess.STDOUT)
+    driver = None
+    try:
+        wait_for_page(f"http://127.0.0.1:{port}/signin", 60, proc)
+        driver = chromium()
+        wait = WebDriverWait(driver, 30)
+        driver.get(f"http://127.0.0.1:{port}/signin")
+        wait.until(lambda d: field(d, "email"))
+        field(driver, "email").send_keys(users.agent.email)
+        field(driver, "password").send_keys(users.agent.password)
+        driver.find_element(By.CSS_SELECTOR, '[data-testid="signin"]').click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"]')))
+        driver.get(f"http://127.0.0.1:{port}/?t={ticket}")
+        composer = wait.until(lambda d: field(d, "composer"))
+        reply = f"Frozen build reply {port}: please retry the export now."
+        composer.send_keys(reply)
+        composer.send_keys(Keys.ENTER)
+        deadline = time.monotonic() + 30
+        held: list[tuple[Any, ...]] = []
+        while time.monotonic() < deadline and not held:
+            with psycopg.connect(stack.db_url, autocommit=True) as conn:
+                held = conn.execute("select sender_id::text, is_internal from public.messages"
+                                    " where ticket_id = %s and content = %s", (ticket, reply)).fetchall()
+            time.sleep(0.2)
+        assert held == [(users.agent.id, False)], "the server does not hold the agent's reply"
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="state-sent"]')))
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "frozen-web-thread.png"))
+    finally:
+        if driver is not None:
+            driver.quit()
+        code = stop(proc)
+    assert code in CLEAN_EXITS, f"exit code {code} after SIGTERM; log:\n{log.read_text()[-3000:]}"
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/signin", timeout=2)
+
+
+def free_display() -> int:
+    for number in range(90, 200):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+            return number
+    raise AssertionError("no free X display number")
+
+
+@contextlib.contextmanager
+def xvfb(width: int = 1400, height: int = 900) -> Iterator[str]:
+    number = free_display()
+    proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
+            time.sleep(0.05)
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def native_env(stack: StackProcess, data: Path, display: str) -> dict[str, str]:
+    return app_env(stack, data, DISPLAY=display, PYWEBVIEW_GUI="qt",
+                   QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox --disable-gpu", XDG_RUNTIME_DIR=str(data.parent / "xdg"))
+
+
+def window_titles(display: str) -> list[str]:
+    out = subprocess.run(["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display},
+                         capture_output=True, text=True, timeout=10, check=False).stdout
+    return [line.split('"')[1] for line in out.splitlines() if line.count('"') >= 2]
+
+
+def screenshot(display: str, path: Path) -> None:
+    subprocess.run(["import", "-window", "root", str(path)], env={**os.environ, "DISPLAY": display},
+                   check=True, timeout=30, capture_output=True)
+
+
+def primary_pixels(path: Path) -> int:
+    """Pixels of the app's primary blue (#2563eb): the sign-in button and the logo, once the page is drawn."""
+    from PIL import Image, ImageChops
+
+    with Image.open(path) as image:
+        channels = image.convert("RGB").split()
+    masks = [channel.point(lambda v, c=target: 255 if abs(v - c) < 24 else 0)
+             for channel, target in zip(channels, (37, 99, 235), strict=True)]
+    both = ImageChops.multiply(ImageChops.multiply(masks[0], masks[1]), masks[2])
+    return both.histogram()[255]
+
+
+def wait_for_native_signin(display: str, shot: Path, proc: subprocess.Popen[Any], timeout: float) -> float:
+    """Seconds until a SupportChat window shows the drawn sign-in page (its blue button on screen)."""
+    started = time.monotonic()
+    while True:
+        assert proc.poll() is None, f"the app exited with {proc.returncode}"
+        if any("SupportChat" in title for title in window_titles(display)):
+            screenshot(display, shot)
+            if primary_pixels(shot) > 3000:
+                return time.monotonic() - started
+        assert time.monotonic() - started < timeout, f"no sign-in page in a native window within {timeout}s"
+        time.sleep(0.25)
+
+
+def test_frozen_app_opens_native_window_on_signin_under_xvfb(frozen: Path, stack: StackProcess,
+                                                             tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "native.log"
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "frozen-native-signin.png"
+    with xvfb() as display:
+        with log.open("w") as out:
+            proc = subprocess.Popen([str(frozen), "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                    env=native_env(stack, tmp_path / "data", display))
+        try:
+            wait_for_page(f"http://127.0.0.1:{port}/signin", 60, proc)
+            wait_for_native_signin(display, shot, proc, 90)
+            assert any("SupportChat" in title for title in window_titles(display))
+        finally:
+            code = stop(proc)
+    text = log.read_text()
+    assert code in CLEAN_EXITS, f"exit code {code} after SIGTERM; log:\n{text[-3000:]}"
+    assert "Traceback" not in text, text[-3000:]
