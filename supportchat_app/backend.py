@@ -3,7 +3,9 @@
 A desktop window is one browser session, so it gets the first slot, whose cache and saved session
 live in the data dir itself and are restored on the next start. Further sessions (a second browser
 tab profile, or a second simulated user in the tests) get their own slot under `sessions/N`, so two
-people can be signed in side by side without sharing a cache.
+people can be signed in side by side without sharing a cache. A slot whose browser has no page
+connected any more is handed to the next newcomer: a restarted window (new cookie) or a request that
+never opened a socket (a health check) must not push the real window off the saved session.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class Backend:
         self.demo: DemoStack | None = None
         self.demo_info: dict[str, Any] = {}
         self.slots: dict[str, int] = {}
+        self.clients: dict[str, list[Any]] = {}  # browser id -> its NiceGUI clients (pages)
         self.workspaces: dict[int, Workspace] = {}
         self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -141,17 +144,31 @@ class Backend:
     def slot_dir(self, slot: int) -> Path:
         return self.root if slot == 0 else self.root / "sessions" / str(slot)
 
-    async def workspace(self, browser_id: str) -> Workspace | None:
-        """The workspace of this browser session (opened on first use); None while the server is unusable."""
+    def _live(self, browser_id: str) -> bool:
+        clients = [c for c in self.clients.get(browser_id, []) if not c.is_deleted]
+        self.clients[browser_id] = clients
+        return any(c.has_socket_connection for c in clients)
+
+    def _claim(self, browser_id: str) -> int:
+        slot = self.slots.get(browser_id)
+        if slot is None:
+            holders = {s: b for b, s in self.slots.items()}
+            slot = next(n for n in range(len(holders) + 1) if n not in holders or not self._live(holders[n]))
+            if slot in holders:
+                del self.slots[holders[slot]]
+            self.slots[browser_id] = slot
+        return slot
+
+    async def workspace(self, browser_id: str, client: Any = None) -> Workspace | None:
+        """The workspace of this browser session (opened on first use); None while the server is unusable.
+        `client` is the page asking, so the slot stays with this browser while one of its pages is open."""
         await self.wait_ready()
         if self.phase != "ready":
             return None
         async with self._lock:
-            slot = self.slots.get(browser_id)
-            if slot is None:
-                taken = set(self.slots.values())
-                slot = next(n for n in range(len(taken) + 1) if n not in taken)
-                self.slots[browser_id] = slot
+            slot = self._claim(browser_id)
+            if client is not None:
+                self.clients.setdefault(browser_id, []).append(client)
             workspace = self.workspaces.get(slot)
             if workspace is None:
                 from sync import SyncEngine

@@ -12,10 +12,12 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +37,54 @@ class DemoStackError(RuntimeError):
     """The demo server could not start; the message is a plain sentence for the user."""
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 class DemoStack:
-    """Owns the child process; `start()` waits for its JSON line, `stop()` shuts it down cleanly."""
+    """Owns the child process; `start()` waits for its JSON line, `stop()` shuts it down cleanly.
+
+    A second SupportChat started on the same data dir must not start a second PostgreSQL on the same
+    database files: the running stack's details are kept in `stack.json` and reused while its process lives.
+    """
 
     def __init__(self, data: Path) -> None:
         self.data = data
         self.proc: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
+        self.owned = False
+
+    @property
+    def info_file(self) -> Path:
+        return self.data.parent / "demo-stack.json"
+
+    def _running(self) -> dict[str, Any] | None:
+        try:
+            saved = json.loads(self.info_file.read_text())
+        except (OSError, ValueError):
+            return None
+        if isinstance(saved, dict) and isinstance(saved.get("pid"), int) and _alive(saved["pid"]):
+            url = urlparse(str(saved.get("api_url", "")))
+            try:  # a live pid could be a stranger that reused it: the port must answer too
+                socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=1).close()
+            except OSError:
+                return None
+            return saved
+        return None
 
     @property
     def log_path(self) -> Path:
         return self.data.parent / "demo-stack.log"
 
     async def start(self) -> dict[str, Any]:
+        running = self._running()
+        if running is not None:
+            self.info = running
+            return running
         self.data.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as err:
             self.proc = subprocess.Popen(
@@ -69,11 +106,16 @@ class DemoStack:
                 f"The demo server did not start. Details are in {self.log_path}; "
                 "you can also connect to a Supabase project in Settings."
             )
+        self.owned = True
+        self.info_file.write_text(json.dumps({**self.info, "pid": self.proc.pid}))
         return self.info
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None or not self.owned:
+            return
+        self.info_file.unlink(missing_ok=True)
+        if proc.poll() is not None:
             return
         if sys.platform == "win32":
             proc.terminate()

@@ -30,7 +30,7 @@ body { background: var(--sc-bg); }
 .sc-other { background: var(--sc-other); border-bottom-left-radius: 6px; }
 .sc-note { background: var(--sc-note); border: 1px dashed var(--sc-note-border); border-radius: 10px; }
 .sc-note-input .q-field__control { background: var(--sc-note) !important; }
-.q-avatar__content { font-family: Roboto, "Segoe UI", Helvetica, Arial, sans-serif; font-weight: 600; }
+.sc-initials { font-weight: 600; letter-spacing: 0.02em; }
 .sc-ticket-row { cursor: pointer; }
 .sc-ticket-row:hover { background: var(--sc-selected); }
 .sc-selected { background: var(--sc-selected); box-shadow: inset 3px 0 0 var(--sc-own); }

@@ -53,7 +53,8 @@ class AppProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the app exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                if httpx.get(self.url + "/signin", timeout=2).status_code == 200:
+                # 307 is an answer too: with a restored session /signin redirects to the inbox
+                if httpx.get(self.url + "/signin", timeout=2).status_code < 500:
                     return self
             except httpx.HTTPError:
                 pass

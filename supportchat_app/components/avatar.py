@@ -9,6 +9,8 @@ from supportchat_app import fmt
 
 class Avatar(ui.avatar):
     def __init__(self, name: str | None, key: str | None = None, size: str = "32px") -> None:
-        super().__init__(fmt.initials(name), color=fmt.avatar_color(key or name), text_color="white", size=size,
-                         font_size="13px")
+        # QAvatar's `icon` would draw the letters with the icon font; they go in the default slot instead
+        super().__init__(None, color=fmt.avatar_color(key or name), text_color="white", size=size, font_size="13px")
+        with self:
+            ui.label(fmt.initials(name)).classes("sc-initials")
         self.tooltip(name or "Unknown")

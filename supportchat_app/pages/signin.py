@@ -27,7 +27,7 @@ def create() -> None:
         if backend.phase != "ready":
             boot.render(backend, "/signin")
             return None
-        workspace = await backend.workspace(theme.browser_id())
+        workspace = await backend.workspace(theme.browser_id(), ui.context.client)
         if workspace is None:
             boot.render(backend, "/signin")
             return None
