@@ -43,6 +43,7 @@ from sync.decisions import (
 )
 from sync.engine_live import LiveMixin
 from sync.errors import AuthError, RetryableError, SyncError
+from sync.live import cancel_for_sure
 from sync.models import UNSET, LocalUser, Message, Profile, RemoteConfig, SearchHit, SyncStatus, Ticket, Unset
 from sync.pull import Puller
 from sync.push import Pusher
@@ -186,10 +187,7 @@ class SyncEngine(LiveMixin):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_for_sure(task)
         await self._stop_live()
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sync import events
 from sync.decisions import needs_backfill
+from sync.live import cancel_for_sure
 from sync.pull import Puller, apply_rows
 
 if TYPE_CHECKING:
@@ -39,10 +40,7 @@ class LiveMixin:
     async def _stop_live(self: SyncEngine) -> None:  # type: ignore[misc]
         await self.remote.stop_live()
         task, self._live_task = self._live_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_for_sure(task)
 
     def _on_live_state(self: SyncEngine, state: str) -> None:  # type: ignore[misc]
         if state == "SUBSCRIBED":

@@ -27,6 +27,18 @@ log = logging.getLogger(__name__)
 
 TABLES = ("tickets", "messages", "ticket_reads", "profiles")
 TYPING_EVENT = "typing"
+LEAVE_TIMEOUT = 2.0
+
+
+async def cancel_for_sure(task: asyncio.Task[None] | None) -> None:
+    """Cancel a task and wait until it has really ended. A library that swallows one
+    CancelledError (a websockets handshake can) must not leave our stop() waiting forever."""
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+    if task is not None and not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.result()
 
 
 class RealtimeLink:
@@ -41,6 +53,7 @@ class RealtimeLink:
         self._typing_sent: dict[str, float] = {}
         self._token: str | None = None
         self.subscribed = False
+        self._stopping = False
 
     async def set_token(self, token: str) -> None:
         self._token = token
@@ -51,20 +64,20 @@ class RealtimeLink:
 
     async def start(self, on_change: ChangeHandler, on_state: StateHandler) -> None:
         self._on_change, self._on_state = on_change, on_state
+        self._stopping = False
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._supervise(), name="sync-realtime")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        self._stopping = True
+        await cancel_for_sure(task)
         channel, self._channel = self._channel, None
         client = self.remote._client
         if channel is not None and client is not None:
+            # bounded: leaving over a dead socket would otherwise wait for a reply that never comes
             with contextlib.suppress(Exception):
-                await client.remove_channel(channel)
+                await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
         for ticket_id in list(self._watched):
             await self.unwatch(ticket_id)
         self.subscribed = False
@@ -83,7 +96,9 @@ class RealtimeLink:
         data = payload.get("data") or {}
         record = data.get("record") or {}
         if self._on_change is not None and record:
-            self._on_change(str(data.get("table")), str(data.get("type")), dict(record))
+            kind = data.get("type")
+            # realtime-py parses `type` into a str-Enum whose str() is 'Enum.MEMBER' on 3.11: use .value
+            self._on_change(str(data.get("table")), str(getattr(kind, "value", kind)), dict(record))
 
     async def _build(self, client: Any) -> None:
         channel = client.channel(f"sync-{random.getrandbits(48):012x}")
@@ -96,7 +111,7 @@ class RealtimeLink:
 
     async def _supervise(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
             try:
                 client = await self.remote.client()
                 realtime = client.realtime
@@ -151,9 +166,9 @@ class RealtimeLink:
         client = self.remote._client
         if channel is not None and client is not None:
             with contextlib.suppress(Exception):
-                await channel.untrack()
+                await asyncio.wait_for(channel.untrack(), LEAVE_TIMEOUT)
             with contextlib.suppress(Exception):
-                await client.remove_channel(channel)
+                await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
 
     async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
         channel = self._watched.get(ticket_id)

@@ -16,7 +16,6 @@ pull is gap-free; two things it cannot see by cursor are handled explicitly:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -82,8 +81,9 @@ class Puller:
         finally:
             if not fetch.done():
                 fetch.cancel()
-                with contextlib.suppress(BaseException):
-                    await fetch
+                await asyncio.wait([fetch])
+            if not fetch.cancelled() and fetch.exception() is not None:
+                log.debug("prefetch of %s ended with %s", table, fetch.exception())
 
     async def _apply(self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], initial: bool,
                      backfill: set[str]) -> None:

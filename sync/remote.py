@@ -13,6 +13,7 @@ timeouts, so a stalled connection becomes a RetryableError instead of a hang.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -253,7 +254,7 @@ class SupabaseRemote:
         client, self._client = self._client, None
         if client is not None:
             try:
-                await client.realtime.close()
+                await asyncio.wait_for(client.realtime.close(), 3.0)
             except Exception as exc:  # closing a socket that is already gone
                 log.debug("realtime close: %s", exc)
         if self._http is not None:

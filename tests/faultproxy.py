@@ -182,8 +182,8 @@ class FaultProxy:
 
         try:
             await asyncio.gather(client_to_server(), server_to_client())
-        except (OSError, asyncio.IncompleteReadError):
-            pass
+        except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # a reset or the proxy shutting down: the connection is simply gone
         finally:
             for w in (writer, up_writer):
                 self._open.discard(w)

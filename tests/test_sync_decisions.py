@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import httpx
 import pytest
 from postgrest.exceptions import APIError
@@ -83,7 +85,7 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
     low = [backoff_delay(a, lambda: 0.0) for a in range(12)]
     high = [backoff_delay(a, lambda: 1.0) for a in range(12)]
     assert low[0] == 0.25 and high[0] == 0.5
-    assert all(b >= a for a, b in zip(low, low[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(low))
     assert max(high) == 30.0 and max(low) == 15.0  # capped; jitter spans the upper half
     assert all(lo < hi for lo, hi in zip(low, high, strict=True))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +16,27 @@ from sync import AuthError, RetryableError, SyncEngine, events
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
-from tests.test_sync_support import (  # noqa: F401  (fixtures)
+from tests.test_sync_support import (
     EngineFactory,
-    engines,
-    proxy,
+    open_engines,
+    running_proxy,
     seed_ticket,
     server_messages,
     sql,
     wait_for,
 )
+
+
+@pytest.fixture
+async def engines(stack: StackProcess, tmp_path: Path) -> AsyncIterator[EngineFactory]:
+    async with open_engines(stack, tmp_path) as factory:
+        yield factory
+
+
+@pytest.fixture
+def proxy(stack: StackProcess) -> Iterator[FaultProxy]:
+    with running_proxy(stack) as p:
+        yield p
 
 
 async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProcess, users: Users,
@@ -38,7 +51,7 @@ async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProc
     assert mine[0].customer_name == users.customer.name and mine[0].assignee_name == users.agent.name
     assert [m.content for m in agent.thread(tid)] == ["it is smoking", "now flames", "checking"]
     assert [m.content for m in agent.thread(tid, limit=1)] == ["checking"]
-    first, second = agent.thread(tid, limit=2)
+    first, _ = agent.thread(tid, limit=2)
     assert [m.content for m in agent.thread(tid, before=(first.created_at, first.id))] == ["it is smoking"]
     assert agent.count_thread(tid) == 3
     assert {h.ticket_id for h in agent.search("flames")} == {tid}

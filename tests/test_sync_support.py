@@ -5,6 +5,7 @@ opening signed-in engines on temp dirs, waiting for conditions, and a fault prox
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -13,7 +14,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import psycopg
-import pytest
 
 from sync import RemoteConfig, SyncEngine, events
 from tests.conftest import User
@@ -21,7 +21,7 @@ from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 
 
-def seed_ticket(db_url: str, customer: User | str, assignee: User | str | None = None, subject: str = "Help",
+def seed_ticket(db_url: str, customer: User | str, assignee: User | str | None = None, subject: str = "Help", *,
                 status: str = "open", messages: list[tuple[User | str, str]] | None = None) -> str:
     """A ticket (and its messages) written as the superuser, through the real triggers."""
     def uid(u: User | str | None) -> str | None:
@@ -81,19 +81,25 @@ class EngineFactory:
             await engine.close()
 
 
-@pytest.fixture
-async def engines(stack: StackProcess, tmp_path: Path) -> AsyncIterator[EngineFactory]:
-    factory = EngineFactory(stack, tmp_path)
-    yield factory
-    await factory.close()
+@contextlib.asynccontextmanager
+async def open_engines(stack: StackProcess, root: Path) -> AsyncIterator[EngineFactory]:
+    """Test modules wrap this in their own ``engines`` fixture."""
+    factory = EngineFactory(stack, root)
+    try:
+        yield factory
+    finally:
+        await factory.close()
 
 
-@pytest.fixture
-def proxy(stack: StackProcess) -> Iterator[FaultProxy]:
+@contextlib.contextmanager
+def running_proxy(stack: StackProcess) -> Iterator[FaultProxy]:
+    """A fault proxy in front of ``stack``; test modules wrap this in their own ``proxy`` fixture."""
     url = urlparse(stack.api_url)
     p = FaultProxy(url.hostname or "127.0.0.1", url.port or 80).start()
-    yield p
-    p.stop()
+    try:
+        yield p
+    finally:
+        p.stop()
 
 
 def server_messages(db_url: str, ids: list[str]) -> list[tuple[str, str]]:
