@@ -197,3 +197,24 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
     import asyncio
 
     return await asyncio.to_thread(fn, *args)
+
+
+def test_server_target_env_settings_and_the_recorded_demo_server(tmp_path: Path, monkeypatch: Any) -> None:
+    from supportchat_app import config
+
+    monkeypatch.delenv("SUPABASE_URL", raising=False)
+    monkeypatch.delenv("SUPABASE_ANON_KEY", raising=False)
+    source, url, _, detail = doctor.server_target(tmp_path)
+    assert (source, url) == ("demo", "") and "embedded demo server" in detail
+    state = tmp_path / doctor.DEMO_STATE_FILE
+    state.write_text(json.dumps({"pid": os.getpid(), "api_url": "http://127.0.0.1:5", "anon_key": "k"}))
+    assert doctor.server_target(tmp_path)[:3] == ("demo", "http://127.0.0.1:5", "k")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    state.write_text(json.dumps({"pid": dead.pid, "api_url": "http://127.0.0.1:5", "anon_key": "k"}))
+    assert doctor.server_target(tmp_path)[1] == "" and "not running" in doctor.server_target(tmp_path)[3]
+    config.save_settings(tmp_path, url="https://x.supabase.co/", anon_key="anon")
+    assert doctor.server_target(tmp_path)[:3] == ("settings", "https://x.supabase.co", "anon")
+    monkeypatch.setenv("SUPABASE_URL", "http://env:1")
+    monkeypatch.setenv("SUPABASE_ANON_KEY", "envkey")
+    assert doctor.server_target(tmp_path)[:3] == ("env", "http://env:1", "envkey")
