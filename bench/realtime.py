@@ -66,7 +66,8 @@ def _notifier(db_url: str, sent: dict[int, float], rate: int, seconds: float) ->
 async def _subscribe(env: BenchEnv, ticket: str, user: User, whole_table: bool) -> ClientConnection:
     stack = env.stack
     url = f"{stack.api_url.replace('http://', 'ws://')}/realtime/v1/websocket?vsn=1.0.0&apikey={stack.anon_key}"
-    ws = await connect(url, max_size=None)
+    # no permessage-deflate: Supabase Realtime (Phoenix) does not compress, so its clients never get it
+    ws = await connect(url, max_size=None, compression=None)
     binding: dict[str, Any] = {"event": "INSERT", "schema": "public", "table": "messages"}
     if not whole_table:
         binding["filter"] = f"ticket_id=eq.{ticket}"

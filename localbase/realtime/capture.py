@@ -51,6 +51,7 @@ POLL_IDLE = 0.010
 ACTIVE_WINDOW = 2.0
 ADVANCE_EVERY = 1.0
 MAX_CHANGES_PER_POLL = 5000
+RLS_WORKERS = 3  # backends that run a large batch of RLS checks in parallel (the capture's own included)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Capture:
         self.decoder = Decoder()
         self._types: dict[int, tuple[str, str]] = {}  # type oid -> (typname, SQL type)
         self._conn: AsyncConnection[Any] | None = None
+        self._workers: list[AsyncConnection[Any]] = []
         self.polls = 0
 
     async def run(self) -> None:
@@ -91,6 +93,10 @@ class Capture:
                 log.exception("realtime capture failed; restarting")
                 await asyncio.sleep(1.0)
             finally:
+                for extra in self._workers:
+                    with contextlib.suppress(Exception):
+                        await extra.close()
+                self._workers = []
                 if self._conn is not None:
                     with contextlib.suppress(Exception):
                         await self._conn.close()
@@ -102,6 +108,8 @@ class Capture:
         await self.rls.setup(conn)
         await conn.execute("set timezone = 'UTC'")
         await conn.execute("select pg_create_logical_replication_slot(%s, 'pgoutput', true)", (self.slot,))
+        for _ in range(RLS_WORKERS - 1):
+            self._workers.append(await AsyncConnection.connect(self.db_url, autocommit=True))
         self.decoder = Decoder()
         last_change = 0.0
         last_advance = 0.0
@@ -178,22 +186,32 @@ class Capture:
 
     # matching -------------------------------------------------------------------------------------
 
+    def _binding_index(self) -> tuple[dict[tuple[str, str], list[tuple[Channel, Binding]]],
+                                      list[tuple[Channel, Binding]]]:
+        """Bindings by (schema, table), plus those that name no table or schema '*' (checked against every table)."""
+        exact: dict[tuple[str, str], list[tuple[Channel, Binding]]] = {}
+        loose: list[tuple[Channel, Binding]] = []
+        for channel in self.hub.pg_channels:
+            for binding in channel.bindings:
+                if binding.table is None or binding.schema == "*":
+                    loose.append((channel, binding))
+                else:
+                    exact.setdefault((binding.schema, binding.table), []).append((channel, binding))
+        return exact, loose
+
     async def _events(self, conn: AsyncConnection[Any], transactions: list[Transaction]) -> list[Event]:
-        channels = list(self.hub.pg_channels)
-        pending: list[tuple[Relation, Change, str, list[tuple[Channel, list[Binding]]]]] = []
+        exact, loose = self._binding_index()
+        pending: list[tuple[Relation, Change, str, list[tuple[Channel, Binding]]]] = []
         for tx in transactions:
             stamp = _commit_timestamp(tx)
             for change in tx.changes:
                 relation = self.decoder.relations.get(change.relation_oid)
                 if relation is None:
                     continue
-                candidates = []
-                for channel in channels:
-                    matched = [b for b in channel.bindings
-                               if b.schema in ("*", relation.schema) and b.table in (None, relation.name)
-                               and b.wants(change.kind)]
-                    if matched:
-                        candidates.append((channel, matched))
+                candidates = [(ch, b) for ch, b in exact.get((relation.schema, relation.name), ())
+                              if b.event in ("*", change.kind)]
+                candidates += [(ch, b) for ch, b in loose
+                               if b.schema in ("*", relation.schema) and b.wants(change.kind)]
                 if candidates:
                     pending.append((relation, change, stamp, candidates))
         if not pending:
@@ -221,13 +239,14 @@ class Capture:
                                     change.old_is_key_only)
                 cursor[relation.oid] += 1
             subject = old if change.kind == "DELETE" else record
-            targets = []
-            for channel, matched in candidates:
-                ids = [b.id for b in matched if all(c.matches(subject) for c in b.conditions)]
-                if ids:
-                    targets.append((channel, sorted(set(ids))))
-            if targets:
-                events.append(Event(relation, change, stamp, record, old, targets))
+            ids_of: dict[Channel, list[int]] = {}
+            for channel, binding in candidates:
+                if all(c.matches(subject) for c in binding.conditions):
+                    ids = ids_of.setdefault(channel, [])
+                    if binding.id not in ids:
+                        ids.append(binding.id)
+            if ids_of:
+                events.append(Event(relation, change, stamp, record, old, list(ids_of.items())))
         return events
 
     @staticmethod
@@ -243,58 +262,74 @@ class Capture:
 
     async def _authorize(self, conn: AsyncConnection[Any], events: list[Event]) -> None:
         """Keep, per event, only the channels whose subscriber may read the row (fails closed)."""
-        checks: dict[str, list[dict[str, Any]]] = {}
-        count = 0
+        groups: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # fn -> (role, claims) -> group
         index: dict[tuple[str, str, str, str], int] = {}
         wanted: list[list[tuple[Channel, list[int], int | None]]] = []
         for event in events:
             rel = event.relation
             rls_on = await self.rls.rls_enabled(conn, rel.oid)
             keys = [c.name for c in rel.columns if c.is_key]
+            kind = event.change.kind
+            readable = {role: (await self.rls.access(conn, role, rel.oid)).can_select
+                        for role in {ch.role for ch, _ in event.targets}}
+            needs_check = kind != "DELETE" and rls_on
+            fn = check_function_name(rel.oid)
+            pk = {k: event.record.get(k) for k in keys}
+            pk_json = json.dumps(pk, sort_keys=True)
+            if needs_check and keys and fn not in groups:
+                await self._type_info(conn, {c.type_oid for c in rel.columns})
+                key_types = [(c.name, self._types[c.type_oid][1]) for c in rel.columns if c.is_key]
+                await self.rls.ensure_function(conn, fn, check_function(rel.oid, rel.schema, rel.name, key_types))
+                groups[fn] = {}
             per_event: list[tuple[Channel, list[int], int | None]] = []
             for channel, ids in event.targets:
-                access = await self.rls.access(conn, channel.role, rel.oid)
-                if not access.can_select:
+                role = channel.role
+                if not readable[role]:
                     continue
-                if event.change.kind == "DELETE" or not rls_on or channel.role == "service_role":
+                if not needs_check or role == "service_role":
                     per_event.append((channel, ids, None))
                     continue
                 if not keys:
                     continue  # no primary key: visibility cannot be checked, so nothing is delivered
-                fn = check_function_name(rel.oid)
-                if fn not in checks:
-                    await self._type_info(conn, {c.type_oid for c in rel.columns})
-                    key_types = [(c.name, self._types[c.type_oid][1]) for c in rel.columns if c.is_key]
-                    await self.rls.ensure_function(conn, fn, check_function(rel.oid, rel.schema, rel.name, key_types))
-                    checks[fn] = []
-                pk = {k: event.record.get(k) for k in keys}
-                ident = (fn, json.dumps(pk, sort_keys=True), channel.role, channel.claims_json)
+                ident = (fn, pk_json, role, channel.claims_json)
                 n = index.get(ident)
                 if n is None:
-                    n = index[ident] = count
-                    count += 1
-                    checks[fn].append({"n": n, "pk": pk, "role": channel.role, "claims": channel.claims_json})
+                    n = index[ident] = len(index)
+                    group = groups[fn].get((role, channel.claims_json))
+                    if group is None:
+                        group = groups[fn][(role, channel.claims_json)] = {
+                            "role": role, "claims": channel.claims_json, "items": []}
+                    group["items"].append({"n": n, "pk": pk})
                 per_event.append((channel, ids, n))
             wanted.append(per_event)
-        visible = await self.rls.visible(conn, checks)
+        checks = {fn: list(by_identity.values()) for fn, by_identity in groups.items()}
+        visible = await self.rls.visible([conn, *self._workers], checks)
         for event, per_event in zip(events, wanted, strict=True):
             event.targets = [(ch, ids) for ch, ids, n in per_event if n is None or n in visible]
 
     # delivery -------------------------------------------------------------------------------------
 
     async def _deliver(self, conn: AsyncConnection[Any], events: list[Event]) -> None:
+        live = self.hub.pg_channels
         for event in events:
             rel = event.relation
             rls_on = await self.rls.rls_enabled(conn, rel.oid)
-            cache: dict[frozenset[str], str] = {}
+            allowed_of = {role: (await self.rls.access(conn, role, rel.oid)).columns
+                          for role in {ch.role for ch, _ in event.targets}}
+            data_cache: dict[frozenset[str], str] = {}
+            ids_cache: dict[tuple[int, ...], str] = {}
             for channel, ids in event.targets:
-                if channel not in self.hub.pg_channels:
+                if channel not in live:
                     continue  # left or re-keyed away while we were checking
-                allowed = (await self.rls.access(conn, channel.role, rel.oid)).columns
-                data_json = cache.get(allowed)
+                allowed = allowed_of[channel.role]
+                data_json = data_cache.get(allowed)
                 if data_json is None:
-                    data_json = cache[allowed] = self._data_json(event, allowed, rls_on)
-                channel.push_change(json.dumps(ids), data_json)
+                    data_json = data_cache[allowed] = self._data_json(event, allowed, rls_on)
+                key = tuple(ids)
+                ids_json = ids_cache.get(key)
+                if ids_json is None:
+                    ids_json = ids_cache[key] = json.dumps(ids)
+                channel.push_change(ids_json, data_json)
 
     def _data_json(self, event: Event, allowed: frozenset[str], rls_on: bool) -> str:
         rel = event.relation

@@ -74,22 +74,31 @@ class Channel:
     live: bool = False  # the capture has polled with this channel registered: "Subscribed to PostgreSQL" sent
     expiry: asyncio.TimerHandle | None = None
     claims_json: str = ""
+    role: str = "anon"
+    _change_head: str = field(default="", repr=False)
+    _change_tail: str = field(default="", repr=False)
 
     @property
     def sub_topic(self) -> str:
         return self.topic.removeprefix("realtime:")
 
-    @property
-    def role(self) -> str:
-        return str(self.claims.get("role") or "anon")
 
     def __post_init__(self) -> None:
         self.set_claims(self.claims)
+        # postgres_changes frames are assembled around pre-serialized data; these are the fixed parts
+        topic = json.dumps(self.topic)
+        if self.outbox.vsn == VSN_2:
+            self._change_head = "[" + json.dumps(self.join_ref) + ",null," + topic + ',"postgres_changes",{"ids":'
+            self._change_tail = "}]"
+        else:
+            self._change_head = '{"topic":' + topic + ',"event":"postgres_changes","payload":{"ids":'
+            self._change_tail = '},"ref":null}'
 
     def set_claims(self, claims: dict[str, Any]) -> None:
         """Re-key the channel: later RLS checks use these claims (and their role)."""
         self.claims = claims
         self.claims_json = json.dumps(claims, sort_keys=True, separators=(",", ":"))
+        self.role = str(claims.get("role") or "anon")
 
     def push(self, event: str, payload: dict[str, Any]) -> None:
         self.outbox.frame(Frame(self.topic, event, payload, None, self.join_ref))
@@ -100,12 +109,7 @@ class Channel:
 
     def push_change(self, ids_json: str, data_json: str) -> None:
         """A postgres_changes event from pre-serialized parts (the data is shared by many subscribers)."""
-        payload = '{"ids":' + ids_json + ',"data":' + data_json + "}"
-        topic = json.dumps(self.topic)
-        if self.outbox.vsn == VSN_2:
-            self.outbox.put("[" + json.dumps(self.join_ref) + ",null," + topic + ',"postgres_changes",' + payload + "]")
-        else:
-            self.outbox.put('{"topic":' + topic + ',"event":"postgres_changes","payload":' + payload + ',"ref":null}')
+        self.outbox.put(self._change_head + ids_json + ',"data":' + data_json + self._change_tail)
 
 
 @dataclass

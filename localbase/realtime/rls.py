@@ -22,6 +22,7 @@ our tables. Both are cached for a few seconds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from psycopg import AsyncConnection, sql
 
 SCHEMA = "localbase_realtime"
 PRIVILEGE_TTL = 5.0
+MIN_CHECKS_PER_WORKER = 25  # identity groups; below this a second backend costs more than it saves
 
 SETUP_SQL = f"""
 create schema if not exists {SCHEMA};
@@ -59,29 +61,39 @@ class TableAccess:
 
 
 _CHECK_FUNCTION = """
-create or replace function {fn}(checks jsonb, safe boolean) returns setof integer
-language plpgsql as $fn$
+drop function if exists {fn}(jsonb, boolean);  -- an older localbase may have left another signature
+create function {fn}(groups jsonb, safe boolean) returns setof integer
+language plpgsql
+-- plan each statement once per role: custom plans would re-plan (RLS included) for every identity
+set plan_cache_mode = force_generic_plan
+as $fn$
 declare
-  chk jsonb;
+  grp jsonb;
+  item jsonb;
   pk jsonb;
-  ok boolean;
+  found integer[];
+  keyvals {keytype}[];
+  seen {keytype}[];
+  current_role_name text := '';
 begin
-  for chk in select value from jsonb_array_elements(checks) loop
-    perform set_config('role', chk->>'role', true);
-    perform set_config('request.jwt.claims', chk->>'claims', true);
-    pk := chk->'pk';
-    ok := false;
+  for grp in select value from jsonb_array_elements(groups) loop
+    if grp->>'role' <> current_role_name then  -- groups come sorted by role; switching is the costly part
+      current_role_name := grp->>'role';
+      perform set_config('role', current_role_name, true);
+    end if;
+    perform set_config('request.jwt.claims', grp->>'claims', true);
+    found := null;
     if safe then
       begin
-        select exists(select 1 from {tbl} t where {where}) into ok;
+        {body}
       exception when others then
-        ok := false;
+        found := null;
       end;
     else
-      select exists(select 1 from {tbl} t where {where}) into ok;
+      {body}
     end if;
-    if ok then
-      return next (chk->>'n')::integer;
+    if found is not null then
+      return query select unnest(found);
     end if;
   end loop;
   perform set_config('role', 'none', true);
@@ -90,24 +102,53 @@ end $fn$;
 revoke all on function {fn}(jsonb, boolean) from public;
 """
 
+# one key column: one index lookup for all of the identity's rows; `= any(array)` keeps the index usable
+# under RLS (a join against the items would apply non-leakproof jsonb operators to the table first)
+_SINGLE_KEY_BODY = """
+        keyvals := array(select (e->'pk'->>{lit})::{typ} from jsonb_array_elements(grp->'items') e);
+        seen := array(select t.{col} from {tbl} t where t.{col} = any(keyvals));
+        select array_agg((e->>'n')::integer) into found from jsonb_array_elements(grp->'items') e
+        where (e->'pk'->>{lit})::{typ} = any(seen);
+"""
+
+_MULTI_KEY_BODY = """
+        for item in select value from jsonb_array_elements(grp->'items') loop
+          pk := item->'pk';
+          if exists(select 1 from {tbl} t where {where}) then
+            found := array_append(found, (item->>'n')::integer);
+          end if;
+        end loop;
+"""
+
 
 def check_function_name(relation_oid: int) -> str:
     return f"visible_{relation_oid}"
 
 
 def check_function(relation_oid: int, schema: str, table: str, keys: list[tuple[str, str]]) -> str:
-    """A plpgsql function checking, per (role, claims, primary key), that the row is visible.
+    """A plpgsql function returning which of the given rows each subscriber identity may see.
 
-    The query is static SQL inside plpgsql, so its plan is cached per role (a dynamic EXECUTE of a
-    prepared statement was three times slower). `keys` are (column, SQL type) from the catalog.
+    Per identity (role + claims) one statement looks up all of that identity's rows in the batch: the
+    policies' `auth.uid()`-style init-plans are computed once per statement, which is right because
+    the claims are fixed for it, and never shared between identities. The SQL is static, so plpgsql
+    caches its plans per role. `keys` are the primary key's (column, SQL type) from the catalog.
     """
-    where = sql.SQL(" and ").join(
-        sql.SQL("t.{c} = (pk->>{lit})::{typ}").format(c=sql.Identifier(name), lit=sql.Literal(name),
-                                                      typ=sql.SQL(type_sql))
-        for name, type_sql in keys
-    )
+    tbl = sql.Identifier(schema, table)
+    if len(keys) == 1:
+        (name, type_sql), = keys
+        body = sql.SQL(_SINGLE_KEY_BODY).format(lit=sql.Literal(name), typ=sql.SQL(type_sql), col=sql.Identifier(name),
+                                                tbl=tbl)
+        keytype = sql.SQL(type_sql)
+    else:
+        where = sql.SQL(" and ").join(
+            sql.SQL("t.{c} = (pk->>{lit})::{typ}").format(c=sql.Identifier(name), lit=sql.Literal(name),
+                                                          typ=sql.SQL(type_sql))
+            for name, type_sql in keys
+        )
+        body = sql.SQL(_MULTI_KEY_BODY).format(tbl=tbl, where=where)
+        keytype = sql.SQL("text")
     return sql.SQL(_CHECK_FUNCTION).format(
-        fn=sql.Identifier(SCHEMA, check_function_name(relation_oid)), tbl=sql.Identifier(schema, table), where=where,
+        fn=sql.Identifier(SCHEMA, check_function_name(relation_oid)), keytype=keytype, body=body,
     ).as_string(None)
 
 
@@ -125,7 +166,8 @@ class RlsChecker:
 
     async def ensure_function(self, conn: AsyncConnection[Any], name: str, definition: str) -> None:
         if self._functions.get(name) != definition:
-            await conn.execute(definition)
+            async with conn.transaction():
+                await conn.execute(definition)
             self._functions[name] = definition
 
     async def access(self, conn: AsyncConnection[Any], role: str, relation_oid: int) -> TableAccess:
@@ -156,23 +198,39 @@ class RlsChecker:
         self._rls[relation_oid] = (now, enabled)
         return enabled
 
-    @staticmethod
-    async def visible(conn: AsyncConnection[Any], checks: dict[str, list[dict[str, Any]]]) -> set[int]:
+    async def visible(self, connections: list[AsyncConnection[Any]],
+                      checks: dict[str, list[dict[str, Any]]]) -> set[int]:
         """The `n` of every check whose row is visible; errors make a check invisible, never visible.
 
-        `checks` maps a check function (see `check_function`) to its checks; all run in one statement.
+        `checks` maps a check function (see `check_function`) to its identity groups
+        `{"role", "claims", "items": [{"n", "pk"}]}`. Many groups are split across `connections` and
+        run in parallel backends (the policies, not Python, are the cost).
         """
         checks = {fn: batch for fn, batch in checks.items() if batch}
-        if not checks:
+        total = sum(len(batch) for batch in checks.values())
+        if not total:
             return set()
+        parts = max(1, min(len(connections), total // MIN_CHECKS_PER_WORKER))
+        shares: list[dict[str, list[dict[str, Any]]]] = [{} for _ in range(parts)]
+        for fn, batch in checks.items():
+            for i in range(parts):
+                chunk = batch[i::parts]
+                if chunk:
+                    shares[i][fn] = chunk
+        results = await asyncio.gather(*(self._visible_on(conn, share)
+                                         for conn, share in zip(connections, shares, strict=False) if share))
+        return set().union(*results)
 
+    @staticmethod
+    async def _visible_on(conn: AsyncConnection[Any], checks: dict[str, list[dict[str, Any]]]) -> set[int]:
         def query(safe: bool) -> sql.Composed:
             return sql.SQL(" union all ").join(
                 sql.SQL("select * from {}(%s::jsonb, {})").format(sql.Identifier(SCHEMA, fn), sql.Literal(safe))
                 for fn in checks
             )
 
-        args = [json.dumps(batch) for batch in checks.values()]
+        # sorted by role: the function switches role only when it changes
+        args = [json.dumps(sorted(batch, key=lambda c: str(c["role"]))) for batch in checks.values()]
         # autocommit: each call is one transaction, so the local role and claims end with it
         try:
             cur = await conn.execute(query(False), args)

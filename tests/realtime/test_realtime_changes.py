@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from tests.conftest import Users
-from tests.realtime.support import listen, new_ticket, post, signed_in, wait_until
+from tests.realtime.support import RawSocket, as_user, listen, new_ticket, post, signed_in, wait_until
 from tests.stackproc import StackProcess
 
 pytestmark = pytest.mark.timeout(60)
@@ -256,3 +256,57 @@ async def test_table_outside_publication_gets_system_error(stack: StackProcess, 
         assert states[1][0].value == "CHANNEL_ERROR" and "publication" in str(states[1][1])
     finally:
         await sb.realtime.close()
+
+
+async def test_composite_key_table_ticket_reads(stack: StackProcess, users: Users) -> None:
+    """ticket_reads has a two-column primary key: the per-row RLS check path for composite keys."""
+    ticket = new_ticket(stack.db_url, users.customer, users.agent)
+    other_ticket = new_ticket(stack.db_url, users.customer2, users.agent)
+    owner = await signed_in(stack, users.customer)
+    other = await signed_in(stack, users.customer2)
+    mine = await listen(owner, "reads-owner", {"event": "*", "table": "ticket_reads"})
+    theirs = await listen(other, "reads-other", {"event": "*", "table": "ticket_reads"})
+    as_user(stack.db_url, users.agent, "insert into public.ticket_reads (ticket_id) values (%s)", (ticket,))
+    await wait_until(lambda: bool(mine.changes), what="agent's read marker at the owner")
+    as_user(stack.db_url, users.customer2, "insert into public.ticket_reads (ticket_id) values (%s)", (other_ticket,))
+    await wait_until(lambda: bool(theirs.changes), what="customer2's own read marker")
+    record = mine.changes[0]["data"]["record"]
+    assert (record["ticket_id"], record["user_id"]) == (ticket, users.agent.id)
+    assert [c["data"]["record"]["ticket_id"] for c in theirs.changes] == [other_ticket]
+
+
+async def test_many_subscribers_in_one_batch_each_get_only_their_rows(stack: StackProcess, users: Users) -> None:
+    """Twenty sockets, two identities each with its own session: a burst of changes checked in shared batches
+    still reaches exactly the subscribers RLS lets read each row."""
+    ticket = new_ticket(stack.db_url, users.customer, users.agent)
+    other_ticket = new_ticket(stack.db_url, users.customer2, users.agent)
+    binding = {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "messages"}]}
+    sockets: list[tuple[str, RawSocket]] = []
+    try:
+        for i in range(20):
+            who = users.customer if i % 2 == 0 else users.customer2
+            sock = await RawSocket.open(stack)
+            reply = await sock.join("realtime:many", binding, token=stack.mint(sub=who.id))
+            assert reply["status"] == "ok"
+            await sock.next(lambda f: f["event"] == "system")
+            sockets.append((who.id, sock))
+        with psycopg.connect(stack.db_url) as conn:  # one transaction: all ten rows arrive in the same poll
+            for i in range(10):
+                target = ticket if i % 2 == 0 else other_ticket
+                conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+                             (target, users.agent.id, f"batch {i}"))
+        post(stack.db_url, users.agent, ticket, "end")
+        post(stack.db_url, users.agent, other_ticket, "end")
+        for owner_id, sock in sockets:
+            mine_ticket = ticket if owner_id == users.customer.id else other_ticket
+            expected = [f"batch {i}" for i in range(10) if (i % 2 == 0) == (mine_ticket == ticket)] + ["end"]
+            got: list[str] = []
+            while not got or got[-1] != "end":
+                frame = await sock.next(lambda f: f["event"] == "postgres_changes")
+                record = frame["payload"]["data"]["record"]
+                assert record["ticket_id"] == mine_ticket, "a row RLS hides from this subscriber was delivered"
+                got.append(record["content"])
+            assert got == expected
+    finally:
+        for _, sock in sockets:
+            await sock.close()
