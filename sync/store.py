@@ -259,19 +259,21 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        # the read-only connection closes first: the last connection to close checkpoints the WAL
+        # into the main file, and a query_only one cannot
+        self.reader.close()
 
         def _close_writer() -> None:
-            conn = getattr(self._local, "conn", None)
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("pragma optimize")
-                conn.close()
-                self._local.conn = None
+            conn = _connect(self.path) if getattr(self._local, "conn", None) is None else self._local.conn
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("pragma optimize")
+                conn.execute("pragma wal_checkpoint(truncate)")
+            conn.close()
+            self._local.conn = None
 
         with contextlib.suppress(RuntimeError):
             self._pool.submit(_close_writer).result()
         self._pool.shutdown(wait=True)
-        self.reader.close()
 
 
 def dumps(value: Any) -> str:

@@ -1,0 +1,206 @@
+"""The local cache (sync/store.py, sync/local.py, sync/queries.py) and the session store:
+permissions, migrations, corruption recovery (also end to end through the engine), outbox
+coalescing, drafts, FTS5 search.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+
+from sync import RemoteConfig, SyncEngine, events
+from sync import local, queries
+from sync.models import LocalUser
+from sync.schema import VERSION
+from sync.session import FileSessionStore, StoredSession, default_session_store
+from sync.store import Store, open_store
+from tests.conftest import Users
+from tests.stackproc import StackProcess
+from tests.test_sync_support import seed_ticket, server_messages
+
+
+def _ticket(store: Store, me: str, subject: str = "Subject") -> str:
+    tid = str(uuid.uuid4())
+    store.write(lambda c: local.queue_ticket(c, {"id": tid, "customer_id": me, "assignee_id": None,
+                                                 "subject": subject, "status": "open", "priority": "normal",
+                                                 "created_at": local.now_ts()}))
+    return tid
+
+
+def _message(store: Store, tid: str, me: str, content: str) -> str:
+    mid = str(uuid.uuid4())
+    store.write(lambda c: local.queue_message(c, {"id": mid, "ticket_id": tid, "sender_id": me, "content": content,
+                                                  "is_internal": 0, "created_at": local.now_ts()}))
+    return mid
+
+
+def test_cache_file_is_private_wal_and_versioned(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "cache" / "u.sqlite3"
+    opened = open_store(path)
+    try:
+        assert opened.rebuilt_reason is None
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        me = str(uuid.uuid4())
+        _message(opened.store, _ticket(opened.store, me), me, "hello")
+        for extra in ("-wal", "-shm"):
+            side = path.with_name(path.name + extra)
+            assert not side.exists() or side.stat().st_mode & 0o777 == 0o600
+        assert opened.store.reader.execute("pragma journal_mode").fetchone()[0] == "wal"
+        assert opened.store.reader.execute("pragma user_version").fetchone()[0] == VERSION
+    finally:
+        opened.store.close()
+
+
+def test_reopen_keeps_data_and_drafts(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    opened = open_store(path)
+    me = str(uuid.uuid4())
+    tid = _ticket(opened.store, me)
+    opened.store.write(lambda c: local.save_draft(c, tid, "half-written reply"))
+    opened.store.close()
+    again = open_store(path)
+    try:
+        assert again.rebuilt_reason is None
+        assert queries.draft(again.store.reader, tid) == "half-written reply"
+        again.store.write(lambda c: local.save_draft(c, tid, ""))
+        assert queries.draft(again.store.reader, tid) == ""
+    finally:
+        again.store.close()
+
+
+def test_a_cache_from_a_newer_version_is_rebuilt_not_misread(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    open_store(path).store.close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"pragma user_version = {VERSION + 5}")
+    conn.close()
+    opened = open_store(path)
+    try:
+        assert opened.rebuilt_reason and "newer" in opened.rebuilt_reason
+        assert opened.store.reader.execute("pragma user_version").fetchone()[0] == VERSION
+    finally:
+        opened.store.close()
+
+
+def _corrupt_index(path: Path, index: str) -> None:
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0  # closed cleanly: everything is in the main file
+    conn = sqlite3.connect(path)
+    page_size = conn.execute("pragma page_size").fetchone()[0]
+    root = conn.execute("select rootpage from sqlite_master where name = ?", (index,)).fetchone()[0]
+    conn.close()
+    with path.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\x0d" + b"\xff" * 64)  # a leaf header with impossible cell counts and offsets
+
+
+def test_corrupt_cache_is_moved_aside_and_unsent_rows_are_salvaged(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    opened = open_store(path)
+    me = str(uuid.uuid4())
+    tid = _ticket(opened.store, me, "Kept ticket")
+    mids = [_message(opened.store, tid, me, f"unsent {i}") for i in range(3)]
+    opened.store.write(lambda c: local.save_draft(c, tid, "draft survives"))
+    opened.store.close()
+    _corrupt_index(path, "messages_thread")
+    rebuilt = open_store(path)
+    try:
+        assert rebuilt.rebuilt_reason and "damaged" in rebuilt.rebuilt_reason
+        assert rebuilt.kept_unsent == 4  # the ticket creation and three messages
+        assert list(tmp_path.glob("c.sqlite3.corrupt-*"))
+        reader = rebuilt.store.reader
+        assert reader.execute("pragma quick_check").fetchone()[0] == "ok"
+        assert [m.id for m in queries.thread(reader, tid)] == mids
+        assert [e.entity_id for e in local.queued_entries(reader, 10)] == [tid, *mids]
+        assert queries.draft(reader, tid) == "draft survives"
+        assert queries.search(reader, "unsent")  # the FTS index was rebuilt too
+    finally:
+        rebuilt.store.close()
+
+
+def test_outbox_coalesces_read_markers_and_ticket_updates(tmp_path: Path) -> None:
+    opened = open_store(tmp_path / "c.sqlite3")
+    store = opened.store
+    try:
+        me = str(uuid.uuid4())
+        tid = str(uuid.uuid4())
+        server_row = {"id": tid, "customer_id": me, "assignee_id": None, "subject": "s", "status": "open",
+                      "priority": "normal", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+                      "last_message_at": "2026-01-01T00:00:00Z"}
+        store.write(lambda c: local.apply_tickets(c, [server_row]))
+        store.write(lambda c: local.queue_read(c, tid, me, "2026-01-01T00:00:01.000000+00:00"))
+        store.write(lambda c: local.queue_read(c, tid, me, "2026-01-01T00:00:02.000000+00:00"))
+        store.write(lambda c: local.queue_ticket_update(c, tid, {"status": "pending"}))
+        store.write(lambda c: local.queue_ticket_update(c, tid, {"status": "resolved", "priority": "high"}))
+        entries = local.queued_entries(store.reader, 10)
+        assert [e.kind for e in entries] == ["read", "ticket_update"]
+        assert entries[0].payload["last_read_at"].startswith("2026-01-01T00:00:02")
+        # the merge base stays what the user first saw; the wanted values are the latest
+        assert entries[1].payload["base"] == {"status": "open", "priority": "normal"}
+        assert entries[1].payload["wanted"] == {"status": "resolved", "priority": "high"}
+        # a pulled row keeps the unsent local change on top
+        store.write(lambda c: local.apply_tickets(c, [{**server_row, "subject": "renamed"}]))
+        row = store.reader.execute("select subject, status, priority from tickets").fetchone()
+        assert tuple(row) == ("renamed", "resolved", "high")
+    finally:
+        store.close()
+
+
+def test_search_treats_fts_syntax_as_text(tmp_path: Path) -> None:
+    opened = open_store(tmp_path / "c.sqlite3")
+    try:
+        me = str(uuid.uuid4())
+        tid = _ticket(opened.store, me, "Invoice VAT number")
+        _message(opened.store, tid, me, 'it said "NOT OR AND" in red')
+        reader = opened.store.reader
+        assert {h.ticket_id for h in queries.search(reader, 'NOT OR "')} == {tid}
+        assert queries.search(reader, "vat")[0].message_id is None
+        assert queries.search(reader, "   ") == []
+    finally:
+        opened.store.close()
+
+
+def test_session_file_is_private_and_round_trips(tmp_path: Path) -> None:
+    store = default_session_store(tmp_path, "http://127.0.0.1:1")
+    assert isinstance(store, FileSessionStore)  # no keyring backend on a headless machine
+    session = StoredSession("a.b.c", "refresh", 123, LocalUser("id", "e@x", "agent", "E"))
+    store.save(session)
+    assert store.path.stat().st_mode & 0o777 == 0o600
+    assert store.load() == session
+    store.path.write_text("{not json")
+    assert store.load() is None
+    store.clear()
+    store.clear()
+    assert store.load() is None
+
+
+async def test_engine_tells_the_user_and_rebuilds_a_corrupt_cache_from_the_server(
+        stack: StackProcess, users: Users, tmp_path: Path) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Corruption",
+                      messages=[(users.customer, "from the server")])
+    config = RemoteConfig(stack.api_url, stack.anon_key)
+    engine = await SyncEngine.open(config, tmp_path)
+    await engine.sign_in(users.agent.email, users.agent.password)
+    await engine.sync_once()
+    unsent = engine.send_message(tid, "written before the disk went bad")
+    path = engine.cache_path(users.agent.id)
+    await engine.close()
+    _corrupt_index(path, "messages_thread")
+
+    engine = await SyncEngine.open(config, tmp_path)
+    try:
+        seen: list[events.Event] = []
+        engine.subscribe(seen.append)
+        rebuilt = [e for e in seen if isinstance(e, events.CacheRebuilt)]
+        assert rebuilt and rebuilt[0].kept_unsent == 1 and "damaged" in rebuilt[0].reason
+        assert engine.user is not None and engine.status.pending == 1
+        await engine.sync_once()
+        assert [m.content for m in engine.thread(tid)] == ["from the server", "written before the disk went bad"]
+        assert len(server_messages(stack.db_url, [unsent.id])) == 1
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert json.loads(json.dumps(engine.status.pending)) == 0
+    finally:
+        await engine.close()
