@@ -9,8 +9,8 @@ stopped or crashed stack never leaves a slot pinning WAL), read with
     rows before commit (and need a follow-up read that races with later writes);
   * pgoutput filters by the publication for us and describes each relation (names, type OIDs,
     key columns) in-band, so a table added to the publication needs no code;
-  * values come in PostgreSQL's text format and are turned into typed JSON by PostgreSQL itself
-    (`text::type` then `to_jsonb`), so every format matches what REST returns.
+  * values come in PostgreSQL's text format and are turned into the JSON REST returns: common types
+    by a fixed rewrite (values.py), anything else by PostgreSQL itself (`text::type` then `to_jsonb`).
 The slot is polled: every POLL_ACTIVE seconds while changes keep coming, backing off to POLL_IDLE,
 and woken at once when a channel with bindings joins. With no postgres_changes subscriber the slot
 is only advanced (cheap, no output) so WAL is not retained. A channel is reported "Subscribed to
@@ -43,6 +43,7 @@ from localbase.realtime.hub import Channel, Hub
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
 from localbase.realtime.rls import SCHEMA, RlsChecker, check_function, check_function_name
 from localbase.realtime.subscriptions import PUBLICATION
+from localbase.realtime.values import convert_row
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class Capture:
         last_advance = 0.0
         while True:
             now = time.monotonic()
+            self.hub.pg_joined.clear()  # before the snapshot: a join from here on wakes the next wait
             channels = [c for c in self.hub.pg_channels if c.bindings]
             if not channels:
                 if now - last_advance >= ADVANCE_EVERY:
@@ -132,7 +134,6 @@ class Capture:
             await self._wait(POLL_IDLE if idle else POLL_ACTIVE)
 
     async def _wait(self, seconds: float) -> None:
-        self.hub.pg_joined.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.hub.pg_joined.wait(), seconds)
 
@@ -164,8 +165,16 @@ class Capture:
 
     async def _typed(self, conn: AsyncConnection[Any], relation: Relation,
                      tuples: list[list[Any]]) -> list[dict[str, Any]]:
-        """Typed JSON objects for text tuples, cast by PostgreSQL; UNCHANGED and key-only NULLs dropped later."""
+        """Typed JSON objects for text tuples; UNCHANGED and key-only NULLs are dropped later.
+
+        Common types are rewritten in Python (values.py); a batch with anything else is cast by PostgreSQL.
+        """
         await self._type_info(conn, {c.type_oid for c in relation.columns})
+        names = [c.name for c in relation.columns]
+        typnames = [self._types[c.type_oid][0] for c in relation.columns]
+        fast = [convert_row(names, typnames, values) for values in tuples]
+        if all(row is not None for row in fast):
+            return [row for row in fast if row is not None]
         cols = [f"c{i}" for i in range(len(relation.columns))]
         record_def = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in ["n", *cols])
         select = sql.SQL(", ").join(
