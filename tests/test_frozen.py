@@ -101,6 +101,45 @@ def wait_for_page(url: str, timeout: float, proc: subprocess.Popen[Any] | None =
         time.sleep(0.05)
 
 
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(p) for p in task.read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (the native window process, QtWebEngineProcess, the demo stack...)."""
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    return False
+
+
+def assert_all_gone(pids: list[int], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:200] for p in pids if alive(p)}
+    for pid in left:  # a failing run must not leave them behind on the machine
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes outlived the app: {left}"
+
+
 CLEAN_EXITS = (0, -signal.SIGTERM)  # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done
 
 
@@ -208,7 +247,9 @@ def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
     finally:
         if driver is not None:
             driver.quit()
+        below = descendants(proc.pid)
         code = stop(proc)
+    assert_all_gone(below)
     assert code in CLEAN_EXITS, f"exit code {code} after SIGTERM; log:\n{log.read_text()[-3000:]}"
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     with pytest.raises(urllib.error.URLError):
@@ -293,26 +334,19 @@ def test_frozen_app_opens_native_window_on_signin_under_xvfb(frozen: Path, stack
             wait_for_page(f"http://127.0.0.1:{port}/signin", 60, proc)
             wait_for_native_signin(display, shot, proc, 90)
             assert any("SupportChat" in title for title in window_titles(display))
+            below = descendants(proc.pid)
+            # the window runs in its own process (the same executable, re-entered through freeze_support)
+            # with Qt WebEngine's helper processes below it; none of them may be a second copy of the app
+            names = [Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0") for p in below]
+            assert any(b"QtWebEngineProcess" in argv[0] for argv in names), names
+            assert not any(argv[:2] == [str(frozen).encode(), b"--port"] for argv in names), names
         finally:
             code = stop(proc)
+        assert_all_gone(below)
+        assert not window_titles(display) or not any("SupportChat" in t for t in window_titles(display))
     text = log.read_text()
     assert code in CLEAN_EXITS, f"exit code {code} after SIGTERM; log:\n{text[-3000:]}"
     assert "Traceback" not in text, text[-3000:]
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        found += [int(p) for p in task.read_text().split()]
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
 def test_frozen_app_runs_the_demo_stack_from_the_bundle_and_stops_it(frozen: Path, tmp_path: Path) -> None:
@@ -356,11 +390,7 @@ def test_frozen_app_runs_the_demo_stack_from_the_bundle_and_stops_it(frozen: Pat
         code = stop(proc, timeout=60)
     text = log.read_text()
     assert code in CLEAN_EXITS, f"exit code {code} after SIGTERM; log:\n{text[-3000:]}"
-    deadline = time.monotonic() + 30
-    while (alive(stacks[0]) or alive(postmaster)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(stacks[0]), "the demo server outlived the app"
-    assert not alive(postmaster), "the demo server's PostgreSQL outlived the app"
+    assert_all_gone([*stacks, postmaster], timeout=30)
     assert not pidfile.exists(), "PostgreSQL did not shut down cleanly (postmaster.pid left behind)"
     stack_log = data / "demo-stack.log"
     assert "Traceback" not in (stack_log.read_text() if stack_log.exists() else ""), stack_log.read_text()[-3000:]
