@@ -18,7 +18,9 @@ builds it first (~1 min).
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,10 +31,12 @@ from bench.harness import BenchEnv, Figure, figure, median
 from localbase.postgres import free_port
 from tests.test_frozen import (
     ROOT,
+    alive,
     app_env,
     binary_path,
     build,
     build_lock,
+    descendants,
     native_env,
     stop,
     wait_for_native_signin,
@@ -76,7 +80,12 @@ def _time_window(cmd: list[str], env: BenchEnv, data: Path, shot: Path) -> float
             wait_for_native_signin(display, shot, proc, 120)
             return time.monotonic() - started
         finally:
+            below = descendants(proc.pid)
             stop(proc)
+            time.sleep(1)
+            for pid in below:  # the window process may outlive a SIGTERMed app (see tests/test_frozen.py)
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def _import_floor() -> float:
