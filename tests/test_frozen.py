@@ -254,6 +254,14 @@ def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/signin", timeout=2)
+    # the support engineer's view of what the frozen app left: the agent's cache, nothing unsent
+    proc_doctor = subprocess.run([str(frozen), "doctor", "--json"], env=app_env(stack, tmp_path / "data"),
+                                 capture_output=True, text=True, timeout=120, check=False)
+    report = json.loads(proc_doctor.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert proc_doctor.returncode == 0, report
+    assert checks["cache"]["detail"].startswith(f"{users.agent.id} (signed in): schema ")
+    assert checks["outbox"]["detail"] == "0 pending, 0 failed"
 
 
 def free_display() -> int:
