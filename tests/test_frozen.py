@@ -394,6 +394,14 @@ def test_frozen_app_runs_the_demo_stack_from_the_bundle_and_stops_it(frozen: Pat
         pidfile = data / "demo-stack" / "pgdata" / "postmaster.pid"
         postmaster = int(pidfile.read_text().split()[0])
         assert alive(postmaster)
+        # with nothing configured, doctor finds and checks the app's running demo server
+        doctor = subprocess.run([str(frozen), "doctor", "--json"], env=env, capture_output=True, text=True,
+                                timeout=120, check=False)
+        report = json.loads(doctor.stdout)
+        checks = {c["name"]: c for c in report["checks"]}
+        assert doctor.returncode == 0, report
+        assert f"embedded demo server, pid {stacks[0]}" in checks["configured server"]["detail"]
+        assert checks["realtime"]["ok"] and checks["schema"]["ok"]
     finally:
         code = stop(proc, timeout=60)
     text = log.read_text()
