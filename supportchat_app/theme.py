@@ -31,6 +31,8 @@ body { background: var(--sc-bg); }
 .sc-note { background: var(--sc-note); border: 1px dashed var(--sc-note-border); border-radius: 10px; }
 .sc-note-input .q-field__control { background: var(--sc-note) !important; }
 .sc-initials { font-weight: 600; letter-spacing: 0.02em; }
+.sc-echo { display: flex; justify-content: flex-end; width: 100%; padding-top: 30px; }
+.sc-echo > div { max-width: 72%; }
 .sc-ticket-row { cursor: pointer; }
 .sc-ticket-row:hover { background: var(--sc-selected); }
 .sc-selected { background: var(--sc-selected); box-shadow: inset 3px 0 0 var(--sc-own); }

@@ -86,7 +86,8 @@ def test_sign_in_open_thread_and_send_in_chromium(app: AppProcess, driver: WebDr
     composer.send_keys("Thanks! A fix ships tomorrow;", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "I'll let you know.")
     composer.send_keys(Keys.ENTER)
     bubble = wait.until(ec.visibility_of_element_located(
-        (By.XPATH, "//*[@data-message-id][.//*[contains(text(), 'A fix ships tomorrow')]]")))
+        (By.XPATH, "//*[@data-message-id and @data-message-id!='echo']"  # not the browser's instant echo
+                   "[.//*[contains(text(), 'A fix ships tomorrow')]]")))
     WebDriverWait(driver, 30).until(lambda _: bubble.find_elements(By.CSS_SELECTOR, "[data-testid=state-sent]"))
     assert composer.get_attribute("value") == "", "Enter sent the text and cleared the composer"
     assert driver.title.endswith("SupportChat")

@@ -12,18 +12,30 @@ from nicegui import ui
 from supportchat_app.state import ComposerState
 
 # Enter is decided in the browser so the newline never reaches the textarea; the value travels with
-# the event so a send never races the textarea's own value sync
-_KEYDOWN_JS = (
-    "(e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault();"
-    " emit({value: e.target.value, resolve: e.ctrlKey || e.metaKey}); } }"
-)
+# the event so a send never races the textarea's own value sync. The browser also draws the message at
+# once (an "echo" bubble in the thread's echo slot) so the keypress shows on the next frame; the
+# server's real bubble, with its pending/sent state, replaces it a round trip later.
+_KEYDOWN_JS = """(e) => {
+  if (e.key !== 'Enter' || e.shiftKey || e.isComposing) return;
+  e.preventDefault();
+  const value = e.target.value;
+  if (!value.trim()) return;
+  emit({value: value, resolve: e.ctrlKey || e.metaKey});
+  const slot = document.getElementById('c%(echo)s');
+  if (!slot) return;
+  const row = document.createElement('div'), bubble = document.createElement('div');
+  row.className = 'sc-echo'; row.setAttribute('data-message-id', 'echo');
+  bubble.className = 'sc-bubble sc-own px-3 py-2 rounded-2xl whitespace-pre-wrap';
+  bubble.textContent = value;
+  row.appendChild(bubble); slot.appendChild(row);
+}"""
 TYPING_EVERY = 2.0
 
 
 class Composer(ui.column):
     def __init__(self, state: ComposerState, *, agent: bool, draft: str,
                  on_send: Callable[[str, bool], bool], on_draft: Callable[[str], None],
-                 on_typing: Callable[[], None]) -> None:
+                 on_typing: Callable[[], None], echo_slot: ui.element | None = None) -> None:
         super().__init__()
         self.state, self.agent = state, agent
         self._on_send, self._on_draft, self._on_typing = on_send, on_draft, on_typing
@@ -40,7 +52,8 @@ class Composer(ui.column):
                 self.input = ui.textarea(value=draft, placeholder=self._placeholder(),
                                          on_change=self._changed).props(
                     'outlined autogrow dense rows=1 data-testid="composer"').mark("composer").classes("grow sc-input")
-                self.input.on("keydown", self._enter, js_handler=_KEYDOWN_JS)
+                self.input.on("keydown", self._enter,
+                              js_handler=_KEYDOWN_JS % {"echo": echo_slot.id if echo_slot else "none"})
                 self.send_button = ui.button(icon="send", on_click=self._click).props(
                     'round unelevated color=primary data-testid="send"').mark("send").tooltip("Send (Enter)")
             hint = "Enter to send · Shift+Enter new line" + (" · Ctrl+Enter send and resolve" if agent else "")

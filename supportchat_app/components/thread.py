@@ -9,6 +9,7 @@ DOM order inside the scroller is therefore [live chunk, newest page, older page,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -18,7 +19,9 @@ from nicegui import ui
 from supportchat_app import fmt
 from supportchat_app.components.bubble import DayHeader, MessageBubble
 
-PAGE_SIZE = 50
+# SUPPORTCHAT_THREAD_PAGE_SIZE exists for the benchmark's baseline (render everything at once) and for
+# support diagnosis; users never need it
+PAGE_SIZE = max(1, int(os.environ.get("SUPPORTCHAT_THREAD_PAGE_SIZE", "50") or 50))
 NEAR_TOP_PX = 600
 
 # emits only when the reader is close to the top; column-reverse makes scrollTop 0 at the bottom
@@ -50,6 +53,8 @@ class ThreadView(ui.element):
         self.props('data-testid="thread"').mark("thread")
         self.on("scroll", self._near_top, js_handler=_NEAR_TOP_JS, throttle=0.25)
         with self:
+            # first child = lowest on screen: the browser's instant echo of a message being sent
+            self.echo = ui.element("div").classes("w-full")
             self.live = ui.column().classes("w-full gap-3 pt-1")
         self.top: ui.element | None = None
         self._load_page(initial=True)
@@ -130,6 +135,10 @@ class ThreadView(ui.element):
             self.top_day = fmt.day_of(message.created_at)
         self._render_into(self.live, [message], self.newest_day)
         self.newest_day = fmt.day_of(message.created_at) or self.newest_day
+
+    def clear_echo(self) -> None:
+        """Remove the browser-drawn echo bubbles once the server's own bubble is on its way."""
+        self.client.run_javascript(f"const s = document.getElementById('c{self.echo.id}'); s && s.replaceChildren();")
 
     def refresh(self, message_ids: frozenset[str] | set[str]) -> None:
         """Apply a MessagesChanged: new messages appear at the bottom, own ones update their state,

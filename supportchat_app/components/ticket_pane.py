@@ -164,7 +164,8 @@ class TicketPane(ui.column):
                 self.composer = None
                 return
             self.composer = Composer(self.composer_state, agent=self.staff, draft=self.engine.get_draft(self.ticket_id),
-                                     on_send=self.send, on_draft=self._save_draft, on_typing=self._typing)
+                                     on_send=self.send, on_draft=self._save_draft, on_typing=self._typing,
+                                     echo_slot=self.thread.echo)
 
     def _mode_changed(self) -> None:
         if self.composer is not None:
@@ -181,9 +182,11 @@ class TicketPane(ui.column):
             internal = self.staff and self.composer_state.internal
             message = self.engine.send_message(self.ticket_id, text, internal=internal)
         except ValueError as exc:
+            self.thread.clear_echo()
             ui.notify(fmt.plain_error(exc, "send the message"), type="negative")
             return False
         self.thread.append(message)
+        self.thread.clear_echo()
         self.engine.save_draft(self.ticket_id, "")
         ui.run_javascript(f"getHtmlElement({self.thread.id}).scrollTop = 0")
         if resolve:
