@@ -44,10 +44,11 @@ EXE_NAME = "supportchat.exe" if sys.platform == "win32" else "supportchat"
 
 
 @contextlib.contextmanager
-def build_lock(root: Path = BUILD_ROOT) -> Iterator[None]:
+def build_lock(root: Path = BUILD_ROOT, *, shared: bool = False) -> Iterator[None]:
+    """Exclusive to build; shared while running the build, so nobody rebuilds it under a running test."""
     root.mkdir(parents=True, exist_ok=True)
-    with (root / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with (root / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -59,16 +60,20 @@ def binary_path(root: Path = BUILD_ROOT) -> Path:
 
 
 def build(root: Path = BUILD_ROOT) -> Path:
-    """`pyinstaller build.spec` into root/dist (work files in root/work); returns the frozen executable."""
     with build_lock(root):
-        log = root / "build.log"
-        with log.open("w") as out:
-            proc = subprocess.run(
-                [sys.executable, "-m", "PyInstaller", str(ROOT / "build.spec"), "--noconfirm",
-                 "--distpath", str(root / "dist"), "--workpath", str(root / "work")],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=900, check=False,
-            )
-        assert proc.returncode == 0, f"pyinstaller failed; see {log}:\n" + log.read_text()[-3000:]
+        return _pyinstaller(root)
+
+
+def _pyinstaller(root: Path) -> Path:
+    """`pyinstaller build.spec` into root/dist (work files in root/work); returns the frozen executable."""
+    log = root / "build.log"
+    with log.open("w") as out:
+        proc = subprocess.run(
+            [sys.executable, "-m", "PyInstaller", str(ROOT / "build.spec"), "--noconfirm",
+             "--distpath", str(root / "dist"), "--workpath", str(root / "work")],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=900, check=False,
+        )
+    assert proc.returncode == 0, f"pyinstaller failed; see {log}:\n" + log.read_text()[-3000:]
     exe = binary_path(root)
     assert exe.is_file() and os.access(exe, os.X_OK), exe
     return exe
@@ -157,11 +162,15 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 30) -> int:
 
 
 @pytest.fixture(scope="session")
-def frozen() -> Path:
+def frozen() -> Iterator[Path]:
     # SUPPORTCHAT_FROZEN_REUSE=1 only for iterating on these tests; CI always builds
-    if os.environ.get("SUPPORTCHAT_FROZEN_REUSE") == "1" and binary_path().is_file():
-        return binary_path()
-    return build()
+    reuse = os.environ.get("SUPPORTCHAT_FROZEN_REUSE") == "1" and binary_path().is_file()
+    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    with (BUILD_ROOT / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        exe = binary_path() if reuse else _pyinstaller(BUILD_ROOT)
+        fcntl.flock(lock, fcntl.LOCK_SH)  # a parallel session's build waits until this one is done with the binary
+        yield exe
 
 
 def test_frozen_doctor_reports_localbase_healthy(frozen: Path, stack: StackProcess, tmp_path: Path) -> None:
