@@ -379,8 +379,8 @@ def native_run(frozen: Path, stack: StackProcess, tmp_path_factory: pytest.TempP
 
 
 def test_frozen_app_opens_native_window_on_signin_under_xvfb(frozen: Path, native_run: NativeRun) -> None:
-    # wait_for_native_signin saw the drawn sign-in page (its blue button) in a window titled SupportChat
-    assert any("SupportChat" in title for title in native_run.titles), native_run.titles
+    # wait_for_native_signin saw the drawn sign-in page (its blue button); the window carries the page's title
+    assert "Sign in · SupportChat" in native_run.titles, native_run.titles
     # the window runs in its own process (the same executable, re-entered through freeze_support) with Qt
     # WebEngine's helper processes below it; none of them is a second copy of the app
     assert any(b"QtWebEngineProcess" in argv[0] for argv in native_run.below), native_run.below
