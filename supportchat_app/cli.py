@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import sys
 from types import ModuleType
 
@@ -64,8 +65,14 @@ def run_app(*, web: bool, port: int | None, open_browser: bool = True) -> int:
     native = not web and has_display()
     if not native and not web:
         print("No display found; serving SupportChat to the browser instead.", file=sys.stderr)
-    app_main.run(native=native, port=port if port is not None else (None if native else 8080),
-                 show=open_browser and not native)
+    # SIGTERM takes Ctrl+C's path: uvicorn would otherwise re-raise it and the interpreter would die by the
+    # signal, skipping the exit handlers that end the native window's process and the demo server
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        app_main.run(native=native, port=port if port is not None else (None if native else 8080),
+                     show=open_browser and not native)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

