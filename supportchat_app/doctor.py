@@ -246,7 +246,7 @@ def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
     for path in caches:
         label = path.stem + (" (signed in)" if path.stem == signed_in else "")
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
             try:
                 version = conn.execute("pragma user_version").fetchone()[0]
                 row = (None, None) if version > VERSION else conn.execute(
@@ -293,11 +293,24 @@ def server_target(root: Path) -> tuple[str, str, str, str]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs, without touching it (on Windows `os.kill(pid, 0)` would terminate it)."""
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined,unused-ignore]
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        try:
+            code = ctypes.c_ulong()
+            return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
+    except OSError:  # EPERM: it exists, owned by someone else
         return True
     return True
 
