@@ -238,13 +238,16 @@ def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
     """Schema version and outbox of every cache in the data dir (the signed-in user's is marked)."""
     from sync.schema import VERSION
 
-    caches = sorted((root / "cache").glob("*.sqlite3"))
+    # the window's caches, then those of further browser sessions (supportchat_app.backend: sessions/N)
+    caches = sorted((root / "cache").glob("*.sqlite3")) + sorted(root.glob("sessions/*/cache/*.sqlite3"))
     if not caches:
         who = "signed-in user" if signed_in else "nobody signed in"
         return [Check("cache", True, f"no local cache yet ({who})")]
     checks, pending, failed = [], 0, 0
     for path in caches:
-        label = path.stem + (" (signed in)" if path.stem == signed_in else "")
+        slot = path.parent.parent
+        label = path.stem + (f" (browser session {slot.name})" if slot != root
+                             else " (signed in)" if path.stem == signed_in else "")
         try:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
             try:

@@ -114,6 +114,10 @@ def test_cache_checks_read_real_caches(tmp_path: Path) -> None:
         conn.execute(f"pragma user_version = {VERSION + 1}")
     newer = [c for c in doctor.cache_checks(tmp_path, "u1") if not c.ok]
     assert len(newer) == 1 and "newer SupportChat" in newer[0].problem
+    extra = tmp_path / "sessions" / "1" / "cache"
+    extra.mkdir(parents=True)
+    open_store(extra / "u3.sqlite3").store.close()
+    assert "u3 (browser session 1): schema" in doctor.cache_checks(tmp_path, "u1")[-2].detail
     (cache / "u2.sqlite3").write_bytes(b"this is not a database" * 100)
     broken = [c for c in doctor.cache_checks(tmp_path, "u1") if not c.ok]
     assert len(broken) == 1 and "cannot be read" in broken[0].problem
