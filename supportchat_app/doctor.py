@@ -197,7 +197,7 @@ def keyring_check() -> Check:
         return Check("keyring", True, f"unavailable ({exc}); the session is kept in a 0600 file in the data dir")
     if usable:
         return Check("keyring", True, f"{name}: the session is kept in the OS keyring")
-    return Check("keyring", True, f"{name} is not a usable keyring; the session is kept in a 0600 file in the data dir")
+    return Check("keyring", True, f"no OS keyring here ({name}); the session is kept in a 0600 file in the data dir")
 
 
 def webview_check() -> Check:
