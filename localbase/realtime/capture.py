@@ -52,7 +52,8 @@ POLL_IDLE = 0.010
 ACTIVE_WINDOW = 2.0
 ADVANCE_EVERY = 1.0
 MAX_CHANGES_PER_POLL = 5000
-RLS_WORKERS = 3  # backends that run a large batch of RLS checks in parallel (the capture's own included)
+RLS_WORKERS = 3  # backends that run RLS checks, in parallel for large batches, while the slot is polled again
+MAX_PENDING = 20_000  # decoded events waiting for their RLS check; beyond this the slot keeps them instead
 
 
 @dataclass
@@ -81,6 +82,9 @@ class Capture:
         self._types: dict[int, tuple[str, str]] = {}  # type oid -> (typname, SQL type)
         self._conn: AsyncConnection[Any] | None = None
         self._workers: list[AsyncConnection[Any]] = []
+        self._pending: list[Event] = []
+        self._pending_ready = asyncio.Event()
+        self._checker: asyncio.Task[None] | None = None
         self.polls = 0
 
     async def run(self) -> None:
@@ -94,6 +98,10 @@ class Capture:
                 log.exception("realtime capture failed; restarting")
                 await asyncio.sleep(1.0)
             finally:
+                if self._checker is not None:
+                    self._checker.cancel()
+                    self._checker = None
+                self._pending = []
                 for extra in self._workers:
                     with contextlib.suppress(Exception):
                         await extra.close()
@@ -109,9 +117,10 @@ class Capture:
         await self.rls.setup(conn)
         await conn.execute("set timezone = 'UTC'")
         await conn.execute("select pg_create_logical_replication_slot(%s, 'pgoutput', true)", (self.slot,))
-        for _ in range(RLS_WORKERS - 1):
+        for _ in range(RLS_WORKERS):
             self._workers.append(await AsyncConnection.connect(self.db_url, autocommit=True))
         self.decoder = Decoder()
+        self._checker = asyncio.create_task(self._check_loop(conn))
         last_change = 0.0
         last_advance = 0.0
         while True:
@@ -122,6 +131,7 @@ class Capture:
                 if now - last_advance >= ADVANCE_EVERY:
                     await conn.execute("select pg_replication_slot_advance(%s, pg_current_wal_lsn())", (self.slot,))
                     last_advance = now
+                self._raise_if_checker_failed()
                 await self._wait(ADVANCE_EVERY)
                 continue
             if await self.poll(conn):
@@ -148,9 +158,32 @@ class Capture:
         transactions = [tx for tx in (self.decoder.feed(bytes(r[0])) for r in rows) if tx is not None]
         events = await self._events(conn, transactions)
         if events:
-            await self._authorize(conn, events)
-            await self._deliver(conn, events)
+            self._pending.extend(events)
+            self._pending_ready.set()
+        self._raise_if_checker_failed()
+        while len(self._pending) > MAX_PENDING:  # the checker is behind: let the slot hold the rest
+            await asyncio.sleep(POLL_ACTIVE)
+            self._raise_if_checker_failed()
         return True
+
+    async def _check_loop(self, conn: AsyncConnection[Any]) -> None:
+        """Check and deliver everything decoded so far, batch after batch, in commit order.
+
+        Runs beside the polling loop: while one batch's RLS checks run on the worker backends the slot is
+        polled again, and the longer checks take, the bigger (and cheaper per change) the next batch is.
+        """
+        while True:
+            await self._pending_ready.wait()
+            self._pending_ready.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                await self._authorize(conn, batch)
+                await self._deliver(conn, batch)
+
+    def _raise_if_checker_failed(self) -> None:
+        if self._checker is not None and self._checker.done():
+            self._checker.result()  # re-raises its failure (the capture restarts), or says it stopped
+            raise RuntimeError("the realtime RLS checker stopped")
 
     # typing ---------------------------------------------------------------------------------------
 
@@ -312,7 +345,7 @@ class Capture:
                 per_event.append((channel, ids, n))
             wanted.append(per_event)
         checks = {fn: list(by_identity.values()) for fn, by_identity in groups.items()}
-        visible = await self.rls.visible([conn, *self._workers], checks)
+        visible = await self.rls.visible(self._workers or [conn], checks)
         for event, per_event in zip(events, wanted, strict=True):
             event.targets = [(ch, ids) for ch, ids, n in per_event if n is None or n in visible]
 

@@ -166,8 +166,8 @@ class RlsChecker:
 
     async def ensure_function(self, conn: AsyncConnection[Any], name: str, definition: str) -> None:
         if self._functions.get(name) != definition:
-            async with conn.transaction():
-                await conn.execute(definition)
+            # no parameters: one simple-protocol query, so the drop and the create commit together
+            await conn.execute(definition.encode())
             self._functions[name] = definition
 
     async def access(self, conn: AsyncConnection[Any], role: str, relation_oid: int) -> TableAccess:
