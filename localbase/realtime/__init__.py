@@ -9,6 +9,7 @@ Modules, from the wire inwards:
   subscriptions.py  bindings checked against the publication and typed by PostgreSQL at join
   capture.py        logical decoding (pgoutput) of committed changes, typed, matched and delivered
   pgoutput.py       the pgoutput message parser
+  values.py         text values to the JSON `to_jsonb` gives, for common types (others: PostgreSQL casts them)
   rls.py            batched per-subscriber RLS checks, as Supabase's walrus does them
   broadcast_api.py  REST broadcast endpoints
 
