@@ -8,7 +8,10 @@ when there is any. `--json` prints exactly one JSON object: {"ok", "version", "c
 detail}], "problems", "summary"}.
 
 Only the standard library is imported at module level so `supportchat --help` stays fast; the
-HTTP client (httpx) and the websocket client (websockets) are the project's own dependencies.
+HTTP client (httpx), the websocket client (websockets) and pyjwt are the project's own dependencies.
+The realtime probe speaks Phoenix frames itself over `websockets` rather than through realtime-py:
+a doctor must see one join and one heartbeat answered or refused, with the server's reason, where a
+client library would reconnect and retry quietly.
 """
 
 from __future__ import annotations
@@ -80,16 +83,13 @@ def render_text(report: dict[str, Any]) -> str:
 
 def key_role(key: str) -> str | None:
     """The `role` claim of a legacy JWT API key (unverified: only to refuse a service key), else None."""
-    import base64
+    import jwt
 
-    parts = key.split(".")
-    if len(parts) != 3:
-        return None  # new-style sb_publishable_/sb_secret_ keys are not JWTs
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    role = payload.get("role") if isinstance(payload, dict) else None
+        claims = jwt.decode(key, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return None  # not a JWT: e.g. the new sb_publishable_/sb_secret_ keys
+    role = claims.get("role") if isinstance(claims, dict) else None
     return role if isinstance(role, str) else None
 
 

@@ -17,9 +17,11 @@ class Notifier:
     def __init__(self) -> None:
         self._notifier: Any = None
         self.disabled = False
+        self.attempts = 0
         self.sent = 0
 
     async def notify(self, title: str, body: str) -> bool:
+        self.attempts += 1
         if self.disabled:
             return False
         try:

@@ -43,9 +43,9 @@ body { background: var(--sc-bg); }
 
 # tells the server when the window gains or loses focus, for notifications only when nobody is looking
 FOCUS_JS = """
-window.addEventListener('focus', () => emitEvent('sc-focus', true));
-window.addEventListener('blur', () => emitEvent('sc-focus', false));
-emitEvent('sc-focus', document.hasFocus());
+window.addEventListener('focus', () => emitEvent('scfocus', true));
+window.addEventListener('blur', () => emitEvent('scfocus', false));
+emitEvent('scfocus', document.hasFocus());
 """
 
 

@@ -127,11 +127,9 @@ def send(user: User, text: str, *, resolve: bool = False) -> None:
 
 
 def engine_of(user: User) -> Any:
+    """The engine behind this simulated browser (its session cookie's id picks the app's session slot)."""
     backend = app_backend.current()
-    with user:
-        from supportchat_app import theme
-
-        slot = backend.slots[theme.browser_id()]
+    slot = backend.slots[user.client.request.session["id"]]  # type: ignore[union-attr]
     return backend.workspaces[slot].engine
 
 

@@ -42,9 +42,8 @@ class SearchDialog(ui.dialog):
         self._search, self._on_open = search, on_open
         self.hits: list[Any] = []
         with self, ui.card().classes("w-[640px] max-w-full"):
-            self.input = ui.input(placeholder="Search tickets and messages…").props(
+            self.input = ui.input(placeholder="Search tickets and messages…", on_change=self._update).props(
                 'autofocus outlined dense clearable data-testid="search-input"').mark("search-input").classes("w-full")
-            self.input.on("update:model-value", self._update, throttle=0.15)
             self.input.on("keydown.enter", self._open_first)
             self.results = ui.column().classes("w-full gap-0 max-h-[60vh] overflow-y-auto")
         self.on("show", lambda: self.input.run_method("focus"))

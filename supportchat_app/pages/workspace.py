@@ -65,7 +65,7 @@ class WorkspaceView:
         ui.keyboard(on_key=self._global_key, ignore=[])
         ui.keyboard(on_key=self._plain_key)  # default ignore list: '?' typed into the composer stays text
         ui.timer(REDRAW_EVERY, self._flush)
-        ui.on("sc-focus", self._focus)
+        ui.on("scfocus", self._focus)
         unsubscribe = self.workspace.listen(self.on_event)
         self.client.on_delete(unsubscribe)
         self.client.on_delete(self._leave_ticket)

@@ -1,0 +1,147 @@
+"""More of the app through NiceGUI's simulated `User` on the real stack: the settings page refusing a
+service key, a long thread paging in older messages, search over the local cache, presence, typing and
+the customer's "seen" marker, and a desktop notification attempt that cannot hurt a headless box."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import psycopg
+from nicegui import ui
+from nicegui.testing.user_interaction import UserInteraction
+
+from supportchat_app.notifier import notifier
+from tests.conftest import Users
+from tests.stackproc import StackProcess
+from tests.test_app_flows import (  # the same harness as the flow tests
+    WAIT,
+    another_user,
+    app_data,  # noqa: F401 - fixture
+    bubble_with,
+    bubbles,
+    engine_of,
+    eventually,
+    proxy,  # noqa: F401 - fixture
+    running_app,
+    seed_ticket,
+    send,
+    sign_in,
+)
+
+
+async def test_settings_refuse_the_service_key(app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+    async with running_app() as user:
+        await user.open("/settings")
+        user.find(marker="url").type(stack.api_url)
+        user.find(marker="anon-key").type(stack.service_role_key)
+        user.find(marker="connect").click()
+        await user.should_see(marker="settings-message", retries=WAIT)
+        await eventually(lambda: "service key" in user.find(marker="settings-message").elements.pop().text,
+                         "the refusal")
+        message = user.find(marker="settings-message").elements.pop().text
+        assert "anon" in message and "Traceback" not in message
+        saved = json.loads((app_data / "settings.json").read_text())
+        assert "anon_key" not in saved and "url" not in saved, "a refused key is never saved"
+        user.find(marker="url").elements.pop().value = "ftp://nowhere"
+        user.find(marker="anon-key").elements.pop().value = stack.anon_key
+        user.find(marker="connect").click()
+        await eventually(lambda: "https://" in user.find(marker="settings-message").elements.pop().text,
+                         "the URL advice")
+
+
+def seed_long_thread(db_url: str, customer: object, agent: object, count: int) -> str:
+    """`count` messages a minute apart ending now, written with triggers off like localbase/demo.py."""
+    ticket_id = seed_ticket(db_url, customer, agent, f"Long thread {time.time_ns()}")  # type: ignore[arg-type]
+    with psycopg.connect(db_url) as conn, conn.transaction():
+        conn.execute("set local session_replication_role = replica")
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content, created_at, change_xid, change_id)"
+            " select %(t)s, case when i %% 2 = 1 then %(c)s::uuid else %(a)s::uuid end, 'Line ' || i,"
+            " now() - make_interval(mins => %(n)s - i) * 30, pg_current_xact_id()::text::bigint,"
+            " nextval('private.change_seq') from generate_series(1, %(n)s) i",
+            {"t": ticket_id, "c": customer.id, "a": agent.id, "n": count})  # type: ignore[attr-defined]
+        conn.execute("update tickets set last_message_at = now(), change_xid = pg_current_xact_id()::text::bigint,"
+                     " change_id = nextval('private.change_seq') where id = %s", (ticket_id,))
+    return ticket_id
+
+
+async def test_long_thread_opens_at_newest_page_and_loads_older(app_data: Path, users: Users,  # noqa: F811
+                                                               stack: StackProcess) -> None:
+    ticket_id = seed_long_thread(stack.db_url, users.customer, users.agent, 130)
+    async with running_app() as agent:
+        await sign_in(agent, users.agent)
+        await eventually(lambda: engine_of(agent).count_thread(ticket_id) == 130, "the thread in the cache")
+        await agent.open(f"/?t={ticket_id}")
+        await agent.should_see(marker="composer", retries=WAIT)
+        def shown() -> set[str]:
+            return {_text(b) for b in bubbles(agent)}
+
+        assert len(bubbles(agent)) == 50 and "Line 130" in shown() and "Line 80" not in shown()
+        agent.find(marker="load-older").click()
+        await eventually(lambda: len(bubbles(agent)) == 100, "the second page")
+        assert "Line 31" in shown() and "Line 30" not in shown()
+        agent.find(marker="load-older").click()
+        await eventually(lambda: len(bubbles(agent)) == 130, "the last page")
+        await agent.should_see("Beginning of the conversation")
+        await agent.should_not_see(marker="load-older")
+        # one header per day, even where a day spans two pages
+        with agent:
+            labels = [e.text for e in ui.context.client.elements.values() if "day" in getattr(e, "_markers", [])]
+        assert len(labels) == len(set(labels)) >= 2
+
+
+def _text(bubble: object) -> str:
+    texts = [getattr(d, "text", "") for d in bubble.descendants()]  # type: ignore[attr-defined]
+    return next((t for t in texts if t.startswith("Line ")), "")
+
+
+async def test_search_finds_messages_in_the_local_cache(app_data: Path, users: Users,  # noqa: F811
+                                                        stack: StackProcess) -> None:
+    word = f"flux{time.time_ns() % 10**8}"
+    ticket_id = seed_ticket(stack.db_url, users.customer2, users.agent2, "Capacitor question",
+                            [(users.customer2, f"Is the {word} capacitor charged?", False)])
+    async with running_app() as agent:
+        await sign_in(agent, users.agent2)
+        await eventually(lambda: engine_of(agent).ticket(ticket_id) is not None, "the ticket in the cache")
+        agent.find(marker="open-search").click()
+        agent.find(marker="search-input").type(word)
+        await agent.should_see(marker="search-hit", retries=WAIT)
+        agent.find(marker="search-hit").click()
+        await agent.should_see(marker="composer", retries=WAIT)
+        await eventually(lambda: bubble_with(agent, f"Is the {word} capacitor charged?") is not None, "the thread")
+
+
+async def test_presence_typing_seen_and_notification(app_data: Path, users: Users,  # noqa: F811
+                                                     stack: StackProcess) -> None:
+    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Presence {time.time_ns()}",
+                            [(users.customer, "Hello?", False)])
+    async with running_app() as agent:
+        await sign_in(agent, users.agent)
+        customer = another_user()
+        await sign_in(customer, users.customer)
+        await agent.open(f"/?t={ticket_id}")
+        await agent.should_see(marker="composer", retries=WAIT)
+        send(agent, "Hi! Looking at it now.")
+        await customer.open(f"/?t={ticket_id}")
+        await customer.should_see(marker="composer", retries=WAIT)
+
+        await agent.should_see(marker="viewers", retries=WAIT)  # the customer is viewing too
+        await agent.should_see(users.customer.name, retries=WAIT)
+        await agent.should_see(marker="seen", retries=WAIT)  # the customer has read the agent's reply
+        await eventually(lambda: "Seen by" in agent.find(marker="seen").elements.pop().text, "the seen marker")
+
+        customer.find(marker="composer").type("I am typing a long expl")
+        await agent.should_see(marker="typing", retries=WAIT)
+        assert users.customer.name in agent.find(marker="typing").elements.pop().text
+
+        # the agent's window loses focus; a new customer message then notifies (harmlessly when headless)
+        with agent:
+            layout = ui.context.client.layout
+        UserInteraction(agent, {layout}, None).trigger("scfocus", False)  # what FOCUS_JS emits on blur
+        before = notifier.attempts
+        send(customer, "Here is the whole explanation.")
+        await eventually(lambda: bubble_with(agent, "Here is the whole explanation.") is not None, "live message")
+        await eventually(lambda: notifier.attempts == before + 1, "a desktop notification attempt")
+        await agent.should_see("Here is the whole explanation.")
