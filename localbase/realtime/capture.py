@@ -21,8 +21,9 @@ Per poll: decode, find the channels whose bindings match each change (table, eve
 typed record), check RLS for INSERT/UPDATE once per distinct subscriber identity in one round trip
 (rls.py), then enqueue the events in commit order. DELETE is not RLS-checked (the row is gone), as
 on Supabase: a role without SELECT on the table gets nothing, and on RLS tables `old_record` keeps
-only the primary key. An UPDATE's unchanged TOASTed values are not in the WAL; those columns are
-left out of `record`.
+only the primary key. An UPDATE's unchanged TOASTed values (long texts) are not in the WAL; they are
+read from the row by primary key, so they can already show a later committed update of that column,
+which is delivered right after.
 """
 
 from __future__ import annotations
@@ -276,6 +277,8 @@ class Capture:
             if change.new is not None:
                 record = self._present(relation, change.new, typed[relation.oid][cursor[relation.oid]], False)
                 cursor[relation.oid] += 1
+                if any(v is UNCHANGED for v in change.new):
+                    await self._fill_unchanged(conn, relation, change, record)
             if change.old is not None:
                 old = self._present(relation, change.old, typed[relation.oid][cursor[relation.oid]],
                                     change.old_is_key_only)
@@ -290,6 +293,31 @@ class Capture:
             if ids_of:
                 events.append(Event(relation, change, stamp, record, old, list(ids_of.items())))
         return events
+
+    async def _fill_unchanged(self, conn: AsyncConnection[Any], relation: Relation, change: Change,
+                              record: dict[str, Any]) -> None:
+        """Complete an UPDATE whose unchanged TOASTed values the WAL does not carry, from the row as it is now."""
+        keys = [c for c in relation.columns if c.is_key]
+        if not keys or any(c.name not in record for c in keys):
+            return
+        await self._type_info(conn, {c.type_oid for c in keys})
+        where = sql.SQL(" and ").join(
+            sql.SQL("t.{} = ({}::jsonb ->> {})::{}").format(sql.Identifier(c.name), sql.Placeholder("pk"),
+                                                      sql.Literal(c.name), sql.SQL(self._types[c.type_oid][1]))
+            for c in keys
+        )
+        query = sql.SQL("select to_jsonb(t) from {} t where {}").format(
+            sql.Identifier(relation.schema, relation.name), where)
+        pk = json.dumps({c.name: record[c.name] for c in keys})
+        cur = await conn.execute(query, {"pk": pk})
+        row = await cur.fetchone()
+        if row is None:
+            return  # deleted since: the DELETE follows; those columns stay out of this record
+        current = dict(row[0])
+        assert change.new is not None
+        for col, value in zip(relation.columns, change.new, strict=True):
+            if value is UNCHANGED and col.name in current:
+                record[col.name] = current[col.name]
 
     @staticmethod
     def _present(relation: Relation, values: list[Any], typed: dict[str, Any], key_only: bool) -> dict[str, Any]:
