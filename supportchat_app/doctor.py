@@ -236,6 +236,7 @@ def webview_check() -> Check:
 
 def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
     """Schema version and outbox of every cache in the data dir (the signed-in user's is marked)."""
+    from sync.local import counts  # the engine's own definition of pending and failed
     from sync.schema import VERSION
 
     # the window's caches, then those of further browser sessions (supportchat_app.backend: sessions/N)
@@ -252,8 +253,7 @@ def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
             try:
                 version = conn.execute("pragma user_version").fetchone()[0]
-                row = (None, None) if version > VERSION else conn.execute(
-                    "select sum(state = 'queued'), sum(state = 'failed') from outbox").fetchone()
+                row = (0, 0) if version > VERSION else counts(conn)
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -268,8 +268,8 @@ def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
         else:
             note = "" if version == VERSION else f" (migrates to {VERSION} when opened)"
             checks.append(Check("cache", True, f"{label}: schema {version}{note}"))
-        pending += int(row[0] or 0)
-        failed += int(row[1] or 0)
+        pending += row[0]
+        failed += row[1]
     checks.append(outbox_check("outbox", pending, failed))
     return checks
 

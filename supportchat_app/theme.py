@@ -89,7 +89,8 @@ def frame(title: str, *, on_search: Callable[[], Any] | None = None,
         ui.space()
         status_slot = ui.row().classes("items-center")
         actions = ui.row().classes("items-center gap-1")
-        dark_button = ui.button(icon="light_mode" if dark.value else "dark_mode").props("flat round dense")
+        dark_button = ui.button(icon="light_mode" if dark.value else "dark_mode").props(
+            'flat round dense data-testid="dark-toggle"').mark("dark-toggle")
         dark_button.on_click(lambda: _toggle_dark(dark, dark_button))
         dark_button.tooltip("Light / dark")
         if on_help is not None:

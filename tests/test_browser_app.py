@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -97,3 +98,55 @@ def test_sign_in_open_thread_and_send_in_chromium(app: AppProcess, driver: WebDr
         stored = conn.execute("select content from messages where ticket_id = %s and sender_id = %s"
                               " order by created_at desc limit 1", (ticket_id, users.agent.id)).fetchone()
     assert stored == ("Thanks! A fix ships tomorrow;\nI'll let you know.",), "Shift+Enter made a new line"
+
+
+def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: WebDriver, stack: StackProcess,
+                                                      users: Users) -> None:
+    word = f"zebra{time.time_ns() % 10**6}"
+    first = seed(stack.db_url, users, f"Keyboard A {word}")
+    second = seed(stack.db_url, users, f"Keyboard B {word}")
+    wait = WebDriverWait(driver, 30)
+    driver.get(app.url + "/signin")
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=email]"))).send_keys(
+        users.agent.email)
+    driver.find_element(By.CSS_SELECTOR, "input[data-testid=password]").send_keys(users.agent.password, Keys.ENTER)
+    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-ticket-id="{second}"]')))
+
+    body = driver.find_element(By.TAG_NAME, "body")
+    body.send_keys("?")
+    wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Keyboard shortcuts']")))
+    ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+    wait.until(ec.invisibility_of_element_located((By.XPATH, "//*[text()='Keyboard shortcuts']")))
+
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("k").key_up(Keys.CONTROL).perform()
+    search = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=search-input]")))
+    search.send_keys(f"Keyboard A {word}")
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=search-hit]")))
+    search.send_keys(Keys.ENTER)
+    pane = f'[data-testid=ticket-pane][data-ticket-id="{first}"]'
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, pane)))
+
+    # the inbox lists newest activity first: B (seeded last) is above A, so Alt+Up goes from A to B
+    ActionChains(driver).key_down(Keys.ALT).send_keys(Keys.ARROW_UP).key_up(Keys.ALT).perform()
+    wait.until(ec.visibility_of_element_located(
+        (By.CSS_SELECTOR, f'[data-testid=ticket-pane][data-ticket-id="{second}"]')))
+    ActionChains(driver).key_down(Keys.ALT).send_keys(Keys.ARROW_DOWN).key_up(Keys.ALT).perform()
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, pane)))
+
+    composer = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "textarea[data-testid=composer]")))
+    composer.send_keys("All done, closing this one.")
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(Keys.CONTROL).perform()
+
+    def resolved(_: object) -> bool:
+        with psycopg.connect(stack.db_url) as conn:
+            row = conn.execute("select status, (select count(*) from messages where ticket_id = t.id and content ="
+                               " 'All done, closing this one.') from tickets t where id = %s", (first,)).fetchone()
+        return row == ("resolved", 1)
+
+    WebDriverWait(driver, 30).until(resolved)
+
+    driver.find_element(By.CSS_SELECTOR, "[data-testid=dark-toggle]").click()
+    wait.until(lambda d: "body--dark" in (d.find_element(By.TAG_NAME, "body").get_attribute("class") or ""))
+    time.sleep(0.5)
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "browser-dark.png"))
