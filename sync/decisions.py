@@ -202,6 +202,9 @@ def canonical_ts(value: Any) -> str | None:
     text compares the instants, whatever offset or precision the server sent."""
     if value is None or value == "":
         return None
+    if isinstance(value, str) and len(value) == 32 and value.endswith("+00:00") and value[10] == "T" \
+            and value[19] == ".":
+        return value  # already canonical (what PostgreSQL sends in UTC): skip parsing on the hot path
     if isinstance(value, datetime):
         dt = value
     else:

@@ -263,6 +263,30 @@ class SyncEngine(LiveMixin):
                 self._refresh_counts()
                 self._set_status(syncing=False)
 
+    async def push(self) -> int:
+        """Flush the outbox now (no pull); returns how many entries the server acknowledged."""
+        store = self._store
+        if store is None or self.user is None:
+            raise AuthError("sign in first", refused=True)
+        async with self._round_lock:
+            try:
+                await self._ensure_token()
+                result = await self._with_refresh(Pusher(store, self.remote, self._emit, self.max_batch).push)
+            finally:
+                self._refresh_counts()
+        return int(result.sent)
+
+    async def pull(self) -> int:
+        """Catch up from the server now (no push); returns the number of rows applied."""
+        store, user = self._store, self.user
+        if store is None or user is None:
+            raise AuthError("sign in first", refused=True)
+        async with self._round_lock:
+            await self._ensure_token()
+            result = await self._with_refresh(Puller(store, self.remote, self._emit, user.id).pull)
+            self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+        return int(result.rows)
+
     async def _with_refresh(self, fn: Callable[[], Any]) -> Any:
         try:
             return await fn()

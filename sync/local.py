@@ -35,10 +35,22 @@ def _enqueue(conn: sqlite3.Connection, kind: str, entity_id: str, ticket_id: str
         (kind, entity_id, ticket_id, dumps(dict(payload)), now_ts()))
 
 
+def index_new_messages(conn: sqlite3.Connection, after_rowid: int) -> None:
+    """Add messages inserted since ``after_rowid`` to the search index, in one statement."""
+    conn.execute("insert into messages_fts (rowid, content) select rowid, content from messages where rowid > ?",
+                 (after_rowid,))
+
+
+def max_message_rowid(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("select coalesce(max(rowid), 0) from messages").fetchone()[0])
+
+
 def queue_message(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
+    before = max_message_rowid(conn)
     conn.execute(
         "insert into messages (id, ticket_id, sender_id, content, is_internal, created_at, local_state)"
         " values (:id, :ticket_id, :sender_id, :content, :is_internal, :created_at, 'pending')", dict(row))
+    index_new_messages(conn, before)
     _enqueue(conn, "message", str(row["id"]), str(row["ticket_id"]), {
         "id": row["id"], "ticket_id": row["ticket_id"], "sender_id": row["sender_id"],
         "content": row["content"], "is_internal": bool(row["is_internal"])})
@@ -193,12 +205,15 @@ def apply_messages(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) 
     """Upsert server messages; returns message ids by ticket id."""
     params = []
     by_ticket: dict[str, set[str]] = {}
-    for r in rows:
+    # thread order makes the (ticket_id, created_at) index inserts mostly sequential
+    for r in sorted(rows, key=lambda r: (str(r["ticket_id"]), str(r["created_at"]))):
         params.append((r["id"], r["ticket_id"], r["sender_id"], r["content"], 1 if r.get("is_internal") else 0,
                        canonical_ts(r["created_at"]), canonical_ts(r.get("edited_at")),
                        canonical_ts(r.get("deleted_at"))))
         by_ticket.setdefault(str(r["ticket_id"]), set()).add(str(r["id"]))
+    before = max_message_rowid(conn)
     conn.executemany(_MESSAGE_UPSERT, params)
+    index_new_messages(conn, before)  # updated rows are re-indexed by the messages_fts_au trigger
     return by_ticket
 
 

@@ -78,5 +78,11 @@ create trigger tickets_fts_au after update of subject on tickets when old.subjec
 end;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# v2: messages enter the search index in bulk (one INSERT … SELECT per applied page, see
+# local.apply_messages) instead of a per-row trigger, which made pulls about twice as slow
+V2 = """
+drop trigger messages_fts_ai;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 VERSION = len(MIGRATIONS)

@@ -151,6 +151,7 @@ def _restore(conn: sqlite3.Connection, salvage: Salvage) -> int:
                 conn.execute(
                     f"insert or ignore into {table} ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
                     [row[c] for c in cols])
+        conn.execute("insert into messages_fts (messages_fts) values ('rebuild')")
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

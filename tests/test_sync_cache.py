@@ -10,8 +10,7 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-from sync import RemoteConfig, SyncEngine, events
-from sync import local, queries
+from sync import RemoteConfig, SyncEngine, events, local, queries
 from sync.models import LocalUser
 from sync.schema import VERSION
 from sync.session import FileSessionStore, StoredSession, default_session_store
