@@ -45,6 +45,7 @@ from sync.engine_live import LiveMixin
 from sync.errors import AuthError, RetryableError, SyncError
 from sync.live import cancel_for_sure
 from sync.models import UNSET, LocalUser, Message, Profile, RemoteConfig, SearchHit, SyncStatus, Ticket, Unset
+from sync.pull import ORDER as PHASES
 from sync.pull import Puller
 from sync.push import Pusher
 from sync.remote import Remote, SupabaseRemote, Tokens
@@ -145,6 +146,11 @@ class SyncEngine(LiveMixin):
         if self._store is None:
             await self._open_cache(user)
         self._set_status(state="connecting", last_error=None)
+        if self._task is not None and self._task.done():
+            # the loop stopped at needs-sign-in: the same user is back, carry on with the kept outbox
+            self._task = None
+            await self._stop_live()
+            await self.start()
         return user
 
     async def _save_session(self, tokens: Tokens, user: LocalUser) -> None:
@@ -251,9 +257,11 @@ class SyncEngine(LiveMixin):
                 if pull or result.sent:
                     self._pull_wanted = False
                     initial = store.reader.execute("select count(*) from cursors").fetchone()[0] == 0
+                    emit = self._emit
                     if initial:
                         self._set_status(progress=0.0)
-                    await self._with_refresh(Puller(store, self.remote, self._emit, user.id).pull)
+                        emit = self._emit_with_progress
+                    await self._with_refresh(Puller(store, self.remote, emit, user.id).pull)
                     self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None,
                                      progress=None)
                     return True
@@ -334,6 +342,14 @@ class SyncEngine(LiveMixin):
                 self._subscribers.remove(callback)
 
         return unsubscribe
+
+    def _emit_with_progress(self, event: events.Event) -> None:
+        """During the initial sync, SyncProgress also moves ``status.progress`` (by table: the server
+        does not say how many rows are coming, so the fraction is per phase, not per row)."""
+        if isinstance(event, events.SyncProgress) and event.phase in PHASES:
+            finished = 1 if event.total is not None else 0
+            self._set_status(progress=(PHASES.index(event.phase) + finished) / len(PHASES))
+        self._emit(event)
 
     def _emit(self, event: events.Event) -> None:
         for callback in list(self._subscribers):

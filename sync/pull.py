@@ -78,6 +78,8 @@ class Puller:
                     self.emit(events.SyncProgress(done, None, table))
                 if not more:
                     break
+            if initial:
+                self.emit(events.SyncProgress(done, done, table))  # this phase is complete: total known
         finally:
             if not fetch.done():
                 fetch.cancel()

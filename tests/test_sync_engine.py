@@ -46,6 +46,9 @@ async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProc
                                 (users.agent, "checking")])
     agent = await engines.open(users.agent)
     await agent.sync_once()
+    progress = [e.status.progress for e in engines.log(agent) if isinstance(e, events.StatusChanged)]
+    assert {0.0, 0.25, 0.5, 0.75, 1.0} <= set(progress) and agent.status.progress is None
+    assert any(isinstance(e, events.SyncProgress) and e.phase == "messages" for e in engines.log(agent))
     mine = [t for t in agent.inbox("mine") if t.id == tid]
     assert mine and mine[0].unread_count == 2 and mine[0].last_message_preview == "checking"
     assert mine[0].customer_name == users.customer.name and mine[0].assignee_name == users.agent.name
@@ -282,9 +285,8 @@ async def test_expired_token_is_refreshed_and_refused_refresh_needs_sign_in(
     await agent.start()
     await wait_for(lambda: agent.status.state == "needs-sign-in", what="needs-sign-in")
     assert agent.status.pending == 1 and agent.user is not None
-    # the same user signs in again: same cache, the queued message goes out
+    # the same user signs in again: same cache, the loop resumes by itself, the queued message goes out
     await agent.sign_in(users.agent.email, users.agent.password)
-    await agent.start()
     await wait_for(lambda: agent.status.pending == 0 and agent.status.state == "online", what="resume")
     assert len(server_messages(stack.db_url, [queued.id])) == 1
 
