@@ -183,7 +183,7 @@ def test_frozen_doctor_reports_localbase_healthy(frozen: Path, stack: StackProce
     assert proc.returncode == 0 and report["ok"] is True, report
     checks = {c["name"]: c for c in report["checks"]}
     assert "frozen build" in checks["version"]["detail"]
-    assert checks["bundle"]["ok"]
+    assert checks["bundle"]["ok"] and "Qt WebEngine locales" in checks["bundle"]["detail"]
     assert "QtWebEngineProcess" in checks["webview"]["detail"]
     assert "no display" in checks["webview"]["detail"]
     for name in ("server", "auth", "rest", "schema", "realtime"):
