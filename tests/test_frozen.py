@@ -1,15 +1,19 @@
 """The PyInstaller build, tested as agents get it: build with build.spec once per session, then run the binary.
 
-- `supportchat doctor --json` from the bundle reports the session's localbase healthy;
+- `supportchat doctor --json` from the bundle reports the session's localbase healthy (and the bundle complete);
 - the frozen app served headless (`--web`) signs an agent in through Debian chromium, sends a reply that
-  the server then holds, and exits cleanly on SIGTERM;
+  the server then holds, exits cleanly on SIGTERM, and its doctor then reports the agent's cache with
+  nothing unsent;
+- with nothing configured the frozen app runs the demo stack as `supportchat stack` from the bundle, the
+  doctor finds it, and SIGTERM stops the app, the stack and its PostgreSQL;
 - under Xvfb the frozen app opens its native Qt WebEngine window on the sign-in page (screenshot in
-  artifacts/frozen-native-signin.png).
+  artifacts/frozen-native-signin.png), and after SIGTERM no window or helper process is left.
 
-The build goes to $TMPDIR/supportchat-frozen (under a file lock, so a parallel run or the benchmark
-waits instead of building into the same folder); bench/frozen.py reuses it when present.
+The build goes to $TMPDIR/supportchat-frozen, built under an exclusive file lock that the session then
+holds shared while it runs the binary (a parallel session or the benchmark waits instead of rebuilding
+under it); bench/frozen.py reuses it. SUPPORTCHAT_FROZEN_REUSE=1 skips the build when one is there, only
+for iterating on these tests.
 """
-
 from __future__ import annotations
 
 import contextlib
