@@ -256,12 +256,14 @@ class SyncEngine(LiveMixin):
                 self._refresh_counts()
                 if pull or result.sent:
                     self._pull_wanted = False
-                    initial = store.reader.execute("select count(*) from cursors").fetchone()[0] == 0
+                    initial = local.get_meta(store.reader, "initial_sync_done") is None
                     emit = self._emit
                     if initial:
                         self._set_status(progress=0.0)
                         emit = self._emit_with_progress
                     await self._with_refresh(Puller(store, self.remote, emit, user.id).pull)
+                    if initial:
+                        await store.awrite(lambda c: local.set_meta(c, "initial_sync_done", local.now_ts()))
                     self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None,
                                      progress=None)
                     return True

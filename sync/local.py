@@ -145,6 +145,10 @@ def fail(conn: sqlite3.Connection, entry: OutboxEntry, reason: str) -> None:
         conn.execute("update tickets set local_state = 'failed', error = ? where id = ?", (reason, entry.entity_id))
 
 
+def mark_ticket_error(conn: sqlite3.Connection, ticket_id: str, reason: str) -> None:
+    conn.execute("update tickets set local_state = 'failed', error = ? where id = ?", (reason, ticket_id))
+
+
 def drop(conn: sqlite3.Connection, entry: OutboxEntry) -> None:
     conn.execute("delete from outbox where seq = ?", (entry.seq,))
 

@@ -84,6 +84,18 @@ class Pusher:
             # a read marker for a ticket this user can no longer see: nothing to show or retry
             await self.store.awrite(lambda c: local.drop(c, entry))
             return
+        if entry.kind == "ticket_update":
+            # the server's RLS and state win: the change is dropped (nothing to retry), the ticket
+            # shows the server's row again with the reason, and the user gets a Notice
+            def overruled(conn: sqlite3.Connection) -> None:
+                local.drop(conn, entry)
+                local.mark_ticket_error(conn, entry.entity_id, reason)
+
+            await self.store.awrite(overruled)
+            self._changed([entry])
+            self.emit(events.Notice("ticket_update_refused", entry.ticket_id,
+                                    f"The server refused your change to this ticket: {reason}"))
+            return
         await self.store.awrite(lambda c: local.fail(c, entry, reason))
         result.failed += 1
         self._changed([entry])

@@ -242,6 +242,8 @@ async def test_take_and_release_and_refused_assignment(stack: StackProcess, user
     ticket = agent.ticket(tid)
     assert ticket is not None and ticket.local_state == "failed" and ticket.error
     assert ticket.assignee_id == users.agent.id  # the cache shows the server's truth again
+    assert agent.status.failed == 0 and agent.status.pending == 0  # nothing left to retry: the server won
+    assert any(isinstance(e, events.Notice) and e.kind == "ticket_update_refused" for e in engines.log(agent))
     agent.release(tid)
     await agent.sync_once()
     assert sql(stack.db_url, "select assignee_id::text from tickets where id = %s", tid) == [(None,)]
