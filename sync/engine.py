@@ -69,6 +69,8 @@ class SyncEngine(LiveMixin):
 
     poll_interval: float = 60.0     # periodic catch-up pull, even with realtime up
     max_batch: int = 500
+    retry_base: float = 0.5         # backoff after a retryable failure: base·2^attempt, capped, jittered
+    retry_cap: float = 30.0
 
     def __init__(self, config: RemoteConfig, data_dir: Path, remote: Remote, sessions: SessionStore) -> None:
         self.config = config
@@ -237,7 +239,7 @@ class SyncEngine(LiveMixin):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     def _backoff(self, exc: SyncError) -> float:
-        delay = backoff_delay(self._attempt, random.random)
+        delay = backoff_delay(self._attempt, random.random, base=self.retry_base, cap=self.retry_cap)
         self._attempt += 1
         self._set_status(state="offline", last_error=exc.reason(), syncing=False, progress=None)
         log.info("sync offline (%s); retry in %.1fs", exc, delay)

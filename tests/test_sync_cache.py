@@ -9,11 +9,16 @@ import json
 import sqlite3
 import uuid
 from pathlib import Path
+from typing import Any
+
+import keyring
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
 
 from sync import RemoteConfig, SyncEngine, events, local, queries
 from sync.models import LocalUser
 from sync.schema import VERSION
-from sync.session import FileSessionStore, StoredSession, default_session_store
+from sync.session import FileSessionStore, KeyringSessionStore, StoredSession, default_session_store
 from sync.store import Store, open_store
 from tests.conftest import Users
 from tests.stackproc import StackProcess
@@ -203,3 +208,48 @@ async def test_engine_tells_the_user_and_rebuilds_a_corrupt_cache_from_the_serve
         assert json.loads(json.dumps(engine.status.pending)) == 0
     finally:
         await engine.close()
+
+
+def _memory_keyring() -> KeyringBackend:
+    """A real keyring backend (keyring's own base class) that keeps secrets in memory. Defined at
+    call time: keyring registers every backend subclass, and one created at import would become
+    the default backend of the whole test process."""
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.secrets: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.secrets.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.secrets[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            if (service, username) not in self.secrets:
+                raise PasswordDeleteError(username)
+            del self.secrets[(service, username)]
+
+    return MemoryKeyring()
+
+
+def test_session_goes_to_the_keyring_when_one_is_available(tmp_path: Path) -> None:
+    previous = keyring.get_keyring()
+    backend: Any = _memory_keyring()
+    keyring.set_keyring(backend)
+    try:
+        store = default_session_store(tmp_path, "http://127.0.0.1:1")
+        assert isinstance(store, KeyringSessionStore)
+        session = StoredSession("a.b.c", "refresh", 123, LocalUser("id", "e@x", "customer", "E"))
+        store.save(session)
+        assert store.load() == session
+        assert not list(tmp_path.iterdir())  # nothing on disk
+        assert any("refresh" in v for v in backend.secrets.values())
+        store.clear()
+        store.clear()
+        assert store.load() is None
+    finally:
+        keyring.set_keyring(previous)

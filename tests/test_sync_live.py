@@ -188,3 +188,34 @@ async def test_server_outage_queued_messages_arrive_once_after_restart(
         mid = str(sql(stack.db_url, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'back')"
                                     " returning id", tid, customer_user.id)[0][0])
         await wait_for(lambda: agent.message(mid) is not None, what="live changes after the restart")
+
+
+async def test_retry_is_woken_by_reconnect_long_before_its_backoff_timer(
+        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Woken by reconnect")
+    agent = await started(await engines.open(users.agent, url=proxy.url))
+    agent.retry_base, agent.retry_cap = 120.0, 240.0  # the timer alone would wait at least 60 s
+    proxy.set_mode("drop")
+    msg = agent.send_message(tid, "sent when the network returns")
+    await wait_for(lambda: agent.status.state == "offline", what="offline status")
+    proxy.set_mode("pass")
+    back = asyncio.get_running_loop().time()
+    await wait_for(lambda: agent.status.pending == 0, timeout=30, what="the reconnect to wake the push")
+    assert asyncio.get_running_loop().time() - back < 30
+    assert len(server_messages(stack.db_url, [msg.id])) == 1
+
+
+async def test_retry_is_woken_by_its_timer_when_realtime_stays_down(
+        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Woken by timer")
+    agent = await started(await engines.open(users.agent, url=proxy.url))
+    live = agent.remote.live  # type: ignore[attr-defined]
+    proxy.reset_request(b"GET /realtime/v1/websocket", times=10**6)  # realtime can never come back
+    proxy.set_mode("drop")
+    await wait_for(lambda: not live.subscribed, what="the socket to drop")
+    msg = agent.send_message(tid, "sent by the retry timer")
+    await wait_for(lambda: agent.status.state == "offline", what="offline status")
+    proxy.set_mode("pass")
+    await wait_for(lambda: agent.status.pending == 0, timeout=30, what="the backoff timer to retry")
+    assert not live.subscribed  # so it was not a reconnect that woke it
+    assert len(server_messages(stack.db_url, [msg.id])) == 1
