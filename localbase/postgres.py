@@ -24,6 +24,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 log = logging.getLogger(__name__)
 
 SUPERUSER = "postgres"
@@ -136,13 +138,8 @@ class EmbeddedPostgres:
             pid = int(pidfile.read_text().split("\n", 1)[0])
         except (FileNotFoundError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        return pid
+        # psutil, not os.kill(pid, 0): on Windows that call terminates the process it should only probe
+        return pid if psutil.pid_exists(pid) else None
 
     def start(self) -> None:
         """Start the server on `self.port` and wait until it accepts connections."""
