@@ -138,7 +138,9 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[Search
                  " snippet(messages_fts, 0, '[', ']', '…', 12) as snip"
                  " from messages_fts join messages m on m.rowid = messages_fts.rowid"
                  " left join tickets t on t.id = m.ticket_id where messages_fts match ? and m.deleted_at is null"
-                 " order by rank limit ?", (quoted, limit))]
+                 # newest first: FTS5 walks rowids backwards and stops at the limit, where ranking
+                 # would score every match (40 ms for a common word over 50k messages, vs < 1 ms)
+                 " order by messages_fts.rowid desc limit ?", (quoted, limit))]
     return hits[:limit]
 
 

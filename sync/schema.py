@@ -84,5 +84,12 @@ V2 = """
 drop trigger messages_fts_ai;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# v3: the thread index also covers what unread counts and previews filter on (sender, internal,
+# deleted), so the inbox counts from the index alone instead of visiting every message row
+V3 = """
+drop index messages_thread;
+create index messages_thread on messages (ticket_id, created_at desc, id desc, sender_id, is_internal, deleted_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 VERSION = len(MIGRATIONS)

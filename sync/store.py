@@ -226,6 +226,9 @@ class Store:
             # NORMAL in WAL: a commit survives a process crash (SIGKILL); only an OS crash may lose
             # the last transactions, never corrupt the file
             conn.execute("pragma synchronous = normal")
+            # random uuid keys touch pages all over the indexes; a 64 MB page cache keeps a large
+            # pull's working set in memory (with the default 2 MB, applying pages took about 1.6 times as long)
+            conn.execute("pragma cache_size = -65536")
             self._local.conn = conn
         return conn
 
