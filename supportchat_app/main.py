@@ -13,7 +13,7 @@ from pathlib import Path
 from nicegui import app, ui
 
 from supportchat_app import backend, config, theme
-from supportchat_app.pages import settings, signin, workspace
+from supportchat_app.pages import boot, settings, signin, workspace
 
 WINDOW_SIZE = (1280, 820)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -41,6 +41,7 @@ def build() -> backend.Backend:
     signin.create()
     settings.create()
     workspace.create()
+    app.on_page_exception(boot.error_page)
     app.on_startup(current.boot)
     app.on_shutdown(current.shutdown)
     return current

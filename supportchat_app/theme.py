@@ -106,7 +106,7 @@ def frame(title: str, *, on_search: Callable[[], Any] | None = None,
                     ui.label(role).classes("text-xs opacity-60 leading-tight")
                 with ui.menu():
                     if on_sign_out is not None:
-                        ui.menu_item("Sign out", on_click=on_sign_out)
+                        ui.menu_item("Sign out", on_click=on_sign_out).props('data-testid="sign-out"').mark("sign-out")
     yield Frame(header=header, actions=actions, status_slot=status_slot)
 
 

@@ -145,3 +145,35 @@ async def test_presence_typing_seen_and_notification(app_data: Path, users: User
         await eventually(lambda: bubble_with(agent, "Here is the whole explanation.") is not None, "live message")
         await eventually(lambda: notifier.attempts == before + 1, "a desktop notification attempt")
         await agent.should_see("Here is the whole explanation.")
+
+
+async def test_filters_views_and_sign_out(app_data: Path, users: Users, stack: StackProcess) -> None:  # noqa: F811
+    tag = time.time_ns() % 10**8
+    urgent = seed_ticket(stack.db_url, users.customer, None, f"Urgent unassigned {tag}",
+                         [(users.customer, "Everything is down", False)])
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("update tickets set priority = 'urgent' where id = %s", (urgent,))
+    done = seed_ticket(stack.db_url, users.customer, users.admin, f"Resolved for admin {tag}")
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("update tickets set status = 'resolved' where id = %s", (done,))
+    async with running_app() as admin:
+        await sign_in(admin, users.admin)  # admins start on All
+        await eventually(lambda: engine_of(admin).ticket(done) is not None, "the tickets in the cache")
+        await admin.should_see(f"Urgent unassigned {tag}", retries=WAIT)
+        await admin.should_not_see(f"Resolved for admin {tag}")  # default filter: open and pending
+        admin.find(marker="status-filter").elements.pop().value = ["resolved"]
+        await admin.should_see(f"Resolved for admin {tag}")
+        await admin.should_not_see(f"Urgent unassigned {tag}")
+        admin.find(marker="status-filter").elements.pop().value = ["open", "pending"]
+        admin.find(marker="priority-filter").elements.pop().value = ["urgent"]
+        await admin.should_see(f"Urgent unassigned {tag}")
+        admin.find(marker="views").elements.pop().value = "mine"
+        await admin.should_not_see(f"Urgent unassigned {tag}")
+        admin.find(marker="views").elements.pop().value = "unassigned"
+        await admin.should_see(f"Urgent unassigned {tag}")
+
+        admin.find(marker="account").click()
+        admin.find(marker="sign-out").click()
+        await eventually(lambda: engine_of(admin).user is None, "sign-out")
+        await admin.open("/")
+        await admin.should_see(marker="signin", retries=WAIT)

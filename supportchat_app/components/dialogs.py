@@ -100,7 +100,7 @@ class NewTicketDialog(ui.dialog):
                 "new-subject").classes("w-full")
             self.body = ui.textarea("How can we help?").props(
                 'outlined autogrow data-testid="new-body"').mark("new-body").classes("w-full")
-            self.priority = ui.select(list(PRIORITIES), value="normal", label="Priority").props(
+            self.priority = ui.select({p: p.title() for p in PRIORITIES}, value="normal", label="Priority").props(
                 "outlined dense").classes("w-40")
             with ui.row().classes("w-full justify-end"):
                 ui.button("Cancel", on_click=self.close).props("flat")

@@ -31,6 +31,9 @@ class SyncStatusBar(ui.row):
             self.failed = ui.badge("", color="negative").props("rounded")
             self.pending.visible = self.failed.visible = False
             self.synced = ui.label("").classes("text-xs opacity-70 whitespace-nowrap")
+            self.sign_in = ui.button("Sign in again", on_click=lambda: ui.navigate.to("/signin")).props(
+                'dense unelevated no-caps color=negative size=sm data-testid="sign-in-again"').mark("sign-in-again")
+            self.sign_in.visible = False
             self.progress = ui.linear_progress(value=0, show_value=False, size="4px").classes("w-24")
             self.progress.props('data-testid="sync-progress"').mark("sync-progress")
             self.progress.visible = False
@@ -50,6 +53,7 @@ class SyncStatusBar(ui.row):
         self.pending.visible = bool(status.pending)
         self.failed.set_text(f"{status.failed} failed")
         self.failed.visible = bool(status.failed)
+        self.sign_in.visible = status.state == "needs-sign-in"
         self._refresh_age()
         value = progress if progress is not None else getattr(status, "progress", None)
         syncing = bool(getattr(status, "syncing", False)) and value is not None

@@ -8,6 +8,18 @@ from supportchat_app import theme
 from supportchat_app.backend import Backend
 
 
+def error_page(exc: Exception) -> None:
+    """Any page that fails shows this plain sentence and a way on, never a traceback (it is in the log)."""
+    with theme.centered_card():
+        ui.label("Something went wrong on this page").classes("text-lg font-medium")
+        ui.label("SupportChat ran into a problem it did not expect. Your messages are safe in this device's "
+                 "cache. Reload the page; if it happens again, restart SupportChat.").classes("text-sm")
+        ui.label(f"({exc.__class__.__name__})").classes("text-xs opacity-50")
+        with ui.row():
+            ui.button("Reload", on_click=ui.navigate.reload).props("unelevated")
+            ui.button("Inbox", on_click=lambda: ui.navigate.to("/")).props("flat")
+
+
 def render(backend: Backend, path: str) -> None:
     """A waiting card that reloads `path` once the backend is ready, or the boot error with a next step."""
     with theme.frame(theme.APP_NAME):

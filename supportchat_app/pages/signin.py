@@ -31,7 +31,8 @@ def create() -> None:
         if workspace is None:
             boot.render(backend, "/signin")
             return None
-        if workspace.engine.user is not None:
+        expired = workspace.engine.user is not None and workspace.engine.status.state == "needs-sign-in"
+        if workspace.engine.user is not None and not expired:
             return RedirectResponse("/")
 
         async def sign_in(email: str, password: str) -> None:
@@ -52,8 +53,11 @@ def create() -> None:
             ui.label("Sign in").classes("text-2xl font-semibold")
             where = "the demo server on this computer" if backend.is_demo else backend.choice.url
             ui.label(f"Server: {where}").classes("text-sm opacity-70")
-            email = ui.input("Email").props('outlined dense autofocus data-testid="email"').mark(
-                "email").classes("w-full")
+            if expired:
+                ui.label("Your session has ended. Sign in again to keep syncing; nothing you wrote is lost.").classes(
+                    "text-sm text-warning").props('data-testid="expired"').mark("expired")
+            email = ui.input("Email", value=workspace.engine.user.email if expired else "").props(
+                'outlined dense autofocus data-testid="email"').mark("email").classes("w-full")
             password = ui.input("Password", password=True, password_toggle_button=True).props(
                 'outlined dense data-testid="password"').mark("password").classes("w-full")
             password.on("keydown.enter", lambda: sign_in(email.value or "", password.value or ""))
