@@ -24,7 +24,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from typing import Any
 
 import platformdirs
 
-from sync import events, local, queries
+from sync import events, local
 from sync.decisions import (
     TICKET_PRIORITIES,
     TICKET_STATUSES,
@@ -42,9 +42,10 @@ from sync.decisions import (
     check_subject,
 )
 from sync.engine_live import LiveMixin
+from sync.engine_reads import ReadsMixin
 from sync.errors import AuthError, RetryableError, SyncError
 from sync.live import cancel_for_sure
-from sync.models import UNSET, LocalUser, Message, Profile, RemoteConfig, SearchHit, SyncStatus, Ticket, Unset
+from sync.models import UNSET, LocalUser, Message, RemoteConfig, SyncStatus, Ticket, Unset
 from sync.pull import ORDER as PHASES
 from sync.pull import Puller
 from sync.push import Pusher
@@ -64,7 +65,7 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("supportchat", appauthor=False))
 
 
-class SyncEngine(LiveMixin):
+class SyncEngine(ReadsMixin, LiveMixin):
     """The offline-first sync engine for one signed-in user at a time."""
 
     poll_interval: float = 60.0     # periodic catch-up pull, even with realtime up
@@ -365,52 +366,6 @@ class SyncEngine(LiveMixin):
             callback(event)
         except Exception:
             log.exception("event subscriber failed on %s", type(event).__name__)
-
-    # --- reads (synchronous, cache only) -----------------------------------------------------------
-
-    def _reader(self) -> Any:
-        if self._store is None or self.user is None:
-            raise AuthError("not signed in", refused=True)
-        return self._store.reader
-
-    def inbox(self, view: str = "mine", statuses: Iterable[str] | None = None,
-              priorities: Iterable[str] | None = None, limit: int = 200) -> list[Ticket]:
-        conn = self._reader()
-        assert self.user is not None
-        return queries.inbox(conn, self.user.id, self.user.role, view=view, statuses=statuses, priorities=priorities,
-                             limit=limit)
-
-    def ticket(self, ticket_id: str) -> Ticket | None:
-        conn = self._reader()
-        assert self.user is not None
-        return queries.ticket(conn, self.user.id, self.user.role, ticket_id)
-
-    def thread(self, ticket_id: str, limit: int = 50, before: tuple[str, str] | None = None) -> list[Message]:
-        return queries.thread(self._reader(), ticket_id, limit, before)
-
-    def message(self, message_id: str) -> Message | None:
-        return queries.message(self._reader(), message_id)
-
-    def count_thread(self, ticket_id: str) -> int:
-        return queries.count_thread(self._reader(), ticket_id)
-
-    def profiles(self) -> dict[str, Profile]:
-        return queries.profiles(self._reader())
-
-    def agents(self) -> list[Profile]:
-        return queries.agents(self._reader())
-
-    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
-        return queries.search(self._reader(), query, limit)
-
-    def read_marker(self, ticket_id: str, user_id: str) -> str | None:
-        return queries.read_marker(self._reader(), ticket_id, user_id)
-
-    def get_draft(self, ticket_id: str) -> str:
-        return queries.draft(self._reader(), ticket_id)
-
-    def outbox(self) -> list[dict[str, Any]]:
-        return queries.outbox(self._reader())
 
     # --- writes: one local transaction each, then a wake-up for the loop ---------------------------
 
