@@ -317,6 +317,15 @@ class SyncEngine(ReadsMixin, LiveMixin):
         session, user = self._session, self.user
         if session is None or user is None:
             raise AuthError("no saved session: sign in", refused=True)
+        # another process of the same user (the app and `supportchat sync`) may have refreshed
+        # already; refresh tokens rotate, so reusing our old one would be refused: adopt theirs
+        stored = await asyncio.to_thread(self.sessions.load)
+        if (stored is not None and stored.user.id == user.id and stored.refresh_token != session.refresh_token
+                and stored.expires_at > session.expires_at):
+            self._session = session = stored
+            await self.remote.use_token(stored.access_token)
+            if stored.expires_at - REFRESH_MARGIN > time.time():
+                return
         tokens = await self.remote.refresh(session.refresh_token)  # AuthError(refused) or RetryableError
         await self._save_session(tokens, user)
 

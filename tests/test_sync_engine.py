@@ -328,3 +328,30 @@ async def test_restart_offline_with_cached_session_then_sign_out_offline(
         assert reopened.user is None
     finally:
         await reopened.close()
+
+
+async def test_two_processes_of_one_user_share_refreshed_sessions(stack: StackProcess, users: Users,
+                                                                  engines: EngineFactory, tmp_path: Path) -> None:
+    """Regression: refresh tokens rotate, so the app and the CLI on one data dir must not refresh
+    with a token the other one already used (that would sign the user out)."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Two processes")
+    data_dir = tmp_path / "shared"
+    app = await engines.open(users.agent, data_dir=data_dir)
+    cli = await engines.open(data_dir=data_dir)
+    assert cli.user is not None and cli.user.id == users.agent.id
+    for engine in (app, cli):  # both think their access token is about to expire
+        s = engine._session
+        assert s is not None
+        engine._session = type(s)(s.access_token, s.refresh_token, int(time.time()), s.user)
+    await app.sync_once()  # refreshes and saves the rotated token
+    s = app._session
+    assert s is not None
+    app._session = type(s)(s.access_token, s.refresh_token, int(time.time()), s.user)
+    await app.sync_once()  # and once more: our old token is now two rotations behind
+    # past the server's reuse grace window, replaying the spent token would revoke the whole session
+    sql(stack.db_url, "update auth.refresh_tokens set updated_at = now() - interval '1 hour'"
+                      " where user_id = %s and revoked", users.agent.id)
+    msg = cli.send_message(tid, "from the second process")
+    await cli.sync_once()  # must adopt the saved session instead of reusing the spent refresh token
+    assert cli.status.state == "online" and cli.status.pending == 0
+    assert len(server_messages(stack.db_url, [msg.id])) == 1
