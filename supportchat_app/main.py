@@ -49,12 +49,9 @@ def build() -> backend.Backend:
 
 def run(*, native: bool, port: int | None = None, show: bool = True) -> None:
     build()
-    options: dict[str, object] = {}
-    if native:
-        options["window_size"] = WINDOW_SIZE
     ui.run(title=theme.APP_NAME, native=native, host="127.0.0.1", port=port, reload=False, show=show and not native,
            storage_secret=storage_secret(), show_welcome_message=not native, favicon=icon(), dark=None,
-           **options)
+           window_size=WINDOW_SIZE if native else None)
 
 
 if __name__ == "__main__":

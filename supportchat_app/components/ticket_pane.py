@@ -42,12 +42,12 @@ class TicketPane(ui.column):
     # names ---------------------------------------------------------------------------------------------
     def name_of(self, user_id: str) -> str:
         if user_id == self.user.id:
-            return self.user.display_name
+            return str(self.user.display_name)
         profile = self.profiles.get(user_id)
         if profile is None:
             self.profiles = self.engine.profiles()
             profile = self.profiles.get(user_id)
-        return profile.display_name if profile else "Unknown user"
+        return str(profile.display_name) if profile else "Unknown user"
 
     # header --------------------------------------------------------------------------------------------
     def refresh_header(self) -> None:
@@ -147,7 +147,8 @@ class TicketPane(ui.column):
             if self.staff and self.ticket is not None:
                 marker = self.engine.read_marker(self.ticket_id, self.ticket.customer_id)
                 customer = self.ticket.customer_name or "The customer"
-                if marker and (fmt.as_datetime(marker) or 0) >= (fmt.as_datetime(self.ticket.last_message_at) or 0):
+                read_at, last = fmt.as_datetime(marker), fmt.as_datetime(self.ticket.last_message_at)
+                if read_at is not None and last is not None and read_at >= last:
                     ui.icon("done_all", size="14px", color="primary")
                     ui.label(f"Seen by {customer} · {fmt.clock(marker)}").props('data-testid="seen"').mark("seen")
                 elif marker:
