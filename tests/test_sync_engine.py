@@ -355,3 +355,22 @@ async def test_two_processes_of_one_user_share_refreshed_sessions(stack: StackPr
     await cli.sync_once()  # must adopt the saved session instead of reusing the spent refresh token
     assert cli.status.state == "online" and cli.status.pending == 0
     assert len(server_messages(stack.db_url, [msg.id])) == 1
+
+
+async def test_a_401_mid_session_refreshes_and_retries(stack: StackProcess, users: Users,
+                                                       engines: EngineFactory) -> None:
+    """The server rejects the access token although the client thinks it is valid (clock skew,
+    revoked key): PGRST303 → refresh → the same push succeeds, nothing is lost or failed."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Mid-session 401")
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    expired = stack.mint(users.agent.id, ttl=-30, email=users.agent.email)
+    s = agent._session
+    assert s is not None
+    agent._session = type(s)(expired, s.refresh_token, int(time.time()) + 3600, s.user)
+    await agent.remote.use_token(expired)
+    msg = agent.send_message(tid, "survives a 401")
+    await agent.sync_once()
+    assert len(server_messages(stack.db_url, [msg.id])) == 1
+    assert agent._session is not None and agent._session.access_token != expired
+    assert agent.status.state == "online" and agent.status.failed == 0
