@@ -150,3 +150,28 @@ def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: W
     time.sleep(0.5)
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "browser-dark.png"))
+
+
+def test_scrolling_up_loads_older_messages_in_chromium(app: AppProcess, driver: WebDriver, stack: StackProcess,
+                                                       users: Users) -> None:
+    from tests.test_app_features import seed_long_thread
+
+    ticket_id = seed_long_thread(stack.db_url, users.customer2, users.agent2, 140)
+    wait = WebDriverWait(driver, 30)
+    driver.get(app.url + "/signin")
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=email]"))).send_keys(
+        users.agent2.email)
+    driver.find_element(By.CSS_SELECTOR, "input[data-testid=password]").send_keys(users.agent2.password, Keys.ENTER)
+    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-ticket-id="{ticket_id}"]'))).click()
+    wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Line 140']")))
+    count = "return document.querySelectorAll('[data-testid=thread] [data-message-id]').length"
+    assert driver.execute_script(count) == 50, "opens at the newest page only"
+    newest = driver.find_element(By.XPATH, "//*[text()='Line 140']")
+    assert newest.is_displayed() and driver.execute_script(
+        "const t = document.querySelector('[data-testid=thread]'); return Math.abs(t.scrollTop) < 5"), \
+        "opens scrolled to the bottom"
+    for expected in (100, 140):
+        driver.execute_script("const t = document.querySelector('[data-testid=thread]');"
+                              " t.scrollTop = -(t.scrollHeight - t.clientHeight);")  # column-reverse: top is negative
+        wait.until(lambda d, n=expected: d.execute_script(count) == n)
+    wait.until(ec.presence_of_element_located((By.XPATH, "//*[text()='Beginning of the conversation']")))
