@@ -1,0 +1,94 @@
+"""The `stack` and `db migrate` commands as a user runs them: output, demo data, clean stop, migrate anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+from supabase import create_client
+
+from localbase import demo
+from localbase.keys import DEMO_JWT_SECRET, Keys
+from localbase.postgres import EmbeddedPostgres, free_port
+
+
+def _postgres_pids(data_dir: Path) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or [])]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
+    data = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supportchat_app", "stack", "--demo", "--json", "--port", "0", "--data", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        assert set(info) == {"api_url", "anon_key", "service_role_key", "db_url", "jwt_secret"}
+        assert info["jwt_secret"] == DEMO_JWT_SECRET  # the throwaway demo stack only
+        assert _postgres_pids(data), "PostgreSQL should run while the stack runs"
+
+        client = create_client(info["api_url"], info["anon_key"])
+        email, role, _ = demo.ACCOUNTS[1]
+        session = client.auth.sign_in_with_password({"email": email, "password": demo.PASSWORD})
+        assert session.user is not None and session.user.app_metadata["role"] == role == "agent"
+        tickets = client.table("tickets").select("id,subject,status").execute().data
+        assert len(tickets) >= 3, "the demo agent sees its own and the unassigned demo tickets"
+        with psycopg.connect(info["db_url"]) as conn:
+            counts = conn.execute("select (select count(*) from tickets), (select count(*) from messages),"
+                                  " (select count(*) from messages where is_internal)").fetchone()
+        assert counts is not None and counts[0] == len(demo.TICKETS) and counts[1] > 20 and counts[2] >= 3
+    finally:
+        proc.send_signal(stop_signal)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert _postgres_pids(data) == [], "nothing may keep running after the stack stopped"
+
+
+def test_stack_without_demo_generates_a_private_secret_per_data_dir(tmp_path: Path) -> None:
+    keys = Keys.for_data_dir(tmp_path)
+    assert keys.jwt_secret != DEMO_JWT_SECRET and len(keys.jwt_secret) >= 32
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o777 == 0o600
+    assert Keys.for_data_dir(tmp_path) == keys, "the same data dir keeps its secret"
+    assert Keys.for_data_dir(tmp_path / "other").jwt_secret != keys.jwt_secret
+
+
+def test_db_migrate_bootstraps_plain_postgres_once(tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path / "plain", free_port())
+    pg.start()
+    try:
+        run = [sys.executable, "-m", "supportchat_app", "db", "migrate", "--db-url", pg.url]
+        first = subprocess.run(run, capture_output=True, text=True, timeout=120, check=False)
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["applied"], "a fresh database gets every migration"
+        second = subprocess.run(run, capture_output=True, text=True, timeout=120, check=False)
+        assert second.returncode == 0 and "up to date" in second.stdout
+        with psycopg.connect(pg.url) as conn:
+            tables = {r[0] for r in conn.execute(
+                "select tablename from pg_tables where schemaname = 'public' and rowsecurity")}
+            published = {r[0] for r in conn.execute(
+                "select tablename from pg_publication_tables where pubname = 'supabase_realtime'")}
+        assert {"profiles", "tickets", "messages", "ticket_reads"} <= tables
+        assert {"profiles", "tickets", "messages", "ticket_reads"} <= published
+    finally:
+        pg.stop()
+
+
+def test_db_migrate_reports_an_unreachable_database_plainly(tmp_path: Path) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres?connect_timeout=2"
+    result = subprocess.run([sys.executable, "-m", "supportchat_app", "db", "migrate", "--db-url", url],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Migration failed:")
+    assert "Traceback" not in result.stderr
