@@ -56,9 +56,18 @@ def app_data(proxy: FaultProxy, stack: StackProcess, tmp_path: Path, monkeypatch
 
 @asynccontextmanager
 async def running_app() -> AsyncIterator[User]:
-    """The app as `supportchat` builds it, with a first simulated user; leaving shuts it down."""
+    """The app as `supportchat` builds it, with a first simulated user; leaving shuts it down.
+
+    A failing test's exception is held until the simulation has shut down: thrown into NiceGUI's lifespan
+    it would skip the shutdown and leave NiceGUI "already started" for every later test."""
+    failure: BaseException | None = None
     async with user_simulation(main_file=MAIN) as user:
-        yield user
+        try:
+            yield user
+        except BaseException as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
 
 
 def another_user() -> User:
@@ -214,8 +223,14 @@ async def test_reply_sent_offline_shows_pending_then_sent(app_data: Path, users:
         await asyncio.sleep(1.0)
         assert "state-pending" in markers_in(bubble), "still pending while offline"
         await agent.should_see("Offline", retries=WAIT)
+        # the always-visible sync status counts what waits (the reply and the read marker)
+        await eventually(lambda: any(b.visible and b.text.endswith(" pending")
+                                     for b in agent.find(kind=ui.badge).elements), "the pending count")
         proxy.set_mode("pass")
         await eventually(lambda: "state-sent" in markers_in(bubble), "the reply to be sent after reconnecting", 60)
+        await agent.should_see("Online", retries=WAIT)
+        await eventually(lambda: not any(b.visible and b.text.endswith(" pending")
+                                         for b in agent.find(kind=ui.badge).elements), "no pending count")
     with psycopg.connect(stack.db_url) as conn:
         rows = conn.execute("select count(*) from messages where ticket_id = %s and content = %s",
                             (ticket_id, "Written on a train without signal")).fetchone()

@@ -46,9 +46,11 @@ class SyncStatusBar(ui.row):
         self.icon.update()
         self.label.text = text if status.state != "offline" else "Offline"
         self.label.props(f'title="{text}"')
-        error = getattr(status, "last_error", None)
-        if error and status.state != "online":
+        error = str(getattr(status, "last_error", None) or "").strip().rstrip(":").strip()
+        if error and status.state == "needs-sign-in":
             self.label.text += f" · {error}"
+        elif error and status.state == "offline":
+            self.label.props(f'title="{text} ({error})"')
         self.pending.set_text(f"{status.pending} pending")
         self.pending.visible = bool(status.pending)
         self.failed.set_text(f"{status.failed} failed")
@@ -56,9 +58,15 @@ class SyncStatusBar(ui.row):
         self.sign_in.visible = status.state == "needs-sign-in"
         self._refresh_age()
         value = progress if progress is not None else getattr(status, "progress", None)
-        syncing = bool(getattr(status, "syncing", False)) and value is not None
-        self.progress.set_value(value or 0)
-        self.progress.visible = syncing
+        syncing = bool(getattr(status, "syncing", False))
+        # a bar while syncing for the first time (or whenever the engine reports a fraction); without a
+        # known total it runs indeterminate, so the first start never looks frozen
+        self.progress.visible = syncing and (value is not None or status.last_synced_at is None)
+        if value is None:
+            self.progress.props("indeterminate")
+        else:
+            self.progress.props(remove="indeterminate")
+            self.progress.set_value(value)
 
     def _refresh_age(self) -> None:
         if self.status is not None:

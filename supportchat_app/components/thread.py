@@ -44,6 +44,7 @@ class ThreadView(ui.element):
         self.page_size = page_size
         self.bubbles: dict[str, MessageBubble] = {}
         self.oldest: Any = None
+        self.newest: tuple[str, str] | None = None  # cursor of the newest message shown
         self.newest_day: date | None = None
         self.top_day: date | None = None
         self.top_header: DayHeader | None = None
@@ -103,6 +104,7 @@ class ThreadView(ui.element):
         self.top_header, self.top_day = first_header, fmt.day_of(messages[0].created_at)
         if self.oldest is None:
             self.newest_day = last_day
+            self.newest = cursor_of(messages[-1])
         self.oldest = messages[0]
 
     def _render_into(self, container: ui.element, messages: list[Any], previous_day: date | None) -> DayHeader | None:
@@ -133,6 +135,7 @@ class ThreadView(ui.element):
         if self.oldest is None:
             self.oldest = message
             self.top_day = fmt.day_of(message.created_at)
+        self.newest = max(self.newest, cursor_of(message)) if self.newest else cursor_of(message)
         self._render_into(self.live, [message], self.newest_day)
         self.newest_day = fmt.day_of(message.created_at) or self.newest_day
 
@@ -148,8 +151,8 @@ class ThreadView(ui.element):
         for message in newest:
             if str(message.id) in self.bubbles:
                 self.bubbles[str(message.id)].show(message)
-            elif str(message.id) in message_ids:
-                self.append(message)
+            elif str(message.id) in message_ids and (self.newest is None or cursor_of(message) > self.newest):
+                self.append(message)  # only what is newer than the bottom; older ones come with paging
         for gone in [mid for mid in message_ids if mid in self.bubbles and mid not in seen]:
             bubble = self.bubbles[gone]
             if bubble.own and bubble.state in ("pending", "failed"):

@@ -165,8 +165,7 @@ class WorkspaceView:
         if kind == "StatusChanged":
             self.status_bar.show(event.status)
         elif kind == "SyncProgress":
-            progress = event.done / event.total if event.total else None
-            self.status_bar.show(self.engine.status, progress)
+            self.status_bar.show(self.engine.status)  # the engine's totals are known only per finished phase
         elif kind in ("TicketsChanged", "TicketsRemoved"):
             self.inbox_dirty = True
             if self.pane is not None and self.state.selected in event.ticket_ids:
