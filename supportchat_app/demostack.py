@@ -38,10 +38,25 @@ class DemoStackError(RuntimeError):
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs, without touching it (on Windows `os.kill(pid, 0)` would terminate it)."""
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined,unused-ignore]
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        try:
+            code = ctypes.c_ulong()
+            return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
     try:
         os.kill(pid, 0)
-    except (OSError, ValueError):
+    except ProcessLookupError:
         return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
     return True
 
 

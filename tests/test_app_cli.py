@@ -3,6 +3,7 @@ decision between a native window and the browser."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -54,3 +55,12 @@ def test_demo_stack_command_from_source_and_frozen(monkeypatch: pytest.MonkeyPat
     command = stack_command(data)
     assert command[:2] == [sys.executable, "stack"], "a frozen bundle runs its own `stack` subcommand"
     assert command[2:] == ["--demo", "--json", "--port", "0", "--data", str(data)]
+
+
+def test_sync_tools_are_wired_in() -> None:
+    result = run("sync", "--help")
+    assert result.returncode == 0 and "status" in result.stdout and "outbox" in result.stdout
+    missing = subprocess.run([sys.executable, "-m", "supportchat_app", "sync", "status"], capture_output=True,
+                             text=True, timeout=60, check=False,
+                             env={k: v for k, v in os.environ.items() if not k.startswith("SUPABASE_")})
+    assert missing.returncode == 2 and "SUPABASE_URL" in missing.stderr and "Traceback" not in missing.stderr
