@@ -159,11 +159,19 @@ class ThreadView(ui.element):
                 self.bubbles.pop(gone).delete()
 
     def _retry(self, message_id: str) -> None:
-        self.engine.retry(message_id)
+        try:
+            self.engine.retry(message_id)
+        except ValueError as exc:  # it was sent or discarded meanwhile
+            ui.notify(f"Nothing to retry: {exc}.", type="info")
         self.refresh({message_id})
 
     def _discard(self, message_id: str) -> None:
-        self.engine.discard(message_id)
+        try:
+            self.engine.discard(message_id)
+        except ValueError as exc:
+            ui.notify(f"This message can no longer be discarded: {exc}.", type="info")
+            self.refresh({message_id})
+            return
         bubble = self.bubbles.pop(message_id, None)
         if bubble is not None:
             bubble.delete()

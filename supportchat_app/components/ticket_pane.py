@@ -70,6 +70,9 @@ class TicketPane(ui.column):
                     "opacity-70 ellipsis grow")
                 if ticket.local_state == "pending":
                     ui.label("changes waiting to sync").classes("text-xs text-warning")
+                elif ticket.local_state == "failed":
+                    ui.label(f"Your last change was not accepted: {ticket.error or 'refused by the server'}").classes(
+                        "text-xs text-negative").props('data-testid="ticket-error"').mark("ticket-error")
                 if self.staff:
                     self._controls(ticket)
                 else:
