@@ -4,7 +4,9 @@ Messages and tickets are created with upsert-on-id, ignore-duplicates, return=mi
 whose response was lost is simply sent again and the server keeps one copy. An entry leaves the
 outbox only after the server acknowledged it (PowerSync's ``ps_crud`` discipline). A batch the
 server refuses as a whole (one bad row fails the statement) is bisected until the bad row is
-alone; that row becomes ``failed`` with the server's reason and everything around it still goes.
+alone; that row becomes ``failed`` with the server's reason and everything around it still goes —
+unless the server already has it (a lost response, then a state change that makes the resend fail
+RLS): then it is acknowledged like any delivered entry.
 
 Retryable and auth errors propagate to the engine loop, which backs off or refreshes; nothing is
 acknowledged or failed for them, so the next attempt resends the same entries.
@@ -71,11 +73,24 @@ class Pusher:
                 await self._send(left, result)
                 await self._send(right, result)
                 return
-            await self._refused(batch[0], exc, result)
-            return
+            if not await self._already_there(batch[0]):
+                await self._refused(batch[0], exc, result)
+                return
         await self.store.awrite(lambda c: local.acknowledge(c, batch))
         result.sent += len(batch)
         self._changed(batch)
+
+    async def _already_there(self, entry: OutboxEntry) -> bool:
+        """Whether a refused create had in fact landed: an earlier attempt committed but its response was
+        lost, and the server's state changed before the resend (the ticket was closed meanwhile), so the
+        resend fails RLS's WITH CHECK although the row is there. Then the entry is acknowledged, not failed."""
+        table = {"message": "messages", "ticket_create": "tickets"}.get(entry.kind)
+        if table is None:
+            return False
+        try:
+            return await self.remote.exists(table, entry.entity_id)
+        except PermanentError:
+            return False
 
     async def _refused(self, entry: OutboxEntry, exc: PermanentError, result: PushResult) -> None:
         reason = exc.reason()

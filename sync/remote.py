@@ -60,6 +60,7 @@ class Remote(Protocol):
     async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
                             expect: Mapping[str, Any]) -> list[dict[str, Any]]: ...
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None: ...
+    async def exists(self, table: str, row_id: str) -> bool: ...
     async def visible_ticket_ids(self) -> set[str]: ...
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
     async def start_live(self, on_change: ChangeHandler, on_state: StateHandler) -> None: ...
@@ -189,6 +190,11 @@ class SupabaseRemote:
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         res = await self._call(lambda c: c.table("tickets").select("*").eq("id", ticket_id).execute())
         return res.data[0] if res.data else None
+
+    async def exists(self, table: str, row_id: str) -> bool:
+        """Whether this user can read the row with this id (a refused resend may have landed before)."""
+        res = await self._call(lambda c: c.table(table).select("id").eq("id", row_id).execute())
+        return bool(res.data)
 
     async def visible_ticket_ids(self) -> set[str]:
         ids: set[str] = set()

@@ -374,3 +374,24 @@ async def test_a_401_mid_session_refreshes_and_retries(stack: StackProcess, user
     assert len(server_messages(stack.db_url, [msg.id])) == 1
     assert agent._session is not None and agent._session.access_token != expired
     assert agent.status.state == "online" and agent.status.failed == 0
+
+
+async def test_lost_response_then_ticket_closed_is_sent_not_failed(stack: StackProcess, users: Users,
+                                                                   engines: EngineFactory, proxy: FaultProxy) -> None:
+    """Regression: the insert committed but its response was lost, then the agent closed the ticket; the
+    resend fails RLS (customers cannot write to closed tickets) although the server has the message. It
+    must end `sent`, not `failed` with a refusal the user can neither retry nor discard."""
+    tid = seed_ticket(stack.db_url, users.customer2, None, "Closed after a lost response")
+    customer = await engines.open(users.customer2, url=proxy.url)
+    await customer.sync_once()
+    msg = customer.send_message(tid, "thanks, that fixed it")
+    rule = proxy.lose_response(b"POST /rest/v1/messages")
+    with pytest.raises(RetryableError):
+        await customer.sync_once()
+    assert rule.hits == 1 and len(server_messages(stack.db_url, [msg.id])) == 1
+    sql(stack.db_url, "update tickets set status = 'closed' where id = %s", tid)
+    await customer.sync_once()
+    assert customer.message(msg.id).local_state == "sent"  # type: ignore[union-attr]
+    assert customer.status.failed == 0 and customer.status.pending == 0
+    assert not any(isinstance(e, events.Notice) and e.kind == "message_failed" for e in engines.log(customer))
+    assert len(server_messages(stack.db_url, [msg.id])) == 1
