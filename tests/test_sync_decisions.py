@@ -182,3 +182,17 @@ def test_remote_config_refuses_the_service_key() -> None:
         RemoteConfig("http://127.0.0.1:1", service)
     with pytest.raises(ValueError, match="http"):
         RemoteConfig("ftp://x", "anon")
+
+
+def test_remote_config_refuses_secret_keys_and_non_anon_roles() -> None:
+    """Regression: only a JWT with role service_role was refused; a new-style `sb_secret_` key and a
+    JWT with role supabase_admin (a superuser on Supabase) were accepted as the app's anon key."""
+    import jwt
+
+    admin = jwt.encode({"role": "supabase_admin", "exp": 1983812996}, "x" * 32, algorithm="HS256")
+    for key in ("sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz", admin):
+        with pytest.raises(ValueError, match="service key"):
+            RemoteConfig("http://127.0.0.1:1", key)
+    anon = jwt.encode({"role": "anon", "exp": 1983812996}, "x" * 32, algorithm="HS256")
+    assert RemoteConfig("http://127.0.0.1:1", anon).anon_key == anon
+    assert RemoteConfig("http://127.0.0.1:1", "sb_publishable_abc").anon_key == "sb_publishable_abc"
