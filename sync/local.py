@@ -272,7 +272,9 @@ def apply_reads(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> 
 
 
 def local_ticket_ids(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("select id from tickets where local_state = 'sent'")}
+    # every cached ticket, `failed` ones included (a refused offline update marks the ticket failed, and
+    # that refusal is often because it was reassigned away); unsent work is protected by the outbox
+    return {r[0] for r in conn.execute("select id from tickets")}
 
 
 def tickets_with_local_work(conn: sqlite3.Connection) -> set[str]:

@@ -395,3 +395,22 @@ async def test_lost_response_then_ticket_closed_is_sent_not_failed(stack: StackP
     assert customer.status.failed == 0 and customer.status.pending == 0
     assert not any(isinstance(e, events.Notice) and e.kind == "message_failed" for e in engines.log(customer))
     assert len(server_messages(stack.db_url, [msg.id])) == 1
+
+
+async def test_ticket_whose_offline_update_was_refused_still_leaves_when_reassigned_away(
+        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    """Regression: a refused ticket update marks the ticket `failed`, and pruning only looked at
+    `sent` tickets, so a ticket reassigned away while the agent changed it offline stayed in the
+    agent's cache, thread included, for good."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Reassigned while offline",
+                      messages=[(users.customer, "private details")])
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    assert agent.ticket(tid) is not None
+    agent.update_ticket(tid, status="pending")
+    sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent2.id, tid)
+    await agent.sync_once()
+    assert any(isinstance(e, events.Notice) and e.kind == "ticket_update_refused" for e in engines.log(agent))
+    await agent.sync_once()
+    assert agent.ticket(tid) is None and agent.thread(tid) == []
+    assert agent.status.pending == 0 and agent.status.failed == 0
