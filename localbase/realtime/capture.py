@@ -24,6 +24,9 @@ on Supabase: a role without SELECT on the table gets nothing, and on RLS tables 
 only the primary key. An UPDATE's unchanged TOASTed values (long texts) are not in the WAL; they are
 read from the row by primary key, so they can already show a later committed update of that column,
 which is delivered right after.
+
+If the capture's session fails it starts over on a new slot; channels that were live are sent a
+postgres_changes error first (see `_reset_live_channels`), because changes in the gap are lost.
 """
 
 from __future__ import annotations
@@ -118,6 +121,7 @@ class Capture:
         await self.rls.setup(conn)
         await conn.execute("set timezone = 'UTC'")
         await conn.execute("select pg_create_logical_replication_slot(%s, 'pgoutput', true)", (self.slot,))
+        self._reset_live_channels()
         for _ in range(RLS_WORKERS):
             self._workers.append(await AsyncConnection.connect(self.db_url, autocommit=True))
         self.decoder = Decoder()
@@ -143,6 +147,20 @@ class Capture:
                     channel.system("postgres_changes", "ok", "Subscribed to PostgreSQL")
             idle = time.monotonic() - last_change > ACTIVE_WINDOW
             await self._wait(POLL_IDLE if idle else POLL_ACTIVE)
+
+    def _reset_live_channels(self) -> None:
+        """Tell channels that were live on a previous slot that changes may have been missed.
+
+        The old slot was temporary and died with its session, so whatever committed between its last
+        poll and the new slot was never decoded. Like Supabase Realtime when its replication connection
+        fails, each such channel gets a postgres_changes error: clients report CHANNEL_ERROR and
+        rejoin, and a rejoin is when an offline-first client runs its catch-up pull.
+        """
+        for channel in list(self.hub.pg_channels):
+            if channel.live:
+                channel.live = False
+                channel.system("postgres_changes", "error",
+                               "realtime capture restarted: changes may have been missed; rejoin to resubscribe")
 
     async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
