@@ -11,6 +11,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -57,6 +63,18 @@ def driver() -> Iterator[WebDriver]:
         d.quit()
 
 
+def click(driver: WebDriver, css: str) -> None:
+    """Click once it is clickable; the inbox may redraw under the pointer while the first sync lands."""
+    def attempt(d: WebDriver) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, css).click()
+        except (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException):
+            return False
+        return True
+
+    WebDriverWait(driver, 30).until(attempt)
+
+
 def seed(db_url: str, users: Users, subject: str) -> str:
     with psycopg.connect(db_url, autocommit=True) as conn:
         row = conn.execute("insert into tickets (customer_id, assignee_id, subject, priority) values (%s, %s, %s,"
@@ -79,10 +97,13 @@ def test_sign_in_open_thread_and_send_in_chromium(app: AppProcess, driver: WebDr
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=email]"))).send_keys(
         users.agent.email)
     driver.find_element(By.CSS_SELECTOR, "input[data-testid=password]").send_keys(users.agent.password, Keys.ENTER)
-    row = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-ticket-id="{ticket_id}"]'
-                                                                  '[data-testid="ticket-row"]')))
-    row.click()
-    wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Chrome 131 on Windows 11.']")))
+    click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
+    try:
+        wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Chrome 131 on Windows 11.']")))
+    except TimeoutException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "browser-thread-failed.png"))
+        raise
     composer = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "textarea[data-testid=composer]")))
     composer.send_keys("Thanks! A fix ships tomorrow;", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "I'll let you know.")
     composer.send_keys(Keys.ENTER)
@@ -162,7 +183,7 @@ def test_scrolling_up_loads_older_messages_in_chromium(app: AppProcess, driver: 
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=email]"))).send_keys(
         users.agent2.email)
     driver.find_element(By.CSS_SELECTOR, "input[data-testid=password]").send_keys(users.agent2.password, Keys.ENTER)
-    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-ticket-id="{ticket_id}"]'))).click()
+    click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
     wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Line 140']")))
     count = "return document.querySelectorAll('[data-testid=thread] [data-message-id]').length"
     assert driver.execute_script(count) == 50, "opens at the newest page only"

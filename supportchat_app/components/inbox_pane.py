@@ -21,6 +21,7 @@ class InboxPane(ui.column):
         self.staff = self.user.role in ("agent", "admin")
         self.ids: list[str] = []
         self.tickets: list[Any] = []
+        self._drawn: object = None  # what the list shows now; an unchanged inbox is not redrawn
         self.classes("sc-panel sc-line-r h-full w-[370px] min-w-[300px] gap-0 no-wrap")
         with self:
             with ui.column().classes("w-full gap-2 px-3 pt-3 pb-2 sc-line-b"):
@@ -48,6 +49,11 @@ class InboxPane(ui.column):
                 self.count = ui.label("").classes("text-xs opacity-60").props('data-testid="ticket-count"').mark(
                     "ticket-count")
             self.list = ui.list().classes("w-full grow overflow-y-auto px-2 pb-2").props("dense")
+            # the list, unlike its rows, survives every redraw: a click that lands while the rows are being
+            # replaced (the first sync) still reaches the server this way; opening twice is a no-op
+            self.list.on("click", lambda e: on_open(str(e.args)) if e.args else None,
+                         js_handler="(e) => { const r = e.target.closest('[data-ticket-id]');"
+                                    " if (r) emit(r.dataset.ticketId); }")
         self.refresh()
 
     def query(self) -> list[Any]:
@@ -59,6 +65,12 @@ class InboxPane(ui.column):
     def refresh(self) -> None:
         self.tickets = self.query()
         self.ids = [str(t.id) for t in self.tickets]
+        # tickets are frozen dataclasses: equal snapshots mean an identical list, so keep the rows (and the
+        # row under the agent's pointer) instead of rebuilding them on every sync event
+        drawn = (tuple(self.tickets), self.state.selected)
+        if drawn == self._drawn:
+            return
+        self._drawn = drawn
         self.list.clear()
         with self.list:
             if not self.tickets:
