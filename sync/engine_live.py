@@ -14,10 +14,9 @@ import logging
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from sync import events
-from sync.decisions import needs_backfill
+from sync import events, local
 from sync.live import cancel_for_sure
-from sync.pull import Puller, apply_rows
+from sync.pull import Puller, apply_rows, tickets_to_backfill
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
@@ -74,17 +73,18 @@ class LiveMixin:
             by_table.setdefault(table, []).append(record)
         me = user.id
 
-        def write(conn: sqlite3.Connection) -> dict[str, Any]:
-            return {table: apply_rows(conn, table, rows, me, False)
-                    for table in ("profiles", "tickets", "messages", "ticket_reads")
-                    if (rows := by_table.get(table))}
+        def write(conn: sqlite3.Connection) -> tuple[dict[str, Any], list[str]]:
+            out = {table: apply_rows(conn, table, rows, me, False)
+                   for table in ("profiles", "tickets", "messages", "ticket_reads")
+                   if (rows := by_table.get(table))}
+            backfill = tickets_to_backfill(by_table["tickets"], out["tickets"][0], True) if "tickets" in out else []
+            local.add_backfills(conn, backfill)  # so the next pull does it if the backfill below fails
+            return out, backfill
 
-        out = await store.awrite(write)
+        out, backfill = await store.awrite(write)
         self.live_applied += len(batch)
-        backfill: list[str] = []
         if "tickets" in out:
-            previous, ids = out["tickets"]
-            backfill = [r["id"] for r in by_table["tickets"] if needs_backfill(previous.get(r["id"]), r, True)]
+            _, ids = out["tickets"]
             self._emit(events.TicketsChanged(frozenset(ids)))
         for ticket_id, (ids, from_others) in (out.get("messages") or {}).items():
             self._emit(events.MessagesChanged(ticket_id, frozenset(ids), from_others))

@@ -199,6 +199,28 @@ def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
                  (key, value))
 
 
+# tickets whose thread must still be fetched by id (they became visible); kept in the cache, in the
+# same transaction as the ticket row and the cursor that passed it, so a failed backfill is retried
+_BACKFILL_KEY = "pending_backfill"
+
+
+def pending_backfills(conn: sqlite3.Connection) -> set[str]:
+    value = get_meta(conn, _BACKFILL_KEY)
+    return set(json.loads(value)) if value else set()
+
+
+def add_backfills(conn: sqlite3.Connection, ticket_ids: Iterable[str]) -> None:
+    ids = set(ticket_ids)
+    if ids:
+        set_meta(conn, _BACKFILL_KEY, json.dumps(sorted(pending_backfills(conn) | ids)))
+
+
+def backfill_done(conn: sqlite3.Connection, ticket_id: str) -> None:
+    pending = pending_backfills(conn)
+    if ticket_id in pending:
+        set_meta(conn, _BACKFILL_KEY, json.dumps(sorted(pending - {ticket_id})))
+
+
 _MESSAGE_UPSERT = (
     "insert into messages (id, ticket_id, sender_id, content, is_internal, created_at, edited_at, deleted_at,"
     " local_state, error) values (?, ?, ?, ?, ?, ?, ?, ?, 'sent', null)"

@@ -7,7 +7,8 @@ one. The server's cursor never skips a row committed late (see the migration's h
 pull is gap-free; two things it cannot see by cursor are handled explicitly:
 
 - a ticket that just became visible (new here, or reassigned to me) has older messages below the
-  cursor: its thread and read markers are fetched by ticket id (backfill);
+  cursor: its thread and read markers are fetched by ticket id (backfill), noted in the cache with
+  the tickets page that revealed it, so a backfill cut short by the network is resumed by the next pull;
 - a ticket that stopped being visible never shows up again: cached ticket ids are compared with
   the server's visible ids, and the missing ones leave the cache (unless local unsent work on them
   must stay visible to the user).
@@ -52,6 +53,7 @@ class Puller:
         backfill: set[str] = set()
         for table in ORDER:
             await self._pull_table(table, result, initial, backfill)
+        backfill |= await self.store.aread(local.pending_backfills)  # incl. those an earlier pull could not finish
         for ticket_id in sorted(backfill):
             await self.backfill(ticket_id, result)
         if check_visibility:
@@ -93,14 +95,16 @@ class Puller:
 
         def write(conn: sqlite3.Connection) -> Any:
             out = apply_rows(conn, table, rows, me, initial)
+            if table == "tickets":
+                # recorded with the cursor that passes these rows: a backfill cut short is resumed later
+                local.add_backfills(conn, tickets_to_backfill(rows, out[0], not initial))
             local.set_cursor(conn, table, cursor)
             return out
 
         out = await self.store.awrite(write)
         if table == "tickets":
             previous, ids = out
-            messages_synced = not initial
-            backfill.update(r["id"] for r in rows if needs_backfill(previous.get(r["id"]), r, messages_synced))
+            backfill.update(tickets_to_backfill(rows, previous, not initial))
             self.emit(events.TicketsChanged(frozenset(ids)))
         elif table == "messages":
             for ticket_id, (ids, from_others) in out.items():
@@ -113,9 +117,14 @@ class Puller:
         messages = await self.remote.rows_of_ticket("messages", ticket_id)
         reads = await self.remote.rows_of_ticket("ticket_reads", ticket_id)
         me = self.me
-        out = await self.store.awrite(lambda c: (apply_rows(c, "messages", messages, me, False),
-                                                 local.apply_reads(c, reads)))
-        for tid, (ids, from_others) in out[0].items():
+        def write(conn: sqlite3.Connection) -> Any:
+            out = apply_rows(conn, "messages", messages, me, False)
+            local.apply_reads(conn, reads)
+            local.backfill_done(conn, ticket_id)
+            return out
+
+        out = await self.store.awrite(write)
+        for tid, (ids, from_others) in out.items():
             self.emit(events.MessagesChanged(tid, frozenset(ids), from_others))
         if result is not None:
             result.backfilled.add(ticket_id)
@@ -134,6 +143,10 @@ class Puller:
             result.removed |= gone
             self.emit(events.TicketsRemoved(frozenset(gone)))
             self.emit(events.TicketsChanged(frozenset(gone)))
+
+
+def tickets_to_backfill(rows: list[dict[str, Any]], previous: dict[str, Any], messages_synced: bool) -> list[str]:
+    return [str(r["id"]) for r in rows if needs_backfill(previous.get(str(r["id"])), r, messages_synced)]
 
 
 def apply_rows(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], me: str, initial: bool) -> Any:

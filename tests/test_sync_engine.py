@@ -414,3 +414,26 @@ async def test_ticket_whose_offline_update_was_refused_still_leaves_when_reassig
     await agent.sync_once()
     assert agent.ticket(tid) is None and agent.thread(tid) == []
     assert agent.status.pending == 0 and agent.status.failed == 0
+
+
+async def test_backfill_cut_by_the_network_is_resumed_by_the_next_pull(
+        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy) -> None:
+    """Regression: a ticket that became visible was noted for backfill only in memory, after its row
+    and the tickets cursor were committed; if the backfill request failed, the next pull saw the ticket
+    as already known and its older thread never arrived."""
+    mine = seed_ticket(stack.db_url, users.customer, users.agent, "Mine")
+    agent = await engines.open(users.agent, url=proxy.url)
+    theirs = seed_ticket(stack.db_url, users.customer, users.agent2, "Backfill cut",
+                         messages=[(users.customer, "older 1"), (users.agent2, "older 2")])
+    # a later message the agent sees moves its messages cursor past the thread it cannot see yet
+    sql(stack.db_url, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'later')",
+        mine, users.customer.id)
+    await agent.sync_once()
+    assert agent.ticket(theirs) is None and agent.thread(mine)
+    sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent.id, theirs)
+    rule = proxy.reset_request(b"GET /rest/v1/messages")  # the thread backfill (pulls are POST /rpc)
+    with pytest.raises(RetryableError):
+        await agent.sync_once()
+    assert rule.hits == 1 and agent.ticket(theirs) is not None
+    await agent.sync_once()
+    assert [m.content for m in agent.thread(theirs)] == ["older 1", "older 2"]
