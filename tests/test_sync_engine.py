@@ -197,10 +197,13 @@ async def test_customer_message_to_a_closed_ticket_is_refused(stack: StackProces
 async def test_ticket_reassigned_to_me_backfills_and_reassigned_away_leaves(
         stack: StackProcess, users: Users, engines: EngineFactory) -> None:
     agent = await engines.open(users.agent)
-    await agent.sync_once()  # the cursor is now past the messages below
+    await agent.sync_once()
     theirs = seed_ticket(stack.db_url, users.customer, users.agent2, "Was agent2's",
                          messages=[(users.customer, "old 1"), (users.agent2, "old 2")])
-    await agent.sync_once()
+    # invisible rows never move a cursor: a later visible message must, or the plain pull would bring
+    # the thread and this test would pass without any backfill
+    seed_ticket(stack.db_url, users.customer, users.agent, "Moves the cursor", messages=[(users.customer, "hi")])
+    await agent.sync_once()  # the messages cursor is now past the thread below
     assert agent.ticket(theirs) is None
     sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent.id, theirs)
     await agent.sync_once()
