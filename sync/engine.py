@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import logging
 import os
 import random
@@ -169,9 +170,12 @@ class SyncEngine(ReadsMixin, LiveMixin):
         self._close_store()
         if user is not None:
             path = self.cache_path(user.id)
-            for suffix in ("", "-wal", "-shm"):
+            # the cache with its WAL files, and any damaged copy of it that was moved aside
+            doomed = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
+            doomed += path.parent.glob(glob.escape(path.name) + ".corrupt-*")
+            for file in doomed:
                 with contextlib.suppress(FileNotFoundError):
-                    path.with_name(path.name + suffix).unlink()
+                    file.unlink()
         await asyncio.to_thread(self.sessions.clear)
         self._session = None
         self.user = None

@@ -210,6 +210,26 @@ async def test_engine_tells_the_user_and_rebuilds_a_corrupt_cache_from_the_serve
         await engine.close()
 
 
+async def test_sign_out_also_deletes_the_corrupt_copies_of_the_cache(
+        stack: StackProcess, users: Users, tmp_path: Path) -> None:
+    """Regression: a corrupt cache moved aside (`<cache>.corrupt-<time>`, with the user's messages in it)
+    outlived sign-out, which promises to delete that user's cache."""
+    config = RemoteConfig(stack.api_url, stack.anon_key)
+    engine = await SyncEngine.open(config, tmp_path)
+    await engine.sign_in(users.customer.email, users.customer.password)
+    await engine.sync_once()
+    path = engine.cache_path(users.customer.id)
+    await engine.close()
+    _corrupt_index(path, "messages_thread")
+    engine = await SyncEngine.open(config, tmp_path)
+    try:
+        assert list(path.parent.glob(path.name + ".corrupt-*"))
+        await engine.sign_out()
+        assert [p.name for p in path.parent.iterdir() if p.name.startswith(path.name)] == []
+    finally:
+        await engine.close()
+
+
 def _memory_keyring() -> KeyringBackend:
     """A real keyring backend (keyring's own base class) that keeps secrets in memory. Defined at
     call time: keyring registers every backend subclass, and one created at import would become
