@@ -41,3 +41,10 @@ def test_token_with_another_hmac_alg_is_refused(stack: StackProcess, users: User
     token = jwt.encode({"role": "service_role", "exp": int(time.time()) + 60}, stack.jwt_secret, algorithm=alg)
     r = _get(stack, token)
     assert r.status_code == 401 and r.json()["code"] == "PGRST301"
+
+
+@pytest.mark.parametrize("select", ["*,users(*)", "*,auth.users(*)", "*,users!profiles_id_fkey(*)"])
+def test_embedding_through_a_foreign_key_into_auth_users_is_not_possible(stack: StackProcess, users: Users,
+                                                                         select: str) -> None:
+    r = _get(stack, stack.mint(users.customer.id), f"profiles?select={select}&id=eq.{users.customer.id}")
+    assert r.status_code == 400 and "encrypted_password" not in r.text, r.text
