@@ -30,7 +30,9 @@ from sync.models import RemoteConfig
 
 log = logging.getLogger(__name__)
 
-PAGE = 1000  # PostgREST's default max_rows on Supabase; the sync RPCs cap at 1000 too
+# rows asked per request: Supabase's default max rows, and the sync RPCs' own cap. A project may lower
+# max rows, so table reads page on until an empty page rather than stopping at a short one.
+PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,7 @@ class SupabaseRemote:
             res = await self._call(page)
             batch = [str(r["id"]) for r in res.data or []]
             ids.update(batch)
-            if len(batch) < PAGE:
+            if not batch:  # only an empty page ends it: the server's max rows may be below PAGE
                 return ids
             last = batch[-1]
 
@@ -232,7 +234,7 @@ class SupabaseRemote:
             res = await self._call(page)
             batch = list(res.data or [])
             rows.extend(batch)
-            if len(batch) < PAGE:
+            if not batch:  # only an empty page ends it: the server's max rows may be below PAGE
                 return rows
             last = str(batch[-1][key])
 
