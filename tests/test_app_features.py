@@ -69,21 +69,22 @@ def seed_long_thread(db_url: str, customer: object, agent: object, count: int) -
 
 async def test_long_thread_opens_at_newest_page_and_loads_older(app_data: Path, users: Users,  # noqa: F811
                                                                stack: StackProcess) -> None:
-    ticket_id = seed_long_thread(stack.db_url, users.customer, users.agent, 130)
+    ticket_id = seed_long_thread(stack.db_url, users.customer, users.agent, 120)
     async with running_app() as agent:
         await sign_in(agent, users.agent)
-        await eventually(lambda: engine_of(agent).count_thread(ticket_id) == 130, "the thread in the cache")
+        await eventually(lambda: engine_of(agent).count_thread(ticket_id) == 120, "the thread in the cache")
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
         def shown() -> set[str]:
             return {_text(b) for b in bubbles(agent)}
 
-        assert len(bubbles(agent)) == 50 and "Line 130" in shown() and "Line 80" not in shown()
+        # the first page fills the window (30), older pages come 50 at a time
+        assert len(bubbles(agent)) == 30 and "Line 120" in shown() and "Line 90" not in shown()
         agent.find(marker="load-older").click()
-        await eventually(lambda: len(bubbles(agent)) == 100, "the second page")
-        assert "Line 31" in shown() and "Line 30" not in shown()
+        await eventually(lambda: len(bubbles(agent)) == 80, "the second page")
+        assert "Line 41" in shown() and "Line 40" not in shown()
         agent.find(marker="load-older").click()
-        await eventually(lambda: len(bubbles(agent)) == 130, "the last page")
+        await eventually(lambda: len(bubbles(agent)) == 120, "the last page")
         await agent.should_see("Beginning of the conversation")
         await agent.should_not_see(marker="load-older")
         # one header per day, even where a day spans two pages

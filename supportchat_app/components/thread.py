@@ -22,6 +22,8 @@ from supportchat_app.components.bubble import DayHeader, MessageBubble
 # SUPPORTCHAT_THREAD_PAGE_SIZE exists for the benchmark's baseline (render everything at once) and for
 # support diagnosis; users never need it
 PAGE_SIZE = max(1, int(os.environ.get("SUPPORTCHAT_THREAD_PAGE_SIZE", "50") or 50))
+# the first page only has to fill a tall window (~10 bubbles); fewer elements make opening faster
+FIRST_PAGE = min(PAGE_SIZE, 30) if "SUPPORTCHAT_THREAD_PAGE_SIZE" not in os.environ else PAGE_SIZE
 NEAR_TOP_PX = 600
 
 # emits only when the reader is close to the top; column-reverse makes scrollTop 0 at the bottom
@@ -38,10 +40,10 @@ def cursor_of(message: Any) -> tuple[str, str]:
 
 class ThreadView(ui.element):
     def __init__(self, engine: Any, ticket_id: str, *, me: str, name_of: Callable[[str], str],
-                 page_size: int = PAGE_SIZE) -> None:
+                 page_size: int = PAGE_SIZE, first_page: int = FIRST_PAGE) -> None:
         super().__init__("div")
         self.engine, self.ticket_id, self.me, self.name_of = engine, ticket_id, me, name_of
-        self.page_size = page_size
+        self.page_size, self.first_page = page_size, first_page
         self.bubbles: dict[str, MessageBubble] = {}
         self.oldest: Any = None
         self.newest: tuple[str, str] | None = None  # cursor of the newest message shown
@@ -74,13 +76,14 @@ class ThreadView(ui.element):
         self._loading = True
         try:
             before = None if initial else cursor_of(self.oldest)
-            messages = self.engine.thread(self.ticket_id, limit=self.page_size, before=before)
+            limit = self.first_page if initial else self.page_size
+            messages = self.engine.thread(self.ticket_id, limit=limit, before=before)
             if self.top is not None:
                 self.top.delete()
                 self.top = None
             if messages:
                 self._render_page(messages)
-            if len(messages) < self.page_size:
+            if len(messages) < limit:
                 self.complete = True
             with self:
                 self.top = ui.row().classes("w-full justify-center py-2")
