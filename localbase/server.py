@@ -105,7 +105,7 @@ class Stack:
 
     @property
     def api_db_url(self) -> str:
-        return f"postgresql://authenticator@127.0.0.1:{self.db_port}/postgres"
+        return self.postgres.login_url("authenticator")
 
     def info(self) -> dict[str, Any]:
         return {
@@ -120,6 +120,7 @@ class Stack:
         """Start PostgreSQL, apply bootstrap and migrations, seed the demo data once."""
         self.postgres.start()
         migrate.apply_all(self.postgres.url)
+        self.postgres.set_login_passwords()
         if self.demo:
             from localbase import demo
 
