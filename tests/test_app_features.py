@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 from nicegui import ui
 from nicegui.testing.user_interaction import UserInteraction
 
@@ -178,3 +179,13 @@ async def test_filters_views_and_sign_out(app_data: Path, users: Users, stack: S
         await eventually(lambda: engine_of(admin).user is None, "sign-out")
         await admin.open("/")
         await admin.should_see(marker="signin", retries=WAIT)
+
+
+async def test_a_bad_server_address_is_explained(app_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("SUPABASE_URL", "supabase.example.com")  # no scheme
+    async with running_app() as user:
+        await user.open("/")
+        await user.should_see(marker="boot-error", retries=WAIT)
+        text = user.find(marker="boot-error").elements.pop().text
+        assert "http" in text and "Settings" in text and "Traceback" not in text
+        await user.should_see("Open Settings")

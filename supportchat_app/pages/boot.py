@@ -22,9 +22,7 @@ def error_page(exc: Exception) -> None:
 
 def render(backend: Backend, path: str) -> None:
     """A waiting card that reloads `path` once the backend is ready, or the boot error with a next step."""
-    with theme.frame(theme.APP_NAME):
-        pass
-    with theme.centered_card():
+    with theme.frame(theme.APP_NAME), theme.centered_card():
         if backend.phase == "starting":
             with ui.row().classes("items-center gap-3"):
                 ui.spinner(size="lg")

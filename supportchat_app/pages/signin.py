@@ -47,9 +47,7 @@ def create() -> None:
                 button.props(remove="loading")
             ui.navigate.to("/")
 
-        with theme.frame(f"Sign in · {theme.APP_NAME}"):
-            pass
-        with theme.centered_card():
+        with theme.frame(f"Sign in · {theme.APP_NAME}"), theme.centered_card():
             ui.label("Sign in").classes("text-2xl font-semibold")
             where = "the demo server on this computer" if backend.is_demo else backend.choice.url
             ui.label(f"Server: {where}").classes("text-sm opacity-70")
