@@ -7,6 +7,7 @@ duplicate-free guarantee needed since PostgREST also keeps the last key).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,3 +141,11 @@ async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise errors.RestError(400, "PGRST102", "Empty or invalid json", details=str(exc)[:200]) from exc
+
+
+def env_max_rows() -> int:
+    """PostgREST's `db-max-rows` (env PGRST_DB_MAX_ROWS; Supabase's "Max rows" setting), 1000 by default.
+    It caps tables and set-returning functions alike; a stack can behave like a project that lowered it,
+    so clients are tested against short pages."""
+    raw = os.environ.get("PGRST_DB_MAX_ROWS", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1000

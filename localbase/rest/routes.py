@@ -8,7 +8,6 @@ builds SQL with `query` and runs it in one transaction via `session`; `response`
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,7 +21,7 @@ from localbase.context import context
 from localbase.rest import errors, grammar, response, rpc
 from localbase.rest.catalog import SchemaCache, Table
 from localbase.rest.query import SCHEMA, Builder, insert_source, wrap
-from localbase.rest.request import ReadArgs, parse_args, read_json
+from localbase.rest.request import ReadArgs, env_max_rows, parse_args, read_json
 from localbase.rest.session import Identity, identify, in_transaction
 
 log = logging.getLogger(__name__)
@@ -142,16 +141,9 @@ async def _select(request: Request, who: Identity, table: Table) -> Response:
     return await in_transaction(ctx, request, who, read_only=True, rollback=prefer.tx_rollback, work=work)
 
 
-def _env_max_rows() -> int:
-    """PostgREST's `db-max-rows` (env PGRST_DB_MAX_ROWS; Supabase's "Max rows" setting), 1000 by default:
-    lets a stack behave like a project that lowered it, so clients are tested against short pages."""
-    raw = os.environ.get("PGRST_DB_MAX_ROWS", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1000
-
-
 def ctx_max_rows(ctx: Any) -> int:
     value = ctx.extras.get("rest.max_rows")
-    return int(value) if value is not None else _env_max_rows()
+    return int(value) if value is not None else env_max_rows()
 
 
 def _payload_columns(table: Table, args: ReadArgs, rows: list[dict[str, Any]]) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from localbase.context import context
 from localbase.rest import errors, grammar, response
 from localbase.rest.catalog import Function, SchemaCache
 from localbase.rest.query import SCHEMA, Builder, function_call, wrap
-from localbase.rest.request import parse_args, read_json
+from localbase.rest.request import env_max_rows, parse_args, read_json
 from localbase.rest.session import Identity, in_transaction
 
 
@@ -65,7 +65,7 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
         b.check_embeds_used()
         where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
         order = b.order(src, table, args.order)
-        limit, offset = args.window(request, 1000)
+        limit, offset = args.window(request, env_max_rows())
         lateral = sql.SQL("{}, LATERAL {} AS {}").format(source, call_sql, sql.Identifier(src)) if values \
             else sql.SQL("{} AS {}").format(call_sql, sql.Identifier(src))
         counted = sql.SQL("SELECT 1 FROM {} WHERE {}").format(lateral, where)
