@@ -1,7 +1,7 @@
 """Pull: bring the cache up to the server's truth by its change cursor.
 
-For each table, pages of ``sync_<table>(after_xid, after_id)`` (≤ 1000 rows, keyset order) are
-applied in one SQLite transaction each, together with the new cursor, so a crash mid-pull resumes
+For each table, pages of ``sync_<table>(after_xid, after_id)`` (≤ 1000 rows, keyset order, until an
+empty page) are applied in one SQLite transaction each, together with the new cursor, so a crash mid-pull resumes
 where it stopped. The next page is already in flight while the writer thread applies the current
 one. The server's cursor never skips a row committed late (see the migration's header), so the
 pull is gap-free; two things it cannot see by cursor are handled explicitly:
@@ -25,7 +25,7 @@ from typing import Any
 
 from sync import events, local
 from sync.decisions import needs_backfill, stale_tickets
-from sync.remote import PAGE, Remote
+from sync.remote import Remote
 from sync.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,16 +70,14 @@ class Puller:
                 if not rows:
                     break
                 last = (int(rows[-1]["change_xid"]), int(rows[-1]["change_id"]))
-                more = len(rows) >= PAGE
-                if more:  # overlap the next request with applying this page
-                    fetch = asyncio.ensure_future(self.remote.pull(table, last))
+                # only an empty page ends a table (a project's max rows may cut pages below PAGE, so a
+                # short page proves nothing); the next request overlaps applying this page
+                fetch = asyncio.ensure_future(self.remote.pull(table, last))
                 await self._apply(table, rows, last, initial, backfill)
                 done += len(rows)
                 result.rows += len(rows)
                 if initial:
                     self.emit(events.SyncProgress(done, None, table))
-                if not more:
-                    break
             if initial:
                 self.emit(events.SyncProgress(done, done, table))  # this phase is complete: total known
         finally:

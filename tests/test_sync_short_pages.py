@@ -44,18 +44,18 @@ async def engines(small_stack: StackProcess, tmp_path: Path) -> AsyncIterator[En
 
 async def test_short_pages_neither_prune_visible_tickets_nor_cut_a_backfill(
         small_stack: StackProcess, engines: EngineFactory) -> None:
-    """Regression: paging stopped at the first page shorter than 1000 rows, so with max rows 2 the
-    visibility check saw 2 of the agent's tickets and pruned the others from the cache, and a thread
-    backfill kept only its first 2 messages."""
+    """Regression: paging stopped at the first page shorter than 1000 rows, so with max rows 2 a pull
+    round brought 2 rows per table, the visibility check saw 2 of the agent's tickets and pruned the
+    others from the cache, and a thread backfill kept only its first 2 messages."""
     db = small_stack.db_url
     customer, agent, agent2 = (create_user(db, r) for r in ("customer", "agent", "agent"))
     mine = [seed_ticket(db, customer, agent, f"Mine {i}", messages=[(customer, f"m{i}")]) for i in range(4)]
     theirs = seed_ticket(db, customer, agent2, "Theirs", messages=[(customer, f"t{i}") for i in range(5)])
     sql(db, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'later')", mine[0], customer.id)
     engine = await engines.open(agent)
-    await engine.sync_once()
-    await engine.sync_once()
+    await engine.sync_once()  # one round brings everything, in pages of 2
     assert all(engine.ticket(t) is not None for t in mine)
+    assert sum(engine.count_thread(t) for t in mine) == 5
     sql(db, "update tickets set assignee_id = %s where id = %s", agent.id, theirs)
     await engine.sync_once()
     assert [m.content for m in engine.thread(theirs)] == [f"t{i}" for i in range(5)]
