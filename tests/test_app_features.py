@@ -24,6 +24,7 @@ from tests.test_app_flows import (  # the same harness as the flow tests
     bubbles,
     engine_of,
     eventually,
+    markers_in,
     proxy,  # noqa: F401 - fixture
     running_app,
     seed_ticket,
@@ -126,13 +127,14 @@ async def test_presence_typing_seen_and_notification(app_data: Path, users: User
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
         send(agent, "Hi! Looking at it now.")
+        await eventually(lambda: "state-sent" in markers_in(bubble_with(agent, "Hi! Looking at it now.")), "the reply")
         await customer.open(f"/?t={ticket_id}")
         await customer.should_see(marker="composer", retries=WAIT)
 
         await agent.should_see(marker="viewers", retries=WAIT)  # the customer is viewing too
         await agent.should_see(users.customer.name, retries=WAIT)
         await agent.should_see(marker="seen", retries=WAIT)  # the customer has read the agent's reply
-        await eventually(lambda: "Seen by" in agent.find(marker="seen").elements.pop().text, "the seen marker")
+        await eventually(lambda: "Seen by" in agent.find(marker="seen").elements.pop().text, "the seen marker", 60)
 
         customer.find(marker="composer").type("I am typing a long expl")
         await agent.should_see(marker="typing", retries=WAIT)
