@@ -186,7 +186,8 @@ def test_self_promotion_is_refused(users: Users, as_: Callable[[str], Client]) -
     renamed = as_("customer").table("profiles").update({"display_name": "Cust"}).eq("id", users.customer.id).execute()
     assert renamed.data[0]["display_name"] == "Cust"
     # put the shared user's name back: later tests (sync, app) compare against it
-    as_("customer").table("profiles").update({"display_name": users.customer.name}).eq("id", users.customer.id).execute()
+    as_("customer").table("profiles").update({"display_name": users.customer.name}) \
+        .eq("id", users.customer.id).execute()
     # the admin changes roles
     promoted = as_("admin").table("profiles").update({"role": "agent"}).eq("id", users.customer2.id).execute()
     assert promoted.data[0]["role"] == "agent"
