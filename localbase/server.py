@@ -128,6 +128,13 @@ class Stack:
 
     def serve(self, on_ready: Any = None) -> None:
         """Serve until SIGINT/SIGTERM, then stop uvicorn and PostgreSQL."""
+        try:
+            self._serve(on_ready)
+        finally:
+            # whatever went wrong above (a broken import, a taken port), PostgreSQL must not outlive us
+            self.postgres.stop()
+
+    def _serve(self, on_ready: Any) -> None:
         app = create_app(self.keys, self.postgres.url, self.api_db_url, self.api_url)
         config = uvicorn.Config(
             app, host=self.host, port=self.api_port, log_level="warning", ws="websockets-sansio",
@@ -148,10 +155,7 @@ class Stack:
                 on_ready()
             await serving
 
-        try:
-            asyncio.run(main())
-        finally:
-            self.postgres.stop()
+        asyncio.run(main())
 
 
 def run_foreground(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,36 @@ def test_db_migrate_reports_an_unreachable_database_plainly(tmp_path: Path) -> N
     assert result.returncode == 1
     assert result.stderr.startswith("Migration failed:")
     assert "Traceback" not in result.stderr
+
+
+def test_a_stack_whose_api_port_is_taken_fails_plainly_and_stops_postgres(tmp_path: Path) -> None:
+    data = tmp_path / "taken"
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "localbase", "stack", "--json", "--port", str(port), "--data", str(data)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+    assert result.returncode != 0
+    assert result.stdout == "", "nothing may claim to be ready"
+    assert (data / "pgdata" / "PG_VERSION").exists(), "PostgreSQL had started before the API failed"
+    assert _postgres_pids(data) == []
+
+
+def test_a_stack_whose_app_fails_to_build_stops_postgres(tmp_path: Path) -> None:
+    """Regression: an exception while building the API app (a broken import) left PostgreSQL running."""
+    data = tmp_path / "broken"
+    script = (
+        "import localbase.server as server\n"
+        "def broken(*args):\n"
+        "    raise ImportError('simulated broken endpoint module')\n"
+        "server.create_app = broken\n"
+        "from localbase.cli import main\n"
+        f"raise SystemExit(main(['stack', '--port', '0', '--data', {str(data)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode != 0 and "simulated broken endpoint module" in result.stderr
+    assert (data / "pgdata" / "PG_VERSION").exists()
+    assert _postgres_pids(data) == [], "PostgreSQL must not outlive a stack that failed to start"
