@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import psutil
+
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 180.0
@@ -38,25 +40,8 @@ class DemoStackError(RuntimeError):
 
 
 def _alive(pid: int) -> bool:
-    """Whether `pid` runs, without touching it (on Windows `os.kill(pid, 0)` would terminate it)."""
-    if sys.platform == "win32":
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined,unused-ignore]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        try:
-            code = ctypes.c_ulong()
-            return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, owned by someone else
-        return True
+    """Whether `pid` runs, without touching it (psutil: on Windows `os.kill(pid, 0)` would terminate it)."""
+    return bool(psutil.pid_exists(pid))
     return True
 
 

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import psutil
+
 TIMEOUT = 5.0
 DEMO_STATE_FILE = "demo-stack.json"  # written by the app while its demo server runs (see server_target)
 
@@ -302,25 +304,8 @@ def server_target(root: Path) -> tuple[str, str, str, str]:
 
 
 def _alive(pid: int) -> bool:
-    """Whether `pid` runs, without touching it (on Windows `os.kill(pid, 0)` would terminate it)."""
-    if sys.platform == "win32":
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined,unused-ignore]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        try:
-            code = ctypes.c_ulong()
-            return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, owned by someone else
-        return True
+    """Whether `pid` runs, without touching it (psutil: on Windows `os.kill(pid, 0)` would terminate it)."""
+    return bool(psutil.pid_exists(pid))
     return True
 
 
