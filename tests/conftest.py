@@ -3,15 +3,18 @@
 `stack` is a child process running the real server on embedded PostgreSQL in a temp dir; `users`
 creates an admin, two agents and two customers directly in `auth.users` (the signup trigger makes
 their profiles, `app_metadata.role` their roles) so tests of REST and RLS do not depend on the
-auth endpoints; `tokens` mints their access tokens with the stack's own secret.
+auth endpoints (`stack.mint()` signs access tokens for them with the stack's own secret); `db` is
+a superuser connection; `proxy` puts a fault-injecting TCP proxy in front of the stack; `engines`
+opens sync engines with their own caches.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bcrypt
 import psycopg
@@ -19,6 +22,10 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from tests.stackproc import StackProcess
+
+if TYPE_CHECKING:
+    from tests.faultproxy import FaultProxy
+    from tests.test_sync_support import EngineFactory
 
 PASSWORD = "correct-horse-battery"
 _PASSWORD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
@@ -92,3 +99,21 @@ def db(stack: StackProcess) -> Iterator[psycopg.Connection]:
     """A superuser connection to the stack's database (autocommit), for arranging and checking."""
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def proxy(stack: StackProcess) -> Iterator[FaultProxy]:
+    """A fault-injecting TCP proxy in front of the session stack (drop, stall, reset, pass)."""
+    from tests.test_sync_support import running_proxy  # it imports this module's users
+
+    with running_proxy(stack) as p:
+        yield p
+
+
+@pytest.fixture
+async def engines(stack: StackProcess, tmp_path: Path) -> AsyncIterator[EngineFactory]:
+    """Opens sync engines for users of the session stack, each with its own cache; closes them after the test."""
+    from tests.test_sync_support import open_engines
+
+    async with open_engines(stack, tmp_path) as factory:
+        yield factory

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,14 +34,6 @@ WAIT = 300  # should_see retries of 0.1 s: 30 s for things that cross the networ
 
 
 # fixtures ------------------------------------------------------------------------------------------------
-@pytest.fixture
-def proxy(stack: StackProcess) -> Iterator[FaultProxy]:
-    host, port = stack.api_url.split("//", 1)[1].split(":")
-    p = FaultProxy(host, int(port.rstrip("/"))).start()
-    try:
-        yield p
-    finally:
-        p.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,25 +17,11 @@ from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_sync_support import (
     EngineFactory,
-    open_engines,
-    running_proxy,
     seed_ticket,
     server_messages,
     sql,
     wait_for,
 )
-
-
-@pytest.fixture
-async def engines(stack: StackProcess, tmp_path: Path) -> AsyncIterator[EngineFactory]:
-    async with open_engines(stack, tmp_path) as factory:
-        yield factory
-
-
-@pytest.fixture
-def proxy(stack: StackProcess) -> Iterator[FaultProxy]:
-    with running_proxy(stack) as p:
-        yield p
 
 
 async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProcess, users: Users,

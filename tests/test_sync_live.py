@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -21,24 +21,11 @@ from tests.stackproc import StackProcess
 from tests.test_sync_support import (
     EngineFactory,
     open_engines,
-    running_proxy,
     seed_ticket,
     server_messages,
     sql,
     wait_for,
 )
-
-
-@pytest.fixture
-async def engines(stack: StackProcess, tmp_path: Path) -> AsyncIterator[EngineFactory]:
-    async with open_engines(stack, tmp_path) as factory:
-        yield factory
-
-
-@pytest.fixture
-def proxy(stack: StackProcess) -> Iterator[FaultProxy]:
-    with running_proxy(stack) as p:
-        yield p
 
 
 async def started(engine: SyncEngine) -> SyncEngine:
