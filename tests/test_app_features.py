@@ -25,7 +25,6 @@ from tests.test_app_flows import (  # the same harness as the flow tests
     engine_of,
     eventually,
     markers_in,
-    proxy,  # noqa: F401 - fixture
     running_app,
     seed_ticket,
     send,
