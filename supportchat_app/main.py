@@ -47,8 +47,23 @@ def build() -> backend.Backend:
     return current
 
 
+def drop_process_pool() -> None:
+    """Close NiceGUI's process pool: the app never runs work in it (I/O goes to threads).
+
+    Without a pool, NiceGUI's two shutdown paths on SIGTERM in native mode (the signal in the main thread and the
+    thread that watches the window process) cannot race over tearing it down; that race printed an
+    AssertionError traceback from `nicegui.run._kill_processes` now and then.
+    """
+    from nicegui import run as nicegui_run
+
+    if nicegui_run.process_pool is not None:
+        nicegui_run.process_pool.shutdown(wait=False, cancel_futures=True)
+        nicegui_run.process_pool = None
+
+
 def run(*, native: bool, port: int | None = None, show: bool = True) -> None:
     build()
+    app.on_startup(drop_process_pool)
     ui.run(title=theme.APP_NAME, native=native, host="127.0.0.1", port=port, reload=False, show=show and not native,
            storage_secret=storage_secret(), show_welcome_message=not native, favicon=icon(), dark=None,
            window_size=WINDOW_SIZE if native else None)
