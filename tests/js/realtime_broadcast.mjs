@@ -5,18 +5,9 @@
 // Run by tests/realtime/test_realtime_js.py with SUPABASE_URL and SUPABASE_ANON_KEY (and ACCESS_TOKEN).
 import assert from 'node:assert/strict'
 import { createClient } from '@supabase/supabase-js'
-import WebSocket from 'ws'
+import { options, sleep, waitFor } from './support.mjs'
 
 const env = process.env
-const options = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: WebSocket } }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-async function waitFor (pred, what, ms = 8000) {
-  const end = Date.now() + ms
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 function newClient () {
   const client = createClient(env.SUPABASE_URL, env.SUPABASE_ANON_KEY, options)
   if (env.ACCESS_TOKEN) client.realtime.setAuth(env.ACCESS_TOKEN)

@@ -5,18 +5,9 @@
 // TICKET_ID (the customer's, assigned to the agent) and TICKET2_ID (customer2's). Prints one JSON line.
 import assert from 'node:assert/strict'
 import { createClient } from '@supabase/supabase-js'
-import WebSocket from 'ws'
+import { options, sleep, waitFor } from './support.mjs'
 
 const env = process.env
-const options = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: WebSocket } }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-async function waitFor (pred, what, ms = 8000) {
-  const end = Date.now() + ms
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 async function signIn (email) {
   const client = createClient(env.SUPABASE_URL, env.SUPABASE_ANON_KEY, options)
   const { data, error } = await client.auth.signInWithPassword({ email, password: env.PASSWORD })

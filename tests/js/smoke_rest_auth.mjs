@@ -6,15 +6,13 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { createClient, AuthWeakPasswordError } from '@supabase/supabase-js'
-import WebSocket from 'ws'
+import { options } from './support.mjs'
 
 const url = process.env.SUPABASE_URL
 const anonKey = process.env.SUPABASE_ANON_KEY
 const serviceKey = process.env.SUPABASE_SERVICE_ROLE_KEY
 assert.ok(url && anonKey && serviceKey, 'SUPABASE_URL, SUPABASE_ANON_KEY and SUPABASE_SERVICE_ROLE_KEY are required')
 
-// Node 20 has no global WebSocket: realtime-js needs `ws` even though this test never subscribes
-const options = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: WebSocket } }
 const newClient = (key = anonKey) => createClient(url, key, options)
 const newEmail = () => `js-${randomUUID().slice(0, 12)}@test.supportchat.local`
 const password = 'js-smoke-Passw0rd'
