@@ -3,6 +3,11 @@
 A persistent stack generates its own secret once per data dir (file mode 0600); only the
 throwaway demo stack uses the well-known Supabase CLI demo secret, so that anyone who ever saw a
 demo key cannot forge tokens for a real local install.
+
+The demo keys are the Supabase CLI's published ones, byte for byte: the CLI signs
+`{"iss":"supabase-demo","role":<role>,"exp":1983812996}` (no `iat`) with the demo secret
+(`pkg/config/apikeys.go`), and tutorials, apps and tests hardcode the resulting strings. They are
+public: anyone can read them, so the demo stack is for throwaway local use only.
 """
 
 from __future__ import annotations
@@ -19,6 +24,15 @@ import jwt
 DEMO_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 DEMO_ISSUER = "supabase-demo"
 DEMO_KEY_EXP = 1983812996
+# the strings `supabase start` prints; `Keys.demo()` signs the CLI's payload and must get exactly these
+DEMO_ANON_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9"
+    ".CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+)
+DEMO_SERVICE_ROLE_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4cCI6MTk4Mz"
+    "gxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+)
 ALGORITHM = "HS256"
 
 
@@ -39,15 +53,26 @@ class Keys:
     @classmethod
     def from_secret(cls, secret: str) -> Keys:
         def api_key(role: str) -> str:
-            payload = {"iss": DEMO_ISSUER if secret == DEMO_JWT_SECRET else "supabase", "role": role,
-                       "iat": 1700000000, "exp": DEMO_KEY_EXP}
+            payload: dict[str, Any]
+            if secret == DEMO_JWT_SECRET:  # the CLI's claims, in the CLI's order: the published strings
+                payload = {"iss": DEMO_ISSUER, "role": role, "exp": DEMO_KEY_EXP}
+            else:
+                payload = {"iss": "supabase", "role": role, "iat": 1700000000, "exp": DEMO_KEY_EXP}
             return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
         return cls(secret, api_key("anon"), api_key("service_role"))
 
     @classmethod
     def demo(cls) -> Keys:
-        return cls.from_secret(DEMO_JWT_SECRET)
+        keys = cls.from_secret(DEMO_JWT_SECRET)
+        if (keys.anon_key, keys.service_role_key) != (DEMO_ANON_KEY, DEMO_SERVICE_ROLE_KEY):
+            raise RuntimeError("the demo keys must be the Supabase CLI's published keys")
+        return keys
+
+    @property
+    def is_demo(self) -> bool:
+        """True for the public demo keys, which anyone can read (and so sign requests with)."""
+        return self.jwt_secret == DEMO_JWT_SECRET
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> Keys:

@@ -158,6 +158,12 @@ class Stack:
         asyncio.run(main())
 
 
+DEMO_KEYS_WARNING = (
+    "WARNING: --demo uses the Supabase CLI's well-known demo keys; these keys are public, so anyone who can"
+    " reach this port can act as any user or as service_role. Use --demo only for throwaway data on this machine."
+)
+
+
 def run_foreground(
     data_dir: Path, port: int, demo: bool, as_json: bool, db_port: int | None = None
 ) -> int:
@@ -174,6 +180,8 @@ def run_foreground(
 
     def ready() -> None:
         info = stack.info()
+        if stack.keys.is_demo:
+            print(DEMO_KEYS_WARNING, file=sys.stderr, flush=True)
         if as_json:
             print(json.dumps(info), flush=True)
         else:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import psutil
 import psycopg
 import pytest
@@ -18,6 +19,12 @@ from supabase import create_client
 from localbase import demo
 from localbase.keys import DEMO_JWT_SECRET, Keys
 from localbase.postgres import EmbeddedPostgres, free_port
+
+# the keys `supabase start` prints, as tutorials and apps hardcode them (issue 17: ours had an extra `iat`)
+CLI_ANON_KEY = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4"
+                "MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0")
+CLI_SERVICE_ROLE_KEY = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9s"
+                        "ZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU")
 
 
 def _postgres_pids(data_dir: Path) -> list[int]:
@@ -37,9 +44,14 @@ def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path:
         info = json.loads(proc.stdout.readline())
         assert set(info) == {"api_url", "anon_key", "service_role_key", "db_url", "jwt_secret"}
         assert info["jwt_secret"] == DEMO_JWT_SECRET  # the throwaway demo stack only
+        assert (info["anon_key"], info["service_role_key"]) == (CLI_ANON_KEY, CLI_SERVICE_ROLE_KEY)
         assert _postgres_pids(data), "PostgreSQL should run while the stack runs"
 
-        client = create_client(info["api_url"], info["anon_key"])
+        # code that hardcodes the CLI's well-known keys works unchanged
+        listed = httpx.get(f"{info['api_url']}/auth/v1/admin/users", headers={
+            "apikey": CLI_SERVICE_ROLE_KEY, "Authorization": f"Bearer {CLI_SERVICE_ROLE_KEY}"}, timeout=30)
+        assert listed.status_code == 200 and len(listed.json()["users"]) == len(demo.ACCOUNTS)
+        client = create_client(info["api_url"], CLI_ANON_KEY)
         email, role, _ = demo.ACCOUNTS[1]
         session = client.auth.sign_in_with_password({"email": email, "password": demo.PASSWORD})
         assert session.user is not None and session.user.app_metadata["role"] == role == "agent"
@@ -54,6 +66,7 @@ def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+    assert "keys are public" in err, "the demo stack must say that anyone can use its keys"
     assert _postgres_pids(data) == [], "nothing may keep running after the stack stopped"
 
 
