@@ -69,9 +69,13 @@ def create_app(
             await api_pool.close()
             await admin_pool.close()
 
+    from localbase.mail import Mailer
+
+    mailer = Mailer.from_env()
     routes: list[BaseRoute] = [
         Route("/health", _health),
-        auth_routes.mount(),
+        auth_routes.mount(mailer),
+        mailer.routes(lambda request: request.app.state.ctx.keys.service_role_key),
         rest_routes.mount(),
     ]
     routes.extend(RealtimeService.routes())

@@ -1,9 +1,13 @@
 """Routes of /auth/v1: the GoTrue subset the Supabase clients use (SUPABASE_WIRE.md §3).
 
-Public: `POST /signup` (autoconfirm: answers a Session), `POST /token?grant_type=password|refresh_token`,
+Public: `POST /signup` (autoconfirm: answers a Session), `POST /token?grant_type=password|refresh_token|pkce`,
 `GET|PUT /user`, `POST /logout?scope=global|local|others`, `GET /settings`, `GET /health`,
-`GET /.well-known/jwks.json` (empty: the keys are symmetric).
-Admin (JWT role service_role|supabase_admin): `/admin/users[/{id}]`, see `localbase.auth.admin`.
+`GET /.well-known/jwks.json` (empty: the keys are symmetric); the emailed flows `/otp`, `/verify`,
+`/recover`, `/resend`, `/reauthenticate` (`localbase.auth.flows`, `localbase.auth.verify`), MFA
+`/factors` (`localbase.auth.mfa`), and `/sso` (SAML disabled).
+Admin (JWT role service_role|supabase_admin): `/admin/users[/{id}]` (`localbase.auth.admin`), `/invite`,
+`/admin/generate_link`.
+Rate limits per client IP as GoTrue's (`localbase.auth.ratelimit`) run before any other work.
 
 Environment: `LOCALBASE_JWT_EXPIRY` (access-token lifetime in seconds, default 3600) and
 `LOCALBASE_REFRESH_REUSE_INTERVAL` (seconds a rotated refresh token may be replayed, default 10).
@@ -13,11 +17,13 @@ the anon or service_role key), as Supabase's gateway demands before a request re
 Handlers never leak an exception: `AuthError`s become GoTrue's error bodies, anything unexpected
 is logged and answered as GoTrue's `unexpected_failure`.
 
-Deliberate differences from GoTrue, for a local stack without a mailer:
+Deliberate differences from GoTrue (configured as the Supabase CLI's defaults: email confirmations off):
 - sign-ups are autoconfirmed; an email already registered (confirmed or not) is always
   `user_already_exists` (GoTrue with autoconfirm would confirm an unconfirmed account and sign the
   new caller into it);
-- `PUT /user` with a new email changes it at once (nobody could click a confirmation link);
+- `PUT /user` with a new email changes it at once (GoTrue's autoconfirm behaviour); a `nonce` sent
+  with a new password is checked against the `/reauthenticate` code;
+- the global email limit applies with autoconfirm too (GoTrue skips it there: a known TODO);
 - the password grant checks the password before revealing that a user is banned.
 """
 
@@ -34,10 +40,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from localbase.auth import admin, sessions, users
+from localbase.auth import admin, emails, sessions, users
 from localbase.auth.errors import AuthError, OAuthError, bad_request, error_response, field, forbidden, read_json
+from localbase.auth.flows import EmailFlows
+from localbase.auth.mfa import Factors
+from localbase.auth.ratelimit import Bucket, RateLimits
 from localbase.auth.sessions import AuthSettings
+from localbase.auth.verify import Verifier
 from localbase.context import context
+from localbase.mail import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +89,13 @@ def guarded(handler: Handler, *, needs_key: bool = True) -> Handler:
 class AuthAPI:
     """The public endpoints; `settings` (token lifetime, reuse interval) come from the environment."""
 
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(self, settings: AuthSettings, limits: RateLimits, verifier: Verifier) -> None:
         self.settings = settings
+        self.limits = limits
+        self.verifier = verifier
 
     async def signup(self, request: Request) -> Response:
+        self.limits.check(Bucket.SIGN_IN, request)
         body = await read_json(request)
         email = field(body, "email", str, "")
         phone = field(body, "phone", str, "")
@@ -121,8 +135,13 @@ class AuthAPI:
     async def token(self, request: Request) -> Response:
         grant = request.query_params.get("grant_type", "")
         if grant == "password":
+            self.limits.check(Bucket.SIGN_IN, request)
             return await self._password_grant(request)
+        if grant == "pkce":
+            self.limits.check(Bucket.SIGN_IN, request)
+            return await self.verifier.pkce_grant(request)
         if grant == "refresh_token":
+            self.limits.check(Bucket.REFRESH, request)
             body = await read_json(request)
             presented = field(body, "refresh_token", str, "")
             ctx = context(request)
@@ -164,7 +183,8 @@ class AuthAPI:
             if caller.claims.get("aud") != users.AUDIENCE:
                 raise bad_request("validation_failed", "Token audience doesn't match request audience")
             assert caller.user is not None
-            return JSONResponse(users.user_json(caller.user, await users.identities(conn, caller.user["id"])))
+            return JSONResponse(users.user_json(caller.user, await users.identities(conn, caller.user["id"]),
+                                                await users.factors(conn, caller.user["id"])))
 
     async def update_user(self, request: Request) -> Response:
         ctx = context(request)
@@ -175,6 +195,7 @@ class AuthAPI:
         password = field(body, "password", str)
         data = field(body, "data", dict)
         app_data = field(body, "app_metadata", dict)
+        nonce = field(body, "nonce", str, "")
         if email:
             email = users.validate_email(email)
         if password is not None:
@@ -191,6 +212,8 @@ class AuthAPI:
             if new_email and await users.email_taken(conn, new_email, user["id"]):
                 raise users.email_exists_error()
             new_hash = None
+            if password and nonce:
+                self._check_nonce(user, nonce)
             if password:
                 if await users.password_matches(password, user["encrypted_password"]):
                     raise AuthError(422, "same_password", "New password should be different from the old password.")
@@ -205,6 +228,15 @@ class AuthAPI:
                 raise
             return JSONResponse(await users.load_json(conn, user["id"]))
 
+    def _check_nonce(self, user: dict[str, Any], nonce: str) -> None:
+        """GoTrue's verifyReauthentication: the code `/reauthenticate` emailed, unexpired."""
+        expected = user["reauthentication_token"]
+        if not expected or user["reauthentication_sent_at"] is None:
+            raise AuthError(422, "reauthentication_not_valid", "Requested reauthentication is invalid")
+        if not emails.token_matches(emails.token_hash(user["email"] or "", nonce), expected) or emails.is_expired(
+                user["reauthentication_sent_at"], self.settings):
+            raise AuthError(422, "reauthentication_not_valid", "Requested reauthentication is invalid")
+
     @staticmethod
     async def _apply_user_update(conn: Any, caller: sessions.Caller, *, new_email: str | None, new_hash: str | None,
                                  data: dict[str, Any] | None, app_data: dict[str, Any] | None) -> None:
@@ -214,8 +246,8 @@ class AuthAPI:
         if locked is None:
             raise forbidden("user_not_found", "User from sub claim in JWT does not exist")
         if new_hash is not None:
-            await conn.execute("update auth.users set encrypted_password = %s, updated_at = now() where id = %s",
-                               (new_hash, uid))
+            await conn.execute("update auth.users set encrypted_password = %s, reauthentication_token = '',"
+                               " updated_at = now() where id = %s", (new_hash, uid))
             # a new password logs every other session out, as GoTrue's UpdatePassword does
             if caller.session_id is not None:
                 await conn.execute("delete from auth.sessions where user_id = %s and id <> %s",
@@ -251,6 +283,7 @@ class AuthAPI:
             "external": {name: name == "email" for name in providers},
             "disable_signup": False,
             "mailer_autoconfirm": True,
+            "mfa_enabled": True,
             "phone_autoconfirm": False,
             "sms_provider": "",
             "saml_enabled": False,
@@ -267,9 +300,23 @@ class AuthAPI:
                              "description": "GoTrue is a user registration and authentication API"})
 
 
-def mount() -> Mount:
-    api = AuthAPI(AuthSettings.from_env())
+def limited(bucket: Bucket, limits: RateLimits, handler: Handler) -> Handler:
+    """`handler` behind the caller's IP bucket, checked before the body is read."""
+    async def endpoint(request: Request) -> Response:
+        limits.check(bucket, request)
+        return await handler(request)
+
+    return endpoint
+
+
+def mount(mailer: Mailer | None = None) -> Mount:
+    settings = AuthSettings.from_env()
+    limits = RateLimits.from_env()
+    verifier = Verifier(settings)
+    api = AuthAPI(settings, limits, verifier)
     admin_api = admin.AdminAPI()
+    flows = EmailFlows(settings, mailer or Mailer.from_env(), limits)
+    factors = Factors(settings)
     table: list[tuple[str, Handler, list[str]]] = [
         ("/signup", api.signup, ["POST"]),
         ("/token", api.token, ["POST"]),
@@ -282,8 +329,24 @@ def mount() -> Mount:
         ("/admin/users/{user_id}", admin_api.get_user, ["GET"]),
         ("/admin/users/{user_id}", admin_api.update_user, ["PUT"]),
         ("/admin/users/{user_id}", admin_api.delete_user, ["DELETE"]),
+        ("/otp", limited(Bucket.OTP, limits, flows.otp), ["POST"]),
+        ("/magiclink", limited(Bucket.OTP, limits, flows.otp), ["POST"]),
+        ("/recover", limited(Bucket.OTP, limits, flows.recover), ["POST"]),
+        ("/resend", limited(Bucket.OTP, limits, flows.resend), ["POST"]),
+        ("/reauthenticate", flows.reauthenticate, ["GET"]),
+        ("/invite", flows.invite, ["POST"]),
+        ("/admin/generate_link", flows.generate_link, ["POST"]),
+        ("/sso", flows.sso, ["POST"]),
+        ("/factors", factors.enroll, ["POST"]),
+        ("/factors/{factor_id}/challenge", limited(Bucket.MFA, limits, factors.challenge), ["POST"]),
+        ("/factors/{factor_id}/verify", limited(Bucket.MFA, limits, factors.verify), ["POST"]),
+        ("/factors/{factor_id}", factors.unenroll, ["DELETE"]),
     ]
+    # Supabase's gateway leaves /verify open (`auth-v1-open`): email links carry no API key
     routes = [Route("/health", guarded(api.health, needs_key=False), methods=["GET"]),
+              Route("/verify", guarded(limited(Bucket.VERIFY, limits, verifier.get), needs_key=False), methods=["GET"]),
+              Route("/verify", guarded(limited(Bucket.VERIFY, limits, verifier.post), needs_key=False),
+                    methods=["POST"]),
               Route("/.well-known/jwks.json", guarded(api.jwks, needs_key=False), methods=["GET"])]
     routes += [Route(path, guarded(handler), methods=methods) for path, handler, methods in table]
     routes.append(Route("/{rest:path}", guarded(_unknown, needs_key=False),
@@ -295,8 +358,9 @@ async def _unknown(request: Request) -> Response:
     """Anything else: a wrong method on a known path is 405, an unknown path 404 (JSON, like GoTrue)."""
     path = request.path_params.get("rest", "")
     known = path in ("signup", "token", "user", "logout", "settings", "health", "admin/users",
-                     ".well-known/jwks.json") or (
-        path.startswith("admin/users/") and path.count("/") == 2)
+                     ".well-known/jwks.json", "otp", "magiclink", "recover", "resend", "verify", "reauthenticate",
+                     "invite", "admin/generate_link", "sso", "factors") or (
+        path.startswith("admin/users/") and path.count("/") == 2) or (path.startswith("factors/"))
     if known:
         raise AuthError(405, "method_not_allowed", "Method Not Allowed")
     raise AuthError(404, "not_found", "Not Found")

@@ -39,6 +39,10 @@ from localbase.context import StackContext, TokenError
 DEFAULT_JWT_EXPIRY = 3600
 DEFAULT_REUSE_INTERVAL = 10
 ADMIN_ROLES = ("service_role", "supabase_admin")
+DEFAULT_SITE_URL = "http://127.0.0.1:3000"  # the Supabase CLI's default site_url
+DEFAULT_OTP_EXPIRY = 3600
+DEFAULT_OTP_LENGTH = 6
+DEFAULT_MAX_FREQUENCY = 60
 
 
 def _env_seconds(name: str, default: int) -> int:
@@ -54,12 +58,23 @@ def _env_seconds(name: str, default: int) -> int:
 class AuthSettings:
     jwt_expiry: int  # seconds an access token lives (GoTrue's JWT_EXP)
     reuse_interval: int  # seconds a rotated refresh token may still be replayed
+    site_url: str = DEFAULT_SITE_URL  # GoTrue's SITE_URL: where email links land by default
+    uri_allow_list: tuple[str, ...] = ()  # further redirect targets (glob patterns)
+    otp_expiry: int = DEFAULT_OTP_EXPIRY  # seconds an email link/OTP stays valid (MAILER_OTP_EXP)
+    otp_length: int = DEFAULT_OTP_LENGTH  # digits of an email OTP
+    max_frequency: int = DEFAULT_MAX_FREQUENCY  # seconds between two emails of a kind to one user
 
     @classmethod
     def from_env(cls) -> AuthSettings:
+        allow = os.environ.get("LOCALBASE_URI_ALLOW_LIST", "")
         return cls(
             jwt_expiry=max(1, _env_seconds("LOCALBASE_JWT_EXPIRY", DEFAULT_JWT_EXPIRY)),
             reuse_interval=_env_seconds("LOCALBASE_REFRESH_REUSE_INTERVAL", DEFAULT_REUSE_INTERVAL),
+            site_url=os.environ.get("LOCALBASE_SITE_URL", "") or DEFAULT_SITE_URL,
+            uri_allow_list=tuple(p.strip() for p in allow.split(",") if p.strip()),
+            otp_expiry=max(1, _env_seconds("LOCALBASE_OTP_EXPIRY", DEFAULT_OTP_EXPIRY)),
+            otp_length=min(10, max(6, _env_seconds("LOCALBASE_OTP_LENGTH", DEFAULT_OTP_LENGTH))),
+            max_frequency=_env_seconds("LOCALBASE_SMTP_MAX_FREQUENCY", DEFAULT_MAX_FREQUENCY),
         )
 
 
@@ -77,7 +92,8 @@ def new_refresh_token() -> str:
 
 
 def access_token(ctx: StackContext, settings: AuthSettings, user: dict[str, Any], session_id: uuid.UUID,
-                 signed_in_at: datetime) -> tuple[str, int]:
+                 signed_in_at: datetime, *, aal: str = "aal1",
+                 amr: list[dict[str, Any]] | None = None) -> tuple[str, int]:
     """A GoTrue access token for `user` in `session_id`, and its `exp`."""
     now = int(time.time())
     exp = now + settings.jwt_expiry
@@ -92,8 +108,8 @@ def access_token(ctx: StackContext, settings: AuthSettings, user: dict[str, Any]
         "app_metadata": user["raw_app_meta_data"] or {},
         "user_metadata": user["raw_user_meta_data"] or {},
         "role": user["role"] or "",
-        "aal": "aal1",
-        "amr": [{"method": "password", "timestamp": int(signed_in_at.timestamp())}],
+        "aal": aal,
+        "amr": amr or [{"method": "password", "timestamp": int(signed_in_at.timestamp())}],
         "session_id": str(session_id),
         "is_anonymous": bool(user["is_anonymous"]),
     }
@@ -108,20 +124,42 @@ async def session_response(conn: AsyncConnection[Any], ctx: StackContext, settin
         user = await users.find_by_id(conn, user_id)
     if user is None:
         raise bad_request("user_not_found", "User not found")
-    token, exp = access_token(ctx, settings, user, session_id, signed_in_at)
+    aal, amr = await assurance(conn, session_id)
+    token, exp = access_token(ctx, settings, user, session_id, signed_in_at, aal=aal, amr=amr)
     return {
         "access_token": token,
         "token_type": "bearer",
         "expires_in": settings.jwt_expiry,
         "expires_at": exp,
         "refresh_token": refresh_token,
-        "user": users.user_json(user, await users.identities(conn, user_id)),
+        "user": users.user_json(user, await users.identities(conn, user_id), await users.factors(conn, user_id)),
     }
 
 
+async def assurance(conn: AsyncConnection[Any], session_id: uuid.UUID) -> tuple[str, list[dict[str, Any]]]:
+    """The session's AAL and its authentication methods (newest first), as GoTrue puts them in the JWT."""
+    cur = await conn.execute("select aal from auth.sessions where id = %s", (str(session_id),))
+    row = await cur.fetchone()
+    cur = await conn.execute(
+        "select authentication_method, created_at from auth.mfa_amr_claims where session_id = %s"
+        " order by created_at desc", (str(session_id),))
+    amr = [{"method": method, "timestamp": int(at.timestamp())} for method, at in await cur.fetchall()]
+    return (row[0] if row and row[0] else "aal1"), amr
+
+
+async def add_amr(conn: AsyncConnection[Any], session_id: uuid.UUID | str, method: str) -> None:
+    await conn.execute(
+        "insert into auth.mfa_amr_claims (session_id, authentication_method) values (%s, %s)"
+        " on conflict (session_id, authentication_method) do update set updated_at = now(), created_at = now()",
+        (str(session_id), method))
+
+
 async def issue_session(conn: AsyncConnection[Any], ctx: StackContext, settings: AuthSettings, request: Request,
-                        user_id: uuid.UUID | str) -> dict[str, Any]:
-    """Sign `user_id` in: new session, first refresh token, last_sign_in_at (caller's transaction)."""
+                        user_id: uuid.UUID | str, *, method: str = "password") -> dict[str, Any]:
+    """Sign `user_id` in: new session, first refresh token, last_sign_in_at (caller's transaction).
+
+    `method` is the amr entry GoTrue records for how the user proved who they are (password, otp, ...).
+    """
     session_id = uuid.uuid4()
     client = request.client.host if request.client else None
     ip = client if client and _is_ip(client) else None
@@ -132,6 +170,7 @@ async def issue_session(conn: AsyncConnection[Any], ctx: StackContext, settings:
     )
     created = await cur.fetchone()
     assert created is not None
+    await add_amr(conn, session_id, method)
     token = new_refresh_token()
     await conn.execute(
         "insert into auth.refresh_tokens (token, user_id, session_id, revoked) values (%s, %s, %s, false)",

@@ -39,7 +39,8 @@ USER_COLUMNS = (
     "id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, phone, phone_confirmed_at,"
     " confirmation_sent_at, confirmed_at, recovery_sent_at, email_change, last_sign_in_at,"
     " raw_app_meta_data, raw_user_meta_data, created_at, updated_at, banned_until, deleted_at,"
-    " is_anonymous, is_sso_user"
+    " is_anonymous, is_sso_user, confirmation_token, recovery_token, reauthentication_token,"
+    " reauthentication_sent_at"
 )
 
 
@@ -165,7 +166,8 @@ async def identities_of(conn: AsyncConnection[Any],
     return out
 
 
-def user_json(row: dict[str, Any], idents: list[dict[str, Any]]) -> dict[str, Any]:
+def user_json(row: dict[str, Any], idents: list[dict[str, Any]],
+              factor_list: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The User object exactly as GoTrue marshals it (omitempty fields left out when empty)."""
     out: dict[str, Any] = {
         "id": str(row["id"]),
@@ -194,15 +196,30 @@ def user_json(row: dict[str, Any], idents: list[dict[str, Any]]) -> dict[str, An
         out["banned_until"] = iso(row["banned_until"])
     if row["deleted_at"] is not None:
         out["deleted_at"] = iso(row["deleted_at"])
+    if factor_list:  # omitempty, as GoTrue marshals it
+        out["factors"] = factor_list
     out["is_anonymous"] = bool(row["is_anonymous"])
     return out
+
+
+async def factors(conn: AsyncConnection[Any], user_id: uuid.UUID | str) -> list[dict[str, Any]]:
+    """The user's MFA factors as GoTrue lists them on the User object (the secret never leaves)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "select id, friendly_name, factor_type, status, created_at, updated_at, last_challenged_at"
+            " from auth.mfa_factors where user_id = %s order by created_at", (str(user_id),))
+        rows = await cur.fetchall()
+    return [{"id": str(r["id"]), "friendly_name": r["friendly_name"] or "", "factor_type": r["factor_type"],
+             "status": r["status"], "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"]),
+             **({"last_challenged_at": iso(r["last_challenged_at"])} if r["last_challenged_at"] else {})}
+            for r in rows]
 
 
 async def load_json(conn: AsyncConnection[Any], user_id: uuid.UUID | str) -> dict[str, Any]:
     row = await find_by_id(conn, user_id)
     if row is None:
         raise AuthError(404, "user_not_found", "User not found")
-    return user_json(row, await identities(conn, user_id))
+    return user_json(row, await identities(conn, user_id), await factors(conn, user_id))
 
 
 def merge_metadata(current: dict[str, Any] | None, updates: dict[str, Any]) -> dict[str, Any]:
