@@ -1,5 +1,13 @@
 """Realtime on supabase-py's async client: one channel with ``postgres_changes`` on the synced
-tables, plus one presence/broadcast channel per watched ticket.
+tables, plus one private channel per watched ticket for who is viewing it and who is typing.
+
+Ticket channels are private (``ticket:<id>``, authorized by RLS on ``realtime.messages``: only the
+ticket's participants may join) and clients never send on them: "viewing", "left" and "typing" are
+broadcast by the database (``rpc ticket_signal``, see migration 20261129000300), which names the
+sender from the caller's JWT, so nobody can appear as someone else. Viewing is renewed every
+VIEWING_EVERY seconds and forgotten after VIEWING_TTL without renewal (a crashed client just
+stops renewing); a client that sees a new viewer announces itself again so the newcomer learns
+who was already there.
 
 Realtime is only a hint here: every change it brings is applied to the cache at once (low
 latency), but correctness comes from the pull. A supervisor task owns the socket: realtime-py's
@@ -28,6 +36,8 @@ log = logging.getLogger(__name__)
 TABLES = ("tickets", "messages", "ticket_reads", "profiles")
 TYPING_EVENT = "typing"
 LEAVE_TIMEOUT = 2.0
+VIEWING_EVERY = 20.0
+VIEWING_TTL = 50.0
 
 
 async def cancel_for_sure(task: asyncio.Task[None] | None) -> None:
@@ -50,6 +60,7 @@ class RealtimeLink:
         self._on_change: ChangeHandler | None = None
         self._on_state: StateHandler | None = None
         self._watched: dict[str, Any] = {}
+        self._viewing: dict[str, asyncio.Task[None]] = {}
         self._typing_sent: dict[str, float] = {}
         self._token: str | None = None
         self.subscribed = False
@@ -140,7 +151,10 @@ class RealtimeLink:
         """Reconnect now (the engine saw the network come back)."""
         self._wake.set()
 
-    # --- presence and typing on a per-ticket channel ------------------------------------------------
+    # --- presence and typing on a per-ticket private channel -----------------------------------------
+
+    async def _signal(self, ticket_id: str, signal: str) -> None:
+        await self.remote._call(lambda c: c.rpc("ticket_signal", {"ticket_id": ticket_id, "signal": signal}).execute())
 
     async def watch(self, ticket_id: str, me: Mapping[str, Any], on_presence: Callable[[list[dict[str, Any]]], None],
                     on_typing: Callable[[dict[str, Any]], None]) -> None:
@@ -148,34 +162,65 @@ class RealtimeLink:
             return
         client = await self.remote.client()
         channel = client.channel(f"ticket:{ticket_id}", {"config": {
-            "broadcast": {"ack": False, "self": False}, "presence": {"key": str(me["user_id"]), "enabled": True},
-            "private": False}})
+            "broadcast": {"ack": False, "self": False}, "presence": {"key": "", "enabled": False}, "private": True}})
+        viewers: dict[str, tuple[dict[str, Any], float]] = {}
+        announce = asyncio.Event()
 
-        def presence_sync() -> None:
-            metas = [dict(m) for entries in channel.presence_state().values() for m in entries]
-            on_presence(metas)
+        def publish() -> None:
+            on_presence([meta for meta, _ in viewers.values()])
 
-        channel.on_presence_sync(presence_sync)
+        def on_viewing(message: Mapping[str, Any]) -> None:
+            meta = dict(message.get("payload") or {})
+            user_id = str(meta.get("user_id") or "")
+            if not user_id:
+                return
+            new = user_id not in viewers
+            viewers[user_id] = (meta, time.monotonic() + VIEWING_TTL)
+            if new:
+                publish()
+                if user_id != str(me["user_id"]):
+                    announce.set()  # tell the newcomer we are here too
+
+        def on_left(message: Mapping[str, Any]) -> None:
+            if viewers.pop(str((message.get("payload") or {}).get("user_id") or ""), None) is not None:
+                publish()
+
+        async def keep_viewing() -> None:
+            while True:
+                with contextlib.suppress(Exception):  # best-effort: the next round tries again
+                    await self._signal(ticket_id, "viewing")
+                announce.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(announce.wait(), VIEWING_EVERY)
+                now = time.monotonic()
+                expired = [uid for uid, (_, until) in viewers.items() if until < now]
+                for uid in expired:
+                    del viewers[uid]
+                if expired:
+                    publish()
+
+        channel.on_broadcast("viewing", on_viewing)
+        channel.on_broadcast("left", on_left)
         channel.on_broadcast(TYPING_EVENT, lambda payload: on_typing(dict(payload.get("payload") or {})))
         self._watched[ticket_id] = channel
         await channel.subscribe()
-        await channel.track(dict(me))
+        self._viewing[ticket_id] = asyncio.create_task(keep_viewing(), name=f"viewing-{ticket_id}")
 
     async def unwatch(self, ticket_id: str) -> None:
         channel = self._watched.pop(ticket_id, None)
+        await cancel_for_sure(self._viewing.pop(ticket_id, None))
         client = self.remote._client
         if channel is not None and client is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(channel.untrack(), LEAVE_TIMEOUT)
+                await asyncio.wait_for(self._signal(ticket_id, "left"), LEAVE_TIMEOUT)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
 
     async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
-        channel = self._watched.get(ticket_id)
-        if channel is None:
+        if ticket_id not in self._watched:
             return
         now = time.monotonic()
         if now - self._typing_sent.get(ticket_id, 0.0) < 2.0:
             return  # throttle: one "typing" per ticket every 2 s is plenty for an indicator
         self._typing_sent[ticket_id] = now
-        await channel.send_broadcast(TYPING_EVENT, dict(me))
+        await self._signal(ticket_id, TYPING_EVENT)

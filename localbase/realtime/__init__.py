@@ -11,10 +11,15 @@ Modules, from the wire inwards:
   pgoutput.py       the pgoutput message parser
   values.py         text values to the JSON `to_jsonb` gives, for common types (others: PostgreSQL casts them)
   rls.py            batched per-subscriber RLS checks, as Supabase's walrus does them
+  authorization.py  private channels: RLS on realtime.messages decides who reads, sends and tracks
+  db_broadcast.py   Broadcast from Database: realtime.send() rows delivered to their channels
   broadcast_api.py  REST broadcast endpoints
 
+Setting: LOCALBASE_REALTIME_PRIVATE_ONLY=1 refuses public channels (Supabase's "Allow public access"
+switched off): joins need `config.private: true`, REST broadcasts need `private: true`.
+
 `RealtimeService(ctx)` is created by the server's lifespan; `start()` launches the capture,
-`stop()` ends it (its temporary replication slot goes with its connection).
+`stop()` ends it (its temporary replication slot goes with its connection) and the broadcast listener.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -30,6 +36,7 @@ from localbase.context import StackContext
 from localbase.keys import TokenError
 from localbase.realtime import broadcast_api
 from localbase.realtime.capture import Capture
+from localbase.realtime.db_broadcast import DatabaseBroadcasts
 from localbase.realtime.hub import Hub
 from localbase.realtime.protocol import SUPPORTED_VSN, VSN_1
 from localbase.realtime.session import Session
@@ -42,20 +49,23 @@ class RealtimeService:
         self.ctx = ctx
         self.hub = Hub()
         self.capture = Capture(ctx.db_url, self.hub)
-        self._task: asyncio.Task[None] | None = None
+        self.db_broadcasts = DatabaseBroadcasts(ctx.db_url, ctx.admin_pool, self.hub)
+        self.private_only = os.environ.get("LOCALBASE_REALTIME_PRIVATE_ONLY", "") in ("1", "true")
+        self._tasks: list[asyncio.Task[None]] = []
         self.sessions: set[Session] = set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.capture.run(), name="realtime-capture")
+        self._tasks = [asyncio.create_task(self.capture.run(), name="realtime-capture"),
+                       asyncio.create_task(self.db_broadcasts.run(), name="realtime-db-broadcasts")]
 
     async def stop(self) -> None:
         for session in list(self.sessions):
             session.outbox.close()
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
 
     async def serve(self, ws: WebSocket) -> None:
         """One websocket: check the apikey and vsn, then run the Phoenix session until either side leaves."""
@@ -70,7 +80,8 @@ class RealtimeService:
             await ws.close(code=1008)
             return
         await ws.accept()
-        session = Session(ws, vsn, keys=self.ctx.keys, hub=self.hub, pool=self.ctx.admin_pool, apikey=apikey)
+        session = Session(ws, vsn, keys=self.ctx.keys, hub=self.hub, pool=self.ctx.admin_pool, apikey=apikey,
+                          private_only=self.private_only)
         self.sessions.add(session)
         try:
             await session.run()

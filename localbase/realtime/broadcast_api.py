@@ -1,9 +1,17 @@
 """REST broadcast: `POST /realtime/v1/api/broadcast` and `POST /realtime/v1/api/broadcast/{topic}/events/{event}`.
 
 The batch form `{"messages":[{"topic","event","payload","private"?}]}` is what supabase-js falls back
-to when a channel is not joined; the per-event form is realtime-py's `http_send` / supabase-js's
-`httpSend`. Both need a valid `apikey` (header or query) and answer 202 with an empty body; every
-subscriber of the (public) topic receives the message as a `broadcast` event.
+to when a channel is not joined; the per-event form (`?private=true` for a private topic) is
+realtime-py's `http_send` / supabase-js's `httpSend`. Both need a valid `apikey` (header or query)
+and answer 202 with an empty body; every subscriber of the topic receives the message as a
+`broadcast` event. A private message is sent only if the caller (the `Authorization` bearer token,
+else the apikey) passes the INSERT policy for `broadcast` on `realtime.messages` for that topic, as
+on Supabase: the batch form silently skips a topic it may not send to, the per-event form answers
+403. Members of the private topic still receive it only if they may read it.
+
+Bodies are limited while they stream in: a declared `Content-Length` over the limit is answered 413
+before anything is read, and a body without one (chunked) is cut off with 413 the moment it passes
+the limit, so a client cannot make the server buffer more than the limit.
 """
 
 from __future__ import annotations
@@ -14,9 +22,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from localbase.context import context
+from localbase.context import claims_of, context
 from localbase.keys import TokenError
-from localbase.realtime.hub import BroadcastMessage, Hub
+from localbase.realtime import authorization
+from localbase.realtime.authorization import AuthorizationUnavailable
+from localbase.realtime.hub import BroadcastMessage, Hub, hub_key
 from localbase.realtime.session import MAX_PAYLOAD_BYTES
 
 MAX_MESSAGES = 100
@@ -45,11 +55,31 @@ def _check_key(request: Request) -> JSONResponse | None:
     return None
 
 
-async def _body(request: Request) -> bytes | JSONResponse:
-    body = await request.body()
-    if len(body) > context(request).max_body_bytes:
-        return _error(413, "request body too large")
-    return body
+async def _body(request: Request, limit: int) -> bytes | JSONResponse:
+    """The body, read only as far as `limit` allows (413 as soon as it is known to be larger)."""
+    too_large = _error(413, f"request body too large: at most {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            return _error(400, "invalid Content-Length")
+        if int(declared) > limit:
+            return too_large
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            return too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _may_send(request: Request, sub_topic: str) -> bool:
+    claims = claims_of(request)
+    try:
+        return await authorization.write(context(request).admin_pool, sub_topic, claims, "broadcast")
+    except AuthorizationUnavailable:
+        return False
 
 
 def _hub(request: Request) -> Hub:
@@ -60,7 +90,7 @@ def _hub(request: Request) -> Hub:
 async def batch(request: Request) -> Response:
     if (denied := _check_key(request)) is not None:
         return denied
-    body = await _body(request)
+    body = await _body(request, context(request).max_body_bytes)
     if isinstance(body, JSONResponse):
         return body
     try:
@@ -70,34 +100,37 @@ async def batch(request: Request) -> Response:
     messages = data.get("messages") if isinstance(data, dict) else None
     if not isinstance(messages, list) or not messages or len(messages) > MAX_MESSAGES:
         return _error(400, f'body must be {{"messages": [...]}} with 1 to {MAX_MESSAGES} messages')
-    parsed: list[tuple[str, BroadcastMessage]] = []
+    parsed: list[tuple[str, bool, BroadcastMessage]] = []
     for message in messages:
         if not isinstance(message, dict):
             return _error(400, "each message must be an object")
         topic, event, payload = message.get("topic"), message.get("event"), message.get("payload", {})
         if not isinstance(topic, str) or not topic or not isinstance(event, str) or not event:
             return _error(400, "each message needs a topic and an event")
-        if message.get("private"):
-            return _error(400, "private channels are not supported by localbase")
         if len(json.dumps(payload)) > MAX_PAYLOAD_BYTES:
             return _error(413, f"payload too large: at most {MAX_PAYLOAD_BYTES} bytes")
-        parsed.append((topic, BroadcastMessage(event, payload=payload)))
+        parsed.append((topic, message.get("private") is True, BroadcastMessage(event, payload=payload)))
+    allowed: dict[str, bool] = {}
+    for topic, private, _ in parsed:
+        if private and topic not in allowed:
+            allowed[topic] = await _may_send(request, topic)
     hub = _hub(request)
-    for topic, msg in parsed:
-        hub.broadcast(f"realtime:{topic}", msg)
+    for topic, private, msg in parsed:
+        if private and not allowed[topic]:
+            continue  # as Supabase: a private topic the caller may not send to is skipped
+        hub.broadcast(hub_key(f"realtime:{topic}", private), msg)
     return Response(status_code=202)
 
 
 async def single(request: Request) -> Response:
     if (denied := _check_key(request)) is not None:
         return denied
-    if request.query_params.get("private") == "true":
-        return _error(400, "private channels are not supported by localbase")
-    body = await _body(request)
+    body = await _body(request, MAX_PAYLOAD_BYTES)
     if isinstance(body, JSONResponse):
         return body
     topic = request.path_params["topic"]
     event = request.path_params["event"]
+    private = request.query_params.get("private") == "true"
     message: BroadcastMessage
     if request.headers.get("content-type", "").startswith("application/octet-stream"):
         message = BroadcastMessage(event, binary=body)
@@ -107,7 +140,7 @@ async def single(request: Request) -> Response:
         except ValueError:
             return _error(400, "body must be JSON (or application/octet-stream)")
         message = BroadcastMessage(event, payload=payload)
-    if len(body) > MAX_PAYLOAD_BYTES:
-        return _error(413, f"payload too large: at most {MAX_PAYLOAD_BYTES} bytes")
-    _hub(request).broadcast(f"realtime:{topic}", message)
+    if private and not await _may_send(request, topic):
+        return _error(403, "Unauthorized")
+    _hub(request).broadcast(hub_key(f"realtime:{topic}", private), message)
     return Response(status_code=202)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from localbase.realtime.authorization import Policies
 from localbase.realtime.filters import Binding
 from localbase.realtime.presence import PresenceRegistry
 from localbase.realtime.protocol import VSN_2, Frame, encode_text, encode_user_broadcast
@@ -70,6 +71,8 @@ class Channel:
     presence_key: str = ""
     presence_enabled: bool = False
     bindings: list[Binding] = field(default_factory=list)
+    private: bool = False
+    policies: Policies | None = None  # private channels only: what RLS on realtime.messages allowed
     uid: int = field(default_factory=lambda: next(_ids))
     live: bool = False  # the capture has polled with this channel registered: "Subscribed to PostgreSQL" sent
     expiry: asyncio.TimerHandle | None = None
@@ -82,6 +85,18 @@ class Channel:
     def sub_topic(self) -> str:
         return self.topic.removeprefix("realtime:")
 
+    @property
+    def hub_key(self) -> str:
+        """Public and private channels of one name are different topics, as in Supabase Realtime."""
+        return hub_key(self.topic, self.private)
+
+    @property
+    def receives_broadcast(self) -> bool:
+        return self.policies is None or bool(self.policies.broadcast_read)
+
+    @property
+    def receives_presence(self) -> bool:
+        return self.presence_enabled and (self.policies is None or bool(self.policies.presence_read))
 
     def __post_init__(self) -> None:
         self.set_claims(self.claims)
@@ -135,6 +150,11 @@ class BroadcastMessage:
         channel.push("broadcast", {"type": "broadcast", "event": self.event, "payload": self.payload})
 
 
+def hub_key(topic: str, private: bool) -> str:
+    """The hub's key for a topic (`realtime:<name>`); private ones cannot collide with any public one."""
+    return "private:" + topic if private else topic
+
+
 class Hub:
     def __init__(self) -> None:
         self.topics: dict[str, set[Channel]] = {}
@@ -143,45 +163,46 @@ class Hub:
         self.pg_joined = asyncio.Event()  # wakes the capture when a postgres_changes channel joins
 
     def add(self, channel: Channel) -> None:
-        self.topics.setdefault(channel.topic, set()).add(channel)
+        self.topics.setdefault(channel.hub_key, set()).add(channel)
         if channel.bindings:
             self.pg_channels.add(channel)
             self.pg_joined.set()
-        if channel.presence_enabled:
-            channel.push("presence_state", self.presence.state(channel.topic))
+        if channel.receives_presence:
+            channel.push("presence_state", self.presence.state(channel.hub_key))
 
     def remove(self, channel: Channel) -> None:
         if channel.expiry is not None:
             channel.expiry.cancel()
-        members = self.topics.get(channel.topic)
+        members = self.topics.get(channel.hub_key)
         if members is not None:
             members.discard(channel)
             if not members:
-                del self.topics[channel.topic]
+                del self.topics[channel.hub_key]
         self.pg_channels.discard(channel)
         diff = self.presence.untrack(channel.uid)
         if diff is not None:
-            self._presence_diff(channel.topic, diff)
+            self._presence_diff(channel.hub_key, diff)
 
-    def broadcast(self, topic: str, message: BroadcastMessage, sender: Channel | None = None) -> int:
+    def broadcast(self, key: str, message: BroadcastMessage, sender: Channel | None = None) -> int:
+        """Deliver to every member of the topic with hub key `key` that may receive broadcasts."""
         delivered = 0
-        for member in list(self.topics.get(topic, ())):
-            if member is sender and not member.broadcast_self:
+        for member in list(self.topics.get(key, ())):
+            if (member is sender and not member.broadcast_self) or not member.receives_broadcast:
                 continue
             message.deliver(member)
             delivered += 1
         return delivered
 
     def track(self, channel: Channel, meta: dict[str, Any]) -> None:
-        diff = self.presence.track(channel.uid, channel.topic, channel.presence_key, meta)
-        self._presence_diff(channel.topic, diff)
+        diff = self.presence.track(channel.uid, channel.hub_key, channel.presence_key, meta)
+        self._presence_diff(channel.hub_key, diff)
 
     def untrack(self, channel: Channel) -> None:
         diff = self.presence.untrack(channel.uid)
         if diff is not None:
-            self._presence_diff(channel.topic, diff)
+            self._presence_diff(channel.hub_key, diff)
 
-    def _presence_diff(self, topic: str, diff: dict[str, Any]) -> None:
-        for member in list(self.topics.get(topic, ())):
-            if member.presence_enabled:
+    def _presence_diff(self, key: str, diff: dict[str, Any]) -> None:
+        for member in list(self.topics.get(key, ())):
+            if member.receives_presence:
                 member.push("presence_diff", diff)

@@ -7,8 +7,13 @@ Handles heartbeats, `phx_join` (token check, config, postgres_changes bindings),
 Limits: at most MAX_CHANNELS joined channels per socket, broadcast and presence payloads of at most
 MAX_PAYLOAD_BYTES (frames are capped at 1 MiB by the server's `ws_max_size`), and a bounded send
 queue (`hub.Outbox`). A socket silent for IDLE_TIMEOUT seconds (clients heartbeat every 25-30 s)
-is closed. Private channels (`config.private: true`, authorized by RLS on `realtime.messages` on
-Supabase) are refused with a clear reason: localbase serves public channels only.
+is closed.
+
+Private channels (`config.private: true`) are authorized by RLS on `realtime.messages` as on Supabase
+(authorization.py): read at join and on every `access_token`, write on the first broadcast or track.
+A broadcast the caller may not send is dropped without a reply, a track it may not make is answered
+with an error, as Supabase does. With `private_only` (Supabase's "Allow public access" switched off)
+a public join is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from localbase.keys import Keys, TokenError
-from localbase.realtime import subscriptions
+from localbase.realtime import authorization, subscriptions
+from localbase.realtime.authorization import AuthorizationUnavailable
 from localbase.realtime.filters import Binding, BindingError, parse_binding
 from localbase.realtime.hub import BroadcastMessage, Channel, Hub, Outbox
 from localbase.realtime.protocol import Frame, ProtocolError, decode_binary, decode_text
@@ -59,8 +65,9 @@ def verify_claims(keys: Keys, token: Any) -> dict[str, Any]:
 
 class Session:
     def __init__(self, ws: WebSocket, vsn: str, *, keys: Keys, hub: Hub, pool: AsyncConnectionPool,
-                 apikey: str) -> None:
+                 apikey: str, private_only: bool = False) -> None:
         self.ws = ws
+        self.private_only = private_only
         self.keys = keys
         self.hub = hub
         self.pool = pool
@@ -171,11 +178,11 @@ class Session:
             self.reply(frame, "ok", {})
             self.close_channel(channel)
         elif frame.event == "broadcast":
-            self.broadcast(channel, frame)
+            await self.broadcast(channel, frame)
         elif frame.event == "presence":
-            self.presence(channel, frame)
+            await self.presence(channel, frame)
         elif frame.event == "access_token":
-            self.access_token(channel, frame)
+            await self.access_token(channel, frame)
         else:
             self.reply(frame, "error", {"reason": f"unknown event {frame.event!r}"})
 
@@ -204,8 +211,9 @@ class Session:
         config = frame.payload.get("config") or {}
         if not isinstance(config, dict):
             raise JoinError("config must be an object")
-        if config.get("private"):
-            raise JoinError("private channels are not supported by localbase; use a public channel (private: false)")
+        private = config.get("private") is True
+        if not private and self.private_only:
+            raise JoinError("PrivateOnly: This project only allows private channels")
         broadcast = config.get("broadcast") or {}
         presence = config.get("presence") or {}
         raw_bindings = config.get("postgres_changes") or []
@@ -218,6 +226,8 @@ class Session:
         key = presence.get("key") or ""
         if not isinstance(key, str):
             raise JoinError("config.presence.key must be a string")
+        presence_enabled = bool(presence.get("enabled"))
+        policies = await self._authorize_read(frame.topic, claims, presence_enabled) if private else None
         bindings: list[Binding] = []
         errors: list[str] = []
         try:
@@ -229,10 +239,37 @@ class Session:
         channel = Channel(
             self.outbox, frame.topic, frame.join_ref or frame.ref, claims,
             broadcast_self=bool(broadcast.get("self")), broadcast_ack=bool(broadcast.get("ack")),
-            presence_key=key or str(uuid.uuid4()), presence_enabled=bool(presence.get("enabled")),
-            bindings=bindings,
+            presence_key=key or str(uuid.uuid4()), presence_enabled=presence_enabled,
+            bindings=bindings, private=private, policies=policies,
         )
         return channel, errors
+
+    async def _authorize_read(self, topic: str, claims: dict[str, Any],
+                              presence: bool) -> authorization.Policies:
+        sub_topic = topic.removeprefix("realtime:")
+        try:
+            policies = await authorization.read(self.pool, sub_topic, claims, presence=presence)
+        except AuthorizationUnavailable as exc:
+            log.warning("realtime: cannot evaluate policies for %s: %s", sub_topic, exc)
+            raise JoinError("Realtime was unable to connect to the project database") from None
+        if not policies.can_read:
+            raise JoinError(authorization.unauthorized_reason(sub_topic))
+        return policies
+
+    async def _may_write(self, channel: Channel, extension: authorization.Extension) -> bool:
+        policies = channel.policies
+        if policies is None:
+            return True  # public channel
+        field = "broadcast_write" if extension == "broadcast" else "presence_write"
+        allowed = getattr(policies, field)
+        if allowed is None:
+            try:
+                allowed = await authorization.write(self.pool, channel.sub_topic, channel.claims, extension)
+            except AuthorizationUnavailable as exc:
+                log.warning("realtime: cannot evaluate policies for %s: %s", channel.sub_topic, exc)
+                return False  # not cached: the next attempt asks again
+            setattr(policies, field, allowed)
+        return bool(allowed)
 
     # token lifetime -----------------------------------------------------------------------------
 
@@ -255,22 +292,40 @@ class Session:
         else:
             self._schedule_expiry(channel)
 
-    def access_token(self, channel: Channel, frame: Frame) -> None:
+    async def access_token(self, channel: Channel, frame: Frame) -> None:
         token = frame.payload.get("access_token")
         if token is None:
             return  # clients send null when signed out locally; the channel keeps its claims until they expire
         try:
             claims = verify_claims(self.keys, token)
+            if channel.private:
+                await self._reauthorize(channel, claims)
         except JoinError as exc:
-            channel.system("system", "error", str(exc))
-            self.close_channel(channel)
+            if self.channels.get(channel.topic) is channel:
+                channel.system("system", "error", str(exc))
+                self.close_channel(channel)
             return
         channel.set_claims(claims)
         self._schedule_expiry(channel)
 
+    async def _reauthorize(self, channel: Channel, claims: dict[str, Any]) -> None:
+        """Policies again with the new claims; a read right that was there and is gone closes the channel."""
+        before = channel.policies
+        try:
+            policies = await authorization.read(self.pool, channel.sub_topic, claims, presence=channel.presence_enabled)
+        except AuthorizationUnavailable as exc:
+            log.warning("realtime: cannot evaluate policies for %s: %s", channel.sub_topic, exc)
+            raise JoinError("Realtime was unable to connect to the project database") from None
+        if not policies.can_read:  # Supabase's wording here has no "Unauthorized: " prefix
+            raise JoinError(f"You do not have permissions to read from this Channel topic: {channel.sub_topic}")
+        if before is not None and ((before.broadcast_read and not policies.broadcast_read)
+                                   or (before.presence_read and not policies.presence_read)):
+            raise JoinError(f"You no longer have permission to read from this Channel topic: {channel.sub_topic}")
+        channel.policies = policies  # write rights are asked again on the next send or track
+
     # broadcast and presence ---------------------------------------------------------------------
 
-    def broadcast(self, channel: Channel, frame: Frame) -> None:
+    async def broadcast(self, channel: Channel, frame: Frame) -> None:
         event = frame.payload.get("event")
         if not isinstance(event, str) or not event:
             self.reply(frame, "error", {"reason": "broadcast needs an event name"})
@@ -285,13 +340,18 @@ class Session:
         if size > MAX_PAYLOAD_BYTES:
             self.reply(frame, "error", {"reason": f"payload too large: at most {MAX_PAYLOAD_BYTES} bytes"})
             return
-        self.hub.broadcast(channel.topic, message, sender=channel)
+        if not await self._may_write(channel, "broadcast"):
+            return  # as Supabase: dropped, no reply even with ack
+        self.hub.broadcast(channel.hub_key, message, sender=channel)
         if channel.broadcast_ack:
             self.reply(frame, "ok", {})
 
-    def presence(self, channel: Channel, frame: Frame) -> None:
+    async def presence(self, channel: Channel, frame: Frame) -> None:
         event = frame.payload.get("event")
         if event == "track":
+            if channel.private and not await self._may_write(channel, "presence"):
+                self.reply(frame, "error", {})
+                return
             meta = frame.payload.get("payload") or {}
             if not isinstance(meta, dict):
                 self.reply(frame, "error", {"reason": "presence payload must be an object"})
