@@ -145,6 +145,9 @@ class Stack:
             lifespan="on", ws_max_size=1_048_576, timeout_graceful_shutdown=3,
             # Supabase Realtime does not compress frames either; deflate costs ~10% of server CPU per frame
             ws_per_message_deflate=False,
+            # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: any local client could then pick
+            # its own address, and per-IP rate limits would key on a value the attacker chooses
+            proxy_headers=False,
         )
         server = uvicorn.Server(config)
 
