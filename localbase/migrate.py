@@ -57,7 +57,8 @@ def _needs_bootstrap(conn: psycopg.Connection) -> bool:
     # the last object each sql/local file creates: a data dir made before a file existed gets it too
     row = conn.execute("select to_regclass('auth.users') is null or to_regrole('authenticator') is null"
                        " or to_regclass('auth.mfa_amr_claims') is null"
-                       " or to_regclass('realtime.messages') is null").fetchone()
+                       " or to_regclass('realtime.messages') is null"
+                       " or to_regclass('storage.objects') is null").fetchone()
     return bool(row and row[0])
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +46,17 @@ def create_app(
     db_url: str,
     api_db_url: str,
     api_url: str,
+    data_dir: Path | None = None,
 ) -> Starlette:
-    """The ASGI app; pools and background services live for the app's lifespan."""
+    """The ASGI app; pools and background services live for the app's lifespan.
+
+    Storage keeps its bytes under `data_dir/storage` (a temporary folder when no data dir is given).
+    """
     from localbase.auth import routes as auth_routes
     from localbase.realtime import RealtimeService
     from localbase.rest import routes as rest_routes
+    from localbase.storage import routes as storage_routes
+    from localbase.storage import service as storage_service
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -59,6 +66,8 @@ def create_app(
         await api_pool.open(wait=True)
         ctx = StackContext(keys, db_url, api_db_url, api_url, admin_pool, api_pool)
         app.state.ctx = ctx
+        scratch = tempfile.TemporaryDirectory(prefix="localbase-storage-") if data_dir is None else None
+        storage_service.attach(ctx, Path(scratch.name if scratch else str(data_dir)) / "storage")
         realtime = RealtimeService(ctx)
         app.state.realtime = realtime
         await realtime.start()
@@ -68,6 +77,8 @@ def create_app(
             await realtime.stop()
             await api_pool.close()
             await admin_pool.close()
+            if scratch is not None:
+                scratch.cleanup()
 
     from localbase.mail import Mailer
 
@@ -77,6 +88,7 @@ def create_app(
         auth_routes.mount(mailer),
         mailer.routes(lambda request: request.app.state.ctx.keys.service_role_key),
         rest_routes.mount(),
+        storage_routes.mount(),
     ]
     routes.extend(RealtimeService.routes())
     return Starlette(routes=routes, lifespan=lifespan)
@@ -139,7 +151,7 @@ class Stack:
             self.postgres.stop()
 
     def _serve(self, on_ready: Any) -> None:
-        app = create_app(self.keys, self.postgres.url, self.api_db_url, self.api_url)
+        app = create_app(self.keys, self.postgres.url, self.api_db_url, self.api_url, self.data_dir)
         config = uvicorn.Config(
             app, host=self.host, port=self.api_port, log_level="warning", ws="websockets-sansio",
             lifespan="on", ws_max_size=1_048_576, timeout_graceful_shutdown=3,
