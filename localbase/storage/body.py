@@ -66,7 +66,7 @@ async def drain(request: Request) -> None:
             seen += len(chunk)
             if seen > DRAIN_LIMIT:
                 return
-    except ClientDisconnect:
+    except (ClientDisconnect, RuntimeError):  # RuntimeError: the body was already read to its end
         return
 
 

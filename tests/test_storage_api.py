@@ -1,0 +1,406 @@
+"""/storage/v1 through supabase-py's storage client (storage3) unchanged, as the service role, a
+signed-in user and anon: buckets, uploads (multipart and raw), downloads, info/exists, list, remove,
+move/copy, signed download and upload URLs, public URLs, limits, key checks and TUS resumable uploads
+(raw httpx, 6 MB chunks). Every answer is checked against Supabase Storage's wire shapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import psycopg
+import pytest
+from storage3.exceptions import StorageApiError
+from supabase import Client, ClientOptions, create_client
+
+from tests.conftest import Users
+from tests.stackproc import StackProcess
+
+StorageFactory = Callable[[str], Client]
+
+
+@pytest.fixture(scope="module")
+def as_(stack: StackProcess, users: Users) -> Iterator[StorageFactory]:
+    opened: list[httpx.Client] = []
+    made: dict[str, Client] = {}
+
+    def get(who: str) -> Client:
+        if who not in made:
+            http = httpx.Client(timeout=120)
+            opened.append(http)
+            token = {"anon": stack.anon_key, "service": stack.service_role_key}.get(who)
+            if token is None:
+                token = stack.mint(sub=getattr(users, who).id)
+            made[who] = create_client(stack.api_url, stack.anon_key, ClientOptions(
+                headers={"Authorization": f"Bearer {token}"}, httpx_client=http, auto_refresh_token=False,
+                persist_session=False))
+        return made[who]
+
+    yield get
+    for http in opened:
+        http.close()
+
+
+@pytest.fixture
+def bucket(as_: StorageFactory) -> Iterator[str]:
+    """A fresh public-less bucket made by the service role, emptied and deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    as_("service").storage.create_bucket(name)
+    yield name
+    as_("service").storage.empty_bucket(name)
+    as_("service").storage.delete_bucket(name)
+
+
+def storage_error(call: Callable[[], object]) -> StorageApiError:
+    with pytest.raises(StorageApiError) as err:
+        call()
+    return err.value
+
+
+def headers(stack: StackProcess, token: str | None = None) -> dict[str, str]:
+    token = token or stack.service_role_key
+    return {"apikey": stack.anon_key, "Authorization": f"Bearer {token}"}
+
+
+# buckets ----------------------------------------------------------------------------------------------
+
+def test_bucket_lifecycle_as_service_role(as_: StorageFactory) -> None:
+    s = as_("service").storage
+    name = f"life-{uuid.uuid4().hex[:8]}"
+    assert s.create_bucket(name, options={"public": True, "file_size_limit": "1MB",
+                                          "allowed_mime_types": ["image/png", "text/*"]}) == {"name": name}
+    got = s.get_bucket(name)
+    assert (got.id, got.name, got.public, got.file_size_limit, got.allowed_mime_types) == (
+        name, name, True, 1_000_000, ["image/png", "text/*"])
+    assert name in [b.id for b in s.list_buckets()]
+    assert s.update_bucket(name, {"public": False, "file_size_limit": 2048}) == {"message": "Successfully updated"}
+    got = s.get_bucket(name)
+    assert (got.public, got.file_size_limit) == (False, 2048)
+    dup = storage_error(lambda: s.create_bucket(name))
+    assert (dup.status, dup.code) == ("409", "Duplicate")
+    s.from_(name).upload("x.txt", b"x", {"content-type": "text/plain"})
+    busy = storage_error(lambda: s.delete_bucket(name))
+    assert (busy.status, busy.code) == ("409", "ResourceNotEmpty")
+    assert s.empty_bucket(name) == {"message": "Successfully emptied"}
+    assert s.delete_bucket(name) == {"message": "Successfully deleted"}
+    missing = storage_error(lambda: s.get_bucket(name))
+    assert (missing.status, missing.message) == ("404", "Bucket not found")
+
+
+@pytest.mark.parametrize("who", ["customer", "agent", "anon"])
+def test_only_the_service_role_manages_buckets(as_: StorageFactory, who: str) -> None:
+    s = as_(who).storage
+    err = storage_error(lambda: s.create_bucket(f"mine-{uuid.uuid4().hex[:8]}"))
+    assert (err.status, err.code, err.message) == ("403", "Unauthorized", "new row violates row-level security policy")
+    assert s.list_buckets() == []  # storage.buckets has RLS and no policy for API users
+    assert storage_error(lambda: s.get_bucket("attachments")).status == "404"
+
+
+def test_invalid_bucket_names_are_refused(as_: StorageFactory) -> None:
+    err = storage_error(lambda: as_("service").storage.create_bucket("a/b"))
+    assert (err.status, err.message) == ("400", "Bucket name invalid")
+
+
+# objects ----------------------------------------------------------------------------------------------
+
+def test_upload_download_info_exists(as_: StorageFactory, bucket: str) -> None:
+    b = as_("service").storage.from_(bucket)
+    up = b.upload("docs/a b.txt", b"hello storage", {"content-type": "text/plain", "cache-control": "60",
+                                                     "metadata": {"ticket": "t1"}})
+    assert (up.path, up.full_path) == ("docs/a b.txt", f"{bucket}/docs/a b.txt")
+    assert b.download("docs/a b.txt") == b"hello storage"
+    info = b.info("docs/a b.txt")
+    assert info["size"] == 13 and info["content_type"] == "text/plain"
+    assert info["cache_control"] == "max-age=60" and info["metadata"] == {"ticket": "t1"}
+    assert info["etag"] == f'"{hashlib.md5(b"hello storage").hexdigest()}"'
+    assert b.exists("docs/a b.txt") is True
+    assert b.exists("docs/nope.txt") is False
+    missing = storage_error(lambda: b.download("docs/nope.txt"))
+    assert (missing.status, missing.code, missing.message) == ("404", "not_found", "Object not found")
+
+
+def test_upload_without_upsert_keeps_the_first_upsert_replaces(as_: StorageFactory, bucket: str,
+                                                                stack: StackProcess) -> None:
+    b = as_("service").storage.from_(bucket)
+    b.upload("one.txt", b"first")
+    dup = storage_error(lambda: b.upload("one.txt", b"second"))
+    assert (dup.status, dup.code, dup.message) == ("409", "Duplicate", "The resource already exists")
+    assert b.download("one.txt") == b"first"
+    old_version = b.info("one.txt")["version"]
+    b.upload("one.txt", b"third", {"upsert": "true"})
+    assert b.download("one.txt") == b"third"
+    b.update("one.txt", b"fourth")
+    assert b.download("one.txt") == b"fourth"
+    # the replaced versions' files are gone from disk
+    blobs = stack.data_dir / "storage" / "blobs"
+    assert not (blobs / old_version[:2] / old_version).exists()
+
+
+def test_raw_body_upload_with_headers(stack: StackProcess, as_: StorageFactory, bucket: str) -> None:
+    meta = base64.b64encode(b'{"k": 1}').decode()
+    r = httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/raw.png", content=b"\x89PNG....",
+                   headers={**headers(stack), "content-type": "image/png", "cache-control": "max-age=5",
+                            "x-metadata": meta})
+    assert r.status_code == 200, r.text
+    assert r.json()["Key"] == f"{bucket}/raw.png"
+    got = httpx.get(f"{stack.api_url}/storage/v1/object/{bucket}/raw.png", headers=headers(stack))
+    assert got.content == b"\x89PNG...."
+    assert got.headers["content-type"] == "image/png" and got.headers["cache-control"] == "max-age=5"
+    assert as_("service").storage.from_(bucket).info("raw.png")["metadata"] == {"k": 1}
+    bad = httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/raw2.png", content=b"x",
+                     headers={**headers(stack), "content-type": "image/png", "x-metadata": "not base64 json"})
+    assert bad.status_code == 400 and bad.json()["statusCode"] == "400"
+
+
+def test_list_with_prefix_limit_offset_sort_and_search(as_: StorageFactory, bucket: str) -> None:
+    b = as_("service").storage.from_(bucket)
+    for name in ["f/c.txt", "f/a.txt", "f/b.txt", "f/sub/d.txt", "top.txt"]:
+        b.upload(name, name.encode())
+    assert [e["name"] for e in b.list()] == ["f", "top.txt"]
+    listed = b.list("f")
+    assert [e["name"] for e in listed] == ["a.txt", "b.txt", "c.txt", "sub"]
+    assert listed[-1]["id"] is None and listed[0]["metadata"]["size"] == 7
+    assert [e["name"] for e in b.list("f", {"limit": 2, "offset": 1})] == ["b.txt", "c.txt"]
+    assert [e["name"] for e in b.list("f", {"sortBy": {"column": "name", "order": "desc"}})] == [
+        "sub", "c.txt", "b.txt", "a.txt"]
+    assert [e["name"] for e in b.list("f", {"search": "b"})] == ["b.txt"]
+    newest = b.list("f", {"sortBy": {"column": "created_at", "order": "desc"}, "limit": 1})
+    assert newest[0]["name"] == "b.txt"
+    err = storage_error(lambda: b.list("f", {"sortBy": {"column": "id; drop table storage.objects"}}))
+    assert err.status == "400"
+
+
+def test_remove_many_and_the_1000_limit(as_: StorageFactory, bucket: str) -> None:
+    b = as_("service").storage.from_(bucket)
+    b.upload("r/1.txt", b"1")
+    b.upload("r/2.txt", b"2")
+    removed = b.remove(["r/1.txt", "r/2.txt", "r/missing.txt"])
+    assert sorted(r["name"] for r in removed) == ["r/1.txt", "r/2.txt"]
+    assert b.list("r") == []
+    too_many = storage_error(lambda: b.remove([f"x{i}" for i in range(1001)]))
+    assert too_many.status == "400"
+
+
+def test_move_and_copy(as_: StorageFactory, bucket: str) -> None:
+    b = as_("service").storage.from_(bucket)
+    b.upload("m/src.txt", b"moving")
+    assert b.move("m/src.txt", "m/dst.txt")["message"] == "Successfully moved"
+    assert b.exists("m/src.txt") is False and b.download("m/dst.txt") == b"moving"
+    copied = b.copy("m/dst.txt", "m/copy.txt")
+    assert copied["Key"] == f"{bucket}/m/copy.txt"
+    b.remove(["m/dst.txt"])  # the copy keeps its bytes when the original goes
+    assert b.download("m/copy.txt") == b"moving"
+    b.upload("m/other.txt", b"other")
+    clash = storage_error(lambda: b.move("m/other.txt", "m/copy.txt"))
+    assert (clash.status, clash.code) == ("409", "Duplicate")
+    missing = storage_error(lambda: b.copy("m/none.txt", "m/x.txt"))
+    assert missing.status == "404"
+
+
+# URLs -------------------------------------------------------------------------------------------------
+
+def test_signed_urls_one_and_batch(as_: StorageFactory, bucket: str) -> None:
+    b = as_("service").storage.from_(bucket)
+    b.upload("s/one.txt", b"signed one")
+    url = b.create_signed_url("s/one.txt", 60)["signedURL"]
+    assert httpx.get(url).content == b"signed one"  # no key, no token: the link is the permission
+    assert httpx.get(url + "&download=").headers["content-disposition"].startswith("attachment")
+    batch = b.create_signed_urls(["s/one.txt", "s/none.txt"], 60)
+    assert batch[0]["error"] is None and httpx.get(batch[0]["signedURL"]).content == b"signed one"
+    assert batch[1]["signedURL"] is None and "does not exist" in batch[1]["error"]
+    assert storage_error(lambda: b.create_signed_url("s/none.txt", 60)).status == "404"
+
+
+def test_expired_or_misused_signed_url_is_refused(as_: StorageFactory, bucket: str, stack: StackProcess) -> None:
+    b = as_("service").storage.from_(bucket)
+    b.upload("e/one.txt", b"1")
+    b.upload("e/two.txt", b"2")
+    base = f"{stack.api_url}/storage/v1/object/sign/{bucket}"
+    now = int(time.time())
+    expired = jwt.encode({"url": f"{bucket}/e/one.txt", "scope": "download", "iat": now - 120, "exp": now - 60},
+                         stack.jwt_secret, algorithm="HS256")
+    r = httpx.get(f"{base}/e/one.txt", params={"token": expired})
+    assert r.status_code == 400 and r.json()["error"] == "InvalidJWT" and r.json()["message"] == "jwt expired"
+    good = b.create_signed_url("e/one.txt", 60)["signedURL"]
+    token = httpx.URL(good).params["token"]
+    other = httpx.get(f"{base}/e/two.txt", params={"token": token})
+    assert other.status_code == 400 and other.json()["error"] == "InvalidSignature"
+    # an upload token never downloads, a download token never uploads
+    up_token = b.create_signed_upload_url("e/three.txt")["token"]
+    assert httpx.get(f"{base}/e/three.txt", params={"token": up_token}).json()["error"] == "InvalidSignature"
+    put = httpx.put(f"{stack.api_url}/storage/v1/object/upload/sign/{bucket}/e/one.txt", params={"token": token},
+                    content=b"x", headers={"content-type": "text/plain"})
+    assert put.json()["error"] == "InvalidSignature"
+    forged = jwt.encode({"url": f"{bucket}/e/one.txt", "scope": "download", "exp": now + 60}, "not-the-secret-" * 3,
+                        algorithm="HS256")
+    assert httpx.get(f"{base}/e/one.txt", params={"token": forged}).json()["error"] == "InvalidJWT"
+
+
+def test_signed_upload_url_valid_two_hours(as_: StorageFactory, bucket: str) -> None:
+    b = as_("service").storage.from_(bucket)
+    signed = b.create_signed_upload_url("u/file.txt")
+    claims = jwt.decode(signed["token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 2 * 60 * 60 and claims["scope"] == "upload"
+    up = b.upload_to_signed_url("u/file.txt", signed["token"], b"via signed url")
+    assert up.full_path == f"{bucket}/u/file.txt"
+    assert b.download("u/file.txt") == b"via signed url"
+    again = storage_error(lambda: b.upload_to_signed_url("u/file.txt", signed["token"], b"again"))
+    assert again.status == "409"
+
+
+def test_public_urls_only_for_public_buckets(as_: StorageFactory, bucket: str) -> None:
+    s = as_("service").storage
+    s.from_(bucket).upload("p.txt", b"private")
+    assert httpx.get(s.from_(bucket).get_public_url("p.txt")).json()["message"] == "Bucket not found"
+    s.update_bucket(bucket, {"public": True})
+    assert httpx.get(s.from_(bucket).get_public_url("p.txt")).content == b"private"
+
+
+# limits and names -------------------------------------------------------------------------------------
+
+def test_size_and_type_limits_while_streaming(as_: StorageFactory, stack: StackProcess) -> None:
+    s = as_("service").storage
+    name = f"lim-{uuid.uuid4().hex[:8]}"
+    s.create_bucket(name, options={"file_size_limit": 1024, "allowed_mime_types": ["image/*", "application/pdf"]})
+    b = s.from_(name)
+    b.upload("ok.png", b"x" * 1024, {"content-type": "image/png"})
+    big = storage_error(lambda: b.upload("big.png", b"x" * 1025, {"content-type": "image/png"}))
+    assert (big.status, big.code) == ("413", "Payload too large")
+    html = storage_error(lambda: b.upload("x.html", b"<script>", {"content-type": "text/html"}))
+    assert (html.status, html.code) == ("415", "invalid_mime_type")
+    assert html.message == "mime type text/html is not supported"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must hold while the bytes stream
+        for _ in range(64):
+            yield b"y" * 1024
+
+    r = httpx.post(f"{stack.api_url}/storage/v1/object/{name}/stream.png", content=chunks(),
+                   headers={**headers(stack), "content-type": "image/png"})
+    assert r.status_code == 400 and r.json()["statusCode"] == "413"
+    assert b.exists("stream.png") is False
+    staging = list((stack.data_dir / "storage" / "staging").iterdir())
+    assert staging == []  # nothing half-written is left behind
+    s.empty_bucket(name)
+    s.delete_bucket(name)
+
+
+@pytest.mark.parametrize("key", ["%2e%2e/escape.txt", "a/%2e%2e/%2e%2e/escape.txt", "a//b.txt", "%2e/a.txt",
+                                 "a/%2E/b.txt", "a%2F..%2F..%2Fescape.txt", "back\\slash.txt", "nul%00.txt"])
+def test_path_traversal_in_object_names_is_refused(stack: StackProcess, bucket: str, key: str,
+                                                   db: psycopg.Connection) -> None:
+    # percent-encoded so that httpx sends the dot segments as they are; the server decodes them
+    r = httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/{key}", content=b"evil",
+                   headers={**headers(stack), "content-type": "text/plain"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "InvalidKey"
+    assert db.execute("select count(*) from storage.objects where bucket_id = %s", (bucket,)).fetchone() == (0,)
+    storage_root = stack.data_dir / "storage"
+    assert not (stack.data_dir / "escape.txt").exists() and not (storage_root / "escape.txt").exists()
+    for path in storage_root.rglob("*"):
+        assert path.resolve().is_relative_to(storage_root.resolve())
+
+
+def test_bytes_live_under_the_data_dir_by_version(as_: StorageFactory, bucket: str, stack: StackProcess) -> None:
+    b = as_("service").storage.from_(bucket)
+    b.upload("where.txt", b"on disk")
+    version = b.info("where.txt")["version"]
+    assert (stack.data_dir / "storage" / "blobs" / version[:2] / version).read_bytes() == b"on disk"
+
+
+def test_bad_tokens(stack: StackProcess, bucket: str) -> None:
+    expired = stack.mint(sub=str(uuid.uuid4()), ttl=-10)
+    r = httpx.get(f"{stack.api_url}/storage/v1/bucket", headers=headers(stack, expired))
+    assert r.status_code == 400 and r.json()["error"] == "InvalidJWT"
+    odd_role = stack.mint(sub=str(uuid.uuid4()), role="postgres")
+    r = httpx.get(f"{stack.api_url}/storage/v1/object/info/{bucket}/x.txt", headers=headers(stack, odd_role))
+    assert r.status_code in (400, 403) and r.json()["statusCode"] in ("403", "404")
+
+
+# TUS ----------------------------------------------------------------------------------------------------
+
+CHUNK = 6 * 1024 * 1024
+
+
+def _tus_meta(**items: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in items.items())
+
+
+def test_tus_resumable_upload_in_6mb_chunks(stack: StackProcess, as_: StorageFactory, bucket: str,
+                                            users: Users, tmp_path: Path) -> None:
+    data = os.urandom(CHUNK * 2 + 12345)
+    token = stack.service_role_key
+    base = f"{stack.api_url}/storage/v1/upload/resumable"
+    tus = {"Tus-Resumable": "1.0.0"}
+    with httpx.Client(timeout=120, headers={**headers(stack, token), **tus}) as http:
+        created = http.post(base, headers={"Upload-Length": str(len(data)), "Upload-Metadata": _tus_meta(
+            bucketName=bucket, objectName="big/file.bin", contentType="application/octet-stream",
+            cacheControl="3600")})
+        assert created.status_code == 201, created.text
+        location = created.headers["location"]
+        assert location.startswith(base + "/")
+        patch_headers = {"Content-Type": "application/offset+octet-stream"}
+        first = http.patch(location, content=data[:CHUNK], headers={**patch_headers, "Upload-Offset": "0"})
+        assert first.status_code == 204 and first.headers["upload-offset"] == str(CHUNK)
+        # a retry of an old offset is refused, the client asks where to resume
+        stale = http.patch(location, content=data[:CHUNK], headers={**patch_headers, "Upload-Offset": "0"})
+        assert stale.status_code == 409
+        head = http.head(location)
+        assert head.headers["upload-offset"] == str(CHUNK) and head.headers["upload-length"] == str(len(data))
+        # somebody else cannot see or touch it
+        other = stack.mint(sub=users.customer2.id)
+        assert httpx.head(location, headers={**headers(stack, other), **tus}).status_code == 404
+        offset = CHUNK
+        while offset < len(data):
+            part = data[offset:offset + CHUNK]
+            r = http.patch(location, content=part, headers={**patch_headers, "Upload-Offset": str(offset)})
+            assert r.status_code == 204, r.text
+            offset = int(r.headers["upload-offset"])
+        assert offset == len(data)
+    b = as_("service").storage.from_(bucket)
+    assert hashlib.sha256(b.download("big/file.bin")).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert b.info("big/file.bin")["size"] == len(data)
+    assert list((stack.data_dir / "storage" / "resumable").iterdir()) == []
+
+
+def test_tus_limits_and_termination(stack: StackProcess, as_: StorageFactory) -> None:
+    s = as_("service").storage
+    name = f"tus-{uuid.uuid4().hex[:8]}"
+    s.create_bucket(name, options={"file_size_limit": 1000, "allowed_mime_types": ["image/png"]})
+    base = f"{stack.api_url}/storage/v1/upload/resumable"
+    h = {**headers(stack), "Tus-Resumable": "1.0.0"}
+    big = httpx.post(base, headers={**h, "Upload-Length": "1001", "Upload-Metadata": _tus_meta(
+        bucketName=name, objectName="a.png", contentType="image/png")})
+    assert big.status_code == 413 and big.json()["statusCode"] == "413"
+    wrong = httpx.post(base, headers={**h, "Upload-Length": "10", "Upload-Metadata": _tus_meta(
+        bucketName=name, objectName="a.txt", contentType="text/plain")})
+    assert wrong.status_code == 415
+    ok = httpx.post(base, headers={**h, "Upload-Length": "10", "Upload-Metadata": _tus_meta(
+        bucketName=name, objectName="a.png", contentType="image/png")})
+    location = ok.headers["location"]
+    over = httpx.patch(location, content=b"z" * 11, headers={**h, "Content-Type": "application/offset+octet-stream",
+                                                            "Upload-Offset": "0"})
+    assert over.status_code == 413
+    assert httpx.head(location, headers=h).headers["upload-offset"] == "0"
+    assert httpx.delete(location, headers=h).status_code == 204
+    assert httpx.head(location, headers=h).status_code == 404
+    assert httpx.post(base, headers={**headers(stack), "Upload-Length": "1"}).status_code == 412
+    s.delete_bucket(name)
+
+
+def test_objects_rows_match_supabase_columns(db: psycopg.Connection) -> None:
+    cols = {r[0] for r in db.execute("select column_name from information_schema.columns"
+                                     " where table_schema = 'storage' and table_name = 'objects'")}
+    assert {"id", "bucket_id", "name", "owner", "owner_id", "metadata", "user_metadata", "version",
+            "path_tokens", "created_at", "updated_at", "last_accessed_at"} <= cols
+    owner = db.execute("select tableowner from pg_tables where schemaname = 'storage' and tablename = 'objects'")
+    assert owner.fetchone() == ("supabase_storage_admin",)
+    assert db.execute("select storage.foldername('a/b/c.png'), storage.filename('a/b/c.png'),"
+                      " storage.extension('a/b/c.png')").fetchone() == (["a", "b"], "c.png", "png")
