@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -29,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 from localbase import migrate
 from localbase.context import StackContext
 from localbase.keys import Keys
+from localbase.limits import Limits, LimitsMiddleware, protocol_for
 from localbase.postgres import EmbeddedPostgres, free_port
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,15 @@ def create_app(
     api_db_url: str,
     api_url: str,
     data_dir: Path | None = None,
+    *,
+    limits: Limits | None = None,
 ) -> Starlette:
     """The ASGI app; pools and background services live for the app's lifespan.
 
     Storage keeps its bytes under `data_dir/storage` (a temporary folder when no data dir is given).
+    Every request passes `LimitsMiddleware` first (default limits when none are given).
     """
+    limits = limits or Limits()
     from localbase.auth import routes as auth_routes
     from localbase.realtime import RealtimeService
     from localbase.rest import routes as rest_routes
@@ -64,7 +70,8 @@ def create_app(
         api_pool = AsyncConnectionPool(api_db_url, min_size=2, max_size=20, open=False, kwargs={"autocommit": True})
         await admin_pool.open(wait=True)
         await api_pool.open(wait=True)
-        ctx = StackContext(keys, db_url, api_db_url, api_url, admin_pool, api_pool)
+        ctx = StackContext(keys, db_url, api_db_url, api_url, admin_pool, api_pool,
+                           max_body_bytes=limits.max_body_bytes)
         app.state.ctx = ctx
         scratch = tempfile.TemporaryDirectory(prefix="localbase-storage-") if data_dir is None else None
         storage_service.attach(ctx, Path(scratch.name if scratch else str(data_dir)) / "storage")
@@ -91,7 +98,7 @@ def create_app(
         storage_routes.mount(),
     ]
     routes.extend(RealtimeService.routes())
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(LimitsMiddleware, limits=limits)])
 
 
 @dataclass
@@ -151,9 +158,11 @@ class Stack:
             self.postgres.stop()
 
     def _serve(self, on_ready: Any) -> None:
-        app = create_app(self.keys, self.postgres.url, self.api_db_url, self.api_url, self.data_dir)
+        limits = Limits.from_env()
+        app = create_app(self.keys, self.postgres.url, self.api_db_url, self.api_url, self.data_dir, limits=limits)
         config = uvicorn.Config(
             app, host=self.host, port=self.api_port, log_level="warning", ws="websockets-sansio",
+            http=protocol_for(limits),
             lifespan="on", ws_max_size=1_048_576, timeout_graceful_shutdown=3,
             # Supabase Realtime does not compress frames either; deflate costs ~10% of server CPU per frame
             ws_per_message_deflate=False,

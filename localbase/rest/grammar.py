@@ -5,6 +5,11 @@ resources), `<col>=[not.]<op>[(modifier)].<value>` filters, `or=(...)`/`and=(...
 `columns=`, `on_conflict=`, `Prefer` and `Range` headers. Hand-written because no Python library
 parses PostgREST's grammar; it is small, and keeping it pure lets it be unit tested exhaustively.
 Every malformed input raises `GrammarError` (PGRST100, HTTP 400), never anything else.
+
+Hostile input is bounded before any recursive descent: a parameter longer than `MAX_PARAM_CHARS` or
+nested deeper than `MAX_DEPTH` (checked by one linear scan) is refused with a 400, so the recursion
+below is at most `MAX_DEPTH` levels deep and each level rescans its text once: O(MAX_DEPTH * n) for
+n ≤ MAX_PARAM_CHARS, a few milliseconds on the event loop at worst.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 RESERVED_PARAMS = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict", "or", "and",
                              "not.or", "not.and", "apikey"})
 _JSON_ARROW = re.compile(r"->>?")
+# Embeddings and logic trees nest a handful of levels in real code; PostgREST has no documented cap, but
+# unbounded nesting is how one request froze the server (issue 10), so deeper input is a 400.
+MAX_DEPTH = 16
+MAX_PARAM_CHARS = 32 * 1024  # the server's URL limit (localbase.limits) is lower by default
 
 
 class GrammarError(ValueError):
@@ -108,6 +117,42 @@ class Prefer:
 def _check_text(text: str) -> None:
     if "\x00" in text:
         raise GrammarError("Invalid input", "NUL characters are not allowed in the query string")
+    if len(text) > MAX_PARAM_CHARS:
+        raise GrammarError("failed to parse: parameter too long",
+                           f"a parameter may have at most {MAX_PARAM_CHARS} characters")
+
+
+def check_nesting(text: str, what: str) -> None:
+    """Refuse unbalanced or too deeply nested parentheses in one linear pass, before any recursion."""
+    _check_text(text)
+    depth = 0
+    quoted = False
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif quoted:
+            if ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "(":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise GrammarError(f"failed to parse {what} ({_excerpt(text)})",
+                                   f"nested more than {MAX_DEPTH} levels deep")
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                break
+    if quoted or depth != 0:
+        raise GrammarError(f"failed to parse {what} ({_excerpt(text)})", "unbalanced quotes or parentheses")
+
+
+def _excerpt(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def split_top(text: str, sep: str = ",") -> list[str]:
@@ -134,12 +179,12 @@ def split_top(text: str, sep: str = ",") -> list[str]:
         elif ch == ")":
             depth -= 1
             if depth < 0:
-                raise GrammarError(f"failed to parse: unbalanced parentheses in {text!r}")
+                raise GrammarError(f"failed to parse: unbalanced parentheses in ({_excerpt(text)})")
         elif ch == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
     if quoted or depth != 0:
-        raise GrammarError(f"failed to parse: unbalanced quotes or parentheses in {text!r}")
+        raise GrammarError(f"failed to parse: unbalanced quotes or parentheses in ({_excerpt(text)})")
     parts.append(text[start:])
     return parts
 
@@ -215,7 +260,11 @@ def _closing_quote(text: str) -> int:
 # select ------------------------------------------------------------------------------------------
 
 def parse_select(text: str) -> tuple[SelectItem, ...]:
-    _check_text(text)
+    check_nesting(text, "select parameter")
+    return _parse_select(text)
+
+
+def _parse_select(text: str) -> tuple[SelectItem, ...]:
     text = _strip_spaces(text)
     if text == "":
         return (Star(),)
@@ -263,7 +312,7 @@ def _select_item(part: str) -> SelectItem:
                 hint = unquote(extra)
             else:
                 raise GrammarError(f"failed to parse select parameter: bad embedding {part!r}")
-        items = parse_select(inner) if inner else (Star(),)
+        items = _parse_select(inner) if inner else (Star(),)
         return Embed(relation, items, alias, hint, is_inner)
     if "(" in part or ")" in part:
         raise GrammarError(f"failed to parse select parameter ({part})", "unsupported select item")
@@ -338,7 +387,7 @@ def _list_value(text: str, op: str) -> tuple[str, ...]:
 
 def parse_logic(key: str, value: str) -> Logic:
     """`or=(a.eq.1,not.and(b.gt.2,b.lt.5))`, key `or`/`and`/`not.or`/`not.and`."""
-    _check_text(value)
+    check_nesting(value, "logic tree")
     negate = key.startswith("not.")
     op = key[4:] if negate else key
     if not (value.startswith("(") and value.endswith(")")):

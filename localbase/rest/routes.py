@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from psycopg import AsyncConnection, sql
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
@@ -58,6 +58,8 @@ def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
             return exc.response()
         except grammar.GrammarError as exc:
             return errors.RestError(400, exc.code, exc.message, exc.details).response()
+        except ClientDisconnect:
+            return Response(b"", status_code=400)  # the client left, or the body limit answered 413 already
         except Exception:
             log.exception("unexpected error in %s %s", request.method, request.url.path)
             return errors.RestError(500, "PGRST000", "Internal error in localbase REST").response()
