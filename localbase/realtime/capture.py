@@ -37,7 +37,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -58,6 +58,8 @@ ADVANCE_EVERY = 1.0
 MAX_CHANGES_PER_POLL = 5000
 RLS_WORKERS = 3  # backends that run RLS checks, in parallel for large batches, while the slot is polled again
 MAX_PENDING = 20_000  # decoded events waiting for their RLS check; beyond this the slot keeps them instead
+UNAUTHORIZED = "Error 401: Unauthorized"  # walrus (realtime.apply_rls): the role may not SELECT the primary key
+NO_PRIMARY_KEY = "Error 400: Bad Request, no primary key"
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Event:
     record: dict[str, Any]
     old_record: dict[str, Any]
     targets: list[tuple[Channel, list[int]]]
+    errors: dict[int, str] = field(default_factory=dict)  # channel uid -> the error it gets instead of the row
 
 
 def _commit_timestamp(tx: Transaction) -> str:
@@ -358,8 +361,7 @@ class Capture:
             rls_on = await self.rls.rls_enabled(conn, rel.oid)
             keys = [c.name for c in rel.columns if c.is_key]
             kind = event.change.kind
-            readable = {role: (await self.rls.access(conn, role, rel.oid)).can_select
-                        for role in {ch.role for ch, _ in event.targets}}
+            access = {role: await self.rls.access(conn, role, rel.oid) for role in {ch.role for ch, _ in event.targets}}
             needs_check = kind != "DELETE" and rls_on
             fn = check_function_name(rel.oid)
             pk = {k: event.record.get(k) for k in keys}
@@ -372,13 +374,17 @@ class Capture:
             per_event: list[tuple[Channel, list[int], int | None]] = []
             for channel, ids in event.targets:
                 role = channel.role
-                if not readable[role]:
+                if kind == "DELETE":
+                    if not access[role].can_select:
+                        continue  # stricter than Supabase, which sends such a role the DELETE with no columns
+                elif not keys or not access[role].columns.issuperset(keys):
+                    # as walrus: no primary key, or a role that may not read it, gets an error, never the row
+                    event.errors[channel.uid] = NO_PRIMARY_KEY if not keys else UNAUTHORIZED
+                    per_event.append((channel, ids, None))
                     continue
                 if not needs_check or role == "service_role":
                     per_event.append((channel, ids, None))
                     continue
-                if not keys:
-                    continue  # no primary key: visibility cannot be checked, so nothing is delivered
                 ident = (fn, pk_json, role, channel.claims_json)
                 n = index.get(ident)
                 if n is None:
@@ -409,15 +415,30 @@ class Capture:
             for channel, ids in event.targets:
                 if channel not in live:
                     continue  # left or re-keyed away while we were checking
-                allowed = allowed_of[channel.role]
-                data_json = data_cache.get(allowed)
-                if data_json is None:
+                error = event.errors.get(channel.uid)
+                cached = None if error is not None else data_cache.get(allowed_of[channel.role])
+                if error is not None:
+                    data_json = self._error_json(event, error)
+                elif cached is not None:
+                    data_json = cached
+                else:
+                    allowed = allowed_of[channel.role]
                     data_json = data_cache[allowed] = self._data_json(event, allowed, rls_on)
                 key = tuple(ids)
                 ids_json = ids_cache.get(key)
                 if ids_json is None:
                     ids_json = ids_cache[key] = json.dumps(ids)
                 channel.push_change(ids_json, data_json)
+
+    @staticmethod
+    def _error_json(event: Event, error: str) -> str:
+        """What Supabase's walrus sends instead of a row: no columns, no values, no commit timestamp."""
+        data: dict[str, Any] = {"schema": event.relation.schema, "table": event.relation.name,
+                                "commit_timestamp": None, "type": event.change.kind, "errors": [error],
+                                "columns": [], "record": {}}
+        if event.change.kind == "UPDATE":
+            data["old_record"] = {}
+        return json.dumps(data, separators=(",", ":"))
 
     def _data_json(self, event: Event, allowed: frozenset[str], rls_on: bool) -> str:
         rel = event.relation

@@ -233,7 +233,7 @@ class Session:
         try:
             bindings = [parse_binding(raw) for raw in raw_bindings]
             if bindings:
-                errors = await subscriptions.resolve(self.pool, bindings)
+                errors = await subscriptions.resolve(self.pool, bindings, str(claims.get("role") or "anon"))
         except BindingError as exc:
             raise JoinError(str(exc)) from None
         channel = Channel(

@@ -2,8 +2,10 @@
 
 Checks that the bound tables are in publication `supabase_realtime` (a binding that matches no
 published table is reported to the client in a `system` error, as Supabase does, while the join
-itself succeeds), that filter columns exist, and casts filter values to the column types in
-PostgreSQL, keeping them as PostgreSQL's own JSON for exact comparisons with change records.
+itself succeeds), that filter columns exist and the subscriber's role may SELECT them (Supabase's
+`realtime.subscription_check_filters` answers both with "invalid column for filter"), and casts
+filter values to the column types in PostgreSQL, keeping them as PostgreSQL's own JSON for exact
+comparisons with change records.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def unpublished_message(binding: Binding) -> str:
             f"table: {binding.table or '*'}, filters: {filters}] (not in publication {PUBLICATION})")
 
 
-async def resolve(pool: AsyncConnectionPool, bindings: list[Binding]) -> list[str]:
+async def resolve(pool: AsyncConnectionPool, bindings: list[Binding], role: str = "anon") -> list[str]:
     """Type the filters of `bindings` (raises BindingError) and return system error messages, if any."""
     published = await published_tables(pool)
     errors: list[str] = []
@@ -49,24 +51,25 @@ async def resolve(pool: AsyncConnectionPool, bindings: list[Binding]) -> list[st
             continue
         if binding.conditions:
             assert binding.table is not None
-            await _type_conditions(pool, binding.schema, binding.table, binding)
+            await _type_conditions(pool, binding.schema, binding.table, binding, role)
     return errors
 
 
-async def _type_conditions(pool: AsyncConnectionPool, schema: str, table: str, binding: Binding) -> None:
+async def _type_conditions(pool: AsyncConnectionPool, schema: str, table: str, binding: Binding, role: str) -> None:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "select a.attname::text, t.typname::text, format_type(a.atttypid, null) from pg_attribute a"
             " join pg_type t on t.oid = a.atttypid"
             " where a.attrelid = (select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace"
             "                     where n.nspname = %s and c.relname = %s)"
-            " and a.attnum > 0 and not a.attisdropped",
-            (schema, table),
+            " and a.attnum > 0 and not a.attisdropped and has_column_privilege(%s, a.attrelid, a.attnum, 'SELECT')",
+            (schema, table, role),
         )
         columns = {str(r[0]): (str(r[1]), str(r[2])) for r in await cur.fetchall()}
         for cond in binding.conditions:
             if cond.column not in columns:
-                raise BindingError(f"invalid filter: column {cond.column!r} does not exist in {schema}.{table}")
+                raise BindingError(f"invalid column for filter {cond.column}: no such column in {schema}.{table}"
+                                   " that this role may read")
             typname, type_sql = columns[cond.column]
             # type_sql comes from the catalog (format_type), never from the client
             query = sql.SQL("select to_jsonb(v::{}) from unnest(%s::text[]) with ordinality u(v, n) order by n")

@@ -222,7 +222,7 @@ async def test_filters_in_neq_and_comparisons(stack: StackProcess, users: Users)
 
 @pytest.mark.parametrize(("binding", "reason"), [
     ({"event": "INSERT", "table": "messages", "filter": "ticket_id=like.abc"}, "invalid filter operator"),
-    ({"event": "INSERT", "table": "messages", "filter": "nope=eq.1"}, "does not exist"),
+    ({"event": "INSERT", "table": "messages", "filter": "nope=eq.1"}, "invalid column for filter nope"),
     ({"event": "INSERT", "table": "messages", "filter": "ticket_id=eq.not-a-uuid"}, "invalid filter value"),
     ({"event": "INSERT", "table": "messages", "filter": "ticket_id=in.(" + ",".join(
         str(uuid.uuid4()) for _ in range(101)) + ")"}, "at most 100"),
