@@ -39,6 +39,7 @@ class StackProcess:
     db_port: int = field(default_factory=free_port)
     info: dict[str, Any] = field(default_factory=dict)
     proc: subprocess.Popen[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. STORAGE_FILE_SIZE_LIMIT
     # the whole suite signs in from 127.0.0.1 far more often than one client would: GoTrue's per-IP
     # limits are raised here, and tests of the limits start their own stack with `env={}`
     env: dict[str, str] = field(default_factory=lambda: dict(TEST_RATE_LIMITS))

@@ -48,10 +48,18 @@ def parse_mime_types(value: Any) -> list[str] | None:
     return types or None
 
 
+JSON_LIMIT = 1024 * 1024
+
+
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > 1024 * 1024:
-        raise errors.invalid_request("Body too large")
+    """A JSON object body, read as a stream and refused past `JSON_LIMIT` (the server-wide body limit
+    leaves /storage/v1 alone, so that uploads can be large; JSON bodies must not be)."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > JSON_LIMIT:
+            raise errors.StorageError(413, "EntityTooLarge", "The request body exceeded the maximum allowed size",
+                                      error="Payload too large")
     if not raw.strip():
         return {}
     try:
