@@ -85,6 +85,11 @@ class TypingState:
         self.expires[user_id] = (name, now + ttl)
         self.on_change()
 
+    def stopped(self, user_id: str) -> None:
+        """Their message arrived: they are done typing it."""
+        if self.expires.pop(user_id, None) is not None:
+            self.on_change()
+
     def names(self, now: float) -> list[str]:
         self.expires = {uid: entry for uid, entry in self.expires.items() if entry[1] > now}
         return sorted(name for name, _ in self.expires.values())

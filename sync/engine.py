@@ -92,6 +92,7 @@ class SyncEngine(ReadsMixin, LiveMixin):
         self._attempt = 0
         self._round_lock = asyncio.Lock()
         self._presence: dict[str, tuple[str, ...]] = {}
+        self._typing_sent: dict[str, float] = {}
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -261,14 +262,23 @@ class SyncEngine(ReadsMixin, LiveMixin):
                 await self._ensure_token()
                 result = await self._with_refresh(Pusher(store, self.remote, self._emit, self.max_batch).push)
                 self._refresh_counts()
-                if pull or result.sent:
-                    self._pull_wanted = False
+                if result.sent:
+                    # the server has our changes: that is a sync, whatever the pull below does
+                    self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+                if pull or result.sent or self._pull_wanted:
+                    self._pull_wanted = False  # a wake(pull=True) during this pull asks for another one
                     initial = local.get_meta(store.reader, "initial_sync_done") is None
                     emit = self._emit
                     if initial:
                         self._set_status(progress=0.0)
                         emit = self._emit_with_progress
-                    await self._with_refresh(Puller(store, self.remote, emit, user.id).pull)
+                    try:
+                        await self._with_refresh(Puller(store, self.remote, emit, user.id).pull)
+                    except BaseException:
+                        # still wanted: the next round (after backoff) retries it instead of leaving the
+                        # cache and "last synced" behind until the periodic pull
+                        self._pull_wanted = True
+                        raise
                     if initial:
                         await store.awrite(lambda c: local.set_meta(c, "initial_sync_done", local.now_ts()))
                     self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None,
@@ -289,6 +299,8 @@ class SyncEngine(ReadsMixin, LiveMixin):
             try:
                 await self._ensure_token()
                 result = await self._with_refresh(Pusher(store, self.remote, self._emit, self.max_batch).push)
+                if result.sent:
+                    self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None)
             finally:
                 self._refresh_counts()
         return int(result.sent)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 from sync import events, local
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TYPING_EVERY = 2.0  # seconds between two "typing" broadcasts of one ticket while the user keeps typing
+
 
 class LiveMixin:
     """Mixed into SyncEngine; kept apart so each file stays one idea."""
@@ -30,6 +33,7 @@ class LiveMixin:
     _live_queue: asyncio.Queue[tuple[str, str, dict[str, Any]]] | None = None
     _live_task: asyncio.Task[None] | None = None
     live_applied: int = 0  # rows applied from realtime (for tests and the benchmark)
+    _typing_sent: dict[str, float]  # ticket id -> when we last said we are typing there
 
     async def _start_live(self: SyncEngine) -> None:  # type: ignore[misc]
         self._live_queue = asyncio.Queue()
@@ -121,9 +125,21 @@ class LiveMixin:
 
     async def unwatch_ticket(self: SyncEngine, ticket_id: str) -> None:  # type: ignore[misc]
         self._presence.pop(ticket_id, None)
+        await self.stop_typing(ticket_id)
         await self.remote.unwatch(ticket_id)
 
     async def send_typing(self: SyncEngine, ticket_id: str) -> None:  # type: ignore[misc]
-        """Tell the others viewing this ticket that you are typing (throttled)."""
+        """Tell the others viewing this ticket that you are typing; call it on every keystroke: one
+        broadcast per ticket every ``TYPING_EVERY`` seconds is plenty for an indicator (the one throttle)."""
+        now = time.monotonic()
+        if now - self._typing_sent.get(ticket_id, -TYPING_EVERY) < TYPING_EVERY:
+            return
+        self._typing_sent[ticket_id] = now
         with contextlib.suppress(Exception):  # typing hints are best-effort by nature
             await self.remote.typing(ticket_id, self._me())
+
+    async def stop_typing(self: SyncEngine, ticket_id: str) -> None:  # type: ignore[misc]
+        """You stopped typing (sent, left the composer, or paused): no more "typing" signals, and the
+        next keystroke says so at once. The others' indicator ends when your message arrives, or a few
+        seconds after your last signal (ticket signals are minted by the database, which has no "stopped")."""
+        self._typing_sent.pop(ticket_id, None)

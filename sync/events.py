@@ -69,6 +69,9 @@ class PresenceChanged(Event):
 
 @dataclass(frozen=True)
 class Typing(Event):
+    """Someone else is typing in a ticket (signalled at most every 2 s while they type): show it until
+    a message from them arrives or a few seconds pass without another signal."""
+
     ticket_id: str
     user_id: str
     name: str

@@ -61,7 +61,6 @@ class RealtimeLink:
         self._on_state: StateHandler | None = None
         self._watched: dict[str, Any] = {}
         self._viewing: dict[str, asyncio.Task[None]] = {}
-        self._typing_sent: dict[str, float] = {}
         self._token: str | None = None
         self.subscribed = False
         self._stopping = False
@@ -217,10 +216,7 @@ class RealtimeLink:
                 await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
 
     async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
+        """Say "typing" on a watched ticket; the engine throttles (one throttle, in SyncEngine.send_typing)."""
         if ticket_id not in self._watched:
             return
-        now = time.monotonic()
-        if now - self._typing_sent.get(ticket_id, 0.0) < 2.0:
-            return  # throttle: one "typing" per ticket every 2 s is plenty for an indicator
-        self._typing_sent[ticket_id] = now
         await self._signal(ticket_id, TYPING_EVENT)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync.decisions import OutboxEntry, canonical_ts, overlay_ticket
@@ -45,11 +45,24 @@ def max_message_rowid(conn: sqlite3.Connection) -> int:
     return int(conn.execute("select coalesce(max(rowid), 0) from messages").fetchone()[0])
 
 
+def next_message_ts(conn: sqlite3.Connection, ticket_id: str) -> str:
+    """A pending message's local time: now, but strictly after every message of its thread, so the
+    cache orders what was just written after what is there (as the server will, see the migration
+    20261129000200_message_order.sql) even when two sends share a clock tick or the server's clock is ahead."""
+    now = now_ts()
+    last = conn.execute("select max(created_at) from messages where ticket_id = ?", (ticket_id,)).fetchone()[0]
+    if last is None or str(last) < now:
+        return now
+    after = datetime.fromisoformat(str(last)) + timedelta(microseconds=1)
+    return after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
 def queue_message(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
     before = max_message_rowid(conn)
+    row = {**row, "created_at": next_message_ts(conn, str(row["ticket_id"]))}
     conn.execute(
         "insert into messages (id, ticket_id, sender_id, content, is_internal, created_at, local_state)"
-        " values (:id, :ticket_id, :sender_id, :content, :is_internal, :created_at, 'pending')", dict(row))
+        " values (:id, :ticket_id, :sender_id, :content, :is_internal, :created_at, 'pending')", row)
     index_new_messages(conn, before)
     _enqueue(conn, "message", str(row["id"]), str(row["ticket_id"]), {
         "id": row["id"], "ticket_id": row["ticket_id"], "sender_id": row["sender_id"],

@@ -190,3 +190,34 @@ async def test_a_bad_server_address_is_explained(app_data: Path, monkeypatch: py
         text = user.find(marker="boot-error").elements.pop().text
         assert "http" in text and "Settings" in text and "Traceback" not in text
         await user.should_see("Open Settings")
+
+
+async def test_typing_clears_after_a_send(app_data: Path, users: Users, stack: StackProcess) -> None:  # noqa: F811
+    """Issue 16: after the customer sent her message the agent kept seeing "… is typing"."""
+    ticket_id = seed_ticket(stack.db_url, users.customer2, users.agent2, f"Typing {time.time_ns()}",
+                            [(users.customer2, "Hello?", False)])
+    async with running_app() as agent:
+        await sign_in(agent, users.agent2)
+        customer = another_user()
+        await sign_in(customer, users.customer2)
+        await agent.open(f"/?t={ticket_id}")
+        await agent.should_see(marker="composer", retries=WAIT)
+        await customer.open(f"/?t={ticket_id}")
+        await customer.should_see(marker="composer", retries=WAIT)
+        await agent.should_see(marker="viewers", retries=WAIT)  # both are on the ticket's channel
+
+        customer.find(marker="composer").type("Here is what happened")
+        await agent.should_see(marker="typing", retries=WAIT)
+        send(customer, "Here is what happened: the screen went dark.")
+        started = time.monotonic()
+        # her message arriving ends it: well before the indicator's own expiry (4 s after the last typing
+        # signal), which was all that ended it before
+        await eventually(lambda: not _has(agent, "typing"), "the typing indicator to clear", timeout=10)
+        assert time.monotonic() - started < 2.5
+        await eventually(lambda: bubble_with(agent, "Here is what happened: the screen went dark.") is not None,
+                         "the message")
+
+
+def _has(user: object, marker: str) -> bool:
+    with user:  # type: ignore[attr-defined]
+        return any(marker in getattr(e, "_markers", []) for e in ui.context.client.elements.values())

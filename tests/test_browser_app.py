@@ -1,11 +1,16 @@
 """The app in a real browser (Debian chromium headless through selenium): sign in, open a thread, send a
-message with the Enter key and see it confirmed; saves artifacts/browser-thread.png to look at."""
+message with the Enter key and see it confirmed; saves artifacts/browser-thread.png to look at.
+
+NiceGUI redraws parts of the page as sync lands (the inbox, the header, the thread), so a found element
+may be replaced before it is used. Every interaction therefore goes through `act`/`until_element`, which
+locate the element and use it in one attempt and locate it again when it went stale; nothing sleeps.
+"""
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -13,6 +18,7 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
+    ElementNotInteractableException,
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
@@ -22,6 +28,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -63,16 +70,51 @@ def driver() -> Iterator[WebDriver]:
         d.quit()
 
 
-def click(driver: WebDriver, css: str) -> None:
-    """Click once it is clickable; the inbox may redraw under the pointer while the first sync lands."""
+Locator = tuple[str, str]
+REDRAWN = (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException,
+           ElementNotInteractableException)
+
+
+def act(driver: WebDriver, locator: Locator, action: Callable[[WebElement], object], timeout: float = 30) -> None:
+    """Find the displayed element and act on it in one attempt; if it was redrawn meanwhile, find it again."""
     def attempt(d: WebDriver) -> bool:
         try:
-            d.find_element(By.CSS_SELECTOR, css).click()
-        except (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException):
+            element = d.find_element(*locator)
+            if not element.is_displayed():
+                return False
+            action(element)
+        except REDRAWN:
             return False
         return True
 
-    WebDriverWait(driver, 30).until(attempt)
+    WebDriverWait(driver, timeout).until(attempt)
+
+
+def until_element(driver: WebDriver, locator: Locator, check: Callable[[WebElement], bool],
+                  timeout: float = 30) -> None:
+    """Wait until the element (located afresh each time) satisfies ``check``."""
+    def attempt(d: WebDriver) -> bool:
+        try:
+            return bool(check(d.find_element(*locator)))
+        except REDRAWN:
+            return False
+
+    WebDriverWait(driver, timeout).until(attempt)
+
+
+def css(selector: str) -> Locator:
+    return (By.CSS_SELECTOR, selector)
+
+
+def click(driver: WebDriver, selector: str) -> None:
+    """Click once it is clickable; the inbox may redraw under the pointer while the first sync lands."""
+    act(driver, css(selector), lambda e: e.click())
+
+
+def sign_in(driver: WebDriver, app: AppProcess, email: str, password: str) -> None:
+    driver.get(app.url + "/signin")
+    act(driver, css("input[data-testid=email]"), lambda e: e.send_keys(email))
+    act(driver, css("input[data-testid=password]"), lambda e: e.send_keys(password, Keys.ENTER))
 
 
 def seed(db_url: str, users: Users, subject: str) -> str:
@@ -93,10 +135,7 @@ def test_sign_in_open_thread_and_send_in_chromium(app: AppProcess, driver: WebDr
     subject = f"Export broken {time.time_ns() % 100000}"
     ticket_id = seed(stack.db_url, users, subject)
     wait = WebDriverWait(driver, 30)
-    driver.get(app.url + "/signin")
-    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=email]"))).send_keys(
-        users.agent.email)
-    driver.find_element(By.CSS_SELECTOR, "input[data-testid=password]").send_keys(users.agent.password, Keys.ENTER)
+    sign_in(driver, app, users.agent.email, users.agent.password)
     click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
     try:
         wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Chrome 131 on Windows 11.']")))
@@ -104,14 +143,14 @@ def test_sign_in_open_thread_and_send_in_chromium(app: AppProcess, driver: WebDr
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "browser-thread-failed.png"))
         raise
-    composer = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "textarea[data-testid=composer]")))
-    composer.send_keys("Thanks! A fix ships tomorrow;", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "I'll let you know.")
-    composer.send_keys(Keys.ENTER)
-    bubble = wait.until(ec.visibility_of_element_located(
-        (By.XPATH, "//*[@data-message-id and @data-message-id!='echo']"  # not the browser's instant echo
-                   "[.//*[contains(text(), 'A fix ships tomorrow')]]")))
-    WebDriverWait(driver, 30).until(lambda _: bubble.find_elements(By.CSS_SELECTOR, "[data-testid=state-sent]"))
-    assert composer.get_attribute("value") == "", "Enter sent the text and cleared the composer"
+    composer = css("textarea[data-testid=composer]")
+    act(driver, composer, lambda e: e.send_keys("Thanks! A fix ships tomorrow;", Keys.SHIFT, Keys.ENTER, Keys.SHIFT,
+                                                "I'll let you know.", Keys.ENTER))
+    # the server's bubble (not the browser's instant echo), confirmed by the server
+    wait.until(ec.visibility_of_element_located(
+        (By.XPATH, "//*[@data-message-id and @data-message-id!='echo'][.//*[contains(text(), 'A fix ships tomorrow')]]"
+                   "[.//*[@data-testid='state-sent']]")))
+    until_element(driver, composer, lambda e: e.get_attribute("value") == "")  # Enter sent and cleared it
     assert driver.title.endswith("SupportChat")
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "browser-thread.png"))
@@ -127,23 +166,19 @@ def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: W
     first = seed(stack.db_url, users, f"Keyboard A {word}")
     second = seed(stack.db_url, users, f"Keyboard B {word}")
     wait = WebDriverWait(driver, 30)
-    driver.get(app.url + "/signin")
-    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=email]"))).send_keys(
-        users.agent.email)
-    driver.find_element(By.CSS_SELECTOR, "input[data-testid=password]").send_keys(users.agent.password, Keys.ENTER)
+    sign_in(driver, app, users.agent.email, users.agent.password)
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-ticket-id="{second}"]')))
 
-    body = driver.find_element(By.TAG_NAME, "body")
-    body.send_keys("?")
+    act(driver, (By.TAG_NAME, "body"), lambda e: e.send_keys("?"))
     wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Keyboard shortcuts']")))
     ActionChains(driver).send_keys(Keys.ESCAPE).perform()
     wait.until(ec.invisibility_of_element_located((By.XPATH, "//*[text()='Keyboard shortcuts']")))
 
     ActionChains(driver).key_down(Keys.CONTROL).send_keys("k").key_up(Keys.CONTROL).perform()
-    search = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=search-input]")))
-    search.send_keys(f"Keyboard A {word}")
+    search = css("input[data-testid=search-input]")
+    act(driver, search, lambda e: e.send_keys(f"Keyboard A {word}"))
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=search-hit]")))
-    search.send_keys(Keys.ENTER)
+    act(driver, search, lambda e: e.send_keys(Keys.ENTER))
     pane = f'[data-testid=ticket-pane][data-ticket-id="{first}"]'
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, pane)))
 
@@ -154,9 +189,9 @@ def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: W
     ActionChains(driver).key_down(Keys.ALT).send_keys(Keys.ARROW_DOWN).key_up(Keys.ALT).perform()
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, pane)))
 
-    composer = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "textarea[data-testid=composer]")))
-    composer.send_keys("All done, closing this one.")
-    ActionChains(driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(Keys.CONTROL).perform()
+    composer = css(f"{pane} textarea[data-testid=composer]")
+    act(driver, composer, lambda e: e.send_keys("All done, closing this one."))
+    act(driver, composer, lambda e: e.send_keys(Keys.CONTROL, Keys.ENTER))  # a modifier holds for the keys after it
 
     def resolved(_: object) -> bool:
         with psycopg.connect(stack.db_url) as conn:
@@ -166,9 +201,8 @@ def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: W
 
     WebDriverWait(driver, 30).until(resolved)
 
-    driver.find_element(By.CSS_SELECTOR, "[data-testid=dark-toggle]").click()
-    wait.until(lambda d: "body--dark" in (d.find_element(By.TAG_NAME, "body").get_attribute("class") or ""))
-    time.sleep(0.5)
+    click(driver, "[data-testid=dark-toggle]")
+    until_element(driver, (By.TAG_NAME, "body"), lambda e: "body--dark" in (e.get_attribute("class") or ""))
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "browser-dark.png"))
 
@@ -179,16 +213,12 @@ def test_scrolling_up_loads_older_messages_in_chromium(app: AppProcess, driver: 
 
     ticket_id = seed_long_thread(stack.db_url, users.customer2, users.agent2, 140)
     wait = WebDriverWait(driver, 30)
-    driver.get(app.url + "/signin")
-    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "input[data-testid=email]"))).send_keys(
-        users.agent2.email)
-    driver.find_element(By.CSS_SELECTOR, "input[data-testid=password]").send_keys(users.agent2.password, Keys.ENTER)
+    sign_in(driver, app, users.agent2.email, users.agent2.password)
     click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
     wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Line 140']")))
     count = "return document.querySelectorAll('[data-testid=thread] [data-message-id]').length"
     assert driver.execute_script(count) == 30, "opens at the newest page only"
-    newest = driver.find_element(By.XPATH, "//*[text()='Line 140']")
-    assert newest.is_displayed() and driver.execute_script(
+    assert driver.execute_script(
         "const t = document.querySelector('[data-testid=thread]'); return Math.abs(t.scrollTop) < 5"), \
         "opens scrolled to the bottom"
     for expected in (80, 130, 140):

@@ -76,11 +76,17 @@ async def test_native_window_shows_the_inbox(xvfb: str, stack: StackProcess, use
             assert app.proc is not None and app.proc.poll() is None, f"the app died; see {app.log_path}"
             assert time.monotonic() < deadline, f"no inbox window; windows: {window_titles(xvfb)}"
             time.sleep(0.5)
-        time.sleep(2.0)  # let the page finish painting before the screenshot
+        # the title is set as the page loads; wait until the window has painted the inbox (an unpainted
+        # screen compresses to almost nothing) rather than sleeping for a guessed time
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "native-inbox.png"
-        subprocess.run(["import", "-window", "root", str(shot)], check=True, env={**os.environ, "DISPLAY": xvfb})
-        assert shot.stat().st_size > 10_000
+        deadline = time.monotonic() + 60
+        while True:
+            subprocess.run(["import", "-window", "root", str(shot)], check=True, env={**os.environ, "DISPLAY": xvfb})
+            if shot.stat().st_size > 10_000:
+                break
+            assert time.monotonic() < deadline, "the window never painted the inbox"
+            time.sleep(0.5)  # poll interval of the wait above
         assert not [t for t in window_titles(xvfb) if t.startswith("Sign in")]
     finally:
         app.stop()

@@ -1,5 +1,6 @@
 """The message composer: Reply / Internal note toggle (agents only), Enter sends, Shift+Enter is a new
-line, Ctrl+Enter sends and resolves; the text is saved as the ticket's draft as it is typed."""
+line, Ctrl+Enter sends and resolves; the text is saved as the ticket's draft as it is typed. "Typing" signals
+go out from the first keystroke and stop on a send, a blur or IDLE_STOP seconds without a keystroke."""
 
 from __future__ import annotations
 
@@ -29,17 +30,18 @@ _KEYDOWN_JS = """(e) => {
   bubble.textContent = value;
   row.appendChild(bubble); slot.appendChild(row);
 }"""
-TYPING_EVERY = 2.0
+IDLE_STOP = 3.0  # seconds without a keystroke after which the others stop seeing "typing"
 
 
 class Composer(ui.column):
     def __init__(self, state: ComposerState, *, agent: bool, draft: str,
                  on_send: Callable[[str, bool], bool], on_draft: Callable[[str], None],
-                 on_typing: Callable[[], None], echo_slot: ui.element | None = None) -> None:
+                 on_typing: Callable[[bool], None], echo_slot: ui.element | None = None) -> None:
         super().__init__()
         self.state, self.agent = state, agent
         self._on_send, self._on_draft, self._on_typing = on_send, on_draft, on_typing
         self._typed_at = 0.0
+        self._typing = False  # whether the others were told we are typing (and not told we stopped)
         self.classes("sc-composer w-full gap-1 px-4 pb-3 pt-2")
         with self:
             if agent:
@@ -52,6 +54,7 @@ class Composer(ui.column):
                 self.input = ui.textarea(value=draft, placeholder=self._placeholder(),
                                          on_change=self._changed).props(
                     'outlined autogrow dense rows=1 data-testid="composer"').mark("composer").classes("grow sc-input")
+                self.input.on("blur", self._stop_typing)
                 self.input.on("keydown", self._enter,
                               js_handler=_KEYDOWN_JS % {"echo": echo_slot.id if echo_slot else "none"})
                 self.send_button = ui.button(icon="send", on_click=self._click).props(
@@ -60,6 +63,8 @@ class Composer(ui.column):
             ui.label(hint).classes("text-xs opacity-50 px-1")
         state.text = draft
         self._style_mode()
+        with self:
+            ui.timer(1.0, self._idle)
 
     def _placeholder(self) -> str:
         return "Write an internal note (only agents see it)…" if self.state.internal else "Write a reply…"
@@ -80,10 +85,22 @@ class Composer(ui.column):
         text = e.value or ""
         self.state.text = text
         self._on_draft(text)
-        now = time.monotonic()
-        if text and now - self._typed_at > TYPING_EVERY:
-            self._typed_at = now
-            self._on_typing()
+        if not text:
+            self._stop_typing()
+            return
+        self._typed_at = time.monotonic()
+        self._typing = True
+        self._on_typing(True)  # the engine throttles the broadcasts
+
+    def _idle(self) -> None:
+        if self._typing and time.monotonic() - self._typed_at > IDLE_STOP:
+            self._stop_typing()
+
+    def _stop_typing(self) -> None:
+        """Typing stops on send, on blur and after IDLE_STOP seconds without a keystroke."""
+        if self._typing:
+            self._typing = False
+            self._on_typing(False)
 
     async def _enter(self, e: Any) -> None:
         args = e.args if isinstance(e.args, dict) else {}
@@ -96,6 +113,7 @@ class Composer(ui.column):
         if not text.strip():
             return
         if self._on_send(text, resolve and self.agent) is not False:
+            self._stop_typing()
             self.input.value = ""
             self.state.text = ""
 

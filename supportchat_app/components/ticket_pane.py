@@ -178,8 +178,9 @@ class TicketPane(ui.column):
     def _save_draft(self, text: str) -> None:
         self.engine.save_draft(self.ticket_id, text)
 
-    def _typing(self) -> None:
-        background_tasks.create(self.engine.send_typing(self.ticket_id), name="send typing")
+    def _typing(self, active: bool) -> None:
+        call = self.engine.send_typing if active else self.engine.stop_typing
+        background_tasks.create(call(self.ticket_id), name="typing")
 
     def send(self, text: str, resolve: bool) -> bool:
         try:
@@ -199,6 +200,10 @@ class TicketPane(ui.column):
 
     def on_messages(self, message_ids: frozenset[str]) -> None:
         self.thread.refresh(message_ids)
+        for message_id in message_ids:  # whoever just wrote has stopped typing, whatever got lost on the way
+            message = self.engine.message(message_id)
+            if message is not None:
+                self.typing.stopped(message.sender_id)
         self._show_footer()
 
     def on_ticket_changed(self) -> None:
