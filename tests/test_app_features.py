@@ -106,7 +106,9 @@ async def test_search_finds_messages_in_the_local_cache(app_data: Path, users: U
                             [(users.customer2, f"Is the {word} capacitor charged?", False)])
     async with running_app() as agent:
         await sign_in(agent, users.agent2)
-        await eventually(lambda: engine_of(agent).ticket(ticket_id) is not None, "the ticket in the cache")
+        # the message, not just its ticket (tickets are pulled before messages): the dialog searches once per keystroke
+        await eventually(lambda: ticket_id in {h.ticket_id for h in engine_of(agent).search(word)},
+                         "the message in the cache")
         agent.find(marker="open-search").click()
         agent.find(marker="search-input").type(word)
         await agent.should_see(marker="search-hit", retries=WAIT)
