@@ -404,3 +404,16 @@ def test_objects_rows_match_supabase_columns(db: psycopg.Connection) -> None:
     assert owner.fetchone() == ("supabase_storage_admin",)
     assert db.execute("select storage.foldername('a/b/c.png'), storage.filename('a/b/c.png'),"
                       " storage.extension('a/b/c.png')").fetchone() == (["a", "b"], "c.png", "png")
+
+
+def test_abandoned_resumable_uploads_expire_after_a_day(tmp_path: Path) -> None:
+    from localbase.storage.tus import EXPIRY_SECONDS, sweep_expired
+
+    for name in ("old", "fresh"):
+        (tmp_path / f"{name}.json").write_text("{}")
+        (tmp_path / f"{name}.part").write_bytes(b"x")
+    old = time.time() - EXPIRY_SECONDS - 60
+    for suffix in ("json", "part"):
+        os.utime(tmp_path / f"old.{suffix}", (old, old))
+    assert sweep_expired(tmp_path, time.time()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.json", "fresh.part"]

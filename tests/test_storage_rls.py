@@ -320,3 +320,51 @@ def test_attachment_rows_cannot_be_forged(world: World, as_: Factory, users: Use
     with pytest.raises(APIError) as err:
         as_("customer").table("attachments").update({"size": 0}).eq("object_path", world.f_customer).execute()
     assert err.value.code == "42501"
+
+
+# signed upload URLs and resumable uploads act for their creator ----------------------------------------
+
+def test_signed_upload_url_follows_its_creators_rights(world: World, as_: Factory, db: psycopg.Connection,
+                                                        users: Users) -> None:
+    png = {"content-type": "image/png"}
+    rls_refused(lambda: files(as_("customer2")).create_signed_upload_url(f"{world.t_open}/{uuid.uuid4()}/x.png"))
+    ticket = str(as_("service").table("tickets").insert({"customer_id": users.customer.id, "subject": "s"})
+                 .execute().data[0]["id"])
+    path = f"{ticket}/{uuid.uuid4()}/later.png"
+    signed = files(as_("customer")).create_signed_upload_url(path)
+    # the ticket closes before the link is used: RLS is asked again, as the customer, and refuses
+    db.execute("update public.tickets set status = 'closed' where id = %s", (ticket,))
+    rls_refused(lambda: files(as_("anon")).upload_to_signed_url(path, signed["token"], PNG, png))
+    db.execute("update public.tickets set status = 'open' where id = %s", (ticket,))
+    files(as_("anon")).upload_to_signed_url(path, signed["token"], PNG, png)
+    owner = db.execute("select owner_id from storage.objects where bucket_id = 'attachments' and name = %s",
+                       (path,)).fetchone()
+    assert owner == (users.customer.id,)
+
+
+def test_resumable_upload_into_attachments_as_a_customer(world: World, as_: Factory, stack: StackProcess,
+                                                         users: Users) -> None:
+    import base64
+
+    def meta(name: str, mime: str) -> str:
+        return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}"
+                        for k, v in {"bucketName": "attachments", "objectName": name, "contentType": mime}.items())
+
+    base = f"{stack.api_url}/storage/v1/upload/resumable"
+
+    def h(who: str) -> dict[str, str]:
+        return {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=getattr(users, who).id)}",
+                "Tus-Resumable": "1.0.0"}
+
+    intruder = httpx.post(base, headers={**h("customer2"), "Upload-Length": str(len(PNG)),
+                                         "Upload-Metadata": meta(f"{world.t_open}/{uuid.uuid4()}/x.png", "image/png")})
+    assert intruder.status_code == 403 and intruder.json()["error"] == "Unauthorized"
+    path = f"{world.t_open}/{uuid.uuid4()}/tus.png"
+    created = httpx.post(base, headers={**h("customer"), "Upload-Length": str(len(PNG)),
+                                        "Upload-Metadata": meta(path, "image/png")})
+    assert created.status_code == 201, created.text
+    done = httpx.patch(created.headers["location"], content=PNG, headers={
+        **h("customer"), "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+    assert done.status_code == 204 and done.headers["upload-offset"] == str(len(PNG))
+    assert files(as_("customer")).download(path) == PNG
+    not_found(lambda: files(as_("customer2")).download(path))

@@ -8,7 +8,8 @@ Written here rather than taken from a library: the Python TUS servers are framew
 HEAD that reports the offset, a DELETE that drops it. The upload's bytes go to
 `resumable/<id>.part`, its description to `resumable/<id>.json`; the offset is the file's size, so
 an interrupted PATCH resumes where the disk says. The last PATCH moves the file into the blobs and
-writes the row as the caller (RLS decides again). Only the user who created an upload may touch it;
+writes the row as the caller (RLS decides again); uploads untouched for a day are dropped, as
+Supabase's expire. Only the user who created an upload may touch it;
 to anyone else it does not exist. Errors use Storage's JSON body with the real HTTP status, as
 Supabase's TUS endpoint does.
 """
@@ -21,6 +22,7 @@ import binascii
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,6 +37,7 @@ from localbase.storage.service import StorageService, service_of
 from localbase.storage.session import Caller
 
 TUS_VERSION = "1.0.0"
+EXPIRY_SECONDS = 24 * 60 * 60  # Supabase Storage's TUS_URL_EXPIRY_MS default: one day
 BASE_HEADERS = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store"}
 
 
@@ -74,6 +77,22 @@ def _load(service: StorageService, upload_id: str, caller: Caller) -> dict[str, 
     return record
 
 
+def sweep_expired(folder: Path, now: float) -> int:
+    """Drop uploads untouched for `EXPIRY_SECONDS` (run on each creation; returns how many)."""
+    dropped = 0
+    for meta_path in folder.glob("*.json"):
+        part_path = meta_path.with_suffix(".part")
+        try:
+            touched = max(meta_path.stat().st_mtime, part_path.stat().st_mtime if part_path.exists() else 0)
+        except FileNotFoundError:
+            continue
+        if now - touched > EXPIRY_SECONDS:
+            meta_path.unlink(missing_ok=True)
+            part_path.unlink(missing_ok=True)
+            dropped += 1
+    return dropped
+
+
 def _check_version(request: Request) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise _error(errors.StorageError(412, "TusError", "Unsupported TUS version; send Tus-Resumable: 1.0.0"))
@@ -111,6 +130,7 @@ async def create(request: Request) -> Response:
         await can_upload(ctx, caller, bucket_id, name, upsert)
     except errors.StorageError as exc:
         raise _error(exc) from exc
+    await to_thread.run_sync(sweep_expired, service.blobs.root / "resumable", time.time())
     upload_id = secrets.token_urlsafe(24)
     meta_path, part_path = _paths(service, upload_id)
     record = {"bucket": bucket_id, "name": name, "length": length, "upsert": upsert, "content_type": content_type,
