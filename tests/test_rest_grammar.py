@@ -6,22 +6,19 @@ import pytest
 
 from localbase.rest.grammar import (
     Condition,
-    Embed,
     Field,
     GrammarError,
     Logic,
     OrderTerm,
-    SelectColumn,
-    Star,
     parse_condition,
     parse_logic,
     parse_names,
     parse_order,
     parse_prefer,
     parse_range,
-    parse_select,
     split_top,
 )
+from localbase.rest.select import Embed, SelectColumn, Star, parse_select
 
 
 def test_select_star_and_columns() -> None:
@@ -58,7 +55,7 @@ def test_select_nested_embedding() -> None:
 
 
 @pytest.mark.parametrize("bad", ["id,", "a,,b", "x::bad-type", "(x)", "messages(", "id)", '"unterminated',
-                                 "a\x00b", "...spread(*)"])
+                                 "a\x00b", "...spread", "sum()"])
 def test_malformed_select_is_a_grammar_error(bad: str) -> None:
     with pytest.raises(GrammarError) as err:
         parse_select(bad)
@@ -160,3 +157,19 @@ def test_split_top_respects_quotes_and_parentheses() -> None:
     assert split_top('a,"b,c",d(e,f),g') == ["a", '"b,c"', "d(e,f)", "g"]
     with pytest.raises(GrammarError):
         split_top("a,(b")
+
+
+def test_spread_and_aggregates_parse() -> None:
+    from localbase.rest.select import Aggregate
+
+    assert parse_select("id,...profiles!sender_id(name)") == (
+        SelectColumn(Field("id")), Embed("profiles", (SelectColumn(Field("name")),), hint="sender_id", spread=True))
+    assert parse_select("count(),total:amount.sum()::int,amount::int.avg()") == (
+        Aggregate("count"), Aggregate("sum", Field("amount"), alias="total", cast="int"),
+        Aggregate("avg", Field("amount"), input_cast="int"))
+
+
+def test_or_conditions_may_hold_array_literals() -> None:
+    """Issue 17: `{a,b}` inside or=(...) was split at its comma."""
+    tree = parse_logic("or", "(tags.cs.{a,b},tags.ov.{\"c,d\",e},id.eq.1)")
+    assert [c.value for c in tree.children if isinstance(c, Condition)] == ["{a,b}", '{"c,d",e}', "1"]

@@ -8,9 +8,10 @@ from psycopg import sql
 
 from localbase.rest import errors
 from localbase.rest.catalog import Catalog, Column, ForeignKey, Table
-from localbase.rest.grammar import parse_condition, parse_logic, parse_order, parse_select
+from localbase.rest.grammar import parse_condition, parse_logic, parse_order
 from localbase.rest.query import Builder, wrap
 from localbase.rest.request import EmbedArgs
+from localbase.rest.select import parse_select
 
 
 def col(name: str, typ: str = "text", typname: str = "text") -> Column:

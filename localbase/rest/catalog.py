@@ -1,13 +1,17 @@
 """The schema cache: tables, columns, keys, foreign keys and functions of schema `public`.
 
 Read from pg_catalog as the superuser (like PostgREST's schema cache) and reloaded when a request
-names something unknown, so a migration applied while the stack runs is picked up. Every SQL
+names something unknown, so a migration applied while the stack runs is picked up. Views get the
+foreign and unique keys of the base columns they expose, functions of one table row are computed
+fields or computed relationships, and `pgrst.*` settings of role `authenticator` are read as
+PostgREST's in-database configuration (only `pgrst.db_aggregates_enabled` is used). Every SQL
 identifier the REST layer emits comes from here; names from the URL are only looked up in it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -41,6 +45,12 @@ class Table:
     columns: dict[str, Column]
     primary_key: tuple[str, ...]
     insertable: bool = True
+    unique_keys: list[tuple[str, ...]] = field(default_factory=list)  # primary key and unique constraints
+    is_view: bool = False
+
+    def is_unique(self, columns: tuple[str, ...]) -> bool:
+        """True when these columns include a whole unique key (so they identify at most one row)."""
+        return any(key and set(key) <= set(columns) for key in self.unique_keys)
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,18 @@ class Function:
     returns_void: bool
     volatile: bool
     out_table: Table | None = None  # the columns of RETURNS TABLE (...) / OUT parameters
+    single_unnamed: str | None = None  # `f(json)`: one unnamed json/jsonb/text/xml/bytea parameter, its type
+
+
+@dataclass(frozen=True)
+class RowFunction:
+    """A function of one row of `table`: a computed field (scalar result) or a computed relationship."""
+
+    name: str
+    table: str
+    returns_set: bool
+    return_table: str | None  # a public table/view: a computed relationship to it
+    to_one: bool  # `returns <table>` or `returns setof <table> rows 1`
 
 
 @dataclass
@@ -67,6 +89,8 @@ class Catalog:
     tables: dict[str, Table] = field(default_factory=dict)
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     functions: dict[str, list[Function]] = field(default_factory=dict)
+    row_functions: dict[tuple[str, str], RowFunction] = field(default_factory=dict)  # by (table, name)
+    aggregates_enabled: bool = False  # PostgREST's db-aggregates-enabled
 
 
 _TABLES_SQL = """
@@ -96,8 +120,45 @@ join pg_class c on c.oid = con.conrelid
 join pg_namespace n on n.oid = c.relnamespace
 left join pg_class fc on fc.oid = con.confrelid
 left join pg_namespace fn on fn.oid = fc.relnamespace
-where n.nspname = %s and con.contype in ('p', 'f') and (con.contype = 'p' or fn.nspname = %s)
+where n.nspname = %s and con.contype in ('p', 'u', 'f') and (con.contype <> 'f' or fn.nspname = %s)
 """
+
+# which base-table columns each view reads (pg_rewrite's dependencies); a view column maps to the base
+# column of the same name (PostgREST parses the rewrite tree; same-name mapping covers views that
+# select base columns without renaming them)
+_VIEW_SQL = """
+select distinct v.relname, t.relname, a.attname
+from pg_class v
+join pg_namespace vn on vn.oid = v.relnamespace
+join pg_rewrite r on r.ev_class = v.oid
+join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+                 and d.refobjsubid > 0
+join pg_class t on t.oid = d.refobjid and t.oid <> v.oid
+join pg_namespace tn on tn.oid = t.relnamespace and tn.nspname = %s
+join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid
+where vn.nspname = %s and v.relkind in ('v', 'm')
+"""
+
+_ROW_FUNCTIONS_SQL = """
+select p.proname, c.relname, p.proretset, rc.relname, p.prorows
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+join pg_type at on at.oid = p.proargtypes[0]
+join pg_class c on c.oid = at.typrelid
+join pg_namespace cn on cn.oid = c.relnamespace and cn.nspname = %s
+join pg_type rt on rt.oid = p.prorettype
+left join pg_class rc on rc.oid = rt.typrelid
+  and rc.relnamespace = (select oid from pg_namespace where nspname = %s)
+where n.nspname = %s and p.prokind = 'f' and p.pronargs = 1
+"""
+
+# PostgREST's in-database configuration: `alter role authenticator set pgrst.db_aggregates_enabled = 'true'`
+_CONFIG_SQL = """
+select split_part(cfg, '=', 1), substr(cfg, strpos(cfg, '=') + 1)
+from pg_db_role_setting s join pg_roles r on r.oid = s.setrole, unnest(s.setconfig) cfg
+where r.rolname = 'authenticator' and cfg like 'pgrst.%%'
+"""
+_SINGLE_PARAM_TYPES = frozenset({"json", "jsonb", "text", "xml", "bytea"})
 
 _FUNCTIONS_SQL = """
 select p.proname, coalesce(p.proargnames, '{}'::text[]),
@@ -122,14 +183,17 @@ async def load(pool: AsyncConnectionPool) -> Catalog:
     async with pool.connection() as conn:
         cur = await conn.execute(_TABLES_SQL, (SCHEMA,))
         for relname, attname, typ, typname, nullable, default, generated, relkind in await cur.fetchall():
-            table = catalog.tables.setdefault(relname, Table(relname, {}, (), relkind in ("r", "p", "v", "f")))
+            table = catalog.tables.setdefault(relname, Table(relname, {}, (), relkind in ("r", "p", "v", "f"),
+                                                             is_view=relkind in ("v", "m")))
             table.columns[attname] = Column(attname, typ, typname, nullable, default, generated)
         cur = await conn.execute(_KEYS_SQL, (SCHEMA, SCHEMA))
         for conname, contype, relname, cols, frel, fcols in await cur.fetchall():
             if relname not in catalog.tables:
                 continue
-            if contype == "p":
-                catalog.tables[relname].primary_key = tuple(cols)
+            if contype in ("p", "u"):
+                catalog.tables[relname].unique_keys.append(tuple(cols))
+                if contype == "p":
+                    catalog.tables[relname].primary_key = tuple(cols)
             elif frel in catalog.tables:
                 catalog.foreign_keys.append(ForeignKey(conname, relname, tuple(cols), frel, tuple(fcols)))
         cur = await conn.execute(_FUNCTIONS_SQL, (SCHEMA, SCHEMA))
@@ -144,12 +208,59 @@ async def load(pool: AsyncConnectionPool) -> Catalog:
                 # OUT/TABLE args are mixed with the inputs in proargnames; keep only the inputs
                 argnames = [a for a, m in zip(argnames, modes, strict=False) if m in ("i", "b", "v")]
             nargs = len(argtypes)
+            if nargs == 1 and not any(argnames[:1]) and argtypes[0] in _SINGLE_PARAM_TYPES:
+                catalog.functions.setdefault(name, []).append(Function(
+                    name, (), retset, rettype, rettable, void, volatile, out_table, single_unnamed=argtypes[0]))
+                continue
             if len(argnames) < nargs or any(not a for a in argnames[:nargs]):
                 continue  # unnamed arguments cannot be called with named JSON args
             args = tuple(FunctionArg(argnames[i], argtypes[i], i >= nargs - ndefaults) for i in range(nargs))
             catalog.functions.setdefault(name, []).append(
                 Function(name, args, retset, rettype, rettable, void, volatile, out_table))
+        cur = await conn.execute(_VIEW_SQL, (SCHEMA, SCHEMA))
+        _derive_view_keys(catalog, await cur.fetchall())
+        cur = await conn.execute(_ROW_FUNCTIONS_SQL, (SCHEMA, SCHEMA, SCHEMA))
+        for name, table_name, retset, ret_table, prorows in await cur.fetchall():
+            if table_name in catalog.tables:
+                to_one = ret_table is not None and (not retset or prorows == 1)
+                catalog.row_functions[(table_name, name)] = RowFunction(name, table_name, retset, ret_table, to_one)
+        cur = await conn.execute(_CONFIG_SQL)
+        config: dict[str, str] = dict(await cur.fetchall())
+    flag = os.environ.get("PGRST_DB_AGGREGATES_ENABLED") or config.get("pgrst.db_aggregates_enabled", "")
+    catalog.aggregates_enabled = flag.strip().lower() in ("true", "on", "1", "yes")
     return catalog
+
+
+def _derive_view_keys(catalog: Catalog, uses: list[tuple[str, str, str]]) -> None:
+    """Give views the foreign keys and unique keys of the base columns they expose (chains of views too)."""
+    exposed: dict[str, dict[str, set[str]]] = {}  # view -> base table -> base columns the view shows by name
+    for view, base, column in uses:
+        if view in catalog.tables and column in catalog.tables[view].columns:
+            exposed.setdefault(view, {}).setdefault(base, set()).add(column)
+
+    def views_showing(base: str, columns: tuple[str, ...]) -> list[str]:
+        return [v for v, bases in exposed.items() if set(columns) <= bases.get(base, set())]
+
+    seen = {(fk.name, fk.table, fk.ref_table) for fk in catalog.foreign_keys}
+    for _ in range(3):  # a view of a view of a table: a few rounds reach the whole chain
+        added = False
+        for fk in list(catalog.foreign_keys):
+            sources = [fk.table, *views_showing(fk.table, fk.columns)]
+            targets = [fk.ref_table, *views_showing(fk.ref_table, fk.ref_columns)]
+            for src in sources:
+                for dst in targets:
+                    if (fk.name, src, dst) not in seen:
+                        seen.add((fk.name, src, dst))
+                        catalog.foreign_keys.append(ForeignKey(fk.name, src, fk.columns, dst, fk.ref_columns))
+                        added = True
+        for view, bases in exposed.items():
+            for base, columns in bases.items():
+                for key in catalog.tables[base].unique_keys if base in catalog.tables else []:
+                    if set(key) <= columns and key not in catalog.tables[view].unique_keys:
+                        catalog.tables[view].unique_keys.append(key)
+                        added = True
+        if not added:
+            break
 
 
 class SchemaCache:

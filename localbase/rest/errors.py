@@ -19,7 +19,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 class RestError(Exception):
     """An error answered to the client as PostgREST would."""
 
-    def __init__(self, status: int, code: str, message: str, details: str | None = None, *,
+    def __init__(self, status: int, code: str, message: str, details: Any = None, *,
                  hint: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status

@@ -1,7 +1,7 @@
 """PostgREST's URL and header grammar, parsed into plain data without any I/O.
 
-Covers what supabase-py and supabase-js emit: `select=` lists (aliases, casts, JSON paths, embedded
-resources), `<col>=[not.]<op>[(modifier)].<value>` filters, `or=(...)`/`and=(...)` trees, `order=`,
+Covers what supabase-py and supabase-js emit (the `select=` list is in `select.py`):
+`<col>=[not.]<op>[(modifier)].<value>` filters, `or=(...)`/`and=(...)` trees, `order=`,
 `columns=`, `on_conflict=`, `Prefer` and `Range` headers. Hand-written because no Python library
 parses PostgREST's grammar; it is small, and keeping it pure lets it be unit tested exhaustively.
 Every malformed input raises `GrammarError` (PGRST100, HTTP 400), never anything else.
@@ -50,32 +50,6 @@ class Field:
 
     name: str
     path: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class SelectColumn:
-    field: Field
-    alias: str | None = None
-    cast: str | None = None
-
-
-@dataclass(frozen=True)
-class Star:
-    pass
-
-
-@dataclass(frozen=True)
-class Embed:
-    """`alias:relation!hint!inner(items)` — a related table embedded as an object or an array."""
-
-    relation: str
-    items: tuple[SelectColumn | Star | Embed, ...]
-    alias: str | None = None
-    hint: str | None = None
-    inner: bool = False
-
-
-SelectItem = SelectColumn | Star | Embed
 
 
 @dataclass(frozen=True)
@@ -174,9 +148,9 @@ def split_top(text: str, sep: str = ",") -> list[str]:
             continue
         if ch == '"':
             quoted = True
-        elif ch == "(":
+        elif ch in "({":  # braces: array literals like {a,b} in cs/cd/ov values
             depth += 1
-        elif ch == ")":
+        elif ch in ")}":
             depth -= 1
             if depth < 0:
                 raise GrammarError(f"failed to parse: unbalanced parentheses in ({_excerpt(text)})")
@@ -255,73 +229,6 @@ def _closing_quote(text: str) -> int:
         elif ch == '"':
             return i
     raise GrammarError(f"failed to parse: unterminated quote in {text!r}")
-
-
-# select ------------------------------------------------------------------------------------------
-
-def parse_select(text: str) -> tuple[SelectItem, ...]:
-    check_nesting(text, "select parameter")
-    return _parse_select(text)
-
-
-def _parse_select(text: str) -> tuple[SelectItem, ...]:
-    text = _strip_spaces(text)
-    if text == "":
-        return (Star(),)
-    return tuple(_select_item(part) for part in split_top(text))
-
-
-def _strip_spaces(text: str) -> str:
-    out: list[str] = []
-    quoted = False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch.isspace() and not quoted:
-            continue
-        out.append(ch)
-    return "".join(out)
-
-
-def _select_item(part: str) -> SelectItem:
-    if part == "":
-        raise GrammarError("failed to parse select parameter: empty item")
-    if part == "*":
-        return Star()
-    alias: str | None = None
-    # an alias is a leading name followed by a single ':' (not the '::' of a cast)
-    m = re.match(r'^("(?:[^"\\]|\\.)*"|[^:"(]+):(?!:)', part)
-    if m:
-        alias = _name(m.group(1), "alias")
-        part = part[m.end():]
-    if part.startswith("..."):
-        raise GrammarError(f"failed to parse select parameter ({part})", "spread embeddings are not supported")
-    if part.endswith(")") and "(" in part:
-        head, _, inner = part.partition("(")
-        inner = inner[:-1]
-        names = head.split("!")
-        relation = _name(names[0], "relation")
-        hint: str | None = None
-        is_inner = False
-        for extra in names[1:]:
-            if extra == "inner":
-                is_inner = True
-            elif extra == "left":
-                continue
-            elif hint is None and extra:
-                hint = unquote(extra)
-            else:
-                raise GrammarError(f"failed to parse select parameter: bad embedding {part!r}")
-        items = _parse_select(inner) if inner else (Star(),)
-        return Embed(relation, items, alias, hint, is_inner)
-    if "(" in part or ")" in part:
-        raise GrammarError(f"failed to parse select parameter ({part})", "unsupported select item")
-    cast: str | None = None
-    if "::" in part and not part.startswith('"'):
-        part, _, cast = part.rpartition("::")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\[\])?", cast):
-            raise GrammarError(f"failed to parse select parameter: bad cast {cast!r}")
-    return SelectColumn(parse_field(part), alias, cast)
 
 
 # filters -----------------------------------------------------------------------------------------

@@ -15,9 +15,13 @@ from typing import Any
 from psycopg import sql
 
 from localbase.rest import errors
-from localbase.rest.catalog import Catalog, Column, ForeignKey, Function, Table
-from localbase.rest.grammar import Condition, Embed, Field, Logic, OrderTerm, SelectColumn, SelectItem, Star
+from localbase.rest.catalog import Catalog, Column, Function, Table
+from localbase.rest.embed import embed_pairs, row_of
+from localbase.rest.grammar import Condition, Field, Logic, OrderTerm
 from localbase.rest.request import EmbedArgs
+from localbase.rest.select import Aggregate, SelectColumn, SelectItem, Star
+
+Pair = tuple[sql.Composable, str, bool]  # (expression, output name, is an aggregate)
 
 SCHEMA = "public"
 
@@ -34,8 +38,8 @@ CASTS = {
 }
 _BINARY_OPS = {
     "eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE", "ilike": "ILIKE",
-    "match": "~", "imatch": "~*", "cs": "@>", "cd": "<@", "ov": "&&", "sl": "<<", "sr": ">>", "nxl": "&<",
-    "nxr": "&>", "adj": "-|-", "isdistinct": "IS DISTINCT FROM",
+    "match": "~", "imatch": "~*", "cs": "@>", "cd": "<@", "ov": "&&", "sl": "<<", "sr": ">>", "nxl": "&>",
+    "nxr": "&<", "adj": "-|-", "isdistinct": "IS DISTINCT FROM",
 }
 _TEXT_OPS = frozenset({"like", "ilike", "match", "imatch"})
 _IS_SQL = {"null": "IS NULL", "not_null": "IS NOT NULL", "true": "IS TRUE", "false": "IS FALSE",
@@ -88,8 +92,14 @@ class Builder:
         return col
 
     def field(self, src: str, table: Table, fld: Field) -> sql.Composable:
-        self.column(table, fld.name)
-        expr: sql.Composable = sql.Identifier(src, fld.name)
+        """A column, or a computed field (a function of the row: `full_name(people)`), with its JSON path."""
+        expr: sql.Composable
+        computed = self.catalog.row_functions.get((table.name, fld.name))
+        if fld.name not in table.columns and computed is not None and computed.return_table is None:
+            expr = sql.SQL("{}({})").format(sql.Identifier(SCHEMA, computed.name), row_of(src, table))
+        else:
+            self.column(table, fld.name)
+            expr = sql.Identifier(src, fld.name)
         for arrow, key in fld.path:
             key_sql = self.param(int(key), sql.SQL("integer")) if re.fullmatch(r"-?\d{1,9}", key) \
                 else self.param(key, sql.SQL("text"))
@@ -123,8 +133,8 @@ class Builder:
 
     def _fts(self, table: Table, cond: Condition, lhs: sql.Composable) -> sql.Composable:
         config = self.param(cond.modifier, sql.SQL("regconfig")) if cond.modifier else None
-        col = table.columns[cond.field.name]
-        if col.typname != "tsvector" or cond.field.path:
+        col = table.columns.get(cond.field.name)
+        if col is None or col.typname != "tsvector" or cond.field.path:
             lhs = sql.SQL("to_tsvector({}, {})").format(config, lhs) if config is not None \
                 else sql.SQL("to_tsvector({})").format(lhs)
         func = sql.SQL(_FTS_FUNCS[cond.op])
@@ -156,85 +166,58 @@ class Builder:
 
     # select lists and embedding -----------------------------------------------------------------------
 
-    def select_list(self, src: str, table: Table, items: tuple[SelectItem, ...], path: str = "") -> sql.Composable:
-        parts: list[sql.Composable] = []
+    def select_pairs(self, src: str, table: Table, items: tuple[SelectItem, ...], path: str = "") -> list[Pair]:
+        """(expression, output name, is aggregate) for each selected item; a star is the table's columns."""
+        pairs: list[Pair] = []
         for item in items:
             if isinstance(item, Star):
-                parts.extend(sql.Identifier(src, name) for name in table.columns)
+                pairs.extend((sql.Identifier(src, name), name, False) for name in table.columns)
             elif isinstance(item, SelectColumn):
-                expr = self.field(src, table, item.field)
-                if item.cast is not None:
-                    cast = CASTS.get(item.cast.lower())
-                    if cast is None:
-                        raise errors.RestError(400, "PGRST100", f"failed to parse select parameter: unknown cast "
-                                               f"type {item.cast!r}")
-                    expr = sql.SQL("CAST({} AS {})").format(expr, cast)
+                expr = self._cast(self.field(src, table, item.field), item.cast)
                 name = item.alias or (item.field.path[-1][1] if item.field.path else item.field.name)
-                parts.append(sql.SQL("{} AS {}").format(expr, sql.Identifier(name)))
+                pairs.append((expr, name, False))
+            elif isinstance(item, Aggregate):
+                pairs.append(self._aggregate(src, table, item))
             else:
-                parts.append(self.embed(src, table, item, path))
-        if not parts:
+                pairs.extend(embed_pairs(self, src, table, item, path))
+        if not pairs:
             raise errors.RestError(400, "PGRST100", "failed to parse select parameter: nothing selected")
-        return sql.SQL(", ").join(parts)
+        return pairs
 
-    def relationship(self, table: Table, embed: Embed) -> tuple[ForeignKey, bool]:
-        """The foreign key joining `table` to the embedded relation; True when it is many-to-one."""
-        candidates: list[tuple[ForeignKey, bool]] = []
-        for fk in self.catalog.foreign_keys:
-            if fk.table == table.name and fk.ref_table == embed.relation:
-                candidates.append((fk, True))
-            elif fk.table == embed.relation and fk.ref_table == table.name:
-                candidates.append((fk, False))
-        if embed.hint is not None:
-            candidates = [(fk, m2o) for fk, m2o in candidates
-                          if embed.hint == fk.name or embed.hint in fk.columns or embed.hint in fk.ref_columns]
-        if not candidates:
-            raise errors.RestError(400, "PGRST200", f"Could not find a relationship between '{table.name}' and "
-                                   f"'{embed.relation}' in the schema cache",
-                                   hint="Check the relation name and the foreign key hint (`rel!fkey(...)`).")
-        if len(candidates) > 1:
-            names = ", ".join(fk.name for fk, _ in candidates)
-            raise errors.RestError(300, "PGRST201", f"Could not embed because more than one relationship was found "
-                                   f"for '{table.name}' and '{embed.relation}'", details=names,
-                                   hint=f"Try changing '{embed.relation}' to one of: "
-                                   + ", ".join(f"{embed.relation}!{fk.name}" for fk, _ in candidates))
-        return candidates[0]
+    def select_list(self, src: str, table: Table, items: tuple[SelectItem, ...], path: str = "") -> sql.Composable:
+        """The select list of a query without aggregates (writes return rows this way)."""
+        pairs = self.select_pairs(src, table, items, path)
+        if any(agg for _, _, agg in pairs):
+            raise errors.RestError(400, "PGRST100", "aggregates are only allowed when reading")
+        return self.render_pairs(pairs)[0]
 
-    def embed(self, src: str, table: Table, embed: Embed, parent_path: str = "") -> sql.Composable:
-        target = self.catalog.tables.get(embed.relation)
+    @staticmethod
+    def render_pairs(pairs: list[Pair]) -> tuple[sql.Composable, sql.Composable]:
+        """`expr AS name, ...` and, when some are aggregates, ` GROUP BY` the others' positions."""
+        rendered = sql.SQL(", ").join(sql.SQL("{} AS {}").format(e, sql.Identifier(n)) for e, n, _ in pairs)
+        if not any(agg for _, _, agg in pairs):
+            return rendered, sql.SQL("")
+        keys = [str(i) for i, (_, _, agg) in enumerate(pairs, start=1) if not agg]
+        return rendered, sql.SQL(" GROUP BY " + ", ".join(keys)) if keys else sql.SQL("")
+
+    def _cast(self, expr: sql.Composable, cast: str | None) -> sql.Composable:
+        if cast is None:
+            return expr
+        target = CASTS.get(cast.lower())
         if target is None:
-            raise errors.RestError(400, "PGRST200", f"Could not find a relationship between '{table.name}' and "
-                                   f"'{embed.relation}' in the schema cache")
-        fk, many_to_one = self.relationship(table, embed)
-        alias = self.alias()
-        if many_to_one:
-            pairs = zip(fk.ref_columns, fk.columns, strict=True)
+            raise errors.RestError(400, "PGRST100", f"failed to parse select parameter: unknown cast type {cast!r}")
+        return sql.SQL("CAST({} AS {})").format(expr, target)
+
+    def _aggregate(self, src: str, table: Table, item: Aggregate) -> Pair:
+        if not self.catalog.aggregates_enabled:
+            raise errors.RestError(400, "PGRST123", "Use of aggregate functions is not allowed")
+        if item.field is None:
+            expr: sql.Composable = sql.SQL("count(*)")
         else:
-            pairs = zip(fk.columns, fk.ref_columns, strict=True)
-        join = sql.SQL(" AND ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(alias, there), sql.Identifier(src, here)) for there, here in pairs)
-        rel = sql.Identifier(SCHEMA, target.name)
-        name = embed.alias or embed.relation
-        path = f"{parent_path}.{name}" if parent_path else name
-        extra = self.embedded.get(path) or EmbedArgs()
-        if path in self.embedded:
-            self.used_embeds.add(path)
-        items = self.select_list(alias, target, embed.items, path)
-        cond = sql.SQL(" AND ").join([join, self.where(alias, target, extra.filters)])
-        tail = self.order(alias, target, extra.order)
-        if extra.limit is not None:
-            tail = sql.SQL("{} LIMIT {}").format(tail, self.param(extra.limit))
-        if extra.offset is not None:
-            tail = sql.SQL("{} OFFSET {}").format(tail, self.param(extra.offset))
-        inner = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{}").format(items, rel, sql.Identifier(alias), cond, tail)
-        if embed.inner:
-            self.inner_joins.append(sql.SQL("EXISTS (SELECT 1 FROM {} AS {} WHERE {})").format(
-                rel, sql.Identifier(alias), cond))
-        if many_to_one:
-            expr = sql.SQL("(SELECT row_to_json(_e) FROM ({} LIMIT 1) _e)").format(inner)
-        else:
-            expr = sql.SQL("coalesce((SELECT json_agg(_e) FROM ({}) _e), '[]'::json)").format(inner)
-        return sql.SQL("{} AS {}").format(expr, sql.Identifier(name))
+            arg = self._cast(self.field(src, table, item.field), item.input_cast)
+            expr = sql.SQL("{}({})").format(sql.SQL(item.function), arg)
+        name = item.alias or item.function
+        return self._cast(expr, item.cast), name, True
 
 
 # CSV as PostgREST builds it: a header of the first row's keys, then each row's record text without

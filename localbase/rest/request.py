@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from localbase.rest import errors, grammar
+from localbase.rest import errors, grammar, select
 
 
 @dataclass
@@ -28,7 +28,7 @@ class EmbedArgs:
 
 @dataclass
 class ReadArgs:
-    select: tuple[grammar.SelectItem, ...] = (grammar.Star(),)
+    select: tuple[select.SelectItem, ...] = (select.Star(),)
     filters: list[grammar.Condition | grammar.Logic] = field(default_factory=list)
     order: tuple[grammar.OrderTerm, ...] = ()
     limit: int | None = None
@@ -57,7 +57,7 @@ def parse_args(request: Request, *, table_mode: bool, arg_names: frozenset[str] 
     args = ReadArgs()
     for key, value in request.query_params.multi_items():
         if key == "select":
-            args.select = grammar.parse_select(value)
+            args.select = select.parse_select(value)
         elif key == "order":
             args.order = grammar.parse_order(value)
         elif key == "limit":
@@ -106,7 +106,7 @@ def _embedded(args: ReadArgs, path: str, name: str, value: str) -> None:
         target.filters.append(grammar.parse_condition(name, value))
 
 
-def _reject_constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
@@ -138,7 +138,7 @@ async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
             return empty
         raise errors.invalid_body("Empty or invalid json")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise errors.RestError(400, "PGRST102", "Empty or invalid json", details=str(exc)[:200]) from exc
 

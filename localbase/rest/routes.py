@@ -119,7 +119,7 @@ async def _select(request: Request, who: Identity, table: Table) -> Response:
     b = Builder(catalog, embedded=args.embedded)
     src = "_s0"
     rel = sql.Identifier(SCHEMA, table.name)
-    items = b.select_list(src, table, args.select)
+    items, group_by = b.render_pairs(b.select_pairs(src, table, args.select))
     b.check_embeds_used()
     where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
     order = b.order(src, table, args.order)
@@ -128,8 +128,8 @@ async def _select(request: Request, who: Identity, table: Table) -> Response:
     total_sql: sql.Composable | None = None
     if prefer.count in ("exact", "estimated"):
         total_sql = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted)
-    page = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{} LIMIT {} OFFSET {}").format(
-        items, rel, sql.Identifier(src), where, order, b.param(limit), b.param(offset))
+    page = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{}{} LIMIT {} OFFSET {}").format(
+        items, rel, sql.Identifier(src), where, group_by, order, b.param(limit), b.param(offset))
     query = wrap(page, total=total_sql, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
 
     async def work(conn: AsyncConnection[Any]) -> Response:
@@ -229,9 +229,7 @@ async def _insert(request: Request, who: Identity, table: Table) -> Response:
         _total, n, body, inserted = await _fetch(conn, query, b.params)
         response.check_single(accept, n)
         status = 201
-        if prefer.resolution == "ignore-duplicates" and n == 0:
-            status = 200  # every row was a duplicate: nothing created
-        elif merge and representation and inserted == 0 and n > 0:
+        if merge and representation and inserted == 0 and n > 0:
             status = 200  # every row updated an existing one
         return response.write_answer(request, accept, prefer, n=n, body=body, status=status, table=table)
 

@@ -1,0 +1,218 @@
+"""Resource embedding as PostgREST 12/13 does it: finding the relationship, then the SQL of the embed.
+
+A name in `select=...,name(...)` is resolved against the schema cache, in this order:
+  1. a computed relationship: a function `name(<origin row>)` returning (setof) a table; to-one when
+     it returns one row (`returns <table>` or `rows 1`);
+  2. a table or view `name` joined by foreign keys, in either direction: many-to-one (object),
+     one-to-many (array), one-to-one when the referencing columns are unique (object), many-to-many
+     through a join table whose composite key holds both foreign keys (array);
+  3. a foreign key column of the origin (`supervisor_id(*)`: many-to-one) or a foreign key constraint
+     name (`billing(*)`), as PostgREST allows.
+`!hint` narrows candidates to a constraint name, a single foreign key column, or a join table; more
+than one candidate left is PGRST201 (300) with PostgREST's details and hint, none is PGRST200.
+A self-reference has both directions at once: PostgREST asks for a column target or a computed
+relationship there, and so do we.
+
+Each embed becomes correlated scalar subqueries in the parent's select list: `row_to_json` of one
+row (to-one) or `json_agg` of the rows (to-many); a spread `...rel(a,b)` lifts the columns into the
+parent (to-one) or turns each into a correlated array (to-many, PostgREST 13).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from psycopg import sql
+
+from localbase.rest import errors
+from localbase.rest.catalog import Catalog, ForeignKey, RowFunction, Table
+from localbase.rest.request import EmbedArgs
+from localbase.rest.select import Embed
+
+if TYPE_CHECKING:
+    from localbase.rest.query import Builder, Pair
+
+SCHEMA = "public"
+Cardinality = Literal["many-to-one", "one-to-many", "one-to-one", "many-to-many", "computed"]
+
+
+@dataclass(frozen=True)
+class Relationship:
+    cardinality: Cardinality
+    target: Table
+    to_one: bool
+    fk: ForeignKey | None = None  # m2o/o2m/o2o: the key; m2m: junction → origin
+    origin_holds_fk: bool = False  # m2o and o2o seen from the referencing side
+    junction: Table | None = None
+    fk2: ForeignKey | None = None  # m2m: junction → target
+    function: RowFunction | None = None
+
+    def describe(self, origin: str) -> dict[str, str]:
+        """One entry of PGRST201's details, as PostgREST words it."""
+        if self.cardinality == "many-to-many" and self.junction and self.fk and self.fk2:
+            rel = (f"{self.junction.name} using {self.fk.name}({', '.join(self.fk.columns)}) and "
+                   f"{self.fk2.name}({', '.join(self.fk2.columns)})")
+        elif self.fk is not None:
+            rel = (f"{self.fk.name} using {self.fk.table}({', '.join(self.fk.columns)}) and "
+                   f"{self.fk.ref_table}({', '.join(self.fk.ref_columns)})")
+        else:
+            rel = self.function.name if self.function else ""
+        return {"cardinality": self.cardinality, "embedding": f"{origin} with {self.target.name}",
+                "relationship": rel}
+
+    def hint_name(self) -> str:
+        if self.junction is not None:
+            return self.junction.name
+        return self.fk.name if self.fk else ""
+
+
+def _fk_relationship(catalog: Catalog, origin: Table, fk: ForeignKey, outgoing: bool) -> Relationship | None:
+    target = catalog.tables.get(fk.ref_table if outgoing else fk.table)
+    if target is None:
+        return None
+    if outgoing:
+        one_to_one = origin.is_unique(fk.columns)
+        return Relationship("one-to-one" if one_to_one else "many-to-one", target, True, fk, origin_holds_fk=True)
+    if target.is_unique(fk.columns):
+        return Relationship("one-to-one", target, True, fk)
+    return Relationship("one-to-many", target, False, fk)
+
+
+def _hint_matches(rel: Relationship, hint: str) -> bool:
+    if rel.junction is not None and rel.fk and rel.fk2:
+        return hint in (rel.junction.name, rel.fk.name, rel.fk2.name)
+    fk = rel.fk
+    return fk is not None and (hint == fk.name or fk.columns == (hint,) or fk.ref_columns == (hint,))
+
+
+def candidates(catalog: Catalog, origin: Table, embed: Embed) -> list[Relationship]:
+    """Every relationship the embed's name and hint can mean, before disambiguation."""
+    name = embed.relation
+    found: list[Relationship] = []
+    target = catalog.tables.get(name)
+    for fk in catalog.foreign_keys:
+        if target is not None:
+            if fk.table == origin.name and fk.ref_table == name:
+                found.append(_fk_relationship(catalog, origin, fk, outgoing=True))  # type: ignore[arg-type]
+            if fk.ref_table == origin.name and fk.table == name:
+                found.append(_fk_relationship(catalog, origin, fk, outgoing=False))  # type: ignore[arg-type]
+        elif fk.table == origin.name and (fk.columns == (name,) or fk.name == name):
+            found.append(_fk_relationship(catalog, origin, fk, outgoing=True))  # type: ignore[arg-type]
+        elif fk.ref_table == origin.name and fk.name == name:
+            found.append(_fk_relationship(catalog, origin, fk, outgoing=False))  # type: ignore[arg-type]
+    if target is not None:
+        found.extend(_many_to_many(catalog, origin, target))
+    found = [r for r in found if r is not None]
+    if embed.hint is not None:
+        found = [r for r in found if _hint_matches(r, embed.hint)]
+    return found
+
+
+def _many_to_many(catalog: Catalog, origin: Table, target: Table) -> list[Relationship]:
+    out: list[Relationship] = []
+    for junction in catalog.tables.values():
+        if junction.name in (origin.name, target.name):
+            continue
+        to_origin = [fk for fk in catalog.foreign_keys if fk.table == junction.name and fk.ref_table == origin.name]
+        to_target = [fk for fk in catalog.foreign_keys if fk.table == junction.name and fk.ref_table == target.name]
+        for a in to_origin:
+            for b in to_target:
+                if a is not b and any(set(a.columns + b.columns) <= set(key) for key in junction.unique_keys):
+                    out.append(Relationship("many-to-many", target, False, a, junction=junction, fk2=b))
+    return out
+
+
+def resolve(catalog: Catalog, origin: Table, embed: Embed) -> Relationship:
+    function = catalog.row_functions.get((origin.name, embed.relation))
+    if function is not None and function.return_table in catalog.tables:
+        target = catalog.tables[function.return_table]
+        return Relationship("computed", target, function.to_one, function=function)
+    found = candidates(catalog, origin, embed)
+    if not found:
+        raise errors.RestError(400, "PGRST200", f"Could not find a relationship between '{origin.name}' and "
+                               f"'{embed.relation}' in the schema cache",
+                               details=f"Searched for a foreign key relationship between '{origin.name}' and "
+                               f"'{embed.relation}'" + (f" using the hint '{embed.hint}'" if embed.hint else "")
+                               + " in the schema 'public', but no matches were found.",
+                               hint="Perhaps you meant a different relation or hint; check the schema cache.")
+    if len(found) > 1:
+        names = ", ".join(f"'{embed.relation}!{r.hint_name()}'" for r in found)
+        raise errors.RestError(300, "PGRST201", f"Could not embed because more than one relationship was found for "
+                               f"'{origin.name}' and '{embed.relation}'",
+                               details=[r.describe(origin.name) for r in found],
+                               hint=f"Try changing '{embed.relation}' to one of the following: {names}. Find the "
+                               "desired relationship in the 'details' key.")
+    return found[0]
+
+
+def row_of(src: str, table: Table) -> sql.Composable:
+    """The origin row as a value of its row type, whatever the source (a table alias or a CTE)."""
+    return sql.SQL("ROW({})::{}").format(
+        sql.SQL(", ").join(sql.Identifier(src, c) for c in table.columns), sql.Identifier(SCHEMA, table.name))
+
+
+def _source(b: Builder, src: str, origin: Table, rel: Relationship, alias: str) -> tuple[sql.Composable,
+                                                                                            sql.Composable]:
+    """(FROM items, join condition) that give the related rows of one origin row."""
+    a = sql.Identifier(alias)
+    if rel.function is not None:
+        call = sql.SQL("{}({}) AS {}").format(sql.Identifier(SCHEMA, rel.function.name), row_of(src, origin), a)
+        return call, sql.SQL("true")
+    target = sql.SQL("{} AS {}").format(sql.Identifier(SCHEMA, rel.target.name), a)
+    fk = rel.fk
+    assert fk is not None
+    if rel.junction is not None and rel.fk2 is not None:
+        j = b.alias()
+        from_sql = sql.SQL("{} JOIN {} AS {} ON {}").format(
+            target, sql.Identifier(SCHEMA, rel.junction.name), sql.Identifier(j), _pairs(j, rel.fk2.columns, alias,
+                                                                                          rel.fk2.ref_columns))
+        return from_sql, _pairs(j, fk.columns, src, fk.ref_columns)
+    if rel.origin_holds_fk:
+        return target, _pairs(alias, fk.ref_columns, src, fk.columns)
+    return target, _pairs(alias, fk.columns, src, fk.ref_columns)
+
+
+def _pairs(left: str, left_cols: tuple[str, ...], right: str, right_cols: tuple[str, ...]) -> sql.Composable:
+    return sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(left, x), sql.Identifier(right, y))
+                                 for x, y in zip(left_cols, right_cols, strict=True))
+
+
+def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: str) -> list[Pair]:
+    """The (expression, output name, is aggregate) items one embed adds to its parent's select list."""
+    rel = resolve(b.catalog, origin, embed)
+    if embed.spread and embed.alias:
+        raise errors.RestError(400, "PGRST100", "failed to parse select parameter: a spread cannot have an alias")
+    alias = b.alias()
+    from_sql, join = _source(b, src, origin, rel, alias)
+    name = embed.alias or embed.relation
+    path = f"{parent_path}.{name}" if parent_path else name
+    extra: EmbedArgs = b.embedded.get(path) or EmbedArgs()
+    if path in b.embedded:
+        b.used_embeds.add(path)
+    pairs = b.select_pairs(alias, rel.target, embed.items, path)
+    items, group_by = b.render_pairs(pairs)
+    cond = sql.SQL(" AND ").join([join, b.where(alias, rel.target, extra.filters)])
+    tail = b.order(alias, rel.target, extra.order)
+    if extra.limit is not None:
+        tail = sql.SQL("{} LIMIT {}").format(tail, b.param(extra.limit))
+    if extra.offset is not None:
+        tail = sql.SQL("{} OFFSET {}").format(tail, b.param(extra.offset))
+    inner = sql.SQL("SELECT {} FROM {} WHERE {}{}{}").format(items, from_sql, cond, group_by, tail)
+    if embed.inner:
+        b.inner_joins.append(sql.SQL("EXISTS (SELECT 1 FROM {} WHERE {})").format(from_sql, cond))
+    if embed.spread:
+        out: list[Pair] = []
+        for _, col, _agg in pairs:
+            if rel.to_one:
+                expr: Any = sql.SQL("(SELECT _e.{} FROM ({} LIMIT 1) _e)").format(sql.Identifier(col), inner)
+            else:
+                expr = sql.SQL("coalesce((SELECT json_agg(_e.{}) FROM ({}) _e), '[]'::json)").format(
+                    sql.Identifier(col), inner)
+            out.append((expr, col, False))
+        return out
+    if rel.to_one:
+        expr = sql.SQL("(SELECT row_to_json(_e) FROM ({} LIMIT 1) _e)").format(inner)
+    else:
+        expr = sql.SQL("coalesce((SELECT json_agg(_e) FROM ({}) _e), '[]'::json)").format(inner)
+    return [(expr, name, False)]
