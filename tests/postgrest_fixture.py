@@ -34,7 +34,8 @@ create table pgx_sales (id int primary key, region text, amount numeric);
 create table pgx_counters (id int primary key, n int not null default 0);
 create view pgx_films_view as select id, title, director_id from pgx_films;
 
-create function pgx_label(pgx_films) returns text stable language sql as $$ select $1.title || ' (' || $1.year || ')' $$;
+create function pgx_label(pgx_films) returns text stable language sql
+  as $$ select $1.title || ' (' || $1.year || ')' $$;
 create function pgx_supervisees(pgx_employees) returns setof pgx_employees stable language sql
   as $$ select * from pgx_employees where supervisor_id = $1.id order by id $$;
 create function pgx_boss(pgx_employees) returns setof pgx_employees rows 1 stable language sql
@@ -65,21 +66,22 @@ def create(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         if conn.execute("select 1 from pg_roles where rolname = 'postgres' and not rolsuper").fetchone():
             conn.execute("set role postgres")
-        conn.execute(SQL)  # type: ignore[arg-type]
+        conn.execute(SQL)
         for table in (*TABLES, "pgx_films_view"):
-            conn.execute(f"grant select, insert, update, delete on {table} to authenticated")  # type: ignore[arg-type]
+            conn.execute(f"grant select, insert, update, delete on {table} to authenticated")
             if table != "pgx_films_view":
-                conn.execute(f"alter table {table} enable row level security")  # type: ignore[arg-type]
-                conn.execute(f"create policy everyone on {table} to authenticated using (true) with check (true)")  # type: ignore[arg-type]
-        functions = ("pgx_label(pgx_films), pgx_supervisees(pgx_employees), pgx_boss(pgx_employees), pgx_add(int, int), "
-                     "pgx_add(text, text), pgx_add(int), pgx_echo(json), pgx_bump(int), pgx_answer()")
-        conn.execute(f"revoke execute on function {functions} from public")  # type: ignore[arg-type]
-        conn.execute(f"grant execute on function {functions} to authenticated")  # type: ignore[arg-type]
+                conn.execute(f"alter table {table} enable row level security")
+                conn.execute(f"create policy everyone on {table} to authenticated using (true) with check (true)")
+        functions = ("pgx_label(pgx_films), pgx_supervisees(pgx_employees), pgx_boss(pgx_employees), "
+                     "pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), pgx_bump(int), "
+                     "pgx_answer()")
+        conn.execute(f"revoke execute on function {functions} from public")
+        conn.execute(f"grant execute on function {functions} to authenticated")
 
 
 def drop(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("drop view if exists pgx_films_view")
-        conn.execute("drop table if exists " + ", ".join(TABLES) + " cascade")  # type: ignore[arg-type]
+        conn.execute("drop table if exists " + ", ".join(TABLES) + " cascade")
         conn.execute("drop function if exists pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), "
                      "pgx_answer()")
