@@ -1,4 +1,4 @@
-"""The `supportchat` command: the desktop app, and the `stack`, `db` and `sync` tools.
+"""The `supportchat` command: the desktop app, and the `stack`, `db`, `sync` and `notify` tools.
 
 `supportchat` opens the native window when a display exists, else serves the UI to the browser;
 `supportchat --web [--port N]` always uses the browser. Imports are local to each command so that
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     from supportchat_app import doctor  # stdlib-only at import time, so --help stays fast
 
     doctor.add_arguments(sub.add_parser("doctor", help="check this installation and the server; --json for tools"))
+    from notify import cli as notify_cli  # argparse only at import time
+
+    notify_cli.add_arguments(sub.add_parser("notify", help=notify_cli.DESCRIPTION))
     sync_cli = _sync_cli()
     if sync_cli is not None:
         sync_cli.add_arguments(sub.add_parser("sync", help="sync engine tools (status, pull, push, ...)"))
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return localbase_cli.run_stack(args)
     if args.command == "db":
         return localbase_cli.run_db(args)
+    if args.command == "notify":
+        return notify_cli.run(args)
     if args.command == "sync" and sync_cli is not None:
         return int(sync_cli.run(args) or 0)
     return run_app(web=args.web, port=args.port, open_browser=not args.no_browser)

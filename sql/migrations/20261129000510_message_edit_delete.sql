@@ -56,7 +56,8 @@ $$;
 
 -- messages: tombstones --------------------------------------------------------------------------
 
-alter table public.messages add column deleted_by uuid references public.profiles (id) on delete set null;
+-- no foreign key on purpose: a second messages→profiles key would make `sender:profiles(...)` embeds ambiguous
+alter table public.messages add column deleted_by uuid;
 alter table public.messages drop constraint messages_content_check;
 alter table public.messages add constraint messages_content_check
   check (case when deleted_at is null then char_length(content) between 1 and 10000 else content = '' end)

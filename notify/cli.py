@@ -1,0 +1,71 @@
+"""`supportchat notify`: arguments, logging and signal handling around `worker.Worker`.
+
+Secrets can come from the environment instead of the command line (where `ps` shows them):
+SUPPORTCHAT_DB_URL and SUPPORTCHAT_SMTP_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+DESCRIPTION = "mail replies that stay unread (drains the server's notifications outbox into SMTP)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    parser.add_argument("--db-url", default=env("SUPPORTCHAT_DB_URL"),
+                        help="direct PostgreSQL URL of the project (env SUPPORTCHAT_DB_URL)")
+    parser.add_argument("--smtp-url", default=env("SUPPORTCHAT_SMTP_URL"),
+                        help="smtp://[user:pass@]host[:port] (STARTTLS when offered; ?starttls=require) or "
+                             "smtps://... (env SUPPORTCHAT_SMTP_URL)")
+    parser.add_argument("--from", dest="from_address", default="support@localhost",
+                        help="sender address; the display name is the message author's (default %(default)s)")
+    parser.add_argument("--app-url", default="http://127.0.0.1:8080",
+                        help="where the app's web UI is reached; mails link to <app-url>/?t=<ticket>")
+    parser.add_argument("--delay", type=float, default=300.0,
+                        help="seconds a message must stay unread before it is mailed (default %(default)s; "
+                             "a user's preference overrides it)")
+    parser.add_argument("--poll", type=float, default=5.0, help="seconds between looks at an idle queue")
+    parser.add_argument("--batch", type=int, default=100, help="mails (recipient+ticket groups) claimed at once")
+    parser.add_argument("--lease", type=float, default=600.0,
+                        help="seconds a claim holds before another worker may take over a hung worker's rows")
+    parser.add_argument("--retry-base", type=float, default=30.0,
+                        help="first retry after an SMTP error, in seconds (doubles, capped at an hour)")
+    parser.add_argument("--max-attempts", type=int, default=8, help="give up on a mail after this many tries")
+    parser.add_argument("--once", action="store_true", help="send what is due now, then exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every mail")
+
+
+def run(args: argparse.Namespace) -> int:
+    from notify.worker import Settings, Worker
+
+    if not args.db_url or not args.smtp_url:
+        print("supportchat notify needs --db-url and --smtp-url (or SUPPORTCHAT_DB_URL / SUPPORTCHAT_SMTP_URL)",
+              file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s notify %(levelname)s %(message)s")
+    settings = Settings(db_url=args.db_url, smtp_url=args.smtp_url, from_address=args.from_address,
+                        app_url=args.app_url, delay=args.delay, poll=args.poll, batch=args.batch, lease=args.lease,
+                        retry_base=args.retry_base, max_attempts=args.max_attempts)
+    try:
+        worker = Worker(settings)
+    except ValueError as exc:
+        print(f"supportchat notify: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"notify: draining the outbox into {worker.target.redacted()}", file=sys.stderr, flush=True)
+    try:
+        stats = worker.run(stop, once=args.once)
+    finally:
+        worker.close()
+    print(f"notify: {stats.mails} mails, {stats.skipped} groups skipped, {stats.retried} retried, "
+          f"{stats.failed} failed", file=sys.stderr)
+    return 0

@@ -1,0 +1,153 @@
+"""SMTP for the worker: the `--smtp-url` grammar, and one mail sent in two steps around a database commit.
+
+`smtp://[user:password@]host[:port]` speaks plain SMTP and upgrades with STARTTLS whenever the server
+offers it (`?starttls=require` refuses a server that does not); `smtps://` is TLS from the first byte
+(port 465). User and password are percent-decoded.
+
+Why not `smtplib.SMTP.sendmail`: it sends the body and the final "." in one call. The worker needs to
+stop just before the ".", record in the database that the mail is being handed over, and only then send
+the "." (the moment an SMTP server takes responsibility for a mail; a connection that drops before it
+delivers nothing). So `Transport.begin` runs MAIL, RCPT, DATA and the body, and `Transport.finish`
+sends the "." and reads the reply; both use smtplib's public command methods.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from notify.decisions import classify_reply
+
+DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    tls: bool  # implicit TLS (smtps)
+    starttls_required: bool
+    user: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> SmtpTarget:
+        parts = urlsplit(url)
+        if parts.scheme not in DEFAULT_PORTS:
+            raise ValueError(f"--smtp-url must start with smtp:// or smtps://, not {parts.scheme or url!r}")
+        if not parts.hostname:
+            raise ValueError("--smtp-url has no host")
+        query = parse_qs(parts.query)
+        starttls = query.get("starttls", ["auto"])[-1]
+        if starttls not in ("auto", "require"):
+            raise ValueError("starttls= is auto or require")
+        return cls(parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme], parts.scheme == "smtps",
+                   starttls == "require", unquote(parts.username) if parts.username else None,
+                   unquote(parts.password) if parts.password else None)
+
+    def redacted(self) -> str:
+        auth = f"{self.user}:***@" if self.user else ""
+        return f"{'smtps' if self.tls else 'smtp'}://{auth}{self.host}:{self.port}"
+
+
+class SmtpRefused(Exception):
+    """The server answered a command with a non-2xx/3xx code; `outcome` says whether to retry."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"SMTP {code} {message}")
+        self.code = code
+        self.outcome = classify_reply(code)
+
+
+_LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def wire_body(msg: EmailMessage) -> bytes:
+    """The message as DATA carries it: CRLF lines, leading dots doubled (RFC 5321 4.5.2), ending in CRLF."""
+    data = _LEADING_DOT.sub(b"..", _LINE_ENDS.sub(b"\r\n", msg.as_bytes()))
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+class Transport:
+    """One SMTP connection, reused across mails, reopened after any failure."""
+
+    def __init__(self, target: SmtpTarget, timeout: float = 30.0, helo: str | None = None) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.helo = helo
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        t = self.target
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if t.tls:
+            smtp = smtplib.SMTP_SSL(t.host, t.port, local_hostname=self.helo, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(t.host, t.port, local_hostname=self.helo, timeout=self.timeout)
+        try:
+            smtp.ehlo()
+            if not t.tls and smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            elif not t.tls and t.starttls_required:
+                raise SmtpRefused(530, "the server does not offer STARTTLS and the URL requires it")
+            if t.user is not None:
+                smtp.login(t.user, t.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def begin(self, sender: str, recipient: str, body: bytes) -> None:
+        """MAIL, RCPT, DATA and the body: everything but the final "."; raises SmtpRefused or OSError."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+        smtp = self._smtp
+        for code, message in (smtp.mail(sender), smtp.rcpt(recipient)):
+            if not 200 <= code < 300:
+                self.reset()
+                raise SmtpRefused(code, message.decode(errors="replace"))
+        smtp.putcmd("data")
+        code, message = smtp.getreply()
+        if code != 354:
+            self.reset()
+            raise SmtpRefused(code, message.decode(errors="replace"))
+        smtp.send(body)
+
+    def finish(self) -> tuple[int, str]:
+        """Send the final "." and return the server's reply to the whole mail."""
+        assert self._smtp is not None
+        self._smtp.send(b".\r\n")
+        code, message = self._smtp.getreply()
+        return code, message.decode(errors="replace")
+
+    def reset(self) -> None:
+        """Abandon the mail in progress (RSET); on a broken connection, drop it."""
+        if self._smtp is None:
+            return
+        try:
+            self._smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+    def abort(self) -> None:
+        """Drop the connection in the middle of DATA: the server discards the unfinished mail.
+
+        (An RSET or QUIT there would only be more body text.)"""
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self._smtp.close()
+            self._smtp = None
