@@ -212,7 +212,11 @@ def test_mentions_in_internal_notes_queue_only_staff(as_: As, users: Users) -> N
                                      f"see this; not @[Customer]({users.customer.id}) nor @[Me]({users.agent.id})",
                is_internal=True)
     rows = as_("service").table("notifications").select("recipient_id,reason").eq("message_id", note).execute().data
-    assert sorted((r["recipient_id"], r["reason"]) for r in rows) == sorted(
-        [(users.agent2.id, "mention"), (users.admin.id, "mention")])
+    # agent2 cannot open a ticket assigned to agent: a mention must not mail them the note
+    assert [(r["recipient_id"], r["reason"]) for r in rows] == [(users.admin.id, "mention")]
+    unassigned = new_ticket(as_, users, assignee_id=None)
+    note2 = say(as_, "agent", unassigned, f"@[Second Agent]({users.agent2.id}) can you take this?", is_internal=True)
+    rows = as_("service").table("notifications").select("recipient_id,reason").eq("message_id", note2).execute().data
+    assert [(r["recipient_id"], r["reason"]) for r in rows] == [(users.agent2.id, "mention")]
     plain_note = say(as_, "agent", ticket, "an internal note without mentions", is_internal=True)
     assert as_("service").table("notifications").select("id").eq("message_id", plain_note).execute().data == []

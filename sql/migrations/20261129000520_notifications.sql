@@ -10,7 +10,8 @@
 --     * any staff message (internal notes included) that mentions a staff member → that member.
 --       Mention syntax: `@[Display Name](<user uuid>)` — the name is for people and plain-text
 --       clients, the uuid is what counts (names change and repeat). A mention of a customer or of an
---       unknown id is ignored; nobody is notified of their own message.
+--       unknown id is ignored, and so is a staff member who cannot see the ticket (an agent while it is
+--       assigned to someone else); nobody is notified of their own message.
 --   state: queued → claimed (a worker took it, lease_until) → delivering (committed right before the
 --   mail's final "." goes to the SMTP server) → sent; or skipped (read in time, deleted, preference
 --   "never") / failed (permanent SMTP refusal or too many attempts), with a note. Retries go back to
@@ -96,6 +97,8 @@ begin
           from regexp_matches(i.content, '@\[[^\]\n]{0,200}\]\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)', 'g') m) x
     join public.profiles p on p.id = x.id and p.role in ('agent', 'admin')
     where s.role in ('agent', 'admin')
+      -- only someone who can open the ticket: a mail must not show a note to an agent RLS keeps out
+      and (p.role = 'admin' or t.assignee_id is null or t.assignee_id = p.id)
   ) r
   where r.recipient_id <> i.sender_id
   on conflict (recipient_id, message_id) do nothing;

@@ -313,15 +313,16 @@ async def test_many_subscribers_in_one_batch_each_get_only_their_rows(stack: Sta
 
 
 async def test_update_of_a_long_message_carries_its_unchanged_content(stack: StackProcess, users: Users) -> None:
-    """A soft delete does not touch `content`; a long content lives out of line (TOAST) and is not in the WAL for
-    such an UPDATE, yet subscribers must get the whole row."""
+    """An UPDATE that does not touch `content` (here one whose only column the server keeps as it was; a delete
+    clears content since 20261129000510): a long content lives out of line (TOAST) and is not in the WAL for such
+    an UPDATE, yet subscribers must get the whole row."""
     ticket = new_ticket(stack.db_url, users.customer, users.agent)
     owner = await signed_in(stack, users.customer)
     got = await listen(owner, "toast", {"event": "UPDATE", "table": "messages", "filter": f"ticket_id=eq.{ticket}"})
     long_text = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(9000))  # incompressible: stored out of line
     msg = post(stack.db_url, users.customer, ticket, long_text)
-    as_user(stack.db_url, users.customer, "update public.messages set deleted_at = now() where id = %s", (msg,))
-    await wait_until(lambda: bool(got.changes), what="the soft delete")
+    as_user(stack.db_url, users.customer, "update public.messages set edited_at = now() where id = %s", (msg,))
+    await wait_until(lambda: bool(got.changes), what="the update")
     record = got.changes[0]["data"]["record"]
-    assert record["deleted_at"] is not None
+    assert record["edited_at"] is None and record["deleted_at"] is None
     assert record["content"] == long_text
