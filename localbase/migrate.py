@@ -58,7 +58,8 @@ def _needs_bootstrap(conn: psycopg.Connection) -> bool:
     row = conn.execute("select to_regclass('auth.users') is null or to_regrole('authenticator') is null"
                        " or to_regclass('auth.mfa_amr_claims') is null"
                        " or to_regclass('realtime.messages') is null"
-                       " or to_regclass('storage.objects') is null").fetchone()
+                       " or not exists (select 1 from pg_event_trigger where evtname = 'localbase_storage_sql_drop')"
+                       ).fetchone()
     return bool(row and row[0])
 
 

@@ -417,3 +417,27 @@ def test_abandoned_resumable_uploads_expire_after_a_day(tmp_path: Path) -> None:
         os.utime(tmp_path / f"old.{suffix}", (old, old))
     assert sweep_expired(tmp_path, time.time()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.json", "fresh.part"]
+
+
+@pytest.mark.parametrize(("statement", "allowed"), [
+    ("alter table storage.objects enable row level security", False),
+    ("comment on policy attachments_objects_delete on storage.objects is 'x'", False),
+    ("create index objects_mine_idx on storage.objects (name)", False),
+    ("create table storage.mine (id int)", False),
+    ("create function storage.mine() returns int language sql as 'select 1'", False),
+    ("drop function storage.foldername(text)", False),
+    ("create policy mine on storage.objects for select to authenticated using (false)", True),
+    ("create trigger mine after insert on storage.objects for each row execute function"
+     " storage.update_updated_at_column()", True),
+    ("insert into storage.buckets (id, name) values ('ddl-check', 'ddl-check')", True),
+])
+def test_migrations_may_do_in_storage_only_what_supabase_allows(db: psycopg.Connection, statement: str,
+                                                                allowed: bool) -> None:
+    """Since April 2025 Supabase lets `postgres` add policies and triggers to storage tables and write
+    buckets and objects, nothing else; localbase refuses the rest the same way."""
+    with db.transaction(force_rollback=True):
+        if allowed:
+            db.execute(statement)
+        else:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner"):
+                db.execute(statement)

@@ -122,3 +122,44 @@ begin
     grant supabase_storage_admin to postgres;
   end if;
 end $$;
+
+-- What Supabase lets `postgres` (and so a migration) do in the storage schema since April 2025:
+-- create, alter and drop policies and triggers on its tables, and write storage.buckets and
+-- storage.objects; but not create or drop tables, functions, views or indexes there, alter its
+-- tables (e.g. `enable row level security`) or comment on its objects ("must be owner of table
+-- objects"). Supabase enforces it with supautils; here an event trigger refuses the same DDL, so a
+-- migration that would fail on Supabase fails locally first. Only this file (which sets
+-- `localbase.platform_ddl`) and supabase_storage_admin may change the schema itself.
+set local localbase.platform_ddl = 'storage';
+
+create or replace function storage.refuse_platform_ddl() returns event_trigger
+language plpgsql as $$
+declare
+  cmd record;
+begin
+  if current_setting('localbase.platform_ddl', true) = 'storage' or current_user = 'supabase_storage_admin' then
+    return;
+  end if;
+  if tg_event = 'sql_drop' then
+    for cmd in select * from pg_event_trigger_dropped_objects() loop
+      if cmd.schema_name = 'storage' and cmd.object_type not in ('policy', 'trigger') then
+        raise exception 'must be owner of % %', cmd.object_type, cmd.object_identity
+          using errcode = '42501', hint = 'Supabase lets migrations add policies and triggers to storage tables, nothing else';
+      end if;
+    end loop;
+    return;
+  end if;
+  for cmd in select * from pg_event_trigger_ddl_commands() loop
+    -- a policy or trigger has no schema of its own: its identity names the table ("p on storage.objects")
+    if (cmd.schema_name = 'storage' or cmd.object_identity like '% on storage.%')
+       and cmd.command_tag not in ('CREATE POLICY', 'ALTER POLICY', 'CREATE TRIGGER', 'GRANT', 'REVOKE') then
+      raise exception 'must be owner of % %', cmd.object_type, cmd.object_identity
+        using errcode = '42501', hint = 'Supabase lets migrations add policies and triggers to storage tables, nothing else';
+    end if;
+  end loop;
+end $$;
+
+drop event trigger if exists localbase_storage_ddl_end;
+create event trigger localbase_storage_ddl_end on ddl_command_end execute function storage.refuse_platform_ddl();
+drop event trigger if exists localbase_storage_sql_drop;
+create event trigger localbase_storage_sql_drop on sql_drop execute function storage.refuse_platform_ddl();
