@@ -441,3 +441,12 @@ def test_migrations_may_do_in_storage_only_what_supabase_allows(db: psycopg.Conn
         else:
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner"):
                 db.execute(statement)
+
+
+def test_half_written_uploads_are_dropped_when_the_stack_starts(tmp_path: Path) -> None:
+    from localbase.storage.blobs import BlobStore
+
+    (tmp_path / "staging").mkdir()
+    (tmp_path / "staging" / "crashed.part").write_bytes(b"half")
+    BlobStore(tmp_path)
+    assert list((tmp_path / "staging").iterdir()) == []

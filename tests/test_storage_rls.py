@@ -293,9 +293,23 @@ def test_attachment_rows_follow_message_visibility(world: World, as_: Factory, d
     assert publication == (1,)
 
 
+def test_attachment_display_name_may_differ_from_the_key(world: World, as_: Factory) -> None:
+    """Regression: the row's name had to equal the key's last segment, so a file called "résumé.pdf"
+    (not a valid Storage key) could not keep its name."""
+    c = as_("customer")
+    key = f"{world.t_open}/{world.m_customer}/resume.pdf"
+    files(c).upload(key, PDF, {"content-type": "application/pdf"})
+    row = c.table("attachments").insert({
+        "message_id": world.m_customer, "ticket_id": world.t_open, "name": "résumé 2026 – final.pdf",
+        "sha256": hashlib.sha256(PDF).hexdigest(), "object_path": key}).execute().data[0]
+    assert (row["name"], row["object_path"], row["mime"]) == ("résumé 2026 – final.pdf", key, "application/pdf")
+
+
 def test_attachment_rows_cannot_be_forged(world: World, as_: Factory, users: Users) -> None:
     sha = "0" * 64
     world_uploader = users.customer2.id
+    stray = f"{world.t_open}/{uuid.uuid4()}/stray.png"
+    files(as_("customer")).upload(stray, PNG, {"content-type": "image/png"})
     cases = [
         # another user's message and file (the trigger finds no file of the caller's there)
         ("customer", {"message_id": world.m_reply, "ticket_id": world.t_open, "name": "invoice.pdf",
@@ -303,9 +317,12 @@ def test_attachment_rows_cannot_be_forged(world: World, as_: Factory, users: Use
         # a file that was never uploaded
         ("customer", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "ghost.png",
                       "object_path": f"{world.t_open}/{world.m_customer}/ghost.png"}, "23503"),
-        # a path that does not match the row
-        ("customer", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "other.png",
-                      "object_path": world.f_customer}, "23514"),
+        # one's own file, but in another message's folder than the row's
+        ("customer", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "stray.png",
+                      "object_path": stray}, "23514"),
+        # a path deeper than <ticket>/<message>/<key> (no such file can exist: uploads refuse it)
+        ("customer", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "x.png",
+                      "object_path": f"{world.t_open}/{world.m_customer}/a/x.png"}, "23503"),
         # someone else's ticket (its message is invisible to the caller)
         ("customer2", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "screenshot.png",
                        "object_path": world.f_customer}, "23503"),

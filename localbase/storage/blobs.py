@@ -44,6 +44,9 @@ class BlobStore:
         self.root = root
         for sub in ("blobs", "staging", "resumable"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        # a plain upload lives only as long as its request: whatever a crash left half-written goes
+        for stale in (root / "staging").glob("*.part"):
+            _unlink(stale)
 
     def path(self, version: str) -> Path:
         """The file of a committed version; the version is always a UUID we generated."""
