@@ -300,9 +300,9 @@ def test_attachment_display_name_may_differ_from_the_key(world: World, as_: Fact
     key = f"{world.t_open}/{world.m_customer}/resume.pdf"
     files(c).upload(key, PDF, {"content-type": "application/pdf"})
     row = c.table("attachments").insert({
-        "message_id": world.m_customer, "ticket_id": world.t_open, "name": "résumé 2026 – final.pdf",
+        "message_id": world.m_customer, "ticket_id": world.t_open, "name": "résumé 2026 \u2013 final.pdf",
         "sha256": hashlib.sha256(PDF).hexdigest(), "object_path": key}).execute().data[0]
-    assert (row["name"], row["object_path"], row["mime"]) == ("résumé 2026 – final.pdf", key, "application/pdf")
+    assert (row["name"], row["object_path"], row["mime"]) == ("résumé 2026 \u2013 final.pdf", key, "application/pdf")
 
 
 def test_attachment_rows_cannot_be_forged(world: World, as_: Factory, users: Users) -> None:
