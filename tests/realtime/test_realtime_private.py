@@ -43,7 +43,11 @@ def private(presence: bool = False, ack: bool = True) -> dict[str, object]:
     return {"private": True, "broadcast": {"ack": ack, "self": False}, "presence": {"key": "", "enabled": presence}}
 
 
-async def test_join_needs_a_select_policy(stack: StackProcess, users: Users, tag: str) -> None:
+async def test_join_needs_a_select_policy(stack: StackProcess, users: Users, tag: str,
+                                          db: psycopg.Connection) -> None:
+    db.execute(f"create policy {tag}_boom on realtime.messages for select to authenticated"
+               f" using (case when realtime.topic() = '{tag}:boom'"
+               " then 1 / (length(realtime.topic()) - length(realtime.topic())) = 1 else false end)")
     sock = await RawSocket.open(stack)
     try:
         denied = await sock.join(f"realtime:{tag}:ro", private())  # the anon key: no policy for anon
@@ -55,7 +59,14 @@ async def test_join_needs_a_select_policy(stack: StackProcess, users: Users, tag
         assert (await sock.join(f"realtime:{tag}:rw", private(), token=stack.mint(users.customer.id, lbtest="yes"))
                 )["status"] == "ok"
         assert (await sock.join(f"realtime:{tag}:rw", private(), token=stack.service_role_key))["status"] == "ok"
+        # a policy that raises is a "no", and the socket lives on
+        assert (await sock.join(f"realtime:{tag}:boom", private(), token=user))["response"] == {
+            "reason": f"Unauthorized: You do not have permissions to read from this Channel topic: {tag}:boom"}
+        assert (await sock.join(f"realtime:{tag}:ro", private(), token=user))["status"] == "ok"
+        # the probes were rolled back: nothing of these checks stays in realtime.messages
+        assert db.execute("select count(*) from realtime.messages where topic like %s", (f"{tag}%",)).fetchone() == (0,)
     finally:
+        db.execute(f"drop policy {tag}_boom on realtime.messages")
         await sock.close()
 
 
