@@ -74,7 +74,8 @@ def create_app(
                            max_body_bytes=limits.max_body_bytes)
         app.state.ctx = ctx
         scratch = tempfile.TemporaryDirectory(prefix="localbase-storage-") if data_dir is None else None
-        storage_service.attach(ctx, Path(scratch.name if scratch else str(data_dir)) / "storage")
+        storage = storage_service.attach(ctx, Path(scratch.name if scratch else str(data_dir)) / "storage")
+        await storage.collect_orphans(admin_pool)
         realtime = RealtimeService(ctx)
         app.state.realtime = realtime
         await realtime.start()

@@ -450,3 +450,48 @@ def test_half_written_uploads_are_dropped_when_the_stack_starts(tmp_path: Path) 
     (tmp_path / "staging" / "crashed.part").write_bytes(b"half")
     BlobStore(tmp_path)
     assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_concurrent_uploads_to_one_path_one_wins_no_stray_bytes(as_: StorageFactory, bucket: str,
+                                                                stack: StackProcess) -> None:
+    import concurrent.futures
+
+    def put(i: int) -> int:
+        r = httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/race.bin", content=bytes([i]) * 200_000,
+                       headers={**headers(stack), "content-type": "application/octet-stream"}, timeout=60)
+        return r.status_code if r.status_code == 200 else int(r.json()["statusCode"])
+
+    def blob_files() -> set[str]:
+        return {p.name for p in (stack.data_dir / "storage" / "blobs").rglob("*") if p.is_file()}
+
+    before = blob_files()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = sorted(pool.map(put, range(4)))
+    assert codes == [200, 409, 409, 409]
+    data = as_("service").storage.from_(bucket).download("race.bin")
+    assert len(set(data)) == 1 and len(data) == 200_000
+    version = as_("service").storage.from_(bucket).info("race.bin")["version"]
+    assert blob_files() - before == {version}  # the losers' bytes were removed
+    rows = as_("service").storage.from_(bucket).list()
+    assert [r["name"] for r in rows] == ["race.bin"]
+
+
+def test_bytes_without_a_row_are_removed_when_the_stack_starts(tmp_path: Path) -> None:
+    """A crash between storing an upload's bytes and committing its row leaves a file nothing names."""
+    stack = StackProcess(tmp_path / "data")
+    stack.start()
+    try:
+        with httpx.Client(timeout=60, headers=headers(stack)) as http:
+            http.post(f"{stack.api_url}/storage/v1/bucket", json={"id": "keep", "name": "keep"})
+            http.post(f"{stack.api_url}/storage/v1/object/keep/kept.txt", content=b"kept",
+                      headers={"content-type": "text/plain"})
+        stray = uuid.uuid4().hex
+        stray_path = tmp_path / "data" / "storage" / "blobs" / stray[:2] / stray
+        stray_path.parent.mkdir(parents=True, exist_ok=True)
+        stray_path.write_bytes(b"orphan")
+        stack.restart()
+        assert not stray_path.exists()
+        with httpx.Client(timeout=60, headers=headers(stack)) as http:
+            assert http.get(f"{stack.api_url}/storage/v1/object/keep/kept.txt").content == b"kept"
+    finally:
+        stack.stop()

@@ -63,6 +63,15 @@ class BlobStore:
             path = self.path(version)
             await to_thread.run_sync(_unlink, path)
 
+    def remove_unlisted(self, live: set[str]) -> int:
+        """Delete the version files not in `live` (blocking; returns how many)."""
+        removed = 0
+        for path in (self.root / "blobs").glob("*/*"):
+            if path.name not in live:
+                _unlink(path)
+                removed += 1
+        return removed
+
     async def link_copy(self, version: str) -> str:
         """A new version with the same bytes (a hard link; a copy where links are not possible)."""
         new = str(uuid.uuid4())

@@ -1,4 +1,5 @@
-"""The storage service of one running stack: where bytes live and how large they may be.
+"""The storage service of one running stack: where bytes live, how large they may be, and the
+start-up sweep of bytes no row names.
 
 The global upload limit mirrors a Supabase project's (the Supabase CLI's default is 50 MiB); a
 bucket's `file_size_limit` can only lower it. `STORAGE_FILE_SIZE_LIMIT` (bytes) changes it for a
@@ -12,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from anyio import to_thread
+from psycopg_pool import AsyncConnectionPool
 from starlette.requests import HTTPConnection
 
 from localbase.context import StackContext, context
@@ -36,6 +39,14 @@ class StorageService:
     @classmethod
     def open(cls, root: Path) -> StorageService:
         return cls(BlobStore(root))
+
+    async def collect_orphans(self, pool: AsyncConnectionPool) -> int:
+        """Remove version files no object row names (a crash between storing the bytes and committing
+        the row leaves one). Run at start, before any upload can be in flight."""
+        async with pool.connection() as conn:
+            cur = await conn.execute("select version from storage.objects where version is not null")
+            live = {row[0] for row in await cur.fetchall()}
+        return await to_thread.run_sync(self.blobs.remove_unlisted, live)
 
     def limit_for(self, bucket: Bucket) -> int:
         if bucket.file_size_limit is not None and bucket.file_size_limit > 0:
