@@ -5,7 +5,7 @@ A name in `select=...,name(...)` is resolved against the schema cache, in this o
      it returns one row (`returns <table>` or `rows 1`);
   2. a table or view `name` joined by foreign keys, in either direction: many-to-one (object),
      one-to-many (array), one-to-one when the referencing columns are unique (object), many-to-many
-     through a join table whose composite key holds both foreign keys (array);
+     through a join table whose primary key holds both foreign keys (array);
   3. a foreign key column of the origin (`supervisor_id(*)`: many-to-one) or a foreign key constraint
      name (`billing(*)`), as PostgREST allows.
 `!hint` narrows candidates to a constraint name, a single foreign key column, or a join table; more
@@ -118,7 +118,9 @@ def _many_to_many(catalog: Catalog, origin: Table, target: Table) -> list[Relati
         to_target = [fk for fk in catalog.foreign_keys if fk.table == junction.name and fk.ref_table == target.name]
         for a in to_origin:
             for b in to_target:
-                if a is not b and any(set(a.columns + b.columns) <= set(key) for key in junction.unique_keys):
+                # as PostgREST's schema cache: both keys inside the join table's primary key (a unique
+                # constraint does not make a join table)
+                if a is not b and set(a.columns + b.columns) <= set(junction.primary_key):
                     out.append(Relationship("many-to-many", target, False, a, junction=junction, fk2=b))
     return out
 

@@ -48,6 +48,11 @@ _FTS_FUNCS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraset
               "wfts": "websearch_to_tsquery"}
 
 
+def rendered(query: sql.Composable) -> sql.SQL:
+    """The query as one SQL string (placeholders kept), composed now rather than by psycopg on the event loop."""
+    return sql.SQL(query.as_string(None))
+
+
 def trusted(text: str) -> sql.Composable:
     """SQL text read from pg_catalog (a type name, a default expression), with `%` kept literal."""
     return sql.SQL(text.replace("%", "%%"))

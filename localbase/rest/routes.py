@@ -19,9 +19,9 @@ from starlette.routing import Mount, Route
 
 from localbase.context import context
 from localbase.rest import errors, grammar, response, rpc
-from localbase.rest.catalog import SchemaCache, Table
-from localbase.rest.query import SCHEMA, Builder, insert_source, wrap
-from localbase.rest.request import ReadArgs, env_max_rows, parse_args, read_json
+from localbase.rest.catalog import Catalog, SchemaCache, Table
+from localbase.rest.query import SCHEMA, Builder, insert_source, rendered, wrap
+from localbase.rest.request import ReadArgs, env_max_rows, off_loop, parse_args, read_json
 from localbase.rest.session import Identity, identify, in_transaction
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ async def _table_request(request: Request, who: Identity) -> Response:
     raise errors.RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
 
 
-async def _fetch(conn: AsyncConnection[Any], query: sql.Composed, params: dict[str, Any]) -> tuple[Any, ...]:
+async def _fetch(conn: AsyncConnection[Any], query: sql.SQL, params: dict[str, Any]) -> tuple[Any, ...]:
     cur = await conn.execute(query, params)
     row = await cur.fetchone()
     assert row is not None
@@ -114,29 +114,35 @@ async def _select(request: Request, who: Identity, table: Table) -> Response:
     ctx = context(request)
     accept = response.parse_accept(request)
     prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
-    args = parse_args(request, table_mode=True)
     catalog = await _cache(request).get()
-    b = Builder(catalog, embedded=args.embedded)
-    src = "_s0"
-    rel = sql.Identifier(SCHEMA, table.name)
-    items, group_by = b.render_pairs(b.select_pairs(src, table, args.select))
-    b.check_embeds_used()
-    where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
-    order = b.order(src, table, args.order)
-    limit, offset = args.window(request, ctx_max_rows(ctx))
-    counted = sql.SQL("SELECT 1 FROM {} AS {} WHERE {}").format(rel, sql.Identifier(src), where)
-    total_sql: sql.Composable | None = None
-    if prefer.count in ("exact", "estimated"):
-        total_sql = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted)
-    page = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{}{} LIMIT {} OFFSET {}").format(
-        items, rel, sql.Identifier(src), where, group_by, order, b.param(limit), b.param(offset))
-    query = wrap(page, total=total_sql, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
+    max_rows = ctx_max_rows(ctx)
+
+    def plan() -> tuple[sql.SQL, sql.SQL, dict[str, Any], int]:
+        args = parse_args(request, table_mode=True)
+        b = Builder(catalog, embedded=args.embedded)
+        src = "_s0"
+        rel = sql.Identifier(SCHEMA, table.name)
+        items, group_by = b.render_pairs(b.select_pairs(src, table, args.select))
+        b.check_embeds_used()
+        where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
+        order = b.order(src, table, args.order)
+        limit, offset = args.window(request, max_rows)
+        counted = sql.SQL("SELECT 1 FROM {} AS {} WHERE {}").format(rel, sql.Identifier(src), where)
+        total_sql: sql.Composable | None = None
+        if prefer.count in ("exact", "estimated"):
+            total_sql = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted)
+        page = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{}{} LIMIT {} OFFSET {}").format(
+            items, rel, sql.Identifier(src), where, group_by, order, b.param(limit), b.param(offset))
+        query = wrap(page, total=total_sql, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
+        return rendered(counted), rendered(query), b.params, offset
+
+    counted, query, params, offset = await off_loop(request, plan)
 
     async def work(conn: AsyncConnection[Any]) -> Response:
-        planned = await _planned_count(conn, counted, b.params) if prefer.count == "planned" else None
-        total, n, body = await _fetch(conn, query, b.params)
-        if prefer.count == "estimated" and total is not None and total > ctx_max_rows(ctx):
-            total = await _planned_count(conn, counted, b.params)
+        planned = await _planned_count(conn, counted, params) if prefer.count == "planned" else None
+        total, n, body = await _fetch(conn, query, params)
+        if prefer.count == "estimated" and total is not None and total > max_rows:
+            total = await _planned_count(conn, counted, params)
         total = planned if planned is not None else total
         return response.read_answer(request, accept, prefer, n=n, body=body, total=total, offset=offset)
 
@@ -163,12 +169,10 @@ def _payload_columns(table: Table, args: ReadArgs, rows: list[dict[str, Any]]) -
     return names
 
 
-async def _insert(request: Request, who: Identity, table: Table) -> Response:
-    ctx = context(request)
-    accept = response.parse_accept(request)
-    prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
+def _insert_query(request: Request, table: Table, catalog: Catalog, payload: Any, *, accept: response.Accept,
+                  prefer: grammar.Prefer) -> tuple[list[dict[str, Any]], sql.SQL, dict[str, Any]]:
+    """(the rows, the INSERT ... RETURNING query, its parameters) of a POST."""
     args = parse_args(request, table_mode=True)
-    payload = await read_json(request, ctx.max_body_bytes)
     if isinstance(payload, dict):
         rows = [payload]
     elif isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
@@ -176,13 +180,12 @@ async def _insert(request: Request, who: Identity, table: Table) -> Response:
     else:
         raise errors.invalid_body("the body must be a JSON object or an array of objects")
     columns = _payload_columns(table, args, rows)
-    b = Builder(await _cache(request).get(), embedded=args.embedded)
+    b = Builder(catalog, embedded=args.embedded)
     rel = sql.Identifier(SCHEMA, table.name)
     src = "_s0"
     source = insert_source(b, table, columns, response.dump_json(rows), prefer.missing_default)
     target = sql.SQL("({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns)) if columns else sql.SQL("")
     conflict: sql.Composable = sql.SQL("")
-    merge = prefer.resolution == "merge-duplicates"
     if prefer.resolution is not None:
         keys = args.on_conflict or table.primary_key
         if not keys:
@@ -190,15 +193,14 @@ async def _insert(request: Request, who: Identity, table: Table) -> Response:
         for key in keys:
             b.column(table, key)
         key_sql = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
-        if merge and columns:
+        if prefer.resolution == "merge-duplicates" and columns:
             sets = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
                                       for c in columns)
             conflict = sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(key_sql, sets)
         else:
             conflict = sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(key_sql)
-    representation = prefer.return_ == "representation"
     returning: sql.Composable
-    if representation:
+    if prefer.return_ == "representation":
         returning = sql.SQL("{}.*, ({}.xmax::text = '0') AS pgrst_inserted").format(
             sql.Identifier(src), sql.Identifier(src))
     elif prefer.return_ == "headers-only" and table.primary_key:
@@ -207,7 +209,8 @@ async def _insert(request: Request, who: Identity, table: Table) -> Response:
         returning = sql.SQL("1")
     statement = sql.SQL("INSERT INTO {} AS {} {} {}{} RETURNING {}").format(
         rel, sql.Identifier(src), target, source, conflict, returning)
-    if representation:
+    query: sql.Composable
+    if prefer.return_ == "representation":
         items = b.select_list(src, table, args.select)
         b.check_embeds_used()
         inserted = sql.SQL(", (SELECT count(*) FROM pgrst_source WHERE pgrst_inserted) AS pgrst_inserted")
@@ -222,58 +225,89 @@ async def _insert(request: Request, who: Identity, table: Table) -> Response:
     else:
         query = sql.SQL("WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), NULL::text, count(_t) "
                         "FROM pgrst_source _t").format(statement)
+    return rows, rendered(query), b.params
+
+
+async def _insert(request: Request, who: Identity, table: Table) -> Response:
+    ctx = context(request)
+    accept = response.parse_accept(request)
+    prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
+    payload = await read_json(request, ctx.max_body_bytes)
+    catalog = await _cache(request).get()
+    rows, query, params = await off_loop(request, lambda: _insert_query(request, table, catalog, payload, accept=accept,
+                                                                        prefer=prefer), body_bytes=_body_size(request))
+    merge = prefer.resolution == "merge-duplicates"
 
     async def work(conn: AsyncConnection[Any]) -> Response:
         if not rows:
             return response.write_answer(request, accept, prefer, n=0, body="[]", status=201, table=table)
-        _total, n, body, inserted = await _fetch(conn, query, b.params)
+        _total, n, body, inserted = await _fetch(conn, query, params)
         response.check_single(accept, n)
         status = 201
-        if merge and representation and inserted == 0 and n > 0:
+        if merge and prefer.return_ == "representation" and inserted == 0 and n > 0:
             status = 200  # every row updated an existing one
         return response.write_answer(request, accept, prefer, n=n, body=body, status=status, table=table)
 
     return await in_transaction(ctx, request, who, read_only=False, rollback=prefer.tx_rollback, work=work)
 
 
+def _body_size(request: Request) -> int:
+    body = getattr(request.state, "rest_body", b"")
+    return len(body) if isinstance(body, bytes) else 0
+
+
 async def _update(request: Request, who: Identity, table: Table) -> Response:
     ctx = context(request)
     accept = response.parse_accept(request)
     prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
-    args = parse_args(request, table_mode=True)
     payload = await read_json(request, ctx.max_body_bytes)
     if not isinstance(payload, dict):
         raise errors.invalid_body("the body of an update must be a JSON object")
-    columns = _payload_columns(table, args, [payload])
-    b = Builder(await _cache(request).get(), embedded=args.embedded)
-    src = "_s0"
-    rel = sql.Identifier(SCHEMA, table.name)
-    where = b.where(src, table, args.filters)
-    sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("_r", c)) for c in columns)
-    body = b.param(response.dump_json(payload), sql.SQL("json"))
-    returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" else sql.SQL("1")
-    statement = sql.SQL("UPDATE {} AS {} SET {} FROM json_populate_record(NULL::{}, {}) AS _r WHERE {} "
-                        "RETURNING {}").format(rel, sql.Identifier(src), sets, rel, body, where, returning)
-    return await _mutate(request, who, table, b, statement=statement, accept=accept, prefer=prefer, args=args,
-                         skip=not columns)
+    catalog = await _cache(request).get()
+
+    def plan() -> tuple[sql.SQL, dict[str, Any], bool]:
+        args = parse_args(request, table_mode=True)
+        columns = _payload_columns(table, args, [payload])
+        b = Builder(catalog, embedded=args.embedded)
+        src = "_s0"
+        rel = sql.Identifier(SCHEMA, table.name)
+        where = b.where(src, table, args.filters)
+        sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("_r", c))
+                                  for c in columns)
+        body = b.param(response.dump_json(payload), sql.SQL("json"))
+        returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" \
+            else sql.SQL("1")
+        statement = sql.SQL("UPDATE {} AS {} SET {} FROM json_populate_record(NULL::{}, {}) AS _r WHERE {} "
+                            "RETURNING {}").format(rel, sql.Identifier(src), sets, rel, body, where, returning)
+        return _mutation_query(b, table, statement, accept=accept, prefer=prefer, args=args), b.params, not columns
+
+    query, params, skip = await off_loop(request, plan, body_bytes=_body_size(request))
+    return await _mutate(request, who, table, query, params, accept=accept, prefer=prefer, skip=skip)
 
 
 async def _delete(request: Request, who: Identity, table: Table) -> Response:
     accept = response.parse_accept(request)
     prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
-    args = parse_args(request, table_mode=True)
-    b = Builder(await _cache(request).get(), embedded=args.embedded)
-    src = "_s0"
-    rel = sql.Identifier(SCHEMA, table.name)
-    where = b.where(src, table, args.filters)
-    returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" else sql.SQL("1")
-    statement = sql.SQL("DELETE FROM {} AS {} WHERE {} RETURNING {}").format(rel, sql.Identifier(src), where, returning)
-    return await _mutate(request, who, table, b, statement=statement, accept=accept, prefer=prefer, args=args,
-                         skip=False)
+    catalog = await _cache(request).get()
+
+    def plan() -> tuple[sql.SQL, dict[str, Any]]:
+        args = parse_args(request, table_mode=True)
+        b = Builder(catalog, embedded=args.embedded)
+        src = "_s0"
+        rel = sql.Identifier(SCHEMA, table.name)
+        where = b.where(src, table, args.filters)
+        returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" \
+            else sql.SQL("1")
+        statement = sql.SQL("DELETE FROM {} AS {} WHERE {} RETURNING {}").format(
+            rel, sql.Identifier(src), where, returning)
+        return _mutation_query(b, table, statement, accept=accept, prefer=prefer, args=args), b.params
+
+    query, params = await off_loop(request, plan)
+    return await _mutate(request, who, table, query, params, accept=accept, prefer=prefer, skip=False)
 
 
-async def _mutate(request: Request, who: Identity, table: Table, b: Builder, *, statement: sql.Composable,
-                  accept: response.Accept, prefer: grammar.Prefer, args: ReadArgs, skip: bool) -> Response:
+def _mutation_query(b: Builder, table: Table, statement: sql.Composable, *, accept: response.Accept,
+                    prefer: grammar.Prefer, args: ReadArgs) -> sql.SQL:
     src = "_s0"
     source: sql.Composable
     if prefer.return_ == "representation":
@@ -282,13 +316,16 @@ async def _mutate(request: Request, who: Identity, table: Table, b: Builder, *, 
         source = sql.SQL("SELECT {} FROM pgrst_source AS {}").format(items, sql.Identifier(src))
     else:
         source = sql.SQL("SELECT 1 FROM pgrst_source")
-    query = sql.SQL("WITH pgrst_source AS ({}) {}").format(
-        statement, wrap(source, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv))
+    return rendered(sql.SQL("WITH pgrst_source AS ({}) {}").format(
+        statement, wrap(source, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)))
 
+
+async def _mutate(request: Request, who: Identity, table: Table, query: sql.SQL, params: dict[str, Any], *,
+                  accept: response.Accept, prefer: grammar.Prefer, skip: bool) -> Response:
     async def work(conn: AsyncConnection[Any]) -> Response:
         if skip:
             return response.write_answer(request, accept, prefer, n=0, body="[]", status=200, table=table)
-        _total, n, body = await _fetch(conn, query, b.params)
+        _total, n, body = await _fetch(conn, query, params)
         if prefer.max_affected is not None and prefer.handling_strict and n > prefer.max_affected:
             raise errors.RestError(400, "PGRST124", "Query result exceeds max-affected preference constraint",
                                    details=f"The query affects {n} rows")

@@ -24,8 +24,8 @@ from starlette.responses import Response
 from localbase.context import context
 from localbase.rest import errors, grammar, response
 from localbase.rest.catalog import Function, SchemaCache
-from localbase.rest.query import SCHEMA, Builder, function_call, trusted, wrap
-from localbase.rest.request import env_max_rows, parse_args, read_body, reject_constant
+from localbase.rest.query import SCHEMA, Builder, function_call, rendered, trusted, wrap
+from localbase.rest.request import env_max_rows, off_loop, parse_args, read_body, reject_constant
 from localbase.rest.session import Identity, in_transaction
 
 # the content type each single unnamed parameter type is sent with
@@ -89,7 +89,7 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
     functions = await cache.functions(name)
     read_only = request.method in ("GET", "HEAD")
     arg_names = frozenset(a.name for fn in functions for a in fn.args)
-    args = parse_args(request, table_mode=False, arg_names=arg_names)
+    args = await off_loop(request, lambda: parse_args(request, table_mode=False, arg_names=arg_names))
     values: dict[str, Any] | None
     raw = b""
     if read_only:
@@ -99,54 +99,60 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
     fn = _choose(functions, set(values) if values is not None else None, name,
                  "application/json" if read_only else _media(request))
     catalog = await cache.get()
-    b = Builder(catalog, embedded=args.embedded)
-    source: sql.Composable | None
-    call_sql: sql.Composable
-    if fn.single_unnamed is not None:
-        arg = raw if fn.single_unnamed == "bytea" else raw.decode("utf-8", errors="replace")
-        source, call_sql = None, sql.SQL("{}({})").format(sql.Identifier(SCHEMA, fn.name),
-                                                          b.param(arg, trusted(fn.single_unnamed)))
-    else:
-        assert values is not None
-        built, call_sql = function_call(b, fn, values, response.dump_json(values))
-        source = built if values else None
-    from_args = sql.SQL(" FROM {}").format(source) if source is not None else sql.SQL("")
 
-    table = catalog.tables.get(fn.return_table) if fn.return_table else fn.out_table
-    query: sql.Composable
-    if fn.returns_set and table is not None:
-        src = "_s0"
-        items, group_by = b.render_pairs(b.select_pairs(src, table, args.select))
-        b.check_embeds_used()
-        where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
-        order = b.order(src, table, args.order)
-        limit, offset = args.window(request, env_max_rows())
-        lateral = sql.SQL("{}, LATERAL {} AS {}").format(source, call_sql, sql.Identifier(src)) if source \
-            else sql.SQL("{} AS {}").format(call_sql, sql.Identifier(src))
-        counted = sql.SQL("SELECT 1 FROM {} WHERE {}").format(lateral, where)
-        total = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted) if prefer.count else None
-        page = sql.SQL("SELECT {} FROM {} WHERE {}{}{} LIMIT {} OFFSET {}").format(
-            items, lateral, where, group_by, order, b.param(limit), b.param(offset))
-        query = wrap(page, total=total, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
-        kind = "set"
-    elif args.filters or args.order:
-        raise errors.RestError(400, "PGRST100", f"function {name} does not return rows of a table; "
-                               "filters and order cannot apply")
-    elif fn.returns_void:
-        query = sql.SQL("SELECT NULL, 0, ({})::text{}").format(call_sql, from_args)
-        kind = "void"
-    elif fn.returns_set:
-        query = sql.SQL("SELECT NULL, count(*), coalesce(json_agg(_r.v), '[]'::json)::text FROM {} AS _r(v)").format(
-            sql.SQL("{}, LATERAL {}").format(source, call_sql) if source is not None else call_sql)
-        kind = "array"
-    else:
-        query = sql.SQL("SELECT NULL, 1, to_json({})::text{}").format(call_sql, from_args)
-        kind = "scalar"
+    def plan() -> tuple[sql.SQL, dict[str, Any], str, int]:
+        b = Builder(catalog, embedded=args.embedded)
+        source: sql.Composable | None
+        call_sql: sql.Composable
+        if fn.single_unnamed is not None:
+            arg = raw if fn.single_unnamed == "bytea" else raw.decode("utf-8", errors="replace")
+            source, call_sql = None, sql.SQL("{}({})").format(sql.Identifier(SCHEMA, fn.name),
+                                                              b.param(arg, trusted(fn.single_unnamed)))
+        else:
+            assert values is not None
+            built, call_sql = function_call(b, fn, values, response.dump_json(values))
+            source = built if values else None
+        from_args = sql.SQL(" FROM {}").format(source) if source is not None else sql.SQL("")
 
-    offset = args.window(request, 1000)[1]
+        table = catalog.tables.get(fn.return_table) if fn.return_table else fn.out_table
+        query: sql.Composable
+        if fn.returns_set and table is not None:
+            src = "_s0"
+            items, group_by = b.render_pairs(b.select_pairs(src, table, args.select))
+            b.check_embeds_used()
+            where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
+            order = b.order(src, table, args.order)
+            limit, offset = args.window(request, env_max_rows())
+            lateral = sql.SQL("{}, LATERAL {} AS {}").format(source, call_sql, sql.Identifier(src)) if source \
+                else sql.SQL("{} AS {}").format(call_sql, sql.Identifier(src))
+            counted = sql.SQL("SELECT 1 FROM {} WHERE {}").format(lateral, where)
+            total = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted) if prefer.count else None
+            page = sql.SQL("SELECT {} FROM {} WHERE {}{}{} LIMIT {} OFFSET {}").format(
+                items, lateral, where, group_by, order, b.param(limit), b.param(offset))
+            query = wrap(page, total=total, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
+            kind = "set"
+        elif args.filters or args.order:
+            raise errors.RestError(400, "PGRST100", f"function {name} does not return rows of a table; "
+                                   "filters and order cannot apply")
+        elif fn.returns_void:
+            query = sql.SQL("SELECT NULL, 0, ({})::text{}").format(call_sql, from_args)
+            kind = "void"
+        elif fn.returns_set:
+            rows = sql.SQL("{}, LATERAL {}").format(source, call_sql) if source is not None else call_sql
+            query = sql.SQL("SELECT NULL, count(*), coalesce(json_agg(_r.v), '[]'::json)::text FROM {} AS _r(v)"
+                            ).format(rows)
+            kind = "array"
+        else:
+            query = sql.SQL("SELECT NULL, 1, to_json({})::text{}").format(call_sql, from_args)
+            kind = "scalar"
+
+        offset = args.window(request, 1000)[1]
+        return rendered(query), b.params, kind, offset
+
+    query, params, kind, offset = await off_loop(request, plan, body_bytes=len(raw))
 
     async def work(conn: AsyncConnection[Any]) -> Response:
-        cur = await conn.execute(query, b.params)
+        cur = await conn.execute(query, params)
         row = await cur.fetchone()
         assert row is not None
         total, n, body = row
