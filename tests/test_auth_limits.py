@@ -39,7 +39,7 @@ class Sink:
 
     messages: list[EmailMessage] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
@@ -141,7 +141,7 @@ def test_thirty_wrong_passwords_meet_429_without_thirty_bcrypt_hashes(limited: S
         started = time.monotonic()
         for attempt in range(30):
             # a forged X-Forwarded-For must not buy a fresh bucket
-            client.auth._headers["X-Forwarded-For"] = f"203.0.113.{attempt}"  # noqa: SLF001
+            client.auth._headers["X-Forwarded-For"] = f"203.0.113.{attempt}"
             with pytest.raises(AuthApiError) as refused:
                 client.auth.sign_in_with_password({"email": victim.email, "password": f"guess-{attempt}"})
             codes.append(refused.value.code or "")
