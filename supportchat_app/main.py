@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nicegui import app, ui
 
-from supportchat_app import backend, config, theme
+from supportchat_app import backend, config, launch, theme
 from supportchat_app.pages import boot, settings, signin, workspace
 
 WINDOW_SIZE = (1280, 820)
@@ -61,14 +61,27 @@ def drop_process_pool() -> None:
         nicegui_run.process_pool = None
 
 
-def run(*, native: bool, port: int | None = None, show: bool = True) -> None:
+def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bool = True) -> None:
+    """Serve the app; `guarded` puts the per-launch secret in front of everything (`launch.LaunchGuard`)."""
     build()
     app.on_startup(drop_process_pool)
-    ui.run(title=theme.APP_NAME, native=native, host="127.0.0.1", port=port, reload=False, show=show and not native,
-           storage_secret=storage_secret(), show_welcome_message=not native, favicon=icon(), dark=None,
+    opens: bool | str = show and not native
+    if guarded:
+        port = port or launch.free_port()
+        secret = launch.new_secret()
+        app.add_middleware(launch.LaunchGuard, secret=secret, port=port)
+        url = f"http://127.0.0.1:{port}{launch.launch_path(secret)}"
+        if native:
+            app.native.window_args["url"] = url
+        elif opens:
+            opens = launch.launch_path(secret)
+        print(f"SupportChat is at {url}", flush=True)
+    ui.run(title=theme.APP_NAME, native=native, host="127.0.0.1", port=port, reload=False, show=opens,
+           storage_secret=storage_secret(), show_welcome_message=False, favicon=icon(), dark=None,
            window_size=WINDOW_SIZE if native else None)
 
 
 if __name__ == "__main__":
-    # the NiceGUI test harness runs this file as __main__ (ui.run is simulated there); users start `supportchat`
-    run(native=False, show=False)
+    # the NiceGUI test harness runs this file as __main__ (ui.run is simulated, its client needs no launch
+    # secret); users start `supportchat`, which always runs guarded
+    run(native=False, show=False, guarded=False)

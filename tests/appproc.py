@@ -7,6 +7,7 @@ Kept apart from the fixtures so bench/app.py can use it too. The app talks to th
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,17 @@ import httpx
 
 from localbase.postgres import free_port
 
+LAUNCH_LINE = re.compile(r"SupportChat is at (http://\S+)")
+
+
+def launch_url_in(log: Path) -> str:
+    """The launch URL the app printed into `log` (its stdout), or "" while it has not yet."""
+    try:
+        found = LAUNCH_LINE.findall(log.read_text(errors="replace"))
+    except FileNotFoundError:
+        return ""
+    return str(found[-1]) if found else ""
+
 
 @dataclass
 class AppProcess:
@@ -28,6 +40,7 @@ class AppProcess:
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    launch_url: str = ""  # the URL with this launch's secret, as the app prints it; opening it lets a browser in
 
     @property
     def url(self) -> str:
@@ -52,9 +65,10 @@ class AppProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the app exited with {self.proc.returncode}; see {self.log_path}")
+            self.launch_url = self.launch_url or launch_url_in(self.log_path)
             try:
-                # 307 is an answer too: with a restored session /signin redirects to the inbox
-                if httpx.get(self.url + "/signin", timeout=2).status_code < 500:
+                # 403 (signed out: no launch cookie) is an answer too; the browser tests open launch_url
+                if self.launch_url and httpx.get(self.url + "/signin", timeout=2).status_code < 500:
                     return self
             except httpx.HTTPError:
                 pass

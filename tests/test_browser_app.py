@@ -112,6 +112,7 @@ def click(driver: WebDriver, selector: str) -> None:
 
 
 def sign_in(driver: WebDriver, app: AppProcess, email: str, password: str) -> None:
+    driver.get(app.launch_url)  # the window the app opens carries the launch secret
     driver.get(app.url + "/signin")
     act(driver, css("input[data-testid=email]"), lambda e: e.send_keys(email))
     act(driver, css("input[data-testid=password]"), lambda e: e.send_keys(password, Keys.ENTER))

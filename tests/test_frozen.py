@@ -36,6 +36,7 @@ import psycopg
 import pytest
 
 from localbase.postgres import free_port
+from tests.appproc import launch_url_in
 from tests.conftest import Users
 from tests.stackproc import StackProcess
 from tests.test_sync_support import seed_ticket
@@ -95,7 +96,10 @@ def app_env(stack: StackProcess, data: Path, **extra: str) -> dict[str, str]:
 
 
 def wait_for_page(url: str, timeout: float, proc: subprocess.Popen[Any] | None = None) -> float:
-    """Seconds until `url` answers 200 (fails early if the process died)."""
+    """Seconds until `url` answers (fails early if the process died).
+
+    Without the launch cookie the app answers its signed-out page (403): the server is up all the same.
+    """
     started = time.monotonic()
     while True:
         if proc is not None and proc.poll() is not None:
@@ -104,6 +108,9 @@ def wait_for_page(url: str, timeout: float, proc: subprocess.Popen[Any] | None =
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return time.monotonic() - started
+        except urllib.error.HTTPError as exc:
+            if exc.code == 403:
+                return time.monotonic() - started
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if time.monotonic() - started > timeout:
@@ -236,6 +243,7 @@ def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
         wait_for_page(f"http://127.0.0.1:{port}/signin", 60, proc)
         driver = chromium()
         wait = WebDriverWait(driver, 30)
+        driver.get(launch_url_in(log))  # the launch secret the app printed lets this browser in
         driver.get(f"http://127.0.0.1:{port}/signin")
         wait.until(lambda d: field(d, "email"))
         field(driver, "email").send_keys(users.agent.email)

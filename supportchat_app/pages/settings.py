@@ -6,10 +6,26 @@ row-level security rule and must never sit on an agent's computer.
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from nicegui import ui
 
 from supportchat_app import backend as backend_module
 from supportchat_app import config, theme
+
+
+def _loopback(url: str) -> bool:
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_server(url: str, anon_key: str) -> str | None:
@@ -19,6 +35,10 @@ def check_server(url: str, anon_key: str) -> str | None:
     url, anon_key = url.strip(), anon_key.strip()
     if not url.startswith(("http://", "https://")):
         return "The project URL must start with https:// (for example https://abcd.supabase.co)."
+    if url.startswith("http://") and not _loopback(url):
+        # plain http would send the password and every token in the clear to anyone on the path
+        return ("The project URL must use https:// (for example https://abcd.supabase.co); plain http:// is only "
+                "accepted for a server on this computer (127.0.0.1 or localhost).")
     if not anon_key:
         return "Paste the project's anon (public) key from Supabase → Project Settings → API."
     try:

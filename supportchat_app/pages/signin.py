@@ -20,6 +20,17 @@ def demo_accounts() -> tuple[list[tuple[str, str, str]], str]:
     return demo.ACCOUNTS, demo.PASSWORD
 
 
+def uses_public_keys(remote: Any) -> bool:
+    """True when the server's anon key is the Supabase CLI's published demo key: anyone can use it."""
+    from localbase.keys import DEMO_ANON_KEY
+
+    return getattr(remote, "anon_key", None) == DEMO_ANON_KEY
+
+
+PUBLIC_KEYS_NOTICE = ("This server uses the Supabase CLI's public demo keys: anyone who can reach it can read and "
+                      "change its data. Keep real customer conversations off it.")
+
+
 def create() -> None:
     @ui.page("/signin", title=f"Sign in · {theme.APP_NAME}")
     async def signin() -> Any:
@@ -51,6 +62,9 @@ def create() -> None:
             ui.label("Sign in").classes("text-2xl font-semibold")
             where = "the demo server on this computer" if backend.is_demo else backend.choice.url
             ui.label(f"Server: {where}").classes("text-sm opacity-70")
+            if uses_public_keys(backend.remote):
+                ui.label(PUBLIC_KEYS_NOTICE).classes("text-sm text-warning").props(
+                    'data-testid="public-keys"').mark("public-keys")
             if expired:
                 ui.label("Your session has ended. Sign in again to keep syncing; nothing you wrote is lost.").classes(
                     "text-sm text-warning").props('data-testid="expired"').mark("expired")
