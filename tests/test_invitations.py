@@ -1,0 +1,124 @@
+"""Invitations with a server-chosen role, as the app uses them (issue 17): an admin writes (email, role)
+under RLS and has Auth email the address a code; the invitee signs in with the code and accepts, and
+only then has the role. Attacker cases: non-admins cannot invite or read invitations, a password
+session cannot accept, an account registered before the invitation cannot take it, anon cannot call it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from postgrest.exceptions import APIError
+from supabase import Client, ClientOptions, create_client
+
+from tests.conftest import Users
+from tests.stackproc import StackProcess
+
+PASSWORD = "invited-Passw0rd"
+
+
+def new_email() -> str:
+    return f"invitee-{uuid.uuid4().hex[:10]}@test.supportchat.local"
+
+
+@pytest.fixture
+def clients(stack: StackProcess) -> Iterator[list[Client]]:
+    made: list[Client] = []
+    yield made
+    for c in made:
+        c.auth.close()
+
+
+def client(stack: StackProcess, made: list[Client]) -> Client:
+    c = create_client(stack.api_url, stack.anon_key,
+                      ClientOptions(auto_refresh_token=False, flow_type="implicit",
+                                    httpx_client=httpx.Client(timeout=30)))
+    made.append(c)
+    return c
+
+
+def code_for(stack: StackProcess, address: str) -> str:
+    headers = {"apikey": stack.service_role_key}
+    listed = httpx.get(f"{stack.api_url}/inbox/api/v1/messages", headers=headers, timeout=30).json()["messages"]
+    newest = next(m for m in listed if m["To"][0]["Address"] == address)
+    text = httpx.get(f"{stack.api_url}/inbox/api/v1/message/{newest['ID']}", headers=headers, timeout=30).json()["Text"]
+    found = re.search(r"code: (\d{6})", text)
+    assert found, text
+    return found.group(1)
+
+
+def invite(stack: StackProcess, made: list[Client], users: Users, address: str, role: str) -> None:
+    admin = client(stack, made)
+    admin.auth.sign_in_with_password({"email": users.admin.email, "password": users.admin.password})
+    admin.table("invitations").insert({"email": address, "role": role}).execute()
+    client(stack, made).auth.sign_in_with_otp({"email": address, "options": {"should_create_user": True}})
+
+
+def test_invitee_accepts_with_the_emailed_code_and_gets_the_chosen_role(
+        stack: StackProcess, users: Users, clients: list[Client]) -> None:
+    address = new_email()
+    invite(stack, clients, users, address, "agent")
+    invitee = client(stack, clients)
+    invitee.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
+    assert invitee.rpc("accept_invitation").execute().data == "agent"
+    invitee.auth.update_user({"password": PASSWORD})
+    later = client(stack, clients)
+    session = later.auth.sign_in_with_password({"email": address, "password": PASSWORD})
+    assert session.user is not None
+    me = later.table("profiles").select("role").eq("id", session.user.id).single().execute()
+    assert me.data == {"role": "agent"}
+    with pytest.raises(APIError):  # once only
+        invitee.rpc("accept_invitation").execute()
+
+
+def test_non_admins_cannot_invite_or_read_invitations(stack: StackProcess, users: Users,
+                                                       clients: list[Client]) -> None:
+    for account in (users.agent, users.customer):
+        c = client(stack, clients)
+        c.auth.sign_in_with_password({"email": account.email, "password": account.password})
+        with pytest.raises(APIError) as refused:
+            c.table("invitations").insert({"email": new_email(), "role": "admin"}).execute()
+        assert refused.value.code == "42501"
+        assert c.table("invitations").select("*").execute().data == []
+    with pytest.raises(APIError):
+        client(stack, clients).table("invitations").select("*").execute()  # anon: no grant at all
+
+
+def test_a_password_session_cannot_accept(stack: StackProcess, users: Users, clients: list[Client]) -> None:
+    address = new_email()
+    invite(stack, clients, users, address, "admin")
+    invitee = client(stack, clients)
+    invitee.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
+    invitee.auth.update_user({"password": PASSWORD})  # set a password before accepting
+    by_password = client(stack, clients)
+    by_password.auth.sign_in_with_password({"email": address, "password": PASSWORD})
+    with pytest.raises(APIError) as refused:
+        by_password.rpc("accept_invitation").execute()
+    assert refused.value.code == "42501"
+
+
+def test_an_account_registered_before_the_invitation_cannot_take_it(
+        stack: StackProcess, users: Users, clients: list[Client]) -> None:
+    address = new_email()
+    squatter = client(stack, clients)
+    squatter.auth.sign_up({"email": address, "password": "squatter-Passw0rd"})
+    invite(stack, clients, users, address, "admin")
+    owner = client(stack, clients)
+    owner.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
+    with pytest.raises(APIError) as refused:
+        owner.rpc("accept_invitation").execute()
+    assert refused.value.code == "42501" and "before it was invited" in str(refused.value.message)
+    user = owner.auth.get_user()
+    assert user is not None
+    me = owner.table("profiles").select("role").eq("id", user.user.id).execute()
+    assert me.data == [{"role": "customer"}]
+
+
+def test_anon_cannot_call_accept(stack: StackProcess, clients: list[Client]) -> None:
+    with pytest.raises(APIError) as refused:
+        client(stack, clients).rpc("accept_invitation").execute()
+    assert refused.value.code in ("42501", "PGRST202")
