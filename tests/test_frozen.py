@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -423,13 +424,16 @@ def test_frozen_app_runs_the_demo_stack_from_the_bundle_and_stops_it(frozen: Pat
     try:
         deadline = time.monotonic() + 120
         page = ""
+        http = httpx.Client(timeout=5)  # its cookie jar keeps the launch cookie, as the app's window does
         while "demo-agent" not in page:
             assert proc.poll() is None, f"the app exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"no demo accounts on the sign-in page:\n{page[-2000:]}"
             time.sleep(0.25)
-            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/signin", timeout=5) as response:
-                    page = response.read().decode()
+            with contextlib.suppress(httpx.HTTPError):
+                if not http.cookies and (launch := launch_url_in(log)):
+                    http.get(launch)
+                page = http.get(f"http://127.0.0.1:{port}/signin").text
+        http.close()
         # the demo server is this same executable (`supportchat stack ...`), never `python -m localbase`
         stacks = [pid for pid in children(proc.pid)
                   if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [str(frozen).encode(), b"stack"]]
