@@ -105,6 +105,9 @@ def frame(title: str, *, on_search: Callable[[], Any] | None = None,
                     ui.label(name).classes("text-sm leading-tight")
                     ui.label(role).classes("text-xs opacity-60 leading-tight")
                 with ui.menu():
+                    if role == "admin":
+                        ui.menu_item("Invite a teammate", on_click=lambda: ui.navigate.to("/invite")).props(
+                            'data-testid="invite"').mark("invite")
                     if on_sign_out is not None:
                         ui.menu_item("Sign out", on_click=on_sign_out).props('data-testid="sign-out"').mark("sign-out")
     yield Frame(header=header, actions=actions, status_slot=status_slot)

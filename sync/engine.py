@@ -316,6 +316,13 @@ class SyncEngine(ReadsMixin, LiveMixin):
             self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None)
         return int(result.rows)
 
+    async def access_token(self) -> str:
+        """A current access token of the signed-in user, for account actions outside the data path."""
+        await self._ensure_token()
+        if self._session is None:
+            raise AuthError("sign in first", refused=True)
+        return self._session.access_token
+
     async def _with_refresh(self, fn: Callable[[], Any]) -> Any:
         try:
             return await fn()

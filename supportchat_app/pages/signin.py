@@ -9,7 +9,9 @@ from starlette.responses import RedirectResponse
 
 from supportchat_app import backend as backend_module
 from supportchat_app import fmt, theme
+from supportchat_app.account import Account
 from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.email_code import EmailCodeDialog
 from supportchat_app.pages import boot
 
 
@@ -77,6 +79,7 @@ def create() -> None:
                 'data-testid="signin-error"').mark("signin-error")
             button = ui.button("Sign in", on_click=lambda: sign_in(email.value or "", password.value or "")).props(
                 'unelevated data-testid="signin"').mark("signin").classes("w-full")
+            account_row(backend.remote, email, error)
             if backend.is_demo:
                 accounts, demo_password = demo_accounts()
                 ui.separator()
@@ -93,6 +96,37 @@ def create() -> None:
                             with ui.item_section().props("side"):
                                 ui.badge(role, color={"admin": "purple-6", "agent": "primary"}.get(role, "teal-7"))
         return None
+
+
+def account_row(remote: Any, email: ui.input, note: ui.label) -> None:
+    """"Forgot password?" and "Have an invitation?": both end with a password to sign in with."""
+    account = Account(remote.url, remote.anon_key)
+
+    def done(address: str, outcome: str) -> None:
+        email.set_value(address)
+        note.classes(replace="text-positive text-sm")
+        note.set_text(outcome)
+
+    async def reset(address: str, code: str, new_password: str) -> str:
+        await account.reset_password(address, code, new_password)
+        return "Your password is set. Sign in with it."
+
+    async def accept(address: str, code: str, new_password: str) -> str:
+        role = await account.accept_invitation(address, code, new_password)
+        return f"Welcome! You joined as {role}. Sign in with your new password."
+
+    forgot = EmailCodeDialog("reset", title="Reset your password", finish_label="Set password",
+                             send=account.send_reset_code, finish=reset, on_done=done,
+                             intro="We email you a code; enter it with a new password.")
+    invited = EmailCodeDialog("join", title="Accept an invitation", finish_label="Join",
+                              send=account.send_sign_in_code,
+                              intro="An admin invited you by email: enter the code it holds and choose your password.",
+                              finish=accept, on_done=done, code_already_sent=True)
+    with ui.row().classes("w-full justify-between"):
+        ui.button("Forgot password?", on_click=forgot.open).props(
+            'flat no-caps dense size=sm data-testid="forgot"').mark("forgot")
+        ui.button("Have an invitation?", on_click=invited.open).props(
+            'flat no-caps dense size=sm data-testid="invited"').mark("invited")
 
 
 def _sign_in_message(exc: BaseException) -> str:

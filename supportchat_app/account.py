@@ -1,0 +1,101 @@
+"""Account actions beside the sync engine's data path: a password reset by emailed code, accepting an
+invitation, and an admin inviting a teammate.
+
+The sync engine owns the signed-in session and everything that syncs; these actions are one-off calls
+to Supabase Auth (GoTrue) and two PostgREST calls, so they live in this small adapter instead of
+growing the engine. Each uses its own short-lived `supabase_auth` client with no stored session
+(implicit flow: the emailed code is typed, not a link followed), and nothing here ever holds a
+service key: the invitee's role comes from `public.invitations`, which only admins may write, via
+`accept_invitation()` (see `sql/migrations/20261129000700_invitations.sql`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+import httpx
+from postgrest import AsyncPostgrestClient
+from postgrest.exceptions import APIError
+from supabase_auth import AsyncGoTrueClient
+from supabase_auth.errors import AuthError as GoTrueError
+
+Role = Literal["agent", "admin", "customer"]
+TIMEOUT = 20.0
+
+
+class AccountError(Exception):
+    """A refused or failed account action; the message is a sentence for the user."""
+
+
+def _sentence(exc: BaseException) -> str:
+    text = (getattr(exc, "message", None) or str(exc) or "the server refused").strip()
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+class Account:
+    def __init__(self, url: str, anon_key: str) -> None:
+        self.url = url.rstrip("/")
+        self.anon_key = anon_key
+
+    @asynccontextmanager
+    async def _auth(self) -> AsyncIterator[AsyncGoTrueClient]:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            client = AsyncGoTrueClient(url=f"{self.url}/auth/v1", headers={"apikey": self.anon_key},
+                                       auto_refresh_token=False, persist_session=False, http_client=http)
+            try:
+                yield client
+            except GoTrueError as exc:
+                raise AccountError(_sentence(exc)) from exc
+            except httpx.HTTPError as exc:
+                raise AccountError(f"The server cannot be reached ({exc.__class__.__name__}).") from exc
+
+    @asynccontextmanager
+    async def _rest(self, access_token: str) -> AsyncIterator[AsyncPostgrestClient]:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            client = AsyncPostgrestClient(f"{self.url}/rest/v1", http_client=http, headers={
+                "apikey": self.anon_key, "Authorization": f"Bearer {access_token}"})
+            try:
+                yield client
+            except APIError as exc:
+                raise AccountError(_sentence(exc)) from exc
+            except httpx.HTTPError as exc:
+                raise AccountError(f"The server cannot be reached ({exc.__class__.__name__}).") from exc
+
+    async def send_reset_code(self, email: str) -> None:
+        """Email a password-reset code (answered the same whether or not the address has an account)."""
+        async with self._auth() as auth:
+            await auth.reset_password_for_email(email.strip())
+
+    async def send_sign_in_code(self, email: str) -> None:
+        """Email a sign-in code to an existing account (an invitee's, created when they were invited)."""
+        async with self._auth() as auth:
+            await auth.sign_in_with_otp({"email": email.strip(), "options": {"should_create_user": False}})
+
+    async def reset_password(self, email: str, code: str, new_password: str) -> None:
+        async with self._auth() as auth:
+            await auth.verify_otp({"email": email.strip(), "token": code.strip(), "type": "recovery"})
+            await auth.update_user({"password": new_password})
+            await auth.sign_out({"scope": "local"})
+
+    async def accept_invitation(self, email: str, code: str, new_password: str) -> str:
+        """Sign in with the emailed code, take the invitation's role, set a password; returns the role."""
+        async with self._auth() as auth:
+            verified = await auth.verify_otp({"email": email.strip(), "token": code.strip(), "type": "email"})
+            if verified.session is None:
+                raise AccountError("The server returned no session.")
+            async with self._rest(verified.session.access_token) as rest:
+                role = (await rest.rpc("accept_invitation", {}).execute()).data
+            await auth.update_user({"password": new_password})
+            await auth.sign_out({"scope": "local"})
+        return str(role)
+
+    async def invite(self, admin_token: str, email: str, role: Role) -> None:
+        """As an admin: record the invitation (RLS: admins only), then have Auth email the address a code."""
+        address = email.strip().lower()
+        async with self._rest(admin_token) as rest:
+            await rest.from_("invitations").insert({"email": address, "role": role}, returning="minimal").execute()
+        async with self._auth() as auth:
+            await auth.sign_in_with_otp({"email": address, "options": {"should_create_user": True}})

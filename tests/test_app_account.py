@@ -1,0 +1,91 @@
+"""Account flows in the app through NiceGUI's simulated `User` on the real stack (issue 17): "Forgot
+password?" on the sign-in page resets the password with the emailed code; an admin invites a teammate
+as agent from the app and the invitee joins with the emailed code, choosing a password, and signs in
+as an agent; non-admins cannot reach the invite page.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from tests.conftest import Users, create_user
+from tests.stackproc import StackProcess
+from tests.test_app_flows import (  # noqa: F401 (app_data is a fixture)
+    another_user,
+    app_data,
+    engine_of,
+    eventually,
+    running_app,
+    sign_in,
+)
+
+
+def emailed_code(stack: StackProcess, address: str) -> str | None:
+    headers = {"apikey": stack.service_role_key}
+    listed = httpx.get(f"{stack.api_url}/inbox/api/v1/messages", headers=headers, timeout=30).json()["messages"]
+    mine = [m for m in listed if m["To"][0]["Address"] == address]
+    if not mine:
+        return None
+    text = httpx.get(f"{stack.api_url}/inbox/api/v1/message/{mine[0]['ID']}", headers=headers, timeout=30).json()
+    found = re.search(r"code: (\d{6})", text["Text"])
+    return found.group(1) if found else None
+
+
+def text_of(user: object, marker: str) -> str:
+    return str(user.find(marker=marker).elements.pop().text)  # type: ignore[attr-defined]
+
+
+async def test_forgot_password_resets_with_the_emailed_code(app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+    person = create_user(stack.db_url, "customer")
+    async with running_app() as user:
+        await user.open("/signin")
+        user.find(marker="forgot").click()
+        user.find(marker="reset-email").type(person.email)
+        user.find(marker="reset-send").click()
+        await eventually(lambda: "on its way" in text_of(user, "reset-message"), "the code sent")
+        await eventually(lambda: emailed_code(stack, person.email) is not None, "the reset mail")
+        user.find(marker="reset-code").type(str(emailed_code(stack, person.email)))
+        user.find(marker="reset-password").type("reset-by-code-Passw0rd")
+        user.find(marker="reset-finish").click()
+        await eventually(lambda: "password is set" in text_of(user, "signin-error"), "the reset")
+        user.find(marker="password").type("reset-by-code-Passw0rd")
+        user.find(marker="signin").click()
+        await eventually(lambda: getattr(engine_of(user).user, "email", None) == person.email, "sign-in")
+
+
+async def test_admin_invites_an_agent_who_joins_with_the_code(app_data: Path, stack: StackProcess,  # noqa: F811
+                                                               users: Users) -> None:
+    address = f"joiner-{uuid.uuid4().hex[:10]}@test.supportchat.local"
+    async with running_app() as admin:
+        await sign_in(admin, users.admin)
+        await admin.open("/invite")
+        admin.find(marker="invite-email").type(address)
+        admin.find(marker="invite-send").click()
+        await eventually(lambda: "Invitation sent" in text_of(admin, "invite-message"), "the invitation")
+        with psycopg.connect(stack.db_url) as conn:
+            assert conn.execute("select role from public.invitations where email = %s", (address,)).fetchone() == (
+                "agent",)
+        await eventually(lambda: emailed_code(stack, address) is not None, "the invitation mail")
+        invitee = another_user()  # the invitee's own browser, on their own computer as far as the app knows
+        await invitee.open("/signin")
+        invitee.find(marker="invited").click()
+        invitee.find(marker="join-email").type(address)
+        invitee.find(marker="join-code").type(str(emailed_code(stack, address)))
+        invitee.find(marker="join-password").type("joined-Passw0rd")
+        invitee.find(marker="join-finish").click()
+        await eventually(lambda: "joined as agent" in text_of(invitee, "signin-error"), "joining")
+        invitee.find(marker="password").type("joined-Passw0rd")
+        invitee.find(marker="signin").click()
+        await eventually(lambda: getattr(engine_of(invitee).user, "role", None) == "agent", "an agent's sign-in")
+
+
+async def test_the_invite_page_is_for_admins_only(app_data: Path, users: Users) -> None:  # noqa: F811
+    async with running_app() as agent:
+        await sign_in(agent, users.agent)
+        await agent.open("/invite")
+        await agent.should_not_see(marker="invite-send")
