@@ -30,6 +30,9 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None, help="data directory (default: platform data dir)")
     parser.add_argument("--demo", action="store_true", help="seed demo accounts and tickets, use the demo keys")
     parser.add_argument("--json", action="store_true", help="print one JSON line with the connection details")
+    parser.add_argument("--smtp-url", default=None, metavar="URL",
+                        help="send auth emails through this SMTP server (smtp://user:pass@host:port, smtps://...);"
+                             " without it they wait in the local inbox at /inbox/api/v1")
 
 
 def add_db_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +46,18 @@ def add_db_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_stack(args: argparse.Namespace) -> int:
+    import os
+
+    from localbase.mail import SmtpTarget
     from localbase.server import run_foreground
+
+    if getattr(args, "smtp_url", None):
+        try:
+            SmtpTarget.parse(args.smtp_url)
+        except ValueError as exc:
+            print(f"--smtp-url: {exc}", file=sys.stderr)
+            return 2
+        os.environ["LOCALBASE_SMTP_URL"] = args.smtp_url  # the auth service reads its mail settings from here
 
     data_dir = args.data or default_data_dir()
     return run_foreground(data_dir, args.port, args.demo, args.json, db_port=args.db_port)

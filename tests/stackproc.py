@@ -43,6 +43,7 @@ class StackProcess:
     # the whole suite signs in from 127.0.0.1 far more often than one client would: GoTrue's per-IP
     # limits are raised here, and tests of the limits start their own stack with `env={}`
     env: dict[str, str] = field(default_factory=lambda: dict(TEST_RATE_LIMITS))
+    args: list[str] = field(default_factory=list)  # more `stack` options, e.g. --smtp-url
 
     @property
     def api_url(self) -> str:
@@ -69,6 +70,7 @@ class StackProcess:
                 "--db-port", str(self.db_port), "--data", str(self.data_dir)]
         if self.demo:
             args.append("--demo")
+        args += self.args
         log_path = self.data_dir.parent / f"{self.data_dir.name}-stack.log"
         with log_path.open("a") as log:
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True,

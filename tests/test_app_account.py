@@ -82,6 +82,9 @@ async def test_admin_invites_an_agent_who_joins_with_the_code(app_data: Path, st
         invitee.find(marker="password").type("joined-Passw0rd")
         invitee.find(marker="signin").click()
         await eventually(lambda: getattr(engine_of(invitee).user, "role", None) == "agent", "an agent's sign-in")
+        # leave once the new agent's first sync has landed, so the app shuts down with nothing in flight
+        await eventually(lambda: engine_of(invitee).status.last_synced_at is not None
+                         and not engine_of(invitee).status.syncing, "the first sync")
 
 
 async def test_the_invite_page_is_for_admins_only(app_data: Path, users: Users) -> None:  # noqa: F811

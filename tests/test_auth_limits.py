@@ -9,6 +9,8 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -63,9 +65,8 @@ def limited(tmp_path_factory: pytest.TempPathFactory, smtp: tuple[Sink, int]) ->
     env = {**TEST_RATE_LIMITS,
            "LOCALBASE_RATE_LIMIT_SIGN_IN_SIGN_UPS": str(SIGN_IN_LIMIT),
            "LOCALBASE_RATE_LIMIT_OTP": str(OTP_LIMIT),
-           "LOCALBASE_RATE_LIMIT_TOKEN_REFRESH": str(REFRESH_LIMIT),
-           "LOCALBASE_SMTP_URL": f"smtp://127.0.0.1:{smtp[1]}"}
-    proc = StackProcess(root / "data", env=env)
+           "LOCALBASE_RATE_LIMIT_TOKEN_REFRESH": str(REFRESH_LIMIT)}
+    proc = StackProcess(root / "data", env=env, args=["--smtp-url", f"smtp://127.0.0.1:{smtp[1]}"])
     proc.start()
     try:
         yield proc
@@ -161,3 +162,10 @@ def test_thirty_wrong_passwords_meet_429_without_thirty_bcrypt_hashes(limited: S
     other = auth_post(limited, "token?grant_type=password", {"email": victim.email, "password": victim.password},
                       source="127.0.0.2")
     assert other.status_code == 200, other.text
+
+
+def test_a_bad_smtp_url_is_a_clear_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "localbase", "stack", "--smtp-url", "mail.example.com:25",
+                           "--data", str(tmp_path / "never")], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "--smtp-url" in done.stderr and "smtp://" in done.stderr
+    assert not (tmp_path / "never").exists(), "nothing was started"
