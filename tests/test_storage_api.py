@@ -495,3 +495,26 @@ def test_bytes_without_a_row_are_removed_when_the_stack_starts(tmp_path: Path) -
             assert http.get(f"{stack.api_url}/storage/v1/object/keep/kept.txt").content == b"kept"
     finally:
         stack.stop()
+
+
+def test_range_requests_and_head(stack: StackProcess, as_: StorageFactory, bucket: str) -> None:
+    as_("service").storage.from_(bucket).upload("range.bin", bytes(range(256)) * 4,
+                                                {"content-type": "application/octet-stream"})
+    url = f"{stack.api_url}/storage/v1/object/{bucket}/range.bin"
+    part = httpx.get(url, headers={**headers(stack), "Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == bytes(range(10, 20))
+    assert part.headers["content-range"] == "bytes 10-19/1024"
+    head = httpx.head(url, headers=headers(stack))
+    assert head.status_code == 200 and head.headers["content-length"] == "1024" and head.content == b""
+
+
+def test_multipart_bodies_with_too_many_or_too_large_fields_are_refused(stack: StackProcess, bucket: str) -> None:
+    url = f"{stack.api_url}/storage/v1/object/{bucket}/form.txt"
+    many = [(f"f{i}", (None, "x")) for i in range(40)] + [("file", ("form.txt", b"body", "text/plain"))]
+    r = httpx.post(url, headers=headers(stack), files=many)
+    assert r.status_code == 400 and "form fields" in r.json()["message"]
+    huge = {"metadata": (None, "x" * (65 * 1024)), "file": ("form.txt", b"body", "text/plain")}
+    r = httpx.post(url, headers=headers(stack), files=huge)
+    assert r.status_code == 400 and "too large" in r.json()["message"]
+    nofile = httpx.post(url, headers=headers(stack), files={"cacheControl": (None, "60")})
+    assert nofile.status_code == 400 and nofile.json()["message"] == "No file in the multipart body"

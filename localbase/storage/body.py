@@ -4,9 +4,9 @@
 The multipart body is parsed incrementally with python-multipart's `MultipartParser` (Starlette's
 `request.form()` would spool the whole file to a temporary file first, then we would copy it again);
 the file part's bytes go straight into a `BlobWriter`, the small text fields (`cacheControl`,
-`metadata`) are kept, capped at `FIELD_LIMIT`. The mime type is known from the part's (or the
-request's) headers before any byte of the file is accepted, and the size limit is enforced as bytes
-arrive. When a check fails, the rest of the body is read and dropped (up to `DRAIN_LIMIT`) so that the
+`metadata`) are kept, capped at `FIELD_LIMIT` each and `MAX_FIELDS` in all. The mime type is known
+from the part's (or the request's) headers before any byte of the file is accepted, and the size
+limit is enforced as bytes arrive. When a check fails, the rest of the body is read and dropped (up to `DRAIN_LIMIT`) so that the
 client, still sending, gets the error instead of a reset connection.
 """
 
@@ -26,6 +26,7 @@ from localbase.storage import errors
 from localbase.storage.blobs import BlobWriter, Stored, TooLarge
 
 FIELD_LIMIT = 64 * 1024
+MAX_FIELDS = 16
 DRAIN_LIMIT = 256 * 1024 * 1024
 DEFAULT_MIME = "text/plain;charset=UTF-8"
 
@@ -161,6 +162,8 @@ async def _multipart(request: Request, writer: BlobWriter, check_mime: Callable[
         for kind, value in events:
             if kind == "begin":
                 part = _Part()
+                if len(fields) >= MAX_FIELDS:
+                    raise errors.invalid_request(f"At most {MAX_FIELDS} form fields are accepted")
             elif kind == "header":
                 part.headers[value[0]] = value[1]
             elif kind == "headers_done":
