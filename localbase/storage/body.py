@@ -6,8 +6,8 @@ The multipart body is parsed incrementally with python-multipart's `MultipartPar
 the file part's bytes go straight into a `BlobWriter`, the small text fields (`cacheControl`,
 `metadata`) are kept, capped at `FIELD_LIMIT` each and `MAX_FIELDS` in all. The mime type is known
 from the part's (or the request's) headers before any byte of the file is accepted, and the size
-limit is enforced as bytes arrive. When a check fails, the rest of the body is read and dropped (up to `DRAIN_LIMIT`) so that the
-client, still sending, gets the error instead of a reset connection.
+limit is enforced as bytes arrive. When a check fails, the rest of the body is read and dropped (up
+to `DRAIN_LIMIT`) so that the client, still sending, gets the error instead of a reset connection.
 """
 
 from __future__ import annotations
