@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 from supabase import ClientOptions, create_client
@@ -33,6 +34,7 @@ from tests.stackproc import TEST_RATE_LIMITS, StackProcess
 SIGN_IN_LIMIT = 10
 OTP_LIMIT = 3
 REFRESH_LIMIT = 5
+EMAIL_LIMIT = 4  # the invitation and the three OTP mails below use them all
 
 
 @dataclass
@@ -65,7 +67,8 @@ def limited(tmp_path_factory: pytest.TempPathFactory, smtp: tuple[Sink, int]) ->
     env = {**TEST_RATE_LIMITS,
            "LOCALBASE_RATE_LIMIT_SIGN_IN_SIGN_UPS": str(SIGN_IN_LIMIT),
            "LOCALBASE_RATE_LIMIT_OTP": str(OTP_LIMIT),
-           "LOCALBASE_RATE_LIMIT_TOKEN_REFRESH": str(REFRESH_LIMIT)}
+           "LOCALBASE_RATE_LIMIT_TOKEN_REFRESH": str(REFRESH_LIMIT),
+           "LOCALBASE_RATE_LIMIT_EMAIL_SENT": str(EMAIL_LIMIT)}
     proc = StackProcess(root / "data", env=env, args=["--smtp-url", f"smtp://127.0.0.1:{smtp[1]}"])
     proc.start()
     try:
@@ -132,6 +135,21 @@ def test_otp_requests_are_limited_per_ip(limited: StackProcess) -> None:
                          headers={"X-Supabase-Api-Version": "2024-01-01"}) for _ in range(OTP_LIMIT + 2)]
     assert [a.status_code for a in answers] == [200] * OTP_LIMIT + [429] * 2
     assert answers[-1].json() == {"code": "over_request_rate_limit", "message": "Request rate limit reached"}
+
+
+def test_emails_share_one_hourly_limit(limited: StackProcess, smtp: tuple[Sink, int]) -> None:
+    sink, _ = smtp
+    assert len(sink.messages) == EMAIL_LIMIT, "the invitation and the OTP mails went out"
+    person = create_user(limited.db_url, "customer")
+    # from another address, so the per-IP OTP bucket has room: only the email limit can refuse
+    refused = auth_post(limited, "recover", {"email": person.email}, source="127.0.0.3",
+                        headers={"X-Supabase-Api-Version": "2024-01-01"})
+    assert refused.status_code == 429
+    assert refused.json() == {"code": "over_email_send_rate_limit", "message": "email rate limit exceeded"}
+    assert len(sink.messages) == EMAIL_LIMIT
+    with psycopg.connect(limited.db_url) as conn:  # the refused mail left no usable token behind
+        assert conn.execute("select coalesce(recovery_token, '') from auth.users where id = %s",
+                            (person.id,)).fetchone() == ("",)
 
 
 def test_thirty_wrong_passwords_meet_429_without_thirty_bcrypt_hashes(limited: StackProcess) -> None:
