@@ -79,9 +79,13 @@ def create_app(
         realtime = RealtimeService(ctx)
         app.state.realtime = realtime
         await realtime.start()
+        schema_listener = asyncio.create_task(rest_routes.schema_cache(ctx).listen(db_url))
         try:
             yield
         finally:
+            schema_listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await schema_listener
             await realtime.stop()
             await api_pool.close()
             await admin_pool.close()

@@ -16,7 +16,7 @@ drop view if exists pgx_films_view;
 drop table if exists pgx_roles, pgx_specs, pgx_films, pgx_directors, pgx_actors, pgx_orders, pgx_addresses,
   pgx_employees, pgx_shapes, pgx_sales, pgx_counters cascade;
 drop function if exists pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), pgx_bump(int),
-  pgx_answer();
+  pgx_answer(), pgx_shout(text);
 
 create table pgx_addresses (id int primary key, name text);
 create table pgx_orders (id int primary key, name text, billing_address_id int, shipping_address_id int,
@@ -47,6 +47,7 @@ create function pgx_echo(json) returns json immutable language sql as $$ select 
 create function pgx_bump(step int) returns setof pgx_counters volatile language sql
   as $$ update pgx_counters set n = n + step returning * $$;
 create function pgx_answer() returns int immutable language sql as $$ select 42 $$;
+create function pgx_shout(text) returns text immutable language sql as $$ select upper($1) $$;
 
 insert into pgx_addresses values (1, 'Home'), (2, 'Office');
 insert into pgx_orders values (1, 'Coffee machine', 1, 2), (2, 'Water filter', 2, 2);
@@ -74,7 +75,7 @@ def create(db_url: str) -> None:
                 conn.execute(f"create policy everyone on {table} to authenticated using (true) with check (true)")
         functions = ("pgx_label(pgx_films), pgx_supervisees(pgx_employees), pgx_boss(pgx_employees), "
                      "pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), pgx_bump(int), "
-                     "pgx_answer()")
+                     "pgx_answer(), pgx_shout(text)")
         conn.execute(f"revoke execute on function {functions} from public")
         conn.execute(f"grant execute on function {functions} to authenticated")
 
@@ -84,4 +85,4 @@ def drop(db_url: str) -> None:
         conn.execute("drop view if exists pgx_films_view")
         conn.execute("drop table if exists " + ", ".join(TABLES) + " cascade")
         conn.execute("drop function if exists pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), "
-                     "pgx_answer()")
+                     "pgx_answer(), pgx_shout(text)")

@@ -1,7 +1,8 @@
 """The schema cache: tables, columns, keys, foreign keys and functions of schema `public`.
 
 Read from pg_catalog as the superuser (like PostgREST's schema cache) and reloaded when a request
-names something unknown, so a migration applied while the stack runs is picked up. Views get the
+names something unknown, or on `NOTIFY pgrst` as PostgREST does, so a migration applied while the
+stack runs is picked up. Views get the
 foreign and unique keys of the base columns they expose, functions of one table row are computed
 fields or computed relationships, and `pgrst.*` settings of role `authenticator` are read as
 PostgREST's in-database configuration (only `pgrst.db_aggregates_enabled` is used). Every SQL
@@ -15,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 SCHEMA = "public"
@@ -295,6 +297,22 @@ class SchemaCache:
         before = self._catalog
         after = await self.reload(since=since)
         return before is None or after != before
+
+    async def listen(self, db_url: str) -> None:
+        """Reload on PostgREST's `NOTIFY pgrst` (payload empty, 'reload schema' or 'reload config'), until cancelled.
+
+        Supabase's docs tell users to send it after changing the schema or `pgrst.*` settings by hand;
+        a lost connection (a database restart) is listened again a second later.
+        """
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+                    await conn.execute("LISTEN pgrst")
+                    async for note in conn.notifies():
+                        if note.payload.strip() in ("", "reload schema", "reload config"):
+                            await self.reload()
+            except psycopg.OperationalError:
+                await asyncio.sleep(1)
 
     async def table(self, name: str) -> Table | None:
         started = time.monotonic()

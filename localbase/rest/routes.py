@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from localbase.context import context
+from localbase.context import StackContext, context
 from localbase.rest import errors, grammar, response, rpc
 from localbase.rest.catalog import Catalog, SchemaCache, Table
 from localbase.rest.query import SCHEMA, Builder, insert_source, rendered, wrap
@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 
 def _cache(request: Request) -> SchemaCache:
-    ctx = context(request)
+    return schema_cache(context(request))
+
+
+def schema_cache(ctx: StackContext) -> SchemaCache:
+    """The stack's schema cache, made on first use."""
     cache = ctx.extras.get("rest.schema_cache")
     if not isinstance(cache, SchemaCache):
         cache = SchemaCache(ctx.admin_pool)
