@@ -129,7 +129,7 @@ def test_a_stack_whose_app_fails_to_build_stops_postgres(tmp_path: Path) -> None
     data = tmp_path / "broken"
     script = (
         "import localbase.server as server\n"
-        "def broken(*args):\n"
+        "def broken(*args, **kwargs):\n"
         "    raise ImportError('simulated broken endpoint module')\n"
         "server.create_app = broken\n"
         "from localbase.cli import main\n"
