@@ -1,6 +1,7 @@
-"""Command line of the local stack: `stack` (run it) and `db migrate` (apply sql/ anywhere).
+"""Command line of the local stack: `stack` (run it), `db migrate` (apply sql/ anywhere) and `db check`
+(what a live database lacks for the app).
 
-`supportchat stack ...` and `supportchat db migrate ...` hand their arguments to `main` here.
+`supportchat stack ...` and `supportchat db ...` hand their arguments to `main` here.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def add_db_arguments(parser: argparse.ArgumentParser) -> None:
         "--bootstrap", choices=["auto", "yes", "no"], default="auto",
         help="apply sql/local (what Supabase already has) first: auto = only on plain PostgreSQL",
     )
+    check = sub.add_parser("check", help="report what a live database lacks for the app (after db migrate or"
+                                         " supabase db push)")
+    check.add_argument("--db-url", required=True, help="postgresql://... (a Supabase project's URL works)")
+    check.add_argument("--json", action="store_true", help="one JSON object: ok, checks, problems, summary")
 
 
 def run_stack(args: argparse.Namespace) -> int:
@@ -68,14 +73,36 @@ def run_db(args: argparse.Namespace) -> int:
 
     from localbase import migrate
 
+    if args.db_command == "check":
+        return run_check(args)
     bootstrap = {"auto": None, "yes": True, "no": False}[args.bootstrap]
     try:
         applied = migrate.apply_all(args.db_url, bootstrap=bootstrap)
+    except migrate.PoolerError as exc:
+        print(f"Migration refused: {exc}", file=sys.stderr)
+        return 1
     except psycopg.Error as exc:
         print(f"Migration failed: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({"applied": applied}) if applied else "Database is up to date.")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """`db check`: exit 0 when nothing is missing, 1 on a problem, 2 when the database cannot be read."""
+    import psycopg
+
+    from localbase import check
+
+    try:
+        checks = check.run(args.db_url)
+    except psycopg.Error as exc:
+        message = f"Cannot check the database: {str(exc).strip()}"
+        print(json.dumps({"ok": False, "checks": [], "problems": [message], "summary": message}) if args.json
+              else message, file=sys.stdout if args.json else sys.stderr)
+        return 2
+    print(check.report(checks, args.json))
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,11 +20,12 @@ MAX_BODY_BYTES = 1_048_576  # 1 MiB: PostgREST has no limit of its own; Supabase
 @dataclass
 class StackContext:
     keys: Keys
-    db_url: str  # superuser: migrations, auth tables, realtime internals
+    db_url: str  # superuser `supabase_admin`: realtime's capture and RLS checks, the REST schema cache
     api_db_url: str  # the `authenticator` login that API requests SET ROLE from, as PostgREST does
     api_url: str  # the public base URL, e.g. http://127.0.0.1:54321
-    admin_pool: AsyncConnectionPool
-    api_pool: AsyncConnectionPool
+    admin_pool: AsyncConnectionPool  # on db_url
+    api_pool: AsyncConnectionPool  # on api_db_url
+    auth_pool: AsyncConnectionPool  # `supabase_auth_admin` (search_path auth): every auth.* write, as GoTrue
     max_body_bytes: int = MAX_BODY_BYTES
     extras: dict[str, Any] = field(default_factory=dict)  # seams for later services (storage, ...)
 

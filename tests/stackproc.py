@@ -59,6 +59,16 @@ class StackProcess:
 
     @property
     def db_url(self) -> str:
+        """The superuser's URL (`supabase_admin`), for arranging and checking data in tests.
+
+        Not what a project gives you: `postgres_url` is the printed `db_url`, the non-superuser `postgres`
+        role that migrations run as on Supabase.
+        """
+        return str(self.info["superuser_db_url"])
+
+    @property
+    def postgres_url(self) -> str:
+        """The `postgres` role's URL (`supportchat stack` prints it as `db_url`), as on a Supabase project."""
         return str(self.info["db_url"])
 
     @property

@@ -65,6 +65,15 @@ create or replace function public.rest_probe_whoami() returns json language sql 
     'read_only', current_setting('transaction_read_only')) $$;
 create or replace function public.rest_probe_echo(t text, j jsonb default null, arr int[] default null)
   returns jsonb language sql immutable as $$ select jsonb_build_object('t', t, 'j', j, 'arr', arr) $$;
+-- nothing is granted by default (as on Supabase today): the probe functions are opened explicitly
+do $$
+declare fn regprocedure;
+begin
+  for fn in select p.oid::regprocedure from pg_proc p
+            where p.pronamespace = 'public'::regnamespace and p.proname like 'rest!_probe!_%' escape '!' loop
+    execute format('grant execute on function %s to anon, authenticated, service_role', fn);
+  end loop;
+end $$;
 """
 
 ROWS = [

@@ -42,7 +42,7 @@ def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path:
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        assert set(info) == {"api_url", "anon_key", "service_role_key", "db_url", "jwt_secret"}
+        assert set(info) == {"api_url", "anon_key", "service_role_key", "db_url", "superuser_db_url", "jwt_secret"}
         assert info["jwt_secret"] == DEMO_JWT_SECRET  # the throwaway demo stack only
         assert (info["anon_key"], info["service_role_key"]) == (CLI_ANON_KEY, CLI_SERVICE_ROLE_KEY)
         assert _postgres_pids(data), "PostgreSQL should run while the stack runs"

@@ -85,7 +85,7 @@ class AdminAPI:
         page = self._positive(request, "page", 1)
         per_page = min(self._positive(request, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
         needle = request.query_params.get("filter", "")
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
             like = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where = "aud = %s and (%s = '' or email ilike %s or raw_user_meta_data ->> 'full_name' ilike %s)"
@@ -130,13 +130,13 @@ class AdminAPI:
 
     async def get_user(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
             return JSONResponse(await users.load_json(conn, self._user_id(request)))
 
     async def create_user(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
             body = await read_json(request)  # only admins get this far, so nobody else holds a connection
             email = field(body, "email", str, "")
@@ -194,7 +194,7 @@ class AdminAPI:
 
     async def update_user(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
             body = await read_json(request)  # only admins get this far, so nobody else holds a connection
             uid = self._user_id(request)
@@ -252,7 +252,7 @@ class AdminAPI:
 
     async def delete_user(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
             body = await read_json(request, allow_empty=True)
             uid = self._user_id(request)

@@ -105,7 +105,7 @@ class EmailFlows:
             raise bad_request("validation_failed", "One of email or phone must be set")
         email = users.validate_email(email)
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn, conn.transaction():
+        async with ctx.auth_pool.connection() as conn, conn.transaction():
             user = await users.find_by_email(conn, email)
             if user is None:
                 if not create_user:
@@ -130,7 +130,7 @@ class EmailFlows:
         email = users.validate_email(email)
         pkce = pkce_params(body)
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn, conn.transaction():
+        async with ctx.auth_pool.connection() as conn, conn.transaction():
             user = await users.find_by_email(conn, email)
             if user is not None and user["deleted_at"] is None:
                 await self._send(conn, request, user, Action.RECOVERY, redirect_to=self._redirect(request, body),
@@ -158,7 +158,7 @@ class EmailFlows:
             raise bad_request("validation_failed", "Missing email address or phone number")
         email = users.validate_email(email)
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn, conn.transaction():
+        async with ctx.auth_pool.connection() as conn, conn.transaction():
             user = await users.find_by_email(conn, email)
             # confirmed users have nothing to resend; email changes apply at once (autoconfirm)
             if user is not None and kind == "signup" and user["email_confirmed_at"] is None:
@@ -169,7 +169,7 @@ class EmailFlows:
 
     async def reauthenticate(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             caller = await sessions.require_user(conn, ctx, request)
             user = caller.user
             assert user is not None
@@ -184,7 +184,7 @@ class EmailFlows:
 
     async def invite(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
             body = await read_json(request)
             email = users.validate_email(field(body, "email", str, ""))
@@ -212,7 +212,7 @@ class EmailFlows:
     async def generate_link(self, request: Request) -> Response:
         """Admin: the action link and OTP of an email, without sending it (GoTrue's adminGenerateLink)."""
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             await sessions.require_admin(conn, ctx, request)
             body = await read_json(request)
             kind = field(body, "type", str, "")

@@ -66,7 +66,7 @@ class Factors:
 
     async def enroll(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             caller = await self._caller(conn, request)
             user = caller.user
             assert user is not None
@@ -119,7 +119,7 @@ class Factors:
 
     async def challenge(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             caller = await self._caller(conn, request)
             await read_json(request, allow_empty=True)
             async with conn.transaction():
@@ -137,7 +137,7 @@ class Factors:
 
     async def verify(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             caller = await self._caller(conn, request)
             body = await read_json(request)
             challenge_id = users.parse_uuid(field(body, "challenge_id", str, ""))
@@ -188,7 +188,7 @@ class Factors:
 
     async def unenroll(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             caller = await self._caller(conn, request)
             assert caller.user is not None
             async with conn.transaction():

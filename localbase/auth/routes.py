@@ -113,7 +113,7 @@ class AuthAPI:
             raise bad_request("phone_provider_disabled", "Phone signups are disabled")
         email = users.validate_email(email)
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             if await users.find_by_email(conn, email) is not None:
                 raise AuthError(422, "user_already_exists", "User already registered")
             password_hash = await users.hash_password(password)
@@ -145,7 +145,7 @@ class AuthAPI:
             body = await read_json(request)
             presented = field(body, "refresh_token", str, "")
             ctx = context(request)
-            async with ctx.admin_pool.connection() as conn:
+            async with ctx.auth_pool.connection() as conn:
                 payload = await sessions.refresh(conn, ctx, self.settings, presented)
             return JSONResponse(payload)
         raise bad_request("invalid_credentials", "unsupported_grant_type")
@@ -163,7 +163,7 @@ class AuthAPI:
             raise bad_request("validation_failed", "missing email or phone")
         invalid = bad_request("invalid_credentials", "Invalid login credentials")
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             user = await users.find_by_email(conn, email)
             stored = None if user is None or user["deleted_at"] is not None else user["encrypted_password"]
             if not await users.password_matches(password, stored) or user is None:
@@ -178,7 +178,7 @@ class AuthAPI:
 
     async def get_user(self, request: Request) -> Response:
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             caller = await sessions.require_user(conn, ctx, request)
             if caller.claims.get("aud") != users.AUDIENCE:
                 raise bad_request("validation_failed", "Token audience doesn't match request audience")
@@ -200,7 +200,7 @@ class AuthAPI:
             email = users.validate_email(email)
         if password is not None:
             users.check_password_strength(password)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             caller = await sessions.require_user(conn, ctx, request, claims)
             user = caller.user
             assert user is not None
@@ -270,7 +270,7 @@ class AuthAPI:
         if scope not in ("global", "local", "others"):
             raise bad_request("validation_failed", f"Unsupported logout scope {scope!r}")
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn:
+        async with ctx.auth_pool.connection() as conn:
             caller = await sessions.require_user(conn, ctx, request)
             await sessions.logout(conn, caller, scope)
         return Response(status_code=204)

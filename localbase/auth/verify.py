@@ -58,7 +58,7 @@ class Verifier:
         pkce = token.startswith(emails.PKCE_PREFIX)
         ctx = context(request)
         try:
-            async with ctx.admin_pool.connection() as conn, conn.transaction():
+            async with ctx.auth_pool.connection() as conn, conn.transaction():
                 action = self._action(kind, link=True)
                 user = await self._by_stored_token(conn, token, action)
                 await self._apply(conn, user, action)
@@ -89,7 +89,7 @@ class Verifier:
         if kind in ("sms", "phone_change") or (phone and not email):
             raise bad_request("phone_provider_disabled", "Phone logins are disabled")
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn, conn.transaction():
+        async with ctx.auth_pool.connection() as conn, conn.transaction():
             if token:
                 if not email:
                     raise bad_request("validation_failed",
@@ -207,7 +207,7 @@ class Verifier:
             raise bad_request("validation_failed",
                               "invalid request: both auth code and code verifier should be non-empty")
         ctx = context(request)
-        async with ctx.admin_pool.connection() as conn, conn.transaction():
+        async with ctx.auth_pool.connection() as conn, conn.transaction():
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute("select * from auth.flow_state where auth_code = %s for update", (code,))
                 flow = await cur.fetchone()

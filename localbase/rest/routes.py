@@ -22,7 +22,7 @@ from localbase.rest import errors, grammar, response, rpc
 from localbase.rest.catalog import Catalog, SchemaCache, Table
 from localbase.rest.query import SCHEMA, Builder, insert_source, rendered, wrap
 from localbase.rest.request import ReadArgs, env_max_rows, off_loop, parse_args, read_json
-from localbase.rest.session import Identity, identify, in_transaction
+from localbase.rest.session import Identity, identify, in_transaction, require_where
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +272,7 @@ async def _update(request: Request, who: Identity, table: Table) -> Response:
     def plan() -> tuple[sql.SQL, dict[str, Any], bool]:
         args = parse_args(request, table_mode=True)
         columns = _payload_columns(table, args, [payload])
+        require_where("UPDATE", args.filters)
         b = Builder(catalog, embedded=args.embedded)
         src = "_s0"
         rel = sql.Identifier(SCHEMA, table.name)
@@ -296,6 +297,7 @@ async def _delete(request: Request, who: Identity, table: Table) -> Response:
 
     def plan() -> tuple[sql.SQL, dict[str, Any]]:
         args = parse_args(request, table_mode=True)
+        require_where("DELETE", args.filters)
         b = Builder(catalog, embedded=args.embedded)
         src = "_s0"
         rel = sql.Identifier(SCHEMA, table.name)

