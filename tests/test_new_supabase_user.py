@@ -34,8 +34,8 @@ async def _online(engine: SyncEngine) -> SyncEngine:
     return engine
 
 
-async def test_every_app_flow_works_on_a_supabase_shaped_database(stack: StackProcess, users: Users,
-                                                                  engines: EngineFactory, clients: ClientFactory) -> None:
+async def test_every_app_flow_works_on_a_supabase_shaped_database(
+        stack: StackProcess, users: Users, engines: EngineFactory, clients: ClientFactory) -> None:
     # the database: migrated by postgres, which is no superuser; nothing granted but by the migrations
     with psycopg.connect(stack.postgres_url) as conn:
         assert conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone() == (False,)
