@@ -94,6 +94,13 @@ def test_self_reference_by_column_and_computed_relationships(sb: Client) -> None
                        "pgx_supervisees": []}
 
 
+def test_null_filtering_on_embedded_resources(sb: Client) -> None:
+    with_specs = sb.table("pgx_films").select("id,pgx_specs(camera)").not_.is_("pgx_specs", "null").order("id")
+    without = sb.table("pgx_films").select("id,pgx_specs(camera)").is_("pgx_specs", "null")
+    assert [r["id"] for r in with_specs.execute().data] == [1, 2]
+    assert without.execute().data == [{"id": 3, "pgx_specs": None}]
+
+
 def test_embedding_through_a_view(sb: Client) -> None:
     rows = sb.table("pgx_films_view").select("title,pgx_directors(name),pgx_specs(camera)").eq("id", 2).execute()
     assert rows.data == [{"title": "Reservoir Dogs", "pgx_directors": {"name": "Quentin"},

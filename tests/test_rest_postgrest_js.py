@@ -47,6 +47,7 @@ def test_embeddings(seen: dict[str, Any]) -> None:
     assert seen["byColumn"] == [{"name": "Coffee machine", "billing_address_id": {"name": "Home"},
                                  "shipping": {"name": "Office"}}]
     assert seen["ambiguous"] == {"status": 300, "code": "PGRST201"}
+    assert seen["withSpecs"] == [1, 2]
     assert seen["view"] == [{"title": "Cleo", "pgx_directors": {"name": "Agnes"}}]
     assert seen["spread"] == [{"name": "Quentin", "titles": ["Reservoir Dogs", "Pulp Fiction"]}]
 

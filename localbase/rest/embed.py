@@ -201,8 +201,10 @@ def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: 
     if extra.offset is not None:
         tail = sql.SQL("{} OFFSET {}").format(tail, b.param(extra.offset))
     inner = sql.SQL("SELECT {} FROM {} WHERE {}{}{}").format(items, from_sql, cond, group_by, tail)
+    exists = sql.SQL("EXISTS (SELECT 1 FROM {} WHERE {})").format(from_sql, cond)
+    b.embed_exists[(src, name)] = exists
     if embed.inner:
-        b.inner_joins.append(sql.SQL("EXISTS (SELECT 1 FROM {} WHERE {})").format(from_sql, cond))
+        b.inner_joins.append(exists)
     if embed.spread:
         out: list[Pair] = []
         for _, col, _agg in pairs:

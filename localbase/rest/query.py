@@ -68,6 +68,8 @@ class Builder:
     inner_joins: list[sql.Composable] = field(default_factory=list)
     embedded: dict[str, EmbedArgs] = field(default_factory=dict)
     used_embeds: set[str] = field(default_factory=set)
+    # `EXISTS (...)` of each embed by (parent alias, output name), for `rel=is.null` / `rel=not.is.null`
+    embed_exists: dict[tuple[str, str], sql.Composable] = field(default_factory=dict)
 
     def check_embeds_used(self) -> None:
         """Every `rel.x=` parameter must name an embedding of the select list."""
@@ -112,6 +114,13 @@ class Builder:
         return expr
 
     def condition(self, src: str, table: Table, cond: Condition) -> sql.Composable:
+        exists = self.embed_exists.get((src, cond.field.name))
+        if exists is not None and cond.field.name not in table.columns and not cond.field.path:
+            # null filtering on an embedded resource: `not.is.null` keeps rows that have one (like !inner)
+            if cond.op != "is" or cond.value != "null":
+                raise errors.RestError(400, "PGRST100", f"failed to parse filter on embedded resource "
+                                       f"'{cond.field.name}'", "only is.null and not.is.null apply to an embedding")
+            return exists if cond.negate else sql.SQL("(NOT {})").format(exists)
         lhs = self.field(src, table, cond.field)
         out: sql.Composable
         if cond.op == "is":

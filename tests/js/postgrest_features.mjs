@@ -21,6 +21,7 @@ out.byColumn = (await sb.from('pgx_orders').select('name,billing_address_id(name
   .eq('id', 1)).data
 const ambiguous = await sb.from('pgx_orders').select('name,pgx_addresses(name)')
 out.ambiguous = { status: ambiguous.status, code: ambiguous.error?.code }
+out.withSpecs = ids(await sb.from('pgx_films').select('id,pgx_specs(camera)').not('pgx_specs', 'is', null).order('id'))
 out.view = (await sb.from('pgx_films_view').select('title,pgx_directors(name)').eq('id', 3)).data
 out.spread = (await sb.from('pgx_directors').select('name,...pgx_films(titles:title)').eq('id', 1)
   .order('year', { referencedTable: 'pgx_films' })).data
