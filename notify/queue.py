@@ -142,6 +142,9 @@ class Queue:
             return []
         with self.conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(_LOAD, {"ids": ids, "token": self.token}).fetchall()
+        gone = set(ids) - {r["id"] for r in rows}
+        if gone:  # the recipient's profile went between the enqueue and now
+            self.finish(sorted(gone), "skipped", "recipient or message no longer exists")
         found: dict[tuple[str, str], Group] = {}
         for r in rows:
             key = (r["recipient_id"], r["ticket_id"])
