@@ -278,7 +278,10 @@ class EmbeddedPostgres:
             entry = pwd.getpwnam("embedded_postgres")
             os.chown(log_file, entry.pw_uid, entry.pw_gid)
         result = self._tool(
-            "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(log_file), "-o", f"-p {self.port}", "start"
+            # wal_writer_delay: with synchronous_commit off, a commit reaches the realtime capture's
+            # replication stream only once the WAL writer flushes it (every 200 ms by default)
+            "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(log_file),
+            "-o", f"-p {self.port} -c wal_writer_delay=1ms", "start"
         )
         if result.returncode != 0:
             tail = log_file.read_text(errors="replace")[-4000:]

@@ -11,16 +11,20 @@ stopped or crashed stack never leaves a slot pinning WAL), read with
     key columns) in-band, so a table added to the publication needs no code;
   * values come in PostgreSQL's text format and are turned into the JSON REST returns: common types
     by a fixed rewrite (values.py), anything else by PostgreSQL itself (`text::type` then `to_jsonb`).
-The slot is polled: every POLL_ACTIVE seconds while changes keep coming, backing off to POLL_IDLE,
-and woken at once when a channel with bindings joins. With no postgres_changes subscriber the slot
-is only advanced (cheap, no output) so WAL is not retained. A channel is reported "Subscribed to
-PostgreSQL" after a poll that started with it registered, so every change committed after the
-client saw that message reaches it.
+The slot is not polled: the capture streams it over the replication protocol (walstream.py), so the
+walsender pushes each transaction as soon as it commits and its WAL is flushed (localbase runs
+PostgreSQL with `wal_writer_delay = 1ms`, since `synchronous_commit = off` would otherwise hold a
+commit back for up to 200 ms) and the capture sleeps until then: no fixed interval on the hot path.
+Everything streamed is decoded, also with no postgres_changes subscriber (cheap; it keeps relations
+known and the slot confirmed). A channel is reported "Subscribed to PostgreSQL" once it is registered
+and the stream is running, so every change that commits after the client saw that message reaches it.
 
-Per poll: decode, find the channels whose bindings match each change (table, event, filters on the
-typed record), check RLS for INSERT/UPDATE once per distinct subscriber identity in one round trip
+Per batch (whatever the stream brought since the last one): decode, find the channels whose
+bindings match each change (table, event, filters on the typed record), check RLS for INSERT/UPDATE
+once per distinct subscriber identity in one round trip
 (rls.py), then enqueue the events in commit order. DELETE is not RLS-checked (the row is gone), as
-on Supabase: a role without SELECT on the table gets nothing, and on RLS tables `old_record` keeps
+on Supabase; a role that may not SELECT the primary key gets walrus's 401 error instead of an INSERT or
+UPDATE, and nothing of a DELETE (stricter than Supabase); on RLS tables `old_record` keeps
 only the primary key. An UPDATE's unchanged TOASTed values (long texts) are not in the WAL; they are
 read from the row by primary key, so they can already show a later committed update of that column,
 which is delivered right after.
@@ -36,7 +40,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,17 +48,15 @@ from psycopg import AsyncConnection, sql
 from localbase.realtime.filters import Binding
 from localbase.realtime.hub import Channel, Hub
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
-from localbase.realtime.rls import SCHEMA, RlsChecker, check_function, check_function_name
+from localbase.realtime.rls import RlsChecker, check_function, check_function_name
 from localbase.realtime.subscriptions import PUBLICATION
 from localbase.realtime.values import convert_row
+from localbase.realtime.walstream import WalStream
 
 log = logging.getLogger(__name__)
 
-POLL_ACTIVE = 0.002
-POLL_IDLE = 0.010
-ACTIVE_WINDOW = 2.0
-ADVANCE_EVERY = 1.0
-MAX_CHANGES_PER_POLL = 5000
+WAIT_AT_MOST = 1.0  # seconds without data before the loop looks around (keepalives, feedback)
+MAX_CHANGES_PER_POLL = 5000  # pgoutput messages decoded per batch
 RLS_WORKERS = 3  # backends that run RLS checks, in parallel for large batches, while the slot is polled again
 MAX_PENDING = 20_000  # decoded events waiting for their RLS check; beyond this the slot keeps them instead
 UNAUTHORIZED = "Error 401: Unauthorized"  # walrus (realtime.apply_rls): the role may not SELECT the primary key
@@ -92,7 +93,7 @@ class Capture:
         self._pending: list[Event] = []
         self._pending_ready = asyncio.Event()
         self._checker: asyncio.Task[None] | None = None
-        self.polls = 0
+        self.batches = 0
 
     async def run(self) -> None:
         """Poll forever; reconnect (with a new slot) if the database connection is lost."""
@@ -123,33 +124,26 @@ class Capture:
         self._conn = conn
         await self.rls.setup(conn)
         await conn.execute("set timezone = 'UTC'")
-        await conn.execute("select pg_create_logical_replication_slot(%s, 'pgoutput', true)", (self.slot,))
-        self._reset_live_channels()
-        for _ in range(RLS_WORKERS):
-            self._workers.append(await AsyncConnection.connect(self.db_url, autocommit=True))
-        self.decoder = Decoder()
-        self._checker = asyncio.create_task(self._check_loop(conn))
-        last_change = 0.0
-        last_advance = 0.0
-        while True:
-            now = time.monotonic()
-            self.hub.pg_joined.clear()  # before the snapshot: a join from here on wakes the next wait
-            channels = [c for c in self.hub.pg_channels if c.bindings]
-            if not channels:
-                if now - last_advance >= ADVANCE_EVERY:
-                    await conn.execute("select pg_replication_slot_advance(%s, pg_current_wal_lsn())", (self.slot,))
-                    last_advance = now
+        stream = await WalStream.open(self.db_url, self.slot, PUBLICATION)
+        try:
+            self._reset_live_channels()
+            for _ in range(RLS_WORKERS):
+                self._workers.append(await AsyncConnection.connect(self.db_url, autocommit=True))
+            self.decoder = Decoder()
+            self._checker = asyncio.create_task(self._check_loop(conn))
+            while True:
+                self.hub.pg_joined.clear()  # before the snapshot: a join from here on wakes the next wait
+                # the stream is running: every transaction that commits from now on reaches these channels
+                for channel in list(self.hub.pg_channels):
+                    if not channel.live:
+                        channel.live = True
+                        channel.system("postgres_changes", "ok", "Subscribed to PostgreSQL")
+                messages = await stream.read(MAX_CHANGES_PER_POLL, self.hub.pg_joined, WAIT_AT_MOST)
+                if messages:
+                    await self.process(conn, messages)
                 self._raise_if_checker_failed()
-                await self._wait(ADVANCE_EVERY)
-                continue
-            if await self.poll(conn):
-                last_change = time.monotonic()
-            for channel in channels:
-                if not channel.live:
-                    channel.live = True
-                    channel.system("postgres_changes", "ok", "Subscribed to PostgreSQL")
-            idle = time.monotonic() - last_change > ACTIVE_WINDOW
-            await self._wait(POLL_IDLE if idle else POLL_ACTIVE)
+        finally:
+            stream.close()
 
     def _reset_live_channels(self) -> None:
         """Tell channels that were live on a previous slot that changes may have been missed.
@@ -165,28 +159,20 @@ class Capture:
                 channel.system("postgres_changes", "error",
                                "realtime capture restarted: changes may have been missed; rejoin to resubscribe")
 
-    async def _wait(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.hub.pg_joined.wait(), seconds)
-
-    async def poll(self, conn: AsyncConnection[Any]) -> bool:
-        """Read, check and deliver one batch of committed transactions; True if there were any."""
-        cur = await conn.execute(f"select * from {SCHEMA}.poll(%s, %s, %s)",
-                                 (self.slot, MAX_CHANGES_PER_POLL, PUBLICATION))
-        rows = await cur.fetchall()
-        self.polls += 1
-        if not rows:
-            return False
-        transactions = [tx for tx in (self.decoder.feed(bytes(r[0])) for r in rows) if tx is not None]
+    async def process(self, conn: AsyncConnection[Any], messages: list[bytes]) -> None:
+        """Decode one batch of streamed pgoutput messages and queue its events for the RLS checker."""
+        self.batches += 1
+        transactions = [tx for tx in (self.decoder.feed(m) for m in messages) if tx is not None]
+        if not self.hub.pg_channels:
+            return  # decoded (relations and transactions stay consistent), nobody to tell
         events = await self._events(conn, transactions)
         if events:
             self._pending.extend(events)
             self._pending_ready.set()
         self._raise_if_checker_failed()
-        while len(self._pending) > MAX_PENDING:  # the checker is behind: let the slot hold the rest
-            await asyncio.sleep(POLL_ACTIVE)
+        while len(self._pending) > MAX_PENDING:  # the checker is behind: stop reading, the walsender waits
+            await asyncio.sleep(0.002)
             self._raise_if_checker_failed()
-        return True
 
     async def _check_loop(self, conn: AsyncConnection[Any]) -> None:
         """Check and deliver everything decoded so far, batch after batch, in commit order.

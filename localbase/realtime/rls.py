@@ -37,18 +37,7 @@ MIN_CHECKS_PER_WORKER = 25  # identity groups; below this a second backend costs
 SETUP_SQL = f"""
 create schema if not exists {SCHEMA};
 revoke all on schema {SCHEMA} from public;
-create or replace function {SCHEMA}.poll(slot name, upto integer, publication text)
-returns setof bytea language plpgsql as $$
-begin
-  -- decoding stops at the flushed WAL position; with synchronous_commit = off commits may sit
-  -- unflushed for up to wal_writer_delay, so flush first (one fsync per poll, only if needed)
-  if pg_current_wal_insert_lsn() > pg_current_wal_flush_lsn() then
-    perform pg_logical_emit_message(false, 'localbase_realtime', '', true);
-  end if;
-  return query select data from pg_logical_slot_get_binary_changes(slot, null, upto, 'proto_version', '1',
-                                                                   'publication_names', publication);
-end $$;
-revoke all on function {SCHEMA}.poll(name, integer, text) from public;
+drop function if exists {SCHEMA}.poll(name, integer, text);  -- the slot is streamed now (walstream.py)
 """
 
 ALLOWED_ROLES = ("anon", "authenticated", "service_role")
