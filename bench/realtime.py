@@ -1,4 +1,5 @@
-"""Realtime latency: insert-to-delivery of postgres_changes, with 1 and with 100 concurrent subscribers.
+"""Realtime latency: insert-to-delivery of postgres_changes, with 1, 100 and 500 concurrent subscribers,
+and the deliveries/s ceiling.
 
 Each figure inserts messages at INSERT_RATE per second for LOAD_SECONDS through a separate thread (as the
 agent, role + claims set like PostgREST does, one transaction per insert), while raw websocket
@@ -10,6 +11,12 @@ the INSERT was sent; value is p50 in ms, with p99 and losses (expected deliverie
 
 Baseline: raw LISTEN/NOTIFY on the same database in the same run, same rate, one listener per
 subscriber: the floor for any change notification that PostgreSQL itself delivers.
+
+`realtime_latency_500`: 500 subscribers at 40 inserts/s (the same 20,000 deliveries/s as 100 x 200); its
+baseline listens on 150 connections (max_connections is 200).
+`realtime_ceiling`: with 100 subscribers, the insert rate doubles from 25/s (2 s per step) until a step
+loses a delivery or its p99 passes 1 s; value = deliveries/s of the last step that held, beside the same
+search for raw LISTEN/NOTIFY with 100 listeners.
 """
 
 from __future__ import annotations
@@ -94,7 +101,8 @@ async def _receive(ws: ClientConnection, arrived: list[tuple[int, float]]) -> No
                 arrived.append((int(m.group(1)), now))
 
 
-async def _realtime_run(env: BenchEnv, subscribers: int) -> tuple[list[float], int]:
+async def _realtime_run(env: BenchEnv, subscribers: int, rate: int = INSERT_RATE,
+                        seconds: float = LOAD_SECONDS) -> tuple[list[float], int]:
     users = env.users
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
         row = conn.execute("insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s)"
@@ -109,8 +117,7 @@ async def _realtime_run(env: BenchEnv, subscribers: int) -> tuple[list[float], i
     arrivals: list[list[tuple[int, float]]] = [[] for _ in sockets]
     readers = [asyncio.create_task(_receive(ws, got)) for ws, got in zip(sockets, arrivals, strict=True)]
     sent: dict[int, float] = {}
-    await asyncio.to_thread(_writer, env.stack.db_url, users.agent, ticket, sent,
-                            rate=INSERT_RATE, seconds=LOAD_SECONDS)
+    await asyncio.to_thread(_writer, env.stack.db_url, users.agent, ticket, sent, rate=rate, seconds=seconds)
     await asyncio.sleep(GRACE_SECONDS)
     await asyncio.gather(*(ws.close() for ws in sockets))
     await asyncio.gather(*readers)
@@ -119,7 +126,8 @@ async def _realtime_run(env: BenchEnv, subscribers: int) -> tuple[list[float], i
     return latencies, expected - len(latencies)
 
 
-async def _notify_run(env: BenchEnv, listeners: int) -> tuple[list[float], int]:
+async def _notify_run(env: BenchEnv, listeners: int, rate: int = INSERT_RATE,
+                      seconds: float = LOAD_SECONDS) -> tuple[list[float], int]:
     conns = []
     arrivals: list[list[tuple[int, float]]] = [[] for _ in range(listeners)]
     for _ in range(listeners):
@@ -128,12 +136,12 @@ async def _notify_run(env: BenchEnv, listeners: int) -> tuple[list[float], int]:
         conns.append(conn)
 
     async def listen(conn: psycopg.AsyncConnection[Any], got: list[tuple[int, float]]) -> None:
-        async for note in conn.notifies(timeout=LOAD_SECONDS + GRACE_SECONDS + 1):
+        async for note in conn.notifies(timeout=seconds + GRACE_SECONDS + 1):
             got.append((int(note.payload), time.perf_counter()))
 
     tasks = [asyncio.create_task(listen(c, got)) for c, got in zip(conns, arrivals, strict=True)]
     sent: dict[int, float] = {}
-    await asyncio.to_thread(_notifier, env.stack.db_url, sent, INSERT_RATE, LOAD_SECONDS)
+    await asyncio.to_thread(_notifier, env.stack.db_url, sent, rate, seconds)
     await asyncio.gather(*tasks)
     for conn in conns:
         await conn.close()
@@ -141,20 +149,50 @@ async def _notify_run(env: BenchEnv, listeners: int) -> tuple[list[float], int]:
     return latencies, len(sent) * listeners - len(latencies)
 
 
-def _bench(name: str, subscribers: int) -> Any:
+def _bench(name: str, subscribers: int, rate: int = INSERT_RATE) -> Any:
     def run(env: BenchEnv) -> list[Figure]:
-        base, base_lost = asyncio.run(_notify_run(env, subscribers))
-        lat, lost = asyncio.run(_realtime_run(env, subscribers))
-        return [figure(name, percentile(lat, 50), "ms p50", f"LISTEN/NOTIFY x{subscribers} p50",
+        listeners = min(subscribers, MAX_LISTENERS)
+        base, base_lost = asyncio.run(_notify_run(env, listeners, rate))
+        lat, lost = asyncio.run(_realtime_run(env, subscribers, rate))
+        return [figure(name, percentile(lat, 50), "ms p50", f"LISTEN/NOTIFY x{listeners} p50",
                        percentile(base, 50), higher_is_better=False,
                        p99_ms=round(percentile(lat, 99), 3), losses=lost, subscribers=subscribers,
-                       inserts_per_s=INSERT_RATE, deliveries=len(lat),
+                       inserts_per_s=rate, deliveries=len(lat),
                        baseline_p99_ms=round(percentile(base, 99), 3), baseline_losses=base_lost)]
 
     return run
 
 
+MAX_LISTENERS = 150  # PostgreSQL's max_connections is 200: the 500-subscriber baseline listens on 150
+CEILING_SUBSCRIBERS = 100
+CEILING_STEP_SECONDS = 2.0
+CEILING_RATES = (25, 50, 100, 200, 400, 800, 1600)
+
+
+def _ceiling(env: BenchEnv, run: Any) -> tuple[int, list[dict[str, Any]]]:
+    """The highest deliveries/s of the doubling rates that lost nothing with p99 <= 1 s, and every step."""
+    held, steps = 0, []
+    for rate in CEILING_RATES:
+        lat, lost = asyncio.run(run(env, CEILING_SUBSCRIBERS, rate, CEILING_STEP_SECONDS))
+        p99 = percentile(lat, 99)
+        steps.append({"inserts_per_s": rate, "p99_ms": round(p99, 1), "losses": lost})
+        if lost or not p99 <= 1000:
+            break
+        held = rate * CEILING_SUBSCRIBERS
+    return held, steps
+
+
+def ceiling_bench(env: BenchEnv) -> list[Figure]:
+    base, base_steps = _ceiling(env, _notify_run)
+    value, steps = _ceiling(env, _realtime_run)
+    return [figure("realtime_ceiling", value, "deliveries/s", f"LISTEN/NOTIFY x{CEILING_SUBSCRIBERS} ceiling",
+                   base, higher_is_better=True, subscribers=CEILING_SUBSCRIBERS, steps=steps,
+                   baseline_steps=base_steps)]
+
+
 BENCHES = {
     "realtime_latency_1": _bench("realtime_latency_1", 1),
     "realtime_latency_100": _bench("realtime_latency_100", 100),
+    "realtime_latency_500": _bench("realtime_latency_500", 500, rate=40),
+    "realtime_ceiling": ceiling_bench,
 }
