@@ -12,7 +12,7 @@ TABLES = ("pgx_addresses", "pgx_orders", "pgx_directors", "pgx_films", "pgx_spec
           "pgx_employees", "pgx_shapes", "pgx_sales", "pgx_counters")
 
 SQL = """
-drop view if exists pgx_films_view;
+drop view if exists pgx_films_view, pgx_cast;
 drop table if exists pgx_roles, pgx_specs, pgx_films, pgx_directors, pgx_actors, pgx_orders, pgx_addresses,
   pgx_employees, pgx_shapes, pgx_sales, pgx_counters cascade;
 drop function if exists pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), pgx_bump(int),
@@ -33,6 +33,8 @@ create table pgx_shapes (id int primary key, span int4range, tags text[]);
 create table pgx_sales (id int primary key, region text, amount numeric);
 create table pgx_counters (id int primary key, n int not null default 0);
 create view pgx_films_view as select id, title, director_id from pgx_films;
+create view pgx_cast as select r.film_id as movie, r.character, a.name as actor from pgx_roles r
+  join pgx_actors a on a.id = r.actor_id;
 
 create function pgx_label(pgx_films) returns text stable language sql
   as $$ select $1.title || ' (' || $1.year || ')' $$;
@@ -68,9 +70,9 @@ def create(db_url: str) -> None:
         if conn.execute("select 1 from pg_roles where rolname = 'postgres' and not rolsuper").fetchone():
             conn.execute("set role postgres")
         conn.execute(SQL)
-        for table in (*TABLES, "pgx_films_view"):
+        for table in (*TABLES, "pgx_films_view", "pgx_cast"):
             conn.execute(f"grant select, insert, update, delete on {table} to authenticated")
-            if table != "pgx_films_view":
+            if table not in ("pgx_films_view", "pgx_cast"):
                 conn.execute(f"alter table {table} enable row level security")
                 conn.execute(f"create policy everyone on {table} to authenticated using (true) with check (true)")
         functions = ("pgx_label(pgx_films), pgx_supervisees(pgx_employees), pgx_boss(pgx_employees), "
@@ -82,7 +84,7 @@ def create(db_url: str) -> None:
 
 def drop(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("drop view if exists pgx_films_view")
+        conn.execute("drop view if exists pgx_films_view, pgx_cast")
         conn.execute("drop table if exists " + ", ".join(TABLES) + " cascade")
         conn.execute("drop function if exists pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), "
                      "pgx_answer(), pgx_shout(text)")

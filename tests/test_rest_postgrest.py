@@ -107,6 +107,12 @@ def test_embedding_through_a_view(sb: Client) -> None:
                           "pgx_specs": {"camera": "Panavision"}}]
     back = sb.table("pgx_directors").select("name,pgx_films_view(title)").eq("id", 2).execute().data
     assert back == [{"name": "Agnes", "pgx_films_view": [{"title": "Cleo"}]}]
+    # a join view that renames the key column (film_id as movie): followed through the view's rewrite rule
+    cast = sb.table("pgx_cast").select("actor,character,pgx_films(title)").eq("character", "Mia").execute().data
+    assert cast == [{"actor": "Uma", "character": "Mia", "pgx_films": {"title": "Pulp Fiction"}}]
+    film = sb.table("pgx_films").select("title,pgx_cast(actor)").eq("id", 2) \
+        .order("actor", foreign_table="pgx_cast").execute().data
+    assert film == [{"title": "Reservoir Dogs", "pgx_cast": [{"actor": "Harvey"}, {"actor": "Tim"}]}]
 
 
 def test_spread_to_one_and_to_many(sb: Client) -> None:

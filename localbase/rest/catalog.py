@@ -2,11 +2,11 @@
 
 Read from pg_catalog as the superuser (like PostgREST's schema cache) and reloaded when a request
 names something unknown, or on `NOTIFY pgrst` as PostgREST does, so a migration applied while the
-stack runs is picked up. Views get the
-foreign and unique keys of the base columns they expose, functions of one table row are computed
-fields or computed relationships, and `pgrst.*` settings of role `authenticator` are read as
-PostgREST's in-database configuration (only `pgrst.db_aggregates_enabled` is used). Every SQL
-identifier the REST layer emits comes from here; names from the URL are only looked up in it.
+stack runs is picked up. Views get the foreign and unique keys of the base columns they show (traced
+through their rewrite rules), functions of one table row are computed fields or computed
+relationships, and `pgrst.*` settings of role `authenticator` are read as PostgREST's in-database
+configuration (only `pgrst.db_aggregates_enabled` is used). Every SQL identifier the REST layer emits
+comes from here; names from the URL are only looked up in it.
 """
 
 from __future__ import annotations
@@ -125,19 +125,20 @@ left join pg_namespace fn on fn.oid = fc.relnamespace
 where n.nspname = %s and con.contype in ('p', 'u', 'f') and (con.contype <> 'f' or fn.nspname = %s)
 """
 
-# which base-table columns each view reads (pg_rewrite's dependencies); a view column maps to the base
-# column of the same name (PostgREST parses the rewrite tree; same-name mapping covers views that
-# select base columns without renaming them)
-_VIEW_SQL = """
-select distinct v.relname, t.relname, a.attname
+# which base-table column each view column shows: the target entries of the view's rewrite rule (its
+# `ev_action` node tree), as PostgREST reads them; a target entry counts only where its position and
+# name are the view column's (so target entries of subqueries inside the view are not taken for them)
+_VIEW_SQL = r"""
+select distinct v.relname, va.attname, t.relname, ta.attname
 from pg_class v
 join pg_namespace vn on vn.oid = v.relnamespace
 join pg_rewrite r on r.ev_class = v.oid
-join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
-                 and d.refobjsubid > 0
-join pg_class t on t.oid = d.refobjid and t.oid <> v.oid
+cross join lateral regexp_matches(r.ev_action::text,
+  ':resno (\d+) :resname ((?:\\.|[^ \\])+) :ressortgroupref \d+ :resorigtbl (\d+) :resorigcol (\d+)', 'g') m
+join pg_attribute va on va.attrelid = v.oid and va.attnum = m[1]::int and va.attname = replace(m[2], '\', '')
+join pg_class t on t.oid = m[3]::oid and t.oid <> v.oid
 join pg_namespace tn on tn.oid = t.relnamespace and tn.nspname = %s
-join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid
+join pg_attribute ta on ta.attrelid = t.oid and ta.attnum = m[4]::int
 where vn.nspname = %s and v.relkind in ('v', 'm')
 """
 
@@ -233,33 +234,38 @@ async def load(pool: AsyncConnectionPool) -> Catalog:
     return catalog
 
 
-def _derive_view_keys(catalog: Catalog, uses: list[tuple[str, str, str]]) -> None:
-    """Give views the foreign keys and unique keys of the base columns they expose (chains of views too)."""
-    exposed: dict[str, dict[str, set[str]]] = {}  # view -> base table -> base columns the view shows by name
-    for view, base, column in uses:
-        if view in catalog.tables and column in catalog.tables[view].columns:
-            exposed.setdefault(view, {}).setdefault(base, set()).add(column)
+def _derive_view_keys(catalog: Catalog, shows: list[tuple[str, str, str, str]]) -> None:
+    """Give views the foreign and unique keys of the base columns they show (chains of views too)."""
+    exposed: dict[str, dict[str, dict[str, str]]] = {}  # view -> base -> base column -> view column
+    for view, view_col, base, base_col in shows:
+        if view in catalog.tables:
+            exposed.setdefault(view, {}).setdefault(base, {}).setdefault(base_col, view_col)
 
-    def views_showing(base: str, columns: tuple[str, ...]) -> list[str]:
-        return [v for v, bases in exposed.items() if set(columns) <= bases.get(base, set())]
+    def showing(base: str, columns: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+        out = [(base, columns)]
+        for view, bases in exposed.items():
+            mapping = bases.get(base, {})
+            if all(c in mapping for c in columns):
+                out.append((view, tuple(mapping[c] for c in columns)))
+        return out
 
     seen = {(fk.name, fk.table, fk.ref_table) for fk in catalog.foreign_keys}
     for _ in range(3):  # a view of a view of a table: a few rounds reach the whole chain
         added = False
         for fk in list(catalog.foreign_keys):
-            sources = [fk.table, *views_showing(fk.table, fk.columns)]
-            targets = [fk.ref_table, *views_showing(fk.ref_table, fk.ref_columns)]
-            for src in sources:
-                for dst in targets:
+            for src, src_cols in showing(fk.table, fk.columns):
+                for dst, dst_cols in showing(fk.ref_table, fk.ref_columns):
                     if (fk.name, src, dst) not in seen:
                         seen.add((fk.name, src, dst))
-                        catalog.foreign_keys.append(ForeignKey(fk.name, src, fk.columns, dst, fk.ref_columns))
+                        catalog.foreign_keys.append(ForeignKey(fk.name, src, src_cols, dst, dst_cols))
                         added = True
         for view, bases in exposed.items():
-            for base, columns in bases.items():
-                for key in catalog.tables[base].unique_keys if base in catalog.tables else []:
-                    if set(key) <= columns and key not in catalog.tables[view].unique_keys:
-                        catalog.tables[view].unique_keys.append(key)
+            for base, mapping in bases.items():
+                base_table = catalog.tables.get(base)
+                for key in base_table.unique_keys if base_table else []:
+                    mapped = tuple(mapping.get(c, "") for c in key)
+                    if all(mapped) and mapped not in catalog.tables[view].unique_keys:
+                        catalog.tables[view].unique_keys.append(mapped)
                         added = True
         if not added:
             break
