@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -261,7 +260,3 @@ class EmailFlows:
     async def sso(self, request: Request) -> Response:
         await read_json(request, allow_empty=True)
         raise AuthError(404, "saml_provider_disabled", "SAML 2.0 is disabled")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
