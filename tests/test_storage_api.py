@@ -431,16 +431,28 @@ def test_abandoned_resumable_uploads_expire_after_a_day(tmp_path: Path) -> None:
      " storage.update_updated_at_column()", True),
     ("insert into storage.buckets (id, name) values ('ddl-check', 'ddl-check')", True),
 ])
-def test_migrations_may_do_in_storage_only_what_supabase_allows(db: psycopg.Connection, statement: str,
+def test_migrations_may_do_in_storage_only_what_supabase_allows(stack: StackProcess, statement: str,
                                                                 allowed: bool) -> None:
     """Since April 2025 Supabase lets `postgres` add policies and triggers to storage tables and write
-    buckets and objects, nothing else; localbase refuses the rest the same way."""
-    with db.transaction(force_rollback=True):
-        if allowed:
-            db.execute(statement)
-        else:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner"):
-                db.execute(statement)
+    buckets and objects, nothing else; localbase refuses the rest the same way (as postgres, the role
+    migrations run as, and even as the superuser)."""
+    for url in (stack.postgres_url, stack.db_url):
+        with psycopg.connect(url) as conn:  # one transaction, rolled back when the block ends
+            if allowed:
+                conn.execute(statement)
+            else:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner"):
+                    conn.execute(statement)
+            conn.rollback()
+
+
+def test_postgres_cannot_become_the_storage_admin(stack: StackProcess) -> None:
+    """Regression: postgres was a full member of supabase_storage_admin, so `set role` gave it the
+    owner's rights (and slipped past the DDL guard); on Supabase it is no member at all."""
+    with psycopg.connect(stack.postgres_url) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("set role supabase_storage_admin")
+        conn.rollback()
 
 
 def test_half_written_uploads_are_dropped_when_the_stack_starts(tmp_path: Path) -> None:
