@@ -85,9 +85,9 @@ async def _presync(env: BenchEnv, data: Path, ticket_id: str, expect: int) -> No
         await engine.sign_in(env.users.agent.email, env.users.agent.password)
     await engine.start()
     deadline = time.monotonic() + 90
-    while engine.count_thread(ticket_id) < expect:
+    while engine.cache.count_thread(ticket_id) < expect:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the engine pulled {engine.count_thread(ticket_id)} of {expect} messages")
+            raise RuntimeError(f"the engine pulled {engine.cache.count_thread(ticket_id)} of {expect} messages")
         await asyncio.sleep(0.2)
     await engine.stop()
     await engine.close()

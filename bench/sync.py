@@ -114,8 +114,7 @@ async def _initial_pull(env: BenchEnv) -> list[Figure]:
         started = time.perf_counter()
         await engine.sync_once()
         pull_s = time.perf_counter() - started
-        assert engine._store is not None
-        cached = engine._store.reader.execute("select count(*) from messages").fetchone()[0]
+        cached = engine.cache.count("messages")
         assert cached == PULL_MESSAGES, cached
     finally:
         await engine.close()
@@ -159,7 +158,7 @@ async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
         await engine.start()
         deadline = time.monotonic() + 30
         while not (engine.remote.live.subscribed and engine.status.state == "online"  # type: ignore[attr-defined]
-                   and not engine._pull_wanted and not engine.status.syncing):
+                   and not engine.pull_pending and not engine.status.syncing):
             if time.monotonic() > deadline:
                 raise RuntimeError("realtime did not subscribe")
             await asyncio.sleep(0.05)

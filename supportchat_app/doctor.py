@@ -244,8 +244,8 @@ def webview_check() -> Check:
 
 def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
     """Schema version and outbox of every cache in the data dir (the signed-in user's is marked)."""
-    from sync.local import counts  # the engine's own definition of pending and failed
-    from sync.schema import VERSION
+    from sync.cache import SCHEMA_VERSION as VERSION
+    from sync.cache import Cache  # the engine's own reading of a cache: schema, pending and failed
 
     # the window's caches, then those of further browser sessions (supportchat_app.backend: sessions/N)
     caches = sorted((root / "cache").glob("*.sqlite3")) + sorted(root.glob("sessions/*/cache/*.sqlite3"))
@@ -258,12 +258,8 @@ def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
         label = path.stem + (f" (browser session {slot.name})" if slot != root
                              else " (signed in)" if path.stem == signed_in else "")
         try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-            try:
-                version = conn.execute("pragma user_version").fetchone()[0]
-                row = (0, 0) if version > VERSION else counts(conn)
-            finally:
-                conn.close()
+            info = Cache.inspect(path)
+            version, row = info.version, (info.pending, info.failed)
         except sqlite3.Error as exc:
             checks.append(Check("cache", False, f"{label}: unreadable ({exc})",
                                 f"The local cache {path} cannot be read ({exc}); SupportChat rebuilds it from the "

@@ -1,6 +1,6 @@
 """sync: the offline-first sync engine (cache, outbox, push, pull, live, session, status).
 
-Public API (contract in /work/notes/SYNC_API.md)::
+Public API (see sync/README.md)::
 
     from sync import SyncEngine, RemoteConfig, SyncStatus, Ticket, Message, Profile, LocalUser, SearchHit
     from sync import events

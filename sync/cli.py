@@ -101,7 +101,7 @@ async def _dispatch(engine: SyncEngine, args: argparse.Namespace) -> int:
         _print(args, {"rows": rows, "status": as_dict(engine.status)}, f"pulled {rows} rows")
         return 0
     if action == "outbox":
-        entries = engine.outbox()
+        entries = engine.cache.outbox()
         lines = [f"{e['seq']:>6} {e['kind']:<14} {e['entity_id']} {e['state']}"
                  f"{'  ' + e['error'] if e['error'] else ''}" for e in entries]
         _print(args, {"outbox": entries}, "\n".join(lines) if lines else "outbox empty")

@@ -1,7 +1,8 @@
 """Pure decisions of the sync engine: no I/O, no clock, no randomness of their own (callers pass
 them in), so each is unit-tested in tests/test_sync_decisions.py.
 
-- classify(): which branch of the error tree a failure belongs to (retry, refresh, give up)
+- classify_code(): which branch of the error tree a server answer belongs to (retry, refresh, give up);
+  library exceptions are mapped to it by type inside the adapter (sync/errormap.py)
 - backoff_delay(): exponential backoff with jitter
 - plan_batches() / bisect(): which outbox entries travel together, and how to isolate a bad row
 - overlay_ticket() / resolve_ticket_update(): the merge rule for tickets changed offline
@@ -11,7 +12,6 @@ them in), so each is unit-tested in tests/test_sync_decisions.py.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,35 +66,6 @@ def classify_code(code: str | None, message: str = "", details: Any = None, hint
         # PGRST1xx/2xx are request/schema errors (bad column, no such table): the same request fails again
         return PermanentError(message, **kwargs)
     return RetryableError(message, **kwargs)
-
-
-def classify(exc: BaseException) -> SyncError:
-    """Map any exception from the network stack or the Supabase clients onto the error tree."""
-    if isinstance(exc, SyncError):
-        return exc
-    name = type(exc).__name__
-    module = type(exc).__module__
-    if module.startswith("postgrest") and hasattr(exc, "code"):
-        return classify_code(getattr(exc, "code", None), getattr(exc, "message", None) or str(exc),
-                             getattr(exc, "details", None), getattr(exc, "hint", None))
-    if module.startswith("supabase_auth"):
-        status = getattr(exc, "status", None)
-        code = getattr(exc, "code", None)
-        message = getattr(exc, "message", None) or str(exc)
-        if name in ("AuthRetryableError", "AuthUnknownError") or (isinstance(status, int) and status >= 500):
-            return RetryableError(message, code=code, status=status)
-        if name == "AuthSessionMissingError":
-            return AuthError(message, code=code, status=status, refused=True)
-        # 400 invalid_credentials / refresh_token_not_found / refresh_token_already_used, 401, 403, 422
-        return AuthError(message, code=code, status=status, refused=True)
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, ConnectionError, OSError, EOFError)):
-        return RetryableError(f"network: {exc or name}", code=name)
-    if module.startswith(("httpx", "httpcore", "h2", "h11", "websockets", "anyio")):
-        return RetryableError(f"network: {exc or name}", code=name)
-    if name == "ValidationError":
-        # a proxy or a half-dead server answered something that is not PostgREST's JSON
-        return RetryableError(f"unexpected server answer: {exc}", code=name)
-    return RetryableError(f"{name}: {exc}", code=name)
 
 
 def backoff_delay(attempt: int, rand: Callable[[], float], base: float = 0.5, cap: float = 30.0) -> float:

@@ -1,18 +1,18 @@
-"""SyncEngine: the one object the UI and the CLI talk to (see /work/notes/SYNC_API.md).
+"""SyncEngine: the one object the UI and the CLI talk to (contract in sync/README.md).
 
-It owns the signed-in user's cache (sync/store.py), the session (sync/session.py) and the
-``Remote`` port (sync/remote.py), and runs one background loop:
+It keeps the session (sync/session.py), the loop and the status, and is composed of the signed-in
+user's ``Cache`` (sync/cache/), a ``Pusher`` (outbox → server), a ``Puller`` (server → cache by
+cursor), a ``LiveApplier`` (realtime → cache) and ``Presence`` (viewing, typing), all talking to the
+server only through the ``Remote`` port (sync/remote.py). One background loop:
 
     wake (local write | realtime (re)subscribed | timer | retry backoff)
       → make sure the token is fresh (refresh when close to expiry or after a 401)
-      → push the outbox (sync/push.py)
-      → pull by cursor (sync/pull.py)
-      → publish SyncStatus
+      → push the outbox → pull by cursor → publish SyncStatus
 
 Errors steer the loop through the tree in sync/errors.py: RetryableError → state ``offline`` and
 exponential backoff with jitter, cut short by a reconnect; AuthError → one refresh, then retry;
 a refused refresh → ``needs-sign-in`` (the session and the outbox stay: the same user signing in
-again continues where they were). Reads and writes of the API are synchronous on the cache.
+again continues where they were). Local commands and reads are synchronous on the cache.
 """
 
 from __future__ import annotations
@@ -25,36 +25,42 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
 
-from sync import events, local
-from sync.decisions import (
-    TICKET_PRIORITIES,
-    TICKET_STATUSES,
-    backoff_delay,
-    check_choice,
-    check_content,
-    check_subject,
-)
-from sync.engine_live import LiveMixin
-from sync.engine_reads import ReadsMixin
+from sync import events
+from sync.applier import LiveApplier
+from sync.cache import Cache
+from sync.cache.db import TABLES as PHASES
+from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, backoff_delay, check_choice, check_content, check_subject
 from sync.errors import AuthError, RetryableError, SyncError
+from sync.events import EventHub
 from sync.live import cancel_for_sure
-from sync.models import UNSET, LocalUser, Message, RemoteConfig, SyncStatus, Ticket, Unset
-from sync.pull import ORDER as PHASES
+from sync.models import (
+    UNSET,
+    LocalUser,
+    Message,
+    Priority,
+    RemoteConfig,
+    SyncStatus,
+    Ticket,
+    TicketStatus,
+    Unset,
+    as_role,
+)
+from sync.presence import Presence
 from sync.pull import Puller
 from sync.push import Pusher
 from sync.remote import Remote, SupabaseRemote, Tokens
 from sync.session import SessionStore, StoredSession, default_session_store
-from sync.store import Store, open_store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REFRESH_MARGIN = 60  # seconds before expiry at which the loop refreshes the access token
 
@@ -66,46 +72,67 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("supportchat", appauthor=False))
 
 
-class SyncEngine(ReadsMixin, LiveMixin):
+@dataclass(frozen=True)
+class Clock:
+    """Time and chance, injected so the loop's timing can be tested without waiting (tests/fakes.py)."""
+
+    wall: Callable[[], float] = time.time  # token expiry is wall-clock seconds
+    monotonic: Callable[[], float] = time.monotonic  # when the next periodic pull is due
+    random: Callable[[], float] = random.random  # backoff jitter
+
+
+@dataclass
+class _Parts:
+    """What exists while a user is signed in: their cache and the workers on it."""
+
+    cache: Cache
+    pusher: Pusher
+    puller: Puller
+    live: LiveApplier
+    presence: Presence
+
+
+class SyncEngine:
     """The offline-first sync engine for one signed-in user at a time."""
 
     poll_interval: float = 60.0     # periodic catch-up pull, even with realtime up
-    max_batch: int = 500
     retry_base: float = 0.5         # backoff after a retryable failure: base·2^attempt, capped, jittered
     retry_cap: float = 30.0
 
-    def __init__(self, config: RemoteConfig, data_dir: Path, remote: Remote, sessions: SessionStore) -> None:
+    def __init__(self, config: RemoteConfig, data_dir: Path, remote: Remote, sessions: SessionStore,
+                 clock: Clock | None = None) -> None:
         self.config = config
         self.data_dir = data_dir
         self.remote = remote
         self.sessions = sessions
+        self.clock = clock or Clock()
+        self._max_batch = 500
         self.user: LocalUser | None = None
         self.status = SyncStatus("offline", 0, 0, None, None)
         self._session: StoredSession | None = None
-        self._store: Store | None = None
-        self._subscribers: list[Callable[[events.Event], None]] = []
-        self._replay: list[events.Event] = []
+        self._parts: _Parts | None = None
+        self.events = EventHub()
+        self._emit = self.events.emit
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pull_wanted = True
         self._attempt = 0
         self._round_lock = asyncio.Lock()
-        self._presence: dict[str, tuple[str, ...]] = {}
-        self._typing_sent: dict[str, float] = {}
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
     @classmethod
     async def open(cls, config: RemoteConfig, data_dir: Path | None = None, *, remote: Remote | None = None,
-                   sessions: SessionStore | None = None, timeout: float = 20.0) -> SyncEngine:
+                   sessions: SessionStore | None = None, timeout: float = 20.0,
+                   clock: Clock | None = None) -> SyncEngine:
         """Open the engine; restores a saved session (and that user's cache) with no network."""
         data_dir = data_dir or default_data_dir()
         data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             os.chmod(data_dir, 0o700)
         engine = cls(config, data_dir, remote or SupabaseRemote(config, timeout=timeout),
-                     sessions or default_session_store(data_dir, config.url))
+                     sessions or default_session_store(data_dir, config.url), clock)
         engine._loop = asyncio.get_running_loop()
         stored = await asyncio.to_thread(engine.sessions.load)
         if stored is not None:
@@ -119,15 +146,56 @@ class SyncEngine(ReadsMixin, LiveMixin):
     def cache_path(self, user_id: str) -> Path:
         return self.data_dir / "cache" / f"{user_id}.sqlite3"
 
+    @property
+    def cache(self) -> Cache:
+        """The signed-in user's cache; AuthError(refused) when nobody is signed in."""
+        return self._signed_in().cache
+
+    @property
+    def max_batch(self) -> int:
+        """Outbox entries sent per request at most."""
+        return self._max_batch
+
+    @max_batch.setter
+    def max_batch(self, value: int) -> None:
+        self._max_batch = value
+        if self._parts is not None:
+            self._parts.pusher.max_batch = value
+
+    @property
+    def session(self) -> StoredSession | None:
+        """The saved session in use (tokens and user), None when signed out."""
+        return self._session
+
+    @property
+    def pull_pending(self) -> bool:
+        """Whether a pull is owed: asked for by realtime or a wake, or a pull that failed."""
+        return self._pull_wanted
+
+    @property
+    def live_applied(self) -> int:
+        """Rows applied from realtime so far (for tests and the benchmark)."""
+        return self._parts.live.applied if self._parts is not None else 0
+
+    def _signed_in(self) -> _Parts:
+        if self._parts is None or self.user is None:
+            raise AuthError("not signed in", refused=True)
+        return self._parts
+
     async def _open_cache(self, user: LocalUser) -> None:
-        opened = await asyncio.to_thread(open_store, self.cache_path(user.id))
-        self._store = opened.store
-        await self._store.awrite(lambda c: local.set_meta(c, "user_id", user.id))
-        if opened.rebuilt_reason:
-            event = events.CacheRebuilt(opened.rebuilt_reason, opened.kept_unsent)
-            self._replay.append(event)
-            self._emit(event)
+        cache = await asyncio.to_thread(Cache.open, self.cache_path(user.id), user.id, user.role)
+        puller = Puller(cache, self.remote)
+        self._parts = _Parts(cache, Pusher(cache, self.remote, self._emit, self.max_batch), puller,
+                             LiveApplier(cache, self.remote, puller, self._emit, lambda: self.wake(pull=True)),
+                             Presence(self.remote, user, self._emit))
+        if cache.rebuilt_reason:
+            self.events.emit(events.CacheRebuilt(cache.rebuilt_reason, cache.kept_unsent), replay=True)
             self._pull_wanted = True
+
+    def _close_cache(self) -> None:
+        parts, self._parts = self._parts, None
+        if parts is not None:
+            parts.cache.close()
 
     async def sign_in(self, email: str, password: str) -> LocalUser:
         """Sign in with email and password; raises AuthError with a plain message."""
@@ -141,20 +209,20 @@ class SyncEngine(ReadsMixin, LiveMixin):
         except RetryableError as exc:
             raise AuthError(f"cannot reach the server to sign in ({exc.message})", code=exc.code) from exc
         profile = await self.remote.profile(tokens.user_id) or {}
-        user = LocalUser(tokens.user_id, tokens.email or email, str(profile.get("role") or "customer"),
+        user = LocalUser(tokens.user_id, tokens.email or email, as_role(profile.get("role")),
                          str(profile.get("display_name") or email.split("@", maxsplit=1)[0]))
         if self.user is not None and self.user.id != user.id:
             await self.stop()
-            self._close_store()
+            self._close_cache()
         self.user = user
         await self._save_session(tokens, user)
-        if self._store is None:
+        if self._parts is None:
             await self._open_cache(user)
         self._set_status(state="connecting", last_error=None)
         if self._task is not None and self._task.done():
             # the loop stopped at needs-sign-in: the same user is back, carry on with the kept outbox
             self._task = None
-            await self._stop_live()
+            await self._signed_in().live.stop()
             await self.start()
         return user
 
@@ -168,7 +236,7 @@ class SyncEngine(ReadsMixin, LiveMixin):
         await self.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.remote.sign_out(), timeout=3)
-        self._close_store()
+        self._close_cache()
         if user is not None:
             path = self.cache_path(user.id)
             # the cache with its WAL files, and any damaged copy of it that was moved aside
@@ -182,32 +250,27 @@ class SyncEngine(ReadsMixin, LiveMixin):
         self.user = None
         self._set_status(state="offline", pending=0, failed=0, last_synced_at=None, last_error=None)
 
-    def _close_store(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-
     async def start(self) -> None:
         """Begin the push/pull loop and realtime (background tasks on the running loop)."""
-        if self.user is None or self._store is None:
-            raise AuthError("sign in first", refused=True)
+        parts = self._signed_in()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         if self._task is None or self._task.done():
             self._pull_wanted = True
             self._set_status(state="connecting")
             self._task = asyncio.create_task(self._run(), name="sync-engine")
-            await self._start_live()
+            await parts.live.start()
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         await cancel_for_sure(task)
-        await self._stop_live()
+        if self._parts is not None:
+            await self._parts.live.stop()
 
     async def close(self) -> None:
         await self.stop()
         await self.remote.close()
-        self._close_store()
+        self._close_cache()
 
     # --- the loop -------------------------------------------------------------------------------------
 
@@ -225,9 +288,9 @@ class SyncEngine(ReadsMixin, LiveMixin):
             self._wake.clear()
             delay = self.poll_interval
             try:
-                pulled = await self.sync_once(pull=self._pull_wanted or time.monotonic() >= next_pull)
+                pulled = await self.sync_once(pull=self._pull_wanted or self.clock.monotonic() >= next_pull)
                 if pulled:
-                    next_pull = time.monotonic() + self.poll_interval
+                    next_pull = self.clock.monotonic() + self.poll_interval
                 self._attempt = 0
             except asyncio.CancelledError:
                 raise
@@ -245,76 +308,70 @@ class SyncEngine(ReadsMixin, LiveMixin):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     def _backoff(self, exc: SyncError) -> float:
-        delay = backoff_delay(self._attempt, random.random, base=self.retry_base, cap=self.retry_cap)
+        delay = backoff_delay(self._attempt, self.clock.random, base=self.retry_base, cap=self.retry_cap)
         self._attempt += 1
         self._set_status(state="offline", last_error=exc.reason(), syncing=False, progress=None)
         log.info("sync offline (%s); retry in %.1fs", exc, delay)
         return delay
 
     async def sync_once(self, pull: bool = True) -> bool:
-        """One round: fresh token, push, pull. Raises the sync error tree. Returns whether it pulled."""
-        store, user = self._store, self.user
-        if store is None or user is None:
-            raise AuthError("sign in first", refused=True)
+        """One round: fresh token, push, pull. Raises the sync error tree. Returns whether it pulled.
+        A pull still owed (asked for by realtime, or a pull that failed) is done even with ``pull=False``."""
+        parts = self._signed_in()
         async with self._round_lock:
             self._set_status(syncing=True)
             try:
                 await self._ensure_token()
-                result = await self._with_refresh(Pusher(store, self.remote, self._emit, self.max_batch).push)
-                self._refresh_counts()
-                if result.sent:
-                    # the server has our changes: that is a sync, whatever the pull below does
-                    self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None)
-                if pull or result.sent or self._pull_wanted:
-                    self._pull_wanted = False  # a wake(pull=True) during this pull asks for another one
-                    initial = local.get_meta(store.reader, "initial_sync_done") is None
-                    emit = self._emit
-                    if initial:
-                        self._set_status(progress=0.0)
-                        emit = self._emit_with_progress
-                    try:
-                        await self._with_refresh(Puller(store, self.remote, emit, user.id).pull)
-                    except BaseException:
-                        # still wanted: the next round (after backoff) retries it instead of leaving the
-                        # cache and "last synced" behind until the periodic pull
-                        self._pull_wanted = True
-                        raise
-                    if initial:
-                        await store.awrite(lambda c: local.set_meta(c, "initial_sync_done", local.now_ts()))
-                    self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None,
-                                     progress=None)
-                    return True
-                self._set_status(state="online", last_error=None)
-                return False
+                sent = await self._push(parts)
+                if not (pull or sent or self._pull_wanted):
+                    self._set_status(state="online", last_error=None)
+                    return False
+                self._pull_wanted = False  # a wake(pull=True) during this pull asks for another one
+                initial = not parts.cache.initial_sync_done()
+                if initial:
+                    self._set_status(progress=0.0)
+                try:
+                    await self._with_refresh(lambda: parts.puller.pull(
+                        self._emit_with_progress if initial else self._emit))
+                except BaseException:
+                    # still wanted: the next round (after backoff) retries it instead of leaving the
+                    # cache and "last synced" behind until the periodic pull
+                    self._pull_wanted = True
+                    raise
+                if initial:
+                    await parts.cache.mark_initial_sync_done()
+                self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None, progress=None)
+                return True
             finally:
                 self._refresh_counts()
                 self._set_status(syncing=False)
 
+    async def _push(self, parts: _Parts) -> int:
+        result = await self._with_refresh(parts.pusher.push)
+        self._refresh_counts()
+        if result.sent:
+            # the server has our changes: that is a sync, whatever a pull after it does
+            self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+        return result.sent
+
     async def push(self) -> int:
         """Flush the outbox now (no pull); returns how many entries the server acknowledged."""
-        store = self._store
-        if store is None or self.user is None:
-            raise AuthError("sign in first", refused=True)
+        parts = self._signed_in()
         async with self._round_lock:
             try:
                 await self._ensure_token()
-                result = await self._with_refresh(Pusher(store, self.remote, self._emit, self.max_batch).push)
-                if result.sent:
-                    self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+                return await self._push(parts)
             finally:
                 self._refresh_counts()
-        return int(result.sent)
 
     async def pull(self) -> int:
         """Catch up from the server now (no push); returns the number of rows applied."""
-        store, user = self._store, self.user
-        if store is None or user is None:
-            raise AuthError("sign in first", refused=True)
+        parts = self._signed_in()
         async with self._round_lock:
             await self._ensure_token()
-            result = await self._with_refresh(Puller(store, self.remote, self._emit, user.id).pull)
+            result = await self._with_refresh(lambda: parts.puller.pull(self._emit))
             self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None)
-        return int(result.rows)
+        return result.rows
 
     async def access_token(self) -> str:
         """A current access token of the signed-in user, for account actions outside the data path."""
@@ -323,7 +380,7 @@ class SyncEngine(ReadsMixin, LiveMixin):
             raise AuthError("sign in first", refused=True)
         return self._session.access_token
 
-    async def _with_refresh(self, fn: Callable[[], Any]) -> Any:
+    async def _with_refresh(self, fn: Callable[[], Awaitable[T]]) -> T:
         try:
             return await fn()
         except AuthError as exc:
@@ -333,7 +390,7 @@ class SyncEngine(ReadsMixin, LiveMixin):
             return await fn()
 
     async def _ensure_token(self) -> None:
-        if self._session is not None and self._session.expires_at - REFRESH_MARGIN <= time.time():
+        if self._session is not None and self._session.expires_at - REFRESH_MARGIN <= self.clock.wall():
             await self._refresh()
 
     async def _refresh(self) -> None:
@@ -344,21 +401,39 @@ class SyncEngine(ReadsMixin, LiveMixin):
         # already; refresh tokens rotate, so reusing our old one would be refused: adopt theirs
         stored = await asyncio.to_thread(self.sessions.load)
         if (stored is not None and stored.user.id == user.id and stored.refresh_token != session.refresh_token
-                and stored.expires_at > session.expires_at):
+                and stored.expires_at >= session.expires_at):  # refreshed within the same second counts
             self._session = session = stored
             await self.remote.use_token(stored.access_token)
-            if stored.expires_at - REFRESH_MARGIN > time.time():
+            if stored.expires_at - REFRESH_MARGIN > self.clock.wall():
                 return
         tokens = await self.remote.refresh(session.refresh_token)  # AuthError(refused) or RetryableError
         await self._save_session(tokens, user)
 
+    # --- presence and typing (best-effort; sync/presence.py) ------------------------------------------
+
+    async def watch_ticket(self, ticket_id: str) -> None:
+        """Join this ticket's presence (others see you viewing it) and hear typing."""
+        await self._signed_in().presence.watch(ticket_id)
+
+    async def unwatch_ticket(self, ticket_id: str) -> None:
+        if self._parts is not None:
+            await self._parts.presence.unwatch(ticket_id)
+
+    async def send_typing(self, ticket_id: str) -> None:
+        """Call on every keystroke: one signal per ticket every 2 s goes out."""
+        await self._signed_in().presence.send_typing(ticket_id)
+
+    def stop_typing(self, ticket_id: str) -> None:
+        """On send, blur or a pause: no more typing signals until the next keystroke."""
+        if self._parts is not None:
+            self._parts.presence.stop_typing(ticket_id)
+
     # --- status and events --------------------------------------------------------------------------
 
     def _refresh_counts(self) -> None:
-        if self._store is None:
-            return
-        pending, failed = local.counts(self._store.reader)
-        self._set_status(pending=pending, failed=failed)
+        if self._parts is not None:
+            pending, failed = self._parts.cache.counts()
+            self._set_status(pending=pending, failed=failed)
 
     def _set_status(self, **changes: Any) -> None:
         new = replace(self.status, **changes)
@@ -367,18 +442,8 @@ class SyncEngine(ReadsMixin, LiveMixin):
             self._emit(events.StatusChanged(new))
 
     def subscribe(self, callback: Callable[[events.Event], None]) -> Callable[[], None]:
-        """Receive every event; returns the unsubscribe function. A CacheRebuilt that happened
-        before anyone listened is replayed to the first subscriber."""
-        self._subscribers.append(callback)
-        replay, self._replay = self._replay, []
-        for event in replay:
-            self._deliver(callback, event)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        """Receive every event; returns the unsubscribe function (see EventHub)."""
+        return self.events.subscribe(callback)
 
     def _emit_with_progress(self, event: events.Event) -> None:
         """During the initial sync, SyncProgress also moves ``status.progress`` (by table: the server
@@ -388,78 +453,53 @@ class SyncEngine(ReadsMixin, LiveMixin):
             self._set_status(progress=(PHASES.index(event.phase) + finished) / len(PHASES))
         self._emit(event)
 
-    def _emit(self, event: events.Event) -> None:
-        for callback in list(self._subscribers):
-            self._deliver(callback, event)
-
-    @staticmethod
-    def _deliver(callback: Callable[[events.Event], None], event: events.Event) -> None:
-        try:
-            callback(event)
-        except Exception:
-            log.exception("event subscriber failed on %s", type(event).__name__)
-
-    # --- writes: one local transaction each, then a wake-up for the loop ---------------------------
-
-    def _writer(self) -> tuple[Store, LocalUser]:
-        if self._store is None or self.user is None:
-            raise AuthError("not signed in", refused=True)
-        return self._store, self.user
-
     def _after_write(self) -> None:
         self._refresh_counts()
         self.wake()
 
+    # --- local commands: validated, one cache transaction each, then a wake-up for the loop ----------
+
     def save_draft(self, ticket_id: str, text: str) -> None:
-        store, _ = self._writer()
-        store.write(lambda c: local.save_draft(c, ticket_id, text))
+        self.cache.save_draft(ticket_id, text)
+
+    async def asave_draft(self, ticket_id: str, text: str) -> None:
+        """Save a draft without blocking the event loop (the composer's debounced save)."""
+        await self.cache.asave_draft(ticket_id, text)
 
     def send_message(self, ticket_id: str, content: str, internal: bool = False) -> Message:
-        store, user = self._writer()
+        """Queue a message (shown at once as pending) and clear the ticket's draft, in one transaction."""
+        cache, user = self.cache, self._user()
         check_content(content)
         if internal and not user.is_staff:
             raise ValueError("only agents can write internal notes")
-        row: dict[str, Any] = {"id": str(uuid.uuid4()), "ticket_id": ticket_id, "sender_id": user.id,
-                               "content": content, "is_internal": 1 if internal else 0, "created_at": local.now_ts()}
-
-        def write(conn: Any) -> None:
-            if conn.execute("select 1 from tickets where id = ?", (ticket_id,)).fetchone() is None:
-                raise ValueError(f"no such ticket in the cache: {ticket_id}")
-            local.queue_message(conn, row)
-            local.save_draft(conn, ticket_id, "")
-
-        store.write(write)
+        message_id = str(uuid.uuid4())
+        cache.queue_message({"id": message_id, "ticket_id": ticket_id, "sender_id": user.id, "content": content,
+                             "is_internal": 1 if internal else 0})
         self._after_write()
-        self._emit(events.MessagesChanged(ticket_id, frozenset({row["id"]}), False))
-        msg = self.message(str(row["id"]))
-        assert msg is not None
-        return msg
+        self._emit(events.MessagesChanged(ticket_id, frozenset({message_id}), False))
+        message = cache.message(message_id)
+        assert message is not None
+        return message
 
     def create_ticket(self, subject: str, first_message: str, priority: str = "normal") -> Ticket:
-        store, user = self._writer()
+        cache, user = self.cache, self._user()
         subject = check_subject(subject)
         check_content(first_message)
         check_choice(priority, TICKET_PRIORITIES, "priority")
-        now = local.now_ts()
         ticket_id = str(uuid.uuid4())
-        ticket_row = {"id": ticket_id, "customer_id": user.id, "assignee_id": None, "subject": subject,
-                      "status": "open", "priority": priority, "created_at": now}
-        message_row = {"id": str(uuid.uuid4()), "ticket_id": ticket_id, "sender_id": user.id,
-                       "content": first_message, "is_internal": 0, "created_at": now}
-        def write(conn: Any) -> None:
-            local.queue_ticket(conn, ticket_row)
-            local.queue_message(conn, message_row)
-
-        store.write(write)
+        cache.queue_ticket({"id": ticket_id, "customer_id": user.id, "assignee_id": None, "subject": subject,
+                            "status": "open", "priority": priority},
+                           {"id": str(uuid.uuid4()), "ticket_id": ticket_id, "sender_id": user.id,
+                            "content": first_message, "is_internal": 0})
         self._after_write()
         self._emit(events.TicketsChanged(frozenset({ticket_id})))
-        ticket = self.ticket(ticket_id)
+        ticket = cache.ticket(ticket_id)
         assert ticket is not None
         return ticket
 
-    def update_ticket(self, ticket_id: str, *, status: str | None = None, priority: str | None = None,
-                      assignee_id: str | Unset | None = UNSET) -> Ticket:
-        store, _ = self._writer()
+    def update_ticket(self, ticket_id: str, *, status: TicketStatus | str | None = None,
+                      priority: Priority | str | None = None, assignee_id: str | Unset | None = UNSET) -> Ticket:
+        cache = self.cache
         changes: dict[str, Any] = {}
         if status is not None:
             changes["status"] = check_choice(status, TICKET_STATUSES, "status")
@@ -468,44 +508,45 @@ class SyncEngine(ReadsMixin, LiveMixin):
         if assignee_id is not UNSET:
             changes["assignee_id"] = assignee_id
         if changes:
-            try:
-                store.write(lambda c: local.queue_ticket_update(c, ticket_id, changes))
-            except KeyError:
-                raise ValueError(f"no such ticket in the cache: {ticket_id}") from None
+            cache.queue_ticket_update(ticket_id, changes)
             self._after_write()
             self._emit(events.TicketsChanged(frozenset({ticket_id})))
-        ticket = self.ticket(ticket_id)
+        ticket = cache.ticket(ticket_id)
         if ticket is None:
             raise ValueError(f"no such ticket in the cache: {ticket_id}")
         return ticket
 
     def take(self, ticket_id: str) -> Ticket:
-        _, user = self._writer()
-        return self.update_ticket(ticket_id, assignee_id=user.id)
+        return self.update_ticket(ticket_id, assignee_id=self._user().id)
 
     def release(self, ticket_id: str) -> Ticket:
         return self.update_ticket(ticket_id, assignee_id=None)
 
     def mark_read(self, ticket_id: str) -> None:
-        store, user = self._writer()
-        store.write(lambda c: local.queue_read(c, ticket_id, user.id, local.now_ts()))
+        self.cache.queue_read(ticket_id)
         self._after_write()
         self._emit(events.TicketsChanged(frozenset({ticket_id})))
 
     def retry(self, message_id: str) -> None:
-        store, _ = self._writer()
-        if not store.write(lambda c: local.retry_message(c, message_id)):
+        cache = self.cache
+        if not cache.retry_message(message_id):
             raise ValueError("only a failed message can be retried")
         self._after_write()
-        msg = self.message(message_id)
-        if msg is not None:
-            self._emit(events.MessagesChanged(msg.ticket_id, frozenset({message_id}), False))
+        message = cache.message(message_id)
+        if message is not None:
+            self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))
 
     def discard(self, message_id: str) -> None:
-        store, _ = self._writer()
-        msg = self.message(message_id)
-        if not store.write(lambda c: local.discard_message(c, message_id)):
+        cache = self.cache
+        message = cache.message(message_id)
+        if not cache.discard_message(message_id):
             raise ValueError("only a pending or failed message can be discarded")
         self._after_write()
-        if msg is not None:
-            self._emit(events.MessagesChanged(msg.ticket_id, frozenset({message_id}), False))
+        if message is not None:
+            self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))
+
+    def _user(self) -> LocalUser:
+        user = self.user
+        if user is None or self._parts is None:
+            raise AuthError("not signed in", refused=True)
+        return user

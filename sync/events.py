@@ -4,9 +4,14 @@ loop; a callback that raises is logged and never breaks the engine.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sync.models import SyncStatus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,3 +80,39 @@ class Typing(Event):
     ticket_id: str
     user_id: str
     name: str
+
+
+class EventHub:
+    """The engine's subscribers. sync cannot use ``nicegui.Event`` (it never imports the UI), so this is
+    the one listener list, and the app bridges it into NiceGUI's events (supportchat_app/backend.py)."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._replay: list[Event] = []
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Receive every event; returns the unsubscribe function. Events emitted with ``replay`` before
+        anyone listened (a rebuilt cache at start) are delivered to the first subscriber."""
+        self._subscribers.append(callback)
+        replay, self._replay = self._replay, []
+        for event in replay:
+            self._deliver(callback, event)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def emit(self, event: Event, *, replay: bool = False) -> None:
+        if replay and not self._subscribers:
+            self._replay.append(event)
+        for callback in list(self._subscribers):
+            self._deliver(callback, event)
+
+    @staticmethod
+    def _deliver(callback: Callable[[Event], None], event: Event) -> None:
+        try:
+            callback(event)
+        except Exception:  # a broken subscriber must not break the engine or the others
+            log.exception("event subscriber failed on %s", type(event).__name__)

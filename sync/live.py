@@ -23,13 +23,10 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, Protocol
 
 from sync.decisions import backoff_delay
-
-if TYPE_CHECKING:
-    from sync.remote import ChangeHandler, StateHandler, SupabaseRemote
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +35,21 @@ TYPING_EVENT = "typing"
 LEAVE_TIMEOUT = 2.0
 VIEWING_EVERY = 20.0
 VIEWING_TTL = 50.0
+
+
+ChangeKind = Literal["INSERT", "UPDATE", "DELETE"]
+ChangeHandler = Callable[[str, ChangeKind, dict[str, Any]], None]  # (table, type, record)
+StateHandler = Callable[[str], None]  # 'SUBSCRIBED' | 'CHANNEL_ERROR' | 'CLOSED' | 'TIMED_OUT'
+_KINDS: dict[str, ChangeKind] = {"INSERT": "INSERT", "UPDATE": "UPDATE", "DELETE": "DELETE"}
+
+
+class ClientSource(Protocol):
+    """What the link needs from the adapter that owns the supabase-py client (sync/remote.py)."""
+
+    @property
+    def current_client(self) -> Any: ...  # the client if it was created, else None (never creates one)
+    async def client(self) -> Any: ...
+    async def call(self, fn: Callable[[Any], Awaitable[Any]]) -> Any: ...  # raises only the sync error tree
 
 
 async def cancel_for_sure(task: asyncio.Task[None] | None) -> None:
@@ -52,7 +64,7 @@ async def cancel_for_sure(task: asyncio.Task[None] | None) -> None:
 
 
 class RealtimeLink:
-    def __init__(self, remote: SupabaseRemote) -> None:
+    def __init__(self, remote: ClientSource) -> None:
         self.remote = remote
         self._channel: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -67,7 +79,7 @@ class RealtimeLink:
 
     async def set_token(self, token: str) -> None:
         self._token = token
-        client = self.remote._client
+        client = self.remote.current_client
         if client is not None:
             with contextlib.suppress(Exception):  # a dead socket gets the token on its next join
                 await client.realtime.set_auth(token)
@@ -83,7 +95,7 @@ class RealtimeLink:
         self._stopping = True
         await cancel_for_sure(task)
         channel, self._channel = self._channel, None
-        client = self.remote._client
+        client = self.remote.current_client
         if channel is not None and client is not None:
             # bounded: leaving over a dead socket would otherwise wait for a reply that never comes
             with contextlib.suppress(Exception):
@@ -106,9 +118,10 @@ class RealtimeLink:
         data = payload.get("data") or {}
         record = data.get("record") or {}
         if self._on_change is not None and record:
-            kind = data.get("type")
             # realtime-py parses `type` into a str-Enum whose str() is 'Enum.MEMBER' on 3.11: use .value
-            self._on_change(str(data.get("table")), str(getattr(kind, "value", kind)), dict(record))
+            kind = _KINDS.get(str(getattr(data.get("type"), "value", data.get("type"))))
+            if kind is not None:
+                self._on_change(str(data.get("table")), kind, dict(record))
 
     async def _build(self, client: Any) -> None:
         channel = client.channel(f"sync-{random.getrandbits(48):012x}")
@@ -153,7 +166,7 @@ class RealtimeLink:
     # --- presence and typing on a per-ticket private channel -----------------------------------------
 
     async def _signal(self, ticket_id: str, signal: str) -> None:
-        await self.remote._call(lambda c: c.rpc("ticket_signal", {"ticket_id": ticket_id, "signal": signal}).execute())
+        await self.remote.call(lambda c: c.rpc("ticket_signal", {"ticket_id": ticket_id, "signal": signal}).execute())
 
     async def watch(self, ticket_id: str, me: Mapping[str, Any], on_presence: Callable[[list[dict[str, Any]]], None],
                     on_typing: Callable[[dict[str, Any]], None]) -> None:
@@ -208,7 +221,7 @@ class RealtimeLink:
     async def unwatch(self, ticket_id: str) -> None:
         channel = self._watched.pop(ticket_id, None)
         await cancel_for_sure(self._viewing.pop(ticket_id, None))
-        client = self.remote._client
+        client = self.remote.current_client
         if channel is not None and client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._signal(ticket_id, "left"), LEAVE_TIMEOUT)

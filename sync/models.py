@@ -11,7 +11,25 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, Literal
+
+# closed sets: mypy checks every comparison against them
+Role = Literal["customer", "agent", "admin"]
+TicketStatus = Literal["open", "pending", "resolved", "closed"]
+Priority = Literal["low", "normal", "high", "urgent"]
+TicketView = Literal["mine", "unassigned", "all"]
+LocalState = Literal["pending", "sent", "failed"]  # a cached row: waiting for the server, acknowledged, refused
+SyncState = Literal["online", "offline", "connecting", "needs-sign-in"]
+STAFF_ROLES: Final = frozenset({"agent", "admin"})
+
+
+def as_role(value: object) -> Role:
+    """A role read from the server or a file; anything unknown is the least privileged one."""
+    if value == "agent":
+        return "agent"
+    if value == "admin":
+        return "admin"
+    return "customer"
 
 
 class _Unset(Enum):
@@ -63,18 +81,18 @@ class RemoteConfig:
 class LocalUser:
     id: str
     email: str
-    role: str  # 'customer' | 'agent' | 'admin'
+    role: Role
     display_name: str
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("agent", "admin")
+        return self.role in STAFF_ROLES
 
 
 @dataclass(frozen=True)
 class Profile:
     id: str
-    role: str
+    role: Role
     display_name: str
     avatar_url: str | None = None
 
@@ -85,8 +103,8 @@ class Ticket:
     customer_id: str
     assignee_id: str | None
     subject: str
-    status: str
-    priority: str
+    status: TicketStatus
+    priority: Priority
     created_at: str
     updated_at: str
     last_message_at: str
@@ -94,7 +112,7 @@ class Ticket:
     last_message_preview: str = ""
     customer_name: str = ""
     assignee_name: str = ""
-    local_state: str = "sent"  # 'pending' while a local create/update waits for the server
+    local_state: LocalState = "sent"  # 'pending' while a local create/update waits for the server
     error: str | None = None
 
 
@@ -108,7 +126,7 @@ class Message:
     created_at: str
     edited_at: str | None = None
     deleted_at: str | None = None
-    local_state: str = "sent"  # 'pending' | 'sent' | 'failed'
+    local_state: LocalState = "sent"
     error: str | None = None
     sender_name: str = ""
 
@@ -124,7 +142,7 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SyncStatus:
-    state: str  # 'online' | 'offline' | 'connecting' | 'needs-sign-in'
+    state: SyncState
     pending: int
     failed: int
     last_synced_at: datetime | None

@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync import events, local
-from sync.decisions import needs_backfill, stale_tickets
+from sync import events
+from sync.cache import Cache
+from sync.cache.db import TABLES as ORDER
 from sync.remote import Remote
-from sync.store import Store
 
 log = logging.getLogger(__name__)
-
-ORDER = ("profiles", "tickets", "messages", "ticket_reads")
 
 
 @dataclass
@@ -41,27 +38,28 @@ class PullResult:
 
 
 class Puller:
-    def __init__(self, store: Store, remote: Remote, emit: Callable[[events.Event], None], me: str) -> None:
-        self.store = store
+    def __init__(self, cache: Cache, remote: Remote) -> None:
+        self.cache = cache
         self.remote = remote
-        self.emit = emit
-        self.me = me
+        self.emit: Callable[[events.Event], None] = lambda _: None  # the running pull's (one at a time)
 
-    async def pull(self, *, check_visibility: bool = True) -> PullResult:
+    async def pull(self, emit: Callable[[events.Event], None], *, check_visibility: bool = True) -> PullResult:
+        """Every table by cursor, then backfills and pruning; ``emit`` gets the change and progress events."""
+        self.emit = emit
         result = PullResult()
-        initial = await self.store.aread(lambda c: local.get_cursor(c, "messages") == (0, 0))
+        initial = await self.cache.cursor("messages") == (0, 0)
         backfill: set[str] = set()
         for table in ORDER:
             await self._pull_table(table, result, initial, backfill)
-        backfill |= await self.store.aread(local.pending_backfills)  # incl. those an earlier pull could not finish
+        backfill |= await self.cache.pending_backfills()  # incl. those an earlier pull could not finish
         for ticket_id in sorted(backfill):
-            await self.backfill(ticket_id, result)
+            await self.backfill(ticket_id, emit, result)
         if check_visibility:
             await self._prune(result)
         return result
 
     async def _pull_table(self, table: str, result: PullResult, initial: bool, backfill: set[str]) -> None:
-        cursor = await self.store.aread(lambda c: local.get_cursor(c, table))
+        cursor = await self.cache.cursor(table)
         fetch: asyncio.Task[list[dict[str, Any]]] = asyncio.ensure_future(self.remote.pull(table, cursor))
         done = 0
         try:
@@ -89,88 +87,27 @@ class Puller:
 
     async def _apply(self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], initial: bool,
                      backfill: set[str]) -> None:
-        me = self.me
+        applied = await self.cache.apply_page(table, rows, cursor, initial=initial)
+        backfill.update(applied.backfill)
+        for event in applied.events():
+            self.emit(event)
 
-        def write(conn: sqlite3.Connection) -> Any:
-            out = apply_rows(conn, table, rows, me, initial)
-            if table == "tickets":
-                # recorded with the cursor that passes these rows: a backfill cut short is resumed later
-                local.add_backfills(conn, tickets_to_backfill(rows, out[0], not initial))
-            local.set_cursor(conn, table, cursor)
-            return out
-
-        out = await self.store.awrite(write)
-        if table == "tickets":
-            previous, ids = out
-            backfill.update(tickets_to_backfill(rows, previous, not initial))
-            self.emit(events.TicketsChanged(frozenset(ids)))
-        elif table == "messages":
-            for ticket_id, (ids, from_others) in out.items():
-                self.emit(events.MessagesChanged(ticket_id, frozenset(ids), from_others))
-        elif table == "ticket_reads":
-            self.emit(events.TicketsChanged(frozenset(out)))
-
-    async def backfill(self, ticket_id: str, result: PullResult | None = None) -> None:
+    async def backfill(self, ticket_id: str, emit: Callable[[events.Event], None],
+                       result: PullResult | None = None) -> None:
         """Fetch a ticket's whole thread and read markers by ticket id (it became visible)."""
         messages = await self.remote.rows_of_ticket("messages", ticket_id)
         reads = await self.remote.rows_of_ticket("ticket_reads", ticket_id)
-        me = self.me
-        def write(conn: sqlite3.Connection) -> Any:
-            out = apply_rows(conn, "messages", messages, me, False)
-            local.apply_reads(conn, reads)
-            local.backfill_done(conn, ticket_id)
-            return out
-
-        out = await self.store.awrite(write)
-        for tid, (ids, from_others) in out.items():
-            self.emit(events.MessagesChanged(tid, frozenset(ids), from_others))
+        applied = await self.cache.apply_backfill(ticket_id, messages, reads)
+        for event in applied.events():
+            emit(event)
         if result is not None:
             result.backfilled.add(ticket_id)
-            result.rows += len(messages) + len(reads)
+            result.rows += applied.rows
 
     async def _prune(self, result: PullResult) -> None:
         visible = await self.remote.visible_ticket_ids()
-
-        def prune(conn: sqlite3.Connection) -> set[str]:
-            gone = stale_tickets(local.local_ticket_ids(conn), visible, local.tickets_with_local_work(conn))
-            local.remove_tickets(conn, gone)
-            return gone
-
-        gone = await self.store.awrite(prune)
+        gone = await self.cache.prune(visible)
         if gone:
             result.removed |= gone
             self.emit(events.TicketsRemoved(frozenset(gone)))
             self.emit(events.TicketsChanged(frozenset(gone)))
-
-
-def tickets_to_backfill(rows: list[dict[str, Any]], previous: dict[str, Any], messages_synced: bool) -> list[str]:
-    return [str(r["id"]) for r in rows if needs_backfill(previous.get(str(r["id"])), r, messages_synced)]
-
-
-def apply_rows(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], me: str, initial: bool) -> Any:
-    """Apply server rows of one table in the caller's transaction; returns what changed, for events.
-
-    Shared by pulls and realtime so both paths write the cache the same way."""
-    if table == "messages":
-        new_ids: set[str] = set()
-        if not initial:
-            ids = [r["id"] for r in rows]
-            known: set[str] = set()
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                known |= {x[0] for x in conn.execute(
-                    f"select id from messages where local_state = 'sent' and id in ({','.join('?' * len(chunk))})",
-                    chunk)}
-            new_ids = set(ids) - known
-        by_ticket = local.apply_messages(conn, rows)
-        senders = {r["id"]: r["sender_id"] for r in rows}
-        return {tid: (ids_, any(i in new_ids and senders[i] != me for i in ids_)) for tid, ids_ in by_ticket.items()}
-    if table == "tickets":
-        previous = local.apply_tickets(conn, rows)
-        return previous, {str(r["id"]) for r in rows}
-    if table == "ticket_reads":
-        return local.apply_reads(conn, rows)
-    if table == "profiles":
-        local.apply_profiles(conn, rows)
-        return None
-    raise ValueError(f"not a synced table: {table}")

@@ -10,20 +10,22 @@ RLS): then it is acknowledged like any delivered entry.
 
 Retryable and auth errors propagate to the engine loop, which backs off or refreshes; nothing is
 acknowledged or failed for them, so the next attempt resends the same entries.
+
+A new kind of outbox entry (attachments, edits, deletes) registers its batch sender in ``senders``:
+a coroutine that sends a batch of entries of that kind in one request and raises the error tree.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from sync import events, local
+from sync import events
+from sync.cache import Cache
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
 from sync.errors import PermanentError
 from sync.remote import Remote
-from sync.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +36,28 @@ class PushResult:
     failed: int = 0
 
 
+BatchSender = Callable[[list[OutboxEntry]], Awaitable[None]]
+
+
 class Pusher:
-    def __init__(self, store: Store, remote: Remote, emit: Callable[[events.Event], None],
+    def __init__(self, cache: Cache, remote: Remote, emit: Callable[[events.Event], None],
                  max_batch: int = 500) -> None:
-        self.store = store
+        self.cache = cache
         self.remote = remote
         self.emit = emit
         self.max_batch = max_batch
+        # one request per batch of a kind; ticket updates are compare-and-sets, one by one (_update_ticket)
+        self.senders: dict[str, BatchSender] = {
+            "message": lambda batch: remote.insert_ignore("messages", _payloads(batch), "id"),
+            "ticket_create": lambda batch: remote.insert_ignore("tickets", _payloads(batch), "id"),
+            "read": lambda batch: remote.upsert_merge("ticket_reads", _payloads(batch), "ticket_id,user_id"),
+        }
 
     async def push(self) -> PushResult:
         """Send everything queued; returns counts. Raises RetryableError/AuthError to stop early."""
         result = PushResult()
         while True:
-            entries = await self.store.aread(lambda c: local.queued_entries(c, self.max_batch * 4))
+            entries = await self.cache.queued(self.max_batch * 4)
             if not entries:
                 return result
             for batch in plan_batches(entries, self.max_batch):
@@ -59,14 +70,10 @@ class Pusher:
                 await self._update_ticket(entry, result)
             return
         try:
-            if kind == "message":
-                await self.remote.insert_ignore("messages", [dict(e.payload) for e in batch], "id")
-            elif kind == "ticket_create":
-                await self.remote.insert_ignore("tickets", [dict(e.payload) for e in batch], "id")
-            elif kind == "read":
-                await self.remote.upsert_merge("ticket_reads", [dict(e.payload) for e in batch], "ticket_id,user_id")
-            else:
+            sender = self.senders.get(kind)
+            if sender is None:
                 raise PermanentError(f"unknown outbox entry kind {kind!r}")
+            await sender(batch)
         except PermanentError as exc:
             if len(batch) > 1:
                 left, right = bisect(batch)
@@ -76,7 +83,7 @@ class Pusher:
             if not await self._already_there(batch[0]):
                 await self._refused(batch[0], exc, result)
                 return
-        await self.store.awrite(lambda c: local.acknowledge(c, batch))
+        await self.cache.acknowledge(batch)
         result.sent += len(batch)
         self._changed(batch)
 
@@ -97,21 +104,17 @@ class Pusher:
         log.info("server refused %s %s: %s", entry.kind, entry.entity_id, exc)
         if entry.kind == "read":
             # a read marker for a ticket this user can no longer see: nothing to show or retry
-            await self.store.awrite(lambda c: local.drop(c, entry))
+            await self.cache.drop(entry)
             return
         if entry.kind == "ticket_update":
             # the server's RLS and state win: the change is dropped (nothing to retry), the ticket
             # shows the server's row again with the reason, and the user gets a Notice
-            def overruled(conn: sqlite3.Connection) -> None:
-                local.drop(conn, entry)
-                local.mark_ticket_error(conn, entry.entity_id, reason)
-
-            await self.store.awrite(overruled)
+            await self.cache.drop(entry, ticket_error=reason)
             self._changed([entry])
             self.emit(events.Notice("ticket_update_refused", entry.ticket_id,
                                     f"The server refused your change to this ticket: {reason}"))
             return
-        await self.store.awrite(lambda c: local.fail(c, entry, reason))
+        await self.cache.fail(entry, reason)
         result.failed += 1
         self._changed([entry])
         what = "message" if entry.kind == "message" else "ticket"
@@ -142,13 +145,9 @@ class Pusher:
                 server_row = None
             await self._refused(entry, exc, result)
             if server_row is not None:
-                await self.store.awrite(lambda c: local.apply_tickets(c, [server_row]))
+                await self.cache.apply_server_ticket(server_row)
             return
-        def write(conn: sqlite3.Connection) -> None:
-            local.acknowledge(conn, [entry])
-            local.apply_tickets(conn, rows)
-
-        await self.store.awrite(write)
+        await self.cache.acknowledge([entry], server_tickets=rows)
         result.sent += 1
         self._changed([entry])
         if overruled:
@@ -168,3 +167,7 @@ class Pusher:
             self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
         if ticket_ids:
             self.emit(events.TicketsChanged(frozenset(ticket_ids)))
+
+
+def _payloads(batch: Sequence[OutboxEntry]) -> list[dict[str, object]]:
+    return [dict(e.payload) for e in batch]

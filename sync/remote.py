@@ -1,8 +1,9 @@
-"""The engine's one port to the server (``Remote``) and its adapter on the official supabase-py
-async client (``SupabaseRemote``): auth, PostgREST, and realtime (see sync/live.py).
+"""The engine's one port to the server (``Remote``, with its realtime sub-port ``Remote.live``) and
+its adapter on the official supabase-py async client (``SupabaseRemote``): auth, PostgREST, and
+realtime (``RealtimeLink``, sync/live.py). A fake of the port for tests lives in tests/fakes.py.
 
-Every adapter method raises only the sync error tree (``classify`` maps httpx, postgrest and
-supabase_auth exceptions), so the engine's decisions never see a library's exception type.
+Every adapter method raises only the sync error tree (sync/errormap.py maps httpx, postgrest and
+supabase_auth exceptions by type), so the engine's decisions never see a library's exception type.
 
 Client settings chosen on purpose: ``auto_refresh_token=False`` and ``persist_session=False`` — the
 engine owns the session (it must survive offline restarts and never be dropped by a background
@@ -23,9 +24,9 @@ import httpx
 from postgrest.types import ReturnMethod
 from supabase import AsyncClientOptions, acreate_client
 
-from sync.decisions import classify
+from sync.errormap import map_exception
 from sync.errors import AuthError, SyncError
-from sync.live import RealtimeLink
+from sync.live import ChangeHandler, ChangeKind, RealtimeLink, StateHandler
 from sync.models import RemoteConfig
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,26 @@ class Tokens:
     email: str
 
 
-ChangeHandler = Callable[[str, str, dict[str, Any]], None]  # (table, type, record)
-StateHandler = Callable[[str], None]  # 'SUBSCRIBED' | 'CHANNEL_ERROR' | 'CLOSED' | 'TIMED_OUT'
+__all__ = ["PAGE", "ChangeHandler", "ChangeKind", "LivePort", "Remote", "StateHandler", "SupabaseRemote", "Tokens"]
+
+
+class LivePort(Protocol):
+    """Realtime: row changes on the synced tables, and per-ticket viewing/typing signals."""
+
+    async def start(self, on_change: ChangeHandler, on_state: StateHandler) -> None: ...
+    async def stop(self) -> None: ...
+    async def watch(self, ticket_id: str, me: Mapping[str, Any],
+                    on_presence: Callable[[list[dict[str, Any]]], None],
+                    on_typing: Callable[[dict[str, Any]], None]) -> None: ...
+    async def unwatch(self, ticket_id: str) -> None: ...
+    async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None: ...
 
 
 class Remote(Protocol):
     """What the engine needs from a server. Every method raises only ``SyncError`` subclasses."""
+
+    @property
+    def live(self) -> LivePort: ...
 
     async def sign_in(self, email: str, password: str) -> Tokens: ...
     async def refresh(self, refresh_token: str) -> Tokens: ...
@@ -65,13 +80,6 @@ class Remote(Protocol):
     async def exists(self, table: str, row_id: str) -> bool: ...
     async def visible_ticket_ids(self) -> set[str]: ...
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
-    async def start_live(self, on_change: ChangeHandler, on_state: StateHandler) -> None: ...
-    async def stop_live(self) -> None: ...
-    async def watch(self, ticket_id: str, me: Mapping[str, Any],
-                    on_presence: Callable[[list[dict[str, Any]]], None],
-                    on_typing: Callable[[dict[str, Any]], None]) -> None: ...
-    async def unwatch(self, ticket_id: str) -> None: ...
-    async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -84,7 +92,15 @@ class SupabaseRemote:
         self._client: Any = None
         self._http: httpx.AsyncClient | None = None
         self._token: str | None = None
-        self.live = RealtimeLink(self)
+        self._live = RealtimeLink(self)
+
+    @property
+    def live(self) -> RealtimeLink:
+        return self._live
+
+    @property
+    def current_client(self) -> Any:
+        return self._client
 
     async def client(self) -> Any:
         if self._client is None:
@@ -98,7 +114,7 @@ class SupabaseRemote:
             try:
                 self._client = await acreate_client(self.config.url, self.config.anon_key, options)
             except Exception as exc:
-                raise classify(exc) from exc
+                raise map_exception(exc) from exc
             if self._token:
                 self._apply_token(self._token)
         return self._client
@@ -109,14 +125,15 @@ class SupabaseRemote:
         client.options.headers["Authorization"] = header
         client.postgrest.auth(token)
 
-    async def _call(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def call(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Run ``fn(client)``; any library error comes out as the sync error tree."""
         client = await self.client()
         try:
             return await fn(client)
         except SyncError:
             raise
         except Exception as exc:
-            raise classify(exc) from exc
+            raise map_exception(exc) from exc
 
     # --- auth -------------------------------------------------------------------------------------
 
@@ -129,13 +146,13 @@ class SupabaseRemote:
                       str(session.user.id), str(session.user.email or ""))
 
     async def sign_in(self, email: str, password: str) -> Tokens:
-        response = await self._call(lambda c: c.auth.sign_in_with_password({"email": email, "password": password}))
+        response = await self.call(lambda c: c.auth.sign_in_with_password({"email": email, "password": password}))
         tokens = self._tokens(response)
         await self.use_token(tokens.access_token)
         return tokens
 
     async def refresh(self, refresh_token: str) -> Tokens:
-        response = await self._call(lambda c: c.auth.refresh_session(refresh_token))
+        response = await self.call(lambda c: c.auth.refresh_session(refresh_token))
         tokens = self._tokens(response)
         await self.use_token(tokens.access_token)
         return tokens
@@ -151,29 +168,29 @@ class SupabaseRemote:
         if self._client is None or self._token is None:
             return
         try:
-            await self._call(lambda c: c.auth.sign_out({"scope": "local"}))
+            await self.call(lambda c: c.auth.sign_out({"scope": "local"}))
         except SyncError as exc:  # offline sign-out still signs out locally
             log.info("server sign-out skipped: %s", exc)
 
     # --- REST -------------------------------------------------------------------------------------
 
     async def profile(self, user_id: str) -> dict[str, Any] | None:
-        res = await self._call(lambda c: c.table("profiles").select("*").eq("id", user_id).execute())
+        res = await self.call(lambda c: c.table("profiles").select("*").eq("id", user_id).execute())
         return res.data[0] if res.data else None
 
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]:
         params = {"after_xid": after[0], "after_id": after[1], "max_rows": max_rows}
-        res = await self._call(lambda c: c.rpc(f"sync_{table}", params).execute())
+        res = await self.call(lambda c: c.rpc(f"sync_{table}", params).execute())
         return list(res.data or [])
 
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
         # return=minimal: with representation PostgREST would apply SELECT policies to the new rows
-        await self._call(lambda c: c.table(table).upsert(
+        await self.call(lambda c: c.table(table).upsert(
             [dict(r) for r in rows], ignore_duplicates=True, on_conflict=on_conflict,
             returning=ReturnMethod.minimal).execute())
 
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
-        await self._call(lambda c: c.table(table).upsert(
+        await self.call(lambda c: c.table(table).upsert(
             [dict(r) for r in rows], on_conflict=on_conflict, returning=ReturnMethod.minimal).execute())
 
     async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
@@ -186,16 +203,16 @@ class SupabaseRemote:
                 query = query.is_(key, "null") if value is None else query.eq(key, value)
             return await query.execute()
 
-        res = await self._call(run)
+        res = await self.call(run)
         return list(res.data or [])
 
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None:
-        res = await self._call(lambda c: c.table("tickets").select("*").eq("id", ticket_id).execute())
+        res = await self.call(lambda c: c.table("tickets").select("*").eq("id", ticket_id).execute())
         return res.data[0] if res.data else None
 
     async def exists(self, table: str, row_id: str) -> bool:
         """Whether this user can read the row with this id (a refused resend may have landed before)."""
-        res = await self._call(lambda c: c.table(table).select("id").eq("id", row_id).execute())
+        res = await self.call(lambda c: c.table(table).select("id").eq("id", row_id).execute())
         return bool(res.data)
 
     async def visible_ticket_ids(self) -> set[str]:
@@ -210,7 +227,7 @@ class SupabaseRemote:
                     query = query.gt("id", after)
                 return await query.execute()
 
-            res = await self._call(page)
+            res = await self.call(page)
             batch = [str(r["id"]) for r in res.data or []]
             ids.update(batch)
             if not batch:  # only an empty page ends it: the server's max rows may be below PAGE
@@ -231,31 +248,12 @@ class SupabaseRemote:
                     query = query.gt(key, after)
                 return await query.execute()
 
-            res = await self._call(page)
+            res = await self.call(page)
             batch = list(res.data or [])
             rows.extend(batch)
             if not batch:  # only an empty page ends it: the server's max rows may be below PAGE
                 return rows
             last = str(batch[-1][key])
-
-    # --- realtime (sync/live.py) -----------------------------------------------------------------
-
-    async def start_live(self, on_change: ChangeHandler, on_state: StateHandler) -> None:
-        await self.live.start(on_change, on_state)
-
-    async def stop_live(self) -> None:
-        await self.live.stop()
-
-    async def watch(self, ticket_id: str, me: Mapping[str, Any],
-                    on_presence: Callable[[list[dict[str, Any]]], None],
-                    on_typing: Callable[[dict[str, Any]], None]) -> None:
-        await self.live.watch(ticket_id, me, on_presence, on_typing)
-
-    async def unwatch(self, ticket_id: str) -> None:
-        await self.live.unwatch(ticket_id)
-
-    async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
-        await self.live.typing(ticket_id, me)
 
     async def close(self) -> None:
         await self.live.stop()

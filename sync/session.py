@@ -20,7 +20,7 @@ import keyring
 import keyring.errors
 from keyring.backends import chainer, fail
 
-from sync.models import LocalUser
+from sync.models import LocalUser, as_role
 
 log = logging.getLogger(__name__)
 SERVICE = "supportchat"
@@ -41,7 +41,7 @@ class StoredSession:
     def from_json(cls, text: str) -> StoredSession:
         data: dict[str, Any] = json.loads(text)
         return cls(str(data["access_token"]), str(data["refresh_token"]), int(data["expires_at"]),
-                   LocalUser(**data["user"]))
+                   LocalUser(**{**data["user"], "role": as_role(data["user"].get("role"))}))
 
 
 class SessionStore(Protocol):

@@ -73,7 +73,7 @@ async def test_long_thread_opens_at_newest_page_and_loads_older(app_data: Path, 
     ticket_id = seed_long_thread(stack.db_url, users.customer, users.agent, 120)
     async with running_app() as agent:
         await sign_in(agent, users.agent)
-        await eventually(lambda: engine_of(agent).count_thread(ticket_id) == 120, "the thread in the cache")
+        await eventually(lambda: engine_of(agent).cache.count_thread(ticket_id) == 120, "the thread in the cache")
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
         def shown() -> set[str]:
@@ -107,7 +107,7 @@ async def test_search_finds_messages_in_the_local_cache(app_data: Path, users: U
     async with running_app() as agent:
         await sign_in(agent, users.agent2)
         # the message, not just its ticket (tickets are pulled before messages): the dialog searches once per keystroke
-        await eventually(lambda: ticket_id in {h.ticket_id for h in engine_of(agent).search(word)},
+        await eventually(lambda: ticket_id in {h.ticket_id for h in engine_of(agent).cache.search(word)},
                          "the message in the cache")
         agent.find(marker="open-search").click()
         agent.find(marker="search-input").type(word)
@@ -163,7 +163,7 @@ async def test_filters_views_and_sign_out(app_data: Path, users: Users, stack: S
         conn.execute("update tickets set status = 'resolved' where id = %s", (done,))
     async with running_app() as admin:
         await sign_in(admin, users.admin)  # admins start on All
-        await eventually(lambda: engine_of(admin).ticket(done) is not None, "the tickets in the cache")
+        await eventually(lambda: engine_of(admin).cache.ticket(done) is not None, "the tickets in the cache")
         await admin.should_see(f"Urgent unassigned {tag}", retries=WAIT)
         await admin.should_not_see(f"Resolved for admin {tag}")  # default filter: open and pending
         admin.find(marker="status-filter").elements.pop().value = ["resolved"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from supportchat_app import backend as app_backend
 from tests.conftest import User as Account
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
+from tests.helpers import eventually
 from tests.stackproc import StackProcess
 
 MAIN = Path(__file__).resolve().parents[1] / "supportchat_app" / "main.py"
@@ -80,12 +81,6 @@ def seed_ticket(db_url: str, customer: Account, assignee: Account | None, subjec
     return str(row[0])
 
 
-async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def sign_in(user: User, account: Account) -> None:
@@ -179,7 +174,7 @@ async def test_agent_and_customer_see_each_others_messages_live(app_data: Path, 
 
         agent.find(marker="views").elements.pop().value = "unassigned"
         await agent.should_see(subject, retries=WAIT)
-        ticket_id = next(str(t.id) for t in engine_of(agent).inbox(view="unassigned") if t.subject == subject)
+        ticket_id = next(str(t.id) for t in engine_of(agent).cache.inbox(view="unassigned") if t.subject == subject)
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
         await eventually(lambda: bubble_with(agent, "My screen went blank") is not None, "the thread")
@@ -285,7 +280,7 @@ async def test_internal_note_never_appears_for_the_customer(app_data: Path, user
         await customer.should_not_see(marker="composer-mode")  # no Reply / Note toggle for customers
         await customer.should_not_see(marker="ticket-status")  # and no agent controls
         engine = engine_of(customer)
-        assert all(not m.is_internal for m in engine.thread(ticket_id, limit=100))
+        assert all(not m.is_internal for m in engine.cache.thread(ticket_id, limit=100))
 
 
 async def test_draft_survives_a_restart(app_data: Path, users: Users, stack: StackProcess) -> None:
@@ -296,6 +291,9 @@ async def test_draft_survives_a_restart(app_data: Path, users: Users, stack: Sta
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
         agent.find(marker="composer").type("Half-written answer about the order")
+        # saved once the text rests (not per keystroke, and never on the event loop)
+        await eventually(lambda: engine_of(agent).cache.draft(ticket_id) == "Half-written answer about the order",
+                         "the draft saved")
     # a new app process on the same data dir: the session and the draft come back
     async with running_app() as again:
         await again.open(f"/?t={ticket_id}")

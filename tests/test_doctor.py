@@ -19,8 +19,8 @@ import pytest
 
 from supportchat_app import doctor
 from sync import RemoteConfig, SyncEngine
-from sync.schema import VERSION
-from sync.store import open_store
+from sync.cache import SCHEMA_VERSION as VERSION
+from sync.cache import Cache
 from tests.conftest import Users
 from tests.stackproc import StackProcess
 from tests.test_sync_support import seed_ticket, sql
@@ -106,7 +106,7 @@ def test_cache_checks_read_real_caches(tmp_path: Path) -> None:
     assert doctor.cache_checks(tmp_path, None)[0].detail == "no local cache yet (nobody signed in)"
     cache = tmp_path / "cache"
     cache.mkdir()
-    open_store(cache / "u1.sqlite3").store.close()  # the engine's own cache file, schema and all
+    Cache.open(cache / "u1.sqlite3", "u1", "agent").close()  # the engine's own cache file, schema and all
     checks = doctor.cache_checks(tmp_path, "u1")
     assert [c.ok for c in checks] == [True, True]
     assert checks[0].detail == f"u1 (signed in): schema {VERSION}" and checks[1].detail == "0 pending, 0 failed"
@@ -116,7 +116,7 @@ def test_cache_checks_read_real_caches(tmp_path: Path) -> None:
     assert len(newer) == 1 and "newer SupportChat" in newer[0].problem
     extra = tmp_path / "sessions" / "1" / "cache"
     extra.mkdir(parents=True)
-    open_store(extra / "u3.sqlite3").store.close()
+    Cache.open(extra / "u3.sqlite3", "u3", "agent").close()
     assert "u3 (browser session 1): schema" in doctor.cache_checks(tmp_path, "u1")[-2].detail
     (cache / "u2.sqlite3").write_bytes(b"this is not a database" * 100)
     broken = [c for c in doctor.cache_checks(tmp_path, "u1") if not c.ok]

@@ -49,12 +49,12 @@ async def _flush_five_offline_replies(stack: StackProcess, users: Users, engines
     for text in REPLIES:
         agent.send_message(tid, text)
     # the agent's own cache shows them in the order written while they wait
-    assert [m.content for m in agent.thread(tid)][-5:] == REPLIES
+    assert [m.content for m in agent.cache.thread(tid)][-5:] == REPLIES
     proxy.set_mode("pass")
     assert await agent.push() == 5  # one flush: max_batch is far above five, so one request
     await agent.sync_once()
-    assert [m.content for m in agent.thread(tid)][-5:] == REPLIES
-    own = [t for t in agent.inbox("mine", limit=5000) if t.id == tid]
+    assert [m.content for m in agent.cache.thread(tid)][-5:] == REPLIES
+    own = [t for t in agent.cache.inbox("mine", limit=5000) if t.id == tid]
     assert own[0].last_message_preview == REPLIES[-1]
     return tid
 
@@ -73,8 +73,8 @@ async def test_five_replies_in_one_flush_keep_their_order(stack: StackProcess, u
 
     customer = await engines.open(users.customer)
     await customer.sync_once()
-    assert [m.content for m in customer.thread(tid)] == ["the printer is on fire", *REPLIES]
-    ticket = customer.ticket(tid)
+    assert [m.content for m in customer.cache.thread(tid)] == ["the printer is on fire", *REPLIES]
+    ticket = customer.cache.ticket(tid)
     assert ticket is not None and ticket.last_message_preview == REPLIES[-1]
 
 

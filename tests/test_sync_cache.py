@@ -1,6 +1,6 @@
-"""The local cache (sync/store.py, sync/local.py, sync/queries.py) and the session store:
-permissions, migrations, corruption recovery (also end to end through the engine), outbox
-coalescing, drafts, FTS5 search.
+"""The local cache (sync/cache/: ``Cache`` and its file) and the session store: permissions,
+migrations, corruption recovery (also end to end through the engine), outbox coalescing, drafts,
+FTS5 search. Only ``Cache``'s verbs are used; the file is inspected with a connection of the test's own.
 """
 
 from __future__ import annotations
@@ -15,78 +15,86 @@ import keyring
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
-from sync import RemoteConfig, SyncEngine, events, local, queries
+from sync import RemoteConfig, SyncEngine, events
+from sync.cache import SCHEMA_VERSION as VERSION
+from sync.cache import Cache
 from sync.models import LocalUser
-from sync.schema import VERSION
 from sync.session import FileSessionStore, KeyringSessionStore, StoredSession, default_session_store
-from sync.store import Store, open_store
 from tests.conftest import Users
 from tests.stackproc import StackProcess
 from tests.test_sync_support import seed_ticket, server_messages
 
 
-def _ticket(store: Store, me: str, subject: str = "Subject") -> str:
+def _open(path: Path, me: str | None = None) -> Cache:
+    return Cache.open(path, me or str(uuid.uuid4()), "customer")
+
+
+def _ticket(cache: Cache, subject: str = "Subject") -> str:
     tid = str(uuid.uuid4())
-    store.write(lambda c: local.queue_ticket(c, {"id": tid, "customer_id": me, "assignee_id": None,
-                                                 "subject": subject, "status": "open", "priority": "normal",
-                                                 "created_at": local.now_ts()}))
+    cache.queue_ticket({"id": tid, "customer_id": cache.me, "assignee_id": None, "subject": subject,
+                        "status": "open", "priority": "normal"}, None)
     return tid
 
 
-def _message(store: Store, tid: str, me: str, content: str) -> str:
+def _message(cache: Cache, tid: str, content: str) -> str:
     mid = str(uuid.uuid4())
-    store.write(lambda c: local.queue_message(c, {"id": mid, "ticket_id": tid, "sender_id": me, "content": content,
-                                                  "is_internal": 0, "created_at": local.now_ts()}))
+    cache.queue_message({"id": mid, "ticket_id": tid, "sender_id": cache.me, "content": content, "is_internal": 0})
     return mid
+
+
+def _pragma(path: Path, name: str) -> Any:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"pragma {name}").fetchone()[0]
+    finally:
+        conn.close()
 
 
 def test_cache_file_is_private_wal_and_versioned(tmp_path: Path) -> None:
     path = tmp_path / "data" / "cache" / "u.sqlite3"
-    opened = open_store(path)
+    cache = _open(path)
     try:
-        assert opened.rebuilt_reason is None
+        assert cache.rebuilt_reason is None
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.parent.stat().st_mode & 0o777 == 0o700
-        me = str(uuid.uuid4())
-        _message(opened.store, _ticket(opened.store, me), me, "hello")
+        _message(cache, _ticket(cache), "hello")
         for extra in ("-wal", "-shm"):
             side = path.with_name(path.name + extra)
             assert not side.exists() or side.stat().st_mode & 0o777 == 0o600
-        assert opened.store.reader.execute("pragma journal_mode").fetchone()[0] == "wal"
-        assert opened.store.reader.execute("pragma user_version").fetchone()[0] == VERSION
+        assert _pragma(path, "journal_mode") == "wal"
+        assert Cache.inspect(path).version == VERSION
     finally:
-        opened.store.close()
+        cache.close()
 
 
 def test_reopen_keeps_data_and_drafts(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite3"
-    opened = open_store(path)
-    me = str(uuid.uuid4())
-    tid = _ticket(opened.store, me)
-    opened.store.write(lambda c: local.save_draft(c, tid, "half-written reply"))
-    opened.store.close()
-    again = open_store(path)
+    cache = _open(path)
+    tid = _ticket(cache)
+    cache.save_draft(tid, "half-written reply")
+    cache.close()
+    again = _open(path, cache.me)
     try:
         assert again.rebuilt_reason is None
-        assert queries.draft(again.store.reader, tid) == "half-written reply"
-        again.store.write(lambda c: local.save_draft(c, tid, ""))
-        assert queries.draft(again.store.reader, tid) == ""
+        assert again.draft(tid) == "half-written reply"
+        again.save_draft(tid, "")
+        assert again.draft(tid) == ""
     finally:
-        again.store.close()
+        again.close()
 
 
 def test_a_cache_from_a_newer_version_is_rebuilt_not_misread(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite3"
-    open_store(path).store.close()
+    _open(path).close()
     conn = sqlite3.connect(path)
     conn.execute(f"pragma user_version = {VERSION + 5}")
     conn.close()
-    opened = open_store(path)
+    cache = _open(path)
     try:
-        assert opened.rebuilt_reason and "newer" in opened.rebuilt_reason
-        assert opened.store.reader.execute("pragma user_version").fetchone()[0] == VERSION
+        assert cache.rebuilt_reason and "newer" in cache.rebuilt_reason
+        assert _pragma(path, "user_version") == VERSION
     finally:
-        opened.store.close()
+        cache.close()
 
 
 def _corrupt_index(path: Path, index: str) -> None:
@@ -101,70 +109,65 @@ def _corrupt_index(path: Path, index: str) -> None:
         f.write(b"\x0d" + b"\xff" * 64)  # a leaf header with impossible cell counts and offsets
 
 
-def test_corrupt_cache_is_moved_aside_and_unsent_rows_are_salvaged(tmp_path: Path) -> None:
+async def test_corrupt_cache_is_moved_aside_and_unsent_rows_are_salvaged(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite3"
-    opened = open_store(path)
-    me = str(uuid.uuid4())
-    tid = _ticket(opened.store, me, "Kept ticket")
-    mids = [_message(opened.store, tid, me, f"unsent {i}") for i in range(3)]
-    opened.store.write(lambda c: local.save_draft(c, tid, "draft survives"))
-    opened.store.close()
+    cache = _open(path)
+    tid = _ticket(cache, "Kept ticket")
+    mids = [_message(cache, tid, f"unsent {i}") for i in range(3)]
+    cache.save_draft(tid, "draft survives")
+    cache.close()
     _corrupt_index(path, "messages_thread")
-    rebuilt = open_store(path)
+    rebuilt = _open(path, cache.me)
     try:
         assert rebuilt.rebuilt_reason and "damaged" in rebuilt.rebuilt_reason
         assert rebuilt.kept_unsent == 4  # the ticket creation and three messages
         assert list(tmp_path.glob("c.sqlite3.corrupt-*"))
-        reader = rebuilt.store.reader
-        assert reader.execute("pragma quick_check").fetchone()[0] == "ok"
-        assert [m.id for m in queries.thread(reader, tid)] == mids
-        assert [e.entity_id for e in local.queued_entries(reader, 10)] == [tid, *mids]
-        assert queries.draft(reader, tid) == "draft survives"
-        assert queries.search(reader, "unsent")  # the FTS index was rebuilt too
+        assert _pragma(path, "quick_check") == "ok"
+        assert [m.id for m in rebuilt.thread(tid)] == mids
+        assert [e.entity_id for e in await rebuilt.queued(10)] == [tid, *mids]
+        assert rebuilt.draft(tid) == "draft survives"
+        assert rebuilt.search("unsent")  # the FTS index was rebuilt too
     finally:
-        rebuilt.store.close()
+        rebuilt.close()
 
 
-def test_outbox_coalesces_read_markers_and_ticket_updates(tmp_path: Path) -> None:
-    opened = open_store(tmp_path / "c.sqlite3")
-    store = opened.store
+async def test_outbox_coalesces_read_markers_and_ticket_updates(tmp_path: Path) -> None:
+    cache = _open(tmp_path / "c.sqlite3")
     try:
-        me = str(uuid.uuid4())
         tid = str(uuid.uuid4())
-        server_row = {"id": tid, "customer_id": me, "assignee_id": None, "subject": "s", "status": "open",
+        server_row = {"id": tid, "customer_id": cache.me, "assignee_id": None, "subject": "s", "status": "open",
                       "priority": "normal", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
                       "last_message_at": "2026-01-01T00:00:00Z"}
-        store.write(lambda c: local.apply_tickets(c, [server_row]))
-        store.write(lambda c: local.queue_read(c, tid, me, "2026-01-01T00:00:01.000000+00:00"))
-        store.write(lambda c: local.queue_read(c, tid, me, "2026-01-01T00:00:02.000000+00:00"))
-        store.write(lambda c: local.queue_ticket_update(c, tid, {"status": "pending"}))
-        store.write(lambda c: local.queue_ticket_update(c, tid, {"status": "resolved", "priority": "high"}))
-        entries = local.queued_entries(store.reader, 10)
+        await cache.apply_server_ticket(server_row)
+        cache.queue_read(tid, "2026-01-01T00:00:01.000000+00:00")
+        cache.queue_read(tid, "2026-01-01T00:00:02.000000+00:00")
+        cache.queue_ticket_update(tid, {"status": "pending"})
+        cache.queue_ticket_update(tid, {"status": "resolved", "priority": "high"})
+        entries = await cache.queued(10)
         assert [e.kind for e in entries] == ["read", "ticket_update"]
         assert entries[0].payload["last_read_at"].startswith("2026-01-01T00:00:02")
         # the merge base stays what the user first saw; the wanted values are the latest
         assert entries[1].payload["base"] == {"status": "open", "priority": "normal"}
         assert entries[1].payload["wanted"] == {"status": "resolved", "priority": "high"}
         # a pulled row keeps the unsent local change on top
-        store.write(lambda c: local.apply_tickets(c, [{**server_row, "subject": "renamed"}]))
-        row = store.reader.execute("select subject, status, priority from tickets").fetchone()
-        assert tuple(row) == ("renamed", "resolved", "high")
+        await cache.apply_server_ticket({**server_row, "subject": "renamed"})
+        ticket = cache.ticket(tid)
+        assert ticket is not None
+        assert (ticket.subject, ticket.status, ticket.priority) == ("renamed", "resolved", "high")
     finally:
-        store.close()
+        cache.close()
 
 
 def test_search_treats_fts_syntax_as_text(tmp_path: Path) -> None:
-    opened = open_store(tmp_path / "c.sqlite3")
+    cache = _open(tmp_path / "c.sqlite3")
     try:
-        me = str(uuid.uuid4())
-        tid = _ticket(opened.store, me, "Invoice VAT number")
-        _message(opened.store, tid, me, 'it said "NOT OR AND" in red')
-        reader = opened.store.reader
-        assert {h.ticket_id for h in queries.search(reader, 'NOT OR "')} == {tid}
-        assert queries.search(reader, "vat")[0].message_id is None
-        assert queries.search(reader, "   ") == []
+        tid = _ticket(cache, "Invoice VAT number")
+        _message(cache, tid, 'it said "NOT OR AND" in red')
+        assert {h.ticket_id for h in cache.search('NOT OR "')} == {tid}
+        assert cache.search("vat")[0].message_id is None
+        assert cache.search("   ") == []
     finally:
-        opened.store.close()
+        cache.close()
 
 
 def test_session_file_is_private_and_round_trips(tmp_path: Path) -> None:
@@ -202,7 +205,7 @@ async def test_engine_tells_the_user_and_rebuilds_a_corrupt_cache_from_the_serve
         assert rebuilt and rebuilt[0].kept_unsent == 1 and "damaged" in rebuilt[0].reason
         assert engine.user is not None and engine.status.pending == 1
         await engine.sync_once()
-        assert [m.content for m in engine.thread(tid)] == ["from the server", "written before the disk went bad"]
+        assert [m.content for m in engine.cache.thread(tid)] == ["from the server", "written before the disk went bad"]
         assert len(server_messages(stack.db_url, [unsent.id])) == 1
         assert path.stat().st_mode & 0o777 == 0o600
         assert json.loads(json.dumps(engine.status.pending)) == 0

@@ -15,7 +15,6 @@ from sync.decisions import (
     bisect,
     canonical_ts,
     check_content,
-    classify,
     classify_code,
     needs_backfill,
     overlay_ticket,
@@ -23,6 +22,7 @@ from sync.decisions import (
     resolve_ticket_update,
     stale_tickets,
 )
+from sync.errormap import map_exception
 from sync.errors import AuthError, PermanentError, RetryableError
 from sync.models import RemoteConfig
 
@@ -61,7 +61,7 @@ def test_classify_code(code: str | None, status: int | None, kind: type) -> None
 def test_classify_keeps_the_servers_four_keys() -> None:
     exc = APIError({"code": "42501", "message": 'new row violates row-level security policy for table "messages"',
                     "details": "d", "hint": "h"})
-    err = classify(exc)
+    err = map_exception(exc)
     assert isinstance(err, PermanentError)
     assert (err.code, err.details, err.hint) == ("42501", "d", "h")
     assert "row-level security" in err.reason()
@@ -72,13 +72,13 @@ def test_classify_keeps_the_servers_four_keys() -> None:
     ConnectionResetError(), TimeoutError(), AuthRetryableError("down", 0),
 ])
 def test_network_failures_are_retryable(exc: Exception) -> None:
-    assert isinstance(classify(exc), RetryableError)
+    assert isinstance(map_exception(exc), RetryableError)
 
 
 def test_refused_refresh_is_auth_refused_but_server_error_is_retryable() -> None:
-    refused = classify(AuthApiError("Invalid Refresh Token", 400, "refresh_token_not_found"))
+    refused = map_exception(AuthApiError("Invalid Refresh Token", 400, "refresh_token_not_found"))
     assert isinstance(refused, AuthError) and refused.refused
-    assert isinstance(classify(AuthApiError("boom", 503, None)), RetryableError)
+    assert isinstance(map_exception(AuthApiError("boom", 503, None)), RetryableError)
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sync import AuthError, RetryableError, SyncEngine, events
+from sync.engine import Clock
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
@@ -34,26 +35,26 @@ async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProc
     progress = [e.status.progress for e in engines.log(agent) if isinstance(e, events.StatusChanged)]
     assert {0.0, 0.25, 0.5, 0.75, 1.0} <= set(progress) and agent.status.progress is None
     assert any(isinstance(e, events.SyncProgress) and e.phase == "messages" for e in engines.log(agent))
-    mine = [t for t in agent.inbox("mine", limit=5000) if t.id == tid]  # the shared stack has others' tickets
+    mine = [t for t in agent.cache.inbox("mine", limit=5000) if t.id == tid]  # the shared stack has others' tickets
     assert mine and mine[0].unread_count == 2 and mine[0].last_message_preview == "checking"
     assert mine[0].customer_name == users.customer.name and mine[0].assignee_name == users.agent.name
-    assert [m.content for m in agent.thread(tid)] == ["it is smoking", "now flames", "checking"]
-    assert [m.content for m in agent.thread(tid, limit=1)] == ["checking"]
-    first, _ = agent.thread(tid, limit=2)
-    assert [m.content for m in agent.thread(tid, before=(first.created_at, first.id))] == ["it is smoking"]
-    assert agent.count_thread(tid) == 3
-    assert {h.ticket_id for h in agent.search("flames")} == {tid}
-    assert any(h.message_id is None for h in agent.search("printer"))
+    assert [m.content for m in agent.cache.thread(tid)] == ["it is smoking", "now flames", "checking"]
+    assert [m.content for m in agent.cache.thread(tid, limit=1)] == ["checking"]
+    first, _ = agent.cache.thread(tid, limit=2)
+    assert [m.content for m in agent.cache.thread(tid, before=(first.created_at, first.id))] == ["it is smoking"]
+    assert agent.cache.count_thread(tid) == 3
+    assert {h.ticket_id for h in agent.cache.search("flames")} == {tid}
+    assert any(h.message_id is None for h in agent.cache.search("printer"))
     agent.mark_read(tid)
     await agent.sync_once()
-    assert agent.ticket(tid).unread_count == 0  # type: ignore[union-attr]
+    assert agent.cache.ticket(tid).unread_count == 0  # type: ignore[union-attr]
     assert sql(stack.db_url, "select count(*) from ticket_reads where ticket_id = %s and user_id = %s",
                tid, users.agent.id) == [(1,)]
     # the customer's cache sees the agent's read marker ("seen")
     customer = await engines.open(users.customer)
     await customer.sync_once()
-    assert customer.read_marker(tid, users.agent.id) is not None
-    assert users.agent.id in customer.profiles()
+    assert customer.cache.read_marker(tid, users.agent.id) is not None
+    assert users.agent.id in customer.cache.profiles()
 
 
 async def test_offline_queue_arrives_exactly_once_after_reconnect(stack: StackProcess, users: Users,
@@ -76,7 +77,7 @@ async def test_offline_queue_arrives_exactly_once_after_reconnect(stack: StackPr
     rows = server_messages(stack.db_url, ids)
     assert sorted(c for _, c in rows) == sorted(f"offline reply {i}" for i in range(5))
     assert len(rows) == 5
-    assert all(m.local_state == "sent" for m in agent.thread(tid))
+    assert all(m.local_state == "sent" for m in agent.cache.thread(tid))
 
 
 async def test_committed_request_whose_response_was_lost_does_not_duplicate(
@@ -95,7 +96,7 @@ async def test_committed_request_whose_response_was_lost_does_not_duplicate(
     await agent.sync_once()
     assert agent.status.pending == 0
     assert sql(stack.db_url, "select count(*) from messages where ticket_id = %s", tid) == [(3,)]
-    assert [m.local_state for m in agent.thread(tid)] == ["sent"] * 3
+    assert [m.local_state for m in agent.cache.thread(tid)] == ["sent"] * 3
 
 
 async def test_reset_mid_request_then_retry_delivers_once(stack: StackProcess, users: Users, engines: EngineFactory,
@@ -144,20 +145,20 @@ async def test_rls_refused_message_fails_with_reason_while_the_rest_go(
     await agent.sync_once()
     assert len(server_messages(stack.db_url, [m1.id, m3.id])) == 2
     assert server_messages(stack.db_url, [bad.id]) == []
-    failed = agent.message(bad.id)
+    failed = agent.cache.message(bad.id)
     assert failed is not None and failed.local_state == "failed"
     assert failed.error and "row-level security" in failed.error
     assert agent.status.failed == 1 and agent.status.pending == 0
     notices = [e for e in engines.log(agent) if isinstance(e, events.Notice)]
     assert any(n.kind == "message_failed" and n.ticket_id == moved for n in notices)
     # the failed message keeps its ticket visible locally until the user decides
-    assert agent.ticket(moved) is not None
+    assert agent.cache.ticket(moved) is not None
     agent.retry(bad.id)
     await agent.sync_once()
-    assert agent.message(bad.id).local_state == "failed"  # type: ignore[union-attr]
+    assert agent.cache.message(bad.id).local_state == "failed"  # type: ignore[union-attr]
     agent.discard(bad.id)
     await agent.sync_once()
-    assert agent.message(bad.id) is None and agent.ticket(moved) is None  # pruned: no longer visible
+    assert agent.cache.message(bad.id) is None and agent.cache.ticket(moved) is None  # pruned: no longer visible
     assert agent.status.failed == 0
 
 
@@ -171,8 +172,8 @@ async def test_customer_message_to_a_closed_ticket_is_refused(stack: StackProces
     ok_msg = customer.send_message(other, "fine here")
     sql(stack.db_url, "update tickets set status = 'closed' where id = %s", tid)
     await customer.sync_once()
-    assert customer.message(closed_msg.id).local_state == "failed"  # type: ignore[union-attr]
-    assert customer.message(ok_msg.id).local_state == "sent"  # type: ignore[union-attr]
+    assert customer.cache.message(closed_msg.id).local_state == "failed"  # type: ignore[union-attr]
+    assert customer.cache.message(ok_msg.id).local_state == "sent"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="internal"):
         customer.send_message(other, "secret", internal=True)
     with pytest.raises(ValueError, match="empty"):
@@ -189,13 +190,13 @@ async def test_ticket_reassigned_to_me_backfills_and_reassigned_away_leaves(
     # the thread and this test would pass without any backfill
     seed_ticket(stack.db_url, users.customer, users.agent, "Moves the cursor", messages=[(users.customer, "hi")])
     await agent.sync_once()  # the messages cursor is now past the thread below
-    assert agent.ticket(theirs) is None
+    assert agent.cache.ticket(theirs) is None
     sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent.id, theirs)
     await agent.sync_once()
-    assert [m.content for m in agent.thread(theirs)] == ["old 1", "old 2"]
+    assert [m.content for m in agent.cache.thread(theirs)] == ["old 1", "old 2"]
     sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent2.id, theirs)
     await agent.sync_once()
-    assert agent.ticket(theirs) is None and agent.thread(theirs) == []
+    assert agent.cache.ticket(theirs) is None and agent.cache.thread(theirs) == []
     assert any(isinstance(e, events.TicketsRemoved) and theirs in e.ticket_ids for e in engines.log(agent))
 
 
@@ -209,7 +210,7 @@ async def test_offline_ticket_update_server_state_wins_and_agent_is_told(
     sql(stack.db_url, "update tickets set priority = 'urgent' where id = %s", tid)  # someone else, meanwhile
     await agent.sync_once()
     assert sql(stack.db_url, "select status, priority from tickets where id = %s", tid) == [("pending", "urgent")]
-    ticket = agent.ticket(tid)
+    ticket = agent.cache.ticket(tid)
     assert ticket is not None and (ticket.status, ticket.priority, ticket.local_state) == ("pending", "urgent", "sent")
     notices = [e for e in engines.log(agent) if isinstance(e, events.Notice) and e.kind == "ticket_update_overruled"]
     assert notices and "priority is urgent" in notices[0].text
@@ -220,14 +221,14 @@ async def test_take_and_release_and_refused_assignment(stack: StackProcess, user
     tid = seed_ticket(stack.db_url, users.customer, None, "Up for grabs")
     agent = await engines.open(users.agent)
     await agent.sync_once()
-    assert any(t.id == tid for t in agent.inbox("unassigned", limit=5000))
+    assert any(t.id == tid for t in agent.cache.inbox("unassigned", limit=5000))
     agent.take(tid)
     await agent.sync_once()
     assert sql(stack.db_url, "select assignee_id::text from tickets where id = %s", tid) == [(users.agent.id,)]
     # an agent cannot hand a ticket to someone else: refused by the server, shown as failed
     agent.update_ticket(tid, assignee_id=users.agent2.id)
     await agent.sync_once()
-    ticket = agent.ticket(tid)
+    ticket = agent.cache.ticket(tid)
     assert ticket is not None and ticket.local_state == "failed" and ticket.error
     assert ticket.assignee_id == users.agent.id  # the cache shows the server's truth again
     assert agent.status.failed == 0 and agent.status.pending == 0  # nothing left to retry: the server won
@@ -244,7 +245,7 @@ async def test_customer_creates_ticket_offline_and_it_arrives(stack: StackProces
     proxy.set_mode("drop")
     ticket = customer.create_ticket("Created on a train", "no network here", priority="high")
     follow = customer.send_message(ticket.id, "and a follow-up")
-    assert ticket.id in {t.id for t in customer.inbox(limit=5000)} and customer.count_thread(ticket.id) == 2
+    assert ticket.id in {t.id for t in customer.cache.inbox(limit=5000)} and customer.cache.count_thread(ticket.id) == 2
     with pytest.raises(RetryableError):
         await customer.sync_once()
     proxy.set_mode("pass")
@@ -252,7 +253,7 @@ async def test_customer_creates_ticket_offline_and_it_arrives(stack: StackProces
     assert sql(stack.db_url, "select subject, priority, customer_id::text from tickets where id = %s", ticket.id) == [
         ("Created on a train", "high", users.customer.id)]
     assert len(server_messages(stack.db_url, [follow.id])) == 1
-    assert customer.ticket(ticket.id).local_state == "sent"  # type: ignore[union-attr]
+    assert customer.cache.ticket(ticket.id).local_state == "sent"  # type: ignore[union-attr]
 
 
 async def test_expired_token_is_refreshed_and_refused_refresh_needs_sign_in(
@@ -260,18 +261,17 @@ async def test_expired_token_is_refreshed_and_refused_refresh_needs_sign_in(
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Auth")
     agent = await engines.open(users.agent)
     await agent.sync_once()
-    session = agent._session
+    session = agent.session
     assert session is not None
-    # pretend the access token expires now: the round refreshes first, with a rotated refresh token
-    agent._session = type(session)(session.access_token, session.refresh_token, int(time.time()), session.user)
+    # an hour later by the engine's clock the access token has expired: the round refreshes first,
+    # with a rotated refresh token
+    agent.clock = Clock(wall=lambda: time.time() + 3600)
     await agent.sync_once()
-    assert agent._session is not None and agent._session.refresh_token != session.refresh_token
+    assert agent.session is not None and agent.session.refresh_token != session.refresh_token
     # the server revokes every session: the next refresh is refused → needs-sign-in, outbox kept
     sql(stack.db_url, "delete from auth.sessions where user_id = %s", users.agent.id)
     sql(stack.db_url, "delete from auth.refresh_tokens where user_id = %s", users.agent.id)
     queued = agent.send_message(tid, "written while signed out")
-    current = agent._session
-    agent._session = type(current)(current.access_token, current.refresh_token, int(time.time()), current.user)
     await agent.start()
     await wait_for(lambda: agent.status.state == "needs-sign-in", what="needs-sign-in")
     assert agent.status.pending == 1 and agent.user is not None
@@ -286,7 +286,7 @@ async def test_sign_in_errors_are_plain(stack: StackProcess, users: Users, engin
     with pytest.raises(AuthError, match="wrong email or password"):
         await engine.sign_in(users.agent.email, "not-the-password")
     with pytest.raises(AuthError):
-        engine.inbox()
+        engine.cache.inbox()
 
 
 async def test_restart_offline_with_cached_session_then_sign_out_offline(
@@ -300,7 +300,7 @@ async def test_restart_offline_with_cached_session_then_sign_out_offline(
     proxy.set_mode("drop")
     again = await engines.open(url=proxy.url, data_dir=data_dir)
     assert again.user is not None and again.user.id == users.agent.id  # restored with no network
-    assert [m.content for m in again.thread(tid)] == ["are you there?"]
+    assert [m.content for m in again.cache.thread(tid)] == ["are you there?"]
     again.send_message(tid, "queued offline after restart")
     await again.start()
     await wait_for(lambda: again.status.state == "offline", what="offline")
@@ -327,15 +327,10 @@ async def test_two_processes_of_one_user_share_refreshed_sessions(stack: StackPr
     app = await engines.open(users.agent, data_dir=data_dir)
     cli = await engines.open(data_dir=data_dir)
     assert cli.user is not None and cli.user.id == users.agent.id
-    for engine in (app, cli):  # both think their access token is about to expire
-        s = engine._session
-        assert s is not None
-        engine._session = type(s)(s.access_token, s.refresh_token, int(time.time()), s.user)
+    for engine in (app, cli):  # an hour later for both: their access tokens have expired
+        engine.clock = Clock(wall=lambda: time.time() + 3600)
     await app.sync_once()  # refreshes and saves the rotated token
-    s = app._session
-    assert s is not None
-    app._session = type(s)(s.access_token, s.refresh_token, int(time.time()), s.user)
-    await app.sync_once()  # and once more: our old token is now two rotations behind
+    await app.sync_once()  # and once more (still expired by its clock): the cli's token is two rotations behind
     # past the server's reuse grace window, replaying the spent token would revoke the whole session
     sql(stack.db_url, "update auth.refresh_tokens set updated_at = now() - interval '1 hour'"
                       " where user_id = %s and revoked", users.agent.id)
@@ -353,14 +348,13 @@ async def test_a_401_mid_session_refreshes_and_retries(stack: StackProcess, user
     agent = await engines.open(users.agent)
     await agent.sync_once()
     expired = stack.mint(users.agent.id, ttl=-30, email=users.agent.email)
-    s = agent._session
-    assert s is not None
-    agent._session = type(s)(expired, s.refresh_token, int(time.time()) + 3600, s.user)
-    await agent.remote.use_token(expired)
+    before = agent.session
+    assert before is not None
+    await agent.remote.use_token(expired)  # the engine's session still says the token is good
     msg = agent.send_message(tid, "survives a 401")
     await agent.sync_once()
     assert len(server_messages(stack.db_url, [msg.id])) == 1
-    assert agent._session is not None and agent._session.access_token != expired
+    assert agent.session is not None and agent.session.access_token not in (expired, before.access_token)
     assert agent.status.state == "online" and agent.status.failed == 0
 
 
@@ -379,7 +373,7 @@ async def test_lost_response_then_ticket_closed_is_sent_not_failed(stack: StackP
     assert rule.hits == 1 and len(server_messages(stack.db_url, [msg.id])) == 1
     sql(stack.db_url, "update tickets set status = 'closed' where id = %s", tid)
     await customer.sync_once()
-    assert customer.message(msg.id).local_state == "sent"  # type: ignore[union-attr]
+    assert customer.cache.message(msg.id).local_state == "sent"  # type: ignore[union-attr]
     assert customer.status.failed == 0 and customer.status.pending == 0
     assert not any(isinstance(e, events.Notice) and e.kind == "message_failed" for e in engines.log(customer))
     assert len(server_messages(stack.db_url, [msg.id])) == 1
@@ -394,13 +388,13 @@ async def test_ticket_whose_offline_update_was_refused_still_leaves_when_reassig
                       messages=[(users.customer, "private details")])
     agent = await engines.open(users.agent)
     await agent.sync_once()
-    assert agent.ticket(tid) is not None
+    assert agent.cache.ticket(tid) is not None
     agent.update_ticket(tid, status="pending")
     sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent2.id, tid)
     await agent.sync_once()
     assert any(isinstance(e, events.Notice) and e.kind == "ticket_update_refused" for e in engines.log(agent))
     await agent.sync_once()
-    assert agent.ticket(tid) is None and agent.thread(tid) == []
+    assert agent.cache.ticket(tid) is None and agent.cache.thread(tid) == []
     assert agent.status.pending == 0 and agent.status.failed == 0
 
 
@@ -417,11 +411,11 @@ async def test_backfill_cut_by_the_network_is_resumed_by_the_next_pull(
     sql(stack.db_url, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'later')",
         mine, users.customer.id)
     await agent.sync_once()
-    assert agent.ticket(theirs) is None and agent.thread(mine)
+    assert agent.cache.ticket(theirs) is None and agent.cache.thread(mine)
     sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent.id, theirs)
     rule = proxy.reset_request(b"GET /rest/v1/messages")  # the thread backfill (pulls are POST /rpc)
     with pytest.raises(RetryableError):
         await agent.sync_once()
-    assert rule.hits == 1 and agent.ticket(theirs) is not None
+    assert rule.hits == 1 and agent.cache.ticket(theirs) is not None
     await agent.sync_once()
-    assert [m.content for m in agent.thread(theirs)] == ["older 1", "older 2"]
+    assert [m.content for m in agent.cache.thread(theirs)] == ["older 1", "older 2"]

@@ -41,14 +41,12 @@ async def started(engine: SyncEngine) -> SyncEngine:
 async def settled(engine: SyncEngine) -> None:
     """Wait until the catch-up pull that every (re)subscribe triggers has run."""
     for _ in range(2):
-        await wait_for(lambda: not engine._pull_wanted and not engine.status.syncing, what="the catch-up pull")
+        await wait_for(lambda: not engine.pull_pending and not engine.status.syncing, what="the catch-up pull")
         await asyncio.sleep(0.3)
 
 
-def cursor(engine: SyncEngine, table: str) -> tuple[int, int]:
-    assert engine._store is not None
-    row = engine._store.reader.execute("select xid, id from cursors where name = ?", (table,)).fetchone()
-    return (row[0], row[1]) if row else (0, 0)
+async def cursor(engine: SyncEngine, table: str) -> tuple[int, int]:
+    return await engine.cache.cursor(table)
 
 
 def visible(db_url: str, user: User, table: str) -> set[str]:
@@ -62,23 +60,21 @@ def visible(db_url: str, user: User, table: str) -> set[str]:
 
 
 def cached(engine: SyncEngine, table: str) -> set[str]:
-    assert engine._store is not None
-    key = "ticket_id || ':' || user_id" if table == "ticket_reads" else "id"
-    return {r[0] for r in engine._store.reader.execute(f"select {key} from {table}")}
+    return engine.cache.keys(table)
 
 
 async def test_realtime_insert_reaches_the_cache_without_a_pull(stack: StackProcess, users: Users,
                                                                 engines: EngineFactory) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Live")
     agent = await started(await engines.open(users.agent))
-    before = cursor(agent, "messages")
+    before = await cursor(agent, "messages")
     mid = str(sql(stack.db_url, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'live!')"
                                 " returning id", tid, users.customer.id)[0][0])
-    await wait_for(lambda: agent.message(mid) is not None, timeout=10, what="the realtime insert")
-    assert cursor(agent, "messages") == before  # it came by realtime, not by a pull
+    await wait_for(lambda: agent.cache.message(mid) is not None, timeout=10, what="the realtime insert")
+    assert await cursor(agent, "messages") == before  # it came by realtime, not by a pull
     changed = [e for e in engines.log(agent) if isinstance(e, events.MessagesChanged) and mid in e.message_ids]
     assert changed and changed[-1].new_from_others
-    assert agent.ticket(tid).unread_count == 1  # type: ignore[union-attr]
+    assert agent.cache.ticket(tid).unread_count == 1  # type: ignore[union-attr]
 
 
 async def test_realtime_gap_during_disconnect_is_filled_by_catch_up_pull(
@@ -93,12 +89,12 @@ async def test_realtime_gap_during_disconnect_is_filled_by_catch_up_pull(
               for i in range(3)]
     sql(stack.db_url, "update tickets set priority = 'urgent' where id = %s", tid)
     await asyncio.sleep(1.0)
-    assert all(agent.message(m) is None for m in missed)  # nothing could arrive: the network is down
+    assert all(agent.cache.message(m) is None for m in missed)  # nothing could arrive: the network is down
     proxy.set_mode("pass")
-    await wait_for(lambda: all(agent.message(m) is not None for m in missed), timeout=30,
+    await wait_for(lambda: all(agent.cache.message(m) is not None for m in missed), timeout=30,
                    what="the catch-up pull after resubscribe")
     assert live.subscribed
-    assert agent.ticket(tid).priority == "urgent"  # type: ignore[union-attr]
+    assert agent.cache.ticket(tid).priority == "urgent"  # type: ignore[union-attr]
 
 
 async def test_two_agents_and_a_customer_converge_to_what_rls_lets_each_see(
@@ -107,8 +103,8 @@ async def test_two_agents_and_a_customer_converge_to_what_rls_lets_each_see(
     agent = await started(await engines.open(users.agent))
     agent2 = await started(await engines.open(users.agent2))
     ticket = customer.create_ticket("Three-way", "hello support", priority="normal")
-    await wait_for(lambda: agent2.ticket(ticket.id) is not None, what="agent2 to see the unassigned ticket")
-    await wait_for(lambda: agent.ticket(ticket.id) is not None, what="agent to see the unassigned ticket")
+    await wait_for(lambda: agent2.cache.ticket(ticket.id) is not None, what="agent2 to see the unassigned ticket")
+    await wait_for(lambda: agent.cache.ticket(ticket.id) is not None, what="agent to see the unassigned ticket")
     agent.take(ticket.id)
     await wait_for(lambda: sql(stack.db_url, "select assignee_id::text from tickets where id = %s", ticket.id)
                    == [(users.agent.id,)], what="the take to reach the server")
@@ -123,9 +119,9 @@ async def test_two_agents_and_a_customer_converge_to_what_rls_lets_each_see(
     for engine, user in ((customer, users.customer2), (agent, users.agent), (agent2, users.agent2)):
         for table in ("tickets", "messages", "ticket_reads"):
             assert cached(engine, table) == visible(stack.db_url, user, table), (user.role, table)
-    assert customer.message(note.id) is None and customer.message(reply.id) is not None
-    assert agent2.ticket(ticket.id) is None  # taken by agent: no longer visible to agent2
-    assert customer.read_marker(ticket.id, users.agent.id) is not None
+    assert customer.cache.message(note.id) is None and customer.cache.message(reply.id) is not None
+    assert agent2.cache.ticket(ticket.id) is None  # taken by agent: no longer visible to agent2
+    assert customer.cache.read_marker(ticket.id, users.agent.id) is not None
 
 
 async def test_presence_and_typing(stack: StackProcess, users: Users, engines: EngineFactory) -> None:
@@ -174,7 +170,7 @@ async def test_server_outage_queued_messages_arrive_once_after_restart(
         await wait_for(lambda: agent.remote.live.subscribed, timeout=30, what="realtime to resubscribe")  # type: ignore[attr-defined]
         mid = str(sql(stack.db_url, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'back')"
                                     " returning id", tid, customer_user.id)[0][0])
-        await wait_for(lambda: agent.message(mid) is not None, what="live changes after the restart")
+        await wait_for(lambda: agent.cache.message(mid) is not None, what="live changes after the restart")
 
 
 async def test_retry_is_woken_by_reconnect_long_before_its_backoff_timer(

@@ -54,9 +54,9 @@ async def test_short_pages_neither_prune_visible_tickets_nor_cut_a_backfill(
     sql(db, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'later')", mine[0], customer.id)
     engine = await engines.open(agent)
     await engine.sync_once()  # one round brings everything, in pages of 2
-    assert all(engine.ticket(t) is not None for t in mine)
-    assert sum(engine.count_thread(t) for t in mine) == 5
+    assert all(engine.cache.ticket(t) is not None for t in mine)
+    assert sum(engine.cache.count_thread(t) for t in mine) == 5
     sql(db, "update tickets set assignee_id = %s where id = %s", agent.id, theirs)
     await engine.sync_once()
-    assert [m.content for m in engine.thread(theirs)] == [f"t{i}" for i in range(5)]
-    assert all(engine.ticket(t) is not None for t in [*mine, theirs])
+    assert [m.content for m in engine.cache.thread(theirs)] == [f"t{i}" for i in range(5)]
+    assert all(engine.cache.ticket(t) is not None for t in [*mine, theirs])

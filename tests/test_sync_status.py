@@ -55,4 +55,4 @@ async def test_a_pull_that_failed_after_a_push_is_retried_by_the_next_round(
     assert age(agent.status.last_synced_at) < 2.0, "the push reached the server: that is a sync"
     seed_ticket(stack.db_url, users.customer, users.agent, "Arrived meanwhile")
     assert await agent.sync_once(pull=False), "the failed pull is still wanted"
-    assert any(t.subject == "Arrived meanwhile" for t in agent.inbox("mine", limit=5000))
+    assert any(t.subject == "Arrived meanwhile" for t in agent.cache.inbox("mine", limit=5000))

@@ -4,9 +4,7 @@ opening signed-in engines on temp dirs, waiting for conditions, and a fault prox
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -18,6 +16,9 @@ import psycopg
 from sync import RemoteConfig, SyncEngine, events
 from tests.conftest import User
 from tests.faultproxy import FaultProxy
+from tests.helpers import wait_for
+
+__all__ = ["EngineFactory", "open_engines", "running_proxy", "seed_ticket", "server_messages", "sql", "wait_for"]
 from tests.stackproc import StackProcess
 
 
@@ -43,12 +44,6 @@ def sql(db_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
         return cur.fetchall() if cur.description else []
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class EngineFactory:

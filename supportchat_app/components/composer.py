@@ -31,6 +31,7 @@ _KEYDOWN_JS = """(e) => {
   row.appendChild(bubble); slot.appendChild(row);
 }"""
 IDLE_STOP = 3.0  # seconds without a keystroke after which the others stop seeing "typing"
+DRAFT_AFTER = 1.0  # the draft is saved once the text has rested this long (or on blur), not per keystroke
 
 
 class Composer(ui.column):
@@ -42,6 +43,7 @@ class Composer(ui.column):
         self._on_send, self._on_draft, self._on_typing = on_send, on_draft, on_typing
         self._typed_at = 0.0
         self._typing = False  # whether the others were told we are typing (and not told we stopped)
+        self._saved = draft  # the draft as last saved; a send clears it in the same transaction as the message
         self.classes("sc-composer w-full gap-1 px-4 pb-3 pt-2")
         with self:
             if agent:
@@ -54,7 +56,7 @@ class Composer(ui.column):
                 self.input = ui.textarea(value=draft, placeholder=self._placeholder(),
                                          on_change=self._changed).props(
                     'outlined autogrow dense rows=1 data-testid="composer"').mark("composer").classes("grow sc-input")
-                self.input.on("blur", self._stop_typing)
+                self.input.on("blur", self._blur)
                 self.input.on("keydown", self._enter,
                               js_handler=_KEYDOWN_JS % {"echo": echo_slot.id if echo_slot else "none"})
                 self.send_button = ui.button(icon="send", on_click=self._click).props(
@@ -64,7 +66,7 @@ class Composer(ui.column):
         state.text = draft
         self._style_mode()
         with self:
-            ui.timer(1.0, self._idle)
+            ui.timer(0.5, self._idle)
 
     def _placeholder(self) -> str:
         return "Write an internal note (only agents see it)…" if self.state.internal else "Write a reply…"
@@ -84,17 +86,28 @@ class Composer(ui.column):
     def _changed(self, e: Any) -> None:
         text = e.value or ""
         self.state.text = text
-        self._on_draft(text)
+        self._typed_at = time.monotonic()
         if not text:
             self._stop_typing()
             return
-        self._typed_at = time.monotonic()
         self._typing = True
         self._on_typing(True)  # the engine throttles the broadcasts
 
     def _idle(self) -> None:
-        if self._typing and time.monotonic() - self._typed_at > IDLE_STOP:
+        idle = time.monotonic() - self._typed_at
+        if idle >= DRAFT_AFTER:
+            self._save_draft()
+        if self._typing and idle > IDLE_STOP:
             self._stop_typing()
+
+    def _blur(self) -> None:
+        self._save_draft()
+        self._stop_typing()
+
+    def _save_draft(self) -> None:
+        if self.state.text != self._saved:
+            self._saved = self.state.text
+            self._on_draft(self._saved)
 
     def _stop_typing(self) -> None:
         """Typing stops on send, on blur and after IDLE_STOP seconds without a keystroke."""
@@ -114,6 +127,7 @@ class Composer(ui.column):
             return
         if self._on_send(text, resolve and self.agent) is not False:
             self._stop_typing()
+            self._saved = ""  # the send cleared the draft with the message
             self.input.value = ""
             self.state.text = ""
 

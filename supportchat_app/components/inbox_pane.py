@@ -59,7 +59,7 @@ class InboxPane(ui.column):
     def query(self) -> list[Any]:
         statuses = self.state.statuses if self.staff else None
         priorities = self.state.priorities or None
-        return list(self.engine.inbox(view=self.state.view if self.staff else "mine", statuses=statuses,
+        return list(self.engine.cache.inbox(view=self.state.view if self.staff else "mine", statuses=statuses,
                                       priorities=priorities))
 
     def refresh(self) -> None:

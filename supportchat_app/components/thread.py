@@ -77,7 +77,7 @@ class ThreadView(ui.element):
         try:
             before = None if initial else cursor_of(self.oldest)
             limit = self.first_page if initial else self.page_size
-            messages = self.engine.thread(self.ticket_id, limit=limit, before=before)
+            messages = self.engine.cache.thread(self.ticket_id, limit=limit, before=before)
             if self.top is not None:
                 self.top.delete()
                 self.top = None
@@ -149,7 +149,7 @@ class ThreadView(ui.element):
     def refresh(self, message_ids: frozenset[str] | set[str]) -> None:
         """Apply a MessagesChanged: new messages appear at the bottom, own ones update their state,
         discarded ones disappear."""
-        newest = self.engine.thread(self.ticket_id, limit=max(self.page_size, len(message_ids) + 10))
+        newest = self.engine.cache.thread(self.ticket_id, limit=max(self.page_size, len(message_ids) + 10))
         seen = {str(m.id) for m in newest}
         for message in newest:
             if str(message.id) in self.bubbles:

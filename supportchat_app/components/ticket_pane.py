@@ -21,8 +21,8 @@ class TicketPane(ui.column):
         self.engine, self.ticket_id = engine, ticket_id
         self.user = engine.user
         self.staff = self.user.role in ("agent", "admin")
-        self.ticket = engine.ticket(ticket_id)
-        self.profiles = engine.profiles()
+        self.ticket = engine.cache.ticket(ticket_id)
+        self.profiles = engine.cache.profiles()
         self.viewers: tuple[str, ...] = ()
         self.typing = TypingState(on_change=self._show_footer)
         self.composer_state = ComposerState(on_change=self._mode_changed)
@@ -45,13 +45,13 @@ class TicketPane(ui.column):
             return str(self.user.display_name)
         profile = self.profiles.get(user_id)
         if profile is None:
-            self.profiles = self.engine.profiles()
+            self.profiles = self.engine.cache.profiles()
             profile = self.profiles.get(user_id)
         return str(profile.display_name) if profile else "Unknown user"
 
     # header --------------------------------------------------------------------------------------------
     def refresh_header(self) -> None:
-        self.ticket = self.engine.ticket(self.ticket_id) or self.ticket
+        self.ticket = self.engine.cache.ticket(self.ticket_id) or self.ticket
         ticket = self.ticket
         self.header.clear()
         if ticket is None:
@@ -85,7 +85,7 @@ class TicketPane(ui.column):
         ui.select({p: p.title() for p in PRIORITIES}, value=ticket.priority, label="Priority",
                   on_change=lambda e: self._update(priority=e.value)).props(
             'dense outlined options-dense data-testid="ticket-priority"').mark("ticket-priority").classes("w-32")
-        agents = {str(a.id): a.display_name for a in self.engine.agents()}
+        agents = {str(a.id): a.display_name for a in self.engine.cache.agents()}
         options = {"": "Unassigned", **agents}
         ui.select(options, value=ticket.assignee_id or "", label="Assignee",
                   on_change=lambda e: self._update(assignee_id=e.value or None)).props(
@@ -148,7 +148,7 @@ class TicketPane(ui.column):
                 ui.label(f"{', '.join(names)} {verb} typing…").props('data-testid="typing"').mark("typing")
             ui.space()
             if self.staff and self.ticket is not None:
-                marker = self.engine.read_marker(self.ticket_id, self.ticket.customer_id)
+                marker = self.engine.cache.read_marker(self.ticket_id, self.ticket.customer_id)
                 customer = self.ticket.customer_name or "The customer"
                 read_at, last = fmt.as_datetime(marker), fmt.as_datetime(self.ticket.last_message_at)
                 if read_at is not None and last is not None and read_at >= last:
@@ -167,20 +167,22 @@ class TicketPane(ui.column):
                     "text-sm opacity-70 p-4")
                 self.composer = None
                 return
-            self.composer = Composer(self.composer_state, agent=self.staff, draft=self.engine.get_draft(self.ticket_id),
-                                     on_send=self.send, on_draft=self._save_draft, on_typing=self._typing,
-                                     echo_slot=self.thread.echo)
+            draft = self.engine.cache.draft(self.ticket_id)
+            self.composer = Composer(self.composer_state, agent=self.staff, draft=draft, on_send=self.send,
+                                     on_draft=self._save_draft, on_typing=self._typing, echo_slot=self.thread.echo)
 
     def _mode_changed(self) -> None:
         if self.composer is not None:
             self.composer.mode_changed()
 
     def _save_draft(self, text: str) -> None:
-        self.engine.save_draft(self.ticket_id, text)
+        background_tasks.create(self.engine.asave_draft(self.ticket_id, text), name="save draft")
 
     def _typing(self, active: bool) -> None:
-        call = self.engine.send_typing if active else self.engine.stop_typing
-        background_tasks.create(call(self.ticket_id), name="typing")
+        if active:
+            background_tasks.create(self.engine.send_typing(self.ticket_id), name="typing")
+        else:
+            self.engine.stop_typing(self.ticket_id)
 
     def send(self, text: str, resolve: bool) -> bool:
         try:
@@ -192,7 +194,6 @@ class TicketPane(ui.column):
             return False
         self.thread.append(message)
         self.thread.clear_echo()
-        self.engine.save_draft(self.ticket_id, "")
         ui.run_javascript(f"getHtmlElement({self.thread.id}).scrollTop = 0")
         if resolve:
             self._update(status="resolved")
@@ -201,7 +202,7 @@ class TicketPane(ui.column):
     def on_messages(self, message_ids: frozenset[str]) -> None:
         self.thread.refresh(message_ids)
         for message_id in message_ids:  # whoever just wrote has stopped typing, whatever got lost on the way
-            message = self.engine.message(message_id)
+            message = self.engine.cache.message(message_id)
             if message is not None:
                 self.typing.stopped(message.sender_id)
         self._show_footer()

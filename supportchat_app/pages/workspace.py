@@ -49,7 +49,7 @@ class WorkspaceView:
     # layout ---------------------------------------------------------------------------------------------
     def build(self) -> None:
         self.shortcuts = ShortcutSheet()
-        self.search = SearchDialog(self.engine.search, self.open_ticket)
+        self.search = SearchDialog(self.engine.cache.search, self.open_ticket)
         self.new_ticket = None if self.staff else NewTicketDialog(self._create_ticket)
         ui.query(".nicegui-content").classes("p-0 gap-0")
         with theme.frame(theme.APP_NAME, on_search=self.search.open_empty, account=(
@@ -70,7 +70,7 @@ class WorkspaceView:
         self.client.on_delete(unsubscribe)
         self.client.on_delete(self._leave_ticket)
         self.client.on_connect(lambda: ui.run_javascript(FOCUS_JS))
-        if self.state.selected and self.engine.ticket(self.state.selected) is not None:
+        if self.state.selected and self.engine.cache.ticket(self.state.selected) is not None:
             self._show_ticket(self.state.selected)
         else:
             self.awaiting, self.state.selected = self.state.selected, None
@@ -142,7 +142,7 @@ class WorkspaceView:
         self._update_title()
 
     def _flush(self) -> None:
-        if self.awaiting and self.engine.ticket(self.awaiting) is not None:
+        if self.awaiting and self.engine.cache.ticket(self.awaiting) is not None:
             awaiting, self.awaiting = self.awaiting, None
             self.open_ticket(awaiting)
         if self.inbox_dirty:
@@ -197,7 +197,7 @@ class WorkspaceView:
             ui.navigate.reload()
 
     def _notify(self, ticket_id: str) -> None:
-        ticket = self.engine.ticket(ticket_id)
+        ticket = self.engine.cache.ticket(ticket_id)
         if ticket is None:
             return
         title = f"{ticket.customer_name or 'A customer'} · {ticket.subject}"

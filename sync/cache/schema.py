@@ -79,7 +79,7 @@ end;
 """
 
 # v2: messages enter the search index in bulk (one INSERT … SELECT per applied page, see
-# local.apply_messages) instead of a per-row trigger, which made pulls about twice as slow
+# writes.apply_messages) instead of a per-row trigger, which made pulls about twice as slow
 V2 = """
 drop trigger messages_fts_ai;
 """

@@ -1,6 +1,6 @@
-"""Writes to the cache, each a function of an open transaction (``store.write(lambda c: ...)``):
-local changes with their outbox entries, acknowledgements and failures from push, and rows
-applied from pulls and realtime.
+"""The cache's writes as functions of an open transaction, called only by ``Cache`` (sync/cache/db.py),
+which runs them on its writer thread: local changes with their outbox entries, acknowledgements and
+failures from push, and rows applied from pulls and realtime.
 
 Hot paths (applying pulled pages) use ``executemany`` with ``INSERT … ON CONFLICT DO UPDATE``:
 one prepared statement for a whole page is several times faster than sqlite-utils' per-row
@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sync.cache.files import dumps
 from sync.decisions import OutboxEntry, canonical_ts, overlay_ticket
-from sync.store import dumps
 
 TABLES = ("profiles", "tickets", "messages", "ticket_reads")
 
@@ -73,7 +73,7 @@ def queue_ticket(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
     conn.execute(
         "insert into tickets (id, customer_id, assignee_id, subject, status, priority, created_at, updated_at,"
         " last_message_at, local_state) values (:id, :customer_id, :assignee_id, :subject, :status, :priority,"
-        " :created_at, :created_at, :created_at, 'pending')", dict(row))
+        " :created_at, :created_at, :created_at, 'pending')", {"created_at": now_ts(), **row})
     _enqueue(conn, "ticket_create", str(row["id"]), str(row["id"]), {
         "id": row["id"], "customer_id": row["customer_id"], "assignee_id": row["assignee_id"],
         "subject": row["subject"], "status": row["status"], "priority": row["priority"]})
@@ -240,6 +240,29 @@ _MESSAGE_UPSERT = (
     " on conflict (id) do update set content = excluded.content, is_internal = excluded.is_internal,"
     " created_at = excluded.created_at, edited_at = excluded.edited_at, deleted_at = excluded.deleted_at,"
     " local_state = 'sent', error = null")
+
+
+def ticket_exists(conn: sqlite3.Connection, ticket_id: str) -> bool:
+    return conn.execute("select 1 from tickets where id = ?", (ticket_id,)).fetchone() is not None
+
+
+def apply_message_rows(conn: sqlite3.Connection, rows: list[dict[str, Any]], me: str,
+                       initial: bool) -> dict[str, tuple[set[str], bool]]:
+    """Upsert server messages; per ticket, the message ids and whether any is new here and from someone else
+    (what makes a notification). During the initial pull nothing counts as new."""
+    new_ids: set[str] = set()
+    if not initial:
+        ids = [r["id"] for r in rows]
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            known |= {x[0] for x in conn.execute(
+                f"select id from messages where local_state = 'sent' and id in ({','.join('?' * len(chunk))})",
+                chunk)}
+        new_ids = set(ids) - known
+    by_ticket = apply_messages(conn, rows)
+    senders = {r["id"]: r["sender_id"] for r in rows}
+    return {tid: (ids_, any(i in new_ids and senders[i] != me for i in ids_)) for tid, ids_ in by_ticket.items()}
 
 
 def apply_messages(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:

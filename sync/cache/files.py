@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sync.schema import MIGRATIONS, VERSION
+from sync.cache.schema import MIGRATIONS, VERSION
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

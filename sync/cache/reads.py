@@ -1,6 +1,6 @@
 """Reads of the cache for the UI: synchronous, indexed, never touching the network.
 
-Every query here is served by an index of sync/schema.py: the inbox by ``tickets_*`` on
+Every query here is served by an index of sync/cache/schema.py: the inbox by ``tickets_*`` on
 (filter, last_message_at), thread pages and unread counts by ``messages_thread``
 (ticket_id, created_at, id), search by the FTS5 tables.
 """
@@ -159,3 +159,13 @@ def outbox(conn: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(
         "select seq, kind, entity_id, ticket_id, state, attempts, error, created_at from outbox order by seq limit ?",
         (limit,))]
+
+
+def count(conn: sqlite3.Connection, table: str) -> int:
+    """``table`` is one of the synced tables (checked by the caller, never user input)."""
+    return int(conn.execute(f"select count(*) from {table}").fetchone()[0])
+
+
+def keys(conn: sqlite3.Connection, table: str) -> set[str]:
+    key = "ticket_id || ':' || user_id" if table == "ticket_reads" else "id"
+    return {str(r[0]) for r in conn.execute(f"select {key} from {table}")}

@@ -1,0 +1,321 @@
+"""``Cache``: one signed-in user's SQLite cache, spoken to in the domain's verbs.
+
+It owns the file (sync/cache/files.py: 0600, WAL, ``user_version`` migrations, corruption → move aside
+and salvage), one writer thread and a reader connection; every SQL statement of the engine lives in
+this package (writes in sync/cache/writes.py, reads in sync/cache/reads.py). Like sqlite-utils'
+``Database`` and PowerSync's ``BucketStorageAdapter``, callers say what they mean — ``queue_message``,
+``queued``, ``acknowledge``, ``apply_page`` — and never hand SQL or lambdas around.
+
+Each verb is one transaction. Local commands (what the UI does) are synchronous: they wait for the
+writer thread, so the UI can read its own write at once. What the sync loop does is ``async`` and
+never blocks the event loop. Reads are synchronous, indexed and cheap (the UI calls them on the loop).
+
+Adding an outbox entry kind (attachments, edits, deletes): a ``queue_*`` verb here that writes the
+local row and its entry (writes.enqueue) in one transaction, its ``acknowledge``/``fail`` effect on
+the local row in writes.acknowledge/writes.fail, and a sender registered with the Pusher (sync/push.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sync import events
+from sync.cache import reads, writes
+from sync.cache.files import Store, open_store
+from sync.cache.schema import VERSION
+from sync.decisions import OutboxEntry, needs_backfill, stale_tickets
+from sync.models import Message, Profile, SearchHit, Ticket, TicketView
+
+TABLES = ("profiles", "tickets", "messages", "ticket_reads")  # pull order: a message's ticket comes first
+_INITIAL_SYNC = "initial_sync_done"
+
+
+@dataclass
+class Applied:
+    """What applying server rows changed, for the events the UI gets (one shape for every table)."""
+
+    tickets: set[str] = field(default_factory=set)  # tickets whose row or read markers changed
+    messages: dict[str, tuple[set[str], bool]] = field(default_factory=dict)  # ticket -> (ids, new from others)
+    backfill: list[str] = field(default_factory=list)  # tickets that became visible: fetch their thread
+    rows: int = 0
+
+    def merge(self, other: Applied) -> None:
+        self.tickets |= other.tickets
+        for ticket_id, (ids, from_others) in other.messages.items():
+            known, before = self.messages.get(ticket_id, (set(), False))
+            self.messages[ticket_id] = (known | ids, before or from_others)
+        self.backfill += [t for t in other.backfill if t not in self.backfill]
+        self.rows += other.rows
+
+    def events(self) -> list[events.Event]:
+        out: list[events.Event] = []
+        if self.tickets:
+            out.append(events.TicketsChanged(frozenset(self.tickets)))
+        out += [events.MessagesChanged(ticket_id, frozenset(ids), from_others)
+                for ticket_id, (ids, from_others) in self.messages.items()]
+        return out
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What `supportchat doctor` reports of a cache file, read without opening it for writing."""
+
+    version: int
+    pending: int
+    failed: int
+
+
+class Cache:
+    """The cache of one user (``me``, ``role``): local commands, the outbox, server rows, the UI's reads."""
+
+    def __init__(self, store: Store, me: str, role: str, rebuilt_reason: str | None = None,
+                 kept_unsent: int = 0) -> None:
+        self._store = store
+        self.me, self.role = me, role
+        self.rebuilt_reason = rebuilt_reason  # set when a damaged file was moved aside and rebuilt
+        self.kept_unsent = kept_unsent
+
+    @classmethod
+    def open(cls, path: Path, me: str, role: str) -> Cache:
+        """Open (creating, migrating or rebuilding) the cache file; blocking, call it off the event loop."""
+        opened = open_store(path)
+        cache = cls(opened.store, me, role, opened.rebuilt_reason, opened.kept_unsent)
+        cache._store.write(lambda c: writes.set_meta(c, "user_id", me))
+        return cache
+
+    @staticmethod
+    def inspect(path: Path) -> CacheInfo:
+        """Schema version and outbox counts of a cache file, read-only; raises sqlite3.Error if unreadable."""
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            version = int(conn.execute("pragma user_version").fetchone()[0])
+            pending, failed = (0, 0) if version > VERSION else writes.counts(conn)
+        finally:
+            conn.close()
+        return CacheInfo(version, pending, failed)
+
+    @property
+    def path(self) -> Path:
+        return self._store.path
+
+    def close(self) -> None:
+        self._store.close()
+
+    # --- local commands: one transaction each, the row and its outbox entry together ------------------
+
+    def queue_message(self, row: Mapping[str, Any]) -> None:
+        """A new message (status pending) and its outbox entry; the ticket's draft is cleared with it."""
+        ticket_id = str(row["ticket_id"])
+
+        def write(conn: sqlite3.Connection) -> None:
+            if not writes.ticket_exists(conn, ticket_id):
+                raise ValueError(f"no such ticket in the cache: {ticket_id}")
+            writes.queue_message(conn, row)
+            writes.save_draft(conn, ticket_id, "")
+
+        self._store.write(write)
+
+    def queue_ticket(self, ticket: Mapping[str, Any], first_message: Mapping[str, Any] | None) -> None:
+        """A new ticket (and usually its first message), queued together."""
+        def write(conn: sqlite3.Connection) -> None:
+            writes.queue_ticket(conn, ticket)
+            if first_message is not None:
+                writes.queue_message(conn, first_message)
+
+        self._store.write(write)
+
+    def queue_ticket_update(self, ticket_id: str, changes: Mapping[str, Any]) -> None:
+        try:
+            self._store.write(lambda c: writes.queue_ticket_update(c, ticket_id, changes))
+        except KeyError:
+            raise ValueError(f"no such ticket in the cache: {ticket_id}") from None
+
+    def queue_read(self, ticket_id: str, at: str | None = None) -> None:
+        when = at or writes.now_ts()
+        self._store.write(lambda c: writes.queue_read(c, ticket_id, self.me, when))
+
+    def retry_message(self, message_id: str) -> bool:
+        return self._store.write(lambda c: writes.retry_message(c, message_id))
+
+    def discard_message(self, message_id: str) -> bool:
+        return self._store.write(lambda c: writes.discard_message(c, message_id))
+
+    def save_draft(self, ticket_id: str, text: str) -> None:
+        self._store.write(lambda c: writes.save_draft(c, ticket_id, text))
+
+    async def asave_draft(self, ticket_id: str, text: str) -> None:
+        """The same, without blocking the event loop (the composer saves drafts this way)."""
+        await self._store.awrite(lambda c: writes.save_draft(c, ticket_id, text))
+
+    # --- the outbox, for the Pusher ---------------------------------------------------------------------
+
+    async def queued(self, limit: int) -> list[OutboxEntry]:
+        """The oldest queued entries, FIFO."""
+        return await self._store.aread(lambda c: writes.queued_entries(c, limit))
+
+    async def acknowledge(self, entries: Sequence[OutboxEntry], server_tickets: Iterable[Mapping[str, Any]] = ()
+                          ) -> None:
+        """The server has these entries: they leave the outbox and their rows become sent (with the server's
+        ticket rows applied in the same transaction, for a ticket update)."""
+        rows = list(server_tickets)
+
+        def write(conn: sqlite3.Connection) -> None:
+            writes.acknowledge(conn, entries)
+            if rows:
+                writes.apply_tickets(conn, rows)
+
+        await self._store.awrite(write)
+
+    async def fail(self, entry: OutboxEntry, reason: str) -> None:
+        """Refused for good: the entry stays, failed, with the server's reason, shown with retry/discard."""
+        await self._store.awrite(lambda c: writes.fail(c, entry, reason))
+
+    async def drop(self, entry: OutboxEntry, ticket_error: str | None = None) -> None:
+        """An entry with nothing left to retry; a refused ticket change marks its ticket with the reason."""
+        def write(conn: sqlite3.Connection) -> None:
+            writes.drop(conn, entry)
+            if ticket_error is not None:
+                writes.mark_ticket_error(conn, entry.entity_id, ticket_error)
+
+        await self._store.awrite(write)
+
+    async def apply_server_ticket(self, row: Mapping[str, Any]) -> None:
+        await self._store.awrite(lambda c: writes.apply_tickets(c, [row]))
+
+    def counts(self) -> tuple[int, int]:
+        """(queued, failed) outbox entries."""
+        return writes.counts(self._store.reader)
+
+    def outbox(self, limit: int = 1000) -> list[dict[str, Any]]:
+        return reads.outbox(self._store.reader, limit)
+
+    # --- server rows, for the Puller and the LiveApplier ---------------------------------------------
+
+    async def cursor(self, table: str) -> tuple[int, int]:
+        return await self._store.aread(lambda c: writes.get_cursor(c, table))
+
+    def initial_sync_done(self) -> bool:
+        return writes.get_meta(self._store.reader, _INITIAL_SYNC) is not None
+
+    async def mark_initial_sync_done(self) -> None:
+        await self._store.awrite(lambda c: writes.set_meta(c, _INITIAL_SYNC, writes.now_ts()))
+
+    def _apply(self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], initial: bool,
+               messages_synced: bool) -> Applied:
+        applied = Applied(rows=len(rows))
+        if table == "messages":
+            applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
+        elif table == "tickets":
+            previous = writes.apply_tickets(conn, rows)
+            applied.tickets = {str(r["id"]) for r in rows}
+            applied.backfill = [str(r["id"]) for r in rows
+                                if needs_backfill(previous.get(str(r["id"])), r, messages_synced)]
+            # kept with the rows that revealed them: a backfill cut short is resumed by the next pull
+            writes.add_backfills(conn, applied.backfill)
+        elif table == "ticket_reads":
+            applied.tickets = writes.apply_reads(conn, rows)
+        elif table == "profiles":
+            writes.apply_profiles(conn, rows)
+        else:
+            raise ValueError(f"not a synced table: {table}")
+        return applied
+
+    async def apply_page(self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], *,
+                         initial: bool) -> Applied:
+        """One pulled page and the cursor that passes it, in one transaction (a crash resumes after it)."""
+        def write(conn: sqlite3.Connection) -> Applied:
+            applied = self._apply(conn, table, rows, initial, messages_synced=not initial)
+            writes.set_cursor(conn, table, cursor)
+            return applied
+
+        return await self._store.awrite(write)
+
+    async def apply_live(self, rows_by_table: Mapping[str, list[dict[str, Any]]]) -> Applied:
+        """Rows from realtime, all tables in one transaction, in pull order."""
+        def write(conn: sqlite3.Connection) -> Applied:
+            applied = Applied()
+            for table in TABLES:
+                if rows := rows_by_table.get(table):
+                    applied.merge(self._apply(conn, table, rows, False, messages_synced=True))
+            return applied
+
+        return await self._store.awrite(write)
+
+    async def apply_backfill(self, ticket_id: str, messages: list[dict[str, Any]],
+                             reads_: list[dict[str, Any]]) -> Applied:
+        """A newly visible ticket's whole thread and read markers; its backfill is then done."""
+        def write(conn: sqlite3.Connection) -> Applied:
+            applied = self._apply(conn, "messages", messages, False, messages_synced=True)
+            writes.apply_reads(conn, reads_)
+            writes.backfill_done(conn, ticket_id)
+            applied.rows += len(reads_)
+            return applied
+
+        return await self._store.awrite(write)
+
+    async def pending_backfills(self) -> set[str]:
+        return await self._store.aread(writes.pending_backfills)
+
+    async def prune(self, visible: set[str]) -> set[str]:
+        """Drop tickets the server no longer shows this user, except those with local work; returns them."""
+        def write(conn: sqlite3.Connection) -> set[str]:
+            gone = stale_tickets(writes.local_ticket_ids(conn), visible, writes.tickets_with_local_work(conn))
+            writes.remove_tickets(conn, gone)
+            return gone
+
+        return await self._store.awrite(write)
+
+    # --- the UI's reads (synchronous, indexed, no network) ---------------------------------------------
+
+    def inbox(self, view: TicketView = "mine", statuses: Iterable[str] | None = None,
+              priorities: Iterable[str] | None = None, limit: int = 200) -> list[Ticket]:
+        return reads.inbox(self._store.reader, self.me, self.role, view=view, statuses=statuses,
+                           priorities=priorities, limit=limit)
+
+    def ticket(self, ticket_id: str) -> Ticket | None:
+        return reads.ticket(self._store.reader, self.me, self.role, ticket_id)
+
+    def has_ticket(self, ticket_id: str) -> bool:
+        return writes.ticket_exists(self._store.reader, ticket_id)
+
+    def thread(self, ticket_id: str, limit: int = 50, before: tuple[str, str] | None = None) -> list[Message]:
+        return reads.thread(self._store.reader, ticket_id, limit, before)
+
+    def message(self, message_id: str) -> Message | None:
+        return reads.message(self._store.reader, message_id)
+
+    def count_thread(self, ticket_id: str) -> int:
+        return reads.count_thread(self._store.reader, ticket_id)
+
+    def profiles(self) -> dict[str, Profile]:
+        return reads.profiles(self._store.reader)
+
+    def agents(self) -> list[Profile]:
+        return reads.agents(self._store.reader)
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        return reads.search(self._store.reader, query, limit)
+
+    def read_marker(self, ticket_id: str, user_id: str) -> str | None:
+        return reads.read_marker(self._store.reader, ticket_id, user_id)
+
+    def draft(self, ticket_id: str) -> str:
+        return reads.draft(self._store.reader, ticket_id)
+
+    def count(self, table: str) -> int:
+        """Rows cached in a synced table (for diagnosis and the benchmark)."""
+        return reads.count(self._store.reader, _synced(table))
+
+    def keys(self, table: str) -> set[str]:
+        """The keys of every cached row of a synced table (``ticket_id:user_id`` for read markers)."""
+        return reads.keys(self._store.reader, _synced(table))
+
+
+def _synced(table: str) -> str:
+    if table not in TABLES:
+        raise ValueError(f"not a synced table: {table}")
+    return table

@@ -1,0 +1,63 @@
+"""Who is viewing a ticket and who is typing in it, over the ``Remote``'s live port.
+
+Best-effort by nature: a lost signal only delays an indicator, so failures are logged, never raised.
+One throttle for typing, here: the UI calls ``send_typing`` on every keystroke.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sync import events
+from sync.models import LocalUser
+from sync.remote import Remote
+
+TYPING_EVERY = 2.0  # seconds between two "typing" signals of one ticket while the user keeps typing
+
+
+class Presence:
+    def __init__(self, remote: Remote, user: LocalUser, emit: Callable[[events.Event], None]) -> None:
+        self.remote, self.user, self.emit = remote, user, emit
+        self.viewers: dict[str, tuple[str, ...]] = {}  # ticket id -> names of the others viewing it
+        self._typing_sent: dict[str, float] = {}  # ticket id -> when we last said we are typing there
+
+    def _me(self) -> dict[str, Any]:
+        return {"user_id": self.user.id, "name": self.user.display_name, "role": self.user.role}
+
+    async def watch(self, ticket_id: str) -> None:
+        """Join this ticket's presence (others see you viewing it) and hear typing."""
+        me = self._me()
+
+        def on_presence(metas: list[dict[str, Any]]) -> None:
+            names = tuple(sorted({str(m.get("name") or "") for m in metas if m.get("user_id") != me["user_id"]}))
+            self.viewers[ticket_id] = names
+            self.emit(events.PresenceChanged(ticket_id, names))
+
+        def on_typing(payload: dict[str, Any]) -> None:
+            if payload.get("user_id") and payload.get("user_id") != me["user_id"]:
+                self.emit(events.Typing(ticket_id, str(payload["user_id"]), str(payload.get("name") or "")))
+
+        await self.remote.live.watch(ticket_id, me, on_presence, on_typing)
+
+    async def unwatch(self, ticket_id: str) -> None:
+        self.viewers.pop(ticket_id, None)
+        self.stop_typing(ticket_id)
+        await self.remote.live.unwatch(ticket_id)
+
+    async def send_typing(self, ticket_id: str) -> None:
+        """Tell the others viewing this ticket that you are typing; at most one signal per TYPING_EVERY."""
+        now = time.monotonic()
+        if now - self._typing_sent.get(ticket_id, -TYPING_EVERY) < TYPING_EVERY:
+            return
+        self._typing_sent[ticket_id] = now
+        with contextlib.suppress(Exception):  # typing hints are best-effort by nature
+            await self.remote.live.typing(ticket_id, self._me())
+
+    def stop_typing(self, ticket_id: str) -> None:
+        """You stopped typing (sent, left the composer, or paused): no more signals, and the next keystroke
+        says so at once. The others' indicator ends when your message arrives, or a few seconds after your
+        last signal (ticket signals are minted by the database, which has no "stopped")."""
+        self._typing_sent.pop(ticket_id, None)
