@@ -1,0 +1,260 @@
+"""Fakes of the sync engine's ports, for fast unit tests of its loop (tests/test_sync_loop.py).
+
+``FakeRemote`` is an in-memory server behind the ``Remote`` port (sync/remote.py), as httpx's
+``MockTransport`` sits beside ``BaseTransport``: tables with the change cursor, upsert-on-id,
+compare-and-set ticket updates, rotating tokens that expire by an injected ``FakeClock``, and
+failure injection (``offline``, ``fail_next``, ``refuse``). It has no row-level security: what RLS
+decides is proven against the real localbase; here a test says which rows the "server" refuses.
+``MemorySessions`` is a ``SessionStore`` that keeps the session in memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sync.errors import AuthError, PermanentError, RetryableError, SyncError
+from sync.live import ChangeHandler, StateHandler
+from sync.remote import PAGE, Tokens
+from sync.session import StoredSession
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class FakeClock:
+    """Wall-clock seconds that only move when a test says so."""
+
+    now: float = EPOCH.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class FakeUser:
+    id: str
+    email: str
+    password: str
+    role: str
+    display_name: str
+
+
+class FakeLive:
+    """The ``live`` sub-port: records what the engine asked for; a test pushes changes and states."""
+
+    def __init__(self) -> None:
+        self.on_change: ChangeHandler | None = None
+        self.on_state: StateHandler | None = None
+        self.watched: set[str] = set()
+        self.typing_signals: list[str] = []
+
+    async def start(self, on_change: ChangeHandler, on_state: StateHandler) -> None:
+        self.on_change, self.on_state = on_change, on_state
+
+    async def stop(self) -> None:
+        self.on_change = self.on_state = None
+
+    async def watch(self, ticket_id: str, me: Mapping[str, Any], on_presence: Callable[[list[dict[str, Any]]], None],
+                    on_typing: Callable[[dict[str, Any]], None]) -> None:
+        self.watched.add(ticket_id)
+
+    async def unwatch(self, ticket_id: str) -> None:
+        self.watched.discard(ticket_id)
+
+    async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
+        self.typing_signals.append(ticket_id)
+
+
+@dataclass
+class FakeRemote:
+    clock: FakeClock = field(default_factory=FakeClock)
+    token_ttl: float = 3600.0
+    offline: bool = False  # every call fails as the network would
+    fail_next: list[SyncError] = field(default_factory=list)  # raised by the next calls, one each
+    fail_on: dict[str, SyncError] = field(default_factory=dict)  # call name prefix -> raised once, before it runs
+    lose_response: set[str] = field(default_factory=set)  # call name prefixes: done, then the answer is lost (once)
+    refuse: Callable[[str, Mapping[str, Any]], str | None] = lambda table, row: None  # → reason to refuse a row
+    refuse_refresh: bool = False
+    users: dict[str, FakeUser] = field(default_factory=dict)
+    tables: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: {t: {} for t in ("profiles", "tickets", "messages", "ticket_reads")})
+    calls: list[str] = field(default_factory=list)
+    live: FakeLive = field(default_factory=FakeLive)
+    _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _refresh_tokens: dict[str, str] = field(default_factory=dict)  # valid refresh token -> user id
+    _access: dict[str, tuple[str, float]] = field(default_factory=dict)  # access token -> (user id, expires at)
+    _token: str | None = None
+    _last_stamp: datetime = EPOCH
+
+    # --- arranging ----------------------------------------------------------------------------------
+
+    def add_user(self, role: str = "agent", name: str | None = None) -> FakeUser:
+        uid = str(uuid.uuid4())
+        user = FakeUser(uid, f"{role}-{uid[:8]}@example.com", "password", role, name or f"{role} {uid[:4]}")
+        self.users[user.email] = user
+        self._write("profiles", {"id": uid, "role": role, "display_name": user.display_name, "avatar_url": None,
+                                 "updated_at": self._stamp()})
+        return user
+
+    def add_ticket(self, customer: FakeUser, assignee: FakeUser | None, subject: str = "Help") -> str:
+        tid = str(uuid.uuid4())
+        now = self._stamp()
+        self._write("tickets", {"id": tid, "customer_id": customer.id, "assignee_id": assignee.id if assignee else None,
+                                "subject": subject, "status": "open", "priority": "normal", "created_at": now,
+                                "updated_at": now, "last_message_at": now})
+        return tid
+
+    def messages_of(self, ticket_id: str) -> list[dict[str, Any]]:
+        """The server's thread in the order every reader sees it: (created_at, id)."""
+        rows = [r for r in self.tables["messages"].values() if r["ticket_id"] == ticket_id]
+        return sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _stamp(self) -> str:
+        # the server's clock: strictly increasing per row, like migration 20261129000200
+        stamp = max(datetime.fromtimestamp(self.clock.now, UTC), self._last_stamp + timedelta(microseconds=1))
+        self._last_stamp = stamp
+        return stamp.isoformat()
+
+    def _write(self, table: str, row: dict[str, Any]) -> None:
+        key = f"{row['ticket_id']}:{row['user_id']}" if table == "ticket_reads" else str(row["id"])
+        self.tables[table][key] = {**self.tables[table].get(key, {}), **row, "change_xid": 1,
+                                   "change_id": next(self._seq)}
+
+    def _enter(self, name: str, *, auth: bool = True) -> None:
+        self.calls.append(name)
+        if self.offline:
+            raise RetryableError("network: connection refused", code="ConnectError")
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        for prefix in list(self.fail_on):
+            if name.startswith(prefix):
+                raise self.fail_on.pop(prefix)
+        if auth:
+            user_id, expires = self._access.get(self._token or "", ("", 0.0))
+            if not user_id or expires <= self.clock.now:
+                raise AuthError("JWT expired", code="PGRST303", status=401)
+
+    def _tokens(self, user: FakeUser) -> Tokens:
+        access, refresh = f"access-{uuid.uuid4()}", f"refresh-{uuid.uuid4()}"
+        expires = self.clock.now + self.token_ttl
+        self._access[access] = (user.id, expires)
+        self._refresh_tokens[refresh] = user.id
+        return Tokens(access, refresh, int(expires), user.id, user.email)
+
+    # --- the Remote port ----------------------------------------------------------------------------
+
+    async def sign_in(self, email: str, password: str) -> Tokens:
+        self._enter("sign_in", auth=False)
+        user = self.users.get(email)
+        if user is None or user.password != password:
+            raise AuthError("Invalid login credentials", code="invalid_credentials", status=400, refused=True)
+        tokens = self._tokens(user)
+        self._token = tokens.access_token
+        return tokens
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        self._enter("refresh", auth=False)
+        user_id = self._refresh_tokens.pop(refresh_token, None)  # rotation: a refresh token works once
+        if self.refuse_refresh or user_id is None:
+            raise AuthError("Invalid Refresh Token", code="refresh_token_not_found", status=400, refused=True)
+        user = next(u for u in self.users.values() if u.id == user_id)
+        tokens = self._tokens(user)
+        self._token = tokens.access_token
+        return tokens
+
+    async def use_token(self, access_token: str) -> None:
+        self._token = access_token
+
+    async def sign_out(self) -> None:
+        self._token = None
+
+    async def profile(self, user_id: str) -> dict[str, Any] | None:
+        self._enter("profile")
+        return self.tables["profiles"].get(user_id)
+
+    async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]:
+        self._enter(f"pull {table}")
+        rows = sorted(self.tables[table].values(), key=lambda r: (r["change_xid"], r["change_id"]))
+        return [dict(r) for r in rows if (r["change_xid"], r["change_id"]) > after][:max_rows]
+
+    async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
+        self._enter(f"insert {table} x{len(rows)}")
+        for row in rows:  # one statement: any refused row refuses them all, nothing is written
+            reason = self.refuse(table, row)
+            if reason is not None:
+                raise PermanentError(reason, code="42501", status=403)
+        for row in rows:
+            if str(row["id"]) in self.tables[table]:
+                continue  # ignore-duplicates: a resend changes nothing
+            stamped = {**row, "created_at": self._stamp()}
+            if table == "tickets":
+                stamped |= {"updated_at": stamped["created_at"], "last_message_at": stamped["created_at"]}
+            self._write(table, stamped)
+        self._answer(f"insert {table}")
+
+    def _answer(self, name: str) -> None:
+        """The request committed; its response may still be lost on the way back."""
+        for prefix in list(self.lose_response):
+            if name.startswith(prefix):
+                self.lose_response.discard(prefix)
+                raise RetryableError("network: connection reset", code="RemoteProtocolError")
+
+    async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
+        self._enter(f"upsert {table} x{len(rows)}")
+        for row in rows:
+            self._write(table, dict(row))
+
+    async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
+                            expect: Mapping[str, Any]) -> list[dict[str, Any]]:
+        self._enter("update ticket")
+        row = self.tables["tickets"].get(ticket_id)
+        if row is None or any(row.get(k) != v for k, v in expect.items()):
+            return []
+        self._write("tickets", {**row, **changes, "updated_at": self._stamp()})
+        return [dict(self.tables["tickets"][ticket_id])]
+
+    async def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        self._enter("ticket")
+        row = self.tables["tickets"].get(ticket_id)
+        return dict(row) if row else None
+
+    async def exists(self, table: str, row_id: str) -> bool:
+        self._enter(f"exists {table}")
+        return row_id in self.tables[table]
+
+    async def visible_ticket_ids(self) -> set[str]:
+        self._enter("visible tickets")
+        return set(self.tables["tickets"])
+
+    async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]:
+        self._enter(f"rows of ticket {table}")
+        return [dict(r) for r in self.tables[table].values() if r["ticket_id"] == ticket_id]
+
+    async def close(self) -> None:
+        self.calls.append("close")
+
+
+class MemorySessions:
+    """A ``SessionStore`` in memory (the real ones write the OS keyring or a 0600 file)."""
+
+    def __init__(self) -> None:
+        self.session: StoredSession | None = None
+
+    def load(self) -> StoredSession | None:
+        return self.session
+
+    def save(self, session: StoredSession) -> None:
+        self.session = session
+
+    def clear(self) -> None:
+        self.session = None
