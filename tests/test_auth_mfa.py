@@ -127,3 +127,31 @@ def test_phone_factors_are_disabled_and_names_are_unique(client: Client) -> None
     with pytest.raises(AuthApiError) as same:
         client.auth.mfa.enroll({"factor_type": "totp", "friendly_name": "laptop"})
     assert same.value.code == "mfa_factor_name_conflict"
+
+
+def test_an_admin_removes_a_lost_factor(client: Client, stack: StackProcess) -> None:
+    signed_up(client)
+    factor_id, totp = enrolled(client)
+    client.auth.mfa.challenge_and_verify({"factor_id": factor_id, "code": totp.now()})
+    user = client.auth.get_user()
+    assert user is not None
+    uid = user.user.id
+    with pytest.raises(AuthApiError) as not_admin:  # a user's own token is no admin key
+        client.auth.admin.mfa.list_factors({"user_id": uid})
+    assert not_admin.value.status == 403
+    admin = create_client(stack.api_url, stack.service_role_key,
+                          ClientOptions(auto_refresh_token=False, persist_session=False))
+    try:
+        listed = admin.auth.admin.mfa.list_factors({"user_id": uid})
+        assert [(f.id, f.status) for f in listed] == [(factor_id, "verified")]
+        assert admin.auth.admin.mfa.delete_factor({"user_id": uid, "id": factor_id}).id == factor_id
+        assert admin.auth.admin.mfa.list_factors({"user_id": uid}) == []
+        with pytest.raises(AuthApiError) as gone:
+            admin.auth.admin.mfa.delete_factor({"user_id": uid, "id": factor_id})
+        assert gone.value.code == "mfa_factor_not_found"
+    finally:
+        admin.auth.close()
+    session = client.auth.get_session()
+    assert session is not None
+    client.auth.refresh_session(session.refresh_token)
+    assert claims(client, stack)["aal"] == "aal1", "without the factor the session is back to aal1"

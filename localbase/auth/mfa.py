@@ -4,7 +4,9 @@ challenge, verify (the session becomes `aal2`, with a `totp` entry in `amr`), un
 TOTP is RFC 6238 via `pyotp` (30 s steps, 6 digits, SHA-1, one step of skew: GoTrue's
 `totp.ValidateCustom` options); the QR code is drawn by `qrcode`'s SVG factory. Only TOTP is
 offered: phone and WebAuthn factors answer GoTrue's "enroll is disabled" errors. A challenge
-lives five minutes and must be verified from the IP address that created it.
+lives five minutes and must be verified from the IP address that created it. Admins (service role)
+list and delete a user's factors (`/admin/users/{id}/factors[/{factor_id}]`), e.g. for an agent who
+lost their phone.
 """
 
 from __future__ import annotations
@@ -186,6 +188,49 @@ class Factors:
                                                           refresh_token=token)
         return JSONResponse(payload)
 
+    @staticmethod
+    async def _drop_factor(conn: AsyncConnection[Any], user_id: str, factor_id: str) -> None:
+        """Delete a factor; without a verified factor left, no session of the user can claim aal2."""
+        await conn.execute("delete from auth.mfa_factors where id = %s", (factor_id,))
+        cur = await conn.execute("select 1 from auth.mfa_factors where user_id = %s and status = 'verified'",
+                                 (user_id,))
+        if await cur.fetchone() is None:
+            await conn.execute("update auth.sessions set aal = 'aal1' where user_id = %s", (user_id,))
+            await conn.execute("delete from auth.mfa_amr_claims where authentication_method = 'totp'"
+                               " and session_id in (select id from auth.sessions where user_id = %s)", (user_id,))
+
+    async def admin_list(self, request: Request) -> Response:
+        ctx = context(request)
+        async with ctx.admin_pool.connection() as conn:
+            await sessions.require_admin(conn, ctx, request)
+            user_id = self._admin_user_id(request)
+            if await users.find_by_id(conn, user_id) is None:
+                raise AuthError(404, "user_not_found", "User not found")
+            return JSONResponse(await users.factors(conn, user_id))
+
+    async def admin_delete(self, request: Request) -> Response:
+        ctx = context(request)
+        async with ctx.admin_pool.connection() as conn:
+            await sessions.require_admin(conn, ctx, request)
+            user_id = self._admin_user_id(request)
+            factor_id = users.parse_uuid(request.path_params["factor_id"])
+            async with conn.transaction():
+                if await users.find_by_id(conn, user_id, lock=True) is None:
+                    raise AuthError(404, "user_not_found", "User not found")
+                listed = {f["id"]: f for f in await users.factors(conn, user_id)}
+                factor = listed.get(str(factor_id)) if factor_id else None
+                if factor is None:
+                    raise AuthError(404, "mfa_factor_not_found", "Factor not found")
+                await self._drop_factor(conn, user_id, factor["id"])
+        return JSONResponse(factor)
+
+    @staticmethod
+    def _admin_user_id(request: Request) -> str:
+        parsed = users.parse_uuid(request.path_params["user_id"])
+        if parsed is None:
+            raise AuthError(404, "validation_failed", "user_id must be an UUID")
+        return str(parsed)
+
     async def unenroll(self, request: Request) -> Response:
         ctx = context(request)
         async with ctx.auth_pool.connection() as conn:
@@ -195,12 +240,5 @@ class Factors:
                 factor = await self._factor(conn, request, caller)
                 if factor["status"] == "verified" and await self._session_aal(conn, caller) != "aal2":
                     raise unprocessable("insufficient_aal", "AAL2 required to unenroll verified factor")
-                uid = str(caller.user["id"])
-                await conn.execute("delete from auth.mfa_factors where id = %s", (str(factor["id"]),))
-                cur = await conn.execute("select 1 from auth.mfa_factors where user_id = %s and status = 'verified'",
-                                         (uid,))
-                if await cur.fetchone() is None:  # no second factor left: no session can claim aal2
-                    await conn.execute("update auth.sessions set aal = 'aal1' where user_id = %s", (uid,))
-                    await conn.execute("delete from auth.mfa_amr_claims where authentication_method = 'totp'"
-                                       " and session_id in (select id from auth.sessions where user_id = %s)", (uid,))
+                await self._drop_factor(conn, str(caller.user["id"]), str(factor["id"]))
         return JSONResponse({"id": str(factor["id"])})

@@ -6,7 +6,7 @@ Public: `POST /signup` (autoconfirm: answers a Session), `POST /token?grant_type
 `/recover`, `/resend`, `/reauthenticate` (`localbase.auth.flows`, `localbase.auth.verify`), MFA
 `/factors` (`localbase.auth.mfa`), and `/sso` (SAML disabled).
 Admin (JWT role service_role|supabase_admin): `/admin/users[/{id}]` (`localbase.auth.admin`), `/invite`,
-`/admin/generate_link`.
+`/admin/generate_link`, `/admin/users/{id}/factors[/{factor_id}]`.
 Rate limits per client IP as GoTrue's (`localbase.auth.ratelimit`) run before any other work.
 
 Environment: `LOCALBASE_JWT_EXPIRY` (access-token lifetime in seconds, default 3600) and
@@ -341,6 +341,8 @@ def mount(mailer: Mailer | None = None) -> Mount:
         ("/factors/{factor_id}/challenge", limited(Bucket.MFA, limits, factors.challenge), ["POST"]),
         ("/factors/{factor_id}/verify", limited(Bucket.MFA, limits, factors.verify), ["POST"]),
         ("/factors/{factor_id}", factors.unenroll, ["DELETE"]),
+        ("/admin/users/{user_id}/factors", factors.admin_list, ["GET"]),
+        ("/admin/users/{user_id}/factors/{factor_id}", factors.admin_delete, ["DELETE"]),
     ]
     # Supabase's gateway leaves /verify open (`auth-v1-open`): email links carry no API key
     routes = [Route("/health", guarded(api.health, needs_key=False), methods=["GET"]),
@@ -360,7 +362,7 @@ async def _unknown(request: Request) -> Response:
     known = path in ("signup", "token", "user", "logout", "settings", "health", "admin/users",
                      ".well-known/jwks.json", "otp", "magiclink", "recover", "resend", "verify", "reauthenticate",
                      "invite", "admin/generate_link", "sso", "factors") or (
-        path.startswith("admin/users/") and path.count("/") == 2) or (path.startswith("factors/"))
+        path.startswith("admin/users/") and path.count("/") in (2, 3, 4)) or (path.startswith("factors/"))
     if known:
         raise AuthError(405, "method_not_allowed", "Method Not Allowed")
     raise AuthError(404, "not_found", "Not Found")
