@@ -92,3 +92,19 @@ async def test_python_and_js_cross_serializer_round_trip(stack: StackProcess, us
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_js_private_ticket_channel(stack: StackProcess, users: Users) -> None:
+    """supabase-js as the app's peers: anon refused, the database-minted signal names its sender, a forged
+    client broadcast on the private topic goes nowhere."""
+    ticket = new_ticket(stack.db_url, users.customer, users.agent, subject="JS private")
+    seen = run_node("realtime_private.mjs", {
+        "SUPABASE_URL": stack.api_url, "SUPABASE_ANON_KEY": stack.anon_key, "TICKET_ID": ticket,
+        "CUSTOMER_TOKEN": stack.mint(sub=users.customer.id), "AGENT_TOKEN": stack.mint(sub=users.agent.id),
+    })
+    assert seen["anonStatus"].startswith("CHANNEL_ERROR") and "Unauthorized" in seen["anonStatus"]
+    assert seen["customerStatus"] == seen["agentStatus"] == "SUBSCRIBED" and seen["rpcError"] is None
+    assert [(m["event"], m["payload"]["user_id"], m["payload"]["name"]) for m in seen["customerSeen"]] == [
+        ("typing", users.agent.id, users.agent.name)]
+    # the forged broadcast reached nobody; the agent hears its own signal (the database sent it, not the agent)
+    assert [m["payload"]["user_id"] for m in seen["agentSeen"]] in ([], [users.agent.id]) and seen["anonSeen"] == []
