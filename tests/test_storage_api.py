@@ -530,3 +530,26 @@ def test_multipart_bodies_with_too_many_or_too_large_fields_are_refused(stack: S
     assert r.status_code == 400 and "too large" in r.json()["message"]
     nofile = httpx.post(url, headers=headers(stack), files={"cacheControl": (None, "60")})
     assert nofile.status_code == 400 and nofile.json()["message"] == "No file in the multipart body"
+
+
+def test_storage_queries_carry_the_callers_role_timeout(stack: StackProcess, bucket: str,
+                                                        db: psycopg.Connection) -> None:
+    """Regression: storage transactions ran under the authenticator's 8 s timeout, not the caller's
+    role's (anon: 3 s on Supabase); a policy that runs away is now cancelled at the role's timeout."""
+    timeout = db.execute("select c from pg_db_role_setting d, unnest(d.setconfig) c"
+                         " where d.setrole = 'anon'::regrole and c like 'statement_timeout=%'").fetchone()
+    assert timeout == ("statement_timeout=3s",)
+    policy = f"slow_{bucket.replace('-', '_')}"
+    db.execute(f"create policy {policy} on storage.objects for select to anon"
+               f" using (bucket_id = '{bucket}' and pg_sleep(20) is not null)")
+    try:
+        httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/slow.txt", content=b"x",
+                   headers={**headers(stack), "content-type": "text/plain"})
+        started = time.monotonic()
+        r = httpx.post(f"{stack.api_url}/storage/v1/object/list/{bucket}", json={"prefix": ""},
+                       headers=headers(stack, stack.anon_key), timeout=60)
+        elapsed = time.monotonic() - started
+        assert r.json()["statusCode"] == "544", r.text  # Storage's DatabaseTimeout
+        assert elapsed < 7.5, elapsed  # the anon role's 3 s, not the authenticator's 8 s
+    finally:
+        db.execute(f"drop policy {policy} on storage.objects")

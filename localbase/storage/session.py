@@ -2,7 +2,8 @@
 
 Supabase Storage verifies the bearer JWT, then on each transaction sets `role`,
 `request.jwt.claims`, `request.jwt.claim.sub`/`.role`, `request.method`/`path` and
-`storage.operation` (transaction-local), so PostgreSQL's RLS on `storage.objects` decides. Some steps
+`storage.operation` (transaction-local), so PostgreSQL's RLS on `storage.objects` decides; the
+role's own settings (its statement timeout) apply per transaction, as on /rest/v1. Some steps
 run "as super user" (the storage admin, which bypasses RLS): writing the final row after the bytes
 are stored, serving a signed or public URL. Here that is `service_role` on the same `authenticator`
 pool; it has BYPASSRLS and the same grants on `storage.*`.
@@ -33,7 +34,17 @@ _SETUP_SQL = (
     " set_config('request.jwt.claims', %(claims)s, true),"
     " set_config('request.method', %(method)s, true),"
     " set_config('request.path', %(path)s, true),"
-    " set_config('storage.operation', %(operation)s, true)"
+    " set_config('storage.operation', %(operation)s, true),"
+    # the impersonated role's own settings (statement_timeout: Supabase's 3 s anon, 8 s authenticated),
+    # applied as /rest/v1 applies them, since SET ROLE alone does not
+    " (select count(set_config(s.name, s.value, true)) from ("
+    "   select distinct on (split_part(c, '=', 1)) split_part(c, '=', 1) as name,"
+    "          substr(c, strpos(c, '=') + 1) as value"
+    "   from pg_db_role_setting d cross join lateral unnest(d.setconfig) as c"
+    "   where d.setrole = to_regrole(%(role)s)"
+    "     and d.setdatabase in (0, (select oid from pg_database where datname = current_database()))"
+    "   order by split_part(c, '=', 1), d.setdatabase desc) s"
+    "  where exists (select 1 from pg_settings p where p.name = s.name and p.context = 'user'))"
 )
 
 SERVICE_ROLE = "service_role"
