@@ -142,7 +142,7 @@ def test_range_header() -> None:
 
 def test_prefer_parses_repeated_headers_with_spaces() -> None:
     prefer = parse_prefer(["return=representation, count=exact", "resolution=merge-duplicates,missing=default",
-                           "tx=rollback", "handling=strict,max-affected=3", "unknown=thing"])
+                           "tx=rollback", "handling=strict,max-affected=3"])
     assert prefer.return_ == "representation"
     assert prefer.count == "exact"
     assert prefer.resolution == "merge-duplicates"
@@ -173,3 +173,11 @@ def test_or_conditions_may_hold_array_literals() -> None:
     """Issue 17: `{a,b}` inside or=(...) was split at its comma."""
     tree = parse_logic("or", "(tags.cs.{a,b},tags.ov.{\"c,d\",e},id.eq.1)")
     assert [c.value for c in tree.children if isinstance(c, Condition)] == ["{a,b}", '{"c,d",e}', "1"]
+
+
+def test_strict_handling_refuses_unknown_preferences() -> None:
+    assert parse_prefer(["handling=lenient, foo, bar"]).invalid == ["foo", "bar"]
+    with pytest.raises(GrammarError) as err:
+        parse_prefer(["handling=strict, foo", "bar=1"])
+    assert (err.value.code, err.value.details) == ("PGRST122", "Invalid preferences: foo, bar=1")
+    assert parse_prefer(["handling=strict,return=representation,count=exact,max-affected=3"]).max_affected == 3

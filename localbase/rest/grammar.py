@@ -86,6 +86,7 @@ class Prefer:
     max_affected: int | None = None
     explicit_return: bool = False
     applied: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)  # unknown or unfulfillable: an error with handling=strict
 
 
 def _check_text(text: str) -> None:
@@ -380,7 +381,8 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
 
 
 def parse_prefer(values: list[str]) -> Prefer:
-    """Every `Prefer` header, each a comma list; unknown preferences are ignored (lenient handling)."""
+    """Every `Prefer` header, each a comma list; unknown preferences are ignored, or with `handling=strict`
+    refused (PGRST122), as PostgREST does."""
     prefer = Prefer()
     for header in values:
         for raw in header.split(","):
@@ -405,6 +407,10 @@ def parse_prefer(values: list[str]) -> Prefer:
             elif key == "max-affected":
                 prefer.max_affected = parse_nonneg_int(val, "max-affected")
             else:
+                prefer.invalid.append(item)
                 continue
             prefer.applied.append(f"{key}={val}")
+    if prefer.handling_strict and prefer.invalid:
+        raise GrammarError("Invalid preferences given with handling=strict",
+                           "Invalid preferences: " + ", ".join(prefer.invalid)[:500], code="PGRST122")
     return prefer
