@@ -101,6 +101,16 @@ def test_null_filtering_on_embedded_resources(sb: Client) -> None:
     assert without.execute().data == [{"id": 3, "pgx_specs": None}]
 
 
+def test_empty_embeds_filter_across_resources(sb: Client) -> None:
+    """PostgREST's "OR filtering across embedded resources": films with an actor Tim or an Arriflex camera."""
+    rows = sb.table("pgx_films").select("title,act:pgx_actors(),spec:pgx_specs()") \
+        .eq("act.name", "Tim").eq("spec.camera", "Arriflex").or_("act.not.is.null,spec.not.is.null").order("id") \
+        .execute().data
+    assert rows == [{"title": "Pulp Fiction"}, {"title": "Reservoir Dogs"}]
+    inner = sb.table("pgx_films").select("title,pgx_actors!inner()").eq("pgx_actors.name", "Uma").execute().data
+    assert inner == [{"title": "Pulp Fiction"}]
+
+
 def test_embedding_through_a_view(sb: Client) -> None:
     rows = sb.table("pgx_films_view").select("title,pgx_directors(name),pgx_specs(camera)").eq("id", 2).execute()
     assert rows.data == [{"title": "Reservoir Dogs", "pgx_directors": {"name": "Quentin"},

@@ -192,6 +192,13 @@ def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: 
     extra: EmbedArgs = b.embedded.get(path) or EmbedArgs()
     if path in b.embedded:
         b.used_embeds.add(path)
+    if not embed.items:  # an empty embed: its filters and null tests apply, nothing is output
+        cond = sql.SQL(" AND ").join([join, b.where(alias, rel.target, extra.filters)])
+        exists = sql.SQL("EXISTS (SELECT 1 FROM {} WHERE {})").format(from_sql, cond)
+        b.embed_exists[(src, name)] = exists
+        if embed.inner:
+            b.inner_joins.append(exists)
+        return []
     pairs = b.select_pairs(alias, rel.target, embed.items, path)
     items, group_by = b.render_pairs(pairs)
     cond = sql.SQL(" AND ").join([join, b.where(alias, rel.target, extra.filters)])

@@ -5,6 +5,7 @@
               | [alias ":"] [field "."] agg "()" ["::" cast]            count() / amount.sum() ...
               | [alias ":"] name ("!" hint | "!inner" | "!left")* "(" select? ")"     an embedding
               | "..." name ("!" hint)* "(" select? ")"                  a spread embedding
+    `name()` with nothing inside is an empty embed: not in the output, there for `name=not.is.null` filters.
 
 Parsed without I/O into plain data, bounded like the rest of the grammar (`grammar.check_nesting`:
 the recursion below is at most `grammar.MAX_DEPTH` levels deep).
@@ -162,5 +163,5 @@ def _embed(part: str, alias: str | None, spread: bool) -> Embed:
             hint = unquote(extra)
         else:
             raise GrammarError(f"failed to parse select parameter: bad embedding {part!r}")
-    items = _parse_select(inner) if inner else (Star(),)
+    items = _parse_select(inner) if inner else ()  # `rel()`: an empty embed, only for filtering
     return Embed(relation, items, alias, hint, is_inner, spread)
