@@ -14,11 +14,12 @@ import httpx
 import pydantic
 import websockets.exceptions
 from postgrest.exceptions import APIError
+from storage3.exceptions import StorageApiError
 from supabase_auth.errors import AuthError as LibAuthError
 from supabase_auth.errors import AuthRetryableError, AuthUnknownError
 
 from sync.decisions import classify_code
-from sync.errors import AuthError, RetryableError, SyncError
+from sync.errors import AuthError, PermanentError, RetryableError, SyncError
 
 
 def _api_error(exc: BaseException) -> SyncError:
@@ -38,6 +39,19 @@ def _auth_error(exc: BaseException) -> SyncError:
     return AuthError(message, code=code, status=status, refused=True)
 
 
+def _storage_error(exc: BaseException) -> SyncError:
+    # Supabase Storage answers {statusCode, error, message}, mostly with HTTP 400: the body's statusCode
+    # is what tells a refusal (403 RLS, 404, 409, 413, 415) from a server fault (5xx, 544 timeout)
+    assert isinstance(exc, StorageApiError)
+    status = int(exc.status) if str(exc.status).isdigit() else 0
+    message = exc.message or str(exc)
+    if status >= 500 or status in (408, 429):
+        return RetryableError(message, code=str(exc.code), status=status)
+    if status == 401 or exc.code == "InvalidJWT":
+        return AuthError(message, code=str(exc.code), status=status)
+    return PermanentError(message, code=str(status or exc.code), status=status)
+
+
 def _network(exc: BaseException) -> SyncError:
     name = type(exc).__name__
     return RetryableError(f"network: {exc or name}", code=name)
@@ -51,6 +65,7 @@ def _unexpected_answer(exc: BaseException) -> SyncError:
 _BY_TYPE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Callable[[BaseException], SyncError]],
                 ...] = (
     (APIError, _api_error),
+    (StorageApiError, _storage_error),
     (LibAuthError, _auth_error),
     ((TimeoutError, asyncio.TimeoutError, ConnectionError, OSError, EOFError), _network),
     ((httpx.HTTPError, httpx.StreamError, websockets.exceptions.WebSocketException), _network),

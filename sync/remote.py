@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -80,6 +82,8 @@ class Remote(Protocol):
     async def exists(self, table: str, row_id: str) -> bool: ...
     async def visible_ticket_ids(self) -> set[str]: ...
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
+    async def upload_file(self, bucket: str, key: str, path: Path, mime: str) -> None: ...
+    async def download_file(self, bucket: str, key: str, dest: Path) -> int: ...
     async def close(self) -> None: ...
 
 
@@ -124,6 +128,7 @@ class SupabaseRemote:
         header = f"Bearer {token}"
         client.options.headers["Authorization"] = header
         client.postgrest.auth(token)
+        client._storage = None  # supabase-py builds its storage client once, from the headers of that moment
 
     async def call(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         """Run ``fn(client)``; any library error comes out as the sync error tree."""
@@ -254,6 +259,25 @@ class SupabaseRemote:
             if not batch:  # only an empty page ends it: the server's max rows may be below PAGE
                 return rows
             last = str(batch[-1][key])
+
+    # --- storage ----------------------------------------------------------------------------------
+
+    async def upload_file(self, bucket: str, key: str, path: Path, mime: str) -> None:
+        """Upload one file from disk (storage3 streams it as multipart). With upsert, so a retry after a
+        lost response replaces the object with the same bytes instead of failing as a duplicate."""
+        await self.call(lambda c: c.storage.from_(bucket).upload(key, path, {"content-type": mime, "upsert": "true"}))
+
+    async def download_file(self, bucket: str, key: str, dest: Path) -> int:
+        """Download one object into ``dest`` (written beside it, then renamed: never half a file)."""
+        data: bytes = await self.call(lambda c: c.storage.from_(bucket).download(key))
+
+        def write() -> None:
+            part = dest.with_name(dest.name + ".part")
+            part.write_bytes(data)
+            os.replace(part, dest)
+
+        await asyncio.to_thread(write)
+        return len(data)
 
     async def close(self) -> None:
         await self.live.stop()

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sync.errors import AuthError, PermanentError, RetryableError, SyncError
@@ -87,6 +88,7 @@ class FakeRemote:
     tables: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {t: {} for t in ("profiles", "tickets", "messages", "ticket_reads")})
     calls: list[str] = field(default_factory=list)
+    files: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)  # (bucket, key) → bytes, mime
     live: FakeLive = field(default_factory=FakeLive)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _refresh_tokens: dict[str, str] = field(default_factory=dict)  # valid refresh token -> user id
@@ -239,6 +241,21 @@ class FakeRemote:
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]:
         self._enter(f"rows of ticket {table}")
         return [dict(r) for r in self.tables[table].values() if r["ticket_id"] == ticket_id]
+
+    async def upload_file(self, bucket: str, key: str, path: Path, mime: str) -> None:
+        self._enter(f"upload {bucket}")
+        reason = self.refuse(f"storage:{bucket}", {"key": key, "mime": mime})
+        if reason is not None:
+            raise PermanentError(reason, code="403")
+        self.files[(bucket, key)] = (path.read_bytes(), mime)
+
+    async def download_file(self, bucket: str, key: str, dest: Path) -> int:
+        self._enter(f"download {bucket}")
+        if (bucket, key) not in self.files:
+            raise PermanentError("Object not found", code="404")
+        data = self.files[(bucket, key)][0]
+        dest.write_bytes(data)
+        return len(data)
 
     async def close(self) -> None:
         self.calls.append("close")

@@ -1,0 +1,80 @@
+"""Attachments, the pure part: what may be queued, under which object key, and which cached files to
+evict. No I/O here (the queue itself, in the cache and the pusher, uses these decisions).
+
+- ``refusal`` checks a file before it is queued, against the `attachments` bucket's own limits
+  (migration 20261129000400: 25 MiB, the listed mime types), so a file the server would refuse fails
+  at once with its reason instead of after an offline queue drained. The server still decides.
+- ``object_key`` gives the Storage key `<ticket_id>/<message_id>/<key name>`: Supabase Storage accepts
+  only S3-safe ASCII in keys, so the user's file name is folded to it (the display name is kept apart,
+  in the `attachments.name` column; migration 20261129000410).
+- ``plan_eviction`` picks which downloaded files leave a size-bounded cache: least recently used first,
+  never one that is pinned (still to upload, or open right now).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+BUCKET = "attachments"
+MAX_BYTES = 25 * 1024 * 1024
+ALLOWED_MIME_TYPES = frozenset({
+    "image/png", "image/jpeg", "image/gif", "image/webp", "image/heic",
+    "application/pdf", "text/plain", "text/csv", "application/json", "application/zip",
+    "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+})
+MAX_NAME_CHARS = 255
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.()!*' &$=@;:+,-]+")
+
+
+def refusal(name: str, size: int, mime: str) -> str | None:
+    """Why the server would refuse this file, or None. Checked before the file is queued."""
+    base = mime.split(";", 1)[0].strip().lower()
+    if not name.strip() or "/" in name or "\\" in name or len(name) > MAX_NAME_CHARS:
+        return "The file name must be 1 to 255 characters without slashes."
+    if size <= 0:
+        return "The file is empty."
+    if size > MAX_BYTES:
+        return f"The file is {size / 1024 / 1024:.1f} MB; attachments may be at most {MAX_BYTES // 1024 // 1024} MB."
+    if base not in ALLOWED_MIME_TYPES:
+        return f"Files of type {base or 'unknown'} cannot be attached."
+    return None
+
+
+def key_name(display_name: str) -> str:
+    """The user's file name folded to Storage's key characters: accents dropped, anything else
+    unsafe (spaces kept) becomes `_`, never empty, never a dot segment."""
+    folded = unicodedata.normalize("NFKD", display_name).encode("ascii", "ignore").decode()
+    safe = _UNSAFE.sub("_", folded).strip(" ")
+    stem, dot, ext = safe.rpartition(".")
+    if not stem.strip("._ "):
+        safe = f"file{dot}{ext}" if dot and ext.strip("._ ") else "file"
+    return safe[:200]
+
+
+def object_key(ticket_id: str, message_id: str, display_name: str) -> str:
+    return f"{ticket_id}/{message_id}/{key_name(display_name)}"
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    key: str
+    size: int
+    last_used: float
+    pinned: bool = False
+
+
+def plan_eviction(files: Sequence[CachedFile], budget: int) -> list[str]:
+    """Keys to delete so that the cached bytes fit ``budget``: oldest use first, pinned files never."""
+    total = sum(f.size for f in files)
+    evict: list[str] = []
+    for f in sorted((f for f in files if not f.pinned), key=lambda f: (f.last_used, f.key)):
+        if total <= budget:
+            break
+        evict.append(f.key)
+        total -= f.size
+    return evict
