@@ -111,6 +111,15 @@ def test_empty_embeds_filter_across_resources(sb: Client) -> None:
     assert inner == [{"title": "Pulp Fiction"}]
 
 
+def test_top_level_order_by_a_to_one_embedding(sb: Client) -> None:
+    rows = sb.table("pgx_films").select("title,pgx_directors(name)").order("pgx_directors(name)") \
+        .order("year").execute().data
+    assert [r["title"] for r in rows] == ["Cleo", "Reservoir Dogs", "Pulp Fiction"]
+    with pytest.raises(APIError) as err:
+        sb.table("pgx_films").select("title").order("pgx_directors(name)").execute()
+    assert err.value.code == "PGRST108"
+
+
 def test_embedding_through_a_view(sb: Client) -> None:
     rows = sb.table("pgx_films_view").select("title,pgx_directors(name),pgx_specs(camera)").eq("id", 2).execute()
     assert rows.data == [{"title": "Reservoir Dogs", "pgx_directors": {"name": "Quentin"},

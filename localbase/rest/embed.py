@@ -210,6 +210,8 @@ def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: 
     inner = sql.SQL("SELECT {} FROM {} WHERE {}{}{}").format(items, from_sql, cond, group_by, tail)
     exists = sql.SQL("EXISTS (SELECT 1 FROM {} WHERE {})").format(from_sql, cond)
     b.embed_exists[(src, name)] = exists
+    if rel.to_one:
+        b.to_one_rows[(src, name)] = (from_sql, cond, rel.target, alias)
     if embed.inner:
         b.inner_joins.append(exists)
     if embed.spread:

@@ -73,6 +73,7 @@ class OrderTerm:
     field: Field
     desc: bool = False
     nulls: str | None = None  # "first" | "last"
+    relation: str | None = None  # `order=directors(last_name)`: a column of a to-one embedding
 
 
 @dataclass
@@ -344,12 +345,15 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
         mods: list[str] = []
         while len(parts) > 1 and parts[-1] in ("asc", "desc", "nullsfirst", "nullslast"):
             mods.insert(0, parts.pop())
-        fld = parse_field(".".join(parts))
+        head = ".".join(parts)
+        related = re.fullmatch(r"([^()\"]+)\(([^()]+)\)", head)
+        relation = related.group(1) if related else None
+        fld = parse_field(related.group(2) if related else head)
         desc = "desc" in mods
         nulls = "first" if "nullsfirst" in mods else "last" if "nullslast" in mods else None
         if len(mods) > 2 or ("asc" in mods and desc) or ("nullsfirst" in mods and "nullslast" in mods):
             raise GrammarError(f"failed to parse order ({raw})")
-        terms.append(OrderTerm(fld, desc, nulls))
+        terms.append(OrderTerm(fld, desc, nulls, relation))
     return tuple(terms)
 
 

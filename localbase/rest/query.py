@@ -70,6 +70,9 @@ class Builder:
     used_embeds: set[str] = field(default_factory=set)
     # `EXISTS (...)` of each embed by (parent alias, output name), for `rel=is.null` / `rel=not.is.null`
     embed_exists: dict[tuple[str, str], sql.Composable] = field(default_factory=dict)
+    # (FROM, join condition, target, alias) of each to-one embed, for `order=rel(col)`
+    to_one_rows: dict[tuple[str, str], tuple[sql.Composable, sql.Composable, Table, str]] = field(
+        default_factory=dict)
 
     def check_embeds_used(self) -> None:
         """Every `rel.x=` parameter must name an embedding of the select list."""
@@ -172,11 +175,24 @@ class Builder:
             return sql.SQL("")
         parts = []
         for term in terms:
-            part = sql.SQL("{} {}").format(self.field(src, table, term.field), sql.SQL("DESC" if term.desc else "ASC"))
+            key = self.field(src, table, term.field) if term.relation is None else self._related_key(src, term)
+            part = sql.SQL("{} {}").format(key, sql.SQL("DESC" if term.desc else "ASC"))
             if term.nulls:
                 part = sql.SQL("{} NULLS {}").format(part, sql.SQL("FIRST" if term.nulls == "first" else "LAST"))
             parts.append(part)
         return sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(parts))
+
+    def _related_key(self, src: str, term: OrderTerm) -> sql.Composable:
+        """`order=directors(last_name)`: the column of the to-one embedding `directors` of this select."""
+        assert term.relation is not None
+        found = self.to_one_rows.get((src, term.relation))
+        if found is None:
+            raise errors.RestError(400, "PGRST108", f"'{term.relation}' is not an embedded resource in this request",
+                                   hint=f"Add '{term.relation}' to the 'select' query parameter, as a to-one "
+                                   "(many-to-one or one-to-one) embedding.")
+        from_sql, cond, target, alias = found
+        return sql.SQL("(SELECT {} FROM {} WHERE {} LIMIT 1)").format(
+            self.field(alias, target, term.field), from_sql, cond)
 
     # select lists and embedding -----------------------------------------------------------------------
 
