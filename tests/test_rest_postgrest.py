@@ -210,6 +210,12 @@ def _aggregates_once_reloaded(sb: Client, enabled: bool) -> Any:
         time.sleep(0.05)  # between polls of the condition
 
 
+def test_legacy_count_in_an_embed_needs_no_setting(sb: Client) -> None:
+    """`select('*, cities(count)')`, Supabase's documented way to count related rows."""
+    rows = sb.table("pgx_directors").select("name,pgx_films(count)").order("id").execute().data
+    assert rows == [{"name": "Quentin", "pgx_films": [{"count": 2}]}, {"name": "Agnes", "pgx_films": [{"count": 1}]}]
+
+
 def test_aggregates_are_off_by_default_and_follow_the_setting(sb: Client, stack: StackProcess) -> None:
     with pytest.raises(APIError) as err:
         sb.table("pgx_sales").select("region,amount.sum()").execute()

@@ -73,5 +73,7 @@ def test_rpc(seen: dict[str, Any]) -> None:
 
 
 @pytest.mark.node
-def test_aggregates_are_refused_by_default(seen: dict[str, Any]) -> None:
+def test_aggregates_are_refused_by_default_but_legacy_count_is_served(seen: dict[str, Any]) -> None:
     assert seen["aggregate"] == {"status": 400, "code": "PGRST123"}
+    assert seen["legacyCount"] == [{"name": "Quentin", "pgx_films": [{"count": 2}]},
+                                   {"name": "Agnes", "pgx_films": [{"count": 1}]}]

@@ -202,6 +202,9 @@ class Builder:
         for item in items:
             if isinstance(item, Star):
                 pairs.extend((sql.Identifier(src, name), name, False) for name in table.columns)
+            elif isinstance(item, SelectColumn) and item.field == Field("count") and "count" not in table.columns:
+                # the legacy `rel(count)`, older than aggregates and served whatever db-aggregates-enabled says
+                pairs.append((self._cast(sql.SQL("count(*)"), item.cast), item.alias or "count", True))
             elif isinstance(item, SelectColumn):
                 expr = self._cast(self.field(src, table, item.field), item.cast)
                 name = item.alias or (item.field.path[-1][1] if item.field.path else item.field.name)

@@ -37,6 +37,7 @@ out.capped = { status: capped.status, code: capped.error?.code }
 out.afterCap = (await sb.from('pgx_counters').select('n').order('id')).data.map((r) => r.n)
 const answer = await sb.rpc('pgx_answer', {}, { count: 'exact' })
 out.answer = { data: answer.data, count: answer.count }
+out.legacyCount = (await sb.from('pgx_directors').select('name, pgx_films(count)').order('id')).data
 const agg = await sb.from('pgx_sales').select('region,amount.sum()')
 out.aggregate = { status: agg.status, code: agg.error?.code }
 console.log(JSON.stringify(out))
