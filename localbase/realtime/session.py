@@ -346,6 +346,19 @@ class Session:
         if channel.broadcast_ack:
             self.reply(frame, "ok", {})
 
+    async def _enable_presence(self, channel: Channel) -> bool:
+        """A track on a channel joined without presence turns it on, as Supabase does; on a private channel
+        that first asks whether the caller may read presence (not asked at join)."""
+        if channel.policies is not None and channel.policies.presence_read is None:
+            try:
+                asked = await authorization.read(self.pool, channel.sub_topic, channel.claims, presence=True)
+            except AuthorizationUnavailable as exc:
+                log.warning("realtime: cannot evaluate policies for %s: %s", channel.sub_topic, exc)
+                return False
+            channel.policies.presence_read = asked.presence_read
+        channel.presence_enabled = True
+        return True
+
     async def presence(self, channel: Channel, frame: Frame) -> None:
         event = frame.payload.get("event")
         if event == "track":
@@ -358,6 +371,9 @@ class Session:
                 return
             if len(json.dumps(meta)) > MAX_PAYLOAD_BYTES:
                 self.reply(frame, "error", {"reason": f"presence payload too large: at most {MAX_PAYLOAD_BYTES} bytes"})
+                return
+            if not channel.presence_enabled and not await self._enable_presence(channel):
+                self.reply(frame, "error", {})
                 return
             self.hub.track(channel, meta)
         elif event == "untrack":

@@ -99,6 +99,16 @@ async def test_send_and_track_need_an_insert_policy(stack: StackProcess, users: 
         ref = await public.send("phoenix", "heartbeat", {})
         await public.reply(ref)
         assert not [f for f in public.frames if f["event"] in ("broadcast", "presence_diff")]
+        # a track on a channel joined without presence turns presence on (read asked then), as on Supabase
+        late = await RawSocket.open(stack)
+        try:
+            assert (await late.join(f"realtime:{tag}:rw", private(presence=False), token=yes))["status"] == "ok"
+            ref = await late.send(f"realtime:{tag}:rw", "presence", {"event": "track", "payload": {"me": 3}})
+            assert (await late.reply(ref))["status"] == "ok"
+            own = await late.next(lambda f: f["event"] == "presence_diff")
+            assert [m["me"] for e in own["payload"]["joins"].values() for m in e["metas"]] == [3]
+        finally:
+            await late.close()
     finally:
         for s in (reader, writer, public):
             await s.close()
