@@ -18,6 +18,7 @@ from typing import Literal
 import httpx
 from postgrest import AsyncPostgrestClient
 from postgrest.exceptions import APIError
+from postgrest.types import ReturnMethod
 from supabase_auth import AsyncGoTrueClient
 from supabase_auth.errors import AuthError as GoTrueError
 
@@ -96,6 +97,7 @@ class Account:
         """As an admin: record the invitation (RLS: admins only), then have Auth email the address a code."""
         address = email.strip().lower()
         async with self._rest(admin_token) as rest:
-            await rest.from_("invitations").insert({"email": address, "role": role}, returning="minimal").execute()
+            row = {"email": address, "role": role}
+            await rest.from_("invitations").insert(row, returning=ReturnMethod.minimal).execute()
         async with self._auth() as auth:
             await auth.sign_in_with_otp({"email": address, "options": {"should_create_user": True}})

@@ -12,44 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from nicegui import Client, Event
 
 from supportchat_app import config
 from supportchat_app.demostack import DemoStack, DemoStackError
 
+if TYPE_CHECKING:  # sync (and supabase with it) loads when the first workspace opens, not at start
+    from sync import LocalUser, RemoteConfig, SyncEngine, events
+
 log = logging.getLogger(__name__)
 
-Listener = Callable[[Any], None]
+Phase = Literal["starting", "ready", "error"]
 
 
 class Workspace:
-    """One engine and the UI listeners of its events (each open page registers one)."""
+    """One engine, and its events as a ``nicegui.Event``: a page subscribes from its own context, its
+    callbacks run in that page's context and are dropped when the page goes (no hand-kept listener list)."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: SyncEngine) -> None:
         self.engine = engine
-        self.listeners: list[Listener] = []
+        self.events: Event[[events.Event]] = Event()
         self.started = False
         # a page may load while a sign-in is half done (user known, cache not yet open): it waits here
         self._lock = asyncio.Lock()
-        self._unsubscribe = engine.subscribe(self._dispatch)
-
-    def _dispatch(self, event: Any) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(event)
-            except Exception:  # a broken page must not break the engine or the other pages
-                log.exception("UI listener failed on %r", event)
-
-    def listen(self, listener: Listener) -> Callable[[], None]:
-        self.listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self.listeners:
-                self.listeners.remove(listener)
-
-        return unsubscribe
+        self._unsubscribe = engine.subscribe(self.events.emit)
 
     async def ensure_started(self) -> None:
         async with self._lock:
@@ -60,7 +49,7 @@ class Workspace:
             await self.engine.start()
             self.started = True
 
-    async def sign_in(self, email: str, password: str) -> Any:
+    async def sign_in(self, email: str, password: str) -> LocalUser:
         async with self._lock:
             user = await self.engine.sign_in(email, password)
             await self._start()
@@ -86,35 +75,27 @@ class Backend:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.choice = config.server_choice(root)
-        self.remote: Any = None
-        self.phase = "starting"  # 'starting' | 'ready' | 'error'
+        self.remote: RemoteConfig | None = None
+        self.phase: Phase = "starting"
         self.error: str | None = None
         self.demo: DemoStack | None = None
         self.demo_info: dict[str, Any] = {}
         self.slots: dict[str, int] = {}
-        self.clients: dict[str, list[Any]] = {}  # browser id -> its NiceGUI clients (pages)
+        self.clients: dict[str, list[Client]] = {}  # browser id -> its NiceGUI clients (pages)
         self.workspaces: dict[int, Workspace] = {}
+        self.phase_changed: Event[[]] = Event()  # boot pages wait on it
         self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._phase_listeners: list[Callable[[], None]] = []
 
     @property
     def is_demo(self) -> bool:
         return self.choice.source == "demo"
 
-    def on_phase(self, listener: Callable[[], None]) -> Callable[[], None]:
-        self._phase_listeners.append(listener)
-        return lambda: self._phase_listeners.remove(listener) if listener in self._phase_listeners else None
-
-    def _set_phase(self, phase: str, error: str | None = None) -> None:
+    def _set_phase(self, phase: Phase, error: str | None = None) -> None:
         self.phase, self.error = phase, error
         if phase != "starting":
             self._ready.set()
-        for listener in list(self._phase_listeners):
-            try:
-                listener()
-            except Exception:
-                log.exception("phase listener failed")
+        self.phase_changed.emit()
 
     async def boot(self) -> None:
         """Resolve the server; for the demo, start the embedded stack (takes a few seconds the first time)."""
@@ -159,12 +140,13 @@ class Backend:
             self.slots[browser_id] = slot
         return slot
 
-    async def workspace(self, browser_id: str, client: Any = None) -> Workspace | None:
+    async def workspace(self, browser_id: str, client: Client | None = None) -> Workspace | None:
         """The workspace of this browser session (opened on first use); None while the server is unusable.
         `client` is the page asking, so the slot stays with this browser while one of its pages is open."""
         await self.wait_ready()
-        if self.phase != "ready":
+        if self.phase != "ready" or self.remote is None:
             return None
+        remote = self.remote
         async with self._lock:
             slot = self._claim(browser_id)
             if client is not None:
@@ -173,7 +155,7 @@ class Backend:
             if workspace is None:
                 from sync import SyncEngine
 
-                engine = await SyncEngine.open(self.remote, data_dir=self.slot_dir(slot))
+                engine = await SyncEngine.open(remote, data_dir=self.slot_dir(slot))
                 workspace = self.workspaces[slot] = Workspace(engine)
             await workspace.ensure_started()
             return workspace

@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sync.models import TicketView
+
 STATUSES = ("open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
-VIEWS = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
+VIEWS: dict[TicketView, str] = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
+_VIEWS_BY_NAME: dict[str, TicketView] = {view: view for view in VIEWS}
 
 
 def _noop() -> None:
@@ -21,16 +24,17 @@ def _noop() -> None:
 class InboxState:
     """Which tickets the list shows and which one is open."""
 
-    view: str = "mine"
+    view: TicketView = "mine"
     statuses: set[str] = field(default_factory=lambda: {"open", "pending"})
     priorities: set[str] = field(default_factory=set)  # empty = every priority
     selected: str | None = None
     on_change: Callable[[], None] = _noop
 
     def set_view(self, view: str) -> None:
-        if view not in VIEWS:
+        chosen = _VIEWS_BY_NAME.get(view)
+        if chosen is None:
             raise ValueError(f"unknown view {view!r}")
-        self.view = view
+        self.view = chosen
         self.on_change()
 
     def set_statuses(self, statuses: set[str]) -> None:

@@ -4,25 +4,12 @@ and name; internal notes drawn as amber notes with a lock so nobody mistakes the
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from nicegui import ui
 
 from supportchat_app import fmt
 from supportchat_app.components.avatar import Avatar
-
-
-def field(obj: Any, *names: str, default: Any = None) -> Any:
-    """First present attribute among `names` (the engine's row types are dataclasses)."""
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return default
-
-
-def is_internal(message: Any) -> bool:
-    return bool(field(message, "is_internal", "internal", default=False))
+from sync.models import Message
 
 
 class DayHeader(ui.row):
@@ -39,13 +26,13 @@ class DayHeader(ui.row):
 class MessageBubble(ui.row):
     """Renders `message`; `show(message)` updates the state line in place (pending → sent / failed)."""
 
-    def __init__(self, message: Any, *, own: bool, sender_name: str, on_retry: Callable[[str], Any],
-                 on_discard: Callable[[str], Any]) -> None:
+    def __init__(self, message: Message, *, own: bool, sender_name: str, on_retry: Callable[[str], None],
+                 on_discard: Callable[[str], None]) -> None:
         super().__init__(wrap=False)
         self.message_id = str(message.id)
         self.own = own
         self._on_retry, self._on_discard = on_retry, on_discard
-        internal = is_internal(message)
+        internal = message.is_internal
         self.classes("w-full gap-2 no-wrap items-end " + ("justify-end" if own else "justify-start"))
         self.props(f'data-message-id="{self.message_id}"').mark("bubble", f"msg-{self.message_id}")
         with self:
@@ -67,14 +54,13 @@ class MessageBubble(ui.row):
                 else:
                     body.classes("sc-other")
                 self.state_row = ui.row(align_items="center").classes("gap-1 text-xs no-wrap px-1")
-        self.state = ""
+        self.state: str = ""
         self.show(message)
 
-    def show(self, message: Any) -> None:
+    def show(self, message: Message) -> None:
         if not self.own:
             return
-        state = str(field(message, "local_state", default="sent"))
-        error = field(message, "error", default=None)
+        state, error = message.local_state, message.error
         if state == self.state and state != "failed":
             return
         self.state = state

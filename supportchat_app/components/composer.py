@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
-from nicegui import ui
+from nicegui import events, ui
 
 from supportchat_app.state import ComposerState
 
@@ -83,7 +82,7 @@ class Composer(ui.column):
     def mode_changed(self) -> None:
         self._style_mode()
 
-    def _changed(self, e: Any) -> None:
+    def _changed(self, e: events.ValueChangeEventArguments[str | None]) -> None:
         text = e.value or ""
         self.state.text = text
         self._typed_at = time.monotonic()
@@ -115,7 +114,7 @@ class Composer(ui.column):
             self._typing = False
             self._on_typing(False)
 
-    async def _enter(self, e: Any) -> None:
+    async def _enter(self, e: events.GenericEventArguments) -> None:
         args = e.args if isinstance(e.args, dict) else {}
         await self._submit(str(args.get("value", self.input.value or "")), bool(args.get("resolve")))
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from nicegui import ui
 
 from supportchat_app import fmt
-from supportchat_app.components.bubble import field
 from supportchat_app.state import PRIORITIES
+from sync.models import SearchHit
 
 SHORTCUTS = [
     ("Ctrl+K", "Search tickets and messages"),
@@ -37,10 +36,10 @@ class ShortcutSheet(ui.dialog):
 class SearchDialog(ui.dialog):
     """Type to search the local cache (works offline); Enter or click opens the ticket."""
 
-    def __init__(self, search: Callable[[str], list[Any]], on_open: Callable[[str], Any]) -> None:
+    def __init__(self, search: Callable[[str], list[SearchHit]], on_open: Callable[[str], None]) -> None:
         super().__init__()
         self._search, self._on_open = search, on_open
-        self.hits: list[Any] = []
+        self.hits: list[SearchHit] = []
         with self, ui.card().classes("w-[640px] max-w-full"):
             self.input = ui.input(placeholder="Search tickets and messages…", on_change=self._update).props(
                 'autofocus outlined dense clearable data-testid="search-input"').mark("search-input").classes("w-full")
@@ -64,21 +63,21 @@ class SearchDialog(ui.dialog):
             if not self.hits:
                 ui.label("Nothing found in this device's copy of your tickets.").classes("text-sm opacity-60 p-2")
             for hit in self.hits:
-                ticket_id = str(field(hit, "ticket_id"))
+                ticket_id = hit.ticket_id
                 with ui.item(on_click=lambda t=ticket_id: self._pick(t)).classes("w-full rounded").props(
                         'data-testid="search-hit"').mark("search-hit"):
                     with ui.item_section():
-                        ui.label(str(field(hit, "subject", "title", default="Ticket"))).classes("text-sm font-medium")
-                        snippet = field(hit, "snippet", "content", "text", default="")
+                        ui.label(hit.subject or "Ticket").classes("text-sm font-medium")
+                        snippet = hit.snippet
                         ui.label(str(snippet)).classes("text-xs opacity-70 ellipsis-2-lines")
-                    when = field(hit, "created_at", "last_message_at", default=None)
+                    when = hit.created_at
                     if when:
                         with ui.item_section().props("side"):
                             ui.label(fmt.ago(when)).classes("text-xs opacity-60")
 
     def _open_first(self) -> None:
         if self.hits:
-            self._pick(str(field(self.hits[0], "ticket_id")))
+            self._pick(self.hits[0].ticket_id)
 
     def _pick(self, ticket_id: str) -> None:
         self.close()

@@ -4,23 +4,27 @@ filters; customers get My tickets and a New ticket button. Sorted by last activi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nicegui import ui
 
 from supportchat_app.components.ticket_list import TicketRow
 from supportchat_app.state import PRIORITIES, STATUSES, VIEWS, InboxState
+from sync.models import LocalUser, Ticket
+
+if TYPE_CHECKING:
+    from sync.engine import SyncEngine
 
 
 class InboxPane(ui.column):
-    def __init__(self, engine: Any, state: InboxState, *, on_open: Callable[[str], Any],
-                 on_new_ticket: Callable[[], Any] | None) -> None:
+    def __init__(self, engine: SyncEngine, user: LocalUser, state: InboxState, *, on_open: Callable[[str], None],
+                 on_new_ticket: Callable[[], object] | None) -> None:
         super().__init__()
         self.engine, self.state, self._on_open = engine, state, on_open
-        self.user = engine.user
-        self.staff = self.user.role in ("agent", "admin")
+        self.user = user
+        self.staff = user.is_staff
         self.ids: list[str] = []
-        self.tickets: list[Any] = []
+        self.tickets: list[Ticket] = []
         self._drawn: object = None  # what the list shows now; an unchanged inbox is not redrawn
         self.classes("sc-panel sc-line-r h-full w-[370px] min-w-[300px] gap-0 no-wrap")
         with self:
@@ -56,7 +60,7 @@ class InboxPane(ui.column):
                                     " if (r) emit(r.dataset.ticketId); }")
         self.refresh()
 
-    def query(self) -> list[Any]:
+    def query(self) -> list[Ticket]:
         statuses = self.state.statuses if self.staff else None
         priorities = self.state.priorities or None
         return list(self.engine.cache.inbox(view=self.state.view if self.staff else "mine", statuses=statuses,

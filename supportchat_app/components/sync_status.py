@@ -3,13 +3,12 @@ last synced, and a progress bar during the initial sync."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from nicegui import ui
 
 from supportchat_app import fmt
+from sync.models import SyncState, SyncStatus
 
-STATES = {
+STATES: dict[SyncState, tuple[str, str, str]] = {
     "online": ("cloud_done", "positive", "Online"),
     "offline": ("cloud_off", "grey-7", "Offline — your changes are kept and sent when the connection is back"),
     "connecting": ("sync", "warning", "Connecting…"),
@@ -23,7 +22,7 @@ class SyncStatusBar(ui.row):
     def __init__(self) -> None:
         super().__init__(wrap=False, align_items="center")
         self.classes("gap-2 text-sm no-wrap").props('data-testid="sync-status"').mark("sync-status")
-        self.status: Any = None
+        self.status: SyncStatus | None = None
         with self:
             self.icon = ui.icon("sync", size="18px")
             self.label = ui.label("Starting…").classes("whitespace-nowrap")
@@ -39,14 +38,14 @@ class SyncStatusBar(ui.row):
             self.progress.visible = False
         ui.timer(10, self._refresh_age)
 
-    def show(self, status: Any, progress: float | None = None) -> None:
+    def show(self, status: SyncStatus, progress: float | None = None) -> None:
         self.status = status
-        icon, color, text = STATES.get(status.state, ("help", "grey", status.state))
+        icon, color, text = STATES[status.state]
         self.icon.name, self.icon.props["color"] = icon, color
         self.icon.update()
         self.label.text = text if status.state != "offline" else "Offline"
         self.label.props(f'title="{text}"')
-        error = str(getattr(status, "last_error", None) or "").strip().rstrip(":").strip()
+        error = (status.last_error or "").strip().rstrip(":").strip()
         if error and status.state == "needs-sign-in":
             self.label.text += f" · {error}"
         elif error and status.state == "offline":
@@ -57,8 +56,8 @@ class SyncStatusBar(ui.row):
         self.failed.visible = bool(status.failed)
         self.sign_in.visible = status.state == "needs-sign-in"
         self._refresh_age()
-        value = progress if progress is not None else getattr(status, "progress", None)
-        syncing = bool(getattr(status, "syncing", False))
+        value = progress if progress is not None else status.progress
+        syncing = status.syncing
         # a bar while syncing for the first time (or whenever the engine reports a fraction); without a
         # known total it runs indeterminate, so the first start never looks frozen
         self.progress.visible = syncing and (value is not None or status.last_synced_at is None)

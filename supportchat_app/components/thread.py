@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING
 
-from nicegui import ui
+from nicegui import events, ui
 
 from supportchat_app import fmt
 from supportchat_app.components.bubble import DayHeader, MessageBubble
+from sync.models import Message
+
+if TYPE_CHECKING:
+    from sync.engine import SyncEngine
 
 # SUPPORTCHAT_THREAD_PAGE_SIZE exists for the benchmark's baseline (render everything at once) and for
 # support diagnosis; users never need it
@@ -33,19 +37,18 @@ _NEAR_TOP_JS = (
 )
 
 
-def cursor_of(message: Any) -> tuple[str, str]:
-    created = message.created_at
-    return (created.isoformat() if isinstance(created, datetime) else str(created), str(message.id))
+def cursor_of(message: Message) -> tuple[str, str]:
+    return (message.created_at, message.id)
 
 
 class ThreadView(ui.element):
-    def __init__(self, engine: Any, ticket_id: str, *, me: str, name_of: Callable[[str], str],
+    def __init__(self, engine: SyncEngine, ticket_id: str, *, me: str, name_of: Callable[[str], str],
                  page_size: int = PAGE_SIZE, first_page: int = FIRST_PAGE) -> None:
         super().__init__("div")
         self.engine, self.ticket_id, self.me, self.name_of = engine, ticket_id, me, name_of
         self.page_size, self.first_page = page_size, first_page
         self.bubbles: dict[str, MessageBubble] = {}
-        self.oldest: Any = None
+        self.oldest: Message | None = None
         self.newest: tuple[str, str] | None = None  # cursor of the newest message shown
         self.newest_day: date | None = None
         self.top_day: date | None = None
@@ -63,7 +66,7 @@ class ThreadView(ui.element):
         self._load_page(initial=True)
 
     # paging ------------------------------------------------------------------------------------------
-    def _near_top(self, _: Any = None) -> None:
+    def _near_top(self, _: events.GenericEventArguments | None = None) -> None:
         self.load_older()
 
     def load_older(self) -> int:
@@ -75,7 +78,7 @@ class ThreadView(ui.element):
     def _load_page(self, *, initial: bool) -> int:
         self._loading = True
         try:
-            before = None if initial else cursor_of(self.oldest)
+            before = None if initial or self.oldest is None else cursor_of(self.oldest)
             limit = self.first_page if initial else self.page_size
             messages = self.engine.cache.thread(self.ticket_id, limit=limit, before=before)
             if self.top is not None:
@@ -97,7 +100,7 @@ class ThreadView(ui.element):
         finally:
             self._loading = False
 
-    def _render_page(self, messages: list[Any]) -> None:
+    def _render_page(self, messages: list[Message]) -> None:
         last_day = fmt.day_of(messages[-1].created_at)
         if self.top_header is not None and last_day == self.top_day:
             self.top_header.delete()  # the day continues into this older page; its header moves up
@@ -110,7 +113,8 @@ class ThreadView(ui.element):
             self.newest = cursor_of(messages[-1])
         self.oldest = messages[0]
 
-    def _render_into(self, container: ui.element, messages: list[Any], previous_day: date | None) -> DayHeader | None:
+    def _render_into(self, container: ui.element, messages: list[Message],
+                     previous_day: date | None) -> DayHeader | None:
         first_header: DayHeader | None = None
         with container:
             for message in messages:
@@ -122,7 +126,7 @@ class ThreadView(ui.element):
                 self._bubble(message)
         return first_header
 
-    def _bubble(self, message: Any) -> MessageBubble:
+    def _bubble(self, message: Message) -> MessageBubble:
         own = str(message.sender_id) == self.me
         bubble = MessageBubble(message, own=own, sender_name=self.name_of(str(message.sender_id)),
                                on_retry=self._retry, on_discard=self._discard)
@@ -130,7 +134,7 @@ class ThreadView(ui.element):
         return bubble
 
     # live updates -------------------------------------------------------------------------------------
-    def append(self, message: Any) -> None:
+    def append(self, message: Message) -> None:
         """A message newer than everything shown (our own send, or a live one from someone else)."""
         if str(message.id) in self.bubbles:
             self.bubbles[str(message.id)].show(message)

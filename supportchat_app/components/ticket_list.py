@@ -4,30 +4,29 @@ priority and status chips."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from nicegui import ui
 
 from supportchat_app import fmt
 from supportchat_app.components.avatar import Avatar
-from supportchat_app.components.bubble import field
+from sync.models import Ticket
 
 PRIORITY_COLORS = {"urgent": "negative", "high": "deep-orange-6", "normal": "grey-6", "low": "blue-grey-4"}
 STATUS_COLORS = {"open": "primary", "pending": "amber-8", "resolved": "positive", "closed": "grey-6"}
 
 
 class TicketRow(ui.item):
-    def __init__(self, ticket: Any, *, selected: bool, on_open: Callable[[str], Any], show_customer: bool) -> None:
-        super().__init__(on_click=lambda: on_open(str(ticket.id)))
-        unread = int(field(ticket, "unread_count", default=0) or 0)
-        customer = field(ticket, "customer_name", default="Customer")
+    def __init__(self, ticket: Ticket, *, selected: bool, on_open: Callable[[str], None], show_customer: bool) -> None:
+        super().__init__(on_click=lambda: on_open(ticket.id))
+        unread = ticket.unread_count
+        customer = ticket.customer_name or "Customer"
         self.classes("sc-ticket-row rounded-lg q-my-xs" + (" sc-selected" if selected else ""))
         self.props(f'data-ticket-id="{ticket.id}" data-testid="ticket-row"').mark("ticket-row", f"ticket-{ticket.id}")
         with self:
             with ui.item_section().props("avatar"):
                 if show_customer:
                     Avatar(customer, str(ticket.customer_id))
-                elif field(ticket, "assignee_name", default=""):
+                elif ticket.assignee_name:
                     Avatar(ticket.assignee_name, str(ticket.assignee_id))
                 else:
                     ui.avatar("support_agent", color="blue-grey-2", text_color="blue-grey-8", size="32px")
@@ -35,10 +34,10 @@ class TicketRow(ui.item):
                 with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap"):
                     ui.label(str(ticket.subject)).classes(
                         "ellipsis grow text-sm " + ("font-bold" if unread else "font-medium"))
-                    ui.label(fmt.ago(field(ticket, "last_message_at", "updated_at"))).classes(
+                    ui.label(fmt.ago(ticket.last_message_at or ticket.updated_at)).classes(
                         "text-xs opacity-60 whitespace-nowrap")
                 with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap"):
-                    preview = field(ticket, "last_message_preview", default="") or ""
+                    preview = ticket.last_message_preview
                     who = f"{customer} · " if show_customer else ""
                     ui.label(f"{who}{preview}").classes("ellipsis grow text-xs opacity-70")
                     if unread:
@@ -49,6 +48,6 @@ class TicketRow(ui.item):
                     priority = str(ticket.priority)
                     if priority != "normal":
                         ui.badge(priority, color=PRIORITY_COLORS.get(priority, "grey")).classes("text-xs")
-                    assignee = field(ticket, "assignee_name", default=None)
+                    assignee = ticket.assignee_name or None
                     if show_customer and assignee:
                         ui.label(f"→ {assignee}").classes("text-xs opacity-60 ellipsis")

@@ -4,7 +4,8 @@ take / release / assign; the thread; typing and "seen" line; the composer."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from nicegui import background_tasks, ui
 
@@ -13,14 +14,18 @@ from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.composer import Composer
 from supportchat_app.components.thread import ThreadView
 from supportchat_app.state import PRIORITIES, STATUSES, ComposerState, TypingState
+from sync.models import LocalUser, Ticket
+
+if TYPE_CHECKING:
+    from sync.engine import SyncEngine
 
 
 class TicketPane(ui.column):
-    def __init__(self, engine: Any, ticket_id: str, *, page_size: int | None = None) -> None:
+    def __init__(self, engine: SyncEngine, user: LocalUser, ticket_id: str, *, page_size: int | None = None) -> None:
         super().__init__()
         self.engine, self.ticket_id = engine, ticket_id
-        self.user = engine.user
-        self.staff = self.user.role in ("agent", "admin")
+        self.user = user
+        self.staff = user.is_staff
         self.ticket = engine.cache.ticket(ticket_id)
         self.profiles = engine.cache.profiles()
         self.viewers: tuple[str, ...] = ()
@@ -78,7 +83,7 @@ class TicketPane(ui.column):
                 else:
                     ui.badge(ticket.status, color="primary").props("outline")
 
-    def _controls(self, ticket: Any) -> None:
+    def _controls(self, ticket: Ticket) -> None:
         ui.select({s: s.title() for s in STATUSES}, value=ticket.status, label="Status",
                   on_change=lambda e: self._update(status=e.value)).props(
             'dense outlined options-dense data-testid="ticket-status"').mark("ticket-status").classes("w-32")
@@ -107,7 +112,7 @@ class TicketPane(ui.column):
             ui.notify(fmt.plain_error(exc, "change the ticket"), type="negative")
         self.refresh_header()
 
-    def _act(self, action: Any) -> None:
+    def _act(self, action: Callable[[str], Ticket]) -> None:
         try:
             action(self.ticket_id)
         except ValueError as exc:

@@ -29,15 +29,8 @@ def render(backend: Backend, path: str) -> None:
                 ui.label("Starting the demo server…").classes("text-lg")
             ui.label("The first start sets up a local database with demo tickets; this takes a few seconds.").classes(
                 "text-sm opacity-70")
-            client = ui.context.client
-
-            def ready() -> None:
-                unsubscribe()
-                with client:
-                    ui.navigate.to(path)
-
-            unsubscribe = backend.on_phase(ready)
-            client.on_delete(unsubscribe)
+            # runs in this page's context and is dropped with the page (nicegui.Event)
+            backend.phase_changed.subscribe(lambda: ui.navigate.to(path))
         else:
             ui.label("SupportChat cannot reach its server").classes("text-lg font-medium")
             ui.label(backend.error or "The server is not available.").classes("text-sm").props(

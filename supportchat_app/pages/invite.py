@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from nicegui import ui
-from starlette.responses import RedirectResponse
 
 from supportchat_app import backend as backend_module
 from supportchat_app import theme
 from supportchat_app.account import Account, AccountError
-from supportchat_app.pages import boot
+from supportchat_app.backend import Workspace
+from supportchat_app.pages import guard
 
 ROLES = {"agent": "Agent — answers tickets", "admin": "Admin — everything, including roles"}
 
@@ -20,15 +20,11 @@ ROLES = {"agent": "Agent — answers tickets", "admin": "Admin — everything, i
 def create() -> None:
     @ui.page("/invite", title=f"Invite · {theme.APP_NAME}")
     async def invite_page() -> Any:
+        workspace = await guard.enter("/invite", "admin")
+        if not isinstance(workspace, Workspace):
+            return workspace
         backend = backend_module.current()
-        if backend.phase != "ready":
-            boot.render(backend, "/invite")
-            return None
-        workspace = await backend.workspace(theme.browser_id(), ui.context.client)
-        if workspace is None or workspace.engine.user is None:
-            return RedirectResponse("/signin")
-        if workspace.engine.user.role != "admin":
-            return RedirectResponse("/")
+        assert backend.remote is not None  # the guard let us in: the server is resolved
         account = Account(backend.remote.url, backend.remote.anon_key)
 
         async def send() -> None:

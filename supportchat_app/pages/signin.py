@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from nicegui import ui
-from starlette.responses import RedirectResponse
 
 from supportchat_app import backend as backend_module
 from supportchat_app import fmt, theme
 from supportchat_app.account import Account
+from supportchat_app.backend import Workspace
 from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.email_code import EmailCodeDialog
-from supportchat_app.pages import boot
+from supportchat_app.pages import guard
 
 
 def demo_accounts() -> tuple[list[tuple[str, str, str]], str]:
@@ -36,17 +36,12 @@ PUBLIC_KEYS_NOTICE = ("This server uses the Supabase CLI's public demo keys: any
 def create() -> None:
     @ui.page("/signin", title=f"Sign in · {theme.APP_NAME}")
     async def signin() -> Any:
+        workspace = await guard.enter("/signin", "signed-out")
+        if not isinstance(workspace, Workspace):
+            return workspace
         backend = backend_module.current()
-        if backend.phase != "ready":
-            boot.render(backend, "/signin")
-            return None
-        workspace = await backend.workspace(theme.browser_id(), ui.context.client)
-        if workspace is None:
-            boot.render(backend, "/signin")
-            return None
-        expired = workspace.engine.user is not None and workspace.engine.status.state == "needs-sign-in"
-        if workspace.engine.user is not None and not expired:
-            return RedirectResponse("/")
+        user = workspace.engine.user
+        expired = user is not None  # the guard lets a signed-in user in only when their session ended
 
         async def sign_in(email: str, password: str) -> None:
             error.set_text("")
@@ -70,7 +65,7 @@ def create() -> None:
             if expired:
                 ui.label("Your session has ended. Sign in again to keep syncing; nothing you wrote is lost.").classes(
                     "text-sm text-warning").props('data-testid="expired"').mark("expired")
-            email = ui.input("Email", value=workspace.engine.user.email if expired else "").props(
+            email = ui.input("Email", value=user.email if user is not None else "").props(
                 'outlined dense autofocus data-testid="email"').mark("email").classes("w-full")
             password = ui.input("Password", password=True, password_toggle_button=True).props(
                 'outlined dense data-testid="password"').mark("password").classes("w-full")

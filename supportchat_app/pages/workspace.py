@@ -1,19 +1,20 @@
 """The main page: the inbox on the left, the open ticket on the right, the sync status in the header.
 
-Engine events arrive on the event loop outside any page context; `WorkspaceView.on_event` enters this
-page's client and routes each event to the part that shows it. Inbox redraws are coalesced (a burst
-of changes during a sync redraws the list once per tick, not once per row).
+Engine events arrive through the workspace's `nicegui.Event`, subscribed from this page, so they run in
+its context and stop with it; `WorkspaceView.on_event` routes each to the part that shows it (a `match`
+over the event types). Inbox redraws are coalesced (a burst of changes during a sync redraws the list
+once per tick, not once per row).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
-from nicegui import background_tasks, ui
+from nicegui import background_tasks, events, ui
 from starlette.responses import RedirectResponse
 
-from supportchat_app import backend as backend_module
 from supportchat_app import fmt, theme
 from supportchat_app.backend import Workspace
 from supportchat_app.components.dialogs import NewTicketDialog, SearchDialog, ShortcutSheet
@@ -21,9 +22,11 @@ from supportchat_app.components.inbox_pane import InboxPane
 from supportchat_app.components.sync_status import SyncStatusBar
 from supportchat_app.components.ticket_pane import TicketPane
 from supportchat_app.notifier import CHIME_JS, notifier
-from supportchat_app.pages import boot
+from supportchat_app.pages import guard
 from supportchat_app.state import InboxState
 from supportchat_app.theme import FOCUS_JS
+from sync import LocalUser
+from sync import events as sync_events
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +34,11 @@ REDRAW_EVERY = 0.3
 
 
 class WorkspaceView:
-    def __init__(self, workspace: Workspace, ticket_id: str | None) -> None:
+    def __init__(self, workspace: Workspace, user: LocalUser, ticket_id: str | None) -> None:
         self.workspace = workspace
         self.engine = workspace.engine
-        self.user = self.engine.user
-        self.staff = self.user.role in ("agent", "admin")
+        self.user = user
+        self.staff = user.is_staff
         self.client = ui.context.client
         self.focused = True
         self.inbox_dirty = False
@@ -58,7 +61,7 @@ class WorkspaceView:
             self.status_bar = SyncStatusBar()
         self.status_bar.show(self.engine.status)
         with ui.row(wrap=False).classes("w-full no-wrap gap-0 h-[calc(100vh-58px)]"):
-            self.inbox = InboxPane(self.engine, self.state, on_open=self.open_ticket,
+            self.inbox = InboxPane(self.engine, self.user, self.state, on_open=self.open_ticket,
                                    on_new_ticket=self.new_ticket.open if self.new_ticket else None)
             self.right = ui.column().classes("h-full grow gap-0 min-w-0")
         self._update_title()
@@ -66,8 +69,7 @@ class WorkspaceView:
         ui.keyboard(on_key=self._plain_key)  # default ignore list: '?' typed into the composer stays text
         ui.timer(REDRAW_EVERY, self._flush)
         ui.on("scfocus", self._focus)
-        unsubscribe = self.workspace.listen(self.on_event)
-        self.client.on_delete(unsubscribe)
+        self.workspace.events.subscribe(self.on_event)  # in this page's context; dropped when it goes
         self.client.on_delete(self._leave_ticket)
         self.client.on_connect(lambda: ui.run_javascript(FOCUS_JS))
         if self.state.selected and self.engine.cache.ticket(self.state.selected) is not None:
@@ -102,7 +104,7 @@ class WorkspaceView:
     def _show_ticket(self, ticket_id: str) -> None:
         self.right.clear()
         with self.right:
-            self.pane = TicketPane(self.engine, ticket_id)
+            self.pane = TicketPane(self.engine, self.user, ticket_id)
         self._mark_read()
         background_tasks.create(self._safely(self.engine.watch_ticket(ticket_id)), name="watch ticket")
 
@@ -112,7 +114,7 @@ class WorkspaceView:
                                     name="unwatch ticket")
         self.pane = None
 
-    async def _safely(self, coro: Any) -> None:
+    async def _safely(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
             await coro
         except Exception as exc:  # presence is a nicety; offline it simply does not work
@@ -154,47 +156,43 @@ class WorkspaceView:
         unread = self.inbox.unread_tickets
         ui.page_title(f"({unread}) {theme.APP_NAME}" if unread else theme.APP_NAME)
 
-    def on_event(self, event: Any) -> None:
-        if self.client.is_deleted:
-            return
-        with self.client:
-            self._route(event)
-
-    def _route(self, event: Any) -> None:
-        kind = type(event).__name__
-        if kind == "StatusChanged":
-            self.status_bar.show(event.status)
-        elif kind == "SyncProgress":
-            self.status_bar.show(self.engine.status)  # the engine's totals are known only per finished phase
-        elif kind in ("TicketsChanged", "TicketsRemoved"):
-            self.inbox_dirty = True
-            if self.pane is not None and self.state.selected in event.ticket_ids:
-                if kind == "TicketsRemoved":
+    def on_event(self, event: sync_events.Event) -> None:
+        pane, selected = self.pane, self.state.selected
+        match event:
+            case sync_events.StatusChanged(status=status):
+                self.status_bar.show(status)
+            case sync_events.SyncProgress():
+                self.status_bar.show(self.engine.status)  # the engine's totals are known only per finished phase
+            case sync_events.TicketsRemoved(ticket_ids=ids):
+                self.inbox_dirty = True
+                if pane is not None and selected in ids:
                     self.pane = None
                     self.state.selected = None
                     self._empty_right()
-                else:
-                    self.pane.on_ticket_changed()
-        elif kind == "MessagesChanged":
-            self.inbox_dirty = True
-            if self.pane is not None and event.ticket_id == self.state.selected:
-                self.pane.on_messages(event.message_ids)
-                if event.new_from_others:
-                    self._mark_read()
-            if event.new_from_others and self.staff and not self.focused:
-                self._notify(event.ticket_id)
-        elif kind == "PresenceChanged":
-            if self.pane is not None and event.ticket_id == self.state.selected:
-                self.pane.show_viewers(event.viewers)
-        elif kind == "Typing":
-            if self.pane is not None and event.ticket_id == self.state.selected:
-                self.pane.on_typing(event.user_id, event.name)
-        elif kind == "Notice":
-            ui.notify(event.text, type="warning", multi_line=True)
-        elif kind == "CacheRebuilt":
-            ui.notify("This device's copy of your tickets was rebuilt from the server; unsent messages were kept.",
-                      type="info")
-            ui.navigate.reload()
+            case sync_events.TicketsChanged(ticket_ids=ids):
+                self.inbox_dirty = True
+                if pane is not None and selected in ids:
+                    pane.on_ticket_changed()
+            case sync_events.MessagesChanged(ticket_id=ticket_id, message_ids=ids, new_from_others=from_others):
+                self.inbox_dirty = True
+                if pane is not None and ticket_id == selected:
+                    pane.on_messages(ids)
+                    if from_others:
+                        self._mark_read()
+                if from_others and self.staff and not self.focused:
+                    self._notify(ticket_id)
+            case sync_events.PresenceChanged(ticket_id=ticket_id, viewers=viewers):
+                if pane is not None and ticket_id == selected:
+                    pane.show_viewers(viewers)
+            case sync_events.Typing(ticket_id=ticket_id, user_id=user_id, name=name):
+                if pane is not None and ticket_id == selected:
+                    pane.on_typing(user_id, name)
+            case sync_events.Notice(text=text):
+                ui.notify(text, type="warning", multi_line=True)
+            case sync_events.CacheRebuilt():
+                ui.notify("This device's copy of your tickets was rebuilt from the server; unsent messages were kept.",
+                          type="info")
+                ui.navigate.reload()
 
     def _notify(self, ticket_id: str) -> None:
         ticket = self.engine.cache.ticket(ticket_id)
@@ -205,13 +203,13 @@ class WorkspaceView:
                                 name="desktop notification")
         ui.run_javascript(CHIME_JS)
 
-    def _focus(self, e: Any) -> None:
+    def _focus(self, e: events.GenericEventArguments) -> None:
         self.focused = bool(e.args)
         if self.focused:
             self._mark_read()
 
     # keyboard -------------------------------------------------------------------------------------------
-    def _global_key(self, e: Any) -> None:
+    def _global_key(self, e: events.KeyEventArguments) -> None:
         if not e.action.keydown:
             return
         mods = e.modifiers
@@ -222,7 +220,7 @@ class WorkspaceView:
         elif mods.alt and e.key.arrow_down:
             self._step(1)
 
-    def _plain_key(self, e: Any) -> None:
+    def _plain_key(self, e: events.KeyEventArguments) -> None:
         if e.action.keydown and e.key.name == "?":
             self.shortcuts.open()
 
@@ -239,16 +237,12 @@ class WorkspaceView:
 
 def create() -> None:
     @ui.page("/", title=theme.APP_NAME)
-    async def index(t: str | None = None) -> Any:
-        backend = backend_module.current()
-        if backend.phase != "ready":
-            boot.render(backend, "/")
-            return None
-        workspace = await backend.workspace(theme.browser_id(), ui.context.client)
-        if workspace is None:
-            boot.render(backend, "/")
-            return None
-        if workspace.engine.user is None:
+    async def index(t: str | None = None) -> RedirectResponse | None:
+        workspace = await guard.enter("/", "signed-in")
+        if not isinstance(workspace, Workspace):
+            return workspace
+        user = workspace.engine.user
+        if user is None:  # signed out between the guard and here
             return RedirectResponse("/signin")
-        WorkspaceView(workspace, t)
+        WorkspaceView(workspace, user, t)
         return None

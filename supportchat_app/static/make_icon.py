@@ -28,7 +28,7 @@ d.polygon([(300, 640), (470, 660), (270, 830)], fill=white)
 for cx in (362, 512, 662):
     d.ellipse([cx - 52, 460 - 52, cx + 52, 460 + 52], fill=(37, 99, 235, 255))
 out = Path(__file__).resolve().parent
-icon = img.resize((256, 256), Image.LANCZOS)
+icon = img.resize((256, 256), Image.Resampling.LANCZOS)
 icon.save(out / "supportchat.png", optimize=True)
 icon.save(out / "supportchat.ico", sizes=[(n, n) for n in (16, 24, 32, 48, 64, 128, 256)])
 print("ok")
