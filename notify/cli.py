@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-base", type=float, default=30.0,
                         help="first retry after an SMTP error, in seconds (doubles, capped at an hour)")
     parser.add_argument("--max-attempts", type=int, default=8, help="give up on a mail after this many tries")
+    parser.add_argument("--connections", type=int, default=4,
+                        help="SMTP connections used at once (default %(default)s)")
     parser.add_argument("--once", action="store_true", help="send what is due now, then exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every mail")
 
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s notify %(levelname)s %(message)s")
     settings = Settings(db_url=args.db_url, smtp_url=args.smtp_url, from_address=args.from_address,
                         app_url=args.app_url, delay=args.delay, poll=args.poll, batch=args.batch, lease=args.lease,
-                        retry_base=args.retry_base, max_attempts=args.max_attempts)
+                        retry_base=args.retry_base, max_attempts=args.max_attempts, connections=args.connections)
     try:
         worker = Worker(settings)
     except ValueError as exc:

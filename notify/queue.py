@@ -31,15 +31,21 @@ LOCKSPACE = 0x5C0DE  # first key of the worker's advisory locks (liveness and gr
 
 _CLAIM = """
 with due as (
-  select n.recipient_id, n.ticket_id
-  from public.notifications n
-  left join public.notification_preferences p on p.user_id = n.recipient_id
-  where n.state = 'queued' and n.not_before <= now()
-    and n.created_at + case when p.email = 'always' then interval '0'
-                            else make_interval(secs => coalesce(p.unread_after_minutes * 60, %(delay)s)) end
-        <= now()
-  group by n.recipient_id, n.ticket_id
-  order by min(n.created_at)
+  -- oldest first along notifications_queued_idx, stopping early: a claim costs the same with 10 or
+  -- 100,000 rows waiting
+  select c.recipient_id, c.ticket_id from (
+    select n.recipient_id, n.ticket_id, n.created_at
+    from public.notifications n
+    left join public.notification_preferences p on p.user_id = n.recipient_id
+    where n.state = 'queued' and n.not_before <= now()
+      and n.created_at + case when p.email = 'always' then interval '0'
+                              else make_interval(secs => coalesce(p.unread_after_minutes * 60, %(delay)s)) end
+          <= now()
+    order by n.created_at
+    limit %(groups)s * 4
+  ) c
+  group by c.recipient_id, c.ticket_id
+  order by min(c.created_at)
   limit %(groups)s
 )
 update public.notifications n
@@ -122,13 +128,25 @@ class Group:
 class Queue:
     """The worker's connection to the outbox; one per worker process."""
 
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, token: int | None = None) -> None:
+        self.db_url = db_url
         self.conn = psycopg.connect(db_url, autocommit=True, application_name="supportchat notify")
-        self.token = random.randint(1, 2**31 - 1)
-        self.conn.execute("select pg_advisory_lock(%s, %s)", (LOCKSPACE, self.token))
+        if token is None:  # a new worker: its liveness lock lives on this connection
+            token = random.randint(1, 2**31 - 1)
+            self.conn.execute("select pg_advisory_lock(%s, %s)", (LOCKSPACE, token))
+        self.token = token
+
+    def sibling(self) -> Queue:
+        """Another connection of the same worker (same token), for one sending thread's statements."""
+        return Queue(self.db_url, self.token)
 
     def close(self) -> None:
         self.conn.close()
+
+    def wake_snoozed(self) -> int:
+        """Snoozed tickets whose time came go back to open (public.wake_snoozed_tickets); how many."""
+        row = self.conn.execute("select public.wake_snoozed_tickets()").fetchone()
+        return int(row[0]) if row else 0
 
     def recover(self) -> int:
         """Give back what dead (or expired) workers held; the number of rows changed."""

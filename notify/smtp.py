@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from notify.decisions import classify_reply
@@ -67,9 +67,13 @@ _LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def wire_body(msg: EmailMessage) -> bytes:
-    """The message as DATA carries it: CRLF lines, leading dots doubled (RFC 5321 4.5.2), ending in CRLF."""
-    data = _LEADING_DOT.sub(b"..", _LINE_ENDS.sub(b"\r\n", msg.as_bytes()))
+def wire_body(mail: bytes) -> bytes:
+    """The mail as DATA carries it: CRLF lines, leading dots doubled (RFC 5321 4.5.2), ending in CRLF."""
+    data = mail
+    if data.count(b"\n") != data.count(b"\r\n") or b"\r" in data.replace(b"\r\n", b""):
+        data = _LINE_ENDS.sub(b"\r\n", data)
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
@@ -91,6 +95,10 @@ class Transport:
         else:
             smtp = smtplib.SMTP(t.host, t.port, local_hostname=self.helo, timeout=self.timeout)
         try:
+            # the body and the final "." are two writes with no reply between them: without NODELAY, Nagle's
+            # algorithm holds the "." until the server's delayed ACK (~40 ms a mail)
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if not t.tls and smtp.has_extn("starttls"):
                 smtp.starttls(context=context)

@@ -60,13 +60,24 @@ def test_backoff_doubles_with_half_jitter_and_a_cap() -> None:
 
 
 def test_wire_body_doubles_leading_dots_and_uses_crlf() -> None:
-    msg = compose(Envelope("id-1", "c@example.test", "Cus", "t-1", "dots", "http://x/?t=t-1"),
-                  [Item(1, "m", "reply", ".\n..hidden\nend.", T0, False, "Alice")], [], "help@example.test")
-    body = wire_body(msg)
-    assert b"\r\n.\r\n" not in body  # a lone "." line would end DATA early
-    assert body.endswith(b"\r\n") and b"\n" not in body.replace(b"\r\n", b"")
+    assert wire_body(b"a\n.\n..b\r\nc") == b"a\r\n..\r\n...b\r\nc\r\n"  # a lone "." would end DATA early
+    body = wire_body(compose(Envelope("id-1", "c@example.test", "Cus", "t-1", "dots", "http://x/?t=t-1"),
+                             [Item(1, "m", "reply", ".\n..hidden\nend.", T0, False, "Alice")], [],
+                             "help@example.test"))
+    assert b"\r\n.\r\n" not in body and body.endswith(b"\r\n") and b"\n" not in body.replace(b"\r\n", b"")
     unstuffed = body.replace(b"\r\n..", b"\r\n.")
     assert message_from_bytes(unstuffed, policy=default).get_body(("plain",)).get_content().count("..hidden") == 1  # type: ignore[union-attr]
+
+
+def test_no_header_injection_through_subjects_or_names() -> None:
+    mail = compose(Envelope("id-9", "c@example.test", "Eve\r\nBcc: all@example.test", "t-1",
+                            "Hi\r\nBcc: victims@example.test\nX-Evil: 1", "http://x"),
+                   [Item(1, "m", "reply", "body", T0, False, "Mallory\nReply-To: evil@example.test")], [],
+                   "help@example.test")
+    parsed = message_from_bytes(mail, policy=default)
+    assert parsed["Bcc"] is None and parsed["X-Evil"] is None and parsed["Reply-To"] is None
+    assert parsed["Subject"] == "Re: Hi Bcc: victims@example.test X-Evil: 1"
+    assert parsed["To"].addresses[0].addr_spec == "c@example.test"
 
 
 def test_compose_names_the_sender_and_quotes_context_and_items() -> None:
@@ -74,7 +85,7 @@ def test_compose_names_the_sender_and_quotes_context_and_items() -> None:
     items = [item(1, 0), Item(2, "m2", "reply", "<script>x</script>", T0 + timedelta(minutes=1), False, "Bob")]
     msg = compose(Envelope("id-2", "c@example.test", "Cus Tömer", "t-9", "Drucker brennt", "http://app/?t=t-9"),
                   items, ctx, "help@example.test")
-    parsed = message_from_bytes(wire_body(msg), policy=default)
+    parsed = message_from_bytes(msg, policy=default)
     assert parsed["From"].addresses[0].display_name == "Bob via SupportChat"
     assert parsed["To"].addresses[0].display_name == "Cus Tömer"
     assert parsed["Message-ID"] == "<id-2@supportchat>" and parsed["References"] == "<ticket-t-9@supportchat>"
@@ -85,8 +96,8 @@ def test_compose_names_the_sender_and_quotes_context_and_items() -> None:
 
 
 def test_mentions_say_so() -> None:
-    msg = compose(Envelope("id-3", "a@example.test", "Agent", "t-1", "VIP", "http://x"),
-                  [item(1, 0, reason="mention")], [], "help@example.test")
+    msg = message_from_bytes(compose(Envelope("id-3", "a@example.test", "Agent", "t-1", "VIP", "http://x"),
+                                     [item(1, 0, reason="mention")], [], "help@example.test"), policy=default)
     assert msg["Subject"] == "Mention: VIP" and "Alice mentioned you" in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
