@@ -142,7 +142,8 @@ async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
             return empty
         raise errors.invalid_body("Empty or invalid json")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+        return await off_loop(request, lambda: json.loads(raw.decode("utf-8"), parse_constant=reject_constant),
+                              body_bytes=len(raw))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise errors.RestError(400, "PGRST102", "Empty or invalid json", details=str(exc)[:200]) from exc
 

@@ -75,7 +75,8 @@ async def _arguments(request: Request, limit: int) -> tuple[dict[str, Any] | Non
     if not raw.strip():
         return {}, raw
     try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+        body = await off_loop(request, lambda: json.loads(raw.decode("utf-8"), parse_constant=reject_constant),
+                              body_bytes=len(raw))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise errors.RestError(400, "PGRST102", "Empty or invalid json", details=str(exc)[:200]) from exc
     return (body if isinstance(body, dict) else None), raw
