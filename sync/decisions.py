@@ -81,13 +81,13 @@ class OutboxEntry:
     """One queued local change, as the push planner sees it."""
 
     seq: int
-    kind: str  # 'message' | 'ticket_create' | 'ticket_update' | 'read'
+    kind: str  # 'message' | 'ticket_create' | 'ticket_update' | 'read' | 'attachment_upload' | 'attachment'
     entity_id: str
     ticket_id: str
     payload: Mapping[str, Any]
 
 
-BATCHABLE = frozenset({"message", "read", "ticket_create"})
+BATCHABLE = frozenset({"message", "read", "ticket_create", "attachment"})
 
 
 def plan_batches(entries: Sequence[OutboxEntry], max_batch: int) -> list[list[OutboxEntry]]:

@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import hashlib
 import logging
+import mimetypes
 import os
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +35,7 @@ from typing import Any, TypeVar
 
 import platformdirs
 
-from sync import events
+from sync import attachments, events
 from sync.applier import LiveApplier
 from sync.cache import Cache
 from sync.cache.db import TABLES as PHASES
@@ -466,20 +468,62 @@ class SyncEngine:
         """Save a draft without blocking the event loop (the composer's debounced save)."""
         await self.cache.asave_draft(ticket_id, text)
 
-    def send_message(self, ticket_id: str, content: str, internal: bool = False) -> Message:
-        """Queue a message (shown at once as pending) and clear the ticket's draft, in one transaction."""
+    def send_message(self, ticket_id: str, content: str, internal: bool = False,
+                     files: Sequence[Path] = ()) -> Message:
+        """Queue a message (shown at once as pending) and clear the ticket's draft, in one transaction.
+
+        With ``files``, each is checked against the attachments bucket's limits first (a refused file
+        raises ValueError with the reason and nothing is queued), copied into the cache's files folder,
+        and queued with the message: uploads first, then the message, then the attachment rows."""
         cache, user = self.cache, self._user()
         check_content(content)
         if internal and not user.is_staff:
             raise ValueError("only agents can write internal notes")
         message_id = str(uuid.uuid4())
-        cache.queue_message({"id": message_id, "ticket_id": ticket_id, "sender_id": user.id, "content": content,
-                             "is_internal": 1 if internal else 0})
+        row = {"id": message_id, "ticket_id": ticket_id, "sender_id": user.id, "content": content,
+               "is_internal": 1 if internal else 0}
+        if files:
+            records = self._stage_files(ticket_id, message_id, files)
+            try:
+                cache.queue_message_with_files(row, records)
+            except BaseException:
+                for record in records:
+                    Path(str(record["local_path"])).unlink(missing_ok=True)
+                raise
+        else:
+            cache.queue_message(row)
         self._after_write()
         self._emit(events.MessagesChanged(ticket_id, frozenset({message_id}), False))
         message = cache.message(message_id)
         assert message is not None
         return message
+
+    def _stage_files(self, ticket_id: str, message_id: str, files: Sequence[Path]) -> list[dict[str, Any]]:
+        """Check every file, then copy each into the cache's files folder (hashing it on the way)."""
+        checked = []
+        for path in files:
+            size = path.stat().st_size
+            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            reason = attachments.refusal(path.name, size, mime)
+            if reason is not None:
+                raise ValueError(f"{path.name}: {reason}")
+            checked.append((path, size, mime))
+        folder = self.cache.files_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        records: list[dict[str, Any]] = []
+        for path, size, mime in checked:
+            attachment_id = str(uuid.uuid4())
+            local = folder / attachment_id
+            digest = hashlib.sha256()
+            with path.open("rb") as src, local.open("wb") as dst:
+                while chunk := src.read(1024 * 1024):
+                    digest.update(chunk)
+                    dst.write(chunk)
+            records.append({"id": attachment_id, "message_id": message_id, "ticket_id": ticket_id,
+                            "uploader_id": self._user().id, "name": path.name, "mime": mime, "size": size,
+                            "sha256": digest.hexdigest(), "local_path": str(local),
+                            "object_path": attachments.object_key(ticket_id, message_id, path.name)})
+        return records
 
     def create_ticket(self, subject: str, first_message: str, priority: str = "normal") -> Ticket:
         cache, user = self.cache, self._user()
@@ -539,8 +583,11 @@ class SyncEngine:
     def discard(self, message_id: str) -> None:
         cache = self.cache
         message = cache.message(message_id)
+        staged = [a["local_path"] for a in cache.attachments(message_id) if a["local_path"]]
         if not cache.discard_message(message_id):
             raise ValueError("only a pending or failed message can be discarded")
+        for local in staged:  # the queued copies of its files go with it
+            Path(local).unlink(missing_ok=True)
         self._after_write()
         if message is not None:
             self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))

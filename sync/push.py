@@ -11,6 +11,10 @@ RLS): then it is acknowledged like any delivered entry.
 Retryable and auth errors propagate to the engine loop, which backs off or refreshes; nothing is
 acknowledged or failed for them, so the next attempt resends the same entries.
 
+Attachments travel as two kinds around their message: ``attachment_upload`` (the file, to Storage)
+before it and ``attachment`` (the row describing it) after it; a refused file fails its whole message
+(sync/cache/writes.py ``fail``), so nobody sees a message without its files.
+
 A new kind of outbox entry (attachments, edits, deletes) registers its batch sender in ``senders``:
 a coroutine that sends a batch of entries of that kind in one request and raises the error tree.
 """
@@ -20,8 +24,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sync import events
+from sync.attachments import BUCKET
 from sync.cache import Cache
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
 from sync.errors import PermanentError
@@ -51,6 +57,9 @@ class Pusher:
             "message": lambda batch: remote.insert_ignore("messages", _payloads(batch), "id"),
             "ticket_create": lambda batch: remote.insert_ignore("tickets", _payloads(batch), "id"),
             "read": lambda batch: remote.upsert_merge("ticket_reads", _payloads(batch), "ticket_id,user_id"),
+            # one file per request (never batched); upsert, so a resend after a lost answer is harmless
+            "attachment_upload": self._upload,
+            "attachment": lambda batch: remote.insert_ignore("attachments", _payloads(batch), "id"),
         }
 
     async def push(self) -> PushResult:
@@ -87,11 +96,17 @@ class Pusher:
         result.sent += len(batch)
         self._changed(batch)
 
+    async def _upload(self, batch: list[OutboxEntry]) -> None:
+        for entry in batch:
+            payload = entry.payload
+            await self.remote.upload_file(BUCKET, str(payload["object_path"]), Path(str(payload["local_path"])),
+                                          str(payload["mime"]))
+
     async def _already_there(self, entry: OutboxEntry) -> bool:
         """Whether a refused create had in fact landed: an earlier attempt committed but its response was
         lost, and the server's state changed before the resend (the ticket was closed meanwhile), so the
         resend fails RLS's WITH CHECK although the row is there. Then the entry is acknowledged, not failed."""
-        table = {"message": "messages", "ticket_create": "tickets"}.get(entry.kind)
+        table = {"message": "messages", "ticket_create": "tickets", "attachment": "attachments"}.get(entry.kind)
         if table is None:
             return False
         try:
@@ -117,7 +132,7 @@ class Pusher:
         await self.cache.fail(entry, reason)
         result.failed += 1
         self._changed([entry])
-        what = "message" if entry.kind == "message" else "ticket"
+        what = "message" if entry.kind in ("message", "attachment_upload", "attachment") else "ticket"
         self.emit(events.Notice(f"{what}_failed", entry.ticket_id, f"The server refused a {what}: {reason}"))
 
     async def _update_ticket(self, entry: OutboxEntry, result: PushResult) -> None:
@@ -161,6 +176,8 @@ class Pusher:
         for e in entries:
             if e.kind == "message":
                 tickets.setdefault(e.ticket_id, set()).add(e.entity_id)
+            elif e.kind in ("attachment_upload", "attachment"):
+                tickets.setdefault(e.ticket_id, set()).add(str(e.payload["message_id"]))
             elif e.kind != "read":
                 ticket_ids.add(e.entity_id)
         for ticket_id, ids in tickets.items():

@@ -119,6 +119,28 @@ class Cache:
 
         self._store.write(write)
 
+    def queue_message_with_files(self, row: Mapping[str, Any], files: Sequence[Mapping[str, Any]]) -> None:
+        """A message with its attachments (files already copied into ``files_dir``), their uploads and rows
+        queued around it, in one transaction; the ticket's draft is cleared with it."""
+        ticket_id = str(row["ticket_id"])
+
+        def write(conn: sqlite3.Connection) -> None:
+            if not writes.ticket_exists(conn, ticket_id):
+                raise ValueError(f"no such ticket in the cache: {ticket_id}")
+            writes.queue_message_with_files(conn, row, files)
+            writes.save_draft(conn, ticket_id, "")
+
+        self._store.write(write)
+
+    @property
+    def files_dir(self) -> Path:
+        """Where queued and downloaded attachment files live, beside the cache file."""
+        return self.path.with_name(self.path.name + ".files")
+
+    def attachments(self, message_id: str) -> list[dict[str, Any]]:
+        """A message's attachments as the cache has them (name, mime, size, local state and path)."""
+        return reads.attachments(self._store.reader, message_id)
+
     def queue_ticket(self, ticket: Mapping[str, Any], first_message: Mapping[str, Any] | None) -> None:
         """A new ticket (and usually its first message), queued together."""
         def write(conn: sqlite3.Connection) -> None:

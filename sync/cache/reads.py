@@ -169,3 +169,8 @@ def count(conn: sqlite3.Connection, table: str) -> int:
 def keys(conn: sqlite3.Connection, table: str) -> set[str]:
     key = "ticket_id || ':' || user_id" if table == "ticket_reads" else "id"
     return {str(r[0]) for r in conn.execute(f"select {key} from {table}")}
+
+
+def attachments(conn: sqlite3.Connection, message_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute("select * from attachments where message_id = ? order by created_at, id", (message_id,))
+    return [dict(r) for r in rows.fetchall()]

@@ -91,5 +91,26 @@ drop index messages_thread;
 create index messages_thread on messages (ticket_id, created_at desc, id desc, sender_id, is_internal, deleted_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# v4: attachments (issue 12): files of messages, queued for upload beside the outbox (the file is
+# copied into the cache's files folder first; `local_path` points there) or pulled from the server
+V4 = """
+create table attachments (
+  id text primary key,
+  message_id text not null,
+  ticket_id text not null,
+  uploader_id text not null,
+  name text not null,
+  mime text not null,
+  size integer not null,
+  sha256 text not null,
+  object_path text not null unique,
+  created_at text not null,
+  local_path text,
+  local_state text not null default 'sent',
+  error text
+);
+create index attachments_message on attachments (message_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 VERSION = len(MIGRATIONS)

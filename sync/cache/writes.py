@@ -69,6 +69,26 @@ def queue_message(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
         "content": row["content"], "is_internal": bool(row["is_internal"])})
 
 
+def queue_message_with_files(conn: sqlite3.Connection, row: Mapping[str, Any],
+                             files: Sequence[Mapping[str, Any]]) -> None:
+    """A message and its attachments in one transaction, queued in the order the server needs them:
+    each file's upload, then the message (so others never see it without its files), then the
+    attachment rows (which reference the message)."""
+    for f in files:
+        conn.execute(
+            "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256, object_path,"
+            " created_at, local_path, local_state) values (:id, :message_id, :ticket_id, :uploader_id, :name, :mime,"
+            " :size, :sha256, :object_path, :created_at, :local_path, 'pending')", {"created_at": now_ts(), **f})
+        _enqueue(conn, "attachment_upload", str(f["id"]), str(f["ticket_id"]), {
+            "id": f["id"], "message_id": f["message_id"], "object_path": f["object_path"],
+            "local_path": f["local_path"], "mime": f["mime"]})
+    queue_message(conn, row)
+    for f in files:
+        _enqueue(conn, "attachment", str(f["id"]), str(f["ticket_id"]), {
+            "id": f["id"], "message_id": f["message_id"], "ticket_id": f["ticket_id"], "name": f["name"],
+            "sha256": f["sha256"], "object_path": f["object_path"]})
+
+
 def queue_ticket(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
     conn.execute(
         "insert into tickets (id, customer_id, assignee_id, subject, status, priority, created_at, updated_at,"
@@ -142,6 +162,12 @@ def acknowledge(conn: sqlite3.Connection, entries: Sequence[OutboxEntry]) -> Non
     messages = [(e.entity_id,) for e in entries if e.kind == "message"]
     if messages:
         conn.executemany("update messages set local_state = 'sent', error = null where id = ?", messages)
+    uploaded = [(e.entity_id,) for e in entries if e.kind == "attachment_upload"]
+    if uploaded:
+        conn.executemany("update attachments set local_state = 'uploaded', error = null where id = ?", uploaded)
+    described = [(e.entity_id,) for e in entries if e.kind == "attachment"]
+    if described:
+        conn.executemany("update attachments set local_state = 'sent', error = null where id = ?", described)
     tickets = [(e.entity_id, e.entity_id) for e in entries if e.kind in ("ticket_create", "ticket_update")]
     if tickets:
         conn.executemany("update tickets set local_state = 'sent', error = null where id = ? and not exists"
@@ -156,6 +182,17 @@ def fail(conn: sqlite3.Connection, entry: OutboxEntry, reason: str) -> None:
         conn.execute("update messages set local_state = 'failed', error = ? where id = ?", (reason, entry.entity_id))
     elif entry.kind in ("ticket_create", "ticket_update"):
         conn.execute("update tickets set local_state = 'failed', error = ? where id = ?", (reason, entry.entity_id))
+    elif entry.kind in ("attachment_upload", "attachment"):
+        # a message goes out whole or not at all: its queued message and attachment entries fail with it
+        message_id = str(entry.payload["message_id"])
+        conn.execute("update attachments set local_state = 'failed', error = ? where id = ?", (reason, entry.entity_id))
+        why = f"A file could not be sent: {reason}"
+        conn.execute("update outbox set state = 'failed', error = ? where state = 'queued' and ("
+                     " (kind = 'message' and entity_id = ?) or (kind in ('attachment_upload', 'attachment')"
+                     "  and entity_id in (select id from attachments where message_id = ?)))",
+                     (why, message_id, message_id))
+        conn.execute("update messages set local_state = 'failed', error = ? where id = ? and local_state <> 'sent'",
+                     (why, message_id))
 
 
 def mark_ticket_error(conn: sqlite3.Connection, ticket_id: str, reason: str) -> None:
@@ -167,8 +204,11 @@ def drop(conn: sqlite3.Connection, entry: OutboxEntry) -> None:
 
 
 def retry_message(conn: sqlite3.Connection, message_id: str) -> bool:
-    n = conn.execute("update outbox set state = 'queued', error = null where entity_id = ? and state = 'failed'",
-                     (message_id,)).rowcount
+    n = conn.execute("update outbox set state = 'queued', error = null where state = 'failed' and (entity_id = ?"
+                     " or entity_id in (select id from attachments where message_id = ?))",
+                     (message_id, message_id)).rowcount
+    conn.execute("update attachments set local_state = 'pending', error = null where message_id = ?"
+                 " and local_state = 'failed'", (message_id,))
     conn.execute("update messages set local_state = 'pending', error = null where id = ? and local_state = 'failed'",
                  (message_id,))
     return n > 0
@@ -178,7 +218,10 @@ def discard_message(conn: sqlite3.Connection, message_id: str) -> bool:
     row = conn.execute("select local_state from messages where id = ?", (message_id,)).fetchone()
     if row is None or row["local_state"] == "sent":
         return False
-    conn.execute("delete from outbox where entity_id = ? and kind = 'message'", (message_id,))
+    conn.execute("delete from outbox where (entity_id = ? and kind = 'message') or (kind in ('attachment_upload',"
+                 " 'attachment') and entity_id in (select id from attachments where message_id = ?))",
+                 (message_id, message_id))
+    conn.execute("delete from attachments where message_id = ?", (message_id,))
     conn.execute("delete from messages where id = ?", (message_id,))
     return True
 

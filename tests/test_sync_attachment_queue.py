@@ -1,0 +1,101 @@
+"""The attachment queue of the sync engine against the real localbase: a message with files goes out
+whole (files, then the message, then the attachment rows) and exactly once; a file the bucket would
+refuse fails before anything is queued; a refused upload fails its whole message, which never appears
+on the server without its files; retry sends it all once the ticket accepts it again."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from sync import events
+from tests.conftest import Users
+from tests.stackproc import StackProcess
+from tests.test_sync_support import EngineFactory, seed_ticket, sql
+
+
+def _file(folder: Path, name: str, size: int) -> Path:
+    path = folder / name
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+async def test_message_with_files_goes_out_whole_and_once(stack: StackProcess, users: Users,
+                                                          engines: EngineFactory, tmp_path: Path) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Screenshots")
+    customer = await engines.open(users.customer)
+    await customer.sync_once()
+    shots = [_file(tmp_path, "error 1.png", 200_000), _file(tmp_path, "résumé.pdf", 50_000)]
+    message = customer.send_message(tid, "see attached", files=shots)
+    queued = customer.cache.attachments(message.id)
+    assert [a["local_state"] for a in queued] == ["pending", "pending"]
+    assert [e["kind"] for e in customer.cache.outbox()] == ["attachment_upload", "attachment_upload", "message",
+                                                         "attachment", "attachment"]
+    await customer.sync_once()
+    await customer.sync_once()  # a second round sends nothing twice
+    rows = sql(stack.db_url, "select name, mime, size, sha256, object_path from public.attachments"
+                             " where message_id = %s order by name", message.id)
+    assert [(r[0], r[1], r[2]) for r in rows] == [("error 1.png", "image/png", 200_000),
+                                                  ("résumé.pdf", "application/pdf", 50_000)]
+    assert {r[3] for r in rows} == {hashlib.sha256(p.read_bytes()).hexdigest() for p in shots}
+    objects = sql(stack.db_url, "select name, owner_id from storage.objects where bucket_id = 'attachments'"
+                                " and name like %s order by name", f"{tid}/{message.id}/%")
+    assert [o[0] for o in objects] == sorted(r[4] for r in rows)
+    assert {o[1] for o in objects} == {users.customer.id}
+    assert [a["local_state"] for a in customer.cache.attachments(message.id)] == ["sent", "sent"]
+    assert customer.cache.outbox() == []
+    assert sql(stack.db_url, "select count(*) from public.messages where id = %s", message.id) == [(1,)]
+
+
+async def test_a_file_the_bucket_refuses_fails_before_queuing(stack: StackProcess, users: Users,
+                                                             engines: EngineFactory, tmp_path: Path) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Too big")
+    customer = await engines.open(users.customer)
+    await customer.sync_once()
+    big = tmp_path / "huge.png"
+    with big.open("wb") as fh:
+        fh.truncate(25 * 1024 * 1024 + 1)
+    with pytest.raises(ValueError, match="at most 25 MB"):
+        customer.send_message(tid, "too big", files=[big])
+    with pytest.raises(ValueError, match="cannot be attached"):
+        customer.send_message(tid, "a page", files=[_file(tmp_path, "page.html", 10)])
+    assert customer.cache.outbox() == []
+    assert not any(customer.cache.files_dir.glob("*")) if customer.cache.files_dir.exists() else True
+
+
+async def test_a_refused_upload_fails_the_whole_message_then_retry_sends_it(
+        stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Closing soon")
+    customer = await engines.open(users.customer)
+    await customer.sync_once()
+    sql(stack.db_url, "update public.tickets set status = 'closed' where id = %s", tid)  # the cache does not know
+    message = customer.send_message(tid, "one more thing", files=[_file(tmp_path, "late.png", 1000)])
+    await customer.sync_once()
+    failed = customer.cache.message(message.id)
+    assert failed is not None and failed.local_state == "failed"
+    assert failed.error is not None and "file could not be sent" in failed.error
+    assert any(isinstance(e, events.Notice) and e.kind == "message_failed" for e in engines.log(customer))
+    assert sql(stack.db_url, "select count(*) from public.messages where id = %s", message.id) == [(0,)]
+    assert sql(stack.db_url, "select count(*) from storage.objects where name like %s", f"%/{message.id}/%") == [(0,)]
+    sql(stack.db_url, "update public.tickets set status = 'open' where id = %s", tid)
+    customer.retry(message.id)
+    await customer.sync_once()
+    sent = customer.cache.message(message.id)
+    assert sent is not None and sent.local_state == "sent"
+    assert sql(stack.db_url, "select count(*) from public.attachments where message_id = %s", message.id) == [(1,)]
+
+
+async def test_discarding_a_message_drops_its_queued_files(stack: StackProcess, users: Users,
+                                                           engines: EngineFactory, tmp_path: Path) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Never mind")
+    customer = await engines.open(users.customer)
+    await customer.sync_once()
+    message = customer.send_message(tid, "oops", files=[_file(tmp_path, "wrong.png", 100)])
+    staged = [Path(a["local_path"]) for a in customer.cache.attachments(message.id)]
+    assert all(p.exists() for p in staged)
+    customer.discard(message.id)
+    assert customer.cache.outbox() == [] and customer.cache.attachments(message.id) == []
+    assert not any(p.exists() for p in staged)
