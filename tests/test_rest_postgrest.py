@@ -231,3 +231,22 @@ def test_aggregates_are_off_by_default_and_follow_the_setting(sb: Client, stack:
             conn.execute("alter role authenticator reset pgrst.db_aggregates_enabled")
             conn.execute("notify pgrst")
     assert _aggregates_once_reloaded(sb, enabled=False) == "PGRST123"
+
+
+def test_put_upserts_one_row_by_its_primary_key(stack: StackProcess, users: Users, pgx: None) -> None:
+    base = f"{stack.api_url}/rest/v1/pgx_actors"
+    auth = {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=users.agent.id)}"}
+    rep = {**auth, "Prefer": "return=representation"}
+    created = httpx.put(f"{base}?id=eq.9", headers=rep, json={"id": 9, "name": "Pam"})
+    assert (created.status_code, created.json()) == (201, [{"id": 9, "name": "Pam"}])
+    updated = httpx.put(f"{base}?id=eq.9", headers=rep, json={"id": 9, "name": "Pamela"})
+    assert (updated.status_code, updated.json()) == (200, [{"id": 9, "name": "Pamela"}])
+    assert httpx.put(f"{base}?id=eq.9", headers=auth, json={"id": 9, "name": "P."}).status_code == 204
+    assert httpx.put(f"{base}?id=eq.10", headers=auth, json={"id": 10, "name": "Q"}).status_code == 201
+    wrong = httpx.put(f"{base}?id=eq.9", headers=auth, json={"id": 8, "name": "X"})
+    assert (wrong.status_code, wrong.json()["code"]) == (400, "PGRST115")
+    unkeyed = httpx.put(f"{base}?name=eq.Pam", headers=auth, json={"id": 9, "name": "X"})
+    assert (unkeyed.status_code, unkeyed.json()["code"]) == (405, "PGRST105")
+    with psycopg.connect(stack.db_url) as conn:
+        assert conn.execute("select id, name from pgx_actors where id >= 8 order by id").fetchall() == [
+            (9, "P."), (10, "Q")]

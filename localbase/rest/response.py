@@ -105,4 +105,4 @@ def write_answer(request: Request, accept: Accept, prefer: grammar.Prefer, *, n:
         if isinstance(row, dict) and table.primary_key:
             query = "&".join(f"{quote(k)}=eq.{quote(str(row.get(k)))}" for k in table.primary_key)
             headers["Location"] = f"/{table.name}?{query}"
-    return Response(b"", status_code=status if request.method == "POST" else 204, headers=headers)
+    return Response(b"", status_code=status if request.method == "POST" or status == 201 else 204, headers=headers)

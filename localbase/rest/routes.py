@@ -7,6 +7,7 @@ builds SQL with `query` and runs it in one transaction via `session`; `response`
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -96,6 +97,8 @@ async def _table_request(request: Request, who: Identity) -> Response:
         return await _update(request, who, table)
     if request.method == "DELETE":
         return await _delete(request, who, table)
+    if request.method == "PUT":
+        return await _insert(request, who, table, put=True)
     raise errors.RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
 
 
@@ -174,7 +177,7 @@ def _payload_columns(table: Table, args: ReadArgs, rows: list[dict[str, Any]]) -
 
 
 def _insert_query(request: Request, table: Table, catalog: Catalog, payload: Any, *, accept: response.Accept,
-                  prefer: grammar.Prefer) -> tuple[list[dict[str, Any]], sql.SQL, dict[str, Any]]:
+                  prefer: grammar.Prefer, put: bool = False) -> tuple[list[dict[str, Any]], sql.SQL, dict[str, Any]]:
     """(the rows, the INSERT ... RETURNING query, its parameters) of a POST."""
     args = parse_args(request, table_mode=True)
     if isinstance(payload, dict):
@@ -209,8 +212,10 @@ def _insert_query(request: Request, table: Table, catalog: Catalog, payload: Any
             sql.Identifier(src), sql.Identifier(src))
     elif prefer.return_ == "headers-only" and table.primary_key:
         returning = sql.SQL(", ").join(sql.Identifier(src, k) for k in table.primary_key)
-    else:
-        returning = sql.SQL("1")
+    elif put:  # PUT answers 201 or 200/204 by whether the row was inserted (ON CONFLICT needs SELECT anyway)
+        returning = sql.SQL("({}.xmax::text = '0') AS pgrst_inserted").format(sql.Identifier(src))
+    else:  # not xmax: a system column needs SELECT on the table, which an insert-only grant does not give
+        returning = sql.SQL("true AS pgrst_inserted")
     statement = sql.SQL("INSERT INTO {} AS {} {} {}{} RETURNING {}").format(
         rel, sql.Identifier(src), target, source, conflict, returning)
     query: sql.Composable
@@ -227,19 +232,24 @@ def _insert_query(request: Request, table: Table, catalog: Catalog, payload: Any
                         "(SELECT row_to_json(_f)::text FROM pgrst_source _f LIMIT 1), count(_t) "
                         "FROM pgrst_source _t").format(statement)
     else:
-        query = sql.SQL("WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), NULL::text, count(_t) "
-                        "FROM pgrst_source _t").format(statement)
+        query = sql.SQL("WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), NULL::text, "
+                        "count(_t) FILTER (WHERE _t.pgrst_inserted) FROM pgrst_source _t").format(statement)
     return rows, rendered(query), b.params
 
 
-async def _insert(request: Request, who: Identity, table: Table) -> Response:
+async def _insert(request: Request, who: Identity, table: Table, *, put: bool = False) -> Response:
+    """POST (insert, upsert) and PUT (PostgREST's single-row upsert addressed by its primary key)."""
     ctx = context(request)
     accept = response.parse_accept(request)
     prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
     payload = await read_json(request, ctx.max_body_bytes)
+    if put:
+        payload = _put_row(table, parse_args(request, table_mode=True), payload)
+        prefer.resolution = "merge-duplicates"
     catalog = await _cache(request).get()
-    rows, query, params = await off_loop(request, lambda: _insert_query(request, table, catalog, payload, accept=accept,
-                                                                        prefer=prefer), body_bytes=_body_size(request))
+    rows, query, params = await off_loop(
+        request, lambda: _insert_query(request, table, catalog, payload, accept=accept, prefer=prefer, put=put),
+        body_bytes=_body_size(request))
     merge = prefer.resolution == "merge-duplicates"
 
     async def work(conn: AsyncConnection[Any]) -> Response:
@@ -248,11 +258,32 @@ async def _insert(request: Request, who: Identity, table: Table) -> Response:
         _total, n, body, inserted = await _fetch(conn, query, params)
         response.check_single(accept, n)
         status = 201
-        if merge and prefer.return_ == "representation" and inserted == 0 and n > 0:
+        if (put or (merge and prefer.return_ == "representation")) and inserted == 0 and n > 0:
             status = 200  # every row updated an existing one
         return response.write_answer(request, accept, prefer, n=n, body=body, status=status, table=table)
 
     return await in_transaction(ctx, request, who, read_only=False, rollback=prefer.tx_rollback, work=work)
+
+
+def _put_row(table: Table, args: ReadArgs, payload: Any) -> dict[str, Any]:
+    """The one row of a PUT, checked as PostgREST does: `eq` filters on exactly the primary key, same values."""
+    if isinstance(payload, list) and len(payload) == 1:
+        payload = payload[0]
+    if not isinstance(payload, dict):
+        raise errors.invalid_body("PUT takes one JSON object")
+    if args.limit is not None or args.offset is not None:
+        raise errors.RestError(400, "PGRST114", "limit/offset querystring parameters are not allowed for PUT")
+    eqs = {c.field.name: c for c in args.filters if isinstance(c, grammar.Condition) and c.op == "eq"
+           and not c.negate and not c.field.path and c.modifier is None}
+    if not table.primary_key or len(eqs) != len(args.filters) or set(eqs) != set(table.primary_key):
+        raise errors.RestError(405, "PGRST105", "Filters must include all and only primary key columns with 'eq' "
+                               "operators")
+    for key in table.primary_key:
+        value = payload.get(key)
+        shown = json.dumps(value) if not isinstance(value, str) else value
+        if key not in payload or shown != eqs[key].value:
+            raise errors.RestError(400, "PGRST115", "Payload values do not match URL in primary key column(s)")
+    return payload
 
 
 def _body_size(request: Request) -> int:
