@@ -9,7 +9,7 @@ once per tick, not once per row).
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from nicegui import background_tasks, events, ui
@@ -157,42 +157,59 @@ class WorkspaceView:
         ui.page_title(f"({unread}) {theme.APP_NAME}" if unread else theme.APP_NAME)
 
     def on_event(self, event: sync_events.Event) -> None:
-        pane, selected = self.pane, self.state.selected
         match event:
             case sync_events.StatusChanged(status=status):
                 self.status_bar.show(status)
             case sync_events.SyncProgress():
                 self.status_bar.show(self.engine.status)  # the engine's totals are known only per finished phase
             case sync_events.TicketsRemoved(ticket_ids=ids):
-                self.inbox_dirty = True
-                if pane is not None and selected in ids:
-                    self.pane = None
-                    self.state.selected = None
-                    self._empty_right()
+                self._tickets_removed(ids)
             case sync_events.TicketsChanged(ticket_ids=ids):
-                self.inbox_dirty = True
-                if pane is not None and selected in ids:
-                    pane.on_ticket_changed()
-            case sync_events.MessagesChanged(ticket_id=ticket_id, message_ids=ids, new_from_others=from_others):
-                self.inbox_dirty = True
-                if pane is not None and ticket_id == selected:
-                    pane.on_messages(ids)
-                    if from_others:
-                        self._mark_read()
-                if from_others and self.staff and not self.focused:
-                    self._notify(ticket_id)
+                self._tickets_changed(ids)
+            case sync_events.MessagesChanged():
+                self._messages_changed(event)
             case sync_events.PresenceChanged(ticket_id=ticket_id, viewers=viewers):
-                if pane is not None and ticket_id == selected:
-                    pane.show_viewers(viewers)
+                self._in_pane(ticket_id, lambda pane: pane.show_viewers(viewers))
             case sync_events.Typing(ticket_id=ticket_id, user_id=user_id, name=name):
-                if pane is not None and ticket_id == selected:
-                    pane.on_typing(user_id, name)
+                self._in_pane(ticket_id, lambda pane: pane.on_typing(user_id, name))
             case sync_events.Notice(text=text):
                 ui.notify(text, type="warning", multi_line=True)
             case sync_events.CacheRebuilt():
                 ui.notify("This device's copy of your tickets was rebuilt from the server; unsent messages were kept.",
                           type="info")
                 ui.navigate.reload()
+
+    def _pane_of(self, ticket_id: str) -> TicketPane | None:
+        """The open ticket's pane if the event is about it."""
+        return self.pane if ticket_id == self.state.selected else None
+
+    def _in_pane(self, ticket_id: str, action: Callable[[TicketPane], None]) -> None:
+        if (pane := self._pane_of(ticket_id)) is not None:
+            action(pane)
+
+    def _tickets_changed(self, ticket_ids: frozenset[str]) -> None:
+        self.inbox_dirty = True
+        if (pane := self._pane_of_any(ticket_ids)) is not None:
+            pane.on_ticket_changed()
+
+    def _pane_of_any(self, ticket_ids: frozenset[str]) -> TicketPane | None:
+        return self.pane if self.state.selected in ticket_ids else None
+
+    def _tickets_removed(self, ticket_ids: frozenset[str]) -> None:
+        self.inbox_dirty = True
+        if self._pane_of_any(ticket_ids) is not None:
+            self.pane = None
+            self.state.selected = None
+            self._empty_right()
+
+    def _messages_changed(self, event: sync_events.MessagesChanged) -> None:
+        self.inbox_dirty = True
+        if (pane := self._pane_of(event.ticket_id)) is not None:
+            pane.on_messages(event.message_ids)
+            if event.new_from_others:
+                self._mark_read()
+        if event.new_from_others and self.staff and not self.focused:
+            self._notify(event.ticket_id)
 
     def _notify(self, ticket_id: str) -> None:
         ticket = self.engine.cache.ticket(ticket_id)
