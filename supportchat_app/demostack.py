@@ -88,7 +88,10 @@ class DemoStack:
         self.data.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as err:
             self.proc = subprocess.Popen(
-                stack_command(self.data), stdout=subprocess.PIPE, stderr=err, text=True,
+                stack_command(self.data),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         assert self.proc.stdout is not None

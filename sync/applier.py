@@ -31,8 +31,14 @@ Change = tuple[str, ChangeKind, dict[str, Any]]
 class LiveApplier:
     """Owns the realtime subscription's consumer; ``want_pull`` asks the engine loop for a pull."""
 
-    def __init__(self, cache: Cache, remote: Remote, puller: Puller, emit: Callable[[events.Event], None],
-                 want_pull: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        remote: Remote,
+        puller: Puller,
+        emit: Callable[[events.Event], None],
+        want_pull: Callable[[], None],
+    ) -> None:
         self.cache, self.remote, self.puller = cache, remote, puller
         self.emit, self.want_pull = emit, want_pull
         self.applied = 0  # rows applied from realtime (for tests and the benchmark)

@@ -87,14 +87,20 @@ async def _dispatch(engine: SyncEngine, args: argparse.Namespace) -> int:
         return 3
     if action == "status":
         status = engine.status
-        _print(args, {"user": as_dict(engine.user), "status": as_dict(status)},
-               f"{engine.user.email} ({engine.user.role}): {status.pending} pending, {status.failed} failed"
-               f"{'; last error: ' + status.last_error if status.last_error else ''}")
+        _print(
+            args,
+            {"user": as_dict(engine.user), "status": as_dict(status)},
+            f"{engine.user.email} ({engine.user.role}): {status.pending} pending, {status.failed} failed"
+            f"{'; last error: ' + status.last_error if status.last_error else ''}",
+        )
         return 0
     if action == "push":
         sent = await engine.push()
-        _print(args, {"sent": sent, "status": as_dict(engine.status)},
-               f"sent {sent}; {engine.status.pending} pending, {engine.status.failed} failed")
+        _print(
+            args,
+            {"sent": sent, "status": as_dict(engine.status)},
+            f"sent {sent}; {engine.status.pending} pending, {engine.status.failed} failed",
+        )
         return 0
     if action == "pull":
         rows = await engine.pull()
@@ -102,8 +108,10 @@ async def _dispatch(engine: SyncEngine, args: argparse.Namespace) -> int:
         return 0
     if action == "outbox":
         entries = engine.cache.outbox()
-        lines = [f"{e['seq']:>6} {e['kind']:<14} {e['entity_id']} {e['state']}"
-                 f"{'  ' + e['error'] if e['error'] else ''}" for e in entries]
+        lines = [
+            f"{e['seq']:>6} {e['kind']:<14} {e['entity_id']} {e['state']}{'  ' + e['error'] if e['error'] else ''}"
+            for e in entries
+        ]
         _print(args, {"outbox": entries}, "\n".join(lines) if lines else "outbox empty")
         return 0
     await engine.sign_out()

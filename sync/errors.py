@@ -18,8 +18,15 @@ from typing import Any
 class SyncError(Exception):
     """Base of every error the engine raises on purpose."""
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None, hint: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        hint: str | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code

@@ -73,8 +73,10 @@ class RemoteConfig:
         # a secret key (sb_secret_…) or any JWT whose role is not anon (service_role, supabase_admin…)
         # would bypass or sidestep Row-Level Security: only the anon / publishable key is accepted
         if self.anon_key.startswith("sb_secret_") or (role is not None and role != "anon"):
-            raise ValueError("this is the service key: it bypasses Row-Level Security and never belongs in the "
-                             "desktop app; use the project's anon key")
+            raise ValueError(
+                "this is the service key: it bypasses Row-Level Security and never belongs in the "
+                "desktop app; use the project's anon key"
+            )
 
 
 @dataclass(frozen=True)

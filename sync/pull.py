@@ -85,15 +85,17 @@ class Puller:
             if not fetch.cancelled() and fetch.exception() is not None:
                 log.debug("prefetch of %s ended with %s", table, fetch.exception())
 
-    async def _apply(self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], initial: bool,
-                     backfill: set[str]) -> None:
+    async def _apply(
+        self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], initial: bool, backfill: set[str]
+    ) -> None:
         applied = await self.cache.apply_page(table, rows, cursor, initial=initial)
         backfill.update(applied.backfill)
         for event in applied.events():
             self.emit(event)
 
-    async def backfill(self, ticket_id: str, emit: Callable[[events.Event], None],
-                       result: PullResult | None = None) -> None:
+    async def backfill(
+        self, ticket_id: str, emit: Callable[[events.Event], None], result: PullResult | None = None
+    ) -> None:
         """Fetch a ticket's whole thread and read markers by ticket id (it became visible)."""
         messages = await self.remote.rows_of_ticket("messages", ticket_id)
         reads = await self.remote.rows_of_ticket("ticket_reads", ticket_id)

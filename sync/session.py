@@ -34,14 +34,24 @@ class StoredSession:
     user: LocalUser
 
     def to_json(self) -> str:
-        return json.dumps({"access_token": self.access_token, "refresh_token": self.refresh_token,
-                           "expires_at": self.expires_at, "user": asdict(self.user)})
+        return json.dumps(
+            {
+                "access_token": self.access_token,
+                "refresh_token": self.refresh_token,
+                "expires_at": self.expires_at,
+                "user": asdict(self.user),
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> StoredSession:
         data: dict[str, Any] = json.loads(text)
-        return cls(str(data["access_token"]), str(data["refresh_token"]), int(data["expires_at"]),
-                   LocalUser(**{**data["user"], "role": as_role(data["user"].get("role"))}))
+        return cls(
+            str(data["access_token"]),
+            str(data["refresh_token"]),
+            int(data["expires_at"]),
+            LocalUser(**{**data["user"], "role": as_role(data["user"].get("role"))}),
+        )
 
 
 class SessionStore(Protocol):

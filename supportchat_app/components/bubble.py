@@ -19,15 +19,23 @@ class DayHeader(ui.row):
         with self:
             ui.element("div").classes("grow h-px bg-current opacity-15")
             ui.label(label).classes("text-xs font-medium opacity-60 whitespace-nowrap").props('data-testid="day"').mark(
-                "day")
+                "day"
+            )
             ui.element("div").classes("grow h-px bg-current opacity-15")
 
 
 class MessageBubble(ui.row):
     """Renders `message`; `show(message)` updates the state line in place (pending → sent / failed)."""
 
-    def __init__(self, message: Message, *, own: bool, sender_name: str, on_retry: Callable[[str], None],
-                 on_discard: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        message: Message,
+        *,
+        own: bool,
+        sender_name: str,
+        on_retry: Callable[[str], None],
+        on_discard: Callable[[str], None],
+    ) -> None:
         super().__init__(wrap=False)
         self.message_id = str(message.id)
         self.own = own
@@ -73,11 +81,15 @@ class MessageBubble(ui.row):
                 ui.icon("error", size="14px", color="negative")
                 reason = str(error or "the server refused it")
                 ui.label(f"Not sent: {reason}").classes("text-negative").props('data-testid="state-failed"').mark(
-                    "state-failed")
+                    "state-failed"
+                )
                 ui.button("Retry", on_click=lambda: self._on_retry(self.message_id)).props(
-                    'flat dense size=sm color=primary no-caps data-testid="retry"').mark("retry")
+                    'flat dense size=sm color=primary no-caps data-testid="retry"'
+                ).mark("retry")
                 ui.button("Discard", on_click=lambda: self._on_discard(self.message_id)).props(
-                    'flat dense size=sm color=negative no-caps data-testid="discard"').mark("discard")
+                    'flat dense size=sm color=negative no-caps data-testid="discard"'
+                ).mark("discard")
             else:
                 ui.icon("done", size="14px").classes("opacity-50").props('data-testid="state-sent"').mark(
-                    "state-sent").tooltip("Sent")
+                    "state-sent"
+                ).tooltip("Sent")

@@ -34,9 +34,17 @@ DRAFT_AFTER = 1.0  # the draft is saved once the text has rested this long (or o
 
 
 class Composer(ui.column):
-    def __init__(self, state: ComposerState, *, agent: bool, draft: str,
-                 on_send: Callable[[str, bool], bool], on_draft: Callable[[str], None],
-                 on_typing: Callable[[bool], None], echo_slot: ui.element | None = None) -> None:
+    def __init__(
+        self,
+        state: ComposerState,
+        *,
+        agent: bool,
+        draft: str,
+        on_send: Callable[[str, bool], bool],
+        on_draft: Callable[[str], None],
+        on_typing: Callable[[bool], None],
+        echo_slot: ui.element | None = None,
+    ) -> None:
         super().__init__()
         self.state, self.agent = state, agent
         self._on_send, self._on_draft, self._on_typing = on_send, on_draft, on_typing
@@ -46,20 +54,37 @@ class Composer(ui.column):
         self.classes("sc-composer w-full gap-1 px-4 pb-3 pt-2")
         with self:
             if agent:
-                self.mode = ui.toggle({"reply": "Reply", "note": "Internal note"}, value=state.mode,
-                                      on_change=lambda e: state.set_mode(e.value)).props(
-                    "dense no-caps unelevated rounded toggle-color=primary color=grey-3 text-color=grey-9"
-                    " padding='2px 12px'").classes("text-sm").props('data-testid="composer-mode"').mark(
-                        "composer-mode")
+                self.mode = (
+                    ui.toggle(
+                        {"reply": "Reply", "note": "Internal note"},
+                        value=state.mode,
+                        on_change=lambda e: state.set_mode(e.value),
+                    )
+                    .props(
+                        "dense no-caps unelevated rounded toggle-color=primary color=grey-3 text-color=grey-9"
+                        " padding='2px 12px'"
+                    )
+                    .classes("text-sm")
+                    .props('data-testid="composer-mode"')
+                    .mark("composer-mode")
+                )
             with ui.row(wrap=False).classes("w-full items-end gap-2 no-wrap"):
-                self.input = ui.textarea(value=draft, placeholder=self._placeholder(),
-                                         on_change=self._changed).props(
-                    'outlined autogrow dense rows=1 data-testid="composer"').mark("composer").classes("grow sc-input")
+                self.input = (
+                    ui.textarea(value=draft, placeholder=self._placeholder(), on_change=self._changed)
+                    .props('outlined autogrow dense rows=1 data-testid="composer"')
+                    .mark("composer")
+                    .classes("grow sc-input")
+                )
                 self.input.on("blur", self._blur)
-                self.input.on("keydown", self._enter,
-                              js_handler=_KEYDOWN_JS % {"echo": echo_slot.id if echo_slot else "none"})
-                self.send_button = ui.button(icon="send", on_click=self._click).props(
-                    'round unelevated color=primary data-testid="send"').mark("send").tooltip("Send (Enter)")
+                self.input.on(
+                    "keydown", self._enter, js_handler=_KEYDOWN_JS % {"echo": echo_slot.id if echo_slot else "none"}
+                )
+                self.send_button = (
+                    ui.button(icon="send", on_click=self._click)
+                    .props('round unelevated color=primary data-testid="send"')
+                    .mark("send")
+                    .tooltip("Send (Enter)")
+                )
             hint = "Enter to send · Shift+Enter new line" + (" · Ctrl+Enter send and resolve" if agent else "")
             ui.label(hint).classes("text-xs opacity-50 px-1")
         state.text = draft

@@ -41,8 +41,12 @@ class SearchDialog(ui.dialog):
         self._search, self._on_open = search, on_open
         self.hits: list[SearchHit] = []
         with self, ui.card().classes("w-[640px] max-w-full"):
-            self.input = ui.input(placeholder="Search tickets and messages…", on_change=self._update).props(
-                'autofocus outlined dense clearable data-testid="search-input"').mark("search-input").classes("w-full")
+            self.input = (
+                ui.input(placeholder="Search tickets and messages…", on_change=self._update)
+                .props('autofocus outlined dense clearable data-testid="search-input"')
+                .mark("search-input")
+                .classes("w-full")
+            )
             self.input.on("keydown.enter", self._open_first)
             self.results = ui.column().classes("w-full gap-0 max-h-[60vh] overflow-y-auto")
         self.on("show", lambda: self.input.run_method("focus"))
@@ -64,8 +68,12 @@ class SearchDialog(ui.dialog):
                 ui.label("Nothing found in this device's copy of your tickets.").classes("text-sm opacity-60 p-2")
             for hit in self.hits:
                 ticket_id = hit.ticket_id
-                with ui.item(on_click=lambda t=ticket_id: self._pick(t)).classes("w-full rounded").props(
-                        'data-testid="search-hit"').mark("search-hit"):
+                with (
+                    ui.item(on_click=lambda t=ticket_id: self._pick(t))
+                    .classes("w-full rounded")
+                    .props('data-testid="search-hit"')
+                    .mark("search-hit")
+                ):
                     with ui.item_section():
                         ui.label(hit.subject or "Ticket").classes("text-sm font-medium")
                         snippet = hit.snippet
@@ -95,16 +103,28 @@ class NewTicketDialog(ui.dialog):
         self._on_create = on_create
         with self, ui.card().classes("w-[560px] max-w-full"):
             ui.label("New ticket").classes("text-lg font-medium")
-            self.subject = ui.input("Subject").props('outlined dense data-testid="new-subject"').mark(
-                "new-subject").classes("w-full")
-            self.body = ui.textarea("How can we help?").props(
-                'outlined autogrow data-testid="new-body"').mark("new-body").classes("w-full")
-            self.priority = ui.select({p: p.title() for p in PRIORITIES}, value="normal", label="Priority").props(
-                "outlined dense").classes("w-40")
+            self.subject = (
+                ui.input("Subject")
+                .props('outlined dense data-testid="new-subject"')
+                .mark("new-subject")
+                .classes("w-full")
+            )
+            self.body = (
+                ui.textarea("How can we help?")
+                .props('outlined autogrow data-testid="new-body"')
+                .mark("new-body")
+                .classes("w-full")
+            )
+            self.priority = (
+                ui.select({p: p.title() for p in PRIORITIES}, value="normal", label="Priority")
+                .props("outlined dense")
+                .classes("w-40")
+            )
             with ui.row().classes("w-full justify-end"):
                 ui.button("Cancel", on_click=self.close).props("flat")
                 ui.button("Create ticket", on_click=self._create).props('unelevated data-testid="create-ticket"').mark(
-                    "create-ticket")
+                    "create-ticket"
+                )
 
     def _create(self) -> None:
         if self._on_create(self.subject.value or "", self.body.value or "", self.priority.value or "normal"):

@@ -17,8 +17,15 @@ if TYPE_CHECKING:
 
 
 class InboxPane(ui.column):
-    def __init__(self, engine: SyncEngine, user: LocalUser, state: InboxState, *, on_open: Callable[[str], None],
-                 on_new_ticket: Callable[[], object] | None) -> None:
+    def __init__(
+        self,
+        engine: SyncEngine,
+        user: LocalUser,
+        state: InboxState,
+        *,
+        on_open: Callable[[str], None],
+        on_new_ticket: Callable[[], object] | None,
+    ) -> None:
         super().__init__()
         self.engine, self.state, self._on_open = engine, state, on_open
         self.user = user
@@ -32,39 +39,56 @@ class InboxPane(ui.column):
                 if self.staff:
                     views = {k: v for k, v in VIEWS.items() if k != "all" or self.user.role == "admin"}
                     ui.toggle(views, value=state.view, on_change=lambda e: state.set_view(e.value)).props(
-                        'no-caps unelevated spread dense toggle-color=primary data-testid="views"').mark(
-                            "views").classes("w-full")
+                        'no-caps unelevated spread dense toggle-color=primary data-testid="views"'
+                    ).mark("views").classes("w-full")
                     with ui.row(wrap=False).classes("w-full gap-2 no-wrap"):
-                        ui.select({s: s.title() for s in STATUSES}, multiple=True, value=sorted(state.statuses),
-                                  label="Status", on_change=lambda e: state.set_statuses(set(e.value or []))).props(
-                            'dense outlined options-dense data-testid="status-filter"').mark(
-                                "status-filter").classes("w-1/2")
-                        ui.select({p: p.title() for p in PRIORITIES}, multiple=True, value=sorted(state.priorities),
-                                  label="Priority", on_change=lambda e: state.set_priorities(set(e.value or []))).props(
-                            'dense outlined options-dense data-testid="priority-filter"').mark(
-                                "priority-filter").classes("w-1/2")
+                        ui.select(
+                            {s: s.title() for s in STATUSES},
+                            multiple=True,
+                            value=sorted(state.statuses),
+                            label="Status",
+                            on_change=lambda e: state.set_statuses(set(e.value or [])),
+                        ).props('dense outlined options-dense data-testid="status-filter"').mark(
+                            "status-filter"
+                        ).classes("w-1/2")
+                        ui.select(
+                            {p: p.title() for p in PRIORITIES},
+                            multiple=True,
+                            value=sorted(state.priorities),
+                            label="Priority",
+                            on_change=lambda e: state.set_priorities(set(e.value or [])),
+                        ).props('dense outlined options-dense data-testid="priority-filter"').mark(
+                            "priority-filter"
+                        ).classes("w-1/2")
                 else:
                     with ui.row(wrap=False).classes("w-full items-center no-wrap"):
                         ui.label("My tickets").classes("text-lg font-semibold grow")
                         if on_new_ticket is not None:
                             ui.button("New ticket", icon="add", on_click=on_new_ticket).props(
-                                'unelevated no-caps dense data-testid="new-ticket"').mark(
-                                    "new-ticket").classes("px-3")
-                self.count = ui.label("").classes("text-xs opacity-60").props('data-testid="ticket-count"').mark(
-                    "ticket-count")
+                                'unelevated no-caps dense data-testid="new-ticket"'
+                            ).mark("new-ticket").classes("px-3")
+                self.count = (
+                    ui.label("").classes("text-xs opacity-60").props('data-testid="ticket-count"').mark("ticket-count")
+                )
             self.list = ui.list().classes("w-full grow overflow-y-auto px-2 pb-2").props("dense")
             # the list, unlike its rows, survives every redraw: a click that lands while the rows are being
             # replaced (the first sync) still reaches the server this way; opening twice is a no-op
-            self.list.on("click", lambda e: on_open(str(e.args)) if e.args else None,
-                         js_handler="(e) => { const r = e.target.closest('[data-ticket-id]');"
-                                    " if (r) emit(r.dataset.ticketId); }")
+            self.list.on(
+                "click",
+                lambda e: on_open(str(e.args)) if e.args else None,
+                js_handler="(e) => { const r = e.target.closest('[data-ticket-id]');"
+                " if (r) emit(r.dataset.ticketId); }",
+            )
         self.refresh()
 
     def query(self) -> list[Ticket]:
         statuses = self.state.statuses if self.staff else None
         priorities = self.state.priorities or None
-        return list(self.engine.cache.inbox(view=self.state.view if self.staff else "mine", statuses=statuses,
-                                      priorities=priorities))
+        return list(
+            self.engine.cache.inbox(
+                view=self.state.view if self.staff else "mine", statuses=statuses, priorities=priorities
+            )
+        )
 
     def refresh(self) -> None:
         self.tickets = self.query()
@@ -82,8 +106,12 @@ class InboxPane(ui.column):
                     ui.icon("inbox", size="40px")
                     ui.label("No tickets here" if self.staff else "You have no tickets yet").classes("text-sm")
             for ticket in self.tickets:
-                TicketRow(ticket, selected=str(ticket.id) == self.state.selected, on_open=self._on_open,
-                          show_customer=self.staff)
+                TicketRow(
+                    ticket,
+                    selected=str(ticket.id) == self.state.selected,
+                    on_open=self._on_open,
+                    show_customer=self.staff,
+                )
         unread = sum(1 for t in self.tickets if getattr(t, "unread_count", 0))
         noun = "ticket" if len(self.tickets) == 1 else "tickets"
         self.count.set_text(f"{len(self.tickets)} {noun} · {unread} unread")

@@ -30,8 +30,11 @@ class SyncStatusBar(ui.row):
             self.failed = ui.badge("", color="negative").props("rounded")
             self.pending.visible = self.failed.visible = False
             self.synced = ui.label("").classes("text-xs opacity-70 whitespace-nowrap")
-            self.sign_in = ui.button("Sign in again", on_click=lambda: ui.navigate.to("/signin")).props(
-                'dense unelevated no-caps color=negative size=sm data-testid="sign-in-again"').mark("sign-in-again")
+            self.sign_in = (
+                ui.button("Sign in again", on_click=lambda: ui.navigate.to("/signin"))
+                .props('dense unelevated no-caps color=negative size=sm data-testid="sign-in-again"')
+                .mark("sign-in-again")
+            )
             self.sign_in.visible = False
             self.progress = ui.linear_progress(value=0, show_value=False, size="4px").classes("w-24")
             self.progress.props('data-testid="sync-progress"').mark("sync-progress")

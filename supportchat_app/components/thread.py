@@ -42,8 +42,16 @@ def cursor_of(message: Message) -> tuple[str, str]:
 
 
 class ThreadView(ui.element):
-    def __init__(self, engine: SyncEngine, ticket_id: str, *, me: str, name_of: Callable[[str], str],
-                 page_size: int = PAGE_SIZE, first_page: int = FIRST_PAGE) -> None:
+    def __init__(
+        self,
+        engine: SyncEngine,
+        ticket_id: str,
+        *,
+        me: str,
+        name_of: Callable[[str], str],
+        page_size: int = PAGE_SIZE,
+        first_page: int = FIRST_PAGE,
+    ) -> None:
         super().__init__("div")
         self.engine, self.ticket_id, self.me, self.name_of = engine, ticket_id, me, name_of
         self.page_size, self.first_page = page_size, first_page
@@ -95,7 +103,8 @@ class ThreadView(ui.element):
                         ui.label("Beginning of the conversation").classes("text-xs opacity-50")
                     else:
                         ui.button("Load older messages", on_click=self.load_older).props(
-                            "flat dense no-caps size=sm").props('data-testid="load-older"').mark("load-older")
+                            "flat dense no-caps size=sm"
+                        ).props('data-testid="load-older"').mark("load-older")
             return len(messages)
         finally:
             self._loading = False
@@ -113,8 +122,9 @@ class ThreadView(ui.element):
             self.newest = cursor_of(messages[-1])
         self.oldest = messages[0]
 
-    def _render_into(self, container: ui.element, messages: list[Message],
-                     previous_day: date | None) -> DayHeader | None:
+    def _render_into(
+        self, container: ui.element, messages: list[Message], previous_day: date | None
+    ) -> DayHeader | None:
         first_header: DayHeader | None = None
         with container:
             for message in messages:
@@ -128,8 +138,13 @@ class ThreadView(ui.element):
 
     def _bubble(self, message: Message) -> MessageBubble:
         own = str(message.sender_id) == self.me
-        bubble = MessageBubble(message, own=own, sender_name=self.name_of(str(message.sender_id)),
-                               on_retry=self._retry, on_discard=self._discard)
+        bubble = MessageBubble(
+            message,
+            own=own,
+            sender_name=self.name_of(str(message.sender_id)),
+            on_retry=self._retry,
+            on_discard=self._discard,
+        )
         self.bubbles[bubble.message_id] = bubble
         return bubble
 

@@ -33,9 +33,11 @@ class TicketRow(ui.item):
             with ui.item_section().classes("min-w-0"):
                 with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap"):
                     ui.label(str(ticket.subject)).classes(
-                        "ellipsis grow text-sm " + ("font-bold" if unread else "font-medium"))
+                        "ellipsis grow text-sm " + ("font-bold" if unread else "font-medium")
+                    )
                     ui.label(fmt.ago(ticket.last_message_at or ticket.updated_at)).classes(
-                        "text-xs opacity-60 whitespace-nowrap")
+                        "text-xs opacity-60 whitespace-nowrap"
+                    )
                 with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap"):
                     preview = ticket.last_message_preview
                     who = f"{customer} · " if show_customer else ""

@@ -66,41 +66,55 @@ class TicketPane(ui.column):
         with self.header:
             with ui.row(wrap=False).classes("w-full items-center no-wrap gap-3"):
                 ui.label(str(ticket.subject)).classes("text-lg font-semibold ellipsis grow").props(
-                    'data-testid="ticket-subject"').mark("ticket-subject")
+                    'data-testid="ticket-subject"'
+                ).mark("ticket-subject")
                 self.viewers_row = ui.row(wrap=False).classes("items-center gap-1 no-wrap")
                 self._show_viewers()
             with ui.row(wrap=False).classes("w-full items-center gap-2 text-sm no-wrap"):
                 customer = ticket.customer_name or self.name_of(ticket.customer_id)
                 ui.label(f"{customer} · {fmt.opened(ticket.created_at)} · #{str(ticket.id)[:8]}").classes(
-                    "opacity-70 ellipsis grow")
+                    "opacity-70 ellipsis grow"
+                )
                 if ticket.local_state == "pending":
                     ui.label("changes waiting to sync").classes("text-xs text-warning")
                 elif ticket.local_state == "failed":
                     ui.label(f"Your last change was not accepted: {ticket.error or 'refused by the server'}").classes(
-                        "text-xs text-negative").props('data-testid="ticket-error"').mark("ticket-error")
+                        "text-xs text-negative"
+                    ).props('data-testid="ticket-error"').mark("ticket-error")
                 if self.staff:
                     self._controls(ticket)
                 else:
                     ui.badge(ticket.status, color="primary").props("outline")
 
     def _controls(self, ticket: Ticket) -> None:
-        ui.select({s: s.title() for s in STATUSES}, value=ticket.status, label="Status",
-                  on_change=lambda e: self._update(status=e.value)).props(
-            'dense outlined options-dense data-testid="ticket-status"').mark("ticket-status").classes("w-32")
-        ui.select({p: p.title() for p in PRIORITIES}, value=ticket.priority, label="Priority",
-                  on_change=lambda e: self._update(priority=e.value)).props(
-            'dense outlined options-dense data-testid="ticket-priority"').mark("ticket-priority").classes("w-32")
+        ui.select(
+            {s: s.title() for s in STATUSES},
+            value=ticket.status,
+            label="Status",
+            on_change=lambda e: self._update(status=e.value),
+        ).props('dense outlined options-dense data-testid="ticket-status"').mark("ticket-status").classes("w-32")
+        ui.select(
+            {p: p.title() for p in PRIORITIES},
+            value=ticket.priority,
+            label="Priority",
+            on_change=lambda e: self._update(priority=e.value),
+        ).props('dense outlined options-dense data-testid="ticket-priority"').mark("ticket-priority").classes("w-32")
         agents = {str(a.id): a.display_name for a in self.engine.cache.agents()}
         options = {"": "Unassigned", **agents}
-        ui.select(options, value=ticket.assignee_id or "", label="Assignee",
-                  on_change=lambda e: self._update(assignee_id=e.value or None)).props(
-            'dense outlined options-dense data-testid="ticket-assignee"').mark("ticket-assignee").classes("w-40")
+        ui.select(
+            options,
+            value=ticket.assignee_id or "",
+            label="Assignee",
+            on_change=lambda e: self._update(assignee_id=e.value or None),
+        ).props('dense outlined options-dense data-testid="ticket-assignee"').mark("ticket-assignee").classes("w-40")
         if ticket.assignee_id == self.user.id:
             ui.button("Release", on_click=lambda: self._act(self.engine.release)).props(
-                'flat no-caps dense data-testid="release"').mark("release")
+                'flat no-caps dense data-testid="release"'
+            ).mark("release")
         else:
             ui.button("Take", on_click=lambda: self._act(self.engine.take)).props(
-                'unelevated no-caps dense data-testid="take"').mark("take").classes("px-3")
+                'unelevated no-caps dense data-testid="take"'
+            ).mark("take").classes("px-3")
 
     def _update(self, **changes: Any) -> None:
         current = self.ticket
@@ -169,12 +183,20 @@ class TicketPane(ui.column):
         with self.composer_slot:
             if ticket is not None and ticket.status == "closed" and not self.staff:
                 ui.label("This ticket is closed. Open a new ticket if you need more help.").classes(
-                    "text-sm opacity-70 p-4")
+                    "text-sm opacity-70 p-4"
+                )
                 self.composer = None
                 return
             draft = self.engine.cache.draft(self.ticket_id)
-            self.composer = Composer(self.composer_state, agent=self.staff, draft=draft, on_send=self.send,
-                                     on_draft=self._save_draft, on_typing=self._typing, echo_slot=self.thread.echo)
+            self.composer = Composer(
+                self.composer_state,
+                agent=self.staff,
+                draft=draft,
+                on_send=self.send,
+                on_draft=self._save_draft,
+                on_typing=self._typing,
+                echo_slot=self.thread.echo,
+            )
 
     def _mode_changed(self) -> None:
         if self.composer is not None:

@@ -12,8 +12,10 @@ def error_page(exc: Exception) -> None:
     """Any page that fails shows this plain sentence and a way on, never a traceback (it is in the log)."""
     with theme.centered_card():
         ui.label("Something went wrong on this page").classes("text-lg font-medium")
-        ui.label("SupportChat ran into a problem it did not expect. Your messages are safe in this device's "
-                 "cache. Reload the page; if it happens again, restart SupportChat.").classes("text-sm")
+        ui.label(
+            "SupportChat ran into a problem it did not expect. Your messages are safe in this device's "
+            "cache. Reload the page; if it happens again, restart SupportChat."
+        ).classes("text-sm")
         ui.label(f"({exc.__class__.__name__})").classes("text-xs opacity-50")
         with ui.row():
             ui.button("Reload", on_click=ui.navigate.reload).props("unelevated")
@@ -28,11 +30,13 @@ def render(backend: Backend, path: str) -> None:
                 ui.spinner(size="lg")
                 ui.label("Starting the demo server…").classes("text-lg")
             ui.label("The first start sets up a local database with demo tickets; this takes a few seconds.").classes(
-                "text-sm opacity-70")
+                "text-sm opacity-70"
+            )
             # runs in this page's context and is dropped with the page (nicegui.Event)
             backend.phase_changed.subscribe(lambda: ui.navigate.to(path))
         else:
             ui.label("SupportChat cannot reach its server").classes("text-lg font-medium")
             ui.label(backend.error or "The server is not available.").classes("text-sm").props(
-                'data-testid="boot-error"').mark("boot-error")
+                'data-testid="boot-error"'
+            ).mark("boot-error")
             ui.button("Open Settings", on_click=lambda: ui.navigate.to("/settings")).props("unelevated")

@@ -42,8 +42,7 @@ class WorkspaceView:
         self.client = ui.context.client
         self.focused = True
         self.inbox_dirty = False
-        self.state = InboxState(view="all" if self.user.role == "admin" else "mine",
-                                on_change=self._filters_changed)
+        self.state = InboxState(view="all" if self.user.role == "admin" else "mine", on_change=self._filters_changed)
         self.state.selected = ticket_id
         self.pane: TicketPane | None = None
         self.awaiting: str | None = None  # a ticket asked for by URL that the first sync has not brought yet
@@ -55,14 +54,26 @@ class WorkspaceView:
         self.search = SearchDialog(self.engine.cache.search, self.open_ticket)
         self.new_ticket = None if self.staff else NewTicketDialog(self._create_ticket)
         ui.query(".nicegui-content").classes("p-0 gap-0")
-        with theme.frame(theme.APP_NAME, on_search=self.search.open_empty, account=(
-                self.user.display_name, self.user.role), on_sign_out=self.sign_out,
-                on_help=self.shortcuts.open) as frame, frame.status_slot:
+        with (
+            theme.frame(
+                theme.APP_NAME,
+                on_search=self.search.open_empty,
+                account=(self.user.display_name, self.user.role),
+                on_sign_out=self.sign_out,
+                on_help=self.shortcuts.open,
+            ) as frame,
+            frame.status_slot,
+        ):
             self.status_bar = SyncStatusBar()
         self.status_bar.show(self.engine.status)
         with ui.row(wrap=False).classes("w-full no-wrap gap-0 h-[calc(100vh-58px)]"):
-            self.inbox = InboxPane(self.engine, self.user, self.state, on_open=self.open_ticket,
-                                   on_new_ticket=self.new_ticket.open if self.new_ticket else None)
+            self.inbox = InboxPane(
+                self.engine,
+                self.user,
+                self.state,
+                on_open=self.open_ticket,
+                on_new_ticket=self.new_ticket.open if self.new_ticket else None,
+            )
             self.right = ui.column().classes("h-full grow gap-0 min-w-0")
         self._update_title()
         ui.keyboard(on_key=self._global_key, ignore=[])
@@ -110,8 +121,9 @@ class WorkspaceView:
 
     def _leave_ticket(self) -> None:
         if self.state.selected and self.pane is not None:
-            background_tasks.create(self._safely(self.engine.unwatch_ticket(self.state.selected)),
-                                    name="unwatch ticket")
+            background_tasks.create(
+                self._safely(self.engine.unwatch_ticket(self.state.selected)), name="unwatch ticket"
+            )
         self.pane = None
 
     async def _safely(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -175,8 +187,10 @@ class WorkspaceView:
             case sync_events.Notice(text=text):
                 ui.notify(text, type="warning", multi_line=True)
             case sync_events.CacheRebuilt():
-                ui.notify("This device's copy of your tickets was rebuilt from the server; unsent messages were kept.",
-                          type="info")
+                ui.notify(
+                    "This device's copy of your tickets was rebuilt from the server; unsent messages were kept.",
+                    type="info",
+                )
                 ui.navigate.reload()
 
     def _pane_of(self, ticket_id: str) -> TicketPane | None:
@@ -216,8 +230,9 @@ class WorkspaceView:
         if ticket is None:
             return
         title = f"{ticket.customer_name or 'A customer'} · {ticket.subject}"
-        background_tasks.create(notifier.notify(title, ticket.last_message_preview or "New message"),
-                                name="desktop notification")
+        background_tasks.create(
+            notifier.notify(title, ticket.last_message_preview or "New message"), name="desktop notification"
+        )
         ui.run_javascript(CHIME_JS)
 
     def _focus(self, e: events.GenericEventArguments) -> None:

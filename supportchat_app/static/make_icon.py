@@ -3,6 +3,7 @@
 Run `uv run python supportchat_app/static/make_icon.py` to redraw both files; drawn at 1024 px and downsampled
 so the edges are anti-aliased. Pillow is a dev dependency only: the app itself never imports this.
 """
+
 from pathlib import Path
 
 from PIL import Image, ImageDraw

@@ -144,13 +144,18 @@ def _salvage(path: Path) -> Salvage:
 def _restore(conn: sqlite3.Connection, salvage: Salvage) -> int:
     conn.execute("begin immediate")
     try:
-        for table, rows in (("outbox", salvage.outbox), ("messages", salvage.messages),
-                            ("tickets", salvage.tickets), ("drafts", salvage.drafts)):
+        for table, rows in (
+            ("outbox", salvage.outbox),
+            ("messages", salvage.messages),
+            ("tickets", salvage.tickets),
+            ("drafts", salvage.drafts),
+        ):
             for row in rows:
                 cols = list(row)
                 conn.execute(
                     f"insert or ignore into {table} ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
-                    [row[c] for c in cols])
+                    [row[c] for c in cols],
+                )
         conn.execute("insert into messages_fts (messages_fts) values ('rebuild')")
         conn.execute("commit")
     except BaseException:
