@@ -30,7 +30,7 @@ from sync.decisions import backoff_delay
 
 log = logging.getLogger(__name__)
 
-TABLES = ("tickets", "messages", "ticket_reads", "profiles")
+TABLES = ("tickets", "messages", "attachments", "ticket_reads", "profiles")
 TYPING_EVENT = "typing"
 LEAVE_TIMEOUT = 2.0
 VIEWING_EVERY = 20.0

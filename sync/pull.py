@@ -98,8 +98,9 @@ class Puller:
     ) -> None:
         """Fetch a ticket's whole thread and read markers by ticket id (it became visible)."""
         messages = await self.remote.rows_of_ticket("messages", ticket_id)
+        files = await self.remote.rows_of_ticket("attachments", ticket_id)
         reads = await self.remote.rows_of_ticket("ticket_reads", ticket_id)
-        applied = await self.cache.apply_backfill(ticket_id, messages, reads)
+        applied = await self.cache.apply_backfill(ticket_id, messages, reads, files)
         for event in applied.events():
             emit(event)
         if result is not None:

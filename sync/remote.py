@@ -241,7 +241,7 @@ class SupabaseRemote:
 
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]:
         """All rows of ``table`` for one ticket (a thread backfill), keyset-paged."""
-        key = "id" if table == "messages" else "user_id"
+        key = "user_id" if table == "ticket_reads" else "id"
         rows: list[dict[str, Any]] = []
         last = ""
         while True:

@@ -86,7 +86,7 @@ class FakeRemote:
     refuse_refresh: bool = False
     users: dict[str, FakeUser] = field(default_factory=dict)
     tables: dict[str, dict[str, dict[str, Any]]] = field(
-        default_factory=lambda: {t: {} for t in ("profiles", "tickets", "messages", "ticket_reads")})
+        default_factory=lambda: {t: {} for t in ("profiles", "tickets", "messages", "attachments", "ticket_reads")})
     calls: list[str] = field(default_factory=list)
     files: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)  # (bucket, key) → bytes, mime
     live: FakeLive = field(default_factory=FakeLive)

@@ -99,3 +99,31 @@ async def test_discarding_a_message_drops_its_queued_files(stack: StackProcess, 
     customer.discard(message.id)
     assert customer.cache.outbox() == [] and customer.cache.attachments(message.id) == []
     assert not any(p.exists() for p in staged)
+
+
+async def test_others_pull_the_attachments_their_rights_allow(stack: StackProcess, users: Users,
+                                                              engines: EngineFactory, tmp_path: Path) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Pulled files")
+    customer = await engines.open(users.customer)
+    agent = await engines.open(users.agent)
+    await customer.sync_once()
+    await agent.sync_once()
+    shared = customer.send_message(tid, "photo", files=[_file(tmp_path, "photo.png", 3000)])
+    await customer.sync_once()
+    note = agent.send_message(tid, "internal scan", internal=True, files=[_file(tmp_path, "scan.pdf", 2000)])
+    await agent.sync_once()
+    await agent.sync_once()
+    await customer.sync_once()
+    seen = agent.cache.attachments(shared.id)
+    assert [(a["name"], a["mime"], a["size"], a["local_state"]) for a in seen] == [("photo.png", "image/png", 3000,
+                                                                                    "sent")]
+    assert seen[0]["local_path"] is None  # not downloaded until asked for
+    assert customer.cache.attachments(note.id) == []  # an internal note's file never reaches a customer
+    # a ticket that becomes visible later (its cursor already passed these rows) brings them by backfill
+    other = await engines.open(users.agent2)
+    await other.sync_once()
+    assert other.cache.attachments(shared.id) == []  # assigned to another agent: not visible
+    sql(stack.db_url, "update public.tickets set assignee_id = null where id = %s", tid)
+    await other.sync_once()
+    await other.sync_once()
+    assert [a["name"] for a in other.cache.attachments(shared.id)] == ["photo.png"]

@@ -30,7 +30,8 @@ from sync.cache.schema import VERSION
 from sync.decisions import OutboxEntry, needs_backfill, stale_tickets
 from sync.models import Message, Profile, SearchHit, Ticket, TicketView
 
-TABLES = ("profiles", "tickets", "messages", "ticket_reads")  # pull order: a message's ticket comes first
+# pull order: a message's ticket comes first, an attachment's message before it
+TABLES = ("profiles", "tickets", "messages", "attachments", "ticket_reads")
 _INITIAL_SYNC = "initial_sync_done"
 
 
@@ -242,6 +243,9 @@ class Cache:
             applied.tickets = writes.apply_reads(conn, rows)
         elif table == "profiles":
             writes.apply_profiles(conn, rows)
+        elif table == "attachments":
+            for ticket_id, ids in writes.apply_attachments(conn, rows).items():
+                applied.messages[ticket_id] = (ids, False)
         else:
             raise ValueError(f"not a synced table: {table}")
         return applied
@@ -268,10 +272,11 @@ class Cache:
         return await self._store.awrite(write)
 
     async def apply_backfill(self, ticket_id: str, messages: list[dict[str, Any]],
-                             reads_: list[dict[str, Any]]) -> Applied:
-        """A newly visible ticket's whole thread and read markers; its backfill is then done."""
+                             reads_: list[dict[str, Any]], attachments: Sequence[Mapping[str, Any]] = ()) -> Applied:
+        """A newly visible ticket's whole thread, its attachments and read markers; its backfill is then done."""
         def write(conn: sqlite3.Connection) -> Applied:
             applied = self._apply(conn, "messages", messages, False, messages_synced=True)
+            writes.apply_attachments(conn, attachments)
             writes.apply_reads(conn, reads_)
             writes.backfill_done(conn, ticket_id)
             applied.rows += len(reads_)

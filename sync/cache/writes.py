@@ -18,7 +18,7 @@ from typing import Any
 from sync.cache.files import dumps
 from sync.decisions import OutboxEntry, canonical_ts, overlay_ticket
 
-TABLES = ("profiles", "tickets", "messages", "ticket_reads")
+TABLES = ("profiles", "tickets", "messages", "attachments", "ticket_reads")
 
 
 def now_ts() -> str:
@@ -382,8 +382,26 @@ def tickets_with_local_work(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("select distinct ticket_id from outbox")}
 
 
+def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """Server attachment rows; a row we queued ourselves keeps its local file. Returns ticket → message ids."""
+    changed: dict[str, set[str]] = {}
+    values = []
+    for r in rows:
+        values.append({k: r.get(k) for k in ("id", "message_id", "ticket_id", "uploader_id", "name", "mime", "size",
+                                             "sha256", "object_path", "created_at")})
+        changed.setdefault(str(r["ticket_id"]), set()).add(str(r["message_id"]))
+    conn.executemany(
+        "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256, object_path,"
+        " created_at, local_state) values (:id, :message_id, :ticket_id, :uploader_id, :name, :mime, :size, :sha256,"
+        " :object_path, :created_at, 'sent') on conflict (id) do update set name = excluded.name,"
+        " mime = excluded.mime, size = excluded.size, sha256 = excluded.sha256, object_path = excluded.object_path,"
+        " created_at = excluded.created_at, local_state = 'sent', error = null", values)
+    return changed
+
+
 def remove_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str]) -> None:
     ids = [(t,) for t in ticket_ids]
+    conn.executemany("delete from attachments where ticket_id = ? and local_state = 'sent'", ids)
     conn.executemany("delete from messages where ticket_id = ? and local_state = 'sent'", ids)
     conn.executemany("delete from ticket_reads where ticket_id = ?", ids)
     conn.executemany("delete from drafts where ticket_id = ?", ids)
