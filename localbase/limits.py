@@ -197,6 +197,9 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+LINGER_SECONDS = 2.0  # how long a refused connection's input is drained before it closes
+
+
 class HeadLimitedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol that stops buffering a request head past the configured size (431)."""
 
@@ -213,17 +216,34 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self._head_done = True
         super().on_headers_complete()
 
+    _refused = False
+
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering close: what the client still sends is read and dropped (see `_refuse`)
         super().data_received(data)
         # still inside a head after this chunk (a new head resets the count while being fed): count it
         if not self._head_done and not self.transport.is_closing():
             self._head_seen += len(data)
             if self._head_seen > self.head_limit:
-                body = _error_body("", 431, f"the request head is longer than {self.head_limit} bytes")
-                self.transport.write(
-                    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-                    b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
-                self.transport.close()
+                self._refuse()
+
+    def _refuse(self) -> None:
+        """Answer 431 and close gracefully.
+
+        Closing a socket that still has unread input makes the kernel send a reset, and a reset can
+        discard the answer before the client reads it (seen under load: the client got nothing). So,
+        as nginx's lingering close does, the write side is shut after the answer and the input is
+        drained for a short while before the connection goes.
+        """
+        body = _error_body("", 431, f"the request head is longer than {self.head_limit} bytes")
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+        self._refused = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
 def protocol_for(limits: Limits) -> type[HeadLimitedProtocol]:

@@ -29,8 +29,10 @@ async def test_access_token_rekeys_the_channel_claims(stack: StackProcess, users
     theirs = new_ticket(stack.db_url, users.customer2, users.agent)
     sb = await with_token(stack, stack.mint(sub=users.customer.id))
     got = await listen(sb, "rekey", {"event": "INSERT", "table": "messages"})
-    post(stack.db_url, users.customer, mine, "mine before")
+    # changes are captured in commit order: once "mine before" arrived, "theirs before" (committed first) was
+    # already judged under customer's claims, so re-keying below cannot race it into customer2's view
     post(stack.db_url, users.customer2, theirs, "theirs before")
+    post(stack.db_url, users.customer, mine, "mine before")
     await got.wait_content("mine before")
     # from now on the channel's RLS checks run as customer2
     await sb.realtime.set_auth(stack.mint(sub=users.customer2.id))
