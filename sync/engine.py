@@ -62,6 +62,8 @@ from sync.remote import Remote, SupabaseRemote, Tokens
 from sync.session import SessionStore, StoredSession, default_session_store
 
 log = logging.getLogger(__name__)
+
+DEFAULT_ATTACHMENT_CACHE_BYTES = 256 * 1024 * 1024
 T = TypeVar("T")
 
 REFRESH_MARGIN = 60  # seconds before expiry at which the loop refreshes the access token
@@ -109,6 +111,7 @@ class SyncEngine:
         self.sessions = sessions
         self.clock = clock or Clock()
         self._max_batch = 500
+        self.attachment_cache_bytes = DEFAULT_ATTACHMENT_CACHE_BYTES  # downloaded files kept, LRU beyond
         self.user: LocalUser | None = None
         self.status = SyncStatus("offline", 0, 0, None, None)
         self._session: StoredSession | None = None
@@ -579,6 +582,30 @@ class SyncEngine:
         message = cache.message(message_id)
         if message is not None:
             self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))
+
+    async def attachment_file(self, attachment_id: str) -> Path:
+        """The attachment's file on disk, downloaded now if it is not there (raises the sync error tree
+        when that fails: offline, refused, gone). Downloaded files beyond ``attachment_cache_bytes`` are
+        evicted least recently used first; files still to upload are never evicted."""
+        cache = self.cache
+        row = cache.attachment(attachment_id)
+        if row is None:
+            raise KeyError(attachment_id)
+        now = time.time()
+        local = Path(row["local_path"]) if row["local_path"] else None
+        if local is None or not local.exists():
+            local = cache.files_dir / attachment_id
+            local.parent.mkdir(parents=True, exist_ok=True)
+            await self.remote.download_file(attachments.BUCKET, str(row["object_path"]), local)
+        await cache.set_attachment_file(attachment_id, local, now)
+        held = [attachments.CachedFile(i, size, used, pinned or i == attachment_id)
+                for i, size, used, pinned in cache.cached_attachment_files()]
+        evict = attachments.plan_eviction(held, self.attachment_cache_bytes)
+        if evict:
+            for victim in evict:
+                (cache.files_dir / victim).unlink(missing_ok=True)
+            await cache.forget_attachment_files(evict)
+        return local
 
     def discard(self, message_id: str) -> None:
         cache = self.cache

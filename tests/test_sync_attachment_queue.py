@@ -127,3 +127,29 @@ async def test_others_pull_the_attachments_their_rights_allow(stack: StackProces
     await other.sync_once()
     await other.sync_once()
     assert [a["name"] for a in other.cache.attachments(shared.id)] == ["photo.png"]
+
+
+async def test_downloads_on_demand_into_a_bounded_lru(stack: StackProcess, users: Users, engines: EngineFactory,
+                                                      tmp_path: Path) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Downloads")
+    customer = await engines.open(users.customer)
+    await customer.sync_once()
+    files = [_file(tmp_path, f"p{i}.png", 40_000) for i in range(3)]
+    sent = [customer.send_message(tid, f"file {i}", files=[f]) for i, f in enumerate(files)]
+    pending = customer.cache.cached_attachment_files()
+    assert len(pending) == 3 and all(pinned for *_, pinned in pending)  # queued uploads are never evicted
+    await customer.sync_once()
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    agent.attachment_cache_bytes = 100_000  # room for two of the three
+    ids = [agent.cache.attachments(m.id)[0]["id"] for m in sent]
+    first = await agent.attachment_file(ids[0])
+    assert first.read_bytes() == files[0].read_bytes()
+    await agent.attachment_file(ids[1])
+    assert await agent.attachment_file(ids[0]) == first  # a hit: opened again, now the most recent
+    await agent.attachment_file(ids[2])  # over budget: the least recently opened (ids[1]) goes
+    kept = {i for i, *_ in agent.cache.cached_attachment_files()}
+    assert kept == {ids[0], ids[2]}
+    assert not (agent.cache.files_dir / ids[1]).exists()
+    again = await agent.attachment_file(ids[1])  # evicted files download again when asked for
+    assert again.read_bytes() == files[1].read_bytes()

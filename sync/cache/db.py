@@ -142,6 +142,20 @@ class Cache:
         """A message's attachments as the cache has them (name, mime, size, local state and path)."""
         return reads.attachments(self._store.reader, message_id)
 
+    def attachment(self, attachment_id: str) -> dict[str, Any] | None:
+        return reads.attachment(self._store.reader, attachment_id)
+
+    def cached_attachment_files(self) -> list[tuple[str, int, float, bool]]:
+        return reads.cached_attachment_files(self._store.reader)
+
+    async def set_attachment_file(self, attachment_id: str, local_path: Path | None, used: float) -> None:
+        """Where an attachment's bytes are on disk now (after a download), and when it was last opened."""
+        await self._store.awrite(lambda c: writes.set_attachment_file(
+            c, attachment_id, str(local_path) if local_path is not None else None, used))
+
+    async def forget_attachment_files(self, attachment_ids: Sequence[str]) -> None:
+        await self._store.awrite(lambda c: writes.forget_attachment_files(c, attachment_ids))
+
     def queue_ticket(self, ticket: Mapping[str, Any], first_message: Mapping[str, Any] | None) -> None:
         """A new ticket (and usually its first message), queued together."""
         def write(conn: sqlite3.Connection) -> None:

@@ -174,3 +174,15 @@ def keys(conn: sqlite3.Connection, table: str) -> set[str]:
 def attachments(conn: sqlite3.Connection, message_id: str) -> list[dict[str, Any]]:
     rows = conn.execute("select * from attachments where message_id = ? order by created_at, id", (message_id,))
     return [dict(r) for r in rows.fetchall()]
+
+
+def attachment(conn: sqlite3.Connection, attachment_id: str) -> dict[str, Any] | None:
+    row = conn.execute("select * from attachments where id = ?", (attachment_id,)).fetchone()
+    return dict(row) if row is not None else None
+
+
+def cached_attachment_files(conn: sqlite3.Connection) -> list[tuple[str, int, float, bool]]:
+    """(id, size, last used, pinned) of every attachment with a file on disk; queued ones are pinned."""
+    rows = conn.execute("select id, size, coalesce(last_used, 0), local_state <> 'sent' from attachments"
+                        " where local_path is not null").fetchall()
+    return [(str(r[0]), int(r[1]), float(r[2]), bool(r[3])) for r in rows]

@@ -112,5 +112,10 @@ create table attachments (
 create index attachments_message on attachments (message_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# v5: when a downloaded attachment file was last opened, for the size-bounded LRU of downloaded files
+V5 = """
+alter table attachments add column last_used real;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 VERSION = len(MIGRATIONS)

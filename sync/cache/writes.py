@@ -406,3 +406,13 @@ def remove_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str]) -> None:
     conn.executemany("delete from ticket_reads where ticket_id = ?", ids)
     conn.executemany("delete from drafts where ticket_id = ?", ids)
     conn.executemany("delete from tickets where id = ?", ids)
+
+
+def set_attachment_file(conn: sqlite3.Connection, attachment_id: str, local_path: str | None, used: float) -> None:
+    conn.execute("update attachments set local_path = ?, last_used = ? where id = ?", (local_path, used, attachment_id))
+
+
+def forget_attachment_files(conn: sqlite3.Connection, attachment_ids: Iterable[str]) -> None:
+    """Downloaded copies evicted from disk: they will be downloaded again when opened."""
+    conn.executemany("update attachments set local_path = null where id = ? and local_state = 'sent'",
+                     [(i,) for i in attachment_ids])
