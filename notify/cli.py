@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 DESCRIPTION = "mail replies that stay unread (drains the server's notifications outbox into SMTP)"
 
@@ -37,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-base", type=float, default=30.0,
                         help="first retry after an SMTP error, in seconds (doubles, capped at an hour)")
     parser.add_argument("--max-attempts", type=int, default=8, help="give up on a mail after this many tries")
-    parser.add_argument("--connections", type=int, default=4,
-                        help="SMTP connections used at once (default %(default)s)")
+    parser.add_argument("--connections", type=int, default=8,
+                        help="SMTP connections used side by side, one mail each per wave (default %(default)s)")
     parser.add_argument("--once", action="store_true", help="send what is due now, then exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every mail")
 
@@ -64,10 +65,11 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     print(f"notify: draining the outbox into {worker.target.redacted()}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
     try:
         stats = worker.run(stop, once=args.once)
     finally:
         worker.close()
-    print(f"notify: {stats.mails} mails, {stats.skipped} groups skipped, {stats.retried} retried, "
-          f"{stats.failed} failed", file=sys.stderr)
+    print(f"notify: {stats.mails} mails in {time.perf_counter() - started:.3f} s, {stats.skipped} groups skipped, "
+          f"{stats.retried} retried, {stats.failed} failed", file=sys.stderr)
     return 0

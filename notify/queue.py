@@ -104,6 +104,17 @@ where n.state in ('claimed', 'delivering') and n.claimed_by is distinct from %(t
 """
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One composed mail and the notifications it carries."""
+
+    ids: list[int]
+    attempts: int  # tries so far (the most of its rows)
+    mail_id: str
+    recipient: str
+    body: bytes
+
+
 @dataclass
 class Group:
     """The claimed notifications of one recipient on one ticket, with what a mail needs."""
@@ -128,17 +139,10 @@ class Group:
 class Queue:
     """The worker's connection to the outbox; one per worker process."""
 
-    def __init__(self, db_url: str, token: int | None = None) -> None:
-        self.db_url = db_url
+    def __init__(self, db_url: str) -> None:
         self.conn = psycopg.connect(db_url, autocommit=True, application_name="supportchat notify")
-        if token is None:  # a new worker: its liveness lock lives on this connection
-            token = random.randint(1, 2**31 - 1)
-            self.conn.execute("select pg_advisory_lock(%s, %s)", (LOCKSPACE, token))
-        self.token = token
-
-    def sibling(self) -> Queue:
-        """Another connection of the same worker (same token), for one sending thread's statements."""
-        return Queue(self.db_url, self.token)
+        self.token = random.randint(1, 2**31 - 1)
+        self.conn.execute("select pg_advisory_lock(%s, %s)", (LOCKSPACE, self.token))
 
     def close(self) -> None:
         self.conn.close()
@@ -192,18 +196,24 @@ class Queue:
         for g in groups:
             g.context = by_key.get((g.recipient_id, g.ticket_id), [])
 
-    def delivering(self, ids: list[int], mail_id: str) -> bool:
-        """Record that mail `mail_id` for `ids` is being handed over; False if this worker no longer holds them."""
-        cur = self.conn.execute(
-            "update public.notifications set state = 'delivering', mail_id = %s, attempts = attempts + 1"
-            " where id = any(%s) and state = 'claimed' and claimed_by = %s", (mail_id, ids, self.token))
-        if cur.rowcount != len(ids):
-            # lost some rows to recovery (lease ran out): hand them back and send nothing
-            self.conn.execute("update public.notifications set state = 'claimed' where id = any(%s)"
-                              " and state = 'delivering' and claimed_by = %s and mail_id = %s",
-                              (ids, self.token, mail_id))
-            return False
-        return True
+    def delivering(self, mails: list[Outgoing]) -> set[str]:
+        """Mark every row of these mails `delivering` in one statement; returns the mail ids whose rows this
+        worker still held, all of them (a mail that lost any row to recovery is handed back and not sent)."""
+        if not mails:
+            return set()
+        ids = [i for m in mails for i in m.ids]
+        mail_ids = [m.mail_id for m in mails for _ in m.ids]
+        marked = {r[0] for r in self.conn.execute(
+            "update public.notifications n set state = 'delivering', mail_id = b.mail_id, attempts = n.attempts + 1"
+            " from unnest(%s::bigint[], %s::uuid[]) as b(id, mail_id)"
+            " where n.id = b.id and n.state = 'claimed' and n.claimed_by = %s returning n.id",
+            (ids, mail_ids, self.token)).fetchall()}
+        held = {m.mail_id for m in mails if all(i in marked for i in m.ids)}
+        partial = [i for m in mails if m.mail_id not in held for i in m.ids if i in marked]
+        if partial:
+            self.conn.execute("update public.notifications set state = 'claimed', mail_id = null,"
+                              " attempts = attempts - 1 where id = any(%s) and claimed_by = %s", (partial, self.token))
+        return held
 
     def sent(self, ids: list[int]) -> None:
         if ids:
