@@ -8,7 +8,9 @@ ROLLBACK on error or `Prefer: tx=rollback`. PostgreSQL then decides every RLS qu
 
 Role settings, as PostgREST's "impersonated role settings": `SET ROLE` alone does not apply a role's
 `ALTER ROLE ... SET` values, so the setup also applies (transaction-locally) every user-settable setting
-of the role switched to — on Supabase `statement_timeout` 3 s for anon and 8 s for authenticated. The
+of the role switched to — on Supabase `statement_timeout` 3 s for anon and 8 s for authenticated. They
+are read per role and kept for `ROLE_SETTINGS_TTL` seconds (reading `pg_settings` on every request
+would cost milliseconds; PostgREST too rereads them only when its schema cache reloads). The
 authenticator's own settings (statement_timeout, lock_timeout 8 s) hold for its whole session. A query
 that runs past its timeout is cancelled by PostgreSQL (57014, answered 500 as PostgREST does) and its
 connection goes back to the pool, so the next request is served at once.
@@ -23,6 +25,7 @@ through /rpc, which safeupdate would refuse on Supabase too.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -42,17 +45,41 @@ _SETUP_SQL = (
     " set_config('request.jwt.claims', %(claims)s, true),"
     " set_config('request.method', %(method)s, true),"
     " set_config('request.path', %(path)s, true),"
-    " set_config('request.headers', %(headers)s, true),"
-    # the impersonated role's own settings (database-specific ones win), as PostgREST applies them
-    " (select count(set_config(s.name, s.value, true)) from ("
-    "   select distinct on (split_part(c, '=', 1)) split_part(c, '=', 1) as name,"
-    "          substr(c, strpos(c, '=') + 1) as value"
-    "   from pg_db_role_setting d cross join lateral unnest(d.setconfig) as c"
-    "   where d.setrole = to_regrole(%(role)s)"
-    "     and d.setdatabase in (0, (select oid from pg_database where datname = current_database()))"
-    "   order by split_part(c, '=', 1), d.setdatabase desc) s"
-    "  where exists (select 1 from pg_settings p where p.name = s.name and p.context = 'user'))"
+    " set_config('request.headers', %(headers)s, true)"
 )
+# a role's own user-settable settings (database-specific ones win), as PostgREST reads them
+_ROLE_SETTINGS_SQL = (
+    "select s.name, s.value from ("
+    "  select distinct on (split_part(c, '=', 1)) split_part(c, '=', 1) as name,"
+    "         substr(c, strpos(c, '=') + 1) as value"
+    "  from pg_db_role_setting d cross join lateral unnest(d.setconfig) as c"
+    "  where d.setrole = to_regrole(%s)"
+    "    and d.setdatabase in (0, (select oid from pg_database where datname = current_database()))"
+    "  order by split_part(c, '=', 1), d.setdatabase desc) s"
+    " where exists (select 1 from pg_settings p where p.name = s.name and p.context = 'user')"
+)
+# PostgREST rereads role settings when its schema cache reloads; localbase rereads them this often
+ROLE_SETTINGS_TTL = 10.0
+_ROLE_SETTINGS_KEY = "rest.role_settings"
+
+
+async def _role_settings(ctx: StackContext, conn: AsyncConnection[Any], role: str) -> tuple[tuple[str, str], ...]:
+    """The settings of `role` to apply in its requests, cached per role (reading pg_settings costs ms)."""
+    cache: dict[str, tuple[tuple[tuple[str, str], ...], float]] = ctx.extras.setdefault(_ROLE_SETTINGS_KEY, {})
+    now = time.monotonic()
+    hit = cache.get(role)
+    if hit is not None and now - hit[1] < ROLE_SETTINGS_TTL:
+        return hit[0]
+    cur = await conn.execute(_ROLE_SETTINGS_SQL, (role,))
+    settings = tuple((str(name), str(value)) for name, value in await cur.fetchall())
+    if len(cache) > 64:  # role names come from verified tokens, but keep the cache bounded anyway
+        cache.clear()
+    cache[role] = (settings, now)
+    return settings
+
+
+def _setup(settings: tuple[tuple[str, str], ...]) -> str:
+    return _SETUP_SQL + "".join(f", set_config(%(setting_{i})s, %(value_{i})s, true)" for i in range(len(settings)))
 
 
 @dataclass(frozen=True)
@@ -102,7 +129,11 @@ async def in_transaction(ctx: StackContext, request: Request, who: Identity, *, 
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" if read_only
                                else "BEGIN ISOLATION LEVEL READ COMMITTED")
             try:
-                await conn.execute(_SETUP_SQL, setup)
+                settings = await _role_settings(ctx, conn, who.role)
+                for i, (name, value) in enumerate(settings):
+                    setup[f"setting_{i}"] = name
+                    setup[f"value_{i}"] = value
+                await conn.execute(_setup(settings), setup)
                 result = await work(conn)
             except BaseException:
                 await _rollback(conn)
