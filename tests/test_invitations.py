@@ -122,3 +122,28 @@ def test_anon_cannot_call_accept(stack: StackProcess, clients: list[Client]) -> 
     with pytest.raises(APIError) as refused:
         client(stack, clients).rpc("accept_invitation").execute()
     assert refused.value.code == "42501"  # the function exists; anon may not execute it
+
+
+def test_an_account_that_switches_to_the_invited_address_cannot_take_it(
+        stack: StackProcess, users: Users, clients: list[Client]) -> None:
+    """Regression (security review): with confirmations off an email change applies at once and the
+    session keeps its `otp` amr entry, so an outsider signed in by a code to their own mailbox could
+    move onto an invited address that had no account yet, refresh, and accept an admin invitation."""
+    address = new_email()
+    admin = client(stack, clients)
+    admin.auth.sign_in_with_password({"email": users.admin.email, "password": users.admin.password})
+    admin.table("invitations").insert({"email": address, "role": "admin"}).execute()  # no account created yet
+    own = new_email()
+    mallory = client(stack, clients)
+    mallory.auth.sign_in_with_otp({"email": own, "options": {"should_create_user": True}})
+    mallory.auth.verify_otp({"email": own, "token": code_for(stack, own), "type": "email"})
+    mallory.auth.update_user({"email": address})
+    session = mallory.auth.refresh_session()
+    assert session.user is not None and session.user.email == address
+    with pytest.raises(APIError) as refused:
+        mallory.rpc("accept_invitation").execute()
+    assert refused.value.code == "42501"
+    me = mallory.table("profiles").select("role").eq("id", session.user.id).execute()
+    assert me.data == [{"role": "customer"}]
+    pending = admin.table("invitations").select("accepted_at").eq("email", address).execute()
+    assert pending.data == [{"accepted_at": None}]
