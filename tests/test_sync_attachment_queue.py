@@ -32,6 +32,7 @@ async def test_message_with_files_goes_out_whole_and_once(stack: StackProcess, u
     message = customer.send_message(tid, "see attached", files=shots)
     queued = customer.cache.attachments(message.id)
     assert [a["local_state"] for a in queued] == ["pending", "pending"]
+    assert customer.cache.attachment_progress(message.id) == (0, 2)
     assert [e["kind"] for e in customer.cache.outbox()] == ["attachment_upload", "attachment_upload", "message",
                                                          "attachment", "attachment"]
     await customer.sync_once()
@@ -46,6 +47,7 @@ async def test_message_with_files_goes_out_whole_and_once(stack: StackProcess, u
     assert [o[0] for o in objects] == sorted(r[4] for r in rows)
     assert {o[1] for o in objects} == {users.customer.id}
     assert [a["local_state"] for a in customer.cache.attachments(message.id)] == ["sent", "sent"]
+    assert customer.cache.attachment_progress(message.id) == (2, 2)
     assert customer.cache.outbox() == []
     assert sql(stack.db_url, "select count(*) from public.messages where id = %s", message.id) == [(1,)]
 

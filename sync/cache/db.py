@@ -145,6 +145,10 @@ class Cache:
     def attachment(self, attachment_id: str) -> dict[str, Any] | None:
         return reads.attachment(self._store.reader, attachment_id)
 
+    def attachment_progress(self, message_id: str) -> tuple[int, int]:
+        """How many of a message's files are on the server, of how many ("uploading 2 of 3")."""
+        return reads.attachment_progress(self._store.reader, message_id)
+
     def cached_attachment_files(self) -> list[tuple[str, int, float, bool]]:
         return reads.cached_attachment_files(self._store.reader)
 

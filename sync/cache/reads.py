@@ -186,3 +186,10 @@ def cached_attachment_files(conn: sqlite3.Connection) -> list[tuple[str, int, fl
     rows = conn.execute("select id, size, coalesce(last_used, 0), local_state <> 'sent' from attachments"
                         " where local_path is not null").fetchall()
     return [(str(r[0]), int(r[1]), float(r[2]), bool(r[3])) for r in rows]
+
+
+def attachment_progress(conn: sqlite3.Connection, message_id: str) -> tuple[int, int]:
+    """(files on the server, files of the message): the UI's "uploading 2 of 3"."""
+    row = conn.execute("select count(*) filter (where local_state in ('uploaded', 'sent')), count(*)"
+                       " from attachments where message_id = ?", (message_id,)).fetchone()
+    return int(row[0]), int(row[1])
