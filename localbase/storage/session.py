@@ -22,6 +22,7 @@ from psycopg import AsyncConnection
 from starlette.requests import Request
 
 from localbase.context import StackContext, TokenError, bearer_token
+from localbase.rest.session import _role_settings as role_settings
 from localbase.storage import errors
 
 T = TypeVar("T")
@@ -34,18 +35,22 @@ _SETUP_SQL = (
     " set_config('request.jwt.claims', %(claims)s, true),"
     " set_config('request.method', %(method)s, true),"
     " set_config('request.path', %(path)s, true),"
-    " set_config('storage.operation', %(operation)s, true),"
-    # the impersonated role's own settings (statement_timeout: Supabase's 3 s anon, 8 s authenticated),
-    # applied as /rest/v1 applies them, since SET ROLE alone does not
-    " (select count(set_config(s.name, s.value, true)) from ("
-    "   select distinct on (split_part(c, '=', 1)) split_part(c, '=', 1) as name,"
-    "          substr(c, strpos(c, '=') + 1) as value"
-    "   from pg_db_role_setting d cross join lateral unnest(d.setconfig) as c"
-    "   where d.setrole = to_regrole(%(role)s)"
-    "     and d.setdatabase in (0, (select oid from pg_database where datname = current_database()))"
-    "   order by split_part(c, '=', 1), d.setdatabase desc) s"
-    "  where exists (select 1 from pg_settings p where p.name = s.name and p.context = 'user'))"
+    " set_config('storage.operation', %(operation)s, true)"
 )
+
+
+async def _setup(ctx: StackContext, conn: AsyncConnection[Any], setup: dict[str, str]) -> None:
+    """Set the request up, with the impersonated role's own settings (statement_timeout: Supabase's 3 s
+    for anon, 8 s for authenticated), which SET ROLE alone does not apply — read and cached per role
+    exactly as /rest/v1 does."""
+    settings = await role_settings(ctx, conn, setup["role"])
+    params: dict[str, str] = dict(setup)
+    extra = ""
+    for i, (name, value) in enumerate(settings):
+        params[f"setting_{i}"], params[f"value_{i}"] = name, value
+        extra += f", set_config(%(setting_{i})s, %(value_{i})s, true)"
+    await conn.execute(_SETUP_SQL + extra, params)
+
 
 SERVICE_ROLE = "service_role"
 
@@ -95,7 +100,7 @@ async def transaction(ctx: StackContext, caller: Caller, operation: str, *,
         async with ctx.api_pool.connection() as conn:
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             try:
-                await conn.execute(_SETUP_SQL, setup)
+                await _setup(ctx, conn, setup)
                 yield conn
             except BaseException:
                 await _rollback(conn)
@@ -119,7 +124,7 @@ async def test_permission(ctx: StackContext, caller: Caller, operation: str,
         async with ctx.api_pool.connection() as conn:
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             try:
-                await conn.execute(_SETUP_SQL, setup)
+                await _setup(ctx, conn, setup)
                 return await work(conn)
             finally:
                 await _rollback(conn)
