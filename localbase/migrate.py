@@ -123,13 +123,14 @@ def check_not_transaction_pooler(db_url: str) -> None:
 
 def _lock(conn: psycopg.Connection) -> None:
     """Take the migration lock and prove it is still ours on a later statement (no transaction pooler)."""
-    pid = conn.execute("select pg_backend_pid()").fetchone()
+    # each statement in autocommit is its own transaction: a pooler may hand each to another backend
+    pids = {conn.execute("select pg_backend_pid()").fetchone() for _ in range(3)}
     conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
     row = conn.execute(
         "select pg_backend_pid(), exists(select 1 from pg_locks where locktype = 'advisory' and granted"
         " and pid = pg_backend_pid() and objid = %s)", (LOCK_KEY,)
     ).fetchone()
-    if row is None or pid is None or row[0] != pid[0] or not row[1]:
+    if row is None or len(pids) != 1 or pids != {(row[0],)} or not row[1]:
         raise PoolerError(
             "The connection does not keep its session between statements (a transaction pooler such as"
             " PgBouncer in transaction mode or Supabase's port 6543), so the migration lock cannot hold and"
