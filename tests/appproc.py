@@ -22,13 +22,17 @@ from localbase.postgres import free_port
 LAUNCH_LINE = re.compile(r"SupportChat is at (http://\S+)")
 
 
-def launch_url_in(log: Path) -> str:
-    """The launch URL the app printed into `log` (its stdout), or "" while it has not yet."""
+def launch_url_in(log: Path, port: int | None = None) -> str:
+    """The launch URL the app printed into `log` (its stdout), or "" while it has not yet. With `port`, only
+    that process's: the log is appended to across restarts on one data dir, and an earlier run's URL (another
+    port, another secret) must not be taken for this one's."""
     try:
-        found = LAUNCH_LINE.findall(log.read_text(errors="replace"))
+        found = [str(u) for u in LAUNCH_LINE.findall(log.read_text(errors="replace"))]
     except FileNotFoundError:
         return ""
-    return str(found[-1]) if found else ""
+    if port is not None:
+        found = [u for u in found if f"127.0.0.1:{port}/" in u]
+    return found[-1] if found else ""
 
 
 @dataclass
@@ -65,7 +69,7 @@ class AppProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the app exited with {self.proc.returncode}; see {self.log_path}")
-            self.launch_url = self.launch_url or launch_url_in(self.log_path)
+            self.launch_url = self.launch_url or launch_url_in(self.log_path, self.port)
             try:
                 # 403 (signed out: no launch cookie) is an answer too; the browser tests open launch_url
                 if self.launch_url and httpx.get(self.url + "/signin", timeout=2).status_code < 500:
