@@ -155,6 +155,11 @@ def _outbox(path: Path) -> int:
         conn.close()
 
 
+def _close_pipe(proc: subprocess.Popen[str]) -> None:
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 class Soak:
     def __init__(self, plan: Plan, root: Path) -> None:
         self.plan = plan
@@ -247,6 +252,7 @@ class Soak:
                 assert victim.proc is not None
                 victim.proc.send_signal(signal.SIGKILL)
                 await asyncio.to_thread(victim.proc.wait)
+                _close_pipe(victim.proc)
                 self._fault("client_sigkill")
                 self._spawn(victim)
             else:
@@ -275,6 +281,7 @@ class Soak:
             assert victim.proc is not None
             victim.proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(victim.proc.wait)
+            _close_pipe(victim.proc)
             self._fault("client_sigkill")
             self._spawn(victim)
         last = time.monotonic()
@@ -383,9 +390,11 @@ class Soak:
         for client in self.clients:
             if client.engine is not None:
                 await client.engine.close()
-            if client.proc is not None and client.proc.poll() is None:
-                client.proc.kill()
-                client.proc.wait()
+            if client.proc is not None:
+                if client.proc.poll() is None:
+                    client.proc.kill()
+                    client.proc.wait()
+                _close_pipe(client.proc)
         if self.proxy is not None:
             self.proxy.stop()
         self.stack.stop()
