@@ -3,7 +3,9 @@ message with the Enter key and see it confirmed; saves artifacts/browser-thread.
 
 NiceGUI redraws parts of the page as sync lands (the inbox, the header, the thread), so a found element
 may be replaced before it is used. Every interaction therefore goes through `act`/`until_element`, which
-locate the element and use it in one attempt and locate it again when it went stale; nothing sleeps.
+locate the element and use it in one attempt and locate it again when it went stale, and every wait ignores
+an element that went stale between being found and being checked (selenium's expected conditions find, then
+check); nothing sleeps.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def act(driver: WebDriver, locator: Locator, action: Callable[[WebElement], obje
             return False
         return True
 
-    WebDriverWait(driver, timeout).until(attempt)
+    WebDriverWait(driver, timeout, ignored_exceptions=REDRAWN).until(attempt)
 
 
 def until_element(driver: WebDriver, locator: Locator, check: Callable[[WebElement], bool],
@@ -99,7 +101,7 @@ def until_element(driver: WebDriver, locator: Locator, check: Callable[[WebEleme
         except REDRAWN:
             return False
 
-    WebDriverWait(driver, timeout).until(attempt)
+    WebDriverWait(driver, timeout, ignored_exceptions=REDRAWN).until(attempt)
 
 
 def css(selector: str) -> Locator:
@@ -135,7 +137,7 @@ def test_sign_in_open_thread_and_send_in_chromium(app: AppProcess, driver: WebDr
                                                    users: Users) -> None:
     subject = f"Export broken {time.time_ns() % 100000}"
     ticket_id = seed(stack.db_url, users, subject)
-    wait = WebDriverWait(driver, 30)
+    wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
     sign_in(driver, app, users.agent.email, users.agent.password)
     click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
     try:
@@ -166,7 +168,7 @@ def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: W
     word = f"zebra{time.time_ns() % 10**6}"
     first = seed(stack.db_url, users, f"Keyboard A {word}")
     second = seed(stack.db_url, users, f"Keyboard B {word}")
-    wait = WebDriverWait(driver, 30)
+    wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
     sign_in(driver, app, users.agent.email, users.agent.password)
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-ticket-id="{second}"]')))
 
@@ -200,7 +202,7 @@ def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: W
                                " 'All done, closing this one.') from tickets t where id = %s", (first,)).fetchone()
         return row == ("resolved", 1)
 
-    WebDriverWait(driver, 30).until(resolved)
+    WebDriverWait(driver, 30, ignored_exceptions=REDRAWN).until(resolved)
 
     click(driver, "[data-testid=dark-toggle]")
     until_element(driver, (By.TAG_NAME, "body"), lambda e: "body--dark" in (e.get_attribute("class") or ""))
@@ -213,7 +215,7 @@ def test_scrolling_up_loads_older_messages_in_chromium(app: AppProcess, driver: 
     from tests.test_app_features import seed_long_thread
 
     ticket_id = seed_long_thread(stack.db_url, users.customer2, users.agent2, 140)
-    wait = WebDriverWait(driver, 30)
+    wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
     sign_in(driver, app, users.agent2.email, users.agent2.password)
     click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
     wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='Line 140']")))
