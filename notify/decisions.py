@@ -43,8 +43,9 @@ def classify_reply(code: int) -> Outcome:
     return Outcome.FAILED
 
 
-def select_items(preference: Preference, last_read_at: datetime | None, items: list[Item]
-                 ) -> tuple[list[Item], str | None]:
+def select_items(
+    preference: Preference, last_read_at: datetime | None, items: list[Item]
+) -> tuple[list[Item], str | None]:
     """The items a mail should carry, or none and the reason the whole group is skipped.
 
     Deleted messages never go out. With 'unread' a message the recipient's read marker has passed is

@@ -27,7 +27,6 @@ EXCERPT_CHARS = 1500  # per message; the app has the rest
 MAX_ITEMS = 10  # newest messages in one mail; the mail says how many more are waiting
 
 
-
 @dataclass(frozen=True)
 class Context:
     """An earlier message shown above the new ones, for the thread's sake."""
@@ -87,26 +86,35 @@ def compose(env: Envelope, items: Sequence[Item], context: Sequence[Context], fr
         lines += [f"{i.sender_name}, {_when(i.created_at)}:", _excerpt(i.content), ""]
     if hidden:
         lines += [f"… and {hidden} earlier message(s) in the app.", ""]
-    lines += [f"Open the ticket: {env.link}", "",
-              "You get this mail because these messages were still unread. Choose when SupportChat mails you "
-              "in the app's settings."]
+    lines += [
+        f"Open the ticket: {env.link}",
+        "",
+        "You get this mail because these messages were still unread. Choose when SupportChat mails you "
+        "in the app's settings.",
+    ]
     plain = "\n".join(lines)
 
     esc = html.escape
-    parts = [f"<p style=\"font:15px sans-serif\"><b>{esc(headline)}</b></p>"]
+    parts = [f'<p style="font:15px sans-serif"><b>{esc(headline)}</b></p>']
     for c in context:
-        parts.append(f"<blockquote style=\"color:#666;font:13px sans-serif;border-left:3px solid #ddd;margin:0 0 8px;"
-                     f"padding-left:8px\"><b>{esc(c.sender_name)}</b>, {esc(_when(c.created_at))}<br>"
-                     f"{esc(_excerpt(c.content)).replace(chr(10), '<br>')}</blockquote>")
+        parts.append(
+            f'<blockquote style="color:#666;font:13px sans-serif;border-left:3px solid #ddd;margin:0 0 8px;'
+            f'padding-left:8px"><b>{esc(c.sender_name)}</b>, {esc(_when(c.created_at))}<br>'
+            f"{esc(_excerpt(c.content)).replace(chr(10), '<br>')}</blockquote>"
+        )
     for i in shown:
-        parts.append(f"<p style=\"font:14px sans-serif\"><b>{esc(i.sender_name)}</b> "
-                     f"<span style=\"color:#888\">{esc(_when(i.created_at))}</span><br>"
-                     f"{esc(_excerpt(i.content)).replace(chr(10), '<br>')}</p>")
+        parts.append(
+            f'<p style="font:14px sans-serif"><b>{esc(i.sender_name)}</b> '
+            f'<span style="color:#888">{esc(_when(i.created_at))}</span><br>'
+            f"{esc(_excerpt(i.content)).replace(chr(10), '<br>')}</p>"
+        )
     if hidden:
-        parts.append(f"<p style=\"color:#888;font:13px sans-serif\">… and {hidden} earlier message(s) in the app.</p>")
-    parts.append(f"<p><a href=\"{esc(env.link, quote=True)}\" style=\"font:15px sans-serif\">Open the ticket</a></p>")
-    parts.append("<p style=\"color:#888;font:12px sans-serif\">You get this mail because these messages were still "
-                 "unread. Choose when SupportChat mails you in the app's settings.</p>")
+        parts.append(f'<p style="color:#888;font:13px sans-serif">… and {hidden} earlier message(s) in the app.</p>')
+    parts.append(f'<p><a href="{esc(env.link, quote=True)}" style="font:15px sans-serif">Open the ticket</a></p>')
+    parts.append(
+        '<p style="color:#888;font:12px sans-serif">You get this mail because these messages were still '
+        "unread. Choose when SupportChat mails you in the app's settings.</p>"
+    )
     return _mime(headers, plain, "<!doctype html><html><body>" + "".join(parts) + "</body></html>")
 
 
@@ -129,8 +137,7 @@ def _address(name: str, address: str) -> str:
 
 
 def _part(boundary: str, subtype: str, text: str) -> bytes:
-    head = (f"--{boundary}\r\nContent-Type: text/{subtype}; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n")
+    head = f"--{boundary}\r\nContent-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     return head.encode("ascii") + base64.encodebytes(text.encode()).replace(b"\n", b"\r\n")
 
 
@@ -139,5 +146,9 @@ def _mime(headers: list[tuple[str, str]], plain: str, html_text: str) -> bytes:
     boundary = f"=_supportchat_{uuid.uuid4().hex}"
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     head += f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
-    return (head.encode("ascii") + _part(boundary, "plain", plain) + _part(boundary, "html", html_text)
-            + f"--{boundary}--\r\n".encode("ascii"))
+    return (
+        head.encode("ascii")
+        + _part(boundary, "plain", plain)
+        + _part(boundary, "html", html_text)
+        + f"--{boundary}--\r\n".encode("ascii")
+    )

@@ -158,8 +158,12 @@ class Queue:
 
     def claim(self, *, delay: float, groups: int, lease: float) -> list[Group]:
         """Claim due groups (at most `groups`) and load them; an empty list means nothing is due."""
-        ids = [r[0] for r in self.conn.execute(_CLAIM, {"delay": delay, "groups": groups, "token": self.token,
-                                                        "lease": lease, "space": LOCKSPACE}).fetchall()]
+        ids = [
+            r[0]
+            for r in self.conn.execute(
+                _CLAIM, {"delay": delay, "groups": groups, "token": self.token, "lease": lease, "space": LOCKSPACE}
+            ).fetchall()
+        ]
         if not ids:
             return []
         with self.conn.cursor(row_factory=dict_row) as cur:
@@ -172,12 +176,23 @@ class Queue:
             key = (r["recipient_id"], r["ticket_id"])
             g = found.get(key)
             if g is None:
-                g = found[key] = Group(r["recipient_id"], r["ticket_id"], r["email"], r["recipient_name"],
-                                       r["staff"], r["subject"], cast(Preference, r["preference"]),
-                                       r["last_read_at"], 0)
+                g = found[key] = Group(
+                    r["recipient_id"],
+                    r["ticket_id"],
+                    r["email"],
+                    r["recipient_name"],
+                    r["staff"],
+                    r["subject"],
+                    cast(Preference, r["preference"]),
+                    r["last_read_at"],
+                    0,
+                )
             g.attempts = max(g.attempts, r["attempts"])
-            g.items.append(Item(r["id"], r["message_id"], r["reason"], r["content"], r["created_at"],
-                                r["deleted"], r["sender_name"]))
+            g.items.append(
+                Item(
+                    r["id"], r["message_id"], r["reason"], r["content"], r["created_at"], r["deleted"], r["sender_name"]
+                )
+            )
         self._load_context(list(found.values()))
         return list(found.values())
 
@@ -203,33 +218,47 @@ class Queue:
             return set()
         ids = [i for m in mails for i in m.ids]
         mail_ids = [m.mail_id for m in mails for _ in m.ids]
-        marked = {r[0] for r in self.conn.execute(
-            "update public.notifications n set state = 'delivering', mail_id = b.mail_id, attempts = n.attempts + 1"
-            " from unnest(%s::bigint[], %s::uuid[]) as b(id, mail_id)"
-            " where n.id = b.id and n.state = 'claimed' and n.claimed_by = %s returning n.id",
-            (ids, mail_ids, self.token)).fetchall()}
+        marked = {
+            r[0]
+            for r in self.conn.execute(
+                "update public.notifications n set state = 'delivering', mail_id = b.mail_id, attempts = n.attempts + 1"
+                " from unnest(%s::bigint[], %s::uuid[]) as b(id, mail_id)"
+                " where n.id = b.id and n.state = 'claimed' and n.claimed_by = %s returning n.id",
+                (ids, mail_ids, self.token),
+            ).fetchall()
+        }
         held = {m.mail_id for m in mails if all(i in marked for i in m.ids)}
         partial = [i for m in mails if m.mail_id not in held for i in m.ids if i in marked]
         if partial:
-            self.conn.execute("update public.notifications set state = 'claimed', mail_id = null,"
-                              " attempts = attempts - 1 where id = any(%s) and claimed_by = %s", (partial, self.token))
+            self.conn.execute(
+                "update public.notifications set state = 'claimed', mail_id = null,"
+                " attempts = attempts - 1 where id = any(%s) and claimed_by = %s",
+                (partial, self.token),
+            )
         return held
 
     def sent(self, ids: list[int]) -> None:
         if ids:
-            self.conn.execute("update public.notifications set state = 'sent', done_at = now(), claimed_by = null,"
-                              " lease_until = null where id = any(%s) and state = 'delivering' and claimed_by = %s",
-                              (ids, self.token))
+            self.conn.execute(
+                "update public.notifications set state = 'sent', done_at = now(), claimed_by = null,"
+                " lease_until = null where id = any(%s) and state = 'delivering' and claimed_by = %s",
+                (ids, self.token),
+            )
 
     def finish(self, ids: list[int], state: str, note: str) -> None:
         """Close rows this worker holds as skipped or failed, with the reason."""
-        self.conn.execute("update public.notifications set state = %s, note = %s, done_at = now(), claimed_by = null,"
-                          " lease_until = null where id = any(%s) and claimed_by = %s", (state, note, ids, self.token))
+        self.conn.execute(
+            "update public.notifications set state = %s, note = %s, done_at = now(), claimed_by = null,"
+            " lease_until = null where id = any(%s) and claimed_by = %s",
+            (state, note, ids, self.token),
+        )
 
     def retry(self, ids: list[int], after: float, note: str, *, counted: bool) -> None:
         """Back to the queue, due again in `after` seconds (`counted`: the attempt was already counted)."""
-        self.conn.execute("update public.notifications set state = 'queued', note = %s, claimed_by = null,"
-                          " lease_until = null, mail_id = null, attempts = attempts + %s,"
-                          " not_before = now() + make_interval(secs => %s)"
-                          " where id = any(%s) and claimed_by = %s",
-                          (note, 0 if counted else 1, after, ids, self.token))
+        self.conn.execute(
+            "update public.notifications set state = 'queued', note = %s, claimed_by = null,"
+            " lease_until = null, mail_id = null, attempts = attempts + %s,"
+            " not_before = now() + make_interval(secs => %s)"
+            " where id = any(%s) and claimed_by = %s",
+            (note, 0 if counted else 1, after, ids, self.token),
+        )

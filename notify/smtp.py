@@ -45,9 +45,14 @@ class SmtpTarget:
         starttls = query.get("starttls", ["auto"])[-1]
         if starttls not in ("auto", "require"):
             raise ValueError("starttls= is auto or require")
-        return cls(parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme], parts.scheme == "smtps",
-                   starttls == "require", unquote(parts.username) if parts.username else None,
-                   unquote(parts.password) if parts.password else None)
+        return cls(
+            parts.hostname,
+            parts.port or DEFAULT_PORTS[parts.scheme],
+            parts.scheme == "smtps",
+            starttls == "require",
+            unquote(parts.username) if parts.username else None,
+            unquote(parts.password) if parts.password else None,
+        )
 
     def redacted(self) -> str:
         auth = f"{self.user}:***@" if self.user else ""

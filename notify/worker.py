@@ -105,7 +105,7 @@ class Worker:
         delivered: list[int] = []
         try:
             for start in range(0, len(outgoing), s.connections):
-                delivered += self._send_wave(outgoing[start:start + s.connections])
+                delivered += self._send_wave(outgoing[start : start + s.connections])
         finally:
             self.queue.sent(delivered)
         return True
@@ -123,10 +123,21 @@ class Worker:
         if left_out:
             self.queue.finish(left_out, "skipped", "read or deleted before the mail went out")
         mail_id = str(uuid.uuid4())
-        envelope = Envelope(mail_id, group.email, group.recipient_name, group.ticket_id, group.subject,
-                            f"{s.app_url.rstrip('/')}/?t={group.ticket_id}")
-        return Outgoing(ids, group.attempts, mail_id, group.email,
-                        wire_body(compose(envelope, items, group.context, s.from_address)))
+        envelope = Envelope(
+            mail_id,
+            group.email,
+            group.recipient_name,
+            group.ticket_id,
+            group.subject,
+            f"{s.app_url.rstrip('/')}/?t={group.ticket_id}",
+        )
+        return Outgoing(
+            ids,
+            group.attempts,
+            mail_id,
+            group.email,
+            wire_body(compose(envelope, items, group.context, s.from_address)),
+        )
 
     def _send_wave(self, wave: list[Outgoing]) -> list[int]:
         """Up to one mail per connection; returns the ids now waiting for their `sent` mark."""

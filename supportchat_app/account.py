@@ -44,8 +44,13 @@ class Account:
     @asynccontextmanager
     async def _auth(self) -> AsyncIterator[AsyncGoTrueClient]:
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-            client = AsyncGoTrueClient(url=f"{self.url}/auth/v1", headers={"apikey": self.anon_key},
-                                       auto_refresh_token=False, persist_session=False, http_client=http)
+            client = AsyncGoTrueClient(
+                url=f"{self.url}/auth/v1",
+                headers={"apikey": self.anon_key},
+                auto_refresh_token=False,
+                persist_session=False,
+                http_client=http,
+            )
             try:
                 yield client
             except GoTrueError as exc:
@@ -56,8 +61,11 @@ class Account:
     @asynccontextmanager
     async def _rest(self, access_token: str) -> AsyncIterator[AsyncPostgrestClient]:
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-            client = AsyncPostgrestClient(f"{self.url}/rest/v1", http_client=http, headers={
-                "apikey": self.anon_key, "Authorization": f"Bearer {access_token}"})
+            client = AsyncPostgrestClient(
+                f"{self.url}/rest/v1",
+                http_client=http,
+                headers={"apikey": self.anon_key, "Authorization": f"Bearer {access_token}"},
+            )
             try:
                 yield client
             except APIError as exc:

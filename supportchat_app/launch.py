@@ -85,9 +85,18 @@ class LaunchGuard:
                 rest = urlencode([(k, v) for k, v in query if k != QUERY_KEY])
                 location = scope.get("path", "/") + (f"?{rest}" if rest else "")
                 cookie = f"{self.cookie}={self.secret}; Path=/; HttpOnly; SameSite=Strict"
-                await send({"type": "http.response.start", "status": 303,
-                            "headers": [(b"location", location.encode()), (b"set-cookie", cookie.encode()),
-                                        (b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 303,
+                        "headers": [
+                            (b"location", location.encode()),
+                            (b"set-cookie", cookie.encode()),
+                            (b"cache-control", b"no-store"),
+                            (b"referrer-policy", b"no-referrer"),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": b""})
                 return
         await self._refuse(kind, receive, send, 403, SIGNED_OUT_PAGE)
@@ -107,6 +116,11 @@ class LaunchGuard:
             await receive()  # websocket.connect; closing before accept makes the server answer 403
             await send({"type": "websocket.close", "code": 1008})
             return
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -77,9 +77,19 @@ def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bo
         elif opens:
             opens = launch.launch_path(secret)
         print(f"SupportChat is at {url}", flush=True)
-    ui.run(title=theme.APP_NAME, native=native, host="127.0.0.1", port=port, reload=False, show=opens,
-           storage_secret=storage_secret(), show_welcome_message=False, favicon=icon(), dark=None,
-           window_size=WINDOW_SIZE if native else None)
+    ui.run(
+        title=theme.APP_NAME,
+        native=native,
+        host="127.0.0.1",
+        port=port,
+        reload=False,
+        show=opens,
+        storage_secret=storage_secret(),
+        show_welcome_message=False,
+        favicon=icon(),
+        dark=None,
+        window_size=WINDOW_SIZE if native else None,
+    )
 
 
 if __name__ == "__main__":

@@ -70,9 +70,14 @@ def _toggle_dark(dark: ui.dark_mode, button: ui.button) -> None:
 
 
 @contextmanager
-def frame(title: str, *, on_search: Callable[[], Any] | None = None,
-          account: tuple[str, str] | None = None, on_sign_out: Callable[[], Any] | None = None,
-          on_help: Callable[[], Any] | None = None) -> Iterator[Frame]:
+def frame(
+    title: str,
+    *,
+    on_search: Callable[[], Any] | None = None,
+    account: tuple[str, str] | None = None,
+    on_sign_out: Callable[[], Any] | None = None,
+    on_help: Callable[[], Any] | None = None,
+) -> Iterator[Frame]:
     """The page shell. `account` is (display name, role) when someone is signed in."""
     ui.add_css(CSS)
     ui.page_title(title)
@@ -84,19 +89,23 @@ def frame(title: str, *, on_search: Callable[[], Any] | None = None,
             ui.label(APP_NAME).classes("text-lg font-semibold tracking-tight")
         if on_search is not None:
             ui.button("Search", icon="search", on_click=on_search).props(
-                'flat no-caps dense color=grey-8 data-testid="open-search"').mark(
-                    "open-search").classes("ml-4").tooltip("Ctrl+K")
+                'flat no-caps dense color=grey-8 data-testid="open-search"'
+            ).mark("open-search").classes("ml-4").tooltip("Ctrl+K")
         ui.space()
         status_slot = ui.row().classes("items-center")
         actions = ui.row().classes("items-center gap-1")
-        dark_button = ui.button(icon="light_mode" if dark.value else "dark_mode").props(
-            'flat round dense data-testid="dark-toggle"').mark("dark-toggle")
+        dark_button = (
+            ui.button(icon="light_mode" if dark.value else "dark_mode")
+            .props('flat round dense data-testid="dark-toggle"')
+            .mark("dark-toggle")
+        )
         dark_button.on_click(lambda: _toggle_dark(dark, dark_button))
         dark_button.tooltip("Light / dark")
         if on_help is not None:
             ui.button(icon="keyboard", on_click=on_help).props("flat round dense").tooltip("Shortcuts (?)")
-        ui.button(icon="settings", on_click=lambda: ui.navigate.to("/settings")).props(
-            "flat round dense").tooltip("Settings")
+        ui.button(icon="settings", on_click=lambda: ui.navigate.to("/settings")).props("flat round dense").tooltip(
+            "Settings"
+        )
         if account is not None:
             name, role = account
             with ui.button().props('flat no-caps dense data-testid="account"').mark("account"):
@@ -107,7 +116,8 @@ def frame(title: str, *, on_search: Callable[[], Any] | None = None,
                 with ui.menu():
                     if role == "admin":
                         ui.menu_item("Invite a teammate", on_click=lambda: ui.navigate.to("/invite")).props(
-                            'data-testid="invite"').mark("invite")
+                            'data-testid="invite"'
+                        ).mark("invite")
                     if on_sign_out is not None:
                         ui.menu_item("Sign out", on_click=on_sign_out).props('data-testid="sign-out"').mark("sign-out")
     yield Frame(header=header, actions=actions, status_slot=status_slot)

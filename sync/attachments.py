@@ -20,13 +20,26 @@ from dataclasses import dataclass
 
 BUCKET = "attachments"
 MAX_BYTES = 25 * 1024 * 1024
-ALLOWED_MIME_TYPES = frozenset({
-    "image/png", "image/jpeg", "image/gif", "image/webp", "image/heic",
-    "application/pdf", "text/plain", "text/csv", "application/json", "application/zip",
-    "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
-})
+ALLOWED_MIME_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/heic",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/json",
+        "application/zip",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+    }
+)
 MAX_NAME_CHARS = 255
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.()!*' &$=@;:+,-]+")
 

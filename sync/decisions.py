@@ -32,8 +32,9 @@ _RETRYABLE_SQLSTATE = re.compile(r"^(08|40|53|54|55|57|58|XX)[0-9A-Z]{3}$")
 _AUTH_CODES = frozenset({"PGRST300", "PGRST301", "PGRST302", "PGRST303", "401"})
 
 
-def classify_code(code: str | None, message: str = "", details: Any = None, hint: str | None = None,
-                  status: int | None = None) -> SyncError:
+def classify_code(
+    code: str | None, message: str = "", details: Any = None, hint: str | None = None, status: int | None = None
+) -> SyncError:
     """Classify a server error answer by its code (PostgREST/PostgreSQL) and, if known, HTTP status.
 
     401 / PGRST301 / PGRST303 → AuthError (refresh and retry); 42501 (RLS), 22xxx, 23xxx, other 4xx
@@ -98,8 +99,7 @@ def plan_batches(entries: Sequence[OutboxEntry], max_batch: int) -> list[list[Ou
     batches: list[list[OutboxEntry]] = []
     for entry in entries:
         last = batches[-1] if batches else None
-        if (last is not None and entry.kind in BATCHABLE and last[0].kind == entry.kind
-                and len(last) < max_batch):
+        if last is not None and entry.kind in BATCHABLE and last[0].kind == entry.kind and len(last) < max_batch:
             last.append(entry)
         else:
             batches.append([entry])
@@ -126,8 +126,9 @@ def overlay_ticket(server_row: Mapping[str, Any], pending: Mapping[str, Any]) ->
     return merged
 
 
-def resolve_ticket_update(base: Mapping[str, Any], wanted: Mapping[str, Any],
-                          server: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def resolve_ticket_update(
+    base: Mapping[str, Any], wanted: Mapping[str, Any], server: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The merge rule for a ticket changed offline, decided against the server's current row.
 
     The rule: **the server's state wins field by field.** For each field the user changed, if the
@@ -173,8 +174,13 @@ def canonical_ts(value: Any) -> str | None:
     text compares the instants, whatever offset or precision the server sent."""
     if value is None or value == "":
         return None
-    if isinstance(value, str) and len(value) == 32 and value.endswith("+00:00") and value[10] == "T" \
-            and value[19] == ".":
+    if (
+        isinstance(value, str)
+        and len(value) == 32
+        and value.endswith("+00:00")
+        and value[10] == "T"
+        and value[19] == "."
+    ):
         return value  # already canonical (what PostgreSQL sends in UTC): skip parsing on the hot path
     if isinstance(value, datetime):
         dt = value

@@ -99,12 +99,13 @@ class _Parts:
 class SyncEngine:
     """The offline-first sync engine for one signed-in user at a time."""
 
-    poll_interval: float = 60.0     # periodic catch-up pull, even with realtime up
-    retry_base: float = 0.5         # backoff after a retryable failure: base·2^attempt, capped, jittered
+    poll_interval: float = 60.0  # periodic catch-up pull, even with realtime up
+    retry_base: float = 0.5  # backoff after a retryable failure: base·2^attempt, capped, jittered
     retry_cap: float = 30.0
 
-    def __init__(self, config: RemoteConfig, data_dir: Path, remote: Remote, sessions: SessionStore,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: RemoteConfig, data_dir: Path, remote: Remote, sessions: SessionStore, clock: Clock | None = None
+    ) -> None:
         self.config = config
         self.data_dir = data_dir
         self.remote = remote
@@ -128,16 +129,28 @@ class SyncEngine:
     # --- lifecycle ----------------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, config: RemoteConfig, data_dir: Path | None = None, *, remote: Remote | None = None,
-                   sessions: SessionStore | None = None, timeout: float = 20.0,
-                   clock: Clock | None = None) -> SyncEngine:
+    async def open(
+        cls,
+        config: RemoteConfig,
+        data_dir: Path | None = None,
+        *,
+        remote: Remote | None = None,
+        sessions: SessionStore | None = None,
+        timeout: float = 20.0,
+        clock: Clock | None = None,
+    ) -> SyncEngine:
         """Open the engine; restores a saved session (and that user's cache) with no network."""
         data_dir = data_dir or default_data_dir()
         data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             os.chmod(data_dir, 0o700)
-        engine = cls(config, data_dir, remote or SupabaseRemote(config, timeout=timeout),
-                     sessions or default_session_store(data_dir, config.url), clock)
+        engine = cls(
+            config,
+            data_dir,
+            remote or SupabaseRemote(config, timeout=timeout),
+            sessions or default_session_store(data_dir, config.url),
+            clock,
+        )
         engine._loop = asyncio.get_running_loop()
         stored = await asyncio.to_thread(engine.sessions.load)
         if stored is not None:
@@ -190,9 +203,13 @@ class SyncEngine:
     async def _open_cache(self, user: LocalUser) -> None:
         cache = await asyncio.to_thread(Cache.open, self.cache_path(user.id), user.id, user.role)
         puller = Puller(cache, self.remote)
-        self._parts = _Parts(cache, Pusher(cache, self.remote, self._emit, self.max_batch), puller,
-                             LiveApplier(cache, self.remote, puller, self._emit, lambda: self.wake(pull=True)),
-                             Presence(self.remote, user, self._emit))
+        self._parts = _Parts(
+            cache,
+            Pusher(cache, self.remote, self._emit, self.max_batch),
+            puller,
+            LiveApplier(cache, self.remote, puller, self._emit, lambda: self.wake(pull=True)),
+            Presence(self.remote, user, self._emit),
+        )
         if cache.rebuilt_reason:
             self.events.emit(events.CacheRebuilt(cache.rebuilt_reason, cache.kept_unsent), replay=True)
             self._pull_wanted = True
@@ -209,13 +226,21 @@ class SyncEngine:
         try:
             tokens = await self.remote.sign_in(email.strip(), password)
         except AuthError as exc:
-            raise AuthError("wrong email or password" if exc.status in (400, 401, None) else exc.message,
-                            code=exc.code, status=exc.status, refused=True) from exc
+            raise AuthError(
+                "wrong email or password" if exc.status in (400, 401, None) else exc.message,
+                code=exc.code,
+                status=exc.status,
+                refused=True,
+            ) from exc
         except RetryableError as exc:
             raise AuthError(f"cannot reach the server to sign in ({exc.message})", code=exc.code) from exc
         profile = await self.remote.profile(tokens.user_id) or {}
-        user = LocalUser(tokens.user_id, tokens.email or email, as_role(profile.get("role")),
-                         str(profile.get("display_name") or email.split("@", maxsplit=1)[0]))
+        user = LocalUser(
+            tokens.user_id,
+            tokens.email or email,
+            as_role(profile.get("role")),
+            str(profile.get("display_name") or email.split("@", maxsplit=1)[0]),
+        )
         if self.user is not None and self.user.id != user.id:
             await self.stop()
             self._close_cache()
@@ -336,8 +361,9 @@ class SyncEngine:
                 if initial:
                     self._set_status(progress=0.0)
                 try:
-                    await self._with_refresh(lambda: parts.puller.pull(
-                        self._emit_with_progress if initial else self._emit))
+                    await self._with_refresh(
+                        lambda: parts.puller.pull(self._emit_with_progress if initial else self._emit)
+                    )
                 except BaseException:
                     # still wanted: the next round (after backoff) retries it instead of leaving the
                     # cache and "last synced" behind until the periodic pull
@@ -405,8 +431,12 @@ class SyncEngine:
         # another process of the same user (the app and `supportchat sync`) may have refreshed
         # already; refresh tokens rotate, so reusing our old one would be refused: adopt theirs
         stored = await asyncio.to_thread(self.sessions.load)
-        if (stored is not None and stored.user.id == user.id and stored.refresh_token != session.refresh_token
-                and stored.expires_at >= session.expires_at):  # refreshed within the same second counts
+        if (
+            stored is not None
+            and stored.user.id == user.id
+            and stored.refresh_token != session.refresh_token
+            and stored.expires_at >= session.expires_at
+        ):  # refreshed within the same second counts
             self._session = session = stored
             await self.remote.use_token(stored.access_token)
             if stored.expires_at - REFRESH_MARGIN > self.clock.wall():
@@ -471,8 +501,7 @@ class SyncEngine:
         """Save a draft without blocking the event loop (the composer's debounced save)."""
         await self.cache.asave_draft(ticket_id, text)
 
-    def send_message(self, ticket_id: str, content: str, internal: bool = False,
-                     files: Sequence[Path] = ()) -> Message:
+    def send_message(self, ticket_id: str, content: str, internal: bool = False, files: Sequence[Path] = ()) -> Message:
         """Queue a message (shown at once as pending) and clear the ticket's draft, in one transaction.
 
         With ``files``, each is checked against the attachments bucket's limits first (a refused file
@@ -483,8 +512,13 @@ class SyncEngine:
         if internal and not user.is_staff:
             raise ValueError("only agents can write internal notes")
         message_id = str(uuid.uuid4())
-        row = {"id": message_id, "ticket_id": ticket_id, "sender_id": user.id, "content": content,
-               "is_internal": 1 if internal else 0}
+        row = {
+            "id": message_id,
+            "ticket_id": ticket_id,
+            "sender_id": user.id,
+            "content": content,
+            "is_internal": 1 if internal else 0,
+        }
         if files:
             records = self._stage_files(ticket_id, message_id, files)
             try:
@@ -522,10 +556,20 @@ class SyncEngine:
                 while chunk := src.read(1024 * 1024):
                     digest.update(chunk)
                     dst.write(chunk)
-            records.append({"id": attachment_id, "message_id": message_id, "ticket_id": ticket_id,
-                            "uploader_id": self._user().id, "name": path.name, "mime": mime, "size": size,
-                            "sha256": digest.hexdigest(), "local_path": str(local),
-                            "object_path": attachments.object_key(ticket_id, message_id, path.name)})
+            records.append(
+                {
+                    "id": attachment_id,
+                    "message_id": message_id,
+                    "ticket_id": ticket_id,
+                    "uploader_id": self._user().id,
+                    "name": path.name,
+                    "mime": mime,
+                    "size": size,
+                    "sha256": digest.hexdigest(),
+                    "local_path": str(local),
+                    "object_path": attachments.object_key(ticket_id, message_id, path.name),
+                }
+            )
         return records
 
     def create_ticket(self, subject: str, first_message: str, priority: str = "normal") -> Ticket:
@@ -534,18 +578,37 @@ class SyncEngine:
         check_content(first_message)
         check_choice(priority, TICKET_PRIORITIES, "priority")
         ticket_id = str(uuid.uuid4())
-        cache.queue_ticket({"id": ticket_id, "customer_id": user.id, "assignee_id": None, "subject": subject,
-                            "status": "open", "priority": priority},
-                           {"id": str(uuid.uuid4()), "ticket_id": ticket_id, "sender_id": user.id,
-                            "content": first_message, "is_internal": 0})
+        cache.queue_ticket(
+            {
+                "id": ticket_id,
+                "customer_id": user.id,
+                "assignee_id": None,
+                "subject": subject,
+                "status": "open",
+                "priority": priority,
+            },
+            {
+                "id": str(uuid.uuid4()),
+                "ticket_id": ticket_id,
+                "sender_id": user.id,
+                "content": first_message,
+                "is_internal": 0,
+            },
+        )
         self._after_write()
         self._emit(events.TicketsChanged(frozenset({ticket_id})))
         ticket = cache.ticket(ticket_id)
         assert ticket is not None
         return ticket
 
-    def update_ticket(self, ticket_id: str, *, status: TicketStatus | str | None = None,
-                      priority: Priority | str | None = None, assignee_id: str | Unset | None = UNSET) -> Ticket:
+    def update_ticket(
+        self,
+        ticket_id: str,
+        *,
+        status: TicketStatus | str | None = None,
+        priority: Priority | str | None = None,
+        assignee_id: str | Unset | None = UNSET,
+    ) -> Ticket:
         cache = self.cache
         changes: dict[str, Any] = {}
         if status is not None:
@@ -598,8 +661,10 @@ class SyncEngine:
             local.parent.mkdir(parents=True, exist_ok=True)
             await self.remote.download_file(attachments.BUCKET, str(row["object_path"]), local)
         await cache.set_attachment_file(attachment_id, local, now)
-        held = [attachments.CachedFile(i, size, used, pinned or i == attachment_id)
-                for i, size, used, pinned in cache.cached_attachment_files()]
+        held = [
+            attachments.CachedFile(i, size, used, pinned or i == attachment_id)
+            for i, size, used, pinned in cache.cached_attachment_files()
+        ]
         evict = attachments.plan_eviction(held, self.attachment_cache_bytes)
         if evict:
             for victim in evict:

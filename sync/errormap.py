@@ -62,8 +62,9 @@ def _unexpected_answer(exc: BaseException) -> SyncError:
     return RetryableError(f"unexpected server answer: {exc}", code=type(exc).__name__)
 
 
-_BY_TYPE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Callable[[BaseException], SyncError]],
-                ...] = (
+_BY_TYPE: tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], Callable[[BaseException], SyncError]], ...
+] = (
     (APIError, _api_error),
     (StorageApiError, _storage_error),
     (LibAuthError, _auth_error),

@@ -168,13 +168,26 @@ class RealtimeLink:
     async def _signal(self, ticket_id: str, signal: str) -> None:
         await self.remote.call(lambda c: c.rpc("ticket_signal", {"ticket_id": ticket_id, "signal": signal}).execute())
 
-    async def watch(self, ticket_id: str, me: Mapping[str, Any], on_presence: Callable[[list[dict[str, Any]]], None],
-                    on_typing: Callable[[dict[str, Any]], None]) -> None:
+    async def watch(
+        self,
+        ticket_id: str,
+        me: Mapping[str, Any],
+        on_presence: Callable[[list[dict[str, Any]]], None],
+        on_typing: Callable[[dict[str, Any]], None],
+    ) -> None:
         if ticket_id in self._watched:
             return
         client = await self.remote.client()
-        channel = client.channel(f"ticket:{ticket_id}", {"config": {
-            "broadcast": {"ack": False, "self": False}, "presence": {"key": "", "enabled": False}, "private": True}})
+        channel = client.channel(
+            f"ticket:{ticket_id}",
+            {
+                "config": {
+                    "broadcast": {"ack": False, "self": False},
+                    "presence": {"key": "", "enabled": False},
+                    "private": True,
+                }
+            },
+        )
         viewers: dict[str, tuple[dict[str, Any], float]] = {}
         announce = asyncio.Event()
 

@@ -46,8 +46,9 @@ BatchSender = Callable[[list[OutboxEntry]], Awaitable[None]]
 
 
 class Pusher:
-    def __init__(self, cache: Cache, remote: Remote, emit: Callable[[events.Event], None],
-                 max_batch: int = 500) -> None:
+    def __init__(
+        self, cache: Cache, remote: Remote, emit: Callable[[events.Event], None], max_batch: int = 500
+    ) -> None:
         self.cache = cache
         self.remote = remote
         self.emit = emit
@@ -99,8 +100,9 @@ class Pusher:
     async def _upload(self, batch: list[OutboxEntry]) -> None:
         for entry in batch:
             payload = entry.payload
-            await self.remote.upload_file(BUCKET, str(payload["object_path"]), Path(str(payload["local_path"])),
-                                          str(payload["mime"]))
+            await self.remote.upload_file(
+                BUCKET, str(payload["object_path"]), Path(str(payload["local_path"])), str(payload["mime"])
+            )
 
     async def _already_there(self, entry: OutboxEntry) -> bool:
         """Whether a refused create had in fact landed: an earlier attempt committed but its response was
@@ -126,8 +128,11 @@ class Pusher:
             # shows the server's row again with the reason, and the user gets a Notice
             await self.cache.drop(entry, ticket_error=reason)
             self._changed([entry])
-            self.emit(events.Notice("ticket_update_refused", entry.ticket_id,
-                                    f"The server refused your change to this ticket: {reason}"))
+            self.emit(
+                events.Notice(
+                    "ticket_update_refused", entry.ticket_id, f"The server refused your change to this ticket: {reason}"
+                )
+            )
             return
         await self.cache.fail(entry, reason)
         result.failed += 1
@@ -145,13 +150,17 @@ class Pusher:
             if not rows:
                 server = await self.remote.ticket(entry.entity_id)
                 if server is None:
-                    raise PermanentError("you can no longer change this ticket: it was reassigned, closed to you "
-                                         "or deleted while you were offline", code="42501")
+                    raise PermanentError(
+                        "you can no longer change this ticket: it was reassigned, closed to you "
+                        "or deleted while you were offline",
+                        code="42501",
+                    )
                 send, overruled = resolve_ticket_update(base, wanted, server)
                 rows = [server]
                 if send:
-                    rows = await self.remote.update_ticket(entry.entity_id, send,
-                                                           {k: server.get(k) for k in send}) or [server]
+                    rows = await self.remote.update_ticket(entry.entity_id, send, {k: server.get(k) for k in send}) or [
+                        server
+                    ]
         except PermanentError as exc:
             server_row = None
             try:
@@ -167,8 +176,13 @@ class Pusher:
         self._changed([entry])
         if overruled:
             fields = ", ".join(f"{k} is {v if v is not None else 'unassigned'}" for k, v in overruled.items())
-            self.emit(events.Notice("ticket_update_overruled", entry.entity_id,
-                                    f"Someone changed this ticket while you were offline; the server kept: {fields}"))
+            self.emit(
+                events.Notice(
+                    "ticket_update_overruled",
+                    entry.entity_id,
+                    f"Someone changed this ticket while you were offline; the server kept: {fields}",
+                )
+            )
 
     def _changed(self, entries: Sequence[OutboxEntry]) -> None:
         tickets: dict[str, set[str]] = {}

@@ -55,9 +55,13 @@ class LivePort(Protocol):
 
     async def start(self, on_change: ChangeHandler, on_state: StateHandler) -> None: ...
     async def stop(self) -> None: ...
-    async def watch(self, ticket_id: str, me: Mapping[str, Any],
-                    on_presence: Callable[[list[dict[str, Any]]], None],
-                    on_typing: Callable[[dict[str, Any]], None]) -> None: ...
+    async def watch(
+        self,
+        ticket_id: str,
+        me: Mapping[str, Any],
+        on_presence: Callable[[list[dict[str, Any]]], None],
+        on_typing: Callable[[dict[str, Any]], None],
+    ) -> None: ...
     async def unwatch(self, ticket_id: str) -> None: ...
     async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None: ...
 
@@ -76,8 +80,9 @@ class Remote(Protocol):
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]: ...
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
-    async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
-                            expect: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+    async def update_ticket(
+        self, ticket_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
+    ) -> list[dict[str, Any]]: ...
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None: ...
     async def exists(self, table: str, row_id: str) -> bool: ...
     async def visible_ticket_ids(self) -> set[str]: ...
@@ -108,13 +113,22 @@ class SupabaseRemote:
 
     async def client(self) -> Any:
         if self._client is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
-                                           follow_redirects=True)
-            realtime_options: Any = {"auto_reconnect": False, "max_retries": 1, "initial_backoff": 0.5,
-                                     "timeout": int(max(self.timeout, 1))}
-            options = AsyncClientOptions(auto_refresh_token=False, persist_session=False,
-                                         postgrest_client_retry=False, httpx_client=self._http,
-                                         realtime=realtime_options)
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)), follow_redirects=True
+            )
+            realtime_options: Any = {
+                "auto_reconnect": False,
+                "max_retries": 1,
+                "initial_backoff": 0.5,
+                "timeout": int(max(self.timeout, 1)),
+            }
+            options = AsyncClientOptions(
+                auto_refresh_token=False,
+                persist_session=False,
+                postgrest_client_retry=False,
+                httpx_client=self._http,
+                realtime=realtime_options,
+            )
             try:
                 self._client = await acreate_client(self.config.url, self.config.anon_key, options)
             except Exception as exc:
@@ -147,8 +161,13 @@ class SupabaseRemote:
         session = getattr(response, "session", None)
         if session is None:
             raise AuthError("the server returned no session", refused=True)
-        return Tokens(session.access_token, session.refresh_token, int(session.expires_at or 0),
-                      str(session.user.id), str(session.user.email or ""))
+        return Tokens(
+            session.access_token,
+            session.refresh_token,
+            int(session.expires_at or 0),
+            str(session.user.id),
+            str(session.user.email or ""),
+        )
 
     async def sign_in(self, email: str, password: str) -> Tokens:
         response = await self.call(lambda c: c.auth.sign_in_with_password({"email": email, "password": password}))
@@ -190,16 +209,31 @@ class SupabaseRemote:
 
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
         # return=minimal: with representation PostgREST would apply SELECT policies to the new rows
-        await self.call(lambda c: c.table(table).upsert(
-            [dict(r) for r in rows], ignore_duplicates=True, on_conflict=on_conflict,
-            returning=ReturnMethod.minimal).execute())
+        await self.call(
+            lambda c: (
+                c.table(table)
+                .upsert(
+                    [dict(r) for r in rows],
+                    ignore_duplicates=True,
+                    on_conflict=on_conflict,
+                    returning=ReturnMethod.minimal,
+                )
+                .execute()
+            )
+        )
 
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
-        await self.call(lambda c: c.table(table).upsert(
-            [dict(r) for r in rows], on_conflict=on_conflict, returning=ReturnMethod.minimal).execute())
+        await self.call(
+            lambda c: (
+                c.table(table)
+                .upsert([dict(r) for r in rows], on_conflict=on_conflict, returning=ReturnMethod.minimal)
+                .execute()
+            )
+        )
 
-    async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
-                            expect: Mapping[str, Any]) -> list[dict[str, Any]]:
+    async def update_ticket(
+        self, ticket_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
         """A compare-and-set: update only if the fields still hold the ``expect`` values."""
 
         async def run(c: Any) -> Any:

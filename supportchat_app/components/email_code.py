@@ -14,9 +14,18 @@ MIN_PASSWORD = 6  # GoTrue's default minimum; the server checks it again
 
 
 class EmailCodeDialog(ui.dialog):
-    def __init__(self, name: str, *, title: str, intro: str, finish_label: str,
-                 send: Callable[[str], Awaitable[None]], finish: Callable[[str, str, str], Awaitable[str]],
-                 on_done: Callable[[str, str], Any], code_already_sent: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        title: str,
+        intro: str,
+        finish_label: str,
+        send: Callable[[str], Awaitable[None]],
+        finish: Callable[[str, str, str], Awaitable[str]],
+        on_done: Callable[[str, str], Any],
+        code_already_sent: bool = False,
+    ) -> None:
         """`name` prefixes the elements' test ids/markers (`<name>-email`, `-send`, `-code`, `-password`, ...);
         `code_already_sent` shows the code fields at once (an invitation email already carries one)."""
         super().__init__()
@@ -24,21 +33,40 @@ class EmailCodeDialog(ui.dialog):
         with self, ui.card().classes("w-[420px] max-w-[92vw] gap-3"):
             ui.label(title).classes("text-lg font-medium")
             ui.label(intro).classes("text-sm opacity-70")
-            self.email = ui.input("Email").props(f'outlined dense data-testid="{name}-email"').mark(
-                f"{name}-email").classes("w-full")
+            self.email = (
+                ui.input("Email")
+                .props(f'outlined dense data-testid="{name}-email"')
+                .mark(f"{name}-email")
+                .classes("w-full")
+            )
             label = "Email me a new code" if code_already_sent else "Email me a code"
-            self.send_button = ui.button(label, on_click=self.send_code).props(
-                f'unelevated no-caps data-testid="{name}-send"').mark(f"{name}-send")
+            self.send_button = (
+                ui.button(label, on_click=self.send_code)
+                .props(f'unelevated no-caps data-testid="{name}-send"')
+                .mark(f"{name}-send")
+            )
             with ui.column().classes("w-full gap-3") as self.second:
-                self.code = ui.input("Code from the email").props(f'outlined dense data-testid="{name}-code"').mark(
-                    f"{name}-code").classes("w-full")
-                self.password = ui.input("New password", password=True, password_toggle_button=True).props(
-                    f'outlined dense data-testid="{name}-password"').mark(f"{name}-password").classes("w-full")
-                self.finish_button = ui.button(finish_label, on_click=self.finish).props(
-                    f'unelevated no-caps data-testid="{name}-finish"').mark(f"{name}-finish")
+                self.code = (
+                    ui.input("Code from the email")
+                    .props(f'outlined dense data-testid="{name}-code"')
+                    .mark(f"{name}-code")
+                    .classes("w-full")
+                )
+                self.password = (
+                    ui.input("New password", password=True, password_toggle_button=True)
+                    .props(f'outlined dense data-testid="{name}-password"')
+                    .mark(f"{name}-password")
+                    .classes("w-full")
+                )
+                self.finish_button = (
+                    ui.button(finish_label, on_click=self.finish)
+                    .props(f'unelevated no-caps data-testid="{name}-finish"')
+                    .mark(f"{name}-finish")
+                )
             self.second.set_visibility(code_already_sent)
-            self.message = ui.label("").classes("text-sm").props(f'data-testid="{name}-message"').mark(
-                f"{name}-message")
+            self.message = (
+                ui.label("").classes("text-sm").props(f'data-testid="{name}-message"').mark(f"{name}-message")
+            )
             ui.button("Cancel", on_click=self.close).props("flat no-caps").classes("self-end")
 
     def _say(self, text: str, *, error: bool = False) -> None:

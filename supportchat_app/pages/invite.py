@@ -43,19 +43,32 @@ def create() -> None:
             finally:
                 button.props(remove="loading")
             message.classes(replace="text-sm text-positive")
-            message.set_text(f"Invitation sent to {address}. They choose “Have an invitation?” on the sign-in "
-                             "page and enter the emailed code.")
+            message.set_text(
+                f"Invitation sent to {address}. They choose “Have an invitation?” on the sign-in "
+                "page and enter the emailed code."
+            )
             email.set_value("")
 
         with theme.frame(f"Invite · {theme.APP_NAME}"), theme.centered_card():
             ui.label("Invite a teammate").classes("text-2xl font-semibold")
-            email = ui.input("Email").props('outlined dense autofocus data-testid="invite-email"').mark(
-                "invite-email").classes("w-full")
-            role = ui.select(ROLES, value="agent", label="Role").props(
-                'outlined dense data-testid="invite-role"').mark("invite-role").classes("w-full")
+            email = (
+                ui.input("Email")
+                .props('outlined dense autofocus data-testid="invite-email"')
+                .mark("invite-email")
+                .classes("w-full")
+            )
+            role = (
+                ui.select(ROLES, value="agent", label="Role")
+                .props('outlined dense data-testid="invite-role"')
+                .mark("invite-role")
+                .classes("w-full")
+            )
             message = ui.label("").classes("text-sm").props('data-testid="invite-message"').mark("invite-message")
             with ui.row().classes("w-full justify-between"):
                 ui.button("Back", icon="arrow_back", on_click=lambda: ui.navigate.to("/")).props("flat no-caps")
-                button = ui.button("Send invitation", on_click=send).props(
-                    'unelevated no-caps data-testid="invite-send"').mark("invite-send")
+                button = (
+                    ui.button("Send invitation", on_click=send)
+                    .props('unelevated no-caps data-testid="invite-send"')
+                    .mark("invite-send")
+                )
         return None

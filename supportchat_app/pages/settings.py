@@ -37,8 +37,10 @@ def check_server(url: str, anon_key: str) -> str | None:
         return "The project URL must start with https:// (for example https://abcd.supabase.co)."
     if url.startswith("http://") and not _loopback(url):
         # plain http would send the password and every token in the clear to anyone on the path
-        return ("The project URL must use https:// (for example https://abcd.supabase.co); plain http:// is only "
-                "accepted for a server on this computer (127.0.0.1 or localhost).")
+        return (
+            "The project URL must use https:// (for example https://abcd.supabase.co); plain http:// is only "
+            "accepted for a server on this computer (127.0.0.1 or localhost)."
+        )
     if not anon_key:
         return "Paste the project's anon (public) key from Supabase → Project Settings → API."
     try:
@@ -57,21 +59,34 @@ def create() -> None:
         with theme.frame(f"Settings · {theme.APP_NAME}"), theme.centered_card().classes("w-[560px]"):
             ui.label("Server").classes("text-2xl font-semibold")
             if backend.choice.source == "env":
-                ui.label("SUPABASE_URL and SUPABASE_ANON_KEY are set in the environment, so they win over "
-                         "what is saved here.").classes("text-sm text-warning")
+                ui.label(
+                    "SUPABASE_URL and SUPABASE_ANON_KEY are set in the environment, so they win over "
+                    "what is saved here."
+                ).classes("text-sm text-warning")
             current = "the demo server on this computer" if backend.is_demo else backend.choice.url
             ui.label(f"Connected to {current}.").classes("text-sm opacity-70").props(
-                'data-testid="current-server"').mark("current-server")
-            url = ui.input("Supabase project URL", value=saved.get("url", ""),
-                           placeholder="https://your-project.supabase.co").props(
-                'outlined dense data-testid="url"').mark("url").classes("w-full")
-            key = ui.input("Anon (public) key", value=saved.get("anon_key", ""), password=True,
-                           password_toggle_button=True).props(
-                'outlined dense data-testid="anon-key"').mark("anon-key").classes("w-full")
+                'data-testid="current-server"'
+            ).mark("current-server")
+            url = (
+                ui.input(
+                    "Supabase project URL", value=saved.get("url", ""), placeholder="https://your-project.supabase.co"
+                )
+                .props('outlined dense data-testid="url"')
+                .mark("url")
+                .classes("w-full")
+            )
+            key = (
+                ui.input(
+                    "Anon (public) key", value=saved.get("anon_key", ""), password=True, password_toggle_button=True
+                )
+                .props('outlined dense data-testid="anon-key"')
+                .mark("anon-key")
+                .classes("w-full")
+            )
             ui.label("Never paste the service_role key here: it bypasses every access rule.").classes(
-                "text-xs opacity-60")
-            message = ui.label("").classes("text-sm").props(
-                'data-testid="settings-message"').mark("settings-message")
+                "text-xs opacity-60"
+            )
+            message = ui.label("").classes("text-sm").props('data-testid="settings-message"').mark("settings-message")
 
             async def connect() -> None:
                 problem = check_server(url.value or "", key.value or "")
@@ -79,8 +94,9 @@ def create() -> None:
                     message.classes(replace="text-sm text-negative")
                     message.set_text(problem)
                     return
-                config.save_settings(root, url=(url.value or "").strip().rstrip("/"),
-                                     anon_key=(key.value or "").strip())
+                config.save_settings(
+                    root, url=(url.value or "").strip().rstrip("/"), anon_key=(key.value or "").strip()
+                )
                 message.classes(replace="text-sm text-positive")
                 message.set_text("Saved. Connecting…")
                 await backend.switch(config.server_choice(root))
@@ -99,6 +115,7 @@ def create() -> None:
                     if not backend.is_demo:
                         ui.button("Use the demo server", on_click=use_demo).props("flat no-caps")
                     ui.button("Save and connect", on_click=connect).props(
-                        'unelevated no-caps data-testid="connect"').mark("connect")
+                        'unelevated no-caps data-testid="connect"'
+                    ).mark("connect")
             ui.separator()
             ui.label(f"Data folder: {root}").classes("text-xs opacity-60")

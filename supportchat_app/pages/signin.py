@@ -29,8 +29,10 @@ def uses_public_keys(remote: Any) -> bool:
     return getattr(remote, "anon_key", None) == DEMO_ANON_KEY
 
 
-PUBLIC_KEYS_NOTICE = ("This server uses the Supabase CLI's public demo keys: anyone who can reach it can read and "
-                      "change its data. Keep real customer conversations off it.")
+PUBLIC_KEYS_NOTICE = (
+    "This server uses the Supabase CLI's public demo keys: anyone who can reach it can read and "
+    "change its data. Keep real customer conversations off it."
+)
 
 
 def create() -> None:
@@ -60,20 +62,35 @@ def create() -> None:
             where = "the demo server on this computer" if backend.is_demo else backend.choice.url
             ui.label(f"Server: {where}").classes("text-sm opacity-70")
             if uses_public_keys(backend.remote):
-                ui.label(PUBLIC_KEYS_NOTICE).classes("text-sm text-warning").props(
-                    'data-testid="public-keys"').mark("public-keys")
+                ui.label(PUBLIC_KEYS_NOTICE).classes("text-sm text-warning").props('data-testid="public-keys"').mark(
+                    "public-keys"
+                )
             if expired:
                 ui.label("Your session has ended. Sign in again to keep syncing; nothing you wrote is lost.").classes(
-                    "text-sm text-warning").props('data-testid="expired"').mark("expired")
-            email = ui.input("Email", value=user.email if user is not None else "").props(
-                'outlined dense autofocus data-testid="email"').mark("email").classes("w-full")
-            password = ui.input("Password", password=True, password_toggle_button=True).props(
-                'outlined dense data-testid="password"').mark("password").classes("w-full")
+                    "text-sm text-warning"
+                ).props('data-testid="expired"').mark("expired")
+            email = (
+                ui.input("Email", value=user.email if user is not None else "")
+                .props('outlined dense autofocus data-testid="email"')
+                .mark("email")
+                .classes("w-full")
+            )
+            password = (
+                ui.input("Password", password=True, password_toggle_button=True)
+                .props('outlined dense data-testid="password"')
+                .mark("password")
+                .classes("w-full")
+            )
             password.on("keydown.enter", lambda: sign_in(email.value or "", password.value or ""))
-            error = ui.label("").classes("text-negative text-sm").props(
-                'data-testid="signin-error"').mark("signin-error")
-            button = ui.button("Sign in", on_click=lambda: sign_in(email.value or "", password.value or "")).props(
-                'unelevated data-testid="signin"').mark("signin").classes("w-full")
+            error = (
+                ui.label("").classes("text-negative text-sm").props('data-testid="signin-error"').mark("signin-error")
+            )
+            button = (
+                ui.button("Sign in", on_click=lambda: sign_in(email.value or "", password.value or ""))
+                .props('unelevated data-testid="signin"')
+                .mark("signin")
+                .classes("w-full")
+            )
             account_row(backend.remote, email, error)
             if backend.is_demo:
                 accounts, demo_password = demo_accounts()
@@ -81,8 +98,12 @@ def create() -> None:
                 ui.label("Demo accounts — one click to sign in").classes("text-sm font-medium")
                 with ui.column().classes("w-full gap-1"):
                     for account_email, role, name in accounts:
-                        with ui.item(on_click=lambda e=account_email: sign_in(e, demo_password)).classes(
-                                "rounded-lg w-full").props(f'clickable data-testid="demo-{role}"').mark(f"demo-{role}"):
+                        with (
+                            ui.item(on_click=lambda e=account_email: sign_in(e, demo_password))
+                            .classes("rounded-lg w-full")
+                            .props(f'clickable data-testid="demo-{role}"')
+                            .mark(f"demo-{role}")
+                        ):
                             with ui.item_section().props("avatar"):
                                 Avatar(name, account_email)
                             with ui.item_section():
@@ -94,7 +115,7 @@ def create() -> None:
 
 
 def account_row(remote: Any, email: ui.input, note: ui.label) -> None:
-    """"Forgot password?" and "Have an invitation?": both end with a password to sign in with."""
+    """ "Forgot password?" and "Have an invitation?": both end with a password to sign in with."""
     account = Account(remote.url, remote.anon_key)
 
     def done(address: str, outcome: str) -> None:
@@ -110,18 +131,32 @@ def account_row(remote: Any, email: ui.input, note: ui.label) -> None:
         role = await account.accept_invitation(address, code, new_password)
         return f"Welcome! You joined as {role}. Sign in with your new password."
 
-    forgot = EmailCodeDialog("reset", title="Reset your password", finish_label="Set password",
-                             send=account.send_reset_code, finish=reset, on_done=done,
-                             intro="We email you a code; enter it with a new password.")
-    invited = EmailCodeDialog("join", title="Accept an invitation", finish_label="Join",
-                              send=account.send_sign_in_code,
-                              intro="An admin invited you by email: enter the code it holds and choose your password.",
-                              finish=accept, on_done=done, code_already_sent=True)
+    forgot = EmailCodeDialog(
+        "reset",
+        title="Reset your password",
+        finish_label="Set password",
+        send=account.send_reset_code,
+        finish=reset,
+        on_done=done,
+        intro="We email you a code; enter it with a new password.",
+    )
+    invited = EmailCodeDialog(
+        "join",
+        title="Accept an invitation",
+        finish_label="Join",
+        send=account.send_sign_in_code,
+        intro="An admin invited you by email: enter the code it holds and choose your password.",
+        finish=accept,
+        on_done=done,
+        code_already_sent=True,
+    )
     with ui.row().classes("w-full justify-between"):
         ui.button("Forgot password?", on_click=forgot.open).props(
-            'flat no-caps dense size=sm data-testid="forgot"').mark("forgot")
+            'flat no-caps dense size=sm data-testid="forgot"'
+        ).mark("forgot")
         ui.button("Have an invitation?", on_click=invited.open).props(
-            'flat no-caps dense size=sm data-testid="invited"').mark("invited")
+            'flat no-caps dense size=sm data-testid="invited"'
+        ).mark("invited")
 
 
 def _sign_in_message(exc: BaseException) -> str:

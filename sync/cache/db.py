@@ -56,8 +56,10 @@ class Applied:
         out: list[events.Event] = []
         if self.tickets:
             out.append(events.TicketsChanged(frozenset(self.tickets)))
-        out += [events.MessagesChanged(ticket_id, frozenset(ids), from_others)
-                for ticket_id, (ids, from_others) in self.messages.items()]
+        out += [
+            events.MessagesChanged(ticket_id, frozenset(ids), from_others)
+            for ticket_id, (ids, from_others) in self.messages.items()
+        ]
         return out
 
 
@@ -73,8 +75,9 @@ class CacheInfo:
 class Cache:
     """The cache of one user (``me``, ``role``): local commands, the outbox, server rows, the UI's reads."""
 
-    def __init__(self, store: Store, me: str, role: str, rebuilt_reason: str | None = None,
-                 kept_unsent: int = 0) -> None:
+    def __init__(
+        self, store: Store, me: str, role: str, rebuilt_reason: str | None = None, kept_unsent: int = 0
+    ) -> None:
         self._store = store
         self.me, self.role = me, role
         self.rebuilt_reason = rebuilt_reason  # set when a damaged file was moved aside and rebuilt
@@ -154,14 +157,18 @@ class Cache:
 
     async def set_attachment_file(self, attachment_id: str, local_path: Path | None, used: float) -> None:
         """Where an attachment's bytes are on disk now (after a download), and when it was last opened."""
-        await self._store.awrite(lambda c: writes.set_attachment_file(
-            c, attachment_id, str(local_path) if local_path is not None else None, used))
+        await self._store.awrite(
+            lambda c: writes.set_attachment_file(
+                c, attachment_id, str(local_path) if local_path is not None else None, used
+            )
+        )
 
     async def forget_attachment_files(self, attachment_ids: Sequence[str]) -> None:
         await self._store.awrite(lambda c: writes.forget_attachment_files(c, attachment_ids))
 
     def queue_ticket(self, ticket: Mapping[str, Any], first_message: Mapping[str, Any] | None) -> None:
         """A new ticket (and usually its first message), queued together."""
+
         def write(conn: sqlite3.Connection) -> None:
             writes.queue_ticket(conn, ticket)
             if first_message is not None:
@@ -198,8 +205,9 @@ class Cache:
         """The oldest queued entries, FIFO."""
         return await self._store.aread(lambda c: writes.queued_entries(c, limit))
 
-    async def acknowledge(self, entries: Sequence[OutboxEntry], server_tickets: Iterable[Mapping[str, Any]] = ()
-                          ) -> None:
+    async def acknowledge(
+        self, entries: Sequence[OutboxEntry], server_tickets: Iterable[Mapping[str, Any]] = ()
+    ) -> None:
         """The server has these entries: they leave the outbox and their rows become sent (with the server's
         ticket rows applied in the same transaction, for a ticket update)."""
         rows = list(server_tickets)
@@ -217,6 +225,7 @@ class Cache:
 
     async def drop(self, entry: OutboxEntry, ticket_error: str | None = None) -> None:
         """An entry with nothing left to retry; a refused ticket change marks its ticket with the reason."""
+
         def write(conn: sqlite3.Connection) -> None:
             writes.drop(conn, entry)
             if ticket_error is not None:
@@ -245,16 +254,18 @@ class Cache:
     async def mark_initial_sync_done(self) -> None:
         await self._store.awrite(lambda c: writes.set_meta(c, _INITIAL_SYNC, writes.now_ts()))
 
-    def _apply(self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], initial: bool,
-               messages_synced: bool) -> Applied:
+    def _apply(
+        self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], initial: bool, messages_synced: bool
+    ) -> Applied:
         applied = Applied(rows=len(rows))
         if table == "messages":
             applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
         elif table == "tickets":
             previous = writes.apply_tickets(conn, rows)
             applied.tickets = {str(r["id"]) for r in rows}
-            applied.backfill = [str(r["id"]) for r in rows
-                                if needs_backfill(previous.get(str(r["id"])), r, messages_synced)]
+            applied.backfill = [
+                str(r["id"]) for r in rows if needs_backfill(previous.get(str(r["id"])), r, messages_synced)
+            ]
             # kept with the rows that revealed them: a backfill cut short is resumed by the next pull
             writes.add_backfills(conn, applied.backfill)
         elif table == "ticket_reads":
@@ -268,9 +279,11 @@ class Cache:
             raise ValueError(f"not a synced table: {table}")
         return applied
 
-    async def apply_page(self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], *,
-                         initial: bool) -> Applied:
+    async def apply_page(
+        self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], *, initial: bool
+    ) -> Applied:
         """One pulled page and the cursor that passes it, in one transaction (a crash resumes after it)."""
+
         def write(conn: sqlite3.Connection) -> Applied:
             applied = self._apply(conn, table, rows, initial, messages_synced=not initial)
             writes.set_cursor(conn, table, cursor)
@@ -280,6 +293,7 @@ class Cache:
 
     async def apply_live(self, rows_by_table: Mapping[str, list[dict[str, Any]]]) -> Applied:
         """Rows from realtime, all tables in one transaction, in pull order."""
+
         def write(conn: sqlite3.Connection) -> Applied:
             applied = Applied()
             for table in TABLES:
@@ -289,9 +303,15 @@ class Cache:
 
         return await self._store.awrite(write)
 
-    async def apply_backfill(self, ticket_id: str, messages: list[dict[str, Any]],
-                             reads_: list[dict[str, Any]], attachments: Sequence[Mapping[str, Any]] = ()) -> Applied:
+    async def apply_backfill(
+        self,
+        ticket_id: str,
+        messages: list[dict[str, Any]],
+        reads_: list[dict[str, Any]],
+        attachments: Sequence[Mapping[str, Any]] = (),
+    ) -> Applied:
         """A newly visible ticket's whole thread, its attachments and read markers; its backfill is then done."""
+
         def write(conn: sqlite3.Connection) -> Applied:
             applied = self._apply(conn, "messages", messages, False, messages_synced=True)
             writes.apply_attachments(conn, attachments)
@@ -307,6 +327,7 @@ class Cache:
 
     async def prune(self, visible: set[str]) -> set[str]:
         """Drop tickets the server no longer shows this user, except those with local work; returns them."""
+
         def write(conn: sqlite3.Connection) -> set[str]:
             gone = stale_tickets(writes.local_ticket_ids(conn), visible, writes.tickets_with_local_work(conn))
             writes.remove_tickets(conn, gone)
@@ -316,10 +337,16 @@ class Cache:
 
     # --- the UI's reads (synchronous, indexed, no network) ---------------------------------------------
 
-    def inbox(self, view: TicketView = "mine", statuses: Iterable[str] | None = None,
-              priorities: Iterable[str] | None = None, limit: int = 200) -> list[Ticket]:
-        return reads.inbox(self._store.reader, self.me, self.role, view=view, statuses=statuses,
-                           priorities=priorities, limit=limit)
+    def inbox(
+        self,
+        view: TicketView = "mine",
+        statuses: Iterable[str] | None = None,
+        priorities: Iterable[str] | None = None,
+        limit: int = 200,
+    ) -> list[Ticket]:
+        return reads.inbox(
+            self._store.reader, self.me, self.role, view=view, statuses=statuses, priorities=priorities, limit=limit
+        )
 
     def ticket(self, ticket_id: str) -> Ticket | None:
         return reads.ticket(self._store.reader, self.me, self.role, ticket_id)

@@ -34,15 +34,34 @@ left join profiles ap on ap.id = t.assignee_id
 def _ticket(row: sqlite3.Row) -> Ticket:
     preview = str(row["preview"])
     return Ticket(
-        id=row["id"], customer_id=row["customer_id"], assignee_id=row["assignee_id"], subject=row["subject"],
-        status=row["status"], priority=row["priority"], created_at=row["created_at"], updated_at=row["updated_at"],
-        last_message_at=row["last_message_at"], unread_count=int(row["unread_count"]),
-        last_message_preview=preview[:140], customer_name=row["customer_name"], assignee_name=row["assignee_name"],
-        local_state=row["local_state"], error=row["error"])
+        id=row["id"],
+        customer_id=row["customer_id"],
+        assignee_id=row["assignee_id"],
+        subject=row["subject"],
+        status=row["status"],
+        priority=row["priority"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        last_message_at=row["last_message_at"],
+        unread_count=int(row["unread_count"]),
+        last_message_preview=preview[:140],
+        customer_name=row["customer_name"],
+        assignee_name=row["assignee_name"],
+        local_state=row["local_state"],
+        error=row["error"],
+    )
 
 
-def inbox(conn: sqlite3.Connection, me: str, role: str, *, view: str = "mine", statuses: Iterable[str] | None = None,
-          priorities: Iterable[str] | None = None, limit: int = 200) -> list[Ticket]:
+def inbox(
+    conn: sqlite3.Connection,
+    me: str,
+    role: str,
+    *,
+    view: str = "mine",
+    statuses: Iterable[str] | None = None,
+    priorities: Iterable[str] | None = None,
+    limit: int = 200,
+) -> list[Ticket]:
     if view not in ("mine", "unassigned", "all"):
         raise ValueError(f"view must be 'mine', 'unassigned' or 'all', not {view!r}")
     staff = role in ("agent", "admin")
@@ -60,39 +79,55 @@ def inbox(conn: sqlite3.Connection, me: str, role: str, *, view: str = "mine", s
             keys = [f"{name}{i}" for i in range(len(chosen))]
             params.update(zip(keys, chosen, strict=True))
             where.append(f"t.{name} in ({', '.join(':' + k for k in keys)})" if keys else "0")
-    sql = _TICKET_SELECT + (" where " + " and ".join(where) if where else "") + \
-        " order by t.last_message_at desc, t.id limit :limit"
+    sql = (
+        _TICKET_SELECT
+        + (" where " + " and ".join(where) if where else "")
+        + " order by t.last_message_at desc, t.id limit :limit"
+    )
     return [_ticket(r) for r in conn.execute(sql, params)]
 
 
 def ticket(conn: sqlite3.Connection, me: str, role: str, ticket_id: str) -> Ticket | None:
-    row = conn.execute(_TICKET_SELECT + " where t.id = :id",
-                       {"me": me, "staff": role in ("agent", "admin"), "id": ticket_id}).fetchone()
+    row = conn.execute(
+        _TICKET_SELECT + " where t.id = :id", {"me": me, "staff": role in ("agent", "admin"), "id": ticket_id}
+    ).fetchone()
     return _ticket(row) if row else None
 
 
 def _message(row: sqlite3.Row) -> Message:
-    return Message(id=row["id"], ticket_id=row["ticket_id"], sender_id=row["sender_id"], content=row["content"],
-                   is_internal=bool(row["is_internal"]), created_at=row["created_at"], edited_at=row["edited_at"],
-                   deleted_at=row["deleted_at"], local_state=row["local_state"], error=row["error"],
-                   sender_name=row["sender_name"] or "")
+    return Message(
+        id=row["id"],
+        ticket_id=row["ticket_id"],
+        sender_id=row["sender_id"],
+        content=row["content"],
+        is_internal=bool(row["is_internal"]),
+        created_at=row["created_at"],
+        edited_at=row["edited_at"],
+        deleted_at=row["deleted_at"],
+        local_state=row["local_state"],
+        error=row["error"],
+        sender_name=row["sender_name"] or "",
+    )
 
 
-_MESSAGE_SELECT = ("select m.*, p.display_name as sender_name from messages m"
-                   " left join profiles p on p.id = m.sender_id")
+_MESSAGE_SELECT = "select m.*, p.display_name as sender_name from messages m left join profiles p on p.id = m.sender_id"
 
 
-def thread(conn: sqlite3.Connection, ticket_id: str, limit: int = 50,
-           before: tuple[str, str] | None = None) -> list[Message]:
+def thread(
+    conn: sqlite3.Connection, ticket_id: str, limit: int = 50, before: tuple[str, str] | None = None
+) -> list[Message]:
     """The newest ``limit`` messages older than ``before`` = (created_at, id), oldest first."""
     limit = max(1, min(int(limit), 1000))
     if before is None:
-        rows = conn.execute(_MESSAGE_SELECT + " where m.ticket_id = ? order by m.created_at desc, m.id desc limit ?",
-                            (ticket_id, limit)).fetchall()
+        rows = conn.execute(
+            _MESSAGE_SELECT + " where m.ticket_id = ? order by m.created_at desc, m.id desc limit ?", (ticket_id, limit)
+        ).fetchall()
     else:
-        rows = conn.execute(_MESSAGE_SELECT + " where m.ticket_id = ? and (m.created_at, m.id) < (?, ?)"
-                            " order by m.created_at desc, m.id desc limit ?",
-                            (ticket_id, before[0], before[1], limit)).fetchall()
+        rows = conn.execute(
+            _MESSAGE_SELECT + " where m.ticket_id = ? and (m.created_at, m.id) < (?, ?)"
+            " order by m.created_at desc, m.id desc limit ?",
+            (ticket_id, before[0], before[1], limit),
+        ).fetchall()
     return [_message(r) for r in reversed(rows)]
 
 
@@ -114,8 +149,10 @@ def profiles(conn: sqlite3.Connection) -> dict[str, Profile]:
 
 
 def agents(conn: sqlite3.Connection) -> list[Profile]:
-    return [_profile(r) for r in conn.execute(
-        "select * from profiles where role in ('agent', 'admin') order by display_name, id")]
+    return [
+        _profile(r)
+        for r in conn.execute("select * from profiles where role in ('agent', 'admin') order by display_name, id")
+    ]
 
 
 def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[SearchHit]:
@@ -125,28 +162,43 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[Search
     if not quoted:
         return []
     limit = max(1, min(int(limit), 500))
-    hits = [SearchHit(ticket_id=r["id"], message_id=None, subject=r["subject"], snippet=r["snip"],
-                      created_at=r["last_message_at"])
-            for r in conn.execute(
-                "select t.id, t.subject, t.last_message_at, snippet(tickets_fts, 0, '[', ']', '…', 12) as snip"
-                " from tickets_fts join tickets t on t.rowid = tickets_fts.rowid where tickets_fts match ?"
-                " order by rank limit ?", (quoted, limit))]
-    hits += [SearchHit(ticket_id=r["ticket_id"], message_id=r["id"], subject=r["subject"] or "", snippet=r["snip"],
-                       created_at=r["created_at"])
-             for r in conn.execute(
-                 "select m.id, m.ticket_id, m.created_at, t.subject,"
-                 " snippet(messages_fts, 0, '[', ']', '…', 12) as snip"
-                 " from messages_fts join messages m on m.rowid = messages_fts.rowid"
-                 " left join tickets t on t.id = m.ticket_id where messages_fts match ? and m.deleted_at is null"
-                 # newest first: FTS5 walks rowids backwards and stops at the limit, where ranking
-                 # would score every match (40 ms for a common word over 50k messages, vs < 1 ms)
-                 " order by messages_fts.rowid desc limit ?", (quoted, limit))]
+    hits = [
+        SearchHit(
+            ticket_id=r["id"], message_id=None, subject=r["subject"], snippet=r["snip"], created_at=r["last_message_at"]
+        )
+        for r in conn.execute(
+            "select t.id, t.subject, t.last_message_at, snippet(tickets_fts, 0, '[', ']', '…', 12) as snip"
+            " from tickets_fts join tickets t on t.rowid = tickets_fts.rowid where tickets_fts match ?"
+            " order by rank limit ?",
+            (quoted, limit),
+        )
+    ]
+    hits += [
+        SearchHit(
+            ticket_id=r["ticket_id"],
+            message_id=r["id"],
+            subject=r["subject"] or "",
+            snippet=r["snip"],
+            created_at=r["created_at"],
+        )
+        for r in conn.execute(
+            "select m.id, m.ticket_id, m.created_at, t.subject,"
+            " snippet(messages_fts, 0, '[', ']', '…', 12) as snip"
+            " from messages_fts join messages m on m.rowid = messages_fts.rowid"
+            " left join tickets t on t.id = m.ticket_id where messages_fts match ? and m.deleted_at is null"
+            # newest first: FTS5 walks rowids backwards and stops at the limit, where ranking
+            # would score every match (40 ms for a common word over 50k messages, vs < 1 ms)
+            " order by messages_fts.rowid desc limit ?",
+            (quoted, limit),
+        )
+    ]
     return hits[:limit]
 
 
 def read_marker(conn: sqlite3.Connection, ticket_id: str, user_id: str) -> str | None:
-    row = conn.execute("select last_read_at from ticket_reads where ticket_id = ? and user_id = ?",
-                       (ticket_id, user_id)).fetchone()
+    row = conn.execute(
+        "select last_read_at from ticket_reads where ticket_id = ? and user_id = ?", (ticket_id, user_id)
+    ).fetchone()
     return str(row[0]) if row else None
 
 
@@ -156,9 +208,14 @@ def draft(conn: sqlite3.Connection, ticket_id: str) -> str:
 
 
 def outbox(conn: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "select seq, kind, entity_id, ticket_id, state, attempts, error, created_at from outbox order by seq limit ?",
-        (limit,))]
+    return [
+        dict(r)
+        for r in conn.execute(
+            "select seq, kind, entity_id, ticket_id, state, attempts, error, created_at"
+            " from outbox order by seq limit ?",
+            (limit,),
+        )
+    ]
 
 
 def count(conn: sqlite3.Connection, table: str) -> int:
@@ -183,13 +240,17 @@ def attachment(conn: sqlite3.Connection, attachment_id: str) -> dict[str, Any] |
 
 def cached_attachment_files(conn: sqlite3.Connection) -> list[tuple[str, int, float, bool]]:
     """(id, size, last used, pinned) of every attachment with a file on disk; queued ones are pinned."""
-    rows = conn.execute("select id, size, coalesce(last_used, 0), local_state <> 'sent' from attachments"
-                        " where local_path is not null").fetchall()
+    rows = conn.execute(
+        "select id, size, coalesce(last_used, 0), local_state <> 'sent' from attachments where local_path is not null"
+    ).fetchall()
     return [(str(r[0]), int(r[1]), float(r[2]), bool(r[3])) for r in rows]
 
 
 def attachment_progress(conn: sqlite3.Connection, message_id: str) -> tuple[int, int]:
     """(files on the server, files of the message): the UI's "uploading 2 of 3"."""
-    row = conn.execute("select count(*) filter (where local_state in ('uploaded', 'sent')), count(*)"
-                       " from attachments where message_id = ?", (message_id,)).fetchone()
+    row = conn.execute(
+        "select count(*) filter (where local_state in ('uploaded', 'sent')), count(*)"
+        " from attachments where message_id = ?",
+        (message_id,),
+    ).fetchone()
     return int(row[0]), int(row[1])

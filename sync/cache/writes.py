@@ -29,16 +29,19 @@ def now_ts() -> str:
 
 # --- local changes: row + outbox entry in the caller's transaction ------------------------------
 
+
 def _enqueue(conn: sqlite3.Connection, kind: str, entity_id: str, ticket_id: str, payload: Mapping[str, Any]) -> None:
     conn.execute(
         "insert into outbox (kind, entity_id, ticket_id, payload, created_at) values (?, ?, ?, ?, ?)",
-        (kind, entity_id, ticket_id, dumps(dict(payload)), now_ts()))
+        (kind, entity_id, ticket_id, dumps(dict(payload)), now_ts()),
+    )
 
 
 def index_new_messages(conn: sqlite3.Connection, after_rowid: int) -> None:
     """Add messages inserted since ``after_rowid`` to the search index, in one statement."""
-    conn.execute("insert into messages_fts (rowid, content) select rowid, content from messages where rowid > ?",
-                 (after_rowid,))
+    conn.execute(
+        "insert into messages_fts (rowid, content) select rowid, content from messages where rowid > ?", (after_rowid,)
+    )
 
 
 def max_message_rowid(conn: sqlite3.Connection) -> int:
@@ -62,15 +65,28 @@ def queue_message(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
     row = {**row, "created_at": next_message_ts(conn, str(row["ticket_id"]))}
     conn.execute(
         "insert into messages (id, ticket_id, sender_id, content, is_internal, created_at, local_state)"
-        " values (:id, :ticket_id, :sender_id, :content, :is_internal, :created_at, 'pending')", row)
+        " values (:id, :ticket_id, :sender_id, :content, :is_internal, :created_at, 'pending')",
+        row,
+    )
     index_new_messages(conn, before)
-    _enqueue(conn, "message", str(row["id"]), str(row["ticket_id"]), {
-        "id": row["id"], "ticket_id": row["ticket_id"], "sender_id": row["sender_id"],
-        "content": row["content"], "is_internal": bool(row["is_internal"])})
+    _enqueue(
+        conn,
+        "message",
+        str(row["id"]),
+        str(row["ticket_id"]),
+        {
+            "id": row["id"],
+            "ticket_id": row["ticket_id"],
+            "sender_id": row["sender_id"],
+            "content": row["content"],
+            "is_internal": bool(row["is_internal"]),
+        },
+    )
 
 
-def queue_message_with_files(conn: sqlite3.Connection, row: Mapping[str, Any],
-                             files: Sequence[Mapping[str, Any]]) -> None:
+def queue_message_with_files(
+    conn: sqlite3.Connection, row: Mapping[str, Any], files: Sequence[Mapping[str, Any]]
+) -> None:
     """A message and its attachments in one transaction, queued in the order the server needs them:
     each file's upload, then the message (so others never see it without its files), then the
     attachment rows (which reference the message)."""
@@ -78,25 +94,61 @@ def queue_message_with_files(conn: sqlite3.Connection, row: Mapping[str, Any],
         conn.execute(
             "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256, object_path,"
             " created_at, local_path, local_state) values (:id, :message_id, :ticket_id, :uploader_id, :name, :mime,"
-            " :size, :sha256, :object_path, :created_at, :local_path, 'pending')", {"created_at": now_ts(), **f})
-        _enqueue(conn, "attachment_upload", str(f["id"]), str(f["ticket_id"]), {
-            "id": f["id"], "message_id": f["message_id"], "object_path": f["object_path"],
-            "local_path": f["local_path"], "mime": f["mime"]})
+            " :size, :sha256, :object_path, :created_at, :local_path, 'pending')",
+            {"created_at": now_ts(), **f},
+        )
+        _enqueue(
+            conn,
+            "attachment_upload",
+            str(f["id"]),
+            str(f["ticket_id"]),
+            {
+                "id": f["id"],
+                "message_id": f["message_id"],
+                "object_path": f["object_path"],
+                "local_path": f["local_path"],
+                "mime": f["mime"],
+            },
+        )
     queue_message(conn, row)
     for f in files:
-        _enqueue(conn, "attachment", str(f["id"]), str(f["ticket_id"]), {
-            "id": f["id"], "message_id": f["message_id"], "ticket_id": f["ticket_id"], "name": f["name"],
-            "sha256": f["sha256"], "object_path": f["object_path"]})
+        _enqueue(
+            conn,
+            "attachment",
+            str(f["id"]),
+            str(f["ticket_id"]),
+            {
+                "id": f["id"],
+                "message_id": f["message_id"],
+                "ticket_id": f["ticket_id"],
+                "name": f["name"],
+                "sha256": f["sha256"],
+                "object_path": f["object_path"],
+            },
+        )
 
 
 def queue_ticket(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
     conn.execute(
         "insert into tickets (id, customer_id, assignee_id, subject, status, priority, created_at, updated_at,"
         " last_message_at, local_state) values (:id, :customer_id, :assignee_id, :subject, :status, :priority,"
-        " :created_at, :created_at, :created_at, 'pending')", {"created_at": now_ts(), **row})
-    _enqueue(conn, "ticket_create", str(row["id"]), str(row["id"]), {
-        "id": row["id"], "customer_id": row["customer_id"], "assignee_id": row["assignee_id"],
-        "subject": row["subject"], "status": row["status"], "priority": row["priority"]})
+        " :created_at, :created_at, :created_at, 'pending')",
+        {"created_at": now_ts(), **row},
+    )
+    _enqueue(
+        conn,
+        "ticket_create",
+        str(row["id"]),
+        str(row["id"]),
+        {
+            "id": row["id"],
+            "customer_id": row["customer_id"],
+            "assignee_id": row["assignee_id"],
+            "subject": row["subject"],
+            "status": row["status"],
+            "priority": row["priority"],
+        },
+    )
 
 
 def queue_ticket_update(conn: sqlite3.Connection, ticket_id: str, changes: Mapping[str, Any]) -> None:
@@ -104,15 +156,20 @@ def queue_ticket_update(conn: sqlite3.Connection, ticket_id: str, changes: Mappi
     current = conn.execute("select * from tickets where id = ?", (ticket_id,)).fetchone()
     if current is None:
         raise KeyError(ticket_id)
-    create = conn.execute("select seq, payload from outbox where kind = 'ticket_create' and entity_id = ?"
-                          " and state = 'queued'", (ticket_id,)).fetchone()
+    create = conn.execute(
+        "select seq, payload from outbox where kind = 'ticket_create' and entity_id = ? and state = 'queued'",
+        (ticket_id,),
+    ).fetchone()
     if create is not None:
         # not on the server yet: fold the change into the creation itself
         payload = json.loads(create["payload"]) | dict(changes)
         conn.execute("update outbox set payload = ? where seq = ?", (dumps(payload), create["seq"]))
     else:
-        queued = conn.execute("select seq, payload from outbox where kind = 'ticket_update' and entity_id = ?"
-                              " and state = 'queued' order by seq desc limit 1", (ticket_id,)).fetchone()
+        queued = conn.execute(
+            "select seq, payload from outbox where kind = 'ticket_update' and entity_id = ?"
+            " and state = 'queued' order by seq desc limit 1",
+            (ticket_id,),
+        ).fetchone()
         if queued is not None:
             payload = json.loads(queued["payload"])
             for key, value in changes.items():
@@ -120,39 +177,54 @@ def queue_ticket_update(conn: sqlite3.Connection, ticket_id: str, changes: Mappi
                 payload["wanted"][key] = value
             conn.execute("update outbox set payload = ? where seq = ?", (dumps(payload), queued["seq"]))
         else:
-            _enqueue(conn, "ticket_update", ticket_id, ticket_id,
-                     {"id": ticket_id, "base": {k: current[k] for k in changes}, "wanted": dict(changes)})
+            _enqueue(
+                conn,
+                "ticket_update",
+                ticket_id,
+                ticket_id,
+                {"id": ticket_id, "base": {k: current[k] for k in changes}, "wanted": dict(changes)},
+            )
     sets = ", ".join(f"{key} = :{key}" for key in changes)
-    conn.execute(f"update tickets set {sets}, local_state = 'pending', error = null where id = :id",
-                 {**changes, "id": ticket_id})
+    conn.execute(
+        f"update tickets set {sets}, local_state = 'pending', error = null where id = :id", {**changes, "id": ticket_id}
+    )
 
 
 def queue_read(conn: sqlite3.Connection, ticket_id: str, user_id: str, at: str) -> None:
-    conn.execute("insert into ticket_reads (ticket_id, user_id, last_read_at) values (?, ?, ?)"
-                 " on conflict (ticket_id, user_id) do update"
-                 " set last_read_at = max(last_read_at, excluded.last_read_at)",
-                 (ticket_id, user_id, at))
+    conn.execute(
+        "insert into ticket_reads (ticket_id, user_id, last_read_at) values (?, ?, ?)"
+        " on conflict (ticket_id, user_id) do update"
+        " set last_read_at = max(last_read_at, excluded.last_read_at)",
+        (ticket_id, user_id, at),
+    )
     payload = {"ticket_id": ticket_id, "user_id": user_id, "last_read_at": at}
-    updated = conn.execute("update outbox set payload = ? where kind = 'read' and entity_id = ? and state = 'queued'",
-                           (dumps(payload), ticket_id)).rowcount
+    updated = conn.execute(
+        "update outbox set payload = ? where kind = 'read' and entity_id = ? and state = 'queued'",
+        (dumps(payload), ticket_id),
+    ).rowcount
     if not updated:
         _enqueue(conn, "read", ticket_id, ticket_id, payload)
 
 
 def save_draft(conn: sqlite3.Connection, ticket_id: str, text: str) -> None:
     if text:
-        conn.execute("insert into drafts (ticket_id, text, updated_at) values (?, ?, ?) on conflict (ticket_id)"
-                     " do update set text = excluded.text, updated_at = excluded.updated_at",
-                     (ticket_id, text, now_ts()))
+        conn.execute(
+            "insert into drafts (ticket_id, text, updated_at) values (?, ?, ?) on conflict (ticket_id)"
+            " do update set text = excluded.text, updated_at = excluded.updated_at",
+            (ticket_id, text, now_ts()),
+        )
     else:
         conn.execute("delete from drafts where ticket_id = ?", (ticket_id,))
 
 
 # --- outbox bookkeeping for push ------------------------------------------------------------------
 
+
 def queued_entries(conn: sqlite3.Connection, limit: int) -> list[OutboxEntry]:
-    rows = conn.execute("select seq, kind, entity_id, ticket_id, payload from outbox where state = 'queued'"
-                        " order by seq limit ?", (limit,)).fetchall()
+    rows = conn.execute(
+        "select seq, kind, entity_id, ticket_id, payload from outbox where state = 'queued' order by seq limit ?",
+        (limit,),
+    ).fetchall()
     return [OutboxEntry(r["seq"], r["kind"], r["entity_id"], r["ticket_id"], json.loads(r["payload"])) for r in rows]
 
 
@@ -170,14 +242,18 @@ def acknowledge(conn: sqlite3.Connection, entries: Sequence[OutboxEntry]) -> Non
         conn.executemany("update attachments set local_state = 'sent', error = null where id = ?", described)
     tickets = [(e.entity_id, e.entity_id) for e in entries if e.kind in ("ticket_create", "ticket_update")]
     if tickets:
-        conn.executemany("update tickets set local_state = 'sent', error = null where id = ? and not exists"
-                         " (select 1 from outbox where entity_id = ? and kind like 'ticket%')", tickets)
+        conn.executemany(
+            "update tickets set local_state = 'sent', error = null where id = ? and not exists"
+            " (select 1 from outbox where entity_id = ? and kind like 'ticket%')",
+            tickets,
+        )
 
 
 def fail(conn: sqlite3.Connection, entry: OutboxEntry, reason: str) -> None:
     """The server refused this entry for good: keep it visible as failed, with the reason."""
-    conn.execute("update outbox set state = 'failed', error = ?, attempts = attempts + 1 where seq = ?",
-                 (reason, entry.seq))
+    conn.execute(
+        "update outbox set state = 'failed', error = ?, attempts = attempts + 1 where seq = ?", (reason, entry.seq)
+    )
     if entry.kind == "message":
         conn.execute("update messages set local_state = 'failed', error = ? where id = ?", (reason, entry.entity_id))
     elif entry.kind in ("ticket_create", "ticket_update"):
@@ -187,12 +263,16 @@ def fail(conn: sqlite3.Connection, entry: OutboxEntry, reason: str) -> None:
         message_id = str(entry.payload["message_id"])
         conn.execute("update attachments set local_state = 'failed', error = ? where id = ?", (reason, entry.entity_id))
         why = f"A file could not be sent: {reason}"
-        conn.execute("update outbox set state = 'failed', error = ? where state = 'queued' and ("
-                     " (kind = 'message' and entity_id = ?) or (kind in ('attachment_upload', 'attachment')"
-                     "  and entity_id in (select id from attachments where message_id = ?)))",
-                     (why, message_id, message_id))
-        conn.execute("update messages set local_state = 'failed', error = ? where id = ? and local_state <> 'sent'",
-                     (why, message_id))
+        conn.execute(
+            "update outbox set state = 'failed', error = ? where state = 'queued' and ("
+            " (kind = 'message' and entity_id = ?) or (kind in ('attachment_upload', 'attachment')"
+            "  and entity_id in (select id from attachments where message_id = ?)))",
+            (why, message_id, message_id),
+        )
+        conn.execute(
+            "update messages set local_state = 'failed', error = ? where id = ? and local_state <> 'sent'",
+            (why, message_id),
+        )
 
 
 def mark_ticket_error(conn: sqlite3.Connection, ticket_id: str, reason: str) -> None:
@@ -204,13 +284,19 @@ def drop(conn: sqlite3.Connection, entry: OutboxEntry) -> None:
 
 
 def retry_message(conn: sqlite3.Connection, message_id: str) -> bool:
-    n = conn.execute("update outbox set state = 'queued', error = null where state = 'failed' and (entity_id = ?"
-                     " or entity_id in (select id from attachments where message_id = ?))",
-                     (message_id, message_id)).rowcount
-    conn.execute("update attachments set local_state = 'pending', error = null where message_id = ?"
-                 " and local_state = 'failed'", (message_id,))
-    conn.execute("update messages set local_state = 'pending', error = null where id = ? and local_state = 'failed'",
-                 (message_id,))
+    n = conn.execute(
+        "update outbox set state = 'queued', error = null where state = 'failed' and (entity_id = ?"
+        " or entity_id in (select id from attachments where message_id = ?))",
+        (message_id, message_id),
+    ).rowcount
+    conn.execute(
+        "update attachments set local_state = 'pending', error = null where message_id = ? and local_state = 'failed'",
+        (message_id,),
+    )
+    conn.execute(
+        "update messages set local_state = 'pending', error = null where id = ? and local_state = 'failed'",
+        (message_id,),
+    )
     return n > 0
 
 
@@ -218,9 +304,11 @@ def discard_message(conn: sqlite3.Connection, message_id: str) -> bool:
     row = conn.execute("select local_state from messages where id = ?", (message_id,)).fetchone()
     if row is None or row["local_state"] == "sent":
         return False
-    conn.execute("delete from outbox where (entity_id = ? and kind = 'message') or (kind in ('attachment_upload',"
-                 " 'attachment') and entity_id in (select id from attachments where message_id = ?))",
-                 (message_id, message_id))
+    conn.execute(
+        "delete from outbox where (entity_id = ? and kind = 'message') or (kind in ('attachment_upload',"
+        " 'attachment') and entity_id in (select id from attachments where message_id = ?))",
+        (message_id, message_id),
+    )
     conn.execute("delete from attachments where message_id = ?", (message_id,))
     conn.execute("delete from messages where id = ?", (message_id,))
     return True
@@ -235,14 +323,18 @@ def counts(conn: sqlite3.Connection) -> tuple[int, int]:
 
 # --- cursors and applying server rows -----------------------------------------------------------
 
+
 def get_cursor(conn: sqlite3.Connection, name: str) -> tuple[int, int]:
     row = conn.execute("select xid, id from cursors where name = ?", (name,)).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def set_cursor(conn: sqlite3.Connection, name: str, cursor: tuple[int, int]) -> None:
-    conn.execute("insert into cursors (name, xid, id) values (?, ?, ?) on conflict (name) do update set"
-                 " xid = excluded.xid, id = excluded.id", (name, cursor[0], cursor[1]))
+    conn.execute(
+        "insert into cursors (name, xid, id) values (?, ?, ?) on conflict (name) do update set"
+        " xid = excluded.xid, id = excluded.id",
+        (name, cursor[0], cursor[1]),
+    )
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
@@ -251,8 +343,10 @@ def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
 
 
 def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute("insert into meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value",
-                 (key, value))
+    conn.execute(
+        "insert into meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value",
+        (key, value),
+    )
 
 
 # tickets whose thread must still be fetched by id (they became visible); kept in the cache, in the
@@ -282,15 +376,17 @@ _MESSAGE_UPSERT = (
     " local_state, error) values (?, ?, ?, ?, ?, ?, ?, ?, 'sent', null)"
     " on conflict (id) do update set content = excluded.content, is_internal = excluded.is_internal,"
     " created_at = excluded.created_at, edited_at = excluded.edited_at, deleted_at = excluded.deleted_at,"
-    " local_state = 'sent', error = null")
+    " local_state = 'sent', error = null"
+)
 
 
 def ticket_exists(conn: sqlite3.Connection, ticket_id: str) -> bool:
     return conn.execute("select 1 from tickets where id = ?", (ticket_id,)).fetchone() is not None
 
 
-def apply_message_rows(conn: sqlite3.Connection, rows: list[dict[str, Any]], me: str,
-                       initial: bool) -> dict[str, tuple[set[str], bool]]:
+def apply_message_rows(
+    conn: sqlite3.Connection, rows: list[dict[str, Any]], me: str, initial: bool
+) -> dict[str, tuple[set[str], bool]]:
     """Upsert server messages; per ticket, the message ids and whether any is new here and from someone else
     (what makes a notification). During the initial pull nothing counts as new."""
     new_ids: set[str] = set()
@@ -298,10 +394,14 @@ def apply_message_rows(conn: sqlite3.Connection, rows: list[dict[str, Any]], me:
         ids = [r["id"] for r in rows]
         known: set[str] = set()
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            known |= {x[0] for x in conn.execute(
-                f"select id from messages where local_state = 'sent' and id in ({','.join('?' * len(chunk))})",
-                chunk)}
+            chunk = ids[start : start + 500]
+            known |= {
+                x[0]
+                for x in conn.execute(
+                    f"select id from messages where local_state = 'sent' and id in ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            }
         new_ids = set(ids) - known
     by_ticket = apply_messages(conn, rows)
     senders = {r["id"]: r["sender_id"] for r in rows}
@@ -314,9 +414,18 @@ def apply_messages(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) 
     by_ticket: dict[str, set[str]] = {}
     # thread order makes the (ticket_id, created_at) index inserts mostly sequential
     for r in sorted(rows, key=lambda r: (str(r["ticket_id"]), str(r["created_at"]))):
-        params.append((r["id"], r["ticket_id"], r["sender_id"], r["content"], 1 if r.get("is_internal") else 0,
-                       canonical_ts(r["created_at"]), canonical_ts(r.get("edited_at")),
-                       canonical_ts(r.get("deleted_at"))))
+        params.append(
+            (
+                r["id"],
+                r["ticket_id"],
+                r["sender_id"],
+                r["content"],
+                1 if r.get("is_internal") else 0,
+                canonical_ts(r["created_at"]),
+                canonical_ts(r.get("edited_at")),
+                canonical_ts(r.get("deleted_at")),
+            )
+        )
         by_ticket.setdefault(str(r["ticket_id"]), set()).add(str(r["id"]))
     before = max_message_rowid(conn)
     conn.executemany(_MESSAGE_UPSERT, params)
@@ -324,19 +433,32 @@ def apply_messages(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) 
     return by_ticket
 
 
-_TICKET_COLUMNS = ("id", "customer_id", "assignee_id", "subject", "status", "priority", "created_at", "updated_at",
-                   "last_message_at", "first_response_at", "resolved_at")
+_TICKET_COLUMNS = (
+    "id",
+    "customer_id",
+    "assignee_id",
+    "subject",
+    "status",
+    "priority",
+    "created_at",
+    "updated_at",
+    "last_message_at",
+    "first_response_at",
+    "resolved_at",
+)
 _TICKET_TS = frozenset({"created_at", "updated_at", "last_message_at", "first_response_at", "resolved_at"})
 _TICKET_UPSERT = (
     f"insert into tickets ({', '.join(_TICKET_COLUMNS)}) values ({', '.join('?' * len(_TICKET_COLUMNS))})"
-    " on conflict (id) do update set " + ", ".join(f"{c} = excluded.{c}" for c in _TICKET_COLUMNS[1:]))
+    " on conflict (id) do update set " + ", ".join(f"{c} = excluded.{c}" for c in _TICKET_COLUMNS[1:])
+)
 
 
 def pending_ticket_changes(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     """Field changes still queued per ticket (the overlay a pulled ticket row gets)."""
     out: dict[str, dict[str, Any]] = {}
-    for r in conn.execute("select entity_id, payload from outbox where kind = 'ticket_update' and state = 'queued'"
-                          " order by seq"):
+    for r in conn.execute(
+        "select entity_id, payload from outbox where kind = 'ticket_update' and state = 'queued' order by seq"
+    ):
         out.setdefault(r["entity_id"], {}).update(json.loads(r["payload"])["wanted"])
     return out
 
@@ -350,8 +472,9 @@ def apply_tickets(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -
         old = conn.execute("select assignee_id, local_state from tickets where id = ?", (r["id"],)).fetchone()
         previous[str(r["id"])] = dict(old) if old is not None else None
         merged = overlay_ticket(r, pending.get(str(r["id"]), {}))
-        conn.execute(_TICKET_UPSERT, [canonical_ts(merged.get(c)) if c in _TICKET_TS else merged.get(c)
-                                      for c in _TICKET_COLUMNS])
+        conn.execute(
+            _TICKET_UPSERT, [canonical_ts(merged.get(c)) if c in _TICKET_TS else merged.get(c) for c in _TICKET_COLUMNS]
+        )
     return previous
 
 
@@ -360,15 +483,21 @@ def apply_profiles(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) 
         "insert into profiles (id, role, display_name, avatar_url, updated_at) values (?, ?, ?, ?, ?)"
         " on conflict (id) do update set role = excluded.role, display_name = excluded.display_name,"
         " avatar_url = excluded.avatar_url, updated_at = excluded.updated_at",
-        [(r["id"], r["role"], r.get("display_name") or "", r.get("avatar_url"), canonical_ts(r.get("updated_at")))
-         for r in rows])
+        [
+            (r["id"], r["role"], r.get("display_name") or "", r.get("avatar_url"), canonical_ts(r.get("updated_at")))
+            for r in rows
+        ],
+    )
 
 
 def apply_reads(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> set[str]:
     params = [(r["ticket_id"], r["user_id"], canonical_ts(r["last_read_at"])) for r in rows]
-    conn.executemany("insert into ticket_reads (ticket_id, user_id, last_read_at) values (?, ?, ?)"
-                     " on conflict (ticket_id, user_id) do update set"
-                     " last_read_at = max(last_read_at, excluded.last_read_at)", params)
+    conn.executemany(
+        "insert into ticket_reads (ticket_id, user_id, last_read_at) values (?, ?, ?)"
+        " on conflict (ticket_id, user_id) do update set"
+        " last_read_at = max(last_read_at, excluded.last_read_at)",
+        params,
+    )
     return {p[0] for p in params}
 
 
@@ -387,15 +516,32 @@ def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]
     changed: dict[str, set[str]] = {}
     values = []
     for r in rows:
-        values.append({k: r.get(k) for k in ("id", "message_id", "ticket_id", "uploader_id", "name", "mime", "size",
-                                             "sha256", "object_path", "created_at")})
+        values.append(
+            {
+                k: r.get(k)
+                for k in (
+                    "id",
+                    "message_id",
+                    "ticket_id",
+                    "uploader_id",
+                    "name",
+                    "mime",
+                    "size",
+                    "sha256",
+                    "object_path",
+                    "created_at",
+                )
+            }
+        )
         changed.setdefault(str(r["ticket_id"]), set()).add(str(r["message_id"]))
     conn.executemany(
         "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256, object_path,"
         " created_at, local_state) values (:id, :message_id, :ticket_id, :uploader_id, :name, :mime, :size, :sha256,"
         " :object_path, :created_at, 'sent') on conflict (id) do update set name = excluded.name,"
         " mime = excluded.mime, size = excluded.size, sha256 = excluded.sha256, object_path = excluded.object_path,"
-        " created_at = excluded.created_at, local_state = 'sent', error = null", values)
+        " created_at = excluded.created_at, local_state = 'sent', error = null",
+        values,
+    )
     return changed
 
 
@@ -414,5 +560,6 @@ def set_attachment_file(conn: sqlite3.Connection, attachment_id: str, local_path
 
 def forget_attachment_files(conn: sqlite3.Connection, attachment_ids: Iterable[str]) -> None:
     """Downloaded copies evicted from disk: they will be downloaded again when opened."""
-    conn.executemany("update attachments set local_path = null where id = ? and local_state = 'sent'",
-                     [(i,) for i in attachment_ids])
+    conn.executemany(
+        "update attachments set local_path = null where id = ? and local_state = 'sent'", [(i,) for i in attachment_ids]
+    )
