@@ -1,5 +1,6 @@
 """One chat message: own messages on the right with their delivery state, others on the left with avatar
-and name; internal notes drawn as amber notes with a lock so nobody mistakes them for a reply."""
+and name; internal notes drawn as amber notes with a lock so nobody mistakes them for a reply; an edited
+message says "edited", a deleted one shows only "Message deleted" (the server cleared its text)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class MessageBubble(ui.row):
         self.own = own
         self._on_retry, self._on_discard = on_retry, on_discard
         internal = message.is_internal
+        self.state: str = ""
         self.classes("w-full gap-2 no-wrap items-end " + ("justify-end" if own else "justify-start"))
         self.props(f'data-message-id="{self.message_id}"').mark("bubble", f"msg-{self.message_id}")
         with self:
@@ -54,6 +56,19 @@ class MessageBubble(ui.row):
                         ui.label("·")
                     ui.label("You" if own else sender_name).classes("font-medium")
                     ui.label(fmt.clock(message.created_at))
+                    if message.edited_at and not message.deleted_at:
+                        # history is visible: the server stamps edited_at on every edit (staff keep the revisions)
+                        ui.label("·")
+                        ui.label("edited").props('data-testid="edited"').mark("edited").tooltip(
+                            f"edited at {fmt.clock(message.edited_at)}"
+                        )
+                if message.deleted_at:
+                    # the server cleared the text; the bubble keeps who and when, never the content
+                    ui.label("Message deleted").classes(
+                        "sc-bubble px-3 py-2 rounded-2xl italic opacity-60 border border-current"
+                    ).props('data-testid="deleted"').mark("deleted")
+                    self.state_row = ui.row()
+                    return
                 body = ui.label(str(message.content)).classes("sc-bubble px-3 py-2 rounded-2xl whitespace-pre-wrap")
                 if internal:
                     body.classes("sc-note").mark("note")
@@ -62,11 +77,10 @@ class MessageBubble(ui.row):
                 else:
                     body.classes("sc-other")
                 self.state_row = ui.row(align_items="center").classes("gap-1 text-xs no-wrap px-1")
-        self.state: str = ""
         self.show(message)
 
     def show(self, message: Message) -> None:
-        if not self.own:
+        if not self.own or message.deleted_at:
             return
         state, error = message.local_state, message.error
         if state == self.state and state != "failed":
