@@ -51,6 +51,7 @@ class Puller:
         backfill: set[str] = set()
         for table in ORDER:
             await self._pull_table(table, result, initial, backfill)
+        await self._settings()
         backfill |= await self.cache.pending_backfills()  # incl. those an earlier pull could not finish
         for ticket_id in sorted(backfill):
             await self.backfill(ticket_id, emit, result)
@@ -84,6 +85,12 @@ class Puller:
                 await asyncio.wait([fetch])
             if not fetch.cancelled() and fetch.exception() is not None:
                 log.debug("prefetch of %s ended with %s", table, fetch.exception())
+
+    async def _settings(self) -> None:
+        """The project's settings (one row, no cursor): a change re-derives what depends on them (receipts)."""
+        settings = await self.remote.app_settings()
+        if settings is not None and await self.cache.set_app_settings(settings):
+            self.emit(events.TicketsChanged(frozenset(await self.cache.ticket_ids())))
 
     async def _apply(
         self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], initial: bool, backfill: set[str]

@@ -89,6 +89,8 @@ class FakeRemote:
         default_factory=lambda: {t: {} for t in ("profiles", "tickets", "messages", "attachments", "ticket_reads")})
     calls: list[str] = field(default_factory=list)
     files: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)  # (bucket, key) → bytes, mime
+    settings: dict[str, Any] = field(  # the project's app_settings row
+        default_factory=lambda: {"edit_window_seconds": 900, "customers_see_read_receipts": True})
     live: FakeLive = field(default_factory=FakeLive)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _refresh_tokens: dict[str, str] = field(default_factory=dict)  # valid refresh token -> user id
@@ -183,6 +185,10 @@ class FakeRemote:
     async def profile(self, user_id: str) -> dict[str, Any] | None:
         self._enter("profile")
         return self.tables["profiles"].get(user_id)
+
+    async def app_settings(self) -> dict[str, Any] | None:
+        self._enter("app settings")
+        return dict(self.settings)
 
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]:
         self._enter(f"pull {table}")

@@ -1,4 +1,4 @@
-"""One chat message: own messages on the right with their delivery state, others on the left with avatar
+"""One chat message: own messages on the right with their delivery and read state, others on the left with avatar
 and name; internal notes drawn as amber notes with a lock so nobody mistakes them for a reply; an edited
 message says "edited", a deleted one shows only "Message deleted" (the server cleared its text)."""
 
@@ -10,6 +10,7 @@ from nicegui import ui
 
 from supportchat_app import fmt
 from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.receipts import ReceiptLine, ThreadReceipts
 from sync.models import Message
 
 
@@ -36,8 +37,11 @@ class MessageBubble(ui.row):
         sender_name: str,
         on_retry: Callable[[str], None],
         on_discard: Callable[[str], None],
+        receipts: ThreadReceipts,
+        name_of: Callable[[str], str],
     ) -> None:
         super().__init__(wrap=False)
+        self.receipts, self.name_of = receipts, name_of
         self.message_id = str(message.id)
         self.own = own
         self._on_retry, self._on_discard = on_retry, on_discard
@@ -77,10 +81,16 @@ class MessageBubble(ui.row):
                 else:
                     body.classes("sc-other")
                 self.state_row = ui.row(align_items="center").classes("gap-1 text-xs no-wrap px-1")
+                self.receipt_line = ReceiptLine()
         self.show(message)
 
     def show(self, message: Message) -> None:
-        if not self.own or message.deleted_at:
+        self.message = message
+        if message.deleted_at:
+            return
+        # queued / sent / read on own messages, "read by" on others' for staff (components/receipts.py)
+        self.receipt_line.show(self.receipts.of(message), staff=self.receipts.staff, name_of=self.name_of)
+        if not self.own:
             return
         state, error = message.local_state, message.error
         if state == self.state and state != "failed":
@@ -88,10 +98,7 @@ class MessageBubble(ui.row):
         self.state = state
         self.state_row.clear()
         with self.state_row:
-            if state == "pending":
-                ui.icon("schedule", size="14px").classes("opacity-60")
-                ui.label("Sending…").classes("opacity-60").props('data-testid="state-pending"').mark("state-pending")
-            elif state == "failed":
+            if state == "failed":
                 ui.icon("error", size="14px", color="negative")
                 reason = str(error or "the server refused it")
                 ui.label(f"Not sent: {reason}").classes("text-negative").props('data-testid="state-failed"').mark(
@@ -103,7 +110,3 @@ class MessageBubble(ui.row):
                 ui.button("Discard", on_click=lambda: self._on_discard(self.message_id)).props(
                     'flat dense size=sm color=negative no-caps data-testid="discard"'
                 ).mark("discard")
-            else:
-                ui.icon("done", size="14px").classes("opacity-50").props('data-testid="state-sent"').mark(
-                    "state-sent"
-                ).tooltip("Sent")

@@ -18,6 +18,7 @@ from nicegui import events, ui
 
 from supportchat_app import fmt
 from supportchat_app.components.bubble import DayHeader, MessageBubble
+from supportchat_app.components.receipts import ThreadReceipts
 from sync.models import Message
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class ThreadView(ui.element):
         self.engine, self.ticket_id, self.me, self.name_of = engine, ticket_id, me, name_of
         self.page_size, self.first_page = page_size, first_page
         self.bubbles: dict[str, MessageBubble] = {}
+        staff = engine.user is not None and engine.user.is_staff
+        self.receipts = ThreadReceipts.of_ticket(engine.cache, ticket_id, me=me, staff=staff)  # one read per render
         self.oldest: Message | None = None
         self.newest: tuple[str, str] | None = None  # cursor of the newest message shown
         self.newest_day: date | None = None
@@ -144,6 +147,8 @@ class ThreadView(ui.element):
             sender_name=self.name_of(str(message.sender_id)),
             on_retry=self._retry,
             on_discard=self._discard,
+            receipts=self.receipts,
+            name_of=self.name_of,
         )
         self.bubbles[bubble.message_id] = bubble
         return bubble
@@ -168,6 +173,7 @@ class ThreadView(ui.element):
     def refresh(self, message_ids: frozenset[str] | set[str]) -> None:
         """Apply a MessagesChanged: new messages appear at the bottom, own ones update their state,
         discarded ones disappear."""
+        self.refresh_receipts()
         newest = self.engine.cache.thread(self.ticket_id, limit=max(self.page_size, len(message_ids) + 10))
         seen = {str(m.id) for m in newest}
         for message in newest:
@@ -179,6 +185,12 @@ class ThreadView(ui.element):
             bubble = self.bubbles[gone]
             if bubble.own and bubble.state in ("pending", "failed"):
                 self.bubbles.pop(gone).delete()
+
+    def refresh_receipts(self) -> None:
+        """Read markers moved (or the project's receipts setting): redraw the receipts that changed."""
+        if self.receipts.reload(self.engine.cache):
+            for bubble in self.bubbles.values():
+                bubble.show(bubble.message)
 
     def _retry(self, message_id: str) -> None:
         try:

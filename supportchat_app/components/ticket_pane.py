@@ -236,6 +236,7 @@ class TicketPane(ui.column):
 
     def on_ticket_changed(self) -> None:
         before = self.ticket.status if self.ticket else None
+        self.thread.refresh_receipts()
         self.refresh_header()
         self._show_footer()
         if self.ticket is not None and self.ticket.status != before and not self.staff:

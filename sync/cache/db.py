@@ -17,6 +17,7 @@ the local row in writes.acknowledge/writes.fail, and a sender registered with th
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from sync.models import Message, Profile, SearchHit, Ticket, TicketView
 # pull order: a message's ticket comes first, an attachment's message before it
 TABLES = ("profiles", "tickets", "messages", "attachments", "ticket_reads")
 _INITIAL_SYNC = "initial_sync_done"
+_APP_SETTINGS = "app_settings"
 
 
 @dataclass
@@ -322,6 +324,9 @@ class Cache:
 
         return await self._store.awrite(write)
 
+    async def ticket_ids(self) -> set[str]:
+        return await self._store.aread(writes.local_ticket_ids)
+
     async def pending_backfills(self) -> set[str]:
         return await self._store.aread(writes.pending_backfills)
 
@@ -374,6 +379,30 @@ class Cache:
 
     def read_marker(self, ticket_id: str, user_id: str) -> str | None:
         return reads.read_marker(self._store.reader, ticket_id, user_id)
+
+    async def set_app_settings(self, row: Mapping[str, Any]) -> bool:
+        """Keep the project's settings as last pulled; returns whether they changed."""
+        value = json.dumps(dict(row), sort_keys=True, default=str)
+
+        def write(conn: sqlite3.Connection) -> bool:
+            changed = writes.get_meta(conn, _APP_SETTINGS) != value
+            writes.set_meta(conn, _APP_SETTINGS, value)
+            return changed
+
+        return await self._store.awrite(write)
+
+    def app_settings(self) -> dict[str, Any]:
+        """The project's settings as last pulled (``{}`` before the first pull)."""
+        value = writes.get_meta(self._store.reader, _APP_SETTINGS)
+        return dict(json.loads(value)) if value else {}
+
+    def customers_see_read_receipts(self) -> bool:
+        """The project's switch (true unless the server said otherwise): may customers see staff read markers?"""
+        return bool(self.app_settings().get("customers_see_read_receipts", True))
+
+    def read_markers(self, ticket_id: str) -> dict[str, str]:
+        """Who has read a ticket up to when (user id → last_read_at), as RLS let this user see them."""
+        return reads.read_markers(self._store.reader, ticket_id)
 
     def draft(self, ticket_id: str) -> str:
         return reads.draft(self._store.reader, ticket_id)

@@ -202,6 +202,13 @@ def read_marker(conn: sqlite3.Connection, ticket_id: str, user_id: str) -> str |
     return str(row[0]) if row else None
 
 
+def read_markers(conn: sqlite3.Connection, ticket_id: str) -> dict[str, str]:
+    """Every cached read marker of a ticket, user id → last_read_at: one primary-key range read that serves
+    the receipts of a whole thread."""
+    rows = conn.execute("select user_id, last_read_at from ticket_reads where ticket_id = ?", (ticket_id,))
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
 def draft(conn: sqlite3.Connection, ticket_id: str) -> str:
     row = conn.execute("select text from drafts where ticket_id = ?", (ticket_id,)).fetchone()
     return str(row[0]) if row else ""
