@@ -55,6 +55,13 @@ class Workspace:
             await self._start()
             return user
 
+    async def sign_in_code(self, code: str) -> LocalUser:
+        """The second step of a two-step sign-in (after ``sign_in`` raised ``CodeRequired``)."""
+        async with self._lock:
+            user = await self.engine.sign_in_code(code)
+            await self._start()
+            return user
+
     async def sign_out(self) -> None:
         async with self._lock:
             self.started = False

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import platformdirs
 
-from sync import attachments, events
+from sync import attachments, events, mfa
 from sync.applier import LiveApplier
 from sync.cache import Cache
 from sync.cache.db import TABLES as PHASES
@@ -125,6 +125,8 @@ class SyncEngine:
         self._pull_wanted = True
         self._attempt = 0
         self._round_lock = asyncio.Lock()
+        self._pending: mfa.PendingSignIn | None = None  # a password-only sign-in waiting for its code
+        self.two_factor = mfa.TwoFactor(self.remote, self._current_session, self._adopt_tokens)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -220,7 +222,9 @@ class SyncEngine:
             parts.cache.close()
 
     async def sign_in(self, email: str, password: str) -> LocalUser:
-        """Sign in with email and password; raises AuthError with a plain message."""
+        """Sign in with email and password; raises AuthError with a plain message, or ``CodeRequired``
+        when the account has two-step sign-in (then ``sign_in_code``; nothing is saved until then)."""
+        self._pending = None
         if not email or not password:
             raise AuthError("enter your email and password", refused=True)
         try:
@@ -234,6 +238,35 @@ class SyncEngine:
             ) from exc
         except RetryableError as exc:
             raise AuthError(f"cannot reach the server to sign in ({exc.message})", code=exc.code) from exc
+        if tokens.factor_id is not None:
+            self._pending = mfa.PendingSignIn(tokens, email)
+            raise mfa.CodeRequired()
+        return await self._signed_in_as(tokens, email)
+
+    @property
+    def code_pending(self) -> bool:
+        """A password was right and its code is still due (``sign_in_code``)."""
+        return self._pending is not None
+
+    async def sign_in_code(self, code: str) -> LocalUser:
+        """The second step: a current code from the authenticator app turns the pending sign-in into an
+        aal2 session. A wrong code leaves the step pending (try again); AuthError says why."""
+        pending = self._pending
+        if pending is None:
+            raise AuthError("sign in with your email and password first", refused=True)
+        tokens = pending.tokens
+        assert tokens.factor_id is not None
+        digits = mfa.clean_code(code)
+        try:
+            verified = await self.remote.mfa_verify(tokens.access_token, tokens.refresh_token, tokens.factor_id, digits)
+        except AuthError as exc:
+            raise mfa.code_refused(exc) from exc
+        except RetryableError as exc:
+            raise AuthError(f"cannot reach the server to check the code ({exc.message})", code=exc.code) from exc
+        self._pending = None
+        return await self._signed_in_as(verified, pending.email)
+
+    async def _signed_in_as(self, tokens: Tokens, email: str) -> LocalUser:
         profile = await self.remote.profile(tokens.user_id) or {}
         user = LocalUser(
             tokens.user_id,
@@ -277,6 +310,7 @@ class SyncEngine:
                     file.unlink()
         await asyncio.to_thread(self.sessions.clear)
         self._session = None
+        self._pending = None
         self.user = None
         self._set_status(state="offline", pending=0, failed=0, last_synced_at=None, last_error=None)
 
@@ -410,6 +444,18 @@ class SyncEngine:
         if self._session is None:
             raise AuthError("sign in first", refused=True)
         return self._session.access_token
+
+    async def _current_session(self) -> StoredSession:
+        await self._ensure_token()
+        if self._session is None:
+            raise AuthError("sign in first", refused=True)
+        return self._session
+
+    async def _adopt_tokens(self, tokens: Tokens) -> None:
+        """New tokens of the signed-in user's session (a verified code): the old refresh token is spent."""
+        if self.user is None or tokens.user_id != self.user.id:
+            raise AuthError("the server answered for another user", refused=True)
+        await self._save_session(tokens, self.user)
 
     async def _with_refresh(self, fn: Callable[[], Awaitable[T]]) -> T:
         try:

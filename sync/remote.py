@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ from supabase import AsyncClientOptions, acreate_client
 from sync.errormap import map_exception
 from sync.errors import AuthError, SyncError
 from sync.live import ChangeHandler, ChangeKind, RealtimeLink, StateHandler
+from sync.mfa import Enrollment, Factor
 from sync.models import RemoteConfig
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class Tokens:
     expires_at: int
     user_id: str
     email: str
+    # a verified TOTP factor this password-only (aal1) session must still answer before it is used
+    factor_id: str | None = None
 
 
 __all__ = ["PAGE", "ChangeHandler", "ChangeKind", "LivePort", "Remote", "StateHandler", "SupabaseRemote", "Tokens"]
@@ -76,6 +80,11 @@ class Remote(Protocol):
     async def refresh(self, refresh_token: str) -> Tokens: ...
     async def use_token(self, access_token: str) -> None: ...
     async def sign_out(self) -> None: ...
+    # two-step sign-in (sync/mfa.py): each call runs on the given session, verify answers new tokens
+    async def mfa_factors(self, access_token: str, refresh_token: str) -> list[Factor]: ...
+    async def mfa_enroll(self, access_token: str, refresh_token: str, friendly_name: str) -> Enrollment: ...
+    async def mfa_verify(self, access_token: str, refresh_token: str, factor_id: str, code: str) -> Tokens: ...
+    async def mfa_unenroll(self, access_token: str, refresh_token: str, factor_id: str) -> None: ...
     async def profile(self, user_id: str) -> dict[str, Any] | None: ...
     async def app_settings(self) -> dict[str, Any] | None: ...
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]: ...
@@ -171,8 +180,18 @@ class SupabaseRemote:
         )
 
     async def sign_in(self, email: str, password: str) -> Tokens:
-        response = await self.call(lambda c: c.auth.sign_in_with_password({"email": email, "password": password}))
+        async def run(c: Any) -> tuple[Any, str | None]:
+            response = await c.auth.sign_in_with_password({"email": email, "password": password})
+            level = await c.auth.mfa.get_authenticator_assurance_level()
+            if level.next_level != "aal2" or level.current_level == "aal2":
+                return response, None
+            totp = (await c.auth.mfa.list_factors()).totp  # the verified TOTP factors
+            return response, (str(totp[0].id) if totp else None)
+
+        response, factor_id = await self.call(run)
         tokens = self._tokens(response)
+        if factor_id is not None:  # not used until its code is verified (mfa_verify)
+            return replace(tokens, factor_id=factor_id)
         await self.use_token(tokens.access_token)
         return tokens
 
@@ -196,6 +215,65 @@ class SupabaseRemote:
             await self.call(lambda c: c.auth.sign_out({"scope": "local"}))
         except SyncError as exc:  # offline sign-out still signs out locally
             log.info("server sign-out skipped: %s", exc)
+
+    # --- MFA (sync/mfa.py) ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def _on_session(c: Any, access_token: str, refresh_token: str) -> None:
+        """supabase-py's ``auth.mfa`` works on the auth client's own session: make it this one. The engine
+        hands a token far from expiry, so ``set_session`` only asks who the user is, and the client never
+        refreshes (and so rotates) the refresh token behind the engine's back."""
+        await c.auth.set_session(access_token, refresh_token)
+
+    async def mfa_factors(self, access_token: str, refresh_token: str) -> list[Factor]:
+        async def run(c: Any) -> Any:
+            await self._on_session(c, access_token, refresh_token)
+            return await c.auth.mfa.list_factors()
+
+        listed = await self.call(run)
+        return [
+            Factor(str(f.id), str(f.friendly_name or ""), "verified" if f.status == "verified" else "unverified")
+            for f in listed.all
+            if f.factor_type == "totp"
+        ]
+
+    async def mfa_enroll(self, access_token: str, refresh_token: str, friendly_name: str) -> Enrollment:
+        async def run(c: Any) -> Any:
+            await self._on_session(c, access_token, refresh_token)
+            # an enrolment abandoned before its first code stays behind unverified: clear it first
+            for factor in (await c.auth.mfa.list_factors()).all:
+                if factor.status != "verified":
+                    await c.auth.mfa.unenroll({"factor_id": factor.id})
+            params = {"factor_type": "totp", "friendly_name": friendly_name, "issuer": "SupportChat"}
+            return await c.auth.mfa.enroll(params)
+
+        enrolled = await self.call(run)
+        if enrolled.totp is None:
+            raise AuthError("the server did not return a TOTP secret", refused=True)
+        return Enrollment(str(enrolled.id), enrolled.totp.secret, enrolled.totp.uri)
+
+    async def mfa_verify(self, access_token: str, refresh_token: str, factor_id: str, code: str) -> Tokens:
+        async def run(c: Any) -> Any:
+            await self._on_session(c, access_token, refresh_token)
+            return await c.auth.mfa.challenge_and_verify({"factor_id": factor_id, "code": code})
+
+        verified = await self.call(run)
+        tokens = Tokens(
+            verified.access_token,
+            verified.refresh_token,
+            int(time.time()) + int(verified.expires_in),
+            str(verified.user.id),
+            str(verified.user.email or ""),
+        )
+        await self.use_token(tokens.access_token)
+        return tokens
+
+    async def mfa_unenroll(self, access_token: str, refresh_token: str, factor_id: str) -> None:
+        async def run(c: Any) -> Any:
+            await self._on_session(c, access_token, refresh_token)
+            return await c.auth.mfa.unenroll({"factor_id": factor_id})
+
+        await self.call(run)
 
     # --- REST -------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """MFA with TOTP through supabase-py's `auth.mfa` against the real localbase (issue 17): enrol,
 challenge, verify (the session becomes aal2 with a `totp` amr entry, also after a refresh), a new
 sign-in starts at aal1 with aal2 next, wrong and foreign codes and factors are refused, unenrolling
-a verified factor needs aal2.
+a verified factor needs aal2, a verified challenge cannot be replayed.
 """
 
 from __future__ import annotations
@@ -116,6 +116,23 @@ def test_wrong_code_and_foreign_factor_are_refused(client: Client, stack: StackP
             mallory.auth.mfa.verify({"factor_id": factor_id, "challenge_id": challenge.id, "code": totp.now()})
     finally:
         mallory.auth.close()
+
+
+def test_a_verified_challenge_cannot_be_replayed(client: Client, stack: StackProcess) -> None:
+    """Replaying a verify request (same challenge, same code) is refused with GoTrue's own answer for a
+    challenge already verified; GoTrue keeps no list of used codes, so the same code answers a *new*
+    challenge while its 30 s step lasts (the app's two-step sign-in always asks a new challenge)."""
+    signed_up(client)
+    factor_id, totp = enrolled(client)
+    challenge = client.auth.mfa.challenge({"factor_id": factor_id})
+    code = totp.now()
+    client.auth.mfa.verify({"factor_id": factor_id, "challenge_id": challenge.id, "code": code})
+    with pytest.raises(AuthApiError) as replayed:
+        client.auth.mfa.verify({"factor_id": factor_id, "challenge_id": challenge.id, "code": code})
+    assert (replayed.value.code, replayed.value.status) == ("mfa_ip_address_mismatch", 422)
+    assert replayed.value.message == "Challenge and verify IP addresses mismatch."
+    fresh = client.auth.mfa.challenge({"factor_id": factor_id})
+    assert client.auth.mfa.verify({"factor_id": factor_id, "challenge_id": fresh.id, "code": totp.now()}).access_token
 
 
 def test_phone_factors_are_disabled_and_names_are_unique(client: Client) -> None:

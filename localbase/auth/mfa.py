@@ -151,9 +151,11 @@ class Factors:
                     await cur.execute("select * from auth.mfa_challenges where id = %s and factor_id = %s for update",
                                       (str(challenge_id) if challenge_id else None, str(factor["id"])))
                     challenge = await cur.fetchone()
-                if challenge is None or challenge["verified_at"] is not None:
+                if challenge is None:
                     raise unprocessable("mfa_factor_not_found", "MFA factor with the provided challenge ID not found")
-                if challenge["ip_address"] is not None and str(challenge["ip_address"]) != _client_ip(request):
+                # GoTrue answers a replayed (already verified) challenge as it does one from another address
+                if challenge["verified_at"] is not None or (
+                        challenge["ip_address"] is not None and str(challenge["ip_address"]) != _client_ip(request)):
                     raise unprocessable("mfa_ip_address_mismatch", "Challenge and verify IP addresses mismatch.")
                 if datetime.now(UTC) > challenge["created_at"] + CHALLENGE_EXPIRY:
                     await conn.execute("delete from auth.mfa_challenges where id = %s", (str(challenge["id"]),))

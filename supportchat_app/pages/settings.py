@@ -1,4 +1,5 @@
-"""Settings: connect to a real Supabase project (URL + anon key) or go back to the demo server.
+"""Settings: connect to a real Supabase project (URL + anon key) or go back to the demo server; for a
+signed-in user, two-step sign-in (components/two_factor.py).
 
 The key is checked by `sync.RemoteConfig`, which refuses a service_role key: that key bypasses every
 row-level security rule and must never sit on an agent's computer.
@@ -13,6 +14,7 @@ from nicegui import ui
 
 from supportchat_app import backend as backend_module
 from supportchat_app import config, theme
+from supportchat_app.components.two_factor import TwoFactorCard
 
 
 def _loopback(url: str) -> bool:
@@ -52,8 +54,9 @@ def check_server(url: str, anon_key: str) -> str | None:
 
 def create() -> None:
     @ui.page("/settings", title=f"Settings · {theme.APP_NAME}")
-    def settings_page() -> None:
+    async def settings_page() -> None:
         backend = backend_module.current()
+        workspace = await backend.workspace(theme.browser_id(), ui.context.client) if backend.phase == "ready" else None
         root = config.data_dir()
         saved = config.load_settings(root)
         with theme.frame(f"Settings · {theme.APP_NAME}"), theme.centered_card().classes("w-[560px]"):
@@ -117,5 +120,8 @@ def create() -> None:
                     ui.button("Save and connect", on_click=connect).props(
                         'unelevated no-caps data-testid="connect"'
                     ).mark("connect")
+            if workspace is not None and workspace.engine.user is not None:
+                ui.separator()
+                TwoFactorCard(workspace.engine)
             ui.separator()
             ui.label(f"Data folder: {root}").classes("text-xs opacity-60")

@@ -1,7 +1,9 @@
-"""Sign-in page: email and password, plus one-click demo accounts when the demo server is in use."""
+"""Sign-in page: email and password (then the authenticator code for an account with two-step sign-in),
+plus one-click demo accounts when the demo server is in use."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import ui
@@ -12,7 +14,9 @@ from supportchat_app.account import Account
 from supportchat_app.backend import Workspace
 from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.email_code import EmailCodeDialog
+from supportchat_app.components.two_factor import CodeStep
 from supportchat_app.pages import guard
+from sync.mfa import CodeRequired
 
 
 def demo_accounts() -> tuple[list[tuple[str, str, str]], str]:
@@ -43,13 +47,15 @@ def create() -> None:
             return workspace
         backend = backend_module.current()
         user = workspace.engine.user
-        expired = user is not None  # the guard lets a signed-in user in only when their session ended
 
         async def sign_in(email: str, password: str) -> None:
             error.set_text("")
             button.props("loading")
             try:
                 await workspace.sign_in(email.strip(), password)
+            except CodeRequired:  # the password was right; the account also needs its authenticator code
+                show_code_step(True)
+                return
             except Exception as exc:  # AuthError carries a plain message; anything else gets one
                 error.set_text(_sign_in_message(exc))
                 return
@@ -57,61 +63,89 @@ def create() -> None:
                 button.props(remove="loading")
             ui.navigate.to("/")
 
+        async def verify_code(code: str) -> None:
+            error.set_text("")
+            try:
+                await workspace.sign_in_code(code)
+            except Exception as exc:  # a wrong or used code: say so and stay on the code step
+                error.set_text(_code_message(exc))
+                return
+            ui.navigate.to("/")
+
+        def show_code_step(shown: bool) -> None:
+            password_step.set_visibility(not shown)
+            code_step.set_visibility(shown)
+            password.set_value("")
+
         with theme.frame(f"Sign in · {theme.APP_NAME}"), theme.centered_card():
-            ui.label("Sign in").classes("text-2xl font-semibold")
-            where = "the demo server on this computer" if backend.is_demo else backend.choice.url
-            ui.label(f"Server: {where}").classes("text-sm opacity-70")
-            if uses_public_keys(backend.remote):
-                ui.label(PUBLIC_KEYS_NOTICE).classes("text-sm text-warning").props('data-testid="public-keys"').mark(
-                    "public-keys"
+            heading(backend, expired=user is not None)  # a signed-in user gets here only when their session ended
+            with ui.column().classes("w-full gap-3") as password_step:
+                email = (
+                    ui.input("Email", value=user.email if user is not None else "")
+                    .props('outlined dense autofocus data-testid="email"')
+                    .mark("email")
+                    .classes("w-full")
                 )
-            if expired:
-                ui.label("Your session has ended. Sign in again to keep syncing; nothing you wrote is lost.").classes(
-                    "text-sm text-warning"
-                ).props('data-testid="expired"').mark("expired")
-            email = (
-                ui.input("Email", value=user.email if user is not None else "")
-                .props('outlined dense autofocus data-testid="email"')
-                .mark("email")
-                .classes("w-full")
-            )
-            password = (
-                ui.input("Password", password=True, password_toggle_button=True)
-                .props('outlined dense data-testid="password"')
-                .mark("password")
-                .classes("w-full")
-            )
-            password.on("keydown.enter", lambda: sign_in(email.value or "", password.value or ""))
+                password = (
+                    ui.input("Password", password=True, password_toggle_button=True)
+                    .props('outlined dense data-testid="password"')
+                    .mark("password")
+                    .classes("w-full")
+                )
+                password.on("keydown.enter", lambda: sign_in(email.value or "", password.value or ""))
+            code_step = CodeStep(verify_code, lambda: show_code_step(False))
             error = (
                 ui.label("").classes("text-negative text-sm").props('data-testid="signin-error"').mark("signin-error")
             )
-            button = (
-                ui.button("Sign in", on_click=lambda: sign_in(email.value or "", password.value or ""))
-                .props('unelevated data-testid="signin"')
-                .mark("signin")
-                .classes("w-full")
-            )
-            account_row(backend.remote, email, error)
-            if backend.is_demo:
-                accounts, demo_password = demo_accounts()
-                ui.separator()
-                ui.label("Demo accounts — one click to sign in").classes("text-sm font-medium")
-                with ui.column().classes("w-full gap-1"):
-                    for account_email, role, name in accounts:
-                        with (
-                            ui.item(on_click=lambda e=account_email: sign_in(e, demo_password))
-                            .classes("rounded-lg w-full")
-                            .props(f'clickable data-testid="demo-{role}"')
-                            .mark(f"demo-{role}")
-                        ):
-                            with ui.item_section().props("avatar"):
-                                Avatar(name, account_email)
-                            with ui.item_section():
-                                ui.label(name).classes("text-sm font-medium")
-                                ui.label(account_email).classes("text-xs opacity-60")
-                            with ui.item_section().props("side"):
-                                ui.badge(role, color={"admin": "purple-6", "agent": "primary"}.get(role, "teal-7"))
+            with ui.column().classes("w-full gap-3") as rest_of_password_step:
+                button = (
+                    ui.button("Sign in", on_click=lambda: sign_in(email.value or "", password.value or ""))
+                    .props('unelevated data-testid="signin"')
+                    .mark("signin")
+                    .classes("w-full")
+                )
+                account_row(backend.remote, email, error)
+                if backend.is_demo:
+                    demo_list(sign_in)
+            rest_of_password_step.bind_visibility_from(password_step, "visible")
+            show_code_step(workspace.engine.code_pending)
         return None
+
+
+def heading(backend: Any, *, expired: bool) -> None:
+    ui.label("Sign in").classes("text-2xl font-semibold")
+    where = "the demo server on this computer" if backend.is_demo else backend.choice.url
+    ui.label(f"Server: {where}").classes("text-sm opacity-70")
+    if uses_public_keys(backend.remote):
+        ui.label(PUBLIC_KEYS_NOTICE).classes("text-sm text-warning").props('data-testid="public-keys"').mark(
+            "public-keys"
+        )
+    if expired:
+        ui.label("Your session has ended. Sign in again to keep syncing; nothing you wrote is lost.").classes(
+            "text-sm text-warning"
+        ).props('data-testid="expired"').mark("expired")
+
+
+def demo_list(sign_in: Callable[[str, str], Awaitable[None]]) -> None:
+    """The demo server's accounts, one click each."""
+    accounts, demo_password = demo_accounts()
+    ui.separator()
+    ui.label("Demo accounts — one click to sign in").classes("text-sm font-medium")
+    with ui.column().classes("w-full gap-1"):
+        for account_email, role, name in accounts:
+            with (
+                ui.item(on_click=lambda e=account_email: sign_in(e, demo_password))
+                .classes("rounded-lg w-full")
+                .props(f'clickable data-testid="demo-{role}"')
+                .mark(f"demo-{role}")
+            ):
+                with ui.item_section().props("avatar"):
+                    Avatar(name, account_email)
+                with ui.item_section():
+                    ui.label(name).classes("text-sm font-medium")
+                    ui.label(account_email).classes("text-xs opacity-60")
+                with ui.item_section().props("side"):
+                    ui.badge(role, color={"admin": "purple-6", "agent": "primary"}.get(role, "teal-7"))
 
 
 def account_row(remote: Any, email: ui.input, note: ui.label) -> None:
@@ -157,6 +191,12 @@ def account_row(remote: Any, email: ui.input, note: ui.label) -> None:
         ui.button("Have an invitation?", on_click=invited.open).props(
             'flat no-caps dense size=sm data-testid="invited"'
         ).mark("invited")
+
+
+def _code_message(exc: BaseException) -> str:
+    text = (getattr(exc, "message", None) or str(exc) or "the code was refused").strip()
+    sentence = text[0].upper() + text[1:]
+    return sentence if sentence.endswith((".", "!", "?")) else sentence + "."
 
 
 def _sign_in_message(exc: BaseException) -> str:

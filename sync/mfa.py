@@ -1,0 +1,118 @@
+"""Two-step sign-in and TOTP factors (Supabase Auth MFA) for the signed-in user.
+
+Supabase Auth signs a password in at assurance level ``aal1``; a user with a verified TOTP factor
+reaches ``aal2`` by answering a challenge with a current code (``auth.mfa.challenge_and_verify``).
+The engine keeps the half-done sign-in in memory only (``PendingSignIn``): nothing is saved and no
+cache opens until the code is verified, so an abandoned code step leaves the app signed out.
+
+``TwoFactor`` is the engine's collaborator for the settings page: list, enrol (secret and otpauth
+URI), confirm the first code, and remove a factor after a current code. Confirming or answering a
+challenge ends in new tokens (the same server session, now ``aal2``, with a rotated refresh token),
+which the engine adopts at once: the refresh token it held is spent. Refreshes keep ``aal2``
+because the level belongs to the server-side session, not to the token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from sync.errors import AuthError
+
+if TYPE_CHECKING:
+    from sync.remote import Remote, Tokens
+    from sync.session import StoredSession
+
+FactorStatus = Literal["verified", "unverified"]
+
+
+@dataclass(frozen=True)
+class Factor:
+    id: str
+    friendly_name: str
+    status: FactorStatus
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """A new, not yet verified TOTP factor: what an authenticator app needs to produce its codes."""
+
+    factor_id: str
+    secret: str
+    uri: str  # otpauth://totp/...; drawn as a QR code by the app
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """A password that was right for an account that also needs a code; held in memory only."""
+
+    tokens: Tokens
+    email: str
+
+
+class CodeRequired(AuthError):
+    """The password was right; the account has two-step sign-in, so a code from its authenticator is due."""
+
+    def __init__(self) -> None:
+        super().__init__("enter the 6-digit code from your authenticator app", code="mfa_required", refused=True)
+
+
+def code_refused(exc: AuthError) -> AuthError:
+    """The server's refusal of a code as a sentence the user can act on."""
+    if exc.code == "mfa_verification_failed":
+        message = "that code is not right (or has expired): enter the current code from your authenticator app"
+    elif exc.code in ("mfa_challenge_expired", "mfa_ip_address_mismatch", "mfa_factor_not_found"):
+        message = "that code was already used or has expired: enter the next code from your authenticator app"
+    else:
+        message = exc.message
+    return AuthError(message, code=exc.code, status=exc.status, refused=True)
+
+
+def clean_code(code: str) -> str:
+    """Six digits as typed (spaces allowed, as authenticator apps show them), else an AuthError."""
+    digits = "".join(code.split())
+    if len(digits) != 6 or not digits.isdigit():
+        raise AuthError("enter the 6 digits your authenticator app shows", code="validation_failed", refused=True)
+    return digits
+
+
+class TwoFactor:
+    """The signed-in user's TOTP factors, on the engine's session (``SyncEngine.two_factor``)."""
+
+    def __init__(
+        self,
+        remote: Remote,
+        session: Callable[[], Awaitable[StoredSession]],
+        adopt: Callable[[Tokens], Awaitable[None]],
+    ) -> None:
+        self._remote = remote
+        self._session = session  # a current session, refreshed when close to expiry
+        self._adopt = adopt  # the engine saves and uses new tokens
+
+    async def factors(self) -> list[Factor]:
+        session = await self._session()
+        return await self._remote.mfa_factors(session.access_token, session.refresh_token)
+
+    async def enroll(self, friendly_name: str = "") -> Enrollment:
+        session = await self._session()
+        return await self._remote.mfa_enroll(session.access_token, session.refresh_token, friendly_name)
+
+    async def confirm(self, factor_id: str, code: str) -> None:
+        """Verify the first code of a new factor: it becomes verified and this session aal2."""
+        await self._verify(factor_id, code)
+
+    async def remove(self, factor_id: str, code: str) -> None:
+        """Unenrol after a current code (Supabase Auth unenrols a verified factor only at aal2)."""
+        await self._verify(factor_id, code)
+        session = await self._session()
+        await self._remote.mfa_unenroll(session.access_token, session.refresh_token, factor_id)
+
+    async def _verify(self, factor_id: str, code: str) -> None:
+        digits = clean_code(code)
+        session = await self._session()
+        try:
+            tokens = await self._remote.mfa_verify(session.access_token, session.refresh_token, factor_id, digits)
+        except AuthError as exc:
+            raise code_refused(exc) from exc
+        await self._adopt(tokens)
