@@ -114,6 +114,9 @@ def frame(
                     ui.label(name).classes("text-sm leading-tight")
                     ui.label(role).classes("text-xs opacity-60 leading-tight")
                 with ui.menu():
+                    ui.menu_item("Profile and notifications", on_click=lambda: ui.navigate.to("/profile")).props(
+                        'data-testid="profile"'
+                    ).mark("profile")
                     if role == "admin":
                         ui.menu_item("Invite a teammate", on_click=lambda: ui.navigate.to("/invite")).props(
                             'data-testid="invite"'

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import platformdirs
 
-from sync import attachments, events, mfa
+from sync import attachments, events, mfa, preferences
 from sync.applier import LiveApplier
 from sync.cache import Cache
 from sync.cache.db import TABLES as PHASES
@@ -682,6 +682,16 @@ class SyncEngine:
         self.cache.queue_read(ticket_id)
         self._after_write()
         self._emit(events.TicketsChanged(frozenset({ticket_id})))
+
+    def notification_preferences(self) -> preferences.Preferences:
+        """This user's email notification preferences as this device knows them (a queued choice first)."""
+        return self.cache.preferences()
+
+    def set_notification_preferences(self, email: str, unread_after_minutes: int | None = None) -> None:
+        """Queue a new choice (offline-first); a bad value raises ValueError and queues nothing."""
+        self._user()
+        self.cache.queue_preferences(preferences.checked(email, unread_after_minutes))
+        self._after_write()
 
     def retry(self, message_id: str) -> None:
         cache = self.cache

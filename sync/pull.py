@@ -87,10 +87,12 @@ class Puller:
                 log.debug("prefetch of %s ended with %s", table, fetch.exception())
 
     async def _settings(self) -> None:
-        """The project's settings (one row, no cursor): a change re-derives what depends on them (receipts)."""
+        """The project's settings and this user's notification preferences (single rows, no cursor); a change
+        of the settings re-derives what depends on them (receipts)."""
         settings = await self.remote.app_settings()
         if settings is not None and await self.cache.set_app_settings(settings):
             self.emit(events.TicketsChanged(frozenset(await self.cache.ticket_ids())))
+        await self.cache.apply_preferences(await self.remote.notification_preferences())
 
     async def _apply(
         self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], initial: bool, backfill: set[str]

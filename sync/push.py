@@ -61,6 +61,10 @@ class Pusher:
             # one file per request (never batched); upsert, so a resend after a lost answer is harmless
             "attachment_upload": self._upload,
             "attachment": lambda batch: remote.insert_ignore("attachments", _payloads(batch), "id"),
+            # the newest choice only (one entry per user); the server fills user_id from the token
+            "preferences": lambda batch: remote.upsert_merge(
+                "notification_preferences", [batch[-1].payload], "user_id"
+            ),
         }
 
     async def push(self) -> PushResult:

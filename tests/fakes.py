@@ -91,6 +91,7 @@ class FakeRemote:
     files: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)  # (bucket, key) → bytes, mime
     settings: dict[str, Any] = field(  # the project's app_settings row
         default_factory=lambda: {"edit_window_seconds": 900, "customers_see_read_receipts": True})
+    preferences: dict[str, Any] = field(default_factory=dict)  # the signed-in user's notification_preferences
     live: FakeLive = field(default_factory=FakeLive)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _refresh_tokens: dict[str, str] = field(default_factory=dict)  # valid refresh token -> user id
@@ -190,6 +191,10 @@ class FakeRemote:
         self._enter("app settings")
         return dict(self.settings)
 
+    async def notification_preferences(self) -> dict[str, Any] | None:
+        self._enter("notification preferences")
+        return dict(self.preferences) if self.preferences else None
+
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]:
         self._enter(f"pull {table}")
         rows = sorted(self.tables[table].values(), key=lambda r: (r["change_xid"], r["change_id"]))
@@ -219,6 +224,12 @@ class FakeRemote:
 
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
         self._enter(f"upsert {table} x{len(rows)}")
+        if table == "notification_preferences":  # one row, the caller's (the server takes user_id from the token)
+            reason = self.refuse(table, rows[-1])
+            if reason is not None:
+                raise PermanentError(reason, code="23514")
+            self.preferences = {**self.preferences, **rows[-1]}
+            return
         for row in rows:
             self._write(table, dict(row))
 

@@ -17,7 +17,6 @@ the local row in writes.acknowledge/writes.fail, and a sender registered with th
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,16 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from sync import events
-from sync.cache import reads, writes
+from sync.cache import reads, settings, writes
 from sync.cache.files import Store, open_store
 from sync.cache.schema import VERSION
 from sync.decisions import OutboxEntry, needs_backfill, stale_tickets
 from sync.models import Message, Profile, SearchHit, Ticket, TicketView
+from sync.preferences import KIND as PREFERENCES_KIND
+from sync.preferences import Preferences
 
 # pull order: a message's ticket comes first, an attachment's message before it
 TABLES = ("profiles", "tickets", "messages", "attachments", "ticket_reads")
 _INITIAL_SYNC = "initial_sync_done"
-_APP_SETTINGS = "app_settings"
 
 
 @dataclass
@@ -216,6 +216,9 @@ class Cache:
 
         def write(conn: sqlite3.Connection) -> None:
             writes.acknowledge(conn, entries)
+            for entry in entries:
+                if entry.kind == PREFERENCES_KIND:
+                    settings.acknowledged(conn, entry.payload)
             if rows:
                 writes.apply_tickets(conn, rows)
 
@@ -382,23 +385,26 @@ class Cache:
 
     async def set_app_settings(self, row: Mapping[str, Any]) -> bool:
         """Keep the project's settings as last pulled; returns whether they changed."""
-        value = json.dumps(dict(row), sort_keys=True, default=str)
-
-        def write(conn: sqlite3.Connection) -> bool:
-            changed = writes.get_meta(conn, _APP_SETTINGS) != value
-            writes.set_meta(conn, _APP_SETTINGS, value)
-            return changed
-
-        return await self._store.awrite(write)
+        return await self._store.awrite(lambda c: settings.set_json(c, settings.APP_SETTINGS, row))
 
     def app_settings(self) -> dict[str, Any]:
         """The project's settings as last pulled (``{}`` before the first pull)."""
-        value = writes.get_meta(self._store.reader, _APP_SETTINGS)
-        return dict(json.loads(value)) if value else {}
+        return settings.get_json(self._store.reader, settings.APP_SETTINGS)
 
     def customers_see_read_receipts(self) -> bool:
         """The project's switch (true unless the server said otherwise): may customers see staff read markers?"""
         return bool(self.app_settings().get("customers_see_read_receipts", True))
+
+    def preferences(self) -> Preferences:
+        """This user's notification preferences: the choice waiting in the outbox, else the server's row."""
+        return settings.preferences(self._store.reader)
+
+    def queue_preferences(self, choice: Preferences) -> None:
+        self._store.write(lambda c: settings.queue_preferences(c, self.me, choice))
+
+    async def apply_preferences(self, row: Mapping[str, Any] | None) -> None:
+        """The server's row of this user's preferences, as pulled (None: the user has none yet)."""
+        await self._store.awrite(lambda c: settings.set_json(c, settings.PREFERENCES, row or {}))
 
     def read_markers(self, ticket_id: str) -> dict[str, str]:
         """Who has read a ticket up to when (user id → last_read_at), as RLS let this user see them."""
