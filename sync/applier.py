@@ -20,6 +20,7 @@ from sync.cache import Cache
 from sync.live import cancel_for_sure
 from sync.pull import Puller
 from sync.remote import ChangeKind, Remote
+from sync.workspace_rows import SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ class LiveApplier:
     async def apply(self, batch: list[Change]) -> None:
         by_table: dict[str, list[dict[str, Any]]] = {}
         for table, _, record in batch:
+            if table in SNAPSHOT_TABLES:  # settings without a cursor: the next pull reads them whole
+                self.puller.snapshots_due = True
+                self.want_pull()
+                continue
             by_table.setdefault(table, []).append(record)
         applied = await self.cache.apply_live(by_table)
         self.applied += len(batch)

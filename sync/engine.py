@@ -38,7 +38,7 @@ import platformdirs
 from sync import attachments, events, mfa, preferences
 from sync.applier import LiveApplier
 from sync.cache import Cache
-from sync.cache.db import TABLES as PHASES
+from sync.cache.db import CORE_TABLES as PHASES  # the initial sync's progress steps
 from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, backoff_delay, check_choice, check_content, check_subject
 from sync.errors import AuthError, RetryableError, SyncError
 from sync.events import EventHub
@@ -60,6 +60,7 @@ from sync.pull import Puller
 from sync.push import Pusher
 from sync.remote import Remote, SupabaseRemote, Tokens
 from sync.session import SessionStore, StoredSession, default_session_store
+from sync.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class SyncEngine:
         self._round_lock = asyncio.Lock()
         self._pending: mfa.PendingSignIn | None = None  # a password-only sign-in waiting for its code
         self.two_factor = mfa.TwoFactor(self.remote, self._current_session, self._adopt_tokens)
+        self.workspace = Workspace(self)  # the agent workspace's verbs (sync/workspace.py)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -739,6 +741,15 @@ class SyncEngine:
         self._after_write()
         if message is not None:
             self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))
+
+    def signed_in_user(self) -> LocalUser:
+        return self._user()
+
+    def local_write_done(self, changes: Sequence[events.Event]) -> None:
+        """A local command queued work (sync/workspace.py): refresh the counts, wake the loop, tell the UI."""
+        self._after_write()
+        for event in changes:
+            self._emit(event)
 
     def _user(self) -> LocalUser:
         user = self.user

@@ -44,6 +44,13 @@ class MessagesChanged(Event):
 
 
 @dataclass(frozen=True)
+class WorkspaceChanged(Event):
+    """Rows of the agent workspace's tables changed (tags, canned replies, views, SLA…): re-read them."""
+
+    tables: frozenset[str]
+
+
+@dataclass(frozen=True)
 class SyncProgress(Event):
     done: int
     total: int | None

@@ -27,10 +27,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol
 
 from sync.decisions import backoff_delay
+from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
 
-TABLES = ("tickets", "messages", "attachments", "ticket_reads", "profiles")
+TABLES = ("tickets", "messages", "attachments", "ticket_reads", "profiles", *CURSOR_TABLES, *SNAPSHOT_TABLES)
 TYPING_EVENT = "typing"
 LEAVE_TIMEOUT = 2.0
 VIEWING_EVERY = 20.0

@@ -25,7 +25,9 @@ from typing import Any
 from sync import events
 from sync.cache import Cache
 from sync.cache.db import TABLES as ORDER
+from sync.models import STAFF_ROLES
 from sync.remote import Remote
+from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class Puller:
         self.cache = cache
         self.remote = remote
         self.emit: Callable[[events.Event], None] = lambda _: None  # the running pull's (one at a time)
+        # the SLA settings tables have no cursor: read whole on the first pull and after realtime said so
+        self.snapshots_due = True
 
     async def pull(self, emit: Callable[[events.Event], None], *, check_visibility: bool = True) -> PullResult:
         """Every table by cursor, then backfills and pruning; ``emit`` gets the change and progress events."""
@@ -49,9 +53,14 @@ class Puller:
         result = PullResult()
         initial = await self.cache.cursor("messages") == (0, 0)
         backfill: set[str] = set()
+        staff = self.cache.role in STAFF_ROLES
         for table in ORDER:
+            if table in CURSOR_TABLES and not staff:  # the workspace is staff business (RLS shows nothing)
+                continue
             await self._pull_table(table, result, initial, backfill)
         await self._settings()
+        if staff and self.snapshots_due:
+            await self._pull_snapshots(result)
         backfill |= await self.cache.pending_backfills()  # incl. those an earlier pull could not finish
         for ticket_id in sorted(backfill):
             await self.backfill(ticket_id, emit, result)
@@ -93,6 +102,14 @@ class Puller:
         if settings is not None and await self.cache.set_app_settings(settings):
             self.emit(events.TicketsChanged(frozenset(await self.cache.ticket_ids())))
         await self.cache.apply_preferences(await self.remote.notification_preferences())
+
+    async def _pull_snapshots(self, result: PullResult) -> None:
+        for table in SNAPSHOT_TABLES:
+            rows = await self.remote.select_where(table, {})
+            await self.cache.workspace.apply_snapshot(table, rows)
+            result.rows += len(rows)
+        self.snapshots_due = False
+        self.emit(events.WorkspaceChanged(frozenset(SNAPSHOT_TABLES)))
 
     async def _apply(
         self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], initial: bool, backfill: set[str]

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync import events
+from sync import events, workspace_push
 from sync.attachments import BUCKET
 from sync.cache import Cache
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
@@ -65,6 +65,8 @@ class Pusher:
             "preferences": lambda batch: remote.upsert_merge(
                 "notification_preferences", [batch[-1].payload], "user_id"
             ),
+            # the agent workspace's rows, one per request (sync/workspace_push.py)
+            "workspace": self._workspace,
         }
 
     async def push(self) -> PushResult:
@@ -108,11 +110,20 @@ class Pusher:
                 BUCKET, str(payload["object_path"]), Path(str(payload["local_path"])), str(payload["mime"])
             )
 
+    async def _workspace(self, batch: list[OutboxEntry]) -> None:
+        for entry in batch:
+            await workspace_push.send(self.remote, entry)
+
     async def _already_there(self, entry: OutboxEntry) -> bool:
         """Whether a refused create had in fact landed: an earlier attempt committed but its response was
         lost, and the server's state changed before the resend (the ticket was closed meanwhile), so the
         resend fails RLS's WITH CHECK although the row is there. Then the entry is acknowledged, not failed."""
         table = {"message": "messages", "ticket_create": "tickets", "attachment": "attachments"}.get(entry.kind)
+        if entry.kind == "workspace":
+            try:
+                return await workspace_push.already_there(self.remote, entry)
+            except PermanentError:
+                return False
         if table is None:
             return False
         try:
@@ -126,6 +137,21 @@ class Pusher:
         if entry.kind == "read":
             # a read marker for a ticket this user can no longer see: nothing to show or retry
             await self.cache.drop(entry)
+            return
+        if entry.kind == "workspace":
+            # like a ticket change: dropped, the server's row shown again with the reason, and a Notice
+            row = await workspace_push.server_row(self.remote, entry)
+            await self.cache.workspace.refused(entry, reason, row)
+            self.emit(events.WorkspaceChanged(frozenset({str(entry.payload["table"])})))
+            if entry.ticket_id:
+                self.emit(events.TicketsChanged(frozenset({entry.ticket_id})))
+            self.emit(
+                events.Notice(
+                    "workspace_refused",
+                    entry.ticket_id or None,
+                    f"The server refused your change to {workspace_push.label(entry)}: {reason}",
+                )
+            )
             return
         if entry.kind == "ticket_update":
             # the server's RLS and state win: the change is dropped (nothing to retry), the ticket
@@ -191,17 +217,24 @@ class Pusher:
     def _changed(self, entries: Sequence[OutboxEntry]) -> None:
         tickets: dict[str, set[str]] = {}
         ticket_ids: set[str] = set()
+        tables: set[str] = set()
         for e in entries:
             if e.kind == "message":
                 tickets.setdefault(e.ticket_id, set()).add(e.entity_id)
             elif e.kind in ("attachment_upload", "attachment"):
                 tickets.setdefault(e.ticket_id, set()).add(str(e.payload["message_id"]))
+            elif e.kind == "workspace":
+                tables.add(str(e.payload["table"]))
+                if e.ticket_id:
+                    ticket_ids.add(e.ticket_id)
             elif e.kind != "read":
                 ticket_ids.add(e.entity_id)
         for ticket_id, ids in tickets.items():
             self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
         if ticket_ids:
             self.emit(events.TicketsChanged(frozenset(ticket_ids)))
+        if tables:
+            self.emit(events.WorkspaceChanged(frozenset(tables)))
 
 
 def _payloads(batch: Sequence[OutboxEntry]) -> list[dict[str, object]]:

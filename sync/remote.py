@@ -95,6 +95,10 @@ class Remote(Protocol):
         self, ticket_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
     ) -> list[dict[str, Any]]: ...
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None: ...
+    async def update_where(
+        self, table: str, match: Mapping[str, Any], changes: Mapping[str, Any]
+    ) -> list[dict[str, Any]]: ...
+    async def select_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]: ...
     async def exists(self, table: str, row_id: str) -> bool: ...
     async def visible_ticket_ids(self) -> set[str]: ...
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
@@ -338,6 +342,25 @@ class SupabaseRemote:
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         res = await self.call(lambda c: c.table("tickets").select("*").eq("id", ticket_id).execute())
         return res.data[0] if res.data else None
+
+    @staticmethod
+    def _match(query: Any, match: Mapping[str, Any]) -> Any:
+        for key, value in match.items():
+            query = query.is_(key, "null") if value is None else query.eq(key, value)
+        return query
+
+    async def update_where(
+        self, table: str, match: Mapping[str, Any], changes: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """PATCH the rows matching ``match`` (None matches null); returns the updated rows this user can read
+        (none: nothing matched, or RLS's USING hid the row from the update)."""
+        res = await self.call(lambda c: self._match(c.table(table).update(dict(changes)), match).execute())
+        return list(res.data or [])
+
+    async def select_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Rows of a small table (a settings table whole, or one row by its key), as RLS shows them."""
+        res = await self.call(lambda c: self._match(c.table(table).select("*"), match).limit(PAGE).execute())
+        return list(res.data or [])
 
     async def exists(self, table: str, row_id: str) -> bool:
         """Whether this user can read the row with this id (a refused resend may have landed before)."""

@@ -22,6 +22,16 @@ from sync.errors import AuthError, PermanentError, RetryableError, SyncError
 from sync.live import ChangeHandler, StateHandler
 from sync.remote import PAGE, Tokens
 from sync.session import StoredSession
+from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
+
+# the key of a row in each table (default: id), as the fake server files rows
+KEYS: dict[str, tuple[str, ...]] = {"ticket_reads": ("ticket_id", "user_id"), "ticket_tags": ("ticket_id", "tag_id"),
+                                    "ticket_sla": ("ticket_id",), "sla_targets": ("priority",),
+                                    "sla_holidays": ("day",)}
+
+
+def row_key(table: str, row: Mapping[str, Any]) -> str:
+    return ":".join(str(row[k]) for k in KEYS.get(table, ("id",)))
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -86,7 +96,8 @@ class FakeRemote:
     refuse_refresh: bool = False
     users: dict[str, FakeUser] = field(default_factory=dict)
     tables: dict[str, dict[str, dict[str, Any]]] = field(
-        default_factory=lambda: {t: {} for t in ("profiles", "tickets", "messages", "attachments", "ticket_reads")})
+        default_factory=lambda: {t: {} for t in ("profiles", "tickets", "messages", "attachments", "ticket_reads",
+                                                  *CURSOR_TABLES, *SNAPSHOT_TABLES)})
     calls: list[str] = field(default_factory=list)
     files: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)  # (bucket, key) → bytes, mime
     settings: dict[str, Any] = field(  # the project's app_settings row
@@ -131,7 +142,7 @@ class FakeRemote:
         return stamp.isoformat()
 
     def _write(self, table: str, row: dict[str, Any]) -> None:
-        key = f"{row['ticket_id']}:{row['user_id']}" if table == "ticket_reads" else str(row["id"])
+        key = row_key(table, row)
         self.tables[table][key] = {**self.tables[table].get(key, {}), **row, "change_xid": 1,
                                    "change_id": next(self._seq)}
 
@@ -207,7 +218,7 @@ class FakeRemote:
             if reason is not None:
                 raise PermanentError(reason, code="42501", status=403)
         for row in rows:
-            if str(row["id"]) in self.tables[table]:
+            if row_key(table, row) in self.tables[table]:
                 continue  # ignore-duplicates: a resend changes nothing
             stamped = {**row, "created_at": self._stamp()}
             if table == "tickets":
@@ -231,7 +242,12 @@ class FakeRemote:
             self.preferences = {**self.preferences, **rows[-1]}
             return
         for row in rows:
+            reason = self.refuse(table, row)
+            if reason is not None:
+                raise PermanentError(reason, code="42501", status=403)
+        for row in rows:
             self._write(table, dict(row))
+        self._answer(f"upsert {table}")
 
     async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
                             expect: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -241,6 +257,28 @@ class FakeRemote:
             return []
         self._write("tickets", {**row, **changes, "updated_at": self._stamp()})
         return [dict(self.tables["tickets"][ticket_id])]
+
+    async def update_where(self, table: str, match: Mapping[str, Any],
+                           changes: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A PATCH: rows matching ``match`` (None = null) get ``changes`` ('now' = the server's clock); a row
+        ``refuse`` names is filtered out as RLS's USING would (no error, no row)."""
+        self._enter(f"update {table}")
+        out = []
+        for row in list(self.tables[table].values()):
+            if any(row.get(k) != v if v is not None else row.get(k) is not None for k, v in match.items()):
+                continue
+            if self.refuse(table, {**row, **changes}) is not None:
+                continue
+            values = {k: self._stamp() if v == "now" else v for k, v in changes.items()}
+            self._write(table, {**row, **values, "updated_at": self._stamp()})
+            out.append(dict(self.tables[table][row_key(table, row)]))
+        self._answer(f"update {table}")
+        return out
+
+    async def select_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]:
+        self._enter(f"select {table}")
+        return [dict(r) for r in self.tables[table].values()
+                if all(r.get(k) == v if v is not None else r.get(k) is None for k, v in match.items())]
 
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         self._enter("ticket")

@@ -24,16 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from sync import events
-from sync.cache import reads, settings, writes
+from sync.cache import reads, settings, workspace, writes
 from sync.cache.files import Store, open_store
 from sync.cache.schema import VERSION
+from sync.cache.workspace_db import WorkspaceCache
 from sync.decisions import OutboxEntry, needs_backfill, stale_tickets
 from sync.models import Message, Profile, SearchHit, Ticket, TicketView
 from sync.preferences import KIND as PREFERENCES_KIND
 from sync.preferences import Preferences
+from sync.workspace_rows import CURSOR_TABLES
 
-# pull order: a message's ticket comes first, an attachment's message before it
-TABLES = ("profiles", "tickets", "messages", "attachments", "ticket_reads")
+# pull order: a message's ticket comes first, an attachment's message before it; the workspace's tables last
+CORE_TABLES = ("profiles", "tickets", "messages", "attachments", "ticket_reads")
+TABLES = (*CORE_TABLES, *CURSOR_TABLES)
 _INITIAL_SYNC = "initial_sync_done"
 
 
@@ -44,6 +47,7 @@ class Applied:
     tickets: set[str] = field(default_factory=set)  # tickets whose row or read markers changed
     messages: dict[str, tuple[set[str], bool]] = field(default_factory=dict)  # ticket -> (ids, new from others)
     backfill: list[str] = field(default_factory=list)  # tickets that became visible: fetch their thread
+    workspace: set[str] = field(default_factory=set)  # workspace tables with changed rows
     rows: int = 0
 
     def merge(self, other: Applied) -> None:
@@ -52,6 +56,7 @@ class Applied:
             known, before = self.messages.get(ticket_id, (set(), False))
             self.messages[ticket_id] = (known | ids, before or from_others)
         self.backfill += [t for t in other.backfill if t not in self.backfill]
+        self.workspace |= other.workspace
         self.rows += other.rows
 
     def events(self) -> list[events.Event]:
@@ -62,6 +67,8 @@ class Applied:
             events.MessagesChanged(ticket_id, frozenset(ids), from_others)
             for ticket_id, (ids, from_others) in self.messages.items()
         ]
+        if self.workspace:
+            out.append(events.WorkspaceChanged(frozenset(self.workspace)))
         return out
 
 
@@ -84,6 +91,7 @@ class Cache:
         self.me, self.role = me, role
         self.rebuilt_reason = rebuilt_reason  # set when a damaged file was moved aside and rebuilt
         self.kept_unsent = kept_unsent
+        self.workspace = WorkspaceCache(store, me, role)  # the agent workspace's rows (issue 14)
 
     @classmethod
     def open(cls, path: Path, me: str, role: str) -> Cache:
@@ -219,6 +227,7 @@ class Cache:
             for entry in entries:
                 if entry.kind == PREFERENCES_KIND:
                     settings.acknowledged(conn, entry.payload)
+            workspace.acknowledge(conn, entries)
             if rows:
                 writes.apply_tickets(conn, rows)
 
@@ -280,6 +289,9 @@ class Cache:
         elif table == "attachments":
             for ticket_id, ids in writes.apply_attachments(conn, rows).items():
                 applied.messages[ticket_id] = (ids, False)
+        elif table in CURSOR_TABLES:
+            applied.tickets = workspace.apply_rows(conn, table, rows)
+            applied.workspace.add(table)
         else:
             raise ValueError(f"not a synced table: {table}")
         return applied
@@ -339,6 +351,7 @@ class Cache:
         def write(conn: sqlite3.Connection) -> set[str]:
             gone = stale_tickets(writes.local_ticket_ids(conn), visible, writes.tickets_with_local_work(conn))
             writes.remove_tickets(conn, gone)
+            workspace.remove_tickets(conn, gone)
             return gone
 
         return await self._store.awrite(write)

@@ -231,7 +231,11 @@ def count(conn: sqlite3.Connection, table: str) -> int:
 
 
 def keys(conn: sqlite3.Connection, table: str) -> set[str]:
-    key = "ticket_id || ':' || user_id" if table == "ticket_reads" else "id"
+    key = {
+        "ticket_reads": "ticket_id || ':' || user_id",
+        "ticket_tags": "ticket_id || ':' || tag_id",
+        "ticket_sla": "ticket_id",
+    }.get(table, "id")
     return {str(r[0]) for r in conn.execute(f"select {key} from {table}")}
 
 

@@ -117,5 +117,61 @@ V5 = """
 alter table attachments add column last_used real;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+# v6: the agent workspace (issue 14, server migrations 20261129000530/540): tags, canned replies, macros,
+# saved views, customer notes, mentions and SLA due times, pulled by cursor like the rest; the SLA settings
+# (no cursor, read whole); a ticket's snooze. Rows the user wrote carry local_state/error like messages.
+V6 = """
+alter table tickets add column snoozed_until text;
+
+create table tags (
+  id text primary key, name text not null, color text not null default '#64748b', created_at text, updated_at text,
+  deleted_at text, local_state text not null default 'sent', error text
+);
+create table ticket_tags (
+  ticket_id text not null, tag_id text not null, added_by text, added_at text, removed_at text,
+  local_state text not null default 'sent', error text, primary key (ticket_id, tag_id)
+) without rowid;
+create index ticket_tags_tag on ticket_tags (tag_id, ticket_id) where removed_at is null;
+create table canned_replies (
+  id text primary key, owner_id text, title text not null, body text not null, shortcut text,
+  created_at text, updated_at text, deleted_at text, local_state text not null default 'sent', error text
+);
+create table macros (
+  id text primary key, owner_id text, name text not null, reply text, actions text not null default '{}',
+  created_at text, updated_at text, deleted_at text, local_state text not null default 'sent', error text
+);
+create table saved_views (
+  id text primary key, owner_id text, name text not null, filters text not null default '{}',
+  sort text not null default 'last_message_desc', position integer not null default 0,
+  created_at text, updated_at text, deleted_at text, local_state text not null default 'sent', error text
+);
+create table customer_notes (
+  id text primary key, customer_id text not null, author_id text not null, body text not null,
+  created_at text, updated_at text, deleted_at text, local_state text not null default 'sent', error text
+);
+create index customer_notes_customer on customer_notes (customer_id, created_at);
+create table mentions (
+  id text primary key, message_id text not null, ticket_id text not null, mentioned_id text not null,
+  author_id text not null, created_at text not null, seen_at text,
+  local_state text not null default 'sent', error text
+);
+create index mentions_recent on mentions (mentioned_id, created_at desc);
+create table ticket_sla (
+  ticket_id text primary key, first_response_due_at text, awaiting_reply_since text,
+  next_response_due_at text, updated_at text
+);
+create table sla_settings (
+  id integer primary key, timezone text not null, updated_at text,
+  local_state text not null default 'sent', error text
+);
+create table sla_targets (
+  priority text primary key, first_response_minutes integer, next_response_minutes integer, updated_at text,
+  local_state text not null default 'sent', error text
+);
+create table sla_business_hours (id text primary key, weekday integer not null, opens text not null,
+  closes text not null);
+create table sla_holidays (day text primary key, name text not null default '');
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
 VERSION = len(MIGRATIONS)

@@ -1,0 +1,257 @@
+"""The agent workspace's reads of the cache (issue 14): tags, canned replies, macros, saved views, notes,
+mentions, SLA due times and settings, and the inbox filtered by a saved view. Synchronous and indexed,
+like sync/cache/reads.py, whose ticket row (unread count, preview, names) the filtered inbox reuses.
+
+Time-dependent filters (snoozed until later, SLA due soon) take ``now`` from the caller, so the inbox
+changes at the right moment even offline and tests pass their own clock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sync.cache.reads import _TICKET_SELECT, _ticket
+from sync.decisions import canonical_ts
+from sync.models import Ticket
+from sync.workspace_rows import (
+    CannedReply,
+    CustomerNote,
+    InboxFilter,
+    Macro,
+    Mention,
+    SavedView,
+    SlaTarget,
+    Tag,
+    TicketSla,
+    ViewSort,
+)
+
+_ORDER: Mapping[ViewSort, str] = {
+    "last_message_desc": "t.last_message_at desc, t.id",
+    "last_message_asc": "t.last_message_at asc, t.id",
+    "created_desc": "t.created_at desc, t.id",
+    "created_asc": "t.created_at asc, t.id",
+    "priority_desc": "case t.priority when 'urgent' then 0 when 'high' then 1 when 'normal' then 2 else 3 end,"
+    " t.last_message_at desc, t.id",
+    "sla_due_asc": "due is null, due asc, t.last_message_at desc, t.id",
+}
+_DUE = (
+    "(select case when t.first_response_at is null then s.first_response_due_at else s.next_response_due_at end"
+    " from ticket_sla s where s.ticket_id = t.id)"
+)
+_UNREAD = (
+    "exists (select 1 from messages m where m.ticket_id = t.id and m.sender_id <> :me and m.deleted_at is null"
+    " and m.created_at > coalesce((select r.last_read_at from ticket_reads r where r.ticket_id = t.id"
+    " and r.user_id = :me), ''))"
+)
+
+
+def _ts(now: datetime) -> str:
+    value = canonical_ts(now.astimezone(UTC))
+    assert value is not None
+    return value
+
+
+def _conditions(f: InboxFilter, me: str, now: datetime, params: dict[str, Any]) -> list[str]:
+    where: list[str] = []
+    if f.view == "mine":
+        where.append("t.assignee_id = :me")
+    elif f.view == "unassigned":
+        where.append("t.assignee_id is null")
+    for name, values in (("status", f.statuses), ("priority", f.priorities)):
+        if values is not None:
+            keys = [f"{name}{i}" for i in range(len(values))]
+            params.update(zip(keys, values, strict=True))
+            where.append(f"t.{name} in ({', '.join(':' + k for k in keys)})" if keys else "0")
+    if f.tags:
+        keys = [f"tag{i}" for i in range(len(f.tags))]
+        params.update(zip(keys, f.tags, strict=True))
+        where.append(
+            "exists (select 1 from ticket_tags tt where tt.ticket_id = t.id and tt.removed_at is null"
+            f" and tt.tag_id in ({', '.join(':' + k for k in keys)}))"
+        )
+    params["now"] = _ts(now)
+    snoozed = "(t.status = 'pending' and t.snoozed_until is not null and t.snoozed_until > :now)"
+    where.append(snoozed if f.snoozed else f"not {snoozed}")
+    if f.breaching_within is not None:
+        params["soon"] = _ts(now + timedelta(minutes=f.breaching_within))
+        where.append(f"t.status in ('open', 'pending') and {_DUE} <= :soon")
+    if f.unread_only:
+        where.append(_UNREAD)
+    return where
+
+
+def inbox(
+    conn: sqlite3.Connection, me: str, role: str, f: InboxFilter, *, now: datetime, limit: int = 200
+) -> list[Ticket]:
+    """Tickets of a filter, in its order (at most ``limit``)."""
+    params: dict[str, Any] = {"me": me, "staff": role in ("agent", "admin"), "limit": max(1, min(int(limit), 5000))}
+    where = _conditions(f, me, now, params)
+    if role not in ("agent", "admin"):
+        where.append("t.customer_id = :me")
+    select = _TICKET_SELECT.replace("select t.id,", f"select {_DUE} as due, t.id,", 1)
+    sql = select + " where " + " and ".join(where) + f" order by {_ORDER[f.sort]} limit :limit"
+    return [_ticket(r) for r in conn.execute(sql, params)]
+
+
+def count_unread(conn: sqlite3.Connection, me: str, f: InboxFilter, now: datetime) -> int:
+    """How many tickets of a filter have messages this user has not read (the sidebar's count)."""
+    params: dict[str, Any] = {"me": me}
+    where = [*_conditions(f, me, now, params), _UNREAD]
+    return int(conn.execute("select count(*) from tickets t where " + " and ".join(where), params).fetchone()[0])
+
+
+def count(conn: sqlite3.Connection, me: str, f: InboxFilter, now: datetime) -> int:
+    params: dict[str, Any] = {"me": me}
+    where = _conditions(f, me, now, params)
+    return int(conn.execute("select count(*) from tickets t where " + " and ".join(where), params).fetchone()[0])
+
+
+def _tag(r: sqlite3.Row) -> Tag:
+    return Tag(r["id"], r["name"], r["color"], r["local_state"], r["error"])
+
+
+def tags(conn: sqlite3.Connection) -> list[Tag]:
+    rows = conn.execute("select * from tags where deleted_at is null order by lower(name), id")
+    return [_tag(r) for r in rows]
+
+
+def tags_of(conn: sqlite3.Connection, ticket_ids: Sequence[str]) -> dict[str, list[Tag]]:
+    """The live tags of each ticket, in name order (one query for a page of inbox rows)."""
+    out: dict[str, list[Tag]] = {}
+    for start in range(0, len(ticket_ids), 500):
+        chunk = list(ticket_ids[start : start + 500])
+        rows = conn.execute(
+            "select tt.ticket_id, g.id, g.name, g.color, tt.local_state, tt.error from ticket_tags tt"
+            " join tags g on g.id = tt.tag_id where tt.removed_at is null and g.deleted_at is null"
+            f" and tt.ticket_id in ({','.join('?' * len(chunk))}) order by lower(g.name), g.id",
+            chunk,
+        )
+        for r in rows:
+            out.setdefault(r["ticket_id"], []).append(_tag(r))
+    return out
+
+
+def sla_of(conn: sqlite3.Connection, ticket_ids: Sequence[str]) -> dict[str, TicketSla]:
+    out: dict[str, TicketSla] = {}
+    for start in range(0, len(ticket_ids), 500):
+        chunk = list(ticket_ids[start : start + 500])
+        rows = conn.execute(
+            "select s.*, t.first_response_at from ticket_sla s join tickets t on t.id = s.ticket_id"
+            f" where s.ticket_id in ({','.join('?' * len(chunk))}) and t.status in ('open', 'pending')",
+            chunk,
+        )
+        for r in rows:
+            out[r["ticket_id"]] = TicketSla(
+                r["ticket_id"],
+                r["first_response_due_at"],
+                r["first_response_at"],
+                r["next_response_due_at"],
+                r["awaiting_reply_since"],
+            )
+    return out
+
+
+def canned_replies(conn: sqlite3.Connection) -> list[CannedReply]:
+    rows = conn.execute(
+        "select * from canned_replies where deleted_at is null order by owner_id is not null, lower(title), id"
+    )
+    return [
+        CannedReply(
+            r["id"],
+            r["owner_id"],
+            r["title"],
+            r["body"],
+            r["shortcut"],
+            r["updated_at"] or "",
+            r["local_state"],
+            r["error"],
+        )
+        for r in rows
+    ]
+
+
+def _json(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def macros(conn: sqlite3.Connection) -> list[Macro]:
+    rows = conn.execute("select * from macros where deleted_at is null order by lower(name), id")
+    return [
+        Macro(r["id"], r["owner_id"], r["name"], r["reply"], _json(r["actions"]), r["local_state"], r["error"])
+        for r in rows
+    ]
+
+
+def saved_views(conn: sqlite3.Connection, me: str) -> list[SavedView]:
+    rows = conn.execute(
+        "select * from saved_views where deleted_at is null and owner_id = ? order by position, lower(name), id", (me,)
+    )
+    return [
+        SavedView(
+            r["id"],
+            r["name"],
+            _json(r["filters"]),
+            InboxFilter.from_json({}, r["sort"]).sort,
+            int(r["position"]),
+            r["local_state"],
+            r["error"],
+        )
+        for r in rows
+    ]
+
+
+def customer_notes(conn: sqlite3.Connection, customer_id: str) -> list[CustomerNote]:
+    rows = conn.execute(
+        "select * from customer_notes where customer_id = ? and deleted_at is null order by created_at, id",
+        (customer_id,),
+    )
+    return [
+        CustomerNote(
+            r["id"], r["customer_id"], r["author_id"], r["body"], r["created_at"] or "", r["local_state"], r["error"]
+        )
+        for r in rows
+    ]
+
+
+def mentions(conn: sqlite3.Connection, me: str, unseen_only: bool = False, limit: int = 200) -> list[Mention]:
+    rows = conn.execute(
+        "select * from mentions where mentioned_id = ?"
+        + (" and seen_at is null" if unseen_only else "")
+        + " order by created_at desc limit ?",
+        (me, max(1, min(int(limit), 1000))),
+    )
+    return [
+        Mention(r["id"], r["message_id"], r["ticket_id"], r["author_id"], r["created_at"], r["seen_at"]) for r in rows
+    ]
+
+
+def sla_targets(conn: sqlite3.Connection) -> list[SlaTarget]:
+    rows = conn.execute(
+        "select * from sla_targets order by case priority when 'urgent' then 0 when 'high' then 1"
+        " when 'normal' then 2 else 3 end"
+    )
+    return [SlaTarget(r["priority"], r["first_response_minutes"], r["next_response_minutes"]) for r in rows]
+
+
+def sla_timezone(conn: sqlite3.Connection) -> str:
+    row = conn.execute("select timezone from sla_settings limit 1").fetchone()
+    return str(row[0]) if row else "UTC"
+
+
+def snoozed_until(conn: sqlite3.Connection, ticket_id: str) -> str | None:
+    row = conn.execute("select snoozed_until from tickets where id = ? and status = 'pending'", (ticket_id,)).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def rows(conn: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
+    """Every cached row of a workspace table (``table`` is checked by the caller), for tests and diagnosis."""
+    return [dict(r) for r in conn.execute(f"select * from {table}")]

@@ -1,0 +1,291 @@
+"""``Workspace``: the agent workspace's verbs for the UI (issue 14), reached as ``SyncEngine.workspace``.
+
+Reads come from the cache (no network): tags, canned replies, macros, saved views, customer notes,
+mentions, SLA due times and targets, the inbox filtered by a view. Writes are checked here (bad input
+raises ValueError with a plain reason and queues nothing), applied to the cache at once and queued in
+the outbox in ONE local transaction (``Cache.workspace.queue``), then pushed like messages: exactly once
+in effect, refusals reported with the server's reason (sync/workspace_push.py).
+
+``apply(steps)`` queues any mix of steps — ``reply``/``note`` messages, ``ticket`` changes, row writes —
+in one transaction, in order: a macro is one call (reply + status + tags), all or nothing locally, and
+the server gets its steps in that order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sync import events
+from sync.cache import Cache
+from sync.decisions import (
+    TICKET_PRIORITIES,
+    TICKET_STATUSES,
+    canonical_ts,
+    check_choice,
+    check_content,
+)
+from sync.models import LocalUser, Ticket
+from sync.workspace_rows import (
+    CannedReply,
+    CustomerNote,
+    InboxFilter,
+    Macro,
+    Mention,
+    NewMessage,
+    RowWrite,
+    SavedView,
+    SlaTarget,
+    Tag,
+    TicketChange,
+    TicketSla,
+    check_write,
+)
+
+Step = RowWrite | NewMessage | TicketChange
+
+
+class Host(Protocol):
+    """What the workspace needs of the engine: the signed-in user's cache, who they are, and a way to say
+    a local write happened (refresh the counts, wake the loop, tell the UI)."""
+
+    @property
+    def cache(self) -> Cache: ...
+    def signed_in_user(self) -> LocalUser: ...
+    def local_write_done(self, changes: Sequence[events.Event]) -> None: ...
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Workspace:
+    def __init__(self, host: Host) -> None:
+        self._host = host
+
+    @property
+    def _cache(self) -> Cache:
+        return self._host.cache
+
+    # --- reads ----------------------------------------------------------------------------------------
+
+    def inbox(self, f: InboxFilter, now: datetime | None = None, limit: int = 200) -> list[Ticket]:
+        return self._cache.workspace.inbox(f, now or datetime.now(UTC), limit)
+
+    def count_unread(self, f: InboxFilter, now: datetime | None = None) -> int:
+        return self._cache.workspace.count_unread(f, now or datetime.now(UTC))
+
+    def count(self, f: InboxFilter, now: datetime | None = None) -> int:
+        return self._cache.workspace.count(f, now or datetime.now(UTC))
+
+    def tags(self) -> list[Tag]:
+        return self._cache.workspace.tags()
+
+    def tags_of(self, ticket_ids: Sequence[str]) -> dict[str, list[Tag]]:
+        return self._cache.workspace.tags_of(ticket_ids)
+
+    def sla_of(self, ticket_ids: Sequence[str]) -> dict[str, TicketSla]:
+        return self._cache.workspace.sla_of(ticket_ids)
+
+    def canned_replies(self) -> list[CannedReply]:
+        return self._cache.workspace.canned_replies()
+
+    def macros(self) -> list[Macro]:
+        return self._cache.workspace.macros()
+
+    def saved_views(self) -> list[SavedView]:
+        return self._cache.workspace.saved_views()
+
+    def customer_notes(self, customer_id: str) -> list[CustomerNote]:
+        return self._cache.workspace.customer_notes(customer_id)
+
+    def mentions(self, unseen_only: bool = False) -> list[Mention]:
+        return self._cache.workspace.mentions(unseen_only)
+
+    def sla_targets(self) -> list[SlaTarget]:
+        return self._cache.workspace.sla_targets()
+
+    def sla_timezone(self) -> str:
+        return self._cache.workspace.sla_timezone()
+
+    def snoozed_until(self, ticket_id: str) -> str | None:
+        return self._cache.workspace.snoozed_until(ticket_id)
+
+    # --- steps, for apply() -------------------------------------------------------------------------------
+
+    def reply_step(self, ticket_id: str, content: str, internal: bool = False) -> NewMessage:
+        user = self._host.signed_in_user()
+        check_content(content)
+        if internal and not user.is_staff:
+            raise ValueError("only agents can write internal notes")
+        return NewMessage(_new_id(), ticket_id, user.id, content, internal)
+
+    def ticket_step(self, ticket_id: str, **changes: Any) -> TicketChange:
+        """status / priority / assignee_id / snoozed_until changes of one ticket, checked."""
+        checked: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key == "status":
+                checked[key] = check_choice(value, TICKET_STATUSES, "status")
+            elif key == "priority":
+                checked[key] = check_choice(value, TICKET_PRIORITIES, "priority")
+            elif key == "assignee_id":
+                checked[key] = None if value is None else str(value)
+            elif key == "snoozed_until":
+                checked[key] = canonical_ts(value)
+            else:
+                raise ValueError(f"a ticket change cannot set {key!r}")
+        if checked.get("snoozed_until") is not None and checked.get("status", "pending") != "pending":
+            raise ValueError("only a pending ticket is snoozed")
+        if not checked:
+            raise ValueError("a ticket change needs at least one field")
+        return TicketChange(ticket_id, checked)
+
+    def apply(self, steps: Iterable[Step]) -> set[str]:
+        """Queue every step in one local transaction (all or nothing); returns the tickets touched."""
+        checked: list[Step] = [check_write(s) if isinstance(s, RowWrite) else s for s in steps]
+        if not checked:
+            return set()
+        touched = self._cache.workspace.queue(checked)
+        changed: list[events.Event] = []
+        tables = frozenset(s.table for s in checked if isinstance(s, RowWrite))
+        if tables:
+            changed.append(events.WorkspaceChanged(tables))
+        if touched:
+            changed.append(events.TicketsChanged(frozenset(touched)))
+        for step in checked:
+            if isinstance(step, NewMessage):
+                changed.append(events.MessagesChanged(step.ticket_id, frozenset({step.id}), False))
+        self._host.local_write_done(changed)
+        return touched
+
+    def _write(self, table: str, op: str, row: Mapping[str, Any]) -> None:
+        self.apply([RowWrite(table, op, dict(row))])  # type: ignore[arg-type]  # op checked by check_write
+
+    # --- tags -------------------------------------------------------------------------------------------
+
+    def add_tag(self, ticket_id: str, tag_id: str) -> None:
+        self._write("ticket_tags", "insert", {"ticket_id": ticket_id, "tag_id": tag_id})
+
+    def remove_tag(self, ticket_id: str, tag_id: str) -> None:
+        self._write("ticket_tags", "delete", {"ticket_id": ticket_id, "tag_id": tag_id})
+
+    def _admin(self, what: str) -> None:
+        if self._host.signed_in_user().role != "admin":
+            raise ValueError(f"only admins {what}")
+
+    def create_tag(self, name: str, color: str = "#64748b") -> str:
+        self._admin("define tags")
+        name = name.strip()
+        if any(t.name.lower() == name.lower() for t in self.tags()):
+            raise ValueError(f"there is a tag named {name!r} already")
+        tag_id = _new_id()
+        self._write("tags", "insert", {"id": tag_id, "name": name, "color": color})
+        return tag_id
+
+    def update_tag(self, tag_id: str, *, name: str | None = None, color: str | None = None) -> None:
+        self._admin("change tags")
+        row: dict[str, Any] = {"id": tag_id}
+        if name is not None:
+            row["name"] = name.strip()
+        if color is not None:
+            row["color"] = color
+        self._write("tags", "update", row)
+
+    def delete_tag(self, tag_id: str) -> None:
+        self._admin("remove tags")
+        self._write("tags", "delete", {"id": tag_id})
+
+    # --- canned replies -------------------------------------------------------------------------------------
+
+    def save_canned_reply(
+        self,
+        title: str,
+        body: str,
+        *,
+        shortcut: str | None = None,
+        shared: bool = False,
+        reply_id: str | None = None,
+    ) -> str:
+        """Create (no ``reply_id``) or change a canned reply; shared ones are the admins'."""
+        user = self._host.signed_in_user()
+        if not user.is_staff:
+            raise ValueError("canned replies are for agents")
+        if shared:
+            self._admin("manage shared canned replies")
+        row: dict[str, Any] = {"title": title.strip(), "body": body, "shortcut": shortcut or None}
+        if reply_id is None:
+            reply_id = _new_id()
+            self._write("canned_replies", "insert", {"id": reply_id, "owner_id": None if shared else user.id, **row})
+        else:
+            self._write("canned_replies", "update", {"id": reply_id, **row})
+        return reply_id
+
+    def delete_canned_reply(self, reply_id: str) -> None:
+        self._write("canned_replies", "delete", {"id": reply_id})
+
+    # --- saved views ---------------------------------------------------------------------------------------
+
+    def save_view(self, name: str, f: InboxFilter, *, view_id: str | None = None, position: int = 0) -> str:
+        row: dict[str, Any] = {"name": name.strip(), "filters": f.to_json(), "sort": f.sort, "position": position}
+        if view_id is None:
+            view_id = _new_id()
+            self._write("saved_views", "insert", {"id": view_id, "owner_id": self._host.signed_in_user().id, **row})
+        else:
+            self._write("saved_views", "update", {"id": view_id, **row})
+        return view_id
+
+    def delete_view(self, view_id: str) -> None:
+        self._write("saved_views", "delete", {"id": view_id})
+
+    # --- customer notes and mentions -------------------------------------------------------------------------
+
+    def add_customer_note(self, customer_id: str, body: str) -> str:
+        note_id = _new_id()
+        self._write("customer_notes", "insert", {"id": note_id, "customer_id": customer_id, "body": body})
+        return note_id
+
+    def edit_customer_note(self, note_id: str, body: str) -> None:
+        self._write("customer_notes", "update", {"id": note_id, "body": body})
+
+    def delete_customer_note(self, note_id: str) -> None:
+        self._write("customer_notes", "delete", {"id": note_id})
+
+    def mark_mention_seen(self, mention_id: str) -> None:
+        self._write("mentions", "update", {"id": mention_id, "seen_at": datetime.now(UTC).isoformat()})
+
+    # --- snooze ------------------------------------------------------------------------------------------------
+
+    def snooze(self, ticket_id: str, until: datetime | None) -> None:
+        """Snooze until ``until`` (the server wakes it then, app open or not) or, with None, until the
+        customer replies: the ticket becomes pending with that wake-up time."""
+        if until is not None:
+            if until.tzinfo is None:
+                raise ValueError("a snooze time needs a time zone")
+            if until <= datetime.now(UTC):
+                raise ValueError("a snooze time must be in the future")
+        self.apply([self.ticket_step(ticket_id, status="pending", snoozed_until=until)])
+
+    def unsnooze(self, ticket_id: str) -> None:
+        self.apply([self.ticket_step(ticket_id, status="open", snoozed_until=None)])
+
+    # --- SLA settings (admins) ---------------------------------------------------------------------------
+
+    def set_sla_target(self, priority: str, first_response: int | None, next_response: int | None) -> None:
+        self._admin("set SLA targets")
+        self._write(
+            "sla_targets",
+            "update",
+            {"priority": priority, "first_response_minutes": first_response, "next_response_minutes": next_response},
+        )
+
+    def set_sla_timezone(self, timezone: str) -> None:
+        self._admin("set the SLA time zone")
+        self._write("sla_settings", "update", {"id": True, "timezone": timezone})
+
+    def discard_failed(self, table: str, key: Mapping[str, Any]) -> None:
+        """Forget a row the server refused to create (it exists only here)."""
+        if not self._cache.workspace.discard_failed(table, key):
+            raise ValueError("only a row the server refused can be discarded")
+        self._host.local_write_done([events.WorkspaceChanged(frozenset({table}))])

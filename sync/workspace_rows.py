@@ -1,0 +1,393 @@
+"""The agent workspace's rows (issue 14), the pure part: value types the UI reads, which tables and
+columns a client may write, and the checks a row passes before it is queued.
+
+The server's migrations ``20261129000530_agent_workspace.sql`` and ``20261129000540_sla.sql`` are the
+truth; the checks here repeat their constraints so that bad input is refused with a plain reason at
+once (and offline), instead of sitting in the outbox until the server refuses it. RLS still decides.
+
+Writable tables and how a row is addressed and removed (``WRITABLE``):
+
+    table            key                  remove = set        who (server RLS)
+    tags             id                   deleted_at          admins
+    ticket_tags      ticket_id, tag_id    removed_at          staff who see the ticket (re-adding clears it)
+    canned_replies   id                   deleted_at          admins (shared) / the owner (personal)
+    macros           id                   deleted_at          admins (shared) / the owner (personal)
+    saved_views      id                   deleted_at          the owner
+    customer_notes   id                   deleted_at          staff; the author or an admin edits/removes
+    mentions         id                   (no removal)        the mentioned user marks seen_at
+    sla_targets      priority             (no removal)        admins
+    sla_settings     id (always true)     (no removal)        admins
+
+Snoozing is a ticket change (``status='pending'`` with ``snoozed_until``), sent as the tickets' own
+compare-and-set (sync/push.py), not as a workspace row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+WorkspaceTable = Literal[
+    "tags",
+    "ticket_tags",
+    "canned_replies",
+    "macros",
+    "saved_views",
+    "customer_notes",
+    "mentions",
+    "ticket_sla",
+    "sla_targets",
+    "sla_settings",
+]
+RowOp = Literal["insert", "update", "delete"]
+ViewSort = Literal[
+    "last_message_desc", "last_message_asc", "created_desc", "created_asc", "priority_desc", "sla_due_asc"
+]
+VIEW_SORTS: Final[tuple[ViewSort, ...]] = (
+    "last_message_desc",
+    "last_message_asc",
+    "created_desc",
+    "created_asc",
+    "priority_desc",
+    "sla_due_asc",
+)
+
+# pulled by cursor (sync_<table>), after the core tables: a tag before the ticket tags that use it
+CURSOR_TABLES: Final = (
+    "tags",
+    "ticket_tags",
+    "canned_replies",
+    "macros",
+    "saved_views",
+    "customer_notes",
+    "mentions",
+    "ticket_sla",
+)
+# small settings tables without a change cursor: read whole (staff only) and replaced in the cache
+SNAPSHOT_TABLES: Final = ("sla_settings", "sla_targets", "sla_business_hours", "sla_holidays")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: tuple[str, ...]
+    columns: frozenset[str]  # what a client may set (the server stamps the rest)
+    removed: str | None  # the tombstone column a removal sets, None when rows are never removed
+    ticket_column: str | None = None  # which column names the row's ticket, if any
+
+
+WRITABLE: Final[Mapping[str, TableSpec]] = {
+    "tags": TableSpec(("id",), frozenset({"id", "name", "color"}), "deleted_at"),
+    "ticket_tags": TableSpec(("ticket_id", "tag_id"), frozenset({"ticket_id", "tag_id"}), "removed_at", "ticket_id"),
+    "canned_replies": TableSpec(("id",), frozenset({"id", "owner_id", "title", "body", "shortcut"}), "deleted_at"),
+    "macros": TableSpec(("id",), frozenset({"id", "owner_id", "name", "reply", "actions"}), "deleted_at"),
+    "saved_views": TableSpec(
+        ("id",), frozenset({"id", "owner_id", "name", "filters", "sort", "position"}), "deleted_at"
+    ),
+    "customer_notes": TableSpec(("id",), frozenset({"id", "customer_id", "body"}), "deleted_at"),
+    "mentions": TableSpec(("id",), frozenset({"seen_at"}), None, "ticket_id"),
+    "sla_targets": TableSpec(("priority",), frozenset({"first_response_minutes", "next_response_minutes"}), None),
+    "sla_settings": TableSpec(("id",), frozenset({"timezone"}), None),
+}
+JSON_COLUMNS: Final = frozenset({"filters", "actions"})
+
+
+@dataclass(frozen=True)
+class Tag:
+    id: str
+    name: str
+    color: str
+    local_state: str = "sent"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CannedReply:
+    id: str
+    owner_id: str | None  # None: shared (admin-managed)
+    title: str
+    body: str
+    shortcut: str | None
+    updated_at: str
+    local_state: str = "sent"
+    error: str | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.owner_id is None
+
+
+@dataclass(frozen=True)
+class Macro:
+    id: str
+    owner_id: str | None
+    name: str
+    reply: str | None
+    actions: Mapping[str, Any]
+    local_state: str = "sent"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedView:
+    id: str
+    name: str
+    filters: Mapping[str, Any]
+    sort: ViewSort
+    position: int
+    local_state: str = "sent"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomerNote:
+    id: str
+    customer_id: str
+    author_id: str
+    body: str
+    created_at: str
+    local_state: str = "sent"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Mention:
+    id: str
+    message_id: str
+    ticket_id: str
+    author_id: str
+    created_at: str
+    seen_at: str | None
+
+
+@dataclass(frozen=True)
+class TicketSla:
+    """A ticket's due times as the server computed them (canonical UTC text, None = no target)."""
+
+    ticket_id: str
+    first_response_due_at: str | None
+    first_response_at: str | None  # from the ticket: None while the first response is owed
+    next_response_due_at: str | None
+    awaiting_reply_since: str | None
+
+    @property
+    def due_at(self) -> str | None:
+        """The deadline running now: the first response's while none was sent, else the next response's."""
+        if self.first_response_at is None:
+            return self.first_response_due_at
+        return self.next_response_due_at
+
+
+@dataclass(frozen=True)
+class SlaTarget:
+    priority: str
+    first_response_minutes: int | None
+    next_response_minutes: int | None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A reply or internal note queued in the same local transaction as other steps (a macro)."""
+
+    id: str
+    ticket_id: str
+    sender_id: str
+    content: str
+    is_internal: bool = False
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """Field changes of a ticket (status, priority, assignee_id, snoozed_until), sent as a compare-and-set."""
+
+    ticket_id: str
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """One row change for the outbox: ``row`` holds the key columns and, for insert/update, the values."""
+
+    table: str
+    op: RowOp
+    row: Mapping[str, Any]
+
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_SHORTCUT = re.compile(r"^[a-z0-9_-]{1,40}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _text(row: Mapping[str, Any], column: str, low: int, high: int, what: str) -> None:
+    if column not in row:
+        return
+    value = row[column]
+    if not isinstance(value, str) or not (low <= len(value) <= high) or (low and not value.strip()):
+        raise ValueError(f"{what} must have {low} to {high} characters")
+
+
+def _check_tags(write: RowWrite) -> None:
+    row = write.row
+    if "name" in row and isinstance(row["name"], str) and row["name"] != row["name"].strip():
+        raise ValueError("a tag name cannot start or end with spaces")
+    _text(row, "name", 1, 50, "a tag name")
+    if "color" in row and not _COLOR.match(str(row["color"])):
+        raise ValueError("a tag colour is written #rrggbb")
+    if write.op == "insert" and "name" not in row:
+        raise ValueError("a tag needs a name")
+
+
+def _check_canned(write: RowWrite) -> None:
+    row = write.row
+    _text(row, "title", 1, 200, "a canned reply's title")
+    _text(row, "body", 1, 20000, "a canned reply's text")
+    if row.get("shortcut") is not None and not _SHORTCUT.match(str(row["shortcut"])):
+        raise ValueError("a shortcut is 1 to 40 of a-z, 0-9, _ and -")
+    if write.op == "insert" and not ("title" in row and "body" in row):
+        raise ValueError("a canned reply needs a title and a text")
+
+
+def _check_macro(write: RowWrite) -> None:
+    row = write.row
+    _text(row, "name", 1, 200, "a macro's name")
+    if row.get("reply") is not None:
+        _text(row, "reply", 1, 10000, "a macro's reply")
+    if "actions" in row and not isinstance(row["actions"], Mapping):
+        raise ValueError("a macro's actions are an object")
+
+
+def _check_view(write: RowWrite) -> None:
+    row = write.row
+    _text(row, "name", 1, 100, "a view's name")
+    if "sort" in row and row["sort"] not in VIEW_SORTS:
+        raise ValueError(f"a view's sort is one of {', '.join(VIEW_SORTS)}")
+    if "filters" in row:
+        if not isinstance(row["filters"], Mapping):
+            raise ValueError("a view's filters are an object")
+        if len(json.dumps(row["filters"]).encode()) > 8000:
+            raise ValueError("a view's filters are too large")
+    if write.op == "insert" and "name" not in row:
+        raise ValueError("a view needs a name")
+
+
+def _check_note(write: RowWrite) -> None:
+    _text(write.row, "body", 1, 10000, "a note")
+    if write.op == "insert" and not ("customer_id" in write.row and "body" in write.row):
+        raise ValueError("a note needs a customer and a text")
+
+
+def _check_target(write: RowWrite) -> None:
+    for column in ("first_response_minutes", "next_response_minutes"):
+        value = write.row.get(column)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise ValueError("an SLA target is a positive number of minutes (or none)")
+    if write.row.get("priority") not in ("low", "normal", "high", "urgent"):
+        raise ValueError("an SLA target is per priority: low, normal, high or urgent")
+
+
+def _check_settings(write: RowWrite) -> None:
+    _text(write.row, "timezone", 1, 64, "a time zone")
+
+
+_CHECKS: Final[Mapping[str, Callable[[RowWrite], None]]] = {
+    "tags": _check_tags,
+    "canned_replies": _check_canned,
+    "macros": _check_macro,
+    "saved_views": _check_view,
+    "customer_notes": _check_note,
+    "sla_targets": _check_target,
+    "sla_settings": _check_settings,
+}
+
+
+def _check_shape(table: str, spec: TableSpec, row: Mapping[str, Any]) -> None:
+    for column in spec.key:
+        if row.get(column) in (None, ""):
+            raise ValueError(f"{table} needs {column}")
+    unknown = set(row) - spec.columns - set(spec.key)
+    if unknown:
+        raise ValueError(f"{table} has no writable column {', '.join(sorted(unknown))}")
+
+
+def check_write(write: RowWrite) -> RowWrite:
+    """The write as the server will take it, or ValueError with a plain reason (nothing is queued)."""
+    spec = WRITABLE.get(write.table)
+    if spec is None:
+        raise ValueError(f"{write.table!r} is not a table the app writes")
+    if write.op not in ("insert", "update", "delete"):
+        raise ValueError(f"unknown row operation {write.op!r}")
+    row = write.row
+    _check_shape(write.table, spec, row)
+    if write.op == "delete":
+        if spec.removed is None:
+            raise ValueError(f"{write.table} rows are not removed")
+        return RowWrite(write.table, "delete", {k: row[k] for k in spec.key})
+    if write.op == "insert" and write.table in ("mentions", "sla_targets", "sla_settings"):
+        raise ValueError(f"{write.table} rows are not created by the app")
+    for column in ("id", "tag_id", "ticket_id", "customer_id", "owner_id"):
+        if row.get(column) is not None and row[column] is not True and not _UUID.match(str(row[column])):
+            raise ValueError(f"{column} must be a uuid")
+    check = _CHECKS.get(write.table)
+    if check is not None:
+        check(write)
+    return write
+
+
+def entity_key(table: str, row: Mapping[str, Any]) -> str:
+    """The outbox ``entity_id`` of a row: its table and key, so entries of one row are found together."""
+    spec = WRITABLE[table]
+    return table + ":" + ":".join(str(row[k] if k in row else True) for k in spec.key)
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """What an inbox list shows: the base view, statuses, priorities, tags (any of), snoozed or not, SLA
+    due soon, unread only; and its order. A saved view stores it as ``filters`` JSON plus ``sort``."""
+
+    view: Literal["mine", "unassigned", "all"] = "all"
+    statuses: tuple[str, ...] | None = None
+    priorities: tuple[str, ...] | None = None
+    tags: tuple[str, ...] = ()
+    snoozed: bool = False  # True: only tickets snoozed until a later time; False: those are hidden
+    breaching_within: int | None = None  # minutes: only tickets whose running SLA is due within this
+    unread_only: bool = False
+    sort: ViewSort = "last_message_desc"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"view": self.view}
+        if self.statuses is not None:
+            out["statuses"] = list(self.statuses)
+        if self.priorities is not None:
+            out["priorities"] = list(self.priorities)
+        if self.tags:
+            out["tags"] = list(self.tags)
+        if self.snoozed:
+            out["snoozed"] = True
+        if self.breaching_within is not None:
+            out["breaching_within"] = self.breaching_within
+        if self.unread_only:
+            out["unread_only"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, filters: Mapping[str, Any], sort: str = "last_message_desc") -> InboxFilter:
+        """A saved view's filters; anything unknown or malformed is ignored (a newer app may have saved it)."""
+        view = filters.get("view")
+
+        def strings(name: str) -> tuple[str, ...] | None:
+            value = filters.get(name)
+            return tuple(str(v) for v in value) if isinstance(value, list) else None
+
+        within = filters.get("breaching_within")
+        return cls(
+            view=view if view in ("mine", "unassigned", "all") else "all",
+            statuses=strings("statuses"),
+            priorities=strings("priorities"),
+            tags=strings("tags") or (),
+            snoozed=filters.get("snoozed") is True,
+            breaching_within=within if isinstance(within, int) and not isinstance(within, bool) else None,
+            unread_only=filters.get("unread_only") is True,
+            sort=next((s for s in VIEW_SORTS if s == sort), "last_message_desc"),
+        )
