@@ -15,20 +15,25 @@ relationship there, and so do we.
 
 Each embed becomes correlated scalar subqueries in the parent's select list: `row_to_json` of one
 row (to-one) or `json_agg` of the rows (to-many); a spread `...rel(a,b)` lifts the columns into the
-parent (to-one) or turns each into a correlated array (to-many, PostgREST 13).
+parent (to-one) or turns each into a correlated array (to-many, PostgREST 13). Aggregates in a to-one
+spread are hoisted as PostgREST's `hoistSpreadAggFunctions` does: the spread gives the input, the root
+or the enclosing JSON embed applies the function, grouped by the other lifted columns; in a to-many
+spread they are PostgREST's PGRST127.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from psycopg import sql
 
 from localbase.rest import errors
 from localbase.rest.catalog import Catalog, ForeignKey, RowFunction, Table
+from localbase.rest.grammar import Field
 from localbase.rest.request import EmbedArgs
-from localbase.rest.select import Embed
+from localbase.rest.select import Aggregate, Embed, SelectColumn
 
 if TYPE_CHECKING:
     from localbase.rest.query import Builder, Pair
@@ -180,11 +185,13 @@ def _pairs(left: str, left_cols: tuple[str, ...], right: str, right_cols: tuple[
                                  for x, y in zip(left_cols, right_cols, strict=True))
 
 
-def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: str) -> list[Pair]:
-    """The (expression, output name, is aggregate) items one embed adds to its parent's select list."""
-    rel = resolve(b.catalog, origin, embed)
-    if embed.spread and embed.alias:
-        raise errors.RestError(400, "PGRST100", "failed to parse select parameter: a spread cannot have an alias")
+Lifted = tuple[sql.Composable, str, "Callable[[sql.Composable], sql.Composable] | None"]  # (value, name, aggregate)
+
+
+def _prepare(b: Builder, src: str, origin: Table, rel: Relationship, embed: Embed, *, parent_path: str) -> tuple[
+        str, sql.Composable, sql.Composable, str, str, EmbedArgs]:
+    """(alias, FROM, condition, output name, path, embedded args) of one embed, with the bookkeeping every
+    embed needs: its EXISTS for `rel=is.null` and `!inner`, its row for `order=rel(col)`."""
     alias = b.alias()
     from_sql, join = _source(b, src, origin, rel, alias)
     name = embed.alias or embed.relation
@@ -192,38 +199,69 @@ def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: 
     extra: EmbedArgs = b.embedded.get(path) or EmbedArgs()
     if path in b.embedded:
         b.used_embeds.add(path)
+    cond = sql.SQL(" AND ").join([join, b.where(alias, rel.target, extra.filters)])
+    exists = sql.SQL("EXISTS (SELECT 1 FROM {} WHERE {})").format(from_sql, cond)
+    b.embed_exists[(src, name)] = exists
+    if embed.inner:
+        b.inner_joins.append(exists)
+    if rel.to_one and embed.items:
+        b.to_one_rows[(src, name)] = (from_sql, cond, rel.target, alias)
+    return alias, from_sql, cond, name, path, extra
+
+
+def _lift_to_one(b: Builder, src: str, origin: Table, rel: Relationship, embed: Embed, *, parent_path: str) -> list[
+        Lifted]:
+    """A to-one spread's values for the level above, as PostgREST 12/13 hoists them: each column as a
+    correlated scalar of the one related row (a grouping column up there), each aggregate as its input with
+    the function left to apply at the first level that is the root or a JSON embed, through nested to-one
+    spreads (`count()`'s input is NULL where no row matched, so it counts matches)."""
+    alias, from_sql, cond, _, path, _ = _prepare(b, src, origin, rel, embed, parent_path=parent_path)
+    lifted: list[Lifted] = []
+    for item in embed.items:
+        if isinstance(item, SelectColumn) and item.field == Field("count") and "count" not in rel.target.columns:
+            legacy = Aggregate("count", None, item.alias, item.cast)  # `count`: served without the setting
+            arg, apply = b.aggregate_parts(alias, rel.target, legacy, check=False)
+            lifted.append((arg, item.alias or "count", apply))
+        elif isinstance(item, Aggregate):
+            arg, apply = b.aggregate_parts(alias, rel.target, item)
+            lifted.append((arg, item.alias or item.function, apply))
+        elif isinstance(item, Embed) and item.spread and item.items and resolve(b.catalog, rel.target, item).to_one:
+            if item.alias:
+                raise errors.RestError(400, "PGRST100", "failed to parse select parameter: a spread cannot have an "
+                                       "alias")
+            inner_rel = resolve(b.catalog, rel.target, item)
+            lifted.extend(_lift_to_one(b, alias, rel.target, inner_rel, item, parent_path=path))
+        else:
+            lifted.extend((e, n, None) for e, n, _ in b.select_pairs(alias, rel.target, (item,), path))
+    return [(sql.SQL("(SELECT {} FROM {} WHERE {} LIMIT 1)").format(value, from_sql, cond), name, apply)
+            for value, name, apply in lifted]
+
+
+def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: str) -> list[Pair]:
+    """The (expression, output name, is aggregate) items one embed adds to its parent's select list."""
+    rel = resolve(b.catalog, origin, embed)
+    if embed.spread and embed.alias:
+        raise errors.RestError(400, "PGRST100", "failed to parse select parameter: a spread cannot have an alias")
+    if embed.spread and rel.to_one and embed.items:
+        return [(apply(value), name, True) if apply else (value, name, False)
+                for value, name, apply in _lift_to_one(b, src, origin, rel, embed, parent_path=parent_path)]
+    alias, from_sql, cond, name, path, extra = _prepare(b, src, origin, rel, embed, parent_path=parent_path)
     if not embed.items:  # an empty embed: its filters and null tests apply, nothing is output
-        cond = sql.SQL(" AND ").join([join, b.where(alias, rel.target, extra.filters)])
-        exists = sql.SQL("EXISTS (SELECT 1 FROM {} WHERE {})").format(from_sql, cond)
-        b.embed_exists[(src, name)] = exists
-        if embed.inner:
-            b.inner_joins.append(exists)
         return []
     pairs = b.select_pairs(alias, rel.target, embed.items, path)
+    if embed.spread and any(agg for _, _, agg in pairs):
+        raise errors.RestError(400, "PGRST127", "Feature not implemented",
+                               details="Aggregates are not implemented for one-to-many or many-to-many spreads.")
     items, group_by = b.render_pairs(pairs)
-    cond = sql.SQL(" AND ").join([join, b.where(alias, rel.target, extra.filters)])
     tail = b.order(alias, rel.target, extra.order)
     if extra.limit is not None:
         tail = sql.SQL("{} LIMIT {}").format(tail, b.param(extra.limit))
     if extra.offset is not None:
         tail = sql.SQL("{} OFFSET {}").format(tail, b.param(extra.offset))
     inner = sql.SQL("SELECT {} FROM {} WHERE {}{}{}").format(items, from_sql, cond, group_by, tail)
-    exists = sql.SQL("EXISTS (SELECT 1 FROM {} WHERE {})").format(from_sql, cond)
-    b.embed_exists[(src, name)] = exists
-    if rel.to_one:
-        b.to_one_rows[(src, name)] = (from_sql, cond, rel.target, alias)
-    if embed.inner:
-        b.inner_joins.append(exists)
-    if embed.spread:
-        out: list[Pair] = []
-        for _, col, _agg in pairs:
-            if rel.to_one:
-                expr: Any = sql.SQL("(SELECT _e.{} FROM ({} LIMIT 1) _e)").format(sql.Identifier(col), inner)
-            else:
-                expr = sql.SQL("coalesce((SELECT json_agg(_e.{}) FROM ({}) _e), '[]'::json)").format(
-                    sql.Identifier(col), inner)
-            out.append((expr, col, False))
-        return out
+    if embed.spread:  # to-many (PostgREST 13): each column becomes an array
+        return [(sql.SQL("coalesce((SELECT json_agg(_e.{}) FROM ({}) _e), '[]'::json)").format(
+            sql.Identifier(col), inner), col, False) for _, col, _agg in pairs]
     if rel.to_one:
         expr = sql.SQL("(SELECT row_to_json(_e) FROM ({} LIMIT 1) _e)").format(inner)
     else:

@@ -9,6 +9,7 @@ PostgreSQL (`json_agg`) so value formats match PostgREST's exactly.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,16 +242,24 @@ class Builder:
             raise errors.RestError(400, "PGRST100", f"failed to parse select parameter: unknown cast type {cast!r}")
         return sql.SQL("CAST({} AS {})").format(expr, target)
 
-    def _aggregate(self, src: str, table: Table, item: Aggregate) -> Pair:
-        if not self.catalog.aggregates_enabled:
+    def aggregate_parts(self, src: str, table: Table, item: Aggregate, *, check: bool = True) -> tuple[
+            sql.Composable, Callable[[sql.Composable], sql.Composable]]:
+        """(input, function applied to an input): apart, so a spread can hoist the function to its parent.
+        `count()` counts rows, so its input is `1` (NULL where a to-one spread found no row)."""
+        if check and not self.catalog.aggregates_enabled:
             raise errors.RestError(400, "PGRST123", "Use of aggregate functions is not allowed")
-        if item.field is None:
-            expr: sql.Composable = sql.SQL("count(*)")
-        else:
-            arg = self._cast(self.field(src, table, item.field), item.input_cast)
-            expr = sql.SQL("{}({})").format(sql.SQL(item.function), arg)
-        name = item.alias or item.function
-        return self._cast(expr, item.cast), name, True
+        function = "count" if item.field is None else item.function
+        arg = sql.SQL("1") if item.field is None else self._cast(self.field(src, table, item.field), item.input_cast)
+
+        def apply(value: sql.Composable) -> sql.Composable:
+            return self._cast(sql.SQL("{}({})").format(sql.SQL(function), value), item.cast)
+
+        return arg, apply
+
+    def _aggregate(self, src: str, table: Table, item: Aggregate) -> Pair:
+        arg, apply = self.aggregate_parts(src, table, item)
+        expr = apply(sql.SQL("*")) if item.field is None else apply(arg)
+        return expr, item.alias or item.function, True
 
 
 # CSV as PostgREST builds it: a header of the first row's keys, then each row's record text without
