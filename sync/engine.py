@@ -531,7 +531,9 @@ class SyncEngine:
     def _emit_with_progress(self, event: events.Event) -> None:
         """During the initial sync, SyncProgress also moves ``status.progress`` (by table: the server
         does not say how many rows are coming, so the fraction is per phase, not per row)."""
-        if isinstance(event, events.SyncProgress) and event.phase in PHASES:
+        if isinstance(event, events.SyncProgress) and event.overall is not None:
+            self._set_status(progress=event.overall)  # rows done of the server's count (sync/pull.py)
+        elif isinstance(event, events.SyncProgress) and event.phase in PHASES:
             finished = 1 if event.total is not None else 0
             self._set_status(progress=(PHASES.index(event.phase) + finished) / len(PHASES))
         self._emit(event)

@@ -55,6 +55,7 @@ class SyncProgress(Event):
     done: int
     total: int | None
     phase: str
+    overall: float | None = None  # the initial sync's rows done of all tables' rows (server count), 0..1
 
 
 @dataclass(frozen=True)

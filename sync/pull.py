@@ -1,10 +1,20 @@
 """Pull: bring the cache up to the server's truth by its change cursor.
 
 For each table, pages of ``sync_<table>(after_xid, after_id)`` (≤ 1000 rows, keyset order, until an
-empty page) are applied in one SQLite transaction each, together with the new cursor, so a crash mid-pull resumes
-where it stopped. The next page is already in flight while the writer thread applies the current
-one. The server's cursor never skips a row committed late (see the migration's header), so the
-pull is gap-free; two things it cannot see by cursor are handled explicitly:
+empty page) are applied together with the new cursor in one SQLite transaction, so a crash mid-pull resumes
+where it stopped. Fetching runs ahead of applying (up to ``PREFETCH`` pages in flight or waiting) while the
+writer thread applies. The server's cursor never skips a row committed late (see the migration's header),
+so the pull is gap-free.
+
+The initial sync (until the cache is marked done, so also one resumed after a kill) is the bulk case and is
+shaped for throughput (issue 15; measured in bench/scale.py): every page already downloaded goes into the
+same transaction, up to ``INITIAL_BATCH`` rows (one commit and one pass over the indexes' pages per batch
+instead of per page), messages skip the search index (built once at the end, ``Cache.finish_initial_sync``),
+and a per-row progress total is asked of the server first (``sync_count``, RLS applied) and added to what the
+cache already holds, so the bar of a resumed sync continues where the killed one stopped. Between the
+start and the end of an initial sync, search does not find the messages pulled so far.
+
+Two things the cursor cannot show are handled explicitly:
 
 - a ticket that just became visible (new here, or reassigned to me) has older messages below the
   cursor: its thread and read markers are fetched by ticket id (backfill), noted in the cache with
@@ -25,6 +35,7 @@ from typing import Any
 from sync import events
 from sync.cache import Cache
 from sync.cache.db import TABLES as ORDER
+from sync.errors import SyncError
 from sync.models import STAFF_ROLES
 from sync.remote import Remote
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
@@ -32,11 +43,29 @@ from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 log = logging.getLogger(__name__)
 
 
+_Page = tuple[list[dict[str, Any]], tuple[int, int]]  # rows and the cursor after them
+PREFETCH = 8  # pages fetched ahead of the writer
+INITIAL_BATCH = 20_000  # rows per SQLite transaction during the initial sync (several pages)
+
+
 @dataclass
 class PullResult:
     rows: int = 0
     backfilled: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Progress:
+    """Rows of the initial sync: what the cache held when this run started plus what it applied, of the
+    total the server announced (None when it could not say)."""
+
+    done: int = 0
+    total: int | None = None
+
+    @property
+    def overall(self) -> float | None:
+        return min(1.0, self.done / self.total) if self.total else None
 
 
 class Puller:
@@ -51,13 +80,14 @@ class Puller:
         """Every table by cursor, then backfills and pruning; ``emit`` gets the change and progress events."""
         self.emit = emit
         result = PullResult()
-        initial = await self.cache.cursor("messages") == (0, 0)
-        backfill: set[str] = set()
+        initial = not self.cache.initial_sync_done()
         staff = self.cache.role in STAFF_ROLES
+        progress = await self._plan(staff) if initial else _Progress()
+        backfill: set[str] = set()
         for table in ORDER:
             if table in CURSOR_TABLES and not staff:  # the workspace is staff business (RLS shows nothing)
                 continue
-            await self._pull_table(table, result, initial, backfill)
+            await self._pull_table(table, result, initial, backfill, progress)
         await self._settings()
         if staff and self.snapshots_due:
             await self._pull_snapshots(result)
@@ -66,34 +96,104 @@ class Puller:
             await self.backfill(ticket_id, emit, result)
         if check_visibility:
             await self._prune(result)
+        if initial:
+            await self.cache.finish_initial_sync()
         return result
 
-    async def _pull_table(self, table: str, result: PullResult, initial: bool, backfill: set[str]) -> None:
-        cursor = await self.cache.cursor(table)
-        fetch: asyncio.Task[list[dict[str, Any]]] = asyncio.ensure_future(self.remote.pull(table, cursor))
+    async def _plan(self, staff: bool) -> _Progress:
+        """The initial sync's row total: cached rows plus what the server still has past each cursor."""
+        progress = _Progress()
+        try:
+            for table in ORDER:
+                if table in CURSOR_TABLES and not staff:
+                    continue
+                progress.done += await self.cache.acount(table)
+                remaining = await self.remote.count(table, await self.cache.cursor(table))
+                progress.total = (progress.total or 0) + remaining
+        except SyncError as exc:  # a server without sync_count: the bar runs by table instead
+            log.info("no row count for the progress bar: %s", exc)
+            return _Progress(progress.done, None)
+        progress.total = (progress.total or 0) + progress.done
+        return progress
+
+    async def _pull_table(
+        self, table: str, result: PullResult, initial: bool, backfill: set[str], progress: _Progress
+    ) -> None:
+        pages: asyncio.Queue[_Page] = asyncio.Queue(PREFETCH)
+
+        fetcher = asyncio.ensure_future(self._fetch_all(table, pages))
         done = 0
         try:
             while True:
-                rows = await fetch
-                if not rows:
+                rows, last = await self._next(pages, fetcher)
+                ended = not rows
+                if initial and not ended:
+                    rows, last, ended = self._batch(pages, rows, last)
+                if rows:
+                    await self._apply(table, rows, last, initial, backfill)
+                    done += len(rows)
+                    result.rows += len(rows)
+                    progress.done += len(rows)
+                    if initial:
+                        self.emit(events.SyncProgress(done, None, table, progress.overall))
+                if ended:
                     break
-                last = (int(rows[-1]["change_xid"]), int(rows[-1]["change_id"]))
-                # only an empty page ends a table (a project's max rows may cut pages below PAGE, so a
-                # short page proves nothing); the next request overlaps applying this page
-                fetch = asyncio.ensure_future(self.remote.pull(table, last))
-                await self._apply(table, rows, last, initial, backfill)
-                done += len(rows)
-                result.rows += len(rows)
-                if initial:
-                    self.emit(events.SyncProgress(done, None, table))
             if initial:
-                self.emit(events.SyncProgress(done, done, table))  # this phase is complete: total known
+                self.emit(events.SyncProgress(done, done, table, progress.overall))  # this phase is complete
         finally:
-            if not fetch.done():
-                fetch.cancel()
-                await asyncio.wait([fetch])
-            if not fetch.cancelled() and fetch.exception() is not None:
-                log.debug("prefetch of %s ended with %s", table, fetch.exception())
+            await self._stop(table, fetcher)
+
+    async def _fetch_all(self, table: str, pages: asyncio.Queue[_Page]) -> None:
+        after = await self.cache.cursor(table)
+        while True:
+            rows = await self.remote.pull(table, after)
+            if rows:
+                after = (int(rows[-1]["change_xid"]), int(rows[-1]["change_id"]))
+            # only an empty page ends a table (a project's max rows may cut pages below PAGE, so a
+            # short page proves nothing)
+            await pages.put((rows, after))
+            if not rows:
+                return
+
+    @staticmethod
+    def _batch(
+        pages: asyncio.Queue[_Page],
+        rows: list[dict[str, Any]],
+        last: tuple[int, int],
+    ) -> tuple[list[dict[str, Any]], tuple[int, int], bool]:
+        """Initial sync: every page already downloaded joins this transaction (up to INITIAL_BATCH rows);
+        returns the rows, their cursor and whether the table's empty page was among them."""
+        while len(rows) < INITIAL_BATCH and not pages.empty():
+            more, after = pages.get_nowait()
+            if not more:
+                return rows, last, True
+            rows, last = rows + more, after
+        return rows, last, False
+
+    @staticmethod
+    async def _stop(table: str, fetcher: asyncio.Future[None]) -> None:
+        if not fetcher.done():
+            fetcher.cancel()
+            await asyncio.wait([fetcher])
+        if not fetcher.cancelled() and fetcher.exception() is not None:
+            log.debug("prefetch of %s ended with %s", table, fetcher.exception())
+
+    @staticmethod
+    async def _next(pages: asyncio.Queue[_Page], fetcher: asyncio.Future[None]) -> _Page:
+        """The next downloaded page, or the fetcher's error (it stops at the first one) once the pages
+        before it are applied."""
+        if not pages.empty():
+            return pages.get_nowait()
+        getter = asyncio.ensure_future(pages.get())
+        try:
+            await asyncio.wait([getter, fetcher], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        fetcher.result()  # raises the fetch's error
+        return await pages.get()  # it ended normally: its last (empty) page is queued
 
     async def _settings(self) -> None:
         """The project's settings and this user's notification preferences (single rows, no cursor); a change

@@ -89,6 +89,7 @@ class Remote(Protocol):
     async def app_settings(self) -> dict[str, Any] | None: ...
     async def notification_preferences(self) -> dict[str, Any] | None: ...
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]: ...
+    async def count(self, table: str, after: tuple[int, int]) -> int: ...
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
     async def update_ticket(
@@ -300,6 +301,12 @@ class SupabaseRemote:
         params = {"after_xid": after[0], "after_id": after[1], "max_rows": max_rows}
         res = await self.call(lambda c: c.rpc(f"sync_{table}", params).execute())
         return list(res.data or [])
+
+    async def count(self, table: str, after: tuple[int, int]) -> int:
+        """Rows ``pull`` would still bring past ``after`` (RLS applies): the initial sync's progress total."""
+        params = {"table_name": table, "after_xid": after[0], "after_id": after[1]}
+        res = await self.call(lambda c: c.rpc("sync_count", params).execute())
+        return int(res.data or 0)
 
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
         # return=minimal: with representation PostgREST would apply SELECT policies to the new rows

@@ -211,6 +211,9 @@ class FakeRemote:
         rows = sorted(self.tables[table].values(), key=lambda r: (r["change_xid"], r["change_id"]))
         return [dict(r) for r in rows if (r["change_xid"], r["change_id"]) > after][:max_rows]
 
+    async def count(self, table: str, after: tuple[int, int]) -> int:
+        return sum(1 for r in self.tables[table].values() if (r["change_xid"], r["change_id"]) > after)
+
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
         self._enter(f"insert {table} x{len(rows)}")
         for row in rows:  # one statement: any refused row refuses them all, nothing is written

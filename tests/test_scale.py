@@ -24,7 +24,9 @@ from tests.stackproc import StackProcess
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from sync import RemoteConfig, SyncEngine, events
+from sync import RemoteConfig, SyncEngine, events, pull
+
+pull.INITIAL_BATCH = 2000  # several transactions on the small desk, so the kill lands mid-download
 
 async def main() -> None:
     engine = await SyncEngine.open(RemoteConfig(sys.argv[1], sys.argv[2]), Path(sys.argv[3]), timeout=60)
@@ -43,7 +45,9 @@ async def main() -> None:
 
     def on_event(event: events.Event) -> None:
         if isinstance(event, events.SyncProgress) and event.phase == "messages":
-            print("progress", event.done, flush=True)
+            print("progress", event.done, event.overall, flush=True)
+        if isinstance(event, events.StatusChanged) and event.status.progress is not None:
+            print("bar", event.status.progress, flush=True)
 
     engine.subscribe(on_event)
     print("cached", engine.cache.count("messages"), flush=True)
@@ -116,6 +120,8 @@ def test_initial_sync_killed_midway_continues_instead_of_restarting(
     assert child.stdout.readline().split() == ["cached", "0"]
     while True:  # kill it once a good part of the messages is in, mid-download
         line = child.stdout.readline()
+        if line.startswith("bar "):
+            continue
         assert line.startswith("progress"), line
         if int(line.split()[1]) >= desk.messages // 3:
             child.send_signal(signal.SIGKILL)
@@ -131,6 +137,14 @@ def test_initial_sync_killed_midway_continues_instead_of_restarting(
     assert cached >= desk.messages // 3          # what the killed run stored survived
     assert pulled == desk.messages - cached      # ... and was not downloaded again
     assert int(report["done"]) == desk.messages  # nothing missing
+    # the resumed run is still the initial sync: its progress bar shows, continuing from what was cached
+    bars = [float(line.split()[1]) for line in out.splitlines() if line.startswith("bar ")]
+    progress = [line.split() for line in out.splitlines() if line.startswith("progress ")]
+    assert progress and bars and bars[-1] == 1.0 and bars == sorted(bars)
+    rows = len(desk.agents) + len(desk.customers) + 1 + len(desk.tickets) + desk.messages + len(desk.read_rows)
+    first = float(progress[0][2])  # rows done (those cached before + this run's first batch) / all rows
+    assert first > cached / rows, (first, cached, rows)
+    assert any(0 < b < 1 for b in bars)
 
     async def check() -> None:  # the resumed cache is complete and marked done
         engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), data_dir)

@@ -268,6 +268,20 @@ class Cache:
     async def mark_initial_sync_done(self) -> None:
         await self._store.awrite(lambda c: writes.set_meta(c, _INITIAL_SYNC, writes.now_ts()))
 
+    async def finish_initial_sync(self) -> None:
+        """The initial sync pulled everything: build the search index its pages skipped, and mark it done,
+        in one transaction (a crash before the commit leaves it to the next, still initial, pull)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            writes.rebuild_search(conn)
+            writes.set_meta(conn, _INITIAL_SYNC, writes.now_ts())
+
+        await self._store.awrite(write)
+
+    async def acount(self, table: str) -> int:
+        """``count`` on the writer thread, off the event loop (a million rows take a moment)."""
+        return await self._store.aread(lambda c: reads.count(c, _synced(table)))
+
     def _apply(
         self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], initial: bool, messages_synced: bool
     ) -> Applied:
