@@ -79,10 +79,18 @@ def inbox(
             keys = [f"{name}{i}" for i in range(len(chosen))]
             params.update(zip(keys, chosen, strict=True))
             where.append(f"t.{name} in ({', '.join(':' + k for k in keys)})" if keys else "0")
-    sql = (
-        _TICKET_SELECT
+    # the page of tickets first (index on the filter and last_message_at), then unread counts and previews
+    # for those rows only: with the subqueries in the same select, SQLite computed them for every ticket
+    # the sort saw (filter switch at 1M messages: 58 ms)
+    page = (
+        "select t.rowid as rid from tickets t"
         + (" where " + " and ".join(where) if where else "")
         + " order by t.last_message_at desc, t.id limit :limit"
+    )
+    sql = (
+        f"with page as materialized ({page}) "
+        + _TICKET_SELECT.replace("from tickets t\n", "from page p join tickets t on t.rowid = p.rid\n")
+        + " order by t.last_message_at desc, t.id"
     )
     return [_ticket(r) for r in conn.execute(sql, params)]
 
@@ -169,7 +177,9 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[Search
         for r in conn.execute(
             "select t.id, t.subject, t.last_message_at, snippet(tickets_fts, 0, '[', ']', '…', 12) as snip"
             " from tickets_fts join tickets t on t.rowid = tickets_fts.rowid where tickets_fts match ?"
-            " order by rank limit ?",
+            # newest first, like messages below: ranking scored every matching subject (a common word
+            # matches thousands of 100k subjects: most of search_1m's p95 of 121 ms)
+            " order by tickets_fts.rowid desc limit ?",
             (quoted, limit),
         )
     ]
