@@ -42,6 +42,7 @@ from sync.cache.db import CORE_TABLES as PHASES  # the initial sync's progress s
 from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, backoff_delay, check_choice, check_content, check_subject
 from sync.errors import AuthError, RetryableError, SyncError
 from sync.events import EventHub
+from sync.history import HistoryCommands
 from sync.live import cancel_for_sure
 from sync.models import (
     UNSET,
@@ -95,6 +96,7 @@ class _Parts:
     puller: Puller
     live: LiveApplier
     presence: Presence
+    history: HistoryCommands
 
 
 class SyncEngine:
@@ -213,6 +215,7 @@ class SyncEngine:
             puller,
             LiveApplier(cache, self.remote, puller, self._emit, lambda: self.wake(pull=True)),
             Presence(self.remote, user, self._emit),
+            HistoryCommands(cache, user, self._after_write, self._emit, discard=self.discard, wall=self.clock.wall),
         )
         if cache.rebuilt_reason:
             self.events.emit(events.CacheRebuilt(cache.rebuilt_reason, cache.kept_unsent), replay=True)
@@ -752,6 +755,11 @@ class SyncEngine:
         self._after_write()
         for event in changes:
             self._emit(event)
+
+    @property
+    def history(self) -> HistoryCommands:
+        """Edits, deletes and revisions of messages (sync/history.py)."""
+        return self._signed_in().history
 
     def _user(self) -> LocalUser:
         user = self.user

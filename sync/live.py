@@ -31,7 +31,16 @@ from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
 
-TABLES = ("tickets", "messages", "attachments", "ticket_reads", "profiles", *CURSOR_TABLES, *SNAPSHOT_TABLES)
+TABLES = (
+    "tickets",
+    "messages",
+    "attachments",
+    "ticket_reads",
+    "profiles",
+    "message_revisions",
+    *CURSOR_TABLES,
+    *SNAPSHOT_TABLES,
+)
 TYPING_EVENT = "typing"
 LEAVE_TIMEOUT = 2.0
 VIEWING_EVERY = 20.0

@@ -85,7 +85,8 @@ class Puller:
         progress = await self._plan(staff) if initial else _Progress()
         backfill: set[str] = set()
         for table in ORDER:
-            if table in CURSOR_TABLES and not staff:  # the workspace is staff business (RLS shows nothing)
+            # the workspace and message revisions are staff business (RLS shows customers nothing)
+            if (table in CURSOR_TABLES or table == "message_revisions") and not staff:
                 continue
             await self._pull_table(table, result, initial, backfill, progress)
         await self._settings()
@@ -226,7 +227,10 @@ class Puller:
         messages = await self.remote.rows_of_ticket("messages", ticket_id)
         files = await self.remote.rows_of_ticket("attachments", ticket_id)
         reads = await self.remote.rows_of_ticket("ticket_reads", ticket_id)
-        applied = await self.cache.apply_backfill(ticket_id, messages, reads, files)
+        # revisions are staff-only on the server; a customer does not even ask
+        staff = self.cache.role != "customer"
+        revisions = await self.remote.rows_of_ticket("message_revisions", ticket_id) if staff else []
+        applied = await self.cache.apply_backfill(ticket_id, messages, reads, files, revisions)
         for event in applied.events():
             emit(event)
         if result is not None:

@@ -31,6 +31,7 @@ from sync.attachments import BUCKET
 from sync.cache import Cache
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
 from sync.errors import PermanentError
+from sync.history import HistoryPush
 from sync.remote import Remote
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,13 @@ class Pusher:
             # the agent workspace's rows, one per request (sync/workspace_push.py)
             "workspace": self._workspace,
         }
+        # entries that decide their own outcome, one request each (edits are compare-and-sets: sync/history.py);
+        # each returns whether the server has it
+        history = HistoryPush(cache, remote, emit)
+        self.one_by_one: dict[str, Callable[[OutboxEntry], Awaitable[bool]]] = {
+            "message_edit": history.edit,
+            "message_delete": history.delete,
+        }
 
     async def push(self) -> PushResult:
         """Send everything queued; returns counts. Raises RetryableError/AuthError to stop early."""
@@ -84,6 +92,10 @@ class Pusher:
         if kind == "ticket_update":
             for entry in batch:
                 await self._update_ticket(entry, result)
+            return
+        if kind in self.one_by_one:
+            for entry in batch:
+                result.sent += await self.one_by_one[kind](entry)
             return
         try:
             sender = self.senders.get(kind)

@@ -100,6 +100,9 @@ class Remote(Protocol):
         self, table: str, match: Mapping[str, Any], changes: Mapping[str, Any]
     ) -> list[dict[str, Any]]: ...
     async def select_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+    async def edit_message(self, message_id: str, seen: str, content: str) -> dict[str, Any] | None: ...
+    async def delete_message(self, message_id: str) -> dict[str, Any] | None: ...
+    async def message(self, message_id: str) -> dict[str, Any] | None: ...
     async def exists(self, table: str, row_id: str) -> bool: ...
     async def visible_ticket_ids(self) -> set[str]: ...
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
@@ -368,6 +371,25 @@ class SupabaseRemote:
         """Rows of a small table (a settings table whole, or one row by its key), as RLS shows them."""
         res = await self.call(lambda c: self._match(c.table(table).select("*"), match).limit(PAGE).execute())
         return list(res.data or [])
+
+    async def edit_message(self, message_id: str, seen: str, content: str) -> dict[str, Any] | None:
+        """A compare-and-set of a message's text (``rpc edit_message``): the updated row, or None when the
+        server's row no longer holds ``seen`` (or is deleted, or not this user's to edit)."""
+        params = {"message_id": message_id, "seen": seen, "content": content}
+        res = await self.call(lambda c: c.rpc("edit_message", params).execute())
+        return dict(res.data[0]) if res.data else None
+
+    async def delete_message(self, message_id: str) -> dict[str, Any] | None:
+        """Soft-delete (the server clears the text and stamps who and when): the tombstone, or None when this
+        user may not update the row."""
+        res = await self.call(
+            lambda c: c.table("messages").update({"deleted_at": "now"}).eq("id", message_id).execute()
+        )
+        return dict(res.data[0]) if res.data else None
+
+    async def message(self, message_id: str) -> dict[str, Any] | None:
+        res = await self.call(lambda c: c.table("messages").select("*").eq("id", message_id).execute())
+        return dict(res.data[0]) if res.data else None
 
     async def exists(self, table: str, row_id: str) -> bool:
         """Whether this user can read the row with this id (a refused resend may have landed before)."""

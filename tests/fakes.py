@@ -97,7 +97,7 @@ class FakeRemote:
     users: dict[str, FakeUser] = field(default_factory=dict)
     tables: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {t: {} for t in ("profiles", "tickets", "messages", "attachments", "ticket_reads",
-                                                  *CURSOR_TABLES, *SNAPSHOT_TABLES)})
+                                                  "message_revisions", *CURSOR_TABLES, *SNAPSHOT_TABLES)})
     calls: list[str] = field(default_factory=list)
     files: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)  # (bucket, key) → bytes, mime
     settings: dict[str, Any] = field(  # the project's app_settings row
@@ -286,6 +286,44 @@ class FakeRemote:
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         self._enter("ticket")
         row = self.tables["tickets"].get(ticket_id)
+        return dict(row) if row else None
+
+    async def edit_message(self, message_id: str, seen: str, content: str) -> dict[str, Any] | None:
+        """rpc edit_message: a compare-and-set on the text; keeps the replaced text as a revision."""
+        self._enter("edit message")
+        row = self.tables["messages"].get(message_id)
+        if row is None or row.get("deleted_at") or row["content"] != seen:
+            return None
+        reason = self.refuse("messages:edit", row)
+        if reason is not None:
+            raise PermanentError(reason, code="42501", status=403)
+        edited_at = self._stamp()
+        self._write("message_revisions", {"id": str(uuid.uuid4()), "message_id": message_id,
+                                          "ticket_id": row["ticket_id"], "content": row["content"],
+                                          "edited_by": row["sender_id"], "replaced_at": edited_at})
+        self._write("messages", {**row, "content": content, "edited_at": edited_at})
+        self._answer("edit message")
+        return dict(self.tables["messages"][message_id])
+
+    async def delete_message(self, message_id: str) -> dict[str, Any] | None:
+        """PATCH deleted_at: the server clears the text and drops the revisions (a resend changes nothing)."""
+        self._enter("delete message")
+        row = self.tables["messages"].get(message_id)
+        if row is None:
+            return None
+        reason = self.refuse("messages:delete", row)
+        if reason is not None:
+            raise PermanentError(reason, code="42501", status=403)
+        if not row.get("deleted_at"):
+            self._write("messages", {**row, "content": "", "deleted_at": self._stamp()})
+            for key in [k for k, r in self.tables["message_revisions"].items() if r["message_id"] == message_id]:
+                del self.tables["message_revisions"][key]
+        self._answer("delete message")
+        return dict(self.tables["messages"][message_id])
+
+    async def message(self, message_id: str) -> dict[str, Any] | None:
+        self._enter("message")
+        row = self.tables["messages"].get(message_id)
         return dict(row) if row else None
 
     async def exists(self, table: str, row_id: str) -> bool:

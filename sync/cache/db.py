@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sync import events
-from sync.cache import reads, settings, workspace, writes
+from sync.cache import history, reads, settings, workspace, writes
 from sync.cache.files import Store, open_store
 from sync.cache.schema import VERSION
 from sync.cache.workspace_db import WorkspaceCache
@@ -34,8 +34,9 @@ from sync.preferences import KIND as PREFERENCES_KIND
 from sync.preferences import Preferences
 from sync.workspace_rows import CURSOR_TABLES
 
-# pull order: a message's ticket comes first, an attachment's message before it; the workspace's tables last
-CORE_TABLES = ("profiles", "tickets", "messages", "attachments", "ticket_reads")
+# pull order: a message's ticket comes first, an attachment's (and a revision's) message before
+# it; the workspace's tables last
+CORE_TABLES = ("profiles", "tickets", "messages", "attachments", "ticket_reads", "message_revisions")
 TABLES = (*CORE_TABLES, *CURSOR_TABLES)
 _INITIAL_SYNC = "initial_sync_done"
 
@@ -49,6 +50,8 @@ class Applied:
     backfill: list[str] = field(default_factory=list)  # tickets that became visible: fetch their thread
     workspace: set[str] = field(default_factory=set)  # workspace tables with changed rows
     rows: int = 0
+    dropped: list[str] = field(default_factory=list)  # messages whose text a tombstone just removed here
+    dropped_files: list[str] = field(default_factory=list)  # their downloaded attachment files, to delete
 
     def merge(self, other: Applied) -> None:
         self.tickets |= other.tickets
@@ -58,6 +61,8 @@ class Applied:
         self.backfill += [t for t in other.backfill if t not in self.backfill]
         self.workspace |= other.workspace
         self.rows += other.rows
+        self.dropped += other.dropped
+        self.dropped_files += other.dropped_files
 
     def events(self) -> list[events.Event]:
         out: list[events.Event] = []
@@ -209,6 +214,83 @@ class Cache:
         """The same, without blocking the event loop (the composer saves drafts this way)."""
         await self._store.awrite(lambda c: writes.save_draft(c, ticket_id, text))
 
+    # --- edits and deletes (sync/cache/history.py) ----------------------------------------------------------
+
+    def queue_edit(self, message_id: str, content: str) -> str | None:
+        """The user's new text for their own message, shown at once; returns its ticket (None: unchanged)."""
+        return self._store.write(lambda c: history.queue_edit(c, message_id, self.me, content, writes.now_ts()))
+
+    def queue_delete(self, message_id: str) -> history.Dropped | None:
+        """Delete a message that is on the server: a local tombstone at once (its text, revisions, queued edits
+        and draft copies go in the same transaction); ``scrub`` then clears what SQLite kept of the bytes."""
+        admin = self.role == "admin"
+        return self._store.write(lambda c: history.queue_delete(c, message_id, self.me, admin, writes.now_ts()))
+
+    def revisions(self, message_id: str) -> list[history.Revision]:
+        """The earlier texts of an edited message, oldest first (staff only: a customer's cache has none)."""
+        return history.revisions(self._store.reader, message_id)
+
+    async def still_queued(self, entry: OutboxEntry) -> bool:
+        """Whether an entry read for this push is still in the outbox (a lost edit takes the later ones along)."""
+        return await self._store.aread(
+            lambda c: (
+                c.execute("select 1 from outbox where seq = ? and state = 'queued'", (entry.seq,)).fetchone()
+                is not None
+            )
+        )
+
+    async def settle(self, entry: OutboxEntry, server_row: Mapping[str, Any] | None) -> None:
+        """An edit or delete the server has (or one with nothing left to do): the entry leaves the outbox and
+        the server's row is applied, with any later queued edit still on top."""
+
+        def write(conn: sqlite3.Connection) -> Applied:
+            writes.drop(conn, entry)
+            rows = [dict(server_row)] if server_row is not None else []
+            return self._apply(conn, "messages", rows, False, messages_synced=True)
+
+        await self._after_drop(await self._store.awrite(write))
+
+    async def lose_edit(self, entry: OutboxEntry, server_row: Mapping[str, Any] | None) -> str | None:
+        """An edit the server did not take (a conflict or a refusal): it and the edits of the same message queued
+        after it leave the outbox, the row shows the server's text again, and the user's newest text goes into
+        the ticket's draft, so nothing typed is lost — unless the message was deleted meanwhile: then its text
+        goes everywhere. Returns the text put into the draft."""
+
+        def write(conn: sqlite3.Connection) -> tuple[Applied, str | None]:
+            chain = history.later_edits(conn, entry)
+            text = chain[-1][1] if chain else str(entry.payload["content"])
+            conn.executemany("delete from outbox where seq = ?", [(seq,) for seq, _ in chain] or [(entry.seq,)])
+            if server_row is None:
+                conn.execute("update messages set content = ? where id = ?", (entry.payload["seen"], entry.entity_id))
+                applied = Applied()
+            else:
+                applied = self._apply(conn, "messages", [dict(server_row)], False, messages_synced=True)
+                if server_row.get("deleted_at"):
+                    return applied, None
+            history.restore_to_draft(conn, entry.ticket_id, text, writes.now_ts())
+            return applied, text
+
+        applied, text = await self._store.awrite(write)
+        await self._after_drop(applied)
+        return text
+
+    async def scrub(self) -> None:
+        """Make dropped text unrecoverable from the file: rewrite the search index without deleted entries, then
+        checkpoint and truncate the WAL (which still holds earlier copies of the pages)."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            history.scrub(conn)
+            conn.execute("pragma wal_checkpoint(truncate)")
+
+        await self._store.amaintain(run)
+
+    async def _after_drop(self, applied: Applied) -> Applied:
+        for path in applied.dropped_files:
+            Path(path).unlink(missing_ok=True)
+        if applied.dropped:
+            await self.scrub()
+        return applied
+
     # --- the outbox, for the Pusher ---------------------------------------------------------------------
 
     async def queued(self, limit: int) -> list[OutboxEntry]:
@@ -287,7 +369,15 @@ class Cache:
     ) -> Applied:
         applied = Applied(rows=len(rows))
         if table == "messages":
+            rows = history.overlay(conn, rows)  # queued edits/deletes stay on top (sync/cache/history.py)
+            landed = history.landing_tombstones(conn, rows)
             applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
+            history.drop_revisions_of_tombstones(conn, rows)
+            applied.dropped_files += history.drop_text(conn, landed)
+            applied.dropped += [d.message_id for d in landed]
+        elif table == "message_revisions":
+            for ticket_id, ids in history.apply_revisions(conn, rows).items():
+                applied.messages[ticket_id] = (ids, False)
         elif table == "tickets":
             previous = writes.apply_tickets(conn, rows)
             applied.tickets = {str(r["id"]) for r in rows}
@@ -320,7 +410,7 @@ class Cache:
             writes.set_cursor(conn, table, cursor)
             return applied
 
-        return await self._store.awrite(write)
+        return await self._after_drop(await self._store.awrite(write))
 
     async def apply_live(self, rows_by_table: Mapping[str, list[dict[str, Any]]]) -> Applied:
         """Rows from realtime, all tables in one transaction, in pull order."""
@@ -332,7 +422,7 @@ class Cache:
                     applied.merge(self._apply(conn, table, rows, False, messages_synced=True))
             return applied
 
-        return await self._store.awrite(write)
+        return await self._after_drop(await self._store.awrite(write))
 
     async def apply_backfill(
         self,
@@ -340,18 +430,21 @@ class Cache:
         messages: list[dict[str, Any]],
         reads_: list[dict[str, Any]],
         attachments: Sequence[Mapping[str, Any]] = (),
+        revisions: Sequence[Mapping[str, Any]] = (),
     ) -> Applied:
-        """A newly visible ticket's whole thread, its attachments and read markers; its backfill is then done."""
+        """A newly visible ticket's whole thread, its attachments, revisions and read markers; its backfill is
+        then done."""
 
         def write(conn: sqlite3.Connection) -> Applied:
             applied = self._apply(conn, "messages", messages, False, messages_synced=True)
             writes.apply_attachments(conn, attachments)
+            history.apply_revisions(conn, revisions)
             writes.apply_reads(conn, reads_)
             writes.backfill_done(conn, ticket_id)
             applied.rows += len(reads_)
             return applied
 
-        return await self._store.awrite(write)
+        return await self._after_drop(await self._store.awrite(write))
 
     async def ticket_ids(self) -> set[str]:
         return await self._store.aread(writes.local_ticket_ids)
@@ -366,6 +459,7 @@ class Cache:
             gone = stale_tickets(writes.local_ticket_ids(conn), visible, writes.tickets_with_local_work(conn))
             writes.remove_tickets(conn, gone)
             workspace.remove_tickets(conn, gone)
+            history.remove_tickets(conn, gone)
             return gone
 
         return await self._store.awrite(write)

@@ -234,6 +234,9 @@ class Store:
             # random uuid keys touch pages all over the indexes; a 64 MB page cache keeps a large
             # pull's working set in memory (with the default 2 MB, applying pages took about 1.6 times as long)
             conn.execute("pragma cache_size = -65536")
+            # deleted content is overwritten with zeros, not left in free space (a deleted message's text must
+            # leave the file; see sync/cache/history.py)
+            conn.execute("pragma secure_delete = on")
             self._local.conn = conn
         return conn
 
@@ -259,6 +262,12 @@ class Store:
         if self._closed:
             raise RuntimeError("the cache is closed")
         return await asyncio.wrap_future(self._pool.submit(self._run, fn))
+
+    async def amaintain(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on the writer thread outside any transaction (a WAL checkpoint cannot run inside one)."""
+        if self._closed:
+            raise RuntimeError("the cache is closed")
+        return await asyncio.wrap_future(self._pool.submit(lambda: fn(self._writer())))
 
     async def aread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A read on the writer thread (for large reads the loop should not wait for)."""

@@ -173,5 +173,20 @@ create table sla_business_hours (id text primary key, weekday integer not null, 
 create table sla_holidays (day text primary key, name text not null default '');
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# v7: edits and deletes (issue 13): the revisions of edited messages, for staff (a customer's server never
+# returns any), dropped with their message when its tombstone arrives
+V7 = """
+create table message_revisions (
+  id text primary key,
+  message_id text not null,
+  ticket_id text not null,
+  content text not null,
+  edited_by text,
+  replaced_at text not null
+);
+create index message_revisions_message on message_revisions (message_id, replaced_at);
+create index message_revisions_ticket on message_revisions (ticket_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 VERSION = len(MIGRATIONS)

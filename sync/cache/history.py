@@ -1,0 +1,266 @@
+"""Edits, deletes and revisions in the cache (issue 13): the SQL of the ``message_edit`` and
+``message_delete`` outbox kinds, of dropping a deleted message's text, and of the staff-only revisions.
+Called only by ``Cache`` (sync/cache/db.py) inside its transactions.
+
+- **Edit**: the local row shows the new text at once; the outbox entry carries the text the user saw
+  (``seen``) and the new one (``content``), and is applied on the server only if the row still holds
+  ``seen`` (compare-and-set, sync/history.py). Each edit is its own entry, FIFO: a second edit's ``seen`` is
+  the first one's ``content``, so they chain without folding into an entry that may be in flight. A
+  message still failed (never on the server) takes the new text into its own queued payload instead.
+- **Delete**: the local row becomes a tombstone at once (text cleared, so it leaves the FTS index with it)
+  and a ``message_delete`` entry carries only the id.
+- **Pulled rows** get the queued edits/deletes laid over them *before* they are written (``overlay``), so
+  a pull never puts back, even for a moment, a text the user replaced or deleted.
+- **Dropping text** (``drop_text``): when a tombstone lands on a row that still had text, its revisions,
+  its queued edits (their payloads hold text), its attachment rows and any copy of the text in the ticket's
+  draft go in the same transaction; the FTS entry goes by the update trigger (schema v1). What SQLite
+  keeps of deleted bytes is handled by ``scrub`` and the writer's ``secure_delete`` (sync/cache/files.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sync.cache.files import dumps
+from sync.decisions import OutboxEntry, canonical_ts
+
+EDIT: Final = "message_edit"
+DELETE: Final = "message_delete"
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A message whose text this cache just dropped (a tombstone landed, or the user deleted it)."""
+
+    message_id: str
+    ticket_id: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Revision:
+    """An earlier text of an edited message, as staff see it."""
+
+    id: str
+    message_id: str
+    content: str
+    edited_by: str | None
+    replaced_at: str
+
+
+def _enqueue(conn: sqlite3.Connection, kind: str, ticket_id: str, payload: Mapping[str, Any], now: str) -> None:
+    conn.execute(
+        "insert into outbox (kind, entity_id, ticket_id, payload, created_at) values (?, ?, ?, ?, ?)",
+        (kind, str(payload["id"]), ticket_id, dumps(dict(payload)), now),
+    )
+
+
+def _own_live_message(conn: sqlite3.Connection, message_id: str) -> sqlite3.Row:
+    row = conn.execute(
+        "select id, ticket_id, sender_id, content, deleted_at, local_state from messages where id = ?", (message_id,)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"no such message in the cache: {message_id}")
+    if row["deleted_at"] is not None:
+        raise ValueError("this message was deleted")
+    found: sqlite3.Row = row
+    return found
+
+
+def queue_edit(conn: sqlite3.Connection, message_id: str, me: str, content: str, now: str) -> str | None:
+    """The user's new text for their message; returns its ticket id (None when the text did not change)."""
+    row = _own_live_message(conn, message_id)
+    if row["sender_id"] != me:
+        raise ValueError("only the sender edits a message")
+    if row["content"] == content:
+        return None
+    ticket_id = str(row["ticket_id"])
+    if row["local_state"] == "failed":
+        # never reached the server: the new text simply replaces what its (failed) entry will send
+        for entry in conn.execute(
+            "select seq, payload from outbox where kind = 'message' and entity_id = ?", (message_id,)
+        ).fetchall():
+            payload = json.loads(entry["payload"]) | {"content": content}
+            conn.execute("update outbox set payload = ? where seq = ?", (dumps(payload), entry["seq"]))
+        conn.execute("update messages set content = ? where id = ?", (content, message_id))
+        return ticket_id
+    _enqueue(conn, EDIT, ticket_id, {"id": message_id, "seen": row["content"], "content": content}, now)
+    conn.execute("update messages set content = ?, edited_at = ? where id = ?", (content, now, message_id))
+    return ticket_id
+
+
+def queue_delete(conn: sqlite3.Connection, message_id: str, me: str, is_admin: bool, now: str) -> Dropped | None:
+    """Delete a message that is on the server (the caller discards unsent ones): a local tombstone at once,
+    and an entry with only the id. Returns what was dropped (None when it was already deleted)."""
+    row = conn.execute(
+        "select id, ticket_id, sender_id, content, deleted_at from messages where id = ?", (message_id,)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"no such message in the cache: {message_id}")
+    if row["deleted_at"] is not None:
+        return None
+    if row["sender_id"] != me and not is_admin:
+        raise ValueError("only the sender or an admin deletes a message")
+    dropped = Dropped(message_id, str(row["ticket_id"]), str(row["content"]))
+    _enqueue(conn, DELETE, dropped.ticket_id, {"id": message_id}, now)
+    conn.execute("update messages set content = '', deleted_at = ? where id = ?", (now, message_id))
+    drop_text(conn, [dropped])
+    return dropped
+
+
+def _queued(conn: sqlite3.Connection) -> dict[str, tuple[str, Any, str]]:
+    """Per message with queued history entries: the last one's (kind, payload, queued at)."""
+    out: dict[str, tuple[str, Any, str]] = {}
+    for r in conn.execute(
+        "select entity_id, kind, payload, created_at from outbox where state = 'queued' and kind in (?, ?)"
+        " order by seq",
+        (EDIT, DELETE),
+    ):
+        kind = r["kind"]
+        if out.get(r["entity_id"], ("",))[0] != DELETE:  # nothing overrides a queued delete
+            out[r["entity_id"]] = (kind, json.loads(r["payload"]), r["created_at"])
+    return out
+
+
+def overlay(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Server message rows with this user's queued edits and deletes on top (shown until the server has them)."""
+    queued = _queued(conn)
+    if not queued:
+        return rows
+    out = []
+    for server in rows:
+        row, pending = server, queued.get(str(server["id"]))
+        if pending is not None and not server.get("deleted_at"):
+            kind, payload, at = pending
+            if kind == DELETE:
+                row = {**server, "content": "", "deleted_at": at}
+            else:
+                row = {**server, "content": payload["content"], "edited_at": server.get("edited_at") or at}
+        out.append(row)
+    return out
+
+
+def landing_tombstones(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> list[Dropped]:
+    """Tombstones among server rows whose local row still has text (call before writing the rows)."""
+    ids = [str(r["id"]) for r in rows if r.get("deleted_at")]
+    found: list[Dropped] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found += [
+            Dropped(r["id"], r["ticket_id"], r["content"])
+            for r in conn.execute(
+                "select id, ticket_id, content from messages where content <> ''"
+                f" and id in ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        ]
+    return found
+
+
+def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped]) -> list[str]:
+    """Everything the cache holds of these messages' text, beside the row itself: revisions, queued or failed
+    edits, attachment rows (returns their downloaded files' paths for the caller to delete) and copies of
+    the text in the ticket's draft."""
+    files: list[str] = []
+    for d in dropped:
+        conn.execute("delete from message_revisions where message_id = ?", (d.message_id,))
+        conn.execute("delete from outbox where kind = ? and entity_id = ?", (EDIT, d.message_id))
+        files += [
+            str(r[0])
+            for r in conn.execute(
+                "select local_path from attachments where message_id = ? and local_path is not null", (d.message_id,)
+            )
+        ]
+        conn.execute("delete from attachments where message_id = ?", (d.message_id,))
+        text = d.content.strip()
+        if text:
+            draft = conn.execute("select text from drafts where ticket_id = ?", (d.ticket_id,)).fetchone()
+            if draft is not None and text in draft[0]:
+                left = draft[0].replace(text, "").strip()
+                if left:
+                    conn.execute("update drafts set text = ? where ticket_id = ?", (left, d.ticket_id))
+                else:
+                    conn.execute("delete from drafts where ticket_id = ?", (d.ticket_id,))
+    return files
+
+
+def drop_revisions_of_tombstones(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+    """The server deletes a deleted message's revisions; so does every cache, whatever the local row had."""
+    conn.executemany(
+        "delete from message_revisions where message_id = ?", [(str(r["id"]),) for r in rows if r.get("deleted_at")]
+    )
+
+
+def apply_revisions(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """Pulled revisions (staff only: the server returns none to customers); those of a message deleted here are
+    skipped (a late realtime event). Returns ticket → message ids."""
+    changed: dict[str, set[str]] = {}
+    params = []
+    for r in rows:
+        deleted = conn.execute("select 1 from messages where id = ? and deleted_at is not null", (r["message_id"],))
+        if deleted.fetchone() is not None:
+            continue
+        params.append(
+            (r["id"], r["message_id"], r["ticket_id"], r["content"], r.get("edited_by"), canonical_ts(r["replaced_at"]))
+        )
+        changed.setdefault(str(r["ticket_id"]), set()).add(str(r["message_id"]))
+    conn.executemany(
+        "insert into message_revisions (id, message_id, ticket_id, content, edited_by, replaced_at)"
+        " values (?, ?, ?, ?, ?, ?) on conflict (id) do update set content = excluded.content,"
+        " edited_by = excluded.edited_by, replaced_at = excluded.replaced_at",
+        params,
+    )
+    return changed
+
+
+def revisions(conn: sqlite3.Connection, message_id: str) -> list[Revision]:
+    return [
+        Revision(r["id"], r["message_id"], r["content"], r["edited_by"], r["replaced_at"])
+        for r in conn.execute(
+            "select * from message_revisions where message_id = ? order by replaced_at, id", (message_id,)
+        )
+    ]
+
+
+def remove_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str]) -> None:
+    conn.executemany("delete from message_revisions where ticket_id = ?", [(t,) for t in ticket_ids])
+
+
+# --- push outcomes ----------------------------------------------------------------------------------
+
+
+def later_edits(conn: sqlite3.Connection, entry: OutboxEntry) -> list[tuple[int, str]]:
+    """This entry and the edits of the same message queued after it: (seq, new text), oldest first."""
+    return [
+        (int(r["seq"]), str(json.loads(r["payload"])["content"]))
+        for r in conn.execute(
+            "select seq, payload from outbox where kind = ? and entity_id = ? and seq >= ? order by seq",
+            (EDIT, entry.entity_id, entry.seq),
+        )
+    ]
+
+
+def restore_to_draft(conn: sqlite3.Connection, ticket_id: str, text: str, now: str) -> None:
+    """Put a text the server did not take into the ticket's draft (kept across restarts), after what is there."""
+    row = conn.execute("select text from drafts where ticket_id = ?", (ticket_id,)).fetchone()
+    current = str(row[0]) if row is not None else ""
+    if text in current:
+        return
+    merged = f"{current.rstrip()}\n\n{text}" if current.strip() else text
+    conn.execute(
+        "insert into drafts (ticket_id, text, updated_at) values (?, ?, ?) on conflict (ticket_id)"
+        " do update set text = excluded.text, updated_at = excluded.updated_at",
+        (ticket_id, merged, now),
+    )
+
+
+def scrub(conn: sqlite3.Connection) -> None:
+    """Rewrite the message search index without the entries deleted from it. FTS5 records a delete as a
+    marker in a new segment and keeps the old segment (with the term) until segments merge; 'optimize'
+    merges them all now. SQLite 3.42+ could instead remove entries in place ('secure-delete'); the SQLite
+    bundled with Python 3.11 is older. Run outside a transaction, followed by a WAL checkpoint."""
+    conn.execute("insert into messages_fts (messages_fts) values ('optimize')")
