@@ -501,6 +501,15 @@ class SyncEngine:
         """Join this ticket's presence (others see you viewing it) and hear typing."""
         await self._signed_in().presence.watch(ticket_id)
 
+    async def watch_inbox(self) -> None:
+        """Staff: hear who views which ticket (InboxViewersChanged events; ``inbox_viewers`` reads them)."""
+        if self._user().is_staff:
+            await self._signed_in().presence.watch_inbox()
+
+    def inbox_viewers(self, ticket_id: str) -> tuple[str, ...]:
+        """Names of the other staff viewing a ticket now (empty when not heard of, or offline)."""
+        return self._parts.presence.inbox.names(ticket_id) if self._parts is not None else ()
+
     async def unwatch_ticket(self, ticket_id: str) -> None:
         if self._parts is not None:
             await self._parts.presence.unwatch(ticket_id)
@@ -680,6 +689,8 @@ class SyncEngine:
         return ticket
 
     def take(self, ticket_id: str) -> Ticket:
+        """Take an unassigned ticket: the server decides who was first (sync/collision.py); the loser gets a
+        Notice ``ticket_taken`` naming the winner."""
         return self.update_ticket(ticket_id, assignee_id=self._user().id)
 
     def release(self, ticket_id: str) -> Ticket:

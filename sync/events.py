@@ -81,6 +81,14 @@ class PresenceChanged(Event):
 
 
 @dataclass(frozen=True)
+class InboxViewersChanged(Event):
+    """Staff other than me started or stopped viewing a ticket (the inbox rows' avatars; sync/collision.py)."""
+
+    ticket_id: str
+    viewers: tuple[str, ...]  # display names
+
+
+@dataclass(frozen=True)
 class Typing(Event):
     """Someone else is typing in a ticket (signalled at most every 2 s while they type): show it until
     a message from them arrives or a few seconds pass without another signal."""

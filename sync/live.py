@@ -246,10 +246,24 @@ class RealtimeLink:
         await cancel_for_sure(self._viewing.pop(ticket_id, None))
         client = self.remote.current_client
         if channel is not None and client is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._signal(ticket_id, "left"), LEAVE_TIMEOUT)
+            if ":" not in ticket_id:  # a ticket, not a topic of watch_topic
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._signal(ticket_id, "left"), LEAVE_TIMEOUT)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
+
+    async def watch_topic(
+        self, topic: str, events: tuple[str, ...], on_signal: Callable[[str, dict[str, Any]], None]
+    ) -> None:
+        """Receive the database's broadcasts ``events`` on a private topic (``staff:viewers``); once per topic."""
+        if topic in self._watched:
+            return
+        client = await self.remote.client()
+        channel = client.channel(topic, {"config": {"broadcast": {"ack": False, "self": False}, "private": True}})
+        for event in events:
+            channel.on_broadcast(event, lambda m, event=event: on_signal(event, dict(m.get("payload") or {})))
+        self._watched[topic] = channel
+        await channel.subscribe()
 
     async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
         """Say "typing" on a watched ticket; the engine throttles (one throttle, in SyncEngine.send_typing)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sync import events
+from sync.collision import STAFF_VIEWERS_TOPIC, InboxViewers
 from sync.models import LocalUser
 from sync.remote import Remote
 
@@ -23,6 +24,22 @@ class Presence:
         self.remote, self.user, self.emit = remote, user, emit
         self.viewers: dict[str, tuple[str, ...]] = {}  # ticket id -> names of the others viewing it
         self._typing_sent: dict[str, float] = {}  # ticket id -> when we last said we are typing there
+        self.inbox = InboxViewers(user.id)  # staff: who views which ticket, for the inbox rows
+
+    async def watch_inbox(self) -> None:
+        """Staff: hear which tickets the other staff are viewing (``staff:viewers``, sync/collision.py)."""
+
+        def on_signal(event: str, payload: dict[str, Any]) -> None:
+            changed = self.inbox.signal(event, payload)
+            if changed is not None:
+                self.emit(events.InboxViewersChanged(changed, self.inbox.names(changed)))
+
+        await self.remote.live.watch_topic(STAFF_VIEWERS_TOPIC, ("viewing", "left"), on_signal)
+
+    def expire_inbox(self) -> None:
+        """Forget staff whose viewing renewals stopped (a crashed client), telling the UI."""
+        for ticket_id in self.inbox.expire():
+            self.emit(events.InboxViewersChanged(ticket_id, self.inbox.names(ticket_id)))
 
     def _me(self) -> dict[str, Any]:
         return {"user_id": self.user.id, "name": self.user.display_name, "role": self.user.role}

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync import events, workspace_push
+from sync import collision, events, workspace_push
 from sync.attachments import BUCKET
 from sync.cache import Cache
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
@@ -183,7 +183,13 @@ class Pusher:
         self.emit(events.Notice(f"{what}_failed", entry.ticket_id, f"The server refused a {what}: {reason}"))
 
     async def _update_ticket(self, entry: OutboxEntry, result: PushResult) -> None:
-        """A compare-and-set per ticket; see ``decisions.resolve_ticket_update`` for the rule."""
+        """A compare-and-set per ticket; see ``decisions.resolve_ticket_update`` for the rule. A take goes
+        through the server's ``take_ticket`` first (sync/collision.py)."""
+        if collision.is_take(entry, self.cache.me):
+            rest = await self._take(entry, result)
+            if rest is None:
+                return
+            entry = rest
         base = dict(entry.payload["base"])
         wanted = dict(entry.payload["wanted"])
         try:
@@ -225,6 +231,35 @@ class Pusher:
                     f"Someone changed this ticket while you were offline; the server kept: {fields}",
                 )
             )
+
+    async def _take(self, entry: OutboxEntry, result: PushResult) -> OutboxEntry | None:
+        """Take the ticket on the server; returns the rest of the entry to send, or None when it is done with:
+        taken and nothing else to send (acknowledged), refused, or someone else was first (dropped, the agent
+        told who)."""
+        try:
+            try:
+                taken = collision.TakeResult.from_row(await self.remote.take_ticket(entry.entity_id))
+            except ValueError as exc:
+                raise PermanentError(str(exc)) from exc
+        except PermanentError as exc:
+            await self._refused(entry, exc, result)
+            return None
+        server = await self.remote.ticket(entry.entity_id)
+        if taken.outcome != "lost":
+            rest = collision.without_take(entry)
+            if rest.payload["wanted"]:
+                return rest
+            await self.cache.acknowledge([entry], server_tickets=[server] if server else [])
+            result.sent += 1
+            self._changed([entry])
+            return None
+        text = collision.lost_text(taken)
+        await self.cache.drop(entry, ticket_error=text)
+        if server is not None:  # an admin still sees it; an agent's copy leaves with the next pull
+            await self.cache.apply_server_ticket(server)
+        self._changed([entry])
+        self.emit(events.Notice("ticket_taken", entry.entity_id, text))
+        return None
 
     def _changed(self, entries: Sequence[OutboxEntry]) -> None:
         tickets: dict[str, set[str]] = {}

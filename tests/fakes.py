@@ -83,6 +83,10 @@ class FakeLive:
     async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
         self.typing_signals.append(ticket_id)
 
+    async def watch_topic(self, topic: str, events: tuple[str, ...],
+                          on_signal: Callable[[str, dict[str, Any]], None]) -> None:
+        self.watched.add(topic)
+
 
 @dataclass
 class FakeRemote:
@@ -282,6 +286,22 @@ class FakeRemote:
         self._enter(f"select {table}")
         return [dict(r) for r in self.tables[table].values()
                 if all(r.get(k) == v if v is not None else r.get(k) is None for k, v in match.items())]
+
+    async def take_ticket(self, ticket_id: str) -> dict[str, Any]:
+        """rpc take_ticket: assign to the signed-in user only if unassigned (no RLS here, as elsewhere)."""
+        self._enter("take ticket")
+        row = self.tables["tickets"].get(ticket_id)
+        if row is None:
+            raise PermanentError("no such ticket", code="P0002")
+        me = self._access[self._token or ""][0]
+        holder = row.get("assignee_id")
+        if holder is None:
+            self._write("tickets", {**row, "assignee_id": me, "updated_at": self._stamp()})
+            holder, outcome = me, "taken"
+        else:
+            outcome = "already_yours" if holder == me else "lost"
+        names = {u.id: u.display_name for u in self.users.values()}
+        return {"outcome": outcome, "assignee_id": holder, "assignee_name": names.get(str(holder), "")}
 
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         self._enter("ticket")

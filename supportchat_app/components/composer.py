@@ -150,10 +150,14 @@ class Composer(ui.column):
         if not text.strip():
             return
         if self._on_send(text, resolve and self.agent) is not False:
-            self._stop_typing()
-            self._saved = ""  # the send cleared the draft with the message
-            self.input.value = ""
-            self.state.text = ""
+            self.sent()
+
+    def sent(self) -> None:
+        """The text went out (also after a confirmation dialog): empty the box."""
+        self._stop_typing()
+        self._saved = ""  # the send cleared the draft with the message
+        self.input.value = ""
+        self.state.text = ""
 
     def focus(self) -> None:
         self.input.run_method("focus")

@@ -95,7 +95,8 @@ class InboxPane(ui.column):
         self.ids = [str(t.id) for t in self.tickets]
         # tickets are frozen dataclasses: equal snapshots mean an identical list, so keep the rows (and the
         # row under the agent's pointer) instead of rebuilding them on every sync event
-        drawn = (tuple(self.tickets), self.state.selected)
+        viewers = {t.id: self.engine.inbox_viewers(t.id) for t in self.tickets} if self.staff else {}
+        drawn = (tuple(self.tickets), self.state.selected, tuple(sorted(viewers.items())))
         if drawn == self._drawn:
             return
         self._drawn = drawn
@@ -111,6 +112,7 @@ class InboxPane(ui.column):
                     selected=str(ticket.id) == self.state.selected,
                     on_open=self._on_open,
                     show_customer=self.staff,
+                    viewers=viewers.get(ticket.id, ()),
                 )
         unread = sum(1 for t in self.tickets if getattr(t, "unread_count", 0))
         noun = "ticket" if len(self.tickets) == 1 else "tickets"

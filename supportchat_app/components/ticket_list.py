@@ -9,6 +9,7 @@ from nicegui import ui
 
 from supportchat_app import fmt
 from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.collision import ViewerAvatars
 from sync.models import Ticket
 
 PRIORITY_COLORS = {"urgent": "negative", "high": "deep-orange-6", "normal": "grey-6", "low": "blue-grey-4"}
@@ -16,7 +17,15 @@ STATUS_COLORS = {"open": "primary", "pending": "amber-8", "resolved": "positive"
 
 
 class TicketRow(ui.item):
-    def __init__(self, ticket: Ticket, *, selected: bool, on_open: Callable[[str], None], show_customer: bool) -> None:
+    def __init__(
+        self,
+        ticket: Ticket,
+        *,
+        selected: bool,
+        on_open: Callable[[str], None],
+        show_customer: bool,
+        viewers: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(on_click=lambda: on_open(ticket.id))
         unread = ticket.unread_count
         customer = ticket.customer_name or "Customer"
@@ -53,3 +62,5 @@ class TicketRow(ui.item):
                     assignee = ticket.assignee_name or None
                     if show_customer and assignee:
                         ui.label(f"→ {assignee}").classes("text-xs opacity-60 ellipsis")
+                    if viewers:
+                        ViewerAvatars(viewers)

@@ -11,6 +11,7 @@ from nicegui import background_tasks, ui
 
 from supportchat_app import fmt
 from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
 from supportchat_app.components.composer import Composer
 from supportchat_app.components.thread import ThreadView
 from supportchat_app.state import PRIORITIES, STATUSES, ComposerState, TypingState
@@ -31,6 +32,7 @@ class TicketPane(ui.column):
         self.viewers: tuple[str, ...] = ()
         self.typing = TypingState(on_change=self._show_footer)
         self.composer_state = ComposerState(on_change=self._mode_changed)
+        self.guard = SendGuard(user.id)  # asks before a reply that crosses someone else's (collision.py)
         self.classes("h-full w-full grow gap-0 no-wrap min-w-0")
         self.props(f'data-testid="ticket-pane" data-ticket-id="{ticket_id}"').mark("ticket-pane")
         with self:
@@ -206,12 +208,23 @@ class TicketPane(ui.column):
         background_tasks.create(self.engine.asave_draft(self.ticket_id, text), name="save draft")
 
     def _typing(self, active: bool) -> None:
+        if active and not self.guard.started:
+            self.guard.start(self.engine.cache.thread(self.ticket_id, limit=20))
         if active:
             background_tasks.create(self.engine.send_typing(self.ticket_id), name="typing")
         else:
             self.engine.stop_typing(self.ticket_id)
 
-    def send(self, text: str, resolve: bool) -> bool:
+    def send(self, text: str, resolve: bool, *, anyway: bool = False) -> bool:
+        newer = [] if anyway else self.guard.newer(self.engine.cache.thread(self.ticket_id, limit=20))
+        if newer:
+            self.thread.clear_echo()
+            CollisionDialog(
+                crossed_text(newer, self.name_of),
+                on_send=lambda: self._send_anyway(text, resolve),
+                on_review=self._review,
+            )
+            return False
         try:
             internal = self.staff and self.composer_state.internal
             message = self.engine.send_message(self.ticket_id, text, internal=internal)
@@ -219,12 +232,23 @@ class TicketPane(ui.column):
             self.thread.clear_echo()
             ui.notify(fmt.plain_error(exc, "send the message"), type="negative")
             return False
+        self.guard.reset()
         self.thread.append(message)
         self.thread.clear_echo()
         ui.run_javascript(f"getHtmlElement({self.thread.id}).scrollTop = 0")
         if resolve:
             self._update(status="resolved")
         return True
+
+    def _send_anyway(self, text: str, resolve: bool) -> None:
+        if self.send(text, resolve, anyway=True) and self.composer is not None:
+            self.composer.sent()
+
+    def _review(self) -> None:
+        self.guard.start(self.engine.cache.thread(self.ticket_id, limit=20))  # what is on screen now counts as seen
+        ui.run_javascript(f"getHtmlElement({self.thread.id}).scrollTop = 0")
+        if self.composer is not None:
+            self.composer.focus()
 
     def on_messages(self, message_ids: frozenset[str]) -> None:
         self.thread.refresh(message_ids)

@@ -83,6 +83,8 @@ class WorkspaceView:
         self.workspace.events.subscribe(self.on_event)  # in this page's context; dropped when it goes
         self.client.on_delete(self._leave_ticket)
         self.client.on_connect(lambda: ui.run_javascript(FOCUS_JS))
+        if self.staff:
+            background_tasks.create(self._safely(self.engine.watch_inbox()), name="watch inbox")
         if self.state.selected and self.engine.cache.ticket(self.state.selected) is not None:
             self._show_ticket(self.state.selected)
         else:
@@ -170,9 +172,7 @@ class WorkspaceView:
 
     def on_event(self, event: sync_events.Event) -> None:
         match event:
-            case sync_events.StatusChanged(status=status):
-                self.status_bar.show(status)
-            case sync_events.SyncProgress():
+            case sync_events.StatusChanged() | sync_events.SyncProgress():
                 self.status_bar.show(self.engine.status)  # the engine's totals are known only per finished phase
             case sync_events.TicketsRemoved(ticket_ids=ids):
                 self._tickets_removed(ids)
@@ -182,6 +182,8 @@ class WorkspaceView:
                 self._messages_changed(event)
             case sync_events.PresenceChanged(ticket_id=ticket_id, viewers=viewers):
                 self._in_pane(ticket_id, lambda pane: pane.show_viewers(viewers))
+            case sync_events.InboxViewersChanged():
+                self.inbox_dirty = True
             case sync_events.Typing(ticket_id=ticket_id, user_id=user_id, name=name):
                 self._in_pane(ticket_id, lambda pane: pane.on_typing(user_id, name))
             case sync_events.Notice(text=text):
