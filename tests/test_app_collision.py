@@ -91,7 +91,7 @@ async def test_a_colleague_viewing_shows_on_the_inbox_row(app_data: Path, users:
         admin = another_user()
         await sign_in(admin, users.admin)
         await agent.open("/")
-        await agent.should_see(f"Watched", retries=WAIT)
+        await agent.should_see("Watched", retries=WAIT)
         await admin.open(f"/?t={ticket_id}")
         await admin.should_see(marker="composer", retries=WAIT)
         await agent.should_see(marker="row-viewers", retries=WAIT)
@@ -100,8 +100,8 @@ async def test_a_colleague_viewing_shows_on_the_inbox_row(app_data: Path, users:
         assert engine_of(agent).inbox_viewers(ticket_id) == (users.admin.name,)
 
 
-async def test_the_agent_who_took_a_ticket_second_is_told_who_was_first(  # noqa: F811
-        app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy) -> None:
+async def test_the_agent_who_took_a_ticket_second_is_told_who_was_first(
+        app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy) -> None:  # noqa: F811
     ticket_id = seed_ticket(stack.db_url, users.customer, None, f"Up for grabs {time.time_ns()}",
                             [(users.customer, "Help!", False)])
     async with running_app() as agent:
