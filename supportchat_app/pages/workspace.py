@@ -19,6 +19,7 @@ from supportchat_app import fmt, theme
 from supportchat_app.backend import Workspace
 from supportchat_app.components.dialogs import NewTicketDialog, SearchDialog, ShortcutSheet
 from supportchat_app.components.inbox_pane import InboxPane
+from supportchat_app.components.palette import CommandPalette, ticket_actions
 from supportchat_app.components.sync_status import SyncStatusBar
 from supportchat_app.components.ticket_pane import TicketPane
 from supportchat_app.notifier import CHIME_JS, notifier
@@ -51,7 +52,12 @@ class WorkspaceView:
     # layout ---------------------------------------------------------------------------------------------
     def build(self) -> None:
         self.shortcuts = ShortcutSheet()
-        self.search = SearchDialog(self.engine.cache.search, self.open_ticket)
+        # Ctrl+K: for staff a palette that also runs actions (components/palette.py), for customers search
+        self.search: SearchDialog | CommandPalette = (
+            CommandPalette(self.engine.cache.search, self.open_ticket, self._palette_actions)
+            if self.staff
+            else SearchDialog(self.engine.cache.search, self.open_ticket)
+        )
         self.new_ticket = None if self.staff else NewTicketDialog(self._create_ticket)
         ui.query(".nicegui-content").classes("p-0 gap-0")
         with (
@@ -262,6 +268,9 @@ class WorkspaceView:
         target = self.state.neighbour(self.inbox.ids, step)
         if target is not None:
             self.open_ticket(target)
+
+    def _palette_actions(self) -> list[Any]:
+        return ticket_actions(self.engine, self.user, self.state.selected, ui.notify)
 
     async def sign_out(self) -> None:
         self._leave_ticket()

@@ -229,7 +229,11 @@ def queued_entries(conn: sqlite3.Connection, limit: int) -> list[OutboxEntry]:
 
 
 def acknowledge(conn: sqlite3.Connection, entries: Sequence[OutboxEntry]) -> None:
-    """The server has these: drop their outbox rows and mark the local rows sent."""
+    """The server has these: drop their outbox rows and mark the local rows sent. A ticket entry that was
+    changed while in flight (a change folded into it after the pusher read it) keeps what was added."""
+    for e in entries:
+        if e.kind in ("ticket_create", "ticket_update"):
+            _keep_folded(conn, e)
     conn.executemany("delete from outbox where seq = ?", [(e.seq,) for e in entries])
     messages = [(e.entity_id,) for e in entries if e.kind == "message"]
     if messages:
@@ -247,6 +251,32 @@ def acknowledge(conn: sqlite3.Connection, entries: Sequence[OutboxEntry]) -> Non
             " (select 1 from outbox where entity_id = ? and kind like 'ticket%')",
             tickets,
         )
+
+
+def _keep_folded(conn: sqlite3.Connection, sent: OutboxEntry) -> None:
+    """``queue_ticket_update`` folds a change into a queued entry, which may be in flight: what the server
+    acknowledged is only what was sent, so whatever was folded in meanwhile is queued again as an update
+    whose base is the value sent (a regression: "take, then change the status" lost the status)."""
+    row = conn.execute("select payload from outbox where seq = ?", (sent.seq,)).fetchone()
+    if row is None:
+        return
+    now = json.loads(row["payload"])
+    if sent.kind == "ticket_create":
+        before, after = dict(sent.payload), now
+    else:
+        before, after = dict(sent.payload["wanted"]), now["wanted"]
+    base = {k: before.get(k, now.get("base", {}).get(k)) for k, v in after.items() if before.get(k, _MISSING) != v}
+    if base:
+        _enqueue(
+            conn,
+            "ticket_update",
+            sent.entity_id,
+            sent.ticket_id,
+            {"id": sent.entity_id, "base": base, "wanted": {k: after[k] for k in base}},
+        )
+
+
+_MISSING = object()
 
 
 def fail(conn: sqlite3.Connection, entry: OutboxEntry, reason: str) -> None:
