@@ -10,6 +10,7 @@ from nicegui import ui
 
 from supportchat_app import fmt
 from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.message_actions import MessageActions
 from supportchat_app.components.receipts import ReceiptLine, ThreadReceipts
 from sync.models import Message
 
@@ -39,16 +40,22 @@ class MessageBubble(ui.row):
         on_discard: Callable[[str], None],
         receipts: ThreadReceipts,
         name_of: Callable[[str], str],
+        actions: MessageActions,
     ) -> None:
         super().__init__(wrap=False)
-        self.receipts, self.name_of = receipts, name_of
+        self.receipts, self.name_of, self.actions, self.sender_name = receipts, name_of, actions, sender_name
         self.message_id = str(message.id)
         self.own = own
         self._on_retry, self._on_discard = on_retry, on_discard
-        internal = message.is_internal
-        self.state: str = ""
         self.classes("w-full gap-2 no-wrap items-end " + ("justify-end" if own else "justify-start"))
         self.props(f'data-message-id="{self.message_id}"').mark("bubble", f"msg-{self.message_id}")
+        self._build(message)
+
+    def _build(self, message: Message) -> None:
+        own, sender_name, internal = self.own, self.sender_name, message.is_internal
+        self.state = ""
+        self.message = message
+        self.body: ui.label | None = None
         with self:
             if not own:
                 Avatar(sender_name, str(message.sender_id))
@@ -60,12 +67,8 @@ class MessageBubble(ui.row):
                         ui.label("·")
                     ui.label("You" if own else sender_name).classes("font-medium")
                     ui.label(fmt.clock(message.created_at))
-                    if message.edited_at and not message.deleted_at:
-                        # history is visible: the server stamps edited_at on every edit (staff keep the revisions)
-                        ui.label("·")
-                        ui.label("edited").props('data-testid="edited"').mark("edited").tooltip(
-                            f"edited at {fmt.clock(message.edited_at)}"
-                        )
+                    # "edited" (staff open the revisions) and the Edit/Delete menu (components/message_actions.py)
+                    self.actions.header(message, lambda: self.body)
                 if message.deleted_at:
                     # the server cleared the text; the bubble keeps who and when, never the content
                     ui.label("Message deleted").classes(
@@ -73,7 +76,9 @@ class MessageBubble(ui.row):
                     ).props('data-testid="deleted"').mark("deleted")
                     self.state_row = ui.row()
                     return
-                body = ui.label(str(message.content)).classes("sc-bubble px-3 py-2 rounded-2xl whitespace-pre-wrap")
+                body = self.body = ui.label(str(message.content)).classes(
+                    "sc-bubble px-3 py-2 rounded-2xl whitespace-pre-wrap"
+                )
                 if internal:
                     body.classes("sc-note").mark("note")
                 elif own:
@@ -85,6 +90,14 @@ class MessageBubble(ui.row):
         self.show(message)
 
     def show(self, message: Message) -> None:
+        if (message.content, message.edited_at, message.deleted_at) != (
+            self.message.content,
+            self.message.edited_at,
+            self.message.deleted_at,
+        ):  # edited or deleted since it was drawn: draw it again
+            self.clear()
+            self._build(message)
+            return
         self.message = message
         if message.deleted_at:
             return

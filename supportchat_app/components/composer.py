@@ -159,5 +159,13 @@ class Composer(ui.column):
         self.input.value = ""
         self.state.text = ""
 
+    def take_draft(self, draft: str) -> None:
+        """The cache's draft grew behind the composer (an edit the server did not take came back there): show it,
+        keeping anything typed since that is not in it."""
+        current = self.state.text
+        text = draft if not current.strip() or current in draft else f"{current.rstrip()}\n\n{draft}"
+        self.input.value = self.state.text = text
+        self._saved = draft
+
     def focus(self) -> None:
         self.input.run_method("focus")

@@ -18,6 +18,7 @@ from nicegui import events, ui
 
 from supportchat_app import fmt
 from supportchat_app.components.bubble import DayHeader, MessageBubble
+from supportchat_app.components.message_actions import MessageActions
 from supportchat_app.components.receipts import ThreadReceipts
 from sync.models import Message
 
@@ -57,6 +58,7 @@ class ThreadView(ui.element):
         self.engine, self.ticket_id, self.me, self.name_of = engine, ticket_id, me, name_of
         self.page_size, self.first_page = page_size, first_page
         self.bubbles: dict[str, MessageBubble] = {}
+        self.actions = MessageActions(engine, name_of)  # edit, delete, revisions (components/message_actions.py)
         staff = engine.user is not None and engine.user.is_staff
         self.receipts = ThreadReceipts.of_ticket(engine.cache, ticket_id, me=me, staff=staff)  # one read per render
         self.oldest: Message | None = None
@@ -149,6 +151,7 @@ class ThreadView(ui.element):
             on_discard=self._discard,
             receipts=self.receipts,
             name_of=self.name_of,
+            actions=self.actions,
         )
         self.bubbles[bubble.message_id] = bubble
         return bubble
@@ -181,6 +184,10 @@ class ThreadView(ui.element):
                 self.bubbles[str(message.id)].show(message)
             elif str(message.id) in message_ids and (self.newest is None or cursor_of(message) > self.newest):
                 self.append(message)  # only what is newer than the bottom; older ones come with paging
+        for older in [mid for mid in message_ids if mid in self.bubbles and mid not in seen]:
+            if (changed := self.engine.cache.message(older)) is not None:  # edited or deleted further up
+                self.bubbles[older].show(changed)
+                seen.add(older)
         for gone in [mid for mid in message_ids if mid in self.bubbles and mid not in seen]:
             bubble = self.bubbles[gone]
             if bubble.own and bubble.state in ("pending", "failed"):

@@ -179,6 +179,11 @@ class TicketPane(ui.column):
                     ui.label(f"{customer} last read at {fmt.clock(marker)}").props('data-testid="seen"').mark("seen")
 
     # composer -------------------------------------------------------------------------------------------
+    def take_draft(self) -> None:
+        """An edit the server did not take was put back into this ticket's draft: show it in the composer."""
+        if self.composer is not None:
+            self.composer.take_draft(self.engine.cache.draft(self.ticket_id))
+
     def _build_composer(self) -> None:
         self.composer_slot.clear()
         ticket = self.ticket

@@ -192,14 +192,19 @@ class WorkspaceView:
                 self.inbox_dirty = True
             case sync_events.Typing(ticket_id=ticket_id, user_id=user_id, name=name):
                 self._in_pane(ticket_id, lambda pane: pane.on_typing(user_id, name))
-            case sync_events.Notice(text=text):
-                ui.notify(text, type="warning", multi_line=True)
+            case sync_events.Notice():
+                self._notice(event)
             case sync_events.CacheRebuilt():
                 ui.notify(
                     "This device's copy of your tickets was rebuilt from the server; unsent messages were kept.",
                     type="info",
                 )
                 ui.navigate.reload()
+
+    def _notice(self, notice: sync_events.Notice) -> None:
+        ui.notify(notice.text, type="warning", multi_line=True)
+        if notice.kind in ("message_edit_overruled", "message_edit_refused") and notice.ticket_id:
+            self._in_pane(notice.ticket_id, lambda pane: pane.take_draft())  # the lost edit's text is in the draft
 
     def _pane_of(self, ticket_id: str) -> TicketPane | None:
         """The open ticket's pane if the event is about it."""

@@ -1,0 +1,198 @@
+"""Edits and deletes on the thread's bubbles (issue 13, issue 10 item 4): the "edited" mark (staff click it for
+the revisions), the message menu on bubbles the user may still change (Edit in place with Save/Cancel, Esc
+cancels; Delete after a confirmation), and the revisions dialog. Everything goes through
+``engine.history`` (sync/history.py): the menu is offered only while the server would allow it (own message,
+ticket not closed, within the project's edit window; an admin deletes any message), and is checked again
+when opened, since the window closes while the thread stays open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from nicegui import events, ui
+
+from supportchat_app import fmt
+from sync.models import Message
+
+if TYPE_CHECKING:
+    from sync.engine import SyncEngine
+
+# Esc cancels, Ctrl/Cmd+Enter saves; plain Enter is a new line (an edit is often of a longer text)
+_KEYS_JS = "(e) => { if (e.key === 'Escape' || ((e.ctrlKey || e.metaKey) && e.key === 'Enter')) emit(e.key); }"
+
+
+class MessageActions:
+    """The thread's edit/delete/revisions behaviour, one per thread, handed to every bubble."""
+
+    def __init__(self, engine: SyncEngine, name_of: Callable[[str], str]) -> None:
+        self.engine, self.name_of = engine, name_of
+        user = engine.user
+        self.staff = user is not None and user.is_staff
+
+    # the header: "edited" and the menu -------------------------------------------------------------------
+    def header(self, message: Message, body: Callable[[], ui.label | None]) -> None:
+        """Inside a bubble's header row: the "edited" mark and, where allowed, the message menu. ``body`` gives
+        the bubble's text label (the inline editor takes its place)."""
+        if message.edited_at and not message.deleted_at:
+            ui.label("·")
+            mark = ui.label("edited").props('data-testid="edited"').mark("edited")
+            mark.tooltip(
+                f"edited at {fmt.clock(message.edited_at)}" + (" · show earlier versions" if self.staff else "")
+            )
+            if self.staff:
+                mark.classes("cursor-pointer underline decoration-dotted").on(
+                    "click", lambda: self.show_revisions(message)
+                )
+        if message.deleted_at or not (self._may_edit(message) or self._may_delete(message)):
+            return
+        with (
+            ui.button(icon="more_horiz")
+            .props('flat round dense size=xs aria-label="Message actions" data-testid="message-menu"')
+            .mark("message-menu") as button
+        ):
+            menu = ui.menu().props("auto-close")
+        self._fill(menu, message.id, body)
+        button.on_click(lambda: self._fill(menu, message.id, body))  # again on opening: the window may have closed
+
+    def _may_edit(self, message: Message) -> bool:
+        return self.engine.history.may_edit(message)
+
+    def _may_delete(self, message: Message) -> bool:
+        return self.engine.history.may_delete(message)
+
+    def _fill(self, menu: ui.menu, message_id: str, body: Callable[[], ui.label | None]) -> None:
+        """Build the menu as the server would allow it now (the edit window may have closed since rendering)."""
+        menu.clear()
+        message = self.engine.cache.message(message_id)
+        with menu:
+            if message is not None and self._may_edit(message):
+                ui.menu_item("Edit", on_click=lambda: self.start_edit(message_id, body())).props(
+                    'data-testid="menu-edit"'
+                ).mark("menu-edit")
+            if message is not None and self._may_delete(message):
+                ui.menu_item("Delete", on_click=lambda: self.confirm_delete(message_id)).props(
+                    'data-testid="menu-delete"'
+                ).mark("menu-delete").classes("text-negative")
+            if message is None or not (self._may_edit(message) or self._may_delete(message)):
+                ui.menu_item("This message can no longer be changed").props("disable")
+
+    # edit in place -----------------------------------------------------------------------------------------
+    def start_edit(self, message_id: str, body: ui.label | None) -> None:
+        message = self.engine.cache.message(message_id)
+        if body is None or message is None or body.parent_slot is None:
+            return
+        InlineEditor(message, body, on_save=self._save)
+
+    def _save(self, message_id: str, text: str) -> bool:
+        try:
+            self.engine.history.edit_message(message_id, text)
+        except ValueError as exc:
+            ui.notify(f"Not saved: {exc}.", type="warning")
+            return False
+        return True
+
+    # delete ------------------------------------------------------------------------------------------------
+    def confirm_delete(self, message_id: str) -> None:
+        with ui.dialog() as dialog, ui.card().classes("min-w-[320px]").props('data-testid="delete-dialog"'):
+            ui.label("Delete this message?").classes("text-base font-medium")
+            ui.label("It is removed for everyone; the thread shows that a message was deleted.").classes(
+                "text-sm opacity-70"
+            )
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button("Cancel", on_click=dialog.close).props("flat no-caps")
+                ui.button("Delete", on_click=lambda: self._delete(message_id, dialog)).props(
+                    'unelevated no-caps color=negative data-testid="confirm-delete"'
+                ).mark("confirm-delete")
+        dialog.on("hide", dialog.delete)
+        dialog.open()
+
+    def _delete(self, message_id: str, dialog: ui.dialog) -> None:
+        dialog.close()
+        try:
+            self.engine.history.delete_message(message_id)
+        except ValueError as exc:
+            ui.notify(f"Not deleted: {exc}.", type="warning")
+
+    # revisions ----------------------------------------------------------------------------------------------
+    def show_revisions(self, message: Message) -> None:
+        """Staff: every earlier text of the message, oldest first, each with when it was replaced and by whom."""
+        revisions = self.engine.history.revisions(message.id)
+        current = self.engine.cache.message(message.id) or message
+        with (
+            ui.dialog() as dialog,
+            ui.card().classes("min-w-[360px] max-w-[560px]").props('data-testid="revisions"').mark("revisions"),
+        ):
+            ui.label("Earlier versions").classes("text-base font-medium")
+            ui.label(f"Sent by {self.name_of(message.sender_id)} at {fmt.clock(message.created_at)}").classes(
+                "text-xs opacity-60"
+            )
+            with ui.column().classes("w-full gap-2 max-h-[60vh] overflow-auto"):
+                if not revisions:
+                    ui.label("The earlier versions have not reached this device yet.").classes("text-sm opacity-70")
+                for revision in revisions:
+                    with ui.column().classes("w-full gap-0").props('data-testid="revision"').mark("revision"):
+                        who = self.name_of(revision.edited_by) if revision.edited_by else "the sender"
+                        ui.label(f"replaced at {fmt.clock(revision.replaced_at)} by {who}").classes(
+                            "text-xs opacity-60"
+                        )
+                        ui.label(revision.content).classes(
+                            "sc-bubble sc-other px-3 py-2 rounded-2xl whitespace-pre-wrap line-through decoration-1"
+                            " decoration-current/40"
+                        )
+                with ui.column().classes("w-full gap-0"):
+                    ui.label(f"now (edited at {fmt.clock(current.edited_at)})").classes("text-xs opacity-60")
+                    ui.label(current.content).classes("sc-bubble sc-other px-3 py-2 rounded-2xl whitespace-pre-wrap")
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Close", on_click=dialog.close).props('flat no-caps data-testid="close-revisions"')
+        dialog.on("hide", dialog.delete)
+        dialog.open()
+
+
+class InlineEditor(ui.column):
+    """The bubble's text replaced by a text box with Save/Cancel, in place; Esc cancels, Ctrl+Enter saves."""
+
+    def __init__(self, message: Message, body: ui.label, on_save: Callable[[str, str], bool]) -> None:
+        parent = body.parent_slot.parent if body.parent_slot is not None else None
+        assert parent is not None
+        with parent:
+            super().__init__()
+        self.body, self.message_id, self._on_save = body, message.id, on_save
+        self.classes("gap-1 min-w-[280px] w-full items-end").props('data-testid="inline-editor"').mark("inline-editor")
+        self.move(parent, target_index=list(parent).index(body) + 1)
+        body.set_visibility(False)
+        with self:
+            self.input = (
+                ui.textarea(value=message.content)
+                .props('outlined autogrow dense autofocus data-testid="edit-input"')
+                .mark("edit-input")
+                .classes("w-full sc-input")
+            )
+            self.input.on("keydown", self._key, js_handler=_KEYS_JS)
+            with ui.row().classes("gap-1"):
+                ui.button("Cancel", on_click=self.cancel).props('flat dense no-caps data-testid="edit-cancel"').mark(
+                    "edit-cancel"
+                )
+                ui.button("Save", on_click=self.save).props(
+                    'unelevated dense no-caps color=primary data-testid="edit-save"'
+                ).mark("edit-save")
+
+    def _key(self, e: events.GenericEventArguments) -> None:
+        if e.args == "Escape":
+            self.cancel()
+        else:
+            self.save()
+
+    def cancel(self) -> None:
+        self.body.set_visibility(True)
+        self.delete()
+
+    def save(self) -> None:
+        text = str(self.input.value or "")
+        if not text.strip():
+            ui.notify("A message cannot be empty; delete it instead.", type="warning")
+            return
+        if self._on_save(self.message_id, text):
+            self.body.set_text(text)
+            self.cancel()
