@@ -15,6 +15,8 @@ thread_open_1m   `Cache.thread` newest page (50) of the busiest ticket, median o
 search_1m        `Cache.search` of 8 terms from common to rare, 5 rounds, p95 — ms. Baseline: the raw copy
                  scanned with `instr` (no index) for the rarest term, once.
 cache_size_1m    the cache file (database + WAL) — MB. Baseline: the UTF-8 bytes of all message contents.
+partial_first_sync  the admin's first sync with the partial-sync setting (open/pending tickets plus the last
+                 30 days, sync/scope.py) — s. Baseline: the same admin's full initial sync in the same run.
 app_rss_1m       RSS of the real app process (`python -m supportchat_app --web`) signed in on the 1M cache after
                  it served the inbox page — MB. Baseline: the same app with an empty data dir (sign-in page).
 
@@ -111,6 +113,31 @@ async def _sync_admin(env: BenchEnv, state: Scaled) -> None:
     finally:
         await engine.close()
     state.engine_dir = data_dir
+
+
+PARTIAL_DAYS = 30
+
+
+async def _sync_partial(env: BenchEnv, state: Scaled) -> tuple[float, int]:
+    """The admin's first sync with the partial-sync setting (open/pending + last PARTIAL_DAYS days)."""
+    engine = await SyncEngine.open(RemoteConfig(state.stack.api_url, state.stack.anon_key),
+                                   env.tmp / f"desk-partial-{uuid.uuid4().hex[:6]}", timeout=120)
+    try:
+        await engine.sign_in(state.desk.email(state.desk.admin), PASSWORD)
+        engine.set_sync_scope(PARTIAL_DAYS)
+        started = time.perf_counter()
+        await engine.sync_once()
+        return time.perf_counter() - started, engine.cache.count("messages")
+    finally:
+        await engine.close()
+
+
+def partial_first_sync(env: BenchEnv) -> list[Figure]:
+    state = _ready(env)
+    seconds, cached = asyncio.run(_sync_partial(env, state))
+    return [figure("partial_first_sync", seconds, "s", "the same admin's full initial sync (same run)", state.sync_s,
+                   higher_is_better=False, days=PARTIAL_DAYS, messages_cached=cached,
+                   messages_full=state.desk.messages, goal="measured (issue 15 sets no number)")]
 
 
 def _raw_copy(env: BenchEnv, state: Scaled) -> None:
@@ -301,4 +328,5 @@ def app_rss_1m(env: BenchEnv) -> list[Figure]:
 
 
 BENCHES = {"initial_sync_1m": initial_sync_1m, "inbox_1m": inbox_1m, "thread_open_1m": thread_open_1m,
-           "search_1m": search_1m, "cache_size_1m": cache_size_1m, "app_rss_1m": app_rss_1m}
+           "search_1m": search_1m, "cache_size_1m": cache_size_1m, "app_rss_1m": app_rss_1m,
+           "partial_first_sync": partial_first_sync}

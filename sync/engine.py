@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import platformdirs
 
-from sync import attachments, events, mfa, preferences
+from sync import attachments, events, mfa, preferences, scope
 from sync.applier import LiveApplier
 from sync.cache import Cache
 from sync.cache.db import CORE_TABLES as PHASES  # the initial sync's progress steps
@@ -50,6 +50,7 @@ from sync.models import (
     Message,
     Priority,
     RemoteConfig,
+    SearchHit,
     SyncStatus,
     Ticket,
     TicketStatus,
@@ -208,6 +209,7 @@ class SyncEngine:
 
     async def _open_cache(self, user: LocalUser) -> None:
         cache = await asyncio.to_thread(Cache.open, self.cache_path(user.id), user.id, user.role)
+        scope.apply_default(cache)  # a new cache takes SUPPORTCHAT_SYNC_SCOPE_DAYS, if set (partial sync)
         puller = Puller(cache, self.remote)
         self._parts = _Parts(
             cache,
@@ -433,6 +435,30 @@ class SyncEngine:
                 return await self._push(parts)
             finally:
                 self._refresh_counts()
+
+    # --- partial sync: the cached scope, and what lies outside it on demand (sync/scope.py) ------------
+
+    def sync_scope_days(self) -> int | None:
+        """None: everything is cached; N: open/pending tickets plus those active in the last N days."""
+        return self._signed_in().cache.sync_scope_days()
+
+    def set_sync_scope(self, days: int | None) -> None:
+        self._signed_in().cache.set_sync_scope_days(scope.check_days(days), scope.SCOPED_TABLES)
+        self.wake(pull=True)
+
+    async def fetch_ticket(self, ticket_id: str) -> bool:
+        """Cache a ticket and its thread that the partial sync left on the server (False: not visible)."""
+        parts = self._signed_in()
+        await self._ensure_token()
+        return await self._with_refresh(
+            lambda: scope.fetch_ticket(parts.cache, self.remote, parts.puller, ticket_id, self._emit)
+        )
+
+    async def search_server(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Full-text search on the server (RLS applies), for what a partial cache does not hold."""
+        self._signed_in()
+        await self._ensure_token()
+        return await self._with_refresh(lambda: scope.search(self.remote, query, limit))
 
     async def pull(self) -> int:
         """Catch up from the server now (no push); returns the number of rows applied."""

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync import events
+from sync import events, scope
 from sync.cache import Cache
 from sync.cache.db import TABLES as ORDER
 from sync.errors import SyncError
@@ -73,6 +73,7 @@ class Puller:
         self.cache = cache
         self.remote = remote
         self.emit: Callable[[events.Event], None] = lambda _: None  # the running pull's (one at a time)
+        self._since: str | None = None  # the running pull's partial-sync bound (sync/scope.py)
         # the SLA settings tables have no cursor: read whole on the first pull and after realtime said so
         self.snapshots_due = True
 
@@ -81,6 +82,8 @@ class Puller:
         self.emit = emit
         result = PullResult()
         initial = not self.cache.initial_sync_done()
+        days = self.cache.sync_scope_days()
+        self._since = scope.since(days) if days is not None else None  # partial sync: the scope's bound
         staff = self.cache.role in STAFF_ROLES
         progress = await self._plan(staff) if initial else _Progress()
         backfill: set[str] = set()
@@ -109,7 +112,12 @@ class Puller:
                 if table in CURSOR_TABLES and not staff:
                     continue
                 progress.done += await self.cache.acount(table)
-                remaining = await self.remote.count(table, await self.cache.cursor(table))
+                cursor = await self.cache.cursor(table)
+                remaining = (
+                    await self.remote.count_scoped(table, cursor, self._since)
+                    if self._since is not None and table in scope.SCOPED_TABLES
+                    else await self.remote.count(table, cursor)
+                )
                 progress.total = (progress.total or 0) + remaining
         except SyncError as exc:  # a server without sync_count: the bar runs by table instead
             log.info("no row count for the progress bar: %s", exc)
@@ -147,7 +155,10 @@ class Puller:
     async def _fetch_all(self, table: str, pages: asyncio.Queue[_Page]) -> None:
         after = await self.cache.cursor(table)
         while True:
-            rows = await self.remote.pull(table, after)
+            if self._since is not None and table in scope.SCOPED_TABLES:
+                rows = await self.remote.pull_scoped(table, after, self._since)
+            else:
+                rows = await self.remote.pull(table, after)
             if rows:
                 after = (int(rows[-1]["change_xid"]), int(rows[-1]["change_id"]))
             # only an empty page ends a table (a project's max rows may cut pages below PAGE, so a

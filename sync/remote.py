@@ -93,6 +93,11 @@ class Remote(Protocol):
     async def notification_preferences(self) -> dict[str, Any] | None: ...
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]: ...
     async def count(self, table: str, after: tuple[int, int]) -> int: ...
+    async def pull_scoped(
+        self, table: str, after: tuple[int, int], since: str, max_rows: int = PAGE
+    ) -> list[dict[str, Any]]: ...
+    async def count_scoped(self, table: str, after: tuple[int, int], since: str) -> int: ...
+    async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]: ...
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
     async def update_ticket(
@@ -314,6 +319,25 @@ class SupabaseRemote:
         params = {"table_name": table, "after_xid": after[0], "after_id": after[1]}
         res = await self.call(lambda c: c.rpc("sync_count", params).execute())
         return int(res.data or 0)
+
+    async def pull_scoped(
+        self, table: str, after: tuple[int, int], since: str, max_rows: int = PAGE
+    ) -> list[dict[str, Any]]:
+        """``pull`` limited to the partial sync's tickets: open/pending or active since ``since``."""
+        params = {"since": since, "after_xid": after[0], "after_id": after[1], "max_rows": max_rows}
+        res = await self.call(lambda c: c.rpc(f"sync_{table}_scoped", params).execute())
+        return list(res.data or [])
+
+    async def count_scoped(self, table: str, after: tuple[int, int], since: str) -> int:
+        params = {"table_name": table, "since": since, "after_xid": after[0], "after_id": after[1]}
+        res = await self.call(lambda c: c.rpc("sync_count_scoped", params).execute())
+        return int(res.data or 0)
+
+    async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The server's full-text search (RLS applies): subject and message hits, newest first."""
+        params = {"query": query, "max_rows": limit}
+        res = await self.call(lambda c: c.rpc("search_messages", params).execute())
+        return list(res.data or [])
 
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
         # return=minimal: with representation PostgREST would apply SELECT policies to the new rows

@@ -218,6 +218,22 @@ class FakeRemote:
     async def count(self, table: str, after: tuple[int, int]) -> int:
         return sum(1 for r in self.tables[table].values() if (r["change_xid"], r["change_id"]) > after)
 
+    def _in_scope(self, table: str, row: dict[str, Any], since: str) -> bool:
+        ticket = row if table == "tickets" else self.tables["tickets"].get(str(row["ticket_id"]), {})
+        return ticket.get("status") in ("open", "pending") or str(ticket.get("last_message_at", "")) >= since
+
+    async def pull_scoped(
+        self, table: str, after: tuple[int, int], since: str, max_rows: int = PAGE
+    ) -> list[dict[str, Any]]:
+        rows = await self.pull(table, after, len(self.tables[table]) + 1)
+        return [r for r in rows if self._in_scope(table, r, since)][:max_rows]
+
+    async def count_scoped(self, table: str, after: tuple[int, int], since: str) -> int:
+        return len(await self.pull_scoped(table, after, since, len(self.tables[table]) + 1))
+
+    async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+        return []
+
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
         self._enter(f"insert {table} x{len(rows)}")
         for row in rows:  # one statement: any refused row refuses them all, nothing is written

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from nicegui import ui
 
 from supportchat_app import fmt
+from supportchat_app.components.partial_sync import ServerSearch
 from supportchat_app.state import PRIORITIES
 from sync.models import SearchHit
 
@@ -36,9 +37,15 @@ class ShortcutSheet(ui.dialog):
 class SearchDialog(ui.dialog):
     """Type to search the local cache (works offline); Enter or click opens the ticket."""
 
-    def __init__(self, search: Callable[[str], list[SearchHit]], on_open: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        search: Callable[[str], list[SearchHit]],
+        on_open: Callable[[str], None],
+        server_search: Callable[[str], Awaitable[list[SearchHit]]] | None = None,
+    ) -> None:
         super().__init__()
         self._search, self._on_open = search, on_open
+        self._server_search = server_search  # a partial cache: the server may know more (partial_sync.py)
         self.hits: list[SearchHit] = []
         with self, ui.card().classes("w-[640px] max-w-full"):
             self.input = (
@@ -49,12 +56,15 @@ class SearchDialog(ui.dialog):
             )
             self.input.on("keydown.enter", self._open_first)
             self.results = ui.column().classes("w-full gap-0 max-h-[60vh] overflow-y-auto")
+            self.server = ServerSearch(server_search, self._pick) if server_search is not None else None
         self.on("show", lambda: self.input.run_method("focus"))
 
     def _update(self) -> None:
         query = (self.input.value or "").strip()
         self.results.clear()
         self.hits = []
+        if self.server is not None:
+            self.server.clear()
         if len(query) < 2:
             return
         try:
@@ -67,25 +77,29 @@ class SearchDialog(ui.dialog):
             if not self.hits:
                 ui.label("Nothing found in this device's copy of your tickets.").classes("text-sm opacity-60 p-2")
             for hit in self.hits:
-                ticket_id = hit.ticket_id
-                with (
-                    ui.item(on_click=lambda t=ticket_id: self._pick(t))
-                    .classes("w-full rounded")
-                    .props('data-testid="search-hit"')
-                    .mark("search-hit")
-                ):
-                    with ui.item_section():
-                        ui.label(hit.subject or "Ticket").classes("text-sm font-medium")
-                        snippet = hit.snippet
-                        ui.label(str(snippet)).classes("text-xs opacity-70 ellipsis-2-lines")
-                    when = hit.created_at
-                    if when:
-                        with ui.item_section().props("side"):
-                            ui.label(fmt.ago(when)).classes("text-xs opacity-60")
+                self._hit(hit)
+        if self.server is not None:
+            self.server.show(query, {(h.ticket_id, h.message_id) for h in self.hits})
+
+    def _hit(self, hit: SearchHit) -> None:
+        ticket_id = hit.ticket_id
+        with (
+            ui.item(on_click=lambda t=ticket_id: self._pick(t))
+            .classes("w-full rounded")
+            .props('data-testid="search-hit"')
+            .mark("search-hit")
+        ):
+            with ui.item_section():
+                ui.label(hit.subject or "Ticket").classes("text-sm font-medium")
+                ui.label(str(hit.snippet)).classes("text-xs opacity-70 ellipsis-2-lines")
+            if hit.created_at:
+                with ui.item_section().props("side"):
+                    ui.label(fmt.ago(hit.created_at)).classes("text-xs opacity-60")
 
     def _open_first(self) -> None:
-        if self.hits:
-            self._pick(self.hits[0].ticket_id)
+        hits = self.hits or (self.server.hits if self.server is not None else [])
+        if hits:
+            self._pick(hits[0].ticket_id)
 
     def _pick(self, ticket_id: str) -> None:
         self.close()

@@ -9,13 +9,14 @@ pure part; ``ticket_actions`` builds the actions of the open ticket from the eng
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from nicegui import events, ui
 
 from supportchat_app import fmt
+from supportchat_app.components.partial_sync import ServerSearch
 from supportchat_app.state import PRIORITIES, STATUSES
 from sync.models import LocalUser, SearchHit
 
@@ -124,6 +125,7 @@ class CommandPalette(ui.dialog):
         search: Callable[[str], list[SearchHit]],
         on_open: Callable[[str], None],
         actions: Callable[[], list[PaletteAction]],
+        server_search: Callable[[str], Awaitable[list[SearchHit]]] | None = None,
     ) -> None:
         super().__init__()
         self._search, self._on_open, self._actions = search, on_open, actions
@@ -139,6 +141,8 @@ class CommandPalette(ui.dialog):
             )
             self.input.on("keydown", self._key, js_handler=_KEYS_JS)
             self.results = ui.column().classes("w-full gap-0 max-h-[60vh] overflow-y-auto")
+            # a partial cache: the server may know older tickets (components/partial_sync.py)
+            self.server = ServerSearch(server_search, self._pick) if server_search is not None else None
             ui.label("↑ ↓ move · Enter runs or opens · Esc closes").classes("text-xs opacity-50 px-1")
         self.on("show", lambda: self.input.run_method("focus"))
 
@@ -160,6 +164,10 @@ class CommandPalette(ui.dialog):
         self.items = palette_items(query, self.current, hits)
         self.active = 0
         self._draw(query, error)
+        if self.server is not None:
+            self.server.clear()
+            if len(query) >= 2:
+                self.server.show(query, {(h.ticket_id, h.message_id) for h in hits})
 
     def _draw(self, query: str, error: str | None = None) -> None:
         self.results.clear()
@@ -185,6 +193,10 @@ class CommandPalette(ui.dialog):
                     if item.kind == "action":
                         with ui.item_section().props("side"):
                             ui.label("action").classes("text-xs opacity-50")
+
+    def _pick(self, ticket_id: str) -> None:
+        self.close()
+        self._on_open(ticket_id)
 
     def _key(self, e: events.GenericEventArguments) -> None:
         key = str(e.args)

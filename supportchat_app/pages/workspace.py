@@ -52,11 +52,13 @@ class WorkspaceView:
     # layout ---------------------------------------------------------------------------------------------
     def build(self) -> None:
         self.shortcuts = ShortcutSheet()
+        partial = self.engine.sync_scope_days() is not None  # older tickets stay on the server (partial_sync.py)
+        server = self.engine.search_server if partial else None
         # Ctrl+K: for staff a palette that also runs actions (components/palette.py), for customers search
         self.search: SearchDialog | CommandPalette = (
-            CommandPalette(self.engine.cache.search, self.open_ticket, self._palette_actions)
+            CommandPalette(self.engine.cache.search, self.open_ticket, self._palette_actions, server)
             if self.staff
-            else SearchDialog(self.engine.cache.search, self.open_ticket)
+            else SearchDialog(self.engine.cache.search, self.open_ticket, server)
         )
         self.new_ticket = None if self.staff else NewTicketDialog(self._create_ticket)
         ui.query(".nicegui-content").classes("p-0 gap-0")
@@ -111,6 +113,9 @@ class WorkspaceView:
 
     # tickets --------------------------------------------------------------------------------------------
     def open_ticket(self, ticket_id: str) -> None:
+        if not self.engine.cache.has_ticket(ticket_id):  # a server search hit: fetch it, then open it
+            background_tasks.create(self._safely(self._fetch_and_open(ticket_id)), name="fetch ticket")
+            return
         self.awaiting = None
         if ticket_id == self.state.selected and self.pane is not None:
             return
@@ -133,6 +138,11 @@ class WorkspaceView:
                 self._safely(self.engine.unwatch_ticket(self.state.selected)), name="unwatch ticket"
             )
         self.pane = None
+
+    async def _fetch_and_open(self, ticket_id: str) -> None:
+        if await self.engine.fetch_ticket(ticket_id):
+            with self.client:
+                self.open_ticket(ticket_id)
 
     async def _safely(self, coro: Coroutine[Any, Any, None]) -> None:
         try:

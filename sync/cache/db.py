@@ -360,6 +360,13 @@ class Cache:
 
         await self._store.awrite(write)
 
+    def sync_scope_days(self) -> int | None:
+        """The partial sync's days (sync/scope.py), or None: everything is cached."""
+        return writes.get_scope_days(self._store.reader)
+
+    def set_sync_scope_days(self, days: int | None, scoped_tables: Iterable[str]) -> None:
+        self._store.write(lambda c: writes.set_scope_days(c, days, scoped_tables))
+
     async def acount(self, table: str) -> int:
         """``count`` on the writer thread, off the event loop (a million rows take a moment)."""
         return await self._store.aread(lambda c: reads.count(c, _synced(table)))

@@ -468,6 +468,27 @@ def apply_messages(
     return by_ticket
 
 
+_SCOPE_KEY = "sync_scope_days"
+
+
+def get_scope_days(conn: sqlite3.Connection) -> int | None:
+    value = get_meta(conn, _SCOPE_KEY)
+    return int(value) if value else None
+
+
+def set_scope_days(conn: sqlite3.Connection, days: int | None, scoped_tables: Iterable[str]) -> None:
+    """The partial sync's setting (sync/scope.py); widening it restarts the scoped tables' cursors, so what
+    the narrower scope skipped is pulled (re-pulled rows are upserts: nothing duplicates)."""
+    old = get_scope_days(conn)
+    widened = old is not None and (days is None or days > old)
+    if days is None:
+        conn.execute("delete from meta where key = ?", (_SCOPE_KEY,))
+    else:
+        set_meta(conn, _SCOPE_KEY, str(days))
+    if widened:
+        conn.executemany("delete from cursors where name = ?", [(t,) for t in scoped_tables])
+
+
 def rebuild_search(conn: sqlite3.Connection) -> None:
     """Build the message search index from the messages table in one pass (FTS5 ``rebuild``): at the end of
     the initial sync, several times cheaper than indexing a million rows page by page (each page's index
