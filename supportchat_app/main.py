@@ -13,7 +13,7 @@ from pathlib import Path
 from nicegui import app, ui
 
 from supportchat_app import backend, config, launch, theme
-from supportchat_app.pages import boot, invite, profile, settings, signin, workspace
+from supportchat_app.pages import boot, canned, desk_settings, invite, profile, settings, signin, workspace
 
 WINDOW_SIZE = (1280, 820)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -42,6 +42,8 @@ def build() -> backend.Backend:
     settings.create()
     invite.create()
     profile.create()
+    canned.create()
+    desk_settings.create()
     workspace.create()
     app.on_page_exception(boot.error_page)
     app.on_startup(current.boot)

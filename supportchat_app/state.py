@@ -9,11 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sync.models import TicketView
+from sync.workspace_rows import InboxFilter, SavedView
 
 STATUSES = ("open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 VIEWS: dict[TicketView, str] = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
 _VIEWS_BY_NAME: dict[str, TicketView] = {view: view for view in VIEWS}
+BREACHING_SOON = 60  # minutes: the "Breaching soon" list shows tickets whose SLA is due within this
 
 
 def _noop() -> None:
@@ -29,20 +31,65 @@ class InboxState:
     priorities: set[str] = field(default_factory=set)  # empty = every priority
     selected: str | None = None
     on_change: Callable[[], None] = _noop
+    # the agent workspace (issue 14): tag filter, the special lists, the saved view in use, the order
+    tags: set[str] = field(default_factory=set)  # tickets with any of these tags; empty = all
+    special: str | None = None  # 'snoozed' | 'breaching' | None (the inbox)
+    saved_view: str | None = None  # the saved view whose filters are shown, until a filter changes
+    sort: str = "last_message_desc"
+
+    def set_tags(self, tags: set[str]) -> None:
+        self.tags, self.saved_view = set(tags), None
+        self.on_change()
+
+    def set_special(self, special: str | None) -> None:
+        """One of the sidebar's lists, shown plainly (no tag filter, the default order)."""
+        if special not in (None, "snoozed", "breaching"):
+            raise ValueError(f"unknown list {special!r}")
+        self.special, self.saved_view, self.tags, self.sort = special, None, set(), "last_message_desc"
+        self.on_change()
+
+    def apply_view(self, view: SavedView) -> None:
+        f = InboxFilter.from_json(view.filters, view.sort)
+        self.view = _VIEWS_BY_NAME.get(f.view, "all")
+        self.statuses = set(f.statuses) if f.statuses is not None else set(STATUSES)
+        self.priorities = set(f.priorities or ())
+        self.tags = set(f.tags)
+        self.special = "snoozed" if f.snoozed else "breaching" if f.breaching_within is not None else None
+        self.sort, self.saved_view = f.sort, view.id
+        self.on_change()
+
+    def to_filter(self) -> InboxFilter:
+        """What the list shows, as the engine's filter (and what "Save view" stores)."""
+        special = self.special
+        return InboxFilter(
+            view=self.view,
+            statuses=("pending",) if special == "snoozed" else tuple(sorted(self.statuses)),
+            priorities=tuple(sorted(self.priorities)) or None,
+            tags=tuple(sorted(self.tags)),
+            snoozed=special == "snoozed",
+            breaching_within=BREACHING_SOON if special == "breaching" else None,
+            sort="sla_due_asc" if special == "breaching" else InboxFilter.from_json({}, self.sort).sort,
+        )
 
     def set_view(self, view: str) -> None:
         chosen = _VIEWS_BY_NAME.get(view)
         if chosen is None:
             raise ValueError(f"unknown view {view!r}")
-        self.view = chosen
+        if chosen == self.view:
+            return  # a widget following the state echoes it back
+        self.view, self.saved_view = chosen, None
         self.on_change()
 
     def set_statuses(self, statuses: set[str]) -> None:
-        self.statuses = set(statuses) & set(STATUSES)
+        if set(statuses) & set(STATUSES) == self.statuses:
+            return
+        self.statuses, self.saved_view = set(statuses) & set(STATUSES), None
         self.on_change()
 
     def set_priorities(self, priorities: set[str]) -> None:
-        self.priorities = set(priorities) & set(PRIORITIES)
+        if set(priorities) & set(PRIORITIES) == self.priorities:
+            return
+        self.priorities, self.saved_view = set(priorities) & set(PRIORITIES), None
         self.on_change()
 
     def select(self, ticket_id: str | None) -> None:

@@ -117,6 +117,11 @@ def frame(
                     ui.menu_item("Profile and notifications", on_click=lambda: ui.navigate.to("/profile")).props(
                         'data-testid="profile"'
                     ).mark("profile")
+                    if role in ("agent", "admin"):  # the agent workspace (issue 14)
+                        ui.menu_item("Canned replies", on_click=lambda: ui.navigate.to("/canned")).mark("menu-canned")
+                        ui.menu_item("Tags and SLA", on_click=lambda: ui.navigate.to("/desk-settings")).mark(
+                            "menu-desk-settings"
+                        )
                     if role == "admin":
                         ui.menu_item("Invite a teammate", on_click=lambda: ui.navigate.to("/invite")).props(
                             'data-testid="invite"'

@@ -171,6 +171,7 @@ class TicketSla:
     first_response_at: str | None  # from the ticket: None while the first response is owed
     next_response_due_at: str | None
     awaiting_reply_since: str | None
+    created_at: str | None = None  # the ticket's: when the first-response clock started
 
     @property
     def due_at(self) -> str | None:
@@ -178,6 +179,11 @@ class TicketSla:
         if self.first_response_at is None:
             return self.first_response_due_at
         return self.next_response_due_at
+
+    @property
+    def started_at(self) -> str | None:
+        """When the running deadline's clock started."""
+        return self.created_at if self.first_response_at is None else self.awaiting_reply_since
 
 
 @dataclass(frozen=True)

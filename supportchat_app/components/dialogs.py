@@ -17,6 +17,8 @@ SHORTCUTS = [
     ("Enter", "Send"),
     ("Shift+Enter", "New line"),
     ("Ctrl+Enter", "Send and resolve (agents)"),
+    ("/", "Canned replies (agents, in the composer)"),
+    ("T", "Tag the open ticket (agents)"),
     ("?", "This list"),
     ("Esc", "Close a dialog"),
 ]

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 from nicegui import ui
 
+from supportchat_app.components import sla_badge
 from supportchat_app.components.ticket_list import TicketRow
+from supportchat_app.components.views_bar import ViewsBar
 from supportchat_app.state import PRIORITIES, STATUSES, VIEWS, InboxState
 from sync.models import LocalUser, Ticket
 
@@ -34,32 +36,42 @@ class InboxPane(ui.column):
         self.tickets: list[Ticket] = []
         self._drawn: object = None  # what the list shows now; an unchanged inbox is not redrawn
         self.classes("sc-panel sc-line-r h-full w-[370px] min-w-[300px] gap-0 no-wrap")
+        if self.staff:
+            sla_badge.install()
         with self:
             with ui.column().classes("w-full gap-2 px-3 pt-3 pb-2 sc-line-b"):
                 if self.staff:
                     views = {k: v for k, v in VIEWS.items() if k != "all" or self.user.role == "admin"}
-                    ui.toggle(views, value=state.view, on_change=lambda e: state.set_view(e.value)).props(
+                    self.views_bar = ViewsBar(engine, state)  # Inbox / Snoozed / Breaching soon / saved views
+                    self.view_toggle = ui.toggle(views, value=state.view, on_change=lambda e: state.set_view(e.value))
+                    self.view_toggle.props(
                         'no-caps unelevated spread dense toggle-color=primary data-testid="views"'
                     ).mark("views").classes("w-full")
                     with ui.row(wrap=False).classes("w-full gap-2 no-wrap"):
-                        ui.select(
-                            {s: s.title() for s in STATUSES},
-                            multiple=True,
-                            value=sorted(state.statuses),
-                            label="Status",
-                            on_change=lambda e: state.set_statuses(set(e.value or [])),
-                        ).props('dense outlined options-dense data-testid="status-filter"').mark(
-                            "status-filter"
-                        ).classes("w-1/2")
-                        ui.select(
-                            {p: p.title() for p in PRIORITIES},
-                            multiple=True,
-                            value=sorted(state.priorities),
-                            label="Priority",
-                            on_change=lambda e: state.set_priorities(set(e.value or [])),
-                        ).props('dense outlined options-dense data-testid="priority-filter"').mark(
-                            "priority-filter"
-                        ).classes("w-1/2")
+                        self.status_select = (
+                            ui.select(
+                                {s: s.title() for s in STATUSES},
+                                multiple=True,
+                                value=sorted(state.statuses),
+                                label="Status",
+                                on_change=lambda e: state.set_statuses(set(e.value or [])),
+                            )
+                            .props('dense outlined options-dense data-testid="status-filter"')
+                            .mark("status-filter")
+                            .classes("w-1/2")
+                        )
+                        self.priority_select = (
+                            ui.select(
+                                {p: p.title() for p in PRIORITIES},
+                                multiple=True,
+                                value=sorted(state.priorities),
+                                label="Priority",
+                                on_change=lambda e: state.set_priorities(set(e.value or [])),
+                            )
+                            .props('dense outlined options-dense data-testid="priority-filter"')
+                            .mark("priority-filter")
+                            .classes("w-1/2")
+                        )
                 else:
                     with ui.row(wrap=False).classes("w-full items-center no-wrap"):
                         ui.label("My tickets").classes("text-lg font-semibold grow")
@@ -82,6 +94,8 @@ class InboxPane(ui.column):
         self.refresh()
 
     def query(self) -> list[Ticket]:
+        if self.staff:  # the workspace's filter: tags, snoozed hidden, saved views, SLA order (issue 14)
+            return self.engine.workspace.inbox(self.state.to_filter())
         statuses = self.state.statuses if self.staff else None
         priorities = self.state.priorities or None
         return list(
@@ -90,13 +104,34 @@ class InboxPane(ui.column):
             )
         )
 
+    def _sync_filters(self) -> None:
+        """A saved view sets the filters: the widgets follow."""
+        self.views_bar.refresh()
+        for widget, value in (
+            (self.view_toggle, self.state.view),
+            (self.status_select, sorted(self.state.statuses)),
+            (self.priority_select, sorted(self.state.priorities)),
+        ):
+            if widget.value != value:
+                widget.value = value
+
     def refresh(self) -> None:
         self.tickets = self.query()
         self.ids = [str(t.id) for t in self.tickets]
+        tags = self.engine.workspace.tags_of(self.ids) if self.staff else {}
+        slas = self.engine.workspace.sla_of(self.ids) if self.staff else {}
+        if self.staff:
+            self._sync_filters()
         # tickets are frozen dataclasses: equal snapshots mean an identical list, so keep the rows (and the
         # row under the agent's pointer) instead of rebuilding them on every sync event
         viewers = {t.id: self.engine.inbox_viewers(t.id) for t in self.tickets} if self.staff else {}
-        drawn = (tuple(self.tickets), self.state.selected, tuple(sorted(viewers.items())))
+        drawn = (
+            tuple(self.tickets),
+            self.state.selected,
+            tuple(sorted(viewers.items())),
+            tuple(sorted((k, tuple(v)) for k, v in tags.items())),
+            tuple(sorted(slas.items())),
+        )
         if drawn == self._drawn:
             return
         self._drawn = drawn
@@ -113,6 +148,8 @@ class InboxPane(ui.column):
                     on_open=self._on_open,
                     show_customer=self.staff,
                     viewers=viewers.get(ticket.id, ()),
+                    tags=tags.get(ticket.id, ()),
+                    sla=slas.get(ticket.id),
                 )
         unread = sum(1 for t in self.tickets if getattr(t, "unread_count", 0))
         noun = "ticket" if len(self.tickets) == 1 else "tickets"

@@ -3,14 +3,17 @@ priority and status chips."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from nicegui import ui
 
 from supportchat_app import fmt
 from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.collision import ViewerAvatars
+from supportchat_app.components.sla_badge import sla_badge
+from supportchat_app.components.tags import tag_chips
 from sync.models import Ticket
+from sync.workspace_rows import Tag, TicketSla
 
 PRIORITY_COLORS = {"urgent": "negative", "high": "deep-orange-6", "normal": "grey-6", "low": "blue-grey-4"}
 STATUS_COLORS = {"open": "primary", "pending": "amber-8", "resolved": "positive", "closed": "grey-6"}
@@ -25,6 +28,8 @@ class TicketRow(ui.item):
         on_open: Callable[[str], None],
         show_customer: bool,
         viewers: tuple[str, ...] = (),
+        tags: Sequence[Tag] = (),
+        sla: TicketSla | None = None,
     ) -> None:
         super().__init__(on_click=lambda: on_open(ticket.id))
         unread = ticket.unread_count
@@ -62,5 +67,7 @@ class TicketRow(ui.item):
                     assignee = ticket.assignee_name or None
                     if show_customer and assignee:
                         ui.label(f"→ {assignee}").classes("text-xs opacity-60 ellipsis")
+                    sla_badge(sla)
+                    tag_chips(tags)
                     if viewers:
                         ViewerAvatars(viewers)

@@ -10,9 +10,14 @@ from typing import TYPE_CHECKING, Any
 from nicegui import background_tasks, ui
 
 from supportchat_app import fmt
+from supportchat_app.canned import context_for
 from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.canned_picker import CannedPicker, picker_button
 from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
 from supportchat_app.components.composer import Composer
+from supportchat_app.components.sla_badge import sla_badge
+from supportchat_app.components.snooze import SnoozeButton
+from supportchat_app.components.tags import TagEditor
 from supportchat_app.components.thread import ThreadView
 from supportchat_app.state import PRIORITIES, STATUSES, ComposerState, TypingState
 from sync.models import LocalUser, Ticket
@@ -87,6 +92,12 @@ class TicketPane(ui.column):
                     self._controls(ticket)
                 else:
                     ui.badge(ticket.status, color="primary").props("outline")
+            if self.staff:  # the agent workspace (issue 14): SLA, tags, snooze
+                with ui.row(wrap=False).classes("w-full items-center gap-2 no-wrap"):
+                    sla_badge(self.engine.workspace.sla_of([self.ticket_id]).get(self.ticket_id), long=True)
+                    self.tag_editor = TagEditor(self.engine, self.ticket_id)
+                    ui.space()
+                    SnoozeButton(self.engine, self.ticket_id, on_done=self.refresh_header)
 
     def _controls(self, ticket: Ticket) -> None:
         ui.select(
@@ -204,6 +215,17 @@ class TicketPane(ui.column):
                 on_typing=self._typing,
                 echo_slot=self.thread.echo,
             )
+            if self.staff:  # '/' opens the canned replies (components/canned_picker.py)
+                self.canned = CannedPicker(self.engine, self.composer, self._canned_context)
+                with self.composer.send_button.parent_slot.parent:  # type: ignore[union-attr]
+                    picker_button(self.canned).move(target_index=1)
+
+    def _canned_context(self) -> dict[str, str]:
+        ticket = self.ticket
+        if ticket is None:
+            return context_for("", self.user.display_name, self.ticket_id, "")
+        customer = ticket.customer_name or self.name_of(ticket.customer_id)
+        return context_for(customer, self.user.display_name, str(ticket.id), str(ticket.subject))
 
     def _mode_changed(self) -> None:
         if self.composer is not None:

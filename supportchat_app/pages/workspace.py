@@ -89,6 +89,7 @@ class WorkspaceView:
         ui.timer(REDRAW_EVERY, self._flush)
         ui.on("scfocus", self._focus)
         self.workspace.events.subscribe(self.on_event)  # in this page's context; dropped when it goes
+        self.workspace.events.subscribe(self._desk_event)
         self.client.on_delete(self._leave_ticket)
         self.client.on_connect(lambda: ui.run_javascript(FOCUS_JS))
         if self.staff:
@@ -216,6 +217,13 @@ class WorkspaceView:
         if notice.kind in ("message_edit_overruled", "message_edit_refused") and notice.ticket_id:
             self._in_pane(notice.ticket_id, lambda pane: pane.take_draft())  # the lost edit's text is in the draft
 
+    def _desk_event(self, event: sync_events.Event) -> None:
+        """The agent workspace's rows changed (tags, views, SLA; issue 14): the list and the header follow."""
+        if isinstance(event, sync_events.WorkspaceChanged):
+            self.inbox_dirty = True
+            if self.pane is not None and hasattr(self.pane, "tag_editor"):
+                self.pane.tag_editor.refresh()
+
     def _pane_of(self, ticket_id: str) -> TicketPane | None:
         """The open ticket's pane if the event is about it."""
         return self.pane if ticket_id == self.state.selected else None
@@ -278,6 +286,8 @@ class WorkspaceView:
     def _plain_key(self, e: events.KeyEventArguments) -> None:
         if e.action.keydown and e.key.name == "?":
             self.shortcuts.open()
+        elif e.action.keydown and e.key.name == "t" and self.pane is not None and self.staff:
+            self.pane.tag_editor.focus()  # tag the open ticket from the keyboard
 
     def _step(self, step: int) -> None:
         target = self.state.neighbour(self.inbox.ids, step)

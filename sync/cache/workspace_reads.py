@@ -141,7 +141,7 @@ def sla_of(conn: sqlite3.Connection, ticket_ids: Sequence[str]) -> dict[str, Tic
     for start in range(0, len(ticket_ids), 500):
         chunk = list(ticket_ids[start : start + 500])
         rows = conn.execute(
-            "select s.*, t.first_response_at from ticket_sla s join tickets t on t.id = s.ticket_id"
+            "select s.*, t.first_response_at, t.created_at from ticket_sla s join tickets t on t.id = s.ticket_id"
             f" where s.ticket_id in ({','.join('?' * len(chunk))}) and t.status in ('open', 'pending')",
             chunk,
         )
@@ -152,6 +152,7 @@ def sla_of(conn: sqlite3.Connection, ticket_ids: Sequence[str]) -> dict[str, Tic
                 r["first_response_at"],
                 r["next_response_due_at"],
                 r["awaiting_reply_since"],
+                r["created_at"],
             )
     return out
 

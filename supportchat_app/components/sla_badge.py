@@ -1,0 +1,99 @@
+"""SLA badges (issue 14): the running deadline of a ticket (first response, then next response) counting
+down in the inbox rows and the ticket header — neutral while there is time, amber when less than a
+quarter of the target is left, red once breached. The due times are the server's (``ticket_sla``), so
+every agent sees the same; the page counts down in the browser (one timer for every badge on the page,
+no server round trip per second); the server redraws with fresh due times when they change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from nicegui import ui
+
+from supportchat_app import fmt
+from sync.workspace_rows import TicketSla
+
+SlaState = Literal["ok", "near", "breached"]
+NEAR_FRACTION = 0.25
+
+# one interval per page: every badge's text and colour follow the clock
+COUNTDOWN_JS = """
+if (!window.scSlaTimer) {
+  const span = (s) => { s = Math.abs(Math.round(s)); const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
+    m = Math.floor(s % 3600 / 60); return d ? `${d}d ${h}h` : h ? `${h}h ${m}m` : m ? `${m}m` : '<1m'; };
+  const tick = () => document.querySelectorAll('.sc-sla[data-due]').forEach((el) => {
+    const due = Date.parse(el.dataset.due), start = Date.parse(el.dataset.start || '');
+    const left = (due - Date.now()) / 1000, total = start ? (due - start) / 1000 : 0;
+    const state = left <= 0 ? 'breached' : (total > 0 && left < total * NEAR) ? 'near' : 'ok';
+    el.classList.remove('sc-sla-ok', 'sc-sla-near', 'sc-sla-breached'); el.classList.add('sc-sla-' + state);
+    el.dataset.state = state;
+    const text = el.querySelector('.sc-sla-text');
+    if (text) text.textContent = left <= 0 ? `overdue ${span(left)}` : span(left);
+  });
+  window.scSlaTimer = setInterval(tick, 1000); tick();
+}
+""".replace("NEAR", str(NEAR_FRACTION))
+
+CSS = """
+.sc-sla { border-radius: 9999px; padding: 0 7px; font-size: 11px; line-height: 18px; white-space: nowrap;
+          display: inline-flex; align-items: center; gap: 3px; font-variant-numeric: tabular-nums; }
+.sc-sla-ok { background: #e2e8f0; color: #334155; }
+.sc-sla-near { background: #fde68a; color: #78350f; }
+.sc-sla-breached { background: #dc2626; color: #ffffff; }
+.body--dark .sc-sla-ok { background: #334155; color: #e2e8f0; }
+.body--dark .sc-sla-near { background: #b45309; color: #fffbeb; }
+.body--dark .sc-sla-breached { background: #ef4444; color: #ffffff; }
+"""
+
+
+def _span(seconds: float) -> str:
+    s = abs(round(seconds))
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    return f"{d}d {h}h" if d else f"{h}h {m}m" if h else f"{m}m" if m else "<1m"
+
+
+def state_of(sla: TicketSla, now: datetime) -> tuple[SlaState, float] | None:
+    """(state, seconds left; negative once breached) of the running deadline, or None without one."""
+    due = fmt.as_datetime(sla.due_at)
+    if due is None:
+        return None
+    left = (due - now).total_seconds()
+    if left <= 0:
+        return "breached", left
+    start = fmt.as_datetime(sla.started_at)
+    total = (due - start).total_seconds() if start is not None else 0.0
+    return ("near" if total > 0 and left < total * NEAR_FRACTION else "ok"), left
+
+
+def label_of(state: SlaState, left: float) -> str:
+    return f"overdue {_span(left)}" if state == "breached" else _span(left)
+
+
+def sla_badge(sla: TicketSla | None, now: datetime | None = None, *, long: bool = False) -> None:
+    """The badge of a ticket's running SLA deadline (nothing when there is none)."""
+    if sla is None:
+        return
+    found = state_of(sla, now or datetime.now(UTC))
+    if found is None:
+        return
+    state, left = found
+    what = "First response" if sla.first_response_at is None else "Next response"
+    with (
+        ui.element("span")
+        .classes(f"sc-sla sc-sla-{state}")
+        .props(f'data-due="{sla.due_at}" data-start="{sla.started_at or ""}" data-state="{state}" data-testid="sla"')
+        .mark("sla", f"sla-{state}") as badge
+    ):
+        ui.icon("schedule", size="12px")
+        if long:
+            ui.label(f"{what}:").classes("sc-sla-what")
+        ui.label(label_of(state, left)).classes("sc-sla-text")
+    badge.tooltip(f"{what} due {fmt.clock(sla.due_at)}")
+
+
+def install() -> None:
+    """The badges' style and the page's one countdown timer (call once per page)."""
+    ui.add_css(CSS)
+    ui.add_body_html(f"<script>{COUNTDOWN_JS}</script>")
