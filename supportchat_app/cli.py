@@ -1,7 +1,8 @@
 """The `supportchat` command: the desktop app, and the `stack`, `db`, `sync` and `notify` tools.
 
 `supportchat` opens the native window when a display exists, else serves the UI to the browser;
-`supportchat --web [--port N]` always uses the browser. Imports are local to each command so that
+`supportchat --web [--port N]` always uses the browser; `supportchat open` opens the running app's UI in
+the browser again. Imports are local to each command so that
 `supportchat stack` (which the app itself runs as its demo server in a frozen build) never loads NiceGUI.
 """
 
@@ -12,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Callable
 from types import ModuleType
 
 
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from supportchat_app import doctor  # stdlib-only at import time, so --help stays fast
 
     doctor.add_arguments(sub.add_parser("doctor", help="check this installation and the server; --json for tools"))
+    opener = sub.add_parser("open", help="open the running app's UI in the browser again (a new one-time link)")
+    opener.add_argument("--port", type=int, default=None, help="the app's port, when several run on one data dir")
+    opener.add_argument("--print", action="store_true", help="print the link instead of opening a browser")
     from notify import cli as notify_cli  # argparse only at import time
 
     notify_cli.add_arguments(sub.add_parser("notify", help=notify_cli.DESCRIPTION))
@@ -51,17 +56,36 @@ def main(argv: list[str] | None = None) -> int:
     if sync_cli is not None:
         sync_cli.add_arguments(sub.add_parser("sync", help="sync engine tools (status, pull, push, ...)"))
     args = parser.parse_args(argv)
-    if args.command == "doctor":
-        return doctor.main(args)
-    if args.command == "stack":
-        return localbase_cli.run_stack(args)
-    if args.command == "db":
-        return localbase_cli.run_db(args)
-    if args.command == "notify":
-        return notify_cli.run(args)
-    if args.command == "sync" and sync_cli is not None:
-        return int(sync_cli.run(args) or 0)
+    commands: dict[str, Callable[[argparse.Namespace], int | None]] = {
+        "doctor": doctor.main,
+        "open": lambda a: open_ui(port=a.port, print_only=a.print),
+        "stack": localbase_cli.run_stack,
+        "db": localbase_cli.run_db,
+        "notify": notify_cli.run,
+    }
+    if sync_cli is not None:
+        commands["sync"] = sync_cli.run
+    if args.command in commands:
+        return int(commands[args.command](args) or 0)
     return run_app(web=args.web, port=args.port, open_browser=not args.no_browser)
+
+
+def open_ui(*, port: int | None, print_only: bool) -> int:
+    """Ask the running app (through its key file in the data dir) for a new one-time link and open it."""
+    import webbrowser
+
+    import httpx
+
+    from supportchat_app import config, launch
+
+    try:
+        url = launch.fresh_url(config.data_dir(), port)
+    except (LookupError, httpx.HTTPError) as exc:
+        print(f"Cannot reach a running SupportChat: {exc}. Start it with `supportchat --web`.", file=sys.stderr)
+        return 1
+    if print_only or not webbrowser.open(url):
+        print(url)
+    return 0
 
 
 def run_app(*, web: bool, port: int | None, open_browser: bool = True) -> int:

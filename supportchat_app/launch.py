@@ -1,5 +1,6 @@
-"""The local UI is the user's alone: a per-launch secret binds the window (or the browser tab the app
-opens) to this app process; every other local client gets a signed-out page.
+"""The local UI is the user's alone: a one-time launch token lets the window (or the browser tab the
+app opens) in, bound to a session cookie of this app process; every other local client gets a
+signed-out page.
 
 `LaunchGuard` is plain ASGI middleware around the whole NiceGUI app (pages, assets and the
 socket.io endpoint alike), so nothing answers before it has checked, in order:
@@ -7,22 +8,32 @@ socket.io endpoint alike), so nothing answers before it has checked, in order:
    port through DNS rebinding carries its own host name and is refused (421);
 2. an `Origin`, when sent (browsers send it on WebSocket upgrades and cross-origin requests), is this
    same loopback origin;
-3. the launch cookie equals this launch's secret. The window opens `/?launch=<secret>`; that request
-   sets the cookie (HttpOnly, SameSite=Strict, per-port name) and redirects to the same path
-   without the secret. Without the cookie a page request gets `SIGNED_OUT_PAGE` (403) and the
-   socket is closed before NiceGUI sees it, so no inbox, thread or session data reaches it.
+3. the launch cookie names a session this process handed out. The window opens `/?launch=<token>`;
+   a token is good once (and for `TOKEN_TTL` seconds): redeeming it creates a fresh random session
+   id, sets it as the cookie (HttpOnly, SameSite=Strict, per-port name) and redirects (303) to the
+   same path without the token. A second redemption, from any client, gets `SIGNED_OUT_PAGE` (403),
+   like every request without the cookie; the socket is closed before NiceGUI sees it, so no inbox,
+   thread or session data reaches it. The token is dead before anyone can read it from the browser's
+   command line (`ps`) or the terminal, and the cookie never travels in a URL.
 
-The secret lives only in this process and in the window's cookie jar: a restart makes a new one.
-The launch URL is printed once at start (like Jupyter's token URL) for `--web --no-browser`.
+More tokens come only through a trusted channel: `POST /_supportchat/launch` with the key of
+`<data dir>/launch/<port>.json`, a 0600 file in the user's 0700 data dir that lives as long as the
+app (`supportchat open` uses it to open the UI in a browser again; tests and benchmarks too). Sessions
+and tokens live only in this process: a restart signs every browser out of the local UI.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import json
+import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -33,10 +44,15 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 QUERY_KEY = "launch"
+MINT_PATH = "/_supportchat/launch"
+KEY_HEADER = "x-supportchat-key"
+TOKEN_TTL = 600.0  # seconds an unredeemed launch token stays good
+MAX_TOKENS = 64  # outstanding tokens kept; the oldest go first
 SIGNED_OUT_PAGE = b"""<!doctype html><html><head><meta charset="utf-8"><title>SupportChat</title></head>
 <body style="font-family:sans-serif;max-width:36em;margin:4em auto">
-<h1>Signed out</h1><p>This SupportChat window is not the one the app opened. Use the SupportChat window,
-or the link the app printed when it started; nothing of your account is shown anywhere else.</p>
+<h1>Signed out</h1><p>This SupportChat window is not the one the app opened, or its link was already
+used (each link works once). Use the SupportChat window, or run <code>supportchat open</code> for a new
+link; nothing of your account is shown anywhere else.</p>
 </body></html>"""
 
 
@@ -55,13 +71,43 @@ def free_port() -> int:
 
 
 class LaunchGuard:
-    def __init__(self, app: ASGIApp, *, secret: str, port: int) -> None:
+    def __init__(self, app: ASGIApp, *, port: int, key: str, tokens: tuple[str, ...] = ()) -> None:
         self.app = app
-        self.secret = secret
         self.port = port
+        self.key = key  # proves a mint request comes from this user (it is in their 0600 key file)
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
         self.origins = {f"http://{host}" for host in self.hosts}
         self.cookie = f"supportchat_launch_{port}"
+        self.tokens: dict[str, float] = {}  # unredeemed launch token -> monotonic deadline
+        self.sessions: set[str] = set()  # cookie values handed out by a redemption
+        for token in tokens:
+            self.add_token(token)
+
+    def add_token(self, token: str) -> None:
+        self._expire()
+        while len(self.tokens) >= MAX_TOKENS:
+            del self.tokens[next(iter(self.tokens))]
+        self.tokens[token] = time.monotonic() + TOKEN_TTL
+
+    def mint(self) -> str:
+        """A new one-time launch path (`/?launch=<token>`)."""
+        token = new_secret()
+        self.add_token(token)
+        return launch_path(token)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for token in [t for t, deadline in self.tokens.items() if deadline <= now]:
+            del self.tokens[token]
+
+    def _redeem(self, presented: str) -> bool:
+        """True once per token: it is removed whether the caller is the window or anyone else."""
+        self._expire()
+        for token in list(self.tokens):
+            if hmac.compare_digest(presented.encode(), token.encode()):
+                del self.tokens[token]
+                return True
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -75,16 +121,21 @@ class LaunchGuard:
         if not (host_ok and origin_ok):
             await self._refuse(kind, receive, send, 421, b"Misdirected request: SupportChat answers on loopback only.")
             return
+        if kind == "http" and scope.get("path") == MINT_PATH:
+            await self._mint(scope, headers, send)
+            return
         if self._has_cookie(headers.get("cookie", "")):
             await self.app(scope, receive, send)
             return
         if kind == "http" and scope.get("method") == "GET":
             query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
             presented = next((v for k, v in query if k == QUERY_KEY), None)
-            if presented is not None and hmac.compare_digest(presented.encode(), self.secret.encode()):
+            if presented is not None and self._redeem(presented):
+                session = new_secret()
+                self.sessions.add(session)
                 rest = urlencode([(k, v) for k, v in query if k != QUERY_KEY])
                 location = scope.get("path", "/") + (f"?{rest}" if rest else "")
-                cookie = f"{self.cookie}={self.secret}; Path=/; HttpOnly; SameSite=Strict"
+                cookie = f"{self.cookie}={session}; Path=/; HttpOnly; SameSite=Strict"
                 await send(
                     {
                         "type": "http.response.start",
@@ -101,6 +152,21 @@ class LaunchGuard:
                 return
         await self._refuse(kind, receive, send, 403, SIGNED_OUT_PAGE)
 
+    async def _mint(self, scope: Scope, headers: dict[str, str], send: Send) -> None:
+        presented = headers.get(KEY_HEADER, "")
+        if scope.get("method") != "POST" or not hmac.compare_digest(presented.encode(), self.key.encode()):
+            await self._refuse("http", _no_body, send, 403, SIGNED_OUT_PAGE)
+            return
+        body = json.dumps({"url": f"http://127.0.0.1:{self.port}{self.mint()}"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
     def _has_cookie(self, header: str) -> bool:
         jar: SimpleCookie = SimpleCookie()
         try:
@@ -108,7 +174,10 @@ class LaunchGuard:
         except Exception:  # a malformed Cookie header is simply no cookie
             return False
         morsel = jar.get(self.cookie)
-        return morsel is not None and hmac.compare_digest(morsel.value.encode(), self.secret.encode())
+        if morsel is None:
+            return False
+        value = morsel.value.encode()
+        return any(hmac.compare_digest(value, session.encode()) for session in self.sessions)
 
     @staticmethod
     async def _refuse(kind: str, receive: Receive, send: Send, status: int, body: bytes) -> None:
@@ -124,3 +193,65 @@ class LaunchGuard:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+# the trusted channel for more launch tokens: a key file only this user can read ---------------------------
+
+
+def key_file(data_dir: Path, port: int) -> Path:
+    return data_dir / "launch" / f"{port}.json"
+
+
+def write_key_file(data_dir: Path, port: int, key: str) -> Path:
+    """`<data dir>/launch/<port>.json` = {port, key, pid}, created 0600 in a 0700 directory."""
+    folder = data_dir / "launch"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    path = key_file(data_dir, port)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"port": port, "key": key, "pid": os.getpid()}, out)
+    return path
+
+
+def remove_key_file(data_dir: Path, port: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        key_file(data_dir, port).unlink()
+
+
+def running_apps(data_dir: Path) -> list[dict[str, Any]]:
+    """The key files of app processes still alive on this data dir, newest first."""
+    import psutil
+
+    found: list[tuple[float, dict[str, Any]]] = []
+    for path in (data_dir / "launch").glob("*.json"):
+        try:
+            info = json.loads(path.read_text())
+            alive = psutil.pid_exists(int(info["pid"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable
+        if not alive:
+            continue  # its process is gone (killed before it could remove the file)
+        found.append((path.stat().st_mtime, info))
+    return [info for _, info in sorted(found, key=lambda pair: pair[0], reverse=True)]
+
+
+def fresh_url(data_dir: Path, port: int | None = None, timeout: float = 10.0) -> str:
+    """A new one-time launch URL from the running app (of `port`, else the newest on this data dir)."""
+    import httpx  # only here: the guard itself needs nothing beyond the standard library
+
+    apps = [a for a in running_apps(data_dir) if port is None or int(a["port"]) == port]
+    if not apps:
+        raise LookupError(f"no SupportChat app is running on {data_dir}" + (f" at port {port}" if port else ""))
+    info = apps[0]
+    answer = httpx.post(
+        f"http://127.0.0.1:{int(info['port'])}{MINT_PATH}", headers={KEY_HEADER: str(info["key"])}, timeout=timeout
+    )
+    answer.raise_for_status()
+    return str(answer.json()["url"])

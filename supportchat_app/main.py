@@ -66,20 +66,25 @@ def drop_process_pool() -> None:
 
 
 def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bool = True) -> None:
-    """Serve the app; `guarded` puts the per-launch secret in front of everything (`launch.LaunchGuard`)."""
+    """Serve the app; `guarded` puts the launch guard in front of everything (`launch.LaunchGuard`): the
+    printed (or opened) URL carries a one-time token, the key file in the data dir lets `supportchat open`
+    ask for more."""
     build()
     app.on_startup(drop_process_pool)
     opens: bool | str = show and not native
     if guarded:
         port = port or launch.free_port()
-        secret = launch.new_secret()
-        app.add_middleware(launch.LaunchGuard, secret=secret, port=port)
-        url = f"http://127.0.0.1:{port}{launch.launch_path(secret)}"
+        token, key, root = launch.new_secret(), launch.new_secret(), config.data_dir()
+        app.add_middleware(launch.LaunchGuard, port=port, key=key, tokens=(token,))
+        launch.write_key_file(root, port, key)
+        app.on_shutdown(lambda: launch.remove_key_file(root, port))
+        url = f"http://127.0.0.1:{port}{launch.launch_path(token)}"
         if native:
             app.native.window_args["url"] = url
         elif opens:
-            opens = launch.launch_path(secret)
+            opens = launch.launch_path(token)
         print(f"SupportChat is at {url}", flush=True)
+        print("(each link works once; `supportchat open` gives a new one)", flush=True)
     ui.run(
         title=theme.APP_NAME,
         native=native,

@@ -44,11 +44,19 @@ class AppProcess:
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
-    launch_url: str = ""  # the URL with this launch's secret, as the app prints it; opening it lets a browser in
+    printed_url: str = ""  # the launch URL the app printed at start (its one-time token: good once)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def launch_url(self) -> str:
+        """A new one-time launch URL, asked from the app through its key file (as `supportchat open` does):
+        opening it lets one browser in, once."""
+        from supportchat_app import launch
+
+        return launch.fresh_url(self.data_dir, self.port)
 
     @property
     def log_path(self) -> Path:
@@ -69,10 +77,10 @@ class AppProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the app exited with {self.proc.returncode}; see {self.log_path}")
-            self.launch_url = self.launch_url or launch_url_in(self.log_path, self.port)
+            self.printed_url = self.printed_url or launch_url_in(self.log_path, self.port)
             try:
                 # 403 (signed out: no launch cookie) is an answer too; the browser tests open launch_url
-                if self.launch_url and httpx.get(self.url + "/signin", timeout=2).status_code < 500:
+                if self.printed_url and httpx.get(self.url + "/signin", timeout=2).status_code < 500:
                     return self
             except httpx.HTTPError:
                 pass

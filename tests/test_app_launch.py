@@ -1,14 +1,21 @@
 """Issue 10 item 1, as an attacker on the same machine tries it: the app's web UI, signed in and
 with no tab open, gives nothing to a plain HTTP client, to a page reaching it by DNS rebinding (a
 foreign Host or Origin), to NiceGUI's socket, or to a second browser; only the browser that opened
-the launch URL (the window's) gets the inbox.
+the launch URL (the window's) gets the inbox. A launch URL works once: replayed (read from `ps` or the
+terminal) by a plain client or a second browser it gets the signed-out page; more come only from the
+key file in the user's data dir (`supportchat open`), which nobody else can read.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -18,6 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from supportchat_app import launch
 from sync import RemoteConfig, SyncEngine
 from tests.appproc import AppProcess
 from tests.conftest import Users
@@ -95,3 +103,82 @@ def test_a_second_browser_sees_only_the_signed_out_page(signed_in_app: tuple[App
         assert not other.find_elements(By.CSS_SELECTOR, "[data-ticket-id]")
     finally:
         other.quit()
+
+
+def test_a_used_launch_url_is_dead_for_a_plain_client(signed_in_app: tuple[AppProcess, str]) -> None:
+    app, ticket = signed_in_app
+    for url in (app.printed_url, app.launch_url):  # the one printed at start, and one minted later
+        with httpx.Client(timeout=30) as owner:
+            entered = owner.get(url)
+            assert entered.status_code == 303
+            session = owner.cookies[f"supportchat_launch_{app.port}"]
+            assert session not in url, "the cookie is a new session id, never the token of the URL"
+            assert owner.get(app.url + "/").status_code in (200, 307), "the browser that redeemed it gets in"
+        with httpx.Client(timeout=30) as thief:  # the URL as read from the process table
+            replayed = thief.get(url)
+            assert replayed.status_code == 403 and "Signed out" in replayed.text and "already" in replayed.text
+            assert f"supportchat_launch_{app.port}" not in thief.cookies, "no launch session for the replayer"
+            assert thief.get(app.url + f"/?t={ticket}").status_code == 403
+            assert SUBJECT not in thief.get(app.url + f"/?t={ticket}").text
+        with httpx.Client(timeout=30) as owner_again:  # nor does the same client get a second session from it
+            assert owner_again.get(url).status_code == 403
+
+
+def test_new_launch_urls_come_only_from_the_users_key_file(signed_in_app: tuple[AppProcess, str]) -> None:
+    app, _ = signed_in_app
+    folder = app.data_dir / "launch"
+    key_file = folder / f"{app.port}.json"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    mint = app.url + "/_supportchat/launch"
+    with httpx.Client(timeout=30) as http:
+        assert http.post(mint).status_code == 403
+        assert http.post(mint, headers={"X-SupportChat-Key": "guess"}).status_code == 403
+        assert http.get(mint).status_code == 403
+        key = json.loads(key_file.read_text())["key"]
+        assert http.post(mint, headers={"X-SupportChat-Key": key, "Host": "attacker.example"}).status_code == 421
+    opened = subprocess.run([sys.executable, "-m", "supportchat_app", "open", "--print"], capture_output=True,
+                            text=True, timeout=60, check=False,
+                            env={**os.environ, "SUPPORTCHAT_DATA_DIR": str(app.data_dir)})
+    assert opened.returncode == 0, opened.stderr
+    url = opened.stdout.strip()
+    assert url.startswith(f"{app.url}/?launch=")
+    with httpx.Client(timeout=30) as http:
+        assert http.get(url).status_code == 303
+    app.stop()
+    assert not key_file.exists(), "the key file goes with the app"
+
+
+@pytest.mark.browser
+def test_a_used_launch_url_is_dead_for_a_second_browser(signed_in_app: tuple[AppProcess, str],
+                                                        driver: object) -> None:  # noqa: F811
+    app, ticket = signed_in_app
+    url = app.launch_url
+    owner = driver
+    owner.get(url)  # type: ignore[attr-defined]
+    WebDriverWait(owner, 60).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"]'))
+    other = chrome()
+    try:
+        other.get(url)
+        assert "Signed out" in other.page_source and SUBJECT not in other.page_source
+        other.get(app.url + "/")
+        assert not other.find_elements(By.CSS_SELECTOR, "[data-ticket-id]")
+    finally:
+        other.quit()
+
+
+async def test_an_unused_launch_token_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def inbox(scope: dict[str, object], receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"inbox"})
+
+    now = [1000.0]
+    monkeypatch.setattr(launch.time, "monotonic", lambda: now[0])
+    guard = launch.LaunchGuard(inbox, port=1234, key="k", tokens=("late", "early"))
+    transport = httpx.ASGITransport(app=guard)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:1234") as http:
+        assert (await http.get("/?launch=early")).status_code == 303
+        now[0] += launch.TOKEN_TTL + 1
+        assert (await http.get("/")).text == "inbox", "a redeemed session does not expire with the token"
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:1234") as late:
+        assert (await late.get("/?launch=late")).status_code == 403, "an unredeemed token expires"
