@@ -487,6 +487,7 @@ class SyncEngine:
         if self.user is None or tokens.user_id != self.user.id:
             raise AuthError("the server answered for another user", refused=True)
         await self._save_session(tokens, self.user)
+        self.wake(pull=True)  # at aal2 a project that requires two-step sign-in shows staff its rows
 
     async def _with_refresh(self, fn: Callable[[], Awaitable[T]]) -> T:
         try:

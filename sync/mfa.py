@@ -10,11 +10,16 @@ URI), confirm the first code, and remove a factor after a current code. Confirmi
 challenge ends in new tokens (the same server session, now ``aal2``, with a rotated refresh token),
 which the engine adopts at once: the refresh token it held is spent. Refreshes keep ``aal2``
 because the level belongs to the server-side session, not to the token.
+
+A project may require it of staff (``app_settings.staff_require_mfa``, migration 20261130000600): RLS
+then hides everything from a staff session below ``aal2``; ``staff_code_missing`` tells the app to say so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import base64
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -75,6 +80,26 @@ def clean_code(code: str) -> str:
     if len(digits) != 6 or not digits.isdigit():
         raise AuthError("enter the 6 digits your authenticator app shows", code="validation_failed", refused=True)
     return digits
+
+
+def assurance_level(access_token: str) -> str:
+    """The token's `aal` claim (read, not verified: the server verifies; this only steers the UI)."""
+    try:
+        payload = access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return "aal1"
+    return str(claims.get("aal") or "aal1") if isinstance(claims, dict) else "aal1"
+
+
+def staff_code_missing(settings: Mapping[str, object], role: str, access_token: str) -> bool:
+    """True when the project requires two-step sign-in for staff (``app_settings.staff_require_mfa``) and
+    this staff session has not passed it: the server then shows it nothing (RLS), and the app says why."""
+    return (
+        bool(settings.get("staff_require_mfa"))
+        and role in ("agent", "admin")
+        and (assurance_level(access_token) != "aal2")
+    )
 
 
 class TwoFactor:

@@ -156,3 +156,26 @@ async def test_turning_totp_off_needs_a_current_code(app_data: Path, stack: Stac
         again = another_user()  # with the factor gone, the password alone signs in
         await sign_in(again, agent)
         assert claims(engine_of(again).session.access_token)["aal"] == "aal1"
+
+
+async def test_a_project_requiring_it_tells_staff_why_the_inbox_is_empty(
+        app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+    agent = create_user(stack.db_url, "agent")
+    customer = create_user(stack.db_url, "customer")
+    ticket_id = seed_ticket(stack.db_url, customer, agent, f"Behind two-step {time.time_ns()}",
+                            [(customer, "hello", False)])
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("update public.app_settings set staff_require_mfa = true")
+    try:
+        async with running_app() as user:
+            await sign_in(user, agent)
+            engine = engine_of(user)
+            await user.should_see(marker="mfa-required", retries=WAIT)
+            assert engine.cache.ticket(ticket_id) is None, "RLS shows a password-only staff session nothing"
+            await turn_on(user, stack, agent)
+            await eventually(lambda: engine.cache.ticket(ticket_id) is not None, "the ticket, pulled at aal2")
+            await user.open("/")
+            await user.should_not_see(marker="mfa-required", retries=WAIT)
+    finally:
+        with psycopg.connect(stack.db_url, autocommit=True) as conn:
+            conn.execute("update public.app_settings set staff_require_mfa = false")

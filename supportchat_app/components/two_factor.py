@@ -2,7 +2,8 @@
 code and the secret as text, then a first code) or off (a current code first). The factors live in
 Supabase Auth; the engine's ``two_factor`` does the calls and adopts the session that a verified code
 upgrades to ``aal2``. The QR code is drawn here from the
-otpauth URI (``qrcode``), not taken from the server's SVG: no server-made markup enters the page."""
+otpauth URI (``qrcode``), not taken from the server's SVG: no server-made markup enters the page.
+``StaffCodeBanner`` says why the inbox is empty when the project requires two-step sign-in of staff."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING
 import qrcode
 import qrcode.image.svg
 from nicegui import ui
+
+from sync.mfa import staff_code_missing
 
 if TYPE_CHECKING:
     from sync import SyncEngine
@@ -193,3 +196,35 @@ class CodeStep(ui.column):
         finally:
             self.code.set_value("")
             self.button.props(remove="loading")
+
+
+class StaffCodeBanner(ui.row):
+    """A floating notice while the project requires two-step sign-in of staff and this session has not
+    passed it: the server then shows it nothing, so an empty inbox needs this explanation. Marker:
+    `mfa-required`."""
+
+    def __init__(self, engine: SyncEngine) -> None:
+        super().__init__(wrap=False)
+        self.engine = engine
+        self.classes(
+            "fixed bottom-4 left-1/2 -translate-x-1/2 z-50 items-center gap-3 px-4 py-2 rounded-lg shadow-lg "
+            "bg-amber-100 text-amber-900"
+        )
+        self.props('data-testid="mfa-required"').mark("mfa-required")
+        with self:
+            ui.icon("lock")
+            ui.label("This project requires two-step sign-in for staff: nothing shows until you set it up.")
+            ui.button("Set up", on_click=lambda: ui.navigate.to("/settings")).props("flat no-caps dense")
+        self.check()
+        ui.timer(2.0, self.check)
+
+    def check(self) -> None:
+        user, session = self.engine.user, self.engine.session
+        try:
+            settings = self.engine.cache.app_settings() if user is not None else {}
+        except Exception:  # signed out meanwhile: nothing to say
+            settings = {}
+        missing = (
+            user is not None and session is not None and staff_code_missing(settings, user.role, session.access_token)
+        )
+        self.set_visibility(missing)

@@ -22,6 +22,7 @@ from supportchat_app.components.inbox_pane import InboxPane
 from supportchat_app.components.palette import CommandPalette, ticket_actions
 from supportchat_app.components.sync_status import SyncStatusBar
 from supportchat_app.components.ticket_pane import TicketPane
+from supportchat_app.components.two_factor import StaffCodeBanner
 from supportchat_app.notifier import CHIME_JS, notifier
 from supportchat_app.pages import guard
 from supportchat_app.state import InboxState
@@ -313,4 +314,5 @@ def create() -> None:
         if user is None:  # signed out between the guard and here
             return RedirectResponse("/signin")
         WorkspaceView(workspace, user, t)
+        StaffCodeBanner(workspace.engine)
         return None
