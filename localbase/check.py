@@ -132,7 +132,8 @@ def _rls(conn: psycopg.Connection, tables: list[str]) -> list[Check]:
             continue
         cmds = {r[0] for r in conn.execute(
             "select cmd from pg_policies where schemaname = %s and tablename = %s"
-            " and roles && array['authenticated', 'public']::name[]", (SCHEMA, table))}
+            " and roles && array['authenticated', 'public']::name[]"
+            " and permissive = 'PERMISSIVE'", (SCHEMA, table))}  # a restrictive policy alone allows nothing
         for command in APP_COMMANDS[table]:
             if command not in cmds and "ALL" not in cmds:
                 checks.append(Check(f"policy {table}", False,

@@ -21,31 +21,16 @@ import base64
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from sync.errors import AuthError
+from sync.models import Enrollment, Factor
 
 if TYPE_CHECKING:
     from sync.remote import Remote, Tokens
     from sync.session import StoredSession
 
-FactorStatus = Literal["verified", "unverified"]
-
-
-@dataclass(frozen=True)
-class Factor:
-    id: str
-    friendly_name: str
-    status: FactorStatus
-
-
-@dataclass(frozen=True)
-class Enrollment:
-    """A new, not yet verified TOTP factor: what an authenticator app needs to produce its codes."""
-
-    factor_id: str
-    secret: str
-    uri: str  # otpauth://totp/...; drawn as a QR code by the app
+__all__ = ["CodeRequired", "Enrollment", "Factor", "PendingSignIn", "TwoFactor", "assurance_level"]
 
 
 @dataclass(frozen=True)

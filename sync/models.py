@@ -160,3 +160,23 @@ def as_dict(obj: Any) -> dict[str, Any]:
         if isinstance(value, datetime):
             out[key] = value.isoformat()
     return out
+
+
+# two-step sign-in (sync/mfa.py) ---------------------------------------------------------------------
+FactorStatus = Literal["verified", "unverified"]
+
+
+@dataclass(frozen=True)
+class Factor:
+    id: str
+    friendly_name: str
+    status: FactorStatus
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """A new, not yet verified TOTP factor: what an authenticator app needs to produce its codes."""
+
+    factor_id: str
+    secret: str
+    uri: str  # otpauth://totp/...; drawn as a QR code by the app

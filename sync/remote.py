@@ -30,8 +30,7 @@ from supabase import AsyncClientOptions, acreate_client
 from sync.errormap import map_exception
 from sync.errors import AuthError, SyncError
 from sync.live import ChangeHandler, ChangeKind, RealtimeLink, StateHandler
-from sync.mfa import Enrollment, Factor
-from sync.models import RemoteConfig
+from sync.models import Enrollment, Factor, RemoteConfig
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from supabase import Client, ClientOptions, create_client
 from tests.conftest import User, create_user
 from tests.stackproc import StackProcess
 
-
 OPEN: list[httpx.Client] = []  # closed after each test by the `desk` fixture
 
 
