@@ -102,8 +102,8 @@ async def test_agent_turns_on_totp_then_sign_in_needs_the_code(app_data: Path, s
         second.find(marker="signin-code").type(totp.now())
         second.find(marker="signin-verify").click()
         await eventually(lambda: getattr(engine.user, "email", None) == agent.email, "the two-step sign-in")
+        await eventually(lambda: engine.sessions.load() is not None, "the aal2 session saved")
         assert claims(engine.session.access_token)["aal"] == "aal2"
-        assert engine.sessions.load() is not None
         await eventually(lambda: engine.status.last_synced_at is not None and not engine.status.syncing,
                          "the first sync at aal2")
 
