@@ -25,6 +25,7 @@ import logging
 import mimetypes
 import os
 import random
+import shutil
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,7 +36,7 @@ from typing import Any, TypeVar
 
 import platformdirs
 
-from sync import attachments, events, mfa, preferences, scope
+from sync import attachments, avatars, events, mfa, preferences, scope
 from sync.applier import LiveApplier
 from sync.cache import Cache
 from sync.cache.db import CORE_TABLES as PHASES  # the initial sync's progress steps
@@ -121,6 +122,7 @@ class SyncEngine:
         self.status = SyncStatus("offline", 0, 0, None, None)
         self._session: StoredSession | None = None
         self._parts: _Parts | None = None
+        self._avatar_files: avatars.AvatarFiles | None = None
         self.events = EventHub()
         self._emit = self.events.emit
         self._task: asyncio.Task[None] | None = None
@@ -315,6 +317,7 @@ class SyncEngine:
             for file in doomed:
                 with contextlib.suppress(FileNotFoundError):
                     file.unlink()
+            shutil.rmtree(path.with_name(path.name + ".avatars"), ignore_errors=True)  # others' pictures too
         await asyncio.to_thread(self.sessions.clear)
         self._session = None
         self._pending = None
@@ -413,6 +416,7 @@ class SyncEngine:
                 if initial:
                     await parts.cache.mark_initial_sync_done()
                 self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None, progress=None)
+                await self._refresh_avatars()
                 return True
             finally:
                 self._refresh_counts()
@@ -727,6 +731,38 @@ class SyncEngine:
         self.cache.queue_read(ticket_id)
         self._after_write()
         self._emit(events.TicketsChanged(frozenset({ticket_id})))
+
+    @property
+    def avatars(self) -> avatars.AvatarFiles:
+        """This user's downloaded pictures, beside the cache file (they show offline)."""
+        root = self.cache.path.with_name(self.cache.path.name + ".avatars")
+        if self._avatar_files is None or self._avatar_files.root != root:
+            self._avatar_files = avatars.AvatarFiles(root)
+        return self._avatar_files
+
+    def avatar_file(self, user_id: str) -> Path | None:
+        """The local copy of a user's current picture, or None (show initials)."""
+        return self.avatars.path(user_id, self.cache.avatar_url(user_id))
+
+    async def set_avatar(self, path: Path | None) -> None:
+        """Set this user's picture (None removes it); online only. ValueError for a picture the bucket would
+        refuse (size, type), the sync error tree when the server cannot be reached or refuses."""
+        user, files = self._user(), self.avatars
+        await self._ensure_token()
+        async with files.lock:
+            uploaded = None if path is None else await files.upload(self.remote, user.id, path, self._with_refresh)
+            url = None if uploaded is None else avatars.url_of(uploaded[0])
+            row = await self._with_refresh(lambda: self.remote.update_profile(user.id, {"avatar_url": url}))
+            if row is not None:
+                await self.cache.apply_live({"profiles": [row]})
+            if uploaded is not None:
+                await asyncio.to_thread(files.keep, uploaded[0], uploaded[1].data)
+        self._emit(events.AvatarsChanged(frozenset({user.id})))
+
+    async def _refresh_avatars(self) -> None:
+        arrived = await self.avatars.refresh(self.cache.avatar_urls, self.remote)
+        if arrived:
+            self._emit(events.AvatarsChanged(frozenset(arrived)))
 
     def notification_preferences(self) -> preferences.Preferences:
         """This user's email notification preferences as this device knows them (a queued choice first)."""

@@ -51,6 +51,13 @@ class WorkspaceChanged(Event):
 
 
 @dataclass(frozen=True)
+class AvatarsChanged(Event):
+    """These users' pictures changed or arrived on this device (``SyncEngine.avatar_file``)."""
+
+    user_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
 class SyncProgress(Event):
     done: int
     total: int | None

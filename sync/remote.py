@@ -90,6 +90,7 @@ class Remote(Protocol):
     async def profile(self, user_id: str) -> dict[str, Any] | None: ...
     async def app_settings(self) -> dict[str, Any] | None: ...
     async def notification_preferences(self) -> dict[str, Any] | None: ...
+    async def update_profile(self, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None: ...
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]: ...
     async def count(self, table: str, after: tuple[int, int]) -> int: ...
     async def pull_scoped(
@@ -301,6 +302,11 @@ class SupabaseRemote:
     async def app_settings(self) -> dict[str, Any] | None:
         """The project's server-side settings (``app_settings``, one row every signed-in user reads)."""
         res = await self.call(lambda c: c.table("app_settings").select("*").limit(1).execute())
+        return dict(res.data[0]) if res.data else None
+
+    async def update_profile(self, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Change a profile (RLS: one's own; admins any) and return the server's row, or None if not visible."""
+        res = await self.call(lambda c: c.table("profiles").update(dict(changes)).eq("id", user_id).execute())
         return dict(res.data[0]) if res.data else None
 
     async def notification_preferences(self) -> dict[str, Any] | None:

@@ -206,6 +206,13 @@ class FakeRemote:
         self._enter("app settings")
         return dict(self.settings)
 
+    async def update_profile(self, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        self._enter("update profile")
+        if user_id not in self.tables["profiles"]:
+            return None
+        self._write("profiles", {**self.tables["profiles"][user_id], **changes, "updated_at": self._stamp()})
+        return dict(self.tables["profiles"][user_id])
+
     async def notification_preferences(self) -> dict[str, Any] | None:
         self._enter("notification preferences")
         return dict(self.preferences) if self.preferences else None

@@ -5,6 +5,7 @@ message says "edited", a deleted one shows only "Message deleted" (the server cl
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from nicegui import ui
 
@@ -41,9 +42,11 @@ class MessageBubble(ui.row):
         receipts: ThreadReceipts,
         name_of: Callable[[str], str],
         actions: MessageActions,
+        avatar: Path | None = None,
     ) -> None:
         super().__init__(wrap=False)
         self.receipts, self.name_of, self.actions, self.sender_name = receipts, name_of, actions, sender_name
+        self.avatar_image = avatar
         self.message_id = str(message.id)
         self.own = own
         self._on_retry, self._on_discard = on_retry, on_discard
@@ -58,7 +61,7 @@ class MessageBubble(ui.row):
         self.body: ui.label | None = None
         with self:
             if not own:
-                Avatar(sender_name, str(message.sender_id))
+                self.avatar = Avatar(sender_name, str(message.sender_id), image=self.avatar_image)
             with ui.column().classes("gap-0 max-w-[72%] " + ("items-end" if own else "items-start")):
                 with ui.row(align_items="center").classes("gap-1 text-xs opacity-70 no-wrap px-1"):
                     if internal:

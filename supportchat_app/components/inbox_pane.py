@@ -150,6 +150,7 @@ class InboxPane(ui.column):
                     viewers=viewers.get(ticket.id, ()),
                     tags=tags.get(ticket.id, ()),
                     sla=slas.get(ticket.id),
+                    avatar_of=self.engine.avatar_file,
                 )
         unread = sum(1 for t in self.tickets if getattr(t, "unread_count", 0))
         noun = "ticket" if len(self.tickets) == 1 else "tickets"

@@ -152,6 +152,7 @@ class ThreadView(ui.element):
             receipts=self.receipts,
             name_of=self.name_of,
             actions=self.actions,
+            avatar=None if own else self.engine.avatar_file(str(message.sender_id)),
         )
         self.bubbles[bubble.message_id] = bubble
         return bubble
@@ -192,6 +193,14 @@ class ThreadView(ui.element):
             bubble = self.bubbles[gone]
             if bubble.own and bubble.state in ("pending", "failed"):
                 self.bubbles.pop(gone).delete()
+
+    def refresh_avatars(self, user_ids: frozenset[str]) -> None:
+        """Pictures of these users arrived or changed: redraw their avatars in the thread."""
+        for bubble in self.bubbles.values():
+            sender = str(bubble.message.sender_id)
+            if sender in user_ids and hasattr(bubble, "avatar"):
+                bubble.avatar_image = self.engine.avatar_file(sender)
+                bubble.avatar.set_image(bubble.avatar_image)
 
     def refresh_receipts(self) -> None:
         """Read markers moved (or the project's receipts setting): redraw the receipts that changed."""

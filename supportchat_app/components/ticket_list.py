@@ -4,6 +4,7 @@ priority and status chips."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from nicegui import ui
 
@@ -30,6 +31,7 @@ class TicketRow(ui.item):
         viewers: tuple[str, ...] = (),
         tags: Sequence[Tag] = (),
         sla: TicketSla | None = None,
+        avatar_of: Callable[[str], Path | None] = lambda _: None,
     ) -> None:
         super().__init__(on_click=lambda: on_open(ticket.id))
         unread = ticket.unread_count
@@ -39,9 +41,9 @@ class TicketRow(ui.item):
         with self:
             with ui.item_section().props("avatar"):
                 if show_customer:
-                    Avatar(customer, str(ticket.customer_id))
+                    Avatar(customer, str(ticket.customer_id), image=avatar_of(str(ticket.customer_id)))
                 elif ticket.assignee_name:
-                    Avatar(ticket.assignee_name, str(ticket.assignee_id))
+                    Avatar(ticket.assignee_name, str(ticket.assignee_id), image=avatar_of(str(ticket.assignee_id)))
                 else:
                     ui.avatar("support_agent", color="blue-grey-2", text_color="blue-grey-8", size="32px")
             with ui.item_section().classes("min-w-0"):

@@ -157,8 +157,10 @@ class TicketPane(ui.column):
         with self.viewers_row:
             if self.viewers:
                 ui.icon("visibility", size="16px").classes("opacity-60")
-                for name in self.viewers[:4]:
-                    Avatar(name, size="24px")
+                by_name = {p.display_name: str(p.id) for p in self.profiles.values()}
+                for name in self.viewers[:4]:  # presence carries names; the cached profiles know their pictures
+                    uid = by_name.get(name)
+                    Avatar(name, uid, size="24px", image=self.engine.avatar_file(uid) if uid else None)
                 ui.label("also viewing").classes("text-xs opacity-60").props('data-testid="viewers"').mark("viewers")
 
     # footer: typing and seen ------------------------------------------------------------------------------
@@ -284,6 +286,11 @@ class TicketPane(ui.column):
             if message is not None:
                 self.typing.stopped(message.sender_id)
         self._show_footer()
+
+    def on_avatars(self, user_ids: frozenset[str]) -> None:
+        self.profiles = self.engine.cache.profiles()
+        self.thread.refresh_avatars(user_ids)
+        self._show_viewers()
 
     def on_ticket_changed(self) -> None:
         before = self.ticket.status if self.ticket else None

@@ -1,4 +1,8 @@
-"""Your profile: when you get email about replies left unread (never / unread after N minutes / always).
+"""Your profile: your picture, and when you get email about replies left unread (never / unread after N
+minutes / always).
+
+The picture goes to Storage at once (online only, see sync/avatars.py for why) and is kept on this device,
+so it shows offline; the page says why a picture was refused (too large, not an image, no connection).
 
 The choice is saved offline-first like every other write (sync/preferences.py): it is kept on this device
 and queued at once, goes to the server when there is a connection, and the page says which of
@@ -8,13 +12,18 @@ same server row (notify/README.md).
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from nicegui import ui
+from nicegui import events, ui
 
 from supportchat_app import fmt, theme
 from supportchat_app.backend import Workspace
+from supportchat_app.components.avatar import Avatar
 from supportchat_app.pages import guard
+from sync import SyncError
+from sync.avatars import MAX_BYTES
 from sync.preferences import MAX_MINUTES, Preferences
 
 EMAIL_CHOICES = {
@@ -22,6 +31,68 @@ EMAIL_CHOICES = {
     "always": "For every reply, at once",
     "never": "Never",
 }
+
+
+class AvatarForm:
+    """Your picture: choose one (PNG, JPEG, WebP or GIF, at most 1 MB) or go back to initials."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.engine = workspace.engine
+        user = self.engine.user
+        assert user is not None
+        self.user_id = user.id
+        with ui.row().classes("items-center gap-4 no-wrap"):
+            self.avatar = Avatar(user.display_name, user.id, size="72px", image=self.engine.avatar_file(user.id))
+            self.avatar.props('data-testid="own-avatar"').mark("own-avatar")
+            with ui.column().classes("gap-1"):
+                self.upload = (
+                    ui.upload(
+                        label="Choose a picture",
+                        auto_upload=True,
+                        max_file_size=8 * MAX_BYTES,  # the browser refuses the absurd; the engine says why
+                        on_upload=self._uploaded,
+                        on_rejected=lambda: self._say(
+                            "That file is far too large for a picture (1 MB at most).", False
+                        ),
+                    )
+                    .props(
+                        'accept="image/png,image/jpeg,image/webp,image/gif" flat bordered data-testid="avatar-upload"'
+                    )
+                    .mark("avatar-upload")
+                    .classes("w-64")
+                )
+                ui.button("Remove picture", on_click=self._remove).props(
+                    'flat dense no-caps data-testid="avatar-remove"'
+                ).mark("avatar-remove")
+                self.message = (
+                    ui.label("").classes("text-sm").props('data-testid="avatar-message"').mark("avatar-message")
+                )
+
+    def _say(self, text: str, ok: bool) -> None:
+        self.message.classes(replace="text-sm " + ("text-positive" if ok else "text-negative"))
+        self.message.set_text(text)
+
+    async def _uploaded(self, e: events.UploadEventArguments) -> None:
+        with tempfile.TemporaryDirectory(prefix="supportchat-avatar-") as folder:
+            path = Path(folder) / "picture"
+            await e.file.save(path)
+            await self._set(path)
+        self.upload.reset()
+
+    async def _remove(self) -> None:
+        await self._set(None)
+
+    async def _set(self, path: Path | None) -> None:
+        try:
+            await self.engine.set_avatar(path)
+        except ValueError as exc:
+            self._say(f"This picture cannot be used: {exc}.", False)
+            return
+        except SyncError as exc:
+            self._say(f"Your picture was not saved: {exc.reason()}. Try again when you are online.", False)
+            return
+        self.avatar.set_image(self.engine.avatar_file(self.user_id))
+        self._say("Picture saved." if path is not None else "Picture removed; your initials show instead.", True)
 
 
 class NotificationForm:
@@ -109,6 +180,8 @@ def create() -> None:
         ):
             ui.label(user.display_name).classes("text-2xl font-semibold")
             ui.label(f"{user.email} · {user.role}").classes("text-sm opacity-70")
+            ui.separator()
+            AvatarForm(workspace)
             ui.separator()
             NotificationForm(workspace)
             ui.separator()

@@ -198,20 +198,27 @@ class WorkspaceView:
                 self._tickets_changed(ids)
             case sync_events.MessagesChanged():
                 self._messages_changed(event)
+            case sync_events.AvatarsChanged(user_ids=ids):
+                self._avatars_changed(ids)
             case sync_events.PresenceChanged(ticket_id=ticket_id, viewers=viewers):
                 self._in_pane(ticket_id, lambda pane: pane.show_viewers(viewers))
             case sync_events.InboxViewersChanged():
                 self.inbox_dirty = True
             case sync_events.Typing(ticket_id=ticket_id, user_id=user_id, name=name):
                 self._in_pane(ticket_id, lambda pane: pane.on_typing(user_id, name))
-            case sync_events.Notice():
-                self._notice(event)
-            case sync_events.CacheRebuilt():
-                ui.notify(
-                    "This device's copy of your tickets was rebuilt from the server; unsent messages were kept.",
-                    type="info",
-                )
-                ui.navigate.reload()
+            case sync_events.Notice() | sync_events.CacheRebuilt():
+                self._tell(event)
+
+    def _tell(self, event: sync_events.Event) -> None:
+        """Events that are only something to tell the user."""
+        if isinstance(event, sync_events.Notice):
+            self._notice(event)
+        elif isinstance(event, sync_events.CacheRebuilt):
+            ui.notify(
+                "This device's copy of your tickets was rebuilt from the server; unsent messages were kept.",
+                type="info",
+            )
+            ui.navigate.reload()
 
     def _notice(self, notice: sync_events.Notice) -> None:
         ui.notify(notice.text, type="warning", multi_line=True)
@@ -240,6 +247,11 @@ class WorkspaceView:
 
     def _pane_of_any(self, ticket_ids: frozenset[str]) -> TicketPane | None:
         return self.pane if self.state.selected in ticket_ids else None
+
+    def _avatars_changed(self, user_ids: frozenset[str]) -> None:
+        self.inbox_dirty = True
+        if self.pane is not None:
+            self.pane.on_avatars(user_ids)
 
     def _tickets_removed(self, ticket_ids: frozenset[str]) -> None:
         self.inbox_dirty = True

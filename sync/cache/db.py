@@ -534,6 +534,12 @@ class Cache:
         """The server's row of this user's preferences, as pulled (None: the user has none yet)."""
         await self._store.awrite(lambda c: settings.set_json(c, settings.PREFERENCES, row or {}))
 
+    def avatar_urls(self) -> dict[str, str]:
+        return reads.avatar_urls(self._store.reader)
+
+    def avatar_url(self, user_id: str) -> str | None:
+        return reads.avatar_url(self._store.reader, user_id)
+
     def read_markers(self, ticket_id: str) -> dict[str, str]:
         """Who has read a ticket up to when (user id → last_read_at), as RLS let this user see them."""
         return reads.read_markers(self._store.reader, ticket_id)

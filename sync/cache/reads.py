@@ -212,6 +212,18 @@ def read_marker(conn: sqlite3.Connection, ticket_id: str, user_id: str) -> str |
     return str(row[0]) if row else None
 
 
+def avatar_urls(conn: sqlite3.Connection) -> dict[str, str]:
+    """user id → avatar_url of every cached profile that names a picture."""
+    return {
+        str(r[0]): str(r[1]) for r in conn.execute("select id, avatar_url from profiles where avatar_url is not null")
+    }
+
+
+def avatar_url(conn: sqlite3.Connection, user_id: str) -> str | None:
+    row = conn.execute("select avatar_url from profiles where id = ?", (user_id,)).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
 def read_markers(conn: sqlite3.Connection, ticket_id: str) -> dict[str, str]:
     """Every cached read marker of a ticket, user id → last_read_at: one primary-key range read that serves
     the receipts of a whole thread."""

@@ -1,0 +1,72 @@
+"""The pure part of avatars (sync/avatars.py): the picture check by content (not by name), the object key
+named after the content, and which avatar_url values a device will ever fetch or show (only a picture in
+that user's own folder: never another user's, never another bucket, never a path that climbs out)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sync.avatars import MAX_BYTES, AvatarFiles, Picture, checked, key_of, object_key, sniff, url_of
+
+ME = str(uuid.uuid4())
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (PNG, ("image/png", "png")),
+    (b"\xff\xd8\xff\xe0" + b"\0" * 8, ("image/jpeg", "jpg")),
+    (b"GIF89a" + b"\0" * 8, ("image/gif", "gif")),
+    (b"RIFF\0\0\0\0WEBPVP8 ", ("image/webp", "webp")),
+    (b"<svg onload=alert(1)>", None),
+    (b"%PDF-1.4", None),
+    (b"", None),
+])
+def test_sniff(data: bytes, expected: tuple[str, str] | None) -> None:
+    assert sniff(data) == expected
+
+
+def test_checked_refuses_with_a_sentence(tmp_path: Path) -> None:
+    empty, big, svg, good = (tmp_path / n for n in ("empty.png", "big.png", "evil.png", "me.txt"))
+    empty.write_bytes(b"")
+    big.write_bytes(PNG + b"\0" * MAX_BYTES)
+    svg.write_bytes(b"<svg onload=alert(1)>")  # named .png, is not one
+    good.write_bytes(PNG)  # named .txt, is a PNG
+    for path, why in ((empty, "empty"), (big, "at most 1 MB"), (svg, "PNG, JPEG, WebP or GIF"),
+                      (tmp_path / "missing.png", "cannot be read")):
+        with pytest.raises(ValueError, match=why):
+            checked(path)
+    assert checked(good) == Picture(PNG, "image/png", "png")
+
+
+def test_the_key_is_named_after_the_content() -> None:
+    a, b = Picture(PNG, "image/png", "png"), Picture(PNG + b"x", "image/png", "png")
+    assert object_key(ME, a) == object_key(ME, a) != object_key(ME, b)
+    assert object_key(ME, a).startswith(f"{ME}/avatar-") and key_of(ME, url_of(object_key(ME, a))) == object_key(ME, a)
+
+
+@pytest.mark.parametrize("url", [
+    None, "", f"avatars/{uuid.uuid4()}/avatar.png", f"avatars/{ME}/../x/avatar.png", f"avatars/{ME}/",
+    f"avatars/{ME}/.hidden", f"attachments/{ME}/a.png", "https://tracker.example/pixel.png", f"avatars/{ME}/a/b.png",
+])
+def test_only_a_picture_in_the_users_own_folder_is_ever_fetched(url: str | None) -> None:
+    assert key_of(ME, url) is None
+
+
+async def test_refresh_keeps_only_named_pictures(tmp_path: Path) -> None:
+    files = AvatarFiles(tmp_path)
+    kept = files.keep(f"{ME}/avatar-old.png", PNG)
+    other = str(uuid.uuid4())
+    files.keep(f"{other}/avatar-1.png", PNG)
+
+    class Remote:
+        async def download_file(self, bucket: str, key: str, dest: Path) -> int:
+            dest.write_bytes(PNG)
+            return len(PNG)
+
+    arrived = await files.refresh(lambda: {ME: f"avatars/{ME}/avatar-new.png"}, Remote())  # type: ignore[arg-type]
+    assert arrived == {ME}
+    assert not kept.exists() and files.path(ME, f"avatars/{ME}/avatar-new.png") is not None
+    assert not (tmp_path / other).exists(), "a picture no visible profile names any more is dropped"
