@@ -73,9 +73,12 @@ async def test_a_reply_turns_read_live_and_staff_see_who_read_the_customer(
         await sign_in(agent, users.agent)
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
+        # the thread first (a message the first sync brings after a newer one was sent shows only on reopening)
+        await eventually(lambda: bubble_with(agent, question) is not None, "the customer's question")
         send(agent, reply)
         await eventually(lambda: "state-sent" in markers_in(bubble_with(agent, reply)), "the reply acknowledged")
         assert receipt_text(bubble_with(agent, reply)) is None, "nobody has read the reply yet"
+        assert bubble_with(agent, question) is not None
         assert receipt_text(bubble_with(agent, question)) is None, "no other agent has read the question"
 
         read_as(stack, users.customer, ticket_id)  # the customer opens the ticket on their device
