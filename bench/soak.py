@@ -77,7 +77,7 @@ async def main() -> None:
         await asyncio.sleep(0.2)
     print("ready", seq, flush=True)
     while not os.path.exists(stop):
-        engine.send_message(rng.choice(ids), f"soak {client} {seq:06d}")
+        engine.commands.send_message(rng.choice(ids), f"soak {client} {seq:06d}")
         seq += 1
         await asyncio.sleep(rng.uniform(0.1, 0.5))
     while engine.status.pending:
@@ -224,7 +224,7 @@ class Soak:
         rng = random.Random(self.plan.seed * 1000 + client.index)
         seq = 1
         while time.monotonic() < until:
-            client.engine.send_message(rng.choice(client.tickets), f"soak {client.index} {seq:06d}")
+            client.engine.commands.send_message(rng.choice(client.tickets), f"soak {client.index} {seq:06d}")
             seq += 1
             await asyncio.sleep(rng.uniform(0.2, 1.0))
 

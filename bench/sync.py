@@ -61,7 +61,7 @@ async def _outbox_flush(env: BenchEnv) -> list[Figure]:
     try:
         await engine.sync_once()
         for i in range(FLUSH_MESSAGES):
-            engine.send_message(tickets[i % len(tickets)], f"queued offline #{i}")
+            engine.commands.send_message(tickets[i % len(tickets)], f"queued offline #{i}")
         assert engine.status.pending == FLUSH_MESSAGES
         started = time.perf_counter()
         sent = await engine.push()

@@ -266,7 +266,7 @@ class RealtimeLink:
         await channel.subscribe()
 
     async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
-        """Say "typing" on a watched ticket; the engine throttles (one throttle, in SyncEngine.send_typing)."""
+        """Say "typing" on a watched ticket; the engine throttles (one throttle, in Presence.send_typing)."""
         if ticket_id not in self._watched:
             return
         await self._signal(ticket_id, TYPING_EVENT)

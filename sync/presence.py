@@ -1,7 +1,9 @@
 """Who is viewing a ticket and who is typing in it, over the ``Remote``'s live port.
 
 Best-effort by nature: a lost signal only delays an indicator, so failures are logged, never raised.
-One throttle for typing, here: the UI calls ``send_typing`` on every keystroke.
+One throttle for typing, here: the UI calls ``send_typing`` on every keystroke. It lives as long as the
+engine (``SyncEngine.presence``): ``watch`` and ``send_typing`` need a signed-in user (AuthError otherwise),
+``unwatch`` and ``stop_typing`` always work.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from sync import events
 from sync.collision import STAFF_VIEWERS_TOPIC, InboxViewers
+from sync.errors import AuthError
 from sync.models import LocalUser
 from sync.remote import Remote
 
@@ -20,14 +23,20 @@ TYPING_EVERY = 2.0  # seconds between two "typing" signals of one ticket while t
 
 
 class Presence:
-    def __init__(self, remote: Remote, user: LocalUser, emit: Callable[[events.Event], None]) -> None:
-        self.remote, self.user, self.emit = remote, user, emit
+    def __init__(self, remote: Remote, emit: Callable[[events.Event], None]) -> None:
+        self.remote, self.emit = remote, emit
+        self.user: LocalUser | None = None
         self.viewers: dict[str, tuple[str, ...]] = {}  # ticket id -> names of the others viewing it
         self._typing_sent: dict[str, float] = {}  # ticket id -> when we last said we are typing there
-        self.inbox = InboxViewers(user.id)  # staff: who views which ticket, for the inbox rows
+        self.inbox = InboxViewers("")  # staff: who views which ticket, for the inbox rows
 
     async def watch_inbox(self) -> None:
-        """Staff: hear which tickets the other staff are viewing (``staff:viewers``, sync/collision.py)."""
+        """Staff: hear which tickets the other staff are viewing (``staff:viewers``, sync/collision.py);
+        nothing for a customer."""
+        self._me()  # AuthError when signed out
+        assert self.user is not None
+        if not self.user.is_staff:
+            return
 
         def on_signal(event: str, payload: dict[str, Any]) -> None:
             changed = self.inbox.signal(event, payload)
@@ -36,12 +45,25 @@ class Presence:
 
         await self.remote.live.watch_topic(STAFF_VIEWERS_TOPIC, ("viewing", "left"), on_signal)
 
+    def inbox_viewers(self, ticket_id: str) -> tuple[str, ...]:
+        """Names of the other staff viewing a ticket now (empty when not heard of, or signed out)."""
+        return self.inbox.names(ticket_id)
+
     def expire_inbox(self) -> None:
         """Forget staff whose viewing renewals stopped (a crashed client), telling the UI."""
         for ticket_id in self.inbox.expire():
             self.emit(events.InboxViewersChanged(ticket_id, self.inbox.names(ticket_id)))
 
+    def reset(self, user: LocalUser | None) -> None:
+        """Another user (or nobody) from now on: forget what was seen and sent for the previous one."""
+        self.user = user
+        self.viewers.clear()
+        self._typing_sent.clear()
+        self.inbox = InboxViewers(user.id if user is not None else "")
+
     def _me(self) -> dict[str, Any]:
+        if self.user is None:
+            raise AuthError("not signed in", refused=True)
         return {"user_id": self.user.id, "name": self.user.display_name, "role": self.user.role}
 
     async def watch(self, ticket_id: str) -> None:
@@ -66,12 +88,13 @@ class Presence:
 
     async def send_typing(self, ticket_id: str) -> None:
         """Tell the others viewing this ticket that you are typing; at most one signal per TYPING_EVERY."""
+        me = self._me()
         now = time.monotonic()
         if now - self._typing_sent.get(ticket_id, -TYPING_EVERY) < TYPING_EVERY:
             return
         self._typing_sent[ticket_id] = now
         with contextlib.suppress(Exception):  # typing hints are best-effort by nature
-            await self.remote.live.typing(ticket_id, self._me())
+            await self.remote.live.typing(ticket_id, me)
 
     def stop_typing(self, ticket_id: str) -> None:
         """You stopped typing (sent, left the composer, or paused): no more signals, and the next keystroke

@@ -97,7 +97,7 @@ async def test_a_colleague_viewing_shows_on_the_inbox_row(app_data: Path, users:
         await agent.should_see(marker="row-viewers", retries=WAIT)
         row = agent.find(marker=f"ticket-{ticket_id}").elements.pop()
         assert any("row-viewers" in getattr(d, "_markers", []) for d in row.descendants())
-        assert engine_of(agent).inbox_viewers(ticket_id) == (users.admin.name,)
+        assert engine_of(agent).presence.inbox_viewers(ticket_id) == (users.admin.name,)
 
 
 async def test_the_agent_who_took_a_ticket_second_is_told_who_was_first(

@@ -89,7 +89,7 @@ async def test_agent_turns_on_totp_then_sign_in_needs_the_code(app_data: Path, s
         await second.should_see(marker="signin-code", retries=WAIT)
         engine = engine_of(second)
         assert engine.user is None and engine.session is None, "the password alone gives the app no session"
-        assert engine.sessions.load() is None, "nothing of it is saved"
+        assert engine.account.sessions.load() is None, "nothing of it is saved"
         await second.open("/")  # the inbox is not reachable: the guard sends the browser back to the code step
         await second.should_see(marker="signin-code", retries=WAIT)
         await second.should_not_see(marker="ticket-count")
@@ -97,12 +97,12 @@ async def test_agent_turns_on_totp_then_sign_in_needs_the_code(app_data: Path, s
         second.find(marker="signin-code").type(wrong_code(totp))
         second.find(marker="signin-verify").click()
         await eventually(lambda: "not right" in text_of(second, "signin-error"), "the wrong code refused")
-        assert engine.user is None and engine.sessions.load() is None
+        assert engine.user is None and engine.account.sessions.load() is None
 
         second.find(marker="signin-code").type(totp.now())
         second.find(marker="signin-verify").click()
         await eventually(lambda: getattr(engine.user, "email", None) == agent.email, "the two-step sign-in")
-        await eventually(lambda: engine.sessions.load() is not None, "the aal2 session saved")
+        await eventually(lambda: engine.account.sessions.load() is not None, "the aal2 session saved")
         assert claims(engine.session.access_token)["aal"] == "aal2"
         await eventually(lambda: engine.status.last_synced_at is not None and not engine.status.syncing,
                          "the first sync at aal2")
@@ -117,7 +117,7 @@ async def test_an_aal2_session_keeps_syncing_and_hearing_realtime_across_a_refre
         await turn_on(user, stack, agent)
         engine = engine_of(user)
         before = engine.session
-        await engine._refresh()  # what the loop does a minute before expiry
+        await engine.account.refresh()  # what the loop does a minute before expiry
         after = engine.session
         assert after.refresh_token != before.refresh_token
         assert claims(after.access_token)["aal"] == "aal2", "a refresh keeps the session's assurance level"
@@ -131,7 +131,7 @@ async def test_an_aal2_session_keeps_syncing_and_hearing_realtime_across_a_refre
             conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
                          (ticket_id, customer.id, seed_message))
         await eventually(lambda: engine.live_applied > applied, "the realtime change")
-        sent = engine.send_message(ticket_id, "pushed with an aal2 token")
+        sent = engine.commands.send_message(ticket_id, "pushed with an aal2 token")
         await eventually(lambda: engine.cache.message(sent.id).local_state == "sent", "the push")
 
 

@@ -86,8 +86,8 @@ async def test_engines_taking_at_once_one_wins_and_the_loser_gets_a_notice(stack
     tid = seed_ticket(stack.db_url, users.customer, None, "grab it", messages=[(users.customer, "anyone?")])
     carol, dave = await engines.open(users.agent), await engines.open(users.agent2)
     await asyncio.gather(carol.sync_once(), dave.sync_once())
-    carol.take(tid)
-    dave.take(tid)
+    carol.commands.take(tid)
+    dave.commands.take(tid)
     await asyncio.gather(carol.sync_once(), dave.sync_once())
     winner_id = holder(stack, tid)
     assert winner_id in (users.agent.id, users.agent2.id)
@@ -108,8 +108,8 @@ async def test_a_take_with_other_changes_sends_them_after_winning(stack: StackPr
     tid = seed_ticket(stack.db_url, users.customer, None, "take and triage")
     agent = await engines.open(users.agent)
     await agent.sync_once()
-    agent.take(tid)
-    agent.update_ticket(tid, priority="high", status="pending")
+    agent.commands.take(tid)
+    agent.commands.update_ticket(tid, priority="high", status="pending")
     await agent.sync_once()
     assert sql(stack.db_url, "select assignee_id::text, priority, status from tickets where id = %s", tid) == [
         (users.agent.id, "high", "pending")]
@@ -133,19 +133,20 @@ async def test_only_staff_hear_who_views_which_ticket(stack: StackProcess, users
         assert (await forger.join("realtime:staff:viewers", {"private": True, "broadcast": {"self": False}},
                                   token=stack.mint(users.agent2.id)))["status"] == "ok"
         agent = await started(await engines.open(users.agent))
-        await agent.watch_inbox()
+        await agent.presence.watch_inbox()
         customer = await started(await engines.open(users.customer))
-        await customer.watch_ticket(tid)  # a customer's viewing stays on the ticket's own topic
+        await customer.presence.watch(tid)  # a customer's viewing stays on the ticket's own topic
         await forger.send("realtime:staff:viewers", "broadcast", {"type": "broadcast", "event": "viewing",
                                 "payload": {"ticket_id": tid, "user_id": users.admin.id, "name": "Forged"}})
         await forger.reply(await forger.send("phoenix", "heartbeat", {}))  # the send was taken in (or dropped)
         admin = await started(await engines.open(users.admin))
-        await admin.watch_ticket(tid)
-        await wait_for(lambda: agent.inbox_viewers(tid) == (users.admin.name,), what="the admin in the inbox row")
+        await admin.presence.watch(tid)
+        await wait_for(lambda: agent.presence.inbox_viewers(tid) == (users.admin.name,),
+                       what="the admin in the inbox row")
         seen = [e for e in engines.log(agent) if isinstance(e, events.InboxViewersChanged)]
         assert seen and all(e.viewers == (users.admin.name,) for e in seen)
-        await admin.unwatch_ticket(tid)
-        await wait_for(lambda: agent.inbox_viewers(tid) == (), what="the admin leaving")
+        await admin.presence.unwatch(tid)
+        await wait_for(lambda: agent.presence.inbox_viewers(tid) == (), what="the admin leaving")
     finally:
         for sock in sockets:
             await sock.close()

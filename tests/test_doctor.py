@@ -182,11 +182,11 @@ async def test_doctor_counts_the_signed_in_users_refused_message(stack: StackPro
         await engine.sign_in(users.customer2.email, users.customer2.password)
         tid = seed_ticket(stack.db_url, users.customer2, None, "Doctor: closing soon")
         await engine.sync_once()
-        engine.send_message(tid, "one more thing")
+        engine.commands.send_message(tid, "one more thing")
         sql(stack.db_url, "update tickets set status = 'closed' where id = %s", tid)
         await engine.sync_once()
         assert engine.status.failed == 1
-        engine.send_message(tid, "queued, never pushed")  # stays pending: the engine is not running
+        engine.commands.send_message(tid, "queued, never pushed")  # stays pending: the engine is not running
     finally:
         await engine.close()
     code, report, _ = await _in_thread(run_doctor, data, stack.api_url, stack.anon_key)

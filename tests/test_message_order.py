@@ -47,7 +47,7 @@ async def _flush_five_offline_replies(stack: StackProcess, users: Users, engines
     await agent.sync_once()
     proxy.set_mode("drop")
     for text in REPLIES:
-        agent.send_message(tid, text)
+        agent.commands.send_message(tid, text)
     # the agent's own cache shows them in the order written while they wait
     assert [m.content for m in agent.cache.thread(tid)][-5:] == REPLIES
     proxy.set_mode("pass")

@@ -55,7 +55,7 @@ async def test_every_app_flow_works_on_a_supabase_shaped_database(
 
     # new ticket + send: written locally, pushed from the outbox through REST as authenticated
     c = await _online(await engines.open(customer))
-    ticket = c.create_ticket("My printer is on fire", "It smokes since this morning")
+    ticket = c.commands.create_ticket("My printer is on fire", "It smokes since this morning")
     await wait_for(lambda: c.status.pending == 0, timeout=30, what="the outbox push")
     assert sql(stack.db_url, "select subject, customer_id::text from public.tickets where id = %s", ticket.id) == [
         ("My printer is on fire", customer.id)]
@@ -64,13 +64,13 @@ async def test_every_app_flow_works_on_a_supabase_shaped_database(
     a = await _online(await engines.open(users.agent))
     a.wake(pull=True)
     await wait_for(lambda: a.cache.ticket(ticket.id) is not None, timeout=30, what="the agent's pull of the new ticket")
-    note = a.send_message(ticket.id, "Customer seems calm, low priority", internal=True)
-    reply = a.send_message(ticket.id, "Please unplug it, I am on my way")
+    note = a.commands.send_message(ticket.id, "Customer seems calm, low priority", internal=True)
+    reply = a.commands.send_message(ticket.id, "Please unplug it, I am on my way")
     await wait_for(lambda: a.status.pending == 0, timeout=30, what="the agent's push")
 
     # realtime per role: the reply reaches the customer's cache, the internal note never does
     await wait_for(lambda: c.cache.message(reply.id) is not None, timeout=30, what="the reply by realtime")
     assert c.cache.message(note.id) is None, "an internal note reached a customer"
-    follow_up = c.send_message(ticket.id, "Unplugged, thanks")
+    follow_up = c.commands.send_message(ticket.id, "Unplugged, thanks")
     await wait_for(lambda: a.cache.message(follow_up.id) is not None, timeout=30, what="the customer's answer")
     assert sql(stack.db_url, "select count(*) from public.messages where ticket_id = %s", ticket.id) == [(4,)]

@@ -41,7 +41,7 @@ async def test_sigkill_while_replies_with_files_flush(stack: StackProcess, users
             path = tmp_path / f"r{i:02d}-{j}.png"
             path.write_bytes(os.urandom(rng.randint(1_000, 150_000)))
             paths.append(path)
-        ids.append(engine.send_message(tid, f"reply {i:02d}", files=paths).id)
+        ids.append(engine.commands.send_message(tid, f"reply {i:02d}", files=paths).id)
     cache = engine.cache_path(users.agent.id)
     await engine.close()
 

@@ -29,7 +29,7 @@ async def test_message_with_files_goes_out_whole_and_once(stack: StackProcess, u
     customer = await engines.open(users.customer)
     await customer.sync_once()
     shots = [_file(tmp_path, "error 1.png", 200_000), _file(tmp_path, "résumé.pdf", 50_000)]
-    message = customer.send_message(tid, "see attached", files=shots)
+    message = customer.commands.send_message(tid, "see attached", files=shots)
     queued = customer.cache.attachments(message.id)
     assert [a["local_state"] for a in queued] == ["pending", "pending"]
     assert customer.cache.attachment_progress(message.id) == (0, 2)
@@ -61,9 +61,9 @@ async def test_a_file_the_bucket_refuses_fails_before_queuing(stack: StackProces
     with big.open("wb") as fh:
         fh.truncate(25 * 1024 * 1024 + 1)
     with pytest.raises(ValueError, match="at most 25 MB"):
-        customer.send_message(tid, "too big", files=[big])
+        customer.commands.send_message(tid, "too big", files=[big])
     with pytest.raises(ValueError, match="cannot be attached"):
-        customer.send_message(tid, "a page", files=[_file(tmp_path, "page.html", 10)])
+        customer.commands.send_message(tid, "a page", files=[_file(tmp_path, "page.html", 10)])
     assert customer.cache.outbox() == []
     assert not any(customer.cache.files_dir.glob("*")) if customer.cache.files_dir.exists() else True
 
@@ -74,7 +74,7 @@ async def test_a_refused_upload_fails_the_whole_message_then_retry_sends_it(
     customer = await engines.open(users.customer)
     await customer.sync_once()
     sql(stack.db_url, "update public.tickets set status = 'closed' where id = %s", tid)  # the cache does not know
-    message = customer.send_message(tid, "one more thing", files=[_file(tmp_path, "late.png", 1000)])
+    message = customer.commands.send_message(tid, "one more thing", files=[_file(tmp_path, "late.png", 1000)])
     await customer.sync_once()
     failed = customer.cache.message(message.id)
     assert failed is not None and failed.local_state == "failed"
@@ -83,7 +83,7 @@ async def test_a_refused_upload_fails_the_whole_message_then_retry_sends_it(
     assert sql(stack.db_url, "select count(*) from public.messages where id = %s", message.id) == [(0,)]
     assert sql(stack.db_url, "select count(*) from storage.objects where name like %s", f"%/{message.id}/%") == [(0,)]
     sql(stack.db_url, "update public.tickets set status = 'open' where id = %s", tid)
-    customer.retry(message.id)
+    customer.commands.retry(message.id)
     await customer.sync_once()
     sent = customer.cache.message(message.id)
     assert sent is not None and sent.local_state == "sent"
@@ -95,10 +95,10 @@ async def test_discarding_a_message_drops_its_queued_files(stack: StackProcess, 
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Never mind")
     customer = await engines.open(users.customer)
     await customer.sync_once()
-    message = customer.send_message(tid, "oops", files=[_file(tmp_path, "wrong.png", 100)])
+    message = customer.commands.send_message(tid, "oops", files=[_file(tmp_path, "wrong.png", 100)])
     staged = [Path(a["local_path"]) for a in customer.cache.attachments(message.id)]
     assert all(p.exists() for p in staged)
-    customer.discard(message.id)
+    customer.commands.discard(message.id)
     assert customer.cache.outbox() == [] and customer.cache.attachments(message.id) == []
     assert not any(p.exists() for p in staged)
 
@@ -110,9 +110,9 @@ async def test_others_pull_the_attachments_their_rights_allow(stack: StackProces
     agent = await engines.open(users.agent)
     await customer.sync_once()
     await agent.sync_once()
-    shared = customer.send_message(tid, "photo", files=[_file(tmp_path, "photo.png", 3000)])
+    shared = customer.commands.send_message(tid, "photo", files=[_file(tmp_path, "photo.png", 3000)])
     await customer.sync_once()
-    note = agent.send_message(tid, "internal scan", internal=True, files=[_file(tmp_path, "scan.pdf", 2000)])
+    note = agent.commands.send_message(tid, "internal scan", internal=True, files=[_file(tmp_path, "scan.pdf", 2000)])
     await agent.sync_once()
     await agent.sync_once()
     await customer.sync_once()
@@ -137,21 +137,21 @@ async def test_downloads_on_demand_into_a_bounded_lru(stack: StackProcess, users
     customer = await engines.open(users.customer)
     await customer.sync_once()
     files = [_file(tmp_path, f"p{i}.png", 40_000) for i in range(3)]
-    sent = [customer.send_message(tid, f"file {i}", files=[f]) for i, f in enumerate(files)]
+    sent = [customer.commands.send_message(tid, f"file {i}", files=[f]) for i, f in enumerate(files)]
     pending = customer.cache.cached_attachment_files()
     assert len(pending) == 3 and all(pinned for *_, pinned in pending)  # queued uploads are never evicted
     await customer.sync_once()
     agent = await engines.open(users.agent)
     await agent.sync_once()
-    agent.attachment_cache_bytes = 100_000  # room for two of the three
+    agent.attachments.cache_bytes = 100_000  # room for two of the three
     ids = [agent.cache.attachments(m.id)[0]["id"] for m in sent]
-    first = await agent.attachment_file(ids[0])
+    first = await agent.attachments.file(ids[0])
     assert first.read_bytes() == files[0].read_bytes()
-    await agent.attachment_file(ids[1])
-    assert await agent.attachment_file(ids[0]) == first  # a hit: opened again, now the most recent
-    await agent.attachment_file(ids[2])  # over budget: the least recently opened (ids[1]) goes
+    await agent.attachments.file(ids[1])
+    assert await agent.attachments.file(ids[0]) == first  # a hit: opened again, now the most recent
+    await agent.attachments.file(ids[2])  # over budget: the least recently opened (ids[1]) goes
     kept = {i for i, *_ in agent.cache.cached_attachment_files()}
     assert kept == {ids[0], ids[2]}
     assert not (agent.cache.files_dir / ids[1]).exists()
-    again = await agent.attachment_file(ids[1])  # evicted files download again when asked for
+    again = await agent.attachments.file(ids[1])  # evicted files download again when asked for
     assert again.read_bytes() == files[1].read_bytes()

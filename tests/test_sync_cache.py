@@ -192,7 +192,7 @@ async def test_engine_tells_the_user_and_rebuilds_a_corrupt_cache_from_the_serve
     engine = await SyncEngine.open(config, tmp_path)
     await engine.sign_in(users.agent.email, users.agent.password)
     await engine.sync_once()
-    unsent = engine.send_message(tid, "written before the disk went bad")
+    unsent = engine.commands.send_message(tid, "written before the disk went bad")
     path = engine.cache_path(users.agent.id)
     await engine.close()
     _corrupt_index(path, "messages_thread")

@@ -43,7 +43,7 @@ def test_cli_round_trip(stack: StackProcess, users: Users, tmp_path: Path, capsy
     async def queue() -> str:
         engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), tmp_path)
         try:
-            return engine.send_message(tid, "sent by the CLI's push").id
+            return engine.commands.send_message(tid, "sent by the CLI's push").id
         finally:
             await engine.close()
 

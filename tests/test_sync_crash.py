@@ -71,7 +71,7 @@ async def test_sigkill_during_flush_loses_nothing_and_duplicates_nothing(
     engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), data_dir)
     await engine.sign_in(users.agent.email, users.agent.password)
     await engine.sync_once()
-    ids = [engine.send_message(tid, f"crash-{i:04d}").id for i in range(MESSAGES)]
+    ids = [engine.commands.send_message(tid, f"crash-{i:04d}").id for i in range(MESSAGES)]
     assert engine.status.pending == MESSAGES
     cache = engine.cache_path(users.agent.id)
     await engine.close()

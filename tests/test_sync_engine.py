@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sync import AuthError, RetryableError, SyncEngine, events
-from sync.engine import Clock
+from sync.clock import Clock
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
@@ -48,7 +48,7 @@ async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProc
     assert agent.cache.count_thread(tid) == 3
     assert {h.ticket_id for h in agent.cache.search("flames")} == {tid}
     assert any(h.message_id is None for h in agent.cache.search("printer"))
-    agent.mark_read(tid)
+    agent.commands.mark_read(tid)
     await agent.sync_once()
     assert agent.cache.ticket(tid).unread_count == 0  # type: ignore[union-attr]
     assert sql(stack.db_url, "select count(*) from ticket_reads where ticket_id = %s and user_id = %s",
@@ -66,7 +66,7 @@ async def test_offline_queue_arrives_exactly_once_after_reconnect(stack: StackPr
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()
     proxy.set_mode("drop")
-    sent = [agent.send_message(tid, f"offline reply {i}") for i in range(5)]
+    sent = [agent.commands.send_message(tid, f"offline reply {i}") for i in range(5)]
     assert agent.status.pending == 5 and all(m.local_state == "pending" for m in sent)
     agent.poll_interval = 3600  # only the retry timer / reconnect may bring it back
     await agent.start()
@@ -88,7 +88,7 @@ async def test_committed_request_whose_response_was_lost_does_not_duplicate(
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Lost response")
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()
-    msgs = [agent.send_message(tid, f"lost-{i}") for i in range(3)]
+    msgs = [agent.commands.send_message(tid, f"lost-{i}") for i in range(3)]
     rule = proxy.lose_response(b"POST /rest/v1/messages")
     with pytest.raises(RetryableError):
         await agent.sync_once()
@@ -107,7 +107,7 @@ async def test_reset_mid_request_then_retry_delivers_once(stack: StackProcess, u
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Reset")
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()
-    msg = agent.send_message(tid, "x" * 5000)  # big enough that half a request is an unfinished body
+    msg = agent.commands.send_message(tid, "x" * 5000)  # big enough that half a request is an unfinished body
     rule = proxy.reset_request(b"POST /rest/v1/messages")
     with pytest.raises(RetryableError):
         await agent.sync_once()
@@ -123,7 +123,7 @@ async def test_stalled_network_times_out_as_retryable(stack: StackProcess, users
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Stall")
     agent = await engines.open(users.agent, url=proxy.url, timeout=1.0)
     await agent.sync_once()
-    msg = agent.send_message(tid, "through the stall")
+    msg = agent.commands.send_message(tid, "through the stall")
     proxy.set_mode("stall")
     started = time.monotonic()
     with pytest.raises(RetryableError):
@@ -141,9 +141,9 @@ async def test_rls_refused_message_fails_with_reason_while_the_rest_go(
     moved = seed_ticket(stack.db_url, users.customer, users.agent, "Reassigned while offline")
     agent = await engines.open(users.agent)
     await agent.sync_once()
-    m1 = agent.send_message(keep, "one")
-    bad = agent.send_message(moved, "to a ticket I lost")
-    m3 = agent.send_message(keep, "three")
+    m1 = agent.commands.send_message(keep, "one")
+    bad = agent.commands.send_message(moved, "to a ticket I lost")
+    m3 = agent.commands.send_message(keep, "three")
     sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent2.id, moved)
     await agent.sync_once()
     assert len(server_messages(stack.db_url, [m1.id, m3.id])) == 2
@@ -156,10 +156,10 @@ async def test_rls_refused_message_fails_with_reason_while_the_rest_go(
     assert any(n.kind == "message_failed" and n.ticket_id == moved for n in notices)
     # the failed message keeps its ticket visible locally until the user decides
     assert agent.cache.ticket(moved) is not None
-    agent.retry(bad.id)
+    agent.commands.retry(bad.id)
     await agent.sync_once()
     assert agent.cache.message(bad.id).local_state == "failed"  # type: ignore[union-attr]
-    agent.discard(bad.id)
+    agent.commands.discard(bad.id)
     await agent.sync_once()
     assert agent.cache.message(bad.id) is None and agent.cache.ticket(moved) is None  # pruned: no longer visible
     assert agent.status.failed == 0
@@ -171,16 +171,16 @@ async def test_customer_message_to_a_closed_ticket_is_refused(stack: StackProces
     other = seed_ticket(stack.db_url, users.customer2, None, "Still open")
     customer = await engines.open(users.customer2)
     await customer.sync_once()
-    closed_msg = customer.send_message(tid, "one more thing")
-    ok_msg = customer.send_message(other, "fine here")
+    closed_msg = customer.commands.send_message(tid, "one more thing")
+    ok_msg = customer.commands.send_message(other, "fine here")
     sql(stack.db_url, "update tickets set status = 'closed' where id = %s", tid)
     await customer.sync_once()
     assert customer.cache.message(closed_msg.id).local_state == "failed"  # type: ignore[union-attr]
     assert customer.cache.message(ok_msg.id).local_state == "sent"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="internal"):
-        customer.send_message(other, "secret", internal=True)
+        customer.commands.send_message(other, "secret", internal=True)
     with pytest.raises(ValueError, match="empty"):
-        customer.send_message(other, "  ")
+        customer.commands.send_message(other, "  ")
 
 
 async def test_ticket_reassigned_to_me_backfills_and_reassigned_away_leaves(
@@ -208,7 +208,7 @@ async def test_offline_ticket_update_server_state_wins_and_agent_is_told(
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Conflict")
     agent = await engines.open(users.agent)
     await agent.sync_once()
-    local_view = agent.update_ticket(tid, status="pending", priority="high")
+    local_view = agent.commands.update_ticket(tid, status="pending", priority="high")
     assert (local_view.status, local_view.priority, local_view.local_state) == ("pending", "high", "pending")
     sql(stack.db_url, "update tickets set priority = 'urgent' where id = %s", tid)  # someone else, meanwhile
     await agent.sync_once()
@@ -225,18 +225,18 @@ async def test_take_and_release_and_refused_assignment(stack: StackProcess, user
     agent = await engines.open(users.agent)
     await agent.sync_once()
     assert any(t.id == tid for t in agent.cache.inbox("unassigned", limit=5000))
-    agent.take(tid)
+    agent.commands.take(tid)
     await agent.sync_once()
     assert sql(stack.db_url, "select assignee_id::text from tickets where id = %s", tid) == [(users.agent.id,)]
     # an agent cannot hand a ticket to someone else: refused by the server, shown as failed
-    agent.update_ticket(tid, assignee_id=users.agent2.id)
+    agent.commands.update_ticket(tid, assignee_id=users.agent2.id)
     await agent.sync_once()
     ticket = agent.cache.ticket(tid)
     assert ticket is not None and ticket.local_state == "failed" and ticket.error
     assert ticket.assignee_id == users.agent.id  # the cache shows the server's truth again
     assert agent.status.failed == 0 and agent.status.pending == 0  # nothing left to retry: the server won
     assert any(isinstance(e, events.Notice) and e.kind == "ticket_update_refused" for e in engines.log(agent))
-    agent.release(tid)
+    agent.commands.release(tid)
     await agent.sync_once()
     assert sql(stack.db_url, "select assignee_id::text from tickets where id = %s", tid) == [(None,)]
 
@@ -246,8 +246,8 @@ async def test_customer_creates_ticket_offline_and_it_arrives(stack: StackProces
     customer = await engines.open(users.customer, url=proxy.url)
     await customer.sync_once()
     proxy.set_mode("drop")
-    ticket = customer.create_ticket("Created on a train", "no network here", priority="high")
-    follow = customer.send_message(ticket.id, "and a follow-up")
+    ticket = customer.commands.create_ticket("Created on a train", "no network here", priority="high")
+    follow = customer.commands.send_message(ticket.id, "and a follow-up")
     assert ticket.id in {t.id for t in customer.cache.inbox(limit=5000)} and customer.cache.count_thread(ticket.id) == 2
     with pytest.raises(RetryableError):
         await customer.sync_once()
@@ -274,7 +274,7 @@ async def test_expired_token_is_refreshed_and_refused_refresh_needs_sign_in(
     # the server revokes every session: the next refresh is refused → needs-sign-in, outbox kept
     sql(stack.db_url, "delete from auth.sessions where user_id = %s", users.agent.id)
     sql(stack.db_url, "delete from auth.refresh_tokens where user_id = %s", users.agent.id)
-    queued = agent.send_message(tid, "written while signed out")
+    queued = agent.commands.send_message(tid, "written while signed out")
     await agent.start()
     await wait_for(lambda: agent.status.state == "needs-sign-in", what="needs-sign-in")
     assert agent.status.pending == 1 and agent.user is not None
@@ -304,7 +304,7 @@ async def test_restart_offline_with_cached_session_then_sign_out_offline(
     again = await engines.open(url=proxy.url, data_dir=data_dir)
     assert again.user is not None and again.user.id == users.agent.id  # restored with no network
     assert [m.content for m in again.cache.thread(tid)] == ["are you there?"]
-    again.send_message(tid, "queued offline after restart")
+    again.commands.send_message(tid, "queued offline after restart")
     await again.start()
     await wait_for(lambda: again.status.state == "offline", what="offline")
     assert again.user is not None and again.status.pending == 1  # expired/unreachable never signs out
@@ -337,7 +337,7 @@ async def test_two_processes_of_one_user_share_refreshed_sessions(stack: StackPr
     # past the server's reuse grace window, replaying the spent token would revoke the whole session
     sql(stack.db_url, "update auth.refresh_tokens set updated_at = now() - interval '1 hour'"
                       " where user_id = %s and revoked", users.agent.id)
-    msg = cli.send_message(tid, "from the second process")
+    msg = cli.commands.send_message(tid, "from the second process")
     await cli.sync_once()  # must adopt the saved session instead of reusing the spent refresh token
     assert cli.status.state == "online" and cli.status.pending == 0
     assert len(server_messages(stack.db_url, [msg.id])) == 1
@@ -354,7 +354,7 @@ async def test_a_401_mid_session_refreshes_and_retries(stack: StackProcess, user
     before = agent.session
     assert before is not None
     await agent.remote.use_token(expired)  # the engine's session still says the token is good
-    msg = agent.send_message(tid, "survives a 401")
+    msg = agent.commands.send_message(tid, "survives a 401")
     await agent.sync_once()
     assert len(server_messages(stack.db_url, [msg.id])) == 1
     # refreshed: the refresh token rotated and the expired access token is gone (a new access token minted in
@@ -372,7 +372,7 @@ async def test_lost_response_then_ticket_closed_is_sent_not_failed(stack: StackP
     tid = seed_ticket(stack.db_url, users.customer2, None, "Closed after a lost response")
     customer = await engines.open(users.customer2, url=proxy.url)
     await customer.sync_once()
-    msg = customer.send_message(tid, "thanks, that fixed it")
+    msg = customer.commands.send_message(tid, "thanks, that fixed it")
     rule = proxy.lose_response(b"POST /rest/v1/messages")
     with pytest.raises(RetryableError):
         await customer.sync_once()
@@ -395,7 +395,7 @@ async def test_ticket_whose_offline_update_was_refused_still_leaves_when_reassig
     agent = await engines.open(users.agent)
     await agent.sync_once()
     assert agent.cache.ticket(tid) is not None
-    agent.update_ticket(tid, status="pending")
+    agent.commands.update_ticket(tid, status="pending")
     sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent2.id, tid)
     await agent.sync_once()
     assert any(isinstance(e, events.Notice) and e.kind == "ticket_update_refused" for e in engines.log(agent))

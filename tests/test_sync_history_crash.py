@@ -35,8 +35,8 @@ async def test_sigkill_while_edits_and_deletes_flush_applies_each_exactly_once(
     engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), data_dir)
     await engine.sign_in(users.agent.email, users.agent.password)
     await engine.sync_once()
-    edited = [engine.send_message(tid, f"edit-{i:03d} v1").id for i in range(EDITED)]
-    deleted = [engine.send_message(tid, f"delete-{i:03d}").id for i in range(DELETED)]
+    edited = [engine.commands.send_message(tid, f"edit-{i:03d} v1").id for i in range(EDITED)]
+    deleted = [engine.commands.send_message(tid, f"delete-{i:03d}").id for i in range(DELETED)]
     await engine.sync_once()
     for i, mid in enumerate(edited):
         engine.history.edit_message(mid, f"edit-{i:03d} v2")

@@ -79,9 +79,9 @@ async def test_offline_edit_conflict_and_refusal_through_the_engine(stack: Stack
     tid = seed_ticket(stack.db_url, users.customer, users.agent, f"edits {time.time_ns()}")
     agent = await engines.open(users.agent)
     await agent.sync_once()
-    first = agent.send_message(tid, "the first text").id
-    second = agent.send_message(tid, "another text").id
-    third = agent.send_message(tid, "an old text").id
+    first = agent.commands.send_message(tid, "the first text").id
+    second = agent.commands.send_message(tid, "another text").id
+    third = agent.commands.send_message(tid, "an old text").id
     await agent.sync_once()
     agent.history.edit_message(first, "the first text, fixed")
     agent.history.edit_message(second, "another text, my edit")
@@ -112,14 +112,14 @@ async def test_a_delete_leaves_no_byte_of_the_text_in_any_cache(stack: StackProc
     customer = await engines.open(users.customer)
     agent = await engines.open(users.agent)
     await customer.sync_once()
-    mid = customer.send_message(tid, f"my password is {marker}").id
+    mid = customer.commands.send_message(tid, f"my password is {marker}").id
     await customer.sync_once()
     customer.history.edit_message(mid, f"my password is {marker}, really")
     await customer.sync_once()
     await agent.sync_once()
     assert [r.content for r in agent.history.revisions(mid)] == [f"my password is {marker}"]
     assert _holding(agent, users.agent.id, marker) and _holding(customer, users.customer.id, marker)
-    agent.save_draft(tid, f"re: my password is {marker}, really")
+    agent.commands.save_draft(tid, f"re: my password is {marker}, really")
     # the customer's cache never holds revisions, and its pull of them returns nothing
     assert customer.cache.count("message_revisions") == 0
     assert await customer.remote.pull("message_revisions", (0, 0)) == []
@@ -152,7 +152,7 @@ async def test_a_delete_that_a_closed_ticket_refuses_gives_the_text_back(stack: 
     tid = seed_ticket(stack.db_url, users.customer, users.agent, f"closed {time.time_ns()}")
     customer = await engines.open(users.customer)
     await customer.sync_once()
-    mid = customer.send_message(tid, "kept by the closed ticket").id
+    mid = customer.commands.send_message(tid, "kept by the closed ticket").id
     await customer.sync_once()
     customer.history.delete_message(mid)
     sql(stack.db_url, "update tickets set status = 'closed' where id = %s", tid)
@@ -169,7 +169,7 @@ async def test_staff_get_revisions_by_pull_and_backfill_customers_never(stack: S
     tid = seed_ticket(stack.db_url, users.customer, users.agent2, f"revisions {time.time_ns()}")
     customer = await engines.open(users.customer)
     await customer.sync_once()
-    mid = customer.send_message(tid, "first words").id
+    mid = customer.commands.send_message(tid, "first words").id
     await customer.sync_once()
     customer.history.edit_message(mid, "second words")
     await customer.sync_once()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sync import AuthError, RemoteConfig, RetryableError, SyncEngine, events
-from sync.engine import Clock
+from sync.clock import Clock
 from tests.fakes import FakeRemote, FakeUser, MemorySessions
 from tests.helpers import wait_for
 
@@ -57,7 +57,7 @@ async def test_a_flush_sends_one_request_in_the_order_written(world: World) -> N
     world.server.calls.clear()
     texts = [f"reply {i}" for i in range(5)]
     for text in texts:
-        agent.send_message(tid, text)
+        agent.commands.send_message(tid, text)
     assert [m.content for m in agent.cache.thread(tid)] == texts
     await agent.sync_once()
     assert [c for c in world.server.calls if c.startswith("insert")] == ["insert messages x5"]
@@ -74,7 +74,7 @@ async def test_offline_backs_off_and_a_wake_after_reconnect_drains_the_outbox(wo
     await agent.sync_once()
     agent.poll_interval = 3600
     world.server.offline = True
-    agent.send_message(tid, "written offline")
+    agent.commands.send_message(tid, "written offline")
     await agent.start()
     await wait_for(lambda: agent.status.state == "offline"
                    and len([c for c in world.server.calls if c.startswith("insert")]) >= 3, what="retries")
@@ -93,7 +93,7 @@ async def test_a_refused_row_is_isolated_by_bisecting_and_the_rest_goes(world: W
     agent, log = await world.engine(world.agent)
     await agent.sync_once()
     world.server.calls.clear()
-    sent = [agent.send_message(tid, "bad" if i == 5 else f"ok {i}") for i in range(16)]
+    sent = [agent.commands.send_message(tid, "bad" if i == 5 else f"ok {i}") for i in range(16)]
     await agent.sync_once()
     assert agent.status.pending == 0 and agent.status.failed == 1
     assert sorted(r["content"] for r in world.server.messages_of(tid)) == sorted(f"ok {i}" for i in range(16) if i != 5)
@@ -103,7 +103,7 @@ async def test_a_refused_row_is_isolated_by_bisecting_and_the_rest_goes(world: W
     assert len(inserts) <= 2 * math.log2(16) + 1, inserts  # O(log n) requests, not one per row
     assert any(isinstance(e, events.Notice) and e.kind == "message_failed" for e in log)
     world.server.refuse = lambda table, row: None
-    agent.retry(sent[5].id)
+    agent.commands.retry(sent[5].id)
     await agent.sync_once()
     assert agent.status.failed == 0 and len(world.server.messages_of(tid)) == 16
 
@@ -112,7 +112,7 @@ async def test_a_lost_response_is_resent_and_stored_once(world: World) -> None:
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
-    agent.send_message(tid, "once")
+    agent.commands.send_message(tid, "once")
     world.server.lose_response.add("insert messages")
     with pytest.raises(RetryableError):
         await agent.sync_once()
@@ -130,7 +130,7 @@ async def test_an_expiring_token_is_refreshed_before_the_round_and_a_401_mid_rou
     await agent.sync_once()
     assert world.server.calls[0] == "refresh"
     world.server.fail_on["insert messages"] = AuthError("JWT expired", code="PGRST303", status=401)
-    agent.send_message(tid, "through a 401")
+    agent.commands.send_message(tid, "through a 401")
     world.server.calls.clear()
     await agent.sync_once()
     assert world.server.calls[:3] == ["insert messages x1", "refresh", "insert messages x1"]
@@ -143,7 +143,7 @@ async def test_a_refused_refresh_needs_sign_in_keeps_the_outbox_and_the_same_use
     await agent.sync_once()
     world.server.clock.advance(7200)
     world.server.refuse_refresh = True
-    agent.send_message(tid, "kept through sign-in")
+    agent.commands.send_message(tid, "kept through sign-in")
     await agent.start()
     await wait_for(lambda: agent.status.state == "needs-sign-in", what="needs-sign-in")
     assert agent.status.pending == 1 and agent.user is not None
@@ -157,7 +157,7 @@ async def test_an_offline_ticket_change_merges_field_by_field_with_the_servers(w
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, log = await world.engine(world.agent)
     await agent.sync_once()
-    agent.update_ticket(tid, status="pending", priority="high")
+    agent.commands.update_ticket(tid, status="pending", priority="high")
     world.server.tables["tickets"][tid] |= {"priority": "urgent"}  # someone else, meanwhile
     await agent.sync_once()
     server = world.server.tables["tickets"][tid]
@@ -171,7 +171,7 @@ async def test_a_pull_that_fails_after_a_push_is_owed_to_the_next_round(world: W
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
-    agent.send_message(tid, "pushed")
+    agent.commands.send_message(tid, "pushed")
     world.server.fail_on["pull tickets"] = RetryableError("network: reset")
     with pytest.raises(RetryableError):
         await agent.sync_once(pull=False)
@@ -199,10 +199,10 @@ async def test_realtime_changes_reach_the_cache_and_say_who_wrote(world: World) 
 async def test_typing_is_throttled_in_one_place_and_restarts_after_a_stop(world: World) -> None:
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, _ = await world.engine(world.agent)
-    await agent.watch_ticket(tid)
+    await agent.presence.watch(tid)
     for _ in range(5):
-        await agent.send_typing(tid)
+        await agent.presence.send_typing(tid)
     assert world.server.live.typing_signals == [tid]
-    agent.stop_typing(tid)  # sent: the next keystroke of the next message says so at once
-    await agent.send_typing(tid)
+    agent.presence.stop_typing(tid)  # sent: the next keystroke of the next message says so at once
+    await agent.presence.send_typing(tid)
     assert world.server.live.typing_signals == [tid, tid]

@@ -17,15 +17,15 @@ pytestmark = pytest.mark.timeout(30)
 async def test_a_choice_made_offline_goes_when_the_network_is_back(world: World) -> None:  # noqa: F811
     engine, _ = await world.engine(world.customer)
     await engine.sync_once()
-    assert engine.notification_preferences() == Preferences()  # no row on the server: the worker's default
+    assert engine.cache.preferences() == Preferences()  # no row on the server: the worker's default
     world.server.offline = True
-    engine.set_notification_preferences("unread", 30)
-    assert engine.notification_preferences() == Preferences("unread", 30, pending=True)
+    engine.commands.set_notification_preferences("unread", 30)
+    assert engine.cache.preferences() == Preferences("unread", 30, pending=True)
     assert engine.cache.counts() == (1, 0)
     world.server.offline = False
     await engine.sync_once()
     assert world.server.preferences == {"email": "unread", "unread_after_minutes": 30}
-    assert engine.notification_preferences() == Preferences("unread", 30)
+    assert engine.cache.preferences() == Preferences("unread", 30)
     assert engine.cache.counts() == (0, 0)
 
 
@@ -33,33 +33,33 @@ async def test_the_newest_choice_replaces_a_queued_one_and_wins_over_the_pulled_
     engine, _ = await world.engine(world.agent)
     world.server.preferences = {"email": "always", "unread_after_minutes": None}
     await engine.sync_once()
-    assert engine.notification_preferences().email == "always", "pulled from the server"
+    assert engine.cache.preferences().email == "always", "pulled from the server"
     world.server.offline = True
-    engine.set_notification_preferences("unread", 5)
-    engine.set_notification_preferences("never")
+    engine.commands.set_notification_preferences("unread", 5)
+    engine.commands.set_notification_preferences("never")
     assert engine.cache.counts() == (1, 0), "one entry per user, not one per click"
-    assert engine.notification_preferences().email == "never"
+    assert engine.cache.preferences().email == "never"
     world.server.offline = False
     await engine.sync_once()
     assert world.server.calls.count("upsert notification_preferences x1") == 1
     assert world.server.preferences["email"] == "never"
     world.server.preferences = {"email": "always", "unread_after_minutes": None}  # changed on another device
     await engine.sync_once()
-    assert engine.notification_preferences().email == "always", "once sent, the server's row is the truth"
+    assert engine.cache.preferences().email == "always", "once sent, the server's row is the truth"
 
 
 async def test_a_refused_choice_shows_why_and_the_next_one_replaces_it(world: World) -> None:  # noqa: F811
     engine, _ = await world.engine(world.agent)
     world.server.refuse = lambda table, row: "new row violates check constraint" if table.startswith("notif") else None
-    engine.set_notification_preferences("always")
+    engine.commands.set_notification_preferences("always")
     await engine.sync_once()
-    refused = engine.notification_preferences()
+    refused = engine.cache.preferences()
     assert refused.error and "check constraint" in refused.error and not refused.pending
     assert engine.cache.counts() == (0, 1)
     world.server.refuse = lambda table, row: None
-    engine.set_notification_preferences("never")
+    engine.commands.set_notification_preferences("never")
     await engine.sync_once()
-    assert engine.notification_preferences() == Preferences("never")
+    assert engine.cache.preferences() == Preferences("never")
     assert engine.cache.counts() == (0, 0)
 
 
@@ -77,7 +77,7 @@ def test_bad_values_are_refused_with_a_sentence(email: str, minutes: int | None,
 async def test_a_bad_value_queues_nothing(world: World) -> None:  # noqa: F811
     engine, _ = await world.engine(world.agent)
     with pytest.raises(ValueError):
-        engine.set_notification_preferences("unread", 99999)
+        engine.commands.set_notification_preferences("unread", 99999)
     assert engine.cache.counts() == (0, 0)
 
 

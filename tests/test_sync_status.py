@@ -31,7 +31,7 @@ async def test_synced_time_after_a_flush_is_fresh(stack: StackProcess, users: Us
     await agent.sync_once()
     proxy.set_mode("drop")
     for i in range(3):
-        agent.send_message(tid, f"written offline {i}")
+        agent.commands.send_message(tid, f"written offline {i}")
     with pytest.raises(RetryableError):
         await agent.sync_once()
     await asyncio.sleep(2.5)  # time passes offline (this is the scenario, not a wait for a condition)
@@ -47,7 +47,7 @@ async def test_a_pull_that_failed_after_a_push_is_retried_by_the_next_round(
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()
     await asyncio.sleep(2.5)  # so that a fresh "synced" time can be told from the first one
-    agent.send_message(tid, "pushed, then the pull breaks")
+    agent.commands.send_message(tid, "pushed, then the pull breaks")
     rule = proxy.reset_request(b"POST /rest/v1/rpc/sync_")
     with pytest.raises(RetryableError):
         await agent.sync_once(pull=False)

@@ -18,7 +18,7 @@ async def test_a_lost_take_names_the_winner_and_leaves_nothing_to_retry(world: W
     tid = world.server.add_ticket(world.customer, None)
     agent, log = await world.engine(world.agent)
     await agent.sync_once()
-    agent.take(tid)
+    agent.commands.take(tid)
     world.server.tables["tickets"][tid] |= {"assignee_id": rival.id}  # the rival was first
     await agent.sync_once()
     assert "take ticket" in world.server.calls
@@ -33,12 +33,12 @@ async def test_a_change_made_while_a_take_is_in_flight_is_sent_after_it(world: W
     tid = world.server.add_ticket(world.customer, None)
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
-    agent.take(tid)
+    agent.commands.take(tid)
     real = world.server.take_ticket
 
     async def take_while_the_agent_acts(ticket_id: str) -> dict[str, Any]:
         answer = await real(ticket_id)
-        agent.update_ticket(tid, status="pending")  # folded into the entry being sent
+        agent.commands.update_ticket(tid, status="pending")  # folded into the entry being sent
         return answer
 
     world.server.take_ticket = take_while_the_agent_acts  # type: ignore[method-assign]
@@ -54,14 +54,14 @@ async def test_a_change_made_while_an_update_is_in_flight_is_sent_after_it(world
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
-    agent.update_ticket(tid, priority="high")
+    agent.commands.update_ticket(tid, priority="high")
     real = world.server.update_ticket
 
     async def update_while_the_agent_acts(ticket_id: str, changes: Mapping[str, Any],
                                           expect: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows = await real(ticket_id, changes, expect)
         if changes.get("priority") == "high":
-            agent.update_ticket(tid, status="pending", priority="urgent")
+            agent.commands.update_ticket(tid, status="pending", priority="urgent")
         return rows
 
     world.server.update_ticket = update_while_the_agent_acts  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sync import RemoteConfig, RetryableError, SyncEngine, events
-from sync.engine import Clock
+from sync.clock import Clock
 from sync.workspace_rows import InboxFilter, RowWrite, check_write
 from tests.fakes import FakeRemote, FakeUser, MemorySessions
 

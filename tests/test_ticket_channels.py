@@ -60,8 +60,8 @@ async def test_nobody_off_the_ticket_sees_who_views_it(stack: StackProcess, user
     try:
         customer = await started(await engines.open(users.customer))
         agent = await started(await engines.open(users.agent))
-        await customer.watch_ticket(tid)
-        await agent.watch_ticket(tid)
+        await customer.presence.watch(tid)
+        await agent.presence.watch(tid)
         await wait_for(lambda: users.customer.name in viewers_seen(engines, agent), what="the agent seeing them")
         for sock in anon_socks + outsider_socks:
             await settle(sock)
@@ -87,8 +87,8 @@ async def test_nobody_can_appear_as_the_assigned_agent(stack: StackProcess, user
             await sock.reply(ref)
         customer = await started(await engines.open(users.customer))
         admin = await started(await engines.open(users.admin))
-        await customer.watch_ticket(tid)
-        await admin.watch_ticket(tid)
+        await customer.presence.watch(tid)
+        await admin.presence.watch(tid)
         await wait_for(lambda: users.admin.name in viewers_seen(engines, customer), what="the admin viewing")
         assert users.agent.name not in viewers_seen(engines, customer)
         assert users.agent.name not in viewers_seen(engines, admin)
@@ -102,8 +102,8 @@ async def test_nobody_can_type_as_someone_else(stack: StackProcess, users: Users
     forged = {"user_id": users.agent.id, "name": users.agent.name, "role": "agent"}
     customer = await started(await engines.open(users.customer))
     admin = await started(await engines.open(users.admin))
-    await customer.watch_ticket(tid)
-    await admin.watch_ticket(tid)
+    await customer.presence.watch(tid)
+    await admin.presence.watch(tid)
     await wait_for(lambda: users.admin.name in viewers_seen(engines, customer), what="both watching")
     anon_socks, _ = await spies(stack, tid)
     mine, _ = await spies(stack, tid, token=stack.mint(users.customer.id))
@@ -124,7 +124,7 @@ async def test_nobody_can_type_as_someone_else(stack: StackProcess, users: Users
                                         headers=headers, json=forged)
                     assert r.status_code == (403 if private else 202)
         # a genuine signal after all the forged ones: once it is there, the forged ones had their chance
-        await admin.send_typing(tid)
+        await admin.presence.send_typing(tid)
         await wait_for(lambda: any(isinstance(e, events.Typing) and e.user_id == users.admin.id
                                    for e in engines.log(customer)), what="the admin typing")
         await asyncio.sleep(0)

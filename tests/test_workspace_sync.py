@@ -150,7 +150,7 @@ async def test_sla_due_times_settings_and_live_tags_arrive(stack: StackProcess, 
     await wait_for(lambda: [t.id for t in agent.workspace.tags_of([tid]).get(tid, [])] == [tag], timeout=15,
                    what="the realtime ticket tag")
     # the agent answers: the first response is met, the SLA row follows
-    agent.send_message(tid, "on it")
+    agent.commands.send_message(tid, "on it")
     await wait_for(lambda: agent.status.pending == 0, what="the reply")
     await wait_for(lambda: agent.workspace.sla_of([tid]).get(tid) is not None
                    and agent.workspace.sla_of([tid])[tid].first_response_at is not None, timeout=15,

@@ -1,4 +1,4 @@
-"""Routes of /auth/v1: the GoTrue subset the Supabase clients use (SUPABASE_WIRE.md §3).
+"""Routes of /auth/v1: the subset of Supabase Auth (GoTrue) the Supabase clients use.
 
 Public: `POST /signup` (autoconfirm: answers a Session), `POST /token?grant_type=password|refresh_token|pkce`,
 `GET|PUT /user`, `POST /logout?scope=global|local|others`, `GET /settings`, `GET /health`,

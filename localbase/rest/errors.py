@@ -2,7 +2,8 @@
 
 Every error answer has exactly the four keys `code`, `details`, `hint`, `message` (supabase-py
 validates them with a pydantic model), `code` always a string. PostgreSQL errors keep their
-SQLSTATE and texts; the status follows PostgREST's mapping (SUPABASE_WIRE.md §2).
+SQLSTATE and texts; the status follows PostgREST's SQLSTATE → HTTP status table
+(https://docs.postgrest.org/en/stable/references/errors.html).
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ class InboxPane(ui.column):
             self._sync_filters()
         # tickets are frozen dataclasses: equal snapshots mean an identical list, so keep the rows (and the
         # row under the agent's pointer) instead of rebuilding them on every sync event
-        viewers = {t.id: self.engine.inbox_viewers(t.id) for t in self.tickets} if self.staff else {}
+        viewers = {t.id: self.engine.presence.inbox_viewers(t.id) for t in self.tickets} if self.staff else {}
         drawn = (
             tuple(self.tickets),
             self.state.selected,

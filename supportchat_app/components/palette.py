@@ -79,9 +79,9 @@ def ticket_actions(
         return []
     act = _Actions(engine, ticket.id, done)
     if ticket.assignee_id != user.id:
-        act.add("Take this ticket", "Taken", lambda: engine.take(ticket.id), "pan_tool", "assign me")
+        act.add("Take this ticket", "Taken", lambda: engine.commands.take(ticket.id), "pan_tool", "assign me")
     if ticket.assignee_id is not None:
-        act.add("Unassign", "Unassigned", lambda: engine.release(ticket.id), "person_off", "release")
+        act.add("Unassign", "Unassigned", lambda: engine.commands.release(ticket.id), "person_off", "release")
     if user.role == "admin":  # agents take and release; only admins hand a ticket to someone else
         for agent in engine.cache.agents():
             if agent.id != ticket.assignee_id:
@@ -114,7 +114,7 @@ class _Actions:
         self.actions.append(PaletteAction(label, go, icon, keywords))
 
     def change(self, label: str, icon: str, keywords: str, **changes: str) -> None:
-        self.add(label, label, lambda: self.engine.update_ticket(self.ticket_id, **changes), icon, keywords)
+        self.add(label, label, lambda: self.engine.commands.update_ticket(self.ticket_id, **changes), icon, keywords)
 
 
 class CommandPalette(ui.dialog):

@@ -210,14 +210,14 @@ class ThreadView(ui.element):
 
     def _retry(self, message_id: str) -> None:
         try:
-            self.engine.retry(message_id)
+            self.engine.commands.retry(message_id)
         except ValueError as exc:  # it was sent or discarded meanwhile
             ui.notify(f"Nothing to retry: {exc}.", type="info")
         self.refresh({message_id})
 
     def _discard(self, message_id: str) -> None:
         try:
-            self.engine.discard(message_id)
+            self.engine.commands.discard(message_id)
         except ValueError as exc:
             ui.notify(f"This message can no longer be discarded: {exc}.", type="info")
             self.refresh({message_id})

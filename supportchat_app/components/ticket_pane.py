@@ -121,11 +121,11 @@ class TicketPane(ui.column):
             on_change=lambda e: self._update(assignee_id=e.value or None),
         ).props('dense outlined options-dense data-testid="ticket-assignee"').mark("ticket-assignee").classes("w-40")
         if ticket.assignee_id == self.user.id:
-            ui.button("Release", on_click=lambda: self._act(self.engine.release)).props(
+            ui.button("Release", on_click=lambda: self._act(self.engine.commands.release)).props(
                 'flat no-caps dense data-testid="release"'
             ).mark("release")
         else:
-            ui.button("Take", on_click=lambda: self._act(self.engine.take)).props(
+            ui.button("Take", on_click=lambda: self._act(self.engine.commands.take)).props(
                 'unelevated no-caps dense data-testid="take"'
             ).mark("take").classes("px-3")
 
@@ -134,7 +134,7 @@ class TicketPane(ui.column):
         if current is not None and all(getattr(current, k) == v for k, v in changes.items()):
             return  # the select echoed our own refresh
         try:
-            self.engine.update_ticket(self.ticket_id, **changes)
+            self.engine.commands.update_ticket(self.ticket_id, **changes)
         except ValueError as exc:
             ui.notify(fmt.plain_error(exc, "change the ticket"), type="negative")
         self.refresh_header()
@@ -234,15 +234,15 @@ class TicketPane(ui.column):
             self.composer.mode_changed()
 
     def _save_draft(self, text: str) -> None:
-        background_tasks.create(self.engine.asave_draft(self.ticket_id, text), name="save draft")
+        background_tasks.create(self.engine.commands.asave_draft(self.ticket_id, text), name="save draft")
 
     def _typing(self, active: bool) -> None:
         if active and not self.guard.started:
             self.guard.start(self.engine.cache.thread(self.ticket_id, limit=20))
         if active:
-            background_tasks.create(self.engine.send_typing(self.ticket_id), name="typing")
+            background_tasks.create(self.engine.presence.send_typing(self.ticket_id), name="typing")
         else:
-            self.engine.stop_typing(self.ticket_id)
+            self.engine.presence.stop_typing(self.ticket_id)
 
     def send(self, text: str, resolve: bool, *, anyway: bool = False) -> bool:
         newer = [] if anyway else self.guard.newer(self.engine.cache.thread(self.ticket_id, limit=20))
@@ -256,7 +256,7 @@ class TicketPane(ui.column):
             return False
         try:
             internal = self.staff and self.composer_state.internal
-            message = self.engine.send_message(self.ticket_id, text, internal=internal)
+            message = self.engine.commands.send_message(self.ticket_id, text, internal=internal)
         except ValueError as exc:
             self.thread.clear_echo()
             ui.notify(fmt.plain_error(exc, "send the message"), type="negative")

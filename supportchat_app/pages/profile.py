@@ -101,7 +101,7 @@ class NotificationForm:
     def __init__(self, workspace: Workspace) -> None:
         self.engine = workspace.engine
         self.saved_here = False
-        current = self.engine.notification_preferences()
+        current = self.engine.cache.preferences()
         ui.label("Email notifications").classes("text-lg font-semibold")
         ui.label(
             "SupportChat can email you about replies you have not read in the app. One email covers every "
@@ -144,7 +144,7 @@ class NotificationForm:
             minutes = None if raw in (None, "") else int(raw)
             if raw not in (None, "") and float(raw) != minutes:
                 raise ValueError("the delay must be a whole number of minutes")
-            self.engine.set_notification_preferences(str(self.email.value), minutes)
+            self.engine.commands.set_notification_preferences(str(self.email.value), minutes)
             self.saved_here = True
         except (TypeError, ValueError) as exc:
             self.state.classes(replace="text-sm text-negative")
@@ -153,7 +153,7 @@ class NotificationForm:
         self.show_state()
 
     def show_state(self) -> None:
-        prefs: Preferences = self.engine.notification_preferences()
+        prefs: Preferences = self.engine.cache.preferences()
         if prefs.error:
             self.state.classes(replace="text-sm text-negative")
             self.state.set_text(f"Not accepted by the server: {prefs.error}")

@@ -94,7 +94,7 @@ class WorkspaceView:
         self.client.on_delete(self._leave_ticket)
         self.client.on_connect(lambda: ui.run_javascript(FOCUS_JS))
         if self.staff:
-            background_tasks.create(self._safely(self.engine.watch_inbox()), name="watch inbox")
+            background_tasks.create(self._safely(self.engine.presence.watch_inbox()), name="watch inbox")
         if self.state.selected and self.engine.cache.ticket(self.state.selected) is not None:
             self._show_ticket(self.state.selected)
         else:
@@ -132,12 +132,12 @@ class WorkspaceView:
         with self.right:
             self.pane = TicketPane(self.engine, self.user, ticket_id)
         self._mark_read()
-        background_tasks.create(self._safely(self.engine.watch_ticket(ticket_id)), name="watch ticket")
+        background_tasks.create(self._safely(self.engine.presence.watch(ticket_id)), name="watch ticket")
 
     def _leave_ticket(self) -> None:
         if self.state.selected and self.pane is not None:
             background_tasks.create(
-                self._safely(self.engine.unwatch_ticket(self.state.selected)), name="unwatch ticket"
+                self._safely(self.engine.presence.unwatch(self.state.selected)), name="unwatch ticket"
             )
         self.pane = None
 
@@ -155,14 +155,14 @@ class WorkspaceView:
     def _mark_read(self) -> None:
         if self.state.selected and self.focused:
             try:
-                self.engine.mark_read(self.state.selected)
+                self.engine.commands.mark_read(self.state.selected)
             except ValueError as exc:
                 log.info("mark_read refused: %s", exc)
             self.inbox_dirty = True
 
     def _create_ticket(self, subject: str, body: str, priority: str) -> bool:
         try:
-            ticket = self.engine.create_ticket(subject.strip(), body.strip(), priority)
+            ticket = self.engine.commands.create_ticket(subject.strip(), body.strip(), priority)
         except ValueError as exc:
             ui.notify(fmt.plain_error(exc, "create the ticket"), type="negative")
             return False

@@ -25,7 +25,7 @@ from typing import Any
 
 from sync import events
 from sync.cache import history, reads, settings, workspace, writes
-from sync.cache.files import Store, open_store
+from sync.cache.files import Store, delete_store, open_store
 from sync.cache.schema import VERSION
 from sync.cache.workspace_db import WorkspaceCache
 from sync.decisions import OutboxEntry, needs_backfill, stale_tickets
@@ -105,6 +105,11 @@ class Cache:
         cache = cls(opened.store, me, role, opened.rebuilt_reason, opened.kept_unsent)
         cache._store.write(lambda c: writes.set_meta(c, "user_id", me))
         return cache
+
+    @staticmethod
+    def delete(path: Path) -> None:
+        """Delete a (closed) cache file, its WAL files and any damaged copy moved aside (signing out)."""
+        delete_store(path)
 
     @staticmethod
     def inspect(path: Path) -> CacheInfo:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import glob
 import json
 import logging
 import os
@@ -172,6 +173,15 @@ def _move_aside(path: Path) -> Path:
         if src.exists():
             src.replace(target.with_name(target.name + suffix))
     return target
+
+
+def delete_store(path: Path) -> None:
+    """Delete the cache file with its WAL files, and any damaged copy of it that was moved aside."""
+    doomed = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
+    doomed += path.parent.glob(glob.escape(path.name) + ".corrupt-*")
+    for file in doomed:
+        with contextlib.suppress(FileNotFoundError):
+            file.unlink()
 
 
 @dataclass

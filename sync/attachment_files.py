@@ -1,0 +1,98 @@
+"""The signed-in user's attachment files on disk (the pure rules are in sync/attachments.py).
+
+Staging: a file about to be sent is checked against the bucket's limits, then copied (hashed on the way)
+into the cache's files folder, so the outbox owns a copy the user cannot move or change before the upload.
+Opening: an attachment's file is downloaded on demand and kept; downloaded files beyond ``cache_bytes`` are
+evicted least recently used first, and files still to upload are never evicted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sync import attachments
+from sync.cache import Cache
+from sync.remote import Remote
+
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+
+
+class AttachmentFiles:
+    def __init__(self, cache: Cache, remote: Remote, uploader_id: str, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.cache, self.remote, self.uploader_id = cache, remote, uploader_id
+        self.cache_bytes = cache_bytes  # downloaded files kept, LRU beyond
+
+    def stage(self, ticket_id: str, message_id: str, files: Sequence[Path]) -> list[dict[str, Any]]:
+        """Check every file (ValueError with the reason, nothing copied), then copy each into the cache's
+        files folder; returns the attachment rows to queue with the message."""
+        checked = []
+        for path in files:
+            size = path.stat().st_size
+            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            reason = attachments.refusal(path.name, size, mime)
+            if reason is not None:
+                raise ValueError(f"{path.name}: {reason}")
+            checked.append((path, size, mime))
+        folder = self.cache.files_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        records: list[dict[str, Any]] = []
+        for path, size, mime in checked:
+            attachment_id = str(uuid.uuid4())
+            local = folder / attachment_id
+            digest = hashlib.sha256()
+            with path.open("rb") as src, local.open("wb") as dst:
+                while chunk := src.read(1024 * 1024):
+                    digest.update(chunk)
+                    dst.write(chunk)
+            records.append(
+                {
+                    "id": attachment_id,
+                    "message_id": message_id,
+                    "ticket_id": ticket_id,
+                    "uploader_id": self.uploader_id,
+                    "name": path.name,
+                    "mime": mime,
+                    "size": size,
+                    "sha256": digest.hexdigest(),
+                    "local_path": str(local),
+                    "object_path": attachments.object_key(ticket_id, message_id, path.name),
+                }
+            )
+        return records
+
+    @staticmethod
+    def unstage(local_paths: Sequence[str]) -> None:
+        """Delete staged copies (their message was not queued after all, or was discarded)."""
+        for local in local_paths:
+            Path(local).unlink(missing_ok=True)
+
+    async def file(self, attachment_id: str) -> Path:
+        """The attachment's file on disk, downloaded now if it is not there (raises the sync error tree
+        when that fails: offline, refused, gone; KeyError for an attachment the cache does not have)."""
+        cache = self.cache
+        row = cache.attachment(attachment_id)
+        if row is None:
+            raise KeyError(attachment_id)
+        now = time.time()
+        local = Path(row["local_path"]) if row["local_path"] else None
+        if local is None or not local.exists():
+            local = cache.files_dir / attachment_id
+            local.parent.mkdir(parents=True, exist_ok=True)
+            await self.remote.download_file(attachments.BUCKET, str(row["object_path"]), local)
+        await cache.set_attachment_file(attachment_id, local, now)
+        held = [
+            attachments.CachedFile(i, size, used, pinned or i == attachment_id)
+            for i, size, used, pinned in cache.cached_attachment_files()
+        ]
+        evict = attachments.plan_eviction(held, self.cache_bytes)
+        if evict:
+            for victim in evict:
+                (cache.files_dir / victim).unlink(missing_ok=True)
+            await cache.forget_attachment_files(evict)
+        return local

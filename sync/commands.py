@@ -1,0 +1,177 @@
+"""The signed-in user's local commands: what the UI and the CLI change, offline or not.
+
+Each command is validated (ValueError with a plain reason, nothing written), then written to the ``Cache``
+in one transaction together with its outbox entry, then ``on_write`` (the engine counts the outbox and
+wakes its loop, whose ``Pusher`` sends the entry) and the event the UI redraws on. Nothing here talks to
+the server. Drafts are saved here too (no outbox: they never leave the device).
+
+Adding a command: a ``Cache.queue_*`` verb (sync/cache/writes.py), a method here, a sender in
+``Pusher.senders`` (sync/push.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sync import events, preferences
+from sync.attachment_files import AttachmentFiles
+from sync.cache import Cache
+from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, check_choice, check_content, check_subject
+from sync.models import UNSET, LocalUser, Message, Priority, Ticket, TicketStatus, Unset
+
+
+class LocalCommands:
+    def __init__(
+        self,
+        cache: Cache,
+        user: LocalUser,
+        files: AttachmentFiles,
+        on_write: Callable[[], None],
+        emit: Callable[[events.Event], None],
+    ) -> None:
+        self.cache, self.user, self.files = cache, user, files
+        self._on_write, self._emit = on_write, emit
+
+    # --- messages -------------------------------------------------------------------------------------
+
+    def send_message(self, ticket_id: str, content: str, internal: bool = False, files: Sequence[Path] = ()) -> Message:
+        """Queue a message (shown at once as pending) and clear the ticket's draft, in one transaction.
+
+        With ``files``, each is checked against the attachments bucket's limits first (a refused file
+        raises ValueError with the reason and nothing is queued), copied into the cache's files folder,
+        and queued with the message: uploads first, then the message, then the attachment rows."""
+        cache, user = self.cache, self.user
+        check_content(content)
+        if internal and not user.is_staff:
+            raise ValueError("only agents can write internal notes")
+        message_id = str(uuid.uuid4())
+        row = {
+            "id": message_id,
+            "ticket_id": ticket_id,
+            "sender_id": user.id,
+            "content": content,
+            "is_internal": 1 if internal else 0,
+        }
+        if files:
+            records = self.files.stage(ticket_id, message_id, files)
+            try:
+                cache.queue_message_with_files(row, records)
+            except BaseException:
+                self.files.unstage([str(record["local_path"]) for record in records])
+                raise
+        else:
+            cache.queue_message(row)
+        self._on_write()
+        self._emit(events.MessagesChanged(ticket_id, frozenset({message_id}), False))
+        message = cache.message(message_id)
+        assert message is not None
+        return message
+
+    def retry(self, message_id: str) -> None:
+        cache = self.cache
+        if not cache.retry_message(message_id):
+            raise ValueError("only a failed message can be retried")
+        self._on_write()
+        message = cache.message(message_id)
+        if message is not None:
+            self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))
+
+    def discard(self, message_id: str) -> None:
+        cache = self.cache
+        message = cache.message(message_id)
+        staged = [str(a["local_path"]) for a in cache.attachments(message_id) if a["local_path"]]
+        if not cache.discard_message(message_id):
+            raise ValueError("only a pending or failed message can be discarded")
+        self.files.unstage(staged)  # the queued copies of its files go with it
+        self._on_write()
+        if message is not None:
+            self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))
+
+    # --- tickets --------------------------------------------------------------------------------------
+
+    def create_ticket(self, subject: str, first_message: str, priority: str = "normal") -> Ticket:
+        cache, user = self.cache, self.user
+        subject = check_subject(subject)
+        check_content(first_message)
+        check_choice(priority, TICKET_PRIORITIES, "priority")
+        ticket_id = str(uuid.uuid4())
+        cache.queue_ticket(
+            {
+                "id": ticket_id,
+                "customer_id": user.id,
+                "assignee_id": None,
+                "subject": subject,
+                "status": "open",
+                "priority": priority,
+            },
+            {
+                "id": str(uuid.uuid4()),
+                "ticket_id": ticket_id,
+                "sender_id": user.id,
+                "content": first_message,
+                "is_internal": 0,
+            },
+        )
+        self._on_write()
+        self._emit(events.TicketsChanged(frozenset({ticket_id})))
+        ticket = cache.ticket(ticket_id)
+        assert ticket is not None
+        return ticket
+
+    def update_ticket(
+        self,
+        ticket_id: str,
+        *,
+        status: TicketStatus | str | None = None,
+        priority: Priority | str | None = None,
+        assignee_id: str | Unset | None = UNSET,
+    ) -> Ticket:
+        cache = self.cache
+        changes: dict[str, Any] = {}
+        if status is not None:
+            changes["status"] = check_choice(status, TICKET_STATUSES, "status")
+        if priority is not None:
+            changes["priority"] = check_choice(priority, TICKET_PRIORITIES, "priority")
+        if assignee_id is not UNSET:
+            changes["assignee_id"] = assignee_id
+        if changes:
+            cache.queue_ticket_update(ticket_id, changes)
+            self._on_write()
+            self._emit(events.TicketsChanged(frozenset({ticket_id})))
+        ticket = cache.ticket(ticket_id)
+        if ticket is None:
+            raise ValueError(f"no such ticket in the cache: {ticket_id}")
+        return ticket
+
+    def take(self, ticket_id: str) -> Ticket:
+        """Take an unassigned ticket: the server decides who was first (sync/collision.py); the loser gets a
+        Notice ``ticket_taken`` naming the winner."""
+        return self.update_ticket(ticket_id, assignee_id=self.user.id)
+
+    def release(self, ticket_id: str) -> Ticket:
+        return self.update_ticket(ticket_id, assignee_id=None)
+
+    def mark_read(self, ticket_id: str) -> None:
+        self.cache.queue_read(ticket_id)
+        self._on_write()
+        self._emit(events.TicketsChanged(frozenset({ticket_id})))
+
+    # --- the user's own settings --------------------------------------------------------------------
+
+    def set_notification_preferences(self, email: str, unread_after_minutes: int | None = None) -> None:
+        """Queue a new email notification choice (offline-first; read it with ``Cache.preferences``); a bad
+        value raises ValueError and queues nothing."""
+        self.cache.queue_preferences(preferences.checked(email, unread_after_minutes))
+        self._on_write()
+
+    # --- drafts (local only) --------------------------------------------------------------------------
+
+    def save_draft(self, ticket_id: str, text: str) -> None:
+        self.cache.save_draft(ticket_id, text)
+
+    async def asave_draft(self, ticket_id: str, text: str) -> None:
+        """Save a draft without blocking the event loop (the composer's debounced save)."""
+        await self.cache.asave_draft(ticket_id, text)

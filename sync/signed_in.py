@@ -1,0 +1,70 @@
+"""What exists while a user is signed in: their ``Cache`` and the parts that work on it.
+
+``SyncEngine`` opens one ``SignedIn`` per user (on start-up from the saved session, or on sign-in) and
+closes it on sign-out or when another user signs in; the app reaches the parts it uses through the
+engine (``engine.cache``, ``engine.commands``, ``engine.attachments``, ``engine.history``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync import events, scope
+from sync.applier import LiveApplier
+from sync.attachment_files import AttachmentFiles
+from sync.cache import Cache
+from sync.commands import LocalCommands
+from sync.history import HistoryCommands
+from sync.models import LocalUser
+from sync.pull import Puller
+from sync.push import Pusher
+from sync.remote import Remote
+
+
+@dataclass
+class SignedIn:
+    user: LocalUser
+    cache: Cache  # the UI's reads
+    commands: LocalCommands  # the user's changes → cache + outbox
+    attachments: AttachmentFiles
+    pusher: Pusher  # outbox → server
+    puller: Puller  # server → cache by cursor
+    live: LiveApplier  # realtime → cache
+    history: HistoryCommands  # edits, deletes and revisions of messages
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        user: LocalUser,
+        remote: Remote,
+        emit: Callable[[events.Event], None],
+        *,
+        on_write: Callable[[], None],
+        want_pull: Callable[[], None],
+        max_batch: int,
+        wall: Callable[[], float],
+    ) -> SignedIn:
+        """Open (creating, migrating or rebuilding) the user's cache off the event loop, and the parts on it.
+        ``on_write`` runs after each local command, ``want_pull`` when realtime asks for a catch-up pull."""
+        cache = await asyncio.to_thread(Cache.open, path, user.id, user.role)
+        scope.apply_default(cache)  # a new cache takes SUPPORTCHAT_SYNC_SCOPE_DAYS, if set (partial sync)
+        files = AttachmentFiles(cache, remote, user.id)
+        puller = Puller(cache, remote)
+        commands = LocalCommands(cache, user, files, on_write, emit)
+        return cls(
+            user,
+            cache,
+            commands,
+            files,
+            Pusher(cache, remote, emit, max_batch),
+            puller,
+            LiveApplier(cache, remote, puller, emit, want_pull),
+            HistoryCommands(cache, user, on_write, emit, discard=commands.discard, wall=wall),
+        )
+
+    def close(self) -> None:
+        self.cache.close()
