@@ -87,14 +87,8 @@ def test_the_walk_sees_our_modules_and_their_imports() -> None:
 
 # Cycles that exist on main in code outside sync/ and supportchat_app/, each with why it is tolerated for now.
 # Remove an entry when its cycle is gone; any other cycle fails.
-KNOWN_CYCLES = [
-    # type-only: embed.py imports Builder/Pair from query.py under TYPE_CHECKING while query.py calls embed.py
-    ["localbase.rest.embed", "localbase.rest.query"],
-]
-
-
 def test_no_import_cycles() -> None:
-    assert [c for c in cycles(graph()) if c not in KNOWN_CYCLES] == []
+    assert cycles(graph()) == []
 
 
 def test_layering() -> None:

@@ -25,21 +25,48 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal, Protocol
 
 from psycopg import sql
 
 from localbase.rest import errors
 from localbase.rest.catalog import Catalog, ForeignKey, RowFunction, Table
-from localbase.rest.grammar import Field
+from localbase.rest.grammar import Condition, Field, Logic, OrderTerm
 from localbase.rest.request import EmbedArgs
-from localbase.rest.select import Aggregate, Embed, SelectColumn
-
-if TYPE_CHECKING:
-    from localbase.rest.query import Builder, Pair
+from localbase.rest.select import Aggregate, Embed, SelectColumn, SelectItem
 
 SCHEMA = "public"
 Cardinality = Literal["many-to-one", "one-to-many", "one-to-one", "many-to-many", "computed"]
+Pair = tuple[sql.Composable, str, bool]  # a select list item: (expression, output name, is an aggregate)
+
+
+class Builder(Protocol):
+    """What an embed needs of the query builder (``query.Builder``, which calls into this module): its
+    catalog, fresh aliases and parameters, filters, ordering, select lists and aggregates of the embedded
+    table, and the bookkeeping of embeds for the parent query (used ``rel.x=`` parameters, ``!inner``
+    joins, null tests, to-one rows to order by). A protocol, so this module does not import ``query``."""
+
+    catalog: Catalog
+    inner_joins: list[sql.Composable]
+    embedded: dict[str, EmbedArgs]
+    used_embeds: set[str]
+    embed_exists: dict[tuple[str, str], sql.Composable]
+    to_one_rows: dict[tuple[str, str], tuple[sql.Composable, sql.Composable, Table, str]]
+
+    def alias(self) -> str: ...
+
+    def param(self, value: Any, cast: sql.Composable | None = None) -> sql.Composable: ...
+
+    def where(self, src: str, table: Table, nodes: list[Condition | Logic]) -> sql.Composable: ...
+
+    def order(self, src: str, table: Table, terms: tuple[OrderTerm, ...]) -> sql.Composable: ...
+
+    def select_pairs(self, src: str, table: Table, items: tuple[SelectItem, ...], path: str = "") -> list[Pair]: ...
+
+    def render_pairs(self, pairs: list[Pair]) -> tuple[sql.Composable, sql.Composable]: ...
+
+    def aggregate_parts(self, src: str, table: Table, item: Aggregate, *, check: bool = True) -> tuple[
+            sql.Composable, Callable[[sql.Composable], sql.Composable]]: ...
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,10 @@ from psycopg import sql
 
 from localbase.rest import errors
 from localbase.rest.catalog import Catalog, Column, Function, Table
-from localbase.rest.embed import embed_pairs, row_of
+from localbase.rest.embed import Pair, embed_pairs, row_of
 from localbase.rest.grammar import Condition, Field, Logic, OrderTerm
 from localbase.rest.request import EmbedArgs
 from localbase.rest.select import Aggregate, SelectColumn, SelectItem, Star
-
-Pair = tuple[sql.Composable, str, bool]  # (expression, output name, is an aggregate)
 
 SCHEMA = "public"
 
