@@ -406,7 +406,7 @@ class SyncEngine:
         parts = self._signed_in()
         await self.account.ensure_fresh()
         return await self.account.with_refresh(
-            lambda: scope.fetch_ticket(parts.cache, self.remote, parts.puller, ticket_id, self._emit)
+            lambda: scope.fetch_ticket(parts.cache, self.remote, parts.puller.backfill, ticket_id, self._emit)
         )
 
     async def search_server(self, query: str, limit: int = 50) -> list[SearchHit]:

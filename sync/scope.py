@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +36,10 @@ from sync.models import SearchHit
 
 if TYPE_CHECKING:
     from sync.cache import Cache
-    from sync.pull import Puller
     from sync.remote import Remote
+
+# the thread of a ticket, fetched into the cache (``Puller.backfill``; passed in: sync.pull imports this module)
+Backfill = Callable[[str, Callable[[events.Event], None]], Awaitable[object]]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ def since(days: int, now: datetime | None = None) -> str:
 
 
 async def fetch_ticket(
-    cache: Cache, remote: Remote, puller: Puller, ticket_id: str, emit: Callable[[events.Event], None]
+    cache: Cache, remote: Remote, backfill: Backfill, ticket_id: str, emit: Callable[[events.Event], None]
 ) -> bool:
     """Make sure a ticket and its thread are cached; False when the server does not show it to this user."""
     if cache.has_ticket(ticket_id):
@@ -88,7 +90,7 @@ async def fetch_ticket(
     if row is None:
         return False
     await cache.apply_server_ticket(row)
-    await puller.backfill(ticket_id, emit)
+    await backfill(ticket_id, emit)
     emit(events.TicketsChanged(frozenset({ticket_id})))
     return True
 

@@ -36,7 +36,7 @@ async def _thread_with(world: World, text: str) -> tuple[SyncEngine, list[events
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, log = await world.engine(world.agent)
     await agent.sync_once()
-    message_id = agent.send_message(tid, text).id
+    message_id = agent.commands.send_message(tid, text).id
     await agent.sync_once()
     return agent, log, tid, message_id
 
@@ -98,7 +98,7 @@ async def test_edits_chain_in_order(world: World) -> None:
 
 async def test_a_pull_never_puts_back_a_text_the_user_replaced_or_deleted(world: World) -> None:
     agent, _, tid, mid = await _thread_with(world, "before the edit")
-    other = agent.send_message(tid, "before the delete").id
+    other = agent.commands.send_message(tid, "before the delete").id
     await agent.sync_once()
     world.server.offline = True
     agent.history.edit_message(mid, "after the edit")
@@ -136,7 +136,7 @@ async def test_a_conflicting_edit_loses_with_a_notice_and_the_text_back_in_the_d
 
 async def test_a_refused_edit_shows_the_servers_reason_and_loses_nothing(world: World) -> None:
     agent, log, tid, mid = await _thread_with(world, "sent long ago")
-    agent.save_draft(tid, "a reply I was writing")
+    agent.commands.save_draft(tid, "a reply I was writing")
     agent.history.edit_message(mid, "too late?")
     window = "this message can no longer be edited: its edit window of 15 minutes has passed"
     world.server.refuse = lambda table, row: window if table == "messages:edit" else None
@@ -164,7 +164,7 @@ async def test_an_edit_of_a_message_deleted_meanwhile_is_dropped_with_it(world: 
 
 async def test_delete_drops_the_text_at_once_and_lands_once(world: World) -> None:
     agent, _, tid, mid = await _thread_with(world, "my password is hunter2")
-    agent.save_draft(tid, "as I said: my password is hunter2")
+    agent.commands.save_draft(tid, "as I said: my password is hunter2")
     world.server.offline = True
     agent.history.delete_message(mid)
     message = agent.cache.message(mid)
@@ -195,14 +195,14 @@ async def test_a_tombstone_from_the_server_drops_text_revisions_and_queued_edits
     tid = world.server.add_ticket(world.customer, world.agent)
     customer, _ = await world.engine(world.customer, "c")
     await customer.sync_once()
-    mid = customer.send_message(tid, "card 4111 1111 1111 1111").id
+    mid = customer.commands.send_message(tid, "card 4111 1111 1111 1111").id
     await customer.sync_once()
     await world.server.edit_message(mid, "card 4111 1111 1111 1111", "card 4111 1111 1111 1112")
     agent, _ = await world.engine(world.agent, "a")
     await agent.sync_once()
     assert [r.content for r in agent.history.revisions(mid)] == ["card 4111 1111 1111 1111"]
     assert customer.history.revisions(mid) == []
-    agent.save_draft(tid, "re: card 4111 1111 1111 1112")
+    agent.commands.save_draft(tid, "re: card 4111 1111 1111 1112")
     await world.server.delete_message(mid)
     await agent.sync_once()
     message = agent.cache.message(mid)
@@ -216,7 +216,7 @@ async def test_an_unsent_message_is_discarded_not_deleted(world: World) -> None:
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
     world.server.offline = True
-    mid = agent.send_message(tid, "never mind").id
+    mid = agent.commands.send_message(tid, "never mind").id
     agent.history.delete_message(mid)
     assert agent.cache.message(mid) is None and agent.cache.outbox() == []
 
