@@ -16,18 +16,22 @@ Retryable and auth errors propagate to the engine loop (the entry stays queued, 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sync import events
+from sync.attachments import BUCKET
 from sync.cache import Cache
 from sync.cache.history import Revision
 from sync.decisions import OutboxEntry, check_content
 from sync.errors import PermanentError
 from sync.models import LocalUser, Message, Role, TicketStatus
 from sync.remote import Remote
+
+log = logging.getLogger(__name__)
 
 EditOutcome = Literal["applied", "conflict", "deleted", "gone", "refused"]
 NoticeKind = Literal["message_edit_overruled", "message_edit_refused", "message_edit_lost", "message_delete_refused"]
@@ -149,6 +153,29 @@ class HistoryPush:
         self._changed(entry)
         return True
 
+    async def _restore(self, entry: OutboxEntry, server: Mapping[str, Any]) -> None:
+        """A delete the server refused: the message's attachment rows and revisions, dropped with its local
+        tombstone, come back from the server (they are below the pull's cursors)."""
+        files = await self.remote.rows_of_ticket("attachments", entry.ticket_id)
+        staff = self.cache.role != "customer"
+        revisions = await self.remote.rows_of_ticket("message_revisions", entry.ticket_id) if staff else []
+        mine = [r for r in files if r.get("message_id") == entry.entity_id]
+        kept = [r for r in revisions if r.get("message_id") == entry.entity_id]
+        await self.cache.apply_backfill(entry.ticket_id, [dict(server)], [], mine, kept)
+
+    async def purge(self, entry: OutboxEntry) -> bool:
+        """Remove from Storage the files this user uploaded for a message deleted since (by them or an admin);
+        a resend after a lost answer removes nothing more. A refusal leaves them to the service-role purge
+        (``rpc attachment_objects_to_purge``)."""
+        if not await self.cache.still_queued(entry):
+            return False  # dropped: the delete before it was refused
+        try:
+            await self.remote.remove_files(BUCKET, [str(p) for p in entry.payload["paths"]])
+        except PermanentError as exc:
+            log.info("removing the files of deleted message %s refused: %s", entry.entity_id, exc)
+        await self.cache.settle(entry, None)
+        return True
+
     async def delete(self, entry: OutboxEntry) -> bool:
         """Send one delete; returns whether the server has it."""
         if not await self.cache.still_queued(entry):
@@ -162,7 +189,10 @@ class HistoryPush:
                 if not row.get("deleted_at"):
                     raise PermanentError("only the sender or an admin deletes a message", code="42501")
         except PermanentError as exc:
-            await self.cache.settle(entry, await self._server_row(entry.entity_id))
+            server = await self._server_row(entry.entity_id)
+            await self.cache.settle(entry, server)
+            if server is not None:
+                await self._restore(entry, server)
             self._notice("message_delete_refused", entry, f"The server refused to delete your message: {exc.reason()}")
             self._changed(entry)
             return False

@@ -75,6 +75,7 @@ class Pusher:
         self.one_by_one: dict[str, Callable[[OutboxEntry], Awaitable[bool]]] = {
             "message_edit": history.edit,
             "message_delete": history.delete,
+            "attachment_purge": history.purge,
         }
 
     async def push(self) -> PushResult:

@@ -117,6 +117,7 @@ class Remote(Protocol):
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
     async def upload_file(self, bucket: str, key: str, path: Path, mime: str) -> None: ...
     async def download_file(self, bucket: str, key: str, dest: Path) -> int: ...
+    async def remove_files(self, bucket: str, keys: Sequence[str]) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -481,6 +482,10 @@ class SupabaseRemote:
         """Upload one file from disk (storage3 streams it as multipart). With upsert, so a retry after a
         lost response replaces the object with the same bytes instead of failing as a duplicate."""
         await self.call(lambda c: c.storage.from_(bucket).upload(key, path, {"content-type": mime, "upsert": "true"}))
+
+    async def remove_files(self, bucket: str, keys: Sequence[str]) -> None:
+        """Delete objects (a deleted message's files, by their uploader); objects already gone are no error."""
+        await self.call(lambda c: c.storage.from_(bucket).remove(list(keys)))
 
     async def download_file(self, bucket: str, key: str, dest: Path) -> int:
         """Download one object into ``dest`` (written beside it, then renamed: never half a file)."""

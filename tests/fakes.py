@@ -251,6 +251,9 @@ class FakeRemote:
             if row_key(table, row) in self.tables[table]:
                 continue  # ignore-duplicates: a resend changes nothing
             stamped = {**row, "created_at": self._stamp()}
+            if table == "attachments":  # the server fills these from the token and the stored object
+                data, mime = self.files.get(("attachments", str(row["object_path"])), (b"", "application/octet-stream"))
+                stamped |= {"uploader_id": self._access[self._token or ""][0], "mime": mime, "size": len(data)}
             if table == "tickets":
                 stamped |= {"updated_at": stamped["created_at"], "last_message_at": stamped["created_at"]}
             self._write(table, stamped)
@@ -387,6 +390,12 @@ class FakeRemote:
         if reason is not None:
             raise PermanentError(reason, code="403")
         self.files[(bucket, key)] = (path.read_bytes(), mime)
+
+    async def remove_files(self, bucket: str, keys: Sequence[str]) -> None:
+        self._enter(f"remove {bucket}")
+        for key in keys:
+            self.files.pop((bucket, key), None)
+        self._answer(f"remove {bucket}")
 
     async def download_file(self, bucket: str, key: str, dest: Path) -> int:
         self._enter(f"download {bucket}")

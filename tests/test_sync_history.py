@@ -279,3 +279,42 @@ def test_may_delete(message: Message, role: Any, status: Any, allowed: bool, why
 ])
 def test_edit_outcome(server: dict[str, Any] | None, outcome: str) -> None:
     assert edit_outcome("old", "new", server) == outcome
+
+
+async def test_a_deleted_messages_files_leave_storage_and_a_refused_delete_keeps_them(world: World,
+                                                                                     tmp_path: Path) -> None:
+    tid = world.server.add_ticket(world.customer, world.agent)
+    agent, _ = await world.engine(world.agent)
+    await agent.sync_once()
+    invoice = tmp_path / "invoice.pdf"
+    invoice.write_bytes(b"%PDF-1.4 invoice")
+    kept = agent.send_message(tid, "the invoice", files=[invoice]).id
+    gone = agent.send_message(tid, "the wrong invoice", files=[invoice]).id
+    await agent.sync_once()
+    assert len(world.server.files) == 2
+    # the delete of `kept` is refused (the ticket was closed meanwhile): its file and its row stay
+    world.server.refuse = lambda table, row: "messages in a closed ticket cannot be deleted" \
+        if table == "messages:delete" and row["id"] == kept else None
+    agent.history.delete_message(kept)
+    agent.history.delete_message(gone)
+    assert agent.cache.attachments(kept) == [] and agent.cache.attachments(gone) == []
+    await agent.sync_once()
+    assert [key for _, key in world.server.files] == [f"{tid}/{kept}/invoice.pdf"]
+    assert [a["name"] for a in agent.cache.attachments(kept)] == ["invoice.pdf"]
+    assert agent.cache.message(kept).content == "the invoice"  # type: ignore[union-attr]
+    assert agent.cache.outbox() == []
+
+
+async def test_files_of_a_message_an_admin_deleted_leave_storage_by_their_uploader(world: World,
+                                                                                  tmp_path: Path) -> None:
+    tid = world.server.add_ticket(world.customer, world.agent)
+    agent, _ = await world.engine(world.agent)
+    await agent.sync_once()
+    shot = tmp_path / "screen.png"
+    shot.write_bytes(b"\x89PNG screen")
+    mid = agent.send_message(tid, "a screenshot", files=[shot]).id
+    await agent.sync_once()
+    await world.server.delete_message(mid)  # an admin
+    await agent.sync_once()  # the pull brings the tombstone and queues the removal; the next round sends it
+    await agent.sync_once()
+    assert world.server.files == {} and agent.cache.outbox() == []

@@ -182,3 +182,23 @@ async def test_staff_get_revisions_by_pull_and_backfill_customers_never(stack: S
     assert [r.content for r in agent.history.revisions(mid)] == ["first words"]
     await customer.sync_once()
     assert customer.cache.count("message_revisions") == 0 and customer.history.revisions(mid) == []
+
+
+async def test_the_uploader_removes_a_deleted_messages_files_from_storage(stack: StackProcess, users: Users,
+                                                                          engines: EngineFactory,
+                                                                          tmp_path: Path) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, f"files {time.time_ns()}")
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    receipt = tmp_path / "receipt.txt"
+    receipt.write_text("card 4111 1111 1111 1111")
+    mid = agent.send_message(tid, "the receipt", files=[receipt]).id
+    await agent.sync_once()
+    objects = "select count(*) from storage.objects where bucket_id = 'attachments' and name like %s"
+    assert sql(stack.db_url, objects, f"{tid}/{mid}/%") == [(1,)]
+    agent.history.delete_message(mid)
+    await agent.sync_once()
+    assert sql(stack.db_url, objects, f"{tid}/{mid}/%") == [(0,)]
+    assert sql(stack.db_url, "select count(*) from attachments where message_id = %s", mid) == [(0,)]
+    assert agent.cache.outbox() == [] and agent.cache.attachments(mid) == []
+    assert list(agent.cache.files_dir.glob("*")) == []  # the local copy of the file went with it

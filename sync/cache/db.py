@@ -229,7 +229,12 @@ class Cache:
         """Delete a message that is on the server: a local tombstone at once (its text, revisions, queued edits
         and draft copies go in the same transaction); ``scrub`` then clears what SQLite kept of the bytes."""
         admin = self.role == "admin"
-        return self._store.write(lambda c: history.queue_delete(c, message_id, self.me, admin, writes.now_ts()))
+        dropped, files = self._store.write(
+            lambda c: history.queue_delete(c, message_id, self.me, admin, writes.now_ts())
+        )
+        for path in files:  # downloaded or queued copies of its files
+            Path(path).unlink(missing_ok=True)
+        return dropped
 
     def revisions(self, message_id: str) -> list[history.Revision]:
         """The earlier texts of an edited message, oldest first (staff only: a customer's cache has none)."""
@@ -250,6 +255,8 @@ class Cache:
 
         def write(conn: sqlite3.Connection) -> Applied:
             writes.drop(conn, entry)
+            if server_row is None or not server_row.get("deleted_at"):  # the message lives: its files stay
+                conn.execute("delete from outbox where kind = ? and entity_id = ?", (history.PURGE, entry.entity_id))
             rows = [dict(server_row)] if server_row is not None else []
             return self._apply(conn, "messages", rows, False, messages_synced=True)
 
@@ -385,7 +392,7 @@ class Cache:
             landed = history.landing_tombstones(conn, rows)
             applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
             history.drop_revisions_of_tombstones(conn, rows)
-            applied.dropped_files += history.drop_text(conn, landed)
+            applied.dropped_files += history.drop_text(conn, landed, self.me, writes.now_ts())
             applied.dropped += [d.message_id for d in landed]
         elif table == "message_revisions":
             for ticket_id, ids in history.apply_revisions(conn, rows).items():

@@ -30,6 +30,7 @@ from sync.decisions import OutboxEntry, canonical_ts
 
 EDIT: Final = "message_edit"
 DELETE: Final = "message_delete"
+PURGE: Final = "attachment_purge"  # the files this user uploaded for a message deleted since, to remove from Storage
 
 
 @dataclass(frozen=True)
@@ -93,23 +94,25 @@ def queue_edit(conn: sqlite3.Connection, message_id: str, me: str, content: str,
     return ticket_id
 
 
-def queue_delete(conn: sqlite3.Connection, message_id: str, me: str, is_admin: bool, now: str) -> Dropped | None:
+def queue_delete(
+    conn: sqlite3.Connection, message_id: str, me: str, is_admin: bool, now: str
+) -> tuple[Dropped | None, list[str]]:
     """Delete a message that is on the server (the caller discards unsent ones): a local tombstone at once,
-    and an entry with only the id. Returns what was dropped (None when it was already deleted)."""
+    and an entry with only the id. Returns what was dropped (None when it was already deleted) and the local
+    files of its attachments, for the caller to delete."""
     row = conn.execute(
         "select id, ticket_id, sender_id, content, deleted_at from messages where id = ?", (message_id,)
     ).fetchone()
     if row is None:
         raise ValueError(f"no such message in the cache: {message_id}")
     if row["deleted_at"] is not None:
-        return None
+        return None, []
     if row["sender_id"] != me and not is_admin:
         raise ValueError("only the sender or an admin deletes a message")
     dropped = Dropped(message_id, str(row["ticket_id"]), str(row["content"]))
     _enqueue(conn, DELETE, dropped.ticket_id, {"id": message_id}, now)
     conn.execute("update messages set content = '', deleted_at = ? where id = ?", (now, message_id))
-    drop_text(conn, [dropped])
-    return dropped
+    return dropped, drop_text(conn, [dropped], me, now)
 
 
 def _queued(conn: sqlite3.Connection) -> dict[str, tuple[str, Any, str]]:
@@ -161,12 +164,22 @@ def landing_tombstones(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any
     return found
 
 
-def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped]) -> list[str]:
+def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now: str) -> list[str]:
     """Everything the cache holds of these messages' text, beside the row itself: revisions, queued or failed
-    edits, attachment rows (returns their downloaded files' paths for the caller to delete) and copies of
-    the text in the ticket's draft."""
+    edits, attachment rows (returns their downloaded files' paths for the caller to delete; the files this user
+    uploaded are queued for removal from Storage, after the delete) and copies of the text in the ticket's
+    draft."""
     files: list[str] = []
     for d in dropped:
+        mine = [
+            str(r[0])
+            for r in conn.execute(
+                "select object_path from attachments where message_id = ? and uploader_id = ? and local_state = 'sent'",
+                (d.message_id, me),
+            )
+        ]
+        if mine:
+            _enqueue(conn, PURGE, d.ticket_id, {"id": d.message_id, "paths": mine}, now)
         conn.execute("delete from message_revisions where message_id = ?", (d.message_id,))
         conn.execute("delete from outbox where kind = ? and entity_id = ?", (EDIT, d.message_id))
         files += [
