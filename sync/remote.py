@@ -222,10 +222,12 @@ class SupabaseRemote:
 
     async def use_token(self, access_token: str) -> None:
         self._token = access_token
-        if self._client is None:
-            return
-        self._apply_token(access_token)
+        # the realtime link keeps the token even before the client exists (a session restored at start):
+        # without it the first join went out with the anon key and every postgres_changes event came back
+        # "Error 401: Unauthorized", so a restarted app heard nothing live until a token refresh
         await self.live.set_token(access_token)
+        if self._client is not None:
+            self._apply_token(access_token)
 
     async def sign_out(self) -> None:
         if self._client is None or self._token is None:
