@@ -174,6 +174,11 @@ class Soak:
     # --- setup ---------------------------------------------------------------------------------------
     def setup(self) -> None:
         self.stack.start()
+        self.populate()
+
+    def populate(self) -> None:
+        """The fault proxy, users, tickets and clients on `self.stack` (already running; bench/e2e.py uses the
+        harness's stack and these clients, without faults, as background chatter)."""
         url = urlparse(self.stack.api_url)
         self.proxy = FaultProxy(url.hostname or "127.0.0.1", url.port or 80).start()
         agents = [create_user(self.stack.db_url, "agent") for _ in range(self.plan.agents)]

@@ -1,0 +1,215 @@
+"""End to end, as users feel it (issue 15): `e2e_latency`, a keypress in the agent's browser to the bubble in the
+customer's browser.
+
+Two real app processes (`python -m supportchat_app --web`, one per user, each with its own data dir whose
+engine has already pulled the ticket) on the bench stack, two headless Debian Chromium (selenium, as
+tests/test_browser_app.py), both on the same ticket. Per sample the customer's page gets a watcher (an
+animation-frame loop that notes when a bubble with the text is in a painted frame), then the agent's page
+gets the text in its composer and an Enter keydown; both pages stamp with `performance.timeOrigin +
+performance.now()` (the same system clock, sub-millisecond), so the latency is the customer's stamp minus
+the agent's. The path: agent browser → agent app (NiceGUI websocket) → its engine's outbox → REST insert →
+PostgreSQL → realtime capture → customer engine's websocket → its cache → customer app → customer browser.
+
+Idle, then with `LOAD_CLIENTS` other clients chatting (bench/soak.py's simulated clients: sync engines
+sending a message every 0.2 to 1 s into their tickets, through its pass-through proxy, no faults). Value: idle
+p50; extra fields: idle p95, loaded p50/p95. Baseline: raw realtime insert → delivery on a websocket (one
+subscriber, `bench/realtime.py`), p50, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import realtime, soak
+from bench.harness import BenchEnv, Figure, figure, median, percentile
+from tests.appproc import AppProcess
+from tests.conftest import PASSWORD, User, create_user
+from tests.test_browser_app import chrome
+
+SAMPLES = int(os.environ.get("E2E_SAMPLES", "20"))
+LOAD_CLIENTS = int(os.environ.get("E2E_CLIENTS", "50"))  # smaller for a quick check
+WAIT_S = float(os.environ.get("E2E_WAIT_S", "20"))
+
+# the customer's page: note when a bubble with the text is in a painted frame (checked every animation frame)
+_WATCH_JS = """
+const text = arguments[0];
+window.__seen = window.__seen || {};
+const t0 = performance.now();
+const tick = () => {
+  const found = [...document.querySelectorAll('[data-message-id]')].some(n =>
+    n.getAttribute('data-message-id') !== 'echo' && n.textContent.includes(text) &&
+    n.getBoundingClientRect().height > 0);
+  if (found) { window.__seen[text] = performance.timeOrigin + performance.now(); return; }
+  if (performance.now() - t0 < %d) requestAnimationFrame(tick);
+};
+requestAnimationFrame(tick);
+""".replace("%d", str(int(WAIT_S * 1000)))
+
+# the agent's page: the text in the composer and Enter, stamped just before the keydown
+_SEND_JS = """
+const text = arguments[0];
+const ta = document.querySelector('textarea[data-testid=composer]');
+ta.value = text;
+const t0 = performance.timeOrigin + performance.now();
+ta.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true}));
+return t0;
+"""
+
+
+async def _presync(env: BenchEnv, data: Path, user: User, ticket_id: str) -> None:
+    from sync import RemoteConfig, SyncEngine
+
+    engine = await SyncEngine.open(RemoteConfig(env.stack.api_url, env.stack.anon_key), data_dir=data)
+    if engine.user is None:
+        await engine.sign_in(user.email, PASSWORD)
+    await engine.start()
+    deadline = time.monotonic() + 120
+    while engine.cache.count_thread(ticket_id) < 1:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the engine did not pull the ticket")
+        await asyncio.sleep(0.2)
+    await engine.stop()
+    await engine.close()
+
+
+def _open(app: AppProcess, ticket_id: str) -> Any:
+    driver = chrome()
+    driver.get(app.launch_url)
+    driver.get(f"{app.url}/?t={ticket_id}")
+    deadline = time.monotonic() + 90
+    while not driver.execute_script("return !!document.querySelector('[data-testid=thread] [data-message-id]')"):
+        if time.monotonic() > deadline:
+            driver.quit()
+            raise RuntimeError("the thread never appeared")
+        time.sleep(0.05)
+    return driver
+
+
+def _samples(agent: Any, customer: Any, label: str, n: int = SAMPLES) -> list[float]:
+    out: list[float] = []
+    for i in range(n):
+        text = f"e2e {label} {i} {uuid.uuid4().hex[:8]}"
+        customer.execute_script(_WATCH_JS, text)
+        sent = float(agent.execute_script(_SEND_JS, text))
+        deadline = time.monotonic() + WAIT_S
+        while (seen := customer.execute_script("return (window.__seen || {})[arguments[0]]", text)) is None:
+            if time.monotonic() > deadline:
+                for name, driver in (("agent", agent), ("customer", customer)):
+                    driver.save_screenshot(str(Path(tempfile.gettempdir()) / f"e2e-failed-{name}.png"))
+                raise RuntimeError(f"the customer never saw {text!r} (screenshots: e2e-failed-*.png in the temp dir)")
+            time.sleep(0.01)
+        out.append(float(seen) - sent)
+        time.sleep(0.3)
+    print(f"# e2e_latency {label}: {[round(x) for x in out]} ms", file=sys.stderr)
+    return out
+
+
+class _Chatter:
+    """bench/soak.py's simulated clients chatting on the bench stack, in a thread with its own event loop."""
+
+    def __init__(self, env: BenchEnv, clients: int) -> None:
+        self.soak = soak.Soak(soak.Plan(clients=clients, agents=max(2, clients // 5), killable=0), env.tmp / "chatter")
+        self.soak.stack = env.stack  # the harness's stack, already running; soak's proxy passes everything
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, name="e2e-chatter", daemon=True)
+
+    def start(self) -> None:
+        self.soak.root.mkdir(parents=True, exist_ok=True)
+        self.soak.populate()
+        self.thread.start()
+        if not self.ready.wait(600):
+            raise RuntimeError("the chatting clients did not start")
+        if self.error is not None:
+            raise self.error
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # reported by start()/close()
+            self.error = exc
+            self.ready.set()
+
+    async def _run(self) -> None:
+        clients = self.soak.clients
+        try:
+            for client in clients:
+                await self.soak._open(client)
+            self.ready.set()
+            until = time.monotonic() + 3600
+            chats = [asyncio.create_task(self.soak._chat(c, until)) for c in clients]
+            while not self.stop.is_set():
+                await asyncio.sleep(0.2)
+            for task in chats:
+                task.cancel()
+            await asyncio.gather(*chats, return_exceptions=True)
+        finally:
+            for client in clients:
+                if client.engine is not None:
+                    await client.engine.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(120)
+        if self.soak.proxy is not None:
+            self.soak.proxy.stop()
+
+
+def e2e_latency(env: BenchEnv) -> list[Figure]:
+    agent_user, customer_user = create_user(env.stack.db_url, "agent"), create_user(env.stack.db_url, "customer")
+    with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
+        row = conn.execute("insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+                           (customer_user.id, agent_user.id, "Bench: end to end")).fetchone()
+        assert row is not None
+        conn.execute("insert into messages (ticket_id, sender_id, content) values (%s, %s, 'hello')",
+                     (row[0], customer_user.id))
+    ticket_id = str(row[0])
+    os.environ["SUPPORTCHAT_SESSION_STORE"] = "file"
+    apps: list[AppProcess] = []
+    drivers: list[Any] = []
+    chatter: _Chatter | None = None
+    try:
+        for user in (agent_user, customer_user):
+            data = env.tmp / f"e2e-{user.role}"
+            asyncio.run(_presync(env, data, user, ticket_id))
+            apps.append(AppProcess(data, env.stack.api_url, env.stack.anon_key).start())
+        drivers = [_open(app, ticket_id) for app in apps]
+        agent, customer = drivers
+        while not agent.execute_script("return !!document.querySelector('textarea[data-testid=composer]')"):
+            time.sleep(0.05)
+        _samples(agent, customer, "warm-up", 3)  # the first sends pay for lazy imports and connections
+        idle = _samples(agent, customer, "idle")
+        raw, lost = asyncio.run(realtime._realtime_run(env, 1, rate=20, seconds=2.0))
+        chatter = _Chatter(env, LOAD_CLIENTS)
+        chatter.start()
+        time.sleep(5)  # every client chatting
+        loaded = _samples(agent, customer, "loaded")
+    finally:
+        for driver in drivers:
+            driver.quit()
+        for app in apps:
+            app.stop()
+            if os.environ.get("E2E_KEEP_LOGS"):
+                shutil.copy(app.log_path, Path(tempfile.gettempdir()) / app.log_path.name)
+        if chatter is not None:
+            chatter.close()
+    return [figure("e2e_latency", median(idle), "ms p50", "raw realtime insert → websocket delivery p50 (1 subscriber)",
+                   percentile(raw, 50), higher_is_better=False, p95_ms=round(percentile(idle, 95), 1),
+                   loaded_p50_ms=round(median(loaded), 1), loaded_p95_ms=round(percentile(loaded, 95), 1),
+                   load_clients=LOAD_CLIENTS, samples=SAMPLES, baseline_p99_ms=round(percentile(raw, 99), 1),
+                   baseline_losses=lost, goal="p50 ≤ 100 ms, p95 ≤ 250 ms, idle and loaded")]
+
+
+BENCHES = {"e2e_latency": e2e_latency}
