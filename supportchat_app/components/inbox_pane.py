@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from nicegui import ui
 
 from supportchat_app.components import sla_badge
+from supportchat_app.components.bulk import BulkBar, BulkSelection
 from supportchat_app.components.ticket_list import TicketRow
 from supportchat_app.components.views_bar import ViewsBar
 from supportchat_app.state import PRIORITIES, STATUSES, VIEWS, InboxState
@@ -35,6 +36,7 @@ class InboxPane(ui.column):
         self.ids: list[str] = []
         self.tickets: list[Ticket] = []
         self._drawn: object = None  # what the list shows now; an unchanged inbox is not redrawn
+        self.selection = BulkSelection(on_change=self._selection_changed)  # bulk actions (components/bulk.py)
         self.classes("sc-panel sc-line-r h-full w-[370px] min-w-[300px] gap-0 no-wrap")
         if self.staff:
             sla_badge.install()
@@ -79,17 +81,27 @@ class InboxPane(ui.column):
                             ui.button("New ticket", icon="add", on_click=on_new_ticket).props(
                                 'unelevated no-caps dense data-testid="new-ticket"'
                             ).mark("new-ticket").classes("px-3")
-                self.count = (
-                    ui.label("").classes("text-xs opacity-60").props('data-testid="ticket-count"').mark("ticket-count")
-                )
+                with ui.row(wrap=False).classes("w-full items-center no-wrap"):
+                    self.count = (
+                        ui.label("")
+                        .classes("text-xs opacity-60 grow")
+                        .props('data-testid="ticket-count"')
+                        .mark("ticket-count")
+                    )
+                    if self.staff:
+                        ui.button("Select", icon="checklist", on_click=self.selection.toggle_mode).props(
+                            'flat dense no-caps size=sm data-testid="bulk-select"'
+                        ).mark("bulk-select")
+                if self.staff:
+                    self.bulk = BulkBar(engine, user, self.selection, lambda: self.ids)
             self.list = ui.list().classes("w-full grow overflow-y-auto px-2 pb-2").props("dense")
             # the list, unlike its rows, survives every redraw: a click that lands while the rows are being
             # replaced (the first sync) still reaches the server this way; opening twice is a no-op
             self.list.on(
                 "click",
                 lambda e: on_open(str(e.args)) if e.args else None,
-                js_handler="(e) => { const r = e.target.closest('[data-ticket-id]');"
-                " if (r) emit(r.dataset.ticketId); }",
+                js_handler="(e) => { if (e.target.closest('.q-checkbox')) return;"  # a bulk checkbox: no open
+                " const r = e.target.closest('[data-ticket-id]'); if (r) emit(r.dataset.ticketId); }",
             )
         self.refresh()
 
@@ -131,6 +143,7 @@ class InboxPane(ui.column):
             tuple(sorted(viewers.items())),
             tuple(sorted((k, tuple(v)) for k, v in tags.items())),
             tuple(sorted(slas.items())),
+            self.selection.snapshot(),
         )
         if drawn == self._drawn:
             return
@@ -151,10 +164,16 @@ class InboxPane(ui.column):
                     tags=tags.get(ticket.id, ()),
                     sla=slas.get(ticket.id),
                     avatar_of=self.engine.avatar_file,
+                    check=self.selection.toggle if self.selection.active else None,
+                    checked=ticket.id in self.selection.selected,
                 )
         unread = sum(1 for t in self.tickets if getattr(t, "unread_count", 0))
         noun = "ticket" if len(self.tickets) == 1 else "tickets"
         self.count.set_text(f"{len(self.tickets)} {noun} · {unread} unread")
+
+    def _selection_changed(self) -> None:
+        self.bulk.draw()
+        self.refresh()
 
     @property
     def unread_tickets(self) -> int:

@@ -1,5 +1,5 @@
 """The command palette (issue 14, item 9): Ctrl+K for staff searches tickets *and* runs actions on the open
-ticket — take / release, assign to… (admins), status, priority, and whatever else a caller adds (macros) —
+ticket — take / release, assign to… (admins), status, priority, snooze…, apply macro… —
 all from the keyboard: type to filter, ↑/↓ to move, Enter to run, Esc to close.
 
 Tickets come from the cache's full-text search (subjects and messages, offline); actions match when every
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from nicegui import events, ui
@@ -18,6 +20,7 @@ from nicegui import events, ui
 from supportchat_app import fmt
 from supportchat_app.components.partial_sync import ServerSearch
 from supportchat_app.state import PRIORITIES, STATUSES
+from sync.macros import apply_macro
 from sync.models import LocalUser, SearchHit
 
 if TYPE_CHECKING:
@@ -90,7 +93,35 @@ def ticket_actions(
         act.change(f"Status: {status.title()}", "flag", "change status mark", status=status)
     for priority in (p for p in PRIORITIES if p != ticket.priority):
         act.change(f"Priority: {priority.title()}", "priority_high", "change", priority=priority)
+    _workspace_actions(act, engine, user, ticket.id)
     return act.actions
+
+
+def _workspace_actions(act: _Actions, engine: SyncEngine, user: LocalUser, ticket_id: str) -> None:
+    """Snooze… and Apply macro… (the agent workspace, sync/workspace.py)."""
+    workspace = engine.workspace
+    for label, until in _snoozes(datetime.now().astimezone()):
+        act.add(f"Snooze {label}", f"Snoozed {label}", partial(workspace.snooze, ticket_id, until), "snooze")
+    for macro in workspace.macros():
+        act.add(
+            f"Apply macro: {macro.name}",
+            f"Macro “{macro.name}” applied",
+            partial(apply_macro, workspace, macro, [ticket_id], user.id),
+            "auto_fix_high",
+            "run",
+        )
+
+
+def _snoozes(now: datetime) -> list[tuple[str, datetime | None]]:
+    """Snooze choices: an hour, tomorrow morning, next Monday morning, until the customer replies."""
+    morning = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    monday = (now + timedelta(days=7 - now.weekday())).replace(hour=9, minute=0, second=0, microsecond=0)
+    return [
+        ("for 1 hour", now + timedelta(hours=1)),
+        ("until tomorrow 9:00", morning),
+        ("until Monday 9:00", monday),
+        ("until the customer replies", None),
+    ]
 
 
 @dataclass

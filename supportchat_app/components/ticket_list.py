@@ -32,6 +32,8 @@ class TicketRow(ui.item):
         tags: Sequence[Tag] = (),
         sla: TicketSla | None = None,
         avatar_of: Callable[[str], Path | None] = lambda _: None,
+        check: Callable[[str], None] | None = None,
+        checked: bool = False,
     ) -> None:
         super().__init__(on_click=lambda: on_open(ticket.id))
         unread = ticket.unread_count
@@ -39,6 +41,11 @@ class TicketRow(ui.item):
         self.classes("sc-ticket-row rounded-lg q-my-xs" + (" sc-selected" if selected else ""))
         self.props(f'data-ticket-id="{ticket.id}" data-testid="ticket-row"').mark("ticket-row", f"ticket-{ticket.id}")
         with self:
+            if check is not None:  # bulk selection (components/bulk.py); the click must not open the ticket
+                with ui.item_section().props("side"):
+                    ui.checkbox(value=checked, on_change=lambda: check(ticket.id)).props(
+                        'dense data-testid="bulk-check"'
+                    ).mark("bulk-check", f"bulk-check-{ticket.id}").on("click.stop", lambda: None)
             with ui.item_section().props("avatar"):
                 if show_customer:
                     Avatar(customer, str(ticket.customer_id), image=avatar_of(str(ticket.customer_id)))
