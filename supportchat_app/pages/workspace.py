@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse
 
 from supportchat_app import fmt, theme
 from supportchat_app.backend import Workspace
+from supportchat_app.components.context_panel import ContextPanel
 from supportchat_app.components.dialogs import NewTicketDialog, SearchDialog, ShortcutSheet
 from supportchat_app.components.inbox_pane import InboxPane
 from supportchat_app.components.palette import CommandPalette, ticket_actions
@@ -129,8 +130,11 @@ class WorkspaceView:
 
     def _show_ticket(self, ticket_id: str) -> None:
         self.right.clear()
-        with self.right:
+        with self.right, ui.row(wrap=False).classes("w-full h-full no-wrap gap-0"):
             self.pane = TicketPane(self.engine, self.user, ticket_id)
+            if self.staff:  # the customer beside the ticket (components/context_panel.py)
+                context = ContextPanel(self.engine, self.user, ticket_id, on_open=self.open_ticket)
+                self.workspace.events.subscribe(context.on_event)
         self._mark_read()
         background_tasks.create(self._safely(self.engine.presence.watch(ticket_id)), name="watch ticket")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sync import events
-from sync.cache import history, reads, settings, workspace, writes
+from sync.cache import context, history, reads, settings, workspace, writes
 from sync.cache.files import Store, delete_store, open_store
 from sync.cache.schema import VERSION
 from sync.cache.workspace_db import WorkspaceCache
@@ -516,6 +516,13 @@ class Cache:
 
     def agents(self) -> list[Profile]:
         return reads.agents(self._store.reader)
+
+    def customer_tickets(self, customer_id: str, limit: int = 50) -> list[Ticket]:
+        """A customer's tickets here, newest activity first (the context panel, sync/cache/context.py)."""
+        return context.customer_tickets(self._store.reader, self.me, self.role, customer_id, limit)
+
+    def first_ticket_at(self, customer_id: str) -> str | None:
+        return context.first_ticket_at(self._store.reader, customer_id)
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         return reads.search(self._store.reader, query, limit)

@@ -1,0 +1,149 @@
+"""The customer context panel (issue 14, item 6), beside the open ticket for staff: who the customer is, since
+when they write in, their other tickets (status and last message, a click opens one) and the notes staff keep
+about them (``customer_notes``: staff only, never synced to a customer's cache — RLS on the server).
+
+Everything comes from the cache, so the panel works offline; a note is written through the outbox like any
+workspace row (sync/workspace.py) and shows at once, marked while it waits for the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from nicegui import ui
+
+from supportchat_app import fmt
+from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.ticket_list import STATUS_COLORS
+from sync import events
+from sync.models import LocalUser, Ticket
+
+if TYPE_CHECKING:
+    from sync.engine import SyncEngine
+
+
+class ContextPanel(ui.column):
+    def __init__(self, engine: SyncEngine, user: LocalUser, ticket_id: str, *, on_open: Callable[[str], None]) -> None:
+        super().__init__()
+        self.engine, self.user, self.ticket_id, self._on_open = engine, user, ticket_id, on_open
+        ticket = engine.cache.ticket(ticket_id)
+        self.customer_id = ticket.customer_id if ticket else ""
+        self.classes("sc-panel h-full w-[290px] min-w-[260px] gap-3 p-4 no-wrap overflow-y-auto")
+        self.style("border-left: 1px solid var(--sc-line)")
+        self.props('data-testid="context-panel"').mark("context-panel")
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.clear()
+        if not self.customer_id:
+            return
+        cache = self.engine.cache
+        profile = cache.profiles().get(self.customer_id)
+        name = profile.display_name if profile and profile.display_name else "Customer"
+        tickets = cache.customer_tickets(self.customer_id)
+        first = cache.first_ticket_at(self.customer_id)
+        with self:
+            with ui.row(wrap=False).classes("items-center gap-3 no-wrap"):
+                Avatar(name, self.customer_id, size="44px")
+                with ui.column().classes("gap-0 min-w-0"):
+                    ui.label(name).classes("text-base font-semibold ellipsis").props('data-testid="context-name"').mark(
+                        "context-name"
+                    )
+                    ui.label((profile.role if profile else "customer").title()).classes("text-xs opacity-60")
+            with ui.column().classes("gap-0 text-xs"):
+                if first:
+                    ui.label(f"First seen {fmt.opened(first)}").props('data-testid="context-first-seen"').mark(
+                        "context-first-seen"
+                    )
+                open_count = sum(1 for t in tickets if t.status in ("open", "pending"))
+                noun = "ticket" if len(tickets) == 1 else "tickets"
+                ui.label(f"{len(tickets)} {noun} · {open_count} open").classes("opacity-70")
+            self._tickets(tickets)
+            self._notes()
+
+    def on_event(self, event: events.Event) -> None:
+        """Engine events (subscribed by the page): redraw when the customer's tickets or notes changed."""
+        if self.is_deleted:
+            return
+        match event:
+            case events.WorkspaceChanged(tables=tables) if "customer_notes" in tables:
+                self.refresh()
+            case events.TicketsChanged() | events.MessagesChanged():
+                self.refresh()
+
+    def _tickets(self, tickets: list[Ticket]) -> None:
+        others = [t for t in tickets if t.id != self.ticket_id]
+        ui.label("Other tickets").classes("text-xs font-semibold uppercase opacity-60 q-mt-sm")
+        if not others:
+            ui.label("None").classes("text-xs opacity-60")
+        with ui.list().props("dense").classes("w-full"):
+            for t in others[:10]:
+                with (
+                    ui.item(on_click=lambda tid=t.id: self._on_open(tid))
+                    .classes("rounded w-full")
+                    .props('data-testid="context-ticket"')
+                    .mark("context-ticket")
+                ):
+                    with ui.item_section().classes("min-w-0"):
+                        with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap"):
+                            ui.label(t.subject).classes("text-sm ellipsis grow")
+                            ui.badge(t.status, color=STATUS_COLORS.get(t.status, "grey")).props("outline").classes(
+                                "text-xs"
+                            )
+                        ui.label(f"{fmt.ago(t.last_message_at)} · {t.last_message_preview}").classes(
+                            "text-xs opacity-60 ellipsis"
+                        )
+
+    def _notes(self) -> None:
+        workspace = self.engine.workspace
+        notes = workspace.customer_notes(self.customer_id)
+        profiles = self.engine.cache.profiles()
+        with ui.row(wrap=False).classes("w-full items-center no-wrap q-mt-sm"):
+            ui.label("Notes").classes("text-xs font-semibold uppercase opacity-60 grow")
+            ui.icon("lock", size="14px").classes("opacity-50").tooltip("Only staff see these notes")
+        for note in notes:
+            author = profiles.get(note.author_id)
+            with (
+                ui.column()
+                .classes("w-full gap-0 sc-note rounded p-2")
+                .props('data-testid="context-note"')
+                .mark("context-note")
+            ):
+                ui.label(note.body).classes("text-sm whitespace-pre-wrap")
+                with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap text-xs opacity-60"):
+                    who = author.display_name if author else "Staff"
+                    ui.label(f"{who} · {fmt.ago(note.created_at)}").classes("grow")
+                    if note.local_state != "sent":
+                        ui.label("waiting to sync" if note.local_state == "pending" else note.error or "refused")
+                    if note.author_id == self.user.id or self.user.role == "admin":
+                        ui.button(icon="delete", on_click=lambda n=note.id: self._delete(n)).props(
+                            'flat dense round size=xs data-testid="context-note-delete"'
+                        ).mark("context-note-delete")
+        self.note_input = (
+            ui.textarea(placeholder="Add a note about this customer…")
+            .props('outlined dense autogrow rows=1 data-testid="context-note-input"')
+            .mark("context-note-input")
+            .classes("w-full text-sm")
+        )
+        ui.button("Add note", on_click=self._add).props(
+            'unelevated dense no-caps size=sm data-testid="context-note-add"'
+        ).mark("context-note-add").classes("self-end px-2")
+
+    def _add(self) -> None:
+        body = (self.note_input.value or "").strip()
+        if not body:
+            return
+        try:
+            self.engine.workspace.add_customer_note(self.customer_id, body)
+        except ValueError as exc:
+            ui.notify(fmt.plain_error(exc, "save the note"), type="negative")
+            return
+        self.refresh()
+
+    def _delete(self, note_id: str) -> None:
+        try:
+            self.engine.workspace.delete_customer_note(note_id)
+        except ValueError as exc:
+            ui.notify(fmt.plain_error(exc, "delete the note"), type="negative")
+        self.refresh()
