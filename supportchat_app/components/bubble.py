@@ -10,6 +10,7 @@ from pathlib import Path
 from nicegui import ui
 
 from supportchat_app import fmt
+from supportchat_app.components import mentions
 from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.message_actions import MessageActions
 from supportchat_app.components.receipts import ReceiptLine, ThreadReceipts
@@ -79,7 +80,7 @@ class MessageBubble(ui.row):
                     ).props('data-testid="deleted"').mark("deleted")
                     self.state_row = ui.row()
                     return
-                body = self.body = ui.label(str(message.content)).classes(
+                body = self.body = ui.label(mentions.display(str(message.content))).classes(
                     "sc-bubble px-3 py-2 rounded-2xl whitespace-pre-wrap"
                 )
                 if internal:

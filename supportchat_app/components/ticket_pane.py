@@ -15,6 +15,7 @@ from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.canned_picker import CannedPicker, picker_button
 from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
 from supportchat_app.components.composer import Composer
+from supportchat_app.components.mentions import MentionPicker
 from supportchat_app.components.sla_badge import sla_badge
 from supportchat_app.components.snooze import SnoozeButton
 from supportchat_app.components.tags import TagEditor
@@ -221,6 +222,10 @@ class TicketPane(ui.column):
                 self.canned = CannedPicker(self.engine, self.composer, self._canned_context)
                 with self.composer.send_button.parent_slot.parent:  # type: ignore[union-attr]
                     picker_button(self.canned).move(target_index=1)
+            if self.staff:  # @agent in internal notes (components/mentions.py)
+                self.mention_picker = MentionPicker(
+                    self.engine, self.user, self.composer.input, lambda: self.composer_state.internal
+                )
 
     def _canned_context(self) -> dict[str, str]:
         ticket = self.ticket
@@ -232,6 +237,8 @@ class TicketPane(ui.column):
     def _mode_changed(self) -> None:
         if self.composer is not None:
             self.composer.mode_changed()
+            if self.staff:
+                self.mention_picker.update_for(self.composer_state.text)
 
     def _save_draft(self, text: str) -> None:
         background_tasks.create(self.engine.commands.asave_draft(self.ticket_id, text), name="save draft")

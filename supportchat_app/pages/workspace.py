@@ -20,6 +20,7 @@ from supportchat_app.backend import Workspace
 from supportchat_app.components.context_panel import ContextPanel
 from supportchat_app.components.dialogs import NewTicketDialog, SearchDialog, ShortcutSheet
 from supportchat_app.components.inbox_pane import InboxPane
+from supportchat_app.components.mentions import MentionsButton
 from supportchat_app.components.palette import CommandPalette, ticket_actions
 from supportchat_app.components.sync_status import SyncStatusBar
 from supportchat_app.components.ticket_pane import TicketPane
@@ -75,6 +76,8 @@ class WorkspaceView:
             frame.status_slot,
         ):
             self.status_bar = SyncStatusBar()
+            if self.staff:  # mentions of me: count, notification, the Mentions view (components/mentions.py)
+                self.mentions = MentionsButton(self.engine, self.open_ticket)
         self.status_bar.show(self.engine.status)
         with ui.row(wrap=False).classes("w-full no-wrap gap-0 h-[calc(100vh-58px)]"):
             self.inbox = InboxPane(
@@ -92,6 +95,8 @@ class WorkspaceView:
         ui.on("scfocus", self._focus)
         self.workspace.events.subscribe(self.on_event)  # in this page's context; dropped when it goes
         self.workspace.events.subscribe(self._desk_event)
+        if self.staff:
+            self.workspace.events.subscribe(self.mentions.on_event)
         self.client.on_delete(self._leave_ticket)
         self.client.on_connect(lambda: ui.run_javascript(FOCUS_JS))
         if self.staff:

@@ -1,0 +1,167 @@
+"""Mentions (issue 14, item 8): ``@agent`` in an internal note, the agent told, and their Mentions view.
+
+- Writing: in "Internal note" mode, typing ``@`` and the start of a name offers the staff whose name matches;
+  picking one writes ``@[Name](<user id>)`` — the syntax the server parses (migration 20261129000530's
+  ``record_mentions`` fills ``public.mentions``; 20261129000520's notifications trigger queues the email the
+  notify worker sends). Bubbles show it as ``@Name`` (``display``).
+- Being mentioned: ``MentionsButton`` in the header counts unseen mentions; a new one (pulled or live) gives
+  a desktop notification and a toast; the button opens the Mentions view — newest first, unseen marked — and
+  opening one opens its ticket and marks it seen (through the outbox, so offline too).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from nicegui import background_tasks, ui
+
+from supportchat_app import fmt
+from supportchat_app.notifier import notifier
+from sync import events
+from sync.models import LocalUser, Profile
+
+if TYPE_CHECKING:
+    from sync.engine import SyncEngine
+
+MENTION = re.compile(r"@\[([^\]\n]{0,200})\]\([0-9a-fA-F-]{36}\)")
+# "@" and the start of a name (names have spaces), right before the caret
+TYPED = re.compile(r"(?:^|\s)@([^\n@\[\]()]{0,40})$")
+
+
+def display(content: str) -> str:
+    """Message text as people read it: ``@[Carol](uuid)`` → ``@Carol``."""
+    return MENTION.sub(lambda m: "@" + m.group(1), content)
+
+
+def token(profile: Profile) -> str:
+    name = profile.display_name.replace("]", "").replace("\n", " ")[:200] or "agent"
+    return f"@[{name}]({profile.id}) "
+
+
+def suggestions(text: str, staff: list[Profile], me: str, limit: int = 6) -> tuple[str, list[Profile]] | None:
+    """When the text ends in ``@pre``, the typed prefix and the staff (not me) whose name contains it."""
+    found = TYPED.search(text)
+    if found is None:
+        return None
+    prefix = found.group(1).lower()
+    matches = [p for p in staff if p.id != me and prefix in p.display_name.lower()]
+    return found.group(1), sorted(
+        matches, key=lambda p: (not p.display_name.lower().startswith(prefix), p.display_name.lower())
+    )[:limit]
+
+
+class MentionPicker(ui.row):
+    """Chips under the composer offering staff to mention while an internal note ends in ``@name``."""
+
+    def __init__(self, engine: SyncEngine, user: LocalUser, textarea: ui.textarea, is_note: Callable[[], bool]) -> None:
+        super().__init__(wrap=True)
+        self.engine, self.user, self.textarea, self.is_note = engine, user, textarea, is_note
+        self.classes("w-full gap-1 px-4 items-center").props('data-testid="mention-picker"').mark("mention-picker")
+        textarea.on_value_change(lambda e: self.update_for(str(e.value or "")))
+        self.set_visibility(False)
+
+    def update_for(self, text: str) -> None:
+        self.clear()
+        found = suggestions(text, self.engine.cache.agents(), self.user.id) if self.is_note() else None
+        self.set_visibility(bool(found and found[1]))
+        if not found:
+            return
+        typed, people = found
+        with self:
+            ui.label("Mention:").classes("text-xs opacity-60")
+            for person in people:
+                ui.chip(
+                    person.display_name, icon="alternate_email", on_click=lambda p=person: self.pick(typed, p)
+                ).props('dense clickable outline color=amber-9 data-testid="mention-option"').mark("mention-option")
+
+    def pick(self, typed: str, person: Profile) -> None:
+        text = str(self.textarea.value or "")
+        cut = len(text) - len(typed) - 1  # drop "@" + what was typed of the name
+        self.textarea.value = text[:cut] + token(person)
+        self.textarea.run_method("focus")
+
+
+class MentionsButton(ui.button):
+    """Header button: unseen mentions count; opens the Mentions view; notifies of new ones."""
+
+    def __init__(self, engine: SyncEngine, on_open: Callable[[str], None]) -> None:
+        super().__init__(icon="alternate_email", on_click=self.open_view)
+        self.engine, self._on_open = engine, on_open
+        self.props('flat round dense data-testid="mentions"').mark("mentions").tooltip("Mentions")
+        with self:
+            self.badge = (
+                ui.badge("", color="negative")
+                .props('floating rounded data-testid="mentions-count"')
+                .mark("mentions-count")
+            )
+        self.known = {m.id for m in engine.workspace.mentions()}  # only mentions arriving from now on notify
+        self.dialog = ui.dialog()
+        self.show_count()
+
+    def show_count(self) -> None:
+        unseen = len(self.engine.workspace.mentions(unseen_only=True))
+        self.badge.set_text(str(unseen))
+        self.badge.set_visibility(unseen > 0)
+
+    def on_event(self, event: events.Event) -> None:
+        """Engine events (subscribed by the page): mentions pulled or streamed in."""
+        if self.is_deleted or not (isinstance(event, events.WorkspaceChanged) and "mentions" in event.tables):
+            return
+        mentions = self.engine.workspace.mentions()
+        fresh = [m for m in mentions if m.id not in self.known and m.seen_at is None]
+        self.known |= {m.id for m in mentions}
+        self.show_count()
+        if self.dialog.value:
+            self._draw()
+        for mention in fresh[:3]:
+            title, body = self._describe(mention.author_id, mention.ticket_id, mention.message_id)
+            ui.notify(f"{title}: {body}", type="info", multi_line=True)
+            background_tasks.create(notifier.notify(title, body), name="mention notification")
+
+    def _describe(self, author_id: str, ticket_id: str, message_id: str) -> tuple[str, str]:
+        profile = self.engine.cache.profiles().get(author_id)
+        ticket = self.engine.cache.ticket(ticket_id)
+        message = self.engine.cache.message(message_id)
+        title = f"{profile.display_name if profile else 'Someone'} mentioned you"
+        body = display(message.content)[:140] if message else (ticket.subject if ticket else "in a ticket")
+        return title, body
+
+    def open_view(self) -> None:
+        self._draw()
+        self.dialog.open()
+
+    def _draw(self) -> None:
+        self.dialog.clear()
+        mentions = self.engine.workspace.mentions()
+        with self.dialog, ui.card().classes("w-[560px] max-w-full").props('data-testid="mentions-view"'):
+            ui.label("Mentions").classes("text-lg font-medium")
+            if not mentions:
+                ui.label("Nobody mentioned you yet.").classes("text-sm opacity-60")
+            with ui.list().classes("w-full").props("dense"):
+                for mention in mentions[:50]:
+                    title, body = self._describe(mention.author_id, mention.ticket_id, mention.message_id)
+                    ticket = self.engine.cache.ticket(mention.ticket_id)
+                    with (
+                        ui.item(on_click=lambda m=mention: self._open(m.id, m.ticket_id))
+                        .classes("rounded w-full" + ("" if mention.seen_at else " sc-selected"))
+                        .props('data-testid="mention-row"')
+                        .mark("mention-row", *(["mention-unseen"] if not mention.seen_at else []))
+                    ):
+                        with ui.item_section():
+                            ui.label(f"{title} · {ticket.subject if ticket else 'a ticket'}").classes(
+                                "text-sm font-medium"
+                            )
+                            ui.label(body).classes("text-xs opacity-70 ellipsis-2-lines")
+                        with ui.item_section().props("side"):
+                            ui.label(fmt.ago(mention.created_at)).classes("text-xs opacity-60")
+
+    def _open(self, mention_id: str, ticket_id: str) -> None:
+        self.dialog.close()
+        try:
+            self.engine.workspace.mark_mention_seen(mention_id)
+        except ValueError as exc:
+            ui.notify(fmt.plain_error(exc, "mark the mention seen"), type="warning")
+        self.show_count()
+        self._on_open(ticket_id)
