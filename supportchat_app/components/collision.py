@@ -98,7 +98,7 @@ class ViewerAvatars(ui.row):
 
     def __init__(self, names: Sequence[str], *, limit: int = 3) -> None:
         super().__init__(wrap=False)
-        self.classes("items-center gap-0 no-wrap sc-viewers")
+        self.classes("items-center gap-0 no-wrap sc-viewers shrink-0 q-pr-xs")
         self.props('data-testid="row-viewers"').mark("row-viewers")
         with self:
             ui.icon("visibility", size="14px").classes("opacity-60 q-mr-xs")

@@ -23,13 +23,22 @@ if TYPE_CHECKING:
     from sync.engine import SyncEngine
 
 
+def first_seen(value: str) -> str:
+    """'today', 'yesterday' or the date ('12 Nov 2026') of the customer's first ticket."""
+    day = fmt.day_of(value)
+    if day is None:
+        return "—"
+    label = fmt.day_label(day)
+    return label.lower() if label in ("Today", "Yesterday") else day.strftime("%d %b %Y").lstrip("0")
+
+
 class ContextPanel(ui.column):
     def __init__(self, engine: SyncEngine, user: LocalUser, ticket_id: str, *, on_open: Callable[[str], None]) -> None:
         super().__init__()
         self.engine, self.user, self.ticket_id, self._on_open = engine, user, ticket_id, on_open
         ticket = engine.cache.ticket(ticket_id)
         self.customer_id = ticket.customer_id if ticket else ""
-        self.classes("sc-panel h-full w-[290px] min-w-[260px] gap-3 p-4 no-wrap overflow-y-auto")
+        self.classes("sc-panel h-full w-[290px] min-w-[260px] gap-3 p-4 no-wrap overflow-y-auto overflow-x-hidden")
         self.style("border-left: 1px solid var(--sc-line)")
         self.props('data-testid="context-panel"').mark("context-panel")
         self.refresh()
@@ -53,7 +62,7 @@ class ContextPanel(ui.column):
                     ui.label((profile.role if profile else "customer").title()).classes("text-xs opacity-60")
             with ui.column().classes("gap-0 text-xs"):
                 if first:
-                    ui.label(f"First seen {fmt.opened(first)}").props('data-testid="context-first-seen"').mark(
+                    ui.label(f"First seen {first_seen(first)}").props('data-testid="context-first-seen"').mark(
                         "context-first-seen"
                     )
                 open_count = sum(1 for t in tickets if t.status in ("open", "pending"))
@@ -81,18 +90,18 @@ class ContextPanel(ui.column):
             for t in others[:10]:
                 with (
                     ui.item(on_click=lambda tid=t.id: self._on_open(tid))
-                    .classes("rounded w-full")
+                    .classes("rounded w-full px-1")
                     .props('data-testid="context-ticket"')
                     .mark("context-ticket")
                 ):
                     with ui.item_section().classes("min-w-0"):
                         with ui.row(wrap=False).classes("w-full items-center gap-1 no-wrap"):
-                            ui.label(t.subject).classes("text-sm ellipsis grow")
+                            ui.label(t.subject).classes("text-sm ellipsis grow min-w-0")
                             ui.badge(t.status, color=STATUS_COLORS.get(t.status, "grey")).props("outline").classes(
                                 "text-xs"
                             )
                         ui.label(f"{fmt.ago(t.last_message_at)} · {t.last_message_preview}").classes(
-                            "text-xs opacity-60 ellipsis"
+                            "text-xs opacity-60 ellipsis w-full"
                         )
 
     def _notes(self) -> None:

@@ -75,7 +75,7 @@ class TicketRow(ui.item):
                         ui.badge(priority, color=PRIORITY_COLORS.get(priority, "grey")).classes("text-xs")
                     assignee = ticket.assignee_name or None
                     if show_customer and assignee:
-                        ui.label(f"→ {assignee}").classes("text-xs opacity-60 ellipsis")
+                        ui.label(f"→ {assignee}").classes("text-xs opacity-60 ellipsis min-w-0")
                     sla_badge(sla)
                     tag_chips(tags)
                     if viewers:
