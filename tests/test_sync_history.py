@@ -288,8 +288,8 @@ async def test_a_deleted_messages_files_leave_storage_and_a_refused_delete_keeps
     await agent.sync_once()
     invoice = tmp_path / "invoice.pdf"
     invoice.write_bytes(b"%PDF-1.4 invoice")
-    kept = agent.send_message(tid, "the invoice", files=[invoice]).id
-    gone = agent.send_message(tid, "the wrong invoice", files=[invoice]).id
+    kept = agent.commands.send_message(tid, "the invoice", files=[invoice]).id
+    gone = agent.commands.send_message(tid, "the wrong invoice", files=[invoice]).id
     await agent.sync_once()
     assert len(world.server.files) == 2
     # the delete of `kept` is refused (the ticket was closed meanwhile): its file and its row stay
@@ -312,7 +312,7 @@ async def test_files_of_a_message_an_admin_deleted_leave_storage_by_their_upload
     await agent.sync_once()
     shot = tmp_path / "screen.png"
     shot.write_bytes(b"\x89PNG screen")
-    mid = agent.send_message(tid, "a screenshot", files=[shot]).id
+    mid = agent.commands.send_message(tid, "a screenshot", files=[shot]).id
     await agent.sync_once()
     await world.server.delete_message(mid)  # an admin
     await agent.sync_once()  # the pull brings the tombstone and queues the removal; the next round sends it

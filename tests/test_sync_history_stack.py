@@ -192,7 +192,7 @@ async def test_the_uploader_removes_a_deleted_messages_files_from_storage(stack:
     await agent.sync_once()
     receipt = tmp_path / "receipt.txt"
     receipt.write_text("card 4111 1111 1111 1111")
-    mid = agent.send_message(tid, "the receipt", files=[receipt]).id
+    mid = agent.commands.send_message(tid, "the receipt", files=[receipt]).id
     await agent.sync_once()
     objects = "select count(*) from storage.objects where bucket_id = 'attachments' and name like %s"
     assert sql(stack.db_url, objects, f"{tid}/{mid}/%") == [(1,)]
