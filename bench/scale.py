@@ -124,7 +124,7 @@ async def _sync_partial(env: BenchEnv, state: Scaled) -> tuple[float, int]:
                                    env.tmp / f"desk-partial-{uuid.uuid4().hex[:6]}", timeout=120)
     try:
         await engine.sign_in(state.desk.email(state.desk.admin), PASSWORD)
-        engine.set_sync_scope(PARTIAL_DAYS)
+        engine.partial.set_days(PARTIAL_DAYS)
         started = time.perf_counter()
         await engine.sync_once()
         return time.perf_counter() - started, engine.cache.count("messages")

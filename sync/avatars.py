@@ -10,9 +10,9 @@ writes their folder, readers as the profiles policies allow).
   copy; uploading the same picture twice is harmless (upsert of the same bytes).
 - ``AvatarFiles`` keeps downloaded pictures beside the cache file (``<cache>.avatars/<user id>/<file>``),
   so avatars show offline; ``refresh`` downloads what the cached profiles name and is missing, and drops
-  pictures no profile names any more. Setting a picture is online-only (``SyncEngine.set_avatar``): it is
-  rare, nothing else waits on it, and a picture that silently waited in an outbox would look set to the
-  user but not to anyone else.
+  pictures no profile names any more. Setting a picture is online-only (``SyncEngine.avatars.set``,
+  sync/avatar_store.py): it is rare, nothing else waits on it, and a picture that silently waited in an
+  outbox would look set to the user but not to anyone else.
 """
 
 from __future__ import annotations

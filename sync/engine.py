@@ -32,9 +32,10 @@ from typing import Any
 
 import platformdirs
 
-from sync import avatars, events, mfa, scope
+from sync import events, mfa
 from sync.account import Account
 from sync.attachment_files import AttachmentFiles
+from sync.avatar_store import Avatars
 from sync.cache import Cache
 from sync.cache.db import CORE_TABLES as PHASES  # the initial sync's progress steps
 from sync.clock import Clock
@@ -44,7 +45,8 @@ from sync.errors import AuthError, RetryableError, SyncError
 from sync.events import EventHub
 from sync.history import HistoryCommands
 from sync.live import cancel_for_sure
-from sync.models import LocalUser, RemoteConfig, SearchHit, SyncStatus
+from sync.models import LocalUser, RemoteConfig, SyncStatus
+from sync.partial import PartialSync
 from sync.presence import Presence
 from sync.remote import Remote, SupabaseRemote, Tokens
 from sync.session import SessionStore, StoredSession, default_session_store
@@ -79,7 +81,6 @@ class SyncEngine:
         self.user: LocalUser | None = None
         self.status = SyncStatus("offline", 0, 0, None, None)
         self._parts: SignedIn | None = None
-        self._avatar_files: avatars.AvatarFiles | None = None
         self.events = EventHub()
         self._emit = self.events.emit
         self.presence = Presence(remote, self._emit)
@@ -158,6 +159,16 @@ class SyncEngine:
         return self._signed_in().history
 
     @property
+    def avatars(self) -> Avatars:
+        """Everyone's pictures as this device has them (``file``), one's own set online (``set``)."""
+        return self._signed_in().avatars
+
+    @property
+    def partial(self) -> PartialSync:
+        """Partial sync: the cached scope (``days``, ``set_days``), tickets and search beyond it on demand."""
+        return self._signed_in().partial
+
+    @property
     def max_batch(self) -> int:
         """Outbox entries sent per request at most."""
         return self._max_batch
@@ -193,6 +204,7 @@ class SyncEngine:
             self.cache_path(user.id),
             user,
             self.remote,
+            self.account,
             self._emit,
             on_write=self._after_write,
             want_pull=lambda: self.wake(pull=True),
@@ -251,7 +263,7 @@ class SyncEngine:
         if user is not None:
             path = self.cache_path(user.id)
             Cache.delete(path)
-            shutil.rmtree(path.with_name(path.name + ".avatars"), ignore_errors=True)  # others' pictures too
+            shutil.rmtree(Avatars.folder(path), ignore_errors=True)  # others' pictures too
         await self.account.forget()
         self.user = None
         self._set_status(state="offline", pending=0, failed=0, last_synced_at=None, last_error=None)
@@ -348,7 +360,7 @@ class SyncEngine:
                 if initial:
                     await parts.cache.mark_initial_sync_done()
                 self._set_status(state="online", last_synced_at=datetime.now(UTC), last_error=None, progress=None)
-                await self._refresh_avatars()
+                await parts.avatars.refresh()
                 return True
             finally:
                 self._refresh_counts()
@@ -390,66 +402,6 @@ class SyncEngine:
     async def access_token(self) -> str:
         """A current access token of the signed-in user, for account actions outside the data path."""
         return await self.account.access_token()
-
-    # --- partial sync: the cached scope, and what lies outside it on demand (sync/scope.py) ------------
-
-    def sync_scope_days(self) -> int | None:
-        """None: everything is cached; N: open/pending tickets plus those active in the last N days."""
-        return self._signed_in().cache.sync_scope_days()
-
-    def set_sync_scope(self, days: int | None) -> None:
-        self._signed_in().cache.set_sync_scope_days(scope.check_days(days), scope.SCOPED_TABLES)
-        self.wake(pull=True)
-
-    async def fetch_ticket(self, ticket_id: str) -> bool:
-        """Cache a ticket and its thread that the partial sync left on the server (False: not visible)."""
-        parts = self._signed_in()
-        await self.account.ensure_fresh()
-        return await self.account.with_refresh(
-            lambda: scope.fetch_ticket(parts.cache, self.remote, parts.puller.backfill, ticket_id, self._emit)
-        )
-
-    async def search_server(self, query: str, limit: int = 50) -> list[SearchHit]:
-        """Full-text search on the server (RLS applies), for what a partial cache does not hold."""
-        self._signed_in()
-        await self.account.ensure_fresh()
-        return await self.account.with_refresh(lambda: scope.search(self.remote, query, limit))
-
-    # --- pictures: downloaded beside the cache, shown offline (sync/avatars.py) -------------------------
-
-    @property
-    def avatars(self) -> avatars.AvatarFiles:
-        """This user's downloaded pictures, beside the cache file (they show offline)."""
-        root = self.cache.path.with_name(self.cache.path.name + ".avatars")
-        if self._avatar_files is None or self._avatar_files.root != root:
-            self._avatar_files = avatars.AvatarFiles(root)
-        return self._avatar_files
-
-    def avatar_file(self, user_id: str) -> Path | None:
-        """The local copy of a user's current picture, or None (show initials)."""
-        return self.avatars.path(user_id, self.cache.avatar_url(user_id))
-
-    async def set_avatar(self, path: Path | None) -> None:
-        """Set this user's picture (None removes it); online only. ValueError for a picture the bucket would
-        refuse (size, type), the sync error tree when the server cannot be reached or refuses."""
-        user, files = self.signed_in_user(), self.avatars
-        await self.account.ensure_fresh()
-        async with files.lock:
-            uploaded = (
-                None if path is None else await files.upload(self.remote, user.id, path, self.account.with_refresh)
-            )
-            url = None if uploaded is None else avatars.url_of(uploaded[0])
-            row = await self.account.with_refresh(lambda: self.remote.update_profile(user.id, {"avatar_url": url}))
-            if row is not None:
-                await self.cache.apply_live({"profiles": [row]})
-            if uploaded is not None:
-                await asyncio.to_thread(files.keep, uploaded[0], uploaded[1].data)
-        self._emit(events.AvatarsChanged(frozenset({user.id})))
-
-    async def _refresh_avatars(self) -> None:
-        arrived = await self.avatars.refresh(self.cache.avatar_urls, self.remote)
-        if arrived:
-            self._emit(events.AvatarsChanged(frozenset(arrived)))
 
     # --- status and events --------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ class WorkspaceChanged(Event):
 
 @dataclass(frozen=True)
 class AvatarsChanged(Event):
-    """These users' pictures changed or arrived on this device (``SyncEngine.avatar_file``)."""
+    """These users' pictures changed or arrived on this device (``SyncEngine.avatars.file``)."""
 
     user_ids: frozenset[str]
 

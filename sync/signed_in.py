@@ -2,7 +2,8 @@
 
 ``SyncEngine`` opens one ``SignedIn`` per user (on start-up from the saved session, or on sign-in) and
 closes it on sign-out or when another user signs in; the app reaches the parts it uses through the
-engine (``engine.cache``, ``engine.commands``, ``engine.attachments``, ``engine.history``).
+engine (``engine.cache``, ``engine.commands``, ``engine.attachments``, ``engine.history``,
+``engine.avatars``, ``engine.partial``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sync import events, scope
+from sync.account import Account
 from sync.applier import LiveApplier
 from sync.attachment_files import AttachmentFiles
+from sync.avatar_store import Avatars
 from sync.cache import Cache
 from sync.commands import LocalCommands
 from sync.history import HistoryCommands
 from sync.models import LocalUser
+from sync.partial import PartialSync
 from sync.pull import Puller
 from sync.push import Pusher
 from sync.remote import Remote
@@ -34,6 +38,8 @@ class SignedIn:
     puller: Puller  # server → cache by cursor
     live: LiveApplier  # realtime → cache
     history: HistoryCommands  # edits, deletes and revisions of messages
+    avatars: Avatars  # everyone's pictures, downloaded beside the cache
+    partial: PartialSync  # the cached scope, and tickets/search beyond it on demand
 
     @classmethod
     async def open(
@@ -41,6 +47,7 @@ class SignedIn:
         path: Path,
         user: LocalUser,
         remote: Remote,
+        account: Account,
         emit: Callable[[events.Event], None],
         *,
         on_write: Callable[[], None],
@@ -64,6 +71,8 @@ class SignedIn:
             puller,
             LiveApplier(cache, remote, puller, emit, want_pull),
             HistoryCommands(cache, user, on_write, emit, discard=commands.discard, wall=wall),
+            Avatars(cache, remote, user, account, emit),
+            PartialSync(cache, remote, puller, account, emit=emit, want_pull=want_pull),
         )
 
     def close(self) -> None:

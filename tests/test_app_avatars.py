@@ -84,8 +84,8 @@ async def test_a_picture_set_on_the_profile_page_shows_to_the_other_side_and_off
         engine = engine_of(other)
         await eventually(lambda: engine.cache.avatar_url(agent.id) == url, "the agent's profile change, live")
         await engine.sync_once()  # the next sync round downloads what the profiles name
-        assert engine.avatar_file(agent.id) is not None
-        assert engine.avatar_file(agent.id).read_bytes() == png((30, 140, 90))
+        assert engine.avatars.file(agent.id) is not None
+        assert engine.avatars.file(agent.id).read_bytes() == png((30, 140, 90))
         await other.open(f"/?t={ticket}")
         await other.should_see(marker="composer", retries=WAIT)
         await eventually(lambda: "avatar-image" in markers_in(bubble_with(other, reply)), "the picture on the bubble")
@@ -114,7 +114,7 @@ async def test_the_inbox_shows_the_customers_picture_and_removing_it_brings_init
         engine = engine_of(staff)
         await eventually(lambda: engine.cache.avatar_url(customer.id) is not None, "the profile change, live")
         await engine.sync_once()
-        assert engine.avatar_file(customer.id) is not None
+        assert engine.avatars.file(customer.id) is not None
         await staff.open("/")
         row = f"ticket-{ticket}"
         await staff.should_see(marker=row, retries=WAIT)

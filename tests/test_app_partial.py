@@ -36,7 +36,7 @@ async def test_an_old_ticket_is_found_on_the_server_and_opened(app_data: Path, s
         await sign_in(user, customer)
         engine = engine_of(user)
         await eventually(lambda: engine.cache.initial_sync_done() and engine.cache.has_ticket(recent), "first sync")
-        assert engine.sync_scope_days() == 30 and not engine.cache.has_ticket(old)
+        assert engine.partial.days() == 30 and not engine.cache.has_ticket(old)
         user.find(marker="open-search").click()
         user.find(marker="search-input").type(word)
         await user.should_see(marker="search-server", retries=WAIT)

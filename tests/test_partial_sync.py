@@ -30,7 +30,7 @@ def _old_closed(db_url: str, customer: str, agent: str, text: str, *, internal: 
 
 async def _scoped(engines: EngineFactory, user: object, days: int | None) -> SyncEngine:
     engine = await engines.open(user)  # type: ignore[arg-type]
-    engine.set_sync_scope(days)
+    engine.partial.set_days(days)
     await engine.sync_once()
     return engine
 
@@ -45,22 +45,22 @@ async def test_old_closed_ticket_stays_on_the_server_until_searched_or_opened(
     open_one = seed_ticket(stack.db_url, customer.id, agent.id, "Open", messages=[(customer.id, "still broken")])
 
     mine = await _scoped(engines, customer, 30)
-    assert mine.sync_scope_days() == 30
+    assert mine.partial.days() == 30
     assert not mine.cache.has_ticket(old)  # outside the scope: closed, last active 100 days ago
     assert mine.cache.has_ticket(recent_closed) and mine.cache.has_ticket(open_one)
     assert [m.content for m in mine.cache.thread(open_one)] == ["still broken"]
     assert mine.cache.search(WORD) == []  # the local index cannot know it
 
-    hits = await mine.search_server(WORD)
+    hits = await mine.partial.search_server(WORD)
     assert {h.ticket_id for h in hits} == {old}  # not the other customer's ticket (RLS)
     assert all("internal" not in h.snippet for h in hits)  # nor the internal note
     assert any(h.message_id is not None and f"[{WORD}]" in h.snippet for h in hits)
     assert any(h.message_id is None for h in hits)  # the subject too
 
-    assert await mine.fetch_ticket(old)  # opening the hit caches the ticket and its thread
+    assert await mine.partial.fetch_ticket(old)  # opening the hit caches the ticket and its thread
     assert [m.content for m in mine.cache.thread(old)] == [f"my {WORD} is broken", "fixed it"]
     assert {h.ticket_id for h in mine.cache.search(WORD)} == {old}
-    assert not await mine.fetch_ticket(theirs)  # another customer's: the server does not show it
+    assert not await mine.partial.fetch_ticket(theirs)  # another customer's: the server does not show it
     assert not mine.cache.has_ticket(theirs)
     await mine.sync_once()  # the next pull keeps the fetched ticket
     assert mine.cache.has_ticket(old)
@@ -68,12 +68,12 @@ async def test_old_closed_ticket_stays_on_the_server_until_searched_or_opened(
     # the agent's scoped cache also leaves it out, and the agent's search finds the internal note
     staff = await _scoped(engines, agent, 30)
     assert not staff.cache.has_ticket(old) and staff.cache.has_ticket(open_one)
-    staff_hits = await staff.search_server(WORD)
+    staff_hits = await staff.partial.search_server(WORD)
     assert {h.ticket_id for h in staff_hits} == {old, theirs}
     assert any("internal" in h.snippet for h in staff_hits)
 
     # widening to everything pulls what the scope skipped
-    staff.set_sync_scope(None)
+    staff.partial.set_days(None)
     await staff.sync_once()
     assert staff.cache.has_ticket(old) and staff.cache.count_thread(old) == 3
 
@@ -83,13 +83,13 @@ async def test_a_full_cache_is_the_default_and_bad_settings_are_refused(
     customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
     old = _old_closed(stack.db_url, customer.id, agent.id, "toaster")
     engine = await engines.open(customer)
-    assert engine.sync_scope_days() is None
+    assert engine.partial.days() is None
     await engine.sync_once()
     assert engine.cache.has_ticket(old)
     for bad in (0, -3, 100_000, True):
         with pytest.raises(ValueError):
-            engine.set_sync_scope(bad)  # type: ignore[arg-type]
-    assert engine.sync_scope_days() is None
+            engine.partial.set_days(bad)  # type: ignore[arg-type]
+    assert engine.partial.days() is None
 
 
 def test_the_scoped_rpcs_hold_rls_and_refuse_anon(stack: StackProcess) -> None:

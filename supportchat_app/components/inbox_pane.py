@@ -163,7 +163,7 @@ class InboxPane(ui.column):
                     viewers=viewers.get(ticket.id, ()),
                     tags=tags.get(ticket.id, ()),
                     sla=slas.get(ticket.id),
-                    avatar_of=self.engine.avatar_file,
+                    avatar_of=self.engine.avatars.file,
                     check=self.selection.toggle if self.selection.active else None,
                     checked=ticket.id in self.selection.selected,
                 )

@@ -27,7 +27,7 @@ class SyncScopeCard(ui.column):
     def __init__(self, engine: SyncEngine) -> None:
         super().__init__()
         self.engine = engine
-        current = engine.sync_scope_days() or 0
+        current = engine.partial.days() or 0
         options = dict(CHOICES)
         options.setdefault(current, f"Open and pending + last {current} days")
         with self.classes("w-full gap-1"):
@@ -40,7 +40,7 @@ class SyncScopeCard(ui.column):
             ).classes("text-xs opacity-60")
 
     def _save(self, days: int) -> None:
-        self.engine.set_sync_scope(days or None)
+        self.engine.partial.set_days(days or None)
         ui.notify("Saved: syncing what this setting keeps")
 
 

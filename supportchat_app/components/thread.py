@@ -152,7 +152,7 @@ class ThreadView(ui.element):
             receipts=self.receipts,
             name_of=self.name_of,
             actions=self.actions,
-            avatar=None if own else self.engine.avatar_file(str(message.sender_id)),
+            avatar=None if own else self.engine.avatars.file(str(message.sender_id)),
         )
         self.bubbles[bubble.message_id] = bubble
         return bubble
@@ -199,7 +199,7 @@ class ThreadView(ui.element):
         for bubble in self.bubbles.values():
             sender = str(bubble.message.sender_id)
             if sender in user_ids and hasattr(bubble, "avatar"):
-                bubble.avatar_image = self.engine.avatar_file(sender)
+                bubble.avatar_image = self.engine.avatars.file(sender)
                 bubble.avatar.set_image(bubble.avatar_image)
 
     def refresh_receipts(self) -> None:

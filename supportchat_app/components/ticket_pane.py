@@ -161,7 +161,7 @@ class TicketPane(ui.column):
                 by_name = {p.display_name: str(p.id) for p in self.profiles.values()}
                 for name in self.viewers[:4]:  # presence carries names; the cached profiles know their pictures
                     uid = by_name.get(name)
-                    Avatar(name, uid, size="24px", image=self.engine.avatar_file(uid) if uid else None)
+                    Avatar(name, uid, size="24px", image=self.engine.avatars.file(uid) if uid else None)
                 ui.label("also viewing").classes("text-xs opacity-60").props('data-testid="viewers"').mark("viewers")
 
     # footer: typing and seen ------------------------------------------------------------------------------

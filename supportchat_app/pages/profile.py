@@ -42,7 +42,7 @@ class AvatarForm:
         assert user is not None
         self.user_id = user.id
         with ui.row().classes("items-center gap-4 no-wrap"):
-            self.avatar = Avatar(user.display_name, user.id, size="72px", image=self.engine.avatar_file(user.id))
+            self.avatar = Avatar(user.display_name, user.id, size="72px", image=self.engine.avatars.file(user.id))
             self.avatar.props('data-testid="own-avatar"').mark("own-avatar")
             with ui.column().classes("gap-1"):
                 self.upload = (
@@ -84,14 +84,14 @@ class AvatarForm:
 
     async def _set(self, path: Path | None) -> None:
         try:
-            await self.engine.set_avatar(path)
+            await self.engine.avatars.set(path)
         except ValueError as exc:
             self._say(f"This picture cannot be used: {exc}.", False)
             return
         except SyncError as exc:
             self._say(f"Your picture was not saved: {exc.reason()}. Try again when you are online.", False)
             return
-        self.avatar.set_image(self.engine.avatar_file(self.user_id))
+        self.avatar.set_image(self.engine.avatars.file(self.user_id))
         self._say("Picture saved." if path is not None else "Picture removed; your initials show instead.", True)
 
 

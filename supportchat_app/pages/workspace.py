@@ -55,8 +55,8 @@ class WorkspaceView:
     # layout ---------------------------------------------------------------------------------------------
     def build(self) -> None:
         self.shortcuts = ShortcutSheet()
-        partial = self.engine.sync_scope_days() is not None  # older tickets stay on the server (partial_sync.py)
-        server = self.engine.search_server if partial else None
+        partial = self.engine.partial.days() is not None  # older tickets stay on the server (partial_sync.py)
+        server = self.engine.partial.search_server if partial else None
         # Ctrl+K: for staff a palette that also runs actions (components/palette.py), for customers search
         self.search: SearchDialog | CommandPalette = (
             CommandPalette(self.engine.cache.search, self.open_ticket, self._palette_actions, server)
@@ -151,7 +151,7 @@ class WorkspaceView:
         self.pane = None
 
     async def _fetch_and_open(self, ticket_id: str) -> None:
-        if await self.engine.fetch_ticket(ticket_id):
+        if await self.engine.partial.fetch_ticket(ticket_id):
             with self.client:
                 self.open_ticket(ticket_id)
 
