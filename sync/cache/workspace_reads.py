@@ -93,8 +93,14 @@ def inbox(
     where = _conditions(f, me, now, params)
     if role not in ("agent", "admin"):
         where.append("t.customer_id = :me")
-    select = _TICKET_SELECT.replace("select t.id,", f"select {_DUE} as due, t.id,", 1)
-    sql = select + " where " + " and ".join(where) + f" order by {_ORDER[f.sort]} limit :limit"
+    # the page first (filters and order on the tickets alone), then unread counts and previews for its rows
+    # only, as reads.inbox does: in one select SQLite would compute them for every ticket the sort saw
+    page = f"select t.rowid as rid, {_DUE} as due from tickets t where {' and '.join(where)}"
+    page += f" order by {_ORDER[f.sort]} limit :limit"
+    select = _TICKET_SELECT.replace("select t.id,", "select p.due as due, t.id,", 1).replace(
+        "from tickets t\n", "from page p join tickets t on t.rowid = p.rid\n"
+    )
+    sql = f"with page as materialized ({page}) {select} order by {_ORDER[f.sort]}"
     return [_ticket(r) for r in conn.execute(sql, params)]
 
 
