@@ -109,7 +109,7 @@ def _seed_desk(env: BenchEnv, agent: User) -> str:
             " %% 16777216), 6, '0') from generate_series(1, %s) g returning id", (uuid.uuid4().hex[:6], TAGS))]
         tickets = [str(r[0]) for r in conn.execute(
             "insert into tickets (customer_id, assignee_id, subject, priority) select %s, %s, 'Bench ticket ' || g,"
-            " (array['low', 'normal', 'high', 'urgent'])[1 + g % 4] from generate_series(1, %s) g returning id",
+            " (array['low', 'normal', 'high', 'urgent'])[1 + g %% 4] from generate_series(1, %s) g returning id",
             (env.users.customer.id, agent.id, TICKETS))]
         conn.execute("insert into messages (ticket_id, sender_id, content) select t, %s, 'Please help with ' || t"
                      " from unnest(%s::uuid[]) t", (env.users.customer.id, tickets))
@@ -119,7 +119,7 @@ def _seed_desk(env: BenchEnv, agent: User) -> str:
         # spread the first-response deadlines from 2 h overdue to 8 h ahead, as a busy desk has them
         conn.execute("update ticket_sla set first_response_due_at = now() + make_interval(mins => (random() * 600"
                      " - 120)::int) where ticket_id = any(%s::uuid[])", (tickets,))
-        conn.execute("insert into saved_views (owner_id, name, filters) values (%s, 'VIP', %s)",
+        conn.execute("insert into saved_views (owner_id, name, filters, sort) values (%s, 'VIP', %s, 'sla_due_asc')",
                      (agent.id, psycopg.types.json.Jsonb({"view": "mine", "statuses": ["open", "pending"],
                                                           "tags": [tags[0]]})))
     return tags[0]
@@ -148,10 +148,11 @@ const tick = () => {
 };
 tick();
 """
-# a click on a sidebar entry → a painted frame whose ticket count changed
+# a click on a sidebar entry → a painted frame whose list changed (the ids of its first rows)
 _SWITCH_JS = """
 const [target, done] = [arguments[0], arguments[arguments.length - 1]];
-const count = () => document.querySelector('[data-testid=ticket-count]').textContent;
+const count = () => [...document.querySelectorAll('[data-testid=ticket-row]')].slice(0, 10)
+  .map((r) => r.dataset.ticketId).join();
 const before = count(), t0 = performance.now();
 document.querySelector(`[data-testid="${target}"]`).click();
 const tick = () => { const elapsed = performance.now() - t0;

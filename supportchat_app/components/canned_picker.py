@@ -55,7 +55,7 @@ class CannedPicker(ui.dialog):
                     .classes("w-full")
                 )
                 self.query.on("keydown", self._key, js_handler=_NAV_JS)
-            self.body = ui.column().classes("w-full gap-0 p-2 max-h-[60vh] overflow-y-auto")
+            self.body = ui.column().classes("w-full gap-0 p-2 max-h-[60vh] overflow-y-auto overflow-x-hidden")
             with ui.row().classes("w-full px-3 py-2 text-xs opacity-60 sc-line-t"):
                 ui.label("↑↓ choose · Enter insert · Esc close")
                 ui.space()
@@ -104,14 +104,14 @@ class CannedPicker(ui.dialog):
                     .props(f'data-testid="canned-item" data-reply-id="{reply.id}"')
                     .mark("canned-item", f"canned-{reply.title}")
                 ):
-                    with ui.item_section():
-                        with ui.row(wrap=False).classes("items-center gap-2 no-wrap"):
-                            ui.label(reply.title).classes("text-sm font-medium ellipsis")
+                    with ui.item_section().classes("min-w-0"):
+                        with ui.row(wrap=False).classes("w-full items-center gap-2 no-wrap"):
+                            ui.label(reply.title).classes("text-sm font-medium ellipsis min-w-0")
                             if reply.shortcut:
                                 ui.label(f"/{reply.shortcut}").classes("text-xs opacity-60")
                             ui.space()
                             ui.label("shared" if reply.shared else "personal").classes("text-xs opacity-50")
-                        ui.label(reply.body[:140]).classes("text-xs opacity-70 ellipsis")
+                        ui.label(reply.body[:140]).classes("text-xs opacity-70 ellipsis w-full")
 
     def pick(self, reply: CannedReply) -> None:
         asks = fields(reply.body)

@@ -77,6 +77,8 @@ class TicketRow(ui.item):
                     if show_customer and assignee:
                         ui.label(f"→ {assignee}").classes("text-xs opacity-60 ellipsis min-w-0")
                     sla_badge(sla)
-                    tag_chips(tags)
                     if viewers:
                         ViewerAvatars(viewers)
+                if tags:  # their own line: chips wrap instead of widening the list
+                    with ui.row().classes("items-center gap-1 pt-[2px]"):
+                        tag_chips(tags)
