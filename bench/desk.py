@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from selenium.webdriver.common.by import By
 
 from bench.harness import BenchEnv, Figure, figure, median, percentile
 from supportchat_app.canned import CannedIndex
@@ -148,18 +149,21 @@ const tick = () => {
 };
 tick();
 """
-# a click on a sidebar entry → a painted frame whose list changed (the ids of its first rows)
-_SWITCH_JS = """
-const [target, done] = [arguments[0], arguments[arguments.length - 1]];
-const count = () => [...document.querySelectorAll('[data-testid=ticket-row]')].slice(0, 10)
+# a click on a sidebar entry → a painted frame whose list changed (the ids of its first rows). The clock starts
+# just before selenium's native click (its round trip is counted against us)
+_SIGNATURE_JS = """
+window.scSignature = () => [...document.querySelectorAll('[data-testid=ticket-row]')].slice(0, 10)
   .map((r) => r.dataset.ticketId).join();
-const before = count(), t0 = performance.now();
-document.querySelector(`[data-testid="${target}"]`).click();
-const tick = () => { const elapsed = performance.now() - t0;
-  if (count() !== before) return requestAnimationFrame(() => done(performance.now() - t0));
+window.scBefore = window.scSignature(); window.scT0 = performance.now();
+"""
+_SWITCHED_JS = """
+const done = arguments[arguments.length - 1];
+const tick = () => { const elapsed = performance.now() - window.scT0;
+  const after = () => done(performance.now() - window.scT0);
+  if (window.scSignature() !== window.scBefore) return requestAnimationFrame(after);
   if (elapsed > 30000) return done(null);
   requestAnimationFrame(tick); };
-requestAnimationFrame(tick);
+tick();
 """
 
 
@@ -177,9 +181,15 @@ def _measure(app: AppProcess) -> tuple[list[float], list[float]]:
             paints.append(float(painted))
         switches: list[float] = []
         for i in range(SWITCHES):
-            elapsed = driver.execute_async_script(_SWITCH_JS, "view-VIP" if i % 2 == 0 else "view-inbox")
+            entry = "view-VIP" if i % 2 == 0 else "view-inbox"
+            target = driver.find_element(By.CSS_SELECTOR, f'[data-testid="{entry}"]')
+            driver.execute_script(_SIGNATURE_JS)
+            target.click()
+            elapsed = driver.execute_async_script(_SWITCHED_JS)
             if elapsed is None:
-                raise RuntimeError("the filter switch never painted")
+                driver.save_screenshot(str(app.log_path.with_suffix(".png")))
+                tail = app.log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the filter switch never painted; the app's log ends with:\n{tail}")
             switches.append(float(elapsed))
             time.sleep(0.3)
         return paints, switches

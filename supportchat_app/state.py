@@ -42,10 +42,11 @@ class InboxState:
         self.on_change()
 
     def set_special(self, special: str | None) -> None:
-        """One of the sidebar's lists, shown plainly (no tag filter, the default order)."""
+        """One of the sidebar's lists, shown plainly (open and pending, no tag or priority filter, newest first)."""
         if special not in (None, "snoozed", "breaching"):
             raise ValueError(f"unknown list {special!r}")
         self.special, self.saved_view, self.tags, self.sort = special, None, set(), "last_message_desc"
+        self.statuses, self.priorities = {"open", "pending"}, set()
         self.on_change()
 
     def apply_view(self, view: SavedView) -> None:
