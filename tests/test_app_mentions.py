@@ -1,7 +1,8 @@
 """Mentions (issue 14, item 8) through NiceGUI's simulated `User` on the real stack: `@` in an internal note
 offers staff by name and writes the server's mention syntax; the mentioned admin gets a desktop notification
-and a count, finds it in the Mentions view, and opening it opens the ticket and marks it seen on the server.
-The email goes through the notifications trigger (20261129000520), checked here as the queued row."""
+and a count (header and inbox sidebar), finds it in the Mentions view, and opening it opens the ticket and
+marks it seen on the server. The email goes through the notifications trigger (20261129000520), checked here
+as the queued row."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ async def test_mention_an_admin_in_a_note_and_they_are_told(app_data: Path, user
                    " and reason = 'mention'", tid, users.admin.id) == [(1,)]  # the email the notify worker sends
         await eventually(lambda: notifier.attempts > before, "a desktop notification", 60)
         await eventually(lambda: admin.find(marker="mentions-count").elements.pop().text != "0", "the count")
-        admin.find(marker="mentions").click()
+        await admin.should_see(marker="count-mentions", retries=WAIT)  # the inbox sidebar's Mentions entry
+        admin.find(marker="view-mentions").click()
         await admin.should_see(marker="mention-unseen", retries=WAIT)
         subject = sql(stack.db_url, "select subject from tickets where id = %s", tid)[0][0]
         row = next(r for r in admin.find(marker="mention-row").elements

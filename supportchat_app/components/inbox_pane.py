@@ -32,6 +32,7 @@ class InboxPane(ui.column):
         *,
         on_open: Callable[[str], None],
         on_new_ticket: Callable[[], object] | None,
+        on_mentions: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.engine, self.state, self._on_open = engine, state, on_open
@@ -48,7 +49,9 @@ class InboxPane(ui.column):
             with ui.column().classes("w-full gap-2 px-3 pt-3 pb-2 sc-line-b"):
                 if self.staff:
                     views = {k: v for k, v in VIEWS.items() if k != "all" or self.user.role == "admin"}
-                    self.views_bar = ViewsBar(engine, state)  # Inbox / Snoozed / Breaching soon / saved views
+                    self.views_bar = ViewsBar(
+                        engine, state, on_mentions=on_mentions
+                    )  # Inbox / Snoozed / Breaching soon / saved views
                     self.view_toggle = ui.toggle(views, value=state.view, on_change=lambda e: state.set_view(e.value))
                     self.view_toggle.props(
                         'no-caps unelevated spread dense toggle-color=primary data-testid="views"'

@@ -67,7 +67,7 @@ class TicketRow(ui.item):
                     ui.label(f"{who}{preview}").classes("ellipsis grow text-xs opacity-70")
                     if unread:
                         ui.badge(str(unread), color="primary").props('rounded data-testid="unread"').mark("unread")
-                with ui.row(wrap=False).classes("items-center gap-1 no-wrap"):
+                with ui.row(wrap=False).classes("w-full min-w-0 items-center gap-1 no-wrap"):
                     status = str(ticket.status)
                     ui.badge(status, color=STATUS_COLORS.get(status, "grey")).props("outline").classes("text-xs")
                     priority = str(ticket.priority)

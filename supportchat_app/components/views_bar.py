@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 
 class ViewsBar(ui.column):
-    def __init__(self, engine: SyncEngine, state: InboxState) -> None:
+    def __init__(self, engine: SyncEngine, state: InboxState, *, on_mentions: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.engine, self.state = engine, state
+        self.on_mentions = on_mentions  # the Mentions view (components/mentions.py), an entry under the lists
         self.classes("w-full gap-0").props('data-testid="views-bar"').mark("views-bar")
         self._drawn: object = None
         with self:
@@ -75,6 +76,7 @@ class ViewsBar(ui.column):
             "inbox": ws.count_unread(base),
             "snoozed": ws.count(InboxFilter(view=self.state.view, statuses=("pending",), snoozed=True)),
             "breaching": ws.count(InboxFilter(view=self.state.view, statuses=("open", "pending"), breaching_within=60)),
+            "mentions": len(ws.mentions(unseen_only=True)) if self.on_mentions else 0,
             **{v.id: ws.count_unread(InboxFilter.from_json(v.filters, v.sort)) for v in views},
         }
         drawn = (tuple(views), tuple(sorted(counts.items())), self.state.special, self.state.saved_view)
@@ -101,6 +103,15 @@ class ViewsBar(ui.column):
                 active=self.state.special == "breaching" and self.state.saved_view is None,
                 on_click=lambda: self._special("breaching"),
             )
+            if self.on_mentions is not None:
+                self._entry(
+                    "mentions",
+                    "Mentions",
+                    "alternate_email",
+                    counts["mentions"],
+                    active=False,
+                    on_click=self.on_mentions,
+                )
             for view in views:
                 self._view_entry(view, counts[view.id])
 

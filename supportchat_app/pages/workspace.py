@@ -86,6 +86,7 @@ class WorkspaceView:
                 self.state,
                 on_open=self.open_ticket,
                 on_new_ticket=self.new_ticket.open if self.new_ticket else None,
+                on_mentions=self.mentions.open_view if self.staff else None,
             )
             self.right = ui.column().classes("h-full grow gap-0 min-w-0")
         self._update_title()
