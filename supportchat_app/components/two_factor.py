@@ -94,7 +94,9 @@ class TwoFactorCard(ui.column):
         self.code_row.set_visibility(self._enrolling)
         self.setup.set_visibility(verified is False and not self._enrolling)
         self.off.set_visibility(bool(verified) and not self._enrolling)
-        if verified is None:
+        if self._enrolling:
+            self.state.set_text("Setting up: add this account to your authenticator app.")
+        elif verified is None:
             self.state.set_text("Checking…")
         elif verified:
             self.state.set_text("On: signing in asks for a code from your authenticator app after the password.")
