@@ -6,6 +6,7 @@ is proven against the real stack (tests/test_sync_history_stack.py); here the fa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -318,3 +319,18 @@ async def test_files_of_a_message_an_admin_deleted_leave_storage_by_their_upload
     await agent.sync_once()  # the pull brings the tombstone and queues the removal; the next round sends it
     await agent.sync_once()
     assert world.server.files == {} and agent.cache.outbox() == []
+
+
+async def test_a_burst_of_scrubs_rewrites_the_index_at_most_twice(world: World,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync.cache import history
+
+    agent, _, _, _ = await _thread_with(world, "anything")
+    runs: list[int] = []
+    real = history.scrub
+    monkeypatch.setattr(history, "scrub", lambda conn: (runs.append(1), real(conn)))
+    await asyncio.gather(*(agent.cache.scrub() for _ in range(10)))
+    assert 1 <= len(runs) <= 2
+    runs.clear()
+    await agent.cache.scrub()  # a request after the burst is never skipped
+    assert runs == [1]

@@ -17,6 +17,7 @@ the local row in writes.acknowledge/writes.fail, and a sender registered with th
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +97,9 @@ class Cache:
         self.me, self.role = me, role
         self.rebuilt_reason = rebuilt_reason  # set when a damaged file was moved aside and rebuilt
         self.kept_unsent = kept_unsent
+        # scrubs asked for / covered: requests that arrive while one runs share the next run (see ``scrub``)
+        self._scrubs_asked = self._scrubs_covered = 0
+        self._scrub_lock = asyncio.Lock()
         self.workspace = WorkspaceCache(store, me, role)  # the agent workspace's rows (issue 14)
 
     @classmethod
@@ -288,13 +292,22 @@ class Cache:
 
     async def scrub(self) -> None:
         """Make dropped text unrecoverable from the file: rewrite the search index without deleted entries, then
-        checkpoint and truncate the WAL (which still holds earlier copies of the pages)."""
+        checkpoint and truncate the WAL (which still holds earlier copies of the pages). A burst of requests (many
+        tombstones arriving one realtime batch at a time) costs at most two rewrites: every request made before a
+        rewrite started is covered by it."""
 
         def run(conn: sqlite3.Connection) -> None:
             history.scrub(conn)
             conn.execute("pragma wal_checkpoint(truncate)")
 
-        await self._store.amaintain(run)
+        self._scrubs_asked += 1
+        asked = self._scrubs_asked
+        async with self._scrub_lock:
+            if self._scrubs_covered >= asked:
+                return  # a rewrite that started after this request was made has done it
+            covers = self._scrubs_asked
+            await self._store.amaintain(run)
+            self._scrubs_covered = covers
 
     async def _after_drop(self, applied: Applied) -> Applied:
         for path in applied.dropped_files:
