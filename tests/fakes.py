@@ -120,14 +120,14 @@ class FakeRemote:
         uid = str(uuid.uuid4())
         user = FakeUser(uid, f"{role}-{uid[:8]}@example.com", "password", role, name or f"{role} {uid[:4]}")
         self.users[user.email] = user
-        self._write("profiles", {"id": uid, "role": role, "display_name": user.display_name, "avatar_url": None,
-                                 "updated_at": self._stamp()})
+        self.write("profiles", {"id": uid, "role": role, "display_name": user.display_name, "avatar_url": None,
+                                 "updated_at": self.stamp()})
         return user
 
     def add_ticket(self, customer: FakeUser, assignee: FakeUser | None, subject: str = "Help") -> str:
         tid = str(uuid.uuid4())
-        now = self._stamp()
-        self._write("tickets", {"id": tid, "customer_id": customer.id, "assignee_id": assignee.id if assignee else None,
+        now = self.stamp()
+        self.write("tickets", {"id": tid, "customer_id": customer.id, "assignee_id": assignee.id if assignee else None,
                                 "subject": subject, "status": "open", "priority": "normal", "created_at": now,
                                 "updated_at": now, "last_message_at": now})
         return tid
@@ -137,18 +137,19 @@ class FakeRemote:
         rows = [r for r in self.tables["messages"].values() if r["ticket_id"] == ticket_id]
         return sorted(rows, key=lambda r: (r["created_at"], r["id"]))
 
-    # --- internals ----------------------------------------------------------------------------------
-
-    def _stamp(self) -> str:
-        # the server's clock: strictly increasing per row, like migration 20261129000200
+    def stamp(self) -> str:
+        """The server's clock: strictly increasing per row, like migration 20261129000200."""
         stamp = max(datetime.fromtimestamp(self.clock.now, UTC), self._last_stamp + timedelta(microseconds=1))
         self._last_stamp = stamp
         return stamp.isoformat()
 
-    def _write(self, table: str, row: dict[str, Any]) -> None:
+    def write(self, table: str, row: dict[str, Any]) -> None:
+        """Put (or merge into) a row on the server as another client would have, with a new change id."""
         key = row_key(table, row)
         self.tables[table][key] = {**self.tables[table].get(key, {}), **row, "change_xid": 1,
                                    "change_id": next(self._seq)}
+
+    # --- internals ----------------------------------------------------------------------------------
 
     def _enter(self, name: str, *, auth: bool = True) -> None:
         self.calls.append(name)
@@ -210,7 +211,7 @@ class FakeRemote:
         self._enter("update profile")
         if user_id not in self.tables["profiles"]:
             return None
-        self._write("profiles", {**self.tables["profiles"][user_id], **changes, "updated_at": self._stamp()})
+        self.write("profiles", {**self.tables["profiles"][user_id], **changes, "updated_at": self.stamp()})
         return dict(self.tables["profiles"][user_id])
 
     async def notification_preferences(self) -> dict[str, Any] | None:
@@ -250,13 +251,13 @@ class FakeRemote:
         for row in rows:
             if row_key(table, row) in self.tables[table]:
                 continue  # ignore-duplicates: a resend changes nothing
-            stamped = {**row, "created_at": self._stamp()}
+            stamped = {**row, "created_at": self.stamp()}
             if table == "attachments":  # the server fills these from the token and the stored object
                 data, mime = self.files.get(("attachments", str(row["object_path"])), (b"", "application/octet-stream"))
                 stamped |= {"uploader_id": self._access[self._token or ""][0], "mime": mime, "size": len(data)}
             if table == "tickets":
                 stamped |= {"updated_at": stamped["created_at"], "last_message_at": stamped["created_at"]}
-            self._write(table, stamped)
+            self.write(table, stamped)
         self._answer(f"insert {table}")
 
     def _answer(self, name: str) -> None:
@@ -279,7 +280,7 @@ class FakeRemote:
             if reason is not None:
                 raise PermanentError(reason, code="42501", status=403)
         for row in rows:
-            self._write(table, dict(row))
+            self.write(table, dict(row))
         self._answer(f"upsert {table}")
 
     async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
@@ -288,7 +289,7 @@ class FakeRemote:
         row = self.tables["tickets"].get(ticket_id)
         if row is None or any(row.get(k) != v for k, v in expect.items()):
             return []
-        self._write("tickets", {**row, **changes, "updated_at": self._stamp()})
+        self.write("tickets", {**row, **changes, "updated_at": self.stamp()})
         return [dict(self.tables["tickets"][ticket_id])]
 
     async def update_where(self, table: str, match: Mapping[str, Any],
@@ -302,8 +303,8 @@ class FakeRemote:
                 continue
             if self.refuse(table, {**row, **changes}) is not None:
                 continue
-            values = {k: self._stamp() if v == "now" else v for k, v in changes.items()}
-            self._write(table, {**row, **values, "updated_at": self._stamp()})
+            values = {k: self.stamp() if v == "now" else v for k, v in changes.items()}
+            self.write(table, {**row, **values, "updated_at": self.stamp()})
             out.append(dict(self.tables[table][row_key(table, row)]))
         self._answer(f"update {table}")
         return out
@@ -322,7 +323,7 @@ class FakeRemote:
         me = self._access[self._token or ""][0]
         holder = row.get("assignee_id")
         if holder is None:
-            self._write("tickets", {**row, "assignee_id": me, "updated_at": self._stamp()})
+            self.write("tickets", {**row, "assignee_id": me, "updated_at": self.stamp()})
             holder, outcome = me, "taken"
         else:
             outcome = "already_yours" if holder == me else "lost"
@@ -343,11 +344,11 @@ class FakeRemote:
         reason = self.refuse("messages:edit", row)
         if reason is not None:
             raise PermanentError(reason, code="42501", status=403)
-        edited_at = self._stamp()
-        self._write("message_revisions", {"id": str(uuid.uuid4()), "message_id": message_id,
+        edited_at = self.stamp()
+        self.write("message_revisions", {"id": str(uuid.uuid4()), "message_id": message_id,
                                           "ticket_id": row["ticket_id"], "content": row["content"],
                                           "edited_by": row["sender_id"], "replaced_at": edited_at})
-        self._write("messages", {**row, "content": content, "edited_at": edited_at})
+        self.write("messages", {**row, "content": content, "edited_at": edited_at})
         self._answer("edit message")
         return dict(self.tables["messages"][message_id])
 
@@ -361,7 +362,7 @@ class FakeRemote:
         if reason is not None:
             raise PermanentError(reason, code="42501", status=403)
         if not row.get("deleted_at"):
-            self._write("messages", {**row, "content": "", "deleted_at": self._stamp()})
+            self.write("messages", {**row, "content": "", "deleted_at": self.stamp()})
             for key in [k for k, r in self.tables["message_revisions"].items() if r["message_id"] == message_id]:
                 del self.tables["message_revisions"][key]
         self._answer("delete message")

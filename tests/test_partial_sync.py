@@ -22,8 +22,8 @@ def _old_closed(db_url: str, customer: str, agent: str, text: str, *, internal: 
     tid = seed_ticket(db_url, customer, agent, f"Old {text}", status="closed",
                       messages=[(customer, f"my {text} is broken"), (agent, "fixed it")])
     if internal is not None:
-        sql(db_url, "insert into public.messages (ticket_id, sender_id, content, is_internal) values (%s, %s, %s, true)",
-            tid, agent, internal)
+        sql(db_url, "insert into public.messages (ticket_id, sender_id, content, is_internal)"
+                    " values (%s, %s, %s, true)", tid, agent, internal)
     sql(db_url, "update public.tickets set last_message_at = now() - interval '100 days' where id = %s", tid)
     return tid
 

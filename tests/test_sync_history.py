@@ -109,8 +109,8 @@ async def test_a_pull_never_puts_back_a_text_the_user_replaced_or_deleted(world:
     # a push that fails, then a pull of both rows as the server still has them
     with pytest.raises(RetryableError):
         await agent.sync_once()
-    world.server._write("messages", dict(_server(world, mid)))
-    world.server._write("messages", dict(_server(world, other)))
+    world.server.write("messages", dict(_server(world, mid)))
+    world.server.write("messages", dict(_server(world, other)))
     await agent.pull()
     assert agent.cache.message(mid).content == "after the edit"  # type: ignore[union-attr]
     gone = agent.cache.message(other)
@@ -126,7 +126,7 @@ async def test_a_conflicting_edit_loses_with_a_notice_and_the_text_back_in_the_d
     agent.history.edit_message(mid, "my offline fix")
     agent.history.edit_message(mid, "my offline fix, twice")
     # meanwhile the same user edited it on another device
-    world.server.tables["messages"][mid] |= {"content": "fixed on my phone", "edited_at": world.server._stamp()}
+    world.server.tables["messages"][mid] |= {"content": "fixed on my phone", "edited_at": world.server.stamp()}
     world.server.offline = False
     await agent.sync_once()
     assert _server(world, mid)["content"] == "fixed on my phone"
@@ -227,7 +227,7 @@ async def test_the_commands_refuse_what_the_server_would(world: World) -> None:
     theirs = world.server.tables["messages"]
     customer_msg = "c-1"
     theirs[customer_msg] = {"id": customer_msg, "ticket_id": tid, "sender_id": world.customer.id, "content": "hi",
-                            "is_internal": False, "created_at": world.server._stamp(), "change_xid": 1,
+                            "is_internal": False, "created_at": world.server.stamp(), "change_xid": 1,
                             "change_id": 10_000}
     await agent.pull()
     with pytest.raises(ValueError, match="only the sender edits"):

@@ -45,8 +45,8 @@ class World:
 
     def add_tag(self, name: str, color: str = "#ff0000") -> str:
         tag_id = str(uuid.uuid4())
-        self.server._write("tags", {"id": tag_id, "name": name, "color": color, "created_at": self.server._stamp(),
-                                    "updated_at": self.server._stamp(), "deleted_at": None})
+        self.server.write("tags", {"id": tag_id, "name": name, "color": color, "created_at": self.server.stamp(),
+                                    "updated_at": self.server.stamp(), "deleted_at": None})
         return tag_id
 
 
@@ -74,12 +74,12 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 async def test_pull_brings_workspace_rows_and_sla_settings_to_staff_only(world: World) -> None:
     tid = world.server.add_ticket(world.customer, world.agent)
     billing = world.add_tag("Billing")
-    world.server._write("ticket_tags", {"ticket_id": tid, "tag_id": billing, "added_by": world.admin.id,
-                                        "added_at": world.server._stamp(), "removed_at": None})
-    world.server._write("ticket_sla", {"ticket_id": tid, "first_response_due_at": "2026-01-01T01:00:00+00:00",
+    world.server.write("ticket_tags", {"ticket_id": tid, "tag_id": billing, "added_by": world.admin.id,
+                                        "added_at": world.server.stamp(), "removed_at": None})
+    world.server.write("ticket_sla", {"ticket_id": tid, "first_response_due_at": "2026-01-01T01:00:00+00:00",
                                        "awaiting_reply_since": None, "next_response_due_at": None,
-                                       "updated_at": world.server._stamp()})
-    world.server._write("sla_targets", {"priority": "urgent", "first_response_minutes": 60,
+                                       "updated_at": world.server.stamp()})
+    world.server.write("sla_targets", {"priority": "urgent", "first_response_minutes": 60,
                                         "next_response_minutes": 30, "updated_at": None})
     world.server.tables["sla_settings"]["True"] = {"id": True, "timezone": "Europe/Paris", "updated_at": None}
     agent, log = await world.engine(world.agent)
@@ -226,16 +226,16 @@ async def test_inbox_filters_by_tag_sla_and_counts_unread_per_view(world: World)
     t1 = world.server.add_ticket(world.customer, world.agent, "one")
     t2 = world.server.add_ticket(world.customer, world.agent, "two")
     vip = world.add_tag("VIP")
-    world.server._write("ticket_tags", {"ticket_id": t2, "tag_id": vip, "added_by": None,
-                                        "added_at": world.server._stamp(), "removed_at": None})
+    world.server.write("ticket_tags", {"ticket_id": t2, "tag_id": vip, "added_by": None,
+                                        "added_at": world.server.stamp(), "removed_at": None})
     now = datetime.now(UTC)
     for tid, minutes in ((t1, 240), (t2, 10)):
-        world.server._write("ticket_sla", {"ticket_id": tid,
+        world.server.write("ticket_sla", {"ticket_id": tid,
                                            "first_response_due_at": (now + timedelta(minutes=minutes)).isoformat(),
                                            "awaiting_reply_since": None, "next_response_due_at": None,
                                            "updated_at": None})
-    world.server._write("messages", {"id": str(uuid.uuid4()), "ticket_id": t1, "sender_id": world.customer.id,
-                                     "content": "hi", "is_internal": False, "created_at": world.server._stamp()})
+    world.server.write("messages", {"id": str(uuid.uuid4()), "ticket_id": t1, "sender_id": world.customer.id,
+                                     "content": "hi", "is_internal": False, "created_at": world.server.stamp()})
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
     ws = agent.workspace
