@@ -8,7 +8,9 @@ notify_worker  10,000 notifications queued (100 customers x 100 tickets, one unr
                process: no database, no composing, no bookkeeping. Both clients are separate processes,
                like a worker next to a real SMTP relay; each reports the time of its own loop (start-up
                and imports excluded: `supportchat`'s CLI takes seconds to import on a loaded machine).
-               Ratio = worker / plain loop (goal >= 0.8).
+               Ratio = worker / plain loop (goal >= 0.8), each the best of ROUNDS alternating runs (the same
+               10,000 notifications queued again between rounds). NOTIFY_BENCH_ARGS adds worker options
+               (e.g. "--connections 32 --batch 256") for tuning runs.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tests.smtpsink import running_sink
 
 CUSTOMERS = 100
 TICKETS_EACH = 100
+ROUNDS = int(os.environ.get("NOTIFY_BENCH_ROUNDS", "2"))  # alternating worker / plain loop rounds, best of each
 
 
 def _seed(env: BenchEnv) -> int:
@@ -74,24 +77,45 @@ def _timed(args: list[str]) -> float:
     return float(found[1])
 
 
+def _requeue(env: BenchEnv, ids: list[int]) -> None:
+    """Put the bench's notifications back in the queue, as new, for the next round."""
+    with psycopg.connect(env.stack.db_url) as conn, conn.transaction():
+        conn.execute("update public.notifications set state = 'queued', claimed_by = null, lease_until = null,"
+                     " mail_id = null, attempts = 0, done_at = null, note = null, not_before = now()"
+                     " where id = any(%s)", (ids,))
+
+
 def _notify_worker(env: BenchEnv) -> list[Figure]:
     queued = _seed(env)
+    with psycopg.connect(env.stack.db_url) as conn:
+        ids = [r[0] for r in conn.execute("select id from public.notifications where state = 'queued'")]
+    worker_runs: list[float] = []
+    plain_runs: list[float] = []
     with running_sink() as (sink, url):
-        worker_s = _timed([sys.executable, "-m", "supportchat_app", "notify", "--db-url", env.stack.db_url,
-                           "--smtp-url", url, "--from", "help@example.test", "--delay", "0", "--once"])
-        mails = list(sink.mails)
-        assert len(mails) == queued, (len(mails), queued)
-        spool = env.tmp / "notify-spool.jsonl"
-        spool.write_text("".join(json.dumps({"from": m.sender, "to": m.recipients,
-                                             "raw": base64.b64encode(m.raw).decode()}) + "\n" for m in mails))
-        sink.mails.clear()
         parts = urlsplit(url)
-        plain_s = _timed([sys.executable, "-c", "import sys; from bench.notify import plain_loop; "
-                          "plain_loop(sys.argv[1], sys.argv[2], int(sys.argv[3]))",
-                          str(spool), parts.hostname or "127.0.0.1", str(parts.port)])
-        assert len(sink.mails) == len(mails)
-    return [figure("notify_worker", len(mails) / worker_s, "mails/s", "plain smtplib loop, same mails",
-                   len(mails) / plain_s, higher_is_better=True, mails=len(mails), goal="ratio >= 0.8")]
+        worker = [sys.executable, "-m", "supportchat_app", "notify", "--db-url", env.stack.db_url, "--smtp-url", url,
+                  "--from", "help@example.test", "--delay", "0", "--once"]
+        spool = env.tmp / "notify-spool.jsonl"
+        for round_ in range(ROUNDS):
+            if round_:
+                _requeue(env, ids)
+            sink.mails.clear()
+            worker_runs.append(_timed([*worker, *os.environ.get("NOTIFY_BENCH_ARGS", "").split()]))
+            mails = list(sink.mails)
+            assert len(mails) == queued, (len(mails), queued)
+            spool.write_text("".join(json.dumps({"from": m.sender, "to": m.recipients,
+                                                 "raw": base64.b64encode(m.raw).decode()}) + "\n" for m in mails))
+            sink.mails.clear()
+            plain_runs.append(_timed([sys.executable, "-c", "import sys; from bench.notify import plain_loop; "
+                                      "plain_loop(sys.argv[1], sys.argv[2], int(sys.argv[3]))",
+                                      str(spool), parts.hostname or "127.0.0.1", str(parts.port)]))
+            assert len(sink.mails) == len(mails)
+    # best of the alternating rounds for each: on a shared machine the load swings by 2x within minutes, and
+    # the fastest run of each is the one least disturbed by others (timeit's rule)
+    return [figure("notify_worker", queued / min(worker_runs), "mails/s", "plain smtplib loop, same mails",
+                   queued / min(plain_runs), higher_is_better=True, mails=queued, goal="ratio >= 0.8",
+                   rounds=ROUNDS, worker_runs_s=[round(x, 2) for x in worker_runs],
+                   plain_runs_s=[round(x, 2) for x in plain_runs])]
 
 
 BENCHES = {"notify_worker": _notify_worker}

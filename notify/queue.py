@@ -137,12 +137,30 @@ class Group:
 
 
 class Queue:
-    """The worker's connection to the outbox; one per worker process."""
+    """The worker's connection to the outbox; one per worker process (and its `sibling` for claiming ahead)."""
 
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, token: int | None = None) -> None:
         self.conn = psycopg.connect(db_url, autocommit=True, application_name="supportchat notify")
-        self.token = random.randint(1, 2**31 - 1)
-        self.conn.execute("select pg_advisory_lock(%s, %s)", (LOCKSPACE, self.token))
+        if token is None:
+            self.token = random.randint(1, 2**31 - 1)
+            self.conn.execute("select pg_advisory_lock(%s, %s)", (LOCKSPACE, self.token))
+        else:
+            self.token = token  # a sibling: the first connection's lock is the liveness of both
+        self.db_url = db_url
+
+    def sibling(self) -> Queue:
+        """A second connection claiming under the same token, for a thread that claims the next batch while
+        this one sends. Its claims are this worker's: they live and die with the first connection's lock."""
+        return Queue(self.db_url, self.token)
+
+    def release(self, ids: list[int]) -> None:
+        """Hand claimed rows back to the queue untouched (claimed ahead, then the worker stopped)."""
+        if ids:
+            self.conn.execute(
+                "update public.notifications set state = 'queued', claimed_by = null, lease_until = null"
+                " where id = any(%s) and state = 'claimed' and claimed_by = %s",
+                (ids, self.token),
+            )
 
     def close(self) -> None:
         self.conn.close()
