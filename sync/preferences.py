@@ -14,12 +14,16 @@ worker's default delay).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, TypeGuard, get_args
 
 EmailWhen = Literal["never", "unread", "always"]
 EMAIL_WHEN: Final = get_args(EmailWhen)
 MAX_MINUTES: Final = 10080
 KIND: Final = "preferences"
+
+
+def is_email_when(value: str) -> TypeGuard[EmailWhen]:
+    return value in EMAIL_WHEN
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Preferences:
 
 def checked(email: str, unread_after_minutes: int | None) -> Preferences:
     """The choice as the server will accept it, or ValueError with what to fix."""
-    if email not in EMAIL_WHEN:
+    if not is_email_when(email):
         raise ValueError(f"email notifications must be one of {', '.join(EMAIL_WHEN)}, not {email!r}")
     if unread_after_minutes is not None:
         if isinstance(unread_after_minutes, bool) or not isinstance(unread_after_minutes, int):
@@ -45,7 +49,7 @@ def checked(email: str, unread_after_minutes: int | None) -> Preferences:
         if not 0 <= unread_after_minutes <= MAX_MINUTES:
             raise ValueError(f"the delay must be between 0 and {MAX_MINUTES} minutes (a week)")
     minutes = unread_after_minutes if email == "unread" else None
-    return Preferences(email, minutes)  # type: ignore[arg-type]  # checked against EMAIL_WHEN above
+    return Preferences(email, minutes)
 
 
 def from_row(row: dict[str, Any] | None) -> Preferences:
@@ -54,4 +58,4 @@ def from_row(row: dict[str, Any] | None) -> Preferences:
         return Preferences()
     email = str(row.get("email") or "unread")
     minutes = row.get("unread_after_minutes")
-    return Preferences(email if email in EMAIL_WHEN else "unread", int(minutes) if minutes is not None else None)  # type: ignore[arg-type]
+    return Preferences(email if is_email_when(email) else "unread", int(minutes) if minutes is not None else None)

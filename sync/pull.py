@@ -198,7 +198,8 @@ class Puller:
             return pages.get_nowait()
         getter = asyncio.ensure_future(pages.get())
         try:
-            await asyncio.wait([getter, fetcher], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+            either: list[asyncio.Future[Any]] = [getter, fetcher]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not getter.done():
                 getter.cancel()

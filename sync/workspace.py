@@ -35,6 +35,7 @@ from sync.workspace_rows import (
     Macro,
     Mention,
     NewMessage,
+    RowOp,
     RowWrite,
     SavedView,
     SlaTarget,
@@ -160,8 +161,8 @@ class Workspace:
         self._host.local_write_done(changed)
         return touched
 
-    def _write(self, table: str, op: str, row: Mapping[str, Any]) -> None:
-        self.apply([RowWrite(table, op, dict(row))])  # type: ignore[arg-type]  # op checked by check_write
+    def _write(self, table: str, op: RowOp, row: Mapping[str, Any]) -> None:
+        self.apply([RowWrite(table, op, dict(row))])
 
     # --- tags -------------------------------------------------------------------------------------------
 
