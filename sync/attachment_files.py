@@ -23,6 +23,14 @@ from sync.remote import Remote
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
 
+def _is_uuid(value: str) -> bool:
+    """True for a uuid in its canonical text form (what the server's uuid column sends)."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
 class AttachmentFiles:
     def __init__(self, cache: Cache, remote: Remote, uploader_id: str, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.cache, self.remote, self.uploader_id = cache, remote, uploader_id
@@ -74,10 +82,11 @@ class AttachmentFiles:
 
     async def file(self, attachment_id: str) -> Path:
         """The attachment's file on disk, downloaded now if it is not there (raises the sync error tree
-        when that fails: offline, refused, gone; KeyError for an attachment the cache does not have)."""
+        when that fails: offline, refused, gone; KeyError for an attachment the cache does not have, or whose
+        id is not a uuid: the id names the local file, so a hostile row's `../x` or `/abs` never becomes one)."""
         cache = self.cache
         row = cache.attachment(attachment_id)
-        if row is None:
+        if row is None or not _is_uuid(attachment_id):
             raise KeyError(attachment_id)
         now = time.time()
         local = Path(row["local_path"]) if row["local_path"] else None
