@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from bench.harness import BenchEnv, Figure, figure, median, percentile
@@ -182,12 +183,19 @@ def _measure(app: AppProcess) -> tuple[list[float], list[float]]:
         switches: list[float] = []
         for i in range(SWITCHES):
             entry = "view-VIP" if i % 2 == 0 else "view-inbox"
-            target = driver.find_element(By.CSS_SELECTOR, f'[data-testid="{entry}"]')
-            driver.execute_script(_SIGNATURE_JS)
-            target.click()
+            for _attempt in range(20):  # the sidebar redraws when its counts move: find the entry afresh
+                try:
+                    target = driver.find_element(By.CSS_SELECTOR, f'[data-testid="{entry}"]')
+                    driver.execute_script(_SIGNATURE_JS)
+                    target.click()
+                    break
+                except StaleElementReferenceException:
+                    time.sleep(0.05)
             elapsed = driver.execute_async_script(_SWITCHED_JS)
             if elapsed is None:
-                driver.save_screenshot(str(app.log_path.with_suffix(".png")))
+                shot = Path(__file__).resolve().parents[1] / "artifacts" / "bench-inbox-5k-failed.png"
+                shot.parent.mkdir(exist_ok=True)
+                driver.save_screenshot(str(shot))
                 tail = app.log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"the filter switch never painted; the app's log ends with:\n{tail}")
             switches.append(float(elapsed))

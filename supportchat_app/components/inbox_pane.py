@@ -126,6 +126,7 @@ class InboxPane(ui.column):
     def _sync_filters(self) -> None:
         """A saved view sets the filters: the widgets follow."""
         self.views_bar.refresh()
+        self.views_bar.stale = True  # its counts follow on its own timer (views_bar.COUNT_EVERY), off this path
         for widget, value in (
             (self.view_toggle, self.state.view),
             (self.status_select, sorted(self.state.statuses)),

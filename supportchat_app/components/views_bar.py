@@ -18,6 +18,8 @@ from sync.workspace_rows import InboxFilter, SavedView
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
 
+COUNT_EVERY = 1.0  # seconds: how often the sidebar's counts may follow a changed cache
+
 
 class ViewsBar(ui.column):
     def __init__(self, engine: SyncEngine, state: InboxState, *, on_mentions: Callable[[], None] | None = None) -> None:
@@ -39,7 +41,12 @@ class ViewsBar(ui.column):
                     'flat round dense data-testid="save-view"'
                 ).mark("save-view").tooltip("Save these filters as a view")
         self.dialog = ui.dialog()
+        self.counts: dict[str, int] = {}
+        self.stale = True  # the counts need a recount (the cache changed)
         self.refresh()
+        # counting every list over the whole cache costs tens of ms each on a big desk: the counts follow the
+        # data at most once a second, off the path of a click that switches the list
+        ui.timer(COUNT_EVERY, self._recount)
 
     def _tags_changed(self, e: events.ValueChangeEventArguments[list[str] | None]) -> None:
         chosen = set(e.value or [])
@@ -70,15 +77,10 @@ class ViewsBar(ui.column):
             self.tag_filter.set_options(tags, value=[t for t in self.state.tags if t in tags])
         elif set(self.tag_filter.value or []) != self.state.tags:
             self.tag_filter.value = sorted(self.state.tags)
-        base = InboxFilter(view=self.state.view, statuses=("open", "pending"))
         views = ws.saved_views()
-        counts = {
-            "inbox": ws.count_unread(base),
-            "snoozed": ws.count(InboxFilter(view=self.state.view, statuses=("pending",), snoozed=True)),
-            "breaching": ws.count(InboxFilter(view=self.state.view, statuses=("open", "pending"), breaching_within=60)),
-            "mentions": len(ws.mentions(unseen_only=True)) if self.on_mentions else 0,
-            **{v.id: ws.count_unread(InboxFilter.from_json(v.filters, v.sort)) for v in views},
-        }
+        if self.stale or any(v.id not in self.counts for v in views):
+            self._count(views)
+        counts = self.counts
         drawn = (tuple(views), tuple(sorted(counts.items())), self.state.special, self.state.saved_view)
         if drawn == self._drawn:
             return
@@ -114,6 +116,22 @@ class ViewsBar(ui.column):
                 )
             for view in views:
                 self._view_entry(view, counts[view.id])
+
+    def _count(self, views: list[SavedView]) -> None:
+        ws = self.engine.workspace
+        base = InboxFilter(view=self.state.view, statuses=("open", "pending"))
+        self.counts = {
+            "inbox": ws.count_unread(base),
+            "snoozed": ws.count(InboxFilter(view=self.state.view, statuses=("pending",), snoozed=True)),
+            "breaching": ws.count(InboxFilter(view=self.state.view, statuses=("open", "pending"), breaching_within=60)),
+            "mentions": len(ws.mentions(unseen_only=True)) if self.on_mentions else 0,
+            **{v.id: ws.count_unread(InboxFilter.from_json(v.filters, v.sort)) for v in views},
+        }
+        self.stale = False
+
+    def _recount(self) -> None:
+        if self.stale:
+            self.refresh()
 
     def _view_entry(self, view: SavedView, count: int) -> None:
         with ui.row(wrap=False).classes("w-full items-center no-wrap gap-0 sc-view-row"):
