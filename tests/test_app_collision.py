@@ -117,3 +117,25 @@ async def test_the_agent_who_took_a_ticket_second_is_told_who_was_first(
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         row = conn.execute("select assignee_id::text from tickets where id = %s", (ticket_id,)).fetchone()
     assert row == (users.agent2.id,)
+
+
+def test_history_arriving_while_typing_is_no_crossing() -> None:
+    """Regression (browser test under load): the first sync filled the thread after the agent started typing,
+    and the old messages asked "Customer replied … ago" before the send."""
+    from datetime import UTC, datetime, timedelta
+
+    from supportchat_app.components.collision import SendGuard
+    from sync.models import Message
+
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+    def msg(i: str, minutes_ago: float, sender: str = "customer") -> Message:
+        return Message(i, "t", sender, "hi", False, (now - timedelta(minutes=minutes_ago)).isoformat())
+
+    guard = SendGuard("me")
+    guard.start([], now)  # nothing from others in the cache yet
+    old, fresh = msg("a", 60), msg("b", -0.1)
+    assert guard.newer([old]) == []
+    assert guard.newer([old, fresh, msg("c", -0.2, sender="me")]) == [fresh]
+    guard.start([old, fresh], now)  # reviewed
+    assert guard.newer([old, fresh]) == []

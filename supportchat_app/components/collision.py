@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from nicegui import ui
 
 from supportchat_app import fmt
 from supportchat_app.components.avatar import Avatar
 from sync.models import Message
+
+HISTORY_SLACK = timedelta(minutes=2)
 
 
 @dataclass
@@ -28,17 +30,22 @@ class SendGuard:
     me: str
     mark: tuple[str, str] | None = None  # (created_at, id) of the newest message from others when typing began
     started: bool = False
+    since: datetime | None = None  # when typing began (local clock), for history arriving late (see newer)
 
-    def start(self, thread: Sequence[Message]) -> None:
+    def start(self, thread: Sequence[Message], now: datetime | None = None) -> None:
         """Typing began (or the agent reviewed the thread): remember what they have seen."""
         others = [(m.created_at, m.id) for m in thread if m.sender_id != self.me and m.local_state == "sent"]
         self.mark = max(others) if others else None
         self.started = True
+        self.since = now or datetime.now(UTC)
 
     def newer(self, thread: Sequence[Message]) -> list[Message]:
-        """Messages from others after the mark (empty when typing never started in this pane)."""
-        if not self.started:
+        """Messages from others after the mark (empty when typing never started in this pane). Older history
+        that arrives while typing (the first sync still filling the thread) is no crossing: a message written
+        more than HISTORY_SLACK before typing began never counts (the slack covers clock skew)."""
+        if not self.started or self.since is None:
             return []
+        oldest = self.since - HISTORY_SLACK
         return [
             m
             for m in thread
@@ -46,11 +53,12 @@ class SendGuard:
             and m.local_state == "sent"
             and m.deleted_at is None
             and (self.mark is None or (m.created_at, m.id) > self.mark)
+            and (fmt.as_datetime(m.created_at) or oldest) > oldest
         ]
 
     def reset(self) -> None:
         """Sent: the next message starts afresh."""
-        self.mark, self.started = None, False
+        self.mark, self.started, self.since = None, False, None
 
 
 def crossed_text(newer: Sequence[Message], name_of: Callable[[str], str], now: datetime | None = None) -> str:
