@@ -12,7 +12,9 @@ PostgreSQL → realtime capture → customer engine's websocket → its cache �
 
 Idle, then with `LOAD_CLIENTS` other clients chatting (bench/soak.py's simulated clients: sync engines
 sending a message every 0.2 to 1 s into their tickets, through its pass-through proxy, no faults). Value: idle
-p50; extra fields: idle p95, loaded p50/p95. Baseline: raw realtime insert → delivery on a websocket (one
+p50; extra fields: idle p95, loaded p50/p95, and `late_idle`/`late_loaded`: messages not on the customer's screen
+within `WAIT_S` (left out of the percentiles, so a count above 0 means the percentiles flatter the run).
+Baseline: raw realtime insert → delivery on a websocket (one
 subscriber, `bench/realtime.py`), p50, measured in the same run.
 """
 
@@ -63,7 +65,9 @@ const ta = document.querySelector('textarea[data-testid=composer]');
 ta.value = text;
 const t0 = performance.timeOrigin + performance.now();
 ta.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true}));
-return t0;
+// the composer's handler draws an echo bubble at once: without it the keypress was not taken (a re-render)
+const taken = [...document.querySelectorAll('[data-message-id=echo]')].some(n => n.textContent.includes(text));
+return taken ? t0 : null;
 """
 
 
@@ -104,8 +108,7 @@ def _warm_up(agent: Any, customer: Any) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("no message made it from the agent's browser to the customer's")
         text = f"e2e warm-up {uuid.uuid4().hex[:8]}"
-        customer.execute_script(_WATCH_JS, text)
-        agent.execute_script(_SEND_JS, text)
+        _send(agent, customer, text)
         until = time.monotonic() + 15
         while time.monotonic() < until:
             if customer.execute_script("return (window.__seen || {})[arguments[0]]", text) is not None:
@@ -114,20 +117,33 @@ def _warm_up(agent: Any, customer: Any) -> None:
             time.sleep(0.05)
 
 
-def _samples(agent: Any, customer: Any, label: str, n: int = SAMPLES) -> list[float]:
+def _send(agent: Any, customer: Any, text: str) -> float:
+    """Watch for the text on the customer's page, then type it on the agent's; the agent's stamp. A keypress
+    the composer did not take (no echo: the page was redrawing) is typed again, unmeasured."""
+    customer.execute_script(_WATCH_JS, text)
+    for _ in range(20):
+        sent = agent.execute_script(_SEND_JS, text)
+        if sent is not None:
+            return float(sent)
+        time.sleep(0.25)
+    raise RuntimeError("the agent's composer never took a keypress")
+
+
+def _samples(agent: Any, customer: Any, label: str, lost: list[str], n: int = SAMPLES) -> list[float]:
     out: list[float] = []
     for i in range(n):
         text = f"e2e {label} {i} {uuid.uuid4().hex[:8]}"
-        customer.execute_script(_WATCH_JS, text)
-        sent = float(agent.execute_script(_SEND_JS, text))
+        sent = _send(agent, customer, text)
         deadline = time.monotonic() + WAIT_S
         while (seen := customer.execute_script("return (window.__seen || {})[arguments[0]]", text)) is None:
             if time.monotonic() > deadline:
                 for name, driver in (("agent", agent), ("customer", customer)):
-                    driver.save_screenshot(str(Path(tempfile.gettempdir()) / f"e2e-failed-{name}.png"))
-                raise RuntimeError(f"the customer never saw {text!r} (screenshots: e2e-failed-*.png in the temp dir)")
+                    driver.save_screenshot(str(Path(tempfile.gettempdir()) / f"e2e-late-{name}.png"))
+                lost.append(text)  # not on the customer's screen within WAIT_S: reported, not averaged in
+                break
             time.sleep(0.01)
-        out.append(float(seen) - sent)
+        if seen is not None:
+            out.append(float(seen) - sent)
         time.sleep(0.3)
     print(f"# e2e_latency {label}: {[round(x) for x in out]} ms", file=sys.stderr)
     return out
@@ -208,12 +224,14 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
         while not agent.execute_script("return !!document.querySelector('textarea[data-testid=composer]')"):
             time.sleep(0.05)
         _warm_up(agent, customer)
-        idle = _samples(agent, customer, "idle")
+        late: list[str] = []
+        idle = _samples(agent, customer, "idle", late)
+        late_idle = len(late)
         raw, lost = asyncio.run(realtime._realtime_run(env, 1, rate=20, seconds=2.0))
         chatter = _Chatter(env, LOAD_CLIENTS)
         chatter.start()
         time.sleep(5)  # every client chatting
-        loaded = _samples(agent, customer, "loaded")
+        loaded = _samples(agent, customer, "loaded", late)
     finally:
         for driver in drivers:
             driver.quit()
@@ -227,7 +245,8 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
                    percentile(raw, 50), higher_is_better=False, p95_ms=round(percentile(idle, 95), 1),
                    loaded_p50_ms=round(median(loaded), 1), loaded_p95_ms=round(percentile(loaded, 95), 1),
                    load_clients=LOAD_CLIENTS, samples=SAMPLES, baseline_p99_ms=round(percentile(raw, 99), 1),
-                   baseline_losses=lost, goal="p50 ≤ 100 ms, p95 ≤ 250 ms, idle and loaded")]
+                   baseline_losses=lost, late_idle=late_idle, late_loaded=len(late) - late_idle,
+                   wait_s=WAIT_S, goal="p50 ≤ 100 ms, p95 ≤ 250 ms, idle and loaded")]
 
 
 BENCHES = {"e2e_latency": e2e_latency}
