@@ -113,11 +113,12 @@ async def test_the_inbox_shows_the_customers_picture_and_removing_it_brings_init
 
         engine = engine_of(staff)
         await eventually(lambda: engine.cache.avatar_url(customer.id) is not None, "the profile change, live")
-        await engine.sync_once()
-        assert engine.avatars.file(customer.id) is not None
         await staff.open("/")
         row = f"ticket-{ticket}"
         await staff.should_see(marker=row, retries=WAIT)
+        # the row is drawn before the picture arrives (initials); the download must redraw it
+        await engine.sync_once()
+        assert engine.avatars.file(customer.id) is not None
         await eventually(lambda: "avatar-image" in markers_in(staff.find(marker=row).elements.pop()),
                          "the picture on the inbox row")
 

@@ -152,6 +152,8 @@ class InboxPane(ui.column):
             tuple(sorted((k, tuple(v)) for k, v in tags.items())),
             tuple(sorted(slas.items())),
             self.selection.snapshot(),
+            # the pictures the rows show: one arriving (AvatarsChanged) must redraw its rows
+            tuple(self.engine.avatars.file(t.customer_id if self.staff else t.assignee_id or "") for t in self.tickets),
         )
         if drawn == self._drawn:
             return
