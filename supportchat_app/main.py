@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nicegui import app, ui
 
-from supportchat_app import backend, config, launch, theme
+from supportchat_app import backend, blobs, config, launch, theme
 from supportchat_app.pages import boot, canned, desk_settings, invite, profile, settings, signin, workspace
 
 WINDOW_SIZE = (1280, 820)
@@ -45,6 +45,7 @@ def build() -> backend.Backend:
     canned.create()
     desk_settings.create()
     workspace.create()
+    blobs.create()
     app.on_page_exception(boot.error_page)
     app.on_startup(current.boot)
     app.on_shutdown(current.shutdown)

@@ -13,6 +13,7 @@ evict. No I/O here (the queue itself, in the cache and the pusher, uses these de
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -40,8 +41,15 @@ ALLOWED_MIME_TYPES = frozenset(
         "application/vnd.oasis.opendocument.spreadsheet",
     }
 )
+# raster images a browser draws and Pillow reads: these get thumbnails and the lightbox
+THUMBNAIL_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MAX_NAME_CHARS = 255
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.()!*' &$=@;:+,-]+")
+
+
+def mime_of(name: str) -> str:
+    """The type a file is queued and uploaded with, from its name (as the bucket's check sees it)."""
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def refusal(name: str, size: int, mime: str) -> str | None:

@@ -264,6 +264,8 @@ class SyncEngine:
             path = self.cache_path(user.id)
             Cache.delete(path)
             shutil.rmtree(Avatars.folder(path), ignore_errors=True)  # others' pictures too
+            # its attachment files (queued, downloaded, thumbnails, staged): nothing of the account stays behind
+            shutil.rmtree(path.with_name(path.name + ".files"), ignore_errors=True)
         await self.account.forget()
         self.user = None
         self._set_status(state="offline", pending=0, failed=0, last_synced_at=None, last_error=None)

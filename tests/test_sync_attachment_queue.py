@@ -155,3 +155,18 @@ async def test_downloads_on_demand_into_a_bounded_lru(stack: StackProcess, users
     assert not (agent.cache.files_dir / ids[1]).exists()
     again = await agent.attachments.file(ids[1])  # evicted files download again when asked for
     assert again.read_bytes() == files[1].read_bytes()
+
+
+async def test_sign_out_removes_the_users_files(stack: StackProcess, users: Users, engines: EngineFactory,
+                                                tmp_path: Path) -> None:
+    """Downloaded, queued and staged files are the account's data like the cache: they leave with it."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Leave nothing behind")
+    customer = await engines.open(users.customer)
+    await customer.sync_once()
+    customer.commands.send_message(tid, "queued", files=[_file(tmp_path, "queued.png", 500)])
+    files_dir = customer.cache.files_dir
+    (files_dir / "staging").mkdir()
+    (files_dir / "staging" / "picked.txt").write_text("not sent yet")
+    assert any(files_dir.iterdir())
+    await customer.sign_out()
+    assert not files_dir.exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nicegui import ui
 
@@ -15,6 +16,9 @@ from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.message_actions import MessageActions
 from supportchat_app.components.receipts import ReceiptLine, ThreadReceipts
 from sync.models import Message
+
+if TYPE_CHECKING:
+    from supportchat_app.components.attachment_view import AttachmentView
 
 
 class DayHeader(ui.row):
@@ -53,6 +57,8 @@ class MessageBubble(ui.row):
         self._on_retry, self._on_discard = on_retry, on_discard
         self.classes("w-full gap-2 no-wrap items-end " + ("justify-end" if own else "justify-start"))
         self.props(f'data-message-id="{self.message_id}"').mark("bubble", f"msg-{self.message_id}")
+        self.files: AttachmentView | None = None  # its files: attachment_view.attach_files sets draw_files
+        self.draw_files: Callable[[Message], None] | None = None
         self._build(message)
 
     def _build(self, message: Message) -> None:
@@ -89,6 +95,9 @@ class MessageBubble(ui.row):
                     body.classes("sc-own")
                 else:
                     body.classes("sc-other")
+                self.files, self.files_slot = None, ui.column().classes("gap-0")
+                if self.draw_files is not None:
+                    self.draw_files(message)
                 self.state_row = ui.row(align_items="center").classes("gap-1 text-xs no-wrap px-1")
                 self.receipt_line = ReceiptLine()
         self.show(message)
@@ -105,6 +114,8 @@ class MessageBubble(ui.row):
         self.message = message
         if message.deleted_at:
             return
+        if self.files is not None:
+            self.files.show(message)
         # queued / sent / read on own messages, "read by" on others' for staff (components/receipts.py)
         self.receipt_line.show(self.receipts.of(message), staff=self.receipts.staff, name_of=self.name_of)
         if not self.own:

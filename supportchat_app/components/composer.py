@@ -19,8 +19,10 @@ _KEYDOWN_JS = """(e) => {
   if (e.key !== 'Enter' || e.shiftKey || e.isComposing) return;
   e.preventDefault();
   const value = e.target.value;
-  if (!value.trim()) return;
+  const files = e.target.closest('.sc-composer').querySelector('[data-testid=pending-file]');
+  if (!value.trim() && !files) return;
   emit({value: value, resolve: e.ctrlKey || e.metaKey});
+  if (!value.trim()) return;
   const slot = document.getElementById('c%(echo)s');
   if (!slot) return;
   const row = document.createElement('div'), bubble = document.createElement('div');
@@ -51,6 +53,7 @@ class Composer(ui.column):
         self._typed_at = 0.0
         self._typing = False  # whether the others were told we are typing (and not told we stopped)
         self._saved = draft  # the draft as last saved; a send clears it in the same transaction as the message
+        self.has_files: Callable[[], bool] = lambda: False  # whether files wait to go with the next send
         self.classes("sc-composer w-full gap-1 px-4 pb-3 pt-2")
         with self:
             if agent:
@@ -68,7 +71,9 @@ class Composer(ui.column):
                     .props('data-testid="composer-mode"')
                     .mark("composer-mode")
                 )
+            self.tray_slot = ui.column().classes("w-full gap-0")  # pending attachments (components/attachments.py)
             with ui.row(wrap=False).classes("w-full items-end gap-2 no-wrap"):
+                self.tools_slot = ui.row().classes("gap-0 self-center")
                 self.input = (
                     ui.textarea(value=draft, placeholder=self._placeholder(), on_change=self._changed)
                     .props('outlined autogrow dense rows=1 data-testid="composer"')
@@ -147,7 +152,7 @@ class Composer(ui.column):
         await self._submit(self.input.value or "", False)
 
     async def _submit(self, text: str, resolve: bool) -> None:
-        if not text.strip():
+        if not text.strip() and not self.has_files():
             return
         if self._on_send(text, resolve and self.agent) is not False:
             self.sent()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from nicegui import events, ui
 
 from supportchat_app import fmt
+from supportchat_app.components.attachment_view import attach_files
 from supportchat_app.components.bubble import DayHeader, MessageBubble
 from supportchat_app.components.message_actions import MessageActions
 from supportchat_app.components.receipts import ThreadReceipts
@@ -154,6 +155,7 @@ class ThreadView(ui.element):
             actions=self.actions,
             avatar=None if own else self.engine.avatars.file(str(message.sender_id)),
         )
+        attach_files(bubble, self.engine, message, on_cancel=self._discard)
         self.bubbles[bubble.message_id] = bubble
         return bubble
 

@@ -11,6 +11,7 @@ from nicegui import background_tasks, ui
 
 from supportchat_app import fmt
 from supportchat_app.canned import context_for
+from supportchat_app.components.attachments import AttachmentTray, caption
 from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.canned_picker import CannedPicker, picker_button
 from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
@@ -218,6 +219,7 @@ class TicketPane(ui.column):
                 on_typing=self._typing,
                 echo_slot=self.thread.echo,
             )
+            self.tray = AttachmentTray.into(self.composer, self, self.engine.cache.files_dir, self.ticket_id)
             if self.staff:  # '/' opens the canned replies (components/canned_picker.py)
                 self.canned = CannedPicker(self.engine, self.composer, self._canned_context)
                 with self.composer.send_button.parent_slot.parent:  # type: ignore[union-attr]
@@ -263,12 +265,17 @@ class TicketPane(ui.column):
             return False
         try:
             internal = self.staff and self.composer_state.internal
-            message = self.engine.commands.send_message(self.ticket_id, text, internal=internal)
+            files = self.tray.files()
+            text = text if text.strip() or not files else caption([f.name for f in files])
+            message = self.engine.commands.send_message(
+                self.ticket_id, text, internal=internal, files=[f.path for f in files]
+            )
         except ValueError as exc:
             self.thread.clear_echo()
             ui.notify(fmt.plain_error(exc, "send the message"), type="negative")
             return False
         self.guard.reset()
+        self.tray.sent(files)
         self.thread.append(message)
         self.thread.clear_echo()
         ui.run_javascript(f"getHtmlElement({self.thread.id}).scrollTop = 0")

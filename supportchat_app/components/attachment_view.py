@@ -1,0 +1,174 @@
+"""A message's files in its bubble: image thumbnails (opening the lightbox), other files as chips with type
+icon, name, size, open and save; while an own message waits for its files, the upload progress.
+
+Bytes never travel inside the page: thumbnails and files are links to the app's guarded
+``/attachment/<id>`` route (supportchat_app/blobs.py), which answers only the session whose cache holds
+the file. Only the rows the cache has are drawn, and the cache holds what RLS let this user pull (a
+customer never has an internal note's file); the route refuses an internal note's file to non-staff anyway.
+
+Progress is per file, as the sync queue knows it: each file is queued, uploading (the first one not yet on
+the server while online) or uploaded; "Uploading 2 of 3" with a bar over the message's files. Cancel
+discards the unsent message with all its files (a message goes out whole or not at all, see sync/README.md);
+a file that already reached Storage is then an orphan object, removed by the server's orphan purge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nicegui import ui
+
+from supportchat_app.components.attachments import caption, size_text, type_icon
+from supportchat_app.components.lightbox import Lightbox, Picture
+from sync.attachments import THUMBNAIL_MIME_TYPES
+from sync.models import Message
+
+if TYPE_CHECKING:
+    from supportchat_app.components.bubble import MessageBubble
+    from sync.engine import SyncEngine
+
+# a thumbnail that cannot load (offline and not cached, or not decodable) becomes a plain placeholder
+_THUMB_ERROR_JS = "this.onerror=null; this.closest('.sc-thumb').classList.add('sc-thumb-missing');"
+CSS = """
+.sc-thumb { border-radius: 10px; overflow: hidden; cursor: zoom-in; background: var(--sc-other);
+            border: 1px solid var(--sc-line); max-width: 240px; min-width: 64px; min-height: 48px; }
+.sc-thumb img { display: block; max-width: 240px; max-height: 180px; object-fit: cover; }
+.sc-thumb-missing img { display: none; }
+.sc-thumb-missing::after { content: 'Image not available offline'; display: block; padding: 16px 12px;
+                           font-size: 12px; opacity: 0.6; }
+"""
+
+
+def attach_files(bubble: MessageBubble, engine: SyncEngine, message: Message, on_cancel: Callable[[str], None]) -> None:
+    """Give a bubble its files (drawn now and on every ``bubble.show``); deleted messages have none."""
+
+    def draw(current: Message) -> None:  # again whenever the bubble redraws itself (after an edit)
+        if not current.deleted_at:
+            with bubble.files_slot:
+                bubble.files = AttachmentView(engine, current, own=bubble.own, body=bubble.body, on_cancel=on_cancel)
+
+    bubble.draw_files = draw
+    draw(message)
+
+
+class AttachmentView(ui.column):
+    def __init__(
+        self,
+        engine: SyncEngine,
+        message: Message,
+        *,
+        own: bool,
+        body: ui.element | None,
+        on_cancel: Callable[[str], None],
+    ) -> None:
+        super().__init__()
+        self.engine, self.message_id, self.own, self.body = engine, str(message.id), own, body
+        self._on_cancel = on_cancel
+        self._drawn: tuple[Any, ...] | None = None
+        self.classes("gap-1 " + ("items-end" if own else "items-start"))
+        ui.add_css(CSS)
+        self._message = message
+        with self:
+            self.content = ui.column().classes("gap-1 " + ("items-end" if own else "items-start"))
+            # while an own message waits, its files follow the connection (offline / uploading) on their own
+            waiting = own and message.local_state == "pending"
+            self.watch = ui.timer(1.0, lambda: self.show(self._message)) if waiting else None
+        self.show(message)
+
+    def show(self, message: Message) -> None:
+        self._message = message
+        if self.watch is not None and message.local_state != "pending":
+            self.watch.cancel()
+            self.watch = None
+        rows = self.engine.cache.attachments(self.message_id)
+        online = self.engine.status.state == "online"
+        key = (tuple((r["id"], r["local_state"]) for r in rows), message.local_state, online)
+        if key == self._drawn:
+            return
+        self._drawn = key
+        self.content.clear()
+        self.set_visibility(bool(rows))
+        if not rows:
+            return
+        if self.body is not None:
+            self.body.set_visibility(message.content != caption([str(r["name"]) for r in rows]))
+        images = [r for r in rows if r["mime"] in THUMBNAIL_MIME_TYPES]
+        others = [r for r in rows if r["mime"] not in THUMBNAIL_MIME_TYPES]
+        with self.content:
+            if images:
+                pictures = [Picture(str(r["id"]), str(r["name"])) for r in images]
+                with ui.row().classes("gap-2 " + ("justify-end" if self.own else "justify-start")):
+                    for index, row in enumerate(images):
+                        self._thumb(row, pictures, index)
+            for row in others:
+                self._chip(row)
+            if self.own and message.local_state == "pending":
+                self._progress(rows, online)
+
+    def _thumb(self, row: dict[str, Any], pictures: list[Picture], index: int) -> None:
+        holder = (
+            ui.element("div")
+            .classes("sc-thumb")
+            .props(f'data-testid="attachment-thumb" data-attachment-id="{row["id"]}" role=button tabindex=0')
+            .mark("attachment-thumb")
+            .tooltip(f"{row['name']} · {size_text(int(row['size']))}")
+        )
+        holder.on("click", lambda: Lightbox(pictures, index))
+        with holder:
+            image = ui.element("img").props("loading=lazy")
+            image.props["onerror"] = _THUMB_ERROR_JS
+            image.props["src"] = f"/attachment/{row['id']}/thumb"
+            image.props["alt"] = str(row["name"])
+
+    def _chip(self, row: dict[str, Any]) -> None:
+        attachment_id, name = str(row["id"]), str(row["name"])
+        with (
+            ui.row(align_items="center")
+            .classes("sc-file-chip gap-2 pl-2 pr-1 py-1 no-wrap max-w-[320px]")
+            .props(f'data-testid="attachment-chip" data-attachment-id="{attachment_id}"')
+            .mark("attachment-chip")
+        ):
+            ui.icon(type_icon(str(row["mime"])), size="22px").classes("opacity-70")
+            with ui.column().classes("gap-0 min-w-0"):
+                ui.label(name).classes("text-sm ellipsis")
+                ui.label(size_text(int(row["size"]))).classes("text-xs opacity-60")
+            opener = ui.link(target=f"/attachment/{attachment_id}", new_tab=True).props('data-testid="open-file"')
+            with opener:
+                ui.icon("open_in_new", size="18px").classes("p-1").tooltip("Open")
+            saver = ui.link(target=f"/attachment/{attachment_id}?download=1").props('data-testid="save-file"')
+            saver.props["download"] = name
+            with saver:
+                ui.icon("download", size="18px").classes("p-1").tooltip("Save")
+
+    def _progress(self, rows: list[dict[str, Any]], online: bool) -> None:
+        done = sum(1 for r in rows if r["local_state"] in ("uploaded", "sent"))
+        total = len(rows)
+        first_waiting = next((r["id"] for r in rows if r["local_state"] == "pending"), None)
+        with ui.column().classes("gap-1 w-64").props('data-testid="attachment-progress"').mark("attachment-progress"):
+            with ui.row(align_items="center").classes("w-full gap-2 no-wrap text-xs"):
+                if done == total:
+                    text = f"{total} of {total} uploaded"
+                elif online:
+                    text = f"Uploading {done + 1} of {total}"
+                else:
+                    text = f"Offline · {done} of {total} uploaded"
+                ui.label(text).classes("grow opacity-70").props('data-testid="upload-count"').mark("upload-count")
+                ui.button("Cancel", on_click=lambda: self._on_cancel(self.message_id)).props(
+                    'flat dense size=sm no-caps color=negative data-testid="cancel-upload"'
+                ).mark("cancel-upload").tooltip("Don't send this message and its files")
+            ui.linear_progress(value=done / total, show_value=False, size="4px").props("rounded")
+            for row in rows:
+                state = str(row["local_state"])
+                if state in ("uploaded", "sent"):
+                    icon, label = "cloud_done", "uploaded"
+                elif state == "failed":
+                    icon, label = "error", "refused"
+                elif online and row["id"] == first_waiting:
+                    icon, label = "cloud_upload", "uploading…"
+                else:
+                    icon, label = "schedule", "queued" if online else "waiting for the connection"
+                with ui.row(align_items="center").classes("w-full gap-1 no-wrap text-xs opacity-70"):
+                    ui.icon(icon, size="14px")
+                    ui.label(str(row["name"])).classes("ellipsis grow")
+                    ui.label(label).props(f'data-testid="file-state" data-state="{state}"').mark("file-state")
