@@ -163,6 +163,7 @@ class Backend:
                 from sync import SyncEngine
 
                 engine = await SyncEngine.open(remote, data_dir=self.slot_dir(slot))
+                await engine.set_attachment_cache_bytes(config.attachment_cache_mb(self.root) * 1024 * 1024)
                 workspace = self.workspaces[slot] = Workspace(engine)
             await workspace.ensure_started()
             return workspace

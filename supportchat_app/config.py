@@ -65,3 +65,16 @@ def server_choice(root: Path) -> ServerChoice:
     if saved.get("url") and saved.get("anon_key"):
         return ServerChoice("settings", str(saved["url"]).rstrip("/"), str(saved["anon_key"]))
     return ServerChoice("demo")
+
+
+DEFAULT_ATTACHMENT_CACHE_MB = 256
+MIN_ATTACHMENT_CACHE_MB, MAX_ATTACHMENT_CACHE_MB = 1, 1024 * 1024
+
+
+def attachment_cache_mb(root: Path) -> int:
+    """The settings page's bound on downloaded attachment files (MB), or the default when unset or bad."""
+    value = load_settings(root).get("attachment_cache_mb")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if MIN_ATTACHMENT_CACHE_MB <= value <= MAX_ATTACHMENT_CACHE_MB:
+            return value
+    return DEFAULT_ATTACHMENT_CACHE_MB

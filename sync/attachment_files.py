@@ -95,8 +95,21 @@ class AttachmentFiles:
             local.parent.mkdir(parents=True, exist_ok=True)
             await self.remote.download_file(attachments.BUCKET, str(row["object_path"]), local)
         await cache.set_attachment_file(attachment_id, local, now)
+        await self.evict(keep=attachment_id)
+        return local
+
+    async def set_cache_bytes(self, limit: int) -> None:
+        """A new bound on the downloaded files; beyond it they go now, least recently opened first."""
+        if limit < 0:
+            raise ValueError("the attachment cache size cannot be negative")
+        self.cache_bytes = limit
+        await self.evict()
+
+    async def evict(self, keep: str | None = None) -> None:
+        """Delete downloaded files beyond ``cache_bytes`` (LRU; never ``keep`` nor files still to upload)."""
+        cache = self.cache
         held = [
-            attachments.CachedFile(i, size, used, pinned or i == attachment_id)
+            attachments.CachedFile(i, size, used, pinned or i == keep)
             for i, size, used, pinned in cache.cached_attachment_files()
         ]
         evict = attachments.plan_eviction(held, self.cache_bytes)
@@ -104,4 +117,3 @@ class AttachmentFiles:
             for victim in evict:
                 (cache.files_dir / victim).unlink(missing_ok=True)
             await cache.forget_attachment_files(evict)
-        return local

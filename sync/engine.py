@@ -34,7 +34,7 @@ import platformdirs
 
 from sync import events, mfa
 from sync.account import Account
-from sync.attachment_files import AttachmentFiles
+from sync.attachment_files import DEFAULT_CACHE_BYTES, AttachmentFiles
 from sync.avatar_store import Avatars
 from sync.cache import Cache
 from sync.cache.db import CORE_TABLES as PHASES  # the initial sync's progress steps
@@ -81,6 +81,7 @@ class SyncEngine:
         self.user: LocalUser | None = None
         self.status = SyncStatus("offline", 0, 0, None, None)
         self._parts: SignedIn | None = None
+        self.attachment_cache_bytes = DEFAULT_CACHE_BYTES  # downloaded attachment files kept, LRU beyond
         self.events = EventHub()
         self._emit = self.events.emit
         self.presence = Presence(remote, self._emit)
@@ -194,6 +195,14 @@ class SyncEngine:
         """Rows applied from realtime so far (for tests and the benchmark)."""
         return self._parts.live.applied if self._parts is not None else 0
 
+    async def set_attachment_cache_bytes(self, limit: int) -> None:
+        """Bound the downloaded attachment files (bytes), for this user now (evicting beyond it) and later ones."""
+        if limit < 0:
+            raise ValueError("the attachment cache size cannot be negative")
+        self.attachment_cache_bytes = limit
+        if self._parts is not None:
+            await self._parts.attachments.set_cache_bytes(limit)
+
     def _signed_in(self) -> SignedIn:
         if self._parts is None or self.user is None:
             raise AuthError("not signed in", refused=True)
@@ -211,6 +220,7 @@ class SyncEngine:
             max_batch=self.max_batch,
             wall=self.clock.wall,
         )
+        parts.attachments.cache_bytes = self.attachment_cache_bytes
         self.presence.reset(user)
         if parts.cache.rebuilt_reason:
             self.events.emit(events.CacheRebuilt(parts.cache.rebuilt_reason, parts.cache.kept_unsent), replay=True)

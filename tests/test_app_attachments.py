@@ -220,3 +220,45 @@ async def test_cancel_discards_a_queued_message_with_its_files(
         await agent.should_see("Online", retries=WAIT)
     with psycopg.connect(stack.db_url) as conn:
         assert conn.execute("select count(*) from messages where id = %s", (message.id,)).fetchone() == (0,)
+
+
+async def test_cache_size_setting_is_saved_and_applied_live(
+        app_data: Path, users: Users, stack: StackProcess, tmp_path: Path) -> None:  # noqa: F811
+    ticket_id = seed_ticket(stack.db_url, users.customer2, users.agent2, f"Big files {time.time_ns()}",
+                            [(users.customer2, "Two photos coming", False)])
+    async with running_app() as agent:
+        await sign_in(agent, users.agent2)
+        customer = another_user()
+        await sign_in(customer, users.customer2)
+        photos = []
+        for i in range(2):
+            photos.append(tmp_path / f"photo{i}.png")
+            photos[-1].write_bytes(png(8, 8) + bytes(700_000))  # trailing bytes: a 700 KB file
+        await eventually(lambda: engine_of(customer).cache.ticket(ticket_id) is not None, "the customer's ticket", 60)
+        sent = engine_of(customer).send_message(ticket_id, "the photos", files=photos)
+        await engine_of(customer).sync_once()
+        engine = engine_of(agent)
+        await eventually(lambda: len(engine.cache.attachments(sent.id)) == 2, "the agent's attachment rows", 60)
+        ids = [str(r["id"]) for r in engine.cache.attachments(sent.id)]
+        for attachment_id in ids:
+            assert (await agent.http_client.get(f"/attachment/{attachment_id}")).status_code == 200
+        assert {i for i, *_ in engine.cache.cached_attachment_files()} == set(ids)
+
+        await agent.open("/settings")
+        agent.find(marker="cache-limit").elements.pop().value = 1
+        agent.find(marker="cache-apply").click()
+        await eventually(lambda: len(engine.cache.cached_attachment_files()) == 1, "the cache to shrink now")
+        assert engine.attachment_cache_bytes == 1024 * 1024
+        assert not (engine.cache.files_dir / ids[0]).exists(), "the least recently opened file went"
+        assert (engine.cache.files_dir / ids[1]).exists()
+        await eventually(lambda: "Saved: at most 1 MB." in agent.find(marker="cache-usage").elements.pop().text,
+                         "the confirmation")
+        agent.find(marker="cache-limit").elements.pop().value = 0
+        agent.find(marker="cache-apply").click()
+        await eventually(lambda: "Choose between" in agent.find(marker="cache-usage").elements.pop().text,
+                         "the refusal of 0 MB")
+        assert engine.attachment_cache_bytes == 1024 * 1024, "a refused value changes nothing"
+    async with running_app() as again:  # the saved bound applies to the next start
+        await again.open("/")
+        await again.should_see(marker="ticket-count", retries=WAIT)
+        assert engine_of(again).attachment_cache_bytes == 1024 * 1024

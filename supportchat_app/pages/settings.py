@@ -14,6 +14,7 @@ from nicegui import ui
 
 from supportchat_app import backend as backend_module
 from supportchat_app import config, theme
+from supportchat_app.components.cache_setting import CacheSetting
 from supportchat_app.components.partial_sync import SyncScopeCard
 from supportchat_app.components.two_factor import TwoFactorCard
 
@@ -126,5 +127,7 @@ def create() -> None:
                 TwoFactorCard(workspace.engine)
                 ui.separator()
                 SyncScopeCard(workspace.engine)
+            ui.separator()
+            CacheSetting()
             ui.separator()
             ui.label(f"Data folder: {root}").classes("text-xs opacity-60")
