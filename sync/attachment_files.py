@@ -93,7 +93,7 @@ class AttachmentFiles:
         if local is None or not local.exists():
             local = cache.files_dir / attachment_id
             local.parent.mkdir(parents=True, exist_ok=True)
-            await self.remote.download_file(attachments.BUCKET, str(row["object_path"]), local)
+            await self.remote.download_file(attachments.BUCKET, str(row["object_path"]), local, str(row["sha256"]))
         await cache.set_attachment_file(attachment_id, local, now)
         await self.evict(keep=attachment_id)
         return local

@@ -15,20 +15,26 @@ timeouts, so a stalled connection becomes a RetryableError instead of a hang.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 from postgrest.types import ReturnMethod
+from storage3.exceptions import StorageApiError
 from supabase import AsyncClientOptions, acreate_client
 
 from sync.errormap import map_exception
-from sync.errors import AuthError, SyncError
+from sync.errors import AuthError, PermanentError, SyncError
 from sync.live import ChangeHandler, ChangeKind, RealtimeLink, StateHandler
 from sync.models import Enrollment, Factor, RemoteConfig
 
@@ -37,6 +43,7 @@ log = logging.getLogger(__name__)
 # rows asked per request: Supabase's default max rows, and the sync RPCs' own cap. A project may lower
 # max rows, so table reads page on until an empty page rather than stopping at a short one.
 PAGE = 1000
+DOWNLOAD_CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ class Remote(Protocol):
     async def visible_ticket_ids(self) -> set[str]: ...
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
     async def upload_file(self, bucket: str, key: str, path: Path, mime: str) -> None: ...
-    async def download_file(self, bucket: str, key: str, dest: Path) -> int: ...
+    async def download_file(self, bucket: str, key: str, dest: Path, sha256: str | None = None) -> int: ...
     async def remove_files(self, bucket: str, keys: Sequence[str]) -> None: ...
     async def close(self) -> None: ...
 
@@ -489,17 +496,44 @@ class SupabaseRemote:
         """Delete objects (a deleted message's files, by their uploader); objects already gone are no error."""
         await self.call(lambda c: c.storage.from_(bucket).remove(list(keys)))
 
-    async def download_file(self, bucket: str, key: str, dest: Path) -> int:
-        """Download one object into ``dest`` (written beside it, then renamed: never half a file)."""
-        data: bytes = await self.call(lambda c: c.storage.from_(bucket).download(key))
+    async def download_file(self, bucket: str, key: str, dest: Path, sha256: str | None = None) -> int:
+        """Stream one object into ``dest``, never whole in memory: chunks go into a temporary file beside it,
+        hashed on the way, which replaces ``dest`` (atomic rename) only once complete and, with ``sha256``,
+        matching. Returns the size.
 
-        def write() -> None:
-            part = dest.with_name(dest.name + ".part")
-            part.write_bytes(data)
+        storage3's ``download`` returns the body as one bytes object (up to the bucket's 25 MB per file), so
+        this is the same GET ``/storage/v1/object/<bucket>/<key>`` with the same headers, made through our
+        httpx client's stream; a refusal's ``{statusCode, error, message}`` becomes storage3's StorageApiError
+        and from there the error tree, as for every other Storage call."""
+        await self.client()
+        assert self._http is not None
+        url = f"{self.config.url}/storage/v1/object/{quote(bucket, safe='')}/{_quoted_key(key)}"
+        headers = {"apikey": self.config.anon_key, "Authorization": f"Bearer {self._token or self.config.anon_key}"}
+        digest, size = hashlib.sha256(), 0
+        fd, part = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    async with self._http.stream("GET", url, headers=headers) as response:
+                        if response.status_code >= 400:
+                            raise _storage_api_error(response.status_code, await response.aread())
+                        # writes of one chunk land in the page cache in microseconds: no thread hop per chunk
+                        async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
+                            digest.update(chunk)
+                            out.write(chunk)
+                            size += len(chunk)
+                except Exception as exc:
+                    raise map_exception(exc) from exc
+            if sha256 is not None and digest.hexdigest() != sha256:
+                raise PermanentError(
+                    f"the downloaded file does not match its checksum ({size} bytes); it was not kept", code="sha256"
+                )
             os.replace(part, dest)
-
-        await asyncio.to_thread(write)
-        return len(data)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+            raise
+        return size
 
     async def close(self) -> None:
         await self.live.stop()
@@ -512,3 +546,16 @@ class SupabaseRemote:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _quoted_key(key: str) -> str:
+    return "/".join(quote(part, safe="") for part in key.split("/"))
+
+
+def _storage_api_error(status: int, body: bytes) -> StorageApiError:
+    """Storage's error body as storage3 raises it, so errormap maps streamed refusals like the others."""
+    try:
+        data = json.loads(body)
+        return StorageApiError(str(data["message"]), str(data["error"]), data["statusCode"])
+    except (KeyError, TypeError, ValueError):
+        return StorageApiError(f"Unable to parse error message: {body[:200]!r}", "InternalError", status)

@@ -10,6 +10,7 @@ decides is proven against the real localbase; here a test says which rows the "s
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -398,11 +399,13 @@ class FakeRemote:
             self.files.pop((bucket, key), None)
         self._answer(f"remove {bucket}")
 
-    async def download_file(self, bucket: str, key: str, dest: Path) -> int:
+    async def download_file(self, bucket: str, key: str, dest: Path, sha256: str | None = None) -> int:
         self._enter(f"download {bucket}")
         if (bucket, key) not in self.files:
             raise PermanentError("Object not found", code="404")
         data = self.files[(bucket, key)][0]
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise PermanentError("the downloaded file does not match its checksum", code="sha256")
         dest.write_bytes(data)
         return len(data)
 

@@ -5,7 +5,9 @@ retry after a lost response is harmless (upsert), and refusals come out as the s
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tracemalloc
 import uuid
 from pathlib import Path
 
@@ -56,5 +58,40 @@ async def test_upload_and_download_through_the_port(stack: StackProcess, users: 
         await remote.use_token(stack.mint(sub=users.customer.id, ttl=-5))
         with pytest.raises(AuthError):
             await remote.download_file("attachments", key, tmp_path / "again.png")
+    finally:
+        await remote.close()
+
+
+async def test_download_streams_to_disk_and_checks_the_sha256(stack: StackProcess, users: Users,
+                                                              db: psycopg.Connection, tmp_path: Path) -> None:
+    """A 24 MB object is downloaded with a Python heap peak far below its size (storage3's download built the
+    whole body as one bytes object: a peak above 24 MB), lands whole under its name, and a checksum that does
+    not match leaves neither the file nor a partial copy behind."""
+    remote = SupabaseRemote(RemoteConfig(stack.api_url, stack.anon_key))
+    try:
+        await remote.use_token(stack.mint(sub=users.customer.id))
+        key = f"{_ticket(db, users.customer.id)}/{uuid.uuid4()}/big scan.pdf"
+        src = tmp_path / "big.pdf"
+        src.write_bytes(b"%PDF" + os.urandom(24 * 1024 * 1024))
+        await remote.upload_file("attachments", key, src, "application/pdf")
+        expected = hashlib.sha256(src.read_bytes()).hexdigest()
+        folder = tmp_path / "cache"
+        folder.mkdir()
+        dest = folder / "attachment-id"
+        tracemalloc.start()
+        try:
+            size = await remote.download_file("attachments", key, dest, expected)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert size == src.stat().st_size and dest.read_bytes() == src.read_bytes()
+        assert peak < 4 * 1024 * 1024, f"peak Python heap {peak / 1024 / 1024:.1f} MB while downloading 24 MB"
+        assert os.listdir(folder) == ["attachment-id"], "no temporary file left"
+
+        other = folder / "other-id"
+        with pytest.raises(PermanentError) as mismatch:
+            await remote.download_file("attachments", key, other, "0" * 64)
+        assert mismatch.value.code == "sha256"
+        assert os.listdir(folder) == ["attachment-id"], "a file that fails its checksum is not kept, nor its part"
     finally:
         await remote.close()
