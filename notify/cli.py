@@ -1,7 +1,8 @@
 """`supportchat notify`: arguments, logging and signal handling around `worker.Worker`.
 
 Secrets can come from the environment instead of the command line (where `ps` shows them):
-SUPPORTCHAT_DB_URL and SUPPORTCHAT_SMTP_URL.
+SUPPORTCHAT_DB_URL and SUPPORTCHAT_SMTP_URL; the service role key for the orphan purge only from there
+(SUPPORTCHAT_SERVICE_KEY).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import signal
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from notify.orphans import StorageAdmin
 
 DESCRIPTION = "mail replies that stay unread (drains the server's notifications outbox into SMTP)"
 
@@ -69,6 +74,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=8,
         help="SMTP connections used side by side, one mail each per wave (default %(default)s)",
     )
+    parser.add_argument(
+        "--api-url",
+        default=env("SUPABASE_URL"),
+        help="the project's API URL; with SUPPORTCHAT_SERVICE_KEY in the environment, orphan attachment objects"
+        " are purged every 10 minutes",
+    )
+    parser.add_argument(
+        "--orphan-grace-hours",
+        type=float,
+        default=168.0,
+        help="hours an uploaded attachment may wait for its row before it counts as an orphan (default a week)",
+    )
     parser.add_argument("--once", action="store_true", help="send what is due now, then exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every mail")
 
@@ -97,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         retry_base=args.retry_base,
         max_attempts=args.max_attempts,
         connections=args.connections,
+        storage=_storage(args),
+        orphan_grace=args.orphan_grace_hours * 3600,
     )
     try:
         worker = Worker(settings)
@@ -118,3 +137,11 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _storage(args: argparse.Namespace) -> StorageAdmin | None:
+    """The Storage API for the orphan purge: the service key only from the environment (never argv)."""
+    from notify.orphans import StorageAdmin
+
+    key = os.environ.get("SUPPORTCHAT_SERVICE_KEY", "")
+    return StorageAdmin(args.api_url, key) if args.api_url and key else None

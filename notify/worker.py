@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from notify.decisions import Outcome, backoff_seconds, classify_reply, select_items
 from notify.mail import Envelope, compose
+from notify.orphans import DEFAULT_GRACE, PURGE_EVERY, PurgeError, StorageAdmin, purge_orphans
 from notify.queue import Group, Outgoing, Queue
 from notify.smtp import SmtpRefused, SmtpTarget, Transport, begin_many, wire_body
 
@@ -54,6 +55,8 @@ class Settings:
     retry_base: float = 30.0  # first retry after ~this many seconds, doubling, capped at an hour
     max_attempts: int = 8
     connections: int = 8  # SMTP connections, so mails per wave
+    storage: StorageAdmin | None = None  # with it, orphan attachment objects are purged (notify/orphans.py)
+    orphan_grace: float = DEFAULT_GRACE
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Stats:
     failed: int = 0
     recovered: int = 0
     woken: int = 0
+    purged: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -80,6 +84,7 @@ class Worker:
         self.transports = [Transport(self.target) for _ in range(settings.connections)]
         self.stats = Stats()
         self._next_wake = 0.0
+        self._next_purge = 0.0
 
     def close(self) -> None:
         for t in self.transports:
@@ -123,6 +128,13 @@ class Worker:
             # the worker is the server-side process a deployment already runs: it also wakes snoozed tickets
             self.stats.woken += self.queue.wake_snoozed()
             self._next_wake = time.monotonic() + WAKE_EVERY
+        s = self.settings
+        if s.storage is not None and time.monotonic() >= self._next_purge:  # and purges orphan attachment objects
+            self._next_purge = time.monotonic() + PURGE_EVERY
+            try:
+                self.stats.purged += purge_orphans(self.queue.conn, s.storage, s.orphan_grace)
+            except PurgeError as exc:  # Storage down or refusing: the objects wait for the next purge
+                log.warning("orphan purge: %s", exc)
 
     def _claim_batch(self, queue: Queue) -> list[Outgoing] | None:
         """Recover, claim due groups and compose their mails on `queue`; None when nothing was due."""
