@@ -262,3 +262,17 @@ async def test_cache_size_setting_is_saved_and_applied_live(
         await again.open("/")
         await again.should_see(marker="ticket-count", retries=WAIT)
         assert engine_of(again).attachment_cache_bytes == 1024 * 1024
+
+
+def test_a_file_opened_with_the_system_app_is_named_by_its_type(tmp_path: Path) -> None:
+    """The native window opens a file with the system's application for its name's extension: a file another
+    user called `invoice.exe` and uploaded as a PDF must open as a PDF, never run as a program."""
+    from supportchat_app.components.attachment_view import opened_copy
+
+    source = tmp_path / "blob"
+    source.write_bytes(PDF)
+    row = {"id": "a", "name": "invoice.exe", "mime": "application/pdf"}
+    assert opened_copy(source, tmp_path / "open" / "a", row).name == "invoice.exe.pdf"
+    row = {"id": "b", "name": "../../Report 2026.pdf", "mime": "application/pdf"}
+    copy = opened_copy(source, tmp_path / "open" / "b", row)
+    assert copy.parent == tmp_path / "open" / "b" and copy.name.endswith(".pdf") and copy.read_bytes() == PDF

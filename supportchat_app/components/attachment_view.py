@@ -14,14 +14,21 @@ a file that already reached Storage is then an orphan object, removed by the ser
 
 from __future__ import annotations
 
+import asyncio
+import mimetypes
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nicegui import ui
+from nicegui import app, ui
 
 from supportchat_app.components.attachments import caption, size_text, type_icon
 from supportchat_app.components.lightbox import Lightbox, Picture
-from sync.attachments import THUMBNAIL_MIME_TYPES
+from sync.attachments import THUMBNAIL_MIME_TYPES, key_name
 from sync.models import Message
 
 if TYPE_CHECKING:
@@ -133,13 +140,29 @@ class AttachmentView(ui.column):
             with ui.column().classes("gap-0 min-w-0"):
                 ui.label(name).classes("text-sm ellipsis")
                 ui.label(size_text(int(row["size"]))).classes("text-xs opacity-60")
-            opener = ui.link(target=f"/attachment/{attachment_id}", new_tab=True).props('data-testid="open-file"')
-            with opener:
-                ui.icon("open_in_new", size="18px").classes("p-1").tooltip("Open")
+            if app.native.main_window is not None:  # the window would send a new tab to the system browser
+                ui.button(icon="open_in_new", on_click=lambda: self._open_natively(row)).props(
+                    'flat round dense size=sm data-testid="open-file"'
+                ).tooltip("Open")
+            else:
+                opener = ui.link(target=f"/attachment/{attachment_id}", new_tab=True).props('data-testid="open-file"')
+                with opener:
+                    ui.icon("open_in_new", size="18px").classes("p-1").tooltip("Open")
             saver = ui.link(target=f"/attachment/{attachment_id}?download=1").props('data-testid="save-file"')
             saver.props["download"] = name
             with saver:
                 ui.icon("download", size="18px").classes("p-1").tooltip("Save")
+
+    async def _open_natively(self, row: dict[str, Any]) -> None:
+        """Open with the system's application for its type: a copy named by its *type*'s extension (a file
+        called `invoice.exe` sent as a PDF opens as `invoice.exe.pdf`, never as a program)."""
+        try:
+            path = await self.engine.attachment_file(str(row["id"]))
+        except Exception as exc:  # offline, refused, gone
+            ui.notify(f"{row['name']} cannot be opened right now: {exc}", type="warning")
+            return
+        target = opened_copy(path, self.engine.cache.files_dir / "open" / str(row["id"]), row)
+        await asyncio.to_thread(open_with_system, target)
 
     def _progress(self, rows: list[dict[str, Any]], online: bool) -> None:
         done = sum(1 for r in rows if r["local_state"] in ("uploaded", "sent"))
@@ -172,3 +195,21 @@ class AttachmentView(ui.column):
                     ui.icon(icon, size="14px")
                     ui.label(str(row["name"])).classes("ellipsis grow")
                     ui.label(label).props(f'data-testid="file-state" data-state="{state}"').mark("file-state")
+
+
+def opened_copy(source: Path, folder: Path, row: dict[str, Any]) -> Path:
+    """A copy of ``source`` in ``folder`` with a safe name ending in its mime type's extension."""
+    extension = mimetypes.guess_extension(str(row["mime"])) or ".bin"
+    stem = key_name(str(row["name"]))
+    target = folder / (stem if stem.lower().endswith(extension) else stem + extension)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        shutil.copyfile(source, target)
+    return target
+
+
+def open_with_system(path: Path) -> None:
+    if sys.platform == "win32":
+        os.startfile(path)  # type: ignore[attr-defined]
+    else:
+        subprocess.Popen(["open" if sys.platform == "darwin" else "xdg-open", str(path)])
