@@ -5,7 +5,7 @@ Who gets a file: the route sits behind the launch guard like every other path (l
 only from the cache of the browser session that asks (its session cookie picks the app's session slot, as
 for pages), so another signed-in session of the same app cannot read this one's files by id. An internal
 note's file is refused to anyone who is not staff even if it were in their cache. The bytes come from
-``SyncEngine.attachment_file`` (downloaded on demand, size-bounded LRU).
+``SyncEngine.attachments.file`` (downloaded on demand, size-bounded LRU).
 
 The file is served with ``nosniff``, a sandboxing CSP and ``no-store``; only types a browser shows without
 running anything (raster images, PDF, plain text) are ``inline``, everything else is a download.

@@ -157,7 +157,7 @@ class AttachmentView(ui.column):
         """Open with the system's application for its type: a copy named by its *type*'s extension (a file
         called `invoice.exe` sent as a PDF opens as `invoice.exe.pdf`, never as a program)."""
         try:
-            path = await self.engine.attachment_file(str(row["id"]))
+            path = await self.engine.attachments.file(str(row["id"]))
         except Exception as exc:  # offline, refused, gone
             ui.notify(f"{row['name']} cannot be opened right now: {exc}", type="warning")
             return
