@@ -235,7 +235,7 @@ async def test_cache_size_setting_is_saved_and_applied_live(
             photos.append(tmp_path / f"photo{i}.png")
             photos[-1].write_bytes(png(8, 8) + bytes(700_000))  # trailing bytes: a 700 KB file
         await eventually(lambda: engine_of(customer).cache.ticket(ticket_id) is not None, "the customer's ticket", 60)
-        sent = engine_of(customer).send_message(ticket_id, "the photos", files=photos)
+        sent = engine_of(customer).commands.send_message(ticket_id, "the photos", files=photos)
         await engine_of(customer).sync_once()
         engine = engine_of(agent)
         await eventually(lambda: len(engine.cache.attachments(sent.id)) == 2, "the agent's attachment rows", 60)
