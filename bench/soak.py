@@ -62,8 +62,8 @@ async def main() -> None:
             await engine.sign_in(email, password)
         except Exception:
             await asyncio.sleep(0.5)
-    engine.poll_interval = 2.0
-    engine.retry_cap = 2.0
+    engine.loop.poll_interval = 2.0
+    engine.loop.retry_cap = 2.0
     path = engine.cache.path
     conn = sqlite3.connect(path)
     # the next number follows the last message this client created (committed before send_message returned)
@@ -215,8 +215,8 @@ class Soak:
                 await engine.sign_in(client.user.email, PASSWORD)
             except Exception:  # the first sign-in may meet a fault too
                 await asyncio.sleep(0.5)
-        engine.poll_interval = 2.0
-        engine.retry_cap = 2.0
+        engine.loop.poll_interval = 2.0
+        engine.loop.retry_cap = 2.0
         client.engine = engine
         client.cache_path = engine.cache.path
         await engine.start()

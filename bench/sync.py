@@ -152,13 +152,13 @@ async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
                 arrived.setdefault(mid, now)
 
     engine.subscribe(on_event)
-    engine.poll_interval = 3600
+    engine.loop.poll_interval = 3600
     samples: list[float] = []
     try:
         await engine.start()
         deadline = time.monotonic() + 30
         while not (engine.remote.live.subscribed and engine.status.state == "online"  # type: ignore[attr-defined]
-                   and not engine.pull_pending and not engine.status.syncing):
+                   and not engine.loop.pull_pending and not engine.status.syncing):
             if time.monotonic() > deadline:
                 raise RuntimeError("realtime did not subscribe")
             await asyncio.sleep(0.05)

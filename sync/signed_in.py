@@ -2,16 +2,18 @@
 
 ``SyncEngine`` opens one ``SignedIn`` per user (on start-up from the saved session, or on sign-in) and
 closes it on sign-out or when another user signs in; the app reaches the parts it uses through the
-engine (``engine.cache``, ``engine.commands``, ``engine.attachments``, ``engine.history``,
-``engine.avatars``, ``engine.partial``).
+engine (``engine.parts``, or one by one as ``engine.cache``, ``engine.commands``, ``engine.attachments``,
+``engine.history``, ``engine.avatars``, ``engine.partial``: ``Part``). Verbs that live as long as the engine
+(``Workspace``) reach the signed-in user through the narrow ``LocalWrites`` port instead of the engine.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from sync import events, scope
 from sync.account import Account
@@ -52,7 +54,6 @@ class SignedIn:
         *,
         on_write: Callable[[], None],
         want_pull: Callable[[], None],
-        max_batch: int,
         wall: Callable[[], float],
     ) -> SignedIn:
         """Open (creating, migrating or rebuilding) the user's cache off the event loop, and the parts on it.
@@ -67,7 +68,7 @@ class SignedIn:
             cache,
             commands,
             files,
-            Pusher(cache, remote, emit, max_batch),
+            Pusher(cache, remote, emit),
             puller,
             LiveApplier(cache, remote, puller, emit, want_pull),
             HistoryCommands(cache, user, on_write, emit, discard=commands.discard, wall=wall),
@@ -77,3 +78,45 @@ class SignedIn:
 
     def close(self) -> None:
         self.cache.close()
+
+
+T = TypeVar("T")
+
+
+class Holder(Protocol):
+    @property
+    def parts(self) -> SignedIn: ...
+
+
+class Part(Generic[T]):
+    """One of the signed-in parts as an attribute of their holder (``engine.cache``); reading it raises
+    AuthError(refused) when nobody is signed in (the holder's ``parts`` does)."""
+
+    def __init__(self, get: Callable[[SignedIn], T]) -> None:
+        self._get = get
+
+    def __get__(self, holder: Holder, owner: type | None = None) -> T:
+        return self._get(holder.parts)
+
+
+@dataclass(frozen=True)
+class LocalWrites:
+    """The port through which verbs that outlive a sign-in (``Workspace``, sync/workspace.py) reach the
+    signed-in user: their cache, who they are, and a way to say a local write happened."""
+
+    parts: Callable[[], SignedIn]  # AuthError(refused) when nobody is signed in
+    wrote: Callable[[], None]  # refresh the counts, wake the loop
+    emit: Callable[[events.Event], None]
+
+    @property
+    def cache(self) -> Cache:
+        return self.parts().cache
+
+    def signed_in_user(self) -> LocalUser:
+        return self.parts().user
+
+    def local_write_done(self, changes: Sequence[events.Event]) -> None:
+        """A local command queued work: refresh the counts, wake the loop, tell the UI."""
+        self.wrote()
+        for event in changes:
+            self.emit(event)

@@ -125,12 +125,12 @@ async def test_an_aal2_session_keeps_syncing_and_hearing_realtime_across_a_refre
         ticket_id = seed_ticket(stack.db_url, customer, agent, f"After refresh {time.time_ns()}",
                                 [(customer, "first", False)])
         await eventually(lambda: any(t.id == ticket_id for t in engine.cache.inbox(view="mine")), "the pull")
-        applied = engine.live_applied
+        applied = engine.parts.live.applied
         seed_message = "heard over realtime with an aal2 token"
         with psycopg.connect(stack.db_url, autocommit=True) as conn:
             conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
                          (ticket_id, customer.id, seed_message))
-        await eventually(lambda: engine.live_applied > applied, "the realtime change")
+        await eventually(lambda: engine.parts.live.applied > applied, "the realtime change")
         sent = engine.commands.send_message(ticket_id, "pushed with an aal2 token")
         await eventually(lambda: engine.cache.message(sent.id).local_state == "sent", "the push")
 

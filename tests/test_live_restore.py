@@ -41,6 +41,6 @@ async def test_a_restored_session_receives_live_changes(stack: StackProcess, tmp
         while "live?" not in [m.content for m in engine.cache.thread(ticket)]:
             assert time.monotonic() < deadline, "the message never arrived"
             await asyncio.sleep(0.05)
-        assert engine.live_applied > 0  # it came over realtime, not a pull
+        assert engine.parts.live.applied > 0  # it came over realtime, not a pull
     finally:
         await engine.close()

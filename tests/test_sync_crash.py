@@ -31,7 +31,7 @@ from sync import RemoteConfig, SyncEngine, events
 
 async def main() -> None:
     engine = await SyncEngine.open(RemoteConfig(sys.argv[1], sys.argv[2]), Path(sys.argv[3]))
-    engine.max_batch = 2  # many small requests: many distinct points to be killed at
+    engine.parts.pusher.max_batch = 2  # many small requests: many distinct points to be killed at
     print("start", engine.status.pending, flush=True)
     said = []
 

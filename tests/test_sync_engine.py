@@ -68,7 +68,7 @@ async def test_offline_queue_arrives_exactly_once_after_reconnect(stack: StackPr
     proxy.set_mode("drop")
     sent = [agent.commands.send_message(tid, f"offline reply {i}") for i in range(5)]
     assert agent.status.pending == 5 and all(m.local_state == "pending" for m in sent)
-    agent.poll_interval = 3600  # only the retry timer / reconnect may bring it back
+    agent.loop.poll_interval = 3600  # only the retry timer / reconnect may bring it back
     await agent.start()
     await wait_for(lambda: agent.status.state == "offline", what="offline status")
     assert agent.status.pending == 5 and agent.status.last_error
@@ -268,7 +268,7 @@ async def test_expired_token_is_refreshed_and_refused_refresh_needs_sign_in(
     assert session is not None
     # an hour later by the engine's clock the access token has expired: the round refreshes first,
     # with a rotated refresh token
-    agent.clock = Clock(wall=lambda: time.time() + 3600)
+    agent.account.clock = Clock(wall=lambda: time.time() + 3600)
     await agent.sync_once()
     assert agent.session is not None and agent.session.refresh_token != session.refresh_token
     # the server revokes every session: the next refresh is refused → needs-sign-in, outbox kept
@@ -331,7 +331,7 @@ async def test_two_processes_of_one_user_share_refreshed_sessions(stack: StackPr
     cli = await engines.open(data_dir=data_dir)
     assert cli.user is not None and cli.user.id == users.agent.id
     for engine in (app, cli):  # an hour later for both: their access tokens have expired
-        engine.clock = Clock(wall=lambda: time.time() + 3600)
+        engine.account.clock = Clock(wall=lambda: time.time() + 3600)
     await app.sync_once()  # refreshes and saves the rotated token
     await app.sync_once()  # and once more (still expired by its clock): the cli's token is two rotations behind
     # past the server's reuse grace window, replaying the spent token would revoke the whole session

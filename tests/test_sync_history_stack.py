@@ -123,7 +123,7 @@ async def test_a_delete_leaves_no_byte_of_the_text_in_any_cache(stack: StackProc
     # the customer's cache never holds revisions, and its pull of them returns nothing
     assert customer.cache.count("message_revisions") == 0
     assert await customer.remote.pull("message_revisions", (0, 0)) == []
-    agent.poll_interval = 3600
+    agent.loop.poll_interval = 3600
     await agent.start()  # the agent's thread is open: the tombstone arrives by realtime
     await wait_for(lambda: agent.status.state == "online", what="agent online")
 

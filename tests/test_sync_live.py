@@ -29,7 +29,7 @@ from tests.test_sync_support import (
 
 
 async def started(engine: SyncEngine) -> SyncEngine:
-    engine.poll_interval = 3600  # no periodic pulls: only realtime and (re)subscribe catch-ups move data
+    engine.loop.poll_interval = 3600  # no periodic pulls: only realtime and (re)subscribe catch-ups move data
     await engine.start()
     await wait_for(lambda: engine.status.state == "online" and engine.status.last_synced_at is not None,
                    what="the first pull")
@@ -41,7 +41,7 @@ async def started(engine: SyncEngine) -> SyncEngine:
 async def settled(engine: SyncEngine) -> None:
     """Wait until the catch-up pull that every (re)subscribe triggers has run."""
     for _ in range(2):
-        await wait_for(lambda: not engine.pull_pending and not engine.status.syncing, what="the catch-up pull")
+        await wait_for(lambda: not engine.loop.pull_pending and not engine.status.syncing, what="the catch-up pull")
         await asyncio.sleep(0.3)
 
 
@@ -186,7 +186,7 @@ async def test_retry_is_woken_by_reconnect_long_before_its_backoff_timer(
         stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Woken by reconnect")
     agent = await started(await engines.open(users.agent, url=proxy.url))
-    agent.retry_base, agent.retry_cap = 120.0, 240.0  # the timer alone would wait at least 60 s
+    agent.loop.retry_base, agent.loop.retry_cap = 120.0, 240.0  # the timer alone would wait at least 60 s
     proxy.set_mode("drop")
     msg = agent.commands.send_message(tid, "sent when the network returns")
     await wait_for(lambda: agent.status.state == "offline", what="offline status")

@@ -33,7 +33,7 @@ class World:
         engine = await SyncEngine.open(RemoteConfig("http://fake.invalid", "anon-key"), self.tmp / name,
                                        remote=self.server, sessions=MemorySessions(),
                                        clock=Clock(wall=self.server.clock, random=lambda: 0.0))
-        engine.retry_base, engine.retry_cap = 0.01, 0.05  # backoff in milliseconds: the test never waits long
+        engine.loop.retry_base, engine.loop.retry_cap = 0.01, 0.05  # backoff in milliseconds: the test never waits long
         log: list[events.Event] = []
         engine.subscribe(log.append)
         await engine.sign_in(user.email, user.password)
@@ -72,7 +72,7 @@ async def test_offline_backs_off_and_a_wake_after_reconnect_drains_the_outbox(wo
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
-    agent.poll_interval = 3600
+    agent.loop.poll_interval = 3600
     world.server.offline = True
     agent.commands.send_message(tid, "written offline")
     await agent.start()
@@ -175,17 +175,17 @@ async def test_a_pull_that_fails_after_a_push_is_owed_to_the_next_round(world: W
     world.server.fail_on["pull tickets"] = RetryableError("network: reset")
     with pytest.raises(RetryableError):
         await agent.sync_once(pull=False)
-    assert agent.pull_pending and agent.status.pending == 0
+    assert agent.loop.pull_pending and agent.status.pending == 0
     other = world.server.add_ticket(world.customer, world.agent, "Arrived meanwhile")
     assert await agent.sync_once(pull=False)
-    assert agent.cache.ticket(other) is not None and not agent.pull_pending
+    assert agent.cache.ticket(other) is not None and not agent.loop.pull_pending
 
 
 async def test_realtime_changes_reach_the_cache_and_say_who_wrote(world: World) -> None:
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, log = await world.engine(world.agent)
     await agent.sync_once()
-    agent.poll_interval = 3600
+    agent.loop.poll_interval = 3600
     await agent.start()
     assert world.server.live.on_change is not None
     row = {"id": "m-live", "ticket_id": tid, "sender_id": world.customer.id, "content": "live hello",
@@ -193,7 +193,7 @@ async def test_realtime_changes_reach_the_cache_and_say_who_wrote(world: World) 
     world.server.live.on_change("messages", "INSERT", row)
     await wait_for(lambda: agent.cache.message("m-live") is not None, what="the live row")
     assert any(isinstance(e, events.MessagesChanged) and e.new_from_others and "m-live" in e.message_ids for e in log)
-    assert agent.live_applied == 1
+    assert agent.parts.live.applied == 1
 
 
 async def test_typing_is_throttled_in_one_place_and_restarts_after_a_stop(world: World) -> None:

@@ -36,7 +36,7 @@ class World:
         engine = await SyncEngine.open(RemoteConfig("http://fake.invalid", "anon-key"), self.tmp / user.id,
                                        remote=self.server, sessions=MemorySessions(),
                                        clock=Clock(wall=self.server.clock, random=lambda: 0.0))
-        engine.retry_base, engine.retry_cap = 0.01, 0.05
+        engine.loop.retry_base, engine.loop.retry_cap = 0.01, 0.05
         log: list[events.Event] = []
         engine.subscribe(log.append)
         await engine.sign_in(user.email, user.password)

@@ -63,7 +63,7 @@ async def test_rls_refusals_come_back_as_failed_rows_with_the_reason(stack: Stac
     await agent.sync_once()
     ws = agent.workspace
     # an attacker's client skips the app's own checks: a shared reply and a tag, as a mere agent
-    shared = "0b5a4c1e-0000-4000-8000-" + agent.signed_in_user().id[-12:]
+    shared = "0b5a4c1e-0000-4000-8000-" + agent.parts.user.id[-12:]
     ws.apply([RowWrite("canned_replies", "insert", {"id": shared, "owner_id": None, "title": "Shared",
                                                     "body": "by an agent"}),
               RowWrite("tags", "insert", {"id": shared.replace("0b5a", "0b5b"), "name": f"evil-{shared[:6]}"})])
@@ -134,7 +134,7 @@ async def test_sla_due_times_settings_and_live_tags_arrive(stack: StackProcess, 
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "SLA", messages=[(users.customer, "urgent!")])
     sql(stack.db_url, "update tickets set priority = 'urgent' where id = %s", tid)
     agent = await engines.open(users.agent)
-    agent.poll_interval = 3600
+    agent.loop.poll_interval = 3600
     await agent.start()
     await wait_for(lambda: agent.status.last_synced_at is not None, what="the first pull")
     await wait_for(lambda: agent.remote.live.subscribed, what="realtime")  # type: ignore[attr-defined]

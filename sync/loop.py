@@ -1,0 +1,184 @@
+"""``SyncLoop``: the background loop and its rounds, for the signed-in user's parts.
+
+    wake (local write | realtime (re)subscribed | timer | retry backoff)
+      → make sure the token is fresh (refresh when close to expiry or after a 401)
+      → push the outbox → pull by cursor → publish SyncStatus
+
+Errors steer the loop through the tree in sync/errors.py: RetryableError → state ``offline`` and
+exponential backoff with jitter, cut short by a reconnect; AuthError → one refresh, then retry;
+a refused refresh → ``needs-sign-in`` and the loop ends (the session and the outbox stay: the same user
+signing in again starts it anew).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sync.account import Account
+from sync.decisions import backoff_delay
+from sync.errors import AuthError, RetryableError, SyncError
+from sync.live import cancel_for_sure
+from sync.signed_in import SignedIn
+from sync.status import StatusBoard
+
+log = logging.getLogger(__name__)
+
+
+class SyncLoop:
+    poll_interval: float = 60.0  # periodic catch-up pull, even with realtime up
+    retry_base: float = 0.5  # backoff after a retryable failure: base·2^attempt, capped, jittered
+    retry_cap: float = 30.0
+
+    def __init__(self, account: Account, board: StatusBoard, current: Callable[[], SignedIn | None]) -> None:
+        """``current`` gives the signed-in user's parts, None when nobody is signed in."""
+        self.account = account
+        self.board = board
+        self.current = current
+        self.pull_wanted = True  # a pull is owed: asked for by realtime or a wake, or a pull that failed
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._attempt = 0
+        self._round_lock = asyncio.Lock()
+
+    @property
+    def pull_pending(self) -> bool:
+        """Whether a pull is owed: asked for by realtime or a wake, or a pull that failed."""
+        return self.pull_wanted
+
+    @property
+    def ended(self) -> bool:
+        """The loop ran and returned (at needs-sign-in)."""
+        return self._task is not None and self._task.done()
+
+    def start(self) -> bool:
+        """Run the loop on the running event loop unless it runs already; returns whether it started."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        if self._task is not None and not self._task.done():
+            return False
+        self.pull_wanted = True
+        self.board.set(state="connecting")
+        self._task = asyncio.create_task(self._run(), name="sync-engine")
+        return True
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await cancel_for_sure(task)
+
+    def wake(self, pull: bool = False) -> None:
+        """Run a sync round now (thread-safe)."""
+        if pull:
+            self.pull_wanted = True
+        if self._wake is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        next_pull = 0.0
+        while True:
+            self._wake.clear()
+            delay = self.poll_interval
+            try:
+                pulled = await self.sync_once(pull=self.pull_wanted or self.account.clock.monotonic() >= next_pull)
+                if pulled:
+                    next_pull = self.account.clock.monotonic() + self.poll_interval
+                self._attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except AuthError as exc:
+                if exc.refused:
+                    self.board.set(state="needs-sign-in", last_error=exc.reason(), syncing=False)
+                    return  # the outbox and session stay; sign_in() for the same user resumes
+                delay = self._backoff(exc)
+            except SyncError as exc:
+                delay = self._backoff(exc)
+            except Exception as exc:  # a bug must not kill sync for good: report, back off, retry
+                log.exception("sync round failed")
+                delay = self._backoff(RetryableError(f"{type(exc).__name__}: {exc}"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    def _backoff(self, exc: SyncError) -> float:
+        delay = backoff_delay(self._attempt, self.account.clock.random, base=self.retry_base, cap=self.retry_cap)
+        self._attempt += 1
+        self.board.set(state="offline", last_error=exc.reason(), syncing=False, progress=None)
+        log.info("sync offline (%s); retry in %.1fs", exc, delay)
+        return delay
+
+    # --- the rounds -----------------------------------------------------------------------------------
+
+    def _signed_in(self) -> SignedIn:
+        parts = self.current()
+        if parts is None:
+            raise AuthError("not signed in", refused=True)
+        return parts
+
+    def count(self) -> None:
+        """Publish the signed-in user's outbox counts."""
+        parts = self.current()
+        self.board.count(parts.cache if parts is not None else None)
+
+    async def sync_once(self, pull: bool = True) -> bool:
+        """One round: fresh token, push, pull. Raises the sync error tree. Returns whether it pulled.
+        A pull still owed (asked for by realtime, or a pull that failed) is done even with ``pull=False``."""
+        parts = self._signed_in()
+        async with self._round_lock:
+            self.board.set(syncing=True)
+            try:
+                await self.account.ensure_fresh()
+                sent = await self._push(parts)
+                if not (pull or sent or self.pull_wanted):
+                    self.board.set(state="online", last_error=None)
+                    return False
+                self.pull_wanted = False  # a wake(pull=True) during this pull asks for another one
+                initial = not parts.cache.initial_sync_done()
+                if initial:
+                    self.board.set(progress=0.0)
+                emit = self.board.emit_with_progress if initial else self.board.emit
+                try:
+                    await self.account.with_refresh(lambda: parts.puller.pull(emit))
+                except BaseException:
+                    # still wanted: the next round (after backoff) retries it instead of leaving the
+                    # cache and "last synced" behind until the periodic pull
+                    self.pull_wanted = True
+                    raise
+                if initial:
+                    await parts.cache.mark_initial_sync_done()
+                self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None, progress=None)
+                await parts.avatars.refresh()
+                return True
+            finally:
+                self.count()
+                self.board.set(syncing=False)
+
+    async def _push(self, parts: SignedIn) -> int:
+        result = await self.account.with_refresh(parts.pusher.push)
+        self.count()
+        if result.sent:
+            # the server has our changes: that is a sync, whatever a pull after it does
+            self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+        return result.sent
+
+    async def push(self) -> int:
+        """Flush the outbox now (no pull); returns how many entries the server acknowledged."""
+        parts = self._signed_in()
+        async with self._round_lock:
+            try:
+                await self.account.ensure_fresh()
+                return await self._push(parts)
+            finally:
+                self.count()
+
+    async def pull(self) -> int:
+        """Catch up from the server now (no push); returns the number of rows applied."""
+        parts = self._signed_in()
+        async with self._round_lock:
+            await self.account.ensure_fresh()
+            result = await self.account.with_refresh(lambda: parts.puller.pull(self.board.emit))
+            self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+        return result.rows
