@@ -49,8 +49,9 @@ Step = RowWrite | NewMessage | TicketChange
 
 
 class Host(Protocol):
-    """What the workspace needs of the engine: the signed-in user's cache, who they are, and a way to say
-    a local write happened (refresh the counts, wake the loop, tell the UI)."""
+    """What the workspace needs of the signed-in user (the engine gives ``LocalWrites``, sync/signed_in.py):
+    their cache, who they are, and a way to say a local write happened (refresh the counts, wake the loop,
+    tell the UI)."""
 
     @property
     def cache(self) -> Cache: ...
