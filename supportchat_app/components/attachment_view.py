@@ -22,7 +22,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nicegui import app, ui
 
@@ -32,8 +32,19 @@ from sync.attachments import THUMBNAIL_MIME_TYPES, key_name
 from sync.models import Message
 
 if TYPE_CHECKING:
-    from supportchat_app.components.bubble import MessageBubble
     from sync.engine import SyncEngine
+
+
+class FileHost(Protocol):
+    """What ``attach_files`` needs of a message bubble: a Protocol, so bubble.py (which shows the files) and this
+    module (which draws them into the bubble) do not import each other."""
+
+    own: bool
+    body: ui.label | None
+    files: AttachmentView | None
+    files_slot: ui.column
+    draw_files: Callable[[Message], None] | None
+
 
 # a thumbnail that cannot load (offline and not cached, or not decodable) becomes a plain placeholder
 _THUMB_ERROR_JS = "this.onerror=null; this.closest('.sc-thumb').classList.add('sc-thumb-missing');"
@@ -47,7 +58,7 @@ CSS = """
 """
 
 
-def attach_files(bubble: MessageBubble, engine: SyncEngine, message: Message, on_cancel: Callable[[str], None]) -> None:
+def attach_files(bubble: FileHost, engine: SyncEngine, message: Message, on_cancel: Callable[[str], None]) -> None:
     """Give a bubble its files (drawn now and on every ``bubble.show``); deleted messages have none."""
 
     def draw(current: Message) -> None:  # again whenever the bubble redraws itself (after an edit)
