@@ -61,8 +61,10 @@ def _seed_long_thread(env: BenchEnv) -> str:
     does) so the history can be back-dated; the columns the triggers fill are filled here."""
     users = env.users
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
-                           (users.customer.id, users.agent.id, "Bench: a very long conversation")).fetchone()
+        row = conn.execute(
+            "insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+            (users.customer.id, users.agent.id, "Bench: a very long conversation"),
+        ).fetchone()
         assert row is not None
     with psycopg.connect(env.stack.db_url) as conn, conn.transaction():
         conn.execute("set local session_replication_role = replica")
@@ -71,9 +73,13 @@ def _seed_long_thread(env: BenchEnv) -> str:
             " select %(t)s, case when i %% 2 = 1 then %(c)s::uuid else %(a)s::uuid end,"
             " 'Message ' || i || ' of the long thread', now() - make_interval(mins => %(n)s - i),"
             " pg_current_xact_id()::text::bigint, nextval('private.change_seq') from generate_series(1, %(n)s) i",
-            {"t": row[0], "c": users.customer.id, "a": users.agent.id, "n": THREAD_SIZE})
-        conn.execute("update tickets set last_message_at = now(), change_xid = pg_current_xact_id()::text::bigint,"
-                     " change_id = nextval('private.change_seq') where id = %s", (row[0],))
+            {"t": row[0], "c": users.customer.id, "a": users.agent.id, "n": THREAD_SIZE},
+        )
+        conn.execute(
+            "update tickets set last_message_at = now(), change_xid = pg_current_xact_id()::text::bigint,"
+            " change_id = nextval('private.change_seq') where id = %s",
+            (row[0],),
+        )
     return str(row[0])
 
 
@@ -119,8 +125,9 @@ def _open_times(app: AppProcess, ticket_id: str, newest: str) -> list[float]:
             driver.get(f"{app.url}/")  # the inbox, untimed; the ticket opens from it like a click does
             deadline = time.monotonic() + 60
             while not driver.execute_script(
-                    "return !!document.querySelector(`[data-testid=ticket-row][data-ticket-id='${arguments[0]}']`)",
-                    ticket_id):
+                "return !!document.querySelector(`[data-testid=ticket-row][data-ticket-id='${arguments[0]}']`)",
+                ticket_id,
+            ):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the ticket never showed in the inbox")
                 time.sleep(0.05)
@@ -140,8 +147,10 @@ def thread_open(env: BenchEnv) -> list[Figure]:
     data = env.tmp / "app-thread-open"
     os.environ["SUPPORTCHAT_SESSION_STORE"] = "file"
     asyncio.run(_presync(env, data, ticket_id, THREAD_SIZE))
-    print(f"# thread_open: seeded and pulled {THREAD_SIZE} messages in {time.monotonic() - started:.1f} s",
-          file=sys.stderr)
+    print(
+        f"# thread_open: seeded and pulled {THREAD_SIZE} messages in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
     newest = f"Message {THREAD_SIZE} of the long thread"
     results: dict[str, list[float]] = {}
     for label, page_size in (("paged", None), ("all", str(THREAD_SIZE))):
@@ -153,20 +162,34 @@ def thread_open(env: BenchEnv) -> list[Figure]:
         finally:
             app.stop()
     paged, everything = median(results["paged"]), median(results["all"])
-    return [figure("thread_open", paged, "ms", "render all 10,000 messages at once", everything,
-                   higher_is_better=False, goal_ms=300, runs=OPEN_RUNS, messages=THREAD_SIZE,
-                   paged_samples=[round(t) for t in results["paged"]],
-                   all_samples=[round(t) for t in results["all"]])]
+    return [
+        figure(
+            "thread_open",
+            paged,
+            "ms",
+            "render all 10,000 messages at once",
+            everything,
+            higher_is_better=False,
+            goal_ms=300,
+            runs=OPEN_RUNS,
+            messages=THREAD_SIZE,
+            paged_samples=[round(t) for t in results["paged"]],
+            all_samples=[round(t) for t in results["all"]],
+        )
+    ]
 
 
 def send_to_bubble(env: BenchEnv) -> list[Figure]:
     users = env.users
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
-                           (users.customer.id, users.agent.id, "Bench: typing speed")).fetchone()
+        row = conn.execute(
+            "insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+            (users.customer.id, users.agent.id, "Bench: typing speed"),
+        ).fetchone()
         assert row is not None
-        conn.execute("insert into messages (ticket_id, sender_id, content) values (%s, %s, 'hello')",
-                     (row[0], users.customer.id))
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'hello')", (row[0], users.customer.id)
+        )
     ticket_id = str(row[0])
     data = env.tmp / "app-send"
     os.environ["SUPPORTCHAT_SESSION_STORE"] = "file"
@@ -196,10 +219,21 @@ def send_to_bubble(env: BenchEnv) -> list[Figure]:
     finally:
         driver.quit()
         app.stop()
-    return [figure("send_to_bubble", median(bubble), "ms", "wait for the server to confirm", median(confirmed),
-                   higher_is_better=False, goal_ms=50, sends=SENDS, p95_ms=round(percentile(bubble, 95), 1),
-                   confirmed_p95_ms=round(percentile(confirmed, 95), 1),
-                   server_bubble_ms=round(median(server_bubble), 1))]
+    return [
+        figure(
+            "send_to_bubble",
+            median(bubble),
+            "ms",
+            "wait for the server to confirm",
+            median(confirmed),
+            higher_is_better=False,
+            goal_ms=50,
+            sends=SENDS,
+            p95_ms=round(percentile(bubble, 95), 1),
+            confirmed_p95_ms=round(percentile(confirmed, 95), 1),
+            server_bubble_ms=round(median(server_bubble), 1),
+        )
+    ]
 
 
 BENCHES = {"thread_open": thread_open, "send_to_bubble": send_to_bubble}

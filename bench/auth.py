@@ -36,8 +36,9 @@ def _timed(fn: Callable[[], Any], rounds: int = ROUNDS) -> list[float]:
 
 def _client(env: BenchEnv) -> httpx.Client:
     key = env.stack.anon_key
-    return httpx.Client(base_url=f"{env.stack.api_url}/auth/v1", timeout=30,
-                        headers={"apikey": key, "Authorization": f"Bearer {key}"})
+    return httpx.Client(
+        base_url=f"{env.stack.api_url}/auth/v1", timeout=30, headers={"apikey": key, "Authorization": f"Bearer {key}"}
+    )
 
 
 def sign_in(env: BenchEnv) -> list[Figure]:
@@ -53,8 +54,17 @@ def sign_in(env: BenchEnv) -> list[Figure]:
         api = _timed(once, 20)
     hashed = bcrypt.hashpw(b"benchmark-password", bcrypt.gensalt(10))
     floor = _timed(lambda: bcrypt.checkpw(b"benchmark-password", hashed), 20)
-    return [figure("auth_sign_in", median(api), "ms", "bcrypt check, cost 10", median(floor),
-                   higher_is_better=False, p95_ms=round(percentile(api, 95), 3))]
+    return [
+        figure(
+            "auth_sign_in",
+            median(api),
+            "ms",
+            "bcrypt check, cost 10",
+            median(floor),
+            higher_is_better=False,
+            p95_ms=round(percentile(api, 95), 3),
+        )
+    ]
 
 
 def refresh(env: BenchEnv) -> list[Figure]:
@@ -74,26 +84,41 @@ def refresh(env: BenchEnv) -> list[Figure]:
         fake_session = uuid.uuid4()
         conn.execute("insert into auth.sessions (id, user_id) values (%s, %s)", (fake_session, sid))
         current = {"value": secrets.token_urlsafe(32)}
-        conn.execute("insert into auth.refresh_tokens (token, user_id, session_id) values (%s, %s, %s)",
-                     (current["value"], sid, fake_session))
+        conn.execute(
+            "insert into auth.refresh_tokens (token, user_id, session_id) values (%s, %s, %s)",
+            (current["value"], sid, fake_session),
+        )
 
         def raw() -> None:
             with conn.transaction():
                 conn.execute("select id from auth.sessions where id = %s for update", (fake_session,))
-                row = conn.execute("select id from auth.refresh_tokens where token = %s for update",
-                                   (current["value"],)).fetchone()
+                row = conn.execute(
+                    "select id from auth.refresh_tokens where token = %s for update", (current["value"],)
+                ).fetchone()
                 assert row is not None
-                conn.execute("update auth.refresh_tokens set revoked = true, updated_at = now() where id = %s",
-                             (row[0],))
+                conn.execute(
+                    "update auth.refresh_tokens set revoked = true, updated_at = now() where id = %s", (row[0],)
+                )
                 child = secrets.token_urlsafe(32)
-                conn.execute("insert into auth.refresh_tokens (token, user_id, parent, session_id)"
-                             " values (%s, %s, %s, %s)", (child, sid, current["value"], fake_session))
+                conn.execute(
+                    "insert into auth.refresh_tokens (token, user_id, parent, session_id) values (%s, %s, %s, %s)",
+                    (child, sid, current["value"], fake_session),
+                )
                 current["value"] = child
 
         floor = _timed(raw)
         conn.execute("delete from auth.sessions where id = %s", (fake_session,))
-    return [figure("auth_refresh", median(api), "ms", "same SQL over raw psycopg", median(floor),
-                   higher_is_better=False, p95_ms=round(percentile(api, 95), 3))]
+    return [
+        figure(
+            "auth_refresh",
+            median(api),
+            "ms",
+            "same SQL over raw psycopg",
+            median(floor),
+            higher_is_better=False,
+            p95_ms=round(percentile(api, 95), 3),
+        )
+    ]
 
 
 def get_user(env: BenchEnv) -> list[Figure]:
@@ -103,14 +128,24 @@ def get_user(env: BenchEnv) -> list[Figure]:
         auth = {"Authorization": f"Bearer {session['access_token']}"}
         api = _timed(lambda: c.get("/user", headers=auth).raise_for_status())
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
+
         def raw() -> None:
             conn.execute("select * from auth.users where id = %s", (who.id,)).fetchone()
             conn.execute("select 1 from auth.sessions where id = %s", (uuid.uuid4(),)).fetchone()
             conn.execute("select * from auth.identities where user_id = %s", (who.id,)).fetchall()
 
         floor = _timed(raw)
-    return [figure("auth_get_user", median(api), "ms", "same reads over raw psycopg", median(floor),
-                   higher_is_better=False, p95_ms=round(percentile(api, 95), 3))]
+    return [
+        figure(
+            "auth_get_user",
+            median(api),
+            "ms",
+            "same reads over raw psycopg",
+            median(floor),
+            higher_is_better=False,
+            p95_ms=round(percentile(api, 95), 3),
+        )
+    ]
 
 
 BENCHES: dict[str, BenchFn] = {"auth_sign_in": sign_in, "auth_refresh": refresh, "auth_get_user": get_user}

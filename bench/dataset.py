@@ -142,14 +142,17 @@ def generate(size: Size = FULL, seed: int = 15) -> Desk:
         desk.tickets.append(tid)
         age = t / size.tickets  # later tickets are newer
         created = start + SPAN * age + timedelta(seconds=rng.uniform(0, 3600))
-        customer = desk.customers[min(size.customers - 1, int(rng.paretovariate(1.2)) - 1) if rng.random() < 0.3
-                                  else rng.randrange(size.customers)]
+        customer = desk.customers[
+            min(size.customers - 1, int(rng.paretovariate(1.2)) - 1)
+            if rng.random() < 0.3
+            else rng.randrange(size.customers)
+        ]
         recent = age > 0.97
         status = rng.choice(("open", "open", "pending")) if recent else rng.choice(("resolved", "closed", "closed"))
         assignee = "" if recent and rng.random() < 0.05 else rng.choice(desk.agents)
         staff = assignee or desk.admin
         priority = rng.choices(("low", "normal", "high", "urgent"), (2, 6, 2, 1))[0]
-        subject = corpus[(o := rng.randrange(limit)):o + rng.randint(12, 60)].strip() or "help"
+        subject = corpus[(o := rng.randrange(limit)) : o + rng.randint(12, 60)].strip() or "help"
         at = created
         first_response = ""
         customer_turn = True
@@ -161,7 +164,7 @@ def generate(size: Size = FULL, seed: int = 15) -> Desk:
             sender = customer if customer_turn and not internal else staff
             length = max(1, min(4_000, int(rng.lognormvariate(math.log(80), 0.9))))
             offset = rng.randrange(limit)
-            content = corpus[offset:offset + length].strip() or "ok"
+            content = corpus[offset : offset + length].strip() or "ok"
             if sender == staff and not internal and not first_response:
                 first_response = _ts(at)
             chunk.write(f"{_uuid(rng)}\t{tid}\t{sender}\t{content}\t{'t' if internal else 'f'}\t{_ts(at)}\n")
@@ -175,8 +178,21 @@ def generate(size: Size = FULL, seed: int = 15) -> Desk:
             chunk = io.StringIO()
             per_chunk = 0
         resolved = _ts(at + timedelta(hours=1)) if status in ("resolved", "closed") else ""
-        desk.ticket_rows.append((tid, customer, assignee, subject, status, priority, _ts(created), _ts(at),
-                                 _ts(at), first_response, resolved))
+        desk.ticket_rows.append(
+            (
+                tid,
+                customer,
+                assignee,
+                subject,
+                status,
+                priority,
+                _ts(created),
+                _ts(at),
+                _ts(at),
+                first_response,
+                resolved,
+            )
+        )
         if rng.random() < 0.9:
             desk.read_rows.append((tid, customer, _ts(at if rng.random() < 0.8 else created)))
         if assignee and rng.random() < 0.9:
@@ -205,17 +221,30 @@ def load(db_url: str, desk: Desk) -> dict[str, float]:
     with psycopg.connect(db_url) as conn, conn.transaction():
         started = time.perf_counter()
         with conn.cursor().copy(
-                "copy auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,"
-                " raw_app_meta_data, raw_user_meta_data, created_at, updated_at) from stdin") as copy:
+            "copy auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,"
+            " raw_app_meta_data, raw_user_meta_data, created_at, updated_at) from stdin"
+        ) as copy:
             for uid, email, role, name in desk.users:
-                copy.write_row((INSTANCE, uid, "authenticated", "authenticated", email, password, EPOCH - SPAN,
-                                f'{{"provider": "email", "providers": ["email"], "role": "{role}"}}',
-                                f'{{"display_name": "{name}"}}', EPOCH - SPAN, EPOCH - SPAN))
-        with conn.cursor().copy("copy auth.identities (provider_id, user_id, identity_data, provider)"
-                                " from stdin") as copy:
+                copy.write_row(
+                    (
+                        INSTANCE,
+                        uid,
+                        "authenticated",
+                        "authenticated",
+                        email,
+                        password,
+                        EPOCH - SPAN,
+                        f'{{"provider": "email", "providers": ["email"], "role": "{role}"}}',
+                        f'{{"display_name": "{name}"}}',
+                        EPOCH - SPAN,
+                        EPOCH - SPAN,
+                    )
+                )
+        with conn.cursor().copy(
+            "copy auth.identities (provider_id, user_id, identity_data, provider) from stdin"
+        ) as copy:
             for uid, email, _, _ in desk.users:
-                copy.write_row((uid, uid, f'{{"sub": "{uid}", "email": "{email}", "email_verified": true}}',
-                                "email"))
+                copy.write_row((uid, uid, f'{{"sub": "{uid}", "email": "{email}", "email_verified": true}}', "email"))
         timings["users"] = time.perf_counter() - started
 
         conn.execute("set local session_replication_role = replica")  # triggers off: we stamp what they would
@@ -226,20 +255,35 @@ def load(db_url: str, desk: Desk) -> dict[str, float]:
 
         started = time.perf_counter()
         with conn.cursor().copy(
-                "copy public.tickets (id, customer_id, assignee_id, subject, status, priority, created_at,"
-                " updated_at, last_message_at, first_response_at, resolved_at, change_xid, change_id) from stdin"
+            "copy public.tickets (id, customer_id, assignee_id, subject, status, priority, created_at,"
+            " updated_at, last_message_at, first_response_at, resolved_at, change_xid, change_id) from stdin"
         ) as copy:
             buf = io.StringIO()
-            for tid, customer, assignee, subject, status, priority, created, updated, last, first, resolved in \
-                    desk.ticket_rows:
-                buf.write(f"{tid}\t{customer}\t{_null(assignee)}\t{subject}\t{status}\t{priority}\t{created}\t"
-                          f"{updated}\t{last}\t{_null(first)}\t{_null(resolved)}\t{xid}\t{next(stamps)}\n")
+            for (
+                tid,
+                customer,
+                assignee,
+                subject,
+                status,
+                priority,
+                created,
+                updated,
+                last,
+                first,
+                resolved,
+            ) in desk.ticket_rows:
+                buf.write(
+                    f"{tid}\t{customer}\t{_null(assignee)}\t{subject}\t{status}\t{priority}\t{created}\t"
+                    f"{updated}\t{last}\t{_null(first)}\t{_null(resolved)}\t{xid}\t{next(stamps)}\n"
+                )
             copy.write(buf.getvalue())
         timings["tickets"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        with conn.cursor().copy("copy public.messages (id, ticket_id, sender_id, content, is_internal, created_at,"
-                                " change_xid, change_id) from stdin") as copy:
+        with conn.cursor().copy(
+            "copy public.messages (id, ticket_id, sender_id, content, is_internal, created_at,"
+            " change_xid, change_id) from stdin"
+        ) as copy:
             for text in desk.message_chunks:
                 stamped = io.StringIO()
                 for line in text.splitlines():
@@ -248,8 +292,9 @@ def load(db_url: str, desk: Desk) -> dict[str, float]:
         timings["messages"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        with conn.cursor().copy("copy public.ticket_reads (ticket_id, user_id, last_read_at, change_xid, change_id)"
-                                " from stdin") as copy:
+        with conn.cursor().copy(
+            "copy public.ticket_reads (ticket_id, user_id, last_read_at, change_xid, change_id) from stdin"
+        ) as copy:
             buf = io.StringIO()
             for tid, uid, at in desk.read_rows:
                 buf.write(f"{tid}\t{uid}\t{at}\t{xid}\t{next(stamps)}\n")
@@ -269,8 +314,10 @@ def main() -> None:
     size = SMALL if sys.argv[1:] == ["small"] else FULL
     started = time.perf_counter()
     desk = generate(size)
-    print(f"generated {desk.messages} messages ({desk.internal} internal, {desk.text_bytes / 1e6:.1f} MB text),"
-          f" {len(desk.tickets)} tickets, {len(desk.read_rows)} read markers in {time.perf_counter() - started:.1f} s")
+    print(
+        f"generated {desk.messages} messages ({desk.internal} internal, {desk.text_bytes / 1e6:.1f} MB text),"
+        f" {len(desk.tickets)} tickets, {len(desk.read_rows)} read markers in {time.perf_counter() - started:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,13 @@ from tests.conftest import User, create_user
 from tests.test_browser_app import chrome
 
 REPLIES = 1000
-QUERIES = ["refund for damaged order", "password reset link", "shipping delay apology", "cancel subscripton",
-           "invoice copy vat number"]
+QUERIES = [
+    "refund for damaged order",
+    "password reset link",
+    "shipping delay apology",
+    "cancel subscripton",
+    "invoice copy vat number",
+]
 TICKETS = 5000
 TAGS = 20
 PAINT_RUNS = 3
@@ -46,9 +51,11 @@ SWITCHES = 6
 
 
 def _vocabulary(rnd: random.Random) -> list[str]:
-    common = ("refund order damaged shipping delay apology password reset link account billing invoice copy vat "
-              "number cancel subscription upgrade plan login error card payment delivery address tracking "
-              "warranty return exchange discount coupon outage status page team weekend holiday").split()
+    common = (
+        "refund order damaged shipping delay apology password reset link account billing invoice copy vat "
+        "number cancel subscription upgrade plan login error card payment delivery address tracking "
+        "warranty return exchange discount coupon outage status page team weekend holiday"
+    ).split()
     syllables = ["ka", "lo", "mi", "ten", "dra", "vo", "ser", "pan", "qui", "rel", "sto", "bar", "ni", "gu"]
     made = {"".join(rnd.choices(syllables, k=rnd.randint(2, 4))) for _ in range(3000)}
     return common + sorted(made)
@@ -92,10 +99,23 @@ def canned_picker(env: BenchEnv) -> list[Figure]:
                 t0 = time.perf_counter()
                 _naive(replies, typed)
                 naive.append((time.perf_counter() - t0) * 1000)
-    return [figure("canned_picker", median(ours), "ms", "difflib ratio against every reply, sorted", median(naive),
-                   higher_is_better=False, goal_ms=20, p95_ms=round(percentile(ours, 95), 2),
-                   cpu_ms=round(median(cpu), 2), cpu_p95_ms=round(percentile(cpu, 95), 2), keystrokes=len(ours),
-                   replies=REPLIES, index_build_ms=round(build_ms, 1))]
+    return [
+        figure(
+            "canned_picker",
+            median(ours),
+            "ms",
+            "difflib ratio against every reply, sorted",
+            median(naive),
+            higher_is_better=False,
+            goal_ms=20,
+            p95_ms=round(percentile(ours, 95), 2),
+            cpu_ms=round(median(cpu), 2),
+            cpu_p95_ms=round(percentile(cpu, 95), 2),
+            keystrokes=len(ours),
+            replies=REPLIES,
+            index_build_ms=round(build_ms, 1),
+        )
+    ]
 
 
 # --- inbox_5k ---------------------------------------------------------------------------------------------
@@ -106,24 +126,40 @@ def _seed_desk(env: BenchEnv, agent: User) -> str:
     returns the tag of the agent's saved view "VIP"."""
     rnd = random.Random(5)
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
-        tags = [str(r[0]) for r in conn.execute(
-            "insert into tags (name, color) select 'bench-' || g || '-' || %s, '#' || lpad(to_hex((g * 2654435761)"
-            " %% 16777216), 6, '0') from generate_series(1, %s) g returning id", (uuid.uuid4().hex[:6], TAGS))]
-        tickets = [str(r[0]) for r in conn.execute(
-            "insert into tickets (customer_id, assignee_id, subject, priority) select %s, %s, 'Bench ticket ' || g,"
-            " (array['low', 'normal', 'high', 'urgent'])[1 + g %% 4] from generate_series(1, %s) g returning id",
-            (env.users.customer.id, agent.id, TICKETS))]
-        conn.execute("insert into messages (ticket_id, sender_id, content) select t, %s, 'Please help with ' || t"
-                     " from unnest(%s::uuid[]) t", (env.users.customer.id, tickets))
+        tags = [
+            str(r[0])
+            for r in conn.execute(
+                "insert into tags (name, color) select 'bench-' || g || '-' || %s, '#' || lpad(to_hex((g * 2654435761)"
+                " %% 16777216), 6, '0') from generate_series(1, %s) g returning id",
+                (uuid.uuid4().hex[:6], TAGS),
+            )
+        ]
+        tickets = [
+            str(r[0])
+            for r in conn.execute(
+                "insert into tickets (customer_id, assignee_id, subject, priority) select %s, %s, 'Bench ticket ' || g,"
+                " (array['low', 'normal', 'high', 'urgent'])[1 + g %% 4] from generate_series(1, %s) g returning id",
+                (env.users.customer.id, agent.id, TICKETS),
+            )
+        ]
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content) select t, %s, 'Please help with ' || t"
+            " from unnest(%s::uuid[]) t",
+            (env.users.customer.id, tickets),
+        )
         pairs = [(t, g) for t in tickets for g in rnd.sample(tags, rnd.randint(0, 3))]
         with conn.cursor() as cur:
             cur.executemany("insert into ticket_tags (ticket_id, tag_id) values (%s, %s)", pairs)
         # spread the first-response deadlines from 2 h overdue to 8 h ahead, as a busy desk has them
-        conn.execute("update ticket_sla set first_response_due_at = now() + make_interval(mins => (random() * 600"
-                     " - 120)::int) where ticket_id = any(%s::uuid[])", (tickets,))
-        conn.execute("insert into saved_views (owner_id, name, filters, sort) values (%s, 'VIP', %s, 'sla_due_asc')",
-                     (agent.id, psycopg.types.json.Jsonb({"view": "mine", "statuses": ["open", "pending"],
-                                                          "tags": [tags[0]]})))
+        conn.execute(
+            "update ticket_sla set first_response_due_at = now() + make_interval(mins => (random() * 600"
+            " - 120)::int) where ticket_id = any(%s::uuid[])",
+            (tickets,),
+        )
+        conn.execute(
+            "insert into saved_views (owner_id, name, filters, sort) values (%s, 'VIP', %s, 'sla_due_asc')",
+            (agent.id, psycopg.types.json.Jsonb({"view": "mine", "statuses": ["open", "pending"], "tags": [tags[0]]})),
+        )
     return tags[0]
 
 
@@ -219,16 +255,29 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
         app = AppProcess(data, env.stack.api_url, env.stack.anon_key, extra_env=extra).start()
         try:
             results[label] = _measure(app)
-            print(f"# inbox_5k {label}: paint {[round(t) for t in results[label][0]]} ms, switch "
-                  f"{[round(t) for t in results[label][1]]} ms", file=sys.stderr)
+            print(
+                f"# inbox_5k {label}: paint {[round(t) for t in results[label][0]]} ms, switch "
+                f"{[round(t) for t in results[label][1]]} ms",
+                file=sys.stderr,
+            )
         finally:
             app.stop()
     (paint, switch), (all_paint, all_switch) = results["paged"], results["all"]
     extra: dict[str, Any] = {"goal_ms": 100, "tickets": TICKETS, "tags": TAGS}
     return [
-        figure("inbox_5k", median(paint), "ms", "draw all 5,000 tickets", median(all_paint), higher_is_better=False,
-               filter_switch_ms=round(median(switch), 1), baseline_filter_switch_ms=round(median(all_switch), 1),
-               paint_samples=[round(t) for t in paint], switch_samples=[round(t) for t in switch], **extra),
+        figure(
+            "inbox_5k",
+            median(paint),
+            "ms",
+            "draw all 5,000 tickets",
+            median(all_paint),
+            higher_is_better=False,
+            filter_switch_ms=round(median(switch), 1),
+            baseline_filter_switch_ms=round(median(all_switch), 1),
+            paint_samples=[round(t) for t in paint],
+            switch_samples=[round(t) for t in switch],
+            **extra,
+        ),
     ]
 
 

@@ -204,11 +204,14 @@ class _Chatter:
 def e2e_latency(env: BenchEnv) -> list[Figure]:
     agent_user, customer_user = create_user(env.stack.db_url, "agent"), create_user(env.stack.db_url, "customer")
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
-                           (customer_user.id, agent_user.id, "Bench: end to end")).fetchone()
+        row = conn.execute(
+            "insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+            (customer_user.id, agent_user.id, "Bench: end to end"),
+        ).fetchone()
         assert row is not None
-        conn.execute("insert into messages (ticket_id, sender_id, content) values (%s, %s, 'hello')",
-                     (row[0], customer_user.id))
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'hello')", (row[0], customer_user.id)
+        )
     ticket_id = str(row[0])
     os.environ["SUPPORTCHAT_SESSION_STORE"] = "file"
     apps: list[AppProcess] = []
@@ -241,12 +244,27 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
                 shutil.copy(app.log_path, Path(tempfile.gettempdir()) / app.log_path.name)
         if chatter is not None:
             chatter.close()
-    return [figure("e2e_latency", median(idle), "ms p50", "raw realtime insert → websocket delivery p50 (1 subscriber)",
-                   percentile(raw, 50), higher_is_better=False, p95_ms=round(percentile(idle, 95), 1),
-                   loaded_p50_ms=round(median(loaded), 1), loaded_p95_ms=round(percentile(loaded, 95), 1),
-                   load_clients=LOAD_CLIENTS, samples=SAMPLES, baseline_p99_ms=round(percentile(raw, 99), 1),
-                   baseline_losses=lost, late_idle=late_idle, late_loaded=len(late) - late_idle,
-                   wait_s=WAIT_S, goal="p50 ≤ 100 ms, p95 ≤ 250 ms, idle and loaded")]
+    return [
+        figure(
+            "e2e_latency",
+            median(idle),
+            "ms p50",
+            "raw realtime insert → websocket delivery p50 (1 subscriber)",
+            percentile(raw, 50),
+            higher_is_better=False,
+            p95_ms=round(percentile(idle, 95), 1),
+            loaded_p50_ms=round(median(loaded), 1),
+            loaded_p95_ms=round(percentile(loaded, 95), 1),
+            load_clients=LOAD_CLIENTS,
+            samples=SAMPLES,
+            baseline_p99_ms=round(percentile(raw, 99), 1),
+            baseline_losses=lost,
+            late_idle=late_idle,
+            late_loaded=len(late) - late_idle,
+            wait_s=WAIT_S,
+            goal="p50 ≤ 100 ms, p95 ≤ 250 ms, idle and loaded",
+        )
+    ]
 
 
 BENCHES = {"e2e_latency": e2e_latency}

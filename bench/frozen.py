@@ -61,8 +61,13 @@ def _size_mb(folder: Path) -> float:
 
 def _time_web(cmd: list[str], env: BenchEnv, data: Path) -> float:
     port = free_port()
-    proc = subprocess.Popen([*cmd, "--web", "--port", str(port), "--no-browser"], cwd=ROOT,
-                            env=app_env(env.stack, data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*cmd, "--web", "--port", str(port), "--no-browser"],
+        cwd=ROOT,
+        env=app_env(env.stack, data),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         return wait_for_page(f"http://127.0.0.1:{port}/signin", 60, proc)
     finally:
@@ -73,8 +78,13 @@ def _time_window(cmd: list[str], env: BenchEnv, data: Path, shot: Path) -> float
     port = free_port()
     with xvfb() as display:
         started = time.monotonic()
-        proc = subprocess.Popen([*cmd, "--port", str(port)], cwd=ROOT, env=native_env(env.stack, data, display),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port)],
+            cwd=ROOT,
+            env=native_env(env.stack, data, display),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_for_native_signin(display, shot, proc, 120)
             return time.monotonic() - started
@@ -110,15 +120,34 @@ def _measure(env: BenchEnv, exe: Path) -> list[Figure]:
     for i in range(WINDOW_RUNS):
         windows["frozen"].append(_time_window([str(exe)], env, env.tmp / f"frozen-win-{i}", shot))
         windows["source"].append(_time_window(source, env, env.tmp / f"source-win-{i}", shot))
-    extra: dict[str, Any] = {"size_mb": round(_size_mb(exe.parent), 1), "runs": WEB_RUNS,
-                             "first_run_s": round(runs["frozen"][0], 3), "import_nicegui_floor_s":
-                             round(_import_floor(), 3), "goal_s": 3.0}
+    extra: dict[str, Any] = {
+        "size_mb": round(_size_mb(exe.parent), 1),
+        "runs": WEB_RUNS,
+        "first_run_s": round(runs["frozen"][0], 3),
+        "import_nicegui_floor_s": round(_import_floor(), 3),
+        "goal_s": 3.0,
+    }
     shutil.rmtree(env.tmp / "frozen-web-0", ignore_errors=True)
     return [
-        figure("frozen_start", median(runs["frozen"]), "s", "same app from source (venv python)",
-               median(runs["source"]), higher_is_better=False, **extra),
-        figure("frozen_start_window", median(windows["frozen"]), "s", "same app from source under Xvfb",
-               median(windows["source"]), higher_is_better=False, size_mb=extra["size_mb"], runs=WINDOW_RUNS),
+        figure(
+            "frozen_start",
+            median(runs["frozen"]),
+            "s",
+            "same app from source (venv python)",
+            median(runs["source"]),
+            higher_is_better=False,
+            **extra,
+        ),
+        figure(
+            "frozen_start_window",
+            median(windows["frozen"]),
+            "s",
+            "same app from source under Xvfb",
+            median(windows["source"]),
+            higher_is_better=False,
+            size_mb=extra["size_mb"],
+            runs=WINDOW_RUNS,
+        ),
     ]
 
 

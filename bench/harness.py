@@ -36,15 +36,23 @@ class BenchEnv:
     users: Users
 
 
-def figure(name: str, value: float, unit: str, baseline: str, baseline_value: float, *,
-           higher_is_better: bool, **extra: Any) -> Figure:
+def figure(
+    name: str, value: float, unit: str, baseline: str, baseline_value: float, *, higher_is_better: bool, **extra: Any
+) -> Figure:
     """A figure with its ratio oriented so that > 1 always means better than the baseline."""
     if higher_is_better:
         ratio = value / baseline_value if baseline_value else float("inf")
     else:
         ratio = baseline_value / value if value else float("inf")
-    return {"bench": name, "value": round(value, 3), "unit": unit, "baseline": baseline,
-            "baseline_value": round(baseline_value, 3), "ratio": round(ratio, 3), **extra}
+    return {
+        "bench": name,
+        "value": round(value, 3),
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": round(baseline_value, 3),
+        "ratio": round(ratio, 3),
+        **extra,
+    }
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -78,8 +86,10 @@ def environment() -> Iterator[BenchEnv]:
         stack.start()
         try:
             users = Users(
-                admin=create_user(stack.db_url, "admin"), agent=create_user(stack.db_url, "agent"),
-                agent2=create_user(stack.db_url, "agent"), customer=create_user(stack.db_url, "customer"),
+                admin=create_user(stack.db_url, "admin"),
+                agent=create_user(stack.db_url, "agent"),
+                agent2=create_user(stack.db_url, "agent"),
+                customer=create_user(stack.db_url, "customer"),
                 customer2=create_user(stack.db_url, "customer"),
             )
             yield BenchEnv(stack, root, users)
@@ -90,8 +100,10 @@ def environment() -> Iterator[BenchEnv]:
 def print_table(figures: list[Figure]) -> None:
     print(f"{'bench':<22} {'value':>12} {'unit':<10} {'baseline':<34} {'baseline value':>14} {'ratio':>8}")
     for fig in figures:
-        print(f"{fig['bench']:<22} {fig['value']:>12} {fig['unit']:<10} {fig['baseline']:<34} "
-              f"{fig['baseline_value']:>14} {fig['ratio']:>8}")
+        print(
+            f"{fig['bench']:<22} {fig['value']:>12} {fig['unit']:<10} {fig['baseline']:<34} "
+            f"{fig['baseline_value']:>14} {fig['ratio']:>8}"
+        )
 
 
 def main(names: list[str]) -> int:

@@ -43,16 +43,21 @@ def _seed(env: BenchEnv) -> int:
     customers = [create_user(env.stack.db_url, "customer", f"Bench Customer {i}") for i in range(CUSTOMERS)]
     with psycopg.connect(env.stack.db_url) as conn, conn.transaction():
         # nothing else in the queue, so the figure is this batch alone
-        conn.execute("update public.notifications set state = 'skipped', note = 'bench reset'"
-                     " where state in ('queued', 'claimed', 'delivering')")
+        conn.execute(
+            "update public.notifications set state = 'skipped', note = 'bench reset'"
+            " where state in ('queued', 'claimed', 'delivering')"
+        )
         conn.execute(
             "insert into public.tickets (customer_id, assignee_id, subject)"
             " select c, %s, 'Bench ticket ' || g from unnest(%s::uuid[]) c, generate_series(1, %s) g",
-            (agent.id, [c.id for c in customers], TICKETS_EACH))
+            (agent.id, [c.id for c in customers], TICKETS_EACH),
+        )
         conn.execute(
             "insert into public.messages (ticket_id, sender_id, content)"
             " select t.id, %s, 'Thanks for waiting — the fix for ' || t.subject || ' is rolling out tonight.'"
-            " from public.tickets t where t.assignee_id = %s", (agent.id, agent.id))
+            " from public.tickets t where t.assignee_id = %s",
+            (agent.id, agent.id),
+        )
         row = conn.execute("select count(*) from public.notifications where state = 'queued'").fetchone()
     assert row is not None
     return int(row[0])
@@ -70,8 +75,14 @@ def plain_loop(spool: str, host: str, port: int) -> None:
 
 def _timed(args: list[str]) -> float:
     """Run a client; the seconds its loop took, as it reports them on stderr."""
-    done = subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    done = subprocess.run(
+        args,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     found = re.search(r"mails in ([0-9.]+) s", done.stderr)
     assert found, done.stderr
     return float(found[1])
@@ -80,9 +91,12 @@ def _timed(args: list[str]) -> float:
 def _requeue(env: BenchEnv, ids: list[int]) -> None:
     """Put the bench's notifications back in the queue, as new, for the next round."""
     with psycopg.connect(env.stack.db_url) as conn, conn.transaction():
-        conn.execute("update public.notifications set state = 'queued', claimed_by = null, lease_until = null,"
-                     " mail_id = null, attempts = 0, done_at = null, note = null, not_before = now()"
-                     " where id = any(%s)", (ids,))
+        conn.execute(
+            "update public.notifications set state = 'queued', claimed_by = null, lease_until = null,"
+            " mail_id = null, attempts = 0, done_at = null, note = null, not_before = now()"
+            " where id = any(%s)",
+            (ids,),
+        )
 
 
 def _notify_worker(env: BenchEnv) -> list[Figure]:
@@ -93,8 +107,21 @@ def _notify_worker(env: BenchEnv) -> list[Figure]:
     plain_runs: list[float] = []
     with running_sink() as (sink, url):
         parts = urlsplit(url)
-        worker = [sys.executable, "-m", "supportchat_app", "notify", "--db-url", env.stack.db_url, "--smtp-url", url,
-                  "--from", "help@example.test", "--delay", "0", "--once"]
+        worker = [
+            sys.executable,
+            "-m",
+            "supportchat_app",
+            "notify",
+            "--db-url",
+            env.stack.db_url,
+            "--smtp-url",
+            url,
+            "--from",
+            "help@example.test",
+            "--delay",
+            "0",
+            "--once",
+        ]
         spool = env.tmp / "notify-spool.jsonl"
         for round_ in range(ROUNDS):
             if round_:
@@ -103,19 +130,44 @@ def _notify_worker(env: BenchEnv) -> list[Figure]:
             worker_runs.append(_timed([*worker, *os.environ.get("NOTIFY_BENCH_ARGS", "").split()]))
             mails = list(sink.mails)
             assert len(mails) == queued, (len(mails), queued)
-            spool.write_text("".join(json.dumps({"from": m.sender, "to": m.recipients,
-                                                 "raw": base64.b64encode(m.raw).decode()}) + "\n" for m in mails))
+            spool.write_text(
+                "".join(
+                    json.dumps({"from": m.sender, "to": m.recipients, "raw": base64.b64encode(m.raw).decode()}) + "\n"
+                    for m in mails
+                )
+            )
             sink.mails.clear()
-            plain_runs.append(_timed([sys.executable, "-c", "import sys; from bench.notify import plain_loop; "
-                                      "plain_loop(sys.argv[1], sys.argv[2], int(sys.argv[3]))",
-                                      str(spool), parts.hostname or "127.0.0.1", str(parts.port)]))
+            plain_runs.append(
+                _timed(
+                    [
+                        sys.executable,
+                        "-c",
+                        "import sys; from bench.notify import plain_loop; "
+                        "plain_loop(sys.argv[1], sys.argv[2], int(sys.argv[3]))",
+                        str(spool),
+                        parts.hostname or "127.0.0.1",
+                        str(parts.port),
+                    ]
+                )
+            )
             assert len(sink.mails) == len(mails)
     # best of the alternating rounds for each: on a shared machine the load swings by 2x within minutes, and
     # the fastest run of each is the one least disturbed by others (timeit's rule)
-    return [figure("notify_worker", queued / min(worker_runs), "mails/s", "plain smtplib loop, same mails",
-                   queued / min(plain_runs), higher_is_better=True, mails=queued, goal="ratio >= 0.8",
-                   rounds=ROUNDS, worker_runs_s=[round(x, 2) for x in worker_runs],
-                   plain_runs_s=[round(x, 2) for x in plain_runs])]
+    return [
+        figure(
+            "notify_worker",
+            queued / min(worker_runs),
+            "mails/s",
+            "plain smtplib loop, same mails",
+            queued / min(plain_runs),
+            higher_is_better=True,
+            mails=queued,
+            goal="ratio >= 0.8",
+            rounds=ROUNDS,
+            worker_runs_s=[round(x, 2) for x in worker_runs],
+            plain_runs_s=[round(x, 2) for x in plain_runs],
+        )
+    ]
 
 
 BENCHES = {"notify_worker": _notify_worker}

@@ -53,10 +53,13 @@ def _writer(db_url: str, agent: User, ticket: str, sent: dict[int, float], *, ra
             if delay > 0:
                 time.sleep(delay)
             sent[seq] = time.perf_counter()
-            conn.execute("select set_config('role', 'authenticated', true),"
-                         " set_config('request.jwt.claims', %s, true)", (claims,))
-            conn.execute("insert into public.messages (ticket_id, content) values (%s, %s)",
-                         (ticket, f"rt-bench {seq}"))
+            conn.execute(
+                "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+                (claims,),
+            )
+            conn.execute(
+                "insert into public.messages (ticket_id, content) values (%s, %s)", (ticket, f"rt-bench {seq}")
+            )
             conn.commit()
 
 
@@ -81,8 +84,17 @@ async def _subscribe(env: BenchEnv, ticket: str, user: User, whole_table: bool) 
     if not whole_table:
         binding["filter"] = f"ticket_id=eq.{ticket}"
     token = stack.mint(sub=user.id, session_id=str(uuid.uuid4()))
-    await ws.send(json.dumps({"topic": "realtime:bench", "event": "phx_join", "ref": "1", "join_ref": "1",
-                              "payload": {"config": {"postgres_changes": [binding]}, "access_token": token}}))
+    await ws.send(
+        json.dumps(
+            {
+                "topic": "realtime:bench",
+                "event": "phx_join",
+                "ref": "1",
+                "join_ref": "1",
+                "payload": {"config": {"postgres_changes": [binding]}, "access_token": token},
+            }
+        )
+    )
     while True:  # the join reply, then the system message once the subscription is live
         frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
         if frame["event"] == "phx_reply":
@@ -101,19 +113,23 @@ async def _receive(ws: ClientConnection, arrived: list[tuple[int, float]]) -> No
                 arrived.append((int(m.group(1)), now))
 
 
-async def _realtime_run(env: BenchEnv, subscribers: int, rate: int = INSERT_RATE,
-                        seconds: float = LOAD_SECONDS) -> tuple[list[float], int]:
+async def _realtime_run(
+    env: BenchEnv, subscribers: int, rate: int = INSERT_RATE, seconds: float = LOAD_SECONDS
+) -> tuple[list[float], int]:
     users = env.users
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s)"
-                           " returning id::text", (users.customer.id, users.agent.id, "bench ticket")).fetchone()
+        row = conn.execute(
+            "insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id::text",
+            (users.customer.id, users.agent.id, "bench ticket"),
+        ).fetchone()
     assert row is not None
     ticket = str(row[0])
     sockets = []
     for i in range(subscribers):
         as_customer = i % 2 == 0
-        sockets.append(await _subscribe(env, ticket, users.customer if as_customer else users.agent,
-                                        whole_table=not as_customer))
+        sockets.append(
+            await _subscribe(env, ticket, users.customer if as_customer else users.agent, whole_table=not as_customer)
+        )
     arrivals: list[list[tuple[int, float]]] = [[] for _ in sockets]
     readers = [asyncio.create_task(_receive(ws, got)) for ws, got in zip(sockets, arrivals, strict=True)]
     sent: dict[int, float] = {}
@@ -126,8 +142,9 @@ async def _realtime_run(env: BenchEnv, subscribers: int, rate: int = INSERT_RATE
     return latencies, expected - len(latencies)
 
 
-async def _notify_run(env: BenchEnv, listeners: int, rate: int = INSERT_RATE,
-                      seconds: float = LOAD_SECONDS) -> tuple[list[float], int]:
+async def _notify_run(
+    env: BenchEnv, listeners: int, rate: int = INSERT_RATE, seconds: float = LOAD_SECONDS
+) -> tuple[list[float], int]:
     conns = []
     arrivals: list[list[tuple[int, float]]] = [[] for _ in range(listeners)]
     for _ in range(listeners):
@@ -154,11 +171,23 @@ def _bench(name: str, subscribers: int, rate: int = INSERT_RATE) -> Any:
         listeners = min(subscribers, MAX_LISTENERS)
         base, base_lost = asyncio.run(_notify_run(env, listeners, rate))
         lat, lost = asyncio.run(_realtime_run(env, subscribers, rate))
-        return [figure(name, percentile(lat, 50), "ms p50", f"LISTEN/NOTIFY x{listeners} p50",
-                       percentile(base, 50), higher_is_better=False,
-                       p99_ms=round(percentile(lat, 99), 3), losses=lost, subscribers=subscribers,
-                       inserts_per_s=rate, deliveries=len(lat),
-                       baseline_p99_ms=round(percentile(base, 99), 3), baseline_losses=base_lost)]
+        return [
+            figure(
+                name,
+                percentile(lat, 50),
+                "ms p50",
+                f"LISTEN/NOTIFY x{listeners} p50",
+                percentile(base, 50),
+                higher_is_better=False,
+                p99_ms=round(percentile(lat, 99), 3),
+                losses=lost,
+                subscribers=subscribers,
+                inserts_per_s=rate,
+                deliveries=len(lat),
+                baseline_p99_ms=round(percentile(base, 99), 3),
+                baseline_losses=base_lost,
+            )
+        ]
 
     return run
 
@@ -185,9 +214,19 @@ def _ceiling(env: BenchEnv, run: Any) -> tuple[int, list[dict[str, Any]]]:
 def ceiling_bench(env: BenchEnv) -> list[Figure]:
     base, base_steps = _ceiling(env, _notify_run)
     value, steps = _ceiling(env, _realtime_run)
-    return [figure("realtime_ceiling", value, "deliveries/s", f"LISTEN/NOTIFY x{CEILING_SUBSCRIBERS} ceiling",
-                   base, higher_is_better=True, subscribers=CEILING_SUBSCRIBERS, steps=steps,
-                   baseline_steps=base_steps)]
+    return [
+        figure(
+            "realtime_ceiling",
+            value,
+            "deliveries/s",
+            f"LISTEN/NOTIFY x{CEILING_SUBSCRIBERS} ceiling",
+            base,
+            higher_is_better=True,
+            subscribers=CEILING_SUBSCRIBERS,
+            steps=steps,
+            baseline_steps=base_steps,
+        )
+    ]
 
 
 BENCHES = {

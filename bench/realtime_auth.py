@@ -42,8 +42,10 @@ MEMBERS = 100
 def _ticket(env: BenchEnv) -> str:
     users = env.users
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s)"
-                           " returning id::text", (users.customer.id, users.agent.id, "authz bench")).fetchone()
+        row = conn.execute(
+            "insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id::text",
+            (users.customer.id, users.agent.id, "authz bench"),
+        ).fetchone()
     assert row is not None
     return str(row[0])
 
@@ -55,8 +57,9 @@ def _token(env: BenchEnv, i: int) -> str:
 
 async def _socket(env: BenchEnv) -> ClientConnection:
     base = env.stack.api_url.replace("http://", "ws://")
-    return await connect(f"{base}/realtime/v1/websocket?vsn=1.0.0&apikey={env.stack.anon_key}", max_size=None,
-                         compression=None)
+    return await connect(
+        f"{base}/realtime/v1/websocket?vsn=1.0.0&apikey={env.stack.anon_key}", max_size=None, compression=None
+    )
 
 
 async def _call(ws: ClientConnection, topic: str, event: str, payload: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -68,8 +71,11 @@ async def _call(ws: ClientConnection, topic: str, event: str, payload: dict[str,
 
 
 def _config(private: bool, presence: bool = False) -> dict[str, Any]:
-    return {"private": private, "broadcast": {"self": False, "ack": False},
-            "presence": {"key": "", "enabled": presence}}
+    return {
+        "private": private,
+        "broadcast": {"self": False, "ack": False},
+        "presence": {"key": "", "enabled": presence},
+    }
 
 
 async def _joins(env: BenchEnv, ticket: str) -> tuple[list[float], list[float]]:
@@ -81,8 +87,9 @@ async def _joins(env: BenchEnv, ticket: str) -> tuple[list[float], list[float]]:
             for private in (i % 2 == 0, i % 2 == 1):  # interleaved, so load changes hit both alike
                 topic = f"realtime:ticket:{ticket}"
                 start = time.perf_counter()
-                reply = await _call(ws, topic, "phx_join", {"config": _config(private), "access_token": token},
-                                    f"j{i}{private}")
+                reply = await _call(
+                    ws, topic, "phx_join", {"config": _config(private), "access_token": token}, f"j{i}{private}"
+                )
                 times[private].append((time.perf_counter() - start) * 1000)
                 assert reply["status"] == "ok", reply
                 await _call(ws, topic, "phx_leave", {}, f"l{i}{private}")
@@ -104,8 +111,9 @@ class Members:
     async def join(self, env: BenchEnv, topic: str, private: bool, presence: bool = False) -> None:
         for i in range(MEMBERS):
             ws = await _socket(env)
-            reply = await _call(ws, topic, "phx_join", {"config": _config(private, presence),
-                                                        "access_token": _token(env, i)}, "1")
+            reply = await _call(
+                ws, topic, "phx_join", {"config": _config(private, presence), "access_token": _token(env, i)}, "1"
+            )
             assert reply["status"] == "ok", reply
             self.sockets.append(ws)
             got: list[float] = []
@@ -154,8 +162,17 @@ async def _broadcaster(env: BenchEnv, topic: str, private: bool) -> tuple[Member
     assert reply["status"] == "ok", reply
 
     async def send(k: int) -> None:
-        await sender.send(json.dumps({"topic": topic, "event": "broadcast", "ref": None, "join_ref": "1",
-                                      "payload": {"type": "broadcast", "event": "typing", "payload": {"k": k}}}))
+        await sender.send(
+            json.dumps(
+                {
+                    "topic": topic,
+                    "event": "broadcast",
+                    "ref": None,
+                    "join_ref": "1",
+                    "payload": {"type": "broadcast", "event": "typing", "payload": {"k": k}},
+                }
+            )
+        )
 
     return members, send, sender
 
@@ -188,10 +205,21 @@ async def _signals_vs(env: BenchEnv, ticket: str, signal: str) -> tuple[list[flo
         assert (await _call(old, topic, "phx_join", {"config": _config(False, True)}, "1"))["status"] == "ok"
 
         async def send_public(k: int) -> None:
-            await old.send(json.dumps({"topic": topic, "event": "presence", "ref": None, "join_ref": "1",
-                                       "payload": {"event": "track", "payload": {"k": k}}}))
+            await old.send(
+                json.dumps(
+                    {
+                        "topic": topic,
+                        "event": "presence",
+                        "ref": None,
+                        "join_ref": "1",
+                        "payload": {"event": "track", "payload": {"k": k}},
+                    }
+                )
+            )
+
     try:
         async with httpx.AsyncClient(base_url=env.stack.api_url, headers=headers) as http:
+
             async def send_private(k: int) -> None:
                 r = await http.post("/rest/v1/rpc/ticket_signal", json={"ticket_id": ticket, "signal": signal})
                 assert r.status_code == 204, r.text
@@ -205,24 +233,37 @@ async def _signals_vs(env: BenchEnv, ticket: str, signal: str) -> tuple[list[flo
 
 def _with_bench_policies(env: BenchEnv) -> contextlib.AbstractContextManager[None]:
     """Policies letting the participants read and send on `bench-authz:` topics (the app itself never sends)."""
+
     @contextlib.contextmanager
     def scope() -> Any:
         with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
             for cmd, clause in (("select", "using"), ("insert", "with check")):
-                conn.execute(f"create policy bench_authz_{cmd} on realtime.messages for {cmd} to authenticated"
-                             f" {clause} (realtime.topic() like 'bench-authz:%')")
+                conn.execute(
+                    f"create policy bench_authz_{cmd} on realtime.messages for {cmd} to authenticated"
+                    f" {clause} (realtime.topic() like 'bench-authz:%')"
+                )
             try:
                 yield
             finally:
                 for cmd in ("select", "insert"):
                     conn.execute(f"drop policy bench_authz_{cmd} on realtime.messages")
+
     return scope()
 
 
 def _summary(name: str, lat: list[float], base: list[float], baseline: str, **extra: Any) -> Figure:
-    return figure(name, percentile(lat, 50), "ms p50", baseline, percentile(base, 50), higher_is_better=False,
-                  p99_ms=round(percentile(lat, 99), 3), baseline_p99_ms=round(percentile(base, 99), 3),
-                  samples=len(lat), **extra)
+    return figure(
+        name,
+        percentile(lat, 50),
+        "ms p50",
+        baseline,
+        percentile(base, 50),
+        higher_is_better=False,
+        p99_ms=round(percentile(lat, 99), 3),
+        baseline_p99_ms=round(percentile(base, 99), 3),
+        samples=len(lat),
+        **extra,
+    )
 
 
 def join_bench(env: BenchEnv) -> list[Figure]:
@@ -233,20 +274,37 @@ def join_bench(env: BenchEnv) -> list[Figure]:
 def broadcast_bench(env: BenchEnv) -> list[Figure]:
     with _with_bench_policies(env):
         private, public = asyncio.run(_socket_broadcasts(env, _ticket(env)))
-    return [_summary("realtime_broadcast_private_100", private, public, "public socket broadcast x100 p50",
-                     members=MEMBERS)]
+    return [
+        _summary("realtime_broadcast_private_100", private, public, "public socket broadcast x100 p50", members=MEMBERS)
+    ]
 
 
 def typing_bench(env: BenchEnv) -> list[Figure]:
     private, public = asyncio.run(_signals_vs(env, _ticket(env), "typing"))
-    return [_summary("realtime_typing_fanout_100", private, public, "public socket broadcast x100 p50",
-                     members=MEMBERS, path="rpc ticket_signal -> realtime.send -> private topic")]
+    return [
+        _summary(
+            "realtime_typing_fanout_100",
+            private,
+            public,
+            "public socket broadcast x100 p50",
+            members=MEMBERS,
+            path="rpc ticket_signal -> realtime.send -> private topic",
+        )
+    ]
 
 
 def presence_bench(env: BenchEnv) -> list[Figure]:
     private, public = asyncio.run(_signals_vs(env, _ticket(env), "viewing"))
-    return [_summary("realtime_presence_fanout_100", private, public, "public presence track x100 p50",
-                     members=MEMBERS, path="rpc ticket_signal -> realtime.send -> private topic")]
+    return [
+        _summary(
+            "realtime_presence_fanout_100",
+            private,
+            public,
+            "public presence track x100 p50",
+            members=MEMBERS,
+            path="rpc ticket_signal -> realtime.send -> private topic",
+        )
+    ]
 
 
 BENCHES = {

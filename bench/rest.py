@@ -38,8 +38,11 @@ def rest_client(env: BenchEnv, token: str) -> Iterator[Client]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # supabase-py passes deprecated args itself
-            client = create_client(env.stack.api_url, env.stack.anon_key,
-                                   ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http))
+            client = create_client(
+                env.stack.api_url,
+                env.stack.anon_key,
+                ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http),
+            )
             client.postgrest.auth(token)
         yield client
     finally:
@@ -47,14 +50,17 @@ def rest_client(env: BenchEnv, token: str) -> Iterator[Client]:
 
 
 # the strongest raw way: one set-based statement per batch, like the REST layer's INSERT ... SELECT
-UNNEST_SQL = ("insert into public.messages (id, ticket_id, content)"
-              " select * from unnest(%s::uuid[], %s::uuid[], %s::text[])")
+UNNEST_SQL = (
+    "insert into public.messages (id, ticket_id, content) select * from unnest(%s::uuid[], %s::uuid[], %s::text[])"
+)
 
 
 def _new_ticket(env: BenchEnv) -> str:
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into public.tickets (customer_id, subject) values (%s, 'bench') returning id",
-                           (env.users.customer.id,)).fetchone()
+        row = conn.execute(
+            "insert into public.tickets (customer_id, subject) values (%s, 'bench') returning id",
+            (env.users.customer.id,),
+        ).fetchone()
     assert row is not None
     return str(row[0])
 
@@ -62,8 +68,9 @@ def _new_ticket(env: BenchEnv) -> str:
 def _as_user(conn: psycopg.Connection, user_id: str) -> None:
     """What every REST request does first: role and claims for RLS, transaction-local."""
     claims = json.dumps({"sub": user_id, "role": "authenticated"})
-    conn.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-                 (claims,))
+    conn.execute(
+        "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)", (claims,)
+    )
 
 
 def _rows(ticket: str, n: int) -> list[dict[str, Any]]:
@@ -86,7 +93,7 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
         def rest_bulk() -> None:
             rows = _rows(_new_ticket(env), BULK_ROWS)
             for i in range(0, BULK_ROWS, BATCH):
-                table.insert(rows[i:i + BATCH], returning=ReturnMethod.minimal).execute()
+                table.insert(rows[i : i + BATCH], returning=ReturnMethod.minimal).execute()
 
         def raw_bulk() -> None:
             rows = _rows(_new_ticket(env), BULK_ROWS)
@@ -94,16 +101,18 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
                 with conn.transaction():
                     _as_user(conn, user)
                     with conn.cursor() as cur:
-                        cur.executemany(sql, rows[i:i + BATCH])
+                        cur.executemany(sql, rows[i : i + BATCH])
 
         def raw_bulk_set() -> None:
             rows = _rows(_new_ticket(env), BULK_ROWS)
             for i in range(0, BULK_ROWS, BATCH):
-                batch = rows[i:i + BATCH]
+                batch = rows[i : i + BATCH]
                 with conn.transaction():
                     _as_user(conn, user)
-                    conn.execute(UNNEST_SQL, ([r["id"] for r in batch], [r["ticket_id"] for r in batch],
-                                              [r["content"] for r in batch]))
+                    conn.execute(
+                        UNNEST_SQL,
+                        ([r["id"] for r in batch], [r["ticket_id"] for r in batch], [r["content"] for r in batch]),
+                    )
 
         def rest_single() -> None:
             for row in _rows(_new_ticket(env), SINGLE_ROWS):
@@ -124,11 +133,27 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
         single = SINGLE_ROWS / _timed(rest_single)
         single_raw = SINGLE_ROWS / _timed(raw_single)
     return [
-        figure("rest_insert", bulk, "rows/s", f"raw psycopg unnest insert, {BATCH}/tx", bulk_raw,
-               higher_is_better=True, mode=f"bulk, {BATCH} rows per request", rows=BULK_ROWS,
-               executemany_rows_per_s=round(bulk_raw_many, 1)),
-        figure("rest_insert_single", single, "rows/s", "raw psycopg, 1 row/tx", single_raw,
-               higher_is_better=True, mode="one row per request", rows=SINGLE_ROWS),
+        figure(
+            "rest_insert",
+            bulk,
+            "rows/s",
+            f"raw psycopg unnest insert, {BATCH}/tx",
+            bulk_raw,
+            higher_is_better=True,
+            mode=f"bulk, {BATCH} rows per request",
+            rows=BULK_ROWS,
+            executemany_rows_per_s=round(bulk_raw_many, 1),
+        ),
+        figure(
+            "rest_insert_single",
+            single,
+            "rows/s",
+            "raw psycopg, 1 row/tx",
+            single_raw,
+            higher_is_better=True,
+            mode="one row per request",
+            rows=SINGLE_ROWS,
+        ),
     ]
 
 
@@ -139,20 +164,35 @@ def bench_select(env: BenchEnv) -> list[Figure]:
         with conn.transaction():
             _as_user(conn, user)
             with conn.cursor() as cur:
-                cur.executemany("insert into public.messages (id, ticket_id, content)"
-                                " values (%(id)s, %(ticket_id)s, %(content)s)", _rows(ticket, 500))
-        query = ("select * from public.messages where ticket_id = %s order by created_at desc, id limit %s")
+                cur.executemany(
+                    "insert into public.messages (id, ticket_id, content) values (%(id)s, %(ticket_id)s, %(content)s)",
+                    _rows(ticket, 500),
+                )
+        query = "select * from public.messages where ticket_id = %s order by created_at desc, id limit %s"
         rest_ms: list[float] = []
         raw_ms: list[float] = []
         http_ms: list[float] = []
         token = env.stack.mint(sub=user)
-        url = (f"{env.stack.api_url}/rest/v1/messages?select=*&ticket_id=eq.{ticket}"
-               f"&order=created_at.desc,id.asc&limit={PAGE}")
-        with rest_client(env, token) as client, httpx.Client(headers={
-                "apikey": env.stack.anon_key, "Authorization": f"Bearer {token}"}) as bare:
+        url = (
+            f"{env.stack.api_url}/rest/v1/messages?select=*&ticket_id=eq.{ticket}"
+            f"&order=created_at.desc,id.asc&limit={PAGE}"
+        )
+        with (
+            rest_client(env, token) as client,
+            httpx.Client(headers={"apikey": env.stack.anon_key, "Authorization": f"Bearer {token}"}) as bare,
+        ):
+
             def rest_page() -> None:
-                rows = client.table("messages").select("*").eq("ticket_id", ticket) \
-                    .order("created_at", desc=True).order("id").limit(PAGE).execute().data
+                rows = (
+                    client.table("messages")
+                    .select("*")
+                    .eq("ticket_id", ticket)
+                    .order("created_at", desc=True)
+                    .order("id")
+                    .limit(PAGE)
+                    .execute()
+                    .data
+                )
                 assert len(rows) == PAGE
 
             def raw_page() -> None:
@@ -172,9 +212,20 @@ def bench_select(env: BenchEnv) -> list[Figure]:
                 rest_ms.append(_timed(rest_page) * 1000)
                 raw_ms.append(_timed(raw_page) * 1000)
                 http_ms.append(_timed(http_page) * 1000)
-    return [figure("rest_select", median(rest_ms), "ms", "raw psycopg, same query and role", median(raw_ms),
-                   higher_is_better=False, stat="p50", rounds=SELECT_ROUNDS, page=PAGE,
-                   bare_httpx_ms=round(median(http_ms), 3))]
+    return [
+        figure(
+            "rest_select",
+            median(rest_ms),
+            "ms",
+            "raw psycopg, same query and role",
+            median(raw_ms),
+            higher_is_better=False,
+            stat="p50",
+            rounds=SELECT_ROUNDS,
+            page=PAGE,
+            bare_httpx_ms=round(median(http_ms), 3),
+        )
+    ]
 
 
 BENCHES: dict[str, Callable[[BenchEnv], list[Figure]]] = {

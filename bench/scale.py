@@ -101,8 +101,11 @@ async def _sync_admin(env: BenchEnv, state: Scaled) -> None:
             if attempt == 4:
                 raise
             await asyncio.sleep(5)
-    engine.subscribe(lambda e: setattr(state, "progress_events", state.progress_events + 1)
-                     if isinstance(e, events.SyncProgress) else None)
+    engine.subscribe(
+        lambda e: (
+            setattr(state, "progress_events", state.progress_events + 1) if isinstance(e, events.SyncProgress) else None
+        )
+    )
     try:
         started = time.perf_counter()
         await engine.sync_once()
@@ -120,8 +123,11 @@ PARTIAL_DAYS = 30
 
 async def _sync_partial(env: BenchEnv, state: Scaled) -> tuple[float, int]:
     """The admin's first sync with the partial-sync setting (open/pending + last PARTIAL_DAYS days)."""
-    engine = await SyncEngine.open(RemoteConfig(state.stack.api_url, state.stack.anon_key),
-                                   env.tmp / f"desk-partial-{uuid.uuid4().hex[:6]}", timeout=120)
+    engine = await SyncEngine.open(
+        RemoteConfig(state.stack.api_url, state.stack.anon_key),
+        env.tmp / f"desk-partial-{uuid.uuid4().hex[:6]}",
+        timeout=120,
+    )
     try:
         await engine.sign_in(state.desk.email(state.desk.admin), PASSWORD)
         engine.partial.set_days(PARTIAL_DAYS)
@@ -135,9 +141,20 @@ async def _sync_partial(env: BenchEnv, state: Scaled) -> tuple[float, int]:
 def partial_first_sync(env: BenchEnv) -> list[Figure]:
     state = _ready(env)
     seconds, cached = asyncio.run(_sync_partial(env, state))
-    return [figure("partial_first_sync", seconds, "s", "the same admin's full initial sync (same run)", state.sync_s,
-                   higher_is_better=False, days=PARTIAL_DAYS, messages_cached=cached,
-                   messages_full=state.desk.messages, goal="measured (issue 15 sets no number)")]
+    return [
+        figure(
+            "partial_first_sync",
+            seconds,
+            "s",
+            "the same admin's full initial sync (same run)",
+            state.sync_s,
+            higher_is_better=False,
+            days=PARTIAL_DAYS,
+            messages_cached=cached,
+            messages_full=state.desk.messages,
+            goal="measured (issue 15 sets no number)",
+        )
+    ]
 
 
 def _raw_copy(env: BenchEnv, state: Scaled) -> None:
@@ -145,15 +162,27 @@ def _raw_copy(env: BenchEnv, state: Scaled) -> None:
     started = time.perf_counter()
     lite = sqlite3.connect(path)
     lite.execute("pragma journal_mode = wal")
-    lite.execute("create table messages (id text primary key, ticket_id text, sender_id text, content text,"
-                 " is_internal integer, created_at text, edited_at text, deleted_at text)")
-    lite.execute("create table tickets (id text primary key, customer_id text, assignee_id text, subject text,"
-                 " status text, priority text, created_at text, last_message_at text)")
+    lite.execute(
+        "create table messages (id text primary key, ticket_id text, sender_id text, content text,"
+        " is_internal integer, created_at text, edited_at text, deleted_at text)"
+    )
+    lite.execute(
+        "create table tickets (id text primary key, customer_id text, assignee_id text, subject text,"
+        " status text, priority text, created_at text, last_message_at text)"
+    )
     with psycopg.connect(state.stack.db_url) as pg:
-        for table, sql in (("tickets", "select id::text, customer_id::text, assignee_id::text, subject, status,"
-                                       " priority, created_at::text, last_message_at::text from public.tickets"),
-                           ("messages", "select id::text, ticket_id::text, sender_id::text, content, is_internal,"
-                                        " created_at::text, edited_at::text, deleted_at::text from public.messages")):
+        for table, sql in (
+            (
+                "tickets",
+                "select id::text, customer_id::text, assignee_id::text, subject, status,"
+                " priority, created_at::text, last_message_at::text from public.tickets",
+            ),
+            (
+                "messages",
+                "select id::text, ticket_id::text, sender_id::text, content, is_internal,"
+                " created_at::text, edited_at::text, deleted_at::text from public.messages",
+            ),
+        ):
             cur = pg.cursor(name=f"raw_{table}")  # server-side: the raw side streams too
             cur.execute(sql)
             marks = ", ".join(["?"] * 8)
@@ -171,11 +200,23 @@ def initial_sync_1m(env: BenchEnv) -> list[Figure]:
     asyncio.run(_sync_admin(env, state))
     _raw_copy(env, state)
     n = state.desk.messages
-    return [figure("initial_sync_1m", n / state.sync_s, "msg/s", "raw psycopg → sqlite3 (no HTTP/RLS/FTS)",
-                   n / state.raw_s, higher_is_better=True, messages=n, tickets=len(state.desk.tickets),
-                   seconds=round(state.sync_s, 1), raw_seconds=round(state.raw_s, 1),
-                   load_seconds=round(state.load_s, 1), progress_events=state.progress_events,
-                   goal="≥ 50,000 msg/s and ≥ 0.4 of raw")]
+    return [
+        figure(
+            "initial_sync_1m",
+            n / state.sync_s,
+            "msg/s",
+            "raw psycopg → sqlite3 (no HTTP/RLS/FTS)",
+            n / state.raw_s,
+            higher_is_better=True,
+            messages=n,
+            tickets=len(state.desk.tickets),
+            seconds=round(state.sync_s, 1),
+            raw_seconds=round(state.raw_s, 1),
+            load_seconds=round(state.load_s, 1),
+            progress_events=state.progress_events,
+            goal="≥ 50,000 msg/s and ≥ 0.4 of raw",
+        )
+    ]
 
 
 def _ready(env: BenchEnv) -> Scaled:
@@ -231,8 +272,7 @@ def _measure_reads(env: BenchEnv) -> list[Figure]:
                     started = time.perf_counter()
                     hits[term] = len(cache.search(term))
                     searches.append((time.perf_counter() - started) * 1000)
-            return {"inbox": inbox, "switch": switch, "thread": thread, "busy": busy, "search": searches,
-                    "hits": hits}
+            return {"inbox": inbox, "switch": switch, "thread": thread, "busy": busy, "search": searches, "hits": hits}
         finally:
             await engine.close()
 
@@ -240,31 +280,61 @@ def _measure_reads(env: BenchEnv) -> list[Figure]:
     lite = sqlite3.connect(state.raw)
     lite.execute("create index if not exists t_last on tickets (last_message_at desc)")
     lite.execute("create index if not exists m_thread on messages (ticket_id, created_at desc)")
-    raw_inbox = _timed(lambda: lite.execute("select * from tickets order by last_message_at desc limit 200")
-                       .fetchall(), 20)
-    raw_thread = _timed(lambda: lite.execute("select * from messages where ticket_id = ? order by created_at desc"
-                                             " limit 50", (got["busy"],)).fetchall(), 20)
-    raw_search = _timed(lambda: lite.execute("select id from messages where instr(content, 'zeppelin') > 0"
-                                             " limit 50").fetchall(), 1)
+    raw_inbox = _timed(
+        lambda: lite.execute("select * from tickets order by last_message_at desc limit 200").fetchall(), 20
+    )
+    raw_thread = _timed(
+        lambda: lite.execute(
+            "select * from messages where ticket_id = ? order by created_at desc limit 50", (got["busy"],)
+        ).fetchall(),
+        20,
+    )
+    raw_search = _timed(
+        lambda: lite.execute("select id from messages where instr(content, 'zeppelin') > 0 limit 50").fetchall(), 1
+    )
     lite.close()
     return [
-        figure("inbox_1m", median(got["inbox"]), "ms", "raw sqlite3: 200 newest tickets (indexed)",
-               median(raw_inbox), higher_is_better=False, filter_switch_ms=round(median(got["switch"]), 2),
-               p95_ms=round(percentile(got["inbox"], 95), 2), goal="first paint ≤ 100 ms, filter switch ≤ 50 ms"),
-        figure("thread_open_1m", median(got["thread"]), "ms", "raw sqlite3: newest 50 of the ticket (indexed)",
-               median(raw_thread), higher_is_better=False, p95_ms=round(percentile(got["thread"], 95), 2),
-               goal="≤ 150 ms"),
-        figure("search_1m", percentile(got["search"], 95), "ms p95", "raw sqlite3 instr scan, rarest term",
-               raw_search[0], higher_is_better=False, p50_ms=round(median(got["search"]), 2), hits=got["hits"],
-               goal="p95 ≤ 50 ms"),
+        figure(
+            "inbox_1m",
+            median(got["inbox"]),
+            "ms",
+            "raw sqlite3: 200 newest tickets (indexed)",
+            median(raw_inbox),
+            higher_is_better=False,
+            filter_switch_ms=round(median(got["switch"]), 2),
+            p95_ms=round(percentile(got["inbox"], 95), 2),
+            goal="first paint ≤ 100 ms, filter switch ≤ 50 ms",
+        ),
+        figure(
+            "thread_open_1m",
+            median(got["thread"]),
+            "ms",
+            "raw sqlite3: newest 50 of the ticket (indexed)",
+            median(raw_thread),
+            higher_is_better=False,
+            p95_ms=round(percentile(got["thread"], 95), 2),
+            goal="≤ 150 ms",
+        ),
+        figure(
+            "search_1m",
+            percentile(got["search"], 95),
+            "ms p95",
+            "raw sqlite3 instr scan, rarest term",
+            raw_search[0],
+            higher_is_better=False,
+            p50_ms=round(median(got["search"]), 2),
+            hits=got["hits"],
+            goal="p95 ≤ 50 ms",
+        ),
     ]
 
 
 def _busiest(cache: Any) -> str:
     conn = sqlite3.connect(cache.path)
     try:
-        row = conn.execute("select ticket_id from messages group by ticket_id order by count(*) desc limit 1"
-                           ).fetchone()
+        row = conn.execute(
+            "select ticket_id from messages group by ticket_id order by count(*) desc limit 1"
+        ).fetchone()
     finally:
         conn.close()
     return str(row[0])
@@ -290,21 +360,34 @@ def cache_size_1m(env: BenchEnv) -> list[Figure]:
     size_mb = sum(p.stat().st_size for p in files) / 1e6
     conn = sqlite3.connect(state.cache_path)
     try:  # where the bytes are: tables, indexes and the FTS index's shadow tables
-        by_object = {name: round(size / 1e6, 1) for name, size in conn.execute(
-            "select name, sum(pgsize) from dbstat group by name order by 2 desc limit 8")}
+        by_object = {
+            name: round(size / 1e6, 1)
+            for name, size in conn.execute("select name, sum(pgsize) from dbstat group by name order by 2 desc limit 8")
+        }
     except sqlite3.OperationalError:  # a SQLite built without dbstat
         by_object = {}
     finally:
         conn.close()
     text_mb = state.desk.text_bytes / 1e6
-    return [figure("cache_size_1m", size_mb, "MB", "UTF-8 bytes of all message contents", text_mb,
-                   higher_is_better=False, by_object_mb=by_object, times_raw=round(size_mb / text_mb, 2),
-                   goal="≤ 1.5 x the raw text")]
+    return [
+        figure(
+            "cache_size_1m",
+            size_mb,
+            "MB",
+            "UTF-8 bytes of all message contents",
+            text_mb,
+            higher_is_better=False,
+            by_object_mb=by_object,
+            times_raw=round(size_mb / text_mb, 2),
+            goal="≤ 1.5 x the raw text",
+        )
+    ]
 
 
 def _app_rss(state: Scaled, data_dir: Path, signed_in: bool) -> float:
-    app = AppProcess(data_dir, state.stack.api_url, state.stack.anon_key,
-                     extra_env={"SUPPORTCHAT_SESSION_STORE": "file"}).start(timeout=180)
+    app = AppProcess(
+        data_dir, state.stack.api_url, state.stack.anon_key, extra_env={"SUPPORTCHAT_SESSION_STORE": "file"}
+    ).start(timeout=180)
     try:
         with httpx.Client(follow_redirects=True, timeout=120) as client:
             client.get(app.launch_url)
@@ -323,10 +406,26 @@ def app_rss_1m(env: BenchEnv) -> list[Figure]:
     assert state.engine_dir is not None
     rss = _app_rss(state, state.engine_dir, True)
     empty = _app_rss(state, env.tmp / f"desk-empty-{uuid.uuid4().hex[:6]}", False)
-    return [figure("app_rss_1m", rss, "MB", "same app, empty data dir (sign-in page)", empty,
-                   higher_is_better=False, above_empty_mb=round(rss - empty, 1), goal="≤ 300 MB")]
+    return [
+        figure(
+            "app_rss_1m",
+            rss,
+            "MB",
+            "same app, empty data dir (sign-in page)",
+            empty,
+            higher_is_better=False,
+            above_empty_mb=round(rss - empty, 1),
+            goal="≤ 300 MB",
+        )
+    ]
 
 
-BENCHES = {"initial_sync_1m": initial_sync_1m, "inbox_1m": inbox_1m, "thread_open_1m": thread_open_1m,
-           "search_1m": search_1m, "cache_size_1m": cache_size_1m, "app_rss_1m": app_rss_1m,
-           "partial_first_sync": partial_first_sync}
+BENCHES = {
+    "initial_sync_1m": initial_sync_1m,
+    "inbox_1m": inbox_1m,
+    "thread_open_1m": thread_open_1m,
+    "search_1m": search_1m,
+    "cache_size_1m": cache_size_1m,
+    "app_rss_1m": app_rss_1m,
+    "partial_first_sync": partial_first_sync,
+}

@@ -133,16 +133,19 @@ class Result:
 def _rls_ids(db_url: str, user: User) -> set[str]:
     with psycopg.connect(db_url) as conn:
         conn.execute("set local role authenticated")
-        conn.execute("select set_config('request.jwt.claims', %s, true)",
-                     (f'{{"sub": "{user.id}", "role": "authenticated"}}',))
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true)", (f'{{"sub": "{user.id}", "role": "authenticated"}}',)
+        )
         return {str(r[0]) for r in conn.execute("select id from public.messages")}
 
 
 def _cache_rows(path: Path) -> list[tuple[str, str, str, str]]:
     conn = sqlite3.connect(path)
     try:
-        return [(str(a), str(b), str(c), str(d)) for a, b, c, d in
-                conn.execute("select id, sender_id, content, coalesce(local_state, '') from messages")]
+        return [
+            (str(a), str(b), str(c), str(d))
+            for a, b, c, d in conn.execute("select id, sender_id, content, coalesce(local_state, '') from messages")
+        ]
     finally:
         conn.close()
 
@@ -187,8 +190,10 @@ class Soak:
         with psycopg.connect(self.stack.db_url, autocommit=True) as conn:
             for i, customer in enumerate(customers):
                 agent = agents[i % len(agents)]
-                row = conn.execute("insert into public.tickets (customer_id, assignee_id, subject)"
-                                   " values (%s, %s, %s) returning id", (customer.id, agent.id, f"soak {i}")).fetchone()
+                row = conn.execute(
+                    "insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+                    (customer.id, agent.id, f"soak {i}"),
+                ).fetchone()
                 assert row is not None
                 owned[customer.id] = [str(row[0])]
                 owned[agent.id].append(str(row[0]))
@@ -203,10 +208,25 @@ class Soak:
     def _spawn(self, client: Client) -> None:
         with (self.root / f"client-{client.index}.log").open("a") as log:
             client.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, self.url, self.stack.anon_key, str(client.data_dir), client.user.email,
-             PASSWORD, str(client.index), str(self.stop_file), ",".join(client.tickets)],
-                stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
-                env={**os.environ, "SUPPORTCHAT_SESSION_STORE": "file"})
+                [
+                    sys.executable,
+                    "-c",
+                    CHILD,
+                    self.url,
+                    self.stack.anon_key,
+                    str(client.data_dir),
+                    client.user.email,
+                    PASSWORD,
+                    str(client.index),
+                    str(self.stop_file),
+                    ",".join(client.tickets),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=ROOT,
+                env={**os.environ, "SUPPORTCHAT_SESSION_STORE": "file"},
+            )
 
     async def _open(self, client: Client) -> None:
         engine = await SyncEngine.open(RemoteConfig(self.url, self.stack.anon_key), client.data_dir, timeout=5)
@@ -306,7 +326,7 @@ class Soak:
 
     async def run(self) -> Result:
         plan = self.plan
-        killable = self.clients[-plan.killable:] if plan.killable else []
+        killable = self.clients[-plan.killable :] if plan.killable else []
         for client in killable:
             self._spawn(client)
         for client in self.clients:
@@ -349,8 +369,10 @@ class Soak:
     def _check(self) -> None:
         result = self.result
         with psycopg.connect(self.stack.db_url) as conn:
-            server = conn.execute("select id::text, content, created_at from public.messages"
-                                  " where content like 'soak %' order by created_at, id").fetchall()
+            server = conn.execute(
+                "select id::text, content, created_at from public.messages"
+                " where content like 'soak %' order by created_at, id"
+            ).fetchall()
         by_content: dict[str, int] = {}
         for _, content, _ in server:
             by_content[content] = by_content.get(content, 0) + 1
@@ -369,12 +391,16 @@ class Soak:
             result.cache_mismatches += len(cached ^ visible)
             if cached != visible:
                 state = client.engine.status if client.engine is not None else self._child_tail(client)
-                result.detail.append(f"client {client.index} ({client.user.role}): {len(visible - cached)} missing,"
-                                     f" {len(cached - visible)} extra, outbox {_outbox(client.cache_path)}; {state}")
+                result.detail.append(
+                    f"client {client.index} ({client.user.role}): {len(visible - cached)} missing,"
+                    f" {len(cached - visible)} extra, outbox {_outbox(client.cache_path)}; {state}"
+                )
         last: dict[tuple[str, str], int] = {}
         with psycopg.connect(self.stack.db_url) as conn:
-            ordered = conn.execute("select ticket_id::text, content from public.messages where content like 'soak %'"
-                                   " order by created_at, id").fetchall()
+            ordered = conn.execute(
+                "select ticket_id::text, content from public.messages where content like 'soak %'"
+                " order by created_at, id"
+            ).fetchall()
         for ticket, content in ordered:
             _, client_index, seq = content.split()
             key = (ticket, client_index)
@@ -383,8 +409,11 @@ class Soak:
             last[key] = int(seq)
         log = self.root / "stack-stack.log"
         if log.exists():
-            result.error_lines = sum(1 for line in log.read_text(errors="replace").splitlines() if " ERROR " in line
-                                     or line.startswith("ERROR"))
+            result.error_lines = sum(
+                1
+                for line in log.read_text(errors="replace").splitlines()
+                if " ERROR " in line or line.startswith("ERROR")
+            )
 
     def _child_tail(self, client: Client) -> str:
         log = self.root / f"client-{client.index}.log"
@@ -417,18 +446,40 @@ async def run(plan: Plan, root: Path) -> Result:
 def soak(env: BenchEnv) -> list[Figure]:
     minutes = float(os.environ.get("SOAK_MINUTES", "10"))
     clients = int(os.environ.get("SOAK_CLIENTS", "50"))
-    plan = Plan(clients=clients, agents=max(2, clients // 5), killable=3, seconds=minutes * 60, restarts=2, kills=3,
-                converge_timeout=300)
+    plan = Plan(
+        clients=clients,
+        agents=max(2, clients // 5),
+        killable=3,
+        seconds=minutes * 60,
+        restarts=2,
+        kills=3,
+        converge_timeout=300,
+    )
     with tempfile.TemporaryDirectory(prefix="soak-", dir=env.tmp) as tmp:
         result = asyncio.run(run(plan, Path(tmp)))
     extra: dict[str, Any] = {
-        "messages": result.sent, "lost": result.lost, "duplicated": result.duplicated,
-        "out_of_order": result.out_of_order, "cache_mismatches": result.cache_mismatches, "faults": result.faults,
+        "messages": result.sent,
+        "lost": result.lost,
+        "duplicated": result.duplicated,
+        "out_of_order": result.out_of_order,
+        "cache_mismatches": result.cache_mismatches,
+        "faults": result.faults,
         "convergence_s": round(result.convergence_s, 1),
-        "client_rss_growth_pct": round(100 * result.client_rss_growth, 1), "error_log_lines": result.error_lines,
-        "clients": clients, "minutes": minutes, "detail": result.detail[:10]}
-    fig = figure("soak", result.lost + result.duplicated, "messages", "goal: nothing lost or duplicated", 0,
-                 higher_is_better=False, **extra)
+        "client_rss_growth_pct": round(100 * result.client_rss_growth, 1),
+        "error_log_lines": result.error_lines,
+        "clients": clients,
+        "minutes": minutes,
+        "detail": result.detail[:10],
+    }
+    fig = figure(
+        "soak",
+        result.lost + result.duplicated,
+        "messages",
+        "goal: nothing lost or duplicated",
+        0,
+        higher_is_better=False,
+        **extra,
+    )
     fig["ratio"] = 1.0 if fig["value"] == 0 else 0.0  # against a goal of zero: 1 = met (not an infinite ratio)
     return [fig]
 

@@ -37,11 +37,14 @@ RSS_BYTES = 100 * 1000 * 1000
 ROUNDS = 3
 BUCKET = "bench"
 
+
 @contextmanager
 def storage_stack(env: BenchEnv) -> Iterator[StackProcess]:
     folder = env.tmp / "storage-stack"
-    stack = StackProcess(folder / f"data-{len(list(folder.glob('data-*'))) if folder.exists() else 0}",
-                         env={"STORAGE_FILE_SIZE_LIMIT": str(256 * MIB)})
+    stack = StackProcess(
+        folder / f"data-{len(list(folder.glob('data-*'))) if folder.exists() else 0}",
+        env={"STORAGE_FILE_SIZE_LIMIT": str(256 * MIB)},
+    )
     stack.data_dir.parent.mkdir(parents=True, exist_ok=True)
     stack.start()
     try:
@@ -53,9 +56,16 @@ def storage_stack(env: BenchEnv) -> Iterator[StackProcess]:
 def _client(stack: StackProcess, http: httpx.Client) -> Client:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return create_client(stack.api_url, stack.anon_key, ClientOptions(
-            headers={"Authorization": f"Bearer {stack.service_role_key}"}, httpx_client=http,
-            auto_refresh_token=False, persist_session=False))
+        return create_client(
+            stack.api_url,
+            stack.anon_key,
+            ClientOptions(
+                headers={"Authorization": f"Bearer {stack.service_role_key}"},
+                httpx_client=http,
+                auto_refresh_token=False,
+                persist_session=False,
+            ),
+        )
 
 
 def _make_file(path: Path, size: int) -> Path:
@@ -100,10 +110,24 @@ def throughput(env: BenchEnv) -> list[Figure]:
     src.unlink()
     mb = THROUGHPUT_BYTES / MIB
     return [
-        figure("storage_upload", mb / median(up_times), "MB/s", "raw file copy + fsync, same disk", baseline,
-               higher_is_better=True, size_mib=64),
-        figure("storage_download", mb / median(down_times), "MB/s", "raw file copy + fsync, same disk", baseline,
-               higher_is_better=True, size_mib=64),
+        figure(
+            "storage_upload",
+            mb / median(up_times),
+            "MB/s",
+            "raw file copy + fsync, same disk",
+            baseline,
+            higher_is_better=True,
+            size_mib=64,
+        ),
+        figure(
+            "storage_download",
+            mb / median(down_times),
+            "MB/s",
+            "raw file copy + fsync, same disk",
+            baseline,
+            higher_is_better=True,
+            size_mib=64,
+        ),
     ]
 
 
@@ -137,8 +161,18 @@ def upload_rss(env: BenchEnv) -> list[Figure]:
         assert size == RSS_BYTES, size
     src.unlink()
     above = (peak - idle) / 1e6
-    return [figure("storage_upload_rss", max(above, 0.001), "MB", "goal: 64 MB above idle", 64.0,
-                   higher_is_better=False, idle_mb=round(idle / 1e6, 1), file_mb=100)]
+    return [
+        figure(
+            "storage_upload_rss",
+            max(above, 0.001),
+            "MB",
+            "goal: 64 MB above idle",
+            64.0,
+            higher_is_better=False,
+            idle_mb=round(idle / 1e6, 1),
+            file_mb=100,
+        )
+    ]
 
 
 BENCHES = {"storage_upload": throughput, "storage_upload_rss": upload_rss}

@@ -43,13 +43,15 @@ def _seed_tickets(db_url: str, customer: User, assignee: User, count: int) -> li
         rows = conn.execute(
             "insert into public.tickets (customer_id, assignee_id, subject)"
             " select %s, %s, 'bench ' || g from generate_series(1, %s) g returning id",
-            (customer.id, assignee.id, count)).fetchall()
+            (customer.id, assignee.id, count),
+        ).fetchall()
     return [str(r[0]) for r in rows]
 
 
 async def _engine(env: BenchEnv, user: User, name: str) -> SyncEngine:
-    engine = await SyncEngine.open(RemoteConfig(env.stack.api_url, env.stack.anon_key),
-                                   env.tmp / f"sync-{name}-{uuid.uuid4().hex[:6]}", timeout=60)
+    engine = await SyncEngine.open(
+        RemoteConfig(env.stack.api_url, env.stack.anon_key), env.tmp / f"sync-{name}-{uuid.uuid4().hex[:6]}", timeout=60
+    )
     await engine.sign_in(user.email, user.password)
     return engine
 
@@ -72,19 +74,41 @@ async def _outbox_flush(env: BenchEnv) -> list[Figure]:
         client: Any = await engine.remote.client()  # type: ignore[attr-defined]
         started = time.perf_counter()
         for i in range(NAIVE_MESSAGES):
-            await client.table("messages").insert({"id": str(uuid.uuid4()), "ticket_id": tickets[i % len(tickets)],
-                                                   "sender_id": agent.id, "content": f"naive #{i}"}).execute()
+            await (
+                client.table("messages")
+                .insert(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "ticket_id": tickets[i % len(tickets)],
+                        "sender_id": agent.id,
+                        "content": f"naive #{i}",
+                    }
+                )
+                .execute()
+            )
         naive_s = time.perf_counter() - started
     finally:
         await engine.close()
     with psycopg.connect(env.stack.db_url) as conn:
-        count = conn.execute("select count(*) from messages where sender_id = %s and content like 'queued offline #%%'",
-                             (agent.id,)).fetchone()
+        count = conn.execute(
+            "select count(*) from messages where sender_id = %s and content like 'queued offline #%%'", (agent.id,)
+        ).fetchone()
     assert count == (FLUSH_MESSAGES,)
     rate, naive_rate = FLUSH_MESSAGES / flush_s, NAIVE_MESSAGES / naive_s
-    return [figure("outbox_flush", rate, "msg/s", "one insert request per message", naive_rate,
-                   higher_is_better=True, messages=FLUSH_MESSAGES, seconds=round(flush_s, 3),
-                   naive_sample=NAIVE_MESSAGES, goal=">= 20x and >= 5,000 msg/s")]
+    return [
+        figure(
+            "outbox_flush",
+            rate,
+            "msg/s",
+            "one insert request per message",
+            naive_rate,
+            higher_is_better=True,
+            messages=FLUSH_MESSAGES,
+            seconds=round(flush_s, 3),
+            naive_sample=NAIVE_MESSAGES,
+            goal=">= 20x and >= 5,000 msg/s",
+        )
+    ]
 
 
 def _seed_messages(db_url: str, tickets: list[str], customer: User, agent: User, total: int) -> None:
@@ -99,10 +123,14 @@ def _seed_messages(db_url: str, tickets: list[str], customer: User, agent: User,
             "  g %% 17 = 0, now() - make_interval(secs => %s - g),"
             "  pg_current_xact_id()::text::bigint, nextval('private.change_seq')"
             " from unnest(%s::uuid[]) as t(id), generate_series(1, %s) g",
-            (customer.id, agent.id, per, tickets, per))
-        conn.execute("update public.tickets set last_message_at = now(),"
-                     " change_xid = pg_current_xact_id()::text::bigint, change_id = nextval('private.change_seq')"
-                     " where id = any(%s::uuid[])", (tickets,))
+            (customer.id, agent.id, per, tickets, per),
+        )
+        conn.execute(
+            "update public.tickets set last_message_at = now(),"
+            " change_xid = pg_current_xact_id()::text::bigint, change_id = nextval('private.change_seq')"
+            " where id = any(%s::uuid[])",
+            (tickets,),
+        )
 
 
 async def _initial_pull(env: BenchEnv) -> list[Figure]:
@@ -123,20 +151,36 @@ async def _initial_pull(env: BenchEnv) -> list[Figure]:
     path: Path = env.tmp / f"raw-{uuid.uuid4().hex[:6]}.sqlite3"
     started = time.perf_counter()
     with psycopg.connect(env.stack.db_url) as pg:
-        rows = pg.execute("select id::text, ticket_id::text, sender_id::text, content, is_internal,"
-                          " created_at::text, edited_at::text, deleted_at::text from public.messages"
-                          " where ticket_id = any(%s::uuid[])", (tickets,)).fetchall()
+        rows = pg.execute(
+            "select id::text, ticket_id::text, sender_id::text, content, is_internal,"
+            " created_at::text, edited_at::text, deleted_at::text from public.messages"
+            " where ticket_id = any(%s::uuid[])",
+            (tickets,),
+        ).fetchall()
     lite = sqlite3.connect(path)
     lite.execute("pragma journal_mode = wal")
-    lite.execute("create table messages (id text primary key, ticket_id text, sender_id text, content text,"
-                 " is_internal integer, created_at text, edited_at text, deleted_at text)")
+    lite.execute(
+        "create table messages (id text primary key, ticket_id text, sender_id text, content text,"
+        " is_internal integer, created_at text, edited_at text, deleted_at text)"
+    )
     with lite:
         lite.executemany("insert into messages values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     lite.close()
     raw_s = time.perf_counter() - started
-    return [figure("initial_pull", PULL_MESSAGES / pull_s, "msg/s", "raw psycopg → sqlite3 (no HTTP/RLS/FTS)",
-                   PULL_MESSAGES / raw_s, higher_is_better=True, messages=PULL_MESSAGES, tickets=PULL_TICKETS,
-                   seconds=round(pull_s, 3), goal="≥ 20,000 msg/s")]
+    return [
+        figure(
+            "initial_pull",
+            PULL_MESSAGES / pull_s,
+            "msg/s",
+            "raw psycopg → sqlite3 (no HTTP/RLS/FTS)",
+            PULL_MESSAGES / raw_s,
+            higher_is_better=True,
+            messages=PULL_MESSAGES,
+            tickets=PULL_TICKETS,
+            seconds=round(pull_s, 3),
+            goal="≥ 20,000 msg/s",
+        )
+    ]
 
 
 async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
@@ -157,8 +201,12 @@ async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
     try:
         await engine.start()
         deadline = time.monotonic() + 30
-        while not (engine.remote.live.subscribed and engine.status.state == "online"  # type: ignore[attr-defined]
-                   and not engine.loop.pull_pending and not engine.status.syncing):
+        while not (
+            engine.remote.live.subscribed
+            and engine.status.state == "online"  # type: ignore[attr-defined]
+            and not engine.loop.pull_pending
+            and not engine.status.syncing
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("realtime did not subscribe")
             await asyncio.sleep(0.05)
@@ -167,8 +215,10 @@ async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
             for i in range(REALTIME_ROUNDS):
                 mid = str(uuid.uuid4())
                 committed = time.perf_counter()  # both sides are timed from the start of the insert
-                await conn.execute("insert into public.messages (id, ticket_id, sender_id, content)"
-                                   " values (%s, %s, %s, %s)", (mid, ticket, env.users.customer.id, f"live {i}"))
+                await conn.execute(
+                    "insert into public.messages (id, ticket_id, sender_id, content) values (%s, %s, %s, %s)",
+                    (mid, ticket, env.users.customer.id, f"live {i}"),
+                )
                 while mid not in arrived:
                     if time.perf_counter() - committed > 10:
                         raise RuntimeError("a realtime change never reached the cache")
@@ -180,8 +230,10 @@ async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
 
     # baseline: raw LISTEN/NOTIFY, notify sent by the inserting transaction
     base: list[float] = []
-    async with await psycopg.AsyncConnection.connect(env.stack.db_url, autocommit=True) as listener, \
-            await psycopg.AsyncConnection.connect(env.stack.db_url, autocommit=True) as writer:
+    async with (
+        await psycopg.AsyncConnection.connect(env.stack.db_url, autocommit=True) as listener,
+        await psycopg.AsyncConnection.connect(env.stack.db_url, autocommit=True) as writer,
+    ):
         await listener.execute("listen bench_sync")
         heard: asyncio.Queue[float] = asyncio.Queue()
 
@@ -194,17 +246,29 @@ async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
             for i in range(REALTIME_ROUNDS):
                 committed = time.perf_counter()
                 async with writer.transaction():
-                    await writer.execute("insert into public.messages (ticket_id, sender_id, content)"
-                                         " values (%s, %s, %s)", (ticket, env.users.customer.id, f"notify {i}"))
+                    await writer.execute(
+                        "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+                        (ticket, env.users.customer.id, f"notify {i}"),
+                    )
                     await writer.execute("select pg_notify('bench_sync', %s)", (str(i),))
                 got = await asyncio.wait_for(heard.get(), 10)
                 base.append((max(got, committed) - committed) * 1000)
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
-    return [figure("realtime_to_cache", median(samples), "ms", "raw LISTEN/NOTIFY, insert → notification", median(base),
-                   higher_is_better=False, p99_ms=round(percentile(samples, 99), 3), rounds=REALTIME_ROUNDS,
-                   baseline_p99_ms=round(percentile(base, 99), 3))]
+    return [
+        figure(
+            "realtime_to_cache",
+            median(samples),
+            "ms",
+            "raw LISTEN/NOTIFY, insert → notification",
+            median(base),
+            higher_is_better=False,
+            p99_ms=round(percentile(samples, 99), 3),
+            rounds=REALTIME_ROUNDS,
+            baseline_p99_ms=round(percentile(base, 99), 3),
+        )
+    ]
 
 
 def outbox_flush(env: BenchEnv) -> list[Figure]:

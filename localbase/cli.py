@@ -31,9 +31,13 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None, help="data directory (default: platform data dir)")
     parser.add_argument("--demo", action="store_true", help="seed demo accounts and tickets, use the demo keys")
     parser.add_argument("--json", action="store_true", help="print one JSON line with the connection details")
-    parser.add_argument("--smtp-url", default=None, metavar="URL",
-                        help="send auth emails through this SMTP server (smtp://user:pass@host:port, smtps://...);"
-                             " without it they wait in the local inbox at /inbox/api/v1")
+    parser.add_argument(
+        "--smtp-url",
+        default=None,
+        metavar="URL",
+        help="send auth emails through this SMTP server (smtp://user:pass@host:port, smtps://...);"
+        " without it they wait in the local inbox at /inbox/api/v1",
+    )
 
 
 def add_db_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,11 +45,14 @@ def add_db_arguments(parser: argparse.ArgumentParser) -> None:
     mig = sub.add_parser("migrate", help="apply sql/migrations to a PostgreSQL database")
     mig.add_argument("--db-url", required=True, help="postgresql://... (a Supabase project's direct URL works)")
     mig.add_argument(
-        "--bootstrap", choices=["auto", "yes", "no"], default="auto",
+        "--bootstrap",
+        choices=["auto", "yes", "no"],
+        default="auto",
         help="apply sql/local (what Supabase already has) first: auto = only on plain PostgreSQL",
     )
-    check = sub.add_parser("check", help="report what a live database lacks for the app (after db migrate or"
-                                         " supabase db push)")
+    check = sub.add_parser(
+        "check", help="report what a live database lacks for the app (after db migrate or supabase db push)"
+    )
     check.add_argument("--db-url", required=True, help="postgresql://... (a Supabase project's URL works)")
     check.add_argument("--json", action="store_true", help="one JSON object: ok, checks, problems, summary")
 
@@ -98,8 +105,12 @@ def run_check(args: argparse.Namespace) -> int:
         checks = check.run(args.db_url)
     except psycopg.Error as exc:
         message = f"Cannot check the database: {str(exc).strip()}"
-        print(json.dumps({"ok": False, "checks": [], "problems": [message], "summary": message}) if args.json
-              else message, file=sys.stdout if args.json else sys.stderr)
+        print(
+            json.dumps({"ok": False, "checks": [], "problems": [message], "summary": message})
+            if args.json
+            else message,
+            file=sys.stdout if args.json else sys.stderr,
+        )
         return 2
     print(check.report(checks, args.json))
     return 0 if all(c.ok for c in checks) else 1

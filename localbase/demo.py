@@ -27,47 +27,103 @@ ACCOUNTS: list[tuple[str, str, str]] = [
 
 # (customer, assignee or None, subject, status, priority, [(who, minutes before now, text, internal)])
 TICKETS: list[tuple[str, str | None, str, str, str, list[tuple[str, int, str, bool]]]] = [
-    ("carol", "alice", "Invoice shows the wrong VAT number", "open", "high", [
-        ("carol", 2900, "Hi, our invoice for October shows an old VAT number. Can you fix it?", False),
-        ("alice", 2870, "Hi Carol, sorry about that! Which VAT number should it show?", False),
-        ("carol", 2860, "It should be DE 811 907 980.", False),
-        ("alice", 2855, "Billing changed the template last week, probably the cause.", True),
-        ("alice", 2850, "Thanks, I've asked billing to reissue it. You'll get it by tomorrow.", False),
-        ("carol", 35, "Still nothing in my inbox, any news?", False),
-    ]),
-    ("carol", None, "Cannot export reports to CSV", "open", "normal", [
-        ("carol", 180, "When I click Export > CSV nothing happens. Chrome 131 on Windows.", False),
-        ("carol", 178, "Same with Firefox, so it's not the browser.", False),
-    ]),
-    ("dave", "bob", "Two-factor codes not arriving", "pending", "urgent", [
-        ("dave", 600, "I don't get the SMS codes anymore and I'm locked out.", False),
-        ("bob", 590, "Hi Dave, I can switch you to an authenticator app. Shall I?", False),
-        ("bob", 585, "Checked the SMS provider dashboard: deliveries to +44 failing since 09:00.", True),
-        ("dave", 560, "Yes please, do it.", False),
-        ("bob", 540, "Done. Please sign in and scan the QR code, then confirm here.", False),
-    ]),
-    ("dave", None, "Feature request: dark mode for the mobile app", "open", "low", [
-        ("dave", 4300, "Would love a dark mode in the mobile app, the web one is great.", False),
-    ]),
-    ("erin", "alice", "Refund for duplicate charge", "resolved", "high", [
-        ("erin", 10000, "I was charged twice for the annual plan.", False),
-        ("alice", 9950, "You're right, I see two charges. Refunding the second one now.", False),
-        ("alice", 9945, "Refund id re_3Q9 issued, 5-10 days to show.", True),
-        ("erin", 9900, "Thank you, that was fast!", False),
-    ]),
-    ("erin", None, "How do I add a teammate?", "open", "normal", [
-        ("erin", 20, "Where do I invite a colleague to our workspace?", False),
-    ]),
-    ("carol", "bob", "API rate limit too low for nightly sync", "open", "normal", [
-        ("carol", 1500, "Our nightly sync hits 429s around 02:00 UTC. Can we get a higher limit?", False),
-        ("bob", 1490, "Checking with the platform team what we can do for your plan.", False),
-        ("bob", 1480, "Platform says up to 2x is fine for business plans; waiting for sign-off.", True),
-    ]),
-    ("dave", "alice", "Account closed by mistake", "closed", "high", [
-        ("dave", 20000, "My account says closed but I never asked for that.", False),
-        ("alice", 19990, "Restored it, it was flagged by an automated rule. Sorry!", False),
-        ("dave", 19980, "All good now, thanks.", False),
-    ]),
+    (
+        "carol",
+        "alice",
+        "Invoice shows the wrong VAT number",
+        "open",
+        "high",
+        [
+            ("carol", 2900, "Hi, our invoice for October shows an old VAT number. Can you fix it?", False),
+            ("alice", 2870, "Hi Carol, sorry about that! Which VAT number should it show?", False),
+            ("carol", 2860, "It should be DE 811 907 980.", False),
+            ("alice", 2855, "Billing changed the template last week, probably the cause.", True),
+            ("alice", 2850, "Thanks, I've asked billing to reissue it. You'll get it by tomorrow.", False),
+            ("carol", 35, "Still nothing in my inbox, any news?", False),
+        ],
+    ),
+    (
+        "carol",
+        None,
+        "Cannot export reports to CSV",
+        "open",
+        "normal",
+        [
+            ("carol", 180, "When I click Export > CSV nothing happens. Chrome 131 on Windows.", False),
+            ("carol", 178, "Same with Firefox, so it's not the browser.", False),
+        ],
+    ),
+    (
+        "dave",
+        "bob",
+        "Two-factor codes not arriving",
+        "pending",
+        "urgent",
+        [
+            ("dave", 600, "I don't get the SMS codes anymore and I'm locked out.", False),
+            ("bob", 590, "Hi Dave, I can switch you to an authenticator app. Shall I?", False),
+            ("bob", 585, "Checked the SMS provider dashboard: deliveries to +44 failing since 09:00.", True),
+            ("dave", 560, "Yes please, do it.", False),
+            ("bob", 540, "Done. Please sign in and scan the QR code, then confirm here.", False),
+        ],
+    ),
+    (
+        "dave",
+        None,
+        "Feature request: dark mode for the mobile app",
+        "open",
+        "low",
+        [
+            ("dave", 4300, "Would love a dark mode in the mobile app, the web one is great.", False),
+        ],
+    ),
+    (
+        "erin",
+        "alice",
+        "Refund for duplicate charge",
+        "resolved",
+        "high",
+        [
+            ("erin", 10000, "I was charged twice for the annual plan.", False),
+            ("alice", 9950, "You're right, I see two charges. Refunding the second one now.", False),
+            ("alice", 9945, "Refund id re_3Q9 issued, 5-10 days to show.", True),
+            ("erin", 9900, "Thank you, that was fast!", False),
+        ],
+    ),
+    (
+        "erin",
+        None,
+        "How do I add a teammate?",
+        "open",
+        "normal",
+        [
+            ("erin", 20, "Where do I invite a colleague to our workspace?", False),
+        ],
+    ),
+    (
+        "carol",
+        "bob",
+        "API rate limit too low for nightly sync",
+        "open",
+        "normal",
+        [
+            ("carol", 1500, "Our nightly sync hits 429s around 02:00 UTC. Can we get a higher limit?", False),
+            ("bob", 1490, "Checking with the platform team what we can do for your plan.", False),
+            ("bob", 1480, "Platform says up to 2x is fine for business plans; waiting for sign-off.", True),
+        ],
+    ),
+    (
+        "dave",
+        "alice",
+        "Account closed by mistake",
+        "closed",
+        "high",
+        [
+            ("dave", 20000, "My account says closed but I never asked for that.", False),
+            ("alice", 19990, "Restored it, it was flagged by an automated rule. Sorry!", False),
+            ("dave", 19980, "All good now, thanks.", False),
+        ],
+    ),
 ]
 
 
@@ -93,8 +149,16 @@ def seed(db_url: str) -> bool:
                 " email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)"
                 " values ('00000000-0000-0000-0000-000000000000', %s, 'authenticated', 'authenticated', %s, %s,"
                 " %s, %s, %s, %s, %s)",
-                (uid, email, password, created, Jsonb({"provider": "email", "providers": ["email"], "role": role}),
-                 Jsonb({"display_name": name}), created, created),
+                (
+                    uid,
+                    email,
+                    password,
+                    created,
+                    Jsonb({"provider": "email", "providers": ["email"], "role": role}),
+                    Jsonb({"display_name": name}),
+                    created,
+                    created,
+                ),
             )
             conn.execute(
                 "insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)"
@@ -111,15 +175,31 @@ def seed(db_url: str) -> bool:
             opened = now - timedelta(minutes=thread[0][1])
             last = now - timedelta(minutes=thread[-1][1])
             first_response = next(
-                (now - timedelta(minutes=m) for who, m, _, internal in thread
-                 if who in ("alice", "bob", "admin") and not internal), None)
+                (
+                    now - timedelta(minutes=m)
+                    for who, m, _, internal in thread
+                    if who in ("alice", "bob", "admin") and not internal
+                ),
+                None,
+            )
             conn.execute(
                 "insert into public.tickets (id, customer_id, assignee_id, subject, status, priority, created_at,"
                 " updated_at, last_message_at, first_response_at, resolved_at, change_xid, change_id)"
                 " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
                 " pg_current_xact_id()::text::bigint, nextval('private.change_seq'))",
-                (ticket_id, ids[customer], ids[assignee] if assignee else None, subject, status, priority, opened,
-                 last, last, first_response, last if status in ("resolved", "closed") else None),
+                (
+                    ticket_id,
+                    ids[customer],
+                    ids[assignee] if assignee else None,
+                    subject,
+                    status,
+                    priority,
+                    opened,
+                    last,
+                    last,
+                    first_response,
+                    last if status in ("resolved", "closed") else None,
+                ),
             )
             for who, minutes, text, internal in thread:
                 conn.execute(

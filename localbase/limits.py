@@ -89,9 +89,17 @@ async def _refuse(send: Send, receive: Receive, path: str, status: int, detail: 
     `drain_budget` bytes or `DRAIN_SECONDS` of what the client still sends are read and thrown away.
     """
     body = _error_body(path, status, detail)
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body, "more_body": True})
     deadline = time.monotonic() + DRAIN_SECONDS
     drained = 0
@@ -166,11 +174,23 @@ class LimitsMiddleware:
                 if received > limit:
                     refused = True
                     if not started and message.get("more_body"):
-                        await _refuse(send, receive, str(scope.get("path", "")), 413,
-                                      f"the request body is larger than {limit} bytes", drain_budget=limit)
+                        await _refuse(
+                            send,
+                            receive,
+                            str(scope.get("path", "")),
+                            413,
+                            f"the request body is larger than {limit} bytes",
+                            drain_budget=limit,
+                        )
                     elif not started:
-                        await _refuse(send, _no_more_body, str(scope.get("path", "")), 413,
-                                      f"the request body is larger than {limit} bytes", drain_budget=0)
+                        await _refuse(
+                            send,
+                            _no_more_body,
+                            str(scope.get("path", "")),
+                            413,
+                            f"the request body is larger than {limit} bytes",
+                            drain_budget=0,
+                        )
                     return {"type": "http.disconnect"}
             return message
 
@@ -239,7 +259,8 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         body = _error_body("", 431, f"the request head is longer than {self.head_limit} bytes")
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+        )
         self._refused = True
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -248,5 +269,8 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
 def protocol_for(limits: Limits) -> type[HeadLimitedProtocol]:
     """A protocol class for `uvicorn.Config(http=...)` bounded by these limits (plus slack for the framing)."""
-    return type("BoundedHttpToolsProtocol", (HeadLimitedProtocol,),
-                {"head_limit": limits.max_url_bytes + limits.max_header_bytes + 1024})
+    return type(
+        "BoundedHttpToolsProtocol",
+        (HeadLimitedProtocol,),
+        {"head_limit": limits.max_url_bytes + limits.max_header_bytes + 1024},
+    )

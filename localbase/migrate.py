@@ -128,7 +128,8 @@ def _lock(conn: psycopg.Connection) -> None:
     conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
     row = conn.execute(
         "select pg_backend_pid(), exists(select 1 from pg_locks where locktype = 'advisory' and granted"
-        " and pid = pg_backend_pid() and objid = %s)", (LOCK_KEY,)
+        " and pid = pg_backend_pid() and objid = %s)",
+        (LOCK_KEY,),
     ).fetchone()
     if row is None or len(pids) != 1 or pids != {(row[0],)} or not row[1]:
         raise PoolerError(
@@ -190,8 +191,9 @@ def apply_all(db_url: str, *, bootstrap: bool | None = None) -> list[str]:
                     # belt and braces: even where the session lock could not hold, a migration is applied
                     # once, whole, by one migrator (the second one waits here, then sees it recorded)
                     conn.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY + 1,))
-                    if conn.execute("select 1 from supabase_migrations.schema_migrations where version = %s",
-                                    (migration.version,)).fetchone():
+                    if conn.execute(
+                        "select 1 from supabase_migrations.schema_migrations where version = %s", (migration.version,)
+                    ).fetchone():
                         continue
                     conn.execute(text)
                     conn.execute(

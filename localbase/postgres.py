@@ -146,8 +146,9 @@ class EmbeddedPostgres:
         with psycopg.connect(self.login_url(self._bootstrap_superuser()), autocommit=True) as conn:
             name = conn.execute("select current_user").fetchone()
             assert name is not None
-            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(name[0]),
-                                                                    sql.Literal(self.password)))
+            conn.execute(
+                sql.SQL("alter role {} password {}").format(sql.Identifier(name[0]), sql.Literal(self.password))
+            )
             hba.write_text(HBA)
             conn.execute("select pg_reload_conf()")
 
@@ -172,17 +173,24 @@ class EmbeddedPostgres:
         with psycopg.connect(self.login_url(OLD_SUPERUSER), autocommit=True) as conn:
             row = conn.execute("select rolname from pg_roles where oid = 10").fetchone()
             if row is not None and row[0] == OLD_SUPERUSER:
-                conn.execute(sql.SQL("create role {} superuser login password {}").format(
-                    sql.Identifier(helper), sql.Literal(helper_password)))
+                conn.execute(
+                    sql.SQL("create role {} superuser login password {}").format(
+                        sql.Identifier(helper), sql.Literal(helper_password)
+                    )
+                )
             else:
                 helper = ""
         if helper:
             url = f"postgresql://{helper}:{helper_password}@127.0.0.1:{self.port}/{DATABASE}"
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(sql.SQL("alter role {} rename to {}").format(sql.Identifier(OLD_SUPERUSER),
-                                                                         sql.Identifier(SUPERUSER)))
-                conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER),
-                                                                        sql.Literal(self.password)))
+                conn.execute(
+                    sql.SQL("alter role {} rename to {}").format(
+                        sql.Identifier(OLD_SUPERUSER), sql.Identifier(SUPERUSER)
+                    )
+                )
+                conn.execute(
+                    sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER), sql.Literal(self.password))
+                )
             with psycopg.connect(self.url, autocommit=True) as conn:
                 conn.execute(sql.SQL("drop role {}").format(sql.Identifier(helper)))
         marker.write_text(SUPERUSER + "\n")
@@ -195,8 +203,9 @@ class EmbeddedPostgres:
         with psycopg.connect(self.url, autocommit=True) as conn:
             for role in LOGIN_ROLES:
                 if conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
-                    conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(role),
-                                                                            sql.Literal(self.password)))
+                    conn.execute(
+                        sql.SQL("alter role {} password {}").format(sql.Identifier(role), sql.Literal(self.password))
+                    )
 
     def _run_as(self) -> str | None:
         """The system user PostgreSQL runs as: ourselves, or a service user when we are root."""
@@ -280,8 +289,17 @@ class EmbeddedPostgres:
         result = self._tool(
             # wal_writer_delay: with synchronous_commit off, a commit reaches the realtime capture's
             # replication stream only once the WAL writer flushes it (every 200 ms by default)
-            "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(log_file),
-            "-o", f"-p {self.port} -c wal_writer_delay=1ms", "start"
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(log_file),
+            "-o",
+            f"-p {self.port} -c wal_writer_delay=1ms",
+            "start",
         )
         if result.returncode != 0:
             tail = log_file.read_text(errors="replace")[-4000:]

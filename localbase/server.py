@@ -75,8 +75,9 @@ def create_app(
         await admin_pool.open(wait=True)
         await api_pool.open(wait=True)
         await auth_pool.open(wait=True)
-        ctx = StackContext(keys, db_url, api_db_url, api_url, admin_pool, api_pool, auth_pool,
-                           max_body_bytes=limits.max_body_bytes)
+        ctx = StackContext(
+            keys, db_url, api_db_url, api_url, admin_pool, api_pool, auth_pool, max_body_bytes=limits.max_body_bytes
+        )
         app.state.ctx = ctx
         scratch = tempfile.TemporaryDirectory(prefix="localbase-storage-") if data_dir is None else None
         storage = storage_service.attach(ctx, Path(scratch.name if scratch else str(data_dir)) / "storage")
@@ -179,12 +180,25 @@ class Stack:
 
     def _serve(self, on_ready: Any) -> None:
         limits = Limits.from_env()
-        app = create_app(self.keys, self.postgres.url, self.api_db_url, self.api_url, self.data_dir,
-                         auth_db_url=self.auth_db_url, limits=limits)
+        app = create_app(
+            self.keys,
+            self.postgres.url,
+            self.api_db_url,
+            self.api_url,
+            self.data_dir,
+            auth_db_url=self.auth_db_url,
+            limits=limits,
+        )
         config = uvicorn.Config(
-            app, host=self.host, port=self.api_port, log_level="warning", ws="websockets-sansio",
+            app,
+            host=self.host,
+            port=self.api_port,
+            log_level="warning",
+            ws="websockets-sansio",
             http=protocol_for(limits),
-            lifespan="on", ws_max_size=1_048_576, timeout_graceful_shutdown=3,
+            lifespan="on",
+            ws_max_size=1_048_576,
+            timeout_graceful_shutdown=3,
             # Supabase Realtime does not compress frames either; deflate costs ~10% of server CPU per frame
             ws_per_message_deflate=False,
             # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: any local client could then pick
@@ -213,9 +227,7 @@ DEMO_KEYS_WARNING = (
 )
 
 
-def run_foreground(
-    data_dir: Path, port: int, demo: bool, as_json: bool, db_port: int | None = None
-) -> int:
+def run_foreground(data_dir: Path, port: int, demo: bool, as_json: bool, db_port: int | None = None) -> int:
     """`supportchat stack`: run until interrupted, printing the connection details when ready."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stack = Stack(data_dir, api_port=port, db_port=db_port, demo=demo)

@@ -67,9 +67,15 @@ class AppProcess:
         args = [sys.executable, "-m", "supportchat_app", "--port", str(self.port)]
         if self.web:
             args += ["--web", "--no-browser"]
-        env = {**os.environ, "SUPABASE_URL": self.api_url, "SUPABASE_ANON_KEY": self.anon_key,
-               "SUPPORTCHAT_DATA_DIR": str(self.data_dir), "SUPPORTCHAT_SESSION_STORE": "file",
-               "PYTHONUNBUFFERED": "1", **self.extra_env}
+        env = {
+            **os.environ,
+            "SUPABASE_URL": self.api_url,
+            "SUPABASE_ANON_KEY": self.anon_key,
+            "SUPPORTCHAT_DATA_DIR": str(self.data_dir),
+            "SUPPORTCHAT_SESSION_STORE": "file",
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
         env.pop("PYTEST_CURRENT_TEST", None)  # NiceGUI would think it runs inside pytest and ignore our port
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -63,12 +63,16 @@ def create_user(db_url: str, role: str, name: str | None = None) -> User:
             " raw_app_meta_data, raw_user_meta_data)"
             " values ('00000000-0000-0000-0000-000000000000', %s, 'authenticated', 'authenticated', %s, %s, now(),"
             " %s, %s)",
-            (uid, email, _PASSWORD_HASH, Jsonb({"provider": "email", "providers": ["email"], "role": role}),
-             Jsonb({"display_name": name})),
+            (
+                uid,
+                email,
+                _PASSWORD_HASH,
+                Jsonb({"provider": "email", "providers": ["email"], "role": role}),
+                Jsonb({"display_name": name}),
+            ),
         )
         conn.execute(
-            "insert into auth.identities (provider_id, user_id, identity_data, provider)"
-            " values (%s, %s, %s, 'email')",
+            "insert into auth.identities (provider_id, user_id, identity_data, provider) values (%s, %s, %s, 'email')",
             (uid, uid, Jsonb({"sub": uid, "email": email, "email_verified": True})),
         )
     return User(uid, email, role, name)

@@ -26,13 +26,18 @@ from sync.session import StoredSession
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 # the key of a row in each table (default: id), as the fake server files rows
-KEYS: dict[str, tuple[str, ...]] = {"ticket_reads": ("ticket_id", "user_id"), "ticket_tags": ("ticket_id", "tag_id"),
-                                    "ticket_sla": ("ticket_id",), "sla_targets": ("priority",),
-                                    "sla_holidays": ("day",)}
+KEYS: dict[str, tuple[str, ...]] = {
+    "ticket_reads": ("ticket_id", "user_id"),
+    "ticket_tags": ("ticket_id", "tag_id"),
+    "ticket_sla": ("ticket_id",),
+    "sla_targets": ("priority",),
+    "sla_holidays": ("day",),
+}
 
 
 def row_key(table: str, row: Mapping[str, Any]) -> str:
     return ":".join(str(row[k]) for k in KEYS.get(table, ("id",)))
+
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -74,8 +79,13 @@ class FakeLive:
     async def stop(self) -> None:
         self.on_change = self.on_state = None
 
-    async def watch(self, ticket_id: str, me: Mapping[str, Any], on_presence: Callable[[list[dict[str, Any]]], None],
-                    on_typing: Callable[[dict[str, Any]], None]) -> None:
+    async def watch(
+        self,
+        ticket_id: str,
+        me: Mapping[str, Any],
+        on_presence: Callable[[list[dict[str, Any]]], None],
+        on_typing: Callable[[dict[str, Any]], None],
+    ) -> None:
         self.watched.add(ticket_id)
 
     async def unwatch(self, ticket_id: str) -> None:
@@ -84,8 +94,9 @@ class FakeLive:
     async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
         self.typing_signals.append(ticket_id)
 
-    async def watch_topic(self, topic: str, events: tuple[str, ...],
-                          on_signal: Callable[[str, dict[str, Any]], None]) -> None:
+    async def watch_topic(
+        self, topic: str, events: tuple[str, ...], on_signal: Callable[[str, dict[str, Any]], None]
+    ) -> None:
         self.watched.add(topic)
 
 
@@ -101,12 +112,25 @@ class FakeRemote:
     refuse_refresh: bool = False
     users: dict[str, FakeUser] = field(default_factory=dict)
     tables: dict[str, dict[str, dict[str, Any]]] = field(
-        default_factory=lambda: {t: {} for t in ("profiles", "tickets", "messages", "attachments", "ticket_reads",
-                                                  "message_revisions", *CURSOR_TABLES, *SNAPSHOT_TABLES)})
+        default_factory=lambda: {
+            t: {}
+            for t in (
+                "profiles",
+                "tickets",
+                "messages",
+                "attachments",
+                "ticket_reads",
+                "message_revisions",
+                *CURSOR_TABLES,
+                *SNAPSHOT_TABLES,
+            )
+        }
+    )
     calls: list[str] = field(default_factory=list)
     files: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)  # (bucket, key) → bytes, mime
     settings: dict[str, Any] = field(  # the project's app_settings row
-        default_factory=lambda: {"edit_window_seconds": 900, "customers_see_read_receipts": True})
+        default_factory=lambda: {"edit_window_seconds": 900, "customers_see_read_receipts": True}
+    )
     preferences: dict[str, Any] = field(default_factory=dict)  # the signed-in user's notification_preferences
     live: FakeLive = field(default_factory=FakeLive)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -121,16 +145,35 @@ class FakeRemote:
         uid = str(uuid.uuid4())
         user = FakeUser(uid, f"{role}-{uid[:8]}@example.com", "password", role, name or f"{role} {uid[:4]}")
         self.users[user.email] = user
-        self.write("profiles", {"id": uid, "role": role, "display_name": user.display_name, "avatar_url": None,
-                                 "updated_at": self.stamp()})
+        self.write(
+            "profiles",
+            {
+                "id": uid,
+                "role": role,
+                "display_name": user.display_name,
+                "avatar_url": None,
+                "updated_at": self.stamp(),
+            },
+        )
         return user
 
     def add_ticket(self, customer: FakeUser, assignee: FakeUser | None, subject: str = "Help") -> str:
         tid = str(uuid.uuid4())
         now = self.stamp()
-        self.write("tickets", {"id": tid, "customer_id": customer.id, "assignee_id": assignee.id if assignee else None,
-                                "subject": subject, "status": "open", "priority": "normal", "created_at": now,
-                                "updated_at": now, "last_message_at": now})
+        self.write(
+            "tickets",
+            {
+                "id": tid,
+                "customer_id": customer.id,
+                "assignee_id": assignee.id if assignee else None,
+                "subject": subject,
+                "status": "open",
+                "priority": "normal",
+                "created_at": now,
+                "updated_at": now,
+                "last_message_at": now,
+            },
+        )
         return tid
 
     def messages_of(self, ticket_id: str) -> list[dict[str, Any]]:
@@ -147,8 +190,12 @@ class FakeRemote:
     def write(self, table: str, row: dict[str, Any]) -> None:
         """Put (or merge into) a row on the server as another client would have, with a new change id."""
         key = row_key(table, row)
-        self.tables[table][key] = {**self.tables[table].get(key, {}), **row, "change_xid": 1,
-                                   "change_id": next(self._seq)}
+        self.tables[table][key] = {
+            **self.tables[table].get(key, {}),
+            **row,
+            "change_xid": 1,
+            "change_id": next(self._seq),
+        }
 
     # --- internals ----------------------------------------------------------------------------------
 
@@ -284,8 +331,9 @@ class FakeRemote:
             self.write(table, dict(row))
         self._answer(f"upsert {table}")
 
-    async def update_ticket(self, ticket_id: str, changes: Mapping[str, Any],
-                            expect: Mapping[str, Any]) -> list[dict[str, Any]]:
+    async def update_ticket(
+        self, ticket_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
         self._enter("update ticket")
         row = self.tables["tickets"].get(ticket_id)
         if row is None or any(row.get(k) != v for k, v in expect.items()):
@@ -293,8 +341,9 @@ class FakeRemote:
         self.write("tickets", {**row, **changes, "updated_at": self.stamp()})
         return [dict(self.tables["tickets"][ticket_id])]
 
-    async def update_where(self, table: str, match: Mapping[str, Any],
-                           changes: Mapping[str, Any]) -> list[dict[str, Any]]:
+    async def update_where(
+        self, table: str, match: Mapping[str, Any], changes: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
         """A PATCH: rows matching ``match`` (None = null) get ``changes`` ('now' = the server's clock); a row
         ``refuse`` names is filtered out as RLS's USING would (no error, no row)."""
         self._enter(f"update {table}")
@@ -312,8 +361,11 @@ class FakeRemote:
 
     async def select_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]:
         self._enter(f"select {table}")
-        return [dict(r) for r in self.tables[table].values()
-                if all(r.get(k) == v if v is not None else r.get(k) is None for k, v in match.items())]
+        return [
+            dict(r)
+            for r in self.tables[table].values()
+            if all(r.get(k) == v if v is not None else r.get(k) is None for k, v in match.items())
+        ]
 
     async def take_ticket(self, ticket_id: str) -> dict[str, Any]:
         """rpc take_ticket: assign to the signed-in user only if unassigned (no RLS here, as elsewhere)."""
@@ -346,9 +398,17 @@ class FakeRemote:
         if reason is not None:
             raise PermanentError(reason, code="42501", status=403)
         edited_at = self.stamp()
-        self.write("message_revisions", {"id": str(uuid.uuid4()), "message_id": message_id,
-                                          "ticket_id": row["ticket_id"], "content": row["content"],
-                                          "edited_by": row["sender_id"], "replaced_at": edited_at})
+        self.write(
+            "message_revisions",
+            {
+                "id": str(uuid.uuid4()),
+                "message_id": message_id,
+                "ticket_id": row["ticket_id"],
+                "content": row["content"],
+                "edited_by": row["sender_id"],
+                "replaced_at": edited_at,
+            },
+        )
         self.write("messages", {**row, "content": content, "edited_at": edited_at})
         self._answer("edit message")
         return dict(self.tables["messages"][message_id])

@@ -86,6 +86,7 @@ class FaultProxy:
 
     def cut(self) -> None:
         """Reset every open connection now."""
+
         async def cut() -> None:
             for writer in list(self._open):
                 self._reset(writer)

@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import psycopg
 
-TABLES = ("pgx_addresses", "pgx_orders", "pgx_directors", "pgx_films", "pgx_specs", "pgx_actors", "pgx_roles",
-          "pgx_employees", "pgx_shapes", "pgx_sales", "pgx_counters")
+TABLES = (
+    "pgx_addresses",
+    "pgx_orders",
+    "pgx_directors",
+    "pgx_films",
+    "pgx_specs",
+    "pgx_actors",
+    "pgx_roles",
+    "pgx_employees",
+    "pgx_shapes",
+    "pgx_sales",
+    "pgx_counters",
+)
 
 SQL = """
 drop view if exists pgx_films_view, pgx_cast;
@@ -75,9 +86,11 @@ def create(db_url: str) -> None:
             if table not in ("pgx_films_view", "pgx_cast"):
                 conn.execute(f"alter table {table} enable row level security")
                 conn.execute(f"create policy everyone on {table} to authenticated using (true) with check (true)")
-        functions = ("pgx_label(pgx_films), pgx_supervisees(pgx_employees), pgx_boss(pgx_employees), "
-                     "pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), pgx_bump(int), "
-                     "pgx_answer(), pgx_shout(text)")
+        functions = (
+            "pgx_label(pgx_films), pgx_supervisees(pgx_employees), pgx_boss(pgx_employees), "
+            "pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), pgx_bump(int), "
+            "pgx_answer(), pgx_shout(text)"
+        )
         conn.execute(f"revoke execute on function {functions} from public")
         conn.execute(f"grant execute on function {functions} to authenticated")
 
@@ -86,5 +99,7 @@ def drop(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("drop view if exists pgx_films_view, pgx_cast")
         conn.execute("drop table if exists " + ", ".join(TABLES) + " cascade")
-        conn.execute("drop function if exists pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), "
-                     "pgx_answer(), pgx_shout(text)")
+        conn.execute(
+            "drop function if exists pgx_add(int, int), pgx_add(text, text), pgx_add(int), pgx_echo(json), "
+            "pgx_answer(), pgx_shout(text)"
+        )

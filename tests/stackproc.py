@@ -76,15 +76,31 @@ class StackProcess:
         return str(self.info["jwt_secret"])
 
     def start(self, timeout: float = 120) -> None:
-        args = [sys.executable, "-m", "localbase", "stack", "--json", "--port", str(self.port),
-                "--db-port", str(self.db_port), "--data", str(self.data_dir)]
+        args = [
+            sys.executable,
+            "-m",
+            "localbase",
+            "stack",
+            "--json",
+            "--port",
+            str(self.port),
+            "--db-port",
+            str(self.db_port),
+            "--data",
+            str(self.data_dir),
+        ]
         if self.demo:
             args.append("--demo")
         args += self.args
         log_path = self.data_dir.parent / f"{self.data_dir.name}-stack.log"
         with log_path.open("a") as log:
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True,
-                                         env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"})
+            self.proc = subprocess.Popen(
+                args,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+            )
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -110,12 +126,17 @@ class StackProcess:
         self.stop()
         self.start()
 
-    def mint(self, sub: str | None = None, role: str = "authenticated", ttl: int = 3600,
-             **extra: Any) -> str:
+    def mint(self, sub: str | None = None, role: str = "authenticated", ttl: int = 3600, **extra: Any) -> str:
         """A token signed with the stack's secret, as GoTrue would issue it (for RLS tests)."""
         now = int(time.time())
-        claims: dict[str, Any] = {"iss": f"{self.api_url}/auth/v1", "aud": "authenticated", "role": role,
-                                  "iat": now, "exp": now + ttl, "session_id": str(uuid.uuid4())}
+        claims: dict[str, Any] = {
+            "iss": f"{self.api_url}/auth/v1",
+            "aud": "authenticated",
+            "role": role,
+            "iat": now,
+            "exp": now + ttl,
+            "session_id": str(uuid.uuid4()),
+        }
         if sub is not None:
             claims["sub"] = sub
         claims.update(extra)

@@ -40,7 +40,7 @@ def text_of(user: object, marker: str) -> str:
     return str(user.find(marker=marker).elements.pop().text)  # type: ignore[attr-defined]
 
 
-async def test_forgot_password_resets_with_the_emailed_code(app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+async def test_forgot_password_resets_with_the_emailed_code(app_data: Path, stack: StackProcess) -> None:
     person = create_user(stack.db_url, "customer")
     async with running_app() as user:
         await user.open("/signin")
@@ -58,8 +58,11 @@ async def test_forgot_password_resets_with_the_emailed_code(app_data: Path, stac
         await eventually(lambda: getattr(engine_of(user).user, "email", None) == person.email, "sign-in")
 
 
-async def test_admin_invites_an_agent_who_joins_with_the_code(app_data: Path, stack: StackProcess,  # noqa: F811
-                                                               users: Users) -> None:
+async def test_admin_invites_an_agent_who_joins_with_the_code(
+    app_data: Path,
+    stack: StackProcess,
+    users: Users,
+) -> None:
     address = f"joiner-{uuid.uuid4().hex[:10]}@test.supportchat.local"
     async with running_app() as admin:
         await sign_in(admin, users.admin)
@@ -69,7 +72,8 @@ async def test_admin_invites_an_agent_who_joins_with_the_code(app_data: Path, st
         await eventually(lambda: "Invitation sent" in text_of(admin, "invite-message"), "the invitation")
         with psycopg.connect(stack.db_url) as conn:
             assert conn.execute("select role from public.invitations where email = %s", (address,)).fetchone() == (
-                "agent",)
+                "agent",
+            )
         await eventually(lambda: emailed_code(stack, address) is not None, "the invitation mail")
         invitee = another_user()  # the invitee's own browser, on their own computer as far as the app knows
         await invitee.open("/signin")
@@ -83,11 +87,13 @@ async def test_admin_invites_an_agent_who_joins_with_the_code(app_data: Path, st
         invitee.find(marker="signin").click()
         await eventually(lambda: getattr(engine_of(invitee).user, "role", None) == "agent", "an agent's sign-in")
         # leave once the new agent's first sync has landed, so the app shuts down with nothing in flight
-        await eventually(lambda: engine_of(invitee).status.last_synced_at is not None
-                         and not engine_of(invitee).status.syncing, "the first sync")
+        await eventually(
+            lambda: engine_of(invitee).status.last_synced_at is not None and not engine_of(invitee).status.syncing,
+            "the first sync",
+        )
 
 
-async def test_the_invite_page_is_for_admins_only(app_data: Path, users: Users) -> None:  # noqa: F811
+async def test_the_invite_page_is_for_admins_only(app_data: Path, users: Users) -> None:
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await agent.open("/invite")

@@ -66,15 +66,26 @@ def _all_markers(user: User) -> set[str]:
 
 def server_attachments(db_url: str, ticket_id: str) -> list[tuple[str, str, int]]:
     with psycopg.connect(db_url) as conn:
-        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
-            "select a.name, m.content, a.size from attachments a join messages m on m.id = a.message_id"
-            " where a.ticket_id = %s order by a.name", (ticket_id,))]
+        return [
+            tuple(r)
+            for r in conn.execute(  # type: ignore[misc]
+                "select a.name, m.content, a.size from attachments a join messages m on m.id = a.message_id"
+                " where a.ticket_id = %s order by a.name",
+                (ticket_id,),
+            )
+        ]
 
 
 async def test_attach_send_and_see_thumbnail_and_chip_on_the_other_side(
-        app_data: Path, users: Users, stack: StackProcess) -> None:  # noqa: F811
-    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Files {time.time_ns()}",
-                            [(users.customer, "Here is what I see", False)])
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        f"Files {time.time_ns()}",
+        [(users.customer, "Here is what I see", False)],
+    )
     image = png()
     async with running_app() as agent:
         await sign_in(agent, users.agent)
@@ -84,33 +95,51 @@ async def test_attach_send_and_see_thumbnail_and_chip_on_the_other_side(
         await sign_in(outsider, users.customer2)
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
-        await attach(agent, ("error.png", "image/png", image), ("invoice.pdf", "application/pdf", PDF),
-                     ("zoomed.png", "image/png", png(300, 300)),
-                     ("setup.exe", "application/octet-stream", b"MZ" * 100),
-                     ("huge.png", "image/png", b"\0" * (25 * 1024 * 1024 + 1)))
+        await attach(
+            agent,
+            ("error.png", "image/png", image),
+            ("invoice.pdf", "application/pdf", PDF),
+            ("zoomed.png", "image/png", png(300, 300)),
+            ("setup.exe", "application/octet-stream", b"MZ" * 100),
+            ("huge.png", "image/png", b"\0" * (25 * 1024 * 1024 + 1)),
+        )
         await eventually(lambda: count(agent, "pending-file") == 3, "three pending chips")
         assert count(agent, "refused-file") == 2, "the refused files are shown, not queued"
-        reasons = sorted(d.text for e in agent.find(marker="refused-file").elements for d in e.descendants()
-                         if isinstance(getattr(d, "text", None), str) and ": " in d.text)
+        reasons = sorted(
+            d.text
+            for e in agent.find(marker="refused-file").elements
+            for d in e.descendants()
+            if isinstance(getattr(d, "text", None), str) and ": " in d.text
+        )
         assert reasons[0] == "huge.png: The file is 25.0 MB; attachments may be at most 25 MB."
         assert reasons[1].startswith("setup.exe: Files of type ") and reasons[1].endswith(" cannot be attached.")
         engine = engine_of(agent)
         assert [f.name for f in staged.listing(engine.cache.files_dir, ticket_id)] == [
-            "error.png", "invoice.pdf", "zoomed.png"]
+            "error.png",
+            "invoice.pdf",
+            "zoomed.png",
+        ]
 
         send(agent, "Both files")
         await eventually(lambda: len(server_attachments(stack.db_url, ticket_id)) == 3, "the files on the server", 60)
         assert server_attachments(stack.db_url, ticket_id)[:2] == [
-            ("error.png", "Both files", len(image)), ("invoice.pdf", "Both files", len(PDF))]
+            ("error.png", "Both files", len(image)),
+            ("invoice.pdf", "Both files", len(PDF)),
+        ]
         assert staged.listing(engine.cache.files_dir, ticket_id) == [], "the staged copies went with the send"
-        await eventually(lambda: count(agent, "pending-file") == 0 and count(agent, "refused-file") == 0,
-                         "the composer emptied")
+        await eventually(
+            lambda: count(agent, "pending-file") == 0 and count(agent, "refused-file") == 0, "the composer emptied"
+        )
 
         await customer.open(f"/?t={ticket_id}")
-        await eventually(lambda: {"attachment-thumb", "attachment-chip"} <= markers_in(
-            bubble_with(customer, "Both files")), "the customer's thumbnail and file chip", 60)
+        await eventually(
+            lambda: {"attachment-thumb", "attachment-chip"} <= markers_in(bubble_with(customer, "Both files")),
+            "the customer's thumbnail and file chip",
+            60,
+        )
         rows = engine_of(customer).cache.attachments(
-            next(m.id for m in engine_of(customer).cache.thread(ticket_id, limit=10) if m.content == "Both files"))
+            next(m.id for m in engine_of(customer).cache.thread(ticket_id, limit=10) if m.content == "Both files")
+        )
         by_name = {r["name"]: str(r["id"]) for r in rows}
 
         thumb = await customer.http_client.get(f"/attachment/{by_name['error.png']}/thumb")
@@ -148,9 +177,15 @@ async def test_attach_send_and_see_thumbnail_and_chip_on_the_other_side(
 
 
 async def test_internal_note_file_is_refused_to_a_customer_even_from_a_stale_cache(
-        app_data: Path, users: Users, stack: StackProcess) -> None:  # noqa: F811
-    ticket_id = seed_ticket(stack.db_url, users.customer2, users.agent2, f"Note file {time.time_ns()}",
-                            [(users.customer2, "Refund please", False)])
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer2,
+        users.agent2,
+        f"Note file {time.time_ns()}",
+        [(users.customer2, "Refund please", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent2)
         customer = another_user()
@@ -162,10 +197,12 @@ async def test_internal_note_file_is_refused_to_a_customer_even_from_a_stale_cac
         await eventually(lambda: count(agent, "pending-file") == 1, "the pending chip")
         send(agent, "Charged twice, see ledger")
         await eventually(lambda: len(server_attachments(stack.db_url, ticket_id)) == 1, "the file on the server", 60)
-        await eventually(lambda: "attachment-chip" in markers_in(bubble_with(agent, "Charged twice, see ledger")),
-                         "the agent's chip")
+        await eventually(
+            lambda: "attachment-chip" in markers_in(bubble_with(agent, "Charged twice, see ledger")), "the agent's chip"
+        )
         row = engine_of(agent).cache.attachments(
-            next(m.id for m in engine_of(agent).cache.thread(ticket_id, limit=10) if m.is_internal))[0]
+            next(m.id for m in engine_of(agent).cache.thread(ticket_id, limit=10) if m.is_internal)
+        )[0]
         assert (await agent.http_client.get(f"/attachment/{row['id']}")).content == b"id,amount\n1,20\n"
 
         await customer.open(f"/?t={ticket_id}")
@@ -175,22 +212,41 @@ async def test_internal_note_file_is_refused_to_a_customer_even_from_a_stale_cac
         # a stale cache (say, written before a role change) holding the note and its file: still refused
         with sqlite3.connect(customer_engine.cache.path) as conn:
             message = engine_of(agent).cache.message(str(row["message_id"]))
-            conn.execute("insert into messages (id, ticket_id, sender_id, content, is_internal, created_at,"
-                         " local_state) values (?, ?, ?, ?, 1, ?, 'sent')",
-                         (message.id, ticket_id, message.sender_id, message.content, message.created_at))
-            conn.execute("insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256,"
-                         " object_path, created_at, local_state) select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sent'",
-                         [row[k] for k in ("id", "message_id", "ticket_id", "uploader_id", "name", "mime", "size",
-                                           "sha256", "object_path", "created_at")])
+            conn.execute(
+                "insert into messages (id, ticket_id, sender_id, content, is_internal, created_at,"
+                " local_state) values (?, ?, ?, ?, 1, ?, 'sent')",
+                (message.id, ticket_id, message.sender_id, message.content, message.created_at),
+            )
+            conn.execute(
+                "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256,"
+                " object_path, created_at, local_state) select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sent'",
+                [
+                    row[k]
+                    for k in (
+                        "id",
+                        "message_id",
+                        "ticket_id",
+                        "uploader_id",
+                        "name",
+                        "mime",
+                        "size",
+                        "sha256",
+                        "object_path",
+                        "created_at",
+                    )
+                ],
+            )
         assert customer_engine.cache.attachment(str(row["id"])) is not None
         leaked = await customer.http_client.get(f"/attachment/{row['id']}")
         assert leaked.status_code == 404 and b"amount" not in leaked.content
 
 
 async def test_cancel_discards_a_queued_message_with_its_files(
-        app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy) -> None:  # noqa: F811
-    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Cancel {time.time_ns()}",
-                            [(users.customer, "Anyone?", False)])
+    app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer, users.agent, f"Cancel {time.time_ns()}", [(users.customer, "Anyone?", False)]
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await agent.open(f"/?t={ticket_id}")
@@ -203,15 +259,24 @@ async def test_cancel_discards_a_queued_message_with_its_files(
         await eventually(lambda: count(agent, "pending-file") == 1, "one chip left")
         proxy.set_mode("drop")
         send(agent, "Sent from the train")
-        await eventually(lambda: "attachment-progress" in markers_in(bubble_with(agent, "Sent from the train")),
-                         "the upload progress", 10)
+        await eventually(
+            lambda: "attachment-progress" in markers_in(bubble_with(agent, "Sent from the train")),
+            "the upload progress",
+            10,
+        )
         engine = engine_of(agent)
         message = next(m for m in engine.cache.thread(ticket_id, limit=10) if m.content == "Sent from the train")
         queued = [Path(r["local_path"]) for r in engine.cache.attachments(message.id)]
         assert len(queued) == 1 and queued[0].exists()
         await agent.should_see("Offline", retries=WAIT)
-        await eventually(lambda: any(getattr(d, "text", "") == "Offline · 0 of 1 uploaded" for d in
-                                     bubble_with(agent, "Sent from the train").descendants()), "offline state", 30)
+        await eventually(
+            lambda: any(
+                getattr(d, "text", "") == "Offline · 0 of 1 uploaded"
+                for d in bubble_with(agent, "Sent from the train").descendants()
+            ),
+            "offline state",
+            30,
+        )
         agent.find(marker="cancel-upload").click()
         await eventually(lambda: bubble_with(agent, "Sent from the train") is None, "the bubble to go")
         assert engine.cache.message(message.id) is None and engine.cache.attachments(message.id) == []
@@ -223,9 +288,15 @@ async def test_cancel_discards_a_queued_message_with_its_files(
 
 
 async def test_cache_size_setting_is_saved_and_applied_live(
-        app_data: Path, users: Users, stack: StackProcess, tmp_path: Path) -> None:  # noqa: F811
-    ticket_id = seed_ticket(stack.db_url, users.customer2, users.agent2, f"Big files {time.time_ns()}",
-                            [(users.customer2, "Two photos coming", False)])
+    app_data: Path, users: Users, stack: StackProcess, tmp_path: Path
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer2,
+        users.agent2,
+        f"Big files {time.time_ns()}",
+        [(users.customer2, "Two photos coming", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent2)
         customer = another_user()
@@ -251,12 +322,14 @@ async def test_cache_size_setting_is_saved_and_applied_live(
         assert engine.attachment_cache_bytes == 1024 * 1024
         assert not (engine.cache.files_dir / ids[0]).exists(), "the least recently opened file went"
         assert (engine.cache.files_dir / ids[1]).exists()
-        await eventually(lambda: "Saved: at most 1 MB." in agent.find(marker="cache-usage").elements.pop().text,
-                         "the confirmation")
+        await eventually(
+            lambda: "Saved: at most 1 MB." in agent.find(marker="cache-usage").elements.pop().text, "the confirmation"
+        )
         agent.find(marker="cache-limit").elements.pop().value = 0
         agent.find(marker="cache-apply").click()
-        await eventually(lambda: "Choose between" in agent.find(marker="cache-usage").elements.pop().text,
-                         "the refusal of 0 MB")
+        await eventually(
+            lambda: "Choose between" in agent.find(marker="cache-usage").elements.pop().text, "the refusal of 0 MB"
+        )
         assert engine.attachment_cache_bytes == 1024 * 1024, "a refused value changes nothing"
     async with running_app() as again:  # the saved bound applies to the next start
         await again.open("/")

@@ -55,7 +55,8 @@ async def upload(user: User, name: str, data: bytes, mime: str) -> None:
 
 
 async def test_a_picture_set_on_the_profile_page_shows_to_the_other_side_and_offline(
-        app_data: Path, stack: StackProcess, proxy: FaultProxy) -> None:  # noqa: F811
+    app_data: Path, stack: StackProcess, proxy: FaultProxy
+) -> None:
     tag = time.time_ns() % 10**8
     customer = create_user(stack.db_url, "customer", f"Avatar customer {tag}")
     agent = create_user(stack.db_url, "agent", f"Avatar agent {tag}")
@@ -97,7 +98,8 @@ async def test_a_picture_set_on_the_profile_page_shows_to_the_other_side_and_off
 
 
 async def test_the_inbox_shows_the_customers_picture_and_removing_it_brings_initials_back(
-        app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+    app_data: Path, stack: StackProcess
+) -> None:
     tag = time.time_ns() % 10**8
     customer = create_user(stack.db_url, "customer", f"Row customer {tag}")
     agent = create_user(stack.db_url, "agent", f"Row agent {tag}")
@@ -119,8 +121,9 @@ async def test_the_inbox_shows_the_customers_picture_and_removing_it_brings_init
         # the row is drawn before the picture arrives (initials); the download must redraw it
         await engine.sync_once()
         assert engine.avatars.file(customer.id) is not None
-        await eventually(lambda: "avatar-image" in markers_in(staff.find(marker=row).elements.pop()),
-                         "the picture on the inbox row")
+        await eventually(
+            lambda: "avatar-image" in markers_in(staff.find(marker=row).elements.pop()), "the picture on the inbox row"
+        )
 
         await page.open("/profile")
         await page.should_see(marker="avatar-remove", retries=WAIT)

@@ -23,15 +23,29 @@ from tests.test_sync_support import sql
 
 
 def new_macro(db_url: str, name: str, reply: str, actions: dict[str, object]) -> str:
-    return str(sql(db_url, "insert into macros (name, reply, actions) values (%s, %s, %s::jsonb) returning id::text",
-                   name, reply, json.dumps(actions))[0][0])
+    return str(
+        sql(
+            db_url,
+            "insert into macros (name, reply, actions) values (%s, %s, %s::jsonb) returning id::text",
+            name,
+            reply,
+            json.dumps(actions),
+        )[0][0]
+    )
 
 
-async def test_bulk_status_and_macro_on_selected_tickets(app_data: Path, users: Users,  # noqa: F811
-                                                         stack: StackProcess) -> None:
+async def test_bulk_status_and_macro_on_selected_tickets(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     stamp = time.time_ns()
-    tids = [seed_ticket(stack.db_url, users.customer, users.agent, f"Bulk {stamp} #{i}",
-                        [(users.customer, f"question {i}", False)]) for i in range(2)]
+    tids = [
+        seed_ticket(
+            stack.db_url, users.customer, users.agent, f"Bulk {stamp} #{i}", [(users.customer, f"question {i}", False)]
+        )
+        for i in range(2)
+    ]
     macro_id = new_macro(stack.db_url, f"Thanks {stamp}", f"Thanks for waiting ({stamp})", {"priority": "high"})
     async with running_app() as agent:
         await sign_in(agent, users.agent)
@@ -46,26 +60,54 @@ async def test_bulk_status_and_macro_on_selected_tickets(app_data: Path, users: 
             agent.find(marker=f"bulk-check-{tid}").click()
         await eventually(lambda: agent.find(marker="bulk-count").elements.pop().text == "2 selected", "2 selected")
         agent.find(marker="bulk-status").elements.pop().value = "pending"
-        await eventually(lambda: sql(stack.db_url, "select count(*) from tickets where id = any(%s::uuid[])"
-                                     " and status = 'pending'", tids) == [(2,)], "both pending", 60)
+        await eventually(
+            lambda: (
+                sql(
+                    stack.db_url, "select count(*) from tickets where id = any(%s::uuid[]) and status = 'pending'", tids
+                )
+                == [(2,)]
+            ),
+            "both pending",
+            60,
+        )
 
         await eventually(lambda: agent.find(marker="bulk-count").elements.pop().text == "0 selected", "cleared")
         for tid in tids:
             agent.find(marker=f"bulk-check-{tid}").click()
         await agent.should_see(marker="bulk-macro", retries=WAIT)
         agent.find(marker="bulk-macro").elements.pop().value = macro_id
-        await eventually(lambda: sql(stack.db_url, "select count(*) from messages where ticket_id = any(%s::uuid[])"
-                                     " and content = %s", tids, f"Thanks for waiting ({stamp})") == [(2,)],
-                         "the macro's reply on both", 60)
-        await eventually(lambda: sql(stack.db_url, "select count(*) from tickets where id = any(%s::uuid[])"
-                                     " and priority = 'high'", tids) == [(2,)], "both high", 60)
+        await eventually(
+            lambda: (
+                sql(
+                    stack.db_url,
+                    "select count(*) from messages where ticket_id = any(%s::uuid[]) and content = %s",
+                    tids,
+                    f"Thanks for waiting ({stamp})",
+                )
+                == [(2,)]
+            ),
+            "the macro's reply on both",
+            60,
+        )
+        await eventually(
+            lambda: (
+                sql(stack.db_url, "select count(*) from tickets where id = any(%s::uuid[]) and priority = 'high'", tids)
+                == [(2,)]
+            ),
+            "both high",
+            60,
+        )
 
 
-async def test_palette_applies_a_macro_to_the_open_ticket(app_data: Path, users: Users,  # noqa: F811
-                                                          stack: StackProcess) -> None:
+async def test_palette_applies_a_macro_to_the_open_ticket(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     stamp = time.time_ns()
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, f"Palette macro {stamp}",
-                      [(users.customer, "done?", False)])
+    tid = seed_ticket(
+        stack.db_url, users.customer, users.agent, f"Palette macro {stamp}", [(users.customer, "done?", False)]
+    )
     name = f"Close out {stamp}"
     macro_id = new_macro(stack.db_url, name, "Closing this one, thanks!", {"status": "resolved"})
     async with running_app() as agent:
@@ -78,7 +120,14 @@ async def test_palette_applies_a_macro_to_the_open_ticket(app_data: Path, users:
         agent.find(marker="palette-input").type(f"macro {stamp}")
         await agent.should_see(name, retries=WAIT)
         agent.find(marker="palette-input").trigger("keydown", "Enter")
-        await eventually(lambda: sql(stack.db_url, "select status from tickets where id = %s", tid) == [("resolved",)],
-                         "resolved by the macro", 60)
-        assert sql(stack.db_url, "select count(*) from messages where ticket_id = %s and content = %s",
-                   tid, "Closing this one, thanks!") == [(1,)]
+        await eventually(
+            lambda: sql(stack.db_url, "select status from tickets where id = %s", tid) == [("resolved",)],
+            "resolved by the macro",
+            60,
+        )
+        assert sql(
+            stack.db_url,
+            "select count(*) from messages where ticket_id = %s and content = %s",
+            tid,
+            "Closing this one, thanks!",
+        ) == [(1,)]

@@ -14,8 +14,9 @@ from supportchat_app.demostack import stack_command
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "supportchat_app", *args], capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "supportchat_app", *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_help_lists_the_app_options_and_tools() -> None:
@@ -60,7 +61,12 @@ def test_demo_stack_command_from_source_and_frozen(monkeypatch: pytest.MonkeyPat
 def test_sync_tools_are_wired_in() -> None:
     result = run("sync", "--help")
     assert result.returncode == 0 and "status" in result.stdout and "outbox" in result.stdout
-    missing = subprocess.run([sys.executable, "-m", "supportchat_app", "sync", "status"], capture_output=True,
-                             text=True, timeout=60, check=False,
-                             env={k: v for k, v in os.environ.items() if not k.startswith("SUPABASE_")})
+    missing = subprocess.run(
+        [sys.executable, "-m", "supportchat_app", "sync", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SUPABASE_")},
+    )
     assert missing.returncode == 2 and "SUPABASE_URL" in missing.stderr and "Traceback" not in missing.stderr

@@ -29,22 +29,33 @@ from tests.test_app_flows import (  # the same harness as the flow tests
 
 def say(db_url: str, ticket_id: str, sender_id: str, content: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
-                     (ticket_id, sender_id, content))
+        conn.execute(
+            "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+            (ticket_id, sender_id, content),
+        )
 
 
 def count(db_url: str, ticket_id: str, content: str) -> int:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("select count(*) from messages where ticket_id = %s and content = %s",
-                           (ticket_id, content)).fetchone()
+        row = conn.execute(
+            "select count(*) from messages where ticket_id = %s and content = %s", (ticket_id, content)
+        ).fetchone()
     assert row is not None
     return int(row[0])
 
 
-async def test_a_reply_crossing_a_new_message_asks_first(app_data: Path, users: Users,  # noqa: F811
-                                                         stack: StackProcess) -> None:
-    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Crossing {time.time_ns()}",
-                            [(users.customer, "My order is late", False)])
+async def test_a_reply_crossing_a_new_message_asks_first(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        f"Crossing {time.time_ns()}",
+        [(users.customer, "My order is late", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await agent.open(f"/?t={ticket_id}")
@@ -77,15 +88,26 @@ async def test_a_reply_crossing_a_new_message_asks_first(app_data: Path, users: 
         await agent.should_see(marker="collision-send", retries=WAIT)
         assert agent.find(marker="collision-text").elements.pop().text.startswith(f"{users.admin.name} replied")
         agent.find(marker="collision-send").click()
-        await eventually(lambda: count(stack.db_url, ticket_id,
-                                       "One more thing: the tracking link is in your email.") == 1, "sent anyway", 60)
+        await eventually(
+            lambda: count(stack.db_url, ticket_id, "One more thing: the tracking link is in your email.") == 1,
+            "sent anyway",
+            60,
+        )
         await eventually(lambda: not agent.find(marker="composer").elements.pop().value, "the box emptied")
 
 
-async def test_a_colleague_viewing_shows_on_the_inbox_row(app_data: Path, users: Users,  # noqa: F811
-                                                          stack: StackProcess) -> None:
-    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Watched {time.time_ns()}",
-                            [(users.customer, "Anyone there?", False)])
+async def test_a_colleague_viewing_shows_on_the_inbox_row(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        f"Watched {time.time_ns()}",
+        [(users.customer, "Anyone there?", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         admin = another_user()
@@ -101,9 +123,11 @@ async def test_a_colleague_viewing_shows_on_the_inbox_row(app_data: Path, users:
 
 
 async def test_the_agent_who_took_a_ticket_second_is_told_who_was_first(
-        app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy) -> None:  # noqa: F811
-    ticket_id = seed_ticket(stack.db_url, users.customer, None, f"Up for grabs {time.time_ns()}",
-                            [(users.customer, "Help!", False)])
+    app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer, None, f"Up for grabs {time.time_ns()}", [(users.customer, "Help!", False)]
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await agent.open(f"/?t={ticket_id}")

@@ -26,13 +26,26 @@ from tests.test_app_flows import (  # the same harness as the flow tests
 from tests.test_sync_support import sql
 
 
-async def test_context_panel_shows_the_customer_and_keeps_staff_notes(app_data: Path, users: Users,  # noqa: F811
-                                                                       stack: StackProcess) -> None:
+async def test_context_panel_shows_the_customer_and_keeps_staff_notes(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     stamp = time.time_ns()
-    seed_ticket(stack.db_url, users.customer2, users.agent2, f"Older issue {stamp}",
-                        [(users.customer2, f"the old problem {stamp}", False)])
-    tid = seed_ticket(stack.db_url, users.customer2, users.agent2, f"Current issue {stamp}",
-                      [(users.customer2, "it broke again", False)])
+    seed_ticket(
+        stack.db_url,
+        users.customer2,
+        users.agent2,
+        f"Older issue {stamp}",
+        [(users.customer2, f"the old problem {stamp}", False)],
+    )
+    tid = seed_ticket(
+        stack.db_url,
+        users.customer2,
+        users.agent2,
+        f"Current issue {stamp}",
+        [(users.customer2, "it broke again", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent2)
         customer = another_user()
@@ -47,12 +60,21 @@ async def test_context_panel_shows_the_customer_and_keeps_staff_notes(app_data: 
         agent.find(marker="context-note-input").type(note)
         agent.find(marker="context-note-add").click()
         await agent.should_see(note, retries=WAIT)
-        await eventually(lambda: sql(stack.db_url, "select author_id::text from customer_notes where body = %s",
-                                     note) == [(users.agent2.id,)], "the note on the server", 60)
+        await eventually(
+            lambda: (
+                sql(stack.db_url, "select author_id::text from customer_notes where body = %s", note)
+                == [(users.agent2.id,)]
+            ),
+            "the note on the server",
+            60,
+        )
 
         # the other ticket opens from the panel
-        rows = [r for r in agent.find(marker="context-ticket").elements
-                if any(getattr(d, "text", "") == f"Older issue {stamp}" for d in r.descendants())]
+        rows = [
+            r
+            for r in agent.find(marker="context-ticket").elements
+            if any(getattr(d, "text", "") == f"Older issue {stamp}" for d in r.descendants())
+        ]
         assert len(rows) == 1
         UserInteraction(agent, {rows[0]}, None).click()
         await eventually(lambda: bubble_with(agent, f"the old problem {stamp}") is not None, "the older ticket", 60)

@@ -43,8 +43,11 @@ def _composer_text(user: object) -> str:
 def _rows(user: object) -> set[str]:
     """Ticket ids of the inbox rows on the page."""
     with user:  # type: ignore[attr-defined]
-        return {e.props.get("data-ticket-id") for e in ui.context.client.elements.values()
-                if "ticket-row" in getattr(e, "_markers", [])}
+        return {
+            e.props.get("data-ticket-id")
+            for e in ui.context.client.elements.values()
+            if "ticket-row" in getattr(e, "_markers", [])
+        }
 
 
 async def _canned_flow(agent: object, users: Users, stack: StackProcess, ticket: str, title: str) -> None:
@@ -58,17 +61,29 @@ async def _canned_flow(agent: object, users: Users, stack: StackProcess, ticket:
     agent.find(marker="field-order number").type("A-42")  # type: ignore[attr-defined]
     agent.find(marker="canned-insert").click()  # type: ignore[attr-defined]
     first = users.customer.name.split(" ")[0]
-    await eventually(lambda: _composer_text(agent) == f"Hi {first}, order A-42 is refunded (#{ticket[:8]}).",
-                     "the filled reply in the composer")
+    await eventually(
+        lambda: _composer_text(agent) == f"Hi {first}, order A-42 is refunded (#{ticket[:8]}).",
+        "the filled reply in the composer",
+    )
 
 
 async def test_slash_picker_fills_variables_and_fields_online_and_offline(
-        app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy) -> None:  # noqa: F811
+    app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
+) -> None:
     title = f"Refund order {uuid.uuid4().hex[:6]}"
-    sql(stack.db_url, "insert into canned_replies (title, body) values (%s, %s)", title,
-        "Hi {{customer.first_name|there}}, order {{order number}} is refunded (#{{ticket.id}}).")
-    ticket = seed_ticket(stack.db_url, users.customer, users.agent, "Where is my refund?",
-                         [(users.customer, "I want my money back", False)])
+    sql(
+        stack.db_url,
+        "insert into canned_replies (title, body) values (%s, %s)",
+        title,
+        "Hi {{customer.first_name|there}}, order {{order number}} is refunded (#{{ticket.id}}).",
+    )
+    ticket = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        "Where is my refund?",
+        [(users.customer, "I want my money back", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         engine = engine_of(agent)
@@ -77,8 +92,17 @@ async def test_slash_picker_fills_variables_and_fields_online_and_offline(
         await agent.should_see(marker="canned-open", retries=WAIT)
         await _canned_flow(agent, users, stack, ticket, title)
         send(agent, _composer_text(agent))
-        await eventually(lambda: sql(stack.db_url, "select count(*) from messages where ticket_id = %s and content"
-                                     " like 'Hi %%A-42%%'", ticket) == [(1,)], "the reply on the server")
+        await eventually(
+            lambda: (
+                sql(
+                    stack.db_url,
+                    "select count(*) from messages where ticket_id = %s and content like 'Hi %%A-42%%'",
+                    ticket,
+                )
+                == [(1,)]
+            ),
+            "the reply on the server",
+        )
 
         # offline: the picker reads the cache; the reply waits in the outbox and lands once
         proxy.set_mode("drop")
@@ -87,12 +111,25 @@ async def test_slash_picker_fills_variables_and_fields_online_and_offline(
         await eventually(lambda: engine.status.pending >= 1, "queued offline")
         proxy.set_mode("pass")
         engine.wake()
-        await eventually(lambda: sql(stack.db_url, "select count(*) from messages where ticket_id = %s and content"
-                                     " like 'Hi %%A-42%%'", ticket) == [(2,)], "the offline reply, once", timeout=60)
+        await eventually(
+            lambda: (
+                sql(
+                    stack.db_url,
+                    "select count(*) from messages where ticket_id = %s and content like 'Hi %%A-42%%'",
+                    ticket,
+                )
+                == [(2,)]
+            ),
+            "the offline reply, once",
+            timeout=60,
+        )
 
 
-async def test_canned_replies_page_creates_a_personal_reply(app_data: Path, users: Users,  # noqa: F811
-                                                           stack: StackProcess) -> None:
+async def test_canned_replies_page_creates_a_personal_reply(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     title = f"Greeting {uuid.uuid4().hex[:6]}"
     async with running_app() as agent:
         await sign_in(agent, users.agent2)
@@ -105,13 +142,19 @@ async def test_canned_replies_page_creates_a_personal_reply(app_data: Path, user
         assert not agent.find(marker="canned-shared").elements.pop().enabled  # shared ones are the admins'
         agent.find(marker="canned-save").click()
         await agent.should_see(marker=f"canned-row-{title}", retries=WAIT)
-        await eventually(lambda: sql(stack.db_url, "select owner_id::text, shortcut from canned_replies"
-                                     " where title = %s", title) == [(users.agent2.id, "hello")],
-                         "the reply on the server", timeout=60)
+        await eventually(
+            lambda: (
+                sql(stack.db_url, "select owner_id::text, shortcut from canned_replies where title = %s", title)
+                == [(users.agent2.id, "hello")]
+            ),
+            "the reply on the server",
+            timeout=60,
+        )
 
 
 async def test_tags_filter_and_saved_view_with_unread_count_offline_too(
-        app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy) -> None:  # noqa: F811
+    app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
+) -> None:
     name = f"vip{uuid.uuid4().hex[:5]}"
     tag = sql(stack.db_url, "insert into tags (name, color) values (%s, '#f59e0b') returning id::text", name)[0][0]
     tagged = seed_ticket(stack.db_url, users.customer, users.agent, "Tag me", [(users.customer, "hello", False)])
@@ -136,10 +179,24 @@ async def test_tags_filter_and_saved_view_with_unread_count_offline_too(
         await agent.should_see(marker="view-VIPs", retries=WAIT)
         proxy.set_mode("pass")
         engine.wake()
-        await eventually(lambda: sql(stack.db_url, "select removed_at from ticket_tags where ticket_id = %s and"
-                                     " tag_id = %s", tagged, tag) == [(None,)], "the tag on the server", timeout=60)
-        await eventually(lambda: sql(stack.db_url, "select name from saved_views where owner_id = %s and name ="
-                                     " 'VIPs'", users.agent.id) == [("VIPs",)], "the view on the server", timeout=60)
+        await eventually(
+            lambda: (
+                sql(
+                    stack.db_url, "select removed_at from ticket_tags where ticket_id = %s and tag_id = %s", tagged, tag
+                )
+                == [(None,)]
+            ),
+            "the tag on the server",
+            timeout=60,
+        )
+        await eventually(
+            lambda: (
+                sql(stack.db_url, "select name from saved_views where owner_id = %s and name = 'VIPs'", users.agent.id)
+                == [("VIPs",)]
+            ),
+            "the view on the server",
+            timeout=60,
+        )
         agent.find(marker="view-inbox").click()
         await eventually(lambda: {tagged, other} <= _rows(agent), "back to the inbox")
         agent.find(marker="view-VIPs").click()
@@ -149,29 +206,48 @@ async def test_tags_filter_and_saved_view_with_unread_count_offline_too(
         await eventually(lambda: other in _rows(agent), "the other ticket listed")
         agent.find(marker=f"ticket-{other}").click()  # on the same page: nothing else has the tagged one open
         await eventually(lambda: engine_of(agent).cache.read_marker(other, users.agent.id) is not None, "opened")
-        sql(stack.db_url, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'more')",
-            tagged, users.customer.id)
+        sql(
+            stack.db_url,
+            "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'more')",
+            tagged,
+            users.customer.id,
+        )
         engine.wake(pull=True)  # realtime may still be reconnecting after the outage; a pull brings it too
         view = next(v for v in engine.workspace.saved_views() if v.name == "VIPs")
 
-        await eventually(lambda: engine.workspace.count_unread(InboxFilter.from_json(view.filters, view.sort)) == 1,
-                         "the view's unread count", timeout=60)
+        await eventually(
+            lambda: engine.workspace.count_unread(InboxFilter.from_json(view.filters, view.sort)) == 1,
+            "the view's unread count",
+            timeout=60,
+        )
         await agent.should_see(marker="count-VIPs", retries=WAIT)
         # untag from the header
         await agent.open(f"/?t={tagged}")
         await agent.should_see(marker=f"untag-{name}", retries=WAIT)
         agent.find(marker=f"untag-{name}").click()
-        await eventually(lambda: sql(stack.db_url, "select removed_at is not null from ticket_tags where"
-                                     " ticket_id = %s", tagged) == [(True,)], "untagged on the server", timeout=60)
+        await eventually(
+            lambda: (
+                sql(stack.db_url, "select removed_at is not null from ticket_tags where ticket_id = %s", tagged)
+                == [(True,)]
+            ),
+            "untagged on the server",
+            timeout=60,
+        )
 
 
-async def test_snooze_moves_the_ticket_to_snoozed_and_sla_badges_show(app_data: Path, users: Users,  # noqa: F811
-                                                                     stack: StackProcess) -> None:
+async def test_snooze_moves_the_ticket_to_snoozed_and_sla_badges_show(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     late = seed_ticket(stack.db_url, users.customer, users.agent, "Overdue", [(users.customer, "hello?", False)])
     snooze = seed_ticket(stack.db_url, users.customer, users.agent, "Snooze me", [(users.customer, "later", False)])
     # the server computed a due time; here it is moved into the past, as if an hour had gone by
-    sql(stack.db_url, "update ticket_sla set first_response_due_at = now() - interval '5 minutes' where ticket_id"
-        " = %s", late)
+    sql(
+        stack.db_url,
+        "update ticket_sla set first_response_due_at = now() - interval '5 minutes' where ticket_id = %s",
+        late,
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         engine = engine_of(agent)
@@ -187,6 +263,15 @@ async def test_snooze_moves_the_ticket_to_snoozed_and_sla_badges_show(app_data: 
         await eventually(lambda: snooze not in _rows(agent), "gone from the inbox")
         agent.find(marker="view-snoozed").click()
         await eventually(lambda: snooze in _rows(agent), "in the Snoozed list")
-        await eventually(lambda: sql(stack.db_url, "select status, snoozed_until > now() + interval '3 hours'"
-                                     " from tickets where id = %s", snooze) == [("pending", True)],
-                         "snoozed on the server", timeout=60)
+        await eventually(
+            lambda: (
+                sql(
+                    stack.db_url,
+                    "select status, snoozed_until > now() + interval '3 hours' from tickets where id = %s",
+                    snooze,
+                )
+                == [("pending", True)]
+            ),
+            "snoozed on the server",
+            timeout=60,
+        )

@@ -32,15 +32,16 @@ from tests.test_app_flows import (  # the same harness as the flow tests
 )
 
 
-async def test_settings_refuse_the_service_key(app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+async def test_settings_refuse_the_service_key(app_data: Path, stack: StackProcess) -> None:
     async with running_app() as user:
         await user.open("/settings")
         user.find(marker="url").type(stack.api_url)
         user.find(marker="anon-key").type(stack.service_role_key)
         user.find(marker="connect").click()
         await user.should_see(marker="settings-message", retries=WAIT)
-        await eventually(lambda: "service key" in user.find(marker="settings-message").elements.pop().text,
-                         "the refusal")
+        await eventually(
+            lambda: "service key" in user.find(marker="settings-message").elements.pop().text, "the refusal"
+        )
         message = user.find(marker="settings-message").elements.pop().text
         assert "anon" in message and "Traceback" not in message
         saved = json.loads((app_data / "settings.json").read_text())
@@ -48,8 +49,9 @@ async def test_settings_refuse_the_service_key(app_data: Path, stack: StackProce
         user.find(marker="url").elements.pop().value = "ftp://nowhere"
         user.find(marker="anon-key").elements.pop().value = stack.anon_key
         user.find(marker="connect").click()
-        await eventually(lambda: "https://" in user.find(marker="settings-message").elements.pop().text,
-                         "the URL advice")
+        await eventually(
+            lambda: "https://" in user.find(marker="settings-message").elements.pop().text, "the URL advice"
+        )
 
 
 def seed_long_thread(db_url: str, customer: object, agent: object, count: int) -> str:
@@ -62,20 +64,28 @@ def seed_long_thread(db_url: str, customer: object, agent: object, count: int) -
             " select %(t)s, case when i %% 2 = 1 then %(c)s::uuid else %(a)s::uuid end, 'Line ' || i,"
             " now() - make_interval(mins => %(n)s - i) * 30, pg_current_xact_id()::text::bigint,"
             " nextval('private.change_seq') from generate_series(1, %(n)s) i",
-            {"t": ticket_id, "c": customer.id, "a": agent.id, "n": count})  # type: ignore[attr-defined]
-        conn.execute("update tickets set last_message_at = now(), change_xid = pg_current_xact_id()::text::bigint,"
-                     " change_id = nextval('private.change_seq') where id = %s", (ticket_id,))
+            {"t": ticket_id, "c": customer.id, "a": agent.id, "n": count},
+        )  # type: ignore[attr-defined]
+        conn.execute(
+            "update tickets set last_message_at = now(), change_xid = pg_current_xact_id()::text::bigint,"
+            " change_id = nextval('private.change_seq') where id = %s",
+            (ticket_id,),
+        )
     return ticket_id
 
 
-async def test_long_thread_opens_at_newest_page_and_loads_older(app_data: Path, users: Users,  # noqa: F811
-                                                               stack: StackProcess) -> None:
+async def test_long_thread_opens_at_newest_page_and_loads_older(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     ticket_id = seed_long_thread(stack.db_url, users.customer, users.agent, 120)
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await eventually(lambda: engine_of(agent).cache.count_thread(ticket_id) == 120, "the thread in the cache")
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
+
         def shown() -> set[str]:
             return {_text(b) for b in bubbles(agent)}
 
@@ -99,16 +109,25 @@ def _text(bubble: object) -> str:
     return next((t for t in texts if t.startswith("Line ")), "")
 
 
-async def test_search_finds_messages_in_the_local_cache(app_data: Path, users: Users,  # noqa: F811
-                                                        stack: StackProcess) -> None:
+async def test_search_finds_messages_in_the_local_cache(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     word = f"flux{time.time_ns() % 10**8}"
-    ticket_id = seed_ticket(stack.db_url, users.customer2, users.agent2, "Capacitor question",
-                            [(users.customer2, f"Is the {word} capacitor charged?", False)])
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer2,
+        users.agent2,
+        "Capacitor question",
+        [(users.customer2, f"Is the {word} capacitor charged?", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent2)
         # the message, not just its ticket (tickets are pulled before messages): the dialog searches once per keystroke
-        await eventually(lambda: ticket_id in {h.ticket_id for h in engine_of(agent).cache.search(word)},
-                         "the message in the cache")
+        await eventually(
+            lambda: ticket_id in {h.ticket_id for h in engine_of(agent).cache.search(word)}, "the message in the cache"
+        )
         agent.find(marker="open-search").click()
         agent.find(marker="search-input").type(word)
         await agent.should_see(marker="search-hit", retries=WAIT)
@@ -117,10 +136,14 @@ async def test_search_finds_messages_in_the_local_cache(app_data: Path, users: U
         await eventually(lambda: bubble_with(agent, f"Is the {word} capacitor charged?") is not None, "the thread")
 
 
-async def test_presence_typing_seen_and_notification(app_data: Path, users: Users,  # noqa: F811
-                                                     stack: StackProcess) -> None:
-    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Presence {time.time_ns()}",
-                            [(users.customer, "Hello?", False)])
+async def test_presence_typing_seen_and_notification(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer, users.agent, f"Presence {time.time_ns()}", [(users.customer, "Hello?", False)]
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         customer = another_user()
@@ -152,10 +175,11 @@ async def test_presence_typing_seen_and_notification(app_data: Path, users: User
         await agent.should_see("Here is the whole explanation.")
 
 
-async def test_filters_views_and_sign_out(app_data: Path, users: Users, stack: StackProcess) -> None:  # noqa: F811
+async def test_filters_views_and_sign_out(app_data: Path, users: Users, stack: StackProcess) -> None:
     tag = time.time_ns() % 10**8
-    urgent = seed_ticket(stack.db_url, users.customer, None, f"Urgent unassigned {tag}",
-                         [(users.customer, "Everything is down", False)])
+    urgent = seed_ticket(
+        stack.db_url, users.customer, None, f"Urgent unassigned {tag}", [(users.customer, "Everything is down", False)]
+    )
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         conn.execute("update tickets set priority = 'urgent' where id = %s", (urgent,))
     done = seed_ticket(stack.db_url, users.customer, users.admin, f"Resolved for admin {tag}")
@@ -184,7 +208,7 @@ async def test_filters_views_and_sign_out(app_data: Path, users: Users, stack: S
         await admin.should_see(marker="signin", retries=WAIT)
 
 
-async def test_a_bad_server_address_is_explained(app_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+async def test_a_bad_server_address_is_explained(app_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUPABASE_URL", "supabase.example.com")  # no scheme
     async with running_app() as user:
         await user.open("/")
@@ -194,10 +218,11 @@ async def test_a_bad_server_address_is_explained(app_data: Path, monkeypatch: py
         await user.should_see("Open Settings")
 
 
-async def test_typing_clears_after_a_send(app_data: Path, users: Users, stack: StackProcess) -> None:  # noqa: F811
+async def test_typing_clears_after_a_send(app_data: Path, users: Users, stack: StackProcess) -> None:
     """Issue 16: after the customer sent her message the agent kept seeing "… is typing"."""
-    ticket_id = seed_ticket(stack.db_url, users.customer2, users.agent2, f"Typing {time.time_ns()}",
-                            [(users.customer2, "Hello?", False)])
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer2, users.agent2, f"Typing {time.time_ns()}", [(users.customer2, "Hello?", False)]
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent2)
         customer = another_user()
@@ -214,8 +239,9 @@ async def test_typing_clears_after_a_send(app_data: Path, users: Users, stack: S
         # her message arriving ends it, in the same update that shows her bubble: before, only the indicator's
         # own expiry (4 s after the last typing signal) ended it, so it was still there beside the new bubble.
         # Checked on state, not on a stopwatch, so a loaded machine cannot fail it.
-        await eventually(lambda: bubble_with(agent, "Here is what happened: the screen went dark.") is not None,
-                         "the message")
+        await eventually(
+            lambda: bubble_with(agent, "Here is what happened: the screen went dark.") is not None, "the message"
+        )
         assert not _has(agent, "typing"), "the typing indicator outlived the message that ended it"
 
 

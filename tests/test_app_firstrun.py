@@ -54,8 +54,7 @@ def cpu_seconds(app_pid: int, data: Path) -> float:
     return total
 
 
-def test_first_run_starts_the_demo_and_signs_in_with_one_click(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_run_starts_the_demo_and_signs_in_with_one_click(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SUPABASE_URL", raising=False)
     monkeypatch.delenv("SUPABASE_ANON_KEY", raising=False)
     data = tmp_path / "fresh"
@@ -85,10 +84,12 @@ def test_first_run_starts_the_demo_and_signs_in_with_one_click(tmp_path: Path,
 
         driver.get(app.launch_url)
         driver.get(app.url + "/signin")
-        WebDriverWait(driver, 30).until(ec.element_to_be_clickable(
-            (By.CSS_SELECTOR, "[data-testid=demo-agent]"))).click()  # Alice Agent, first agent listed
-        WebDriverWait(driver, 60).until(ec.visibility_of_element_located(
-            (By.XPATH, "//*[text()='Invoice shows the wrong VAT number']")))
+        WebDriverWait(driver, 30).until(
+            ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid=demo-agent]"))
+        ).click()  # Alice Agent, first agent listed
+        WebDriverWait(driver, 60).until(
+            ec.visibility_of_element_located((By.XPATH, "//*[text()='Invoice shows the wrong VAT number']"))
+        )
         assert "Alice Agent" in driver.page_source
     finally:
         http.close()

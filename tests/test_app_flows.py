@@ -69,18 +69,25 @@ def another_user() -> User:
 
 
 # helpers -------------------------------------------------------------------------------------------------
-def seed_ticket(db_url: str, customer: Account, assignee: Account | None, subject: str,
-                messages: list[tuple[Account, str, bool]] = ()) -> str:  # type: ignore[assignment]
+def seed_ticket(
+    db_url: str,
+    customer: Account,
+    assignee: Account | None,
+    subject: str,
+    messages: list[tuple[Account, str, bool]] = (),
+) -> str:  # type: ignore[assignment]
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s)"
-                           " returning id", (customer.id, assignee.id if assignee else None, subject)).fetchone()
+        row = conn.execute(
+            "insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+            (customer.id, assignee.id if assignee else None, subject),
+        ).fetchone()
         assert row is not None
         for sender, content, internal in messages:
-            conn.execute("insert into public.messages (ticket_id, sender_id, content, is_internal)"
-                         " values (%s, %s, %s, %s)", (row[0], sender.id, content, internal))
+            conn.execute(
+                "insert into public.messages (ticket_id, sender_id, content, is_internal) values (%s, %s, %s, %s)",
+                (row[0], sender.id, content, internal),
+            )
     return str(row[0])
-
-
 
 
 async def sign_in(user: User, account: Account) -> None:
@@ -181,20 +188,32 @@ async def test_agent_and_customer_see_each_others_messages_live(app_data: Path, 
         agent.find(marker="take").click()
 
         send(agent, "Have you tried turning it on again?")
-        await eventually(lambda: bubble_with(customer, "Have you tried turning it on again?") is not None,
-                         "the agent's reply to reach the customer live")
+        await eventually(
+            lambda: bubble_with(customer, "Have you tried turning it on again?") is not None,
+            "the agent's reply to reach the customer live",
+        )
         send(customer, "Yes, it works now. Thanks!")
-        await eventually(lambda: bubble_with(agent, "Yes, it works now. Thanks!") is not None,
-                         "the customer's answer to reach the agent live")
+        await eventually(
+            lambda: bubble_with(agent, "Yes, it works now. Thanks!") is not None,
+            "the customer's answer to reach the agent live",
+        )
         # the customer's own message ends up confirmed by the server
-        await eventually(lambda: "state-sent" in markers_in(bubble_with(customer, "Yes, it works now. Thanks!")),
-                         "the customer's message to be sent")
+        await eventually(
+            lambda: "state-sent" in markers_in(bubble_with(customer, "Yes, it works now. Thanks!")),
+            "the customer's message to be sent",
+        )
 
 
-async def test_reply_sent_offline_shows_pending_then_sent(app_data: Path, users: Users, stack: StackProcess,
-                                                          proxy: FaultProxy) -> None:
-    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Offline {time.time_ns()}",
-                            [(users.customer, "Are you there?", False)])
+async def test_reply_sent_offline_shows_pending_then_sent(
+    app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        f"Offline {time.time_ns()}",
+        [(users.customer, "Are you there?", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await agent.open(f"/?t={ticket_id}")
@@ -203,31 +222,42 @@ async def test_reply_sent_offline_shows_pending_then_sent(app_data: Path, users:
         proxy.set_mode("drop")
         send(agent, "Written on a train without signal")
         # the key handler runs as a task: give it a moment, but no network is involved (the proxy drops all)
-        await eventually(lambda: bubble_with(agent, "Written on a train without signal") is not None,
-                         "the reply to show while offline", timeout=2)
+        await eventually(
+            lambda: bubble_with(agent, "Written on a train without signal") is not None,
+            "the reply to show while offline",
+            timeout=2,
+        )
         bubble = bubble_with(agent, "Written on a train without signal")
         assert "state-pending" in markers_in(bubble)
         await asyncio.sleep(1.0)
         assert "state-pending" in markers_in(bubble), "still pending while offline"
         await agent.should_see("Offline", retries=WAIT)
         # the always-visible sync status counts what waits (the reply and the read marker)
-        await eventually(lambda: any(b.visible and b.text.endswith(" pending")
-                                     for b in agent.find(kind=ui.badge).elements), "the pending count")
+        await eventually(
+            lambda: any(b.visible and b.text.endswith(" pending") for b in agent.find(kind=ui.badge).elements),
+            "the pending count",
+        )
         proxy.set_mode("pass")
         await eventually(lambda: "state-sent" in markers_in(bubble), "the reply to be sent after reconnecting", 60)
         await agent.should_see("Online", retries=WAIT)
-        await eventually(lambda: not any(b.visible and b.text.endswith(" pending")
-                                         for b in agent.find(kind=ui.badge).elements), "no pending count")
+        await eventually(
+            lambda: not any(b.visible and b.text.endswith(" pending") for b in agent.find(kind=ui.badge).elements),
+            "no pending count",
+        )
     with psycopg.connect(stack.db_url) as conn:
-        rows = conn.execute("select count(*) from messages where ticket_id = %s and content = %s",
-                            (ticket_id, "Written on a train without signal")).fetchone()
+        rows = conn.execute(
+            "select count(*) from messages where ticket_id = %s and content = %s",
+            (ticket_id, "Written on a train without signal"),
+        ).fetchone()
     assert rows == (1,)
 
 
-async def test_refused_message_shows_failed_with_retry_and_discard(app_data: Path, users: Users,
-                                                                   stack: StackProcess, proxy: FaultProxy) -> None:
-    ticket_id = seed_ticket(stack.db_url, users.customer, None, f"Closing {time.time_ns()}",
-                            [(users.customer, "First question", False)])
+async def test_refused_message_shows_failed_with_retry_and_discard(
+    app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer, None, f"Closing {time.time_ns()}", [(users.customer, "First question", False)]
+    )
     async with running_app() as customer:
         await sign_in(customer, users.customer)
         await customer.open(f"/?t={ticket_id}")
@@ -253,10 +283,14 @@ async def test_refused_message_shows_failed_with_retry_and_discard(app_data: Pat
         assert engine_of(customer).status.failed == 0
 
 
-async def test_internal_note_never_appears_for_the_customer(app_data: Path, users: Users,
-                                                            stack: StackProcess) -> None:
-    ticket_id = seed_ticket(stack.db_url, users.customer2, users.agent, f"Notes {time.time_ns()}",
-                            [(users.customer2, "Why was I charged twice?", False)])
+async def test_internal_note_never_appears_for_the_customer(app_data: Path, users: Users, stack: StackProcess) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer2,
+        users.agent,
+        f"Notes {time.time_ns()}",
+        [(users.customer2, "Why was I charged twice?", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         customer = another_user()
@@ -266,15 +300,21 @@ async def test_internal_note_never_appears_for_the_customer(app_data: Path, user
         await eventually(lambda: bubble_with(agent, "Why was I charged twice?") is not None, "the thread")
         agent.find(marker="composer-mode").elements.pop().value = "note"
         send(agent, "Billing bug BIL-42, do not tell the customer the ticket number")
-        await eventually(lambda: "state-sent" in markers_in(
-            bubble_with(agent, "Billing bug BIL-42, do not tell the customer the ticket number")), "the note")
+        await eventually(
+            lambda: (
+                "state-sent"
+                in markers_in(bubble_with(agent, "Billing bug BIL-42, do not tell the customer the ticket number"))
+            ),
+            "the note",
+        )
         note = bubble_with(agent, "Billing bug BIL-42, do not tell the customer the ticket number")
         assert "note" in markers_in(note) and "Internal note" in {getattr(d, "text", "") for d in note.descendants()}
         agent.find(marker="composer-mode").elements.pop().value = "reply"
         send(agent, "We are refunding the second charge.")
         await customer.open(f"/?t={ticket_id}")
-        await eventually(lambda: bubble_with(customer, "We are refunding the second charge.") is not None,
-                         "the agent's public reply")
+        await eventually(
+            lambda: bubble_with(customer, "We are refunding the second charge.") is not None, "the agent's public reply"
+        )
         await customer.should_not_see("Billing bug BIL-42, do not tell the customer the ticket number")
         await customer.should_not_see(marker="note")
         await customer.should_not_see(marker="composer-mode")  # no Reply / Note toggle for customers
@@ -284,16 +324,22 @@ async def test_internal_note_never_appears_for_the_customer(app_data: Path, user
 
 
 async def test_draft_survives_a_restart(app_data: Path, users: Users, stack: StackProcess) -> None:
-    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Draft {time.time_ns()}",
-                            [(users.customer, "Please check my order", False)])
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        f"Draft {time.time_ns()}",
+        [(users.customer, "Please check my order", False)],
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
         agent.find(marker="composer").type("Half-written answer about the order")
         # saved once the text rests (not per keystroke, and never on the event loop)
-        await eventually(lambda: engine_of(agent).cache.draft(ticket_id) == "Half-written answer about the order",
-                         "the draft saved")
+        await eventually(
+            lambda: engine_of(agent).cache.draft(ticket_id) == "Half-written answer about the order", "the draft saved"
+        )
     # a new app process on the same data dir: the session and the draft come back
     async with running_app() as again:
         await again.open(f"/?t={ticket_id}")

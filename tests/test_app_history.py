@@ -26,23 +26,36 @@ from tests.test_app_flows import (  # the same harness as the flow tests
 )
 
 
-async def test_the_thread_shows_edited_and_deleted_messages(app_data: Path, users: Users,  # noqa: F811
-                                                           stack: StackProcess) -> None:
+async def test_the_thread_shows_edited_and_deleted_messages(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"History {time.time_ns()}")
     token = stack.mint(sub=users.customer.id, email=users.customer.email)
     with httpx.Client(timeout=30) as http:
-        customer = create_client(stack.api_url, stack.anon_key, ClientOptions(
-            headers={"Authorization": f"Bearer {token}"}, httpx_client=http))
+        customer = create_client(
+            stack.api_url,
+            stack.anon_key,
+            ClientOptions(headers={"Authorization": f"Bearer {token}"}, httpx_client=http),
+        )
         _edit_and_delete(customer, ticket_id)
     await _agent_sees_the_history(users, ticket_id)
 
 
 def _edit_and_delete(customer: Client, ticket_id: str) -> None:
-    sent = customer.table("messages").insert([
-        {"ticket_id": ticket_id, "content": "my order is 1234"},
-        {"ticket_id": ticket_id, "content": "my card number is 4111 1111 1111 1111"},
-        {"ticket_id": ticket_id, "content": "thanks"},
-    ]).execute().data
+    sent = (
+        customer.table("messages")
+        .insert(
+            [
+                {"ticket_id": ticket_id, "content": "my order is 1234"},
+                {"ticket_id": ticket_id, "content": "my card number is 4111 1111 1111 1111"},
+                {"ticket_id": ticket_id, "content": "thanks"},
+            ]
+        )
+        .execute()
+        .data
+    )
     edited, deleted = sent[0]["id"], sent[1]["id"]
     # the sender edits within the window and deletes the message they regret, through the API
     customer.table("messages").update({"content": "my order is 1243"}).eq("id", edited).execute()
@@ -53,8 +66,9 @@ async def _agent_sees_the_history(users: Users, ticket_id: str) -> None:
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         engine = engine_of(agent)
-        await eventually(lambda: any(m.deleted_at for m in engine.cache.thread(ticket_id)),
-                         "the edit and the delete in the cache")
+        await eventually(
+            lambda: any(m.deleted_at for m in engine.cache.thread(ticket_id)), "the edit and the delete in the cache"
+        )
         await agent.open(f"/?t={ticket_id}")
         await agent.should_see(marker="composer", retries=WAIT)
         await eventually(lambda: bubble_with(agent, "my order is 1243") is not None, "the edited text")

@@ -44,8 +44,10 @@ async def signed_in_app(stack: StackProcess, users: Users, tmp_path: Path) -> It
     await engine.sign_in(users.agent.email, users.agent.password)
     await engine.close()
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
-                           (users.customer.id, users.agent.id, SUBJECT)).fetchone()
+        row = conn.execute(
+            "insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+            (users.customer.id, users.agent.id, SUBJECT),
+        ).fetchone()
     assert row is not None
     app = AppProcess(data, stack.api_url, stack.anon_key).start()
     try:
@@ -82,18 +84,20 @@ def test_foreign_host_or_origin_is_refused_even_with_the_cookie(signed_in_app: t
         assert http.get(app.url + "/", headers={"Origin": "http://attacker.example"}).status_code == 421
         token = cookie.split(";")[0]
     with pytest.raises(InvalidStatus):  # a cross-site socket with the stolen-looking cookie still fails on Origin
-        connect(f"ws://127.0.0.1:{app.port}/_nicegui_ws/socket.io/?EIO=4&transport=websocket", open_timeout=10,
-                additional_headers={"Cookie": token}, origin="http://attacker.example")  # type: ignore[arg-type]
+        connect(
+            f"ws://127.0.0.1:{app.port}/_nicegui_ws/socket.io/?EIO=4&transport=websocket",
+            open_timeout=10,
+            additional_headers={"Cookie": token},
+            origin="http://attacker.example",
+        )  # type: ignore[arg-type]
 
 
 @pytest.mark.browser
-def test_a_second_browser_sees_only_the_signed_out_page(signed_in_app: tuple[AppProcess, str],
-                                                        driver: object) -> None:  # noqa: F811
+def test_a_second_browser_sees_only_the_signed_out_page(signed_in_app: tuple[AppProcess, str], driver: object) -> None:
     app, ticket = signed_in_app
     owner = driver
     owner.get(app.launch_url)  # type: ignore[attr-defined]
-    WebDriverWait(owner, 60).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"]'))
+    WebDriverWait(owner, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"]'))
     other = chrome()
     try:
         other.get(app.url + f"/?t={ticket}")
@@ -136,9 +140,14 @@ def test_new_launch_urls_come_only_from_the_users_key_file(signed_in_app: tuple[
         assert http.get(mint).status_code == 403
         key = json.loads(key_file.read_text())["key"]
         assert http.post(mint, headers={"X-SupportChat-Key": key, "Host": "attacker.example"}).status_code == 421
-    opened = subprocess.run([sys.executable, "-m", "supportchat_app", "open", "--print"], capture_output=True,
-                            text=True, timeout=60, check=False,
-                            env={**os.environ, "SUPPORTCHAT_DATA_DIR": str(app.data_dir)})
+    opened = subprocess.run(
+        [sys.executable, "-m", "supportchat_app", "open", "--print"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "SUPPORTCHAT_DATA_DIR": str(app.data_dir)},
+    )
     assert opened.returncode == 0, opened.stderr
     url = opened.stdout.strip()
     assert url.startswith(f"{app.url}/?launch=")
@@ -149,14 +158,12 @@ def test_new_launch_urls_come_only_from_the_users_key_file(signed_in_app: tuple[
 
 
 @pytest.mark.browser
-def test_a_used_launch_url_is_dead_for_a_second_browser(signed_in_app: tuple[AppProcess, str],
-                                                        driver: object) -> None:  # noqa: F811
+def test_a_used_launch_url_is_dead_for_a_second_browser(signed_in_app: tuple[AppProcess, str], driver: object) -> None:
     app, ticket = signed_in_app
     url = app.launch_url
     owner = driver
     owner.get(url)  # type: ignore[attr-defined]
-    WebDriverWait(owner, 60).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"]'))
+    WebDriverWait(owner, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"]'))
     other = chrome()
     try:
         other.get(url)

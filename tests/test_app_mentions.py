@@ -39,10 +39,18 @@ def test_suggestions_and_display() -> None:
     assert display("ping @[Carol Diaz](0b7e0c9e-8a4f-4c55-9b44-5d4c0d1b2e3f) now") == "ping @Carol Diaz now"
 
 
-async def test_mention_an_admin_in_a_note_and_they_are_told(app_data: Path, users: Users,  # noqa: F811
-                                                           stack: StackProcess) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, f"Mention {time.time_ns()}",
-                      [(users.customer, "strange error", False)])
+async def test_mention_an_admin_in_a_note_and_they_are_told(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
+    tid = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        f"Mention {time.time_ns()}",
+        [(users.customer, "strange error", False)],
+    )
     async with running_app() as admin:
         await sign_in(admin, users.admin)
         agent = another_user()
@@ -61,19 +69,48 @@ async def test_mention_an_admin_in_a_note_and_they_are_told(app_data: Path, user
         await eventually(lambda: bubble_with(agent, shown) or bubble_with(agent, shown + " "), "the note as @Name")
 
         before = notifier.attempts
-        await eventually(lambda: sql(stack.db_url, "select count(*) from mentions where ticket_id = %s"
-                                     " and mentioned_id = %s", tid, users.admin.id) == [(1,)], "the mention", 60)
-        assert sql(stack.db_url, "select count(*) from notifications where ticket_id = %s and recipient_id = %s"
-                   " and reason = 'mention'", tid, users.admin.id) == [(1,)]  # the email the notify worker sends
+        await eventually(
+            lambda: (
+                sql(
+                    stack.db_url,
+                    "select count(*) from mentions where ticket_id = %s and mentioned_id = %s",
+                    tid,
+                    users.admin.id,
+                )
+                == [(1,)]
+            ),
+            "the mention",
+            60,
+        )
+        assert sql(
+            stack.db_url,
+            "select count(*) from notifications where ticket_id = %s and recipient_id = %s and reason = 'mention'",
+            tid,
+            users.admin.id,
+        ) == [(1,)]  # the email the notify worker sends
         await eventually(lambda: notifier.attempts > before, "a desktop notification", 60)
         await eventually(lambda: admin.find(marker="mentions-count").elements.pop().text != "0", "the count")
         await admin.should_see(marker="count-mentions", retries=WAIT)  # the inbox sidebar's Mentions entry
         admin.find(marker="view-mentions").click()
         await admin.should_see(marker="mention-unseen", retries=WAIT)
         subject = sql(stack.db_url, "select subject from tickets where id = %s", tid)[0][0]
-        row = next(r for r in admin.find(marker="mention-row").elements
-                   if any(subject in getattr(d, "text", "") for d in r.descendants()))
+        row = next(
+            r
+            for r in admin.find(marker="mention-row").elements
+            if any(subject in getattr(d, "text", "") for d in r.descendants())
+        )
         UserInteraction(admin, {row}, None).click()
         await eventually(lambda: bubble_with(admin, shown) or bubble_with(admin, shown + " "), "the ticket opened")
-        await eventually(lambda: sql(stack.db_url, "select seen_at is not null from mentions where ticket_id = %s"
-                                     " and mentioned_id = %s", tid, users.admin.id) == [(True,)], "seen", 60)
+        await eventually(
+            lambda: (
+                sql(
+                    stack.db_url,
+                    "select seen_at is not null from mentions where ticket_id = %s and mentioned_id = %s",
+                    tid,
+                    users.admin.id,
+                )
+                == [(True,)]
+            ),
+            "seen",
+            60,
+        )

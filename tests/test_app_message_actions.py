@@ -47,10 +47,18 @@ def visible_editor(bubble: Any) -> bool:
     return any("inline-editor" in getattr(d, "_markers", []) for d in bubble.descendants())
 
 
-async def test_agent_edits_and_deletes_and_the_customer_follows_live(app_data: Path, users: Users,  # noqa: F811
-                                                                      stack: StackProcess) -> None:
-    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Edit live {time.time_ns()}",
-                            [(users.customer, "Where is my order?", False)])
+async def test_agent_edits_and_deletes_and_the_customer_follows_live(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
+    ticket_id = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        f"Edit live {time.time_ns()}",
+        [(users.customer, "Where is my order?", False)],
+    )
     async with running_app() as customer:
         await sign_in(customer, users.customer)
         agent = another_user()
@@ -80,16 +88,24 @@ async def test_agent_edits_and_deletes_and_the_customer_follows_live(app_data: P
         inside(agent, mine, "edit-input").clear().type("Your order is 1243")
         inside(agent, mine, "edit-save").click()
         await eventually(lambda: "edited" in markers_in(bubble_with(agent, "Your order is 1243")), "edited, mine")
-        await eventually(lambda: "edited" in markers_in(bubble_with(customer, "Your order is 1243")),
-                         "edited, live at the customer's")
+        await eventually(
+            lambda: "edited" in markers_in(bubble_with(customer, "Your order is 1243")),
+            "edited, live at the customer's",
+        )
         assert "Your order is 1234" not in texts(customer)
         message_id = next(m.id for m in engine_of(agent).cache.thread(ticket_id) if m.content == "Your order is 1243")
-        await eventually(lambda: sql(stack.db_url, "select count(*) from message_revisions where message_id = %s",
-                                     message_id) == [(1,)], "the revision on the server")
+        await eventually(
+            lambda: (
+                sql(stack.db_url, "select count(*) from message_revisions where message_id = %s", message_id) == [(1,)]
+            ),
+            "the revision on the server",
+        )
 
         # staff open the revisions from the mark; the customer's mark opens nothing
-        await eventually(lambda: [r.content for r in engine_of(agent).history.revisions(message_id)]
-                         == ["Your order is 1234"], "the revision in the agent's cache")
+        await eventually(
+            lambda: [r.content for r in engine_of(agent).history.revisions(message_id)] == ["Your order is 1234"],
+            "the revision in the agent's cache",
+        )
         inside(agent, bubble_with(agent, "Your order is 1243"), "edited").click()
         await agent.should_see(marker="revisions")
         await agent.should_see("Your order is 1234")
@@ -103,12 +119,17 @@ async def test_agent_edits_and_deletes_and_the_customer_follows_live(app_data: P
         await eventually(lambda: "Message deleted" in texts(agent), "deleted, mine")
         await eventually(lambda: "Message deleted" in texts(customer), "deleted, live at the customer's")
         assert not any("1243" in t or "1234" in t for t in texts(customer) | texts(agent))
-        await eventually(lambda: sql(stack.db_url, "select content from messages where id = %s", message_id)
-                         == [("",)], "the tombstone on the server")
+        await eventually(
+            lambda: sql(stack.db_url, "select content from messages where id = %s", message_id) == [("",)],
+            "the tombstone on the server",
+        )
 
 
-async def test_the_menu_is_offered_only_while_the_server_would_take_it(app_data: Path, users: Users,  # noqa: F811
-                                                                       stack: StackProcess) -> None:
+async def test_the_menu_is_offered_only_while_the_server_would_take_it(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, f"Menu {time.time_ns()}")
     async with running_app() as agent:
         await sign_in(agent, users.agent)

@@ -47,8 +47,9 @@ def wrong_code(totp: pyotp.TOTP) -> str:
 
 def verified_factors(stack: StackProcess, account: Account) -> int:
     with psycopg.connect(stack.db_url) as conn:
-        row = conn.execute("select count(*) from auth.mfa_factors where user_id = %s and status = 'verified'",
-                           (account.id,)).fetchone()
+        row = conn.execute(
+            "select count(*) from auth.mfa_factors where user_id = %s and status = 'verified'", (account.id,)
+        ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -73,7 +74,7 @@ async def turn_on(user: Any, stack: StackProcess, account: Account) -> pyotp.TOT
     return totp
 
 
-async def test_agent_turns_on_totp_then_sign_in_needs_the_code(app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+async def test_agent_turns_on_totp_then_sign_in_needs_the_code(app_data: Path, stack: StackProcess) -> None:
     agent = create_user(stack.db_url, "agent")
     async with running_app() as first:
         await sign_in(first, agent)
@@ -104,12 +105,14 @@ async def test_agent_turns_on_totp_then_sign_in_needs_the_code(app_data: Path, s
         await eventually(lambda: getattr(engine.user, "email", None) == agent.email, "the two-step sign-in")
         await eventually(lambda: engine.account.sessions.load() is not None, "the aal2 session saved")
         assert claims(engine.session.access_token)["aal"] == "aal2"
-        await eventually(lambda: engine.status.last_synced_at is not None and not engine.status.syncing,
-                         "the first sync at aal2")
+        await eventually(
+            lambda: engine.status.last_synced_at is not None and not engine.status.syncing, "the first sync at aal2"
+        )
 
 
 async def test_an_aal2_session_keeps_syncing_and_hearing_realtime_across_a_refresh(
-        app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+    app_data: Path, stack: StackProcess
+) -> None:
     agent = create_user(stack.db_url, "agent")
     customer = create_user(stack.db_url, "customer")
     async with running_app() as user:
@@ -122,20 +125,23 @@ async def test_an_aal2_session_keeps_syncing_and_hearing_realtime_across_a_refre
         assert after.refresh_token != before.refresh_token
         assert claims(after.access_token)["aal"] == "aal2", "a refresh keeps the session's assurance level"
 
-        ticket_id = seed_ticket(stack.db_url, customer, agent, f"After refresh {time.time_ns()}",
-                                [(customer, "first", False)])
+        ticket_id = seed_ticket(
+            stack.db_url, customer, agent, f"After refresh {time.time_ns()}", [(customer, "first", False)]
+        )
         await eventually(lambda: any(t.id == ticket_id for t in engine.cache.inbox(view="mine")), "the pull")
         applied = engine.parts.live.applied
         seed_message = "heard over realtime with an aal2 token"
         with psycopg.connect(stack.db_url, autocommit=True) as conn:
-            conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
-                         (ticket_id, customer.id, seed_message))
+            conn.execute(
+                "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+                (ticket_id, customer.id, seed_message),
+            )
         await eventually(lambda: engine.parts.live.applied > applied, "the realtime change")
         sent = engine.commands.send_message(ticket_id, "pushed with an aal2 token")
         await eventually(lambda: engine.cache.message(sent.id).local_state == "sent", "the push")
 
 
-async def test_turning_totp_off_needs_a_current_code(app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+async def test_turning_totp_off_needs_a_current_code(app_data: Path, stack: StackProcess) -> None:
     agent = create_user(stack.db_url, "agent")
     async with running_app() as user:
         await sign_in(user, agent)
@@ -158,12 +164,12 @@ async def test_turning_totp_off_needs_a_current_code(app_data: Path, stack: Stac
         assert claims(engine_of(again).session.access_token)["aal"] == "aal1"
 
 
-async def test_a_project_requiring_it_tells_staff_why_the_inbox_is_empty(
-        app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+async def test_a_project_requiring_it_tells_staff_why_the_inbox_is_empty(app_data: Path, stack: StackProcess) -> None:
     agent = create_user(stack.db_url, "agent")
     customer = create_user(stack.db_url, "customer")
-    ticket_id = seed_ticket(stack.db_url, customer, agent, f"Behind two-step {time.time_ns()}",
-                            [(customer, "hello", False)])
+    ticket_id = seed_ticket(
+        stack.db_url, customer, agent, f"Behind two-step {time.time_ns()}", [(customer, "hello", False)]
+    )
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         conn.execute("update public.app_settings set staff_require_mfa = true")
     try:

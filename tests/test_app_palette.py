@@ -25,10 +25,15 @@ from tests.test_app_flows import (  # the same harness as the flow tests
 
 
 def test_actions_match_every_word_and_tickets_come_once() -> None:
-    actions = [PaletteAction(label, lambda: None, keywords="change") for label in
-               ("Priority: High", "Priority: Urgent", "Status: Pending", "Take this ticket")]
-    hits = [SearchHit("t1", "m1", "Printer", "on fire", ""), SearchHit("t1", None, "Printer", "", ""),
-            SearchHit("t2", "m2", "Scanner", "high voltage", "")]
+    actions = [
+        PaletteAction(label, lambda: None, keywords="change")
+        for label in ("Priority: High", "Priority: Urgent", "Status: Pending", "Take this ticket")
+    ]
+    hits = [
+        SearchHit("t1", "m1", "Printer", "on fire", ""),
+        SearchHit("t1", None, "Printer", "", ""),
+        SearchHit("t2", "m2", "Scanner", "high voltage", ""),
+    ]
     items = palette_items("pri hi", actions, hits)
     assert [i.label for i in items] == ["Priority: High", "Printer", "Scanner"]
     assert [i.kind for i in items] == ["action", "ticket", "ticket"]
@@ -38,19 +43,25 @@ def test_actions_match_every_word_and_tickets_come_once() -> None:
 
 def server_ticket(db_url: str, ticket_id: str) -> tuple[str, str, str | None]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("select status, priority, assignee_id::text from tickets where id = %s",
-                           (ticket_id,)).fetchone()
+        row = conn.execute(
+            "select status, priority, assignee_id::text from tickets where id = %s", (ticket_id,)
+        ).fetchone()
     assert row is not None
     return row[0], row[1], row[2]
 
 
-async def test_palette_runs_actions_and_opens_tickets_from_the_keyboard(app_data: Path, users: Users,  # noqa: F811
-                                                                         stack: StackProcess) -> None:
+async def test_palette_runs_actions_and_opens_tickets_from_the_keyboard(
+    app_data: Path,
+    users: Users,
+    stack: StackProcess,
+) -> None:
     word = f"quasar{time.time_ns() % 10**8}"
-    ticket_id = seed_ticket(stack.db_url, users.customer, None, f"Palette {time.time_ns()}",
-                            [(users.customer, "Please help", False)])
-    other_id = seed_ticket(stack.db_url, users.customer, users.agent, "Other ticket",
-                           [(users.customer, f"the {word} is blinking", False)])
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer, None, f"Palette {time.time_ns()}", [(users.customer, "Please help", False)]
+    )
+    other_id = seed_ticket(
+        stack.db_url, users.customer, users.agent, "Other ticket", [(users.customer, f"the {word} is blinking", False)]
+    )
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await agent.open(f"/?t={ticket_id}")
@@ -71,8 +82,11 @@ async def test_palette_runs_actions_and_opens_tickets_from_the_keyboard(app_data
         palette.type("status")
         await agent.should_see(marker="palette-action", retries=WAIT)
         rows = sorted(agent.find(marker="palette-action").elements, key=lambda row: row.id)  # in page order
-        assert [d.text for row in rows for d in row.descendants() if getattr(d, "text", "").startswith("Status:")] \
-            == ["Status: Pending", "Status: Resolved", "Status: Closed"]
+        assert [d.text for row in rows for d in row.descendants() if getattr(d, "text", "").startswith("Status:")] == [
+            "Status: Pending",
+            "Status: Resolved",
+            "Status: Closed",
+        ]
         palette.trigger("keydown", "ArrowDown")
         palette.trigger("keydown", "Enter")
         await eventually(lambda: server_ticket(stack.db_url, ticket_id)[0] == "resolved", "resolved", 60)

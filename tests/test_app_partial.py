@@ -23,13 +23,22 @@ from tests.test_app_flows import (  # the same harness as the flow tests
 from tests.test_sync_support import seed_ticket, sql
 
 
-async def test_an_old_ticket_is_found_on_the_server_and_opened(app_data: Path, stack: StackProcess,  # noqa: F811
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_old_ticket_is_found_on_the_server_and_opened(
+    app_data: Path,
+    stack: StackProcess,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SUPPORTCHAT_SYNC_SCOPE_DAYS", "30")  # the new cache starts partial
     customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
     word = f"nebula{time.time_ns() % 10**8}"
-    old = seed_ticket(stack.db_url, customer.id, agent.id, "Old order", status="closed",
-                      messages=[(customer.id, f"my {word} is broken"), (agent.id, "fixed it")])
+    old = seed_ticket(
+        stack.db_url,
+        customer.id,
+        agent.id,
+        "Old order",
+        status="closed",
+        messages=[(customer.id, f"my {word} is broken"), (agent.id, "fixed it")],
+    )
     sql(stack.db_url, "update public.tickets set last_message_at = now() - interval '100 days' where id = %s", old)
     recent = seed_ticket(stack.db_url, customer.id, agent.id, "New order", messages=[(customer.id, "hello")])
     async with running_app() as user:

@@ -38,8 +38,9 @@ def smtp() -> Iterator[tuple[Sink, str]]:
 
 def server_row(stack: StackProcess, user_id: str) -> tuple[Any, ...] | None:
     with psycopg.connect(stack.db_url) as conn:
-        return conn.execute("select email, unread_after_minutes from public.notification_preferences"
-                            " where user_id = %s", (user_id,)).fetchone()
+        return conn.execute(
+            "select email, unread_after_minutes from public.notification_preferences where user_id = %s", (user_id,)
+        ).fetchone()
 
 
 def state_text(user: User) -> str:
@@ -52,8 +53,12 @@ def choose(user: User, email: str, minutes: int | None = None) -> None:
     user.find(marker="notify-save").click()
 
 
-async def test_the_worker_does_what_the_page_saved(app_data: Path, stack: StackProcess,  # noqa: F811
-                                                  proxy: FaultProxy, smtp: tuple[Sink, str]) -> None:
+async def test_the_worker_does_what_the_page_saved(
+    app_data: Path,
+    stack: StackProcess,
+    proxy: FaultProxy,
+    smtp: tuple[Sink, str],
+) -> None:
     sink, smtp_url = smtp
     tag = time.time_ns() % 10**8
     customer = create_user(stack.db_url, "customer", f"Pref customer {tag}")

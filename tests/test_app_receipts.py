@@ -37,10 +37,14 @@ def read_as(stack: StackProcess, account: Account, ticket_id: str) -> None:
     """``account`` opens the ticket elsewhere: their read marker moves to now, through the API as they would."""
     token = stack.mint(sub=account.id, email=account.email)
     with httpx.Client(timeout=30) as http:
-        client = create_client(stack.api_url, stack.anon_key,
-                               ClientOptions(headers={"Authorization": f"Bearer {token}"}, httpx_client=http))
-        client.table("ticket_reads").upsert({"ticket_id": ticket_id, "user_id": account.id,
-                                             "last_read_at": "now"}).execute()
+        client = create_client(
+            stack.api_url,
+            stack.anon_key,
+            ClientOptions(headers={"Authorization": f"Bearer {token}"}, httpx_client=http),
+        )
+        client.table("ticket_reads").upsert(
+            {"ticket_id": ticket_id, "user_id": account.id, "last_read_at": "now"}
+        ).execute()
 
 
 def receipt_text(bubble: Any) -> str | None:
@@ -65,7 +69,8 @@ def customers_see_receipts(stack: StackProcess, value: bool) -> Iterator[None]:
 
 
 async def test_a_reply_turns_read_live_and_staff_see_who_read_the_customer(
-        app_data: Path, users: Users, stack: StackProcess) -> None:  # noqa: F811
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
     question = f"Where is my parcel {time.time_ns()}?"
     ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, "Receipts", [(users.customer, question, False)])
     reply = "It left the depot this morning."
@@ -82,20 +87,26 @@ async def test_a_reply_turns_read_live_and_staff_see_who_read_the_customer(
         assert receipt_text(bubble_with(agent, question)) is None, "no other agent has read the question"
 
         read_as(stack, users.customer, ticket_id)  # the customer opens the ticket on their device
-        await eventually(lambda: receipt_text(bubble_with(agent, reply)) == f"Read by {users.customer.name}",
-                         "the reply turning read, live")
+        await eventually(
+            lambda: receipt_text(bubble_with(agent, reply)) == f"Read by {users.customer.name}",
+            "the reply turning read, live",
+        )
         assert "state-sent" in markers_in(bubble_with(agent, reply)), "read implies the server has it"
 
         read_as(stack, users.admin, ticket_id)  # a colleague (an admin sees every ticket) reads the thread
-        await eventually(lambda: receipt_text(bubble_with(agent, question)) == f"Read by {users.admin.name}",
-                         "which colleague read the customer's message")
+        await eventually(
+            lambda: receipt_text(bubble_with(agent, question)) == f"Read by {users.admin.name}",
+            "which colleague read the customer's message",
+        )
 
 
 async def test_a_customer_sees_support_read_their_message_unless_the_project_hides_it(
-        app_data: Path, users: Users, stack: StackProcess) -> None:  # noqa: F811
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
     question = f"Can I change my plan {time.time_ns()}?"
-    ticket_id = seed_ticket(stack.db_url, users.customer2, users.agent, "Receipts, customer side",
-                            [(users.customer2, question, False)])
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer2, users.agent, "Receipts, customer side", [(users.customer2, question, False)]
+    )
     async with running_app() as customer:
         await sign_in(customer, users.customer2)
         await customer.open(f"/?t={ticket_id}")
@@ -109,8 +120,9 @@ async def test_a_customer_sees_support_read_their_message_unless_the_project_hid
         engine = engine_of(customer)
         with customers_see_receipts(stack, False):
             await engine.pull()  # the next pull brings the project's setting
-            await eventually(lambda: receipt_text(bubble_with(customer, question)) is None,
-                             "the receipt hidden as the project says")
+            await eventually(
+                lambda: receipt_text(bubble_with(customer, question)) is None, "the receipt hidden as the project says"
+            )
             assert "state-sent" in markers_in(bubble_with(customer, question)), "still shown as sent"
             assert not engine.cache.customers_see_read_receipts()
         await engine.pull()

@@ -16,34 +16,39 @@ from tests.stackproc import StackProcess
 from tests.test_app_flows import WAIT, app_data, eventually, running_app  # noqa: F401 (the fixture)
 
 
-@pytest.mark.parametrize(("url", "refused"), [
-    ("http://attacker.example", True),
-    ("http://10.0.0.5:54321", True),
-    ("http://127.0.0.1.attacker.example", True),
-    ("https://abcd.supabase.co", False),
-    ("http://127.0.0.1:54321", False),
-    ("http://localhost:54321", False),
-    ("http://[::1]:54321", False),
-])
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("http://attacker.example", True),
+        ("http://10.0.0.5:54321", True),
+        ("http://127.0.0.1.attacker.example", True),
+        ("https://abcd.supabase.co", False),
+        ("http://127.0.0.1:54321", False),
+        ("http://localhost:54321", False),
+        ("http://[::1]:54321", False),
+    ],
+)
 def test_plain_http_only_for_this_computer(url: str, refused: bool, stack: StackProcess) -> None:
     problem = check_server(url, stack.anon_key)
     assert (problem is not None and "https://" in problem) is refused
 
 
-async def test_settings_page_refuses_a_remote_http_server(app_data: Path, stack: StackProcess) -> None:  # noqa: F811
+async def test_settings_page_refuses_a_remote_http_server(app_data: Path, stack: StackProcess) -> None:
     async with running_app() as user:
         await user.open("/settings")
         user.find(marker="url").type("http://support.example.com")
         user.find(marker="anon-key").type(stack.anon_key)
         user.find(marker="connect").click()
-        await eventually(lambda: "https://" in user.find(marker="settings-message").elements.pop().text,
-                         "the refusal")
+        await eventually(lambda: "https://" in user.find(marker="settings-message").elements.pop().text, "the refusal")
         saved = json.loads((app_data / "settings.json").read_text()) if (app_data / "settings.json").exists() else {}
         assert "url" not in saved, "a refused address is never saved"
 
 
-async def test_sign_in_page_warns_about_public_demo_keys(app_data: Path, stack: StackProcess,  # noqa: F811
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_sign_in_page_warns_about_public_demo_keys(
+    app_data: Path,
+    stack: StackProcess,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     async with running_app() as user:
         await user.open("/signin")
         await user.should_see(marker="email", retries=WAIT)

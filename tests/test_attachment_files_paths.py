@@ -28,9 +28,20 @@ class StubRemote:
 
 def row(attachment_id: str, me: str) -> dict[str, Any]:
     ticket, message = str(uuid.uuid4()), str(uuid.uuid4())
-    return {"id": attachment_id, "message_id": message, "ticket_id": ticket, "uploader_id": me, "name": "a.txt",
-            "mime": "text/plain", "size": 5, "sha256": "0" * 64, "object_path": f"{ticket}/{message}/a.txt",
-            "created_at": "2026-11-29T00:00:00+00:00", "change_xid": 1, "change_id": 1}
+    return {
+        "id": attachment_id,
+        "message_id": message,
+        "ticket_id": ticket,
+        "uploader_id": me,
+        "name": "a.txt",
+        "mime": "text/plain",
+        "size": 5,
+        "sha256": "0" * 64,
+        "object_path": f"{ticket}/{message}/a.txt",
+        "created_at": "2026-11-29T00:00:00+00:00",
+        "change_xid": 1,
+        "change_id": 1,
+    }
 
 
 @pytest.mark.parametrize("hostile", ["../../escaped", "/tmp/abs-escaped", "..", "sub/dir"])

@@ -31,8 +31,9 @@ def anon_client(stack: StackProcess) -> Client:
     One httpx client serves auth and REST: supabase-py drops (without closing) its REST client on
     every auth event, which would leak sockets; a shared client passed in is closed by its owner.
     """
-    return create_client(stack.api_url, stack.anon_key,
-                         ClientOptions(auto_refresh_token=False, httpx_client=httpx.Client(timeout=30)))
+    return create_client(
+        stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False, httpx_client=httpx.Client(timeout=30))
+    )
 
 
 @pytest.fixture
@@ -54,11 +55,13 @@ def claims_of(token: str, stack: StackProcess) -> dict[str, object]:
     return dict(jwt.decode(token, stack.jwt_secret, algorithms=["HS256"], audience="authenticated"))
 
 
-def test_sign_up_returns_session_and_creates_profile(client: Client, stack: StackProcess,
-                                                     db: psycopg.Connection) -> None:
+def test_sign_up_returns_session_and_creates_profile(
+    client: Client, stack: StackProcess, db: psycopg.Connection
+) -> None:
     email = new_email()
-    res = client.auth.sign_up({"email": email, "password": PASSWORD,
-                               "options": {"data": {"display_name": "Pat Newcomer", "role": "admin"}}})
+    res = client.auth.sign_up(
+        {"email": email, "password": PASSWORD, "options": {"data": {"display_name": "Pat Newcomer", "role": "admin"}}}
+    )
     assert res.session is not None and res.user is not None
     assert res.user.email == email
     assert res.user.user_metadata == {"display_name": "Pat Newcomer", "role": "admin"}
@@ -80,8 +83,22 @@ def test_access_token_carries_gotrue_claims(client: Client, stack: StackProcess)
     header = jwt.get_unverified_header(res.session.access_token)
     assert header["alg"] == "HS256"
     claims = claims_of(res.session.access_token, stack)
-    assert set(claims) == {"iss", "sub", "aud", "exp", "iat", "email", "phone", "app_metadata", "user_metadata",
-                           "role", "aal", "amr", "session_id", "is_anonymous"}
+    assert set(claims) == {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "email",
+        "phone",
+        "app_metadata",
+        "user_metadata",
+        "role",
+        "aal",
+        "amr",
+        "session_id",
+        "is_anonymous",
+    }
     assert claims["iss"] == f"{stack.api_url}/auth/v1"
     assert claims["sub"] == res.user.id and claims["aud"] == "authenticated" and claims["role"] == "authenticated"
     assert claims["email"] == email and claims["phone"] == ""
@@ -159,8 +176,10 @@ def test_replay_of_just_rotated_token_returns_the_active_child(client: Client) -
 
 def age_token(db: psycopg.Connection, token: str, seconds: int = 60) -> None:
     """Let time pass for a rotated token: its revocation moves out of the reuse interval."""
-    db.execute("update auth.refresh_tokens set updated_at = updated_at - make_interval(secs => %s)"
-               " where token = %s", (seconds, token))
+    db.execute(
+        "update auth.refresh_tokens set updated_at = updated_at - make_interval(secs => %s) where token = %s",
+        (seconds, token),
+    )
 
 
 def test_reuse_of_an_older_token_revokes_the_family(client: Client, db: psycopg.Connection) -> None:
@@ -181,8 +200,7 @@ def test_reuse_of_an_older_token_revokes_the_family(client: Client, db: psycopg.
         assert err.value.code == "refresh_token_already_used"
 
 
-def test_parent_of_the_active_token_still_gets_it_later(client: Client, second: Client,
-                                                        db: psycopg.Connection) -> None:
+def test_parent_of_the_active_token_still_gets_it_later(client: Client, second: Client, db: psycopg.Connection) -> None:
     """Two holders of one session (app and sync engine): the one that refreshes second, even much
     later, gets the token the first one got instead of being logged out (as GoTrue does)."""
     first = client.auth.sign_up({"email": new_email(), "password": PASSWORD}).session
@@ -202,8 +220,9 @@ def test_unknown_refresh_token(client: Client) -> None:
 
 
 def test_get_user_is_not_wrapped_and_uses_the_token(client: Client, users: Users) -> None:
-    session = client.auth.sign_in_with_password({"email": users.customer.email,
-                                                 "password": users.customer.password}).session
+    session = client.auth.sign_in_with_password(
+        {"email": users.customer.email, "password": users.customer.password}
+    ).session
     assert session is not None
     got = client.auth.get_user(session.access_token)
     assert got is not None and got.user.id == users.customer.id and got.user.email == users.customer.email
@@ -249,8 +268,9 @@ def test_update_user_cannot_touch_app_metadata(client: Client, db: psycopg.Conne
     with pytest.raises(AuthApiError) as err:
         client.auth.update_user({"data": {"x": 1}, "app_metadata": {"role": "admin"}})  # type: ignore[typeddict-unknown-key]
     assert err.value.status == 403 and err.value.code == "not_admin"
-    row = db.execute("select raw_app_meta_data, raw_user_meta_data from auth.users where id = %s",
-                     (res.user.id,)).fetchone()
+    row = db.execute(
+        "select raw_app_meta_data, raw_user_meta_data from auth.users where id = %s", (res.user.id,)
+    ).fetchone()
     assert row is not None and "role" not in row[0] and row[1] == {}
     profile = db.execute("select role from public.profiles where id = %s", (res.user.id,)).fetchone()
     assert profile == ("customer",)
@@ -305,8 +325,9 @@ def test_sign_out_others_keeps_this_session(client: Client, second: Client) -> N
         second.auth.refresh_session(other.refresh_token)
 
 
-def test_banned_user_cannot_sign_in_refresh_or_read(client: Client, stack: StackProcess,
-                                                     db: psycopg.Connection) -> None:
+def test_banned_user_cannot_sign_in_refresh_or_read(
+    client: Client, stack: StackProcess, db: psycopg.Connection
+) -> None:
     email = new_email()
     session = client.auth.sign_up({"email": email, "password": PASSWORD}).session
     assert session is not None

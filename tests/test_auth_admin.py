@@ -26,8 +26,9 @@ def new_email() -> str:
 
 @pytest.fixture
 def service(stack: StackProcess) -> Iterator[Client]:
-    c = create_client(stack.api_url, stack.service_role_key,
-                      ClientOptions(auto_refresh_token=False, persist_session=False))
+    c = create_client(
+        stack.api_url, stack.service_role_key, ClientOptions(auto_refresh_token=False, persist_session=False)
+    )
     yield c
     c.auth.close()
 
@@ -46,10 +47,15 @@ def profile_role(db: psycopg.Connection, user_id: str) -> str | None:
 
 def test_create_get_update_delete(service: Client, client: Client, db: psycopg.Connection) -> None:
     email = new_email()
-    created = service.auth.admin.create_user({
-        "email": email, "password": PASSWORD, "email_confirm": True,
-        "user_metadata": {"display_name": "Made By Admin"}, "app_metadata": {"role": "agent"},
-    }).user
+    created = service.auth.admin.create_user(
+        {
+            "email": email,
+            "password": PASSWORD,
+            "email_confirm": True,
+            "user_metadata": {"display_name": "Made By Admin"},
+            "app_metadata": {"role": "agent"},
+        }
+    ).user
     assert created.email == email and created.email_confirmed_at is not None
     assert created.app_metadata == {"provider": "email", "providers": ["email"], "role": "agent"}
     assert created.user_metadata == {"display_name": "Made By Admin"}
@@ -61,9 +67,13 @@ def test_create_get_update_delete(service: Client, client: Client, db: psycopg.C
     fetched = service.auth.admin.get_user_by_id(created.id).user
     assert fetched.id == created.id and fetched.last_sign_in_at is not None
 
-    updated = service.auth.admin.update_user_by_id(created.id, {
-        "user_metadata": {"team": "billing"}, "app_metadata": {"role": "admin"},
-    }).user
+    updated = service.auth.admin.update_user_by_id(
+        created.id,
+        {
+            "user_metadata": {"team": "billing"},
+            "app_metadata": {"role": "admin"},
+        },
+    ).user
     assert updated.user_metadata == {"display_name": "Made By Admin", "team": "billing"}
     assert updated.app_metadata["role"] == "admin"
     assert profile_role(db, created.id) == "admin"  # the migration's trigger followed app_metadata.role
@@ -165,8 +175,11 @@ def test_admin_api_with_a_user_token_is_not_admin(stack: StackProcess, users: Us
             token = session.access_token
         finally:
             signer.auth.close()
-        c = create_client(stack.api_url, stack.anon_key,
-                          ClientOptions(headers={"Authorization": f"Bearer {token}"}, auto_refresh_token=False))
+        c = create_client(
+            stack.api_url,
+            stack.anon_key,
+            ClientOptions(headers={"Authorization": f"Bearer {token}"}, auto_refresh_token=False),
+        )
         try:
             with pytest.raises(AuthApiError) as err:
                 c.auth.admin.list_users()
@@ -177,9 +190,14 @@ def test_admin_api_with_a_user_token_is_not_admin(stack: StackProcess, users: Us
         finally:
             c.auth.close()
     # a forged-looking token whose session does not exist is refused before the role is even looked at
-    c = create_client(stack.api_url, stack.anon_key, ClientOptions(
-        headers={"Authorization": f"Bearer {stack.mint(users.admin.id, role='service_role')}"},
-        auto_refresh_token=False))
+    c = create_client(
+        stack.api_url,
+        stack.anon_key,
+        ClientOptions(
+            headers={"Authorization": f"Bearer {stack.mint(users.admin.id, role='service_role')}"},
+            auto_refresh_token=False,
+        ),
+    )
     try:
         with pytest.raises(AuthApiError) as err:
             c.auth.admin.list_users()
@@ -194,23 +212,31 @@ def test_admin_api_with_the_anon_key_is_not_admin(client: Client, users: Users) 
     assert err.value.status == 403 and err.value.code == "not_admin"
 
 
-def test_admin_api_with_a_signed_in_users_session_is_not_admin(client: Client, users: Users,
-                                                              db: psycopg.Connection) -> None:
+def test_admin_api_with_a_signed_in_users_session_is_not_admin(
+    client: Client, users: Users, db: psycopg.Connection
+) -> None:
     client.auth.sign_in_with_password({"email": users.customer.email, "password": users.customer.password})
     # supabase-py's admin API keeps the key the client was created with; call it with the user's JWT explicitly
     session = client.auth.get_session()
     assert session is not None
     with pytest.raises(AuthApiError) as err:
-        client.auth.admin._request("PUT", f"admin/users/{users.customer.id}", jwt=session.access_token,
-                                   body={"app_metadata": {"role": "admin"}})
+        client.auth.admin._request(
+            "PUT",
+            f"admin/users/{users.customer.id}",
+            jwt=session.access_token,
+            body={"app_metadata": {"role": "admin"}},
+        )
     assert err.value.code == "not_admin"
     assert profile_role(db, users.customer.id) == "customer"
 
 
 def test_expired_service_token_is_rejected(stack: StackProcess) -> None:
     token = stack.mint(None, role="service_role", ttl=-10)
-    c = create_client(stack.api_url, stack.anon_key,
-                      ClientOptions(headers={"Authorization": f"Bearer {token}"}, auto_refresh_token=False))
+    c = create_client(
+        stack.api_url,
+        stack.anon_key,
+        ClientOptions(headers={"Authorization": f"Bearer {token}"}, auto_refresh_token=False),
+    )
     try:
         with pytest.raises(AuthApiError) as err:
             c.auth.admin.list_users()
@@ -223,8 +249,11 @@ async def test_async_admin(stack: StackProcess, db: psycopg.Connection) -> None:
     service = await acreate_client(stack.api_url, stack.service_role_key)
     try:
         email = new_email()
-        user = (await service.auth.admin.create_user({"email": email, "password": PASSWORD,
-                                                      "app_metadata": {"role": "agent"}})).user
+        user = (
+            await service.auth.admin.create_user(
+                {"email": email, "password": PASSWORD, "app_metadata": {"role": "agent"}}
+            )
+        ).user
         assert profile_role(db, user.id) == "agent"
         got = (await service.auth.admin.get_user_by_id(user.id)).user
         assert got.email == email and got.email_confirmed_at is None

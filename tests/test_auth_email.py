@@ -30,17 +30,20 @@ def new_email() -> str:
 
 @pytest.fixture
 def client(stack: StackProcess) -> Iterator[Client]:
-    c = create_client(stack.api_url, stack.anon_key,
-                      ClientOptions(auto_refresh_token=False, httpx_client=httpx.Client(timeout=30)))
+    c = create_client(
+        stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False, httpx_client=httpx.Client(timeout=30))
+    )
     yield c
     c.auth.close()
 
 
 @pytest.fixture
 def admin(stack: StackProcess) -> Iterator[Client]:
-    c = create_client(stack.api_url, stack.service_role_key,
-                      ClientOptions(auto_refresh_token=False, persist_session=False,
-                                    httpx_client=httpx.Client(timeout=30)))
+    c = create_client(
+        stack.api_url,
+        stack.service_role_key,
+        ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=httpx.Client(timeout=30)),
+    )
     yield c
     c.auth.close()
 
@@ -51,8 +54,9 @@ def inbox(stack: StackProcess, to: str) -> list[dict[str, object]]:
     listed = httpx.get(f"{stack.api_url}/inbox/api/v1/messages", headers=headers, timeout=30)
     assert listed.status_code == 200, listed.text
     mine = [m for m in listed.json()["messages"] if m["To"][0]["Address"] == to]
-    return [httpx.get(f"{stack.api_url}/inbox/api/v1/message/{m['ID']}", headers=headers, timeout=30).json()
-            for m in mine]
+    return [
+        httpx.get(f"{stack.api_url}/inbox/api/v1/message/{m['ID']}", headers=headers, timeout=30).json() for m in mine
+    ]
 
 
 def last_mail(stack: StackProcess, to: str) -> tuple[str, str | None, str]:
@@ -170,10 +174,12 @@ def test_reauthenticate_code_is_the_nonce_for_a_password_change(client: Client, 
 
 
 def test_invite_accept_set_password_sign_in_with_the_role_the_admin_chose(
-        admin: Client, client: Client, stack: StackProcess, db: psycopg.Connection) -> None:
+    admin: Client, client: Client, stack: StackProcess, db: psycopg.Connection
+) -> None:
     email = new_email()
-    invited = admin.auth.admin.invite_user_by_email(email, {"data": {"display_name": "New Agent"},
-                                                            "redirect_to": APP_URL})
+    invited = admin.auth.admin.invite_user_by_email(
+        email, {"data": {"display_name": "New Agent"}, "redirect_to": APP_URL}
+    )
     assert invited.user.email == email and invited.user.invited_at
     # the role is the admin's choice, set server-side in app_metadata (never user_metadata)
     admin.auth.admin.update_user_by_id(invited.user.id, {"app_metadata": {"role": "agent"}})
@@ -193,8 +199,9 @@ def test_invite_accept_set_password_sign_in_with_the_role_the_admin_chose(
     assert session.user.email_confirmed_at is not None
     profile = client.table("profiles").select("role,display_name").eq("id", session.user.id).single().execute()
     assert profile.data == {"role": "agent", "display_name": "New Agent"}
-    assert db.execute("select invited_at is not null from auth.users where id = %s",
-                      (session.user.id,)).fetchone() == (True,)
+    assert db.execute("select invited_at is not null from auth.users where id = %s", (session.user.id,)).fetchone() == (
+        True,
+    )
 
 
 def test_invite_of_a_registered_address_is_refused(admin: Client, client: Client) -> None:
@@ -215,8 +222,9 @@ def test_invite_needs_the_service_role(client: Client, stack: StackProcess) -> N
 
 def test_generate_link_gives_a_working_link_and_code_without_sending(admin: Client, stack: StackProcess) -> None:
     email = new_email()
-    res = admin.auth.admin.generate_link({"type": "signup", "email": email, "password": PASSWORD,
-                                          "options": {"redirect_to": APP_URL}})
+    res = admin.auth.admin.generate_link(
+        {"type": "signup", "email": email, "password": PASSWORD, "options": {"redirect_to": APP_URL}}
+    )
     props = res.properties
     assert props.verification_type == "signup" and props.redirect_to == APP_URL and len(props.email_otp) == 6
     assert inbox(stack, email) == []

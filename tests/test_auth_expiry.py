@@ -46,8 +46,9 @@ def test_tokens_expire_after_the_configured_lifetime(short_stack: StackProcess) 
     try:
         session = c.auth.sign_up({"email": new_email(), "password": PASSWORD}).session
         assert session is not None and session.expires_in == EXPIRY
-        claims = jwt.decode(session.access_token, short_stack.jwt_secret, algorithms=["HS256"],
-                            audience="authenticated")
+        claims = jwt.decode(
+            session.access_token, short_stack.jwt_secret, algorithms=["HS256"], audience="authenticated"
+        )
         assert claims["exp"] - claims["iat"] == EXPIRY
         assert c.auth.get_user(session.access_token) is not None
         time.sleep(EXPIRY + 1.2)
@@ -76,8 +77,9 @@ def test_get_session_refreshes_a_token_about_to_expire(short_stack: StackProcess
 
 
 async def test_async_client_auto_refreshes_in_the_background(short_stack: StackProcess) -> None:
-    client = await acreate_client(short_stack.api_url, short_stack.anon_key,
-                                  AsyncClientOptions(httpx_client=httpx.AsyncClient(timeout=30)))
+    client = await acreate_client(
+        short_stack.api_url, short_stack.anon_key, AsyncClientOptions(httpx_client=httpx.AsyncClient(timeout=30))
+    )
     events: list[str] = []
     client.auth.on_auth_state_change(lambda event, _session: events.append(event))
     try:

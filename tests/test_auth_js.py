@@ -22,17 +22,24 @@ from tests.test_js_smoke import JS_DIR, node_ready
 @pytest.mark.node
 def test_supabase_js_email_and_mfa_flows(stack: StackProcess, db: psycopg.Connection) -> None:
     node = node_ready()
-    env = {**os.environ, "SUPABASE_URL": stack.api_url, "SUPABASE_ANON_KEY": stack.anon_key,
-           "SUPABASE_SERVICE_ROLE_KEY": stack.service_role_key}
-    done = subprocess.run([node, "auth_flows.mjs"], check=False, cwd=JS_DIR, env=env, capture_output=True,
-                          text=True, timeout=180)
+    env = {
+        **os.environ,
+        "SUPABASE_URL": stack.api_url,
+        "SUPABASE_ANON_KEY": stack.anon_key,
+        "SUPABASE_SERVICE_ROLE_KEY": stack.service_role_key,
+    }
+    done = subprocess.run(
+        [node, "auth_flows.mjs"], check=False, cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["recovered"] is True and seen["aal"] == "aal2"
-    assert db.execute("select role, display_name from public.profiles where id = %s",
-                      (seen["invited_user"],)).fetchone() == ("agent", "JS Invitee")
-    assert db.execute("select email_confirmed_at is not null from auth.users where id = %s",
-                      (seen["otp_user"],)).fetchone() == (True,)
+    assert db.execute(
+        "select role, display_name from public.profiles where id = %s", (seen["invited_user"],)
+    ).fetchone() == ("agent", "JS Invitee")
+    assert db.execute(
+        "select email_confirmed_at is not null from auth.users where id = %s", (seen["otp_user"],)
+    ).fetchone() == (True,)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +57,9 @@ def test_supabase_js_with_the_cli_demo_keys_hardcoded(demo_stack: StackProcess) 
     node = node_ready()
     email, _, _ = demo.ACCOUNTS[1]
     env = {**os.environ, "SUPABASE_URL": demo_stack.api_url, "DEMO_EMAIL": email, "DEMO_PASSWORD": demo.PASSWORD}
-    done = subprocess.run([node, "demo_keys.mjs"], check=False, cwd=JS_DIR, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [node, "demo_keys.mjs"], check=False, cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"user": email, "tickets": seen["tickets"], "users": len(demo.ACCOUNTS)} and seen["tickets"] >= 3

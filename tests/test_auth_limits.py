@@ -64,11 +64,13 @@ def smtp() -> Iterator[tuple[Sink, int]]:
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory, smtp: tuple[Sink, int]) -> Iterator[StackProcess]:
     root: Path = tmp_path_factory.mktemp("localbase-limits")
-    env = {**TEST_RATE_LIMITS,
-           "LOCALBASE_RATE_LIMIT_SIGN_IN_SIGN_UPS": str(SIGN_IN_LIMIT),
-           "LOCALBASE_RATE_LIMIT_OTP": str(OTP_LIMIT),
-           "LOCALBASE_RATE_LIMIT_TOKEN_REFRESH": str(REFRESH_LIMIT),
-           "LOCALBASE_RATE_LIMIT_EMAIL_SENT": str(EMAIL_LIMIT)}
+    env = {
+        **TEST_RATE_LIMITS,
+        "LOCALBASE_RATE_LIMIT_SIGN_IN_SIGN_UPS": str(SIGN_IN_LIMIT),
+        "LOCALBASE_RATE_LIMIT_OTP": str(OTP_LIMIT),
+        "LOCALBASE_RATE_LIMIT_TOKEN_REFRESH": str(REFRESH_LIMIT),
+        "LOCALBASE_RATE_LIMIT_EMAIL_SENT": str(EMAIL_LIMIT),
+    }
     proc = StackProcess(root / "data", env=env, args=["--smtp-url", f"smtp://127.0.0.1:{smtp[1]}"])
     proc.start()
     try:
@@ -77,20 +79,29 @@ def limited(tmp_path_factory: pytest.TempPathFactory, smtp: tuple[Sink, int]) ->
         proc.stop()
 
 
-def auth_post(stack: StackProcess, path: str, body: dict[str, Any], *, source: str = "127.0.0.1",
-              headers: dict[str, str] | None = None) -> httpx.Response:
+def auth_post(
+    stack: StackProcess,
+    path: str,
+    body: dict[str, Any],
+    *,
+    source: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     transport = httpx.HTTPTransport(local_address=source)
     with httpx.Client(transport=transport, timeout=30) as http:
-        return http.post(f"{stack.api_url}/auth/v1/{path}", json=body,
-                         headers={"apikey": stack.anon_key, **(headers or {})})
+        return http.post(
+            f"{stack.api_url}/auth/v1/{path}", json=body, headers={"apikey": stack.anon_key, **(headers or {})}
+        )
 
 
 def test_invitation_goes_out_by_smtp_and_its_link_signs_the_invitee_in(
-        limited: StackProcess, smtp: tuple[Sink, int]) -> None:
+    limited: StackProcess, smtp: tuple[Sink, int]
+) -> None:
     sink, _ = smtp
     address = f"smtp-{uuid.uuid4().hex[:10]}@test.supportchat.local"
-    admin = create_client(limited.api_url, limited.service_role_key,
-                          ClientOptions(auto_refresh_token=False, persist_session=False))
+    admin = create_client(
+        limited.api_url, limited.service_role_key, ClientOptions(auto_refresh_token=False, persist_session=False)
+    )
     try:
         invited = admin.auth.admin.invite_user_by_email(address, {"redirect_to": "http://127.0.0.1:8765/welcome"})
         admin.auth.admin.update_user_by_id(invited.user.id, {"app_metadata": {"role": "agent"}})
@@ -131,8 +142,15 @@ def test_token_refresh_is_limited_per_ip(limited: StackProcess) -> None:
 
 
 def test_otp_requests_are_limited_per_ip(limited: StackProcess) -> None:
-    answers = [auth_post(limited, "otp", {"email": f"otp-{uuid.uuid4().hex[:10]}@test.supportchat.local"},
-                         headers={"X-Supabase-Api-Version": "2024-01-01"}) for _ in range(OTP_LIMIT + 2)]
+    answers = [
+        auth_post(
+            limited,
+            "otp",
+            {"email": f"otp-{uuid.uuid4().hex[:10]}@test.supportchat.local"},
+            headers={"X-Supabase-Api-Version": "2024-01-01"},
+        )
+        for _ in range(OTP_LIMIT + 2)
+    ]
     assert [a.status_code for a in answers] == [200] * OTP_LIMIT + [429] * 2
     assert answers[-1].json() == {"code": "over_request_rate_limit", "message": "Request rate limit reached"}
 
@@ -142,14 +160,20 @@ def test_emails_share_one_hourly_limit(limited: StackProcess, smtp: tuple[Sink, 
     assert len(sink.messages) == EMAIL_LIMIT, "the invitation and the OTP mails went out"
     person = create_user(limited.db_url, "customer")
     # from another address, so the per-IP OTP bucket has room: only the email limit can refuse
-    refused = auth_post(limited, "recover", {"email": person.email}, source="127.0.0.3",
-                        headers={"X-Supabase-Api-Version": "2024-01-01"})
+    refused = auth_post(
+        limited,
+        "recover",
+        {"email": person.email},
+        source="127.0.0.3",
+        headers={"X-Supabase-Api-Version": "2024-01-01"},
+    )
     assert refused.status_code == 429
     assert refused.json() == {"code": "over_email_send_rate_limit", "message": "email rate limit exceeded"}
     assert len(sink.messages) == EMAIL_LIMIT
     with psycopg.connect(limited.db_url) as conn:  # the refused mail left no usable token behind
-        assert conn.execute("select coalesce(recovery_token, '') from auth.users where id = %s",
-                            (person.id,)).fetchone() == ("",)
+        assert conn.execute(
+            "select coalesce(recovery_token, '') from auth.users where id = %s", (person.id,)
+        ).fetchone() == ("",)
 
 
 def test_thirty_wrong_passwords_meet_429_without_thirty_bcrypt_hashes(limited: StackProcess) -> None:
@@ -177,13 +201,28 @@ def test_thirty_wrong_passwords_meet_429_without_thirty_bcrypt_hashes(limited: S
     assert legacy.status_code == 429
     assert legacy.json() == {"code": 429, "error_code": "over_request_rate_limit", "msg": "Request rate limit reached"}
     # the limit is per address: another loopback address still gets an honest answer
-    other = auth_post(limited, "token?grant_type=password", {"email": victim.email, "password": victim.password},
-                      source="127.0.0.2")
+    other = auth_post(
+        limited, "token?grant_type=password", {"email": victim.email, "password": victim.password}, source="127.0.0.2"
+    )
     assert other.status_code == 200, other.text
 
 
 def test_a_bad_smtp_url_is_a_clear_usage_error(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "localbase", "stack", "--smtp-url", "mail.example.com:25",
-                           "--data", str(tmp_path / "never")], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "localbase",
+            "stack",
+            "--smtp-url",
+            "mail.example.com:25",
+            "--data",
+            str(tmp_path / "never"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2 and "--smtp-url" in done.stderr and "smtp://" in done.stderr
     assert not (tmp_path / "never").exists(), "nothing was started"

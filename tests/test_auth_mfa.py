@@ -22,8 +22,9 @@ PASSWORD = "mfa-flow-Passw0rd"
 
 
 def new_client(stack: StackProcess) -> Client:
-    return create_client(stack.api_url, stack.anon_key,
-                         ClientOptions(auto_refresh_token=False, httpx_client=httpx.Client(timeout=30)))
+    return create_client(
+        stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False, httpx_client=httpx.Client(timeout=30))
+    )
 
 
 @pytest.fixture
@@ -156,8 +157,9 @@ def test_an_admin_removes_a_lost_factor(client: Client, stack: StackProcess) -> 
     with pytest.raises(AuthApiError) as not_admin:  # a user's own token is no admin key
         client.auth.admin.mfa.list_factors({"user_id": uid})
     assert not_admin.value.status == 403
-    admin = create_client(stack.api_url, stack.service_role_key,
-                          ClientOptions(auto_refresh_token=False, persist_session=False))
+    admin = create_client(
+        stack.api_url, stack.service_role_key, ClientOptions(auto_refresh_token=False, persist_session=False)
+    )
     try:
         listed = admin.auth.admin.mfa.list_factors({"user_id": uid})
         assert [(f.id, f.status) for f in listed] == [(factor_id, "verified")]

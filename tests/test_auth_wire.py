@@ -26,8 +26,11 @@ NEW_API = {"X-Supabase-Api-Version": "2024-01-01"}
 
 @pytest.fixture
 def http(stack: StackProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{stack.api_url}/auth/v1", timeout=30,
-                      headers={"apikey": stack.anon_key, "Authorization": f"Bearer {stack.anon_key}"}) as c:
+    with httpx.Client(
+        base_url=f"{stack.api_url}/auth/v1",
+        timeout=30,
+        headers={"apikey": stack.anon_key, "Authorization": f"Bearer {stack.anon_key}"},
+    ) as c:
         yield c
 
 
@@ -86,9 +89,20 @@ def test_settings_shape(http: httpx.Client) -> None:
     assert settings["mailer_autoconfirm"] is True and settings["disable_signup"] is False
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"a string"', b"\xff\xfe\x00", b"",
-                                  b'{"email": 5, "password": "abcdefgh"}', b'{"email": "a@b.co", "password": []}',
-                                  b'{"email": "a@b.co", "password": "abcdefgh", "data": "x"}', b"[" * 20000])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'"a string"',
+        b"\xff\xfe\x00",
+        b"",
+        b'{"email": 5, "password": "abcdefgh"}',
+        b'{"email": "a@b.co", "password": []}',
+        b'{"email": "a@b.co", "password": "abcdefgh", "data": "x"}',
+        b"[" * 20000,
+    ],
+)
 def test_bad_json_is_a_clear_400(http: httpx.Client, body: bytes) -> None:
     res = http.post("/signup", content=body, headers={"Content-Type": "application/json", **NEW_API})
     assert res.status_code == 400, res.text
@@ -108,8 +122,14 @@ def test_huge_bodies_are_413(http: httpx.Client) -> None:
 
     streamed = http.post("/token?grant_type=password", content=chunks(), headers=NEW_API)
     assert streamed.status_code == 413
-    ok = http.post("/signup", json={"email": f"s-{uuid.uuid4().hex[:8]}@test.supportchat.local",
-                                    "password": "fine-password", "data": {"bio": "z" * 30_000}})
+    ok = http.post(
+        "/signup",
+        json={
+            "email": f"s-{uuid.uuid4().hex[:8]}@test.supportchat.local",
+            "password": "fine-password",
+            "data": {"bio": "z" * 30_000},
+        },
+    )
     assert ok.status_code == 200
 
 
@@ -118,22 +138,26 @@ def test_overlong_password_is_refused(http: httpx.Client) -> None:
     assert res.status_code == 400 and res.json()["code"] == "validation_failed"
 
 
-def test_forged_expired_and_none_tokens_are_rejected(http: httpx.Client, stack: StackProcess,
-                                                      users: Users) -> None:
+def test_forged_expired_and_none_tokens_are_rejected(http: httpx.Client, stack: StackProcess, users: Users) -> None:
     session = sign_up(http)
     real = session["access_token"]
     claims = jwt.decode(real, stack.jwt_secret, algorithms=["HS256"], audience="authenticated")
     forged = jwt.encode(claims, "not-the-secret-but-long-enough-to-be-used-32", algorithm="HS256")
-    expired = jwt.encode({**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 10},
-                         stack.jwt_secret, algorithm="HS256")
+    expired = jwt.encode(
+        {**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 10}, stack.jwt_secret, algorithm="HS256"
+    )
     none_alg = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
     hs512 = jwt.encode(claims, stack.jwt_secret, algorithm="HS512")
     tampered_payload = b64({**claims, "role": "service_role"})
     tampered = ".".join([real.split(".")[0], tampered_payload, real.split(".")[2]])
     for token in (forged, expired, none_alg, hs512, tampered, "garbage", "a.b.c"):
         for method, path in (("GET", "/user"), ("PUT", "/user"), ("POST", "/logout")):
-            res = http.request(method, path, headers={"Authorization": f"Bearer {token}", **NEW_API},
-                               json={"data": {"x": 1}} if method == "PUT" else None)
+            res = http.request(
+                method,
+                path,
+                headers={"Authorization": f"Bearer {token}", **NEW_API},
+                json={"data": {"x": 1}} if method == "PUT" else None,
+            )
             assert res.status_code == 403, (token, path, res.text)
             assert res.json()["code"] == "bad_jwt"
     no_auth = httpx.get(f"{stack.api_url}/auth/v1/user", headers={"apikey": stack.anon_key, **NEW_API})
@@ -155,8 +179,22 @@ def test_user_json_shape(http: httpx.Client) -> None:
     assert set(session) == {"access_token", "token_type", "expires_in", "expires_at", "refresh_token", "user"}
     user = http.get("/user", headers={"Authorization": f"Bearer {session['access_token']}"}).json()
     assert user == session["user"] | {"last_sign_in_at": user["last_sign_in_at"]}
-    for key in ("id", "aud", "role", "email", "email_confirmed_at", "phone", "confirmed_at", "last_sign_in_at",
-                "app_metadata", "user_metadata", "identities", "created_at", "updated_at", "is_anonymous"):
+    for key in (
+        "id",
+        "aud",
+        "role",
+        "email",
+        "email_confirmed_at",
+        "phone",
+        "confirmed_at",
+        "last_sign_in_at",
+        "app_metadata",
+        "user_metadata",
+        "identities",
+        "created_at",
+        "updated_at",
+        "is_anonymous",
+    ):
         assert key in user, key
     assert user["created_at"].endswith("Z")
     identity = user["identities"][0]
@@ -167,8 +205,10 @@ def test_user_json_shape(http: httpx.Client) -> None:
 
 def test_token_endpoint_odd_requests(http: httpx.Client) -> None:
     missing = http.post("/token?grant_type=refresh_token", json={})
-    assert missing.status_code == 400 and missing.json() == {"error": "invalid_request",
-                                                             "error_description": "refresh_token required"}
+    assert missing.status_code == 400 and missing.json() == {
+        "error": "invalid_request",
+        "error_description": "refresh_token required",
+    }
     unsupported = http.post("/token?grant_type=magic", json={}, headers=NEW_API)
     assert unsupported.status_code == 400 and unsupported.json()["code"] == "invalid_credentials"
     no_grant = http.post("/token", json={}, headers=NEW_API)
@@ -198,8 +238,11 @@ def test_unknown_routes_and_methods_answer_json(http: httpx.Client) -> None:
 
 
 def test_admin_odd_requests(stack: StackProcess) -> None:
-    with httpx.Client(base_url=f"{stack.api_url}/auth/v1", timeout=30, headers={
-            "apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}", **NEW_API}) as c:
+    with httpx.Client(
+        base_url=f"{stack.api_url}/auth/v1",
+        timeout=30,
+        headers={"apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}", **NEW_API},
+    ) as c:
         assert c.get("/admin/users?page=abc").status_code == 400
         assert c.get("/admin/users?per_page=-1").status_code == 400
         listed = c.get("/admin/users?page=1&per_page=1")
@@ -224,27 +267,34 @@ async def test_concurrent_refreshes_of_one_token_agree(stack: StackProcess) -> N
     async with httpx.AsyncClient(base_url=f"{stack.api_url}/auth/v1", headers=headers, timeout=30) as c:
         email = f"race-{uuid.uuid4().hex[:8]}@test.supportchat.local"
         session = (await c.post("/signup", json={"email": email, "password": "race-password"})).json()
-        results = await asyncio.gather(*[
-            c.post("/token?grant_type=refresh_token", json={"refresh_token": session["refresh_token"]})
-            for _ in range(6)])
+        results = await asyncio.gather(
+            *[
+                c.post("/token?grant_type=refresh_token", json={"refresh_token": session["refresh_token"]})
+                for _ in range(6)
+            ]
+        )
         assert all(r.status_code == 200 for r in results), [r.text for r in results]
         children = {r.json()["refresh_token"] for r in results}
         assert len(children) == 1 and session["refresh_token"] not in children
-        sids = {jwt.decode(r.json()["access_token"], options={"verify_signature": False})["session_id"]
-                for r in results}
+        sids = {
+            jwt.decode(r.json()["access_token"], options={"verify_signature": False})["session_id"] for r in results
+        }
         assert len(sids) == 1
 
 
-@pytest.mark.parametrize(("path", "raw"), [
-    ("/signup", '{"email": "nul@test.supportchat.local", "password": "abc\\u0000defgh"}'),
-    ("/signup", '{"email": "nul2@test.supportchat.local", "password": "abcdefgh", "data": {"k": "v\\u0000"}}'),
-    ("/signup", '{"email": "nul3@test.supportchat.local", "password": "abcdefgh", "data": {"k\\u0000": 1}}'),
-    ("/signup", '{"email": "sur@test.supportchat.local", "password": "\\ud800abcdef"}'),
-    ("/signup", '{"email": "inf@test.supportchat.local", "password": "abcdefgh", "data": {"n": 1e400}}'),
-    ("/signup", '{"email": "nan@test.supportchat.local", "password": "abcdefgh", "data": {"n": NaN}}'),
-    ("/token?grant_type=password", '{"email": "a\\u0000@x.co", "password": "abcdefgh"}'),
-    ("/token?grant_type=refresh_token", '{"refresh_token": "a\\u0000b"}'),
-])
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/signup", '{"email": "nul@test.supportchat.local", "password": "abc\\u0000defgh"}'),
+        ("/signup", '{"email": "nul2@test.supportchat.local", "password": "abcdefgh", "data": {"k": "v\\u0000"}}'),
+        ("/signup", '{"email": "nul3@test.supportchat.local", "password": "abcdefgh", "data": {"k\\u0000": 1}}'),
+        ("/signup", '{"email": "sur@test.supportchat.local", "password": "\\ud800abcdef"}'),
+        ("/signup", '{"email": "inf@test.supportchat.local", "password": "abcdefgh", "data": {"n": 1e400}}'),
+        ("/signup", '{"email": "nan@test.supportchat.local", "password": "abcdefgh", "data": {"n": NaN}}'),
+        ("/token?grant_type=password", '{"email": "a\\u0000@x.co", "password": "abcdefgh"}'),
+        ("/token?grant_type=refresh_token", '{"refresh_token": "a\\u0000b"}'),
+    ],
+)
 def test_strings_postgres_cannot_store_are_a_clear_400(http: httpx.Client, path: str, raw: str) -> None:
     res = http.post(path, content=raw, headers={"Content-Type": "application/json", **NEW_API})
     assert res.status_code == 400, res.text
@@ -252,37 +302,54 @@ def test_strings_postgres_cannot_store_are_a_clear_400(http: httpx.Client, path:
 
 
 def test_hostile_strings_within_limits_are_stored_verbatim(http: httpx.Client, stack: StackProcess) -> None:
-    hostile = {"name": "Robert'); drop table auth.users;--", "html": "<script>alert(1)</script>",
-               "emoji": "🙂 ünïcødé \u202e", "big": 10**30, "nested": {"a": [1, {"b": None}]}}
-    res = http.post("/signup", json={"email": f"h-{uuid.uuid4().hex[:8]}@test.supportchat.local",
-                                     "password": "' or 1=1 --", "data": hostile})
+    hostile = {
+        "name": "Robert'); drop table auth.users;--",
+        "html": "<script>alert(1)</script>",
+        "emoji": "🙂 ünïcødé \u202e",
+        "big": 10**30,
+        "nested": {"a": [1, {"b": None}]},
+    }
+    res = http.post(
+        "/signup",
+        json={"email": f"h-{uuid.uuid4().hex[:8]}@test.supportchat.local", "password": "' or 1=1 --", "data": hostile},
+    )
     assert res.status_code == 200, res.text
     assert res.json()["user"]["user_metadata"] == hostile
     token = res.json()["access_token"]
     claims = jwt.decode(token, stack.jwt_secret, algorithms=["HS256"], audience="authenticated")
     assert claims["user_metadata"] == hostile
-    again = http.post("/token?grant_type=password", json={"email": res.json()["user"]["email"],
-                                                          "password": "' or 1=1 --"})
+    again = http.post(
+        "/token?grant_type=password", json={"email": res.json()["user"]["email"], "password": "' or 1=1 --"}
+    )
     assert again.status_code == 200
 
 
 def test_admin_rejects_duplicate_ids_and_oversized_roles(stack: StackProcess, users: Users) -> None:
-    with httpx.Client(base_url=f"{stack.api_url}/auth/v1", timeout=30, headers={
-            "apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}", **NEW_API}) as c:
-        dup = c.post("/admin/users", json={"email": f"d-{uuid.uuid4().hex[:8]}@test.supportchat.local",
-                                           "id": users.customer.id})
+    with httpx.Client(
+        base_url=f"{stack.api_url}/auth/v1",
+        timeout=30,
+        headers={"apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}", **NEW_API},
+    ) as c:
+        dup = c.post(
+            "/admin/users", json={"email": f"d-{uuid.uuid4().hex[:8]}@test.supportchat.local", "id": users.customer.id}
+        )
         assert dup.status_code == 422 and dup.json()["code"] == "user_already_exists"
         long_role = c.put(f"/admin/users/{users.customer2.id}", json={"role": "r" * 300})
         assert long_role.status_code == 400 and long_role.json()["code"] == "validation_failed"
         chosen = str(uuid.uuid4())
-        made = c.post("/admin/users", json={"email": f"c-{uuid.uuid4().hex[:8]}@test.supportchat.local",
-                                            "id": chosen, "ban_duration": "1h30m"})
+        made = c.post(
+            "/admin/users",
+            json={"email": f"c-{uuid.uuid4().hex[:8]}@test.supportchat.local", "id": chosen, "ban_duration": "1h30m"},
+        )
         assert made.status_code == 200 and made.json()["id"] == chosen and "banned_until" in made.json()
 
 
 def test_credentials_are_checked_before_the_body_is_read(http: httpx.Client, stack: StackProcess) -> None:
-    forged = jwt.encode({"sub": str(uuid.uuid4()), "role": "authenticated", "exp": int(time.time()) + 60},
-                        "some-other-secret-that-is-long-enough!!", algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": str(uuid.uuid4()), "role": "authenticated", "exp": int(time.time()) + 60},
+        "some-other-secret-that-is-long-enough!!",
+        algorithm="HS256",
+    )
     user = http.put("/user", content=b"{garbage", headers={"Authorization": f"Bearer {forged}", **NEW_API})
     assert user.status_code == 403 and user.json()["code"] == "bad_jwt"
     admin = http.post("/admin/users", content=b"{garbage", headers=NEW_API)  # anon key: not an admin

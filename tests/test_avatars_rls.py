@@ -32,11 +32,19 @@ def as_(stack: StackProcess, users: Users) -> Iterator[Factory]:
         if who not in made:
             http = httpx.Client(timeout=120)
             opened.append(http)
-            token = {"anon": stack.anon_key, "service": stack.service_role_key}.get(who) \
-                or stack.mint(sub=getattr(users, who).id)
-            made[who] = create_client(stack.api_url, stack.anon_key, ClientOptions(
-                headers={"Authorization": f"Bearer {token}"}, httpx_client=http, auto_refresh_token=False,
-                persist_session=False))
+            token = {"anon": stack.anon_key, "service": stack.service_role_key}.get(who) or stack.mint(
+                sub=getattr(users, who).id
+            )
+            made[who] = create_client(
+                stack.api_url,
+                stack.anon_key,
+                ClientOptions(
+                    headers={"Authorization": f"Bearer {token}"},
+                    httpx_client=http,
+                    auto_refresh_token=False,
+                    persist_session=False,
+                ),
+            )
         return made[who]
 
     yield get
@@ -56,8 +64,11 @@ def refused(call: Callable[[], object]) -> StorageApiError:
 
 def rls_refused(call: Callable[[], object]) -> None:
     err = refused(call)
-    assert (err.status, err.code, err.message) == ("403", "Unauthorized",
-                                                   "new row violates row-level security policy"), err
+    assert (err.status, err.code, err.message) == (
+        "403",
+        "Unauthorized",
+        "new row violates row-level security policy",
+    ), err
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +82,19 @@ def pictures(as_: Factory, users: Users) -> dict[str, str]:
     return made
 
 
-def test_owners_write_their_own_folder_and_name_their_picture(as_: Factory, users: Users,
-                                                             pictures: dict[str, str]) -> None:
+def test_owners_write_their_own_folder_and_name_their_picture(
+    as_: Factory, users: Users, pictures: dict[str, str]
+) -> None:
     c = as_("customer")
     bucket(c).upload(pictures["customer"], JPEG, {"content-type": "image/jpeg", "upsert": "true"})  # replace own
     assert bucket(c).download(pictures["customer"]) == JPEG
-    row = c.table("profiles").update({"avatar_url": f"avatars/{pictures['customer']}"}).eq(
-        "id", users.customer.id).execute().data[0]
+    row = (
+        c.table("profiles")
+        .update({"avatar_url": f"avatars/{pictures['customer']}"})
+        .eq("id", users.customer.id)
+        .execute()
+        .data[0]
+    )
     assert row["avatar_url"] == f"avatars/{pictures['customer']}"
     c.table("profiles").update({"avatar_url": None}).eq("id", users.customer.id).execute()  # and clear it
 
@@ -101,12 +118,15 @@ def test_nobody_writes_into_someone_elses_folder(as_: Factory, users: Users, pic
     rls_refused(lambda: bucket(as_("admin")).upload(f"{victim}/avatar-admin.png", PNG, {"content-type": "image/png"}))
 
 
-@pytest.mark.parametrize("path", [
-    "avatar.png",                             # no folder
-    "{me}/nested/avatar.png",                 # a sub-folder
-    "{me}/.hidden.png",                       # a file name that starts with a dot
-    "{me}/a b.png",                           # outside the file-name alphabet
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "avatar.png",  # no folder
+        "{me}/nested/avatar.png",  # a sub-folder
+        "{me}/.hidden.png",  # a file name that starts with a dot
+        "{me}/a b.png",  # outside the file-name alphabet
+    ],
+)
 def test_malformed_paths_are_refused(as_: Factory, users: Users, path: str) -> None:
     key = path.format(me=users.customer.id)
     refused(lambda: bucket(as_("customer")).upload(key, PNG, {"content-type": "image/png"}))
@@ -115,22 +135,31 @@ def test_malformed_paths_are_refused(as_: Factory, users: Users, path: str) -> N
 def test_oversized_and_wrong_type_files_are_refused(as_: Factory, users: Users) -> None:
     c = as_("customer")
     folder = users.customer.id
-    big = refused(lambda: bucket(c).upload(f"{folder}/big.png", PNG + b"\0" * (1024 * 1024),
-                                           {"content-type": "image/png"}))
+    big = refused(
+        lambda: bucket(c).upload(f"{folder}/big.png", PNG + b"\0" * (1024 * 1024), {"content-type": "image/png"})
+    )
     assert (big.status, big.code) == ("413", "Payload too large")
     for i, mime in enumerate(("image/svg+xml", "text/html", "application/pdf")):
-        err = refused(lambda i=i, mime=mime: bucket(c).upload(f"{folder}/evil-{i}.png",  # type: ignore[misc]
-                                                              b"<svg onload=alert(1)>", {"content-type": mime}))
+        err = refused(
+            lambda i=i, mime=mime: bucket(c).upload(
+                f"{folder}/evil-{i}.png",  # type: ignore[misc]
+                b"<svg onload=alert(1)>",
+                {"content-type": mime},
+            )
+        )
         assert (err.status, err.code) == ("415", "invalid_mime_type")
 
 
-@pytest.mark.parametrize("value", [
-    "avatars/{other}/avatar.png",            # someone else's picture as mine
-    "avatars/{me}/../{other}/avatar.png",    # the same through a dotted path
-    "https://tracker.example/pixel.png",     # an outside URL every reader's app would fetch
-    "attachments/{me}/avatar.png",           # another bucket
-    "avatars/{me}/",                         # no file
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "avatars/{other}/avatar.png",  # someone else's picture as mine
+        "avatars/{me}/../{other}/avatar.png",  # the same through a dotted path
+        "https://tracker.example/pixel.png",  # an outside URL every reader's app would fetch
+        "attachments/{me}/avatar.png",  # another bucket
+        "avatars/{me}/",  # no file
+    ],
+)
 def test_a_profile_names_only_a_picture_in_its_own_folder(as_: Factory, users: Users, value: str) -> None:
     url = value.format(me=users.customer.id, other=users.customer2.id)
     with pytest.raises(APIError) as err:
@@ -139,7 +168,8 @@ def test_a_profile_names_only_a_picture_in_its_own_folder(as_: Factory, users: U
     # an admin may clear or change a profile, but not point it at another user's picture either
     with pytest.raises(APIError):
         as_("admin").table("profiles").update({"avatar_url": f"avatars/{users.admin.id}/x.png"}).eq(
-            "id", users.customer.id).execute()
+            "id", users.customer.id
+        ).execute()
 
 
 def test_who_reads_whose_picture(as_: Factory, stack: StackProcess, pictures: dict[str, str]) -> None:
@@ -149,7 +179,8 @@ def test_who_reads_whose_picture(as_: Factory, stack: StackProcess, pictures: di
     err = refused(lambda: bucket(as_("customer")).download(pictures["customer2"]))
     assert err.status in ("400", "404")
     assert pictures["customer2"].split("/")[1] not in {
-        e["name"] for e in bucket(as_("customer")).list(pictures["customer2"].split("/")[0])}
+        e["name"] for e in bucket(as_("customer")).list(pictures["customer2"].split("/")[0])
+    }
     # staff see every profile, so every picture
     assert bucket(as_("agent")).download(pictures["customer2"]) == PNG
     # anon: nothing, and no writes

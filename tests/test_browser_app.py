@@ -46,8 +46,13 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 def chrome(width: int = 1400, height: int = 900) -> WebDriver:
     options = webdriver.ChromeOptions()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 f"--window-size={width},{height}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        f"--window-size={width},{height}",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
@@ -73,12 +78,17 @@ def driver() -> Iterator[WebDriver]:
 
 
 Locator = tuple[str, str]
-REDRAWN = (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException,
-           ElementNotInteractableException)
+REDRAWN = (
+    StaleElementReferenceException,
+    NoSuchElementException,
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+)
 
 
 def act(driver: WebDriver, locator: Locator, action: Callable[[WebElement], object], timeout: float = 30) -> None:
     """Find the displayed element and act on it in one attempt; if it was redrawn meanwhile, find it again."""
+
     def attempt(d: WebDriver) -> bool:
         try:
             element = d.find_element(*locator)
@@ -92,9 +102,11 @@ def act(driver: WebDriver, locator: Locator, action: Callable[[WebElement], obje
     WebDriverWait(driver, timeout, ignored_exceptions=REDRAWN).until(attempt)
 
 
-def until_element(driver: WebDriver, locator: Locator, check: Callable[[WebElement], bool],
-                  timeout: float = 30) -> None:
+def until_element(
+    driver: WebDriver, locator: Locator, check: Callable[[WebElement], bool], timeout: float = 30
+) -> None:
     """Wait until the element (located afresh each time) satisfies ``check``."""
+
     def attempt(d: WebDriver) -> bool:
         try:
             return bool(check(d.find_element(*locator)))
@@ -122,19 +134,26 @@ def sign_in(driver: WebDriver, app: AppProcess, email: str, password: str) -> No
 
 def seed(db_url: str, users: Users, subject: str) -> str:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("insert into tickets (customer_id, assignee_id, subject, priority) values (%s, %s, %s,"
-                           " 'high') returning id", (users.customer.id, users.agent.id, subject)).fetchone()
+        row = conn.execute(
+            "insert into tickets (customer_id, assignee_id, subject, priority) values (%s, %s, %s,"
+            " 'high') returning id",
+            (users.customer.id, users.agent.id, subject),
+        ).fetchone()
         assert row is not None
-        for sender, text in ((users.customer, "The export button does nothing."),
-                             (users.agent, "Which browser are you using?"),
-                             (users.customer, "Chrome 131 on Windows 11.")):
-            conn.execute("insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)",
-                         (row[0], sender.id, text))
+        for sender, text in (
+            (users.customer, "The export button does nothing."),
+            (users.agent, "Which browser are you using?"),
+            (users.customer, "Chrome 131 on Windows 11."),
+        ):
+            conn.execute(
+                "insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)", (row[0], sender.id, text)
+            )
     return str(row[0])
 
 
-def test_sign_in_open_thread_and_send_in_chromium(app: AppProcess, driver: WebDriver, stack: StackProcess,
-                                                   users: Users) -> None:
+def test_sign_in_open_thread_and_send_in_chromium(
+    app: AppProcess, driver: WebDriver, stack: StackProcess, users: Users
+) -> None:
     subject = f"Export broken {time.time_ns() % 100000}"
     ticket_id = seed(stack.db_url, users, subject)
     wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
@@ -147,24 +166,38 @@ def test_sign_in_open_thread_and_send_in_chromium(app: AppProcess, driver: WebDr
         driver.save_screenshot(str(ARTIFACTS / "browser-thread-failed.png"))
         raise
     composer = css("textarea[data-testid=composer]")
-    act(driver, composer, lambda e: e.send_keys("Thanks! A fix ships tomorrow;", Keys.SHIFT, Keys.ENTER, Keys.SHIFT,
-                                                "I'll let you know.", Keys.ENTER))
+    act(
+        driver,
+        composer,
+        lambda e: e.send_keys(
+            "Thanks! A fix ships tomorrow;", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "I'll let you know.", Keys.ENTER
+        ),
+    )
     # the server's bubble (not the browser's instant echo), confirmed by the server
-    wait.until(ec.visibility_of_element_located(
-        (By.XPATH, "//*[@data-message-id and @data-message-id!='echo'][.//*[contains(text(), 'A fix ships tomorrow')]]"
-                   "[.//*[@data-testid='state-sent']]")))
+    wait.until(
+        ec.visibility_of_element_located(
+            (
+                By.XPATH,
+                "//*[@data-message-id and @data-message-id!='echo'][.//*[contains(text(), 'A fix ships tomorrow')]]"
+                "[.//*[@data-testid='state-sent']]",
+            )
+        )
+    )
     until_element(driver, composer, lambda e: e.get_attribute("value") == "")  # Enter sent and cleared it
     assert driver.title.endswith("SupportChat")
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "browser-thread.png"))
     with psycopg.connect(stack.db_url) as conn:
-        stored = conn.execute("select content from messages where ticket_id = %s and sender_id = %s"
-                              " order by created_at desc limit 1", (ticket_id, users.agent.id)).fetchone()
+        stored = conn.execute(
+            "select content from messages where ticket_id = %s and sender_id = %s order by created_at desc limit 1",
+            (ticket_id, users.agent.id),
+        ).fetchone()
     assert stored == ("Thanks! A fix ships tomorrow;\nI'll let you know.",), "Shift+Enter made a new line"
 
 
-def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: WebDriver, stack: StackProcess,
-                                                      users: Users) -> None:
+def test_keyboard_shortcuts_and_dark_mode_in_chromium(
+    app: AppProcess, driver: WebDriver, stack: StackProcess, users: Users
+) -> None:
     word = f"zebra{time.time_ns() % 10**6}"
     first = seed(stack.db_url, users, f"Keyboard A {word}")
     second = seed(stack.db_url, users, f"Keyboard B {word}")
@@ -187,8 +220,9 @@ def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: W
 
     # the inbox lists newest activity first: B (seeded last) is above A, so Alt+Up goes from A to B
     ActionChains(driver).key_down(Keys.ALT).send_keys(Keys.ARROW_UP).key_up(Keys.ALT).perform()
-    wait.until(ec.visibility_of_element_located(
-        (By.CSS_SELECTOR, f'[data-testid=ticket-pane][data-ticket-id="{second}"]')))
+    wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, f'[data-testid=ticket-pane][data-ticket-id="{second}"]'))
+    )
     ActionChains(driver).key_down(Keys.ALT).send_keys(Keys.ARROW_DOWN).key_up(Keys.ALT).perform()
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, pane)))
 
@@ -198,8 +232,11 @@ def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: W
 
     def resolved(_: object) -> bool:
         with psycopg.connect(stack.db_url) as conn:
-            row = conn.execute("select status, (select count(*) from messages where ticket_id = t.id and content ="
-                               " 'All done, closing this one.') from tickets t where id = %s", (first,)).fetchone()
+            row = conn.execute(
+                "select status, (select count(*) from messages where ticket_id = t.id and content ="
+                " 'All done, closing this one.') from tickets t where id = %s",
+                (first,),
+            ).fetchone()
         return row == ("resolved", 1)
 
     WebDriverWait(driver, 30, ignored_exceptions=REDRAWN).until(resolved)
@@ -210,8 +247,9 @@ def test_keyboard_shortcuts_and_dark_mode_in_chromium(app: AppProcess, driver: W
     driver.save_screenshot(str(ARTIFACTS / "browser-dark.png"))
 
 
-def test_scrolling_up_loads_older_messages_in_chromium(app: AppProcess, driver: WebDriver, stack: StackProcess,
-                                                       users: Users) -> None:
+def test_scrolling_up_loads_older_messages_in_chromium(
+    app: AppProcess, driver: WebDriver, stack: StackProcess, users: Users
+) -> None:
     from tests.test_app_features import seed_long_thread
 
     ticket_id = seed_long_thread(stack.db_url, users.customer2, users.agent2, 140)
@@ -222,10 +260,12 @@ def test_scrolling_up_loads_older_messages_in_chromium(app: AppProcess, driver: 
     count = "return document.querySelectorAll('[data-testid=thread] [data-message-id]').length"
     assert driver.execute_script(count) == 30, "opens at the newest page only"
     assert driver.execute_script(
-        "const t = document.querySelector('[data-testid=thread]'); return Math.abs(t.scrollTop) < 5"), \
-        "opens scrolled to the bottom"
+        "const t = document.querySelector('[data-testid=thread]'); return Math.abs(t.scrollTop) < 5"
+    ), "opens scrolled to the bottom"
     for expected in (80, 130, 140):
-        driver.execute_script("const t = document.querySelector('[data-testid=thread]');"
-                              " t.scrollTop = -(t.scrollHeight - t.clientHeight);")  # column-reverse: top is negative
+        driver.execute_script(
+            "const t = document.querySelector('[data-testid=thread]');"
+            " t.scrollTop = -(t.scrollHeight - t.clientHeight);"
+        )  # column-reverse: top is negative
         wait.until(lambda d, n=expected: d.execute_script(count) == n)
     wait.until(ec.presence_of_element_located((By.XPATH, "//*[text()='Beginning of the conversation']")))

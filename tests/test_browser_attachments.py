@@ -54,27 +54,30 @@ const event = new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelab
 target.dispatchEvent(event);
 return event.defaultPrevented;
 """
-THUMB_LOADED = ("const i = document.querySelector('[data-testid=attachment-thumb] img');"
-                " return !!i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0;")
+THUMB_LOADED = (
+    "const i = document.querySelector('[data-testid=attachment-thumb] img');"
+    " return !!i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0;"
+)
 
 
-def wait(driver: WebDriver, timeout: float = 60) -> WebDriverWait[WebDriver]:  # noqa: F811
+def wait(driver: WebDriver, timeout: float = 60) -> WebDriverWait[WebDriver]:
     return WebDriverWait(driver, timeout, ignored_exceptions=REDRAWN)
 
 
-def shoot(driver: WebDriver, name: str) -> None:  # noqa: F811
+def shoot(driver: WebDriver, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SCREENSHOTS / name))
 
 
-def set_dark(driver: WebDriver, dark: bool) -> None:  # noqa: F811
+def set_dark(driver: WebDriver, dark: bool) -> None:
     if ("body--dark" in (driver.find_element(*css("body")).get_attribute("class") or "")) != dark:
         click(driver, "[data-testid=dark-toggle]")
     until_element(driver, css("body"), lambda e: ("body--dark" in (e.get_attribute("class") or "")) == dark)
 
 
 def test_paste_drop_send_and_the_customer_sees_thumbnail_and_lightbox(
-        app: AppProcess, driver: WebDriver, stack: StackProcess, users: Users) -> None:  # noqa: F811
+    app: AppProcess, driver: WebDriver, stack: StackProcess, users: Users
+) -> None:
     ticket_id = seed(stack.db_url, users, f"Export fails {time.time_ns() % 100000}")
     sign_in(driver, app, users.agent.email, users.agent.password)
     click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
@@ -83,8 +86,11 @@ def test_paste_drop_send_and_the_customer_sees_thumbnail_and_lightbox(
     assert driver.execute_async_script(PASTE_JS) is True, "the composer took the pasted file"
     assert driver.execute_script(DROP_JS) is True, "the thread took the dropped file"
     wait(driver).until(lambda d: len(d.find_elements(*css("[data-testid=pending-file]"))) == 2)
-    names = sorted(driver.execute_script(
-        "return [...document.querySelectorAll('[data-testid=pending-file]')].map(e => e.innerText)"))
+    names = sorted(
+        driver.execute_script(
+            "return [...document.querySelectorAll('[data-testid=pending-file]')].map(e => e.innerText)"
+        )
+    )
     assert any("orders.csv" in n for n in names), names
     assert any("\nScreenshot " in n and ".png\n" in n for n in names), names
     shoot(driver, "attachments-composer-light.png")
@@ -93,14 +99,21 @@ def test_paste_drop_send_and_the_customer_sees_thumbnail_and_lightbox(
     wait(driver).until(lambda d: d.execute_script(THUMB_LOADED) > 0)
     wait(driver).until(lambda d: not d.find_elements(*css("[data-testid=pending-file]")))
     with psycopg.connect(stack.db_url) as conn:
+
         def landed(_: object) -> bool:
             row = conn.execute("select count(*) from attachments where ticket_id = %s", (ticket_id,)).fetchone()
             return row == (2,)
+
         wait(driver).until(landed)
-        stored = conn.execute("select a.name, a.mime, m.content from attachments a join messages m on"
-                              " m.id = a.message_id where a.ticket_id = %s order by a.mime", (ticket_id,)).fetchall()
-    assert [(m, c) for _, m, c in stored] == [("image/png", "Here is the error I get"),
-                                              ("text/csv", "Here is the error I get")]
+        stored = conn.execute(
+            "select a.name, a.mime, m.content from attachments a join messages m on"
+            " m.id = a.message_id where a.ticket_id = %s order by a.mime",
+            (ticket_id,),
+        ).fetchall()
+    assert [(m, c) for _, m, c in stored] == [
+        ("image/png", "Here is the error I get"),
+        ("text/csv", "Here is the error I get"),
+    ]
     assert stored[0][0].startswith("Screenshot ")
 
     customer = chrome()
@@ -118,8 +131,10 @@ def test_paste_drop_send_and_the_customer_sees_thumbnail_and_lightbox(
         shoot(customer, "attachments-thread-dark.png")
 
         click(customer, "[data-testid=attachment-thumb]")
-        full = ("const i = document.querySelector('[data-testid=lightbox-image]');"
-                " return !!i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0;")
+        full = (
+            "const i = document.querySelector('[data-testid=lightbox-image]');"
+            " return !!i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0;"
+        )
         wait(customer).until(lambda d: d.execute_script(full) == 640)
         shoot(customer, "attachments-lightbox-dark.png")
         click(customer, "[data-testid=lightbox-zoom-in]")

@@ -52,11 +52,15 @@ def two(stack: StackProcess, tmp_path: Path) -> Iterator[tuple[AppProcess, WebDr
 
 def _seed(db_url: str, users: Users, subject: str) -> str:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
-                           (users.customer.id, users.agent.id, subject)).fetchone()
+        row = conn.execute(
+            "insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+            (users.customer.id, users.agent.id, subject),
+        ).fetchone()
         assert row is not None
-        conn.execute("insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)",
-                     (row[0], users.customer.id, "I was charged twice for order 5521."))
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+            (row[0], users.customer.id, "I was charged twice for order 5521."),
+        )
     return str(row[0])
 
 
@@ -73,26 +77,29 @@ def _dark(driver: WebDriver, on: bool) -> None:
     dark = "body--dark" in (driver.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
     if dark != on:
         click(driver, "[data-testid=dark-toggle]")
-        until_element(driver, (By.TAG_NAME, "body"),
-                      lambda e: ("body--dark" in (e.get_attribute("class") or "")) == on)
+        until_element(driver, (By.TAG_NAME, "body"), lambda e: ("body--dark" in (e.get_attribute("class") or "")) == on)
         # away from the toggle, so its tooltip is not in the screenshots
         ActionChains(driver).move_to_element(driver.find_element(By.CSS_SELECTOR, "[data-testid=thread]")).perform()
 
 
-def test_edit_and_delete_reach_the_customers_open_thread_live(two: tuple[AppProcess, WebDriver, AppProcess,
-                                                                         WebDriver],
-                                                              stack: StackProcess, users: Users) -> None:
+def test_edit_and_delete_reach_the_customers_open_thread_live(
+    two: tuple[AppProcess, WebDriver, AppProcess, WebDriver], stack: StackProcess, users: Users
+) -> None:
     agent_app, agent, customer_app, customer = two
     ticket_id = _seed(stack.db_url, users, f"Charged twice {time.time_ns() % 100000}")
     for driver, app, account in ((customer, customer_app, users.customer), (agent, agent_app, users.agent)):
         sign_in(driver, app, account.email, account.password)
         click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
-        WebDriverWait(driver, 30, ignored_exceptions=REDRAWN).until(ec.visibility_of_element_located(
-            (By.XPATH, "//*[text()='I was charged twice for order 5521.']")))
+        WebDriverWait(driver, 30, ignored_exceptions=REDRAWN).until(
+            ec.visibility_of_element_located((By.XPATH, "//*[text()='I was charged twice for order 5521.']"))
+        )
         _dark(driver, False)
 
-    act(agent, css("textarea[data-testid=composer]"),
-        lambda e: e.send_keys("Refunded: your reference is RF-1234.", Keys.ENTER))
+    act(
+        agent,
+        css("textarea[data-testid=composer]"),
+        lambda e: e.send_keys("Refunded: your reference is RF-1234.", Keys.ENTER),
+    )
 
     def reply_id(content: str) -> str:
         with psycopg.connect(stack.db_url) as conn:
@@ -118,15 +125,19 @@ def test_edit_and_delete_reach_the_customers_open_thread_live(two: tuple[AppProc
     wait_agent.until(ec.visibility_of_element_located((By.CSS_SELECTOR, f"{mine} [data-testid=edited]")))
 
     # the customer's open thread follows: the new text with "edited", the old one gone
-    wait_customer.until(ec.visibility_of_element_located(
-        (By.XPATH, f"//*[@data-message-id='{mid}'][.//*[@data-testid='edited']][.//*[contains(text(), 'RF-1243')]]")))
+    wait_customer.until(
+        ec.visibility_of_element_located(
+            (By.XPATH, f"//*[@data-message-id='{mid}'][.//*[@data-testid='edited']][.//*[contains(text(), 'RF-1243')]]")
+        )
+    )
     assert not customer.find_elements(By.XPATH, "//*[contains(text(), 'RF-1234')]")
     _shot(customer, "history-customer-edited-light.png")
 
     # staff open the revisions from the mark (the agent's cache gets the revision by realtime or the next pull)
     click(agent, f"{mine} [data-testid=edited]")
-    wait_agent.until(ec.visibility_of_element_located(
-        (By.XPATH, "//*[@data-testid='revisions']//*[contains(text(), 'RF-1234')]")))
+    wait_agent.until(
+        ec.visibility_of_element_located((By.XPATH, "//*[@data-testid='revisions']//*[contains(text(), 'RF-1234')]"))
+    )
     _shot(agent, "history-revisions-light.png")
     for dark in (True,):  # the dialog again in dark mode (the toggle is behind the open dialog)
         click(agent, "[data-testid=close-revisions]")

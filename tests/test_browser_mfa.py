@@ -23,8 +23,11 @@ pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
-def test_totp_set_up_in_the_browser_then_a_sign_in_with_the_code(app: AppProcess, driver: WebDriver,  # noqa: F811
-                                                                  stack: StackProcess) -> None:
+def test_totp_set_up_in_the_browser_then_a_sign_in_with_the_code(
+    app: AppProcess,
+    driver: WebDriver,
+    stack: StackProcess,
+) -> None:
     agent = create_user(stack.db_url, "agent")
     customer = create_user(stack.db_url, "customer")
     ticket = seed_ticket(stack.db_url, customer, agent, "Two-step: invoice export", [(customer, "hi", False)])
@@ -32,12 +35,16 @@ def test_totp_set_up_in_the_browser_then_a_sign_in_with_the_code(app: AppProcess
     until_element(driver, css(f'[data-ticket-id="{ticket}"]'), lambda e: e.is_displayed(), 60)
     driver.get(app.url + "/settings")
     click(driver, "[data-testid=mfa-setup]")
-    until_element(driver, css("[data-testid=mfa-qr] img"),
-                  lambda e: driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", e) > 0)
+    until_element(
+        driver,
+        css("[data-testid=mfa-qr] img"),
+        lambda e: driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", e) > 0,
+    )
     secret = driver.find_element(*css("[data-testid=mfa-secret]")).text.replace(" ", "")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})",
-                          driver.find_element(*css("[data-testid=mfa-secret]")))
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center'})", driver.find_element(*css("[data-testid=mfa-secret]"))
+    )
     driver.save_screenshot(str(SHOTS / "mfa-setup-light.png"))
     totp = pyotp.TOTP(secret)
     act(driver, css("input[data-testid=mfa-code]"), lambda e: e.send_keys(totp.now(), Keys.ENTER))

@@ -60,9 +60,16 @@ def set_avatar(stack: StackProcess, user: User, data: bytes) -> None:
     """The user sets their picture through Storage and their profile, as any client could."""
     token = stack.mint(sub=user.id, email=user.email)
     with httpx.Client(timeout=60) as http:
-        client = create_client(stack.api_url, stack.anon_key, ClientOptions(
-            headers={"Authorization": f"Bearer {token}"}, httpx_client=http, auto_refresh_token=False,
-            persist_session=False))
+        client = create_client(
+            stack.api_url,
+            stack.anon_key,
+            ClientOptions(
+                headers={"Authorization": f"Bearer {token}"},
+                httpx_client=http,
+                auto_refresh_token=False,
+                persist_session=False,
+            ),
+        )
         key = f"{user.id}/avatar-{uuid.uuid4().hex[:12]}.png"
         client.storage.from_("avatars").upload(key, data, {"content-type": "image/png"})
         client.table("profiles").update({"avatar_url": f"avatars/{key}"}).eq("id", user.id).execute()
@@ -70,14 +77,20 @@ def set_avatar(stack: StackProcess, user: User, data: bytes) -> None:
 
 def seed(stack: StackProcess, users: Users, subject: str, reply: str) -> str:
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into tickets (customer_id, assignee_id, subject, priority) values (%s, %s, %s,"
-                           " 'normal') returning id", (users.customer.id, users.agent.id, subject)).fetchone()
+        row = conn.execute(
+            "insert into tickets (customer_id, assignee_id, subject, priority) values (%s, %s, %s,"
+            " 'normal') returning id",
+            (users.customer.id, users.agent.id, subject),
+        ).fetchone()
         assert row is not None
-        for sender, text in ((users.customer, "My invoice shows the wrong company name."),
-                             (users.customer, "It should say Acme Rockets Ltd."),
-                             (users.agent, reply)):
-            conn.execute("insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)",
-                         (row[0], sender.id, text))
+        for sender, text in (
+            (users.customer, "My invoice shows the wrong company name."),
+            (users.customer, "It should say Acme Rockets Ltd."),
+            (users.agent, reply),
+        ):
+            conn.execute(
+                "insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)", (row[0], sender.id, text)
+            )
     return str(row[0])
 
 
@@ -85,9 +98,13 @@ def bubble_xpath(text: str, extra: str = "") -> tuple[str, str]:
     return (By.XPATH, f"//*[@data-message-id and @data-message-id!='echo'][.//*[contains(text(), '{text}')]]{extra}")
 
 
-def test_a_reply_turns_read_when_the_customer_opens_the_ticket(app: AppProcess, driver: WebDriver,  # noqa: F811
-                                                               second_driver: WebDriver, stack: StackProcess,
-                                                               users: Users) -> None:
+def test_a_reply_turns_read_when_the_customer_opens_the_ticket(
+    app: AppProcess,
+    driver: WebDriver,
+    second_driver: WebDriver,
+    stack: StackProcess,
+    users: Users,
+) -> None:
     tag = time.time_ns() % 100000
     reply = f"Fixed: the next invoice says Acme Rockets Ltd. ({tag})"
     set_avatar(stack, users.customer, picture((234, 88, 12), (254, 215, 170)))
@@ -100,24 +117,37 @@ def test_a_reply_turns_read_when_the_customer_opens_the_ticket(app: AppProcess, 
     click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
     try:
         wait.until(ec.visibility_of_element_located(bubble_xpath(reply, "[.//*[@data-testid='state-sent']]")))
-        assert not driver.find_elements(*bubble_xpath(reply, "[.//*[@data-testid='state-read']]")), \
+        assert not driver.find_elements(*bubble_xpath(reply, "[.//*[@data-testid='state-read']]")), (
             "nobody has read the reply yet"
+        )
         # the customer's picture, on their bubbles and on the inbox row, instead of initials
-        wait.until(ec.visibility_of_element_located(
-            bubble_xpath("wrong company name", "[.//*[@data-testid='avatar-image']]")))
-        wait.until(ec.visibility_of_element_located(
-            (By.CSS_SELECTOR, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"] [data-testid=avatar-image]')))
+        wait.until(
+            ec.visibility_of_element_located(bubble_xpath("wrong company name", "[.//*[@data-testid='avatar-image']]"))
+        )
+        wait.until(
+            ec.visibility_of_element_located(
+                (
+                    By.CSS_SELECTOR,
+                    f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"] [data-testid=avatar-image]',
+                )
+            )
+        )
 
         # the customer opens the ticket in their own browser: the agent's bubble turns read, live
         click(second_driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
         WebDriverWait(second_driver, 60, ignored_exceptions=REDRAWN).until(
-            ec.visibility_of_element_located(bubble_xpath(reply)))
+            ec.visibility_of_element_located(bubble_xpath(reply))
+        )
         wait.until(ec.visibility_of_element_located(bubble_xpath(reply, "[.//*[@data-testid='state-read']]")))
-        until_element(driver, bubble_xpath(reply, "//*[@data-testid='state-read']"),
-                      lambda e: e.text == f"Read by {users.customer.name}")
+        until_element(
+            driver,
+            bubble_xpath(reply, "//*[@data-testid='state-read']"),
+            lambda e: e.text == f"Read by {users.customer.name}",
+        )
         # the customer sees the agent's picture on the reply
         WebDriverWait(second_driver, 60, ignored_exceptions=REDRAWN).until(
-            ec.visibility_of_element_located(bubble_xpath(reply, "[.//*[@data-testid='avatar-image']]")))
+            ec.visibility_of_element_located(bubble_xpath(reply, "[.//*[@data-testid='avatar-image']]"))
+        )
     except TimeoutException:
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "browser-receipts-failed.png"))
@@ -125,8 +155,11 @@ def test_a_reply_turns_read_when_the_customer_opens_the_ticket(app: AppProcess, 
         raise
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    wait.until(lambda d: d.execute_script(
-        "return [...document.querySelectorAll('[data-testid=avatar-image] img')].every(i => i.complete)"))
+    wait.until(
+        lambda d: d.execute_script(
+            "return [...document.querySelectorAll('[data-testid=avatar-image] img')].every(i => i.complete)"
+        )
+    )
     driver.save_screenshot(str(SCREENSHOTS / "receipts-light.png"))
     second_driver.save_screenshot(str(SCREENSHOTS / "receipts-customer-light.png"))
     click(driver, "[data-testid=dark-toggle]")

@@ -16,14 +16,30 @@ def _files(*patterns: str) -> list[Path]:
 
 
 def test_sync_has_no_type_ignore() -> None:
-    found = [f"{p.relative_to(ROOT)}:{n}" for p in _files("sync/**/*.py")
-             for n, line in enumerate(p.read_text().splitlines(), 1) if "type: ignore" in line]
+    found = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in _files("sync/**/*.py")
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if "type: ignore" in line
+    ]
     assert found == []
 
 
 def test_nothing_points_outside_the_repository() -> None:
-    files = _files("sync/**/*.py", "supportchat_app/**/*.py", "localbase/**/*.py", "notify/**/*.py", "bench/*.py",
-                   "**/README.md", "*.md")
-    found = [f"{p.relative_to(ROOT)}:{n}" for p in files if "node_modules" not in p.parts
-             for n, line in enumerate(p.read_text().splitlines(), 1) if OUTSIDE.search(line)]
+    files = _files(
+        "sync/**/*.py",
+        "supportchat_app/**/*.py",
+        "localbase/**/*.py",
+        "notify/**/*.py",
+        "bench/*.py",
+        "**/README.md",
+        "*.md",
+    )
+    found = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in files
+        if "node_modules" not in p.parts
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
     assert found == []

@@ -25,8 +25,9 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def supportchat(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "supportchat_app", *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "supportchat_app", *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,19 +76,23 @@ def test_db_check_names_a_missing_grant_policy_and_publication_entry(migrated: E
     finally:
         with psycopg.connect(migrated.owner_url, autocommit=True) as conn:
             conn.execute("grant insert on public.messages to authenticated")
-            conn.execute("create policy ticket_reads_update on public.ticket_reads for update to authenticated"
-                         " using (user_id = (select auth.uid()))")
+            conn.execute(
+                "create policy ticket_reads_update on public.ticket_reads for update to authenticated"
+                " using (user_id = (select auth.uid()))"
+            )
             conn.execute("alter publication supabase_realtime add table public.tickets")
 
 
 def test_db_check_flags_anon_access_rls_off_missing_timeouts_and_unapplied_migrations(
-        migrated: EmbeddedPostgres) -> None:
+    migrated: EmbeddedPostgres,
+) -> None:
     with psycopg.connect(migrated.url, autocommit=True) as conn:
         conn.execute("grant select on public.tickets to anon")
         conn.execute("alter table public.profiles disable row level security")
         conn.execute("alter role anon reset statement_timeout")
-        conn.execute("delete from supabase_migrations.schema_migrations where version = %s",
-                     (migrate.migrations()[-1].version,))
+        conn.execute(
+            "delete from supabase_migrations.schema_migrations where version = %s", (migrate.migrations()[-1].version,)
+        )
     try:
         problems = [c.detail for c in check.run(migrated.owner_url) if not c.ok]
         last = migrate.migrations()[-1]
@@ -97,21 +102,23 @@ def test_db_check_flags_anon_access_rls_off_missing_timeouts_and_unapplied_migra
             "Role anon has SELECT on public.tickets; anonymous callers must get nothing (revoke all on"
             " public.tickets from anon).",
             "Row-level security is off on public.profiles: every signed-in user can read and write all of its rows.",
-            "Role anon has no statement_timeout: a runaway API query can hold a connection forever (Supabase sets"
-            " 3s).",
+            "Role anon has no statement_timeout: a runaway API query can hold a connection forever (Supabase sets 3s).",
         ]
     finally:
         with psycopg.connect(migrated.url, autocommit=True) as conn:
             conn.execute("revoke select on public.tickets from anon")
             conn.execute("alter table public.profiles enable row level security")
             conn.execute("alter role anon set statement_timeout = '3s'")
-            conn.execute("insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
-                         (last.version, last.name))
+            conn.execute(
+                "insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
+                (last.version, last.name),
+            )
 
 
 def test_db_check_cannot_connect_says_so(tmp_path: Path) -> None:
-    result = supportchat("db", "check", "--db-url",
-                         f"postgresql://postgres:x@127.0.0.1:{free_port()}/postgres?connect_timeout=2")
+    result = supportchat(
+        "db", "check", "--db-url", f"postgresql://postgres:x@127.0.0.1:{free_port()}/postgres?connect_timeout=2"
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("Cannot check the database:") and "Traceback" not in result.stderr
 

@@ -16,15 +16,26 @@ uses_as = as_
 
 def test_deleting_a_message_takes_its_attachments(as_: Factory, users: Users) -> None:
     svc = as_("service")
-    ticket = str(svc.table("tickets").insert({"customer_id": users.customer.id, "subject": "invoice",
-                                              "assignee_id": users.agent.id}).execute().data[0]["id"])
-    message = str(as_("agent").table("messages").insert({"ticket_id": ticket, "content": "your invoice"})
-                  .execute().data[0]["id"])
+    ticket = str(
+        svc.table("tickets")
+        .insert({"customer_id": users.customer.id, "subject": "invoice", "assignee_id": users.agent.id})
+        .execute()
+        .data[0]["id"]
+    )
+    message = str(
+        as_("agent").table("messages").insert({"ticket_id": ticket, "content": "your invoice"}).execute().data[0]["id"]
+    )
     path = f"{ticket}/{message}/invoice.pdf"
     files(as_("agent")).upload(path, PDF, {"content-type": "application/pdf"})
-    as_("agent").table("attachments").insert({"message_id": message, "ticket_id": ticket, "name": "invoice.pdf",
-                                              "sha256": hashlib.sha256(PDF).hexdigest(), "object_path": path}
-                                             ).execute()
+    as_("agent").table("attachments").insert(
+        {
+            "message_id": message,
+            "ticket_id": ticket,
+            "name": "invoice.pdf",
+            "sha256": hashlib.sha256(PDF).hexdigest(),
+            "object_path": path,
+        }
+    ).execute()
     assert files(as_("customer")).download(path) == PDF
     assert as_("customer").table("attachments").select("id").eq("message_id", message).execute().data
 

@@ -18,15 +18,18 @@ from sync.workspace_rows import CannedReply, InboxFilter, SavedView, TicketSla
 CONTEXT = context_for("Carl Customer", "Ann Agent", "0123456789abcdef", "Printer on fire")
 
 
-@pytest.mark.parametrize(("body", "answers", "expected"), [
-    ("Hi {{customer.name}}", {}, "Hi Carl Customer"),
-    ("Hi {{ customer.first_name | there }}!", {}, "Hi Carl!"),
-    ("Hi {{customer.first_name|there}}", {}, "Hi Carl"),
-    ("— {{agent.first_name}}, re #{{ticket.id}}: {{ticket.subject}}", {}, "— Ann, re #01234567: Printer on fire"),
-    ("Order {{order number}} ships {{date|soon}}", {"order number": "A-1", "date": ""}, "Order A-1 ships soon"),
-    ("Unknown {{x}} stays empty", {}, "Unknown  stays empty"),
-    ("{{Customer.Name}} (names are case-insensitive)", {}, "Carl Customer (names are case-insensitive)"),
-])
+@pytest.mark.parametrize(
+    ("body", "answers", "expected"),
+    [
+        ("Hi {{customer.name}}", {}, "Hi Carl Customer"),
+        ("Hi {{ customer.first_name | there }}!", {}, "Hi Carl!"),
+        ("Hi {{customer.first_name|there}}", {}, "Hi Carl"),
+        ("— {{agent.first_name}}, re #{{ticket.id}}: {{ticket.subject}}", {}, "— Ann, re #01234567: Printer on fire"),
+        ("Order {{order number}} ships {{date|soon}}", {"order number": "A-1", "date": ""}, "Order A-1 ships soon"),
+        ("Unknown {{x}} stays empty", {}, "Unknown  stays empty"),
+        ("{{Customer.Name}} (names are case-insensitive)", {}, "Carl Customer (names are case-insensitive)"),
+    ],
+)
 def test_render_fills_known_variables_fields_and_fallbacks(body: str, answers: dict[str, str], expected: str) -> None:
     assert render(body, CONTEXT, answers) == expected
 
@@ -37,7 +40,9 @@ def test_empty_customer_name_takes_the_fallback() -> None:
 
 def test_fields_are_the_unknown_names_once_each_with_their_defaults() -> None:
     assert fields("{{customer.name}} {{order number|123}} {{x}} {{order number}} {{ticket.id}}") == [
-        Field("order number", "123"), Field("x", "")]
+        Field("order number", "123"),
+        Field("x", ""),
+    ]
 
 
 def _reply(title: str, body: str = "text", shortcut: str | None = None) -> CannedReply:
@@ -45,8 +50,12 @@ def _reply(title: str, body: str = "text", shortcut: str | None = None) -> Canne
 
 
 def test_ranking_is_fuzzy_over_titles_and_bodies_and_shortcuts_win() -> None:
-    replies = [_reply("Refund policy", "We refund within 30 days"), _reply("Password reset", "Use the link"),
-               _reply("Shipping delay", "Sorry, your parcel is late"), _reply("Greeting", "Hello!", "hi")]
+    replies = [
+        _reply("Refund policy", "We refund within 30 days"),
+        _reply("Password reset", "Use the link"),
+        _reply("Shipping delay", "Sorry, your parcel is late"),
+        _reply("Greeting", "Hello!", "hi"),
+    ]
     index = CannedIndex(replies)
     assert index.search("refnd")[0].title == "Refund policy"  # a typo
     assert index.search("parcel")[0].title == "Shipping delay"  # a word of the body
@@ -94,7 +103,8 @@ def test_inbox_state_filters_and_saved_views_round_trip() -> None:
     saved = SavedView("v1", "VIP", {"view": "all", "statuses": ["open"], "tags": ["t2"]}, "priority_desc", 0)
     state.apply_view(saved)
     assert state.saved_view == "v1" and state.to_filter() == InboxFilter(
-        view="all", statuses=("open",), tags=("t2",), sort="priority_desc")
+        view="all", statuses=("open",), tags=("t2",), sort="priority_desc"
+    )
     before = len(changes)
     state.set_view("all")  # a widget echoing the state back changes nothing
     assert len(changes) == before and state.saved_view == "v1"

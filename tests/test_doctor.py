@@ -35,8 +35,11 @@ def test_summary_is_ok_only_without_problems_and_says_each_problem_once() -> Non
     report = doctor.summarize(good, "0.1.0")
     assert report["ok"] is True and report["problems"] == [] and report["summary"] == "All 2 checks passed."
     assert all("problem" not in c for c in report["checks"])
-    bad = [*good, doctor.Check("auth", False, "401", doctor.KEY_REFUSED), doctor.Check("rest", False, "401",
-                                                                                        doctor.KEY_REFUSED)]
+    bad = [
+        *good,
+        doctor.Check("auth", False, "401", doctor.KEY_REFUSED),
+        doctor.Check("rest", False, "401", doctor.KEY_REFUSED),
+    ]
     report = doctor.summarize(bad, "0.1.0")
     assert report["ok"] is False
     assert report["problems"] == [doctor.KEY_REFUSED]
@@ -57,9 +60,11 @@ def test_service_keys_are_refused_and_anon_keys_pass(stack: StackProcess) -> Non
 
 def test_realtime_url_follows_the_api_scheme_and_path() -> None:
     assert doctor.realtime_url("http://127.0.0.1:54321/", "k").startswith(
-        "ws://127.0.0.1:54321/realtime/v1/websocket?apikey=k&vsn=1.0.0")
+        "ws://127.0.0.1:54321/realtime/v1/websocket?apikey=k&vsn=1.0.0"
+    )
     assert doctor.realtime_url("https://x.supabase.co", "a b").startswith(
-        "wss://x.supabase.co/realtime/v1/websocket?apikey=a+b")
+        "wss://x.supabase.co/realtime/v1/websocket?apikey=a+b"
+    )
 
 
 def test_webview_gui_and_headless() -> None:
@@ -72,10 +77,16 @@ def test_webview_gui_and_headless() -> None:
     assert doctor.headless("win32", {}) is False
 
 
-@pytest.mark.parametrize(("status", "body", "ok"), [
-    (200, {"swagger": "2.0"}, True), (404, {"code": "PGRST125", "message": "Invalid path"}, True),
-    (401, {"message": "Invalid API key"}, False), (502, None, False), (404, None, False),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "ok"),
+    [
+        (200, {"swagger": "2.0"}, True),
+        (404, {"code": "PGRST125", "message": "Invalid path"}, True),
+        (401, {"message": "Invalid API key"}, False),
+        (502, None, False),
+        (404, None, False),
+    ],
+)
 def test_rest_answers_only_as_postgrest(status: int, body: Any, ok: bool) -> None:
     assert doctor.rest_check(status, body).ok is ok
 
@@ -127,10 +138,22 @@ def test_cache_checks_read_real_caches(tmp_path: Path) -> None:
 
 
 def run_doctor(data_dir: Path, url: str, key: str, *extra: str) -> tuple[int, dict[str, Any], str]:
-    env = {**os.environ, "SUPPORTCHAT_DATA_DIR": str(data_dir), "SUPABASE_URL": url, "SUPABASE_ANON_KEY": key,
-           "SUPPORTCHAT_SESSION_STORE": "file"}
-    proc = subprocess.run([sys.executable, "-m", "supportchat_app", "doctor", "--json", *extra], cwd=ROOT, env=env,
-                          check=False, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "SUPPORTCHAT_DATA_DIR": str(data_dir),
+        "SUPABASE_URL": url,
+        "SUPABASE_ANON_KEY": key,
+        "SUPPORTCHAT_SESSION_STORE": "file",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "supportchat_app", "doctor", "--json", *extra],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, f"--json must print exactly one line, got {proc.stdout!r} / {proc.stderr!r}"
     return proc.returncode, json.loads(lines[0]), proc.stderr
@@ -145,8 +168,19 @@ def test_doctor_reports_a_running_localbase_healthy(stack: StackProcess, tmp_pat
     assert code == 0, report
     assert report["ok"] is True and report["problems"] == []
     checks = by_name(report)
-    for name in ("version", "data dir", "keyring", "webview", "configured server", "server", "auth", "rest",
-                 "schema", "realtime", "cache"):
+    for name in (
+        "version",
+        "data dir",
+        "keyring",
+        "webview",
+        "configured server",
+        "server",
+        "auth",
+        "rest",
+        "schema",
+        "realtime",
+        "cache",
+    ):
         assert checks[name]["ok"], checks.get(name)
     assert "join + heartbeat" in checks["realtime"]["detail"]
     assert stack.api_url in checks["configured server"]["detail"]
@@ -170,8 +204,9 @@ def test_realtime_round_trip_fails_plainly_with_a_refused_key(stack: StackProces
     assert not refused.ok and "Realtime does not answer" in refused.problem
 
 
-async def test_doctor_counts_the_signed_in_users_refused_message(stack: StackProcess, users: Users,
-                                                                 tmp_path: Path) -> None:
+async def test_doctor_counts_the_signed_in_users_refused_message(
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     os.environ["SUPPORTCHAT_SESSION_STORE"] = "file"
     try:

@@ -14,6 +14,7 @@ holds shared while it runs the binary (a parallel session or the benchmark waits
 under it); bench/frozen.py reuses it. SUPPORTCHAT_FROZEN_REUSE=1 skips the build when one is there, only
 for iterating on these tests.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -76,9 +77,22 @@ def _pyinstaller(root: Path) -> Path:
     log = root / "build.log"
     with log.open("w") as out:
         proc = subprocess.run(
-            [sys.executable, "-m", "PyInstaller", str(ROOT / "build.spec"), "--noconfirm",
-             "--distpath", str(root / "dist"), "--workpath", str(root / "work")],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=900, check=False,
+            [
+                sys.executable,
+                "-m",
+                "PyInstaller",
+                str(ROOT / "build.spec"),
+                "--noconfirm",
+                "--distpath",
+                str(root / "dist"),
+                "--workpath",
+                str(root / "work"),
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+            check=False,
         )
     assert proc.returncode == 0, f"pyinstaller failed; see {log}:\n" + log.read_text()[-3000:]
     exe = binary_path(root)
@@ -89,10 +103,18 @@ def _pyinstaller(root: Path) -> Path:
 def app_env(stack: StackProcess, data: Path, **extra: str) -> dict[str, str]:
     """The frozen app pointed at the test stack, with its own data dir and a file session store."""
     # PYTEST_CURRENT_TEST would make NiceGUI believe it runs under its own screen tests
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DISPLAY", "WAYLAND_DISPLAY", "PYTHONPATH"} and not k.startswith("PYTEST")}
-    env.update(SUPABASE_URL=stack.api_url, SUPABASE_ANON_KEY=stack.anon_key, SUPPORTCHAT_DATA_DIR=str(data),
-               SUPPORTCHAT_SESSION_STORE="file", **extra)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DISPLAY", "WAYLAND_DISPLAY", "PYTHONPATH"} and not k.startswith("PYTEST")
+    }
+    env.update(
+        SUPABASE_URL=stack.api_url,
+        SUPABASE_ANON_KEY=stack.anon_key,
+        SUPPORTCHAT_DATA_DIR=str(data),
+        SUPPORTCHAT_SESSION_STORE="file",
+        **extra,
+    )
     return env
 
 
@@ -187,8 +209,14 @@ def frozen() -> Iterator[Path]:
 
 
 def test_frozen_doctor_reports_localbase_healthy(frozen: Path, stack: StackProcess, tmp_path: Path) -> None:
-    proc = subprocess.run([str(frozen), "doctor", "--json"], env=app_env(stack, tmp_path / "data"),
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [str(frozen), "doctor", "--json"],
+        env=app_env(stack, tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, (proc.stdout, proc.stderr)
     report = json.loads(lines[0])
@@ -203,8 +231,13 @@ def test_frozen_doctor_reports_localbase_healthy(frozen: Path, stack: StackProce
 
 
 def seeded_ticket(stack: StackProcess, users: Users, subject: str) -> str:
-    return seed_ticket(stack.db_url, users.customer, users.agent, subject,
-                       messages=[(users.customer, "Hello, my export is stuck at 99%.")])
+    return seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        subject,
+        messages=[(users.customer, "Hello, my export is stuck at 99%.")],
+    )
 
 
 def chromium() -> Any:
@@ -213,8 +246,14 @@ def chromium() -> Any:
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-dev-shm-usage", "--window-size=1280,820"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,820",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
@@ -222,12 +261,16 @@ def chromium() -> Any:
 def field(driver: Any, testid: str) -> Any:
     from selenium.webdriver.common.by import By
 
-    return driver.find_element(By.CSS_SELECTOR, f'input[data-testid="{testid}"], textarea[data-testid="{testid}"],'
-                                                f' [data-testid="{testid}"] input, [data-testid="{testid}"] textarea')
+    return driver.find_element(
+        By.CSS_SELECTOR,
+        f'input[data-testid="{testid}"], textarea[data-testid="{testid}"],'
+        f' [data-testid="{testid}"] input, [data-testid="{testid}"] textarea',
+    )
 
 
 def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
-        frozen: Path, stack: StackProcess, users: Users, tmp_path: Path) -> None:
+    frozen: Path, stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -237,8 +280,12 @@ def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
     port = free_port()
     log = tmp_path / "app.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([str(frozen), "--web", "--port", str(port), "--no-browser"],
-                                env=app_env(stack, tmp_path / "data"), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(frozen), "--web", "--port", str(port), "--no-browser"],
+            env=app_env(stack, tmp_path / "data"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     driver = None
     try:
         wait_for_page(f"http://127.0.0.1:{port}/signin", 60, proc)
@@ -260,8 +307,10 @@ def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
         held: list[tuple[Any, ...]] = []
         while time.monotonic() < deadline and not held:
             with psycopg.connect(stack.db_url, autocommit=True) as conn:
-                held = conn.execute("select sender_id::text, is_internal from public.messages"
-                                    " where ticket_id = %s and content = %s", (ticket, reply)).fetchall()
+                held = conn.execute(
+                    "select sender_id::text, is_internal from public.messages where ticket_id = %s and content = %s",
+                    (ticket, reply),
+                ).fetchall()
             time.sleep(0.2)
         assert held == [(users.agent.id, False)], "the server does not hold the agent's reply"
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="state-sent"]')))
@@ -278,8 +327,14 @@ def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/signin", timeout=2)
     # the support engineer's view of what the frozen app left: the agent's cache, nothing unsent
-    proc_doctor = subprocess.run([str(frozen), "doctor", "--json"], env=app_env(stack, tmp_path / "data"),
-                                 capture_output=True, text=True, timeout=120, check=False)
+    proc_doctor = subprocess.run(
+        [str(frozen), "doctor", "--json"],
+        env=app_env(stack, tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     report = json.loads(proc_doctor.stdout)
     checks = {c["name"]: c for c in report["checks"]}
     assert proc_doctor.returncode == 0, report
@@ -297,8 +352,11 @@ def free_display() -> int:
 @contextlib.contextmanager
 def xvfb(width: int = 1400, height: int = 900) -> Iterator[str]:
     number = free_display()
-    proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while not Path(f"/tmp/.X11-unix/X{number}").exists():
@@ -311,19 +369,36 @@ def xvfb(width: int = 1400, height: int = 900) -> Iterator[str]:
 
 
 def native_env(stack: StackProcess, data: Path, display: str) -> dict[str, str]:
-    return app_env(stack, data, DISPLAY=display, PYWEBVIEW_GUI="qt",
-                   QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox --disable-gpu", XDG_RUNTIME_DIR=str(data.parent / "xdg"))
+    return app_env(
+        stack,
+        data,
+        DISPLAY=display,
+        PYWEBVIEW_GUI="qt",
+        QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox --disable-gpu",
+        XDG_RUNTIME_DIR=str(data.parent / "xdg"),
+    )
 
 
 def window_titles(display: str) -> list[str]:
-    out = subprocess.run(["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display},
-                         capture_output=True, text=True, timeout=10, check=False).stdout
+    out = subprocess.run(
+        ["xwininfo", "-root", "-tree"],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    ).stdout
     return [line.split('"')[1] for line in out.splitlines() if line.count('"') >= 2]
 
 
 def screenshot(display: str, path: Path) -> None:
-    subprocess.run(["import", "-window", "root", str(path)], env={**os.environ, "DISPLAY": display},
-                   check=True, timeout=30, capture_output=True)
+    subprocess.run(
+        ["import", "-window", "root", str(path)],
+        env={**os.environ, "DISPLAY": display},
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
 
 
 def primary_pixels(path: Path) -> int:
@@ -332,8 +407,10 @@ def primary_pixels(path: Path) -> int:
 
     with Image.open(path) as image:
         channels = image.convert("RGB").split()
-    masks = [channel.point(lambda v, c=target: 255 if abs(v - c) < 24 else 0)
-             for channel, target in zip(channels, (37, 99, 235), strict=True)]
+    masks = [
+        channel.point(lambda v, c=target: 255 if abs(v - c) < 24 else 0)
+        for channel, target in zip(channels, (37, 99, 235), strict=True)
+    ]
     both = ImageChops.multiply(ImageChops.multiply(masks[0], masks[1]), masks[2])
     return both.histogram()[255]
 
@@ -372,8 +449,12 @@ def native_run(frozen: Path, stack: StackProcess, tmp_path_factory: pytest.TempP
     shot = ARTIFACTS / "frozen-native-signin.png"
     with xvfb() as display:
         with log.open("w") as out:
-            proc = subprocess.Popen([str(frozen), "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                    env=native_env(stack, tmp / "data", display))
+            proc = subprocess.Popen(
+                [str(frozen), "--port", str(port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=native_env(stack, tmp / "data", display),
+            )
         try:
             wait_for_page(f"http://127.0.0.1:{port}/signin", 60, proc)
             wait_for_native_signin(display, shot, proc, 90)
@@ -413,14 +494,16 @@ def test_frozen_native_app_leaves_no_window_or_process_behind_after_sigterm(nati
 def test_frozen_app_runs_the_demo_stack_from_the_bundle_and_stops_it(frozen: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST", "SUPABASE_", "DISPLAY", "WAYLAND_DISPLAY"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "SUPABASE_", "DISPLAY", "WAYLAND_DISPLAY"))
+    }
     env.update(SUPPORTCHAT_DATA_DIR=str(data), SUPPORTCHAT_SESSION_STORE="file")
     port = free_port()
     log = tmp_path / "demo.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([str(frozen), "--web", "--port", str(port), "--no-browser"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(frozen), "--web", "--port", str(port), "--no-browser"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + 120
         page = ""
@@ -435,15 +518,19 @@ def test_frozen_app_runs_the_demo_stack_from_the_bundle_and_stops_it(frozen: Pat
                 page = http.get(f"http://127.0.0.1:{port}/signin").text
         http.close()
         # the demo server is this same executable (`supportchat stack ...`), never `python -m localbase`
-        stacks = [pid for pid in children(proc.pid)
-                  if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [str(frozen).encode(), b"stack"]]
+        stacks = [
+            pid
+            for pid in children(proc.pid)
+            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [str(frozen).encode(), b"stack"]
+        ]
         assert len(stacks) == 1, [Path(f"/proc/{p}/cmdline").read_bytes() for p in children(proc.pid)]
         pidfile = data / "demo-stack" / "pgdata" / "postmaster.pid"
         postmaster = int(pidfile.read_text().split()[0])
         assert alive(postmaster)
         # with nothing configured, doctor finds and checks the app's running demo server
-        doctor = subprocess.run([str(frozen), "doctor", "--json"], env=env, capture_output=True, text=True,
-                                timeout=120, check=False)
+        doctor = subprocess.run(
+            [str(frozen), "doctor", "--json"], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         report = json.loads(doctor.stdout)
         checks = {c["name"]: c for c in report["checks"]}
         assert doctor.returncode == 0, report

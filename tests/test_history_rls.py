@@ -49,9 +49,13 @@ def refused(call: Callable[[], Any], code: str = "42501") -> APIError:
 
 
 def new_ticket(as_: As, users: Users, **extra: Any) -> str:
-    return str(as_("service").table("tickets").insert(
-        {"customer_id": users.customer.id, "subject": "history", "assignee_id": users.agent.id, **extra}
-    ).execute().data[0]["id"])
+    return str(
+        as_("service")
+        .table("tickets")
+        .insert({"customer_id": users.customer.id, "subject": "history", "assignee_id": users.agent.id, **extra})
+        .execute()
+        .data[0]["id"]
+    )
 
 
 def ticket_row(as_: As, ticket_id: str) -> dict[str, Any]:
@@ -63,8 +67,9 @@ def message_row(as_: As, message_id: str) -> dict[str, Any]:
 
 
 def say(as_: As, who: str, ticket_id: str, content: str, **extra: Any) -> str:
-    return str(as_(who).table("messages").insert({"ticket_id": ticket_id, "content": content, **extra})
-               .execute().data[0]["id"])
+    return str(
+        as_(who).table("messages").insert({"ticket_id": ticket_id, "content": content, **extra}).execute().data[0]["id"]
+    )
 
 
 @pytest.mark.parametrize("who", ["customer", "agent", "admin"])
@@ -74,11 +79,27 @@ def test_resolved_at_cannot_be_overwritten(as_: As, users: Users, who: str) -> N
     before = ticket_row(as_, ticket)
     assert before["resolved_at"] is not None
     for forged in ("2001-01-01T00:00:00+00:00", None):
-        refused(lambda forged=forged: as_(who).table("tickets").update(  # type: ignore[misc]
-            {"resolved_at": forged}).eq("id", ticket).execute())
+        refused(
+            lambda forged=forged: (
+                as_(who)
+                .table("tickets")
+                .update(  # type: ignore[misc]
+                    {"resolved_at": forged}
+                )
+                .eq("id", ticket)
+                .execute()
+            )
+        )
     # alongside an allowed change, too
-    refused(lambda: as_(who).table("tickets").update(
-        {"status": "closed", "resolved_at": "2001-01-01T00:00:00+00:00"}).eq("id", ticket).execute())
+    refused(
+        lambda: (
+            as_(who)
+            .table("tickets")
+            .update({"status": "closed", "resolved_at": "2001-01-01T00:00:00+00:00"})
+            .eq("id", ticket)
+            .execute()
+        )
+    )
     assert ticket_row(as_, ticket)["resolved_at"] == before["resolved_at"]
 
 
@@ -89,20 +110,29 @@ def test_first_response_at_cannot_be_overwritten(as_: As, users: Users, who: str
     say(as_, "agent", ticket, "hi, looking")
     first = ticket_row(as_, ticket)["first_response_at"]
     assert first is not None
-    refused(lambda: as_(who).table("tickets").update({"first_response_at": "2001-01-01T00:00:00+00:00"})
-            .eq("id", ticket).execute())
+    refused(
+        lambda: (
+            as_(who)
+            .table("tickets")
+            .update({"first_response_at": "2001-01-01T00:00:00+00:00"})
+            .eq("id", ticket)
+            .execute()
+        )
+    )
     assert ticket_row(as_, ticket)["first_response_at"] == first
 
 
 def test_service_role_values_are_ignored_and_status_still_drives_resolved_at(as_: As, users: Users) -> None:
     ticket = new_ticket(as_, users)
     svc = as_("service")
-    svc.table("tickets").update({"resolved_at": "2001-01-01T00:00:00+00:00",
-                                 "first_response_at": "2001-01-01T00:00:00+00:00"}).eq("id", ticket).execute()
+    svc.table("tickets").update(
+        {"resolved_at": "2001-01-01T00:00:00+00:00", "first_response_at": "2001-01-01T00:00:00+00:00"}
+    ).eq("id", ticket).execute()
     row = ticket_row(as_, ticket)
     assert (row["resolved_at"], row["first_response_at"]) == (None, None)
-    svc.table("tickets").update({"status": "closed", "resolved_at": "2001-01-01T00:00:00+00:00"}) \
-        .eq("id", ticket).execute()
+    svc.table("tickets").update({"status": "closed", "resolved_at": "2001-01-01T00:00:00+00:00"}).eq(
+        "id", ticket
+    ).execute()
     closed = ticket_row(as_, ticket)["resolved_at"]
     assert closed is not None and not closed.startswith("2001")
     svc.table("tickets").update({"status": "open"}).eq("id", ticket).execute()

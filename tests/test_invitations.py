@@ -34,9 +34,11 @@ def clients(stack: StackProcess) -> Iterator[list[Client]]:
 
 
 def client(stack: StackProcess, made: list[Client]) -> Client:
-    c = create_client(stack.api_url, stack.anon_key,
-                      ClientOptions(auto_refresh_token=False, flow_type="implicit",
-                                    httpx_client=httpx.Client(timeout=30)))
+    c = create_client(
+        stack.api_url,
+        stack.anon_key,
+        ClientOptions(auto_refresh_token=False, flow_type="implicit", httpx_client=httpx.Client(timeout=30)),
+    )
     made.append(c)
     return c
 
@@ -59,7 +61,8 @@ def invite(stack: StackProcess, made: list[Client], users: Users, address: str, 
 
 
 def test_invitee_accepts_with_the_emailed_code_and_gets_the_chosen_role(
-        stack: StackProcess, users: Users, clients: list[Client]) -> None:
+    stack: StackProcess, users: Users, clients: list[Client]
+) -> None:
     address = new_email()
     invite(stack, clients, users, address, "agent")
     invitee = client(stack, clients)
@@ -75,8 +78,7 @@ def test_invitee_accepts_with_the_emailed_code_and_gets_the_chosen_role(
         invitee.rpc("accept_invitation").execute()
 
 
-def test_non_admins_cannot_invite_or_read_invitations(stack: StackProcess, users: Users,
-                                                       clients: list[Client]) -> None:
+def test_non_admins_cannot_invite_or_read_invitations(stack: StackProcess, users: Users, clients: list[Client]) -> None:
     for account in (users.agent, users.customer):
         c = client(stack, clients)
         c.auth.sign_in_with_password({"email": account.email, "password": account.password})
@@ -102,7 +104,8 @@ def test_a_password_session_cannot_accept(stack: StackProcess, users: Users, cli
 
 
 def test_an_account_registered_before_the_invitation_cannot_take_it(
-        stack: StackProcess, users: Users, clients: list[Client]) -> None:
+    stack: StackProcess, users: Users, clients: list[Client]
+) -> None:
     address = new_email()
     squatter = client(stack, clients)
     squatter.auth.sign_up({"email": address, "password": "squatter-Passw0rd"})
@@ -125,7 +128,8 @@ def test_anon_cannot_call_accept(stack: StackProcess, clients: list[Client]) -> 
 
 
 def test_an_account_that_switches_to_the_invited_address_cannot_take_it(
-        stack: StackProcess, users: Users, clients: list[Client]) -> None:
+    stack: StackProcess, users: Users, clients: list[Client]
+) -> None:
     """Regression (security review): with confirmations off an email change applies at once and the
     session keeps its `otp` amr entry, so an outsider signed in by a code to their own mailbox could
     move onto an invited address that had no account yet, refresh, and accept an admin invitation."""

@@ -33,20 +33,27 @@ def node_ready() -> str:
 @pytest.mark.node
 def test_supabase_js_auth_and_rest(stack: StackProcess, db: psycopg.Connection) -> None:
     node = node_ready()
-    env = {**os.environ, "SUPABASE_URL": stack.api_url, "SUPABASE_ANON_KEY": stack.anon_key,
-           "SUPABASE_SERVICE_ROLE_KEY": stack.service_role_key}
-    done = subprocess.run([node, "smoke_rest_auth.mjs"], check=False, cwd=JS_DIR, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        **os.environ,
+        "SUPABASE_URL": stack.api_url,
+        "SUPABASE_ANON_KEY": stack.anon_key,
+        "SUPABASE_SERVICE_ROLE_KEY": stack.service_role_key,
+    }
+    done = subprocess.run(
+        [node, "smoke_rest_auth.mjs"], check=False, cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["refreshed"] is True and seen["signed_out"] is True
     profile = db.execute("select role, display_name from public.profiles where id = %s", (seen["user_id"],)).fetchone()
     assert profile == ("customer", "JS Alice")
-    ticket = db.execute("select customer_id::text, subject from public.tickets where id = %s",
-                        (seen["ticket_id"],)).fetchone()
+    ticket = db.execute(
+        "select customer_id::text, subject from public.tickets where id = %s", (seen["ticket_id"],)
+    ).fetchone()
     assert ticket == (seen["user_id"], "JS smoke ticket")
-    message = db.execute("select sender_id::text, content from public.messages where id = %s",
-                         (seen["message_id"],)).fetchone()
+    message = db.execute(
+        "select sender_id::text, content from public.messages where id = %s", (seen["message_id"],)
+    ).fetchone()
     assert message == (seen["user_id"], "Hello from Node")
     # the agent the admin API created was really deleted, profile and all
     assert db.execute("select 1 from auth.users where id = %s", (seen["agent_id"],)).fetchone() is None

@@ -16,8 +16,9 @@ from tests.stackproc import StackProcess
 from tests.test_sync_support import seed_ticket, sql
 
 
-async def test_a_restored_session_receives_live_changes(stack: StackProcess, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_restored_session_receives_live_changes(
+    stack: StackProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SUPPORTCHAT_SESSION_STORE", "file")
     customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
     ticket = seed_ticket(stack.db_url, customer.id, agent.id, "Restored", messages=[(customer.id, "hi")])
@@ -36,8 +37,12 @@ async def test_a_restored_session_receives_live_changes(stack: StackProcess, tmp
             assert time.monotonic() < deadline, "never subscribed"
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # the join's catch-up pull has run
-        sql(stack.db_url, "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, 'live?')",
-            ticket, agent.id)
+        sql(
+            stack.db_url,
+            "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, 'live?')",
+            ticket,
+            agent.id,
+        )
         while "live?" not in [m.content for m in engine.cache.thread(ticket)]:
             assert time.monotonic() < deadline, "the message never arrived"
             await asyncio.sleep(0.05)

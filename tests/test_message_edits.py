@@ -24,13 +24,16 @@ def backdate(db_url: str, message_id: str, minutes: int) -> None:
     """Move a message's server timestamp into the past (triggers off, as an arrangement only)."""
     with psycopg.connect(db_url) as conn, conn.transaction():
         conn.execute("set local session_replication_role = replica")
-        conn.execute("update public.messages set created_at = created_at - make_interval(mins => %s) where id = %s",
-                     (minutes, message_id))
+        conn.execute(
+            "update public.messages set created_at = created_at - make_interval(mins => %s) where id = %s",
+            (minutes, message_id),
+        )
 
 
 def revisions(client: Client, message_id: str) -> list[dict[str, Any]]:
-    return list(client.table("message_revisions").select("*").eq("message_id", message_id)
-                .order("replaced_at").execute().data)
+    return list(
+        client.table("message_revisions").select("*").eq("message_id", message_id).order("replaced_at").execute().data
+    )
 
 
 @pytest.fixture
@@ -39,19 +42,28 @@ def settings(as_: As) -> Iterator[Client]:
     svc = as_("service")
     before = svc.table("app_settings").select("*").single().execute().data
     yield svc
-    svc.table("app_settings").update({"edit_window_seconds": before["edit_window_seconds"],
-                                      "customers_see_read_receipts": before["customers_see_read_receipts"]}) \
-        .eq("id", True).execute()
+    svc.table("app_settings").update(
+        {
+            "edit_window_seconds": before["edit_window_seconds"],
+            "customers_see_read_receipts": before["customers_see_read_receipts"],
+        }
+    ).eq("id", True).execute()
 
 
 # edit -------------------------------------------------------------------------------------------------
+
 
 def test_sender_edits_within_the_window_and_staff_see_the_revisions(as_: As, users: Users) -> None:
     ticket = new_ticket(as_, users)
     mine = say(as_, "customer", ticket, "my order is 1234")
     c = as_("customer")
-    edited = c.table("messages").update({"content": "my order is 1243", "edited_at": "2001-01-01T00:00:00Z"}) \
-        .eq("id", mine).execute().data[0]
+    edited = (
+        c.table("messages")
+        .update({"content": "my order is 1243", "edited_at": "2001-01-01T00:00:00Z"})
+        .eq("id", mine)
+        .execute()
+        .data[0]
+    )
     assert edited["content"] == "my order is 1243"
     assert edited["edited_at"] is not None and not edited["edited_at"].startswith("2001")
     c.table("messages").update({"content": "my order is 1243, thanks"}).eq("id", mine).execute()
@@ -68,8 +80,9 @@ def test_sender_edits_within_the_window_and_staff_see_the_revisions(as_: As, use
 def test_nobody_edits_another_users_message(as_: As, users: Users) -> None:
     ticket = new_ticket(as_, users)
     theirs = say(as_, "customer", ticket, "original words")
-    assert as_("agent").table("messages").update({"content": "put in their mouth"}).eq("id", theirs) \
-        .execute().data == []
+    assert (
+        as_("agent").table("messages").update({"content": "put in their mouth"}).eq("id", theirs).execute().data == []
+    )
     refused(lambda: as_("admin").table("messages").update({"content": "admin rewrite"}).eq("id", theirs).execute())
     assert as_("customer2").table("messages").update({"content": "x"}).eq("id", theirs).execute().data == []
     assert message_row(as_, theirs)["content"] == "original words"
@@ -92,15 +105,24 @@ def test_no_edit_after_the_window(as_: As, users: Users, stack: Any, settings: C
 def test_only_admins_change_the_settings(as_: As, settings: Client) -> None:
     for who in ("customer", "agent"):
         assert as_(who).table("app_settings").select("edit_window_seconds").execute().data  # readable
-        assert as_(who).table("app_settings").update({"edit_window_seconds": 999999}).eq("id", True) \
-            .execute().data == []
+        assert (
+            as_(who).table("app_settings").update({"edit_window_seconds": 999999}).eq("id", True).execute().data == []
+        )
     refused(lambda: as_("admin").table("app_settings").insert({"id": False}).execute())
-    assert as_("admin").table("app_settings").update({"edit_window_seconds": 600}).eq("id", True) \
-        .execute().data[0]["edit_window_seconds"] == 600
+    assert (
+        as_("admin")
+        .table("app_settings")
+        .update({"edit_window_seconds": 600})
+        .eq("id", True)
+        .execute()
+        .data[0]["edit_window_seconds"]
+        == 600
+    )
     refused(lambda: as_("anon").table("app_settings").select("*").execute(), "42501")
 
 
 # delete ------------------------------------------------------------------------------------------------
+
 
 def test_delete_clears_content_and_revisions_everywhere(as_: As, users: Users) -> None:
     ticket = new_ticket(as_, users)
@@ -114,8 +136,10 @@ def test_delete_clears_content_and_revisions_everywhere(as_: As, users: Users) -
         assert (row["content"], row["deleted_by"]) == ("", users.customer.id)
         assert row["deleted_at"] is not None and row["sender_id"] == users.customer.id
         if who != "service":  # the sync_* pulls are the app's, executable by authenticated only
-            pulled = {r["id"]: r for r in as_(who).rpc("sync_messages", {"after_xid": 0, "after_id": 0,
-                                                                         "max_rows": 1000}).execute().data}
+            pulled = {
+                r["id"]: r
+                for r in as_(who).rpc("sync_messages", {"after_xid": 0, "after_id": 0, "max_rows": 1000}).execute().data
+            }
             if mine in pulled:
                 assert pulled[mine]["content"] == ""
         embedded = as_(who).table("tickets").select("messages(id,content)").eq("id", ticket).single().execute()
@@ -153,6 +177,7 @@ def test_sender_cannot_delete_in_a_closed_ticket_but_an_admin_can(as_: As, users
 
 # read receipts -----------------------------------------------------------------------------------------
 
+
 def test_a_project_can_hide_read_receipts_from_customers(as_: As, users: Users, settings: Client) -> None:
     ticket = new_ticket(as_, users)
     say(as_, "customer", ticket, "did you read this?")
@@ -172,6 +197,7 @@ def test_a_project_can_hide_read_receipts_from_customers(as_: As, users: Users, 
 
 # notifications -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("who", ["anon", "customer", "agent", "admin"])
 def test_notification_rows_are_unreachable_to_clients(as_: As, users: Users, who: str) -> None:
     ticket = new_ticket(as_, users)
@@ -181,8 +207,13 @@ def test_notification_rows_are_unreachable_to_clients(as_: As, users: Users, who
     refused(lambda: client.table("notifications").select("*").execute())
     refused(lambda: client.table("notifications").update({"state": "sent"}).eq("ticket_id", ticket).execute())
     refused(lambda: client.table("notifications").delete().eq("ticket_id", ticket).execute())
-    refused(lambda: client.table("notifications").insert(
-        {"recipient_id": users.customer.id, "ticket_id": ticket, "message_id": ticket, "reason": "reply"}).execute())
+    refused(
+        lambda: (
+            client.table("notifications")
+            .insert({"recipient_id": users.customer.id, "ticket_id": ticket, "message_id": ticket, "reason": "reply"})
+            .execute()
+        )
+    )
     states = as_("service").table("notifications").select("state").eq("ticket_id", ticket).execute().data
     assert states == [{"state": "queued"}]
 
@@ -192,16 +223,25 @@ def test_preferences_are_the_users_own(as_: As, users: Users) -> None:
     c.table("notification_preferences").upsert({"email": "always"}).execute()
     c.table("notification_preferences").upsert({"email": "unread", "unread_after_minutes": 30}).execute()
     mine = c.table("notification_preferences").select("*").execute().data
-    assert [(r["user_id"], r["email"], r["unread_after_minutes"]) for r in mine] == [
-        (users.customer.id, "unread", 30)]
+    assert [(r["user_id"], r["email"], r["unread_after_minutes"]) for r in mine] == [(users.customer.id, "unread", 30)]
     c2 = as_("customer2")
     assert c2.table("notification_preferences").select("*").eq("user_id", users.customer.id).execute().data == []
-    refused(lambda: c2.table("notification_preferences").insert(
-        {"user_id": users.customer.id, "email": "never"}).execute())
-    assert c2.table("notification_preferences").update({"email": "never"}).eq("user_id", users.customer.id) \
-        .execute().data == []
-    refused(lambda: c.table("notification_preferences").update({"email": "sometimes"}).eq(
-        "user_id", users.customer.id).execute(), "23514")
+    refused(
+        lambda: c2.table("notification_preferences").insert({"user_id": users.customer.id, "email": "never"}).execute()
+    )
+    assert (
+        c2.table("notification_preferences").update({"email": "never"}).eq("user_id", users.customer.id).execute().data
+        == []
+    )
+    refused(
+        lambda: (
+            c.table("notification_preferences")
+            .update({"email": "sometimes"})
+            .eq("user_id", users.customer.id)
+            .execute()
+        ),
+        "23514",
+    )
     refused(lambda: as_("anon").table("notification_preferences").select("*").execute())
     final = as_("service").table("notification_preferences").select("email").eq("user_id", users.customer.id)
     assert final.single().execute().data == {"email": "unread"}
@@ -209,9 +249,14 @@ def test_preferences_are_the_users_own(as_: As, users: Users) -> None:
 
 def test_mentions_in_internal_notes_queue_only_staff(as_: As, users: Users) -> None:
     ticket = new_ticket(as_, users)
-    note = say(as_, "agent", ticket, f"@[Second Agent]({users.agent2.id}) and @[Admin]({users.admin.id.upper()}) "
-                                     f"see this; not @[Customer]({users.customer.id}) nor @[Me]({users.agent.id})",
-               is_internal=True)
+    note = say(
+        as_,
+        "agent",
+        ticket,
+        f"@[Second Agent]({users.agent2.id}) and @[Admin]({users.admin.id.upper()}) "
+        f"see this; not @[Customer]({users.customer.id}) nor @[Me]({users.agent.id})",
+        is_internal=True,
+    )
     rows = as_("service").table("notifications").select("recipient_id,reason").eq("message_id", note).execute().data
     # agent2 cannot open a ticket assigned to agent: a mention must not mail them the note
     assert [(r["recipient_id"], r["reason"]) for r in rows] == [(users.admin.id, "mention")]

@@ -33,16 +33,21 @@ REPLIES = [f"offline reply {i}" for i in range(1, 6)]
 def signed_in(stack: StackProcess, email: str, password: str) -> Iterator[Client]:
     """A supabase-py client signed in as a user; one httpx client of ours, closed afterwards."""
     with httpx.Client(timeout=30) as http:
-        client = create_client(stack.api_url, stack.anon_key,
-                               ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http))
+        client = create_client(
+            stack.api_url,
+            stack.anon_key,
+            ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http),
+        )
         client.auth.sign_in_with_password({"email": email, "password": password})
         yield client
 
 
-async def _flush_five_offline_replies(stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy,
-                                      subject: str) -> str:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, subject,
-                      messages=[(users.customer, "the printer is on fire")])
+async def _flush_five_offline_replies(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, subject: str
+) -> str:
+    tid = seed_ticket(
+        stack.db_url, users.customer, users.agent, subject, messages=[(users.customer, "the printer is on fire")]
+    )
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()
     proxy.set_mode("drop")
@@ -59,11 +64,16 @@ async def _flush_five_offline_replies(stack: StackProcess, users: Users, engines
     return tid
 
 
-async def test_five_replies_in_one_flush_keep_their_order(stack: StackProcess, users: Users, engines: EngineFactory,
-                                                          proxy: FaultProxy) -> None:
+async def test_five_replies_in_one_flush_keep_their_order(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     tid = await _flush_five_offline_replies(stack, users, engines, proxy, "Order through supabase-py")
-    stamps = sql(stack.db_url, "select content, created_at from messages where ticket_id = %s and content like"
-                 " 'offline reply %%' order by created_at", tid)
+    stamps = sql(
+        stack.db_url,
+        "select content, created_at from messages where ticket_id = %s and content like"
+        " 'offline reply %%' order by created_at",
+        tid,
+    )
     assert [c for c, _ in stamps] == REPLIES
     assert len({ts for _, ts in stamps}) == 5, "each message of a batch has its own created_at"
 
@@ -93,10 +103,12 @@ def test_distinct_created_at_within_one_insert(stack: StackProcess, users: Users
 def test_a_forged_created_at_is_still_the_server_clock(stack: StackProcess, users: Users) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Forged time")
     with signed_in(stack, users.customer.email, users.customer.password) as client:
-        client.table("messages").insert({"ticket_id": tid, "content": "from the future",
-                                         "created_at": "2999-01-01T00:00:00Z"}).execute()
-    ((late,),) = sql(stack.db_url, "select created_at > now() + interval '1 minute' from messages where ticket_id = %s",
-                     tid)
+        client.table("messages").insert(
+            {"ticket_id": tid, "content": "from the future", "created_at": "2999-01-01T00:00:00Z"}
+        ).execute()
+    ((late,),) = sql(
+        stack.db_url, "select created_at > now() + interval '1 minute' from messages where ticket_id = %s", tid
+    )
     assert late is False
 
 
@@ -116,16 +128,22 @@ console.log(JSON.stringify(data));
 
 @pytest.mark.node
 async def test_five_replies_in_one_flush_keep_their_order_in_supabase_js(
-        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
+) -> None:
     tid = await _flush_five_offline_replies(stack, users, engines, proxy, "Order through supabase-js")
     node = shutil.which("node")
     assert node is not None, "node is required (the project installs Node 20)"
     script = JS_DIR / f".order-{tmp_path.name}.mjs"  # inside tests/js so node_modules resolves
     script.write_text(JS_SCRIPT)
     try:
-        run = subprocess.run([node, str(script), stack.api_url, stack.anon_key, users.customer.email,
-                              users.customer.password, tid], capture_output=True, text=True, timeout=120,
-                             cwd=JS_DIR, check=False)
+        run = subprocess.run(
+            [node, str(script), stack.api_url, stack.anon_key, users.customer.email, users.customer.password, tid],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=JS_DIR,
+            check=False,
+        )
     finally:
         script.unlink()
     assert run.returncode == 0, run.stderr

@@ -51,7 +51,8 @@ def _pgbouncer(pg: EmbeddedPostgres, folder: Path, mode: str) -> tuple[subproces
         f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = scram-sha-256\nauth_file = {folder}/users.txt\npool_mode = {mode}\n"
         "server_round_robin = 1\ndefault_pool_size = 2\nmax_client_conn = 20\n"
-        "ignore_startup_parameters = extra_float_digits,options\n")
+        "ignore_startup_parameters = extra_float_digits,options\n"
+    )
     args = [binary, str(folder / "pgbouncer.ini")]
     if os.geteuid() == 0:  # PgBouncer refuses to run as root: it reads its files, then drops to the service user
         args[1:1] = ["-u", "embedded_postgres"]
@@ -79,12 +80,18 @@ def _pgbouncer(pg: EmbeddedPostgres, folder: Path, mode: str) -> tuple[subproces
 
 @pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_db_migrate_refuses_a_transaction_pooler_and_works_through_a_session_pooler(
-        database: EmbeddedPostgres, tmp_path: Path, mode: str) -> None:
+    database: EmbeddedPostgres, tmp_path: Path, mode: str
+) -> None:
     proc, url = _pgbouncer(database, tmp_path, mode)
     try:
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "supportchat_app", "db", "migrate", "--db-url", url,
-                                 "--bootstrap", "no"], capture_output=True, text=True, timeout=180, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "supportchat_app", "db", "migrate", "--db-url", url, "--bootstrap", "no"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         took = time.monotonic() - started
     finally:
         proc.terminate()

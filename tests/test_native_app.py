@@ -31,8 +31,11 @@ def xvfb() -> Iterator[str]:
         pytest.fail("Xvfb is needed: apt-get install -y xvfb imagemagick (see the test module docstring)")
     proc = None
     if not Path(f"/tmp/.X11-unix/X{DISPLAY[1:]}").exists():
-        proc = subprocess.Popen(["Xvfb", DISPLAY, "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["Xvfb", DISPLAY, "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while not Path(f"/tmp/.X11-unix/X{DISPLAY[1:]}").exists():
             assert time.monotonic() < deadline, "Xvfb did not start"
@@ -46,13 +49,19 @@ def xvfb() -> Iterator[str]:
 
 
 def window_titles(display: str) -> list[str]:
-    out = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True, check=False,
-                         env={**os.environ, "DISPLAY": display}).stdout
+    out = subprocess.run(
+        ["xwininfo", "-root", "-tree"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DISPLAY": display},
+    ).stdout
     return re.findall(r'^\s+0x[0-9a-f]+ "([^"]*)": \(', out, flags=re.M)
 
 
-async def test_native_window_shows_the_inbox(xvfb: str, stack: StackProcess, users: Users, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_native_window_shows_the_inbox(
+    xvfb: str, stack: StackProcess, users: Users, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "native-data"
     monkeypatch.setenv("SUPPORTCHAT_SESSION_STORE", "file")
     # sign in once, as yesterday's session the app will restore
@@ -60,14 +69,23 @@ async def test_native_window_shows_the_inbox(xvfb: str, stack: StackProcess, use
     await engine.sign_in(users.agent.email, users.agent.password)
     await engine.close()
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
-                           (users.customer.id, users.agent.id, "Window test: unread question")).fetchone()
+        row = conn.execute(
+            "insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+            (users.customer.id, users.agent.id, "Window test: unread question"),
+        ).fetchone()
         assert row is not None
-        conn.execute("insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)",
-                     (row[0], users.customer.id, "Is anyone there?"))
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+            (row[0], users.customer.id, "Is anyone there?"),
+        )
 
-    app = AppProcess(data, stack.api_url, stack.anon_key, web=False, extra_env={
-        "DISPLAY": xvfb, "PYWEBVIEW_GUI": "qt", "QTWEBENGINE_CHROMIUM_FLAGS": "--no-sandbox"})
+    app = AppProcess(
+        data,
+        stack.api_url,
+        stack.anon_key,
+        web=False,
+        extra_env={"DISPLAY": xvfb, "PYWEBVIEW_GUI": "qt", "QTWEBENGINE_CHROMIUM_FLAGS": "--no-sandbox"},
+    )
     app.start(timeout=90)
     try:
         # the inbox sets the window title to "(unread) SupportChat"; the sign-in page would be "Sign in · ..."

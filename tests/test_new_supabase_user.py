@@ -28,37 +28,44 @@ pytestmark = pytest.mark.timeout(180)
 
 async def _online(engine: SyncEngine) -> SyncEngine:
     await engine.start()
-    await wait_for(lambda: engine.status.state == "online" and engine.status.last_synced_at is not None,
-                   what="the first pull")
+    await wait_for(
+        lambda: engine.status.state == "online" and engine.status.last_synced_at is not None, what="the first pull"
+    )
     await wait_for(lambda: engine.remote.live.subscribed, what="realtime subscription")  # type: ignore[attr-defined]
     return engine
 
 
 async def test_every_app_flow_works_on_a_supabase_shaped_database(
-        stack: StackProcess, users: Users, engines: EngineFactory, clients: ClientFactory) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory, clients: ClientFactory
+) -> None:
     # the database: migrated by postgres, which is no superuser; nothing granted but by the migrations
     with psycopg.connect(stack.postgres_url) as conn:
         assert conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone() == (False,)
         assert {r[0] for r in conn.execute("select version from supabase_migrations.schema_migrations")} == {
-            m.version for m in migrate.migrations()}
-        assert conn.execute("select pg_get_userbyid(relowner) from pg_class where oid = 'public.messages'::regclass"
-                            ).fetchone() == ("postgres",)
+            m.version for m in migrate.migrations()
+        }
+        assert conn.execute(
+            "select pg_get_userbyid(relowner) from pg_class where oid = 'public.messages'::regclass"
+        ).fetchone() == ("postgres",)
 
     # sign-up: Auth writes auth.users as supabase_auth_admin; the profile comes from the definer trigger
     email = f"new-customer-{uuid.uuid4().hex[:8]}@example.com"
     signed_up = clients(None).auth.sign_up(
-        {"email": email, "password": "a-new-customer-password", "options": {"data": {"display_name": "Newcomer"}}})
+        {"email": email, "password": "a-new-customer-password", "options": {"data": {"display_name": "Newcomer"}}}
+    )
     assert signed_up.user is not None
     customer = User(signed_up.user.id, email, "customer", "Newcomer", "a-new-customer-password")
     assert sql(stack.db_url, "select role, display_name from public.profiles where id = %s", customer.id) == [
-        ("customer", "Newcomer")]
+        ("customer", "Newcomer")
+    ]
 
     # new ticket + send: written locally, pushed from the outbox through REST as authenticated
     c = await _online(await engines.open(customer))
     ticket = c.commands.create_ticket("My printer is on fire", "It smokes since this morning")
     await wait_for(lambda: c.status.pending == 0, timeout=30, what="the outbox push")
     assert sql(stack.db_url, "select subject, customer_id::text from public.tickets where id = %s", ticket.id) == [
-        ("My printer is on fire", customer.id)]
+        ("My printer is on fire", customer.id)
+    ]
 
     # the agent's engine pulls the new ticket (sync_* as authenticated) and answers; a note stays internal
     a = await _online(await engines.open(users.agent))

@@ -46,23 +46,36 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) ->
 
 def states(db_url: str, ticket_ids: list[str], recipient: User) -> list[str]:
     with psycopg.connect(db_url) as conn:
-        return [r[0] for r in conn.execute(
-            "select state from public.notifications where ticket_id = any(%s::uuid[]) and recipient_id = %s"
-            " order by id", (ticket_ids, recipient.id)).fetchall()]
+        return [
+            r[0]
+            for r in conn.execute(
+                "select state from public.notifications where ticket_id = any(%s::uuid[]) and recipient_id = %s"
+                " order by id",
+                (ticket_ids, recipient.id),
+            ).fetchall()
+        ]
 
 
 def settled(db_url: str, ticket_ids: list[str], recipient: User, count: int) -> Callable[[], bool]:
     def check() -> bool:
         got = states(db_url, ticket_ids, recipient)
         return len(got) == count and all(s in ("sent", "skipped", "failed") for s in got)
+
     return check
 
 
 @contextmanager
 def worker(stack: StackProcess, smtp_url: str, **overrides: Any) -> Iterator[Worker]:
     options: dict[str, Any] = {"delay": 2.0, "poll": 0.05, "retry_base": 0.2, **overrides}
-    w = Worker(Settings(db_url=stack.db_url, smtp_url=smtp_url, from_address="help@example.test",
-                        app_url="http://app.example.test:8080", **options))
+    w = Worker(
+        Settings(
+            db_url=stack.db_url,
+            smtp_url=smtp_url,
+            from_address="help@example.test",
+            app_url="http://app.example.test:8080",
+            **options,
+        )
+    )
     stop = threading.Event()
     thread = threading.Thread(target=w.run, args=(stop,), daemon=True)
     thread.start()
@@ -82,8 +95,13 @@ def pair(stack: StackProcess, name: str) -> tuple[User, User, str]:
 
 
 def read_now(stack: StackProcess, user: User, ticket: str) -> None:
-    as_user(stack.db_url, user, "insert into public.ticket_reads (ticket_id) values (%s)"
-            " on conflict (ticket_id, user_id) do update set last_read_at = now()", (ticket,))
+    as_user(
+        stack.db_url,
+        user,
+        "insert into public.ticket_reads (ticket_id) values (%s)"
+        " on conflict (ticket_id, user_id) do update set last_read_at = now()",
+        (ticket,),
+    )
 
 
 def test_three_quick_replies_make_one_mail(stack: StackProcess, smtp: tuple[Sink, str]) -> None:
@@ -154,8 +172,10 @@ def test_smtp_4xx_is_retried_with_backoff(stack: StackProcess, smtp: tuple[Sink,
     assert sink.attempts[customer.email] == 3
     assert len(sink.to(customer.email)) == 1
     with psycopg.connect(stack.db_url) as conn:
-        row = conn.execute("select state, attempts, note from public.notifications where ticket_id = %s"
-                           " and recipient_id = %s", (ticket, customer.id)).fetchone()
+        row = conn.execute(
+            "select state, attempts, note from public.notifications where ticket_id = %s and recipient_id = %s",
+            (ticket, customer.id),
+        ).fetchone()
     assert row is not None and row[0] == "sent" and row[1] == 3 and "451" in row[2]
 
 
@@ -165,11 +185,18 @@ def test_preferences_are_honoured(stack: StackProcess, smtp: tuple[Sink, str]) -
     always, a_always, t_always = pair(stack, "always")
     patient, a_patient, t_patient = pair(stack, "patient")
     sentinel, a_sentinel, t_sentinel = pair(stack, "sentinel")
-    for user, pref in ((never, {"email": "never"}), (always, {"email": "always"}),
-                       (patient, {"email": "unread", "unread_after_minutes": 60})):
+    for user, pref in (
+        (never, {"email": "never"}),
+        (always, {"email": "always"}),
+        (patient, {"email": "unread", "unread_after_minutes": 60}),
+    ):
         cols = ", ".join(pref)
-        as_user(stack.db_url, user, f"insert into public.notification_preferences ({cols}) values"
-                f" ({', '.join(['%s'] * len(pref))})", tuple(pref.values()))
+        as_user(
+            stack.db_url,
+            user,
+            f"insert into public.notification_preferences ({cols}) values ({', '.join(['%s'] * len(pref))})",
+            tuple(pref.values()),
+        )
     with worker(stack, url, delay=1.0):
         post(stack.db_url, a_never, t_never, "never mail me")
         post(stack.db_url, a_patient, t_patient, "wait an hour for me")
@@ -210,9 +237,26 @@ def test_kill_9_mid_batch_loses_nothing_and_sends_nothing_twice(stack: StackProc
     sink.slow = 0.03
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "supportchat_app", "notify", "--db-url", stack.db_url, "--smtp-url", url,
-             "--delay", "0", "--poll", "0.05", "--batch", "10"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            [
+                sys.executable,
+                "-m",
+                "supportchat_app",
+                "notify",
+                "--db-url",
+                stack.db_url,
+                "--smtp-url",
+                url,
+                "--delay",
+                "0",
+                "--poll",
+                "0.05",
+                "--batch",
+                "10",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         try:
             wait_for(lambda: len(sink.to(customer.email)) >= 8 or proc.poll() is not None, "the first mails")
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""

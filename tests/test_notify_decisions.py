@@ -20,15 +20,18 @@ def item(n: int, minutes: int, *, deleted: bool = False, reason: str = "reply") 
     return Item(n, f"m{n}", reason, f"text {n}", T0 + timedelta(minutes=minutes), deleted, "Alice")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("code", "outcome"), [
-    (250, Outcome.SENT),  # accepted
-    (251, Outcome.SENT),  # forwarded
-    (421, Outcome.RETRY),  # service closing: come back later
-    (451, Outcome.RETRY),  # local error, greylisting
-    (452, Outcome.RETRY),  # mailbox full for now
-    (550, Outcome.FAILED),  # no such user: retrying cannot help
-    (554, Outcome.FAILED),  # rejected by policy
-])
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [
+        (250, Outcome.SENT),  # accepted
+        (251, Outcome.SENT),  # forwarded
+        (421, Outcome.RETRY),  # service closing: come back later
+        (451, Outcome.RETRY),  # local error, greylisting
+        (452, Outcome.RETRY),  # mailbox full for now
+        (550, Outcome.FAILED),  # no such user: retrying cannot help
+        (554, Outcome.FAILED),  # rejected by policy
+    ],
+)
 def test_smtp_reply_classes(code: int, outcome: Outcome) -> None:
     assert classify_reply(code) is outcome
 
@@ -41,8 +44,7 @@ def test_unread_drops_what_the_read_marker_passed() -> None:
     items = [item(1, 0), item(2, 1), item(3, 2)]
     chosen, skip = select_items("unread", T0 + timedelta(minutes=1), items)
     assert ([i.notification_id for i in chosen], skip) == ([3], None)
-    assert select_items("unread", T0 + timedelta(minutes=5), items) == (
-        [], "read in the app before the delay ran out")
+    assert select_items("unread", T0 + timedelta(minutes=5), items) == ([], "read in the app before the delay ran out")
 
 
 def test_always_mails_read_messages_but_never_deleted_ones() -> None:
@@ -61,19 +63,33 @@ def test_backoff_doubles_with_half_jitter_and_a_cap() -> None:
 
 def test_wire_body_doubles_leading_dots_and_uses_crlf() -> None:
     assert wire_body(b"a\n.\n..b\r\nc") == b"a\r\n..\r\n...b\r\nc\r\n"  # a lone "." would end DATA early
-    body = wire_body(compose(Envelope("id-1", "c@example.test", "Cus", "t-1", "dots", "http://x/?t=t-1"),
-                             [Item(1, "m", "reply", ".\n..hidden\nend.", T0, False, "Alice")], [],
-                             "help@example.test"))
+    body = wire_body(
+        compose(
+            Envelope("id-1", "c@example.test", "Cus", "t-1", "dots", "http://x/?t=t-1"),
+            [Item(1, "m", "reply", ".\n..hidden\nend.", T0, False, "Alice")],
+            [],
+            "help@example.test",
+        )
+    )
     assert b"\r\n.\r\n" not in body and body.endswith(b"\r\n") and b"\n" not in body.replace(b"\r\n", b"")
     unstuffed = body.replace(b"\r\n..", b"\r\n.")
     assert message_from_bytes(unstuffed, policy=default).get_body(("plain",)).get_content().count("..hidden") == 1  # type: ignore[union-attr]
 
 
 def test_no_header_injection_through_subjects_or_names() -> None:
-    mail = compose(Envelope("id-9", "c@example.test", "Eve\r\nBcc: all@example.test", "t-1",
-                            "Hi\r\nBcc: victims@example.test\nX-Evil: 1", "http://x"),
-                   [Item(1, "m", "reply", "body", T0, False, "Mallory\nReply-To: evil@example.test")], [],
-                   "help@example.test")
+    mail = compose(
+        Envelope(
+            "id-9",
+            "c@example.test",
+            "Eve\r\nBcc: all@example.test",
+            "t-1",
+            "Hi\r\nBcc: victims@example.test\nX-Evil: 1",
+            "http://x",
+        ),
+        [Item(1, "m", "reply", "body", T0, False, "Mallory\nReply-To: evil@example.test")],
+        [],
+        "help@example.test",
+    )
     parsed = message_from_bytes(mail, policy=default)
     assert parsed["Bcc"] is None and parsed["X-Evil"] is None and parsed["Reply-To"] is None
     assert parsed["Subject"] == "Re: Hi Bcc: victims@example.test X-Evil: 1"
@@ -83,8 +99,12 @@ def test_no_header_injection_through_subjects_or_names() -> None:
 def test_compose_names_the_sender_and_quotes_context_and_items() -> None:
     ctx = [Context("Cus Tomer", "my printer\nis on fire", T0 - timedelta(minutes=5))]
     items = [item(1, 0), Item(2, "m2", "reply", "<script>x</script>", T0 + timedelta(minutes=1), False, "Bob")]
-    msg = compose(Envelope("id-2", "c@example.test", "Cus Tömer", "t-9", "Drucker brennt", "http://app/?t=t-9"),
-                  items, ctx, "help@example.test")
+    msg = compose(
+        Envelope("id-2", "c@example.test", "Cus Tömer", "t-9", "Drucker brennt", "http://app/?t=t-9"),
+        items,
+        ctx,
+        "help@example.test",
+    )
     parsed = message_from_bytes(msg, policy=default)
     assert parsed["From"].addresses[0].display_name == "Bob via SupportChat"
     assert parsed["To"].addresses[0].display_name == "Cus Tömer"
@@ -96,16 +116,26 @@ def test_compose_names_the_sender_and_quotes_context_and_items() -> None:
 
 
 def test_mentions_say_so() -> None:
-    msg = message_from_bytes(compose(Envelope("id-3", "a@example.test", "Agent", "t-1", "VIP", "http://x"),
-                                     [item(1, 0, reason="mention")], [], "help@example.test"), policy=default)
+    msg = message_from_bytes(
+        compose(
+            Envelope("id-3", "a@example.test", "Agent", "t-1", "VIP", "http://x"),
+            [item(1, 0, reason="mention")],
+            [],
+            "help@example.test",
+        ),
+        policy=default,
+    )
     assert msg["Subject"] == "Mention: VIP" and "Alice mentioned you" in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("smtp://mail.example.test", ("mail.example.test", 25, False, False, None, None)),
-    ("smtps://u%40x:p%3Aw@mail.example.test", ("mail.example.test", 465, True, False, "u@x", "p:w")),
-    ("smtp://mail.example.test:2525?starttls=require", ("mail.example.test", 2525, False, True, None, None)),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://mail.example.test", ("mail.example.test", 25, False, False, None, None)),
+        ("smtps://u%40x:p%3Aw@mail.example.test", ("mail.example.test", 465, True, False, "u@x", "p:w")),
+        ("smtp://mail.example.test:2525?starttls=require", ("mail.example.test", 2525, False, True, None, None)),
+    ],
+)
 def test_smtp_url(url: str, expected: tuple[object, ...]) -> None:
     t = SmtpTarget.parse(url)
     assert (t.host, t.port, t.tls, t.starttls_required, t.user, t.password) == expected

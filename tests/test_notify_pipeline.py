@@ -36,8 +36,17 @@ def test_a_stopped_worker_hands_back_what_it_claimed_ahead(stack: StackProcess, 
     for t in tickets:
         post(stack.db_url, agent, t, f"reply on {t}")
     sink.slow = 0.05  # slow replies: the stop lands while a batch is out and the next one is claimed ahead
-    w = Worker(Settings(db_url=stack.db_url, smtp_url=url, from_address="help@example.test", delay=0.0,
-                        poll=0.05, batch=4, connections=2))
+    w = Worker(
+        Settings(
+            db_url=stack.db_url,
+            smtp_url=url,
+            from_address="help@example.test",
+            delay=0.0,
+            poll=0.05,
+            batch=4,
+            connections=2,
+        )
+    )
     stop = threading.Event()
     thread = threading.Thread(target=w.run, args=(stop,), daemon=True)
     try:
@@ -47,8 +56,9 @@ def test_a_stopped_worker_hands_back_what_it_claimed_ahead(stack: StackProcess, 
         thread.join(60)
         assert not thread.is_alive()
         with psycopg.connect(stack.db_url) as conn:
-            held = conn.execute("select count(*) from public.notifications where claimed_by = %s",
-                                (w.queue.token,)).fetchone()
+            held = conn.execute(
+                "select count(*) from public.notifications where claimed_by = %s", (w.queue.token,)
+            ).fetchone()
         assert held == (0,), "nothing stays claimed by a worker that stopped (still connected)"
         assert "queued" in states(stack.db_url, tickets, customer), "stopped before the end: some are left"
     finally:

@@ -36,28 +36,33 @@ async def _upload_as(stack: StackProcess, user_id: str, key: str, data: bytes, t
 
 
 def _objects(db: psycopg.Connection, names: list[str]) -> set[str]:
-    rows = db.execute("select name from storage.objects where bucket_id = 'attachments' and name = any(%s)",
-                      (names,)).fetchall()
+    rows = db.execute(
+        "select name from storage.objects where bucket_id = 'attachments' and name = any(%s)", (names,)
+    ).fetchall()
     return {str(r[0]) for r in rows}
 
 
 def _age(db: psycopg.Connection, name: str, hours: float) -> None:
-    db.execute("update storage.objects set created_at = now() - make_interval(secs => %s) where name = %s",
-               (hours * HOUR, name))
+    db.execute(
+        "update storage.objects set created_at = now() - make_interval(secs => %s) where name = %s",
+        (hours * HOUR, name),
+    )
 
 
 async def _download_status(stack: StackProcess, key: str) -> int:
     import httpx
 
     async with httpx.AsyncClient() as http:
-        response = await http.get(f"{stack.api_url}/storage/v1/object/attachments/{key}",
-                                  headers={"apikey": stack.service_role_key,
-                                           "Authorization": f"Bearer {stack.service_role_key}"})
+        response = await http.get(
+            f"{stack.api_url}/storage/v1/object/attachments/{key}",
+            headers={"apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}"},
+        )
         return response.status_code
 
 
 async def test_an_orphan_is_purged_and_an_upload_in_progress_is_kept(
-        stack: StackProcess, users: Users, db: psycopg.Connection, tmp_path: Path) -> None:
+    stack: StackProcess, users: Users, db: psycopg.Connection, tmp_path: Path
+) -> None:
     ticket = _ticket(db, users.customer.id)
     orphan = f"{ticket}/{uuid.uuid4()}/killed.png"  # uploaded, then the client died for good
     in_progress = f"{ticket}/{uuid.uuid4()}/uploading.png"  # uploaded a moment ago, its row still to come
@@ -65,11 +70,15 @@ async def test_an_orphan_is_purged_and_an_upload_in_progress_is_kept(
     for key in (orphan, in_progress, described):
         await _upload_as(stack, users.customer.id, key, b"\x89PNG" + os.urandom(5000), tmp_path)
     message_id = described.split("/")[1]
-    db.execute("insert into public.messages (id, ticket_id, sender_id, content) values (%s, %s, %s, 'see file')",
-               (message_id, ticket, users.customer.id))
-    db.execute("insert into public.attachments (message_id, ticket_id, uploader_id, name, mime, size, sha256,"
-               " object_path) values (%s, %s, %s, 'kept.png', 'image/png', 5004, %s, %s)",
-               (message_id, ticket, users.customer.id, "0" * 64, described))
+    db.execute(
+        "insert into public.messages (id, ticket_id, sender_id, content) values (%s, %s, %s, 'see file')",
+        (message_id, ticket, users.customer.id),
+    )
+    db.execute(
+        "insert into public.attachments (message_id, ticket_id, uploader_id, name, mime, size, sha256,"
+        " object_path) values (%s, %s, %s, 'kept.png', 'image/png', 5004, %s, %s)",
+        (message_id, ticket, users.customer.id, "0" * 64, described),
+    )
     _age(db, orphan, 2)
     _age(db, described, 2)
     assert await _download_status(stack, orphan) == 200
@@ -91,8 +100,8 @@ async def test_an_orphan_is_purged_and_an_upload_in_progress_is_kept(
 
 
 async def test_the_notify_worker_purges_orphans_in_its_loop(
-        stack: StackProcess, users: Users, db: psycopg.Connection, tmp_path: Path,
-        smtp: tuple[Sink, str]) -> None:  # noqa: F811
+    stack: StackProcess, users: Users, db: psycopg.Connection, tmp_path: Path, smtp: tuple[Sink, str]
+) -> None:
     ticket = _ticket(db, users.customer2.id)
     orphan = f"{ticket}/{uuid.uuid4()}/discarded.png"
     await _upload_as(stack, users.customer2.id, orphan, b"\x89PNG" + os.urandom(100), tmp_path)

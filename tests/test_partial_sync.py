@@ -19,11 +19,22 @@ WORD = "quasarfluxcapacitor"
 
 
 def _old_closed(db_url: str, customer: str, agent: str, text: str, *, internal: str | None = None) -> str:
-    tid = seed_ticket(db_url, customer, agent, f"Old {text}", status="closed",
-                      messages=[(customer, f"my {text} is broken"), (agent, "fixed it")])
+    tid = seed_ticket(
+        db_url,
+        customer,
+        agent,
+        f"Old {text}",
+        status="closed",
+        messages=[(customer, f"my {text} is broken"), (agent, "fixed it")],
+    )
     if internal is not None:
-        sql(db_url, "insert into public.messages (ticket_id, sender_id, content, is_internal)"
-                    " values (%s, %s, %s, true)", tid, agent, internal)
+        sql(
+            db_url,
+            "insert into public.messages (ticket_id, sender_id, content, is_internal) values (%s, %s, %s, true)",
+            tid,
+            agent,
+            internal,
+        )
     sql(db_url, "update public.tickets set last_message_at = now() - interval '100 days' where id = %s", tid)
     return tid
 
@@ -36,12 +47,14 @@ async def _scoped(engines: EngineFactory, user: object, days: int | None) -> Syn
 
 
 async def test_old_closed_ticket_stays_on_the_server_until_searched_or_opened(
-        stack: StackProcess, engines: EngineFactory) -> None:
+    stack: StackProcess, engines: EngineFactory
+) -> None:
     customer, other, agent = (create_user(stack.db_url, r) for r in ("customer", "customer", "agent"))
     old = _old_closed(stack.db_url, customer.id, agent.id, WORD, internal=f"internal {WORD} note")
     theirs = _old_closed(stack.db_url, other.id, agent.id, WORD)
-    recent_closed = seed_ticket(stack.db_url, customer.id, agent.id, "Recent", status="closed",
-                                messages=[(customer.id, "thanks")])
+    recent_closed = seed_ticket(
+        stack.db_url, customer.id, agent.id, "Recent", status="closed", messages=[(customer.id, "thanks")]
+    )
     open_one = seed_ticket(stack.db_url, customer.id, agent.id, "Open", messages=[(customer.id, "still broken")])
 
     mine = await _scoped(engines, customer, 30)
@@ -79,7 +92,8 @@ async def test_old_closed_ticket_stays_on_the_server_until_searched_or_opened(
 
 
 async def test_a_full_cache_is_the_default_and_bad_settings_are_refused(
-        stack: StackProcess, engines: EngineFactory) -> None:
+    stack: StackProcess, engines: EngineFactory
+) -> None:
     customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
     old = _old_closed(stack.db_url, customer.id, agent.id, "toaster")
     engine = await engines.open(customer)
@@ -100,8 +114,11 @@ def test_the_scoped_rpcs_hold_rls_and_refuse_anon(stack: StackProcess) -> None:
     as_customer = {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=customer.id)}"}
     forever = {"since": "1970-01-01T00:00:00Z", "after_xid": 0, "after_id": 0, "max_rows": 1000}
     with httpx.Client(timeout=30) as client:
-        for fn, body in (("search_messages", {"query": "zebracrossing"}), ("sync_messages_scoped", forever),
-                         ("sync_count_scoped", {"table_name": "messages", "since": "1970-01-01T00:00:00Z"})):
+        for fn, body in (
+            ("search_messages", {"query": "zebracrossing"}),
+            ("sync_messages_scoped", forever),
+            ("sync_count_scoped", {"table_name": "messages", "since": "1970-01-01T00:00:00Z"}),
+        ):
             refused = client.post(f"{rest}/{fn}", json=body, headers=anon)
             assert refused.status_code in (401, 403), (fn, refused.status_code, refused.text)
         assert client.post(f"{rest}/search_messages", json={"query": "zebracrossing"}, headers=as_customer).json() == []
@@ -109,16 +126,25 @@ def test_the_scoped_rpcs_hold_rls_and_refuse_anon(stack: StackProcess) -> None:
         assert rows == []  # a new customer with no tickets: nothing, however far back
         tickets = client.post(f"{rest}/sync_tickets_scoped", json=forever, headers=as_customer).json()
         assert theirs not in {t["id"] for t in tickets}
-        count = client.post(f"{rest}/sync_count_scoped", headers=as_customer,
-                            json={"table_name": "messages", "since": "1970-01-01T00:00:00Z"}).json()
+        count = client.post(
+            f"{rest}/sync_count_scoped",
+            headers=as_customer,
+            json={"table_name": "messages", "since": "1970-01-01T00:00:00Z"},
+        ).json()
         assert count == 0
-        bad = client.post(f"{rest}/sync_count_scoped", headers=as_customer,
-                          json={"table_name": "auth.users", "since": "1970-01-01T00:00:00Z"})
+        bad = client.post(
+            f"{rest}/sync_count_scoped",
+            headers=as_customer,
+            json={"table_name": "auth.users", "since": "1970-01-01T00:00:00Z"},
+        )
         assert bad.status_code == 400 and "not a table of the partial sync" in bad.text
         long = client.post(f"{rest}/search_messages", json={"query": "x" * 201}, headers=as_customer)
         assert long.status_code == 400
-        assert client.post(f"{rest}/search_messages", json={"query": "\"' OR 1=1 --"},
-                           headers=as_customer).status_code == 200
-        other_count = client.post(f"{rest}/sync_count", headers=as_customer,
-                                  json={"table_name": "messages", "after_xid": 0, "after_id": 0}).json()
+        assert (
+            client.post(f"{rest}/search_messages", json={"query": "\"' OR 1=1 --"}, headers=as_customer).status_code
+            == 200
+        )
+        other_count = client.post(
+            f"{rest}/sync_count", headers=as_customer, json={"table_name": "messages", "after_xid": 0, "after_id": 0}
+        ).json()
         assert other_count == 0  # sync_count (20261130000500) is RLS-bound too

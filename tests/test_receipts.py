@@ -17,8 +17,16 @@ BEFORE, AFTER = "2026-11-29T09:59:59.000000+00:00", "2026-11-29T10:00:01.000000+
 
 
 def msg(sender: str, *, internal: bool = False, state: LocalState = "sent", deleted: bool = False) -> Message:
-    return Message(id="m-1", ticket_id="t-1", sender_id=sender, content="" if deleted else "hi",
-                   is_internal=internal, created_at=AT, local_state=state, deleted_at=AT if deleted else None)
+    return Message(
+        id="m-1",
+        ticket_id="t-1",
+        sender_id=sender,
+        content="" if deleted else "hi",
+        is_internal=internal,
+        created_at=AT,
+        local_state=state,
+        deleted_at=AT if deleted else None,
+    )
 
 
 def receipts(me: str, markers: dict[str, str], *, customers_see: bool = True) -> ThreadReceipts:
@@ -27,27 +35,55 @@ def receipts(me: str, markers: dict[str, str], *, customers_see: bool = True) ->
     return r
 
 
-@pytest.mark.parametrize(("me", "message", "markers", "expected", "why"), [
-    (AGENT, msg(AGENT, state="pending"), {CUSTOMER: AFTER}, Receipt("queued"), "still in the outbox"),
-    (AGENT, msg(AGENT, state="failed"), {}, Receipt("failed"), "refused: the bubble shows retry/discard"),
-    (AGENT, msg(AGENT), {}, Receipt("sent"), "the server has it, nobody read it"),
-    (AGENT, msg(AGENT), {CUSTOMER: BEFORE}, Receipt("sent"), "the customer last read before it was sent"),
-    (AGENT, msg(AGENT), {CUSTOMER: AT}, Receipt("read", (CUSTOMER,), AT), "a marker at its instant covers it"),
-    (AGENT, msg(AGENT), {AGENT2: AFTER}, Receipt("sent"), "a colleague reading a reply is not the customer"),
-    (AGENT, msg(AGENT, internal=True), {AGENT2: AFTER, CUSTOMER: AFTER},
-     Receipt("read", (AGENT2,), AFTER), "a note's other side is the other staff, never the customer"),
-    (CUSTOMER, msg(CUSTOMER), {AGENT: AFTER, AGENT2: BEFORE}, Receipt("read", (AGENT,), AFTER),
-     "support read the customer's message"),
-    (CUSTOMER, msg(CUSTOMER), {CUSTOMER: AFTER}, Receipt("sent"), "the customer's own marker is not a receipt"),
-    (AGENT, msg(CUSTOMER), {AGENT2: AFTER, AGENT: AFTER}, Receipt("read", (AGENT2,), AFTER, own=False),
-     "staff see which colleague read a customer's message (themselves left out)"),
-    (AGENT, msg(CUSTOMER), {CUSTOMER: AFTER}, Receipt("none", own=False), "the sender's own marker says nothing"),
-    (AGENT2, msg(AGENT), {CUSTOMER: AFTER}, Receipt("read", (CUSTOMER,), AFTER, own=False),
-     "staff see whether the customer read a colleague's reply"),
-    (CUSTOMER, msg(AGENT), {AGENT: AFTER, CUSTOMER: AFTER}, Receipt("none", own=False),
-     "customers get no receipts on others' messages"),
-    (AGENT, msg(AGENT, deleted=True), {CUSTOMER: AFTER}, Receipt("none"), "a deleted message has no receipt"),
-])
+@pytest.mark.parametrize(
+    ("me", "message", "markers", "expected", "why"),
+    [
+        (AGENT, msg(AGENT, state="pending"), {CUSTOMER: AFTER}, Receipt("queued"), "still in the outbox"),
+        (AGENT, msg(AGENT, state="failed"), {}, Receipt("failed"), "refused: the bubble shows retry/discard"),
+        (AGENT, msg(AGENT), {}, Receipt("sent"), "the server has it, nobody read it"),
+        (AGENT, msg(AGENT), {CUSTOMER: BEFORE}, Receipt("sent"), "the customer last read before it was sent"),
+        (AGENT, msg(AGENT), {CUSTOMER: AT}, Receipt("read", (CUSTOMER,), AT), "a marker at its instant covers it"),
+        (AGENT, msg(AGENT), {AGENT2: AFTER}, Receipt("sent"), "a colleague reading a reply is not the customer"),
+        (
+            AGENT,
+            msg(AGENT, internal=True),
+            {AGENT2: AFTER, CUSTOMER: AFTER},
+            Receipt("read", (AGENT2,), AFTER),
+            "a note's other side is the other staff, never the customer",
+        ),
+        (
+            CUSTOMER,
+            msg(CUSTOMER),
+            {AGENT: AFTER, AGENT2: BEFORE},
+            Receipt("read", (AGENT,), AFTER),
+            "support read the customer's message",
+        ),
+        (CUSTOMER, msg(CUSTOMER), {CUSTOMER: AFTER}, Receipt("sent"), "the customer's own marker is not a receipt"),
+        (
+            AGENT,
+            msg(CUSTOMER),
+            {AGENT2: AFTER, AGENT: AFTER},
+            Receipt("read", (AGENT2,), AFTER, own=False),
+            "staff see which colleague read a customer's message (themselves left out)",
+        ),
+        (AGENT, msg(CUSTOMER), {CUSTOMER: AFTER}, Receipt("none", own=False), "the sender's own marker says nothing"),
+        (
+            AGENT2,
+            msg(AGENT),
+            {CUSTOMER: AFTER},
+            Receipt("read", (CUSTOMER,), AFTER, own=False),
+            "staff see whether the customer read a colleague's reply",
+        ),
+        (
+            CUSTOMER,
+            msg(AGENT),
+            {AGENT: AFTER, CUSTOMER: AFTER},
+            Receipt("none", own=False),
+            "customers get no receipts on others' messages",
+        ),
+        (AGENT, msg(AGENT, deleted=True), {CUSTOMER: AFTER}, Receipt("none"), "a deleted message has no receipt"),
+    ],
+)
 def test_receipt(me: str, message: Message, markers: dict[str, str], expected: Receipt, why: str) -> None:
     assert receipts(me, markers).of(message) == expected, why
 

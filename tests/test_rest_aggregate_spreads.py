@@ -62,10 +62,17 @@ def sb(clients: ClientFactory, stack: StackProcess, users: Users) -> Iterator[Cl
 
 
 def test_spread_columns_group_the_parents_aggregates(sb: Client) -> None:
-    rows = sb.table("pgx_films").select("latest:year.max(),films:count(),...pgx_directors(director:name)") \
-        .order("pgx_directors(name)").execute().data
-    assert rows == [{"latest": 1962, "films": 1, "director": "Agnes"},
-                    {"latest": 1994, "films": 2, "director": "Quentin"}]
+    rows = (
+        sb.table("pgx_films")
+        .select("latest:year.max(),films:count(),...pgx_directors(director:name)")
+        .order("pgx_directors(name)")
+        .execute()
+        .data
+    )
+    assert rows == [
+        {"latest": 1962, "films": 1, "director": "Agnes"},
+        {"latest": 1994, "films": 2, "director": "Quentin"},
+    ]
 
 
 def test_aggregates_inside_a_to_one_spread_are_hoisted_to_the_root(sb: Client) -> None:
@@ -76,14 +83,17 @@ def test_aggregates_inside_a_to_one_spread_are_hoisted_to_the_root(sb: Client) -
 
 
 def test_hoisting_goes_through_nested_to_one_spreads(sb: Client) -> None:
-    rows = sb.table("pgx_roles").select("...pgx_films(...pgx_directors(director:name),roles:count(),year.max())") \
-        .execute().data
+    rows = (
+        sb.table("pgx_roles")
+        .select("...pgx_films(...pgx_directors(director:name),roles:count(),year.max())")
+        .execute()
+        .data
+    )
     assert rows == [{"director": "Quentin", "roles": 4, "max": 1994}]
 
 
 def test_aggregates_in_a_spread_inside_a_json_embed_group_within_that_embed(sb: Client) -> None:
-    rows = sb.table("pgx_directors").select("name,pgx_films(count(),...pgx_specs(camera))").order("id") \
-        .execute().data
+    rows = sb.table("pgx_directors").select("name,pgx_films(count(),...pgx_specs(camera))").order("id").execute().data
     by_director = {r["name"]: sorted(r["pgx_films"], key=lambda f: str(f["camera"])) for r in rows}
     assert by_director == {
         "Quentin": [{"count": 1, "camera": "Arriflex"}, {"count": 1, "camera": "Panavision"}],
@@ -99,11 +109,18 @@ def test_aggregates_in_a_to_many_spread_are_not_implemented(sb: Client) -> None:
 
 
 def test_plain_spreads_are_unchanged(sb: Client) -> None:
-    rows = sb.table("pgx_films").select("title,...pgx_directors(director:name),...pgx_specs(camera)") \
-        .order("id").execute().data
-    assert rows == [{"title": "Pulp Fiction", "director": "Quentin", "camera": "Arriflex"},
-                    {"title": "Reservoir Dogs", "director": "Quentin", "camera": "Panavision"},
-                    {"title": "Cleo", "director": "Agnes", "camera": None}]
+    rows = (
+        sb.table("pgx_films")
+        .select("title,...pgx_directors(director:name),...pgx_specs(camera)")
+        .order("id")
+        .execute()
+        .data
+    )
+    assert rows == [
+        {"title": "Pulp Fiction", "director": "Quentin", "camera": "Arriflex"},
+        {"title": "Reservoir Dogs", "director": "Quentin", "camera": "Panavision"},
+        {"title": "Cleo", "director": "Agnes", "camera": None},
+    ]
 
 
 def test_with_the_setting_off_spread_aggregates_are_refused(sb: Client, stack: StackProcess) -> None:
@@ -122,10 +139,21 @@ def test_with_the_setting_off_spread_aggregates_are_refused(sb: Client, stack: S
 
 @pytest.mark.node
 def test_supabase_js_sees_the_same(sb: Client, stack: StackProcess, users: Users) -> None:
-    env = {**os.environ, "SUPABASE_URL": stack.api_url, "SUPABASE_ANON_KEY": stack.anon_key,
-           "SUPABASE_TOKEN": stack.mint(sub=users.agent.id)}
-    done = subprocess.run([node_ready(), "aggregate_spreads.mjs"], check=False, cwd=JS_DIR, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "SUPABASE_URL": stack.api_url,
+        "SUPABASE_ANON_KEY": stack.anon_key,
+        "SUPABASE_TOKEN": stack.mint(sub=users.agent.id),
+    }
+    done = subprocess.run(
+        [node_ready(), "aggregate_spreads.mjs"],
+        check=False,
+        cwd=JS_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     seen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["grouped"] == [{"latest": 1962, "director": "Agnes"}, {"latest": 1994, "director": "Quentin"}]

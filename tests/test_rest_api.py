@@ -95,8 +95,18 @@ def probe(stack: StackProcess) -> Iterator[str]:
             conn.execute(
                 "insert into public.rest_probe (code, grp, name, n, tags, data, doc, span, flag)"
                 " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (f"{grp}-{code}", grp, name, n, tags, psycopg.types.json.Jsonb(data) if data else None, doc,
-                 span, flag))
+                (
+                    f"{grp}-{code}",
+                    grp,
+                    name,
+                    n,
+                    tags,
+                    psycopg.types.json.Jsonb(data) if data else None,
+                    doc,
+                    span,
+                    flag,
+                ),
+            )
     yield grp
 
 
@@ -120,6 +130,7 @@ def q(client: Client, grp: str) -> Any:
 
 # select and filters ----------------------------------------------------------------------------
 
+
 def test_comparison_operators(client: Client, probe: str) -> None:
     assert codes(q(client, probe).eq("n", 2).execute().data, probe) == ["r2"]
     assert codes(q(client, probe).neq("n", 2).order("n").execute().data, probe) == ["r1", "r3", "r4"]
@@ -128,7 +139,11 @@ def test_comparison_operators(client: Client, probe: str) -> None:
     assert codes(q(client, probe).lt("n", 2).execute().data, probe) == ["r1"]
     assert codes(q(client, probe).lte("n", 2).order("n").execute().data, probe) == ["r1", "r2"]
     assert codes(q(client, probe).filter("n", "isdistinct", "2").order("code").execute().data, probe) == [
-        "r1", "r3", "r4", "r5"]
+        "r1",
+        "r3",
+        "r4",
+        "r5",
+    ]
 
 
 def test_like_ilike_match_imatch(client: Client, probe: str) -> None:
@@ -136,18 +151,15 @@ def test_like_ilike_match_imatch(client: Client, probe: str) -> None:
     assert codes(q(client, probe).ilike("name", "alpha%").order("code").execute().data, probe) == ["r1", "r2"]
     assert codes(q(client, probe).filter("name", "match", "^B").execute().data, probe) == ["r3"]
     assert codes(q(client, probe).filter("name", "imatch", "^b").execute().data, probe) == ["r3"]
-    assert codes(q(client, probe).like_any_of("name", "Beta,Alpha").order("code").execute().data, probe) == [
-        "r1", "r3"]
+    assert codes(q(client, probe).like_any_of("name", "Beta,Alpha").order("code").execute().data, probe) == ["r1", "r3"]
 
 
 def test_is_and_in(client: Client, probe: str) -> None:
     assert codes(q(client, probe).is_("n", "null").execute().data, probe) == ["r5"]
-    assert codes(q(client, probe).not_.is_("flag", "null").order("code").execute().data, probe) == [
-        "r1", "r2", "r4"]
+    assert codes(q(client, probe).not_.is_("flag", "null").order("code").execute().data, probe) == ["r1", "r2", "r4"]
     assert codes(q(client, probe).is_("flag", "true").order("code").execute().data, probe) == ["r1", "r4"]
     assert codes(q(client, probe).is_("flag", "false").execute().data, probe) == ["r2"]
-    assert codes(q(client, probe).in_("name", ["Beta", "a,b (c)"]).order("code").execute().data, probe) == [
-        "r3", "r4"]
+    assert codes(q(client, probe).in_("name", ["Beta", "a,b (c)"]).order("code").execute().data, probe) == ["r3", "r4"]
     assert q(client, probe).in_("n", []).execute().data == []
     assert codes(q(client, probe).not_.in_("n", [1, 2]).order("code").execute().data, probe) == ["r3", "r4"]
 
@@ -155,19 +167,28 @@ def test_is_and_in(client: Client, probe: str) -> None:
 def test_array_json_and_range_operators(client: Client, probe: str) -> None:
     assert codes(q(client, probe).contains("tags", ["b"]).order("code").execute().data, probe) == ["r1", "r2"]
     assert codes(q(client, probe).contained_by("tags", ["a", "b", "c"]).order("code").execute().data, probe) == [
-        "r1", "r2", "r3", "r4"]
+        "r1",
+        "r2",
+        "r3",
+        "r4",
+    ]
     assert codes(q(client, probe).overlaps("tags", ["a", "c"]).order("code").execute().data, probe) == [
-        "r1", "r2", "r3"]
+        "r1",
+        "r2",
+        "r3",
+    ]
     assert codes(q(client, probe).contains("data", {"k": "x"}).order("code").execute().data, probe) == ["r1", "r3"]
     assert codes(q(client, probe).eq("data->>k", "y").execute().data, probe) == ["r2"]
-    assert codes(q(client, probe).range_lt("span", (20, 30)).order("code").execute().data, probe) == [
-        "r1", "r2", "r3"]
+    assert codes(q(client, probe).range_lt("span", (20, 30)).order("code").execute().data, probe) == ["r1", "r2", "r3"]
 
 
 def test_full_text_search(client: Client, probe: str) -> None:
     assert codes(q(client, probe).fts("doc", "quick & fox").execute().data, probe) == ["r1"]
     assert codes(q(client, probe).filter("doc", "fts(english)", "dogs").order("code").execute().data, probe) == [
-        "r2", "r3", "r4"]
+        "r2",
+        "r3",
+        "r4",
+    ]
     assert codes(q(client, probe).plfts("doc", "quick dog").execute().data, probe) == ["r3"]
     assert codes(q(client, probe).phfts("doc", "lazy dogs").execute().data, probe) == ["r2"]
     assert codes(q(client, probe).wfts("doc", "fox -quick").execute().data, probe) == ["r4"]
@@ -192,13 +213,20 @@ def test_order_nulls_limit_offset_range(client: Client, probe: str) -> None:
 
 
 def test_select_alias_cast_json_path(client: Client, probe: str) -> None:
-    row = client.table("rest_probe").select("label:name,num:n::text,data->>k,deep:data->num") \
-        .eq("code", f"{probe}-r1").single().execute().data
+    row = (
+        client.table("rest_probe")
+        .select("label:name,num:n::text,data->>k,deep:data->num")
+        .eq("code", f"{probe}-r1")
+        .single()
+        .execute()
+        .data
+    )
     assert row == {"label": "Alpha", "num": "1", "k": "x", "deep": 1}
 
 
-def test_count_exact_planned_estimated_and_content_range(stack: StackProcess, token: str, client: Client,
-                                                          probe: str) -> None:
+def test_count_exact_planned_estimated_and_content_range(
+    stack: StackProcess, token: str, client: Client, probe: str
+) -> None:
     res = q(client, probe).order("n").limit(2).execute()
     assert res.count is None
     res = client.table("rest_probe").select("id", count="exact").eq("grp", probe).limit(2).execute()
@@ -209,8 +237,9 @@ def test_count_exact_planned_estimated_and_content_range(stack: StackProcess, to
         assert isinstance(res.count, int)
         assert res.count >= 1
     headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {token}", "Prefer": "count=exact"}
-    r = httpx.get(f"{stack.api_url}/rest/v1/rest_probe?grp=eq.{probe}&select=id&order=id", headers={
-        **headers, "Range": "1-2"})
+    r = httpx.get(
+        f"{stack.api_url}/rest/v1/rest_probe?grp=eq.{probe}&select=id&order=id", headers={**headers, "Range": "1-2"}
+    )
     assert (r.status_code, r.headers["content-range"]) == (206, "1-2/5")
     r = httpx.get(f"{stack.api_url}/rest/v1/rest_probe?grp=eq.{probe}&select=id", headers=headers)
     assert (r.status_code, r.headers["content-range"]) == (200, "0-4/5")
@@ -224,8 +253,10 @@ def test_count_exact_planned_estimated_and_content_range(stack: StackProcess, to
 def test_head_returns_count_without_body(stack: StackProcess, token: str, client: Client, probe: str) -> None:
     res = client.table("rest_probe").select("*", count="exact", head=True).eq("grp", probe).execute()
     assert res.count == 5
-    r = httpx.head(f"{stack.api_url}/rest/v1/rest_probe?grp=eq.{probe}",
-                   headers={"apikey": stack.anon_key, "Authorization": f"Bearer {token}", "Prefer": "count=exact"})
+    r = httpx.head(
+        f"{stack.api_url}/rest/v1/rest_probe?grp=eq.{probe}",
+        headers={"apikey": stack.anon_key, "Authorization": f"Bearer {token}", "Prefer": "count=exact"},
+    )
     assert r.status_code == 200
     assert r.content == b""
     assert r.headers["content-range"] == "0-4/5"
@@ -233,7 +264,8 @@ def test_head_returns_count_without_body(stack: StackProcess, token: str, client
 
 def test_single_and_maybe_single(client: Client, probe: str) -> None:
     assert client.table("rest_probe").select("name").eq("code", f"{probe}-r3").single().execute().data == {
-        "name": "Beta"}
+        "name": "Beta"
+    }
     with pytest.raises(APIError) as err:
         client.table("rest_probe").select("name").eq("grp", probe).single().execute()
     assert err.value.code == "PGRST116"
@@ -253,24 +285,37 @@ def test_max_rows_caps_a_page(stack: StackProcess, token: str, probe: str) -> No
 
 # writes --------------------------------------------------------------------------------------------
 
+
 def test_insert_single_and_bulk_with_columns(client: Client) -> None:
     grp = f"ins-{uuid.uuid4().hex[:8]}"
     one = client.table("rest_probe").insert({"grp": grp, "name": "solo", "tags": ["x"]}).execute().data
     assert one[0]["name"] == "solo"
     assert one[0]["label"] == "dflt"  # columns not sent keep their defaults
     assert one[0]["tags"] == ["x"]
-    bulk = client.table("rest_probe").insert([{"grp": grp, "name": "b1", "label": "L"}, {"grp": grp, "name": "b2"}]) \
-        .execute().data
+    bulk = (
+        client.table("rest_probe")
+        .insert([{"grp": grp, "name": "b1", "label": "L"}, {"grp": grp, "name": "b2"}])
+        .execute()
+        .data
+    )
     # columns= is the union of keys: a row missing a key gets NULL, as PostgREST does ...
     assert [(r["name"], r["label"]) for r in bulk] == [("b1", "L"), ("b2", None)]
     # ... unless Prefer: missing=default
-    bulk = client.table("rest_probe").insert([{"grp": grp, "name": "b3", "label": "L"}, {"grp": grp, "name": "b4"}],
-                                             default_to_null=False).execute().data
+    bulk = (
+        client.table("rest_probe")
+        .insert([{"grp": grp, "name": "b3", "label": "L"}, {"grp": grp, "name": "b4"}], default_to_null=False)
+        .execute()
+        .data
+    )
     assert [(r["name"], r["label"]) for r in bulk] == [("b3", "L"), ("b4", "dflt")]
     # identity columns too: a row without an id gets the next one
     taken = bulk[0]["id"] + 1_000_000
-    mixed = client.table("rest_probe").insert([{"grp": grp, "id": taken, "name": "b5"}, {"grp": grp, "name": "b6"}],
-                                              default_to_null=False).execute().data
+    mixed = (
+        client.table("rest_probe")
+        .insert([{"grp": grp, "id": taken, "name": "b5"}, {"grp": grp, "name": "b6"}], default_to_null=False)
+        .execute()
+        .data
+    )
     assert mixed[0]["id"] == taken
     assert isinstance(mixed[1]["id"], int)
     assert mixed[1]["id"] != taken
@@ -287,8 +332,9 @@ def test_insert_status_codes_and_headers_only(stack: StackProcess, token: str, p
     r = httpx.post(url, json={"name": "h"}, headers={**headers, "Prefer": "return=headers-only"})
     assert r.status_code == 201
     assert r.headers["location"].startswith("/rest_probe?id=eq.")
-    r = httpx.post(url, json={"name": "rb", "grp": "rollback"},
-                   headers={**headers, "Prefer": "return=representation,tx=rollback"})
+    r = httpx.post(
+        url, json={"name": "rb", "grp": "rollback"}, headers={**headers, "Prefer": "return=representation,tx=rollback"}
+    )
     assert r.status_code == 201
     assert r.json()[0]["name"] == "rb"
     r = httpx.get(f"{url}?grp=eq.rollback", headers=headers)
@@ -301,8 +347,12 @@ def test_upsert_merge_and_ignore(stack: StackProcess, token: str, client: Client
     row_id = first.data[0]["id"]
     merged = client.table("rest_probe").upsert({"code": code, "name": "v2"}, on_conflict="code").execute().data
     assert (merged[0]["id"], merged[0]["name"], merged[0]["n"]) == (row_id, "v2", 1)
-    ignored = client.table("rest_probe").upsert({"code": code, "name": "v3"}, on_conflict="code",
-                                                ignore_duplicates=True).execute().data
+    ignored = (
+        client.table("rest_probe")
+        .upsert({"code": code, "name": "v3"}, on_conflict="code", ignore_duplicates=True)
+        .execute()
+        .data
+    )
     assert ignored == []
     assert client.table("rest_probe").select("name").eq("id", row_id).single().execute().data == {"name": "v2"}
     url = f"{stack.api_url}/rest/v1/rest_probe?on_conflict=code"
@@ -342,12 +392,13 @@ def test_patch_and_delete_minimal_answer_204(stack: StackProcess, token: str, pr
 
 # rpc -----------------------------------------------------------------------------------------------
 
+
 def test_rpc_scalar_void_and_args(client: Client) -> None:
     assert client.rpc("rest_probe_add", {"a": 2, "b": 3}).execute().data == 5
     assert client.rpc("rest_probe_add", {"a": 2}).execute().data == 3
     assert client.rpc("rest_probe_add", {"a": 40, "b": 2}, get=True).execute().data == 42
-    echoed = client.rpc("rest_probe_echo", {"t": "it's \"q\"", "j": {"a": [1]}, "arr": [1, 2]}).execute().data
-    assert echoed == {"t": "it's \"q\"", "j": {"a": [1]}, "arr": [1, 2]}
+    echoed = client.rpc("rest_probe_echo", {"t": 'it\'s "q"', "j": {"a": [1]}, "arr": [1, 2]}).execute().data
+    assert echoed == {"t": 'it\'s "q"', "j": {"a": [1]}, "arr": [1, 2]}
     assert client.rpc("rest_probe_echo", {"t": "x", "arr": [3]}, get=True).execute().data["arr"] == [3]
     assert client.rpc("rest_probe_void", {}).execute().data == []
 
@@ -378,8 +429,14 @@ def test_rpc_setof_applies_filters_order_and_paging(client: Client, probe: str) 
 
 
 def test_rpc_returns_table_and_out_params(client: Client, probe: str) -> None:
-    rows = client.rpc("rest_probe_table", {"min_n": 2}).like("code", f"{probe}-*").gte("doubled", 6) \
-        .order("doubled", desc=True).execute().data
+    rows = (
+        client.rpc("rest_probe_table", {"min_n": 2})
+        .like("code", f"{probe}-*")
+        .gte("doubled", 6)
+        .order("doubled", desc=True)
+        .execute()
+        .data
+    )
     assert rows == [{"code": f"{probe}-r4", "doubled": 8}, {"code": f"{probe}-r3", "doubled": 6}]
     assert client.rpc("rest_probe_pair", {"x": 5}).execute().data == {"plus": 6, "times": 10}
     assert client.rpc("rest_probe_nums", {"upto": 3}).execute().data == [1, 2, 3]
@@ -425,19 +482,45 @@ def test_embedding_with_its_own_filters_order_and_limit(client: Client) -> None:
     one, two = tickets[0]["id"], tickets[1]["id"]
     client.table("messages").insert([{"ticket_id": one, "content": c} for c in ("m1", "m2", "m3")]).execute()
     client.table("messages").insert({"ticket_id": two, "content": "other"}).execute()
-    row = client.table("tickets").select("id,messages(content)").eq("id", one) \
-        .order("content", desc=True, foreign_table="messages").limit(2, foreign_table="messages").single().execute()
+    row = (
+        client.table("tickets")
+        .select("id,messages(content)")
+        .eq("id", one)
+        .order("content", desc=True, foreign_table="messages")
+        .limit(2, foreign_table="messages")
+        .single()
+        .execute()
+    )
     assert [m["content"] for m in row.data["messages"]] == ["m3", "m2"]
-    rows = client.table("tickets").select("id,messages(content)").in_("id", [one, two]) \
-        .eq("messages.content", "m1").order("subject").execute().data
+    rows = (
+        client.table("tickets")
+        .select("id,messages(content)")
+        .in_("id", [one, two])
+        .eq("messages.content", "m1")
+        .order("subject")
+        .execute()
+        .data
+    )
     assert [[m["content"] for m in r["messages"]] for r in rows] == [["m1"], []]
     # !inner: the embedded filter also filters the parents
-    rows = client.table("tickets").select("id,messages!inner(content)").in_("id", [one, two]) \
-        .eq("messages.content", "other").execute().data
+    rows = (
+        client.table("tickets")
+        .select("id,messages!inner(content)")
+        .in_("id", [one, two])
+        .eq("messages.content", "other")
+        .execute()
+        .data
+    )
     assert [r["id"] for r in rows] == [two]
     # many-to-one embedding the other way, nested
-    msg = client.table("messages").select("content,ticket:tickets(subject,customer:profiles!customer_id(role))") \
-        .eq("ticket_id", two).single().execute().data
+    msg = (
+        client.table("messages")
+        .select("content,ticket:tickets(subject,customer:profiles!customer_id(role))")
+        .eq("ticket_id", two)
+        .single()
+        .execute()
+        .data
+    )
     assert msg == {"content": "other", "ticket": {"subject": "embed two", "customer": {"role": "customer"}}}
     with pytest.raises(APIError) as err:
         client.table("tickets").select("id").eq("nothere.content", "x").execute()
@@ -445,19 +528,34 @@ def test_embedding_with_its_own_filters_order_and_limit(client: Client) -> None:
 
 
 def test_csv_output(client: Client, probe: str) -> None:
-    res = client.table("rest_probe").select("code,name,n,flag").in_("code", [f"{probe}-r3", f"{probe}-r4"]) \
-        .order("code").csv().execute()
+    res = (
+        client.table("rest_probe")
+        .select("code,name,n,flag")
+        .in_("code", [f"{probe}-r3", f"{probe}-r4"])
+        .order("code")
+        .csv()
+        .execute()
+    )
     assert res.data == f'code,name,n,flag\n{probe}-r3,Beta,3,\n{probe}-r4,"a,b (c)",4,t'
     assert client.table("rest_probe").select("code").eq("code", "none").csv().execute().data == []
 
 
 async def test_async_client_speaks_the_same_wire(stack: StackProcess, token: str, probe: str) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        client = await acreate_client(stack.api_url, stack.anon_key, AsyncClientOptions(
-            auto_refresh_token=False, persist_session=False, httpx_client=http))
+        client = await acreate_client(
+            stack.api_url,
+            stack.anon_key,
+            AsyncClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http),
+        )
         client.postgrest.auth(token)
-        rows = (await client.table("rest_probe").select("code", count="exact").eq("grp", probe).order("code")
-                .limit(2).execute())
+        rows = (
+            await client.table("rest_probe")
+            .select("code", count="exact")
+            .eq("grp", probe)
+            .order("code")
+            .limit(2)
+            .execute()
+        )
         assert (codes(rows.data, probe), rows.count) == (["r1", "r2"], 5)
         made = await client.table("rest_probe").insert({"grp": "async", "name": "a"}).execute()
         assert made.data[0]["name"] == "a"

@@ -21,8 +21,9 @@ def open_client(stack: StackProcess, token: str | None, opened: list[httpx.Clien
     """A client with the anon key whose REST calls carry `token` (anon when None)."""
     http = httpx.Client(timeout=60)
     opened.append(http)
-    client = create_client(stack.api_url, stack.anon_key,
-                           ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http))
+    client = create_client(
+        stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http)
+    )
     if token is not None:
         client.postgrest.auth(token)
     return client

@@ -56,12 +56,14 @@ class Puller:
     def pull_once(self) -> int:
         """One page; returns how many rows came back."""
         if self.kind == "sequence":
-            rows = self.client.rpc("rest_test_sync_sequence", {"after_id": self.id, "max_rows": self.page}) \
-                .execute().data
+            rows = (
+                self.client.rpc("rest_test_sync_sequence", {"after_id": self.id, "max_rows": self.page}).execute().data
+            )
         else:
             fn = "sync_messages" if self.kind == "horizon" else "rest_test_sync_no_horizon"
-            rows = self.client.rpc(fn, {"after_xid": self.xid, "after_id": self.id, "max_rows": self.page}) \
-                .execute().data
+            rows = (
+                self.client.rpc(fn, {"after_xid": self.xid, "after_id": self.id, "max_rows": self.page}).execute().data
+            )
         for row in rows:
             self.xid, self.id = int(row["change_xid"]), int(row["change_id"])
             if row["ticket_id"] in self.tickets:
@@ -82,8 +84,15 @@ def customer(stack: StackProcess) -> User:
 
 def new_tickets(db_url: str, owner: User, n: int) -> list[str]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        return [str(conn.execute("insert into public.tickets (customer_id, subject) values (%s, %s) returning id",
-                                 (owner.id, f"cursor {i}")).fetchone()[0]) for i in range(n)]  # type: ignore[index]
+        return [
+            str(
+                conn.execute(
+                    "insert into public.tickets (customer_id, subject) values (%s, %s) returning id",
+                    (owner.id, f"cursor {i}"),
+                ).fetchone()[0]
+            )
+            for i in range(n)
+        ]  # type: ignore[index]
 
 
 def begin_insert(db_url: str, owner: User, ticket: str, count: int = 1) -> tuple[psycopg.Connection, list[str]]:
@@ -93,15 +102,18 @@ def begin_insert(db_url: str, owner: User, ticket: str, count: int = 1) -> tuple
     ids = []
     for _ in range(count):
         mid = str(uuid.uuid4())
-        conn.execute("insert into public.messages (id, ticket_id, sender_id, content) values (%s, %s, %s, %s)",
-                     (mid, ticket, owner.id, "concurrent"))
+        conn.execute(
+            "insert into public.messages (id, ticket_id, sender_id, content) values (%s, %s, %s, %s)",
+            (mid, ticket, owner.id, "concurrent"),
+        )
         ids.append(mid)
     return conn, ids
 
 
 @pytest.mark.parametrize(("kind", "skips"), [("horizon", False), ("no_horizon", True), ("sequence", True)])
-def test_scripted_out_of_order_commit(stack: StackProcess, customer: User, clients: ClientFactory, kind: str,
-                                      skips: bool) -> None:
+def test_scripted_out_of_order_commit(
+    stack: StackProcess, customer: User, clients: ClientFactory, kind: str, skips: bool
+) -> None:
     """A writes first and commits last; B commits in between; C rolls back."""
     t_a, t_b, t_c = new_tickets(stack.db_url, customer, 3)
     reader = Puller(clients(stack.mint(sub=customer.id)), kind, {t_a, t_b, t_c})
@@ -125,8 +137,9 @@ def test_scripted_out_of_order_commit(stack: StackProcess, customer: User, clien
         assert len(reader.seen) == len(set(reader.seen))
 
 
-def test_concurrent_writers_every_committed_row_exactly_once(stack: StackProcess, customer: User,
-                                                             clients: ClientFactory) -> None:
+def test_concurrent_writers_every_committed_row_exactly_once(
+    stack: StackProcess, customer: User, clients: ClientFactory
+) -> None:
     writers, per_writer = 4, 6
     tickets = new_tickets(stack.db_url, customer, writers)
     committed: set[str] = set()
@@ -143,8 +156,10 @@ def test_concurrent_writers_every_committed_row_exactly_once(stack: StackProcess
                     ids = []
                     for _ in range(rnd.randint(1, 3)):
                         mid = str(uuid.uuid4())
-                        conn.execute("insert into public.messages (id, ticket_id, sender_id, content)"
-                                     " values (%s, %s, %s, %s)", (mid, ticket, customer.id, f"w{seed}-{i}"))
+                        conn.execute(
+                            "insert into public.messages (id, ticket_id, sender_id, content) values (%s, %s, %s, %s)",
+                            (mid, ticket, customer.id, f"w{seed}-{i}"),
+                        )
                         ids.append(mid)
                     conn.execute("select pg_sleep(%s)", (rnd.uniform(0, 0.25),))  # held open while others commit
                     if i % 4 == 3:
@@ -190,8 +205,7 @@ def test_concurrent_writers_every_committed_row_exactly_once(stack: StackProcess
     assert len(committed) >= writers * per_writer // 2
 
 
-def test_a_long_transaction_delays_but_never_loses(stack: StackProcess, customer: User,
-                                                   clients: ClientFactory) -> None:
+def test_a_long_transaction_delays_but_never_loses(stack: StackProcess, customer: User, clients: ClientFactory) -> None:
     """Rows committed after a long-open transaction began stay invisible to pulls until it ends."""
     t_long, t_quick = new_tickets(stack.db_url, customer, 2)
     reader = Puller(clients(stack.mint(sub=customer.id)), "horizon", {t_long, t_quick})

@@ -51,31 +51,52 @@ def assert_error(r: httpx.Response, status: int, code: str | None = None) -> dic
     return dict(body)
 
 
-@pytest.mark.parametrize("path", [
-    "tickets?id=eq", "tickets?id=zz.1", "tickets?id=in.(1,2", "tickets?or=(id.eq.1", "tickets?or=id.eq.1",
-    "tickets?and=()", "tickets?select=id,,subject", "tickets?select=id)", "tickets?select=x::no-such",
-    "tickets?order=subject.up.down", "tickets?limit=-1", "tickets?limit=abc", "tickets?offset=1e3",
-    "tickets?status=is.maybe", "tickets?subject=fts(bad lang).x", 'tickets?select="open', "tickets?id=eq(any).1",
-    "tickets?select=nope(*)", "tickets?select=...profiles",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tickets?id=eq",
+        "tickets?id=zz.1",
+        "tickets?id=in.(1,2",
+        "tickets?or=(id.eq.1",
+        "tickets?or=id.eq.1",
+        "tickets?and=()",
+        "tickets?select=id,,subject",
+        "tickets?select=id)",
+        "tickets?select=x::no-such",
+        "tickets?order=subject.up.down",
+        "tickets?limit=-1",
+        "tickets?limit=abc",
+        "tickets?offset=1e3",
+        "tickets?status=is.maybe",
+        "tickets?subject=fts(bad lang).x",
+        'tickets?select="open',
+        "tickets?id=eq(any).1",
+        "tickets?select=nope(*)",
+        "tickets?select=...profiles",
+    ],
+)
 def test_malformed_requests_are_400(stack: StackProcess, users: Users, path: str) -> None:
     r = httpx.get(f"{stack.api_url}/rest/v1/{path}", headers=headers(stack, stack.mint(sub=users.customer.id)))
     assert_error(r, 400)
 
 
-@pytest.mark.parametrize(("path", "status", "code"), [
-    ("no_such_table", 404, "PGRST205"),
-    ("tickets?no_such_column=eq.1", 400, "42703"),
-    ("tickets?select=id,no_such_column", 400, "42703"),
-    ("tickets?order=no_such_column", 400, "42703"),
-    ("tickets?id=eq.not-a-uuid", 400, "22P02"),
-    ("tickets?created_at=gt.yesterday-ish", 400, None),
-    ("tickets?select=*,profiles(*)", 300, "PGRST201"),  # two foreign keys to profiles: ambiguous
-    ("messages?select=*,ticket_reads(*)", 400, "PGRST200"),
-    ("rpc/no_such_function", 404, "PGRST202"),
-])
-def test_unknown_names_and_bad_values(stack: StackProcess, users: Users, path: str, status: int,
-                                      code: str | None) -> None:
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("no_such_table", 404, "PGRST205"),
+        ("tickets?no_such_column=eq.1", 400, "42703"),
+        ("tickets?select=id,no_such_column", 400, "42703"),
+        ("tickets?order=no_such_column", 400, "42703"),
+        ("tickets?id=eq.not-a-uuid", 400, "22P02"),
+        ("tickets?created_at=gt.yesterday-ish", 400, None),
+        ("tickets?select=*,profiles(*)", 300, "PGRST201"),  # two foreign keys to profiles: ambiguous
+        ("messages?select=*,ticket_reads(*)", 400, "PGRST200"),
+        ("rpc/no_such_function", 404, "PGRST202"),
+    ],
+)
+def test_unknown_names_and_bad_values(
+    stack: StackProcess, users: Users, path: str, status: int, code: str | None
+) -> None:
     r = httpx.get(f"{stack.api_url}/rest/v1/{path}", headers=headers(stack, stack.mint(sub=users.customer.id)))
     assert_error(r, status, code)
 
@@ -93,8 +114,11 @@ def test_bad_bodies(stack: StackProcess, users: Users, ticket: str) -> None:
     assert_error(httpx.post(url, json={"ticket_id": ticket, "content": ""}, headers=h), 400, "23514")
     assert_error(httpx.post(url, json={"ticket_id": ticket, "content": None}, headers=h), 400, "23502")
     assert_error(httpx.post(url, json={"ticket_id": str(uuid.uuid4()), "content": "x"}, headers=h), 403, "42501")
-    assert_error(httpx.post(url, json={"ticket_id": ticket, "content": {"obj": 1}, "is_internal": "maybe"},
-                            headers=h), 400, "22P02")
+    assert_error(
+        httpx.post(url, json={"ticket_id": ticket, "content": {"obj": 1}, "is_internal": "maybe"}, headers=h),
+        400,
+        "22P02",
+    )
     assert_error(httpx.patch(f"{url}?id=eq.{uuid.uuid4()}", json=[{"content": "x"}], headers=h), 400, "PGRST102")
 
 
@@ -113,8 +137,9 @@ def test_body_over_the_limit_is_413(stack: StackProcess, users: Users, ticket: s
 
 def test_nul_characters_are_a_clear_400(stack: StackProcess, users: Users, ticket: str) -> None:
     h = headers(stack, stack.mint(sub=users.customer.id), **{"Content-Type": "application/json"})
-    body = assert_error(httpx.post(f"{stack.api_url}/rest/v1/messages",
-                                   json={"ticket_id": ticket, "content": "a\x00b"}, headers=h), 400)
+    body = assert_error(
+        httpx.post(f"{stack.api_url}/rest/v1/messages", json={"ticket_id": ticket, "content": "a\x00b"}, headers=h), 400
+    )
     assert body["code"] == "22P05"
     assert "\\u0000" in body["details"]
     assert_error(httpx.get(f"{stack.api_url}/rest/v1/messages?content=eq.a%00b", headers=h), 400)
@@ -122,13 +147,23 @@ def test_nul_characters_are_a_clear_400(stack: StackProcess, users: Users, ticke
 
 
 HOSTILE = [
-    "it's", 'say "hi"', "back\\slash", "'; drop table messages; --", "%s %(x)s {} {0}", "Robert'); --",
-    "emoji 🎉 and ünïcödé and 中文 and RTL \u202e", "line\nbreak\ttab\r", "a" * 10000, "$1 $$ $tag$", "<script>",
+    "it's",
+    'say "hi"',
+    "back\\slash",
+    "'; drop table messages; --",
+    "%s %(x)s {} {0}",
+    "Robert'); --",
+    "emoji 🎉 and ünïcödé and 中文 and RTL \u202e",
+    "line\nbreak\ttab\r",
+    "a" * 10000,
+    "$1 $$ $tag$",
+    "<script>",
 ]
 
 
-def test_hostile_strings_round_trip_verbatim(stack: StackProcess, users: Users, ticket: str,
-                                             clients: ClientFactory) -> None:
+def test_hostile_strings_round_trip_verbatim(
+    stack: StackProcess, users: Users, ticket: str, clients: ClientFactory
+) -> None:
     c = clients(stack.mint(sub=users.customer.id))
     rows = c.table("messages").insert([{"ticket_id": ticket, "content": s} for s in HOSTILE]).execute().data
     assert [r["content"] for r in rows] == HOSTILE
@@ -143,8 +178,11 @@ def test_other_schemas_and_media_types_are_406(stack: StackProcess, users: Users
     tok = stack.mint(sub=users.customer.id)
     r = httpx.get(f"{stack.api_url}/rest/v1/tickets", headers=headers(stack, tok, **{"Accept-Profile": "auth"}))
     assert_error(r, 406, "PGRST106")
-    r = httpx.post(f"{stack.api_url}/rest/v1/tickets", json={"subject": "x"},
-                   headers=headers(stack, tok, **{"Content-Profile": "private"}))
+    r = httpx.post(
+        f"{stack.api_url}/rest/v1/tickets",
+        json={"subject": "x"},
+        headers=headers(stack, tok, **{"Content-Profile": "private"}),
+    )
     assert_error(r, 406, "PGRST106")
     r = httpx.get(f"{stack.api_url}/rest/v1/tickets", headers=headers(stack, tok, Accept="text/html"))
     assert_error(r, 406, "PGRST107")
@@ -182,8 +220,9 @@ def test_tokens(stack: StackProcess, users: Users) -> None:
     assert set(r.json()) == KEYS
 
 
-def test_expired_token_through_the_client_is_a_clear_error(stack: StackProcess, users: Users,
-                                                          clients: ClientFactory) -> None:
+def test_expired_token_through_the_client_is_a_clear_error(
+    stack: StackProcess, users: Users, clients: ClientFactory
+) -> None:
     c = clients(stack.mint(sub=users.customer.id, ttl=-5))
     with pytest.raises(APIError) as err:
         c.table("tickets").select("*").execute()
@@ -210,10 +249,60 @@ def test_conflicts_are_409(stack: StackProcess, users: Users, ticket: str) -> No
     assert_error(httpx.post(url, json=body, headers=svc), 409, "23503")
 
 
-FUZZ_KEYS = ["id", "subject", "status", "select", "order", "or", "and", "not.or", "limit", "offset", "columns",
-             "on_conflict", "messages.order", "messages.content", "data->>x", '"q"', "x.y.z", "", "%", "a(b)"]
-FUZZ_PARTS = ["eq.", "not.", "in.(", ")", "(", ",", '"', "\\", "*", "messages(", "!inner", "::", "->>", ".",
-              "is.", "fts(", "cs.{", "}", "1", "-1", "abc", "null", "'", ";", "%", "ü", "🎉", " ", "asc", "desc"]
+FUZZ_KEYS = [
+    "id",
+    "subject",
+    "status",
+    "select",
+    "order",
+    "or",
+    "and",
+    "not.or",
+    "limit",
+    "offset",
+    "columns",
+    "on_conflict",
+    "messages.order",
+    "messages.content",
+    "data->>x",
+    '"q"',
+    "x.y.z",
+    "",
+    "%",
+    "a(b)",
+]
+FUZZ_PARTS = [
+    "eq.",
+    "not.",
+    "in.(",
+    ")",
+    "(",
+    ",",
+    '"',
+    "\\",
+    "*",
+    "messages(",
+    "!inner",
+    "::",
+    "->>",
+    ".",
+    "is.",
+    "fts(",
+    "cs.{",
+    "}",
+    "1",
+    "-1",
+    "abc",
+    "null",
+    "'",
+    ";",
+    "%",
+    "ü",
+    "🎉",
+    " ",
+    "asc",
+    "desc",
+]
 
 
 def test_fuzzed_query_strings_never_500(stack: StackProcess, users: Users) -> None:
@@ -221,15 +310,27 @@ def test_fuzzed_query_strings_never_500(stack: StackProcess, users: Users) -> No
     tok = stack.mint(sub=users.agent.id)
     with httpx.Client(base_url=f"{stack.api_url}/rest/v1", headers=headers(stack, tok)) as http:
         for _ in range(400):
-            params = [(rnd.choice(FUZZ_KEYS), "".join(rnd.choice(FUZZ_PARTS) for _ in range(rnd.randint(0, 6))))
-                      for _ in range(rnd.randint(1, 3))]
+            params = [
+                (rnd.choice(FUZZ_KEYS), "".join(rnd.choice(FUZZ_PARTS) for _ in range(rnd.randint(0, 6))))
+                for _ in range(rnd.randint(1, 3))
+            ]
             method = rnd.choice(["GET", "GET", "HEAD", "PATCH", "DELETE", "POST"])
             target = rnd.choice(["tickets", "messages", "rpc/sync_messages", "profiles"])
             content = rnd.choice([b"", b"{}", b'{"subject": "x"}', b"[", b'[{"content": 1}]', b"null"])
-            r = http.request(method, f"/{target}", params=params, content=content if method != "GET" else None,
-                             headers={"Prefer": "tx=rollback"})
+            r = http.request(
+                method,
+                f"/{target}",
+                params=params,
+                content=content if method != "GET" else None,
+                headers={"Prefer": "tx=rollback"},
+            )
             assert r.status_code < 500, (method, target, params, r.text)
             if r.status_code >= 400 and method != "HEAD":
-                assert r.headers.get("content-type", "").startswith("application/json"), (method, target, params,
-                                                                                          r.status_code, r.text)
+                assert r.headers.get("content-type", "").startswith("application/json"), (
+                    method,
+                    target,
+                    params,
+                    r.status_code,
+                    r.text,
+                )
                 assert set(r.json()) == KEYS

@@ -44,8 +44,9 @@ def test_select_embeddings_with_alias_hint_and_inner() -> None:
     items = parse_select("*,messages(*),sender:profiles!sender_id(display_name),t:tickets!inner(id,subject)")
     assert items[1] == Embed("messages", (Star(),))
     assert items[2] == Embed("profiles", (SelectColumn(Field("display_name")),), alias="sender", hint="sender_id")
-    assert items[3] == Embed("tickets", (SelectColumn(Field("id")), SelectColumn(Field("subject"))), alias="t",
-                             inner=True)
+    assert items[3] == Embed(
+        "tickets", (SelectColumn(Field("id")), SelectColumn(Field("subject"))), alias="t", inner=True
+    )
 
 
 def test_select_nested_embedding() -> None:
@@ -54,39 +55,44 @@ def test_select_nested_embedding() -> None:
     assert embed.items[1] == Embed("profiles", (SelectColumn(Field("display_name")),), alias="sender")
 
 
-@pytest.mark.parametrize("bad", ["id,", "a,,b", "x::bad-type", "(x)", "messages(", "id)", '"unterminated',
-                                 "a\x00b", "...spread", "sum()"])
+@pytest.mark.parametrize(
+    "bad", ["id,", "a,,b", "x::bad-type", "(x)", "messages(", "id)", '"unterminated', "a\x00b", "...spread", "sum()"]
+)
 def test_malformed_select_is_a_grammar_error(bad: str) -> None:
     with pytest.raises(GrammarError) as err:
         parse_select(bad)
     assert err.value.code == "PGRST100"
 
 
-@pytest.mark.parametrize(("key", "value", "expected"), [
-    ("age", "eq.18", Condition(Field("age"), "eq", "18")),
-    ("age", "not.gte.18", Condition(Field("age"), "gte", "18", negate=True)),
-    ("name", "like.*ab*", Condition(Field("name"), "like", "%ab%")),
-    ("name", "ilike.A*", Condition(Field("name"), "ilike", "A%")),
-    ("x", "is.NULL", Condition(Field("x"), "is", "null")),
-    ("x", "not.is.not_null", Condition(Field("x"), "is", "not_null", negate=True)),
-    ("s", 'in.(open,"a,b","q\\"x")', Condition(Field("s"), "in", ("open", "a,b", 'q"x'))),
-    ("s", "in.()", Condition(Field("s"), "in", ())),
-    ("tags", "cs.{a,b}", Condition(Field("tags"), "cs", "{a,b}")),
-    ("doc", "fts(english).cat & dog", Condition(Field("doc"), "fts", "cat & dog", modifier="english")),
-    ("doc", "wfts.cat -dog", Condition(Field("doc"), "wfts", "cat -dog")),
-    ("n", "eq(any).{1,2}", Condition(Field("n"), "eq", ("1", "2"), modifier="any")),
-    ("n", "like(all).{a*,*b}", Condition(Field("n"), "like", ("a%", "%b"), modifier="all")),
-    ("data->>k", "eq.v", Condition(Field("data", (("->>", "k"),)), "eq", "v")),
-    ("x", "isdistinct.5", Condition(Field("x"), "isdistinct", "5")),
-    ("x", "eq.a.b.c", Condition(Field("x"), "eq", "a.b.c")),
-    ("x", "eq.", Condition(Field("x"), "eq", "")),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("age", "eq.18", Condition(Field("age"), "eq", "18")),
+        ("age", "not.gte.18", Condition(Field("age"), "gte", "18", negate=True)),
+        ("name", "like.*ab*", Condition(Field("name"), "like", "%ab%")),
+        ("name", "ilike.A*", Condition(Field("name"), "ilike", "A%")),
+        ("x", "is.NULL", Condition(Field("x"), "is", "null")),
+        ("x", "not.is.not_null", Condition(Field("x"), "is", "not_null", negate=True)),
+        ("s", 'in.(open,"a,b","q\\"x")', Condition(Field("s"), "in", ("open", "a,b", 'q"x'))),
+        ("s", "in.()", Condition(Field("s"), "in", ())),
+        ("tags", "cs.{a,b}", Condition(Field("tags"), "cs", "{a,b}")),
+        ("doc", "fts(english).cat & dog", Condition(Field("doc"), "fts", "cat & dog", modifier="english")),
+        ("doc", "wfts.cat -dog", Condition(Field("doc"), "wfts", "cat -dog")),
+        ("n", "eq(any).{1,2}", Condition(Field("n"), "eq", ("1", "2"), modifier="any")),
+        ("n", "like(all).{a*,*b}", Condition(Field("n"), "like", ("a%", "%b"), modifier="all")),
+        ("data->>k", "eq.v", Condition(Field("data", (("->>", "k"),)), "eq", "v")),
+        ("x", "isdistinct.5", Condition(Field("x"), "isdistinct", "5")),
+        ("x", "eq.a.b.c", Condition(Field("x"), "eq", "a.b.c")),
+        ("x", "eq.", Condition(Field("x"), "eq", "")),
+    ],
+)
 def test_conditions(key: str, value: str, expected: Condition) -> None:
     assert parse_condition(key, value) == expected
 
 
-@pytest.mark.parametrize("value", ["eq", "zz.1", "is.maybe", "in.1,2", "in.(1,2", "eq(bogus).1",
-                                   "fts(a b).x", "not.", "eq.\x00"])
+@pytest.mark.parametrize(
+    "value", ["eq", "zz.1", "is.maybe", "in.1,2", "in.(1,2", "eq(bogus).1", "fts(a b).x", "not.", "eq.\x00"]
+)
 def test_malformed_conditions(value: str) -> None:
     with pytest.raises(GrammarError):
         parse_condition("col", value)
@@ -94,18 +100,23 @@ def test_malformed_conditions(value: str) -> None:
 
 def test_or_and_nested_logic() -> None:
     tree = parse_logic("or", "(a.eq.14,not.and(b.gte.11,b.lte.17),c.in.(1,2))")
-    assert tree == Logic("or", (
-        Condition(Field("a"), "eq", "14"),
-        Logic("and", (Condition(Field("b"), "gte", "11"), Condition(Field("b"), "lte", "17")), negate=True),
-        Condition(Field("c"), "in", ("1", "2")),
-    ))
+    assert tree == Logic(
+        "or",
+        (
+            Condition(Field("a"), "eq", "14"),
+            Logic("and", (Condition(Field("b"), "gte", "11"), Condition(Field("b"), "lte", "17")), negate=True),
+            Condition(Field("c"), "in", ("1", "2")),
+        ),
+    )
     assert parse_logic("not.and", "(a.eq.1)").negate
 
 
 def test_logic_values_may_be_quoted() -> None:
     tree = parse_logic("or", '(subject.eq."hello, (world)",subject.like.*x*)')
-    assert tree.children == (Condition(Field("subject"), "eq", "hello, (world)"),
-                             Condition(Field("subject"), "like", "%x%"))
+    assert tree.children == (
+        Condition(Field("subject"), "eq", "hello, (world)"),
+        Condition(Field("subject"), "like", "%x%"),
+    )
 
 
 @pytest.mark.parametrize("value", ["a.eq.1", "(a.eq.1", "()", "(a)", "(a.zz.1)", "(or(a.eq.1)"])
@@ -141,8 +152,14 @@ def test_range_header() -> None:
 
 
 def test_prefer_parses_repeated_headers_with_spaces() -> None:
-    prefer = parse_prefer(["return=representation, count=exact", "resolution=merge-duplicates,missing=default",
-                           "tx=rollback", "handling=strict,max-affected=3"])
+    prefer = parse_prefer(
+        [
+            "return=representation, count=exact",
+            "resolution=merge-duplicates,missing=default",
+            "tx=rollback",
+            "handling=strict,max-affected=3",
+        ]
+    )
     assert prefer.return_ == "representation"
     assert prefer.count == "exact"
     assert prefer.resolution == "merge-duplicates"
@@ -163,15 +180,19 @@ def test_spread_and_aggregates_parse() -> None:
     from localbase.rest.select import Aggregate
 
     assert parse_select("id,...profiles!sender_id(name)") == (
-        SelectColumn(Field("id")), Embed("profiles", (SelectColumn(Field("name")),), hint="sender_id", spread=True))
+        SelectColumn(Field("id")),
+        Embed("profiles", (SelectColumn(Field("name")),), hint="sender_id", spread=True),
+    )
     assert parse_select("count(),total:amount.sum()::int,amount::int.avg()") == (
-        Aggregate("count"), Aggregate("sum", Field("amount"), alias="total", cast="int"),
-        Aggregate("avg", Field("amount"), input_cast="int"))
+        Aggregate("count"),
+        Aggregate("sum", Field("amount"), alias="total", cast="int"),
+        Aggregate("avg", Field("amount"), input_cast="int"),
+    )
 
 
 def test_or_conditions_may_hold_array_literals() -> None:
     """Issue 17: `{a,b}` inside or=(...) was split at its comma."""
-    tree = parse_logic("or", "(tags.cs.{a,b},tags.ov.{\"c,d\",e},id.eq.1)")
+    tree = parse_logic("or", '(tags.cs.{a,b},tags.ov.{"c,d",e},id.eq.1)')
     assert [c.value for c in tree.children if isinstance(c, Condition)] == ["{a,b}", '{"c,d",e}', "1"]
 
 

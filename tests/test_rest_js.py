@@ -69,8 +69,14 @@ def test_supabase_js_rest_round_trip(stack: StackProcess, users: Users, tmp_path
     script = JS_DIR / f".rest-smoke-{tmp_path.name}.mjs"  # inside tests/js so node_modules resolves
     script.write_text(SCRIPT)
     try:
-        run = subprocess.run([node, str(script), stack.api_url, stack.anon_key, stack.mint(sub=users.customer.id),
-                              users.agent.id], capture_output=True, text=True, timeout=120, cwd=JS_DIR, check=False)
+        run = subprocess.run(
+            [node, str(script), stack.api_url, stack.anon_key, stack.mint(sub=users.customer.id), users.agent.id],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=JS_DIR,
+            check=False,
+        )
     finally:
         script.unlink()
     assert run.returncode == 0, run.stderr

@@ -17,12 +17,15 @@ from tests.stackproc import StackProcess
 
 
 def _get(stack: StackProcess, token: str, path: str = "messages?select=id&limit=1") -> httpx.Response:
-    return httpx.get(f"{stack.api_url}/rest/v1/{path}",
-                     headers={"apikey": stack.anon_key, "Authorization": f"Bearer {token}"})
+    return httpx.get(
+        f"{stack.api_url}/rest/v1/{path}", headers={"apikey": stack.anon_key, "Authorization": f"Bearer {token}"}
+    )
 
 
-@pytest.mark.parametrize("role", ["postgres", "supabase_admin", "authenticator", "supabase_realtime_admin",
-                                  "pg_read_all_data", "none", "PUBLIC"])
+@pytest.mark.parametrize(
+    "role",
+    ["postgres", "supabase_admin", "authenticator", "supabase_realtime_admin", "pg_read_all_data", "none", "PUBLIC"],
+)
 def test_token_naming_a_non_api_role_reads_nothing(stack: StackProcess, users: Users, role: str) -> None:
     r = _get(stack, stack.mint(users.admin.id, role=role))
     assert r.status_code in (401, 403), (r.status_code, r.text)
@@ -31,8 +34,11 @@ def test_token_naming_a_non_api_role_reads_nothing(stack: StackProcess, users: U
 
 
 def test_token_without_exp_is_accepted_like_postgrest(stack: StackProcess, users: Users) -> None:
-    token = jwt.encode({"role": "authenticated", "sub": users.customer.id, "iat": int(time.time())},
-                       stack.jwt_secret, algorithm="HS256")
+    token = jwt.encode(
+        {"role": "authenticated", "sub": users.customer.id, "iat": int(time.time())},
+        stack.jwt_secret,
+        algorithm="HS256",
+    )
     assert _get(stack, token).status_code == 200
 
 
@@ -44,7 +50,8 @@ def test_token_with_another_hmac_alg_is_refused(stack: StackProcess, users: User
 
 
 @pytest.mark.parametrize("select", ["*,users(*)", "*,auth.users(*)", "*,users!profiles_id_fkey(*)"])
-def test_embedding_through_a_foreign_key_into_auth_users_is_not_possible(stack: StackProcess, users: Users,
-                                                                         select: str) -> None:
+def test_embedding_through_a_foreign_key_into_auth_users_is_not_possible(
+    stack: StackProcess, users: Users, select: str
+) -> None:
     r = _get(stack, stack.mint(users.customer.id), f"profiles?select={select}&id=eq.{users.customer.id}")
     assert r.status_code == 400 and "encrypted_password" not in r.text, r.text

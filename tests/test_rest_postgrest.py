@@ -48,19 +48,29 @@ def test_range_gte_and_lte_are_not_swapped(sb: Client) -> None:
 
 def test_one_to_one_embeds_an_object_both_ways(sb: Client) -> None:
     films = sb.table("pgx_films").select("title,pgx_specs(camera)").order("id").execute().data
-    assert films == [{"title": "Pulp Fiction", "pgx_specs": {"camera": "Arriflex"}},
-                     {"title": "Reservoir Dogs", "pgx_specs": {"camera": "Panavision"}},
-                     {"title": "Cleo", "pgx_specs": None}]
+    assert films == [
+        {"title": "Pulp Fiction", "pgx_specs": {"camera": "Arriflex"}},
+        {"title": "Reservoir Dogs", "pgx_specs": {"camera": "Panavision"}},
+        {"title": "Cleo", "pgx_specs": None},
+    ]
     specs = sb.table("pgx_specs").select("camera,pgx_films(title)").eq("film_id", 1).execute().data
     assert specs == [{"camera": "Arriflex", "pgx_films": {"title": "Pulp Fiction"}}]
 
 
 def test_many_to_many_through_a_join_table(sb: Client) -> None:
-    actors = sb.table("pgx_actors").select("name,pgx_films(title)").order("id") \
-        .order("id", foreign_table="pgx_films").execute().data
-    assert actors == [{"name": "Uma", "pgx_films": [{"title": "Pulp Fiction"}]},
-                      {"name": "Harvey", "pgx_films": [{"title": "Pulp Fiction"}, {"title": "Reservoir Dogs"}]},
-                      {"name": "Tim", "pgx_films": [{"title": "Reservoir Dogs"}]}]
+    actors = (
+        sb.table("pgx_actors")
+        .select("name,pgx_films(title)")
+        .order("id")
+        .order("id", foreign_table="pgx_films")
+        .execute()
+        .data
+    )
+    assert actors == [
+        {"name": "Uma", "pgx_films": [{"title": "Pulp Fiction"}]},
+        {"name": "Harvey", "pgx_films": [{"title": "Pulp Fiction"}, {"title": "Reservoir Dogs"}]},
+        {"name": "Tim", "pgx_films": [{"title": "Reservoir Dogs"}]},
+    ]
 
 
 def test_two_keys_to_one_table_need_a_hint(sb: Client) -> None:
@@ -68,9 +78,13 @@ def test_two_keys_to_one_table_need_a_hint(sb: Client) -> None:
         sb.table("pgx_orders").select("name,pgx_addresses(name)").execute()
     assert err.value.code == "PGRST201"
     assert "pgx_addresses!pgx_billing" in str(err.value.hint)
-    hinted = sb.table("pgx_orders").select(
-        "name,billing:pgx_addresses!pgx_billing(name),shipping:pgx_addresses!shipping_address_id(name)"
-    ).eq("id", 1).execute().data
+    hinted = (
+        sb.table("pgx_orders")
+        .select("name,billing:pgx_addresses!pgx_billing(name),shipping:pgx_addresses!shipping_address_id(name)")
+        .eq("id", 1)
+        .execute()
+        .data
+    )
     assert hinted == [{"name": "Coffee machine", "billing": {"name": "Home"}, "shipping": {"name": "Office"}}]
     back = sb.table("pgx_addresses").select("name,billed:pgx_orders!pgx_billing(name)").eq("id", 2).execute().data
     assert back == [{"name": "Office", "billed": [{"name": "Water filter"}]}]
@@ -78,20 +92,34 @@ def test_two_keys_to_one_table_need_a_hint(sb: Client) -> None:
 
 def test_embedding_by_foreign_key_column_and_constraint_name(sb: Client) -> None:
     rows = sb.table("pgx_orders").select("name,billing_address_id(name),pgx_shipping(name)").eq("id", 1).execute()
-    assert rows.data == [{"name": "Coffee machine", "billing_address_id": {"name": "Home"},
-                          "pgx_shipping": {"name": "Office"}}]
+    assert rows.data == [
+        {"name": "Coffee machine", "billing_address_id": {"name": "Home"}, "pgx_shipping": {"name": "Office"}}
+    ]
 
 
 def test_self_reference_by_column_and_computed_relationships(sb: Client) -> None:
     with pytest.raises(APIError) as err:
         sb.table("pgx_employees").select("name,pgx_employees(name)").execute()
     assert err.value.code == "PGRST201"
-    rows = sb.table("pgx_employees").select(
-        "name,boss:supervisor_id(name),pgx_boss(name),pgx_supervisees(name)").order("id").execute().data
-    assert rows[0] == {"name": "Taylor", "boss": None, "pgx_boss": None,
-                       "pgx_supervisees": [{"name": "Johnson"}, {"name": "Miller"}]}
-    assert rows[2] == {"name": "Miller", "boss": {"name": "Taylor"}, "pgx_boss": {"name": "Taylor"},
-                       "pgx_supervisees": []}
+    rows = (
+        sb.table("pgx_employees")
+        .select("name,boss:supervisor_id(name),pgx_boss(name),pgx_supervisees(name)")
+        .order("id")
+        .execute()
+        .data
+    )
+    assert rows[0] == {
+        "name": "Taylor",
+        "boss": None,
+        "pgx_boss": None,
+        "pgx_supervisees": [{"name": "Johnson"}, {"name": "Miller"}],
+    }
+    assert rows[2] == {
+        "name": "Miller",
+        "boss": {"name": "Taylor"},
+        "pgx_boss": {"name": "Taylor"},
+        "pgx_supervisees": [],
+    }
 
 
 def test_null_filtering_on_embedded_resources(sb: Client) -> None:
@@ -103,17 +131,30 @@ def test_null_filtering_on_embedded_resources(sb: Client) -> None:
 
 def test_empty_embeds_filter_across_resources(sb: Client) -> None:
     """PostgREST's "OR filtering across embedded resources": films with an actor Tim or an Arriflex camera."""
-    rows = sb.table("pgx_films").select("title,act:pgx_actors(),spec:pgx_specs()") \
-        .eq("act.name", "Tim").eq("spec.camera", "Arriflex").or_("act.not.is.null,spec.not.is.null").order("id") \
-        .execute().data
+    rows = (
+        sb.table("pgx_films")
+        .select("title,act:pgx_actors(),spec:pgx_specs()")
+        .eq("act.name", "Tim")
+        .eq("spec.camera", "Arriflex")
+        .or_("act.not.is.null,spec.not.is.null")
+        .order("id")
+        .execute()
+        .data
+    )
     assert rows == [{"title": "Pulp Fiction"}, {"title": "Reservoir Dogs"}]
     inner = sb.table("pgx_films").select("title,pgx_actors!inner()").eq("pgx_actors.name", "Uma").execute().data
     assert inner == [{"title": "Pulp Fiction"}]
 
 
 def test_top_level_order_by_a_to_one_embedding(sb: Client) -> None:
-    rows = sb.table("pgx_films").select("title,pgx_directors(name)").order("pgx_directors(name)") \
-        .order("year").execute().data
+    rows = (
+        sb.table("pgx_films")
+        .select("title,pgx_directors(name)")
+        .order("pgx_directors(name)")
+        .order("year")
+        .execute()
+        .data
+    )
     assert [r["title"] for r in rows] == ["Cleo", "Reservoir Dogs", "Pulp Fiction"]
     with pytest.raises(APIError) as err:
         sb.table("pgx_films").select("title").order("pgx_directors(name)").execute()
@@ -122,29 +163,43 @@ def test_top_level_order_by_a_to_one_embedding(sb: Client) -> None:
 
 def test_embedding_through_a_view(sb: Client) -> None:
     rows = sb.table("pgx_films_view").select("title,pgx_directors(name),pgx_specs(camera)").eq("id", 2).execute()
-    assert rows.data == [{"title": "Reservoir Dogs", "pgx_directors": {"name": "Quentin"},
-                          "pgx_specs": {"camera": "Panavision"}}]
+    assert rows.data == [
+        {"title": "Reservoir Dogs", "pgx_directors": {"name": "Quentin"}, "pgx_specs": {"camera": "Panavision"}}
+    ]
     back = sb.table("pgx_directors").select("name,pgx_films_view(title)").eq("id", 2).execute().data
     assert back == [{"name": "Agnes", "pgx_films_view": [{"title": "Cleo"}]}]
     # a join view that renames the key column (film_id as movie): followed through the view's rewrite rule
     cast = sb.table("pgx_cast").select("actor,character,pgx_films(title)").eq("character", "Mia").execute().data
     assert cast == [{"actor": "Uma", "character": "Mia", "pgx_films": {"title": "Pulp Fiction"}}]
-    film = sb.table("pgx_films").select("title,pgx_cast(actor)").eq("id", 2) \
-        .order("actor", foreign_table="pgx_cast").execute().data
+    film = (
+        sb.table("pgx_films")
+        .select("title,pgx_cast(actor)")
+        .eq("id", 2)
+        .order("actor", foreign_table="pgx_cast")
+        .execute()
+        .data
+    )
     assert film == [{"title": "Reservoir Dogs", "pgx_cast": [{"actor": "Harvey"}, {"actor": "Tim"}]}]
 
 
 def test_spread_to_one_and_to_many(sb: Client) -> None:
     one = sb.table("pgx_films").select("title,...pgx_directors(director:name)").eq("id", 3).execute().data
     assert one == [{"title": "Cleo", "director": "Agnes"}]
-    many = sb.table("pgx_directors").select("name,...pgx_films(titles:title,years:year)").eq("id", 1) \
-        .order("year", foreign_table="pgx_films").execute().data
+    many = (
+        sb.table("pgx_directors")
+        .select("name,...pgx_films(titles:title,years:year)")
+        .eq("id", 1)
+        .order("year", foreign_table="pgx_films")
+        .execute()
+        .data
+    )
     assert many == [{"name": "Quentin", "titles": ["Reservoir Dogs", "Pulp Fiction"], "years": [1992, 1994]}]
 
 
 def test_computed_field_selected_filtered_and_ordered(sb: Client) -> None:
-    rows = sb.table("pgx_films").select("id,pgx_label").neq("pgx_label", "Cleo (1962)").order("pgx_label") \
-        .execute().data
+    rows = (
+        sb.table("pgx_films").select("id,pgx_label").neq("pgx_label", "Cleo (1962)").order("pgx_label").execute().data
+    )
     assert rows == [{"id": 1, "pgx_label": "Pulp Fiction (1994)"}, {"id": 2, "pgx_label": "Reservoir Dogs (1992)"}]
     star = sb.table("pgx_films").select("*").eq("id", 1).execute().data[0]
     assert "pgx_label" not in star  # computed fields are only there when named
@@ -156,8 +211,11 @@ def test_or_with_array_literals(sb: Client) -> None:
 
 
 def test_upsert_ignoring_duplicates_answers_201(stack: StackProcess, users: Users, pgx: None) -> None:
-    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=users.agent.id)}",
-               "Prefer": "resolution=ignore-duplicates,return=representation"}
+    headers = {
+        "apikey": stack.anon_key,
+        "Authorization": f"Bearer {stack.mint(sub=users.agent.id)}",
+        "Prefer": "resolution=ignore-duplicates,return=representation",
+    }
     answer = httpx.post(f"{stack.api_url}/rest/v1/pgx_addresses", headers=headers, json={"id": 1, "name": "Nope"})
     assert (answer.status_code, answer.json()) == (201, [])
 
@@ -175,8 +233,11 @@ def test_rpc_with_one_unnamed_json_parameter_takes_the_body(sb: Client) -> None:
 
 
 def test_rpc_with_one_unnamed_text_parameter_takes_a_text_body(stack: StackProcess, users: Users, pgx: None) -> None:
-    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=users.agent.id)}",
-               "Content-Type": "text/plain"}
+    headers = {
+        "apikey": stack.anon_key,
+        "Authorization": f"Bearer {stack.mint(sub=users.agent.id)}",
+        "Content-Type": "text/plain",
+    }
     answer = httpx.post(f"{stack.api_url}/rest/v1/rpc/pgx_shout", headers=headers, content="hello, world")
     assert (answer.status_code, answer.json()) == (200, "HELLO, WORLD")
 
@@ -249,4 +310,6 @@ def test_put_upserts_one_row_by_its_primary_key(stack: StackProcess, users: User
     assert (unkeyed.status_code, unkeyed.json()["code"]) == (405, "PGRST105")
     with psycopg.connect(stack.db_url) as conn:
         assert conn.execute("select id, name from pgx_actors where id >= 8 order by id").fetchall() == [
-            (9, "P."), (10, "Q")]
+            (9, "P."),
+            (10, "Q"),
+        ]

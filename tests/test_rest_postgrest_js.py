@@ -22,10 +22,21 @@ def seen(stack: StackProcess, users: Users) -> Iterator[dict[str, Any]]:
     node = node_ready()
     postgrest_fixture.create(stack.db_url)
     try:
-        env = {**os.environ, "SUPABASE_URL": stack.api_url, "SUPABASE_ANON_KEY": stack.anon_key,
-               "SUPABASE_TOKEN": stack.mint(sub=users.agent.id)}
-        done = subprocess.run([node, "postgrest_features.mjs"], check=False, cwd=JS_DIR, env=env, capture_output=True,
-                              text=True, timeout=120)
+        env = {
+            **os.environ,
+            "SUPABASE_URL": stack.api_url,
+            "SUPABASE_ANON_KEY": stack.anon_key,
+            "SUPABASE_TOKEN": stack.mint(sub=users.agent.id),
+        }
+        done = subprocess.run(
+            [node, "postgrest_features.mjs"],
+            check=False,
+            cwd=JS_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
         yield json.loads(done.stdout.strip().splitlines()[-1])
     finally:
@@ -39,13 +50,17 @@ def test_range_operators(seen: dict[str, Any]) -> None:
 
 @pytest.mark.node
 def test_embeddings(seen: dict[str, Any]) -> None:
-    assert seen["oneToOne"] == [{"title": "Pulp Fiction", "pgx_specs": {"camera": "Arriflex"}},
-                                {"title": "Reservoir Dogs", "pgx_specs": {"camera": "Panavision"}},
-                                {"title": "Cleo", "pgx_specs": None}]
-    assert seen["manyToMany"] == [{"name": "Harvey", "pgx_films": [{"title": "Pulp Fiction"},
-                                                                   {"title": "Reservoir Dogs"}]}]
-    assert seen["byColumn"] == [{"name": "Coffee machine", "billing_address_id": {"name": "Home"},
-                                 "shipping": {"name": "Office"}}]
+    assert seen["oneToOne"] == [
+        {"title": "Pulp Fiction", "pgx_specs": {"camera": "Arriflex"}},
+        {"title": "Reservoir Dogs", "pgx_specs": {"camera": "Panavision"}},
+        {"title": "Cleo", "pgx_specs": None},
+    ]
+    assert seen["manyToMany"] == [
+        {"name": "Harvey", "pgx_films": [{"title": "Pulp Fiction"}, {"title": "Reservoir Dogs"}]}
+    ]
+    assert seen["byColumn"] == [
+        {"name": "Coffee machine", "billing_address_id": {"name": "Home"}, "shipping": {"name": "Office"}}
+    ]
     assert seen["ambiguous"] == {"status": 300, "code": "PGRST201"}
     assert seen["withSpecs"] == [1, 2]
     assert seen["view"] == [{"title": "Cleo", "pgx_directors": {"name": "Agnes"}}]
@@ -75,5 +90,7 @@ def test_rpc(seen: dict[str, Any]) -> None:
 @pytest.mark.node
 def test_aggregates_are_refused_by_default_but_legacy_count_is_served(seen: dict[str, Any]) -> None:
     assert seen["aggregate"] == {"status": 400, "code": "PGRST123"}
-    assert seen["legacyCount"] == [{"name": "Quentin", "pgx_films": [{"count": 2}]},
-                                   {"name": "Agnes", "pgx_films": [{"count": 1}]}]
+    assert seen["legacyCount"] == [
+        {"name": "Quentin", "pgx_films": [{"count": 2}]},
+        {"name": "Agnes", "pgx_films": [{"count": 1}]},
+    ]

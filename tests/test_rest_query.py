@@ -19,10 +19,21 @@ def col(name: str, typ: str = "text", typname: str = "text") -> Column:
 
 
 def catalog() -> Catalog:
-    tickets = Table("tickets", {"id": col("id", "uuid", "uuid"), "subject": col("subject"),
-                                "customer_id": col("customer_id", "uuid", "uuid")}, ("id",))
-    messages = Table("messages", {"id": col("id", "uuid", "uuid"), "ticket_id": col("ticket_id", "uuid", "uuid"),
-                                  "content": col("content"), "data": col("data", "jsonb", "jsonb")}, ("id",))
+    tickets = Table(
+        "tickets",
+        {"id": col("id", "uuid", "uuid"), "subject": col("subject"), "customer_id": col("customer_id", "uuid", "uuid")},
+        ("id",),
+    )
+    messages = Table(
+        "messages",
+        {
+            "id": col("id", "uuid", "uuid"),
+            "ticket_id": col("ticket_id", "uuid", "uuid"),
+            "content": col("content"),
+            "data": col("data", "jsonb", "jsonb"),
+        },
+        ("id",),
+    )
     fk = ForeignKey("messages_ticket_id_fkey", "messages", ("ticket_id",), "tickets", ("id",))
     return Catalog({"tickets": tickets, "messages": messages}, [fk], {})
 
@@ -40,9 +51,15 @@ def test_filter_values_are_parameters_never_sql() -> None:
     cat = catalog()
     b = Builder(cat)
     table = cat.tables["messages"]
-    where = b.where("_s0", table, [parse_condition("content", f"eq.{HOSTILE}"),
-                                   parse_logic("or", "(content.like.*'; drop table x*,id.in.(\"a,b\",c))"),
-                                   parse_condition("data->>key", f"neq.{HOSTILE}")])
+    where = b.where(
+        "_s0",
+        table,
+        [
+            parse_condition("content", f"eq.{HOSTILE}"),
+            parse_logic("or", '(content.like.*\'; drop table x*,id.in.("a,b",c))'),
+            parse_condition("data->>key", f"neq.{HOSTILE}"),
+        ],
+    )
     text = render(where)
     assert "drop table" not in text
     assert HOSTILE in b.params.values()
@@ -74,7 +91,7 @@ def test_embedding_uses_the_foreign_key_both_ways() -> None:
     cat = catalog()
     b = Builder(cat, embedded={"messages": EmbedArgs(limit=2)})
     text = render(b.select_list("_s0", cat.tables["tickets"], parse_select("id,messages(content)")))
-    assert 'json_agg(_e)' in text
+    assert "json_agg(_e)" in text
     assert '"_s1"."ticket_id" = "_s0"."id"' in text
     assert "LIMIT %(p0)s" in text
     b.check_embeds_used()

@@ -78,8 +78,12 @@ def test_the_generator_is_reproducible_and_shaped_like_a_desk() -> None:
     assert one.message_chunks == two.message_chunks and one.ticket_rows == two.ticket_rows
     assert one.message_chunks != dataset.generate(dataset.SMALL, seed=4).message_chunks
     size = dataset.SMALL
-    assert (len(one.agents), len(one.customers), len(one.tickets), one.messages) == \
-        (size.agents, size.customers, size.tickets, size.messages)
+    assert (len(one.agents), len(one.customers), len(one.tickets), one.messages) == (
+        size.agents,
+        size.customers,
+        size.tickets,
+        size.messages,
+    )
     lines = "".join(one.message_chunks).splitlines()
     lengths = sorted(len(line.split("\t")[3]) for line in lines)
     assert 40 <= lengths[len(lengths) // 2] <= 140 and lengths[-1] > 500  # realistic, with a long tail
@@ -91,28 +95,38 @@ def test_the_loaded_desk_is_what_rls_serves(desk_stack: tuple[StackProcess, data
     stack, desk = desk_stack
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         assert conn.execute("select count(*) from public.messages").fetchone() == (desk.messages,)
-        assert conn.execute("select count(*) from public.profiles where role = 'agent'").fetchone() == \
-            (len(desk.agents),)  # the signup trigger made the profiles
+        assert conn.execute("select count(*) from public.profiles where role = 'agent'").fetchone() == (
+            len(desk.agents),
+        )  # the signup trigger made the profiles
         customer = desk.customers[0]
-        mine = conn.execute("select count(*) from public.messages m join public.tickets t on t.id = m.ticket_id"
-                            " where t.customer_id = %s and not m.is_internal", (customer,)).fetchone()
+        mine = conn.execute(
+            "select count(*) from public.messages m join public.tickets t on t.id = m.ticket_id"
+            " where t.customer_id = %s and not m.is_internal",
+            (customer,),
+        ).fetchone()
         conn.execute("begin")
         conn.execute("set local role authenticated")
-        conn.execute("select set_config('request.jwt.claims', %s, true)",
-                     (f'{{"sub": "{customer}", "role": "authenticated"}}',))
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true)", (f'{{"sub": "{customer}", "role": "authenticated"}}',)
+        )
         assert conn.execute("select count(*) from public.messages").fetchone() == mine
         conn.execute("rollback")
 
 
 def _child(stack: StackProcess, data_dir: Path, email: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", CHILD, stack.api_url, stack.anon_key, str(data_dir), email,
-                             PASSWORD], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, stack.api_url, stack.anon_key, str(data_dir), email, PASSWORD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
 
 
 @pytest.mark.slow
 def test_initial_sync_killed_midway_continues_instead_of_restarting(
-        desk_stack: tuple[StackProcess, dataset.Desk], tmp_path: Path) -> None:
+    desk_stack: tuple[StackProcess, dataset.Desk], tmp_path: Path
+) -> None:
     stack, desk = desk_stack
     data_dir = tmp_path / "admin"
     child = _child(stack, data_dir, desk.email(desk.admin))
@@ -134,8 +148,8 @@ def test_initial_sync_killed_midway_continues_instead_of_restarting(
     assert child.returncode == 0, out
     report = dict(line.split()[:2] for line in out.splitlines() if line.split()[0] in {"cached", "pulled", "done"})
     cached, pulled = int(report["cached"]), int(report["pulled"])
-    assert cached >= desk.messages // 3          # what the killed run stored survived
-    assert pulled == desk.messages - cached      # ... and was not downloaded again
+    assert cached >= desk.messages // 3  # what the killed run stored survived
+    assert pulled == desk.messages - cached  # ... and was not downloaded again
     assert int(report["done"]) == desk.messages  # nothing missing
     # the resumed run is still the initial sync: its progress bar shows, continuing from what was cached
     bars = [float(line.split()[1]) for line in out.splitlines() if line.startswith("bar ")]

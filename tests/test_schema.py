@@ -31,7 +31,7 @@ def test_profile_role_comes_from_app_metadata(users: Users, db: psycopg.Connecti
 def test_user_metadata_cannot_grant_a_role(db: psycopg.Connection) -> None:
     row = db.execute(
         "insert into auth.users (id, email, raw_user_meta_data) values (gen_random_uuid(), 'x@example.com',"
-        " '{\"role\": \"admin\"}') returning id"
+        ' \'{"role": "admin"}\') returning id'
     ).fetchone()
     assert row is not None
     role = db.execute("select role from public.profiles where id = %s", (row[0],)).fetchone()

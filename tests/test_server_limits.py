@@ -25,8 +25,9 @@ from tests.stackproc import StackProcess
 PROMPT = 1.5  # seconds beyond idle latency: the old server stalled 4-8 s per request; a free one answers in ms
 
 
-async def _probe_during(stack: StackProcess, attack: Callable[[], Awaitable[object]], copies: int = 4) -> tuple[
-        list[object], float]:
+async def _probe_during(
+    stack: StackProcess, attack: Callable[[], Awaitable[object]], copies: int = 4
+) -> tuple[list[object], float]:
     """Run `copies` attacks at once while a probe polls /health.
 
     Returns the attacks' results and the probe's worst latency beyond what the machine gives it idle (the
@@ -65,11 +66,14 @@ def _prebuilt(client: httpx.AsyncClient, url: str, **kwargs: Any) -> Callable[[]
     return lambda: client.send(requests.pop())
 
 
-@pytest.mark.parametrize(("param", "value"), [
-    ("or", "(" + _nested("or(", "id.eq.1", 1500) + ")"),
-    ("select", _nested("a(", "b", 2000)),
-    ("not.and", "(" + _nested("and(", "id.eq.1", 1200) + ",id.eq.2)"),
-])
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("or", "(" + _nested("or(", "id.eq.1", 1500) + ")"),
+        ("select", _nested("a(", "b", 2000)),
+        ("not.and", "(" + _nested("and(", "id.eq.1", 1200) + ",id.eq.2)"),
+    ],
+)
 async def test_deeply_nested_parameter_is_a_quick_400(stack: StackProcess, param: str, value: str) -> None:
     # under the URL limit once percent-encoded: the grammar itself must refuse it
     assert len(str(httpx.QueryParams({param: value}))) < Limits().max_url_bytes - 200
@@ -112,8 +116,9 @@ async def test_sixty_kilobyte_query_is_refused_as_too_long(stack: StackProcess, 
     assert worst < PROMPT, f"the server stalled {worst:.2f}s"
 
 
-async def _raw_exchange(stack: StackProcess, head: bytes, body_chunks: int, chunk: bytes,
-                        chunked: bool = False) -> tuple[bytes, int]:
+async def _raw_exchange(
+    stack: StackProcess, head: bytes, body_chunks: int, chunk: bytes, chunked: bool = False
+) -> tuple[bytes, int]:
     """Send a head, then body chunks until the server's answer arrives; (its answer, bytes of body sent)."""
     parts = urlsplit(stack.api_url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
@@ -155,8 +160,10 @@ async def _raw_exchange(stack: StackProcess, head: bytes, body_chunks: int, chun
 
 def _post_head(stack: StackProcess, path: str, extra: str) -> bytes:
     host = urlsplit(stack.api_url).netloc
-    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\napikey: {stack.anon_key}\r\n"
-            f"Content-Type: application/json\r\n{extra}\r\n").encode()
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\napikey: {stack.anon_key}\r\n"
+        f"Content-Type: application/json\r\n{extra}\r\n"
+    ).encode()
 
 
 @pytest.mark.parametrize("path", ["/auth/v1/signup", "/rest/v1/tickets", "/realtime/v1/api/broadcast"])
@@ -178,8 +185,13 @@ async def test_declared_oversized_body_is_refused_before_it_is_sent(stack: Stack
 async def test_streamed_oversized_body_is_refused_while_streaming(stack: StackProcess, path: str) -> None:
     limit = Limits().max_body_bytes
     chunk = b"[" + b" " * 65534 + b"]"
-    answer, sent = await _raw_exchange(stack, _post_head(stack, path, "Transfer-Encoding: chunked\r\n"),
-                                       body_chunks=8 * limit // len(chunk), chunk=chunk, chunked=True)
+    answer, sent = await _raw_exchange(
+        stack,
+        _post_head(stack, path, "Transfer-Encoding: chunked\r\n"),
+        body_chunks=8 * limit // len(chunk),
+        chunk=chunk,
+        chunked=True,
+    )
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     # answered before the attacker got all 8 MiB out (the loopback socket buffers take a few MiB unread)
     assert sent < 8 * limit
@@ -207,8 +219,11 @@ async def test_limits_come_from_the_environment() -> None:
     with pytest.raises(ValueError, match="LOCALBASE_MAX_HEADER_BYTES"):
         Limits.from_env({"LOCALBASE_MAX_HEADER_BYTES": "lots"})
 
-    async def echo(scope: object, receive: Callable[[], Awaitable[dict[str, object]]],
-                   send: Callable[[dict[str, object]], Awaitable[None]]) -> None:
+    async def echo(
+        scope: object,
+        receive: Callable[[], Awaitable[dict[str, object]]],
+        send: Callable[[dict[str, object]], Awaitable[None]],
+    ) -> None:
         body = b""
         while True:
             message = await receive()
@@ -234,7 +249,6 @@ async def test_limits_come_from_the_environment() -> None:
         assert (await client.post("/x", content=stream())).status_code == 413  # type: ignore[arg-type]
 
 
-
 async def test_large_requests_are_planned_off_the_event_loop() -> None:
     """Parsing and composing the SQL of a long query string (~0.3 s for 1,300 conditions) runs in a worker
     thread; a short one stays on the loop, where a thread hop would cost more than the work."""
@@ -248,8 +262,9 @@ async def test_large_requests_are_planned_off_the_event_loop() -> None:
         return Request({"type": "http", "method": "GET", "path": "/rest/v1/t", "query_string": query, "headers": []})
 
     loop_thread = threading.get_ident()
-    wide = await off_loop(request(b"or=(" + b",".join(b"id.eq.%d" % i for i in range(1300)) + b")"),
-                          threading.get_ident)
+    wide = await off_loop(
+        request(b"or=(" + b",".join(b"id.eq.%d" % i for i in range(1300)) + b")"), threading.get_ident
+    )
     narrow = await off_loop(request(b"id=eq.1"), threading.get_ident)
     big_body = await off_loop(request(b""), threading.get_ident, body_bytes=512 * 1024)
     assert narrow == loop_thread

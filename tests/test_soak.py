@@ -16,8 +16,9 @@ from bench.soak import Plan, run
 @pytest.mark.soak
 @pytest.mark.slow
 async def test_chatting_through_faults_loses_nothing_duplicates_nothing_and_converges(tmp_path: Path) -> None:
-    result = await run(Plan(clients=6, agents=2, killable=2, seconds=40, restarts=1, kills=2,
-                            converge_timeout=90), tmp_path)
+    result = await run(
+        Plan(clients=6, agents=2, killable=2, seconds=40, restarts=1, kills=2, converge_timeout=90), tmp_path
+    )
     assert result.sent > 100, result
     assert result.faults.get("stack_restart") == 1 and result.faults.get("client_sigkill") == 2, result.faults
     assert sum(result.faults.values()) >= 10, result.faults

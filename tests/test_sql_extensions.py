@@ -43,12 +43,15 @@ def test_uuid_ossp_name_based_uuids_match_rfc_4122(owner: psycopg.Connection) ->
     assert one(owner, "select extensions.uuid_ns_x500()") == uuid.NAMESPACE_X500
     assert one(owner, "select extensions.uuid_nil()") == uuid.UUID(int=0)
     for name in ("www.example.com", "", "ünïcode"):
-        assert one(owner, "select extensions.uuid_generate_v3(extensions.uuid_ns_dns(), %s)", name) == \
-            uuid.uuid3(dns, name)
-        assert one(owner, "select extensions.uuid_generate_v5(extensions.uuid_ns_dns(), %s)", name) == \
-            uuid.uuid5(dns, name)
-    v1, v1mc, v4 = owner.execute("select extensions.uuid_generate_v1(), extensions.uuid_generate_v1mc(),"
-                                 " extensions.uuid_generate_v4()").fetchone()  # type: ignore[misc]
+        assert one(owner, "select extensions.uuid_generate_v3(extensions.uuid_ns_dns(), %s)", name) == uuid.uuid3(
+            dns, name
+        )
+        assert one(owner, "select extensions.uuid_generate_v5(extensions.uuid_ns_dns(), %s)", name) == uuid.uuid5(
+            dns, name
+        )
+    v1, v1mc, v4 = owner.execute(
+        "select extensions.uuid_generate_v1(), extensions.uuid_generate_v1mc(), extensions.uuid_generate_v4()"
+    ).fetchone()  # type: ignore[misc]
     assert (v1.version, v1mc.version, v4.version) == (1, 1, 4)
     assert v1mc.node & (1 << 40), "v1mc sets the multicast bit of its random node id"
     assert abs(v1.time - uuid.uuid1().time) < 10**9, "v1 carries the current time (100 ns since 1582)"
@@ -57,11 +60,15 @@ def test_uuid_ossp_name_based_uuids_match_rfc_4122(owner: psycopg.Connection) ->
 @pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"])
 def test_pgcrypto_digest_and_hmac_match_hashlib(owner: psycopg.Connection, algorithm: str) -> None:
     for data in (b"", b"abc", b"x" * 1000):
-        assert one(owner, "select extensions.digest(%s::bytea, %s)", data, algorithm) == \
-            hashlib.new(algorithm, data).digest()
+        assert (
+            one(owner, "select extensions.digest(%s::bytea, %s)", data, algorithm)
+            == hashlib.new(algorithm, data).digest()
+        )
         for key in (b"key", b"k" * 200):
-            assert one(owner, "select extensions.hmac(%s::bytea, %s::bytea, %s)", data, key, algorithm) == \
-                hmac.new(key, data, algorithm).digest()
+            assert (
+                one(owner, "select extensions.hmac(%s::bytea, %s::bytea, %s)", data, key, algorithm)
+                == hmac.new(key, data, algorithm).digest()
+            )
     assert one(owner, "select extensions.digest('abc', %s)", algorithm) == hashlib.new(algorithm, b"abc").digest()
 
 
@@ -79,8 +86,10 @@ def test_pgcrypto_random_bytes_and_errors(owner: psycopg.Connection) -> None:
 
 def test_pgcrypto_crypt_is_bcrypt_compatible(owner: psycopg.Connection) -> None:
     for password, salt in (("supportchat-demo", bcrypt.gensalt(4)), ("pässwörd", bcrypt.gensalt(4, b"2a"))):
-        assert one(owner, "select extensions.crypt(%s, %s)", password, salt.decode()) == \
-            bcrypt.hashpw(password.encode(), salt).decode()
+        assert (
+            one(owner, "select extensions.crypt(%s, %s)", password, salt.decode())
+            == bcrypt.hashpw(password.encode(), salt).decode()
+        )
     salt = str(one(owner, "select extensions.gen_salt('bf', 4)"))
     assert salt.startswith("$2a$04$") and len(salt) == 29
     hashed = str(one(owner, "select extensions.crypt('s3cret', %s)", salt))
@@ -92,8 +101,10 @@ def test_pgcrypto_crypt_is_bcrypt_compatible(owner: psycopg.Connection) -> None:
 
 def test_a_migration_running_as_postgres_can_use_them(owner: psycopg.Connection) -> None:
     name = f"ext_probe_{uuid.uuid4().hex[:8]}"
-    owner.execute(f"create table public.{name} (id uuid primary key default extensions.uuid_generate_v4(),"
-                  " secret text not null default encode(extensions.digest('x', 'sha256'), 'hex'))")
+    owner.execute(
+        f"create table public.{name} (id uuid primary key default extensions.uuid_generate_v4(),"
+        " secret text not null default encode(extensions.digest('x', 'sha256'), 'hex'))"
+    )
     try:
         owner.execute(f"insert into public.{name} default values")
         assert owner.execute(f"select secret from public.{name}").fetchone() == (hashlib.sha256(b"x").hexdigest(),)

@@ -21,15 +21,22 @@ from localbase.keys import DEMO_JWT_SECRET, Keys
 from localbase.postgres import EmbeddedPostgres, free_port
 
 # the keys `supabase start` prints, as tutorials and apps hardcode them (issue 17: ours had an extra `iat`)
-CLI_ANON_KEY = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4"
-                "MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0")
-CLI_SERVICE_ROLE_KEY = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9s"
-                        "ZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU")
+CLI_ANON_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4"
+    "MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+)
+CLI_SERVICE_ROLE_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9s"
+    "ZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+)
 
 
 def _postgres_pids(data_dir: Path) -> list[int]:
-    return [p.pid for p in psutil.process_iter(["name", "cmdline"])
-            if p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or [])]
+    return [
+        p.pid
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or [])
+    ]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
@@ -37,7 +44,10 @@ def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path:
     data = tmp_path / "demo"
     proc = subprocess.Popen(
         [sys.executable, "-m", "supportchat_app", "stack", "--demo", "--json", "--port", "0", "--data", str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert proc.stdout is not None
@@ -48,8 +58,11 @@ def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path:
         assert _postgres_pids(data), "PostgreSQL should run while the stack runs"
 
         # code that hardcodes the CLI's well-known keys works unchanged
-        listed = httpx.get(f"{info['api_url']}/auth/v1/admin/users", headers={
-            "apikey": CLI_SERVICE_ROLE_KEY, "Authorization": f"Bearer {CLI_SERVICE_ROLE_KEY}"}, timeout=30)
+        listed = httpx.get(
+            f"{info['api_url']}/auth/v1/admin/users",
+            headers={"apikey": CLI_SERVICE_ROLE_KEY, "Authorization": f"Bearer {CLI_SERVICE_ROLE_KEY}"},
+            timeout=30,
+        )
         assert listed.status_code == 200 and len(listed.json()["users"]) == len(demo.ACCOUNTS)
         client = create_client(info["api_url"], CLI_ANON_KEY)
         email, role, _ = demo.ACCOUNTS[1]
@@ -58,8 +71,10 @@ def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path:
         tickets = client.table("tickets").select("id,subject,status").execute().data
         assert len(tickets) >= 3, "the demo agent sees its own and the unassigned demo tickets"
         with psycopg.connect(info["db_url"]) as conn:
-            counts = conn.execute("select (select count(*) from tickets), (select count(*) from messages),"
-                                  " (select count(*) from messages where is_internal)").fetchone()
+            counts = conn.execute(
+                "select (select count(*) from tickets), (select count(*) from messages),"
+                " (select count(*) from messages where is_internal)"
+            ).fetchone()
         assert counts is not None and counts[0] == len(demo.TICKETS) and counts[1] > 20 and counts[2] >= 3
     finally:
         proc.send_signal(stop_signal)
@@ -89,10 +104,14 @@ def test_db_migrate_bootstraps_plain_postgres_once(tmp_path: Path) -> None:
         second = subprocess.run(run, capture_output=True, text=True, timeout=120, check=False)
         assert second.returncode == 0 and "up to date" in second.stdout
         with psycopg.connect(pg.url) as conn:
-            tables = {r[0] for r in conn.execute(
-                "select tablename from pg_tables where schemaname = 'public' and rowsecurity")}
-            published = {r[0] for r in conn.execute(
-                "select tablename from pg_publication_tables where pubname = 'supabase_realtime'")}
+            tables = {
+                r[0]
+                for r in conn.execute("select tablename from pg_tables where schemaname = 'public' and rowsecurity")
+            }
+            published = {
+                r[0]
+                for r in conn.execute("select tablename from pg_publication_tables where pubname = 'supabase_realtime'")
+            }
         assert {"profiles", "tickets", "messages", "ticket_reads"} <= tables
         assert {"profiles", "tickets", "messages", "ticket_reads"} <= published
     finally:
@@ -101,8 +120,13 @@ def test_db_migrate_bootstraps_plain_postgres_once(tmp_path: Path) -> None:
 
 def test_db_migrate_reports_an_unreachable_database_plainly(tmp_path: Path) -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres?connect_timeout=2"
-    result = subprocess.run([sys.executable, "-m", "supportchat_app", "db", "migrate", "--db-url", url],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "supportchat_app", "db", "migrate", "--db-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("Migration failed:")
     assert "Traceback" not in result.stderr
@@ -116,7 +140,10 @@ def test_a_stack_whose_api_port_is_taken_fails_plainly_and_stops_postgres(tmp_pa
         port = squatter.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "localbase", "stack", "--json", "--port", str(port), "--data", str(data)],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
     assert result.returncode != 0
     assert result.stdout == "", "nothing may claim to be ready"

@@ -13,8 +13,9 @@ import pytest
 from tests.stackproc import StackProcess
 
 
-@pytest.mark.parametrize("role", ["supabase_admin", "postgres", "authenticator", "supabase_auth_admin",
-                                  "supabase_realtime_admin", "anon"])
+@pytest.mark.parametrize(
+    "role", ["supabase_admin", "postgres", "authenticator", "supabase_auth_admin", "supabase_realtime_admin", "anon"]
+)
 def test_no_role_logs_in_without_the_password(stack: StackProcess, role: str) -> None:
     port = urlparse(stack.db_url).port
     with pytest.raises(psycopg.OperationalError, match="password"):
@@ -26,9 +27,13 @@ def test_no_role_logs_in_without_the_password(stack: StackProcess, role: str) ->
 def test_the_printed_db_url_works_and_its_password_is_private(stack: StackProcess) -> None:
     # the printed db_url is the project's `postgres` role, not a superuser, as on Supabase
     with psycopg.connect(stack.postgres_url, connect_timeout=5) as conn:
-        assert conn.execute("select current_user, rolsuper from pg_roles where rolname = current_user"
-                            ).fetchone() == ("postgres", False)
+        assert conn.execute("select current_user, rolsuper from pg_roles where rolname = current_user").fetchone() == (
+            "postgres",
+            False,
+        )
     with psycopg.connect(stack.db_url, connect_timeout=5) as conn:
-        assert conn.execute("select current_user, rolsuper from pg_roles where rolname = current_user"
-                            ).fetchone() == ("supabase_admin", True)
+        assert conn.execute("select current_user, rolsuper from pg_roles where rolname = current_user").fetchone() == (
+            "supabase_admin",
+            True,
+        )
     assert stat.S_IMODE((stack.data_dir / "db_password").stat().st_mode) == 0o600

@@ -27,8 +27,9 @@ def _old_data_dir(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pg = EmbeddedPostgres(data, free_port())
     data.mkdir(parents=True)
     pg._prepare_root()
-    result = pg._tool("initdb", "-D", str(pg.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-                      "--no-locale")
+    result = pg._tool(
+        "initdb", "-D", str(pg.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-locale"
+    )
     assert result.returncode == 0, result.stderr
     with (pg.pgdata / "postgresql.auto.conf").open("a") as fh:
         for key, value in SERVER_SETTINGS.items():
@@ -47,18 +48,25 @@ def _old_data_dir(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             conn.execute((migrate.sql_dir() / "local" / "0001_supabase_bootstrap.sql").read_text())
             conn.execute(migrate.CREATE_HISTORY)
             conn.execute(first.path.read_text())
-            conn.execute("insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
-                         (first.version, first.name))
-            conn.execute("insert into auth.users (id, email, raw_app_meta_data) values"
-                         " ('11111111-1111-1111-1111-111111111111', 'old@example.com', '{\"role\": \"customer\"}')")
-            conn.execute("insert into public.tickets (customer_id, subject) values"
-                         " ('11111111-1111-1111-1111-111111111111', 'from before')")
+            conn.execute(
+                "insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
+                (first.version, first.name),
+            )
+            conn.execute(
+                "insert into auth.users (id, email, raw_app_meta_data) values"
+                " ('11111111-1111-1111-1111-111111111111', 'old@example.com', '{\"role\": \"customer\"}')"
+            )
+            conn.execute(
+                "insert into public.tickets (customer_id, subject) values"
+                " ('11111111-1111-1111-1111-111111111111', 'from before')"
+            )
     finally:
         pg.stop()
 
 
-def test_an_old_data_dir_gets_supabase_s_shape_and_keeps_its_data(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_old_data_dir_gets_supabase_s_shape_and_keeps_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "old"
     _old_data_dir(data, monkeypatch)
 
@@ -66,28 +74,40 @@ def test_an_old_data_dir_gets_supabase_s_shape_and_keeps_its_data(tmp_path: Path
     stack.prepare()
     try:
         with psycopg.connect(stack.postgres.url, autocommit=True) as conn:
-            assert conn.execute("select current_user, rolsuper from pg_roles where rolname = current_user"
-                                ).fetchone() == ("supabase_admin", True)
+            assert conn.execute(
+                "select current_user, rolsuper from pg_roles where rolname = current_user"
+            ).fetchone() == ("supabase_admin", True)
             assert conn.execute("select rolname from pg_roles where oid = 10").fetchone() == ("supabase_admin",)
-            assert conn.execute("select rolsuper, rolbypassrls from pg_roles where rolname = 'postgres'"
-                                ).fetchone() == (False, True)
+            assert conn.execute(
+                "select rolsuper, rolbypassrls from pg_roles where rolname = 'postgres'"
+            ).fetchone() == (False, True)
             assert {r[0] for r in conn.execute("select name from localbase.local_sql")} == {
-                p.name for p in migrate.local_files()}, "every sql/local file reached the old data dir"
+                p.name for p in migrate.local_files()
+            }, "every sql/local file reached the old data dir"
             assert {r[0] for r in conn.execute("select version from supabase_migrations.schema_migrations")} == {
-                m.version for m in migrate.migrations()}
-            owners = {r[0] for r in conn.execute(
-                "select distinct pg_get_userbyid(relowner) from pg_class where relnamespace = 'public'::regnamespace"
-                " and relkind = 'r'")}
+                m.version for m in migrate.migrations()
+            }
+            owners = {
+                r[0]
+                for r in conn.execute(
+                    "select distinct pg_get_userbyid(relowner) from pg_class"
+                    " where relnamespace = 'public'::regnamespace and relkind = 'r'"
+                )
+            }
             assert owners == {"postgres"}, "the app's tables belong to postgres, as on a project"
-            assert conn.execute("select pg_get_userbyid(nspowner) from pg_namespace where nspname = 'private'"
-                                ).fetchone() == ("postgres",)
+            assert conn.execute(
+                "select pg_get_userbyid(nspowner) from pg_namespace where nspname = 'private'"
+            ).fetchone() == ("postgres",)
             assert conn.execute("select subject from public.tickets").fetchall() == [("from before",)]
-            assert conn.execute("select has_table_privilege('authenticated', 'public.tickets', 'SELECT'),"
-                                " has_table_privilege('anon', 'public.tickets', 'SELECT'),"
-                                " has_table_privilege('service_role', 'auth.users', 'SELECT')").fetchone() == (
-                                    True, False, False)
-            log_dir = conn.execute("select current_setting('log_directory'), current_setting('logging_collector'),"
-                                   " current_setting('log_file_mode')").fetchone()
+            assert conn.execute(
+                "select has_table_privilege('authenticated', 'public.tickets', 'SELECT'),"
+                " has_table_privilege('anon', 'public.tickets', 'SELECT'),"
+                " has_table_privilege('service_role', 'auth.users', 'SELECT')"
+            ).fetchone() == (True, False, False)
+            log_dir = conn.execute(
+                "select current_setting('log_directory'), current_setting('logging_collector'),"
+                " current_setting('log_file_mode')"
+            ).fetchone()
             assert log_dir == ("log", "on", "0600")
         # a later migration runs as postgres and can alter what the first one created
         with psycopg.connect(stack.postgres.owner_url, autocommit=True) as conn:
@@ -103,8 +123,9 @@ def test_an_old_data_dir_gets_supabase_s_shape_and_keeps_its_data(tmp_path: Path
     again.prepare()
     try:
         with psycopg.connect(again.postgres.url, autocommit=True) as conn:
-            assert conn.execute("select count(*) from pg_roles where rolname like 'localbase_rename_%'"
-                                ).fetchone() == (0,)
+            assert conn.execute("select count(*) from pg_roles where rolname like 'localbase_rename_%'").fetchone() == (
+                0,
+            )
     finally:
         again.postgres.stop()
 

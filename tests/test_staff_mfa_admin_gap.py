@@ -41,8 +41,9 @@ def to_aal2(sb: Client) -> None:
     sb.postgrest.auth(session.access_token)
 
 
-def test_an_admin_password_alone_cannot_switch_the_requirement_off(stack: StackProcess,
-                                                                  desk: tuple[User, User, User, str]) -> None:
+def test_an_admin_password_alone_cannot_switch_the_requirement_off(
+    stack: StackProcess, desk: tuple[User, User, User, str]
+) -> None:
     agent, admin, _, ticket = desk
     set_required(stack, True)
     boss = client_of(stack, admin)
@@ -56,8 +57,7 @@ def test_an_admin_password_alone_cannot_switch_the_requirement_off(stack: StackP
     assert setting(stack) is False
 
 
-def test_an_admin_password_alone_makes_nobody_admin(stack: StackProcess,
-                                                    desk: tuple[User, User, User, str]) -> None:
+def test_an_admin_password_alone_makes_nobody_admin(stack: StackProcess, desk: tuple[User, User, User, str]) -> None:
     _, admin, customer, ticket = desk
     set_required(stack, True)
     boss = client_of(stack, admin)
@@ -70,23 +70,28 @@ def test_an_admin_password_alone_makes_nobody_admin(stack: StackProcess,
     assert accomplice.table("tickets").select("id").neq("customer_id", customer.id).limit(1).execute().data == []
 
 
-def test_a_staff_password_alone_reads_only_its_own_profile(stack: StackProcess,
-                                                           desk: tuple[User, User, User, str]) -> None:
+def test_a_staff_password_alone_reads_only_its_own_profile(
+    stack: StackProcess, desk: tuple[User, User, User, str]
+) -> None:
     agent, admin, customer, _ = desk
     set_required(stack, True)
     sb = client_of(stack, agent)
-    seen = {p["id"] for p in sb.table("profiles").select("id").in_("id", [agent.id, admin.id, customer.id])
-            .execute().data}
+    seen = {
+        p["id"] for p in sb.table("profiles").select("id").in_("id", [agent.id, admin.id, customer.id]).execute().data
+    }
     assert seen == {agent.id}
     assert sb.table("profiles").update({"display_name": "renamed at aal1"}).eq("id", agent.id).execute().data == []
     # customers keep reading staff and writing their own profile
     mine = client_of(stack, customer)
     seen = {p["id"] for p in mine.table("profiles").select("id").in_("id", [agent.id, customer.id]).execute().data}
     assert seen == {agent.id, customer.id}
-    assert [p["display_name"] for p in mine.table("profiles").update({"display_name": "Cust"})
-            .eq("id", customer.id).execute().data] == ["Cust"]
+    assert [
+        p["display_name"]
+        for p in mine.table("profiles").update({"display_name": "Cust"}).eq("id", customer.id).execute().data
+    ] == ["Cust"]
     # off again: the agent reads everyone as before
     set_required(stack, False)
-    seen = {p["id"] for p in sb.table("profiles").select("id").in_("id", [agent.id, admin.id, customer.id])
-            .execute().data}
+    seen = {
+        p["id"] for p in sb.table("profiles").select("id").in_("id", [agent.id, admin.id, customer.id]).execute().data
+    }
     assert seen == {agent.id, admin.id, customer.id}

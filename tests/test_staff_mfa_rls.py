@@ -39,11 +39,15 @@ def set_required(stack: StackProcess, on: bool) -> None:
 def desk(stack: StackProcess) -> Iterator[tuple[User, User, User, str]]:
     agent, admin, customer = (create_user(stack.db_url, r) for r in ("agent", "admin", "customer"))
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s)"
-                           " returning id", (customer.id, agent.id, f"MFA desk {uuid.uuid4()}")).fetchone()
+        row = conn.execute(
+            "insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+            (customer.id, agent.id, f"MFA desk {uuid.uuid4()}"),
+        ).fetchone()
         assert row is not None
-        conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, 'hello')",
-                     (row[0], customer.id))
+        conn.execute(
+            "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, 'hello')",
+            (row[0], customer.id),
+        )
     try:
         yield agent, admin, customer, str(row[0])
     finally:
@@ -52,28 +56,32 @@ def desk(stack: StackProcess) -> Iterator[tuple[User, User, User, str]]:
             OPEN.pop().close()
 
 
-def test_off_by_default_a_password_session_works_as_before(stack: StackProcess,
-                                                           desk: tuple[User, User, User, str]) -> None:
+def test_off_by_default_a_password_session_works_as_before(
+    stack: StackProcess, desk: tuple[User, User, User, str]
+) -> None:
     agent, _, _, ticket = desk
     sb = client_of(stack, agent)
     assert [t["id"] for t in sb.table("tickets").select("id").eq("id", ticket).execute().data] == [ticket]
     assert sb.table("app_settings").select("staff_require_mfa").execute().data == [{"staff_require_mfa": False}]
 
 
-def test_required_hides_everything_from_staff_below_aal2(stack: StackProcess,
-                                                         desk: tuple[User, User, User, str]) -> None:
+def test_required_hides_everything_from_staff_below_aal2(
+    stack: StackProcess, desk: tuple[User, User, User, str]
+) -> None:
     agent, admin, customer, ticket = desk
     set_required(stack, True)
     sb = client_of(stack, agent)
     assert sb.table("tickets").select("id").eq("id", ticket).execute().data == []
     assert sb.table("messages").select("id").eq("ticket_id", ticket).execute().data == []
     with pytest.raises(APIError) as write:
-        sb.table("messages").insert({"id": str(uuid.uuid4()), "ticket_id": ticket, "sender_id": agent.id,
-                                     "content": "at aal1"}).execute()
+        sb.table("messages").insert(
+            {"id": str(uuid.uuid4()), "ticket_id": ticket, "sender_id": agent.id, "content": "at aal1"}
+        ).execute()
     assert write.value.code == "42501"
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
-        row = conn.execute("insert into public.tickets (customer_id, subject) values (%s, 'unassigned')"
-                           " returning id", (customer.id,)).fetchone()
+        row = conn.execute(
+            "insert into public.tickets (customer_id, subject) values (%s, 'unassigned') returning id", (customer.id,)
+        ).fetchone()
     assert row is not None
     with pytest.raises(APIError) as take:  # take_ticket is security definer: the trigger on tickets refuses it
         sb.rpc("take_ticket", {"ticket": str(row[0])}).execute()
@@ -91,8 +99,9 @@ def test_required_hides_everything_from_staff_below_aal2(stack: StackProcess,
     assert boss.table("app_settings").select("staff_require_mfa").execute().data == [{"staff_require_mfa": True}]
 
 
-def test_an_aal2_session_of_the_same_agent_sees_its_tickets(stack: StackProcess,
-                                                            desk: tuple[User, User, User, str]) -> None:
+def test_an_aal2_session_of_the_same_agent_sees_its_tickets(
+    stack: StackProcess, desk: tuple[User, User, User, str]
+) -> None:
     agent, _, _, ticket = desk
     set_required(stack, True)
     sb = client_of(stack, agent)
@@ -104,5 +113,6 @@ def test_an_aal2_session_of_the_same_agent_sees_its_tickets(stack: StackProcess,
     assert session is not None
     sb.postgrest.auth(session.access_token)
     assert [t["id"] for t in sb.table("tickets").select("id").eq("id", ticket).execute().data] == [ticket]
-    assert [m["content"] for m in sb.table("messages").select("content").eq("ticket_id", ticket).execute().data] \
-        == ["hello"]
+    assert [m["content"] for m in sb.table("messages").select("content").eq("ticket_id", ticket).execute().data] == [
+        "hello"
+    ]

@@ -39,9 +39,16 @@ def as_(stack: StackProcess, users: Users) -> Iterator[StorageFactory]:
             token = {"anon": stack.anon_key, "service": stack.service_role_key}.get(who)
             if token is None:
                 token = stack.mint(sub=getattr(users, who).id)
-            made[who] = create_client(stack.api_url, stack.anon_key, ClientOptions(
-                headers={"Authorization": f"Bearer {token}"}, httpx_client=http, auto_refresh_token=False,
-                persist_session=False))
+            made[who] = create_client(
+                stack.api_url,
+                stack.anon_key,
+                ClientOptions(
+                    headers={"Authorization": f"Bearer {token}"},
+                    httpx_client=http,
+                    auto_refresh_token=False,
+                    persist_session=False,
+                ),
+            )
         return made[who]
 
     yield get
@@ -72,14 +79,21 @@ def headers(stack: StackProcess, token: str | None = None) -> dict[str, str]:
 
 # buckets ----------------------------------------------------------------------------------------------
 
+
 def test_bucket_lifecycle_as_service_role(as_: StorageFactory) -> None:
     s = as_("service").storage
     name = f"life-{uuid.uuid4().hex[:8]}"
-    assert s.create_bucket(name, options={"public": True, "file_size_limit": "1MB",
-                                          "allowed_mime_types": ["image/png", "text/*"]}) == {"name": name}
+    assert s.create_bucket(
+        name, options={"public": True, "file_size_limit": "1MB", "allowed_mime_types": ["image/png", "text/*"]}
+    ) == {"name": name}
     got = s.get_bucket(name)
     assert (got.id, got.name, got.public, got.file_size_limit, got.allowed_mime_types) == (
-        name, name, True, 1_000_000, ["image/png", "text/*"])
+        name,
+        name,
+        True,
+        1_000_000,
+        ["image/png", "text/*"],
+    )
     assert name in [b.id for b in s.list_buckets()]
     assert s.update_bucket(name, {"public": False, "file_size_limit": 2048}) == {"message": "Successfully updated"}
     got = s.get_bucket(name)
@@ -111,10 +125,14 @@ def test_invalid_bucket_names_are_refused(as_: StorageFactory) -> None:
 
 # objects ----------------------------------------------------------------------------------------------
 
+
 def test_upload_download_info_exists(as_: StorageFactory, bucket: str) -> None:
     b = as_("service").storage.from_(bucket)
-    up = b.upload("docs/a b.txt", b"hello storage", {"content-type": "text/plain", "cache-control": "60",
-                                                     "metadata": {"ticket": "t1"}})
+    up = b.upload(
+        "docs/a b.txt",
+        b"hello storage",
+        {"content-type": "text/plain", "cache-control": "60", "metadata": {"ticket": "t1"}},
+    )
     assert (up.path, up.full_path) == ("docs/a b.txt", f"{bucket}/docs/a b.txt")
     assert b.download("docs/a b.txt") == b"hello storage"
     info = b.info("docs/a b.txt")
@@ -127,8 +145,9 @@ def test_upload_download_info_exists(as_: StorageFactory, bucket: str) -> None:
     assert (missing.status, missing.code, missing.message) == ("404", "not_found", "Object not found")
 
 
-def test_upload_without_upsert_keeps_the_first_upsert_replaces(as_: StorageFactory, bucket: str,
-                                                                stack: StackProcess) -> None:
+def test_upload_without_upsert_keeps_the_first_upsert_replaces(
+    as_: StorageFactory, bucket: str, stack: StackProcess
+) -> None:
     b = as_("service").storage.from_(bucket)
     b.upload("one.txt", b"first")
     dup = storage_error(lambda: b.upload("one.txt", b"second"))
@@ -146,17 +165,22 @@ def test_upload_without_upsert_keeps_the_first_upsert_replaces(as_: StorageFacto
 
 def test_raw_body_upload_with_headers(stack: StackProcess, as_: StorageFactory, bucket: str) -> None:
     meta = base64.b64encode(b'{"k": 1}').decode()
-    r = httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/raw.png", content=b"\x89PNG....",
-                   headers={**headers(stack), "content-type": "image/png", "cache-control": "max-age=5",
-                            "x-metadata": meta})
+    r = httpx.post(
+        f"{stack.api_url}/storage/v1/object/{bucket}/raw.png",
+        content=b"\x89PNG....",
+        headers={**headers(stack), "content-type": "image/png", "cache-control": "max-age=5", "x-metadata": meta},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["Key"] == f"{bucket}/raw.png"
     got = httpx.get(f"{stack.api_url}/storage/v1/object/{bucket}/raw.png", headers=headers(stack))
     assert got.content == b"\x89PNG...."
     assert got.headers["content-type"] == "image/png" and got.headers["cache-control"] == "max-age=5"
     assert as_("service").storage.from_(bucket).info("raw.png")["metadata"] == {"k": 1}
-    bad = httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/raw2.png", content=b"x",
-                     headers={**headers(stack), "content-type": "image/png", "x-metadata": "not base64 json"})
+    bad = httpx.post(
+        f"{stack.api_url}/storage/v1/object/{bucket}/raw2.png",
+        content=b"x",
+        headers={**headers(stack), "content-type": "image/png", "x-metadata": "not base64 json"},
+    )
     assert bad.status_code == 400 and bad.json()["statusCode"] == "400"
 
 
@@ -170,7 +194,11 @@ def test_list_with_prefix_limit_offset_sort_and_search(as_: StorageFactory, buck
     assert listed[-1]["id"] is None and listed[0]["metadata"]["size"] == 7
     assert [e["name"] for e in b.list("f", {"limit": 2, "offset": 1})] == ["b.txt", "c.txt"]
     assert [e["name"] for e in b.list("f", {"sortBy": {"column": "name", "order": "desc"}})] == [
-        "sub", "c.txt", "b.txt", "a.txt"]
+        "sub",
+        "c.txt",
+        "b.txt",
+        "a.txt",
+    ]
     assert [e["name"] for e in b.list("f", {"search": "b"})] == ["b.txt"]
     newest = b.list("f", {"sortBy": {"column": "created_at", "order": "desc"}, "limit": 1})
     assert newest[0]["name"] == "b.txt"
@@ -207,6 +235,7 @@ def test_move_and_copy(as_: StorageFactory, bucket: str) -> None:
 
 # URLs -------------------------------------------------------------------------------------------------
 
+
 def test_signed_urls_one_and_batch(as_: StorageFactory, bucket: str) -> None:
     b = as_("service").storage.from_(bucket)
     b.upload("s/one.txt", b"signed one")
@@ -225,8 +254,11 @@ def test_expired_or_misused_signed_url_is_refused(as_: StorageFactory, bucket: s
     b.upload("e/two.txt", b"2")
     base = f"{stack.api_url}/storage/v1/object/sign/{bucket}"
     now = int(time.time())
-    expired = jwt.encode({"url": f"{bucket}/e/one.txt", "scope": "download", "iat": now - 120, "exp": now - 60},
-                         stack.jwt_secret, algorithm="HS256")
+    expired = jwt.encode(
+        {"url": f"{bucket}/e/one.txt", "scope": "download", "iat": now - 120, "exp": now - 60},
+        stack.jwt_secret,
+        algorithm="HS256",
+    )
     r = httpx.get(f"{base}/e/one.txt", params={"token": expired})
     assert r.status_code == 400 and r.json()["error"] == "InvalidJWT" and r.json()["message"] == "jwt expired"
     good = b.create_signed_url("e/one.txt", 60)["signedURL"]
@@ -236,11 +268,16 @@ def test_expired_or_misused_signed_url_is_refused(as_: StorageFactory, bucket: s
     # an upload token never downloads, a download token never uploads
     up_token = b.create_signed_upload_url("e/three.txt")["token"]
     assert httpx.get(f"{base}/e/three.txt", params={"token": up_token}).json()["error"] == "InvalidSignature"
-    put = httpx.put(f"{stack.api_url}/storage/v1/object/upload/sign/{bucket}/e/one.txt", params={"token": token},
-                    content=b"x", headers={"content-type": "text/plain"})
+    put = httpx.put(
+        f"{stack.api_url}/storage/v1/object/upload/sign/{bucket}/e/one.txt",
+        params={"token": token},
+        content=b"x",
+        headers={"content-type": "text/plain"},
+    )
     assert put.json()["error"] == "InvalidSignature"
-    forged = jwt.encode({"url": f"{bucket}/e/one.txt", "scope": "download", "exp": now + 60}, "not-the-secret-" * 3,
-                        algorithm="HS256")
+    forged = jwt.encode(
+        {"url": f"{bucket}/e/one.txt", "scope": "download", "exp": now + 60}, "not-the-secret-" * 3, algorithm="HS256"
+    )
     assert httpx.get(f"{base}/e/one.txt", params={"token": forged}).json()["error"] == "InvalidJWT"
 
 
@@ -266,6 +303,7 @@ def test_public_urls_only_for_public_buckets(as_: StorageFactory, bucket: str) -
 
 # limits and names -------------------------------------------------------------------------------------
 
+
 def test_size_and_type_limits_while_streaming(as_: StorageFactory, stack: StackProcess) -> None:
     s = as_("service").storage
     name = f"lim-{uuid.uuid4().hex[:8]}"
@@ -282,8 +320,11 @@ def test_size_and_type_limits_while_streaming(as_: StorageFactory, stack: StackP
         for _ in range(64):
             yield b"y" * 1024
 
-    r = httpx.post(f"{stack.api_url}/storage/v1/object/{name}/stream.png", content=chunks(),
-                   headers={**headers(stack), "content-type": "image/png"})
+    r = httpx.post(
+        f"{stack.api_url}/storage/v1/object/{name}/stream.png",
+        content=chunks(),
+        headers={**headers(stack), "content-type": "image/png"},
+    )
     assert r.status_code == 400 and r.json()["statusCode"] == "413"
     assert b.exists("stream.png") is False
     staging = list((stack.data_dir / "storage" / "staging").iterdir())
@@ -292,13 +333,28 @@ def test_size_and_type_limits_while_streaming(as_: StorageFactory, stack: StackP
     s.delete_bucket(name)
 
 
-@pytest.mark.parametrize("key", ["%2e%2e/escape.txt", "a/%2e%2e/%2e%2e/escape.txt", "a//b.txt", "%2e/a.txt",
-                                 "a/%2E/b.txt", "a%2F..%2F..%2Fescape.txt", "back\\slash.txt", "nul%00.txt"])
-def test_path_traversal_in_object_names_is_refused(stack: StackProcess, bucket: str, key: str,
-                                                   db: psycopg.Connection) -> None:
+@pytest.mark.parametrize(
+    "key",
+    [
+        "%2e%2e/escape.txt",
+        "a/%2e%2e/%2e%2e/escape.txt",
+        "a//b.txt",
+        "%2e/a.txt",
+        "a/%2E/b.txt",
+        "a%2F..%2F..%2Fescape.txt",
+        "back\\slash.txt",
+        "nul%00.txt",
+    ],
+)
+def test_path_traversal_in_object_names_is_refused(
+    stack: StackProcess, bucket: str, key: str, db: psycopg.Connection
+) -> None:
     # percent-encoded so that httpx sends the dot segments as they are; the server decodes them
-    r = httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/{key}", content=b"evil",
-                   headers={**headers(stack), "content-type": "text/plain"})
+    r = httpx.post(
+        f"{stack.api_url}/storage/v1/object/{bucket}/{key}",
+        content=b"evil",
+        headers={**headers(stack), "content-type": "text/plain"},
+    )
     assert r.status_code == 400, r.text
     assert r.json()["error"] == "InvalidKey"
     assert db.execute("select count(*) from storage.objects where bucket_id = %s", (bucket,)).fetchone() == (0,)
@@ -333,16 +389,26 @@ def _tus_meta(**items: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in items.items())
 
 
-def test_tus_resumable_upload_in_6mb_chunks(stack: StackProcess, as_: StorageFactory, bucket: str,
-                                            users: Users, tmp_path: Path) -> None:
+def test_tus_resumable_upload_in_6mb_chunks(
+    stack: StackProcess, as_: StorageFactory, bucket: str, users: Users, tmp_path: Path
+) -> None:
     data = os.urandom(CHUNK * 2 + 12345)
     token = stack.service_role_key
     base = f"{stack.api_url}/storage/v1/upload/resumable"
     tus = {"Tus-Resumable": "1.0.0"}
     with httpx.Client(timeout=120, headers={**headers(stack, token), **tus}) as http:
-        created = http.post(base, headers={"Upload-Length": str(len(data)), "Upload-Metadata": _tus_meta(
-            bucketName=bucket, objectName="big/file.bin", contentType="application/octet-stream",
-            cacheControl="3600")})
+        created = http.post(
+            base,
+            headers={
+                "Upload-Length": str(len(data)),
+                "Upload-Metadata": _tus_meta(
+                    bucketName=bucket,
+                    objectName="big/file.bin",
+                    contentType="application/octet-stream",
+                    cacheControl="3600",
+                ),
+            },
+        )
         assert created.status_code == 201, created.text
         location = created.headers["location"]
         assert location.startswith(base + "/")
@@ -359,7 +425,7 @@ def test_tus_resumable_upload_in_6mb_chunks(stack: StackProcess, as_: StorageFac
         assert httpx.head(location, headers={**headers(stack, other), **tus}).status_code == 404
         offset = CHUNK
         while offset < len(data):
-            part = data[offset:offset + CHUNK]
+            part = data[offset : offset + CHUNK]
             r = http.patch(location, content=part, headers={**patch_headers, "Upload-Offset": str(offset)})
             assert r.status_code == 204, r.text
             offset = int(r.headers["upload-offset"])
@@ -376,17 +442,38 @@ def test_tus_limits_and_termination(stack: StackProcess, as_: StorageFactory) ->
     s.create_bucket(name, options={"file_size_limit": 1000, "allowed_mime_types": ["image/png"]})
     base = f"{stack.api_url}/storage/v1/upload/resumable"
     h = {**headers(stack), "Tus-Resumable": "1.0.0"}
-    big = httpx.post(base, headers={**h, "Upload-Length": "1001", "Upload-Metadata": _tus_meta(
-        bucketName=name, objectName="a.png", contentType="image/png")})
+    big = httpx.post(
+        base,
+        headers={
+            **h,
+            "Upload-Length": "1001",
+            "Upload-Metadata": _tus_meta(bucketName=name, objectName="a.png", contentType="image/png"),
+        },
+    )
     assert big.status_code == 413 and big.json()["statusCode"] == "413"
-    wrong = httpx.post(base, headers={**h, "Upload-Length": "10", "Upload-Metadata": _tus_meta(
-        bucketName=name, objectName="a.txt", contentType="text/plain")})
+    wrong = httpx.post(
+        base,
+        headers={
+            **h,
+            "Upload-Length": "10",
+            "Upload-Metadata": _tus_meta(bucketName=name, objectName="a.txt", contentType="text/plain"),
+        },
+    )
     assert wrong.status_code == 415
-    ok = httpx.post(base, headers={**h, "Upload-Length": "10", "Upload-Metadata": _tus_meta(
-        bucketName=name, objectName="a.png", contentType="image/png")})
+    ok = httpx.post(
+        base,
+        headers={
+            **h,
+            "Upload-Length": "10",
+            "Upload-Metadata": _tus_meta(bucketName=name, objectName="a.png", contentType="image/png"),
+        },
+    )
     location = ok.headers["location"]
-    over = httpx.patch(location, content=b"z" * 11, headers={**h, "Content-Type": "application/offset+octet-stream",
-                                                            "Upload-Offset": "0"})
+    over = httpx.patch(
+        location,
+        content=b"z" * 11,
+        headers={**h, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"},
+    )
     assert over.status_code == 413
     assert httpx.head(location, headers=h).headers["upload-offset"] == "0"
     assert httpx.delete(location, headers=h).status_code == 204
@@ -396,14 +483,32 @@ def test_tus_limits_and_termination(stack: StackProcess, as_: StorageFactory) ->
 
 
 def test_objects_rows_match_supabase_columns(db: psycopg.Connection) -> None:
-    cols = {r[0] for r in db.execute("select column_name from information_schema.columns"
-                                     " where table_schema = 'storage' and table_name = 'objects'")}
-    assert {"id", "bucket_id", "name", "owner", "owner_id", "metadata", "user_metadata", "version",
-            "path_tokens", "created_at", "updated_at", "last_accessed_at"} <= cols
+    cols = {
+        r[0]
+        for r in db.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'storage' and table_name = 'objects'"
+        )
+    }
+    assert {
+        "id",
+        "bucket_id",
+        "name",
+        "owner",
+        "owner_id",
+        "metadata",
+        "user_metadata",
+        "version",
+        "path_tokens",
+        "created_at",
+        "updated_at",
+        "last_accessed_at",
+    } <= cols
     owner = db.execute("select tableowner from pg_tables where schemaname = 'storage' and tablename = 'objects'")
     assert owner.fetchone() == ("supabase_storage_admin",)
-    assert db.execute("select storage.foldername('a/b/c.png'), storage.filename('a/b/c.png'),"
-                      " storage.extension('a/b/c.png')").fetchone() == (["a", "b"], "c.png", "png")
+    assert db.execute(
+        "select storage.foldername('a/b/c.png'), storage.filename('a/b/c.png'), storage.extension('a/b/c.png')"
+    ).fetchone() == (["a", "b"], "c.png", "png")
 
 
 def test_abandoned_resumable_uploads_expire_after_a_day(tmp_path: Path) -> None:
@@ -419,20 +524,27 @@ def test_abandoned_resumable_uploads_expire_after_a_day(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.json", "fresh.part"]
 
 
-@pytest.mark.parametrize(("statement", "allowed"), [
-    ("alter table storage.objects enable row level security", False),
-    ("comment on policy attachments_objects_delete on storage.objects is 'x'", False),
-    ("create index objects_mine_idx on storage.objects (name)", False),
-    ("create table storage.mine (id int)", False),
-    ("create function storage.mine() returns int language sql as 'select 1'", False),
-    ("drop function storage.foldername(text)", False),
-    ("create policy mine on storage.objects for select to authenticated using (false)", True),
-    ("create trigger mine after insert on storage.objects for each row execute function"
-     " storage.update_updated_at_column()", True),
-    ("insert into storage.buckets (id, name) values ('ddl-check', 'ddl-check')", True),
-])
-def test_migrations_may_do_in_storage_only_what_supabase_allows(stack: StackProcess, statement: str,
-                                                                allowed: bool) -> None:
+@pytest.mark.parametrize(
+    ("statement", "allowed"),
+    [
+        ("alter table storage.objects enable row level security", False),
+        ("comment on policy attachments_objects_delete on storage.objects is 'x'", False),
+        ("create index objects_mine_idx on storage.objects (name)", False),
+        ("create table storage.mine (id int)", False),
+        ("create function storage.mine() returns int language sql as 'select 1'", False),
+        ("drop function storage.foldername(text)", False),
+        ("create policy mine on storage.objects for select to authenticated using (false)", True),
+        (
+            "create trigger mine after insert on storage.objects for each row execute function"
+            " storage.update_updated_at_column()",
+            True,
+        ),
+        ("insert into storage.buckets (id, name) values ('ddl-check', 'ddl-check')", True),
+    ],
+)
+def test_migrations_may_do_in_storage_only_what_supabase_allows(
+    stack: StackProcess, statement: str, allowed: bool
+) -> None:
     """Since April 2025 Supabase lets `postgres` add policies and triggers to storage tables and write
     buckets and objects, nothing else; localbase refuses the rest the same way (as postgres, the role
     migrations run as, and even as the superuser)."""
@@ -464,13 +576,18 @@ def test_half_written_uploads_are_dropped_when_the_stack_starts(tmp_path: Path) 
     assert list((tmp_path / "staging").iterdir()) == []
 
 
-def test_concurrent_uploads_to_one_path_one_wins_no_stray_bytes(as_: StorageFactory, bucket: str,
-                                                                stack: StackProcess) -> None:
+def test_concurrent_uploads_to_one_path_one_wins_no_stray_bytes(
+    as_: StorageFactory, bucket: str, stack: StackProcess
+) -> None:
     import concurrent.futures
 
     def put(i: int) -> int:
-        r = httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/race.bin", content=bytes([i]) * 200_000,
-                       headers={**headers(stack), "content-type": "application/octet-stream"}, timeout=60)
+        r = httpx.post(
+            f"{stack.api_url}/storage/v1/object/{bucket}/race.bin",
+            content=bytes([i]) * 200_000,
+            headers={**headers(stack), "content-type": "application/octet-stream"},
+            timeout=60,
+        )
         return r.status_code if r.status_code == 200 else int(r.json()["statusCode"])
 
     def blob_files() -> set[str]:
@@ -495,8 +612,11 @@ def test_bytes_without_a_row_are_removed_when_the_stack_starts(tmp_path: Path) -
     try:
         with httpx.Client(timeout=60, headers=headers(stack)) as http:
             http.post(f"{stack.api_url}/storage/v1/bucket", json={"id": "keep", "name": "keep"})
-            http.post(f"{stack.api_url}/storage/v1/object/keep/kept.txt", content=b"kept",
-                      headers={"content-type": "text/plain"})
+            http.post(
+                f"{stack.api_url}/storage/v1/object/keep/kept.txt",
+                content=b"kept",
+                headers={"content-type": "text/plain"},
+            )
         stray = uuid.uuid4().hex
         stray_path = tmp_path / "data" / "storage" / "blobs" / stray[:2] / stray
         stray_path.parent.mkdir(parents=True, exist_ok=True)
@@ -510,8 +630,9 @@ def test_bytes_without_a_row_are_removed_when_the_stack_starts(tmp_path: Path) -
 
 
 def test_range_requests_and_head(stack: StackProcess, as_: StorageFactory, bucket: str) -> None:
-    as_("service").storage.from_(bucket).upload("range.bin", bytes(range(256)) * 4,
-                                                {"content-type": "application/octet-stream"})
+    as_("service").storage.from_(bucket).upload(
+        "range.bin", bytes(range(256)) * 4, {"content-type": "application/octet-stream"}
+    )
     url = f"{stack.api_url}/storage/v1/object/{bucket}/range.bin"
     part = httpx.get(url, headers={**headers(stack), "Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == bytes(range(10, 20))
@@ -532,22 +653,34 @@ def test_multipart_bodies_with_too_many_or_too_large_fields_are_refused(stack: S
     assert nofile.status_code == 400 and nofile.json()["message"] == "No file in the multipart body"
 
 
-def test_storage_queries_carry_the_callers_role_timeout(stack: StackProcess, bucket: str,
-                                                        db: psycopg.Connection) -> None:
+def test_storage_queries_carry_the_callers_role_timeout(
+    stack: StackProcess, bucket: str, db: psycopg.Connection
+) -> None:
     """Regression: storage transactions ran under the authenticator's 8 s timeout, not the caller's
     role's (anon: 3 s on Supabase); a policy that runs away is now cancelled at the role's timeout."""
-    timeout = db.execute("select c from pg_db_role_setting d, unnest(d.setconfig) c"
-                         " where d.setrole = 'anon'::regrole and c like 'statement_timeout=%'").fetchone()
+    timeout = db.execute(
+        "select c from pg_db_role_setting d, unnest(d.setconfig) c"
+        " where d.setrole = 'anon'::regrole and c like 'statement_timeout=%'"
+    ).fetchone()
     assert timeout == ("statement_timeout=3s",)
     policy = f"slow_{bucket.replace('-', '_')}"
-    db.execute(f"create policy {policy} on storage.objects for select to anon"
-               f" using (bucket_id = '{bucket}' and pg_sleep(20) is not null)")
+    db.execute(
+        f"create policy {policy} on storage.objects for select to anon"
+        f" using (bucket_id = '{bucket}' and pg_sleep(20) is not null)"
+    )
     try:
-        httpx.post(f"{stack.api_url}/storage/v1/object/{bucket}/slow.txt", content=b"x",
-                   headers={**headers(stack), "content-type": "text/plain"})
+        httpx.post(
+            f"{stack.api_url}/storage/v1/object/{bucket}/slow.txt",
+            content=b"x",
+            headers={**headers(stack), "content-type": "text/plain"},
+        )
         started = time.monotonic()
-        r = httpx.post(f"{stack.api_url}/storage/v1/object/list/{bucket}", json={"prefix": ""},
-                       headers=headers(stack, stack.anon_key), timeout=60)
+        r = httpx.post(
+            f"{stack.api_url}/storage/v1/object/list/{bucket}",
+            json={"prefix": ""},
+            headers=headers(stack, stack.anon_key),
+            timeout=60,
+        )
         elapsed = time.monotonic() - started
         assert r.json()["statusCode"] == "544", r.text  # Storage's DatabaseTimeout
         assert elapsed < 7.5, elapsed  # the anon role's 3 s, not the authenticator's 8 s

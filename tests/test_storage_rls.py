@@ -68,11 +68,19 @@ def as_(stack: StackProcess, users: Users) -> Iterator[Factory]:
         if who not in made:
             http = httpx.Client(timeout=120)
             opened.append(http)
-            token = {"anon": stack.anon_key, "service": stack.service_role_key}.get(who) \
-                or stack.mint(sub=getattr(users, who).id)
-            made[who] = create_client(stack.api_url, stack.anon_key, ClientOptions(
-                headers={"Authorization": f"Bearer {token}"}, httpx_client=http, auto_refresh_token=False,
-                persist_session=False))
+            token = {"anon": stack.anon_key, "service": stack.service_role_key}.get(who) or stack.mint(
+                sub=getattr(users, who).id
+            )
+            made[who] = create_client(
+                stack.api_url,
+                stack.anon_key,
+                ClientOptions(
+                    headers={"Authorization": f"Bearer {token}"},
+                    httpx_client=http,
+                    auto_refresh_token=False,
+                    persist_session=False,
+                ),
+            )
         return made[who]
 
     yield get
@@ -89,19 +97,29 @@ def world(as_: Factory, users: Users) -> World:
     svc = as_("service")
 
     def ticket(customer: str, subject: str, **extra: str) -> str:
-        return str(svc.table("tickets").insert({"customer_id": customer, "subject": subject, **extra})
-                   .execute().data[0]["id"])
+        return str(
+            svc.table("tickets").insert({"customer_id": customer, "subject": subject, **extra}).execute().data[0]["id"]
+        )
 
     def message(who: str, ticket_id: str, **extra: object) -> str:
-        return str(as_(who).table("messages").insert({"ticket_id": ticket_id, "content": "m", **extra})
-                   .execute().data[0]["id"])
+        return str(
+            as_(who).table("messages").insert({"ticket_id": ticket_id, "content": "m", **extra}).execute().data[0]["id"]
+        )
 
     t_open = ticket(users.customer.id, "printer on fire")
     t_agent2 = ticket(users.customer.id, "billing", assignee_id=users.agent2.id)
     t_closed = ticket(users.customer.id, "done")
     t_other = ticket(users.customer2.id, "other customer's secret", assignee_id=users.agent.id)
-    w = World(t_open, t_agent2, t_closed, t_other, message("customer", t_open), message("agent", t_open),
-              message("agent", t_open, is_internal=True), message("customer2", t_other))
+    w = World(
+        t_open,
+        t_agent2,
+        t_closed,
+        t_other,
+        message("customer", t_open),
+        message("agent", t_open),
+        message("agent", t_open, is_internal=True),
+        message("customer2", t_other),
+    )
     svc.table("tickets").update({"status": "closed"}).eq("id", t_closed).execute()
     files(as_("customer")).upload(w.f_customer, PNG, {"content-type": "image/png"})
     files(as_("agent")).upload(w.f_reply, PDF, {"content-type": "application/pdf"})
@@ -123,8 +141,11 @@ def not_found(call: Callable[[], object]) -> None:
 
 def rls_refused(call: Callable[[], object]) -> None:
     err = refused(call)
-    assert (err.status, err.code, err.message) == ("403", "Unauthorized",
-                                                   "new row violates row-level security policy"), err
+    assert (err.status, err.code, err.message) == (
+        "403",
+        "Unauthorized",
+        "new row violates row-level security policy",
+    ), err
 
 
 def names(listed: list[dict[str, object]]) -> set[str]:
@@ -132,6 +153,7 @@ def names(listed: list[dict[str, object]]) -> set[str]:
 
 
 # reading ------------------------------------------------------------------------------------------------
+
 
 def test_customer_reads_own_tickets_files_but_not_internal_notes(world: World, as_: Factory) -> None:
     c = files(as_("customer"))
@@ -149,8 +171,11 @@ def test_customer_reads_own_tickets_files_but_not_internal_notes(world: World, a
 
 def test_customer_signed_in_with_password_reads_own_file(stack: StackProcess, users: Users, world: World) -> None:
     with httpx.Client(timeout=60) as http:
-        client = create_client(stack.api_url, stack.anon_key, ClientOptions(
-            httpx_client=http, auto_refresh_token=False, persist_session=False))
+        client = create_client(
+            stack.api_url,
+            stack.anon_key,
+            ClientOptions(httpx_client=http, auto_refresh_token=False, persist_session=False),
+        )
         client.auth.sign_in_with_password({"email": users.customer.email, "password": users.customer.password})
         assert files(client).download(world.f_customer) == PNG
         not_found(lambda: files(client).download(world.f_other))
@@ -172,8 +197,9 @@ def test_signed_url_of_one_ticket_does_not_open_another(world: World, as_: Facto
     own = files(as_("customer2")).create_signed_url(world.f_other, 60)["signedURL"]
     assert httpx.get(own).content == PNG
     token = httpx.URL(own).params["token"]
-    stolen = httpx.get(f"{stack.api_url}/storage/v1/object/sign/attachments/{world.f_customer}",
-                       params={"token": token})
+    stolen = httpx.get(
+        f"{stack.api_url}/storage/v1/object/sign/attachments/{world.f_customer}", params={"token": token}
+    )
     assert stolen.status_code == 400 and stolen.json()["error"] == "InvalidSignature"
 
 
@@ -198,6 +224,7 @@ def test_anon_sees_nothing(world: World, as_: Factory, stack: StackProcess) -> N
 
 
 # moving, copying, deleting, overwriting ---------------------------------------------------------------
+
 
 def test_move_or_copy_another_customers_file_into_own_folder(world: World, as_: Factory) -> None:
     c2 = files(as_("customer2"))
@@ -224,8 +251,11 @@ def test_nobody_deletes_or_overwrites_anothers_file(world: World, as_: Factory) 
     assert files(as_("customer")).remove([world.f_reply, world.f_note]) == []
     assert files(as_("agent")).remove([world.f_customer]) == []
     assert files(as_("customer2")).remove([world.f_customer]) == []
-    rls_refused(lambda: files(as_("customer")).upload(world.f_reply, b"%PDF fake", {
-        "content-type": "application/pdf", "upsert": "true"}))
+    rls_refused(
+        lambda: files(as_("customer")).upload(
+            world.f_reply, b"%PDF fake", {"content-type": "application/pdf", "upsert": "true"}
+        )
+    )
     assert files(as_("agent")).download(world.f_reply) == PDF
     assert files(as_("service")).exists(world.f_customer) is True
 
@@ -240,6 +270,7 @@ def test_uploader_deletes_own_file(world: World, as_: Factory) -> None:
 
 # uploading ----------------------------------------------------------------------------------------------
 
+
 def test_uploads_only_into_tickets_one_may_write(world: World, as_: Factory) -> None:
     png = {"content-type": "image/png"}
     rls_refused(lambda: files(as_("customer")).upload(f"{world.t_closed}/{uuid.uuid4()}/late.png", PNG, png))
@@ -249,8 +280,12 @@ def test_uploads_only_into_tickets_one_may_write(world: World, as_: Factory) -> 
     rls_refused(lambda: files(as_("customer")).upload(f"{world.t_open}/{world.m_reply}/mine.png", PNG, png))
     rls_refused(lambda: files(as_("customer")).upload(f"{world.t_open}/{world.m_note}/mine.png", PNG, png))
     # malformed paths
-    for bad in (f"{world.t_open}/not-a-uuid/x.png", f"{world.t_open}/x.png",
-                f"{world.t_open}/{uuid.uuid4()}/deeper/x.png", f"{uuid.uuid4()}/{uuid.uuid4()}/x.png"):
+    for bad in (
+        f"{world.t_open}/not-a-uuid/x.png",
+        f"{world.t_open}/x.png",
+        f"{world.t_open}/{uuid.uuid4()}/deeper/x.png",
+        f"{uuid.uuid4()}/{uuid.uuid4()}/x.png",
+    ):
         rls_refused(lambda bad=bad: files(as_("customer")).upload(bad, PNG, png))  # type: ignore[misc]
     # a new message's files may go first (the message follows them), into a ticket one may write
     files(as_("customer")).upload(f"{world.t_open}/{uuid.uuid4()}/first.png", PNG, png)
@@ -263,33 +298,61 @@ def test_oversized_and_wrong_type_files_are_refused(world: World, as_: Factory) 
     big = refused(lambda: c.upload(f"{folder}/big.png", b"\0" * (25 * 1024 * 1024 + 1), {"content-type": "image/png"}))
     assert (big.status, big.code) == ("413", "Payload too large")
     for mime in ("text/html", "image/svg+xml", "application/x-msdownload"):
-        err = refused(lambda mime=mime: c.upload(f"{folder}/evil", b"<svg onload=alert(1)>",  # type: ignore[misc]
-                                                 {"content-type": mime}))
+        err = refused(
+            lambda mime=mime: c.upload(
+                f"{folder}/evil",
+                b"<svg onload=alert(1)>",  # type: ignore[misc]
+                {"content-type": mime},
+            )
+        )
         assert (err.status, err.code) == ("415", "invalid_mime_type")
     assert c.list(folder) == []
 
 
 # public.attachments --------------------------------------------------------------------------------------
 
+
 def test_attachment_rows_follow_message_visibility(world: World, as_: Factory, db: psycopg.Connection) -> None:
     sha = hashlib.sha256(PNG).hexdigest()
-    row = as_("customer").table("attachments").insert({
-        "message_id": world.m_customer, "ticket_id": world.t_open, "name": "screenshot.png",
-        "mime": "application/x-lie", "size": 1, "sha256": sha, "object_path": world.f_customer}).execute().data[0]
+    row = (
+        as_("customer")
+        .table("attachments")
+        .insert(
+            {
+                "message_id": world.m_customer,
+                "ticket_id": world.t_open,
+                "name": "screenshot.png",
+                "mime": "application/x-lie",
+                "size": 1,
+                "sha256": sha,
+                "object_path": world.f_customer,
+            }
+        )
+        .execute()
+        .data[0]
+    )
     assert (row["mime"], row["size"]) == ("image/png", len(PNG))  # the stored object's truth, not the client's
-    as_("agent").table("attachments").insert({
-        "message_id": world.m_note, "ticket_id": world.t_open, "name": "internal.pdf", "sha256": sha,
-        "object_path": world.f_note}).execute()
+    as_("agent").table("attachments").insert(
+        {
+            "message_id": world.m_note,
+            "ticket_id": world.t_open,
+            "name": "internal.pdf",
+            "sha256": sha,
+            "object_path": world.f_note,
+        }
+    ).execute()
     seen = {r["name"] for r in as_("customer").table("attachments").select("name").execute().data}
     assert "screenshot.png" in seen and "internal.pdf" not in seen
     assert as_("customer2").table("attachments").select("*").eq("ticket_id", world.t_open).execute().data == []
-    assert {r["name"] for r in as_("agent").table("attachments").select("name").eq("ticket_id", world.t_open)
-            .execute().data} >= {"screenshot.png", "internal.pdf"}
+    assert {
+        r["name"] for r in as_("agent").table("attachments").select("name").eq("ticket_id", world.t_open).execute().data
+    } >= {"screenshot.png", "internal.pdf"}
     with pytest.raises(APIError) as err:
         as_("anon").table("attachments").select("*").execute()
     assert err.value.code == "42501"
-    publication = db.execute("select 1 from pg_publication_tables where pubname = 'supabase_realtime'"
-                             " and tablename = 'attachments'").fetchone()
+    publication = db.execute(
+        "select 1 from pg_publication_tables where pubname = 'supabase_realtime' and tablename = 'attachments'"
+    ).fetchone()
     assert publication == (1,)
 
 
@@ -299,9 +362,20 @@ def test_attachment_display_name_may_differ_from_the_key(world: World, as_: Fact
     c = as_("customer")
     key = f"{world.t_open}/{world.m_customer}/resume.pdf"
     files(c).upload(key, PDF, {"content-type": "application/pdf"})
-    row = c.table("attachments").insert({
-        "message_id": world.m_customer, "ticket_id": world.t_open, "name": "résumé 2026 \u2013 final.pdf",
-        "sha256": hashlib.sha256(PDF).hexdigest(), "object_path": key}).execute().data[0]
+    row = (
+        c.table("attachments")
+        .insert(
+            {
+                "message_id": world.m_customer,
+                "ticket_id": world.t_open,
+                "name": "résumé 2026 \u2013 final.pdf",
+                "sha256": hashlib.sha256(PDF).hexdigest(),
+                "object_path": key,
+            }
+        )
+        .execute()
+        .data[0]
+    )
     assert (row["name"], row["object_path"], row["mime"]) == ("résumé 2026 \u2013 final.pdf", key, "application/pdf")
 
 
@@ -312,23 +386,67 @@ def test_attachment_rows_cannot_be_forged(world: World, as_: Factory, users: Use
     files(as_("customer")).upload(stray, PNG, {"content-type": "image/png"})
     cases = [
         # another user's message and file (the trigger finds no file of the caller's there)
-        ("customer", {"message_id": world.m_reply, "ticket_id": world.t_open, "name": "invoice.pdf",
-                      "object_path": world.f_reply}, "23503"),
+        (
+            "customer",
+            {
+                "message_id": world.m_reply,
+                "ticket_id": world.t_open,
+                "name": "invoice.pdf",
+                "object_path": world.f_reply,
+            },
+            "23503",
+        ),
         # a file that was never uploaded
-        ("customer", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "ghost.png",
-                      "object_path": f"{world.t_open}/{world.m_customer}/ghost.png"}, "23503"),
+        (
+            "customer",
+            {
+                "message_id": world.m_customer,
+                "ticket_id": world.t_open,
+                "name": "ghost.png",
+                "object_path": f"{world.t_open}/{world.m_customer}/ghost.png",
+            },
+            "23503",
+        ),
         # one's own file, but in another message's folder than the row's
-        ("customer", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "stray.png",
-                      "object_path": stray}, "23514"),
+        (
+            "customer",
+            {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "stray.png", "object_path": stray},
+            "23514",
+        ),
         # a path deeper than <ticket>/<message>/<key> (no such file can exist: uploads refuse it)
-        ("customer", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "x.png",
-                      "object_path": f"{world.t_open}/{world.m_customer}/a/x.png"}, "23503"),
+        (
+            "customer",
+            {
+                "message_id": world.m_customer,
+                "ticket_id": world.t_open,
+                "name": "x.png",
+                "object_path": f"{world.t_open}/{world.m_customer}/a/x.png",
+            },
+            "23503",
+        ),
         # someone else's ticket (its message is invisible to the caller)
-        ("customer2", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "screenshot.png",
-                       "object_path": world.f_customer}, "23503"),
+        (
+            "customer2",
+            {
+                "message_id": world.m_customer,
+                "ticket_id": world.t_open,
+                "name": "screenshot.png",
+                "object_path": world.f_customer,
+            },
+            "23503",
+        ),
         # one's own file, described as somebody else's upload
-        ("customer", {"message_id": world.m_customer, "ticket_id": world.t_open, "name": "screenshot.png",
-                      "object_path": world.f_customer, "uploader_id": world_uploader}, "23503"),
+        (
+            "customer",
+            {
+                "message_id": world.m_customer,
+                "ticket_id": world.t_open,
+                "name": "screenshot.png",
+                "object_path": world.f_customer,
+                "uploader_id": world_uploader,
+            },
+            "23503",
+        ),
     ]
     for who, values, code in cases:
         with pytest.raises(APIError) as err:
@@ -341,12 +459,19 @@ def test_attachment_rows_cannot_be_forged(world: World, as_: Factory, users: Use
 
 # signed upload URLs and resumable uploads act for their creator ----------------------------------------
 
-def test_signed_upload_url_follows_its_creators_rights(world: World, as_: Factory, db: psycopg.Connection,
-                                                        users: Users) -> None:
+
+def test_signed_upload_url_follows_its_creators_rights(
+    world: World, as_: Factory, db: psycopg.Connection, users: Users
+) -> None:
     png = {"content-type": "image/png"}
     rls_refused(lambda: files(as_("customer2")).create_signed_upload_url(f"{world.t_open}/{uuid.uuid4()}/x.png"))
-    ticket = str(as_("service").table("tickets").insert({"customer_id": users.customer.id, "subject": "s"})
-                 .execute().data[0]["id"])
+    ticket = str(
+        as_("service")
+        .table("tickets")
+        .insert({"customer_id": users.customer.id, "subject": "s"})
+        .execute()
+        .data[0]["id"]
+    )
     path = f"{ticket}/{uuid.uuid4()}/later.png"
     signed = files(as_("customer")).create_signed_upload_url(path)
     # the ticket closes before the link is used: RLS is asked again, as the customer, and refuses
@@ -354,34 +479,51 @@ def test_signed_upload_url_follows_its_creators_rights(world: World, as_: Factor
     rls_refused(lambda: files(as_("anon")).upload_to_signed_url(path, signed["token"], PNG, png))
     db.execute("update public.tickets set status = 'open' where id = %s", (ticket,))
     files(as_("anon")).upload_to_signed_url(path, signed["token"], PNG, png)
-    owner = db.execute("select owner_id from storage.objects where bucket_id = 'attachments' and name = %s",
-                       (path,)).fetchone()
+    owner = db.execute(
+        "select owner_id from storage.objects where bucket_id = 'attachments' and name = %s", (path,)
+    ).fetchone()
     assert owner == (users.customer.id,)
 
 
-def test_resumable_upload_into_attachments_as_a_customer(world: World, as_: Factory, stack: StackProcess,
-                                                         users: Users) -> None:
+def test_resumable_upload_into_attachments_as_a_customer(
+    world: World, as_: Factory, stack: StackProcess, users: Users
+) -> None:
     import base64
 
     def meta(name: str, mime: str) -> str:
-        return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}"
-                        for k, v in {"bucketName": "attachments", "objectName": name, "contentType": mime}.items())
+        return ",".join(
+            f"{k} {base64.b64encode(v.encode()).decode()}"
+            for k, v in {"bucketName": "attachments", "objectName": name, "contentType": mime}.items()
+        )
 
     base = f"{stack.api_url}/storage/v1/upload/resumable"
 
     def h(who: str) -> dict[str, str]:
-        return {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=getattr(users, who).id)}",
-                "Tus-Resumable": "1.0.0"}
+        return {
+            "apikey": stack.anon_key,
+            "Authorization": f"Bearer {stack.mint(sub=getattr(users, who).id)}",
+            "Tus-Resumable": "1.0.0",
+        }
 
-    intruder = httpx.post(base, headers={**h("customer2"), "Upload-Length": str(len(PNG)),
-                                         "Upload-Metadata": meta(f"{world.t_open}/{uuid.uuid4()}/x.png", "image/png")})
+    intruder = httpx.post(
+        base,
+        headers={
+            **h("customer2"),
+            "Upload-Length": str(len(PNG)),
+            "Upload-Metadata": meta(f"{world.t_open}/{uuid.uuid4()}/x.png", "image/png"),
+        },
+    )
     assert intruder.status_code == 403 and intruder.json()["error"] == "Unauthorized"
     path = f"{world.t_open}/{uuid.uuid4()}/tus.png"
-    created = httpx.post(base, headers={**h("customer"), "Upload-Length": str(len(PNG)),
-                                        "Upload-Metadata": meta(path, "image/png")})
+    created = httpx.post(
+        base, headers={**h("customer"), "Upload-Length": str(len(PNG)), "Upload-Metadata": meta(path, "image/png")}
+    )
     assert created.status_code == 201, created.text
-    done = httpx.patch(created.headers["location"], content=PNG, headers={
-        **h("customer"), "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+    done = httpx.patch(
+        created.headers["location"],
+        content=PNG,
+        headers={**h("customer"), "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"},
+    )
     assert done.status_code == 204 and done.headers["upload-offset"] == str(len(PNG))
     assert files(as_("customer")).download(path) == PNG
     not_found(lambda: files(as_("customer2")).download(path))

@@ -45,21 +45,33 @@ def rest(stack: StackProcess, token: str | None = None) -> dict[str, str]:
 
 
 def test_roles_ownership_and_settings_are_supabase_s(db: psycopg.Connection) -> None:
-    roles = {r[0]: r[1:] for r in db.execute(
-        "select rolname, rolsuper, rolinherit, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication, rolcanlogin"
-        " from pg_roles where rolname in ('postgres', 'supabase_admin', 'anon', 'authenticated', 'service_role',"
-        " 'authenticator', 'supabase_auth_admin')")}
+    roles = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "select rolname, rolsuper, rolinherit, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication,"
+            " rolcanlogin from pg_roles where rolname in ('postgres', 'supabase_admin', 'anon', 'authenticated',"
+            " 'service_role', 'authenticator', 'supabase_auth_admin')"
+        )
+    }
     assert roles["postgres"] == (False, True, True, True, True, True, True)
     assert roles["supabase_admin"][0] is True
     for api_role in ("anon", "authenticated", "service_role"):
         assert roles[api_role][:2] == (False, True), f"{api_role} must be NOSUPERUSER INHERIT"
     assert roles["authenticator"][:2] == (False, False)
     assert roles["supabase_auth_admin"] == (False, False, False, False, False, False, True)
-    settings = {(r[0], r[1]) for r in db.execute(
-        "select r.rolname, c from pg_db_role_setting s join pg_roles r on r.oid = s.setrole, unnest(s.setconfig) c")}
-    assert {("anon", "statement_timeout=3s"), ("authenticated", "statement_timeout=8s"),
-            ("authenticator", "statement_timeout=8s"), ("authenticator", "lock_timeout=8s"),
-            ("supabase_auth_admin", "search_path=auth")} <= settings
+    settings = {
+        (r[0], r[1])
+        for r in db.execute(
+            "select r.rolname, c from pg_db_role_setting s join pg_roles r on r.oid = s.setrole, unnest(s.setconfig) c"
+        )
+    }
+    assert {
+        ("anon", "statement_timeout=3s"),
+        ("authenticated", "statement_timeout=8s"),
+        ("authenticator", "statement_timeout=8s"),
+        ("authenticator", "lock_timeout=8s"),
+        ("supabase_auth_admin", "search_path=auth"),
+    } <= settings
     auth = db.execute(
         "select pg_get_userbyid(n.nspowner), has_schema_privilege('postgres', 'auth', 'USAGE'),"
         " has_schema_privilege('postgres', 'auth', 'CREATE'), c.relrowsecurity, pg_get_userbyid(c.relowner),"
@@ -68,11 +80,16 @@ def test_roles_ownership_and_settings_are_supabase_s(db: psycopg.Connection) -> 
         " has_table_privilege('postgres', 'auth.users', 'SELECT, TRIGGER'),"
         " pg_has_role('postgres', 'supabase_auth_admin', 'MEMBER')"
         " from pg_namespace n join pg_class c on c.relnamespace = n.oid and c.relname = 'users'"
-        " where n.nspname = 'auth'").fetchone()
+        " where n.nspname = 'auth'"
+    ).fetchone()
     assert auth == ("supabase_admin", True, False, True, "supabase_auth_admin", False, False, True, False)
-    owners = {r[0] for r in db.execute(
-        "select distinct pg_get_userbyid(relowner) from pg_class where relnamespace = 'public'::regnamespace"
-        " and relname in ('profiles', 'tickets', 'messages', 'ticket_reads')")}
+    owners = {
+        r[0]
+        for r in db.execute(
+            "select distinct pg_get_userbyid(relowner) from pg_class where relnamespace = 'public'::regnamespace"
+            " and relname in ('profiles', 'tickets', 'messages', 'ticket_reads')"
+        )
+    }
     assert owners == {"postgres"}, "migrations run as postgres, so it owns the app's tables"
 
 
@@ -86,14 +103,16 @@ def test_new_objects_of_postgres_grant_nothing_by_default(owner: psycopg.Connect
             " has_table_privilege('service_role', %s, 'SELECT'),"
             " has_function_privilege('authenticated', %s, 'EXECUTE'),"
             " has_function_privilege('anon', %s, 'EXECUTE')",
-            (f"public.{name}",) * 3 + (f"public.{name}_fn()",) * 2).fetchone()
+            (f"public.{name}",) * 3 + (f"public.{name}_fn()",) * 2,
+        ).fetchone()
         assert row == (False, False, False, False, False)
     finally:
         owner.execute(f"drop function public.{name}_fn(); drop table public.{name}")
 
 
 async def test_a_table_migrated_without_grants_is_unreachable_through_rest_and_realtime(
-        stack: StackProcess, users: Users, owner: psycopg.Connection) -> None:
+    stack: StackProcess, users: Users, owner: psycopg.Connection
+) -> None:
     name = f"throwaway_{uuid.uuid4().hex[:8]}"
     # everything a migration does for a table, except the grants
     owner.execute(f"create table public.{name} (id uuid primary key default gen_random_uuid(), note text)")
@@ -117,8 +136,10 @@ async def test_a_table_migrated_without_grants_is_unreachable_through_rest_and_r
         channel.on_system(systems.append)
         await channel.subscribe(lambda s, _e: states.append(s))
         # whatever realtime answers (an error, or a subscription), it has answered before the writes
-        await wait_until(lambda: bool(systems) or any(s != RealtimeSubscribeStates.SUBSCRIBED for s in states),
-                         what="the throwaway subscription's answer")
+        await wait_until(
+            lambda: bool(systems) or any(s != RealtimeSubscribeStates.SUBSCRIBED for s in states),
+            what="the throwaway subscription's answer",
+        )
         control = await listen(admin, f"{name}-control", {"event": "INSERT", "table": "messages"})
         owner.execute(f"insert into public.{name} (note) values ('must not be delivered')")
         ticket = new_ticket(stack.db_url, users.customer)
@@ -131,7 +152,8 @@ async def test_a_table_migrated_without_grants_is_unreachable_through_rest_and_r
 
 
 def test_a_trigger_on_auth_users_without_security_definer_breaks_sign_up(
-        stack: StackProcess, owner: psycopg.Connection, db: psycopg.Connection, clients: ClientFactory) -> None:
+    stack: StackProcess, owner: psycopg.Connection, db: psycopg.Connection, clients: ClientFactory
+) -> None:
     tag = uuid.uuid4().hex[:8]
     # a migration's classic mistake: the trigger function runs as the writer of auth.users, which on
     # Supabase is supabase_auth_admin, and it has no privilege on the app's tables
@@ -147,8 +169,9 @@ def test_a_trigger_on_auth_users_without_security_definer_breaks_sign_up(
             client.auth.sign_up({"email": f"audit-{tag}-1@example.com", "password": "audit-password-1"})
         assert err.value.status == 500
         assert owner.execute(f"select count(*) from public.audit_{tag}").fetchone() == (0,)
-        assert owner.execute("select count(*) from auth.users where email = %s",
-                             (f"audit-{tag}-1@example.com",)).fetchone() == (0,), "nothing half-created"
+        assert owner.execute(
+            "select count(*) from auth.users where email = %s", (f"audit-{tag}-1@example.com",)
+        ).fetchone() == (0,), "nothing half-created"
         # the fix Supabase's docs give: security definer (runs as its owner, postgres)
         owner.execute(f"alter function public.audit_{tag}() security definer")
         session = client.auth.sign_up({"email": f"audit-{tag}-2@example.com", "password": "audit-password-2"})
@@ -161,35 +184,47 @@ def test_a_trigger_on_auth_users_without_security_definer_breaks_sign_up(
         owner.execute(f"drop function public.audit_{tag}(); drop table public.audit_{tag}")
 
 
-@pytest.mark.parametrize("statement", [
-    "create table auth.app_{tag} (id int)",
-    "create function auth.app_{tag}() returns int language sql as 'select 1'",
-    "create view auth.app_{tag} as select 1 as one",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "create table auth.app_{tag} (id int)",
+        "create function auth.app_{tag}() returns int language sql as 'select 1'",
+        "create view auth.app_{tag} as select 1 as one",
+    ],
+)
 def test_a_migration_cannot_create_objects_in_auth(owner: psycopg.Connection, statement: str) -> None:
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for schema auth"):
         owner.execute(statement.format(tag=uuid.uuid4().hex[:8]))
 
 
 def test_a_slow_rpc_is_cancelled_by_the_role_timeout_and_the_next_request_is_served_at_once(
-        stack: StackProcess, owner: psycopg.Connection) -> None:
+    stack: StackProcess, owner: psycopg.Connection
+) -> None:
     name = f"slow_{uuid.uuid4().hex[:8]}"
     owner.execute(f"create function public.{name}() returns int language sql as 'select 1 from pg_sleep(12)'")
-    owner.execute(f"create function public.{name}_timeout() returns text language sql stable"
-                  " as $$ select current_setting('statement_timeout') $$")
+    owner.execute(
+        f"create function public.{name}_timeout() returns text language sql stable"
+        " as $$ select current_setting('statement_timeout') $$"
+    )
     owner.execute(f"grant execute on function public.{name}(), public.{name}_timeout() to anon, authenticated")
     try:
         with httpx.Client(timeout=30) as http:
             # the impersonated role's own setting holds inside the request, as PostgREST applies it
             assert http.post(f"{stack.api_url}/rest/v1/rpc/{name}_timeout", headers=rest(stack)).json() == "3s"
-            assert http.post(f"{stack.api_url}/rest/v1/rpc/{name}_timeout",
-                             headers=rest(stack, stack.mint())).json() == "8s"
+            assert (
+                http.post(f"{stack.api_url}/rest/v1/rpc/{name}_timeout", headers=rest(stack, stack.mint())).json()
+                == "8s"
+            )
             started = time.monotonic()
             r = http.post(f"{stack.api_url}/rest/v1/rpc/{name}", headers=rest(stack))  # anon: 3 s
             took = time.monotonic() - started
             assert r.status_code == 500, r.text
-            assert r.json() == {"code": "57014", "details": None, "hint": None,
-                                "message": "canceling statement due to statement timeout"}
+            assert r.json() == {
+                "code": "57014",
+                "details": None,
+                "hint": None,
+                "message": "canceling statement due to statement timeout",
+            }
             assert 2.5 < took < 8, f"cancelled after {took:.1f}s, not at anon's 3 s"
             started = time.monotonic()
             r = http.post(f"{stack.api_url}/rest/v1/rpc/{name}_timeout", headers=rest(stack))
@@ -199,7 +234,8 @@ def test_a_slow_rpc_is_cancelled_by_the_role_timeout_and_the_next_request_is_ser
 
 
 def test_an_unfiltered_patch_or_delete_is_refused_like_safeupdate(
-        stack: StackProcess, users: Users, owner: psycopg.Connection, clients: ClientFactory) -> None:
+    stack: StackProcess, users: Users, owner: psycopg.Connection, clients: ClientFactory
+) -> None:
     name = f"notes_{uuid.uuid4().hex[:8]}"
     owner.execute(f"create table public.{name} (id int primary key, body text not null)")
     owner.execute(f"alter table public.{name} enable row level security")
@@ -214,8 +250,9 @@ def test_an_unfiltered_patch_or_delete_is_refused_like_safeupdate(
         with pytest.raises(APIError) as err:
             client.table(name).delete().execute()
         assert (err.value.code, err.value.message) == ("21000", "DELETE requires a WHERE clause")
-        r = httpx.patch(f"{stack.api_url}/rest/v1/{name}", json={"body": "x"},
-                        headers=rest(stack, stack.mint(users.customer.id)))
+        r = httpx.patch(
+            f"{stack.api_url}/rest/v1/{name}", json={"body": "x"}, headers=rest(stack, stack.mint(users.customer.id))
+        )
         assert r.status_code == 400
         assert owner.execute(f"select body from public.{name} order by id").fetchall() == [("one",), ("two",)]
         # a filtered write is what safeupdate lets through

@@ -74,19 +74,30 @@ async def test_sigkill_while_replies_with_files_flush(stack: StackProcess, users
 
     messages = sql(stack.db_url, "select content, count(*) from messages where ticket_id = %s group by content", tid)
     assert len(messages) == REPLIES and all(n == 1 for _, n in messages)  # none lost, none duplicated
-    per_message = sql(stack.db_url, "select message_id::text, count(*) from public.attachments where ticket_id = %s"
-                                    " group by message_id", tid)
+    per_message = sql(
+        stack.db_url,
+        "select message_id::text, count(*) from public.attachments where ticket_id = %s group by message_id",
+        tid,
+    )
     assert sorted(per_message) == sorted((i, FILES) for i in ids)
-    objects = {r[0] for r in sql(stack.db_url, "select name from storage.objects where bucket_id = 'attachments'"
-                                               " and name like %s", f"{tid}/%")}
-    described = {r[0] for r in sql(stack.db_url, "select object_path from public.attachments where ticket_id = %s",
-                                   tid)}
+    objects = {
+        r[0]
+        for r in sql(
+            stack.db_url,
+            "select name from storage.objects where bucket_id = 'attachments' and name like %s",
+            f"{tid}/%",
+        )
+    }
+    described = {
+        r[0] for r in sql(stack.db_url, "select object_path from public.attachments where ticket_id = %s", tid)
+    }
     # no object without its row, nor a row without its bytes
     assert objects == described and len(objects) == REPLIES * FILES
     conn = sqlite3.connect(cache)
     try:
         assert conn.execute("select count(*) from outbox").fetchone() == (0,)
-        assert conn.execute("select local_state, count(*) from attachments where ticket_id = ? group by local_state",
-                            (tid,)).fetchall() == [("sent", REPLIES * FILES)]
+        assert conn.execute(
+            "select local_state, count(*) from attachments where ticket_id = ? group by local_state", (tid,)
+        ).fetchall() == [("sent", REPLIES * FILES)]
     finally:
         conn.close()

@@ -23,8 +23,9 @@ def _file(folder: Path, name: str, size: int) -> Path:
     return path
 
 
-async def test_message_with_files_goes_out_whole_and_once(stack: StackProcess, users: Users,
-                                                          engines: EngineFactory, tmp_path: Path) -> None:
+async def test_message_with_files_goes_out_whole_and_once(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Screenshots")
     customer = await engines.open(users.customer)
     await customer.sync_once()
@@ -33,17 +34,30 @@ async def test_message_with_files_goes_out_whole_and_once(stack: StackProcess, u
     queued = customer.cache.attachments(message.id)
     assert [a["local_state"] for a in queued] == ["pending", "pending"]
     assert customer.cache.attachment_progress(message.id) == (0, 2)
-    assert [e["kind"] for e in customer.cache.outbox()] == ["attachment_upload", "attachment_upload", "message",
-                                                         "attachment", "attachment"]
+    assert [e["kind"] for e in customer.cache.outbox()] == [
+        "attachment_upload",
+        "attachment_upload",
+        "message",
+        "attachment",
+        "attachment",
+    ]
     await customer.sync_once()
     await customer.sync_once()  # a second round sends nothing twice
-    rows = sql(stack.db_url, "select name, mime, size, sha256, object_path from public.attachments"
-                             " where message_id = %s order by name", message.id)
-    assert [(r[0], r[1], r[2]) for r in rows] == [("error 1.png", "image/png", 200_000),
-                                                  ("résumé.pdf", "application/pdf", 50_000)]
+    rows = sql(
+        stack.db_url,
+        "select name, mime, size, sha256, object_path from public.attachments where message_id = %s order by name",
+        message.id,
+    )
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("error 1.png", "image/png", 200_000),
+        ("résumé.pdf", "application/pdf", 50_000),
+    ]
     assert {r[3] for r in rows} == {hashlib.sha256(p.read_bytes()).hexdigest() for p in shots}
-    objects = sql(stack.db_url, "select name, owner_id from storage.objects where bucket_id = 'attachments'"
-                                " and name like %s order by name", f"{tid}/{message.id}/%")
+    objects = sql(
+        stack.db_url,
+        "select name, owner_id from storage.objects where bucket_id = 'attachments' and name like %s order by name",
+        f"{tid}/{message.id}/%",
+    )
     assert [o[0] for o in objects] == sorted(r[4] for r in rows)
     assert {o[1] for o in objects} == {users.customer.id}
     assert [a["local_state"] for a in customer.cache.attachments(message.id)] == ["sent", "sent"]
@@ -52,8 +66,9 @@ async def test_message_with_files_goes_out_whole_and_once(stack: StackProcess, u
     assert sql(stack.db_url, "select count(*) from public.messages where id = %s", message.id) == [(1,)]
 
 
-async def test_a_file_the_bucket_refuses_fails_before_queuing(stack: StackProcess, users: Users,
-                                                             engines: EngineFactory, tmp_path: Path) -> None:
+async def test_a_file_the_bucket_refuses_fails_before_queuing(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Too big")
     customer = await engines.open(users.customer)
     await customer.sync_once()
@@ -69,7 +84,8 @@ async def test_a_file_the_bucket_refuses_fails_before_queuing(stack: StackProces
 
 
 async def test_a_refused_upload_fails_the_whole_message_then_retry_sends_it(
-        stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Closing soon")
     customer = await engines.open(users.customer)
     await customer.sync_once()
@@ -90,8 +106,9 @@ async def test_a_refused_upload_fails_the_whole_message_then_retry_sends_it(
     assert sql(stack.db_url, "select count(*) from public.attachments where message_id = %s", message.id) == [(1,)]
 
 
-async def test_discarding_a_message_drops_its_queued_files(stack: StackProcess, users: Users,
-                                                           engines: EngineFactory, tmp_path: Path) -> None:
+async def test_discarding_a_message_drops_its_queued_files(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Never mind")
     customer = await engines.open(users.customer)
     await customer.sync_once()
@@ -103,8 +120,9 @@ async def test_discarding_a_message_drops_its_queued_files(stack: StackProcess, 
     assert not any(p.exists() for p in staged)
 
 
-async def test_others_pull_the_attachments_their_rights_allow(stack: StackProcess, users: Users,
-                                                              engines: EngineFactory, tmp_path: Path) -> None:
+async def test_others_pull_the_attachments_their_rights_allow(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Pulled files")
     customer = await engines.open(users.customer)
     agent = await engines.open(users.agent)
@@ -117,8 +135,9 @@ async def test_others_pull_the_attachments_their_rights_allow(stack: StackProces
     await agent.sync_once()
     await customer.sync_once()
     seen = agent.cache.attachments(shared.id)
-    assert [(a["name"], a["mime"], a["size"], a["local_state"]) for a in seen] == [("photo.png", "image/png", 3000,
-                                                                                    "sent")]
+    assert [(a["name"], a["mime"], a["size"], a["local_state"]) for a in seen] == [
+        ("photo.png", "image/png", 3000, "sent")
+    ]
     assert seen[0]["local_path"] is None  # not downloaded until asked for
     assert customer.cache.attachments(note.id) == []  # an internal note's file never reaches a customer
     # a ticket that becomes visible later (its cursor already passed these rows) brings them by backfill
@@ -131,8 +150,9 @@ async def test_others_pull_the_attachments_their_rights_allow(stack: StackProces
     assert [a["name"] for a in other.cache.attachments(shared.id)] == ["photo.png"]
 
 
-async def test_downloads_on_demand_into_a_bounded_lru(stack: StackProcess, users: Users, engines: EngineFactory,
-                                                      tmp_path: Path) -> None:
+async def test_downloads_on_demand_into_a_bounded_lru(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Downloads")
     customer = await engines.open(users.customer)
     await customer.sync_once()
@@ -157,8 +177,9 @@ async def test_downloads_on_demand_into_a_bounded_lru(stack: StackProcess, users
     assert again.read_bytes() == files[1].read_bytes()
 
 
-async def test_sign_out_removes_the_users_files(stack: StackProcess, users: Users, engines: EngineFactory,
-                                                tmp_path: Path) -> None:
+async def test_sign_out_removes_the_users_files(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     """Downloaded, queued and staged files are the account's data like the cache: they leave with it."""
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Leave nothing behind")
     customer = await engines.open(users.customer)

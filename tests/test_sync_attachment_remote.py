@@ -22,14 +22,17 @@ from tests.stackproc import StackProcess
 
 
 def _ticket(db: psycopg.Connection, customer: str, status: str = "open") -> str:
-    row = db.execute("insert into public.tickets (customer_id, subject, status) values (%s, 'files', %s)"
-                     " returning id::text", (customer, status)).fetchone()
+    row = db.execute(
+        "insert into public.tickets (customer_id, subject, status) values (%s, 'files', %s) returning id::text",
+        (customer, status),
+    ).fetchone()
     assert row is not None
     return str(row[0])
 
 
-async def test_upload_and_download_through_the_port(stack: StackProcess, users: Users, db: psycopg.Connection,
-                                                    tmp_path: Path) -> None:
+async def test_upload_and_download_through_the_port(
+    stack: StackProcess, users: Users, db: psycopg.Connection, tmp_path: Path
+) -> None:
     remote = SupabaseRemote(RemoteConfig(stack.api_url, stack.anon_key))
     try:
         await remote.use_token(stack.mint(sub=users.customer.id))
@@ -45,8 +48,9 @@ async def test_upload_and_download_through_the_port(stack: StackProcess, users: 
         assert not dest.with_name("copy.png.part").exists()
 
         with pytest.raises(PermanentError) as refused:  # someone else's ticket: RLS
-            await remote.upload_file("attachments", f"{_ticket(db, users.customer2.id)}/{uuid.uuid4()}/x.png", src,
-                                     "image/png")
+            await remote.upload_file(
+                "attachments", f"{_ticket(db, users.customer2.id)}/{uuid.uuid4()}/x.png", src, "image/png"
+            )
         assert refused.value.code == "403"
         with pytest.raises(PermanentError) as wrong_type:
             await remote.upload_file("attachments", f"{ticket}/{uuid.uuid4()}/x.html", src, "text/html")
@@ -62,8 +66,9 @@ async def test_upload_and_download_through_the_port(stack: StackProcess, users: 
         await remote.close()
 
 
-async def test_download_streams_to_disk_and_checks_the_sha256(stack: StackProcess, users: Users,
-                                                              db: psycopg.Connection, tmp_path: Path) -> None:
+async def test_download_streams_to_disk_and_checks_the_sha256(
+    stack: StackProcess, users: Users, db: psycopg.Connection, tmp_path: Path
+) -> None:
     """A 24 MB object is downloaded with a Python heap peak far below its size (storage3's download built the
     whole body as one bytes object: a peak above 24 MB), lands whole under its name, and a checksum that does
     not match leaves neither the file nor a partial copy behind."""

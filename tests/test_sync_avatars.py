@@ -15,15 +15,18 @@ ME = str(uuid.uuid4())
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    (PNG, ("image/png", "png")),
-    (b"\xff\xd8\xff\xe0" + b"\0" * 8, ("image/jpeg", "jpg")),
-    (b"GIF89a" + b"\0" * 8, ("image/gif", "gif")),
-    (b"RIFF\0\0\0\0WEBPVP8 ", ("image/webp", "webp")),
-    (b"<svg onload=alert(1)>", None),
-    (b"%PDF-1.4", None),
-    (b"", None),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (PNG, ("image/png", "png")),
+        (b"\xff\xd8\xff\xe0" + b"\0" * 8, ("image/jpeg", "jpg")),
+        (b"GIF89a" + b"\0" * 8, ("image/gif", "gif")),
+        (b"RIFF\0\0\0\0WEBPVP8 ", ("image/webp", "webp")),
+        (b"<svg onload=alert(1)>", None),
+        (b"%PDF-1.4", None),
+        (b"", None),
+    ],
+)
 def test_sniff(data: bytes, expected: tuple[str, str] | None) -> None:
     assert sniff(data) == expected
 
@@ -34,8 +37,12 @@ def test_checked_refuses_with_a_sentence(tmp_path: Path) -> None:
     big.write_bytes(PNG + b"\0" * MAX_BYTES)
     svg.write_bytes(b"<svg onload=alert(1)>")  # named .png, is not one
     good.write_bytes(PNG)  # named .txt, is a PNG
-    for path, why in ((empty, "empty"), (big, "at most 1 MB"), (svg, "PNG, JPEG, WebP or GIF"),
-                      (tmp_path / "missing.png", "cannot be read")):
+    for path, why in (
+        (empty, "empty"),
+        (big, "at most 1 MB"),
+        (svg, "PNG, JPEG, WebP or GIF"),
+        (tmp_path / "missing.png", "cannot be read"),
+    ):
         with pytest.raises(ValueError, match=why):
             checked(path)
     assert checked(good) == Picture(PNG, "image/png", "png")
@@ -47,10 +54,20 @@ def test_the_key_is_named_after_the_content() -> None:
     assert object_key(ME, a).startswith(f"{ME}/avatar-") and key_of(ME, url_of(object_key(ME, a))) == object_key(ME, a)
 
 
-@pytest.mark.parametrize("url", [
-    None, "", f"avatars/{uuid.uuid4()}/avatar.png", f"avatars/{ME}/../x/avatar.png", f"avatars/{ME}/",
-    f"avatars/{ME}/.hidden", f"attachments/{ME}/a.png", "https://tracker.example/pixel.png", f"avatars/{ME}/a/b.png",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        None,
+        "",
+        f"avatars/{uuid.uuid4()}/avatar.png",
+        f"avatars/{ME}/../x/avatar.png",
+        f"avatars/{ME}/",
+        f"avatars/{ME}/.hidden",
+        f"attachments/{ME}/a.png",
+        "https://tracker.example/pixel.png",
+        f"avatars/{ME}/a/b.png",
+    ],
+)
 def test_only_a_picture_in_the_users_own_folder_is_ever_fetched(url: str | None) -> None:
     assert key_of(ME, url) is None
 

@@ -31,8 +31,17 @@ def _open(path: Path, me: str | None = None) -> Cache:
 
 def _ticket(cache: Cache, subject: str = "Subject") -> str:
     tid = str(uuid.uuid4())
-    cache.queue_ticket({"id": tid, "customer_id": cache.me, "assignee_id": None, "subject": subject,
-                        "status": "open", "priority": "normal"}, None)
+    cache.queue_ticket(
+        {
+            "id": tid,
+            "customer_id": cache.me,
+            "assignee_id": None,
+            "subject": subject,
+            "status": "open",
+            "priority": "normal",
+        },
+        None,
+    )
     return tid
 
 
@@ -135,9 +144,17 @@ async def test_outbox_coalesces_read_markers_and_ticket_updates(tmp_path: Path) 
     cache = _open(tmp_path / "c.sqlite3")
     try:
         tid = str(uuid.uuid4())
-        server_row = {"id": tid, "customer_id": cache.me, "assignee_id": None, "subject": "s", "status": "open",
-                      "priority": "normal", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-                      "last_message_at": "2026-01-01T00:00:00Z"}
+        server_row = {
+            "id": tid,
+            "customer_id": cache.me,
+            "assignee_id": None,
+            "subject": "s",
+            "status": "open",
+            "priority": "normal",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "last_message_at": "2026-01-01T00:00:00Z",
+        }
         await cache.apply_server_ticket(server_row)
         cache.queue_read(tid, "2026-01-01T00:00:01.000000+00:00")
         cache.queue_read(tid, "2026-01-01T00:00:02.000000+00:00")
@@ -185,9 +202,11 @@ def test_session_file_is_private_and_round_trips(tmp_path: Path) -> None:
 
 
 async def test_engine_tells_the_user_and_rebuilds_a_corrupt_cache_from_the_server(
-        stack: StackProcess, users: Users, tmp_path: Path) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Corruption",
-                      messages=[(users.customer, "from the server")])
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    tid = seed_ticket(
+        stack.db_url, users.customer, users.agent, "Corruption", messages=[(users.customer, "from the server")]
+    )
     config = RemoteConfig(stack.api_url, stack.anon_key)
     engine = await SyncEngine.open(config, tmp_path)
     await engine.sign_in(users.agent.email, users.agent.password)
@@ -214,7 +233,8 @@ async def test_engine_tells_the_user_and_rebuilds_a_corrupt_cache_from_the_serve
 
 
 async def test_sign_out_also_deletes_the_corrupt_copies_of_the_cache(
-        stack: StackProcess, users: Users, tmp_path: Path) -> None:
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
     """Regression: a corrupt cache moved aside (`<cache>.corrupt-<time>`, with the user's messages in it)
     outlived sign-out, which promises to delete that user's cache."""
     config = RemoteConfig(stack.api_url, stack.anon_key)

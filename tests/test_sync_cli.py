@@ -18,8 +18,7 @@ from tests.test_sync_support import seed_ticket, server_messages
 def _run(capsys: pytest.CaptureFixture[str], stack: StackProcess, data_dir: Path, *argv: str) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="supportchat sync")
     cli.add_arguments(parser)
-    args = parser.parse_args([*argv, "--url", stack.api_url, "--anon-key", stack.anon_key,
-                              "--data-dir", str(data_dir)])
+    args = parser.parse_args([*argv, "--url", stack.api_url, "--anon-key", stack.anon_key, "--data-dir", str(data_dir)])
     code = cli.run(args)
     out, err = capsys.readouterr()
     return code, out, err
@@ -30,8 +29,9 @@ def test_cli_round_trip(stack: StackProcess, users: Users, tmp_path: Path, capsy
     assert _run(capsys, stack, tmp_path, "status")[0] == 3
     code, out, _ = _run(capsys, stack, tmp_path, "sign-in", "--email", users.agent.email, "--password", "nope")
     assert code == 3
-    code, out, _ = _run(capsys, stack, tmp_path, "sign-in", "--email", users.agent.email,
-                        "--password", users.agent.password)
+    code, out, _ = _run(
+        capsys, stack, tmp_path, "sign-in", "--email", users.agent.email, "--password", users.agent.password
+    )
     assert code == 0 and users.agent.email in out
     code, out, _ = _run(capsys, stack, tmp_path, "pull", "--json")
     assert code == 0 and json.loads(out)["rows"] >= 1

@@ -50,9 +50,13 @@ asyncio.run(main())
 
 
 def _child(stack: StackProcess, data_dir: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", CHILD, stack.api_url, stack.anon_key, str(data_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, stack.api_url, stack.anon_key, str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
 
 
 def _quick_check(path: Path) -> str:
@@ -65,7 +69,8 @@ def _quick_check(path: Path) -> str:
 
 @pytest.mark.slow
 async def test_sigkill_during_flush_loses_nothing_and_duplicates_nothing(
-        stack: StackProcess, users: Users, tmp_path: Path) -> None:
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Crash test")
     data_dir = tmp_path / "crashy"
     engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), data_dir)
@@ -106,13 +111,14 @@ async def test_sigkill_during_flush_loses_nothing_and_duplicates_nothing(
     assert child.returncode == 0 and "done 0" in out, out
 
     rows = sql(stack.db_url, "select content, count(*) from messages where ticket_id = %s group by content", tid)
-    assert len(rows) == MESSAGES                      # none lost
-    assert all(count == 1 for _, count in rows)        # none duplicated
+    assert len(rows) == MESSAGES  # none lost
+    assert all(count == 1 for _, count in rows)  # none duplicated
     assert sql(stack.db_url, "select count(*) from messages where id = any(%s)", ids) == [(MESSAGES,)]
     conn = sqlite3.connect(cache)
     try:
         assert conn.execute("select count(*) from outbox").fetchone() == (0,)
-        assert conn.execute("select local_state, count(*) from messages where ticket_id = ? group by local_state",
-                            (tid,)).fetchall() == [("sent", MESSAGES)]
+        assert conn.execute(
+            "select local_state, count(*) from messages where ticket_id = ? group by local_state", (tid,)
+        ).fetchall() == [("sent", MESSAGES)]
     finally:
         conn.close()

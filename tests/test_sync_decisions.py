@@ -27,31 +27,34 @@ from sync.errors import AuthError, PermanentError, RetryableError
 from sync.models import RemoteConfig
 
 
-@pytest.mark.parametrize(("code", "status", "kind"), [
-    ("42501", None, PermanentError),      # RLS refusal (ticket closed or reassigned while offline)
-    ("42501", 403, PermanentError),
-    ("42501", 401, AuthError),            # ran as anon: our token was not accepted
-    ("23505", None, PermanentError),
-    ("23503", None, PermanentError),      # the ticket is gone
-    ("23514", None, PermanentError),      # check violation (content too long)
-    ("22P02", None, PermanentError),      # bad uuid
-    ("P0001", None, PermanentError),
-    ("PGRST204", None, PermanentError),
-    ("PGRST301", None, AuthError),
-    ("PGRST303", None, AuthError),
-    ("40001", None, RetryableError),      # serialization failure
-    ("40P01", None, RetryableError),      # deadlock
-    ("57P01", None, RetryableError),      # admin shutdown
-    ("53300", None, RetryableError),      # too many connections
-    ("502", None, RetryableError),        # a proxy's HTML page: postgrest-py puts the status in `code`
-    ("503", None, RetryableError),
-    ("429", None, RetryableError),
-    ("408", None, RetryableError),
-    ("404", None, PermanentError),
-    ("401", None, AuthError),
-    (None, 500, RetryableError),
-    ("XYZ", None, RetryableError),        # unknown: never give up on a user's message without a reason
-])
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        ("42501", None, PermanentError),  # RLS refusal (ticket closed or reassigned while offline)
+        ("42501", 403, PermanentError),
+        ("42501", 401, AuthError),  # ran as anon: our token was not accepted
+        ("23505", None, PermanentError),
+        ("23503", None, PermanentError),  # the ticket is gone
+        ("23514", None, PermanentError),  # check violation (content too long)
+        ("22P02", None, PermanentError),  # bad uuid
+        ("P0001", None, PermanentError),
+        ("PGRST204", None, PermanentError),
+        ("PGRST301", None, AuthError),
+        ("PGRST303", None, AuthError),
+        ("40001", None, RetryableError),  # serialization failure
+        ("40P01", None, RetryableError),  # deadlock
+        ("57P01", None, RetryableError),  # admin shutdown
+        ("53300", None, RetryableError),  # too many connections
+        ("502", None, RetryableError),  # a proxy's HTML page: postgrest-py puts the status in `code`
+        ("503", None, RetryableError),
+        ("429", None, RetryableError),
+        ("408", None, RetryableError),
+        ("404", None, PermanentError),
+        ("401", None, AuthError),
+        (None, 500, RetryableError),
+        ("XYZ", None, RetryableError),  # unknown: never give up on a user's message without a reason
+    ],
+)
 def test_classify_code(code: str | None, status: int | None, kind: type) -> None:
     err = classify_code(code, "msg", None, None, status)
     assert type(err) is kind
@@ -59,18 +62,31 @@ def test_classify_code(code: str | None, status: int | None, kind: type) -> None
 
 
 def test_classify_keeps_the_servers_four_keys() -> None:
-    exc = APIError({"code": "42501", "message": 'new row violates row-level security policy for table "messages"',
-                    "details": "d", "hint": "h"})
+    exc = APIError(
+        {
+            "code": "42501",
+            "message": 'new row violates row-level security policy for table "messages"',
+            "details": "d",
+            "hint": "h",
+        }
+    )
     err = map_exception(exc)
     assert isinstance(err, PermanentError)
     assert (err.code, err.details, err.hint) == ("42501", "d", "h")
     assert "row-level security" in err.reason()
 
 
-@pytest.mark.parametrize("exc", [
-    httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("reset"),
-    ConnectionResetError(), TimeoutError(), AuthRetryableError("down", 0),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("reset"),
+        ConnectionResetError(),
+        TimeoutError(),
+        AuthRetryableError("down", 0),
+    ],
+)
 def test_network_failures_are_retryable(exc: Exception) -> None:
     assert isinstance(map_exception(exc), RetryableError)
 
@@ -153,7 +169,7 @@ def test_stale_tickets_spares_local_work() -> None:
 
 def test_needs_backfill() -> None:
     assert not needs_backfill(None, {"assignee_id": "me"}, messages_synced=False)  # first pull fetches all
-    assert needs_backfill(None, {"assignee_id": "me"}, messages_synced=True)       # new to this cache
+    assert needs_backfill(None, {"assignee_id": "me"}, messages_synced=True)  # new to this cache
     assert needs_backfill({"assignee_id": "x"}, {"assignee_id": "me"}, messages_synced=True)  # reassigned
     assert not needs_backfill({"assignee_id": "me"}, {"assignee_id": "me"}, messages_synced=True)
 
@@ -176,8 +192,10 @@ def test_content_checks() -> None:
 
 
 def test_remote_config_refuses_the_service_key() -> None:
-    service = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4"
-               "cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU")
+    service = (
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4"
+        "cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+    )
     with pytest.raises(ValueError, match="service key"):
         RemoteConfig("http://127.0.0.1:1", service)
     with pytest.raises(ValueError, match="http"):

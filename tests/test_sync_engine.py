@@ -25,11 +25,16 @@ from tests.test_sync_support import (
 )
 
 
-async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProcess, users: Users,
-                                                                engines: EngineFactory) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Printer on fire",
-                      messages=[(users.customer, "it is smoking"), (users.customer, "now flames"),
-                                (users.agent, "checking")])
+async def test_initial_pull_reads_unread_search_and_read_marker(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
+    tid = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        "Printer on fire",
+        messages=[(users.customer, "it is smoking"), (users.customer, "now flames"), (users.agent, "checking")],
+    )
     agent = await engines.open(users.agent)
     await agent.sync_once()
     progress = [e.status.progress for e in engines.log(agent) if isinstance(e, events.StatusChanged)]
@@ -51,8 +56,9 @@ async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProc
     agent.commands.mark_read(tid)
     await agent.sync_once()
     assert agent.cache.ticket(tid).unread_count == 0  # type: ignore[union-attr]
-    assert sql(stack.db_url, "select count(*) from ticket_reads where ticket_id = %s and user_id = %s",
-               tid, users.agent.id) == [(1,)]
+    assert sql(
+        stack.db_url, "select count(*) from ticket_reads where ticket_id = %s and user_id = %s", tid, users.agent.id
+    ) == [(1,)]
     # the customer's cache sees the agent's read marker ("seen")
     customer = await engines.open(users.customer)
     await customer.sync_once()
@@ -60,8 +66,9 @@ async def test_initial_pull_reads_unread_search_and_read_marker(stack: StackProc
     assert users.agent.id in customer.cache.profiles()
 
 
-async def test_offline_queue_arrives_exactly_once_after_reconnect(stack: StackProcess, users: Users,
-                                                                  engines: EngineFactory, proxy: FaultProxy) -> None:
+async def test_offline_queue_arrives_exactly_once_after_reconnect(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Offline replies")
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()
@@ -74,8 +81,11 @@ async def test_offline_queue_arrives_exactly_once_after_reconnect(stack: StackPr
     assert agent.status.pending == 5 and agent.status.last_error
     await asyncio.sleep(1.0)
     proxy.set_mode("pass")
-    await wait_for(lambda: agent.status.pending == 0 and agent.status.state == "online", timeout=40,
-                   what="the outbox to drain after reconnect")
+    await wait_for(
+        lambda: agent.status.pending == 0 and agent.status.state == "online",
+        timeout=40,
+        what="the outbox to drain after reconnect",
+    )
     ids = [m.id for m in sent]
     rows = server_messages(stack.db_url, ids)
     assert sorted(c for _, c in rows) == sorted(f"offline reply {i}" for i in range(5))
@@ -84,7 +94,8 @@ async def test_offline_queue_arrives_exactly_once_after_reconnect(stack: StackPr
 
 
 async def test_committed_request_whose_response_was_lost_does_not_duplicate(
-        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Lost response")
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()
@@ -95,15 +106,16 @@ async def test_committed_request_whose_response_was_lost_does_not_duplicate(
     assert rule.hits == 1
     ids = [m.id for m in msgs]
     assert len(server_messages(stack.db_url, ids)) == 3  # the server committed them
-    assert agent.status.pending == 3                      # but the client never heard so
+    assert agent.status.pending == 3  # but the client never heard so
     await agent.sync_once()
     assert agent.status.pending == 0
     assert sql(stack.db_url, "select count(*) from messages where ticket_id = %s", tid) == [(3,)]
     assert [m.local_state for m in agent.cache.thread(tid)] == ["sent"] * 3
 
 
-async def test_reset_mid_request_then_retry_delivers_once(stack: StackProcess, users: Users, engines: EngineFactory,
-                                                          proxy: FaultProxy) -> None:
+async def test_reset_mid_request_then_retry_delivers_once(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Reset")
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()
@@ -118,8 +130,9 @@ async def test_reset_mid_request_then_retry_delivers_once(stack: StackProcess, u
     assert agent.status.pending == 0
 
 
-async def test_stalled_network_times_out_as_retryable(stack: StackProcess, users: Users, engines: EngineFactory,
-                                                      proxy: FaultProxy) -> None:
+async def test_stalled_network_times_out_as_retryable(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Stall")
     agent = await engines.open(users.agent, url=proxy.url, timeout=1.0)
     await agent.sync_once()
@@ -136,7 +149,8 @@ async def test_stalled_network_times_out_as_retryable(stack: StackProcess, users
 
 
 async def test_rls_refused_message_fails_with_reason_while_the_rest_go(
-        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     keep = seed_ticket(stack.db_url, users.customer, users.agent, "Still mine")
     moved = seed_ticket(stack.db_url, users.customer, users.agent, "Reassigned while offline")
     agent = await engines.open(users.agent)
@@ -165,8 +179,9 @@ async def test_rls_refused_message_fails_with_reason_while_the_rest_go(
     assert agent.status.failed == 0
 
 
-async def test_customer_message_to_a_closed_ticket_is_refused(stack: StackProcess, users: Users,
-                                                              engines: EngineFactory) -> None:
+async def test_customer_message_to_a_closed_ticket_is_refused(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer2, None, "Closing soon")
     other = seed_ticket(stack.db_url, users.customer2, None, "Still open")
     customer = await engines.open(users.customer2)
@@ -184,11 +199,17 @@ async def test_customer_message_to_a_closed_ticket_is_refused(stack: StackProces
 
 
 async def test_ticket_reassigned_to_me_backfills_and_reassigned_away_leaves(
-        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     agent = await engines.open(users.agent)
     await agent.sync_once()
-    theirs = seed_ticket(stack.db_url, users.customer, users.agent2, "Was agent2's",
-                         messages=[(users.customer, "old 1"), (users.agent2, "old 2")])
+    theirs = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent2,
+        "Was agent2's",
+        messages=[(users.customer, "old 1"), (users.agent2, "old 2")],
+    )
     # invisible rows never move a cursor: a later visible message must, or the plain pull would bring
     # the thread and this test would pass without any backfill
     seed_ticket(stack.db_url, users.customer, users.agent, "Moves the cursor", messages=[(users.customer, "hi")])
@@ -204,7 +225,8 @@ async def test_ticket_reassigned_to_me_backfills_and_reassigned_away_leaves(
 
 
 async def test_offline_ticket_update_server_state_wins_and_agent_is_told(
-        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Conflict")
     agent = await engines.open(users.agent)
     await agent.sync_once()
@@ -219,8 +241,9 @@ async def test_offline_ticket_update_server_state_wins_and_agent_is_told(
     assert notices and "priority is urgent" in notices[0].text
 
 
-async def test_take_and_release_and_refused_assignment(stack: StackProcess, users: Users,
-                                                       engines: EngineFactory) -> None:
+async def test_take_and_release_and_refused_assignment(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, None, "Up for grabs")
     agent = await engines.open(users.agent)
     await agent.sync_once()
@@ -241,8 +264,9 @@ async def test_take_and_release_and_refused_assignment(stack: StackProcess, user
     assert sql(stack.db_url, "select assignee_id::text from tickets where id = %s", tid) == [(None,)]
 
 
-async def test_customer_creates_ticket_offline_and_it_arrives(stack: StackProcess, users: Users,
-                                                              engines: EngineFactory, proxy: FaultProxy) -> None:
+async def test_customer_creates_ticket_offline_and_it_arrives(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     customer = await engines.open(users.customer, url=proxy.url)
     await customer.sync_once()
     proxy.set_mode("drop")
@@ -254,13 +278,15 @@ async def test_customer_creates_ticket_offline_and_it_arrives(stack: StackProces
     proxy.set_mode("pass")
     await customer.sync_once()
     assert sql(stack.db_url, "select subject, priority, customer_id::text from tickets where id = %s", ticket.id) == [
-        ("Created on a train", "high", users.customer.id)]
+        ("Created on a train", "high", users.customer.id)
+    ]
     assert len(server_messages(stack.db_url, [follow.id])) == 1
     assert customer.cache.ticket(ticket.id).local_state == "sent"  # type: ignore[union-attr]
 
 
 async def test_expired_token_is_refreshed_and_refused_refresh_needs_sign_in(
-        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Auth")
     agent = await engines.open(users.agent)
     await agent.sync_once()
@@ -293,9 +319,11 @@ async def test_sign_in_errors_are_plain(stack: StackProcess, users: Users, engin
 
 
 async def test_restart_offline_with_cached_session_then_sign_out_offline(
-        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Works offline",
-                      messages=[(users.customer, "are you there?")])
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    tid = seed_ticket(
+        stack.db_url, users.customer, users.agent, "Works offline", messages=[(users.customer, "are you there?")]
+    )
     data_dir = tmp_path / "restart"
     first = await engines.open(users.agent, url=proxy.url, data_dir=data_dir)
     await first.sync_once()
@@ -321,8 +349,9 @@ async def test_restart_offline_with_cached_session_then_sign_out_offline(
         await reopened.close()
 
 
-async def test_two_processes_of_one_user_share_refreshed_sessions(stack: StackProcess, users: Users,
-                                                                  engines: EngineFactory, tmp_path: Path) -> None:
+async def test_two_processes_of_one_user_share_refreshed_sessions(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     """Regression: refresh tokens rotate, so the app and the CLI on one data dir must not refresh
     with a token the other one already used (that would sign the user out)."""
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Two processes")
@@ -335,16 +364,20 @@ async def test_two_processes_of_one_user_share_refreshed_sessions(stack: StackPr
     await app.sync_once()  # refreshes and saves the rotated token
     await app.sync_once()  # and once more (still expired by its clock): the cli's token is two rotations behind
     # past the server's reuse grace window, replaying the spent token would revoke the whole session
-    sql(stack.db_url, "update auth.refresh_tokens set updated_at = now() - interval '1 hour'"
-                      " where user_id = %s and revoked", users.agent.id)
+    sql(
+        stack.db_url,
+        "update auth.refresh_tokens set updated_at = now() - interval '1 hour' where user_id = %s and revoked",
+        users.agent.id,
+    )
     msg = cli.commands.send_message(tid, "from the second process")
     await cli.sync_once()  # must adopt the saved session instead of reusing the spent refresh token
     assert cli.status.state == "online" and cli.status.pending == 0
     assert len(server_messages(stack.db_url, [msg.id])) == 1
 
 
-async def test_a_401_mid_session_refreshes_and_retries(stack: StackProcess, users: Users,
-                                                       engines: EngineFactory) -> None:
+async def test_a_401_mid_session_refreshes_and_retries(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     """The server rejects the access token although the client thinks it is valid (clock skew,
     revoked key): PGRST303 → refresh → the same push succeeds, nothing is lost or failed."""
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Mid-session 401")
@@ -364,8 +397,9 @@ async def test_a_401_mid_session_refreshes_and_retries(stack: StackProcess, user
     assert agent.status.state == "online" and agent.status.failed == 0
 
 
-async def test_lost_response_then_ticket_closed_is_sent_not_failed(stack: StackProcess, users: Users,
-                                                                   engines: EngineFactory, proxy: FaultProxy) -> None:
+async def test_lost_response_then_ticket_closed_is_sent_not_failed(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     """Regression: the insert committed but its response was lost, then the agent closed the ticket; the
     resend fails RLS (customers cannot write to closed tickets) although the server has the message. It
     must end `sent`, not `failed` with a refusal the user can neither retry nor discard."""
@@ -386,12 +420,18 @@ async def test_lost_response_then_ticket_closed_is_sent_not_failed(stack: StackP
 
 
 async def test_ticket_whose_offline_update_was_refused_still_leaves_when_reassigned_away(
-        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     """Regression: a refused ticket update marks the ticket `failed`, and pruning only looked at
     `sent` tickets, so a ticket reassigned away while the agent changed it offline stayed in the
     agent's cache, thread included, for good."""
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Reassigned while offline",
-                      messages=[(users.customer, "private details")])
+    tid = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent,
+        "Reassigned while offline",
+        messages=[(users.customer, "private details")],
+    )
     agent = await engines.open(users.agent)
     await agent.sync_once()
     assert agent.cache.ticket(tid) is not None
@@ -405,17 +445,27 @@ async def test_ticket_whose_offline_update_was_refused_still_leaves_when_reassig
 
 
 async def test_backfill_cut_by_the_network_is_resumed_by_the_next_pull(
-        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     """Regression: a ticket that became visible was noted for backfill only in memory, after its row
     and the tickets cursor were committed; if the backfill request failed, the next pull saw the ticket
     as already known and its older thread never arrived."""
     mine = seed_ticket(stack.db_url, users.customer, users.agent, "Mine")
     agent = await engines.open(users.agent, url=proxy.url)
-    theirs = seed_ticket(stack.db_url, users.customer, users.agent2, "Backfill cut",
-                         messages=[(users.customer, "older 1"), (users.agent2, "older 2")])
+    theirs = seed_ticket(
+        stack.db_url,
+        users.customer,
+        users.agent2,
+        "Backfill cut",
+        messages=[(users.customer, "older 1"), (users.agent2, "older 2")],
+    )
     # a later message the agent sees moves its messages cursor past the thread it cannot see yet
-    sql(stack.db_url, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'later')",
-        mine, users.customer.id)
+    sql(
+        stack.db_url,
+        "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'later')",
+        mine,
+        users.customer.id,
+    )
     await agent.sync_once()
     assert agent.cache.ticket(theirs) is None and agent.cache.thread(mine)
     sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent.id, theirs)

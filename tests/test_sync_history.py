@@ -183,8 +183,9 @@ async def test_delete_drops_the_text_at_once_and_lands_once(world: World) -> Non
 
 async def test_a_refused_delete_puts_the_servers_row_back(world: World) -> None:
     agent, log, _, mid = await _thread_with(world, "frozen with the ticket")
-    world.server.refuse = lambda table, row: "messages in a closed ticket cannot be deleted" \
-        if table == "messages:delete" else None
+    world.server.refuse = lambda table, row: (
+        "messages in a closed ticket cannot be deleted" if table == "messages:delete" else None
+    )
     agent.history.delete_message(mid)
     await agent.sync_once()
     assert agent.cache.message(mid).content == "frozen with the ticket"  # type: ignore[union-attr]
@@ -226,9 +227,16 @@ async def test_the_commands_refuse_what_the_server_would(world: World) -> None:
     agent, _, tid, mid = await _thread_with(world, "mine")
     theirs = world.server.tables["messages"]
     customer_msg = "c-1"
-    theirs[customer_msg] = {"id": customer_msg, "ticket_id": tid, "sender_id": world.customer.id, "content": "hi",
-                            "is_internal": False, "created_at": world.server.stamp(), "change_xid": 1,
-                            "change_id": 10_000}
+    theirs[customer_msg] = {
+        "id": customer_msg,
+        "ticket_id": tid,
+        "sender_id": world.customer.id,
+        "content": "hi",
+        "is_internal": False,
+        "created_at": world.server.stamp(),
+        "change_xid": 1,
+        "change_id": 10_000,
+    }
     await agent.pull()
     with pytest.raises(ValueError, match="only the sender edits"):
         agent.history.edit_message(customer_msg, "put in their mouth")
@@ -244,46 +252,67 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def _msg(**kw: Any) -> Message:
-    return Message(**({"id": "m", "ticket_id": "t", "sender_id": "me", "content": "x", "is_internal": False,
-                       "created_at": T0.isoformat()} | kw))
+    return Message(
+        **(
+            {
+                "id": "m",
+                "ticket_id": "t",
+                "sender_id": "me",
+                "content": "x",
+                "is_internal": False,
+                "created_at": T0.isoformat(),
+            }
+            | kw
+        )
+    )
 
 
-@pytest.mark.parametrize(("message", "status", "now", "allowed", "why"), [
-    (_msg(), "open", T0 + timedelta(minutes=14), True, "own, open, within the window"),
-    (_msg(), "open", T0 + timedelta(minutes=16), False, "the window passed"),
-    (_msg(), "closed", T0, False, "never in a closed ticket"),
-    (_msg(sender_id="them"), "open", T0, False, "only the sender"),
-    (_msg(deleted_at=T0.isoformat()), "open", T0, False, "a deleted message"),
-    (_msg(local_state="pending"), "open", T0 + timedelta(days=1), True, "not sent yet: the edit goes after it"),
-])
+@pytest.mark.parametrize(
+    ("message", "status", "now", "allowed", "why"),
+    [
+        (_msg(), "open", T0 + timedelta(minutes=14), True, "own, open, within the window"),
+        (_msg(), "open", T0 + timedelta(minutes=16), False, "the window passed"),
+        (_msg(), "closed", T0, False, "never in a closed ticket"),
+        (_msg(sender_id="them"), "open", T0, False, "only the sender"),
+        (_msg(deleted_at=T0.isoformat()), "open", T0, False, "a deleted message"),
+        (_msg(local_state="pending"), "open", T0 + timedelta(days=1), True, "not sent yet: the edit goes after it"),
+    ],
+)
 def test_may_edit(message: Message, status: Any, now: datetime, allowed: bool, why: str) -> None:
     assert may_edit(message, "me", status, 900, now) is allowed, why
 
 
-@pytest.mark.parametrize(("message", "role", "status", "allowed", "why"), [
-    (_msg(), "customer", "open", True, "the sender"),
-    (_msg(), "agent", "closed", False, "not in a closed ticket"),
-    (_msg(sender_id="them"), "agent", "open", False, "not another's"),
-    (_msg(sender_id="them"), "admin", "closed", True, "an admin, always"),
-    (_msg(deleted_at=T0.isoformat()), "admin", "open", False, "already deleted"),
-])
+@pytest.mark.parametrize(
+    ("message", "role", "status", "allowed", "why"),
+    [
+        (_msg(), "customer", "open", True, "the sender"),
+        (_msg(), "agent", "closed", False, "not in a closed ticket"),
+        (_msg(sender_id="them"), "agent", "open", False, "not another's"),
+        (_msg(sender_id="them"), "admin", "closed", True, "an admin, always"),
+        (_msg(deleted_at=T0.isoformat()), "admin", "open", False, "already deleted"),
+    ],
+)
 def test_may_delete(message: Message, role: Any, status: Any, allowed: bool, why: str) -> None:
     assert may_delete(message, "me", role, status) is allowed, why
 
 
-@pytest.mark.parametrize(("server", "outcome"), [
-    (None, "gone"),
-    ({"content": "", "deleted_at": "2026-01-01T00:00:00Z"}, "deleted"),
-    ({"content": "new", "deleted_at": None}, "applied"),
-    ({"content": "old", "deleted_at": None}, "refused"),
-    ({"content": "someone else's", "deleted_at": None}, "conflict"),
-])
+@pytest.mark.parametrize(
+    ("server", "outcome"),
+    [
+        (None, "gone"),
+        ({"content": "", "deleted_at": "2026-01-01T00:00:00Z"}, "deleted"),
+        ({"content": "new", "deleted_at": None}, "applied"),
+        ({"content": "old", "deleted_at": None}, "refused"),
+        ({"content": "someone else's", "deleted_at": None}, "conflict"),
+    ],
+)
 def test_edit_outcome(server: dict[str, Any] | None, outcome: str) -> None:
     assert edit_outcome("old", "new", server) == outcome
 
 
-async def test_a_deleted_messages_files_leave_storage_and_a_refused_delete_keeps_them(world: World,
-                                                                                     tmp_path: Path) -> None:
+async def test_a_deleted_messages_files_leave_storage_and_a_refused_delete_keeps_them(
+    world: World, tmp_path: Path
+) -> None:
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
@@ -294,8 +323,9 @@ async def test_a_deleted_messages_files_leave_storage_and_a_refused_delete_keeps
     await agent.sync_once()
     assert len(world.server.files) == 2
     # the delete of `kept` is refused (the ticket was closed meanwhile): its file and its row stay
-    world.server.refuse = lambda table, row: "messages in a closed ticket cannot be deleted" \
-        if table == "messages:delete" and row["id"] == kept else None
+    world.server.refuse = lambda table, row: (
+        "messages in a closed ticket cannot be deleted" if table == "messages:delete" and row["id"] == kept else None
+    )
     agent.history.delete_message(kept)
     agent.history.delete_message(gone)
     assert agent.cache.attachments(kept) == [] and agent.cache.attachments(gone) == []
@@ -306,8 +336,9 @@ async def test_a_deleted_messages_files_leave_storage_and_a_refused_delete_keeps
     assert agent.cache.outbox() == []
 
 
-async def test_files_of_a_message_an_admin_deleted_leave_storage_by_their_uploader(world: World,
-                                                                                  tmp_path: Path) -> None:
+async def test_files_of_a_message_an_admin_deleted_leave_storage_by_their_uploader(
+    world: World, tmp_path: Path
+) -> None:
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
@@ -321,8 +352,9 @@ async def test_files_of_a_message_an_admin_deleted_leave_storage_by_their_upload
     assert world.server.files == {} and agent.cache.outbox() == []
 
 
-async def test_a_burst_of_scrubs_rewrites_the_index_at_most_twice(world: World,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_burst_of_scrubs_rewrites_the_index_at_most_twice(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sync.cache import history
 
     agent, _, _, _ = await _thread_with(world, "anything")

@@ -29,7 +29,8 @@ KILLS = 10
 
 @pytest.mark.slow
 async def test_sigkill_while_edits_and_deletes_flush_applies_each_exactly_once(
-        stack: StackProcess, users: Users, tmp_path: Path) -> None:
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Crash test: edits")
     data_dir = tmp_path / "crashy"
     engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), data_dir)
@@ -79,8 +80,11 @@ async def test_sigkill_while_edits_and_deletes_flush_applies_each_exactly_once(
     rows = dict(sql(stack.db_url, "select id::text, content from messages where ticket_id = %s", tid))
     assert {rows[mid] for mid in deleted} == {""}
     assert [rows[mid] for mid in edited] == [f"edit-{i:03d} v3" for i in range(EDITED)]
-    revisions = sql(stack.db_url, "select message_id::text, content from message_revisions where ticket_id = %s"
-                    " order by message_id, replaced_at", tid)
+    revisions = sql(
+        stack.db_url,
+        "select message_id::text, content from message_revisions where ticket_id = %s order by message_id, replaced_at",
+        tid,
+    )
     by_message: dict[str, list[str]] = {}
     for message_id, content in revisions:
         by_message.setdefault(message_id, []).append(content)

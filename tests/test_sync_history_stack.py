@@ -28,8 +28,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter
 
 def _file_bytes(engine: SyncEngine, user_id: str) -> dict[str, bytes]:
     path = engine.cache_path(user_id)
-    return {suffix: path.with_name(path.name + suffix).read_bytes()
-            for suffix in ("", "-wal") if path.with_name(path.name + suffix).exists()}
+    return {
+        suffix: path.with_name(path.name + suffix).read_bytes()
+        for suffix in ("", "-wal")
+        if path.with_name(path.name + suffix).exists()
+    }
 
 
 def _holding(engine: SyncEngine, user_id: str, marker: str) -> list[str]:
@@ -47,8 +50,10 @@ def _checkpoint(engine: SyncEngine, user_id: str) -> None:
 
 # the server contract ---------------------------------------------------------------------------------------
 
-def test_edit_message_is_a_compare_and_set_under_the_guard(stack: StackProcess, users: Users,
-                                                           clients: ClientFactory) -> None:
+
+def test_edit_message_is_a_compare_and_set_under_the_guard(
+    stack: StackProcess, users: Users, clients: ClientFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "cas")
     customer = clients(stack.mint(sub=users.customer.id))
     mid = customer.table("messages").insert({"ticket_id": tid, "content": "v1"}).execute().data[0]["id"]
@@ -74,8 +79,10 @@ def test_edit_message_is_a_compare_and_set_under_the_guard(stack: StackProcess, 
 
 # the engine against the stack -------------------------------------------------------------------------------
 
-async def test_offline_edit_conflict_and_refusal_through_the_engine(stack: StackProcess, users: Users,
-                                                                    engines: EngineFactory) -> None:
+
+async def test_offline_edit_conflict_and_refusal_through_the_engine(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, f"edits {time.time_ns()}")
     agent = await engines.open(users.agent)
     await agent.sync_once()
@@ -93,7 +100,8 @@ async def test_offline_edit_conflict_and_refusal_through_the_engine(stack: Stack
     rows = dict(sql(stack.db_url, "select id::text, content from messages where ticket_id = %s", tid))
     assert rows == {first: "the first text, fixed", second: "edited on my phone", third: "an old text"}
     assert sql(stack.db_url, "select content from message_revisions where message_id = %s", first) == [
-        ("the first text",)]
+        ("the first text",)
+    ]
     log = engines.log(agent)
     kinds = [e.kind for e in log if isinstance(e, events.Notice)]
     assert kinds.count("message_edit_overruled") == 1 and kinds.count("message_edit_refused") == 1
@@ -105,8 +113,9 @@ async def test_offline_edit_conflict_and_refusal_through_the_engine(stack: Stack
     assert agent.status.pending == 0 and agent.status.failed == 0
 
 
-async def test_a_delete_leaves_no_byte_of_the_text_in_any_cache(stack: StackProcess, users: Users,
-                                                                engines: EngineFactory) -> None:
+async def test_a_delete_leaves_no_byte_of_the_text_in_any_cache(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, f"secrets {time.time_ns()}")
     marker = f"zq{uuid.uuid4().hex}"
     customer = await engines.open(users.customer)
@@ -130,10 +139,11 @@ async def test_a_delete_leaves_no_byte_of_the_text_in_any_cache(stack: StackProc
     customer.history.delete_message(mid)
     assert customer.cache.message(mid).content == ""  # type: ignore[union-attr]
     await customer.sync_once()
-    assert sql(stack.db_url, "select content, deleted_at is not null from messages where id = %s", mid) == [
-        ("", True)]
-    await wait_for(lambda: (m := agent.cache.message(mid)) is not None and m.deleted_at is not None,
-                   what="the tombstone by realtime")
+    assert sql(stack.db_url, "select content, deleted_at is not null from messages where id = %s", mid) == [("", True)]
+    await wait_for(
+        lambda: (m := agent.cache.message(mid)) is not None and m.deleted_at is not None,
+        what="the tombstone by realtime",
+    )
     await asyncio.sleep(0)  # let the scrub the realtime apply started finish on the writer thread
     await wait_for(lambda: not _holding(agent, users.agent.id, marker), what="the agent's cache scrubbed")
     for engine, user in ((customer, users.customer), (agent, users.agent)):
@@ -147,8 +157,9 @@ async def test_a_delete_leaves_no_byte_of_the_text_in_any_cache(stack: StackProc
     assert sql(stack.db_url, "select count(*) from message_revisions where content like %s", f"%{marker}%") == [(0,)]
 
 
-async def test_a_delete_that_a_closed_ticket_refuses_gives_the_text_back(stack: StackProcess, users: Users,
-                                                                         engines: EngineFactory) -> None:
+async def test_a_delete_that_a_closed_ticket_refuses_gives_the_text_back(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, f"closed {time.time_ns()}")
     customer = await engines.open(users.customer)
     await customer.sync_once()
@@ -163,9 +174,9 @@ async def test_a_delete_that_a_closed_ticket_refuses_gives_the_text_back(stack: 
     assert sql(stack.db_url, "select content from messages where id = %s", mid) == [("kept by the closed ticket",)]
 
 
-async def test_staff_get_revisions_by_pull_and_backfill_customers_never(stack: StackProcess, users: Users,
-                                                                        engines: EngineFactory,
-                                                                        tmp_path: Path) -> None:
+async def test_staff_get_revisions_by_pull_and_backfill_customers_never(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent2, f"revisions {time.time_ns()}")
     customer = await engines.open(users.customer)
     await customer.sync_once()
@@ -184,9 +195,9 @@ async def test_staff_get_revisions_by_pull_and_backfill_customers_never(stack: S
     assert customer.cache.count("message_revisions") == 0 and customer.history.revisions(mid) == []
 
 
-async def test_the_uploader_removes_a_deleted_messages_files_from_storage(stack: StackProcess, users: Users,
-                                                                          engines: EngineFactory,
-                                                                          tmp_path: Path) -> None:
+async def test_the_uploader_removes_a_deleted_messages_files_from_storage(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, f"files {time.time_ns()}")
     agent = await engines.open(users.agent)
     await agent.sync_once()

@@ -30,9 +30,13 @@ class World:
     opened: list[SyncEngine]
 
     async def engine(self, user: FakeUser, name: str = "e") -> tuple[SyncEngine, list[events.Event]]:
-        engine = await SyncEngine.open(RemoteConfig("http://fake.invalid", "anon-key"), self.tmp / name,
-                                       remote=self.server, sessions=MemorySessions(),
-                                       clock=Clock(wall=self.server.clock, random=lambda: 0.0))
+        engine = await SyncEngine.open(
+            RemoteConfig("http://fake.invalid", "anon-key"),
+            self.tmp / name,
+            remote=self.server,
+            sessions=MemorySessions(),
+            clock=Clock(wall=self.server.clock, random=lambda: 0.0),
+        )
         engine.loop.retry_base, engine.loop.retry_cap = 0.01, 0.05  # backoff in milliseconds: the test never waits long
         log: list[events.Event] = []
         engine.subscribe(log.append)
@@ -76,8 +80,10 @@ async def test_offline_backs_off_and_a_wake_after_reconnect_drains_the_outbox(wo
     world.server.offline = True
     agent.commands.send_message(tid, "written offline")
     await agent.start()
-    await wait_for(lambda: agent.status.state == "offline"
-                   and len([c for c in world.server.calls if c.startswith("insert")]) >= 3, what="retries")
+    await wait_for(
+        lambda: agent.status.state == "offline" and len([c for c in world.server.calls if c.startswith("insert")]) >= 3,
+        what="retries",
+    )
     assert agent.status.pending == 1 and "connection refused" in (agent.status.last_error or "")
     world.server.offline = False
     agent.wake()
@@ -88,8 +94,9 @@ async def test_offline_backs_off_and_a_wake_after_reconnect_drains_the_outbox(wo
 
 async def test_a_refused_row_is_isolated_by_bisecting_and_the_rest_goes(world: World) -> None:
     tid = world.server.add_ticket(world.customer, world.agent)
-    world.server.refuse = lambda table, row: "new row violates row-level security" if row.get("content") == "bad" \
-        else None
+    world.server.refuse = lambda table, row: (
+        "new row violates row-level security" if row.get("content") == "bad" else None
+    )
     agent, log = await world.engine(world.agent)
     await agent.sync_once()
     world.server.calls.clear()
@@ -188,8 +195,14 @@ async def test_realtime_changes_reach_the_cache_and_say_who_wrote(world: World) 
     agent.loop.poll_interval = 3600
     await agent.start()
     assert world.server.live.on_change is not None
-    row = {"id": "m-live", "ticket_id": tid, "sender_id": world.customer.id, "content": "live hello",
-           "is_internal": False, "created_at": "2026-01-01T00:00:05+00:00"}
+    row = {
+        "id": "m-live",
+        "ticket_id": tid,
+        "sender_id": world.customer.id,
+        "content": "live hello",
+        "is_internal": False,
+        "created_at": "2026-01-01T00:00:05+00:00",
+    }
     world.server.live.on_change("messages", "INSERT", row)
     await wait_for(lambda: agent.cache.message("m-live") is not None, what="the live row")
     assert any(isinstance(e, events.MessagesChanged) and e.new_from_others and "m-live" in e.message_ids for e in log)

@@ -14,7 +14,7 @@ from tests.test_sync_loop import World, world  # noqa: F401 - fixture
 pytestmark = pytest.mark.timeout(30)
 
 
-async def test_a_choice_made_offline_goes_when_the_network_is_back(world: World) -> None:  # noqa: F811
+async def test_a_choice_made_offline_goes_when_the_network_is_back(world: World) -> None:
     engine, _ = await world.engine(world.customer)
     await engine.sync_once()
     assert engine.cache.preferences() == Preferences()  # no row on the server: the worker's default
@@ -29,7 +29,7 @@ async def test_a_choice_made_offline_goes_when_the_network_is_back(world: World)
     assert engine.cache.counts() == (0, 0)
 
 
-async def test_the_newest_choice_replaces_a_queued_one_and_wins_over_the_pulled_row(world: World) -> None:  # noqa: F811
+async def test_the_newest_choice_replaces_a_queued_one_and_wins_over_the_pulled_row(world: World) -> None:
     engine, _ = await world.engine(world.agent)
     world.server.preferences = {"email": "always", "unread_after_minutes": None}
     await engine.sync_once()
@@ -48,7 +48,7 @@ async def test_the_newest_choice_replaces_a_queued_one_and_wins_over_the_pulled_
     assert engine.cache.preferences().email == "always", "once sent, the server's row is the truth"
 
 
-async def test_a_refused_choice_shows_why_and_the_next_one_replaces_it(world: World) -> None:  # noqa: F811
+async def test_a_refused_choice_shows_why_and_the_next_one_replaces_it(world: World) -> None:
     engine, _ = await world.engine(world.agent)
     world.server.refuse = lambda table, row: "new row violates check constraint" if table.startswith("notif") else None
     engine.commands.set_notification_preferences("always")
@@ -63,18 +63,21 @@ async def test_a_refused_choice_shows_why_and_the_next_one_replaces_it(world: Wo
     assert engine.cache.counts() == (0, 0)
 
 
-@pytest.mark.parametrize(("email", "minutes", "why"), [
-    ("sometimes", None, "not one of never/unread/always"),
-    ("unread", -1, "negative delay"),
-    ("unread", 10081, "more than a week"),
-    ("unread", True, "a bool is not a number of minutes"),
-])
+@pytest.mark.parametrize(
+    ("email", "minutes", "why"),
+    [
+        ("sometimes", None, "not one of never/unread/always"),
+        ("unread", -1, "negative delay"),
+        ("unread", 10081, "more than a week"),
+        ("unread", True, "a bool is not a number of minutes"),
+    ],
+)
 def test_bad_values_are_refused_with_a_sentence(email: str, minutes: int | None, why: str) -> None:
     with pytest.raises(ValueError, match=r"must"):
         checked(email, minutes)
 
 
-async def test_a_bad_value_queues_nothing(world: World) -> None:  # noqa: F811
+async def test_a_bad_value_queues_nothing(world: World) -> None:
     engine, _ = await world.engine(world.agent)
     with pytest.raises(ValueError):
         engine.commands.set_notification_preferences("unread", 99999)

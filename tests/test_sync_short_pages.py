@@ -43,7 +43,8 @@ async def engines(small_stack: StackProcess, tmp_path: Path) -> AsyncIterator[En
 
 
 async def test_short_pages_neither_prune_visible_tickets_nor_cut_a_backfill(
-        small_stack: StackProcess, engines: EngineFactory) -> None:
+    small_stack: StackProcess, engines: EngineFactory
+) -> None:
     """Regression: paging stopped at the first page shorter than 1000 rows, so with max rows 2 a pull
     round brought 2 rows per table, the visibility check saw 2 of the agent's tickets and pruned the
     others from the cache, and a thread backfill kept only its first 2 messages."""

@@ -24,8 +24,9 @@ def age(moment: datetime | None) -> float:
     return (datetime.now(UTC) - moment).total_seconds()
 
 
-async def test_synced_time_after_a_flush_is_fresh(stack: StackProcess, users: Users, engines: EngineFactory,
-                                                  proxy: FaultProxy) -> None:
+async def test_synced_time_after_a_flush_is_fresh(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Synced time")
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()
@@ -42,7 +43,8 @@ async def test_synced_time_after_a_flush_is_fresh(stack: StackProcess, users: Us
 
 
 async def test_a_pull_that_failed_after_a_push_is_retried_by_the_next_round(
-        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Pull after push")
     agent = await engines.open(users.agent, url=proxy.url)
     await agent.sync_once()

@@ -22,19 +22,33 @@ __all__ = ["EngineFactory", "open_engines", "running_proxy", "seed_ticket", "ser
 from tests.stackproc import StackProcess
 
 
-def seed_ticket(db_url: str, customer: User | str, assignee: User | str | None = None, subject: str = "Help", *,
-                status: str = "open", messages: list[tuple[User | str, str]] | None = None) -> str:
+def seed_ticket(
+    db_url: str,
+    customer: User | str,
+    assignee: User | str | None = None,
+    subject: str = "Help",
+    *,
+    status: str = "open",
+    messages: list[tuple[User | str, str]] | None = None,
+) -> str:
     """A ticket (and its messages) written as the superuser, through the real triggers."""
+
     def uid(u: User | str | None) -> str | None:
         return u.id if isinstance(u, User) else u
 
     with psycopg.connect(db_url, autocommit=True) as conn:
-        ticket_id = str(conn.execute(
-            "insert into public.tickets (customer_id, assignee_id, subject, status) values (%s, %s, %s, %s)"
-            " returning id", (uid(customer), uid(assignee), subject, status)).fetchone()[0])  # type: ignore[index]
+        ticket_id = str(
+            conn.execute(
+                "insert into public.tickets (customer_id, assignee_id, subject, status) values (%s, %s, %s, %s)"
+                " returning id",
+                (uid(customer), uid(assignee), subject, status),
+            ).fetchone()[0]
+        )  # type: ignore[index]
         for sender, content in messages or []:
-            conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
-                         (ticket_id, uid(sender), content))
+            conn.execute(
+                "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+                (ticket_id, uid(sender), content),
+            )
     return ticket_id
 
 
@@ -42,8 +56,6 @@ def sql(db_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(db_url, autocommit=True) as conn:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []
-
-
 
 
 class EngineFactory:
@@ -55,11 +67,13 @@ class EngineFactory:
         self.engines: list[SyncEngine] = []
         self.events: dict[int, list[events.Event]] = {}
 
-    async def open(self, user: User | None = None, url: str | None = None, data_dir: Path | None = None,
-                   timeout: float = 5.0) -> SyncEngine:
+    async def open(
+        self, user: User | None = None, url: str | None = None, data_dir: Path | None = None, timeout: float = 5.0
+    ) -> SyncEngine:
         data_dir = data_dir or self.root / f"engine-{len(self.engines)}-{uuid.uuid4().hex[:6]}"
-        engine = await SyncEngine.open(RemoteConfig(url or self.stack.api_url, self.stack.anon_key), data_dir,
-                                       timeout=timeout)
+        engine = await SyncEngine.open(
+            RemoteConfig(url or self.stack.api_url, self.stack.anon_key), data_dir, timeout=timeout
+        )
         log: list[events.Event] = []
         self.events[id(engine)] = log
         engine.subscribe(log.append)
@@ -98,8 +112,9 @@ def running_proxy(stack: StackProcess) -> Iterator[FaultProxy]:
 
 
 def server_messages(db_url: str, ids: list[str]) -> list[tuple[str, str]]:
-    return [(str(r[0]), str(r[1])) for r in sql(db_url, "select id, content from public.messages where id = any(%s)",
-                                                 ids)]
+    return [
+        (str(r[0]), str(r[1])) for r in sql(db_url, "select id, content from public.messages where id = any(%s)", ids)
+    ]
 
 
 AsyncFn = Callable[[], Awaitable[Any]]

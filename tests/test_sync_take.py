@@ -24,7 +24,8 @@ async def test_a_lost_take_names_the_winner_and_leaves_nothing_to_retry(world: W
     assert "take ticket" in world.server.calls
     notices = [e for e in log if isinstance(e, events.Notice)]
     assert [(n.kind, n.text) for n in notices] == [
-        ("ticket_taken", "Rita Rival took this ticket first; it is theirs now.")]
+        ("ticket_taken", "Rita Rival took this ticket first; it is theirs now.")
+    ]
     assert agent.status.pending == 0 and agent.status.failed == 0
     assert world.server.tables["tickets"][tid]["assignee_id"] == rival.id
 
@@ -57,8 +58,9 @@ async def test_a_change_made_while_an_update_is_in_flight_is_sent_after_it(world
     agent.commands.update_ticket(tid, priority="high")
     real = world.server.update_ticket
 
-    async def update_while_the_agent_acts(ticket_id: str, changes: Mapping[str, Any],
-                                          expect: Mapping[str, Any]) -> list[dict[str, Any]]:
+    async def update_while_the_agent_acts(
+        ticket_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
         rows = await real(ticket_id, changes, expect)
         if changes.get("priority") == "high":
             agent.commands.update_ticket(tid, status="pending", priority="urgent")

@@ -33,9 +33,13 @@ class World:
     opened: list[SyncEngine]
 
     async def engine(self, user: FakeUser) -> tuple[SyncEngine, list[events.Event]]:
-        engine = await SyncEngine.open(RemoteConfig("http://fake.invalid", "anon-key"), self.tmp / user.id,
-                                       remote=self.server, sessions=MemorySessions(),
-                                       clock=Clock(wall=self.server.clock, random=lambda: 0.0))
+        engine = await SyncEngine.open(
+            RemoteConfig("http://fake.invalid", "anon-key"),
+            self.tmp / user.id,
+            remote=self.server,
+            sessions=MemorySessions(),
+            clock=Clock(wall=self.server.clock, random=lambda: 0.0),
+        )
         engine.loop.retry_base, engine.loop.retry_cap = 0.01, 0.05
         log: list[events.Event] = []
         engine.subscribe(log.append)
@@ -45,8 +49,17 @@ class World:
 
     def add_tag(self, name: str, color: str = "#ff0000") -> str:
         tag_id = str(uuid.uuid4())
-        self.server.write("tags", {"id": tag_id, "name": name, "color": color, "created_at": self.server.stamp(),
-                                    "updated_at": self.server.stamp(), "deleted_at": None})
+        self.server.write(
+            "tags",
+            {
+                "id": tag_id,
+                "name": name,
+                "color": color,
+                "created_at": self.server.stamp(),
+                "updated_at": self.server.stamp(),
+                "deleted_at": None,
+            },
+        )
         return tag_id
 
 
@@ -64,8 +77,14 @@ async def settle(engine: SyncEngine, tries: int = 5) -> None:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     server = FakeRemote()
-    w = World(server, server.add_user("admin", "Ada Admin"), server.add_user("agent", "Ann Agent"),
-              server.add_user("customer", "Carl Customer"), tmp_path, [])
+    w = World(
+        server,
+        server.add_user("admin", "Ada Admin"),
+        server.add_user("agent", "Ann Agent"),
+        server.add_user("customer", "Carl Customer"),
+        tmp_path,
+        [],
+    )
     yield w
     for engine in w.opened:
         await engine.close()
@@ -74,13 +93,30 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 async def test_pull_brings_workspace_rows_and_sla_settings_to_staff_only(world: World) -> None:
     tid = world.server.add_ticket(world.customer, world.agent)
     billing = world.add_tag("Billing")
-    world.server.write("ticket_tags", {"ticket_id": tid, "tag_id": billing, "added_by": world.admin.id,
-                                        "added_at": world.server.stamp(), "removed_at": None})
-    world.server.write("ticket_sla", {"ticket_id": tid, "first_response_due_at": "2026-01-01T01:00:00+00:00",
-                                       "awaiting_reply_since": None, "next_response_due_at": None,
-                                       "updated_at": world.server.stamp()})
-    world.server.write("sla_targets", {"priority": "urgent", "first_response_minutes": 60,
-                                        "next_response_minutes": 30, "updated_at": None})
+    world.server.write(
+        "ticket_tags",
+        {
+            "ticket_id": tid,
+            "tag_id": billing,
+            "added_by": world.admin.id,
+            "added_at": world.server.stamp(),
+            "removed_at": None,
+        },
+    )
+    world.server.write(
+        "ticket_sla",
+        {
+            "ticket_id": tid,
+            "first_response_due_at": "2026-01-01T01:00:00+00:00",
+            "awaiting_reply_since": None,
+            "next_response_due_at": None,
+            "updated_at": world.server.stamp(),
+        },
+    )
+    world.server.write(
+        "sla_targets",
+        {"priority": "urgent", "first_response_minutes": 60, "next_response_minutes": 30, "updated_at": None},
+    )
     world.server.tables["sla_settings"]["True"] = {"id": True, "timezone": "Europe/Paris", "updated_at": None}
     agent, log = await world.engine(world.agent)
     await agent.sync_once()
@@ -165,10 +201,17 @@ async def test_a_pending_local_change_is_not_overwritten_by_a_pull(world: World)
     world.server.offline = True
     ws.save_view("Urgent mine", InboxFilter(view="mine", priorities=("urgent",)), view_id=view)
     world.server.offline = False
-    world.server.tables["saved_views"][view] = {**world.server.tables["saved_views"].get(view, {}), "id": view,
-                                                 "owner_id": world.agent.id, "name": "Old", "filters": {},
-                                                 "sort": "last_message_desc", "position": 0, "change_xid": 1,
-                                                 "change_id": 10_000}
+    world.server.tables["saved_views"][view] = {
+        **world.server.tables["saved_views"].get(view, {}),
+        "id": view,
+        "owner_id": world.agent.id,
+        "name": "Old",
+        "filters": {},
+        "sort": "last_message_desc",
+        "position": 0,
+        "change_xid": 1,
+        "change_id": 10_000,
+    }
     await agent.pull()  # the server's older row arrives while the rename waits to be pushed
     assert [v.name for v in ws.saved_views()] == ["Urgent mine"]
     await agent.sync_once()
@@ -183,8 +226,13 @@ async def test_a_macro_is_one_transaction_in_order_and_all_or_nothing(world: Wor
     await agent.sync_once()
     ws = agent.workspace
     world.server.offline = True
-    ws.apply([ws.reply_step(tid, "We refunded you."), ws.ticket_step(tid, status="resolved"),
-              RowWrite("ticket_tags", "insert", {"ticket_id": tid, "tag_id": tag})])
+    ws.apply(
+        [
+            ws.reply_step(tid, "We refunded you."),
+            ws.ticket_step(tid, status="resolved"),
+            RowWrite("ticket_tags", "insert", {"ticket_id": tid, "tag_id": tag}),
+        ]
+    )
     kinds = [e["kind"] for e in agent.cache.outbox()]
     assert kinds == ["message", "ticket_update", "workspace"]
     before = agent.cache.outbox()
@@ -226,16 +274,33 @@ async def test_inbox_filters_by_tag_sla_and_counts_unread_per_view(world: World)
     t1 = world.server.add_ticket(world.customer, world.agent, "one")
     t2 = world.server.add_ticket(world.customer, world.agent, "two")
     vip = world.add_tag("VIP")
-    world.server.write("ticket_tags", {"ticket_id": t2, "tag_id": vip, "added_by": None,
-                                        "added_at": world.server.stamp(), "removed_at": None})
+    world.server.write(
+        "ticket_tags",
+        {"ticket_id": t2, "tag_id": vip, "added_by": None, "added_at": world.server.stamp(), "removed_at": None},
+    )
     now = datetime.now(UTC)
     for tid, minutes in ((t1, 240), (t2, 10)):
-        world.server.write("ticket_sla", {"ticket_id": tid,
-                                           "first_response_due_at": (now + timedelta(minutes=minutes)).isoformat(),
-                                           "awaiting_reply_since": None, "next_response_due_at": None,
-                                           "updated_at": None})
-    world.server.write("messages", {"id": str(uuid.uuid4()), "ticket_id": t1, "sender_id": world.customer.id,
-                                     "content": "hi", "is_internal": False, "created_at": world.server.stamp()})
+        world.server.write(
+            "ticket_sla",
+            {
+                "ticket_id": tid,
+                "first_response_due_at": (now + timedelta(minutes=minutes)).isoformat(),
+                "awaiting_reply_since": None,
+                "next_response_due_at": None,
+                "updated_at": None,
+            },
+        )
+    world.server.write(
+        "messages",
+        {
+            "id": str(uuid.uuid4()),
+            "ticket_id": t1,
+            "sender_id": world.customer.id,
+            "content": "hi",
+            "is_internal": False,
+            "created_at": world.server.stamp(),
+        },
+    )
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
     ws = agent.workspace
@@ -246,23 +311,31 @@ async def test_inbox_filters_by_tag_sla_and_counts_unread_per_view(world: World)
     assert ws.count_unread(InboxFilter(tags=(vip,))) == 0
     saved = ws.save_view("VIP", InboxFilter(tags=(vip,), sort="sla_due_asc"))
     view = ws.saved_views()[0]
-    assert view.id == saved and InboxFilter.from_json(view.filters, view.sort) == InboxFilter(tags=(vip,),
-                                                                                              sort="sla_due_asc")
+    assert view.id == saved and InboxFilter.from_json(view.filters, view.sort) == InboxFilter(
+        tags=(vip,), sort="sla_due_asc"
+    )
 
 
-@pytest.mark.parametrize(("write", "reason"), [
-    (RowWrite("tags", "insert", {"id": str(uuid.uuid4()), "name": " x", "color": "#fff"}), "spaces"),
-    (RowWrite("tags", "insert", {"id": str(uuid.uuid4()), "name": "x", "color": "red"}), "#rrggbb"),
-    (RowWrite("canned_replies", "insert", {"id": str(uuid.uuid4()), "title": "", "body": "b"}), "title"),
-    (RowWrite("canned_replies", "insert", {"id": str(uuid.uuid4()), "title": "t", "body": "b", "shortcut": "A B"}),
-     "shortcut"),
-    (RowWrite("saved_views", "insert", {"id": str(uuid.uuid4()), "name": "v", "sort": "random"}), "sort"),
-    (RowWrite("tags", "update", {"id": str(uuid.uuid4()), "deleted_at": "now"}), "no writable column"),
-    (RowWrite("tags", "insert", {"id": "1; drop table tags", "name": "x"}), "uuid"),
-    (RowWrite("mentions", "delete", {"id": str(uuid.uuid4())}), "not removed"),
-    (RowWrite("profiles", "update", {"id": str(uuid.uuid4())}), "not a table"),
-    (RowWrite("sla_targets", "update", {"priority": "urgent", "first_response_minutes": -5}), "positive"),
-])
+@pytest.mark.parametrize(
+    ("write", "reason"),
+    [
+        (RowWrite("tags", "insert", {"id": str(uuid.uuid4()), "name": " x", "color": "#fff"}), "spaces"),
+        (RowWrite("tags", "insert", {"id": str(uuid.uuid4()), "name": "x", "color": "red"}), "#rrggbb"),
+        (RowWrite("canned_replies", "insert", {"id": str(uuid.uuid4()), "title": "", "body": "b"}), "title"),
+        (
+            RowWrite(
+                "canned_replies", "insert", {"id": str(uuid.uuid4()), "title": "t", "body": "b", "shortcut": "A B"}
+            ),
+            "shortcut",
+        ),
+        (RowWrite("saved_views", "insert", {"id": str(uuid.uuid4()), "name": "v", "sort": "random"}), "sort"),
+        (RowWrite("tags", "update", {"id": str(uuid.uuid4()), "deleted_at": "now"}), "no writable column"),
+        (RowWrite("tags", "insert", {"id": "1; drop table tags", "name": "x"}), "uuid"),
+        (RowWrite("mentions", "delete", {"id": str(uuid.uuid4())}), "not removed"),
+        (RowWrite("profiles", "update", {"id": str(uuid.uuid4())}), "not a table"),
+        (RowWrite("sla_targets", "update", {"priority": "urgent", "first_response_minutes": -5}), "positive"),
+    ],
+)
 def test_bad_rows_are_refused_before_anything_is_queued(write: RowWrite, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         check_write(write)

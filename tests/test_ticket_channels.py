@@ -33,14 +33,20 @@ def viewers_seen(engines: EngineFactory, engine: SyncEngine) -> set[str]:
     return {name for e in engines.log(engine) if isinstance(e, events.PresenceChanged) for name in e.viewers}
 
 
-async def spies(stack: StackProcess, tid: str, token: str | None = None,
-                key: str = "") -> tuple[list[RawSocket], list[dict[str, object]]]:
+async def spies(
+    stack: StackProcess, tid: str, token: str | None = None, key: str = ""
+) -> tuple[list[RawSocket], list[dict[str, object]]]:
     """One socket on the public and one on the private `ticket:<id>` topic, presence on."""
     sockets, replies = [], []
     for private in (False, True):
         sock = await RawSocket.open(stack)
-        replies.append(await sock.join(f"realtime:ticket:{tid}", {
-            "private": private, "broadcast": {"self": False}, "presence": {"key": key, "enabled": True}}, token=token))
+        replies.append(
+            await sock.join(
+                f"realtime:ticket:{tid}",
+                {"private": private, "broadcast": {"self": False}, "presence": {"key": key, "enabled": True}},
+                token=token,
+            )
+        )
         sockets.append(sock)
     return sockets, replies
 
@@ -51,8 +57,9 @@ async def settle(sock: RawSocket) -> None:
     await sock.reply(ref)
 
 
-async def test_nobody_off_the_ticket_sees_who_views_it(stack: StackProcess, users: Users,
-                                                       engines: EngineFactory) -> None:
+async def test_nobody_off_the_ticket_sees_who_views_it(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Who is looking")
     anon_socks, _ = await spies(stack, tid)
     outsider_socks, outsider_replies = await spies(stack, tid, token=stack.mint(users.customer2.id))
@@ -65,16 +72,20 @@ async def test_nobody_off_the_ticket_sees_who_views_it(stack: StackProcess, user
         await wait_for(lambda: users.customer.name in viewers_seen(engines, agent), what="the agent seeing them")
         for sock in anon_socks + outsider_socks:
             await settle(sock)
-            leaked = [f for f in sock.frames if f["event"] in ("presence_diff", "broadcast")
-                      or (f["event"] == "presence_state" and f["payload"])]
+            leaked = [
+                f
+                for f in sock.frames
+                if f["event"] in ("presence_diff", "broadcast") or (f["event"] == "presence_state" and f["payload"])
+            ]
             assert not leaked, leaked
     finally:
         for sock in anon_socks + outsider_socks:
             await sock.close()
 
 
-async def test_nobody_can_appear_as_the_assigned_agent(stack: StackProcess, users: Users,
-                                                       engines: EngineFactory) -> None:
+async def test_nobody_can_appear_as_the_assigned_agent(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Is my agent here")
     forged = {"user_id": users.agent.id, "name": users.agent.name, "role": "agent"}
     anon_socks, _ = await spies(stack, tid, key=users.agent.id)
@@ -109,24 +120,39 @@ async def test_nobody_can_type_as_someone_else(stack: StackProcess, users: Users
     mine, _ = await spies(stack, tid, token=stack.mint(users.customer.id))
     try:
         for sock in anon_socks + mine:
-            await sock.send(f"realtime:ticket:{tid}", "broadcast", {"type": "broadcast", "event": "typing",
-                                                                     "payload": forged})
+            await sock.send(
+                f"realtime:ticket:{tid}", "broadcast", {"type": "broadcast", "event": "typing", "payload": forged}
+            )
             await settle(sock)
         base = f"{stack.api_url}/realtime/v1/api/broadcast"
         async with httpx.AsyncClient() as http:
-            for headers in ({"apikey": stack.anon_key},
-                            {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(users.customer.id)}"}):
+            for headers in (
+                {"apikey": stack.anon_key},
+                {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(users.customer.id)}"},
+            ):
                 for private in (False, True):
-                    r = await http.post(base, headers=headers, json={"messages": [
-                        {"topic": f"ticket:{tid}", "event": "typing", "payload": forged, "private": private}]})
+                    r = await http.post(
+                        base,
+                        headers=headers,
+                        json={
+                            "messages": [
+                                {"topic": f"ticket:{tid}", "event": "typing", "payload": forged, "private": private}
+                            ]
+                        },
+                    )
                     assert r.status_code == 202
-                    r = await http.post(f"{base}/ticket:{tid}/events/typing?private={str(private).lower()}",
-                                        headers=headers, json=forged)
+                    r = await http.post(
+                        f"{base}/ticket:{tid}/events/typing?private={str(private).lower()}",
+                        headers=headers,
+                        json=forged,
+                    )
                     assert r.status_code == (403 if private else 202)
         # a genuine signal after all the forged ones: once it is there, the forged ones had their chance
         await admin.presence.send_typing(tid)
-        await wait_for(lambda: any(isinstance(e, events.Typing) and e.user_id == users.admin.id
-                                   for e in engines.log(customer)), what="the admin typing")
+        await wait_for(
+            lambda: any(isinstance(e, events.Typing) and e.user_id == users.admin.id for e in engines.log(customer)),
+            what="the admin typing",
+        )
         await asyncio.sleep(0)
         assert not [e for e in engines.log(customer) if isinstance(e, events.Typing) and e.user_id != users.admin.id]
     finally:

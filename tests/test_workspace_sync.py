@@ -23,7 +23,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def test_tags_land_once_and_reach_other_agents_but_never_customers(
-        stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, None, "Tag me", messages=[(users.customer, "hello")])
     admin = await engines.open(users.admin, url=proxy.url)
     await admin.sync_once()
@@ -36,8 +37,9 @@ async def test_tags_land_once_and_reach_other_agents_but_never_customers(
     assert rule.hits == 1
     await admin.sync_once()
     assert sql(stack.db_url, "select name, color from tags where id = %s", tag) == [(name, "#ff8800")]
-    assert sql(stack.db_url, "select added_by::text, removed_at from ticket_tags where ticket_id = %s",
-               tid) == [(users.admin.id, None)]
+    assert sql(stack.db_url, "select added_by::text, removed_at from ticket_tags where ticket_id = %s", tid) == [
+        (users.admin.id, None)
+    ]
     assert admin.status.pending == 0 and [t.local_state for t in admin.workspace.tags_of([tid])[tid]] == ["sent"]
 
     agent = await engines.open(users.agent)
@@ -57,16 +59,22 @@ async def test_tags_land_once_and_reach_other_agents_but_never_customers(
         assert customer.cache.count(table) == 0
 
 
-async def test_rls_refusals_come_back_as_failed_rows_with_the_reason(stack: StackProcess, users: Users,
-                                                                    engines: EngineFactory) -> None:
+async def test_rls_refusals_come_back_as_failed_rows_with_the_reason(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     agent = await engines.open(users.agent)
     await agent.sync_once()
     ws = agent.workspace
     # an attacker's client skips the app's own checks: a shared reply and a tag, as a mere agent
     shared = "0b5a4c1e-0000-4000-8000-" + agent.parts.user.id[-12:]
-    ws.apply([RowWrite("canned_replies", "insert", {"id": shared, "owner_id": None, "title": "Shared",
-                                                    "body": "by an agent"}),
-              RowWrite("tags", "insert", {"id": shared.replace("0b5a", "0b5b"), "name": f"evil-{shared[:6]}"})])
+    ws.apply(
+        [
+            RowWrite(
+                "canned_replies", "insert", {"id": shared, "owner_id": None, "title": "Shared", "body": "by an agent"}
+            ),
+            RowWrite("tags", "insert", {"id": shared.replace("0b5a", "0b5b"), "name": f"evil-{shared[:6]}"}),
+        ]
+    )
     await agent.sync_once()
     assert sql(stack.db_url, "select count(*) from canned_replies where id = %s", shared) == [(0,)]
     assert sql(stack.db_url, "select count(*) from tags where name like 'evil-%%'") == [(0,)]
@@ -85,8 +93,9 @@ async def test_rls_refusals_come_back_as_failed_rows_with_the_reason(stack: Stac
         other.workspace.apply([RowWrite("canned_replies", "update", {"id": mine, "body": "hijacked"})])
 
     # a shared reply is visible but the admins': the agent's edit is refused and undone locally
-    admins = sql(stack.db_url, "insert into canned_replies (title, body) values ('Refund', 'We refunded you')"
-                               " returning id::text")[0][0]
+    admins = sql(
+        stack.db_url, "insert into canned_replies (title, body) values ('Refund', 'We refunded you') returning id::text"
+    )[0][0]
     await agent.sync_once()
     ws.apply([RowWrite("canned_replies", "update", {"id": admins, "body": "agent was here"})])
     assert next(r for r in ws.canned_replies() if r.id == admins).body == "agent was here"
@@ -98,14 +107,16 @@ async def test_rls_refusals_come_back_as_failed_rows_with_the_reason(stack: Stac
 
 
 async def test_snoozed_ticket_is_woken_by_the_server_while_the_app_is_closed(
-        stack: StackProcess, users: Users, engines: EngineFactory) -> None:
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "Snooze me", messages=[(users.customer, "hi")])
     agent = await engines.open(users.agent)
     await agent.sync_once()
     agent.workspace.snooze(tid, datetime.now(UTC) + timedelta(hours=3))
     await agent.sync_once()
     assert sql(stack.db_url, "select status, snoozed_until > now() from tickets where id = %s", tid) == [
-        ("pending", True)]
+        ("pending", True)
+    ]
     assert tid not in {t.id for t in agent.workspace.inbox(InboxFilter(view="mine"))}
     data_dir = agent.data_dir
     await agent.close()
@@ -123,14 +134,19 @@ async def test_snoozed_ticket_is_woken_by_the_server_while_the_app_is_closed(
     reopened.workspace.snooze(tid, None)
     await reopened.sync_once()
     assert sql(stack.db_url, "select status, snoozed_until from tickets where id = %s", tid) == [("pending", None)]
-    sql(stack.db_url, "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'any news?')",
-        tid, users.customer.id)
+    sql(
+        stack.db_url,
+        "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'any news?')",
+        tid,
+        users.customer.id,
+    )
     await reopened.sync_once()
     assert reopened.cache.ticket(tid).status == "open"  # type: ignore[union-attr]
 
 
-async def test_sla_due_times_settings_and_live_tags_arrive(stack: StackProcess, users: Users,
-                                                           engines: EngineFactory) -> None:
+async def test_sla_due_times_settings_and_live_tags_arrive(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
     tid = seed_ticket(stack.db_url, users.customer, users.agent, "SLA", messages=[(users.customer, "urgent!")])
     sql(stack.db_url, "update tickets set priority = 'urgent' where id = %s", tid)
     agent = await engines.open(users.agent)
@@ -144,16 +160,25 @@ async def test_sla_due_times_settings_and_live_tags_arrive(stack: StackProcess, 
     targets = {t.priority: t.first_response_minutes for t in agent.workspace.sla_targets()}
     assert set(targets) == {"low", "normal", "high", "urgent"}
     # an admin tags the ticket elsewhere: realtime brings it without a pull
-    tag = sql(stack.db_url, "insert into tags (name, color) values (%s, '#00ff00') returning id::text",
-              f"live-{tid[:8]}")[0][0]
+    tag = sql(
+        stack.db_url, "insert into tags (name, color) values (%s, '#00ff00') returning id::text", f"live-{tid[:8]}"
+    )[0][0]
     sql(stack.db_url, "insert into ticket_tags (ticket_id, tag_id) values (%s, %s)", tid, tag)
-    await wait_for(lambda: [t.id for t in agent.workspace.tags_of([tid]).get(tid, [])] == [tag], timeout=15,
-                   what="the realtime ticket tag")
+    await wait_for(
+        lambda: [t.id for t in agent.workspace.tags_of([tid]).get(tid, [])] == [tag],
+        timeout=15,
+        what="the realtime ticket tag",
+    )
     # the agent answers: the first response is met, the SLA row follows
     agent.commands.send_message(tid, "on it")
     await wait_for(lambda: agent.status.pending == 0, what="the reply")
-    await wait_for(lambda: agent.workspace.sla_of([tid]).get(tid) is not None
-                   and agent.workspace.sla_of([tid])[tid].first_response_at is not None, timeout=15,
-                   what="first response recorded")
+    await wait_for(
+        lambda: (
+            agent.workspace.sla_of([tid]).get(tid) is not None
+            and agent.workspace.sla_of([tid])[tid].first_response_at is not None
+        ),
+        timeout=15,
+        what="first response recorded",
+    )
     await agent.stop()
     await asyncio.sleep(0)

@@ -61,8 +61,11 @@ async def set_email(conn: AsyncConnection[Any], user_id: str, email: str, *, con
     if cur.rowcount == 0:
         await conn.execute(
             "insert into auth.identities (provider_id, user_id, identity_data, provider) values (%s, %s, %s, 'email')",
-            (user_id, user_id, Jsonb({"sub": user_id, "email": email, "email_verified": confirmed,
-                                      "phone_verified": False})),
+            (
+                user_id,
+                user_id,
+                Jsonb({"sub": user_id, "email": email, "email_verified": confirmed, "phone_verified": False}),
+            ),
         )
 
 
@@ -171,21 +174,27 @@ class AdminAPI:
                     raise AuthError(422, "user_already_exists", "A user with this ID already exists")
                 user_id = parsed
             role = _role(body)
-            app_meta = users.merge_metadata({"provider": "email", "providers": ["email"]},
-                                            field(body, "app_metadata", dict, {}))
+            app_meta = users.merge_metadata(
+                {"provider": "email", "providers": ["email"]}, field(body, "app_metadata", dict, {})
+            )
             ban = field(body, "ban_duration", str, "")
             banned_until = _ban_until(parse_ban_duration(ban)) if ban else None
             try:
                 async with conn.transaction():
                     await users.insert_user(
-                        conn, user_id=user_id, email=email, password_hash=password_hash,
-                        user_metadata=field(body, "user_metadata", dict, {}), app_metadata=app_meta,
+                        conn,
+                        user_id=user_id,
+                        email=email,
+                        password_hash=password_hash,
+                        user_metadata=field(body, "user_metadata", dict, {}),
+                        app_metadata=app_meta,
                         role=role or users.AUDIENCE,
                         confirmed=bool(field(body, "email_confirm", bool, False)),
                     )
                     if banned_until is not None:
-                        await conn.execute("update auth.users set banned_until = %s where id = %s",
-                                           (banned_until, str(user_id)))
+                        await conn.execute(
+                            "update auth.users set banned_until = %s where id = %s", (banned_until, str(user_id))
+                        )
             except Exception as exc:
                 if users.unique_violation(exc):
                     raise users.email_exists_error() from exc
@@ -225,24 +234,33 @@ class AdminAPI:
                     if role:
                         await conn.execute("update auth.users set role = %s where id = %s", (role, uid))
                     if confirm:
-                        await conn.execute("update auth.users set email_confirmed_at = coalesce(email_confirmed_at,"
-                                           " now()) where id = %s", (uid,))
+                        await conn.execute(
+                            "update auth.users set email_confirmed_at = coalesce(email_confirmed_at,"
+                            " now()) where id = %s",
+                            (uid,),
+                        )
                     if new_hash is not None:
                         # GoTrue's admin password change signs the user out everywhere
-                        await conn.execute("update auth.users set encrypted_password = %s where id = %s",
-                                           (new_hash, uid))
+                        await conn.execute(
+                            "update auth.users set encrypted_password = %s where id = %s", (new_hash, uid)
+                        )
                         await conn.execute("delete from auth.sessions where user_id = %s", (uid,))
                     if email and email != (locked["email"] or ""):
                         await set_email(conn, uid, email, confirmed=confirm or locked["email_confirmed_at"] is not None)
                     if app_data is not None:
-                        await conn.execute("update auth.users set raw_app_meta_data = %s where id = %s",
-                                           (Jsonb(users.merge_metadata(locked["raw_app_meta_data"], app_data)), uid))
+                        await conn.execute(
+                            "update auth.users set raw_app_meta_data = %s where id = %s",
+                            (Jsonb(users.merge_metadata(locked["raw_app_meta_data"], app_data)), uid),
+                        )
                     if user_data is not None:
-                        await conn.execute("update auth.users set raw_user_meta_data = %s where id = %s",
-                                           (Jsonb(users.merge_metadata(locked["raw_user_meta_data"], user_data)), uid))
+                        await conn.execute(
+                            "update auth.users set raw_user_meta_data = %s where id = %s",
+                            (Jsonb(users.merge_metadata(locked["raw_user_meta_data"], user_data)), uid),
+                        )
                     if ban:
-                        await conn.execute("update auth.users set banned_until = %s where id = %s",
-                                           (_ban_until(ban_duration), uid))
+                        await conn.execute(
+                            "update auth.users set banned_until = %s where id = %s", (_ban_until(ban_duration), uid)
+                        )
                     await conn.execute("update auth.users set updated_at = now() where id = %s", (uid,))
             except Exception as exc:
                 if users.unique_violation(exc):

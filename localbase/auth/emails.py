@@ -91,8 +91,10 @@ def referrer(settings: AuthSettings, redirect_to: str | None) -> str:
 
 
 def action_link(api_url: str, token: str, action: Action, redirect_to: str) -> str:
-    return (f"{api_url}/auth/v1/verify?token={quote(token, safe='')}&type={action.value}"
-            f"&redirect_to={quote(redirect_to, safe=':/')}")
+    return (
+        f"{api_url}/auth/v1/verify?token={quote(token, safe='')}&type={action.value}"
+        f"&redirect_to={quote(redirect_to, safe=':/')}"
+    )
 
 
 def check_frequency(sent_at: datetime | None, settings: AuthSettings) -> None:
@@ -100,17 +102,18 @@ def check_frequency(sent_at: datetime | None, settings: AuthSettings) -> None:
         return
     wait = sent_at + timedelta(seconds=settings.max_frequency) - datetime.now(UTC)
     if wait.total_seconds() > 0:
-        raise AuthError(429, "over_email_send_rate_limit",
-                        f"For security purposes, you can only request this after {int(wait.total_seconds()) + 1}"
-                        " seconds.")
+        raise AuthError(
+            429,
+            "over_email_send_rate_limit",
+            f"For security purposes, you can only request this after {int(wait.total_seconds()) + 1} seconds.",
+        )
 
 
 def is_expired(sent_at: datetime | None, settings: AuthSettings) -> bool:
     return sent_at is None or datetime.now(UTC) > sent_at + timedelta(seconds=settings.otp_expiry)
 
 
-async def deliver(mailer: Mailer, limits: RateLimits, *, to: str, action: Action, otp: str,
-                  link: str | None) -> None:
+async def deliver(mailer: Mailer, limits: RateLimits, *, to: str, action: Action, otp: str, link: str | None) -> None:
     """Send GoTrue's default template for `action` (link and code), within the global email limit."""
     limits.check_email()
     subject = _SUBJECTS[action]
@@ -119,9 +122,11 @@ async def deliver(mailer: Mailer, limits: RateLimits, *, to: str, action: Action
         body = f"<h2>{html.escape(subject)}</h2><p>Enter the code: {html.escape(otp)}</p>"
     else:
         text = f"{subject}\n\n{_LEADS[action]}\n{link}\n\nAlternatively, enter the code: {otp}\n"
-        body = (f"<h2>{html.escape(subject)}</h2><p>{html.escape(_LEADS[action])}</p>"
-                f'<p><a href="{html.escape(link)}">{html.escape(subject)}</a></p>'
-                f"<p>Alternatively, enter the code: {html.escape(otp)}</p>")
+        body = (
+            f"<h2>{html.escape(subject)}</h2><p>{html.escape(_LEADS[action])}</p>"
+            f'<p><a href="{html.escape(link)}">{html.escape(subject)}</a></p>'
+            f"<p>Alternatively, enter the code: {html.escape(otp)}</p>"
+        )
     try:
         await mailer.send(to, subject, text, body)
     except MailError as exc:
@@ -138,4 +143,5 @@ def token_matches(presented_hash: str, stored: Any) -> bool:
     if not stored or not presented_hash:
         return False
     return secrets.compare_digest(str(stored), presented_hash) or secrets.compare_digest(
-        str(stored), PKCE_PREFIX + presented_hash)
+        str(stored), PKCE_PREFIX + presented_hash
+    )

@@ -48,8 +48,8 @@ async def create_flow_state(conn: AsyncConnection[Any], user_id: Any, method: Ac
     await conn.execute(
         "insert into auth.flow_state (id, user_id, auth_code, code_challenge_method, code_challenge,"
         " provider_type, authentication_method) values (%s, %s, %s, %s, %s, %s, %s)",
-        (str(uuid.uuid4()), str(user_id), str(uuid.uuid4()), challenge_method, challenge, method.value,
-         method.value))
+        (str(uuid.uuid4()), str(user_id), str(uuid.uuid4()), challenge_method, challenge, method.value, method.value),
+    )
 
 
 class EmailFlows:
@@ -62,8 +62,16 @@ class EmailFlows:
         wanted = request.query_params.get("redirect_to") or (body or {}).get("redirect_to")
         return emails.referrer(self.settings, wanted if isinstance(wanted, str) else None)
 
-    async def _send(self, conn: AsyncConnection[Any], request: Request, user: dict[str, Any], action: Action, *,
-                    redirect_to: str, pkce: tuple[str, str] | None = None) -> str:
+    async def _send(
+        self,
+        conn: AsyncConnection[Any],
+        request: Request,
+        user: dict[str, Any],
+        action: Action,
+        *,
+        redirect_to: str,
+        pkce: tuple[str, str] | None = None,
+    ) -> str:
         """Store a fresh token for `action` on the user and email it (caller's transaction); returns the OTP."""
         column, sent_column = {
             Action.MAGICLINK: ("recovery_token", "recovery_sent_at"),
@@ -77,8 +85,10 @@ class EmailFlows:
         otp = emails.new_otp(self.settings.otp_length)
         stored = emails.stored_token(user["email"], otp, pkce is not None)
         extra = ", invited_at = now()" if action is Action.INVITE else ""
-        await conn.execute(f"update auth.users set {column} = %s, {sent_column} = now(){extra} where id = %s",
-                           (stored, str(user["id"])))
+        await conn.execute(
+            f"update auth.users set {column} = %s, {sent_column} = now(){extra} where id = %s",
+            (stored, str(user["id"])),
+        )
         if pkce is not None:
             await create_flow_state(conn, user["id"], action, pkce)
         link = None
@@ -112,13 +122,20 @@ class EmailFlows:
                 # GoTrue signs the address up (autoconfirm) with a random password, then sends the link
                 user_id = uuid.uuid4()
                 await users.insert_user(
-                    conn, user_id=user_id, email=email,
-                    password_hash=await users.hash_password(secrets.token_urlsafe(32)), user_metadata=data,
-                    app_metadata={"provider": "email", "providers": ["email"]}, role=users.AUDIENCE, confirmed=True)
+                    conn,
+                    user_id=user_id,
+                    email=email,
+                    password_hash=await users.hash_password(secrets.token_urlsafe(32)),
+                    user_metadata=data,
+                    app_metadata={"provider": "email", "providers": ["email"]},
+                    role=users.AUDIENCE,
+                    confirmed=True,
+                )
                 user = await users.find_by_id(conn, user_id)
                 assert user is not None
-            await self._send(conn, request, user, Action.MAGICLINK, redirect_to=self._redirect(request, body),
-                             pkce=pkce)
+            await self._send(
+                conn, request, user, Action.MAGICLINK, redirect_to=self._redirect(request, body), pkce=pkce
+            )
         return JSONResponse({})
 
     async def recover(self, request: Request) -> Response:
@@ -132,8 +149,9 @@ class EmailFlows:
         async with ctx.auth_pool.connection() as conn, conn.transaction():
             user = await users.find_by_email(conn, email)
             if user is not None and user["deleted_at"] is None:
-                await self._send(conn, request, user, Action.RECOVERY, redirect_to=self._redirect(request, body),
-                                 pkce=pkce)
+                await self._send(
+                    conn, request, user, Action.RECOVERY, redirect_to=self._redirect(request, body), pkce=pkce
+                )
         return JSONResponse({})
 
     async def resend(self, request: Request) -> Response:
@@ -142,8 +160,9 @@ class EmailFlows:
         email = field(body, "email", str, "")
         phone = field(body, "phone", str, "")
         if kind not in ("signup", "email_change", "sms", "phone_change"):
-            raise bad_request("validation_failed",
-                              "Missing one of these types: signup, email_change, sms, phone_change")
+            raise bad_request(
+                "validation_failed", "Missing one of these types: signup, email_change, sms, phone_change"
+            )
         pkce = pkce_params(body) if kind in ("signup", "email_change") else None
         if not email and kind == "signup":
             raise bad_request("validation_failed", "Type provided requires an email address")
@@ -162,8 +181,14 @@ class EmailFlows:
             # confirmed users have nothing to resend; email changes apply at once (autoconfirm)
             if user is not None and kind == "signup" and user["email_confirmed_at"] is None:
                 action = Action.INVITE if user["invited_at"] is not None else Action.SIGNUP
-                await self._send(conn, request, user, action, redirect_to=self._redirect(request, body),
-                                 pkce=pkce if action is Action.SIGNUP else None)
+                await self._send(
+                    conn,
+                    request,
+                    user,
+                    action,
+                    redirect_to=self._redirect(request, body),
+                    pkce=pkce if action is Action.SIGNUP else None,
+                )
         return JSONResponse({})
 
     async def reauthenticate(self, request: Request) -> Response:
@@ -173,8 +198,9 @@ class EmailFlows:
             user = caller.user
             assert user is not None
             if not user["email"]:
-                raise bad_request("validation_failed",
-                                  "Reauthentication requires the user to have an email or a phone number")
+                raise bad_request(
+                    "validation_failed", "Reauthentication requires the user to have an email or a phone number"
+                )
             if user["email_confirmed_at"] is None:
                 raise unprocessable("email_not_confirmed", "Please verify your email first.")
             async with conn.transaction():
@@ -196,9 +222,15 @@ class EmailFlows:
                     user_id = uuid.uuid4()
                     try:
                         await users.insert_user(
-                            conn, user_id=user_id, email=email, password_hash="", user_metadata=data,
-                            app_metadata={"provider": "email", "providers": ["email"]}, role=users.AUDIENCE,
-                            confirmed=False)
+                            conn,
+                            user_id=user_id,
+                            email=email,
+                            password_hash="",
+                            user_metadata=data,
+                            app_metadata={"provider": "email", "providers": ["email"]},
+                            role=users.AUDIENCE,
+                            confirmed=False,
+                        )
                     except Exception as exc:
                         if users.unique_violation(exc):
                             raise users.email_exists_error() from exc
@@ -236,25 +268,40 @@ class EmailFlows:
                         users.check_password_strength(password)
                     user_id = uuid.uuid4()
                     await users.insert_user(
-                        conn, user_id=user_id, email=email,
+                        conn,
+                        user_id=user_id,
+                        email=email,
                         password_hash=await users.hash_password(password) if kind == "signup" else "",
-                        user_metadata=data, app_metadata={"provider": "email", "providers": ["email"]},
-                        role=users.AUDIENCE, confirmed=False)
+                        user_metadata=data,
+                        app_metadata={"provider": "email", "providers": ["email"]},
+                        role=users.AUDIENCE,
+                        confirmed=False,
+                    )
                     user = await users.find_by_id(conn, user_id)
                     assert user is not None
                 action = Action(kind)
                 otp = emails.new_otp(self.settings.otp_length)
                 hashed = emails.token_hash(email, otp)
-                column, sent = (("recovery_token", "recovery_sent_at") if action in (Action.MAGICLINK, Action.RECOVERY)
-                                else ("confirmation_token", "confirmation_sent_at"))
+                column, sent = (
+                    ("recovery_token", "recovery_sent_at")
+                    if action in (Action.MAGICLINK, Action.RECOVERY)
+                    else ("confirmation_token", "confirmation_sent_at")
+                )
                 extra = ", invited_at = now()" if action is Action.INVITE else ""
-                await conn.execute(f"update auth.users set {column} = %s, {sent} = now(){extra} where id = %s",
-                                   (hashed, str(user["id"])))
+                await conn.execute(
+                    f"update auth.users set {column} = %s, {sent} = now(){extra} where id = %s",
+                    (hashed, str(user["id"])),
+                )
             payload = await users.load_json(conn, user["id"])
-        payload.update({
-            "action_link": emails.action_link(ctx.api_url, hashed, action, redirect_to),
-            "email_otp": otp, "hashed_token": hashed, "verification_type": action.value, "redirect_to": redirect_to,
-        })
+        payload.update(
+            {
+                "action_link": emails.action_link(ctx.api_url, hashed, action, redirect_to),
+                "email_otp": otp,
+                "hashed_token": hashed,
+                "verification_type": action.value,
+                "redirect_to": redirect_to,
+            }
+        )
         return JSONResponse(payload)
 
     async def sso(self, request: Request) -> Response:

@@ -60,13 +60,16 @@ def _check_api_key(request: Request) -> Response | None:
     """Supabase's gateway (Kong key-auth): no valid project key, no entry."""
     key = request.headers.get("apikey") or request.query_params.get("apikey")
     if not key:
-        return JSONResponse({"message": "No API key found in request",
-                             "hint": "No `apikey` request header or url param was found."}, status_code=401)
+        return JSONResponse(
+            {"message": "No API key found in request", "hint": "No `apikey` request header or url param was found."},
+            status_code=401,
+        )
     keys = context(request).keys
     if not any(hmac.compare_digest(key.encode(), known.encode()) for known in (keys.anon_key, keys.service_role_key)):
-        return JSONResponse({"message": "Invalid API key",
-                             "hint": "Double check your Supabase `anon` or `service_role` API key."},
-                            status_code=401)
+        return JSONResponse(
+            {"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."},
+            status_code=401,
+        )
     return None
 
 
@@ -80,8 +83,12 @@ def guarded(handler: Handler, *, needs_key: bool = True) -> Handler:
             return error_response(request, exc)
         except Exception:
             log.exception("auth: unexpected failure on %s %s", request.method, request.url.path)
-            return error_response(request, AuthError(
-                500, "unexpected_failure", "Unexpected failure, please check server logs for more information"))
+            return error_response(
+                request,
+                AuthError(
+                    500, "unexpected_failure", "Unexpected failure, please check server logs for more information"
+                ),
+            )
 
     return endpoint
 
@@ -107,8 +114,9 @@ class AuthAPI:
             raise bad_request("validation_failed", "Signup requires a valid password")
         users.check_password_strength(password)
         if email and phone:
-            raise bad_request("validation_failed",
-                              "Only an email address or phone number should be provided on signup.")
+            raise bad_request(
+                "validation_failed", "Only an email address or phone number should be provided on signup."
+            )
         if phone:
             raise bad_request("phone_provider_disabled", "Phone signups are disabled")
         email = users.validate_email(email)
@@ -121,8 +129,13 @@ class AuthAPI:
             try:
                 async with conn.transaction():
                     await users.insert_user(
-                        conn, user_id=user_id, email=email, password_hash=password_hash, user_metadata=data,
-                        app_metadata={"provider": "email", "providers": ["email"]}, role=users.AUDIENCE,
+                        conn,
+                        user_id=user_id,
+                        email=email,
+                        password_hash=password_hash,
+                        user_metadata=data,
+                        app_metadata={"provider": "email", "providers": ["email"]},
+                        role=users.AUDIENCE,
                         confirmed=True,
                     )
                     payload = await sessions.issue_session(conn, ctx, self.settings, request, user_id)
@@ -183,8 +196,13 @@ class AuthAPI:
             if caller.claims.get("aud") != users.AUDIENCE:
                 raise bad_request("validation_failed", "Token audience doesn't match request audience")
             assert caller.user is not None
-            return JSONResponse(users.user_json(caller.user, await users.identities(conn, caller.user["id"]),
-                                                await users.factors(conn, caller.user["id"])))
+            return JSONResponse(
+                users.user_json(
+                    caller.user,
+                    await users.identities(conn, caller.user["id"]),
+                    await users.factors(conn, caller.user["id"]),
+                )
+            )
 
     async def update_user(self, request: Request) -> Response:
         ctx = context(request)
@@ -220,8 +238,9 @@ class AuthAPI:
                 new_hash = await users.hash_password(password)
             try:
                 async with conn.transaction():
-                    await self._apply_user_update(conn, caller, new_email=new_email, new_hash=new_hash,
-                                                  data=data, app_data=app_data)
+                    await self._apply_user_update(
+                        conn, caller, new_email=new_email, new_hash=new_hash, data=data, app_data=app_data
+                    )
             except Exception as exc:
                 if users.unique_violation(exc):
                     raise users.email_exists_error() from exc
@@ -234,34 +253,48 @@ class AuthAPI:
         if not expected or user["reauthentication_sent_at"] is None:
             raise AuthError(422, "reauthentication_not_valid", "Requested reauthentication is invalid")
         if not emails.token_matches(emails.token_hash(user["email"] or "", nonce), expected) or emails.is_expired(
-                user["reauthentication_sent_at"], self.settings):
+            user["reauthentication_sent_at"], self.settings
+        ):
             raise AuthError(422, "reauthentication_not_valid", "Requested reauthentication is invalid")
 
     @staticmethod
-    async def _apply_user_update(conn: Any, caller: sessions.Caller, *, new_email: str | None, new_hash: str | None,
-                                 data: dict[str, Any] | None, app_data: dict[str, Any] | None) -> None:
+    async def _apply_user_update(
+        conn: Any,
+        caller: sessions.Caller,
+        *,
+        new_email: str | None,
+        new_hash: str | None,
+        data: dict[str, Any] | None,
+        app_data: dict[str, Any] | None,
+    ) -> None:
         assert caller.user is not None
         uid = str(caller.user["id"])
         locked = await users.find_by_id(conn, uid, lock=True)
         if locked is None:
             raise forbidden("user_not_found", "User from sub claim in JWT does not exist")
         if new_hash is not None:
-            await conn.execute("update auth.users set encrypted_password = %s, reauthentication_token = '',"
-                               " updated_at = now() where id = %s", (new_hash, uid))
+            await conn.execute(
+                "update auth.users set encrypted_password = %s, reauthentication_token = '',"
+                " updated_at = now() where id = %s",
+                (new_hash, uid),
+            )
             # a new password logs every other session out, as GoTrue's UpdatePassword does
             if caller.session_id is not None:
-                await conn.execute("delete from auth.sessions where user_id = %s and id <> %s",
-                                   (uid, str(caller.session_id)))
+                await conn.execute(
+                    "delete from auth.sessions where user_id = %s and id <> %s", (uid, str(caller.session_id))
+                )
             else:
                 await conn.execute("delete from auth.sessions where user_id = %s", (uid,))
         if data is not None:
             merged = users.merge_metadata(locked["raw_user_meta_data"], data)
-            await conn.execute("update auth.users set raw_user_meta_data = %s, updated_at = now() where id = %s",
-                               (Jsonb(merged), uid))
+            await conn.execute(
+                "update auth.users set raw_user_meta_data = %s, updated_at = now() where id = %s", (Jsonb(merged), uid)
+            )
         if app_data is not None:
             merged = users.merge_metadata(locked["raw_app_meta_data"], app_data)
-            await conn.execute("update auth.users set raw_app_meta_data = %s, updated_at = now() where id = %s",
-                               (Jsonb(merged), uid))
+            await conn.execute(
+                "update auth.users set raw_app_meta_data = %s, updated_at = now() where id = %s", (Jsonb(merged), uid)
+            )
         if new_email is not None:
             await admin.set_email(conn, uid, new_email, confirmed=True)
 
@@ -276,32 +309,65 @@ class AuthAPI:
         return Response(status_code=204)
 
     async def settings_view(self, request: Request) -> Response:
-        providers = ["anonymous_users", "apple", "azure", "bitbucket", "discord", "facebook", "snapchat", "figma",
-                     "fly", "github", "gitlab", "google", "keycloak", "kakao", "linkedin", "linkedin_oidc", "notion",
-                     "spotify", "slack", "slack_oidc", "workos", "twitch", "twitter", "email", "phone", "zoom"]
-        return JSONResponse({
-            "external": {name: name == "email" for name in providers},
-            "disable_signup": False,
-            "mailer_autoconfirm": True,
-            "mfa_enabled": True,
-            "phone_autoconfirm": False,
-            "sms_provider": "",
-            "saml_enabled": False,
-            "saml_private_key_next_configured": False,
-            "passkeys_enabled": False,
-        })
+        providers = [
+            "anonymous_users",
+            "apple",
+            "azure",
+            "bitbucket",
+            "discord",
+            "facebook",
+            "snapchat",
+            "figma",
+            "fly",
+            "github",
+            "gitlab",
+            "google",
+            "keycloak",
+            "kakao",
+            "linkedin",
+            "linkedin_oidc",
+            "notion",
+            "spotify",
+            "slack",
+            "slack_oidc",
+            "workos",
+            "twitch",
+            "twitter",
+            "email",
+            "phone",
+            "zoom",
+        ]
+        return JSONResponse(
+            {
+                "external": {name: name == "email" for name in providers},
+                "disable_signup": False,
+                "mailer_autoconfirm": True,
+                "mfa_enabled": True,
+                "phone_autoconfirm": False,
+                "sms_provider": "",
+                "saml_enabled": False,
+                "saml_private_key_next_configured": False,
+                "passkeys_enabled": False,
+            }
+        )
 
     async def jwks(self, request: Request) -> Response:
         """No asymmetric keys: HS256 tokens are checked by the server (clients then call GET /user)."""
         return JSONResponse({"keys": []})
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"version": GOTRUE_VERSION, "name": "GoTrue",
-                             "description": "GoTrue is a user registration and authentication API"})
+        return JSONResponse(
+            {
+                "version": GOTRUE_VERSION,
+                "name": "GoTrue",
+                "description": "GoTrue is a user registration and authentication API",
+            }
+        )
 
 
 def limited(bucket: Bucket, limits: RateLimits, handler: Handler) -> Handler:
     """`handler` behind the caller's IP bucket, checked before the body is read."""
+
     async def endpoint(request: Request) -> Response:
         limits.check(bucket, request)
         return await handler(request)
@@ -345,24 +411,51 @@ def mount(mailer: Mailer | None = None) -> Mount:
         ("/admin/users/{user_id}/factors/{factor_id}", factors.admin_delete, ["DELETE"]),
     ]
     # Supabase's gateway leaves /verify open (`auth-v1-open`): email links carry no API key
-    routes = [Route("/health", guarded(api.health, needs_key=False), methods=["GET"]),
-              Route("/verify", guarded(limited(Bucket.VERIFY, limits, verifier.get), needs_key=False), methods=["GET"]),
-              Route("/verify", guarded(limited(Bucket.VERIFY, limits, verifier.post), needs_key=False),
-                    methods=["POST"]),
-              Route("/.well-known/jwks.json", guarded(api.jwks, needs_key=False), methods=["GET"])]
+    routes = [
+        Route("/health", guarded(api.health, needs_key=False), methods=["GET"]),
+        Route("/verify", guarded(limited(Bucket.VERIFY, limits, verifier.get), needs_key=False), methods=["GET"]),
+        Route("/verify", guarded(limited(Bucket.VERIFY, limits, verifier.post), needs_key=False), methods=["POST"]),
+        Route("/.well-known/jwks.json", guarded(api.jwks, needs_key=False), methods=["GET"]),
+    ]
     routes += [Route(path, guarded(handler), methods=methods) for path, handler, methods in table]
-    routes.append(Route("/{rest:path}", guarded(_unknown, needs_key=False),
-                        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
+    routes.append(
+        Route(
+            "/{rest:path}",
+            guarded(_unknown, needs_key=False),
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        )
+    )
     return Mount("/auth/v1", routes=routes)
 
 
 async def _unknown(request: Request) -> Response:
     """Anything else: a wrong method on a known path is 405, an unknown path 404 (JSON, like GoTrue)."""
     path = request.path_params.get("rest", "")
-    known = path in ("signup", "token", "user", "logout", "settings", "health", "admin/users",
-                     ".well-known/jwks.json", "otp", "magiclink", "recover", "resend", "verify", "reauthenticate",
-                     "invite", "admin/generate_link", "sso", "factors") or (
-        path.startswith("admin/users/") and path.count("/") in (2, 3, 4)) or (path.startswith("factors/"))
+    known = (
+        path
+        in (
+            "signup",
+            "token",
+            "user",
+            "logout",
+            "settings",
+            "health",
+            "admin/users",
+            ".well-known/jwks.json",
+            "otp",
+            "magiclink",
+            "recover",
+            "resend",
+            "verify",
+            "reauthenticate",
+            "invite",
+            "admin/generate_link",
+            "sso",
+            "factors",
+        )
+        or (path.startswith("admin/users/") and path.count("/") in (2, 3, 4))
+        or (path.startswith("factors/"))
+    )
     if known:
         raise AuthError(405, "method_not_allowed", "Method Not Allowed")
     raise AuthError(404, "not_found", "Not Found")

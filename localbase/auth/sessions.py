@@ -91,9 +91,16 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def access_token(ctx: StackContext, settings: AuthSettings, user: dict[str, Any], session_id: uuid.UUID,
-                 signed_in_at: datetime, *, aal: str = "aal1",
-                 amr: list[dict[str, Any]] | None = None) -> tuple[str, int]:
+def access_token(
+    ctx: StackContext,
+    settings: AuthSettings,
+    user: dict[str, Any],
+    session_id: uuid.UUID,
+    signed_in_at: datetime,
+    *,
+    aal: str = "aal1",
+    amr: list[dict[str, Any]] | None = None,
+) -> tuple[str, int]:
     """A GoTrue access token for `user` in `session_id`, and its `exp`."""
     now = int(time.time())
     exp = now + settings.jwt_expiry
@@ -116,9 +123,17 @@ def access_token(ctx: StackContext, settings: AuthSettings, user: dict[str, Any]
     return ctx.keys.sign(claims), exp
 
 
-async def session_response(conn: AsyncConnection[Any], ctx: StackContext, settings: AuthSettings, *,
-                           user_id: uuid.UUID | str, session_id: uuid.UUID, signed_in_at: datetime,
-                           refresh_token: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
+async def session_response(
+    conn: AsyncConnection[Any],
+    ctx: StackContext,
+    settings: AuthSettings,
+    *,
+    user_id: uuid.UUID | str,
+    session_id: uuid.UUID,
+    signed_in_at: datetime,
+    refresh_token: str,
+    user: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """GoTrue's AccessTokenResponse for a session; `user` is re-read unless the caller holds it current."""
     if user is None:
         user = await users.find_by_id(conn, user_id)
@@ -142,7 +157,9 @@ async def assurance(conn: AsyncConnection[Any], session_id: uuid.UUID) -> tuple[
     row = await cur.fetchone()
     cur = await conn.execute(
         "select authentication_method, created_at from auth.mfa_amr_claims where session_id = %s"
-        " order by created_at desc", (str(session_id),))
+        " order by created_at desc",
+        (str(session_id),),
+    )
     amr = [{"method": method, "timestamp": int(at.timestamp())} for method, at in await cur.fetchall()]
     return (row[0] if row and row[0] else "aal1"), amr
 
@@ -151,11 +168,19 @@ async def add_amr(conn: AsyncConnection[Any], session_id: uuid.UUID | str, metho
     await conn.execute(
         "insert into auth.mfa_amr_claims (session_id, authentication_method) values (%s, %s)"
         " on conflict (session_id, authentication_method) do update set updated_at = now(), created_at = now()",
-        (str(session_id), method))
+        (str(session_id), method),
+    )
 
 
-async def issue_session(conn: AsyncConnection[Any], ctx: StackContext, settings: AuthSettings, request: Request,
-                        user_id: uuid.UUID | str, *, method: str = "password") -> dict[str, Any]:
+async def issue_session(
+    conn: AsyncConnection[Any],
+    ctx: StackContext,
+    settings: AuthSettings,
+    request: Request,
+    user_id: uuid.UUID | str,
+    *,
+    method: str = "password",
+) -> dict[str, Any]:
     """Sign `user_id` in: new session, first refresh token, last_sign_in_at (caller's transaction).
 
     `method` is the amr entry GoTrue records for how the user proved who they are (password, otp, ...).
@@ -181,8 +206,9 @@ async def issue_session(conn: AsyncConnection[Any], ctx: StackContext, settings:
         "update auth.identities set last_sign_in_at = now() where user_id = %s and provider = 'email'",
         (str(user_id),),
     )
-    return await session_response(conn, ctx, settings, user_id=user_id, session_id=session_id,
-                                  signed_in_at=created[0], refresh_token=token)
+    return await session_response(
+        conn, ctx, settings, user_id=user_id, session_id=session_id, signed_in_at=created[0], refresh_token=token
+    )
 
 
 def _is_ip(value: str) -> bool:
@@ -196,8 +222,9 @@ def _is_ip(value: str) -> bool:
 _NOT_FOUND = ("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
 
 
-async def refresh(conn: AsyncConnection[Any], ctx: StackContext, settings: AuthSettings,
-                  presented: str) -> dict[str, Any]:
+async def refresh(
+    conn: AsyncConnection[Any], ctx: StackContext, settings: AuthSettings, presented: str
+) -> dict[str, Any]:
     """The refresh_token grant with rotation and reuse detection (runs its own transaction).
 
     Reuse detection must commit the family revocation and still answer with an error, so the
@@ -266,8 +293,16 @@ async def refresh(conn: AsyncConnection[Any], ctx: StackContext, settings: AuthS
                     " where id = %s",
                     (session["id"],),
                 )
-                result = await session_response(conn, ctx, settings, user_id=user["id"], session_id=session["id"],
-                                                signed_in_at=session["created_at"], refresh_token=issued, user=user)
+                result = await session_response(
+                    conn,
+                    ctx,
+                    settings,
+                    user_id=user["id"],
+                    session_id=session["id"],
+                    signed_in_at=session["created_at"],
+                    refresh_token=issued,
+                    user=user,
+                )
     if failure is not None:
         raise failure
     assert result is not None
@@ -307,15 +342,17 @@ async def load_caller(conn: AsyncConnection[Any], claims: dict[str, Any]) -> Cal
         session_id = users.parse_uuid(raw_sid) if isinstance(raw_sid, str) else None
         if session_id is None:
             raise forbidden("bad_jwt", "invalid claim: session_id claim must be a UUID")
-        cur = await conn.execute("select 1 from auth.sessions where id = %s and user_id = %s",
-                                 (str(session_id), str(user_id)))
+        cur = await conn.execute(
+            "select 1 from auth.sessions where id = %s and user_id = %s", (str(session_id), str(user_id))
+        )
         if await cur.fetchone() is None:
             raise forbidden("session_not_found", "Session from session_id claim in JWT does not exist")
     return Caller(claims, user, session_id)
 
 
-async def require_user(conn: AsyncConnection[Any], ctx: StackContext, request: Request,
-                       claims: dict[str, Any] | None = None) -> Caller:
+async def require_user(
+    conn: AsyncConnection[Any], ctx: StackContext, request: Request, claims: dict[str, Any] | None = None
+) -> Caller:
     """GoTrue's requireAuthentication: a valid user token whose session still exists, not banned.
 
     `claims` may be verified beforehand (no database needed), so a request body is only read from
@@ -347,7 +384,8 @@ async def logout(conn: AsyncConnection[Any], caller: Caller, scope: str) -> None
     if caller.session_id is not None and scope == "local":
         await conn.execute("delete from auth.sessions where id = %s", (str(caller.session_id),))
     elif caller.session_id is not None and scope == "others":
-        await conn.execute("delete from auth.sessions where user_id = %s and id <> %s",
-                           (user_id, str(caller.session_id)))
+        await conn.execute(
+            "delete from auth.sessions where user_id = %s and id <> %s", (user_id, str(caller.session_id))
+        )
     else:  # global, or a token without a session (GoTrue then logs out everywhere)
         await conn.execute("delete from auth.sessions where user_id = %s", (user_id,))

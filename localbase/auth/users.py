@@ -107,8 +107,9 @@ def parse_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
-async def find_by_id(conn: AsyncConnection[Any], user_id: uuid.UUID | str, *,
-                     lock: bool = False) -> dict[str, Any] | None:
+async def find_by_id(
+    conn: AsyncConnection[Any], user_id: uuid.UUID | str, *, lock: bool = False
+) -> dict[str, Any] | None:
     sql = f"select {USER_COLUMNS} from auth.users where id = %s" + (" for update" if lock else "")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, (str(user_id),))
@@ -137,8 +138,7 @@ async def identities(conn: AsyncConnection[Any], user_id: uuid.UUID | str) -> li
     return (await identities_of(conn, [user_id])).get(str(user_id), [])
 
 
-async def identities_of(conn: AsyncConnection[Any],
-                        user_ids: list[uuid.UUID | str]) -> dict[str, list[dict[str, Any]]]:
+async def identities_of(conn: AsyncConnection[Any], user_ids: list[uuid.UUID | str]) -> dict[str, list[dict[str, Any]]]:
     """The identities of several users in one query, as GoTrue's JSON, keyed by user id."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
@@ -166,8 +166,9 @@ async def identities_of(conn: AsyncConnection[Any],
     return out
 
 
-def user_json(row: dict[str, Any], idents: list[dict[str, Any]],
-              factor_list: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def user_json(
+    row: dict[str, Any], idents: list[dict[str, Any]], factor_list: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The User object exactly as GoTrue marshals it (omitempty fields left out when empty)."""
     out: dict[str, Any] = {
         "id": str(row["id"]),
@@ -207,12 +208,22 @@ async def factors(conn: AsyncConnection[Any], user_id: uuid.UUID | str) -> list[
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "select id, friendly_name, factor_type, status, created_at, updated_at, last_challenged_at"
-            " from auth.mfa_factors where user_id = %s order by created_at", (str(user_id),))
+            " from auth.mfa_factors where user_id = %s order by created_at",
+            (str(user_id),),
+        )
         rows = await cur.fetchall()
-    return [{"id": str(r["id"]), "friendly_name": r["friendly_name"] or "", "factor_type": r["factor_type"],
-             "status": r["status"], "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"]),
-             **({"last_challenged_at": iso(r["last_challenged_at"])} if r["last_challenged_at"] else {})}
-            for r in rows]
+    return [
+        {
+            "id": str(r["id"]),
+            "friendly_name": r["friendly_name"] or "",
+            "factor_type": r["factor_type"],
+            "status": r["status"],
+            "created_at": iso(r["created_at"]),
+            "updated_at": iso(r["updated_at"]),
+            **({"last_challenged_at": iso(r["last_challenged_at"])} if r["last_challenged_at"] else {}),
+        }
+        for r in rows
+    ]
 
 
 async def load_json(conn: AsyncConnection[Any], user_id: uuid.UUID | str) -> dict[str, Any]:
@@ -253,11 +264,24 @@ async def insert_user(
         "insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,"
         " raw_app_meta_data, raw_user_meta_data, created_at, updated_at)"
         " values (%s, %s, %s, %s, %s, %s, case when %s then now() end, %s, %s, now(), now())",
-        (INSTANCE_ID, str(user_id), AUDIENCE, role, email, password_hash, confirmed, Jsonb(app_metadata),
-         Jsonb(user_metadata)),
+        (
+            INSTANCE_ID,
+            str(user_id),
+            AUDIENCE,
+            role,
+            email,
+            password_hash,
+            confirmed,
+            Jsonb(app_metadata),
+            Jsonb(user_metadata),
+        ),
     )
-    identity_data: dict[str, Any] = {"sub": str(user_id), "email": email, "email_verified": confirmed,
-                                     "phone_verified": False}
+    identity_data: dict[str, Any] = {
+        "sub": str(user_id),
+        "email": email,
+        "email_verified": confirmed,
+        "phone_verified": False,
+    }
     for key, value in user_metadata.items():
         identity_data.setdefault(key, value)
     await conn.execute(

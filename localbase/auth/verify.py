@@ -31,8 +31,15 @@ from localbase.context import context
 
 FLOW_STATE_EXPIRY = timedelta(minutes=5)  # GoTrue's FlowStateExpiryDuration default
 _LINK_TYPES = (Action.SIGNUP, Action.INVITE, Action.MAGICLINK, Action.RECOVERY, Action.EMAIL_CHANGE)
-_OAUTH_ERRORS = {400: "invalid_request", 401: "unauthorized_client", 403: "access_denied", 404: "invalid_request",
-                 422: "invalid_request", 429: "invalid_request", 500: "server_error"}
+_OAUTH_ERRORS = {
+    400: "invalid_request",
+    401: "unauthorized_client",
+    403: "access_denied",
+    404: "invalid_request",
+    422: "invalid_request",
+    429: "invalid_request",
+    500: "server_error",
+}
 
 
 def _expired_link() -> AuthError:
@@ -70,9 +77,17 @@ class Verifier:
             return RedirectResponse(self._error_url(redirect_to, exc, pkce), status_code=303)
         if pkce:
             return RedirectResponse(_with_query(redirect_to, {"code": code}), status_code=303)
-        fragment = urlencode({"access_token": session["access_token"], "expires_at": session["expires_at"],
-                              "expires_in": session["expires_in"], "refresh_token": session["refresh_token"],
-                              "token_type": "bearer", "type": kind, "sb": ""})
+        fragment = urlencode(
+            {
+                "access_token": session["access_token"],
+                "expires_at": session["expires_at"],
+                "expires_in": session["expires_in"],
+                "refresh_token": session["refresh_token"],
+                "token_type": "bearer",
+                "type": kind,
+                "sb": "",
+            }
+        )
         return RedirectResponse(f"{redirect_to}#{fragment}", status_code=303)
 
     async def post(self, request: Request) -> Response:
@@ -92,8 +107,9 @@ class Verifier:
         async with ctx.auth_pool.connection() as conn, conn.transaction():
             if token:
                 if not email:
-                    raise bad_request("validation_failed",
-                                      "Only an email address or phone number should be provided on verify")
+                    raise bad_request(
+                        "validation_failed", "Only an email address or phone number should be provided on verify"
+                    )
                 try:
                     email = users.validate_email(email)
                 except AuthError as exc:
@@ -106,8 +122,9 @@ class Verifier:
                 action = self._action(kind, link=False)
                 user = await self._by_stored_token(conn, token_hash, action)
                 if action is Action.EMAIL:
-                    action = Action.MAGICLINK if emails.token_matches(token_hash, user["recovery_token"]) \
-                        else Action.SIGNUP
+                    action = (
+                        Action.MAGICLINK if emails.token_matches(token_hash, user["recovery_token"]) else Action.SIGNUP
+                    )
             await self._apply(conn, user, action)
             session = await sessions.issue_session(conn, ctx, self.settings, request, user["id"], method="otp")
         return JSONResponse(session)
@@ -120,16 +137,21 @@ class Verifier:
         return Action(kind)
 
     async def _by_stored_token(self, conn: AsyncConnection[Any], token: str, action: Action) -> dict[str, Any]:
-        columns = {Action.SIGNUP: ("confirmation_token",), Action.INVITE: ("confirmation_token",),
-                   Action.MAGICLINK: ("recovery_token",), Action.RECOVERY: ("recovery_token",),
-                   Action.EMAIL: ("confirmation_token", "recovery_token"),
-                   Action.EMAIL_CHANGE: ()}[action]
+        columns = {
+            Action.SIGNUP: ("confirmation_token",),
+            Action.INVITE: ("confirmation_token",),
+            Action.MAGICLINK: ("recovery_token",),
+            Action.RECOVERY: ("recovery_token",),
+            Action.EMAIL: ("confirmation_token", "recovery_token"),
+            Action.EMAIL_CHANGE: (),
+        }[action]
         if not columns:
             raise _expired_link()
         where = " or ".join(f"{c} = %s" for c in columns)
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"select {users.USER_COLUMNS} from auth.users where {where} for update",
-                              tuple(token for _ in columns))
+            await cur.execute(
+                f"select {users.USER_COLUMNS} from auth.users where {where} for update", tuple(token for _ in columns)
+            )
             user = await cur.fetchone()
         if user is None:
             raise _expired_link()
@@ -140,8 +162,9 @@ class Verifier:
             raise _expired_link()
         return user
 
-    async def _by_email_and_otp(self, conn: AsyncConnection[Any], email: str, hashed: str,
-                                action: Action) -> tuple[dict[str, Any], Action]:
+    async def _by_email_and_otp(
+        self, conn: AsyncConnection[Any], email: str, hashed: str, action: Action
+    ) -> tuple[dict[str, Any], Action]:
         user = await users.find_by_email(conn, email)
         if user is None:
             raise _expired_token()
@@ -150,16 +173,19 @@ class Verifier:
         if users.is_banned(user):
             raise forbidden("user_banned", "User is banned")
         confirm_ok = emails.token_matches(hashed, user["confirmation_token"]) and not emails.is_expired(
-            user["confirmation_sent_at"], self.settings)
+            user["confirmation_sent_at"], self.settings
+        )
         recover_ok = emails.token_matches(hashed, user["recovery_token"]) and not emails.is_expired(
-            user["recovery_sent_at"], self.settings)
+            user["recovery_sent_at"], self.settings
+        )
         if action is Action.EMAIL:
             if confirm_ok:
                 return user, Action.SIGNUP
             if recover_ok:
                 return user, Action.MAGICLINK
         elif (action in (Action.SIGNUP, Action.INVITE) and confirm_ok) or (
-                action in (Action.MAGICLINK, Action.RECOVERY) and recover_ok):
+            action in (Action.MAGICLINK, Action.RECOVERY) and recover_ok
+        ):
             return user, action
         raise _expired_token()
 
@@ -171,14 +197,22 @@ class Verifier:
             if not user["encrypted_password"] and user["invited_at"] is not None:
                 random_hash = await users.hash_password(secrets.token_urlsafe(48))
                 await conn.execute("update auth.users set encrypted_password = %s where id = %s", (random_hash, uid))
-            await conn.execute("update auth.users set confirmation_token = '', email_confirmed_at ="
-                               " coalesce(email_confirmed_at, now()), updated_at = now() where id = %s", (uid,))
+            await conn.execute(
+                "update auth.users set confirmation_token = '', email_confirmed_at ="
+                " coalesce(email_confirmed_at, now()), updated_at = now() where id = %s",
+                (uid,),
+            )
         else:
-            await conn.execute("update auth.users set recovery_token = '', email_confirmed_at ="
-                               " coalesce(email_confirmed_at, now()), updated_at = now() where id = %s", (uid,))
+            await conn.execute(
+                "update auth.users set recovery_token = '', email_confirmed_at ="
+                " coalesce(email_confirmed_at, now()), updated_at = now() where id = %s",
+                (uid,),
+            )
         await conn.execute(
             "update auth.identities set identity_data = identity_data || %s, updated_at = now()"
-            " where user_id = %s and provider = 'email'", (Jsonb({"email_verified": True}), uid))
+            " where user_id = %s and provider = 'email'",
+            (Jsonb({"email_verified": True}), uid),
+        )
 
     @staticmethod
     async def _issue_auth_code(conn: AsyncConnection[Any], user_id: Any, action: Action) -> str:
@@ -186,7 +220,9 @@ class Verifier:
         cur = await conn.execute(
             "update auth.flow_state set auth_code_issued_at = now(), updated_at = now() where id = ("
             " select id from auth.flow_state where user_id = %s and authentication_method = %s"
-            " order by created_at desc limit 1) returning auth_code", (str(user_id), method))
+            " order by created_at desc limit 1) returning auth_code",
+            (str(user_id), method),
+        )
         row = await cur.fetchone()
         if row is None:
             raise bad_request("flow_state_not_found", "No associated flow state found.")
@@ -194,8 +230,11 @@ class Verifier:
 
     @staticmethod
     def _error_url(redirect_to: str, exc: AuthError, pkce: bool) -> str:
-        params = {"error": _OAUTH_ERRORS.get(exc.status, "server_error"), "error_code": exc.code,
-                  "error_description": exc.message}
+        params = {
+            "error": _OAUTH_ERRORS.get(exc.status, "server_error"),
+            "error_code": exc.code,
+            "error_description": exc.message,
+        }
         base = _with_query(redirect_to, params) if pkce else redirect_to
         return f"{base}#{urlencode({**params, 'sb': ''})}"
 
@@ -204,8 +243,9 @@ class Verifier:
         code = field(body, "auth_code", str, "")
         verifier = field(body, "code_verifier", str, "")
         if not code or not verifier:
-            raise bad_request("validation_failed",
-                              "invalid request: both auth code and code verifier should be non-empty")
+            raise bad_request(
+                "validation_failed", "invalid request: both auth code and code verifier should be non-empty"
+            )
         ctx = context(request)
         async with ctx.auth_pool.connection() as conn, conn.transaction():
             async with conn.cursor(row_factory=dict_row) as cur:
@@ -218,8 +258,9 @@ class Verifier:
             if not _pkce_matches(verifier, flow["code_challenge"], flow["code_challenge_method"]):
                 raise bad_request("bad_code_verifier", "code challenge does not match previously saved code verifier")
             await conn.execute("delete from auth.flow_state where id = %s", (flow["id"],))
-            session = await sessions.issue_session(conn, ctx, self.settings, request, flow["user_id"],
-                                                   method=flow["authentication_method"])
+            session = await sessions.issue_session(
+                conn, ctx, self.settings, request, flow["user_id"], method=flow["authentication_method"]
+            )
         return JSONResponse(session)
 
 

@@ -48,8 +48,14 @@ class Message:
     created: datetime
 
     def summary(self) -> dict[str, Any]:
-        return {"ID": self.id, "From": {"Address": self.sender}, "To": [{"Address": self.to}],
-                "Subject": self.subject, "Created": self.created.isoformat(), "Snippet": self.text[:200]}
+        return {
+            "ID": self.id,
+            "From": {"Address": self.sender},
+            "To": [{"Address": self.to}],
+            "Subject": self.subject,
+            "Created": self.created.isoformat(),
+            "Snippet": self.text[:200],
+        }
 
     def detail(self) -> dict[str, Any]:
         return {**self.summary(), "Text": self.text, "HTML": self.html}
@@ -83,8 +89,9 @@ class SmtpTarget:
         """Blocking send (run it in a thread)."""
         try:
             if self.implicit_tls:
-                client: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=30,
-                                                       context=ssl.create_default_context())
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=30, context=ssl.create_default_context()
+                )
             else:
                 client = smtplib.SMTP(self.host, self.port, timeout=30)
             with client:
@@ -149,8 +156,11 @@ class Mailer:
             self.inbox.clear()
             return Response(status_code=204)
 
-        return Mount("/inbox/api/v1", routes=[
-            Route("/messages", list_messages, methods=["GET"]),
-            Route("/messages", clear, methods=["DELETE"]),
-            Route("/message/{message_id}", one_message, methods=["GET"]),
-        ])
+        return Mount(
+            "/inbox/api/v1",
+            routes=[
+                Route("/messages", list_messages, methods=["GET"]),
+                Route("/messages", clear, methods=["DELETE"]),
+                Route("/message/{message_id}", one_message, methods=["GET"]),
+            ],
+        )

@@ -56,8 +56,10 @@ class RealtimeService:
         self.sessions: set[Session] = set()
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self.capture.run(), name="realtime-capture"),
-                       asyncio.create_task(self.db_broadcasts.run(), name="realtime-db-broadcasts")]
+        self._tasks = [
+            asyncio.create_task(self.capture.run(), name="realtime-capture"),
+            asyncio.create_task(self.db_broadcasts.run(), name="realtime-db-broadcasts"),
+        ]
 
     async def stop(self) -> None:
         for session in list(self.sessions):
@@ -81,8 +83,15 @@ class RealtimeService:
             await ws.close(code=1008)
             return
         await ws.accept()
-        session = Session(ws, vsn, keys=self.ctx.keys, hub=self.hub, pool=self.ctx.admin_pool, apikey=apikey,
-                          private_only=self.private_only)
+        session = Session(
+            ws,
+            vsn,
+            keys=self.ctx.keys,
+            hub=self.hub,
+            pool=self.ctx.admin_pool,
+            apikey=apikey,
+            private_only=self.private_only,
+        )
         self.sessions.add(session)
         try:
             await session.run()

@@ -102,8 +102,9 @@ _ready: set[int] = set()  # pools whose database has the function (per process)
 _lock = asyncio.Lock()
 
 
-async def _authorize(pool: AsyncConnectionPool, sub_topic: str, claims: dict[str, Any], read_exts: list[str],
-                     write_ext: str | None) -> set[str]:
+async def _authorize(
+    pool: AsyncConnectionPool, sub_topic: str, claims: dict[str, Any], read_exts: list[str], write_ext: str | None
+) -> set[str]:
     try:
         if id(pool) not in _ready:
             async with _lock, pool.connection() as conn:
@@ -112,8 +113,9 @@ async def _authorize(pool: AsyncConnectionPool, sub_topic: str, claims: dict[str
         claims = {**claims, "role": str(claims.get("role") or "anon")}
         async with pool.connection() as conn, conn.pipeline() as pipeline:  # one round trip for the three
             await conn.execute(f"set statement_timeout = '{STATEMENT_TIMEOUT}'")
-            cur = await conn.execute(f"select {SCHEMA}.authorize(%s, %s, %s, %s)",
-                                     (sub_topic, Jsonb(claims), read_exts, write_ext))
+            cur = await conn.execute(
+                f"select {SCHEMA}.authorize(%s, %s, %s, %s)", (sub_topic, Jsonb(claims), read_exts, write_ext)
+            )
             await conn.execute("reset statement_timeout")
             await pipeline.sync()
             row = await cur.fetchone()
@@ -122,12 +124,12 @@ async def _authorize(pool: AsyncConnectionPool, sub_topic: str, claims: dict[str
     return set(row[0]) if row and row[0] else set()
 
 
-async def read(pool: AsyncConnectionPool, sub_topic: str, claims: dict[str, Any], *,
-               presence: bool) -> Policies:
+async def read(pool: AsyncConnectionPool, sub_topic: str, claims: dict[str, Any], *, presence: bool) -> Policies:
     """May the caller receive broadcasts / presence on `sub_topic`? Raises AuthorizationUnavailable."""
     allowed = await _authorize(pool, sub_topic, claims, ["broadcast", "presence"] if presence else ["broadcast"], None)
-    return Policies(broadcast_read="read:broadcast" in allowed,
-                    presence_read=("read:presence" in allowed) if presence else None)
+    return Policies(
+        broadcast_read="read:broadcast" in allowed, presence_read=("read:presence" in allowed) if presence else None
+    )
 
 
 async def write(pool: AsyncConnectionPool, sub_topic: str, claims: dict[str, Any], extension: Extension) -> bool:

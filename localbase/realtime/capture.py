@@ -156,8 +156,11 @@ class Capture:
         for channel in list(self.hub.pg_channels):
             if channel.live:
                 channel.live = False
-                channel.system("postgres_changes", "error",
-                               "realtime capture restarted: changes may have been missed; rejoin to resubscribe")
+                channel.system(
+                    "postgres_changes",
+                    "error",
+                    "realtime capture restarted: changes may have been missed; rejoin to resubscribe",
+                )
 
     async def process(self, conn: AsyncConnection[Any], messages: list[bytes]) -> None:
         """Decode one batch of streamed pgoutput messages and queue its events for the RLS checker."""
@@ -204,8 +207,9 @@ class Capture:
             for oid, typname, type_sql in await cur.fetchall():
                 self._types[int(oid)] = (str(typname), str(type_sql))
 
-    async def _typed(self, conn: AsyncConnection[Any], relation: Relation,
-                     tuples: list[list[Any]]) -> list[dict[str, Any]]:
+    async def _typed(
+        self, conn: AsyncConnection[Any], relation: Relation, tuples: list[list[Any]]
+    ) -> list[dict[str, Any]]:
         """Typed JSON objects for text tuples; UNCHANGED and key-only NULLs are dropped later.
 
         Common types are rewritten in Python (values.py); a batch with anything else is cast by PostgreSQL.
@@ -219,8 +223,9 @@ class Capture:
         cols = [f"c{i}" for i in range(len(relation.columns))]
         record_def = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in ["n", *cols])
         select = sql.SQL(", ").join(
-            sql.SQL("t.{}::{} as {}").format(sql.Identifier(c), sql.SQL(self._types[col.type_oid][1]),
-                                             sql.Identifier(col.name))
+            sql.SQL("t.{}::{} as {}").format(
+                sql.Identifier(c), sql.SQL(self._types[col.type_oid][1]), sql.Identifier(col.name)
+            )
             for c, col in zip(cols, relation.columns, strict=True)
         )
         query = sql.SQL(
@@ -236,8 +241,9 @@ class Capture:
 
     # matching -------------------------------------------------------------------------------------
 
-    def _binding_index(self) -> tuple[dict[tuple[str, str], list[tuple[Channel, Binding]]],
-                                      list[tuple[Channel, Binding]]]:
+    def _binding_index(
+        self,
+    ) -> tuple[dict[tuple[str, str], list[tuple[Channel, Binding]]], list[tuple[Channel, Binding]]]:
         """Bindings by (schema, table), plus those that name no table or schema '*' (checked against every table)."""
         exact: dict[tuple[str, str], list[tuple[Channel, Binding]]] = {}
         loose: list[tuple[Channel, Binding]] = []
@@ -258,10 +264,14 @@ class Capture:
                 relation = self.decoder.relations.get(change.relation_oid)
                 if relation is None:
                     continue
-                candidates = [(ch, b) for ch, b in exact.get((relation.schema, relation.name), ())
-                              if b.event in ("*", change.kind)]
-                candidates += [(ch, b) for ch, b in loose
-                               if b.schema in ("*", relation.schema) and b.wants(change.kind)]
+                candidates = [
+                    (ch, b)
+                    for ch, b in exact.get((relation.schema, relation.name), ())
+                    if b.event in ("*", change.kind)
+                ]
+                candidates += [
+                    (ch, b) for ch, b in loose if b.schema in ("*", relation.schema) and b.wants(change.kind)
+                ]
                 if candidates:
                     pending.append((relation, change, stamp, candidates))
         if not pending:
@@ -287,8 +297,9 @@ class Capture:
                 if any(v is UNCHANGED for v in change.new):
                     await self._fill_unchanged(conn, relation, change, record)
             if change.old is not None:
-                old = self._present(relation, change.old, typed[relation.oid][cursor[relation.oid]],
-                                    change.old_is_key_only)
+                old = self._present(
+                    relation, change.old, typed[relation.oid][cursor[relation.oid]], change.old_is_key_only
+                )
                 cursor[relation.oid] += 1
             subject = old if change.kind == "DELETE" else record
             ids_of: dict[Channel, list[int]] = {}
@@ -301,20 +312,23 @@ class Capture:
                 events.append(Event(relation, change, stamp, record, old, list(ids_of.items())))
         return events
 
-    async def _fill_unchanged(self, conn: AsyncConnection[Any], relation: Relation, change: Change,
-                              record: dict[str, Any]) -> None:
+    async def _fill_unchanged(
+        self, conn: AsyncConnection[Any], relation: Relation, change: Change, record: dict[str, Any]
+    ) -> None:
         """Complete an UPDATE whose unchanged TOASTed values the WAL does not carry, from the row as it is now."""
         keys = [c for c in relation.columns if c.is_key]
         if not keys or any(c.name not in record for c in keys):
             return
         await self._type_info(conn, {c.type_oid for c in keys})
         where = sql.SQL(" and ").join(
-            sql.SQL("t.{} = ({}::jsonb ->> {})::{}").format(sql.Identifier(c.name), sql.Placeholder("pk"),
-                                                      sql.Literal(c.name), sql.SQL(self._types[c.type_oid][1]))
+            sql.SQL("t.{} = ({}::jsonb ->> {})::{}").format(
+                sql.Identifier(c.name), sql.Placeholder("pk"), sql.Literal(c.name), sql.SQL(self._types[c.type_oid][1])
+            )
             for c in keys
         )
         query = sql.SQL("select to_jsonb(t) from {} t where {}").format(
-            sql.Identifier(relation.schema, relation.name), where)
+            sql.Identifier(relation.schema, relation.name), where
+        )
         pk = json.dumps({c.name: record[c.name] for c in keys})
         cur = await conn.execute(query, {"pk": pk})
         row = await cur.fetchone()
@@ -378,7 +392,10 @@ class Capture:
                     group = groups[fn].get((role, channel.claims_json))
                     if group is None:
                         group = groups[fn][(role, channel.claims_json)] = {
-                            "role": role, "claims": channel.claims_json, "items": []}
+                            "role": role,
+                            "claims": channel.claims_json,
+                            "items": [],
+                        }
                     group["items"].append({"n": n, "pk": pk})
                 per_event.append((channel, ids, n))
             wanted.append(per_event)
@@ -394,8 +411,10 @@ class Capture:
         for event in events:
             rel = event.relation
             rls_on = await self.rls.rls_enabled(conn, rel.oid)
-            allowed_of = {role: (await self.rls.access(conn, role, rel.oid)).columns
-                          for role in {ch.role for ch, _ in event.targets}}
+            allowed_of = {
+                role: (await self.rls.access(conn, role, rel.oid)).columns
+                for role in {ch.role for ch, _ in event.targets}
+            }
             data_cache: dict[frozenset[str], str] = {}
             ids_cache: dict[tuple[int, ...], str] = {}
             for channel, ids in event.targets:
@@ -419,9 +438,15 @@ class Capture:
     @staticmethod
     def _error_json(event: Event, error: str) -> str:
         """What Supabase's walrus sends instead of a row: no columns, no values, no commit timestamp."""
-        data: dict[str, Any] = {"schema": event.relation.schema, "table": event.relation.name,
-                                "commit_timestamp": None, "type": event.change.kind, "errors": [error],
-                                "columns": [], "record": {}}
+        data: dict[str, Any] = {
+            "schema": event.relation.schema,
+            "table": event.relation.name,
+            "commit_timestamp": None,
+            "type": event.change.kind,
+            "errors": [error],
+            "columns": [],
+            "record": {},
+        }
         if event.change.kind == "UPDATE":
             data["old_record"] = {}
         return json.dumps(data, separators=(",", ":"))
@@ -429,11 +454,18 @@ class Capture:
     def _data_json(self, event: Event, allowed: frozenset[str], rls_on: bool) -> str:
         rel = event.relation
         kind = event.change.kind
-        columns = [{"name": c.name, "type": self._types.get(c.type_oid, ("unknown", ""))[0]}
-                   for c in rel.columns if c.name in allowed]
+        columns = [
+            {"name": c.name, "type": self._types.get(c.type_oid, ("unknown", ""))[0]}
+            for c in rel.columns
+            if c.name in allowed
+        ]
         data: dict[str, Any] = {
-            "schema": rel.schema, "table": rel.name, "commit_timestamp": event.commit_timestamp,
-            "type": kind, "errors": None, "columns": columns,
+            "schema": rel.schema,
+            "table": rel.name,
+            "commit_timestamp": event.commit_timestamp,
+            "type": kind,
+            "errors": None,
+            "columns": columns,
         }
         keys = {c.name for c in rel.columns if c.is_key}
         if kind in ("INSERT", "UPDATE"):

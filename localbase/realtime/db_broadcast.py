@@ -85,8 +85,11 @@ class DatabaseBroadcasts:
         if not isinstance(topic, str) or not isinstance(event, str) or not topic or not event:
             return
         binary = row.get("binary_payload")
-        message = (BroadcastMessage(event, binary=bytes.fromhex(binary)) if isinstance(binary, str)
-                   else BroadcastMessage(event, payload=row.get("payload")))
+        message = (
+            BroadcastMessage(event, binary=bytes.fromhex(binary))
+            if isinstance(binary, str)
+            else BroadcastMessage(event, payload=row.get("payload"))
+        )
         self.delivered += self.hub.broadcast(hub_key(f"realtime:{topic}", row.get("private") is not False), message)
 
     async def _fetch(self, message_id: Any) -> dict[str, Any] | None:
@@ -96,6 +99,7 @@ class DatabaseBroadcasts:
             cur = await conn.execute(
                 "select json_build_object('topic', topic, 'event', event, 'private', private, 'payload', payload,"
                 " 'binary_payload', encode(binary_payload, 'hex')) from realtime.messages where id = %s::uuid",
-                (message_id,))
+                (message_id,),
+            )
             found = await cur.fetchone()
         return dict(found[0]) if found else None

@@ -177,5 +177,11 @@ def parse_binding(raw: Any) -> Binding:
     conditions = [parse_condition(part) for part in _split_conditions(flt)] if flt else []
     if conditions and (table in (None, "", "*") or schema == "*"):
         raise BindingError("a filter needs a specific schema and table")
-    return Binding(raw=raw, id=binding_id(raw), event=event.upper(), schema=schema,
-                   table=None if table in (None, "", "*") else table, conditions=conditions)
+    return Binding(
+        raw=raw,
+        id=binding_id(raw),
+        event=event.upper(),
+        schema=schema,
+        table=None if table in (None, "", "*") else table,
+        conditions=conditions,
+    )

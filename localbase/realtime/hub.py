@@ -119,8 +119,7 @@ class Channel:
         self.outbox.frame(Frame(self.topic, event, payload, None, self.join_ref))
 
     def system(self, extension: str, status: str, message: str) -> None:
-        self.push("system", {"extension": extension, "status": status, "message": message,
-                             "channel": self.sub_topic})
+        self.push("system", {"extension": extension, "status": status, "message": message, "channel": self.sub_topic})
 
     def push_change(self, ids_json: str, data_json: str) -> None:
         """A postgres_changes event from pre-serialized parts (the data is shared by many subscribers)."""

@@ -74,7 +74,7 @@ class _Reader:
 
     def cstring(self) -> str:
         end = self.data.index(b"\0", self.pos)
-        value = self.data[self.pos:end].decode("utf-8")
+        value = self.data[self.pos : end].decode("utf-8")
         self.pos = end + 1
         return value
 
@@ -89,7 +89,7 @@ class _Reader:
                 values.append(UNCHANGED)
             elif kind in ("t", "b"):
                 length = self.take("!i")
-                raw = self.data[self.pos:self.pos + length]
+                raw = self.data[self.pos : self.pos + length]
                 self.pos += length
                 values.append(raw.decode("utf-8") if kind == "t" else raw.hex())
             else:

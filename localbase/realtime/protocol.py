@@ -91,7 +91,7 @@ def decode_binary(data: bytes) -> Frame:
     parts: list[str] = []
     try:
         for length in lens:
-            chunk = data[offset:offset + length]
+            chunk = data[offset : offset + length]
             if len(chunk) != length:
                 raise ProtocolError("binary frame is truncated")
             parts.append(chunk.decode("utf-8"))
@@ -127,16 +127,20 @@ def decode_binary(data: bytes) -> Frame:
 def encode_text(vsn: str, frame: Frame) -> str:
     """Serialize a server message; v1 always carries `ref` (null for pushes), as realtime-py's models require."""
     if vsn == VSN_2:
-        return json.dumps([frame.join_ref, frame.ref, frame.topic, frame.event, frame.payload],
-                          separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            [frame.join_ref, frame.ref, frame.topic, frame.event, frame.payload],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
     body: dict[str, Any] = {"topic": frame.topic, "event": frame.event, "payload": frame.payload, "ref": frame.ref}
     if frame.join_ref is not None:
         body["join_ref"] = frame.join_ref
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-def encode_user_broadcast(topic: str, event: str, payload_bytes: bytes, *, json_encoded: bool,
-                          meta: dict[str, Any] | None = None) -> bytes | None:
+def encode_user_broadcast(
+    topic: str, event: str, payload_bytes: bytes, *, json_encoded: bool, meta: dict[str, Any] | None = None
+) -> bytes | None:
     """A v2 kind-4 frame, or None when a header field does not fit its one-byte length."""
     t, e = topic.encode(), event.encode()
     m = json.dumps(meta, separators=(",", ":")).encode() if meta else b""

@@ -124,21 +124,29 @@ def check_function(relation_oid: int, schema: str, table: str, keys: list[tuple[
     """
     tbl = sql.Identifier(schema, table)
     if len(keys) == 1:
-        (name, type_sql), = keys
-        body = sql.SQL(_SINGLE_KEY_BODY).format(lit=sql.Literal(name), typ=sql.SQL(type_sql), col=sql.Identifier(name),
-                                                tbl=tbl)
+        ((name, type_sql),) = keys
+        body = sql.SQL(_SINGLE_KEY_BODY).format(
+            lit=sql.Literal(name), typ=sql.SQL(type_sql), col=sql.Identifier(name), tbl=tbl
+        )
         keytype = sql.SQL(type_sql)
     else:
         where = sql.SQL(" and ").join(
-            sql.SQL("t.{c} = (pk->>{lit})::{typ}").format(c=sql.Identifier(name), lit=sql.Literal(name),
-                                                          typ=sql.SQL(type_sql))
+            sql.SQL("t.{c} = (pk->>{lit})::{typ}").format(
+                c=sql.Identifier(name), lit=sql.Literal(name), typ=sql.SQL(type_sql)
+            )
             for name, type_sql in keys
         )
         body = sql.SQL(_MULTI_KEY_BODY).format(tbl=tbl, where=where)
         keytype = sql.SQL("text")
-    return sql.SQL(_CHECK_FUNCTION).format(
-        fn=sql.Identifier(SCHEMA, check_function_name(relation_oid)), keytype=keytype, body=body,
-    ).as_string(None)
+    return (
+        sql.SQL(_CHECK_FUNCTION)
+        .format(
+            fn=sql.Identifier(SCHEMA, check_function_name(relation_oid)),
+            keytype=keytype,
+            body=body,
+        )
+        .as_string(None)
+    )
 
 
 class RlsChecker:
@@ -187,8 +195,9 @@ class RlsChecker:
         self._rls[relation_oid] = (now, enabled)
         return enabled
 
-    async def visible(self, connections: list[AsyncConnection[Any]],
-                      checks: dict[str, list[dict[str, Any]]]) -> set[int]:
+    async def visible(
+        self, connections: list[AsyncConnection[Any]], checks: dict[str, list[dict[str, Any]]]
+    ) -> set[int]:
         """The `n` of every check whose row is visible; errors make a check invisible, never visible.
 
         `checks` maps a check function (see `check_function`) to its identity groups
@@ -206,8 +215,9 @@ class RlsChecker:
                 chunk = batch[i::parts]
                 if chunk:
                     shares[i][fn] = chunk
-        results = await asyncio.gather(*(self._visible_on(conn, share)
-                                         for conn, share in zip(connections, shares, strict=False) if share))
+        results = await asyncio.gather(
+            *(self._visible_on(conn, share) for conn, share in zip(connections, shares, strict=False) if share)
+        )
         return set().union(*results)
 
     @staticmethod

@@ -64,8 +64,17 @@ def verify_claims(keys: Keys, token: Any) -> dict[str, Any]:
 
 
 class Session:
-    def __init__(self, ws: WebSocket, vsn: str, *, keys: Keys, hub: Hub, pool: AsyncConnectionPool,
-                 apikey: str, private_only: bool = False) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        vsn: str,
+        *,
+        keys: Keys,
+        hub: Hub,
+        pool: AsyncConnectionPool,
+        apikey: str,
+        private_only: bool = False,
+    ) -> None:
         self.ws = ws
         self.private_only = private_only
         self.keys = keys
@@ -149,8 +158,9 @@ class Session:
     # replies ------------------------------------------------------------------------------------
 
     def reply(self, frame: Frame, status: str, response: dict[str, Any]) -> None:
-        self.outbox.frame(Frame(frame.topic, "phx_reply", {"status": status, "response": response},
-                                frame.ref, frame.join_ref))
+        self.outbox.frame(
+            Frame(frame.topic, "phx_reply", {"status": status, "response": response}, frame.ref, frame.join_ref)
+        )
 
     def close_channel(self, channel: Channel, ref: str | None = None) -> None:
         if self.channels.get(channel.topic) is channel:
@@ -237,15 +247,21 @@ class Session:
         except BindingError as exc:
             raise JoinError(str(exc)) from None
         channel = Channel(
-            self.outbox, frame.topic, frame.join_ref or frame.ref, claims,
-            broadcast_self=bool(broadcast.get("self")), broadcast_ack=bool(broadcast.get("ack")),
-            presence_key=key or str(uuid.uuid4()), presence_enabled=presence_enabled,
-            bindings=bindings, private=private, policies=policies,
+            self.outbox,
+            frame.topic,
+            frame.join_ref or frame.ref,
+            claims,
+            broadcast_self=bool(broadcast.get("self")),
+            broadcast_ack=bool(broadcast.get("ack")),
+            presence_key=key or str(uuid.uuid4()),
+            presence_enabled=presence_enabled,
+            bindings=bindings,
+            private=private,
+            policies=policies,
         )
         return channel, errors
 
-    async def _authorize_read(self, topic: str, claims: dict[str, Any],
-                              presence: bool) -> authorization.Policies:
+    async def _authorize_read(self, topic: str, claims: dict[str, Any], presence: bool) -> authorization.Policies:
         sub_topic = topic.removeprefix("realtime:")
         try:
             policies = await authorization.read(self.pool, sub_topic, claims, presence=presence)
@@ -318,8 +334,10 @@ class Session:
             raise JoinError("Realtime was unable to connect to the project database") from None
         if not policies.can_read:  # Supabase's wording here has no "Unauthorized: " prefix
             raise JoinError(f"You do not have permissions to read from this Channel topic: {channel.sub_topic}")
-        if before is not None and ((before.broadcast_read and not policies.broadcast_read)
-                                   or (before.presence_read and not policies.presence_read)):
+        if before is not None and (
+            (before.broadcast_read and not policies.broadcast_read)
+            or (before.presence_read and not policies.presence_read)
+        ):
             raise JoinError(f"You no longer have permission to read from this Channel topic: {channel.sub_topic}")
         channel.policies = policies  # write rights are asked again on the next send or track
 

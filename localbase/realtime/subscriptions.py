@@ -35,9 +35,11 @@ def covers(binding: Binding, schema: str, table: str) -> bool:
 
 def unpublished_message(binding: Binding) -> str:
     filters = [f"{c.column}={c.op}" for c in binding.conditions]
-    return ("Unable to subscribe to changes with given parameters. Please check Realtime is enabled for the given "
-            f"connect parameters: [event: {binding.event}, schema: {binding.schema}, "
-            f"table: {binding.table or '*'}, filters: {filters}] (not in publication {PUBLICATION})")
+    return (
+        "Unable to subscribe to changes with given parameters. Please check Realtime is enabled for the given "
+        f"connect parameters: [event: {binding.event}, schema: {binding.schema}, "
+        f"table: {binding.table or '*'}, filters: {filters}] (not in publication {PUBLICATION})"
+    )
 
 
 async def resolve(pool: AsyncConnectionPool, bindings: list[Binding], role: str = "anon") -> list[str]:
@@ -68,8 +70,10 @@ async def _type_conditions(pool: AsyncConnectionPool, schema: str, table: str, b
         columns = {str(r[0]): (str(r[1]), str(r[2])) for r in await cur.fetchall()}
         for cond in binding.conditions:
             if cond.column not in columns:
-                raise BindingError(f"invalid column for filter {cond.column}: no such column in {schema}.{table}"
-                                   " that this role may read")
+                raise BindingError(
+                    f"invalid column for filter {cond.column}: no such column in {schema}.{table}"
+                    " that this role may read"
+                )
             typname, type_sql = columns[cond.column]
             # type_sql comes from the catalog (format_type), never from the client
             query = sql.SQL("select to_jsonb(v::{}) from unnest(%s::text[]) with ordinality u(v, n) order by n")

@@ -78,9 +78,20 @@ def _text(text: str) -> str:
 
 
 CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "text": _text, "varchar": _text, "bpchar": _text, "name": _text, "uuid": _text, "citext": _text,
-    "int2": _int, "int4": _int, "int8": _int, "numeric": _numeric,
-    "bool": _bool, "timestamptz": _timestamptz, "timestamp": _timestamp, "date": _date,
+    "text": _text,
+    "varchar": _text,
+    "bpchar": _text,
+    "name": _text,
+    "uuid": _text,
+    "citext": _text,
+    "int2": _int,
+    "int4": _int,
+    "int8": _int,
+    "numeric": _numeric,
+    "bool": _bool,
+    "timestamptz": _timestamptz,
+    "timestamp": _timestamp,
+    "date": _date,
     "jsonb": _jsonb,
 }
 

@@ -54,7 +54,8 @@ class WalStream:
             raise StreamError(f"replication connection failed: {message}")
         try:
             result = await asyncio.to_thread(
-                pgconn.exec_, f'CREATE_REPLICATION_SLOT "{slot}" TEMPORARY LOGICAL pgoutput'.encode())
+                pgconn.exec_, f'CREATE_REPLICATION_SLOT "{slot}" TEMPORARY LOGICAL pgoutput'.encode()
+            )
             if result.status != pq.ExecStatus.TUPLES_OK:
                 raise StreamError(f"cannot create the slot: {pgconn.get_error_message()}")
             pgconn.nonblocking = 1

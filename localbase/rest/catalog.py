@@ -186,8 +186,9 @@ async def load(pool: AsyncConnectionPool) -> Catalog:
     async with pool.connection() as conn:
         cur = await conn.execute(_TABLES_SQL, (SCHEMA,))
         for relname, attname, typ, typname, nullable, default, generated, relkind in await cur.fetchall():
-            table = catalog.tables.setdefault(relname, Table(relname, {}, (), relkind in ("r", "p", "v", "f"),
-                                                             is_view=relkind in ("v", "m")))
+            table = catalog.tables.setdefault(
+                relname, Table(relname, {}, (), relkind in ("r", "p", "v", "f"), is_view=relkind in ("v", "m"))
+            )
             table.columns[attname] = Column(attname, typ, typname, nullable, default, generated)
         cur = await conn.execute(_KEYS_SQL, (SCHEMA, SCHEMA))
         for conname, contype, relname, cols, frel, fcols in await cur.fetchall():
@@ -212,14 +213,16 @@ async def load(pool: AsyncConnectionPool) -> Catalog:
                 argnames = [a for a, m in zip(argnames, modes, strict=False) if m in ("i", "b", "v")]
             nargs = len(argtypes)
             if nargs == 1 and not any(argnames[:1]) and argtypes[0] in _SINGLE_PARAM_TYPES:
-                catalog.functions.setdefault(name, []).append(Function(
-                    name, (), retset, rettype, rettable, void, volatile, out_table, single_unnamed=argtypes[0]))
+                catalog.functions.setdefault(name, []).append(
+                    Function(name, (), retset, rettype, rettable, void, volatile, out_table, single_unnamed=argtypes[0])
+                )
                 continue
             if len(argnames) < nargs or any(not a for a in argnames[:nargs]):
                 continue  # unnamed arguments cannot be called with named JSON args
             args = tuple(FunctionArg(argnames[i], argtypes[i], i >= nargs - ndefaults) for i in range(nargs))
             catalog.functions.setdefault(name, []).append(
-                Function(name, args, retset, rettype, rettable, void, volatile, out_table))
+                Function(name, args, retset, rettype, rettable, void, volatile, out_table)
+            )
         cur = await conn.execute(_VIEW_SQL, (SCHEMA, SCHEMA))
         _derive_view_keys(catalog, await cur.fetchall())
         cur = await conn.execute(_ROW_FUNCTIONS_SQL, (SCHEMA, SCHEMA, SCHEMA))

@@ -65,8 +65,9 @@ class Builder(Protocol):
 
     def render_pairs(self, pairs: list[Pair]) -> tuple[sql.Composable, sql.Composable]: ...
 
-    def aggregate_parts(self, src: str, table: Table, item: Aggregate, *, check: bool = True) -> tuple[
-            sql.Composable, Callable[[sql.Composable], sql.Composable]]: ...
+    def aggregate_parts(
+        self, src: str, table: Table, item: Aggregate, *, check: bool = True
+    ) -> tuple[sql.Composable, Callable[[sql.Composable], sql.Composable]]: ...
 
 
 @dataclass(frozen=True)
@@ -83,15 +84,18 @@ class Relationship:
     def describe(self, origin: str) -> dict[str, str]:
         """One entry of PGRST201's details, as PostgREST words it."""
         if self.cardinality == "many-to-many" and self.junction and self.fk and self.fk2:
-            rel = (f"{self.junction.name} using {self.fk.name}({', '.join(self.fk.columns)}) and "
-                   f"{self.fk2.name}({', '.join(self.fk2.columns)})")
+            rel = (
+                f"{self.junction.name} using {self.fk.name}({', '.join(self.fk.columns)}) and "
+                f"{self.fk2.name}({', '.join(self.fk2.columns)})"
+            )
         elif self.fk is not None:
-            rel = (f"{self.fk.name} using {self.fk.table}({', '.join(self.fk.columns)}) and "
-                   f"{self.fk.ref_table}({', '.join(self.fk.ref_columns)})")
+            rel = (
+                f"{self.fk.name} using {self.fk.table}({', '.join(self.fk.columns)}) and "
+                f"{self.fk.ref_table}({', '.join(self.fk.ref_columns)})"
+            )
         else:
             rel = self.function.name if self.function else ""
-        return {"cardinality": self.cardinality, "embedding": f"{origin} with {self.target.name}",
-                "relationship": rel}
+        return {"cardinality": self.cardinality, "embedding": f"{origin} with {self.target.name}", "relationship": rel}
 
     def hint_name(self) -> str:
         if self.junction is not None:
@@ -164,30 +168,39 @@ def resolve(catalog: Catalog, origin: Table, embed: Embed) -> Relationship:
         return Relationship("computed", target, function.to_one, function=function)
     found = candidates(catalog, origin, embed)
     if not found:
-        raise errors.RestError(400, "PGRST200", f"Could not find a relationship between '{origin.name}' and "
-                               f"'{embed.relation}' in the schema cache",
-                               details=f"Searched for a foreign key relationship between '{origin.name}' and "
-                               f"'{embed.relation}'" + (f" using the hint '{embed.hint}'" if embed.hint else "")
-                               + " in the schema 'public', but no matches were found.",
-                               hint="Perhaps you meant a different relation or hint; check the schema cache.")
+        raise errors.RestError(
+            400,
+            "PGRST200",
+            f"Could not find a relationship between '{origin.name}' and '{embed.relation}' in the schema cache",
+            details=f"Searched for a foreign key relationship between '{origin.name}' and "
+            f"'{embed.relation}'"
+            + (f" using the hint '{embed.hint}'" if embed.hint else "")
+            + " in the schema 'public', but no matches were found.",
+            hint="Perhaps you meant a different relation or hint; check the schema cache.",
+        )
     if len(found) > 1:
         names = ", ".join(f"'{embed.relation}!{r.hint_name()}'" for r in found)
-        raise errors.RestError(300, "PGRST201", f"Could not embed because more than one relationship was found for "
-                               f"'{origin.name}' and '{embed.relation}'",
-                               details=[r.describe(origin.name) for r in found],
-                               hint=f"Try changing '{embed.relation}' to one of the following: {names}. Find the "
-                               "desired relationship in the 'details' key.")
+        raise errors.RestError(
+            300,
+            "PGRST201",
+            f"Could not embed because more than one relationship was found for '{origin.name}' and '{embed.relation}'",
+            details=[r.describe(origin.name) for r in found],
+            hint=f"Try changing '{embed.relation}' to one of the following: {names}. Find the "
+            "desired relationship in the 'details' key.",
+        )
     return found[0]
 
 
 def row_of(src: str, table: Table) -> sql.Composable:
     """The origin row as a value of its row type, whatever the source (a table alias or a CTE)."""
     return sql.SQL("ROW({})::{}").format(
-        sql.SQL(", ").join(sql.Identifier(src, c) for c in table.columns), sql.Identifier(SCHEMA, table.name))
+        sql.SQL(", ").join(sql.Identifier(src, c) for c in table.columns), sql.Identifier(SCHEMA, table.name)
+    )
 
 
-def _source(b: Builder, src: str, origin: Table, rel: Relationship, alias: str) -> tuple[sql.Composable,
-                                                                                            sql.Composable]:
+def _source(
+    b: Builder, src: str, origin: Table, rel: Relationship, alias: str
+) -> tuple[sql.Composable, sql.Composable]:
     """(FROM items, join condition) that give the related rows of one origin row."""
     a = sql.Identifier(alias)
     if rel.function is not None:
@@ -199,8 +212,11 @@ def _source(b: Builder, src: str, origin: Table, rel: Relationship, alias: str) 
     if rel.junction is not None and rel.fk2 is not None:
         j = b.alias()
         from_sql = sql.SQL("{} JOIN {} AS {} ON {}").format(
-            target, sql.Identifier(SCHEMA, rel.junction.name), sql.Identifier(j), _pairs(j, rel.fk2.columns, alias,
-                                                                                          rel.fk2.ref_columns))
+            target,
+            sql.Identifier(SCHEMA, rel.junction.name),
+            sql.Identifier(j),
+            _pairs(j, rel.fk2.columns, alias, rel.fk2.ref_columns),
+        )
         return from_sql, _pairs(j, fk.columns, src, fk.ref_columns)
     if rel.origin_holds_fk:
         return target, _pairs(alias, fk.ref_columns, src, fk.columns)
@@ -208,15 +224,18 @@ def _source(b: Builder, src: str, origin: Table, rel: Relationship, alias: str) 
 
 
 def _pairs(left: str, left_cols: tuple[str, ...], right: str, right_cols: tuple[str, ...]) -> sql.Composable:
-    return sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(left, x), sql.Identifier(right, y))
-                                 for x, y in zip(left_cols, right_cols, strict=True))
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(left, x), sql.Identifier(right, y))
+        for x, y in zip(left_cols, right_cols, strict=True)
+    )
 
 
 Lifted = tuple[sql.Composable, str, "Callable[[sql.Composable], sql.Composable] | None"]  # (value, name, aggregate)
 
 
-def _prepare(b: Builder, src: str, origin: Table, rel: Relationship, embed: Embed, *, parent_path: str) -> tuple[
-        str, sql.Composable, sql.Composable, str, str, EmbedArgs]:
+def _prepare(
+    b: Builder, src: str, origin: Table, rel: Relationship, embed: Embed, *, parent_path: str
+) -> tuple[str, sql.Composable, sql.Composable, str, str, EmbedArgs]:
     """(alias, FROM, condition, output name, path, embedded args) of one embed, with the bookkeeping every
     embed needs: its EXISTS for `rel=is.null` and `!inner`, its row for `order=rel(col)`."""
     alias = b.alias()
@@ -236,8 +255,9 @@ def _prepare(b: Builder, src: str, origin: Table, rel: Relationship, embed: Embe
     return alias, from_sql, cond, name, path, extra
 
 
-def _lift_to_one(b: Builder, src: str, origin: Table, rel: Relationship, embed: Embed, *, parent_path: str) -> list[
-        Lifted]:
+def _lift_to_one(
+    b: Builder, src: str, origin: Table, rel: Relationship, embed: Embed, *, parent_path: str
+) -> list[Lifted]:
     """A to-one spread's values for the level above, as PostgREST 12/13 hoists them: each column as a
     correlated scalar of the one related row (a grouping column up there), each aggregate as its input with
     the function left to apply at the first level that is the root or a JSON embed, through nested to-one
@@ -254,14 +274,17 @@ def _lift_to_one(b: Builder, src: str, origin: Table, rel: Relationship, embed: 
             lifted.append((arg, item.alias or item.function, apply))
         elif isinstance(item, Embed) and item.spread and item.items and resolve(b.catalog, rel.target, item).to_one:
             if item.alias:
-                raise errors.RestError(400, "PGRST100", "failed to parse select parameter: a spread cannot have an "
-                                       "alias")
+                raise errors.RestError(
+                    400, "PGRST100", "failed to parse select parameter: a spread cannot have an alias"
+                )
             inner_rel = resolve(b.catalog, rel.target, item)
             lifted.extend(_lift_to_one(b, alias, rel.target, inner_rel, item, parent_path=path))
         else:
             lifted.extend((e, n, None) for e, n, _ in b.select_pairs(alias, rel.target, (item,), path))
-    return [(sql.SQL("(SELECT {} FROM {} WHERE {} LIMIT 1)").format(value, from_sql, cond), name, apply)
-            for value, name, apply in lifted]
+    return [
+        (sql.SQL("(SELECT {} FROM {} WHERE {} LIMIT 1)").format(value, from_sql, cond), name, apply)
+        for value, name, apply in lifted
+    ]
 
 
 def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: str) -> list[Pair]:
@@ -270,15 +293,21 @@ def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: 
     if embed.spread and embed.alias:
         raise errors.RestError(400, "PGRST100", "failed to parse select parameter: a spread cannot have an alias")
     if embed.spread and rel.to_one and embed.items:
-        return [(apply(value), name, True) if apply else (value, name, False)
-                for value, name, apply in _lift_to_one(b, src, origin, rel, embed, parent_path=parent_path)]
+        return [
+            (apply(value), name, True) if apply else (value, name, False)
+            for value, name, apply in _lift_to_one(b, src, origin, rel, embed, parent_path=parent_path)
+        ]
     alias, from_sql, cond, name, path, extra = _prepare(b, src, origin, rel, embed, parent_path=parent_path)
     if not embed.items:  # an empty embed: its filters and null tests apply, nothing is output
         return []
     pairs = b.select_pairs(alias, rel.target, embed.items, path)
     if embed.spread and any(agg for _, _, agg in pairs):
-        raise errors.RestError(400, "PGRST127", "Feature not implemented",
-                               details="Aggregates are not implemented for one-to-many or many-to-many spreads.")
+        raise errors.RestError(
+            400,
+            "PGRST127",
+            "Feature not implemented",
+            details="Aggregates are not implemented for one-to-many or many-to-many spreads.",
+        )
     items, group_by = b.render_pairs(pairs)
     tail = b.order(alias, rel.target, extra.order)
     if extra.limit is not None:
@@ -287,8 +316,16 @@ def embed_pairs(b: Builder, src: str, origin: Table, embed: Embed, parent_path: 
         tail = sql.SQL("{} OFFSET {}").format(tail, b.param(extra.offset))
     inner = sql.SQL("SELECT {} FROM {} WHERE {}{}{}").format(items, from_sql, cond, group_by, tail)
     if embed.spread:  # to-many (PostgREST 13): each column becomes an array
-        return [(sql.SQL("coalesce((SELECT json_agg(_e.{}) FROM ({}) _e), '[]'::json)").format(
-            sql.Identifier(col), inner), col, False) for _, col, _agg in pairs]
+        return [
+            (
+                sql.SQL("coalesce((SELECT json_agg(_e.{}) FROM ({}) _e), '[]'::json)").format(
+                    sql.Identifier(col), inner
+                ),
+                col,
+                False,
+            )
+            for _, col, _agg in pairs
+        ]
     if rel.to_one:
         expr = sql.SQL("(SELECT row_to_json(_e) FROM ({} LIMIT 1) _e)").format(inner)
     else:

@@ -20,8 +20,16 @@ JSON_TYPE = "application/json; charset=utf-8"
 class RestError(Exception):
     """An error answered to the client as PostgREST would."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None, *,
-                 hint: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        *,
+        hint: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -57,8 +65,9 @@ def from_pg(exc: psycopg.Error, role: str) -> RestError:
     sqlstate = exc.sqlstate or "XX000"
     text = str(exc).strip()
     message = diag.message_primary or (text.splitlines()[0] if text else "database error")
-    return RestError(status_for_sqlstate(sqlstate, role), sqlstate, message, diag.message_detail,
-                     hint=diag.message_hint)
+    return RestError(
+        status_for_sqlstate(sqlstate, role), sqlstate, message, diag.message_detail, hint=diag.message_hint
+    )
 
 
 def unknown_table(name: str) -> RestError:

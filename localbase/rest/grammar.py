@@ -17,16 +17,42 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-OPERATORS = frozenset({
-    "eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "is", "in", "match", "imatch",
-    "cs", "cd", "ov", "sl", "sr", "nxl", "nxr", "adj", "fts", "plfts", "phfts", "wfts", "isdistinct",
-})
+OPERATORS = frozenset(
+    {
+        "eq",
+        "neq",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "like",
+        "ilike",
+        "is",
+        "in",
+        "match",
+        "imatch",
+        "cs",
+        "cd",
+        "ov",
+        "sl",
+        "sr",
+        "nxl",
+        "nxr",
+        "adj",
+        "fts",
+        "plfts",
+        "phfts",
+        "wfts",
+        "isdistinct",
+    }
+)
 QUANTIFIABLE = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"})
 FTS_OPERATORS = frozenset({"fts", "plfts", "phfts", "wfts"})
 IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 # names of the query string that are not filters
-RESERVED_PARAMS = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict", "or", "and",
-                             "not.or", "not.and", "apikey"})
+RESERVED_PARAMS = frozenset(
+    {"select", "order", "limit", "offset", "columns", "on_conflict", "or", "and", "not.or", "not.and", "apikey"}
+)
 _JSON_ARROW = re.compile(r"->>?")
 # Embeddings and logic trees nest a handful of levels in real code; PostgREST has no documented cap, but
 # unbounded nesting is how one request froze the server (issue 10), so deeper input is a 400.
@@ -94,8 +120,9 @@ def _check_text(text: str) -> None:
     if "\x00" in text:
         raise GrammarError("Invalid input", "NUL characters are not allowed in the query string")
     if len(text) > MAX_PARAM_CHARS:
-        raise GrammarError("failed to parse: parameter too long",
-                           f"a parameter may have at most {MAX_PARAM_CHARS} characters")
+        raise GrammarError(
+            "failed to parse: parameter too long", f"a parameter may have at most {MAX_PARAM_CHARS} characters"
+        )
 
 
 def check_nesting(text: str, what: str) -> None:
@@ -117,8 +144,9 @@ def check_nesting(text: str, what: str) -> None:
         elif ch == "(":
             depth += 1
             if depth > MAX_DEPTH:
-                raise GrammarError(f"failed to parse {what} ({_excerpt(text)})",
-                                   f"nested more than {MAX_DEPTH} levels deep")
+                raise GrammarError(
+                    f"failed to parse {what} ({_excerpt(text)})", f"nested more than {MAX_DEPTH} levels deep"
+                )
         elif ch == ")":
             depth -= 1
             if depth < 0:
@@ -194,10 +222,10 @@ def parse_field(text: str) -> Field:
     _check_text(text)
     if text.startswith('"'):
         end = _closing_quote(text)
-        head, rest = text[: end + 1], text[end + 1:]
+        head, rest = text[: end + 1], text[end + 1 :]
     else:
         m = _JSON_ARROW.search(text)
-        head, rest = (text[: m.start()], text[m.start():]) if m else (text, "")
+        head, rest = (text[: m.start()], text[m.start() :]) if m else (text, "")
     name = _name(head)
     path: list[tuple[str, str]] = []
     while rest:
@@ -205,13 +233,13 @@ def parse_field(text: str) -> Field:
         if not m:
             raise GrammarError(f"failed to parse field {text!r}")
         arrow = m.group(1)
-        rest = rest[len(arrow):]
+        rest = rest[len(arrow) :]
         nxt = _JSON_ARROW.search(rest) if not rest.startswith('"') else None
         if rest.startswith('"'):
             end = _closing_quote(rest)
-            key, rest = unquote(rest[: end + 1]), rest[end + 1:]
+            key, rest = unquote(rest[: end + 1]), rest[end + 1 :]
         elif nxt:
-            key, rest = rest[: nxt.start()], rest[nxt.start():]
+            key, rest = rest[: nxt.start()], rest[nxt.start() :]
         else:
             key, rest = rest, ""
         if key == "":
@@ -235,6 +263,7 @@ def _closing_quote(text: str) -> int:
 
 # filters -----------------------------------------------------------------------------------------
 
+
 def parse_condition(key: str, value: str) -> Condition:
     """`key=value` of the query string, e.g. `status=not.in.(open,closed)`."""
     _check_text(key)
@@ -249,7 +278,7 @@ def _operation(fld: Field, text: str, *, in_logic: bool) -> Condition:
         text = text[4:]
     op, dot, rest = text.partition(".")
     if not dot:
-        raise GrammarError(f'failed to parse filter ({text})', f"missing operator or value in {text!r}")
+        raise GrammarError(f"failed to parse filter ({text})", f"missing operator or value in {text!r}")
     modifier: str | None = None
     m = re.fullmatch(r"([a-z]+)\(([A-Za-z0-9_]+)\)", op)
     if m:
@@ -267,8 +296,9 @@ def _operation(fld: Field, text: str, *, in_logic: bool) -> Condition:
         return Condition(fld, op, values, negate, modifier)
     if op == "is":
         if rest.lower() not in IS_VALUES:
-            raise GrammarError(f"failed to parse filter (is.{rest})",
-                               "is accepts null, not_null, true, false or unknown")
+            raise GrammarError(
+                f"failed to parse filter (is.{rest})", "is accepts null, not_null, true, false or unknown"
+            )
         return Condition(fld, op, rest.lower(), negate)
     if in_logic:
         rest = unquote(rest)
@@ -300,7 +330,7 @@ def parse_logic(key: str, value: str) -> Logic:
     negate = key.startswith("not.")
     op = key[4:] if negate else key
     if not (value.startswith("(") and value.endswith(")")):
-        raise GrammarError(f'failed to parse logic tree ({value})', f"{op} needs a parenthesised list")
+        raise GrammarError(f"failed to parse logic tree ({value})", f"{op} needs a parenthesised list")
     return Logic(op, _logic_children(value[1:-1]), negate)
 
 
@@ -310,11 +340,11 @@ def _logic_children(body: str) -> tuple[Condition | Logic, ...]:
         item = raw.strip()
         m = re.match(r"^(not\.)?(and|or)\(", item)
         if m and item.endswith(")"):
-            children.append(Logic(m.group(2), _logic_children(item[m.end():-1]), bool(m.group(1))))
+            children.append(Logic(m.group(2), _logic_children(item[m.end() : -1]), bool(m.group(1))))
             continue
         if item.startswith('"'):
             end = _closing_quote(item)
-            fld_text, rest = item[: end + 1], item[end + 1:]
+            fld_text, rest = item[: end + 1], item[end + 1 :]
             while rest.startswith("->"):
                 nxt = rest.find(".")
                 if nxt < 0:
@@ -334,6 +364,7 @@ def _logic_children(body: str) -> tuple[Condition | Logic, ...]:
 
 
 # order, columns, ranges, prefer ---------------------------------------------------------------------
+
 
 def parse_order(text: str) -> tuple[OrderTerm, ...]:
     _check_text(text)
@@ -415,6 +446,9 @@ def parse_prefer(values: list[str]) -> Prefer:
                 continue
             prefer.applied.append(f"{key}={val}")
     if prefer.handling_strict and prefer.invalid:
-        raise GrammarError("Invalid preferences given with handling=strict",
-                           "Invalid preferences: " + ", ".join(prefer.invalid)[:500], code="PGRST122")
+        raise GrammarError(
+            "Invalid preferences given with handling=strict",
+            "Invalid preferences: " + ", ".join(prefer.invalid)[:500],
+            code="PGRST122",
+        )
     return prefer

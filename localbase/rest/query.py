@@ -26,25 +26,72 @@ SCHEMA = "public"
 
 # `col::type` casts allowed in select lists: the names PostgREST users write, mapped to SQL we trust
 CASTS = {
-    name: sql.SQL(target) for name, target in {
-        "text": "text", "varchar": "varchar", "char": "char", "uuid": "uuid", "json": "json", "jsonb": "jsonb",
-        "int": "integer", "integer": "integer", "int2": "smallint", "smallint": "smallint", "int4": "integer",
-        "int8": "bigint", "bigint": "bigint", "numeric": "numeric", "decimal": "numeric", "real": "real",
-        "float4": "real", "float8": "double precision", "float": "double precision", "bool": "boolean",
-        "boolean": "boolean", "date": "date", "time": "time", "timetz": "timetz", "timestamp": "timestamp",
-        "timestamptz": "timestamptz", "interval": "interval",
+    name: sql.SQL(target)
+    for name, target in {
+        "text": "text",
+        "varchar": "varchar",
+        "char": "char",
+        "uuid": "uuid",
+        "json": "json",
+        "jsonb": "jsonb",
+        "int": "integer",
+        "integer": "integer",
+        "int2": "smallint",
+        "smallint": "smallint",
+        "int4": "integer",
+        "int8": "bigint",
+        "bigint": "bigint",
+        "numeric": "numeric",
+        "decimal": "numeric",
+        "real": "real",
+        "float4": "real",
+        "float8": "double precision",
+        "float": "double precision",
+        "bool": "boolean",
+        "boolean": "boolean",
+        "date": "date",
+        "time": "time",
+        "timetz": "timetz",
+        "timestamp": "timestamp",
+        "timestamptz": "timestamptz",
+        "interval": "interval",
     }.items()
 }
 _BINARY_OPS = {
-    "eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE", "ilike": "ILIKE",
-    "match": "~", "imatch": "~*", "cs": "@>", "cd": "<@", "ov": "&&", "sl": "<<", "sr": ">>", "nxl": "&>",
-    "nxr": "&<", "adj": "-|-", "isdistinct": "IS DISTINCT FROM",
+    "eq": "=",
+    "neq": "<>",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "like": "LIKE",
+    "ilike": "ILIKE",
+    "match": "~",
+    "imatch": "~*",
+    "cs": "@>",
+    "cd": "<@",
+    "ov": "&&",
+    "sl": "<<",
+    "sr": ">>",
+    "nxl": "&>",
+    "nxr": "&<",
+    "adj": "-|-",
+    "isdistinct": "IS DISTINCT FROM",
 }
 _TEXT_OPS = frozenset({"like", "ilike", "match", "imatch"})
-_IS_SQL = {"null": "IS NULL", "not_null": "IS NOT NULL", "true": "IS TRUE", "false": "IS FALSE",
-           "unknown": "IS UNKNOWN"}
-_FTS_FUNCS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery",
-              "wfts": "websearch_to_tsquery"}
+_IS_SQL = {
+    "null": "IS NULL",
+    "not_null": "IS NOT NULL",
+    "true": "IS TRUE",
+    "false": "IS FALSE",
+    "unknown": "IS UNKNOWN",
+}
+_FTS_FUNCS = {
+    "fts": "to_tsquery",
+    "plfts": "plainto_tsquery",
+    "phfts": "phraseto_tsquery",
+    "wfts": "websearch_to_tsquery",
+}
 
 
 def rendered(query: sql.Composable) -> sql.SQL:
@@ -70,15 +117,18 @@ class Builder:
     # `EXISTS (...)` of each embed by (parent alias, output name), for `rel=is.null` / `rel=not.is.null`
     embed_exists: dict[tuple[str, str], sql.Composable] = field(default_factory=dict)
     # (FROM, join condition, target, alias) of each to-one embed, for `order=rel(col)`
-    to_one_rows: dict[tuple[str, str], tuple[sql.Composable, sql.Composable, Table, str]] = field(
-        default_factory=dict)
+    to_one_rows: dict[tuple[str, str], tuple[sql.Composable, sql.Composable, Table, str]] = field(default_factory=dict)
 
     def check_embeds_used(self) -> None:
         """Every `rel.x=` parameter must name an embedding of the select list."""
         unused = sorted(set(self.embedded) - self.used_embeds)
         if unused:
-            raise errors.RestError(400, "PGRST108", f"'{unused[0]}' is not an embedded resource in this request",
-                                   hint=f"Add '{unused[0]}' to the 'select' query parameter.")
+            raise errors.RestError(
+                400,
+                "PGRST108",
+                f"'{unused[0]}' is not an embedded resource in this request",
+                hint=f"Add '{unused[0]}' to the 'select' query parameter.",
+            )
 
     def param(self, value: Any, cast: sql.Composable | None = None) -> sql.Composable:
         name = f"p{len(self.params)}"
@@ -110,8 +160,11 @@ class Builder:
             self.column(table, fld.name)
             expr = sql.Identifier(src, fld.name)
         for arrow, key in fld.path:
-            key_sql = self.param(int(key), sql.SQL("integer")) if re.fullmatch(r"-?\d{1,9}", key) \
+            key_sql = (
+                self.param(int(key), sql.SQL("integer"))
+                if re.fullmatch(r"-?\d{1,9}", key)
                 else self.param(key, sql.SQL("text"))
+            )
             expr = sql.SQL("({} {} {})").format(expr, sql.SQL(arrow), key_sql)
         return expr
 
@@ -120,8 +173,12 @@ class Builder:
         if exists is not None and cond.field.name not in table.columns and not cond.field.path:
             # null filtering on an embedded resource: `not.is.null` keeps rows that have one (like !inner)
             if cond.op != "is" or cond.value != "null":
-                raise errors.RestError(400, "PGRST100", f"failed to parse filter on embedded resource "
-                                       f"'{cond.field.name}'", "only is.null and not.is.null apply to an embedding")
+                raise errors.RestError(
+                    400,
+                    "PGRST100",
+                    f"failed to parse filter on embedded resource '{cond.field.name}'",
+                    "only is.null and not.is.null apply to an embedding",
+                )
             return exists if cond.negate else sql.SQL("(NOT {})").format(exists)
         lhs = self.field(src, table, cond.field)
         out: sql.Composable
@@ -129,8 +186,11 @@ class Builder:
             out = sql.SQL("({} {})").format(lhs, sql.SQL(_IS_SQL[str(cond.value)]))
         elif cond.op == "in":
             values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
-            out = sql.SQL("({} IN ({}))").format(lhs, sql.SQL(", ").join(self.param(v) for v in values)) \
-                if values else sql.SQL("false")
+            out = (
+                sql.SQL("({} IN ({}))").format(lhs, sql.SQL(", ").join(self.param(v) for v in values))
+                if values
+                else sql.SQL("false")
+            )
         elif cond.op in _FTS_FUNCS:
             out = self._fts(table, cond, lhs)
         else:
@@ -141,8 +201,11 @@ class Builder:
                 values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
                 joiner = " OR " if cond.modifier == "any" else " AND "
                 parts = [sql.SQL("({} {} {})").format(lhs, op, self.param(v)) for v in values]
-                out = sql.SQL("({})").format(sql.SQL(joiner).join(parts)) if parts \
+                out = (
+                    sql.SQL("({})").format(sql.SQL(joiner).join(parts))
+                    if parts
                     else sql.SQL("false" if cond.modifier == "any" else "true")
+                )
             else:
                 out = sql.SQL("({} {} {})").format(lhs, op, self.param(cond.value))
         return sql.SQL("(NOT {})").format(out) if cond.negate else out
@@ -151,11 +214,17 @@ class Builder:
         config = self.param(cond.modifier, sql.SQL("regconfig")) if cond.modifier else None
         col = table.columns.get(cond.field.name)
         if col is None or col.typname != "tsvector" or cond.field.path:
-            lhs = sql.SQL("to_tsvector({}, {})").format(config, lhs) if config is not None \
+            lhs = (
+                sql.SQL("to_tsvector({}, {})").format(config, lhs)
+                if config is not None
                 else sql.SQL("to_tsvector({})").format(lhs)
+            )
         func = sql.SQL(_FTS_FUNCS[cond.op])
-        query = sql.SQL("{}({}, {})").format(func, config, self.param(cond.value)) if config is not None \
+        query = (
+            sql.SQL("{}({}, {})").format(func, config, self.param(cond.value))
+            if config is not None
             else sql.SQL("{}({})").format(func, self.param(cond.value))
+        )
         return sql.SQL("({} @@ {})").format(lhs, query)
 
     def logic(self, src: str, table: Table, node: Condition | Logic) -> sql.Composable:
@@ -186,12 +255,17 @@ class Builder:
         assert term.relation is not None
         found = self.to_one_rows.get((src, term.relation))
         if found is None:
-            raise errors.RestError(400, "PGRST108", f"'{term.relation}' is not an embedded resource in this request",
-                                   hint=f"Add '{term.relation}' to the 'select' query parameter, as a to-one "
-                                   "(many-to-one or one-to-one) embedding.")
+            raise errors.RestError(
+                400,
+                "PGRST108",
+                f"'{term.relation}' is not an embedded resource in this request",
+                hint=f"Add '{term.relation}' to the 'select' query parameter, as a to-one "
+                "(many-to-one or one-to-one) embedding.",
+            )
         from_sql, cond, target, alias = found
         return sql.SQL("(SELECT {} FROM {} WHERE {} LIMIT 1)").format(
-            self.field(alias, target, term.field), from_sql, cond)
+            self.field(alias, target, term.field), from_sql, cond
+        )
 
     # select lists and embedding -----------------------------------------------------------------------
 
@@ -240,8 +314,9 @@ class Builder:
             raise errors.RestError(400, "PGRST100", f"failed to parse select parameter: unknown cast type {cast!r}")
         return sql.SQL("CAST({} AS {})").format(expr, target)
 
-    def aggregate_parts(self, src: str, table: Table, item: Aggregate, *, check: bool = True) -> tuple[
-            sql.Composable, Callable[[sql.Composable], sql.Composable]]:
+    def aggregate_parts(
+        self, src: str, table: Table, item: Aggregate, *, check: bool = True
+    ) -> tuple[sql.Composable, Callable[[sql.Composable], sql.Composable]]:
         """(input, function applied to an input): apart, so a spread can hoist the function to its parent.
         `count()` counts rows, so its input is `1` (NULL where a to-one spread found no row)."""
         if check and not self.catalog.aggregates_enabled:
@@ -264,11 +339,18 @@ class Builder:
 # its parentheses (PostgreSQL's record output already quotes and doubles quotes CSV-style)
 _CSV_BODY = sql.SQL(
     "coalesce((SELECT string_agg(k, ',') FROM json_object_keys(json_agg(_t) -> 0) AS k) || E'\\n', '')"
-    " || coalesce(string_agg(substring(_t::text, 2, length(_t::text) - 2), E'\\n'), '')")
+    " || coalesce(string_agg(substring(_t::text, 2, length(_t::text) - 2), E'\\n'), '')"
+)
 
 
-def wrap(source: sql.Composable, *, total: sql.Composable | None = None, single: bool = False,
-         strip_nulls: bool = False, csv: bool = False) -> sql.Composed:
+def wrap(
+    source: sql.Composable,
+    *,
+    total: sql.Composable | None = None,
+    single: bool = False,
+    strip_nulls: bool = False,
+    csv: bool = False,
+) -> sql.Composed:
     """Turn a row source into `(total, row count, body text)`, the JSON (or CSV) built by PostgreSQL."""
     body: sql.Composable = sql.SQL("(json_agg(_t) -> 0)") if single else sql.SQL("coalesce(json_agg(_t), '[]'::json)")
     if strip_nulls:
@@ -276,11 +358,13 @@ def wrap(source: sql.Composable, *, total: sql.Composable | None = None, single:
     if csv:
         body = _CSV_BODY
     return sql.SQL("SELECT {} AS total, count(_t) AS n, {}::text AS body FROM ({}) _t").format(
-        total if total is not None else sql.SQL("NULL::bigint"), body, source)
+        total if total is not None else sql.SQL("NULL::bigint"), body, source
+    )
 
 
-def insert_source(builder: Builder, table: Table, columns: tuple[str, ...], body_json: str,
-                  missing_default: bool) -> sql.Composable:
+def insert_source(
+    builder: Builder, table: Table, columns: tuple[str, ...], body_json: str, missing_default: bool
+) -> sql.Composable:
     """`INSERT ... SELECT` source rows from the JSON array, typed by the table's row type."""
     rel = sql.Identifier(SCHEMA, table.name)
     body = builder.param(body_json, sql.SQL("json"))
@@ -291,15 +375,19 @@ def insert_source(builder: Builder, table: Table, columns: tuple[str, ...], body
     for name in columns:
         col = table.columns[name]
         default = trusted(col.default) if col.default and not col.generated else sql.SQL("NULL")
-        exprs.append(sql.SQL("CASE WHEN (_j.obj::jsonb) ? {} THEN {} ELSE {} END").format(
-            builder.param(name, sql.SQL("text")), sql.Identifier("_r", name), default))
-    return sql.SQL("SELECT {} FROM json_array_elements({}) AS _j(obj), "
-                   "LATERAL json_populate_record(NULL::{}, _j.obj) AS _r").format(
-        sql.SQL(", ").join(exprs), body, rel)
+        exprs.append(
+            sql.SQL("CASE WHEN (_j.obj::jsonb) ? {} THEN {} ELSE {} END").format(
+                builder.param(name, sql.SQL("text")), sql.Identifier("_r", name), default
+            )
+        )
+    return sql.SQL(
+        "SELECT {} FROM json_array_elements({}) AS _j(obj), LATERAL json_populate_record(NULL::{}, _j.obj) AS _r"
+    ).format(sql.SQL(", ").join(exprs), body, rel)
 
 
-def function_call(builder: Builder, fn: Function, args: dict[str, Any], args_json: str) -> tuple[
-        sql.Composable, sql.Composable]:
+def function_call(
+    builder: Builder, fn: Function, args: dict[str, Any], args_json: str
+) -> tuple[sql.Composable, sql.Composable]:
     """`(FROM clause prefix, call expression)` calling fn with named args from a JSON object."""
     used = [a for a in fn.args if a.name in args]
     name = sql.Identifier(SCHEMA, fn.name)
@@ -307,6 +395,10 @@ def function_call(builder: Builder, fn: Function, args: dict[str, Any], args_jso
         return sql.SQL(""), sql.SQL("{}()").format(name)
     record = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(a.name), trusted(a.type)) for a in used)
     source = sql.SQL("json_to_record({}) AS _a({})").format(builder.param(args_json, sql.SQL("json")), record)
-    call = sql.SQL("{}({})").format(name, sql.SQL(", ").join(
-        sql.SQL("{} => {}").format(sql.Identifier(a.name), sql.Identifier("_a", a.name)) for a in used))
+    call = sql.SQL("{}({})").format(
+        name,
+        sql.SQL(", ").join(
+            sql.SQL("{} => {}").format(sql.Identifier(a.name), sql.Identifier("_a", a.name)) for a in used
+        ),
+    )
     return source, call

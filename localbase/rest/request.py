@@ -120,15 +120,17 @@ async def read_body(request: Request, limit: int) -> bytes:
         return cached
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise errors.RestError(413, "PGRST413", "Payload Too Large",
-                               details=f"the request body is larger than {limit} bytes")
+        raise errors.RestError(
+            413, "PGRST413", "Payload Too Large", details=f"the request body is larger than {limit} bytes"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise errors.RestError(413, "PGRST413", "Payload Too Large",
-                                   details=f"the request body is larger than {limit} bytes")
+            raise errors.RestError(
+                413, "PGRST413", "Payload Too Large", details=f"the request body is larger than {limit} bytes"
+            )
         chunks.append(chunk)
     request.state.rest_body = b"".join(chunks)
     return request.state.rest_body  # type: ignore[no-any-return]
@@ -142,8 +144,9 @@ async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
             return empty
         raise errors.invalid_body("Empty or invalid json")
     try:
-        return await off_loop(request, lambda: json.loads(raw.decode("utf-8"), parse_constant=reject_constant),
-                              body_bytes=len(raw))
+        return await off_loop(
+            request, lambda: json.loads(raw.decode("utf-8"), parse_constant=reject_constant), body_bytes=len(raw)
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise errors.RestError(400, "PGRST102", "Empty or invalid json", details=str(exc)[:200]) from exc
 

@@ -54,14 +54,19 @@ def check_profile(request: Request) -> None:
     for name in ("accept-profile", "content-profile"):
         value = request.headers.get(name)
         if value is not None and value.strip() != "public":
-            raise errors.RestError(406, "PGRST106", "The schema must be one of the following: public",
-                                   details=f"Invalid schema: {value[:100]}")
+            raise errors.RestError(
+                406,
+                "PGRST106",
+                "The schema must be one of the following: public",
+                details=f"Invalid schema: {value[:100]}",
+            )
 
 
 def check_single(accept: Accept, n: int) -> None:
     if accept.single and n != 1:
-        raise errors.RestError(406, "PGRST116", "Cannot coerce the result to a single JSON object",
-                               details=f"The result contains {n} rows")
+        raise errors.RestError(
+            406, "PGRST116", "Cannot coerce the result to a single JSON object", details=f"The result contains {n} rows"
+        )
 
 
 def dump_json(value: Any) -> str:
@@ -69,13 +74,25 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def read_answer(request: Request, accept: Accept, prefer: grammar.Prefer, *, n: int, body: str | None,
-                total: int | None, offset: int) -> Response:
+def read_answer(
+    request: Request,
+    accept: Accept,
+    prefer: grammar.Prefer,
+    *,
+    n: int,
+    body: str | None,
+    total: int | None,
+    offset: int,
+) -> Response:
     """GET/HEAD (and set-returning rpc) answer: Content-Range, 206/416, single object."""
     if total is not None and n == 0 and offset > 0 and offset >= total:
-        raise errors.RestError(416, "PGRST103", "Requested range not satisfiable",
-                               details=f"An offset of {offset} was requested, but there are only {total} rows.",
-                               headers={"Content-Range": f"*/{total}"})
+        raise errors.RestError(
+            416,
+            "PGRST103",
+            "Requested range not satisfiable",
+            details=f"An offset of {offset} was requested, but there are only {total} rows.",
+            headers={"Content-Range": f"*/{total}"},
+        )
     check_single(accept, n)
     shown = "*" if total is None else str(total)
     content_range = f"*/{shown}" if n == 0 else f"{offset}-{offset + n - 1}/{shown}"
@@ -86,20 +103,24 @@ def read_answer(request: Request, accept: Accept, prefer: grammar.Prefer, *, n: 
     if prefer.count:
         headers["Preference-Applied"] = f"count={prefer.count}"
     content = b"" if request.method == "HEAD" else (body if body is not None else "[]").encode()
-    return Response(content, status_code=status, headers=headers,
-                    media_type=accept.media_type)
+    return Response(content, status_code=status, headers=headers, media_type=accept.media_type)
 
 
-def write_answer(request: Request, accept: Accept, prefer: grammar.Prefer, *, n: int, body: str | None,
-                 status: int, table: Table) -> Response:
+def write_answer(
+    request: Request, accept: Accept, prefer: grammar.Prefer, *, n: int, body: str | None, status: int, table: Table
+) -> Response:
     """POST/PATCH/DELETE answer per `Prefer: return=`."""
     headers = {"Content-Range": f"*/{n}" if prefer.count else "*/*"}
     applied = [p for p in prefer.applied if not p.startswith(("count=", "max-affected="))]
     if applied:
         headers["Preference-Applied"] = ", ".join(applied)
     if prefer.return_ == "representation":
-        return Response((body if body is not None else "[]").encode(), status_code=status, headers=headers,
-                        media_type=accept.media_type)
+        return Response(
+            (body if body is not None else "[]").encode(),
+            status_code=status,
+            headers=headers,
+            media_type=accept.media_type,
+        )
     if request.method == "POST" and prefer.return_ == "headers-only" and body:
         row = json.loads(body)
         if isinstance(row, dict) and table.primary_key:

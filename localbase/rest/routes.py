@@ -139,7 +139,8 @@ async def _select(request: Request, who: Identity, table: Table) -> Response:
         if prefer.count in ("exact", "estimated"):
             total_sql = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted)
         page = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{}{} LIMIT {} OFFSET {}").format(
-            items, rel, sql.Identifier(src), where, group_by, order, b.param(limit), b.param(offset))
+            items, rel, sql.Identifier(src), where, group_by, order, b.param(limit), b.param(offset)
+        )
         query = wrap(page, total=total_sql, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
         return rendered(counted), rendered(query), b.params, offset
 
@@ -176,8 +177,16 @@ def _payload_columns(table: Table, args: ReadArgs, rows: list[dict[str, Any]]) -
     return names
 
 
-def _insert_query(request: Request, table: Table, catalog: Catalog, payload: Any, *, accept: response.Accept,
-                  prefer: grammar.Prefer, put: bool = False) -> tuple[list[dict[str, Any]], sql.SQL, dict[str, Any]]:
+def _insert_query(
+    request: Request,
+    table: Table,
+    catalog: Catalog,
+    payload: Any,
+    *,
+    accept: response.Accept,
+    prefer: grammar.Prefer,
+    put: bool = False,
+) -> tuple[list[dict[str, Any]], sql.SQL, dict[str, Any]]:
     """(the rows, the INSERT ... RETURNING query, its parameters) of a POST."""
     args = parse_args(request, table_mode=True)
     if isinstance(payload, dict):
@@ -201,15 +210,17 @@ def _insert_query(request: Request, table: Table, catalog: Catalog, payload: Any
             b.column(table, key)
         key_sql = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
         if prefer.resolution == "merge-duplicates" and columns:
-            sets = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
-                                      for c in columns)
+            sets = sql.SQL(", ").join(
+                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in columns
+            )
             conflict = sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(key_sql, sets)
         else:
             conflict = sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(key_sql)
     returning: sql.Composable
     if prefer.return_ == "representation":
         returning = sql.SQL("{}.*, ({}.xmax::text = '0') AS pgrst_inserted").format(
-            sql.Identifier(src), sql.Identifier(src))
+            sql.Identifier(src), sql.Identifier(src)
+        )
     elif prefer.return_ == "headers-only" and table.primary_key:
         returning = sql.SQL(", ").join(sql.Identifier(src, k) for k in table.primary_key)
     elif put:  # PUT answers 201 or 200/204 by whether the row was inserted (ON CONFLICT needs SELECT anyway)
@@ -217,23 +228,34 @@ def _insert_query(request: Request, table: Table, catalog: Catalog, payload: Any
     else:  # not xmax: a system column needs SELECT on the table, which an insert-only grant does not give
         returning = sql.SQL("true AS pgrst_inserted")
     statement = sql.SQL("INSERT INTO {} AS {} {} {}{} RETURNING {}").format(
-        rel, sql.Identifier(src), target, source, conflict, returning)
+        rel, sql.Identifier(src), target, source, conflict, returning
+    )
     query: sql.Composable
     if prefer.return_ == "representation":
         items = b.select_list(src, table, args.select)
         b.check_embeds_used()
         inserted = sql.SQL(", (SELECT count(*) FROM pgrst_source WHERE pgrst_inserted) AS pgrst_inserted")
         query = sql.SQL("WITH pgrst_source AS ({}) SELECT t.*{} FROM ({}) t").format(
-            statement, inserted,
-            wrap(sql.SQL("SELECT {} FROM pgrst_source AS {}").format(items, sql.Identifier(src)),
-                 single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv))
+            statement,
+            inserted,
+            wrap(
+                sql.SQL("SELECT {} FROM pgrst_source AS {}").format(items, sql.Identifier(src)),
+                single=accept.single,
+                strip_nulls=accept.strip_nulls,
+                csv=accept.csv,
+            ),
+        )
     elif prefer.return_ == "headers-only" and table.primary_key:
-        query = sql.SQL("WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), "
-                        "(SELECT row_to_json(_f)::text FROM pgrst_source _f LIMIT 1), count(_t) "
-                        "FROM pgrst_source _t").format(statement)
+        query = sql.SQL(
+            "WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), "
+            "(SELECT row_to_json(_f)::text FROM pgrst_source _f LIMIT 1), count(_t) "
+            "FROM pgrst_source _t"
+        ).format(statement)
     else:
-        query = sql.SQL("WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), NULL::text, "
-                        "count(_t) FILTER (WHERE _t.pgrst_inserted) FROM pgrst_source _t").format(statement)
+        query = sql.SQL(
+            "WITH pgrst_source AS ({}) SELECT NULL::bigint, count(_t), NULL::text, "
+            "count(_t) FILTER (WHERE _t.pgrst_inserted) FROM pgrst_source _t"
+        ).format(statement)
     return rows, rendered(query), b.params
 
 
@@ -248,8 +270,10 @@ async def _insert(request: Request, who: Identity, table: Table, *, put: bool = 
         prefer.resolution = "merge-duplicates"
     catalog = await _cache(request).get()
     rows, query, params = await off_loop(
-        request, lambda: _insert_query(request, table, catalog, payload, accept=accept, prefer=prefer, put=put),
-        body_bytes=_body_size(request))
+        request,
+        lambda: _insert_query(request, table, catalog, payload, accept=accept, prefer=prefer, put=put),
+        body_bytes=_body_size(request),
+    )
     merge = prefer.resolution == "merge-duplicates"
 
     async def work(conn: AsyncConnection[Any]) -> Response:
@@ -273,11 +297,19 @@ def _put_row(table: Table, args: ReadArgs, payload: Any) -> dict[str, Any]:
         raise errors.invalid_body("PUT takes one JSON object")
     if args.limit is not None or args.offset is not None:
         raise errors.RestError(400, "PGRST114", "limit/offset querystring parameters are not allowed for PUT")
-    eqs = {c.field.name: c for c in args.filters if isinstance(c, grammar.Condition) and c.op == "eq"
-           and not c.negate and not c.field.path and c.modifier is None}
+    eqs = {
+        c.field.name: c
+        for c in args.filters
+        if isinstance(c, grammar.Condition)
+        and c.op == "eq"
+        and not c.negate
+        and not c.field.path
+        and c.modifier is None
+    }
     if not table.primary_key or len(eqs) != len(args.filters) or set(eqs) != set(table.primary_key):
-        raise errors.RestError(405, "PGRST105", "Filters must include all and only primary key columns with 'eq' "
-                               "operators")
+        raise errors.RestError(
+            405, "PGRST105", "Filters must include all and only primary key columns with 'eq' operators"
+        )
     for key in table.primary_key:
         value = payload.get(key)
         shown = json.dumps(value) if not isinstance(value, str) else value
@@ -308,13 +340,14 @@ async def _update(request: Request, who: Identity, table: Table) -> Response:
         src = "_s0"
         rel = sql.Identifier(SCHEMA, table.name)
         where = b.where(src, table, args.filters)
-        sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("_r", c))
-                                  for c in columns)
+        sets = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("_r", c)) for c in columns
+        )
         body = b.param(response.dump_json(payload), sql.SQL("json"))
-        returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" \
-            else sql.SQL("1")
-        statement = sql.SQL("UPDATE {} AS {} SET {} FROM json_populate_record(NULL::{}, {}) AS _r WHERE {} "
-                            "RETURNING {}").format(rel, sql.Identifier(src), sets, rel, body, where, returning)
+        returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" else sql.SQL("1")
+        statement = sql.SQL(
+            "UPDATE {} AS {} SET {} FROM json_populate_record(NULL::{}, {}) AS _r WHERE {} RETURNING {}"
+        ).format(rel, sql.Identifier(src), sets, rel, body, where, returning)
         return _mutation_query(b, table, statement, accept=accept, prefer=prefer, args=args), b.params, not columns
 
     query, params, skip = await off_loop(request, plan, body_bytes=_body_size(request))
@@ -333,18 +366,25 @@ async def _delete(request: Request, who: Identity, table: Table) -> Response:
         src = "_s0"
         rel = sql.Identifier(SCHEMA, table.name)
         where = b.where(src, table, args.filters)
-        returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" \
-            else sql.SQL("1")
+        returning = sql.SQL("{}.*").format(sql.Identifier(src)) if prefer.return_ == "representation" else sql.SQL("1")
         statement = sql.SQL("DELETE FROM {} AS {} WHERE {} RETURNING {}").format(
-            rel, sql.Identifier(src), where, returning)
+            rel, sql.Identifier(src), where, returning
+        )
         return _mutation_query(b, table, statement, accept=accept, prefer=prefer, args=args), b.params
 
     query, params = await off_loop(request, plan)
     return await _mutate(request, who, table, query, params, accept=accept, prefer=prefer, skip=False)
 
 
-def _mutation_query(b: Builder, table: Table, statement: sql.Composable, *, accept: response.Accept,
-                    prefer: grammar.Prefer, args: ReadArgs) -> sql.SQL:
+def _mutation_query(
+    b: Builder,
+    table: Table,
+    statement: sql.Composable,
+    *,
+    accept: response.Accept,
+    prefer: grammar.Prefer,
+    args: ReadArgs,
+) -> sql.SQL:
     src = "_s0"
     source: sql.Composable
     if prefer.return_ == "representation":
@@ -353,24 +393,39 @@ def _mutation_query(b: Builder, table: Table, statement: sql.Composable, *, acce
         source = sql.SQL("SELECT {} FROM pgrst_source AS {}").format(items, sql.Identifier(src))
     else:
         source = sql.SQL("SELECT 1 FROM pgrst_source")
-    return rendered(sql.SQL("WITH pgrst_source AS ({}) {}").format(
-        statement, wrap(source, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)))
+    return rendered(
+        sql.SQL("WITH pgrst_source AS ({}) {}").format(
+            statement, wrap(source, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
+        )
+    )
 
 
-async def _mutate(request: Request, who: Identity, table: Table, query: sql.SQL, params: dict[str, Any], *,
-                  accept: response.Accept, prefer: grammar.Prefer, skip: bool) -> Response:
+async def _mutate(
+    request: Request,
+    who: Identity,
+    table: Table,
+    query: sql.SQL,
+    params: dict[str, Any],
+    *,
+    accept: response.Accept,
+    prefer: grammar.Prefer,
+    skip: bool,
+) -> Response:
     async def work(conn: AsyncConnection[Any]) -> Response:
         if skip:
             return response.write_answer(request, accept, prefer, n=0, body="[]", status=200, table=table)
         _total, n, body = await _fetch(conn, query, params)
         if prefer.max_affected is not None and prefer.handling_strict and n > prefer.max_affected:
-            raise errors.RestError(400, "PGRST124", "Query result exceeds max-affected preference constraint",
-                                   details=f"The query affects {n} rows")
+            raise errors.RestError(
+                400,
+                "PGRST124",
+                "Query result exceeds max-affected preference constraint",
+                details=f"The query affects {n} rows",
+            )
         response.check_single(accept, n)
         return response.write_answer(request, accept, prefer, n=n, body=body, status=200, table=table)
 
-    return await in_transaction(context(request), request, who, read_only=False, rollback=prefer.tx_rollback,
-                                work=work)
+    return await in_transaction(context(request), request, who, read_only=False, rollback=prefer.tx_rollback, work=work)
 
 
 @_guarded
@@ -392,9 +447,11 @@ async def handle_root(request: Request) -> Response:
 
 def mount() -> Mount:
     methods = ["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"]  # others: a JSON 405 from us
-    return Mount("/rest/v1", routes=[
-        Route("/rpc/{function}", handle_rpc, methods=methods),
-        Route("/{table}", handle_table, methods=methods),
-        Route("/", handle_root, methods=methods),
-    ])
-
+    return Mount(
+        "/rest/v1",
+        routes=[
+            Route("/rpc/{function}", handle_rpc, methods=methods),
+            Route("/{table}", handle_table, methods=methods),
+            Route("/", handle_root, methods=methods),
+        ],
+    )

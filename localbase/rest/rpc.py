@@ -29,8 +29,13 @@ from localbase.rest.request import env_max_rows, off_loop, parse_args, read_body
 from localbase.rest.session import Identity, in_transaction
 
 # the content type each single unnamed parameter type is sent with
-_RAW_TYPES = {"json": "application/json", "jsonb": "application/json", "text": "text/plain", "xml": "text/xml",
-              "bytea": "application/octet-stream"}
+_RAW_TYPES = {
+    "json": "application/json",
+    "jsonb": "application/json",
+    "text": "text/plain",
+    "xml": "text/xml",
+    "bytea": "application/octet-stream",
+}
 
 
 def _signature(fn: Function) -> str:
@@ -51,15 +56,23 @@ def _choose(functions: list[Function], given: set[str] | None, name: str, media:
     if not fits:
         fits = [fn for fn in functions if fn.single_unnamed is not None and _RAW_TYPES[fn.single_unnamed] == media]
     if len(fits) > 1:
-        raise errors.RestError(300, "PGRST203", "Could not choose the best candidate function between: "
-                               + ", ".join(_signature(fn) for fn in fits),
-                               hint="Try renaming the parameters or the function itself in the database so "
-                               "function overloading can be resolved")
+        raise errors.RestError(
+            300,
+            "PGRST203",
+            "Could not choose the best candidate function between: " + ", ".join(_signature(fn) for fn in fits),
+            hint="Try renaming the parameters or the function itself in the database so "
+            "function overloading can be resolved",
+        )
     if not fits:
         shown = ", ".join(sorted(given or ()))
-        raise errors.RestError(404, "PGRST202", f"Could not find the function {SCHEMA}.{name}({shown}) in the "
-                               "schema cache", details="Searched for the function with the given argument names, "
-                               "but no matches were found in the schema cache.", hint=None)
+        raise errors.RestError(
+            404,
+            "PGRST202",
+            f"Could not find the function {SCHEMA}.{name}({shown}) in the schema cache",
+            details="Searched for the function with the given argument names, "
+            "but no matches were found in the schema cache.",
+            hint=None,
+        )
     return fits[0]
 
 
@@ -75,8 +88,9 @@ async def _arguments(request: Request, limit: int) -> tuple[dict[str, Any] | Non
     if not raw.strip():
         return {}, raw
     try:
-        body = await off_loop(request, lambda: json.loads(raw.decode("utf-8"), parse_constant=reject_constant),
-                              body_bytes=len(raw))
+        body = await off_loop(
+            request, lambda: json.loads(raw.decode("utf-8"), parse_constant=reject_constant), body_bytes=len(raw)
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise errors.RestError(400, "PGRST102", "Empty or invalid json", details=str(exc)[:200]) from exc
     return (body if isinstance(body, dict) else None), raw
@@ -97,8 +111,12 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
         values = dict(args.rpc_args)
     else:
         values, raw = await _arguments(request, ctx.max_body_bytes)
-    fn = _choose(functions, set(values) if values is not None else None, name,
-                 "application/json" if read_only else _media(request))
+    fn = _choose(
+        functions,
+        set(values) if values is not None else None,
+        name,
+        "application/json" if read_only else _media(request),
+    )
     catalog = await cache.get()
 
     def plan() -> tuple[sql.SQL, dict[str, Any], str, int]:
@@ -107,8 +125,10 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
         call_sql: sql.Composable
         if fn.single_unnamed is not None:
             arg = raw if fn.single_unnamed == "bytea" else raw.decode("utf-8", errors="replace")
-            source, call_sql = None, sql.SQL("{}({})").format(sql.Identifier(SCHEMA, fn.name),
-                                                              b.param(arg, trusted(fn.single_unnamed)))
+            source, call_sql = (
+                None,
+                sql.SQL("{}({})").format(sql.Identifier(SCHEMA, fn.name), b.param(arg, trusted(fn.single_unnamed))),
+            )
         else:
             assert values is not None
             built, call_sql = function_call(b, fn, values, response.dump_json(values))
@@ -124,24 +144,30 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
             where = sql.SQL(" AND ").join([b.where(src, table, args.filters), *b.inner_joins])
             order = b.order(src, table, args.order)
             limit, offset = args.window(request, env_max_rows())
-            lateral = sql.SQL("{}, LATERAL {} AS {}").format(source, call_sql, sql.Identifier(src)) if source \
+            lateral = (
+                sql.SQL("{}, LATERAL {} AS {}").format(source, call_sql, sql.Identifier(src))
+                if source
                 else sql.SQL("{} AS {}").format(call_sql, sql.Identifier(src))
+            )
             counted = sql.SQL("SELECT 1 FROM {} WHERE {}").format(lateral, where)
             total = sql.SQL("(SELECT count(*) FROM ({}) _c)").format(counted) if prefer.count else None
             page = sql.SQL("SELECT {} FROM {} WHERE {}{}{} LIMIT {} OFFSET {}").format(
-                items, lateral, where, group_by, order, b.param(limit), b.param(offset))
+                items, lateral, where, group_by, order, b.param(limit), b.param(offset)
+            )
             query = wrap(page, total=total, single=accept.single, strip_nulls=accept.strip_nulls, csv=accept.csv)
             kind = "set"
         elif args.filters or args.order:
-            raise errors.RestError(400, "PGRST100", f"function {name} does not return rows of a table; "
-                                   "filters and order cannot apply")
+            raise errors.RestError(
+                400, "PGRST100", f"function {name} does not return rows of a table; filters and order cannot apply"
+            )
         elif fn.returns_void:
             query = sql.SQL("SELECT NULL, 0, ({})::text{}").format(call_sql, from_args)
             kind = "void"
         elif fn.returns_set:
             rows = sql.SQL("{}, LATERAL {}").format(source, call_sql) if source is not None else call_sql
-            query = sql.SQL("SELECT NULL, count(*), coalesce(json_agg(_r.v), '[]'::json)::text FROM {} AS _r(v)"
-                            ).format(rows)
+            query = sql.SQL(
+                "SELECT NULL, count(*), coalesce(json_agg(_r.v), '[]'::json)::text FROM {} AS _r(v)"
+            ).format(rows)
             kind = "array"
         else:
             query = sql.SQL("SELECT NULL, 1, to_json({})::text{}").format(call_sql, from_args)
@@ -159,8 +185,12 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
         total, n, body = row
         if prefer.max_affected is not None and prefer.handling_strict and n > prefer.max_affected:
             # raised inside the transaction: whatever the function wrote is rolled back
-            raise errors.RestError(400, "PGRST124", "Query result exceeds max-affected preference constraint",
-                                   details=f"The query affects {n} rows")
+            raise errors.RestError(
+                400,
+                "PGRST124",
+                "Query result exceeds max-affected preference constraint",
+                details=f"The query affects {n} rows",
+            )
         if kind == "set":
             return response.read_answer(request, accept, prefer, n=n, body=body, total=total, offset=offset)
         if kind == "void":

@@ -111,7 +111,7 @@ def _select_item(part: str) -> SelectItem:
     m = _ALIAS.match(part)
     if m and not part.startswith("..."):
         alias = _name(m.group(1), "alias")
-        part = part[m.end():]
+        part = part[m.end() :]
     spread = part.startswith("...")
     if spread:
         part = part[3:]

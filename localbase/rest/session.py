@@ -97,10 +97,18 @@ def identify(ctx: StackContext, request: Request) -> Identity:
         claims = ctx.keys.verify(token)
     except TokenError as exc:
         if exc.expired:
-            raise errors.RestError(401, "PGRST303", "JWT expired", headers={
-                "WWW-Authenticate": 'Bearer error="invalid_token", error_description="JWT expired"'}) from exc
-        raise errors.RestError(401, "PGRST301", "JWT could not be decoded", details=str(exc), headers={
-            "WWW-Authenticate": 'Bearer error="invalid_token", error_description="JWT could not be decoded"'},
+            raise errors.RestError(
+                401,
+                "PGRST303",
+                "JWT expired",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token", error_description="JWT expired"'},
+            ) from exc
+        raise errors.RestError(
+            401,
+            "PGRST301",
+            "JWT could not be decoded",
+            details=str(exc),
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token", error_description="JWT could not be decoded"'},
         ) from exc
     role = claims.get("role") or "anon"
     if not isinstance(role, str):
@@ -114,20 +122,35 @@ def require_where(command: str, filters: list[Any]) -> None:
         raise errors.RestError(400, "21000", f"{command} requires a WHERE clause")
 
 
-async def in_transaction(ctx: StackContext, request: Request, who: Identity, *, read_only: bool,
-                         rollback: bool, work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+async def in_transaction(
+    ctx: StackContext,
+    request: Request,
+    who: Identity,
+    *,
+    read_only: bool,
+    rollback: bool,
+    work: Callable[[AsyncConnection[Any]], Awaitable[T]],
+) -> T:
     """Run `work` in one request transaction; PostgreSQL errors become PostgREST errors."""
     path = request.url.path
     prefix = "/rest/v1"
     if path.startswith(prefix):
-        path = path[len(prefix):] or "/"
+        path = path[len(prefix) :] or "/"
     headers = {k.lower(): v for k, v in request.headers.items()}
-    setup = {"role": who.role, "claims": json.dumps(who.claims), "method": request.method, "path": path,
-             "headers": json.dumps(headers)}
+    setup = {
+        "role": who.role,
+        "claims": json.dumps(who.claims),
+        "method": request.method,
+        "path": path,
+        "headers": json.dumps(headers),
+    }
     try:
         async with ctx.api_pool.connection() as conn:
-            await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" if read_only
-                               else "BEGIN ISOLATION LEVEL READ COMMITTED")
+            await conn.execute(
+                "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
+                if read_only
+                else "BEGIN ISOLATION LEVEL READ COMMITTED"
+            )
             try:
                 settings = await _role_settings(ctx, conn, who.role)
                 for i, (name, value) in enumerate(settings):

@@ -58,8 +58,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > JSON_LIMIT:
-            raise errors.StorageError(413, "EntityTooLarge", "The request body exceeded the maximum allowed size",
-                                      error="Payload too large")
+            raise errors.StorageError(
+                413, "EntityTooLarge", "The request body exceeded the maximum allowed size", error="Payload too large"
+            )
     if not raw.strip():
         return {}
     try:
@@ -84,9 +85,16 @@ async def create(request: Request) -> Response:
         await conn.execute(
             "insert into storage.buckets (id, name, owner, owner_id, public, file_size_limit, allowed_mime_types)"
             " values (%s, %s, %s, %s, %s, %s, %s)",
-            (bucket_id, name, caller.owner if caller.owner and len(caller.owner) == 36 else None, caller.owner,
-             bool(body.get("public", False)), parse_size(body.get("file_size_limit")),
-             parse_mime_types(body.get("allowed_mime_types"))))
+            (
+                bucket_id,
+                name,
+                caller.owner if caller.owner and len(caller.owner) == 36 else None,
+                caller.owner,
+                bool(body.get("public", False)),
+                parse_size(body.get("file_size_limit")),
+                parse_mime_types(body.get("allowed_mime_types")),
+            ),
+        )
     return JSONResponse({"name": bucket_id})
 
 
@@ -123,8 +131,9 @@ async def update(request: Request) -> Response:
         sets.append("allowed_mime_types = %s")
         values.append(parse_mime_types(body["allowed_mime_types"]))
     async with session.transaction(ctx, caller, "storage.bucket.update", request=request) as conn:
-        cur = await conn.execute(f"update storage.buckets set {', '.join(sets)} where id = %s",
-                                 (*values, request.path_params["bucket"]))
+        cur = await conn.execute(
+            f"update storage.buckets set {', '.join(sets)} where id = %s", (*values, request.path_params["bucket"])
+        )
         if cur.rowcount == 0:
             raise errors.no_such_bucket()
     return JSONResponse({"message": "Successfully updated"})

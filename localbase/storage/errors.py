@@ -19,8 +19,16 @@ JSON_TYPE = "application/json; charset=utf-8"
 class StorageError(Exception):
     """An error answered to the client as Supabase Storage would."""
 
-    def __init__(self, status: int, code: str, message: str, *, error: str | None = None,
-                 http_status: int | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        error: str | None = None,
+        http_status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -33,8 +41,9 @@ class StorageError(Exception):
         return {"statusCode": str(self.status), "code": self.code, "error": self.error, "message": self.message}
 
     def response(self) -> Response:
-        return Response(json.dumps(self.body()), status_code=self.http_status, media_type=JSON_TYPE,
-                        headers=self.headers)
+        return Response(
+            json.dumps(self.body()), status_code=self.http_status, media_type=JSON_TYPE, headers=self.headers
+        )
 
 
 def no_such_bucket() -> StorageError:
@@ -77,14 +86,16 @@ def invalid_signature(message: str = "Invalid signature") -> StorageError:
     return StorageError(400, "InvalidSignature", message)
 
 
-def access_denied(message: str = "new row violates row-level security policy", *,
-                  http_status: int | None = None) -> StorageError:
+def access_denied(
+    message: str = "new row violates row-level security policy", *, http_status: int | None = None
+) -> StorageError:
     return StorageError(403, "AccessDenied", message, error="Unauthorized", http_status=http_status)
 
 
 def entity_too_large() -> StorageError:
-    return StorageError(413, "EntityTooLarge", "The object exceeded the maximum allowed size",
-                        error="Payload too large")
+    return StorageError(
+        413, "EntityTooLarge", "The object exceeded the maximum allowed size", error="Payload too large"
+    )
 
 
 def invalid_mime_type(mime: str) -> StorageError:

@@ -46,15 +46,34 @@ async def can_upload(ctx: StackContext, caller: Caller, bucket_id: str, name: st
     """Supabase's `canUpload`: would RLS let this caller write this row? Rolled back either way."""
 
     async def attempt(conn: AsyncConnection[Any]) -> None:
-        await store.insert_object(conn, bucket_id=bucket_id, name=name, owner=caller.owner, version="1",
-                                  metadata=None, user_metadata=None, upsert=upsert)
+        await store.insert_object(
+            conn,
+            bucket_id=bucket_id,
+            name=name,
+            owner=caller.owner,
+            version="1",
+            metadata=None,
+            user_metadata=None,
+            upsert=upsert,
+        )
 
     await session.test_permission(ctx, caller, "storage.object.upload", attempt)
 
 
-async def write_row(ctx: StackContext, service: StorageService, caller: Caller, bucket_id: str, name: str, *,
-                    upsert: bool, stored: Stored, mimetype: str, cache_control: str,
-                    user_metadata: dict[str, Any] | None, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+async def write_row(
+    ctx: StackContext,
+    service: StorageService,
+    caller: Caller,
+    bucket_id: str,
+    name: str,
+    *,
+    upsert: bool,
+    stored: Stored,
+    mimetype: str,
+    cache_control: str,
+    user_metadata: dict[str, Any] | None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Record a committed blob as the object's current version; on failure the blob is removed."""
     replaced: str | None = None
     try:
@@ -64,9 +83,15 @@ async def write_row(ctx: StackContext, service: StorageService, caller: Caller, 
                 replaced = old["version"] if old else None
             now = (await (await conn.execute("select now()")).fetchone() or [None])[0]
             row = await store.insert_object(
-                conn, bucket_id=bucket_id, name=name, owner=caller.owner, version=stored.version,
+                conn,
+                bucket_id=bucket_id,
+                name=name,
+                owner=caller.owner,
+                version=stored.version,
                 metadata=metadata or store.object_metadata(stored.size, mimetype, cache_control, stored.etag, now),
-                user_metadata=user_metadata, upsert=upsert)
+                user_metadata=user_metadata,
+                upsert=upsert,
+            )
     except BaseException:
         await service.blobs.remove(stored.version)
         raise
@@ -75,17 +100,27 @@ async def write_row(ctx: StackContext, service: StorageService, caller: Caller, 
     return row
 
 
-async def accept_upload(request: Request, caller: Caller, bucket_id: str, name: str, upsert: bool,
-                        *, check_as: Caller | None = None) -> dict[str, Any]:
+async def accept_upload(
+    request: Request, caller: Caller, bucket_id: str, name: str, upsert: bool, *, check_as: Caller | None = None
+) -> dict[str, Any]:
     ctx, service = service_of(request)
     store.check_key(name)
     bucket = await bucket_or_404(ctx, bucket_id)
     await can_upload(ctx, check_as or caller, bucket_id, name, upsert)
     writer = service.blobs.writer(service.limit_for(bucket))
     received = await body.receive(request, writer, mime_checker(bucket))
-    return await write_row(ctx, service, caller, bucket_id, name, upsert=upsert, stored=received.stored,
-                           mimetype=received.mimetype, cache_control=received.cache_control,
-                           user_metadata=received.user_metadata)
+    return await write_row(
+        ctx,
+        service,
+        caller,
+        bucket_id,
+        name,
+        upsert=upsert,
+        stored=received.stored,
+        mimetype=received.mimetype,
+        cache_control=received.cache_control,
+        user_metadata=received.user_metadata,
+    )
 
 
 async def upload(request: Request) -> Response:
@@ -113,8 +148,13 @@ def serve(service: StorageService, request: Request, row: dict[str, Any]) -> Res
     filename: str | None = None
     if download is not None:
         filename = download or str(row["name"]).rsplit("/", 1)[-1]
-    return BlobResponse(path, media_type=str(meta.get("mimetype") or "application/octet-stream"), headers=headers,
-                        filename=filename, content_disposition_type="attachment")
+    return BlobResponse(
+        path,
+        media_type=str(meta.get("mimetype") or "application/octet-stream"),
+        headers=headers,
+        filename=filename,
+        content_disposition_type="attachment",
+    )
 
 
 async def _find_visible(request: Request, caller: Caller, bucket_id: str, name: str) -> dict[str, Any]:
@@ -147,10 +187,19 @@ async def public(request: Request) -> Response:
 
 def info_body(row: dict[str, Any]) -> dict[str, Any]:
     meta = row.get("metadata") or {}
-    return {"id": str(row["id"]), "name": row["name"], "version": row["version"], "bucket_id": row["bucket_id"],
-            "size": meta.get("size"), "content_type": meta.get("mimetype"), "cache_control": meta.get("cacheControl"),
-            "etag": meta.get("eTag"), "metadata": row.get("user_metadata"),
-            "last_modified": store.json_value(row["updated_at"]), "created_at": store.json_value(row["created_at"])}
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "version": row["version"],
+        "bucket_id": row["bucket_id"],
+        "size": meta.get("size"),
+        "content_type": meta.get("mimetype"),
+        "cache_control": meta.get("cacheControl"),
+        "etag": meta.get("eTag"),
+        "metadata": row.get("user_metadata"),
+        "last_modified": store.json_value(row["updated_at"]),
+        "created_at": store.json_value(row["created_at"]),
+    }
 
 
 async def info(request: Request) -> Response:
@@ -182,9 +231,16 @@ async def list_objects(request: Request) -> Response:
         raise errors.invalid_request("limit and offset must be integers") from exc
     prefix = str(options.get("prefix") or "")
     async with session.transaction(ctx, caller, "storage.object.list", request=request) as conn:
-        rows = await store.list_folder(conn, request.path_params["bucket"], prefix, limit=limit, offset=offset,
-                                       search=str(options.get("search") or ""), sort_column=column,
-                                       descending=order == "desc")
+        rows = await store.list_folder(
+            conn,
+            request.path_params["bucket"],
+            prefix,
+            limit=limit,
+            offset=offset,
+            search=str(options.get("search") or ""),
+            sort_column=column,
+            descending=order == "desc",
+        )
     return JSONResponse(rows)
 
 
@@ -233,8 +289,7 @@ async def move(request: Request) -> Response:
     if dest_bucket != bucket_id:
         await bucket_or_404(ctx, dest_bucket)
     async with session.transaction(ctx, caller, "storage.object.move", request=request) as conn:
-        row = await store.move_object(conn, bucket_id, source, dest_bucket=dest_bucket, dest=dest,
-                                       owner=caller.owner)
+        row = await store.move_object(conn, bucket_id, source, dest_bucket=dest_bucket, dest=dest, owner=caller.owner)
         if row is None:
             raise errors.no_such_key()
     return JSONResponse({"message": "Successfully moved", "Id": str(row["id"]), "Key": dest})
@@ -259,6 +314,17 @@ async def copy(request: Request) -> Response:
     version = await service.blobs.link_copy(origin["version"])
     stored = Stored(version, int(meta.get("size") or 0), str(meta.get("eTag") or ""))
     user_metadata = origin.get("user_metadata") if options.get("copyMetadata", True) else None
-    row = await write_row(ctx, service, caller, dest_bucket_id, dest, upsert=upsert, stored=stored, mimetype="",
-                          cache_control="", user_metadata=user_metadata, metadata=meta)
+    row = await write_row(
+        ctx,
+        service,
+        caller,
+        dest_bucket_id,
+        dest,
+        upsert=upsert,
+        stored=stored,
+        mimetype="",
+        cache_control="",
+        user_metadata=user_metadata,
+        metadata=meta,
+    )
     return JSONResponse({"Id": str(row["id"]), "Key": f"{dest_bucket_id}/{dest}", **store.render(row)})

@@ -90,12 +90,18 @@ def identify(ctx: StackContext, request: Request) -> Caller:
 
 
 @asynccontextmanager
-async def transaction(ctx: StackContext, caller: Caller, operation: str, *,
-                      request: Request | None = None) -> AsyncIterator[AsyncConnection[Any]]:
+async def transaction(
+    ctx: StackContext, caller: Caller, operation: str, *, request: Request | None = None
+) -> AsyncIterator[AsyncConnection[Any]]:
     """One transaction as `caller`; commits on success, rolls back on any exception."""
-    setup = {"role": caller.role, "sub": caller.owner or "", "claims": json.dumps(caller.claims),
-             "method": request.method if request else "", "path": request.url.path if request else "",
-             "operation": operation}
+    setup = {
+        "role": caller.role,
+        "sub": caller.owner or "",
+        "claims": json.dumps(caller.claims),
+        "method": request.method if request else "",
+        "path": request.url.path if request else "",
+        "operation": operation,
+    }
     try:
         async with ctx.api_pool.connection() as conn:
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
@@ -114,12 +120,19 @@ async def transaction(ctx: StackContext, caller: Caller, operation: str, *,
         raise errors.from_pg(exc) from exc
 
 
-async def test_permission(ctx: StackContext, caller: Caller, operation: str,
-                          work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+async def test_permission(
+    ctx: StackContext, caller: Caller, operation: str, work: Callable[[AsyncConnection[Any]], Awaitable[T]]
+) -> T:
     """Run `work` as the caller and roll it back: Supabase Storage's `testPermission`, which asks
     RLS whether a write would be allowed before any bytes are accepted."""
-    setup = {"role": caller.role, "sub": caller.owner or "", "claims": json.dumps(caller.claims),
-             "method": "", "path": "", "operation": operation}
+    setup = {
+        "role": caller.role,
+        "sub": caller.owner or "",
+        "claims": json.dumps(caller.claims),
+        "method": "",
+        "path": "",
+        "operation": operation,
+    }
     try:
         async with ctx.api_pool.connection() as conn:
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")

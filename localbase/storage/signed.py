@@ -96,8 +96,13 @@ async def sign_many(request: Request) -> Response:
             token = _token(request, url, "download", seconds)
             out.append({"error": None, "path": path, "signedURL": f"/object/sign/{_quote(url)}?token={token}"})
         else:
-            out.append({"error": "Either the object does not exist or you do not have access to it", "path": path,
-                        "signedURL": None})
+            out.append(
+                {
+                    "error": "Either the object does not exist or you do not have access to it",
+                    "path": path,
+                    "signedURL": None,
+                }
+            )
     return JSONResponse(out)
 
 

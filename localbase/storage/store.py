@@ -28,14 +28,19 @@ MAX_KEY_BYTES = 1024
 SortColumn = Literal["name", "updated_at", "created_at", "last_accessed_at"]
 SORT_COLUMNS: tuple[SortColumn, ...] = ("name", "updated_at", "created_at", "last_accessed_at")
 
-OBJECT_COLUMNS = ("id, bucket_id, name, owner, owner_id, version, metadata, user_metadata, created_at,"
-                  " updated_at, last_accessed_at")
+OBJECT_COLUMNS = (
+    "id, bucket_id, name, owner, owner_id, version, metadata, user_metadata, created_at, updated_at, last_accessed_at"
+)
 
 
 def check_key(key: str) -> str:
     segments = key.split("/")
-    if (not key or len(key.encode()) > MAX_KEY_BYTES or not VALID_KEY.match(key)
-            or any(s in ("", ".", "..") for s in segments)):
+    if (
+        not key
+        or len(key.encode()) > MAX_KEY_BYTES
+        or not VALID_KEY.match(key)
+        or any(s in ("", ".", "..") for s in segments)
+    ):
         raise errors.invalid_key(key)
     return key
 
@@ -80,8 +85,8 @@ def render(row: dict[str, Any]) -> dict[str, Any]:
 
 async def find_bucket(conn: AsyncConnection[Any], bucket_id: str) -> Bucket | None:
     cur = await conn.execute(
-        "select id, name, public, file_size_limit, allowed_mime_types from storage.buckets where id = %s",
-        (bucket_id,))
+        "select id, name, public, file_size_limit, allowed_mime_types from storage.buckets where id = %s", (bucket_id,)
+    )
     row = await cur.fetchone()
     if row is None:
         return None
@@ -111,50 +116,88 @@ async def get_bucket(conn: AsyncConnection[Any], bucket_id: str) -> dict[str, An
     return render_bucket(row) if row else None
 
 
-async def find_object(conn: AsyncConnection[Any], bucket_id: str, name: str, *,
-                      for_update: bool = False) -> dict[str, Any] | None:
+async def find_object(
+    conn: AsyncConnection[Any], bucket_id: str, name: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(f"select {OBJECT_COLUMNS} from storage.objects where bucket_id = %s and name = %s"
-                      + (" for update" if for_update else ""), (bucket_id, name))
+    await cur.execute(
+        f"select {OBJECT_COLUMNS} from storage.objects where bucket_id = %s and name = %s"
+        + (" for update" if for_update else ""),
+        (bucket_id, name),
+    )
     return await cur.fetchone()
 
 
 async def visible_names(conn: AsyncConnection[Any], bucket_id: str, names: list[str]) -> set[str]:
-    cur = await conn.execute("select name from storage.objects where bucket_id = %s and name = any(%s)",
-                             (bucket_id, names))
+    cur = await conn.execute(
+        "select name from storage.objects where bucket_id = %s and name = any(%s)", (bucket_id, names)
+    )
     return {r[0] for r in await cur.fetchall()}
 
 
 def object_metadata(size: int, mimetype: str, cache_control: str, etag: str, when: datetime) -> dict[str, Any]:
     """The `metadata` column as Supabase Storage writes it."""
-    return {"eTag": etag, "size": size, "mimetype": mimetype, "cacheControl": cache_control,
-            "lastModified": when.strftime("%a, %d %b %Y %H:%M:%S GMT"), "contentLength": size,
-            "httpStatusCode": 200}
+    return {
+        "eTag": etag,
+        "size": size,
+        "mimetype": mimetype,
+        "cacheControl": cache_control,
+        "lastModified": when.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "contentLength": size,
+        "httpStatusCode": 200,
+    }
 
 
-async def insert_object(conn: AsyncConnection[Any], *, bucket_id: str, name: str, owner: str | None,
-                        version: str, metadata: dict[str, Any] | None, user_metadata: dict[str, Any] | None,
-                        upsert: bool) -> dict[str, Any]:
+async def insert_object(
+    conn: AsyncConnection[Any],
+    *,
+    bucket_id: str,
+    name: str,
+    owner: str | None,
+    version: str,
+    metadata: dict[str, Any] | None,
+    user_metadata: dict[str, Any] | None,
+    upsert: bool,
+) -> dict[str, Any]:
     """Insert the row (or, with upsert, replace an existing one's content) and return it.
 
     A plain insert has no RETURNING, so that (as on Supabase) uploading needs an INSERT policy only;
     an upsert reads the existing row anyway, which needs SELECT and UPDATE policies.
     """
     object_id = str(uuid.uuid4())
-    values = (object_id, bucket_id, name, owner if _is_uuid(owner) else None, owner, version,
-              Jsonb(metadata) if metadata is not None else None,
-              Jsonb(user_metadata) if user_metadata is not None else None)
-    insert = ("insert into storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata)"
-              " values (%s, %s, %s, %s, %s, %s, %s, %s)")
+    values = (
+        object_id,
+        bucket_id,
+        name,
+        owner if _is_uuid(owner) else None,
+        owner,
+        version,
+        Jsonb(metadata) if metadata is not None else None,
+        Jsonb(user_metadata) if user_metadata is not None else None,
+    )
+    insert = (
+        "insert into storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s)"
+    )
     if not upsert:
         await conn.execute(insert, values)
-        return {"id": object_id, "bucket_id": bucket_id, "name": name, "owner": owner, "owner_id": owner,
-                "version": version, "metadata": metadata, "user_metadata": user_metadata}
+        return {
+            "id": object_id,
+            "bucket_id": bucket_id,
+            "name": name,
+            "owner": owner,
+            "owner_id": owner,
+            "version": version,
+            "metadata": metadata,
+            "user_metadata": user_metadata,
+        }
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         insert + " on conflict (bucket_id, name) do update set version = excluded.version,"
         " metadata = excluded.metadata, user_metadata = excluded.user_metadata, owner = excluded.owner,"
-        f" owner_id = excluded.owner_id, last_accessed_at = now() returning {OBJECT_COLUMNS}", values)
+        f" owner_id = excluded.owner_id, last_accessed_at = now() returning {OBJECT_COLUMNS}",
+        values,
+    )
     row = await cur.fetchone()
     assert row is not None
     return row
@@ -166,23 +209,36 @@ def _is_uuid(value: str | None) -> bool:
 
 async def delete_objects(conn: AsyncConnection[Any], bucket_id: str, names: list[str]) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(f"delete from storage.objects where bucket_id = %s and name = any(%s) returning {OBJECT_COLUMNS}",
-                      (bucket_id, names))
+    await cur.execute(
+        f"delete from storage.objects where bucket_id = %s and name = any(%s) returning {OBJECT_COLUMNS}",
+        (bucket_id, names),
+    )
     return await cur.fetchall()
 
 
-async def move_object(conn: AsyncConnection[Any], bucket_id: str, source: str, *, dest_bucket: str, dest: str,
-                      owner: str | None) -> dict[str, Any] | None:
+async def move_object(
+    conn: AsyncConnection[Any], bucket_id: str, source: str, *, dest_bucket: str, dest: str, owner: str | None
+) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "update storage.objects set bucket_id = %s, name = %s, owner = %s, owner_id = %s"
         f" where bucket_id = %s and name = %s returning {OBJECT_COLUMNS}",
-        (dest_bucket, dest, owner if _is_uuid(owner) else None, owner, bucket_id, source))
+        (dest_bucket, dest, owner if _is_uuid(owner) else None, owner, bucket_id, source),
+    )
     return await cur.fetchone()
 
 
-async def list_folder(conn: AsyncConnection[Any], bucket_id: str, prefix: str, *, limit: int, offset: int,
-                      search: str, sort_column: SortColumn, descending: bool) -> list[dict[str, Any]]:
+async def list_folder(
+    conn: AsyncConnection[Any],
+    bucket_id: str,
+    prefix: str,
+    *,
+    limit: int,
+    offset: int,
+    search: str,
+    sort_column: SortColumn,
+    descending: bool,
+) -> list[dict[str, Any]]:
     """One level of the bucket below `prefix`, folders as entries without id (storage.search v1)."""
     if prefix and not prefix.endswith("/"):
         prefix += "/"
@@ -210,11 +266,17 @@ async def list_folder(conn: AsyncConnection[Any], bucket_id: str, prefix: str, *
         order by {sort_column} {direction} nulls last, name collate "C" {direction}
         limit %(limit)s offset %(offset)s
         """,
-        {"prefix": prefix, "bucket": bucket_id, "pattern": pattern, "search": _like_escape(search) + "%",
-         "limit": limit, "offset": offset})
+        {
+            "prefix": prefix,
+            "bucket": bucket_id,
+            "pattern": pattern,
+            "search": _like_escape(search) + "%",
+            "limit": limit,
+            "offset": offset,
+        },
+    )
     return [render(r) for r in await cur.fetchall()]
 
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-

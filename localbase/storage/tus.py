@@ -100,9 +100,15 @@ def _check_version(request: Request) -> None:
 
 async def options(request: Request) -> Response:
     _, service = service_of(request)
-    return Response(status_code=204, headers={
-        "Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION, "Tus-Max-Size": str(service.file_size_limit),
-        "Tus-Extension": "creation,creation-with-upload,termination"})
+    return Response(
+        status_code=204,
+        headers={
+            "Tus-Resumable": TUS_VERSION,
+            "Tus-Version": TUS_VERSION,
+            "Tus-Max-Size": str(service.file_size_limit),
+            "Tus-Extension": "creation,creation-with-upload,termination",
+        },
+    )
 
 
 async def create(request: Request) -> Response:
@@ -133,9 +139,17 @@ async def create(request: Request) -> Response:
     await to_thread.run_sync(sweep_expired, service.blobs.root / "resumable", time.time())
     upload_id = secrets.token_urlsafe(24)
     meta_path, part_path = _paths(service, upload_id)
-    record = {"bucket": bucket_id, "name": name, "length": length, "upsert": upsert, "content_type": content_type,
-              "cache_control": body.cache_control_of(meta.get("cacheControl") or "3600"),
-              "user_metadata": user_metadata, "owner": caller.owner, "role": caller.role}
+    record = {
+        "bucket": bucket_id,
+        "name": name,
+        "length": length,
+        "upsert": upsert,
+        "content_type": content_type,
+        "cache_control": body.cache_control_of(meta.get("cacheControl") or "3600"),
+        "user_metadata": user_metadata,
+        "owner": caller.owner,
+        "role": caller.role,
+    }
 
     def write() -> None:
         part_path.touch(exist_ok=False)
@@ -158,8 +172,9 @@ async def head(request: Request) -> Response:
     record = _load(service, upload_id, caller)
     _, part_path = _paths(service, upload_id)
     offset = part_path.stat().st_size if part_path.exists() else 0
-    return Response(status_code=200, headers={**BASE_HEADERS, "Upload-Offset": str(offset),
-                                              "Upload-Length": str(record["length"])})
+    return Response(
+        status_code=200, headers={**BASE_HEADERS, "Upload-Offset": str(offset), "Upload-Length": str(record["length"])}
+    )
 
 
 async def patch(request: Request) -> Response:
@@ -173,13 +188,13 @@ async def patch(request: Request) -> Response:
     offset_text = request.headers.get("upload-offset", "")
     if not offset_text.isdigit():
         raise _error(errors.invalid_request("Upload-Offset is required"))
-    offset = await _append(request, service, upload_id, record, caller=caller,
-                           offset=int(offset_text))
+    offset = await _append(request, service, upload_id, record, caller=caller, offset=int(offset_text))
     return Response(status_code=204, headers={**BASE_HEADERS, "Upload-Offset": str(offset)})
 
 
-async def _append(request: Request, service: StorageService, upload_id: str, record: dict[str, Any], *,
-                  caller: Caller, offset: int) -> int:
+async def _append(
+    request: Request, service: StorageService, upload_id: str, record: dict[str, Any], *, caller: Caller, offset: int
+) -> int:
     lock = service.upload_locks.setdefault(upload_id, asyncio.Lock())
     if lock.locked():
         raise _error(errors.StorageError(423, "ResourceLocked", "The upload is being written by another request"))
@@ -222,8 +237,9 @@ def _sync(fh: BinaryIO) -> None:
     os.fsync(fh.fileno())
 
 
-async def _finish(request: Request, service: StorageService, upload_id: str, record: dict[str, Any],
-                  caller: Caller) -> None:
+async def _finish(
+    request: Request, service: StorageService, upload_id: str, record: dict[str, Any], caller: Caller
+) -> None:
     ctx, _ = service_of(request)
     meta_path, part_path = _paths(service, upload_id)
     etag = await to_thread.run_sync(md5_of_file, part_path)
@@ -232,9 +248,18 @@ async def _finish(request: Request, service: StorageService, upload_id: str, rec
     service.upload_locks.pop(upload_id, None)
     stored = Stored(version, int(record["length"]), etag)
     try:
-        await write_row(ctx, service, caller, record["bucket"], record["name"], upsert=bool(record["upsert"]),
-                        stored=stored, mimetype=record["content_type"], cache_control=record["cache_control"],
-                        user_metadata=record.get("user_metadata"))
+        await write_row(
+            ctx,
+            service,
+            caller,
+            record["bucket"],
+            record["name"],
+            upsert=bool(record["upsert"]),
+            stored=stored,
+            mimetype=record["content_type"],
+            cache_control=record["cache_control"],
+            user_metadata=record.get("user_metadata"),
+        )
     except errors.StorageError as exc:
         raise _error(exc) from exc
 

@@ -32,8 +32,9 @@ _opened: list[tuple[AsyncClient, httpx.AsyncClient]] = []
 
 async def client(stack: StackProcess, **realtime: Any) -> AsyncClient:
     http = httpx.AsyncClient(timeout=30)
-    options = AClientOptions(auto_refresh_token=False, persist_session=False, realtime=realtime or None,
-                             httpx_client=http)
+    options = AClientOptions(
+        auto_refresh_token=False, persist_session=False, realtime=realtime or None, httpx_client=http
+    )
     sb = await acreate_client(stack.api_url, stack.anon_key, options)
     _opened.append((sb, http))
     return sb
@@ -96,8 +97,13 @@ async def listen(sb: AsyncClient, name: str, *bindings: dict[str, Any], wait_sys
     got = Listener()
     channel = sb.channel(name)
     for b in bindings:
-        channel.on_postgres_changes(b.get("event", "*"), got.changes.append, table=b.get("table"),
-                                    schema=b.get("schema", "public"), filter=b.get("filter"))
+        channel.on_postgres_changes(
+            b.get("event", "*"),
+            got.changes.append,
+            table=b.get("table"),
+            schema=b.get("schema", "public"),
+            filter=b.get("filter"),
+        )
     channel.on_system(got.systems.append)
     await channel.subscribe(lambda s, e: got.states.append((s, e)))
     got.channel = channel
@@ -108,13 +114,15 @@ async def listen(sb: AsyncClient, name: str, *bindings: dict[str, Any], wait_sys
     return got
 
 
-def as_user(db_url: str, user: User, query: str, params: tuple[Any, ...] = (), *,
-            rollback: bool = False) -> list[tuple[Any, ...]]:
+def as_user(
+    db_url: str, user: User, query: str, params: tuple[Any, ...] = (), *, rollback: bool = False
+) -> list[tuple[Any, ...]]:
     """Run `query` in one transaction as `user` (role authenticated + claims), as PostgREST would."""
     claims = json.dumps({"sub": user.id, "role": "authenticated", "email": user.email})
     with psycopg.connect(db_url) as conn:
-        conn.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-                     (claims,))
+        conn.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)", (claims,)
+        )
         cur = conn.execute(query, params)
         rows = cur.fetchall() if cur.description else []
         if rollback:
@@ -125,18 +133,27 @@ def as_user(db_url: str, user: User, query: str, params: tuple[Any, ...] = (), *
 
 
 def new_ticket(db_url: str, customer: User, assignee: User | None = None, subject: str = "Printer on fire") -> str:
-    ticket_id = str(as_user(db_url, customer, "insert into public.tickets (subject) values (%s) returning id::text",
-                            (subject,))[0][0])
+    ticket_id = str(
+        as_user(db_url, customer, "insert into public.tickets (subject) values (%s) returning id::text", (subject,))[0][
+            0
+        ]
+    )
     if assignee is not None:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("update public.tickets set assignee_id = %s where id = %s", (assignee.id, ticket_id))
     return ticket_id
 
 
-def post(db_url: str, user: User, ticket_id: str, content: str, *, internal: bool = False,
-         rollback: bool = False) -> str:
-    rows = as_user(db_url, user, "insert into public.messages (ticket_id, content, is_internal) values (%s, %s, %s)"
-                   " returning id::text", (ticket_id, content, internal), rollback=rollback)
+def post(
+    db_url: str, user: User, ticket_id: str, content: str, *, internal: bool = False, rollback: bool = False
+) -> str:
+    rows = as_user(
+        db_url,
+        user,
+        "insert into public.messages (ticket_id, content, is_internal) values (%s, %s, %s) returning id::text",
+        (ticket_id, content, internal),
+        rollback=rollback,
+    )
     return str(rows[0][0])
 
 
@@ -149,8 +166,7 @@ class RawSocket:
         self.frames: list[dict[str, Any]] = []
 
     @classmethod
-    async def open(cls, stack: StackProcess, key: str | None = None, vsn: str = "1.0.0",
-                   **kwargs: Any) -> RawSocket:
+    async def open(cls, stack: StackProcess, key: str | None = None, vsn: str = "1.0.0", **kwargs: Any) -> RawSocket:
         base = stack.api_url.replace("http://", "ws://")
         url = f"{base}/realtime/v1/websocket?vsn={vsn}&apikey={key or stack.anon_key}"
         return cls(await ws_connect(url, **kwargs))
@@ -158,8 +174,9 @@ class RawSocket:
     async def send(self, topic: str, event: str, payload: dict[str, Any], join_ref: str | None = None) -> str:
         self.ref += 1
         ref = str(self.ref)
-        await self.ws.send(json.dumps({"topic": topic, "event": event, "payload": payload, "ref": ref,
-                                       "join_ref": join_ref}))
+        await self.ws.send(
+            json.dumps({"topic": topic, "event": event, "payload": payload, "ref": ref, "join_ref": join_ref})
+        )
         return ref
 
     async def next(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
@@ -202,9 +219,13 @@ def stalled_socket(stack: StackProcess, topic: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /realtime/v1/websocket?vsn=1.0.0&apikey={stack.anon_key} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"GET /realtime/v1/websocket?vsn=1.0.0&apikey={stack.anon_key} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     assert sock.recv(4096).startswith(b"HTTP/1.1 101")
     data = json.dumps({"topic": topic, "event": "phx_join", "ref": "1", "payload": {}}).encode()
     mask = os.urandom(4)

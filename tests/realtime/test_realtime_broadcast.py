@@ -17,8 +17,13 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def config(*, self_: bool = False, ack: bool = False, key: str = "", presence: bool = False) -> dict[str, Any]:
-    return {"config": {"broadcast": {"ack": ack, "self": self_}, "presence": {"key": key, "enabled": presence},
-                       "private": False}}
+    return {
+        "config": {
+            "broadcast": {"ack": ack, "self": self_},
+            "presence": {"key": key, "enabled": presence},
+            "private": False,
+        }
+    }
 
 
 async def test_broadcast_round_trip_self_and_ack(stack: StackProcess, users: Users) -> None:
@@ -82,8 +87,9 @@ async def test_rest_broadcast_batch_and_single(stack: StackProcess, users: Users
     base = f"{stack.api_url}/realtime/v1/api/broadcast"
     headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.anon_key}"}
     async with httpx.AsyncClient() as http:
-        res = await http.post(base, headers=headers,
-                              json={"messages": [{"topic": "rest-room", "event": "note", "payload": {"n": 1}}]})
+        res = await http.post(
+            base, headers=headers, json={"messages": [{"topic": "rest-room", "event": "note", "payload": {"n": 1}}]}
+        )
         assert res.status_code == 202
         await ch.http_send("note", {"n": 2})  # realtime-py's per-event endpoint
         # no apikey, a forged one, bad bodies: clear errors, nothing delivered
@@ -110,10 +116,12 @@ async def test_slow_client_is_dropped_without_stalling_others(stack: StackProces
         blob = "y" * 200_000
         async with httpx.AsyncClient() as http:
             for batch in range(40):  # 32 MB: more than the 8 MiB queue plus what kernel and client buffer
-                messages = [{"topic": "flood", "event": "blob", "payload": {"i": batch * 4 + i, "blob": blob}}
-                            for i in range(4)]
-                res = await http.post(f"{stack.api_url}/realtime/v1/api/broadcast", headers=headers,
-                                      json={"messages": messages})
+                messages = [
+                    {"topic": "flood", "event": "blob", "payload": {"i": batch * 4 + i, "blob": blob}} for i in range(4)
+                ]
+                res = await http.post(
+                    f"{stack.api_url}/realtime/v1/api/broadcast", headers=headers, json={"messages": messages}
+                )
                 assert res.status_code == 202
                 for i in range(4):  # the healthy socket keeps up
                     frame = await healthy.next(lambda f: f["event"] == "broadcast", timeout=10)

@@ -28,33 +28,45 @@ async def raw_post(stack: StackProcess, path: str, headers: dict[str, str], body
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 5.0)
         head_bytes = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
-        length = next(int(line.split(b":")[1]) for line in head_bytes.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
+        length = next(
+            int(line.split(b":")[1])
+            for line in head_bytes.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
         return int(status_line.split()[1]), await asyncio.wait_for(reader.readexactly(length), 5.0)
     finally:
         writer.close()
 
 
-@pytest.mark.parametrize("path", ["/realtime/v1/api/broadcast/room/events/big",
-                                  "/realtime/v1/api/broadcast/room/events/big?private=true"])
+@pytest.mark.parametrize(
+    "path", ["/realtime/v1/api/broadcast/room/events/big", "/realtime/v1/api/broadcast/room/events/big?private=true"]
+)
 async def test_declared_length_over_the_payload_limit_is_refused_at_once(stack: StackProcess, path: str) -> None:
     # over the endpoint's 256 KiB payload limit but under the server-wide body limit: the endpoint's own check
     declared = MAX_PAYLOAD_BYTES + 10_000
-    status, rest = await raw_post(stack, path, {"Content-Type": "application/json",
-                                                "Content-Length": str(declared)}, b'{"a": "')
+    status, rest = await raw_post(
+        stack, path, {"Content-Type": "application/json", "Content-Length": str(declared)}, b'{"a": "'
+    )
     assert status == 413 and b"too large" in rest
 
 
 async def test_chunked_body_is_cut_off_past_the_limit(stack: StackProcess) -> None:
     chunk = b"x" * 65_536
     body = b"".join(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" for _ in range(5))  # 320 KiB, never finished
-    status, rest = await raw_post(stack, "/realtime/v1/api/broadcast/room/events/big",
-                                  {"Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"}, body)
+    status, rest = await raw_post(
+        stack,
+        "/realtime/v1/api/broadcast/room/events/big",
+        {"Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"},
+        body,
+    )
     assert status == 413 and b"too large" in rest
 
 
 async def test_batch_endpoint_refuses_a_huge_declared_body(stack: StackProcess) -> None:
-    status, _ = await raw_post(stack, "/realtime/v1/api/broadcast",
-                               {"Content-Type": "application/json", "Content-Length": str(50 * 1024 * 1024)},
-                               b'{"messages": [')
+    status, _ = await raw_post(
+        stack,
+        "/realtime/v1/api/broadcast",
+        {"Content-Type": "application/json", "Content-Length": str(50 * 1024 * 1024)},
+        b'{"messages": [',
+    )
     assert status == 413

@@ -25,10 +25,12 @@ async def test_owner_receives_agent_reply_another_customer_nothing(stack: StackP
     owner = await signed_in(stack, users.customer)
     other = await signed_in(stack, users.customer2)
     try:
-        mine = await listen(owner, "owner-thread", {"event": "INSERT", "table": "messages",
-                                                    "filter": f"ticket_id=eq.{ticket}"})
-        everything = await listen(other, "other-all", {"event": "*", "table": "messages"},
-                                  {"event": "*", "table": "tickets"})
+        mine = await listen(
+            owner, "owner-thread", {"event": "INSERT", "table": "messages", "filter": f"ticket_id=eq.{ticket}"}
+        )
+        everything = await listen(
+            other, "other-all", {"event": "*", "table": "messages"}, {"event": "*", "table": "tickets"}
+        )
         reply_id = post(stack.db_url, users.agent, ticket, "Have you tried turning it off?")
         await mine.wait_content("Have you tried turning it off?")
         # the sentinel: customer2's own message arrives on the same socket after the agent's reply
@@ -66,8 +68,9 @@ async def test_customer_never_receives_internal_note(stack: StackProcess, users:
     agent = await signed_in(stack, users.agent)
     try:
         customer_view = await listen(owner, "notes-customer", {"event": "*", "table": "messages"})
-        agent_view = await listen(agent, "notes-agent", {"event": "INSERT", "table": "messages",
-                                                         "filter": f"ticket_id=eq.{ticket}"})
+        agent_view = await listen(
+            agent, "notes-agent", {"event": "INSERT", "table": "messages", "filter": f"ticket_id=eq.{ticket}"}
+        )
         post(stack.db_url, users.agent, ticket, "internal: customer seems angry", internal=True)
         post(stack.db_url, users.agent, ticket, "public: we are on it")
         await customer_view.wait_content("public: we are on it")
@@ -85,8 +88,9 @@ async def test_agent_loses_events_for_ticket_reassigned_away(stack: StackProcess
     agent = await signed_in(stack, users.agent)
     agent2 = await signed_in(stack, users.agent2)
     try:
-        first = await listen(agent, "reassign-agent", {"event": "*", "table": "messages"},
-                             {"event": "UPDATE", "table": "tickets"})
+        first = await listen(
+            agent, "reassign-agent", {"event": "*", "table": "messages"}, {"event": "UPDATE", "table": "tickets"}
+        )
         second = await listen(agent2, "reassign-agent2", {"event": "INSERT", "table": "messages"})
         post(stack.db_url, users.customer, ticket, "before reassignment")
         await first.wait_content("before reassignment")
@@ -111,8 +115,9 @@ async def test_rolled_back_insert_is_never_delivered(stack: StackProcess, users:
     ticket = new_ticket(stack.db_url, users.customer, users.agent)
     owner = await signed_in(stack, users.customer)
     try:
-        got = await listen(owner, "rollback", {"event": "INSERT", "table": "messages",
-                                               "filter": f"ticket_id=eq.{ticket}"})
+        got = await listen(
+            owner, "rollback", {"event": "INSERT", "table": "messages", "filter": f"ticket_id=eq.{ticket}"}
+        )
         post(stack.db_url, users.agent, ticket, "this never happened", rollback=True)
         post(stack.db_url, users.agent, ticket, "this did")
         await got.wait_content("this did")
@@ -125,18 +130,20 @@ async def test_commit_order_and_each_change_once(stack: StackProcess, users: Use
     ticket = new_ticket(stack.db_url, users.customer, users.agent)
     owner = await signed_in(stack, users.customer)
     try:
-        got = await listen(owner, "order", {"event": "INSERT", "table": "messages",
-                                            "filter": f"ticket_id=eq.{ticket}"})
+        got = await listen(owner, "order", {"event": "INSERT", "table": "messages", "filter": f"ticket_id=eq.{ticket}"})
         sent = [f"burst {i}" for i in range(40)]
         with psycopg.connect(stack.db_url, autocommit=True) as conn:
             for i, text in enumerate(sent):
                 if i % 10 == 0:  # a multi-row transaction among single ones
-                    conn.execute("insert into public.messages (ticket_id, sender_id, content) values"
-                                 " (%s, %s, %s), (%s, %s, %s)", (ticket, users.agent.id, text, ticket,
-                                                                 users.agent.id, text + " b"))
+                    conn.execute(
+                        "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s), (%s, %s, %s)",
+                        (ticket, users.agent.id, text, ticket, users.agent.id, text + " b"),
+                    )
                 else:
-                    conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
-                                 (ticket, users.agent.id, text))
+                    conn.execute(
+                        "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+                        (ticket, users.agent.id, text),
+                    )
         expected = [x for i, t in enumerate(sent) for x in ([t, t + " b"] if i % 10 == 0 else [t])]
         await wait_until(lambda: len(got.contents()) >= len(expected), what="all burst messages")
         await owner.realtime.close()
@@ -150,15 +157,20 @@ async def test_update_and_delete_payloads(stack: StackProcess, users: Users) -> 
     owner = await signed_in(stack, users.customer)
     other = await signed_in(stack, users.customer2)
     try:
-        got = await listen(owner, "upd-del", {"event": "UPDATE", "table": "messages",
-                                              "filter": f"ticket_id=eq.{ticket}"},
-                           {"event": "DELETE", "table": "messages"})
+        got = await listen(
+            owner,
+            "upd-del",
+            {"event": "UPDATE", "table": "messages", "filter": f"ticket_id=eq.{ticket}"},
+            {"event": "DELETE", "table": "messages"},
+        )
         stranger = await listen(other, "upd-del-other", {"event": "*", "table": "messages"})
         msg = post(stack.db_url, users.customer, ticket, "typo")
         with psycopg.connect(stack.db_url, autocommit=True) as conn:
             conn.execute("set role authenticated")
-            conn.execute("select set_config('request.jwt.claims', %s, false)",
-                         (json.dumps({"role": "authenticated", "sub": users.customer.id}),))
+            conn.execute(
+                "select set_config('request.jwt.claims', %s, false)",
+                (json.dumps({"role": "authenticated", "sub": users.customer.id}),),
+            )
             conn.execute("update public.messages set content = 'fixed' where id = %s", (msg,))
             # RLS is checked against the row as it is when the change is processed (as walrus does), so let
             # the update be delivered before the row disappears
@@ -195,14 +207,15 @@ async def test_filters_in_neq_and_comparisons(stack: StackProcess, users: Users)
             row = conn.execute("select last_value from private.change_seq").fetchone()
         assert row is not None
         floor = int(row[0])
-        in_list = await listen(agent, "f-in", {"event": "INSERT", "table": "messages",
-                                               "filter": f"ticket_id=in.({t1},{t2})"})
+        in_list = await listen(
+            agent, "f-in", {"event": "INSERT", "table": "messages", "filter": f"ticket_id=in.({t1},{t2})"}
+        )
         neq = await listen(agent, "f-neq", {"event": "INSERT", "table": "messages", "filter": f"ticket_id=neq.{t1}"})
-        internal = await listen(agent, "f-bool", {"event": "INSERT", "table": "messages",
-                                                  "filter": "is_internal=eq.true"})
+        internal = await listen(
+            agent, "f-bool", {"event": "INSERT", "table": "messages", "filter": "is_internal=eq.true"}
+        )
         gt = await listen(agent, "f-gt", {"event": "INSERT", "table": "messages", "filter": f"change_id=gt.{floor}"})
-        lte = await listen(agent, "f-lte", {"event": "INSERT", "table": "messages",
-                                            "filter": f"change_id=lte.{floor}"})
+        lte = await listen(agent, "f-lte", {"event": "INSERT", "table": "messages", "filter": f"change_id=lte.{floor}"})
         for ticket, text in ((t1, "one"), (t2, "two"), (t3, "three")):
             post(stack.db_url, users.agent, ticket, text)
         post(stack.db_url, users.agent, t3, "note", internal=True)
@@ -220,21 +233,32 @@ async def test_filters_in_neq_and_comparisons(stack: StackProcess, users: Users)
         await agent.realtime.close()
 
 
-@pytest.mark.parametrize(("binding", "reason"), [
-    ({"event": "INSERT", "table": "messages", "filter": "ticket_id=like.abc"}, "invalid filter operator"),
-    ({"event": "INSERT", "table": "messages", "filter": "nope=eq.1"}, "invalid column for filter nope"),
-    ({"event": "INSERT", "table": "messages", "filter": "ticket_id=eq.not-a-uuid"}, "invalid filter value"),
-    ({"event": "INSERT", "table": "messages", "filter": "ticket_id=in.(" + ",".join(
-        str(uuid.uuid4()) for _ in range(101)) + ")"}, "at most 100"),
-    ({"event": "INSERT", "table": "messages", "filter": "garbage"}, "expected column=op.value"),
-])
-async def test_invalid_filter_is_a_join_error(stack: StackProcess, users: Users, binding: dict[str, str],
-                                              reason: str) -> None:
+@pytest.mark.parametrize(
+    ("binding", "reason"),
+    [
+        ({"event": "INSERT", "table": "messages", "filter": "ticket_id=like.abc"}, "invalid filter operator"),
+        ({"event": "INSERT", "table": "messages", "filter": "nope=eq.1"}, "invalid column for filter nope"),
+        ({"event": "INSERT", "table": "messages", "filter": "ticket_id=eq.not-a-uuid"}, "invalid filter value"),
+        (
+            {
+                "event": "INSERT",
+                "table": "messages",
+                "filter": "ticket_id=in.(" + ",".join(str(uuid.uuid4()) for _ in range(101)) + ")",
+            },
+            "at most 100",
+        ),
+        ({"event": "INSERT", "table": "messages", "filter": "garbage"}, "expected column=op.value"),
+    ],
+)
+async def test_invalid_filter_is_a_join_error(
+    stack: StackProcess, users: Users, binding: dict[str, str], reason: str
+) -> None:
     sb = await signed_in(stack, users.agent)
     try:
         channel = sb.channel(f"bad-filter-{uuid.uuid4().hex[:6]}")
-        channel.on_postgres_changes(binding["event"], lambda p: None, table=binding["table"], schema="public",
-                                    filter=binding["filter"])
+        channel.on_postgres_changes(
+            binding["event"], lambda p: None, table=binding["table"], schema="public", filter=binding["filter"]
+        )
         states: list[tuple[object, Exception | None]] = []
         await channel.subscribe(lambda s, e: states.append((s, e)))
         assert states and states[0][0].value == "CHANNEL_ERROR"
@@ -293,8 +317,10 @@ async def test_many_subscribers_in_one_batch_each_get_only_their_rows(stack: Sta
         with psycopg.connect(stack.db_url) as conn:  # one transaction: all ten rows arrive in the same poll
             for i in range(10):
                 target = ticket if i % 2 == 0 else other_ticket
-                conn.execute("insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
-                             (target, users.agent.id, f"batch {i}"))
+                conn.execute(
+                    "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+                    (target, users.agent.id, f"batch {i}"),
+                )
         post(stack.db_url, users.agent, ticket, "end")
         post(stack.db_url, users.agent, other_ticket, "end")
         for owner_id, sock in sockets:

@@ -36,16 +36,20 @@ def ungranted(db: psycopg.Connection) -> Iterator[str]:
 
 async def subscribe(stack: StackProcess, table: str, token: str, **binding: str) -> tuple[RawSocket, dict[str, object]]:
     sock = await RawSocket.open(stack)
-    reply = await sock.join(f"realtime:{table}-{uuid.uuid4().hex[:6]}", {
-        "postgres_changes": [{"event": "*", "schema": "public", "table": table, **binding}]}, token=token)
+    reply = await sock.join(
+        f"realtime:{table}-{uuid.uuid4().hex[:6]}",
+        {"postgres_changes": [{"event": "*", "schema": "public", "table": table, **binding}]},
+        token=token,
+    )
     if reply["status"] == "ok":
         system = await sock.next(lambda f: f["event"] == "system")
         assert system["payload"]["message"] == "Subscribed to PostgreSQL"
     return sock, reply
 
 
-async def test_a_role_without_select_gets_supabases_error_not_rows(stack: StackProcess, users: Users, ungranted: str,
-                                                                   db: psycopg.Connection) -> None:
+async def test_a_role_without_select_gets_supabases_error_not_rows(
+    stack: StackProcess, users: Users, ungranted: str, db: psycopg.Connection
+) -> None:
     user, _ = await subscribe(stack, ungranted, stack.mint(users.customer.id))
     anon, _ = await subscribe(stack, ungranted, stack.anon_key)
     service, _ = await subscribe(stack, ungranted, stack.service_role_key)
@@ -54,23 +58,29 @@ async def test_a_role_without_select_gets_supabases_error_not_rows(stack: StackP
         db.execute(f"update public.{ungranted} set note = 'still secret'")
         for sock in (user, anon):
             for kind in ("INSERT", "UPDATE"):
-                frame = await sock.next(lambda f, k=kind: f["event"] == "postgres_changes"  # type: ignore[misc]
-                                        and f["payload"]["data"]["type"] == k)
+                frame = await sock.next(
+                    lambda f, k=kind: (
+                        f["event"] == "postgres_changes"  # type: ignore[misc]
+                        and f["payload"]["data"]["type"] == k
+                    )
+                )
                 data = frame["payload"]["data"]
                 assert data["errors"] == ["Error 401: Unauthorized"]
                 assert data["columns"] == [] and data["record"] == {} and data["commit_timestamp"] is None
                 assert data.get("old_record", {}) == {} and (kind == "INSERT") == ("old_record" not in data)
                 assert "secret" not in str(frame)
-        got = await service.next(lambda f: f["event"] == "postgres_changes"
-                                 and f["payload"]["data"]["type"] == "UPDATE")
+        got = await service.next(
+            lambda f: f["event"] == "postgres_changes" and f["payload"]["data"]["type"] == "UPDATE"
+        )
         assert got["payload"]["data"]["record"]["note"] == "still secret" and got["payload"]["data"]["errors"] is None
     finally:
         for sock in (user, anon, service):
             await sock.close()
 
 
-async def test_a_filter_on_a_column_the_role_may_not_read_is_refused(stack: StackProcess, users: Users,
-                                                                     ungranted: str) -> None:
+async def test_a_filter_on_a_column_the_role_may_not_read_is_refused(
+    stack: StackProcess, users: Users, ungranted: str
+) -> None:
     sock, reply = await subscribe(stack, ungranted, stack.mint(users.customer.id), filter="id=eq.1")
     try:
         assert reply["status"] == "error"

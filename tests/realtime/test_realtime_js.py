@@ -23,8 +23,9 @@ pytestmark = [pytest.mark.node, pytest.mark.timeout(120)]
 
 def run_node(script: str, env: dict[str, str]) -> dict[str, Any]:
     node = node_ready()
-    done = subprocess.run([node, script], check=False, cwd=JS_DIR, env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=90)
+    done = subprocess.run(
+        [node, script], check=False, cwd=JS_DIR, env={**os.environ, **env}, capture_output=True, text=True, timeout=90
+    )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -33,15 +34,22 @@ def run_node(script: str, env: dict[str, str]) -> dict[str, Any]:
 def test_js_postgres_changes_with_rls(stack: StackProcess, users: Users) -> None:
     ticket = new_ticket(stack.db_url, users.customer, users.agent, subject="JS realtime")
     ticket2 = new_ticket(stack.db_url, users.customer2, users.agent, subject="JS sentinel")
-    seen = run_node("realtime_changes.mjs", {
-        "SUPABASE_URL": stack.api_url, "SUPABASE_ANON_KEY": stack.anon_key, "PASSWORD": users.customer.password,
-        "CUSTOMER_EMAIL": users.customer.email, "CUSTOMER2_EMAIL": users.customer2.email,
-        "AGENT_EMAIL": users.agent.email, "TICKET_ID": ticket, "TICKET2_ID": ticket2,
-    })
+    seen = run_node(
+        "realtime_changes.mjs",
+        {
+            "SUPABASE_URL": stack.api_url,
+            "SUPABASE_ANON_KEY": stack.anon_key,
+            "PASSWORD": users.customer.password,
+            "CUSTOMER_EMAIL": users.customer.email,
+            "CUSTOMER2_EMAIL": users.customer2.email,
+            "AGENT_EMAIL": users.agent.email,
+            "TICKET_ID": ticket,
+            "TICKET2_ID": ticket2,
+        },
+    )
     assert seen["owner_contents"] == ["js: agent reply"]  # never the internal note before it
     assert seen["other_contents"] == ["js: sentinel"]  # nothing of the other customer's ticket
-    assert (seen["event_type"], seen["schema"], seen["table"], seen["errors"]) == ("INSERT", "public", "messages",
-                                                                                  None)
+    assert (seen["event_type"], seen["schema"], seen["table"], seen["errors"]) == ("INSERT", "public", "messages", None)
     assert seen["received_id"] == seen["reply_id"] and seen["received_is_internal"] is False
     assert seen["commit_timestamp"].endswith("Z")
     # the row supabase-js built from `columns` + `record` equals the one REST returned
@@ -49,9 +57,15 @@ def test_js_postgres_changes_with_rls(stack: StackProcess, users: Users) -> None
 
 
 def test_js_broadcast_and_presence(stack: StackProcess, users: Users) -> None:
-    seen = run_node("realtime_broadcast.mjs", {"MODE": "js", "SUPABASE_URL": stack.api_url,
-                                               "SUPABASE_ANON_KEY": stack.anon_key,
-                                               "ACCESS_TOKEN": stack.mint(sub=users.customer.id)})
+    seen = run_node(
+        "realtime_broadcast.mjs",
+        {
+            "MODE": "js",
+            "SUPABASE_URL": stack.api_url,
+            "SUPABASE_ANON_KEY": stack.anon_key,
+            "ACCESS_TOKEN": stack.mint(sub=users.customer.id),
+        },
+    )
     assert seen["ack"] == "ok" and seen["trackA"] == "ok" and seen["trackB"] == "ok"
     assert seen["seenA"] == [{"who": "alice", "text": "héllo ✓"}, {"who": "bob"}]  # self: true
     assert seen["seenB"] == [{"event": "typing", "payload": {"who": "alice", "text": "héllo ✓"}}]
@@ -62,9 +76,19 @@ async def test_python_and_js_cross_serializer_round_trip(stack: StackProcess, us
     node = node_ready()
     topic = "cross-room"
     proc = await asyncio.create_subprocess_exec(
-        node, "realtime_broadcast.mjs", cwd=JS_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "MODE": "cross", "CROSS_TOPIC": topic, "SUPABASE_URL": stack.api_url,
-             "SUPABASE_ANON_KEY": stack.anon_key, "ACCESS_TOKEN": stack.mint(sub=users.agent.id)},
+        node,
+        "realtime_broadcast.mjs",
+        cwd=JS_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={
+            **os.environ,
+            "MODE": "cross",
+            "CROSS_TOPIC": topic,
+            "SUPABASE_URL": stack.api_url,
+            "SUPABASE_ANON_KEY": stack.anon_key,
+            "ACCESS_TOKEN": stack.mint(sub=users.agent.id),
+        },
     )
     try:
         assert proc.stdout is not None
@@ -72,8 +96,16 @@ async def test_python_and_js_cross_serializer_round_trip(stack: StackProcess, us
         assert ready == {"ready": True, "tracked": "ok"}
         sb = await with_token(stack, stack.mint(sub=users.customer.id))
         pongs: list[dict[str, Any]] = []
-        channel = sb.channel(topic, {"config": {"broadcast": {"ack": False, "self": False},  # type: ignore[arg-type]
-                                                "presence": {"key": "py", "enabled": True}, "private": False}})
+        channel = sb.channel(
+            topic,
+            {
+                "config": {
+                    "broadcast": {"ack": False, "self": False},  # type: ignore[arg-type]
+                    "presence": {"key": "py", "enabled": True},
+                    "private": False,
+                }
+            },
+        )
         channel.on_broadcast("pong", pongs.append)
         channel.on_presence_sync(lambda: None)
         await channel.subscribe()
@@ -98,13 +130,20 @@ def test_js_private_ticket_channel(stack: StackProcess, users: Users) -> None:
     """supabase-js as the app's peers: anon refused, the database-minted signal names its sender, a forged
     client broadcast on the private topic goes nowhere."""
     ticket = new_ticket(stack.db_url, users.customer, users.agent, subject="JS private")
-    seen = run_node("realtime_private.mjs", {
-        "SUPABASE_URL": stack.api_url, "SUPABASE_ANON_KEY": stack.anon_key, "TICKET_ID": ticket,
-        "CUSTOMER_TOKEN": stack.mint(sub=users.customer.id), "AGENT_TOKEN": stack.mint(sub=users.agent.id),
-    })
+    seen = run_node(
+        "realtime_private.mjs",
+        {
+            "SUPABASE_URL": stack.api_url,
+            "SUPABASE_ANON_KEY": stack.anon_key,
+            "TICKET_ID": ticket,
+            "CUSTOMER_TOKEN": stack.mint(sub=users.customer.id),
+            "AGENT_TOKEN": stack.mint(sub=users.agent.id),
+        },
+    )
     assert seen["anonStatus"].startswith("CHANNEL_ERROR") and "Unauthorized" in seen["anonStatus"]
     assert seen["customerStatus"] == seen["agentStatus"] == "SUBSCRIBED" and seen["rpcError"] is None
     assert [(m["event"], m["payload"]["user_id"], m["payload"]["name"]) for m in seen["customerSeen"]] == [
-        ("typing", users.agent.id, users.agent.name)]
+        ("typing", users.agent.id, users.agent.name)
+    ]
     # the forged broadcast reached nobody; the agent hears its own signal (the database sent it, not the agent)
     assert [m["payload"]["user_id"] for m in seen["agentSeen"]] in ([], [users.agent.id]) and seen["anonSeen"] == []

@@ -28,12 +28,17 @@ def tag(db: psycopg.Connection) -> Iterator[str]:
     """Topics `<tag>:ro` (authenticated may receive, nobody may send), `<tag>:rw` (claim `lbtest` = 'yes'
     may receive, send and track)."""
     t = f"authz{uuid.uuid4().hex[:8]}"
-    db.execute(f"create policy {t}_ro on realtime.messages for select to authenticated"
-               f" using (realtime.topic() = '{t}:ro')")
-    db.execute(f"create policy {t}_rw_read on realtime.messages for select to authenticated"
-               f" using (realtime.topic() = '{t}:rw' and (auth.jwt() ->> 'lbtest') = 'yes')")
-    db.execute(f"create policy {t}_rw_write on realtime.messages for insert to authenticated"
-               f" with check (realtime.topic() = '{t}:rw' and (auth.jwt() ->> 'lbtest') = 'yes')")
+    db.execute(
+        f"create policy {t}_ro on realtime.messages for select to authenticated using (realtime.topic() = '{t}:ro')"
+    )
+    db.execute(
+        f"create policy {t}_rw_read on realtime.messages for select to authenticated"
+        f" using (realtime.topic() = '{t}:rw' and (auth.jwt() ->> 'lbtest') = 'yes')"
+    )
+    db.execute(
+        f"create policy {t}_rw_write on realtime.messages for insert to authenticated"
+        f" with check (realtime.topic() = '{t}:rw' and (auth.jwt() ->> 'lbtest') = 'yes')"
+    )
     yield t
     for name in ("ro", "rw_read", "rw_write"):
         db.execute(f"drop policy {t}_{name} on realtime.messages")
@@ -43,25 +48,32 @@ def private(presence: bool = False, ack: bool = True) -> dict[str, object]:
     return {"private": True, "broadcast": {"ack": ack, "self": False}, "presence": {"key": "", "enabled": presence}}
 
 
-async def test_join_needs_a_select_policy(stack: StackProcess, users: Users, tag: str,
-                                          db: psycopg.Connection) -> None:
-    db.execute(f"create policy {tag}_boom on realtime.messages for select to authenticated"
-               f" using (case when realtime.topic() = '{tag}:boom'"
-               " then 1 / (length(realtime.topic()) - length(realtime.topic())) = 1 else false end)")
+async def test_join_needs_a_select_policy(stack: StackProcess, users: Users, tag: str, db: psycopg.Connection) -> None:
+    db.execute(
+        f"create policy {tag}_boom on realtime.messages for select to authenticated"
+        f" using (case when realtime.topic() = '{tag}:boom'"
+        " then 1 / (length(realtime.topic()) - length(realtime.topic())) = 1 else false end)"
+    )
     sock = await RawSocket.open(stack)
     try:
         denied = await sock.join(f"realtime:{tag}:ro", private())  # the anon key: no policy for anon
-        assert denied == {"status": "error", "response": {
-            "reason": f"Unauthorized: You do not have permissions to read from this Channel topic: {tag}:ro"}}
+        assert denied == {
+            "status": "error",
+            "response": {
+                "reason": f"Unauthorized: You do not have permissions to read from this Channel topic: {tag}:ro"
+            },
+        }
         user = stack.mint(users.customer.id)
         assert (await sock.join(f"realtime:{tag}:ro", private(), token=user))["status"] == "ok"
         assert (await sock.join(f"realtime:{tag}:rw", private(), token=user))["status"] == "error"
-        assert (await sock.join(f"realtime:{tag}:rw", private(), token=stack.mint(users.customer.id, lbtest="yes"))
-                )["status"] == "ok"
+        assert (await sock.join(f"realtime:{tag}:rw", private(), token=stack.mint(users.customer.id, lbtest="yes")))[
+            "status"
+        ] == "ok"
         assert (await sock.join(f"realtime:{tag}:rw", private(), token=stack.service_role_key))["status"] == "ok"
         # a policy that raises is a "no", and the socket lives on
         assert (await sock.join(f"realtime:{tag}:boom", private(), token=user))["response"] == {
-            "reason": f"Unauthorized: You do not have permissions to read from this Channel topic: {tag}:boom"}
+            "reason": f"Unauthorized: You do not have permissions to read from this Channel topic: {tag}:boom"
+        }
         assert (await sock.join(f"realtime:{tag}:ro", private(), token=user))["status"] == "ok"
         # the probes were rolled back: nothing of these checks stays in realtime.messages
         assert db.execute("select count(*) from realtime.messages where topic like %s", (f"{tag}%",)).fetchone() == (0,)
@@ -145,11 +157,17 @@ async def test_rest_broadcast_honours_private(stack: StackProcess, users: Users,
         async with httpx.AsyncClient() as http:
             single = await http.post(f"{base}/{tag}:rw/events/x?private=true", json={"by": "anon"}, headers=anon)
             assert single.status_code == 403
-            batch = await http.post(base, headers=anon, json={"messages": [
-                {"topic": f"{tag}:rw", "event": "x", "payload": {"by": "anon"}, "private": True}]})
+            batch = await http.post(
+                base,
+                headers=anon,
+                json={"messages": [{"topic": f"{tag}:rw", "event": "x", "payload": {"by": "anon"}, "private": True}]},
+            )
             assert batch.status_code == 202  # as Supabase: accepted, the unauthorized topic skipped
-            public = await http.post(base, headers=anon, json={"messages": [
-                {"topic": f"{tag}:rw", "event": "x", "payload": {"by": "public"}}]})
+            public = await http.post(
+                base,
+                headers=anon,
+                json={"messages": [{"topic": f"{tag}:rw", "event": "x", "payload": {"by": "public"}}]},
+            )
             assert public.status_code == 202  # reaches the public topic of that name only
             ok = await http.post(f"{base}/{tag}:rw/events/x?private=true", json={"by": "user"}, headers=user)
             assert ok.status_code == 202
@@ -159,8 +177,9 @@ async def test_rest_broadcast_honours_private(stack: StackProcess, users: Users,
         await reader.close()
 
 
-async def test_broadcast_from_database_reaches_the_private_topic(stack: StackProcess, users: Users, tag: str,
-                                                                 db: psycopg.Connection) -> None:
+async def test_broadcast_from_database_reaches_the_private_topic(
+    stack: StackProcess, users: Users, tag: str, db: psycopg.Connection
+) -> None:
     private_sock, public_sock = await RawSocket.open(stack), await RawSocket.open(stack)
     try:
         topic = f"realtime:{tag}:ro"
@@ -201,7 +220,9 @@ async def test_private_only_refuses_public_channels(private_only_stack: StackPro
     sock = await RawSocket.open(private_only_stack)
     try:
         assert await sock.join("realtime:lobby", {"private": False}) == {
-            "status": "error", "response": {"reason": "PrivateOnly: This project only allows private channels"}}
+            "status": "error",
+            "response": {"reason": "PrivateOnly: This project only allows private channels"},
+        }
         service = private_only_stack.service_role_key
         assert (await sock.join("realtime:lobby", {"private": True}, token=service))["status"] == "ok"
     finally:

@@ -39,8 +39,12 @@ def test_serializers_round_trip() -> None:
     assert parsed.payload == {"type": "broadcast", "event": "ping", "payload": {"n": 1}}
     out = encode_user_broadcast("realtime:a", "ping", body, json_encoded=True)
     assert out == bytes([4, 10, 4, 0, 1]) + b"realtime:a" + b"ping" + body
-    for bad in (b"", bytes([9, 0, 0, 0, 0, 0, 1]), bytes([3, 200, 0, 0, 0, 0, 1]) + b"x",
-                bytes([3, 0, 0, 1, 1, 0, 7]) + b"tx"):
+    for bad in (
+        b"",
+        bytes([9, 0, 0, 0, 0, 0, 1]),
+        bytes([3, 200, 0, 0, 0, 0, 1]) + b"x",
+        bytes([3, 0, 0, 1, 1, 0, 7]) + b"tx",
+    ):
         with pytest.raises(ProtocolError):
             decode_binary(bad)
     for bad_text in ("nope", "[1,2]", '{"topic":5,"event":"x"}', '{"topic":"t","event":"x","payload":[1]}'):
@@ -71,8 +75,12 @@ async def test_heartbeat_unknown_topic_and_event(stack: StackProcess) -> None:
         reply = await sock.join("not-a-realtime-topic")
         assert reply["status"] == "error"
         reply = await sock.join("realtime:private", {"private": True})
-        assert reply == {"status": "error", "response": {
-            "reason": "Unauthorized: You do not have permissions to read from this Channel topic: private"}}
+        assert reply == {
+            "status": "error",
+            "response": {
+                "reason": "Unauthorized: You do not have permissions to read from this Channel topic: private"
+            },
+        }
         reply = await sock.join("realtime:badcfg", {"postgres_changes": "all of them"})
         assert reply["status"] == "error"
         reply = await sock.join("realtime:badevent", {"postgres_changes": [{"event": "TRUNCATE", "schema": "public"}]})
@@ -105,8 +113,9 @@ async def test_channel_limit_and_payload_limit(stack: StackProcess) -> None:
         assert all(r["payload"]["status"] == "ok" for r in replies)
         reply = await sock.join("realtime:one-too-many")
         assert reply["status"] == "error" and "at most 100 channels" in reply["response"]["reason"]
-        ref = await sock.send("realtime:many-0", "broadcast",
-                              {"type": "broadcast", "event": "big", "payload": {"blob": "z" * 400_000}})
+        ref = await sock.send(
+            "realtime:many-0", "broadcast", {"type": "broadcast", "event": "big", "payload": {"blob": "z" * 400_000}}
+        )
         reply = await sock.reply(ref)
         assert reply["status"] == "error" and "too large" in reply["response"]["reason"]
         ref = await sock.send("realtime:many-0", "broadcast", {"type": "broadcast", "event": "ok", "payload": {}})
@@ -115,8 +124,9 @@ async def test_channel_limit_and_payload_limit(stack: StackProcess) -> None:
         await sock.close()
 
 
-@pytest.mark.parametrize("garbage", ["{not json", "[1,2,3]", '{"topic": 1}', '{"topic":"t","event":"e","payload":7}',
-                                     "[" * 100_000])
+@pytest.mark.parametrize(
+    "garbage", ["{not json", "[1,2,3]", '{"topic": 1}', '{"topic":"t","event":"e","payload":7}', "[" * 100_000]
+)
 async def test_malformed_text_frame_gets_error_and_close(stack: StackProcess, garbage: str) -> None:
     sock = await RawSocket.open(stack)
     frame = None
@@ -169,8 +179,11 @@ async def test_vsn2_arrays_on_the_wire(stack: StackProcess) -> None:
         await sock.ws.send(json.dumps([None, "2", "phoenix", "heartbeat", {}]))
         assert json.loads(await sock.ws.recv()) == [None, "2", "phoenix", "phx_reply", {"status": "ok", "response": {}}]
         # a JSON-form broadcast from a v2 client comes back to it (self) as a binary kind-4 frame
-        await sock.ws.send(json.dumps(["1", "3", "realtime:v2", "broadcast",
-                                       {"type": "broadcast", "event": "hi", "payload": {"a": 1}}]))
+        await sock.ws.send(
+            json.dumps(
+                ["1", "3", "realtime:v2", "broadcast", {"type": "broadcast", "event": "hi", "payload": {"a": 1}}]
+            )
+        )
         data = await sock.ws.recv()
         assert isinstance(data, bytes) and data[0] == 4
         assert data == encode_user_broadcast("realtime:v2", "hi", b'{"a":1}', json_encoded=True)

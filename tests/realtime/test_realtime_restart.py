@@ -55,15 +55,24 @@ async def test_capture_restart_tells_subscribers_so_they_rejoin_and_catch_up(own
     agent = create_user(own_stack.db_url, "agent")
     ticket = new_ticket(own_stack.db_url, customer, agent)
     sb = await with_token(own_stack, own_stack.mint(sub=customer.id))
-    got = await listen(sb, "capture-restart",
-                       {"event": "INSERT", "table": "messages", "filter": f"ticket_id=eq.{ticket}"})
+    got = await listen(
+        sb, "capture-restart", {"event": "INSERT", "table": "messages", "filter": f"ticket_id=eq.{ticket}"}
+    )
     with psycopg.connect(own_stack.db_url, autocommit=True) as conn:
-        killed = conn.execute("select pg_terminate_backend(active_pid) from pg_replication_slots"
-                              " where slot_name like 'localbase_realtime_%' and active_pid is not null").fetchall()
+        killed = conn.execute(
+            "select pg_terminate_backend(active_pid) from pg_replication_slots"
+            " where slot_name like 'localbase_realtime_%' and active_pid is not null"
+        ).fetchall()
     assert killed == [(True,)]
-    await wait_until(lambda: any(s.value == "CHANNEL_ERROR" for s, _ in got.states), timeout=15,
-                     what="the capture restart reported to the subscriber")
-    await wait_until(lambda: got.systems[-1].message == "Subscribed to PostgreSQL" and len(got.systems) >= 2,
-                     timeout=30, what="resubscribed after the capture restart")
+    await wait_until(
+        lambda: any(s.value == "CHANNEL_ERROR" for s, _ in got.states),
+        timeout=15,
+        what="the capture restart reported to the subscriber",
+    )
+    await wait_until(
+        lambda: got.systems[-1].message == "Subscribed to PostgreSQL" and len(got.systems) >= 2,
+        timeout=30,
+        what="resubscribed after the capture restart",
+    )
     post(own_stack.db_url, agent, ticket, "after capture restart")
     await got.wait_content("after capture restart", timeout=10)

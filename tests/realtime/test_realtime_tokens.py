@@ -70,8 +70,11 @@ async def test_refreshed_token_keeps_the_channel_open(stack: StackProcess, users
 async def test_invalid_access_token_push_closes_the_channel(stack: StackProcess, users: Users) -> None:
     sb = await with_token(stack, stack.mint(sub=users.customer.id))
     got = await listen(sb, "forged-push", {"event": "INSERT", "table": "messages"})
-    forged = jwt.encode({"sub": users.admin.id, "role": "authenticated", "exp": int(time.time()) + 600},
-                        "not-the-secret-not-the-secret-not-the-secret", algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": users.admin.id, "role": "authenticated", "exp": int(time.time()) + 600},
+        "not-the-secret-not-the-secret-not-the-secret",
+        algorithm="HS256",
+    )
     await sb.realtime.set_auth(forged)
     await wait_until(lambda: any(s.value == "CLOSED" for s, _ in got.states), what="channel closed")
     assert any("Invalid token" in str(e) for s, e in got.states if s.value == "CHANNEL_ERROR")
@@ -109,12 +112,18 @@ async def test_anon_key_sees_nothing_service_role_sees_all(stack: StackProcess, 
         post(stack.db_url, users.customer, ticket, "first")
         post(stack.db_url, users.customer, ticket, "second")
         for text in ("first", "second"):
-            frame = await sock.next(lambda f, t=text: f["event"] == "postgres_changes"
-                                    and f["payload"]["data"]["record"].get("content") == t)
+            frame = await sock.next(
+                lambda f, t=text: (
+                    f["event"] == "postgres_changes" and f["payload"]["data"]["record"].get("content") == t
+                )
+            )
             assert frame["topic"] == "realtime:service"
         # as on Supabase, anon (no SELECT on messages) gets walrus's 401 error per insert, never a value
-        to_anon = [f["payload"]["data"] for f in sock.frames if f["topic"] == "realtime:anon"
-                   and f["event"] == "postgres_changes"]
+        to_anon = [
+            f["payload"]["data"]
+            for f in sock.frames
+            if f["topic"] == "realtime:anon" and f["event"] == "postgres_changes"
+        ]
         assert all(d["errors"] == ["Error 401: Unauthorized"] and d["record"] == {} for d in to_anon)
     finally:
         await sock.close()

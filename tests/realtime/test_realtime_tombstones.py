@@ -21,22 +21,37 @@ async def test_delete_reaches_subscribers_as_a_tombstone(stack: StackProcess, us
     ticket = new_ticket(stack.db_url, users.customer, users.agent)
     customer = await signed_in(stack, users.customer)
     agent = await signed_in(stack, users.agent)
-    theirs = await listen(customer, "tomb-customer", {"event": "*", "table": "messages",
-                                                      "filter": f"ticket_id=eq.{ticket}"},
-                          {"event": "*", "table": "message_revisions"})
-    staff = await listen(agent, "tomb-agent", {"event": "*", "table": "messages", "filter": f"ticket_id=eq.{ticket}"},
-                         {"event": "*", "table": "message_revisions"})
+    theirs = await listen(
+        customer,
+        "tomb-customer",
+        {"event": "*", "table": "messages", "filter": f"ticket_id=eq.{ticket}"},
+        {"event": "*", "table": "message_revisions"},
+    )
+    staff = await listen(
+        agent,
+        "tomb-agent",
+        {"event": "*", "table": "messages", "filter": f"ticket_id=eq.{ticket}"},
+        {"event": "*", "table": "message_revisions"},
+    )
     message = post(stack.db_url, users.customer, ticket, "card 4111 1111 1111 1111")
-    as_user(stack.db_url, users.customer, "update public.messages set content = %s where id = %s",
-            ("card 4111 1111 1111 1112", message))
-    await wait_until(lambda: any(c["data"]["table"] == "message_revisions" for c in staff.changes),
-                     what="the revision reaching the agent")
+    as_user(
+        stack.db_url,
+        users.customer,
+        "update public.messages set content = %s where id = %s",
+        ("card 4111 1111 1111 1112", message),
+    )
+    await wait_until(
+        lambda: any(c["data"]["table"] == "message_revisions" for c in staff.changes),
+        what="the revision reaching the agent",
+    )
     seen_before = len(theirs.changes), len(staff.changes)
     as_user(stack.db_url, users.customer, "update public.messages set deleted_at = now() where id = %s", (message,))
 
     def tombstone(changes: list[dict[str, object]]) -> bool:
-        return any(c["data"]["type"] == "UPDATE" and c["data"]["record"].get("deleted_at")  # type: ignore[index,union-attr]
-                   for c in changes)
+        return any(
+            c["data"]["type"] == "UPDATE" and c["data"]["record"].get("deleted_at")  # type: ignore[index,union-attr]
+            for c in changes
+        )
 
     await wait_until(lambda: tombstone(theirs.changes) and tombstone(staff.changes), what="the tombstone")
     # a sentinel after the delete: everything the delete caused has arrived before it
@@ -49,7 +64,8 @@ async def test_delete_reaches_subscribers_as_a_tombstone(stack: StackProcess, us
         record = next(c["data"]["record"] for c in after if c["data"]["type"] == "UPDATE")
         assert (record["id"], record["content"], record["deleted_by"]) == (message, "", users.customer.id)
     # the agent was told the revision went away (by key only); the customer never heard of revisions
-    assert any(c["data"]["table"] == "message_revisions" and c["data"]["type"] == "DELETE"
-               for c in staff.changes[seen_before[1]:])
-    assert not any(c["data"]["table"] == "message_revisions" and c["data"]["type"] != "DELETE"
-                   for c in theirs.changes)
+    assert any(
+        c["data"]["table"] == "message_revisions" and c["data"]["type"] == "DELETE"
+        for c in staff.changes[seen_before[1] :]
+    )
+    assert not any(c["data"]["table"] == "message_revisions" and c["data"]["type"] != "DELETE" for c in theirs.changes)

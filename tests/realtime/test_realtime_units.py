@@ -19,29 +19,34 @@ def test_binding_is_echoed_verbatim_with_a_stable_nonzero_id() -> None:
     assert parse_binding({"event": "UPDATE", "schema": "public", "table": "*"}).table is None
 
 
-@pytest.mark.parametrize("raw", [
-    {"event": "TRUNCATE", "schema": "public"}, {"event": "*", "schema": ""}, {"event": "*", "schema": "public",
-                                                                              "filter": "a=eq.1"},
-    {"event": "*", "schema": "public", "table": "t", "filter": "a=like.x"},
-    {"event": "*", "schema": "public", "table": "t", "filter": "a;drop=eq.1"},
-    {"event": "*", "schema": "public", "table": "t", "filter": "a=in.1,2"}, "not an object",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"event": "TRUNCATE", "schema": "public"},
+        {"event": "*", "schema": ""},
+        {"event": "*", "schema": "public", "filter": "a=eq.1"},
+        {"event": "*", "schema": "public", "table": "t", "filter": "a=like.x"},
+        {"event": "*", "schema": "public", "table": "t", "filter": "a;drop=eq.1"},
+        {"event": "*", "schema": "public", "table": "t", "filter": "a=in.1,2"},
+        "not an object",
+    ],
+)
 def test_bad_bindings_are_refused(raw: object) -> None:
     with pytest.raises(BindingError):
         parse_binding(raw)
 
 
 def test_filter_matching_with_typed_values() -> None:
-    cond = parse_binding({"event": "*", "schema": "public", "table": "t",
-                          "filter": 'name=in.(a,"b,c",d)'}).conditions[0]
+    cond = parse_binding({"event": "*", "schema": "public", "table": "t", "filter": 'name=in.(a,"b,c",d)'}).conditions[
+        0
+    ]
     assert cond.raw_values == ["a", "b,c", "d"]
     cond.values, cond.typname = ["a", "b,c", "d"], "text"
     assert cond.matches({"name": "b,c"}) and not cond.matches({"name": "b"}) and not cond.matches({})
     both = parse_binding({"event": "*", "schema": "public", "table": "t", "filter": "n=gt.5,n=lte.10"}).conditions
     for c in both:
         c.typname, c.values = "int4", [int(c.raw_values[0])]
-    assert [all(c.matches({"n": n}) for c in both) for n in (5, 6, 10, 11, None)] == [False, True, True, False,
-                                                                                        False]
+    assert [all(c.matches({"n": n}) for c in both) for n in (5, 6, 10, 11, None)] == [False, True, True, False, False]
     when = parse_binding({"event": "*", "schema": "public", "table": "t", "filter": "at=lt.x"}).conditions[0]
     when.typname, when.values = "timestamptz", ["2026-01-01T12:00:00+00:00"]
     assert when.matches({"at": "2026-01-01T13:00:00+02:00"}) and not when.matches({"at": "2026-01-01T12:00:00+00:00"})
@@ -73,8 +78,16 @@ def _tuple(*values: str | None) -> bytes:
 def test_pgoutput_decoder() -> None:
     dec = Decoder()
     assert dec.feed(b"B" + struct.pack("!qqI", 100, 0, 7)) is None
-    rel = (b"R" + struct.pack("!I", 42) + b"public\0t\0d" + struct.pack("!h", 2)
-           + b"\x01id\0" + struct.pack("!Ii", 23, -1) + b"\x00v\0" + struct.pack("!Ii", 25, -1))
+    rel = (
+        b"R"
+        + struct.pack("!I", 42)
+        + b"public\0t\0d"
+        + struct.pack("!h", 2)
+        + b"\x01id\0"
+        + struct.pack("!Ii", 23, -1)
+        + b"\x00v\0"
+        + struct.pack("!Ii", 25, -1)
+    )
     assert dec.feed(rel) is None
     dec.feed(b"I" + struct.pack("!I", 42) + b"N" + _tuple("1", "x"))
     dec.feed(b"U" + struct.pack("!I", 42) + b"N" + struct.pack("!h", 2) + b"t" + struct.pack("!i", 1) + b"1u")
