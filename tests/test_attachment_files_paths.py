@@ -20,7 +20,7 @@ class StubRemote:
     def __init__(self) -> None:
         self.asked: list[Path] = []
 
-    async def download_file(self, bucket: str, key: str, dest: Path) -> int:
+    async def download_file(self, bucket: str, key: str, dest: Path, sha256: str | None = None) -> int:
         self.asked.append(dest)
         dest.write_bytes(b"owned")
         return 5
