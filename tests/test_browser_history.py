@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -116,8 +116,7 @@ def test_edit_and_delete_reach_the_customers_open_thread_live(
     wait_customer.until(ec.visibility_of_element_located((By.XPATH, "//*[contains(text(), 'RF-1234')]")))
 
     # edit in place: the menu on the agent's bubble, the text box, Save
-    click(agent, f"{mine} [data-testid=message-menu]")
-    click(agent, "[data-testid=menu-edit]")
+    pick(agent, f"{mine} [data-testid=message-menu]", "[data-testid=menu-edit]")
     editor = css(f"{mine} textarea[data-testid=edit-input]")
     act(agent, editor, lambda e: (e.send_keys(Keys.CONTROL, "a"), e.send_keys("Refunded: your reference is RF-1243.")))
     _shot(agent, "history-edit-in-place-light.png")
@@ -150,10 +149,12 @@ def test_edit_and_delete_reach_the_customers_open_thread_live(
     wait_agent.until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "[data-testid=revisions]")))
 
     # delete, confirmed; the customer's thread shows "Message deleted" and no trace of the text
-    click(agent, f"{mine} [data-testid=message-menu]")
-    wait_agent.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=menu-delete]")))
-    _shot(agent, "history-menu-dark.png")
-    click(agent, "[data-testid=menu-delete]")
+    pick(
+        agent,
+        f"{mine} [data-testid=message-menu]",
+        "[data-testid=menu-delete]",
+        before=lambda: _shot(agent, "history-menu-dark.png"),
+    )
     wait_agent.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=confirm-delete]")))
     _shot(agent, "history-delete-confirm-dark.png")
     click(agent, "[data-testid=confirm-delete]")
@@ -166,3 +167,26 @@ def test_edit_and_delete_reach_the_customers_open_thread_live(
     with psycopg.connect(stack.db_url) as conn:
         row = conn.execute("select content, deleted_at is not null from messages where id = %s", (mid,)).fetchone()
     assert row == ("", True)
+
+
+def pick(driver: WebDriver, menu: str, item: str, before: Callable[[], object] | None = None) -> None:
+    """Open a bubble's menu and click one of its items. A live update (the other side reading the message)
+    redraws the bubble and closes an open menu, so the menu is opened again when its item is not showing."""
+    opened = [0.0]
+
+    def attempt(d: WebDriver) -> bool:
+        try:
+            shown = [e for e in d.find_elements(By.CSS_SELECTOR, item) if e.is_displayed()]
+            if shown:
+                if before is not None:
+                    before()
+                shown[0].click()
+                return True
+            if time.monotonic() - opened[0] > 3:  # give an opening menu time to show before clicking again
+                d.find_element(By.CSS_SELECTOR, menu).click()
+                opened[0] = time.monotonic()
+        except REDRAWN:
+            pass
+        return False
+
+    WebDriverWait(driver, 60, poll_frequency=0.3, ignored_exceptions=REDRAWN).until(attempt)
