@@ -134,7 +134,12 @@ def test_a_reply_turns_read_when_the_customer_opens_the_ticket(
         )
 
         # the customer opens the ticket in their own browser: the agent's bubble turns read, live
-        click(second_driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
+        row = f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]'
+        # the customer's first sync in this browser brings every ticket the suite gave them before the row shows
+        WebDriverWait(second_driver, 180, ignored_exceptions=REDRAWN).until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, row))
+        )
+        click(second_driver, row)
         WebDriverWait(second_driver, 60, ignored_exceptions=REDRAWN).until(
             ec.visibility_of_element_located(bubble_xpath(reply))
         )
