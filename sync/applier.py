@@ -22,6 +22,9 @@ from sync.pull import Puller
 from sync.remote import ChangeKind, Remote
 from sync.workspace_rows import SNAPSHOT_TABLES
 
+# tables whose rows the server really deletes (no tombstone): a realtime DELETE removes them from the cache
+DELETED_ROWS_TABLES = frozenset({*SNAPSHOT_TABLES, "ticket_sla"})
+
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
@@ -61,8 +64,9 @@ class LiveApplier:
             self.want_pull()  # catch up on whatever happened while the socket was down
 
     def _on_change(self, table: str, kind: ChangeKind, record: dict[str, Any]) -> None:
-        # DELETE carries only the primary key under RLS; visibility checks in the pull handle removals
-        if kind in ("INSERT", "UPDATE") and record:
+        # DELETE carries only the primary key under RLS (and is not RLS-checked): used for the SLA tables,
+        # whose rows are really deleted; elsewhere visibility checks in the pull handle removals
+        if record and (kind in ("INSERT", "UPDATE") or table in DELETED_ROWS_TABLES):
             self._queue.put_nowait((table, kind, record))
 
     async def _consume(self) -> None:
@@ -80,14 +84,29 @@ class LiveApplier:
 
     async def apply(self, batch: list[Change]) -> None:
         by_table: dict[str, list[dict[str, Any]]] = {}
-        for table, _, record in batch:
+        for table, kind, record in batch:
             if table in SNAPSHOT_TABLES:  # settings without a cursor: the next pull reads them whole
                 self.puller.snapshots_due = True
                 self.want_pull()
-                continue
-            by_table.setdefault(table, []).append(record)
-        applied = await self.cache.apply_live(by_table)
+            if kind == "DELETE":  # an SLA row: gone from the cache at once (unless changed locally), in order
+                await self._flush(by_table)
+                await self._delete(table, record)
+            elif table not in SNAPSHOT_TABLES:
+                by_table.setdefault(table, []).append(record)
+        await self._flush(by_table)
         self.applied += len(batch)
+
+    async def _delete(self, table: str, key: dict[str, Any]) -> None:
+        tickets = await self.cache.workspace.apply_deletes(table, [key])
+        self.emit(events.WorkspaceChanged(frozenset({table})))
+        if tickets:
+            self.emit(events.TicketsChanged(frozenset(tickets)))
+
+    async def _flush(self, by_table: dict[str, list[dict[str, Any]]]) -> None:
+        if not by_table:
+            return
+        applied = await self.cache.apply_live(by_table)
+        by_table.clear()
         for event in applied.events():
             self.emit(event)
         for ticket_id in applied.backfill:

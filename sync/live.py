@@ -126,12 +126,12 @@ class RealtimeLink:
 
     def _change(self, payload: Mapping[str, Any]) -> None:
         data = payload.get("data") or {}
-        record = data.get("record") or {}
-        if self._on_change is not None and record:
-            # realtime-py parses `type` into a str-Enum whose str() is 'Enum.MEMBER' on 3.11: use .value
-            kind = _KINDS.get(str(getattr(data.get("type"), "value", data.get("type"))))
-            if kind is not None:
-                self._on_change(str(data.get("table")), kind, dict(record))
+        # realtime-py parses `type` into a str-Enum whose str() is 'Enum.MEMBER' on 3.11: use .value
+        kind = _KINDS.get(str(getattr(data.get("type"), "value", data.get("type"))))
+        # a DELETE has no record, only old_record: the primary key on a table with RLS
+        record = (data.get("old_record") if kind == "DELETE" else data.get("record")) or {}
+        if self._on_change is not None and record and kind is not None:
+            self._on_change(str(data.get("table")), kind, dict(record))
 
     async def _build(self, client: Any) -> None:
         channel = client.channel(f"sync-{random.getrandbits(48):012x}")

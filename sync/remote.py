@@ -115,6 +115,7 @@ class Remote(Protocol):
         self, table: str, match: Mapping[str, Any], changes: Mapping[str, Any]
     ) -> list[dict[str, Any]]: ...
     async def select_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+    async def delete_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]: ...
     async def edit_message(self, message_id: str, seen: str, content: str) -> dict[str, Any] | None: ...
     async def delete_message(self, message_id: str) -> dict[str, Any] | None: ...
     async def message(self, message_id: str) -> dict[str, Any] | None: ...
@@ -408,6 +409,12 @@ class SupabaseRemote:
         """PATCH the rows matching ``match`` (None matches null); returns the updated rows this user can read
         (none: nothing matched, or RLS's USING hid the row from the update)."""
         res = await self.call(lambda c: self._match(c.table(table).update(dict(changes)), match).execute())
+        return list(res.data or [])
+
+    async def delete_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """DELETE the rows matching ``match``; returns the deleted rows this user can read (none: nothing
+        matched, or RLS's USING kept the row from this user's delete)."""
+        res = await self.call(lambda c: self._match(c.table(table).delete(), match).execute())
         return list(res.data or [])
 
     async def select_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]:

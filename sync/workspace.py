@@ -29,8 +29,10 @@ from sync.decisions import (
 )
 from sync.models import LocalUser, Ticket
 from sync.workspace_rows import (
+    BusinessHours,
     CannedReply,
     CustomerNote,
+    Holiday,
     InboxFilter,
     Macro,
     Mention,
@@ -111,6 +113,13 @@ class Workspace:
 
     def sla_timezone(self) -> str:
         return self._cache.workspace.sla_timezone()
+
+    def sla_business_hours(self) -> list[BusinessHours]:
+        """The weekly business hours (no spans at all = round the clock), by weekday and time."""
+        return self._cache.workspace.sla_business_hours()
+
+    def sla_holidays(self) -> list[Holiday]:
+        return self._cache.workspace.sla_holidays()
 
     def snoozed_until(self, ticket_id: str) -> str | None:
         return self._cache.workspace.snoozed_until(ticket_id)
@@ -285,6 +294,31 @@ class Workspace:
     def set_sla_timezone(self, timezone: str) -> None:
         self._admin("set the SLA time zone")
         self._write("sla_settings", "update", {"id": True, "timezone": timezone})
+
+    def add_business_hours(self, weekday: int, opens: str, closes: str) -> str:
+        """A span of business time on a weekday (1 = Monday), ``HH:MM`` in the SLA time zone."""
+        self._admin("set business hours")
+        for span in self.sla_business_hours():
+            if span.weekday == weekday and opens < span.closes and span.opens < closes:
+                raise ValueError(f"these hours overlap {span.opens} to {span.closes} of the same day")
+        hours_id = _new_id()
+        row = {"id": hours_id, "weekday": weekday, "opens": opens, "closes": closes}
+        self._write("sla_business_hours", "insert", row)
+        return hours_id
+
+    def remove_business_hours(self, hours_id: str) -> None:
+        self._admin("set business hours")
+        self._write("sla_business_hours", "delete", {"id": hours_id})
+
+    def add_holiday(self, day: str, name: str = "") -> None:
+        """A whole day off (``YYYY-MM-DD`` in the SLA time zone); an existing day is renamed."""
+        self._admin("set holidays")
+        known = any(h.day == day for h in self.sla_holidays())
+        self._write("sla_holidays", "update" if known else "insert", {"day": day, "name": name.strip()})
+
+    def remove_holiday(self, day: str) -> None:
+        self._admin("set holidays")
+        self._write("sla_holidays", "delete", {"day": day})
 
     def discard_failed(self, table: str, key: Mapping[str, Any]) -> None:
         """Forget a row the server refused to create (it exists only here)."""

@@ -6,7 +6,8 @@
              refused the change (42501); if not, it is gone for this user — both refuse the entry
     delete   PATCH by key setting the tombstone column where it is still null (the server stamps the
              time). None back: already removed (a resend after a lost answer) or gone → done; still
-             there and live → refused by RLS
+             there and live → refused by RLS. Business hours and holidays have no tombstone on the
+             server: a DELETE by key; nothing deleted and the row still there → refused
 
 A refused entry leaves the outbox; the cache shows the server's row again (or, for a refused insert,
 the user's row marked failed) with the reason, and the user gets a ``workspace_refused`` Notice
@@ -34,6 +35,8 @@ _LABEL = {
     "mentions": "a mention",
     "sla_targets": "the SLA targets",
     "sla_settings": "the SLA settings",
+    "sla_business_hours": "the business hours",
+    "sla_holidays": "the holidays",
 }
 
 
@@ -55,6 +58,8 @@ async def send(remote: Remote, entry: OutboxEntry) -> None:
     if op == "insert":
         if table == "ticket_tags":
             await remote.upsert_merge(table, [{**key, "removed_at": None}], "ticket_id,tag_id")
+        elif table == "sla_holidays":  # keyed by the day: adding it again names it anew
+            await remote.upsert_merge(table, [row], "day")
         else:
             await remote.insert_ignore(table, [row], "id")
         return
@@ -65,6 +70,9 @@ async def send(remote: Remote, entry: OutboxEntry) -> None:
         if await remote.select_where(table, key):
             raise PermanentError(f"you may not change {label(entry)}", code="42501")
         raise PermanentError(f"{label(entry)} no longer exists or is no longer yours to see", code="42501")
+    if spec.hard_delete:
+        await _delete(remote, entry, table, key)
+        return
     removed = str(spec.removed)
     if await remote.update_where(table, {**key, removed: None}, {removed: "now"}):
         return
@@ -73,14 +81,20 @@ async def send(remote: Remote, entry: OutboxEntry) -> None:
         raise PermanentError(f"you may not remove {label(entry)}", code="42501")
 
 
+async def _delete(remote: Remote, entry: OutboxEntry, table: str, key: dict[str, Any]) -> None:
+    if await remote.delete_where(table, key) or not await remote.select_where(table, key):
+        return  # deleted now, or already gone (a resend after a lost answer)
+    raise PermanentError(f"you may not remove {label(entry)}", code="42501")
+
+
 async def already_there(remote: Remote, entry: OutboxEntry) -> bool:
     """Whether a refused insert had in fact landed (its row is on the server, live)."""
     table, op, _, key = _parts(entry)
     if op != "insert":
         return False
     rows = await remote.select_where(table, key)
-    removed = WRITABLE[table].removed
-    return bool(rows) and (removed is None or rows[0].get(removed) is None)
+    spec = WRITABLE[table]
+    return bool(rows) and (spec.removed is None or spec.hard_delete or rows[0].get(spec.removed) is None)
 
 
 async def server_row(remote: Remote, entry: OutboxEntry) -> Mapping[str, Any] | None:

@@ -17,6 +17,8 @@ Writable tables and how a row is addressed and removed (``WRITABLE``):
     mentions         id                   (no removal)        the mentioned user marks seen_at
     sla_targets      priority             (no removal)        admins
     sla_settings     id (always true)     (no removal)        admins
+    sla_business_hours id                 DELETE              admins (the cache keeps a local tombstone until sent)
+    sla_holidays     day                  DELETE              admins (adding a day again renames it)
 
 Snoozing is a ticket change (``status='pending'`` with ``snoozed_until``), sent as the tickets' own
 compare-and-set (sync/push.py), not as a workspace row.
@@ -24,11 +26,14 @@ compare-and-set (sync/push.py), not as a workspace row.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final, Literal
+from zoneinfo import available_timezones
 
 WorkspaceTable = Literal[
     "tags",
@@ -41,6 +46,8 @@ WorkspaceTable = Literal[
     "ticket_sla",
     "sla_targets",
     "sla_settings",
+    "sla_business_hours",
+    "sla_holidays",
 ]
 RowOp = Literal["insert", "update", "delete"]
 ViewSort = Literal[
@@ -76,6 +83,7 @@ class TableSpec:
     columns: frozenset[str]  # what a client may set (the server stamps the rest)
     removed: str | None  # the tombstone column a removal sets, None when rows are never removed
     ticket_column: str | None = None  # which column names the row's ticket, if any
+    hard_delete: bool = False  # the server row is DELETEd (``removed`` is then a tombstone in the cache only)
 
 
 WRITABLE: Final[Mapping[str, TableSpec]] = {
@@ -90,6 +98,10 @@ WRITABLE: Final[Mapping[str, TableSpec]] = {
     "mentions": TableSpec(("id",), frozenset({"seen_at"}), None, "ticket_id"),
     "sla_targets": TableSpec(("priority",), frozenset({"first_response_minutes", "next_response_minutes"}), None),
     "sla_settings": TableSpec(("id",), frozenset({"timezone"}), None),
+    "sla_business_hours": TableSpec(
+        ("id",), frozenset({"id", "weekday", "opens", "closes"}), "deleted_at", hard_delete=True
+    ),
+    "sla_holidays": TableSpec(("day",), frozenset({"day", "name"}), "deleted_at", hard_delete=True),
 }
 JSON_COLUMNS: Final = frozenset({"filters", "actions"})
 
@@ -194,6 +206,28 @@ class SlaTarget:
 
 
 @dataclass(frozen=True)
+class BusinessHours:
+    """One span of business time on a weekday (1 = Monday .. 7), ``HH:MM`` in the SLA time zone."""
+
+    id: str
+    weekday: int
+    opens: str
+    closes: str
+    local_state: str = "sent"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Holiday:
+    """A whole day (``YYYY-MM-DD`` in the SLA time zone) that does not count as business time."""
+
+    day: str
+    name: str
+    local_state: str = "sent"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class NewMessage:
     """A reply or internal note queued in the same local transaction as other steps (a macro)."""
 
@@ -295,6 +329,50 @@ def _check_target(write: RowWrite) -> None:
 
 def _check_settings(write: RowWrite) -> None:
     _text(write.row, "timezone", 1, 64, "a time zone")
+    zone = write.row.get("timezone")
+    if isinstance(zone, str) and len(_zones()) > 1 and zone not in _zones():
+        raise ValueError(f"{zone!r} is not a time zone (an IANA name such as Europe/Berlin)")
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    """The IANA zone names this machine knows (read once; the tzdata wheel on Windows)."""
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _check_hours(write: RowWrite) -> None:
+    row = write.row
+    if write.op == "insert" and not all(c in row for c in ("weekday", "opens", "closes")):
+        raise ValueError("business hours need a weekday, an opening and a closing time")
+    if "weekday" in row and (
+        not isinstance(row["weekday"], int) or isinstance(row["weekday"], bool) or not 1 <= row["weekday"] <= 7
+    ):
+        raise ValueError("a weekday is 1 (Monday) to 7 (Sunday)")
+    for column in ("opens", "closes"):
+        if column in row and not (isinstance(row[column], str) and _TIME.match(row[column])):
+            raise ValueError("business hours are written HH:MM (00:00 to 23:59)")
+    if "opens" in row and "closes" in row and _hhmm(row["closes"]) <= _hhmm(row["opens"]):
+        raise ValueError("business hours must close after they open (a night shift is two spans)")
+
+
+def _hhmm(value: str) -> str:
+    return value if len(value) == 8 else value + ":00"
+
+
+def _check_holiday(write: RowWrite) -> None:
+    day = write.row.get("day")
+    try:
+        if not (isinstance(day, str) and _DAY.match(day)):
+            raise ValueError
+        date.fromisoformat(day)
+    except ValueError:
+        raise ValueError("a holiday is a date written YYYY-MM-DD") from None
+    if "name" in write.row:
+        _text(write.row, "name", 0, 100, "a holiday's name")
 
 
 _CHECKS: Final[Mapping[str, Callable[[RowWrite], None]]] = {
@@ -305,6 +383,8 @@ _CHECKS: Final[Mapping[str, Callable[[RowWrite], None]]] = {
     "customer_notes": _check_note,
     "sla_targets": _check_target,
     "sla_settings": _check_settings,
+    "sla_business_hours": _check_hours,
+    "sla_holidays": _check_holiday,
 }
 
 

@@ -359,6 +359,17 @@ class FakeRemote:
         self._answer(f"update {table}")
         return out
 
+    async def delete_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A DELETE: rows matching ``match`` go; a row ``refuse`` names stays, as RLS's USING would keep it."""
+        self._enter(f"delete {table}")
+        out = []
+        for key, row in list(self.tables[table].items()):
+            if any(row.get(k) != v for k, v in match.items()) or self.refuse(table, row) is not None:
+                continue
+            del self.tables[table][key]
+            out.append(dict(row))
+        return out
+
     async def select_where(self, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]:
         self._enter(f"select {table}")
         return [

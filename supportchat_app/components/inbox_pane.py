@@ -140,6 +140,7 @@ class InboxPane(ui.column):
         self.ids = [str(t.id) for t in self.tickets]
         tags = self.engine.workspace.tags_of(self.ids) if self.staff else {}
         slas = self.engine.workspace.sla_of(self.ids) if self.staff else {}
+        calendar = sla_badge.calendar_of(self.engine.workspace) if slas else None
         if self.staff:
             self._sync_filters()
         # tickets are frozen dataclasses: equal snapshots mean an identical list, so keep the rows (and the
@@ -151,6 +152,7 @@ class InboxPane(ui.column):
             tuple(sorted(viewers.items())),
             tuple(sorted((k, tuple(v)) for k, v in tags.items())),
             tuple(sorted(slas.items())),
+            calendar,
             self.selection.snapshot(),
             # the pictures the rows show: one arriving (AvatarsChanged) must redraw its rows
             tuple(self.engine.avatars.file(t.customer_id if self.staff else t.assignee_id or "") for t in self.tickets),
@@ -173,6 +175,7 @@ class InboxPane(ui.column):
                     viewers=viewers.get(ticket.id, ()),
                     tags=tags.get(ticket.id, ()),
                     sla=slas.get(ticket.id),
+                    calendar=calendar,
                     avatar_of=self.engine.avatars.file,
                     check=self.selection.toggle if self.selection.active else None,
                     checked=ticket.id in self.selection.selected,

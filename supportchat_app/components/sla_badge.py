@@ -3,6 +3,10 @@ down in the inbox rows and the ticket header — neutral while there is time, am
 quarter of the target is left, red once breached. The due times are the server's (``ticket_sla``), so
 every agent sees the same; the page counts down in the browser (one timer for every badge on the page,
 no server round trip per second); the server redraws with fresh due times when they change.
+
+Business hours and holidays show on the badge: the due time already counts only business time (the
+server's), and outside business hours the badge is "paused" (a pause icon, dimmed, dashed) with the instant
+the clock runs again in its tooltip; the page's timer flips that state at the next opening or closing.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import Literal
 from nicegui import ui
 
 from supportchat_app import fmt
+from supportchat_app.business_time import Calendar
+from sync.workspace import Workspace
 from sync.workspace_rows import TicketSla
 
 SlaState = Literal["ok", "near", "breached"]
@@ -29,6 +35,11 @@ if (!window.scSlaTimer) {
     const state = left <= 0 ? 'breached' : (total > 0 && left < total * NEAR) ? 'near' : 'ok';
     el.classList.remove('sc-sla-ok', 'sc-sla-near', 'sc-sla-breached'); el.classList.add('sc-sla-' + state);
     el.dataset.state = state;
+    if (el.dataset.flip && Date.parse(el.dataset.flip) <= Date.now()) {
+      el.classList.toggle('sc-sla-paused'); delete el.dataset.flip;
+      const icon = el.querySelector('.q-icon');
+      if (icon) icon.textContent = el.classList.contains('sc-sla-paused') ? 'pause' : 'schedule';
+    }
     const text = el.querySelector('.sc-sla-text');
     if (text) text.textContent = left <= 0 ? `overdue ${span(left)}` : span(left);
   });
@@ -45,6 +56,7 @@ CSS = """
 .body--dark .sc-sla-ok { background: #334155; color: #e2e8f0; }
 .body--dark .sc-sla-near { background: #b45309; color: #fffbeb; }
 .body--dark .sc-sla-breached { background: #ef4444; color: #ffffff; }
+.sc-sla-paused { opacity: 0.75; outline: 1px dashed currentColor; outline-offset: -1px; }
 """
 
 
@@ -71,26 +83,50 @@ def label_of(state: SlaState, left: float) -> str:
     return f"overdue {_span(left)}" if state == "breached" else _span(left)
 
 
-def sla_badge(sla: TicketSla | None, now: datetime | None = None, *, long: bool = False) -> None:
-    """The badge of a ticket's running SLA deadline (nothing when there is none)."""
+def sla_badge(
+    sla: TicketSla | None, now: datetime | None = None, *, long: bool = False, calendar: Calendar | None = None
+) -> None:
+    """The badge of a ticket's running SLA deadline (nothing when there is none); with the business
+    ``calendar`` (None: round the clock) it shows whether the clock runs now."""
     if sla is None:
         return
-    found = state_of(sla, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    found = state_of(sla, now)
     if found is None:
         return
     state, left = found
     what = "First response" if sla.first_response_at is None else "Next response"
+    clock = calendar.state(now) if calendar is not None else None
+    paused = clock is not None and not clock.running
+    flip = clock.changes_at.isoformat() if clock is not None and clock.changes_at is not None else ""
     with (
         ui.element("span")
-        .classes(f"sc-sla sc-sla-{state}")
-        .props(f'data-due="{sla.due_at}" data-start="{sla.started_at or ""}" data-state="{state}" data-testid="sla"')
-        .mark("sla", f"sla-{state}") as badge
+        .classes(f"sc-sla sc-sla-{state}" + (" sc-sla-paused" if paused else ""))
+        .props(
+            f'data-due="{sla.due_at}" data-start="{sla.started_at or ""}" data-state="{state}" data-testid="sla"'
+            + (f' data-flip="{flip}"' if flip else "")
+        )
+        .mark("sla", f"sla-{state}", *(["sla-paused"] if paused else [])) as badge
     ):
-        ui.icon("schedule", size="12px")
+        ui.icon("pause" if paused else "schedule", size="12px")
         if long:
             ui.label(f"{what}:").classes("sc-sla-what")
         ui.label(label_of(state, left)).classes("sc-sla-text")
-    badge.tooltip(f"{what} due {fmt.clock(sla.due_at)}")
+    tip = f"{what} due {fmt.clock(sla.due_at)}"
+    if calendar is not None:
+        due = fmt.as_datetime(sla.due_at)
+        tip = f"{what} due {calendar.describe(due)}" if due is not None else tip
+        if clock is not None and clock.changes_at is not None:
+            when = calendar.describe(clock.changes_at)
+            tip += f" · outside business hours, runs again {when}" if paused else f" · business hours until {when}"
+        elif paused:
+            tip += " · outside business hours"
+    badge.tooltip(tip)
+
+
+def calendar_of(workspace: Workspace) -> Calendar | None:
+    """The cached business calendar (None: the clock always runs)."""
+    return Calendar.of(workspace.sla_timezone(), workspace.sla_business_hours(), workspace.sla_holidays())
 
 
 def install() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from nicegui import ui
 
 from supportchat_app import fmt
+from supportchat_app.business_time import Calendar
 from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.collision import ViewerAvatars
 from supportchat_app.components.sla_badge import sla_badge
@@ -31,6 +32,7 @@ class TicketRow(ui.item):
         viewers: tuple[str, ...] = (),
         tags: Sequence[Tag] = (),
         sla: TicketSla | None = None,
+        calendar: Calendar | None = None,
         avatar_of: Callable[[str], Path | None] = lambda _: None,
         check: Callable[[str], None] | None = None,
         checked: bool = False,
@@ -76,7 +78,7 @@ class TicketRow(ui.item):
                     assignee = ticket.assignee_name or None
                     if show_customer and assignee:
                         ui.label(f"→ {assignee}").classes("text-xs opacity-60 ellipsis min-w-0")
-                    sla_badge(sla)
+                    sla_badge(sla, calendar=calendar)
                     if viewers:
                         ViewerAvatars(viewers)
                 if tags:  # their own line: chips wrap instead of widening the list

@@ -17,7 +17,7 @@ from supportchat_app.components.canned_picker import CannedPicker, picker_button
 from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
 from supportchat_app.components.composer import Composer
 from supportchat_app.components.mentions import MentionPicker
-from supportchat_app.components.sla_badge import sla_badge
+from supportchat_app.components.sla_badge import calendar_of, sla_badge
 from supportchat_app.components.snooze import SnoozeButton
 from supportchat_app.components.tags import TagEditor
 from supportchat_app.components.thread import ThreadView
@@ -96,7 +96,8 @@ class TicketPane(ui.column):
                     ui.badge(ticket.status, color="primary").props("outline")
             if self.staff:  # the agent workspace (issue 14): SLA, tags, snooze
                 with ui.row(wrap=False).classes("w-full items-center gap-2 no-wrap"):
-                    sla_badge(self.engine.workspace.sla_of([self.ticket_id]).get(self.ticket_id), long=True)
+                    ws = self.engine.workspace
+                    sla_badge(ws.sla_of([self.ticket_id]).get(self.ticket_id), long=True, calendar=calendar_of(ws))
                     self.tag_editor = TagEditor(self.engine, self.ticket_id)
                     ui.space()
                     SnoozeButton(self.engine, self.ticket_id, on_done=self.refresh_header)

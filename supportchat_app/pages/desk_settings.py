@@ -1,6 +1,7 @@
 """Desk settings (issue 14): the tags agents put on tickets (name and colour; admins define them) and the
 SLA targets per priority (first and next response, in business minutes) with the time zone business
-hours are counted in. Agents see them read-only. Changes go through the outbox; the server recomputes
+hours are counted in, and the business hours and holidays themselves (components/sla_calendar.py). Agents
+see them read-only. Changes go through the outbox; the server recomputes
 every open ticket's due times when a target changes, and those arrive like any other row.
 """
 
@@ -12,6 +13,7 @@ from nicegui import ui
 
 from supportchat_app import fmt, theme
 from supportchat_app.backend import Workspace
+from supportchat_app.components.sla_calendar import SlaCalendarSettings
 from supportchat_app.components.tags import tag_chip
 from supportchat_app.pages import guard
 from sync.engine import SyncEngine
@@ -144,5 +146,7 @@ def create() -> None:
             TagSettings(workspace.engine, user.role == "admin")
             ui.separator()
             SlaSettings(workspace.engine, user.role == "admin")
+            ui.separator()
+            SlaCalendarSettings(workspace.engine, user.role == "admin")
             ui.button("Back", icon="arrow_back", on_click=lambda: ui.navigate.to("/")).props("flat no-caps")
         return None

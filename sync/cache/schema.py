@@ -188,5 +188,16 @@ create index message_revisions_message on message_revisions (message_id, replace
 create index message_revisions_ticket on message_revisions (ticket_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+# v8: admins edit business hours and holidays offline-first (issue 14): the rows get the local state of the
+# other workspace tables, and a local tombstone for a removal not sent yet (the server DELETEs them)
+V8 = """
+alter table sla_business_hours add column deleted_at text;
+alter table sla_business_hours add column local_state text not null default 'sent';
+alter table sla_business_hours add column error text;
+alter table sla_holidays add column deleted_at text;
+alter table sla_holidays add column local_state text not null default 'sent';
+alter table sla_holidays add column error text;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 VERSION = len(MIGRATIONS)

@@ -33,8 +33,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "ticket_sla": ("ticket_id", "first_response_due_at", "awaiting_reply_since", "next_response_due_at", "updated_at"),
     "sla_settings": ("id", "timezone", "updated_at"),
     "sla_targets": ("priority", "first_response_minutes", "next_response_minutes", "updated_at"),
-    "sla_business_hours": ("id", "weekday", "opens", "closes"),
-    "sla_holidays": ("day", "name"),
+    # deleted_at: the cache's own tombstone of a removal not sent yet (the server DELETEs these rows)
+    "sla_business_hours": ("id", "weekday", "opens", "closes", "deleted_at"),
+    "sla_holidays": ("day", "name", "deleted_at"),
 }
 KEYS: dict[str, tuple[str, ...]] = {
     "ticket_tags": ("ticket_id", "tag_id"),
@@ -43,7 +44,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "sla_holidays": ("day",),
 }
 # tables whose rows the user never writes have no local_state column
-_NO_LOCAL_STATE = frozenset({"ticket_sla", "sla_business_hours", "sla_holidays"})
+_NO_LOCAL_STATE = frozenset({"ticket_sla"})
 _TS = frozenset(
     {
         "created_at",
@@ -115,6 +116,23 @@ def replace_snapshot(conn: sqlite3.Connection, table: str, rows: Sequence[Mappin
     apply_rows(conn, table, rows)
 
 
+def apply_deletes(conn: sqlite3.Connection, table: str, keys: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Rows the server deleted (realtime DELETE, which carries the primary key): gone from the cache too,
+    unless the user has an unsent change of them. Returns the tickets whose decoration changed."""
+    key = _key(table)
+    where = " and ".join(f"{k} = ?" for k in key)
+    if table not in _NO_LOCAL_STATE:
+        where += " and local_state <> 'pending'"
+    touched: set[str] = set()
+    for row in keys:
+        if any(row.get(k) is None for k in key):
+            continue
+        params = [_value(k, row[k]) for k in key]
+        if conn.execute(f"delete from {table} where {where}", params).rowcount and table in _TICKET_COLUMN:
+            touched.add(str(row[_TICKET_COLUMN[table]]))
+    return touched
+
+
 def remove_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str]) -> None:
     """Tickets that left the cache take their tags, due times and mentions with them."""
     ids = [(t,) for t in ticket_ids]
@@ -138,6 +156,8 @@ def queue_row(conn: sqlite3.Connection, write: RowWrite, me: str, now: str) -> s
         row["id"] = True
     keys = {k: _value(k, row[k]) for k in spec.key}
     values = {c: _value(c, v) for c, v in row.items() if c not in spec.key}
+    if op == "insert" and spec.hard_delete:  # added again before its removal was sent: the removal goes first
+        conn.execute(f"delete from {table} where {_where(table)} and deleted_at is not null", keys)
     if op == "insert" and table == "ticket_tags":
         conn.execute(
             "insert into ticket_tags (ticket_id, tag_id, added_by, added_at, removed_at, local_state, error)"

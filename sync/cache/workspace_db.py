@@ -20,8 +20,10 @@ from sync.decisions import OutboxEntry
 from sync.models import Ticket
 from sync.workspace_rows import (
     SNAPSHOT_TABLES,
+    BusinessHours,
     CannedReply,
     CustomerNote,
+    Holiday,
     InboxFilter,
     Macro,
     Mention,
@@ -104,6 +106,12 @@ class WorkspaceCache:
             raise ValueError(f"not a settings table: {table}")
         await self._store.awrite(lambda c: workspace.replace_snapshot(c, table, rows))
 
+    async def apply_deletes(self, table: str, keys: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Rows the server deleted (realtime DELETE events' keys); returns the tickets concerned."""
+        if table not in workspace.COLUMNS:
+            raise ValueError(f"not a workspace table: {table}")
+        return await self._store.awrite(lambda c: workspace.apply_deletes(c, table, keys))
+
     # --- reads (synchronous, indexed) ---------------------------------------------------------------------
 
     def inbox(self, f: InboxFilter, now: datetime, limit: int = 200) -> list[Ticket]:
@@ -144,6 +152,12 @@ class WorkspaceCache:
 
     def sla_timezone(self) -> str:
         return workspace_reads.sla_timezone(self._store.reader)
+
+    def sla_business_hours(self) -> list[BusinessHours]:
+        return workspace_reads.sla_business_hours(self._store.reader)
+
+    def sla_holidays(self) -> list[Holiday]:
+        return workspace_reads.sla_holidays(self._store.reader)
 
     def snoozed_until(self, ticket_id: str) -> str | None:
         return workspace_reads.snoozed_until(self._store.reader, ticket_id)

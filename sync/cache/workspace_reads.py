@@ -18,8 +18,10 @@ from sync.cache.reads import _TICKET_SELECT, _ticket
 from sync.decisions import canonical_ts
 from sync.models import Ticket
 from sync.workspace_rows import (
+    BusinessHours,
     CannedReply,
     CustomerNote,
+    Holiday,
     InboxFilter,
     Macro,
     Mention,
@@ -252,6 +254,19 @@ def sla_targets(conn: sqlite3.Connection) -> list[SlaTarget]:
 def sla_timezone(conn: sqlite3.Connection) -> str:
     row = conn.execute("select timezone from sla_settings limit 1").fetchone()
     return str(row[0]) if row else "UTC"
+
+
+def sla_business_hours(conn: sqlite3.Connection) -> list[BusinessHours]:
+    rows = conn.execute("select * from sla_business_hours where deleted_at is null order by weekday, opens, closes")
+    return [
+        BusinessHours(r["id"], r["weekday"], str(r["opens"])[:5], str(r["closes"])[:5], r["local_state"], r["error"])
+        for r in rows
+    ]
+
+
+def sla_holidays(conn: sqlite3.Connection) -> list[Holiday]:
+    rows = conn.execute("select * from sla_holidays where deleted_at is null order by day")
+    return [Holiday(r["day"], r["name"], r["local_state"], r["error"]) for r in rows]
 
 
 def snoozed_until(conn: sqlite3.Connection, ticket_id: str) -> str | None:
