@@ -30,11 +30,11 @@ pytestmark = pytest.mark.timeout(240)
 
 
 async def test_admin_sets_hours_and_a_holiday_and_the_badges_pause(
-    app_data: Path,  # noqa: F811
+    app_data: Path,
     users: Users,
     stack: StackProcess,
     proxy: FaultProxy,
-    calendar: None,  # noqa: F811
+    calendar: None,
 ) -> None:
     seed_ticket(stack.db_url, users.customer, users.agent, "Paused SLA", [(users.customer, "hello?", False)])
     other_day = (datetime.now(UTC).isoweekday() + 2) % 7 + 1  # not today (UTC, the default zone): closed now
@@ -53,8 +53,10 @@ async def test_admin_sets_hours_and_a_holiday_and_the_badges_pause(
         admin.find(marker="holiday-add").click()
         await admin.should_see(marker="holiday-2031-01-01", retries=WAIT)
         await eventually(
-            lambda: sql(stack.db_url, "select weekday, opens::text, closes::text from sla_business_hours")
-            == [(other_day, "09:00:00", "17:30:00")],
+            lambda: (
+                sql(stack.db_url, "select weekday, opens::text, closes::text from sla_business_hours")
+                == [(other_day, "09:00:00", "17:30:00")]
+            ),
             "the hours on the server",
             timeout=60,
         )
