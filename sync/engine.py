@@ -255,4 +255,4 @@ class SyncEngine:
     def _after_write(self) -> None:
         """A local command wrote to the outbox: count it and let the loop push it."""
         self.loop.count()
-        self.wake()
+        self.loop.wake(push=True)

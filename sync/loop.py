@@ -4,6 +4,11 @@
       → make sure the token is fresh (refresh when close to expiry or after a 401)
       → push the outbox → pull by cursor → publish SyncStatus
 
+A local write during a long pull (a first sync of a big desk takes minutes) does not wait for the pull to
+end: the puller calls back between the pages it applies, and the outbox is pushed right there, in the same
+round (one task, so push and pull never write the cache at the same time); the rows it changed come back
+by cursor later in that pull or in the next one, which the push asks for.
+
 Errors steer the loop through the tree in sync/errors.py: RetryableError → state ``offline`` and
 exponential backoff with jitter, cut short by a reconnect; AuthError → one refresh, then retry;
 a refused refresh → ``needs-sign-in`` and the loop ends (the session and the outbox stay: the same user
@@ -39,6 +44,7 @@ class SyncLoop:
         self.board = board
         self.current = current
         self.pull_wanted = True  # a pull is owed: asked for by realtime or a wake, or a pull that failed
+        self.push_wanted = False  # a local write is waiting to be pushed (pushed between a pull's pages)
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -70,10 +76,13 @@ class SyncLoop:
         task, self._task = self._task, None
         await cancel_for_sure(task)
 
-    def wake(self, pull: bool = False) -> None:
-        """Run a sync round now (thread-safe)."""
+    def wake(self, pull: bool = False, push: bool = False) -> None:
+        """Run a sync round now (thread-safe); ``push``: a local write is waiting, push it even between the
+        pages of a running pull."""
         if pull:
             self.pull_wanted = True
+        if push:
+            self.push_wanted = True
         if self._wake is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -141,7 +150,9 @@ class SyncLoop:
                     self.board.set(progress=0.0)
                 emit = self.board.emit_with_progress if initial else self.board.emit
                 try:
-                    await self.account.with_refresh(lambda: parts.puller.pull(emit))
+                    await self.account.with_refresh(
+                        lambda: parts.puller.pull(emit, between=lambda: self._push_meanwhile(parts))
+                    )
                 except BaseException:
                     # still wanted: the next round (after backoff) retries it instead of leaving the
                     # cache and "last synced" behind until the periodic pull
@@ -156,7 +167,13 @@ class SyncLoop:
                 self.count()
                 self.board.set(syncing=False)
 
+    async def _push_meanwhile(self, parts: SignedIn) -> None:
+        """Between a pull's pages: push what was written since the round began (and pull again after)."""
+        if self.push_wanted and await self._push(parts):
+            self.pull_wanted = True  # our changes come back by cursor: make sure a pull sees them
+
     async def _push(self, parts: SignedIn) -> int:
+        self.push_wanted = False  # this push sends everything written so far
         result = await self.account.with_refresh(parts.pusher.push)
         self.count()
         if result.sent:

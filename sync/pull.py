@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,13 +73,23 @@ class Puller:
         self.cache = cache
         self.remote = remote
         self.emit: Callable[[events.Event], None] = lambda _: None  # the running pull's (one at a time)
+        self.between: Callable[[], Awaitable[None]] | None = None  # the running pull's, after each page applied
         self._since: str | None = None  # the running pull's partial-sync bound (sync/scope.py)
         # the SLA settings tables have no cursor: read whole on the first pull and after realtime said so
         self.snapshots_due = True
 
-    async def pull(self, emit: Callable[[events.Event], None], *, check_visibility: bool = True) -> PullResult:
-        """Every table by cursor, then backfills and pruning; ``emit`` gets the change and progress events."""
+    async def pull(
+        self,
+        emit: Callable[[events.Event], None],
+        *,
+        check_visibility: bool = True,
+        between: Callable[[], Awaitable[None]] | None = None,
+    ) -> PullResult:
+        """Every table by cursor, then backfills and pruning; ``emit`` gets the change and progress events;
+        ``between`` runs after every page (or batch) applied and every backfill (the loop pushes local writes
+        there, so a long first sync does not hold them back)."""
         self.emit = emit
+        self.between = between
         result = PullResult()
         initial = not self.cache.initial_sync_done()
         days = self.cache.sync_scope_days()
@@ -98,6 +108,7 @@ class Puller:
         backfill |= await self.cache.pending_backfills()  # incl. those an earlier pull could not finish
         for ticket_id in sorted(backfill):
             await self.backfill(ticket_id, emit, result)
+            await self._between()
         if check_visibility:
             await self._prune(result)
         if initial:
@@ -145,12 +156,17 @@ class Puller:
                     progress.done += len(rows)
                     if initial:
                         self.emit(events.SyncProgress(done, None, table, progress.overall))
+                    await self._between()
                 if ended:
                     break
             if initial:
                 self.emit(events.SyncProgress(done, done, table, progress.overall))  # this phase is complete
         finally:
             await self._stop(table, fetcher)
+
+    async def _between(self) -> None:
+        if self.between is not None:
+            await self.between()
 
     async def _fetch_all(self, table: str, pages: asyncio.Queue[_Page]) -> None:
         after = await self.cache.cursor(table)

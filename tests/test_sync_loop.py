@@ -6,10 +6,13 @@ the cursor under concurrency, supabase-py's wire) stays in the live-stack tests.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,3 +222,57 @@ async def test_typing_is_throttled_in_one_place_and_restarts_after_a_stop(world:
     agent.presence.stop_typing(tid)  # sent: the next keystroke of the next message says so at once
     await agent.presence.send_typing(tid)
     assert world.server.live.typing_signals == [tid, tid]
+
+
+async def test_a_reply_written_during_a_long_first_sync_goes_out_before_the_sync_ends(world: World) -> None:
+    """A first sync of a big desk takes minutes; a reply written meanwhile must not wait for all of it
+    (the frozen app's and the browser tests' replies, edits and read markers waited in the full suite)."""
+    tid = world.server.add_ticket(world.customer, world.agent)
+    for i in range(2500):  # three pages of messages
+        world.server.write(
+            "messages",
+            {
+                "id": str(uuid.uuid4()),
+                "ticket_id": tid,
+                "sender_id": world.customer.id,
+                "content": f"old message {i}",
+                "is_internal": False,
+                "created_at": world.server.stamp(),
+            },
+        )
+    second_page_asked, release_second, release_rest = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    calls = 0
+    plain_pull = world.server.pull
+
+    async def slow_pull(table: str, after: tuple[int, int], max_rows: int = 1000) -> list[dict[str, Any]]:
+        nonlocal calls
+        if table == "messages":
+            calls += 1
+            if calls == 2:
+                second_page_asked.set()
+                await release_second.wait()
+            elif calls > 2:
+                await release_rest.wait()
+        return await plain_pull(table, after, max_rows)
+
+    world.server.pull = slow_pull  # type: ignore[method-assign]
+    agent, _ = await world.engine(world.agent)
+    agent.loop.poll_interval = 3600
+    await agent.start()
+    await asyncio.wait_for(second_page_asked.wait(), 10)
+    agent.commands.send_message(tid, "written during the first sync")
+    release_second.set()  # the second page is applied; the rest of the sync still waits on the server
+    try:
+        await wait_for(
+            lambda: any(r["content"] == "written during the first sync" for r in world.server.messages_of(tid)),
+            10,
+            "the reply on the server while the first sync is still running",
+        )
+        assert not agent.cache.initial_sync_done()
+    finally:
+        release_rest.set()
+    await wait_for(agent.cache.initial_sync_done, 10, "the first sync to finish")
+    thread = agent.cache.thread(tid)
+    mine = [m for m in thread if m.content == "written during the first sync"]
+    assert len(mine) == 1 and mine[0].local_state == "sent"
+    assert len(world.server.messages_of(tid)) == 2501
