@@ -30,6 +30,7 @@ body { background: var(--sc-bg); }
 .sc-other { background: var(--sc-other); border-bottom-left-radius: 6px; }
 .sc-note { background: var(--sc-note); border: 1px dashed var(--sc-note-border); border-radius: 10px; }
 .sc-note-input .q-field__control { background: var(--sc-note) !important; }
+.sc-mode-toggle { background: var(--sc-other); }
 .sc-initials { font-weight: 600; letter-spacing: 0.02em; }
 .sc-echo { display: flex; justify-content: flex-end; width: 100%; padding-top: 30px; }
 .sc-echo > div { max-width: 72%; }

@@ -63,11 +63,8 @@ class Composer(ui.column):
                         value=state.mode,
                         on_change=lambda e: state.set_mode(e.value),
                     )
-                    .props(
-                        "dense no-caps unelevated rounded toggle-color=primary color=grey-3 text-color=grey-9"
-                        " padding='2px 12px'"
-                    )
-                    .classes("text-sm")
+                    .props("dense no-caps unelevated rounded toggle-color=primary padding='2px 12px'")
+                    .classes("text-sm sc-mode-toggle")
                     .props('data-testid="composer-mode"')
                     .mark("composer-mode")
                 )
