@@ -45,11 +45,9 @@ _DUE = (
     "(select case when t.first_response_at is null then s.first_response_due_at else s.next_response_due_at end"
     " from ticket_sla s where s.ticket_id = t.id)"
 )
-_UNREAD = (
-    "exists (select 1 from messages m where m.ticket_id = t.id and m.sender_id <> :me and m.deleted_at is null"
-    " and m.created_at > coalesce((select r.last_read_at from ticket_reads r where r.ticket_id = t.id"
-    " and r.user_id = :me), ''))"
-)
+# unread: someone else's live message later than my read marker, both kept on the ticket row by triggers
+# (schema v9), so counting a list's unread tickets reads the tickets alone, never the messages
+_UNREAD = "t.others_last_at > coalesce(t.my_read_at, '')"
 
 
 def _ts(now: datetime) -> str:
