@@ -6,7 +6,8 @@ describe the files (sync/README.md); a message discarded or refused after its fi
 client killed for good between the two, leaves objects nobody can see or reach from a ticket. The grace
 period protects uploads in progress: a file whose row has not been written *yet* (its client is offline
 between the upload and the row) is younger than the grace and is left alone. A client offline for longer
-than the grace between those two steps would find its file gone: the default is a week.
+than the grace between those two steps finds its file gone and uploads it again from its queued copy before
+sending the message (sync/push.py), so a shorter grace costs bytes, never a file; the default is a week.
 
 Removal goes through Storage (`DELETE /storage/v1/object/<bucket>` with the service role key), never
 `delete from storage.objects`: on Supabase the bytes live in S3 and only the Storage API removes both (the

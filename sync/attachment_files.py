@@ -19,6 +19,7 @@ from typing import Any
 from sync import attachments
 from sync.cache import Cache
 from sync.remote import Remote
+from sync.uploads import Uploads
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
@@ -35,6 +36,7 @@ class AttachmentFiles:
     def __init__(self, cache: Cache, remote: Remote, uploader_id: str, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.cache, self.remote, self.uploader_id = cache, remote, uploader_id
         self.cache_bytes = cache_bytes  # downloaded files kept, LRU beyond
+        self.uploads = Uploads()  # bytes sent of the files uploading now (the app's progress bars), cancels
 
     def stage(self, ticket_id: str, message_id: str, files: Sequence[Path]) -> list[dict[str, Any]]:
         """Check every file (ValueError with the reason, nothing copied), then copy each into the cache's

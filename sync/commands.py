@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sync import events, preferences
+from sync import cancel_file, events, preferences
 from sync.attachment_files import AttachmentFiles
 from sync.cache import Cache
 from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, check_choice, check_content, check_subject
@@ -89,6 +89,13 @@ class LocalCommands:
         self._on_write()
         if message is not None:
             self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))
+
+    def cancel_file(self, attachment_id: str, content: str | None = None) -> None:
+        """Send a queued message without one of its files (and with ``content`` as its text, if given);
+        see sync/cancel_file.py. ValueError when the file's message is already sent."""
+        row = cancel_file.cancel(self.cache, self.files, attachment_id, content)
+        self._on_write()
+        self._emit(events.MessagesChanged(str(row["ticket_id"]), frozenset({str(row["message_id"])}), False))
 
     # --- tickets --------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ pure ``decisions.classify_code``; the rest is mapped by the first matching row o
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import httpx
@@ -83,3 +84,12 @@ def map_exception(exc: BaseException) -> SyncError:
         if isinstance(exc, types):
             return mapper(exc)
     return RetryableError(f"{type(exc).__name__}: {exc}", code=type(exc).__name__)
+
+
+def storage_api_error(status: int, body: bytes) -> StorageApiError:
+    """Storage's error body as storage3 raises it, so errormap maps streamed refusals like the others."""
+    try:
+        data = json.loads(body)
+        return StorageApiError(str(data["message"]), str(data["error"]), data["statusCode"])
+    except (KeyError, TypeError, ValueError):
+        return StorageApiError(f"Unable to parse error message: {body[:200]!r}", "InternalError", status)

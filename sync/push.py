@@ -13,7 +13,12 @@ acknowledged or failed for them, so the next attempt resends the same entries.
 
 Attachments travel as two kinds around their message: ``attachment_upload`` (the file, to Storage)
 before it and ``attachment`` (the row describing it) after it; a refused file fails its whole message
-(sync/cache/writes.py ``fail``), so nobody sees a message without its files.
+(sync/cache/writes.py ``fail``), so nobody sees a message without its files. Files go through Storage's
+resumable (TUS) endpoint with per-byte progress into ``uploads`` (sync/uploads.py, sync/tus.py). A file
+uploaded long ago (in an earlier run, or more than ``fresh_for`` seconds before its message goes) may have
+been purged meanwhile as an orphan by the server (notify/orphans.py: no row names it after the grace
+period), so before such a message is sent its files are checked and, if gone, uploaded again from the queued
+copy (kept until the row is sent) — a reply queued offline for days still goes out whole.
 
 A new kind of outbox entry (attachments, edits, deletes) registers its batch sender in ``senders``:
 a coroutine that sends a batch of entries of that kind in one request and raises the error tree.
@@ -22,17 +27,21 @@ a coroutine that sends a batch of entries of that kind in one request and raises
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sync import collision, events, workspace_push
+from sync import cancel_file, collision, events, workspace_push
 from sync.attachments import BUCKET
 from sync.cache import Cache
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
 from sync.errors import PermanentError
 from sync.history import HistoryPush
 from sync.remote import Remote
+from sync.tus import UploadCancelled
+from sync.uploads import Uploads, state_file
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +57,28 @@ BatchSender = Callable[[list[OutboxEntry]], Awaitable[None]]
 
 class Pusher:
     def __init__(
-        self, cache: Cache, remote: Remote, emit: Callable[[events.Event], None], max_batch: int = 500
+        self,
+        cache: Cache,
+        remote: Remote,
+        emit: Callable[[events.Event], None],
+        max_batch: int = 500,
+        uploads: Uploads | None = None,
     ) -> None:
         self.cache = cache
         self.remote = remote
         self.emit = emit
         self.max_batch = max_batch
+        self.uploads = uploads or Uploads()
+        self.fresh_for = 600.0  # seconds an upload of this process is trusted to still be on the server
+        self._uploaded_at: dict[str, float] = {}  # attachment id → monotonic time its upload finished
         # one request per batch of a kind; ticket updates are compare-and-sets, one by one (_update_ticket)
         self.senders: dict[str, BatchSender] = {
-            "message": lambda batch: remote.insert_ignore("messages", _payloads(batch), "id"),
+            "message": self._messages,
             "ticket_create": lambda batch: remote.insert_ignore("tickets", _payloads(batch), "id"),
             "read": lambda batch: remote.upsert_merge("ticket_reads", _payloads(batch), "ticket_id,user_id"),
             # one file per request (never batched); upsert, so a resend after a lost answer is harmless
             "attachment_upload": self._upload,
-            "attachment": lambda batch: remote.insert_ignore("attachments", _payloads(batch), "id"),
+            "attachment": self._describe,
             # the newest choice only (one entry per user); the server fills user_id from the token
             "preferences": lambda batch: remote.upsert_merge(
                 "notification_preferences", [batch[-1].payload], "user_id"
@@ -76,6 +93,7 @@ class Pusher:
             "message_edit": history.edit,
             "message_delete": history.delete,
             "attachment_purge": history.purge,
+            cancel_file.CANCEL: lambda entry: cancel_file.push(cache, remote, entry),
         }
 
     async def push(self) -> PushResult:
@@ -87,6 +105,8 @@ class Pusher:
                 return result
             for batch in plan_batches(entries, self.max_batch):
                 await self._send(batch, result)
+                if batch[0].kind == "attachment_upload":
+                    break  # uploads take time and the queue may have changed meanwhile (a file cancelled): read again
 
     async def _send(self, batch: list[OutboxEntry], result: PushResult) -> None:
         kind = batch[0].kind
@@ -118,10 +138,65 @@ class Pusher:
 
     async def _upload(self, batch: list[OutboxEntry]) -> None:
         for entry in batch:
-            payload = entry.payload
-            await self.remote.upload_file(
-                BUCKET, str(payload["object_path"]), Path(str(payload["local_path"])), str(payload["mime"])
+            await self._upload_one(entry.payload)
+
+    async def _upload_one(self, payload: Mapping[str, Any]) -> None:
+        attachment_id, local = str(payload["id"]), Path(str(payload["local_path"]))
+        if self.uploads.is_cancelled(attachment_id):
+            return  # cancelled by the user: its entry is gone, the cancel entry cleans up (sync/cancel_file.py)
+        if not local.exists():
+            raise PermanentError("the queued copy of this file is gone from this computer", code="ENOENT")
+        try:
+            await self.remote.upload_resumable(
+                BUCKET,
+                str(payload["object_path"]),
+                local,
+                str(payload["mime"]),
+                progress=self.uploads.reporter(attachment_id),
+                state=state_file(local),
             )
+        except UploadCancelled:
+            log.info("upload of %s cancelled by the user", attachment_id)
+            return
+        self._uploaded_at[attachment_id] = time.monotonic()
+
+    async def _messages(self, batch: list[OutboxEntry]) -> None:
+        for entry in batch:
+            await self._still_uploaded(entry.entity_id)
+        await self.remote.insert_ignore("messages", _payloads(batch), "id")
+
+    async def _still_uploaded(self, message_id: str) -> None:
+        """Upload again the files of this message that are no longer on the server (purged as orphans while
+        its client was away longer than the server's grace period). Uploads of the last ``fresh_for`` seconds
+        are trusted; older ones are asked about, one request per file."""
+        now = time.monotonic()
+        for row in self.cache.attachments(message_id):
+            attachment_id = str(row["id"])
+            if row["local_state"] != "uploaded" or not row["local_path"]:
+                continue
+            at = self._uploaded_at.get(attachment_id)
+            if at is not None and now - at < self.fresh_for:
+                continue
+            if await self.remote.object_exists(BUCKET, str(row["object_path"])):
+                self._uploaded_at[attachment_id] = now
+                continue
+            log.info("attachment %s vanished from Storage before its message was sent; uploading it again", row["id"])
+            await self._upload_one(row)
+
+    async def _describe(self, batch: list[OutboxEntry]) -> None:
+        """Attachment rows; a row refused because its object is gone (purged between the check before the message
+        and now) gets its file uploaded again and is sent once more."""
+        try:
+            await self.remote.insert_ignore("attachments", _payloads(batch), "id")
+        except PermanentError as exc:
+            if exc.code != "23503" or "upload the file" not in str(exc):
+                raise
+            for entry in batch:
+                row = self.cache.attachment(entry.entity_id)
+                if row is not None and row["local_path"]:
+                    if not await self.remote.object_exists(BUCKET, str(row["object_path"])):
+                        await self._upload_one(row)
+            await self.remote.insert_ignore("attachments", _payloads(batch), "id")
 
     async def _workspace(self, batch: list[OutboxEntry]) -> None:
         for entry in batch:

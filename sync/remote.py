@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -30,13 +29,14 @@ from urllib.parse import quote
 
 import httpx
 from postgrest.types import ReturnMethod
-from storage3.exceptions import StorageApiError
 from supabase import AsyncClientOptions, acreate_client
 
-from sync.errormap import map_exception
+from sync import tus
+from sync.errormap import map_exception, storage_api_error
 from sync.errors import AuthError, PermanentError, SyncError
 from sync.live import ChangeHandler, ChangeKind, RealtimeLink, StateHandler
 from sync.models import Enrollment, Factor, RemoteConfig
+from sync.tus import Progress
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,18 @@ class Remote(Protocol):
     async def visible_ticket_ids(self) -> set[str]: ...
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
     async def upload_file(self, bucket: str, key: str, path: Path, mime: str) -> None: ...
+    async def upload_resumable(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        mime: str,
+        *,
+        progress: Progress | None = None,
+        state: Path | None = None,
+    ) -> None: ...
+    async def terminate_upload(self, url: str) -> None: ...
+    async def object_exists(self, bucket: str, key: str) -> bool: ...
     async def download_file(self, bucket: str, key: str, dest: Path, sha256: str | None = None) -> int: ...
     async def remove_files(self, bucket: str, keys: Sequence[str]) -> None: ...
     async def close(self) -> None: ...
@@ -499,6 +511,35 @@ class SupabaseRemote:
         lost response replaces the object with the same bytes instead of failing as a duplicate."""
         await self.call(lambda c: c.storage.from_(bucket).upload(key, path, {"content-type": mime, "upsert": "true"}))
 
+    async def upload_resumable(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        mime: str,
+        *,
+        progress: Progress | None = None,
+        state: Path | None = None,
+    ) -> None:
+        """Upload one file through Storage's TUS endpoint in 6 MB chunks (sync/tus.py), upsert, reporting
+        ``progress(bytes, size)``; with ``state`` an interrupted upload resumes at the server's offset."""
+        await self.client()
+        assert self._http is not None
+        headers = {"apikey": self.config.anon_key, "Authorization": f"Bearer {self._token or self.config.anon_key}"}
+        endpoint = tus.endpoint_of(self.config.url)
+        await tus.TusUpload(self._http, endpoint, headers, bucket, key, path, mime, state, progress).run()
+
+    async def terminate_upload(self, url: str) -> None:
+        """Drop a partial resumable upload (a cancelled file's); one already gone is no error."""
+        await self.client()
+        assert self._http is not None
+        headers = {"apikey": self.config.anon_key, "Authorization": f"Bearer {self._token or self.config.anon_key}"}
+        await tus.terminate(self._http, url, headers)
+
+    async def object_exists(self, bucket: str, key: str) -> bool:
+        """Whether Storage still has the object (an upload from long ago may have been purged as an orphan)."""
+        return bool(await self.call(lambda c: c.storage.from_(bucket).exists(key)))
+
     async def remove_files(self, bucket: str, keys: Sequence[str]) -> None:
         """Delete objects (a deleted message's files, by their uploader); objects already gone are no error."""
         await self.call(lambda c: c.storage.from_(bucket).remove(list(keys)))
@@ -523,7 +564,7 @@ class SupabaseRemote:
                 try:
                     async with self._http.stream("GET", url, headers=headers) as response:
                         if response.status_code >= 400:
-                            raise _storage_api_error(response.status_code, await response.aread())
+                            raise storage_api_error(response.status_code, await response.aread())
                         # writes of one chunk land in the page cache in microseconds: no thread hop per chunk
                         async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
                             digest.update(chunk)
@@ -557,12 +598,3 @@ class SupabaseRemote:
 
 def _quoted_key(key: str) -> str:
     return "/".join(quote(part, safe="") for part in key.split("/"))
-
-
-def _storage_api_error(status: int, body: bytes) -> StorageApiError:
-    """Storage's error body as storage3 raises it, so errormap maps streamed refusals like the others."""
-    try:
-        data = json.loads(body)
-        return StorageApiError(str(data["message"]), str(data["error"]), data["statusCode"])
-    except (KeyError, TypeError, ValueError):
-        return StorageApiError(f"Unable to parse error message: {body[:200]!r}", "InternalError", status)

@@ -68,7 +68,7 @@ class SignedIn:
             cache,
             commands,
             files,
-            Pusher(cache, remote, emit),
+            Pusher(cache, remote, emit, uploads=files.uploads),
             puller,
             LiveApplier(cache, remote, puller, emit, want_pull),
             HistoryCommands(cache, user, on_write, emit, discard=commands.discard, wall=wall),

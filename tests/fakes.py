@@ -464,6 +464,31 @@ class FakeRemote:
             raise PermanentError(reason, code="403")
         self.files[(bucket, key)] = (path.read_bytes(), mime)
 
+    async def upload_resumable(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        mime: str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        state: Path | None = None,
+    ) -> None:
+        """The resumable upload as one step (the real chunking is tested against localbase)."""
+        data = path.read_bytes()
+        if progress is not None:
+            progress(0, len(data))
+        await self.upload_file(bucket, key, path, mime)
+        if progress is not None:
+            progress(len(data), len(data))
+
+    async def terminate_upload(self, url: str) -> None:
+        self._enter("terminate upload")
+
+    async def object_exists(self, bucket: str, key: str) -> bool:
+        self._enter(f"exists {bucket}")
+        return (bucket, key) in self.files
+
     async def remove_files(self, bucket: str, keys: Sequence[str]) -> None:
         self._enter(f"remove {bucket}")
         for key in keys:

@@ -6,10 +6,13 @@ Bytes never travel inside the page: thumbnails and files are links to the app's 
 the file. Only the rows the cache has are drawn, and the cache holds what RLS let this user pull (a
 customer never has an internal note's file); the route refuses an internal note's file to non-staff anyway.
 
-Progress is per file, as the sync queue knows it: each file is queued, uploading (the first one not yet on
-the server while online) or uploaded; "Uploading 2 of 3" with a bar over the message's files. Cancel
+Progress: each file is queued, uploading (the first one not yet on the server while online) or uploaded;
+"Uploading 2 of 3", a bar per file moving with the bytes the resumable upload has sent (bytes / size, from
+``engine.attachments.uploads``, updated in place every second) and one over the message's bytes. Cancel
 discards the unsent message with all its files (a message goes out whole or not at all, see sync/README.md);
-a file that already reached Storage is then an orphan object, removed by the server's orphan purge.
+a file that already reached Storage is then an orphan object, removed by the server's orphan purge. The close
+button beside a waiting file sends the message without it (``commands.cancel_file``: its copy and any partial upload
+are removed; a text that was only the files' names loses its name; the last file cancels the message).
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ class AttachmentView(ui.column):
         super().__init__()
         self.engine, self.message_id, self.own, self.body = engine, str(message.id), own, body
         self._on_cancel = on_cancel
+        self._overall: ui.linear_progress | None = None
+        self._bars: dict[str, tuple[ui.linear_progress, ui.label, dict[str, Any]]] = {}
         self._drawn: tuple[Any, ...] | None = None
         self.classes("gap-1 " + ("items-end" if own else "items-start"))
         ui.add_css(CSS)
@@ -103,9 +108,11 @@ class AttachmentView(ui.column):
         online = self.engine.status.state == "online"
         key = (tuple((r["id"], r["local_state"]) for r in rows), message.local_state, online)
         if key == self._drawn:
+            self._show_bytes()
             return
         self._drawn = key
         self.content.clear()
+        self._overall, self._bars = None, {}
         self.set_visibility(bool(rows))
         if not rows:
             return
@@ -179,6 +186,7 @@ class AttachmentView(ui.column):
         done = sum(1 for r in rows if r["local_state"] in ("uploaded", "sent"))
         total = len(rows)
         first_waiting = next((r["id"] for r in rows if r["local_state"] == "pending"), None)
+        self._bars = {}
         with ui.column().classes("gap-1 w-64").props('data-testid="attachment-progress"').mark("attachment-progress"):
             with ui.row(align_items="center").classes("w-full gap-2 no-wrap text-xs"):
                 if done == total:
@@ -191,7 +199,7 @@ class AttachmentView(ui.column):
                 ui.button("Cancel", on_click=lambda: self._on_cancel(self.message_id)).props(
                     'flat dense size=sm no-caps color=negative data-testid="cancel-upload"'
                 ).mark("cancel-upload").tooltip("Don't send this message and its files")
-            ui.linear_progress(value=done / total, show_value=False, size="4px").props("rounded")
+            self._overall = ui.linear_progress(value=0.0, show_value=False, size="4px").props("rounded")
             for row in rows:
                 state = str(row["local_state"])
                 if state in ("uploaded", "sent"):
@@ -202,10 +210,63 @@ class AttachmentView(ui.column):
                     icon, label = "cloud_upload", "uploading…"
                 else:
                     icon, label = "schedule", "queued" if online else "waiting for the connection"
-                with ui.row(align_items="center").classes("w-full gap-1 no-wrap text-xs opacity-70"):
-                    ui.icon(icon, size="14px")
-                    ui.label(str(row["name"])).classes("ellipsis grow")
-                    ui.label(label).props(f'data-testid="file-state" data-state="{state}"').mark("file-state")
+                with ui.column().classes("w-full gap-0"):
+                    with ui.row(align_items="center").classes("w-full gap-1 no-wrap text-xs opacity-70"):
+                        ui.icon(icon, size="14px")
+                        ui.label(str(row["name"])).classes("ellipsis grow")
+                        state_label = (
+                            ui.label(label).props(f'data-testid="file-state" data-state="{state}"').mark("file-state")
+                        )
+                        if state not in ("uploaded", "sent"):
+                            self._cancel_file_button(row)
+                    bar = (
+                        ui.linear_progress(value=0.0, show_value=False, size="2px")
+                        .props(f'data-testid="file-progress" data-attachment-id="{row["id"]}"')
+                        .mark("file-progress")
+                    )
+                self._bars[str(row["id"])] = (bar, state_label, row)
+        self._show_bytes()
+
+    def _cancel_file_button(self, row: dict[str, Any]) -> None:
+        ui.button(icon="close", on_click=lambda: self._cancel_file(str(row["id"]))).props(
+            f'flat round dense size=xs data-testid="cancel-file" data-attachment-id="{row["id"]}"'
+        ).mark("cancel-file").tooltip(f"Send the message without {row['name']}")
+
+    def _cancel_file(self, attachment_id: str) -> None:
+        """Send the message without this file. A message whose text is its files' names gets the remaining
+        names; cancelling its last file cancels the message."""
+        rows = self.engine.cache.attachments(self.message_id)
+        rest = [str(r["name"]) for r in rows if r["id"] != attachment_id]
+        captioned = self._message.content == caption([str(r["name"]) for r in rows])
+        if captioned and not rest:
+            self._on_cancel(self.message_id)
+            return
+        try:
+            self.engine.commands.cancel_file(attachment_id, caption(rest) if captioned else None)
+        except ValueError as exc:
+            ui.notify(str(exc), type="warning")
+
+    def _show_bytes(self) -> None:
+        """Each file's bar as bytes on the server / size (from the upload running now), the message's bar over
+        all its files' bytes; updated in place every second, never redrawing the thumbnails."""
+        if self._overall is None:
+            return
+        uploads = self.engine.attachments.uploads
+        sent_total = size_total = 0
+        for bar, state_label, row in self._bars.values():
+            size = max(int(row["size"]), 1)
+            if row["local_state"] in ("uploaded", "sent"):
+                sent = size
+            else:
+                now = uploads.sent(str(row["id"]))
+                sent = min(now[0], size) if now is not None else 0
+                if now is not None and row["local_state"] == "pending":
+                    state_label.set_text(f"{size_text(sent)} of {size_text(size)}")
+            bar.set_value(sent / size)
+            bar.props(f'data-sent="{sent}" data-size="{size}"')
+            sent_total += sent
+            size_total += size
+        self._overall.set_value(sent_total / max(size_total, 1))
 
 
 def opened_copy(source: Path, folder: Path, row: dict[str, Any]) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sync import events
-from sync.cache import context, history, reads, settings, workspace, writes
+from sync.cache import cancel_file, context, history, reads, settings, workspace, writes
 from sync.cache.files import Store, delete_store, open_store
 from sync.cache.schema import VERSION
 from sync.cache.workspace_db import WorkspaceCache
@@ -159,6 +159,12 @@ class Cache:
             writes.save_draft(conn, ticket_id, "")
 
         self._store.write(write)
+
+    def cancel_file(
+        self, attachment_id: str, content: str | None, upload_url: str | None, started: bool
+    ) -> dict[str, Any] | None:
+        """One file of an unsent message cancelled, in one transaction (sync/cache/cancel_file.py)."""
+        return self._store.write(lambda c: cancel_file.cancel_file(c, attachment_id, content, upload_url, started))
 
     @property
     def files_dir(self) -> Path:

@@ -1,0 +1,115 @@
+"""Cancelling one file of a queued message (``engine.commands.cancel_file``) with the real engine against the
+real localbase: offline, the message goes out with the remaining files (and the text it was given), the
+cancelled file's queued copy is gone at once and nothing of it reaches the server; mid-upload, the running
+resumable upload stops, the server's partial upload is dropped (its URL answers 404) and no object is left;
+a file of a message already sent cannot be cancelled."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sync.tus import CHUNK, saved_url
+from sync.uploads import state_file
+from tests.conftest import Users
+from tests.faultproxy import FaultProxy
+from tests.stackproc import StackProcess
+from tests.test_sync_support import EngineFactory, seed_ticket, sql
+
+
+def _files(tmp: Path, sizes: dict[str, int]) -> list[Path]:
+    out = []
+    for name, size in sizes.items():
+        path = tmp / name
+        path.write_bytes(b"%PDF" + os.urandom(size - 4))
+        out.append(path)
+    return out
+
+
+def _server_files(stack: StackProcess, message_id: str) -> tuple[list[str], list[str]]:
+    rows = sorted(
+        r[0] for r in sql(stack.db_url, "select name from public.attachments where message_id = %s", message_id)
+    )
+    objects = sorted(
+        r[0].rsplit("/", 1)[1]
+        for r in sql(
+            stack.db_url,
+            "select name from storage.objects where bucket_id = 'attachments' and name like %s",
+            f"%/{message_id}/%",
+        )
+    )
+    return rows, objects
+
+
+async def test_a_file_cancelled_offline_is_left_out_and_its_copy_removed(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Cancel one file")
+    agent = await engines.open(users.agent, url=proxy.url)
+    await agent.sync_once()
+    proxy.set_mode("drop")
+    a, b, c = _files(tmp_path, {"a.pdf": 5_000, "b.pdf": 6_000, "c.pdf": 7_000})
+    msg = agent.commands.send_message(tid, "📎 a.pdf, b.pdf, c.pdf", files=[a, b, c])
+    queued = {str(r["name"]): r for r in agent.cache.attachments(msg.id)}
+    copy_b = Path(str(queued["b.pdf"]["local_path"]))
+    assert copy_b.exists()
+    agent.commands.cancel_file(str(queued["b.pdf"]["id"]), "📎 a.pdf, c.pdf")
+    assert not copy_b.exists(), "the cancelled file's queued copy is gone at once"
+    assert [r["name"] for r in agent.cache.attachments(msg.id)] == ["a.pdf", "c.pdf"]
+    assert agent.cache.message(msg.id).content == "📎 a.pdf, c.pdf"
+
+    proxy.set_mode("pass")
+    await agent.sync_once()
+    assert agent.status.pending == 0
+    assert sql(stack.db_url, "select content from public.messages where id = %s", msg.id) == [("📎 a.pdf, c.pdf",)]
+    assert _server_files(stack, msg.id) == (["a.pdf", "c.pdf"], ["a.pdf", "c.pdf"])
+
+    with pytest.raises(ValueError):  # sent: the file is the message's now
+        agent.commands.cancel_file(str(queued["a.pdf"]["id"]))
+
+
+async def test_a_file_cancelled_mid_upload_stops_it_and_leaves_nothing_on_the_server(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Cancel mid-upload")
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    small, big = _files(tmp_path, {"small.pdf": 4_000, "big.pdf": 3 * CHUNK})
+    msg = agent.commands.send_message(tid, "two files, one too many", files=[small, big])
+    rows = {str(r["name"]): r for r in agent.cache.attachments(msg.id)}
+    big_id, big_copy = str(rows["big.pdf"]["id"]), Path(str(rows["big.pdf"]["local_path"]))
+    uploads = agent.attachments.uploads
+    original = uploads.reporter
+    seen: dict[str, object] = {}
+
+    def reporter(attachment_id: str):  # the user presses cancel while the big file is half way up
+        report = original(attachment_id)
+
+        def wrapped(done: int, size: int) -> None:
+            if attachment_id == big_id and done > CHUNK + 1024 * 1024 and "url" not in seen:
+                seen["url"] = saved_url(state_file(big_copy))
+                seen["sent"] = done
+                agent.commands.cancel_file(big_id)
+            report(done, size)
+
+        return wrapped
+
+    uploads.reporter = reporter  # type: ignore[method-assign]
+    await agent.sync_once()
+    assert seen.get("url"), "the cancel happened during the upload"
+    assert agent.status.pending == 0
+    assert not big_copy.exists() and not state_file(big_copy).exists()
+    assert _server_files(stack, msg.id) == (["small.pdf"], ["small.pdf"])
+    token = agent.session.access_token
+    async with httpx.AsyncClient() as http:
+        head = await http.head(
+            str(seen["url"]),
+            headers={"apikey": stack.anon_key, "Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"},
+        )
+    assert head.status_code == 404, "the partial upload was dropped on the server"
+    small_sha = hashlib.sha256(small.read_bytes()).hexdigest()
+    assert sql(stack.db_url, "select sha256 from public.attachments where message_id = %s", msg.id) == [(small_sha,)]
