@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nicegui import app, ui
 
 from supportchat_app import config
-from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.avatar import Avatar, follow
+
+if TYPE_CHECKING:
+    from supportchat_app.backend import Workspace
 
 APP_NAME = "SupportChat"
 
@@ -57,6 +60,7 @@ class Frame:
     header: ui.header
     actions: ui.row
     status_slot: ui.row
+    account_avatar: Avatar | None = None  # the signed-in user's, in the account button (components/avatar.follow)
 
 
 def apply_dark_mode() -> ui.dark_mode:
@@ -78,8 +82,10 @@ def frame(
     account: tuple[str, str] | None = None,
     on_sign_out: Callable[[], Any] | None = None,
     on_help: Callable[[], Any] | None = None,
+    workspace: Workspace | None = None,
 ) -> Iterator[Frame]:
-    """The page shell. `account` is (display name, role) when someone is signed in."""
+    """The page shell. `account` is (display name, role) when someone is signed in; with their `workspace` the
+    account button shows their picture (initials without one) and follows its changes."""
     ui.add_css(CSS)
     ui.page_title(title)
     ui.colors(primary="#2563eb")
@@ -107,10 +113,15 @@ def frame(
         ui.button(icon="settings", on_click=lambda: ui.navigate.to("/settings")).props("flat round dense").tooltip(
             "Settings"
         )
+        account_avatar = None
         if account is not None:
             name, role = account
             with ui.button().props('flat no-caps dense data-testid="account"').mark("account"):
-                Avatar(name, size="28px")
+                account_avatar = Avatar(name, size="28px")
+                user = workspace.engine.user if workspace is not None else None
+                if workspace is not None and user is not None:
+                    account_avatar.set_image(workspace.engine.avatars.file(user.id))
+                    follow(account_avatar, workspace, user.id)
                 with ui.column().classes("gap-0 items-start ml-2"):
                     ui.label(name).classes("text-sm leading-tight")
                     ui.label(role).classes("text-xs opacity-60 leading-tight")
@@ -129,7 +140,7 @@ def frame(
                         ).mark("invite")
                     if on_sign_out is not None:
                         ui.menu_item("Sign out", on_click=on_sign_out).props('data-testid="sign-out"').mark("sign-out")
-    yield Frame(header=header, actions=actions, status_slot=status_slot)
+    yield Frame(header=header, actions=actions, status_slot=status_slot, account_avatar=account_avatar)
 
 
 def browser_id() -> str:

@@ -5,14 +5,16 @@ small batches (one SQLite transaction per batch, in arrival order) so a burst ne
 transaction per row and the socket reader is never blocked on disk. Each (re)subscription asks the
 engine for a catch-up pull: realtime is a hint, the pull is the truth. Tickets that became visible
 get their thread backfilled by the Puller (noted in the cache first, so the next pull resumes a
-backfill that failed here).
+backfill that failed here). A profile that changed live also downloads the pictures the profiles now name
+(``on_profiles``, the engine's avatar refresh), so a new avatar shows on other devices at once, not at the next
+pull; one refresh runs at a time, and changes that arrive during it ask for one more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sync import events
@@ -42,9 +44,13 @@ class LiveApplier:
         puller: Puller,
         emit: Callable[[events.Event], None],
         want_pull: Callable[[], None],
+        *,
+        on_profiles: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.cache, self.remote, self.puller = cache, remote, puller
-        self.emit, self.want_pull = emit, want_pull
+        self.emit, self.want_pull, self.on_profiles = emit, want_pull, on_profiles
+        self._profiles_task: asyncio.Task[None] | None = None
+        self._profiles_again = False
         self.applied = 0  # rows applied from realtime (for tests and the benchmark)
         self._queue: asyncio.Queue[Change] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -58,6 +64,8 @@ class LiveApplier:
         await self.remote.live.stop()
         task, self._task = self._task, None
         await cancel_for_sure(task)
+        profiles, self._profiles_task = self._profiles_task, None
+        await cancel_for_sure(profiles)
 
     def _on_state(self, state: str) -> None:
         if state == "SUBSCRIBED":
@@ -105,13 +113,32 @@ class LiveApplier:
     async def _flush(self, by_table: dict[str, list[dict[str, Any]]]) -> None:
         if not by_table:
             return
+        profiles = "profiles" in by_table
         applied = await self.cache.apply_live(by_table)
         by_table.clear()
         for event in applied.events():
             self.emit(event)
+        if profiles:
+            self._profiles_changed()
         for ticket_id in applied.backfill:
             try:
                 await self.puller.backfill(ticket_id, self.emit)
             except Exception as exc:
                 log.info("backfill of %s deferred to the next pull: %s", ticket_id, exc)
                 self.want_pull()
+
+    def _profiles_changed(self) -> None:
+        if self.on_profiles is None:
+            return
+        self._profiles_again = True
+        if self._profiles_task is None or self._profiles_task.done():
+            self._profiles_task = asyncio.create_task(self._follow_profiles(), name="sync-live-avatars")
+
+    async def _follow_profiles(self) -> None:
+        assert self.on_profiles is not None
+        while self._profiles_again:
+            self._profiles_again = False
+            try:
+                await self.on_profiles()
+            except Exception as exc:  # pictures are a nicety: the next pull's refresh tries again
+                log.info("avatar refresh after a live profile change failed: %s", exc)

@@ -133,7 +133,7 @@ class AvatarFiles:
 
     async def refresh(self, urls: Callable[[], Mapping[str, str | None]], remote: Remote) -> set[str]:
         """Download the pictures the profiles name (``urls()``: user id → avatar_url, read under the lock)
-        that are missing here; drop the ones no longer named. Returns the users whose picture arrived. A failed
+        that are missing here; drop the ones no longer named. Returns the users whose picture arrived or went. A failed
         download is logged and tried again by the next refresh (avatars are a nicety: initials show meanwhile)."""
         async with self.lock:
             arrived: set[str] = set()
@@ -153,12 +153,14 @@ class AvatarFiles:
                     log.info("avatar of %s not downloaded: %s", user_id, exc)
                     continue
                 arrived.add(user_id)
-            await asyncio.to_thread(self._drop_unnamed, wanted)
-            return arrived
+            gone = await asyncio.to_thread(self._drop_unnamed, wanted)
+            return arrived | gone
 
-    def _drop_unnamed(self, wanted: Mapping[str, str]) -> None:
+    def _drop_unnamed(self, wanted: Mapping[str, str]) -> set[str]:
+        """Delete the pictures no profile names; returns the users left without one here."""
+        gone: set[str] = set()
         if not self.root.is_dir():
-            return
+            return gone
         for folder in self.root.iterdir():
             if not folder.is_dir():
                 continue
@@ -168,3 +170,5 @@ class AvatarFiles:
                     file.unlink(missing_ok=True)
             if keep is None:
                 shutil.rmtree(folder, ignore_errors=True)
+                gone.add(folder.name)
+        return gone

@@ -63,6 +63,7 @@ class SignedIn:
         files = AttachmentFiles(cache, remote, user.id)
         puller = Puller(cache, remote)
         commands = LocalCommands(cache, user, files, on_write, emit)
+        avatars = Avatars(cache, remote, user, account, emit)
         return cls(
             user,
             cache,
@@ -70,9 +71,9 @@ class SignedIn:
             files,
             Pusher(cache, remote, emit, uploads=files.uploads),
             puller,
-            LiveApplier(cache, remote, puller, emit, want_pull),
+            LiveApplier(cache, remote, puller, emit, want_pull, on_profiles=avatars.refresh),
             HistoryCommands(cache, user, on_write, emit, discard=commands.discard, wall=wall),
-            Avatars(cache, remote, user, account, emit),
+            avatars,
             PartialSync(cache, remote, puller, account, emit=emit, want_pull=want_pull),
         )
 

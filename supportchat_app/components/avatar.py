@@ -1,14 +1,19 @@
 """A person's avatar: their picture when this device has it (downloaded beside the cache, so it shows
 offline too; sync/avatars.py), else initials with a colour derived from the person's id, so everyone
-keeps their colour."""
+keeps their colour. ``follow`` keeps an avatar on a user's current picture as it changes (AvatarsChanged)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nicegui import ui
 
 from supportchat_app import fmt
+
+if TYPE_CHECKING:  # sync loads with the first workspace, not at start
+    from supportchat_app.backend import Workspace
+    from sync import events
 
 
 class Avatar(ui.avatar):
@@ -34,3 +39,17 @@ class Avatar(ui.avatar):
                 ).mark("avatar-image")
             else:
                 ui.label(fmt.initials(self.name)).classes("sc-initials")
+
+
+def follow(avatar: Avatar, workspace: Workspace, user_id: str) -> Avatar:
+    """Redraw ``avatar`` whenever ``user_id``'s picture arrives, changes or goes (in the page's context: the
+    subscription ends with the page)."""
+
+    from sync.events import AvatarsChanged  # a workspace exists, so sync is loaded already
+
+    def on_event(event: events.Event) -> None:
+        if isinstance(event, AvatarsChanged) and user_id in event.user_ids and not avatar.is_deleted:
+            avatar.set_image(workspace.engine.avatars.file(user_id))
+
+    workspace.events.subscribe(on_event)
+    return avatar

@@ -54,7 +54,9 @@ class ContextPanel(ui.column):
         first = cache.first_ticket_at(self.customer_id)
         with self:
             with ui.row(wrap=False).classes("items-center gap-3 no-wrap"):
-                Avatar(name, self.customer_id, size="44px")
+                Avatar(name, self.customer_id, size="44px", image=self.engine.avatars.file(self.customer_id)).props(
+                    'data-testid="context-avatar"'
+                ).mark("context-avatar")
                 with ui.column().classes("gap-0 min-w-0"):
                     ui.label(name).classes("text-base font-semibold ellipsis").props('data-testid="context-name"').mark(
                         "context-name"
@@ -79,6 +81,8 @@ class ContextPanel(ui.column):
             case events.WorkspaceChanged(tables=tables) if "customer_notes" in tables:
                 self.refresh()
             case events.TicketsChanged() | events.MessagesChanged():
+                self.refresh()
+            case events.AvatarsChanged(user_ids=ids) if self.customer_id in ids:
                 self.refresh()
 
     def _tickets(self, tickets: list[Ticket]) -> None:

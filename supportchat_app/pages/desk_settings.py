@@ -137,7 +137,9 @@ def create() -> None:
         if user is None:
             return None
         with (
-            theme.frame(f"Tags and SLA · {theme.APP_NAME}", account=(user.display_name, user.role)),
+            theme.frame(
+                f"Tags and SLA · {theme.APP_NAME}", account=(user.display_name, user.role), workspace=workspace
+            ),
             theme.centered_card().classes("w-[760px]"),
         ):
             if not user.is_staff:

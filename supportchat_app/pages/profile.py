@@ -175,7 +175,7 @@ def create() -> None:
         if user is None:
             return None
         with (
-            theme.frame(f"Profile · {theme.APP_NAME}", account=(user.display_name, user.role)),
+            theme.frame(f"Profile · {theme.APP_NAME}", account=(user.display_name, user.role), workspace=workspace),
             theme.centered_card().classes("w-[560px]"),
         ):
             ui.label(user.display_name).classes("text-2xl font-semibold")

@@ -70,6 +70,7 @@ class WorkspaceView:
                 theme.APP_NAME,
                 on_search=self.search.open_empty,
                 account=(self.user.display_name, self.user.role),
+                workspace=self.workspace,
                 on_sign_out=self.sign_out,
                 on_help=self.shortcuts.open,
             ) as frame,
