@@ -5,7 +5,8 @@ Who gets a file: the route sits behind the launch guard like every other path (l
 only from the cache of the browser session that asks (its session cookie picks the app's session slot, as
 for pages), so another signed-in session of the same app cannot read this one's files by id. An internal
 note's file is refused to anyone who is not staff even if it were in their cache. The bytes come from
-``SyncEngine.attachments.file`` (downloaded on demand, size-bounded LRU).
+``SyncEngine.attachments.file`` (downloaded on demand, size-bounded LRU); thumbnails live where
+``SyncEngine.attachments.thumbnail`` says and count against the same bound (``thumbnail_used`` on each one served).
 
 The file is served with ``nosniff``, a sandboxing CSP and ``no-store``; only types a browser shows without
 running anything (raster images, PDF, plain text) are ``inline``, everything else is a download.
@@ -133,7 +134,7 @@ def create() -> None:
         row = _visible(engine, attachment_id) if engine is not None else None
         if engine is None or row is None or str(row["mime"]) not in THUMBNAIL_MIME_TYPES:
             return PlainTextResponse("No such image.", status_code=404, headers=HEADERS)
-        thumb = engine.cache.files_dir / "thumbs" / f"{attachment_id}.webp"
+        thumb = engine.attachments.thumbnail(attachment_id)  # counted in the files' LRU bound
         if not thumb.exists():
             source = await _file(engine, attachment_id)
             if isinstance(source, Response):
@@ -144,4 +145,5 @@ def create() -> None:
             except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 log.info("no thumbnail for %s: %s", attachment_id, exc)
                 return PlainTextResponse("This image cannot be shown.", status_code=415, headers=HEADERS)
+        await engine.attachments.thumbnail_used(attachment_id)  # the newest use; older files may leave
         return FileResponse(thumb, media_type="image/webp", headers=HEADERS)

@@ -3,16 +3,21 @@
 Staging: a file about to be sent is checked against the bucket's limits, then copied (hashed on the way)
 into the cache's files folder, so the outbox owns a copy the user cannot move or change before the upload.
 Opening: an attachment's file is downloaded on demand and kept; downloaded files beyond ``cache_bytes`` are
-evicted least recently used first, and files still to upload are never evicted.
+evicted least recently used first, and files still to upload are never evicted. Thumbnails (the app makes them,
+``thumbs/<id>.webp`` beside the files) count against the same bound and leave by the same LRU: a thumbnail's
+last use is its file's modification time, which ``thumbnail_used`` moves each time one is shown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mimetypes
+import os
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,7 @@ from sync.remote import Remote
 from sync.uploads import Uploads
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+THUMB = "thumb:"  # the eviction plan's key prefix of a thumbnail (a file's key is its attachment id)
 
 
 def _is_uuid(value: str) -> bool:
@@ -107,15 +113,54 @@ class AttachmentFiles:
         self.cache_bytes = limit
         await self.evict()
 
+    def thumbnail(self, attachment_id: str) -> Path:
+        """Where an image attachment's thumbnail lives (made by the app, counted here); its folder exists."""
+        if not _is_uuid(attachment_id):
+            raise KeyError(attachment_id)
+        folder = self.cache.files_dir / "thumbs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{attachment_id}.webp"
+
+    async def thumbnail_used(self, attachment_id: str) -> None:
+        """A thumbnail was made or shown: it is now the most recently used, and the bound applies."""
+        path = self.thumbnail(attachment_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)
+        await self.evict(keep=THUMB + attachment_id)
+
+    def _thumbnails(self) -> list[attachments.CachedFile]:
+        folder = self.cache.files_dir / "thumbs"
+        held = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(folder):
+                if entry.name.endswith(".webp") and entry.is_file():
+                    stat = entry.stat()
+                    held.append(
+                        attachments.CachedFile(THUMB + entry.name[: -len(".webp")], stat.st_size, stat.st_mtime)
+                    )
+        return held
+
+    def used_bytes(self) -> int:
+        """Bytes of downloaded and queued files and thumbnails on this computer for this account."""
+        return sum(size for _, size, _, _ in self.cache.cached_attachment_files()) + sum(
+            t.size for t in self._thumbnails()
+        )
+
     async def evict(self, keep: str | None = None) -> None:
-        """Delete downloaded files beyond ``cache_bytes`` (LRU; never ``keep`` nor files still to upload)."""
+        """Delete downloaded files and thumbnails beyond ``cache_bytes`` (LRU; never ``keep`` nor files still
+        to upload)."""
         cache = self.cache
         held = [
             attachments.CachedFile(i, size, used, pinned or i == keep)
             for i, size, used, pinned in cache.cached_attachment_files()
         ]
+        held += [replace(t, pinned=t.key == keep) for t in self._thumbnails()]
         evict = attachments.plan_eviction(held, self.cache_bytes)
-        if evict:
-            for victim in evict:
+        files = [victim for victim in evict if not victim.startswith(THUMB)]
+        for victim in evict:
+            if victim.startswith(THUMB):
+                self.thumbnail(victim[len(THUMB) :]).unlink(missing_ok=True)
+            else:
                 (cache.files_dir / victim).unlink(missing_ok=True)
-            await cache.forget_attachment_files(evict)
+        if files:
+            await cache.forget_attachment_files(files)

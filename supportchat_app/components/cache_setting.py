@@ -22,7 +22,7 @@ def used_bytes() -> int | None:
     workspace = current.workspaces.get(slot) if slot is not None else None
     if workspace is None or workspace.engine.user is None:
         return None
-    return sum(size for _, size, _, _ in workspace.engine.cache.cached_attachment_files())
+    return workspace.engine.attachments.used_bytes()  # files and their thumbnails
 
 
 async def apply(limit_mb: int) -> None:
