@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def first_seen(value: str) -> str:
-    """'today', 'yesterday' or the date ('12 Nov 2026') of the customer's first ticket."""
+    """'today', 'yesterday' or the date ('12 Nov 2026') the customer was first seen."""
     day = fmt.day_of(value)
     if day is None:
         return "—"
@@ -51,7 +51,7 @@ class ContextPanel(ui.column):
         profile = cache.profiles().get(self.customer_id)
         name = profile.display_name if profile and profile.display_name else "Customer"
         tickets = cache.customer_tickets(self.customer_id)
-        first = cache.first_ticket_at(self.customer_id)
+        first = cache.first_seen(self.customer_id)
         with self:
             with ui.row(wrap=False).classes("items-center gap-3 no-wrap"):
                 Avatar(name, self.customer_id, size="44px", image=self.engine.avatars.file(self.customer_id)).props(

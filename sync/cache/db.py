@@ -540,8 +540,9 @@ class Cache:
         """A customer's tickets here, newest activity first (the context panel, sync/cache/context.py)."""
         return context.customer_tickets(self._store.reader, self.me, self.role, customer_id, limit)
 
-    def first_ticket_at(self, customer_id: str) -> str | None:
-        return context.first_ticket_at(self._store.reader, customer_id)
+    def first_seen(self, customer_id: str) -> str | None:
+        """When the server first knew the customer (profile created), offline too (sync/cache/context.py)."""
+        return context.first_seen(self._store.reader, customer_id)
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         return reads.search(self._store.reader, query, limit)

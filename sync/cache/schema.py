@@ -261,5 +261,12 @@ begin
 end;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
+# v10: when a profile was created (the server's clock), for the context panel's "first seen" (issue 14); the
+# profiles cursor starts over so the next pull brings it for the profiles cached before
+V10 = """
+alter table profiles add column created_at text;
+delete from cursors where name = 'profiles';
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10)
 VERSION = len(MIGRATIONS)

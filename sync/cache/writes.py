@@ -547,11 +547,19 @@ def apply_tickets(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -
 
 def apply_profiles(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> None:
     conn.executemany(
-        "insert into profiles (id, role, display_name, avatar_url, updated_at) values (?, ?, ?, ?, ?)"
+        "insert into profiles (id, role, display_name, avatar_url, updated_at, created_at) values (?, ?, ?, ?, ?, ?)"
         " on conflict (id) do update set role = excluded.role, display_name = excluded.display_name,"
-        " avatar_url = excluded.avatar_url, updated_at = excluded.updated_at",
+        " avatar_url = excluded.avatar_url, updated_at = excluded.updated_at,"
+        " created_at = coalesce(excluded.created_at, profiles.created_at)",
         [
-            (r["id"], r["role"], r.get("display_name") or "", r.get("avatar_url"), canonical_ts(r.get("updated_at")))
+            (
+                r["id"],
+                r["role"],
+                r.get("display_name") or "",
+                r.get("avatar_url"),
+                canonical_ts(r.get("updated_at")),
+                canonical_ts(r.get("created_at")),
+            )
             for r in rows
         ],
     )
