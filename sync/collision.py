@@ -10,14 +10,15 @@ drops the whole entry and tells the agent who was first (``lost_text``): the tic
 **Viewers in the inbox**: the database broadcasts every staff member's 'viewing' and 'left' signal with
 the ticket id on the private topic ``staff:viewers`` (same migration). ``InboxViewers`` keeps who views
 which ticket from those signals, forgetting a viewer whose renewals stopped (a crashed client) after
-``VIEWING_TTL``, like the per-ticket presence in sync/live.py. It is pure bookkeeping with an injected
-clock; the channel itself is joined by the realtime link.
+``VIEWING_TTL``, like the per-ticket presence in sync/live.py; when the inbox opens, the server's last state
+(``rpc ticket_viewers``, migration 20261201000400) is replayed into it, so viewers show at once. It is pure
+bookkeeping with an injected clock; the channel itself is joined by the realtime link.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -89,6 +90,16 @@ class InboxViewers:
                 del self._seen[ticket_id]
             return ticket_id
         return None
+
+    def replay(self, rows: Iterable[Mapping[str, Any]]) -> set[str]:
+        """What the server says is being viewed now (``rpc ticket_viewers``), as if each had just signalled
+        'viewing'; returns the tickets whose viewers changed."""
+        changed = set()
+        for row in rows:
+            ticket_id = self.signal("viewing", row)
+            if ticket_id is not None:
+                changed.add(ticket_id)
+        return changed
 
     def expire(self) -> set[str]:
         """Forget viewers whose renewals stopped; returns the tickets that changed."""

@@ -7,7 +7,8 @@ broadcast by the database (``rpc ticket_signal``, see migration 20261129000300),
 sender from the caller's JWT, so nobody can appear as someone else. Viewing is renewed every
 VIEWING_EVERY seconds and forgotten after VIEWING_TTL without renewal (a crashed client just
 stops renewing); a client that sees a new viewer announces itself again so the newcomer learns
-who was already there.
+who was already there, and the newcomer asks the server (``viewers``, the last 'viewing' the
+database kept) right after joining, so it shows them at once.
 
 Realtime is only a hint here: every change it brings is applied to the cache at once (low
 latency), but correctness comes from the pull. A supervisor task owns the socket: realtime-py's
@@ -240,6 +241,16 @@ class RealtimeLink:
         self._watched[ticket_id] = channel
         await channel.subscribe()
         self._viewing[ticket_id] = asyncio.create_task(keep_viewing(), name=f"viewing-{ticket_id}")
+        # who was here before us, at once (the server keeps the last 'viewing' of each): no wait for renewals
+        with contextlib.suppress(Exception):  # best-effort: their next renewal or our announcement tells us too
+            known = False
+            for meta in await self.viewers(ticket_id):
+                user_id = str(meta.get("user_id") or "")
+                if user_id and user_id not in viewers:
+                    viewers[user_id] = (meta, time.monotonic() + VIEWING_TTL)
+                    known = True
+            if known:
+                publish()
 
     async def unwatch(self, ticket_id: str) -> None:
         channel = self._watched.pop(ticket_id, None)
@@ -264,6 +275,13 @@ class RealtimeLink:
             channel.on_broadcast(event, lambda m, event=event: on_signal(event, dict(m.get("payload") or {})))
         self._watched[topic] = channel
         await channel.subscribe()
+
+    async def viewers(self, ticket_id: str | None) -> list[dict[str, Any]]:
+        """Who was seen viewing (``rpc ticket_viewers``, migration 20261201000400): a ticket's viewers, or with
+        None every staff member viewing any ticket (``ticket_id`` in each row); the same fields the signals
+        carry. Raises the sync error tree."""
+        res = await self.remote.call(lambda c: c.rpc("ticket_viewers", {"ticket": ticket_id}).execute())
+        return [dict(r) for r in res.data or []]
 
     async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
         """Say "typing" on a watched ticket; the engine throttles (one throttle, in Presence.send_typing)."""

@@ -9,6 +9,7 @@ engine (``SyncEngine.presence``): ``watch`` and ``send_typing`` need a signed-in
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,8 @@ from sync.collision import STAFF_VIEWERS_TOPIC, InboxViewers
 from sync.errors import AuthError
 from sync.models import LocalUser
 from sync.remote import Remote
+
+log = logging.getLogger(__name__)
 
 TYPING_EVERY = 2.0  # seconds between two "typing" signals of one ticket while the user keeps typing
 
@@ -29,6 +32,7 @@ class Presence:
         self.viewers: dict[str, tuple[str, ...]] = {}  # ticket id -> names of the others viewing it
         self._typing_sent: dict[str, float] = {}  # ticket id -> when we last said we are typing there
         self.inbox = InboxViewers("")  # staff: who views which ticket, for the inbox rows
+        self._watchers: dict[str, int] = {}  # ticket id -> pages watching it
 
     async def watch_inbox(self) -> None:
         """Staff: hear which tickets the other staff are viewing (``staff:viewers``, sync/collision.py);
@@ -44,6 +48,14 @@ class Presence:
                 self.emit(events.InboxViewersChanged(changed, self.inbox.names(changed)))
 
         await self.remote.live.watch_topic(STAFF_VIEWERS_TOPIC, ("viewing", "left"), on_signal)
+        # who views what already (the server keeps the last 'viewing'): shown now, not at their next renewal
+        try:
+            seen = await self.remote.live.viewers(None)
+        except Exception as exc:  # best-effort: the renewals tell us within VIEWING_EVERY anyway
+            log.info("who is viewing could not be read: %s", exc)
+            return
+        for ticket_id in sorted(self.inbox.replay(seen)):
+            self.emit(events.InboxViewersChanged(ticket_id, self.inbox.names(ticket_id)))
 
     def inbox_viewers(self, ticket_id: str) -> tuple[str, ...]:
         """Names of the other staff viewing a ticket now (empty when not heard of, or signed out)."""
@@ -58,6 +70,7 @@ class Presence:
         """Another user (or nobody) from now on: forget what was seen and sent for the previous one."""
         self.user = user
         self.viewers.clear()
+        self._watchers.clear()
         self._typing_sent.clear()
         self.inbox = InboxViewers(user.id if user is not None else "")
 
@@ -67,8 +80,14 @@ class Presence:
         return {"user_id": self.user.id, "name": self.user.display_name, "role": self.user.role}
 
     async def watch(self, ticket_id: str) -> None:
-        """Join this ticket's presence (others see you viewing it) and hear typing."""
+        """Join this ticket's presence (others see you viewing it) and hear typing. Counted: every page showing
+        the ticket watches it, and it is left when the last one unwatches (a reloaded page's new watch comes
+        before the old page's unwatch). A second watcher gets the viewers known so far at once."""
         me = self._me()
+        self._watchers[ticket_id] = self._watchers.get(ticket_id, 0) + 1
+        if self._watchers[ticket_id] > 1:
+            self.emit(events.PresenceChanged(ticket_id, self.viewers.get(ticket_id, ())))
+            return
 
         def on_presence(metas: list[dict[str, Any]]) -> None:
             names = tuple(sorted({str(m.get("name") or "") for m in metas if m.get("user_id") != me["user_id"]}))
@@ -82,6 +101,11 @@ class Presence:
         await self.remote.live.watch(ticket_id, me, on_presence, on_typing)
 
     async def unwatch(self, ticket_id: str) -> None:
+        left = self._watchers.get(ticket_id, 0) - 1
+        if left > 0:
+            self._watchers[ticket_id] = left
+            return
+        self._watchers.pop(ticket_id, None)
         self.viewers.pop(ticket_id, None)
         self.stop_typing(ticket_id)
         await self.remote.live.unwatch(ticket_id)

@@ -99,6 +99,9 @@ class FakeLive:
     ) -> None:
         self.watched.add(topic)
 
+    async def viewers(self, ticket_id: str | None) -> list[dict[str, Any]]:
+        return []  # nobody else is viewing on the fake server
+
 
 @dataclass
 class FakeRemote:
