@@ -1,5 +1,6 @@
 """A message's files in its bubble: image thumbnails (opening the lightbox), other files as chips with type
-icon, name, size, open and save; while an own message waits for its files, the upload progress.
+icon, name, size, open and save; while an own message waits for its files, the upload progress. The lightbox
+steps through every image of the thread, not only the message's own.
 
 Bytes never travel inside the page: thumbnails and files are links to the app's guarded
 ``/attachment/<id>`` route (supportchat_app/blobs.py), which answers only the session whose cache holds
@@ -139,12 +140,22 @@ class AttachmentView(ui.column):
             .mark("attachment-thumb")
             .tooltip(f"{row['name']} · {size_text(int(row['size']))}")
         )
-        holder.on("click", lambda: Lightbox(pictures, index))
+        holder.on("click", lambda: self._open_lightbox(str(row["id"]), pictures, index))
         with holder:
             image = ui.element("img").props("loading=lazy")
             image.props["onerror"] = _THUMB_ERROR_JS
             image.props["src"] = f"/attachment/{row['id']}/thumb"
             image.props["alt"] = str(row["name"])
+
+    def _open_lightbox(self, attachment_id: str, own: list[Picture], index: int) -> None:
+        """The lightbox over every image of the thread (as the cache has them now), opened at this one."""
+        rows = self.engine.cache.ticket_attachments(str(self._message.ticket_id), sorted(THUMBNAIL_MIME_TYPES))
+        pictures = [Picture(str(r["id"]), str(r["name"])) for r in rows]
+        ids = [p.attachment_id for p in pictures]
+        if attachment_id in ids:
+            Lightbox(pictures, ids.index(attachment_id))
+        else:  # not in the cache's thread (yet): this message's own images
+            Lightbox(own, index)
 
     def _chip(self, row: dict[str, Any]) -> None:
         attachment_id, name = str(row["id"]), str(row["name"])

@@ -1,4 +1,5 @@
-"""The image lightbox: one message's images full size over the app, with zoom (buttons, + / - / 0 keys,
+"""The image lightbox: a thread's images full size over the app (attachment_view.py opens it over every image
+of the thread, at the one clicked), with zoom (buttons, + / - / 0 keys,
 a click toggles fit and actual size), previous / next (buttons and the arrow keys) and Esc to close.
 
 Images are loaded from the app's own guarded ``/attachment/<id>`` route (supportchat_app/blobs.py). Zoom

@@ -175,6 +175,10 @@ class Cache:
         """A message's attachments as the cache has them (name, mime, size, local state and path)."""
         return reads.attachments(self._store.reader, message_id)
 
+    def ticket_attachments(self, ticket_id: str, mimes: Sequence[str]) -> list[dict[str, Any]]:
+        """A thread's attachments of these types, in thread order (the lightbox steps through its images)."""
+        return reads.ticket_attachments(self._store.reader, ticket_id, mimes)
+
     def attachment(self, attachment_id: str) -> dict[str, Any] | None:
         return reads.attachment(self._store.reader, attachment_id)
 

@@ -8,7 +8,7 @@ Every query here is served by an index of sync/cache/schema.py: the inbox by ``t
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlite_utils
@@ -263,6 +263,19 @@ def keys(conn: sqlite3.Connection, table: str) -> set[str]:
 
 def attachments(conn: sqlite3.Connection, message_id: str) -> list[dict[str, Any]]:
     rows = conn.execute("select * from attachments where message_id = ? order by created_at, id", (message_id,))
+    return [dict(r) for r in rows.fetchall()]
+
+
+def ticket_attachments(conn: sqlite3.Connection, ticket_id: str, mimes: Sequence[str]) -> list[dict[str, Any]]:
+    """The attachments of these types in a ticket's thread, in thread order (the lightbox's pictures); through the
+    thread index, deleted messages left out."""
+    marks = ", ".join("?" for _ in mimes)
+    rows = conn.execute(
+        "select a.* from messages m join attachments a on a.message_id = m.id"
+        f" where m.ticket_id = ? and m.deleted_at is null and a.mime in ({marks})"
+        " order by m.created_at, m.id, a.created_at, a.id",
+        (ticket_id, *mimes),
+    )
     return [dict(r) for r in rows.fetchall()]
 
 
