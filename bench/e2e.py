@@ -33,8 +33,8 @@ from typing import Any
 
 import psycopg
 
-from bench import realtime, soak
-from bench.harness import BenchEnv, Figure, figure, median, percentile
+from bench import e2e_hops, realtime, soak
+from bench.harness import HOP_TRACE, BenchEnv, Figure, figure, median, percentile
 from tests.appproc import AppProcess
 from tests.conftest import PASSWORD, User, create_user
 from tests.test_browser_app import chrome
@@ -47,7 +47,16 @@ WAIT_S = float(os.environ.get("E2E_WAIT_S", "20"))
 _WATCH_JS = """
 const text = arguments[0];
 window.__seen = window.__seen || {};
+window.__inserted = window.__inserted || {};
 const t0 = performance.now();
+const has = () => [...document.querySelectorAll('[data-message-id]')].some(n =>
+  n.getAttribute('data-message-id') !== 'echo' && n.textContent.includes(text));
+// the hop trace's "inserted": the bubble is in the DOM (the page applied the app's update), not yet painted
+const observer = new MutationObserver(() => {
+  if (has()) { window.__inserted[text] = performance.timeOrigin + performance.now(); observer.disconnect(); }
+});
+observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+setTimeout(() => observer.disconnect(), %d);
 const tick = () => {
   const found = [...document.querySelectorAll('[data-message-id]')].some(n =>
     n.getAttribute('data-message-id') !== 'echo' && n.textContent.includes(text) &&
@@ -129,8 +138,11 @@ def _send(agent: Any, customer: Any, text: str) -> float:
     raise RuntimeError("the agent's composer never took a keypress")
 
 
-def _samples(agent: Any, customer: Any, label: str, lost: list[str], n: int = SAMPLES) -> list[float]:
-    out: list[float] = []
+Sample = tuple[str, float, float, float | None]  # text; the agent's keydown, the customer's paint and DOM stamps (ms)
+
+
+def _samples(agent: Any, customer: Any, label: str, lost: list[str], n: int = SAMPLES) -> list[Sample]:
+    out: list[Sample] = []
     for i in range(n):
         text = f"e2e {label} {i} {uuid.uuid4().hex[:8]}"
         sent = _send(agent, customer, text)
@@ -143,9 +155,10 @@ def _samples(agent: Any, customer: Any, label: str, lost: list[str], n: int = SA
                 break
             time.sleep(0.01)
         if seen is not None:
-            out.append(float(seen) - sent)
+            inserted = customer.execute_script("return (window.__inserted || {})[arguments[0]]", text)
+            out.append((text, sent, float(seen), None if inserted is None else float(inserted)))
         time.sleep(0.3)
-    print(f"# e2e_latency {label}: {[round(x) for x in out]} ms", file=sys.stderr)
+    print(f"# e2e_latency {label}: {[round(seen - sent) for _, sent, seen, _ in out]} ms", file=sys.stderr)
     return out
 
 
@@ -235,6 +248,7 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
         chatter.start()
         time.sleep(5)  # every client chatting
         loaded = _samples(agent, customer, "loaded", late)
+        pids = (_pid(apps[0]), _pid(apps[1]))
     finally:
         for driver in drivers:
             driver.quit()
@@ -244,17 +258,22 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
                 shutil.copy(app.log_path, Path(tempfile.gettempdir()) / app.log_path.name)
         if chatter is not None:
             chatter.close()
+    hops = {
+        label: _hops(env, samples, *pids, customer_user.id) for label, samples in (("idle", idle), ("loaded", loaded))
+    }
+    idle_ms = [seen - sent for _, sent, seen, _ in idle]
+    loaded_ms = [seen - sent for _, sent, seen, _ in loaded]
     return [
         figure(
             "e2e_latency",
-            median(idle),
+            median(idle_ms),
             "ms p50",
             "raw realtime insert → websocket delivery p50 (1 subscriber)",
             percentile(raw, 50),
             higher_is_better=False,
-            p95_ms=round(percentile(idle, 95), 1),
-            loaded_p50_ms=round(median(loaded), 1),
-            loaded_p95_ms=round(percentile(loaded, 95), 1),
+            p95_ms=round(percentile(idle_ms, 95), 1),
+            loaded_p50_ms=round(median(loaded_ms), 1),
+            loaded_p95_ms=round(percentile(loaded_ms, 95), 1),
             load_clients=LOAD_CLIENTS,
             samples=SAMPLES,
             baseline_p99_ms=round(percentile(raw, 99), 1),
@@ -263,8 +282,40 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
             late_loaded=len(late) - late_idle,
             wait_s=WAIT_S,
             goal="p50 ≤ 100 ms, p95 ≤ 250 ms, idle and loaded",
+            hops_idle={name: v["p50"] for name, v in hops["idle"].items()},
+            hops_loaded={name: v["p50"] for name, v in hops["loaded"].items()},
         )
     ]
+
+
+def _hops(
+    env: BenchEnv, samples: list[Sample], agent_pid: int, customer_pid: int, customer_id: str
+) -> dict[str, dict[str, float]]:
+    """The per-hop breakdown of these samples from the hop trace (bench/e2e_hops.py); empty without a trace."""
+    trace = os.environ.get(HOP_TRACE)
+    if not trace or not samples:
+        return {}
+    with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "select content, id::text from messages where content = any(%s)", ([text for text, *_ in samples],)
+        ).fetchall()
+    ids = dict(rows)
+    lines = e2e_hops.load(Path(trace))
+    per_sample = []
+    for text, sent, seen, inserted in samples:
+        hop_stamps = e2e_hops.stamps(lines.get(ids.get(text, ""), []), agent_pid, customer_pid, customer_id)
+        browser = {"keydown": sent / 1000, "painted": seen / 1000}
+        if inserted is not None:
+            browser["inserted"] = inserted / 1000
+        per_sample.append({**hop_stamps, **browser})
+    table = e2e_hops.breakdown(per_sample)
+    print(e2e_hops.render(f"{len(samples)} samples", table), file=sys.stderr)
+    return table
+
+
+def _pid(app: AppProcess) -> int:
+    assert app.proc is not None
+    return app.proc.pid
 
 
 BENCHES = {"e2e_latency": e2e_latency}

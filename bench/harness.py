@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import statistics
 import sys
@@ -68,6 +69,9 @@ def median(samples: list[float]) -> float:
     return statistics.median(samples) if samples else float("nan")
 
 
+HOP_TRACED = {"e2e_latency"}  # benches that report the hop trace
+
+
 def discover() -> dict[str, BenchFn]:
     found: dict[str, BenchFn] = {}
     for info in pkgutil.iter_modules(bench.__path__):
@@ -78,10 +82,17 @@ def discover() -> dict[str, BenchFn]:
     return found
 
 
+HOP_TRACE = "SUPPORTCHAT_HOP_TRACE"  # the hop trace's file (sync/hops.py, localbase/hops.py)
+
+
 @contextmanager
-def environment() -> Iterator[BenchEnv]:
+def environment(trace_hops: bool = False) -> Iterator[BenchEnv]:
+    """The run's stack and users. With ``trace_hops`` the stack and every process started from here (the apps
+    of bench/e2e.py) stamp each message's hops into one file (``SUPPORTCHAT_HOP_TRACE``, in the run's tmp dir)."""
     with tempfile.TemporaryDirectory(prefix="supportchat-bench-") as tmp:
         root = Path(tmp)
+        if trace_hops and not os.environ.get(HOP_TRACE):
+            os.environ[HOP_TRACE] = str(root / "hops.jsonl")
         stack = StackProcess(root / "stack")
         stack.start()
         try:
@@ -114,7 +125,9 @@ def main(names: list[str]) -> int:
         return 2
     chosen = names or sorted(benches)
     figures: list[Figure] = []
-    with environment() as env:
+    # the hop trace costs a line per message per hop: only when every chosen bench reads it (bench/e2e.py)
+    traced = all(name in HOP_TRACED for name in chosen)
+    with environment(trace_hops=traced) as env:
         for name in chosen:
             started = time.monotonic()
             try:

@@ -32,6 +32,7 @@ class Account:
         self.remote, self.sessions, self.clock = remote, sessions, clock
         self.session: StoredSession | None = None  # the saved session in use, None when signed out
         self.pending: mfa.PendingSignIn | None = None  # a password-only sign-in waiting for its code
+        self._refreshing = asyncio.Lock()  # the loop and its push lane may both find the token stale
 
     async def restore(self) -> LocalUser | None:
         """The saved session's user (its token put to use), with no network; None when there is none."""
@@ -133,6 +134,13 @@ class Account:
             await self.refresh()
 
     async def refresh(self) -> None:
+        before = self.session
+        async with self._refreshing:
+            if self.session is not before and self.session is not None:
+                return  # refreshed (or adopted) while we waited: refresh tokens rotate, ours is spent
+            await self._refresh()
+
+    async def _refresh(self) -> None:
         session = self.session
         if session is None:
             raise AuthError("no saved session: sign in", refused=True)

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sync import events
+from sync import events, hops
 from sync.cache import Cache
 from sync.live import cancel_for_sure
 from sync.pull import Puller
@@ -115,6 +115,9 @@ class LiveApplier:
             return
         profiles = "profiles" in by_table
         applied = await self.cache.apply_live(by_table)
+        if hops.enabled():
+            for record in by_table.get("messages", ()):
+                hops.mark("cached", str(record.get("id")))
         by_table.clear()
         for event in applied.events():
             self.emit(event)

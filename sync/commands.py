@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sync import cancel_file, events, preferences
+from sync import cancel_file, events, hops, preferences
 from sync.attachment_files import AttachmentFiles
 from sync.cache import Cache
 from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, check_choice, check_content, check_subject
@@ -64,6 +64,7 @@ class LocalCommands:
                 raise
         else:
             cache.queue_message(row)
+        hops.mark("outbox", message_id)
         self._on_write()
         self._emit(events.MessagesChanged(ticket_id, frozenset({message_id}), False))
         message = cache.message(message_id)

@@ -253,6 +253,6 @@ class SyncEngine:
         return self.events.subscribe(callback)
 
     def _after_write(self) -> None:
-        """A local command wrote to the outbox: count it and let the loop push it."""
+        """A local command wrote to the outbox: count it and push it now (sync/push_lane.py)."""
         self.loop.count()
-        self.loop.wake(push=True)
+        self.loop.push_soon()

@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol
 
+from sync import hops
 from sync.decisions import backoff_delay
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
@@ -131,6 +132,8 @@ class RealtimeLink:
         kind = _KINDS.get(str(getattr(data.get("type"), "value", data.get("type"))))
         # a DELETE has no record, only old_record: the primary key on a table with RLS
         record = (data.get("old_record") if kind == "DELETE" else data.get("record")) or {}
+        if hops.enabled() and data.get("table") == "messages":
+            hops.mark("received", str(record.get("id")))
         if self._on_change is not None and record and kind is not None:
             self._on_change(str(data.get("table")), kind, dict(record))
 

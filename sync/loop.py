@@ -1,6 +1,7 @@
 """``SyncLoop``: the background loop and its rounds, for the signed-in user's parts.
 
-    wake (local write | realtime (re)subscribed | timer | retry backoff)
+    wake (realtime (re)subscribed | timer | retry backoff | a push that sent something | a local write
+          while not online)
       → make sure the token is fresh (refresh when close to expiry or after a 401)
       → push the outbox → pull by cursor → publish SyncStatus
 
@@ -8,6 +9,10 @@ A local write during a long pull (a first sync of a big desk takes minutes) does
 end: the puller calls back between the pages it applies, and the outbox is pushed right there, in the same
 round (one task, so push and pull never write the cache at the same time); the rows it changed come back
 by cursor later in that pull or in the next one, which the push asks for.
+
+A local write while online is pushed at once by the ``PushLane`` (sync/push_lane.py), beside a round that may
+be pulling; the between-pages push above serves the rounds the lane hands writes to (not online: a first
+sync, a reconnect). The loop's push and the lane's take turns on ``push_lock``.
 
 Errors steer the loop through the tree in sync/errors.py: RetryableError → state ``offline`` and
 exponential backoff with jitter, cut short by a reconnect; AuthError → one refresh, then retry;
@@ -27,6 +32,7 @@ from sync.account import Account
 from sync.decisions import backoff_delay
 from sync.errors import AuthError, RetryableError, SyncError
 from sync.live import cancel_for_sure
+from sync.push_lane import PushLane
 from sync.signed_in import SignedIn
 from sync.status import StatusBoard
 
@@ -50,6 +56,13 @@ class SyncLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._attempt = 0
         self._round_lock = asyncio.Lock()
+        self.push_lock = asyncio.Lock()  # one push at a time: the round's or the lane's
+        self.lane = PushLane(
+            self._lane_push,
+            lambda: self.board.current.state == "online",
+            hand_over=lambda: self.wake(push=True),
+            want_pull=lambda: self.wake(pull=True),
+        )
 
     @property
     def pull_pending(self) -> bool:
@@ -70,10 +83,12 @@ class SyncLoop:
         self.pull_wanted = True
         self.board.set(state="connecting")
         self._task = asyncio.create_task(self._run(), name="sync-engine")
+        self.lane.start()
         return True
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        await self.lane.stop()
         await cancel_for_sure(task)
 
     def wake(self, pull: bool = False, push: bool = False) -> None:
@@ -85,6 +100,10 @@ class SyncLoop:
             self.push_wanted = True
         if self._wake is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+
+    def push_soon(self) -> None:
+        """A local write: push it now through the lane (the loop when not online or not started; thread-safe)."""
+        self.lane.push_soon()
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -173,13 +192,19 @@ class SyncLoop:
             self.pull_wanted = True  # our changes come back by cursor: make sure a pull sees them
 
     async def _push(self, parts: SignedIn) -> int:
-        self.push_wanted = False  # this push sends everything written so far
-        result = await self.account.with_refresh(parts.pusher.push)
+        async with self.push_lock:
+            self.push_wanted = False  # this push sends everything written so far
+            result = await self.account.with_refresh(parts.pusher.push)
         self.count()
         if result.sent:
             # the server has our changes: that is a sync, whatever a pull after it does
             self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None)
         return result.sent
+
+    async def _lane_push(self) -> int:
+        parts = self._signed_in()
+        await self.account.ensure_fresh()
+        return await self._push(parts)
 
     async def push(self) -> int:
         """Flush the outbox now (no pull); returns how many entries the server acknowledged."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync import cancel_file, collision, events, workspace_push
+from sync import cancel_file, collision, events, hops, workspace_push
 from sync.attachments import BUCKET
 from sync.cache import Cache
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
@@ -122,6 +122,7 @@ class Pusher:
             sender = self.senders.get(kind)
             if sender is None:
                 raise PermanentError(f"unknown outbox entry kind {kind!r}")
+            _trace("push_sent", batch)
             await sender(batch)
         except PermanentError as exc:
             if len(batch) > 1:
@@ -133,6 +134,7 @@ class Pusher:
                 await self._refused(batch[0], exc, result)
                 return
         await self.cache.acknowledge(batch)
+        _trace("acked", batch)
         result.sent += len(batch)
         self._changed(batch)
 
@@ -362,3 +364,10 @@ class Pusher:
 
 def _payloads(batch: Sequence[OutboxEntry]) -> list[dict[str, object]]:
     return [dict(e.payload) for e in batch]
+
+
+def _trace(hop: str, batch: Sequence[OutboxEntry]) -> None:
+    """Stamp a batch of messages for the hop trace (sync/hops.py); nothing when it is off."""
+    if hops.enabled() and batch[0].kind == "message":
+        for entry in batch:
+            hops.mark(hop, entry.entity_id)

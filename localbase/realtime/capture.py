@@ -45,6 +45,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from localbase import hops
 from localbase.realtime.filters import Binding
 from localbase.realtime.hub import Channel, Hub
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
@@ -169,6 +170,9 @@ class Capture:
         if not self.hub.pg_channels:
             return  # decoded (relations and transactions stay consistent), nobody to tell
         events = await self._events(conn, transactions)
+        if hops.enabled():
+            for event in events:
+                hops.mark("decoded", str(event.record.get("id")))
         if events:
             self._pending.extend(events)
             self._pending_ready.set()
@@ -189,6 +193,9 @@ class Capture:
             batch, self._pending = self._pending, []
             if batch:
                 await self._authorize(conn, batch)
+                if hops.enabled():
+                    for event in batch:
+                        hops.mark("rls_checked", str(event.record.get("id")))
                 await self._deliver(conn, batch)
 
     def _raise_if_checker_failed(self) -> None:
@@ -434,6 +441,8 @@ class Capture:
                 if ids_json is None:
                     ids_json = ids_cache[key] = json.dumps(ids)
                 channel.push_change(ids_json, data_json)
+                if hops.enabled():
+                    hops.mark("frame_queued", str(event.record.get("id")), to=str(channel.claims.get("sub")))
 
     @staticmethod
     def _error_json(event: Event, error: str) -> str:

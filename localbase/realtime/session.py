@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from localbase import hops
 from localbase.keys import Keys, TokenError
 from localbase.realtime import authorization, subscriptions
 from localbase.realtime.authorization import AuthorizationUnavailable
@@ -37,6 +39,7 @@ from localbase.realtime.protocol import Frame, ProtocolError, decode_binary, dec
 from localbase.realtime.rls import ALLOWED_ROLES
 
 log = logging.getLogger(__name__)
+_CHANGE_ID = re.compile(r'"postgres_changes".*?"record":\{(?:[^{}]*?[,{])?"id":"([^"]+)"')  # hop trace only
 
 MAX_CHANNELS = 100
 MAX_BINDINGS = 100
@@ -127,6 +130,9 @@ class Session:
                     await self.ws.send_bytes(item)
                 else:
                     await self.ws.send_text(item)
+                    if hops.enabled() and (found := _CHANGE_ID.search(item)) is not None:
+                        subs = {str(c.claims.get("sub")) for c in self.channels.values()}
+                        hops.mark("frame_written", found[1], to=",".join(sorted(subs)))
             except Exception:  # a send to a closed socket ends the session
                 return
 

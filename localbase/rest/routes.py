@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from localbase import hops
 from localbase.context import StackContext, context
 from localbase.rest import errors, grammar, response, rpc
 from localbase.rest.catalog import Catalog, SchemaCache, Table
@@ -265,6 +266,9 @@ async def _insert(request: Request, who: Identity, table: Table, *, put: bool = 
     accept = response.parse_accept(request)
     prefer = grammar.parse_prefer(request.headers.getlist("prefer"))
     payload = await read_json(request, ctx.max_body_bytes)
+    keys = _traced_keys(payload) if hops.enabled() else []
+    for key in keys:
+        hops.mark("rest_received", key)
     if put:
         payload = _put_row(table, parse_args(request, table_mode=True), payload)
         prefer.resolution = "merge-duplicates"
@@ -286,7 +290,16 @@ async def _insert(request: Request, who: Identity, table: Table, *, put: bool = 
             status = 200  # every row updated an existing one
         return response.write_answer(request, accept, prefer, n=n, body=body, status=status, table=table)
 
-    return await in_transaction(ctx, request, who, read_only=False, rollback=prefer.tx_rollback, work=work)
+    answer = await in_transaction(ctx, request, who, read_only=False, rollback=prefer.tx_rollback, work=work)
+    for key in keys:
+        hops.mark("rest_committed", key)
+    return answer
+
+
+def _traced_keys(payload: Any) -> list[str]:
+    """The ``id`` of each inserted row, for the hop trace (localbase/hops.py)."""
+    rows = payload if isinstance(payload, list) else [payload]
+    return [str(row["id"]) for row in rows if isinstance(row, dict) and "id" in row]
 
 
 def _put_row(table: Table, args: ReadArgs, payload: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from supportchat_app.components.attachment_view import attach_files
 from supportchat_app.components.bubble import DayHeader, MessageBubble
 from supportchat_app.components.message_actions import MessageActions
 from supportchat_app.components.receipts import ThreadReceipts
+from sync import hops
 from sync.models import Message
 
 if TYPE_CHECKING:
@@ -170,6 +171,7 @@ class ThreadView(ui.element):
             self.top_day = fmt.day_of(message.created_at)
         self.newest = max(self.newest, cursor_of(message)) if self.newest else cursor_of(message)
         self._render_into(self.live, [message], self.newest_day)
+        hops.mark("drawn", str(message.id))
         self.newest_day = fmt.day_of(message.created_at) or self.newest_day
 
     def clear_echo(self) -> None:

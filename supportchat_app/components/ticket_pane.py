@@ -22,6 +22,7 @@ from supportchat_app.components.snooze import SnoozeButton
 from supportchat_app.components.tags import TagEditor
 from supportchat_app.components.thread import ThreadView
 from supportchat_app.state import PRIORITIES, STATUSES, ComposerState, TypingState
+from sync import hops
 from sync.models import LocalUser, Ticket
 
 if TYPE_CHECKING:
@@ -255,6 +256,7 @@ class TicketPane(ui.column):
             self.engine.presence.stop_typing(self.ticket_id)
 
     def send(self, text: str, resolve: bool, *, anyway: bool = False) -> bool:
+        handled = time.time()  # the hop trace's "handler" stamp (sync/hops.py)
         newer = [] if anyway else self.guard.newer(self.engine.cache.thread(self.ticket_id, limit=20))
         if newer:
             self.thread.clear_echo()
@@ -275,6 +277,7 @@ class TicketPane(ui.column):
             self.thread.clear_echo()
             ui.notify(fmt.plain_error(exc, "send the message"), type="negative")
             return False
+        hops.mark("handler", str(message.id), at=handled)
         self.guard.reset()
         self.tray.sent(files)
         self.thread.append(message)
