@@ -25,6 +25,7 @@ from sync.account import Account
 from sync.attachment_files import DEFAULT_CACHE_BYTES
 from sync.avatar_store import Avatars
 from sync.cache import Cache
+from sync.canned_files import CannedFiles
 from sync.clock import Clock
 from sync.errors import AuthError
 from sync.loop import SyncLoop
@@ -53,6 +54,7 @@ class SyncEngine:
     attachments = Part(lambda p: p.attachments)  # attachment files: download on demand, LRU-kept
     history = Part(lambda p: p.history)  # edits, deletes and revisions of messages
     avatars = Part(lambda p: p.avatars)  # everyone's pictures on this device (``file``), one's own (``set``)
+    canned_files = Part(lambda p: p.canned_files)  # the files canned replies carry (sync/canned_files.py)
     partial = Part(lambda p: p.partial)  # the cached scope (``days``), tickets and search beyond it
 
     def __init__(
@@ -195,6 +197,7 @@ class SyncEngine:
             path = self.cache_path(user.id)
             Cache.delete(path)
             shutil.rmtree(Avatars.folder(path), ignore_errors=True)  # others' pictures too
+            shutil.rmtree(CannedFiles.folder_of(path), ignore_errors=True)
             # its attachment files (queued, downloaded, thumbnails, staged): nothing of the account stays behind
             shutil.rmtree(path.with_name(path.name + ".files"), ignore_errors=True)
         await self.account.forget()

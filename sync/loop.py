@@ -181,6 +181,7 @@ class SyncLoop:
                     await parts.cache.mark_initial_sync_done()
                 self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None, progress=None)
                 await parts.avatars.refresh()
+                await parts.canned_files.refresh()
                 return True
             finally:
                 self.count()

@@ -21,6 +21,7 @@ from sync.applier import LiveApplier
 from sync.attachment_files import AttachmentFiles
 from sync.avatar_store import Avatars
 from sync.cache import Cache
+from sync.canned_files import CannedFiles
 from sync.commands import LocalCommands
 from sync.history import HistoryCommands
 from sync.models import LocalUser
@@ -41,6 +42,7 @@ class SignedIn:
     live: LiveApplier  # realtime → cache
     history: HistoryCommands  # edits, deletes and revisions of messages
     avatars: Avatars  # everyone's pictures, downloaded beside the cache
+    canned_files: CannedFiles  # the files canned replies carry, downloaded beside the cache (staff)
     partial: PartialSync  # the cached scope, and tickets/search beyond it on demand
 
     @classmethod
@@ -74,6 +76,7 @@ class SignedIn:
             LiveApplier(cache, remote, puller, emit, want_pull, on_profiles=avatars.refresh),
             HistoryCommands(cache, user, on_write, emit, discard=commands.discard, wall=wall),
             avatars,
+            CannedFiles(cache, remote, user, account, emit),
             PartialSync(cache, remote, puller, account, emit=emit, want_pull=want_pull),
         )
 

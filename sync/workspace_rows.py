@@ -39,6 +39,7 @@ WorkspaceTable = Literal[
     "tags",
     "ticket_tags",
     "canned_replies",
+    "canned_reply_files",
     "macros",
     "saved_views",
     "customer_notes",
@@ -67,6 +68,7 @@ CURSOR_TABLES: Final = (
     "tags",
     "ticket_tags",
     "canned_replies",
+    "canned_reply_files",
     "macros",
     "saved_views",
     "customer_notes",
@@ -129,6 +131,19 @@ class CannedReply:
     @property
     def shared(self) -> bool:
         return self.owner_id is None
+
+
+@dataclass(frozen=True)
+class CannedFile:
+    """A file a canned reply carries (``canned/<reply>/<name>`` in the attachments bucket)."""
+
+    id: str
+    canned_reply_id: str
+    name: str
+    mime: str
+    size: int
+    sha256: str
+    object_path: str
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class CannedPicker(ui.dialog):
         self.results: list[CannedReply] = []
         self.active = 0
         self.chosen: CannedReply | None = None
+        self.picked: CannedReply | None = None  # the reply being inserted (with or without fields to fill)
+        self.on_picked: Callable[[CannedReply], None] = lambda reply: None  # after its text is in the composer
         self.answers: dict[str, ui.input] = {}
         self.props('data-testid="canned-picker"').mark("canned-picker")
         with self, ui.card().classes("sc-panel w-[560px] max-w-[94vw] p-0 gap-0"):
@@ -114,6 +116,7 @@ class CannedPicker(ui.dialog):
                         ui.label(reply.body[:140]).classes("text-xs opacity-70 ellipsis w-full")
 
     def pick(self, reply: CannedReply) -> None:
+        self.picked = reply
         asks = fields(reply.body)
         if not asks:
             self._insert(render(reply.body, self.context()))
@@ -159,6 +162,9 @@ class CannedPicker(ui.dialog):
         self.composer.input.value = joined
         self.chosen = None
         self.close()
+        if self.picked is not None:  # its files go with the reply (components/canned_files.py)
+            self.on_picked(self.picked)
+            self.picked = None
         self.composer.focus()
 
 

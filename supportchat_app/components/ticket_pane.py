@@ -13,6 +13,7 @@ from supportchat_app import fmt
 from supportchat_app.canned import context_for
 from supportchat_app.components.attachments import AttachmentTray, caption
 from supportchat_app.components.avatar import Avatar
+from supportchat_app.components.canned_files import stage_files
 from supportchat_app.components.canned_picker import CannedPicker, picker_button
 from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
 from supportchat_app.components.composer import Composer
@@ -224,6 +225,7 @@ class TicketPane(ui.column):
             self.tray = AttachmentTray.into(self.composer, self, self.engine.cache.files_dir, self.ticket_id)
             if self.staff:  # '/' opens the canned replies (components/canned_picker.py)
                 self.canned = CannedPicker(self.engine, self.composer, self._canned_context)
+                self.canned.on_picked = lambda reply: stage_files(self.engine, self.tray, reply)
                 with self.composer.send_button.parent_slot.parent:  # type: ignore[union-attr]
                     picker_button(self.canned).move(target_index=1)
             if self.staff:  # @agent in internal notes (components/mentions.py)

@@ -1,6 +1,7 @@
 """Canned replies (issue 14): the agent's own replies and the shared ones (admins manage those), with
 their titles, shortcuts and texts; variables and fill-in fields are explained beside the editor. Saved
-offline-first through the outbox like everything else; a reply the server refused says why.
+offline-first through the outbox like everything else; a reply the server refused says why. A reply's
+files (components/canned_files.py) are attached online once the reply is on the server.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from nicegui import ui
 from supportchat_app import fmt, theme
 from supportchat_app.backend import Workspace
 from supportchat_app.canned import KNOWN
+from supportchat_app.components.canned_files import CannedFilesRow
 from supportchat_app.pages import guard
 from sync.engine import SyncEngine
 from sync.models import LocalUser
@@ -42,7 +44,7 @@ class CannedList(ui.column):
 
     def refresh(self) -> None:
         replies = self.engine.workspace.canned_replies()
-        drawn = tuple(replies)
+        drawn = (tuple(replies), tuple(self.engine.cache.workspace.canned_files()))
         if getattr(self, "_drawn", None) == drawn:
             return
         self._drawn = drawn
@@ -80,6 +82,7 @@ class CannedList(ui.column):
                     remove = ui.button(icon="delete", on_click=lambda r=reply: self.delete_reply(r))
                     remove.props("flat round dense").mark(f"delete-{reply.title}")
             ui.label(reply.body).classes("text-sm opacity-80 whitespace-pre-wrap")
+            CannedFilesRow(self.engine, reply, self._may_edit(reply) and reply.local_state == "sent")
 
     def delete_reply(self, reply: CannedReply) -> None:
         try:

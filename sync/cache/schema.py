@@ -268,5 +268,16 @@ alter table profiles add column created_at text;
 delete from cursors where name = 'profiles';
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10)
+# v11: the files canned replies carry (issue 14), pulled by cursor for staff; the bytes are kept beside the
+# cache (``<cache>.canned/``) so a picked reply attaches them offline too
+V11 = """
+create table canned_reply_files (
+  id text primary key, canned_reply_id text not null, name text not null, mime text not null default '',
+  size integer not null default 0, sha256 text not null, object_path text not null, created_at text,
+  deleted_at text
+);
+create index canned_reply_files_reply on canned_reply_files (canned_reply_id, created_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
 VERSION = len(MIGRATIONS)

@@ -26,6 +26,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "tags": ("id", "name", "color", "created_at", "updated_at", "deleted_at"),
     "ticket_tags": ("ticket_id", "tag_id", "added_by", "added_at", "removed_at"),
     "canned_replies": ("id", "owner_id", "title", "body", "shortcut", "created_at", "updated_at", "deleted_at"),
+    "canned_reply_files": (
+        "id",
+        "canned_reply_id",
+        "name",
+        "mime",
+        "size",
+        "sha256",
+        "object_path",
+        "created_at",
+        "deleted_at",
+    ),
     "macros": ("id", "owner_id", "name", "reply", "actions", "created_at", "updated_at", "deleted_at"),
     "saved_views": ("id", "owner_id", "name", "filters", "sort", "position", "created_at", "updated_at", "deleted_at"),
     "customer_notes": ("id", "customer_id", "author_id", "body", "created_at", "updated_at", "deleted_at"),
@@ -44,7 +55,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "sla_holidays": ("day",),
 }
 # tables whose rows the user never writes have no local_state column
-_NO_LOCAL_STATE = frozenset({"ticket_sla"})
+_NO_LOCAL_STATE = frozenset({"ticket_sla", "canned_reply_files"})
 _TS = frozenset(
     {
         "created_at",

@@ -21,6 +21,7 @@ from sync.models import Ticket
 from sync.workspace_rows import (
     SNAPSHOT_TABLES,
     BusinessHours,
+    CannedFile,
     CannedReply,
     CustomerNote,
     Holiday,
@@ -152,6 +153,15 @@ class WorkspaceCache:
 
     def sla_timezone(self) -> str:
         return workspace_reads.sla_timezone(self._store.reader)
+
+    def canned_files(self, reply_id: str | None = None) -> list[CannedFile]:
+        return workspace_reads.canned_files(self._store.reader, reply_id)
+
+    async def apply_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Server rows of a workspace table the app wrote online (a canned reply's file), shown at once."""
+        if table not in workspace.COLUMNS:
+            raise ValueError(f"not a workspace table: {table}")
+        await self._store.awrite(lambda c: workspace.apply_rows(c, table, rows))
 
     def sla_business_hours(self) -> list[BusinessHours]:
         return workspace_reads.sla_business_hours(self._store.reader)

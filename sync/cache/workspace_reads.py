@@ -19,6 +19,7 @@ from sync.decisions import canonical_ts
 from sync.models import Ticket
 from sync.workspace_rows import (
     BusinessHours,
+    CannedFile,
     CannedReply,
     CustomerNote,
     Holiday,
@@ -252,6 +253,19 @@ def sla_targets(conn: sqlite3.Connection) -> list[SlaTarget]:
 def sla_timezone(conn: sqlite3.Connection) -> str:
     row = conn.execute("select timezone from sla_settings limit 1").fetchone()
     return str(row[0]) if row else "UTC"
+
+
+def canned_files(conn: sqlite3.Connection, reply_id: str | None = None) -> list[CannedFile]:
+    """The live files of one canned reply (or of every one), in the order they were added."""
+    where, params = ("and canned_reply_id = ?", (reply_id,)) if reply_id is not None else ("", ())
+    rows = conn.execute(
+        f"select * from canned_reply_files where deleted_at is null {where} order by canned_reply_id, created_at, name",
+        params,
+    )
+    return [
+        CannedFile(r["id"], r["canned_reply_id"], r["name"], r["mime"], r["size"], r["sha256"], r["object_path"])
+        for r in rows
+    ]
 
 
 def sla_business_hours(conn: sqlite3.Connection) -> list[BusinessHours]:
