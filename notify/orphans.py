@@ -1,5 +1,6 @@
-"""Orphan attachment objects: files in the `attachments` bucket that no `public.attachments` row names, older
-than a grace period, removed through the Storage API.
+"""Orphan attachment objects: files in the `attachments` bucket that no `public.attachments` row names (nor a
+live `public.canned_reply_files` row: a canned reply's file), older than a grace period, removed through the
+Storage API. A file taken off its canned reply is an orphan from then on.
 
 How an orphan comes about: the app uploads a message's files first, then the message, then the rows that
 describe the files (sync/README.md); a message discarded or refused after its files reached Storage, or a
@@ -36,6 +37,7 @@ select o.name from storage.objects o
 where o.bucket_id = %(bucket)s
   and o.created_at < now() - make_interval(secs => %(grace)s)
   and not exists (select 1 from public.attachments a where a.object_path = o.name)
+  and not exists (select 1 from public.canned_reply_files c where c.object_path = o.name and c.deleted_at is null)
 order by o.created_at
 limit %(limit)s
 """

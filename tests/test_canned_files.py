@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import psycopg
 import pytest
 from postgrest.exceptions import APIError
 
+from notify.orphans import find_orphans
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
@@ -93,7 +95,11 @@ async def test_a_canned_replys_file_reaches_agents_devices_offline_but_never_cus
     assert agent.canned_files.local(mine) is not None
     await admin.sync_once()
     assert admin.canned_files.files(personal) == []  # personal: the admin does not see it
+    with psycopg.connect(stack.db_url) as conn:  # the notify worker's orphan purge keeps a live reply's file
+        assert key not in find_orphans(conn, grace=0, limit=100_000)
     await admin.canned_files.remove(file)
+    with psycopg.connect(stack.db_url) as conn:  # and purges it once it is taken off the reply
+        assert key in find_orphans(conn, grace=0, limit=100_000)
     assert admin.canned_files.files(reply) == []
     await agent.sync_once()
     assert agent.canned_files.files(reply) == [] and not local.exists()

@@ -166,7 +166,7 @@ async def test_only_staff_hear_who_views_which_ticket(
         await wait_for(
             lambda: agent.presence.inbox_viewers(tid) == (users.admin.name,), what="the admin in the inbox row"
         )
-        seen = [e for e in engines.log(agent) if isinstance(e, events.InboxViewersChanged)]
+        seen = [e for e in engines.log(agent) if isinstance(e, events.InboxViewersChanged) and e.ticket_id == tid]
         assert seen and all(e.viewers == (users.admin.name,) for e in seen)
         await admin.presence.unwatch(tid)
         await wait_for(lambda: agent.presence.inbox_viewers(tid) == (), what="the admin leaving")

@@ -187,3 +187,7 @@ async def test_agents_and_customers_cannot_set_hours_or_holidays(
     customer = await engines.open(users.customer)
     await customer.sync_once()
     assert customer.workspace.sla_business_hours() == [] and customer.workspace.sla_holidays() == []
+    customer.workspace.apply([RowWrite("sla_holidays", "insert", {"day": "2033-03-03", "name": "Customer's"})])
+    await customer.sync_once()
+    assert customer.status.pending == 0
+    assert sql(stack.db_url, "select count(*) from sla_holidays where day = '2033-03-03'") == [(0,)]
