@@ -65,6 +65,13 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
+def _renumber(views: Sequence[SavedView]) -> list[Step]:
+    """Positions 0, 1, 2… for views in this order: a write for each view not already there."""
+    return [
+        RowWrite("saved_views", "update", {"id": v.id, "position": i}) for i, v in enumerate(views) if v.position != i
+    ]
+
+
 class Workspace:
     def __init__(self, host: Host) -> None:
         self._host = host
@@ -249,6 +256,30 @@ class Workspace:
 
     def delete_view(self, view_id: str) -> None:
         self._write("saved_views", "delete", {"id": view_id})
+
+    def rename_view(self, view_id: str, name: str) -> None:
+        """A new name for one of the user's views (only the name changes; checked like a new view's)."""
+        name = name.strip()
+        views = self.saved_views()
+        if not any(v.id == view_id for v in views):
+            raise ValueError("there is no such view")
+        if any(v.name.lower() == name.lower() and v.id != view_id for v in views):
+            raise ValueError(f"you have a view named {name!r} already")
+        # views sharing a position are listed by name: number them first, so the renamed one keeps its place
+        self.apply([RowWrite("saved_views", "update", {"id": view_id, "name": name}), *_renumber(views)])
+
+    def move_view(self, view_id: str, step: int) -> None:
+        """Move a view ``step`` places up (negative) or down the sidebar: every view whose place changes gets
+        its new ``position``, all in one local transaction (one outbox entry per moved view)."""
+        views = self.saved_views()
+        ids = [v.id for v in views]
+        if view_id not in ids:
+            raise ValueError("there is no such view")
+        at = ids.index(view_id)
+        to = min(max(at + step, 0), len(ids) - 1)
+        ids.insert(to, ids.pop(at))
+        by_id = {v.id: v for v in views}
+        self.apply(_renumber([by_id[i] for i in ids]))
 
     # --- customer notes and mentions -------------------------------------------------------------------------
 

@@ -19,8 +19,12 @@ from sync.models import LocalUser, Ticket
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
 
-# rows drawn for staff (the newest of the filter); the inbox_5k bench's baseline draws them all
+# tickets a list holds for staff (the newest of the filter); the inbox_5k bench's baseline draws them all
 INBOX_LIMIT = int(os.environ.get("SUPPORTCHAT_INBOX_LIMIT", "200"))
+# rows built when a list is shown, and how many more each time it is scrolled near its end: a row is some
+# twenty NiceGUI elements, and building 200 of them took seconds on a busy machine (bench inbox_5k)
+FIRST_ROWS = int(os.environ.get("SUPPORTCHAT_INBOX_FIRST_ROWS", "30"))
+MORE_ROWS = 30
 
 
 class InboxPane(ui.column):
@@ -40,7 +44,10 @@ class InboxPane(ui.column):
         self.staff = user.is_staff
         self.ids: list[str] = []
         self.tickets: list[Ticket] = []
-        self._drawn: object = None  # what the list shows now; an unchanged inbox is not redrawn
+        self.rows: dict[str, tuple[object, TicketRow]] = {}  # ticket id -> (what its row shows, the row)
+        self.empty: ui.column | None = None  # "No tickets here"
+        self.shown = FIRST_ROWS  # rows drawn of the current list (more as it is scrolled)
+        self._filter: object = None  # the filter the rows were drawn for
         self.selection = BulkSelection(on_change=self._selection_changed)  # bulk actions (components/bulk.py)
         self.classes("sc-panel sc-line-r h-full w-[370px] min-w-[300px] gap-0 no-wrap")
         if self.staff:
@@ -101,7 +108,7 @@ class InboxPane(ui.column):
                         ).mark("bulk-select")
                 if self.staff:
                     self.bulk = BulkBar(engine, user, self.selection, lambda: self.ids)
-            self.list = ui.list().classes("w-full grow overflow-y-auto px-2 pb-2").props("dense")
+            self.list = ui.list().classes("w-full grow overflow-y-auto px-2 pb-2").props("dense").mark("inbox-list")
             # the list, unlike its rows, survives every redraw: a click that lands while the rows are being
             # replaced (the first sync) still reaches the server this way; opening twice is a no-op
             self.list.on(
@@ -109,6 +116,13 @@ class InboxPane(ui.column):
                 lambda e: on_open(str(e.args)) if e.args else None,
                 js_handler="(e) => { if (e.target.closest('.q-checkbox')) return;"  # a bulk checkbox: no open
                 " const r = e.target.closest('[data-ticket-id]'); if (r) emit(r.dataset.ticketId); }",
+            )
+            self.list.on(
+                "scroll",
+                self._more,
+                js_handler="(e) => { const t = e.target;"
+                " if (t.scrollTop + t.clientHeight > t.scrollHeight - 800) emit(); }",
+                throttle=0.2,
             )
         self.refresh()
 
@@ -135,54 +149,93 @@ class InboxPane(ui.column):
             if widget.value != value:
                 widget.value = value
 
+    def _filter_key(self) -> object:
+        """What decides the list's contents: a change starts it again at its first rows."""
+        if self.staff:
+            return self.state.to_filter()
+        return (self.state.view, tuple(sorted(self.state.statuses)), tuple(sorted(self.state.priorities)))
+
     def refresh(self) -> None:
         self.tickets = self.query()
         self.ids = [str(t.id) for t in self.tickets]
-        tags = self.engine.workspace.tags_of(self.ids) if self.staff else {}
-        slas = self.engine.workspace.sla_of(self.ids) if self.staff else {}
-        calendar = sla_badge.calendar_of(self.engine.workspace) if slas else None
         if self.staff:
             self._sync_filters()
-        # tickets are frozen dataclasses: equal snapshots mean an identical list, so keep the rows (and the
-        # row under the agent's pointer) instead of rebuilding them on every sync event
-        viewers = {t.id: self.engine.presence.inbox_viewers(t.id) for t in self.tickets} if self.staff else {}
-        drawn = (
-            tuple(self.tickets),
-            self.state.selected,
-            tuple(sorted(viewers.items())),
-            tuple(sorted((k, tuple(v)) for k, v in tags.items())),
-            tuple(sorted(slas.items())),
-            calendar,
-            self.selection.snapshot(),
-            # the pictures the rows show: one arriving (AvatarsChanged) must redraw its rows
-            tuple(self.engine.avatars.file(t.customer_id if self.staff else t.assignee_id or "") for t in self.tickets),
-        )
-        if drawn == self._drawn:
-            return
-        self._drawn = drawn
-        self.list.clear()
-        with self.list:
-            if not self.tickets:
-                with ui.column().classes("w-full items-center py-10 gap-1 opacity-60"):
-                    ui.icon("inbox", size="40px")
-                    ui.label("No tickets here" if self.staff else "You have no tickets yet").classes("text-sm")
-            for ticket in self.tickets:
-                TicketRow(
-                    ticket,
-                    selected=str(ticket.id) == self.state.selected,
-                    on_open=self._on_open,
-                    show_customer=self.staff,
-                    viewers=viewers.get(ticket.id, ()),
-                    tags=tags.get(ticket.id, ()),
-                    sla=slas.get(ticket.id),
-                    calendar=calendar,
-                    avatar_of=self.engine.avatars.file,
-                    check=self.selection.toggle if self.selection.active else None,
-                    checked=ticket.id in self.selection.selected,
-                )
+        key = self._filter_key()
+        if key != self._filter:
+            self._filter, self.shown = key, FIRST_ROWS
+        self._draw()
         unread = sum(1 for t in self.tickets if getattr(t, "unread_count", 0))
         noun = "ticket" if len(self.tickets) == 1 else "tickets"
         self.count.set_text(f"{len(self.tickets)} {noun} · {unread} unread")
+
+    def _more(self) -> None:
+        """The list was scrolled near its end: draw the next rows."""
+        if self.shown < len(self.tickets):
+            self.shown += MORE_ROWS
+            self._draw()
+
+    def _draw(self) -> None:
+        """Draw the first ``shown`` tickets, reusing every row whose ticket and decoration are unchanged (tickets
+        are frozen dataclasses, so equal snapshots mean an identical row): a sync event redraws the rows it
+        changed, not the list; a filter switch builds at most ``FIRST_ROWS`` rows."""
+        if self.state.selected in self.ids:  # Alt+Down (or a link) may select a ticket below the drawn rows
+            self.shown = max(self.shown, self.ids.index(self.state.selected) + 1)
+        visible = self.tickets[: self.shown]
+        ids = [str(t.id) for t in visible]
+        tags = self.engine.workspace.tags_of(ids) if self.staff else {}
+        slas = self.engine.workspace.sla_of(ids) if self.staff else {}
+        calendar = sla_badge.calendar_of(self.engine.workspace) if slas else None
+        viewers = {t.id: self.engine.presence.inbox_viewers(t.id) for t in visible} if self.staff else {}
+        selecting = self.selection.active
+        wanted: dict[str, tuple[object, ...]] = {
+            t.id: (
+                t,
+                str(t.id) == self.state.selected,
+                viewers.get(t.id, ()),
+                tuple(tags.get(t.id, ())),
+                slas.get(t.id),
+                calendar,
+                selecting,
+                t.id in self.selection.selected,
+                # the picture the row shows: one arriving (AvatarsChanged) must redraw its row
+                self.engine.avatars.file(t.customer_id if self.staff else t.assignee_id or ""),
+            )
+            for t in visible
+        }
+        for ticket_id in [k for k in self.rows if wanted.get(k) != self.rows[k][0]]:
+            self.list.remove(self.rows.pop(ticket_id)[1])
+        if not visible and self.empty is None:
+            with self.list:
+                self.empty = ui.column().classes("w-full items-center py-10 gap-1 opacity-60")
+                with self.empty:
+                    ui.icon("inbox", size="40px")
+                    ui.label("No tickets here" if self.staff else "You have no tickets yet").classes("text-sm")
+        elif visible and self.empty is not None:
+            self.list.remove(self.empty)
+            self.empty = None
+        for index, ticket in enumerate(visible):
+            found = self.rows.get(ticket.id)
+            if found is None:
+                with self.list:
+                    row = TicketRow(
+                        ticket,
+                        selected=str(ticket.id) == self.state.selected,
+                        on_open=self._on_open,
+                        show_customer=self.staff,
+                        viewers=viewers.get(ticket.id, ()),
+                        tags=tags.get(ticket.id, ()),
+                        sla=slas.get(ticket.id),
+                        calendar=calendar,
+                        avatar_of=self.engine.avatars.file,
+                        check=self.selection.toggle if selecting else None,
+                        checked=ticket.id in self.selection.selected,
+                    )
+                self.rows[ticket.id] = (wanted[ticket.id], row)
+            else:
+                row = found[1]
+            children = self.list.default_slot.children
+            if index >= len(children) or children[index] is not row:
+                row.move(self.list, target_index=index)
 
     def _selection_changed(self) -> None:
         self.bulk.draw()

@@ -1,6 +1,7 @@
 """The inbox sidebar's lists (issue 14): Inbox, Snoozed, Breaching soon and the agent's saved views, each
 with how many of its tickets have unread messages; a tag filter; "Save view" keeps the current filters and
-order as a named view (synced, private to the agent, usable offline). Counts come from the cache.
+order as a named view (synced, private to the agent, usable offline); each view's menu renames, moves or
+removes it (components/view_menu.py). Counts come from the cache, on a timer, never on a click's path.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from nicegui import events, ui
 
 from supportchat_app import fmt
+from supportchat_app.components.view_menu import view_menu
 from supportchat_app.state import InboxState
 from sync.workspace_rows import InboxFilter, SavedView
 
@@ -41,7 +43,9 @@ class ViewsBar(ui.column):
                     'flat round dense data-testid="save-view"'
                 ).mark("save-view").tooltip("Save these filters as a view")
         self.dialog = ui.dialog()
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, int] = {}  # entry key (a view's name) -> unread count
+        self.badges: dict[str, ui.badge] = {}
+        self.views: list[SavedView] = []
         self.stale = True  # the counts need a recount (the cache changed)
         self.refresh()
         # counting every list over the whole cache costs tens of ms each on a big desk: the counts follow the
@@ -53,9 +57,7 @@ class ViewsBar(ui.column):
         if chosen != self.state.tags:
             self.state.set_tags(chosen)
 
-    def _entry(
-        self, key: str, label: str, icon: str, count: int, *, active: bool, on_click: Callable[[], None]
-    ) -> None:
+    def _entry(self, key: str, label: str, icon: str, *, active: bool, on_click: Callable[[], None]) -> None:
         with (
             ui.item(on_click=lambda: self._run(on_click))
             .classes("rounded-lg w-full min-h-[30px] py-0" + (" sc-selected" if active else ""))
@@ -67,10 +69,22 @@ class ViewsBar(ui.column):
             with ui.item_section():
                 ui.label(label).classes("text-sm ellipsis")
             with ui.item_section().props("side"):
-                if count:
-                    ui.badge(str(count), color="primary").props("rounded").mark(f"count-{key}")
+                self.badges[key] = ui.badge("", color="primary").props("rounded").mark(f"count-{key}")
+        self._show_count(key)
+
+    def _show_count(self, key: str) -> None:
+        badge = self.badges.get(key)
+        if badge is None:
+            return
+        count = self.counts.get(key, 0)
+        badge.set_text(str(count))
+        badge.set_visibility(count > 0)
 
     def refresh(self) -> None:
+        """Follow the cache's tags and views and the state's list. Counts are not computed here (the click
+        that switches lists must not wait for them): the timer does (``_recount``); a changed count updates
+        its badge in place, so the entries the agent clicks are rebuilt only when the views or the chosen
+        list change."""
         ws = self.engine.workspace
         tags = {t.id: t.name for t in ws.tags()}
         if self.tag_filter.options != tags:
@@ -78,22 +92,20 @@ class ViewsBar(ui.column):
         elif set(self.tag_filter.value or []) != self.state.tags:
             self.tag_filter.value = sorted(self.state.tags)
         views = ws.saved_views()
-        if self.stale or any(v.id not in self.counts for v in views):
-            self._count(views)
-        counts = self.counts
-        drawn = (tuple(views), tuple(sorted(counts.items())), self.state.special, self.state.saved_view)
+        self.views = views
+        drawn = (tuple(views), self.state.special, self.state.saved_view)
         if drawn == self._drawn:
             return
         self._drawn = drawn
         self.lists.clear()
+        self.badges = {}
         with self.lists:
             none = self.state.special is None and self.state.saved_view is None
-            self._entry("inbox", "Inbox", "inbox", counts["inbox"], active=none, on_click=lambda: self._special(None))
+            self._entry("inbox", "Inbox", "inbox", active=none, on_click=lambda: self._special(None))
             self._entry(
                 "snoozed",
                 "Snoozed",
                 "snooze",
-                counts["snoozed"],
                 active=self.state.special == "snoozed" and self.state.saved_view is None,
                 on_click=lambda: self._special("snoozed"),
             )
@@ -101,52 +113,46 @@ class ViewsBar(ui.column):
                 "breaching",
                 "Breaching soon",
                 "alarm",
-                counts["breaching"],
                 active=self.state.special == "breaching" and self.state.saved_view is None,
                 on_click=lambda: self._special("breaching"),
             )
             if self.on_mentions is not None:
-                self._entry(
-                    "mentions",
-                    "Mentions",
-                    "alternate_email",
-                    counts["mentions"],
-                    active=False,
-                    on_click=self.on_mentions,
-                )
-            for view in views:
-                self._view_entry(view, counts[view.id])
+                self._entry("mentions", "Mentions", "alternate_email", active=False, on_click=self.on_mentions)
+            for index, view in enumerate(views):
+                self._view_entry(view, index, len(views))
 
     def _count(self, views: list[SavedView]) -> None:
         ws = self.engine.workspace
         base = InboxFilter(view=self.state.view, statuses=("open", "pending"))
-        self.counts = {
+        counts = {
             "inbox": ws.count_unread(base),
             "snoozed": ws.count(InboxFilter(view=self.state.view, statuses=("pending",), snoozed=True)),
             "breaching": ws.count(InboxFilter(view=self.state.view, statuses=("open", "pending"), breaching_within=60)),
             "mentions": len(ws.mentions(unseen_only=True)) if self.on_mentions else 0,
-            **{v.id: ws.count_unread(InboxFilter.from_json(v.filters, v.sort)) for v in views},
+            **{v.name: ws.count_unread(InboxFilter.from_json(v.filters, v.sort)) for v in views},
         }
         self.stale = False
+        changed = [k for k, v in counts.items() if self.counts.get(k) != v]
+        self.counts = counts
+        for key in changed:
+            self._show_count(key)
 
     def _recount(self) -> None:
         if self.stale:
             self.refresh()
+            self._count(self.views)
 
-    def _view_entry(self, view: SavedView, count: int) -> None:
+    def _view_entry(self, view: SavedView, index: int, total: int) -> None:
         with ui.row(wrap=False).classes("w-full items-center no-wrap gap-0 sc-view-row"):
             with ui.element("div").classes("grow min-w-0"):
                 self._entry(
                     view.name,
                     view.name,
                     "bookmark",
-                    count,
                     active=self.state.saved_view == view.id,
                     on_click=partial(self.state.apply_view, view),
                 )
-            ui.button(icon="close", on_click=lambda v=view: self._delete(v)).props(
-                f'flat round dense size=xs data-testid="delete-view-{view.name}"'
-            ).mark(f"delete-view-{view.name}").classes("opacity-50")
+            view_menu(self, view, index, total)
 
     def _run(self, action: Callable[[], None]) -> None:
         # the action redraws this list, clicked item included: run it in the bar's own (surviving) context
@@ -156,7 +162,7 @@ class ViewsBar(ui.column):
     def _special(self, special: str | None) -> None:
         self.state.set_special(special)
 
-    def _delete(self, view: SavedView) -> None:
+    def delete_view(self, view: SavedView) -> None:
         try:
             self.engine.workspace.delete_view(view.id)
         except ValueError as exc:

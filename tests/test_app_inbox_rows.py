@@ -1,0 +1,116 @@
+"""The staff inbox on a big desk (issue 14, bench inbox_5k) through NiceGUI's simulated `User` on the real stack:
+the list builds its first rows only and more as it is scrolled; a change to one ticket rebuilds that ticket's
+row, not the list; saved views are renamed and reordered from their sidebar menu, synced through the outbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nicegui import ui
+from psycopg.types.json import Jsonb
+
+from supportchat_app.components.inbox_pane import FIRST_ROWS
+from tests.conftest import Users, create_user
+from tests.stackproc import StackProcess
+from tests.test_app_flows import (  # the same harness as the flow tests
+    WAIT,
+    app_data,  # noqa: F401 - fixture
+    engine_of,
+    eventually,
+    running_app,
+    seed_ticket,
+    sign_in,
+)
+from tests.test_sync_support import sql
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _rows(user: Any) -> dict[str, Any]:
+    """The inbox rows on the page, by ticket id."""
+    with user:
+        return {
+            e.props.get("data-ticket-id"): e
+            for e in ui.context.client.elements.values()
+            if "ticket-row" in getattr(e, "_markers", [])
+        }
+
+
+def _view_names(user: Any) -> list[str]:
+    """The saved views in the sidebar, top to bottom."""
+    bar = next(iter(user.find(marker="views-bar").elements))
+    return [
+        e._markers[1].removeprefix("view-")
+        for e in bar.descendants()
+        if "view-entry" in getattr(e, "_markers", [])
+        and e.props.get("data-testid", "").startswith("view-")
+        and e._markers[1].removeprefix("view-") not in ("inbox", "snoozed", "breaching", "mentions")
+    ]
+
+
+async def test_first_rows_then_more_on_scroll_and_one_change_rebuilds_one_row(
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    agent = create_user(stack.db_url, "agent")  # a desk of its own: exactly these tickets
+    total = FIRST_ROWS + 12
+    ids = [
+        seed_ticket(stack.db_url, users.customer, agent, f"Row {i}", [(users.customer, f"hi {i}", False)])
+        for i in range(total)
+    ]
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await page.should_see(f"{total} tickets", retries=WAIT)
+        await eventually(lambda: len(_rows(page)) == FIRST_ROWS, "the first rows only")
+        page.find(marker="inbox-list").trigger("scroll")  # the browser emits it near the list's end
+        await eventually(lambda: set(_rows(page)) == set(ids), "the rest after a scroll")
+        before = _rows(page)
+        sql(
+            stack.db_url,
+            "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'again')",
+            ids[0],
+            users.customer.id,
+        )
+        engine_of(page).wake(pull=True)
+        await eventually(lambda: _rows(page)[ids[0]] is not before[ids[0]], "the changed ticket's row redrawn")
+        after = _rows(page)
+        assert set(after) == set(ids)
+        assert all(after[t] is before[t] for t in ids[1:]), "unchanged rows are kept, not rebuilt"
+        children = next(iter(page.find(marker="inbox-list").elements)).default_slot.children
+        assert children[0] is after[ids[0]]  # newest activity first
+
+
+async def test_views_are_renamed_and_reordered_from_their_menu(
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    del users
+    agent = create_user(stack.db_url, "agent")
+    for name in ("Alpha", "Beta"):
+        sql(
+            stack.db_url,
+            "insert into saved_views (owner_id, name, filters) values (%s, %s, %s)",
+            agent.id,
+            name,
+            Jsonb({"view": "mine"}),
+        )
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await page.should_see(marker="view-Beta", retries=WAIT)
+        assert _view_names(page) == ["Alpha", "Beta"]
+        page.find(marker="rename-view-Alpha").click()
+        page.find(marker="view-rename").clear().type("Zeta")
+        page.find(marker="view-rename-save").click()
+        await page.should_see(marker="view-Zeta", retries=WAIT)
+        assert _view_names(page) == ["Zeta", "Beta"]  # renaming keeps the place
+        page.find(marker="move-up-Beta").click()
+        await eventually(lambda: _view_names(page) == ["Beta", "Zeta"], "Beta moved up")
+        await eventually(
+            lambda: (
+                sql(stack.db_url, "select name from saved_views where owner_id = %s order by position, name", agent.id)
+                == [("Beta",), ("Zeta",)]
+            ),
+            "the new name and order on the server",
+            timeout=60,
+        )
