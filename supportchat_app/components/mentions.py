@@ -1,7 +1,9 @@
 """Mentions (issue 14, item 8): ``@agent`` in an internal note, the agent told, and their Mentions view.
 
 - Writing: in "Internal note" mode, typing ``@`` and the start of a name offers the staff whose name matches;
-  picking one writes ``@[Name](<user id>)`` — the syntax the server parses (migration 20261129000530's
+  ↑/↓ move through them, Enter or Tab picks, Esc (or ✕) closes the offer until the next ``@`` — keys decided in
+  the browser, in the capture phase around the composer, so Enter picks instead of sending; the mouse works too.
+  Picking one writes ``@[Name](<user id>)`` — the syntax the server parses (migration 20261129000530's
   ``record_mentions`` fills ``public.mentions``; 20261129000520's notifications trigger queues the email the
   notify worker sends). Bubbles show it as ``@Name`` (``display``).
 - Being mentioned: ``MentionsButton`` in the header counts unseen mentions; a new one (pulled or live) gives
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nicegui import background_tasks, ui
+from nicegui.events import GenericEventArguments
 
 from supportchat_app import fmt
 from supportchat_app.notifier import notifier
@@ -28,6 +31,27 @@ if TYPE_CHECKING:
 MENTION = re.compile(r"@\[([^\]\n]{0,200})\]\([0-9a-fA-F-]{36}\)")
 # "@" and the start of a name (names have spaces), right before the caret
 TYPED = re.compile(r"(?:^|\s)@([^\n@\[\]()]{0,40})$")
+# the picker's keys while it is shown, caught before the composer's own (Enter would send): arrows move the
+# highlight in the page, Enter/Tab send the highlighted person's id, Esc sends '' (close)
+_KEYS_JS = """(e) => {
+  if (e.isComposing || !e.target.matches('textarea')) return;
+  const picker = document.getElementById('c%(picker)s');
+  if (!picker || picker.offsetParent === null) return;
+  const options = [...picker.querySelectorAll('[data-testid=mention-option]')];
+  if (!options.length) return;
+  let at = Math.max(0, options.findIndex((o) => o.classList.contains('sc-mention-active')));
+  const plain = !e.shiftKey && !e.ctrlKey && !e.metaKey && !e.altKey;
+  if ((e.key === 'ArrowDown' || e.key === 'ArrowUp') && plain) {
+    at = (at + (e.key === 'ArrowDown' ? 1 : options.length - 1)) %% options.length;
+    options.forEach((o, i) => o.classList.toggle('sc-mention-active', i === at));
+  } else if ((e.key === 'Enter' || e.key === 'Tab') && plain) emit(options[at].dataset.userId);
+  else if (e.key === 'Escape') emit('');
+  else return;
+  e.preventDefault(); e.stopPropagation();
+}"""
+ui.add_css(
+    ".sc-mention-active { outline: 2px solid currentColor; outline-offset: 1px; font-weight: 600; }", shared=True
+)
 
 
 def display(content: str) -> str:
@@ -58,23 +82,54 @@ class MentionPicker(ui.row):
     def __init__(self, engine: SyncEngine, user: LocalUser, textarea: ui.textarea, is_note: Callable[[], bool]) -> None:
         super().__init__(wrap=True)
         self.engine, self.user, self.textarea, self.is_note = engine, user, textarea, is_note
+        self.typed = ""
+        self.people: list[Profile] = []
+        self.dismissed: int | None = None  # where the "@" is whose offer Esc closed
         self.classes("w-full gap-1 px-4 items-center").props('data-testid="mention-picker"').mark("mention-picker")
         textarea.on_value_change(lambda e: self.update_for(str(e.value or "")))
+        host = textarea.parent_slot.parent if textarea.parent_slot else textarea  # an element around the textarea
+        host.on("keydown.capture", self._key, js_handler=_KEYS_JS % {"picker": self.id})
         self.set_visibility(False)
 
     def update_for(self, text: str) -> None:
         self.clear()
         found = suggestions(text, self.engine.cache.agents(), self.user.id) if self.is_note() else None
-        self.set_visibility(bool(found and found[1]))
-        if not found:
+        at = len(text) - len(found[0]) - 1 if found else None
+        if at != self.dismissed:
+            self.dismissed = None
+        shown = bool(found and found[1]) and self.dismissed is None
+        self.set_visibility(shown)
+        self.typed, self.people = (found[0], found[1]) if found and shown else ("", [])
+        if not shown:
             return
-        typed, people = found
         with self:
             ui.label("Mention:").classes("text-xs opacity-60")
-            for person in people:
+            for i, person in enumerate(self.people):
                 ui.chip(
-                    person.display_name, icon="alternate_email", on_click=lambda p=person: self.pick(typed, p)
-                ).props('dense clickable outline color=amber-9 data-testid="mention-option"').mark("mention-option")
+                    person.display_name, icon="alternate_email", on_click=lambda p=person: self.pick(self.typed, p)
+                ).props(
+                    f'dense clickable outline color=amber-9 data-testid="mention-option" data-user-id="{person.id}"'
+                ).mark("mention-option", f"mention-option-{i}").classes("sc-mention-active" if i == 0 else "")
+            ui.button(icon="close", on_click=self.close).props(
+                'flat round dense size=xs data-testid="mention-close"'
+            ).mark("mention-close").tooltip("Close (Esc)")
+
+    def _key(self, e: GenericEventArguments) -> None:
+        """Enter/Tab picked someone (their id), or Esc closed the offer ('')."""
+        chosen = next((p for p in self.people if p.id == e.args), None)
+        if chosen is not None:
+            self.pick(self.typed, chosen)
+        elif e.args == "":
+            self.close()
+
+    def close(self) -> None:
+        """Hide the offer until another ``@`` is typed."""
+        text = str(self.textarea.value or "")
+        self.dismissed = len(text) - len(self.typed) - 1 if self.people else None
+        self.typed, self.people = "", []
+        self.clear()
+        self.set_visibility(False)
+        self.textarea.run_method("focus")
 
     def pick(self, typed: str, person: Profile) -> None:
         text = str(self.textarea.value or "")
