@@ -87,24 +87,39 @@ class _WordIndex:
         self.vocabulary = list(postings)
         self.postings = [postings[w] for w in self.vocabulary]
 
-    def cover(self, words: Sequence[str]) -> dict[int, float]:
-        """Per reply, the mean over ``words`` of its best-matching word's score (0 to 100). The last word is
-        still being typed, so it matches as a prefix too ("dam" → "damaged")."""
-        per_word: list[dict[int, float]] = []
-        for n, word in enumerate(words):
-            scorer = fuzz.partial_ratio if n == len(words) - 1 else fuzz.ratio
-            best: dict[int, float] = {}
+        self._best: dict[tuple[str, bool], dict[int, float]] = {}  # per query word (and prefix or not)
+
+    def best(self, word: str, prefix: bool) -> dict[int, float]:
+        """Per reply, the score of its word closest to ``word`` (those at least WORD_SCORE). Remembered: while a
+        query is typed its finished words come back at every keystroke, and only the last one is new."""
+        key = (word, prefix)
+        found = self._best.get(key)
+        if found is None:
+            if len(self._best) > 512:  # one picker session's words; a bound, not a policy
+                self._best.clear()
+            scorer = fuzz.partial_ratio if prefix else fuzz.ratio
+            found = {}
             for _, score, w in process.extract(
                 word, self.vocabulary, scorer=scorer, processor=None, limit=None, score_cutoff=WORD_SCORE
             ):
                 for i in self.postings[w]:
-                    if score > best.get(i, 0.0):
-                        best[i] = score
-            per_word.append(best)
+                    if score > found.get(i, 0.0):
+                        found[i] = score
+            self._best[key] = found
+        return found
+
+    def cover(self, words: Sequence[str]) -> dict[int, float]:
+        """Per reply, the mean over ``words`` of its best-matching word's score (0 to 100). The last word is
+        still being typed, so it matches as a prefix too ("dam" → "damaged")."""
+        per_word = [self.best(word, n == len(words) - 1) for n, word in enumerate(words)]
         if not per_word:
             return {}
-        found = set().union(*per_word)
-        return {i: sum(b.get(i, 0.0) for b in per_word) / len(per_word) for i in found}
+        totals: dict[int, float] = {}
+        for best in per_word:
+            for i, score in best.items():
+                totals[i] = totals.get(i, 0.0) + score
+        count = len(per_word)
+        return {i: total / count for i, total in totals.items()}
 
 
 class CannedIndex:
