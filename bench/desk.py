@@ -9,8 +9,11 @@ inbox_5k       the real app (headless Chromium, bench stack) on an agent's cache
                (0 to 3 per ticket) and server-computed SLA due times: `first_paint` is navigation to a painted
                inbox with its rows, tag chips and SLA badges (median of 3); the extra `filter_switch_ms` is a
                click on a saved view (a tag filter) or back on Inbox until the list and its count are painted
-               (median of 6). Baseline: the same app drawing every matching ticket instead of the newest 200
-               (SUPPORTCHAT_INBOX_LIMIT=5000). Goal ≤ 100 ms each.
+               (median of 6). The app builds the first 20 rows of a list and more as it is scrolled, and keeps
+               unchanged rows across redraws. Baseline: the same app building all 200 rows of the page at once
+               (SUPPORTCHAT_INBOX_FIRST_ROWS=200: what it did before; drawing all 5,000 tickets, the first
+               baseline, took minutes per paint on the shared machine and never finished a run). Goal ≤ 100 ms
+               each.
 """
 
 from __future__ import annotations
@@ -250,8 +253,8 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
     asyncio.run(_presync(env, data, agent))
     print(f"# inbox_5k: seeded and pulled {TICKETS} tickets in {time.monotonic() - started:.1f} s", file=sys.stderr)
     results: dict[str, tuple[list[float], list[float]]] = {}
-    for label, limit in (("paged", None), ("all", str(TICKETS))):
-        extra = {"SUPPORTCHAT_INBOX_LIMIT": limit} if limit else {}
+    for label, first in (("paged", None), ("all", "200")):
+        extra = {"SUPPORTCHAT_INBOX_FIRST_ROWS": first} if first else {}
         app = AppProcess(data, env.stack.api_url, env.stack.anon_key, extra_env=extra).start()
         try:
             results[label] = _measure(app)
@@ -269,7 +272,7 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
             "inbox_5k",
             median(paint),
             "ms",
-            "draw all 5,000 tickets",
+            "build all 200 rows of the page at once",
             median(all_paint),
             higher_is_better=False,
             filter_switch_ms=round(median(switch), 1),

@@ -13,7 +13,7 @@ from pathlib import Path
 from nicegui import app, ui
 
 from supportchat_app import backend, blobs, config, launch, theme
-from supportchat_app.pages import boot, canned, desk_settings, invite, profile, settings, signin, workspace
+from supportchat_app.pages import boot, canned, desk_settings, invite, macros, profile, settings, signin, workspace
 
 WINDOW_SIZE = (1280, 820)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -43,6 +43,7 @@ def build() -> backend.Backend:
     invite.create()
     profile.create()
     canned.create()
+    macros.create()
     desk_settings.create()
     workspace.create()
     blobs.create()

@@ -131,6 +131,7 @@ def frame(
                     ).mark("profile")
                     if role in ("agent", "admin"):  # the agent workspace (issue 14)
                         ui.menu_item("Canned replies", on_click=lambda: ui.navigate.to("/canned")).mark("menu-canned")
+                        ui.menu_item("Macros", on_click=lambda: ui.navigate.to("/macros")).mark("menu-macros")
                         ui.menu_item("Tags and SLA", on_click=lambda: ui.navigate.to("/desk-settings")).mark(
                             "menu-desk-settings"
                         )

@@ -243,6 +243,38 @@ class Workspace:
     def delete_canned_reply(self, reply_id: str) -> None:
         self._write("canned_replies", "delete", {"id": reply_id})
 
+    # --- macros ------------------------------------------------------------------------------------------
+
+    def save_macro(
+        self,
+        name: str,
+        reply: str | None,
+        actions: Mapping[str, Any],
+        *,
+        shared: bool = False,
+        macro_id: str | None = None,
+    ) -> str:
+        """Create (no ``macro_id``) or change a macro — reply text and/or ticket changes (sync/macros.py);
+        shared ones are the admins', personal ones their owner's (the server's RLS decides too)."""
+        user = self._host.signed_in_user()
+        if not user.is_staff:
+            raise ValueError("macros are for agents")
+        if shared:
+            self._admin("manage shared macros")
+        text = (reply or "").strip() or None
+        if text is None and not actions:
+            raise ValueError("a macro needs a reply or at least one change")
+        row: dict[str, Any] = {"name": name.strip(), "reply": text, "actions": dict(actions)}
+        if macro_id is None:
+            macro_id = _new_id()
+            self._write("macros", "insert", {"id": macro_id, "owner_id": None if shared else user.id, **row})
+        else:
+            self._write("macros", "update", {"id": macro_id, **row})
+        return macro_id
+
+    def delete_macro(self, macro_id: str) -> None:
+        self._write("macros", "delete", {"id": macro_id})
+
     # --- saved views ---------------------------------------------------------------------------------------
 
     def save_view(self, name: str, f: InboxFilter, *, view_id: str | None = None, position: int = 0) -> str:

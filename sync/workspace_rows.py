@@ -304,13 +304,43 @@ def _check_canned(write: RowWrite) -> None:
         raise ValueError("a canned reply needs a title and a text")
 
 
+MACRO_ACTIONS: Final = frozenset({"status", "priority", "assignee", "add_tags", "remove_tags"})
+
+
+def check_macro_actions(actions: Any) -> None:
+    """A macro's ``actions`` as the server's ``private.valid_macro_actions`` takes them (ValueError if not)."""
+    if not isinstance(actions, Mapping):
+        raise ValueError("a macro's actions are an object")
+    unknown = set(actions) - MACRO_ACTIONS
+    if unknown:
+        raise ValueError(f"a macro cannot set {', '.join(sorted(unknown))}")
+    if "status" in actions and actions["status"] not in ("open", "pending", "resolved", "closed"):
+        raise ValueError("a macro's status is open, pending, resolved or closed")
+    if "priority" in actions and actions["priority"] not in ("low", "normal", "high", "urgent"):
+        raise ValueError("a macro's priority is low, normal, high or urgent")
+    if (
+        "assignee" in actions
+        and actions["assignee"] not in ("me", "none")
+        and not _UUID.match(str(actions["assignee"]))
+    ):
+        raise ValueError("a macro assigns to me, nobody or a teammate")
+    for key in ("add_tags", "remove_tags"):
+        tags = actions.get(key, [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) and _UUID.match(t) for t in tags):
+            raise ValueError("a macro's tags are a list of tag ids")
+    if len(json.dumps(actions).encode()) > 8000:
+        raise ValueError("a macro's actions are too large")
+
+
 def _check_macro(write: RowWrite) -> None:
     row = write.row
     _text(row, "name", 1, 200, "a macro's name")
     if row.get("reply") is not None:
         _text(row, "reply", 1, 10000, "a macro's reply")
-    if "actions" in row and not isinstance(row["actions"], Mapping):
-        raise ValueError("a macro's actions are an object")
+    if "actions" in row:
+        check_macro_actions(row["actions"])
+    if write.op == "insert" and "name" not in row:
+        raise ValueError("a macro needs a name")
 
 
 def _check_view(write: RowWrite) -> None:

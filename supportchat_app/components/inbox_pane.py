@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 INBOX_LIMIT = int(os.environ.get("SUPPORTCHAT_INBOX_LIMIT", "200"))
 # rows built when a list is shown, and how many more each time it is scrolled near its end: a row is some
 # twenty NiceGUI elements, and building 200 of them took seconds on a busy machine (bench inbox_5k)
-FIRST_ROWS = int(os.environ.get("SUPPORTCHAT_INBOX_FIRST_ROWS", "30"))
+FIRST_ROWS = int(os.environ.get("SUPPORTCHAT_INBOX_FIRST_ROWS", "20"))
 MORE_ROWS = 30
 
 
