@@ -88,7 +88,9 @@ async def test_first_rows_then_more_on_scroll_and_one_change_rebuilds_one_row(
         # other tickets' rows are the very same elements (a presence or picture update arriving meanwhile may
         # legitimately redraw a row, so compare against what each row shows)
         kept = [t for t in ids[1:] if pane.rows[t][0] == shown[t]]
-        changed = {t: [i for i, (x, y) in enumerate(zip(shown[t], pane.rows[t][0])) if x != y] for t in ids[1:4]}
+        changed = {
+            t: [i for i, (x, y) in enumerate(zip(shown[t], pane.rows[t][0], strict=True)) if x != y] for t in ids[1:4]
+        }
         assert kept, f"every row's snapshot changed (fields by index, first rows): {changed}"
         assert all(after[t] is before[t] for t in kept), "unchanged rows are kept, not rebuilt"
         children = next(iter(page.find(marker="inbox-list").elements)).default_slot.children
