@@ -33,6 +33,7 @@ class Presence:
         self._typing_sent: dict[str, float] = {}  # ticket id -> when we last said we are typing there
         self.inbox = InboxViewers("")  # staff: who views which ticket, for the inbox rows
         self._watchers: dict[str, int] = {}  # ticket id -> pages watching it
+        self._joined: set[str] = set()  # tickets whose channel was joined
 
     async def watch_inbox(self) -> None:
         """Staff: hear which tickets the other staff are viewing (``staff:viewers``, sync/collision.py);
@@ -71,6 +72,7 @@ class Presence:
         self.user = user
         self.viewers.clear()
         self._watchers.clear()
+        self._joined.clear()
         self._typing_sent.clear()
         self.inbox = InboxViewers(user.id if user is not None else "")
 
@@ -85,7 +87,7 @@ class Presence:
         before the old page's unwatch). A second watcher gets the viewers known so far at once."""
         me = self._me()
         self._watchers[ticket_id] = self._watchers.get(ticket_id, 0) + 1
-        if self._watchers[ticket_id] > 1:
+        if ticket_id in self._joined:
             self.emit(events.PresenceChanged(ticket_id, self.viewers.get(ticket_id, ())))
             return
 
@@ -99,6 +101,7 @@ class Presence:
                 self.emit(events.Typing(ticket_id, str(payload["user_id"]), str(payload.get("name") or "")))
 
         await self.remote.live.watch(ticket_id, me, on_presence, on_typing)
+        self._joined.add(ticket_id)  # only once joined: a failed join is tried again by the next watch
 
     async def unwatch(self, ticket_id: str) -> None:
         left = self._watchers.get(ticket_id, 0) - 1
@@ -106,6 +109,7 @@ class Presence:
             self._watchers[ticket_id] = left
             return
         self._watchers.pop(ticket_id, None)
+        self._joined.discard(ticket_id)
         self.viewers.pop(ticket_id, None)
         self.stop_typing(ticket_id)
         await self.remote.live.unwatch(ticket_id)
