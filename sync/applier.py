@@ -72,9 +72,11 @@ class LiveApplier:
             self.want_pull()  # catch up on whatever happened while the socket was down
 
     def _on_change(self, table: str, kind: ChangeKind, record: dict[str, Any]) -> None:
-        # DELETE carries only the primary key under RLS (and is not RLS-checked): used for the SLA tables,
-        # whose rows are really deleted; elsewhere visibility checks in the pull handle removals
-        if record and (kind in ("INSERT", "UPDATE") or table in DELETED_ROWS_TABLES):
+        # DELETE carries only the primary key under RLS (and is not RLS-checked, so customers hear them too):
+        # used by staff for the SLA tables, whose rows are really deleted; elsewhere visibility checks in the
+        # pull handle removals
+        staff = self.cache.role in ("agent", "admin")
+        if record and (kind in ("INSERT", "UPDATE") or (staff and table in DELETED_ROWS_TABLES)):
             self._queue.put_nowait((table, kind, record))
 
     async def _consume(self) -> None:
