@@ -8,7 +8,8 @@ client killed for good between the two, leaves objects nobody can see or reach f
 period protects uploads in progress: a file whose row has not been written *yet* (its client is offline
 between the upload and the row) is younger than the grace and is left alone. A client offline for longer
 than the grace between those two steps finds its file gone and uploads it again from its queued copy before
-sending the message (sync/push.py), so a shorter grace costs bytes, never a file; the default is a week.
+sending the message (sync/push.py, which trusts only its own uploads of the last ten minutes), so a shorter
+grace costs bytes, never a file, as long as it is longer than that; the default is a week.
 
 Removal goes through Storage (`DELETE /storage/v1/object/<bucket>` with the service role key), never
 `delete from storage.objects`: on Supabase the bytes live in S3 and only the Storage API removes both (the

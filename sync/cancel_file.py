@@ -4,6 +4,8 @@ upload running for it stops at its next progress report (sync/uploads.py) and dr
 upload, and whatever reached the server — a partial TUS upload, or the whole object when it was already
 uploaded — is removed by an ``upload_cancel`` outbox entry once online (``push``, one by one).
 
+Discarding a whole unsent message (``commands.discard``) cleans up its files the same way (``discarded``).
+
 Only files of a message that is not on the server yet (pending or failed) can be cancelled: once sent, a file
 is the message's, and deleting it is deleting the message (issue 13's rules).
 """
@@ -26,7 +28,7 @@ from sync.uploads import state_file
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CANCEL", "cancel", "push"]
+__all__ = ["CANCEL", "cancel", "discarded", "push"]
 
 
 def cancel(cache: Cache, files: AttachmentFiles, attachment_id: str, content: str | None = None) -> dict[str, Any]:
@@ -42,6 +44,25 @@ def cancel(cache: Cache, files: AttachmentFiles, attachment_id: str, content: st
     if local is not None:
         files.unstage([str(local), str(state_file(local))])
     return gone
+
+
+def discarded(cache: Cache, files: AttachmentFiles, rows: list[dict[str, Any]]) -> None:
+    """A discarded message's files (``rows`` as they were): uploads running for them stop, their copies and
+    upload state files go, and what reached the server is removed once online (a second transaction after the
+    discard: a crash between the two leaves it to the server's expiry of partial uploads and orphan purge)."""
+    cleanup: list[tuple[dict[str, Any], str | None]] = []
+    for row in rows:
+        attachment_id = str(row["id"])
+        local = Path(str(row["local_path"])) if row["local_path"] else None
+        url = tus.saved_url(state_file(local)) if local is not None else None
+        started = files.uploads.sent(attachment_id) is not None
+        files.uploads.cancel(attachment_id)
+        if local is not None:
+            files.unstage([str(local), str(state_file(local))])
+        if row["local_state"] == "uploaded" or url is not None or started:
+            cleanup.append((row, url))
+    if cleanup:
+        cache.queue_upload_cleanup(cleanup)
 
 
 async def push(cache: Cache, remote: Remote, entry: OutboxEntry) -> bool:

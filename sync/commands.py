@@ -83,10 +83,10 @@ class LocalCommands:
     def discard(self, message_id: str) -> None:
         cache = self.cache
         message = cache.message(message_id)
-        staged = [str(a["local_path"]) for a in cache.attachments(message_id) if a["local_path"]]
+        files = cache.attachments(message_id)
         if not cache.discard_message(message_id):
             raise ValueError("only a pending or failed message can be discarded")
-        self.files.unstage(staged)  # the queued copies of its files go with it
+        cancel_file.discarded(cache, self.files, files)  # copies, running and partial uploads go with it
         self._on_write()
         if message is not None:
             self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))

@@ -113,3 +113,49 @@ async def test_a_file_cancelled_mid_upload_stops_it_and_leaves_nothing_on_the_se
     assert head.status_code == 404, "the partial upload was dropped on the server"
     small_sha = hashlib.sha256(small.read_bytes()).hexdigest()
     assert sql(stack.db_url, "select sha256 from public.attachments where message_id = %s", msg.id) == [(small_sha,)]
+
+
+async def test_discarding_a_message_mid_upload_leaves_nothing_on_the_server(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
+    """Cancel for the whole message while its second file uploads: the upload stops, the first file (already
+    up) and the partial second are removed once online, no copy or upload state is left on this computer."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Discard mid-upload")
+    agent = await engines.open(users.agent)
+    await agent.sync_once()
+    small, big = _files(tmp_path, {"first.pdf": 4_000, "second.pdf": 2 * CHUNK})
+    msg = agent.commands.send_message(tid, "never mind", files=[small, big])
+    rows = {str(r["name"]): r for r in agent.cache.attachments(msg.id)}
+    big_id, big_copy = str(rows["second.pdf"]["id"]), Path(str(rows["second.pdf"]["local_path"]))
+    uploads = agent.attachments.uploads
+    original = uploads.reporter
+    seen: dict[str, object] = {}
+
+    def reporter(attachment_id: str):  # the user presses Cancel while the second file is half way up
+        report = original(attachment_id)
+
+        def wrapped(done: int, size: int) -> None:
+            if attachment_id == big_id and done > CHUNK and "url" not in seen:
+                seen["url"] = saved_url(state_file(big_copy))
+                agent.commands.discard(msg.id)
+            report(done, size)
+
+        return wrapped
+
+    uploads.reporter = reporter  # type: ignore[method-assign]
+    await agent.sync_once()
+    assert seen.get("url"), "the discard happened during the upload"
+    assert agent.status.pending == 0 and agent.cache.message(msg.id) is None
+    assert sql(stack.db_url, "select count(*) from public.messages where id = %s", msg.id) == [(0,)]
+    assert _server_files(stack, msg.id) == ([], []), "the first file, already uploaded, was removed too"
+    assert [p for p in agent.cache.files_dir.iterdir() if p.is_file()] == []
+    async with httpx.AsyncClient() as http:
+        head = await http.head(
+            str(seen["url"]),
+            headers={
+                "apikey": stack.anon_key,
+                "Authorization": f"Bearer {agent.session.access_token}",
+                "Tus-Resumable": "1.0.0",
+            },
+        )
+    assert head.status_code == 404, "the partial upload was dropped on the server"

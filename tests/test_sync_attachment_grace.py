@@ -64,3 +64,34 @@ async def test_files_purged_while_the_client_was_away_are_uploaded_again(
         local = await back.attachments.file(str(attachment["id"]))
         assert hashlib.sha256(local.read_bytes()).hexdigest() == attachment["sha256"]
     assert len(sql(stack.db_url, "select 1 from storage.objects where name like %s", objects)) == 2
+
+
+async def test_a_row_refused_for_a_purged_object_gets_its_file_again(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The narrower case: the message got through, the connection dropped before the attachment rows, and the
+    purge ran meanwhile. The row's insert is refused ("upload the file before describing it"); the pusher
+    uploads the file again from the queued copy and sends the row once more."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Rows later")
+    agent = await engines.open(users.agent, url=proxy.url)
+    await agent.sync_once()
+    path = tmp_path / "dump.txt"
+    path.write_bytes(os.urandom(30_000))
+    msg = agent.commands.send_message(tid, "the dump " + "y" * 5000, files=[path])
+    rule = proxy.reset_request(b"POST /rest/v1/attachments")
+    with pytest.raises(RetryableError):
+        await agent.sync_once()
+    assert rule.hits == 1
+    assert sql(stack.db_url, "select count(*) from public.messages where id = %s", msg.id) == [(1,)]
+    objects = f"{tid}/{msg.id}/%"
+    sql(stack.db_url, "update storage.objects set created_at = now() - interval '3 hours' where name like %s", objects)
+    with psycopg.connect(stack.db_url) as conn:
+        assert purge_orphans(conn, StorageAdmin(stack.api_url, stack.service_role_key), grace=HOUR) >= 1
+    assert sql(stack.db_url, "select 1 from storage.objects where name like %s", objects) == []
+
+    await agent.sync_once()
+    assert agent.status.pending == 0 and agent.status.failed == 0
+    assert sql(stack.db_url, "select sha256 from public.attachments where message_id = %s", msg.id) == [
+        (hashlib.sha256(path.read_bytes()).hexdigest(),)
+    ]
+    assert len(sql(stack.db_url, "select 1 from storage.objects where name like %s", objects)) == 1

@@ -4,7 +4,8 @@ In one transaction: the file's attachment row and its two outbox entries (`attac
 `attachment`) go; the message's text is replaced when the caller gives one (a message sent with files and no
 words carries their names, see the app's caption) in its row and its queued entry alike; and when part of the
 file may be on the server (uploaded, or an upload begun), an `upload_cancel` entry is queued to drop the
-partial upload and remove the object once online.
+partial upload and remove the object once online. A discarded message's files get the same entries
+(``queue_cleanup``).
 """
 
 from __future__ import annotations
@@ -40,16 +41,16 @@ def cancel_file(
             (content, message_id),
         )
     if started or upload_url is not None or row["local_state"] == "uploaded":
-        _enqueue(
-            conn,
-            CANCEL,
-            attachment_id,
-            str(row["ticket_id"]),
-            {
-                "id": attachment_id,
-                "message_id": message_id,
-                "object_path": row["object_path"],
-                "upload_url": upload_url,
-            },
-        )
+        queue_cleanup(conn, dict(row), upload_url)
     return dict(row)
+
+
+def queue_cleanup(conn: sqlite3.Connection, row: dict[str, Any], upload_url: str | None) -> None:
+    """An `upload_cancel` entry: drop the partial upload at ``upload_url`` and remove the file's object."""
+    _enqueue(
+        conn,
+        CANCEL,
+        str(row["id"]),
+        str(row["ticket_id"]),
+        {"id": row["id"], "message_id": row["message_id"], "object_path": row["object_path"], "upload_url": upload_url},
+    )

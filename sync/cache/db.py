@@ -166,6 +166,15 @@ class Cache:
         """One file of an unsent message cancelled, in one transaction (sync/cache/cancel_file.py)."""
         return self._store.write(lambda c: cancel_file.cancel_file(c, attachment_id, content, upload_url, started))
 
+    def queue_upload_cleanup(self, items: Sequence[tuple[dict[str, Any], str | None]]) -> None:
+        """Files of a discarded message that reached the server in part or whole: removed once online."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            for row, url in items:
+                cancel_file.queue_cleanup(conn, row, url)
+
+        self._store.write(write)
+
     @property
     def files_dir(self) -> Path:
         """Where queued and downloaded attachment files live, beside the cache file."""
