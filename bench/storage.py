@@ -5,6 +5,10 @@ storage_upload      MB/s of a 64 MiB upload (multipart, as storage3 sends it) in
                     baseline: `shutil.copyfile` of the same file on the same disk (what the server's
                     own write costs at least).
 storage_download    MB/s of downloading it back through supabase-py; same baseline.
+storage_upload_resumable
+                    MB/s of the same 64 MiB file through the sync engine's resumable upload
+                    (`SupabaseRemote.upload_resumable`: TUS, 6 MB chunks, per-byte progress, a state file);
+                    baseline: storage3's multipart upload of it in the same run (ratio > 1: TUS is faster).
 storage_upload_rss  peak RSS of the localbase process above its idle RSS while a 100 MB file uploads
                     (sampled every 5 ms); baseline: the issue's goal, 64 MB (ratio > 1 = under it).
 
@@ -15,6 +19,7 @@ include other benchmarks' leftovers.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
@@ -29,6 +34,8 @@ import psutil
 from supabase import Client, ClientOptions, create_client
 
 from bench.harness import BenchEnv, Figure, figure, median
+from sync.models import RemoteConfig
+from sync.remote import SupabaseRemote
 from tests.stackproc import StackProcess
 
 MIB = 1024 * 1024
@@ -131,6 +138,61 @@ def throughput(env: BenchEnv) -> list[Figure]:
     ]
 
 
+def resumable(env: BenchEnv) -> list[Figure]:
+    src = _make_file(env.tmp / "resumable.bin", THROUGHPUT_BYTES)
+    with storage_stack(env) as stack, httpx.Client(timeout=600) as http:
+        files = _client(stack, http).storage
+        files.create_bucket(BUCKET)
+        multipart = []
+        for i in range(ROUNDS):
+            started = time.perf_counter()
+            files.from_(BUCKET).upload(f"m/{i}.bin", src, {"content-type": "application/octet-stream"})
+            multipart.append(time.perf_counter() - started)
+
+        async def tus_rounds() -> list[float]:
+            remote = SupabaseRemote(RemoteConfig(stack.api_url, stack.anon_key), timeout=120)
+            times, reports = [], 0
+
+            def progress(done: int, size: int) -> None:
+                nonlocal reports
+                reports += 1
+
+            try:
+                await remote.use_token(stack.service_role_key)
+                for i in range(ROUNDS):
+                    started = time.perf_counter()
+                    await remote.upload_resumable(
+                        BUCKET,
+                        f"r/{i}.bin",
+                        src,
+                        "application/octet-stream",
+                        progress=progress,
+                        state=env.tmp / "resumable.tus",
+                    )
+                    times.append(time.perf_counter() - started)
+            finally:
+                await remote.close()
+            assert reports > ROUNDS * 200, reports  # per 256 KB piece, not per chunk
+            return times
+
+        resumable_times = asyncio.run(tus_rounds())
+        assert files.from_(BUCKET).info("r/0.bin")["size"] == THROUGHPUT_BYTES
+    src.unlink()
+    mb = THROUGHPUT_BYTES / MIB
+    return [
+        figure(
+            "storage_upload_resumable",
+            mb / median(resumable_times),
+            "MB/s",
+            "storage3 multipart upload, same file, same run",
+            mb / median(multipart),
+            higher_is_better=True,
+            size_mib=64,
+            chunk_mib=6,
+        )
+    ]
+
+
 def upload_rss(env: BenchEnv) -> list[Figure]:
     src = _make_file(env.tmp / "rss.bin", RSS_BYTES)
     with storage_stack(env) as stack, httpx.Client(timeout=600) as http:
@@ -175,4 +237,4 @@ def upload_rss(env: BenchEnv) -> list[Figure]:
     ]
 
 
-BENCHES = {"storage_upload": throughput, "storage_upload_rss": upload_rss}
+BENCHES = {"storage_upload": throughput, "storage_upload_resumable": resumable, "storage_upload_rss": upload_rss}
