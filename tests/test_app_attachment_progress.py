@@ -12,7 +12,7 @@ from nicegui.testing.user import User
 from nicegui.testing.user_interaction import UserInteraction
 
 from supportchat_app.components.attachments import size_text
-from tests.conftest import Users
+from tests.conftest import create_user
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_app_attachments import PDF, attach, count
@@ -41,26 +41,25 @@ def markers_in_page(user: User) -> set[str]:
 
 
 async def test_file_bars_show_bytes_and_one_file_can_be_left_out(
-    app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
+    app_data: Path, stack: StackProcess, proxy: FaultProxy
 ) -> None:
-    ticket_id = seed_ticket(
-        stack.db_url, users.customer, users.agent, f"Bytes {time.time_ns()}", [(users.customer, "Files?", False)]
-    )
-    async with running_app() as agent:
-        await sign_in(agent, users.agent)
-        await agent.open(f"/?t={ticket_id}")
-        await agent.should_see(marker="composer", retries=WAIT)
-        await eventually(lambda: bubble_with(agent, "Files?") is not None, "the thread")
+    me = create_user(stack.db_url, "customer")  # a fresh customer: a first sync of one ticket
+    ticket_id = seed_ticket(stack.db_url, me, None, f"Bytes {time.time_ns()}", [(me, "Files?", False)])
+    async with running_app() as customer:
+        await sign_in(customer, me)
+        await customer.open(f"/?t={ticket_id}")
+        await customer.should_see(marker="composer", retries=WAIT)
+        await eventually(lambda: bubble_with(customer, "Files?") is not None, "the thread")
         await attach(
-            agent,
+            customer,
             ("keep.pdf", "application/pdf", PDF + bytes(200_000)),
             ("drop.pdf", "application/pdf", PDF + bytes(300_000)),
         )
-        await eventually(lambda: count(agent, "pending-file") == 2, "two chips")
+        await eventually(lambda: count(customer, "pending-file") == 2, "two chips")
         proxy.set_mode("drop")
-        send(agent, "Two files")
-        await eventually(lambda: "file-progress" in markers_in(bubble_with(agent, "Two files")), "the bars", 30)
-        engine = engine_of(agent)
+        send(customer, "Two files")
+        await eventually(lambda: "file-progress" in markers_in(bubble_with(customer, "Two files")), "the bars", 30)
+        engine = engine_of(customer)
         message = next(m for m in engine.cache.thread(ticket_id, limit=10) if m.content == "Two files")
         rows = {str(r["name"]): r for r in engine.cache.attachments(message.id)}
         keep, drop = str(rows["keep.pdf"]["id"]), str(rows["drop.pdf"]["id"])
@@ -68,21 +67,21 @@ async def test_file_bars_show_bytes_and_one_file_can_be_left_out(
 
         engine.attachments.uploads.reporter(keep)(size // 4, size)  # what the resumable upload reports
         await eventually(
-            lambda: (bar := _for(agent, "file-progress", keep)) is not None and abs(bar.value - 0.25) < 0.01,
+            lambda: (bar := _for(customer, "file-progress", keep)) is not None and abs(bar.value - 0.25) < 0.01,
             "the file's bar at a quarter",
             30,
         )
-        assert _for(agent, "file-progress", drop).value == 0
+        assert _for(customer, "file-progress", drop).value == 0
         assert any(
             getattr(d, "text", "") == f"{size_text(size // 4)} of {size_text(size)}"
-            for d in bubble_with(agent, "Two files").descendants()
+            for d in bubble_with(customer, "Two files").descendants()
         )
 
-        UserInteraction(agent, {_for(agent, "cancel-file", drop)}, None).click()
+        UserInteraction(customer, {_for(customer, "cancel-file", drop)}, None).click()
         await eventually(
             lambda: [r["name"] for r in engine.cache.attachments(message.id)] == ["keep.pdf"], "the file left out"
         )
-        await eventually(lambda: _for(agent, "file-progress", drop) is None, "its bar to go")
+        await eventually(lambda: _for(customer, "file-progress", drop) is None, "its bar to go")
         proxy.set_mode("pass")
         await eventually(
             lambda: [r["local_state"] for r in engine.cache.attachments(message.id)] == ["sent"],

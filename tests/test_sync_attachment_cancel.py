@@ -15,7 +15,7 @@ import pytest
 
 from sync.tus import CHUNK, saved_url
 from sync.uploads import state_file
-from tests.conftest import Users
+from tests.conftest import create_user
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_sync_support import EngineFactory, seed_ticket, sql
@@ -46,43 +46,45 @@ def _server_files(stack: StackProcess, message_id: str) -> tuple[list[str], list
 
 
 async def test_a_file_cancelled_offline_is_left_out_and_its_copy_removed(
-    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
+    stack: StackProcess, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
 ) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Cancel one file")
-    agent = await engines.open(users.agent, url=proxy.url)
-    await agent.sync_once()
+    me = create_user(stack.db_url, "customer")  # a fresh customer: a first sync of one ticket
+    tid = seed_ticket(stack.db_url, me, None, "Cancel one file")
+    sender = await engines.open(me, url=proxy.url)
+    await sender.sync_once()
     proxy.set_mode("drop")
     a, b, c = _files(tmp_path, {"a.pdf": 5_000, "b.pdf": 6_000, "c.pdf": 7_000})
-    msg = agent.commands.send_message(tid, "📎 a.pdf, b.pdf, c.pdf", files=[a, b, c])
-    queued = {str(r["name"]): r for r in agent.cache.attachments(msg.id)}
+    msg = sender.commands.send_message(tid, "📎 a.pdf, b.pdf, c.pdf", files=[a, b, c])
+    queued = {str(r["name"]): r for r in sender.cache.attachments(msg.id)}
     copy_b = Path(str(queued["b.pdf"]["local_path"]))
     assert copy_b.exists()
-    agent.commands.cancel_file(str(queued["b.pdf"]["id"]), "📎 a.pdf, c.pdf")
+    sender.commands.cancel_file(str(queued["b.pdf"]["id"]), "📎 a.pdf, c.pdf")
     assert not copy_b.exists(), "the cancelled file's queued copy is gone at once"
-    assert [r["name"] for r in agent.cache.attachments(msg.id)] == ["a.pdf", "c.pdf"]
-    assert agent.cache.message(msg.id).content == "📎 a.pdf, c.pdf"
+    assert [r["name"] for r in sender.cache.attachments(msg.id)] == ["a.pdf", "c.pdf"]
+    assert sender.cache.message(msg.id).content == "📎 a.pdf, c.pdf"
 
     proxy.set_mode("pass")
-    await agent.sync_once()
-    assert agent.status.pending == 0
+    await sender.sync_once()
+    assert sender.status.pending == 0
     assert sql(stack.db_url, "select content from public.messages where id = %s", msg.id) == [("📎 a.pdf, c.pdf",)]
     assert _server_files(stack, msg.id) == (["a.pdf", "c.pdf"], ["a.pdf", "c.pdf"])
 
     with pytest.raises(ValueError):  # sent: the file is the message's now
-        agent.commands.cancel_file(str(queued["a.pdf"]["id"]))
+        sender.commands.cancel_file(str(queued["a.pdf"]["id"]))
 
 
 async def test_a_file_cancelled_mid_upload_stops_it_and_leaves_nothing_on_the_server(
-    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+    stack: StackProcess, engines: EngineFactory, tmp_path: Path
 ) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Cancel mid-upload")
-    agent = await engines.open(users.agent)
-    await agent.sync_once()
+    me = create_user(stack.db_url, "customer")  # a fresh customer: a first sync of one ticket
+    tid = seed_ticket(stack.db_url, me, None, "Cancel mid-upload")
+    sender = await engines.open(me)
+    await sender.sync_once()
     small, big = _files(tmp_path, {"small.pdf": 4_000, "big.pdf": 3 * CHUNK})
-    msg = agent.commands.send_message(tid, "two files, one too many", files=[small, big])
-    rows = {str(r["name"]): r for r in agent.cache.attachments(msg.id)}
+    msg = sender.commands.send_message(tid, "two files, one too many", files=[small, big])
+    rows = {str(r["name"]): r for r in sender.cache.attachments(msg.id)}
     big_id, big_copy = str(rows["big.pdf"]["id"]), Path(str(rows["big.pdf"]["local_path"]))
-    uploads = agent.attachments.uploads
+    uploads = sender.attachments.uploads
     original = uploads.reporter
     seen: dict[str, object] = {}
 
@@ -93,18 +95,18 @@ async def test_a_file_cancelled_mid_upload_stops_it_and_leaves_nothing_on_the_se
             if attachment_id == big_id and done > CHUNK + 1024 * 1024 and "url" not in seen:
                 seen["url"] = saved_url(state_file(big_copy))
                 seen["sent"] = done
-                agent.commands.cancel_file(big_id)
+                sender.commands.cancel_file(big_id)
             report(done, size)
 
         return wrapped
 
     uploads.reporter = reporter  # type: ignore[method-assign]
-    await agent.sync_once()
+    await sender.sync_once()
     assert seen.get("url"), "the cancel happened during the upload"
-    assert agent.status.pending == 0
+    assert sender.status.pending == 0
     assert not big_copy.exists() and not state_file(big_copy).exists()
     assert _server_files(stack, msg.id) == (["small.pdf"], ["small.pdf"])
-    token = agent.session.access_token
+    token = sender.session.access_token
     async with httpx.AsyncClient() as http:
         head = await http.head(
             str(seen["url"]),
@@ -116,18 +118,19 @@ async def test_a_file_cancelled_mid_upload_stops_it_and_leaves_nothing_on_the_se
 
 
 async def test_discarding_a_message_mid_upload_leaves_nothing_on_the_server(
-    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+    stack: StackProcess, engines: EngineFactory, tmp_path: Path
 ) -> None:
     """Cancel for the whole message while its second file uploads: the upload stops, the first file (already
     up) and the partial second are removed once online, no copy or upload state is left on this computer."""
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Discard mid-upload")
-    agent = await engines.open(users.agent)
-    await agent.sync_once()
+    me = create_user(stack.db_url, "customer")  # a fresh customer: a first sync of one ticket
+    tid = seed_ticket(stack.db_url, me, None, "Discard mid-upload")
+    sender = await engines.open(me)
+    await sender.sync_once()
     small, big = _files(tmp_path, {"first.pdf": 4_000, "second.pdf": 2 * CHUNK})
-    msg = agent.commands.send_message(tid, "never mind", files=[small, big])
-    rows = {str(r["name"]): r for r in agent.cache.attachments(msg.id)}
+    msg = sender.commands.send_message(tid, "never mind", files=[small, big])
+    rows = {str(r["name"]): r for r in sender.cache.attachments(msg.id)}
     big_id, big_copy = str(rows["second.pdf"]["id"]), Path(str(rows["second.pdf"]["local_path"]))
-    uploads = agent.attachments.uploads
+    uploads = sender.attachments.uploads
     original = uploads.reporter
     seen: dict[str, object] = {}
 
@@ -137,24 +140,24 @@ async def test_discarding_a_message_mid_upload_leaves_nothing_on_the_server(
         def wrapped(done: int, size: int) -> None:
             if attachment_id == big_id and done > CHUNK and "url" not in seen:
                 seen["url"] = saved_url(state_file(big_copy))
-                agent.commands.discard(msg.id)
+                sender.commands.discard(msg.id)
             report(done, size)
 
         return wrapped
 
     uploads.reporter = reporter  # type: ignore[method-assign]
-    await agent.sync_once()
+    await sender.sync_once()
     assert seen.get("url"), "the discard happened during the upload"
-    assert agent.status.pending == 0 and agent.cache.message(msg.id) is None
+    assert sender.status.pending == 0 and sender.cache.message(msg.id) is None
     assert sql(stack.db_url, "select count(*) from public.messages where id = %s", msg.id) == [(0,)]
     assert _server_files(stack, msg.id) == ([], []), "the first file, already uploaded, was removed too"
-    assert [p for p in agent.cache.files_dir.iterdir() if p.is_file()] == []
+    assert [p for p in sender.cache.files_dir.iterdir() if p.is_file()] == []
     async with httpx.AsyncClient() as http:
         head = await http.head(
             str(seen["url"]),
             headers={
                 "apikey": stack.anon_key,
-                "Authorization": f"Bearer {agent.session.access_token}",
+                "Authorization": f"Bearer {sender.session.access_token}",
                 "Tus-Resumable": "1.0.0",
             },
         )

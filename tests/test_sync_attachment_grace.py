@@ -19,7 +19,7 @@ import pytest
 
 from notify.orphans import StorageAdmin, purge_orphans
 from sync.errors import RetryableError
-from tests.conftest import Users
+from tests.conftest import create_user
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_sync_support import EngineFactory, seed_ticket, sql
@@ -28,23 +28,24 @@ HOUR = 3600.0
 
 
 async def test_files_purged_while_the_client_was_away_are_uploaded_again(
-    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
+    stack: StackProcess, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
 ) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Away for days")
+    me = create_user(stack.db_url, "customer")  # a fresh customer: a first sync of one ticket
+    tid = seed_ticket(stack.db_url, me, None, "Away for days")
     data_dir = tmp_path / "away"
-    agent = await engines.open(users.agent, url=proxy.url, data_dir=data_dir)
-    await agent.sync_once()
+    sender = await engines.open(me, url=proxy.url, data_dir=data_dir)
+    await sender.sync_once()
     paths = []
     for name in ("log.txt", "trace.pdf"):
         paths.append(tmp_path / name)
         paths[-1].write_bytes(b"%PDF" + os.urandom(40_000))
-    msg = agent.commands.send_message(tid, "here are the files " + "x" * 5000, files=paths)
+    msg = sender.commands.send_message(tid, "here are the files " + "x" * 5000, files=paths)
     rule = proxy.reset_request(b"POST /rest/v1/messages")  # the connection drops after the uploads
     with pytest.raises(RetryableError):
-        await agent.sync_once()
+        await sender.sync_once()
     assert rule.hits == 1
-    assert {r["local_state"] for r in agent.cache.attachments(msg.id)} == {"uploaded"}
-    await agent.close()  # the laptop is shut for days
+    assert {r["local_state"] for r in sender.cache.attachments(msg.id)} == {"uploaded"}
+    await sender.close()  # the laptop is shut for days
 
     objects = f"{tid}/{msg.id}/%"
     assert len(sql(stack.db_url, "select 1 from storage.objects where name like %s", objects)) == 2
@@ -67,20 +68,21 @@ async def test_files_purged_while_the_client_was_away_are_uploaded_again(
 
 
 async def test_a_row_refused_for_a_purged_object_gets_its_file_again(
-    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
+    stack: StackProcess, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
 ) -> None:
     """The narrower case: the message got through, the connection dropped before the attachment rows, and the
     purge ran meanwhile. The row's insert is refused ("upload the file before describing it"); the pusher
     uploads the file again from the queued copy and sends the row once more."""
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Rows later")
-    agent = await engines.open(users.agent, url=proxy.url)
-    await agent.sync_once()
+    me = create_user(stack.db_url, "customer")  # a fresh customer: a first sync of one ticket
+    tid = seed_ticket(stack.db_url, me, None, "Rows later")
+    sender = await engines.open(me, url=proxy.url)
+    await sender.sync_once()
     path = tmp_path / "dump.txt"
     path.write_bytes(os.urandom(30_000))
-    msg = agent.commands.send_message(tid, "the dump " + "y" * 5000, files=[path])
+    msg = sender.commands.send_message(tid, "the dump " + "y" * 5000, files=[path])
     rule = proxy.reset_request(b"POST /rest/v1/attachments")
     with pytest.raises(RetryableError):
-        await agent.sync_once()
+        await sender.sync_once()
     assert rule.hits == 1
     assert sql(stack.db_url, "select count(*) from public.messages where id = %s", msg.id) == [(1,)]
     objects = f"{tid}/{msg.id}/%"
@@ -89,8 +91,8 @@ async def test_a_row_refused_for_a_purged_object_gets_its_file_again(
         assert purge_orphans(conn, StorageAdmin(stack.api_url, stack.service_role_key), grace=HOUR) >= 1
     assert sql(stack.db_url, "select 1 from storage.objects where name like %s", objects) == []
 
-    await agent.sync_once()
-    assert agent.status.pending == 0 and agent.status.failed == 0
+    await sender.sync_once()
+    assert sender.status.pending == 0 and sender.status.failed == 0
     assert sql(stack.db_url, "select sha256 from public.attachments where message_id = %s", msg.id) == [
         (hashlib.sha256(path.read_bytes()).hexdigest(),)
     ]

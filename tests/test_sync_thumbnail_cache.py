@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from supportchat_app.blobs import make_thumbnail
-from tests.conftest import Users
+from tests.conftest import create_user
 from tests.stackproc import StackProcess
 from tests.test_sync_support import EngineFactory, seed_ticket
 
@@ -25,25 +25,26 @@ def _noise_png(path: Path) -> Path:
 
 
 async def test_thumbnails_are_counted_and_evicted_least_recently_used(
-    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+    stack: StackProcess, engines: EngineFactory, tmp_path: Path
 ) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Thumbnails")
-    customer = await engines.open(users.customer)
+    me = create_user(stack.db_url, "customer")  # a fresh customer: a first sync of one ticket
+    tid = seed_ticket(stack.db_url, me, None, "Thumbnails")
+    customer = await engines.open(me)
     await customer.sync_once()
     sent = [
         customer.commands.send_message(tid, f"shot {i}", files=[_noise_png(tmp_path / f"shot{i}.png")])
         for i in range(3)
     ]
     await customer.sync_once()
-    agent = await engines.open(users.agent)
-    await agent.sync_once()
-    files = agent.attachments
-    ids = [str(agent.cache.attachments(m.id)[0]["id"]) for m in sent]
+    other = await engines.open(me)  # the same customer on another computer: nothing downloaded yet
+    await other.sync_once()
+    files = other.attachments
+    ids = [str(other.cache.attachments(m.id)[0]["id"]) for m in sent]
     for attachment_id in ids:  # what /attachment/<id>/thumb does
         make_thumbnail(await files.file(attachment_id), files.thumbnail(attachment_id))
         await files.thumbnail_used(attachment_id)
     thumbs = {i: files.thumbnail(i).stat().st_size for i in ids}
-    downloaded = {i: size for i, size, _, _ in agent.cache.cached_attachment_files()}
+    downloaded = {i: size for i, size, _, _ in other.cache.cached_attachment_files()}
     assert all(size > 10_000 for size in thumbs.values())
     assert files.used_bytes() == sum(thumbs.values()) + sum(downloaded.values())
 
@@ -51,8 +52,8 @@ async def test_thumbnails_are_counted_and_evicted_least_recently_used(
     await files.set_cache_bytes(thumbs[ids[0]] + thumbs[ids[2]])
     assert not files.thumbnail(ids[1]).exists(), "the least recently shown thumbnail left"
     assert files.thumbnail(ids[0]).exists() and files.thumbnail(ids[2]).exists()
-    assert agent.cache.cached_attachment_files() == [], "the files, used before every thumbnail, left first"
+    assert other.cache.cached_attachment_files() == [], "the files, used before every thumbnail, left first"
     assert files.used_bytes() <= thumbs[ids[0]] + thumbs[ids[2]]
 
     await files.set_cache_bytes(0)
-    assert [p for p in (agent.cache.files_dir / "thumbs").iterdir() if p.suffix == ".webp"] == []
+    assert [p for p in (other.cache.files_dir / "thumbs").iterdir() if p.suffix == ".webp"] == []
