@@ -2,10 +2,12 @@
 real localbase: offline, the message goes out with the remaining files (and the text it was given), the
 cancelled file's queued copy is gone at once and nothing of it reaches the server; mid-upload, the running
 resumable upload stops, the server's partial upload is dropped (its URL answers 404) and no object is left;
-a file of a message already sent cannot be cancelled."""
+a file of a message already sent cannot be cancelled; an upload cut by a dropped connection resumes at the
+server's offset in the next round."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sync.errors import RetryableError
 from sync.tus import CHUNK, saved_url
 from sync.uploads import state_file
 from tests.conftest import create_user
@@ -162,3 +165,52 @@ async def test_discarding_a_message_mid_upload_leaves_nothing_on_the_server(
             },
         )
     assert head.status_code == 404, "the partial upload was dropped on the server"
+
+
+async def test_an_upload_cut_by_a_dropped_connection_resumes_at_the_servers_offset(
+    stack: StackProcess, engines: EngineFactory, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The engine's own path (state file beside the queued copy): the network drops half way through a file,
+    the next round goes on from the server's offset, not from byte 0, and the object is the file."""
+    me = create_user(stack.db_url, "customer")
+    tid = seed_ticket(stack.db_url, me, None, "Flaky network")
+    sender = await engines.open(me, url=proxy.url)
+    await sender.sync_once()
+    (big,) = _files(tmp_path, {"capture.pdf": 3 * CHUNK})
+    msg = sender.commands.send_message(tid, "the capture", files=[big])
+    uploads = sender.attachments.uploads
+    original = uploads.reporter
+    reports: list[int] = []
+
+    def reporter(attachment_id: str):
+        report = original(attachment_id)
+
+        def wrapped(done: int, size: int) -> None:
+            reports.append(done)
+            if done > CHUNK + 1024 * 1024 and proxy.mode == "pass" and not any(r == -1 for r in reports):
+                reports.append(-1)  # the cut, once
+                proxy.set_mode("drop")
+            report(done, size)
+
+        return wrapped
+
+    uploads.reporter = reporter  # type: ignore[method-assign]
+    with pytest.raises(RetryableError):
+        await sender.sync_once()
+    assert -1 in reports
+    proxy.set_mode("pass")
+    for _ in range(50):  # the server may still be writing the cut PATCH (423): retry, as the loop's backoff does
+        cut = reports.index(-1)
+        del reports[cut + 1 :]
+        try:
+            await sender.sync_once()
+            break
+        except RetryableError:
+            await asyncio.sleep(0.1)
+    resumed = reports[reports.index(-1) + 1 :]
+    assert resumed[0] >= CHUNK, "the next round went on from the server's offset"
+    assert resumed == sorted(resumed) and resumed[-1] == big.stat().st_size
+    assert sender.status.pending == 0
+    assert sql(stack.db_url, "select sha256 from public.attachments where message_id = %s", msg.id) == [
+        (hashlib.sha256(big.read_bytes()).hexdigest(),)
+    ]
