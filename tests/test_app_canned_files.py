@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Users
+from tests.conftest import Users, create_user
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
@@ -48,14 +48,17 @@ async def test_picking_a_canned_reply_attaches_its_files_offline_too(
     source = tmp_path / "label.pdf"
     source.write_bytes(PDF)
     await admin.canned_files.add(reply, source, "Return label.pdf")
+    fresh = create_user(stack.db_url, "agent")  # a short first sync, also late in the full suite
     ticket = seed_ticket(
-        stack.db_url, users.customer, users.agent, "Sending it back", [(users.customer, "How do I return it?", False)]
+        stack.db_url, users.customer, fresh, "Sending it back", [(users.customer, "How do I return it?", False)]
     )
     async with running_app() as agent:
-        await sign_in(agent, users.agent)
+        await sign_in(agent, fresh)
         engine = engine_of(agent)
         await eventually(
-            lambda: any(engine.canned_files.local(f) for f in engine.canned_files.files(reply)), "the file here"
+            lambda: any(engine.canned_files.local(f) for f in engine.canned_files.files(reply)),
+            "the file here",
+            timeout=180,
         )
         await agent.open(f"/?t={ticket}")
         await agent.should_see(marker="canned-open", retries=WAIT)

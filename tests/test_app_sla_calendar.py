@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Users
+from tests.conftest import Users, create_user
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
     another_user,
     app_data,  # noqa: F401 - fixture
+    engine_of,
     eventually,
     running_app,
     seed_ticket,
@@ -36,7 +37,7 @@ async def test_admin_sets_hours_and_a_holiday_and_the_badges_pause(
     proxy: FaultProxy,
     calendar: None,
 ) -> None:
-    seed_ticket(stack.db_url, users.customer, users.agent, "Paused SLA", [(users.customer, "hello?", False)])
+    ticket = seed_ticket(stack.db_url, users.customer, users.agent, "Paused SLA", [(users.customer, "hello?", False)])
     other_day = (datetime.now(UTC).isoweekday() + 2) % 7 + 1  # not today (UTC, the default zone): closed now
     async with running_app() as admin:
         await sign_in(admin, users.admin)
@@ -71,11 +72,16 @@ async def test_admin_sets_hours_and_a_holiday_and_the_badges_pause(
             lambda: sql(stack.db_url, "select count(*) from sla_holidays") == [(0,)], "holiday removed", timeout=60
         )
         await admin.should_not_see(marker="holiday-2031-01-01", retries=WAIT)
-        await admin.open("/")
-        await admin.should_see(marker="sla-paused", retries=WAIT)  # the inbox badges: outside business hours
+        # the admin's first sync brings every earlier test's tickets (the full suite): wait for this one's SLA
+        engine = engine_of(admin)
+        await eventually(lambda: ticket in engine.workspace.sla_of([ticket]), "the ticket's SLA row", timeout=180)
+        await admin.open(f"/?t={ticket}")
+        await admin.should_see(marker="sla-paused", retries=WAIT)  # the badge: outside business hours
 
         agent = another_user()
-        await sign_in(agent, users.agent)
+        colleague = create_user(stack.db_url, "agent")  # fresh: a short first sync
+        await sign_in(agent, colleague)
+        await eventually(lambda: len(engine_of(agent).workspace.sla_business_hours()) == 1, "the hours", timeout=180)
         await agent.open("/desk-settings")
         await agent.should_see(marker=f"hours-span-{other_day}-09:00", retries=WAIT)
         await agent.should_not_see(marker="hours-add")

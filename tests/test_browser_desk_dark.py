@@ -88,9 +88,12 @@ def test_note_toggle_follows_dark_mode_and_business_hours_read_in_both(
                 )
         conn.execute("insert into sla_holidays (day, name) values ('2031-12-25', 'Christmas Day')")
     sign_in(driver, app, admin.email, admin.password)
-    click(driver, f'[data-ticket-id="{ticket}"][data-testid="ticket-row"]')
+    # an admin's first sync brings every earlier test's tickets (the full suite): wait for this one's row
+    row = f'[data-ticket-id="{ticket}"][data-testid="ticket-row"]'
+    until_element(driver, css(row), lambda e: e.is_displayed(), timeout=180)
+    click(driver, row)
     until_element(driver, css("[data-testid=composer-mode]"), lambda e: e.is_displayed())
-    until_element(driver, css("[data-testid=ticket-row] .sc-sla-paused"), lambda e: e.is_displayed())
+    until_element(driver, css(f"{row} .sc-sla-paused"), lambda e: e.is_displayed(), timeout=180)
     click(driver, "[data-testid=composer-mode] .q-btn:nth-child(2)")  # Internal note
     until_element(driver, css("textarea[data-testid=composer]"), lambda e: "internal" in e.get_attribute("placeholder"))
     WebDriverWait(driver, 30).until(lambda d: min(idle_luminance(d)) > 200)  # light: the idle half is light
