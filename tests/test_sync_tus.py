@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -126,7 +127,8 @@ async def test_a_killed_upload_resumes_at_the_servers_offset(
     try:
         await remote.use_token(stack.mint(sub=users.customer.id))
         reports: list[int] = []
-        for _ in range(50):  # the server may still be writing the killed PATCH (423): retry, as the loop does
+        deadline = time.monotonic() + 60
+        while True:  # the server may still be writing the killed PATCH (423): retry, as the loop does
             reports.clear()
             try:
                 await remote.upload_resumable(
@@ -134,6 +136,8 @@ async def test_a_killed_upload_resumes_at_the_servers_offset(
                 )
                 break
             except RetryableError:
+                if time.monotonic() > deadline:
+                    raise
                 await asyncio.sleep(0.1)
         assert reports[0] >= CHUNK  # it went on from the server's offset: at least the first chunk was kept
         assert reports == sorted(reports) and reports[-1] == size
