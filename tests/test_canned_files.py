@@ -15,7 +15,7 @@ import pytest
 from postgrest.exceptions import APIError
 
 from notify.orphans import find_orphans
-from tests.conftest import Users
+from tests.conftest import Users, create_user
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_storage_rls import Factory, as_, files, not_found, rls_refused
@@ -23,7 +23,7 @@ from tests.test_sync_support import EngineFactory, sql
 
 uses_as = as_
 pytestmark = [
-    pytest.mark.timeout(120),
+    pytest.mark.timeout(240),
     pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated:DeprecationWarning"),
 ]
 
@@ -49,7 +49,8 @@ async def test_a_canned_replys_file_reaches_agents_devices_offline_but_never_cus
         (key, len(PDF))
     ]
 
-    agent = await engines.open(users.agent, url=proxy.url)
+    agent_user = create_user(stack.db_url, "agent")  # fresh: short first syncs, also late in the full suite
+    agent = await engines.open(agent_user, url=proxy.url)
     await agent.sync_once()
     [seen] = agent.canned_files.files(reply)
     local = agent.canned_files.local(seen)
@@ -66,7 +67,7 @@ async def test_a_canned_replys_file_reaches_agents_devices_offline_but_never_cus
         assert as_(who).rpc("sync_canned_reply_files", {}).execute().data == []
         not_found(lambda who=who: files(as_(who)).download(key))
         assert files(as_(who)).exists(key) is False
-    customer = await engines.open(users.customer)
+    customer = await engines.open(create_user(stack.db_url, "customer"))
     await customer.sync_once()
     assert customer.cache.count("canned_reply_files") == 0
 

@@ -16,7 +16,7 @@ import pytest
 
 from sync import RetryableError, SyncEngine
 from sync.workspace_rows import RowWrite
-from tests.conftest import Users
+from tests.conftest import Users, create_user
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_sync_support import EngineFactory, seed_ticket, sql, wait_for
@@ -42,8 +42,8 @@ async def live(engine: SyncEngine) -> None:
     """Started with no polling: after the first pull, only realtime can bring anything."""
     engine.loop.poll_interval = 3600
     await engine.start()
-    await wait_for(lambda: engine.status.last_synced_at is not None, what="the first pull")
-    await wait_for(lambda: engine.remote.live.subscribed, what="realtime")  # type: ignore[attr-defined]
+    await wait_for(lambda: engine.status.last_synced_at is not None, timeout=120, what="the first pull")
+    await wait_for(lambda: engine.remote.live.subscribed, timeout=60, what="realtime")  # type: ignore[attr-defined]
 
 
 def due(db_url: str, ticket_id: str) -> datetime:
@@ -53,9 +53,10 @@ def due(db_url: str, ticket_id: str) -> datetime:
 async def test_admin_sets_hours_and_holidays_offline_first_and_removals_reach_other_agents(
     stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy, calendar: None
 ) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Hours", messages=[(users.customer, "hi")])
+    fresh = create_user(stack.db_url, "agent")  # a short first sync, also late in the full suite
+    tid = seed_ticket(stack.db_url, users.customer, fresh, "Hours", messages=[(users.customer, "hi")])
     round_the_clock = due(stack.db_url, tid)
-    agent = await engines.open(users.agent)
+    agent = await engines.open(fresh)
     await live(agent)
     admin = await engines.open(users.admin, url=proxy.url)
     await admin.sync_once()
@@ -120,9 +121,10 @@ async def test_admin_sets_hours_and_holidays_offline_first_and_removals_reach_ot
 async def test_deleted_sla_rows_leave_caches_by_realtime(
     stack: StackProcess, users: Users, engines: EngineFactory, calendar: None
 ) -> None:
-    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Gone", messages=[(users.customer, "hi")])
+    fresh = create_user(stack.db_url, "agent")
+    tid = seed_ticket(stack.db_url, users.customer, fresh, "Gone", messages=[(users.customer, "hi")])
     sql(stack.db_url, "insert into sla_holidays (day, name) values ('2032-05-01', 'May day')")
-    agent = await engines.open(users.agent)
+    agent = await engines.open(fresh)
     await live(agent)
     assert [h.day for h in agent.workspace.sla_holidays()] == ["2032-05-01"]
     assert tid in agent.workspace.sla_of([tid])
@@ -152,7 +154,7 @@ async def test_agents_and_customers_cannot_set_hours_or_holidays(
         " ('7d1c0000-0000-4000-8000-000000000001', 2, '08:00', '12:00')",
     )
     sql(stack.db_url, "insert into sla_holidays (day, name) values ('2033-01-01', 'Kept')")
-    agent = await engines.open(users.agent)
+    agent = await engines.open(create_user(stack.db_url, "agent"))
     await agent.sync_once()
     ws = agent.workspace
     with pytest.raises(ValueError, match="only admins"):

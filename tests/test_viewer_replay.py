@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from sync import events
+from sync import SyncEngine, events
 from tests.conftest import Users
 from tests.stackproc import StackProcess
-from tests.test_collision_guard import started
 from tests.test_history_rls import As, as_, refused
 from tests.test_rest_clients import clients_fixture
 from tests.test_sync_support import EngineFactory, seed_ticket, sql, wait_for
@@ -23,6 +22,13 @@ pytestmark = [
     pytest.mark.timeout(120),
     pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated:DeprecationWarning"),
 ]
+
+
+async def started(engine: SyncEngine) -> SyncEngine:
+    """Started and its realtime socket up (the first pull may go on: presence does not wait for it)."""
+    await engine.start()
+    await wait_for(lambda: engine.remote.live.subscribed, timeout=120, what="realtime")  # type: ignore[attr-defined]
+    return engine
 
 
 def kept(stack: StackProcess, ticket_id: str) -> list[str]:
