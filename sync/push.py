@@ -163,18 +163,17 @@ class Pusher:
         self._uploaded_at[attachment_id] = time.monotonic()
 
     async def _messages(self, batch: list[OutboxEntry]) -> None:
-        for entry in batch:
-            await self._still_uploaded(entry.entity_id)
+        await self._still_uploaded([e.entity_id for e in batch])
         await self.remote.insert_ignore("messages", _payloads(batch), "id")
 
-    async def _still_uploaded(self, message_id: str) -> None:
-        """Upload again the files of this message that are no longer on the server (purged as orphans while
-        its client was away longer than the server's grace period). Uploads of the last ``fresh_for`` seconds
+    async def _still_uploaded(self, message_ids: list[str]) -> None:
+        """Upload again the files of these messages that are no longer on the server (purged as orphans while
+        their client was away longer than the server's grace period). Uploads of the last ``fresh_for`` seconds
         are trusted; older ones are asked about, one request per file."""
         now = time.monotonic()
-        for row in self.cache.attachments(message_id):
+        for row in self.cache.uploaded_attachments(message_ids):
             attachment_id = str(row["id"])
-            if row["local_state"] != "uploaded" or not row["local_path"]:
+            if not row["local_path"]:
                 continue
             at = self._uploaded_at.get(attachment_id)
             if at is not None and now - at < self.fresh_for:

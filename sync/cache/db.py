@@ -188,6 +188,10 @@ class Cache:
         """A thread's attachments of these types, in thread order (the lightbox steps through its images)."""
         return reads.ticket_attachments(self._store.reader, ticket_id, mimes)
 
+    def uploaded_attachments(self, message_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Files of these (queued) messages already on the server, their rows still to send."""
+        return reads.uploaded_attachments(self._store.reader, message_ids)
+
     def attachment(self, attachment_id: str) -> dict[str, Any] | None:
         return reads.attachment(self._store.reader, attachment_id)
 

@@ -279,6 +279,19 @@ def ticket_attachments(conn: sqlite3.Connection, ticket_id: str, mimes: Sequence
     return [dict(r) for r in rows.fetchall()]
 
 
+def uploaded_attachments(conn: sqlite3.Connection, message_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The files of these messages that are on the server but not yet described (one indexed query per batch)."""
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(message_ids), 500):  # under SQLite's bound-parameter limit
+        part = list(message_ids[start : start + 500])
+        marks = ", ".join("?" for _ in part)
+        rows = conn.execute(
+            f"select * from attachments where message_id in ({marks}) and local_state = 'uploaded'", part
+        )
+        out.extend(dict(r) for r in rows.fetchall())
+    return out
+
+
 def attachment(conn: sqlite3.Connection, attachment_id: str) -> dict[str, Any] | None:
     row = conn.execute("select * from attachments where id = ?", (attachment_id,)).fetchone()
     return dict(row) if row is not None else None
