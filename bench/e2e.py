@@ -56,6 +56,16 @@ const observer = new MutationObserver(() => {
   if (has()) { window.__inserted[text] = performance.timeOrigin + performance.now(); observer.disconnect(); }
 });
 observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+// "arrived": the app's socket.io update carrying the bubble reached the page (NiceGUI queues it for Vue)
+window.__arrived = window.__arrived || {};
+const onUpdate = (msg) => {
+  if (!window.__arrived[text] && JSON.stringify(msg).includes(text)) {
+    window.__arrived[text] = performance.timeOrigin + performance.now();
+    window.socket.off('update', onUpdate);
+  }
+};
+window.socket.on('update', onUpdate);
+setTimeout(() => window.socket.off('update', onUpdate), %d);
 setTimeout(() => observer.disconnect(), %d);
 const tick = () => {
   const found = [...document.querySelectorAll('[data-message-id]')].some(n =>
@@ -138,7 +148,7 @@ def _send(agent: Any, customer: Any, text: str) -> float:
     raise RuntimeError("the agent's composer never took a keypress")
 
 
-Sample = tuple[str, float, float, float | None]  # text; the agent's keydown, the customer's paint and DOM stamps (ms)
+Sample = tuple[str, float, float, dict[str, float]]  # text; the agent's keydown, the customer's paint; more stamps
 
 
 def _samples(agent: Any, customer: Any, label: str, lost: list[str], n: int = SAMPLES) -> list[Sample]:
@@ -155,8 +165,12 @@ def _samples(agent: Any, customer: Any, label: str, lost: list[str], n: int = SA
                 break
             time.sleep(0.01)
         if seen is not None:
-            inserted = customer.execute_script("return (window.__inserted || {})[arguments[0]]", text)
-            out.append((text, sent, float(seen), None if inserted is None else float(inserted)))
+            more = customer.execute_script(
+                "const t = arguments[0]; return {arrived: (window.__arrived || {})[t],"
+                " inserted: (window.__inserted || {})[t]}",
+                text,
+            )
+            out.append((text, sent, float(seen), {k: float(v) for k, v in more.items() if v is not None}))
         time.sleep(0.3)
     print(f"# e2e_latency {label}: {[round(seen - sent) for _, sent, seen, _ in out]} ms", file=sys.stderr)
     return out
@@ -302,12 +316,10 @@ def _hops(
     ids = dict(rows)
     lines = e2e_hops.load(Path(trace))
     per_sample = []
-    for text, sent, seen, inserted in samples:
+    for text, sent, seen, more in samples:
         hop_stamps = e2e_hops.stamps(lines.get(ids.get(text, ""), []), agent_pid, customer_pid, customer_id)
-        browser = {"keydown": sent / 1000, "painted": seen / 1000}
-        if inserted is not None:
-            browser["inserted"] = inserted / 1000
-        per_sample.append({**hop_stamps, **browser})
+        browser = {"keydown": sent, "painted": seen, **more}
+        per_sample.append({**hop_stamps, **{hop: t / 1000 for hop, t in browser.items()}})
     table = e2e_hops.breakdown(per_sample)
     print(e2e_hops.render(f"{len(samples)} samples", table), file=sys.stderr)
     return table

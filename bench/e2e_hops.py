@@ -3,11 +3,11 @@ keypress and the customer's painted bubble.
 
 Every process on the path stamps the message's id at each step into one file (sync/hops.py in the apps,
 localbase/hops.py in the stack; the harness turns the trace on for this bench). The browsers' stamps (keydown,
-DOM insert, paint) come from the bench itself. Per sample each hop's stamp is the first line with the message's
-id, that hop's name and the right process (the agent's app, the stack, the customer's app; the stack's frame
-stamps are the ones addressed to the customer), and a segment is the time between two consecutive hops that both have a
-stamp. All stamps are wall-clock time on one machine (`time.time()`, and `performance.timeOrigin + now()` in
-the browsers), so segments are comparable to a fraction of a millisecond.
+update arrived, DOM insert, paint) come from the bench itself. Per sample each hop's stamp is the first line
+with the message's id, that hop's name and the right process (the agent's app, the stack, the customer's app;
+the stack's frame stamps are the ones addressed to the customer), and a segment is the time between two
+consecutive hops that both have a stamp. All stamps are wall-clock time on one machine (`time.time()`, and
+`performance.timeOrigin + now()` in the browsers), so segments are comparable to a fraction of a millisecond.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ PATH: list[tuple[str, Where]] = [
     ("received", "customer"),  # the customer engine's realtime client parsed it
     ("cached", "customer"),  # in the customer's SQLite cache
     ("drawn", "customer"),  # the customer's app added the bubble (NiceGUI element) to the thread
+    ("arrived", "browser"),  # the app's socket.io update with the bubble reached the customer's page
     ("inserted", "browser"),  # the bubble in the customer page's DOM (NiceGUI's update applied by Vue)
     ("painted", "browser"),  # the bubble in a painted frame of the customer's page
 ]

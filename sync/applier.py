@@ -52,6 +52,7 @@ class LiveApplier:
         self._profiles_task: asyncio.Task[None] | None = None
         self._profiles_again = False
         self.applied = 0  # rows applied from realtime (for tests and the benchmark)
+        self.subscribed = False  # the channel is joined: every change that commits from now on comes here
         self._queue: asyncio.Queue[Change] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -61,6 +62,7 @@ class LiveApplier:
         await self.remote.live.start(self._on_change, self._on_state)
 
     async def stop(self) -> None:
+        self.subscribed = False
         await self.remote.live.stop()
         task, self._task = self._task, None
         await cancel_for_sure(task)
@@ -68,6 +70,7 @@ class LiveApplier:
         await cancel_for_sure(profiles)
 
     def _on_state(self, state: str) -> None:
+        self.subscribed = state == "SUBSCRIBED"
         if state == "SUBSCRIBED":
             self.want_pull()  # catch up on whatever happened while the socket was down
 

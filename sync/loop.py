@@ -62,6 +62,7 @@ class SyncLoop:
             lambda: self.board.current.state == "online",
             hand_over=lambda: self.wake(push=True),
             want_pull=lambda: self.wake(pull=True),
+            live=lambda: (parts := self.current()) is not None and parts.live.subscribed,
         )
 
     @property

@@ -15,8 +15,12 @@ Rules that keep the two apart:
     twice per write and the loop's backoff and error states stay the only ones;
   * a push that fails in the lane is handed to the loop (woken; its round pushes again and classifies the
     error), never retried here;
-  * a push that sent something asks the loop for a pull (as the round did after its push), which then
-    runs while later writes keep going out through the lane.
+  * a push that sent something asks the loop for a pull (as the round does after its push) only while
+    realtime is not subscribed. While it is, what the push changed on the server (the rows, and whatever
+    triggers changed with them) comes back as realtime changes, and anything realtime misses ends in a
+    resubscription, which runs a pull. A pull is some twenty requests (every synced table, settings, the
+    visible tickets, avatars); after every message sent and every read marker it was, with 50 clients
+    chatting, most of the stack's work and the CPU every other hop waited for.
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ class PushLane:
         online: Callable[[], bool],
         hand_over: Callable[[], None],
         want_pull: Callable[[], None],
+        live: Callable[[], bool] = lambda: False,
     ) -> None:
         """``push`` sends the outbox (under the loop's push lock) and returns how many entries went;
         ``online`` says whether the loop is in its online state; ``hand_over`` wakes the loop to push a write
-        itself; ``want_pull`` asks the loop for a pull."""
+        itself; ``want_pull`` asks the loop for a pull; ``live`` says whether realtime is subscribed."""
         self._push, self._online, self._hand_over, self._want_pull = push, online, hand_over, want_pull
+        self._live = live
         self._wanted: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -79,5 +85,5 @@ class PushLane:
                 log.info("push lane: %s: %s; left to the sync loop", type(exc).__name__, exc)
                 self._hand_over()
                 continue
-            if sent:
+            if sent and not self._live():
                 self._want_pull()  # a pull after a push, as the round does, while later pushes go on

@@ -109,3 +109,32 @@ async def test_offline_a_write_wakes_the_loop_and_is_not_pushed_twice(
     engine.wake()
     await wait_for(lambda: engine.status.pending == 0 and engine.status.state == "online", what="the drain")
     assert [r["content"] for r in server.messages_of(ticket_id)] == ["written offline"]
+
+
+async def test_while_realtime_is_subscribed_a_push_asks_for_no_pull(
+    setup: tuple[GatedRemote, FakeUser, str, SyncEngine],
+) -> None:
+    server, _, ticket_id, engine = setup
+    asked: list[bool] = []
+    wake = engine.loop.wake
+
+    def recording_wake(pull: bool = False, push: bool = False) -> None:
+        asked.append(pull)
+        wake(pull, push)
+
+    engine.loop.wake = recording_wake  # type: ignore[method-assign]
+    engine.commands.send_message(ticket_id, "realtime down: pull after")
+    await wait_for(lambda: engine.status.pending == 0, what="the first push")
+    assert asked == [True]  # the lane decided right after the acknowledgement, in the same step
+    assert server.live.on_state is not None
+    server.live.on_state("SUBSCRIBED")  # asks for the catch-up pull itself
+    await wait_for(lambda: not engine.loop.pull_pending and not engine.status.syncing, what="the catch-up pull")
+    asked.clear()
+    engine.commands.send_message(ticket_id, "realtime up: it comes back by realtime")
+    await wait_for(lambda: engine.status.pending == 0, what="the second push")
+    assert asked == []
+    server.live.on_state("CHANNEL_ERROR")
+    asked.clear()
+    engine.commands.send_message(ticket_id, "realtime down again")
+    await wait_for(lambda: engine.status.pending == 0, what="the third push")
+    assert asked == [True]
