@@ -1,11 +1,13 @@
 """Dark mode in a real browser for the parts of the agent workspace that had light leftovers (issue 14): the
 composer's Reply / Internal note toggle follows the theme (its idle half was a light grey in dark mode), and
-the desk settings' business hours with an inbox badge paused outside them. Saves
-artifacts/desk-{composer-note,hours}-{light,dark}.png to look at (docs/screenshots/ keeps reviewed copies).
+the desk settings' business hours with an inbox badge paused outside them, and a canned reply's file on the
+canned replies page. Saves artifacts/desk-{composer-note,hours,canned-files}-{light,dark}.png to look at
+(docs/screenshots/ keeps reviewed copies).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,14 +16,20 @@ import psycopg
 import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from supabase import ClientOptions, create_client
 
 from tests.appproc import AppProcess
 from tests.conftest import create_user
 from tests.stackproc import StackProcess
-from tests.test_browser_app import ARTIFACTS, click, css, driver, sign_in, until_element
+from tests.test_browser_app import ARTIFACTS, REDRAWN, click, css, driver, sign_in, until_element
 from tests.test_sla_calendar import calendar
+from tests.test_sync_support import sql
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated:DeprecationWarning"),
+]
+PDF = b"%PDF-1.4 VAT correction form"
 uses_driver = driver
 uses_calendar = calendar
 
@@ -87,6 +95,27 @@ def test_note_toggle_follows_dark_mode_and_business_hours_read_in_both(
                     (day, day),
                 )
         conn.execute("insert into sla_holidays (day, name) values ('2031-12-25', 'Christmas Day')")
+        reply = str(
+            conn.execute(
+                "insert into canned_replies (title, body) values ('VAT correction form',"
+                " 'Please fill in the attached form and we correct the invoice.') returning id"
+            ).fetchone()[0]  # type: ignore[index]
+        )
+    # a file on the shared canned reply, uploaded as the admin (Storage takes the owner from the token)
+    as_admin = create_client(
+        stack.api_url, stack.anon_key, ClientOptions(headers={"Authorization": f"Bearer {stack.mint(sub=admin.id)}"})
+    )
+    key = f"canned/{reply}/VAT correction form.pdf"
+    as_admin.storage.from_("attachments").upload(key, PDF, {"content-type": "application/pdf"})
+    sql(
+        stack.db_url,
+        "insert into canned_reply_files (canned_reply_id, uploader_id, name, sha256, object_path)"
+        " values (%s, %s, 'VAT correction form.pdf', %s, %s)",
+        reply,
+        admin.id,
+        hashlib.sha256(PDF).hexdigest(),
+        key,
+    )
     sign_in(driver, app, admin.email, admin.password)
     # an admin's first sync brings every earlier test's tickets (the full suite): wait for this one's row
     row = f'[data-ticket-id="{ticket}"][data-testid="ticket-row"]'
@@ -94,8 +123,14 @@ def test_note_toggle_follows_dark_mode_and_business_hours_read_in_both(
     click(driver, row)
     until_element(driver, css("[data-testid=composer-mode]"), lambda e: e.is_displayed())
     until_element(driver, css(f"{row} .sc-sla-paused"), lambda e: e.is_displayed(), timeout=180)
-    click(driver, "[data-testid=composer-mode] .q-btn:nth-child(2)")  # Internal note
-    until_element(driver, css("textarea[data-testid=composer]"), lambda e: "internal" in e.get_attribute("placeholder"))
+
+    def note_mode(d: WebDriver) -> bool:  # Internal note; clicked again if a redraw swallowed the click
+        if "internal" in (d.find_element(*css("textarea[data-testid=composer]")).get_attribute("placeholder") or ""):
+            return True
+        d.find_element(*css("[data-testid=composer-mode] .q-btn:nth-child(2)")).click()
+        return False
+
+    WebDriverWait(driver, 60, poll_frequency=1.0, ignored_exceptions=REDRAWN).until(note_mode)
     WebDriverWait(driver, 30).until(lambda d: min(idle_luminance(d)) > 200)  # light: the idle half is light
     shoot(driver, "composer-note-light")
     click(driver, "[data-testid=dark-toggle]")
@@ -114,3 +149,15 @@ def test_note_toggle_follows_dark_mode_and_business_hours_read_in_both(
     until_element(driver, css("body"), lambda e: "body--dark" not in (e.get_attribute("class") or ""))
     driver.execute_script("document.querySelector('[data-testid=hours-add]').scrollIntoView({block: 'center'})")
     shoot(driver, "hours-light")
+
+    # the canned replies page: the shared reply's file as a chip, with Attach and remove for the admin
+    driver.get(app.url + "/canned")
+    card = f'[data-reply-id="{reply}"]'
+    chip = f"{card} .sc-file-chip"
+    until_element(driver, css(chip), lambda e: "VAT correction form.pdf" in e.text, timeout=180)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", driver.find_element(*css(card)))
+    shoot(driver, "canned-files-light")
+    click(driver, "[data-testid=dark-toggle]")
+    until_element(driver, css("body"), lambda e: "body--dark" in (e.get_attribute("class") or ""))
+    until_element(driver, css(chip), lambda e: e.is_displayed())
+    shoot(driver, "canned-files-dark")
