@@ -68,13 +68,6 @@ def _conditions(f: InboxFilter, me: str, now: datetime, params: dict[str, Any]) 
             keys = [f"{name}{i}" for i in range(len(values))]
             params.update(zip(keys, values, strict=True))
             where.append(f"t.{name} in ({', '.join(':' + k for k in keys)})" if keys else "0")
-    if f.tags:
-        keys = [f"tag{i}" for i in range(len(f.tags))]
-        params.update(zip(keys, f.tags, strict=True))
-        where.append(
-            "exists (select 1 from ticket_tags tt where tt.ticket_id = t.id and tt.removed_at is null"
-            f" and tt.tag_id in ({', '.join(':' + k for k in keys)}))"
-        )
     params["now"] = _ts(now)
     snoozed = "(t.status = 'pending' and t.snoozed_until is not null and t.snoozed_until > :now)"
     where.append(snoozed if f.snoozed else f"not {snoozed}")
@@ -84,6 +77,20 @@ def _conditions(f: InboxFilter, me: str, now: datetime, params: dict[str, Any]) 
     if f.unread_only:
         where.append(_UNREAD)
     return where
+
+
+def _source(f: InboxFilter, params: dict[str, Any]) -> str:
+    """The tickets a filter starts from. With tags, the tagged tickets (the ``ticket_tags_tag`` index) drive the
+    query: left to itself SQLite walked every ticket of the view and probed its tags (a tag view of 5,000
+    tickets took 37 ms instead of 2.5 ms; bench inbox_5k)."""
+    if not f.tags:
+        return "tickets t"
+    keys = [f"tag{i}" for i in range(len(f.tags))]
+    params.update(zip(keys, f.tags, strict=True))
+    return (
+        "(select distinct tt.ticket_id from ticket_tags tt where tt.removed_at is null"
+        f" and tt.tag_id in ({', '.join(':' + k for k in keys)})) g cross join tickets t on t.id = g.ticket_id"
+    )
 
 
 def inbox(
@@ -96,7 +103,9 @@ def inbox(
         where.append("t.customer_id = :me")
     # the page first (filters and order on the tickets alone), then unread counts and previews for its rows
     # only, as reads.inbox does: in one select SQLite would compute them for every ticket the sort saw
-    page = f"select t.rowid as rid, {_DUE} as due from tickets t where {' and '.join(where)}"
+    # the due time is worked out per ticket (a subquery): only when the order needs it for every candidate
+    due = _DUE if f.sort == "sla_due_asc" else "null"
+    page = f"select t.rowid as rid, {due} as due from {_source(f, params)} where {' and '.join(where)}"
     page += f" order by {_ORDER[f.sort]} limit :limit"
     select = _TICKET_SELECT.replace("select t.id,", "select p.due as due, t.id,", 1).replace(
         "from tickets t\n", "from page p join tickets t on t.rowid = p.rid\n"
@@ -109,13 +118,15 @@ def count_unread(conn: sqlite3.Connection, me: str, f: InboxFilter, now: datetim
     """How many tickets of a filter have messages this user has not read (the sidebar's count)."""
     params: dict[str, Any] = {"me": me}
     where = [*_conditions(f, me, now, params), _UNREAD]
-    return int(conn.execute("select count(*) from tickets t where " + " and ".join(where), params).fetchone()[0])
+    sql = f"select count(*) from {_source(f, params)} where " + " and ".join(where)
+    return int(conn.execute(sql, params).fetchone()[0])
 
 
 def count(conn: sqlite3.Connection, me: str, f: InboxFilter, now: datetime) -> int:
     params: dict[str, Any] = {"me": me}
     where = _conditions(f, me, now, params)
-    return int(conn.execute("select count(*) from tickets t where " + " and ".join(where), params).fetchone()[0])
+    sql = f"select count(*) from {_source(f, params)} where " + " and ".join(where)
+    return int(conn.execute(sql, params).fetchone()[0])
 
 
 def _tag(r: sqlite3.Row) -> Tag:
@@ -147,8 +158,10 @@ def sla_of(conn: sqlite3.Connection, ticket_ids: Sequence[str]) -> dict[str, Tic
     out: dict[str, TicketSla] = {}
     for start in range(0, len(ticket_ids), 500):
         chunk = list(ticket_ids[start : start + 500])
+        # the due times of these tickets first (their keys), then each one's ticket: a plain join let SQLite
+        # scan every open ticket by status and look each one's due time up (12 ms instead of 0.1 on 5,000)
         rows = conn.execute(
-            "select s.*, t.first_response_at, t.created_at from ticket_sla s join tickets t on t.id = s.ticket_id"
+            "select s.*, t.first_response_at, t.created_at from ticket_sla s cross join tickets t on t.id = s.ticket_id"
             f" where s.ticket_id in ({','.join('?' * len(chunk))}) and t.status in ('open', 'pending')",
             chunk,
         )
