@@ -184,7 +184,7 @@ const done = arguments[arguments.length - 1];
 const tick = () => {
   const rows = document.querySelectorAll('[data-testid=ticket-row]');
   if (rows.length >= 20 && document.querySelector('[data-testid=ticket-row] .sc-sla')) return done(performance.now());
-  if (performance.now() > 60000) return done(null);
+  if (performance.now() > 120000) return done(null);
   requestAnimationFrame(tick);
 };
 tick();
@@ -201,7 +201,7 @@ const done = arguments[arguments.length - 1];
 const tick = () => { const elapsed = performance.now() - window.scT0;
   const after = () => done(performance.now() - window.scT0);
   if (window.scSignature() !== window.scBefore) return requestAnimationFrame(after);
-  if (elapsed > 30000) return done(null);
+  if (elapsed > 120000) return done(null);
   requestAnimationFrame(tick); };
 tick();
 """
@@ -209,7 +209,7 @@ tick();
 
 def _measure(app: AppProcess) -> tuple[list[float], list[float]]:
     driver = chrome()
-    driver.set_script_timeout(90)
+    driver.set_script_timeout(150)
     try:
         driver.get(app.launch_url)
         paints: list[float] = []
