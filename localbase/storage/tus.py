@@ -66,13 +66,24 @@ def _paths(service: StorageService, upload_id: str) -> tuple[Path, Path]:
     return folder / f"{upload_id}.json", folder / f"{upload_id}.part"
 
 
+def _number(text: str) -> int | None:
+    """A header's non-negative integer: ASCII digits only (`str.isdigit` also takes `²`, which int() refuses)."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _touched(meta_path: Path, part_path: Path) -> float:
+    return max(meta_path.stat().st_mtime, part_path.stat().st_mtime if part_path.exists() else 0)
+
+
 def _load(service: StorageService, upload_id: str, caller: Caller) -> dict[str, Any]:
-    meta_path, _ = _paths(service, upload_id)
+    meta_path, part_path = _paths(service, upload_id)
     try:
         record: dict[str, Any] = json.loads(meta_path.read_text())
+        expired = time.time() - _touched(meta_path, part_path) > EXPIRY_SECONDS
     except (OSError, ValueError):
         raise _error(errors.StorageError(404, "NoSuchUpload", "Upload not found")) from None
-    if record.get("owner") != caller.owner or record.get("role") != caller.role:
+    # an expired upload is gone even before the next creation sweeps its files, as Supabase's expire
+    if expired or record.get("owner") != caller.owner or record.get("role") != caller.role:
         raise _error(errors.StorageError(404, "NoSuchUpload", "Upload not found"))
     return record
 
@@ -83,7 +94,7 @@ def sweep_expired(folder: Path, now: float) -> int:
     for meta_path in folder.glob("*.json"):
         part_path = meta_path.with_suffix(".part")
         try:
-            touched = max(meta_path.stat().st_mtime, part_path.stat().st_mtime if part_path.exists() else 0)
+            touched = _touched(meta_path, part_path)
         except FileNotFoundError:
             continue
         if now - touched > EXPIRY_SECONDS:
@@ -115,10 +126,9 @@ async def create(request: Request) -> Response:
     ctx, service = service_of(request)
     _check_version(request)
     caller = session.identify(ctx, request)
-    length_text = request.headers.get("upload-length", "")
-    if not length_text.isdigit():
+    length = _number(request.headers.get("upload-length", ""))
+    if length is None:
         raise _error(errors.invalid_request("Upload-Length is required (deferred lengths are not supported)"))
-    length = int(length_text)
     meta = parse_metadata(request.headers.get("upload-metadata", ""))
     bucket_id, name = meta.get("bucketName", ""), meta.get("objectName", "")
     if not bucket_id or not name:
@@ -185,10 +195,10 @@ async def patch(request: Request) -> Response:
     record = _load(service, upload_id, caller)
     if request.headers.get("content-type") != "application/offset+octet-stream":
         raise _error(errors.StorageError(415, "TusError", "Content-Type must be application/offset+octet-stream"))
-    offset_text = request.headers.get("upload-offset", "")
-    if not offset_text.isdigit():
+    offset = _number(request.headers.get("upload-offset", ""))
+    if offset is None:
         raise _error(errors.invalid_request("Upload-Offset is required"))
-    offset = await _append(request, service, upload_id, record, caller=caller, offset=int(offset_text))
+    offset = await _append(request, service, upload_id, record, caller=caller, offset=offset)
     return Response(status_code=204, headers={**BASE_HEADERS, "Upload-Offset": str(offset)})
 
 
