@@ -45,7 +45,11 @@ log = logging.getLogger(__name__)
 
 _Page = tuple[list[dict[str, Any]], tuple[int, int]]  # rows and the cursor after them
 PREFETCH = 8  # pages fetched ahead of the writer
-INITIAL_BATCH = 20_000  # rows per SQLite transaction during the initial sync (several pages)
+# the initial sync: rows per SQLite transaction (several pages) and pages that may wait for the writer.
+# Random uuid keys put each batch's index entries all over the indexes, so a commit rewrites about as many
+# pages as the indexes have, whatever the batch's size: fewer, larger batches are the lever (issue 15)
+INITIAL_BATCH = 50_000
+INITIAL_PREFETCH = 50
 
 
 @dataclass
@@ -139,7 +143,7 @@ class Puller:
     async def _pull_table(
         self, table: str, result: PullResult, initial: bool, backfill: set[str], progress: _Progress
     ) -> None:
-        pages: asyncio.Queue[_Page] = asyncio.Queue(PREFETCH)
+        pages: asyncio.Queue[_Page] = asyncio.Queue(INITIAL_PREFETCH if initial else PREFETCH)
 
         fetcher = asyncio.ensure_future(self._fetch_all(table, pages))
         done = 0

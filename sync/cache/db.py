@@ -399,11 +399,13 @@ class Cache:
         await self._store.awrite(lambda c: writes.set_meta(c, _INITIAL_SYNC, writes.now_ts()))
 
     async def finish_initial_sync(self) -> None:
-        """The initial sync pulled everything: build the search index its pages skipped, and mark it done,
-        in one transaction (a crash before the commit leaves it to the next, still initial, pull)."""
+        """The initial sync pulled everything: build the search indexes its pages skipped and the tickets'
+        unread state (schema v12), and mark it done, in one transaction (a crash before the commit leaves it
+        to the next, still initial, pull)."""
 
         def write(conn: sqlite3.Connection) -> None:
             writes.rebuild_search(conn)
+            writes.recount_unread(conn)
             writes.set_meta(conn, _INITIAL_SYNC, writes.now_ts())
 
         await self._store.awrite(write)
@@ -461,8 +463,12 @@ class Cache:
         """One pulled page and the cursor that passes it, in one transaction (a crash resumes after it)."""
 
         def write(conn: sqlite3.Connection) -> Applied:
+            if initial:  # per-row index and unread work is left to finish_initial_sync (schema v12)
+                writes.set_meta(conn, writes.BULK, "1")
             applied = self._apply(conn, table, rows, initial, messages_synced=not initial)
             writes.set_cursor(conn, table, cursor)
+            if initial:
+                conn.execute("delete from meta where key = ?", (writes.BULK,))
             return applied
 
         return await self._after_drop(await self._store.awrite(write))

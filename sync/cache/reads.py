@@ -7,13 +7,14 @@ Every query here is served by an index of sync/cache/schema.py: the inbox by ``t
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import sqlite_utils
-
 from sync.models import Message, Profile, SearchHit, Ticket
+
+_WORD = re.compile(r"[^\W_]+")  # a token of FTS5's unicode61 tokenizer: letters and digits
 
 _TICKET_SELECT = """
 select t.id, t.customer_id, t.assignee_id, t.subject, t.status, t.priority, t.created_at, t.updated_at,
@@ -164,9 +165,11 @@ def agents(conn: sqlite3.Connection) -> list[Profile]:
 
 
 def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[SearchHit]:
-    """FTS5 over ticket subjects and message contents; the user's text is quoted, so words like
-    NOT/OR and stray quotes are searched for rather than parsed as FTS syntax."""
-    quoted = sqlite_utils.Database(conn).quote_fts(query.strip()) if query.strip() else ""
+    """FTS5 over ticket subjects and message contents: every word of the user's text (as the tokenizer
+    splits it: letters and digits) must occur, each quoted, so NOT/OR and stray quotes are searched for
+    rather than parsed as FTS syntax. The message index keeps no positions (schema v12), so words are never
+    sent as a phrase ("e-mail" finds messages with "e" and "mail")."""
+    quoted = " ".join(f'"{word}"' for word in _WORD.findall(query))
     if not quoted:
         return []
     limit = max(1, min(int(limit), 500))

@@ -279,5 +279,62 @@ create table canned_reply_files (
 create index canned_reply_files_reply on canned_reply_files (canned_reply_id, created_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
+# v12: a smaller cache (issue 15; at 1M messages the file was 6 x the text, by dbstat: the covering thread index
+# 193 MB, the search index 61 MB of positions plus 10 MB of sizes). The thread index goes back to what thread
+# pages and previews walk (unread counts no longer probe it: v9), and the search index keeps which messages
+# hold a word, not where (`detail=none`, no column sizes): search ANDs the user's words and orders by rowid,
+# so positions (phrases, NEAR) and sizes (bm25) were never used; snippets re-read the text. Built in one pass.
+# And the initial sync's speed: while a page of the initial sync is applied (`meta.bulk_apply` is set inside
+# its transaction only), inserted tickets and messages leave the subject index and the unread columns to
+# `Cache.finish_initial_sync` (a rebuild and one grouped pass instead of work per row: the tickets' triggers
+# were 80 % of applying them), and a new ticket row looks for its messages and markers only when there are any.
+V12 = """
+drop index messages_thread;
+create index messages_thread on messages (ticket_id, created_at desc, id desc);
+
+drop trigger messages_fts_ad;
+drop trigger messages_fts_au;
+drop table messages_fts;
+create virtual table messages_fts using fts5 (
+  content, content='messages', content_rowid='rowid', detail='none', columnsize=0
+);
+create trigger messages_fts_ad after delete on messages begin
+  insert into messages_fts (messages_fts, rowid, content) values ('delete', old.rowid, old.content);
+end;
+create trigger messages_fts_au after update of content on messages when old.content <> new.content begin
+  insert into messages_fts (messages_fts, rowid, content) values ('delete', old.rowid, old.content);
+  insert into messages_fts (rowid, content) values (new.rowid, new.content);
+end;
+insert into messages_fts (messages_fts) values ('rebuild');
+
+drop trigger messages_unread_ai;
+create trigger messages_unread_ai after insert on messages
+when new.deleted_at is null and new.sender_id <> coalesce((select value from meta where key = 'user_id'), '')
+  and not exists (select 1 from meta where key = 'bulk_apply')
+begin
+  update tickets set others_last_at = new.created_at
+  where id = new.ticket_id and (others_last_at is null or others_last_at < new.created_at);
+end;
+drop trigger tickets_unread_ai;
+create trigger tickets_unread_ai after insert on tickets
+when not exists (select 1 from meta where key = 'bulk_apply')
+  and (exists (select 1 from messages m where m.ticket_id = new.id)
+       or exists (select 1 from ticket_reads r where r.ticket_id = new.id))
+begin
+  update tickets set
+    others_last_at = (select max(m.created_at) from messages m where m.ticket_id = new.id
+                      and m.deleted_at is null
+                      and m.sender_id <> coalesce((select value from meta where key = 'user_id'), '')),
+    my_read_at = (select r.last_read_at from ticket_reads r where r.ticket_id = new.id
+                  and r.user_id = coalesce((select value from meta where key = 'user_id'), ''))
+  where id = new.id;
+end;
+drop trigger tickets_fts_ai;
+create trigger tickets_fts_ai after insert on tickets when not exists (select 1 from meta where key = 'bulk_apply')
+begin
+  insert into tickets_fts (rowid, subject) values (new.rowid, new.subject);
+end;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
 VERSION = len(MIGRATIONS)
