@@ -72,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--connections",
         type=int,
         default=8,
-        help="SMTP connections used side by side, one mail each per wave (default %(default)s)",
+        help="mails per wave, one per SMTP connection; the worker keeps three such sets of connections"
+        " (default %(default)s)",
     )
     parser.add_argument(
         "--api-url",

@@ -13,7 +13,16 @@ whose "." had not left yet when the worker died right after the `delivering` com
 Mails go out in waves over `connections` SMTP connections, one mail per connection: every mail of a
 wave is brought up to its "." first (the connections in lockstep, smtp.begin_many), then one statement
 marks the whole wave `delivering`, then the "."s go out back to back and the replies are read. A wave
-costs a few round trips, whatever its size, instead of a few per mail.
+costs a few round trips, whatever its size, instead of a few per mail. Waves rotate through LANES lanes
+of `connections` connections each: wave n's `delivering` commit and, the moment it returns, its "."s run
+on a marking thread (a third database connection, same token), while the main thread reads older waves'
+replies and begins the next waves on the lanes those freed, so the commit's round trip (and its WAL
+flush) no longer stalls the SMTP side. Nothing about the order per mail changes: a mail's "." goes only
+after its rows' `delivering` commit returned, and right after it, as before.
+
+Recovery of other workers' rows runs when a claim finds nothing and otherwise every RECOVER_EVERY
+seconds, not before every claim (it reads pg_locks and every waiting row: a few ms a batch, for rows
+that are rare and only need to come back eventually).
 
 `run` claims one batch ahead: a second thread, on its own database connection under the same claim
 token, recovers, claims and composes batch n+1 while batch n goes out, so the database round trips and
@@ -28,6 +37,7 @@ import smtplib
 import threading
 import time
 import uuid
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -40,6 +50,9 @@ from notify.smtp import SmtpRefused, SmtpTarget, Transport, begin_many, wire_bod
 log = logging.getLogger("notify")
 
 WAKE_EVERY = 10.0  # seconds between wake-ups of snoozed tickets
+Handover = tuple[list[tuple[Transport, Outgoing]], list[tuple[Transport, Outgoing, Exception]]]  # handed, broken
+RECOVER_EVERY = 5.0  # seconds between looks for dead workers' rows while there is work (always when idle)
+LANES = 3  # sets of `connections` SMTP connections that waves rotate through
 
 
 @dataclass(frozen=True)
@@ -81,14 +94,21 @@ class Worker:
         self.settings = settings
         self.target = SmtpTarget.parse(settings.smtp_url)
         self.queue = Queue(settings.db_url)
-        self.transports = [Transport(self.target) for _ in range(settings.connections)]
+        self.lanes = [[Transport(self.target) for _ in range(settings.connections)] for _ in range(LANES)]
+        self.transports = [t for lane in self.lanes for t in lane]
+        # the `delivering` commits, on their own connection (same token) and thread, overlapping the SMTP side
+        self._marks = self.queue.sibling()
+        self._marker = ThreadPoolExecutor(1, thread_name_prefix="notify-mark")
         self.stats = Stats()
         self._next_wake = 0.0
         self._next_purge = 0.0
+        self._recover_at: dict[int, float] = {}  # per claiming connection (id of its Queue): next recovery
 
     def close(self) -> None:
         for t in self.transports:
             t.close()
+        self._marker.shutdown()
+        self._marks.close()
         self.queue.close()
 
     def run(self, stop: threading.Event | None = None, *, once: bool = False) -> Stats:
@@ -137,21 +157,44 @@ class Worker:
                 log.warning("orphan purge: %s", exc)
 
     def _claim_batch(self, queue: Queue) -> list[Outgoing] | None:
-        """Recover, claim due groups and compose their mails on `queue`; None when nothing was due."""
+        """Recover (now and then), claim due groups and compose their mails on `queue`; None when nothing
+        was due, even after a recovery."""
         s = self.settings
-        self.stats.recovered += queue.recover()
+        recovered = self._recover(queue, force=False)
         groups = queue.claim(delay=s.delay, groups=s.batch, lease=s.lease)
+        if not groups and not recovered and self._recover(queue, force=True):
+            groups = queue.claim(delay=s.delay, groups=s.batch, lease=s.lease)
         if not groups:
             return None
         return [mail for mail in (self._prepare(g, queue) for g in groups) if mail is not None]
 
+    def _recover(self, queue: Queue, *, force: bool) -> bool:
+        """Give back dead workers' rows if it is time (or `force`); whether a recovery ran."""
+        now = time.monotonic()
+        if not force and now < self._recover_at.get(id(queue), 0.0):
+            return False
+        self.stats.recovered += queue.recover()
+        self._recover_at[id(queue)] = now + RECOVER_EVERY
+        return True
+
     def _send_batch(self, outgoing: list[Outgoing]) -> None:
+        """The batch in waves, rotating through the lanes; wave n is finished only once LANES - 1 later waves
+        have begun (or the batch ended), so its `delivering` commit overlaps their SMTP round trips."""
         s = self.settings
         delivered: list[int] = []
+        pending: deque[tuple[list[tuple[Transport, Outgoing]], Future[Handover]]] = deque()
         try:
-            for start in range(0, len(outgoing), s.connections):
-                delivered += self._send_wave(outgoing[start : start + s.connections])
+            for n, start in enumerate(range(0, len(outgoing), s.connections)):
+                begun = self._begin_wave(self.lanes[n % LANES], outgoing[start : start + s.connections])
+                pending.append((begun, self._marker.submit(self._hand_over, begun)))
+                while len(pending) >= LANES or (pending and start + s.connections >= len(outgoing)):
+                    delivered += self._finish_wave(*pending.popleft())  # frees its lane for the next wave
         finally:
+            while pending:  # something failed with waves under way: their "."s are still owed
+                try:
+                    delivered += self._finish_wave(*pending.popleft())
+                except Exception as exc:  # the database went: its rows stay claimed, recovery requeues them
+                    log.warning("could not finish a wave after an error: %s", exc)
             self.queue.sent(delivered)
 
     def step(self) -> bool:
@@ -195,11 +238,11 @@ class Worker:
             wire_body(compose(envelope, items, group.context, s.from_address)),
         )
 
-    def _send_wave(self, wave: list[Outgoing]) -> list[int]:
-        """Up to one mail per connection; returns the ids now waiting for their `sent` mark."""
-        s = self.settings
-        pairs = list(zip(self.transports, wave, strict=False))
-        errors = begin_many([(t, m.recipient, m.body) for t, m in pairs], s.from_address)
+    def _begin_wave(self, lane: list[Transport], wave: list[Outgoing]) -> list[tuple[Transport, Outgoing]]:
+        """MAIL/RCPT/DATA and the body of up to one mail per connection of `lane`; the mails that now wait
+        only for their "." (the others are back in the queue or failed)."""
+        pairs = list(zip(lane, wave, strict=False))
+        errors = begin_many([(t, m.recipient, m.body) for t, m in pairs], self.settings.from_address)
         begun: list[tuple[Transport, Outgoing]] = []
         for (transport, mail), error in zip(pairs, errors, strict=True):
             if error is None:
@@ -208,11 +251,20 @@ class Worker:
                 self._not_sent(mail, error.outcome, str(error))
             else:
                 self._not_sent(mail, Outcome.RETRY, f"SMTP connection: {error}")
-        held = self.queue.delivering([m for _, m in begun])
-        # from here on a held mail may be delivered: its rows never go back to the queue unless the
-        # server says it refused the mail
+        return begun
+
+    def _hand_over(self, begun: list[tuple[Transport, Outgoing]]) -> Handover:
+        """On the marking thread: commit `delivering` for the wave, then at once the "."s of the mails it held
+        (the window in which a killed worker loses a mail stays as short as the commit's return). A mail whose
+        rows another worker took over is dropped unfinished; a failed commit drops them all."""
+        try:
+            held = self._marks.delivering([m for _, m in begun])
+        except BaseException:
+            for transport, _ in begun:
+                transport.abort()  # no "." without the commit: the server discards these half mails
+            raise
         handed: list[tuple[Transport, Outgoing]] = []
-        delivered: list[int] = []
+        broken: list[tuple[Transport, Outgoing, Exception]] = []
         for transport, mail in begun:
             if mail.mail_id not in held:
                 transport.abort()  # another worker took these over (our lease ran out): send nothing
@@ -221,7 +273,17 @@ class Worker:
                 transport.end_data()
                 handed.append((transport, mail))
             except (OSError, smtplib.SMTPException) as exc:
-                delivered += self._unknown(transport, mail, exc)
+                broken.append((transport, mail, exc))
+        return handed, broken
+
+    def _finish_wave(self, begun: list[tuple[Transport, Outgoing]], marking: Future[Handover]) -> list[int]:
+        """The replies to a wave's "."s, once it was handed over; returns the ids now waiting for their `sent`
+        mark. From the `delivering` commit on, a held mail may be delivered: its rows never go back to the
+        queue unless the server says it refused the mail."""
+        handed, broken = marking.result()
+        delivered: list[int] = []
+        for transport, mail, exc in broken:
+            delivered += self._unknown(transport, mail, exc)
         for transport, mail in handed:
             try:
                 code, message = transport.reply()
