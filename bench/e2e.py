@@ -16,6 +16,11 @@ p50; extra fields: idle p95, loaded p50/p95, and `late_idle`/`late_loaded`: mess
 within `WAIT_S` (left out of the percentiles, so a count above 0 means the percentiles flatter the run).
 Baseline: raw realtime insert → delivery on a websocket (one
 subscriber, `bench/realtime.py`), p50, measured in the same run.
+
+Run alone, the bench also says where the time goes: the harness turns on the hop trace (sync/hops.py,
+localbase/hops.py), the customer's page stamps when the app's update with the bubble arrives, when the bubble is
+in its DOM and when it is painted, and bench/e2e_hops.py joins the stamps into per-segment p50s (extra fields
+`hops_idle`, `hops_loaded`; the p50/p95 table on stderr).
 """
 
 from __future__ import annotations
