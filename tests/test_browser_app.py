@@ -125,11 +125,49 @@ def click(driver: WebDriver, selector: str) -> None:
     act(driver, css(selector), lambda e: e.click())
 
 
+def fill(driver: WebDriver, locator: Locator, text: str, timeout: float = 30) -> None:
+    """Make the input hold exactly ``text``. Typing is not one step: when the field is redrawn half-way (a
+    loaded machine, a reconnect), a plain retry types the whole text after what the first try left, so
+    the value is checked and, if it differs, selected and typed over again."""
+
+    def attempt(d: WebDriver) -> bool:
+        try:
+            element = d.find_element(*locator)
+            if not element.is_displayed():
+                return False
+            if element.get_attribute("value") != text:
+                element.send_keys(Keys.CONTROL, "a")
+                element.send_keys(text)
+            return d.find_element(*locator).get_attribute("value") == text
+        except REDRAWN:
+            return False
+
+    WebDriverWait(driver, timeout, ignored_exceptions=REDRAWN).until(attempt)
+
+
 def sign_in(driver: WebDriver, app: AppProcess, email: str, password: str) -> None:
+    """Sign in through the page; returns once the app has moved on from the password step (the inbox, or
+    the code step of a two-step account), and fails with the page's error when it stayed there."""
     driver.get(app.launch_url)  # the window the app opens carries the launch secret
     driver.get(app.url + "/signin")
-    act(driver, css("input[data-testid=email]"), lambda e: e.send_keys(email))
-    act(driver, css("input[data-testid=password]"), lambda e: e.send_keys(password, Keys.ENTER))
+    fill(driver, css("input[data-testid=email]"), email)
+    fill(driver, css("input[data-testid=password]"), password)
+    act(driver, css("input[data-testid=password]"), lambda e: e.send_keys(Keys.ENTER))
+
+    def moved_on(d: WebDriver) -> bool:
+        if not d.current_url.split("?")[0].endswith("/signin"):
+            return True
+        try:
+            if any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, "input[data-testid=signin-code]")):
+                return True
+            error = " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-testid=signin-error]"))
+        except REDRAWN:
+            return False
+        if error.strip():
+            raise AssertionError(f"sign-in as {email} refused: {error}")
+        return False
+
+    WebDriverWait(driver, 120, ignored_exceptions=REDRAWN).until(moved_on)
 
 
 def seed(db_url: str, users: Users, subject: str) -> str:
