@@ -1,5 +1,9 @@
 """Partial sync for the signed-in user: the cached scope, and what lies outside it fetched on demand
-(the rules and the server calls are in sync/scope.py)."""
+(the rules and the server calls are in sync/scope.py).
+
+On demand also covers the first sync: a big desk's first pull takes minutes, and a thread the user opens
+meanwhile is fetched at once by ticket id (``fetch_thread_now``) instead of when the cursor reaches it; the
+pull brings the same rows again later, which changes nothing (rows are upserted by id)."""
 
 from __future__ import annotations
 
@@ -47,3 +51,12 @@ class PartialSync:
         """Full-text search on the server (RLS applies), for what a partial cache does not hold."""
         await self.account.ensure_fresh()
         return await self.account.with_refresh(lambda: scope.search(self.remote, query, limit))
+
+    async def fetch_thread_now(self, ticket_id: str) -> bool:
+        """During the first sync: fetch this ticket's thread, files and read markers now (the one the user
+        opened comes first). Returns whether it fetched (False once the first sync is done: nothing to do)."""
+        if self.cache.initial_sync_done():
+            return False
+        await self.account.ensure_fresh()
+        await self.account.with_refresh(lambda: self.puller.backfill(ticket_id, self.emit))
+        return True

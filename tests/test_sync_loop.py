@@ -276,3 +276,61 @@ async def test_a_reply_written_during_a_long_first_sync_goes_out_before_the_sync
     mine = [m for m in thread if m.content == "written during the first sync"]
     assert len(mine) == 1 and mine[0].local_state == "sent"
     assert len(world.server.messages_of(tid)) == 2501
+
+
+async def test_a_thread_opened_during_the_first_sync_is_fetched_at_once(world: World) -> None:
+    """The first pull reaches a new ticket's messages last (cursor order); the thread the user opens meanwhile
+    is fetched by ticket id right away, and the pull's later copy of the same rows changes nothing."""
+    old = world.server.add_ticket(world.customer, world.agent, "Old ticket")
+    for i in range(1500):
+        world.server.write(
+            "messages",
+            {
+                "id": str(uuid.uuid4()),
+                "ticket_id": old,
+                "sender_id": world.customer.id,
+                "content": f"old message {i}",
+                "is_internal": False,
+                "created_at": world.server.stamp(),
+            },
+        )
+    new = world.server.add_ticket(world.customer, world.agent, "New ticket")
+    for text in ("The export hangs.", "Since this morning."):
+        world.server.write(
+            "messages",
+            {
+                "id": str(uuid.uuid4()),
+                "ticket_id": new,
+                "sender_id": world.customer.id,
+                "content": text,
+                "is_internal": False,
+                "created_at": world.server.stamp(),
+            },
+        )
+    messages_asked, release = asyncio.Event(), asyncio.Event()
+    plain_pull = world.server.pull
+
+    async def slow_pull(table: str, after: tuple[int, int], max_rows: int = 1000) -> list[dict[str, Any]]:
+        if table == "messages":
+            messages_asked.set()
+            await release.wait()
+        return await plain_pull(table, after, max_rows)
+
+    world.server.pull = slow_pull  # type: ignore[method-assign]
+    agent, log = await world.engine(world.agent)
+    agent.loop.poll_interval = 3600
+    await agent.start()
+    try:
+        await asyncio.wait_for(messages_asked.wait(), 10)
+        assert agent.cache.has_ticket(new) and agent.cache.thread(new) == []  # the ticket row, not its thread
+        assert await agent.partial.fetch_thread_now(new)
+        assert [m.content for m in agent.cache.thread(new)] == ["The export hangs.", "Since this morning."]
+        assert any(isinstance(e, events.MessagesChanged) and e.ticket_id == new for e in log)
+        assert not agent.cache.initial_sync_done()
+    finally:
+        release.set()
+    await wait_for(agent.cache.initial_sync_done, 10, "the first sync to finish")
+    assert [m.content for m in agent.cache.thread(new)] == ["The export hangs.", "Since this morning."]
+    assert await agent.cache.acount("messages") == 1502  # every old message, the opened thread once
+    assert not await agent.partial.fetch_thread_now(new)  # done: nothing to fetch early any more
+    assert [h.ticket_id for h in agent.cache.search("export")] == [new]  # indexed once, not twice

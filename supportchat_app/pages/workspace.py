@@ -144,6 +144,8 @@ class WorkspaceView:
                 self.workspace.events.subscribe(context.on_event)
         self._mark_read()
         background_tasks.create(self._safely(self.engine.presence.watch(ticket_id)), name="watch ticket")
+        if not self.engine.cache.initial_sync_done():  # the first sync is still running: this thread first
+            background_tasks.create(self._safely(self.engine.partial.fetch_thread_now(ticket_id)), name="thread now")
 
     def _leave_ticket(self) -> None:
         if self.state.selected and self.pane is not None:
@@ -157,11 +159,11 @@ class WorkspaceView:
             with self.client:
                 self.open_ticket(ticket_id)
 
-    async def _safely(self, coro: Coroutine[Any, Any, None]) -> None:
+    async def _safely(self, coro: Coroutine[Any, Any, object]) -> None:
         try:
             await coro
-        except Exception as exc:  # presence is a nicety; offline it simply does not work
-            log.info("presence call failed: %s", exc)
+        except Exception as exc:  # presence and early fetches are niceties; offline they simply do not work
+            log.info("background call failed: %s", exc)
 
     def _mark_read(self) -> None:
         if self.state.selected and self.focused:
