@@ -67,6 +67,14 @@ def drop_process_pool() -> None:
         nicegui_run.process_pool = None
 
 
+# How long the server keeps a page whose socket went quiet. NiceGUI's default (3 s) also sets the socket's ping
+# timeout to 2 s, so a machine busy for two seconds (a first sync, a build, a sleeping laptop) dropped the
+# page: NiceGUI then reloads it and whatever was in flight (an open inline edit, a click, keystrokes) is lost.
+# The app and its page are on the same machine; 30 s (ping every 24 s, 12 s to answer) only costs keeping a
+# closed tab's elements a little longer.
+RECONNECT_TIMEOUT = 30.0
+
+
 def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bool = True) -> None:
     """Serve the app; `guarded` puts the launch guard in front of everything (`launch.LaunchGuard`): the
     printed (or opened) URL carries a one-time token, the key file in the data dir lets `supportchat open`
@@ -100,6 +108,7 @@ def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bo
         favicon=icon(),
         dark=None,
         window_size=WINDOW_SIZE if native else None,
+        reconnect_timeout=RECONNECT_TIMEOUT,
     )
 
 

@@ -150,6 +150,9 @@ def sign_in(driver: WebDriver, app: AppProcess, email: str, password: str) -> No
     the code step of a two-step account), and fails with the page's error when it stayed there."""
     driver.get(app.launch_url)  # the window the app opens carries the launch secret
     driver.get(app.url + "/signin")
+    # NiceGUI holds events typed before its socket's handshake and sends each on its own 10 ms timer, which
+    # can reorder keystrokes (the server then held a shorter password): type once the page is connected
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return window.did_handshake === true"))
     fill(driver, css("input[data-testid=email]"), email)
     fill(driver, css("input[data-testid=password]"), password)
     act(driver, css("input[data-testid=password]"), lambda e: e.send_keys(Keys.ENTER))
