@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Users
+from tests.conftest import Users, create_user
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
@@ -42,13 +42,15 @@ async def test_admins_make_shared_macros_agents_personal_ones(
     app_data: Path, users: Users, stack: StackProcess
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
+    # fresh staff: their first syncs are short even late in the full suite (the shared ones see every ticket)
+    admin_account, agent_account = create_user(stack.db_url, "admin"), create_user(stack.db_url, "agent")
     tag = sql(
         stack.db_url, "insert into tags (name, color) values (%s, '#16a34a') returning id::text", f"done-{suffix}"
     )
     tag_id = tag[0][0]
     shared, personal = f"Resolve {suffix}", f"Mine {suffix}"
     async with running_app() as admin:
-        await sign_in(admin, users.admin)
+        await sign_in(admin, admin_account)
         await eventually(lambda: any(t.id == tag_id for t in engine_of(admin).workspace.tags()), "the tag")
         await admin.open("/macros")
         admin.find(marker="macro-new").click()
@@ -81,7 +83,7 @@ async def test_admins_make_shared_macros_agents_personal_ones(
         macro_id = next(m.id for m in engine_of(admin).workspace.macros() if m.name == shared)
 
         agent = another_user()
-        await sign_in(agent, users.agent2)
+        await sign_in(agent, agent_account)
         await eventually(lambda: any(m.name == shared for m in engine_of(agent).workspace.macros()), "pulled")
         await agent.open("/macros")
         await agent.should_see(marker=f"macro-row-{macro_id}", retries=WAIT)
@@ -92,7 +94,7 @@ async def test_admins_make_shared_macros_agents_personal_ones(
         _one(agent, "macro-status").value = "pending"
         agent.find(marker="macro-save").click()
         await eventually(
-            lambda: _server(stack.db_url, personal) == [(users.agent2.id, None, {"status": "pending"}, False)],
+            lambda: _server(stack.db_url, personal) == [(agent_account.id, None, {"status": "pending"}, False)],
             "the personal macro on the server",
             timeout=60,
         )
@@ -105,7 +107,7 @@ async def test_admins_make_shared_macros_agents_personal_ones(
         await eventually(
             lambda: (
                 _server(stack.db_url, personal)
-                == [(users.agent2.id, "Waiting for your answer.", {"remove_tags": [tag_id]}, False)]
+                == [(agent_account.id, "Waiting for your answer.", {"remove_tags": [tag_id]}, False)]
             ),
             "the edit on the server",
             timeout=60,
