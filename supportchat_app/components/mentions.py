@@ -92,14 +92,18 @@ class MentionPicker(ui.row):
         self.set_visibility(False)
 
     def update_for(self, text: str) -> None:
-        self.clear()
         found = suggestions(text, self.engine.cache.agents(), self.user.id) if self.is_note() else None
         at = len(text) - len(found[0]) - 1 if found else None
         if at != self.dismissed:
             self.dismissed = None
         shown = bool(found and found[1]) and self.dismissed is None
+        people = found[1] if found and shown else []
+        same = shown and self.visible and [p.id for p in people] == [p.id for p in self.people]
+        self.typed, self.people = (found[0] if found and shown else ""), people
+        if same:  # more of the name typed, the same people: keep the chips (and the highlight the keys moved)
+            return
+        self.clear()
         self.set_visibility(shown)
-        self.typed, self.people = (found[0], found[1]) if found and shown else ("", [])
         if not shown:
             return
         with self:
