@@ -1,6 +1,9 @@
 """Edits and deletes on the thread's bubbles (issue 13, issue 10 item 4): the "edited" mark (staff click it for
 the revisions), the message menu on bubbles the user may still change (Edit in place with Save/Cancel, Esc
-cancels; Delete after a confirmation), and the revisions dialog. Everything goes through
+cancels; Delete after a confirmation), and the revisions dialog. The editor's text is kept in the cache as it is
+typed (``cache.edit_drafts``, sync/cache/edit_drafts.py) and the editor reopens with it when the thread is drawn
+again (a crash, a restart, another ticket in between); Save or Cancel drops it, and a message that can no
+longer be edited drops it too. Everything goes through
 ``engine.history`` (sync/history.py): the menu is offered only while the server would allow it (own message,
 ticket not closed, within the project's edit window; an admin deletes any message), and is checked again
 when opened, since the window closes while the thread stays open.
@@ -11,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from nicegui import events, ui
+from nicegui import background_tasks, events, ui
 
 from supportchat_app import fmt
 from sync.models import Message
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
+
+DRAFT_EVERY = 0.5  # seconds between looks at the editor's text for the cache (kept only when it changed)
 
 # Esc cancels, Ctrl/Cmd+Enter saves; plain Enter is a new line (an edit is often of a longer text)
 _KEYS_JS = "(e) => { if (e.key === 'Escape' || ((e.ctrlKey || e.metaKey) && e.key === 'Enter')) emit(e.key); }"
@@ -30,6 +35,12 @@ class MessageActions:
         self.engine, self.name_of = engine, name_of
         user = engine.user
         self.staff = user is not None and user.is_staff
+        self._drafts: dict[str, str] | None = None  # unsaved edits of this thread's ticket, read once
+
+    def _draft_of(self, message: Message) -> str | None:
+        if self._drafts is None:
+            self._drafts = self.engine.cache.edit_drafts.of_ticket(message.ticket_id)
+        return self._drafts.pop(message.id, None)
 
     # the header: "edited" and the menu -------------------------------------------------------------------
     def header(self, message: Message, body: Callable[[], ui.label | None]) -> None:
@@ -45,6 +56,12 @@ class MessageActions:
                 mark.classes("cursor-pointer underline decoration-dotted").on(
                     "click", lambda: self.show_revisions(message)
                 )
+        draft = self._draft_of(message)
+        if draft is not None:  # an edit left unsaved: reopen it once the bubble is built, or let it go
+            if not message.deleted_at and self._may_edit(message):
+                ui.timer(0, lambda: self.start_edit(message.id, body(), draft), once=True)
+            else:
+                self._forget(message.id)
         if message.deleted_at or not (self._may_edit(message) or self._may_delete(message)):
             return
         with (
@@ -79,11 +96,12 @@ class MessageActions:
                 ui.menu_item("This message can no longer be changed").props("disable")
 
     # edit in place -----------------------------------------------------------------------------------------
-    def start_edit(self, message_id: str, body: ui.label | None) -> None:
+    def start_edit(self, message_id: str, body: ui.label | None, text: str | None = None) -> None:
+        """Open the editor in place of the bubble's text, with ``text`` (an unsaved edit) or the message's."""
         message = self.engine.cache.message(message_id)
-        if body is None or message is None or body.parent_slot is None:
+        if body is None or message is None or body.parent_slot is None or body.parent_slot.parent.is_deleted:
             return
-        InlineEditor(message, body, on_save=self._save)
+        InlineEditor(message, body, on_save=self._save, on_draft=self._keep, on_close=self._forget, text=text)
 
     def _save(self, message_id: str, text: str) -> bool:
         try:
@@ -92,6 +110,14 @@ class MessageActions:
             ui.notify(f"Not saved: {exc}.", type="warning")
             return False
         return True
+
+    def _keep(self, message: Message, text: str) -> None:
+        background_tasks.create(
+            self.engine.cache.edit_drafts.asave(message.id, message.ticket_id, text), name="save edit draft"
+        )
+
+    def _forget(self, message_id: str) -> None:
+        background_tasks.create(self.engine.cache.edit_drafts.aclear(message_id), name="clear edit draft")
 
     # delete ------------------------------------------------------------------------------------------------
     def confirm_delete(self, message_id: str) -> None:
@@ -151,20 +177,32 @@ class MessageActions:
 
 
 class InlineEditor(ui.column):
-    """The bubble's text replaced by a text box with Save/Cancel, in place; Esc cancels, Ctrl+Enter saves."""
+    """The bubble's text replaced by a text box with Save/Cancel, in place; Esc cancels, Ctrl+Enter saves. The
+    text is handed to ``on_draft`` once it rests (DRAFT_EVERY), and ``on_close`` runs when Save or Cancel ends it."""
 
-    def __init__(self, message: Message, body: ui.label, on_save: Callable[[str, str], bool]) -> None:
+    def __init__(
+        self,
+        message: Message,
+        body: ui.label,
+        on_save: Callable[[str, str], bool],
+        *,
+        on_draft: Callable[[Message, str], None] = lambda _m, _t: None,
+        on_close: Callable[[str], None] = lambda _m: None,
+        text: str | None = None,
+    ) -> None:
         parent = body.parent_slot.parent if body.parent_slot is not None else None
         assert parent is not None
         with parent:
             super().__init__()
-        self.body, self.message_id, self._on_save = body, message.id, on_save
+        self.body, self.message, self.message_id, self._on_save = body, message, message.id, on_save
+        self._on_draft, self._on_close = on_draft, on_close
+        self._kept = message.content if text is None else text
         self.classes("gap-1 min-w-[280px] w-full items-end").props('data-testid="inline-editor"').mark("inline-editor")
         self.move(parent, target_index=list(parent).index(body) + 1)
         body.set_visibility(False)
         with self:
             self.input = (
-                ui.textarea(value=message.content)
+                ui.textarea(value=self._kept)
                 .props('outlined autogrow dense autofocus data-testid="edit-input"')
                 .mark("edit-input")
                 .classes("w-full sc-input")
@@ -177,6 +215,7 @@ class InlineEditor(ui.column):
                 ui.button("Save", on_click=self.save).props(
                     'unelevated dense no-caps color=primary data-testid="edit-save"'
                 ).mark("edit-save")
+            ui.timer(DRAFT_EVERY, self._keep_draft)
 
     def _key(self, e: events.GenericEventArguments) -> None:
         if e.args == "Escape":
@@ -184,8 +223,15 @@ class InlineEditor(ui.column):
         else:
             self.save()
 
+    def _keep_draft(self) -> None:
+        text = str(self.input.value or "")
+        if text != self._kept:
+            self._kept = text
+            self._on_draft(self.message, text)
+
     def cancel(self) -> None:
         self.body.set_visibility(True)
+        self._on_close(self.message_id)
         self.delete()
 
     def save(self) -> None:

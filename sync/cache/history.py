@@ -167,8 +167,8 @@ def landing_tombstones(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any
 def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now: str) -> list[str]:
     """Everything the cache holds of these messages' text, beside the row itself: revisions, queued or failed
     edits, attachment rows (returns their downloaded files' paths for the caller to delete; the files this user
-    uploaded are queued for removal from Storage, after the delete) and copies of the text in the ticket's
-    draft."""
+    uploaded are queued for removal from Storage, after the delete), an unsaved inline edit of it and copies of
+    the text in the ticket's draft."""
     files: list[str] = []
     for d in dropped:
         mine = [
@@ -182,6 +182,7 @@ def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now
             _enqueue(conn, PURGE, d.ticket_id, {"id": d.message_id, "paths": mine}, now)
         conn.execute("delete from message_revisions where message_id = ?", (d.message_id,))
         conn.execute("delete from outbox where kind = ? and entity_id = ?", (EDIT, d.message_id))
+        conn.execute("delete from edit_drafts where message_id = ?", (d.message_id,))
         files += [
             str(r[0])
             for r in conn.execute(

@@ -336,5 +336,13 @@ begin
 end;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
+# v13: the unsaved text of inline edits (sync/cache/edit_drafts.py), restored when the thread reopens
+V13 = """
+create table edit_drafts (
+  message_id text primary key, ticket_id text not null, text text not null, updated_at text not null
+);
+create index edit_drafts_ticket on edit_drafts (ticket_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13)
 VERSION = len(MIGRATIONS)
