@@ -22,6 +22,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from sync.errors import RetryableError, SyncError
 CHUNK = 6 * 1024 * 1024  # Supabase Storage takes resumable uploads in chunks of exactly 6 MB (the last shorter)
 PIECE = 256 * 1024  # progress is reported per piece of a chunk handed to the connection
 VERSION = "1.0.0"
+
+UPLOAD_ID = re.compile(r"[A-Za-z0-9_=-]{1,512}")  # one path segment: Supabase's base64url ids, localbase's tokens
 
 Progress = Callable[[int, int], None]  # (bytes the server has or is being sent, the file's size)
 
@@ -79,7 +82,7 @@ class TusUpload:
                         url = await self._create(size)
                         offset = 0
                     else:
-                        offset = await self._offset(url)
+                        offset = await self._offset(url, size)
                     self._report(offset, size)
                     await self._send(url, offset, size)
                     self._forget()
@@ -114,14 +117,16 @@ class TusUpload:
         self._save(url, size)
         return url
 
-    async def _offset(self, url: str) -> int:
+    async def _offset(self, url: str, size: int) -> int:
         response = await _request(self.http, "HEAD", url, self._base())
         if response.status_code in (403, 404, 410):
             raise _Gone
-        offset = response.headers.get("upload-offset", "")
-        if response.status_code >= 400 or not offset.isdigit():
+        if response.status_code >= 400:
             raise _refusal(response)
-        return int(offset)
+        offset = _offset_of(response)
+        if offset > size:  # not this file's upload: start again
+            raise _Gone
+        return offset
 
     async def _send(self, url: str, offset: int, size: int) -> None:
         with self.path.open("rb") as fh:
@@ -137,13 +142,15 @@ class TusUpload:
                 if response.status_code in (404, 410):
                     raise _Gone
                 if response.status_code == 409:  # our offset was not the server's: ask and go on from there
-                    offset = await self._offset(url)
+                    offset = await self._offset(url, size)
                     self._report(offset, size)
                     continue
-                given = response.headers.get("upload-offset", "")
-                if response.status_code >= 400 or not given.isdigit():
+                if response.status_code >= 400:
                     raise _refusal(response)
-                offset = int(given)
+                given = _offset_of(response)
+                if not offset < given <= offset + n:  # no progress, or more than was sent: never "finished"
+                    raise RetryableError(f"the server answered Upload-Offset {given} after {n} bytes at {offset}")
+                offset = given
                 self._report(offset, size)
 
     async def _body(self, fh: BinaryIO, offset: int, n: int, size: int) -> AsyncIterator[bytes]:
@@ -168,9 +175,10 @@ class TusUpload:
         name names itself in ``Location``; our token goes only where we were told to send it."""
         path = urlsplit(urljoin(self.endpoint + "/", location)).path
         marker = "/upload/resumable/"
-        if marker not in path or not path.split(marker, 1)[1]:
+        upload_id = path.split(marker, 1)[1] if marker in path else ""
+        if not UPLOAD_ID.fullmatch(upload_id):  # `../..`, `%2F`: never another path of our host
             raise RetryableError(f"the server answered an upload URL that names no upload: {location[:200]}")
-        return f"{self.endpoint}/{path.split(marker, 1)[1]}"
+        return f"{self.endpoint}/{upload_id}"
 
     # --- the state file ---------------------------------------------------------------------------------------
 
@@ -227,7 +235,8 @@ async def _request(
     content: AsyncIterator[bytes] | None = None,
 ) -> httpx.Response:
     try:
-        response = await http.request(method, url, headers=dict(headers), content=content)
+        # never redirected: the token and the file go to our own endpoint only (the engine's client follows)
+        response = await http.request(method, url, headers=dict(headers), content=content, follow_redirects=False)
     except UploadCancelled:
         raise
     except Exception as exc:
@@ -235,6 +244,14 @@ async def _request(
     if response.status_code == 423:
         raise RetryableError("the server is still writing an earlier part of this upload", status=423)
     return response
+
+
+def _offset_of(response: httpx.Response) -> int:
+    """A success's ``Upload-Offset``: ASCII digits (``str.isdigit`` also takes ``²``), else retryable."""
+    text = response.headers.get("upload-offset", "")
+    if not (text.isascii() and text.isdigit()):
+        raise RetryableError(f"the server answered no usable Upload-Offset ({response.status_code}): {text[:40]!r}")
+    return int(text)
 
 
 def _refusal(response: httpx.Response) -> SyncError:
