@@ -46,6 +46,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
 class CannedFiles:
     def __init__(
         self, cache: Cache, remote: Remote, user: LocalUser, account: Account, emit: Callable[[events.Event], None]
@@ -66,7 +74,9 @@ class CannedFiles:
         return self.folder / str(uuid.UUID(file_id))
 
     def local(self, file: CannedFile) -> Path | None:
-        """This device's copy of the file, or None while it has not been downloaded."""
+        """This device's copy of the file, or None while it has not been downloaded (or its id is no uuid)."""
+        if not _is_uuid(file.id):
+            return None
         path = self._path(file.id)
         return path if path.is_file() else None
 
@@ -127,7 +137,8 @@ class CannedFiles:
         if not self.user.is_staff:
             return
         async with self._lock:
-            live = self.cache.workspace.canned_files()
+            # a row whose id is no uuid (a hostile server's) names no file and must not fail the round
+            live = [f for f in self.cache.workspace.canned_files() if _is_uuid(f.id)]
             wanted = {str(uuid.UUID(f.id)) for f in live}
             if self.folder.is_dir():
                 for path in self.folder.iterdir():
