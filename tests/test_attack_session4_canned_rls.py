@@ -94,3 +94,5 @@ def test_an_agents_personal_canned_files_are_theirs_alone(stack: StackProcess, u
             f"canned/{shared}/z.pdf", b"%PDF evil", {"content-type": "application/pdf", "upsert": "true"}
         )
     )
+    # leave no replies behind in the shared users' pickers (later tests' first syncs)
+    sql(stack.db_url, "update public.canned_replies set deleted_at = now() where id in (%s, %s)", reply, shared)

@@ -8,6 +8,7 @@ order). Held.
 from __future__ import annotations
 
 import httpx
+import psycopg
 import pytest
 
 from tests.conftest import Users
@@ -65,3 +66,9 @@ async def test_nobody_else_hears_a_personal_canned_reply_or_its_file(stack: Stac
     assert customer.records("canned_reply_files") == [] and customer.records("canned_replies") == []
     assert colleague.records("canned_reply_files") == []
     assert all(r.get("id") != reply for r in colleague.records("canned_replies"))
+    # leave no replies behind in the shared agents' pickers (later tests' first syncs)
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(
+            "update public.canned_replies set deleted_at = now() where id = %s or (owner_id = %s and title = 'Mine')",
+            (reply, users.agent2.id),
+        )
