@@ -4,7 +4,8 @@ Pictures are downloaded beside the cache file (``<cache>.avatars/``) after every
 changes live, so they show offline and other devices see a new picture at once; setting one's own picture is
 online-only (see sync/avatars.py for why). Replacing or removing one's picture deletes the previous object from
 Storage once the profile no longer names it (the bucket's policy lets users delete only their own objects); a
-delete that fails (the network went) leaves an orphan for the worker's purge (notify/orphans.py).
+delete that fails (the network went after the profile changed) leaves that object in the bucket, unnamed: the
+worker's orphan purge (notify/orphans.py) covers the attachments bucket only, not this one.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Avatars:
         """The picture the profile named before: nobody shows it any more, so it leaves Storage."""
         try:
             await self.account.with_refresh(lambda: self.remote.remove_files(avatars.BUCKET, [key]))
-        except SyncError as exc:  # the new picture is set; the old object waits for the worker's purge
+        except SyncError as exc:  # the new picture is set; the old object stays behind, unnamed
             log.info("previous avatar %s not removed from Storage: %s", key, exc)
 
     async def refresh(self) -> None:
