@@ -91,7 +91,8 @@ def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bo
         url = f"http://127.0.0.1:{port}{launch.launch_path(token)}"
         if native:
             app.native.window_args["url"] = url
-            app.native.settings["ALLOW_DOWNLOADS"] = True  # an attachment's Save link (components/attachment_view.py)
+            # downloads stay off: pywebview's Qt handler quits the app on Qt 6; Save asks the window itself
+            # (components/native_files.py)
         elif opens:
             opens = launch.launch_path(token)
         print(f"SupportChat is at {url}", flush=True)

@@ -19,7 +19,6 @@ are removed; a text that was only the files' names loses its name; the last file
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import os
 import shutil
 import subprocess
@@ -32,7 +31,8 @@ from nicegui import app, ui
 
 from supportchat_app.components.attachments import caption, size_text, type_icon
 from supportchat_app.components.lightbox import Lightbox, Picture
-from sync.attachments import THUMBNAIL_MIME_TYPES, key_name
+from supportchat_app.components.native_files import save_natively, typed_name
+from sync.attachments import THUMBNAIL_MIME_TYPES
 from sync.models import Message
 
 if TYPE_CHECKING:
@@ -150,12 +150,19 @@ class AttachmentView(ui.column):
     def _open_lightbox(self, attachment_id: str, own: list[Picture], index: int) -> None:
         """The lightbox over every image of the thread (as the cache has them now), opened at this one."""
         rows = self.engine.cache.ticket_attachments(str(self._message.ticket_id), sorted(THUMBNAIL_MIME_TYPES))
+        mimes = {str(r["id"]): str(r["mime"]) for r in rows}
+        save = None
+        if app.native.main_window is not None:  # the window cannot download a link (components/native_files.py)
+
+            async def save(p: Picture) -> None:
+                await save_natively(self.engine, p.attachment_id, p.name, mimes.get(p.attachment_id, "image/png"))
+
         pictures = [Picture(str(r["id"]), str(r["name"])) for r in rows]
         ids = [p.attachment_id for p in pictures]
         if attachment_id in ids:
-            Lightbox(pictures, ids.index(attachment_id))
+            Lightbox(pictures, ids.index(attachment_id), save=save)
         else:  # not in the cache's thread (yet): this message's own images
-            Lightbox(own, index)
+            Lightbox(own, index, save=save)
 
     def _chip(self, row: dict[str, Any]) -> None:
         attachment_id, name = str(row["id"]), str(row["name"])
@@ -177,6 +184,11 @@ class AttachmentView(ui.column):
                 opener = ui.link(target=f"/attachment/{attachment_id}", new_tab=True).props('data-testid="open-file"')
                 with opener:
                     ui.icon("open_in_new", size="18px").classes("p-1").tooltip("Open")
+            if app.native.main_window is not None:  # the window cannot download a link (components/native_files.py)
+                ui.button(
+                    icon="download", on_click=lambda: save_natively(self.engine, attachment_id, name, str(row["mime"]))
+                ).props('flat round dense size=sm data-testid="save-file"').tooltip("Save")
+                return
             saver = ui.link(target=f"/attachment/{attachment_id}?download=1").props('data-testid="save-file"')
             saver.props["download"] = name
             with saver:
@@ -282,9 +294,7 @@ class AttachmentView(ui.column):
 
 def opened_copy(source: Path, folder: Path, row: dict[str, Any]) -> Path:
     """A copy of ``source`` in ``folder`` with a safe name ending in its mime type's extension."""
-    extension = mimetypes.guess_extension(str(row["mime"])) or ".bin"
-    stem = key_name(str(row["name"]))
-    target = folder / (stem if stem.lower().endswith(extension) else stem + extension)
+    target = folder / typed_name(str(row["name"]), str(row["mime"]))
     folder.mkdir(parents=True, exist_ok=True)
     if not target.exists():
         shutil.copyfile(source, target)

@@ -8,6 +8,7 @@ uses the CSS ``zoom`` property so a zoomed image grows the scroll area and can b
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from nicegui import events, ui
@@ -22,9 +23,12 @@ class Picture:
 
 
 class Lightbox(ui.dialog):
-    """Opened at ``index`` of ``pictures``; deletes itself once closed."""
+    """Opened at ``index`` of ``pictures``; deletes itself once closed. With ``save`` (the native window, which
+    cannot download a link), Save is a button calling it with the picture shown."""
 
-    def __init__(self, pictures: list[Picture], index: int = 0) -> None:
+    def __init__(
+        self, pictures: list[Picture], index: int = 0, save: Callable[[Picture], Awaitable[None]] | None = None
+    ) -> None:
         super().__init__(value=False)
         self.pictures, self.index = pictures, max(0, min(index, len(pictures) - 1))
         self.zoom: float | None = None  # None: fit to the window
@@ -42,9 +46,13 @@ class Lightbox(ui.dialog):
                 self.zoom_label = ui.label().classes("text-sm w-12 text-center").props('data-testid="lightbox-zoom"')
                 self._tool("zoom_in", "Zoom in (+)", lambda: self._step_zoom(1), "lightbox-zoom-in")
                 self._tool("fit_screen", "Fit (0)", self._fit, "lightbox-fit")
-                self.save = ui.link(target="#").classes("text-white").props('data-testid="lightbox-save"')
-                with self.save:
-                    ui.icon("download", size="22px").classes("p-2").tooltip("Save")
+                self.save: ui.link | None = None
+                if save is not None:
+                    self._tool("download", "Save", lambda: save(self.current), "lightbox-save")
+                else:
+                    self.save = ui.link(target="#").classes("text-white").props('data-testid="lightbox-save"')
+                    with self.save:
+                        ui.icon("download", size="22px").classes("p-2").tooltip("Save")
                 self._tool("close", "Close (Esc)", self.close, "lightbox-close")
             with ui.row(wrap=False).classes("w-full grow no-wrap items-center gap-0 min-h-0"):
                 self.previous = self._tool("chevron_left", "Previous (←)", lambda: self.go(-1), "lightbox-previous")
@@ -122,8 +130,9 @@ class Lightbox(ui.dialog):
         self.counter.set_text(f"{self.index + 1} / {len(self.pictures)}")
         self.image.props["src"] = f"/attachment/{picture.attachment_id}"
         self.image.props["alt"] = picture.name
-        self.save.props["href"] = f"/attachment/{picture.attachment_id}?download=1"
-        self.save.props["download"] = picture.name
+        if self.save is not None:
+            self.save.props["href"] = f"/attachment/{picture.attachment_id}?download=1"
+            self.save.props["download"] = picture.name
         several = len(self.pictures) > 1
         self.previous.set_visibility(several)
         self.next.set_visibility(several)

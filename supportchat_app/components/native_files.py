@@ -1,0 +1,58 @@
+"""Saving an attachment from the app's native window (pywebview): the window's own save dialog, then a copy of
+the file the sync engine has (downloaded on demand, as Open does).
+
+Why not the page's download link, as in a browser: pywebview's Qt backend handles a download by asking for a
+path and then calling ``setPath`` on the download, which Qt 6's ``QWebEngineDownloadRequest`` no longer has; the
+window process dies with AttributeError after the dialog and the whole app quits. So in the window, Save asks
+through pywebview's supported ``create_file_dialog`` (NiceGUI's window proxy) and writes the file itself, and the
+window does not accept downloads at all (``ALLOW_DOWNLOADS`` stays off in main.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import webview
+from nicegui import app, ui
+
+from sync.attachments import key_name
+
+if TYPE_CHECKING:
+    from sync.engine import SyncEngine
+
+
+def typed_name(name: str, mime: str) -> str:
+    """A safe file name for ``name`` ending in its mime type's extension (``invoice.exe`` sent as a PDF becomes
+    ``invoice.exe.pdf``, of an unknown type ``invoice.exe.bin``): never a program by its name."""
+    extension = mimetypes.guess_extension(mime) or ".bin"
+    stem = key_name(name)
+    return stem if stem.lower().endswith(extension) else stem + extension
+
+
+def downloads_folder() -> Path:
+    folder = Path.home() / "Downloads"
+    return folder if folder.is_dir() else Path.home()
+
+
+async def save_natively(engine: SyncEngine, attachment_id: str, name: str, mime: str) -> None:
+    """Ask where (the window's save dialog, proposing the Downloads folder) and copy the file there."""
+    window = app.native.main_window
+    if window is None:
+        return
+    chosen = await window.create_file_dialog(
+        webview.FileDialog.SAVE, directory=str(downloads_folder()), save_filename=typed_name(name, mime)
+    )
+    if not chosen:  # cancelled
+        return
+    target = Path(chosen if isinstance(chosen, str) else chosen[0])
+    try:
+        source = await engine.attachments.file(attachment_id)
+        await asyncio.to_thread(shutil.copyfile, source, target)
+    except Exception as exc:  # offline and not downloaded, refused, gone, or the folder is not writable
+        ui.notify(f"{name} could not be saved: {exc}", type="warning")
+        return
+    ui.notify(f"Saved {target.name}", type="positive")
