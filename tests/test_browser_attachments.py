@@ -2,7 +2,7 @@
 pastes a screenshot (a synthetic paste event carrying a PNG File drawn on a canvas) and drops a text file onto
 the open ticket, sees both as pending chips, sends; the thumbnail loads from the app's own route; the customer's
 browser shows the thumbnail and the file chip, and the lightbox opens on a click (next / previous, Esc closes).
-Screenshots, light and dark, are saved to docs/screenshots/.
+Screenshots, light and dark, are saved to artifacts/screenshots/ (docs/screenshots/ keeps reviewed copies).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.test_browser_app import REDRAWN, act, app, chrome, click, css, driver
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"  # reviewed ones: docs/screenshots
 
 # a "screenshot" drawn on a canvas, handed to the page the way the clipboard does (named image.png)
 PASTE_JS = """

@@ -1,5 +1,5 @@
 """The customer context panel and an inbox row with a colleague's viewer avatar in a real browser (Debian
-chromium headless through selenium), light and dark: saves docs/screenshots/context-panel-*.png,
+chromium headless through selenium), light and dark: saves artifacts/screenshots/context-panel-*.png,
 inbox-row-viewers-*.png and workspace-context-*.png, the screenshots issue 14 asks for."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.stackproc import StackProcess
 from tests.test_browser_app import REDRAWN, app, click, driver, sign_in, until_element
 
 uses = (app, driver)
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"  # reviewed ones: docs/screenshots
 pytestmark = pytest.mark.browser
 
 

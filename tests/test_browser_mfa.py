@@ -1,7 +1,7 @@
 """Two-step sign-in in a real browser (issue 17): the QR code the Settings page draws is an image the browser
 renders (the simulated `User` cannot tell), the key typed from the page and a first code turn it on; then a
 second browser signs in with the password and the authenticator code and sees the agent's inbox.
-Screenshots: docs/screenshots/mfa-*.png.
+Screenshots: artifacts/screenshots/mfa-*.png (docs/screenshots/ keeps reviewed copies).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.test_app_flows import seed_ticket
 from tests.test_browser_app import act, app, chrome, click, css, driver, sign_in, until_element  # noqa: F401
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"  # reviewed ones: docs/screenshots
 
 
 def test_totp_set_up_in_the_browser_then_a_sign_in_with_the_code(

@@ -1,7 +1,8 @@
 """Read receipts and avatars in a real browser (issue 13): an agent's reply shows "sent" until the customer
 opens the ticket in their own browser, then "Read by <customer>" without a reload; the customer's picture
 (set through Storage as any client would) shows on their bubbles and the inbox row. Saves
-docs/screenshots/receipts-light.png and receipts-dark.png (the agent's view) to look at.
+artifacts/screenshots/receipts-light.png and receipts-dark.png (the agent's view) to look at; docs/screenshots/
+keeps reviewed copies.
 
 Two browsers on one app process: each browser gets its own session slot and sync engine, like two people
 on two machines.
@@ -33,7 +34,7 @@ from tests.test_browser_app import ARTIFACTS, REDRAWN, app, chrome, click, drive
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"  # reviewed ones: docs/screenshots
 
 
 @pytest.fixture
