@@ -1,17 +1,20 @@
 """An attachment chip's Open and Save in the app's real native window (pywebview with Qt WebEngine under Xvfb,
-issue 12): a fresh customer sends a PDF through the real stack and Storage; the agent's app restores its saved
+issue 12): a fresh customer sends a PDF and a PNG through the real stack and Storage; the agent's app restores its saved
 session, opens the ticket; Open hands the system opener (a fake ``xdg-open`` first on the app's PATH, which
 records its argument) a copy named by the file's type with the same bytes; Save asks where with the window's
-own save dialog (driven with xdotool: the path typed, Enter) and writes the same bytes there.
+own save dialog (driven with xdotool: the path typed, Enter) and writes the same bytes there; so does the
+lightbox's Save for a picture of the same message.
 
 The page is driven with its own JavaScript through Qt WebEngine's DevTools endpoint
 (``QTWEBENGINE_REMOTE_DEBUGGING``), the test's stand-in for pywebview's ``evaluate_js``, which lives in the
-app's window process. Saves docs/screenshots/native-attachment-chip.png (the thread with the chip) to look at.
+app's window process. Saves artifacts/screenshots/native-attachment-chip.png (the thread with the chip) to look
+at; docs/screenshots/ keeps a reviewed copy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import os
@@ -25,6 +28,8 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import pytest
+from PIL import Image, ImageChops
+from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
 from localbase.postgres import free_port
@@ -36,9 +41,20 @@ from tests.test_native_app import xvfb  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.native
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"  # reviewed ones: docs/screenshots
+
+
+COLOUR = (40, 90, 220)
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 200), COLOUR).save(out, "PNG")
+    return out.getvalue()
+
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n" + os.urandom(2000)
+PNG = png()
 T = TypeVar("T")
 
 
@@ -69,17 +85,21 @@ class Page:
         return str(pages[0]["webSocketDebuggerUrl"]) if pages else None
 
     def run(self, script: str) -> Any:
+        """The script's value; None while the page is not reachable (the callers wait for a condition)."""
         url = self._socket_url()
         if url is None:
             return None
-        with connect(url, max_size=None, open_timeout=10) as socket:
-            call = next(self.ids)
-            params = {"expression": script, "returnByValue": True}
-            socket.send(json.dumps({"id": call, "method": "Runtime.evaluate", "params": params}))
-            while True:
-                answer = json.loads(socket.recv(timeout=20))
-                if answer.get("id") == call:
-                    return answer.get("result", {}).get("result", {}).get("value")
+        try:
+            with connect(url, max_size=None, open_timeout=10) as socket:
+                call = next(self.ids)
+                params = {"expression": script, "returnByValue": True}
+                socket.send(json.dumps({"id": call, "method": "Runtime.evaluate", "params": params}))
+                while True:
+                    answer = json.loads(socket.recv(timeout=20))
+                    if answer.get("id") == call:
+                        return answer.get("result", {}).get("result", {}).get("value")
+        except (OSError, TimeoutError, WebSocketException):
+            return None
 
     def click(self, selector: str) -> bool:
         """Click the element (False while it is not there yet)."""
@@ -111,13 +131,43 @@ def save_dialogs(display: str) -> list[str]:
     return xdotool(display, "search", "--onlyvisible", "--name", "^Save file$").split()
 
 
+def thumbnail_painted(display: str, shot: Path) -> bool:
+    """Take a screenshot into ``shot``; True when it shows the thumbnail (most of its 240x150 pixels in the
+    picture's colour): the window paints a moment after the page has loaded the image."""
+    subprocess.run(["import", "-window", "root", str(shot)], check=True, env={**os.environ, "DISPLAY": display})
+    with Image.open(shot) as image:
+        screen = image.convert("RGB")
+    off = ImageChops.difference(screen, Image.new("RGB", screen.size, COLOUR))
+    red, green, blue = off.split()
+    worst = ImageChops.lighter(ImageChops.lighter(red, green), blue)
+    return sum(worst.histogram()[:16]) > 240 * 150 // 2
+
+
+def save_as(display: str, path: Path, expected: bytes) -> bool:
+    """Answer the save dialog with ``path`` (typed, then Enter); True once the file holds ``expected``. XTEST keys
+    go to the focused window, and without a window manager the dialog is focused by hand; keys sent before the
+    dialog takes them are lost: then it is still open, and the next call types again."""
+    dialogs = save_dialogs(display)
+    if dialogs:
+        xdotool(display, "windowfocus", "--sync", dialogs[0])
+        xdotool(display, "key", "ctrl+a")
+        xdotool(display, "type", "--delay", "20", str(path))
+        xdotool(display, "key", "Return")
+        deadline = time.monotonic() + 10
+        while save_dialogs(display) and time.monotonic() < deadline:
+            time.sleep(0.25)  # poll interval: the dialog closes once it took the path
+    return path.exists() and path.read_bytes() == expected
+
+
 async def _send_pdf(stack: StackProcess, customer: User, ticket_id: str, folder: Path) -> None:
     engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), folder / "customer")
     try:
         await engine.sign_in(customer.email, customer.password)
         await engine.sync_once()
         (folder / "Invoice 1042.pdf").write_bytes(PDF)
-        engine.commands.send_message(ticket_id, "the invoice", files=[folder / "Invoice 1042.pdf"])
+        (folder / "screen.png").write_bytes(PNG)
+        files = [folder / "Invoice 1042.pdf", folder / "screen.png"]
+        engine.commands.send_message(ticket_id, "the invoice", files=files)
         await engine.sync_once()
         assert engine.status.pending == 0
     finally:
@@ -174,31 +224,38 @@ def test_open_and_save_an_attachment_in_the_native_window(
     app.start(timeout=90)
     try:
         row_selector = f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]'
-        until(lambda: page.click(row_selector), "the ticket in the inbox", app)
-        chip = until(
-            lambda: page.run(
-                "(() => { const c = document.querySelector('[data-testid=attachment-chip]');"
-                " return c ? c.innerText : ''; })()"
-            ),
-            "the attachment chip in the thread",
-            app,
+        chip_text = (
+            "(() => { const c = document.querySelector('[data-testid=attachment-chip]');"
+            " return c ? c.innerText : ''; })()"
         )
+
+        def open_ticket() -> str:
+            """The chip's text once the thread shows it; until then, click the ticket while it is not selected
+            (a click before the page's socket is up is lost)."""
+            text = page.run(chip_text)
+            if not text and not page.run(f"!!document.querySelector({json.dumps(row_selector + '.sc-selected')})"):
+                page.click(row_selector)
+            return str(text or "")
+
+        chip = until(open_ticket, "the ticket's thread with the attachment chip", app, timeout=90)
         assert "Invoice 1042.pdf" in chip
 
         # Open: the system's application gets a copy named by its type, with the file's bytes
         assert page.click("[data-testid=attachment-chip] [data-testid=open-file]")
-        recorded = until(lambda: opened.exists() and opened.read_text().strip(), "the system opener", app)
+        recorded = until(lambda: opened.read_text().strip() if opened.exists() else "", "the system opener", app)
         target = Path(recorded.splitlines()[0])
         assert target.suffix == ".pdf"
         assert target.is_relative_to(data)
         assert target.read_bytes() == PDF
 
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["import", "-window", "root", str(SCREENSHOTS / "native-attachment-chip.png")],
-            check=True,
-            env={**os.environ, "DISPLAY": xvfb},
+        thumb_width = (
+            "(() => { const i = document.querySelector('[data-testid=attachment-thumb] img');"
+            " return i && i.complete ? i.naturalWidth : 0; })()"
         )
+        until(lambda: page.run(thumb_width), "the picture's thumbnail", app)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SCREENSHOTS / "native-attachment-chip.png"
+        until(lambda: thumbnail_painted(xvfb, shot), "the window to paint the thumbnail", app)
 
         # Save: the window asks where (its save dialog), the file lands there with the same bytes
         saved = tmp_path / "saved" / "invoice copy.pdf"
@@ -206,22 +263,14 @@ def test_open_and_save_an_attachment_in_the_native_window(
         assert page.click("[data-testid=attachment-chip] [data-testid=save-file]")
         until(lambda: save_dialogs(xvfb), "the save dialog", app)
 
-        def answer_dialog() -> bool:
-            """Type the path into the dialog (XTEST keys go to the focused window; without a window manager the
-            dialog is focused by hand) and press Enter; True once the file is there. Keys sent while the dialog
-            was not yet taking them are lost: then it is still open and the next round types again."""
-            dialogs = save_dialogs(xvfb)
-            if dialogs:
-                xdotool(xvfb, "windowfocus", "--sync", dialogs[0])
-                xdotool(xvfb, "key", "ctrl+a")
-                xdotool(xvfb, "type", "--delay", "20", str(saved))
-                xdotool(xvfb, "key", "Return")
-                deadline = time.monotonic() + 10
-                while save_dialogs(xvfb) and time.monotonic() < deadline:
-                    time.sleep(0.25)  # poll interval: the dialog closes once it took the path
-            return saved.exists() and saved.read_bytes() == PDF
+        until(lambda: save_as(xvfb, saved, PDF), f"{saved} with the file's bytes", app)
 
-        until(answer_dialog, f"{saved} with the file's bytes", app)
+        # the lightbox's Save does the same for a picture
+        picture = tmp_path / "saved" / "screen.png"
+        assert page.click("[data-testid=attachment-thumb]")
+        until(lambda: page.click("[data-testid=lightbox-save]"), "the lightbox's Save", app)
+        until(lambda: save_dialogs(xvfb), "the save dialog over the lightbox", app)
+        until(lambda: save_as(xvfb, picture, PNG), f"{picture} with the picture's bytes", app)
     finally:
         app.stop()
     assert app.proc is None
