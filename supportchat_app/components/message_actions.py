@@ -36,6 +36,9 @@ class MessageActions:
         user = engine.user
         self.staff = user is not None and user.is_staff
         self._drafts: dict[str, str] | None = None  # unsaved edits of this thread's ticket, read once
+        # open editors by message: a bubble drawn anew while one is open (the server's copy of the message
+        # arrived, another edit landed) gets it back with the text typed so far
+        self._editing: dict[str, InlineEditor] = {}
 
     def _draft_of(self, message: Message) -> str | None:
         if self._drafts is None:
@@ -57,6 +60,11 @@ class MessageActions:
                     "click", lambda: self.show_revisions(message)
                 )
         draft = self._draft_of(message)
+        editor = self._editing.get(message.id)
+        if editor is not None and editor.is_deleted:  # the bubble was drawn anew under an open editor
+            del self._editing[message.id]
+            if not editor.closing:
+                draft = editor.text
         if draft is not None:  # an edit left unsaved: reopen it once the bubble is built, or let it go
             if not message.deleted_at and self._may_edit(message):
                 ui.timer(0, lambda: self.start_edit(message.id, body(), draft), once=True)
@@ -101,7 +109,9 @@ class MessageActions:
         message = self.engine.cache.message(message_id)
         if body is None or message is None or body.parent_slot is None or body.parent_slot.parent.is_deleted:
             return
-        InlineEditor(message, body, on_save=self._save, on_draft=self._keep, on_close=self._forget, text=text)
+        self._editing[message_id] = InlineEditor(
+            message, body, on_save=self._save, on_draft=self._keep, on_close=self._forget, text=text
+        )
 
     def _save(self, message_id: str, text: str) -> bool:
         try:
@@ -117,6 +127,7 @@ class MessageActions:
         )
 
     def _forget(self, message_id: str) -> None:
+        self._editing.pop(message_id, None)
         background_tasks.create(self.engine.cache.edit_drafts.aclear(message_id), name="clear edit draft")
 
     # delete ------------------------------------------------------------------------------------------------
@@ -196,6 +207,7 @@ class InlineEditor(ui.column):
             super().__init__()
         self.body, self.message, self.message_id, self._on_save = body, message, message.id, on_save
         self._on_draft, self._on_close = on_draft, on_close
+        self.closing = False  # Save or Cancel is ending it (a redraw meanwhile must not open it again)
         self._kept = message.content if text is None else text
         self.classes("gap-1 min-w-[280px] w-full items-end").props('data-testid="inline-editor"').mark("inline-editor")
         self.move(parent, target_index=list(parent).index(body) + 1)
@@ -229,9 +241,17 @@ class InlineEditor(ui.column):
             self._kept = text
             self._on_draft(self.message, text)
 
+    @property
+    def text(self) -> str:
+        """What the box holds now (still readable after the bubble was drawn anew around it)."""
+        return str(self.input.value or "")
+
     def cancel(self) -> None:
-        self.body.set_visibility(True)
+        self.closing = True
         self._on_close(self.message_id)
+        if self.is_deleted:  # the bubble was drawn anew meanwhile (a saved edit redraws it): nothing left to close
+            return
+        self.body.set_visibility(True)
         self.delete()
 
     def save(self) -> None:
@@ -239,6 +259,10 @@ class InlineEditor(ui.column):
         if not text.strip():
             ui.notify("A message cannot be empty; delete it instead.", type="warning")
             return
-        if self._on_save(self.message_id, text):
+        self.closing = True  # the save redraws the bubble at once: the editor stays closed
+        if not self._on_save(self.message_id, text):
+            self.closing = False  # refused (said why): still editing
+            return
+        if not self.body.is_deleted:
             self.body.set_text(text)
-            self.cancel()
+        self.cancel()

@@ -1,0 +1,68 @@
+"""An open inline edit survives its bubble being drawn anew (issue 13 follow-up): when the message changes under
+the editor — the server's copy of an earlier edit arrives, or the same user edits it on another device — the
+bubble is rebuilt, and the editor used to vanish with what had been typed. It now comes back with that text."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.conftest import Users
+from tests.stackproc import StackProcess
+from tests.test_app_flows import (  # the same harness as the flow tests
+    WAIT,
+    app_data,  # noqa: F401 - fixture
+    bubble_with,
+    engine_of,
+    eventually,
+    running_app,
+    seed_ticket,
+    sign_in,
+)
+from tests.test_app_message_actions import inside, visible_editor
+from tests.test_sync_support import sql
+
+
+def _editor_text(bubble: object) -> str | None:
+    found = [d for d in bubble.descendants() if "edit-input" in getattr(d, "_markers", [])]  # type: ignore[attr-defined]
+    return str(found[0].value) if len(found) == 1 else None
+
+
+async def test_an_open_edit_keeps_its_text_when_the_bubble_is_redrawn(
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    tag = time.time_ns()
+    original, elsewhere, typed = f"Refund on Monday {tag}", f"Refund on Monday (other device) {tag}", f"Tuesday {tag}"
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer, users.agent, f"Edit redraw {tag}", [(users.customer, "Refund?", False)]
+    )
+    async with running_app() as agent:
+        await sign_in(agent, users.agent)
+        await agent.open(f"/?t={ticket_id}")
+        await agent.should_see(marker="composer", retries=WAIT)
+        engine = engine_of(agent)
+        engine.commands.send_message(ticket_id, original)
+        await eventually(lambda: bubble_with(agent, original) is not None, "my message")
+        message_id = next(m.id for m in engine.cache.thread(ticket_id) if m.content == original)
+        await eventually(lambda: engine.cache.message(message_id).local_state == "sent", "my message on the server")
+        mine = bubble_with(agent, original)
+        inside(agent, mine, "menu-edit").click()
+        inside(agent, mine, "edit-input").clear().type(typed)
+        # the same agent edits the message on another device: realtime brings it and the bubble is drawn anew
+        sql(
+            stack.db_url,
+            "update messages set content = %s, edited_at = now() where id = %s",
+            elsewhere,
+            message_id,
+        )
+        await eventually(lambda: engine.cache.message(message_id).content == elsewhere, "the other device's edit")
+        await eventually(lambda: bubble_with(agent, elsewhere) is not None, "the bubble drawn anew")
+        redrawn = bubble_with(agent, elsewhere)
+        await eventually(lambda: visible_editor(redrawn), "the editor back in the redrawn bubble")
+        assert _editor_text(redrawn) == typed, "what was typed survives the redraw"
+        inside(agent, redrawn, "edit-save").click()
+        await eventually(
+            lambda: sql(stack.db_url, "select content from messages where id = %s", message_id) == [(typed,)],
+            "the typed text saved on the server (over the other device's, which this editor showed)",
+        )
+        await eventually(lambda: not visible_editor(bubble_with(agent, typed)), "the editor closed after Save")
