@@ -433,7 +433,9 @@ def test_tus_resumable_upload_in_6mb_chunks(
     b = as_("service").storage.from_(bucket)
     assert hashlib.sha256(b.download("big/file.bin")).hexdigest() == hashlib.sha256(data).hexdigest()
     assert b.info("big/file.bin")["size"] == len(data)
-    assert list((stack.data_dir / "storage" / "resumable").iterdir()) == []
+    # this upload's staging files are gone (other tests' unfinished uploads on the shared stack may remain)
+    upload_id = location.rsplit("/", 1)[1]
+    assert [p for p in (stack.data_dir / "storage" / "resumable").iterdir() if p.name.startswith(upload_id)] == []
 
 
 def test_tus_limits_and_termination(stack: StackProcess, as_: StorageFactory) -> None:
