@@ -79,13 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-url",
         default=env("SUPABASE_URL"),
         help="the project's API URL; with SUPPORTCHAT_SERVICE_KEY in the environment, orphan attachment objects"
-        " are purged every 10 minutes",
+        " and avatar pictures no profile names are purged every 10 minutes",
     )
     parser.add_argument(
         "--orphan-grace-hours",
         type=float,
         default=168.0,
-        help="hours an uploaded attachment may wait for its row before it counts as an orphan (default a week)",
+        help="hours an uploaded attachment may wait for its row, or an avatar picture no profile names may stay,"
+        " before it counts as an orphan (default a week)",
     )
     parser.add_argument("--once", action="store_true", help="send what is due now, then exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every mail")

@@ -43,7 +43,14 @@ from dataclasses import dataclass, field
 
 from notify.decisions import Outcome, backoff_seconds, classify_reply, select_items
 from notify.mail import Envelope, compose
-from notify.orphans import DEFAULT_GRACE, PURGE_EVERY, PurgeError, StorageAdmin, purge_orphans
+from notify.orphans import (
+    DEFAULT_GRACE,
+    PURGE_EVERY,
+    PurgeError,
+    StorageAdmin,
+    purge_avatar_orphans,
+    purge_orphans,
+)
 from notify.queue import Group, Outgoing, Queue
 from notify.smtp import SmtpRefused, SmtpTarget, Transport, begin_many, wire_body
 
@@ -68,7 +75,7 @@ class Settings:
     retry_base: float = 30.0  # first retry after ~this many seconds, doubling, capped at an hour
     max_attempts: int = 8
     connections: int = 8  # SMTP connections, so mails per wave
-    storage: StorageAdmin | None = None  # with it, orphan attachment objects are purged (notify/orphans.py)
+    storage: StorageAdmin | None = None  # with it, orphan attachments and avatars are purged (notify/orphans.py)
     orphan_grace: float = DEFAULT_GRACE
 
 
@@ -149,12 +156,13 @@ class Worker:
             self.stats.woken += self.queue.wake_snoozed()
             self._next_wake = time.monotonic() + WAKE_EVERY
         s = self.settings
-        if s.storage is not None and time.monotonic() >= self._next_purge:  # and purges orphan attachment objects
+        if s.storage is not None and time.monotonic() >= self._next_purge:  # and purges orphan Storage objects
             self._next_purge = time.monotonic() + PURGE_EVERY
-            try:
-                self.stats.purged += purge_orphans(self.queue.conn, s.storage, s.orphan_grace)
-            except PurgeError as exc:  # Storage down or refusing: the objects wait for the next purge
-                log.warning("orphan purge: %s", exc)
+            for purge in (purge_orphans, purge_avatar_orphans):
+                try:
+                    self.stats.purged += purge(self.queue.conn, s.storage, s.orphan_grace)
+                except PurgeError as exc:  # Storage down or refusing: the objects wait for the next purge
+                    log.warning("orphan purge: %s", exc)
 
     def _claim_batch(self, queue: Queue) -> list[Outgoing] | None:
         """Recover (now and then), claim due groups and compose their mails on `queue`; None when nothing

@@ -4,8 +4,8 @@ Pictures are downloaded beside the cache file (``<cache>.avatars/``) after every
 changes live, so they show offline and other devices see a new picture at once; setting one's own picture is
 online-only (see sync/avatars.py for why). Replacing or removing one's picture deletes the previous object from
 Storage once the profile no longer names it (the bucket's policy lets users delete only their own objects); a
-delete that fails (the network went after the profile changed) leaves that object in the bucket, unnamed: the
-worker's orphan purge (notify/orphans.py) covers the attachments bucket only, not this one.
+delete that fails (the network went after the profile changed) leaves that object in the bucket, unnamed, until
+the worker's orphan purge (notify/orphans.py) removes pictures no profile names after its grace period.
 """
 
 from __future__ import annotations
