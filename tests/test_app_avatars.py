@@ -18,6 +18,7 @@ from PIL import Image
 from tests.conftest import User as Account
 from tests.conftest import create_user
 from tests.faultproxy import FaultProxy
+from tests.inbox import row_of, rows_of
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
@@ -116,14 +117,11 @@ async def test_the_inbox_shows_the_customers_picture_and_removing_it_brings_init
         engine = engine_of(staff)
         await eventually(lambda: engine.cache.avatar_url(customer.id) is not None, "the profile change, live")
         await staff.open("/")
-        row = f"ticket-{ticket}"
-        await staff.should_see(marker=row, retries=WAIT)
+        await eventually(lambda: ticket in rows_of(staff), "the ticket's row")
         # the row is drawn before the picture arrives (initials); the download must redraw it
         await engine.sync_once()
         assert engine.avatars.file(customer.id) is not None
-        await eventually(
-            lambda: "avatar-image" in markers_in(staff.find(marker=row).elements.pop()), "the picture on the inbox row"
-        )
+        await eventually(lambda: bool(row_of(staff, ticket)["avatar"]["url"]), "the picture on the inbox row")
 
         await page.open("/profile")
         await page.should_see(marker="avatar-remove", retries=WAIT)

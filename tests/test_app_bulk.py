@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import Users
+from tests.inbox import check_row, inbox_list, row_of, rows_of
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
@@ -55,10 +56,11 @@ async def test_bulk_status_and_macro_on_selected_tickets(
         await agent.open("/")
         await agent.should_see(f"Bulk {stamp} #0", retries=WAIT)
         agent.find(marker="bulk-select").click()
-        for tid in tids:
-            await agent.should_see(marker=f"bulk-check-{tid}", retries=WAIT)
-            agent.find(marker=f"bulk-check-{tid}").click()
+        for tid in tids:  # the rows' checkboxes show (the list is in selection mode), then each is clicked
+            await eventually(lambda t=tid: inbox_list(agent).props["selecting"] and t in rows_of(agent), "checkbox")
+            check_row(agent, tid)
         await eventually(lambda: agent.find(marker="bulk-count").elements.pop().text == "2 selected", "2 selected")
+        await eventually(lambda: all(row_of(agent, t)["checked"] for t in tids), "both rows drawn checked")
         agent.find(marker="bulk-status").elements.pop().value = "pending"
         await eventually(
             lambda: (
@@ -73,7 +75,7 @@ async def test_bulk_status_and_macro_on_selected_tickets(
 
         await eventually(lambda: agent.find(marker="bulk-count").elements.pop().text == "0 selected", "cleared")
         for tid in tids:
-            agent.find(marker=f"bulk-check-{tid}").click()
+            check_row(agent, tid)
         await agent.should_see(marker="bulk-macro", retries=WAIT)
         agent.find(marker="bulk-macro").elements.pop().value = macro_id
         await eventually(

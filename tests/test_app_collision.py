@@ -12,6 +12,7 @@ import psycopg
 
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
+from tests.inbox import row_of
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
@@ -116,9 +117,8 @@ async def test_a_colleague_viewing_shows_on_the_inbox_row(
         await agent.should_see("Watched", retries=WAIT)
         await admin.open(f"/?t={ticket_id}")
         await admin.should_see(marker="composer", retries=WAIT)
-        await agent.should_see(marker="row-viewers", retries=WAIT)
-        row = agent.find(marker=f"ticket-{ticket_id}").elements.pop()
-        assert any("row-viewers" in getattr(d, "_markers", []) for d in row.descendants())
+        await eventually(lambda: bool(row_of(agent, ticket_id).get("viewers")), "the viewers on the inbox row")
+        assert row_of(agent, ticket_id)["viewers"]["names"] == [users.admin.name]
         assert engine_of(agent).presence.inbox_viewers(ticket_id) == (users.admin.name,)
 
 

@@ -10,12 +10,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from nicegui import ui
 
 from supportchat_app.components.canned_picker import CannedPicker
 from sync.workspace_rows import InboxFilter
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
+from tests.inbox import open_row, rows_of, sla_state
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
@@ -42,12 +42,7 @@ def _composer_text(user: object) -> str:
 
 def _rows(user: object) -> set[str]:
     """Ticket ids of the inbox rows on the page."""
-    with user:  # type: ignore[attr-defined]
-        return {
-            e.props.get("data-ticket-id")
-            for e in ui.context.client.elements.values()
-            if "ticket-row" in getattr(e, "_markers", [])
-        }
+    return set(rows_of(user))  # type: ignore[arg-type]
 
 
 async def _canned_flow(agent: object, users: Users, stack: StackProcess, ticket: str, title: str) -> None:
@@ -204,7 +199,7 @@ async def test_tags_filter_and_saved_view_with_unread_count_offline_too(
         # a new customer message in the tagged ticket while another one is open: the view counts it unread
         agent.find(marker="view-inbox").click()
         await eventually(lambda: other in _rows(agent), "the other ticket listed")
-        agent.find(marker=f"ticket-{other}").click()  # on the same page: nothing else has the tagged one open
+        open_row(agent, other)  # a click on its row, on the same page: nothing else has the tagged one open
         await eventually(lambda: engine_of(agent).cache.read_marker(other, users.agent.id) is not None, "opened")
         sql(
             stack.db_url,
@@ -253,7 +248,7 @@ async def test_snooze_moves_the_ticket_to_snoozed_and_sla_badges_show(
         engine = engine_of(agent)
         await eventually(lambda: late in engine.workspace.sla_of([late]), "the SLA row")
         await agent.open("/")
-        await agent.should_see(marker="sla-breached", retries=WAIT)
+        await eventually(lambda: sla_state(agent, late) == "breached", "the row's SLA badge breached")
         agent.find(marker="view-breaching").click()
         await eventually(lambda: late in _rows(agent) and snooze not in _rows(agent), "breaching soon")
         agent.find(marker="view-inbox").click()

@@ -5,26 +5,45 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nicegui import ui
 
-from supportchat_app.components import sla_badge
+from supportchat_app.components import inbox_list, sla_badge
 from supportchat_app.components.bulk import BulkBar, BulkSelection
-from supportchat_app.components.ticket_list import TicketRow
+from supportchat_app.components.inbox_elements import ElementList
+from supportchat_app.components.inbox_list import InboxList, row_data
 from supportchat_app.components.views_bar import ViewsBar
 from supportchat_app.state import PRIORITIES, STATUSES, VIEWS, InboxState
 from sync.models import LocalUser, Ticket
+from sync.workspace_rows import Tag, TicketSla
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
 
 # tickets a list holds for staff (the newest of the filter); the inbox_5k bench's baseline draws them all
 INBOX_LIMIT = int(os.environ.get("SUPPORTCHAT_INBOX_LIMIT", "200"))
-# rows built when a list is shown, and how many more each time it is scrolled near its end: a row is some
-# twenty NiceGUI elements, and building 200 of them took seconds on a busy machine (bench inbox_5k)
+# rows sent when a list is shown, and how many more each time it is scrolled near its end (as data: the
+# component draws them, components/inbox_list.py)
 FIRST_ROWS = int(os.environ.get("SUPPORTCHAT_INBOX_FIRST_ROWS", "20"))
 MORE_ROWS = 30
+# the bench's naive baseline: every row as NiceGUI elements, rebuilt on each redraw (components/inbox_elements.py)
+ELEMENT_ROWS = os.environ.get("SUPPORTCHAT_INBOX_ELEMENTS") == "1"
+
+
+class RowKey(NamedTuple):
+    """Everything a row shows: equal keys, the same row data."""
+
+    ticket: Ticket
+    viewers: tuple[str, ...]
+    tags: tuple[Tag, ...]
+    sla: TicketSla | None
+    calendar: object
+    selecting: bool
+    checked: bool
+    picture: Path | None
 
 
 class InboxPane(ui.column):
@@ -44,14 +63,14 @@ class InboxPane(ui.column):
         self.staff = user.is_staff
         self.ids: list[str] = []
         self.tickets: list[Ticket] = []
-        self.rows: dict[str, tuple[object, TicketRow]] = {}  # ticket id -> (what its row shows, the row)
-        self.empty: ui.column | None = None  # "No tickets here"
+        self.rows: dict[str, tuple[RowKey, dict[str, Any]]] = {}  # ticket id -> (what its row shows, its data)
         self.shown = FIRST_ROWS  # rows drawn of the current list (more as it is scrolled)
         self._filter: object = None  # the filter the rows were drawn for
         self.selection = BulkSelection(on_change=self._selection_changed)  # bulk actions (components/bulk.py)
         self.classes("sc-panel sc-line-r h-full w-[370px] min-w-[300px] gap-0 no-wrap")
         if self.staff:
             sla_badge.install()
+        inbox_list.install()
         with self:
             with ui.column().classes("w-full gap-2 px-3 pt-3 pb-2 sc-line-b"):
                 if self.staff:
@@ -108,22 +127,13 @@ class InboxPane(ui.column):
                         ).mark("bulk-select")
                 if self.staff:
                     self.bulk = BulkBar(engine, user, self.selection, lambda: self.ids)
-            self.list = ui.list().classes("w-full grow overflow-y-auto px-2 pb-2").props("dense").mark("inbox-list")
-            # the list, unlike its rows, survives every redraw: a click that lands while the rows are being
-            # replaced (the first sync) still reaches the server this way; opening twice is a no-op
-            self.list.on(
-                "click",
-                lambda e: on_open(str(e.args)) if e.args else None,
-                js_handler="(e) => { if (e.target.closest('.q-checkbox')) return;"  # a bulk checkbox: no open
-                " const r = e.target.closest('[data-ticket-id]'); if (r) emit(r.dataset.ticketId); }",
-            )
-            self.list.on(
-                "scroll",
-                self._more,
-                js_handler="(e) => { const t = e.target;"
-                " if (t.scrollTop + t.clientHeight > t.scrollHeight - 800) emit(); }",
-                throttle=0.2,
-            )
+            # the rows: one element drawing plain data (components/inbox_list.py); it survives every redraw
+            self.list = (ElementList if ELEMENT_ROWS else InboxList)(
+                on_open=on_open,
+                on_check=self.selection.toggle,
+                on_more=self._more,
+                empty="No tickets here" if self.staff else "You have no tickets yet",
+            ).classes("w-full grow")
         self.refresh()
 
     def query(self) -> list[Ticket]:
@@ -175,9 +185,9 @@ class InboxPane(ui.column):
             self._draw()
 
     def _draw(self) -> None:
-        """Draw the first ``shown`` tickets, reusing every row whose ticket and decoration are unchanged (tickets
-        are frozen dataclasses, so equal snapshots mean an identical row): a sync event redraws the rows it
-        changed, not the list; a filter switch builds at most ``FIRST_ROWS`` rows."""
+        """Send the first ``shown`` tickets' rows to the list, reusing the data of every row whose ticket and
+        decoration are unchanged (tickets are frozen dataclasses, so equal snapshots mean an identical row): a
+        sync event rebuilds the rows it changed; the component patches only what differs."""
         if self.state.selected in self.ids:  # Alt+Down (or a link) may select a ticket below the drawn rows
             self.shown = max(self.shown, self.ids.index(self.state.selected) + 1)
         visible = self.tickets[: self.shown]
@@ -187,55 +197,57 @@ class InboxPane(ui.column):
         calendar = sla_badge.calendar_of(self.engine.workspace) if slas else None
         viewers = {t.id: self.engine.presence.inbox_viewers(t.id) for t in visible} if self.staff else {}
         selecting = self.selection.active
-        wanted: dict[str, tuple[object, ...]] = {
-            t.id: (
+        if isinstance(self.list, ElementList):
+            self.list.show_tickets(
+                visible,
+                staff=self.staff,
+                selected=self.state.selected or "",
+                tags=tags,
+                slas=slas,
+                calendar=calendar,
+                viewers=viewers,
+                avatar_of=self.engine.avatars.file,
+                selecting=selecting,
+                checked=self.selection.selected,
+            )
+            return
+        now = datetime.now(UTC)
+        rows: dict[str, tuple[RowKey, dict[str, Any]]] = {}
+        for t in visible:
+            key = RowKey(
                 t,
-                str(t.id) == self.state.selected,
-                viewers.get(t.id, ()),
+                tuple(viewers.get(t.id, ())),
                 tuple(tags.get(t.id, ())),
                 slas.get(t.id),
                 calendar,
                 selecting,
-                t.id in self.selection.selected,
+                selecting and t.id in self.selection.selected,
                 # the picture the row shows: one arriving (AvatarsChanged) must redraw its row
                 self.engine.avatars.file(t.customer_id if self.staff else t.assignee_id or ""),
             )
-            for t in visible
-        }
-        for ticket_id in [k for k in self.rows if wanted.get(k) != self.rows[k][0]]:
-            self.list.remove(self.rows.pop(ticket_id)[1])
-        if not visible and self.empty is None:
-            with self.list:
-                self.empty = ui.column().classes("w-full items-center py-10 gap-1 opacity-60")
-                with self.empty:
-                    ui.icon("inbox", size="40px")
-                    ui.label("No tickets here" if self.staff else "You have no tickets yet").classes("text-sm")
-        elif visible and self.empty is not None:
-            self.list.remove(self.empty)
-            self.empty = None
-        for index, ticket in enumerate(visible):
-            found = self.rows.get(ticket.id)
-            if found is None:
-                with self.list:
-                    row = TicketRow(
-                        ticket,
-                        selected=str(ticket.id) == self.state.selected,
-                        on_open=self._on_open,
-                        show_customer=self.staff,
-                        viewers=viewers.get(ticket.id, ()),
-                        tags=tags.get(ticket.id, ()),
-                        sla=slas.get(ticket.id),
-                        calendar=calendar,
-                        avatar_of=self.engine.avatars.file,
-                        check=self.selection.toggle if selecting else None,
-                        checked=ticket.id in self.selection.selected,
-                    )
-                self.rows[ticket.id] = (wanted[ticket.id], row)
-            else:
-                row = found[1]
-            children = self.list.default_slot.children
-            if index >= len(children) or children[index] is not row:
-                row.move(self.list, target_index=index)
+            found = self.rows.get(t.id)
+            if found is not None and found[0] == key:
+                rows[t.id] = found
+                continue
+            data = row_data(
+                t,
+                staff=self.staff,
+                now=now,
+                tags=key.tags,
+                sla=key.sla,
+                calendar=calendar,
+                viewers=key.viewers,
+                picture=key.picture,
+                checked=key.checked,
+            )
+            rows[t.id] = (key, data)
+        self.rows = rows
+        self.list.show(
+            [data for _, data in rows.values()],
+            selected=self.state.selected or "",
+            selecting=selecting,
+            more=self.shown < len(self.tickets),
+        )
 
     def _selection_changed(self) -> None:
         self.bulk.draw()

@@ -11,6 +11,7 @@ the clock runs again in its tooltip; the page's timer flips that state at the ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -83,35 +84,33 @@ def label_of(state: SlaState, left: float) -> str:
     return f"overdue {_span(left)}" if state == "breached" else _span(left)
 
 
-def sla_badge(
-    sla: TicketSla | None, now: datetime | None = None, *, long: bool = False, calendar: Calendar | None = None
-) -> None:
-    """The badge of a ticket's running SLA deadline (nothing when there is none); with the business
-    ``calendar`` (None: round the clock) it shows whether the clock runs now."""
+@dataclass(frozen=True)
+class Badge:
+    """What a badge shows at ``now``: the state and time left, which deadline, whether the business clock is
+    paused (and when that flips), and the tooltip."""
+
+    state: SlaState
+    left: float
+    what: str
+    paused: bool
+    flip: str  # ISO instant the clock starts or stops next ("" when never)
+    tip: str
+
+
+def describe(sla: TicketSla | None, now: datetime | None = None, *, calendar: Calendar | None = None) -> Badge | None:
+    """The badge of a ticket's running SLA deadline (None when there is none); with the business ``calendar``
+    (None: round the clock) whether the clock runs now."""
     if sla is None:
-        return
+        return None
     now = now or datetime.now(UTC)
     found = state_of(sla, now)
     if found is None:
-        return
+        return None
     state, left = found
     what = "First response" if sla.first_response_at is None else "Next response"
     clock = calendar.state(now) if calendar is not None else None
     paused = clock is not None and not clock.running
     flip = clock.changes_at.isoformat() if clock is not None and clock.changes_at is not None else ""
-    with (
-        ui.element("span")
-        .classes(f"sc-sla sc-sla-{state}" + (" sc-sla-paused" if paused else ""))
-        .props(
-            f'data-due="{sla.due_at}" data-start="{sla.started_at or ""}" data-state="{state}" data-testid="sla"'
-            + (f' data-flip="{flip}"' if flip else "")
-        )
-        .mark("sla", f"sla-{state}", *(["sla-paused"] if paused else [])) as badge
-    ):
-        ui.icon("pause" if paused else "schedule", size="12px")
-        if long:
-            ui.label(f"{what}:").classes("sc-sla-what")
-        ui.label(label_of(state, left)).classes("sc-sla-text")
     tip = f"{what} due {fmt.clock(sla.due_at)}"
     if calendar is not None:
         due = fmt.as_datetime(sla.due_at)
@@ -121,7 +120,32 @@ def sla_badge(
             tip += f" · outside business hours, runs again {when}" if paused else f" · business hours until {when}"
         elif paused:
             tip += " · outside business hours"
-    badge.tooltip(tip)
+    return Badge(state, left, what, paused, flip, tip)
+
+
+def sla_badge(
+    sla: TicketSla | None, now: datetime | None = None, *, long: bool = False, calendar: Calendar | None = None
+) -> None:
+    """The badge of a ticket's running SLA deadline (nothing when there is none), as NiceGUI elements (the
+    ticket header; the inbox list draws its badges itself, components/inbox_list.js)."""
+    badge = describe(sla, now, calendar=calendar)
+    if sla is None or badge is None:
+        return
+    state, paused, flip = badge.state, badge.paused, badge.flip
+    with (
+        ui.element("span")
+        .classes(f"sc-sla sc-sla-{state}" + (" sc-sla-paused" if paused else ""))
+        .props(
+            f'data-due="{sla.due_at}" data-start="{sla.started_at or ""}" data-state="{state}" data-testid="sla"'
+            + (f' data-flip="{flip}"' if flip else "")
+        )
+        .mark("sla", f"sla-{state}", *(["sla-paused"] if paused else [])) as element
+    ):
+        ui.icon("pause" if paused else "schedule", size="12px")
+        if long:
+            ui.label(f"{badge.what}:").classes("sc-sla-what")
+        ui.label(label_of(state, badge.left)).classes("sc-sla-text")
+    element.tooltip(badge.tip)
 
 
 def calendar_of(workspace: Workspace) -> Calendar | None:
