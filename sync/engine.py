@@ -69,7 +69,7 @@ class SyncEngine:
         self.attachment_cache_bytes = DEFAULT_CACHE_BYTES  # downloaded attachment files kept, LRU beyond
         self.board = StatusBoard()
         self.events = self.board.events
-        self.presence = Presence(remote, self.board.emit)
+        self.presence = Presence(remote, self.board.emit, lambda: self._parts.cache if self._parts else None)
         self.loop = SyncLoop(self.account, self.board, lambda: self._parts)  # knobs: poll_interval, retry_*
         self.two_factor = mfa.TwoFactor(remote, self.account.current_session, self._adopt)
         self.workspace = Workspace(LocalWrites(lambda: self.parts, self._after_write, self.board.emit))

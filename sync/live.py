@@ -179,8 +179,11 @@ class RealtimeLink:
 
     # --- presence and typing on a per-ticket private channel -----------------------------------------
 
-    async def _signal(self, ticket_id: str, signal: str) -> None:
-        await self.remote.call(lambda c: c.rpc("ticket_signal", {"ticket_id": ticket_id, "signal": signal}).execute())
+    async def _signal(self, ticket_id: str, signal: str, after: str | None = None) -> None:
+        args: dict[str, Any] = {"ticket_id": ticket_id, "signal": signal}
+        if signal == TYPING_EVENT:
+            args["after"] = after  # the 3-argument overload (migration 20261202000500)
+        await self.remote.call(lambda c: c.rpc("ticket_signal", args).execute())
 
     async def watch(
         self,
@@ -286,8 +289,9 @@ class RealtimeLink:
         res = await self.remote.call(lambda c: c.rpc("ticket_viewers", {"ticket": ticket_id}).execute())
         return [dict(r) for r in res.data or []]
 
-    async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
-        """Say "typing" on a watched ticket; the engine throttles (one throttle, in Presence.send_typing)."""
+    async def typing(self, ticket_id: str, me: Mapping[str, Any], after: str | None = None) -> None:
+        """Say "typing" on a watched ticket, after your message ``after`` (your newest there, None: none);
+        the engine throttles (one throttle, in Presence.send_typing)."""
         if ticket_id not in self._watched:
             return
-        await self._signal(ticket_id, TYPING_EVENT)
+        await self._signal(ticket_id, TYPING_EVENT, after)

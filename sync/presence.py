@@ -4,6 +4,11 @@ Best-effort by nature: a lost signal only delays an indicator, so failures are l
 One throttle for typing, here: the UI calls ``send_typing`` on every keystroke. It lives as long as the
 engine (``SyncEngine.presence``): ``watch`` and ``send_typing`` need a signed-in user (AuthError otherwise),
 ``unwatch`` and ``stop_typing`` always work.
+
+A typing signal names the message it comes after (the signaller's newest message in the ticket, migration
+20261202000500), so a signal that arrives after that person's next message, because the two took different
+paths and the message won, is recognised as stale and dropped instead of showing "… is typing" under the
+message it was about (``_stale``).
 """
 
 from __future__ import annotations
@@ -12,22 +17,39 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sync import events
 from sync.collision import STAFF_VIEWERS_TOPIC, InboxViewers
+from sync.decisions import canonical_ts
 from sync.errors import AuthError
-from sync.models import LocalUser
+from sync.models import LocalUser, Message
 from sync.remote import Remote
 
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 2.0  # seconds between two "typing" signals of one ticket while the user keeps typing
+STALE_WINDOW = timedelta(seconds=30)  # a typing signal is stale only against a message this close before it
+
+
+class MessageOrder(Protocol):
+    """What typing needs of the cache: whose newest message is which, and whether a message is held."""
+
+    def latest_message_from(self, ticket_id: str, sender_id: str) -> str | None: ...
+
+    def message(self, message_id: str) -> Message | None: ...
 
 
 class Presence:
-    def __init__(self, remote: Remote, emit: Callable[[events.Event], None]) -> None:
+    def __init__(
+        self,
+        remote: Remote,
+        emit: Callable[[events.Event], None],
+        messages: Callable[[], MessageOrder | None] = lambda: None,
+    ) -> None:
         self.remote, self.emit = remote, emit
+        self._messages = messages  # the signed-in user's cache, None while signed out
         self.user: LocalUser | None = None
         self.viewers: dict[str, tuple[str, ...]] = {}  # ticket id -> names of the others viewing it
         self._typing_sent: dict[str, float] = {}  # ticket id -> when we last said we are typing there
@@ -97,8 +119,9 @@ class Presence:
             self.emit(events.PresenceChanged(ticket_id, names))
 
         def on_typing(payload: dict[str, Any]) -> None:
-            if payload.get("user_id") and payload.get("user_id") != me["user_id"]:
-                self.emit(events.Typing(ticket_id, str(payload["user_id"]), str(payload.get("name") or "")))
+            user_id = str(payload.get("user_id") or "")
+            if user_id and user_id != me["user_id"] and not self._stale(ticket_id, user_id, payload):
+                self.emit(events.Typing(ticket_id, user_id, str(payload.get("name") or "")))
 
         await self.remote.live.watch(ticket_id, me, on_presence, on_typing)
         self._joined.add(ticket_id)  # only once joined: a failed join is tried again by the next watch
@@ -121,11 +144,35 @@ class Presence:
         if now - self._typing_sent.get(ticket_id, -TYPING_EVERY) < TYPING_EVERY:
             return
         self._typing_sent[ticket_id] = now
+        cache = self._messages()
+        after = cache.latest_message_from(ticket_id, str(me["user_id"])) if cache is not None else None
         with contextlib.suppress(Exception):  # typing hints are best-effort by nature
-            await self.remote.live.typing(ticket_id, me)
+            await self.remote.live.typing(ticket_id, me, after)
 
     def stop_typing(self, ticket_id: str) -> None:
         """You stopped typing (sent, left the composer, or paused): no more signals, and the next keystroke
         says so at once. The others' indicator ends when your message arrives, or a few seconds after your
         last signal (ticket signals are minted by the database, which has no "stopped")."""
         self._typing_sent.pop(ticket_id, None)
+
+    def _stale(self, ticket_id: str, user_id: str, payload: dict[str, Any]) -> bool:
+        """The signal was sent before a message of theirs that this device already holds: it is about that
+        message, which has arrived, so their typing is over. Not stale when the signal names no message
+        (an older server), names their newest message here, or names one this device does not hold (newer
+        than what arrived so far, or an internal note a customer never receives); nor when their newest
+        message here is older than STALE_WINDOW before the signal (the server's clock on both): then the
+        sender's own cache lagged behind (a first sync), and the signal is about what they type now."""
+        cache = self._messages()
+        if cache is None or "after" not in payload:
+            return False
+        latest = cache.latest_message_from(ticket_id, user_id)
+        after = payload["after"]
+        if latest is None or latest == after:
+            return False
+        if after is not None and cache.message(str(after)) is None:
+            return False
+        newest, at = cache.message(latest), canonical_ts(payload.get("at"))
+        if newest is None or at is None:
+            return False
+        written = canonical_ts(newest.created_at)
+        return written is not None and datetime.fromisoformat(written) > datetime.fromisoformat(at) - STALE_WINDOW

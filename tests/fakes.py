@@ -91,7 +91,7 @@ class FakeLive:
     async def unwatch(self, ticket_id: str) -> None:
         self.watched.discard(ticket_id)
 
-    async def typing(self, ticket_id: str, me: Mapping[str, Any]) -> None:
+    async def typing(self, ticket_id: str, me: Mapping[str, Any], after: str | None = None) -> None:
         self.typing_signals.append(ticket_id)
 
     async def watch_topic(

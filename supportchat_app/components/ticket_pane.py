@@ -252,7 +252,8 @@ class TicketPane(ui.column):
     def _typing(self, active: bool) -> None:
         if active and not self.guard.started:
             self.guard.start(self.engine.cache.thread(self.ticket_id, limit=20))
-        if active:
+        # an internal note is for staff: the customer, on the same ticket channel, must not see "typing"
+        if active and not (self.staff and self.composer_state.internal):
             background_tasks.create(self.engine.presence.send_typing(self.ticket_id), name="typing")
         else:
             self.engine.presence.stop_typing(self.ticket_id)

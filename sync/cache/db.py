@@ -555,6 +555,9 @@ class Cache:
     def count_thread(self, ticket_id: str) -> int:
         return reads.count_thread(self._store.reader, ticket_id)
 
+    def latest_message_from(self, ticket_id: str, sender_id: str) -> str | None:
+        return reads.latest_message_from(self._store.reader, ticket_id, sender_id)
+
     def profiles(self) -> dict[str, Profile]:
         return reads.profiles(self._store.reader)
 

@@ -145,6 +145,15 @@ def message(conn: sqlite3.Connection, message_id: str) -> Message | None:
     return _message(row) if row else None
 
 
+def latest_message_from(conn: sqlite3.Connection, ticket_id: str, sender_id: str) -> str | None:
+    """The id of the newest message ``sender_id`` wrote in the ticket that this cache holds (thread order)."""
+    row = conn.execute(
+        "select id from messages where ticket_id = ? and sender_id = ? order by created_at desc, id desc limit 1",
+        (ticket_id, sender_id),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def count_thread(conn: sqlite3.Connection, ticket_id: str) -> int:
     return int(conn.execute("select count(*) from messages where ticket_id = ?", (ticket_id,)).fetchone()[0])
 
