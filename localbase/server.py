@@ -179,6 +179,8 @@ class Stack:
             self.postgres.stop()
 
     def _serve(self, on_ready: Any) -> None:
+        from localbase.realtime.coalesce import CoalescingWebSocketProtocol
+
         limits = Limits.from_env()
         app = create_app(
             self.keys,
@@ -194,7 +196,8 @@ class Stack:
             host=self.host,
             port=self.api_port,
             log_level="warning",
-            ws="websockets-sansio",
+            # uvicorn's websockets-sansio, writing each socket's frames once per loop tick (realtime/coalesce.py)
+            ws=CoalescingWebSocketProtocol,
             http=protocol_for(limits),
             lifespan="on",
             ws_max_size=1_048_576,
