@@ -130,3 +130,34 @@ async def test_views_are_renamed_and_reordered_from_their_menu(
             "the new name and order on the server",
             timeout=60,
         )
+
+
+async def test_a_view_named_with_spaces_and_punctuation_gets_one_marker_and_its_exact_testid(
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    agent = create_user(stack.db_url, "agent")
+    name = """Bob's  "VIP" queue (EU/2) <b>=1"""
+    waiting = seed_ticket(stack.db_url, users.customer, agent, "Waiting one", [(users.customer, "hi", False)])
+    seed_ticket(stack.db_url, users.customer, agent, "Open one", [(users.customer, "hello", False)])
+    sql(stack.db_url, "update tickets set status = 'pending' where id = %s", waiting)
+    sql(
+        stack.db_url,
+        "insert into saved_views (owner_id, name, filters) values (%s, %s, %s)",
+        agent.id,
+        name,
+        Jsonb({"view": "mine", "statuses": ["pending"]}),
+    )
+    marker = """view-Bob's_"VIP"_queue_(EU/2)_<b>=1"""  # whitespace runs become one "_"; the rest stays
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await page.should_see(marker=marker, retries=WAIT)
+        entry = next(iter(page.find(marker=marker).elements))
+        assert entry.props["data-testid"] == f"view-{name}"  # the exact name, quotes and all
+        assert _view_names(page) == ["""Bob's_"VIP"_queue_(EU/2)_<b>=1"""]
+        await page.should_see(name)  # the label shows the name as typed
+        menu = next(iter(page.find(marker="""view-menu-Bob's_"VIP"_queue_(EU/2)_<b>=1""").elements))
+        assert menu.props["data-testid"] == f"view-menu-{name}"
+        await eventually(lambda: len(rows_of(page)) == 2, "both tickets in the inbox")
+        page.find(marker=marker).click()
+        await eventually(lambda: set(rows_of(page)) == {waiting}, "the view applied")
+        await page.should_see(marker="""count-Bob's_"VIP"_queue_(EU/2)_<b>=1""", retries=WAIT)

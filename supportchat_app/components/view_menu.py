@@ -26,23 +26,32 @@ class Bar(Protocol):
     def delete_view(self, view: SavedView) -> None: ...
 
 
+def marker_of(name: str) -> str:
+    """A view's name as one marker: NiceGUI splits markers at whitespace, so runs of it become one "_" (other
+    characters stay: a marker is compared as a whole). The data-testid attributes keep the name as it is."""
+    return "_".join(name.split())
+
+
+def testid(element: ui.element, value: str) -> ui.element:
+    """Set ``data-testid`` as a prop value, never through a props string (a name with a quote or a space would
+    break the string's parsing)."""
+    element.props["data-testid"] = value
+    return element
+
+
 def view_menu(bar: Bar, view: SavedView, index: int, total: int) -> None:
     """The ⋮ button beside a view's entry and its menu."""
-    with (
-        ui.button(icon="more_vert")
-        .props(f'flat round dense size=xs data-testid="view-menu-{view.name}"')
-        .mark(f"view-menu-{view.name}")
-        .classes("opacity-50")
-    ):
+    key = marker_of(view.name)
+    button = ui.button(icon="more_vert").props("flat round dense size=xs").mark(f"view-menu-{key}")
+    with testid(button.classes("opacity-50"), f"view-menu-{view.name}"):
         with ui.menu().props("auto-close"):
-            ui.menu_item("Rename…", on_click=lambda: rename_dialog(bar, view)).mark(f"rename-view-{view.name}")
-            up = ui.menu_item("Move up", on_click=lambda: _move(bar, view, -1)).mark(f"move-up-{view.name}")
+            ui.menu_item("Rename…", on_click=lambda: rename_dialog(bar, view)).mark(f"rename-view-{key}")
+            up = ui.menu_item("Move up", on_click=lambda: _move(bar, view, -1)).mark(f"move-up-{key}")
             up.set_enabled(index > 0)
-            down = ui.menu_item("Move down", on_click=lambda: _move(bar, view, 1)).mark(f"move-down-{view.name}")
+            down = ui.menu_item("Move down", on_click=lambda: _move(bar, view, 1)).mark(f"move-down-{key}")
             down.set_enabled(index < total - 1)
-            ui.menu_item("Remove", on_click=lambda: bar.delete_view(view)).props(
-                f'data-testid="delete-view-{view.name}"'
-            ).mark(f"delete-view-{view.name}")
+            remove = ui.menu_item("Remove", on_click=lambda: bar.delete_view(view)).mark(f"delete-view-{key}")
+            testid(remove, f"delete-view-{view.name}")
 
 
 def _move(bar: Bar, view: SavedView, step: int) -> None:

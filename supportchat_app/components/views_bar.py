@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from nicegui import events, ui
 
 from supportchat_app import fmt
-from supportchat_app.components.view_menu import view_menu
+from supportchat_app.components.view_menu import marker_of, testid, view_menu
 from supportchat_app.state import InboxState
 from sync.workspace_rows import InboxFilter, SavedView
 
@@ -58,18 +58,19 @@ class ViewsBar(ui.column):
             self.state.set_tags(chosen)
 
     def _entry(self, key: str, label: str, icon: str, *, active: bool, on_click: Callable[[], None]) -> None:
-        with (
+        item = (
             ui.item(on_click=lambda: self._run(on_click))
             .classes("rounded-lg w-full min-h-[30px] py-0" + (" sc-selected" if active else ""))
-            .props(f'dense data-testid="view-{key}"')
-            .mark("view-entry", f"view-{key}")
-        ):
+            .props("dense")
+            .mark("view-entry", f"view-{marker_of(key)}")
+        )
+        with testid(item, f"view-{key}"):
             with ui.item_section().props("avatar").classes("min-w-[28px]"):
                 ui.icon(icon, size="18px").classes("opacity-70")
             with ui.item_section():
                 ui.label(label).classes("text-sm ellipsis")
             with ui.item_section().props("side"):
-                self.badges[key] = ui.badge("", color="primary").props("rounded").mark(f"count-{key}")
+                self.badges[key] = ui.badge("", color="primary").props("rounded").mark(f"count-{marker_of(key)}")
         self._show_count(key)
 
     def _show_count(self, key: str) -> None:
