@@ -84,6 +84,13 @@ def wire_body(mail: bytes) -> bytes:
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every connection, made when the first needs it: making one loads the system's CA
+    certificates, which cost more CPU than a wave of mails (it was made for every connection, TLS or not)."""
+    return ssl.create_default_context()
+
+
 class Transport:
     """One SMTP connection, reused across mails, reopened after any failure."""
 
@@ -95,10 +102,9 @@ class Transport:
 
     def _connect(self) -> smtplib.SMTP:
         t = self.target
-        context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if t.tls:
-            smtp = smtplib.SMTP_SSL(t.host, t.port, local_hostname=self.helo, timeout=self.timeout, context=context)
+            smtp = smtplib.SMTP_SSL(t.host, t.port, local_hostname=self.helo, timeout=self.timeout, context=_tls())
         else:
             smtp = smtplib.SMTP(t.host, t.port, local_hostname=self.helo, timeout=self.timeout)
         try:
@@ -108,7 +114,7 @@ class Transport:
                 smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if not t.tls and smtp.has_extn("starttls"):
-                smtp.starttls(context=context)
+                smtp.starttls(context=_tls())
                 smtp.ehlo()
             elif not t.tls and t.starttls_required:
                 raise SmtpRefused(530, "the server does not offer STARTTLS and the URL requires it")
