@@ -2,10 +2,15 @@
 
 Pictures are downloaded beside the cache file (``<cache>.avatars/``) after every pull and whenever a profile
 changes live, so they show offline and other devices see a new picture at once; setting one's own picture is
-online-only (see sync/avatars.py for why). Replacing or removing one's picture deletes the previous object from
-Storage once the profile no longer names it (the bucket's policy lets users delete only their own objects); a
-delete that fails (the network went after the profile changed) leaves that object in the bucket, unnamed, until
-the worker's orphan purge (notify/orphans.py) removes pictures no profile names after its grace period.
+online-only (see sync/avatars.py for why).
+
+Replacing or removing one's picture deletes the previous object from Storage (the bucket's policy lets users
+delete only their own objects), durably: the delete is queued in the cache (sync/cache/avatar_deletes.py)
+*before* the profile changes on the server, tried at once, and tried again after every pull until Storage
+confirms it, so a network that drops at that moment or an app killed then leaves nothing behind for long.
+Each try first reads the profile from the server and never deletes the picture it names (the profile change
+failed, or another device went back to that picture): such a queued delete is simply dropped. What a signed-out
+device never got to delete, the worker's orphan purge (notify/orphans.py) removes after its grace period.
 """
 
 from __future__ import annotations
@@ -50,24 +55,42 @@ class Avatars:
             previous = avatars.key_of(user.id, self.cache.avatar_url(user.id))
             uploaded = None if path is None else await files.upload(self.remote, user.id, path, account.with_refresh)
             url = None if uploaded is None else avatars.url_of(uploaded[0])
+            if previous is not None and previous != (uploaded[0] if uploaded else None):
+                await self.cache.avatar_deletes.aqueue(previous)  # before the profile changes: a crash loses nothing
             row = await account.with_refresh(lambda: self.remote.update_profile(user.id, {"avatar_url": url}))
             if row is not None:
                 await self.cache.apply_live({"profiles": [row]})
             if uploaded is not None:
                 await asyncio.to_thread(files.keep, uploaded[0], uploaded[1].data)
-            if row is not None and previous is not None and previous != (uploaded[0] if uploaded else None):
-                await self._remove_previous(previous)
+            await self._remove_unused()
         self.emit(events.AvatarsChanged(frozenset({user.id})))
 
-    async def _remove_previous(self, key: str) -> None:
-        """The picture the profile named before: nobody shows it any more, so it leaves Storage."""
+    async def _remove_unused(self) -> None:
+        """Remove the queued previous pictures from Storage, except one the server's profile names now; what
+        fails stays queued for the next pull. Called under ``files.lock`` (no picture is being set meanwhile)."""
+        queued = self.cache.avatar_deletes.pending()
+        if not queued:
+            return
+        own = [k for k in queued if k.startswith(f"{self.user.id}/")]
+        settled = [k for k in queued if k not in own]  # never anybody else's (the bucket would refuse anyway)
         try:
-            await self.account.with_refresh(lambda: self.remote.remove_files(avatars.BUCKET, [key]))
-        except SyncError as exc:  # the new picture is set; the old object stays behind, unnamed
-            log.info("previous avatar %s not removed from Storage: %s", key, exc)
+            row = await self.account.with_refresh(lambda: self.remote.profile(self.user.id))
+            named = avatars.key_of(self.user.id, None if row is None else row.get("avatar_url"))
+            settled += [k for k in own if k == named]  # in use again: it stays, and is no longer to be deleted
+            doomed = [k for k in own if k != named]
+            if doomed:
+                await self.account.with_refresh(lambda: self.remote.remove_files(avatars.BUCKET, doomed))
+                settled += doomed
+        except SyncError as exc:  # offline, or Storage refused: the next pull tries again
+            log.info("previous avatars %s not removed from Storage yet: %s", queued, exc)
+        await self.cache.avatar_deletes.asettle(settled)
 
     async def refresh(self) -> None:
-        """Download the pictures the cached profiles name and this device lacks (after each pull)."""
+        """Download the pictures the cached profiles name and this device lacks (after each pull), and retry
+        the deletes of this user's previous pictures that have not gone through yet."""
         arrived = await self.files.refresh(self.cache.avatar_urls, self.remote)
+        if self.cache.avatar_deletes.pending():
+            async with self.files.lock:
+                await self._remove_unused()
         if arrived:
             self.emit(events.AvatarsChanged(frozenset(arrived)))

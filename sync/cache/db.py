@@ -26,6 +26,7 @@ from typing import Any
 
 from sync import events
 from sync.cache import cancel_file, context, history, reads, settings, workspace, writes
+from sync.cache.avatar_deletes import AvatarDeletes
 from sync.cache.edit_drafts import EditDrafts
 from sync.cache.files import Store, delete_store, open_store
 from sync.cache.schema import VERSION
@@ -103,6 +104,7 @@ class Cache:
         self._scrub_lock = asyncio.Lock()
         self.workspace = WorkspaceCache(store, me, role)  # the agent workspace's rows (issue 14)
         self.edit_drafts = EditDrafts(store)  # unsaved inline edits, restored on reopen
+        self.avatar_deletes = AvatarDeletes(store)  # previous pictures to remove from Storage, retried
 
     @classmethod
     def open(cls, path: Path, me: str, role: str) -> Cache:

@@ -344,5 +344,10 @@ create table edit_drafts (
 create index edit_drafts_ticket on edit_drafts (ticket_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13)
+# v14: deletes of this user's previous avatar pictures, retried until Storage confirms (sync/cache/avatar_deletes.py)
+V14 = """
+create table avatar_deletes (key text primary key, queued_at text not null);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14)
 VERSION = len(MIGRATIONS)
