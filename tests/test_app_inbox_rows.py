@@ -158,6 +158,11 @@ async def test_a_view_named_with_spaces_and_punctuation_gets_one_marker_and_its_
         menu = next(iter(page.find(marker="""view-menu-Bob's_"VIP"_queue_(EU/2)_<b>=1""").elements))
         assert menu.props["data-testid"] == f"view-menu-{name}"
         await eventually(lambda: len(rows_of(page)) == 2, "both tickets in the inbox")
+        inbox = next(iter(page.find(marker="view-inbox").elements))
+        assert "sc-selected" in inbox.classes and "sc-selected" not in entry.classes
         page.find(marker=marker).click()
         await eventually(lambda: set(rows_of(page)) == {waiting}, "the view applied")
+        # the highlight moved in place: a switch does not rebuild the sidebar's entries
+        assert "sc-selected" in entry.classes and "sc-selected" not in inbox.classes
+        assert next(iter(page.find(marker=marker).elements)) is entry
         await page.should_see(marker="""count-Bob's_"VIP"_queue_(EU/2)_<b>=1""", retries=WAIT)
