@@ -49,7 +49,7 @@ from localbase import hops
 from localbase.realtime.filters import Binding
 from localbase.realtime.hub import Channel, Hub
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
-from localbase.realtime.rls import RlsChecker, check_function, check_function_name
+from localbase.realtime.rls import Checks, Group, RlsChecker, Visible, check_function, check_function_name
 from localbase.realtime.subscriptions import PUBLICATION
 from localbase.realtime.values import convert_row
 from localbase.realtime.walstream import WalStream
@@ -359,10 +359,14 @@ class Capture:
     # RLS ------------------------------------------------------------------------------------------
 
     async def _authorize(self, conn: AsyncConnection[Any], events: list[Event]) -> None:
-        """Keep, per event, only the channels whose subscriber may read the row (fails closed)."""
-        groups: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # fn -> (role, claims) -> group
-        index: dict[tuple[str, str, str, str], int] = {}
-        wanted: list[list[tuple[Channel, list[int], int | None]]] = []
+        """Keep, per event, only the channels whose subscriber may read the row (fails closed).
+
+        The questions go to `rls.visible` per table: the batch's changed keys once, and per distinct identity (role
+        + claims) the keys it needs answered, so the arguments grow with identities + rows, not their product.
+        """
+        keys_of: dict[str, tuple[list[dict[str, Any]], dict[str, int]]] = {}  # fn -> (keys, key index by pk JSON)
+        groups_of: dict[str, dict[tuple[str, str], tuple[int, list[int], set[int]]]] = {}  # fn -> identity -> rows
+        wanted: list[list[tuple[Channel, list[int], Visible | None]]] = []
         for event in events:
             rel = event.relation
             rls_on = await self.rls.rls_enabled(conn, rel.oid)
@@ -371,14 +375,14 @@ class Capture:
             access = {role: await self.rls.access(conn, role, rel.oid) for role in {ch.role for ch, _ in event.targets}}
             needs_check = kind != "DELETE" and rls_on
             fn = check_function_name(rel.oid)
-            pk = {k: event.record.get(k) for k in keys}
-            pk_json = json.dumps(pk, sort_keys=True)
-            if needs_check and keys and fn not in groups:
+            if needs_check and keys and fn not in keys_of:
                 await self._type_info(conn, {c.type_oid for c in rel.columns})
                 key_types = [(c.name, self._types[c.type_oid][1]) for c in rel.columns if c.is_key]
                 await self.rls.ensure_function(conn, fn, check_function(rel.oid, rel.schema, rel.name, key_types))
-                groups[fn] = {}
-            per_event: list[tuple[Channel, list[int], int | None]] = []
+                keys_of[fn] = ([], {})
+                groups_of[fn] = {}
+            k: int | None = None
+            per_event: list[tuple[Channel, list[int], Visible | None]] = []
             for channel, ids in event.targets:
                 role = channel.role
                 if kind == "DELETE":
@@ -392,24 +396,37 @@ class Capture:
                 if not needs_check or role == "service_role":
                     per_event.append((channel, ids, None))
                     continue
-                ident = (fn, pk_json, role, channel.claims_json)
-                n = index.get(ident)
-                if n is None:
-                    n = index[ident] = len(index)
-                    group = groups[fn].get((role, channel.claims_json))
-                    if group is None:
-                        group = groups[fn][(role, channel.claims_json)] = {
-                            "role": role,
-                            "claims": channel.claims_json,
-                            "items": [],
-                        }
-                    group["items"].append({"n": n, "pk": pk})
-                per_event.append((channel, ids, n))
+                if k is None:
+                    pk = {name: event.record.get(name) for name in keys}
+                    pk_json = json.dumps(pk, sort_keys=True)
+                    listed, index = keys_of[fn]
+                    k = index.get(pk_json)
+                    if k is None:
+                        k = index[pk_json] = len(listed)
+                        listed.append(pk)
+                groups = groups_of[fn]
+                group = groups.get((role, channel.claims_json))
+                if group is None:
+                    group = groups[(role, channel.claims_json)] = (len(groups), [], set())
+                g, rows, asked = group
+                if k not in asked:
+                    asked.add(k)
+                    rows.append(k)
+                per_event.append((channel, ids, (fn, g, k)))
             wanted.append(per_event)
-        checks = {fn: list(by_identity.values()) for fn, by_identity in groups.items()}
+        checks: dict[str, Checks] = {}
+        for fn, (listed, _) in keys_of.items():
+            every = len(listed)
+            checks[fn] = Checks(
+                json.dumps(listed),
+                [
+                    Group(g, role, claims, None if len(rows) == every else rows)
+                    for (role, claims), (g, rows, _) in groups_of[fn].items()
+                ],
+            )
         visible = await self.rls.visible(self._workers or [conn], checks)
         for event, per_event in zip(events, wanted, strict=True):
-            event.targets = [(ch, ids) for ch, ids, n in per_event if n is None or n in visible]
+            event.targets = [(ch, ids) for ch, ids, asked in per_event if asked is None or asked in visible]
 
     # delivery -------------------------------------------------------------------------------------
 

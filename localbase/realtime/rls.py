@@ -3,14 +3,17 @@
 Supabase Realtime ("walrus", `realtime.apply_rls`) checks each INSERT/UPDATE once per subscriber:
 inside one transaction it sets `role` and `request.jwt.claims` to the subscriber's, then asks
 whether the changed row, looked up by primary key, is visible. We do the same, in one round trip
-per poll for every (change, subscriber identity) pair: a generated plpgsql function per published
-table (`localbase_realtime.visible_<oid>`) loops over the checks, switching role and claims with
-transaction-local `set_config`, and runs static SQL (`select exists(... where pk = ...)`) whose
-plan plpgsql caches; PostgreSQL re-plans when the role changes because RLS plans depend on the
-user, and re-evaluates the policies' `auth.uid()` init-plans on every execution, so each check sees
-its own claims. One query per check, never one query for many claims: a single statement would
-compute `auth.uid()` once and apply it to every row. Identical identities (same role and claims)
-are checked once per change.
+per batch: a generated plpgsql function per published table (`localbase_realtime.visible_<oid>`)
+takes the batch's changed keys once and one group per distinct subscriber identity (role + claims)
+naming the keys that identity needs answered (all of them, the common case, is sent as `null`, so the
+arguments grow with identities + rows rather than their product). Per group it switches role and
+claims with transaction-local `set_config` and runs one static statement for all of the group's
+keys (`... where pk = any(keys)`), whose plan plpgsql caches; PostgreSQL re-plans when the role
+changes because RLS plans depend on the user, and re-evaluates the policies' `auth.uid()` init-plans
+on every execution, so each group sees its own claims. One statement per identity, never one
+statement for many claims: a single statement would compute `auth.uid()` once and apply it to every
+row. The function returns `(group, key)` pairs, so an answer can only ever count for the identity
+that was asked.
 
 A check that errors (no grant, a policy function raising) counts as invisible: the batch is first
 run without a subtransaction per check (fast), and only if it fails again with one (safe).
@@ -43,6 +46,38 @@ drop function if exists {SCHEMA}.poll(name, integer, text);  -- the slot is stre
 ALLOWED_ROLES = ("anon", "authenticated", "service_role")
 
 
+Visible = tuple[str, int, int]  # (check function, identity group, key index): that group may see that row
+
+
+@dataclass(frozen=True)
+class Group:
+    """One subscriber identity's question: which of the batch's keys (`rows`: indexes, None = all) may it see."""
+
+    g: int
+    role: str
+    claims: str  # the claims' JSON text, set as `request.jwt.claims`
+    rows: list[int] | None = None
+
+    def json(self) -> str:
+        rows = "null" if self.rows is None else json.dumps(self.rows)
+        return f'{{"g":{self.g},"role":{json.dumps(self.role)},"claims":{json.dumps(self.claims)},"rows":{rows}}}'
+
+
+@dataclass
+class Checks:
+    """The RLS questions of one batch for one table: its changed rows' keys once, and the identity groups."""
+
+    keys_json: str  # JSON array of primary-key objects; a group's `rows` index into it
+    groups: list[Group]
+
+    @property
+    def has_keys(self) -> bool:
+        return self.keys_json not in ("", "[]")
+
+    def groups_json(self) -> str:
+        return "[" + ",".join(group.json() for group in self.groups) + "]"
+
+
 @dataclass(frozen=True)
 class TableAccess:
     can_select: bool
@@ -50,27 +85,34 @@ class TableAccess:
 
 
 _CHECK_FUNCTION = """
-drop function if exists {fn}(jsonb, boolean);  -- an older localbase may have left another signature
-create function {fn}(groups jsonb, safe boolean) returns setof integer
+drop function if exists {fn}(jsonb, boolean);  -- an older localbase's signatures
+drop function if exists {fn}(jsonb, jsonb, boolean);
+create function {fn}(keys jsonb, groups jsonb, safe boolean) returns table (g integer, k integer)
 language plpgsql
 -- plan each statement once per role: custom plans would re-plan (RLS included) for every identity
 set plan_cache_mode = force_generic_plan
 as $fn$
 declare
   grp jsonb;
-  item jsonb;
-  pk jsonb;
+  wanted integer[];
   found integer[];
-  keyvals {keytype}[];
-  seen {keytype}[];
+  pk jsonb;
+  r integer;
+  {keydecl}
   current_role_name text := '';
 begin
+  {keysetup}
   for grp in select value from jsonb_array_elements(groups) loop
     if grp->>'role' <> current_role_name then  -- groups come sorted by role; switching is the costly part
       current_role_name := grp->>'role';
       perform set_config('role', current_role_name, true);
     end if;
     perform set_config('request.jwt.claims', grp->>'claims', true);
+    if jsonb_typeof(grp->'rows') = 'array' then
+      wanted := array(select jsonb_array_elements_text(grp->'rows')::integer);
+    else  -- this identity is asked about every key
+      wanted := array(select generate_series(0, jsonb_array_length(keys) - 1));
+    end if;
     found := null;
     if safe then
       begin
@@ -82,29 +124,29 @@ begin
       {body}
     end if;
     if found is not null then
-      return query select unnest(found);
+      return query select (grp->>'g')::integer, unnest(found);
     end if;
   end loop;
   perform set_config('role', 'none', true);
   perform set_config('request.jwt.claims', '', true);
 end $fn$;
-revoke all on function {fn}(jsonb, boolean) from public;
+revoke all on function {fn}(jsonb, jsonb, boolean) from public;
 """
 
-# one key column: one index lookup for all of the identity's rows; `= any(array)` keeps the index usable
-# under RLS (a join against the items would apply non-leakproof jsonb operators to the table first)
+# one key column: the keys are typed once per call; per identity one index lookup for all of its rows, `= any(array)`
+# keeping the index usable under RLS (a join against the keys would apply non-leakproof operators to the table first)
+_SINGLE_KEY_SETUP = "allkeys := array(select (e->>{lit})::{typ} from jsonb_array_elements(keys) e);"
 _SINGLE_KEY_BODY = """
-        keyvals := array(select (e->'pk'->>{lit})::{typ} from jsonb_array_elements(grp->'items') e);
+        keyvals := array(select allkeys[i + 1] from unnest(wanted) i);
         seen := array(select t.{col} from {tbl} t where t.{col} = any(keyvals));
-        select array_agg((e->>'n')::integer) into found from jsonb_array_elements(grp->'items') e
-        where (e->'pk'->>{lit})::{typ} = any(seen);
+        found := array(select i from unnest(wanted) i where allkeys[i + 1] = any(seen));
 """
 
 _MULTI_KEY_BODY = """
-        for item in select value from jsonb_array_elements(grp->'items') loop
-          pk := item->'pk';
+        foreach r in array wanted loop
+          pk := keys->r;
           if exists(select 1 from {tbl} t where {where}) then
-            found := array_append(found, (item->>'n')::integer);
+            found := array_append(found, r);
           end if;
         end loop;
 """
@@ -123,12 +165,14 @@ def check_function(relation_oid: int, schema: str, table: str, keys: list[tuple[
     caches its plans per role. `keys` are the primary key's (column, SQL type) from the catalog.
     """
     tbl = sql.Identifier(schema, table)
+    keydecl: sql.Composable = sql.SQL("")
+    keysetup: sql.Composable = sql.SQL("")
     if len(keys) == 1:
         ((name, type_sql),) = keys
-        body = sql.SQL(_SINGLE_KEY_BODY).format(
-            lit=sql.Literal(name), typ=sql.SQL(type_sql), col=sql.Identifier(name), tbl=tbl
-        )
-        keytype = sql.SQL(type_sql)
+        typ = sql.SQL(type_sql)
+        body = sql.SQL(_SINGLE_KEY_BODY).format(col=sql.Identifier(name), tbl=tbl)
+        keydecl = sql.SQL("allkeys {typ}[]; keyvals {typ}[]; seen {typ}[];").format(typ=typ)
+        keysetup = sql.SQL(_SINGLE_KEY_SETUP).format(lit=sql.Literal(name), typ=typ)
     else:
         where = sql.SQL(" and ").join(
             sql.SQL("t.{c} = (pk->>{lit})::{typ}").format(
@@ -137,12 +181,12 @@ def check_function(relation_oid: int, schema: str, table: str, keys: list[tuple[
             for name, type_sql in keys
         )
         body = sql.SQL(_MULTI_KEY_BODY).format(tbl=tbl, where=where)
-        keytype = sql.SQL("text")
     return (
         sql.SQL(_CHECK_FUNCTION)
         .format(
             fn=sql.Identifier(SCHEMA, check_function_name(relation_oid)),
-            keytype=keytype,
+            keydecl=keydecl,
+            keysetup=keysetup,
             body=body,
         )
         .as_string(None)
@@ -195,44 +239,49 @@ class RlsChecker:
         self._rls[relation_oid] = (now, enabled)
         return enabled
 
-    async def visible(
-        self, connections: list[AsyncConnection[Any]], checks: dict[str, list[dict[str, Any]]]
-    ) -> set[int]:
-        """The `n` of every check whose row is visible; errors make a check invisible, never visible.
+    async def visible(self, connections: list[AsyncConnection[Any]], checks: dict[str, Checks]) -> set[Visible]:
+        """`(function, g, k)` for each identity group `g` that may see key `k`; errors hide rows, never show them.
 
-        `checks` maps a check function (see `check_function`) to its identity groups
-        `{"role", "claims", "items": [{"n", "pk"}]}`. Many groups are split across `connections` and
-        run in parallel backends (the policies, not Python, are the cost).
+        `checks` maps a check function (see `check_function`) to its `Checks`: the batch's keys of that table, once,
+        and the identity groups, each naming the keys it asks about (`rows`, or None for all of them). Many groups
+        are split across `connections` and run in parallel backends (the policies, not Python, are the cost).
         """
-        checks = {fn: batch for fn, batch in checks.items() if batch}
-        total = sum(len(batch) for batch in checks.values())
+        checks = {fn: batch for fn, batch in checks.items() if batch.groups and batch.has_keys}
+        total = sum(len(batch.groups) for batch in checks.values())
         if not total:
             return set()
         parts = max(1, min(len(connections), total // MIN_CHECKS_PER_WORKER))
-        shares: list[dict[str, list[dict[str, Any]]]] = [{} for _ in range(parts)]
+        shares: list[dict[str, Checks]] = [{} for _ in range(parts)]
         for fn, batch in checks.items():
+            # sorted by role: the function switches role only when it changes
+            groups = sorted(batch.groups, key=lambda grp: grp.role)
             for i in range(parts):
-                chunk = batch[i::parts]
+                chunk = groups[i::parts]
                 if chunk:
-                    shares[i][fn] = chunk
+                    shares[i][fn] = Checks(batch.keys_json, chunk)
         results = await asyncio.gather(
             *(self._visible_on(conn, share) for conn, share in zip(connections, shares, strict=False) if share)
         )
         return set().union(*results)
 
     @staticmethod
-    async def _visible_on(conn: AsyncConnection[Any], checks: dict[str, list[dict[str, Any]]]) -> set[int]:
+    async def _visible_on(conn: AsyncConnection[Any], checks: dict[str, Checks]) -> set[Visible]:
+        fns = list(checks)
+
         def query(safe: bool) -> sql.Composed:
             return sql.SQL(" union all ").join(
-                sql.SQL("select * from {}(%s::jsonb, {})").format(sql.Identifier(SCHEMA, fn), sql.Literal(safe))
-                for fn in checks
+                sql.SQL("select {}, g, k from {}(%s::jsonb, %s::jsonb, {})").format(
+                    sql.Literal(n), sql.Identifier(SCHEMA, fn), sql.Literal(safe)
+                )
+                for n, fn in enumerate(fns)
             )
 
-        # sorted by role: the function switches role only when it changes
-        args = [json.dumps(sorted(batch, key=lambda c: str(c["role"]))) for batch in checks.values()]
+        args: list[str] = []
+        for fn in fns:
+            args += [checks[fn].keys_json, checks[fn].groups_json()]
         # autocommit: each call is one transaction, so the local role and claims end with it
         try:
             cur = await conn.execute(query(False), args)
         except Exception:  # any failure retries check by check, failing closed
             cur = await conn.execute(query(True), args)
-        return {int(r[0]) for r in await cur.fetchall()}
+        return {(fns[int(n)], int(g), int(k)) for n, g, k in await cur.fetchall()}

@@ -1,0 +1,79 @@
+"""One batch, many identities asking about different rows: the RLS check's (identity, row) answers never cross.
+
+The capture sends the batch's changed keys once and, per subscriber identity, the keys its filters matched
+(localbase/realtime/rls.py). Here identities with different filters and different rights ask about interleaved
+rows of three tickets in one transaction; each socket must receive exactly the rows its filter matches and RLS
+shows it, in commit order, and nothing else (a sentinel after the batch proves the "nothing").
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests.conftest import User, Users
+from tests.realtime.support import RawSocket, new_ticket, post
+from tests.stackproc import StackProcess
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_identities_asking_about_different_rows_of_one_batch(stack: StackProcess, users: Users) -> None:
+    a = new_ticket(stack.db_url, users.customer, users.agent)  # the customer's, assigned to agent
+    b = new_ticket(stack.db_url, users.customer2, users.agent2)  # customer2's, assigned to agent2
+    c = new_ticket(stack.db_url, users.customer, users.agent2)  # the customer's, assigned to agent2
+    tickets = {"a": a, "b": b, "c": c}
+
+    def binding(ticket: str | None) -> dict[str, object]:
+        spec: dict[str, object] = {"event": "INSERT", "schema": "public", "table": "messages"}
+        if ticket is not None:
+            spec["filter"] = f"ticket_id=eq.{ticket}"
+        return {"postgres_changes": [spec]}
+
+    # (who, filter ticket, the tickets whose rows it must receive, a ticket it may read for the sentinel)
+    subscribers: list[tuple[User, str | None, set[str], str]] = [
+        (users.customer, c, {c}, a),  # own ticket c only: a subset of the batch's keys
+        (users.customer, b, set(), a),  # asks about customer2's rows: RLS hides every one
+        (users.customer2, None, {b}, b),  # whole table: only its own ticket
+        (users.agent, None, {a}, a),  # whole table: only the ticket assigned to it
+        (users.agent2, a, set(), b),  # asks about agent's ticket only: hidden
+        (users.agent2, None, {b, c}, b),
+    ]
+    sockets: list[tuple[RawSocket, set[str]]] = []
+    try:
+        for who, ticket, expected, readable in subscribers:
+            sock = await RawSocket.open(stack)
+            token = stack.mint(sub=who.id)
+            for topic, spec in (("realtime:rls-batches", binding(ticket)), ("realtime:sentinel", binding(readable))):
+                reply = await sock.join(topic, spec, token=token)
+                assert reply["status"] == "ok"
+                await sock.next(lambda f, topic=topic: f["event"] == "system" and f["topic"] == topic)
+            sockets.append((sock, expected))
+        order = "abcacbbcaabc"
+        with psycopg.connect(stack.db_url) as conn:  # one transaction: one batch, one RLS round trip
+            for i, name in enumerate(order):
+                conn.execute(
+                    "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, %s)",
+                    (tickets[name], users.admin.id, f"row {i} of {name}"),
+                )
+        # committed after the batch, on a ticket each identity may read: on one socket frames keep commit order, so
+        # anything of the batch a socket was going to get arrives before its sentinel
+        for ticket in (a, b):
+            post(stack.db_url, users.admin, ticket, "sentinel")
+        for sock, expected in sockets:
+            want = [f"row {i} of {n}" for i, n in enumerate(order) if tickets[n] in expected]
+            got: list[str] = []
+            while True:
+                frame = await sock.next(lambda f: f["event"] == "postgres_changes")
+                record = frame["payload"]["data"]["record"]
+                if frame["topic"] == "realtime:sentinel":
+                    if record["content"] == "sentinel":
+                        break
+                    continue
+                assert record["ticket_id"] in expected, f"a hidden row arrived: {record['content']}"
+                if record["content"] != "sentinel":  # whole-table subscribers see the sentinels of their tickets too
+                    got.append(record["content"])
+            assert got == want
+    finally:
+        for sock, _ in sockets:
+            await sock.close()
