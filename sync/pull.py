@@ -7,9 +7,11 @@ writer thread applies. The server's cursor never skips a row committed late (see
 so the pull is gap-free.
 
 The initial sync (until the cache is marked done, so also one resumed after a kill) is the bulk case and is
-shaped for throughput (issue 15; measured in bench/scale.py): every page already downloaded goes into the
-same transaction, up to ``INITIAL_BATCH`` rows (one commit and one pass over the indexes' pages per batch
-instead of per page), messages skip the search index (built once at the end, ``Cache.finish_initial_sync``),
+shaped for throughput (issue 15; measured in bench/scale.py): the pages go into one SQLite transaction that
+the writer holds open across them and commits every ``INITIAL_BATCH`` rows (one commit and one pass over the
+indexes' pages per 100,000 rows instead of per page; the pages already downloaded join one statement), the
+progress bar and the change events follow the commits (what they announce survives a kill -9), messages
+skip the search index (built once at the end, ``Cache.finish_initial_sync``),
 and a per-row progress total is asked of the server first (``sync_count``, RLS applied) and added to what the
 cache already holds, so the bar of a resumed sync continues where the killed one stopped. Between the
 start and the end of an initial sync, search does not find the messages pulled so far.
@@ -35,6 +37,7 @@ from typing import Any
 from sync import events, scope
 from sync.cache import Cache
 from sync.cache.db import TABLES as ORDER
+from sync.cache.db import Applied
 from sync.errors import SyncError
 from sync.models import STAFF_ROLES
 from sync.remote import Remote
@@ -45,10 +48,13 @@ log = logging.getLogger(__name__)
 
 _Page = tuple[list[dict[str, Any]], tuple[int, int]]  # rows and the cursor after them
 PREFETCH = 8  # pages fetched ahead of the writer
-# the initial sync: rows per SQLite transaction (several pages) and pages that may wait for the writer.
-# Random uuid keys put each batch's index entries all over the indexes, so a commit rewrites about as many
-# pages as the indexes have, whatever the batch's size: fewer, larger batches are the lever (issue 15)
-INITIAL_BATCH = 50_000
+# the initial sync: rows per SQLite transaction (the writer holds it open across pages, sync/cache/files.py),
+# rows per statement (the pages already downloaded, joined) and pages that may wait for the writer. Random uuid
+# keys put each batch's index entries all over the indexes, so a commit rewrites about as many pages as the
+# indexes have, whatever the batch's size: fewer commits are the lever (issue 15). Progress is announced per
+# commit (what a kill -9 keeps)
+INITIAL_BATCH = 100_000
+INITIAL_CHUNK = 10_000
 INITIAL_PREFETCH = 50
 
 
@@ -146,21 +152,32 @@ class Puller:
         pages: asyncio.Queue[_Page] = asyncio.Queue(INITIAL_PREFETCH if initial else PREFETCH)
 
         fetcher = asyncio.ensure_future(self._fetch_all(table, pages))
-        done = 0
+        done = held = 0  # rows applied; of them, in the initial sync's transaction not committed yet
+        waiting = Applied()  # what the held rows changed, announced once they are committed
         try:
             while True:
                 rows, last = await self._next(pages, fetcher)
                 ended = not rows
                 if initial and not ended:
                     rows, last, ended = self._batch(pages, rows, last)
-                if rows:
-                    await self._apply(table, rows, last, initial, backfill)
+                if rows and not initial:
+                    await self._apply(table, rows, last, backfill)
                     done += len(rows)
                     result.rows += len(rows)
-                    progress.done += len(rows)
-                    if initial:
-                        self.emit(events.SyncProgress(done, None, table, progress.overall))
                     await self._between()
+                elif initial and (rows or held):
+                    commit = ended or held + len(rows) >= INITIAL_BATCH
+                    waiting.merge(await self.cache.apply_page(table, rows, last, initial=True, commit=commit))
+                    held += len(rows)
+                    if commit:  # what the bar and the events announce is stored: a kill resumes after it
+                        done += held
+                        result.rows += held
+                        progress.done += held
+                        held = 0
+                        self._announce(waiting, backfill)
+                        waiting = Applied()
+                        self.emit(events.SyncProgress(done, None, table, progress.overall))
+                    await self._between()  # a local write to push commits the held rows first (files.py)
                 if ended:
                     break
             if initial:
@@ -193,9 +210,9 @@ class Puller:
         rows: list[dict[str, Any]],
         last: tuple[int, int],
     ) -> tuple[list[dict[str, Any]], tuple[int, int], bool]:
-        """Initial sync: every page already downloaded joins this transaction (up to INITIAL_BATCH rows);
+        """Initial sync: every page already downloaded joins this statement (up to INITIAL_CHUNK rows);
         returns the rows, their cursor and whether the table's empty page was among them."""
-        while len(rows) < INITIAL_BATCH and not pages.empty():
+        while len(rows) < INITIAL_CHUNK and not pages.empty():
             more, after = pages.get_nowait()
             if not more:
                 return rows, last, True
@@ -244,10 +261,10 @@ class Puller:
         self.snapshots_due = False
         self.emit(events.WorkspaceChanged(frozenset(SNAPSHOT_TABLES)))
 
-    async def _apply(
-        self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], initial: bool, backfill: set[str]
-    ) -> None:
-        applied = await self.cache.apply_page(table, rows, cursor, initial=initial)
+    async def _apply(self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], backfill: set[str]) -> None:
+        self._announce(await self.cache.apply_page(table, rows, cursor, initial=False), backfill)
+
+    def _announce(self, applied: Applied, backfill: set[str]) -> None:
         backfill.update(applied.backfill)
         for event in applied.events():
             self.emit(event)

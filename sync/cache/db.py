@@ -413,6 +413,7 @@ class Cache:
             writes.set_meta(conn, _INITIAL_SYNC, writes.now_ts())
 
         await self._store.awrite(write)
+        await self._store.aend_bulk()
 
     def sync_scope_days(self) -> int | None:
         """The partial sync's days (sync/scope.py), or None: everything is cached."""
@@ -462,9 +463,11 @@ class Cache:
         return applied
 
     async def apply_page(
-        self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], *, initial: bool
+        self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], *, initial: bool, commit: bool = True
     ) -> Applied:
-        """One pulled page and the cursor that passes it, in one transaction (a crash resumes after it)."""
+        """One pulled page and the cursor that passes it, in one transaction (a crash resumes after it). The
+        initial sync's pages share a transaction held open until one says ``commit`` (or another write comes):
+        a page and its cursor stay together either way."""
 
         def write(conn: sqlite3.Connection) -> Applied:
             if initial:  # per-row index and unread work is left to finish_initial_sync (schema v12)
@@ -475,6 +478,8 @@ class Cache:
                 conn.execute("delete from meta where key = ?", (writes.BULK,))
             return applied
 
+        if initial:
+            return await self._after_drop(await self._store.abulk(write, commit=commit))
         return await self._after_drop(await self._store.awrite(write))
 
     async def apply_live(self, rows_by_table: Mapping[str, list[dict[str, Any]]]) -> Applied:

@@ -8,6 +8,12 @@ are tiny transactions the API promises to finish before returning, so they use `
 which waits for the writer thread; pull pages are kept small (≤ 1000 rows) to bound that wait.
 Reads use a separate connection on the caller's thread: WAL lets them run beside the writer.
 
+The initial sync's pages go through ``abulk``: one transaction held open across pages and committed every
+so many rows (each page carries its cursor, so every page boundary is a consistent state to commit). Random
+uuid keys make a commit write about every index page the transaction touched, so one commit per page of
+1,000 rows on a big cache wrote the indexes again and again (issue 15). Any other call to the writer thread
+commits the held transaction first, so local writes and reads never wait for or mix with it.
+
 Corruption: ``open_store`` runs ``PRAGMA quick_check``; a file that fails it (or is not SQLite) is
 moved aside, still-readable unsent outbox entries and their local rows are salvaged into a fresh
 file, and the caller is told why (the engine then emits ``CacheRebuilt``).
@@ -37,6 +43,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FILE_MODE = 0o600
+# the writer's page cache (negative: KiB): random uuid keys touch pages all over the indexes; 64 MB keeps a
+# pull's working set in memory (with the default 2 MB, applying pages took about 1.6 times as long). During a
+# held bulk transaction (the initial sync) it is larger, so the indexes' dirty pages stay in memory until the
+# commit instead of being spilled to the WAL and written again
+CACHE_KIB = -65536
+BULK_CACHE_KIB = -262144
 DIR_MODE = 0o700
 
 
@@ -233,6 +245,7 @@ class Store:
         self._local = threading.local()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer")
         self._closed = False
+        self._held = False  # a bulk transaction is open on the writer (``abulk``), to commit before anything else
 
     def _writer(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -241,17 +254,23 @@ class Store:
             # NORMAL in WAL: a commit survives a process crash (SIGKILL); only an OS crash may lose
             # the last transactions, never corrupt the file
             conn.execute("pragma synchronous = normal")
-            # random uuid keys touch pages all over the indexes; a 64 MB page cache keeps a large
-            # pull's working set in memory (with the default 2 MB, applying pages took about 1.6 times as long)
-            conn.execute("pragma cache_size = -65536")
+            conn.execute(f"pragma cache_size = {CACHE_KIB}")
             # deleted content is overwritten with zeros, not left in free space (a deleted message's text must
             # leave the file; see sync/cache/history.py)
             conn.execute("pragma secure_delete = on")
             self._local.conn = conn
         return conn
 
-    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _settle(self) -> sqlite3.Connection:
+        """The writer connection, with a held bulk transaction (``abulk``) committed first."""
         conn = self._writer()
+        if self._held:
+            self._held = False
+            conn.execute("commit")
+        return conn
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._settle()
         conn.execute("begin immediate")
         try:
             result = fn(conn)
@@ -273,15 +292,46 @@ class Store:
             raise RuntimeError("the cache is closed")
         return await asyncio.wrap_future(self._pool.submit(self._run, fn))
 
+    def _bulk(self, fn: Callable[[sqlite3.Connection], T], commit: bool) -> T:
+        conn = self._writer()
+        if not self._held:
+            conn.execute(f"pragma cache_size = {BULK_CACHE_KIB}")  # the indexes' working set, between commits
+            conn.execute("begin immediate")
+            self._held = True
+        try:
+            result = fn(conn)
+        except BaseException:
+            self._held = False
+            conn.execute("rollback")  # back to the last commit: its pages and their cursors
+            raise
+        if commit:
+            self._held = False
+            conn.execute("commit")
+        return result
+
+    async def abulk(self, fn: Callable[[sqlite3.Connection], T], *, commit: bool) -> T:
+        """Run ``fn(conn)`` in the held bulk transaction (begun if none is held), committing it if ``commit``.
+        ``fn`` must leave the cache consistent (a page with its cursor): any other write commits it."""
+        if self._closed:
+            raise RuntimeError("the cache is closed")
+        return await asyncio.wrap_future(self._pool.submit(self._bulk, fn, commit))
+
+    def _normal_cache(self) -> None:
+        self._settle().execute(f"pragma cache_size = {CACHE_KIB}")
+
+    async def aend_bulk(self) -> None:
+        """Commit a held bulk transaction and give its extra page cache back."""
+        await asyncio.wrap_future(self._pool.submit(self._normal_cache))
+
     async def amaintain(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the writer thread outside any transaction (a WAL checkpoint cannot run inside one)."""
         if self._closed:
             raise RuntimeError("the cache is closed")
-        return await asyncio.wrap_future(self._pool.submit(lambda: fn(self._writer())))
+        return await asyncio.wrap_future(self._pool.submit(lambda: fn(self._settle())))
 
     async def aread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A read on the writer thread (for large reads the loop should not wait for)."""
-        return await asyncio.wrap_future(self._pool.submit(fn, self._writer()))
+        return await asyncio.wrap_future(self._pool.submit(lambda: fn(self._settle())))
 
     def close(self) -> None:
         if self._closed:
@@ -292,7 +342,7 @@ class Store:
         self.reader.close()
 
         def _close_writer() -> None:
-            conn = _connect(self.path) if getattr(self._local, "conn", None) is None else self._local.conn
+            conn = _connect(self.path) if getattr(self._local, "conn", None) is None else self._settle()
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("pragma optimize")
                 conn.execute("pragma wal_checkpoint(truncate)")
