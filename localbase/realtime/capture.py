@@ -22,7 +22,10 @@ and the stream is running, so every change that commits after the client saw tha
 Per batch (whatever the stream brought since the last one): decode, find the channels whose
 bindings match each change (table, event, filters on the typed record), check RLS for INSERT/UPDATE
 once per distinct subscriber identity in one round trip
-(rls.py), then enqueue the events in commit order. DELETE is not RLS-checked (the row is gone), as
+(rls.py), then enqueue the events in commit order. The check first waits until the batch's transactions are
+visible to a fresh snapshot (`await_visible`): the walsender can send a commit a moment before the committing
+backend leaves the proc array, and a check in that moment would approve the new row against its old version.
+DELETE is not RLS-checked (the row is gone), as
 on Supabase; a role that may not SELECT the primary key gets walrus's 401 error instead of an INSERT or
 UPDATE, and nothing of a DELETE (stricter than Supabase); on RLS tables `old_record` keeps
 only the primary key. An UPDATE's unchanged TOASTed values (long texts) are not in the WAL; they are
@@ -74,6 +77,7 @@ class Event:
     record: dict[str, Any]
     old_record: dict[str, Any]
     targets: list[tuple[Channel, list[int]]]
+    xid: int = 0  # the transaction's (32-bit, from the WAL)
     errors: dict[int, str] = field(default_factory=dict)  # channel uid -> the error it gets instead of the row
 
 
@@ -265,6 +269,7 @@ class Capture:
     async def _events(self, conn: AsyncConnection[Any], transactions: list[Transaction]) -> list[Event]:
         exact, loose = self._binding_index()
         pending: list[tuple[Relation, Change, str, list[tuple[Channel, Binding]]]] = []
+        xid_of: dict[int, int] = {}  # id(change) -> its transaction
         for tx in transactions:
             stamp = _commit_timestamp(tx)
             for change in tx.changes:
@@ -281,6 +286,7 @@ class Capture:
                 ]
                 if candidates:
                     pending.append((relation, change, stamp, candidates))
+                    xid_of[id(change)] = tx.xid
         if not pending:
             return []
         # type all needed tuples, one query per relation
@@ -316,7 +322,7 @@ class Capture:
                     if binding.id not in ids:
                         ids.append(binding.id)
             if ids_of:
-                events.append(Event(relation, change, stamp, record, old, list(ids_of.items())))
+                events.append(Event(relation, change, stamp, record, old, list(ids_of.items()), xid_of[id(change)]))
         return events
 
     async def _fill_unchanged(
@@ -365,6 +371,7 @@ class Capture:
         + claims) the keys it needs answered, so the arguments grow with identities + rows, not their product.
         """
         keys_of: dict[str, tuple[list[dict[str, Any]], dict[str, int]]] = {}  # fn -> (keys, key index by pk JSON)
+        xids: set[int] = set()
         groups_of: dict[str, dict[tuple[str, str], tuple[int, list[int], set[int]]]] = {}  # fn -> identity -> rows
         wanted: list[list[tuple[Channel, list[int], Visible | None]]] = []
         for event in events:
@@ -397,6 +404,7 @@ class Capture:
                     per_event.append((channel, ids, None))
                     continue
                 if k is None:
+                    xids.add(event.xid)
                     pk = {name: event.record.get(name) for name in keys}
                     pk_json = json.dumps(pk, sort_keys=True)
                     listed, index = keys_of[fn]
@@ -423,6 +431,7 @@ class Capture:
                     Group(g, role, claims, None if len(rows) == every else rows)
                     for (role, claims), (g, rows, _) in groups_of[fn].items()
                 ],
+                sorted(xids),
             )
         visible = await self.rls.visible(self._workers or [conn], checks)
         for event, per_event in zip(events, wanted, strict=True):

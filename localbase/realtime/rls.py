@@ -41,6 +41,36 @@ SETUP_SQL = f"""
 create schema if not exists {SCHEMA};
 revoke all on schema {SCHEMA} from public;
 drop function if exists {SCHEMA}.poll(name, integer, text);  -- the slot is streamed now (walstream.py)
+-- The walsender can send a commit before the committing backend has left the proc array, i.e. before other
+-- snapshots see the transaction; a check in that window would read the row's previous version (a ticket still
+-- assigned to the agent it was just taken from) and approve the new one. Every check first waits here until
+-- each of its transactions (32-bit xids from the WAL) is visible to a fresh snapshot.
+create or replace function {SCHEMA}.await_visible(xids bigint[]) returns void
+language plpgsql as $fn$
+declare
+  snap pg_snapshot;
+  top bigint;
+  waited integer := 0;
+begin
+  loop
+    snap := pg_current_snapshot();  -- a new snapshot per statement: the function is volatile, read committed
+    top := pg_snapshot_xmax(snap)::text::bigint;
+    if not exists (
+      select 1 from unnest(xids) x
+      cross join lateral (select ((top >> 32) << 32) | x as full_xid) f
+      where not pg_visible_in_snapshot(
+        (case when f.full_xid >= top then f.full_xid - 4294967296 else f.full_xid end)::text::xid8, snap)
+    ) then
+      return;
+    end if;
+    waited := waited + 1;
+    if waited > 4000 then  -- ~2 s: never approve against an older row version; the caller fails closed
+      raise exception 'realtime: committed transactions not visible after 2 s';
+    end if;
+    perform pg_sleep(0.0005);
+  end loop;
+end $fn$;
+revoke all on function {SCHEMA}.await_visible(bigint[]) from public;
 """
 
 ALLOWED_ROLES = ("anon", "authenticated", "service_role")
@@ -69,6 +99,7 @@ class Checks:
 
     keys_json: str  # JSON array of primary-key objects; a group's `rows` index into it
     groups: list[Group]
+    xids: list[int]  # the transactions of those rows: checked once visible to a fresh snapshot (`await_visible`)
 
     @property
     def has_keys(self) -> bool:
@@ -87,7 +118,8 @@ class TableAccess:
 _CHECK_FUNCTION = """
 drop function if exists {fn}(jsonb, boolean);  -- an older localbase's signatures
 drop function if exists {fn}(jsonb, jsonb, boolean);
-create function {fn}(keys jsonb, groups jsonb, safe boolean) returns table (g integer, k integer)
+drop function if exists {fn}(bigint[], jsonb, jsonb, boolean);
+create function {fn}(xids bigint[], keys jsonb, groups jsonb, safe boolean) returns table (g integer, k integer)
 language plpgsql
 -- plan each statement once per role: custom plans would re-plan (RLS included) for every identity
 set plan_cache_mode = force_generic_plan
@@ -101,6 +133,7 @@ declare
   {keydecl}
   current_role_name text := '';
 begin
+  perform {schema}.await_visible(xids);  -- as the capture's own role, before any switch
   {keysetup}
   for grp in select value from jsonb_array_elements(groups) loop
     if grp->>'role' <> current_role_name then  -- groups come sorted by role; switching is the costly part
@@ -130,7 +163,7 @@ begin
   perform set_config('role', 'none', true);
   perform set_config('request.jwt.claims', '', true);
 end $fn$;
-revoke all on function {fn}(jsonb, jsonb, boolean) from public;
+revoke all on function {fn}(bigint[], jsonb, jsonb, boolean) from public;
 """
 
 # one key column: the keys are typed once per call; per identity one index lookup for all of its rows, `= any(array)`
@@ -188,6 +221,7 @@ def check_function(relation_oid: int, schema: str, table: str, keys: list[tuple[
             keydecl=keydecl,
             keysetup=keysetup,
             body=body,
+            schema=sql.Identifier(SCHEMA),
         )
         .as_string(None)
     )
@@ -258,7 +292,7 @@ class RlsChecker:
             for i in range(parts):
                 chunk = groups[i::parts]
                 if chunk:
-                    shares[i][fn] = Checks(batch.keys_json, chunk)
+                    shares[i][fn] = Checks(batch.keys_json, chunk, batch.xids)
         results = await asyncio.gather(
             *(self._visible_on(conn, share) for conn, share in zip(connections, shares, strict=False) if share)
         )
@@ -270,15 +304,15 @@ class RlsChecker:
 
         def query(safe: bool) -> sql.Composed:
             return sql.SQL(" union all ").join(
-                sql.SQL("select {}, g, k from {}(%s::jsonb, %s::jsonb, {})").format(
+                sql.SQL("select {}, g, k from {}(%s::int8[], %s::jsonb, %s::jsonb, {})").format(
                     sql.Literal(n), sql.Identifier(SCHEMA, fn), sql.Literal(safe)
                 )
                 for n, fn in enumerate(fns)
             )
 
-        args: list[str] = []
+        args: list[Any] = []
         for fn in fns:
-            args += [checks[fn].keys_json, checks[fn].groups_json()]
+            args += [checks[fn].xids, checks[fn].keys_json, checks[fn].groups_json()]
         # autocommit: each call is one transaction, so the local role and claims end with it
         try:
             cur = await conn.execute(query(False), args)

@@ -8,6 +8,9 @@ shows it, in commit order, and nothing else (a sentinel after the batch proves t
 
 from __future__ import annotations
 
+import threading
+import time
+
 import psycopg
 import pytest
 
@@ -77,3 +80,37 @@ async def test_identities_asking_about_different_rows_of_one_batch(stack: StackP
     finally:
         for sock, _ in sockets:
             await sock.close()
+
+
+def test_the_check_waits_until_the_changes_transaction_is_visible(stack: StackProcess) -> None:
+    """The walsender may send a commit before other snapshots see it; a check then would read the row's previous
+    version. `await_visible` (called first by every check) returns only once the transaction is visible: here a
+    transaction still open stands in for one in that window, and the wait ends when it commits."""
+    with psycopg.connect(stack.db_url) as writer, psycopg.connect(stack.db_url, autocommit=True) as checker:
+        row = writer.execute("select pg_current_xact_id()::text::bigint").fetchone()
+        assert row is not None
+        xid32 = int(row[0]) & 0xFFFFFFFF  # the WAL (pgoutput BEGIN) carries 32 bits
+        done = threading.Event()
+
+        def wait() -> None:
+            checker.execute("select localbase_realtime.await_visible(%s::int8[])", ([xid32],))
+            done.set()
+
+        waiting = threading.Thread(target=wait)
+        waiting.start()
+        with psycopg.connect(stack.db_url, autocommit=True) as probe:  # the check is in its wait loop, not done
+            for _ in range(200):
+                row = probe.execute(
+                    "select count(*) from pg_stat_activity where query like %s and wait_event = 'PgSleep'",
+                    ("%await_visible%",),
+                ).fetchone()
+                if row and row[0]:
+                    break
+                time.sleep(0.01)  # polling pg_stat_activity for the condition, not a synchronisation sleep
+            assert row and row[0], "await_visible did not wait for an uncommitted transaction"
+        assert not done.is_set()
+        writer.commit()
+        waiting.join(timeout=10)
+        assert done.is_set(), "await_visible did not return once the transaction was visible"
+        # an old, long visible transaction (and the epoch arithmetic for it) returns at once
+        checker.execute("select localbase_realtime.await_visible(%s::int8[])", ([xid32, 3],))
