@@ -216,6 +216,10 @@ class InboxList(ui.element, component="inbox_list.js"):
         return out
 
 
+if InboxList.component is None:  # NiceGUI would draw a bare <div>: say what is missing instead
+    raise RuntimeError("inbox_list.js must lie beside inbox_list.py (the frozen build's datas in build.spec)")
+
+
 def install() -> None:
     """The list's style (once per page)."""
     ui.add_css(CSS)
