@@ -2,12 +2,17 @@
 
 Rows (``canned_reply_files``, migration 20261201000410) are pulled by cursor like the other workspace tables;
 the bytes are downloaded beside the cache (``<cache>.canned/<file id>``) after every pull, checked against
-the row's sha256, so picking a canned reply attaches its files offline too. Adding or removing a file is
-online-only, like setting one's picture (sync/avatar_store.py): a file is uploaded first (to
-``canned/<reply>/<name>`` in the attachments bucket, which only who may write the reply may do) and then
-described by its row, whose size and type the server takes from the stored object; there is nothing to queue
-that could not be redone by picking the file again. The server refuses (RLS) what the user may not do; the
-checks here (the bucket's size and type rules) only say so earlier.
+the row's sha256, so picking a canned reply attaches its files offline too.
+
+Adding a file works offline, through the outbox like the other workspace rows: this device keeps its copy at
+once (the picker can attach it right away) and queues the row (``canned_reply_files`` in ``WRITABLE``, pending
+until sent); the push uploads the copy (to ``canned/<reply>/<name>`` in the attachments bucket, which only who
+may write the reply may do; with upsert, so a resend after a lost answer is harmless) right before the row
+(``upload_queued``, sync/push.py). The server takes the row's size and type from the stored object; the cache
+shows the local ones until the server's row comes back. A refusal marks the row failed with the reason (a
+``workspace_refused`` Notice), as for any workspace write. Removing a file that is on the server is online
+(a tombstone); one that never reached it is simply forgotten on this device. The server refuses (RLS) what the
+user may not do; the checks here (the bucket's size and type rules) only say so earlier.
 
 A picked reply's files are *copies* for the new message (the app stages them like picked files): the
 customer gets the message's attachment, never a read on the canned reply's object.
@@ -27,10 +32,11 @@ from pathlib import Path
 from sync import attachments, events
 from sync.account import Account
 from sync.cache import Cache
+from sync.decisions import OutboxEntry
 from sync.errors import PermanentError
 from sync.models import LocalUser
 from sync.remote import Remote
-from sync.workspace_rows import CannedFile
+from sync.workspace_rows import CannedFile, RowWrite, check_write
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +62,17 @@ def _is_uuid(value: str) -> bool:
 
 class CannedFiles:
     def __init__(
-        self, cache: Cache, remote: Remote, user: LocalUser, account: Account, emit: Callable[[events.Event], None]
+        self,
+        cache: Cache,
+        remote: Remote,
+        user: LocalUser,
+        account: Account,
+        emit: Callable[[events.Event], None],
+        *,
+        on_write: Callable[[], None] = lambda: None,
     ) -> None:
         self.cache, self.remote, self.user, self.account, self.emit = cache, remote, user, account, emit
+        self.on_write = on_write  # wakes the sync loop to push what was queued
         self.folder = self.folder_of(cache.path)
         self._lock = asyncio.Lock()
 
@@ -81,28 +95,33 @@ class CannedFiles:
         return path if path.is_file() else None
 
     async def add(self, reply_id: str, path: Path, name: str | None = None) -> CannedFile:
-        """Attach a file to a canned reply (online). ValueError for a file the bucket would refuse; the sync
-        error tree when the server cannot be reached or refuses (PermanentError 42501: not yours to change)."""
+        """Attach a file to a canned reply, offline too: kept on this device at once and queued in the outbox,
+        which uploads it and then sends its row. ValueError for a file the bucket would refuse (nothing is
+        queued); the server's refusal (42501: not yours to change) comes back as the row marked failed."""
         if not self.user.is_staff:
             raise ValueError("canned replies are for agents")
         name = name or path.name
         size = path.stat().st_size
-        reason = attachments.refusal(name, size, attachments.mime_of(name))
+        mime = attachments.mime_of(name)
+        reason = attachments.refusal(name, size, mime)
         if reason is not None:
             raise ValueError(reason)
         if any(f.name == name for f in self.files(reply_id)):
             raise ValueError(f"this canned reply has a file named {name!r} already")
-        file_id, key = str(uuid.uuid4()), f"canned/{uuid.UUID(reply_id)}/{name}"
+        try:
+            file_id, key = str(uuid.uuid4()), f"canned/{uuid.UUID(reply_id)}/{name}"
+        except ValueError:
+            raise ValueError("no such canned reply") from None
         sha256 = await asyncio.to_thread(_sha256, path)
-        await self.account.ensure_fresh()
-        await self.account.with_refresh(lambda: self.remote.upload_file(BUCKET, key, path, attachments.mime_of(name)))
+        await asyncio.to_thread(self._keep, file_id, path)  # the copy first: the queued row names it
         row = {"id": file_id, "canned_reply_id": reply_id, "name": name, "sha256": sha256, "object_path": key}
-        await self.account.with_refresh(lambda: self.remote.insert_ignore(TABLE, [row], "id"))
-        stored = await self.account.with_refresh(lambda: self.remote.select_where(TABLE, {"id": file_id}))
-        if not stored:
-            raise PermanentError("the server did not keep the file", code="42501")
-        await asyncio.to_thread(self._keep, file_id, path)
-        await self.cache.workspace.apply_rows(TABLE, stored)
+        try:
+            self.cache.workspace.queue([check_write(RowWrite(TABLE, "insert", {**row, "mime": mime, "size": size}))])
+        except ValueError:
+            with contextlib.suppress(OSError):
+                self._path(file_id).unlink()
+            raise
+        self.on_write()
         self.emit(events.WorkspaceChanged(frozenset({TABLE})))
         return self.cache_file(file_id)
 
@@ -110,7 +129,16 @@ class CannedFiles:
         return next(f for f in self.cache.workspace.canned_files() if f.id == file_id)
 
     async def remove(self, file: CannedFile) -> None:
-        """Take a file off its canned reply (online; a tombstone, as for the reply itself)."""
+        """Take a file off its canned reply (online; a tombstone, as for the reply itself). One the server
+        refused to add is forgotten here; one still queued must be sent first."""
+        if file.local_state == "failed":
+            self.cache.workspace.discard_failed(TABLE, {"id": file.id})
+            with contextlib.suppress(OSError):
+                self._path(file.id).unlink()
+            self.emit(events.WorkspaceChanged(frozenset({TABLE})))
+            return
+        if file.local_state == "pending":
+            raise ValueError("this file is not on the server yet: it can be removed once it is sent")
         await self.account.ensure_fresh()
         rows = await self.account.with_refresh(
             lambda: self.remote.update_where(TABLE, {"id": file.id, "deleted_at": None}, {"deleted_at": "now"})
@@ -157,3 +185,16 @@ class CannedFiles:
                     log.info("canned reply file %s not downloaded: %s", file.id, exc)
             if arrived:
                 self.emit(events.WorkspaceChanged(frozenset({TABLE})))
+
+
+async def upload_queued(cache: Cache, remote: Remote, entry: OutboxEntry) -> None:
+    """Before a queued canned reply file's row is sent (sync/push.py): its bytes, from this device's copy."""
+    if entry.kind != "workspace" or entry.payload.get("table") != TABLE or entry.payload.get("op") != "insert":
+        return
+    row = entry.payload["row"]
+    if not _is_uuid(str(row.get("id"))):
+        raise PermanentError("the file's id is no uuid", code="22023")
+    path = CannedFiles.folder_of(cache.path) / str(uuid.UUID(str(row["id"])))
+    if not path.is_file():
+        raise PermanentError("this device's copy of the file is gone: attach it again", code="22023")
+    await remote.upload_file(BUCKET, str(row["object_path"]), path, attachments.mime_of(str(row["name"])))

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync import cancel_file, collision, events, hops, workspace_push
+from sync import cancel_file, canned_files, collision, events, hops, workspace_push
 from sync.attachments import BUCKET
 from sync.cache import Cache
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
@@ -201,6 +201,7 @@ class Pusher:
 
     async def _workspace(self, batch: list[OutboxEntry]) -> None:
         for entry in batch:
+            await canned_files.upload_queued(self.cache, self.remote, entry)  # a canned reply's file: bytes first
             await workspace_push.send(self.remote, entry)
 
     async def _already_there(self, entry: OutboxEntry) -> bool:

@@ -76,7 +76,7 @@ class SignedIn:
             LiveApplier(cache, remote, puller, emit, want_pull, on_profiles=avatars.refresh),
             HistoryCommands(cache, user, on_write, emit, discard=commands.discard, wall=wall),
             avatars,
-            CannedFiles(cache, remote, user, account, emit),
+            CannedFiles(cache, remote, user, account, emit, on_write=on_write),
             PartialSync(cache, remote, puller, account, emit=emit, want_pull=want_pull),
         )
 

@@ -23,12 +23,13 @@ from typing import Any
 from sync.decisions import OutboxEntry
 from sync.errors import PermanentError
 from sync.remote import Remote
-from sync.workspace_rows import WRITABLE
+from sync.workspace_rows import LOCAL_ONLY, WRITABLE
 
 _LABEL = {
     "tags": "a tag",
     "ticket_tags": "a ticket's tags",
     "canned_replies": "a canned reply",
+    "canned_reply_files": "a canned reply's file",
     "macros": "a macro",
     "saved_views": "a saved view",
     "customer_notes": "a customer note",
@@ -60,8 +61,9 @@ async def send(remote: Remote, entry: OutboxEntry) -> None:
             await remote.upsert_merge(table, [{**key, "removed_at": None}], "ticket_id,tag_id")
         elif table == "sla_holidays":  # keyed by the day: adding it again names it anew
             await remote.upsert_merge(table, [row], "day")
-        else:
-            await remote.insert_ignore(table, [row], "id")
+        else:  # without the columns the server sets itself (a file's type and size)
+            local_only = LOCAL_ONLY.get(table, frozenset())
+            await remote.insert_ignore(table, [{k: v for k, v in row.items() if k not in local_only}], "id")
         return
     if op == "update":
         changes = {k: v for k, v in row.items() if k not in spec.key}

@@ -11,6 +11,10 @@ Writable tables and how a row is addressed and removed (``WRITABLE``):
     tags             id                   deleted_at          admins
     ticket_tags      ticket_id, tag_id    removed_at          staff who see the ticket (re-adding clears it)
     canned_replies   id                   deleted_at          admins (shared) / the owner (personal)
+    canned_reply_files id                 deleted_at          who may write the reply (its bytes are uploaded
+                                                              first, sync/canned_files.py; mime and size are
+                                                              the cache's until the server's row, from the
+                                                              stored object, comes back)
     macros           id                   deleted_at          admins (shared) / the owner (personal)
     saved_views      id                   deleted_at          the owner
     customer_notes   id                   deleted_at          staff; the author or an admin edits/removes
@@ -92,6 +96,9 @@ WRITABLE: Final[Mapping[str, TableSpec]] = {
     "tags": TableSpec(("id",), frozenset({"id", "name", "color"}), "deleted_at"),
     "ticket_tags": TableSpec(("ticket_id", "tag_id"), frozenset({"ticket_id", "tag_id"}), "removed_at", "ticket_id"),
     "canned_replies": TableSpec(("id",), frozenset({"id", "owner_id", "title", "body", "shortcut"}), "deleted_at"),
+    "canned_reply_files": TableSpec(
+        ("id",), frozenset({"id", "canned_reply_id", "name", "sha256", "object_path", "mime", "size"}), "deleted_at"
+    ),
     "macros": TableSpec(("id",), frozenset({"id", "owner_id", "name", "reply", "actions"}), "deleted_at"),
     "saved_views": TableSpec(
         ("id",), frozenset({"id", "owner_id", "name", "filters", "sort", "position"}), "deleted_at"
@@ -106,6 +113,8 @@ WRITABLE: Final[Mapping[str, TableSpec]] = {
     "sla_holidays": TableSpec(("day",), frozenset({"day", "name"}), "deleted_at", hard_delete=True),
 }
 JSON_COLUMNS: Final = frozenset({"filters", "actions"})
+# columns the cache shows at once but the server sets itself (never sent): a file's type and size
+LOCAL_ONLY: Final[Mapping[str, frozenset[str]]] = {"canned_reply_files": frozenset({"mime", "size"})}
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,8 @@ class CannedFile:
     size: int
     sha256: str
     object_path: str
+    local_state: str = "sent"  # pending: added on this device, not on the server yet; failed: refused
+    error: str | None = None
 
 
 @dataclass(frozen=True)

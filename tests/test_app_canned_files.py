@@ -48,6 +48,7 @@ async def test_picking_a_canned_reply_attaches_its_files_offline_too(
     source = tmp_path / "label.pdf"
     source.write_bytes(PDF)
     await admin.canned_files.add(reply, source, "Return label.pdf")
+    await admin.sync_once()  # the add is queued in the outbox: this pushes it
     fresh = create_user(stack.db_url, "agent")  # a short first sync, also late in the full suite
     ticket = seed_ticket(
         stack.db_url, users.customer, fresh, "Sending it back", [(users.customer, "How do I return it?", False)]

@@ -43,7 +43,11 @@ async def test_a_canned_replys_file_reaches_agents_devices_offline_but_never_cus
         bad.write_bytes(b"MZ")
         await admin.canned_files.add(reply, bad)
     file = await admin.canned_files.add(reply, source, "Refund policy.pdf")
+    assert file.local_state == "pending"  # queued: the push uploads it, then sends its row
+    await admin.sync_once()
+    file = admin.canned_files.cache_file(file.id)
     assert (file.name, file.size, file.mime) == ("Refund policy.pdf", len(PDF), "application/pdf")  # the server's
+    assert file.local_state == "sent"
     key = f"canned/{reply}/Refund policy.pdf"
     assert sql(stack.db_url, "select object_path, size from canned_reply_files where id = %s", file.id) == [
         (key, len(PDF))
@@ -94,6 +98,8 @@ async def test_a_canned_replys_file_reaches_agents_devices_offline_but_never_cus
     mine = await agent.canned_files.add(personal, source, "card.pdf")
     assert [f.name for f in agent.canned_files.files(personal)] == ["card.pdf"]
     assert agent.canned_files.local(mine) is not None
+    await agent.sync_once()
+    assert agent.canned_files.cache_file(mine.id).local_state == "sent"  # the server took it
     await admin.sync_once()
     assert admin.canned_files.files(personal) == []  # personal: the admin does not see it
     with psycopg.connect(stack.db_url) as conn:  # the notify worker's orphan purge keeps a live reply's file

@@ -1,8 +1,8 @@
-"""Files of canned replies (issue 14): on the canned replies page, the files a reply carries (attach — online,
-like one's picture — and remove, for who may change the reply); in the composer, picking a reply stages copies
-of its files as pending attachments of the new message, exactly as if the agent had attached them, offline
-too (the files are kept on this device, sync/canned_files.py). A file not downloaded yet is named in a notice
-instead of being silently dropped.
+"""Files of canned replies (issue 14): on the canned replies page, the files a reply carries (attach, offline too
+through the outbox: a pending file shows a clock until it is sent; and remove, for who may change the reply); in
+the composer, picking a reply stages copies of its files as pending attachments of the new message, exactly as if
+the agent had attached them, offline too (the files are kept on this device, sync/canned_files.py). A file not
+downloaded yet is named in a notice instead of being silently dropped.
 """
 
 from __future__ import annotations
@@ -71,6 +71,14 @@ class CannedFilesRow(ui.row):
             ui.icon(type_icon(file.mime), size="16px").classes("opacity-70")
             ui.label(file.name).classes("text-xs ellipsis")
             ui.label(size_text(file.size)).classes("text-xs opacity-60")
+            if file.local_state == "pending":  # added offline: the outbox sends it
+                ui.icon("schedule", size="14px").classes("opacity-60").mark(f"canned-file-pending-{file.name}").tooltip(
+                    "Not on the server yet: it is sent when you are online"
+                )
+            elif file.local_state == "failed":
+                ui.icon("error", size="14px", color="negative").mark(f"canned-file-failed-{file.name}").tooltip(
+                    f"Not saved: {file.error}"
+                )
             if editable:
                 ui.button(icon="close", on_click=lambda f=file: self._remove(f)).props("flat round dense size=xs").mark(
                     f"canned-file-remove-{file.name}"
@@ -93,5 +101,5 @@ class CannedFilesRow(ui.row):
     async def _remove(self, file: CannedFile) -> None:
         try:
             await self.engine.canned_files.remove(file)
-        except SyncError as exc:
+        except (SyncError, ValueError) as exc:
             ui.notify(fmt.plain_error(exc, f"remove {file.name}"), type="negative")

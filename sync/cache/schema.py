@@ -349,5 +349,12 @@ V14 = """
 create table avatar_deletes (key text primary key, queued_at text not null);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14)
+# v15: a canned reply's file can be added offline (sync/canned_files.py): its row is the user's until the outbox
+# sent it, like the other workspace rows
+V15 = """
+alter table canned_reply_files add column local_state text not null default 'sent';
+alter table canned_reply_files add column error text;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15)
 VERSION = len(MIGRATIONS)

@@ -55,7 +55,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "sla_holidays": ("day",),
 }
 # tables whose rows the user never writes have no local_state column
-_NO_LOCAL_STATE = frozenset({"ticket_sla", "canned_reply_files"})
+_NO_LOCAL_STATE = frozenset({"ticket_sla"})
 _TS = frozenset(
     {
         "created_at",

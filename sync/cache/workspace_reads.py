@@ -276,7 +276,17 @@ def canned_files(conn: sqlite3.Connection, reply_id: str | None = None) -> list[
         params,
     )
     return [
-        CannedFile(r["id"], r["canned_reply_id"], r["name"], r["mime"], r["size"], r["sha256"], r["object_path"])
+        CannedFile(
+            r["id"],
+            r["canned_reply_id"],
+            r["name"],
+            r["mime"],
+            r["size"],
+            r["sha256"],
+            r["object_path"],
+            r["local_state"],
+            r["error"],
+        )
         for r in rows
     ]
 
