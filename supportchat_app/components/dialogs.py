@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Self
 
 from nicegui import ui
 
@@ -14,6 +15,8 @@ from sync.models import SearchHit
 SHORTCUTS = [
     ("Ctrl+K", "Search tickets and messages"),
     ("Alt+↑ / Alt+↓", "Previous / next ticket"),
+    ("↑ / ↓, Enter", "Move between inbox rows, open one"),
+    ("X", "Select the inbox row (in Select mode)"),
     ("Enter", "Send"),
     ("Shift+Enter", "New line"),
     ("Ctrl+Enter", "Send and resolve (agents)"),
@@ -25,15 +28,23 @@ SHORTCUTS = [
 
 
 class ShortcutSheet(ui.dialog):
+    """The list of shortcuts; drawn the first time it opens (not on every page load)."""
+
     def __init__(self) -> None:
         super().__init__()
-        with self, ui.card().classes("min-w-[360px]"):
-            ui.label("Keyboard shortcuts").classes("text-lg font-medium")
-            with ui.grid(columns=2).classes("gap-x-6 gap-y-2"):
-                for keys, what in SHORTCUTS:
-                    ui.label(keys).classes("font-mono text-sm sc-kbd px-2 rounded")
-                    ui.label(what).classes("text-sm")
-            ui.button("Close", on_click=self.close).props("flat").classes("self-end")
+        self._drawn = False
+
+    def open(self) -> Self:
+        if not self._drawn:
+            self._drawn = True
+            with self, ui.card().classes("min-w-[360px]"):
+                ui.label("Keyboard shortcuts").classes("text-lg font-medium")
+                with ui.grid(columns=2).classes("gap-x-6 gap-y-2"):
+                    for keys, what in SHORTCUTS:
+                        ui.label(keys).classes("font-mono text-sm sc-kbd px-2 rounded")
+                        ui.label(what).classes("text-sm")
+                ui.button("Close", on_click=self.close).props("flat").classes("self-end")
+        return super().open()
 
 
 class SearchDialog(ui.dialog):
