@@ -166,3 +166,26 @@ async def test_a_view_named_with_spaces_and_punctuation_gets_one_marker_and_its_
         assert "sc-selected" in entry.classes and "sc-selected" not in inbox.classes
         assert next(iter(page.find(marker=marker).elements)) is entry
         await page.should_see(marker="""count-Bob's_"VIP"_queue_(EU/2)_<b>=1""", retries=WAIT)
+
+
+async def test_the_list_acts_only_on_rows_it_shows(app_data: Path, users: Users, stack: StackProcess) -> None:
+    """The browser names a row by its id: an id the list does not show (a ticket hidden by the filter, or any
+    string a page sends) neither opens nor selects anything."""
+    agent = create_user(stack.db_url, "agent")
+    shown = seed_ticket(stack.db_url, users.customer, agent, "Shown one", [(users.customer, "hi", False)])
+    hidden = seed_ticket(stack.db_url, users.customer, agent, "Hidden one", [(users.customer, "hello", False)])
+    sql(stack.db_url, "update tickets set status = 'resolved' where id = %s", hidden)  # not in Open, Pending
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await eventually(lambda: set(rows_of(page)) == {shown}, "the open ticket listed")
+        assert engine_of(page).cache.ticket(hidden) is not None  # in the cache, just not in this list
+        page.find(marker="inbox-list").trigger("open", hidden)
+        page.find(marker="inbox-list").trigger("open", "../../etc")
+        await page.should_not_see(marker="ticket-pane")
+        page.find(marker="bulk-select").click()
+        page.find(marker="inbox-list").trigger("check", hidden)
+        assert _pane(page).selection.selected == set()
+        page.find(marker="inbox-list").trigger("check", shown)
+        assert _pane(page).selection.selected == {shown}
+        page.find(marker="inbox-list").trigger("open", shown)
+        await page.should_see(marker="ticket-pane", retries=WAIT)

@@ -183,8 +183,10 @@ class InboxList(ui.element, component="inbox_list.js"):
     ) -> None:
         super().__init__()
         self._props.update(rows=(), selected="", selecting=False, more=False, empty=empty)
-        self.on("open", lambda e: on_open(str(e.args)) if e.args else None)
-        self.on("check", lambda e: on_check(str(e.args)) if e.args else None)
+        # the browser names a row by its id: only a row this list shows is opened or checked (a page could send
+        # any string; the server's RLS decides in the end, but nothing here acts on a ticket the list did not offer)
+        self.on("open", lambda e: on_open(str(e.args)) if self._shows(e.args) else None)
+        self.on("check", lambda e: on_check(str(e.args)) if self._shows(e.args) else None)
         self.on("more", lambda _: on_more())
         self.mark("inbox-list")
 
@@ -196,6 +198,9 @@ class InboxList(ui.element, component="inbox_list.js"):
             return
         self._props.update(wanted)
         self.update()
+
+    def _shows(self, ticket_id: object) -> bool:
+        return isinstance(ticket_id, str) and self.row(ticket_id) is not None
 
     @property
     def rows(self) -> list[dict[str, Any]]:
