@@ -40,7 +40,7 @@ from sync.cache.db import TABLES as ORDER
 from sync.cache.db import Applied
 from sync.errors import SyncError
 from sync.models import STAFF_ROLES
-from sync.remote import Remote
+from sync.remote import BATCH_TABLES, PAGE, Remote
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ PREFETCH = 8  # pages fetched ahead of the writer
 # commit (what a kill -9 keeps)
 INITIAL_BATCH = 100_000
 INITIAL_CHUNK = 10_000
-INITIAL_PREFETCH = 50
+INITIAL_PREFETCH = 8  # pages of up to 10,000 rows (``Remote.pull_batch``)
+_NO_FUNCTION = frozenset({"PGRST202", "42883"})  # PostgREST / PostgreSQL: no such function (an older server)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Puller:
         self._since: str | None = None  # the running pull's partial-sync bound (sync/scope.py)
         # the SLA settings tables have no cursor: read whole on the first pull and after realtime said so
         self.snapshots_due = True
+        self.batches = True  # the initial sync asks for pages of 10,000 (False: the server has no sync_batch)
 
     async def pull(
         self,
@@ -151,7 +153,7 @@ class Puller:
     ) -> None:
         pages: asyncio.Queue[_Page] = asyncio.Queue(INITIAL_PREFETCH if initial else PREFETCH)
 
-        fetcher = asyncio.ensure_future(self._fetch_all(table, pages))
+        fetcher = asyncio.ensure_future(self._fetch_all(table, pages, initial))
         done = held = 0  # rows applied; of them, in the initial sync's transaction not committed yet
         waiting = Applied()  # what the held rows changed, announced once they are committed
         try:
@@ -189,11 +191,13 @@ class Puller:
         if self.between is not None:
             await self.between()
 
-    async def _fetch_all(self, table: str, pages: asyncio.Queue[_Page]) -> None:
+    async def _fetch_all(self, table: str, pages: asyncio.Queue[_Page], initial: bool) -> None:
         after = await self.cache.cursor(table)
         while True:
             if self._since is not None and table in scope.SCOPED_TABLES:
                 rows = await self.remote.pull_scoped(table, after, self._since)
+            elif initial and self.batches and table in BATCH_TABLES:
+                rows = await self._pull_batch(table, after)
             else:
                 rows = await self.remote.pull(table, after)
             if rows:
@@ -203,6 +207,17 @@ class Puller:
             await pages.put((rows, after))
             if not rows:
                 return
+
+    async def _pull_batch(self, table: str, after: tuple[int, int]) -> list[dict[str, Any]]:
+        """Pages of 10,000 (``sync_batch``); a server without the function gets ``sync_<table>`` pages."""
+        try:
+            return await self.remote.pull_batch(table, after)
+        except SyncError as exc:
+            if exc.code not in _NO_FUNCTION:
+                raise
+            log.info("no sync_batch on this server (%s): pages of %d", exc, PAGE)
+            self.batches = False
+            return await self.remote.pull(table, after)
 
     @staticmethod
     def _batch(

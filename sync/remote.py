@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # rows asked per request: Supabase's default max rows, and the sync RPCs' own cap. A project may lower
 # max rows, so table reads page on until an empty page rather than stopping at a short one.
 PAGE = 1000
+BATCH = 10_000  # rows per ``pull_batch`` (the initial sync's pages)
+BATCH_TABLES = frozenset({"profiles", "tickets", "messages", "ticket_reads"})  # what sync_batch serves
 DOWNLOAD_CHUNK = 256 * 1024
 
 
@@ -57,7 +59,18 @@ class Tokens:
     factor_id: str | None = None
 
 
-__all__ = ["PAGE", "ChangeHandler", "ChangeKind", "LivePort", "Remote", "StateHandler", "SupabaseRemote", "Tokens"]
+__all__ = [
+    "BATCH",
+    "BATCH_TABLES",
+    "PAGE",
+    "ChangeHandler",
+    "ChangeKind",
+    "LivePort",
+    "Remote",
+    "StateHandler",
+    "SupabaseRemote",
+    "Tokens",
+]
 
 
 class LivePort(Protocol):
@@ -101,6 +114,7 @@ class Remote(Protocol):
     async def update_profile(self, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None: ...
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]: ...
     async def count(self, table: str, after: tuple[int, int]) -> int: ...
+    async def pull_batch(self, table: str, after: tuple[int, int], max_rows: int = BATCH) -> list[dict[str, Any]]: ...
     async def pull_scoped(
         self, table: str, after: tuple[int, int], since: str, max_rows: int = PAGE
     ) -> list[dict[str, Any]]: ...
@@ -341,6 +355,13 @@ class SupabaseRemote:
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]:
         params = {"after_xid": after[0], "after_id": after[1], "max_rows": max_rows}
         res = await self.call(lambda c: c.rpc(f"sync_{table}", params).execute())
+        return list(res.data or [])
+
+    async def pull_batch(self, table: str, after: tuple[int, int], max_rows: int = BATCH) -> list[dict[str, Any]]:
+        """``pull`` in pages of up to 10,000 rows (``sync_batch``, migration 20261202000300: one JSON answer, so
+        one RLS setup per 10,000 rows instead of per 1,000); for the tables in ``BATCH_TABLES``."""
+        params = {"table_name": table, "after_xid": after[0], "after_id": after[1], "max_rows": max_rows}
+        res = await self.call(lambda c: c.rpc("sync_batch", params).execute())
         return list(res.data or [])
 
     async def count(self, table: str, after: tuple[int, int]) -> int:

@@ -22,7 +22,7 @@ from tests.conftest import PASSWORD
 from tests.stackproc import StackProcess
 
 CHILD = """
-import asyncio, sys
+import asyncio, functools, sys
 from pathlib import Path
 from sync import RemoteConfig, SyncEngine, events, pull
 
@@ -34,14 +34,18 @@ async def main() -> None:
         await engine.sign_in(sys.argv[4], sys.argv[5])
     pulled = {}
     remote = engine.remote
-    fetch = remote.pull
 
-    async def counting(table, cursor, *args, **kwargs):
-        rows = await fetch(table, cursor, *args, **kwargs)
-        pulled[table] = pulled.get(table, 0) + len(rows)
-        return rows
+    def counting(fetch):
+        async def counted(table, cursor, *args, **kwargs):
+            rows = await fetch(table, cursor, *args, **kwargs)
+            pulled[table] = pulled.get(table, 0) + len(rows)
+            return rows
+        return counted
 
-    remote.pull = counting  # the puller calls through the instance: count what is downloaded
+    # the puller calls through the instance: count what is downloaded, in pages of either kind (the initial
+    # sync's pages of 2,000 here, so the kill lands mid-download)
+    remote.pull = counting(remote.pull)
+    remote.pull_batch = counting(functools.partial(remote.pull_batch, max_rows=2000))
 
     def on_event(event: events.Event) -> None:
         if isinstance(event, events.SyncProgress) and event.phase == "messages":
