@@ -55,7 +55,7 @@ PREFETCH = 8  # pages fetched ahead of the writer
 # commit (what a kill -9 keeps)
 INITIAL_BATCH = 100_000
 INITIAL_CHUNK = 10_000
-INITIAL_PREFETCH = 8  # pages of up to 10,000 rows (``Remote.pull_batch``)
+INITIAL_PREFETCH = 3  # pages of up to 10,000 rows (``Remote.pull_batch``): ~15 MB of rows each
 _NO_FUNCTION = frozenset({"PGRST202", "42883"})  # PostgREST / PostgreSQL: no such function (an older server)
 
 

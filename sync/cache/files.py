@@ -45,10 +45,11 @@ T = TypeVar("T")
 FILE_MODE = 0o600
 # the writer's page cache (negative: KiB): random uuid keys touch pages all over the indexes; 64 MB keeps a
 # pull's working set in memory (with the default 2 MB, applying pages took about 1.6 times as long). During a
-# held bulk transaction (the initial sync) it is larger, so the indexes' dirty pages stay in memory until the
-# commit instead of being spilled to the WAL and written again
+# held bulk transaction (the initial sync) it is 128 MB, so more of the indexes' dirty pages stay in memory until
+# the commit instead of being spilled to the WAL and written again (the process grew by ~270 MB during a 1M-message
+# initial sync with it and 3 pages of 10,000 rows waiting; ~500 MB with 256 MB and 8 pages, for little speed)
 CACHE_KIB = -65536
-BULK_CACHE_KIB = -262144
+BULK_CACHE_KIB = -131072
 DIR_MODE = 0o700
 
 
