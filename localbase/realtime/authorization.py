@@ -28,7 +28,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from localbase.realtime.rls import SCHEMA
+from localbase.realtime.rls import SCHEMA, run_setup
 
 Extension = Literal["broadcast", "presence"]
 STATEMENT_TIMEOUT = "5s"  # a slow policy must not hold a pool connection forever
@@ -108,7 +108,7 @@ async def _authorize(
     try:
         if id(pool) not in _ready:
             async with _lock, pool.connection() as conn:
-                await conn.execute(AUTHORIZE_SQL.encode())  # no parameters: one simple-protocol script
+                await run_setup(conn, AUTHORIZE_SQL)
             _ready.add(id(pool))
         claims = {**claims, "role": str(claims.get("role") or "anon")}
         async with pool.connection() as conn, conn.pipeline() as pipeline:  # one round trip for the three

@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, sql
 
 SCHEMA = "localbase_realtime"
@@ -126,7 +127,7 @@ set plan_cache_mode = force_generic_plan
 as $fn$
 declare
   grp jsonb;
-  wanted integer[];
+  wanted integer[];  -- the keys (indexes) this group asks about; null: all of them
   found integer[];
   pk jsonb;
   r integer;
@@ -144,7 +145,7 @@ begin
     if jsonb_typeof(grp->'rows') = 'array' then
       wanted := array(select jsonb_array_elements_text(grp->'rows')::integer);
     else  -- this identity is asked about every key
-      wanted := array(select generate_series(0, jsonb_array_length(keys) - 1));
+      wanted := null;
     end if;
     found := null;
     if safe then
@@ -170,12 +171,21 @@ revoke all on function {fn}(bigint[], jsonb, jsonb, boolean) from public;
 # keeping the index usable under RLS (a join against the keys would apply non-leakproof operators to the table first)
 _SINGLE_KEY_SETUP = "allkeys := array(select (e->>{lit})::{typ} from jsonb_array_elements(keys) e);"
 _SINGLE_KEY_BODY = """
-        keyvals := array(select allkeys[i + 1] from unnest(wanted) i);
-        seen := array(select t.{col} from {tbl} t where t.{col} = any(keyvals));
-        found := array(select i from unnest(wanted) i where allkeys[i + 1] = any(seen));
+        -- the RLS statement is the inner select, as the subscriber; the outer part only maps keys to their indexes
+        if wanted is null then
+          found := array(select i - 1 from generate_subscripts(allkeys, 1) i
+                         where allkeys[i] in (select t.{col} from {tbl} t where t.{col} = any(allkeys)));
+        else
+          keyvals := array(select allkeys[i + 1] from unnest(wanted) i);
+          found := array(select i from unnest(wanted) i
+                         where allkeys[i + 1] in (select t.{col} from {tbl} t where t.{col} = any(keyvals)));
+        end if;
 """
 
 _MULTI_KEY_BODY = """
+        if wanted is null then
+          wanted := array(select generate_series(0, jsonb_array_length(keys) - 1));
+        end if;
         foreach r in array wanted loop
           pk := keys->r;
           if exists(select 1 from {tbl} t where {where}) then
@@ -204,7 +214,7 @@ def check_function(relation_oid: int, schema: str, table: str, keys: list[tuple[
         ((name, type_sql),) = keys
         typ = sql.SQL(type_sql)
         body = sql.SQL(_SINGLE_KEY_BODY).format(col=sql.Identifier(name), tbl=tbl)
-        keydecl = sql.SQL("allkeys {typ}[]; keyvals {typ}[]; seen {typ}[];").format(typ=typ)
+        keydecl = sql.SQL("allkeys {typ}[]; keyvals {typ}[];").format(typ=typ)
         keysetup = sql.SQL(_SINGLE_KEY_SETUP).format(lit=sql.Literal(name), typ=typ)
     else:
         where = sql.SQL(" and ").join(
@@ -227,6 +237,24 @@ def check_function(relation_oid: int, schema: str, table: str, keys: list[tuple[
     )
 
 
+async def run_setup(conn: AsyncConnection[Any], script: str, attempts: int = 3) -> None:
+    """Run an idempotent setup script, again if it collides with another one.
+
+    The capture (SETUP_SQL) and the first private join (authorization.AUTHORIZE_SQL) both create the schema when the
+    stack starts; two `create schema if not exists` at once make the later one fail with a duplicate key (and two
+    grants on it with "tuple concurrently updated"). Run again, the script finds what the other one committed.
+    """
+    for attempt in range(attempts):
+        try:
+            await conn.execute(script.encode())  # no parameters: one simple-protocol script, one transaction
+            return
+        except psycopg.Error:
+            if attempt == attempts - 1:
+                raise
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                await conn.rollback()
+
+
 class RlsChecker:
     """Batched visibility checks and cached table/column privileges, on the capture's connection."""
 
@@ -236,7 +264,7 @@ class RlsChecker:
         self._functions: dict[str, str] = {}  # function name -> the definition it was created with
 
     async def setup(self, conn: AsyncConnection[Any]) -> None:
-        await conn.execute(SETUP_SQL)
+        await run_setup(conn, SETUP_SQL)
         self._functions.clear()
 
     async def ensure_function(self, conn: AsyncConnection[Any], name: str, definition: str) -> None:

@@ -8,12 +8,17 @@ shows it, in commit order, and nothing else (a sentinel after the batch proves t
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import uuid
 
 import psycopg
 import pytest
+from psycopg import conninfo
 
+from localbase.realtime.authorization import AUTHORIZE_SQL
+from localbase.realtime.rls import SETUP_SQL, run_setup
 from tests.conftest import User, Users
 from tests.realtime.support import RawSocket, new_ticket, post
 from tests.stackproc import StackProcess
@@ -114,3 +119,45 @@ def test_the_check_waits_until_the_changes_transaction_is_visible(stack: StackPr
         assert done.is_set(), "await_visible did not return once the transaction was visible"
         # an old, long visible transaction (and the epoch arithmetic for it) returns at once
         checker.execute("select localbase_realtime.await_visible(%s::int8[])", ([xid32, 3],))
+
+
+def test_capture_and_first_private_join_set_the_schema_up_at_once_without_failing(stack: StackProcess) -> None:
+    """At start the capture (rls.SETUP_SQL) and the first private join (authorization.AUTHORIZE_SQL) both create the
+    helper schema; two `create schema if not exists` at once made one of them fail (a join refused with "unable to
+    connect"). Both run concurrently here, on a scratch database, again and again."""
+    name = f"setup_race_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(stack.db_url, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    url = conninfo.make_conninfo(stack.db_url, dbname=name)
+    try:
+        with psycopg.connect(url, autocommit=True) as one:
+            for _ in range(15):
+                one.execute("drop schema if exists localbase_realtime cascade")
+                barrier = threading.Barrier(2)
+                failures: list[Exception] = []
+
+                def run(
+                    url: str, script: str, barrier: threading.Barrier = barrier, failures: list[Exception] = failures
+                ) -> None:
+                    async def setup() -> None:
+                        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                            barrier.wait()
+                            await run_setup(conn, script)
+
+                    try:
+                        asyncio.run(setup())
+                    except psycopg.Error as exc:
+                        failures.append(exc)
+
+                threads = [
+                    threading.Thread(target=run, args=(url, SETUP_SQL)),
+                    threading.Thread(target=run, args=(url, AUTHORIZE_SQL)),
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(30)
+                assert not failures, failures
+    finally:
+        with psycopg.connect(stack.db_url, autocommit=True) as admin:
+            admin.execute(f'drop database "{name}" with (force)')
