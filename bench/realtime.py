@@ -15,8 +15,8 @@ subscriber: the floor for any change notification that PostgreSQL itself deliver
 `realtime_latency_500`: 500 subscribers at 40 inserts/s (the same 20,000 deliveries/s as 100 x 200); its
 baseline listens on 150 connections (max_connections is 200).
 `realtime_ceiling`: with 100 subscribers, the insert rate doubles from 25/s (2 s per step) until a step
-loses a delivery or its p99 passes 1 s; value = deliveries/s of the last step that held, beside the same
-search for raw LISTEN/NOTIFY with 100 listeners.
+loses a delivery or its p99 passes 1 s (or the writer cannot reach the rate); value = deliveries/s of the last
+step that held, at the rate the writer achieved, beside the same search for raw LISTEN/NOTIFY with 100 listeners.
 """
 
 from __future__ import annotations
@@ -113,8 +113,20 @@ async def _receive(ws: ClientConnection, arrived: list[tuple[int, float]]) -> No
                 arrived.append((int(m.group(1)), now))
 
 
+def _achieved_rate(sent: dict[int, float]) -> float:
+    """Inserts (or notifications) per second the writer actually made: above some rate it cannot keep up."""
+    if len(sent) < 2:
+        return 0.0
+    times = sorted(sent.values())
+    return (len(times) - 1) / (times[-1] - times[0]) if times[-1] > times[0] else 0.0
+
+
 async def _realtime_run(
-    env: BenchEnv, subscribers: int, rate: int = INSERT_RATE, seconds: float = LOAD_SECONDS
+    env: BenchEnv,
+    subscribers: int,
+    rate: int = INSERT_RATE,
+    seconds: float = LOAD_SECONDS,
+    achieved: list[float] | None = None,
 ) -> tuple[list[float], int]:
     users = env.users
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
@@ -138,12 +150,18 @@ async def _realtime_run(
     await asyncio.gather(*(ws.close() for ws in sockets))
     await asyncio.gather(*readers)
     latencies = [(t - sent[seq]) * 1000 for got in arrivals for seq, t in got if seq in sent]
+    if achieved is not None:
+        achieved.append(_achieved_rate(sent))
     expected = len(sent) * subscribers
     return latencies, expected - len(latencies)
 
 
 async def _notify_run(
-    env: BenchEnv, listeners: int, rate: int = INSERT_RATE, seconds: float = LOAD_SECONDS
+    env: BenchEnv,
+    listeners: int,
+    rate: int = INSERT_RATE,
+    seconds: float = LOAD_SECONDS,
+    achieved: list[float] | None = None,
 ) -> tuple[list[float], int]:
     conns = []
     arrivals: list[list[tuple[int, float]]] = [[] for _ in range(listeners)]
@@ -163,6 +181,8 @@ async def _notify_run(
     for conn in conns:
         await conn.close()
     latencies = [(t - sent[seq]) * 1000 for got in arrivals for seq, t in got if seq in sent]
+    if achieved is not None:
+        achieved.append(_achieved_rate(sent))
     return latencies, len(sent) * listeners - len(latencies)
 
 
@@ -199,16 +219,29 @@ CEILING_RATES = (25, 50, 100, 200, 400, 800, 1600)
 
 
 def _ceiling(env: BenchEnv, run: Any) -> tuple[int, list[dict[str, Any]]]:
-    """The highest deliveries/s of the doubling rates that lost nothing with p99 <= 1 s, and every step."""
+    """The highest deliveries/s (at the insert rate the writer achieved) of the doubling rates that lost nothing
+    with p99 <= 1 s, and every step. A rate the writer cannot reach ends the search: past it only batches grow."""
     held, steps = 0, []
     for rate in CEILING_RATES:
-        lat, lost = asyncio.run(run(env, CEILING_SUBSCRIBERS, rate, CEILING_STEP_SECONDS))
+        achieved: list[float] = []
+        lat, lost = asyncio.run(run(env, CEILING_SUBSCRIBERS, rate, CEILING_STEP_SECONDS, achieved))
         p99 = percentile(lat, 99)
-        steps.append({"inserts_per_s": rate, "p99_ms": round(p99, 1), "losses": lost})
+        made = achieved[0] if achieved else float(rate)
+        steps.append({"inserts_per_s": rate, "achieved_per_s": round(made, 1), "p99_ms": round(p99, 1), "losses": lost})
         if lost or not p99 <= 1000:
             break
-        held = rate * CEILING_SUBSCRIBERS
+        held = round(min(rate, made) * CEILING_SUBSCRIBERS)
+        if made < 0.9 * rate:
+            break
     return held, steps
+
+
+def _writer_bound(steps: list[dict[str, Any]]) -> bool:
+    if not steps:
+        return False
+    last = steps[-1]
+    held = not last["losses"] and last["p99_ms"] <= 1000
+    return bool(held and last["achieved_per_s"] < 0.9 * last["inserts_per_s"])
 
 
 def ceiling_bench(env: BenchEnv) -> list[Figure]:
@@ -223,6 +256,9 @@ def ceiling_bench(env: BenchEnv) -> list[Figure]:
             base,
             higher_is_better=True,
             subscribers=CEILING_SUBSCRIBERS,
+            # the last step ended because the one writer connection fell short of the rate: a lower bound
+            writer_bound=_writer_bound(steps),
+            baseline_writer_bound=_writer_bound(base_steps),
             steps=steps,
             baseline_steps=base_steps,
         )
