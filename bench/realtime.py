@@ -42,12 +42,24 @@ GRACE_SECONDS = 2.0
 _SEQ = re.compile(r'"content":"rt-bench (\d+)"')
 
 
-def _writer(db_url: str, agent: User, ticket: str, sent: dict[int, float], *, rate: int, seconds: float) -> None:
+def _writer(
+    db_url: str,
+    agent: User,
+    ticket: str,
+    sent: dict[int, float],
+    *,
+    rate: int,
+    seconds: float,
+    start: float | None = None,
+    part: int = 0,
+    parts: int = 1,
+) -> None:
+    """Insert `rate`/s for `seconds`; with `parts` > 1 this connection makes every `parts`-th insert from `part`."""
     claims = json.dumps({"sub": agent.id, "role": "authenticated"})
     count = int(rate * seconds)
     with psycopg.connect(db_url) as conn:
-        start = time.perf_counter()
-        for seq in range(count):
+        start = time.perf_counter() if start is None else start
+        for seq in range(part, count, parts):
             target = start + seq / rate
             delay = target - time.perf_counter()
             if delay > 0:
@@ -63,11 +75,20 @@ def _writer(db_url: str, agent: User, ticket: str, sent: dict[int, float], *, ra
             conn.commit()
 
 
-def _notifier(db_url: str, sent: dict[int, float], rate: int, seconds: float) -> None:
+def _notifier(
+    db_url: str,
+    sent: dict[int, float],
+    rate: int,
+    seconds: float,
+    *,
+    start: float | None = None,
+    part: int = 0,
+    parts: int = 1,
+) -> None:
     count = int(rate * seconds)
     with psycopg.connect(db_url, autocommit=True) as conn:
-        start = time.perf_counter()
-        for seq in range(count):
+        start = time.perf_counter() if start is None else start
+        for seq in range(part, count, parts):
             delay = start + seq / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
@@ -126,7 +147,9 @@ async def _realtime_run(
     subscribers: int,
     rate: int = INSERT_RATE,
     seconds: float = LOAD_SECONDS,
+    *,
     achieved: list[float] | None = None,
+    writers: int = 1,
 ) -> tuple[list[float], int]:
     users = env.users
     with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
@@ -145,7 +168,24 @@ async def _realtime_run(
     arrivals: list[list[tuple[int, float]]] = [[] for _ in sockets]
     readers = [asyncio.create_task(_receive(ws, got)) for ws, got in zip(sockets, arrivals, strict=True)]
     sent: dict[int, float] = {}
-    await asyncio.to_thread(_writer, env.stack.db_url, users.agent, ticket, sent, rate=rate, seconds=seconds)
+    start = time.perf_counter() + 0.05  # the writer connections connect first, then share one schedule
+    await asyncio.gather(
+        *(
+            asyncio.to_thread(
+                _writer,
+                env.stack.db_url,
+                users.agent,
+                ticket,
+                sent,
+                rate=rate,
+                seconds=seconds,
+                start=start,
+                part=k,
+                parts=writers,
+            )
+            for k in range(writers)
+        )
+    )
     await asyncio.sleep(GRACE_SECONDS)
     await asyncio.gather(*(ws.close() for ws in sockets))
     await asyncio.gather(*readers)
@@ -161,7 +201,9 @@ async def _notify_run(
     listeners: int,
     rate: int = INSERT_RATE,
     seconds: float = LOAD_SECONDS,
+    *,
     achieved: list[float] | None = None,
+    writers: int = 1,
 ) -> tuple[list[float], int]:
     conns = []
     arrivals: list[list[tuple[int, float]]] = [[] for _ in range(listeners)]
@@ -176,7 +218,13 @@ async def _notify_run(
 
     tasks = [asyncio.create_task(listen(c, got)) for c, got in zip(conns, arrivals, strict=True)]
     sent: dict[int, float] = {}
-    await asyncio.to_thread(_notifier, env.stack.db_url, sent, rate, seconds)
+    start = time.perf_counter() + 0.05
+    await asyncio.gather(
+        *(
+            asyncio.to_thread(_notifier, env.stack.db_url, sent, rate, seconds, start=start, part=k, parts=writers)
+            for k in range(writers)
+        )
+    )
     await asyncio.gather(*tasks)
     for conn in conns:
         await conn.close()
@@ -216,6 +264,7 @@ MAX_LISTENERS = 150  # PostgreSQL's max_connections is 200: the 500-subscriber b
 CEILING_SUBSCRIBERS = 100
 CEILING_STEP_SECONDS = 2.0
 CEILING_RATES = (25, 50, 100, 200, 400, 800, 1600)
+CEILING_RATE_PER_WRITER = 100
 
 
 def _ceiling(env: BenchEnv, run: Any) -> tuple[int, list[dict[str, Any]]]:
@@ -224,10 +273,21 @@ def _ceiling(env: BenchEnv, run: Any) -> tuple[int, list[dict[str, Any]]]:
     held, steps = 0, []
     for rate in CEILING_RATES:
         achieved: list[float] = []
-        lat, lost = asyncio.run(run(env, CEILING_SUBSCRIBERS, rate, CEILING_STEP_SECONDS, achieved))
+        writers = max(1, -(-rate // CEILING_RATE_PER_WRITER))  # one connection cannot insert much over ~200/s
+        lat, lost = asyncio.run(
+            run(env, CEILING_SUBSCRIBERS, rate, CEILING_STEP_SECONDS, achieved=achieved, writers=writers)
+        )
         p99 = percentile(lat, 99)
         made = achieved[0] if achieved else float(rate)
-        steps.append({"inserts_per_s": rate, "achieved_per_s": round(made, 1), "p99_ms": round(p99, 1), "losses": lost})
+        steps.append(
+            {
+                "inserts_per_s": rate,
+                "achieved_per_s": round(made, 1),
+                "writers": writers,
+                "p99_ms": round(p99, 1),
+                "losses": lost,
+            }
+        )
         if lost or not p99 <= 1000:
             break
         held = round(min(rate, made) * CEILING_SUBSCRIBERS)
