@@ -65,4 +65,11 @@ async def test_an_open_edit_keeps_its_text_when_the_bubble_is_redrawn(
             lambda: sql(stack.db_url, "select content from messages where id = %s", message_id) == [(typed,)],
             "the typed text saved on the server (over the other device's, which this editor showed)",
         )
-        await eventually(lambda: not visible_editor(bubble_with(agent, typed)), "the editor closed after Save")
+        await eventually(lambda: _closed(bubble_with(agent, typed)), "the saved text's bubble, its editor closed")
+
+
+def _closed(bubble: object) -> bool:
+    """The bubble shows the saved text and no editor. It may show the other device's text for a moment first: the
+    cache applies a server copy of the row over a pending local edit, so a copy read before the push shows until
+    the push's echo arrives (this check failed once in four full runs when it looked for the bubble then)."""
+    return bubble is not None and not visible_editor(bubble)
