@@ -356,5 +356,13 @@ alter table canned_reply_files add column local_state text not null default 'sen
 alter table canned_reply_files add column error text;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15)
+# v16: the server's change stamp of each cached message (its writing transaction, ``change_xid``), so a copy of a
+# row older than the one cached never lands over it: a pull page read before a realtime change or a push and
+# applied after it put the older text back (a saved edit showed the previous text, a deleted message's text
+# came back) until the cursor reached the newer version. Null: not known (a local row, an older cache's row).
+V16 = """
+alter table messages add column change_xid integer;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16)
 VERSION = len(MIGRATIONS)

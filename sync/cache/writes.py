@@ -401,12 +401,14 @@ def backfill_done(conn: sqlite3.Connection, ticket_id: str) -> None:
         set_meta(conn, _BACKFILL_KEY, json.dumps(sorted(pending - {ticket_id})))
 
 
+# a server copy older than the cached one (by its writing transaction, schema v16) never lands over it
 _MESSAGE_UPSERT = (
     "insert into messages (id, ticket_id, sender_id, content, is_internal, created_at, edited_at, deleted_at,"
-    " local_state, error) values (?, ?, ?, ?, ?, ?, ?, ?, 'sent', null)"
+    " local_state, error, change_xid) values (?, ?, ?, ?, ?, ?, ?, ?, 'sent', null, ?)"
     " on conflict (id) do update set content = excluded.content, is_internal = excluded.is_internal,"
     " created_at = excluded.created_at, edited_at = excluded.edited_at, deleted_at = excluded.deleted_at,"
-    " local_state = 'sent', error = null"
+    " local_state = 'sent', error = null, change_xid = coalesce(excluded.change_xid, messages.change_xid)"
+    " where excluded.change_xid is null or messages.change_xid is null or excluded.change_xid >= messages.change_xid"
 )
 
 
@@ -458,6 +460,7 @@ def apply_messages(
                 canonical_ts(r["created_at"]),
                 canonical_ts(r.get("edited_at")),
                 canonical_ts(r.get("deleted_at")),
+                int(r["change_xid"]) if r.get("change_xid") is not None else None,
             )
         )
         by_ticket.setdefault(str(r["ticket_id"]), set()).add(str(r["id"]))
