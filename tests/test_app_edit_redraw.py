@@ -69,7 +69,7 @@ async def test_an_open_edit_keeps_its_text_when_the_bubble_is_redrawn(
 
 
 def _closed(bubble: object) -> bool:
-    """The bubble shows the saved text and no editor. It may show the other device's text for a moment first: the
-    cache applies a server copy of the row over a pending local edit, so a copy read before the push shows until
-    the push's echo arrives (this check failed once in four full runs when it looked for the bubble then)."""
+    """The bubble shows the saved text and no editor. Until cache schema v16 a server copy of the row read before
+    the push could land after it and show the other device's text for a moment (this check failed once in four
+    full runs when it looked for the bubble then; tests/test_cache_stale_rows.py covers that race itself)."""
     return bubble is not None and not visible_editor(bubble)
