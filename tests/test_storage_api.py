@@ -1,4 +1,4 @@
-"""The Storage API (`/storage/v1`) through supabase-py's storage client (storage3) unchanged, as the service role, a
+"""The Storage API (storage/v1 routes) through storage3 (supabase-py's storage client) unchanged, as the service role, a
 signed-in user and anon: buckets, uploads (multipart and raw), downloads, info/exists, list, remove,
 move/copy, signed download and upload URLs, public URLs, limits, key checks and TUS resumable uploads
 (raw httpx, 6 MB chunks). Every answer is checked against Supabase Storage's wire shapes.
