@@ -2,7 +2,8 @@
 and the deliveries/s ceiling.
 
 Each figure inserts messages at INSERT_RATE per second for LOAD_SECONDS through a separate thread (as the
-agent, role + claims set like PostgREST does, one transaction per insert), while raw websocket
+agent, role + claims set like PostgREST does, one transaction per insert, sent as one script: one round trip,
+like the baseline's one `pg_notify`; before 2026-11-29's third pass it took three), while raw websocket
 subscribers (vsn 1.0.0 frames, as realtime-py sends them) listen on the same ticket: half as the
 customer who owns it (filter `ticket_id=eq.`), half as the assigned agent (whole table). Every
 subscriber has its own token (own session id), so the server runs one RLS check per subscriber and
@@ -30,6 +31,7 @@ import uuid
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -56,23 +58,25 @@ def _writer(
 ) -> None:
     """Insert `rate`/s for `seconds`; with `parts` > 1 this connection makes every `parts`-th insert from `part`."""
     claims = json.dumps({"sub": agent.id, "role": "authenticated"})
+    # one round trip per insert, like the baseline's one `pg_notify`: role, claims, the insert and the commit go as
+    # one simple-protocol script (a real insert as the agent, through the same RLS check and triggers)
+    script = sql.SQL(
+        "begin; select set_config('role', 'authenticated', true), set_config('request.jwt.claims', {claims}, true);"
+        " insert into public.messages (ticket_id, content) values ({ticket}, {content}); commit;"
+    )
     count = int(rate * seconds)
-    with psycopg.connect(db_url) as conn:
+    with psycopg.connect(db_url, autocommit=True) as conn:
         start = time.perf_counter() if start is None else start
         for seq in range(part, count, parts):
             target = start + seq / rate
             delay = target - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+            query = script.format(
+                claims=sql.Literal(claims), ticket=sql.Literal(ticket), content=sql.Literal(f"rt-bench {seq}")
+            ).as_bytes(conn)
             sent[seq] = time.perf_counter()
-            conn.execute(
-                "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-                (claims,),
-            )
-            conn.execute(
-                "insert into public.messages (ticket_id, content) values (%s, %s)", (ticket, f"rt-bench {seq}")
-            )
-            conn.commit()
+            conn.execute(query)
 
 
 def _notifier(
