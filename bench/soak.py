@@ -15,6 +15,9 @@ PostgreSQL's RLS returns for its user (convergence), then checks:
 - order: for each client and ticket, the server's `created_at` order is the client's numbering;
 - cache mismatches: per client, ids in the cache vs ids RLS lets that user select.
 
+Memory (bench/soak_memory.py): the bench process's RSS growth from a quarter of the run to its end, raw and with
+SQLite's heap (the caches' data) taken out, and the stack's RSS over its last segment without a restart.
+
 `soak` value = lost + duplicated (0 is the goal; its "baseline" is that goal). `python -m bench soak` runs the
 long variant (50 clients, 10 minutes, 2 stack restarts, 3 kills); `SOAK_MINUTES` / `SOAK_CLIENTS` scale it.
 tests/test_soak.py runs a short one in the normal suite.
@@ -36,9 +39,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import psutil
 import psycopg
 
+from bench import soak_memory
 from bench.harness import BenchEnv, Figure, figure
 from sync import RemoteConfig, SyncEngine
 from tests.conftest import PASSWORD, User, create_user
@@ -126,6 +129,7 @@ class Result:
     faults: dict[str, int] = field(default_factory=dict)
     convergence_s: float = float("nan")
     client_rss_growth: float = float("nan")
+    memory: dict[str, Any] = field(default_factory=dict)  # bench/soak_memory.py's figures
     error_lines: int = 0
     detail: list[str] = field(default_factory=list)
 
@@ -336,13 +340,15 @@ class Soak:
             assert client.proc is not None and client.proc.stdout is not None
             line = await asyncio.to_thread(client.proc.stdout.readline)
             assert line.startswith("ready"), line
-        me = psutil.Process()
+        stack = soak_memory.StackWatch(lambda: self.stack.proc.pid if self.stack.proc is not None else None)
+        watching = asyncio.create_task(stack.run())
         started = time.monotonic()
         until = started + plan.seconds
         chats = [asyncio.create_task(self._chat(c, until)) for c in self.clients if c.engine is not None]
         warm_at = started + plan.seconds / 4
         await asyncio.sleep(max(0.0, warm_at - time.monotonic()))
-        client_warm = me.memory_info().rss
+        mine = [c.cache_path for c in self.clients if c.engine is not None and c.cache_path is not None]
+        warm = await asyncio.to_thread(soak_memory.point, mine)
         last_fault = await self._faults(time.monotonic(), until)
         await asyncio.gather(*chats)
         self.stop_file.touch()
@@ -358,7 +364,10 @@ class Soak:
                     client.engine.wake(pull=True)
             await asyncio.sleep(0.5)
         self.result.convergence_s = time.monotonic() - last_fault
-        self.result.client_rss_growth = me.memory_info().rss / client_warm - 1
+        end = await asyncio.to_thread(soak_memory.point, mine)
+        watching.cancel()
+        self.result.client_rss_growth = end.rss / warm.rss - 1
+        self.result.memory = {**soak_memory.client_figures(warm, end), **stack.figures()}
         Path(str(self.stop_file) + ".exit").touch()
         for client in killable:
             assert client.proc is not None
@@ -465,7 +474,7 @@ def soak(env: BenchEnv) -> list[Figure]:
         "cache_mismatches": result.cache_mismatches,
         "faults": result.faults,
         "convergence_s": round(result.convergence_s, 1),
-        "client_rss_growth_pct": round(100 * result.client_rss_growth, 1),
+        **result.memory,  # client_rss_growth_pct (raw), ..._less_sqlite_pct, stack_rss_growth_pct: soak_memory.py
         "error_log_lines": result.error_lines,
         "clients": clients,
         "minutes": minutes,

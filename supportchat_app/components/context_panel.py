@@ -4,6 +4,10 @@ about them (``customer_notes``: staff only, never synced to a customer's cache â
 
 Everything comes from the cache, so the panel works offline; a note is written through the outbox like any
 workspace row (sync/workspace.py) and shows at once, marked while it waits for the server.
+
+A ticket or message change redraws the panel only when something it shows changed (``_shown``): every message
+anywhere used to rebuild it, which cost the agent's own send ~25 ms before its push could start (the e2e hop
+trace, bench/README.md) and wiped a note being typed into its input.
 """
 
 from __future__ import annotations
@@ -41,9 +45,27 @@ class ContextPanel(ui.column):
         self.classes("sc-panel h-full w-[290px] min-w-[260px] gap-3 p-4 no-wrap overflow-y-auto overflow-x-hidden")
         self.style("border-left: 1px solid var(--sc-line)")
         self.props('data-testid="context-panel"').mark("context-panel")
+        self._drawn: tuple[object, ...] = ()
         self.refresh()
 
+    def _shown(self) -> tuple[object, ...]:
+        """What the panel draws from the profile and the tickets (the notes redraw on their own event)."""
+        cache = self.engine.cache
+        profile = cache.profiles().get(self.customer_id)
+        tickets = cache.customer_tickets(self.customer_id)
+        return (
+            (profile.display_name, profile.role) if profile else None,
+            cache.first_seen(self.customer_id),
+            tuple((t.id, t.status) for t in tickets),  # the counts
+            tuple(
+                (t.subject, fmt.ago(t.last_message_at), t.last_message_preview)
+                for t in tickets
+                if t.id != self.ticket_id
+            ),
+        )
+
     def refresh(self) -> None:
+        self._drawn = self._shown()
         self.clear()
         if not self.customer_id:
             return
@@ -81,7 +103,8 @@ class ContextPanel(ui.column):
             case events.WorkspaceChanged(tables=tables) if "customer_notes" in tables:
                 self.refresh()
             case events.TicketsChanged() | events.MessagesChanged():
-                self.refresh()
+                if self._shown() != self._drawn:
+                    self.refresh()
             case events.AvatarsChanged(user_ids=ids) if self.customer_id in ids:
                 self.refresh()
 

@@ -18,6 +18,7 @@ from supportchat_app.components.canned_picker import CannedPicker, picker_button
 from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
 from supportchat_app.components.composer import Composer
 from supportchat_app.components.mentions import MentionPicker
+from supportchat_app.components.pane_keys import HeaderKey, footer_key, header_key
 from supportchat_app.components.sla_badge import calendar_of, sla_badge
 from supportchat_app.components.snooze import SnoozeButton
 from supportchat_app.components.tags import TagEditor
@@ -39,6 +40,8 @@ class TicketPane(ui.column):
         self.ticket = engine.cache.ticket(ticket_id)
         self.profiles = engine.cache.profiles()
         self.viewers: tuple[str, ...] = ()
+        self._header_key: HeaderKey = None  # what the header and footer show (components/pane_keys.py)
+        self._footer_key: tuple[object, ...] | None = None
         self.typing = TypingState(on_change=self._show_footer)
         self.composer_state = ComposerState(on_change=self._mode_changed)
         self.guard = SendGuard(user.id)  # asks before a reply that crosses someone else's (collision.py)
@@ -69,6 +72,10 @@ class TicketPane(ui.column):
     def refresh_header(self) -> None:
         self.ticket = self.engine.cache.ticket(self.ticket_id) or self.ticket
         ticket = self.ticket
+        key = header_key(ticket, staff=self.staff, name_of=self.name_of)
+        if key is not None and key == self._header_key:
+            return  # drawn already, identical
+        self._header_key = key
         self.header.clear()
         if ticket is None:
             with self.header:
@@ -178,18 +185,23 @@ class TicketPane(ui.column):
             self._show_footer()
 
     def _show_footer(self) -> None:
+        names = self.typing.names(time.monotonic())
+        seen_of = self.ticket if self.staff else None  # staff see the customer's read marker
+        marker = self.engine.cache.read_marker(self.ticket_id, seen_of.customer_id) if seen_of else None
+        key = footer_key(names, marker, seen_of)
+        if key == self._footer_key:
+            return  # drawn already, identical
+        self._footer_key = key
         self.footer.clear()
         with self.footer:
-            names = self.typing.names(time.monotonic())
             if names:
                 ui.spinner("dots", size="16px")
                 verb = "is" if len(names) == 1 else "are"
                 ui.label(f"{', '.join(names)} {verb} typing…").props('data-testid="typing"').mark("typing")
             ui.space()
-            if self.staff and self.ticket is not None:
-                marker = self.engine.cache.read_marker(self.ticket_id, self.ticket.customer_id)
-                customer = self.ticket.customer_name or "The customer"
-                read_at, last = fmt.as_datetime(marker), fmt.as_datetime(self.ticket.last_message_at)
+            if seen_of is not None:
+                customer = seen_of.customer_name or "The customer"
+                read_at, last = fmt.as_datetime(marker), fmt.as_datetime(seen_of.last_message_at)
                 if read_at is not None and last is not None and read_at >= last:
                     ui.icon("done_all", size="14px", color="primary")
                     ui.label(f"Seen by {customer} · {fmt.clock(marker)}").props('data-testid="seen"').mark("seen")
