@@ -8,12 +8,14 @@ agent sees about 1,330 of them, the customer 200), best of 40 calls, and reports
 (time for 100 - time for 1) / 99. Baseline: the same function and statement shape against a table without RLS
 holding the same key, so the ratio is what the app's policies add to the checker's own per-identity work.
 
-`realtime_rls_check`: value = µs per identity (lower is better).
+`realtime_rls_check`: value = µs per identity (lower is better). `REALTIME_RLS_TICKETS=0` measures it without the
+desk (only the bench's own ticket), as in the `realtime_latency_*` runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -23,12 +25,12 @@ from bench.harness import BenchEnv, Figure, figure
 from localbase.realtime import rls
 
 IDENTITIES = 100
-TICKETS = 2000
+TICKETS = int(os.environ.get("REALTIME_RLS_TICKETS", "2000"))  # 0: the realtime benches' own nearly empty desk
 REPEATS = 40
 
 
 def _desk(conn: psycopg.Connection, env: BenchEnv) -> str:
-    """2,000 tickets: a tenth the bench customer's, a third assigned to the bench agent, a third unassigned."""
+    """TICKETS tickets: a tenth the bench customer's, a third assigned to the bench agent, a third unassigned."""
     users = env.users
     conn.execute(
         "insert into public.tickets (customer_id, assignee_id, subject)"
