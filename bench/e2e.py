@@ -20,7 +20,9 @@ subscriber, `bench/realtime.py`), p50, measured in the same run.
 Run alone, the bench also says where the time goes: the harness turns on the hop trace (sync/hops.py,
 localbase/hops.py), the customer's page stamps when the app's update with the bubble arrives, when the bubble is
 in its DOM and when it is painted, and bench/e2e_hops.py joins the stamps into per-segment p50s (extra fields
-`hops_idle`, `hops_loaded`; the p50/p95 table on stderr).
+`hops_idle`, `hops_loaded`; the p50/p95 table on stderr). `update_idle` / `update_loaded`: p50 size of the NiceGUI
+update that brought the bubble (JSON bytes, elements new, changed or deleted in it), a measure of the page's work
+that does not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from tests.test_browser_app import chrome
 SAMPLES = int(os.environ.get("E2E_SAMPLES", "20"))
 LOAD_CLIENTS = int(os.environ.get("E2E_CLIENTS", "50"))  # smaller for a quick check
 WAIT_S = float(os.environ.get("E2E_WAIT_S", "20"))
+UPDATES: dict[str, list[tuple[int, int]]] = {}  # per label: the update with the bubble (bytes, elements)
 
 # the customer's page: note when a bubble with the text is in a painted frame (checked every animation frame)
 _WATCH_JS = """
@@ -66,6 +69,8 @@ window.__arrived = window.__arrived || {};
 const onUpdate = (msg) => {
   if (!window.__arrived[text] && JSON.stringify(msg).includes(text)) {
     window.__arrived[text] = performance.timeOrigin + performance.now();
+    window.__update = window.__update || {};  // its size: bytes of JSON, elements (new, changed or deleted)
+    window.__update[text] = [JSON.stringify(msg).length, Object.keys(msg).length];
     window.socket.off('update', onUpdate);
   }
 };
@@ -176,6 +181,9 @@ def _samples(agent: Any, customer: Any, label: str, lost: list[str], n: int = SA
                 text,
             )
             out.append((text, sent, float(seen), {k: float(v) for k, v in more.items() if v is not None}))
+            size = customer.execute_script("return (window.__update || {})[arguments[0]]", text)
+            if size:
+                UPDATES.setdefault(label, []).append((int(size[0]), int(size[1])))
         time.sleep(0.3)
     print(f"# e2e_latency {label}: {[round(seen - sent) for _, sent, seen, _ in out]} ms", file=sys.stderr)
     return out
@@ -301,6 +309,8 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
             late_loaded=len(late) - late_idle,
             wait_s=WAIT_S,
             goal="p50 ≤ 100 ms, p95 ≤ 250 ms, idle and loaded",
+            update_idle=_update_size("idle"),
+            update_loaded=_update_size("loaded"),
             hops_idle={name: v["p50"] for name, v in hops["idle"].items()},
             hops_loaded={name: v["p50"] for name, v in hops["loaded"].items()},
         )
@@ -328,6 +338,14 @@ def _hops(
     table = e2e_hops.breakdown(per_sample)
     print(e2e_hops.render(f"{len(samples)} samples", table), file=sys.stderr)
     return table
+
+
+def _update_size(label: str) -> dict[str, float]:
+    """p50 size of the update that brought the bubble to the customer's page: JSON bytes and elements in it."""
+    sizes = UPDATES.get(label, [])
+    if not sizes:
+        return {}
+    return {"bytes_p50": median([float(b) for b, _ in sizes]), "elements_p50": median([float(e) for _, e in sizes])}
 
 
 def _pid(app: AppProcess) -> int:
