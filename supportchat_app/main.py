@@ -12,8 +12,10 @@ from pathlib import Path
 
 from nicegui import app, ui
 
-from supportchat_app import backend, blobs, config, launch, theme
+from supportchat_app import backend, blobs, config, launch, speedups, theme
 from supportchat_app.pages import boot, canned, desk_settings, invite, macros, profile, settings, signin, workspace
+
+speedups.install()  # NiceGUI's per-element no-ops cut (supportchat_app/speedups.py)
 
 WINDOW_SIZE = (1280, 820)
 STATIC = Path(__file__).resolve().parent / "static"

@@ -44,7 +44,7 @@ export default {
             <span v-if="r.sla" class="sc-sla" :class="sla(r.sla).cls" data-testid="sla" :data-state="sla(r.sla).state"
                   :title="r.sla.tip">
               <i class="q-icon notranslate material-icons" aria-hidden="true" style="font-size: 12px">{{ sla(r.sla).icon }}</i>
-              <span class="sc-sla-text">{{ sla(r.sla).text }}</span>
+              <span class="sc-sla-text" :elementtiming="'sla:' + r.id">{{ sla(r.sla).text }}</span>
             </span>
             <span v-if="r.viewers" class="sc-viewers" data-testid="row-viewers" :title="r.viewers.tip">
               <i class="q-icon notranslate material-icons" aria-hidden="true" style="font-size: 14px">visibility</i>
@@ -75,10 +75,18 @@ export default {
     this.asked = 0; // rows.length when more rows were asked for (not reactive: no redraw)
   },
   mounted() {
+    // the server-rendered rows (components/inbox_shell.py) stood in for these until now: gone in the same task
+    // that put these in the DOM, so no frame shows both; where this list sits is kept for the next load's shell
+    document.getElementById("sc-inbox-shell")?.remove();
+    this.placed = setTimeout(() => {
+      const r = this.$el.getBoundingClientRect();
+      if (r.width > 0) localStorage.setItem("sc-inbox-rect", JSON.stringify({ top: r.top, left: r.left, width: r.width }));
+    }, 500);
     this.timer = setInterval(() => { if (this.rows.some((r) => r.sla)) this.now = Date.now(); }, 1000);
   },
   unmounted() {
     clearInterval(this.timer);
+    clearTimeout(this.placed);
   },
   updated() {
     this.scrolled(); // a short first page may not fill the list: ask for the next one at once

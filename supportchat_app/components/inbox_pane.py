@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nicegui import ui
 
-from supportchat_app.components import inbox_list, sla_badge
+from supportchat_app.components import inbox_list, inbox_shell, sla_badge
 from supportchat_app.components.bulk import BulkBar, BulkSelection
 from supportchat_app.components.inbox_elements import ElementList
 from supportchat_app.components.inbox_list import InboxList, row_data
@@ -31,6 +31,9 @@ FIRST_ROWS = int(os.environ.get("SUPPORTCHAT_INBOX_FIRST_ROWS", "20"))
 MORE_ROWS = 30
 # the bench's naive baseline: every row as NiceGUI elements, rebuilt on each redraw (components/inbox_elements.py)
 ELEMENT_ROWS = os.environ.get("SUPPORTCHAT_INBOX_ELEMENTS") == "1"
+# the first rows as server-rendered HTML before the framework starts (components/inbox_shell.py); "0": none,
+# the inbox_5k bench's same-run comparison
+SHELL = os.environ.get("SUPPORTCHAT_INBOX_SHELL") != "0"
 
 
 class RowKey(NamedTuple):
@@ -135,6 +138,9 @@ class InboxPane(ui.column):
                 empty="No tickets here" if self.staff else "You have no tickets yet",
             ).classes("w-full grow")
         self.refresh()
+        if SHELL and isinstance(self.list, InboxList):  # its first rows as plain HTML, painted before Vue starts
+            entries = len(self.views_bar.items) if self.staff else None
+            inbox_shell.add(self.list.rows, entries=entries, selected=self.state.selected or "")
 
     def query(self) -> list[Ticket]:
         if self.staff:  # the workspace's filter: tags, snoozed hidden, saved views, SLA order (issue 14)

@@ -1,0 +1,130 @@
+"""The inbox's server-rendered first rows in a real browser (issue 14, components/inbox_shell.py): with the
+framework's script blocked (so the app never mounts) the page still shows the real rows — subjects, customer
+names, SLA badges — with a hostile subject and customer name shown as text, never run; in dark mode the shell
+is dark; once the app mounts the shell is gone, the live list shows the same tickets at the same place.
+Saves docs/screenshots/inbox-shell-{light,dark}.png (the page before the framework started).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.appproc import AppProcess
+from tests.conftest import create_user
+from tests.stackproc import StackProcess
+from tests.test_browser_app import click, driver, sign_in
+
+pytestmark = pytest.mark.browser
+uses_driver = driver
+SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+HOSTILE_SUBJECT = '<img src=x onerror="window.scPwned=1">Refund </span><b>now</b>'
+HOSTILE_NAME = "Eve <script>window.scPwned=2</script>"
+ROWS = "[data-testid=ticket-row]"
+SHELL_ROWS = "[data-testid=shell-row]"
+
+
+@pytest.fixture
+def app(stack: StackProcess, tmp_path: Path) -> Iterator[AppProcess]:
+    proc = AppProcess(tmp_path / "app-data", stack.api_url, stack.anon_key).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _ids(driver: WebDriver, selector: str) -> list[str]:
+    return list(
+        driver.execute_script(f"return [...document.querySelectorAll('{selector}')].map(r => r.dataset.ticketId)")
+    )
+
+
+def _blocked_load(driver: WebDriver, app: AppProcess) -> None:
+    """Load the inbox with NiceGUI's script blocked: what shows is what painted before the framework started."""
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/static/nicegui.js"]})
+    driver.get(app.url + "/")
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _live_load(driver: WebDriver, app: AppProcess, count: int) -> None:
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    driver.get(app.url + "/")
+    WebDriverWait(driver, 60).until(lambda d: len(_ids(d, ROWS)) >= count)
+
+
+def test_shell_paints_real_escaped_rows_before_the_app_and_goes_when_it_mounts(
+    app: AppProcess, driver: WebDriver, stack: StackProcess
+) -> None:
+    agent = create_user(stack.db_url, "agent")  # a desk of its own: exactly these tickets
+    eve = create_user(stack.db_url, "customer", name=HOSTILE_NAME)
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        ids = [
+            str(
+                conn.execute(
+                    "insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
+                    (eve.id, agent.id, subject),
+                ).fetchone()[0]  # type: ignore[index]
+            )
+            for subject in ("Printer on fire", HOSTILE_SUBJECT, "Invoice copy")
+        ]
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content) select t, %s, 'hello' from unnest(%s::uuid[]) t",
+            (eve.id, ids),
+        )
+        conn.execute(
+            "update ticket_sla set first_response_due_at = now() + interval '3 hours'"
+            " where ticket_id = any(%s::uuid[])",
+            (ids,),
+        )
+    driver.execute_cdp_cmd("Network.enable", {})
+    sign_in(driver, app, agent.email, agent.password)
+    WebDriverWait(driver, 120).until(lambda d: len(_ids(d, ROWS)) == 3)
+    # the list keeps where it sits for the next load's shell
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return localStorage.getItem('sc-inbox-rect')"))
+    live = _ids(driver, ROWS)
+    live_top = driver.execute_script(f"return document.querySelector('{ROWS}').getBoundingClientRect().top")
+
+    _blocked_load(driver, app)
+    assert not driver.find_elements("css selector", ROWS), "the app mounted although its script was blocked"
+    assert _ids(driver, SHELL_ROWS) == live  # the same tickets, in the same order
+    subjects = driver.execute_script(
+        f"return [...document.querySelectorAll('{SHELL_ROWS} .sc-row-subject')].map(e => e.textContent)"
+    )
+    assert HOSTILE_SUBJECT in subjects and "Printer on fire" in subjects
+    previews = driver.execute_script(
+        f"return [...document.querySelectorAll('{SHELL_ROWS} .sc-row-preview')].map(e => e.textContent)"
+    )
+    assert all(p.startswith(HOSTILE_NAME + " · ") for p in previews)
+    assert driver.execute_script("return window.scPwned === undefined")
+    assert not driver.find_elements("css selector", "#sc-inbox-shell img, #sc-inbox-shell script, #sc-inbox-shell b")
+    badges = driver.find_elements("css selector", f"{SHELL_ROWS} .sc-sla[data-state=ok]")
+    assert len(badges) == 3 and all(b.is_displayed() for b in badges)
+    shell_top = driver.execute_script(f"return document.querySelector('{SHELL_ROWS}').getBoundingClientRect().top")
+    assert abs(shell_top - live_top) <= 2, f"the rows would jump: shell at {shell_top}, list at {live_top}"
+    assert not driver.execute_script("return document.body.classList.contains('body--dark')")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / "inbox-shell-light.png"))
+
+    # the app mounts: the shell is gone in the same task, the live rows are the ones it showed
+    _live_load(driver, app, 3)
+    assert not driver.find_elements("css selector", "#sc-inbox-shell")
+    assert _ids(driver, ROWS) == live
+
+    # dark mode: the shell follows the saved setting before Quasar starts
+    click(driver, "[data-testid=dark-toggle]")
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.body.classList.contains('body--dark')"))
+    _blocked_load(driver, app)
+    assert _ids(driver, SHELL_ROWS) == live
+    assert driver.execute_script("return document.body.classList.contains('body--dark')")
+    panel = driver.execute_script(
+        "return getComputedStyle(document.querySelector('#sc-inbox-shell .sc-shell-pane')).backgroundColor"
+    )
+    assert panel == "rgb(27, 31, 39)"  # --sc-panel in dark mode (theme.py)
+    driver.save_screenshot(str(SHOTS / "inbox-shell-dark.png"))
+    _live_load(driver, app, 3)
+    assert not driver.find_elements("css selector", "#sc-inbox-shell")
