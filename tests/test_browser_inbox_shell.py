@@ -1,8 +1,10 @@
 """The inbox's server-rendered first rows in a real browser (issue 14, components/inbox_shell.py): with the
 framework's script blocked (so the app never mounts) the page still shows the real rows — subjects, customer
 names, SLA badges — with a hostile subject and customer name shown as text, never run; in dark mode the shell
-is dark; once the app mounts the shell is gone, the live list shows the same tickets at the same place.
-Saves docs/screenshots/inbox-shell-{light,dark}.png (the page before the framework started).
+is dark; once the app mounts the shell is gone, the live list shows the same tickets at the same place. And the
+sidebar's prefetched lists (components/inbox_prefetch.py): a click draws the entry's rows at once, and the server's
+rows replace them when they differ. Saves docs/screenshots/inbox-shell-{light,dark}.png (the page before the
+framework started).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -84,6 +87,8 @@ def test_shell_paints_real_escaped_rows_before_the_app_and_goes_when_it_mounts(
     driver.execute_cdp_cmd("Network.enable", {})
     sign_in(driver, app, agent.email, agent.password)
     WebDriverWait(driver, 120).until(lambda d: len(_ids(d, ROWS)) == 3)
+    # the due times come with the sync too (ticket_sla): the shell of the next load draws what the cache holds
+    WebDriverWait(driver, 120).until(lambda d: len(d.find_elements("css selector", f"{ROWS} .sc-sla")) == 3)
     # the list keeps where it sits for the next load's shell
     WebDriverWait(driver, 30).until(lambda d: d.execute_script("return localStorage.getItem('sc-inbox-rect')"))
     live = _ids(driver, ROWS)
@@ -102,8 +107,9 @@ def test_shell_paints_real_escaped_rows_before_the_app_and_goes_when_it_mounts(
     assert all(p.startswith(HOSTILE_NAME + " · ") for p in previews)
     assert driver.execute_script("return window.scPwned === undefined")
     assert not driver.find_elements("css selector", "#sc-inbox-shell img, #sc-inbox-shell script, #sc-inbox-shell b")
-    badges = driver.find_elements("css selector", f"{SHELL_ROWS} .sc-sla[data-state=ok]")
-    assert len(badges) == 3 and all(b.is_displayed() for b in badges)
+    badges = driver.find_elements("css selector", f"{SHELL_ROWS} .sc-sla")
+    states = [b.get_attribute("data-state") for b in badges]
+    assert states == ["ok"] * 3 and all(b.is_displayed() for b in badges), states
     shell_top = driver.execute_script(f"return document.querySelector('{SHELL_ROWS}').getBoundingClientRect().top")
     assert abs(shell_top - live_top) <= 2, f"the rows would jump: shell at {shell_top}, list at {live_top}"
     assert not driver.execute_script("return document.body.classList.contains('body--dark')")
@@ -128,3 +134,54 @@ def test_shell_paints_real_escaped_rows_before_the_app_and_goes_when_it_mounts(
     driver.save_screenshot(str(SHOTS / "inbox-shell-dark.png"))
     _live_load(driver, app, 3)
     assert not driver.find_elements("css selector", "#sc-inbox-shell")
+
+
+def test_a_sidebar_click_draws_the_prefetched_rows_at_once_and_the_servers_rows_win(
+    app: AppProcess, driver: WebDriver, stack: StackProcess
+) -> None:
+    agent = create_user(stack.db_url, "agent")
+    customer = create_user(stack.db_url, "customer")
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        ids = [
+            str(
+                conn.execute(
+                    "insert into tickets (customer_id, assignee_id, subject, priority) values (%s, %s, %s, %s)"
+                    " returning id",
+                    (customer.id, agent.id, f"Ticket {i}", "urgent" if i == 1 else "normal"),
+                ).fetchone()[0]  # type: ignore[index]
+            )
+            for i in range(3)
+        ]
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content) select t, %s, 'hello' from unnest(%s::uuid[]) t",
+            (customer.id, ids),
+        )
+        conn.execute(
+            "insert into saved_views (owner_id, name, filters) values (%s, 'Urgent', %s)",
+            (agent.id, Jsonb({"view": "mine", "priorities": ["urgent"]})),
+        )
+    sign_in(driver, app, agent.email, agent.password)
+    WebDriverWait(driver, 120).until(lambda d: len(_ids(d, ROWS)) == 3)
+    prefetched = "return (window.scInboxPrefetch?.Urgent || []).map(r => r.id)"
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script(prefetched) == [ids[1]])
+    # a prediction the server does not share: the click draws it at once, then the server's rows replace it
+    driver.execute_script(
+        """
+        const real = window.scInboxPrefetch.Urgent[0];
+        window.scInboxPrefetch.Urgent = [{ ...real, id: 'predicted', subject: 'Predicted row' }];
+        window.scSeen = [];
+        const list = document.querySelector('[data-testid=inbox-list]');
+        const ids = () => [...list.querySelectorAll('[data-testid=ticket-row]')].map(r => r.dataset.ticketId).join();
+        let last = ids();
+        new MutationObserver(() => { const now = ids(); if (now !== last) window.scSeen.push(last = now); })
+          .observe(list, { childList: true, subtree: true });
+        """
+    )
+    click(driver, "[data-testid=view-Urgent]")
+    WebDriverWait(driver, 60).until(lambda d: _ids(d, ROWS) == [ids[1]])
+    seen = driver.execute_script("return window.scSeen")
+    assert seen[0] == "predicted", seen  # the first change the list made was the prefetched rows, at the click
+    assert seen[-1] == ids[1]  # and the server's rows won
+    # back to the Inbox: its prefetched rows are the server's
+    click(driver, "[data-testid=view-inbox]")
+    WebDriverWait(driver, 60).until(lambda d: set(_ids(d, ROWS)) == set(ids))

@@ -12,11 +12,11 @@ const SPAN = (s) => {
 export default {
   template: `
     <div class="sc-inbox-list" @scroll.passive="scrolled" data-testid="inbox-list">
-      <div v-if="!rows.length" class="sc-inbox-empty">
+      <div v-if="!shown.length" class="sc-inbox-empty">
         <i class="q-icon notranslate material-icons" aria-hidden="true" style="font-size: 40px">inbox</i>
         <div>{{ empty }}</div>
       </div>
-      <div v-for="(r, i) in rows" :key="r.id" class="sc-ticket-row sc-row" :class="{ 'sc-selected': r.id === selected }"
+      <div v-for="(r, i) in shown" :key="r.id" class="sc-ticket-row sc-row" :class="{ 'sc-selected': r.id === selected }"
            tabindex="0" role="button" data-testid="ticket-row" :data-ticket-id="r.id"
            @click="open(r.id)" @keydown="key($event, r.id, i)">
         <label v-if="selecting" class="sc-row-check" @click.stop>
@@ -69,7 +69,18 @@ export default {
     empty: { type: String, default: "No tickets here" },
   },
   data() {
-    return { now: Date.now() };
+    return { now: Date.now(), local: null }; // local: a clicked sidebar entry's prefetched rows, until the server's
+  },
+  computed: {
+    shown() {
+      return this.local || this.rows;
+    },
+  },
+  watch: {
+    rows() {
+      this.local = null; // the server's rows arrived: they are the truth
+      clearTimeout(this.unconfirmed);
+    },
   },
   created() {
     this.asked = 0; // rows.length when more rows were asked for (not reactive: no redraw)
@@ -82,11 +93,25 @@ export default {
       const r = this.$el.getBoundingClientRect();
       if (r.width > 0) localStorage.setItem("sc-inbox-rect", JSON.stringify({ top: r.top, left: r.left, width: r.width }));
     }, 500);
-    this.timer = setInterval(() => { if (this.rows.some((r) => r.sla)) this.now = Date.now(); }, 1000);
+    this.timer = setInterval(() => { if (this.shown.some((r) => r.sla)) this.now = Date.now(); }, 1000);
+    // a click on a sidebar entry (components/views_bar.py, data-sc-entry) draws that list's prefetched first rows
+    // (components/inbox_prefetch.py) at once; the click goes on to the server, whose rows replace these
+    this.onEntry = (e) => {
+      const entry = e.target instanceof Element ? e.target.closest("[data-sc-entry]") : null;
+      const rows = entry && !entry.classList.contains("sc-selected") && window.scInboxPrefetch?.[entry.dataset.scEntry];
+      if (!rows) return;
+      this.local = rows;
+      this.$el.scrollTop = 0;
+      clearTimeout(this.unconfirmed);
+      this.unconfirmed = setTimeout(() => (this.local = null), 3000); // no answer: what the server last sent
+    };
+    document.addEventListener("click", this.onEntry, true);
   },
   unmounted() {
     clearInterval(this.timer);
     clearTimeout(this.placed);
+    clearTimeout(this.unconfirmed);
+    document.removeEventListener("click", this.onEntry, true);
   },
   updated() {
     this.scrolled(); // a short first page may not fill the list: ask for the next one at once

@@ -4,17 +4,20 @@ filters; customers get My tickets and a New ticket button. Sorted by last activi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nicegui import ui
 
+from supportchat_app.business_time import Calendar
 from supportchat_app.components import inbox_list, inbox_shell, sla_badge
 from supportchat_app.components.bulk import BulkBar, BulkSelection
 from supportchat_app.components.inbox_elements import ElementList
 from supportchat_app.components.inbox_list import InboxList, row_data
+from supportchat_app.components.inbox_prefetch import EVERY as PREFETCH_EVERY
+from supportchat_app.components.inbox_prefetch import InboxPrefetch, entry_states
 from supportchat_app.components.views_bar import ViewsBar
 from supportchat_app.state import PRIORITIES, STATUSES, VIEWS, InboxState
 from sync.models import LocalUser, Ticket
@@ -34,6 +37,9 @@ ELEMENT_ROWS = os.environ.get("SUPPORTCHAT_INBOX_ELEMENTS") == "1"
 # the first rows as server-rendered HTML before the framework starts (components/inbox_shell.py); "0": none,
 # the inbox_5k bench's same-run comparison
 SHELL = os.environ.get("SUPPORTCHAT_INBOX_SHELL") != "0"
+# each sidebar list's first rows in the page ahead of a click (components/inbox_prefetch.py); "0": none (the bench's
+# same-run comparison: every switch waits for the server)
+PREFETCH = os.environ.get("SUPPORTCHAT_INBOX_PREFETCH") != "0"
 
 
 class RowKey(NamedTuple):
@@ -69,6 +75,9 @@ class InboxPane(ui.column):
         self.rows: dict[str, tuple[RowKey, dict[str, Any]]] = {}  # ticket id -> (what its row shows, its data)
         self.shown = FIRST_ROWS  # rows drawn of the current list (more as it is scrolled)
         self._filter: object = None  # the filter the rows were drawn for
+        # each sidebar list's first rows, in the page ahead of a click (components/inbox_prefetch.py)
+        self.prefetch: InboxPrefetch | None = None
+        self._prefetched: dict[str, tuple[RowKey, dict[str, Any]]] = {}
         self.selection = BulkSelection(on_change=self._selection_changed)  # bulk actions (components/bulk.py)
         self.classes("sc-panel sc-line-r h-full w-[370px] min-w-[300px] gap-0 no-wrap")
         if self.staff:
@@ -138,6 +147,10 @@ class InboxPane(ui.column):
                 empty="No tickets here" if self.staff else "You have no tickets yet",
             ).classes("w-full grow")
         self.refresh()
+        if PREFETCH and self.staff and isinstance(self.list, InboxList):
+            with self:
+                self.prefetch = InboxPrefetch()
+            ui.timer(PREFETCH_EVERY, self._prefetch)  # first once the page is connected
         if SHELL and isinstance(self.list, InboxList):  # its first rows as plain HTML, painted before Vue starts
             entries = len(self.views_bar.items) if self.staff else None
             inbox_shell.add(self.list.rows, entries=entries, selected=self.state.selected or "")
@@ -172,6 +185,8 @@ class InboxPane(ui.column):
         return (self.state.view, tuple(sorted(self.state.statuses)), tuple(sorted(self.state.priorities)))
 
     def refresh(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.stale = True
         self.tickets = self.query()
         self.ids = [str(t.id) for t in self.tickets]
         if self.staff:
@@ -217,7 +232,28 @@ class InboxPane(ui.column):
                 checked=self.selection.selected,
             )
             return
+        rows = self._row_dicts(visible, tags=tags, slas=slas, calendar=calendar, viewers=viewers, known=self.rows)
+        self.rows = rows
+        self.list.show(
+            [data for _, data in rows.values()],
+            selected=self.state.selected or "",
+            selecting=selecting,
+            more=self.shown < len(self.tickets),
+        )
+
+    def _row_dicts(
+        self,
+        visible: list[Ticket],
+        *,
+        tags: Mapping[str, Sequence[Tag]],
+        slas: Mapping[str, TicketSla],
+        calendar: Calendar | None,
+        viewers: Mapping[str, Sequence[str]],
+        known: dict[str, tuple[RowKey, dict[str, Any]]],
+    ) -> dict[str, tuple[RowKey, dict[str, Any]]]:
+        """The rows' data, reusing a known row's whenever its key (what it shows) is unchanged."""
         now = datetime.now(UTC)
+        selecting = self.selection.active
         rows: dict[str, tuple[RowKey, dict[str, Any]]] = {}
         for t in visible:
             key = RowKey(
@@ -231,7 +267,7 @@ class InboxPane(ui.column):
                 # the picture the row shows: one arriving (AvatarsChanged) must redraw its row
                 self.engine.avatars.file(t.customer_id if self.staff else t.assignee_id or ""),
             )
-            found = self.rows.get(t.id)
+            found = known.get(t.id)
             if found is not None and found[0] == key:
                 rows[t.id] = found
                 continue
@@ -247,13 +283,27 @@ class InboxPane(ui.column):
                 checked=key.checked,
             )
             rows[t.id] = (key, data)
-        self.rows = rows
-        self.list.show(
-            [data for _, data in rows.values()],
-            selected=self.state.selected or "",
-            selecting=selecting,
-            more=self.shown < len(self.tickets),
-        )
+        return rows
+
+    def _prefetch(self) -> None:
+        """Each sidebar list's first rows, recomputed when the cache or the state changed (off the click path)."""
+        if self.prefetch is None or not self.prefetch.stale:
+            return
+        ws = self.engine.workspace
+        known = {**self._prefetched, **self.rows}
+        lists: dict[str, list[dict[str, Any]]] = {}
+        kept: dict[str, tuple[RowKey, dict[str, Any]]] = {}
+        for key, state in entry_states(self.state, self.views_bar.views).items():
+            visible = ws.inbox(state.to_filter(), limit=FIRST_ROWS)
+            ids = [str(t.id) for t in visible]
+            tags, slas = ws.tags_of(ids), ws.sla_of(ids)
+            calendar = sla_badge.calendar_of(ws) if slas else None
+            viewers = {t.id: self.engine.presence.inbox_viewers(t.id) for t in visible}
+            rows = self._row_dicts(visible, tags=tags, slas=slas, calendar=calendar, viewers=viewers, known=known)
+            kept.update(rows)
+            lists[key] = [data for _, data in rows.values()]
+        self._prefetched = kept
+        self.prefetch.show(lists)
 
     def _selection_changed(self) -> None:
         self.bulk.draw()

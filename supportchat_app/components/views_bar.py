@@ -66,6 +66,8 @@ class ViewsBar(ui.column):
             .mark("view-entry", f"view-{marker_of(key)}")
         )
         self.items[key] = item
+        if key != "mentions":  # its list's first rows are in the page: the click draws them at once (inbox_prefetch.py)
+            item.props["data-sc-entry"] = key
         with testid(item, f"view-{key}"):
             with ui.item_section().props("avatar").classes("min-w-[28px]"):
                 ui.icon(icon, size="18px").classes("opacity-70")

@@ -1,0 +1,84 @@
+"""The sidebar lists' prefetched first rows (issue 14, components/inbox_prefetch.py) through NiceGUI's simulated
+`User` on the real stack: what the page holds for each entry is exactly what the list shows once that entry is
+clicked (Inbox, Snoozed, Breaching soon, a saved view), the page's state is not touched by predicting, and a
+change to the cache reaches the prefetched lists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nicegui import ui
+from psycopg.types.json import Jsonb
+
+from supportchat_app.components.inbox_pane import InboxPane
+from supportchat_app.components.inbox_prefetch import InboxPrefetch
+from tests.conftest import Users, create_user
+from tests.inbox import rows_of
+from tests.stackproc import StackProcess
+from tests.test_app_flows import (  # the same harness as the flow tests
+    WAIT,
+    app_data,  # noqa: F401 - fixture
+    engine_of,
+    eventually,
+    running_app,
+    seed_ticket,
+    sign_in,
+)
+from tests.test_sync_support import sql
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _prefetched(user: Any) -> dict[str, list[str]]:
+    with user:
+        element = next(e for e in ui.context.client.elements.values() if isinstance(e, InboxPrefetch))
+    return {key: [r["id"] for r in rows] for key, rows in element.props["lists"]}
+
+
+def _pane(user: Any) -> InboxPane:
+    with user:
+        return next(e for e in ui.context.client.elements.values() if isinstance(e, InboxPane))
+
+
+async def test_each_entrys_prefetched_rows_are_what_its_click_shows(
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    agent = create_user(stack.db_url, "agent")  # a desk of its own: exactly these tickets
+    ids = [
+        seed_ticket(stack.db_url, users.customer, agent, f"Row {i}", [(users.customer, f"hi {i}", False)])
+        for i in range(5)
+    ]
+    sql(stack.db_url, "update tickets set priority = 'urgent' where id = any(%s::uuid[])", [ids[1], ids[3]])
+    sql(
+        stack.db_url,
+        "update ticket_sla set first_response_due_at = now() + interval '20 minutes' where ticket_id = %s",
+        ids[4],
+    )
+    sql(
+        stack.db_url,
+        "insert into saved_views (owner_id, name, filters) values (%s, 'Urgent', %s)",
+        agent.id,
+        Jsonb({"view": "mine", "priorities": ["urgent"]}),
+    )
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await page.should_see(marker="view-Urgent", retries=WAIT)
+        await eventually(engine_of(page).cache.initial_sync_done, "the first sync done")
+        pane = _pane(page)
+        state_before = (pane.state.to_filter(), pane.state.saved_view, pane.state.special)
+        await eventually(lambda: set(_prefetched(page).get("inbox", [])) == set(ids), "the lists prefetched")
+        assert (pane.state.to_filter(), pane.state.saved_view, pane.state.special) == state_before  # untouched
+        lists = _prefetched(page)
+        assert set(lists) == {"inbox", "snoozed", "breaching", "Urgent"}  # Mentions takes the server path
+        assert set(lists["Urgent"]) == {ids[1], ids[3]}
+        assert ids[4] in lists["breaching"]
+        for key in ("Urgent", "breaching", "snoozed", "inbox"):
+            page.find(marker=f"view-{key}").click()
+            await eventually(lambda k=key: list(rows_of(page)) == lists[k], f"{key}: the prefetched rows shown")
+        # the cache changes: the prefetched lists follow (off the click path, on their timer)
+        sql(stack.db_url, "update tickets set priority = 'urgent' where id = %s", ids[0])
+        engine_of(page).wake(pull=True)
+        await eventually(lambda: set(_prefetched(page)["Urgent"]) == {ids[0], ids[1], ids[3]}, "the views follow")
