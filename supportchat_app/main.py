@@ -51,6 +51,7 @@ def build() -> backend.Backend:
     blobs.create()
     app.on_page_exception(boot.error_page)
     app.on_startup(current.boot)
+    app.on_startup(speedups.freeze_heap)
     app.on_shutdown(current.shutdown)
     return current
 
