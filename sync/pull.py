@@ -10,8 +10,10 @@ The initial sync (until the cache is marked done, so also one resumed after a ki
 shaped for throughput (issue 15; measured in bench/scale.py): the pages go into one SQLite transaction that
 the writer holds open across them and commits every ``INITIAL_BATCH`` rows (one commit and one pass over the
 indexes' pages per 100,000 rows instead of per page; the pages already downloaded join one statement), the
-progress bar and the change events follow the commits (what they announce survives a kill -9), messages
-skip the search index (built once at the end, ``Cache.finish_initial_sync``),
+progress bar and the change events follow the commits (what they announce survives a kill -9; one event per
+commit naming the tickets, not one per ticket), messages are staged in a file of their own and moved into the
+cache at the end of their phase (sync/cache/staging.py: no index work per row; previews and tombstones go in at
+once), the search index is built once at the end (``Cache.finish_initial_sync``),
 and a per-row progress total is asked of the server first (``sync_count``, RLS applied) and added to what the
 cache already holds, so the bar of a resumed sync continues where the killed one stopped. Between the
 start and the end of an initial sync, search does not find the messages pulled so far.
@@ -107,6 +109,8 @@ class Puller:
         days = self.cache.sync_scope_days()
         self._since = scope.since(days) if days is not None else None  # partial sync: the scope's bound
         staff = self.cache.role in STAFF_ROLES
+        if initial:  # its messages are staged (sync/cache/staging.py); the staged ones count as cached
+            await self.cache.begin_staging()
         progress = await self._plan(staff) if initial else _Progress()
         backfill: set[str] = set()
         for table in ORDER:
@@ -176,12 +180,18 @@ class Puller:
                         result.rows += held
                         progress.done += held
                         held = 0
+                        # one event per commit naming the tickets (their messages included), not one per ticket:
+                        # the inbox re-reads either way, and a thread opened meanwhile was fetched whole at once
+                        waiting.tickets |= set(waiting.messages)
+                        waiting.messages = {}
                         self._announce(waiting, backfill)
                         waiting = Applied()
                         self.emit(events.SyncProgress(done, None, table, progress.overall))
                     await self._between()  # a local write to push commits the held rows first (files.py)
                 if ended:
                     break
+            if initial and table == "messages":  # the staged rows into the cache's table (sync/cache/staging.py)
+                self._announce(await self.cache.unstage(), backfill)
             if initial:
                 self.emit(events.SyncProgress(done, done, table, progress.overall))  # this phase is complete
         finally:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sync import events
-from sync.cache import cancel_file, context, history, reads, settings, workspace, writes
+from sync.cache import cancel_file, context, history, reads, settings, staging, workspace, writes
 from sync.cache.avatar_deletes import AvatarDeletes
 from sync.cache.edit_drafts import EditDrafts
 from sync.cache.files import Store, delete_store, open_store
@@ -394,7 +394,29 @@ class Cache:
     # --- server rows, for the Puller and the LiveApplier ---------------------------------------------
 
     async def cursor(self, table: str) -> tuple[int, int]:
-        return await self._store.aread(lambda c: writes.get_cursor(c, table))
+        """Where the pull of ``table`` goes on (the staged messages' cursor while the initial sync stages them)."""
+        return await self._store.aread(lambda c: staging.cursor(c, table) or writes.get_cursor(c, table))
+
+    async def begin_staging(self) -> None:
+        """The initial sync's messages go to the staging file until ``unstage`` (sync/cache/staging.py)."""
+        await self._store.amaintain(lambda c: staging.attach(c, self.path))
+
+    async def unstage(self) -> Applied:
+        """The initial sync's messages phase is over: the staged rows move into ``messages`` in one transaction
+        (a crash before its commit leaves them staged; after it, the next attach finds them moved), then the
+        staging file goes. One event names the tickets whose messages came in."""
+
+        def write(conn: sqlite3.Connection) -> Applied:
+            if not staging.attached(conn):
+                return Applied()
+            writes.set_meta(conn, writes.BULK, "1")  # the unread columns are recounted at the end (schema v12)
+            tickets, dropped, files = staging.move(conn, self.me)
+            conn.execute("delete from meta where key = ?", (writes.BULK,))
+            return Applied(tickets=tickets, dropped=dropped, dropped_files=files)
+
+        applied = await self._store.awrite(write)
+        await self._store.amaintain(lambda c: staging.detach_and_delete(c, self.path))
+        return await self._after_drop(applied)
 
     def initial_sync_done(self) -> bool:
         return writes.get_meta(self._store.reader, _INITIAL_SYNC) is not None
@@ -412,6 +434,7 @@ class Cache:
             writes.recount_unread(conn)
             writes.set_meta(conn, _INITIAL_SYNC, writes.now_ts())
 
+        await self.unstage()  # normally done at the end of the messages phase already
         await self._store.awrite(write)
         await self._store.aend_bulk()
 
@@ -424,7 +447,9 @@ class Cache:
 
     async def acount(self, table: str) -> int:
         """``count`` on the writer thread, off the event loop (a million rows take a moment)."""
-        return await self._store.aread(lambda c: reads.count(c, _synced(table)))
+        return await self._store.aread(
+            lambda c: reads.count(c, _synced(table)) + (staging.count(c) if table == "messages" else 0)
+        )
 
     def _apply(
         self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], initial: bool, messages_synced: bool
@@ -472,8 +497,15 @@ class Cache:
         def write(conn: sqlite3.Connection) -> Applied:
             if initial:  # per-row index and unread work is left to finish_initial_sync (schema v12)
                 writes.set_meta(conn, writes.BULK, "1")
-            applied = self._apply(conn, table, rows, initial, messages_synced=not initial)
-            writes.set_cursor(conn, table, cursor)
+            if initial and table == "messages" and staging.attached(conn):  # staged (sync/cache/staging.py)
+                shown = history.overlay(conn, rows)  # queued edits/deletes on top, staged as shown
+                now = staging.at_once(shown)
+                applied = self._apply(conn, table, now, initial, messages_synced=False)
+                applied.rows = len(shown)
+                staging.stage(conn, shown, cursor, {str(r["id"]) for r in now})
+            else:
+                applied = self._apply(conn, table, rows, initial, messages_synced=not initial)
+                writes.set_cursor(conn, table, cursor)
             if initial:
                 conn.execute("delete from meta where key = ?", (writes.BULK,))
             return applied
@@ -622,8 +654,10 @@ class Cache:
         return reads.draft(self._store.reader, ticket_id)
 
     def count(self, table: str) -> int:
-        """Rows cached in a synced table (for diagnosis and the benchmark)."""
-        return reads.count(self._store.reader, _synced(table))
+        """Rows cached in a synced table (for diagnosis and the benchmark), messages staged by the initial sync
+        included (sync/cache/staging.py)."""
+        staged = staging.count_file(self.path) if table == "messages" else 0
+        return reads.count(self._store.reader, _synced(table)) + staged
 
     def keys(self, table: str) -> set[str]:
         """The keys of every cached row of a synced table (``ticket_id:user_id`` for read markers)."""

@@ -190,7 +190,8 @@ def _move_aside(path: Path) -> Path:
 
 def delete_store(path: Path) -> None:
     """Delete the cache file with its WAL files, and any damaged copy of it that was moved aside."""
-    doomed = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
+    # the initial sync's staging file too (sync/cache/staging.py)
+    doomed = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", ".staging", ".staging-journal")]
     doomed += path.parent.glob(glob.escape(path.name) + ".corrupt-*")
     for file in doomed:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,256 @@
+"""The initial sync's staging file for messages (issue 15): pages go in by plain inserts, moved at the end.
+
+Why: on a big desk the initial sync's cost was the upsert of every message into ``messages``, a B-tree insert
+into the random uuid ``id`` index, the thread index (ticket, time) and the table per row (the writer thread was
+81 % of the engine's CPU, most of it there). Here the pages of the messages phase are appended to an index-less
+table, and once the phase is over ``move`` puts them into ``messages`` in one transaction: with the thread
+index dropped and created again after the insert (one sort instead of a million random inserts) and the
+upsert's never-older-over-newer rule (schema v16, ``change_xid``) deciding between a staged copy and one that
+reached ``messages`` meanwhile (realtime, a thread opened and fetched at once, this device's push).
+
+The staging table lives in a file of its own beside the cache (``<cache>.staging``, 0600, attached to the
+writer's connection as ``staging``) and holds the messages cursor of what it holds: SQLite commits attached
+files one by one (not atomically together) in WAL mode, so a staged page and its cursor must be in one file,
+and a move committed in the cache file leaves nothing that matters in the staging file (the cache's own cursor
+has caught up with it: ``attach`` then empties it). Staging in the cache file itself would leave its pages free
+in the file after the move (+~280 MB at 1M messages, until a vacuum). After the move the file is deleted, so the
+text of a message deleted meanwhile does not outlive the move in it.
+
+What keeps the UI right while rows wait here (the reader connection never sees this file):
+
+- tombstones are not staged: they go into ``messages`` at once, with their usual effects (text, revisions,
+  files dropped); a staged older copy with text loses to them at the move (``change_xid``);
+- of each page, every ticket's newest live message goes into ``messages`` at once too, so inbox previews
+  fill in as the download goes (as before), at the cost of one indexed upsert per ticket and page;
+- a thread opened meanwhile is fetched at once by ticket id (sync/partial.py) into ``messages``, so the thread,
+  its next message's time (``next_message_ts``) and edits of its messages work as before;
+- queued edits and deletes are laid over staged rows when they are staged and again after the move (one queued
+  after its message was staged).
+
+Search does not find what is staged (it does not find the initial sync's messages before its end anyway: the
+search index is built by ``finish_initial_sync``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sync.cache import history, writes
+from sync.decisions import canonical_ts
+
+SCHEMA = "staging"
+SUFFIX = ".staging"
+_FILE_MODE = 0o600
+_CACHE_KIB = -32768
+_STAGE = (
+    "insert into staging.messages_staged (id, ticket_id, sender_id, content, is_internal, created_at, edited_at,"
+    " deleted_at, change_xid, in_cache) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# the move: every staged row through the same upsert as a pulled row (never older over newer, schema v16)
+_MOVE = (
+    "insert into messages (id, ticket_id, sender_id, content, is_internal, created_at, edited_at, deleted_at,"
+    " local_state, error, change_xid) select id, ticket_id, sender_id, content, is_internal, created_at, edited_at,"
+    " deleted_at, 'sent', null, change_xid from staging.messages_staged"
+    # a message's copies with text staged before its tombstone never pass through the cache file
+    " where deleted_at is not null or id not in (select id from staging.messages_staged where deleted_at is not null)"
+    " on conflict (id) do update set content = excluded.content, is_internal = excluded.is_internal,"
+    " created_at = excluded.created_at, edited_at = excluded.edited_at, deleted_at = excluded.deleted_at,"
+    " local_state = 'sent', error = null, change_xid = coalesce(excluded.change_xid, messages.change_xid)"
+    " where excluded.change_xid is null or messages.change_xid is null or excluded.change_xid >= messages.change_xid"
+)
+_THREAD_INDEX = "create index messages_thread on messages (ticket_id, created_at desc, id desc)"  # as schema v12
+
+
+def path_of(cache_path: Path) -> Path:
+    return cache_path.with_name(cache_path.name + SUFFIX)
+
+
+def files_of(cache_path: Path) -> list[Path]:
+    """The staging file and its journal, to delete with the cache."""
+    staged = path_of(cache_path)
+    return [staged, staged.with_name(staged.name + "-journal")]
+
+
+def attached(conn: sqlite3.Connection) -> bool:
+    return any(r[1] == SCHEMA for r in conn.execute("pragma database_list"))
+
+
+def attach(conn: sqlite3.Connection, cache_path: Path) -> None:
+    """Attach (creating it 0600 if need be) the staging file to the writer's connection, outside a transaction.
+    Rows a move already committed into the cache file (the crash between the move and the delete) are dropped."""
+    if attached(conn):
+        return
+    path = path_of(cache_path)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, _FILE_MODE))
+    conn.execute("attach database ? as staging", (str(path),))
+    # a rollback journal (the file is only appended to) and NORMAL: a commit survives a process crash; a page
+    # cache that holds a batch between commits (with SQLite's 2 MB the pages spilled, each spill an fsync: twice
+    # as slow)
+    conn.execute("pragma staging.synchronous = normal")
+    conn.execute(f"pragma staging.cache_size = {_CACHE_KIB}")
+    conn.execute("begin immediate")
+    try:
+        conn.execute(
+            "create table if not exists staging.messages_staged (id text not null, ticket_id text not null,"
+            " sender_id text not null, content text not null, is_internal integer not null, created_at text not null,"
+            " edited_at text, deleted_at text, change_xid integer,"
+            " in_cache integer not null)"  # 1: written to ``messages`` at once as well (``at_once``)
+        )
+        conn.execute(
+            "create table if not exists staging.cursors"
+            " (name text primary key, xid integer not null, id integer not null)"
+        )
+        staged = _cursor(conn)
+        if staged is not None and staged <= writes.get_cursor(conn, "messages"):
+            _empty(conn)  # moved already (the cache's cursor caught up): what is left was a copy
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+
+
+def _cursor(conn: sqlite3.Connection) -> tuple[int, int] | None:
+    row = conn.execute("select xid, id from staging.cursors where name = 'messages'").fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def _empty(conn: sqlite3.Connection) -> None:
+    conn.execute("delete from staging.messages_staged")
+    conn.execute("delete from staging.cursors")
+
+
+def cursor(conn: sqlite3.Connection, table: str) -> tuple[int, int] | None:
+    """The messages cursor of what is staged (ahead of the cache's own), or None."""
+    if table != "messages" or not attached(conn):
+        return None
+    return _cursor(conn)
+
+
+def count(conn: sqlite3.Connection) -> int:
+    """Rows staged and not in ``messages`` as well (the progress bar counts them as cached)."""
+    if not attached(conn):
+        return 0
+    return int(conn.execute("select count(*) from staging.messages_staged where in_cache = 0").fetchone()[0])
+
+
+def at_once(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of a page of server messages, what goes into ``messages`` at once as well: tombstones and each ticket's
+    newest live row. All of the page is staged too, so the move finds it whatever a crash kept of the two
+    files' commits (SQLite does not commit attached files atomically together)."""
+    newest: dict[str, dict[str, Any]] = {}
+    now: list[dict[str, Any]] = []
+    for r in rows:
+        if r.get("deleted_at"):
+            now.append(r)
+            continue
+        # the server's text as sent (one format per server): at worst another row is the early preview
+        ticket = str(r["ticket_id"])
+        best = newest.get(ticket)
+        if best is None or str(r["created_at"]) > str(best["created_at"]):
+            newest[ticket] = r
+    return now + list(newest.values())
+
+
+def count_file(cache_path: Path) -> int:
+    """``count`` from another connection (the staging file is attached to the writer's only), 0 without a file."""
+    path = path_of(cache_path)
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(conn.execute("select count(*) from messages_staged where in_cache = 0").fetchone()[0])
+    except sqlite3.OperationalError:  # attached, its table not created yet
+        return 0
+    finally:
+        conn.close()
+
+
+def stage(
+    conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]], after: tuple[int, int], in_cache: set[str]
+) -> None:
+    """Append rows and the cursor after them to the staging file (inside the caller's transaction); ``in_cache``:
+    the ids of those written to ``messages`` as well."""
+    conn.executemany(
+        _STAGE,
+        [
+            (
+                r["id"],
+                r["ticket_id"],
+                r["sender_id"],
+                r["content"],
+                1 if r.get("is_internal") else 0,
+                canonical_ts(r["created_at"]),
+                canonical_ts(r.get("edited_at")),
+                canonical_ts(r.get("deleted_at")),
+                int(r["change_xid"]) if r.get("change_xid") is not None else None,
+                1 if r["id"] in in_cache else 0,
+            )
+            for r in rows
+        ],
+    )
+    conn.execute(
+        "insert into staging.cursors (name, xid, id) values ('messages', ?, ?) on conflict (name) do update set"
+        " xid = excluded.xid, id = excluded.id",
+        after,
+    )
+
+
+def move(conn: sqlite3.Connection, me: str) -> tuple[set[str], list[str], list[str]]:
+    """Inside the caller's transaction on the cache file: the staged rows into ``messages`` (the thread index
+    dropped and built again around it), queued edits and deletes laid over again, the cache's messages cursor
+    set to the staged one. Returns the tickets whose messages came in, the messages whose tombstone dropped text
+    here and their downloaded files (to delete)."""
+    after = _cursor(conn)
+    if after is None:
+        return set(), [], []
+    tickets = {str(r[0]) for r in conn.execute("select distinct ticket_id from staging.messages_staged")}
+    # tombstones whose text reached ``messages`` meanwhile (normally dropped already, when their page came)
+    landed = [
+        history.Dropped(str(r[0]), str(r[1]), str(r[2]))
+        for r in conn.execute(
+            "select m.id, m.ticket_id, m.content from staging.messages_staged s join messages m on m.id = s.id"
+            " where s.deleted_at is not null and m.content <> ''"
+        )
+    ]
+    conn.execute("drop index messages_thread")
+    conn.execute(_MOVE)
+    conn.execute(_THREAD_INDEX)
+    files = history.drop_text(conn, landed, me, writes.now_ts())
+    conn.execute(
+        "delete from message_revisions where message_id in"
+        " (select id from staging.messages_staged where deleted_at is not null)"
+    )
+    queued = [
+        str(r[0])
+        for r in conn.execute(
+            "select distinct entity_id from outbox where state = 'queued' and kind in (?, ?)",
+            (history.EDIT, history.DELETE),
+        )
+    ]
+    for start in range(0, len(queued), 500):
+        chunk = queued[start : start + 500]
+        rows = [
+            dict(r)
+            for r in conn.execute(
+                f"select * from messages where local_state = 'sent' and id in ({','.join('?' * len(chunk))})", chunk
+            )
+        ]
+        if rows:
+            writes.apply_messages(conn, history.overlay(conn, rows), index=False)
+    if after > writes.get_cursor(conn, "messages"):
+        writes.set_cursor(conn, "messages", after)
+    return tickets, [d.message_id for d in landed], files
+
+
+def detach_and_delete(conn: sqlite3.Connection, cache_path: Path) -> None:
+    """After the move is committed: the staging file goes (its rows are in the cache file)."""
+    if attached(conn):
+        conn.execute("detach database staging")
+    for file in files_of(cache_path):
+        with contextlib.suppress(FileNotFoundError):
+            file.unlink()

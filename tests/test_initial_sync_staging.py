@@ -1,0 +1,159 @@
+"""The initial sync stages its messages in a file of their own and moves them into the cache at the end of the
+messages phase (issue 15, sync/cache/staging.py): pages are appended without index work, and what the UI reads
+meanwhile still works. What must hold: staged pages and their cursor survive a restart (the pull continues);
+inbox previews and tombstones are in the cache at once; after the move every message is there once, in its
+newest version (a realtime edit or tombstone that came meanwhile wins over an older staged copy; a tombstone's
+earlier text never lands), queued edits stay on top, the thread index is back, and the staging file is gone.
+Pure cache logic on real SQLite files, no server.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sync.cache import Cache, staging
+
+TS = "2026-11-20T10:{:02d}:00.000000+00:00"
+DELETED = "2026-11-20T12:00:00.000000+00:00"
+
+
+def _ticket(tid: str, customer: str) -> dict[str, Any]:
+    return {
+        "id": tid,
+        "customer_id": customer,
+        "subject": "s",
+        "status": "open",
+        "priority": "normal",
+        "created_at": TS.format(0),
+        "updated_at": TS.format(0),
+        "last_message_at": TS.format(59),
+    }
+
+
+def _msg(mid: str, tid: str, sender: str, content: str, *, at: int, xid: int, deleted: bool = False) -> dict[str, Any]:
+    return {
+        "id": mid,
+        "ticket_id": tid,
+        "sender_id": sender,
+        "content": "" if deleted else content,
+        "created_at": TS.format(at),
+        "deleted_at": DELETED if deleted else None,
+        "change_xid": xid,
+    }
+
+
+def _in_file(path: Path, sql: str, *args: Any) -> list[Any]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+async def _staging_cache(tmp_path: Path) -> tuple[Cache, str, str, str]:
+    me, customer, tid = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    cache = Cache.open(tmp_path / "cache.sqlite3", me, "admin")
+    await cache.apply_page("tickets", [_ticket(tid, customer)], (1, 1), initial=True)
+    await cache.begin_staging()
+    return cache, me, customer, tid
+
+
+async def test_pages_are_staged_and_moved_at_the_end_of_the_phase(tmp_path: Path) -> None:
+    cache, _me, customer, tid = await _staging_cache(tmp_path)
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    page = [_msg(ids[i], tid, customer, f"text {i}", at=i, xid=10 + i) for i in range(5)]
+    await cache.apply_page("messages", page, (14, 1), initial=True, commit=True)
+    # only the ticket's newest message is in the cache's table at once (the inbox preview), the rest waits
+    assert _in_file(cache.path, "select id from messages") == [(ids[4],)]
+    assert cache.inbox("all")[0].last_message_preview == "text 4"
+    assert await cache.cursor("messages") == (14, 1)  # the staged cursor: the pull goes on after it
+    assert _in_file(cache.path, "select count(*) from cursors where name = 'messages'") == [(0,)]
+    assert await cache.acount("messages") == 5 and cache.count("messages") == 5  # each row once
+    applied = await cache.unstage()
+    assert applied.tickets == {tid}
+    assert [m.content for m in cache.thread(tid)] == [f"text {i}" for i in range(5)]
+    assert _in_file(cache.path, "select xid, id from cursors where name = 'messages'") == [(14, 1)]
+    assert not staging.path_of(cache.path).exists()
+    plan = _in_file(
+        cache.path, "explain query plan select * from messages where ticket_id = ? order by created_at desc", tid
+    )
+    assert any("messages_thread" in str(row) for row in plan), plan  # the thread index is back
+    await cache.finish_initial_sync()
+    assert [h.message_id for h in cache.search("text")] != []
+    cache.close()
+
+
+async def test_staged_pages_survive_a_restart_and_the_pull_continues(tmp_path: Path) -> None:
+    cache, me, customer, tid = await _staging_cache(tmp_path)
+    first = [_msg(str(uuid.uuid4()), tid, customer, f"a{i}", at=i, xid=10 + i) for i in range(3)]
+    await cache.apply_page("messages", first, (12, 1), initial=True, commit=True)
+    held = [_msg(str(uuid.uuid4()), tid, customer, "held", at=30, xid=20)]
+    await cache.apply_page("messages", held, (20, 1), initial=True, commit=False)  # not committed: a kill loses it
+    store = cache._store  # the process dies here: its connections go without a commit (a rollback)
+    store._pool.submit(lambda: store._local.conn.close()).result()  # noqa: PLW0108 (thread-local: read on the writer)
+    store.reader.close()
+    again = Cache.open(tmp_path / "cache.sqlite3", me, "admin")
+    await again.begin_staging()
+    assert await again.cursor("messages") == (12, 1)
+    assert await again.acount("messages") == 3
+    await again.apply_page("messages", held, (20, 1), initial=True, commit=True)
+    await again.unstage()
+    assert sorted(m.content for m in again.thread(tid)) == ["a0", "a1", "a2", "held"]
+    again.close()
+
+
+async def test_newer_copies_win_over_staged_ones_and_a_tombstone_text_never_lands(tmp_path: Path) -> None:
+    cache, _me, customer, tid = await _staging_cache(tmp_path)
+    edited, deleted, gone_later, newest = (str(uuid.uuid4()) for _ in range(4))
+    await cache.apply_page(
+        "messages",
+        [
+            _msg(edited, tid, customer, "before the edit", at=1, xid=10),
+            _msg(deleted, tid, customer, "secret text", at=2, xid=11),
+            _msg(gone_later, tid, customer, "also secret", at=3, xid=12),
+            _msg(newest, tid, customer, "newest", at=9, xid=13),
+        ],
+        (13, 1),
+        initial=True,
+        commit=True,
+    )
+    # meanwhile realtime brings an edit and a tombstone (newer transactions) into the cache's table
+    await cache.apply_live(
+        {
+            "messages": [
+                _msg(edited, tid, customer, "after the edit", at=1, xid=50),
+                _msg(deleted, tid, customer, "", at=2, xid=51, deleted=True),
+            ]
+        }
+    )
+    # and a later page brings the tombstone of another staged message
+    tombstone = _msg(gone_later, tid, customer, "", at=3, xid=60, deleted=True)
+    await cache.apply_page("messages", [tombstone], (60, 1), initial=True, commit=True)
+    await cache.unstage()
+    by_id = {m.id: m for m in cache.thread(tid)}
+    assert by_id[edited].content == "after the edit"
+    assert by_id[deleted].content == "" and by_id[deleted].deleted_at
+    assert by_id[gone_later].content == "" and by_id[gone_later].deleted_at
+    assert by_id[newest].content == "newest"
+    assert _in_file(cache.path, "select count(*) from messages") == [(4,)]
+    await cache.finish_initial_sync()
+    cache.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert b"secret text" not in raw and b"also secret" not in raw
+
+
+async def test_an_edit_queued_meanwhile_stays_on_top_after_the_move(tmp_path: Path) -> None:
+    cache, me, customer, tid = await _staging_cache(tmp_path)
+    mine, other = str(uuid.uuid4()), str(uuid.uuid4())
+    page = [_msg(mine, tid, me, "my text", at=1, xid=10), _msg(other, tid, customer, "their text", at=2, xid=11)]
+    await cache.apply_page("messages", page, (11, 1), initial=True, commit=True)
+    # the user opens the thread (fetched at once) and edits their message before the move
+    await cache.apply_backfill(tid, page, [])
+    assert cache.queue_edit(mine, "my new text") == tid
+    await cache.unstage()
+    found = cache.message(mine)
+    assert found is not None and found.content == "my new text"
+    cache.close()
