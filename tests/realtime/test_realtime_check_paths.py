@@ -80,3 +80,28 @@ def test_one_row_and_many_row_batches_answer_alike(
     customer = groups(None)[0]
     assert _ask(conn, fn, [message], [anon, rls.Group(1, customer.role, customer.claims)], safe=True) == {(1, 0)}
     assert _ask(conn, fn, [message], groups([])) == set()
+
+
+def test_the_staff_mfa_switch_still_decides_per_identity(
+    stack: StackProcess, users: Users, check: tuple[psycopg.Connection, str]
+) -> None:
+    """staff_mfa reads the project's switch before calling mfa_satisfied() (migration 20261203000310): while it is off
+    an agent's password session (aal1) is asked like any other; once on, only its aal2 session sees the message, in
+    the same batch, and the customer is unaffected."""
+    conn, fn = check
+    ticket = new_ticket(stack.db_url, users.customer, users.agent)
+    message = post(stack.db_url, users.customer, ticket, "does the agent need two steps?")
+
+    def group(g: int, sub: str, aal: str) -> rls.Group:
+        claims = {"sub": sub, "role": "authenticated", "aal": aal, "session_id": str(uuid.uuid4())}
+        return rls.Group(g, "authenticated", json.dumps(claims))
+
+    asked = [group(0, users.agent.id, "aal1"), group(1, users.agent.id, "aal2"), group(2, users.customer.id, "aal1")]
+    assert _ask(conn, fn, [message], asked) == {(0, 0), (1, 0), (2, 0)}
+    conn.execute("update public.app_settings set staff_require_mfa = true")
+    try:
+        assert _ask(conn, fn, [message], asked) == {(1, 0), (2, 0)}
+        assert _ask(conn, fn, [message, message], asked) == {(1, 0), (1, 1), (2, 0), (2, 1)}  # the mapping shape too
+    finally:
+        conn.execute("update public.app_settings set staff_require_mfa = false")
+    assert _ask(conn, fn, [message], asked) == {(0, 0), (1, 0), (2, 0)}
