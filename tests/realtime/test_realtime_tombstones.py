@@ -44,6 +44,12 @@ async def test_delete_reaches_subscribers_as_a_tombstone(stack: StackProcess, us
         lambda: any(c["data"]["table"] == "message_revisions" for c in staff.changes),
         what="the revision reaching the agent",
     )
+    # and the edit itself reaching both (it still carries the card number): only what comes after is checked below
+
+    def edited(changes: list[dict[str, object]]) -> bool:
+        return any("1112" in json.dumps(c) for c in changes)
+
+    await wait_until(lambda: edited(theirs.changes) and edited(staff.changes), what="the edit reaching both")
     seen_before = len(theirs.changes), len(staff.changes)
     as_user(stack.db_url, users.customer, "update public.messages set deleted_at = now() where id = %s", (message,))
 
