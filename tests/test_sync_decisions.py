@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -214,3 +215,10 @@ def test_remote_config_refuses_secret_keys_and_non_anon_roles() -> None:
     anon = jwt.encode({"role": "anon", "exp": 1983812996}, "x" * 32, algorithm="HS256")
     assert RemoteConfig("http://127.0.0.1:1", anon).anon_key == anon
     assert RemoteConfig("http://127.0.0.1:1", "sb_publishable_abc").anon_key == "sb_publishable_abc"
+
+
+def test_canonical_ts_pads_the_fractions_postgresql_shortens() -> None:
+    for sent in ("2026-11-24T01:02:03.21478+00:00", "2026-11-24T01:02:03.5+00:00", "2026-11-24T01:02:03+00:00"):
+        slow = datetime.fromisoformat(sent).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        assert canonical_ts(sent) == slow
+    assert canonical_ts("2026-11-24T01:02:03.5+01:00") == "2026-11-24T00:02:03.500000+00:00"
