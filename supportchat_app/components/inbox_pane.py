@@ -150,7 +150,7 @@ class InboxPane(ui.column):
         if PREFETCH and self.staff and isinstance(self.list, InboxList):
             with self:
                 self.prefetch = InboxPrefetch()
-            ui.timer(PREFETCH_EVERY, self._prefetch)  # first once the page is connected
+            ui.timer(PREFETCH_EVERY, self._prefetch, immediate=False)  # not while the page is still loading
         if SHELL and isinstance(self.list, InboxList):  # its first rows as plain HTML, painted before Vue starts
             entries = len(self.views_bar.items) if self.staff else None
             inbox_shell.add(self.list.rows, entries=entries, selected=self.state.selected or "")

@@ -13,7 +13,9 @@ seconds is dropped.
 What each entry would show is predicted with the page's own state machinery: a copy of the inbox state gets
 the same call the click makes (``set_special`` / ``apply_view``), and its filter is queried like the live list
 (the first ``FIRST_ROWS`` rows). The lists are recomputed off the click path — on a timer, and only after the
-cache or the state changed (``stale``) — and sent only when they differ, on an element of their own (an
+cache or the state changed (``stale``); the first time a second after the page connected, not while it loads
+(computing every list costs tens of ms of the server's time, which a page loaded right after would wait for) —
+and sent only when they differ, on an element of their own (an
 invisible one: ``inbox_prefetch.js`` keeps them in ``window.scInboxPrefetch``), so the list element's own
 updates stay small. Mentions is not prefetched (it opens a view of its own): its click takes the server path.
 """
