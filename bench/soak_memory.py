@@ -12,7 +12,9 @@ notes, besides the RSS (``client_rss_growth_pct``, the raw figure, still printed
 - ``client_rss_growth_less_sqlite_pct``: the RSS growth once SQLite's heap is taken out of both ends, i.e. the
   growth of everything else (the Python heap, sockets, buffers, malloc's free space). This is the figure the
   goal's "< 10 % after warm-up" is read against; ``client_sqlite_kib_per_row`` shows the rest is the data (its
-  growth per cached message).
+  growth per cached message);
+- glibc's heap (``mallinfo2``): bytes in use (SQLite's heap is part of it) and bytes free inside malloc's arenas,
+  so what is left of the growth can be read as live objects or as fragmentation.
 
 How the leak hunt that led to this design was done, and what it found, is in bench/README.md's soak section
 (tracemalloc snapshots at the warm-up point and at the end: the engines' Python heap stays flat while their
@@ -49,6 +51,44 @@ def _sqlite_lib() -> ctypes.CDLL | None:
 _LIB = _sqlite_lib()
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        return libc
+    except (OSError, AttributeError):  # not glibc (or older than 2.33)
+        return None
+
+
+_LIBC = _libc()
+
+
+def malloc_heap() -> tuple[int, int]:
+    """glibc's heap in this process: bytes in use and bytes free inside its arenas (fragmentation); 0s elsewhere."""
+    if _LIBC is None:
+        return 0, 0
+    info = _LIBC.mallinfo2()
+    return int(info.uordblks + info.hblkhd), int(info.fordblks)
+
+
 def sqlite_heap() -> int:
     """Bytes SQLite holds on its heap in this process (all connections); 0 when it cannot be read."""
     return int(_LIB.sqlite3_memory_used()) if _LIB is not None else 0
@@ -70,10 +110,13 @@ class Point:
     rss: int
     sqlite: int
     messages: int
+    malloc_used: int = 0
+    malloc_free: int = 0
 
 
 def point(paths: Iterable[Path]) -> Point:
-    return Point(psutil.Process().memory_info().rss, sqlite_heap(), cached_messages(paths))
+    used, free = malloc_heap()
+    return Point(psutil.Process().memory_info().rss, sqlite_heap(), cached_messages(paths), used, free)
 
 
 def client_figures(warm: Point, end: Point) -> dict[str, float]:
@@ -87,6 +130,9 @@ def client_figures(warm: Point, end: Point) -> dict[str, float]:
         "client_cached_messages": [warm.messages, end.messages],
         "client_sqlite_kib_per_row": round((end.sqlite - warm.sqlite) / 1024 / rows, 2) if rows > 0 else 0.0,
         "client_rss_growth_less_sqlite_pct": round(100 * (rest_end / rest_warm - 1), 1) if rest_warm > 0 else 0.0,
+        # glibc's heap (SQLite's included: it allocates with malloc): in use, and free inside the arenas
+        "client_malloc_used_mb": [round(warm.malloc_used / 2**20, 1), round(end.malloc_used / 2**20, 1)],
+        "client_malloc_free_mb": [round(warm.malloc_free / 2**20, 1), round(end.malloc_free / 2**20, 1)],
     }
 
 
