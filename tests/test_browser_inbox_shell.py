@@ -4,7 +4,7 @@ names, SLA badges — with a hostile subject and customer name shown as text, ne
 is dark; once the app mounts the shell is gone, the live list shows the same tickets at the same place. And the
 sidebar's prefetched lists (components/inbox_prefetch.py): a click draws the entry's rows at once, and the server's
 rows replace them when they differ. Saves docs/screenshots/inbox-shell-{light,dark}.png (the page before the
-framework started).
+framework started) and inbox-mounted-{light,dark}.png (the same inbox once it did).
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def test_shell_paints_real_escaped_rows_before_the_app_and_goes_when_it_mounts(
     _live_load(driver, app, 3)
     assert not driver.find_elements("css selector", "#sc-inbox-shell")
     assert _ids(driver, ROWS) == live
+    driver.save_screenshot(str(SHOTS / "inbox-mounted-light.png"))
 
     # dark mode: the shell follows the saved setting before Quasar starts
     click(driver, "[data-testid=dark-toggle]")
@@ -134,6 +135,8 @@ def test_shell_paints_real_escaped_rows_before_the_app_and_goes_when_it_mounts(
     driver.save_screenshot(str(SHOTS / "inbox-shell-dark.png"))
     _live_load(driver, app, 3)
     assert not driver.find_elements("css selector", "#sc-inbox-shell")
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.body.classList.contains('body--dark')"))
+    driver.save_screenshot(str(SHOTS / "inbox-mounted-dark.png"))
 
 
 def test_a_sidebar_click_draws_the_prefetched_rows_at_once_and_the_servers_rows_win(
