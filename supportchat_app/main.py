@@ -13,6 +13,7 @@ from pathlib import Path
 from nicegui import app, ui
 
 from supportchat_app import backend, blobs, config, launch, speedups, theme
+from supportchat_app.components import inbox_shell
 from supportchat_app.pages import boot, canned, desk_settings, invite, macros, profile, settings, signin, workspace
 
 speedups.install()  # NiceGUI's per-element no-ops cut (supportchat_app/speedups.py)
@@ -48,6 +49,7 @@ def build() -> backend.Backend:
     macros.create()
     desk_settings.create()
     workspace.create()
+    inbox_shell.create()
     blobs.create()
     app.on_page_exception(boot.error_page)
     app.on_startup(current.boot)

@@ -113,6 +113,10 @@ def test_shell_paints_real_escaped_rows_before_the_app_and_goes_when_it_mounts(
     shell_top = driver.execute_script(f"return document.querySelector('{SHELL_ROWS}').getBoundingClientRect().top")
     assert abs(shell_top - live_top) <= 2, f"the rows would jump: shell at {shell_top}, list at {live_top}"
     assert not driver.execute_script("return document.body.classList.contains('body--dark')")
+    assert driver.execute_script(  # the stylesheet the parser waits for while the rows paint (behind the launch guard)
+        "return performance.getEntriesByType('resource')"
+        ".some(r => r.name.endsWith('/_sc/shell-paint.css') && r.responseStatus === 200)"
+    )
     SHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SHOTS / "inbox-shell-light.png"))
 

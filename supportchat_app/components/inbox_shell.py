@@ -10,6 +10,14 @@ HTML — an app shell, as server-side rendering does before hydration — using 
 looks like the list's rows; the Vue component removes it in its ``mounted`` hook, in the same task that puts
 the real rows in the DOM, so no frame shows both.
 
+A paint before the scripts is not guaranteed by itself: when the HTML parses quickly and the deferred scripts are
+already in the cache, Chromium runs them right after parsing with no frame in between (seen in 3 of 20 loads at
+load ~3, the rows then painted only at the mount). So a stylesheet link follows the rows (``PAINT_CSS``): it is
+parser-inserted, so the parser — and with it the deferred scripts — waits for it, while what came before it may
+render; the server answers it after ``PAINT_YIELD_S`` (a frame and a margin), so the main thread is idle at the
+next vsync and the rows paint. In 20 loads at load ~3: the rows painted first in all of them, first-contentful-paint
+~170 ms against ~250 ms without it, DOMContentLoaded unchanged within the noise (the scripts' own work dwarfs 20 ms).
+
 Where: ``position: fixed`` at the list's place. The list's place depends on the sidebar above it (its saved
 views), so the component stores its rectangle in ``localStorage`` each time it mounts and the shell's inline
 script reads it back before the rows are parsed; a first-ever load uses the server's estimate from the number
@@ -28,17 +36,21 @@ Timing then says when each row's badge was first painted, whoever drew it — wh
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from nicegui import ui
+from nicegui import app, ui
+from starlette.responses import Response
 
 from supportchat_app import config
 
 SHELL_ID = "sc-inbox-shell"
+PAINT_CSS = "/_sc/shell-paint.css"  # answered after PAINT_YIELD_S: the shell paints while the parser waits for it
+PAINT_YIELD_S = 0.02
 STORAGE_KEY = "sc-inbox-rect"  # the list's last rectangle (top, left, width), stored by inbox_list.js
 # the first-ever estimate of the list's top (measured in Chromium): an agent's sidebar is its fixed part (list
 # toggle, filters, count row) plus a line per entry (Inbox, Snoozed, ..., saved views); a customer's is a title
@@ -161,7 +173,23 @@ def shell_html(
         f"<script>{script}</script>"
         f'<div id="{SHELL_ID}" aria-hidden="true"><div class="sc-shell-head"></div>'
         f'<div class="sc-shell-pane"><div class="sc-inbox-list">{body}</div></div></div>'
+        f'<link rel="stylesheet" href="{PAINT_CSS}">'
     )
+
+
+def create() -> None:
+    """Register the route of ``PAINT_CSS`` (once per process)."""
+    if any(getattr(route, "path", None) == PAINT_CSS for route in app.routes):
+        return
+
+    @app.get(PAINT_CSS, include_in_schema=False)
+    async def _paint_css() -> Response:
+        await asyncio.sleep(PAINT_YIELD_S)
+        return Response(
+            "/* the inbox shell painted while the page waited for this */",
+            media_type="text/css",
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 def add(rows: Sequence[dict[str, Any]], *, entries: int | None, selected: str = "") -> None:
