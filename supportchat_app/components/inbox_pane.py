@@ -289,6 +289,8 @@ class InboxPane(ui.column):
         """Each sidebar list's first rows, recomputed when the cache or the state changed (off the click path)."""
         if self.prefetch is None or not self.prefetch.stale:
             return
+        if not self.client.has_socket_connection:  # a page left (NiceGUI keeps it a while for a reconnect)
+            return
         ws = self.engine.workspace
         known = {**self._prefetched, **self.rows}
         lists: dict[str, list[dict[str, Any]]] = {}
