@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from sync.cache import history, writes
-from sync.decisions import canonical_ts
 
 SCHEMA = "staging"
 SUFFIX = ".staging"
@@ -177,21 +176,7 @@ def stage(
     the ids of those written to ``messages`` as well."""
     conn.executemany(
         _STAGE,
-        [
-            (
-                r["id"],
-                r["ticket_id"],
-                r["sender_id"],
-                r["content"],
-                1 if r.get("is_internal") else 0,
-                canonical_ts(r["created_at"]),
-                canonical_ts(r.get("edited_at")),
-                canonical_ts(r.get("deleted_at")),
-                int(r["change_xid"]) if r.get("change_xid") is not None else None,
-                1 if r["id"] in in_cache else 0,
-            )
-            for r in rows
-        ],
+        [(*writes.message_values(r), 1 if r["id"] in in_cache else 0) for r in rows],
     )
     conn.execute(
         "insert into staging.cursors (name, xid, id) values ('messages', ?, ?) on conflict (name) do update set"

@@ -441,6 +441,22 @@ def apply_message_rows(
     return {tid: (ids_, any(i in new_ids and senders[i] != me for i in ids_)) for tid, ids_ in by_ticket.items()}
 
 
+def message_values(r: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A server message row as the cache stores it: id, ticket_id, sender_id, content, is_internal, created_at,
+    edited_at, deleted_at, change_xid (the column order of ``_MESSAGE_UPSERT`` and of the staging table)."""
+    return (
+        r["id"],
+        r["ticket_id"],
+        r["sender_id"],
+        r["content"],
+        1 if r.get("is_internal") else 0,
+        canonical_ts(r["created_at"]),
+        canonical_ts(r.get("edited_at")),
+        canonical_ts(r.get("deleted_at")),
+        int(r["change_xid"]) if r.get("change_xid") is not None else None,
+    )
+
+
 def apply_messages(
     conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]], *, index: bool = True
 ) -> dict[str, set[str]]:
@@ -450,19 +466,7 @@ def apply_messages(
     by_ticket: dict[str, set[str]] = {}
     # thread order makes the (ticket_id, created_at) index inserts mostly sequential
     for r in sorted(rows, key=lambda r: (str(r["ticket_id"]), str(r["created_at"]))):
-        params.append(
-            (
-                r["id"],
-                r["ticket_id"],
-                r["sender_id"],
-                r["content"],
-                1 if r.get("is_internal") else 0,
-                canonical_ts(r["created_at"]),
-                canonical_ts(r.get("edited_at")),
-                canonical_ts(r.get("deleted_at")),
-                int(r["change_xid"]) if r.get("change_xid") is not None else None,
-            )
-        )
+        params.append(message_values(r))
         by_ticket.setdefault(str(r["ticket_id"]), set()).add(str(r["id"]))
     before = max_message_rowid(conn)
     conn.executemany(_MESSAGE_UPSERT, params)
