@@ -157,3 +157,68 @@ async def test_an_edit_queued_meanwhile_stays_on_top_after_the_move(tmp_path: Pa
     found = cache.message(mine)
     assert found is not None and found.content == "my new text"
     cache.close()
+
+
+async def test_an_edit_the_server_refused_before_the_move_does_not_come_back_with_it(tmp_path: Path) -> None:
+    cache, me, customer, tid = await _staging_cache(tmp_path)
+    refused, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [_msg(refused, tid, me, "original", at=1, xid=10), _msg(kept, tid, me, "mine", at=2, xid=11)]
+    await cache.apply_backfill(tid, [dict(r) for r in rows], [])  # the thread was opened: fetched at once
+    cache.queue_edit(refused, "edited, then refused")
+    cache.queue_edit(kept, "edited, still queued")
+    newer = _msg(str(uuid.uuid4()), tid, customer, "newer", at=5, xid=12)  # the page's preview, not these two
+    await cache.apply_page("messages", [*(dict(r) for r in rows), newer], (12, 1), initial=True, commit=True)
+    (entry,) = [e for e in await cache.queued(100) if e.entity_id == refused]
+    await cache.lose_edit(entry, dict(rows[0]))  # the server says no: its text is shown again
+    assert (found := cache.message(refused)) is not None and found.content == "original"
+    await cache.unstage()
+    after, still = cache.message(refused), cache.message(kept)
+    assert after is not None and (after.content, after.local_state) == ("original", "sent")
+    assert still is not None and still.content == "edited, still queued"  # what is still queued stays on top
+    cache.close()
+
+
+async def test_a_delete_the_server_refused_before_the_move_is_not_carried_out_by_it(tmp_path: Path) -> None:
+    cache, me, customer, tid = await _staging_cache(tmp_path)
+    mid = str(uuid.uuid4())
+    row = _msg(mid, tid, me, "keep me", at=1, xid=10)
+    await cache.apply_backfill(tid, [dict(row)], [])
+    cache.queue_delete(mid)
+    newer = _msg(str(uuid.uuid4()), tid, customer, "newer", at=5, xid=11)
+    await cache.apply_page("messages", [dict(row), newer], (11, 1), initial=True, commit=True)
+    (entry,) = [e for e in await cache.queued(100) if e.entity_id == mid]
+    await cache.settle(entry, dict(row))  # refused: the server's live row comes back
+    assert (found := cache.message(mid)) is not None and (found.content, found.deleted_at) == ("keep me", None)
+    await cache.unstage()
+    after = cache.message(mid)
+    assert after is not None and (after.content, after.deleted_at) == ("keep me", None)
+    cache.close()
+
+
+async def test_a_damaged_staging_file_is_made_anew_and_its_rows_pulled_again(tmp_path: Path) -> None:
+    cache, me, customer, tid = await _staging_cache(tmp_path)
+    page = [_msg(str(uuid.uuid4()), tid, customer, f"m{i}", at=i, xid=10 + i) for i in range(3)]
+    await cache.apply_page("messages", page, (12, 1), initial=True, commit=True)
+    cache.close()
+    staging.path_of(tmp_path / "cache.sqlite3").write_bytes(b"not a database " * 1000)
+    again = Cache.open(tmp_path / "cache.sqlite3", me, "admin")
+    assert await again.acount("messages") == 1  # the preview that went into the cache at once; no error
+    await again.begin_staging()  # before: "file is not a database", at every retry of the initial sync
+    assert await again.cursor("messages") == (0, 0)  # nothing staged: the pull starts the messages over
+    await again.apply_page("messages", page, (12, 1), initial=True, commit=True)
+    await again.unstage()
+    assert sorted(m.content for m in again.thread(tid)) == ["m0", "m1", "m2"]
+    again.close()
+
+
+async def test_a_rebuilt_cache_does_not_resume_from_the_old_files_staging(tmp_path: Path) -> None:
+    cache, me, customer, tid = await _staging_cache(tmp_path)
+    page = [_msg(str(uuid.uuid4()), tid, customer, f"m{i}", at=i, xid=10 + i) for i in range(3)]
+    await cache.apply_page("messages", page, (12, 1), initial=True, commit=True)
+    cache.close()
+    (tmp_path / "cache.sqlite3").write_bytes(b"damaged " * 4000)  # the cache file itself is damaged
+    again = Cache.open(tmp_path / "cache.sqlite3", me, "admin")
+    assert not staging.path_of(tmp_path / "cache.sqlite3").exists()
+    await again.begin_staging()
+    assert await again.cursor("messages") == (0, 0)  # pulled from the start, not from the old file's staged cursor
+    again.close()

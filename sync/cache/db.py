@@ -499,11 +499,13 @@ class Cache:
             if initial:  # per-row index and unread work is left to finish_initial_sync (schema v12)
                 writes.set_meta(conn, writes.BULK, "1")
             if initial and table == "messages" and staging.attached(conn):  # staged (sync/cache/staging.py)
-                shown = history.overlay(conn, rows)  # queued edits/deletes on top, staged as shown
-                now = staging.at_once(shown)
+                # what goes into ``messages`` at once is chosen as shown (queued edits/deletes on top); the staged
+                # rows are the server's own, since an edit or delete the server refuses before the move must not
+                # come back with it (the move lays what is still queued over again)
+                now = staging.at_once(history.overlay(conn, rows))
                 applied = self._apply(conn, table, now, initial, messages_synced=False)
-                applied.rows = len(shown)
-                staging.stage(conn, shown, cursor, {str(r["id"]) for r in now})
+                applied.rows = len(rows)
+                staging.stage(conn, rows, cursor, {str(r["id"]) for r in now})
             else:
                 applied = self._apply(conn, table, rows, initial, messages_synced=not initial)
                 writes.set_cursor(conn, table, cursor)

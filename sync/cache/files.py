@@ -188,10 +188,13 @@ def _move_aside(path: Path) -> Path:
     return target
 
 
+# the initial sync's staging file and its journal (sync/cache/staging.py): they go with the cache they stage for
+_STAGING_SUFFIXES = (".staging", ".staging-journal")
+
+
 def delete_store(path: Path) -> None:
     """Delete the cache file with its WAL files, and any damaged copy of it that was moved aside."""
-    # the initial sync's staging file too (sync/cache/staging.py)
-    doomed = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", ".staging", ".staging-journal")]
+    doomed = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", *_STAGING_SUFFIXES)]
     doomed += path.parent.glob(glob.escape(path.name) + ".corrupt-*")
     for file in doomed:
         with contextlib.suppress(FileNotFoundError):
@@ -223,6 +226,9 @@ def open_store(path: Path) -> Opened:
         salvage = _salvage(path)
         aside = _move_aside(path)
         log.warning("corrupt cache moved to %s", aside)
+        for suffix in _STAGING_SUFFIXES:  # staged for the old file's cursor: the rebuilt cache pulls from the start
+            with contextlib.suppress(FileNotFoundError):
+                path.with_name(path.name + suffix).unlink()
         _secure_file(path)
         conn = _connect(path)
         try:

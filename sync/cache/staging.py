@@ -24,8 +24,11 @@ What keeps the UI right while rows wait here (the reader connection never sees t
   fill in as the download goes (as before), at the cost of one indexed upsert per ticket and page;
 - a thread opened meanwhile is fetched at once by ticket id (sync/partial.py) into ``messages``, so the thread,
   its next message's time (``next_message_ts``) and edits of its messages work as before;
-- queued edits and deletes are laid over staged rows when they are staged and again after the move (one queued
-  after its message was staged).
+- the staged rows are the server's own; queued edits and deletes are laid over the rows that go into
+  ``messages`` at once, and over the moved rows after the move, for those still queued then (an edit or delete
+  the server refused meanwhile is gone from the outbox, so it does not come back with the move).
+- a damaged staging file is deleted and made anew (its rows are downloaded again), and a rebuilt cache drops the
+  staging file of the file it replaces (sync/cache/files.py).
 
 Search does not find what is staged (it does not find the initial sync's messages before its end anyway: the
 search index is built by ``finish_initial_sync``).
@@ -34,6 +37,7 @@ search index is built by ``finish_initial_sync``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -41,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from sync.cache import history, writes
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "staging"
 SUFFIX = ".staging"
@@ -81,9 +87,22 @@ def attached(conn: sqlite3.Connection) -> bool:
 
 def attach(conn: sqlite3.Connection, cache_path: Path) -> None:
     """Attach (creating it 0600 if need be) the staging file to the writer's connection, outside a transaction.
-    Rows a move already committed into the cache file (the crash between the move and the delete) are dropped."""
+    Rows a move already committed into the cache file (the crash between the move and the delete) are dropped.
+    A damaged file (not a database, or corrupt: its journal runs with ``synchronous = normal``) is deleted and
+    made anew: its rows are ahead of the cache's own messages cursor, so the pull downloads them again."""
     if attached(conn):
         return
+    try:
+        _attach(conn, cache_path)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):  # locked, I/O: not the file's content, nothing to delete
+            raise
+        log.warning("staging file %s was damaged (%s); deleted, its messages are downloaded again", cache_path, exc)
+        detach_and_delete(conn, cache_path)
+        _attach(conn, cache_path)
+
+
+def _attach(conn: sqlite3.Connection, cache_path: Path) -> None:
     path = path_of(cache_path)
     os.close(os.open(path, os.O_CREAT | os.O_RDWR, _FILE_MODE))
     conn.execute("attach database ? as staging", (str(path),))
@@ -163,7 +182,7 @@ def count_file(cache_path: Path) -> int:
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         return int(conn.execute("select count(*) from messages_staged where in_cache = 0").fetchone()[0])
-    except sqlite3.OperationalError:  # attached, its table not created yet
+    except sqlite3.DatabaseError:  # attached, its table not created yet; or a damaged file (``attach`` remakes it)
         return 0
     finally:
         conn.close()
