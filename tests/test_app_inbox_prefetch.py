@@ -14,7 +14,9 @@ from nicegui import ui
 from psycopg.types.json import Jsonb
 
 from supportchat_app.components.inbox_pane import InboxPane
-from supportchat_app.components.inbox_prefetch import InboxPrefetch
+from supportchat_app.components.inbox_prefetch import InboxPrefetch, entry_states
+from supportchat_app.state import InboxState
+from sync.workspace_rows import SavedView
 from tests.conftest import Users, create_user
 from tests.inbox import rows_of
 from tests.stackproc import StackProcess
@@ -82,3 +84,11 @@ async def test_each_entrys_prefetched_rows_are_what_its_click_shows(
         sql(stack.db_url, "update tickets set priority = 'urgent' where id = %s", ids[0])
         engine_of(page).wake(pull=True)
         await eventually(lambda: set(_prefetched(page)["Urgent"]) == {ids[0], ids[1], ids[3]}, "the views follow")
+
+
+def test_a_view_named_like_a_built_in_entry_does_not_stand_in_for_it() -> None:
+    shadow = SavedView(id="v1", name="inbox", filters={"statuses": ["closed"]}, sort="last_message_desc", position=0)
+    other = SavedView(id="v2", name="Closed", filters={"statuses": ["closed"]}, sort="last_message_desc", position=1)
+    states = entry_states(InboxState(), [shadow, other])
+    assert states["inbox"].saved_view is None and states["inbox"].statuses == {"open", "pending"}
+    assert states["Closed"].saved_view == "v2" and states["Closed"].statuses == {"closed"}

@@ -98,7 +98,10 @@ export default {
     // (components/inbox_prefetch.py) at once; the click goes on to the server, whose rows replace these
     this.onEntry = (e) => {
       const entry = e.target instanceof Element ? e.target.closest("[data-sc-entry]") : null;
-      const rows = entry && !entry.classList.contains("sc-selected") && window.scInboxPrefetch?.[entry.dataset.scEntry];
+      const lists = window.scInboxPrefetch ?? {};
+      const key = entry?.dataset.scEntry;
+      // own keys only: a view named "constructor" or "toString" must not find Object's methods
+      const rows = entry && !entry.classList.contains("sc-selected") && Object.hasOwn(lists, key) && lists[key];
       if (!rows) return;
       this.local = rows;
       this.$el.scrollTop = 0;

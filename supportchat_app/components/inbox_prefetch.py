@@ -56,7 +56,8 @@ def entry_states(state: InboxState, views: list[SavedView]) -> dict[str, InboxSt
         "breaching": predicted(state, lambda s: s.set_special("breaching")),
     }
     for view in views:
-        out[view.name] = predicted(state, partial(_apply, view))
+        if view.name not in out:  # a view named like a built-in entry never stands in for that entry's list
+            out[view.name] = predicted(state, partial(_apply, view))
     return out
 
 
