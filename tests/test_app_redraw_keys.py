@@ -4,7 +4,8 @@ NiceGUI's simulated `User` on the real stack, with fresh users and tickets:
 - the customer's ticket header and footer keep their elements when another message arrives (they used to be
   deleted and made again on every message: ~25 of the ~55 elements the page got with a new bubble);
 - the agent's context panel is not rebuilt by a message in the open ticket, so a note being typed into it
-  survives (the rebuild made a new, empty note input).
+  survives (the rebuild made a new, empty note input);
+- but a renamed note author is in its redraw key, so the new name shows at the next message.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
     app_data,  # noqa: F401 - fixture
     bubble_with,
+    engine_of,
     eventually,
     running_app,
     seed_ticket,
@@ -78,3 +80,34 @@ async def test_a_message_in_the_open_ticket_keeps_a_note_being_typed(app_data: P
         await eventually(lambda: bubble_with(user, f"more {stamp}") is not None, "the customer's message", 60)
         [note_input] = _elements_marked(user, "context-note-input")
         assert note_input.value == half  # type: ignore[attr-defined]
+
+
+async def test_a_renamed_note_author_shows_at_the_next_message(app_data: Path, stack: StackProcess) -> None:
+    """The panel's redraw key holds the notes' authors' names: a rename changes no note, so without them the
+    panel kept the old name until the notes themselves changed (found by the sixth session's review)."""
+    customer, agent, colleague = (create_user(stack.db_url, r) for r in ("customer", "agent", "agent"))
+    stamp = time.time_ns()
+    tid = seed_ticket(stack.db_url, customer, agent, f"Rename {stamp}", [(customer, f"hi {stamp}", False)])
+    sql(
+        stack.db_url,
+        "insert into public.customer_notes (customer_id, author_id, body) values (%s, %s, %s)",
+        customer.id,
+        colleague.id,
+        f"note {stamp}",
+    )
+    before = sql(stack.db_url, "select display_name from public.profiles where id = %s", colleague.id)[0][0]
+    async with running_app() as user:
+        await sign_in(user, agent)
+        await user.open(f"/?t={tid}")
+        await user.should_see(f"note {stamp}", retries=WAIT)
+        await user.should_see(f"{before} ·", retries=WAIT)
+        renamed = f"Renamed {stamp}"
+        sql(stack.db_url, "update public.profiles set display_name = %s where id = %s", renamed, colleague.id)
+        await eventually(
+            lambda: engine_of(user).cache.profiles()[colleague.id].display_name == renamed,
+            "the rename in the cache",
+            60,
+        )
+        _post(stack.db_url, tid, customer.id, f"next {stamp}")
+        await eventually(lambda: bubble_with(user, f"next {stamp}") is not None, "the customer's message", 60)
+        await user.should_see(f"{renamed} ·", retries=WAIT)

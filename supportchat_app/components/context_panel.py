@@ -49,12 +49,16 @@ class ContextPanel(ui.column):
         self.refresh()
 
     def _shown(self) -> tuple[object, ...]:
-        """What the panel draws from the profile and the tickets (the notes redraw on their own event)."""
+        """What the panel draws from the profiles and the tickets (a note's own changes redraw it on their own
+        event; the names of the notes' authors are here, since a renamed author changes no note)."""
         cache = self.engine.cache
-        profile = cache.profiles().get(self.customer_id)
+        profiles = cache.profiles()
+        profile = profiles.get(self.customer_id)
         tickets = cache.customer_tickets(self.customer_id)
+        authors = {n.author_id for n in self.engine.workspace.customer_notes(self.customer_id)}
         return (
             (profile.display_name, profile.role) if profile else None,
+            tuple(sorted((a, p.display_name if (p := profiles.get(a)) else "") for a in authors)),
             cache.first_seen(self.customer_id),
             tuple((t.id, t.status) for t in tickets),  # the counts
             tuple(
