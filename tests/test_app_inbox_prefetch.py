@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from nicegui import ui
+from nicegui.testing.user_interaction import UserInteraction
 from psycopg.types.json import Jsonb
 
 from supportchat_app.components.inbox_pane import InboxPane
@@ -71,19 +72,23 @@ async def test_each_entrys_prefetched_rows_are_what_its_click_shows(
         await eventually(engine_of(page).cache.initial_sync_done, "the first sync done")
         pane = _pane(page)
         state_before = (pane.state.to_filter(), pane.state.saved_view, pane.state.special)
-        await eventually(lambda: set(_prefetched(page).get("inbox", [])) == set(ids), "the lists prefetched")
+        urgent = next(f"view:{v.id}" for v in engine_of(page).workspace.saved_views() if v.name == "Urgent")
+        await eventually(  # the view may arrive after the first prefetch: its list follows on the next tick
+            lambda: set(_prefetched(page).get("inbox", [])) == set(ids) and urgent in _prefetched(page),
+            "the lists prefetched",
+        )
         assert (pane.state.to_filter(), pane.state.saved_view, pane.state.special) == state_before  # untouched
         lists = _prefetched(page)
-        assert set(lists) == {"inbox", "snoozed", "breaching", "Urgent"}  # Mentions takes the server path
-        assert set(lists["Urgent"]) == {ids[1], ids[3]}
+        assert set(lists) == {"inbox", "snoozed", "breaching", urgent}  # Mentions takes the server path
+        assert set(lists[urgent]) == {ids[1], ids[3]}
         assert ids[4] in lists["breaching"]
-        for key in ("Urgent", "breaching", "snoozed", "inbox"):
-            page.find(marker=f"view-{key}").click()
-            await eventually(lambda k=key: list(rows_of(page)) == lists[k], f"{key}: the prefetched rows shown")
+        for name, key in (("Urgent", urgent), ("breaching", "breaching"), ("snoozed", "snoozed"), ("inbox", "inbox")):
+            page.find(marker=f"view-{name}").click()
+            await eventually(lambda k=key: list(rows_of(page)) == lists[k], f"{name}: the prefetched rows shown")
         # the cache changes: the prefetched lists follow (off the click path, on their timer)
         sql(stack.db_url, "update tickets set priority = 'urgent' where id = %s", ids[0])
         engine_of(page).wake(pull=True)
-        await eventually(lambda: set(_prefetched(page)["Urgent"]) == {ids[0], ids[1], ids[3]}, "the views follow")
+        await eventually(lambda: set(_prefetched(page)[urgent]) == {ids[0], ids[1], ids[3]}, "the views follow")
 
 
 def test_a_view_named_like_a_built_in_entry_does_not_stand_in_for_it() -> None:
@@ -91,4 +96,42 @@ def test_a_view_named_like_a_built_in_entry_does_not_stand_in_for_it() -> None:
     other = SavedView(id="v2", name="Closed", filters={"statuses": ["closed"]}, sort="last_message_desc", position=1)
     states = entry_states(InboxState(), [shadow, other])
     assert states["inbox"].saved_view is None and states["inbox"].statuses == {"open", "pending"}
-    assert states["Closed"].saved_view == "v2" and states["Closed"].statuses == {"closed"}
+    assert states["view:v1"].saved_view == "v1" and states["view:v1"].statuses == {"closed"}  # it has its own
+    assert states["view:v2"].saved_view == "v2" and states["view:v2"].statuses == {"closed"}
+
+
+def _labels(item: ui.item) -> list[str]:
+    return [e.text for e in item.descendants() if isinstance(e, ui.label)]
+
+
+async def test_a_view_named_like_a_built_in_entry_is_an_entry_of_its_own(
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    """The sidebar keyed its entries by name, so a view called "inbox" took the Inbox entry's place in the
+    highlight and the counts (and Inbox's own entry was never highlighted again)."""
+    agent = create_user(stack.db_url, "agent")
+    waiting = seed_ticket(stack.db_url, users.customer, agent, "Open one", [(users.customer, "hi", False)])
+    closed = seed_ticket(stack.db_url, users.customer, agent, "Closed one", [(users.customer, "bye", False)])
+    sql(stack.db_url, "update tickets set status = 'closed' where id = %s", closed)
+    sql(
+        stack.db_url,
+        "insert into saved_views (owner_id, name, filters) values (%s, 'inbox', %s)",
+        agent.id,
+        Jsonb({"view": "mine", "statuses": ["closed"]}),
+    )
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await eventually(lambda: len(page.find(marker="view-inbox").elements) == 2, "both entries drawn", 60)
+        [built_in] = [e for e in page.find(marker="view-inbox").elements if _labels(e) == ["Inbox"]]
+        [view] = [e for e in page.find(marker="view-inbox").elements if _labels(e) == ["inbox"]]
+        await eventually(lambda: list(rows_of(page)) == [waiting], "the inbox's rows")
+        await eventually(lambda: "sc-selected" in built_in.classes, "the Inbox entry highlighted")
+        assert "sc-selected" not in view.classes
+        UserInteraction(page, {view}, None).click()
+        await eventually(lambda: list(rows_of(page)) == [closed], "the view's rows")
+        await eventually(lambda: "sc-selected" in view.classes, "the view's entry highlighted")
+        assert "sc-selected" not in built_in.classes
+        UserInteraction(page, {built_in}, None).click()
+        await eventually(lambda: list(rows_of(page)) == [waiting], "the inbox's rows again")
+        await eventually(lambda: "sc-selected" in built_in.classes, "the Inbox entry highlighted again")
+        assert "sc-selected" not in view.classes

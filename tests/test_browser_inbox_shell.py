@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -169,20 +170,24 @@ def test_a_sidebar_click_draws_the_prefetched_rows_at_once_and_the_servers_rows_
         )
     sign_in(driver, app, agent.email, agent.password)
     WebDriverWait(driver, 120).until(lambda d: len(_ids(d, ROWS)) == 3)
-    prefetched = "return (window.scInboxPrefetch?.Urgent || []).map(r => r.id)"
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script(prefetched) == [ids[1]])
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=view-Urgent]"))
+    key = driver.find_element(By.CSS_SELECTOR, "[data-testid=view-Urgent]").get_attribute("data-sc-entry")
+    assert key is not None and key.startswith("view:")  # a saved view's entry is keyed by its id, not its name
+    prefetched = "return (window.scInboxPrefetch?.[arguments[0]] || []).map(r => r.id)"
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script(prefetched, key) == [ids[1]])
     # a prediction the server does not share: the click draws it at once, then the server's rows replace it
     driver.execute_script(
         """
-        const real = window.scInboxPrefetch.Urgent[0];
-        window.scInboxPrefetch.Urgent = [{ ...real, id: 'predicted', subject: 'Predicted row' }];
+        const real = window.scInboxPrefetch[arguments[0]][0];
+        window.scInboxPrefetch[arguments[0]] = [{ ...real, id: 'predicted', subject: 'Predicted row' }];
         window.scSeen = [];
         const list = document.querySelector('[data-testid=inbox-list]');
         const ids = () => [...list.querySelectorAll('[data-testid=ticket-row]')].map(r => r.dataset.ticketId).join();
         let last = ids();
         new MutationObserver(() => { const now = ids(); if (now !== last) window.scSeen.push(last = now); })
           .observe(list, { childList: true, subtree: true });
-        """
+        """,
+        key,
     )
     click(driver, "[data-testid=view-Urgent]")
     WebDriverWait(driver, 60).until(lambda d: _ids(d, ROWS) == [ids[1]])

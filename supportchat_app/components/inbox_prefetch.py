@@ -29,6 +29,7 @@ from typing import Any
 
 from nicegui import ui
 
+from supportchat_app.components.views_bar import entry_key
 from supportchat_app.state import InboxState
 from sync.workspace_rows import SavedView
 
@@ -55,9 +56,8 @@ def entry_states(state: InboxState, views: list[SavedView]) -> dict[str, InboxSt
         "snoozed": predicted(state, lambda s: s.set_special("snoozed")),
         "breaching": predicted(state, lambda s: s.set_special("breaching")),
     }
-    for view in views:
-        if view.name not in out:  # a view named like a built-in entry never stands in for that entry's list
-            out[view.name] = predicted(state, partial(_apply, view))
+    for view in views:  # keyed by id: a view named like a built-in entry never stands in for that entry's list
+        out[entry_key(view)] = predicted(state, partial(_apply, view))
     return out
 
 

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 COUNT_EVERY = 1.0  # seconds: how often the sidebar's counts may follow a changed cache
 
 
+def entry_key(view: SavedView) -> str:
+    """A saved view's entry key: by id, so that no name (a view may be called "inbox") stands for another entry;
+    the built-in entries' keys are ``inbox``, ``snoozed``, ``breaching`` and ``mentions``."""
+    return f"view:{view.id}"
+
+
 class ViewsBar(ui.column):
     def __init__(self, engine: SyncEngine, state: InboxState, *, on_mentions: Callable[[], None] | None = None) -> None:
         super().__init__()
@@ -43,9 +49,9 @@ class ViewsBar(ui.column):
                     'flat round dense data-testid="save-view"'
                 ).mark("save-view").tooltip("Save these filters as a view")
         self.dialog = ui.dialog()
-        self.counts: dict[str, int] = {}  # entry key (a view's name) -> unread count
+        self.counts: dict[str, int] = {}  # entry key (``entry_key``) -> unread count
         self.badges: dict[str, ui.badge] = {}
-        self.items: dict[str, ui.item] = {}  # entry key (a view's name) -> its entry
+        self.items: dict[str, ui.item] = {}  # entry key -> its entry
         self.views: list[SavedView] = []
         self.stale = True  # the counts need a recount (the cache changed)
         self.refresh()
@@ -58,23 +64,25 @@ class ViewsBar(ui.column):
         if chosen != self.state.tags:
             self.state.set_tags(chosen)
 
-    def _entry(self, key: str, label: str, icon: str, *, on_click: Callable[[], None]) -> None:
+    def _entry(self, key: str, label: str, icon: str, *, on_click: Callable[[], None], name: str = "") -> None:
+        """One entry; ``name`` (a saved view's, else the key) names its test id and marker."""
+        name = name or key
         item = (
             ui.item(on_click=lambda: self._run(on_click))
             .classes("rounded-lg w-full min-h-[30px] py-0")
             .props("dense")
-            .mark("view-entry", f"view-{marker_of(key)}")
+            .mark("view-entry", f"view-{marker_of(name)}")
         )
         self.items[key] = item
         if key != "mentions":  # its list's first rows are in the page: the click draws them at once (inbox_prefetch.py)
             item.props["data-sc-entry"] = key
-        with testid(item, f"view-{key}"):
+        with testid(item, f"view-{name}"):
             with ui.item_section().props("avatar").classes("min-w-[28px]"):
                 ui.icon(icon, size="18px").classes("opacity-70")
             with ui.item_section():
                 ui.label(label).classes("text-sm ellipsis")
             with ui.item_section().props("side"):
-                self.badges[key] = ui.badge("", color="primary").props("rounded").mark(f"count-{marker_of(key)}")
+                self.badges[key] = ui.badge("", color="primary").props("rounded").mark(f"count-{marker_of(name)}")
         self._show_count(key)
 
     def _show_count(self, key: str) -> None:
@@ -107,7 +115,7 @@ class ViewsBar(ui.column):
     def _active(self) -> str | None:
         """The key of the entry whose list is shown."""
         if self.state.saved_view is not None:
-            return next((v.name for v in self.views if v.id == self.state.saved_view), None)
+            return next((entry_key(v) for v in self.views if v.id == self.state.saved_view), None)
         return self.state.special or "inbox"
 
     def _show_active(self) -> None:
@@ -139,7 +147,7 @@ class ViewsBar(ui.column):
             "snoozed": ws.count(InboxFilter(view=self.state.view, statuses=("pending",), snoozed=True)),
             "breaching": ws.count(InboxFilter(view=self.state.view, statuses=("open", "pending"), breaching_within=60)),
             "mentions": len(ws.mentions(unseen_only=True)) if self.on_mentions else 0,
-            **{v.name: ws.count_unread(InboxFilter.from_json(v.filters, v.sort)) for v in views},
+            **{entry_key(v): ws.count_unread(InboxFilter.from_json(v.filters, v.sort)) for v in views},
         }
         self.stale = False
         changed = [k for k, v in counts.items() if self.counts.get(k) != v]
@@ -156,10 +164,11 @@ class ViewsBar(ui.column):
         with ui.row(wrap=False).classes("w-full items-center no-wrap gap-0 sc-view-row"):
             with ui.element("div").classes("grow min-w-0"):
                 self._entry(
-                    view.name,
+                    entry_key(view),
                     view.name,
                     "bookmark",
                     on_click=partial(self.state.apply_view, view),
+                    name=view.name,
                 )
             view_menu(self, view, index, total)
 
