@@ -33,6 +33,7 @@ from localbase import hops
 from localbase.keys import Keys, TokenError
 from localbase.realtime import authorization, subscriptions
 from localbase.realtime.authorization import AuthorizationUnavailable
+from localbase.realtime.coalesce import SEND_MANY
 from localbase.realtime.filters import Binding, BindingError, parse_binding
 from localbase.realtime.hub import BroadcastMessage, Channel, Hub, Outbox
 from localbase.realtime.protocol import Frame, ProtocolError, decode_binary, decode_text
@@ -46,6 +47,7 @@ MAX_BINDINGS = 100
 MAX_PAYLOAD_BYTES = 256 * 1024
 IDLE_TIMEOUT = 90.0
 EXPIRY_RECHECK = 300.0
+MAX_FRAMES_PER_SEND = 256  # frames handed to one SEND_MANY call (the rest follow in the next)
 
 
 class JoinError(Exception):
@@ -120,21 +122,39 @@ class Session:
                 pass
 
     async def _write(self) -> None:
+        """Send what the outbox holds: everything queued so far in one send when the server offers `SEND_MANY`."""
+        queue = self.outbox.queue
+        send_many = (self.ws.scope.get("extensions") or {}).get(SEND_MANY, {}).get("send")
         while True:
-            item = await self.outbox.queue.get()
-            if item is None:
-                return
-            self.outbox.taken(item)
+            item = await queue.get()
+            batch: list[str | bytes] = []
+            while item is not None:
+                self.outbox.taken(item)
+                batch.append(item)
+                if send_many is None or len(batch) >= MAX_FRAMES_PER_SEND or queue.empty():
+                    break
+                item = queue.get_nowait()
             try:
-                if isinstance(item, bytes):
-                    await self.ws.send_bytes(item)
+                if send_many is not None and batch:
+                    await send_many(batch)
                 else:
-                    await self.ws.send_text(item)
-                    if hops.enabled() and (found := _CHANGE_ID.search(item)) is not None:
-                        subs = {str(c.claims.get("sub")) for c in self.channels.values()}
-                        hops.mark("frame_written", found[1], to=",".join(sorted(subs)))
+                    for frame in batch:
+                        if isinstance(frame, bytes):
+                            await self.ws.send_bytes(frame)
+                        else:
+                            await self.ws.send_text(frame)
             except Exception:  # a send to a closed socket ends the session
                 return
+            if hops.enabled():
+                self._mark_written(batch)
+            if item is None:
+                return
+
+    def _mark_written(self, frames: list[str | bytes]) -> None:
+        subs = ",".join(sorted({str(c.claims.get("sub")) for c in self.channels.values()}))
+        for frame in frames:
+            if isinstance(frame, str) and (found := _CHANGE_ID.search(frame)) is not None:
+                hops.mark("frame_written", found[1], to=subs)
 
     async def _read(self) -> None:
         while True:

@@ -1,0 +1,176 @@
+"""Several frames per send (`SEND_MANY`, localbase/realtime/coalesce.py) and the session's writer that uses it.
+
+The protocol tests drive the real uvicorn protocol class over a recording transport (a real handshake, then
+`send_many`); the session tests run the real `Session._write` against a stand-in websocket that records each
+call, to show that a queue's frames leave in one send, in order, and that a closed socket gets nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import pytest
+from uvicorn.config import Config
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.server import ServerState
+
+from localbase.realtime import session as session_module
+from localbase.realtime.coalesce import SEND_MANY, CoalescingWebSocketProtocol
+from localbase.realtime.hub import Hub, Outbox
+from localbase.realtime.session import Session
+from tests.realtime.test_realtime_coalesce import RecordingTransport
+
+pytestmark = pytest.mark.timeout(30)
+
+HANDSHAKE = (
+    b"GET /realtime/v1/websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: " + base64.b64encode(b"0123456789abcdef") + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def _protocol(app: Any) -> tuple[CoalescingWebSocketProtocol, RecordingTransport]:
+    config = Config(app=app, ws=CoalescingWebSocketProtocol, ws_per_message_deflate=False, lifespan="off")
+    config.load()
+    protocol = CoalescingWebSocketProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(HANDSHAKE)
+    return protocol, transport
+
+
+def _frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of unmasked server frames with payloads under 126 bytes."""
+    out = []
+    while data:
+        opcode, size = data[0] & 0x0F, data[1]
+        assert data[0] & 0x80 and size < 126
+        out.append((opcode, data[2 : 2 + size]))
+        data = data[2 + size :]
+    return out
+
+
+async def test_send_many_writes_text_and_binary_frames_in_order_in_one_write() -> None:
+    accepted = asyncio.Event()
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await receive()
+        await send({"type": "websocket.accept"})
+        accepted.set()
+        await asyncio.sleep(10)
+
+    protocol, transport = await _protocol(app)
+    await asyncio.wait_for(accepted.wait(), 5)
+    await asyncio.sleep(0)  # the handshake's response leaves on the next tick
+    before = len(transport.writes)
+    send = scopes[0]["extensions"][SEND_MANY]["send"]
+    assert send == protocol.send_many
+    await send(["one", b"\x01\x02", "two", "é"])
+    await asyncio.sleep(0)
+    assert len(transport.writes) == before + 1  # four frames, one write
+    assert _frames(transport.writes[-1]) == [(1, b"one"), (2, b"\x01\x02"), (1, b"two"), (1, "é".encode())]
+    protocol.connection_lost(None)
+    with pytest.raises(ClientDisconnected):
+        await send(["after the peer left"])
+    await asyncio.sleep(0)
+    assert len(transport.writes) == before + 1
+    for task in list(protocol.tasks):
+        task.cancel()
+
+
+async def test_send_many_refuses_before_accept_and_after_close() -> None:
+    go = asyncio.Event()
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await receive()
+        await go.wait()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+        await asyncio.sleep(10)
+
+    protocol, transport = await _protocol(app)
+    while not scopes:
+        await asyncio.sleep(0)
+    send = scopes[0]["extensions"][SEND_MANY]["send"]
+    with pytest.raises(ClientDisconnected):  # not accepted yet: nothing may be sent
+        await send(["too early"])
+    go.set()
+    while not protocol.close_sent:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    written = b"".join(transport.writes)
+    with pytest.raises(ClientDisconnected):  # after the close frame, nothing more
+        await send(["too late"])
+    await asyncio.sleep(0)
+    assert b"too" not in b"".join(transport.writes) and b"".join(transport.writes) == written
+    for task in list(protocol.tasks):
+        task.cancel()
+
+
+class _Socket:
+    """What Session._write needs of Starlette's WebSocket, recording every send."""
+
+    def __init__(self, with_send_many: bool, fail: bool = False) -> None:
+        self.calls: list[list[str | bytes]] = []
+        self.fail = fail
+        self.scope: dict[str, Any] = {"extensions": {SEND_MANY: {"send": self._send_many}} if with_send_many else {}}
+
+    async def _send_many(self, frames: list[str | bytes]) -> None:
+        if self.fail:
+            raise ClientDisconnected()
+        self.calls.append(list(frames))
+
+    async def send_text(self, text: str) -> None:
+        self.calls.append([text])
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.calls.append([data])
+
+
+def _session(ws: _Socket) -> Session:
+    return Session(ws, "1.0.0", keys=None, hub=Hub(), pool=None, apikey="")  # type: ignore[arg-type]
+
+
+async def test_the_writer_sends_everything_queued_in_one_call_in_order_then_stops_at_close() -> None:
+    ws = _Socket(with_send_many=True)
+    session = _session(ws)
+    frames: list[str | bytes] = [f"frame {i}" for i in range(10)] + [b"\x00binary"]
+    for frame in frames:
+        session.outbox.put(frame)
+    session.outbox.close()
+    await asyncio.wait_for(session._write(), 5)
+    assert ws.calls == [frames]  # one send for the whole queue, the close ends the writer
+    assert session.outbox.queued_bytes == 0
+
+
+async def test_the_writer_caps_a_send_and_keeps_the_rest_for_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session_module, "MAX_FRAMES_PER_SEND", 4)
+    ws = _Socket(with_send_many=True)
+    session = _session(ws)
+    for i in range(10):
+        session.outbox.put(f"f{i}")
+    session.outbox.close()
+    await asyncio.wait_for(session._write(), 5)
+    assert ws.calls == [["f0", "f1", "f2", "f3"], ["f4", "f5", "f6", "f7"], ["f8", "f9"]]
+
+
+async def test_the_writer_without_the_extension_sends_frame_by_frame_and_a_gone_socket_ends_it() -> None:
+    plain = _Socket(with_send_many=False)
+    session = _session(plain)
+    session.outbox.put("a")
+    session.outbox.put(b"b")
+    session.outbox.close()
+    await asyncio.wait_for(session._write(), 5)
+    assert plain.calls == [["a"], [b"b"]]
+
+    gone = _Socket(with_send_many=True, fail=True)
+    session = _session(gone)
+    session.outbox.put("lost")
+    session.outbox.put("never asked")
+    await asyncio.wait_for(session._write(), 5)  # returns on the failed send, without waiting for a close
+    assert gone.calls == []
