@@ -288,7 +288,9 @@ class EmbeddedPostgres:
             os.chown(log_file, entry.pw_uid, entry.pw_gid)
         result = self._tool(
             # wal_writer_delay: with synchronous_commit off, a commit reaches the realtime capture's
-            # replication stream only once the WAL writer flushes it (every 200 ms by default)
+            # replication stream only once the WAL writer flushes it (every 200 ms by default);
+            # wal_writer_flush_after=0: each asynchronous commit wakes the WAL writer at once to flush it
+            # (XLogSetAsyncXactLSN sets its latch), instead of at its next 1 ms tick: flushed sooner, never later
             "pg_ctl",
             "-D",
             str(self.pgdata),
@@ -298,7 +300,7 @@ class EmbeddedPostgres:
             "-l",
             str(log_file),
             "-o",
-            f"-p {self.port} -c wal_writer_delay=1ms",
+            f"-p {self.port} -c wal_writer_delay=1ms -c wal_writer_flush_after=0",
             "start",
         )
         if result.returncode != 0:

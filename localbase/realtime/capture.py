@@ -13,8 +13,10 @@ stopped or crashed stack never leaves a slot pinning WAL), read with
     by a fixed rewrite (values.py), anything else by PostgreSQL itself (`text::type` then `to_jsonb`).
 The slot is not polled: the capture streams it over the replication protocol (walstream.py), so the
 walsender pushes each transaction as soon as it commits and its WAL is flushed (localbase runs
-PostgreSQL with `wal_writer_delay = 1ms`, since `synchronous_commit = off` would otherwise hold a
-commit back for up to 200 ms) and the capture sleeps until then: no fixed interval on the hot path.
+PostgreSQL with `wal_writer_flush_after = 0`, so each asynchronous commit wakes the WAL writer to flush
+it at once, and `wal_writer_delay = 1ms` as the backstop; with `synchronous_commit = off` and the
+defaults a commit would wait up to 200 ms) and the capture sleeps until then: no fixed interval on the
+hot path.
 Everything streamed is decoded, also with no postgres_changes subscriber (cheap; it keeps relations
 known and the slot confirmed). A channel is reported "Subscribed to PostgreSQL" once it is registered
 and the stream is running, so every change that commits after the client saw that message reaches it.
