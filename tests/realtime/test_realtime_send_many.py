@@ -18,7 +18,7 @@ from uvicorn.server import ServerState
 
 from localbase.realtime import session as session_module
 from localbase.realtime.coalesce import SEND_MANY, CoalescingWebSocketProtocol
-from localbase.realtime.hub import Hub, Outbox
+from localbase.realtime.hub import Hub
 from localbase.realtime.session import Session
 from tests.realtime.test_realtime_coalesce import RecordingTransport
 
