@@ -21,6 +21,20 @@ TicketView = Literal["mine", "unassigned", "all"]
 LocalState = Literal["pending", "sent", "failed"]  # a cached row: waiting for the server, acknowledged, refused
 SyncState = Literal["online", "offline", "connecting", "needs-sign-in"]
 STAFF_ROLES: Final = frozenset({"agent", "admin"})
+# a server message as an array (``Remote.pull_message_rows``, the initial sync's pages): its values in this
+# order, the cache's stored order (sync/cache/writes.py ``message_values``) and then the cursor
+MESSAGE_ROW: Final = (
+    "id",
+    "ticket_id",
+    "sender_id",
+    "content",
+    "is_internal",
+    "created_at",
+    "edited_at",
+    "deleted_at",
+    "change_xid",
+    "change_id",
+)
 
 
 def as_role(value: object) -> Role:

@@ -14,9 +14,11 @@ progress bar and the change events follow the commits (what they announce surviv
 commit naming the tickets, not one per ticket), messages are staged in a file of their own and moved into the
 cache at the end of their phase (sync/cache/staging.py: no index work per row; previews and tombstones go in at
 once), the search index is built once at the end (``Cache.finish_initial_sync``),
-and a per-row progress total is asked of the server first (``sync_count``, RLS applied) and added to what the
-cache already holds, so the bar of a resumed sync continues where the killed one stopped. Between the
-start and the end of an initial sync, search does not find the messages pulled so far.
+and a per-row progress total is asked of the server (``sync_count``, RLS applied; while the first tables
+download, awaited before the first figure) and added to what the cache already holds, so the bar of a resumed
+sync continues where the killed one stopped. Between the start and the end of an initial sync, search does not
+find the messages pulled so far. The initial sync's messages come as arrays (``sync_message_rows``), bound as
+they are.
 
 Two things the cursor cannot show are handled explicitly:
 
@@ -48,7 +50,8 @@ from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 log = logging.getLogger(__name__)
 
 
-_Page = tuple[list[dict[str, Any]], tuple[int, int]]  # rows and the cursor after them
+# rows (server dicts; the initial sync's messages as ``MESSAGE_ROW`` arrays) and the cursor after them
+_Page = tuple[list[Any], tuple[int, int]]
 PREFETCH = 8  # pages fetched ahead of the writer
 # the initial sync: rows per SQLite transaction (the writer holds it open across pages, sync/cache/files.py),
 # rows per statement (the pages already downloaded, joined) and pages that may wait for the writer. Random uuid
@@ -61,6 +64,13 @@ INITIAL_PREFETCH = 3  # pages of up to 10,000 rows (``Remote.pull_batch``): ~15 
 _NO_FUNCTION = frozenset({"PGRST202", "42883"})  # PostgREST / PostgreSQL: no such function (an older server)
 
 
+def _after(row: Any) -> tuple[int, int]:
+    """The cursor just past a pulled row (a dict, or a ``MESSAGE_ROW`` array: change_xid, change_id last)."""
+    if isinstance(row, dict):
+        return int(row["change_xid"]), int(row["change_id"])
+    return int(row[-2]), int(row[-1])
+
+
 @dataclass
 class PullResult:
     rows: int = 0
@@ -71,14 +81,29 @@ class PullResult:
 @dataclass
 class _Progress:
     """Rows of the initial sync: what the cache held when this run started plus what it applied, of the
-    total the server announced (None when it could not say)."""
+    total the server announced (None when it could not say). The server's counts are asked while the first
+    tables download (``pending``) and awaited before the first figure is announced (``settle``)."""
 
     done: int = 0
     total: int | None = None
+    pending: asyncio.Future[int | None] | None = None
 
     @property
     def overall(self) -> float | None:
         return min(1.0, self.done / self.total) if self.total else None
+
+    async def settle(self, held: int = 0) -> None:
+        """The server's remaining rows known (``held``: rows this run applied so far, not in ``done`` yet)."""
+        if self.pending is not None:
+            remaining, self.pending = await self.pending, None
+            self.total = None if remaining is None else remaining + self.done - held
+
+    def drop(self) -> None:
+        """The pull ended without needing the counts (an error): stop asking."""
+        if self.pending is not None and not self.pending.done():
+            self.pending.cancel()
+        elif self.pending is not None and not self.pending.cancelled():
+            self.pending.exception()  # retrieved: no "never retrieved" warning
 
 
 class Puller:
@@ -91,6 +116,7 @@ class Puller:
         # the SLA settings tables have no cursor: read whole on the first pull and after realtime said so
         self.snapshots_due = True
         self.batches = True  # the initial sync asks for pages of 10,000 (False: the server has no sync_batch)
+        self.message_rows = True  # ... of messages as arrays (False: the server has no sync_message_rows)
 
     async def pull(
         self,
@@ -113,11 +139,14 @@ class Puller:
             await self.cache.begin_staging()
         progress = await self._plan(staff) if initial else _Progress()
         backfill: set[str] = set()
-        for table in ORDER:
-            # the workspace and message revisions are staff business (RLS shows customers nothing)
-            if (table in CURSOR_TABLES or table == "message_revisions") and not staff:
-                continue
-            await self._pull_table(table, result, initial, backfill, progress)
+        try:
+            for table in ORDER:
+                # the workspace and message revisions are staff business (RLS shows customers nothing)
+                if (table in CURSOR_TABLES or table == "message_revisions") and not staff:
+                    continue
+                await self._pull_table(table, result, initial, backfill, progress)
+        finally:
+            progress.drop()
         await self._settings()
         if staff and self.snapshots_due:
             await self._pull_snapshots(result)
@@ -132,25 +161,35 @@ class Puller:
         return result
 
     async def _plan(self, staff: bool) -> _Progress:
-        """The initial sync's row total: cached rows plus what the server still has past each cursor."""
+        """The initial sync's row total: cached rows plus what the server still has past each cursor. The
+        cached rows are counted now (before any is applied); the server is asked meanwhile, all tables at once
+        (``_Progress.settle`` waits for it): on a million-row desk its counts took seconds before the first
+        page was asked for (issue 15)."""
         progress = _Progress()
-        try:
-            for table in ORDER:
-                if table in CURSOR_TABLES and not staff:
-                    continue
-                progress.done += await self.cache.acount(table)
-                cursor = await self.cache.cursor(table)
-                remaining = (
-                    await self.remote.count_scoped(table, cursor, self._since)
-                    if self._since is not None and table in scope.SCOPED_TABLES
-                    else await self.remote.count(table, cursor)
-                )
-                progress.total = (progress.total or 0) + remaining
-        except SyncError as exc:  # a server without sync_count: the bar runs by table instead
-            log.info("no row count for the progress bar: %s", exc)
-            return _Progress(progress.done, None)
-        progress.total = (progress.total or 0) + progress.done
+        asks: list[Awaitable[int]] = []
+        for table in ORDER:
+            if table in CURSOR_TABLES and not staff:
+                continue
+            progress.done += await self.cache.acount(table)
+            cursor = await self.cache.cursor(table)
+            asks.append(
+                self.remote.count_scoped(table, cursor, self._since)
+                if self._since is not None and table in scope.SCOPED_TABLES
+                else self.remote.count(table, cursor)
+            )
+        progress.pending = asyncio.ensure_future(self._remaining(asks))
         return progress
+
+    @staticmethod
+    async def _remaining(asks: list[Awaitable[int]]) -> int | None:
+        counts = await asyncio.gather(*asks, return_exceptions=True)
+        for c in counts:
+            if isinstance(c, SyncError):  # a server without sync_count: the bar runs by table instead
+                log.info("no row count for the progress bar: %s", c)
+                return None
+            if isinstance(c, BaseException):
+                raise c
+        return sum(c for c in counts if isinstance(c, int))
 
     async def _pull_table(
         self, table: str, result: PullResult, initial: bool, backfill: set[str], progress: _Progress
@@ -176,6 +215,7 @@ class Puller:
                     waiting.merge(await self.cache.apply_page(table, rows, last, initial=True, commit=commit))
                     held += len(rows)
                     if commit:  # what the bar and the events announce is stored: a kill resumes after it
+                        await progress.settle(result.rows)
                         done += held
                         result.rows += held
                         progress.done += held
@@ -193,6 +233,7 @@ class Puller:
             if initial and table == "messages":  # the staged rows into the cache's table (sync/cache/staging.py)
                 self._announce(await self.cache.unstage(), backfill)
             if initial:
+                await progress.settle(result.rows)
                 self.emit(events.SyncProgress(done, done, table, progress.overall))  # this phase is complete
         finally:
             await self._stop(table, fetcher)
@@ -211,15 +252,24 @@ class Puller:
             else:
                 rows = await self.remote.pull(table, after)
             if rows:
-                after = (int(rows[-1]["change_xid"]), int(rows[-1]["change_id"]))
+                after = _after(rows[-1])
             # only an empty page ends a table (a project's max rows may cut pages below PAGE, so a
             # short page proves nothing)
             await pages.put((rows, after))
             if not rows:
                 return
 
-    async def _pull_batch(self, table: str, after: tuple[int, int]) -> list[dict[str, Any]]:
-        """Pages of 10,000 (``sync_batch``); a server without the function gets ``sync_<table>`` pages."""
+    async def _pull_batch(self, table: str, after: tuple[int, int]) -> list[Any]:
+        """Pages of 10,000 (``sync_batch``; messages as arrays, ``sync_message_rows``); a server without the
+        function gets the page format before it (``sync_batch``, then ``sync_<table>`` pages)."""
+        if table == "messages" and self.message_rows:
+            try:
+                return await self.remote.pull_message_rows(after)
+            except SyncError as exc:
+                if exc.code not in _NO_FUNCTION:
+                    raise
+                log.info("no sync_message_rows on this server (%s): pages of objects", exc)
+                self.message_rows = False
         try:
             return await self.remote.pull_batch(table, after)
         except SyncError as exc:
@@ -232,9 +282,9 @@ class Puller:
     @staticmethod
     def _batch(
         pages: asyncio.Queue[_Page],
-        rows: list[dict[str, Any]],
+        rows: list[Any],
         last: tuple[int, int],
-    ) -> tuple[list[dict[str, Any]], tuple[int, int], bool]:
+    ) -> tuple[list[Any], tuple[int, int], bool]:
         """Initial sync: every page already downloaded joins this statement (up to INITIAL_CHUNK rows);
         returns the rows, their cursor and whether the table's empty page was among them."""
         while len(rows) < INITIAL_CHUNK and not pages.empty():

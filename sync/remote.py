@@ -38,7 +38,7 @@ from sync import tus
 from sync.errormap import map_exception, storage_api_error
 from sync.errors import AuthError, PermanentError, SyncError
 from sync.live import ChangeHandler, ChangeKind, RealtimeLink, StateHandler
-from sync.models import Enrollment, Factor, RemoteConfig
+from sync.models import MESSAGE_ROW, Enrollment, Factor, RemoteConfig
 from sync.tus import Progress
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class Tokens:
 __all__ = [
     "BATCH",
     "BATCH_TABLES",
+    "MESSAGE_ROW",
     "PAGE",
     "ChangeHandler",
     "ChangeKind",
@@ -118,6 +119,7 @@ class Remote(Protocol):
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = PAGE) -> list[dict[str, Any]]: ...
     async def count(self, table: str, after: tuple[int, int]) -> int: ...
     async def pull_batch(self, table: str, after: tuple[int, int], max_rows: int = BATCH) -> list[dict[str, Any]]: ...
+    async def pull_message_rows(self, after: tuple[int, int], max_rows: int = BATCH) -> list[list[Any]]: ...
     async def pull_scoped(
         self, table: str, after: tuple[int, int], since: str, max_rows: int = PAGE
     ) -> list[dict[str, Any]]: ...
@@ -364,20 +366,29 @@ class SupabaseRemote:
         """``pull`` in pages of up to 10,000 rows (``sync_batch``, migration 20261202000300: one JSON answer, so
         one RLS setup per 10,000 rows instead of per 1,000); for the tables in ``BATCH_TABLES``."""
         params = {"table_name": table, "after_xid": after[0], "after_id": after[1], "max_rows": max_rows}
+        return list(await self._rpc_json("sync_batch", params))
 
-        async def run(c: Any) -> list[dict[str, Any]]:
+    async def pull_message_rows(self, after: tuple[int, int], max_rows: int = BATCH) -> list[list[Any]]:
+        """The initial sync's pages of messages as arrays (``sync_message_rows``, migration 20261204000300):
+        ``MESSAGE_ROW`` order, canonical timestamps; what ``pull_batch("messages", ...)`` brings, without a
+        dict per row."""
+        params = {"after_xid": after[0], "after_id": after[1], "max_rows": max_rows}
+        return list(await self._rpc_json("sync_message_rows", params))
+
+    async def _rpc_json(self, fn: str, params: Mapping[str, Any]) -> Any:
+        async def run(c: Any) -> Any:
             # the official client's request (its session, URL and auth headers), decoded by orjson: a page of
             # 10,000 rows is ~15 MB of JSON, and the stdlib decoder inside postgrest-py was a third of the event
             # loop's time during a 1M-message initial sync (issue 15)
-            response = await c.rpc("sync_batch", params).request.send(httpx.Headers())
+            response = await c.rpc(fn, dict(params)).request.send(httpx.Headers())
             if not response.is_success:
                 try:
                     raise APIError(dict(APIErrorFromJSON.model_validate_json(response.content)))
                 except ValidationError as exc:
                     raise APIError(generate_default_error_message(response)) from exc
-            return list(orjson.loads(response.content) or [])
+            return orjson.loads(response.content) or []
 
-        return list(await self.call(run))
+        return await self.call(run)
 
     async def count(self, table: str, after: tuple[int, int]) -> int:
         """Rows ``pull`` would still bring past ``after`` (RLS applies): the initial sync's progress total."""

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sync.cache.writes import message_values
 from sync.errors import AuthError, PermanentError, RetryableError, SyncError
 from sync.live import ChangeHandler, StateHandler
 from sync.remote import PAGE, Tokens
@@ -277,6 +278,10 @@ class FakeRemote:
     async def pull_batch(self, table: str, after: tuple[int, int], max_rows: int = 10_000) -> list[dict[str, Any]]:
         # through ``pull`` (tests replace it to hold pages back), in its pages: the tests count pages of 1,000
         return await self.pull(table, after, min(max_rows, PAGE))
+
+    async def pull_message_rows(self, after: tuple[int, int], max_rows: int = 10_000) -> list[list[Any]]:
+        # as ``sync_message_rows``: ``MESSAGE_ROW`` arrays, canonical timestamps; through ``pull_batch``
+        return [[*message_values(r), r["change_id"]] for r in await self.pull_batch("messages", after, max_rows)]
 
     async def count(self, table: str, after: tuple[int, int]) -> int:
         return sum(1 for r in self.tables[table].values() if (r["change_xid"], r["change_id"]) > after)

@@ -489,11 +489,12 @@ class Cache:
         return applied
 
     async def apply_page(
-        self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], *, initial: bool, commit: bool = True
+        self, table: str, rows: list[Any], cursor: tuple[int, int], *, initial: bool, commit: bool = True
     ) -> Applied:
         """One pulled page and the cursor that passes it, in one transaction (a crash resumes after it). The
         initial sync's pages share a transaction held open until one says ``commit`` (or another write comes):
-        a page and its cursor stay together either way."""
+        a page and its cursor stay together either way. Rows are the server's dicts, or for the initial sync's
+        messages ``MESSAGE_ROW`` arrays (``Remote.pull_message_rows``)."""
 
         def write(conn: sqlite3.Connection) -> Applied:
             if initial:  # per-row index and unread work is left to finish_initial_sync (schema v12)
@@ -502,12 +503,14 @@ class Cache:
                 # what goes into ``messages`` at once is chosen as shown (queued edits/deletes on top); the staged
                 # rows are the server's own, since an edit or delete the server refuses before the move must not
                 # come back with it (the move lays what is still queued over again)
-                now = staging.at_once(history.overlay(conn, rows))
+                now = self._at_once(conn, rows)
                 applied = self._apply(conn, table, now, initial, messages_synced=False)
                 applied.rows = len(rows)
                 staging.stage(conn, rows, cursor, {str(r["id"]) for r in now})
             else:
-                applied = self._apply(conn, table, rows, initial, messages_synced=not initial)
+                # ``MESSAGE_ROW`` arrays not staged go in as dicts
+                dicts = rows if not rows or isinstance(rows[0], dict) else staging.as_dicts(rows)
+                applied = self._apply(conn, table, dicts, initial, messages_synced=not initial)
                 writes.set_cursor(conn, table, cursor)
             if initial:
                 conn.execute("delete from meta where key = ?", (writes.BULK,))
@@ -516,6 +519,17 @@ class Cache:
         if initial:
             return await self._after_drop(await self._store.abulk(write, commit=commit))
         return await self._after_drop(await self._store.awrite(write))
+
+    @staticmethod
+    def _at_once(conn: sqlite3.Connection, rows: list[Any]) -> list[dict[str, Any]]:
+        """Of an initial-sync page of messages (server dicts or ``MESSAGE_ROW`` arrays), what goes into
+        ``messages`` at once (sync/cache/staging.py), chosen with the queued edits and deletes on top."""
+        if rows and isinstance(rows[0], dict):
+            return staging.at_once(history.overlay(conn, rows))
+        queued = history.queued_ids(conn)
+        if queued and any(r[0] in queued for r in rows):  # rare: laid over as dicts, as shown
+            return staging.at_once(history.overlay(conn, staging.as_dicts(rows)))
+        return staging.at_once_rows(rows)
 
     async def apply_live(self, rows_by_table: Mapping[str, list[dict[str, Any]]]) -> Applied:
         """Rows from realtime, all tables in one transaction, in pull order."""

@@ -129,6 +129,16 @@ def _queued(conn: sqlite3.Connection) -> dict[str, tuple[str, Any, str]]:
     return out
 
 
+def queued_ids(conn: sqlite3.Connection) -> set[str]:
+    """The messages with a queued edit or delete."""
+    return {
+        str(r[0])
+        for r in conn.execute(
+            "select distinct entity_id from outbox where state = 'queued' and kind in (?, ?)", (EDIT, DELETE)
+        )
+    }
+
+
 def overlay(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Server message rows with this user's queued edits and deletes on top (shown until the server has them)."""
     queued = _queued(conn)

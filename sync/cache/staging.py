@@ -37,14 +37,17 @@ search index is built by ``finish_initial_sync``).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import operator
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sync.cache import history, writes
+from sync.models import MESSAGE_ROW
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +57,10 @@ _FILE_MODE = 0o600
 _CACHE_KIB = -32768
 _STAGE = (
     "insert into staging.messages_staged (id, ticket_id, sender_id, content, is_internal, created_at, edited_at,"
-    " deleted_at, change_xid, in_cache) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " deleted_at, change_xid, in_cache) values (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
 )
+_STORED = operator.itemgetter(*range(9))  # of a ``MESSAGE_ROW`` array: the stored values (``message_values``)
+_ID, _TICKET, _CREATED, _DELETED = (MESSAGE_ROW.index(c) for c in ("id", "ticket_id", "created_at", "deleted_at"))
 # the move: every staged row through the same upsert as a pulled row (never older over newer, schema v16)
 _MOVE = (
     "insert into messages (id, ticket_id, sender_id, content, is_internal, created_at, edited_at, deleted_at,"
@@ -174,6 +179,27 @@ def at_once(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return now + list(newest.values())
 
 
+def at_once_rows(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """``at_once`` of a page of ``MESSAGE_ROW`` arrays (canonical timestamps), as dicts: only these few rows
+    become dicts (a dict per row of a million-message sync was most of the event loop's and the staging's
+    Python time, issue 15)."""
+    newest: dict[str, Sequence[Any]] = {}
+    now: list[Sequence[Any]] = []
+    for r in rows:
+        if r[_DELETED]:
+            now.append(r)
+            continue
+        best = newest.get(r[_TICKET])
+        if best is None or r[_CREATED] > best[_CREATED]:
+            newest[r[_TICKET]] = r
+    return as_dicts([*now, *newest.values()])
+
+
+def as_dicts(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """``MESSAGE_ROW`` arrays as the server's message dicts (what the cache's other writes take)."""
+    return [dict(zip(MESSAGE_ROW, r, strict=False)) for r in rows]
+
+
 def count_file(cache_path: Path) -> int:
     """``count`` from another connection (the staging file is attached to the writer's only), 0 without a file."""
     path = path_of(cache_path)
@@ -189,14 +215,26 @@ def count_file(cache_path: Path) -> int:
 
 
 def stage(
-    conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]], after: tuple[int, int], in_cache: set[str]
+    conn: sqlite3.Connection,
+    rows: Sequence[Sequence[Any]] | Sequence[Mapping[str, Any]],
+    after: tuple[int, int],
+    in_cache: Iterable[str],
 ) -> None:
     """Append rows and the cursor after them to the staging file (inside the caller's transaction); ``in_cache``:
-    the ids of those written to ``messages`` as well."""
-    conn.executemany(
-        _STAGE,
-        [(*writes.message_values(r), 1 if r["id"] in in_cache else 0) for r in rows],
-    )
+    the ids of those written to ``messages`` as well. The rows are ``MESSAGE_ROW`` arrays with canonical
+    timestamps (``sync_message_rows``: bound as they are, no Python per value) or server dicts (an older
+    server, the partial sync: through ``message_values``)."""
+    before = conn.execute("select coalesce(max(rowid), 0) from staging.messages_staged").fetchone()[0]
+    if rows and isinstance(rows[0], Mapping):
+        conn.executemany(_STAGE, [writes.message_values(r) for r in rows if isinstance(r, Mapping)])
+    else:
+        conn.executemany(_STAGE, map(_STORED, rows))
+    if ids := list(in_cache):
+        conn.execute(
+            "update staging.messages_staged set in_cache = 1"
+            " where rowid > ? and id in (select value from json_each(?))",
+            (before, json.dumps(ids)),
+        )
     conn.execute(
         "insert into staging.cursors (name, xid, id) values ('messages', ?, ?) on conflict (name) do update set"
         " xid = excluded.xid, id = excluded.id",

@@ -1,0 +1,101 @@
+"""The initial sync's progress total (issue 15): the server's row counts (``sync_count``, one per table) are asked
+while the first tables download, not one after another before the first page (on a million-message desk they
+took seconds of an idle client), and the progress bar still announces its per-row figure against that total
+from its first event, including the rows a killed sync had already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sync import RemoteConfig, SyncEngine, events
+from sync.clock import Clock
+from sync.errors import RetryableError
+from tests.fakes import FakeRemote, MemorySessions
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _desk(messages: int) -> tuple[FakeRemote, str, str]:
+    server = FakeRemote()
+    agent = server.add_user("agent", "Ann Agent")
+    customer = server.add_user("customer", "Carl Customer")
+    tid = server.add_ticket(customer, agent)
+    for i in range(messages):
+        server.write(
+            "messages",
+            {
+                "id": str(uuid.uuid4()),
+                "ticket_id": tid,
+                "sender_id": customer.id,
+                "content": f"message {i}",
+                "is_internal": False,
+                "created_at": server.stamp(),
+            },
+        )
+    return server, agent.email, agent.password
+
+
+async def _open(server: FakeRemote, path: Path) -> SyncEngine:
+    return await SyncEngine.open(
+        RemoteConfig("http://fake.invalid", "anon-key"),
+        path,
+        remote=server,
+        sessions=MemorySessions(),
+        clock=Clock(wall=server.clock, random=lambda: 0.0),
+    )
+
+
+async def test_the_counts_are_asked_while_the_first_pages_download(tmp_path: Path) -> None:
+    server, email, password = _desk(3000)
+    plain_count, plain_pull = server.count, server.pull
+    pulled = asyncio.Event()
+
+    async def slow_count(table: str, after: tuple[int, int]) -> int:
+        await pulled.wait()  # answers only once a page was asked for: a plan asked first would never finish
+        return await plain_count(table, after)
+
+    async def pull(table: str, after: tuple[int, int], max_rows: int = 1000) -> list[dict[str, object]]:
+        pulled.set()
+        return await plain_pull(table, after, max_rows)
+
+    server.count = slow_count  # type: ignore[method-assign]
+    server.pull = pull  # type: ignore[method-assign]
+    engine = await _open(server, tmp_path / "e")
+    progress: list[events.SyncProgress] = []
+    try:
+        await engine.sign_in(email, password)
+        engine.subscribe(lambda e: progress.append(e) if isinstance(e, events.SyncProgress) else None)
+        await asyncio.wait_for(engine.sync_once(), 30)
+        assert engine.cache.count("messages") == 3000 and engine.cache.initial_sync_done()
+    finally:
+        await engine.close()
+    assert progress and all(p.overall is not None for p in progress)  # the per-row bar from its first event
+    messages = [p for p in progress if p.phase == "messages"]
+    assert messages[-1].overall == 1.0
+    # 3 profiles + 1 ticket + 3,000 messages: the bar's figure is rows stored of all rows
+    firsts = [p.overall or 0.0 for p in progress if p.phase == "tickets"]
+    assert firsts and 0 < firsts[0] < 0.01, firsts
+
+
+async def test_a_server_without_counts_still_syncs_with_a_bar_by_table(tmp_path: Path) -> None:
+    server, email, password = _desk(50)
+
+    async def no_count(table: str, after: tuple[int, int]) -> int:
+        raise RetryableError("Could not find the function public.sync_count", code="PGRST202")
+
+    server.count = no_count  # type: ignore[method-assign]
+    engine = await _open(server, tmp_path / "e")
+    progress: list[events.SyncProgress] = []
+    try:
+        await engine.sign_in(email, password)
+        engine.subscribe(lambda e: progress.append(e) if isinstance(e, events.SyncProgress) else None)
+        await engine.sync_once()
+        assert engine.cache.count("messages") == 50 and engine.cache.initial_sync_done()
+    finally:
+        await engine.close()
+    assert progress and all(p.overall is None for p in progress)
