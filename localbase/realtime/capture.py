@@ -452,6 +452,7 @@ class Capture:
             }
             data_cache: dict[frozenset[str], str] = {}
             ids_cache: dict[tuple[int, ...], str] = {}
+            frames: dict[tuple[str, str, str], str] = {}
             for channel, ids in event.targets:
                 if channel not in live:
                     continue  # left or re-keyed away while we were checking
@@ -468,7 +469,7 @@ class Capture:
                 ids_json = ids_cache.get(key)
                 if ids_json is None:
                     ids_json = ids_cache[key] = json.dumps(ids)
-                channel.push_change(ids_json, data_json)
+                channel.push_change(ids_json, data_json, frames)
                 if hops.enabled():
                     hops.mark("frame_queued", str(event.record.get("id")), to=str(channel.claims.get("sub")))
 

@@ -121,9 +121,21 @@ class Channel:
     def system(self, extension: str, status: str, message: str) -> None:
         self.push("system", {"extension": extension, "status": status, "message": message, "channel": self.sub_topic})
 
-    def push_change(self, ids_json: str, data_json: str) -> None:
-        """A postgres_changes event from pre-serialized parts (the data is shared by many subscribers)."""
-        self.outbox.put(self._change_head + ids_json + ',"data":' + data_json + self._change_tail)
+    def push_change(self, ids_json: str, data_json: str, frames: dict[tuple[str, str, str], str] | None = None) -> None:
+        """A postgres_changes event from pre-serialized parts (the data is shared by many subscribers).
+
+        `frames`, shared by the channels one event goes to, keeps each frame assembled so far by its exact parts
+        (this channel's fixed head, the binding ids, the data): channels of one topic and serializer that get the
+        same ids and data receive the same text, assembled once.
+        """
+        if frames is None:
+            self.outbox.put(self._change_head + ids_json + ',"data":' + data_json + self._change_tail)
+            return
+        key = (self._change_head, ids_json, data_json)
+        frame = frames.get(key)
+        if frame is None:
+            frame = frames[key] = self._change_head + ids_json + ',"data":' + data_json + self._change_tail
+        self.outbox.put(frame)
 
 
 @dataclass

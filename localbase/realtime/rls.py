@@ -27,8 +27,10 @@ our tables. Both are cached for a few seconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,14 +212,21 @@ def check_function_name(relation_oid: int) -> str:
     return f"visible_{relation_oid}"
 
 
-def check_function(relation_oid: int, schema: str, table: str, keys: list[tuple[str, str]]) -> str:
+def check_function(relation_oid: int, schema: str, table: str, keys: Sequence[tuple[str, str]]) -> str:
     """A plpgsql function returning which of the given rows each subscriber identity may see.
 
     Per identity (role + claims) one statement looks up all of that identity's rows in the batch: the
     policies' `auth.uid()`-style init-plans are computed once per statement, which is right because
     the claims are fixed for it, and never shared between identities. The SQL is static, so plpgsql
     caches its plans per role. `keys` are the primary key's (column, SQL type) from the catalog.
+    The text is composed once per distinct argument set (~0.2 ms each time otherwise; the capture asks
+    for it on every batch to see whether the table's key changed).
     """
+    return _check_function(relation_oid, schema, table, tuple(keys))
+
+
+@functools.lru_cache(maxsize=256)
+def _check_function(relation_oid: int, schema: str, table: str, keys: tuple[tuple[str, str], ...]) -> str:
     tbl = sql.Identifier(schema, table)
     keydecl: sql.Composable = sql.SQL("")
     keysetup: sql.Composable = sql.SQL("")
@@ -339,22 +348,28 @@ class RlsChecker:
 
     @staticmethod
     async def _visible_on(conn: AsyncConnection[Any], checks: dict[str, Checks]) -> set[Visible]:
-        fns = list(checks)
-
-        def query(safe: bool) -> sql.Composed:
-            return sql.SQL(" union all ").join(
-                sql.SQL("select {}, g, k from {}(%s::int8[], %s::jsonb, %s::jsonb, {})").format(
-                    sql.Literal(n), sql.Identifier(SCHEMA, fn), sql.Literal(safe)
-                )
-                for n, fn in enumerate(fns)
-            )
-
+        fns = tuple(checks)
         args: list[Any] = []
         for fn in fns:
             args += [checks[fn].xids, checks[fn].keys_json, checks[fn].groups_json()]
         # autocommit: each call is one transaction, so the local role and claims end with it
         try:
-            cur = await conn.execute(query(False), args)
+            cur = await conn.execute(_visible_query(fns, False), args)
         except Exception:  # any failure retries check by check, failing closed
-            cur = await conn.execute(query(True), args)
+            cur = await conn.execute(_visible_query(fns, True), args)
         return {(fns[int(n)], int(g), int(k)) for n, g, k in await cur.fetchall()}
+
+
+@functools.lru_cache(maxsize=256)
+def _visible_query(fns: tuple[str, ...], safe: bool) -> str:
+    """The statement asking `fns` (check functions) in one round trip; composed once per set of tables."""
+    return (
+        sql.SQL(" union all ")
+        .join(
+            sql.SQL("select {}, g, k from {}(%s::int8[], %s::jsonb, %s::jsonb, {})").format(
+                sql.Literal(n), sql.Identifier(SCHEMA, fn), sql.Literal(safe)
+            )
+            for n, fn in enumerate(fns)
+        )
+        .as_string(None)
+    )

@@ -1,0 +1,73 @@
+"""One event's frames assembled once per distinct frame, and the checker's SQL composed once per table.
+
+At 100 subscribers the capture assembled the same ~700-byte postgres_changes text once per channel and
+composed the RLS check function's text and the checker's statement on every batch. These tests pin that equal
+parts give the one cached text, and that anything that differs (topic, serializer, join_ref, binding ids, data)
+still gives each channel exactly its own frame.
+"""
+
+from __future__ import annotations
+
+import json
+
+from localbase.realtime import rls
+from localbase.realtime.hub import Channel, Outbox
+
+
+def _channel(topic: str, vsn: str = "1.0.0", join_ref: str = "1") -> tuple[Channel, list[str | bytes]]:
+    outbox = Outbox(vsn, lambda reason: None)
+    channel = Channel(outbox, topic, join_ref, {"sub": "u", "role": "authenticated"})
+    sent: list[str | bytes] = []
+    outbox.put = sent.append  # type: ignore[method-assign]
+    return channel, sent
+
+
+def test_channels_of_one_topic_with_the_same_ids_and_data_share_one_assembled_frame() -> None:
+    frames: dict[tuple[str, str, str], str] = {}
+    data = json.dumps({"table": "messages", "record": {"id": "r1", "content": "hello"}})
+    same = [_channel("realtime:desk") for _ in range(5)]
+    for channel, _ in same:
+        channel.push_change("[7]", data, frames)
+    texts = [sent[0] for _, sent in same]
+    assert all(text is texts[0] for text in texts)  # assembled once
+    assert json.loads(str(texts[0])) == {
+        "topic": "realtime:desk",
+        "event": "postgres_changes",
+        "payload": {"ids": [7], "data": json.loads(data)},
+        "ref": None,
+    }
+
+
+def test_anything_that_differs_gives_the_channel_its_own_frame() -> None:
+    frames: dict[tuple[str, str, str], str] = {}
+    data = json.dumps({"record": {"id": "r1"}})
+    fewer_columns = json.dumps({"record": {}})
+    cases = {
+        "base": (_channel("realtime:desk"), "[7]", data),
+        "other topic": (_channel("realtime:other"), "[7]", data),
+        "other ids": (_channel("realtime:desk"), "[8]", data),
+        "other data": (_channel("realtime:desk"), "[7]", fewer_columns),
+        "v2 ref 1": (_channel("realtime:desk", "2.0.0", "1"), "[7]", data),
+        "v2 ref 2": (_channel("realtime:desk", "2.0.0", "2"), "[7]", data),
+    }
+    for (channel, _), ids, body in cases.values():
+        channel.push_change(ids, body, frames)
+    got = {name: json.loads(str(sent[0])) for name, ((_, sent), _, _) in cases.items()}
+    assert got["base"]["topic"] == "realtime:desk" and got["base"]["payload"]["ids"] == [7]
+    assert got["other topic"]["topic"] == "realtime:other"
+    assert got["other ids"]["payload"]["ids"] == [8]
+    assert got["other data"]["payload"]["data"] == {"record": {}}
+    assert got["v2 ref 1"] == ["1", None, "realtime:desk", "postgres_changes", {"ids": [7], "data": json.loads(data)}]
+    assert got["v2 ref 2"][0] == "2"
+    assert len(frames) == len(cases)
+
+
+def test_check_function_and_statement_are_composed_once_per_table() -> None:
+    first = rls.check_function(4242, "public", "messages", [("id", "uuid")])
+    assert rls.check_function(4242, "public", "messages", [("id", "uuid")]) is first
+    other = rls.check_function(4242, "public", "messages", [("id", "bigint")])
+    assert other is not first and "onekey bigint" in other and "onekey bigint" not in first
+    query = rls._visible_query(("visible_1", "visible_2"), False)
+    assert rls._visible_query(("visible_1", "visible_2"), False) is query
+    assert query.count("%s") == 6 and '"localbase_realtime"."visible_2"' in query and "false" in query
+    assert "true" in rls._visible_query(("visible_1",), True)
