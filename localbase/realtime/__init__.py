@@ -4,7 +4,8 @@ Modules, from the wire inwards:
   protocol.py       frames in both serializers (vsn 1.0.0 JSON objects, vsn 2.0.0 arrays + binary broadcasts)
   session.py        one websocket: join/leave, heartbeat, broadcast, presence, access_token, limits
   hub.py            channels by topic, bounded per-socket send queues, broadcast and presence fan-out
-  coalesce.py       uvicorn's websocket protocol writing each socket's frames once per loop tick (one send call)
+  coalesce.py       uvicorn's websocket protocol writing each socket's frames once per loop tick (one send call),
+                    and SEND_MANY: a socket's queued frames handed over in one ASGI-extension call
   presence.py       presence state and diffs
   filters.py        postgres_changes bindings, binding ids and row filters
   subscriptions.py  bindings checked against the publication and typed by PostgreSQL at join
