@@ -38,6 +38,8 @@ from pathlib import Path
 
 import psutil
 
+from sync.cache import memory
+
 
 def _sqlite_lib() -> ctypes.CDLL | None:
     try:
@@ -89,6 +91,17 @@ def malloc_heap() -> tuple[int, int]:
     return int(info.uordblks + info.hblkhd), int(info.fordblks)
 
 
+def sqlite_page_cache() -> int:
+    """Bytes of SQLite's heap that are page cache (every connection's), ``SQLITE_STATUS_PAGECACHE_OVERFLOW``: page
+    cache memory taken from the heap (no ``SQLITE_CONFIG_PAGECACHE`` buffer is set); 0 when it cannot be read."""
+    if _LIB is None:
+        return 0
+    current, highest = ctypes.c_int64(0), ctypes.c_int64(0)
+    if _LIB.sqlite3_status64(2, ctypes.byref(current), ctypes.byref(highest), 0) != 0:
+        return 0
+    return int(current.value)
+
+
 def sqlite_heap() -> int:
     """Bytes SQLite holds on its heap in this process (all connections); 0 when it cannot be read."""
     return int(_LIB.sqlite3_memory_used()) if _LIB is not None else 0
@@ -112,11 +125,14 @@ class Point:
     messages: int
     malloc_used: int = 0
     malloc_free: int = 0
+    page_cache: int = 0
+    limit: int = 0  # SQLite's soft heap limit (sync/cache/memory.py's budget)
 
 
 def point(paths: Iterable[Path]) -> Point:
     used, free = malloc_heap()
-    return Point(psutil.Process().memory_info().rss, sqlite_heap(), cached_messages(paths), used, free)
+    rss, heap, pages = psutil.Process().memory_info().rss, sqlite_heap(), sqlite_page_cache()
+    return Point(rss, heap, cached_messages(paths), used, free, pages, memory.current_limit())
 
 
 def client_figures(warm: Point, end: Point) -> dict[str, float]:
@@ -133,6 +149,9 @@ def client_figures(warm: Point, end: Point) -> dict[str, float]:
         # glibc's heap (SQLite's included: it allocates with malloc): in use, and free inside the arenas
         "client_malloc_used_mb": [round(warm.malloc_used / 2**20, 1), round(end.malloc_used / 2**20, 1)],
         "client_malloc_free_mb": [round(warm.malloc_free / 2**20, 1), round(end.malloc_free / 2**20, 1)],
+        # SQLite's heap split: the page caches, and its soft heap limit (the caches' budget) at both ends
+        "client_sqlite_page_cache_mb": [round(warm.page_cache / 2**20, 1), round(end.page_cache / 2**20, 1)],
+        "client_sqlite_limit_mb": [round(warm.limit / 2**20, 1), round(end.limit / 2**20, 1)],
     }
 
 

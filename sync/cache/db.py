@@ -349,6 +349,14 @@ class Cache:
         """The oldest queued entries, FIFO."""
         return await self._store.aread(lambda c: writes.queued_entries(c, limit))
 
+    def queued_at_once(self, short: int) -> list[OutboxEntry] | None:
+        """The queued entries read on this thread's reader connection (no hop to the writer thread), when there
+        are some, at most ``short``, and no bulk transaction is held; None otherwise (read them with ``queued``)."""
+        if self._store.holding_bulk:
+            return None
+        entries = writes.queued_entries(self._store.reader, short + 1)
+        return entries if 0 < len(entries) <= short else None
+
     async def acknowledge(
         self, entries: Sequence[OutboxEntry], server_tickets: Iterable[Mapping[str, Any]] = ()
     ) -> None:
@@ -399,6 +407,7 @@ class Cache:
 
     async def begin_staging(self) -> None:
         """The initial sync's messages go to the staging file until ``unstage`` (sync/cache/staging.py)."""
+        self._store.grant_initial_sync_memory()  # its page caches on top of the steady budget (cache/memory.py)
         await self._store.amaintain(lambda c: staging.attach(c, self.path))
 
     async def unstage(self) -> Applied:
@@ -438,6 +447,7 @@ class Cache:
         await self.unstage()  # normally done at the end of the messages phase already
         await self._store.awrite(write)
         await self._store.aend_bulk()
+        self._store.release_initial_sync_memory()
 
     def sync_scope_days(self) -> int | None:
         """The partial sync's days (sync/scope.py), or None: everything is cached."""

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sync.cache import memory
 from sync.cache.schema import MIGRATIONS, VERSION
 
 log = logging.getLogger(__name__)
@@ -250,10 +251,25 @@ class Store:
         self.path = path
         self.reader = _connect(path)
         self.reader.execute("pragma query_only = on")
+        memory.apply()  # the process's bound on every cache's page cache together (sync/cache/memory.py)
         self._local = threading.local()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer")
         self._closed = False
         self._held = False  # a bulk transaction is open on the writer (``abulk``), to commit before anything else
+
+    def grant_initial_sync_memory(self) -> None:
+        """Raise the process's SQLite budget by an initial sync's page caches until ``release`` or ``close``
+        (sync/cache/memory.py); a closed store gets none (a pull still running when its cache was closed)."""
+        if not self._closed:
+            memory.grant(self)
+
+    def release_initial_sync_memory(self) -> None:
+        memory.release(self)
+
+    @property
+    def holding_bulk(self) -> bool:
+        """Whether the writer holds a bulk transaction (its changes are not yet visible to the reader)."""
+        return self._held
 
     def _writer(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -345,6 +361,7 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        memory.release(self)
         # the read-only connection closes first: the last connection to close checkpoints the WAL
         # into the main file, and a query_only one cannot
         self.reader.close()
