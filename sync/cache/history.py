@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sync.cache.files import dumps
+from sync.cache.id_lists import IN_LIST, as_param
 from sync.decisions import OutboxEntry, canonical_ts
 
 EDIT: Final = "message_edit"
@@ -166,9 +167,8 @@ def landing_tombstones(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any
         found += [
             Dropped(r["id"], r["ticket_id"], r["content"])
             for r in conn.execute(
-                "select id, ticket_id, content from messages where content <> ''"
-                f" and id in ({','.join('?' * len(chunk))})",
-                chunk,
+                f"select id, ticket_id, content from messages where content <> '' and id {IN_LIST}",
+                (as_param(chunk),),
             )
         ]
     return found

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sync.cache.id_lists import IN_LIST, as_param
 from sync.models import Message, Profile, SearchHit, Ticket
 
 _WORD = re.compile(r"[^\W_]+")  # a token of FTS5's unicode61 tokenizer: letters and digits
@@ -296,9 +297,8 @@ def uploaded_attachments(conn: sqlite3.Connection, message_ids: Sequence[str]) -
     out: list[dict[str, Any]] = []
     for start in range(0, len(message_ids), 500):  # under SQLite's bound-parameter limit
         part = list(message_ids[start : start + 500])
-        marks = ", ".join("?" for _ in part)
         rows = conn.execute(
-            f"select * from attachments where message_id in ({marks}) and local_state = 'uploaded'", part
+            f"select * from attachments where message_id {IN_LIST} and local_state = 'uploaded'", (as_param(part),)
         )
         out.extend(dict(r) for r in rows.fetchall())
     return out

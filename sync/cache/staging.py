@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.cache import history, writes
+from sync.cache.id_lists import IN_LIST, as_param
 from sync.models import MESSAGE_ROW
 
 log = logging.getLogger(__name__)
@@ -279,7 +280,7 @@ def move(conn: sqlite3.Connection, me: str) -> tuple[set[str], list[str], list[s
         rows = [
             dict(r)
             for r in conn.execute(
-                f"select * from messages where local_state = 'sent' and id in ({','.join('?' * len(chunk))})", chunk
+                f"select * from messages where local_state = 'sent' and id {IN_LIST}", (as_param(chunk),)
             )
         ]
         if rows:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sync.cache.id_lists import IN_LIST, as_param
 from sync.cache.reads import _TICKET_SELECT, _ticket
 from sync.decisions import canonical_ts
 from sync.models import Ticket
@@ -146,8 +147,8 @@ def tags_of(conn: sqlite3.Connection, ticket_ids: Sequence[str]) -> dict[str, li
         rows = conn.execute(
             "select tt.ticket_id, g.id, g.name, g.color, tt.local_state, tt.error from ticket_tags tt"
             " join tags g on g.id = tt.tag_id where tt.removed_at is null and g.deleted_at is null"
-            f" and tt.ticket_id in ({','.join('?' * len(chunk))}) order by lower(g.name), g.id",
-            chunk,
+            f" and tt.ticket_id {IN_LIST} order by lower(g.name), g.id",
+            (as_param(chunk),),
         )
         for r in rows:
             out.setdefault(r["ticket_id"], []).append(_tag(r))
@@ -162,8 +163,8 @@ def sla_of(conn: sqlite3.Connection, ticket_ids: Sequence[str]) -> dict[str, Tic
         # scan every open ticket by status and look each one's due time up (12 ms instead of 0.1 on 5,000)
         rows = conn.execute(
             "select s.*, t.first_response_at, t.created_at from ticket_sla s cross join tickets t on t.id = s.ticket_id"
-            f" where s.ticket_id in ({','.join('?' * len(chunk))}) and t.status in ('open', 'pending')",
-            chunk,
+            f" where s.ticket_id {IN_LIST} and t.status in ('open', 'pending')",
+            (as_param(chunk),),
         )
         for r in rows:
             out[r["ticket_id"]] = TicketSla(

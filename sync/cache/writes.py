@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync.cache.files import dumps
+from sync.cache.id_lists import IN_LIST, as_param
 from sync.decisions import OutboxEntry, canonical_ts, overlay_ticket
 
 TABLES = ("profiles", "tickets", "messages", "attachments", "ticket_reads")
@@ -431,8 +432,8 @@ def apply_message_rows(
             known |= {
                 x[0]
                 for x in conn.execute(
-                    f"select id from messages where local_state = 'sent' and id in ({','.join('?' * len(chunk))})",
-                    chunk,
+                    f"select id from messages where local_state = 'sent' and id {IN_LIST}",
+                    (as_param(chunk),),
                 )
             }
         new_ids = set(ids) - known
@@ -568,7 +569,7 @@ def apply_tickets(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         for old in conn.execute(
-            f"select id, assignee_id, local_state from tickets where id in ({','.join('?' * len(chunk))})", chunk
+            f"select id, assignee_id, local_state from tickets where id {IN_LIST}", (as_param(chunk),)
         ):
             held[old["id"]] = {"assignee_id": old["assignee_id"], "local_state": old["local_state"]}
     previous: dict[str, dict[str, Any] | None] = {}
