@@ -8,9 +8,12 @@ so six caches of 10 MB each held all 60 MB after writing them.
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from pathlib import Path
+
+import pytest
 
 from bench.soak_memory import sqlite_heap
 from sync.cache import Cache, memory
@@ -28,7 +31,10 @@ def test_opening_a_cache_sets_the_budget_as_sqlites_soft_heap_limit(tmp_path: Pa
         cache.close()
 
 
-def test_many_caches_full_of_data_stay_within_the_budget_together(tmp_path: Path) -> None:
+def test_many_caches_full_of_data_stay_within_the_budget_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(memory, "_granted", set())  # the steady budget (an earlier test may hold an initial sync's)
     stores = [open_store(tmp_path / f"cache{i}.sqlite3").store for i in range(6)]
     try:
         blob = os.urandom(4000)
@@ -50,6 +56,8 @@ def test_many_caches_full_of_data_stay_within_the_budget_together(tmp_path: Path
     finally:
         for store in stores:
             store.close()
+        monkeypatch.undo()
+        memory.apply()
 
 
 async def test_an_initial_sync_gets_its_grant_and_gives_it_back(tmp_path: Path) -> None:
@@ -81,4 +89,17 @@ async def test_a_cache_closed_before_its_pull_begins_staging_gets_no_grant(tmp_p
     before = memory.current_limit()
     cache.close()
     cache._store.grant_initial_sync_memory()  # what a pull still running after the close would ask for
+    assert memory.current_limit() == before
+
+
+async def test_a_cache_dropped_during_its_initial_sync_without_a_close_gives_its_grant_back(tmp_path: Path) -> None:
+    cache = Cache.open(tmp_path / "cache.sqlite3", str(uuid.uuid4()), "agent")
+    before = memory.current_limit()
+    await cache.begin_staging()
+    assert memory.current_limit() == before + memory.INITIAL_SYNC_MIB * MIB
+    store = cache._store
+    store.reader.close()
+    store._pool.shutdown(wait=True)
+    del cache, store
+    gc.collect()
     assert memory.current_limit() == before

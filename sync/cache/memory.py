@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
+import weakref
 
 STEADY_MIB = 32
 INITIAL_SYNC_MIB = 160  # files.BULK_CACHE_KIB (128 MB) + staging._CACHE_KIB (32 MB)
@@ -64,17 +65,25 @@ def apply() -> None:
 
 
 def grant(owner: object) -> None:
-    """``owner`` (a cache's store) begins its initial sync: the budget grows by its grant, once."""
+    """``owner`` (a cache's store) begins its initial sync: the budget grows by its grant, once (and goes back when
+    ``owner`` is released, or garbage-collected without being closed)."""
     with _lock:
+        if id(owner) in _granted:
+            return
         _granted.add(id(owner))
         _set(budget_bytes())
+    weakref.finalize(owner, _release, id(owner))
 
 
 def release(owner: object) -> None:
     """``owner``'s initial sync is over (or its cache closed): its grant goes back."""
+    _release(id(owner))
+
+
+def _release(key: int) -> None:
     with _lock:
-        if id(owner) in _granted:
-            _granted.discard(id(owner))
+        if key in _granted:
+            _granted.discard(key)
             _set(budget_bytes())
 
 
