@@ -31,8 +31,11 @@ samples at 100 subscribers x 200 changes/s (py-spy). The protocol therefore offe
 `websocket.http.response`): `scope["extensions"][SEND_MANY]["send"]` is a coroutine function taking
 a list of `str` (text frames) and `bytes` (binary frames) that does what `websocket.send` does for
 each of them, in order, after one flow-control wait and with the same state checks, and writes them
-in one `write`. The session (session.py) uses it when present and falls back to Starlette's sends
-otherwise. Frames are still framed by websockets' own protocol object (`send_text`/`send_binary`), so
+in one `write`. Its `send_now` does the same synchronously and returns False instead of waiting
+when the transport is paused (or raising when the socket is gone): a socket with nothing queued
+and nothing in flight gets a frame written straight from the capture's delivery, with no queue
+and no task switch (hub.Outbox). The session (session.py) uses both when present and falls back to
+Starlette's sends otherwise. Frames are still framed by websockets' own protocol object (`send_text`/`send_binary`), so
 its state and any negotiated extension stay consistent.
 """
 
@@ -47,7 +50,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 
-SEND_MANY = "localbase.websocket.send_many"  # the ASGI extension: {"send": async (list[str | bytes]) -> None}
+# the ASGI extension: {"send": async (list[str | bytes]) -> None, "send_now": (list[str | bytes]) -> bool}
+SEND_MANY = "localbase.websocket.send_many"
 
 
 class CoalescingTransport:
@@ -111,7 +115,7 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # absent when the handshake was refused
         if scope is not None:
-            scope["extensions"][SEND_MANY] = {"send": self.send_many}
+            scope["extensions"][SEND_MANY] = {"send": self.send_many, "send_now": self.send_now}
 
     async def send_many(self, frames: Sequence[str | bytes]) -> None:
         """Text (`str`) and binary (`bytes`) frames, in order, in one write: what `websocket.send` does for each.
@@ -120,8 +124,16 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
         websocket was never accepted; nothing is written then.
         """
         await self.writable.wait()  # the transport's flow control, as `send`
-        if self.disconnected or self.close_sent or not self.handshake_complete or self.initial_response is not None:
+        if not self.send_now(frames):
             raise ClientDisconnected()
+
+    def send_now(self, frames: Sequence[str | bytes]) -> bool:
+        """`send_many` without waiting: False (nothing written) while the transport is paused or the socket is gone,
+        closing or not accepted yet."""
+        if not self.writable.is_set() or self.disconnected or self.close_sent:
+            return False
+        if not self.handshake_complete or self.initial_response is not None:
+            return False
         try:
             for frame in frames:
                 if isinstance(frame, str):
@@ -129,7 +141,8 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
                 else:
                     self.conn.send_binary(frame)
         except InvalidState:
-            raise ClientDisconnected() from None
+            return False
         output = self.conn.data_to_send()
         if output:
             self.transport.write(b"".join(output))
+        return True

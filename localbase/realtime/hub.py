@@ -30,17 +30,26 @@ _ids = itertools.count(1)
 
 
 class Outbox:
-    """A socket's bounded send queue; overflowing it closes the socket instead of growing memory."""
+    """A socket's bounded send queue; overflowing it closes the socket instead of growing memory.
+
+    `direct`, when the server offers it (coalesce.SEND_MANY's `send_now`, set by the session), writes a frame at
+    once: used only while nothing is queued and the writer has nothing in flight (`sending`), so frames keep their
+    order; it returns False (nothing written) when the socket cannot take it now, and the frame is queued instead.
+    """
 
     def __init__(self, vsn: str, on_overflow: Callable[[str], None]) -> None:
         self.vsn = vsn
         self.queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self.queued_bytes = 0
         self.closed = False
+        self.direct: Callable[[str | bytes], bool] | None = None
+        self.sending = False  # the writer took frames off the queue and has not handed them over yet
         self._on_overflow = on_overflow
 
     def put(self, item: str | bytes) -> None:
         if self.closed:
+            return
+        if self.direct is not None and not self.sending and self.queue.empty() and self.direct(item):
             return
         if self.queue.qsize() >= MAX_QUEUED_FRAMES or self.queued_bytes + len(item) > MAX_QUEUED_BYTES:
             self.closed = True

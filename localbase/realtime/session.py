@@ -24,6 +24,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -91,6 +92,7 @@ class Session:
         self.channels: dict[str, Channel] = {}
         self._closing: str | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._send_now_fn: Callable[[list[str | bytes]], bool] = lambda frames: False
 
     def _overflow(self, reason: str) -> None:
         log.warning("realtime: dropping a socket: %s", reason)
@@ -122,33 +124,64 @@ class Session:
                 pass
 
     async def _write(self) -> None:
-        """Send what the outbox holds: everything queued so far in one send when the server offers `SEND_MANY`."""
+        """Send what the outbox holds: everything queued so far in one send when the server offers `SEND_MANY`.
+
+        With `SEND_MANY` the outbox also writes a frame at once when nothing is queued or in flight (`_send_now`);
+        this task then only drains what queued up while the socket was paused or busy.
+        """
         queue = self.outbox.queue
-        send_many = (self.ws.scope.get("extensions") or {}).get(SEND_MANY, {}).get("send")
+        extension = (self.ws.scope.get("extensions") or {}).get(SEND_MANY, {})
+        send_many = extension.get("send")
+        if extension.get("send_now") is not None and send_many is not None:
+            self._send_now_fn = extension["send_now"]
+            self.outbox.direct = self._send_now
+        try:
+            await self._drain(queue, send_many)
+        finally:
+            self.outbox.direct = None
+
+    def _send_now(self, frame: str | bytes) -> bool:
+        if not self._send_now_fn([frame]):
+            return False
+        if hops.enabled():
+            self._mark_written([frame])
+        return True
+
+    async def _drain(self, queue: asyncio.Queue[str | bytes | None], send_many: Any) -> None:
         while True:
             item = await queue.get()
-            batch: list[str | bytes] = []
-            while item is not None:
-                self.outbox.taken(item)
-                batch.append(item)
-                if send_many is None or len(batch) >= MAX_FRAMES_PER_SEND or queue.empty():
-                    break
-                item = queue.get_nowait()
+            self.outbox.sending = True
             try:
-                if send_many is not None and batch:
-                    await send_many(batch)
-                else:
-                    for frame in batch:
-                        if isinstance(frame, bytes):
-                            await self.ws.send_bytes(frame)
-                        else:
-                            await self.ws.send_text(frame)
-            except Exception:  # a send to a closed socket ends the session
-                return
-            if hops.enabled():
-                self._mark_written(batch)
-            if item is None:
-                return
+                if not await self._send_batch(queue, item, send_many):
+                    return
+            finally:
+                self.outbox.sending = False
+
+    async def _send_batch(
+        self, queue: asyncio.Queue[str | bytes | None], item: str | bytes | None, send_many: Any
+    ) -> bool:
+        """Send `item` and what follows it in the queue (up to the cap); False when the writer is done."""
+        batch: list[str | bytes] = []
+        while item is not None:
+            self.outbox.taken(item)
+            batch.append(item)
+            if send_many is None or len(batch) >= MAX_FRAMES_PER_SEND or queue.empty():
+                break
+            item = queue.get_nowait()
+        try:
+            if send_many is not None and batch:
+                await send_many(batch)
+            else:
+                for frame in batch:
+                    if isinstance(frame, bytes):
+                        await self.ws.send_bytes(frame)
+                    else:
+                        await self.ws.send_text(frame)
+        except Exception:  # a send to a closed socket ends the session
+            return False
+        if hops.enabled():
+            self._mark_written(batch)
+        return item is not None
 
     def _mark_written(self, frames: list[str | bytes]) -> None:
         subs = ",".join(sorted({str(c.claims.get("sub")) for c in self.channels.values()}))

@@ -174,3 +174,99 @@ async def test_the_writer_without_the_extension_sends_frame_by_frame_and_a_gone_
     session.outbox.put("never asked")
     await asyncio.wait_for(session._write(), 5)  # returns on the failed send, without waiting for a close
     assert gone.calls == []
+
+
+async def test_send_now_writes_at_once_and_refuses_while_paused() -> None:
+    accepted = asyncio.Event()
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await receive()
+        await send({"type": "websocket.accept"})
+        accepted.set()
+        await asyncio.sleep(10)
+
+    protocol, transport = await _protocol(app)
+    await asyncio.wait_for(accepted.wait(), 5)
+    await asyncio.sleep(0)
+    before = len(transport.writes)
+    send_now = scopes[0]["extensions"][SEND_MANY]["send_now"]
+    protocol.pause_writing()  # the transport's buffer is over its high-water mark
+    assert send_now(["held"]) is False
+    await asyncio.sleep(0)
+    assert len(transport.writes) == before
+    protocol.resume_writing()
+    assert send_now(["now"]) is True
+    await asyncio.sleep(0)
+    assert _frames(transport.writes[-1]) == [(1, b"now")]
+    protocol.connection_lost(None)
+    assert send_now(["gone"]) is False
+    for task in list(protocol.tasks):
+        task.cancel()
+
+
+class _DirectSocket(_Socket):
+    """A socket offering `send_now` too; `paused` makes it refuse, as a transport over its high-water mark."""
+
+    def __init__(self) -> None:
+        super().__init__(with_send_many=True)
+        self.paused = False
+        self.direct: list[str | bytes] = []
+        self.scope["extensions"][SEND_MANY]["send_now"] = self._send_now
+
+    def _send_now(self, frames: list[str | bytes]) -> bool:
+        if self.paused:
+            return False
+        self.direct.extend(frames)
+        return True
+
+
+async def test_frames_go_straight_out_while_nothing_is_queued_and_queue_in_order_otherwise() -> None:
+    ws = _DirectSocket()
+    session = _session(ws)
+    writer = asyncio.create_task(session._write())
+    await asyncio.sleep(0)  # the writer is waiting on the empty queue
+    session.outbox.put("a")
+    session.outbox.put("b")
+    assert ws.direct == ["a", "b"] and ws.calls == [] and session.outbox.queue.empty()
+    ws.paused = True
+    session.outbox.put("c")  # refused: queued
+    ws.paused = False
+    session.outbox.put("d")  # the socket would take it, but "c" is queued: it must wait behind "c"
+    assert ws.direct == ["a", "b"]
+    await asyncio.sleep(0)
+    assert ws.calls == [["c", "d"]]  # the writer drained both, in order
+    session.outbox.put("e")
+    assert ws.direct == ["a", "b", "e"]
+    session.outbox.close()
+    await asyncio.wait_for(writer, 5)
+    assert session.outbox.direct is None  # the writer is gone: nothing is written around it any more
+    session.outbox.put("after")
+    assert ws.direct == ["a", "b", "e"]
+
+
+async def test_nothing_jumps_ahead_of_frames_the_writer_has_in_flight() -> None:
+    ws = _DirectSocket()
+    release = asyncio.Event()
+    sent: list[list[str | bytes]] = []
+
+    async def slow_send_many(frames: list[str | bytes]) -> None:
+        await release.wait()  # flow control: the writer holds these frames, not yet written
+        sent.append(list(frames))
+
+    ws.scope["extensions"][SEND_MANY]["send"] = slow_send_many
+    session = _session(ws)
+    writer = asyncio.create_task(session._write())
+    await asyncio.sleep(0)
+    ws.paused = True
+    session.outbox.put("first")
+    ws.paused = False
+    await asyncio.sleep(0)  # the writer took "first" and waits to send it
+    assert session.outbox.queue.empty() and session.outbox.sending
+    session.outbox.put("second")
+    assert ws.direct == []  # not around the frame in flight
+    release.set()
+    session.outbox.close()
+    await asyncio.wait_for(writer, 5)
+    assert sent == [["first"], ["second"]]
