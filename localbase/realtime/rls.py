@@ -94,7 +94,13 @@ class Group:
 
     def json(self) -> str:
         rows = "null" if self.rows is None else json.dumps(self.rows)
-        return f'{{"g":{self.g},"role":{json.dumps(self.role)},"claims":{json.dumps(self.claims)},"rows":{rows}}}'
+        return f'{{"g":{self.g},"role":{_json_string(self.role)},"claims":{_json_string(self.claims)},"rows":{rows}}}'
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_string(text: str) -> str:
+    """`text` as a JSON string: a subscriber's claims are asked about on every batch, escaped once."""
+    return json.dumps(text)
 
 
 @dataclass
@@ -357,7 +363,8 @@ class RlsChecker:
             cur = await conn.execute(_visible_query(fns, False), args)
         except Exception:  # any failure retries check by check, failing closed
             cur = await conn.execute(_visible_query(fns, True), args)
-        return {(fns[int(n)], int(g), int(k)) for n, g, k in await cur.fetchall()}
+        # the columns are int4 (a literal, the function's g and k): psycopg returns them as int already
+        return {(fns[n], g, k) for n, g, k in await cur.fetchall()}
 
 
 @functools.lru_cache(maxsize=256)

@@ -71,3 +71,12 @@ def test_check_function_and_statement_are_composed_once_per_table() -> None:
     assert rls._visible_query(("visible_1", "visible_2"), False) is query
     assert query.count("%s") == 6 and '"localbase_realtime"."visible_2"' in query and "false" in query
     assert "true" in rls._visible_query(("visible_1",), True)
+
+
+def test_an_identity_question_carries_its_claims_exactly_escaped_once() -> None:
+    claims = json.dumps({"sub": 'x"y\\z', "role": "authenticated", "name": "é\n</script>"})
+    group = rls.Group(3, "authenticated", claims, [0, 2])
+    assert json.loads(group.json()) == {"g": 3, "role": "authenticated", "claims": claims, "rows": [0, 2]}
+    hits = rls._json_string.cache_info().hits
+    assert json.loads(rls.Group(4, "authenticated", claims).json())["claims"] == claims
+    assert rls._json_string.cache_info().hits >= hits + 2  # role and claims: escaped on the first batch only
