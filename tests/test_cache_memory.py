@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.soak_memory import sqlite_heap
-from sync.cache import Cache, memory
+from sync.cache import Cache, files, memory
 from sync.cache.files import open_store
 
 MIB = 2**20
@@ -103,3 +103,21 @@ async def test_a_cache_dropped_during_its_initial_sync_without_a_close_gives_its
     del cache, store
     gc.collect()
     assert memory.current_limit() == before
+
+
+async def test_the_writer_keeps_the_initial_syncs_cache_until_it_ends_then_the_steady_one(tmp_path: Path) -> None:
+    cache = Cache.open(tmp_path / "cache.sqlite3", str(uuid.uuid4()), "agent")
+    try:
+
+        def size() -> int:
+            return int(cache._store.write(lambda c: c.execute("pragma cache_size").fetchone()[0]))
+
+        assert size() == files.CACHE_KIB == -16384  # within the steady budget with the reader, schemas, statements
+        await cache.begin_staging()
+        await cache.unstage()  # the move runs with the initial sync's cache, as it was tuned
+        assert size() == files.INITIAL_CACHE_KIB
+        await cache.finish_initial_sync()
+        assert size() == files.CACHE_KIB
+        assert -files.CACHE_KIB * 1024 + 4 * MIB < memory.STEADY_MIB * MIB
+    finally:
+        cache.close()

@@ -44,12 +44,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FILE_MODE = 0o600
-# the writer's page cache (negative: KiB): random uuid keys touch pages all over the indexes; 64 MB keeps a
-# pull's working set in memory (with the default 2 MB, applying pages took about 1.6 times as long). During a
-# held bulk transaction (the initial sync) it is 128 MB, so more of the indexes' dirty pages stay in memory until
-# the commit instead of being spilled to the WAL and written again (the process grew by ~270 MB during a 1M-message
-# initial sync with it and 3 pages of 10,000 rows waiting; ~500 MB with 256 MB and 8 pages, for little speed)
-CACHE_KIB = -65536
+# the writer's page cache (negative: KiB). During the initial sync 64 MB (random uuid keys touch pages all over the
+# indexes; with the default 2 MB, applying pages took about 1.6 times as long), and 128 MB while a bulk transaction
+# is held, so more of the indexes' dirty pages stay in memory until the commit instead of being spilled to the WAL
+# and written again (the process grew by ~270 MB during a 1M-message initial sync with it and 3 pages of 10,000 rows
+# waiting; ~500 MB with 256 MB and 8 pages, for little speed). After it, 16 MB: the steady state's pulls are pages of
+# at most 1,000 rows, and the writer, the reader (2 MB) and their schemas and statements then stay inside the
+# process's SQLite budget (sync/cache/memory.py, 32 MiB) with room, so one app's caches never reach its limit
+CACHE_KIB = -16384
+INITIAL_CACHE_KIB = -65536
 BULK_CACHE_KIB = -131072
 DIR_MODE = 0o700
 
@@ -256,15 +259,22 @@ class Store:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer")
         self._closed = False
         self._held = False  # a bulk transaction is open on the writer (``abulk``), to commit before anything else
+        self._normal_kib = CACHE_KIB  # the writer's page cache outside a bulk transaction (INITIAL_ during one)
 
     def grant_initial_sync_memory(self) -> None:
         """Raise the process's SQLite budget by an initial sync's page caches until ``release`` or ``close``
         (sync/cache/memory.py); a closed store gets none (a pull still running when its cache was closed)."""
         if not self._closed:
             memory.grant(self)
+            self._normal_kib = INITIAL_CACHE_KIB  # from the next ``aend_bulk`` on, until the release
 
     def release_initial_sync_memory(self) -> None:
+        """The initial sync is over: its grant goes back and the writer's page cache shrinks to the steady size
+        (SQLite frees the pages above it at once), so the process is back inside its budget."""
         memory.release(self)
+        if self._normal_kib != CACHE_KIB and not self._closed:
+            self._normal_kib = CACHE_KIB
+            self._pool.submit(self._normal_cache)
 
     @property
     def holding_bulk(self) -> bool:
@@ -278,7 +288,7 @@ class Store:
             # NORMAL in WAL: a commit survives a process crash (SIGKILL); only an OS crash may lose
             # the last transactions, never corrupt the file
             conn.execute("pragma synchronous = normal")
-            conn.execute(f"pragma cache_size = {CACHE_KIB}")
+            conn.execute(f"pragma cache_size = {self._normal_kib}")
             # deleted content is overwritten with zeros, not left in free space (a deleted message's text must
             # leave the file; see sync/cache/history.py)
             conn.execute("pragma secure_delete = on")
@@ -341,7 +351,7 @@ class Store:
         return await asyncio.wrap_future(self._pool.submit(self._bulk, fn, commit))
 
     def _normal_cache(self) -> None:
-        self._settle().execute(f"pragma cache_size = {CACHE_KIB}")
+        self._settle().execute(f"pragma cache_size = {self._normal_kib}")
 
     async def aend_bulk(self) -> None:
         """Commit a held bulk transaction and give its extra page cache back."""
