@@ -1,10 +1,10 @@
 """The soak's memory figures (bench/soak.py): client growth with the cached data told apart, and the stack's RSS.
 
 **Clients.** Most of the soak's clients are sync engines in the bench process, each with its own SQLite cache
-whose page cache (up to ``sync/cache/files.py``'s ``CACHE_KIB`` on the writer, SQLite's default 2 MB on the
-reader) fills as the cache file grows: with ~45 engines all receiving messages for ten minutes, the process's
-RSS grows with the data they legitimately hold, leak or not. So at the warm-up point and at the end the bench
-notes, besides the RSS (``client_rss_growth_pct``, the raw figure, still printed):
+whose page cache fills as the cache file grows, up to the process's SQLite budget (``sync/cache/memory.py``: all
+of them together; before it, each writer's own ``CACHE_KIB``), and whose prepared statements are one per query
+(``sync/cache/id_lists.py``; before, one per length of an id list). So at the warm-up point and at the end the
+bench notes, besides the RSS (``client_rss_growth_pct``, the raw figure, still printed):
 
 - SQLite's own heap, ``sqlite3_memory_used()`` (every connection's page cache, schemas and statements in this
   process; read through the ``_sqlite3`` module's library with ctypes, the one number Python's ``sqlite3`` does
@@ -14,7 +14,9 @@ notes, besides the RSS (``client_rss_growth_pct``, the raw figure, still printed
   goal's "< 10 % after warm-up" is read against; ``client_sqlite_kib_per_row`` shows the rest is the data (its
   growth per cached message);
 - glibc's heap (``mallinfo2``): bytes in use (SQLite's heap is part of it) and bytes free inside malloc's arenas,
-  so what is left of the growth can be read as live objects or as fragmentation.
+  so what is left of the growth can be read as live objects or as fragmentation;
+- ``client_sqlite_page_cache_mb`` (the page caches' part of SQLite's heap) and ``client_sqlite_limit_mb`` (SQLite's
+  soft heap limit, the budget: 32 MiB, more while a cache is in its initial sync) at both ends.
 
 How the leak hunt that led to this design was done, and what it found, is in bench/README.md's soak section
 (tracemalloc snapshots at the warm-up point and at the end: the engines' Python heap stays flat while their
