@@ -4,7 +4,7 @@ filters; customers get My tickets and a New ticket button. Sorted by last activi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -65,7 +65,9 @@ class InboxPane(ui.column):
         on_open: Callable[[str], None],
         on_new_ticket: Callable[[], object] | None,
         on_mentions: Callable[[], None] | None = None,
+        first: FirstRows | None = None,
     ) -> None:
+        """``first``: the first list, computed (and its shell sent) ahead of the page by pages/head_start.py."""
         super().__init__()
         self.engine, self.state, self._on_open = engine, state, on_open
         self.user = user
@@ -78,6 +80,9 @@ class InboxPane(ui.column):
         # each sidebar list's first rows, in the page ahead of a click (components/inbox_prefetch.py)
         self.prefetch: InboxPrefetch | None = None
         self._prefetched: dict[str, tuple[RowKey, dict[str, Any]]] = {}
+        self._first = first
+        if first is not None:
+            self.rows = dict(first.rows)
         self.selection = BulkSelection(on_change=self._selection_changed)  # bulk actions (components/bulk.py)
         self.classes("sc-panel sc-line-r h-full w-[370px] min-w-[300px] gap-0 no-wrap")
         if self.staff:
@@ -151,20 +156,15 @@ class InboxPane(ui.column):
             with self:
                 self.prefetch = InboxPrefetch()
             ui.timer(PREFETCH_EVERY, self._prefetch, immediate=False)  # not while the page is still loading
-        if SHELL and isinstance(self.list, InboxList):  # its first rows as plain HTML, painted before Vue starts
+        if SHELL and first is None and isinstance(self.list, InboxList):  # first rows as HTML, painted before Vue
             entries = len(self.views_bar.items) if self.staff else None
             inbox_shell.add(self.list.rows, entries=entries, selected=self.state.selected or "")
 
     def query(self) -> list[Ticket]:
-        if self.staff:  # the workspace's filter: tags, snoozed hidden, saved views, SLA order (issue 14)
-            return self.engine.workspace.inbox(self.state.to_filter(), limit=INBOX_LIMIT)
-        statuses = self.state.statuses if self.staff else None
-        priorities = self.state.priorities or None
-        return list(
-            self.engine.cache.inbox(
-                view=self.state.view if self.staff else "mine", statuses=statuses, priorities=priorities
-            )
-        )
+        first, self._first = self._first, None
+        if first is not None and first.filter == self._filter_key() and first.selected == self.state.selected:
+            return first.tickets  # queried just before the page was built (FirstRows)
+        return query(self.engine, self.staff, self.state)
 
     def _sync_filters(self) -> None:
         """A saved view sets the filters: the widgets follow."""
@@ -179,10 +179,7 @@ class InboxPane(ui.column):
                 widget.value = value
 
     def _filter_key(self) -> object:
-        """What decides the list's contents: a change starts it again at its first rows."""
-        if self.staff:
-            return self.state.to_filter()
-        return (self.state.view, tuple(sorted(self.state.statuses)), tuple(sorted(self.state.priorities)))
+        return _filter_key(self.staff, self.state)
 
     def refresh(self) -> None:
         if self.prefetch is not None:
@@ -212,11 +209,7 @@ class InboxPane(ui.column):
         if self.state.selected in self.ids:  # Alt+Down (or a link) may select a ticket below the drawn rows
             self.shown = max(self.shown, self.ids.index(self.state.selected) + 1)
         visible = self.tickets[: self.shown]
-        ids = [str(t.id) for t in visible]
-        tags = self.engine.workspace.tags_of(ids) if self.staff else {}
-        slas = self.engine.workspace.sla_of(ids) if self.staff else {}
-        calendar = sla_badge.calendar_of(self.engine.workspace) if slas else None
-        viewers = {t.id: self.engine.presence.inbox_viewers(t.id) for t in visible} if self.staff else {}
+        tags, slas, calendar, viewers = decorations(self.engine, self.staff, visible)
         selecting = self.selection.active
         if isinstance(self.list, ElementList):
             self.list.show_tickets(
@@ -248,42 +241,19 @@ class InboxPane(ui.column):
         tags: Mapping[str, Sequence[Tag]],
         slas: Mapping[str, TicketSla],
         calendar: Calendar | None,
-        viewers: Mapping[str, Sequence[str]],
+        viewers: Mapping[str, tuple[str, ...]],
         known: dict[str, tuple[RowKey, dict[str, Any]]],
     ) -> dict[str, tuple[RowKey, dict[str, Any]]]:
         """The rows' data, reusing a known row's whenever its key (what it shows) is unchanged."""
-        now = datetime.now(UTC)
-        selecting = self.selection.active
-        rows: dict[str, tuple[RowKey, dict[str, Any]]] = {}
-        for t in visible:
-            key = RowKey(
-                t,
-                tuple(viewers.get(t.id, ())),
-                tuple(tags.get(t.id, ())),
-                slas.get(t.id),
-                calendar,
-                selecting,
-                selecting and t.id in self.selection.selected,
-                # the picture the row shows: one arriving (AvatarsChanged) must redraw its row
-                self.engine.avatars.file(t.customer_id if self.staff else t.assignee_id or ""),
-            )
-            found = known.get(t.id)
-            if found is not None and found[0] == key:
-                rows[t.id] = found
-                continue
-            data = row_data(
-                t,
-                staff=self.staff,
-                now=now,
-                tags=key.tags,
-                sla=key.sla,
-                calendar=calendar,
-                viewers=key.viewers,
-                picture=key.picture,
-                checked=key.checked,
-            )
-            rows[t.id] = (key, data)
-        return rows
+        return row_dicts(
+            self.engine,
+            self.staff,
+            visible,
+            Decorations(tags, slas, calendar, viewers),
+            selecting=self.selection.active,
+            checked=self.selection.selected,
+            known=known,
+        )
 
     def _prefetch(self) -> None:
         """Each sidebar list's first rows, recomputed when the cache or the state changed (off the click path)."""
@@ -314,3 +284,107 @@ class InboxPane(ui.column):
     @property
     def unread_tickets(self) -> int:
         return sum(1 for t in self.tickets if getattr(t, "unread_count", 0))
+
+
+class Decorations(NamedTuple):
+    """What a page of rows shows beside its tickets (staff only: empty for a customer)."""
+
+    tags: Mapping[str, Sequence[Tag]]
+    slas: Mapping[str, TicketSla]
+    calendar: Calendar | None
+    viewers: Mapping[str, tuple[str, ...]]
+
+
+class FirstRows(NamedTuple):
+    """A new pane's first list, computed before the page is built (pages/head_start.py sends its rows ahead of
+    the page); the pane uses it instead of querying again when its state is still the one it was made for."""
+
+    filter: object
+    selected: str | None
+    tickets: list[Ticket]
+    rows: dict[str, tuple[RowKey, dict[str, Any]]]
+
+    @property
+    def shown(self) -> list[dict[str, Any]]:
+        return [data for _, data in self.rows.values()]
+
+
+def query(engine: SyncEngine, staff: bool, state: InboxState) -> list[Ticket]:
+    """The tickets of the state's list (at most INBOX_LIMIT for staff), in the list's order."""
+    if staff:  # the workspace's filter: tags, snoozed hidden, saved views, SLA order (issue 14)
+        return engine.workspace.inbox(state.to_filter(), limit=INBOX_LIMIT)
+    return list(engine.cache.inbox(view="mine", statuses=None, priorities=state.priorities or None))
+
+
+def decorations(engine: SyncEngine, staff: bool, visible: Sequence[Ticket]) -> Decorations:
+    if not staff:
+        return Decorations({}, {}, None, {})
+    ids = [str(t.id) for t in visible]
+    slas = engine.workspace.sla_of(ids)
+    calendar = sla_badge.calendar_of(engine.workspace) if slas else None
+    viewers = {t.id: engine.presence.inbox_viewers(t.id) for t in visible}
+    return Decorations(engine.workspace.tags_of(ids), slas, calendar, viewers)
+
+
+def row_dicts(
+    engine: SyncEngine,
+    staff: bool,
+    visible: Sequence[Ticket],
+    decor: Decorations,
+    *,
+    selecting: bool,
+    checked: Collection[str],
+    known: Mapping[str, tuple[RowKey, dict[str, Any]]],
+) -> dict[str, tuple[RowKey, dict[str, Any]]]:
+    """The rows' data, reusing a known row's whenever its key (what it shows) is unchanged."""
+    now = datetime.now(UTC)
+    rows: dict[str, tuple[RowKey, dict[str, Any]]] = {}
+    for t in visible:
+        key = RowKey(
+            t,
+            tuple(decor.viewers.get(t.id, ())),
+            tuple(decor.tags.get(t.id, ())),
+            decor.slas.get(t.id),
+            decor.calendar,
+            selecting,
+            selecting and t.id in checked,
+            # the picture the row shows: one arriving (AvatarsChanged) must redraw its row
+            engine.avatars.file(t.customer_id if staff else t.assignee_id or ""),
+        )
+        found = known.get(t.id)
+        if found is not None and found[0] == key:
+            rows[t.id] = found
+            continue
+        data = row_data(
+            t,
+            staff=staff,
+            now=now,
+            tags=key.tags,
+            sla=key.sla,
+            calendar=decor.calendar,
+            viewers=key.viewers,
+            picture=key.picture,
+            checked=key.checked,
+        )
+        rows[t.id] = (key, data)
+    return rows
+
+
+def first_rows(engine: SyncEngine, user: LocalUser, state: InboxState) -> FirstRows:
+    """What a new pane of this user and state draws first (its refresh with nothing selected for bulk)."""
+    staff = user.is_staff
+    tickets = query(engine, staff, state)
+    shown = FIRST_ROWS
+    ids = [str(t.id) for t in tickets]
+    if state.selected in ids:  # as _draw: a ticket selected by its link below the first rows is drawn too
+        shown = max(shown, ids.index(state.selected) + 1)
+    visible = tickets[:shown]
+    rows = row_dicts(engine, staff, visible, decorations(engine, staff, visible), selecting=False, checked=(), known={})
+    return FirstRows(_filter_key(staff, state), state.selected, tickets, rows)
+
+
+def _filter_key(staff: bool, state: InboxState) -> object:
+    """What decides the list's contents: a change starts it again at its first rows."""
+    if staff:
+        return state.to_filter()
+    return (state.view, tuple(sorted(state.statuses)), tuple(sorted(state.priorities)))

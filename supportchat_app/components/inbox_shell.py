@@ -148,7 +148,8 @@ def row_html(r: dict[str, Any], *, selected: str = "") -> str:
     )
 
 
-def _dark() -> bool | None:
+def saved_dark() -> bool | None:
+    """The saved dark-mode setting (None: follow the system)."""
     saved = config.load_settings(config.data_dir()).get("dark")
     return saved if isinstance(saved, bool) else None
 
@@ -195,4 +196,4 @@ def create() -> None:
 def add(rows: Sequence[dict[str, Any]], *, entries: int | None, selected: str = "") -> None:
     """Put the shell of these rows into this page's first HTML (before its framework scripts run)."""
     ui.add_css(CSS)
-    ui.add_body_html(shell_html(rows, entries=entries, selected=selected, dark=_dark()))
+    ui.add_body_html(shell_html(rows, entries=entries, selected=selected, dark=saved_dark()))

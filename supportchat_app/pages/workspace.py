@@ -13,20 +13,21 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from nicegui import background_tasks, events, ui
-from starlette.responses import RedirectResponse
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 
 from supportchat_app import fmt, theme
 from supportchat_app.backend import Workspace
 from supportchat_app.components.context_panel import ContextPanel
 from supportchat_app.components.dialogs import NewTicketDialog, SearchDialog, ShortcutSheet
-from supportchat_app.components.inbox_pane import InboxPane
+from supportchat_app.components.inbox_pane import FirstRows, InboxPane
 from supportchat_app.components.mentions import MentionsButton
 from supportchat_app.components.palette import CommandPalette, ticket_actions
 from supportchat_app.components.sync_status import SyncStatusBar
 from supportchat_app.components.ticket_pane import TicketPane
 from supportchat_app.components.two_factor import StaffCodeBanner
 from supportchat_app.notifier import CHIME_JS, notifier
-from supportchat_app.pages import guard
+from supportchat_app.pages import guard, head_start
 from supportchat_app.state import InboxState
 from supportchat_app.theme import FOCUS_JS
 from sync import LocalUser
@@ -38,7 +39,9 @@ REDRAW_EVERY = 0.3
 
 
 class WorkspaceView:
-    def __init__(self, workspace: Workspace, user: LocalUser, ticket_id: str | None) -> None:
+    def __init__(
+        self, workspace: Workspace, user: LocalUser, ticket_id: str | None, first: FirstRows | None = None
+    ) -> None:
         self.workspace = workspace
         self.engine = workspace.engine
         self.user = user
@@ -50,6 +53,7 @@ class WorkspaceView:
         self.state.selected = ticket_id
         self.pane: TicketPane | None = None
         self.awaiting: str | None = None  # a ticket asked for by URL that the first sync has not brought yet
+        self.first = first  # the inbox's first rows, sent ahead of the page (pages/head_start.py)
         self.build()
 
     # layout ---------------------------------------------------------------------------------------------
@@ -88,6 +92,7 @@ class WorkspaceView:
                 on_open=self.open_ticket,
                 on_new_ticket=self.new_ticket.open if self.new_ticket else None,
                 on_mentions=self.mentions.open_view if self.staff else None,
+                first=self.first,
             )
             self.right = ui.column().classes("h-full grow gap-0 min-w-0")
         self._update_title()
@@ -331,13 +336,22 @@ class WorkspaceView:
 
 def create() -> None:
     @ui.page("/", title=theme.APP_NAME)
-    async def index(t: str | None = None) -> RedirectResponse | None:
+    async def index(request: Request, t: str | None = None) -> Response | None:
         workspace = await guard.enter("/", "signed-in")
         if not isinstance(workspace, Workspace):
             return workspace
         user = workspace.engine.user
         if user is None:  # signed out between the guard and here
             return RedirectResponse("/signin")
-        WorkspaceView(workspace, user, t)
-        StaffCodeBanner(workspace.engine)
+        signed_in: LocalUser = user
+
+        def build(first: FirstRows | None = None) -> None:
+            WorkspaceView(workspace, signed_in, t, first)
+            StaffCodeBanner(workspace.engine)
+
+        if head_start.ENABLED:  # the inbox's first rows now, the page once built (pages/head_start.py)
+            return head_start.workspace_response(
+                request, ui.context.client, workspace, user=signed_in, ticket_id=t, build=build
+            )
+        build()
         return None

@@ -1,0 +1,130 @@
+"""The workspace page streamed in two parts (issue 14, pages/head_start.py), through NiceGUI's simulated `User` on
+the real stack and the app's own ASGI stack: the first chunk carries the inbox's first rows as the shell and goes
+out before the page is built (no list element exists yet when it is sent); the second is the page, which the
+simulated browser then runs as usual; the shell's rows are the live list's. A page that fails while being built
+answers with the error page after taking the shell away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nicegui import Client, core
+
+from supportchat_app.components.inbox_list import InboxList
+from supportchat_app.pages import workspace as workspace_page
+from tests.conftest import Users, create_user
+from tests.stackproc import StackProcess
+from tests.test_app_flows import (  # the same harness as the flow tests
+    WAIT,
+    app_data,  # noqa: F401 - fixture
+    engine_of,
+    eventually,
+    running_app,
+    seed_ticket,
+    sign_in,
+)
+
+pytestmark = pytest.mark.timeout(240)
+SHELL_ROW = re.compile(r'data-testid="shell-row" data-ticket-id="([0-9a-f-]+)"')
+
+
+async def _get(user: Any, path: str) -> tuple[list[tuple[bytes, bool]], list[tuple[bytes, bytes]]]:
+    """GET ``path`` through the app's ASGI stack with this browser's cookies: the body messages as sent, each with
+    whether a list element existed in any page at that moment (the page not yet built: none did), and the
+    response headers."""
+    cookie = "; ".join(f"{k}={v}" for k, v in user.http_client.cookies.items())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"cookie", cookie.encode()), (b"accept", b"text/html")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("test", 80),
+    }
+    lists_before = {id(e) for c in Client.instances.values() for e in c.elements.values() if isinstance(e, InboxList)}
+    chunks: list[tuple[bytes, bool]] = []
+    headers: list[tuple[bytes, bytes]] = []
+    sent_request = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent_request
+        if not sent_request:
+            sent_request = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the browser stays connected (cancelled when the response is done)
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers.extend(message["headers"])
+        elif message["type"] == "http.response.body" and message.get("body"):
+            built = any(
+                isinstance(e, InboxList) and id(e) not in lists_before
+                for c in Client.instances.values()
+                for e in c.elements.values()
+            )
+            chunks.append((message["body"], built))
+
+    await core.app(scope, receive, send)
+    return chunks, headers
+
+
+async def test_the_first_rows_go_out_before_the_page_is_built(
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    agent = create_user(stack.db_url, "agent")  # a desk of its own: exactly these tickets
+    ids = [
+        seed_ticket(stack.db_url, users.customer, agent, f"Streamed {i}", [(users.customer, f"hi {i}", False)])
+        for i in range(3)
+    ]
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await eventually(engine_of(page).cache.initial_sync_done, "the first sync done")
+        chunks, headers = await _get(page, "/")
+        assert (b"x-nicegui-content", b"page") in headers
+        assert len(chunks) >= 2, "the page came in one piece"
+        first, built_at_first = chunks[0]
+        assert not built_at_first, "the first chunk waited for the page's list element"
+        text = first.decode()
+        assert set(SHELL_ROW.findall(text)) == set(ids)  # the shell's rows: this agent's tickets
+        assert "Streamed 1" in text and "createApp(" not in text and "client_id" not in text
+        document = b"".join(c for c, _ in chunks).decode()
+        assert document.count('id="sc-inbox-shell"') == 1 and document.count("<title>") == 1
+        assert "createApp(" in document and "'client_id'" in document  # the page itself follows
+        # the simulated browser runs that page as it would any other: the live list shows the shell's rows
+        await page.open("/")
+        await page.should_see("Streamed 2", retries=WAIT)
+
+
+async def test_a_page_that_fails_while_built_shows_the_error_page_without_the_shell(
+    app_data: Path, users: Users, stack: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = create_user(stack.db_url, "agent")
+    seed_ticket(stack.db_url, users.customer, agent, "Before the failure", [(users.customer, "hi", False)])
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await eventually(engine_of(page).cache.initial_sync_done, "the first sync done")
+
+        def broken(self: Any) -> None:
+            raise RuntimeError("the page could not be built")
+
+        # the running app's module (the simulation imports the app afresh)
+        monkeypatch.setattr(sys.modules[workspace_page.__name__].WorkspaceView, "build", broken)
+        chunks, _ = await _get(page, "/")
+        document = b"".join(c for c, _ in chunks).decode()
+        assert "Before the failure" in chunks[0][0].decode()  # the shell went out first
+        rest = document[len(chunks[0][0].decode()) :]
+        assert rest.startswith('<script>document.getElementById("sc-inbox-shell")?.remove()</script>')
+        assert "Something went wrong on this page" in rest and "RuntimeError" in rest
