@@ -15,7 +15,9 @@ inbox_5k       the real app (headless Chromium, bench stack) on an agent's cache
                load. Baseline: the same app drawing its rows as NiceGUI elements (~24 per row), all 200 of the
                page at once (SUPPORTCHAT_INBOX_ELEMENTS=1, SUPPORTCHAT_INBOX_FIRST_ROWS=200: what it did before
                issue 14's rework; drawing all 5,000 tickets, the first baseline, took minutes per paint on the
-               shared machine and never finished a run). Goal ≤ 100 ms each.
+               shared machine and never finished a run). Goal ≤ 100 ms each. Same-run comparisons: `plain_*`
+               (shell and prefetch off) and `unstreamed_*` (the shell inside the built page's one response,
+               SUPPORTCHAT_INBOX_STREAM=0: before pages/head_start.py sent it ahead of the build).
 """
 
 from __future__ import annotations
@@ -348,6 +350,7 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
     for label, extra_env in (
         ("data", {}),
         ("plain", {"SUPPORTCHAT_INBOX_SHELL": "0", "SUPPORTCHAT_INBOX_PREFETCH": "0"}),
+        ("unstreamed", {"SUPPORTCHAT_INBOX_STREAM": "0"}),  # the shell in the built page's one response
         ("elements", {"SUPPORTCHAT_INBOX_ELEMENTS": "1", "SUPPORTCHAT_INBOX_FIRST_ROWS": "200"}),
     ):
         app = AppProcess(data, env.stack.api_url, env.stack.anon_key, extra_env=extra_env).start()
@@ -364,7 +367,7 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
             )
         finally:
             app.stop()
-    ours, naive, unshelled = results["data"], results["elements"], results["plain"]
+    ours, naive, unshelled, unstreamed = results["data"], results["elements"], results["plain"], results["unstreamed"]
     extra: dict[str, Any] = {"goal_ms": 100, "tickets": TICKETS, "tags": TAGS}
     return [
         figure(
@@ -386,6 +389,9 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
             dom_content_loaded_ms=round(median([b for _, b in ours.phases]), 1),
             live_rows_ms=round(median(ours.mounts), 1),
             plain_first_paint_ms=round(median(unshelled.paints), 1),
+            unstreamed_first_paint_ms=round(median(unstreamed.paints), 1),
+            unstreamed_paint_samples=[round(t) for t in unstreamed.paints],
+            unstreamed_response_end_ms=round(median([a for a, _ in unstreamed.phases]), 1),
             plain_filter_switch_ms=round(median(unshelled.switches), 1),
             plain_filter_switch_from_input_ms=round(median(unshelled.inputs), 1),
             plain_filter_switch_from_click_ms=round(median(unshelled.clicks), 1),
