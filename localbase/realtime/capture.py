@@ -469,9 +469,9 @@ class Capture:
                 ids_json = ids_cache.get(key)
                 if ids_json is None:
                     ids_json = ids_cache[key] = json.dumps(ids)
-                channel.push_change(ids_json, data_json, frames)
-                if hops.enabled():
+                if hops.enabled():  # before the push: an idle socket's frame is written during it
                     hops.mark("frame_queued", str(event.record.get("id")), to=str(channel.claims.get("sub")))
+                channel.push_change(ids_json, data_json, frames)
 
     @staticmethod
     def _error_json(event: Event, error: str) -> str:

@@ -9,6 +9,7 @@ still gives each channel exactly its own frame.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from localbase.realtime import rls
 from localbase.realtime.hub import Channel, Outbox
@@ -80,3 +81,33 @@ def test_an_identity_question_carries_its_claims_exactly_escaped_once() -> None:
     hits = rls._json_string.cache_info().hits
     assert json.loads(rls.Group(4, "authenticated", claims).json())["claims"] == claims
     assert rls._json_string.cache_info().hits >= hits + 2  # role and claims: escaped on the first batch only
+
+
+async def test_the_hop_trace_stamps_a_frame_queued_before_the_socket_writes_it(monkeypatch: Any) -> None:
+    """An idle socket's frame is written during the push (Outbox.direct): `frame_queued` must still come first."""
+    import datetime as dt
+    import time
+
+    from localbase import hops
+    from localbase.realtime.capture import Capture, Event
+    from localbase.realtime.hub import Hub
+    from localbase.realtime.pgoutput import Change, Column, Relation
+
+    order: list[str] = []
+    monkeypatch.setattr(hops, "enabled", lambda: True)
+    monkeypatch.setattr(hops, "mark", lambda hop, key, **extra: order.append(hop))
+    hub = Hub()
+    capture = Capture("postgresql://unused", hub)
+    relation = Relation(7, "public", "messages", "d", (Column("id", 25, True), Column("content", 25, False)))
+    now = time.monotonic()
+    capture.rls._rls[7] = (now, True)
+    capture.rls._access[("authenticated", 7)] = (now, rls.TableAccess(True, frozenset({"id", "content"})))
+    channel = Channel(Outbox("1.0.0", lambda reason: None), "realtime:desk", "1", {"sub": "u", "role": "authenticated"})
+    channel.outbox.direct = lambda frame: order.append("written") or True
+    hub.pg_channels.add(channel)
+    record = {"id": "m1", "content": "hi"}
+    event = Event(
+        relation, Change("INSERT", 7, ["m1", "hi"]), dt.datetime.now(dt.UTC).isoformat(), record, {}, [(channel, [1])]
+    )
+    await capture._deliver(None, [event])  # type: ignore[arg-type]
+    assert order == ["frame_queued", "written"]
