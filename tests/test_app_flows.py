@@ -204,6 +204,13 @@ async def test_agent_and_customer_see_each_others_messages_live(app_data: Path, 
         )
 
 
+def _badges(user: User) -> list[ui.badge]:
+    """Every badge of the page, shown or not (``User.find`` fails when none is visible: alone, with no unread
+    count anywhere, this test failed at its last step)."""
+    with user:
+        return [e for e in ui.context.client.elements.values() if isinstance(e, ui.badge)]
+
+
 async def test_reply_sent_offline_shows_pending_then_sent(
     app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
 ) -> None:
@@ -234,14 +241,14 @@ async def test_reply_sent_offline_shows_pending_then_sent(
         await agent.should_see("Offline", retries=WAIT)
         # the always-visible sync status counts what waits (the reply and the read marker)
         await eventually(
-            lambda: any(b.visible and b.text.endswith(" pending") for b in agent.find(kind=ui.badge).elements),
+            lambda: any(b.visible and b.text.endswith(" pending") for b in _badges(agent)),
             "the pending count",
         )
         proxy.set_mode("pass")
         await eventually(lambda: "state-sent" in markers_in(bubble), "the reply to be sent after reconnecting", 60)
         await agent.should_see("Online", retries=WAIT)
         await eventually(
-            lambda: not any(b.visible and b.text.endswith(" pending") for b in agent.find(kind=ui.badge).elements),
+            lambda: not any(b.visible and b.text.endswith(" pending") for b in _badges(agent)),
             "no pending count",
         )
     with psycopg.connect(stack.db_url) as conn:
