@@ -36,6 +36,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sync import events, scope
@@ -166,23 +167,25 @@ class Puller:
         (``_Progress.settle`` waits for it): on a million-row desk its counts took seconds before the first
         page was asked for (issue 15)."""
         progress = _Progress()
-        asks: list[Awaitable[int]] = []
+        # the questions, not their coroutines: a coroutine made here and never awaited (this loop cut short by a
+        # failed read or a sign-out) would be reported as such
+        asks: list[Callable[[], Awaitable[int]]] = []
         for table in ORDER:
             if table in CURSOR_TABLES and not staff:
                 continue
             progress.done += await self.cache.acount(table)
             cursor = await self.cache.cursor(table)
             asks.append(
-                self.remote.count_scoped(table, cursor, self._since)
+                partial(self.remote.count_scoped, table, cursor, self._since)
                 if self._since is not None and table in scope.SCOPED_TABLES
-                else self.remote.count(table, cursor)
+                else partial(self.remote.count, table, cursor)
             )
         progress.pending = asyncio.ensure_future(self._remaining(asks))
         return progress
 
     @staticmethod
-    async def _remaining(asks: list[Awaitable[int]]) -> int | None:
-        counts = await asyncio.gather(*asks, return_exceptions=True)
+    async def _remaining(asks: list[Callable[[], Awaitable[int]]]) -> int | None:
+        counts = await asyncio.gather(*(ask() for ask in asks), return_exceptions=True)
         for c in counts:
             if isinstance(c, SyncError):  # a server without sync_count: the bar runs by table instead
                 log.info("no row count for the progress bar: %s", c)

@@ -7,12 +7,16 @@ from its first event, including the rows a killed sync had already stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
 
 from sync import RemoteConfig, SyncEngine, events
+from sync.cache import Cache
 from sync.clock import Clock
 from sync.errors import RetryableError
 from tests.fakes import FakeRemote, MemorySessions
@@ -99,3 +103,30 @@ async def test_a_server_without_counts_still_syncs_with_a_bar_by_table(tmp_path:
     finally:
         await engine.close()
     assert progress and all(p.overall is None for p in progress)
+
+
+async def test_a_plan_cut_short_leaves_no_count_unasked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan made each table's count coroutine as it went: a failed cache read half-way (or a sign-out) left the
+    first ones never awaited, which the interpreter reports (and this suite turns into a failure: it did, in
+    tests/test_app_mfa.py, when a sign-out cut an initial sync's plan short)."""
+    server, email, password = _desk(10)
+    plain_cursor = Cache.cursor
+
+    async def failing_cursor(self: Cache, table: str) -> tuple[int, int]:
+        if table == "messages":
+            raise RetryableError("disk I/O error")
+        return await plain_cursor(self, table)
+
+    monkeypatch.setattr(Cache, "cursor", failing_cursor)
+    engine = await _open(server, tmp_path / "e")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            await engine.sign_in(email, password)
+            with contextlib.suppress(RetryableError):
+                await engine.sync_once()
+        finally:
+            await engine.close()
+        gc.collect()
+    unawaited = [str(w.message) for w in caught if "never awaited" in str(w.message)]
+    assert unawaited == []
