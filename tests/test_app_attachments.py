@@ -209,8 +209,11 @@ async def test_internal_note_file_is_refused_to_a_customer_even_from_a_stale_cac
         await customer.should_see("Refund please", retries=WAIT)
         customer_engine = engine_of(customer)
         assert customer_engine.cache.attachment(str(row["id"])) is None, "RLS kept it out of the customer's cache"
-        # a stale cache (say, written before a role change) holding the note and its file: still refused
-        with sqlite3.connect(customer_engine.cache.path) as conn:
+        # a stale cache (say, written before a role change) holding the note and its file: still refused. Written
+        # once the first sync is done: until then its writer may hold a transaction open (in the full suite the
+        # shared customer's first sync is long), and this second connection would find the file locked
+        await eventually(customer_engine.cache.initial_sync_done, "the customer's first sync", 180)
+        with sqlite3.connect(customer_engine.cache.path, timeout=60) as conn:
             message = engine_of(agent).cache.message(str(row["message_id"]))
             conn.execute(
                 "insert into messages (id, ticket_id, sender_id, content, is_internal, created_at,"
