@@ -52,6 +52,10 @@ from websockets.http11 import Request
 
 # the ASGI extension: {"send": async (list[str | bytes]) -> None, "send_now": (list[str | bytes]) -> bool}
 SEND_MANY = "localbase.websocket.send_many"
+# what `send_now` may leave written and not yet on the socket: uvicorn's default websocket high-water mark (above it
+# the transport pauses the protocol); beyond it frames go to the socket's bounded outbox, whose caps drop a client
+# that does not read
+DIRECT_BYTES = 64 * 1024
 
 
 class CoalescingTransport:
@@ -124,20 +128,29 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
         websocket was never accepted; nothing is written then.
         """
         await self.writable.wait()  # the transport's flow control, as `send`
-        if not self.send_now(frames):
+        if not self._write(frames):
             raise ClientDisconnected()
 
     def send_now(self, frames: Sequence[str | bytes]) -> bool:
-        """`send_many` without waiting: False (nothing written) while the transport is paused or the socket is gone,
-        closing or not accepted yet."""
+        """`send_many` without waiting: False (nothing written) while the transport is paused, while what is written
+        and not yet on the socket passes `DIRECT_BYTES`, or when the socket is gone, closing or not accepted yet.
+
+        The bound matters because one delivery of the capture writes frame after frame without yielding: the
+        transport pauses only after the tick's flush, so without it a burst to a client that does not read went
+        straight into the coalescing buffer, past the outbox's caps (hub.Outbox), and was never dropped."""
+        if self.transport.get_write_buffer_size() >= DIRECT_BYTES:
+            return False
+        return self._write(frames)
+
+    def _write(self, frames: Sequence[str | bytes]) -> bool:
         if not self.writable.is_set() or self.disconnected or self.close_sent:
             return False
         if not self.handshake_complete or self.initial_response is not None:
             return False
         try:
             for frame in frames:
-                if isinstance(frame, str):
-                    self.conn.send_text(frame.encode())
+                if isinstance(frame, str):  # "replace": a frame holding a lone surrogate must not stop the others
+                    self.conn.send_text(frame.encode("utf-8", "replace"))
                 else:
                     self.conn.send_binary(frame)
         except InvalidState:

@@ -15,6 +15,7 @@ unit-tested directly. Anything that does not parse raises `ProtocolError`; the s
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,12 +66,28 @@ def _frame(topic: Any, event: Any, payload: Any, ref: Any, join_ref: Any) -> Fra
     return Frame(topic, event, payload, _opt_str(ref, "ref"), _opt_str(join_ref, "join_ref"))
 
 
-def decode_text(vsn: str, text: str) -> Frame:
-    """Parse a text frame in the connection's serializer."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _loads(text: str, what: str) -> Any:
+    """JSON text, refused when an escape in it names half a UTF-16 pair (``"\\ud800"``): valid JSON, but no
+    Unicode text, so the frames it would be relayed in could not be written as UTF-8 and the fan-out to every
+    other subscriber of the topic would fail on it."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"frame is not JSON: {exc}") from None
+        raise ProtocolError(f"{what} is not JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ProtocolError(f"{what} holds a lone UTF-16 surrogate escape, which is not Unicode text") from None
+    return data
+
+
+def decode_text(vsn: str, text: str) -> Frame:
+    """Parse a text frame in the connection's serializer."""
+    data = _loads(text, "frame")
     if vsn == VSN_2:
         if not isinstance(data, list) or len(data) != 5:
             raise ProtocolError("a vsn 2.0.0 frame is an array [join_ref, ref, topic, event, payload]")
@@ -102,19 +119,17 @@ def decode_binary(data: bytes) -> Frame:
     body = data[offset:]
     meta: dict[str, Any] = {}
     if meta_text:
-        try:
-            parsed_meta = json.loads(meta_text)
-        except ValueError:
-            raise ProtocolError("binary frame metadata is not JSON") from None
+        parsed_meta = _loads(meta_text, "binary frame metadata")
         if isinstance(parsed_meta, dict):
             meta = parsed_meta
     payload: dict[str, Any] = {"type": "broadcast", "event": event, **meta}
     binary: bytes | None = None
     if enc == ENC_JSON:
         try:
-            payload["payload"] = json.loads(body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
             raise ProtocolError("binary frame payload is not JSON") from None
+        payload["payload"] = _loads(text, "binary frame payload")
     elif enc == ENC_BINARY:
         binary = bytes(body)
     else:

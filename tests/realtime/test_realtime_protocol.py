@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -189,3 +190,61 @@ async def test_vsn2_arrays_on_the_wire(stack: StackProcess) -> None:
         assert data == encode_user_broadcast("realtime:v2", "hi", b'{"a":1}', json_encoded=True)
     finally:
         await sock.close()
+
+
+def test_a_lone_surrogate_escape_is_refused_and_a_pair_kept() -> None:
+    lone = '{"topic":"realtime:a","event":"broadcast","payload":{"event":"e","payload":{"t":"\\ud800"}},"ref":"1"}'
+    with pytest.raises(ProtocolError, match="surrogate"):
+        decode_text("1.0.0", lone)
+    with pytest.raises(ProtocolError, match="surrogate"):
+        decode_text("2.0.0", '["1","2","realtime:a","broadcast",{"\\udfff":1}]')
+    pair = decode_text("2.0.0", '["1","2","realtime:a","broadcast",{"t":"\\ud83d\\ude00 \\u00e9"}]')
+    assert pair.payload == {"t": "\U0001f600 é"}
+    header = bytes([3, 1, 1, 10, 4])
+    with pytest.raises(ProtocolError, match="surrogate"):  # in the JSON payload of a binary push
+        decode_binary(header + bytes([0, 1]) + b"12realtime:aping" + b'{"t":"\\ud800"}')
+    meta = b'{"m":"\\udbff"}'
+    with pytest.raises(ProtocolError, match="surrogate"):  # in its metadata
+        decode_binary(bytes([3, 1, 1, 10, 4, len(meta), 1]) + b"12realtime:aping" + meta + b"{}")
+
+
+async def test_a_lone_surrogate_from_one_client_does_not_break_a_topic_for_the_others(stack: StackProcess) -> None:
+    """A broadcast or presence meta holding ``"\\ud800"`` is valid JSON but no Unicode text: relayed, its frame
+    could not be written as UTF-8, which closed the topic's other members, or (with frames written at once) made
+    a newcomer's join fail after its "ok", so it never got the presence state (found by the review). It is
+    refused where it comes in; the topic carries on."""
+    topic = "realtime:surrogate-room"
+    presence = {"broadcast": {"self": False}, "presence": {"key": "", "enabled": True}}
+    sender, other = [await RawSocket.open(stack) for _ in range(2)]
+    newcomer: RawSocket | None = None
+    try:
+        for sock in (sender, other):
+            assert (await sock.join(topic, presence))["status"] == "ok"
+        for event, payload in (
+            ("broadcast", '{"type":"broadcast","event":"bad","payload":{"t":"\\ud800"}}'),
+            ("presence", '{"type":"presence","event":"track","payload":{"t":"\\ud800"}}'),
+        ):
+            sender.ref += 1
+            await sender.ws.send(
+                '{"topic":"'
+                + topic
+                + '","event":"'
+                + event
+                + '","payload":'
+                + payload
+                + ',"ref":"'
+                + str(sender.ref)
+                + '","join_ref":null}'
+            )
+        newcomer = await RawSocket.open(stack)
+        assert (await newcomer.join(topic, presence))["status"] == "ok"
+        await newcomer.next(lambda f: f["event"] == "presence_state", timeout=10)
+        await newcomer.send(topic, "broadcast", {"type": "broadcast", "event": "after", "payload": {"n": 1}})
+        got = await other.next(lambda f: f["event"] == "broadcast", timeout=10)
+        assert got["payload"]["event"] == "after"  # the good one arrived, the bad one never did
+        await health(stack)
+    finally:
+        for sock in (sender, other, newcomer):
+            if sock is not None:
+                with contextlib.suppress(Exception):
+                    await sock.close()
