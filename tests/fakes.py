@@ -535,3 +535,25 @@ class MemorySessions:
 
     def clear(self) -> None:
         self.session = None
+
+
+def one_ticket_desk(messages: int) -> tuple[FakeRemote, FakeUser, str]:
+    """A fake server with an agent, a customer and one ticket holding ``messages`` customer messages; the agent and
+    the ticket's id."""
+    server = FakeRemote()
+    agent = server.add_user("agent", "Ann Agent")
+    customer = server.add_user("customer", "Carl Customer")
+    tid = server.add_ticket(customer, agent)
+    for i in range(messages):
+        server.write(
+            "messages",
+            {
+                "id": str(uuid.uuid4()),
+                "ticket_id": tid,
+                "sender_id": customer.id,
+                "content": f"message {i}",
+                "is_internal": False,
+                "created_at": server.stamp(),
+            },
+        )
+    return server, agent, tid

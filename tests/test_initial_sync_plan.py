@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import uuid
 import warnings
 from pathlib import Path
 
@@ -19,28 +18,13 @@ from sync import RemoteConfig, SyncEngine, events
 from sync.cache import Cache
 from sync.clock import Clock
 from sync.errors import RetryableError
-from tests.fakes import FakeRemote, MemorySessions
+from tests.fakes import FakeRemote, MemorySessions, one_ticket_desk
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def _desk(messages: int) -> tuple[FakeRemote, str, str]:
-    server = FakeRemote()
-    agent = server.add_user("agent", "Ann Agent")
-    customer = server.add_user("customer", "Carl Customer")
-    tid = server.add_ticket(customer, agent)
-    for i in range(messages):
-        server.write(
-            "messages",
-            {
-                "id": str(uuid.uuid4()),
-                "ticket_id": tid,
-                "sender_id": customer.id,
-                "content": f"message {i}",
-                "is_internal": False,
-                "created_at": server.stamp(),
-            },
-        )
+    server, agent, _ = one_ticket_desk(messages)
     return server, agent.email, agent.password
 
 

@@ -6,7 +6,6 @@ and a server without it must still be synced (pages of ``sync_<table>``).
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from sync import RemoteConfig, SyncEngine
 from sync.clock import Clock
 from sync.errors import RetryableError
 from tests.conftest import create_user
-from tests.fakes import FakeRemote, MemorySessions
+from tests.fakes import FakeRemote, MemorySessions, one_ticket_desk
 from tests.stackproc import StackProcess
 from tests.test_sync_support import seed_ticket
 
@@ -56,22 +55,7 @@ def test_sync_batch_shows_what_sync_messages_shows_and_refuses_the_rest(stack: S
 
 
 async def test_a_server_without_sync_batch_is_pulled_in_pages_of_sync_tables(tmp_path: Path) -> None:
-    server = FakeRemote()
-    agent = server.add_user("agent", "Ann Agent")
-    customer = server.add_user("customer", "Carl Customer")
-    tid = server.add_ticket(customer, agent)
-    for i in range(1500):
-        server.write(
-            "messages",
-            {
-                "id": str(uuid.uuid4()),
-                "ticket_id": tid,
-                "sender_id": customer.id,
-                "content": f"message {i}",
-                "is_internal": False,
-                "created_at": server.stamp(),
-            },
-        )
+    server, agent, _ = one_ticket_desk(1500)
     asked: list[str] = []
 
     async def no_such_function(table: str, after: tuple[int, int], max_rows: int = 10_000) -> list[dict[str, Any]]:

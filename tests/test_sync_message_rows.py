@@ -6,7 +6,6 @@ refused to anon (and granted to nobody else), and a server without it must still
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from sync.decisions import canonical_ts
 from sync.errors import RetryableError
 from sync.models import MESSAGE_ROW
 from tests.conftest import create_user
-from tests.fakes import FakeRemote, MemorySessions
+from tests.fakes import MemorySessions, one_ticket_desk
 from tests.stackproc import StackProcess
 from tests.test_sync_support import seed_ticket, sql
 
@@ -104,22 +103,7 @@ def test_sync_message_rows_shows_what_sync_batch_shows_as_arrays(stack: StackPro
 
 
 async def test_a_server_without_sync_message_rows_is_pulled_in_pages_of_objects(tmp_path: Path) -> None:
-    server = FakeRemote()
-    agent = server.add_user("agent", "Ann Agent")
-    customer = server.add_user("customer", "Carl Customer")
-    tid = server.add_ticket(customer, agent)
-    for i in range(1500):
-        server.write(
-            "messages",
-            {
-                "id": str(uuid.uuid4()),
-                "ticket_id": tid,
-                "sender_id": customer.id,
-                "content": f"message {i}",
-                "is_internal": False,
-                "created_at": server.stamp(),
-            },
-        )
+    server, agent, tid = one_ticket_desk(1500)
     asked: list[tuple[int, int]] = []
 
     async def no_such_function(after: tuple[int, int], max_rows: int = 10_000) -> list[list[Any]]:
