@@ -40,6 +40,21 @@ async def _protocol(app: Any) -> tuple[CoalescingWebSocketProtocol, RecordingTra
     return protocol, transport
 
 
+def _accepting_app() -> tuple[Any, asyncio.Event, list[dict[str, Any]]]:
+    """An ASGI app that accepts the websocket and stays; the event is set once accepted, the scopes it got."""
+    accepted = asyncio.Event()
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await receive()
+        await send({"type": "websocket.accept"})
+        accepted.set()
+        await asyncio.sleep(10)
+
+    return app, accepted, scopes
+
+
 def _frames(data: bytes) -> list[tuple[int, bytes]]:
     """(opcode, payload) of unmasked server frames with payloads under 126 bytes."""
     out = []
@@ -52,16 +67,7 @@ def _frames(data: bytes) -> list[tuple[int, bytes]]:
 
 
 async def test_send_many_writes_text_and_binary_frames_in_order_in_one_write() -> None:
-    accepted = asyncio.Event()
-    scopes: list[dict[str, Any]] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scopes.append(scope)
-        await receive()
-        await send({"type": "websocket.accept"})
-        accepted.set()
-        await asyncio.sleep(10)
-
+    app, accepted, scopes = _accepting_app()
     protocol, transport = await _protocol(app)
     await asyncio.wait_for(accepted.wait(), 5)
     await asyncio.sleep(0)  # the handshake's response leaves on the next tick
@@ -177,16 +183,7 @@ async def test_the_writer_without_the_extension_sends_frame_by_frame_and_a_gone_
 
 
 async def test_send_now_writes_at_once_and_refuses_while_paused() -> None:
-    accepted = asyncio.Event()
-    scopes: list[dict[str, Any]] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scopes.append(scope)
-        await receive()
-        await send({"type": "websocket.accept"})
-        accepted.set()
-        await asyncio.sleep(10)
-
+    app, accepted, scopes = _accepting_app()
     protocol, transport = await _protocol(app)
     await asyncio.wait_for(accepted.wait(), 5)
     await asyncio.sleep(0)
@@ -276,16 +273,7 @@ async def test_a_burst_to_a_socket_is_written_at_once_only_up_to_a_bound_then_th
     """One capture delivery writes frame after frame without yielding, and the transport pauses only after the
     tick's flush: `send_now` wrote a whole burst into the coalescing buffer, past the outbox's caps, so a client
     that does not read was never dropped and the stack's memory grew with every frame (found by the review)."""
-    accepted = asyncio.Event()
-    scopes: list[dict[str, Any]] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scopes.append(scope)
-        await receive()
-        await send({"type": "websocket.accept"})
-        accepted.set()
-        await asyncio.sleep(10)
-
+    app, accepted, scopes = _accepting_app()
     protocol, transport = await _protocol(app)
     await asyncio.wait_for(accepted.wait(), 5)
     await asyncio.sleep(0)
