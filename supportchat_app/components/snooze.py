@@ -32,6 +32,12 @@ def presets(now: datetime) -> list[tuple[str, datetime]]:
     ]
 
 
+def at_click(text: str) -> datetime:
+    """The wake-up time of the preset called ``text``, from now (the menu may have been drawn hours ago: the ticket
+    header is drawn again only when what it shows changed, components/pane_keys.py)."""
+    return dict(presets(datetime.now().astimezone()))[text]
+
+
 class SnoozeButton(ui.button):
     def __init__(self, engine: SyncEngine, ticket_id: str, on_done: Callable[[], None]) -> None:
         self.engine, self.ticket_id, self.on_done = engine, ticket_id, on_done
@@ -42,10 +48,10 @@ class SnoozeButton(ui.button):
         super().__init__(label, icon="snooze")
         self.props('flat no-caps dense data-testid="snooze"').mark("snooze")
         with self, ui.menu().props('data-testid="snooze-menu"'):
-            for text, when in presets(datetime.now().astimezone()):
-                ui.menu_item(text, on_click=lambda w=when: self.snooze(w)).props(f'data-testid="snooze-{text}"').mark(
-                    f"snooze-{text}"
-                )
+            for text, _ in presets(datetime.now().astimezone()):  # the time itself is taken at the click
+                ui.menu_item(text, on_click=lambda t=text: self.snooze(at_click(t))).props(
+                    f'data-testid="snooze-{text}"'
+                ).mark(f"snooze-{text}")
             ui.menu_item("Until the customer replies", on_click=lambda: self.snooze(None)).mark("snooze-reply")
             ui.menu_item("Pick a time…", on_click=self._pick).mark("snooze-pick")
             if snoozed:

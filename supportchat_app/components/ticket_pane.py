@@ -18,7 +18,7 @@ from supportchat_app.components.canned_picker import CannedPicker, picker_button
 from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
 from supportchat_app.components.composer import Composer
 from supportchat_app.components.mentions import MentionPicker
-from supportchat_app.components.pane_keys import HeaderKey, footer_key, header_key
+from supportchat_app.components.pane_keys import HeaderKey, footer_key, header_key, staff_header_key
 from supportchat_app.components.sla_badge import calendar_of, sla_badge
 from supportchat_app.components.snooze import SnoozeButton
 from supportchat_app.components.tags import TagEditor
@@ -72,7 +72,10 @@ class TicketPane(ui.column):
     def refresh_header(self) -> None:
         self.ticket = self.engine.cache.ticket(self.ticket_id) or self.ticket
         ticket = self.ticket
-        key = header_key(ticket, staff=self.staff, name_of=self.name_of)
+        if self.staff:
+            key = staff_header_key(ticket, self.engine, me=self.user.id, name_of=self.name_of)
+        else:
+            key = header_key(ticket, staff=False, name_of=self.name_of)
         if key is not None and key == self._header_key:
             return  # drawn already, identical
         self._header_key = key
@@ -109,7 +112,13 @@ class TicketPane(ui.column):
                     sla_badge(ws.sla_of([self.ticket_id]).get(self.ticket_id), long=True, calendar=calendar_of(ws))
                     self.tag_editor = TagEditor(self.engine, self.ticket_id)
                     ui.space()
-                    SnoozeButton(self.engine, self.ticket_id, on_done=self.refresh_header)
+                    SnoozeButton(self.engine, self.ticket_id, on_done=self.redraw_header)
+
+    def redraw_header(self) -> None:
+        """Draw the header again even if its key is unchanged: after the agent used one of its controls, whose
+        element may show a choice the cache did not take."""
+        self._header_key = None
+        self.refresh_header()
 
     def _controls(self, ticket: Ticket) -> None:
         ui.select(
@@ -149,14 +158,14 @@ class TicketPane(ui.column):
             self.engine.commands.update_ticket(self.ticket_id, **changes)
         except ValueError as exc:
             ui.notify(fmt.plain_error(exc, "change the ticket"), type="negative")
-        self.refresh_header()
+        self.redraw_header()
 
     def _act(self, action: Callable[[str], Ticket]) -> None:
         try:
             action(self.ticket_id)
         except ValueError as exc:
             ui.notify(fmt.plain_error(exc, "change the assignee"), type="negative")
-        self.refresh_header()
+        self.redraw_header()
 
     def show_viewers(self, viewers: tuple[str, ...]) -> None:
         self.viewers = tuple(viewers)
