@@ -4,7 +4,9 @@
 - on random threads (customers, agents, an admin, internal notes, deleted messages, equal timestamps, tickets
   before and after their first response) it answers exactly what the first version's two aggregates answer;
 - a new message's recompute reads the tail of its thread, not every message of it (each message's insert runs it,
-  so a long thread made every insert slower; realtime's insert-to-delivery latency starts with that insert).
+  so a long thread made every insert slower; realtime's insert-to-delivery latency starts with that insert);
+- its statement is planned once and reused (20261205000210_sla_inputs_generic_plan.sql), not planned again for
+  every message: the plans ``auto_explain`` reports for it take the ids as a parameter, never as a constant.
 
 The threads are written with triggers off (``session_replication_role = replica``, so ``created_at`` is the
 test's and nothing is recomputed) inside a transaction that is rolled back: the shared database keeps nothing.
@@ -13,6 +15,7 @@ test's and nothing is recomputed) inside a transaction that is rolled back: the 
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -123,3 +126,29 @@ def test_a_new_message_reads_the_thread_tail_not_the_thread(stack: StackProcess,
     assert rows == [(base + timedelta(seconds=299),)]
     read = after[0] - before[0]
     assert read <= 20, f"{read} message tuples read for one ticket's inputs: the whole thread, not its tail"
+
+
+def test_the_inputs_statement_is_planned_once_not_per_message(
+    stack: StackProcess, people: dict[str, list[str]]
+) -> None:
+    customer = people["customer"][0]
+    plans: list[str] = []
+    with psycopg.connect(stack.db_url) as conn:
+        conn.execute("set local session_replication_role = replica")
+        tickets = [_ticket(conn, customer, "normal", None) for _ in range(3)]
+        conn.execute("load 'auto_explain'")
+        for setting, value in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_format", "text")):
+            conn.execute(f"set local auto_explain.{setting} = {value}")
+        conn.execute("set local client_min_messages = log")
+        conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+        for ticket in tickets * 3:  # past the plan cache's five custom plans, too
+            conn.execute("select * from private.sla_inputs(array[%s]::uuid[])", (ticket,))
+        conn.rollback()
+    mine = [plan for plan in plans if "Index Scan using tickets_pkey" in plan]
+    assert len(mine) == 9, plans
+    for plan in mine:
+        cond = re.search(r"Index Cond: \(id = ANY \((.*?)\)\)", plan)
+        assert cond is not None, plan
+        # a constant here means the statement was planned for this call's ids (a custom plan, made per message)
+        assert cond[1] == "$1", f"planned for this call's ids: {cond[0]}"
+        assert "Bitmap" not in plan and "Seq Scan" not in plan, plan
