@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nicegui import Client, core
+from nicegui import Client, core, ui
 
 from supportchat_app.components.inbox_list import InboxList
+from supportchat_app.components.inbox_pane import FIRST_ROWS, INBOX_LIMIT
 from supportchat_app.pages import workspace as workspace_page
 from tests.conftest import Users, create_user
 from tests.stackproc import StackProcess
@@ -34,10 +35,12 @@ pytestmark = pytest.mark.timeout(240)
 SHELL_ROW = re.compile(r'data-testid="shell-row" data-ticket-id="([0-9a-f-]+)"')
 
 
-async def _get(user: Any, path: str) -> tuple[list[tuple[bytes, bool]], list[tuple[bytes, bytes]]]:
+async def _get(
+    user: Any, path: str, log: list[str] | None = None
+) -> tuple[list[tuple[bytes, bool]], list[tuple[bytes, bytes]]]:
     """GET ``path`` through the app's ASGI stack with this browser's cookies: the body messages as sent, each with
     whether a list element existed in any page at that moment (the page not yet built: none did), and the
-    response headers."""
+    response headers. ``log`` gets a "chunk" entry as each body message is sent."""
     cookie = "; ".join(f"{k}={v}" for k, v in user.http_client.cookies.items())
     scope = {
         "type": "http",
@@ -45,9 +48,9 @@ async def _get(user: Any, path: str) -> tuple[list[tuple[bytes, bool]], list[tup
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
+        "path": path.partition("?")[0],
+        "raw_path": path.partition("?")[0].encode(),
+        "query_string": path.partition("?")[2].encode(),
         "root_path": "",
         "headers": [(b"host", b"test"), (b"cookie", cookie.encode()), (b"accept", b"text/html")],
         "client": ("127.0.0.1", 5000),
@@ -76,6 +79,8 @@ async def _get(user: Any, path: str) -> tuple[list[tuple[bytes, bool]], list[tup
                 for e in c.elements.values()
             )
             chunks.append((message["body"], built))
+            if log is not None:
+                log.append("chunk")
 
     await core.app(scope, receive, send)
     return chunks, headers
@@ -106,6 +111,51 @@ async def test_the_first_rows_go_out_before_the_page_is_built(
         # the simulated browser runs that page as it would any other: the live list shows the shell's rows
         await page.open("/")
         await page.should_see("Streamed 2", retries=WAIT)
+
+
+async def test_the_first_chunk_queries_only_the_rows_it_shows(
+    app_data: Path, users: Users, stack: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the first byte only the shell's rows are queried (the inbox's first FIRST_ROWS tickets); the whole
+    list the pane holds (up to INBOX_LIMIT: its count line, keyboard steps, more rows on scroll) is queried while
+    the page is built, after the first chunk went out."""
+    agent = create_user(stack.db_url, "agent")
+    ids = [
+        seed_ticket(stack.db_url, users.customer, agent, f"Many {i}", [(users.customer, f"hi {i}", False)])
+        for i in range(FIRST_ROWS + 5)
+    ]
+    async with running_app() as page:
+        await sign_in(page, agent)
+        engine = engine_of(page)
+        await eventually(engine.cache.initial_sync_done, "the first sync done")
+        await eventually(lambda: engine.cache.count("tickets") >= len(ids), "every ticket cached")
+        log: list[str] = []
+        original = engine.workspace.inbox
+        earlier: set[str] = set()  # the pages before the one asked for (their timers query lists too)
+
+        def inbox(f: Any, now: Any = None, limit: int = 200) -> Any:
+            if ui.context.client.id not in earlier:
+                log.append(f"inbox {limit}")
+            return original(f, now, limit)
+
+        monkeypatch.setattr(engine.workspace, "inbox", inbox)
+        earlier.update(Client.instances)
+        chunks, _ = await _get(page, "/", log)
+        first = chunks[0][0].decode()
+        assert len(SHELL_ROW.findall(first)) == FIRST_ROWS  # the shell: the list's first rows
+        before = log[: log.index("chunk")]
+        assert before == [f"inbox {FIRST_ROWS}"], f"queried before the first byte: {before}"
+        after = log[log.index("chunk") :]
+        assert f"inbox {INBOX_LIMIT}" in after, f"the pane's whole list was not queried: {log}"
+        document = b"".join(c for c, _ in chunks).decode()
+        assert f"{len(ids)} tickets" in document  # the count line counts the whole list
+        # a ticket opened by its link below the first rows: the whole list first, its row drawn in the shell
+        below = next(t for t in ids if t not in SHELL_ROW.findall(first))
+        log.clear()
+        earlier.update(Client.instances)
+        chunks, _ = await _get(page, f"/?t={below}", log)
+        assert below in SHELL_ROW.findall(chunks[0][0].decode())
+        assert log[: log.index("chunk")] == [f"inbox {FIRST_ROWS}", f"inbox {INBOX_LIMIT}"]
 
 
 async def test_a_page_that_fails_while_built_shows_the_error_page_without_the_shell(
