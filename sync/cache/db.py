@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sync import events
-from sync.cache import cancel_file, context, history, reads, settings, staging, workspace, writes
+from sync.cache import bulk_triggers, cancel_file, context, history, reads, settings, staging, workspace, writes
 from sync.cache.avatar_deletes import AvatarDeletes
 from sync.cache.edit_drafts import EditDrafts
 from sync.cache.files import Store, delete_store, open_store
@@ -469,7 +470,8 @@ class Cache:
         if table == "messages":
             rows = history.overlay(conn, rows)  # queued edits/deletes stay on top (sync/cache/history.py)
             landed = history.landing_tombstones(conn, rows)
-            applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
+            with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES) if initial else nullcontext():
+                applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
             history.drop_revisions_of_tombstones(conn, rows)
             applied.dropped_files += history.drop_text(conn, landed, self.me, writes.now_ts())
             applied.dropped += [d.message_id for d in landed]
@@ -477,7 +479,8 @@ class Cache:
             for ticket_id, ids in history.apply_revisions(conn, rows).items():
                 applied.messages[ticket_id] = (ids, False)
         elif table == "tickets":
-            previous = writes.apply_tickets(conn, rows)
+            with bulk_triggers.set_aside(conn, bulk_triggers.TICKETS) if initial else nullcontext():
+                previous = writes.apply_tickets(conn, rows)  # the initial sync: finish_initial_sync redoes theirs
             applied.tickets = {str(r["id"]) for r in rows}
             applied.backfill = [
                 str(r["id"]) for r in rows if needs_backfill(previous.get(str(r["id"])), r, messages_synced)

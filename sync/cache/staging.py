@@ -46,7 +46,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sync.cache import history, writes
+from sync.cache import bulk_triggers, history, writes
 from sync.cache.id_lists import IN_LIST, as_param
 from sync.models import MESSAGE_ROW
 
@@ -261,7 +261,8 @@ def move(conn: sqlite3.Connection, me: str) -> tuple[set[str], list[str], list[s
         )
     ]
     conn.execute("drop index messages_thread")
-    conn.execute(_MOVE)
+    with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES):  # a no-op per row here (sync/cache/bulk_triggers.py)
+        conn.execute(_MOVE)
     conn.execute(_THREAD_INDEX)
     files = history.drop_text(conn, landed, me, writes.now_ts())
     conn.execute(
