@@ -65,13 +65,16 @@ class CoalescingTransport:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._pending_bytes = 0  # their total: asked before every direct frame (send_now), so kept, not summed
         self._scheduled = False
         self.flushes = 0  # writes handed to the real transport (tests count them)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
-        self._pending.append(bytes(data))
+        chunk = bytes(data)
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
@@ -87,6 +90,7 @@ class CoalescingTransport:
             return
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending.clear()
+        self._pending_bytes = 0
         if self._transport.is_closing():
             return  # the peer is gone or we closed: asyncio would only log a warning per write
         self.flushes += 1
@@ -98,10 +102,11 @@ class CoalescingTransport:
 
     def abort(self) -> None:
         self._pending.clear()
+        self._pending_bytes = 0
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(len(chunk) for chunk in self._pending)
+        return self._transport.get_write_buffer_size() + self._pending_bytes
 
     def __getattr__(self, name: str) -> Any:
         # everything else (is_closing, get_extra_info, pause_reading, resume_reading, ...) is the real one's
