@@ -19,6 +19,7 @@ from nicegui import events, ui
 from supportchat_app import fmt
 from supportchat_app.components.attachment_view import attach_files
 from supportchat_app.components.bubble import DayHeader, MessageBubble
+from supportchat_app.components.isolated import Isolated
 from supportchat_app.components.message_actions import MessageActions
 from supportchat_app.components.receipts import ThreadReceipts
 from sync import hops
@@ -76,7 +77,8 @@ class ThreadView(ui.element):
         with self:
             # first child = lowest on screen: the browser's instant echo of a message being sent
             self.echo = ui.element("div").classes("w-full")
-            self.live = ui.column().classes("w-full gap-3 pt-1")
+            with Isolated():  # a new bubble re-renders the live chunk, not the page (components/isolated.py)
+                self.live = ui.column().classes("w-full gap-3 pt-1").props('data-testid="thread-live"')
         self.top: ui.element | None = None
         self._load_page(initial=True)
 
@@ -120,7 +122,7 @@ class ThreadView(ui.element):
         last_day = fmt.day_of(messages[-1].created_at)
         if self.top_header is not None and last_day == self.top_day:
             self.top_header.delete()  # the day continues into this older page; its header moves up
-        with self:
+        with self, Isolated():  # a change in its bubbles re-renders only this page (components/isolated.py)
             page = ui.column().classes("w-full gap-3")
         first_header = self._render_into(page, messages, previous_day=None)
         self.top_header, self.top_day = first_header, fmt.day_of(messages[0].created_at)
