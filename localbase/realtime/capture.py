@@ -51,7 +51,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from localbase import hops
-from localbase.realtime.filters import Binding
+from localbase.realtime.filters import Binding, Condition
 from localbase.realtime.hub import Channel, Hub
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
 from localbase.realtime.rls import Checks, Group, RlsChecker, Visible, check_function, check_function_name
@@ -81,6 +81,23 @@ class Event:
     targets: list[tuple[Channel, list[int]]]
     xid: int = 0  # the transaction's (32-bit, from the WAL)
     errors: dict[int, str] = field(default_factory=dict)  # channel uid -> the error it gets instead of the row
+
+
+Verdicts = dict[tuple[str, str, str, str], bool]  # condition key -> whether the change's record meets it
+
+
+def _matches(conditions: list[Condition], subject: dict[str, Any], verdicts: Verdicts) -> bool:
+    """Every condition holds for `subject`; a typed condition's verdict is asked once per change (by its key)."""
+    for cond in conditions:
+        key = cond.key
+        if key is None:
+            verdict = cond.matches(subject)
+        else:
+            known = verdicts.get(key)
+            verdict = verdicts[key] = cond.matches(subject) if known is None else known
+        if not verdict:
+            return False
+    return True
 
 
 def _commit_timestamp(tx: Transaction) -> str:
@@ -318,8 +335,9 @@ class Capture:
                 cursor[relation.oid] += 1
             subject = old if change.kind == "DELETE" else record
             ids_of: dict[Channel, list[int]] = {}
+            verdicts: Verdicts = {}  # per change: one verdict per distinct condition
             for channel, binding in candidates:
-                if all(c.matches(subject) for c in binding.conditions):
+                if not binding.conditions or _matches(binding.conditions, subject, verdicts):
                     ids = ids_of.setdefault(channel, [])
                     if binding.id not in ids:
                         ids.append(binding.id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -41,6 +42,15 @@ class Condition:
     raw_values: list[str]
     typname: str = ""
     values: list[Any] = field(default_factory=list)  # typed JSON values, filled in by the channel join
+    # (column, op, type, typed values as JSON) once typed: conditions with equal keys give every record the same
+    # verdict, so the capture asks one of them per change (100 channels of one ticket share one filter)
+    key: tuple[str, str, str, str] | None = None
+
+    def set_type(self, typname: str, values: list[Any]) -> None:
+        """The column's type and the values PostgreSQL cast to it (the channel join), and the condition's key."""
+        self.typname = typname
+        self.values = values
+        self.key = (self.column, self.op, typname, json.dumps(values, sort_keys=True))
 
     def matches(self, record: dict[str, Any]) -> bool:
         if self.column not in record:

@@ -84,5 +84,4 @@ async def _type_conditions(pool: AsyncConnectionPool, schema: str, table: str, b
             except psycopg.Error as exc:
                 reason = exc.diag.message_primary or str(exc)
                 raise BindingError(f"invalid filter value for {cond.column} ({typname}): {reason}") from None
-            cond.typname = typname
-            cond.values = values
+            cond.set_type(typname, values)

@@ -111,3 +111,54 @@ async def test_the_hop_trace_stamps_a_frame_queued_before_the_socket_writes_it(m
     )
     await capture._deliver(None, [event])  # type: ignore[arg-type]
     assert order == ["frame_queued", "written"]
+
+
+async def test_one_verdict_per_distinct_filter_and_change_and_each_channel_still_gets_its_own(monkeypatch: Any) -> None:
+    """100 channels of one ticket (half with the same `ticket_id=eq.` filter) asked that filter once per change."""
+    import datetime as dt
+
+    from localbase.realtime.capture import Capture
+    from localbase.realtime.filters import Condition, parse_binding
+    from localbase.realtime.hub import Hub
+    from localbase.realtime.pgoutput import Change, Column, Relation, Transaction
+
+    calls: list[str] = []
+    real_matches = Condition.matches
+
+    def counting(self: Condition, record: dict[str, Any]) -> bool:
+        calls.append(self.raw_values[0])
+        return real_matches(self, record)
+
+    monkeypatch.setattr(Condition, "matches", counting)
+    hub = Hub()
+    capture = Capture("postgresql://unused", hub)
+    capture._types[25] = ("text", "text")  # known: no catalog query
+    relation = Relation(7, "public", "messages", "d", (Column("id", 25, True), Column("ticket_id", 25, False)))
+    capture.decoder.relations[7] = relation
+    expected: dict[Channel, list[int]] = {}
+    for i in range(110):
+        raw: dict[str, Any] = {"event": "INSERT", "schema": "public", "table": "messages"}
+        if i % 2 == 0 or i >= 100:
+            raw["filter"] = "ticket_id=eq.t1" if i < 100 else "ticket_id=eq.t2"  # t2: another ticket's channels
+        binding = parse_binding(raw)
+        for cond in binding.conditions:
+            cond.set_type("text", list(cond.raw_values))
+        channel = Channel(Outbox("1.0.0", lambda reason: None), f"realtime:c{i}", "1", {"sub": f"u{i}"})
+        channel.bindings.append(binding)
+        hub.pg_channels.add(channel)
+        if i < 100:
+            expected[channel] = [binding.id]
+    untyped = parse_binding({"event": "INSERT", "schema": "public", "table": "messages", "filter": "id=eq.m2"})
+    untyped.conditions[0].values = ["m2"]  # typed without a key (as an older caller would): asked every time
+    odd = Channel(Outbox("1.0.0", lambda reason: None), "realtime:odd", "1", {"sub": "odd"})
+    odd.bindings.append(untyped)
+    hub.pg_channels.add(odd)
+    now = dt.datetime.now(dt.UTC)
+    tx = Transaction(1, now, [Change("INSERT", 7, ["m1", "t1"]), Change("INSERT", 7, ["m2", "t2"])])
+    events = await capture._events(None, [tx])  # type: ignore[arg-type]
+    assert [e.record for e in events] == [{"id": "m1", "ticket_id": "t1"}, {"id": "m2", "ticket_id": "t2"}]
+    first, second = ({ch: ids for ch, ids in e.targets} for e in events)
+    assert first == expected  # the 50 unfiltered and the 50 filtered on t1; not t2's, not the odd one
+    assert len(second) == 50 + 10 + 1 and odd in second  # the unfiltered, t2's ten, and the odd one (id m2)
+    # per change: t1's filter once, t2's once, the key-less one every time it is asked
+    assert sorted(calls) == sorted(["t1", "t2", "m2"] * 2), calls
