@@ -99,12 +99,18 @@ class _Progress:
             remaining, self.pending = await self.pending, None
             self.total = None if remaining is None else remaining + self.done - held
 
-    def drop(self) -> None:
-        """The pull ended without needing the counts (an error): stop asking."""
-        if self.pending is not None and not self.pending.done():
-            self.pending.cancel()
-        elif self.pending is not None and not self.pending.cancelled():
-            self.pending.exception()  # retrieved: no "never retrieved" warning
+    async def drop(self) -> None:
+        """The pull ended without needing the counts (an error, a sign-out, the app closing): stop asking, and
+        wait until the questions are over. Left running, a count could still be opening its connection when
+        the engine closes its HTTP client, and the socket opened then was never closed (a ResourceWarning
+        at a random later moment; the counts are asked all at once, so many connections open together)."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        pending.cancel()
+        await asyncio.wait({pending})  # raises nothing of the counts'; a cancellation of this pull still goes
+        if not pending.cancelled():
+            pending.exception()  # retrieved: no "never retrieved" warning
 
 
 class Puller:
@@ -147,7 +153,7 @@ class Puller:
                     continue
                 await self._pull_table(table, result, initial, backfill, progress)
         finally:
-            progress.drop()
+            await progress.drop()
         await self._settings()
         if staff and self.snapshots_due:
             await self._pull_snapshots(result)
