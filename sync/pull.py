@@ -62,7 +62,16 @@ PREFETCH = 8  # pages fetched ahead of the writer
 INITIAL_BATCH = 100_000
 INITIAL_CHUNK = 10_000
 INITIAL_PREFETCH = 3  # pages of up to 10,000 rows (``Remote.pull_batch``): ~15 MB of rows each
+# the tables after the messages, downloaded while the staged messages move (seconds of the writer alone at 1M):
+# up to 8 pages each (the read markers are most of it, ~6 MB per page of 10,000)
+AHEAD_PREFETCH = 8
 _NO_FUNCTION = frozenset({"PGRST202", "42883"})  # PostgREST / PostgreSQL: no such function (an older server)
+
+
+def _tables(staff: bool) -> list[str]:
+    """The tables a pull brings, in order: the workspace and message revisions are staff business (RLS shows
+    customers nothing)."""
+    return [t for t in ORDER if staff or (t not in CURSOR_TABLES and t != "message_revisions")]
 
 
 def _after(row: Any) -> tuple[int, int]:
@@ -124,6 +133,8 @@ class Puller:
         self.snapshots_due = True
         self.batches = True  # the initial sync asks for pages of 10,000 (False: the server has no sync_batch)
         self.message_rows = True  # ... of messages as arrays (False: the server has no sync_message_rows)
+        # the running pull's tables fetched ahead of their turn (the initial sync's move): queue and fetcher
+        self._ahead: dict[str, tuple[asyncio.Queue[_Page], asyncio.Future[None]]] = {}
 
     async def pull(
         self,
@@ -146,14 +157,15 @@ class Puller:
             await self.cache.begin_staging()
         progress = await self._plan(staff) if initial else _Progress()
         backfill: set[str] = set()
+        self._ahead = {}
         try:
-            for table in ORDER:
-                # the workspace and message revisions are staff business (RLS shows customers nothing)
-                if (table in CURSOR_TABLES or table == "message_revisions") and not staff:
-                    continue
+            for table in _tables(staff):
                 await self._pull_table(table, result, initial, backfill, progress)
         finally:
             await progress.drop()
+            for table, (_, fetcher) in list(self._ahead.items()):  # the pull ended before their turn
+                await self._stop(table, fetcher)
+            self._ahead = {}
         await self._settings()
         if staff and self.snapshots_due:
             await self._pull_snapshots(result)
@@ -203,9 +215,8 @@ class Puller:
     async def _pull_table(
         self, table: str, result: PullResult, initial: bool, backfill: set[str], progress: _Progress
     ) -> None:
-        pages: asyncio.Queue[_Page] = asyncio.Queue(INITIAL_PREFETCH if initial else PREFETCH)
-
-        fetcher = asyncio.ensure_future(self._fetch_all(table, pages, initial))
+        ahead = self._ahead.pop(table, None)
+        pages, fetcher = ahead if ahead is not None else self._fetcher(table, initial)
         done = held = 0  # rows applied; of them, in the initial sync's transaction not committed yet
         waiting = Applied()  # what the held rows changed, announced once they are committed
         try:
@@ -240,12 +251,25 @@ class Puller:
                 if ended:
                     break
             if initial and table == "messages":  # the staged rows into the cache's table (sync/cache/staging.py)
+                # the next tables download while the writer moves (their cursors are read before the move starts:
+                # the writer thread takes work in order)
+                staff = self.cache.role in STAFF_ROLES
+                for later in _tables(staff)[_tables(staff).index(table) + 1 :]:
+                    self._ahead[later] = self._fetcher(later, initial, AHEAD_PREFETCH)
                 self._announce(await self.cache.unstage(), backfill)
             if initial:
                 await progress.settle(result.rows)
                 self.emit(events.SyncProgress(done, done, table, progress.overall))  # this phase is complete
         finally:
             await self._stop(table, fetcher)
+
+    def _fetcher(
+        self, table: str, initial: bool, depth: int | None = None
+    ) -> tuple[asyncio.Queue[_Page], asyncio.Future[None]]:
+        """A table's pages, fetched ahead into a queue of ``depth`` pages (by default what the writer keeps up
+        with)."""
+        pages: asyncio.Queue[_Page] = asyncio.Queue(depth or (INITIAL_PREFETCH if initial else PREFETCH))
+        return pages, asyncio.ensure_future(self._fetch_all(table, pages, initial))
 
     async def _between(self) -> None:
         if self.between is not None:

@@ -1,0 +1,103 @@
+"""The tables after the messages download while the initial sync's staged messages move (issue 15, sync/pull.py):
+at a million messages the move is seconds of the writer thread alone, with the network and the server idle, and
+the read markers (180,000 on the bench's desk) waited behind it. What must hold: the next tables are asked for
+before the move ends, their pages are applied after it (the cache ends complete), and a pull that fails during
+the move leaves no download running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sync import RemoteConfig, SyncEngine
+from sync.cache import Applied, Cache
+from sync.clock import Clock
+from sync.errors import RetryableError
+from tests.fakes import FakeRemote, MemorySessions, one_ticket_desk
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def _open(server: FakeRemote, path: Path) -> SyncEngine:
+    return await SyncEngine.open(
+        RemoteConfig("http://fake.invalid", "anon-key"),
+        path,
+        remote=server,
+        sessions=MemorySessions(),
+        clock=Clock(wall=server.clock, random=lambda: 0.0),
+    )
+
+
+def _asked_for(server: FakeRemote, table: str) -> asyncio.Event:
+    """Set once ``table``'s first page is asked for."""
+    asked = asyncio.Event()
+    plain = server.pull
+
+    async def pull(t: str, after: tuple[int, int], max_rows: int = 1000) -> list[dict[str, Any]]:
+        if t == table:
+            asked.set()
+        return await plain(t, after, max_rows)
+
+    server.pull = pull  # type: ignore[method-assign]
+    return asked
+
+
+async def test_the_read_markers_are_asked_for_while_the_messages_move(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, agent, _ = one_ticket_desk(2500)
+    asked = _asked_for(server, "ticket_reads")
+    plain_unstage = Cache.unstage
+    waited: list[bool] = []
+
+    async def unstage(self: Cache) -> Applied:
+        if not waited:  # the move (the first call) goes on only once the next tables' download has started
+            await asyncio.wait_for(asked.wait(), 30)
+            waited.append(True)
+        return await plain_unstage(self)
+
+    monkeypatch.setattr(Cache, "unstage", unstage)
+    engine = await _open(server, tmp_path / "e")
+    try:
+        await engine.sign_in(agent.email, agent.password)
+        await asyncio.wait_for(engine.sync_once(), 90)
+        assert waited == [True]
+        assert engine.cache.count("messages") == 2500 and engine.cache.initial_sync_done()
+        assert engine.cache.count("ticket_reads") == len(server.tables["ticket_reads"])
+    finally:
+        await engine.close()
+
+
+async def test_a_move_that_fails_stops_the_downloads_ahead_and_the_next_pull_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, agent, _ = one_ticket_desk(1200)
+    asked = _asked_for(server, "ticket_reads")
+    plain_unstage = Cache.unstage
+    failed: list[bool] = []
+
+    async def unstage(self: Cache) -> Applied:
+        if not failed:
+            await asyncio.wait_for(asked.wait(), 30)
+            failed.append(True)
+            raise RetryableError("disk I/O error")
+        return await plain_unstage(self)
+
+    monkeypatch.setattr(Cache, "unstage", unstage)
+    engine = await _open(server, tmp_path / "e")
+    try:
+        await engine.sign_in(agent.email, agent.password)
+        with pytest.raises(RetryableError):
+            await engine.sync_once()
+        assert failed == [True]
+        # nothing of the pull is left running: every task but this test's own is done
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and "fetch_all" in repr(t)]
+        assert others == []
+        await asyncio.wait_for(engine.sync_once(), 90)  # the next pull continues and ends complete
+        assert engine.cache.count("messages") == 1200 and engine.cache.initial_sync_done()
+    finally:
+        await engine.close()
