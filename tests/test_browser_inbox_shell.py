@@ -19,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from supportchat_app.components import inbox_shell
 from tests.appproc import AppProcess
 from tests.conftest import create_user
 from tests.stackproc import StackProcess
@@ -48,11 +49,30 @@ def _ids(driver: WebDriver, selector: str) -> list[str]:
     )
 
 
-def _blocked_load(driver: WebDriver, app: AppProcess) -> None:
+# the framework's stylesheets (NiceGUI's document imports them): the shell is drawn the same without them
+FRAMEWORK_CSS = [
+    "*/static/quasar.important.prod.css",
+    "*/static/quasar.unimportant.prod.css",
+    "*/static/fonts.css",
+    "*/static/nicegui.css",
+]
+# every element of the shell as drawn: its box and the styles that show
+DRAWN_JS = """
+return [...document.querySelectorAll('#sc-inbox-shell, #sc-inbox-shell *')].map((e) => {
+  const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+  return [e.tagName, e.className, r.x, r.y, r.width, r.height, s.color, s.backgroundColor, s.fontFamily, s.fontSize,
+    s.fontWeight, s.lineHeight, s.visibility, s.display].join('|');
+});
+"""
+
+
+def _blocked_load(driver: WebDriver, app: AppProcess, also: list[str] | None = None) -> None:
     """Load the inbox with NiceGUI's script blocked: what shows is what painted before the framework started."""
-    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/static/nicegui.js"]})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/static/nicegui.js", *(also or [])]})
     driver.get(app.url + "/")
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.readyState === 'complete' && document.fonts.status === 'loaded'")
+    )
 
 
 def _live_load(driver: WebDriver, app: AppProcess, count: int) -> None:
@@ -120,11 +140,20 @@ def test_shell_paints_real_escaped_rows_before_the_app_and_goes_when_it_mounts(
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SHOTS / "inbox-shell-light.png"))
+    # the first chunk holds none of the framework's stylesheets (they follow the rows): the shell brings the few
+    # rules its rows use (components/shell_base.py), and is drawn the same without the framework's as with them
+    drawn = driver.execute_script(DRAWN_JS)
+    _blocked_load(driver, app, FRAMEWORK_CSS)
+    assert _ids(driver, SHELL_ROWS) == live
+    assert driver.execute_script(DRAWN_JS) == drawn
 
     # the app mounts: the shell is gone in the same task, the live rows are the ones it showed
     _live_load(driver, app, 3)
     assert not driver.find_elements("css selector", "#sc-inbox-shell")
     assert _ids(driver, ROWS) == live
+    # the framework's stylesheets came after the shell, its cascade as ever: the header as tall as the shell's
+    header = driver.execute_script("return document.querySelector('.q-header').getBoundingClientRect().height")
+    assert abs(header - inbox_shell.HEADER_PX) <= 1, f"the page's layout changed: header {header} px"
     driver.save_screenshot(str(SHOTS / "inbox-mounted-light.png"))
 
     # dark mode: the shell follows the saved setting before Quasar starts

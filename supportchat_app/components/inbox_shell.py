@@ -20,10 +20,10 @@ next vsync and the rows paint. In 20 loads at load ~3: the rows painted first in
 
 Where: ``position: fixed`` at the list's place. The list's place depends on the sidebar above it (its saved
 views), so the component stores its rectangle in ``localStorage`` each time it mounts and the shell's inline
-script reads it back before the rows are parsed; a first-ever load uses the server's estimate from the number
-of sidebar entries. The same script sets Quasar's ``body--dark`` class when the app is dark (the saved
-setting, or the system's when none), which the theme's dark colours hang on and which Quasar keeps when it
-starts: the shell is right in light and dark mode.
+script, right after the rows, reads it back (the shell stays hidden until it did, so no frame shows the rows
+elsewhere); a first-ever load uses the server's estimate from the number of sidebar entries. The same script
+sets Quasar's ``body--dark`` class when the app is dark (the saved setting, or the system's when none), which the
+theme's dark colours hang on and which Quasar keeps when it starts: the shell is right in light and dark mode.
 
 Safety: every text is user data (subjects, customer names, previews, tag names): each is escaped with
 ``html.escape`` (quotes too), a tag colour is used only when it is ``#rgb``/``#rrggbb``, class names come from
@@ -62,7 +62,8 @@ CUSTOMER_TOP_PX = 130
 HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
 CSS = f"""
-#{SHELL_ID} {{ position: fixed; inset: 0; z-index: 1; pointer-events: none; overflow: hidden; }}
+#{SHELL_ID} {{ position: fixed; inset: 0; z-index: 1; pointer-events: none; overflow: hidden; visibility: hidden; }}
+#{SHELL_ID}.sc-placed {{ visibility: visible; }}
 #{SHELL_ID} .sc-shell-head {{ height: {HEADER_PX}px; background: var(--sc-panel);
   border-bottom: 1px solid var(--sc-line); }}
 #{SHELL_ID} .sc-shell-pane {{ position: absolute; top: {HEADER_PX}px; bottom: 0; left: var(--sc-shell-left, 0px);
@@ -157,8 +158,10 @@ def saved_dark() -> bool | None:
 def shell_html(
     rows: Sequence[dict[str, Any]], *, entries: int | None, selected: str = "", dark: bool | None = None
 ) -> str:
-    """The shell: its inline script (place and dark mode, before the rows are parsed) and the rows. ``entries``:
-    the agent's sidebar entries, None for a customer's page."""
+    """The shell: the rows, then its inline script (place and dark mode; the shell is hidden until it ran). The
+    script follows the rows so that nothing stops the parser before them (a script pauses it and it may yield to a
+    frame right after: the rows then came a frame later). ``entries``: the agent's sidebar entries, None for a
+    customer's page."""
     estimate = CUSTOMER_TOP_PX if entries is None else STAFF_TOP_PX + ENTRY_PX * entries
     script = (
         "(()=>{const s=document.documentElement.style;let r=null;"
@@ -167,13 +170,14 @@ def shell_html(
         "if(r){s.setProperty('--sc-shell-left',r.left+'px');s.setProperty('--sc-shell-width',r.width+'px');}"
         f"const d={json.dumps(dark)};"
         "if(d===true||(d===null&&matchMedia('(prefers-color-scheme: dark)').matches))"
-        "document.body.classList.add('body--dark');})();"
+        "document.body.classList.add('body--dark');"
+        f"document.getElementById({json.dumps(SHELL_ID)}).classList.add('sc-placed');}})();"
     )
     body = "".join(row_html(r, selected=selected) for r in rows)
     return (
-        f"<script>{script}</script>"
         f'<div id="{SHELL_ID}" aria-hidden="true"><div class="sc-shell-head"></div>'
         f'<div class="sc-shell-pane"><div class="sc-inbox-list">{body}</div></div></div>'
+        f"<script>{script}</script>"
         f'<link rel="stylesheet" href="{PAINT_CSS}">'
     )
 

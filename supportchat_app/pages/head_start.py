@@ -4,17 +4,22 @@ bench `inbox_5k`: first paint).
 Why: NiceGUI answers a page only once its function has built every element (the workspace: header, sidebar,
 filters, dialogs, the list — 60-70 ms of server time on a quiet machine, hundreds when it is busy), so the first
 byte, and with it the server-rendered rows of components/inbox_shell.py, waited for all of it. Here the page's
-response is streamed: its first chunk is NiceGUI's own document start (doctype, head, the title and the framework's
-stylesheets, rendered by NiceGUI for an empty page), the styles the rows use and the shell with the first rows —
-queried from the cache in a few ms, the same rows the list gets (``inbox_pane.first_rows``, which the pane then
-reuses instead of querying again). The browser parses and paints those while the server builds the page; the
-second chunk is the page NiceGUI rendered, from its import map on (what precedes it was sent already).
+response is streamed: its first chunk is NiceGUI's own document start (doctype, head, the title; rendered by NiceGUI
+for an empty page) up to its stylesheets, the styles the rows use (components/shell_base.py: the few framework
+rules they need, scoped to the shell) and the shell with the first rows — queried from the cache in a few ms, the
+same rows the list gets (``inbox_pane.first_rows``, which the pane then reuses instead of querying again). The
+browser parses and paints those while the server builds the page; the second chunk is NiceGUI's stylesheets (its
+``<style>`` of ``@import``s: Quasar, fonts, its own) and the page NiceGUI rendered, from its import map on (what
+precedes it was sent already). Those stylesheets were in the first chunk until the eighth pass: render-blocking,
+some 4,000 rules parsed, indexed and matched before the rows' first frame, and the shell's placing script waited
+for them (bench inbox_5k, same-minute A/B at load 12-19: median first paint 132-238 against 208-340 ms).
 
 How the HTML parser takes the second part: it arrives after ``<body>`` was opened, so the head's remaining
-elements (the import map, NiceGUI's inline scripts, the page's ``addStyle`` calls, module preloads, Tailwind's
-style) are inserted into the body, where each does the same: scripts run in order, the import map precedes every
-module script, styles apply wherever they are; the repeated ``</head>`` and ``<body>`` tags are ignored. The
-title is the first ``<title>`` element, so a page title other than the empty page's is set by a one-line script
+elements (NiceGUI's stylesheets, the import map, NiceGUI's inline scripts, the page's ``addStyle`` calls, module
+preloads, Tailwind's style) are inserted into the body, where each does the same: scripts run in order, the
+import map precedes every module script, styles apply wherever they are (the framework's elements are drawn only
+once its scripts ran, after them); the repeated ``</head>`` and ``<body>`` tags are ignored. The title is the
+first ``<title>`` element, so a page title other than the empty page's is set by a one-line script
 (JSON-escaped). If NiceGUI's document start ever differed from the empty page's in anything else, that start's
 elements are repeated in the body (harmless duplicates) rather than lost.
 
@@ -42,7 +47,7 @@ from starlette.responses import StreamingResponse
 
 from supportchat_app import theme
 from supportchat_app.backend import Workspace
-from supportchat_app.components import inbox_list, inbox_pane, inbox_shell, sla_badge
+from supportchat_app.components import inbox_list, inbox_pane, inbox_shell, shell_base, sla_badge
 from supportchat_app.components.inbox_pane import FirstRows, first_rows
 from supportchat_app.state import InboxState
 from sync import LocalUser
@@ -52,6 +57,8 @@ log = logging.getLogger(__name__)
 # with the shell (not the bench's element rows); "0": the page as one response (the same-run comparison)
 ENABLED = inbox_pane.SHELL and not inbox_pane.ELEMENT_ROWS and os.environ.get("SUPPORTCHAT_INBOX_STREAM") != "0"
 SPLIT = '<script type="importmap">'  # NiceGUI's document: its stylesheets before this, its scripts from here
+STYLE = "<style>"  # NiceGUI's document start: its stylesheets (the @imports of Quasar, fonts, its own) from here
+LAYERS = re.compile(r"@layer [\w\s,-]+;")  # their first statement: the order of NiceGUI's cascade layers
 TITLE = re.compile(r"<title>.*?</title>", re.S)
 HEADERS = {"Cache-Control": "no-store", "X-NiceGUI-Content": "page"}  # as NiceGUI's own page responses
 
@@ -133,26 +140,34 @@ def respond(
         # here, not in the page function: NiceGUI's empty page is a Client of its own, and creating one inside
         # the page's client context left the page's element tree broken in the browser (Vue recursed forever)
         start = document_start(request)
-        if start is None:  # not the document this relies on: the page as NiceGUI renders it, in one piece
+        base = shell_base.style(start) if start is not None else None
+        if start is None or base is None or STYLE not in start:  # not the document this relies on: in one piece
             yield _page(request, client, "", build)
             return
-        yield start + _styles() + "</head><body>" + shell
+        cut = start.index(STYLE)  # NiceGUI's stylesheets: after the rows (shell_base has what they need)
+        # but the order of its cascade layers first: styles added to the head later (Tailwind's, the page's) come
+        # before the body's in document order, and the first statement naming a layer fixes where it ranks
+        layers = LAYERS.search(start, cut)
+        order = f"<style>{layers.group(0)}</style>" if layers is not None else ""
+        yield start[:cut] + order + base + _styles() + "</head><body>" + shell
         for _ in range(HOPS):  # the first chunk is on the socket before the build holds the loop
             await asyncio.sleep(0)
-        yield _page(request, client, start, build)
+        yield _page(request, client, start, build, styles=start[cut:])
 
     return StreamingResponse(body(), media_type="text/html; charset=utf-8", headers=HEADERS)
 
 
-def _page(request: Request, client: Client, start: str, build: Callable[[], None]) -> str:
+def _page(request: Request, client: Client, start: str, build: Callable[[], None], styles: str = "") -> str:
+    """The page ``build`` makes, from where ``start`` (sent ahead) left off, after ``styles`` (NiceGUI's
+    stylesheets, held back from the first chunk)."""
     try:
         with client:
             build()
         binding._refresh_step()  # as NiceGUI does before rendering a page
-        return _rest(start, bytes(client.build_response(request, client.status_code).body).decode())
+        return styles + _rest(start, bytes(client.build_response(request, client.status_code).body).decode())
     except Exception as e:  # what NiceGUI's page wrapper does with a page that raised
         client.handle_exception(e)
-        return (REMOVE_SHELL if start else "") + _rest(start, _error_page(request, e))
+        return (REMOVE_SHELL if start else "") + styles + _rest(start, _error_page(request, e))
 
 
 def _error_page(request: Request, e: Exception) -> str:
