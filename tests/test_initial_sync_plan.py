@@ -121,14 +121,15 @@ async def test_a_pull_that_fails_waits_until_no_count_is_asking(tmp_path: Path) 
     its counts, which went on for another step of the event loop: the engine then closed its HTTP client while
     they were still opening connections, and a socket opened then was never closed (ResourceWarnings of
     "unclosed transport" in the app tests; the counts are asked all at once, so many connections at a time).
-    When the pull returns, no count is running any more."""
+    When the pull returns, no count is running any more; and they are asked one at a time, on one connection."""
     server, email, password = _desk(10)
-    asking = 0
+    asking = most = 0
     stuck = asyncio.Event()  # never set: every count stays in flight until cancelled
 
     async def slow_count(table: str, after: tuple[int, int]) -> int:
-        nonlocal asking
+        nonlocal asking, most
         asking += 1
+        most = max(most, asking)
         try:
             await stuck.wait()
             return 0
@@ -148,5 +149,6 @@ async def test_a_pull_that_fails_waits_until_no_count_is_asking(tmp_path: Path) 
         with pytest.raises(RetryableError):
             await engine.sync_once()
         assert asking == 0, f"{asking} counts still asking after the pull gave up"
+        assert most == 1, f"{most} counts asked at once"
     finally:
         await engine.close()
