@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import html.parser
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from nicegui import binding, helpers
 
 from supportchat_app import speedups
-from supportchat_app.components import inbox_shell
+from supportchat_app.components import inbox_shell, shell_base
 from supportchat_app.components.inbox_list import row_data
 from sync.models import Ticket
 from sync.workspace_rows import Tag, TicketSla
@@ -156,3 +157,18 @@ def test_speedups_answer_as_nicegui_does() -> None:
     loose = Model()
     loose.value = 7
     assert loose.value == 7 and target.value == 5
+
+
+def test_the_shells_framework_rules_come_from_nicegui_and_stay_scoped(tmp_path: Any, monkeypatch: Any) -> None:
+    start = '<style>@import url("/p/_nicegui/9/static/fonts.css") layer(base);</style>'
+    css = shell_base.style(start)
+    assert css is not None and "url(/p/_nicegui/9/static/fonts/" in css  # the font files addressed from the page
+    rules = re.sub(r"@font-face\s*\{[^}]*\}", "", css[len("<style>") : -len("</style>")])
+    selectors = [sel.strip() for sel in re.findall(r"([^{}]+)\{", rules)]
+    outside = [s for s in selectors if "#sc-inbox-shell" not in s and not s.startswith(".nicegui-error-popup")]
+    assert selectors and not outside, outside  # nothing of the page outside the shell is restyled
+    assert shell_base.style("<style></style>") is None  # not NiceGUI's document: no streaming
+    shell_base._css.cache_clear()
+    monkeypatch.setattr(shell_base, "STATIC", tmp_path / "missing")
+    assert shell_base.style(start) is None  # files unreadable: the page in one piece, not a broken response
+    shell_base._css.cache_clear()

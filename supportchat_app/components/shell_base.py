@@ -20,6 +20,7 @@ priority colours (fmt.AVATAR_COLORS, inbox_list's STATUS_COLORS and PRIORITY_COL
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from pathlib import Path
 
@@ -27,6 +28,8 @@ import nicegui
 
 from supportchat_app import fmt
 from supportchat_app.components import inbox_list
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(nicegui.__file__).parent / "static"
 SHELL = "#sc-inbox-shell"
@@ -101,8 +104,13 @@ def _css(base: str) -> str:
 
 def style(document_start: str) -> str | None:
     """The ``<style>`` of these rules for a page whose NiceGUI document start is ``document_start`` (None: not the
-    start expected, no fonts.css import to find the static files by)."""
+    start expected, no fonts.css import to find the static files by, or the files unreadable: the page is then
+    sent in one piece, its stylesheets ahead of the rows)."""
     found = IMPORT.search(document_start)
     if found is None:
         return None
-    return f"<style>{_css(found.group(1))}</style>"
+    try:
+        return f"<style>{_css(found.group(1))}</style>"
+    except OSError:
+        log.warning("NiceGUI's static files could not be read: the workspace is not streamed", exc_info=True)
+        return None
