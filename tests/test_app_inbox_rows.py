@@ -74,6 +74,22 @@ async def test_first_rows_then_more_on_scroll_and_one_change_rebuilds_one_row(
         pane = _pane(page)
         slas = engine_of(page).workspace.sla_of(ids)
         await eventually(lambda: all(pane.rows[t][0].sla == slas.get(t) for t in ids), "the rows drawn with their SLA")
+        # ... and the customer's picture, which every row shows: the shared customer may have one (an earlier test set
+        # it), and its download arriving after the rows were taken redrew every row (seen once, at load ~10)
+        avatars = engine_of(page).avatars
+        await eventually(
+            lambda: (
+                engine_of(page).cache.avatar_url(users.customer.id) is None
+                or avatars.file(users.customer.id) is not None
+            ),
+            "the customer's picture downloaded, if she has one",
+            60,
+        )
+        await eventually(
+            lambda: all(pane.rows[t][0].picture == avatars.file(users.customer.id) for t in ids),
+            "the rows drawn with the customer's picture",
+            60,
+        )
         before = _rows(page)
         shown = {k: v[0] for k, v in pane.rows.items()}
         sql(
