@@ -65,6 +65,11 @@ INITIAL_PREFETCH = 3  # pages of up to 10,000 rows (``Remote.pull_batch``): ~15 
 # the tables after the messages, downloaded while the staged messages move (seconds of the writer alone at 1M):
 # up to 8 pages each (the read markers are most of it, ~6 MB per page of 10,000)
 AHEAD_PREFETCH = 8
+# the tables fetched ahead while the staged messages move: only those whose pages keep the newer of two rows (read
+# markers keep the later time). The other tables' upserts take a row as it comes, so a page fetched before the move
+# and applied after it would undo a live change applied meanwhile (a tag renamed by another agent came back with
+# its old name until the next pull)
+AHEAD_TABLES = frozenset({"ticket_reads"})
 _NO_FUNCTION = frozenset({"PGRST202", "42883"})  # PostgREST / PostgreSQL: no such function (an older server)
 
 
@@ -216,6 +221,14 @@ class Puller:
                 return None
         return total
 
+    def _fetch_ahead(self, table: str) -> None:
+        """The read markers download while the writer moves the staged messages (their cursors are read before
+        the move starts: the writer thread takes work in order; AHEAD_TABLES says why only they)."""
+        staff = self.cache.role in STAFF_ROLES
+        for later in _tables(staff)[_tables(staff).index(table) + 1 :]:
+            if later in AHEAD_TABLES:
+                self._ahead[later] = self._fetcher(later, True, AHEAD_PREFETCH)
+
     async def _pull_table(
         self, table: str, result: PullResult, initial: bool, backfill: set[str], progress: _Progress
     ) -> None:
@@ -255,11 +268,7 @@ class Puller:
                 if ended:
                     break
             if initial and table == "messages":  # the staged rows into the cache's table (sync/cache/staging.py)
-                # the next tables download while the writer moves (their cursors are read before the move starts:
-                # the writer thread takes work in order)
-                staff = self.cache.role in STAFF_ROLES
-                for later in _tables(staff)[_tables(staff).index(table) + 1 :]:
-                    self._ahead[later] = self._fetcher(later, initial, AHEAD_PREFETCH)
+                self._fetch_ahead(table)
                 self._announce(await self.cache.unstage(), backfill)
             if initial:
                 await progress.settle(result.rows)

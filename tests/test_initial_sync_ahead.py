@@ -8,6 +8,8 @@ the move leaves no download running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -99,5 +101,51 @@ async def test_a_move_that_fails_stops_the_downloads_ahead_and_the_next_pull_fin
         assert others == []
         await asyncio.wait_for(engine.sync_once(), 90)  # the next pull continues and ends complete
         assert engine.cache.count("messages") == 1200 and engine.cache.initial_sync_done()
+    finally:
+        await engine.close()
+
+
+async def test_a_live_change_during_the_move_is_not_undone_by_a_page_fetched_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review's finding on the first version, which fetched every later table ahead: a tag renamed by another
+    agent during the move came in live, and then the tags page fetched before the rename, applied after the move,
+    put the old name back until the next pull. Only tables whose pages keep the newer row are fetched ahead."""
+    server, agent, _ = one_ticket_desk(1200)
+    tag = str(uuid.uuid4())
+    stamp = server.stamp()
+    server.write(
+        "tags",
+        {
+            "id": tag,
+            "name": "old name",
+            "color": "#123456",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "deleted_at": None,
+        },
+    )
+    asked = _asked_for(server, "tags")
+    plain_unstage = Cache.unstage
+    renamed: list[bool] = []
+
+    async def unstage(self: Cache) -> Applied:
+        if not renamed:
+            # give a download ahead of the tags its chance to fetch the old row (it never comes when tags wait
+            # their turn, so this wait runs out then)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asked.wait(), 1)
+            server.write("tags", {"id": tag, "name": "new name", "updated_at": server.stamp()})  # by another agent
+            await self.apply_live({"tags": [dict(server.tables["tags"][tag])]})  # realtime brings it
+            renamed.append(True)
+        return await plain_unstage(self)
+
+    monkeypatch.setattr(Cache, "unstage", unstage)
+    engine = await _open(server, tmp_path / "e")
+    try:
+        await engine.sign_in(agent.email, agent.password)
+        await asyncio.wait_for(engine.sync_once(), 90)
+        assert renamed == [True] and engine.cache.initial_sync_done()
+        assert [r["name"] for r in engine.cache.workspace.rows("tags")] == ["new name"]
     finally:
         await engine.close()
