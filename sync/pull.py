@@ -14,10 +14,10 @@ progress bar and the change events follow the commits (what they announce surviv
 commit naming the tickets, not one per ticket), messages are staged in a file of their own and moved into the
 cache at the end of their phase (sync/cache/staging.py: no index work per row; previews and tombstones go in at
 once), the search index is built once at the end (``Cache.finish_initial_sync``),
-and a per-row progress total is asked of the server (``sync_count``, RLS applied; while the first tables
-download, awaited before the first figure) and added to what the cache already holds, so the bar of a resumed
-sync continues where the killed one stopped. Between the start and the end of an initial sync, search does not
-find the messages pulled so far. The initial sync's messages come as arrays (``sync_message_rows``), bound as
+and a per-row progress total is asked of the server (``sync_counts``: every table in one request, RLS applied; while
+the first tables download, awaited before the first figure) and added to what the cache already holds, so the bar of
+a resumed sync continues where the killed one stopped. Between the start and the end of an initial sync, search does
+not find the messages pulled so far. The initial sync's messages come as arrays (``sync_message_rows``), bound as
 they are.
 
 Two things the cursor cannot show are handled explicitly:
@@ -36,7 +36,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from sync import events, scope
@@ -45,7 +44,7 @@ from sync.cache.db import TABLES as ORDER
 from sync.cache.db import Applied
 from sync.errors import SyncError
 from sync.models import STAFF_ROLES
-from sync.remote import BATCH_TABLES, PAGE, Remote
+from sync.remote import BATCH_TABLES, PAGE, CountAsk, Remote
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
@@ -190,33 +189,37 @@ class Puller:
         (``_Progress.settle`` waits for it): on a million-row desk its counts took seconds before the first
         page was asked for (issue 15)."""
         progress = _Progress()
-        # the questions, not their coroutines: a coroutine made here and never awaited (this loop cut short by a
-        # failed read or a sign-out) would be reported as such
-        asks: list[Callable[[], Awaitable[int]]] = []
+        asks: list[CountAsk] = []
         for table in ORDER:
             if table in CURSOR_TABLES and not staff:
                 continue
             progress.done += await self.cache.acount(table)
             cursor = await self.cache.cursor(table)
-            asks.append(
-                partial(self.remote.count_scoped, table, cursor, self._since)
-                if self._since is not None and table in scope.SCOPED_TABLES
-                else partial(self.remote.count, table, cursor)
-            )
+            scoped = self._since is not None and table in scope.SCOPED_TABLES
+            asks.append(CountAsk(table, cursor, self._since if scoped else None))
         progress.pending = asyncio.ensure_future(self._remaining(asks))
         return progress
 
-    @staticmethod
-    async def _remaining(asks: list[Callable[[], Awaitable[int]]]) -> int | None:
-        # one after another, on one connection: asked together they opened a connection each (~15 at once), and
-        # a pull cut short then left some of those sockets never closed ("unclosed transport" ResourceWarnings in
-        # the app tests, traced to these requests; not seen again once they were asked in turn). In turn they
-        # take about what the largest (messages) takes alone, and still run while the first tables download.
+    async def _remaining(self, asks: list[CountAsk]) -> int | None:
+        """The server's rows still to pull, all tables in one request (``Remote.counts``): asked one request per
+        table, together they opened a connection each (~15 at once, and a pull cut short left some of those
+        sockets never closed), and in turn they held the first progress figure for ~15 round trips. A server
+        without ``sync_counts`` is asked table by table; one without counts at all gives None (the bar runs by
+        table instead)."""
+        try:
+            return sum(await self.remote.counts(asks))
+        except SyncError as exc:
+            if exc.code not in _NO_FUNCTION:
+                log.info("no row count for the progress bar: %s", exc)
+                return None
         total = 0
         for ask in asks:
             try:
-                total += await ask()
-            except SyncError as exc:  # a server without sync_count: the bar runs by table instead
+                if ask.since is not None:
+                    total += await self.remote.count_scoped(ask.table, ask.after, ask.since)
+                else:
+                    total += await self.remote.count(ask.table, ask.after)
+            except SyncError as exc:
                 log.info("no row count for the progress bar: %s", exc)
                 return None
         return total

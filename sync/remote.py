@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -49,6 +49,15 @@ PAGE = 1000
 BATCH = 10_000  # rows per ``pull_batch`` (the initial sync's pages)
 BATCH_TABLES = frozenset({"profiles", "tickets", "messages", "ticket_reads"})  # what sync_batch serves
 DOWNLOAD_CHUNK = 256 * 1024
+
+
+class CountAsk(NamedTuple):
+    """One table's question for the initial sync's progress total: its rows past ``after`` (and, for a partial
+    sync, within the scope that starts at ``since``)."""
+
+    table: str
+    after: tuple[int, int]
+    since: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,7 @@ class Remote(Protocol):
         self, table: str, after: tuple[int, int], since: str, max_rows: int = PAGE
     ) -> list[dict[str, Any]]: ...
     async def count_scoped(self, table: str, after: tuple[int, int], since: str) -> int: ...
+    async def counts(self, asks: Sequence[CountAsk]) -> list[int]: ...
     async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]: ...
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
@@ -408,6 +418,17 @@ class SupabaseRemote:
         params = {"table_name": table, "since": since, "after_xid": after[0], "after_id": after[1]}
         res = await self.call(lambda c: c.rpc("sync_count_scoped", params).execute())
         return int(res.data or 0)
+
+    async def counts(self, asks: Sequence[CountAsk]) -> list[int]:
+        """``count``/``count_scoped`` of every table in one request (``rpc sync_counts``, migration
+        20261205000500; RLS applies to each): the answers in the order asked."""
+        params = {
+            "asks": [
+                {"table": a.table, "after_xid": a.after[0], "after_id": a.after[1], "since": a.since} for a in asks
+            ]
+        }
+        res = await self.call(lambda c: c.rpc("sync_counts", params).execute())
+        return [int(n) for n in res.data or []]
 
     async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
         """The server's full-text search (RLS applies): subject and message hits, newest first."""

@@ -22,7 +22,7 @@ from typing import Any
 from sync.cache.writes import message_values
 from sync.errors import AuthError, PermanentError, RetryableError, SyncError
 from sync.live import ChangeHandler, StateHandler
-from sync.remote import PAGE, Tokens
+from sync.remote import PAGE, CountAsk, Tokens
 from sync.session import StoredSession
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
@@ -298,6 +298,17 @@ class FakeRemote:
 
     async def count_scoped(self, table: str, after: tuple[int, int], since: str) -> int:
         return len(await self.pull_scoped(table, after, since, len(self.tables[table]) + 1))
+
+    async def counts(self, asks: Sequence[CountAsk]) -> list[int]:
+        """Every table's count in one call, as ``rpc sync_counts`` does: each answered by this server's own
+        ``count``/``count_scoped`` (so a test replacing those changes these answers too)."""
+        self.calls.append("counts")
+        return [
+            await (
+                self.count_scoped(a.table, a.after, a.since) if a.since is not None else self.count(a.table, a.after)
+            )
+            for a in asks
+        ]
 
     async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
         return []

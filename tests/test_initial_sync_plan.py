@@ -150,5 +150,28 @@ async def test_a_pull_that_fails_waits_until_no_count_is_asking(tmp_path: Path) 
             await engine.sync_once()
         assert asking == 0, f"{asking} counts still asking after the pull gave up"
         assert most == 1, f"{most} counts asked at once"
+        assert server.calls.count("counts") == 1  # every table's count in one request (rpc sync_counts)
     finally:
         await engine.close()
+
+
+async def test_a_server_without_sync_counts_is_asked_table_by_table(tmp_path: Path) -> None:
+    """A server from before migration 20261205000500 has sync_count but no sync_counts: the total still comes,
+    from one request per table, so the bar is per row from its first event."""
+    server, email, password = _desk(40)
+
+    async def no_counts(asks: object) -> list[int]:
+        raise RetryableError("Could not find the function public.sync_counts", code="PGRST202")
+
+    server.counts = no_counts  # type: ignore[method-assign,assignment]
+    engine = await _open(server, tmp_path / "e")
+    progress: list[events.SyncProgress] = []
+    try:
+        await engine.sign_in(email, password)
+        engine.subscribe(lambda e: progress.append(e) if isinstance(e, events.SyncProgress) else None)
+        await engine.sync_once()
+        assert engine.cache.count("messages") == 40 and engine.cache.initial_sync_done()
+    finally:
+        await engine.close()
+    assert progress and all(p.overall is not None for p in progress)
+    assert [p.overall for p in progress if p.phase == "messages"][-1] == 1.0
