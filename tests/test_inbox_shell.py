@@ -172,3 +172,13 @@ def test_the_shells_framework_rules_come_from_nicegui_and_stay_scoped(tmp_path: 
     monkeypatch.setattr(shell_base, "STATIC", tmp_path / "missing")
     assert shell_base.style(start) is None  # files unreadable: the page in one piece, not a broken response
     shell_base._css.cache_clear()
+
+
+def test_the_framework_rules_kept_per_base_are_bounded() -> None:
+    """The static base comes from the page NiceGUI rendered for the request, and so from its X-Forwarded-Prefix
+    header (review): a client sending a new prefix on every request must not grow the process's memory."""
+    shell_base._css.cache_clear()
+    for i in range(40):
+        assert shell_base.style(f'<style>@import url("/p{i}/_nicegui/9/static/fonts.css") layer(base);</style>')
+    assert shell_base._css.cache_info().currsize <= 8
+    shell_base._css.cache_clear()

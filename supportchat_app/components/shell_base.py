@@ -94,7 +94,7 @@ def _faces(fonts_css: str, base: str) -> str:
     return "".join(faces).replace("url(fonts/", f"url({base}/fonts/")
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)  # one per static base URL; bounded, as the base follows a request header
 def _css(base: str) -> str:
     important = (STATIC / "quasar.important.prod.css").read_text()
     unimportant = (STATIC / "quasar.unimportant.prod.css").read_text()

@@ -67,6 +67,7 @@ HEADERS = {"Cache-Control": "no-store", "X-NiceGUI-Content": "page"}  # as NiceG
 HOPS = 12
 
 _starts: dict[tuple[str, str], str] = {}  # (X-Forwarded-Prefix, root path) -> NiceGUI's document start
+STARTS_KEPT = 8  # the prefix is a request header: a client sending a new one each time must not grow this without end
 
 
 def document_start(request: Request) -> str | None:
@@ -80,6 +81,8 @@ def document_start(request: Request) -> str | None:
         if SPLIT not in html:
             log.warning("NiceGUI's page no longer has %s: the workspace is not streamed", SPLIT)
             return None
+        if len(_starts) >= STARTS_KEPT:
+            _starts.clear()
         found = _starts[key] = html[: html.index(SPLIT)]
     return found
 
