@@ -20,7 +20,7 @@ import pytest
 from sync import RemoteConfig, SyncEngine, events, pull
 from sync.cache import Cache, staging
 from sync.clock import Clock
-from tests.fakes import FakeRemote, FakeUser, MemorySessions
+from tests.fakes import MemorySessions, one_ticket_desk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -114,22 +114,7 @@ async def test_the_initial_sync_commits_per_batch_and_announces_only_what_is_sto
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pull, "INITIAL_BATCH", 2500)
-    server = FakeRemote()
-    agent: FakeUser = server.add_user("agent", "Ann Agent")
-    customer = server.add_user("customer", "Carl Customer")
-    tid = server.add_ticket(customer, agent)
-    for i in range(10_000):  # ten pages
-        server.write(
-            "messages",
-            {
-                "id": str(uuid.uuid4()),
-                "ticket_id": tid,
-                "sender_id": customer.id,
-                "content": f"message {i}",
-                "is_internal": False,
-                "created_at": server.stamp(),
-            },
-        )
+    server, agent, _ = one_ticket_desk(10_000)  # ten pages
     plain_pull = server.pull
 
     async def one_page_at_a_time(table: str, after: tuple[int, int], max_rows: int = 1000) -> list[dict[str, Any]]:
