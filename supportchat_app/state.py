@@ -128,17 +128,31 @@ class ComposerState:
 
 @dataclass
 class TypingState:
-    """Who is typing in the open ticket, expiring a few seconds after their last keystroke broadcast."""
+    """Who is typing in the open ticket, expiring a few seconds after their last keystroke broadcast.
+
+    A signal carries the server's clock when it was minted (``at``, canonical text: comparing the text compares
+    the instants). A message of theirs written at or after it is what they were typing, and ends the indicator;
+    one written before it (an older message re-synced or edited) does not: they are typing something new."""
 
     expires: dict[str, tuple[str, float]] = field(default_factory=dict)  # user_id -> (name, deadline)
+    since: dict[str, str] = field(default_factory=dict)  # user_id -> the server's clock of their last signal
     on_change: Callable[[], None] = _noop
 
-    def typing(self, user_id: str, name: str, now: float, ttl: float = 4.0) -> None:
+    def typing(self, user_id: str, name: str, now: float, ttl: float = 4.0, at: str | None = None) -> None:
         self.expires[user_id] = (name, now + ttl)
+        if at is None:
+            self.since.pop(user_id, None)
+        else:
+            self.since[user_id] = at
         self.on_change()
 
-    def stopped(self, user_id: str) -> None:
-        """Their message arrived: they are done typing it."""
+    def stopped(self, user_id: str, written: str | None = None) -> None:
+        """A message of theirs arrived, written at ``written`` (canonical; None: unknown): unless it is older
+        than their last signal, they are done typing it."""
+        since = self.since.get(user_id)
+        if since is not None and written is not None and written < since:
+            return
+        self.since.pop(user_id, None)
         if self.expires.pop(user_id, None) is not None:
             self.on_change()
 
@@ -148,4 +162,5 @@ class TypingState:
 
     def clear(self) -> None:
         self.expires.clear()
+        self.since.clear()
         self.on_change()

@@ -103,6 +103,7 @@ class Typing(Event):
     ticket_id: str
     user_id: str
     name: str
+    at: str | None = None  # the server's clock when the signal was minted (canonical), None from older servers
 
 
 class EventHub:

@@ -179,10 +179,10 @@ class RealtimeLink:
 
     # --- presence and typing on a per-ticket private channel -----------------------------------------
 
-    async def _signal(self, ticket_id: str, signal: str, after: str | None = None) -> None:
+    async def _signal(self, ticket_id: str, signal: str, after: str | None = None, *, known: bool = True) -> None:
         args: dict[str, Any] = {"ticket_id": ticket_id, "signal": signal}
-        if signal == TYPING_EVENT:
-            args["after"] = after  # the 3-argument overload (migration 20261202000500)
+        if signal == TYPING_EVENT and known:
+            args["after"] = after  # the 3-argument overload (migration 20261202000500); without: no `after`
         await self.remote.call(lambda c: c.rpc("ticket_signal", args).execute())
 
     async def watch(
@@ -289,9 +289,12 @@ class RealtimeLink:
         res = await self.remote.call(lambda c: c.rpc("ticket_viewers", {"ticket": ticket_id}).execute())
         return [dict(r) for r in res.data or []]
 
-    async def typing(self, ticket_id: str, me: Mapping[str, Any], after: str | None = None) -> None:
+    async def typing(
+        self, ticket_id: str, me: Mapping[str, Any], after: str | None = None, *, known: bool = True
+    ) -> None:
         """Say "typing" on a watched ticket, after your message ``after`` (your newest there, None: none);
-        the engine throttles (one throttle, in Presence.send_typing)."""
+        ``known=False`` when this device may not hold your newest message (its first sync): the signal then
+        names none and is never judged stale. The engine throttles (one throttle, in Presence.send_typing)."""
         if ticket_id not in self._watched:
             return
-        await self._signal(ticket_id, TYPING_EVENT, after)
+        await self._signal(ticket_id, TYPING_EVENT, after, known=known)

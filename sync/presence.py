@@ -8,7 +8,8 @@ engine (``SyncEngine.presence``): ``watch`` and ``send_typing`` need a signed-in
 A typing signal names the message it comes after (the signaller's newest message in the ticket, migration
 20261202000500), so a signal that arrives after that person's next message, because the two took different
 paths and the message won, is recognised as stale and dropped instead of showing "… is typing" under the
-message it was about (``_stale``).
+message it was about (``_stale``). A device in its first sync may not hold its user's newest message yet: its
+signals name none (migration 20261206000010) and are never judged stale.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class MessageOrder(Protocol):
     def latest_message_from(self, ticket_id: str, sender_id: str) -> str | None: ...
 
     def message(self, message_id: str) -> Message | None: ...
+
+    def initial_sync_done(self) -> bool: ...
 
 
 class Presence:
@@ -121,7 +124,8 @@ class Presence:
         def on_typing(payload: dict[str, Any]) -> None:
             user_id = str(payload.get("user_id") or "")
             if user_id and user_id != me["user_id"] and not self._stale(ticket_id, user_id, payload):
-                self.emit(events.Typing(ticket_id, user_id, str(payload.get("name") or "")))
+                name = str(payload.get("name") or "")
+                self.emit(events.Typing(ticket_id, user_id, name, canonical_ts(payload.get("at"))))
 
         await self.remote.live.watch(ticket_id, me, on_presence, on_typing)
         self._joined.add(ticket_id)  # only once joined: a failed join is tried again by the next watch
@@ -146,8 +150,10 @@ class Presence:
         self._typing_sent[ticket_id] = now
         cache = self._messages()
         after = cache.latest_message_from(ticket_id, str(me["user_id"])) if cache is not None else None
+        # in its first sync this device may not hold its user's newest message: say so rather than name an older one
+        known = cache is not None and cache.initial_sync_done()
         with contextlib.suppress(Exception):  # typing hints are best-effort by nature
-            await self.remote.live.typing(ticket_id, me, after)
+            await self.remote.live.typing(ticket_id, me, after, known=known)
 
     def stop_typing(self, ticket_id: str) -> None:
         """You stopped typing (sent, left the composer, or paused): no more signals, and the next keystroke

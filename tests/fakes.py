@@ -92,7 +92,9 @@ class FakeLive:
     async def unwatch(self, ticket_id: str) -> None:
         self.watched.discard(ticket_id)
 
-    async def typing(self, ticket_id: str, me: Mapping[str, Any], after: str | None = None) -> None:
+    async def typing(
+        self, ticket_id: str, me: Mapping[str, Any], after: str | None = None, *, known: bool = True
+    ) -> None:
         self.typing_signals.append(ticket_id)
 
     async def watch_topic(

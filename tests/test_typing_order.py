@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from sync import SyncEngine, events
+from sync.decisions import canonical_ts
 from tests.conftest import create_user
 from tests.stackproc import StackProcess
 from tests.test_sync_support import EngineFactory, seed_ticket, sql, wait_for
@@ -67,6 +68,40 @@ async def test_a_typing_signal_older_than_the_message_is_dropped(stack: StackPro
     customer.presence.stop_typing(tid)
     await customer.presence.send_typing(tid)
     await wait_for(lambda: typing_from(engines, agent, customer_user.id) == 4, what="the engine's own signal")
+    # each signal carries the server's clock when it was minted, canonical like the messages' own stamps, so
+    # the pane can tell the message being typed (written later) from an older one re-synced (state.TypingState)
+    *_, last = [e for e in engines.log(agent) if isinstance(e, events.Typing) and e.user_id == customer_user.id]
+    written = agent.cache.message(second.id)
+    assert written is not None and last.at is not None and canonical_ts(last.at) == last.at
+    assert canonical_ts(written.created_at) < last.at
+
+
+async def test_a_device_in_its_first_sync_is_heard_though_it_lacks_its_own_message(
+    stack: StackProcess, engines: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its cache may not hold its user's newest message yet (written on another device a moment ago): a
+    signal naming an older one (or none) would be judged stale by a receiver that holds it, for up to
+    STALE_WINDOW, so such a device names no message at all (migration 20261206000010)."""
+    customer_user, agent_user = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
+    tid = seed_ticket(stack.db_url, customer_user, agent_user, "First sync typing")
+    agent = await started(await engines.open(agent_user))
+    customer = await started(await engines.open(customer_user))
+    await wait_for(lambda: agent.cache.ticket(tid) is not None and customer.cache.ticket(tid) is not None)
+    await agent.presence.watch(tid)
+    await customer.presence.watch(tid)
+    sent = customer.commands.send_message(tid, "written on my phone")
+    await wait_for(lambda: agent.cache.message(sent.id) is not None, what="the message at the agent")
+    before = typing_from(engines, agent, customer_user.id)
+    # this device's cache lacks the message (as a device in its first sync would)
+    monkeypatch.setattr(customer.cache, "latest_message_from", lambda ticket_id, sender_id: None)
+    monkeypatch.setattr(customer.cache, "initial_sync_done", lambda: True)
+    await customer.presence.send_typing(tid)  # believing its cache complete, it names none: judged stale
+    customer.presence.stop_typing(tid)
+    monkeypatch.setattr(customer.cache, "initial_sync_done", lambda: False)
+    await customer.presence.send_typing(tid)  # in its first sync: it names no message, and is heard
+    # signals of one topic arrive in commit order: once the second is in, the first was heard and dropped
+    await wait_for(lambda: typing_from(engines, agent, customer_user.id) == before + 1, what="the signal heard")
+    assert typing_from(engines, agent, customer_user.id) == before + 1
 
 
 async def test_the_two_argument_signal_still_works_and_the_after_id_reveals_nothing(

@@ -80,6 +80,7 @@ class ThreadView(ui.element):
             with Isolated():  # a new bubble re-renders the live chunk, not the page (components/isolated.py)
                 self.live = ui.column().classes("w-full gap-3 pt-1").props('data-testid="thread-live"')
         self.top: ui.element | None = None
+        self.pages: list[ui.element] = []
         self._load_page(initial=True)
 
     # paging ------------------------------------------------------------------------------------------
@@ -124,6 +125,7 @@ class ThreadView(ui.element):
             self.top_header.delete()  # the day continues into this older page; its header moves up
         with self, Isolated():  # a change in its bubbles re-renders only this page (components/isolated.py)
             page = ui.column().classes("w-full gap-3")
+        self.pages.append(page)
         first_header = self._render_into(page, messages, previous_day=None)
         self.top_header, self.top_day = first_header, fmt.day_of(messages[0].created_at)
         if self.oldest is None:
@@ -163,6 +165,27 @@ class ThreadView(ui.element):
         return bubble
 
     # live updates -------------------------------------------------------------------------------------
+    def catch_up(self) -> None:
+        """Draw what the cache holds of this thread that came in without an event naming it: during the
+        first sync, messages are staged and then moved into the cache at once, and that move names only
+        its tickets (sync/pull.py). Newer messages are appended; when the newest page holds one older than
+        the bottom that is not drawn (the thread was opened before its history arrived), the thread is
+        drawn again from the newest page, as reopening it would."""
+        newest = self.engine.cache.thread(self.ticket_id, limit=self.first_page)
+        missing = [m for m in newest if str(m.id) not in self.bubbles]
+        if not missing:
+            return
+        if self.newest is not None and all(cursor_of(m) > self.newest for m in missing):
+            self.refresh(frozenset(str(m.id) for m in missing))
+            return
+        for element in [*self.pages, *([self.top] if self.top is not None else [])]:
+            element.delete()
+        self.live.clear()
+        self.pages, self.top, self.bubbles = [], None, {}
+        self.oldest = self.newest = self.newest_day = self.top_day = self.top_header = None
+        self.complete = False
+        self._load_page(initial=True)
+
     def append(self, message: Message) -> None:
         """A message newer than everything shown (our own send, or a live one from someone else)."""
         if str(message.id) in self.bubbles:

@@ -25,6 +25,7 @@ from supportchat_app.components.tags import TagEditor
 from supportchat_app.components.thread import ThreadView
 from supportchat_app.state import PRIORITIES, STATUSES, ComposerState, TypingState
 from sync import hops
+from sync.decisions import canonical_ts
 from sync.models import LocalUser, Ticket
 
 if TYPE_CHECKING:
@@ -185,9 +186,9 @@ class TicketPane(ui.column):
                 ui.label("also viewing").classes("text-xs opacity-60").props('data-testid="viewers"').mark("viewers")
 
     # footer: typing and seen ------------------------------------------------------------------------------
-    def on_typing(self, user_id: str, name: str) -> None:
+    def on_typing(self, user_id: str, name: str, at: str | None = None) -> None:
         if user_id != self.user.id:
-            self.typing.typing(user_id, name, time.monotonic())
+            self.typing.typing(user_id, name, time.monotonic(), at=at)
 
     def _expire_typing(self) -> None:
         if self.typing.expires and not self.typing.names(time.monotonic()):
@@ -326,7 +327,7 @@ class TicketPane(ui.column):
         for message_id in message_ids:  # whoever just wrote has stopped typing, whatever got lost on the way
             message = self.engine.cache.message(message_id)
             if message is not None:
-                self.typing.stopped(message.sender_id)
+                self.typing.stopped(message.sender_id, canonical_ts(message.created_at))
         self._show_footer()
 
     def on_avatars(self, user_ids: frozenset[str]) -> None:
@@ -336,6 +337,7 @@ class TicketPane(ui.column):
 
     def on_ticket_changed(self) -> None:
         before = self.ticket.status if self.ticket else None
+        self.thread.catch_up()  # the first sync's move names tickets, not their messages
         self.thread.refresh_receipts()
         self.refresh_header()
         self._show_footer()

@@ -1,0 +1,78 @@
+"""An open thread draws messages that reached the cache without an event naming them (components/thread.py
+``ThreadView.catch_up``), through NiceGUI's simulated `User` on the real stack, with fresh users and tickets.
+
+During the first sync, messages are staged and moved into the cache at the end of their phase, and the move
+announces only its tickets (a TicketsChanged). A thread opened before the move whose at-once fetch failed
+(offline for a moment) used to stay as drawn, without its history, until the agent opened it again. Here the
+move is played by writing rows straight into the app's cache and announcing their ticket, as the move does.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sync import events
+from tests.conftest import create_user
+from tests.stackproc import StackProcess
+from tests.test_app_flows import (  # the same harness as the flow tests
+    WAIT,
+    app_data,  # noqa: F401 - fixture
+    bubble_with,
+    bubbles,
+    engine_of,
+    eventually,
+    running_app,
+    seed_ticket,
+    sign_in,
+)
+
+
+def _row(tid: str, sender: str, text: str, at: datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "ticket_id": tid,
+        "sender_id": sender,
+        "content": text,
+        "is_internal": False,
+        "created_at": at.isoformat(),
+        "deleted_at": None,
+    }
+
+
+def _texts(user: Any) -> list[str]:
+    """The thread's message texts in the order their bubbles were drawn (a thread is drawn oldest first)."""
+    out: list[str] = []
+    for bubble in bubbles(user):
+        out += [d.text for d in bubble.descendants() if getattr(d, "text", None) and d.text.startswith("m ")]
+    return out
+
+
+async def test_messages_moved_into_the_cache_appear_in_the_open_thread(app_data: Path, stack: StackProcess) -> None:
+    customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
+    stamp = time.time_ns()
+    tid = seed_ticket(stack.db_url, customer, agent, f"Catch up {stamp}", [(customer, f"m first {stamp}", False)])
+    async with running_app() as user:
+        await sign_in(user, agent)
+        await user.open(f"/?t={tid}")
+        await user.should_see(f"m first {stamp}", retries=WAIT)
+        engine = engine_of(user)
+        first = engine.cache.latest_message_from(tid, customer.id)
+        assert first is not None
+        shown_at = datetime.fromisoformat(engine.cache.message(first).created_at)
+
+        # newer history reaches the cache with only its ticket named: appended at the bottom
+        newer = _row(tid, customer.id, f"m newer {stamp}", datetime.now(UTC) + timedelta(seconds=1))
+        await engine.cache.apply_backfill(tid, [newer], [])
+        engine.events.emit(events.TicketsChanged(frozenset({tid})))
+        await eventually(lambda: bubble_with(user, f"m newer {stamp}") is not None, "the newer message drawn", 30)
+
+        # older history than the bottom of the thread: the thread is drawn again, in order
+        older = _row(tid, customer.id, f"m older {stamp}", shown_at - timedelta(minutes=5))
+        await engine.cache.apply_backfill(tid, [older], [])
+        engine.events.emit(events.TicketsChanged(frozenset({tid})))
+        want = [f"m older {stamp}", f"m first {stamp}", f"m newer {stamp}"]
+        await eventually(lambda: _texts(user) == want, f"the thread in order: {want}", 30)

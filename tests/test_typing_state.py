@@ -1,0 +1,41 @@
+"""The open ticket's typing indicator (supportchat_app/state.py ``TypingState``): a message of the typist ends it
+only when it was written at or after their last signal (the server's clock on both); an older message of theirs
+re-synced, or edited, leaves them typing. Pure logic, no UI."""
+
+from __future__ import annotations
+
+from supportchat_app.state import TypingState
+
+SIGNAL = "2026-11-30T01:00:10.000000+00:00"
+BEFORE = "2026-11-30T01:00:09.999999+00:00"
+AFTER = "2026-11-30T01:00:10.500000+00:00"
+
+
+def test_an_older_message_of_theirs_leaves_the_indicator() -> None:
+    changes: list[int] = []
+    state = TypingState(on_change=lambda: changes.append(1))
+    state.typing("u1", "Carol", now=0.0, at=SIGNAL)
+    state.stopped("u1", BEFORE)  # re-synced or edited: written before they started typing this
+    assert state.names(1.0) == ["Carol"]
+    state.stopped("u1", SIGNAL)  # written in the same microsecond as the signal: what they typed
+    assert state.names(1.0) == [] and len(changes) == 2
+
+
+def test_a_newer_or_undated_message_ends_it() -> None:
+    state = TypingState()
+    state.typing("u1", "Carol", now=0.0, at=SIGNAL)
+    state.typing("u2", "Dan", now=0.0, at=SIGNAL)
+    state.stopped("u1", AFTER)
+    state.stopped("u2", None)
+    assert state.names(1.0) == []
+
+
+def test_a_signal_without_a_clock_ends_at_any_message_and_forgets_an_earlier_clock() -> None:
+    state = TypingState()
+    state.typing("u1", "Carol", now=0.0, at=SIGNAL)
+    state.typing("u1", "Carol", now=0.5)  # an older server's signal: no clock
+    state.stopped("u1", BEFORE)
+    assert state.names(1.0) == []
+    state.typing("u1", "Carol", now=2.0, at=AFTER)
+    state.clear()
+    assert state.since == {} and state.names(2.5) == []
