@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from localbase import migrate
+from localbase import gctune, migrate
 from localbase.context import StackContext
 from localbase.keys import Keys
 from localbase.limits import Limits, LimitsMiddleware, protocol_for
@@ -217,6 +217,7 @@ class Stack:
                     await serving
                     return
                 await asyncio.sleep(0.02)
+            gctune.settle()  # start-up's objects out of the collector's reach (localbase/gctune.py)
             if on_ready is not None:
                 on_ready()
             await serving
