@@ -289,3 +289,65 @@ async def test_a_burst_to_a_socket_is_written_at_once_only_up_to_a_bound_then_th
     protocol.connection_lost(None)
     for task in list(protocol.tasks):
         task.cancel()
+
+
+async def test_a_text_sent_to_many_sockets_is_serialized_once_and_written_as_websockets_frames_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One postgres_changes frame for 50 sockets: the same bytes on each, framed once (websockets framed it 50 times)."""
+    from websockets.frames import Frame
+
+    serialized: list[bytes] = []
+    original = Frame.serialize
+
+    def counting(self: Frame, *args: Any, **kwargs: Any) -> bytes:
+        data = original(self, *args, **kwargs)
+        serialized.append(data)
+        return data
+
+    sockets = []
+    for _ in range(50):
+        app, accepted, _scopes = _accepting_app()
+        protocol, transport = await _protocol(app)
+        await asyncio.wait_for(accepted.wait(), 5)
+        sockets.append((protocol, transport))
+    await asyncio.sleep(0)
+    before = [len(transport.writes) for _, transport in sockets]
+    monkeypatch.setattr(Frame, "serialize", counting)
+    text = '{"event":"postgres_changes","payload":{"ids":[' + "7" * 30 + "]}}"  # a text never sent before
+    other = "é, a second text " + "8" * 30
+    for protocol, _ in sockets:
+        assert protocol.send_now([text, other])
+    await asyncio.sleep(0)
+    expected = original(Frame(1, text.encode()), mask=False, extensions=[]) + original(
+        Frame(1, other.encode()), mask=False, extensions=[]
+    )
+    for (protocol, transport), n in zip(sockets, before, strict=True):
+        assert transport.writes[n:] == [expected]  # both frames, in order, in one write, exactly websockets' bytes
+        assert _frames(transport.writes[-1]) == [(1, text.encode()), (1, other.encode())]
+        protocol.connection_lost(None)
+        for task in list(protocol.tasks):
+            task.cancel()
+    assert len(serialized) == 2, f"each distinct text framed once, not once per socket: {len(serialized)}"
+
+
+async def test_a_fragmented_message_in_progress_keeps_websockets_own_checks() -> None:
+    """The shared bytes are only written where websockets' send_text would write them; elsewhere it decides."""
+    app, accepted, _scopes = _accepting_app()
+    protocol, transport = await _protocol(app)
+    await asyncio.wait_for(accepted.wait(), 5)
+    await asyncio.sleep(0)
+    protocol.conn.send_text(b"first part", fin=False)  # a fragmented message begun on this socket
+    with pytest.raises(Exception, match="continuation"):  # websockets refuses a new message, as before
+        protocol.send_now(["a new message"])
+    protocol.conn.send_continuation(b" and the end", fin=True)
+    assert protocol.send_now(["after it"])
+    await asyncio.sleep(0)
+    written = b"".join(transport.writes)
+    # the fragments (the protocol object's own queue) first, then the new message: FIN + text, 8 bytes, unmasked
+    assert written.endswith(b"\x81\x08after it")
+    assert written.index(b"first part") < written.index(b" and the end") < written.index(b"after it")
+    protocol.connection_lost(None)
+    assert not protocol.send_now(["after the peer left"])
+    for task in list(protocol.tasks):
+        task.cancel()
