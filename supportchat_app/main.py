@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nicegui import app, ui
 
-from supportchat_app import backend, blobs, config, launch, speedups, theme
+from supportchat_app import backend, blobs, config, foreground, launch, pagehide, speedups, theme
 from supportchat_app.components import inbox_shell
 from supportchat_app.pages import boot, canned, desk_settings, invite, macros, profile, settings, signin, workspace
 
@@ -50,6 +50,7 @@ def build() -> backend.Backend:
     desk_settings.create()
     workspace.create()
     inbox_shell.create()
+    pagehide.install()
     blobs.create()
     app.on_page_exception(boot.error_page)
     app.on_startup(current.boot)
@@ -91,6 +92,8 @@ def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bo
         port = port or launch.free_port()
         token, key, root = launch.new_secret(), launch.new_secret(), config.data_dir()
         app.add_middleware(launch.LaunchGuard, port=port, key=key, tokens=(token,))
+        # page loads first (foreground.py); the simulated `user` fixture runs unguarded, without it
+        app.add_middleware(foreground.PageLoads)
         launch.write_key_file(root, port, key)
         app.on_shutdown(lambda: launch.remove_key_file(root, port))
         url = f"http://127.0.0.1:{port}{launch.launch_path(token)}"

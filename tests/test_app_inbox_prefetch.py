@@ -1,7 +1,7 @@
 """The sidebar lists' prefetched first rows (issue 14, components/inbox_prefetch.py) through NiceGUI's simulated
 `User` on the real stack: what the page holds for each entry is exactly what the list shows once that entry is
-clicked (Inbox, Snoozed, Breaching soon, a saved view), the page's state is not touched by predicting, and a
-change to the cache reaches the prefetched lists.
+clicked (Inbox, Snoozed, Breaching soon, a saved view), the page's state is not touched by predicting, a
+change to the cache reaches the prefetched lists, and the counts and lists wait for a page load in flight.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from nicegui import ui
 from nicegui.testing.user_interaction import UserInteraction
 from psycopg.types.json import Jsonb
 
+from supportchat_app import foreground
 from supportchat_app.components.inbox_pane import InboxPane
 from supportchat_app.components.inbox_prefetch import InboxPrefetch, entry_states
 from supportchat_app.state import InboxState
@@ -135,3 +136,40 @@ async def test_a_view_named_like_a_built_in_entry_is_an_entry_of_its_own(
         await eventually(lambda: list(rows_of(page)) == [waiting], "the inbox's rows again")
         await eventually(lambda: "sc-selected" in built_in.classes, "the Inbox entry highlighted again")
         assert "sc-selected" not in view.classes
+
+
+async def test_the_sidebars_counts_and_lists_wait_for_a_page_load_in_flight(
+    app_data: Path, users: Users, stack: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open page's background work (the sidebar's counts, the prefetched lists) ran on the event loop the
+    moment its socket connected, and a page loaded meanwhile waited for all of it before its first byte
+    (supportchat_app/foreground.py). Now each query waits for the requests in flight."""
+    agent = create_user(stack.db_url, "agent")
+    first = seed_ticket(stack.db_url, users.customer, agent, "First", [(users.customer, "hi", False)])
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await eventually(engine_of(page).cache.initial_sync_done, "the first sync done")
+        pane = _pane(page)
+        await eventually(lambda: pane.views_bar.counts.get("inbox") == 1, "the inbox's unread count")
+        await eventually(lambda: _prefetched(page).get("inbox") == [first], "the inbox's list prefetched")
+        turns: list[int] = []
+        waiting = foreground.turn
+
+        async def counted() -> None:
+            turns.append(foreground.in_flight())
+            await waiting()
+
+        monkeypatch.setattr(foreground, "turn", counted)
+        monkeypatch.setattr(foreground, "MAX_WAIT", 600.0)  # only the request's end may end the wait here
+        foreground._loads.in_flight += 1  # a page load in flight (as foreground.PageLoads counts it)
+        try:
+            second = seed_ticket(stack.db_url, users.customer, agent, "Second", [(users.customer, "hello", False)])
+            engine_of(page).wake(pull=True)
+            await eventually(lambda: second in rows_of(page), "the new ticket in the list")
+            await eventually(lambda: len([n for n in turns if n]) >= 2, "the background waiting for its turns")
+            assert pane.views_bar.counts.get("inbox") == 1  # not counted while the page load is in flight
+            assert _prefetched(page).get("inbox") == [first]
+        finally:
+            foreground._loads.in_flight -= 1
+        await eventually(lambda: pane.views_bar.counts.get("inbox") == 2, "the count once the load was answered")
+        await eventually(lambda: set(_prefetched(page).get("inbox", [])) == {first, second}, "the list follows")

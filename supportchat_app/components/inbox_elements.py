@@ -21,7 +21,7 @@ class ElementList(ui.list):
         *,
         on_open: Callable[[str], None],
         on_check: Callable[[str], None],
-        on_more: Callable[[], None],
+        on_more: Callable[[], object],  # may be a coroutine function: NiceGUI awaits what a handler returns
         empty: str,
     ) -> None:
         super().__init__()

@@ -178,7 +178,7 @@ class InboxList(ui.element, component="inbox_list.js"):
         *,
         on_open: Callable[[str], None],
         on_check: Callable[[str], None],
-        on_more: Callable[[], None],
+        on_more: Callable[[], object],  # may be a coroutine function: NiceGUI awaits what a handler returns
         empty: str,
     ) -> None:
         super().__init__()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nicegui import ui
 
+from supportchat_app import foreground
 from supportchat_app.business_time import Calendar
 from supportchat_app.components import inbox_list, inbox_shell, sla_badge
 from supportchat_app.components.bulk import BulkBar, BulkSelection
@@ -198,9 +199,10 @@ class InboxPane(ui.column):
         noun = "ticket" if len(self.tickets) == 1 else "tickets"
         self.count.set_text(f"{len(self.tickets)} {noun} · {unread} unread")
 
-    def _more(self) -> None:
-        """The list was scrolled near its end: draw the next rows."""
-        if self.shown < len(self.tickets):
+    async def _more(self) -> None:
+        """The list was scrolled near its end: draw the next rows (after a page load in flight: foreground.py)."""
+        await foreground.turn()
+        if self.shown < len(self.tickets) and not self.is_deleted:
             self.shown += MORE_ROWS
             self._draw()
 
@@ -257,17 +259,22 @@ class InboxPane(ui.column):
             known=known,
         )
 
-    def _prefetch(self) -> None:
-        """Each sidebar list's first rows, recomputed when the cache or the state changed (off the click path)."""
+    async def _prefetch(self) -> None:
+        """Each sidebar list's first rows, recomputed when the cache or the state changed (off the click path),
+        one list at a time behind any page load in flight (foreground.py)."""
         if self.prefetch is None or not self.prefetch.stale:
-            return
-        if not self.client.has_socket_connection:  # a page left (NiceGUI keeps it a while for a reconnect)
             return
         ws = self.engine.workspace
         known = {**self._prefetched, **self.rows}
         lists: dict[str, list[dict[str, Any]]] = {}
         kept: dict[str, tuple[RowKey, dict[str, Any]]] = {}
+        self.prefetch.stale = False  # a change while these are computed marks them stale again
         for key, state in entry_states(self.state, self.views_bar.views).items():
+            await foreground.turn()
+            # a page left is kept a while for a reconnect (NiceGUI): nothing to prefetch for it
+            if self.is_deleted or not self.client.has_socket_connection:
+                self.prefetch.stale = True
+                return
             visible = ws.inbox(state.to_filter(), limit=FIRST_ROWS)
             ids = [str(t.id) for t in visible]
             tags, slas = ws.tags_of(ids), ws.sla_of(ids)
@@ -277,7 +284,9 @@ class InboxPane(ui.column):
             kept.update(rows)
             lists[key] = [data for _, data in rows.values()]
         self._prefetched = kept
+        stale = self.prefetch.stale
         self.prefetch.show(lists)
+        self.prefetch.stale = stale
 
     def _selection_changed(self) -> None:
         self.bulk.draw()

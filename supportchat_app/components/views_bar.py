@@ -1,7 +1,8 @@
 """The inbox sidebar's lists (issue 14): Inbox, Snoozed, Breaching soon and the agent's saved views, each
 with how many of its tickets have unread messages; a tag filter; "Save view" keeps the current filters and
 order as a named view (synced, private to the agent, usable offline); each view's menu renames, moves or
-removes it (components/view_menu.py). Counts come from the cache, on a timer, never on a click's path.
+removes it (components/view_menu.py). Counts come from the cache, on a timer, never on a click's path, one query
+at a time behind any page load in flight (foreground.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from typing import TYPE_CHECKING
 
 from nicegui import events, ui
 
-from supportchat_app import fmt
+from supportchat_app import fmt, foreground
 from supportchat_app.components.view_menu import marker_of, testid, view_menu
 from supportchat_app.state import InboxState
 from sync.workspace_rows import InboxFilter, SavedView
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
+    from sync.workspace import Workspace
 
 COUNT_EVERY = 1.0  # seconds: how often the sidebar's counts may follow a changed cache
 
@@ -139,26 +141,33 @@ class ViewsBar(ui.column):
             for index, view in enumerate(views):
                 self._view_entry(view, index, len(views))
 
-    def _count(self, views: list[SavedView]) -> None:
+    async def _count(self, views: list[SavedView]) -> None:
+        """Every entry's count, one query at a time, each after a page load in flight (foreground.py)."""
         ws = self.engine.workspace
-        base = InboxFilter(view=self.state.view, statuses=("open", "pending"))
-        counts = {
-            "inbox": ws.count_unread(base),
-            "snoozed": ws.count(InboxFilter(view=self.state.view, statuses=("pending",), snoozed=True)),
-            "breaching": ws.count(InboxFilter(view=self.state.view, statuses=("open", "pending"), breaching_within=60)),
-            "mentions": len(ws.mentions(unseen_only=True)) if self.on_mentions else 0,
-            **{entry_key(v): ws.count_unread(InboxFilter.from_json(v.filters, v.sort)) for v in views},
+        view = self.state.view
+        self.stale = False  # a change while these are counted marks them stale again
+        asks: dict[str, Callable[[], int]] = {
+            "inbox": lambda: ws.count_unread(InboxFilter(view=view, statuses=("open", "pending"))),
+            "snoozed": lambda: ws.count(InboxFilter(view=view, statuses=("pending",), snoozed=True)),
+            "breaching": lambda: ws.count(InboxFilter(view=view, statuses=("open", "pending"), breaching_within=60)),
+            "mentions": lambda: len(ws.mentions(unseen_only=True)) if self.on_mentions else 0,
+            **{entry_key(v): partial(_count_unread, ws, v) for v in views},
         }
-        self.stale = False
+        counts: dict[str, int] = {}
+        for key, ask in asks.items():
+            await foreground.turn()
+            if self.is_deleted:
+                return
+            counts[key] = ask()
         changed = [k for k, v in counts.items() if self.counts.get(k) != v]
         self.counts = counts
         for key in changed:
             self._show_count(key)
 
-    def _recount(self) -> None:
+    async def _recount(self) -> None:
         if self.stale:
             self.refresh()
-            self._count(self.views)
+            await self._count(self.views)
 
     def _view_entry(self, view: SavedView, index: int, total: int) -> None:
         with ui.row(wrap=False).classes("w-full items-center no-wrap gap-0 sc-view-row"):
@@ -215,3 +224,7 @@ class ViewsBar(ui.column):
                 ui.button("Cancel", on_click=self.dialog.close).props("flat no-caps")
                 ui.button("Save", on_click=save).props('unelevated no-caps data-testid="view-save"').mark("view-save")
         self.dialog.open()
+
+
+def _count_unread(ws: Workspace, view: SavedView) -> int:
+    return ws.count_unread(InboxFilter.from_json(view.filters, view.sort))
