@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sync.cache import Cache, workspace_reads
+from sync.cache import Cache, workspace_reads, writes
 from sync.cache import schema as cache_schema
 from sync.workspace_rows import InboxFilter
 
@@ -213,3 +213,44 @@ async def test_a_cache_from_before_gets_its_unread_columns_filled(tmp_path: Path
         check(cache, {a})
     finally:
         cache.close()
+
+
+async def _recount_steps(tmp_path: Path, per_ticket: int) -> int:
+    """SQLite VM steps of the initial sync's unread recount over 20 tickets with ``per_ticket`` messages each by
+    someone else (counted by a progress handler called every 100 steps)."""
+    cache = Cache.open(tmp_path / f"recount-{per_ticket}.sqlite3", ME, "agent")
+    try:
+        cursor = Cursor()
+        tickets = [str(uuid.uuid4()) for _ in range(20)]
+        await cache.apply_page("tickets", [ticket(t) for t in tickets], cursor(), initial=True)
+        rows = [message(t, OTHER, i) for t in tickets for i in range(per_ticket)]
+        await cache.apply_page("messages", rows, cursor(), initial=True)
+        await cache.finish_initial_sync()
+        assert unread_now(cache) == set(tickets)  # the arrangement: every ticket has their newest message
+        check(cache, set(tickets))
+    finally:
+        cache.close()
+    conn = sqlite3.connect(tmp_path / f"recount-{per_ticket}.sqlite3")
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    try:
+        conn.set_progress_handler(count, 100)
+        writes.recount_unread(conn)
+        conn.rollback()
+    finally:
+        conn.close()
+    return steps
+
+
+async def test_the_initial_syncs_recount_reads_a_message_or_two_per_ticket(tmp_path: Path) -> None:
+    """The regression (issue 15): the recount at the end of the initial sync took every message's newest time in
+    a grouped pass, reading each message's row (1M random reads at 1M, ~2 s of CPU): its work grew with the
+    threads' length. It takes each ticket's newest live message by someone else down the thread index."""
+    short = await _recount_steps(tmp_path, 2)
+    long = await _recount_steps(tmp_path, 50)  # 25 x the messages
+    assert long < 2 * short, (short, long)  # before: 201 against 19
