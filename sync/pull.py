@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync import events, scope
+from sync import bulk_gc, events, scope
 from sync.cache import Cache
 from sync.cache.db import TABLES as ORDER
 from sync.cache.db import Applied
@@ -150,10 +150,21 @@ class Puller:
         """Every table by cursor, then backfills and pruning; ``emit`` gets the change and progress events;
         ``between`` runs after every page (or batch) applied and every backfill (the loop pushes local writes
         there, so a long first sync does not hold them back)."""
+        if self.cache.initial_sync_done():
+            return await self._pull(emit, check_visibility, between, initial=False)
+        with bulk_gc.relaxed():  # millions of short-lived rows: the collector runs less often (sync/bulk_gc.py)
+            return await self._pull(emit, check_visibility, between, initial=True)
+
+    async def _pull(
+        self,
+        emit: Callable[[events.Event], None],
+        check_visibility: bool,
+        between: Callable[[], Awaitable[None]] | None,
+        initial: bool,
+    ) -> PullResult:
         self.emit = emit
         self.between = between
         result = PullResult()
-        initial = not self.cache.initial_sync_done()
         days = self.cache.sync_scope_days()
         self._since = scope.since(days) if days is not None else None  # partial sync: the scope's bound
         staff = self.cache.role in STAFF_ROLES
