@@ -2,11 +2,12 @@
 
 SQLite enters a trigger's program for every row it fires for, even when its ``when`` clause then says "nothing to
 do" (the bulk pages' ``meta.bulk_apply``): 100,000 tickets took about twice as long with the tickets' triggers in
-place. During an initial-sync tickets page, the at-once messages of a staged page and the move of the staged
-messages, the triggers whose work ``finish_initial_sync`` redoes are set aside inside the transaction. What must
-hold: no trigger program per row (SQLite's statement trace reports the start of each one), every trigger back
-after the write (a crash or the reader never sees one missing), and the result the same: a subject changed by a
-later page of the same initial sync is found by search after the end, unread state recounted.
+place. During an initial-sync tickets page, the at-once messages of a staged page, the move of the staged
+messages and a read markers page, the triggers whose work ``finish_initial_sync`` redoes are set aside inside the
+transaction. What must hold: no trigger program per row (SQLite's statement trace reports the start of each one),
+every trigger back after the write (a crash or the reader never sees one missing), and the result the same: a
+subject changed by a later page of the same initial sync is found by search after the end, unread state recounted
+(from my read markers only).
 Pure cache logic on real SQLite files, no server.
 """
 
@@ -121,5 +122,41 @@ async def test_the_staged_messages_move_and_their_previews_run_no_trigger_per_ro
         assert cache.count("messages") == 2 * N
         view = cache.inbox("all")
         assert len(view) == N and all(t.unread_count > 0 for t in view)  # recounted at the end: the customer wrote last
+    finally:
+        cache.close()
+
+
+async def test_an_initial_read_markers_page_runs_no_trigger_per_row_and_unread_follows_mine(tmp_path: Path) -> None:
+    me, customer, other_agent = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    cache = Cache.open(tmp_path / "cache.sqlite3", me, "admin")
+    try:
+        before = _triggers(cache.path)
+        tickets = [str(uuid.uuid4()) for _ in range(N)]
+        await cache.apply_page("tickets", [_ticket(t, customer, "s") for t in tickets], (1, 1), initial=True)
+        await cache.begin_staging()
+        page = [_msg(t, customer, 30, 10 + i) for i, t in enumerate(tickets)]
+        await cache.apply_page("messages", page, (500, 1), initial=True, commit=True)
+        await cache.unstage()
+        seen = await _traced(cache)
+        # my markers on the first half (after the customer's message: read), another agent's on every ticket
+        reads = [{"ticket_id": t, "user_id": me, "last_read_at": TS.format(40)} for t in tickets[: N // 2]]
+        reads += [{"ticket_id": t, "user_id": other_agent, "last_read_at": TS.format(50)} for t in tickets]
+        await cache.apply_page("ticket_reads", reads, (600, 1), initial=True, commit=False)
+        # one statement start per row: no trigger program entered (one per row before, mine or not)
+        assert _starts(seen, "insert into ticket_reads") == len(reads)
+        seen.clear()
+        # a later page of the same initial sync moves one of my markers back before the message: max() keeps it
+        await cache.apply_page(
+            "ticket_reads",
+            [{"ticket_id": tickets[0], "user_id": me, "last_read_at": TS.format(20)}],
+            (601, 1),
+            initial=True,
+        )
+        assert _starts(seen, "insert into ticket_reads") == 1
+        assert _triggers(cache.path) == before  # all back, as they were
+        await cache.finish_initial_sync()
+        unread = {t.id for t in cache.inbox("all") if t.unread_count > 0}
+        assert unread == set(tickets[N // 2 :])  # recounted at the end from my markers only
+        assert _triggers(cache.path) == before
     finally:
         cache.close()

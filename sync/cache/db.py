@@ -488,7 +488,8 @@ class Cache:
             # kept with the rows that revealed them: a backfill cut short is resumed by the next pull
             writes.add_backfills(conn, applied.backfill)
         elif table == "ticket_reads":
-            applied.tickets = writes.apply_reads(conn, rows)
+            with bulk_triggers.set_aside(conn, bulk_triggers.READS) if initial else nullcontext():
+                applied.tickets = writes.apply_reads(conn, rows)  # the initial sync: recount_unread redoes theirs
         elif table == "profiles":
             writes.apply_profiles(conn, rows)
         elif table == "attachments":
