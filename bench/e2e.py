@@ -20,9 +20,10 @@ subscriber, `bench/realtime.py`), p50, measured in the same run.
 Run alone, the bench also says where the time goes: the harness turns on the hop trace (sync/hops.py,
 localbase/hops.py), the customer's page stamps when the app's update with the bubble arrives, when the bubble is
 in its DOM and when it is painted, and bench/e2e_hops.py joins the stamps into per-segment p50s (extra fields
-`hops_idle`, `hops_loaded`; the p50/p95 table on stderr). `update_idle` / `update_loaded`: p50 size of the NiceGUI
-update that brought the bubble (JSON bytes, elements new, changed or deleted in it), a measure of the page's work
-that does not depend on the machine's load.
+`hops_idle`, `hops_loaded`; the p50/p95 table on stderr). `cpu_idle` / `cpu_loaded`: cores used by each group of
+processes during the phase (bench/e2e_cpu.py), with the load average at its end. `update_idle` / `update_loaded`:
+p50 size of the NiceGUI update that brought the bubble (JSON bytes, elements new, changed or deleted in it), a
+measure of the page's work that does not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import Any
 
 import psycopg
 
-from bench import e2e_hops, realtime, soak
+from bench import e2e_cpu, e2e_hops, realtime, soak
 from bench.harness import HOP_TRACE, BenchEnv, Figure, figure, median, percentile
 from tests.appproc import AppProcess
 from tests.conftest import PASSWORD, User, create_user
@@ -81,10 +82,27 @@ const tick = () => {
   const found = [...document.querySelectorAll('[data-message-id]')].some(n =>
     n.getAttribute('data-message-id') !== 'echo' && n.textContent.includes(text) &&
     n.getBoundingClientRect().height > 0);
-  if (found) { window.__seen[text] = performance.timeOrigin + performance.now(); return; }
+  if (found) {
+    window.__seen[text] = performance.timeOrigin + performance.now();
+    const waiter = (window.__waiting || {})[text];
+    if (waiter) waiter(window.__seen[text]);
+    return;
+  }
   if (performance.now() - t0 < %d) requestAnimationFrame(tick);
 };
 requestAnimationFrame(tick);
+""".replace("%d", str(int(WAIT_S * 1000)))
+
+# the customer's page: resolves with the text's painted stamp once the watcher has it (null after WAIT_S), so the bench
+# waits in one WebDriver call instead of asking the page a hundred times a second, which woke the page's main thread
+# and chromedriver on every ask while the path being measured needed the same cores
+_AWAIT_JS = """
+const text = arguments[0], done = arguments[arguments.length - 1];
+const seen = (window.__seen || {})[text];
+if (seen !== undefined) { done(seen); return; }
+window.__waiting = window.__waiting || {};
+window.__waiting[text] = done;
+setTimeout(() => done((window.__seen || {})[text] ?? null), %d);
 """.replace("%d", str(int(WAIT_S * 1000)))
 
 # the agent's page: the text in the composer and Enter, stamped just before the keydown
@@ -166,15 +184,13 @@ def _samples(agent: Any, customer: Any, label: str, lost: list[str], n: int = SA
     for i in range(n):
         text = f"e2e {label} {i} {uuid.uuid4().hex[:8]}"
         sent = _send(agent, customer, text)
-        deadline = time.monotonic() + WAIT_S
-        while (seen := customer.execute_script("return (window.__seen || {})[arguments[0]]", text)) is None:
-            if time.monotonic() > deadline:
-                for name, driver in (("agent", agent), ("customer", customer)):
-                    driver.save_screenshot(str(Path(tempfile.gettempdir()) / f"e2e-late-{name}.png"))
-                lost.append(text)  # not on the customer's screen within WAIT_S: reported, not averaged in
-                break
-            time.sleep(0.01)
-        if seen is not None:
+        customer.set_script_timeout(WAIT_S + 30)
+        seen = customer.execute_async_script(_AWAIT_JS, text)
+        if seen is None:
+            for name, driver in (("agent", agent), ("customer", customer)):
+                driver.save_screenshot(str(Path(tempfile.gettempdir()) / f"e2e-late-{name}.png"))
+            lost.append(text)  # not on the customer's screen within WAIT_S: reported, not averaged in
+        else:
             more = customer.execute_script(
                 "const t = arguments[0]; return {arrived: (window.__arrived || {})[t],"
                 " inserted: (window.__inserted || {})[t]}",
@@ -257,6 +273,7 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
     apps: list[AppProcess] = []
     drivers: list[Any] = []
     chatter: _Chatter | None = None
+    cpu: dict[str, dict[str, float]] = {}
     try:
         for user in (agent_user, customer_user):
             data = env.tmp / f"e2e-{user.role}"
@@ -267,14 +284,19 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
         while not agent.execute_script("return !!document.querySelector('textarea[data-testid=composer]')"):
             time.sleep(0.05)
         _warm_up(agent, customer)
+        meter = e2e_cpu.Meter(_cpu_groups(env, apps, drivers))
         late: list[str] = []
+        meter.start()
         idle = _samples(agent, customer, "idle", late)
+        cpu["idle"] = meter.stop()
         late_idle = len(late)
         raw, lost = asyncio.run(realtime._realtime_run(env, 1, rate=20, seconds=2.0))
         chatter = _Chatter(env, LOAD_CLIENTS)
         chatter.start()
         time.sleep(5)  # every client chatting
+        meter.start()
         loaded = _samples(agent, customer, "loaded", late)
+        cpu["loaded"] = meter.stop()
         pids = (_pid(apps[0]), _pid(apps[1]))
     finally:
         for driver in drivers:
@@ -313,6 +335,8 @@ def e2e_latency(env: BenchEnv) -> list[Figure]:
             update_loaded=_update_size("loaded"),
             hops_idle={name: v["p50"] for name, v in hops["idle"].items()},
             hops_loaded={name: v["p50"] for name, v in hops["loaded"].items()},
+            cpu_idle=cpu.get("idle", {}),
+            cpu_loaded=cpu.get("loaded", {}),
         )
     ]
 
@@ -338,6 +362,19 @@ def _hops(
     table = e2e_hops.breakdown(per_sample)
     print(e2e_hops.render(f"{len(samples)} samples", table), file=sys.stderr)
     return table
+
+
+def _cpu_groups(env: BenchEnv, apps: list[AppProcess], drivers: list[Any]) -> e2e_cpu.Groups:
+    """The processes on the path, grouped for bench/e2e_cpu.py."""
+    assert env.stack.proc is not None
+    browsers = [driver.service.process.pid for driver in drivers]  # chromedriver: Chromium is its descendant
+    return {
+        "browsers": (browsers, True),
+        "apps": ([_pid(app) for app in apps], True),
+        "stack": ([env.stack.proc.pid], False),
+        "postgres": (e2e_cpu.pids([e2e_cpu.postmaster(env.stack.data_dir)]), True),
+        "bench": ([os.getpid()], False),  # the drivers' calls and, loaded, the chatting clients' engines
+    }
 
 
 def _update_size(label: str) -> dict[str, float]:
