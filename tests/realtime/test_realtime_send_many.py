@@ -294,7 +294,7 @@ async def test_a_burst_to_a_socket_is_written_at_once_only_up_to_a_bound_then_th
 async def test_a_text_sent_to_many_sockets_is_serialized_once_and_written_as_websockets_frames_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """One postgres_changes frame for 50 sockets: the same bytes on each, framed once (websockets framed it 50 times)."""
+    """One postgres_changes frame for 50 sockets: the same bytes on each, framed once (websockets framed it 50x)."""
     from websockets.frames import Frame
 
     serialized: list[bytes] = []
