@@ -222,3 +222,26 @@ async def test_a_rebuilt_cache_does_not_resume_from_the_old_files_staging(tmp_pa
     await again.begin_staging()
     assert await again.cursor("messages") == (0, 0)  # pulled from the start, not from the old file's staged cursor
     again.close()
+
+
+async def test_a_staged_page_is_written_once_with_what_went_into_the_cache_marked(tmp_path: Path) -> None:
+    """The staged rows also in ``messages`` (the previews) are marked as they are inserted: an update of the page
+    after its insert read it again (0.9 s of CPU per 1M messages, issue 15). The progress bar counts each row once."""
+    cache, _me, customer, tid = await _staging_cache(tmp_path)
+    other = str(uuid.uuid4())
+    await cache.apply_page("tickets", [_ticket(other, customer)], (2, 1), initial=True)
+    page = [
+        _msg(str(uuid.uuid4()), t, customer, f"{t[:4]} {i}", at=i, xid=10 + i) for t in (tid, other) for i in range(4)
+    ]
+    statements: list[str] = []
+    await cache._store.amaintain(lambda c: c.set_trace_callback(statements.append))
+    await cache.apply_page("messages", page, (20, 1), initial=True, commit=True)
+    await cache._store.amaintain(lambda c: c.set_trace_callback(None))
+    assert not [s for s in statements if "update staging.messages_staged" in s.lower()]  # before: one per page
+    marked = _in_file(staging.path_of(cache.path), "select id from messages_staged where in_cache = 1")
+    assert sorted(marked) == sorted(_in_file(cache.path, "select id from messages")) and len(marked) == 2
+    assert _in_file(staging.path_of(cache.path), "select count(*) from messages_staged") == [(8,)]
+    assert await cache.acount("messages") == 8
+    await cache.unstage()
+    assert cache.count("messages") == 8
+    cache.close()
