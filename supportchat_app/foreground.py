@@ -8,17 +8,19 @@ its next rows — all of it synchronous on the app's one event loop. A page requ
 second window; the bench loads the next page right after the last one's rows mounted) got its first byte only
 after all of it: its time to first byte was 51-409 ms against 21-46 ms with the loads two seconds apart (load
 ~8, the same desk). The cycle collector is the other pause that lands there: a full collection of a heap
-holding a few built pages took 10-30 ms (quiet) and struck inside that window in several loads of ten.
+holding a few built pages took 33-128 ms at load ~9 (four in ~12 s of loads), gen-1 collections up to 28 ms,
+and they struck inside that window in several loads of six.
 
 How: ``PageLoads`` is plain ASGI middleware around the app (pages and assets, not the socket). It counts the
 HTTP requests in flight, and from a request's arrival until its first body bytes went out it holds the cycle
-collector off (``gc.disable``; the collection a build makes due then runs right after the first bytes, where the
-page's build would have met it anyway). Background work asks for ``turn()`` before each piece (one count, one
-list): it returns once no request is in flight, and always after a timer tick, so a request that arrived while
-the last piece ran has entered the app before the next piece starts. A request is therefore delayed by at most
-the one piece running when it came. A request that takes long (a file download) never starves the background
-work: a turn waits at most ``MAX_WAIT`` seconds. Without the middleware (the simulated ``user`` fixture) nothing
-is ever in flight and a turn is one tick.
+collector off (``gc.disable``; a collection that falls due meanwhile runs right after the first bytes, during
+the page's build). Background work asks for ``turn()`` before each piece — one count of the sidebar; the
+prefetched lists (computed together, so the page holds one moment's); the next rows: it returns once no request
+is in flight, and always after a timer tick, so a request that arrived while the last piece ran has entered the
+app before the next piece starts. A request is therefore delayed by at most the one piece running when it came.
+A request that takes long (a file download) never starves the background work: a turn waits at most
+``MAX_WAIT`` seconds. Without the middleware (the simulated ``user`` fixture) nothing is ever in flight and a
+turn is one tick.
 """
 
 from __future__ import annotations

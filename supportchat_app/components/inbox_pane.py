@@ -261,20 +261,18 @@ class InboxPane(ui.column):
 
     async def _prefetch(self) -> None:
         """Each sidebar list's first rows, recomputed when the cache or the state changed (off the click path),
-        one list at a time behind any page load in flight (foreground.py)."""
+        after any page load in flight (foreground.py). All lists in one go: what the page holds is one moment's."""
         if self.prefetch is None or not self.prefetch.stale:
+            return
+        await foreground.turn()
+        # a page left is kept a while for a reconnect (NiceGUI): nothing to prefetch for it
+        if self.is_deleted or not self.client.has_socket_connection:
             return
         ws = self.engine.workspace
         known = {**self._prefetched, **self.rows}
         lists: dict[str, list[dict[str, Any]]] = {}
         kept: dict[str, tuple[RowKey, dict[str, Any]]] = {}
-        self.prefetch.stale = False  # a change while these are computed marks them stale again
         for key, state in entry_states(self.state, self.views_bar.views).items():
-            await foreground.turn()
-            # a page left is kept a while for a reconnect (NiceGUI): nothing to prefetch for it
-            if self.is_deleted or not self.client.has_socket_connection:
-                self.prefetch.stale = True
-                return
             visible = ws.inbox(state.to_filter(), limit=FIRST_ROWS)
             ids = [str(t.id) for t in visible]
             tags, slas = ws.tags_of(ids), ws.sla_of(ids)
@@ -284,9 +282,7 @@ class InboxPane(ui.column):
             kept.update(rows)
             lists[key] = [data for _, data in rows.values()]
         self._prefetched = kept
-        stale = self.prefetch.stale
         self.prefetch.show(lists)
-        self.prefetch.stale = stale
 
     def _selection_changed(self) -> None:
         self.bulk.draw()
