@@ -74,8 +74,13 @@ async def test_each_entrys_prefetched_rows_are_what_its_click_shows(
         pane = _pane(page)
         state_before = (pane.state.to_filter(), pane.state.saved_view, pane.state.special)
         urgent = next(f"view:{v.id}" for v in engine_of(page).workspace.saved_views() if v.name == "Urgent")
-        await eventually(  # the view may arrive after the first prefetch: its list follows on the next tick
-            lambda: set(_prefetched(page).get("inbox", [])) == set(ids) and urgent in _prefetched(page),
+        await eventually(  # the view, and the SLA rows the breaching list reads, may arrive after the first
+            # prefetch: its lists follow on the next tick
+            lambda: (
+                set(_prefetched(page).get("inbox", [])) == set(ids)
+                and urgent in _prefetched(page)
+                and ids[4] in _prefetched(page).get("breaching", [])
+            ),
             "the lists prefetched",
         )
         assert (pane.state.to_filter(), pane.state.saved_view, pane.state.special) == state_before  # untouched
