@@ -1,4 +1,4 @@
-"""The stack process freezes its start-up heap once serving (localbase/gctune.py), and still collects garbage.
+"""The stack process freezes its start-up heap once serving and makes full collections rarer (localbase/gctune.py).
 
 A child process runs the real `stack` command with `Stack.info` (what it prints once it serves) extended by the
 collector's state at that moment, so the test reads what the serving process itself holds.
@@ -19,7 +19,10 @@ import localbase.server as server
 shown = server.Stack.info
 def info(self):
     gc.collect()  # a full collection now: the frozen objects must not be walked, new garbage must go
-    found = {"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects()), "enabled": gc.isenabled()}
+    found = {
+        "frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects()), "enabled": gc.isenabled(),
+        "threshold": gc.get_threshold(),
+    }
     return {**shown(self), "gc": found}
 server.Stack.info = info
 from localbase.cli import main
@@ -54,3 +57,5 @@ def test_a_serving_stack_has_frozen_its_start_up_objects(tmp_path: Path) -> None
     # modules, the app, the pools, the realtime capture: tens of thousands of objects, out of the collector's walk
     assert found["frozen"] > 20_000, found
     assert found["tracked"] < found["frozen"] / 4, found
+    # full collections rarer (100 middle ones per full one instead of 10); the young generations as CPython sets them
+    assert found["threshold"] == [700, 10, 100], found
