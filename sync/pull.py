@@ -289,6 +289,8 @@ class Puller:
                 self.emit(events.SyncProgress(done, done, table, progress.overall))  # this phase is complete
         finally:
             await self._stop(table, fetcher)
+            if initial and table == "tickets":  # also when the phase failed: the inbox needs them offline
+                await self.cache.end_tickets_bulk()
 
     def _fetcher(
         self, table: str, initial: bool, depth: int | None = None

@@ -26,7 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from sync import events
-from sync.cache import bulk_triggers, cancel_file, context, history, reads, settings, staging, workspace, writes
+from sync.cache import (
+    bulk_indexes,
+    bulk_triggers,
+    cancel_file,
+    context,
+    history,
+    reads,
+    settings,
+    staging,
+    workspace,
+    writes,
+)
 from sync.cache.avatar_deletes import AvatarDeletes
 from sync.cache.edit_drafts import EditDrafts
 from sync.cache.files import Store, delete_store, open_store
@@ -429,6 +440,11 @@ class Cache:
         await self._store.amaintain(lambda c: staging.detach_and_delete(c, self.path))
         return await self._after_drop(applied)
 
+    async def end_tickets_bulk(self) -> None:
+        """The initial sync's tickets phase is over (or failed): the tickets' indexes a first sync set aside are
+        built (sync/cache/bulk_indexes.py)."""
+        await self._store.awrite(bulk_indexes.restore)
+
     def initial_sync_done(self) -> bool:
         return writes.get_meta(self._store.reader, _INITIAL_SYNC) is not None
 
@@ -441,6 +457,7 @@ class Cache:
         to the next, still initial, pull)."""
 
         def write(conn: sqlite3.Connection) -> None:
+            bulk_indexes.restore(conn)  # normally done at the end of the tickets phase already
             writes.rebuild_search(conn)
             writes.recount_unread(conn)
             writes.set_meta(conn, _INITIAL_SYNC, writes.now_ts())
@@ -513,6 +530,8 @@ class Cache:
         def write(conn: sqlite3.Connection) -> Applied:
             if initial:  # per-row index and unread work is left to finish_initial_sync (schema v12)
                 writes.set_meta(conn, writes.BULK, "1")
+                if table == "tickets":  # a first sync's: built once at the phase's end (sync/cache/bulk_indexes.py)
+                    bulk_indexes.set_aside(conn)
             if initial and table == "messages" and staging.attached(conn):  # staged (sync/cache/staging.py)
                 # what goes into ``messages`` at once is chosen as shown (queued edits/deletes on top); the staged
                 # rows are the server's own, since an edit or delete the server refuses before the move must not

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sync.cache import memory
+from sync.cache import bulk_indexes, memory
 from sync.cache.schema import MIGRATIONS, VERSION
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,14 @@ def _migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("pragma user_version").fetchone()[0]
     if version > VERSION:
         raise CacheCorrupt(f"the cache was written by a newer SupportChat (schema {version} > {VERSION})")
+    if bulk_indexes.noted(conn):  # a first sync killed with the tickets' indexes set aside: built before any step
+        conn.execute("begin immediate")
+        try:
+            bulk_indexes.restore(conn)
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
     for step in range(version, VERSION):
         # executescript would COMMIT first; run the statements one by one inside our transaction
         conn.execute("begin immediate")
