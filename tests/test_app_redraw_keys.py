@@ -111,3 +111,33 @@ async def test_a_renamed_note_author_shows_at_the_next_message(app_data: Path, s
         _post(stack.db_url, tid, customer.id, f"next {stamp}")
         await eventually(lambda: bubble_with(user, f"next {stamp}") is not None, "the customer's message", 60)
         await user.should_see(f"{renamed} ·", retries=WAIT)
+
+
+async def test_a_note_being_typed_survives_a_redraw_of_the_panel(app_data: Path, stack: StackProcess) -> None:
+    """What the panel draws from the cache is redrawn on its own (components/context_panel.py): another agent's
+    note redraws the notes, and the input being typed into is the same element, text kept (it was made again,
+    empty, with every redraw; the minute in "5 min ago" changing was enough)."""
+    customer, agent, colleague = (create_user(stack.db_url, r) for r in ("customer", "agent", "agent"))
+    stamp = time.time_ns()
+    tid = seed_ticket(stack.db_url, customer, agent, f"Typing a note {stamp}", [(customer, f"hi {stamp}", False)])
+    async with running_app() as user:
+        await sign_in(user, agent)
+        await user.open(f"/?t={tid}")
+        await user.should_see(marker="context-note-input", retries=WAIT)
+        await user.should_see(f"hi {stamp}", retries=WAIT)
+        [note_input] = _elements_marked(user, "context-note-input")
+        half = f"half a note {stamp}"
+        user.find(marker="context-note-input").type(half)
+        sql(
+            stack.db_url,
+            "insert into public.customer_notes (customer_id, author_id, body) values (%s, %s, %s)",
+            customer.id,
+            colleague.id,
+            f"colleague's note {stamp}",
+        )
+        await user.should_see(f"colleague's note {stamp}", retries=WAIT)
+        assert _elements_marked(user, "context-note-input") == [note_input]
+        assert note_input.value == half  # type: ignore[attr-defined]
+        user.find(marker="context-note-add").click()  # adding still works, and empties the input
+        await user.should_see(half, retries=WAIT)
+        assert note_input.value == ""  # type: ignore[attr-defined]

@@ -7,7 +7,9 @@ workspace row (sync/workspace.py) and shows at once, marked while it waits for t
 
 A ticket or message change redraws the panel only when something it shows changed (``_shown``): every message
 anywhere used to rebuild it, which cost the agent's own send ~25 ms before its push could start (the e2e hop
-trace, bench/README.md) and wiped a note being typed into its input.
+trace, bench/README.md). A redraw replaces only what is drawn from the cache (``body``): the note input and its
+button are made once, below it, so a note being typed keeps its text and focus whatever redraws the panel
+(another agent's note, the customer's other tickets, a minute passing in "5 min ago").
 """
 
 from __future__ import annotations
@@ -46,7 +48,12 @@ class ContextPanel(ui.column):
         self.style("border-left: 1px solid var(--sc-line)")
         self.props('data-testid="context-panel"').mark("context-panel")
         self._drawn: tuple[object, ...] = ()
+        with self:
+            self.body = ui.column().classes("w-full gap-3 p-0 no-wrap flex-none")
+        self.note_input: ui.textarea | None = None
         self.refresh()
+        if self.customer_id:
+            self._compose()
 
     def _shown(self) -> tuple[object, ...]:
         """What the panel draws from the profiles and the tickets (a note's own changes redraw it on their own
@@ -70,7 +77,7 @@ class ContextPanel(ui.column):
 
     def refresh(self) -> None:
         self._drawn = self._shown()
-        self.clear()
+        self.body.clear()
         if not self.customer_id:
             return
         cache = self.engine.cache
@@ -78,7 +85,7 @@ class ContextPanel(ui.column):
         name = profile.display_name if profile and profile.display_name else "Customer"
         tickets = cache.customer_tickets(self.customer_id)
         first = cache.first_seen(self.customer_id)
-        with self:
+        with self.body:
             with ui.row(wrap=False).classes("items-center gap-3 no-wrap"):
                 Avatar(name, self.customer_id, size="44px", image=self.engine.avatars.file(self.customer_id)).props(
                     'data-testid="context-avatar"'
@@ -160,17 +167,23 @@ class ContextPanel(ui.column):
                         ui.button(icon="delete", on_click=lambda n=note.id: self._delete(n)).props(
                             'flat dense round size=xs data-testid="context-note-delete"'
                         ).mark("context-note-delete")
-        self.note_input = (
-            ui.textarea(placeholder="Add a note about this customer…")
-            .props('outlined dense autogrow rows=1 data-testid="context-note-input"')
-            .mark("context-note-input")
-            .classes("w-full text-sm")
-        )
-        ui.button("Add note", on_click=self._add).props(
-            'unelevated dense no-caps size=sm data-testid="context-note-add"'
-        ).mark("context-note-add").classes("self-end px-2")
+
+    def _compose(self) -> None:
+        """The note input and its button, made once (see the module docstring)."""
+        with self, ui.column().classes("w-full gap-3 p-0 no-wrap flex-none"):
+            self.note_input = (
+                ui.textarea(placeholder="Add a note about this customer…")
+                .props('outlined dense autogrow rows=1 data-testid="context-note-input"')
+                .mark("context-note-input")
+                .classes("w-full text-sm")
+            )
+            ui.button("Add note", on_click=self._add).props(
+                'unelevated dense no-caps size=sm data-testid="context-note-add"'
+            ).mark("context-note-add").classes("self-end px-2")
 
     def _add(self) -> None:
+        if self.note_input is None:
+            return
         body = (self.note_input.value or "").strip()
         if not body:
             return
@@ -179,6 +192,7 @@ class ContextPanel(ui.column):
         except ValueError as exc:
             ui.notify(fmt.plain_error(exc, "save the note"), type="negative")
             return
+        self.note_input.value = ""
         self.refresh()
 
     def _delete(self, note_id: str) -> None:
