@@ -14,6 +14,9 @@ join verifies its bearer token, and a client sends the same one for up to an hou
 PyJWT's parsing (~50-180 µs a token on this machine, ~4 % of the stack's time with 50 clients chatting) are done
 once per token. The cache key is the whole token string, signature included, so a token that differs in any byte
 is verified afresh; expiry is checked against the clock on every use; each use gets its own copy of the claims.
+The cache is bounded in bytes as well as in entries: only tokens up to VERIFIED_TOKEN_BYTES are kept (a signed-up
+user can put ~64 KiB of `user_metadata` into every token it refreshes; 4,096 of those held ~650 MB), an expired
+one is forgotten when it is refused, and the oldest goes first when the cache is full.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ DEMO_SERVICE_ROLE_KEY = (
     "gxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
 )
 ALGORITHM = "HS256"
-VERIFIED_CACHE = 4096  # tokens remembered after a good verification (the whole cache is dropped when full)
+VERIFIED_CACHE = 4096  # tokens remembered after a good verification, the oldest forgotten first
+VERIFIED_TOKEN_BYTES = 4096  # longer tokens (a user can fill user_metadata up to ~64 KiB) are verified every time
 
 
 class TokenError(Exception):
@@ -103,14 +107,16 @@ class Keys:
         known = self._verified.get(token)
         if known is not None:
             if known[0] is not None and known[0] <= time.time():
+                del self._verified[token]
                 raise TokenError("JWT expired", expired=True)
             fresh: dict[str, Any] = json.loads(known[1])
             return fresh
         claims = self._decode(token)
-        if len(self._verified) >= VERIFIED_CACHE:
-            self._verified.clear()
-        exp = claims.get("exp")
-        self._verified[token] = (float(exp) if exp is not None else None, json.dumps(claims))
+        if len(token) <= VERIFIED_TOKEN_BYTES:
+            while len(self._verified) >= VERIFIED_CACHE:
+                del self._verified[next(iter(self._verified))]  # dicts keep insertion order: the oldest
+            exp = claims.get("exp")
+            self._verified[token] = (float(exp) if exp is not None else None, json.dumps(claims))
         return claims
 
     def _decode(self, token: str) -> dict[str, Any]:

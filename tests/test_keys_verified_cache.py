@@ -70,3 +70,25 @@ def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(50):
         k.verify(_token(k, sub=f"u{i}"))
     assert len(k._verified) <= 8
+
+
+def test_the_cache_is_bounded_in_bytes_and_forgets_expired_and_oldest_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signed-up user can fill every token with ~64 KiB of user_metadata (found by the ninth session's review:
+    4,095 such tokens held ~650 MB, and still did once all had expired)."""
+    monkeypatch.setattr(keys_module, "VERIFIED_CACHE", 8)
+    k = Keys.from_secret("s" * 40)
+    big = _token(k, user_metadata={"pad": "x" * 60_000})
+    assert k.verify(big)["sub"] == "u1" and big not in k._verified  # still verified, never remembered
+    soon = _token(k, sub="soon", exp=int(time.time()) + 60)
+    k.verify(soon)
+    later = time.time() + 61
+    monkeypatch.setattr(keys_module.time, "time", lambda: later)
+    with pytest.raises(TokenError):
+        k.verify(soon)
+    assert soon not in k._verified  # refused, and forgotten
+    monkeypatch.undo()
+    monkeypatch.setattr(keys_module, "VERIFIED_CACHE", 8)
+    tokens = [_token(k, sub=f"u{i}") for i in range(9)]
+    for token in tokens:
+        k.verify(token)
+    assert list(k._verified) == tokens[1:]  # the oldest went first, the rest stay
