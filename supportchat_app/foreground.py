@@ -21,6 +21,11 @@ app before the next piece starts. A request is therefore delayed by at most the 
 A request that takes long (a file download) never starves the background work: a turn waits at most
 ``MAX_WAIT`` seconds. Without the middleware (the simulated ``user`` fixture) nothing is ever in flight and a
 turn is one tick.
+
+Bounds (the ninth session's review): file downloads (``/attachment/``, whose handler reads the whole file before
+its first byte) are not page loads: they are neither counted nor hold the collector; and no request holds it for
+more than ``GC_HOLD_MAX`` seconds, so a slow request cannot keep the process's collector off. The middleware sits
+inside the launch guard (supportchat_app/main.py), so requests it refuses never count.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SOCKET_PATH = "/_nicegui_ws/"  # NiceGUI's socket.io endpoint: its long-lived requests are not page loads
 TICK = 0.002  # seconds between background pieces: a timer, so the loop reads new requests before the next
 MAX_WAIT = 0.5  # seconds a background piece waits at most for the requests in flight
+GC_HOLD_MAX = 0.25  # seconds a request holds the cycle collector off at most (first paint needs ~50-150 ms)
+NOT_PAGE_LOADS = ("/attachment/",)  # downloads: long by nature, and nobody waits for their first paint
 
 
 @dataclass
@@ -87,23 +94,30 @@ class PageLoads:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or str(scope.get("path", "")).startswith(SOCKET_PATH):
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or path.startswith(SOCKET_PATH) or path.startswith(NOT_PAGE_LOADS):
             await self.app(scope, receive, send)
             return
         _loads.in_flight += 1
         _hold_gc()
         held = True
 
-        async def sending(message: Message) -> None:
+        def release() -> None:
             nonlocal held
-            await send(message)
-            if held and message["type"] == "http.response.body":
+            if held:
                 held = False
                 _release_gc()
+
+        timer = asyncio.get_running_loop().call_later(GC_HOLD_MAX, release)
+
+        async def sending(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body":
+                release()
 
         try:
             await self.app(scope, receive, sending)
         finally:
             _loads.in_flight -= 1
-            if held:
-                _release_gc()
+            timer.cancel()
+            release()

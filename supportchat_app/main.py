@@ -91,9 +91,10 @@ def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bo
     if guarded:
         port = port or launch.free_port()
         token, key, root = launch.new_secret(), launch.new_secret(), config.data_dir()
-        app.add_middleware(launch.LaunchGuard, port=port, key=key, tokens=(token,))
-        # page loads first (foreground.py); the simulated `user` fixture runs unguarded, without it
+        # page loads first (foreground.py), inside the guard (added last = outermost), so a refused request never
+        # counts; the simulated `user` fixture runs unguarded, without either
         app.add_middleware(foreground.PageLoads)
+        app.add_middleware(launch.LaunchGuard, port=port, key=key, tokens=(token,))
         launch.write_key_file(root, port, key)
         app.on_shutdown(lambda: launch.remove_key_file(root, port))
         url = f"http://127.0.0.1:{port}{launch.launch_path(token)}"

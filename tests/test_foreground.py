@@ -147,3 +147,41 @@ async def test_a_request_that_takes_long_does_not_starve_the_background(monkeypa
     finally:
         release.set()
         await asyncio.wait_for(request, WAIT)
+
+
+async def test_a_download_is_no_page_load_and_no_request_holds_the_collector_long() -> None:
+    """Found by the ninth session's review: an attachment's handler reads the whole file before its first byte,
+    and the collector stayed off, process-wide, for all of it (and background turns waited)."""
+    seen: dict[str, Any] = {}
+    release = asyncio.Event()
+
+    async def download(scope: Any, receive: Any, send: Any) -> None:
+        seen["download in flight"], seen["download gc"] = foreground.in_flight(), gc.isenabled()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"file", "more_body": False})
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        seen["slow gc at arrival"] = gc.isenabled()
+        await release.wait()  # no bytes for as long as the test likes
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"late", "more_body": False})
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    assert gc.isenabled()
+    await PageLoads(download)(_scope("/attachment/abc"), _receive, send)
+    assert seen == {"download in flight": 0, "download gc": True}
+    task = asyncio.create_task(PageLoads(slow)(_scope("/"), _receive, send))
+    try:
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while "slow gc at arrival" not in seen and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert seen["slow gc at arrival"] is False  # a page load still holds it at first
+        while not gc.isenabled() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert gc.isenabled() and foreground.in_flight() == 1  # on again after GC_HOLD_MAX, request still open
+    finally:
+        release.set()
+        await asyncio.wait_for(task, WAIT)
+    assert gc.isenabled() and foreground.in_flight() == 0
