@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from nicegui import ui
+
+from supportchat_app.components.thread import ThreadView
 from sync import events
 from tests.conftest import create_user
 from tests.stackproc import StackProcess
@@ -41,6 +44,11 @@ def _row(tid: str, sender: str, text: str, at: datetime) -> dict[str, Any]:
         "created_at": at.isoformat(),
         "deleted_at": None,
     }
+
+
+def _threads(user: Any) -> list[ThreadView]:
+    with user:
+        return [e for e in ui.context.client.elements.values() if isinstance(e, ThreadView)]
 
 
 def _texts(user: Any) -> list[str]:
@@ -76,3 +84,31 @@ async def test_messages_moved_into_the_cache_appear_in_the_open_thread(app_data:
         engine.events.emit(events.TicketsChanged(frozenset({tid})))
         want = [f"m older {stamp}", f"m first {stamp}", f"m newer {stamp}"]
         await eventually(lambda: _texts(user) == want, f"the thread in order: {want}", 30)
+
+
+async def test_a_reader_who_loaded_older_pages_keeps_them(app_data: Path, stack: StackProcess) -> None:
+    """A missing older message does not redraw a thread whose older pages the reader loaded (the redraw took them
+    away, back to the newest page: found by the ninth session's review); newer ones still come in."""
+    customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
+    stamp = time.time_ns()
+    history = [(customer, f"m {i} {stamp}", False) for i in range(40)]  # more than the first page
+    tid = seed_ticket(stack.db_url, customer, agent, f"Paged {stamp}", history)
+    async with running_app() as user:
+        await sign_in(user, agent)
+        await user.open(f"/?t={tid}")
+        await user.should_see(f"m 39 {stamp}", retries=WAIT)
+        engine = engine_of(user)
+        thread = next(iter(_threads(user)))
+        await eventually(lambda: thread.load_older() > 0 or len(thread.pages) > 1, "an older page loaded", 30)
+        assert bubble_with(user, f"m 0 {stamp}") is not None
+        drawn = set(thread.bubbles)
+        bottom = engine.cache.latest_message_from(tid, customer.id)
+        assert bottom is not None
+        # older than the bottom but inside the newest page: the hole that redraws a thread of one page
+        hole = datetime.fromisoformat(engine.cache.message(bottom).created_at) - timedelta(microseconds=1)
+        older = _row(tid, customer.id, f"m older {stamp}", hole)
+        newer = _row(tid, customer.id, f"m newer {stamp}", datetime.now(UTC) + timedelta(seconds=1))
+        await engine.cache.apply_backfill(tid, [older, newer], [])
+        engine.events.emit(events.TicketsChanged(frozenset({tid})))
+        await eventually(lambda: bubble_with(user, f"m newer {stamp}") is not None, "the newer message drawn", 30)
+        assert drawn <= set(thread.bubbles) and len(thread.pages) > 1  # nothing the reader loaded was taken away

@@ -170,13 +170,17 @@ class ThreadView(ui.element):
         first sync, messages are staged and then moved into the cache at once, and that move names only
         its tickets (sync/pull.py). Newer messages are appended; when the newest page holds one older than
         the bottom that is not drawn (the thread was opened before its history arrived), the thread is
-        drawn again from the newest page, as reopening it would."""
+        drawn again from the newest page, as reopening it would, unless the reader has loaded older pages:
+        redrawing would take them away from under the reader (the message shows when the thread is next
+        opened)."""
         newest = self.engine.cache.thread(self.ticket_id, limit=self.first_page)
         missing = [m for m in newest if str(m.id) not in self.bubbles]
         if not missing:
             return
-        if self.newest is not None and all(cursor_of(m) > self.newest for m in missing):
-            self.refresh(frozenset(str(m.id) for m in missing))
+        newer = [m for m in missing if self.newest is not None and cursor_of(m) > self.newest]
+        if len(newer) == len(missing) or len(self.pages) > 1:
+            if newer:
+                self.refresh(frozenset(str(m.id) for m in newer))
             return
         for element in [*self.pages, *([self.top] if self.top is not None else [])]:
             element.delete()
