@@ -19,7 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sync import RemoteConfig, SyncEngine
 from sync.cache.writes import message_values
+from sync.clock import Clock
 from sync.errors import AuthError, PermanentError, RetryableError, SyncError
 from sync.live import ChangeHandler, StateHandler
 from sync.remote import PAGE, CountAsk, Tokens
@@ -570,3 +572,14 @@ def one_ticket_desk(messages: int) -> tuple[FakeRemote, FakeUser, str]:
             },
         )
     return server, agent, tid
+
+
+async def fake_engine(server: FakeRemote, path: Path) -> SyncEngine:
+    """An engine on ``server`` with its cache under ``path``: sessions in memory, the server's clock, no jitter."""
+    return await SyncEngine.open(
+        RemoteConfig("http://fake.invalid", "anon-key"),
+        path,
+        remote=server,
+        sessions=MemorySessions(),
+        clock=Clock(wall=server.clock, random=lambda: 0.0),
+    )

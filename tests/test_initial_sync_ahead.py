@@ -15,23 +15,16 @@ from typing import Any
 
 import pytest
 
-from sync import RemoteConfig, SyncEngine
+from sync import SyncEngine
 from sync.cache import Applied, Cache
-from sync.clock import Clock
 from sync.errors import RetryableError
-from tests.fakes import FakeRemote, MemorySessions, one_ticket_desk
+from tests.fakes import FakeRemote, fake_engine, one_ticket_desk
 
 pytestmark = pytest.mark.timeout(120)
 
 
 async def _open(server: FakeRemote, path: Path) -> SyncEngine:
-    return await SyncEngine.open(
-        RemoteConfig("http://fake.invalid", "anon-key"),
-        path,
-        remote=server,
-        sessions=MemorySessions(),
-        clock=Clock(wall=server.clock, random=lambda: 0.0),
-    )
+    return await fake_engine(server, path)
 
 
 def _asked_for(server: FakeRemote, table: str) -> asyncio.Event:

@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from sync import RemoteConfig, SyncEngine, events, pull
+from sync import events, pull
 from sync.cache import Cache, staging
-from sync.clock import Clock
-from tests.fakes import MemorySessions, one_ticket_desk
+from tests.fakes import fake_engine, one_ticket_desk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -122,13 +121,7 @@ async def test_the_initial_sync_commits_per_batch_and_announces_only_what_is_sto
         return await plain_pull(table, after, max_rows)
 
     server.pull = one_page_at_a_time  # type: ignore[method-assign]
-    engine = await SyncEngine.open(
-        RemoteConfig("http://fake.invalid", "anon-key"),
-        tmp_path / "e",
-        remote=server,
-        sessions=MemorySessions(),
-        clock=Clock(wall=server.clock, random=lambda: 0.0),
-    )
+    engine = await fake_engine(server, tmp_path / "e")
     try:
         await engine.sign_in(agent.email, agent.password)
         path = engine.cache.path

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sync import RemoteConfig, SyncEngine, bulk_gc, events
-from sync.clock import Clock
-from tests.fakes import MemorySessions, one_ticket_desk
+from sync import bulk_gc, events
+from tests.fakes import fake_engine, one_ticket_desk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,13 +30,7 @@ async def test_the_initial_sync_runs_with_the_relaxed_thresholds_and_puts_them_b
 ) -> None:
     assert thresholds != bulk_gc.THRESHOLDS
     server, agent, tid = one_ticket_desk(3000)
-    engine = await SyncEngine.open(
-        RemoteConfig("http://fake.invalid", "anon-key"),
-        tmp_path / "e",
-        remote=server,
-        sessions=MemorySessions(),
-        clock=Clock(wall=server.clock, random=lambda: 0.0),
-    )
+    engine = await fake_engine(server, tmp_path / "e")
     seen: list[tuple[int, int, int]] = []
     try:
         await engine.sign_in(agent.email, agent.password)

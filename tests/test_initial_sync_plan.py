@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sync import RemoteConfig, SyncEngine, events
+from sync import SyncEngine, events
 from sync.cache import Cache
-from sync.clock import Clock
 from sync.errors import RetryableError
-from tests.fakes import FakeRemote, MemorySessions, one_ticket_desk
+from tests.fakes import FakeRemote, fake_engine, one_ticket_desk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,13 +28,7 @@ def _desk(messages: int) -> tuple[FakeRemote, str, str]:
 
 
 async def _open(server: FakeRemote, path: Path) -> SyncEngine:
-    return await SyncEngine.open(
-        RemoteConfig("http://fake.invalid", "anon-key"),
-        path,
-        remote=server,
-        sessions=MemorySessions(),
-        clock=Clock(wall=server.clock, random=lambda: 0.0),
-    )
+    return await fake_engine(server, path)
 
 
 async def test_the_counts_are_asked_while_the_first_pages_download(tmp_path: Path) -> None:

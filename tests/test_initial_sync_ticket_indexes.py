@@ -16,11 +16,9 @@ from typing import Any
 
 import pytest
 
-from sync import RemoteConfig, SyncEngine
 from sync.cache import Cache, bulk_indexes
-from sync.clock import Clock
 from sync.errors import RetryableError
-from tests.fakes import MemorySessions, one_ticket_desk
+from tests.fakes import fake_engine, one_ticket_desk
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -139,13 +137,7 @@ async def test_a_tickets_phase_that_fails_puts_the_indexes_back_and_the_next_pul
         return await plain(table, after, 10 if table == "tickets" else max_rows)
 
     server.pull_batch = pull_batch  # type: ignore[method-assign]
-    engine = await SyncEngine.open(
-        RemoteConfig("http://fake.invalid", "anon-key"),
-        tmp_path / "e",
-        remote=server,
-        sessions=MemorySessions(),
-        clock=Clock(wall=server.clock, random=lambda: 0.0),
-    )
+    engine = await fake_engine(server, tmp_path / "e")
     try:
         await engine.sign_in(agent.email, agent.password)
         with pytest.raises(RetryableError):

@@ -12,11 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sync import RemoteConfig, SyncEngine
-from sync.clock import Clock
 from sync.errors import RetryableError
 from tests.conftest import create_user
-from tests.fakes import FakeRemote, MemorySessions, one_ticket_desk
+from tests.fakes import FakeRemote, fake_engine, one_ticket_desk
 from tests.stackproc import StackProcess
 from tests.test_sync_support import seed_ticket
 
@@ -63,13 +61,7 @@ async def test_a_server_without_sync_batch_is_pulled_in_pages_of_sync_tables(tmp
         raise RetryableError("Could not find the function public.sync_batch", code="PGRST202")
 
     server.pull_batch = no_such_function  # type: ignore[method-assign]
-    engine = await SyncEngine.open(
-        RemoteConfig("http://fake.invalid", "anon-key"),
-        tmp_path / "e",
-        remote=server,
-        sessions=MemorySessions(),
-        clock=Clock(wall=server.clock, random=lambda: 0.0),
-    )
+    engine = await fake_engine(server, tmp_path / "e")
     try:
         await engine.sign_in(agent.email, agent.password)
         await engine.sync_once()
@@ -87,13 +79,7 @@ async def test_other_errors_of_sync_batch_are_not_taken_for_an_old_server(tmp_pa
         raise RetryableError("network: connection reset", code="ConnectError")
 
     server.pull_batch = offline  # type: ignore[method-assign]
-    engine = await SyncEngine.open(
-        RemoteConfig("http://fake.invalid", "anon-key"),
-        tmp_path / "e",
-        remote=server,
-        sessions=MemorySessions(),
-        clock=Clock(wall=server.clock, random=lambda: 0.0),
-    )
+    engine = await fake_engine(server, tmp_path / "e")
     try:
         await engine.sign_in(agent.email, agent.password)
         with pytest.raises(RetryableError):

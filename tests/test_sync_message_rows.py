@@ -12,13 +12,11 @@ from typing import Any
 import httpx
 import psycopg
 
-from sync import RemoteConfig, SyncEngine
-from sync.clock import Clock
 from sync.decisions import canonical_ts
 from sync.errors import RetryableError
 from sync.models import MESSAGE_ROW
 from tests.conftest import create_user
-from tests.fakes import MemorySessions, one_ticket_desk
+from tests.fakes import fake_engine, one_ticket_desk
 from tests.stackproc import StackProcess
 from tests.test_sync_support import seed_ticket, sql
 
@@ -111,13 +109,7 @@ async def test_a_server_without_sync_message_rows_is_pulled_in_pages_of_objects(
         raise RetryableError("Could not find the function public.sync_message_rows", code="PGRST202")
 
     server.pull_message_rows = no_such_function  # type: ignore[method-assign]
-    engine = await SyncEngine.open(
-        RemoteConfig("http://fake.invalid", "anon-key"),
-        tmp_path / "e",
-        remote=server,
-        sessions=MemorySessions(),
-        clock=Clock(wall=server.clock, random=lambda: 0.0),
-    )
+    engine = await fake_engine(server, tmp_path / "e")
     try:
         await engine.sign_in(agent.email, agent.password)
         await engine.sync_once()

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from sync import RemoteConfig, SyncEngine
-from sync.clock import Clock
-from tests.fakes import FakeRemote, FakeUser, MemorySessions
+from sync import SyncEngine
+from tests.fakes import FakeRemote, FakeUser, fake_engine
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -41,13 +40,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[GatedRemote, FakeUser, st
     server = GatedRemote()
     agent, customer = server.add_user("agent", "Ann Agent"), server.add_user("customer", "Carl Customer")
     ticket_id = server.add_ticket(customer, agent)
-    engine = await SyncEngine.open(
-        RemoteConfig("http://fake.invalid", "anon-key"),
-        tmp_path / "e",
-        remote=server,
-        sessions=MemorySessions(),
-        clock=Clock(wall=server.clock, random=lambda: 0.0),
-    )
+    engine = await fake_engine(server, tmp_path / "e")
     engine.loop.retry_base, engine.loop.retry_cap = 0.01, 0.05
     engine.loop.poll_interval = 3600
     await engine.sign_in(agent.email, agent.password)
