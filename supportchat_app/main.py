@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 from nicegui import app, ui
 
@@ -81,6 +82,14 @@ def drop_process_pool() -> None:
 RECONNECT_TIMEOUT = 30.0
 
 
+def guard(target: Any, *, port: int, key: str, token: str) -> None:
+    """The launch guard in front of everything, and page loads first (foreground.py) inside it: Starlette makes the
+    middleware added last the outermost, so a request the guard refuses never counts as a page load. The simulated
+    `user` fixture runs unguarded, without either."""
+    target.add_middleware(foreground.PageLoads)
+    target.add_middleware(launch.LaunchGuard, port=port, key=key, tokens=(token,))
+
+
 def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bool = True) -> None:
     """Serve the app; `guarded` puts the launch guard in front of everything (`launch.LaunchGuard`): the
     printed (or opened) URL carries a one-time token, the key file in the data dir lets `supportchat open`
@@ -91,10 +100,7 @@ def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bo
     if guarded:
         port = port or launch.free_port()
         token, key, root = launch.new_secret(), launch.new_secret(), config.data_dir()
-        # page loads first (foreground.py), inside the guard (added last = outermost), so a refused request never
-        # counts; the simulated `user` fixture runs unguarded, without either
-        app.add_middleware(foreground.PageLoads)
-        app.add_middleware(launch.LaunchGuard, port=port, key=key, tokens=(token,))
+        guard(app, port=port, key=key, token=token)
         launch.write_key_file(root, port, key)
         app.on_shutdown(lambda: launch.remove_key_file(root, port))
         url = f"http://127.0.0.1:{port}{launch.launch_path(token)}"

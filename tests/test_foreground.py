@@ -185,3 +185,37 @@ async def test_a_download_is_no_page_load_and_no_request_holds_the_collector_lon
         release.set()
         await asyncio.wait_for(task, WAIT)
     assert gc.isenabled() and foreground.in_flight() == 0
+
+
+async def test_a_request_the_launch_guard_refuses_is_no_page_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main.guard stacks the middleware as `run` does: the launch guard outermost, so a request without the launch
+    cookie is refused before PageLoads sees it (found by the ninth session's review: any local process's refused
+    requests counted and held the collector), and a request the guard lets through still does."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from supportchat_app import launch
+    from supportchat_app.main import guard
+
+    holds: list[int] = []
+    real_hold = foreground._hold_gc
+    monkeypatch.setattr(foreground, "_hold_gc", lambda: holds.append(1) or real_hold())
+    target = Starlette(routes=[Route("/", lambda request: PlainTextResponse("page"))])
+    guard(target, port=8765, key="k" * 32, token="t" * 32)
+    messages: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {**_scope("/"), "headers": [(b"host", b"127.0.0.1:8765")], "scheme": "http", "query_string": b""}
+    await target(scope, _receive, send)
+    assert messages[0]["status"] in (401, 403) and holds == []  # refused, never counted
+    messages.clear()
+    launched = {**scope, "query_string": launch.launch_path("t" * 32).split("?", 1)[1].encode()}
+    await target(launched, _receive, send)  # the launch link: redeemed by the guard itself, with a cookie
+    cookie = next(v.split(b";")[0] for k, v in messages[0]["headers"] if k.lower() == b"set-cookie")
+    assert holds == []
+    messages.clear()
+    await target({**scope, "headers": [*scope["headers"], (b"cookie", cookie)]}, _receive, send)
+    assert messages[0]["status"] == 200 and holds == [1]  # let through: a page load
