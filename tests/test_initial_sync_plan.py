@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sync import SyncEngine, events
+from sync import events
 from sync.cache import Cache
 from sync.errors import RetryableError
 from tests.fakes import FakeRemote, fake_engine, one_ticket_desk
@@ -27,8 +27,20 @@ def _desk(messages: int) -> tuple[FakeRemote, str, str]:
     return server, agent.email, agent.password
 
 
-async def _open(server: FakeRemote, path: Path) -> SyncEngine:
-    return await fake_engine(server, path)
+async def _first_sync(
+    server: FakeRemote, email: str, password: str, path: Path
+) -> tuple[int, list[events.SyncProgress]]:
+    """One first sync to its end: the messages cached and the progress events it sent."""
+    engine = await fake_engine(server, path)
+    progress: list[events.SyncProgress] = []
+    try:
+        await engine.sign_in(email, password)
+        engine.subscribe(lambda e: progress.append(e) if isinstance(e, events.SyncProgress) else None)
+        await engine.sync_once()
+        assert engine.cache.initial_sync_done()
+        return engine.cache.count("messages"), progress
+    finally:
+        await engine.close()
 
 
 async def test_the_counts_are_asked_while_the_first_pages_download(tmp_path: Path) -> None:
@@ -46,7 +58,7 @@ async def test_the_counts_are_asked_while_the_first_pages_download(tmp_path: Pat
 
     server.count = slow_count  # type: ignore[method-assign]
     server.pull = pull  # type: ignore[method-assign]
-    engine = await _open(server, tmp_path / "e")
+    engine = await fake_engine(server, tmp_path / "e")
     progress: list[events.SyncProgress] = []
     try:
         await engine.sign_in(email, password)
@@ -70,15 +82,8 @@ async def test_a_server_without_counts_still_syncs_with_a_bar_by_table(tmp_path:
         raise RetryableError("Could not find the function public.sync_count", code="PGRST202")
 
     server.count = no_count  # type: ignore[method-assign]
-    engine = await _open(server, tmp_path / "e")
-    progress: list[events.SyncProgress] = []
-    try:
-        await engine.sign_in(email, password)
-        engine.subscribe(lambda e: progress.append(e) if isinstance(e, events.SyncProgress) else None)
-        await engine.sync_once()
-        assert engine.cache.count("messages") == 50 and engine.cache.initial_sync_done()
-    finally:
-        await engine.close()
+    cached, progress = await _first_sync(server, email, password, tmp_path / "e")
+    assert cached == 50
     assert progress and all(p.overall is None for p in progress)
 
 
@@ -95,7 +100,7 @@ async def test_a_plan_cut_short_leaves_no_count_unasked(tmp_path: Path, monkeypa
         return await plain_cursor(self, table)
 
     monkeypatch.setattr(Cache, "cursor", failing_cursor)
-    engine = await _open(server, tmp_path / "e")
+    engine = await fake_engine(server, tmp_path / "e")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -136,7 +141,7 @@ async def test_a_pull_that_fails_waits_until_no_count_is_asking(tmp_path: Path) 
     server.count = slow_count  # type: ignore[method-assign]
     server.pull = failing_pull  # type: ignore[method-assign]
     server.pull_batch = failing_pull  # type: ignore[method-assign]
-    engine = await _open(server, tmp_path / "e")
+    engine = await fake_engine(server, tmp_path / "e")
     try:
         await engine.sign_in(email, password)
         with pytest.raises(RetryableError):
@@ -157,14 +162,7 @@ async def test_a_server_without_sync_counts_is_asked_table_by_table(tmp_path: Pa
         raise RetryableError("Could not find the function public.sync_counts", code="PGRST202")
 
     server.counts = no_counts  # type: ignore[method-assign,assignment]
-    engine = await _open(server, tmp_path / "e")
-    progress: list[events.SyncProgress] = []
-    try:
-        await engine.sign_in(email, password)
-        engine.subscribe(lambda e: progress.append(e) if isinstance(e, events.SyncProgress) else None)
-        await engine.sync_once()
-        assert engine.cache.count("messages") == 40 and engine.cache.initial_sync_done()
-    finally:
-        await engine.close()
+    cached, progress = await _first_sync(server, email, password, tmp_path / "e")
+    assert cached == 40
     assert progress and all(p.overall is not None for p in progress)
     assert [p.overall for p in progress if p.phase == "messages"][-1] == 1.0
