@@ -17,6 +17,7 @@ from typing import Any
 
 from nicegui import ui
 
+from supportchat_app.components.bubble import MessageBubble
 from supportchat_app.components.thread import ThreadView
 from sync import events
 from tests.conftest import create_user
@@ -44,6 +45,18 @@ def _row(tid: str, sender: str, text: str, at: datetime) -> dict[str, Any]:
         "created_at": at.isoformat(),
         "deleted_at": None,
     }
+
+
+def _in_order(thread: ThreadView) -> list[str]:
+    """The thread's message texts top to bottom as the reader sees them: its pages oldest first (the scroller is
+    column-reverse, so its DOM holds them newest first), then the live chunk; each page top to bottom."""
+    out: list[str] = []
+    for container in [*reversed(thread.pages), thread.live]:
+        for child in container.default_slot.children:
+            if isinstance(child, MessageBubble):
+                texts = [str(getattr(d, "text", "")) for d in child.descendants()]
+                out += [t for t in texts if t.startswith("m ")]
+    return out
 
 
 def _threads(user: Any) -> list[ThreadView]:
@@ -88,7 +101,8 @@ async def test_messages_moved_into_the_cache_appear_in_the_open_thread(app_data:
 
 async def test_a_reader_who_loaded_older_pages_keeps_them(app_data: Path, stack: StackProcess) -> None:
     """A missing older message does not redraw a thread whose older pages the reader loaded (the redraw took them
-    away, back to the newest page: found by the ninth session's review); newer ones still come in."""
+    away, back to the newest page: found by the ninth session's review); it is drawn in its place, and newer ones
+    still come in. The same for a message that a MessagesChanged names (a commit that landed after a newer one)."""
     customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
     stamp = time.time_ns()
     history = [(customer, f"m {i} {stamp}", False) for i in range(40)]  # more than the first page
@@ -112,3 +126,13 @@ async def test_a_reader_who_loaded_older_pages_keeps_them(app_data: Path, stack:
         engine.events.emit(events.TicketsChanged(frozenset({tid})))
         await eventually(lambda: bubble_with(user, f"m newer {stamp}") is not None, "the newer message drawn", 30)
         assert drawn <= set(thread.bubbles) and len(thread.pages) > 1  # nothing the reader loaded was taken away
+        tail = [f"m 38 {stamp}", f"m older {stamp}", f"m 39 {stamp}", f"m newer {stamp}"]
+        await eventually(lambda: _in_order(thread)[-4:] == tail, f"the hole drawn in its place: {tail}", 30)
+
+        # a message the realtime path names, committed after newer ones were drawn: drawn in its place too
+        late = _row(tid, customer.id, f"m late {stamp}", hole - timedelta(microseconds=1))
+        await engine.cache.apply_backfill(tid, [late], [])
+        engine.events.emit(events.MessagesChanged(tid, frozenset({late["id"]}), new_from_others=True))
+        tail = [f"m 38 {stamp}", f"m late {stamp}", f"m older {stamp}", f"m 39 {stamp}", f"m newer {stamp}"]
+        await eventually(lambda: _in_order(thread)[-5:] == tail, f"the late one drawn in its place: {tail}", 30)
+        assert len(_in_order(thread)) == 43 and len(thread.pages) > 1

@@ -106,18 +106,24 @@ class ThreadView(ui.element):
                 self._render_page(messages)
             if len(messages) < limit:
                 self.complete = True
-            with self:
-                self.top = ui.row().classes("w-full justify-center py-2")
-                with self.top:
-                    if self.complete:
-                        ui.label("Beginning of the conversation").classes("text-xs opacity-50")
-                    else:
-                        ui.button("Load older messages", on_click=self.load_older).props(
-                            "flat dense no-caps size=sm"
-                        ).props('data-testid="load-older"').mark("load-older")
+            self._draw_top()
             return len(messages)
         finally:
             self._loading = False
+
+    def _draw_top(self) -> None:
+        """The row above the oldest page: the beginning of the conversation, or the button for older pages."""
+        if self.top is not None:
+            self.top.delete()
+        with self:
+            self.top = ui.row().classes("w-full justify-center py-2")
+            with self.top:
+                if self.complete:
+                    ui.label("Beginning of the conversation").classes("text-xs opacity-50")
+                else:
+                    ui.button("Load older messages", on_click=self.load_older).props(
+                        "flat dense no-caps size=sm"
+                    ).props('data-testid="load-older"').mark("load-older")
 
     def _render_page(self, messages: list[Message]) -> None:
         last_day = fmt.day_of(messages[-1].created_at)
@@ -171,14 +177,16 @@ class ThreadView(ui.element):
         its tickets (sync/pull.py). Newer messages are appended; when the newest page holds one older than
         the bottom that is not drawn (the thread was opened before its history arrived), the thread is
         drawn again from the newest page, as reopening it would, unless the reader has loaded older pages:
-        redrawing would take them away from under the reader (the message shows when the thread is next
-        opened)."""
+        redrawing would take them away from under the reader, so there each is drawn in its place."""
         newest = self.engine.cache.thread(self.ticket_id, limit=self.first_page)
         missing = [m for m in newest if str(m.id) not in self.bubbles]
         if not missing:
             return
         newer = [m for m in missing if self.newest is not None and cursor_of(m) > self.newest]
         if len(newer) == len(missing) or len(self.pages) > 1:
+            for message in missing:
+                if message not in newer:
+                    self._insert(message)
             if newer:
                 self.refresh(frozenset(str(m.id) for m in newer))
             return
@@ -203,6 +211,44 @@ class ThreadView(ui.element):
         hops.mark("drawn", str(message.id))
         self.newest_day = fmt.day_of(message.created_at) or self.newest_day
 
+    def _insert(self, message: Message) -> None:
+        """Draw a message older than the bottom in its place: two transactions can commit out of order, so a
+        message can reach the cache after a newer one was drawn. One older than every drawn message comes with
+        the next older page (the top offers that page again if it said the conversation began)."""
+        at = cursor_of(message)
+        if self.oldest is None or at < cursor_of(self.oldest):
+            if self.complete and self.oldest is not None:
+                self.complete = False
+                self._draw_top()
+            return
+        if self.newest is None or at > self.newest:
+            self.append(message)
+            return
+        drawn = sorted(self.bubbles.values(), key=lambda b: cursor_of(b.message))
+        successor = next(b for b in drawn if cursor_of(b.message) > at)
+        earlier = [b for b in drawn if cursor_of(b.message) < at]
+        container = successor.parent_slot.parent if successor.parent_slot is not None else self.live
+        siblings = list(container.default_slot.children)
+        index = siblings.index(successor)
+        day = fmt.day_of(message.created_at)
+        header = siblings[index - 1] if index and isinstance(siblings[index - 1], DayHeader) else None
+        if header is not None and fmt.day_of(successor.message.created_at) != day:
+            index -= 1  # the successor's day starts after this message: it goes above that day's header
+        elif header is not None:
+            header = None  # the header above the successor is this message's day too
+        elements: list[ui.element] = []
+        with container:
+            if (
+                header is not None
+                and day is not None
+                and day != fmt.day_of(earlier[-1].message.created_at if earlier else None)
+            ):
+                elements.append(DayHeader(fmt.day_label(day)))
+            elements.append(self._bubble(message))
+        for offset, element in enumerate(elements):
+            element.move(container, target_index=index + offset)
+        hops.mark("drawn", str(message.id))
+
     def clear_echo(self) -> None:
         """Remove the browser-drawn echo bubbles once the server's own bubble is on its way."""
         self.client.run_javascript(f"const s = document.getElementById('c{self.echo.id}'); s && s.replaceChildren();")
@@ -217,7 +263,9 @@ class ThreadView(ui.element):
             if str(message.id) in self.bubbles:
                 self.bubbles[str(message.id)].show(message)
             elif str(message.id) in message_ids and (self.newest is None or cursor_of(message) > self.newest):
-                self.append(message)  # only what is newer than the bottom; older ones come with paging
+                self.append(message)
+            elif str(message.id) in message_ids:
+                self._insert(message)  # committed after a newer one was drawn; older than the top comes with paging
         for older in [mid for mid in message_ids if mid in self.bubbles and mid not in seen]:
             if (changed := self.engine.cache.message(older)) is not None:  # edited or deleted further up
                 self.bubbles[older].show(changed)
