@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from nicegui import ui
 
-from supportchat_app.components.bubble import MessageBubble
+from supportchat_app.components.bubble import DayHeader, MessageBubble
 from supportchat_app.components.thread import ThreadView
 from sync import events
+from tests.conftest import User as Account
 from tests.conftest import create_user
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
@@ -47,12 +50,15 @@ def _row(tid: str, sender: str, text: str, at: datetime) -> dict[str, Any]:
     }
 
 
-def _in_order(thread: ThreadView) -> list[str]:
+def _in_order(thread: ThreadView, *, days: bool = False) -> list[str]:
     """The thread's message texts top to bottom as the reader sees them: its pages oldest first (the scroller is
-    column-reverse, so its DOM holds them newest first), then the live chunk; each page top to bottom."""
+    column-reverse, so its DOM holds them newest first), then the live chunk; each page top to bottom. With
+    `days`, each day header is a "day" entry."""
     out: list[str] = []
     for container in [*reversed(thread.pages), thread.live]:
         for child in container.default_slot.children:
+            if days and isinstance(child, DayHeader):
+                out.append("day")
             if isinstance(child, MessageBubble):
                 texts = [str(getattr(d, "text", "")) for d in child.descendants()]
                 out += [t for t in texts if t.startswith("m ")]
@@ -72,14 +78,22 @@ def _texts(user: Any) -> list[str]:
     return out
 
 
-async def test_messages_moved_into_the_cache_appear_in_the_open_thread(app_data: Path, stack: StackProcess) -> None:
+@asynccontextmanager
+async def _thread_open(stack: StackProcess, texts: list[str]) -> AsyncIterator[tuple[Any, str, Account]]:
+    """A fresh customer's ticket with these messages of hers (each text followed by a per-test stamp),
+    open in a fresh agent's app once its newest is shown: (the simulated user, the ticket, the customer)."""
     customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
-    stamp = time.time_ns()
-    tid = seed_ticket(stack.db_url, customer, agent, f"Catch up {stamp}", [(customer, f"m first {stamp}", False)])
+    tid = seed_ticket(stack.db_url, customer, agent, f"Thread {uuid.uuid4()}", [(customer, t, False) for t in texts])
     async with running_app() as user:
         await sign_in(user, agent)
         await user.open(f"/?t={tid}")
-        await user.should_see(f"m first {stamp}", retries=WAIT)
+        await user.should_see(texts[-1], retries=WAIT)
+        yield user, tid, customer
+
+
+async def test_messages_moved_into_the_cache_appear_in_the_open_thread(app_data: Path, stack: StackProcess) -> None:
+    stamp = time.time_ns()
+    async with _thread_open(stack, [f"m first {stamp}"]) as (user, tid, customer):
         engine = engine_of(user)
         first = engine.cache.latest_message_from(tid, customer.id)
         assert first is not None
@@ -103,14 +117,9 @@ async def test_a_reader_who_loaded_older_pages_keeps_them(app_data: Path, stack:
     """A missing older message does not redraw a thread whose older pages the reader loaded (the redraw took them
     away, back to the newest page: found by the ninth session's review); it is drawn in its place, and newer ones
     still come in. The same for a message that a MessagesChanged names (a commit that landed after a newer one)."""
-    customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
     stamp = time.time_ns()
-    history = [(customer, f"m {i} {stamp}", False) for i in range(40)]  # more than the first page
-    tid = seed_ticket(stack.db_url, customer, agent, f"Paged {stamp}", history)
-    async with running_app() as user:
-        await sign_in(user, agent)
-        await user.open(f"/?t={tid}")
-        await user.should_see(f"m 39 {stamp}", retries=WAIT)
+    history = [f"m {i} {stamp}" for i in range(40)]  # more than the first page
+    async with _thread_open(stack, history) as (user, tid, customer):
         engine = engine_of(user)
         thread = next(iter(_threads(user)))
         await eventually(lambda: thread.load_older() > 0 or len(thread.pages) > 1, "an older page loaded", 30)
@@ -136,3 +145,31 @@ async def test_a_reader_who_loaded_older_pages_keeps_them(app_data: Path, stack:
         tail = [f"m 38 {stamp}", f"m late {stamp}", f"m older {stamp}", f"m 39 {stamp}", f"m newer {stamp}"]
         await eventually(lambda: _in_order(thread)[-5:] == tail, f"the late one drawn in its place: {tail}", 30)
         assert len(_in_order(thread)) == 43 and len(thread.pages) > 1
+
+
+async def test_a_late_message_goes_under_its_own_day(app_data: Path, stack: StackProcess) -> None:
+    """A late message of yesterday lands above today's day header, one of today below it; a message older than a
+    thread that said it began offers older messages again."""
+    stamp = time.time_ns()
+    async with _thread_open(stack, [f"m today {stamp}"]) as (user, tid, customer):
+        engine = engine_of(user)
+        thread = next(iter(_threads(user)))
+        today = engine.cache.latest_message_from(tid, customer.id)
+        assert today is not None and thread.complete
+        at = datetime.fromisoformat(engine.cache.message(today).created_at)
+
+        async def arrive(text: str, when: datetime) -> None:
+            row = _row(tid, customer.id, text, when)
+            await engine.cache.apply_backfill(tid, [row], [])
+            engine.events.emit(events.MessagesChanged(tid, frozenset({row["id"]}), new_from_others=True))
+
+        # older than the top of a thread that said it began: the top offers older messages again
+        await arrive(f"m y1 {stamp}", at - timedelta(days=1))
+        await eventually(lambda: not thread.complete, "'Load older' offered again", 30)
+        assert thread.load_older() == 1
+        assert _in_order(thread, days=True) == ["day", f"m y1 {stamp}", "day", f"m today {stamp}"]
+
+        await arrive(f"m y2 {stamp}", at - timedelta(days=1) + timedelta(minutes=1))
+        await arrive(f"m t0 {stamp}", at - timedelta(microseconds=1))
+        want = ["day", f"m y1 {stamp}", f"m y2 {stamp}", "day", f"m t0 {stamp}", f"m today {stamp}"]
+        await eventually(lambda: _in_order(thread, days=True) == want, f"each under its day: {want}", 30)
