@@ -232,3 +232,52 @@ def test_a_sidebar_click_draws_the_prefetched_rows_at_once_and_the_servers_rows_
     # back to the Inbox: its prefetched rows are the server's
     click(driver, "[data-testid=view-inbox]")
     WebDriverWait(driver, 60).until(lambda d: set(_ids(d, ROWS)) == set(ids))
+
+
+# each shell row: its top, whether its contents were skipped (content-visibility: hidden), its subject's width
+BELOW_JS = """
+return [...document.querySelectorAll('[data-testid=shell-row]')].map((r) => [r.getBoundingClientRect().top,
+  getComputedStyle(r).contentVisibility === 'hidden',
+  r.querySelector('.sc-row-subject').getBoundingClientRect().width]);
+"""
+
+
+def test_the_shell_lays_out_only_the_rows_in_the_window(
+    app: AppProcess, driver: WebDriver, stack: StackProcess
+) -> None:
+    """The shell's rows below the window skip layout and paint (they cannot show) until the window grows; every row
+    in the window is drawn."""
+    agent = create_user(stack.db_url, "agent")
+    customer = create_user(stack.db_url, "customer")
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        ids = [
+            str(r[0])
+            for r in conn.execute(
+                "insert into tickets (customer_id, assignee_id, subject) select %s, %s, 'Ticket ' || g"
+                " from generate_series(1, 20) g returning id",
+                (customer.id, agent.id),
+            )
+        ]
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content) select t, %s, 'hello' from unnest(%s::uuid[]) t",
+            (customer.id, ids),
+        )
+    driver.execute_cdp_cmd("Network.enable", {})
+    sign_in(driver, app, agent.email, agent.password)
+    WebDriverWait(driver, 120).until(lambda d: len(_ids(d, ROWS)) == 20)
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return localStorage.getItem('sc-inbox-rect')"))
+    live = _ids(driver, ROWS)
+
+    _blocked_load(driver, app)
+    assert _ids(driver, SHELL_ROWS) == live  # all 20 rows are there, in the list's order
+    height = driver.execute_script("return innerHeight")
+    rows = driver.execute_script(BELOW_JS)
+    shown = [(top, width) for top, hidden, width in rows if not hidden]
+    skipped = [top for top, hidden, _ in rows if hidden]
+    assert skipped, "every row was laid out, also those below the window"
+    assert all(top >= height for top in skipped), (height, rows)  # none that the window shows
+    assert all(width > 0 for _, width in shown)  # the rows in the window are drawn
+    assert any(top < height for top, _ in shown) and shown[-1][0] < height + 200, (height, rows)
+
+    driver.set_window_size(1400, 2400)  # the window grows before the app started: every row is drawn
+    WebDriverWait(driver, 10).until(lambda d: not any(hidden for _, hidden, _ in d.execute_script(BELOW_JS)))

@@ -116,7 +116,7 @@ def test_the_inline_script_places_the_shell_and_follows_the_dark_setting() -> No
     auto = inbox_shell.shell_html([], entries=None, dark=None)
     assert "const d=false;" in light and "const d=true;" in dark and "const d=null;" in auto
     assert f"{inbox_shell.STAFF_TOP_PX + 5 * inbox_shell.ENTRY_PX}" in light
-    assert f":{inbox_shell.CUSTOMER_TOP_PX})" in auto
+    assert f":{inbox_shell.CUSTOMER_TOP_PX};" in auto
     # the stylesheet the parser waits for comes after the rows (what precedes it may paint meanwhile)
     assert light.index(inbox_shell.SHELL_ID) < light.index(f'<link rel="stylesheet" href="{inbox_shell.PAINT_CSS}">')
 
