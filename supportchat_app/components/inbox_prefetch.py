@@ -14,8 +14,9 @@ What each entry would show is predicted with the page's own state machinery: a c
 the same call the click makes (``set_special`` / ``apply_view``), and its filter is queried like the live list
 (the first ``FIRST_ROWS`` rows). The lists are recomputed off the click path — on a timer, and only after the
 cache or the state changed (``stale``); the first time a second after the page connected, not while it loads
-(computing every list costs tens of ms of the server's time, which a page loaded right after would wait for) —
-and sent only when they differ, on an element of their own (an
+(computing every list costs tens of ms of the server's time, which a page loaded right after would wait for), one
+list at a time, each after a turn (supportchat_app/foreground.py), so a page requested meanwhile waits for one
+list's query at most — and sent only when they differ, on an element of their own (an
 invisible one: ``inbox_prefetch.js`` keeps them in ``window.scInboxPrefetch``), so the list element's own
 updates stay small. Mentions is not prefetched (it opens a view of its own): its click takes the server path.
 """
@@ -71,12 +72,11 @@ class InboxPrefetch(ui.element, component="inbox_prefetch.js"):
     def __init__(self) -> None:
         super().__init__()
         self._props["lists"] = ()
-        self.stale = True
+        self.stale = True  # the lists are to be computed (again): cleared when their computing starts
 
     def show(self, lists: dict[str, list[dict[str, Any]]]) -> None:
         # pairs of tuples, not dicts and lists: NiceGUI would copy those into observable collections
         packed = tuple((key, tuple(rows)) for key, rows in lists.items())
-        self.stale = False
         if self._props["lists"] == packed:
             return
         self._props["lists"] = packed
