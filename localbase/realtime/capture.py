@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -102,14 +103,20 @@ def _matches(conditions: list[Condition], subject: dict[str, Any], verdicts: Ver
 
 
 def _identity(channel: Channel, scope: tuple[int, frozenset[str]] | None) -> str:
-    """What decides `channel`'s RLS verdicts besides its role: its claims, or only the keys the policies can read.
-
-    A key the claims lack stays out (`->` tells a missing key from a JSON null); values as the claims' JSON spells them.
-    """
+    """What decides `channel`'s RLS verdicts besides its role: its claims, or only the keys the policies can read."""
     if scope is None:
         return "claims:" + channel.claims_json
-    claims = channel.claims
-    return "keys:" + json.dumps({k: claims[k] for k in scope[1] if k in claims}, sort_keys=True, separators=(",", ":"))
+    return _scoped_identity(channel.claims_json, scope[1])
+
+
+@functools.lru_cache(maxsize=4096)
+def _scoped_identity(claims_json: str, keys: frozenset[str]) -> str:
+    """The values of `keys` in the claims, as their JSON spells them, asked once per session (not per change).
+
+    A key the claims lack stays out: `->` tells a missing key from a JSON null.
+    """
+    claims = json.loads(claims_json)
+    return "keys:" + json.dumps({k: claims[k] for k in keys if k in claims}, sort_keys=True, separators=(",", ":"))
 
 
 def _commit_timestamp(tx: Transaction) -> str:

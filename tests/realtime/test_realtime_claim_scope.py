@@ -9,6 +9,7 @@ A naive "one check per user" (the claims' `sub` alone) fails the two end-to-end 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,6 +18,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from localbase.realtime import claimscope, rls
+from localbase.realtime.capture import _scoped_identity
 from tests.conftest import Users
 from tests.realtime.support import RawSocket, new_ticket
 from tests.stackproc import StackProcess
@@ -294,3 +296,13 @@ async def test_the_proof_counts_every_claim_a_policy_can_read(
 ) -> None:
     table = "other" if "on scratch.other for select using (k = scratch.sk())" in ddl else "t"
     assert await _scope(stack, ddl, table) == (None if expected is None else frozenset(expected))
+
+
+def test_identity_is_the_values_of_the_proven_keys_and_keeps_a_missing_key_apart_from_null() -> None:
+    keys = frozenset({"sub", "aal"})
+    one = _scoped_identity(json.dumps({"sub": "u", "aal": "aal1", "session_id": "a"}, sort_keys=True), keys)
+    assert one == _scoped_identity(json.dumps({"sub": "u", "aal": "aal1", "session_id": "b", "iat": 1}), keys)
+    assert one != _scoped_identity(json.dumps({"sub": "u", "aal": "aal2", "session_id": "a"}), keys)
+    assert one != _scoped_identity(json.dumps({"sub": "v", "aal": "aal1", "session_id": "a"}), keys)
+    assert _scoped_identity('{"sub":"u"}', keys) != _scoped_identity('{"sub":"u","aal":null}', keys)
+    assert _scoped_identity('{"sub":"u","aal":1}', keys) != _scoped_identity('{"sub":"u","aal":"1"}', keys)
