@@ -50,7 +50,6 @@ CLAIMS_TYPES = frozenset({"jsonb", "json", "text"})  # casts a claims value may 
 DENIED_BUILTINS = frozenset({"set_config", "pg_show_all_settings", "ts_stat", "ts_rewrite"})
 DENIED_BUILTIN_PATTERN = re.compile(r"xml")  # query_to_xml, cursor_to_xml, table_to_xml...: run SQL by name
 DENIED_SYSTEM_RELATIONS = frozenset({"pg_settings"})
-SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 WRITES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"})
 
 
@@ -250,7 +249,9 @@ class Prover:
         try:
             rel = self.catalog.relation(oid)
             keys: set[str] = set()
-            if rel is not None and rel.schema in SYSTEM_SCHEMAS:
+            if rel is not None and rel.schema == "information_schema":
+                raise Unproven(f"reads information_schema.{rel.name}")  # views of SQL we do not load
+            if rel is not None and rel.schema == "pg_catalog":
                 if rel.name in DENIED_SYSTEM_RELATIONS:
                     raise Unproven(f"reads {rel.name}")
             elif rel is not None:
@@ -304,6 +305,7 @@ class Prover:
         """Whether `fn` returns the claims whole: SQL, no arguments, one row, body `select <claims value>` only."""
         known = self._sources.get(fn.oid)
         if known is None:
+            self._sources[fn.oid] = False  # while deciding: a self-reference is not a source
             known = self._sources[fn.oid] = self._source_target(fn) is not None
         return known
 
@@ -327,7 +329,6 @@ class Prover:
         if len(targets) != 1:
             return None
         value = targets[0].get("ResTarget", {}).get("val")
-        self._sources[fn.oid] = False  # while deciding: a self-reference is not a source
         return value if self._claims_value(value) else None
 
     def _source_keys(self, fn: Function) -> set[str]:

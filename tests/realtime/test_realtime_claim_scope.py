@@ -174,8 +174,9 @@ def test_the_check_says_when_the_ddl_epoch_moved(stack: StackProcess) -> None:
 # the proof itself, over the real catalog with scratch objects in a transaction that is rolled back ------------------
 
 
-async def _scope(stack: StackProcess, ddl: str, table: str = "t") -> frozenset[str] | None:
-    """The claim keys `claimscope` proves for `scratch.<table>` after `ddl` (in a rolled-back transaction)."""
+async def _scope(stack: StackProcess, ddl: str, table: str = "t", before: str = "") -> frozenset[str] | None:
+    """The claim keys `claimscope` proves for `scratch.<table>` after `ddl` (in a rolled-back transaction); with
+    `before`, the same prover first proves `scratch.<before>` (what it learnt there must not change the answer)."""
     async with await AsyncConnection.connect(stack.db_url) as conn:
         await conn.execute(
             "create schema scratch; create table scratch.t (id int primary key, owner uuid, k text);"
@@ -183,10 +184,17 @@ async def _scope(stack: StackProcess, ddl: str, table: str = "t") -> frozenset[s
             " alter table scratch.t enable row level security; alter table scratch.other enable row level security;"
         )
         await conn.execute(ddl)
-        oid = (await (await conn.execute(f"select 'scratch.{table}'::regclass::oid::int8")).fetchone())[0]  # type: ignore[index]
+        oids = {}
+        for name in {table, before or table}:
+            row = await (await conn.execute(f"select 'scratch.{name}'::regclass::oid::int8")).fetchone()
+            assert row is not None
+            oids[name] = int(row[0])
         catalog = await claimscope.load(conn)
         await conn.rollback()
-    return claimscope.Prover(catalog).table(int(oid))
+    prover = claimscope.Prover(catalog)
+    if before:
+        prover.table(oids[before])
+    return prover.table(oids[table])
 
 
 async def test_the_apps_tables_read_only_sub_and_aal(stack: StackProcess) -> None:
@@ -306,3 +314,16 @@ def test_identity_is_the_values_of_the_proven_keys_and_keeps_a_missing_key_apart
     assert one != _scoped_identity(json.dumps({"sub": "v", "aal": "aal1", "session_id": "a"}), keys)
     assert _scoped_identity('{"sub":"u"}', keys) != _scoped_identity('{"sub":"u","aal":null}', keys)
     assert _scoped_identity('{"sub":"u","aal":1}', keys) != _scoped_identity('{"sub":"u","aal":"1"}', keys)
+
+
+async def test_a_function_returning_the_claims_stays_one_after_a_key_read_of_it(stack: StackProcess) -> None:
+    """`auth.jwt() ->> 'aal'` proven first (another table's policy) must not make a later whole `auth.jwt()` look like
+    an ordinary function with nothing to read (the first version of the proof had that hole)."""
+    ddl = (
+        "create policy o on scratch.other for select using ((select auth.jwt() ->> 'aal') = k);"
+        " create policy p on scratch.t for select using (auth.jwt() is not null)"
+    )
+    assert await _scope(stack, ddl, "other") == {"aal"}
+    assert await _scope(stack, ddl, "t", before="other") is None
+    both = "create policy p on scratch.t for select using ((auth.jwt() ->> 'aal') = k and auth.jwt() is not null)"
+    assert await _scope(stack, both) is None
