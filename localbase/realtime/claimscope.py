@@ -116,7 +116,8 @@ class Catalog:
 
 
 _LOAD_FUNCTIONS = """
-select p.oid::int8, n.nspname::text, p.proname::text, l.lanname::text, coalesce(p.prosrc, ''), p.pronargs::int,
+select p.oid::int8, n.nspname::text, p.proname::text, l.lanname::text,
+       case when l.lanname in ('internal', 'c') then '' else coalesce(p.prosrc, '') end, p.pronargs::int,
        p.prokind::text, format_type(p.prorettype, null), p.proretset
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
 """

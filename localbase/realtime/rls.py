@@ -94,6 +94,8 @@ create or replace function {SCHEMA}.bump_ddl_epoch() returns event_trigger
 language plpgsql security definer set search_path = '' as $fn$
 begin
   update {SCHEMA}.ddl_epoch set epoch = epoch + 1;
+exception when undefined_table then
+  null;  -- never block the database's DDL; without the table every shared check fails (closed) until setup runs
 end $fn$;
 revoke all on function {SCHEMA}.bump_ddl_epoch() from public;
 do $do$ begin
