@@ -20,6 +20,7 @@ from typing import Any
 from nicegui import ui
 
 from supportchat_app.components.bubble import DayHeader, MessageBubble
+from supportchat_app.components.isolated import Isolated
 from supportchat_app.components.thread import ThreadView
 from sync import events
 from tests.conftest import User as Account
@@ -52,11 +53,15 @@ def _row(tid: str, sender: str, text: str, at: datetime) -> dict[str, Any]:
 
 def _in_order(thread: ThreadView, *, days: bool = False) -> list[str]:
     """The thread's message texts top to bottom as the reader sees them: its pages oldest first (the scroller is
-    column-reverse, so its DOM holds them newest first), then the live chunk; each page top to bottom. With
-    `days`, each day header is a "day" entry."""
+    column-reverse, so its DOM holds them newest first), then the live chunk (each bubble and day header in an
+    `Isolated` of its own, which the layout does not see); each page top to bottom. With `days`, each day header is
+    a "day" entry."""
     out: list[str] = []
     for container in [*reversed(thread.pages), thread.live]:
-        for child in container.default_slot.children:
+        shown = [
+            c for child in container.default_slot.children for c in (child if isinstance(child, Isolated) else [child])
+        ]
+        for child in shown:
             if days and isinstance(child, DayHeader):
                 out.append("day")
             if isinstance(child, MessageBubble):

@@ -7,7 +7,8 @@ applying the update was the largest client-side hop of bench e2e_latency (update
 
 The test counts NiceGUI's ``renderRecursively`` calls per element while it changes the live chunk's element
 the way NiceGUI's update handler does, then waits for Vue's flush: no socket message can run in between (they
-are tasks; the flush is a microtask), so the count is that change's alone.
+are tasks; the flush is a microtask), so the count is that change's alone. The same counting shows that a render
+around the thread draws none of its bubbles again, and that a new live bubble draws none of the earlier ones.
 """
 
 from __future__ import annotations
@@ -48,6 +49,43 @@ def test_a_change_in_the_live_chunk_renders_only_the_chunk(
     driver: WebDriver,
     stack: StackProcess,
 ) -> None:
+    _ticket_page(stack, app, driver)
+    counts = driver.execute_async_script(_CHANGE_LIVE_JS)
+    assert counts["probed"], "the change reached the page"
+    assert counts["live"] >= 1, counts  # the chunk itself was rendered again
+    assert counts["subject"] == 0, counts  # the header was not
+
+
+# renderRecursively's calls per element id from now on (window.__renders), the hook left in place
+_COUNT_RENDERS_JS = """
+window.__renders = {};
+if (!window.__countingRenders) {
+  const original = window.renderRecursively;
+  window.renderRecursively = function (elements, id, context) {
+    window.__renders[id] = (window.__renders[id] || 0) + 1;
+    return original(elements, id, context);
+  };
+  window.__countingRenders = true;
+}
+"""
+
+# the thread's own element changed as NiceGUI's update handler does (what a page of older bubbles or the thread's
+# top row does); returns how often each bubble was rendered for it
+_CHANGE_THREAD_JS = """
+const done = arguments[arguments.length - 1];
+const thread = document.querySelector('[data-testid=thread]').id.slice(1);
+const elements = mounted_app.elements;
+elements[thread] = {...elements[thread], class: [...elements[thread].class, 'sc-probe']};
+mounted_app.$nextTick().then(() => {
+  const bubbles = [...document.querySelectorAll('[data-message-id]')].map(n => n.id.slice(1));
+  done({thread: window.__renders[thread] || 0, bubbles: bubbles.map(id => window.__renders[id] || 0),
+        probed: document.querySelector('[data-testid=thread]').classList.contains('sc-probe')});
+});
+"""
+
+
+def _ticket_page(stack: StackProcess, app: AppProcess, driver: WebDriver) -> tuple[str, str]:
+    """A customer's ticket with one message, open in the customer's page; (ticket id, the agent's id)."""
     customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         row = conn.execute(
@@ -60,14 +98,59 @@ def test_a_change_in_the_live_chunk_renders_only_the_chunk(
         )
     sign_in(driver, app, customer.email, PASSWORD)
     driver.get(f"{app.url}/?t={row[0]}")
-    wait = WebDriverWait(driver, 120, ignored_exceptions=REDRAWN)
-    wait.until(
+    WebDriverWait(driver, 120, ignored_exceptions=REDRAWN).until(
         lambda d: d.execute_script(
             "return window.did_handshake === true && !!document.querySelector('[data-testid=thread-live]')"
+            " && !!document.querySelector('[data-message-id]')"
             " && !!document.querySelector('[data-testid=ticket-subject]')"
         )
     )
-    counts = driver.execute_async_script(_CHANGE_LIVE_JS)
+    return str(row[0]), agent.id
+
+
+def _agent_says(stack: StackProcess, driver: WebDriver, ticket_id: str, agent_id: str, text: str) -> None:
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into messages (ticket_id, sender_id, content) values (%s, %s, %s)", (ticket_id, agent_id, text)
+        )
+    WebDriverWait(driver, 60, ignored_exceptions=REDRAWN).until(
+        lambda d: d.execute_script(
+            "return [...document.querySelectorAll('[data-message-id]')]"
+            ".some(n => n.textContent.includes(arguments[0]))",
+            text,
+        )
+    )
+
+
+def test_a_render_around_the_thread_reuses_its_bubbles(app: AppProcess, driver: WebDriver, stack: StackProcess) -> None:
+    """What renders the thread's element again (its parent component's render) draws no bubble again: each
+    `Isolated` part reuses its children's vnodes while nothing in them changed (before, every bubble was)."""
+    ticket_id, agent_id = _ticket_page(stack, app, driver)
+    _agent_says(stack, driver, ticket_id, agent_id, "a live one")  # one bubble in a page, one in the live chunk
+    driver.execute_script(_COUNT_RENDERS_JS)
+    counts = driver.execute_async_script(_CHANGE_THREAD_JS)
     assert counts["probed"], "the change reached the page"
-    assert counts["live"] >= 1, counts  # the chunk itself was rendered again
-    assert counts["subject"] == 0, counts  # the header was not
+    assert counts["thread"] >= 1, counts  # the thread itself was rendered again
+    assert len(counts["bubbles"]) == 2, counts
+    assert counts["bubbles"] == [0, 0], counts  # its bubbles were not
+
+
+def test_a_new_bubble_renders_no_earlier_live_bubble(app: AppProcess, driver: WebDriver, stack: StackProcess) -> None:
+    """A message arriving draws its own bubble; the live chunk's earlier bubbles are not rendered again (each
+    sits in an `Isolated` of its own; before, the whole live chunk was, so the cost grew with the conversation)."""
+    ticket_id, agent_id = _ticket_page(stack, app, driver)
+    for i in range(3):
+        _agent_says(stack, driver, ticket_id, agent_id, f"earlier {i}")
+    earlier = driver.execute_script(
+        "return [...document.querySelectorAll('[data-testid=thread-live] [data-message-id]')].map(n => n.id.slice(1))"
+    )
+    assert len(earlier) == 3, earlier
+    driver.execute_script(_COUNT_RENDERS_JS)
+    _agent_says(stack, driver, ticket_id, agent_id, "the newest")
+    renders = driver.execute_script("return window.__renders")
+    newest = driver.execute_script(
+        "return [...document.querySelectorAll('[data-message-id]')].find(n => n.textContent.includes('the newest'))"
+        ".id.slice(1)"
+    )
+    assert renders.get(newest, 0) >= 1, renders  # the counting saw the new bubble drawn
+    assert [renders.get(i, 0) for i in earlier] == [0, 0, 0], renders

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from nicegui import events, ui
 
@@ -24,6 +25,8 @@ from supportchat_app.components.message_actions import MessageActions
 from supportchat_app.components.receipts import ThreadReceipts
 from sync import hops
 from sync.models import Message
+
+E = TypeVar("E", bound=ui.element)
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
@@ -140,17 +143,20 @@ class ThreadView(ui.element):
         self.oldest = messages[0]
 
     def _render_into(
-        self, container: ui.element, messages: list[Message], previous_day: date | None
+        self, container: ui.element, messages: list[Message], previous_day: date | None, *, isolate: bool = False
     ) -> DayHeader | None:
+        """The messages' bubbles (and day headers) at the end of `container`; with `isolate` each in an `Isolated`
+        of its own (the live chunk, which grows by one bubble per message: adding one then re-renders one
+        wrapper per bubble in the browser, each reusing what it drew, instead of every bubble's elements)."""
         first_header: DayHeader | None = None
         with container:
             for message in messages:
                 day = fmt.day_of(message.created_at)
                 if day is not None and day != previous_day:
-                    header = DayHeader(fmt.day_label(day))
+                    _, header = _piece(isolate, partial(DayHeader, fmt.day_label(day)))
                     first_header = first_header or header
                     previous_day = day
-                self._bubble(message)
+                _piece(isolate, partial(self._bubble, message))
         return first_header
 
     def _bubble(self, message: Message) -> MessageBubble:
@@ -207,7 +213,7 @@ class ThreadView(ui.element):
             self.oldest = message
             self.top_day = fmt.day_of(message.created_at)
         self.newest = max(self.newest, cursor_of(message)) if self.newest else cursor_of(message)
-        self._render_into(self.live, [message], self.newest_day)
+        self._render_into(self.live, [message], self.newest_day, isolate=True)
         hops.mark("drawn", str(message.id))
         self.newest_day = fmt.day_of(message.created_at) or self.newest_day
 
@@ -227,11 +233,14 @@ class ThreadView(ui.element):
         drawn = sorted(self.bubbles.values(), key=lambda b: cursor_of(b.message))
         successor = next(b for b in drawn if cursor_of(b.message) > at)
         earlier = [b for b in drawn if cursor_of(b.message) < at]
-        container = successor.parent_slot.parent if successor.parent_slot is not None else self.live
+        unit = _unit(successor)  # in the live chunk, the Isolated it sits in
+        container = unit.parent_slot.parent if unit.parent_slot is not None else self.live
+        isolate = container is self.live
         siblings = list(container.default_slot.children)
-        index = siblings.index(successor)
+        index = siblings.index(unit)
         day = fmt.day_of(message.created_at)
-        header = siblings[index - 1] if index and isinstance(siblings[index - 1], DayHeader) else None
+        above = _content(siblings[index - 1]) if index else None
+        header = above if isinstance(above, DayHeader) else None
         if header is not None and fmt.day_of(successor.message.created_at) != day:
             index -= 1  # the successor's day starts after this message: it goes above that day's header
         elif header is not None:
@@ -243,8 +252,8 @@ class ThreadView(ui.element):
                 and day is not None
                 and day != fmt.day_of(earlier[-1].message.created_at if earlier else None)
             ):
-                elements.append(DayHeader(fmt.day_label(day)))
-            elements.append(self._bubble(message))
+                elements.append(_piece(isolate, partial(DayHeader, fmt.day_label(day)))[0])
+            elements.append(_piece(isolate, partial(self._bubble, message))[0])
         for offset, element in enumerate(elements):
             element.move(container, target_index=index + offset)
         hops.mark("drawn", str(message.id))
@@ -273,7 +282,7 @@ class ThreadView(ui.element):
         for gone in [mid for mid in message_ids if mid in self.bubbles and mid not in seen]:
             bubble = self.bubbles[gone]
             if bubble.own and bubble.state in ("pending", "failed"):
-                self.bubbles.pop(gone).delete()
+                _remove(self.bubbles.pop(gone))
 
     def refresh_avatars(self, user_ids: frozenset[str]) -> None:
         """Pictures of these users arrived or changed: redraw their avatars in the thread."""
@@ -305,4 +314,31 @@ class ThreadView(ui.element):
             return
         bubble = self.bubbles.pop(message_id, None)
         if bubble is not None:
-            bubble.delete()
+            _remove(bubble)
+
+
+def _piece(isolate: bool, make: Callable[[], E]) -> tuple[ui.element, E]:
+    """`make()` in the current container, alone in an `Isolated` if `isolate`: (what was added, what was made)."""
+    if not isolate:
+        made = make()
+        return made, made
+    with Isolated() as wrapper:
+        made = make()
+    return wrapper, made
+
+
+def _unit(element: ui.element) -> ui.element:
+    """The element as its container holds it: the `Isolated` it sits in alone (the live chunk), or itself."""
+    parent = element.parent_slot.parent if element.parent_slot is not None else None
+    return parent if isinstance(parent, Isolated) and list(parent) == [element] else element
+
+
+def _content(unit: ui.element) -> ui.element:
+    """What a container's child shows: the one element of a live chunk's `Isolated`, or the child itself."""
+    inner = list(unit) if isinstance(unit, Isolated) else []
+    return inner[0] if len(inner) == 1 else unit
+
+
+def _remove(bubble: MessageBubble) -> None:
+    """A bubble taken out of the thread, with the `Isolated` it sits in alone in the live chunk."""
+    _unit(bubble).delete()
