@@ -102,6 +102,7 @@ class Plan:
     agents: int = 2
     killable: int = 2
     seconds: float = 40.0
+    interval: tuple[float, float] = (0.2, 1.0)  # seconds between one client's messages (uniform); read per message
     restarts: int = 1
     kills: int = 2
     converge_timeout: float = 120.0
@@ -255,7 +256,7 @@ class Soak:
         while time.monotonic() < until:
             client.engine.commands.send_message(rng.choice(client.tickets), f"soak {client.index} {seq:06d}")
             seq += 1
-            await asyncio.sleep(rng.uniform(0.2, 1.0))
+            await asyncio.sleep(rng.uniform(*self.plan.interval))
 
     def _fault(self, kind: str) -> None:
         self.result.faults[kind] = self.result.faults.get(kind, 0) + 1
