@@ -13,7 +13,8 @@ indexes' pages per 100,000 rows instead of per page; the pages already downloade
 progress bar and the change events follow the commits (what they announce survives a kill -9; one event per
 commit naming the tickets, not one per ticket), messages are staged in a file of their own and moved into the
 cache at the end of their phase (sync/cache/staging.py: no index work per row; previews and tombstones go in at
-once), the search index is built once at the end (``Cache.finish_initial_sync``),
+once), the search index is built once at the end (``Cache.build_initial_indexes``, while the server answers the
+prune's question, then ``Cache.finish_initial_sync``),
 and a per-row progress total is asked of the server (``sync_counts``: every table in one request, RLS applied; while
 the first tables download, awaited before the first figure) and added to what the cache already holds, so the bar of
 a resumed sync continues where the killed one stopped. Between the start and the end of an initial sync, search does
@@ -188,11 +189,29 @@ class Puller:
         for ticket_id in sorted(backfill):
             await self.backfill(ticket_id, emit, result)
             await self._between()
-        if check_visibility:
-            await self._prune(result)
-        if initial:
-            await self.cache.finish_initial_sync()
+        await self._end(result, check_visibility, initial)
         return result
+
+    async def _end(self, result: PullResult, check_visibility: bool, initial: bool) -> None:
+        """The prune, and the initial sync's end. Its search index and unread state are built while the server
+        lists the visible tickets (the writer thread idled through that request, seconds at 100,000 tickets; the
+        prune's own write waits for the build)."""
+        if not check_visibility:
+            if initial:
+                await self.cache.finish_initial_sync()
+            return
+        built = asyncio.ensure_future(self.cache.build_initial_indexes()) if initial else None
+        try:
+            await self._prune(result)
+        except BaseException:
+            if built is not None:  # not left running on the writer; the prune's error is the one raised
+                await asyncio.wait([built])
+                if not built.cancelled():
+                    built.exception()
+            raise
+        if built is not None:
+            await built
+            await self.cache.finish_initial_sync(built=True)
 
     async def _plan(self, staff: bool) -> _Progress:
         """The initial sync's row total: cached rows plus what the server still has past each cursor. The

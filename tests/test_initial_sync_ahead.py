@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 
 from sync import SyncEngine
-from sync.cache import Applied, Cache
+from sync.cache import Applied, Cache, writes
 from sync.errors import RetryableError
 from tests.fakes import FakeRemote, fake_engine, one_ticket_desk
 
@@ -140,5 +142,78 @@ async def test_a_live_change_during_the_move_is_not_undone_by_a_page_fetched_bef
         await asyncio.wait_for(engine.sync_once(), 90)
         assert renamed == [True] and engine.cache.initial_sync_done()
         assert [r["name"] for r in engine.cache.workspace.rows("tags")] == ["new name"]
+    finally:
+        await engine.close()
+
+
+def _rebuilds(monkeypatch: pytest.MonkeyPatch) -> tuple[list[bool], threading.Event]:
+    """Each call of ``writes.rebuild_search`` (the writer thread), and an event set at the first."""
+    calls: list[bool] = []
+    started = threading.Event()
+    plain = writes.rebuild_search
+
+    def rebuild(conn: sqlite3.Connection) -> None:
+        calls.append(True)
+        started.set()
+        plain(conn)
+
+    monkeypatch.setattr(writes, "rebuild_search", rebuild)
+    return calls, started
+
+
+async def test_the_search_index_is_built_while_the_server_lists_the_visible_tickets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the end of the initial sync the prune asks the server for every visible ticket id (100,000 on the bench's
+    desk: seconds with the writer thread idle), and the search index and unread state were built only after it.
+    Now they are built meanwhile, once: the fake server answers only after the build has started."""
+    server, agent, tid = one_ticket_desk(300)
+    calls, started = _rebuilds(monkeypatch)
+    plain_visible = server.visible_ticket_ids
+    built_before_the_answer: list[bool] = []
+
+    async def visible() -> set[str]:
+        # before: the build came after this answer, so it never started while this waited
+        built_before_the_answer.append(await asyncio.to_thread(started.wait, 10))
+        return await plain_visible()
+
+    server.visible_ticket_ids = visible  # type: ignore[method-assign]
+    engine = await _open(server, tmp_path / "e")
+    try:
+        await engine.sign_in(agent.email, agent.password)
+        await asyncio.wait_for(engine.sync_once(), 90)
+        assert built_before_the_answer == [True] and calls == [True]  # and not built again at the end
+        assert engine.cache.initial_sync_done() and engine.cache.count("messages") == 300
+        assert [h.ticket_id for h in engine.cache.search("message 299")][:1] == [tid]
+        with contextlib.closing(sqlite3.connect(engine.cache.path)) as conn:  # the unread state recounted
+            assert conn.execute("select others_last_at is not null from tickets").fetchall() == [(1,)]
+    finally:
+        await engine.close()
+
+
+async def test_a_prune_that_fails_after_the_build_leaves_the_end_to_the_next_pull(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, agent, tid = one_ticket_desk(300)
+    calls, _started = _rebuilds(monkeypatch)
+    plain_visible = server.visible_ticket_ids
+    failed: list[bool] = []
+
+    async def visible() -> set[str]:
+        if not failed:
+            failed.append(True)
+            raise RetryableError("connection reset")
+        return await plain_visible()
+
+    server.visible_ticket_ids = visible  # type: ignore[method-assign]
+    engine = await _open(server, tmp_path / "e")
+    try:
+        await engine.sign_in(agent.email, agent.password)
+        with pytest.raises(RetryableError):
+            await engine.sync_once()
+        assert not engine.cache.initial_sync_done() and calls == [True]  # built, not marked done
+        await asyncio.wait_for(engine.sync_once(), 90)
+        assert engine.cache.initial_sync_done() and len(calls) == 2  # the next pull builds again, then marks it
+        assert [h.ticket_id for h in engine.cache.search("message 299")][:1] == [tid]
     finally:
         await engine.close()

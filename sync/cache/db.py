@@ -101,6 +101,13 @@ class CacheInfo:
     failed: int
 
 
+def _build_initial_indexes(conn: sqlite3.Connection) -> None:
+    """What the initial sync's pages left to its end (``Cache.build_initial_indexes``)."""
+    bulk_indexes.restore(conn)  # normally done at the end of the tickets phase already
+    writes.rebuild_search(conn)
+    writes.recount_unread(conn)
+
+
 class Cache:
     """The cache of one user (``me``, ``role``): local commands, the outbox, server rows, the UI's reads."""
 
@@ -451,18 +458,27 @@ class Cache:
     async def mark_initial_sync_done(self) -> None:
         await self._store.awrite(lambda c: writes.set_meta(c, _INITIAL_SYNC, writes.now_ts()))
 
-    async def finish_initial_sync(self) -> None:
-        """The initial sync pulled everything: build the search indexes its pages skipped and the tickets'
-        unread state (schema v12), and mark it done, in one transaction (a crash before the commit leaves it
-        to the next, still initial, pull)."""
-
-        def write(conn: sqlite3.Connection) -> None:
-            bulk_indexes.restore(conn)  # normally done at the end of the tickets phase already
-            writes.rebuild_search(conn)
-            writes.recount_unread(conn)
-            writes.set_meta(conn, _INITIAL_SYNC, writes.now_ts())
+    async def build_initial_indexes(self) -> None:
+        """What the initial sync's pages left to its end, built once in one transaction: the search indexes its
+        pages skipped and the tickets' unread state (schema v12). From its commit on, every later write keeps them
+        (the live and backfill paths index and count as in the steady state), so the pull runs it while the server
+        answers its last question (sync/pull.py) and ``finish_initial_sync(built=True)`` only marks the sync done.
+        A crash after it leaves the mark to the next, still initial, pull, which builds them again."""
 
         await self.unstage()  # normally done at the end of the messages phase already
+        await self._store.awrite(_build_initial_indexes)
+
+    async def finish_initial_sync(self, *, built: bool = False) -> None:
+        """The initial sync pulled everything: build what its pages left (unless ``built``: this pull ran
+        ``build_initial_indexes`` after its last initial page) and mark it done, in one transaction (a crash
+        before the commit leaves it to the next, still initial, pull)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            if not built:
+                _build_initial_indexes(conn)
+            writes.set_meta(conn, _INITIAL_SYNC, writes.now_ts())
+
+        await self.unstage()
         await self._store.awrite(write)
         await self._store.aend_bulk()
         self._store.release_initial_sync_memory()
