@@ -265,8 +265,7 @@ class Puller:
     async def _pull_table(
         self, table: str, result: PullResult, initial: bool, backfill: set[str], progress: _Progress
     ) -> None:
-        ahead = self._ahead.pop(table, None)
-        pages, fetcher = ahead if ahead is not None else self._fetcher(table, initial)
+        pages, fetcher = self._pages(table, initial)
         done = held = 0  # rows applied; of them, in the initial sync's transaction not committed yet
         waiting = Applied()  # what the held rows changed, announced once they are committed
         try:
@@ -310,6 +309,16 @@ class Puller:
             await self._stop(table, fetcher)
             if initial and table == "tickets":  # also when the phase failed: the inbox needs them offline
                 await self.cache.end_tickets_bulk()
+
+    def _pages(self, table: str, initial: bool) -> tuple[asyncio.Queue[_Page], asyncio.Future[None]]:
+        """A table's pages: fetched ahead already, or from a fetcher started now. The initial sync's tickets phase
+        starts the messages' too: their first pages download while the writer applies the tickets (it was busy and
+        the server idle, at 100,000 tickets); a message page fetched before a change keeps the newer row either way
+        (the staged rows' move and the previews' upsert keep the later ``change_xid``, schema v16)."""
+        if initial and table == "tickets":
+            self._ahead["messages"] = self._fetcher("messages", True)
+        ahead = self._ahead.pop(table, None)
+        return ahead if ahead is not None else self._fetcher(table, initial)
 
     def _fetcher(
         self, table: str, initial: bool, depth: int | None = None

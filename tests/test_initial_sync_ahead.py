@@ -217,3 +217,30 @@ async def test_a_prune_that_fails_after_the_build_leaves_the_end_to_the_next_pul
         assert [h.ticket_id for h in engine.cache.search("message 299")][:1] == [tid]
     finally:
         await engine.close()
+
+
+async def test_the_first_messages_are_asked_for_while_the_tickets_are_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tickets phase is the writer's (100,000 tickets upserted one by one) while the server idles: the messages'
+    first pages download meanwhile, and the cache ends complete."""
+    server, agent, _ = one_ticket_desk(2500)
+    asked = _asked_for(server, "messages")
+    plain_end = Cache.end_tickets_bulk
+    waited: list[bool] = []
+
+    async def end_tickets_bulk(self: Cache) -> None:
+        if not waited:  # the tickets phase ends only once the messages were asked for (before: never)
+            await asyncio.wait_for(asked.wait(), 30)
+            waited.append(True)
+        await plain_end(self)
+
+    monkeypatch.setattr(Cache, "end_tickets_bulk", end_tickets_bulk)
+    engine = await _open(server, tmp_path / "e")
+    try:
+        await engine.sign_in(agent.email, agent.password)
+        await asyncio.wait_for(engine.sync_once(), 90)
+        assert waited == [True]
+        assert engine.cache.count("messages") == 2500 and engine.cache.initial_sync_done()
+    finally:
+        await engine.close()
