@@ -6,11 +6,9 @@ agent, role + claims set like PostgREST does, one transaction per insert, sent a
 like the baseline's one `pg_notify`; before 2026-11-29's third pass it took three), while raw websocket
 subscribers (vsn 1.0.0 frames, as realtime-py sends them) listen on the same ticket: half as the
 customer who owns it (filter `ticket_id=eq.`), half as the assigned agent (whole table). Every
-subscriber has its own token (own session id); since 2026-11-30 the server checks RLS once per distinct
-identity and insert, where an identity is the role and the claim keys the policies are proven to read
-(localbase/realtime/claimscope.py: `sub` and `aal` for messages), so these 100 sessions of two users are two
-checks per insert (100 distinct users would still be 100). Latency = time the change arrives at a subscriber -
-time just before the INSERT was sent; value is p50 in ms, with p99 and losses (expected deliveries that never came).
+subscriber has its own token (own session id), so the server runs one RLS check per subscriber and
+insert; nothing is deduplicated. Latency = time the change arrives at a subscriber - time just before
+the INSERT was sent; value is p50 in ms, with p99 and losses (expected deliveries that never came).
 
 Baseline: raw LISTEN/NOTIFY on the same database in the same run, same rate, one listener per
 subscriber: the floor for any change notification that PostgreSQL itself delivers.

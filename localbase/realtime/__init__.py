@@ -13,9 +13,7 @@ Modules, from the wire inwards:
   walstream.py      the slot streamed over the replication protocol (woken at commit, no polling)
   pgoutput.py       the pgoutput message parser
   values.py         text values to the JSON `to_jsonb` gives, for common types (others: PostgreSQL casts them)
-  rls.py            batched per-identity RLS checks, as Supabase's walrus does them per subscriber
-  claimscope.py     the catalog proof of which claim keys a table's policies can read (a user's sessions that
-                    agree on them share one check)
+  rls.py            batched per-subscriber RLS checks, as Supabase's walrus does them
   authorization.py  private channels: RLS on realtime.messages decides who reads, sends and tracks
   db_broadcast.py   Broadcast from Database: realtime.send() rows delivered to their channels
   broadcast_api.py  REST broadcast endpoints

@@ -23,11 +23,10 @@ and the stream is running, so every change that commits after the client saw tha
 
 Per batch (whatever the stream brought since the last one): decode, find the channels whose
 bindings match each change (table, event, filters on the typed record), check RLS for INSERT/UPDATE
-once per distinct subscriber identity in one round trip (rls.py; an identity is the role and claims, or only the
-claim keys the table's policies are proven to read, claimscope.py), then enqueue the events in commit order.
-The check first waits until the batch's transactions are visible to a fresh snapshot (`await_visible`): the
-walsender can send a commit a moment before the committing backend leaves the proc array, and a check in that
-moment would approve the new row against its old version.
+once per distinct subscriber identity in one round trip
+(rls.py), then enqueue the events in commit order. The check first waits until the batch's transactions are
+visible to a fresh snapshot (`await_visible`): the walsender can send a commit a moment before the committing
+backend leaves the proc array, and a check in that moment would approve the new row against its old version.
 DELETE is not RLS-checked (the row is gone), as
 on Supabase; a role that may not SELECT the primary key gets walrus's 401 error instead of an INSERT or
 UPDATE, and nothing of a DELETE (stricter than Supabase); on RLS tables `old_record` keeps
@@ -43,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -56,7 +54,7 @@ from localbase import hops
 from localbase.realtime.filters import Binding, Condition
 from localbase.realtime.hub import Channel, Hub
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
-from localbase.realtime.rls import STALE, Checks, Group, RlsChecker, Visible, check_function, check_function_name
+from localbase.realtime.rls import Checks, Group, RlsChecker, Visible, check_function, check_function_name
 from localbase.realtime.subscriptions import PUBLICATION
 from localbase.realtime.values import convert_row
 from localbase.realtime.walstream import WalStream
@@ -100,23 +98,6 @@ def _matches(conditions: list[Condition], subject: dict[str, Any], verdicts: Ver
         if not verdict:
             return False
     return True
-
-
-def _identity(channel: Channel, scope: tuple[int, frozenset[str]] | None) -> str:
-    """What decides `channel`'s RLS verdicts besides its role: its claims, or only the keys the policies can read."""
-    if scope is None:
-        return "claims:" + channel.claims_json
-    return _scoped_identity(channel.claims_json, scope[1])
-
-
-@functools.lru_cache(maxsize=4096)
-def _scoped_identity(claims_json: str, keys: frozenset[str]) -> str:
-    """The values of `keys` in the claims, as their JSON spells them, asked once per session (not per change).
-
-    A key the claims lack stays out: `->` tells a missing key from a JSON null.
-    """
-    claims = json.loads(claims_json)
-    return "keys:" + json.dumps({k: claims[k] for k in keys if k in claims}, sort_keys=True, separators=(",", ":"))
 
 
 def _commit_timestamp(tx: Transaction) -> str:
@@ -406,25 +387,12 @@ class Capture:
     async def _authorize(self, conn: AsyncConnection[Any], events: list[Event]) -> None:
         """Keep, per event, only the channels whose subscriber may read the row (fails closed).
 
-        The questions go to `rls.visible` per table: the batch's changed keys once, and per distinct identity the keys
-        it needs answered, so the arguments grow with identities + rows, not their product. An identity is the role
-        and the claims; on a table whose policies are proven to read only some claim keys (claimscope.py) it is the
-        role and those keys' values, so a user's sessions that agree on them share one check, asked with one of their
-        claims. If the catalog changed under that proof (the check says so), the batch is asked again per session.
+        The questions go to `rls.visible` per table: the batch's changed keys once, and per distinct identity (role
+        + claims) the keys it needs answered, so the arguments grow with identities + rows, not their product.
         """
-        targets = [list(event.targets) for event in events]
-        if not await self._authorize_once(conn, events, share=True):
-            for event, before in zip(events, targets, strict=True):
-                event.targets = before
-            self.rls.forget_claim_scopes()
-            await self._authorize_once(conn, events, share=False)
-
-    async def _authorize_once(self, conn: AsyncConnection[Any], events: list[Event], share: bool) -> bool:
-        """`_authorize` with or without shared checks; False if a shared check found the catalog changed."""
         keys_of: dict[str, tuple[list[dict[str, Any]], dict[str, int]]] = {}  # fn -> (keys, key index by pk JSON)
         xids: set[int] = set()
-        groups_of: dict[str, dict[tuple[str, str], tuple[int, list[int], set[int], str]]] = {}  # fn -> identity -> ..
-        scopes: dict[str, tuple[int, frozenset[str]] | None] = {}  # fn -> (DDL epoch, claim keys) of a proven table
+        groups_of: dict[str, dict[tuple[str, str], tuple[int, list[int], set[int]]]] = {}  # fn -> identity -> rows
         wanted: list[list[tuple[Channel, list[int], Visible | None]]] = []
         for event in events:
             rel = event.relation
@@ -440,7 +408,6 @@ class Capture:
                 await self.rls.ensure_function(conn, fn, check_function(rel.oid, rel.schema, rel.name, key_types))
                 keys_of[fn] = ([], {})
                 groups_of[fn] = {}
-                scopes[fn] = await self.rls.claim_scope(conn, rel.oid) if share else None
             k: int | None = None
             per_event: list[tuple[Channel, list[int], Visible | None]] = []
             for channel, ids in event.targets:
@@ -466,11 +433,10 @@ class Capture:
                         k = index[pk_json] = len(listed)
                         listed.append(pk)
                 groups = groups_of[fn]
-                identity = _identity(channel, scopes[fn])
-                group = groups.get((role, identity))
+                group = groups.get((role, channel.claims_json))
                 if group is None:
-                    group = groups[(role, identity)] = (len(groups), [], set(), channel.claims_json)
-                g, rows, asked, _ = group
+                    group = groups[(role, channel.claims_json)] = (len(groups), [], set())
+                g, rows, asked = group
                 if k not in asked:
                     asked.add(k)
                     rows.append(k)
@@ -479,22 +445,17 @@ class Capture:
         checks: dict[str, Checks] = {}
         for fn, (listed, _) in keys_of.items():
             every = len(listed)
-            scope = scopes[fn]
             checks[fn] = Checks(
                 json.dumps(listed),
                 [
                     Group(g, role, claims, None if len(rows) == every else rows)
-                    for (role, _), (g, rows, _, claims) in groups_of[fn].items()
+                    for (role, claims), (g, rows, _) in groups_of[fn].items()
                 ],
                 sorted(xids),
-                None if scope is None else scope[0],
             )
         visible = await self.rls.visible(self._workers or [conn], checks)
-        if any(g == STALE for _, g, _ in visible):
-            return False
         for event, per_event in zip(events, wanted, strict=True):
             event.targets = [(ch, ids) for ch, ids, asked in per_event if asked is None or asked in visible]
-        return True
 
     # delivery -------------------------------------------------------------------------------------
 

@@ -16,14 +16,6 @@ statement per identity, never one statement for many claims: a single statement 
 once and apply it to every row. The function returns `(group, key)` pairs, so an answer can only ever count
 for the identity that was asked.
 
-What an identity is: per session (role + claims, as walrus checks every subscription), unless claimscope.py proves
-from the catalog that the table's policies read only some claim keys (the app's: `sub` and `aal`); then the role and
-those keys' values, and one check (asked with one member's claims) answers for every session of a user that agrees on
-them. The proof holds for one DDL epoch: an event trigger bumps `ddl_epoch` in every DDL transaction, and the check
-function, handed the epoch its caller's proof was made at, reads it again after evaluating (a fresh snapshot, so any
-policy or function change committed before the evaluations shows) and adds a `(-1, 0)` row if it moved; the capture
-then drops the proof and asks the same batch again session by session.
-
 A check that errors (no grant, a policy function raising) counts as invisible: the batch is first
 run without a subtransaction per check (fast), and only if it fails again with one (safe).
 
@@ -44,8 +36,6 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, sql
-
-from localbase.realtime import claimscope
 
 SCHEMA = "localbase_realtime"
 PRIVILEGE_TTL = 5.0
@@ -85,28 +75,7 @@ begin
   end loop;
 end $fn$;
 revoke all on function {SCHEMA}.await_visible(bigint[]) from public;
--- The DDL epoch (claimscope.py): every DDL command bumps it in its own transaction, so a check that reads it after
--- evaluating and finds the epoch its claim-scope proof was made at knows no policy or function changed since.
-create table if not exists {SCHEMA}.ddl_epoch (one boolean primary key default true check (one), epoch bigint not null);
-insert into {SCHEMA}.ddl_epoch values (true, 0) on conflict do nothing;
-revoke all on {SCHEMA}.ddl_epoch from public;
-create or replace function {SCHEMA}.bump_ddl_epoch() returns event_trigger
-language plpgsql security definer set search_path = '' as $fn$
-begin
-  update {SCHEMA}.ddl_epoch set epoch = epoch + 1;
-exception when undefined_table then
-  null;  -- never block the database's DDL; without the table every shared check fails (closed) until setup runs
-end $fn$;
-revoke all on function {SCHEMA}.bump_ddl_epoch() from public;
-do $do$ begin
-  if not exists (select 1 from pg_event_trigger where evtname = 'localbase_realtime_ddl') then
-    create event trigger localbase_realtime_ddl on ddl_command_end execute function {SCHEMA}.bump_ddl_epoch();
-  end if;
-end $do$;
 """
-
-EPOCH_SQL = f"select epoch from {SCHEMA}.ddl_epoch"
-STALE = -1  # the group number of the row a check returns when the DDL epoch moved during it
 
 ALLOWED_ROLES = ("anon", "authenticated", "service_role")
 
@@ -141,7 +110,6 @@ class Checks:
     keys_json: str  # JSON array of primary-key objects; a group's `rows` index into it
     groups: list[Group]
     xids: list[int]  # the transactions of those rows: checked once visible to a fresh snapshot (`await_visible`)
-    epoch: int | None = None  # the DDL epoch of the claim-scope proof some groups stand on (None: every group is one)
 
     @property
     def has_keys(self) -> bool:
@@ -161,11 +129,7 @@ _CHECK_FUNCTION = """
 drop function if exists {fn}(jsonb, boolean);  -- an older localbase's signatures
 drop function if exists {fn}(jsonb, jsonb, boolean);
 drop function if exists {fn}(bigint[], jsonb, jsonb, boolean);
-drop function if exists {fn}(bigint[], jsonb, jsonb, boolean, bigint);
--- epoch: the DDL epoch the caller's claim-scope proof was made at (null: none was used); if the epoch read after
--- every group's statement differs, one more row (g = -1) says so and the caller asks again, session by session
-create function {fn}(xids bigint[], keys jsonb, groups jsonb, safe boolean, epoch bigint default null)
-returns table (g integer, k integer)
+create function {fn}(xids bigint[], keys jsonb, groups jsonb, safe boolean) returns table (g integer, k integer)
 language plpgsql
 -- plan each statement once per role: custom plans would re-plan (RLS included) for every identity
 set plan_cache_mode = force_generic_plan
@@ -212,13 +176,8 @@ begin
   end loop;
   perform set_config('role', 'none', true);
   perform set_config('request.jwt.claims', '', true);
-  if epoch is not null and epoch is distinct from (select e.epoch from {schema}.ddl_epoch e) then
-    g := -1;
-    k := 0;
-    return next;
-  end if;
 end $fn$;
-revoke all on function {fn}(bigint[], jsonb, jsonb, boolean, bigint) from public;
+revoke all on function {fn}(bigint[], jsonb, jsonb, boolean) from public;
 """
 
 # one key column: the keys are typed once per call; per identity one index lookup for all of its rows, `= any(array)`
@@ -329,38 +288,16 @@ class RlsChecker:
         self._access: dict[tuple[str, int], tuple[float, TableAccess]] = {}
         self._rls: dict[int, tuple[float, bool]] = {}
         self._functions: dict[str, str] = {}  # function name -> the definition it was created with
-        self._scopes: tuple[int, claimscope.Prover] | None = None  # (DDL epoch, the proof over that epoch's catalog)
 
     async def setup(self, conn: AsyncConnection[Any]) -> None:
         await run_setup(conn, SETUP_SQL)
         self._functions.clear()
-        self.forget_claim_scopes()
 
     async def ensure_function(self, conn: AsyncConnection[Any], name: str, definition: str) -> None:
         if self._functions.get(name) != definition:
             # no parameters: one simple-protocol query, so the drop and the create commit together
             await conn.execute(definition.encode())
             self._functions[name] = definition
-            self.forget_claim_scopes()  # that was DDL: the epoch moved
-
-    async def claim_scope(self, conn: AsyncConnection[Any], relation_oid: int) -> tuple[int, frozenset[str]] | None:
-        """(DDL epoch, claim keys) if a SELECT on the table is proven to read only those keys of the claims, else None.
-
-        The epoch is read before the catalog, so a check that still finds it afterwards ran under the proven catalog.
-        """
-        if self._scopes is None:
-            cur = await conn.execute(EPOCH_SQL)
-            row = await cur.fetchone()
-            if row is None:
-                return None
-            self._scopes = (int(row[0]), claimscope.Prover(await claimscope.load(conn)))
-        epoch, prover = self._scopes
-        keys = prover.table(relation_oid)
-        return None if keys is None else (epoch, keys)
-
-    def forget_claim_scopes(self) -> None:
-        """Prove again before the next shared check (a check found the DDL epoch moved, or we ran DDL)."""
-        self._scopes = None
 
     async def access(self, conn: AsyncConnection[Any], role: str, relation_oid: int) -> TableAccess:
         now = time.monotonic()
@@ -409,7 +346,7 @@ class RlsChecker:
             for i in range(parts):
                 chunk = groups[i::parts]
                 if chunk:
-                    shares[i][fn] = Checks(batch.keys_json, chunk, batch.xids, batch.epoch)
+                    shares[i][fn] = Checks(batch.keys_json, chunk, batch.xids)
         results = await asyncio.gather(
             *(self._visible_on(conn, share) for conn, share in zip(connections, shares, strict=False) if share)
         )
@@ -420,7 +357,7 @@ class RlsChecker:
         fns = tuple(checks)
         args: list[Any] = []
         for fn in fns:
-            args += [checks[fn].xids, checks[fn].keys_json, checks[fn].groups_json(), checks[fn].epoch]
+            args += [checks[fn].xids, checks[fn].keys_json, checks[fn].groups_json()]
         # autocommit: each call is one transaction, so the local role and claims end with it
         try:
             cur = await conn.execute(_visible_query(fns, False), args)
@@ -436,7 +373,7 @@ def _visible_query(fns: tuple[str, ...], safe: bool) -> str:
     return (
         sql.SQL(" union all ")
         .join(
-            sql.SQL("select {}, g, k from {}(%s::int8[], %s::jsonb, %s::jsonb, {}, %s::int8)").format(
+            sql.SQL("select {}, g, k from {}(%s::int8[], %s::jsonb, %s::jsonb, {})").format(
                 sql.Literal(n), sql.Identifier(SCHEMA, fn), sql.Literal(safe)
             )
             for n, fn in enumerate(fns)

@@ -33,7 +33,7 @@ def check(stack: StackProcess) -> Iterator[tuple[psycopg.Connection, str]]:
         try:
             yield conn, f"{rls.SCHEMA}.{own}"
         finally:
-            conn.execute(f"drop function {rls.SCHEMA}.{own}(bigint[], jsonb, jsonb, boolean, bigint)")
+            conn.execute(f"drop function {rls.SCHEMA}.{own}(bigint[], jsonb, jsonb, boolean)")
 
 
 def _ask(

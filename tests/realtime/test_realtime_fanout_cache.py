@@ -70,7 +70,7 @@ def test_check_function_and_statement_are_composed_once_per_table() -> None:
     assert other is not first and "onekey bigint" in other and "onekey bigint" not in first
     query = rls._visible_query(("visible_1", "visible_2"), False)
     assert rls._visible_query(("visible_1", "visible_2"), False) is query
-    assert query.count("%s") == 8 and '"localbase_realtime"."visible_2"' in query and "false" in query
+    assert query.count("%s") == 6 and '"localbase_realtime"."visible_2"' in query and "false" in query
     assert "true" in rls._visible_query(("visible_1",), True)
 
 
