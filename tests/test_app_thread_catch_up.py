@@ -178,3 +178,25 @@ async def test_a_late_message_goes_under_its_own_day(app_data: Path, stack: Stac
         await arrive(f"m t0 {stamp}", at - timedelta(microseconds=1))
         want = ["day", f"m y1 {stamp}", f"m y2 {stamp}", "day", f"m t0 {stamp}", f"m today {stamp}"]
         await eventually(lambda: _in_order(thread, days=True) == want, f"each under its day: {want}", 30)
+
+
+async def test_a_reply_after_the_bottom_moved_earlier_is_drawn(app_data: Path, stack: StackProcess) -> None:
+    """The bottom bubble's time can move earlier (the server stamps a message sent from a clock that runs ahead),
+    leaving the thread's newest mark above every drawn message: a reply in between went looking for a successor that
+    did not exist and was never drawn (found by the tenth session's review)."""
+    stamp = time.time_ns()
+    async with _thread_open(stack, [f"m {i} {stamp}" for i in range(40)]) as (user, tid, customer):
+        engine = engine_of(user)
+        thread = next(iter(_threads(user)))
+        await eventually(lambda: thread.load_older() > 0 or len(thread.pages) > 1, "an older page loaded", 30)
+        ahead = _row(tid, customer.id, f"m ahead {stamp}", datetime.now(UTC) + timedelta(seconds=10))
+        await engine.cache.apply_backfill(tid, [ahead], [])
+        engine.events.emit(events.MessagesChanged(tid, frozenset({ahead["id"]}), new_from_others=True))
+        await eventually(lambda: bubble_with(user, f"m ahead {stamp}") is not None, "the bottom message drawn", 30)
+        await engine.cache.apply_live({"messages": [{**ahead, "created_at": datetime.now(UTC).isoformat()}]})
+        engine.events.emit(events.MessagesChanged(tid, frozenset({ahead["id"]}), new_from_others=False))
+        reply = _row(tid, customer.id, f"m reply {stamp}", datetime.now(UTC) + timedelta(seconds=2))
+        await engine.cache.apply_backfill(tid, [reply], [])
+        engine.events.emit(events.MessagesChanged(tid, frozenset({reply["id"]}), new_from_others=True))
+        want = [f"m ahead {stamp}", f"m reply {stamp}"]
+        await eventually(lambda: _in_order(thread)[-2:] == want, f"the reply drawn at the bottom: {want}", 30)

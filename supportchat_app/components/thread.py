@@ -231,7 +231,10 @@ class ThreadView(ui.element):
             self.append(message)
             return
         drawn = sorted(self.bubbles.values(), key=lambda b: cursor_of(b.message))
-        successor = next(b for b in drawn if cursor_of(b.message) > at)
+        successor = next((b for b in drawn if cursor_of(b.message) > at), None)
+        if successor is None:  # the bottom bubble moved earlier (re-stamped by the server, or discarded)
+            self.append(message)
+            return
         earlier = [b for b in drawn if cursor_of(b.message) < at]
         unit = _unit(successor)  # in the live chunk, the Isolated it sits in
         container = unit.parent_slot.parent if unit.parent_slot is not None else self.live
