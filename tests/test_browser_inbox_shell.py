@@ -290,3 +290,14 @@ def test_the_shell_lays_out_only_the_rows_in_the_window(
 
     driver.set_window_size(1400, 2400)  # the window grows before the app started: every row is drawn
     WebDriverWait(driver, 10).until(lambda d: not any(hidden for _, hidden, _ in d.execute_script(BELOW_JS)))
+
+    # a tampered store (the shell's top saved as a string) still lays out the rows the window shows: the string
+    # used to be concatenated into every media query, which then matched nothing and hid every row
+    driver.set_window_size(1400, 900)
+    driver.execute_script(
+        "const k='sc-inbox-rect';const r=JSON.parse(localStorage.getItem(k));r.top=String(r.top);"
+        "localStorage.setItem(k,JSON.stringify(r));"
+    )
+    _blocked_load(driver, app)
+    rows = driver.execute_script(BELOW_JS)
+    assert any(not hidden for _, hidden, _ in rows), rows

@@ -180,7 +180,8 @@ def shell_html(
     script = (
         "(()=>{const s=document.documentElement.style;let r=null;"
         f"try{{r=JSON.parse(localStorage.getItem({json.dumps(STORAGE_KEY)})||'null')}}catch(e){{}}"
-        f"const top=r&&r.top>0?r.top:{estimate};s.setProperty('--sc-shell-top',top+'px');"
+        # a number or the estimate: a string from a tampered store would make every media query below invalid
+        f"const t=Number(r&&r.top);const top=t>0&&t<1e5?t:{estimate};s.setProperty('--sc-shell-top',top+'px');"
         f"const rows=document.querySelectorAll('#{SHELL_ID} .sc-row');"
         # a media query, not innerHeight: reading that made Chromium lay the page out here, before the rows' frame
         f"let i=0;while(i<rows.length&&matchMedia(`(min-height: ${{top+(i-1)*{ROW_PX_MIN}}}px)`).matches)i++;"
