@@ -83,7 +83,9 @@ async def test_agent_edits_and_deletes_and_the_customer_follows_live(
         assert not visible_editor(mine)
         assert engine_of(agent).cache.outbox() == []
 
-        # Save: the new text in place, "edited", and the customer's open thread follows
+        # Save: the new text in place, "edited", and the customer's open thread follows; Edit chosen again while
+        # the editor is open (or a redraw reopening an unsaved edit as the agent clicks) keeps that one editor
+        inside(agent, mine, "menu-edit").click()
         inside(agent, mine, "menu-edit").click()
         inside(agent, mine, "edit-input").clear().type("Your order is 1243")
         inside(agent, mine, "edit-save").click()

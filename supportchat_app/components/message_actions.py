@@ -109,6 +109,9 @@ class MessageActions:
         message = self.engine.cache.message(message_id)
         if body is None or message is None or body.parent_slot is None or body.parent_slot.parent.is_deleted:
             return
+        open_now = self._editing.get(message_id)
+        if open_now is not None and not open_now.is_deleted and open_now.body is body:
+            return  # already open in this bubble: Edit chosen again, or a redraw's reopening racing the agent's click
         self._editing[message_id] = InlineEditor(
             message, body, on_save=self._save, on_draft=self._keep, on_close=self._forget, text=text
         )
