@@ -260,6 +260,8 @@ async def test_a_reply_written_during_a_long_first_sync_goes_out_before_the_sync
     agent.loop.poll_interval = 3600
     await agent.start()
     await asyncio.wait_for(second_page_asked.wait(), 10)
+    # the messages are asked for while the tickets phase still applies: the reply needs its ticket cached
+    await wait_for(lambda: agent.cache.has_ticket(tid), 10, "the tickets phase to hold the ticket")
     agent.commands.send_message(tid, "written during the first sync")
     release_second.set()  # the second page is applied; the rest of the sync still waits on the server
     try:
@@ -322,7 +324,9 @@ async def test_a_thread_opened_during_the_first_sync_is_fetched_at_once(world: W
     await agent.start()
     try:
         await asyncio.wait_for(messages_asked.wait(), 10)
-        assert agent.cache.has_ticket(new) and agent.cache.thread(new) == []  # the ticket row, not its thread
+        # the messages are asked for while the tickets phase still applies (their first pages download meanwhile)
+        await wait_for(lambda: agent.cache.has_ticket(new), 10, "the tickets phase to hold the new ticket")
+        assert agent.cache.thread(new) == []  # the ticket row, not its thread
         assert await agent.partial.fetch_thread_now(new)
         assert [m.content for m in agent.cache.thread(new)] == ["The export hangs.", "Since this morning."]
         assert any(isinstance(e, events.MessagesChanged) and e.ticket_id == new for e in log)
