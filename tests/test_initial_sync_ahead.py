@@ -12,6 +12,7 @@ import contextlib
 import sqlite3
 import threading
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,15 @@ from tests.fakes import FakeRemote, fake_engine, one_ticket_desk
 pytestmark = pytest.mark.timeout(120)
 
 
-async def _open(server: FakeRemote, path: Path) -> SyncEngine:
-    return await fake_engine(server, path)
+@contextlib.asynccontextmanager
+async def _signed_in(server: FakeRemote, path: Path, user: Any) -> AsyncIterator[SyncEngine]:
+    """An engine on the fake server, signed in as ``user``, closed at the end."""
+    engine = await fake_engine(server, path)
+    try:
+        await engine.sign_in(user.email, user.password)
+        yield engine
+    finally:
+        await engine.close()
 
 
 def _asked_for(server: FakeRemote, table: str) -> asyncio.Event:
@@ -58,15 +66,11 @@ async def test_the_read_markers_are_asked_for_while_the_messages_move(
         return await plain_unstage(self)
 
     monkeypatch.setattr(Cache, "unstage", unstage)
-    engine = await _open(server, tmp_path / "e")
-    try:
-        await engine.sign_in(agent.email, agent.password)
+    async with _signed_in(server, tmp_path / "e", agent) as engine:
         await asyncio.wait_for(engine.sync_once(), 90)
         assert waited == [True]
         assert engine.cache.count("messages") == 2500 and engine.cache.initial_sync_done()
         assert engine.cache.count("ticket_reads") == len(server.tables["ticket_reads"])
-    finally:
-        await engine.close()
 
 
 async def test_a_move_that_fails_stops_the_downloads_ahead_and_the_next_pull_finishes(
@@ -85,9 +89,7 @@ async def test_a_move_that_fails_stops_the_downloads_ahead_and_the_next_pull_fin
         return await plain_unstage(self)
 
     monkeypatch.setattr(Cache, "unstage", unstage)
-    engine = await _open(server, tmp_path / "e")
-    try:
-        await engine.sign_in(agent.email, agent.password)
+    async with _signed_in(server, tmp_path / "e", agent) as engine:
         with pytest.raises(RetryableError):
             await engine.sync_once()
         assert failed == [True]
@@ -96,8 +98,6 @@ async def test_a_move_that_fails_stops_the_downloads_ahead_and_the_next_pull_fin
         assert others == []
         await asyncio.wait_for(engine.sync_once(), 90)  # the next pull continues and ends complete
         assert engine.cache.count("messages") == 1200 and engine.cache.initial_sync_done()
-    finally:
-        await engine.close()
 
 
 async def test_a_live_change_during_the_move_is_not_undone_by_a_page_fetched_before_it(
@@ -136,14 +136,10 @@ async def test_a_live_change_during_the_move_is_not_undone_by_a_page_fetched_bef
         return await plain_unstage(self)
 
     monkeypatch.setattr(Cache, "unstage", unstage)
-    engine = await _open(server, tmp_path / "e")
-    try:
-        await engine.sign_in(agent.email, agent.password)
+    async with _signed_in(server, tmp_path / "e", agent) as engine:
         await asyncio.wait_for(engine.sync_once(), 90)
         assert renamed == [True] and engine.cache.initial_sync_done()
         assert [r["name"] for r in engine.cache.workspace.rows("tags")] == ["new name"]
-    finally:
-        await engine.close()
 
 
 def _rebuilds(monkeypatch: pytest.MonkeyPatch) -> tuple[list[bool], threading.Event]:
@@ -178,17 +174,13 @@ async def test_the_search_index_is_built_while_the_server_lists_the_visible_tick
         return await plain_visible()
 
     server.visible_ticket_ids = visible  # type: ignore[method-assign]
-    engine = await _open(server, tmp_path / "e")
-    try:
-        await engine.sign_in(agent.email, agent.password)
+    async with _signed_in(server, tmp_path / "e", agent) as engine:
         await asyncio.wait_for(engine.sync_once(), 90)
         assert built_before_the_answer == [True] and calls == [True]  # and not built again at the end
         assert engine.cache.initial_sync_done() and engine.cache.count("messages") == 300
         assert [h.ticket_id for h in engine.cache.search("message 299")][:1] == [tid]
         with contextlib.closing(sqlite3.connect(engine.cache.path)) as conn:  # the unread state recounted
             assert conn.execute("select others_last_at is not null from tickets").fetchall() == [(1,)]
-    finally:
-        await engine.close()
 
 
 async def test_a_prune_that_fails_after_the_build_leaves_the_end_to_the_next_pull(
@@ -206,17 +198,13 @@ async def test_a_prune_that_fails_after_the_build_leaves_the_end_to_the_next_pul
         return await plain_visible()
 
     server.visible_ticket_ids = visible  # type: ignore[method-assign]
-    engine = await _open(server, tmp_path / "e")
-    try:
-        await engine.sign_in(agent.email, agent.password)
+    async with _signed_in(server, tmp_path / "e", agent) as engine:
         with pytest.raises(RetryableError):
             await engine.sync_once()
         assert not engine.cache.initial_sync_done() and calls == [True]  # built, not marked done
         await asyncio.wait_for(engine.sync_once(), 90)
         assert engine.cache.initial_sync_done() and len(calls) == 2  # the next pull builds again, then marks it
         assert [h.ticket_id for h in engine.cache.search("message 299")][:1] == [tid]
-    finally:
-        await engine.close()
 
 
 async def test_the_first_messages_are_asked_for_while_the_tickets_are_applied(
@@ -236,11 +224,7 @@ async def test_the_first_messages_are_asked_for_while_the_tickets_are_applied(
         await plain_end(self)
 
     monkeypatch.setattr(Cache, "end_tickets_bulk", end_tickets_bulk)
-    engine = await _open(server, tmp_path / "e")
-    try:
-        await engine.sign_in(agent.email, agent.password)
+    async with _signed_in(server, tmp_path / "e", agent) as engine:
         await asyncio.wait_for(engine.sync_once(), 90)
         assert waited == [True]
         assert engine.cache.count("messages") == 2500 and engine.cache.initial_sync_done()
-    finally:
-        await engine.close()
