@@ -203,8 +203,10 @@ class Puller:
         built = asyncio.ensure_future(self.cache.build_initial_indexes()) if initial else None
         try:
             await self._prune(result)
-        except BaseException:
+        except BaseException as exc:
             if built is not None:  # not left running on the writer; the prune's error is the one raised
+                if isinstance(exc, asyncio.CancelledError):
+                    built.cancel()  # the engine is stopping: the build rolls back, the next pull does it again
                 await asyncio.wait([built])
                 if not built.cancelled():
                     built.exception()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sync import SyncEngine
-from sync.cache import Applied, Cache, writes
+from sync.cache import Applied, Cache, staging, writes
 from sync.errors import RetryableError
 from tests.fakes import FakeRemote, fake_engine, one_ticket_desk
 
@@ -205,6 +205,93 @@ async def test_a_prune_that_fails_after_the_build_leaves_the_end_to_the_next_pul
         await asyncio.wait_for(engine.sync_once(), 90)
         assert engine.cache.initial_sync_done() and len(calls) == 2  # the next pull builds again, then marks it
         assert [h.ticket_id for h in engine.cache.search("message 299")][:1] == [tid]
+
+
+_STEP = "with recursive r(i) as (select 1 union all select i + 1 from r where i < 100000) select count(*) from r"
+
+
+class _Endless:
+    """A writer job that runs until interrupted, or until the test releases it (so a test that fails still ends):
+    the stand-in for a million messages' seconds of work."""
+
+    def __init__(self) -> None:
+        self.started, self.released = threading.Event(), threading.Event()
+
+    def run(self, conn: sqlite3.Connection) -> None:
+        self.started.set()
+        while not self.released.is_set():
+            conn.execute(_STEP).fetchone()
+
+
+async def _cancel_while_it_runs(engine: SyncEngine, endless: _Endless) -> None:
+    """Cancel a pull once ``endless`` runs on the writer: the pull and a job queued behind it end at once (before,
+    the writer ran on until the test released it, and the job behind it waited)."""
+    pull = asyncio.ensure_future(engine.sync_once())
+    assert await asyncio.to_thread(endless.started.wait, 60)
+    pull.cancel()
+    writer_free = asyncio.ensure_future(engine.cache.cursor("tickets"))
+    done, _ = await asyncio.wait([pull, writer_free], timeout=30)
+    endless.released.set()
+    assert done == {pull, writer_free} and pull.cancelled()
+
+
+async def test_a_pull_cancelled_during_the_index_build_stops_it_and_the_next_pull_builds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine stopping (quit, sign-out) while the search index is built during the prune: the build's
+    transaction is interrupted and rolled back, so the pull ends at once instead of after the build (seconds at a
+    million messages; before, the pull waited for it, and closing the cache waited too). The next pull builds it."""
+    server, agent, tid = one_ticket_desk(300)
+    endless = _Endless()
+    plain_rebuild = writes.rebuild_search
+    monkeypatch.setattr(writes, "rebuild_search", endless.run)
+    never = asyncio.Event()
+
+    async def visible() -> set[str]:
+        await never.wait()  # the server's answer never comes: the pull is cancelled meanwhile
+        return set()
+
+    plain_visible = server.visible_ticket_ids
+    server.visible_ticket_ids = visible  # type: ignore[method-assign]
+    async with _signed_in(server, tmp_path / "e", agent) as engine:
+        await _cancel_while_it_runs(engine, endless)
+        assert not engine.cache.initial_sync_done()
+        monkeypatch.setattr(writes, "rebuild_search", plain_rebuild)
+        server.visible_ticket_ids = plain_visible  # type: ignore[method-assign]
+        await asyncio.wait_for(engine.sync_once(), 90)
+        assert engine.cache.initial_sync_done() and engine.cache.count("messages") == 300
+        assert [h.ticket_id for h in engine.cache.search("message 299")][:1] == [tid]
+
+
+async def test_a_pull_cancelled_during_the_move_leaves_the_messages_staged_for_the_next_pull(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same during the staged messages' move: it rolls back (they stay staged, as after a crash) and the next
+    pull moves them, each message once."""
+    server, agent, tid = one_ticket_desk(1200)
+    endless = _Endless()
+    plain_move = staging.move
+
+    before: list[int] = []
+
+    def move(conn: sqlite3.Connection, me: str) -> tuple[set[str], list[str], list[str]]:
+        before.append(conn.execute("select count(*) from main.messages").fetchone()[0])
+        moved = plain_move(conn, me)  # the rows are in ``messages`` inside the transaction when it is interrupted
+        endless.run(conn)
+        return moved
+
+    monkeypatch.setattr(staging, "move", move)
+    async with _signed_in(server, tmp_path / "e", agent) as engine:
+        await _cancel_while_it_runs(engine, endless)
+        with contextlib.closing(sqlite3.connect(engine.cache.path)) as conn:  # the move rolled back: still staged
+            assert conn.execute("select count(*) from messages").fetchone() == (before[0],) and before[0] < 1200
+        assert engine.cache.count("messages") == 1200 and not engine.cache.initial_sync_done()  # counts the staged
+        monkeypatch.setattr(staging, "move", plain_move)
+        await asyncio.wait_for(engine.sync_once(), 90)
+        assert engine.cache.count("messages") == 1200 and engine.cache.initial_sync_done()
+        with contextlib.closing(sqlite3.connect(engine.cache.path)) as conn:
+            assert conn.execute("select count(distinct id) from messages").fetchone() == (1200,)
+        assert [h.ticket_id for h in engine.cache.search("message 1199")][:1] == [tid]
 
 
 async def test_the_first_messages_are_asked_for_while_the_tickets_are_applied(

@@ -443,7 +443,7 @@ class Cache:
             return Applied(tickets=tickets, dropped=dropped, dropped_files=files)
 
         await self._store.aend_bulk()  # the move with the normal page cache: the process grows less
-        applied = await self._store.awrite(write)
+        applied = await self._store.awrite_interruptible(write)  # cancelled: still staged, moved by the next pull
         await self._store.amaintain(lambda c: staging.detach_and_delete(c, self.path))
         return await self._after_drop(applied)
 
@@ -466,7 +466,7 @@ class Cache:
         A crash after it leaves the mark to the next, still initial, pull, which builds them again."""
 
         await self.unstage()  # normally done at the end of the messages phase already
-        await self._store.awrite(_build_initial_indexes)
+        await self._store.awrite_interruptible(_build_initial_indexes)  # a cancelled pull builds them next time
 
     async def finish_initial_sync(self, *, built: bool = False) -> None:
         """The initial sync pulled everything: build what its pages left (unless ``built``: this pull ran
