@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUED_FRAMES = 1000
 MAX_QUEUED_BYTES = 8 * 1024 * 1024
+# frames of one delivery handed to `direct` together (one call, one write) only up to this many characters; a bigger
+# burst goes frame by frame, so each frame meets the direct path's own bound and then the outbox's caps
+MAX_DIRECT_BATCH = 64 * 1024
 
 _ids = itertools.count(1)
 
@@ -32,9 +35,11 @@ _ids = itertools.count(1)
 class Outbox:
     """A socket's bounded send queue; overflowing it closes the socket instead of growing memory.
 
-    `direct`, when the server offers it (coalesce.SEND_MANY's `send_now`, set by the session), writes a frame at
+    `direct`, when the server offers it (coalesce.SEND_MANY's `send_now`, set by the session), writes frames at
     once: used only while nothing is queued and the writer has nothing in flight (`sending`), so frames keep their
-    order; it returns False (nothing written) when the socket cannot take it now, and the frame is queued instead.
+    order; it returns False (nothing written) when the socket cannot take them now, and they are queued instead.
+    `put_many` hands one delivery's frames for this socket to `direct` in one call (the capture's batch: one call and
+    one write per socket, not one per frame).
     """
 
     def __init__(self, vsn: str, on_overflow: Callable[[str], None]) -> None:
@@ -42,14 +47,14 @@ class Outbox:
         self.queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self.queued_bytes = 0
         self.closed = False
-        self.direct: Callable[[str | bytes], bool] | None = None
+        self.direct: Callable[[list[str | bytes]], bool] | None = None
         self.sending = False  # the writer took frames off the queue and has not handed them over yet
         self._on_overflow = on_overflow
 
     def put(self, item: str | bytes) -> None:
         if self.closed:
             return
-        if self.direct is not None and not self.sending and self.queue.empty() and self.direct(item):
+        if self.direct is not None and not self.sending and self.queue.empty() and self.direct([item]):
             return
         if self.queue.qsize() >= MAX_QUEUED_FRAMES or self.queued_bytes + len(item) > MAX_QUEUED_BYTES:
             self.closed = True
@@ -57,6 +62,21 @@ class Outbox:
             return
         self.queued_bytes += len(item)
         self.queue.put_nowait(item)
+
+    def put_many(self, items: list[str | bytes]) -> None:
+        """`put` each of `items`, in order; written at once in one `direct` call when the socket takes them all."""
+        if (
+            len(items) > 1
+            and self.direct is not None
+            and not self.closed
+            and not self.sending
+            and self.queue.empty()
+            and sum(map(len, items)) <= MAX_DIRECT_BATCH
+            and self.direct(items)
+        ):
+            return
+        for item in items:
+            self.put(item)
 
     def taken(self, item: str | bytes) -> None:
         self.queued_bytes -= len(item)
@@ -137,14 +157,17 @@ class Channel:
         (this channel's fixed head, the binding ids, the data): channels of one topic and serializer that get the
         same ids and data receive the same text, assembled once.
         """
+        self.outbox.put(self.change_frame(ids_json, data_json, frames))
+
+    def change_frame(self, ids_json: str, data_json: str, frames: dict[tuple[str, str, str], str] | None = None) -> str:
+        """The postgres_changes frame `push_change` sends, assembled once per distinct parts in `frames`."""
         if frames is None:
-            self.outbox.put(self._change_head + ids_json + ',"data":' + data_json + self._change_tail)
-            return
+            return self._change_head + ids_json + ',"data":' + data_json + self._change_tail
         key = (self._change_head, ids_json, data_json)
         frame = frames.get(key)
         if frame is None:
             frame = frames[key] = self._change_head + ids_json + ',"data":' + data_json + self._change_tail
-        self.outbox.put(frame)
+        return frame
 
 
 @dataclass

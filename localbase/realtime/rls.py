@@ -83,7 +83,7 @@ ALLOWED_ROLES = ("anon", "authenticated", "service_role")
 Visible = tuple[str, int, int]  # (check function, identity group, key index): that group may see that row
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Group:
     """One subscriber identity's question: which of the batch's keys (`rows`: indexes, None = all) may it see."""
 

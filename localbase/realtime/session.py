@@ -140,11 +140,11 @@ class Session:
         finally:
             self.outbox.direct = None
 
-    def _send_now(self, frame: str | bytes) -> bool:
-        if not self._send_now_fn([frame]):
+    def _send_now(self, frames: list[str | bytes]) -> bool:
+        if not self._send_now_fn(frames):
             return False
         if hops.enabled():
-            self._mark_written([frame])
+            self._mark_written(frames)
         return True
 
     async def _drain(self, queue: asyncio.Queue[str | bytes | None], send_many: Any) -> None:

@@ -18,7 +18,7 @@ from uvicorn.server import ServerState
 
 from localbase.realtime import session as session_module
 from localbase.realtime.coalesce import DIRECT_BYTES, SEND_MANY, CoalescingWebSocketProtocol
-from localbase.realtime.hub import MAX_QUEUED_FRAMES, Hub, Outbox
+from localbase.realtime.hub import MAX_DIRECT_BATCH, MAX_QUEUED_FRAMES, Hub, Outbox
 from localbase.realtime.session import Session
 from tests.realtime.test_realtime_coalesce import RecordingTransport
 
@@ -269,10 +269,13 @@ async def test_nothing_jumps_ahead_of_frames_the_writer_has_in_flight() -> None:
     assert sent == [["first"], ["second"]]
 
 
-async def test_a_burst_to_a_socket_is_written_at_once_only_up_to_a_bound_then_the_outbox_caps_it() -> None:
+@pytest.mark.parametrize("batched", [False, True])
+async def test_a_burst_to_a_socket_is_written_at_once_only_up_to_a_bound_then_the_outbox_caps_it(batched: bool) -> None:
     """One capture delivery writes frame after frame without yielding, and the transport pauses only after the
     tick's flush: `send_now` wrote a whole burst into the coalescing buffer, past the outbox's caps, so a client
-    that does not read was never dropped and the stack's memory grew with every frame (found by the review)."""
+    that does not read was never dropped and the stack's memory grew with every frame (found by the review).
+    `batched`: the burst as one batch for the socket (`Outbox.put_many`, as the capture delivers), past the size one
+    direct write may take, so it goes frame by frame."""
     app, accepted, scopes = _accepting_app()
     protocol, transport = await _protocol(app)
     await asyncio.wait_for(accepted.wait(), 5)
@@ -280,9 +283,13 @@ async def test_a_burst_to_a_socket_is_written_at_once_only_up_to_a_bound_then_th
     overflows: list[str] = []
     outbox = Outbox("1.0.0", overflows.append)
     outbox.direct = scopes[0]["extensions"][SEND_MANY]["send_now"]
-    frame = "x" * 1024
-    for _ in range(MAX_QUEUED_FRAMES + 200):  # one delivery: no await in between
-        outbox.put(frame)
+    burst: list[str | bytes] = ["x" * 1024] * (MAX_QUEUED_FRAMES + 200)
+    if batched:
+        assert sum(map(len, burst)) > MAX_DIRECT_BATCH
+        outbox.put_many(burst)
+    else:
+        for frame in burst:  # one delivery: no await in between
+            outbox.put(frame)
     written = protocol.transport.get_write_buffer_size() - transport.get_write_buffer_size()
     assert DIRECT_BYTES <= written <= DIRECT_BYTES + 4 * 1024  # written at once up to the bound, no further
     assert overflows == ["send queue full: client too slow"] and outbox.closed  # the rest met the outbox's caps
