@@ -12,9 +12,10 @@ import asyncio
 import itertools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from localbase.realtime.authorization import Policies
 from localbase.realtime.filters import Binding
@@ -198,10 +199,72 @@ def hub_key(topic: str, private: bool) -> str:
     return "private:" + topic if private else topic
 
 
+class ChannelSet(set[Channel]):
+    """A set of channels that counts its changes (`version`): the capture keeps what it derives from the
+    postgres_changes channels (which bindings a table's changes go to) until the set changes."""
+
+    version = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def add(self, channel: Channel) -> None:
+        super().add(channel)
+        self._changed()
+
+    def discard(self, channel: object) -> None:
+        super().discard(channel)
+        self._changed()
+
+    def remove(self, channel: Channel) -> None:
+        super().remove(channel)
+        self._changed()
+
+    def pop(self) -> Channel:
+        self._changed()
+        return super().pop()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def update(self, *others: Iterable[Channel]) -> None:
+        super().update(*others)
+        self._changed()
+
+    def difference_update(self, *others: Iterable[Any]) -> None:
+        super().difference_update(*others)
+        self._changed()
+
+    def intersection_update(self, *others: Iterable[Any]) -> None:
+        super().intersection_update(*others)
+        self._changed()
+
+    def symmetric_difference_update(self, other: Iterable[Channel]) -> None:
+        super().symmetric_difference_update(other)
+        self._changed()
+
+    def __ior__(self, other: AbstractSet[Channel]) -> Self:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def __iand__(self, other: AbstractSet[object]) -> Self:
+        self.intersection_update(other)
+        return self
+
+    def __isub__(self, other: AbstractSet[object]) -> Self:
+        self.difference_update(other)
+        return self
+
+    def __ixor__(self, other: AbstractSet[Channel]) -> Self:  # type: ignore[override,misc]
+        self.symmetric_difference_update(other)
+        return self
+
+
 class Hub:
     def __init__(self) -> None:
         self.topics: dict[str, set[Channel]] = {}
-        self.pg_channels: set[Channel] = set()
+        self.pg_channels = ChannelSet()
         self.presence = PresenceRegistry()
         self.pg_joined = asyncio.Event()  # wakes the capture when a postgres_changes channel joins
 
