@@ -80,7 +80,15 @@ revoke all on function {SCHEMA}.await_visible(bigint[]) from public;
 ALLOWED_ROLES = ("anon", "authenticated", "service_role")
 
 
-Visible = tuple[str, int, int]  # (check function, identity group, key index): that group may see that row
+# one answer, `answer(g, k)`: identity group `g` may see the batch's key `k` (a key index is below 2**32: a batch holds
+# at most a few tens of thousands of changes); `visible` gives them per check function
+Visible = dict[str, set[int]]
+ANSWER_SHIFT = 32
+
+
+def answer(g: int, k: int) -> int:
+    """The code `visible` uses for "group `g` may see key `k`"."""
+    return (g << ANSWER_SHIFT) | k
 
 
 @dataclass(slots=True)
@@ -327,8 +335,9 @@ class RlsChecker:
         self._rls[relation_oid] = (now, enabled)
         return enabled
 
-    async def visible(self, connections: list[AsyncConnection[Any]], checks: dict[str, Checks]) -> set[Visible]:
-        """`(function, g, k)` for each identity group `g` that may see key `k`; errors hide rows, never show them.
+    async def visible(self, connections: list[AsyncConnection[Any]], checks: dict[str, Checks]) -> Visible:
+        """Per check function, `answer(g, k)` for each identity group `g` that may see key `k`; errors hide rows, never
+        show them.
 
         `checks` maps a check function (see `check_function`) to its `Checks`: the batch's keys of that table, once,
         and the identity groups, each naming the keys it asks about (`rows`, or None for all of them). Many groups
@@ -337,7 +346,7 @@ class RlsChecker:
         checks = {fn: batch for fn, batch in checks.items() if batch.groups and batch.has_keys}
         total = sum(len(batch.groups) for batch in checks.values())
         if not total:
-            return set()
+            return {}
         parts = max(1, min(len(connections), total // MIN_CHECKS_PER_WORKER))
         shares: list[dict[str, Checks]] = [{} for _ in range(parts)]
         for fn, batch in checks.items():
@@ -350,10 +359,18 @@ class RlsChecker:
         results = await asyncio.gather(
             *(self._visible_on(conn, share) for conn, share in zip(connections, shares, strict=False) if share)
         )
-        return set().union(*results)
+        merged: Visible = {}
+        for result in results:
+            for fn, codes in result.items():
+                known = merged.get(fn)
+                if known is None:
+                    merged[fn] = codes
+                else:
+                    known |= codes
+        return merged
 
     @staticmethod
-    async def _visible_on(conn: AsyncConnection[Any], checks: dict[str, Checks]) -> set[Visible]:
+    async def _visible_on(conn: AsyncConnection[Any], checks: dict[str, Checks]) -> Visible:
         fns = tuple(checks)
         args: list[Any] = []
         for fn in fns:
@@ -363,8 +380,9 @@ class RlsChecker:
             cur = await conn.execute(_visible_query(fns, False), args)
         except Exception:  # any failure retries check by check, failing closed
             cur = await conn.execute(_visible_query(fns, True), args)
-        # the columns are int4 (a literal, the function's g and k): psycopg returns them as int already
-        return {(fns[n], g, k) for n, g, k in await cur.fetchall()}
+        # one row per function: its answers as one int8 array, which psycopg parses in C (a row per answer cost a
+        # tuple and a Python set entry each, ~15 % of the stack's time at 500 subscribers)
+        return {fns[n]: set(codes) for n, codes in await cur.fetchall()}
 
 
 @functools.lru_cache(maxsize=256)
@@ -373,9 +391,9 @@ def _visible_query(fns: tuple[str, ...], safe: bool) -> str:
     return (
         sql.SQL(" union all ")
         .join(
-            sql.SQL("select {}, g, k from {}(%s::int8[], %s::jsonb, %s::jsonb, {})").format(
-                sql.Literal(n), sql.Identifier(SCHEMA, fn), sql.Literal(safe)
-            )
+            sql.SQL(
+                "select {}, array(select (g::int8 << {}) | k from {}(%s::int8[], %s::jsonb, %s::jsonb, {}))::int8[]"
+            ).format(sql.Literal(n), sql.Literal(ANSWER_SHIFT), sql.Identifier(SCHEMA, fn), sql.Literal(safe))
             for n, fn in enumerate(fns)
         )
         .as_string(None)

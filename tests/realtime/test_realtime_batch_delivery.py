@@ -117,11 +117,11 @@ async def test_each_identity_is_asked_only_the_keys_its_channels_need_and_gets_o
     async def ensure_function(*args: Any) -> None:
         return None
 
-    async def visible(connections: Any, checks: dict[str, rls.Checks]) -> set[rls.Visible]:
+    async def visible(connections: Any, checks: dict[str, rls.Checks]) -> rls.Visible:
         asked.append(checks)
         ((fn, batch),) = checks.items()
         group = {json.loads(g.claims)["sub"]: g.g for g in batch.groups}
-        return {(fn, group["a"], 0), (fn, group["c"], 0)}  # A sees m1 only, B nothing, C m1
+        return {fn: {rls.answer(group["a"], 0), rls.answer(group["c"], 0)}}  # A sees m1 only, B nothing, C m1
 
     monkeypatch.setattr(capture.rls, "ensure_function", ensure_function)
     monkeypatch.setattr(capture.rls, "visible", visible)
