@@ -10,6 +10,7 @@ Modules, from the wire inwards:
   filters.py        postgres_changes bindings, binding ids and row filters
   subscriptions.py  bindings checked against the publication and typed by PostgreSQL at join
   capture.py        logical decoding (pgoutput) of committed changes, typed, matched and delivered
+  matching.py       which channels a change goes to: per table and event a plan kept while the channels stay
   walstream.py      the slot streamed over the replication protocol (woken at commit, no polling)
   pgoutput.py       the pgoutput message parser
   values.py         text values to the JSON `to_jsonb` gives, for common types (others: PostgreSQL casts them)

@@ -51,8 +51,8 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from localbase import hops
-from localbase.realtime.filters import Binding, Condition
 from localbase.realtime.hub import Channel, Hub, Outbox
+from localbase.realtime.matching import Matcher, Plan
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
 from localbase.realtime.rls import ANSWER_SHIFT, Checks, Group, RlsChecker, check_function, check_function_name
 from localbase.realtime.subscriptions import PUBLICATION
@@ -97,34 +97,6 @@ class _Asked:
     rows: list[list[int]] = field(default_factory=list)
 
 
-Verdicts = dict[tuple[str, str, str, str], bool]  # condition key -> whether the change's record meets it
-Targets = list[tuple[Channel, list[int]]]  # channels and the ids of their bindings a change matched
-
-
-@dataclass
-class _Plan:
-    """The bindings one table's changes of one kind are matched against (`Capture._plan`)."""
-
-    candidates: list[tuple[Channel, Binding]]
-    # (conditions, the targets they let through) per distinct filter, in the candidates' order; None when a channel
-    # has several candidates (matched one by one, its ids gathered per change)
-    groups: list[tuple[list[Condition], Targets]] | None
-
-
-def _matches(conditions: list[Condition], subject: dict[str, Any], verdicts: Verdicts) -> bool:
-    """Every condition holds for `subject`; a typed condition's verdict is asked once per change (by its key)."""
-    for cond in conditions:
-        key = cond.key
-        if key is None:
-            verdict = cond.matches(subject)
-        else:
-            known = verdicts.get(key)
-            verdict = verdicts[key] = cond.matches(subject) if known is None else known
-        if not verdict:
-            return False
-    return True
-
-
 def _commit_timestamp(tx: Transaction) -> str:
     return tx.commit_time.strftime("%Y-%m-%dT%H:%M:%S.") + f"{tx.commit_time.microsecond // 1000:03d}Z"
 
@@ -143,12 +115,7 @@ class Capture:
         self._pending_ready = asyncio.Event()
         self._checker: asyncio.Task[None] | None = None
         self.batches = 0
-        self._plans: dict[tuple[str, str, str], _Plan] = {}  # (schema, table, kind) -> its plan
-        self._plans_version = -1  # the channels' version the plans were made for
-        self._index: tuple[dict[tuple[str, str], list[tuple[Channel, Binding]]], list[tuple[Channel, Binding]]] = (
-            {},
-            [],
-        )
+        self.matcher = Matcher(hub.pg_channels)
 
     async def run(self) -> None:
         """Poll forever; reconnect (with a new slot) if the database connection is lost."""
@@ -300,58 +267,10 @@ class Capture:
         cur = await conn.execute(query, (json.dumps(payload),))
         return [dict(r[1]) for r in await cur.fetchall()]
 
-    # matching -------------------------------------------------------------------------------------
-
-    def _binding_index(
-        self,
-    ) -> tuple[dict[tuple[str, str], list[tuple[Channel, Binding]]], list[tuple[Channel, Binding]]]:
-        """Bindings by (schema, table), plus those that name no table or schema '*' (checked against every table)."""
-        exact: dict[tuple[str, str], list[tuple[Channel, Binding]]] = {}
-        loose: list[tuple[Channel, Binding]] = []
-        for channel in self.hub.pg_channels:
-            for binding in channel.bindings:
-                if binding.table is None or binding.schema == "*":
-                    loose.append((channel, binding))
-                else:
-                    exact.setdefault((binding.schema, binding.table), []).append((channel, binding))
-        return exact, loose
-
-    def _plan(self, schema: str, table: str, kind: str) -> _Plan:
-        """Which bindings a change of this kind to this table is matched against, kept until the channels change.
-
-        Bindings whose conditions have equal keys (the same filter, typed the same) give every record the same
-        verdict: when no channel has two of the candidates, they are grouped, each group asked once per change, and
-        its channels' targets are prebuilt (the ids lists are shared by the events and never changed).
-        """
-        channels = self.hub.pg_channels
-        if self._plans_version != channels.version:
-            self._plans = {}
-            self._index = self._binding_index()
-            self._plans_version = channels.version
-        plan = self._plans.get((schema, table, kind))
-        if plan is not None:
-            return plan
-        exact, loose = self._index
-        candidates = [(ch, b) for ch, b in exact.get((schema, table), ()) if b.event in ("*", kind)]
-        candidates += [(ch, b) for ch, b in loose if b.schema in ("*", schema) and b.wants(kind)]
-        groups: list[tuple[list[Condition], Targets]] | None = None
-        if len({ch for ch, _ in candidates}) == len(candidates):
-            groups = []
-            by_key: dict[object, tuple[list[Condition], Targets]] = {}
-            for channel, binding in candidates:
-                conditions = binding.conditions
-                keys = tuple(c.key for c in conditions)
-                key: object = keys if None not in keys else id(binding)  # an unkeyed condition: asked for itself
-                group = by_key.get(key)
-                if group is None:
-                    group = by_key[key] = (conditions, [])
-                    groups.append(group)
-                group[1].append((channel, [binding.id]))
-        plan = self._plans[(schema, table, kind)] = _Plan(candidates, groups)
-        return plan
+    # matching: which channels a change goes to (matching.py) -------------------------------------
 
     async def _events(self, conn: AsyncConnection[Any], transactions: list[Transaction]) -> list[Event]:
-        pending: list[tuple[Relation, Change, str, _Plan]] = []
+        pending: list[tuple[Relation, Change, str, Plan]] = []
         xid_of: dict[int, int] = {}  # id(change) -> its transaction
         for tx in transactions:
             stamp = _commit_timestamp(tx)
@@ -359,7 +278,7 @@ class Capture:
                 relation = self.decoder.relations.get(change.relation_oid)
                 if relation is None:
                     continue
-                plan = self._plan(relation.schema, relation.name, change.kind)
+                plan = self.matcher.plan(relation.schema, relation.name, change.kind)
                 if plan.candidates:
                     pending.append((relation, change, stamp, plan))
                     xid_of[id(change)] = tx.xid
@@ -391,20 +310,7 @@ class Capture:
                 )
                 cursor[relation.oid] += 1
             subject = old if change.kind == "DELETE" else record
-            verdicts: Verdicts = {}  # per change: one verdict per distinct condition
-            targets: Targets = []
-            if plan.groups is not None:
-                for conditions, entries in plan.groups:
-                    if not conditions or _matches(conditions, subject, verdicts):
-                        targets += entries
-            else:
-                ids_of: dict[Channel, list[int]] = {}
-                for channel, binding in plan.candidates:
-                    if not binding.conditions or _matches(binding.conditions, subject, verdicts):
-                        ids = ids_of.setdefault(channel, [])
-                        if binding.id not in ids:
-                            ids.append(binding.id)
-                targets = list(ids_of.items())
+            targets = plan.targets(subject)
             if targets:
                 events.append(Event(relation, change, stamp, record, old, targets, xid_of[id(change)]))
         return events

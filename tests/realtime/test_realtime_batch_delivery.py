@@ -146,13 +146,13 @@ async def test_the_matching_plan_is_kept_while_the_channels_stay_and_remade_when
     capture = _capture(hub)
     capture.decoder.relations[7] = RELATION
     built: list[int] = []
-    real_index = capture._binding_index
+    real_index = capture.matcher.index
 
     def counting() -> Any:
         built.append(1)
         return real_index()
 
-    monkeypatch.setattr(capture, "_binding_index", counting)
+    monkeypatch.setattr(capture.matcher, "index", counting)
 
     def joined(sub: str, raw_filter: str | None = None) -> Channel:
         raw: dict[str, Any] = {"event": "INSERT", "schema": "public", "table": "messages"}
