@@ -144,3 +144,35 @@ async def test_one_socket_two_identities_each_channel_gets_only_its_rows(stack: 
         assert got["realtime:theirs"] == [f"burst {i}" for i in range(30) if not i % 3] + ["end"]
     finally:
         await sock.close()
+
+
+async def test_every_socket_written_in_a_tick_is_flushed_by_one_callback_and_a_failing_one_stops_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A delivery to 100 sockets scheduled 100 `call_soon` flushes; now one callback flushes them all, each socket
+    still in one write of its own bytes, and a socket whose flush raises neither stops the others nor stays stuck."""
+    loop = asyncio.get_running_loop()
+    reals = [RecordingTransport() for _ in range(100)]
+    wrapped = [CoalescingTransport(real, loop) for real in reals]
+    scheduled: list[Any] = []
+    real_call_soon = loop.call_soon
+
+    def counting(callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        scheduled.append(callback)
+        return real_call_soon(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon", counting)
+    broken = reals[10]
+    monkeypatch.setattr(broken, "write", lambda data: (_ for _ in ()).throw(OSError("gone")))
+    for i, transport in enumerate(wrapped):
+        transport.write(f"a{i};".encode())
+        transport.write(f"b{i}".encode())
+    assert all(real.writes == [] for real in reals)
+    assert len(scheduled) == 1  # one callback for the tick, not one per socket
+    await asyncio.sleep(0)
+    others = [real.writes for i, real in enumerate(reals) if i != 10]
+    assert others == [[f"a{i};b{i}".encode()] for i in range(100) if i != 10]
+    monkeypatch.undo()  # the socket works again: its next frames go out on the next tick
+    wrapped[10].write(b"again")
+    await asyncio.sleep(0)
+    assert reals[10].writes == [b"again"]
