@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 from postgrest.exceptions import APIError, APIErrorFromJSON, generate_default_error_message
-from postgrest.types import ReturnMethod
+from postgrest.types import CountMethod, ReturnMethod
 from pydantic import ValidationError
 from supabase import AsyncClientOptions, acreate_client
 
@@ -536,22 +536,29 @@ class SupabaseRemote:
         return bool(res.data)
 
     async def visible_ticket_ids(self) -> set[str]:
+        """Every ticket id this user may read, keyset-paged. The first page also asks for the exact count, which
+        the server computes in the same statement (one snapshot): when that page holds them all, the ids are
+        complete without asking for the empty page that otherwise ends the listing (a caught-up pull's prune was
+        two requests, every poll of every client)."""
         ids: set[str] = set()
         last = ""
         while True:
             after = last
 
             async def page(c: Any, after: str = after) -> Any:
-                query = c.table("tickets").select("id").order("id").limit(PAGE)
-                if after:
-                    query = query.gt("id", after)
-                return await query.execute()
+                if not after:
+                    return (
+                        await c.table("tickets").select("id", count=CountMethod.exact).order("id").limit(PAGE).execute()
+                    )
+                return await c.table("tickets").select("id").order("id").limit(PAGE).gt("id", after).execute()
 
             res = await self.call(page)
             batch = [str(r["id"]) for r in res.data or []]
             ids.update(batch)
             if not batch:  # only an empty page ends it: the server's max rows may be below PAGE
                 return ids
+            if not after and res.count is not None and res.count <= len(batch):
+                return ids  # the first page is all of them (counted in its own statement)
             last = batch[-1]
 
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]:

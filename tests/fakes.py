@@ -306,7 +306,7 @@ class FakeRemote:
     async def counts(self, asks: Sequence[CountAsk]) -> list[int]:
         """Every table's count in one call, as ``rpc sync_counts`` does: each answered by this server's own
         ``count``/``count_scoped`` (so a test replacing those changes these answers too)."""
-        self.calls.append("counts")
+        self._enter("counts")
         return [
             await (
                 self.count_scoped(a.table, a.after, a.since) if a.since is not None else self.count(a.table, a.after)

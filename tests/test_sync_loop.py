@@ -182,7 +182,7 @@ async def test_a_pull_that_fails_after_a_push_is_owed_to_the_next_round(world: W
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
     agent.commands.send_message(tid, "pushed")
-    world.server.fail_on["pull tickets"] = RetryableError("network: reset")
+    world.server.fail_on["pull messages"] = RetryableError("network: reset")  # the pushed row comes back by it
     with pytest.raises(RetryableError):
         await agent.sync_once(pull=False)
     assert agent.loop.pull_pending and agent.status.pending == 0

@@ -6,13 +6,14 @@ the one retry schedule); and the pull a push asks for still comes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sync import SyncEngine
+from sync.remote import CountAsk
 from tests.fakes import FakeRemote, FakeUser, fake_engine
 from tests.helpers import wait_for
 
@@ -28,10 +29,17 @@ class GatedRemote(FakeRemote):
         self.held = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def pull(self, table: str, after: tuple[int, int], max_rows: int = 1000) -> list[dict[str, Any]]:
+    async def _gate(self) -> None:
         if self.hold:
             self.held.set()
             await self.release.wait()
+
+    async def counts(self, asks: Sequence[CountAsk]) -> list[int]:  # a later pull's first request
+        await self._gate()
+        return await super().counts(asks)
+
+    async def pull(self, table: str, after: tuple[int, int], max_rows: int = 1000) -> list[dict[str, Any]]:
+        await self._gate()
         return await super().pull(table, after, max_rows)
 
 
