@@ -22,7 +22,7 @@ not find the messages pulled so far. The initial sync's messages come as arrays 
 they are.
 
 A later pull (the initial sync done) first asks which tables have rows past their cursor, every table in one
-request (``sync_counts``, the counts exactly what each table's pages would return), and pulls only those: a caught-up
+request (``sync_changed``: a superset of what each table's pages would return), and pulls only those: a caught-up
 pull, which every client makes at every poll, is one question instead of one empty page per table.
 
 Two things the cursor cannot show are handled explicitly:
@@ -142,7 +142,7 @@ class Puller:
         self.snapshots_due = True
         self.batches = True  # the initial sync asks for pages of 10,000 (False: the server has no sync_batch)
         self.message_rows = True  # ... of messages as arrays (False: the server has no sync_message_rows)
-        self.counted = True  # a later pull asks which tables changed first (False: the server has no sync_counts)
+        self.asks_changed = True  # a later pull asks which tables changed first (False: no sync_changed)
         # the running pull's tables fetched ahead of their turn (the initial sync's move): queue and fetcher
         self._ahead: dict[str, tuple[asyncio.Queue[_Page], asyncio.Future[None]]] = {}
 
@@ -227,39 +227,36 @@ class Puller:
         (``_Progress.settle`` waits for it): on a million-row desk its counts took seconds before the first
         page was asked for (issue 15)."""
         progress = _Progress()
-        tables = [table for table in ORDER if staff or table not in CURSOR_TABLES]
-        for table in tables:
+        asks: list[CountAsk] = []
+        for table in ORDER:
+            if table in CURSOR_TABLES and not staff:
+                continue
             progress.done += await self.cache.acount(table)
-        progress.pending = asyncio.ensure_future(self._remaining(await self._asks(tables)))
+            cursor = await self.cache.cursor(table)
+            scoped = self._since is not None and table in scope.SCOPED_TABLES
+            asks.append(CountAsk(table, cursor, self._since if scoped else None))
+        progress.pending = asyncio.ensure_future(self._remaining(asks))
         return progress
 
-    async def _asks(self, tables: list[str]) -> list[CountAsk]:
-        """Each table's question for ``Remote.counts``: its cursor, and the partial sync's bound where it applies."""
-        asks: list[CountAsk] = []
-        for table in tables:
-            scoped = self._since is not None and table in scope.SCOPED_TABLES
-            asks.append(CountAsk(table, await self.cache.cursor(table), self._since if scoped else None))
-        return asks
-
     async def _changed(self, tables: list[str]) -> list[str]:
-        """The tables with rows past their cursor, asked in one request (``Remote.counts``) before a pull that is
-        not the initial sync. Each count is what that table's pages would return (the same cursor, horizon, scope
-        and RLS: migrations 20261130000500/0510), so a table counted empty is one whose first page would have come
-        back empty: skipping it moves no cursor and loses nothing (a row that commits after the count is past the
-        cursor still, for the next pull). A caught-up pull was one empty page per table, 5 requests for a customer
-        and 15 for staff, every poll of every client (bench/README.md, e2e, eighth pass); now one. A server
-        without ``sync_counts`` gets every table, as before."""
-        if not self.counted:
+        """The tables with rows past their cursor, asked in one request (``Remote.changed``, ``rpc sync_changed``)
+        before a pull that is not the initial sync. What it names is a superset of what the tables' pages return
+        (the same cursor and RLS, no horizon or scope), so a table it leaves out is one whose first page would have
+        come back empty: skipping it moves no cursor and loses nothing (a row that commits after the question is
+        past the cursor still, for the next pull). A caught-up pull was one empty page per table, 5 requests for a
+        customer and 15 for staff, every poll of every client (bench/README.md, e2e, eighth pass); now one. A
+        server without ``sync_changed`` gets every table, as before (and is not asked again)."""
+        if not self.asks_changed:
             return tables
         try:
-            counts = await self.remote.counts(await self._asks(tables))
+            changed = await self.remote.changed({table: await self.cache.cursor(table) for table in tables})
         except SyncError as exc:
             if exc.code not in _NO_FUNCTION:
                 raise
-            log.info("no sync_counts on this server (%s): every table is pulled", exc)
-            self.counted = False
+            log.info("no sync_changed on this server (%s): every table is pulled", exc)
+            self.asks_changed = False
             return tables
-        return [table for table, n in zip(tables, counts, strict=True) if n]
+        return [table for table in tables if table in changed]
 
     async def _remaining(self, asks: list[CountAsk]) -> int | None:
         """The server's rows still to pull, all tables in one request (``Remote.counts``): asked one request per

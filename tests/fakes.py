@@ -303,6 +303,15 @@ class FakeRemote:
     async def count_scoped(self, table: str, after: tuple[int, int], since: str) -> int:
         return len(await self.pull_scoped(table, after, since, len(self.tables[table]) + 1))
 
+    async def changed(self, cursors: Mapping[str, tuple[int, int]]) -> set[str]:
+        """As ``rpc sync_changed``: the tables with a row past their cursor."""
+        self._enter("changed")
+        return {
+            t
+            for t, after in cursors.items()
+            if any((r["change_xid"], r["change_id"]) > after for r in self.tables[t].values())
+        }
+
     async def counts(self, asks: Sequence[CountAsk]) -> list[int]:
         """Every table's count in one call, as ``rpc sync_counts`` does: each answered by this server's own
         ``count``/``count_scoped`` (so a test replacing those changes these answers too)."""

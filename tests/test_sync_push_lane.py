@@ -6,14 +6,13 @@ the one retry schedule); and the pull a push asks for still comes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sync import SyncEngine
-from sync.remote import CountAsk
 from tests.fakes import FakeRemote, FakeUser, fake_engine
 from tests.helpers import wait_for
 
@@ -34,9 +33,9 @@ class GatedRemote(FakeRemote):
             self.held.set()
             await self.release.wait()
 
-    async def counts(self, asks: Sequence[CountAsk]) -> list[int]:  # a later pull's first request
+    async def changed(self, cursors: Mapping[str, tuple[int, int]]) -> set[str]:  # a later pull's first request
         await self._gate()
-        return await super().counts(asks)
+        return await super().changed(cursors)
 
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = 1000) -> list[dict[str, Any]]:
         await self._gate()

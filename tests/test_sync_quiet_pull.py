@@ -1,4 +1,4 @@
-"""A pull after the initial sync asks which tables changed first (``rpc sync_counts``, one request) and pulls only
+"""A pull after the initial sync asks which tables changed first (``rpc sync_changed``, one request) and pulls only
 those: a caught-up pull was one empty page per synced table (5 requests for a customer, 15 for staff), every poll of
 every client, and with 50 clients chatting most of the stack's requests (bench/README.md, e2e, eighth pass).
 
@@ -41,7 +41,7 @@ async def test_a_caught_up_pull_asks_one_question_and_pulls_no_table(tmp_path: P
         server.calls.clear()
         await engine.sync_once()
         assert _pulls(server.calls) == []
-        assert server.calls.count("counts") == 1
+        assert server.calls.count("changed") == 1
         server.write(
             "messages",
             {
@@ -61,7 +61,7 @@ async def test_a_caught_up_pull_asks_one_question_and_pulls_no_table(tmp_path: P
         await engine.close()
 
 
-async def test_a_server_without_sync_counts_gets_every_table_and_is_asked_once(tmp_path: Path) -> None:
+async def test_a_server_without_sync_changed_gets_every_table_and_is_asked_once(tmp_path: Path) -> None:
     server, agent, _ = one_ticket_desk(1)
     engine = await fake_engine(server, tmp_path)
     try:
@@ -69,12 +69,12 @@ async def test_a_server_without_sync_counts_gets_every_table_and_is_asked_once(t
         await engine.sync_once()
         asked = 0
 
-        async def no_counts(asks: object) -> list[int]:
+        async def no_changed(cursors: object) -> set[str]:
             nonlocal asked
             asked += 1
-            raise SyncError("Could not find the function public.sync_counts", code="PGRST202")
+            raise SyncError("Could not find the function public.sync_changed", code="PGRST202")
 
-        server.counts = no_counts  # type: ignore[method-assign,assignment]
+        server.changed = no_changed  # type: ignore[method-assign,assignment]
         for _ in range(2):
             server.calls.clear()
             await engine.sync_once()
@@ -108,6 +108,7 @@ async def test_rows_written_after_a_caught_up_pull_arrive_by_the_next_on_the_sta
     stack: StackProcess, desk: Desk
 ) -> None:
     engine, customer, ticket = desk.engine, desk.customer, desk.ticket
+    tag = f"vip {uuid.uuid4().hex[:8]}"  # the stack is shared: names unique
     await engine.sync_once()  # caught up: nothing past any cursor
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         conn.execute(
@@ -115,11 +116,11 @@ async def test_rows_written_after_a_caught_up_pull_arrive_by_the_next_on_the_sta
             (ticket, customer.id),
         )
         conn.execute("update public.profiles set display_name = 'Renamed' where id = %s", (customer.id,))
-        conn.execute("insert into public.tags (name) values ('vip')")
+        conn.execute("insert into public.tags (name) values (%s)", (tag,))
     await engine.sync_once()
     assert [m.content for m in engine.cache.thread(ticket)] == ["first", "second"]
     assert engine.cache.profiles()[customer.id].display_name == "Renamed"
-    assert [t.name for t in engine.workspace.tags()] == ["vip"]
+    assert tag in [t.name for t in engine.workspace.tags()]
     await engine.sync_once()
     assert [m.content for m in engine.cache.thread(ticket)] == ["first", "second"]  # nothing twice
 
@@ -137,5 +138,5 @@ async def test_a_caught_up_pull_on_the_stack_is_the_question_settings_and_one_pa
         "GET /rest/v1/app_settings",
         "GET /rest/v1/notification_preferences",
         "GET /rest/v1/tickets",  # the visible ids for the prune: one page, counted in the same statement
-        "POST /rest/v1/rpc/sync_counts",  # which tables changed: none, so no sync_<table> page
+        "POST /rest/v1/rpc/sync_changed",  # which tables changed: none, so no sync_<table> page
     ]

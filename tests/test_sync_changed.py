@@ -1,0 +1,87 @@
+"""``rpc sync_changed`` (migration 20261208000300): which synced tables have rows past a client's cursors, in one
+request, through the official `supabase` client on the real stack, as an attacker would try it. It names a table only
+when a row past the cursor is one the caller may select (a customer learns nothing of another customer's messages nor
+of an internal note, nor of the staff tables); anon may not call it; a malformed question is refused (22023) before
+any table is read.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import psycopg
+import pytest
+from postgrest.exceptions import APIError
+
+from tests.conftest import create_user
+from tests.stackproc import StackProcess
+from tests.test_sync_counts import _as, http  # noqa: F401  (http: the fixture, shared)
+from tests.test_sync_support import seed_ticket
+
+CORE = ("profiles", "tickets", "messages", "attachments", "ticket_reads", "message_revisions")
+
+
+def _newest(db_url: str, table: str) -> list[int]:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            f"select change_xid, change_id from public.{table} order by 1 desc, 2 desc limit 1"
+        ).fetchone()
+    assert row is not None
+    return [int(row[0]), int(row[1])]
+
+
+def test_a_table_is_named_only_for_rows_past_the_cursor_the_caller_may_select(
+    stack: StackProcess, http: httpx.Client
+) -> None:
+    customer, other, agent = (create_user(stack.db_url, r) for r in ("customer", "customer", "agent"))
+    mine = seed_ticket(stack.db_url, customer, agent, messages=[(customer, "mine")])
+    client = _as(stack, http, customer.id)
+    assert set(client.rpc("sync_changed", {"cursors": {t: [0, 0] for t in CORE[:5]}}).execute().data) >= {
+        "tickets",
+        "messages",
+    }
+    caught_up = {"messages": _newest(stack.db_url, "messages"), "tickets": _newest(stack.db_url, "tickets")}
+    assert client.rpc("sync_changed", {"cursors": caught_up}).execute().data == []
+    seed_ticket(stack.db_url, other, agent, messages=[(other, "not yours")])  # past the cursor, not visible
+    assert client.rpc("sync_changed", {"cursors": caught_up}).execute().data == []
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into public.messages (ticket_id, sender_id, content, is_internal) values (%s, %s, 'note', true)",
+            (mine, agent.id),
+        )
+    assert "messages" not in client.rpc("sync_changed", {"cursors": caught_up}).execute().data
+    assert _as(stack, http, agent.id).rpc("sync_changed", {"cursors": caught_up}).execute().data.count("messages") == 1
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, 'a reply')", (mine, agent.id)
+        )
+    assert "messages" in client.rpc("sync_changed", {"cursors": caught_up}).execute().data
+
+
+def test_anon_and_malformed_questions_are_refused_and_staff_tables_say_nothing_to_customers(
+    stack: StackProcess, http: httpx.Client
+) -> None:
+    with pytest.raises(APIError) as anon:
+        _as(stack, http, None).rpc("sync_changed", {"cursors": {"messages": [0, 0]}}).execute()
+    assert anon.value.code == "42501"
+    customer = create_user(stack.db_url, "customer")
+    client = _as(stack, http, customer.id)
+    for bad in (
+        [["messages", 0, 0]],  # not an object
+        {"auth.users": [0, 0]},  # not a synced table
+        {"pg_authid": [0, 0]},
+        {"messages": [0]},  # not a cursor
+        {"messages": ["0", "0"]},
+        {"messages": {"after_xid": 0}},
+        {f"t{i}": [0, 0] for i in range(65)},  # too many
+    ):
+        with pytest.raises(APIError) as refused:
+            client.rpc("sync_changed", {"cursors": bad}).execute()
+        assert refused.value.code == "22023", bad
+    staff = create_user(stack.db_url, "agent")
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("insert into public.tags (name) values (%s)", (f"vip {uuid.uuid4().hex[:8]}",))
+    staff_tables = {"cursors": {"tags": [0, 0], "customer_notes": [0, 0], "macros": [0, 0]}}
+    assert "tags" in _as(stack, http, staff.id).rpc("sync_changed", staff_tables).execute().data
+    assert client.rpc("sync_changed", staff_tables).execute().data == []  # a customer learns nothing of them
