@@ -75,6 +75,7 @@ AHEAD_PREFETCH = 8
 # its old name until the next pull)
 AHEAD_TABLES = frozenset({"ticket_reads"})
 _NO_FUNCTION = frozenset({"PGRST202", "42883"})  # PostgREST / PostgreSQL: no such function (an older server)
+_NOT_SYNCED = "22023"  # sync_changed: a table it does not know (an older server than this client)
 
 
 def _tables(staff: bool) -> list[str]:
@@ -245,15 +246,16 @@ class Puller:
         come back empty: skipping it moves no cursor and loses nothing (a row that commits after the question is
         past the cursor still, for the next pull). A caught-up pull was one empty page per table, 5 requests for a
         customer and 15 for staff, every poll of every client (bench/README.md, e2e, eighth pass); now one. A
-        server without ``sync_changed`` gets every table, as before (and is not asked again)."""
+        server without ``sync_changed``, or with one older than this client's tables, gets every table, as before
+        (and is not asked again)."""
         if not self.asks_changed:
             return tables
         try:
             changed = await self.remote.changed({table: await self.cache.cursor(table) for table in tables})
         except SyncError as exc:
-            if exc.code not in _NO_FUNCTION:
+            if exc.code not in _NO_FUNCTION and exc.code != _NOT_SYNCED:
                 raise
-            log.info("no sync_changed on this server (%s): every table is pulled", exc)
+            log.info("no sync_changed on this server for these tables (%s): every table is pulled", exc)
             self.asks_changed = False
             return tables
         return [table for table in tables if table in changed]
