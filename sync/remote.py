@@ -184,6 +184,7 @@ class SupabaseRemote:
         self._http: httpx.AsyncClient | None = None
         self._token: str | None = None
         self._live = RealtimeLink(self)
+        self._ids_in_one_page = True  # the last listing of visible ticket ids fit in one page: count the next one's
 
     @property
     def live(self) -> RealtimeLink:
@@ -544,29 +545,30 @@ class SupabaseRemote:
         return bool(res.data)
 
     async def visible_ticket_ids(self) -> set[str]:
-        """Every ticket id this user may read, keyset-paged. The first page also asks for the exact count, which
-        the server computes in the same statement (one snapshot): when that page holds them all, the ids are
-        complete without asking for the empty page that otherwise ends the listing (a caught-up pull's prune was
-        two requests, every poll of every client)."""
+        """Every ticket id this user may read, keyset-paged. While they fit in one page, the first page also asks
+        for the exact count, which the server computes in the same statement (one snapshot): when that page holds
+        them all, the ids are complete without asking for the empty page that otherwise ends the listing (a
+        caught-up pull's prune was two requests, every poll of every client). A desk past one page is not counted
+        (the count would be a second pass over every visible ticket, each poll) until a listing fits again."""
         ids: set[str] = set()
         last = ""
+        counted = self._ids_in_one_page
         while True:
             after = last
 
             async def page(c: Any, after: str = after) -> Any:
-                if not after:
-                    return (
-                        await c.table("tickets").select("id", count=CountMethod.exact).order("id").limit(PAGE).execute()
-                    )
-                return await c.table("tickets").select("id").order("id").limit(PAGE).gt("id", after).execute()
+                query = c.table("tickets")
+                query = query.select("id", count=CountMethod.exact) if counted and not after else query.select("id")
+                query = query.order("id").limit(PAGE)
+                return await (query.gt("id", after) if after else query).execute()
 
             res = await self.call(page)
             batch = [str(r["id"]) for r in res.data or []]
             ids.update(batch)
-            if not batch:  # only an empty page ends it: the server's max rows may be below PAGE
+            if not batch or (not after and res.count is not None and res.count <= len(batch)):
+                # an empty page ends it (the server's max rows may be below PAGE), or a first page holding the count
+                self._ids_in_one_page = len(ids) < PAGE
                 return ids
-            if not after and res.count is not None and res.count <= len(batch):
-                return ids  # the first page is all of them (counted in its own statement)
             last = batch[-1]
 
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]:

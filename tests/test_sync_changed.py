@@ -73,6 +73,9 @@ def test_anon_and_malformed_questions_are_refused_and_staff_tables_say_nothing_t
         {"pg_authid": [0, 0]},
         {"messages": [0]},  # not a cursor
         {"messages": ["0", "0"]},
+        {"messages": [1.5, 0]},  # not whole (before: 22P02 from the cast)
+        {"messages": [1e30, 0]},  # past bigint (before: 22003)
+        {"messages": [0, -1]},
         {"messages": {"after_xid": 0}},
         {f"t{i}": [0, 0] for i in range(65)},  # too many
     ):

@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from sync import RemoteConfig, SyncEngine
+from sync import RemoteConfig, SyncEngine, remote
 from sync.errors import SyncError
 from tests.conftest import PASSWORD, User, create_user
 from tests.fakes import fake_engine, one_ticket_desk
@@ -144,9 +144,37 @@ async def test_a_caught_up_pull_on_the_stack_is_the_question_settings_and_one_pa
     http = desk.engine.remote._http  # type: ignore[attr-defined]
     http.event_hooks = {"request": [note], "response": []}
     await desk.engine.sync_once()
-    assert sorted(sent) == [
+    pages = sent.count("GET /rest/v1/tickets")  # the visible ids for the prune: one page, counted in its statement
+    assert pages == 1 or desk.engine.cache.count("tickets") >= remote.PAGE  # (the stack is shared by every test)
+    assert sorted(s for s in sent if s != "GET /rest/v1/tickets") == [
         "GET /rest/v1/app_settings",
         "GET /rest/v1/notification_preferences",
-        "GET /rest/v1/tickets",  # the visible ids for the prune: one page, counted in the same statement
         "POST /rest/v1/rpc/sync_changed",  # which tables changed: none, so no sync_<table> page
     ]
+
+
+async def test_visible_ids_past_one_page_are_not_counted_at_every_poll(
+    stack: StackProcess, desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count the first page asks for saves the listing's last request only while the ids fit in one page;
+    past it, it is a second pass over every visible ticket at every poll, so a listing that did not fit asks for
+    none the next time (before: every listing did)."""
+    for _ in range(3):  # the agent sees at least four tickets (its own and the unassigned ones)
+        seed_ticket(stack.db_url, desk.customer)
+    counted: list[bool] = []
+
+    async def note(request: httpx.Request) -> None:
+        if request.url.path == "/rest/v1/tickets":
+            counted.append("count=exact" in request.headers.get("prefer", ""))
+
+    http = desk.engine.remote._http  # type: ignore[attr-defined]
+    http.event_hooks = {"request": [note], "response": []}
+    every = await desk.engine.remote.visible_ticket_ids()  # one page: counted
+    assert counted[0] and len(every) >= 4
+    monkeypatch.setattr(remote, "PAGE", len(every) // 2)  # the same desk, now past one page
+    counted.clear()
+    assert await desk.engine.remote.visible_ticket_ids() == every  # counted (the last one fit), pages to the end
+    assert counted[0] and len(counted) >= 2
+    counted.clear()
+    assert await desk.engine.remote.visible_ticket_ids() == every
+    assert not any(counted) and len(counted) >= 2

@@ -41,7 +41,9 @@ begin
   for entry in select e.key, e.value from pg_catalog.jsonb_each(cursors) as e loop
     if pg_catalog.jsonb_typeof(entry.value) <> 'array' or pg_catalog.jsonb_array_length(entry.value) <> 2
        or pg_catalog.jsonb_typeof(entry.value -> 0) <> 'number'
-       or pg_catalog.jsonb_typeof(entry.value -> 1) <> 'number' then
+       or pg_catalog.jsonb_typeof(entry.value -> 1) <> 'number'
+       -- whole, not negative, within bigint: a fraction or 1e30 would fail the cast below with another code
+       or (entry.value ->> 0) !~ '^[0-9]{1,18}$' or (entry.value ->> 1) !~ '^[0-9]{1,18}$' then
       raise exception 'cursors: % is not [after_xid, after_id]', entry.key using errcode = '22023';
     end if;
     if entry.key not in ('profiles', 'tickets', 'messages', 'attachments', 'ticket_reads', 'message_revisions', 'tags', 'ticket_tags', 'canned_replies', 'canned_reply_files', 'macros', 'saved_views', 'customer_notes', 'mentions', 'ticket_sla') then
