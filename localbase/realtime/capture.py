@@ -51,7 +51,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from localbase import hops
-from localbase.realtime.hub import Channel, Hub, Outbox
+from localbase.realtime.hub import Channel, Hub, Outbox, keying
 from localbase.realtime.matching import Matcher, Plan
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
 from localbase.realtime.rls import ANSWER_SHIFT, Checks, Group, RlsChecker, check_function, check_function_name
@@ -85,6 +85,9 @@ class Event:
     targets: list[tuple[Channel, list[int]]]
     xid: int = 0  # the transaction's (32-bit, from the WAL)
     errors: dict[int, str] = field(default_factory=dict)  # channel uid -> the error it gets instead of the row
+    # ``hub.keying()`` when its targets were matched: a target channel keyed after it (new claims while the change
+    # was checked or delivered) is left out, as its check and columns were for claims it no longer has
+    keyed_by: int = field(default_factory=keying)
 
 
 @dataclass
@@ -405,7 +408,10 @@ class Capture:
                     listed.append(pk)
                 asked = asked_of[fn]
                 group_of, rows = asked.group_of, asked.rows
+                keyed_by = event.keyed_by
                 for channel, ids in event.targets:
+                    if channel.keyed > keyed_by:
+                        continue  # new claims (maybe another user's) since its targets were matched: not checked
                     verdict = outcome[channel.role]
                     if verdict is _CHECK:
                         g = group_of.get(channel.claims_json)
@@ -423,7 +429,8 @@ class Capture:
                         self._unchecked(event, channel, ids, verdict, per_event)
             else:
                 for channel, ids in event.targets:
-                    self._unchecked(event, channel, ids, outcome[channel.role], per_event)
+                    if channel.keyed <= event.keyed_by:  # as above
+                        self._unchecked(event, channel, ids, outcome[channel.role], per_event)
             wanted.append((fn, per_event))
         checks: dict[str, Checks] = {}
         for fn, (listed, _) in keys_of.items():
@@ -486,9 +493,10 @@ class Capture:
             ids_cache: dict[int, str] = {}  # one binding id (the usual case) -> its JSON
             frames: dict[tuple[str, str, str], str] = {}
             errors = event.errors
+            keyed_by = event.keyed_by
             for channel, ids in event.targets:
-                if channel not in live:
-                    continue  # left or re-keyed away while we were checking
+                if channel not in live or channel.keyed > keyed_by:
+                    continue  # left, or new claims since it was checked (for the claims before: maybe another user's)
                 error = errors.get(channel.uid) if errors else None
                 data_json = data_of[channel.role] if error is None else self._error_json(event, error)
                 if len(ids) == 1:

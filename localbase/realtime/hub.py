@@ -31,6 +31,13 @@ MAX_QUEUED_BYTES = 8 * 1024 * 1024
 MAX_DIRECT_BATCH = 64 * 1024
 
 _ids = itertools.count(1)
+_keyings = [0]  # how many times any channel was keyed (set_claims with new claims), process-wide
+
+
+def keying() -> int:
+    """The count of channel keyings so far: a change checked for the channels keyed up to it (``Channel.keyed``)
+    goes to none keyed after it, whose claims (and role) its RLS check and columns were not worked out for."""
+    return _keyings[0]
 
 
 class Outbox:
@@ -108,6 +115,7 @@ class Channel:
     expiry: asyncio.TimerHandle | None = None
     claims_json: str = ""
     role: str = "anon"
+    keyed: int = 0  # ``keying()`` when these claims were set
     _change_head: str = field(default="", repr=False)
     _change_tail: str = field(default="", repr=False)
 
@@ -140,10 +148,17 @@ class Channel:
             self._change_tail = '},"ref":null}'
 
     def set_claims(self, claims: dict[str, Any]) -> None:
-        """Re-key the channel: later RLS checks use these claims (and their role)."""
+        """Re-key the channel: later RLS checks use these claims (and their role). A change whose check is under
+        way when the claims change is not delivered to it (the capture compares ``keyed``): it was checked for the
+        claims before, maybe another user's (a socket signed in as someone else sends the new ``access_token``)."""
+        claims_json = json.dumps(claims, sort_keys=True, separators=(",", ":"))
+        if claims_json == self.claims_json:
+            return
         self.claims = claims
-        self.claims_json = json.dumps(claims, sort_keys=True, separators=(",", ":"))
+        self.claims_json = claims_json
         self.role = str(claims.get("role") or "anon")
+        _keyings[0] += 1
+        self.keyed = _keyings[0]
 
     def push(self, event: str, payload: dict[str, Any]) -> None:
         self.outbox.frame(Frame(self.topic, event, payload, None, self.join_ref))
