@@ -365,7 +365,8 @@ class Store:
             result = fn(conn)
         except BaseException:
             conn.set_progress_handler(None, 0)
-            conn.execute("rollback")
+            if conn.in_transaction:  # an interrupted write may have rolled the transaction back already
+                conn.execute("rollback")
             raise
         conn.set_progress_handler(None, 0)
         conn.execute("commit")
