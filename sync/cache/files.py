@@ -311,13 +311,26 @@ class Store:
             conn.execute("commit")
         return conn
 
-    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _run(self, fn: Callable[[sqlite3.Connection], T], stop: threading.Event | None = None) -> T:
+        """``fn(conn)`` in one transaction; with ``stop``, setting it aborts the transaction's statements."""
+        if stop is not None and stop.is_set():  # cancelled while it waited for the writer: nothing to undo
+            raise sqlite3.OperationalError("interrupted")
         conn = self._settle()
         conn.execute("begin immediate")
         try:
-            result = fn(conn)
+            if stop is None:
+                result = fn(conn)
+            else:
+                # SQLite calls this every 1,000 virtual-machine steps of every statement (FTS5's rebuild and the
+                # statements it runs inside included); True aborts the statement with "interrupted"
+                conn.set_progress_handler(stop.is_set, 1000)
+                try:
+                    result = fn(conn)
+                finally:
+                    conn.set_progress_handler(None, 0)
         except BaseException:
-            conn.execute("rollback")
+            if conn.in_transaction:  # an interrupted write may have rolled the transaction back already
+                conn.execute("rollback")
             raise
         conn.execute("commit")
         return result
@@ -343,7 +356,7 @@ class Store:
         if self._closed:
             raise RuntimeError("the cache is closed")
         stop = threading.Event()
-        job = asyncio.wrap_future(self._pool.submit(self._run_interruptible, fn, stop))
+        job = asyncio.wrap_future(self._pool.submit(self._run, fn, stop))
         try:
             return await asyncio.shield(job)
         except asyncio.CancelledError:
@@ -352,25 +365,6 @@ class Store:
             if not job.cancelled():
                 job.exception()  # the interruption ("interrupted") is this cancellation's doing, not an error
             raise
-
-    def _run_interruptible(self, fn: Callable[[sqlite3.Connection], T], stop: threading.Event) -> T:
-        if stop.is_set():  # cancelled while it waited for the writer: nothing to undo
-            raise sqlite3.OperationalError("interrupted")
-        conn = self._settle()
-        conn.execute("begin immediate")
-        # SQLite calls this every 1,000 virtual-machine steps of every statement (FTS5's rebuild and the
-        # statements it runs inside included); True aborts the statement with "interrupted"
-        conn.set_progress_handler(stop.is_set, 1000)
-        try:
-            result = fn(conn)
-        except BaseException:
-            conn.set_progress_handler(None, 0)
-            if conn.in_transaction:  # an interrupted write may have rolled the transaction back already
-                conn.execute("rollback")
-            raise
-        conn.set_progress_handler(None, 0)
-        conn.execute("commit")
-        return result
 
     def _bulk(self, fn: Callable[[sqlite3.Connection], T], commit: bool) -> T:
         conn = self._writer()
