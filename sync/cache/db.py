@@ -131,7 +131,14 @@ class Cache:
         opened = open_store(path)
         cache = cls(opened.store, me, role, opened.rebuilt_reason, opened.kept_unsent)
         cache._store.write(lambda c: writes.set_meta(c, "user_id", me))
+        if history.owes(cache._store.reader):  # a drop committed, then the process died before its cleanup
+            cache._store.maintain(cache._settle_owed)
         return cache
+
+    @staticmethod
+    def _settle_owed(conn: sqlite3.Connection) -> None:
+        history.settle_owed(conn)
+        conn.execute("pragma wal_checkpoint(truncate)")
 
     @staticmethod
     def delete(path: Path) -> None:
@@ -342,17 +349,13 @@ class Cache:
         tombstones arriving one realtime batch at a time) costs at most two rewrites: every request made before a
         rewrite started is covered by it."""
 
-        def run(conn: sqlite3.Connection) -> None:
-            history.scrub(conn)
-            conn.execute("pragma wal_checkpoint(truncate)")
-
         self._scrubs_asked += 1
         asked = self._scrubs_asked
         async with self._scrub_lock:
             if self._scrubs_covered >= asked:
                 return  # a rewrite that started after this request was made has done it
             covers = self._scrubs_asked
-            await self._store.amaintain(run)
+            await self._store.amaintain(self._settle_owed)  # also deletes the dropped files noted so far
             self._scrubs_covered = covers
 
     async def _after_drop(self, applied: Applied) -> Applied:

@@ -397,6 +397,12 @@ class Store:
         """Commit a held bulk transaction and give its extra page cache back."""
         await asyncio.wrap_future(self._pool.submit(self._normal_cache))
 
+    def maintain(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``amaintain`` from a thread that may block (opening the cache)."""
+        if self._closed:
+            raise RuntimeError("the cache is closed")
+        return self._pool.submit(lambda: fn(self._settle())).result()
+
     async def amaintain(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the writer thread outside any transaction (a WAL checkpoint cannot run inside one)."""
         if self._closed:

@@ -15,6 +15,10 @@ Called only by ``Cache`` (sync/cache/db.py) inside its transactions.
   its queued edits (their payloads hold text), its attachment rows and any copy of the text in the ticket's
   draft go in the same transaction; the FTS entry goes by the update trigger (schema v1). What SQLite
   keeps of deleted bytes is handled by ``scrub`` and the writer's ``secure_delete`` (sync/cache/files.py).
+- **What a drop owes after its commit** (deleting the downloaded files, the scrub) is noted in ``meta``
+  (``drop_owed``) by the same transaction and cleared by the scrub that does it (``settle_owed``), so a process
+  killed or cancelled between the commit and the cleanup leaves it to the next open of the cache
+  (``Cache.open``) instead of leaving a deleted message's files, or its words in the search index, on disk.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from sync.cache.files import dumps
@@ -32,6 +37,7 @@ from sync.decisions import OutboxEntry, canonical_ts
 EDIT: Final = "message_edit"
 DELETE: Final = "message_delete"
 PURGE: Final = "attachment_purge"  # the files this user uploaded for a message deleted since, to remove from Storage
+OWED: Final = "drop_owed"  # meta key: {"files": [paths still to delete], "seq": drops noted, "scrubbed": seq scrubbed}
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,56 @@ def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now
                     conn.execute("update drafts set text = ? where ticket_id = ?", (left, d.ticket_id))
                 else:
                     conn.execute("delete from drafts where ticket_id = ?", (d.ticket_id,))
+    if dropped:
+        owed = _owed(conn)
+        owed["files"] += [f for f in files if f not in owed["files"]]
+        owed["seq"] += 1
+        _set_owed(conn, owed)
     return files
+
+
+def _owed(conn: sqlite3.Connection) -> dict[str, Any]:
+    row = conn.execute("select value from meta where key = ?", (OWED,)).fetchone()
+    owed: dict[str, Any] = json.loads(row[0]) if row else {}
+    return {
+        "files": list(owed.get("files", [])),
+        "seq": int(owed.get("seq", 0)),
+        "scrubbed": int(owed.get("scrubbed", 0)),
+    }
+
+
+def _set_owed(conn: sqlite3.Connection, owed: Mapping[str, Any]) -> None:
+    if owed["files"] or owed["seq"] > owed["scrubbed"]:
+        conn.execute(
+            "insert into meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value",
+            (OWED, json.dumps(owed)),
+        )
+    else:
+        conn.execute("delete from meta where key = ?", (OWED,))
+
+
+def owes(conn: sqlite3.Connection) -> bool:
+    """Whether a committed drop's cleanup is still owed (a crash or a cancel came between them)."""
+    return conn.execute("select 1 from meta where key = ?", (OWED,)).fetchone() is not None
+
+
+def settle_owed(conn: sqlite3.Connection) -> None:
+    """Outside a transaction, on the writer: delete the files the drops noted so far, rewrite the search index
+    without their entries (``scrub``), then clear what was done (a drop committed meanwhile stays owed)."""
+    owed = _owed(conn)
+    for path in owed["files"]:
+        Path(path).unlink(missing_ok=True)
+    scrub(conn)
+    conn.execute("begin immediate")  # the note read and rewritten in one transaction
+    try:
+        now = _owed(conn)
+        now["files"] = [f for f in now["files"] if f not in owed["files"]]
+        now["scrubbed"] = max(now["scrubbed"], owed["seq"])
+        _set_owed(conn, now)
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("commit")
 
 
 def drop_revisions_of_tombstones(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> None:
