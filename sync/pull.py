@@ -22,8 +22,10 @@ not find the messages pulled so far. The initial sync's messages come as arrays 
 they are.
 
 A later pull (the initial sync done) first asks which tables have rows past their cursor, every table in one
-request (``sync_changed``: a superset of what each table's pages would return), and pulls only those: a caught-up
-pull, which every client makes at every poll, is one question instead of one empty page per table.
+request (``sync_status``: a superset of what each table's pages would return), and pulls only those: a caught-up
+pull, which every client makes at every poll, is one question instead of one empty page per table. The answer's
+horizon moves the cursors of the tables it did not name past the rows written meanwhile that this user may not
+see, so the next question does not scan them again.
 
 Two things the cursor cannot show are handled explicitly:
 
@@ -143,7 +145,7 @@ class Puller:
         self.snapshots_due = True
         self.batches = True  # the initial sync asks for pages of 10,000 (False: the server has no sync_batch)
         self.message_rows = True  # ... of messages as arrays (False: the server has no sync_message_rows)
-        self.asks_changed = True  # a later pull asks which tables changed first (False: no sync_changed)
+        self.asks_changed = True  # a later pull asks which tables changed first (False: no sync_status)
         # the running pull's tables fetched ahead of their turn (the initial sync's move): queue and fetcher
         self._ahead: dict[str, tuple[asyncio.Queue[_Page], asyncio.Future[None]]] = {}
 
@@ -240,25 +242,36 @@ class Puller:
         return progress
 
     async def _changed(self, tables: list[str]) -> list[str]:
-        """The tables with rows past their cursor, asked in one request (``Remote.changed``, ``rpc sync_changed``)
+        """The tables with rows past their cursor, asked in one request (``Remote.status``, ``rpc sync_status``)
         before a pull that is not the initial sync. What it names is a superset of what the tables' pages return
         (the same cursor and RLS, no horizon or scope), so a table it leaves out is one whose first page would have
-        come back empty: skipping it moves no cursor and loses nothing (a row that commits after the question is
-        past the cursor still, for the next pull). A caught-up pull was one empty page per table, 5 requests for a
-        customer and 15 for staff, every poll of every client (bench/README.md, e2e, eighth pass); now one. A
-        server without ``sync_changed``, or with one older than this client's tables, gets every table, as before
-        (and is not asked again)."""
+        come back empty: skipping it loses nothing (a row that commits after the question is past the cursor
+        still, for the next pull). A caught-up pull was one empty page per table, 5 requests for a customer and
+        15 for staff, every poll of every client (bench/README.md, e2e, eighth pass); now one.
+
+        A table left out also has its cursor moved up to the answer's horizon (``Cache.advance_cursors``): no row
+        this user may see lies below it, and every transaction below it had ended, so the rows between are other
+        users' (another customer's messages, staff rows). Before, the cursor stayed at the user's own last row,
+        and each later question scanned every row written since through RLS — for a customer with a quiet
+        ticket, the desk's whole traffic since, at every poll. A server without ``sync_status``, or with one
+        older than this client's tables, or an answer of another shape, gets every table, as before (and is not
+        asked again)."""
         if not self.asks_changed:
             return tables
+        cursors = {table: await self.cache.cursor(table) for table in tables}
         try:
-            changed = await self.remote.changed({table: await self.cache.cursor(table) for table in tables})
+            status = await self.remote.status(cursors)
         except SyncError as exc:
             if exc.code not in _NO_FUNCTION and exc.code != _NOT_SYNCED:
                 raise
-            log.info("no sync_changed on this server for these tables (%s): every table is pulled", exc)
+            status = None
+            log.info("no sync_status on this server for these tables (%s): every table is pulled", exc)
+        if status is None:
             self.asks_changed = False
             return tables
-        return [table for table in tables if table in changed]
+        quiet = {table: (status.horizon, 0) for table in tables if table not in status.changed}
+        await self.cache.advance_cursors({t: c for t, c in quiet.items() if c > cursors[t]})
+        return [table for table in tables if table in status.changed]
 
     async def _remaining(self, asks: list[CountAsk]) -> int | None:
         """The server's rows still to pull, all tables in one request (``Remote.counts``): asked one request per

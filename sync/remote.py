@@ -51,6 +51,14 @@ BATCH_TABLES = frozenset({"profiles", "tickets", "messages", "ticket_reads"})  #
 DOWNLOAD_CHUNK = 256 * 1024
 
 
+class Status(NamedTuple):
+    """``sync_status``'s answer: the tables with a row past their cursor that the caller may select, and the
+    snapshot's horizon (every transaction below it had ended), to which a table not named may move its cursor."""
+
+    changed: frozenset[str]
+    horizon: int
+
+
 class CountAsk(NamedTuple):
     """One table's question for the initial sync's progress total: its rows past ``after`` (and, for a partial
     sync, within the scope that starts at ``since``)."""
@@ -136,7 +144,7 @@ class Remote(Protocol):
     ) -> list[dict[str, Any]]: ...
     async def count_scoped(self, table: str, after: tuple[int, int], since: str) -> int: ...
     async def counts(self, asks: Sequence[CountAsk]) -> list[int]: ...
-    async def changed(self, cursors: Mapping[str, tuple[int, int]]) -> set[str]: ...
+    async def status(self, cursors: Mapping[str, tuple[int, int]]) -> Status | None: ...
     async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]: ...
     async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
@@ -434,12 +442,21 @@ class SupabaseRemote:
         res = await self.call(lambda c: c.rpc("sync_counts", params).execute())
         return [int(n) for n in res.data or []]
 
-    async def changed(self, cursors: Mapping[str, tuple[int, int]]) -> set[str]:
-        """The tables with a row past their cursor that this user may select, in one request (``rpc sync_changed``,
-        migration 20261208000300; a superset of what their pages return: a table not named has an empty next page)."""
+    async def status(self, cursors: Mapping[str, tuple[int, int]]) -> Status | None:
+        """The tables with a row past their cursor that this user may select, and the horizon the answer was
+        computed under, in one request (``rpc sync_status``, migration 20261209000300; the tables are a superset
+        of what their pages return: a table not named has an empty next page). None for an answer of another
+        shape (the caller then pulls every table: nothing is skipped on a word it cannot read)."""
         params = {"cursors": {table: list(after) for table, after in cursors.items()}}
-        res = await self.call(lambda c: c.rpc("sync_changed", params).execute())
-        return {str(t) for t in res.data or []}
+        res = await self.call(lambda c: c.rpc("sync_status", params).execute())
+        answer, tables, horizon = res.data, None, None
+        if isinstance(answer, dict):
+            horizon, tables = answer.get("horizon"), answer.get("changed")
+        if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
+            return None
+        if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 0:
+            return None
+        return Status(frozenset(tables), horizon)
 
     async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
         """The server's full-text search (RLS applies): subject and message hits, newest first."""

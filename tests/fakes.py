@@ -24,7 +24,7 @@ from sync.cache.writes import message_values
 from sync.clock import Clock
 from sync.errors import AuthError, PermanentError, RetryableError, SyncError
 from sync.live import ChangeHandler, StateHandler
-from sync.remote import PAGE, CountAsk, Tokens
+from sync.remote import PAGE, CountAsk, Status, Tokens
 from sync.session import StoredSession
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
@@ -303,14 +303,16 @@ class FakeRemote:
     async def count_scoped(self, table: str, after: tuple[int, int], since: str) -> int:
         return len(await self.pull_scoped(table, after, since, len(self.tables[table]) + 1))
 
-    async def changed(self, cursors: Mapping[str, tuple[int, int]]) -> set[str]:
-        """As ``rpc sync_changed``: the tables with a row past their cursor."""
-        self._enter("changed")
-        return {
+    async def status(self, cursors: Mapping[str, tuple[int, int]]) -> Status | None:
+        """As ``rpc sync_status``: the tables with a row past their cursor, and a horizon. Every row here has
+        change_xid 1 (no concurrent transactions), so the horizon is 1: a cursor moved to (1, 0) skips nothing."""
+        self._enter("status")
+        changed = {
             t
             for t, after in cursors.items()
             if any((r["change_xid"], r["change_id"]) > after for r in self.tables[t].values())
         }
+        return Status(frozenset(changed), 1)
 
     async def counts(self, asks: Sequence[CountAsk]) -> list[int]:
         """Every table's count in one call, as ``rpc sync_counts`` does: each answered by this server's own

@@ -2,7 +2,8 @@
 request, through the official `supabase` client on the real stack, as an attacker would try it. It names a table only
 when a row past the cursor is one the caller may select (a customer learns nothing of another customer's messages nor
 of an internal note, nor of the staff tables); anon may not call it; a malformed question is refused (22023) before
-any table is read.
+any table is read. ``rpc sync_status`` (migration 20261209000300) answers the same question with the snapshot's
+horizon, under the same rules.
 """
 
 from __future__ import annotations
@@ -88,3 +89,25 @@ def test_anon_and_malformed_questions_are_refused_and_staff_tables_say_nothing_t
     staff_tables = {"cursors": {"tags": [0, 0], "customer_notes": [0, 0], "macros": [0, 0]}}
     assert "tags" in _as(stack, http, staff.id).rpc("sync_changed", staff_tables).execute().data
     assert client.rpc("sync_changed", staff_tables).execute().data == []  # a customer learns nothing of them
+
+
+def test_sync_status_names_what_sync_changed_names_with_a_horizon_under_the_same_rules(
+    stack: StackProcess, http: httpx.Client
+) -> None:
+    customer, other, agent = (create_user(stack.db_url, r) for r in ("customer", "customer", "agent"))
+    seed_ticket(stack.db_url, customer, agent, messages=[(customer, "mine")])
+    client = _as(stack, http, customer.id)
+    caught_up = {"messages": _newest(stack.db_url, "messages"), "tickets": _newest(stack.db_url, "tickets")}
+    seed_ticket(stack.db_url, other, agent, messages=[(other, "not yours")])
+    answer = client.rpc("sync_status", {"cursors": caught_up}).execute().data
+    assert answer["changed"] == [] and isinstance(answer["horizon"], int)
+    # every transaction below the horizon had ended: the other customer's rows lie below it
+    assert answer["horizon"] > _newest(stack.db_url, "messages")[0]
+    assert client.rpc("sync_status", {"cursors": {"tickets": [0, 0]}}).execute().data["changed"] == ["tickets"]
+    with pytest.raises(APIError) as anon:
+        _as(stack, http, None).rpc("sync_status", {"cursors": {"messages": [0, 0]}}).execute()
+    assert anon.value.code == "42501"
+    for bad in ({"auth.users": [0, 0]}, {"messages": [1.5, 0]}, [["messages", 0, 0]]):
+        with pytest.raises(APIError) as refused:
+            client.rpc("sync_status", {"cursors": bad}).execute()
+        assert refused.value.code == "22023", bad

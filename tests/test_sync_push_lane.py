@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sync import SyncEngine
+from sync.remote import Status
 from tests.fakes import FakeRemote, FakeUser, fake_engine
 from tests.helpers import wait_for
 
@@ -33,9 +34,9 @@ class GatedRemote(FakeRemote):
             self.held.set()
             await self.release.wait()
 
-    async def changed(self, cursors: Mapping[str, tuple[int, int]]) -> set[str]:  # a later pull's first request
+    async def status(self, cursors: Mapping[str, tuple[int, int]]) -> Status | None:  # a later pull's first request
         await self._gate()
-        return await super().changed(cursors)
+        return await super().status(cursors)
 
     async def pull(self, table: str, after: tuple[int, int], max_rows: int = 1000) -> list[dict[str, Any]]:
         await self._gate()

@@ -1,10 +1,12 @@
-"""A pull after the initial sync asks which tables changed first (``rpc sync_changed``, one request) and pulls only
+"""A pull after the initial sync asks which tables changed first (``rpc sync_status``, one request) and pulls only
 those: a caught-up pull was one empty page per synced table (5 requests for a customer, 15 for staff), every poll of
 every client, and with 50 clients chatting most of the stack's requests (bench/README.md, e2e, eighth pass).
 
 On the fake server for the request shape (which calls a pull makes), and on the real stack for the guarantee: a row
 written by someone else after a caught-up pull still arrives by the next one, for every kind of table the pull reads,
-and nothing is pulled twice.
+and nothing is pulled twice. The answer's horizon moves the cursors of the tables it did not name past the rows this
+user may not see (a quiet customer's cursor no longer lags behind the desk's traffic), and never past a row of a
+transaction still open when it was asked.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 
 from sync import RemoteConfig, SyncEngine, remote
 from sync.errors import SyncError
+from sync.remote import Status
 from tests.conftest import PASSWORD, User, create_user
 from tests.fakes import fake_engine, one_ticket_desk
 from tests.stackproc import StackProcess
@@ -41,7 +44,7 @@ async def test_a_caught_up_pull_asks_one_question_and_pulls_no_table(tmp_path: P
         server.calls.clear()
         await engine.sync_once()
         assert _pulls(server.calls) == []
-        assert server.calls.count("changed") == 1
+        assert server.calls.count("status") == 1
         server.write(
             "messages",
             {
@@ -62,15 +65,16 @@ async def test_a_caught_up_pull_asks_one_question_and_pulls_no_table(tmp_path: P
 
 
 @pytest.mark.parametrize(
-    ("message", "code"),
+    "refusal",
     [
-        ("Could not find the function public.sync_changed", "PGRST202"),
-        # an older server's sync_changed, which does not know a table this client syncs: before, every pull failed
-        ("not a synced table: mentions", "22023"),
+        SyncError("Could not find the function public.sync_status", code="PGRST202"),
+        # an older server's sync_status, which does not know a table this client syncs: before, every pull failed
+        SyncError("not a synced table: mentions", code="22023"),
+        None,  # an answer of another shape (what SupabaseRemote.status returns for a body it cannot read)
     ],
 )
-async def test_a_server_without_sync_changed_gets_every_table_and_is_asked_once(
-    tmp_path: Path, message: str, code: str
+async def test_a_server_without_sync_status_gets_every_table_and_is_asked_once(
+    tmp_path: Path, refusal: SyncError | None
 ) -> None:
     server, agent, _ = one_ticket_desk(1)
     engine = await fake_engine(server, tmp_path)
@@ -79,12 +83,14 @@ async def test_a_server_without_sync_changed_gets_every_table_and_is_asked_once(
         await engine.sync_once()
         asked = 0
 
-        async def no_changed(cursors: object) -> set[str]:
+        async def no_status(cursors: object) -> Status | None:
             nonlocal asked
             asked += 1
-            raise SyncError(message, code=code)
+            if refusal is not None:
+                raise refusal
+            return None
 
-        server.changed = no_changed  # type: ignore[method-assign,assignment]
+        server.status = no_status  # type: ignore[method-assign,assignment]
         for _ in range(2):
             server.calls.clear()
             await engine.sync_once()
@@ -149,7 +155,7 @@ async def test_a_caught_up_pull_on_the_stack_is_the_question_settings_and_one_pa
     assert sorted(s for s in sent if s != "GET /rest/v1/tickets") == [
         "GET /rest/v1/app_settings",
         "GET /rest/v1/notification_preferences",
-        "POST /rest/v1/rpc/sync_changed",  # which tables changed: none, so no sync_<table> page
+        "POST /rest/v1/rpc/sync_status",  # which tables changed: none, so no sync_<table> page
     ]
 
 
@@ -178,3 +184,74 @@ async def test_visible_ids_past_one_page_are_not_counted_at_every_poll(
     counted.clear()
     assert await desk.engine.remote.visible_ticket_ids() == every
     assert not any(counted) and len(counted) >= 2
+
+
+@dataclass
+class Quiet:
+    engine: SyncEngine  # a customer's, after its initial sync
+    customer: User
+    ticket: str  # the customer's own
+    other: str  # another customer's ticket
+
+
+@pytest.fixture
+async def quiet(stack: StackProcess, tmp_path: Path) -> AsyncIterator[Quiet]:
+    customer, other, agent = (create_user(stack.db_url, r) for r in ("customer", "customer", "agent"))
+    ticket = seed_ticket(stack.db_url, customer, agent, messages=[(customer, "mine")])
+    theirs = seed_ticket(stack.db_url, other, agent, messages=[(other, "theirs")])
+    engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), tmp_path)
+    try:
+        await engine.sign_in(customer.email, PASSWORD)
+        await engine.sync_once()
+        yield Quiet(engine, customer, ticket, theirs)
+    finally:
+        await engine.close()
+
+
+def _last_change(db_url: str, ticket: str) -> tuple[int, int]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "select change_xid, change_id from public.messages where ticket_id = %s order by change_xid desc,"
+            " change_id desc limit 1",
+            (ticket,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def test_a_quiet_customers_cursor_moves_past_rows_it_may_not_see(stack: StackProcess, quiet: Quiet) -> None:
+    """Before, the customer's messages cursor stayed at its own last message, and every later question scanned
+    everything written since by others through RLS."""
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        for i in range(5):
+            conn.execute(
+                "insert into public.messages (ticket_id, sender_id, content, is_internal) values"
+                " (%s, (select customer_id from public.tickets where id = %s), %s, false)",
+                (quiet.other, quiet.other, f"not yours {i}"),
+            )
+    others = _last_change(stack.db_url, quiet.other)
+    await quiet.engine.sync_once()
+    assert await quiet.engine.cache.cursor("messages") > others
+    assert [m.content for m in quiet.engine.cache.thread(quiet.ticket)] == ["mine"]
+    assert quiet.engine.cache.thread(quiet.other) == []
+
+
+async def test_the_cursor_never_moves_past_a_row_of_a_transaction_still_open(stack: StackProcess, quiet: Quiet) -> None:
+    with psycopg.connect(stack.db_url) as late:  # a transaction: open until its commit below
+        late.execute(
+            "insert into public.messages (ticket_id, sender_id, content) values (%s, %s, 'committed late')",
+            (quiet.ticket, quiet.customer.id),
+        )
+        with psycopg.connect(stack.db_url, autocommit=True) as conn:  # others' rows committed meanwhile
+            conn.execute(
+                "insert into public.messages (ticket_id, sender_id, content) values"
+                " (%s, (select customer_id from public.tickets where id = %s), 'not yours')",
+                (quiet.other, quiet.other),
+            )
+        await quiet.engine.sync_once()  # the late row is not visible yet: the question names no table
+        assert [m.content for m in quiet.engine.cache.thread(quiet.ticket)] == ["mine"]
+        late.commit()
+    await quiet.engine.sync_once()
+    assert [m.content for m in quiet.engine.cache.thread(quiet.ticket)] == ["mine", "committed late"]
+    await quiet.engine.sync_once()
+    assert [m.content for m in quiet.engine.cache.thread(quiet.ticket)] == ["mine", "committed late"]
