@@ -11,7 +11,10 @@ insert; nothing is deduplicated. Latency = time the change arrives at a subscrib
 the INSERT was sent; value is p50 in ms, with p99 and losses (expected deliveries that never came).
 
 Baseline: raw LISTEN/NOTIFY on the same database in the same run, same rate, one listener per
-subscriber: the floor for any change notification that PostgreSQL itself delivers.
+subscriber: the floor for any change notification that PostgreSQL itself delivers. A bare `pg_notify` writes no
+WAL, waits for no flush and runs no trigger, so the figure also carries `insert_notify_p50_ms` / `_p99_ms`: the
+same listeners, notified from inside the bench's own insert transaction (the agent's insert, its triggers, its
+durable commit): what PostgreSQL alone takes from this insert to a listener, the floor for this design.
 
 `realtime_latency_500`: 500 subscribers at 40 inserts/s (the same 20,000 deliveries/s as 100 x 200); its
 baseline listens on 150 connections (max_connections is 200).
@@ -55,14 +58,18 @@ def _writer(
     start: float | None = None,
     part: int = 0,
     parts: int = 1,
+    notify: bool = False,
 ) -> None:
-    """Insert `rate`/s for `seconds`; with `parts` > 1 this connection makes every `parts`-th insert from `part`."""
+    """Insert `rate`/s for `seconds`; with `parts` > 1 this connection makes every `parts`-th insert from `part`.
+    With `notify` each transaction also sends `pg_notify('rt_bench', seq)` (the insert-and-notify baseline)."""
     claims = json.dumps({"sub": agent.id, "role": "authenticated"})
     # one round trip per insert, like the baseline's one `pg_notify`: role, claims, the insert and the commit go as
     # one simple-protocol script (a real insert as the agent, through the same RLS check and triggers)
     script = sql.SQL(
         "begin; select set_config('role', 'authenticated', true), set_config('request.jwt.claims', {claims}, true);"
-        " insert into public.messages (ticket_id, content) values ({ticket}, {content}); commit;"
+        " insert into public.messages (ticket_id, content) values ({ticket}, {content});"
+        + (" select pg_notify('rt_bench', {seq});" if notify else "")
+        + " commit;"
     )
     count = int(rate * seconds)
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -73,7 +80,10 @@ def _writer(
             if delay > 0:
                 time.sleep(delay)
             query = script.format(
-                claims=sql.Literal(claims), ticket=sql.Literal(ticket), content=sql.Literal(f"rt-bench {seq}")
+                claims=sql.Literal(claims),
+                ticket=sql.Literal(ticket),
+                content=sql.Literal(f"rt-bench {seq}"),
+                seq=sql.Literal(str(seq)),
             ).as_bytes(conn)
             sent[seq] = time.perf_counter()
             conn.execute(query)
@@ -146,6 +156,43 @@ def _achieved_rate(sent: dict[int, float]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]) if times[-1] > times[0] else 0.0
 
 
+def bench_ticket(env: BenchEnv, subject: str = "bench ticket") -> str:
+    """A fresh ticket of the bench's customer, assigned to its agent."""
+    users = env.users
+    with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id::text",
+            (users.customer.id, users.agent.id, subject),
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def _insert(
+    env: BenchEnv, ticket: str, sent: dict[int, float], *, rate: int, seconds: float, writers: int, notify: bool = False
+) -> None:
+    """The agent's inserts into `ticket` at `rate`/s for `seconds` over `writers` connections sharing one schedule."""
+    start = time.perf_counter() + 0.05  # the writer connections connect first
+    await asyncio.gather(
+        *(
+            asyncio.to_thread(
+                _writer,
+                env.stack.db_url,
+                env.users.agent,
+                ticket,
+                sent,
+                rate=rate,
+                seconds=seconds,
+                start=start,
+                part=k,
+                parts=writers,
+                notify=notify,
+            )
+            for k in range(writers)
+        )
+    )
+
+
 async def _realtime_run(
     env: BenchEnv,
     subscribers: int,
@@ -156,13 +203,7 @@ async def _realtime_run(
     writers: int = 1,
 ) -> tuple[list[float], int]:
     users = env.users
-    with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
-        row = conn.execute(
-            "insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id::text",
-            (users.customer.id, users.agent.id, "bench ticket"),
-        ).fetchone()
-    assert row is not None
-    ticket = str(row[0])
+    ticket = bench_ticket(env)
     sockets = []
     for i in range(subscribers):
         as_customer = i % 2 == 0
@@ -172,24 +213,7 @@ async def _realtime_run(
     arrivals: list[list[tuple[int, float]]] = [[] for _ in sockets]
     readers = [asyncio.create_task(_receive(ws, got)) for ws, got in zip(sockets, arrivals, strict=True)]
     sent: dict[int, float] = {}
-    start = time.perf_counter() + 0.05  # the writer connections connect first, then share one schedule
-    await asyncio.gather(
-        *(
-            asyncio.to_thread(
-                _writer,
-                env.stack.db_url,
-                users.agent,
-                ticket,
-                sent,
-                rate=rate,
-                seconds=seconds,
-                start=start,
-                part=k,
-                parts=writers,
-            )
-            for k in range(writers)
-        )
-    )
+    await _insert(env, ticket, sent, rate=rate, seconds=seconds, writers=writers)
     await asyncio.sleep(GRACE_SECONDS)
     await asyncio.gather(*(ws.close() for ws in sockets))
     await asyncio.gather(*readers)
@@ -208,7 +232,10 @@ async def _notify_run(
     *,
     achieved: list[float] | None = None,
     writers: int = 1,
+    insert: bool = False,
 ) -> tuple[list[float], int]:
+    """Raw LISTEN/NOTIFY: `pg_notify` alone, or with `insert` inside the bench's own insert transaction (the same
+    insert as the agent, its triggers and its commit, then the notification PostgreSQL delivers at that commit)."""
     conns = []
     arrivals: list[list[tuple[int, float]]] = [[] for _ in range(listeners)]
     for _ in range(listeners):
@@ -222,13 +249,16 @@ async def _notify_run(
 
     tasks = [asyncio.create_task(listen(c, got)) for c, got in zip(conns, arrivals, strict=True)]
     sent: dict[int, float] = {}
-    start = time.perf_counter() + 0.05
-    await asyncio.gather(
-        *(
-            asyncio.to_thread(_notifier, env.stack.db_url, sent, rate, seconds, start=start, part=k, parts=writers)
-            for k in range(writers)
+    if insert:
+        await _insert(env, bench_ticket(env), sent, rate=rate, seconds=seconds, writers=writers, notify=True)
+    else:
+        start = time.perf_counter() + 0.05
+        await asyncio.gather(
+            *(
+                asyncio.to_thread(_notifier, env.stack.db_url, sent, rate, seconds, start=start, part=k, parts=writers)
+                for k in range(writers)
+            )
         )
-    )
     await asyncio.gather(*tasks)
     for conn in conns:
         await conn.close()
@@ -242,6 +272,7 @@ def _bench(name: str, subscribers: int, rate: int = INSERT_RATE) -> Any:
     def run(env: BenchEnv) -> list[Figure]:
         listeners = min(subscribers, MAX_LISTENERS)
         base, base_lost = asyncio.run(_notify_run(env, listeners, rate))
+        floor, floor_lost = asyncio.run(_notify_run(env, listeners, rate, insert=True))
         lat, lost = asyncio.run(_realtime_run(env, subscribers, rate))
         return [
             figure(
@@ -258,6 +289,11 @@ def _bench(name: str, subscribers: int, rate: int = INSERT_RATE) -> Any:
                 deliveries=len(lat),
                 baseline_p99_ms=round(percentile(base, 99), 3),
                 baseline_losses=base_lost,
+                # the same insert transaction with a pg_notify in it: what PostgreSQL itself takes from this insert
+                # to a listener (the headline baseline's bare pg_notify writes no WAL and runs no trigger)
+                insert_notify_p50_ms=round(percentile(floor, 50), 3),
+                insert_notify_p99_ms=round(percentile(floor, 99), 3),
+                insert_notify_losses=floor_lost,
             )
         ]
 

@@ -33,21 +33,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.harness import BenchEnv, Figure, figure, percentile
+from bench.realtime import bench_ticket
 
 JOINS = 200
 SIGNALS = 40
 MEMBERS = 100
-
-
-def _ticket(env: BenchEnv) -> str:
-    users = env.users
-    with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
-        row = conn.execute(
-            "insert into public.tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id::text",
-            (users.customer.id, users.agent.id, "authz bench"),
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def _token(env: BenchEnv, i: int) -> str:
@@ -267,20 +257,20 @@ def _summary(name: str, lat: list[float], base: list[float], baseline: str, **ex
 
 
 def join_bench(env: BenchEnv) -> list[Figure]:
-    private, public = asyncio.run(_joins(env, _ticket(env)))
+    private, public = asyncio.run(_joins(env, bench_ticket(env, "authz bench")))
     return [_summary("realtime_join_private", private, public, "public join of the same topic p50")]
 
 
 def broadcast_bench(env: BenchEnv) -> list[Figure]:
     with _with_bench_policies(env):
-        private, public = asyncio.run(_socket_broadcasts(env, _ticket(env)))
+        private, public = asyncio.run(_socket_broadcasts(env, bench_ticket(env, "authz bench")))
     return [
         _summary("realtime_broadcast_private_100", private, public, "public socket broadcast x100 p50", members=MEMBERS)
     ]
 
 
 def typing_bench(env: BenchEnv) -> list[Figure]:
-    private, public = asyncio.run(_signals_vs(env, _ticket(env), "typing"))
+    private, public = asyncio.run(_signals_vs(env, bench_ticket(env, "authz bench"), "typing"))
     return [
         _summary(
             "realtime_typing_fanout_100",
@@ -294,7 +284,7 @@ def typing_bench(env: BenchEnv) -> list[Figure]:
 
 
 def presence_bench(env: BenchEnv) -> list[Figure]:
-    private, public = asyncio.run(_signals_vs(env, _ticket(env), "viewing"))
+    private, public = asyncio.run(_signals_vs(env, bench_ticket(env, "authz bench"), "viewing"))
     return [
         _summary(
             "realtime_presence_fanout_100",

@@ -69,8 +69,8 @@ SERVER_SETTINGS = {
     "timezone": "'UTC'",
     "log_timezone": "'UTC'",
     "shared_buffers": "128MB",
-    # a local throwaway server: durability of the last milliseconds is not worth the fsyncs
-    "synchronous_commit": "off",
+    # durability as on a Supabase project: `synchronous_commit` is PostgreSQL's default there (`on`); START_OPTIONS
+    # sets it for data dirs whose settings still say `off` (localbase's before 2026-11-30)
     "fsync": "on",
     # the server log: private to the service user, one file per weekday, rotated daily
     "logging_collector": "on",
@@ -81,6 +81,17 @@ SERVER_SETTINGS = {
     "log_rotation_size": "0",
     "log_truncate_on_rotation": "on",
 }
+
+# Given on the server's command line, so they hold whatever an older data dir's postgresql.auto.conf says (a role's,
+# a database's or a session's own setting still wins, as on Supabase):
+# - synchronous_commit=on: a commit returns once its WAL is on disk, as on Supabase (PostgreSQL's default, which
+#   supabase/postgres's postgresql.conf keeps); the committing backend's own flush then wakes the walsender, so the
+#   realtime capture gets the commit without waiting for the WAL writer. localbase ran with `off` before 2026-11-30.
+# - wal_writer_delay=1ms, wal_writer_flush_after=0: a transaction that asks for an asynchronous commit (`set
+#   synchronous_commit = off`) reaches the capture's stream only once the WAL writer flushes it (every 200 ms by
+#   default); with these each such commit wakes the WAL writer at once (XLogSetAsyncXactLSN sets its latch) and the
+#   1 ms tick is the backstop: flushed sooner, never later
+START_OPTIONS = "-c synchronous_commit=on -c wal_writer_delay=1ms -c wal_writer_flush_after=0"
 
 
 def _bin_dir() -> Path:
@@ -287,10 +298,6 @@ class EmbeddedPostgres:
             entry = pwd.getpwnam("embedded_postgres")
             os.chown(log_file, entry.pw_uid, entry.pw_gid)
         result = self._tool(
-            # wal_writer_delay: with synchronous_commit off, a commit reaches the realtime capture's
-            # replication stream only once the WAL writer flushes it (every 200 ms by default);
-            # wal_writer_flush_after=0: each asynchronous commit wakes the WAL writer at once to flush it
-            # (XLogSetAsyncXactLSN sets its latch), instead of at its next 1 ms tick: flushed sooner, never later
             "pg_ctl",
             "-D",
             str(self.pgdata),
@@ -300,7 +307,7 @@ class EmbeddedPostgres:
             "-l",
             str(log_file),
             "-o",
-            f"-p {self.port} -c wal_writer_delay=1ms -c wal_writer_flush_after=0",
+            f"-p {self.port} {START_OPTIONS}",
             "start",
         )
         if result.returncode != 0:

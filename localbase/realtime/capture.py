@@ -12,11 +12,11 @@ stopped or crashed stack never leaves a slot pinning WAL), read with
   * values come in PostgreSQL's text format and are turned into the JSON REST returns: common types
     by a fixed rewrite (values.py), anything else by PostgreSQL itself (`text::type` then `to_jsonb`).
 The slot is not polled: the capture streams it over the replication protocol (walstream.py), so the
-walsender pushes each transaction as soon as it commits and its WAL is flushed (localbase runs
-PostgreSQL with `wal_writer_flush_after = 0`, so each asynchronous commit wakes the WAL writer to flush
-it at once, and `wal_writer_delay = 1ms` as the backstop; with `synchronous_commit = off` and the
-defaults a commit would wait up to 200 ms) and the capture sleeps until then: no fixed interval on the
-hot path.
+walsender pushes each transaction as soon as it commits and its WAL is flushed (with `synchronous_commit =
+on`, as on Supabase, the committing backend flushes and wakes the walsender itself; a transaction that asks
+for an asynchronous commit wakes the WAL writer at once, localbase running PostgreSQL with
+`wal_writer_flush_after = 0` and `wal_writer_delay = 1ms` as the backstop, where the defaults would make it
+wait up to 200 ms) and the capture sleeps until then: no fixed interval on the hot path.
 Everything streamed is decoded, also with no postgres_changes subscriber (cheap; it keeps relations
 known and the slot confirmed). A channel is reported "Subscribed to PostgreSQL" once it is registered
 and the stream is running, so every change that commits after the client saw that message reaches it.
@@ -45,6 +45,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,13 +191,15 @@ class Capture:
     async def process(self, conn: AsyncConnection[Any], messages: list[bytes]) -> None:
         """Decode one batch of streamed pgoutput messages and queue its events for the RLS checker."""
         self.batches += 1
+        read_at = time.time()
         transactions = [tx for tx in (self.decoder.feed(m) for m in messages) if tx is not None]
         if not self.hub.pg_channels:
             return  # decoded (relations and transactions stay consistent), nobody to tell
         events = await self._events(conn, transactions)
-        if hops.enabled():
+        if hops.enabled():  # with the commit record's time and the moment the stream's bytes were read
+            committed = {tx.xid: str(tx.commit_time.timestamp()) for tx in transactions}
             for event in events:
-                hops.mark("decoded", str(event.record.get("id")))
+                hops.mark("decoded", str(event.record.get("id")), commit=committed[event.xid], read=str(read_at))
         if events:
             self._pending.extend(events)
             self._pending_ready.set()
