@@ -356,6 +356,8 @@ class RlsChecker:
                 chunk = groups[i::parts]
                 if chunk:
                     shares[i][fn] = Checks(batch.keys_json, chunk, batch.xids)
+        if parts == 1:  # one backend (every batch below MIN_CHECKS_PER_WORKER identities): no task to gather
+            return await self._visible_on(connections[0], shares[0])
         results = await asyncio.gather(
             *(self._visible_on(conn, share) for conn, share in zip(connections, shares, strict=False) if share)
         )

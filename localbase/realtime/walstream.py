@@ -42,7 +42,17 @@ class WalStream:
         self._last_feedback = 0.0
         self._readable = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(pgconn.socket, self._readable.set)
+        # `read`'s wait: the reader callback completes it directly (no task per read, nothing to cancel after)
+        self._waiter: asyncio.Future[None] | None = None
+        self._woken: asyncio.Future[Any] | None = None  # the wake event's waiter, kept across reads until it fires
+        self._woken_by: asyncio.Event | None = None
+        self._loop.add_reader(pgconn.socket, self._on_readable)
+
+    def _on_readable(self) -> None:
+        self._readable.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     @classmethod
     async def open(cls, db_url: str, slot: str, publication: str) -> WalStream:
@@ -86,6 +96,8 @@ class WalStream:
         self._readable.clear()
 
     def close(self) -> None:
+        if self._woken is not None:
+            self._woken.cancel()
         try:
             self._loop.remove_reader(self.pgconn.socket)
         except Exception:  # the socket is already gone
@@ -95,21 +107,37 @@ class WalStream:
     async def read(self, limit: int, wake: asyncio.Event | None = None, timeout: float = 1.0) -> list[bytes]:
         """The pgoutput messages available now (at most `limit`), waiting up to `timeout` for the first one.
 
-        Returns early (possibly empty) when `wake` is set.
+        Returns early (possibly empty) when `wake` is set. A readiness report that brings no whole message (a
+        stale one from before the last drain, or a partial message) does not end the wait.
         """
-        messages = self._drain(limit)
-        if messages:
-            return messages
-        waiters = [asyncio.ensure_future(self._readable.wait())]
+        deadline = self._loop.time() + timeout
+        while True:
+            messages = self._drain(limit)
+            left = deadline - self._loop.time()
+            if messages or left <= 0 or (wake is not None and wake.is_set()):
+                return messages
+            await self._wait(wake, left)
+
+    async def _wait(self, wake: asyncio.Event | None, timeout: float) -> None:
+        """Until the socket is readable, `wake` is set or `timeout` passes."""
+        self._readable.clear()
+        waiter = self._waiter = self._loop.create_future()
+        waiters: set[asyncio.Future[Any]] = {waiter}
         if wake is not None:
-            waiters.append(asyncio.ensure_future(wake.wait()))
+            # one task waits for `wake` across reads (the capture clears it before each): a read that the stream
+            # completes leaves it pending for the next one instead of cancelling it and starting another
+            woken = self._woken
+            if woken is None or woken.done() or self._woken_by is not wake:
+                if woken is not None:
+                    woken.cancel()
+                woken = self._woken = asyncio.ensure_future(wake.wait())
+                self._woken_by = wake
+            waiters.add(woken)
         try:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for waiter in waiters:
-                waiter.cancel()
-        self._readable.clear()
-        return self._drain(limit)
+            self._waiter = None
+            waiter.cancel()
 
     def _drain(self, limit: int) -> list[bytes]:
         pgconn = self.pgconn

@@ -99,3 +99,42 @@ def test_pgoutput_decoder() -> None:
     assert tx.changes[1].new == ["1", UNCHANGED]  # an unchanged TOASTed value is not in the WAL
     assert tx.changes[2].old == ["1", None] and tx.changes[2].old_is_key_only
     assert [c.is_key for c in dec.relations[42].columns] == [True, False]
+
+
+def test_commit_timestamp_is_walrus_s_utc_milliseconds() -> None:
+    from localbase.realtime.capture import _commit_timestamp
+    from localbase.realtime.pgoutput import Transaction, _timestamp
+
+    for micros in (0, 999, 1000, 123_456, 999_999, 10**15 + 7):
+        tx = Transaction(1, _timestamp(micros))
+        expected = tx.commit_time.strftime("%Y-%m-%dT%H:%M:%S.") + f"{tx.commit_time.microsecond // 1000:03d}Z"
+        assert _commit_timestamp(tx) == expected
+    assert _commit_timestamp(Transaction(1, _timestamp(123_456))) == "2000-01-01T00:00:00.123Z"
+
+
+async def test_a_check_on_one_backend_runs_in_the_caller_s_task_and_many_are_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One backend's share (every batch of fewer than MIN_CHECKS_PER_WORKER identities, e.g. one subscriber) is
+    awaited directly, with no task to gather; more identities are still split across the backends."""
+    import asyncio
+
+    from localbase.realtime import rls
+
+    ran: list[tuple[object, object, int]] = []
+
+    async def fake(conn: object, checks: dict[str, rls.Checks]) -> rls.Visible:
+        ran.append((conn, asyncio.current_task(), sum(len(c.groups) for c in checks.values())))
+        return {fn: {rls.answer(g.g, 0) for g in c.groups} for fn, c in checks.items()}
+
+    monkeypatch.setattr(rls.RlsChecker, "_visible_on", staticmethod(fake))
+    checker = rls.RlsChecker()
+    one = {"visible_1": rls.Checks('[{"id": 1}]', [rls.Group(0, "authenticated", "{}")], [7])}
+    assert await checker.visible(["a", "b", "c"], one) == {"visible_1": {rls.answer(0, 0)}}  # type: ignore[arg-type]
+    assert ran == [("a", asyncio.current_task(), 1)]
+    ran.clear()
+    many = [rls.Group(g, "authenticated", f'{{"n":{g}}}') for g in range(3 * rls.MIN_CHECKS_PER_WORKER)]
+    seen = await checker.visible(["a", "b", "c"], {"visible_1": rls.Checks('[{"id": 1}]', many, [7])})  # type: ignore[arg-type]
+    assert seen == {"visible_1": {rls.answer(g, 0) for g in range(len(many))}}
+    assert sorted(conn for conn, _, _ in ran) == ["a", "b", "c"]  # type: ignore[type-var]
+    assert all(task is not asyncio.current_task() for _, task, _ in ran)
