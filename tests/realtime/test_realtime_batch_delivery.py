@@ -186,3 +186,70 @@ async def test_the_matching_plan_is_kept_while_the_channels_stay_and_remade_when
     events = await capture._events(None, batch("m2"))  # type: ignore[arg-type]
     assert [ch for ch, _ in events[0].targets] == [wanted]
     assert len(built) == 4
+
+
+@pytest.mark.parametrize("identities", [30, 1])
+async def test_after_a_check_of_many_identities_changes_committed_meanwhile_are_checked_together(
+    monkeypatch: Any, identities: int
+) -> None:
+    """The checker's statements are one per identity whatever the number of changes, so after a check of at least
+    GATHER_GROUPS identities the next check waits as long as that one took: two changes decoded one after the other
+    in that time are asked in one check (before: the first alone, at once, then the second). One subscriber's changes
+    are still checked at once, each alone."""
+    import asyncio
+
+    from localbase.realtime import capture as capture_module
+
+    # the wait is the check's own time here (0.3 s); raising=False: the test also runs where there is no wait
+    monkeypatch.setattr(capture_module, "MAX_GATHER", 30.0, raising=False)
+    hub = Hub()
+    capture = _capture(hub)
+    channels = []
+    for n in range(identities):
+        made = Channel(
+            Outbox("1.0.0", lambda reason: None), "realtime:one", "1", {"sub": f"u{n}", "role": "authenticated"}
+        )
+        hub.pg_channels.add(made)
+        channels.append(made)
+    asked: list[list[str]] = []
+    answered = asyncio.Event()
+
+    async def ensure_function(*args: Any) -> None:
+        return None
+
+    async def visible(connections: Any, checks: dict[str, rls.Checks]) -> rls.Visible:
+        ((fn, batch),) = checks.items()
+        keys = [k["id"] for k in json.loads(batch.keys_json)]
+        asked.append(keys)
+        await asyncio.sleep(0.3)  # the check's duration (setup, not an assertion)
+        answered.set()
+        return {fn: {rls.answer(g.g, k) for g in batch.groups for k in range(len(keys))}}
+
+    monkeypatch.setattr(capture.rls, "ensure_function", ensure_function)
+    monkeypatch.setattr(capture.rls, "visible", visible)
+
+    def decoded(row_id: str) -> None:
+        capture._pending.append(_event(row_id, [(ch, [1]) for ch in channels]))
+        capture._pending_ready.set()
+
+    checker = asyncio.create_task(capture._check_loop(None))  # type: ignore[arg-type]
+    try:
+        decoded("m1")
+        await asyncio.wait_for(answered.wait(), 10)
+        for _ in range(5):  # the first check delivered; the checker is idle again
+            await asyncio.sleep(0)
+        answered.clear()
+        decoded("m2")
+        for _ in range(5):  # long enough for a checker that does not wait to take m2 alone
+            await asyncio.sleep(0)
+        decoded("m3")
+        await asyncio.wait_for(answered.wait(), 10)
+        if identities >= getattr(capture_module, "GATHER_GROUPS", 25):
+            assert asked == [["m1"], ["m2", "m3"]]
+        else:
+            assert asked[:2] == [["m1"], ["m2"]]
+            answered.clear()
+            await asyncio.wait_for(answered.wait(), 10)
+            assert asked == [["m1"], ["m2"], ["m3"]]
+    finally:
+        checker.cancel()
