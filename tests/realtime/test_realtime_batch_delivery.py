@@ -253,3 +253,59 @@ async def test_after_a_check_of_many_identities_changes_committed_meanwhile_are_
             assert asked == [["m1"], ["m2"], ["m3"]]
     finally:
         checker.cancel()
+
+
+async def test_a_capture_that_is_behind_checks_the_next_batch_at_once(monkeypatch: Any) -> None:
+    """Changes decoded while a check of many identities runs are the next batch already: it is checked as soon as the
+    check before it is delivered, with no wait to gather more (before: a wait as long as the check took)."""
+    import asyncio
+
+    from localbase.realtime import capture as capture_module
+
+    monkeypatch.setattr(capture_module, "MAX_GATHER", 30.0)
+    hub = Hub()
+    capture = _capture(hub)
+    channels = []
+    for n in range(30):
+        made = Channel(
+            Outbox("1.0.0", lambda reason: None), "realtime:one", "1", {"sub": f"u{n}", "role": "authenticated"}
+        )
+        hub.pg_channels.add(made)
+        channels.append(made)
+    asked: list[list[str]] = []
+    second = asyncio.Event()
+
+    async def ensure_function(*args: Any) -> None:
+        return None
+
+    def decoded(row_id: str) -> None:
+        capture._pending.append(_event(row_id, [(ch, [1]) for ch in channels]))
+        capture._pending_ready.set()
+
+    async def visible(connections: Any, checks: dict[str, rls.Checks]) -> rls.Visible:
+        ((fn, batch),) = checks.items()
+        keys = [k["id"] for k in json.loads(batch.keys_json)]
+        asked.append(keys)
+        if len(asked) == 1:
+            decoded("m2")  # committed while the first check runs
+            await asyncio.sleep(0.3)
+        else:
+            second.set()
+        return {fn: {rls.answer(g.g, k) for g in batch.groups for k in range(len(keys))}}
+
+    waits: list[float] = []
+
+    async def gather(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(capture.rls, "ensure_function", ensure_function)
+    monkeypatch.setattr(capture.rls, "visible", visible)
+    monkeypatch.setattr(capture, "_gather", gather, raising=False)
+    checker = asyncio.create_task(capture._check_loop(None))  # type: ignore[arg-type]
+    try:
+        decoded("m1")
+        await asyncio.wait_for(second.wait(), 10)
+        assert asked == [["m1"], ["m2"]]
+        assert waits == []
+    finally:
+        checker.cancel()
