@@ -13,6 +13,8 @@ around the thread draws none of its bubbles again, and that a new live bubble dr
 
 from __future__ import annotations
 
+import itertools
+
 import psycopg
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -82,6 +84,48 @@ mounted_app.$nextTick().then(() => {
         probed: document.querySelector('[data-testid=thread]').classList.contains('sc-probe')});
 });
 """
+
+
+# the element under a selector changed as NiceGUI's update handler does; returns how often the ticket's subject (in
+# the ticket's header) and the dark mode button (in the page's header) were rendered for it, and whether the change
+# reached the page
+_CHANGE_ELEMENT_JS = """
+const selector = arguments[0], done = arguments[arguments.length - 1];
+const counts = {};
+const original = window.renderRecursively;
+window.renderRecursively = function (elements, id, context) {
+  counts[id] = (counts[id] || 0) + 1;
+  return original(elements, id, context);
+};
+const changed = document.querySelector(selector).id.slice(1);
+const elements = mounted_app.elements;
+elements[changed] = {...elements[changed], class: [...elements[changed].class, 'sc-probe']};
+mounted_app.$nextTick().then(() => {
+  window.renderRecursively = original;
+  const subject = document.querySelector('[data-testid=ticket-subject]').id.slice(1);
+  const toggle = document.querySelector('[data-testid=dark-toggle]').id.slice(1);
+  done({changed: counts[changed] || 0, subject: counts[subject] || 0, toggle: counts[toggle] || 0,
+        probed: document.querySelector(selector).classList.contains('sc-probe')});
+});
+"""
+
+
+def test_what_changes_at_every_message_renders_only_itself(
+    app: AppProcess, driver: WebDriver, stack: StackProcess
+) -> None:
+    """The parts of the page a message changes besides its bubble (the sync status's pending count, the inbox's rows,
+    the ticket's "seen" footer) re-render only themselves: before, each change re-rendered the whole page (every
+    Quasar field, the dark mode's body class) several times per message, on both sides."""
+    _ticket_page(stack, app, driver)
+    for selector in (
+        "[data-testid=sync-status] .q-badge",
+        "[data-testid=inbox-list]",
+        "[data-testid=ticket-footer]",
+    ):
+        counts = driver.execute_async_script(_CHANGE_ELEMENT_JS, selector)
+        assert counts["probed"], (selector, "the change reached the page")
+        assert counts["changed"] >= 1, (selector, counts)  # the element itself was rendered again
+        assert counts["subject"] == counts["toggle"] == 0, (selector, counts)  # the page around it was not
 
 
 def _ticket_page(stack: StackProcess, app: AppProcess, driver: WebDriver) -> tuple[str, str]:
@@ -154,3 +198,33 @@ def test_a_new_bubble_renders_no_earlier_live_bubble(app: AppProcess, driver: We
     )
     assert renders.get(newest, 0) >= 1, renders  # the counting saw the new bubble drawn
     assert [renders.get(i, 0) for i in earlier] == [0, 0, 0], renders
+
+
+# the page's scripts from the app from now on (window.__scripts): NiceGUI's run_javascript messages
+_COUNT_SCRIPTS_JS = """
+window.__scripts = [];
+window.socket.on('run_javascript', (msg) => window.__scripts.push(msg.code));
+"""
+
+
+def test_a_new_bubble_adds_nothing_to_the_page_head(app: AppProcess, driver: WebDriver, stack: StackProcess) -> None:
+    """Messages arriving on the open ticket add no stylesheet to the page and write no unchanged title: the bubbles'
+    file styles are in the page once, from its start (before, every bubble sent them again, one more <style> in
+    the page each, whose whole document's style was then recalculated; and every redraw of the inbox wrote the
+    same title again)."""
+    ticket_id, agent_id = _ticket_page(stack, app, driver)
+    thumb_sheets = (
+        "return [...document.querySelectorAll('style')].filter(s => s.textContent.includes('.sc-thumb {')).length"
+    )
+    assert driver.execute_script(thumb_sheets) == 1  # the bubbles' file styles are there, once
+    sheets = driver.execute_script("return document.querySelectorAll('style').length")
+    driver.execute_script(_COUNT_SCRIPTS_JS)
+    for i in range(3):
+        _agent_says(stack, driver, ticket_id, agent_id, f"styled {i}")
+    assert driver.execute_script(thumb_sheets) == 1
+    assert driver.execute_script("return document.querySelectorAll('style').length") == sheets
+    scripts = driver.execute_script("return window.__scripts")
+    assert not [s for s in scripts if "addStyle" in s], scripts
+    titles = ["SupportChat", *(s.split('"')[1] for s in scripts if s.startswith("document.title"))]
+    assert all(a != b for a, b in itertools.pairwise(titles)), titles  # each write a new title
+    assert driver.title == titles[-1]

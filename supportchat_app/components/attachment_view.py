@@ -60,6 +60,9 @@ CSS = """
 .sc-thumb-missing::after { content: 'Image not available offline'; display: block; padding: 16px 12px;
                            font-size: 12px; opacity: 0.6; }
 """
+# once in every page's head: added per bubble, each new bubble put one more <style> in the page (the whole document's
+# style recalculated, and one more sheet to match against ever after)
+ui.add_css(CSS, shared=True)
 
 
 def attach_files(bubble: FileHost, engine: SyncEngine, message: Message, on_cancel: Callable[[str], None]) -> None:
@@ -91,7 +94,6 @@ class AttachmentView(ui.column):
         self._bars: dict[str, tuple[ui.linear_progress, ui.label, dict[str, Any]]] = {}
         self._drawn: tuple[Any, ...] | None = None
         self.classes("gap-1 " + ("items-end" if own else "items-start"))
-        ui.add_css(CSS)
         self._message = message
         with self:
             self.content = ui.column().classes("gap-1 " + ("items-end" if own else "items-start"))

@@ -65,6 +65,7 @@ CSS = """
 .sc-file-chip { border: 1px solid var(--sc-line); border-radius: 10px; background: var(--sc-panel); }
 .sc-file-chip.sc-refused { border-color: var(--q-negative); color: var(--q-negative); }
 """
+ui.add_css(CSS, shared=True)  # once in every page's head, not one more <style> per opened ticket's composer
 
 
 def size_text(size: int) -> str:
@@ -111,7 +112,6 @@ class AttachmentTray(ui.column):
         self._on_change = on_change or (lambda: None)
         self.refused: list[tuple[str, str]] = []  # (file name, reason), shown until dismissed or sent
         self.classes("w-full gap-1")
-        ui.add_css(CSS)
         with self:
             self.chips = ui.row().classes("w-full gap-2").props('data-testid="pending-files"').mark("pending-files")
             self.uploader = (

@@ -19,6 +19,7 @@ from supportchat_app.components.inbox_elements import ElementList
 from supportchat_app.components.inbox_list import InboxList, row_data
 from supportchat_app.components.inbox_prefetch import EVERY as PREFETCH_EVERY
 from supportchat_app.components.inbox_prefetch import InboxPrefetch, entry_states
+from supportchat_app.components.isolated import Isolated
 from supportchat_app.components.views_bar import ViewsBar
 from supportchat_app.state import PRIORITIES, STATUSES, VIEWS, InboxState
 from sync.models import LocalUser, Ticket
@@ -145,21 +146,26 @@ class InboxPane(ui.column):
                         ).mark("bulk-select")
                 if self.staff:
                     self.bulk = BulkBar(engine, user, self.selection, lambda: self.ids)
-            # the rows: one element drawing plain data (components/inbox_list.py); it survives every redraw
-            self.list = (ElementList if ELEMENT_ROWS else InboxList)(
-                on_open=on_open,
-                on_check=self.selection.toggle,
-                on_more=self._more,
-                empty="No tickets here" if self.staff else "You have no tickets yet",
-            ).classes("w-full grow")
+            self.list = self._rows_element(on_open)
         self.refresh()
         if PREFETCH and self.staff and isinstance(self.list, InboxList):
-            with self:
+            with self, Isolated():  # its lists follow every message: only it re-renders
                 self.prefetch = InboxPrefetch()
             ui.timer(PREFETCH_EVERY, self._prefetch, immediate=False)  # not while the page is still loading
         if SHELL and first is None and isinstance(self.list, InboxList):  # first rows as HTML, painted before Vue
             entries = len(self.views_bar.items) if self.staff else None
             inbox_shell.add(self.list.rows, entries=entries, selected=self.state.selected or "")
+
+    def _rows_element(self, on_open: Callable[[str], None]) -> InboxList | ElementList:
+        """The rows: one element drawing plain data (components/inbox_list.py); it survives every redraw, and its new
+        rows (at every message) re-render only it, not the page around it (components/isolated.py)."""
+        with Isolated():
+            return (ElementList if ELEMENT_ROWS else InboxList)(
+                on_open=on_open,
+                on_check=self.selection.toggle,
+                on_more=self._more,
+                empty="No tickets here" if self.staff else "You have no tickets yet",
+            ).classes("w-full grow")
 
     def query(self) -> list[Ticket]:
         first, self._first = self._first, None

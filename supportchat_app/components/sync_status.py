@@ -6,6 +6,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from supportchat_app import fmt
+from supportchat_app.components.isolated import Isolated
 from sync.models import SyncState, SyncStatus
 
 STATES: dict[SyncState, tuple[str, str, str]] = {
@@ -23,7 +24,8 @@ class SyncStatusBar(ui.row):
         super().__init__(wrap=False, align_items="center")
         self.classes("gap-2 text-sm no-wrap").props('data-testid="sync-status"').mark("sync-status")
         self.status: SyncStatus | None = None
-        with self:
+        # its changes (pending counts at every send and read) re-render only these, not the page (isolated.py)
+        with self, Isolated():
             self.icon = ui.icon("sync", size="18px")
             self.label = ui.label("Starting…").classes("whitespace-nowrap")
             self.pending = ui.badge("", color="orange-7").props("rounded")

@@ -17,6 +17,7 @@ from supportchat_app.components.canned_files import stage_files
 from supportchat_app.components.canned_picker import CannedPicker, picker_button
 from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
 from supportchat_app.components.composer import Composer
+from supportchat_app.components.isolated import Isolated
 from supportchat_app.components.mentions import MentionPicker
 from supportchat_app.components.pane_keys import HeaderKey, footer_key, header_key, staff_header_key
 from supportchat_app.components.sla_badge import calendar_of, sla_badge
@@ -52,7 +53,9 @@ class TicketPane(ui.column):
             self.header = ui.column().classes("sc-panel sc-line-b w-full gap-1 px-5 py-3")
             kwargs = {"page_size": page_size} if page_size else {}
             self.thread = ThreadView(engine, ticket_id, me=self.user.id, name_of=self.name_of, **kwargs)
-            self.footer = ui.row().classes("w-full px-5 gap-3 text-xs opacity-70 min-h-[20px] items-center")
+            with Isolated():  # "seen" and "typing" redrawn (at every message) re-render only the footer (isolated.py)
+                self.footer = ui.row().classes("w-full px-5 gap-3 text-xs opacity-70 min-h-[20px] items-center")
+                self.footer.props('data-testid="ticket-footer"')
             self.composer_slot = ui.column().classes("sc-panel sc-line-t w-full gap-0")
         self.refresh_header()
         self._build_composer()

@@ -58,6 +58,7 @@ class WorkspaceView:
         self.pane: TicketPane | None = None
         self.awaiting: str | None = None  # a ticket asked for by URL that the first sync has not brought yet
         self.first = first  # the inbox's first rows, sent ahead of the page (pages/head_start.py)
+        self._title = theme.APP_NAME  # the page's title as the browser has it (theme.frame sets it)
         self.build()
 
     # layout ---------------------------------------------------------------------------------------------
@@ -224,7 +225,10 @@ class WorkspaceView:
 
     def _update_title(self) -> None:
         unread = self.inbox.unread_tickets
-        ui.page_title(f"({unread}) {theme.APP_NAME}" if unread else theme.APP_NAME)
+        title = f"({unread}) {theme.APP_NAME}" if unread else theme.APP_NAME
+        if title != self._title:  # each call is a script for the browser, even with the title it has
+            self._title = title
+            ui.page_title(title)
 
     def on_event(self, event: sync_events.Event) -> None:
         match event:
