@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from supportchat_app.components.inbox_pane import FIRST_ROWS
 from tests.appproc import AppProcess
-from tests.conftest import Users, create_user
+from tests.conftest import User, Users, create_user
 from tests.stackproc import StackProcess
 from tests.test_browser_app import REDRAWN, act, click, css, driver, sign_in, until_element
 
@@ -44,30 +44,35 @@ def _pane_shows(driver: WebDriver, ticket: str) -> None:
     until_element(driver, css(f'[data-testid=ticket-pane][data-ticket-id="{ticket}"]'), lambda e: e.is_displayed())
 
 
-def test_rows_keyboard_checkboxes_scroll_and_countdown_in_chromium(
-    app: AppProcess, driver: WebDriver, stack: StackProcess, users: Users
-) -> None:
-    agent = create_user(stack.db_url, "agent")  # a desk of its own: exactly these tickets
+def _desk(stack: StackProcess, users: Users, agent: User, n: int, *, subject: str, due_in: str) -> list[str]:
+    """`n` tickets of the customer's assigned to `agent`, a message each, their first response due `due_in` from now."""
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         ids = [
             str(
                 conn.execute(
                     "insert into tickets (customer_id, assignee_id, subject) values (%s, %s, %s) returning id",
-                    (users.customer.id, agent.id, f"List row {i}"),
+                    (users.customer.id, agent.id, f"{subject} {i}"),
                 ).fetchone()[0]  # type: ignore[index]
             )
-            for i in range(TOTAL)
+            for i in range(n)
         ]
         conn.execute(
             "insert into messages (ticket_id, sender_id, content) select t, %s, 'hello' from unnest(%s::uuid[]) t",
             (users.customer.id, ids),
         )
-        # every deadline 30 s ahead: the badges count down to overdue in the page
         conn.execute(
-            "update ticket_sla set first_response_due_at = now() + interval '30 seconds'"
-            " where ticket_id = any(%s::uuid[])",
-            (ids,),
+            "update ticket_sla set first_response_due_at = now() + %s::interval where ticket_id = any(%s::uuid[])",
+            (due_in, ids),
         )
+    return ids
+
+
+def test_rows_keyboard_checkboxes_scroll_and_countdown_in_chromium(
+    app: AppProcess, driver: WebDriver, stack: StackProcess, users: Users
+) -> None:
+    agent = create_user(stack.db_url, "agent")  # a desk of its own: exactly these tickets
+    # every deadline 30 s ahead: the badges count down to overdue in the page
+    ids = _desk(stack, users, agent, TOTAL, subject="List row", due_in="30 seconds")
     sign_in(driver, app, agent.email, agent.password)
     WebDriverWait(driver, 120).until(lambda d: len(_row_ids(d)) >= FIRST_ROWS)
     until_element(driver, css(f"{ROWS} .sc-sla"), lambda e: e.is_displayed(), timeout=120)
@@ -105,3 +110,40 @@ def test_rows_keyboard_checkboxes_scroll_and_countdown_in_chromium(
         driver, css(f'{ROWS}[data-ticket-id="{last}"] .sc-sla-text'), lambda e: e.text.startswith("overdue"), timeout=90
     )
     until_element(driver, css(f'{ROWS}[data-ticket-id="{last}"] .sc-sla-breached'), lambda e: e.is_displayed())
+
+
+# for `seconds` (longer than two ticks of the page's countdowns): whether the inbox list's clock moved, and every
+# change the page made to an SLA badge
+_WATCH_BADGES_JS = """
+const seconds = arguments[0], done = arguments[arguments.length - 1];
+const list = getElement(document.querySelector('[data-testid=inbox-list]').id.slice(1));
+const before = list.now, changes = [];
+const observer = new MutationObserver((records) => {
+  for (const r of records) {
+    const at = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+    if (at && at.closest('.sc-sla')) changes.push(r.type + ' ' + (r.attributeName || '') + ' ' + at.className);
+  }
+});
+observer.observe(document.body, {attributes: true, childList: true, characterData: true, subtree: true});
+setTimeout(() => { observer.disconnect(); done({moved: list.now !== before, changes}); }, seconds * 1000);
+"""
+
+
+def test_countdowns_touch_nothing_while_no_badge_changes(
+    app: AppProcess, driver: WebDriver, stack: StackProcess, users: Users
+) -> None:
+    """An idle desk costs its page nothing between the badges' changes: with every deadline days away (the text
+    changes once an hour), the inbox list is not redrawn every second and the ticket header's badge is not
+    rewritten (before, the list's clock moved every second, redrawing every row, and the header's badge had its
+    class, state and text set again every second, each one a DOM change the page reacted to)."""
+    agent = create_user(stack.db_url, "agent")
+    # days and half an hour away: no badge's text ("3d 0h") or state changes for the next half hour
+    ids = _desk(stack, users, agent, 3, subject="Far deadline", due_in="3 days 30 minutes")
+    sign_in(driver, app, agent.email, agent.password)
+    driver.get(f"{app.url}/?t={ids[0]}")
+    until_element(driver, css(f"{ROWS} .sc-sla"), lambda e: e.is_displayed(), timeout=120)
+    until_element(driver, css("[data-testid=ticket-pane] .sc-sla[data-due]"), lambda e: e.is_displayed(), timeout=120)
+    driver.set_script_timeout(30)
+    seen = driver.execute_async_script(_WATCH_BADGES_JS, 2.5)
+    assert not seen["moved"], seen
+    assert seen["changes"] == [], seen

@@ -1,6 +1,7 @@
 // The inbox list (components/inbox_list.py): the rows arrive as plain data (one prop, a list of small dicts)
 // and are drawn here as plain HTML, so a filter switch is one prop update instead of hundreds of NiceGUI
-// elements. The SLA badges count down from their due times in the browser (one timer per list); rows the
+// elements. The SLA badges count down from their due times in the browser (one timer per list, which redraws the
+// rows only when a badge's text, colour or icon would change: about once a minute, not every second); rows the
 // viewport does not show skip layout and paint (`content-visibility: auto` in the CSS); more rows are asked
 // for, as data, when the list is scrolled near its end. Events back to the server: open, check, more.
 const SPAN = (s) => {
@@ -93,7 +94,13 @@ export default {
       const r = this.$el.getBoundingClientRect();
       if (r.width > 0) localStorage.setItem("sc-inbox-rect", JSON.stringify({ top: r.top, left: r.left, width: r.width }));
     }, 500);
-    this.timer = setInterval(() => { if (this.shown.some((r) => r.sla)) this.now = Date.now(); }, 1000);
+    // the clock moves (and every row is drawn again) only when a badge would show something else
+    this.timer = setInterval(() => {
+      const now = Date.now(), was = (s) => this.sla(s, this.now), is = (s) => this.sla(s, now);
+      if (this.shown.some((r) => r.sla && (was(r.sla).cls !== is(r.sla).cls || was(r.sla).text !== is(r.sla).text))) {
+        this.now = now;
+      }
+    }, 1000);
     // a click on a sidebar entry (components/views_bar.py, data-sc-entry) draws that list's prefetched first rows
     // (components/inbox_prefetch.py) at once; the click goes on to the server, whose rows replace these
     this.onEntry = (e) => {
@@ -145,9 +152,9 @@ export default {
         this.$emit("more");
       }
     },
-    sla(s) {
+    sla(s, now = this.now) {
       // state and text follow the clock: the same rules as components/sla_badge.py
-      const now = this.now, due = Date.parse(s.due), start = s.start ? Date.parse(s.start) : NaN;
+      const due = Date.parse(s.due), start = s.start ? Date.parse(s.start) : NaN;
       const left = (due - now) / 1000, total = start ? (due - start) / 1000 : 0;
       const state = left <= 0 ? "breached" : total > 0 && left < total * s.near ? "near" : "ok";
       const paused = s.flip && Date.parse(s.flip) <= now ? !s.paused : s.paused;

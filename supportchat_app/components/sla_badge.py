@@ -34,15 +34,19 @@ if (!window.scSlaTimer) {
     const due = Date.parse(el.dataset.due), start = Date.parse(el.dataset.start || '');
     const left = (due - Date.now()) / 1000, total = start ? (due - start) / 1000 : 0;
     const state = left <= 0 ? 'breached' : (total > 0 && left < total * NEAR) ? 'near' : 'ok';
-    el.classList.remove('sc-sla-ok', 'sc-sla-near', 'sc-sla-breached'); el.classList.add('sc-sla-' + state);
-    el.dataset.state = state;
+    // written only when it changes: every write is a DOM change the page reacts to (style, layout, observers)
+    if (el.dataset.state !== state) {
+      el.classList.remove('sc-sla-ok', 'sc-sla-near', 'sc-sla-breached'); el.classList.add('sc-sla-' + state);
+      el.dataset.state = state;
+    }
     if (el.dataset.flip && Date.parse(el.dataset.flip) <= Date.now()) {
       el.classList.toggle('sc-sla-paused'); delete el.dataset.flip;
       const icon = el.querySelector('.q-icon');
       if (icon) icon.textContent = el.classList.contains('sc-sla-paused') ? 'pause' : 'schedule';
     }
     const text = el.querySelector('.sc-sla-text');
-    if (text) text.textContent = left <= 0 ? `overdue ${span(left)}` : span(left);
+    const shown = left <= 0 ? `overdue ${span(left)}` : span(left);
+    if (text && text.textContent !== shown) text.textContent = shown;
   });
   window.scSlaTimer = setInterval(tick, 1000); tick();
 }
