@@ -228,3 +228,33 @@ def test_a_new_bubble_adds_nothing_to_the_page_head(app: AppProcess, driver: Web
     titles = ["SupportChat", *(s.split('"')[1] for s in scripts if s.startswith("document.title"))]
     assert all(a != b for a, b in itertools.pairwise(titles)), titles  # each write a new title
     assert driver.title == titles[-1]
+
+
+# the elements each update from the app changed from now on (window.__updated)
+_COUNT_UPDATES_JS = """
+window.__updated = [];
+window.socket.on('update', (msg) => window.__updated.push(...Object.keys(msg)));
+"""
+
+
+def test_a_plain_reply_leaves_the_empty_file_tray_alone(
+    app: AppProcess, driver: WebDriver, stack: StackProcess
+) -> None:
+    """Sending a reply without files does not redraw the composer's empty file tray (before, every send cleared and
+    redrew it: an update outside every isolated part, so the whole page was rendered again)."""
+    _ticket_page(stack, app, driver)
+    tray = driver.execute_script("return document.querySelector('[data-testid=pending-files]').id.slice(1)")
+    driver.execute_script(_COUNT_UPDATES_JS)
+    driver.execute_script(
+        "const ta = document.querySelector('textarea[data-testid=composer]'); ta.value = 'no files here';"
+        "ta.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true}));"
+    )
+    WebDriverWait(driver, 60, ignored_exceptions=REDRAWN).until(
+        lambda d: d.execute_script(
+            "return [...document.querySelectorAll('[data-message-id]')].some(n =>"
+            " n.getAttribute('data-message-id') !== 'echo' && n.textContent.includes('no files here'))"
+        )
+    )
+    updated = driver.execute_script("return window.__updated")
+    assert updated, "the reply's bubble came as an update"
+    assert tray not in updated, updated

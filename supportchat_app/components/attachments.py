@@ -175,8 +175,9 @@ class AttachmentTray(ui.column):
     def sent(self, files: list[staged.Staged]) -> None:
         """The message went into the queue with these files (copied there): drop the staged copies."""
         staged.clear(self.files_dir, self.ticket_id, [f.token for f in files])
-        self.refused.clear()
-        self.draw()
+        if files or self.refused:  # a plain reply leaves an empty tray as it is: a redraw is an update of the page
+            self.refused.clear()
+            self.draw()
 
     async def _received(self, e: events.UploadEventArguments) -> None:
         name, size = e.file.name, e.file.size()
