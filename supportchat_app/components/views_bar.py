@@ -1,13 +1,25 @@
 """The inbox sidebar's lists (issue 14): Inbox, Snoozed, Breaching soon and the agent's saved views, each
 with how many of its tickets have unread messages; a tag filter; "Save view" keeps the current filters and
 order as a named view (synced, private to the agent, usable offline); each view's menu renames, moves or
-removes it (components/view_menu.py). Counts come from the cache, on a timer, never on a click's path, one query
-at a time behind any page load in flight (foreground.py).
+removes it (components/view_menu.py). Counts come from the cache, never on a click's path: a new page's first
+counts while it is built (its badges are in the page's first HTML), later ones on a timer, one query at a time
+behind any page load in flight (foreground.py).
+
+Counts taken are kept per cache with the cache's data version (``Cache.data_version``) and reused while nothing was
+written since and they are younger than ``FRESH_S``: a page built after another (a reload; bench ``inbox_5k`` loads
+the next page right after the last one mounted) shows the counts that page took, and neither its build nor its
+socket's connect counts anything. Before, every page counted every list at connect (the breaching-soon count 7-12 ms
+on the bench's desk on a quiet machine), on the one event loop, when the next page's request was often arriving.
+Time moves two counts without a write (breaching soon, snoozed): ``FRESH_S`` bounds how old a reused count is; an
+open page counted them only when something changed before, too.
 """
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -19,10 +31,25 @@ from supportchat_app.state import InboxState
 from sync.workspace_rows import InboxFilter, SavedView
 
 if TYPE_CHECKING:
+    from sync.cache import Cache
     from sync.engine import SyncEngine
     from sync.workspace import Workspace
 
 COUNT_EVERY = 1.0  # seconds: how often the sidebar's counts may follow a changed cache
+FRESH_S = 30.0  # seconds counts of an unchanged cache are reused for (time alone moves breaching soon and snoozed)
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """A sidebar's counts and what they were taken for."""
+
+    version: int  # the cache's data version before they were taken
+    at: float  # time.monotonic() then
+    asked: object  # the lists counted: the list view, the saved views, whether Mentions is there
+    counts: dict[str, int]
+
+
+_counted: weakref.WeakKeyDictionary[Cache, _Counted] = weakref.WeakKeyDictionary()
 
 
 def entry_key(view: SavedView) -> str:
@@ -56,7 +83,9 @@ class ViewsBar(ui.column):
         self.items: dict[str, ui.item] = {}  # entry key -> its entry
         self.views: list[SavedView] = []
         self.stale = True  # the counts need a recount (the cache changed)
+        self._followed = -1  # the cache's data version the entries and tags were last read at
         self.refresh()
+        self._first_counts()
         # counting every list over the whole cache costs tens of ms each on a big desk: the counts follow the
         # data at most once a second, off the path of a click that switches the list
         ui.timer(COUNT_EVERY, self._recount)
@@ -101,6 +130,7 @@ class ViewsBar(ui.column):
         its badge in place, and the chosen entry's highlight moves in place: the entries the agent clicks are
         rebuilt only when the views change."""
         ws = self.engine.workspace
+        self._followed = self.engine.cache.data_version()
         tags = {t.id: t.name for t in ws.tags()}
         if self.tag_filter.options != tags:
             self.tag_filter.set_options(tags, value=[t for t in self.state.tags if t in tags])
@@ -141,33 +171,67 @@ class ViewsBar(ui.column):
             for index, view in enumerate(views):
                 self._view_entry(view, index, len(views))
 
-    async def _count(self, views: list[SavedView]) -> None:
-        """Every entry's count, one query at a time, each after a page load in flight (foreground.py)."""
+    def _asks(self, views: list[SavedView]) -> dict[str, Callable[[], int]]:
         ws = self.engine.workspace
         view = self.state.view
-        self.stale = False  # a change while these are counted marks them stale again
-        asks: dict[str, Callable[[], int]] = {
+        return {
             "inbox": lambda: ws.count_unread(InboxFilter(view=view, statuses=("open", "pending"))),
             "snoozed": lambda: ws.count(InboxFilter(view=view, statuses=("pending",), snoozed=True)),
             "breaching": lambda: ws.count(InboxFilter(view=view, statuses=("open", "pending"), breaching_within=60)),
             "mentions": lambda: len(ws.mentions(unseen_only=True)) if self.on_mentions else 0,
             **{entry_key(v): partial(_count_unread, ws, v) for v in views},
         }
-        counts: dict[str, int] = {}
-        for key, ask in asks.items():
-            await foreground.turn()
-            if self.is_deleted:
-                return
-            counts[key] = ask()
+
+    def _asked(self, views: list[SavedView]) -> object:
+        return (self.state.view, tuple(views), self.on_mentions is not None)
+
+    def _reusable(self, version: int, views: list[SavedView]) -> dict[str, int] | None:
+        """Counts of these lists taken with the cache as it is (``version``), not older than ``FRESH_S``."""
+        found = _counted.get(self.engine.cache)
+        if found is None or found.version != version or time.monotonic() - found.at >= FRESH_S:
+            return None
+        return found.counts if found.asked == self._asked(views) else None
+
+    def _keep(self, version: int, at: float, asked: object, counts: dict[str, int]) -> None:
+        _counted[self.engine.cache] = _Counted(version, at, asked, counts)
+
+    def _first_counts(self) -> None:
+        """The page's first counts, in its first HTML: those another page took if the cache is unchanged since,
+        else counted now (the page is being built: the rows went out before, pages/head_start.py)."""
+        version, at = self.engine.cache.data_version(), time.monotonic()
+        counts = self._reusable(version, self.views)
+        if counts is None:
+            counts = {key: ask() for key, ask in self._asks(self.views).items()}
+            self._keep(version, at, self._asked(self.views), counts)
+        self._show(counts)
+
+    def _show(self, counts: dict[str, int]) -> None:
         changed = [k for k, v in counts.items() if self.counts.get(k) != v]
-        self.counts = counts
+        self.counts = dict(counts)
         for key in changed:
             self._show_count(key)
 
+    async def _count(self, views: list[SavedView], version: int) -> None:
+        """Every entry's count, one query at a time, each after a page load in flight (foreground.py); none when
+        the counts kept for this cache are still good (``version``: its data version before these are taken)."""
+        self.stale = False  # a change while these are counted marks them stale again
+        counts = self._reusable(version, views)
+        if counts is None:
+            at, asked, counts = time.monotonic(), self._asked(views), {}
+            for key, ask in self._asks(views).items():
+                await foreground.turn()
+                if self.is_deleted:
+                    return
+                counts[key] = ask()
+            self._keep(version, at, asked, counts)
+        self._show(counts)
+
     async def _recount(self) -> None:
         if self.stale:
-            self.refresh()
-            await self._count(self.views)
+            version = self.engine.cache.data_version()
+            if version != self._followed:  # the views or tags may have changed: follow them first
+                self.refresh()
+            await self._count(self.views, version)
 
     def _view_entry(self, view: SavedView, index: int, total: int) -> None:
         with ui.row(wrap=False).classes("w-full items-center no-wrap gap-0 sc-view-row"):

@@ -737,6 +737,12 @@ class Cache:
     def draft(self, ticket_id: str) -> str:
         return reads.draft(self._store.reader, ticket_id)
 
+    def data_version(self) -> int:
+        """A number that changes whenever the cache's contents did: every write is the writer's (the reader is
+        query-only), and SQLite changes the reader's ``data_version`` at each commit of another connection. Equal
+        numbers: nothing was written in between (what the UI may reuse a read for, e.g. the sidebar's counts)."""
+        return reads.data_version(self._store.reader)
+
     def count(self, table: str) -> int:
         """Rows cached in a synced table (for diagnosis and the benchmark), messages staged by the initial sync
         included (sync/cache/staging.py)."""

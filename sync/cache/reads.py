@@ -265,6 +265,11 @@ def count(conn: sqlite3.Connection, table: str) -> int:
     return int(conn.execute(f"select count(*) from {table}").fetchone()[0])
 
 
+def data_version(conn: sqlite3.Connection) -> int:
+    """SQLite's ``data_version`` of this connection: it changes when another connection (the writer) committed."""
+    return int(conn.execute("pragma data_version").fetchone()[0])
+
+
 def keys(conn: sqlite3.Connection, table: str) -> set[str]:
     key = {
         "ticket_reads": "ticket_id || ':' || user_id",
