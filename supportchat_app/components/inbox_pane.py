@@ -4,6 +4,7 @@ filters; customers get My tickets and a New ticket button. Sorted by last activi
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +22,10 @@ from supportchat_app.components.inbox_prefetch import EVERY as PREFETCH_EVERY
 from supportchat_app.components.inbox_prefetch import InboxPrefetch, entry_states
 from supportchat_app.components.isolated import Isolated
 from supportchat_app.components.views_bar import ViewsBar
+from supportchat_app.kept import Kept
 from supportchat_app.state import PRIORITIES, STATUSES, VIEWS, InboxState
 from sync.models import LocalUser, Ticket
-from sync.workspace_rows import Tag, TicketSla
+from sync.workspace_rows import InboxFilter, Tag, TicketSla
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
@@ -42,6 +44,9 @@ SHELL = os.environ.get("SUPPORTCHAT_INBOX_SHELL") != "0"
 # each sidebar list's first rows in the page ahead of a click (components/inbox_prefetch.py); "0": none (the bench's
 # same-run comparison: every switch waits for the server)
 PREFETCH = os.environ.get("SUPPORTCHAT_INBOX_PREFETCH") != "0"
+# each prefetched list's first tickets, by its filter, while the cache is unchanged (supportchat_app/kept.py): a new
+# page's prefetch asks the cache nothing that the page before it asked
+_lists_kept: Kept[list[Ticket]] = Kept()
 
 
 class RowKey(NamedTuple):
@@ -285,7 +290,7 @@ class InboxPane(ui.column):
                     self.prefetch.stale = True
                     return
                 known = {**self._prefetched, **self.rows, **kept}
-                visible = ws.inbox(state.to_filter(), limit=FIRST_ROWS)
+                visible = self._listed(state.to_filter())
                 ids = [str(t.id) for t in visible]
                 tags, slas = ws.tags_of(ids), ws.sla_of(ids)
                 calendar = sla_badge.calendar_of(ws) if slas else None
@@ -298,6 +303,16 @@ class InboxPane(ui.column):
             raise
         self._prefetched = kept
         self.prefetch.show(lists)
+
+    def _listed(self, f: InboxFilter) -> list[Ticket]:
+        """A prefetched list's first tickets: those the last page asked for, if the cache is unchanged since."""
+        cache = self.engine.cache
+        version, at = cache.data_version(), time.monotonic()
+        found = _lists_kept.get(cache, f, version)
+        if found is None:
+            found = self.engine.workspace.inbox(f, limit=FIRST_ROWS)
+            _lists_kept.put(cache, f, version, at, found)
+        return found
 
     def _selection_changed(self) -> None:
         self.bulk.draw()

@@ -5,21 +5,18 @@ removes it (components/view_menu.py). Counts come from the cache, never on a cli
 counts while it is built (its badges are in the page's first HTML), later ones on a timer, one query at a time
 behind any page load in flight (foreground.py).
 
-Counts taken are kept per cache with the cache's data version (``Cache.data_version``) and reused while nothing was
-written since and they are younger than ``FRESH_S``: a page built after another (a reload; bench ``inbox_5k`` loads
-the next page right after the last one mounted) shows the counts that page took, and neither its build nor its
-socket's connect counts anything. Before, every page counted every list at connect (the breaching-soon count 7-12 ms
-on the bench's desk on a quiet machine), on the one event loop, when the next page's request was often arriving.
-Time moves two counts without a write (breaching soon, snoozed): ``FRESH_S`` bounds how old a reused count is; an
-open page counted them only when something changed before, too.
+Counts taken are kept per cache with the cache's data version and reused while nothing was written since and
+they are younger than ``kept.FRESH_S`` (supportchat_app/kept.py): a page built after another (a reload; bench
+``inbox_5k`` loads the next page right after the last one mounted) shows the counts that page took, and neither its
+build nor its socket's connect counts anything. Before, every page counted every list at connect (the breaching-soon
+count 7-12 ms on the bench's desk on a quiet machine), on the one event loop, when the next page's request was often
+arriving.
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -27,29 +24,17 @@ from nicegui import events, ui
 
 from supportchat_app import fmt, foreground
 from supportchat_app.components.view_menu import marker_of, testid, view_menu
+from supportchat_app.kept import Kept
 from supportchat_app.state import InboxState
 from sync.workspace_rows import InboxFilter, SavedView
 
 if TYPE_CHECKING:
-    from sync.cache import Cache
     from sync.engine import SyncEngine
     from sync.workspace import Workspace
 
 COUNT_EVERY = 1.0  # seconds: how often the sidebar's counts may follow a changed cache
-FRESH_S = 30.0  # seconds counts of an unchanged cache are reused for (time alone moves breaching soon and snoozed)
-
-
-@dataclass(frozen=True)
-class _Counted:
-    """A sidebar's counts and what they were taken for."""
-
-    version: int  # the cache's data version before they were taken
-    at: float  # time.monotonic() then
-    asked: object  # the lists counted: the list view, the saved views, whether Mentions is there
-    counts: dict[str, int]
-
-
-_counted: weakref.WeakKeyDictionary[Cache, _Counted] = weakref.WeakKeyDictionary()
+# the counts taken, by what was counted (the list view, the saved views, whether Mentions is there)
+_counted: Kept[dict[str, int]] = Kept()
 
 
 def entry_key(view: SavedView) -> str:
@@ -186,14 +171,11 @@ class ViewsBar(ui.column):
         return (self.state.view, tuple(views), self.on_mentions is not None)
 
     def _reusable(self, version: int, views: list[SavedView]) -> dict[str, int] | None:
-        """Counts of these lists taken with the cache as it is (``version``), not older than ``FRESH_S``."""
-        found = _counted.get(self.engine.cache)
-        if found is None or found.version != version or time.monotonic() - found.at >= FRESH_S:
-            return None
-        return found.counts if found.asked == self._asked(views) else None
+        """Counts of these lists taken with the cache as it is (``version``), if still fresh (kept.py)."""
+        return _counted.get(self.engine.cache, self._asked(views), version)
 
     def _keep(self, version: int, at: float, asked: object, counts: dict[str, int]) -> None:
-        _counted[self.engine.cache] = _Counted(version, at, asked, counts)
+        _counted.put(self.engine.cache, asked, version, at, counts)
 
     def _first_counts(self) -> None:
         """The page's first counts, in its first HTML: those another page took if the cache is unchanged since,
