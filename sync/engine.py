@@ -245,6 +245,8 @@ class SyncEngine:
         """A verified code's tokens (``two_factor``); at aal2 a project that requires two-step sign-in shows
         staff its rows: pull."""
         await self.account.adopt(tokens)
+        if self._parts is not None:  # rows hidden below aal2 are below the horizons asked at aal1
+            self._parts.puller.forget_horizons()
         self.wake(pull=True)
 
     async def access_token(self) -> str:

@@ -23,9 +23,9 @@ they are.
 
 A later pull (the initial sync done) first asks which tables have rows past their cursor, every table in one
 request (``sync_status``: a superset of what each table's pages would return), and pulls only those: a caught-up
-pull, which every client makes at every poll, is one question instead of one empty page per table. The answer's
-horizon moves the cursors of the tables it did not name past the rows written meanwhile that this user may not
-see, so the next question does not scan them again.
+pull, which every client makes at every poll, is one question instead of one empty page per table. For the tables
+it did not name, the next question starts at the answer's horizon (kept in memory, for this identity), past the
+rows written meanwhile that this user may not see, so it does not scan them again.
 
 Two things the cursor cannot show are handled explicitly:
 
@@ -146,6 +146,10 @@ class Puller:
         self.batches = True  # the initial sync asks for pages of 10,000 (False: the server has no sync_batch)
         self.message_rows = True  # ... of messages as arrays (False: the server has no sync_message_rows)
         self.asks_changed = True  # a later pull asks which tables changed first (False: no sync_status)
+        # per table, where the next question starts when it is past the cache's cursor: the last answer's horizon
+        # for a table it did not name (``_changed``); this session's identity only (``forget_horizons``)
+        self._asked_from: dict[str, tuple[int, int]] = {}
+        self._identity = 0  # bumped by ``forget_horizons``: an answer asked before it sets no horizon
         # the running pull's tables fetched ahead of their turn (the initial sync's move): queue and fetcher
         self._ahead: dict[str, tuple[asyncio.Queue[_Page], asyncio.Future[None]]] = {}
 
@@ -249,16 +253,21 @@ class Puller:
         still, for the next pull). A caught-up pull was one empty page per table, 5 requests for a customer and
         15 for staff, every poll of every client (bench/README.md, e2e, eighth pass); now one.
 
-        A table left out also has its cursor moved up to the answer's horizon (``Cache.advance_cursors``): no row
-        this user may see lies below it, and every transaction below it had ended, so the rows between are other
-        users' (another customer's messages, staff rows). Before, the cursor stayed at the user's own last row,
-        and each later question scanned every row written since through RLS — for a customer with a quiet
-        ticket, the desk's whole traffic since, at every poll. A server without ``sync_status``, or with one
-        older than this client's tables, or an answer of another shape, gets every table, as before (and is not
-        asked again)."""
+        For a table left out, the next question starts at the answer's horizon instead of the cache's cursor: no
+        row this user may see lies below it, and every transaction below it had ended, so the rows between are
+        other users' (another customer's messages, staff rows). Asked from the cache's cursor (the user's own
+        last row), each question walked every row written since by anyone — for a customer with a quiet ticket,
+        the desk's whole traffic since, at every poll. The horizon is kept in memory only and for this identity:
+        a row below it that the user may see *later* without it being written again (the session reaches aal2
+        in a project that requires two-step sign-in for staff, or the user's role changes) would be skipped, so
+        ``forget_horizons`` drops them when the session's level rises, and a pull that finds any profile changed
+        drops them for the next question; the cache's cursors, which the pages read, only ever move with rows
+        the user was given. A server without ``sync_status``, or with one older than this client's tables, or an
+        answer of another shape, gets every table, as before (and is not asked again)."""
         if not self.asks_changed:
             return tables
-        cursors = {table: await self.cache.cursor(table) for table in tables}
+        cursors = {table: max(await self.cache.cursor(table), self._asked_from.get(table, (0, 0))) for table in tables}
+        identity = self._identity
         try:
             status = await self.remote.status(cursors)
         except SyncError as exc:
@@ -269,9 +278,22 @@ class Puller:
         if status is None:
             self.asks_changed = False
             return tables
-        quiet = {table: (status.horizon, 0) for table in tables if table not in status.changed}
-        await self.cache.advance_cursors({t: c for t, c in quiet.items() if c > cursors[t]})
+        if "profiles" in status.changed:  # a role may have changed: what this user may see may have grown
+            self.forget_horizons()
+        if self._identity != identity:  # asked as who the user was before (e.g. aal1): its horizon says nothing now
+            return [table for table in tables if table in status.changed]
+        for table in tables:
+            if table in status.changed:
+                self._asked_from.pop(table, None)  # its pages return rows: from the cache's cursor again
+            elif (status.horizon, 0) > cursors[table]:
+                self._asked_from[table] = (status.horizon, 0)
         return [table for table in tables if table in status.changed]
+
+    def forget_horizons(self) -> None:
+        """The next question starts at the cache's cursors again: what this user may see may have grown without
+        the rows being written (a session that reached aal2, a changed role)."""
+        self._asked_from.clear()
+        self._identity += 1
 
     async def _remaining(self, asks: list[CountAsk]) -> int | None:
         """The server's rows still to pull, all tables in one request (``Remote.counts``): asked one request per

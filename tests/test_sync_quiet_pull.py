@@ -11,6 +11,7 @@ transaction still open when it was asked.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -96,6 +97,35 @@ async def test_a_server_without_sync_status_gets_every_table_and_is_asked_once(
             await engine.sync_once()
             assert "pull messages" in server.calls and "pull tickets" in server.calls
         assert asked == 1
+    finally:
+        await engine.close()
+
+
+async def test_a_changed_profile_or_a_new_identity_sends_the_question_back_to_the_cache_cursors(
+    tmp_path: Path,
+) -> None:
+    """A role change (a profile) or a session that reached aal2 may show rows below an earlier horizon that were
+    never written since: the questions after it start from the cache's cursors again, and an answer asked before
+    the change sets no horizon."""
+    server, agent, _ = one_ticket_desk(1)
+    engine = await fake_engine(server, tmp_path)
+    try:
+        await engine.sign_in(agent.email, agent.password)
+        await engine.sync_once()
+        asked: list[dict[str, tuple[int, int]]] = []
+        answers = [Status(frozenset(), 1000), Status(frozenset(), 1000), Status(frozenset({"profiles"}), 2000)]
+
+        async def status(cursors: dict[str, tuple[int, int]]) -> Status | None:
+            asked.append(dict(cursors))
+            if len(asked) == 5:
+                engine.parts.puller.forget_horizons()  # the session changed while this question was out
+            return answers.pop(0) if answers else Status(frozenset(), 3000)
+
+        server.status = status  # type: ignore[method-assign,assignment]
+        for _ in range(6):
+            await engine.sync_once()
+        own = await engine.cache.cursor("messages")
+        assert [a["messages"] for a in asked] == [own, (1000, 0), (1000, 0), own, (3000, 0), own]
     finally:
         await engine.close()
 
@@ -219,21 +249,40 @@ def _last_change(db_url: str, ticket: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-async def test_a_quiet_customers_cursor_moves_past_rows_it_may_not_see(stack: StackProcess, quiet: Quiet) -> None:
-    """Before, the customer's messages cursor stayed at its own last message, and every later question scanned
-    everything written since by others through RLS."""
+def _questions(engine: SyncEngine) -> list[dict[str, list[int]]]:
+    """The cursors of every ``sync_status`` question the engine asks from now on."""
+    asked: list[dict[str, list[int]]] = []
+
+    async def note(request: httpx.Request) -> None:
+        if request.url.path == "/rest/v1/rpc/sync_status":
+            asked.append(json.loads(request.content)["cursors"])
+
+    engine.remote._http.event_hooks = {"request": [note], "response": []}  # type: ignore[attr-defined]
+    return asked
+
+
+async def test_a_quiet_customers_question_starts_past_rows_it_may_not_see(stack: StackProcess, quiet: Quiet) -> None:
+    """Before, the customer's question started at its own last message, and walked everything written since by
+    others through RLS, at every poll. The cache's cursor itself only moves with rows the customer was given."""
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         for i in range(5):
             conn.execute(
-                "insert into public.messages (ticket_id, sender_id, content, is_internal) values"
-                " (%s, (select customer_id from public.tickets where id = %s), %s, false)",
+                "insert into public.messages (ticket_id, sender_id, content) values"
+                " (%s, (select customer_id from public.tickets where id = %s), %s)",
                 (quiet.other, quiet.other, f"not yours {i}"),
             )
     others = _last_change(stack.db_url, quiet.other)
+    own = await quiet.engine.cache.cursor("messages")
+    asked = _questions(quiet.engine)
     await quiet.engine.sync_once()
-    assert await quiet.engine.cache.cursor("messages") > others
+    await quiet.engine.sync_once()
+    assert tuple(asked[0]["messages"]) == own
+    assert tuple(asked[1]["messages"]) > others  # the first answer's horizon
+    assert await quiet.engine.cache.cursor("messages") == own
     assert [m.content for m in quiet.engine.cache.thread(quiet.ticket)] == ["mine"]
-    assert quiet.engine.cache.thread(quiet.other) == []
+    quiet.engine.parts.puller.forget_horizons()  # e.g. the session reached aal2: what it may see may have grown
+    await quiet.engine.sync_once()
+    assert tuple(asked[2]["messages"]) == own
 
 
 async def test_the_cursor_never_moves_past_a_row_of_a_transaction_still_open(stack: StackProcess, quiet: Quiet) -> None:

@@ -427,21 +427,6 @@ class Cache:
         """Where the pull of ``table`` goes on (the staged messages' cursor while the initial sync stages them)."""
         return await self._store.aread(lambda c: staging.cursor(c, table) or writes.get_cursor(c, table))
 
-    async def advance_cursors(self, cursors: Mapping[str, tuple[int, int]]) -> None:
-        """Move these tables' cursors up to the given ones (never back), in one transaction: past rows this user
-        may not see (``Puller._changed``). The messages cursor stays while the initial sync's staging holds its
-        own (a move still to come sets it)."""
-
-        def write(conn: sqlite3.Connection) -> None:
-            for table, cursor in cursors.items():
-                if table == "messages" and staging.attached(conn):
-                    continue
-                if cursor > writes.get_cursor(conn, table):
-                    writes.set_cursor(conn, table, cursor)
-
-        if cursors:
-            await self._store.awrite(write)
-
     async def begin_staging(self) -> None:
         """The initial sync's messages go to the staging file until ``unstage`` (sync/cache/staging.py)."""
         self._store.grant_initial_sync_memory()  # its page caches on top of the steady budget (cache/memory.py)
