@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,7 @@ from sync.cache.db import TABLES as ORDER
 from sync.cache.db import Applied
 from sync.errors import SyncError
 from sync.models import STAFF_ROLES
-from sync.remote import BATCH_TABLES, PAGE, CountAsk, Remote
+from sync.remote import BATCH_TABLES, PAGE, CountAsk, Remote, Status
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ AHEAD_PREFETCH = 8
 # its old name until the next pull)
 AHEAD_TABLES = frozenset({"ticket_reads"})
 _NO_FUNCTION = frozenset({"PGRST202", "42883"})  # PostgREST / PostgreSQL: no such function (an older server)
+HORIZON_TTL_S = 600.0  # a question starts from the cache's cursors again at least this often (``Puller._changed``)
 _NOT_SYNCED = "22023"  # sync_changed: a table it does not know (an older server than this client)
 
 
@@ -149,6 +151,7 @@ class Puller:
         # per table, where the next question starts when it is past the cache's cursor: the last answer's horizon
         # for a table it did not name (``_changed``); this session's identity only (``forget_horizons``)
         self._asked_from: dict[str, tuple[int, int]] = {}
+        self._asked_since = 0.0  # time.monotonic() of the oldest horizon kept (HORIZON_TTL_S bounds what it hides)
         self._identity = 0  # bumped by ``forget_horizons``: an answer asked before it sets no horizon
         # the running pull's tables fetched ahead of their turn (the initial sync's move): queue and fetcher
         self._ahead: dict[str, tuple[asyncio.Queue[_Page], asyncio.Future[None]]] = {}
@@ -184,6 +187,8 @@ class Puller:
         if initial:  # its messages are staged (sync/cache/staging.py); the staged ones count as cached
             await self.cache.begin_staging()
         progress = await self._plan(staff) if initial else _Progress()
+        if not initial:  # first: a changed setting (staff_require_mfa) may show rows below the last horizons
+            await self._settings()
         tables = _tables(staff) if initial else await self._changed(_tables(staff))
         backfill: set[str] = set()
         self._ahead = {}
@@ -195,7 +200,8 @@ class Puller:
             for table, (_, fetcher) in list(self._ahead.items()):  # the pull ended before their turn
                 await self._stop(table, fetcher)
             self._ahead = {}
-        await self._settings()
+        if initial:
+            await self._settings()
         if staff and self.snapshots_due:
             await self._pull_snapshots(result)
         backfill |= await self.cache.pending_backfills()  # incl. those an earlier pull could not finish
@@ -260,12 +266,16 @@ class Puller:
         the desk's whole traffic since, at every poll. The horizon is kept in memory only and for this identity:
         a row below it that the user may see *later* without it being written again (the session reaches aal2
         in a project that requires two-step sign-in for staff, or the user's role changes) would be skipped, so
-        ``forget_horizons`` drops them when the session's level rises, and a pull that finds any profile changed
-        drops them for the next question; the cache's cursors, which the pages read, only ever move with rows
+        ``forget_horizons`` drops them when the session's level rises, when the project's settings changed
+        (``staff_require_mfa``: the settings are read before the question), when a pull finds any profile changed
+        (a role), and in any case every ``HORIZON_TTL_S``, for a change of what the user may see that nothing here
+        notices; the cache's cursors, which the pages read, only ever move with rows
         the user was given. A server without ``sync_status``, or with one older than this client's tables, or an
         answer of another shape, gets every table, as before (and is not asked again)."""
         if not self.asks_changed:
             return tables
+        if self._asked_from and time.monotonic() - self._asked_since > HORIZON_TTL_S:
+            self.forget_horizons()  # a change of what the user may see that nothing here noticed waits no longer
         cursors = {table: max(await self.cache.cursor(table), self._asked_from.get(table, (0, 0))) for table in tables}
         identity = self._identity
         try:
@@ -280,14 +290,20 @@ class Puller:
             return tables
         if "profiles" in status.changed:  # a role may have changed: what this user may see may have grown
             self.forget_horizons()
-        if self._identity != identity:  # asked as who the user was before (e.g. aal1): its horizon says nothing now
-            return [table for table in tables if table in status.changed]
-        for table in tables:
-            if table in status.changed:
-                self._asked_from.pop(table, None)  # its pages return rows: from the cache's cursor again
-            elif (status.horizon, 0) > cursors[table]:
-                self._asked_from[table] = (status.horizon, 0)
+        if self._identity == identity:  # not asked as who the user was before (e.g. aal1)
+            self._keep_horizons(status, cursors)
         return [table for table in tables if table in status.changed]
+
+    def _keep_horizons(self, status: Status, asked: dict[str, tuple[int, int]]) -> None:
+        """Where the next question for each table starts: its cursor for a table named (its pages return rows),
+        the answer's horizon for one not named."""
+        for table, cursor in asked.items():
+            if table in status.changed:
+                self._asked_from.pop(table, None)
+            elif (status.horizon, 0) > cursor:
+                if not self._asked_from:
+                    self._asked_since = time.monotonic()
+                self._asked_from[table] = (status.horizon, 0)
 
     def forget_horizons(self) -> None:
         """The next question starts at the cache's cursors again: what this user may see may have grown without
@@ -480,6 +496,7 @@ class Puller:
         of the settings re-derives what depends on them (receipts)."""
         settings = await self.remote.app_settings()
         if settings is not None and await self.cache.set_app_settings(settings):
+            self.forget_horizons()  # e.g. staff_require_mfa switched off: rows below them became visible
             self.emit(events.TicketsChanged(frozenset(await self.cache.ticket_ids())))
         await self.cache.apply_preferences(await self.remote.notification_preferences())
 

@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 
-from sync import RemoteConfig, SyncEngine, remote
+from sync import RemoteConfig, SyncEngine, pull, remote
 from sync.errors import SyncError
 from sync.remote import Status
 from tests.conftest import PASSWORD, User, create_user
@@ -101,12 +101,12 @@ async def test_a_server_without_sync_status_gets_every_table_and_is_asked_once(
         await engine.close()
 
 
-async def test_a_changed_profile_or_a_new_identity_sends_the_question_back_to_the_cache_cursors(
-    tmp_path: Path,
+async def test_a_changed_profile_setting_or_identity_sends_the_question_back_to_the_cache_cursors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A role change (a profile) or a session that reached aal2 may show rows below an earlier horizon that were
-    never written since: the questions after it start from the cache's cursors again, and an answer asked before
-    the change sets no horizon."""
+    """A role change (a profile), a changed setting (staff_require_mfa) or a session that reached aal2 may show rows
+    below an earlier horizon that were never written since: the questions after it start from the cache's cursors
+    again, an answer asked before the change sets no horizon, and no horizon is used past HORIZON_TTL_S."""
     server, agent, _ = one_ticket_desk(1)
     engine = await fake_engine(server, tmp_path)
     try:
@@ -126,6 +126,16 @@ async def test_a_changed_profile_or_a_new_identity_sends_the_question_back_to_th
             await engine.sync_once()
         own = await engine.cache.cursor("messages")
         assert [a["messages"] for a in asked] == [own, (1000, 0), (1000, 0), own, (3000, 0), own]
+        await engine.sync_once()
+        assert asked[-1]["messages"] == (3000, 0)
+        server.settings["staff_require_mfa"] = not server.settings.get("staff_require_mfa", False)
+        await engine.sync_once()  # read before the question: a setting RLS reads changed
+        assert asked[-1]["messages"] == own
+        await engine.sync_once()
+        assert asked[-1]["messages"] == (3000, 0)
+        monkeypatch.setattr(pull, "HORIZON_TTL_S", -1.0)  # a horizon older than this is not used
+        await engine.sync_once()
+        assert asked[-1]["messages"] == own
     finally:
         await engine.close()
 
