@@ -97,6 +97,14 @@ class Outbox:
         self.queue.put_nowait(None)
 
 
+_TIMES = frozenset({"exp", "iat"})  # the claims a refresh of the same session changes
+
+
+def _holder(claims: dict[str, Any]) -> dict[str, Any]:
+    """Claims without their times: equal for a token and its refresh (same user, role, session and level)."""
+    return {k: v for k, v in claims.items() if k not in _TIMES}
+
+
 @dataclass(eq=False)
 class Channel:
     outbox: Outbox
@@ -150,13 +158,19 @@ class Channel:
     def set_claims(self, claims: dict[str, Any]) -> None:
         """Re-key the channel: later RLS checks use these claims (and their role). A change whose check is under
         way when the claims change is not delivered to it (the capture compares ``keyed``): it was checked for the
-        claims before, maybe another user's (a socket signed in as someone else sends the new ``access_token``)."""
+        claims before, maybe another user's (a socket signed in as someone else sends the new ``access_token``).
+        A refreshed token of the same session (claims equal but for ``exp`` and ``iat``, sent every hour) takes
+        the place of the old one without a re-key: dropping what was checked under it lost those changes until
+        the client's next poll, which Supabase Realtime does not do."""
         claims_json = json.dumps(claims, sort_keys=True, separators=(",", ":"))
         if claims_json == self.claims_json:
             return
+        same_holder = self.claims_json != "" and _holder(claims) == _holder(self.claims)
         self.claims = claims
         self.claims_json = claims_json
         self.role = str(claims.get("role") or "anon")
+        if same_holder:
+            return  # a refreshed token of the same session (only its times changed): what was checked still holds
         _keyings[0] += 1
         self.keyed = _keyings[0]
 

@@ -97,3 +97,28 @@ def test_the_same_token_again_does_not_re_key_the_channel() -> None:
     assert channel.keyed == keyed
     channel.set_claims(dict(B))
     assert channel.keyed > keyed and channel.role == "authenticated" and channel.claims["sub"] == "user-b"
+
+
+async def test_a_refreshed_token_of_the_same_session_during_the_check_keeps_the_row() -> None:
+    """A refresh (every hour: the same claims but ``exp`` and ``iat``) arriving while a change is checked dropped
+    it until the client's next poll; Supabase Realtime delivers it. Another session or level still re-keys."""
+    hub = Hub()
+    capture = _checking(hub)
+    sent: list[str | bytes] = []
+    channel = _channel(hub, sent)
+    channel.set_claims({**A, "session_id": "s1", "aal": "aal1", "exp": 100, "iat": 50})
+    keyed = channel.keyed
+
+    async def visible(conns: Any, checks: dict[str, rls.Checks]) -> dict[str, set[int]]:
+        ((fn, batch),) = checks.items()
+        channel.set_claims({**A, "session_id": "s1", "aal": "aal1", "exp": 3700, "iat": 100})  # the refresh
+        return {fn: {rls.answer(g.g, 0) for g in batch.groups}}
+
+    capture.rls.visible = visible  # type: ignore[method-assign]
+    events = [_event("m1", [(channel, [1])])]
+    await capture._authorize(None, events)  # type: ignore[arg-type]
+    await capture._deliver(None, events)  # type: ignore[arg-type]
+    assert len(sent) == 1 and json.loads(sent[0])["payload"]["data"]["record"]["id"] == "m1"  # before: dropped
+    assert channel.keyed == keyed and channel.claims["exp"] == 3700  # later checks use the fresh token
+    channel.set_claims({**A, "session_id": "s1", "aal": "aal2", "exp": 3700, "iat": 100})
+    assert channel.keyed > keyed  # a higher level is another holder: re-keyed
