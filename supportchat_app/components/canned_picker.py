@@ -132,10 +132,11 @@ class CannedPicker(ui.dialog):
             for field in asks:
                 box = (
                     ui.input(field.name.capitalize(), value=field.default)
-                    .props(f'dense outlined data-testid="canned-field" data-field="{field.name}"')
+                    .props('dense outlined data-testid="canned-field"')
                     .mark("canned-field", f"field-{field.name}")
                     .classes("w-full")
                 )
+                box.props["data-field"] = field.name  # set, not parsed (an agent's own reply names its fields)
                 box.on("keydown.enter", self._fill)
                 self.answers[field.name] = box
             with ui.row().classes("w-full justify-end gap-2"):

@@ -49,12 +49,13 @@ class SyncStatusBar(ui.row):
         self.icon.name, self.icon.props["color"] = icon, color
         self.icon.update()
         self.label.text = text if status.state != "offline" else "Offline"
-        self.label.props(f'title="{text}"')
+        self.label.props["title"] = text  # set, not parsed: the server's words must not add props
         error = (status.last_error or "").strip().rstrip(":").strip()
         if error and status.state == "needs-sign-in":
             self.label.text += f" · {error}"
         elif error and status.state == "offline":
-            self.label.props(f'title="{text} ({error})"')
+            self.label.props["title"] = f"{text} ({error})"
+        self.label.update()
         self.pending.set_text(f"{status.pending} pending")
         self.pending.visible = bool(status.pending)
         self.failed.set_text(f"{status.failed} failed")

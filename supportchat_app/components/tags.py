@@ -37,9 +37,10 @@ def tag_chip(tag: Tag, *, dense: bool = True) -> ui.label:
         ui.label(tag.name)
         .classes("sc-tag rounded-full px-2 whitespace-nowrap " + ("text-[11px]" if dense else "text-xs py-[1px]"))
         .style(f"background:{tag.color};color:{text_color(tag.color)}")
-        .props(f'data-testid="tag" data-tag="{tag.name}"')
+        .props('data-testid="tag"')
         .mark("tag", f"tag-{tag.name}")
     )
+    chip.props["data-tag"] = tag.name  # set, not parsed: a quote in a name must not add props (JS expressions)
     if tag.local_state == "failed":
         chip.tooltip(f"Not saved: {tag.error}").classes("opacity-50 line-through")
     return chip
