@@ -688,3 +688,141 @@ def test_storage_queries_carry_the_callers_role_timeout(
         assert elapsed < 7.5, elapsed  # the anon role's 3 s, not the authenticator's 8 s
     finally:
         db.execute(f"drop policy {policy} on storage.objects")
+
+
+# content types ----------------------------------------------------------------------------------------
+
+SMUGGLED = "image/png; a=,text/html"  # passed an image/* allowlist on its part before `;`; a browser may see HTML
+
+
+def _refused_type(r: httpx.Response, *, http_status: int = 400) -> None:
+    assert r.status_code == http_status, r.text
+    body = r.json()
+    assert (body["statusCode"], body["code"], body["error"]) == ("415", "InvalidMimeType", "invalid_mime_type")
+
+
+@pytest.fixture
+def images(as_: StorageFactory) -> Iterator[str]:
+    """A fresh bucket allowing images only, like `avatars`."""
+    name = f"img-{uuid.uuid4().hex[:8]}"
+    as_("service").storage.create_bucket(name, options={"allowed_mime_types": ["image/*"]})
+    yield name
+    as_("service").storage.empty_bucket(name)
+    as_("service").storage.delete_bucket(name)
+
+
+def test_a_smuggled_content_type_is_refused_on_every_upload_path(
+    stack: StackProcess, as_: StorageFactory, images: str, bucket: str
+) -> None:
+    api = f"{stack.api_url}/storage/v1"
+    png = b"\x89PNG...."
+    raw = {**headers(stack), "content-type": SMUGGLED}
+    _refused_type(httpx.post(f"{api}/object/{images}/raw.png", content=png, headers=raw))
+    _refused_type(httpx.put(f"{api}/object/{images}/raw.png", content=png, headers=raw))
+    form = httpx.post(
+        f"{api}/object/{images}/form.png", files={"file": ("a.png", png, SMUGGLED)}, headers=headers(stack)
+    )
+    _refused_type(form)
+    b = as_("service").storage.from_(images)
+    token = b.create_signed_upload_url("signed.png")["token"]
+    signed = httpx.put(
+        f"{api}/object/upload/sign/{images}/signed.png",
+        params={"token": token},
+        content=png,
+        headers={"content-type": SMUGGLED},
+    )
+    _refused_type(signed)
+    tus = httpx.post(
+        f"{api}/upload/resumable",
+        headers={
+            **headers(stack),
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(len(png)),
+            "Upload-Metadata": _tus_meta(bucketName=images, objectName="tus.png", contentType=SMUGGLED),
+        },
+    )
+    _refused_type(tus, http_status=415)  # TUS answers with the real status
+    assert b.list() == []
+    # malformed is malformed without an allowlist too: commas, other parameters, an empty type
+    for bad in (SMUGGLED, "text/plain; charset=utf-8; x=y", "text/html,text/plain", "image/", "a b/c"):
+        r = httpx.post(f"{api}/object/{bucket}/x.bin", content=b"x", headers={**headers(stack), "content-type": bad})
+        _refused_type(r)
+    assert as_("service").storage.from_(bucket).list() == []
+
+
+def test_an_allowed_upload_is_stored_normalized_and_served_with_nosniff(
+    stack: StackProcess, as_: StorageFactory, images: str
+) -> None:
+    s = as_("service").storage
+    s.update_bucket(images, {"public": True, "allowed_mime_types": ["image/*"]})
+    b = s.from_(images)
+    r = httpx.post(
+        f"{stack.api_url}/storage/v1/object/{images}/ok.png",
+        content=b"\x89PNG....",
+        headers={**headers(stack), "content-type": "Image/PNG"},
+    )
+    assert r.status_code == 200, r.text
+    assert b.info("ok.png")["content_type"] == "image/png"
+    b.upload("form.png", b"\x89PNG....", {"content-type": "image/png"})
+    for url in (
+        f"{stack.api_url}/storage/v1/object/{images}/ok.png",
+        b.get_public_url("ok.png"),
+        b.create_signed_url("form.png", 60)["signedURL"],
+    ):
+        got = httpx.get(url, headers=headers(stack))
+        assert got.status_code == 200 and got.content == b"\x89PNG...."
+        assert got.headers["content-type"] == "image/png"
+        assert got.headers["x-content-type-options"] == "nosniff"
+        assert "content-security-policy" not in got.headers
+
+
+def test_documents_a_browser_would_run_are_not_served_as_such(
+    stack: StackProcess, as_: StorageFactory, bucket: str
+) -> None:
+    s = as_("service").storage
+    s.update_bucket(bucket, {"public": True})
+    b = s.from_(bucket)
+    page = b"<html><script>alert(document.domain)</script></html>"
+    b.upload("page.html", page, {"content-type": "text/html"})
+    b.upload(
+        "logo.svg",
+        b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+        {"content-type": "image/svg+xml"},
+    )
+    for name, served in (("page.html", "text/plain"), ("logo.svg", "image/svg+xml")):
+        for url in (
+            f"{stack.api_url}/storage/v1/object/{bucket}/{name}",
+            b.get_public_url(name),
+            b.create_signed_url(name, 60)["signedURL"],
+        ):
+            got = httpx.get(url, headers=headers(stack))
+            assert got.status_code == 200
+            # HTML as text, as Supabase Storage serves it; anything that could run is sandboxed
+            assert got.headers["content-type"].split(";")[0] == served
+            assert got.headers["x-content-type-options"] == "nosniff"
+            assert "sandbox" in got.headers["content-security-policy"]
+    assert b.download("page.html") == page  # the bytes are unchanged
+
+
+def test_a_stored_type_that_does_not_parse_is_neither_served_nor_copied(
+    stack: StackProcess, as_: StorageFactory, db: psycopg.Connection, bucket: str, images: str
+) -> None:
+    """A row written before types were checked (or by SQL) keeps its raw type: it is served as bytes
+    and cannot be copied into a bucket with an allowlist."""
+    b = as_("service").storage.from_(bucket)
+    b.upload("old.png", b"\x89PNG....", {"content-type": "image/png"})
+    db.execute(
+        "update storage.objects set metadata = jsonb_set(metadata, '{mimetype}', to_jsonb(%s::text))"
+        " where bucket_id = %s and name = 'old.png'",
+        (SMUGGLED, bucket),
+    )
+    got = httpx.get(f"{stack.api_url}/storage/v1/object/{bucket}/old.png", headers=headers(stack))
+    assert got.headers["content-type"] == "application/octet-stream"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    copy = httpx.post(
+        f"{stack.api_url}/storage/v1/object/copy",
+        json={"bucketId": bucket, "sourceKey": "old.png", "destinationBucket": images, "destinationKey": "old.png"},
+        headers=headers(stack),
+    )
+    _refused_type(copy)
+    assert as_("service").storage.from_(images).list() == []

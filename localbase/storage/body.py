@@ -71,8 +71,11 @@ async def drain(request: Request) -> None:
         return
 
 
-async def receive(request: Request, writer: BlobWriter, check_mime: Callable[[str], None]) -> Received:
-    """Stream the upload into `writer`; errors are StorageErrors and leave no file behind."""
+async def receive(request: Request, writer: BlobWriter, check_mime: Callable[[str], str]) -> Received:
+    """Stream the upload into `writer`; errors are StorageErrors and leave no file behind.
+
+    `check_mime` gets the upload's Content-Type before any byte is accepted and returns the type to
+    store (normalized) or raises."""
     try:
         media, _ = parse_options_header(request.headers.get("content-type"))
         if media == b"multipart/form-data":
@@ -93,9 +96,8 @@ async def receive(request: Request, writer: BlobWriter, check_mime: Callable[[st
         raise
 
 
-async def _raw(request: Request, writer: BlobWriter, check_mime: Callable[[str], None]) -> Received:
-    mimetype = request.headers.get("content-type") or DEFAULT_MIME
-    check_mime(mimetype)
+async def _raw(request: Request, writer: BlobWriter, check_mime: Callable[[str], str]) -> Received:
+    mimetype = check_mime(request.headers.get("content-type") or DEFAULT_MIME)
     length = request.headers.get("content-length")
     if length and length.isdigit() and writer.limit is not None and int(length) > writer.limit:
         raise TooLarge
@@ -115,7 +117,7 @@ class _Part:
     text: bytearray = field(default_factory=bytearray)
 
 
-async def _multipart(request: Request, writer: BlobWriter, check_mime: Callable[[str], None]) -> Received:
+async def _multipart(request: Request, writer: BlobWriter, check_mime: Callable[[str], str]) -> Received:
     _, params = parse_options_header(request.headers.get("content-type"))
     boundary = params.get(b"boundary")
     if not boundary:
@@ -172,8 +174,7 @@ async def _multipart(request: Request, writer: BlobWriter, check_mime: Callable[
                 part.is_file = not file_seen and (b"filename" in disposition or part.name in ("", "file"))
                 if part.is_file:
                     file_seen = True
-                    mimetype = part.headers.get("content-type") or DEFAULT_MIME
-                    check_mime(mimetype)
+                    mimetype = check_mime(part.headers.get("content-type") or DEFAULT_MIME)
             elif kind == "data":
                 if part.is_file:
                     await writer.write(value)

@@ -102,6 +102,11 @@ def invalid_mime_type(mime: str) -> StorageError:
     return StorageError(415, "InvalidMimeType", f"mime type {mime} is not supported", error="invalid_mime_type")
 
 
+def invalid_content_type() -> StorageError:
+    """Supabase Storage's answer to a Content-Type it cannot parse (Fastify's invalid media type)."""
+    return StorageError(415, "InvalidMimeType", "Invalid Content-Type header", error="invalid_mime_type")
+
+
 def from_pg(exc: psycopg.Error) -> StorageError:
     """Supabase Storage's `DBError.fromDBError` mapping of the SQLSTATEs that matter here."""
     sqlstate = exc.sqlstate or ""

@@ -9,6 +9,7 @@ file; an upsert removes the replaced file after its commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from localbase.context import StackContext
-from localbase.storage import body, errors, session, store
+from localbase.storage import body, errors, mime, session, store
 from localbase.storage.blobs import Stored
 from localbase.storage.buckets import json_body
 from localbase.storage.service import StorageService, service_of
@@ -34,12 +35,16 @@ async def bucket_or_404(ctx: StackContext, bucket_id: str) -> Bucket:
     return bucket
 
 
-def mime_checker(bucket: Bucket) -> Any:
-    def check(mimetype: str) -> None:
-        if not bucket.allows(mimetype):
-            raise errors.invalid_mime_type(mimetype.split(";", 1)[0].strip())
+def check_type(bucket: Bucket, content_type: str) -> str:
+    """The upload's type as stored (`mime.normalize`), if the bucket allows it; else Storage's 415."""
+    mimetype = mime.normalize(content_type)
+    if not bucket.allows(mimetype):
+        raise errors.invalid_mime_type(mime.base_of(mimetype))
+    return mimetype
 
-    return check
+
+def mime_checker(bucket: Bucket) -> Callable[[str], str]:
+    return lambda content_type: check_type(bucket, content_type)
 
 
 async def can_upload(ctx: StackContext, caller: Caller, bucket_id: str, name: str, upsert: bool) -> None:
@@ -143,14 +148,19 @@ def serve(service: StorageService, request: Request, row: dict[str, Any]) -> Res
     path = service.blobs.path(row["version"])
     if not path.exists():
         raise errors.no_such_key()
-    headers = {"cache-control": str(meta.get("cacheControl") or "no-cache"), "etag": str(meta.get("eTag") or "")}
+    media_type, safety = mime.served(str(meta.get("mimetype") or mime.OCTET_STREAM))
+    headers = {
+        "cache-control": str(meta.get("cacheControl") or "no-cache"),
+        "etag": str(meta.get("eTag") or ""),
+        **safety,
+    }
     download = request.query_params.get("download")
     filename: str | None = None
     if download is not None:
         filename = download or str(row["name"]).rsplit("/", 1)[-1]
     return BlobResponse(
         path,
-        media_type=str(meta.get("mimetype") or "application/octet-stream"),
+        media_type=media_type,
         headers=headers,
         filename=filename,
         content_disposition_type="attachment",
@@ -307,8 +317,9 @@ async def copy(request: Request) -> Response:
         raise errors.no_such_key()
     dest_bucket = await bucket_or_404(ctx, dest_bucket_id)
     meta = origin.get("metadata") or {}
-    if not dest_bucket.allows(str(meta.get("mimetype") or "")):
-        raise errors.invalid_mime_type(str(meta.get("mimetype")))
+    mimetype = str(meta.get("mimetype") or mime.OCTET_STREAM)
+    if not dest_bucket.allows(mimetype):  # a stored type that does not parse strictly is refused too
+        raise errors.invalid_mime_type(mimetype)
     if int(meta.get("size") or 0) > service.limit_for(dest_bucket):
         raise errors.entity_too_large()
     version = await service.blobs.link_copy(origin["version"])

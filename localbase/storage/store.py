@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from localbase.storage import errors
+from localbase.storage import errors, mime
 
 VALID_KEY = re.compile(r"^[A-Za-z0-9_/!.*'() &$=@;:+,?-]+$")
 VALID_BUCKET = re.compile(r"^[A-Za-z0-9_!.*'() &$=@;:+,?-]+$")
@@ -60,9 +60,14 @@ class Bucket:
     allowed_mime_types: list[str] | None
 
     def allows(self, mimetype: str) -> bool:
+        """Whether `mimetype` (an upload's normalized type, or a stored one) may be in this bucket; a
+        type that does not parse strictly (`mime.parse`) never may, allowlist or not."""
+        parsed = mime.parse(mimetype)
+        if parsed is None:
+            return False
         if not self.allowed_mime_types:
             return True
-        base = mimetype.split(";", 1)[0].strip().lower()
+        base = mime.base_of(parsed)
         kind = base.split("/", 1)[0]
         for entry in self.allowed_mime_types:
             allowed = entry.strip().lower()

@@ -32,7 +32,7 @@ from starlette.responses import Response
 
 from localbase.storage import body, errors, session, store
 from localbase.storage.blobs import Stored, md5_of_file
-from localbase.storage.objects import bucket_or_404, can_upload, write_row
+from localbase.storage.objects import bucket_or_404, can_upload, check_type, write_row
 from localbase.storage.service import StorageService, service_of
 from localbase.storage.session import Caller
 
@@ -140,8 +140,7 @@ async def create(request: Request) -> Response:
         bucket = await bucket_or_404(ctx, bucket_id)
         if length > service.limit_for(bucket):
             raise errors.entity_too_large()
-        if not bucket.allows(content_type):
-            raise errors.invalid_mime_type(content_type.split(";", 1)[0])
+        content_type = check_type(bucket, content_type)
         user_metadata = body.parse_metadata(meta.get("metadata"), base64_encoded=False)
         await can_upload(ctx, caller, bucket_id, name, upsert)
     except errors.StorageError as exc:
