@@ -13,7 +13,7 @@ from typing import Any
 
 from nicegui import app, ui
 
-from supportchat_app import backend, blobs, config, foreground, launch, pagehide, speedups, theme
+from supportchat_app import backend, blobs, config, foreground, launch, pagehide, pictures, speedups, theme
 from supportchat_app.components import inbox_shell
 from supportchat_app.pages import boot, canned, desk_settings, invite, macros, profile, settings, signin, workspace
 
@@ -53,6 +53,7 @@ def build() -> backend.Backend:
     inbox_shell.create()
     pagehide.install()
     blobs.create()
+    pictures.create()
     app.on_page_exception(boot.error_page)
     app.on_startup(current.boot)
     app.on_startup(speedups.freeze_heap)

@@ -3,16 +3,17 @@
 writes their folder, readers as the profiles policies allow).
 
 - ``checked`` reads a picture the user chose and refuses what the bucket would refuse (size, type) with a
-  sentence, before anything is sent. The type comes from the file's first bytes, not its name: the four
-  allowed formats have fixed signatures, so this is a few comparisons, not a reason for an imaging library.
+  sentence, before anything is sent. The type comes from the file's first bytes, not its name (sync/images.py).
 - ``object_key`` names the object after its content (``<user id>/avatar-<sha256 prefix>.<ext>``): a new
   picture gets a new name, so every device notices the change by the name alone and never shows a stale
   copy; uploading the same picture twice is harmless (upsert of the same bytes).
 - ``AvatarFiles`` keeps downloaded pictures beside the cache file (``<cache>.avatars/<user id>/<file>``),
   so avatars show offline; ``refresh`` downloads what the cached profiles name and is missing, and drops
-  pictures no profile names any more. Setting a picture is online-only (``SyncEngine.avatars.set``,
-  sync/avatar_store.py): it is rare, nothing else waits on it, and a picture that silently waited in an
-  outbox would look set to the user but not to anyone else.
+  pictures no profile names any more. A download that is not a PNG, JPEG, GIF or WebP by its bytes is deleted
+  and not fetched again by this process (anyone can upload any bytes under an image type and name): the user
+  shows initials, and the app never holds a page where a picture should be. Setting a picture is online-only
+  (``SyncEngine.avatars.set``, sync/avatar_store.py): it is rare, nothing else waits on it, and a picture that
+  silently waited in an outbox would look set to the user but not to anyone else.
 """
 
 from __future__ import annotations
@@ -28,19 +29,16 @@ from pathlib import Path
 from typing import Final
 
 from sync.errors import SyncError
+from sync.images import sniff, sniff_file
 from sync.remote import Remote
 
 log = logging.getLogger(__name__)
 
 BUCKET: Final = "avatars"
 MAX_BYTES: Final = 1024 * 1024
-_SIGNATURES: Final = (
-    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-    (b"GIF87a", "image/gif", "gif"),
-    (b"GIF89a", "image/gif", "gif"),
-)
-_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+# only a name with a picture's extension: the app serves the file by its content (supportchat_app/pictures.py),
+# but nothing else that may take the type from the name should ever see an .html or .svg
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,194}\.(?:png|jpe?g|gif|webp)$", re.IGNORECASE)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -49,16 +47,6 @@ class Picture:
     data: bytes
     mime: str
     ext: str
-
-
-def sniff(data: bytes) -> tuple[str, str] | None:
-    """(mime, extension) of a PNG, JPEG, GIF or WebP by its signature, else None."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp", "webp"
-    for magic, mime, ext in _SIGNATURES:
-        if data.startswith(magic):
-            return mime, ext
-    return None
 
 
 def checked(path: Path) -> Picture:
@@ -103,6 +91,7 @@ class AvatarFiles:
         self.root = root
         # a refresh reads the profiles and drops unnamed files: it must not interleave with setting a picture
         self.lock = asyncio.Lock()
+        self.refused: set[str] = set()  # keys whose download was not a picture: not fetched again
 
     def path(self, user_id: str, avatar_url: str | None) -> Path | None:
         """The local copy of a user's current picture, if this device has it."""
@@ -144,13 +133,18 @@ class AvatarFiles:
                     wanted[user_id] = key
             for user_id, key in wanted.items():
                 local = self.root / key
-                if local.is_file():
+                if local.is_file() or key in self.refused:
                     continue
                 local.parent.mkdir(parents=True, exist_ok=True)
                 try:
                     await remote.download_file(BUCKET, key, local)
                 except SyncError as exc:
                     log.info("avatar of %s not downloaded: %s", user_id, exc)
+                    continue
+                if await asyncio.to_thread(sniff_file, local) is None:
+                    log.warning("avatar of %s is not a PNG, JPEG, GIF or WebP image: dropped", user_id)
+                    local.unlink(missing_ok=True)
+                    self.refused.add(key)
                     continue
                 arrived.add(user_id)
             gone = await asyncio.to_thread(self._drop_unnamed, wanted)

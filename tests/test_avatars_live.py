@@ -153,3 +153,35 @@ async def test_replacing_a_picture_deletes_the_old_object_and_nobody_deletes_ano
     await owner.avatars.set(None)
     assert owner.cache.avatar_url(owner_user.id) is None
     assert objects(stack, owner_user) == set(), "removing the picture removes its object"
+
+
+async def test_an_avatar_that_is_a_page_never_reaches_the_agents_device(
+    stack: StackProcess, engines: EngineFactory, tmp_path: Path, client_of: dict[str, Client]
+) -> None:
+    attacker = create_user(stack.db_url, "customer", "Page avatar customer")
+    agent_user = create_user(stack.db_url, "agent", "Page avatar agent")
+    seed_ticket(stack.db_url, attacker, agent_user, "Page avatars")
+    agent = await engines.open(agent_user)
+    await agent.sync_once()
+
+    bucket = client_of[attacker.id].storage.from_("avatars")
+
+    async def name_on_profile(file: str, data: bytes) -> None:
+        """What the customer can do with their own token: store bytes under a picture's name and type, and
+        name them on their profile; then the agent's device syncs."""
+        bucket.upload(f"{attacker.id}/{file}", data, {"content-type": "image/png"})
+        client_of[attacker.id].table("profiles").update({"avatar_url": f"avatars/{attacker.id}/{file}"}).eq(
+            "id", attacker.id
+        ).execute()
+        await agent.sync_once()
+        await agent.avatars.refresh()
+
+    await name_on_profile("x.png", b"<!doctype html><script>fetch('/').then(r => r.text())</script>")
+    assert agent.cache.avatar_url(attacker.id) == f"avatars/{attacker.id}/x.png", "the profile did arrive"
+    assert agent.avatars.file(attacker.id) is None, "initials, not the page"
+    assert not (agent.avatars.files.root / attacker.id / "x.png").exists()
+
+    # a real picture afterwards arrives as usual
+    data = picture(tmp_path, "real.png")[1]
+    await name_on_profile("real.png", data)
+    assert (f := agent.avatars.file(attacker.id)) is not None and f.read_bytes() == data

@@ -66,6 +66,10 @@ def test_the_key_is_named_after_the_content() -> None:
         f"attachments/{ME}/a.png",
         "https://tracker.example/pixel.png",
         f"avatars/{ME}/a/b.png",
+        f"avatars/{ME}/x.html",
+        f"avatars/{ME}/x.svg",
+        f"avatars/{ME}/x.png.html",
+        f"avatars/{ME}/avatar",
     ],
 )
 def test_only_a_picture_in_the_users_own_folder_is_ever_fetched(url: str | None) -> None:
@@ -87,3 +91,29 @@ async def test_refresh_keeps_only_named_pictures(tmp_path: Path) -> None:
     assert arrived == {ME, other}, "the new picture arrived, the unnamed one went"
     assert not kept.exists() and files.path(ME, f"avatars/{ME}/avatar-new.png") is not None
     assert not (tmp_path / other).exists(), "a picture no visible profile names any more is dropped"
+
+
+def test_a_picture_name_has_a_picture_extension() -> None:
+    for name in ("a.png", "a.jpg", "a.JPEG", "a.gif", "a.webp"):
+        assert key_of(ME, f"avatars/{ME}/{name}") == f"{ME}/{name}"
+
+
+async def test_a_download_that_is_not_a_picture_is_dropped_and_not_fetched_again(tmp_path: Path) -> None:
+    files = AvatarFiles(tmp_path)
+    liar, honest = str(uuid.uuid4()), str(uuid.uuid4())
+    fetched: list[str] = []
+
+    class Remote:
+        async def download_file(self, bucket: str, key: str, dest: Path) -> int:
+            fetched.append(key)
+            data = b"<!doctype html><script>fetch('/')</script>" if key.startswith(liar) else PNG
+            dest.write_bytes(data)
+            return len(data)
+
+    urls = {liar: f"avatars/{liar}/x.png", honest: f"avatars/{honest}/avatar-1.png"}
+    arrived = await files.refresh(lambda: urls, Remote())  # type: ignore[arg-type]
+    assert arrived == {honest}, "only the real picture arrived"
+    assert files.path(liar, urls[liar]) is None and not (tmp_path / liar / "x.png").exists(), "the page was dropped"
+    assert files.path(honest, urls[honest]) is not None and (tmp_path / honest / "avatar-1.png").read_bytes() == PNG
+    await files.refresh(lambda: urls, Remote())  # type: ignore[arg-type]
+    assert fetched == [f"{liar}/x.png", f"{honest}/avatar-1.png"], "a refused key is not downloaded again"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from nicegui import ui
 
 from supportchat_app import fmt
+from supportchat_app.pictures import picture_url
 
 if TYPE_CHECKING:  # sync loads with the first workspace, not at start
     from supportchat_app.backend import Workspace
@@ -33,8 +34,8 @@ class Avatar(ui.avatar):
         self.clear()
         with self:
             if image is not None:
-                # the local file is served by NiceGUI under a route of its own, behind the launch guard
-                ui.image(image).classes("w-full h-full rounded-full").props(
+                # served by the app's picture route, by its bytes (supportchat_app/pictures.py)
+                ui.image(picture_url(image)).classes("w-full h-full rounded-full").props(
                     'fit=cover no-spinner no-transition data-testid="avatar-image"'
                 ).mark("avatar-image")
             else:

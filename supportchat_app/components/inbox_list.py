@@ -16,18 +16,18 @@ coming back are ``open`` (a click, Enter or Space on a row), ``check`` (its bulk
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nicegui import app, ui
+from nicegui import ui
 
 from supportchat_app import fmt
 from supportchat_app.business_time import Calendar
 from supportchat_app.components import sla_badge
 from supportchat_app.components.tags import text_color
+from supportchat_app.pictures import picture_url
 from sync.models import Ticket
 from sync.workspace_rows import Tag, TicketSla
 
@@ -71,21 +71,6 @@ CSS = """
                   opacity: 0.6; font-size: 14px; }
 .sc-inbox-more { height: 1px; flex: none; }
 """
-
-_picture_urls: dict[Path, str] = {}
-
-
-def picture_url(path: Path | None) -> str:
-    """A URL for a locally cached picture, served by NiceGUI (behind the launch guard) on a route of our own, so
-    no ``ui.image`` elsewhere takes it down when it goes."""
-    if path is None:
-        return ""
-    url = _picture_urls.get(path)
-    if url is None and path.is_file():
-        digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]  # the path's, not guessable from outside
-        url = app.add_static_file(local_file=path, url_path=f"/_sc/picture/{digest}/{path.name}")
-        _picture_urls[path] = url
-    return url or ""
 
 
 def _avatar(name: str | None, key: str | None, picture: Path | None) -> dict[str, str]:
