@@ -68,8 +68,7 @@ RLS_WORKERS = 3  # backends that run RLS checks, in parallel for large batches, 
 # A check costs PostgreSQL one statement per identity group whatever the number of changes it asks about (~80-100 us of
 # CPU per identity, ~10 us per further change, measured 2026-11-30): after a check of at least GATHER_GROUPS groups the
 # next one waits as long as this one took (at most MAX_GATHER s), so the checker is busy at most half the time and
-# what commits meanwhile is asked in the same statements. Fewer groups (one subscriber) never wait, nor does a capture
-# that is behind (changes decoded during the check: the next batch is gathered already).
+# what commits meanwhile is asked in the same statements. Fewer groups (one subscriber) never wait.
 GATHER_GROUPS = 25
 MAX_GATHER = 0.025
 MAX_PENDING = 20_000  # decoded events waiting for their RLS check; beyond this the slot keeps them instead
@@ -234,23 +233,17 @@ class Capture:
             self._pending_ready.clear()
             rest = rest_until - loop.time()
             if rest > 0:
-                await self._gather(rest)
+                await asyncio.sleep(rest)  # what commits meanwhile joins this batch, checked by the same statements
             batch, self._pending = self._pending, []
             if batch:
                 started = loop.time()
                 groups = await self._authorize(conn, batch)
                 done = loop.time()
-                # a capture that is behind (changes decoded during this check) gathers anyway: no wait then
-                resting = groups >= GATHER_GROUPS and not self._pending
-                rest_until = done + min(done - started, MAX_GATHER) if resting else 0.0
+                rest_until = done + min(done - started, MAX_GATHER) if groups >= GATHER_GROUPS else 0.0
                 if hops.enabled():
                     for event in batch:
                         hops.mark("rls_checked", str(event.record.get("id")))
                 await self._deliver(conn, batch)
-
-    async def _gather(self, seconds: float) -> None:
-        """Wait before the next check: what commits meanwhile joins its batch, asked by the same statements."""
-        await asyncio.sleep(seconds)
 
     def _raise_if_checker_failed(self) -> None:
         if self._checker is not None and self._checker.done():
