@@ -65,12 +65,6 @@ log = logging.getLogger(__name__)
 WAIT_AT_MOST = 1.0  # seconds without data before the loop looks around (keepalives, feedback)
 MAX_CHANGES_PER_POLL = 5000  # pgoutput messages decoded per batch
 RLS_WORKERS = 3  # backends that run RLS checks, in parallel for large batches, while the slot is polled again
-# A check costs PostgreSQL one statement per identity group whatever the number of changes it asks about (~80-100 us of
-# CPU per identity, ~10 us per further change, measured 2026-11-30): after a check of at least GATHER_GROUPS groups the
-# next one waits as long as this one took (at most MAX_GATHER s), so the checker is busy at most half the time and
-# what commits meanwhile is asked in the same statements. Fewer groups (one subscriber) never wait.
-GATHER_GROUPS = 25
-MAX_GATHER = 0.025
 MAX_PENDING = 20_000  # decoded events waiting for their RLS check; beyond this the slot keeps them instead
 UNAUTHORIZED = "Error 401: Unauthorized"  # walrus (realtime.apply_rls): the role may not SELECT the primary key
 NO_PRIMARY_KEY = "Error 400: Bad Request, no primary key"
@@ -223,23 +217,14 @@ class Capture:
         """Check and deliver everything decoded so far, batch after batch, in commit order.
 
         Runs beside the polling loop: while one batch's RLS checks run on the worker backends the slot is
-        polled again, and the longer checks take, the bigger (and cheaper per change) the next batch is. After a
-        check of many identities the next one also waits as long as it took (GATHER_GROUPS), to gather more.
+        polled again, and the longer checks take, the bigger (and cheaper per change) the next batch is.
         """
-        loop = asyncio.get_running_loop()
-        rest_until = 0.0  # no check starts before this: see GATHER_GROUPS
         while True:
             await self._pending_ready.wait()
             self._pending_ready.clear()
-            rest = rest_until - loop.time()
-            if rest > 0:
-                await asyncio.sleep(rest)  # what commits meanwhile joins this batch, checked by the same statements
             batch, self._pending = self._pending, []
             if batch:
-                started = loop.time()
-                groups = await self._authorize(conn, batch)
-                done = loop.time()
-                rest_until = done + min(done - started, MAX_GATHER) if groups >= GATHER_GROUPS else 0.0
+                await self._authorize(conn, batch)
                 if hops.enabled():
                     for event in batch:
                         hops.mark("rls_checked", str(event.record.get("id")))
@@ -381,9 +366,8 @@ class Capture:
 
     # RLS ------------------------------------------------------------------------------------------
 
-    async def _authorize(self, conn: AsyncConnection[Any], events: list[Event]) -> int:
-        """Keep, per event, only the channels whose subscriber may read the row (fails closed); returns the number of
-        identity groups asked.
+    async def _authorize(self, conn: AsyncConnection[Any], events: list[Event]) -> None:
+        """Keep, per event, only the channels whose subscriber may read the row (fails closed).
 
         The questions go to `rls.visible` per table: the batch's changed keys once, and per distinct identity (role
         + claims) the keys it needs answered, so the arguments grow with identities + rows, not their product.
@@ -474,7 +458,6 @@ class Capture:
         for event, (fn, per_event) in zip(events, wanted, strict=True):
             seen = visible.get(fn, nothing)
             event.targets = [(ch, ids) for ch, ids, needs in per_event if needs < 0 or needs in seen]
-        return sum(len(batch.groups) for batch in checks.values())
 
     @staticmethod
     def _unchecked(
