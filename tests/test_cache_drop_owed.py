@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,21 +14,12 @@ import pytest
 from sync.cache import history
 from sync.cache.db import Cache
 from sync.cache.writes import now_ts
-from tests.fakes import FakeRemote
+from tests.test_sync_history import world_fixture  # noqa: F401  (the fixture, shared)
 from tests.test_sync_loop import World
 
 pytestmark = pytest.mark.timeout(30)
 
 SECRET = "passportnumberzq81x"  # one word, in the message and the file: found anywhere only through them
-
-
-@pytest.fixture(name="world")
-async def world_fixture(tmp_path: Path) -> AsyncIterator[World]:
-    server = FakeRemote()
-    w = World(server, server.add_user("agent", "Ann Agent"), server.add_user("customer", "Carl Customer"), tmp_path, [])
-    yield w
-    for engine in w.opened:
-        await engine.close()
 
 
 def _local_files(cache: Path, message_id: str) -> list[Path]:
