@@ -103,9 +103,10 @@ async def test_a_new_message_keeps_the_agents_header_and_a_priority_change_redra
             if i == 0:
                 [subject], [priority] = _marked(user, "ticket-subject"), _marked(user, "ticket-priority")
                 drawn = panes[-1]._header_key
-        # what moved in the header as drawn by the second message: only its SLA, or the desk's agents, may move (the shared stack's desk may
-        # have targets and business hours from other tests, so an agent's reply can move the SLA row); the rest of
-        # the header stays, and with nothing moved it is the very same elements
+        # what the second message moved in the header as drawn: only its SLA or the desk's agents may move (the
+        # shared stack's desk may have targets and business hours from other tests, so an agent's reply can move
+        # the SLA row, and another test may add an agent); the rest stays, and with nothing moved it is the very
+        # same elements
         moved = {k for k, (a, b) in enumerate(zip(drawn, panes[-1]._header_key, strict=True)) if a != b}
         assert moved <= {AGENTS, SLA_BADGE, SLA_ROW}, moved
         if not moved:
