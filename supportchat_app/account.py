@@ -1,8 +1,8 @@
 """Account actions beside the sync engine's data path: a password reset by emailed code, accepting an
-invitation, and an admin inviting a teammate.
+invitation, and an admin inviting a teammate or changing one's role.
 
 The sync engine owns the signed-in session and everything that syncs; these actions are one-off calls
-to Supabase Auth (GoTrue) and two PostgREST calls, so they live in this small adapter instead of
+to Supabase Auth (GoTrue) and a few PostgREST calls, so they live in this small adapter instead of
 growing the engine. Each uses its own short-lived `supabase_auth` client with no stored session
 (implicit flow: the emailed code is typed, not a link followed), and nothing here ever holds a
 service key: the invitee's role comes from `public.invitations`, which only admins may write, via
@@ -109,3 +109,12 @@ class Account:
             await rest.from_("invitations").insert(row, returning=ReturnMethod.minimal).execute()
         async with self._auth() as auth:
             await auth.sign_in_with_otp({"email": address, "options": {"should_create_user": True}})
+
+    async def set_role(self, admin_token: str, user_id: str, role: Role) -> None:
+        """As an admin: give a teammate another role (``customer`` takes them off the team). The server decides
+        (RLS and the profiles guard: only admins change roles); a row it did not change is refused here. The
+        teammate's app follows at once (realtime) and rebuilds its cache for the new role."""
+        async with self._rest(admin_token) as rest:
+            changed = await rest.from_("profiles").update({"role": role}).eq("id", user_id).execute()
+        if not changed.data:
+            raise AccountError("The server did not change that role: only admins change roles.")

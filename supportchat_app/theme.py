@@ -136,7 +136,7 @@ def frame(
                             "menu-desk-settings"
                         )
                     if role == "admin":
-                        ui.menu_item("Invite a teammate", on_click=lambda: ui.navigate.to("/invite")).props(
+                        ui.menu_item("Team and invitations", on_click=lambda: ui.navigate.to("/invite")).props(
                             'data-testid="invite"'
                         ).mark("invite")
                     if on_sign_out is not None:

@@ -12,6 +12,7 @@ A refused refresh raises AuthError(refused): the engine shows ``needs-sign-in``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -101,6 +102,12 @@ class Account:
     async def save(self, tokens: Tokens, user: LocalUser) -> None:
         self.session = StoredSession(tokens.access_token, tokens.refresh_token, tokens.expires_at, user)
         await asyncio.to_thread(self.sessions.save, self.session)
+
+    async def save_user(self, user: LocalUser) -> None:
+        """The saved session's user changed (a new role), its tokens kept."""
+        if self.session is not None:
+            self.session = dataclasses.replace(self.session, user=user)
+            await asyncio.to_thread(self.sessions.save, self.session)
 
     async def access_token(self) -> str:
         """A current access token, for account actions outside the data path."""

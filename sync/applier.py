@@ -128,6 +128,8 @@ class LiveApplier:
             self.emit(event)
         if profiles:
             self._profiles_changed()
+            if self.cache.own_role() not in (None, self.cache.role):  # an admin changed this user's role
+                self.want_pull()  # the round after it rebuilds the cache for the new role (engine._follow_role)
         for ticket_id in applied.backfill:
             try:
                 await self.puller.backfill(ticket_id, self.emit)

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import mimetypes
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -145,6 +146,18 @@ class AttachmentFiles:
         return sum(size for _, size, _, _ in self.cache.cached_attachment_files()) + sum(
             t.size for t in self._thumbnails()
         )
+
+    def forget_unlisted(self) -> None:
+        """Delete the files no attachment row of the cache names, and every thumbnail: after the cache was rebuilt
+        for another role (``SyncEngine._follow_role``) they are the downloads of tickets the user may no longer
+        see; the copies of unsent messages' files, whose rows the rebuild kept, stay."""
+        listed = {i for i, *_ in self.cache.cached_attachment_files()}
+        folder = self.cache.files_dir
+        shutil.rmtree(folder / "thumbs", ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(folder):
+                if entry.is_file(follow_symlinks=False) and entry.name not in listed:
+                    os.unlink(entry.path)
 
     async def evict(self, keep: str | None = None) -> None:
         """Delete downloaded files and thumbnails beyond ``cache_bytes`` (LRU; never ``keep`` nor files still

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -29,13 +31,15 @@ from sync.canned_files import CannedFiles
 from sync.clock import Clock
 from sync.errors import AuthError
 from sync.loop import SyncLoop
-from sync.models import LocalUser, RemoteConfig, SyncStatus
+from sync.models import LocalUser, RemoteConfig, SyncStatus, as_role
 from sync.presence import Presence
 from sync.remote import Remote, SupabaseRemote, Tokens
 from sync.session import SessionStore, StoredSession, default_session_store
 from sync.signed_in import LocalWrites, Part, SignedIn
 from sync.status import StatusBoard
 from sync.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
@@ -70,7 +74,8 @@ class SyncEngine:
         self.board = StatusBoard()
         self.events = self.board.events
         self.presence = Presence(remote, self.board.emit, lambda: self._parts.cache if self._parts else None)
-        self.loop = SyncLoop(self.account, self.board, lambda: self._parts)  # knobs: poll_interval, retry_*
+        # knobs: poll_interval, retry_*
+        self.loop = SyncLoop(self.account, self.board, lambda: self._parts, after_pull=self._follow_role)
         self.two_factor = mfa.TwoFactor(remote, self.account.current_session, self._adopt)
         self.workspace = Workspace(LocalWrites(lambda: self.parts, self._after_write, self.board.emit))
 
@@ -134,8 +139,13 @@ class SyncEngine:
             await self._parts.attachments.set_cache_bytes(limit)
 
     async def _open_cache(self, user: LocalUser) -> None:
-        self._parts = parts = await SignedIn.open(
-            self.cache_path(user.id),
+        cache = await asyncio.to_thread(Cache.open, self.cache_path(user.id), user.id, user.role)
+        self._take(cache, user)
+
+    def _take(self, cache: Cache, user: LocalUser) -> None:
+        """The signed-in parts on an open cache."""
+        self._parts = parts = SignedIn.on(
+            cache,
             user,
             self.remote,
             self.account,
@@ -248,6 +258,38 @@ class SyncEngine:
         if self._parts is not None:  # rows hidden below aal2 are below the horizons asked at aal1
             self._parts.puller.forget_horizons()
         self.wake(pull=True)
+
+    async def _follow_role(self, parts: SignedIn) -> bool:
+        """After a pull: if the server now gives the user another role than the one the cache was opened for (an
+        admin promoted or demoted them), the cache is rebuilt for it and the parts opened anew; returns whether
+        it did. A demoted agent's device keeps none of what staff see (internal notes, tags, canned replies,
+        customers' tickets: the old file is deleted, not moved aside, and the canned replies' files and the
+        downloaded attachments with it);
+        a promoted customer's cursors, which stopped at a customer's rows, start over. The unsent outbox and the
+        drafts are kept: the server decides what the new role may still send. Runs under the loop's round and
+        push locks, so nothing writes the cache meanwhile."""
+        role = parts.cache.own_role()
+        if role is None or as_role(role) == parts.user.role or self._parts is not parts:
+            return False
+        user = dataclasses.replace(parts.user, role=as_role(role))
+        log.info("the server gives this user the role %s (was %s): the cache is rebuilt", user.role, parts.user.role)
+        await parts.live.stop()
+        # from here to the new parts without a pause of the event loop (a small file: the outbox and a schema),
+        # so a page never finds the user without a cache, nor reads the closed one
+        path = parts.cache.path
+        self._close_cache()
+        kept = Cache.rebuild(path, f"the user's role changed to {user.role}")
+        if not user.is_staff:
+            shutil.rmtree(CannedFiles.folder_of(path), ignore_errors=True)
+        self.user = user
+        self._take(Cache.open(path, user.id, user.role), user)
+        self.parts.attachments.forget_unlisted()
+        self.loop.pull_wanted = True  # from the start, as the new role
+        self.events.emit(events.RoleChanged(user.role, kept))
+        await self.account.save_user(user)
+        await self.parts.live.start()
+        self.wake(pull=True)
+        return True
 
     async def access_token(self) -> str:
         """A current access token of the signed-in user, for account actions outside the data path."""

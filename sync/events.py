@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sync.models import SyncStatus
+from sync.models import Role, SyncStatus
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,15 @@ class SyncProgress(Event):
 @dataclass(frozen=True)
 class CacheRebuilt(Event):
     reason: str
+    kept_unsent: int = 0
+
+
+@dataclass(frozen=True)
+class RoleChanged(Event):
+    """The server gave the signed-in user another role (an admin promoted or demoted them): the cache was
+    rebuilt for it (the unsent outbox kept) and the pages must be drawn anew for what the role may do."""
+
+    role: Role
     kept_unsent: int = 0
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from sync.account import Account
@@ -44,11 +44,20 @@ class SyncLoop:
     retry_base: float = 0.5  # backoff after a retryable failure: base·2^attempt, capped, jittered
     retry_cap: float = 30.0
 
-    def __init__(self, account: Account, board: StatusBoard, current: Callable[[], SignedIn | None]) -> None:
-        """``current`` gives the signed-in user's parts, None when nobody is signed in."""
+    def __init__(
+        self,
+        account: Account,
+        board: StatusBoard,
+        current: Callable[[], SignedIn | None],
+        after_pull: Callable[[SignedIn], Awaitable[bool]] | None = None,
+    ) -> None:
+        """``current`` gives the signed-in user's parts, None when nobody is signed in. ``after_pull`` runs after
+        every pull that ended well and says whether it replaced the parts (the user's role changed: the engine's
+        ``_follow_role``); the round then ends there."""
         self.account = account
         self.board = board
         self.current = current
+        self.after_pull = after_pull
         self.pull_wanted = True  # a pull is owed: asked for by realtime or a wake, or a pull that failed
         self.push_wanted = False  # a local write is waiting to be pushed (pushed between a pull's pages)
         self._task: asyncio.Task[None] | None = None
@@ -155,8 +164,9 @@ class SyncLoop:
     async def sync_once(self, pull: bool = True) -> bool:
         """One round: fresh token, push, pull. Raises the sync error tree. Returns whether it pulled.
         A pull still owed (asked for by realtime, or a pull that failed) is done even with ``pull=False``."""
-        parts = self._signed_in()
+        self._signed_in()
         async with self._round_lock:
+            parts = self._signed_in()  # the parts may have been replaced while this waited (a new role)
             self.board.set(syncing=True)
             try:
                 await self.account.ensure_fresh()
@@ -181,6 +191,8 @@ class SyncLoop:
                 if initial:
                     await parts.cache.mark_initial_sync_done()
                 self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None, progress=None)
+                if await self._replaced(parts):
+                    return True
                 await parts.avatars.refresh()
                 await parts.canned_files.refresh()
                 return True
@@ -195,6 +207,9 @@ class SyncLoop:
 
     async def _push(self, parts: SignedIn) -> int:
         async with self.push_lock:
+            if self.current() is not parts:  # replaced while this waited (a new role): the next round pushes
+                self.push_wanted = True
+                return 0
             self.push_wanted = False  # this push sends everything written so far
             result = await self.account.with_refresh(parts.pusher.push)
         self.count()
@@ -210,8 +225,9 @@ class SyncLoop:
 
     async def push(self) -> int:
         """Flush the outbox now (no pull); returns how many entries the server acknowledged."""
-        parts = self._signed_in()
+        self._signed_in()
         async with self._round_lock:
+            parts = self._signed_in()
             try:
                 await self.account.ensure_fresh()
                 return await self._push(parts)
@@ -220,9 +236,17 @@ class SyncLoop:
 
     async def pull(self) -> int:
         """Catch up from the server now (no push); returns the number of rows applied."""
-        parts = self._signed_in()
+        self._signed_in()
         async with self._round_lock:
+            parts = self._signed_in()
             await self.account.ensure_fresh()
             result = await self.account.with_refresh(lambda: parts.puller.pull(self.board.emit))
             self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+            await self._replaced(parts)
         return result.rows
+
+    async def _replaced(self, parts: SignedIn) -> bool:
+        if self.after_pull is None:
+            return False
+        async with self.push_lock:  # no push of the lane's into a cache being closed
+            return await self.after_pull(parts)

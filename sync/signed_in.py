@@ -9,10 +9,8 @@ engine (``engine.parts``, or one by one as ``engine.cache``, ``engine.commands``
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from sync import events, scope
@@ -46,9 +44,9 @@ class SignedIn:
     partial: PartialSync  # the cached scope, and tickets/search beyond it on demand
 
     @classmethod
-    async def open(
+    def on(
         cls,
-        path: Path,
+        cache: Cache,
         user: LocalUser,
         remote: Remote,
         account: Account,
@@ -58,9 +56,9 @@ class SignedIn:
         want_pull: Callable[[], None],
         wall: Callable[[], float],
     ) -> SignedIn:
-        """Open (creating, migrating or rebuilding) the user's cache off the event loop, and the parts on it.
-        ``on_write`` runs after each local command, ``want_pull`` when realtime asks for a catch-up pull."""
-        cache = await asyncio.to_thread(Cache.open, path, user.id, user.role)
+        """The parts on the user's open cache (``Cache.open``, off the event loop: it may create, migrate or
+        rebuild the file). ``on_write`` runs after each local command, ``want_pull`` when realtime asks for a
+        catch-up pull."""
         scope.apply_default(cache)  # a new cache takes SUPPORTCHAT_SYNC_SCOPE_DAYS, if set (partial sync)
         files = AttachmentFiles(cache, remote, user.id)
         puller = Puller(cache, remote)

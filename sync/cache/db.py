@@ -40,7 +40,7 @@ from sync.cache import (
 )
 from sync.cache.avatar_deletes import AvatarDeletes
 from sync.cache.edit_drafts import EditDrafts
-from sync.cache.files import Store, delete_store, open_store
+from sync.cache.files import Store, delete_store, open_store, rebuild_store
 from sync.cache.schema import VERSION
 from sync.cache.workspace_db import WorkspaceCache
 from sync.decisions import OutboxEntry, needs_backfill, stale_tickets
@@ -134,6 +134,16 @@ class Cache:
         if history.owes(cache._store.reader):  # a drop committed, then the process died before its cleanup
             cache._store.maintain(cache._settle_owed)
         return cache
+
+    @staticmethod
+    def rebuild(path: Path, reason: str) -> int:
+        """Empty the (closed) cache file at ``path`` but for the unsent outbox, the local rows it needs and the
+        drafts (``files.rebuild_store``); returns the outbox entries kept. Blocking: call it off the event loop."""
+        return rebuild_store(path, reason)
+
+    def own_role(self) -> str | None:
+        """The user's role as the server last said (their profile row), None before the first pull brought it."""
+        return reads.role_of(self._store.reader, self.me)
 
     @staticmethod
     def _settle_owed(conn: sqlite3.Connection) -> None:

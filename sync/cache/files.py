@@ -16,7 +16,8 @@ commits the held transaction first, so local writes and reads never wait for or 
 
 Corruption: ``open_store`` runs ``PRAGMA quick_check``; a file that fails it (or is not SQLite) is
 moved aside, still-readable unsent outbox entries and their local rows are salvaged into a fresh
-file, and the caller is told why (the engine then emits ``CacheRebuilt``).
+file, and the caller is told why (the engine then emits ``CacheRebuilt``). ``rebuild_store`` does the same for a
+cache whose user's role changed (its rows are another role's), deleting the old file instead.
 """
 
 from __future__ import annotations
@@ -138,10 +139,11 @@ class Salvage:
     messages: list[dict[str, Any]]
     tickets: list[dict[str, Any]]
     drafts: list[dict[str, Any]]
+    attachments: list[dict[str, Any]]  # the files of unsent messages (their copies stay in the files folder)
 
 
 def _salvage(path: Path) -> Salvage:
-    found = Salvage([], [], [], [])
+    found = Salvage([], [], [], [], [])
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         conn.row_factory = sqlite3.Row
@@ -154,7 +156,11 @@ def _salvage(path: Path) -> Salvage:
             except sqlite3.Error as exc:
                 log.warning("cache salvage: %s unreadable: %s", table, exc)
         ids = {str(r["entity_id"]) for r in found.outbox}
-        for table, target in (("messages", found.messages), ("tickets", found.tickets)):
+        for table, target in (
+            ("messages", found.messages),
+            ("tickets", found.tickets),
+            ("attachments", found.attachments),
+        ):
             for entity in ids:
                 try:
                     row = conn.execute(f"select * from {table} where id = ?", (entity,)).fetchone()
@@ -175,6 +181,7 @@ def _restore(conn: sqlite3.Connection, salvage: Salvage) -> int:
             ("messages", salvage.messages),
             ("tickets", salvage.tickets),
             ("drafts", salvage.drafts),
+            ("attachments", salvage.attachments),
         ):
             for row in rows:
                 cols = list(row)
@@ -223,7 +230,6 @@ class Opened:
 def open_store(path: Path) -> Opened:
     """Open (creating or migrating) the cache at ``path``; rebuild it when it is corrupt."""
     _secure_file(path)
-    reason: str | None = None
     try:
         conn = _connect(path)
         try:
@@ -235,24 +241,41 @@ def open_store(path: Path) -> Opened:
     except (CacheCorrupt, sqlite3.DatabaseError) as exc:
         reason = f"the local cache was damaged ({exc}); it was moved aside and rebuilt from the server"
         log.warning("cache %s: %s", path, reason)
-        salvage = _salvage(path)
-        aside = _move_aside(path)
-        log.warning("corrupt cache moved to %s", aside)
-        for suffix in _STAGING_SUFFIXES:  # staged for the old file's cursor: the rebuilt cache pulls from the start
-            with contextlib.suppress(FileNotFoundError):
-                path.with_name(path.name + suffix).unlink()
-        _secure_file(path)
-        conn = _connect(path)
-        try:
-            conn.execute("pragma journal_mode = wal")
-            _migrate(conn)
-            kept = _restore(conn, salvage)
-        finally:
-            conn.close()
-        _secure_file(path)
+        kept = _rebuild(path, keep_copy=True)  # before the store opens the path
         return Opened(Store(path), reason, kept)
     _secure_file(path)
     return Opened(Store(path))
+
+
+def rebuild_store(path: Path, reason: str) -> int:
+    """A new, empty cache file at ``path`` (closed before), keeping only the unsent outbox, the local rows it
+    needs and the drafts; returns how many outbox entries were kept. The old file is deleted, not moved aside:
+    its rows are what the user may no longer see (their role changed). The caller pulls from the start."""
+    log.info("cache %s: %s", path, reason)
+    return _rebuild(path, keep_copy=False)
+
+
+def _rebuild(path: Path, *, keep_copy: bool) -> int:
+    salvage = _salvage(path)
+    if keep_copy:
+        log.warning("corrupt cache moved to %s", _move_aside(path))
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                path.with_name(path.name + suffix).unlink()
+    for suffix in _STAGING_SUFFIXES:  # staged for the old file's cursor: the rebuilt cache pulls from the start
+        with contextlib.suppress(FileNotFoundError):
+            path.with_name(path.name + suffix).unlink()
+    _secure_file(path)
+    conn = _connect(path)
+    try:
+        conn.execute("pragma journal_mode = wal")
+        _migrate(conn)
+        kept = _restore(conn, salvage)
+    finally:
+        conn.close()
+    _secure_file(path)
+    return kept
 
 
 class Store:

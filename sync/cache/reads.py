@@ -167,6 +167,11 @@ def profiles(conn: sqlite3.Connection) -> dict[str, Profile]:
     return {r["id"]: _profile(r) for r in conn.execute("select * from profiles")}
 
 
+def role_of(conn: sqlite3.Connection, user_id: str) -> str | None:
+    row = conn.execute("select role from profiles where id = ?", (user_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def agents(conn: sqlite3.Connection) -> list[Profile]:
     return [
         _profile(r)

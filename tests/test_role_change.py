@@ -1,0 +1,211 @@
+"""An admin changes the role of a user who is signed in (promotes a customer, demotes an agent): the app follows
+at the next pull, or at once through realtime, without signing out. What the old role could see does not stay on
+the device: a demoted agent's cache file is rebuilt, so no internal note, staff ticket or canned reply is left in it
+(nor in its WAL); a promoted customer's cursors, which stopped at a customer's rows, start over, so the desk comes
+whole. The unsent outbox survives, the saved session carries the new role into the next start, and an open
+workspace page is drawn anew for what the new role may see and do. An admin changes a teammate's role from the
+team page; nobody else can (the server's profiles guard).
+
+Before this, the role was read once at sign-in: a demoted agent kept the staff UI and every cached staff row until
+they signed out, and a promoted customer saw only their own tickets until then.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from supportchat_app.account import Account as TeamAccount
+from supportchat_app.account import AccountError
+from sync import SyncEngine, events
+from sync.cache import Cache
+from tests.conftest import User, create_user
+from tests.helpers import wait_for
+from tests.stackproc import StackProcess
+from tests.test_app_flows import (  # noqa: F401 (app_data is a fixture)
+    WAIT,
+    another_user,
+    app_data,
+    engine_of,
+    eventually,
+    running_app,
+    sign_in,
+)
+from tests.test_app_mfa import text_of
+from tests.test_sync_support import EngineFactory, seed_ticket, sql
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _set_role(stack: StackProcess, user: User, role: str) -> None:
+    sql(stack.db_url, "update public.profiles set role = %s where id = %s", role, user.id)
+
+
+def _internal_note(stack: StackProcess, ticket_id: str, author: User, text: str) -> None:
+    sql(
+        stack.db_url,
+        "insert into public.messages (ticket_id, sender_id, content, is_internal) values (%s, %s, %s, true)",
+        ticket_id,
+        author.id,
+        text,
+    )
+
+
+def _files_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def _role_changes(engines: EngineFactory, engine: SyncEngine) -> list[events.RoleChanged]:
+    return [e for e in engines.log(engine) if isinstance(e, events.RoleChanged)]
+
+
+async def test_a_demoted_agent_keeps_nothing_staff_see(stack: StackProcess, engines: EngineFactory) -> None:
+    agent, customer = create_user(stack.db_url, "agent"), create_user(stack.db_url, "customer")
+    secret = f"internal-{uuid.uuid4().hex}"
+    ticket = seed_ticket(stack.db_url, customer, agent, "Refund", messages=[(customer, "hello")])
+    _internal_note(stack, ticket, agent, secret)
+    engine = await engines.open(agent)
+    await engine.sync_once()
+    canned = f"canned-{uuid.uuid4().hex}"
+    engine.workspace.save_canned_reply("Greeting", canned)
+    attached = f"attached-{uuid.uuid4().hex}"
+    upload = engine.data_dir / "invoice.txt"
+    upload.write_text(attached)
+    engine.commands.send_message(ticket, "the invoice", files=[upload])
+    await engine.sync_once()
+    upload.unlink()
+    assert engine.cache.has_ticket(ticket) and engine.workspace.canned_replies()
+    assert attached.encode() in _files_bytes(engine.data_dir)  # the outbox's copy, sent, kept as a download
+
+    _set_role(stack, agent, "customer")
+    await engine.sync_once()
+
+    assert engine.user is not None and engine.user.role == "customer" and engine.cache.role == "customer"
+    assert [e.role for e in _role_changes(engines, engine)] == ["customer"]
+    await engine.sync_once()  # the first pull as a customer
+    assert not engine.cache.has_ticket(ticket)
+    for table in ("messages", "tickets", "canned_replies", "tags"):
+        assert engine.cache.count(table) == 0, table
+    on_disk = _files_bytes(engine.data_dir)
+    for text in (secret, canned, attached):  # the old file is gone, not moved aside; the downloads with it
+        assert text.encode() not in on_disk, text
+    session = engine.account.sessions.load()
+    assert session is not None and session.user.role == "customer"
+
+
+async def test_a_promoted_customer_gets_the_desk_and_keeps_the_unsent_message_and_file(
+    stack: StackProcess, engines: EngineFactory
+) -> None:
+    customer, other = create_user(stack.db_url, "customer"), create_user(stack.db_url, "customer")
+    own = seed_ticket(stack.db_url, customer, None, "Mine", messages=[(customer, "hi")])
+    theirs = seed_ticket(stack.db_url, other, None, "Theirs", messages=[(other, "hello")])
+    note = f"note-{uuid.uuid4().hex}"
+    _internal_note(stack, theirs, create_user(stack.db_url, "agent"), note)
+    engine = await engines.open(customer)
+    await engine.sync_once()
+    assert engine.cache.has_ticket(own) and not engine.cache.has_ticket(theirs)
+    unsent = str(uuid.uuid4())
+    upload = engine.data_dir / "photo.txt"
+    upload.write_text("the photo's bytes")
+    row = {"id": unsent, "ticket_id": own, "sender_id": customer.id, "content": "still here", "is_internal": 0}
+    engine.cache.queue_message_with_files(row, engine.attachments.stage(own, unsent, [upload]))  # no push yet
+
+    _set_role(stack, customer, "agent")
+    await engine.pull()  # a pull alone: the message is still in the outbox when the role changes
+
+    assert engine.user is not None and engine.user.role == "agent"
+    kept = [(e.role, e.kept_unsent) for e in _role_changes(engines, engine)]
+    assert kept == [("agent", 3)]  # the message, its file's upload and its attachment row
+    await engine.sync_once()  # pushes the kept message and its file, then pulls the desk as an agent
+    assert sql(stack.db_url, "select content from public.messages where id = %s", unsent) == [("still here",)]
+    assert sql(stack.db_url, "select name from public.attachments where message_id = %s", unsent) == [("photo.txt",)]
+    assert engine.cache.has_ticket(theirs)
+    assert note in [m.content for m in engine.cache.thread(theirs)]
+    assert engine.status.pending == 0 and engine.status.failed == 0
+
+    restarted = await engines.open(data_dir=engine.data_dir)  # the next start: the saved session's role
+    assert restarted.user is not None and restarted.user.role == "agent"
+
+
+async def test_a_running_app_follows_a_demotion_through_realtime(stack: StackProcess, engines: EngineFactory) -> None:
+    agent = create_user(stack.db_url, "agent")
+    engine = await engines.open(agent)
+    await engine.sync_once()
+    await engine.start()
+    await wait_for(lambda: engine.parts.live.subscribed, 30, "realtime subscribed")
+    engine.loop.poll_interval = 3600  # no periodic pull: the profile's change itself must bring the switch
+    _set_role(stack, agent, "customer")
+    await wait_for(lambda: bool(_role_changes(engines, engine)), 30, "the switch to the customer's role")
+    assert engine.cache.role == "customer"
+    await wait_for(lambda: engine.parts.live.subscribed, 30, "realtime subscribed again, as the customer")
+
+
+def test_a_rebuilt_cache_keeps_the_outbox_and_drafts_only(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    me, ticket = str(uuid.uuid4()), str(uuid.uuid4())
+    cache = Cache.open(path, me, "agent")
+    ticket_row = {"id": ticket, "customer_id": me, "assignee_id": None, "subject": "Offline", "status": "open"}
+    cache.queue_ticket({**ticket_row, "priority": "normal"}, None)
+    cache.queue_message(
+        {"id": str(uuid.uuid4()), "ticket_id": ticket, "sender_id": me, "content": "queued", "is_internal": 0}
+    )
+    cache.save_draft(ticket, "half a reply")
+    outbox = len(cache.outbox())
+    cache.close()
+
+    assert Cache.rebuild(path, "test") == outbox
+
+    cache = Cache.open(path, me, "customer")
+    try:
+        assert len(cache.outbox()) == outbox
+        assert [m.content for m in cache.thread(ticket)] == ["queued"]
+        assert cache.draft(ticket) == "half a reply"
+    finally:
+        cache.close()
+
+
+async def test_the_open_workspace_is_drawn_anew_for_the_new_role(app_data: Path, stack: StackProcess) -> None:
+    agent = create_user(stack.db_url, "agent")
+    async with running_app() as user:
+        await sign_in(user, agent)
+        await user.should_see(marker="views", retries=WAIT)  # the staff's views: Mine, Unassigned…
+        engine = engine_of(user)
+        _set_role(stack, agent, "customer")
+        await engine.sync_once()
+        await user.should_see(marker="new-ticket", retries=WAIT)  # a customer's "My tickets"
+        await user.should_not_see(marker="views")
+        await user.should_not_see(marker="bulk-select")
+
+
+async def test_an_admin_takes_an_agent_off_the_team_and_the_agents_app_follows(
+    app_data: Path, stack: StackProcess
+) -> None:
+    admin_account, agent = create_user(stack.db_url, "admin"), create_user(stack.db_url, "agent")
+    async with running_app() as admin:
+        teammate = another_user()
+        await sign_in(admin, admin_account)
+        await sign_in(teammate, agent)
+        await admin.open("/invite")
+        await admin.should_see(marker=f"team-role-{agent.id}", retries=WAIT)
+        own = admin.find(marker=f"team-role-{admin_account.id}").elements.pop()
+        assert not own.enabled  # an admin does not lock themselves out from here
+        admin.find(marker=f"team-role-{agent.id}").elements.pop().set_value("customer")
+        await eventually(lambda: "Not on the team" in text_of(admin, "team-message"), "the change confirmed")
+        assert sql(stack.db_url, "select role from public.profiles where id = %s", agent.id) == [("customer",)]
+        await eventually(lambda: engine_of(teammate).user.role == "customer", "the agent's app following")
+        await teammate.open("/")
+        await teammate.should_see(marker="new-ticket", retries=WAIT)
+        await teammate.should_not_see(marker="views")
+
+
+async def test_only_an_admin_changes_a_role(stack: StackProcess, engines: EngineFactory) -> None:
+    agent, other = create_user(stack.db_url, "agent"), create_user(stack.db_url, "agent")
+    engine = await engines.open(agent)
+    account = TeamAccount(stack.api_url, stack.anon_key)
+    for target, role in ((other, "customer"), (agent, "admin")):  # another's role, and raising one's own
+        with pytest.raises(AccountError):
+            await account.set_role(await engine.access_token(), target.id, role)
+    roles = sql(stack.db_url, "select id::text, role from public.profiles where id = any(%s)", [agent.id, other.id])
+    assert sorted(roles) == sorted([(agent.id, "agent"), (other.id, "agent")])
