@@ -3,8 +3,8 @@
 - Writing: in "Internal note" mode, typing ``@`` and the start of a name offers the staff whose name matches;
   ↑/↓ move through them, Enter or Tab picks, Esc (or ✕) closes the offer until the next ``@`` — keys decided in
   the browser, in the capture phase around the composer, so Enter picks instead of sending; the mouse works too.
-  Picking one writes ``@[Name](<user id>)`` — the syntax the server parses (migration 20261129000530's
-  ``record_mentions`` fills ``public.mentions``; 20261129000520's notifications trigger queues the email the
+  Picking one writes ``@[Name](<user id>)`` — the syntax the server parses (the messages trigger,
+  ``messages_after_insert_rules`` since migration 20261210000100, fills ``public.mentions`` and queues the email the
   notify worker sends). Bubbles show it as ``@Name`` (``display``).
 - Being mentioned: ``MentionsButton`` in the header counts unseen mentions; a new one (pulled or live) gives
   a desktop notification and a toast; the button opens the Mentions view — newest first, unseen marked — and
