@@ -16,20 +16,31 @@ socket.io endpoint alike), so nothing answers before it has checked, in order:
    thread or session data reaches it. The token is dead before anyone can read it from the browser's
    command line (`ps`) or the terminal, and the cookie never travels in a URL.
 
-More tokens come only through a trusted channel: `POST /_supportchat/launch` with the key of
-`<data dir>/launch/<port>.json`, a 0600 file in the user's 0700 data dir that lives as long as the
+More tokens come only through a trusted channel: `POST /_supportchat/launch` proving knowledge of the key
+of `<data dir>/launch/<port>.json`, a 0600 file in the user's 0700 data dir that lives as long as the
 app (`supportchat open` uses it to open the UI in a browser again; tests and benchmarks too). Sessions
 and tokens live only in this process: a restart signs every browser out of the local UI.
+
+The key never travels: a file can outlive its app (killed, crashed), its pid be reused and its port be
+taken by another local user's process, which must get neither the key nor the power to choose the URL
+the user's browser opens. So the exchange is mutual proof of the key, one round trip: the caller sends
+a fresh nonce and HMAC(key, "open" + nonce); the app refuses a wrong proof or a nonce it has seen and
+answers the URL with HMAC(key, "app" + nonce + url), which the caller checks (and that the URL is this
+port's launch path) before using it. Before asking, the caller trusts a key file only when this user
+owns it and nobody else may read it, and removes it when its process is gone or its pid now belongs to
+a process started after the file was written (a reused pid).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 import os
 import secrets
 import socket
+import stat
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
@@ -45,7 +56,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 QUERY_KEY = "launch"
 MINT_PATH = "/_supportchat/launch"
-KEY_HEADER = "x-supportchat-key"
+NONCE_HEADER = "x-supportchat-nonce"  # the caller's fresh challenge
+PROOF_HEADER = "x-supportchat-proof"  # HMAC(key, "open" + nonce): the caller holds the key
+NONCES_KEPT = 1024  # nonces remembered against replay (a nonce is good once)
 TOKEN_TTL = 600.0  # seconds an unredeemed launch token stays good
 MAX_TOKENS = 64  # outstanding tokens kept; the oldest go first
 SIGNED_OUT_PAGE = b"""<!doctype html><html><head><meta charset="utf-8"><title>SupportChat</title></head>
@@ -58,6 +71,11 @@ link; nothing of your account is shown anywhere else.</p>
 
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def key_proof(key: str, *parts: str) -> str:
+    """HMAC-SHA256 of `parts` under the key file's key: proves the key without sending it."""
+    return hmac.new(key.encode(), "\0".join(parts).encode(), hashlib.sha256).hexdigest()
 
 
 def launch_path(secret: str) -> str:
@@ -80,6 +98,7 @@ class LaunchGuard:
         self.cookie = f"supportchat_launch_{port}"
         self.tokens: dict[str, float] = {}  # unredeemed launch token -> monotonic deadline
         self.sessions: set[str] = set()  # cookie values handed out by a redemption
+        self.nonces: dict[str, None] = {}  # mint nonces already answered (insertion-ordered, oldest first)
         for token in tokens:
             self.add_token(token)
 
@@ -152,12 +171,25 @@ class LaunchGuard:
                 return
         await self._refuse(kind, receive, send, 403, SIGNED_OUT_PAGE)
 
+    def _fresh_nonce(self, headers: dict[str, str]) -> str | None:
+        """The request's nonce when its proof is right and the nonce new (then it is used up), else None."""
+        nonce, proof = headers.get(NONCE_HEADER, ""), headers.get(PROOF_HEADER, "")
+        if not 32 <= len(nonce) <= 128 or nonce in self.nonces:
+            return None
+        if not hmac.compare_digest(proof.encode(), key_proof(self.key, "open", nonce).encode()):
+            return None
+        while len(self.nonces) >= NONCES_KEPT:
+            del self.nonces[next(iter(self.nonces))]
+        self.nonces[nonce] = None
+        return nonce
+
     async def _mint(self, scope: Scope, headers: dict[str, str], send: Send) -> None:
-        presented = headers.get(KEY_HEADER, "")
-        if scope.get("method") != "POST" or not hmac.compare_digest(presented.encode(), self.key.encode()):
+        nonce = self._fresh_nonce(headers) if scope.get("method") == "POST" else None
+        if nonce is None:
             await self._refuse("http", _no_body, send, 403, SIGNED_OUT_PAGE)
             return
-        body = json.dumps({"url": f"http://127.0.0.1:{self.port}{self.mint()}"}).encode()
+        url = f"http://127.0.0.1:{self.port}{self.mint()}"
+        body = json.dumps({"url": url, "proof": key_proof(self.key, "app", nonce, url)}).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -207,16 +239,16 @@ def key_file(data_dir: Path, port: int) -> Path:
 
 
 def write_key_file(data_dir: Path, port: int, key: str) -> Path:
-    """`<data dir>/launch/<port>.json` = {port, key, pid}, created 0600 in a 0700 directory."""
+    """`<data dir>/launch/<port>.json` = {port, key, pid, written}, created 0600 in a 0700 directory."""
     folder = data_dir / "launch"
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     path = key_file(data_dir, port)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump({"port": port, "key": key, "pid": os.getpid()}, out)
+        json.dump({"port": port, "key": key, "pid": os.getpid(), "written": time.time()}, out)
     return path
 
 
@@ -225,33 +257,79 @@ def remove_key_file(data_dir: Path, port: int) -> None:
         key_file(data_dir, port).unlink()
 
 
-def running_apps(data_dir: Path) -> list[dict[str, Any]]:
-    """The key files of app processes still alive on this data dir, newest first."""
+def _private(path: Path, mode: int) -> bool:
+    """`path` is this user's own (no symlink), and nobody else may read or write it."""
+    try:
+        found = path.lstat()
+    except OSError:
+        return False
+    return stat.S_IFMT(found.st_mode) == mode and found.st_uid == os.getuid() and found.st_mode & 0o077 == 0
+
+
+def _process_alive(info: dict[str, Any]) -> bool:
+    """The file's process still runs: its pid exists and that process started before the file was written (a
+    pid reused by a later process fails this). Start times counted from the boot second get 1 s of slack; the
+    key proof, not this, is what a process that is not the app cannot pass."""
     import psutil
 
+    try:
+        started = psutil.Process(int(info["pid"])).create_time()
+    except (psutil.Error, ValueError, TypeError, KeyError):
+        return False
+    written = info.get("written")
+    return isinstance(written, int | float) and started <= float(written) + 1.0
+
+
+def running_apps(data_dir: Path) -> list[dict[str, Any]]:
+    """The key files of app processes still alive on this data dir, newest first. Files another user owns or
+    may read are not trusted (nor is a folder others may enter); those of dead processes are removed."""
+    folder = data_dir / "launch"
+    if not _private(folder, stat.S_IFDIR):
+        return []
     found: list[tuple[float, dict[str, Any]]] = []
-    for path in (data_dir / "launch").glob("*.json"):
+    for path in folder.glob("*.json"):
+        if not _private(path, stat.S_IFREG):
+            continue
         try:
             info = json.loads(path.read_text())
-            alive = psutil.pid_exists(int(info["pid"]))
+            int(info["port"]), str(info["key"])
         except (OSError, ValueError, KeyError, TypeError):
             continue  # unreadable
-        if not alive:
-            continue  # its process is gone (killed before it could remove the file)
+        if not _process_alive(info):
+            with contextlib.suppress(OSError):
+                path.unlink()  # its app is gone (killed before it could remove the file)
+            continue
         found.append((path.stat().st_mtime, info))
     return [info for _, info in sorted(found, key=lambda pair: pair[0], reverse=True)]
 
 
-def fresh_url(data_dir: Path, port: int | None = None, timeout: float = 10.0) -> str:
-    """A new one-time launch URL from the running app (of `port`, else the newest on this data dir)."""
+def ask_for_url(port: int, key: str, timeout: float = 10.0) -> str:
+    """A new launch URL from the app at `port`, which must prove it holds `key`; LookupError when it does not."""
     import httpx  # only here: the guard itself needs nothing beyond the standard library
 
+    nonce = new_secret()
+    answer = httpx.post(
+        f"http://127.0.0.1:{port}{MINT_PATH}",
+        headers={NONCE_HEADER: nonce, PROOF_HEADER: key_proof(key, "open", nonce)},
+        timeout=timeout,
+    )
+    answer.raise_for_status()
+    try:
+        body = answer.json()
+        url, proof = str(body["url"]), str(body["proof"])
+    except (ValueError, KeyError, TypeError):
+        raise LookupError(f"the process at port {port} is not SupportChat (no proof of its key)") from None
+    if not hmac.compare_digest(proof.encode(), key_proof(key, "app", nonce, url).encode()):
+        raise LookupError(f"the process at port {port} is not SupportChat (a wrong proof of its key)")
+    if not url.startswith(f"http://127.0.0.1:{port}{launch_path('')}"):
+        raise LookupError(f"the app at port {port} answered a URL that is not its launch link")
+    return url
+
+
+def fresh_url(data_dir: Path, port: int | None = None, timeout: float = 10.0) -> str:
+    """A new one-time launch URL from the running app (of `port`, else the newest on this data dir)."""
     apps = [a for a in running_apps(data_dir) if port is None or int(a["port"]) == port]
     if not apps:
         raise LookupError(f"no SupportChat app is running on {data_dir}" + (f" at port {port}" if port else ""))
     info = apps[0]
-    answer = httpx.post(
-        f"http://127.0.0.1:{int(info['port'])}{MINT_PATH}", headers={KEY_HEADER: str(info["key"])}, timeout=timeout
-    )
-    answer.raise_for_status()
-    return str(answer.json()["url"])
+    return ask_for_url(int(info["port"]), str(info["key"]), timeout)

@@ -139,7 +139,10 @@ def test_new_launch_urls_come_only_from_the_users_key_file(signed_in_app: tuple[
         assert http.post(mint, headers={"X-SupportChat-Key": "guess"}).status_code == 403
         assert http.get(mint).status_code == 403
         key = json.loads(key_file.read_text())["key"]
-        assert http.post(mint, headers={"X-SupportChat-Key": key, "Host": "attacker.example"}).status_code == 421
+        assert http.post(mint, headers={"X-SupportChat-Key": key}).status_code == 403, "the key itself is no proof"
+        nonce = launch.new_secret()
+        proved = {launch.NONCE_HEADER: nonce, launch.PROOF_HEADER: launch.key_proof(key, "open", nonce)}
+        assert http.post(mint, headers={**proved, "Host": "attacker.example"}).status_code == 421
     opened = subprocess.run(
         [sys.executable, "-m", "supportchat_app", "open", "--print"],
         capture_output=True,
