@@ -5,7 +5,11 @@ live in the data dir itself and are restored on the next start. Further sessions
 tab profile, or a second simulated user in the tests) get their own slot under `sessions/N`, so two
 people can be signed in side by side without sharing a cache. A slot whose browser has no page
 connected any more is handed to the next newcomer: a restarted window (new cookie) or a request that
-never opened a socket (a health check) must not push the real window off the saved session.
+never opened a socket (a health check) must not push the real window off the saved session. A page
+whose socket dropped and that NiceGUI still keeps for its reconnect (`RECONNECT_TIMEOUT`) still holds
+the slot: a newcomer in that window (a `supportchat open` tab in another browser while the window's
+socket is down) would otherwise take the window's signed-in session and cache, and the window, back
+on its socket, would be left on a page of a slot no longer its own.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class Backend:
         self.demo_info: dict[str, Any] = {}
         self.slots: dict[str, int] = {}
         self.clients: dict[str, list[Client]] = {}  # browser id -> its NiceGUI clients (pages)
+        self.connected: set[str] = set()  # ids of those clients whose socket connected at least once
         self.workspaces: dict[int, Workspace] = {}
         self.phase_changed: Event[[]] = Event()  # boot pages wait on it
         self._ready = asyncio.Event()
@@ -133,9 +138,18 @@ class Backend:
         return self.root if slot == 0 else self.root / "sessions" / str(slot)
 
     def _live(self, browser_id: str) -> bool:
+        """A page of this browser is connected, or was and NiceGUI still waits for it to reconnect."""
         clients = [c for c in self.clients.get(browser_id, []) if not c.is_deleted]
         self.clients[browser_id] = clients
-        return any(c.has_socket_connection for c in clients)
+        self.connected &= {c.id for clients in self.clients.values() for c in clients}
+        return any(c.has_socket_connection or c.id in self.connected for c in clients)
+
+    def _watch(self, browser_id: str, client: Client) -> None:
+        self.clients.setdefault(browser_id, []).append(client)
+        if client.has_socket_connection:
+            self.connected.add(client.id)
+        else:
+            client.on_connect(lambda: self.connected.add(client.id))
 
     def _claim(self, browser_id: str) -> int:
         slot = self.slots.get(browser_id)
@@ -157,7 +171,7 @@ class Backend:
         async with self._lock:
             slot = self._claim(browser_id)
             if client is not None:
-                self.clients.setdefault(browser_id, []).append(client)
+                self._watch(browser_id, client)
             workspace = self.workspaces.get(slot)
             if workspace is None:
                 from sync import SyncEngine
