@@ -28,6 +28,12 @@ TEST_RATE_LIMITS = {
     "LOCALBASE_RATE_LIMIT_VERIFY": "100000",
     "LOCALBASE_RATE_LIMIT_MFA": "100000",
     "LOCALBASE_RATE_LIMIT_EMAIL_SENT": "100000",
+    # the suite and each benchmark are one Supabase tenant holding far more users than one desk's; Realtime's
+    # tenant-wide quotas are raised with GoTrue's (its per-socket ones stay at Supabase's defaults)
+    "LOCALBASE_REALTIME_MAX_CONCURRENT_USERS": "100000",
+    "LOCALBASE_REALTIME_MAX_JOINS_PER_SECOND": "100000",
+    "LOCALBASE_REALTIME_MAX_EVENTS_PER_SECOND": "100000",
+    "LOCALBASE_REALTIME_MAX_PRESENCE_EVENTS_PER_SECOND": "100000",
 }
 
 

@@ -19,8 +19,11 @@ Modules, from the wire inwards:
   db_broadcast.py   Broadcast from Database: realtime.send() rows delivered to their channels
   broadcast_api.py  REST broadcast endpoints
 
-Setting: LOCALBASE_REALTIME_PRIVATE_ONLY=1 refuses public channels (Supabase's "Allow public access"
-switched off): joins need `config.private: true`, REST broadcasts need `private: true`.
+  quotas.py         Supabase Realtime's tenant quotas (users, joins/s, channels per socket, events/s, presence)
+
+Settings: LOCALBASE_REALTIME_PRIVATE_ONLY=1 refuses public channels (Supabase's "Allow public access"
+switched off): joins need `config.private: true`, REST broadcasts need `private: true`. The quotas'
+settings (LOCALBASE_REALTIME_MAX_*, with Supabase's defaults) are listed in quotas.py.
 
 `RealtimeService(ctx)` is created by the server's lifespan; `start()` launches the capture,
 `stop()` ends it (its temporary replication slot goes with its connection) and the broadcast listener.
@@ -33,6 +36,7 @@ import contextlib
 import logging
 import os
 
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -43,6 +47,7 @@ from localbase.realtime.capture import Capture
 from localbase.realtime.db_broadcast import DatabaseBroadcasts
 from localbase.realtime.hub import Hub
 from localbase.realtime.protocol import SUPPORTED_VSN, VSN_1
+from localbase.realtime.quotas import Quotas, QuotaSettings
 from localbase.realtime.session import Session
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,7 @@ class RealtimeService:
         self.capture = Capture(ctx.db_url, self.hub)
         self.db_broadcasts = DatabaseBroadcasts(ctx.db_url, ctx.admin_pool, self.hub)
         self.private_only = os.environ.get("LOCALBASE_REALTIME_PRIVATE_ONLY", "") in ("1", "true")
+        self.quotas = Quotas(QuotaSettings.from_env())
         self._tasks: list[asyncio.Task[None]] = []
         self.sessions: set[Session] = set()
 
@@ -85,6 +91,10 @@ class RealtimeService:
         if vsn not in SUPPORTED_VSN:
             await ws.close(code=1008)
             return
+        refused = self.quotas.refuse_socket()
+        if refused is not None:  # Supabase's UserSocket answers the handshake itself: 429 and why
+            await self._deny(ws, refused)
+            return
         await ws.accept()
         session = Session(
             ws,
@@ -94,12 +104,20 @@ class RealtimeService:
             pool=self.ctx.admin_pool,
             apikey=apikey,
             private_only=self.private_only,
+            limits=self.quotas,
         )
         self.sessions.add(session)
         try:
             await session.run()
         finally:
             self.sessions.discard(session)
+
+    @staticmethod
+    async def _deny(ws: WebSocket, reason: str) -> None:
+        try:
+            await ws.send_denial_response(JSONResponse({"error": reason}, status_code=429))
+        except RuntimeError:  # a server without the denial-response extension: a plain refusal (403)
+            await ws.close(code=1008)
 
     @staticmethod
     def routes() -> list[BaseRoute]:

@@ -4,10 +4,11 @@ Handles heartbeats, `phx_join` (token check, config, postgres_changes bindings),
 `broadcast`, `presence` and `access_token`. Every client mistake gets a `phx_reply` with status
 `error` and a reason, or closes the socket; nothing a client sends can raise out of here.
 
-Limits: at most MAX_CHANNELS joined channels per socket, broadcast and presence payloads of at most
-MAX_PAYLOAD_BYTES (frames are capped at 1 MiB by the server's `ws_max_size`), and a bounded send
-queue (`hub.Outbox`). A socket silent for IDLE_TIMEOUT seconds (clients heartbeat every 25-30 s)
-is closed.
+Limits: Supabase Realtime's tenant quotas (quotas.py: concurrent users, joins per second, channels per
+socket, events and presence per second, presence messages per channel and window) with its replies,
+broadcast and presence payloads of at most MAX_PAYLOAD_BYTES (frames are capped at 1 MiB by the
+server's `ws_max_size`), and a bounded send queue (`hub.Outbox`). A socket silent for IDLE_TIMEOUT
+seconds (clients heartbeat every 25-30 s) is closed.
 
 Private channels (`config.private: true`) are authorized by RLS on `realtime.messages` as on Supabase
 (authorization.py): read at join and on every `access_token`, write on the first broadcast or track.
@@ -32,7 +33,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from localbase import hops
 from localbase.keys import Keys, TokenError
-from localbase.realtime import authorization, subscriptions
+from localbase.realtime import authorization, quotas, subscriptions
 from localbase.realtime.authorization import AuthorizationUnavailable
 from localbase.realtime.coalesce import SEND_MANY
 from localbase.realtime.filters import Binding, BindingError, parse_binding
@@ -43,7 +44,6 @@ from localbase.realtime.rls import ALLOWED_ROLES
 log = logging.getLogger(__name__)
 _CHANGE_ID = re.compile(r'"postgres_changes".*?"record":\{(?:[^{}]*?[,{])?"id":"([^"]+)"')  # hop trace only
 
-MAX_CHANNELS = 100
 MAX_BINDINGS = 100
 MAX_PAYLOAD_BYTES = 256 * 1024
 IDLE_TIMEOUT = 90.0
@@ -80,8 +80,11 @@ class Session:
         pool: AsyncConnectionPool,
         apikey: str,
         private_only: bool = False,
+        limits: quotas.Quotas | None = None,
     ) -> None:
         self.ws = ws
+        self.quotas = limits or quotas.Quotas(quotas.QuotaSettings())
+        self.presence_windows: dict[str, quotas.ClientPresenceWindow] = {}  # topic -> its presence messages
         self.private_only = private_only
         self.keys = keys
         self.hub = hub
@@ -91,6 +94,7 @@ class Session:
         self.vsn = vsn
         self.channels: dict[str, Channel] = {}
         self._closing: str | None = None
+        self._disconnect = False  # end the socket once the frame being handled is answered
         self._reader: asyncio.Task[None] | None = None
         self._send_now_fn: Callable[[list[str | bytes]], bool] = lambda frames: False
 
@@ -110,6 +114,7 @@ class Session:
             for channel in list(self.channels.values()):
                 self.hub.remove(channel)
             self.channels.clear()
+            self.quotas.users.discard(self)
             self.outbox.close()
             if self._closing is not None:
                 writer.cancel()
@@ -213,6 +218,8 @@ class Session:
             except Exception:  # a bug must cost one reply, not the server
                 log.exception("realtime: error handling %s on %s", frame.event, frame.topic)
                 self.reply(frame, "error", {"reason": "internal error"})
+            if self._disconnect:
+                return
 
     # replies ------------------------------------------------------------------------------------
 
@@ -224,6 +231,7 @@ class Session:
     def close_channel(self, channel: Channel, ref: str | None = None) -> None:
         if self.channels.get(channel.topic) is channel:
             del self.channels[channel.topic]
+            self.presence_windows.pop(channel.topic, None)
         self.hub.remove(channel)
         channel.outbox.frame(Frame(channel.topic, "phx_close", {}, ref or channel.join_ref, channel.join_ref))
 
@@ -260,11 +268,15 @@ class Session:
             channel, errors = await self._prepare_join(frame)
         except JoinError as exc:
             self.reply(frame, "error", {"reason": str(exc)})
+            # as Supabase: over the join rate, the socket is disconnected too (after this reply)
+            self._disconnect = str(exc) == quotas.JOIN_RATE_REASON
             return
         old = self.channels.get(frame.topic)
         if old is not None:  # Phoenix: a second join of a topic replaces the first
             self.close_channel(old)
         self.channels[frame.topic] = channel
+        self.presence_windows[frame.topic] = quotas.ClientPresenceWindow(self.quotas.settings, self.quotas.clock)
+        self.quotas.users.add(self)
         self._schedule_expiry(channel)
         self.reply(frame, "ok", {"postgres_changes": [{**b.raw, "id": b.id} for b in channel.bindings]})
         self.hub.add(channel)
@@ -275,14 +287,13 @@ class Session:
     async def _prepare_join(self, frame: Frame) -> tuple[Channel, list[str]]:
         if not frame.topic.startswith("realtime:") or frame.topic == "realtime:":
             raise JoinError("topic must be realtime:<name>")
-        if frame.topic not in self.channels and len(self.channels) >= MAX_CHANNELS:
-            raise JoinError(f"ChannelRateLimitReached: at most {MAX_CHANNELS} channels per connection")
         config = frame.payload.get("config") or {}
         if not isinstance(config, dict):
             raise JoinError("config must be an object")
         private = config.get("private") is True
         if not private and self.private_only:
             raise JoinError("PrivateOnly: This project only allows private channels")
+        self._check_join_quotas(frame.topic)
         broadcast = config.get("broadcast") or {}
         presence = config.get("presence") or {}
         raw_bindings = config.get("postgres_changes") or []
@@ -319,6 +330,23 @@ class Session:
             policies=policies,
         )
         return channel, errors
+
+    def _check_join_quotas(self, topic: str) -> None:
+        """Supabase's join limits, in its order: users, then the join rate (a join it lets through counts),
+        then channels per socket."""
+        limits, settings = self.quotas, self.quotas.settings
+        if self not in limits.users and len(limits.users) >= settings.max_concurrent_users:
+            raise JoinError(quotas.JOIN_USERS_REASON)
+        if limits.joins.over():
+            raise JoinError(quotas.JOIN_RATE_REASON)
+        limits.joins.add()
+        if topic not in self.channels and len(self.channels) >= settings.max_channels_per_client:
+            raise JoinError(quotas.CHANNELS_REASON)
+
+    def _shut_down(self, channel: Channel, message: str) -> None:
+        """Supabase's `shutdown_response`: a system error on the channel, then the channel is closed."""
+        channel.system("system", "error", message)
+        self.close_channel(channel)
 
     async def _authorize_read(self, topic: str, claims: dict[str, Any], presence: bool) -> authorization.Policies:
         sub_topic = topic.removeprefix("realtime:")
@@ -419,6 +447,11 @@ class Session:
             return
         if not await self._may_write(channel, "broadcast"):
             return  # as Supabase: dropped, no reply even with ack
+        events = self.quotas.events
+        events.add()
+        if events.over():
+            self._shut_down(channel, quotas.EVENTS_MESSAGE)
+            return
         self.hub.broadcast(channel.hub_key, message, sender=channel)
         if channel.broadcast_ack:
             self.reply(frame, "ok", {})
@@ -437,6 +470,10 @@ class Session:
         return True
 
     async def presence(self, channel: Channel, frame: Frame) -> None:
+        window = self.presence_windows.get(channel.topic)
+        if window is not None and not window.allow():
+            self._shut_down(channel, quotas.CLIENT_PRESENCE_MESSAGE)
+            return
         event = frame.payload.get("event")
         if event == "track":
             if channel.private and not await self._may_write(channel, "presence"):
@@ -447,11 +484,15 @@ class Session:
                 self.reply(frame, "error", {"reason": "presence payload must be an object"})
                 return
             if len(json.dumps(meta)) > MAX_PAYLOAD_BYTES:
-                self.reply(frame, "error", {"reason": f"presence payload too large: at most {MAX_PAYLOAD_BYTES} bytes"})
+                self._shut_down(channel, quotas.TRACK_SIZE_MESSAGE)
                 return
             if not channel.presence_enabled and not await self._enable_presence(channel):
                 self.reply(frame, "error", {})
                 return
+            if self.quotas.presence.over():
+                self._shut_down(channel, quotas.PRESENCE_RATE_MESSAGE)
+                return
+            self.quotas.presence.add()
             self.hub.track(channel, meta)
         elif event == "untrack":
             self.hub.untrack(channel)

@@ -1,0 +1,183 @@
+"""Supabase Realtime's tenant quotas on localbase (`localbase/realtime/quotas.py`), as a hostile client meets
+them: more sockets, channels, joins, broadcasts and presence messages than a Supabase project takes, each
+answered with Supabase's reply. Each test starts its own stack with the one quota it tries lowered (the rates
+are stack-wide, so tests sharing a stack would count each other's joins and sends). The official client
+where a well-behaved app would meet the limit, a raw websocket for floods no client library sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from realtime import RealtimeSubscribeStates
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from localbase.realtime import quotas
+from localbase.realtime.quotas import QuotaSettings, RateCounter
+from tests.realtime.support import RawSocket, client
+from tests.stackproc import TEST_RATE_LIMITS, StackProcess
+
+
+def quota_stack(root: Path, **lowered: int) -> StackProcess:
+    env = {**TEST_RATE_LIMITS, **{f"LOCALBASE_REALTIME_{k.upper()}": str(v) for k, v in lowered.items()}}
+    return StackProcess(root / "data", env=env)
+
+
+@pytest.fixture
+def started(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StackProcess]:
+    proc = quota_stack(tmp_path, **request.param)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def lowered(**settings: int) -> Any:
+    return pytest.mark.parametrize("started", [settings], indirect=True, ids=[",".join(settings)])
+
+
+async def system_and_close(sock: RawSocket, topic: str) -> str:
+    system = await sock.next(lambda f: f["event"] == "system" and f["topic"] == topic)
+    assert system["payload"]["status"] == "error" and system["payload"]["channel"] == topic.removeprefix("realtime:")
+    await sock.next(lambda f: f["event"] == "phx_close" and f["topic"] == topic)
+    return str(system["payload"]["message"])
+
+
+@lowered(max_channels_per_client=3)
+async def test_channels_per_socket_through_the_official_client(started: StackProcess) -> None:
+    sb = await client(started)
+    states: list[list[tuple[RealtimeSubscribeStates, Exception | None]]] = []
+    for name in ("one", "two", "three", "four"):
+        seen: list[tuple[RealtimeSubscribeStates, Exception | None]] = []
+        await sb.channel(name).subscribe(lambda s, e, seen=seen: seen.append((s, e)))
+        states.append(seen)
+    assert [seen[0][0] for seen in states[:3]] == [RealtimeSubscribeStates.SUBSCRIBED] * 3
+    assert states[3][0][0] == RealtimeSubscribeStates.CHANNEL_ERROR
+    assert quotas.CHANNELS_REASON in str(states[3][0][1])
+
+
+@lowered(max_concurrent_users=2)
+async def test_concurrent_users(started: StackProcess) -> None:
+    first, second = await RawSocket.open(started), await RawSocket.open(started)
+    waiting = await RawSocket.open(started)  # connected, not yet a user: it has no channel
+    try:
+        assert (await first.join("realtime:a"))["status"] == "ok"
+        assert (await second.join("realtime:b"))["status"] == "ok"
+        assert (await first.join("realtime:a2"))["status"] == "ok", "a counted socket may join more"
+        assert await waiting.join("realtime:c") == {"status": "error", "response": {"reason": quotas.JOIN_USERS_REASON}}
+        with pytest.raises(InvalidStatus) as refused:
+            await RawSocket.open(started)
+        assert refused.value.response.status_code == 429
+        assert json.loads(refused.value.response.body or b"{}") == {"error": "Too many connected users"}
+        await first.close()  # a user leaves: a place is free again once the server has seen the socket go
+        deadline = time.monotonic() + 30
+        while (reply := await waiting.join("realtime:c"))["status"] != "ok" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert reply["status"] == "ok"
+    finally:
+        for sock in (first, second, waiting):
+            await sock.close()
+
+
+@lowered(max_joins_per_second=2)
+async def test_a_join_flood_is_refused_and_its_socket_closed(started: StackProcess) -> None:
+    sock = await RawSocket.open(started)
+    replies = []
+    try:
+        for i in range(30):
+            ref = await sock.send(f"realtime:flood-{i}", "phx_join", {"config": {}})
+            replies.append(await sock.reply(ref))
+            if replies[-1]["status"] == "error":
+                break
+    except ConnectionClosed:
+        pass
+    assert replies[-1] == {"status": "error", "response": {"reason": quotas.JOIN_RATE_REASON}}
+    # 2 joins/s averaged over 5 s ticks: the 11th join of a tick is over (the 21st when the flood spans two)
+    assert 10 <= len(replies) - 1 <= 20
+    with pytest.raises(ConnectionClosed):
+        await sock.next(lambda f: False, timeout=10)
+    with pytest.raises(InvalidStatus) as refused:
+        await RawSocket.open(started)
+    assert refused.value.response.status_code == 429
+    assert json.loads(refused.value.response.body or b"{}") == {"error": "Too many joins per second"}
+
+
+@lowered(max_events_per_second=2)
+async def test_a_broadcast_flood_closes_the_channel(started: StackProcess) -> None:
+    sender, listener = await RawSocket.open(started), await RawSocket.open(started)
+    try:
+        assert (await listener.join("realtime:room"))["status"] == "ok"
+        assert (await sender.join("realtime:room", {"broadcast": {"ack": True}}))["status"] == "ok"
+        acked = 0
+        for i in range(20):
+            ref = await sender.send(
+                "realtime:room", "broadcast", {"type": "broadcast", "event": "e", "payload": {"i": i}}
+            )
+            frame = await sender.next(lambda f, ref=ref: f["ref"] == ref or f["event"] == "system")
+            if frame["event"] == "system":
+                sender.frames.insert(0, frame)
+                break
+            acked += 1
+        # 2 events/s averaged over 5 s ticks: the 10th of a tick is over (the 20th when the flood spans two)
+        assert 9 <= acked <= 19
+        assert await system_and_close(sender, "realtime:room") == quotas.EVENTS_MESSAGE
+        ref = await listener.send("phoenix", "heartbeat", {})  # answered after whatever was relayed to it before
+        await listener.reply(ref)
+        relayed = [f["payload"]["payload"]["i"] for f in listener.frames if f["event"] == "broadcast"]
+        assert relayed == list(range(acked)), "the broadcast over the quota is not relayed"
+    finally:
+        await sender.close()
+        await listener.close()
+
+
+@lowered(client_presence_max_calls=5)
+async def test_presence_messages_per_channel_and_oversized_tracks(started: StackProcess) -> None:
+    sock = await RawSocket.open(started, max_size=None)
+    try:
+        assert (await sock.join("realtime:lobby", {"presence": {"key": "me"}}))["status"] == "ok"
+        for i in range(5):
+            ref = await sock.send(
+                "realtime:lobby", "presence", {"type": "presence", "event": "track", "payload": {"i": i}}
+            )
+            assert (await sock.reply(ref))["status"] == "ok"
+        await sock.send("realtime:lobby", "presence", {"type": "presence", "event": "track", "payload": {"i": 5}})
+        assert await system_and_close(sock, "realtime:lobby") == quotas.CLIENT_PRESENCE_MESSAGE
+        assert (await sock.join("realtime:big", {"presence": {"key": "me"}}))["status"] == "ok"
+        blob = {"blob": "z" * 300_000}
+        await sock.send("realtime:big", "presence", {"type": "presence", "event": "track", "payload": blob})
+        assert await system_and_close(sock, "realtime:big") == quotas.TRACK_SIZE_MESSAGE
+    finally:
+        await sock.close()
+
+
+def test_rates_average_as_supabase_and_refuse_a_burst_in_its_first_tick() -> None:
+    now = [0.0]
+    counter = RateCounter(100, clock=lambda: now[0])
+    counter.add(499)
+    assert not counter.over()
+    counter.add()
+    assert counter.over(), "500 in the tick under way: Supabase's next tick averages 100/s"
+    now[0] = 5.0  # Supabase: bucket [500], 100/s, over
+    assert counter.over()
+    now[0] = 10.0  # [0, 500]: 50/s
+    assert not counter.over()
+    counter.add(100 * 5 * 12)
+    assert counter.over()
+    now[0] = 10.0 + 5 * 13  # a minute of nothing later: all ticks are zero
+    assert counter.average() == 0.0
+
+
+def test_settings_come_from_the_environment_and_bad_values_are_refused() -> None:
+    assert QuotaSettings.from_env({}) == QuotaSettings()
+    assert QuotaSettings() == QuotaSettings(200, 100, 100, 100, 1000, 5, 30_000), "Supabase's defaults"
+    assert QuotaSettings.from_env({"LOCALBASE_REALTIME_MAX_CHANNELS_PER_CLIENT": "3"}).max_channels_per_client == 3
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(ValueError, match="LOCALBASE_REALTIME_MAX_JOINS_PER_SECOND must be a positive integer"):
+            QuotaSettings.from_env({"LOCALBASE_REALTIME_MAX_JOINS_PER_SECOND": bad})
