@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from localbase.realtime import quotas
 from localbase.realtime.quotas import QuotaSettings, RateCounter
-from tests.realtime.support import RawSocket, client
+from tests.realtime.support import RawSocket, client, wait_until
 from tests.stackproc import TEST_RATE_LIMITS, StackProcess
 
 
@@ -155,6 +155,20 @@ async def test_presence_messages_per_channel_and_oversized_tracks(started: Stack
         assert await system_and_close(sock, "realtime:big") == quotas.TRACK_SIZE_MESSAGE
     finally:
         await sock.close()
+
+
+@lowered(client_presence_max_calls=3)
+async def test_presence_over_the_window_through_the_official_client(started: StackProcess) -> None:
+    sb = await client(started)
+    channel = sb.channel("desk", {"config": {"presence": {"key": "agent-1"}}})
+    states: list[tuple[RealtimeSubscribeStates, Exception | None]] = []
+    await channel.subscribe(lambda s, e: states.append((s, e)))
+    assert states == [(RealtimeSubscribeStates.SUBSCRIBED, None)]
+    for i in range(4):
+        await channel.track({"status": f"away {i}"})
+    await wait_until(lambda: len(states) > 1, what="the channel's error")
+    assert states[1][0] == RealtimeSubscribeStates.CHANNEL_ERROR
+    assert quotas.CLIENT_PRESENCE_MESSAGE in str(states[1][1])
 
 
 def test_rates_average_as_supabase_and_refuse_a_burst_in_its_first_tick() -> None:
