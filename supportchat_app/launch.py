@@ -28,7 +28,8 @@ a fresh nonce and HMAC(key, "open" + nonce); the app refuses a wrong proof or a 
 answers the URL with HMAC(key, "app" + nonce + url), which the caller checks (and that the URL is this
 port's launch path) before using it. Before asking, the caller trusts a key file only when this user
 owns it and nobody else may read it, and removes it when its process is gone or its pid now belongs to
-a process started after the file was written (a reused pid).
+another process (the file records the process's start time, which a reused pid does not have), or when
+what answers on its port cannot prove the key.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import os
 import secrets
 import socket
 import stat
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
@@ -239,7 +241,7 @@ def key_file(data_dir: Path, port: int) -> Path:
 
 
 def write_key_file(data_dir: Path, port: int, key: str) -> Path:
-    """`<data dir>/launch/<port>.json` = {port, key, pid, written}, created 0600 in a 0700 directory."""
+    """`<data dir>/launch/<port>.json` = {port, key, pid, started}, created 0600 in a 0700 directory."""
     folder = data_dir / "launch"
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
@@ -248,7 +250,7 @@ def write_key_file(data_dir: Path, port: int, key: str) -> Path:
         path.unlink()
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump({"port": port, "key": key, "pid": os.getpid(), "written": time.time()}, out)
+        json.dump({"port": port, "key": key, "pid": os.getpid(), "started": process_start(os.getpid())}, out)
     return path
 
 
@@ -266,18 +268,33 @@ def _private(path: Path, mode: int) -> bool:
     return stat.S_IFMT(found.st_mode) == mode and found.st_uid == os.getuid() and found.st_mode & 0o077 == 0
 
 
-def _process_alive(info: dict[str, Any]) -> bool:
-    """The file's process still runs: its pid exists and that process started before the file was written (a
-    pid reused by a later process fails this). Start times counted from the boot second get 1 s of slack; the
-    key proof, not this, is what a process that is not the app cannot pass."""
+def process_start(pid: int) -> str | None:
+    """When process `pid` started, as an identity a later process given the same pid cannot have; None when there
+    is no such process. On Linux the start in clock ticks since boot (from /proc: psutil's create time is derived
+    from the wall clock at boot, which moves when the clock is stepped, e.g. after a resume); elsewhere psutil's
+    create time, which the system keeps as an absolute time."""
+    if sys.platform == "linux":
+        try:
+            line = Path(f"/proc/{pid}/stat").read_text()
+        except (OSError, ValueError):
+            return None
+        fields = line.rsplit(")", 1)[-1].split()  # the command name before it may hold spaces and parentheses
+        return fields[19] if len(fields) > 19 else None
     import psutil
 
     try:
-        started = psutil.Process(int(info["pid"])).create_time()
-    except (psutil.Error, ValueError, TypeError, KeyError):
+        return repr(psutil.Process(pid).create_time())
+    except (psutil.Error, ValueError):
+        return None
+
+
+def _process_alive(info: dict[str, Any]) -> bool:
+    """The file's own process still runs: its pid exists and has the start the file recorded."""
+    try:
+        started = process_start(int(info["pid"]))
+    except (ValueError, TypeError, KeyError):
         return False
-    written = info.get("written")
-    return isinstance(written, int | float) and started <= float(written) + 1.0
+    return started is not None and started == info.get("started")
 
 
 def running_apps(data_dir: Path) -> list[dict[str, Any]]:
@@ -332,4 +349,9 @@ def fresh_url(data_dir: Path, port: int | None = None, timeout: float = 10.0) ->
     if not apps:
         raise LookupError(f"no SupportChat app is running on {data_dir}" + (f" at port {port}" if port else ""))
     info = apps[0]
-    return ask_for_url(int(info["port"]), str(info["key"]), timeout)
+    try:
+        return ask_for_url(int(info["port"]), str(info["key"]), timeout)
+    except LookupError:
+        # our app holds its port while it runs: whatever else answers there means the file is stale
+        remove_key_file(data_dir, int(info["port"]))
+        raise

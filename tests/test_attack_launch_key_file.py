@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -67,13 +66,11 @@ def squatter() -> Iterator[Squatter]:
         yield hostile
 
 
-def stale_file(data_dir: Path, port: int, *, pid: int, age: float = 60) -> tuple[Path, str]:
-    """The key file an app wrote `age` seconds ago and left behind when it died, naming `pid` (still running:
-    another process's now)."""
+def stale_file(data_dir: Path, port: int, *, pid: int) -> tuple[Path, str]:
+    """The key file an app (this test's process: started, still running) wrote and left behind, naming `pid`."""
     key = launch.new_secret()
     path = launch.write_key_file(data_dir, port, key)
-    info = json.loads(path.read_text())
-    path.write_text(json.dumps({**info, "pid": pid, "written": info.get("written", time.time()) - age}))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "pid": pid}))
     return path, key
 
 
@@ -89,25 +86,24 @@ def open_ui(data_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_squatter_on_the_port_gets_no_key_and_no_say_over_the_url(squatter: Squatter, tmp_path: Path) -> None:
-    # the worst case for the pid check: the recorded pid is alive and older than the file (this test's own process,
-    # started before the file was written), so only the proof of the key can tell the squatter from the app
-    _, key = stale_file(tmp_path, squatter.port, pid=os.getpid(), age=0)
+    # the worst case for the pid check: the recorded pid is the process that wrote the file, still running (this
+    # test's own), so only the proof of the key can tell the squatter from the app
+    path, key = stale_file(tmp_path, squatter.port, pid=os.getpid())
     with pytest.raises(LookupError, match="not SupportChat"):
         launch.fresh_url(tmp_path)
+    assert squatter.seen and key not in squatter.seen[0], "the key never travels"
+    assert not path.exists(), "what answers on the port is not the app: the file is stale"
+    stale_file(tmp_path, squatter.port, pid=os.getpid())
     opened = open_ui(tmp_path)
     assert opened.returncode == 1 and PHISHING not in opened.stdout, "the squatter's URL is never opened"
     assert "not SupportChat" in opened.stderr
-    assert len(squatter.seen) == 2
-    for request in squatter.seen:
-        assert key not in request, "the key never travels"
-    assert len({request.split("x-supportchat-nonce: ")[1].split()[0] for request in squatter.seen}) == 2
+    assert len(squatter.seen) == 2 and key not in squatter.seen[1]
 
 
 def test_a_reused_pid_is_no_app_and_its_file_is_removed(squatter: Squatter, tmp_path: Path) -> None:
-    path, _ = stale_file(tmp_path, squatter.port, pid=os.getpid())
-    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # started after the file
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the pid, reused
     try:
-        path.write_text(json.dumps({**json.loads(path.read_text()), "pid": later.pid}))
+        path, _ = stale_file(tmp_path, squatter.port, pid=later.pid)
         with pytest.raises(LookupError, match="no SupportChat app is running"):
             launch.fresh_url(tmp_path)
     finally:
@@ -129,7 +125,7 @@ def test_a_dead_apps_file_is_removed(squatter: Squatter, tmp_path: Path) -> None
 def test_a_key_file_others_could_have_read_or_written_is_not_trusted(
     squatter: Squatter, tmp_path: Path, change: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path, _ = stale_file(tmp_path, squatter.port, pid=os.getpid(), age=0)
+    path, _ = stale_file(tmp_path, squatter.port, pid=os.getpid())
     if change == "file readable by others":
         path.chmod(0o644)
     elif change == "folder open to others":
