@@ -20,8 +20,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from localbase.realtime import quotas
 from localbase.realtime.quotas import QuotaSettings, RateCounter
-from tests.realtime.support import RawSocket, client, wait_until
+from sync import events
+from tests.conftest import create_user
+from tests.realtime.support import RawSocket, as_user, client, wait_until
 from tests.stackproc import TEST_RATE_LIMITS, StackProcess
+from tests.test_sync_support import open_engines, seed_ticket, wait_for
 
 
 def quota_stack(root: Path, **lowered: int) -> StackProcess:
@@ -195,3 +198,49 @@ def test_settings_come_from_the_environment_and_bad_values_are_refused() -> None
     for bad in ("0", "-1", "many"):
         with pytest.raises(ValueError, match="LOCALBASE_REALTIME_MAX_JOINS_PER_SECOND must be a positive integer"):
             QuotaSettings.from_env({"LOCALBASE_REALTIME_MAX_JOINS_PER_SECOND": bad})
+
+
+TENTH_OF_SUPABASE = {  # Supabase's defaults divided by ten (the presence window: one message, the app sends none)
+    "max_concurrent_users": 20,
+    "max_joins_per_second": 10,
+    "max_channels_per_client": 10,
+    "max_events_per_second": 10,
+    "max_presence_events_per_second": 100,
+    "client_presence_max_calls": 1,
+}
+
+
+@lowered(**TENTH_OF_SUPABASE)
+async def test_the_apps_own_realtime_use_fits_a_tenth_of_supabases_quotas(
+    started: StackProcess, tmp_path: Path
+) -> None:
+    """A guard, not a bug: an agent with five tickets open in two tabs each, their customer on one, typing and a
+    live message, on a stack whose quotas are a tenth of a Supabase project's, and nothing is refused."""
+    agent, customer = create_user(started.db_url, "agent"), create_user(started.db_url, "customer")
+    tickets = [seed_ticket(started.db_url, customer, agent, f"Quota {i}") for i in range(5)]
+    async with open_engines(started, tmp_path) as engines:
+        agent_engine = await engines.open(agent)
+        customer_engine = await engines.open(customer)
+        for engine in (agent_engine, customer_engine):
+            await engine.start()
+            await wait_for(lambda engine=engine: engine.status.state == "online", what="the engine online")
+        for tid in tickets * 2:
+            await agent_engine.presence.watch(tid)
+        await customer_engine.presence.watch(tickets[0])
+        await customer_engine.presence.send_typing(tickets[0])
+        await wait_for(
+            lambda: any(isinstance(e, events.Typing) and e.user_id == customer.id for e in engines.log(agent_engine)),
+            what="the customer typing",
+        )
+        mid = str(
+            as_user(
+                started.db_url,
+                customer,
+                "insert into messages (ticket_id, sender_id, content) values (%s, %s, 'live') returning id",
+                (tickets[0], customer.id),
+            )[0][0]
+        )
+        await wait_for(lambda: agent_engine.cache.message(mid) is not None, timeout=10, what="the live message")
+        watched = agent_engine.remote.live._watched  # the agent's ticket channels, as the engine holds them
+        assert sorted(watched) == sorted(tickets) and all(channel.is_joined for channel in watched.values())
+        assert agent_engine.status.state == customer_engine.status.state == "online"
