@@ -9,6 +9,10 @@ else the apikey) passes the INSERT policy for `broadcast` on `realtime.messages`
 on Supabase: the batch form silently skips a topic it may not send to, the per-event form answers
 403. Members of the private topic still receive it only if they may read it.
 
+Messages count toward the stack's events per second (quotas.py), as Supabase counts them: over the
+limit the per-event form and the batch form answer 429 "You have exceeded your rate limit", and a batch
+that would take the rate past it 429 "Too many messages to broadcast, please reduce the batch size".
+
 Bodies are limited while they stream in: a declared `Content-Length` over the limit is answered 413
 before anything is read, and a body without one (chunked) is cut off with 413 the moment it passes
 the limit, so a client cannot make the server buffer more than the limit.
@@ -24,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 
 from localbase.context import claims_of, context
 from localbase.keys import TokenError
-from localbase.realtime import authorization
+from localbase.realtime import authorization, quotas
 from localbase.realtime.authorization import AuthorizationUnavailable
 from localbase.realtime.hub import BroadcastMessage, Hub, hub_key
 from localbase.realtime.session import MAX_PAYLOAD_BYTES
@@ -87,6 +91,19 @@ def _hub(request: Request) -> Hub:
     return hub
 
 
+def _over_rate(request: Request, batch: int | None = None) -> JSONResponse | None:
+    """Supabase's `check_rate_limit` of the per-event form (`batch` None) or of a batch of that many messages;
+    counts what may go."""
+    events: quotas.RateCounter = request.app.state.realtime.quotas.events
+    rate, limit = events.average(), events.limit
+    if (rate >= limit) if batch is None else (rate > limit):
+        return _error(429, quotas.REST_RATE_MESSAGE)
+    if batch is not None and batch + rate > limit:
+        return _error(429, quotas.REST_BATCH_MESSAGE)
+    events.add(batch or 1)
+    return None
+
+
 async def batch(request: Request) -> Response:
     if (denied := _check_key(request)) is not None:
         return denied
@@ -110,6 +127,8 @@ async def batch(request: Request) -> Response:
         if len(json.dumps(payload)) > MAX_PAYLOAD_BYTES:
             return _error(413, f"payload too large: at most {MAX_PAYLOAD_BYTES} bytes")
         parsed.append((topic, message.get("private") is True, BroadcastMessage(event, payload=payload)))
+    if (over := _over_rate(request, batch=len(parsed))) is not None:
+        return over
     allowed: dict[str, bool] = {}
     for topic, private, _ in parsed:
         if private and topic not in allowed:
@@ -142,5 +161,7 @@ async def single(request: Request) -> Response:
         message = BroadcastMessage(event, payload=payload)
     if private and not await _may_send(request, topic):
         return _error(403, "Unauthorized")
+    if (over := _over_rate(request)) is not None:
+        return over
     _hub(request).broadcast(hub_key(f"realtime:{topic}", private), message)
     return Response(status_code=202)

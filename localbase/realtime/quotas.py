@@ -12,6 +12,8 @@ meets here, so that whatever would fail on a Supabase project fails on localbase
 - max_channels_per_client (100): channels of one socket; "ChannelRateLimitReached: Too many channels".
 - max_events_per_second (100): client broadcasts, whole stack; the sending channel gets the system
   error "Too many messages per second" and is closed. (Supabase also counts what it delivers; not here.)
+  REST broadcasts count too: over the rate 429 "You have exceeded your rate limit"; a batch that would pass
+  it 429 "Too many messages to broadcast, please reduce the batch size" (broadcast_api.py).
 - max_presence_events_per_second (1000): presence tracks, whole stack; system error "Too many presence
   messages per second", channel closed.
 - client_presence_max_calls / client_presence_window_ms (5 / 30000): presence messages of one channel per
@@ -51,6 +53,8 @@ EVENTS_MESSAGE = "Too many messages per second"
 PRESENCE_RATE_MESSAGE = "Too many presence messages per second"
 CLIENT_PRESENCE_MESSAGE = "Client presence rate limit exceeded"
 TRACK_SIZE_MESSAGE = "Track message size exceeded"
+REST_RATE_MESSAGE = "You have exceeded your rate limit"
+REST_BATCH_MESSAGE = "Too many messages to broadcast, please reduce the batch size"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from realtime import RealtimeSubscribeStates
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -244,3 +245,21 @@ async def test_the_apps_own_realtime_use_fits_a_tenth_of_supabases_quotas(
         watched = agent_engine.remote.live._watched  # the agent's ticket channels, as the engine holds them
         assert sorted(watched) == sorted(tickets) and all(channel.is_joined for channel in watched.values())
         assert agent_engine.status.state == customer_engine.status.state == "online"
+
+
+@lowered(max_events_per_second=2)
+async def test_rest_broadcasts_count_as_events(started: StackProcess) -> None:
+    base = f"{started.api_url}/realtime/v1/api/broadcast"
+    headers = {"apikey": started.anon_key}
+    async with httpx.AsyncClient(timeout=30) as http:
+        three = {"messages": [{"topic": "room", "event": "e", "payload": {"i": i}} for i in range(3)]}
+        refused = await http.post(base, headers=headers, json=three)
+        assert refused.status_code == 429 and refused.json()["message"] == quotas.REST_BATCH_MESSAGE
+        assert (await http.post(base, headers=headers, json={"messages": three["messages"][:2]})).status_code == 202
+        answers = []
+        for i in range(40):
+            answers.append(await http.post(f"{base}/room/events/e", headers=headers, json={"i": i}))
+            if answers[-1].status_code != 202:
+                break
+    assert answers[-1].status_code == 429 and answers[-1].json()["message"] == quotas.REST_RATE_MESSAGE
+    assert 8 <= len(answers) - 1 <= 18, "2 events/s over 5 s ticks: 10 a tick (20 over two), the batch's 2 among them"
