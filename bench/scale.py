@@ -19,6 +19,9 @@ partial_first_sync  the admin's first sync with the partial-sync setting (open/p
                  30 days, sync/scope.py) — s. Baseline: the same admin's full initial sync in the same run.
 app_rss_1m       RSS of the real app process (`python -m supportchat_app --web`) signed in on the 1M cache after
                  it served the inbox page — MB. Baseline: the same app with an empty data dir (sign-in page).
+caught_up_pull_1m  a pull of the admin's cached desk with nothing to pull (its prune compares the server's digest
+                 of the visible tickets with the cache's) — ms, median. Baseline: the same pull listing every
+                 visible ticket id, as the prune did before the digest.
 
 These are cache-level reads (the SQL the UI runs), not painted frames; bench/app.py measures paint on 10k.
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import statistics
 import time
 import uuid
 from dataclasses import dataclass
@@ -402,6 +406,43 @@ def cache_size_1m(env: BenchEnv) -> list[Figure]:
     ]
 
 
+def caught_up_pull_1m(env: BenchEnv) -> list[Figure]:
+    """A caught-up pull of the admin's cached desk (100,000 tickets): nothing changed, so its prune finds nothing
+    to drop. With the digest (``rpc visible_tickets_digest``) it is one small answer; the baseline is the same
+    pull listing every visible ticket id, as every pull did before (``Puller.asks_digest`` off)."""
+    state = _ready(env)
+
+    async def measure(digest: bool, rounds: int) -> list[float]:
+        engine = await _open_cached(state)
+        try:
+            await engine.pull()  # warm: the session, the first question
+            engine.parts.puller.asks_digest = digest
+            samples = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                await engine.pull()
+                samples.append((time.perf_counter() - started) * 1000)
+            assert engine.cache.count("tickets") == state.desk.size.tickets, "the cache lost tickets"
+            return samples
+        finally:
+            await engine.close()
+
+    listed = asyncio.run(measure(False, 3))
+    digest = asyncio.run(measure(True, 5))
+    return [
+        figure(
+            "caught_up_pull_1m",
+            statistics.median(digest),
+            "ms",
+            "the same pull listing every visible ticket id (the prune before the digest)",
+            statistics.median(listed),
+            higher_is_better=False,
+            samples_ms=[round(x, 1) for x in digest],
+            baseline_samples_ms=[round(x, 1) for x in listed],
+        )
+    ]
+
+
 def _app_rss(state: Scaled, data_dir: Path, signed_in: bool) -> float:
     app = AppProcess(
         data_dir, state.stack.api_url, state.stack.anon_key, extra_env={"SUPPORTCHAT_SESSION_STORE": "file"}
@@ -446,4 +487,5 @@ BENCHES = {
     "cache_size_1m": cache_size_1m,
     "app_rss_1m": app_rss_1m,
     "partial_first_sync": partial_first_sync,
+    "caught_up_pull_1m": caught_up_pull_1m,
 }

@@ -6,17 +6,18 @@ them in), so each is unit-tested in tests/test_sync_decisions.py.
 - backoff_delay(): exponential backoff with jitter
 - plan_batches() / bisect(): which outbox entries travel together, and how to isolate a bad row
 - overlay_ticket() / resolve_ticket_update(): the merge rule for tickets changed offline
-- stale_tickets() / needs_backfill(): what a pull must delete or backfill
+- stale_tickets() / needs_backfill(): what a pull must delete or backfill; ticket_digest(): the ids a prune
+  compares with the server's (``rpc visible_tickets_digest``) before it lists them
 - canonical_ts(): one timestamp format in the cache, so text order is time order
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sync.errors import AuthError, PermanentError, RetryableError, SyncError
 
@@ -159,6 +160,30 @@ def stale_tickets(local_ids: set[str], visible_ids: set[str], keep: set[str]) ->
     """Cached tickets the server no longer shows this user (reassigned away, deleted), except those
     with unsent or failed local work the user still has to see (``keep``)."""
     return local_ids - visible_ids - keep
+
+
+class TicketDigest(NamedTuple):
+    """A set of ticket ids in four numbers, as ``rpc visible_tickets_digest`` computes it (migration
+    20261210000900): the count, the XOR of the ids' first and of their last 64 bits as signed integers, and the
+    exact sum of their first 64 bits. Order-free, so neither side sorts."""
+
+    size: int
+    xor_hi: int
+    xor_lo: int
+    sum_hi: int
+
+
+def _signed64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def ticket_digest(ids: Iterable[str]) -> TicketDigest:
+    count = xor_hi = xor_lo = sum_hi = 0
+    for ticket_id in ids:
+        bits = int(ticket_id.replace("-", ""), 16)
+        hi, lo = _signed64(bits >> 64), _signed64(bits & ((1 << 64) - 1))
+        count, xor_hi, xor_lo, sum_hi = count + 1, xor_hi ^ hi, xor_lo ^ lo, sum_hi + hi
+    return TicketDigest(count, xor_hi, xor_lo, sum_hi)
 
 
 def needs_backfill(old: Mapping[str, Any] | None, new: Mapping[str, Any], messages_synced: bool) -> bool:

@@ -148,6 +148,7 @@ class Puller:
         self.batches = True  # the initial sync asks for pages of 10,000 (False: the server has no sync_batch)
         self.message_rows = True  # ... of messages as arrays (False: the server has no sync_message_rows)
         self.asks_changed = True  # a later pull asks which tables changed first (False: no sync_status)
+        self.asks_digest = True  # a prune compares digests before listing (False: no visible_tickets_digest)
         # per table, where the next question starts when it is past the cache's cursor: the last answer's horizon
         # for a table it did not name (``_changed``); this session's identity only (``forget_horizons``)
         self._asked_from: dict[str, tuple[int, int]] = {}
@@ -221,7 +222,7 @@ class Puller:
             return
         built = asyncio.ensure_future(self.cache.build_initial_indexes()) if initial else None
         try:
-            await self._prune(result)
+            await self._prune(result, initial)
         except BaseException as exc:
             if built is not None:  # not left running on the writer; the prune's error is the one raised
                 if isinstance(exc, asyncio.CancelledError):
@@ -533,10 +534,34 @@ class Puller:
             result.backfilled.add(ticket_id)
             result.rows += applied.rows
 
-    async def _prune(self, result: PullResult) -> None:
+    async def _prune(self, result: PullResult, initial: bool) -> None:
+        # the initial sync lists the ids while the writer builds the indexes (``_end``): its own digest would
+        # wait for that build on the writer thread
+        if not initial and await self._nothing_to_prune():
+            return
         visible = await self.remote.visible_ticket_ids()
         gone = await self.cache.prune(visible)
         if gone:
             result.removed |= gone
             self.emit(events.TicketsRemoved(frozenset(gone)))
             self.emit(events.TicketsChanged(frozenset(gone)))
+
+    async def _nothing_to_prune(self) -> bool:
+        """Whether the server shows this user exactly the tickets cached from it: the digest of its visible
+        tickets (``Remote.visible_tickets_digest``, one small answer) equals the one of the cached ids. Then no
+        cached ticket is stale and the listing of every visible id is skipped (an admin of a 100,000-ticket desk
+        listed a hundred pages after every pull). Any difference — a ticket reassigned away or deleted, one this
+        cache has not pulled yet, a partial sync's scope — lists them as before. A server without the function,
+        or with an answer of another shape, is listed every time (and not asked again)."""
+        if not self.asks_digest:
+            return False
+        try:
+            theirs = await self.remote.visible_tickets_digest()
+        except SyncError as exc:
+            if exc.code not in _NO_FUNCTION:
+                raise
+            theirs = None
+        if theirs is None:
+            self.asks_digest = False
+            return False
+        return await self.cache.server_tickets_digest() == theirs

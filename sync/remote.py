@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from supabase import AsyncClientOptions, acreate_client
 
 from sync import tus
+from sync.decisions import TicketDigest
 from sync.errormap import map_exception, storage_api_error
 from sync.errors import AuthError, PermanentError, SyncError
 from sync.live import ChangeHandler, ChangeKind, RealtimeLink, StateHandler
@@ -163,6 +164,7 @@ class Remote(Protocol):
     async def take_ticket(self, ticket_id: str) -> dict[str, Any]: ...
     async def exists(self, table: str, row_id: str) -> bool: ...
     async def visible_ticket_ids(self) -> set[str]: ...
+    async def visible_tickets_digest(self) -> TicketDigest | None: ...
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]: ...
     async def upload_file(self, bucket: str, key: str, path: Path, mime: str) -> None: ...
     async def upload_resumable(
@@ -560,6 +562,20 @@ class SupabaseRemote:
         """Whether this user can read the row with this id (a refused resend may have landed before)."""
         res = await self.call(lambda c: c.table(table).select("id").eq("id", row_id).execute())
         return bool(res.data)
+
+    async def visible_tickets_digest(self) -> TicketDigest | None:
+        """The digest of the tickets this user may read (``rpc visible_tickets_digest``, migration
+        20261210000900), one small answer; None for an answer of another shape."""
+        res = await self.call(lambda c: c.rpc("visible_tickets_digest", {}).execute())
+        answer = res.data
+        if not isinstance(answer, dict):
+            return None
+        try:
+            return TicketDigest(
+                int(answer["count"]), int(answer["xor_hi"]), int(answer["xor_lo"]), int(answer["sum_hi"])
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
     async def visible_ticket_ids(self) -> set[str]:
         """Every ticket id this user may read, keyset-paged. While they fit in one page, the first page also asks

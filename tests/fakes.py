@@ -22,6 +22,7 @@ from typing import Any
 from sync import RemoteConfig, SyncEngine
 from sync.cache.writes import message_values
 from sync.clock import Clock
+from sync.decisions import TicketDigest, ticket_digest
 from sync.errors import AuthError, PermanentError, RetryableError, SyncError
 from sync.live import ChangeHandler, StateHandler
 from sync.remote import PAGE, CountAsk, Status, Tokens
@@ -490,6 +491,10 @@ class FakeRemote:
     async def visible_ticket_ids(self) -> set[str]:
         self._enter("visible tickets")
         return set(self.tables["tickets"])
+
+    async def visible_tickets_digest(self) -> TicketDigest | None:
+        self._enter("visible tickets digest")
+        return ticket_digest(self.tables["tickets"])
 
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]:
         self._enter(f"rows of ticket {table}")

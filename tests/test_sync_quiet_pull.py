@@ -22,12 +22,13 @@ import psycopg
 import pytest
 
 from sync import RemoteConfig, SyncEngine, pull, remote
+from sync.decisions import ticket_digest
 from sync.errors import SyncError
 from sync.remote import Status
 from tests.conftest import PASSWORD, User, create_user
 from tests.fakes import fake_engine, one_ticket_desk
 from tests.stackproc import StackProcess
-from tests.test_sync_support import seed_ticket
+from tests.test_sync_support import seed_ticket, sql
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -181,7 +182,7 @@ async def test_rows_written_after_a_caught_up_pull_arrive_by_the_next_on_the_sta
     assert [m.content for m in engine.cache.thread(ticket)] == ["first", "second"]  # nothing twice
 
 
-async def test_a_caught_up_pull_on_the_stack_is_the_question_settings_and_one_page_of_ids(desk: Desk) -> None:
+async def test_a_caught_up_pull_on_the_stack_is_the_question_settings_and_the_digest(desk: Desk) -> None:
     sent: list[str] = []
 
     async def note(request: httpx.Request) -> None:
@@ -190,13 +191,61 @@ async def test_a_caught_up_pull_on_the_stack_is_the_question_settings_and_one_pa
     http = desk.engine.remote._http  # type: ignore[attr-defined]
     http.event_hooks = {"request": [note], "response": []}
     await desk.engine.sync_once()
-    pages = sent.count("GET /rest/v1/tickets")  # the visible ids for the prune: one page, counted in its statement
-    assert pages == 1 or desk.engine.cache.count("tickets") >= remote.PAGE  # (the stack is shared by every test)
-    assert sorted(s for s in sent if s != "GET /rest/v1/tickets") == [
+    assert sorted(sent) == [
         "GET /rest/v1/app_settings",
         "GET /rest/v1/notification_preferences",
         "POST /rest/v1/rpc/sync_status",  # which tables changed: none, so no sync_<table> page
+        "POST /rest/v1/rpc/visible_tickets_digest",  # the same tickets as cached: no listing of their ids
     ]
+
+
+async def test_the_prune_lists_the_ids_only_when_the_digests_differ(stack: StackProcess, desk: Desk) -> None:
+    """Before, every pull listed every visible ticket id (a hundred pages for an admin of 100,000 tickets); now
+    the digests are compared first, and a ticket reassigned away still leaves the cache at the next pull."""
+    engine = desk.engine
+    listed: list[set[str]] = []
+    plain = engine.remote.visible_ticket_ids
+
+    async def listing() -> set[str]:
+        listed.append(await plain())
+        return listed[-1]
+
+    engine.remote.visible_ticket_ids = listing  # type: ignore[method-assign]
+    await engine.sync_once()
+    assert listed == []
+    queued = str(uuid.uuid4())  # a ticket created offline, not on the server yet: not in the comparison
+    engine.cache.queue_ticket(
+        {"id": queued, "customer_id": desk.customer.id, "assignee_id": None, "subject": "Queued", "status": "open"}
+        | {"priority": "normal"},
+        None,
+    )
+    await engine.pull()
+    assert listed == []
+    other = create_user(stack.db_url, "agent")
+    sql(stack.db_url, "update public.tickets set assignee_id = %s where id = %s", other.id, desk.ticket)
+    await engine.pull()
+    assert len(listed) == 1 and desk.ticket not in listed[0]
+    assert not engine.cache.has_ticket(desk.ticket) and engine.cache.has_ticket(queued)
+
+
+async def test_the_digest_is_of_the_tickets_rls_shows_and_only_for_signed_in_users(
+    stack: StackProcess, desk: Desk
+) -> None:
+    agent = desk.engine.remote
+    assert await agent.visible_tickets_digest() == ticket_digest(await agent.visible_ticket_ids())
+    customer = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), desk.engine.data_dir / "c")
+    try:
+        await customer.sign_in(desk.customer.email, PASSWORD)
+        own = sql(stack.db_url, "select id::text from public.tickets where customer_id = %s", desk.customer.id)
+        assert await customer.remote.visible_tickets_digest() == ticket_digest(r[0] for r in own)
+    finally:
+        await customer.close()
+    anonymous = httpx.post(
+        f"{stack.api_url}/rest/v1/rpc/visible_tickets_digest",
+        headers={"apikey": stack.anon_key, "Authorization": f"Bearer {stack.anon_key}"},
+        json={},
+    )
+    assert anonymous.status_code in (401, 403, 404) and "count" not in anonymous.text
 
 
 async def test_visible_ids_past_one_page_are_not_counted_at_every_poll(

@@ -43,7 +43,7 @@ from sync.cache.edit_drafts import EditDrafts
 from sync.cache.files import Store, delete_store, open_store, rebuild_store
 from sync.cache.schema import VERSION
 from sync.cache.workspace_db import WorkspaceCache
-from sync.decisions import OutboxEntry, needs_backfill, stale_tickets
+from sync.decisions import OutboxEntry, TicketDigest, needs_backfill, stale_tickets, ticket_digest
 from sync.models import Message, Profile, SearchHit, Ticket, TicketView
 from sync.preferences import KIND as PREFERENCES_KIND
 from sync.preferences import Preferences
@@ -629,6 +629,11 @@ class Cache:
 
     async def ticket_ids(self) -> set[str]:
         return await self._store.aread(writes.local_ticket_ids)
+
+    async def server_tickets_digest(self) -> TicketDigest:
+        """The digest of the cached tickets the server has (all but those whose creation is still queued), to
+        compare with the server's (``Puller._nothing_to_prune``)."""
+        return await self._store.aread(lambda c: ticket_digest(writes.server_ticket_ids(c)))
 
     async def pending_backfills(self) -> set[str]:
         return await self._store.aread(writes.pending_backfills)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -625,6 +625,14 @@ def local_ticket_ids(conn: sqlite3.Connection) -> set[str]:
     # every cached ticket, `failed` ones included (a refused offline update marks the ticket failed, and
     # that refusal is often because it was reassigned away); unsent work is protected by the outbox
     return {r[0] for r in conn.execute("select id from tickets")}
+
+
+def server_ticket_ids(conn: sqlite3.Connection) -> Iterator[str]:
+    """Every cached ticket but those whose creation is still in the outbox (queued or refused)."""
+    for (ticket_id,) in conn.execute(
+        "select id from tickets where id not in (select entity_id from outbox where kind = 'ticket_create')"
+    ):
+        yield ticket_id
 
 
 def tickets_with_local_work(conn: sqlite3.Connection) -> set[str]:
