@@ -17,7 +17,10 @@ inbox_5k       the real app (headless Chromium, bench stack) on an agent's cache
                issue 14's rework; drawing all 5,000 tickets, the first baseline, took minutes per paint on the
                shared machine and never finished a run). Goal ≤ 100 ms each. Same-run comparisons: `plain_*`
                (shell and prefetch off) and `unstreamed_*` (the shell inside the built page's one response,
-               SUPPORTCHAT_INBOX_STREAM=0: before pages/head_start.py sent it ahead of the build).
+               SUPPORTCHAT_INBOX_STREAM=0: before pages/head_start.py sent it ahead of the build). Also of the same
+               app, `app_window_*`: its paints in a Chromium app window (`--app`: no tab strip, as the desktop app's
+               pywebview window has none; the figure's browser window animates its tab's throbber while a page loads,
+               and its software compositor redraws the window for it on the same cores, bench/README's tenth pass).
 """
 
 from __future__ import annotations
@@ -281,8 +284,8 @@ def _cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def _measure(app: AppProcess) -> Measured:
-    driver = chrome()
+def _measure(app: AppProcess, *, app_window: bool = False, switches: int = SWITCHES) -> Measured:
+    driver = chrome(app_window=app_window)
     driver.set_script_timeout(150)
     assert app.proc is not None
     try:
@@ -306,11 +309,12 @@ def _measure(app: AppProcess) -> Measured:
             phases.append((float(got["phases"][0]), float(got["phases"][1])))
             mounts.append(float(driver.execute_script("return window.scMounted || 0")))
         cpu_ms_per_paint = (_cpu_ms(app.proc.pid) - cpu_before) / PAINT_RUNS
-        time.sleep(SETTLE)  # an agent reads the inbox before switching lists: the page's prefetched lists are in
-        switches: list[float] = []
+        if switches:
+            time.sleep(SETTLE)  # an agent reads the inbox before switching lists: the page's prefetched lists are in
+        switched: list[float] = []
         inputs: list[float] = []
         clicks: list[float] = []
-        for i in range(SWITCHES):
+        for i in range(switches):
             entry = "view-VIP" if i % 2 == 0 else "view-inbox"
             for _attempt in range(20):  # the sidebar redraws when its counts move: find the entry afresh
                 try:
@@ -327,13 +331,13 @@ def _measure(app: AppProcess) -> Measured:
                 driver.save_screenshot(str(shot))
                 tail = app.log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"the filter switch never painted; the app's log ends with:\n{tail}")
-            switches.append(float(elapsed[0]))
+            switched.append(float(elapsed[0]))
             if elapsed[1] is not None:
                 inputs.append(float(elapsed[1]))
             if elapsed[2] is not None:
                 clicks.append(float(elapsed[2]))
             time.sleep(0.3)
-        return Measured(paints, switches, inputs, clicks, phases, mounts, cpu_ms_per_paint)
+        return Measured(paints, switched, inputs, clicks, phases, mounts, cpu_ms_per_paint)
     finally:
         driver.quit()
 
@@ -347,6 +351,7 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
     asyncio.run(_presync(env, data, agent))
     print(f"# inbox_5k: seeded and pulled {TICKETS} tickets in {time.monotonic() - started:.1f} s", file=sys.stderr)
     results: dict[str, Measured] = {}
+    window: Measured | None = None  # the same app's paints in an app window (no tab strip), after its own
     for label, extra_env in (
         ("data", {}),
         ("plain", {"SUPPORTCHAT_INBOX_SHELL": "0", "SUPPORTCHAT_INBOX_PREFETCH": "0"}),
@@ -356,6 +361,9 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
         app = AppProcess(data, env.stack.api_url, env.stack.anon_key, extra_env=extra_env).start()
         try:
             got = results[label] = _measure(app)
+            if label == "data":
+                window = _measure(app, app_window=True, switches=0)
+                print(f"# inbox_5k data, app window: paint {[round(t) for t in window.paints]} ms", file=sys.stderr)
             print(
                 f"# inbox_5k {label}: paint {[round(t) for t in got.paints]} ms (response end, DOMContentLoaded:"
                 f" {[(round(a), round(b)) for a, b in got.phases]}; app CPU {got.cpu_ms_per_paint:.0f} ms per"
@@ -368,6 +376,7 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
         finally:
             app.stop()
     ours, naive, unshelled, unstreamed = results["data"], results["elements"], results["plain"], results["unstreamed"]
+    assert window is not None
     extra: dict[str, Any] = {"goal_ms": 100, "tickets": TICKETS, "tags": TAGS}
     return [
         figure(
@@ -390,6 +399,8 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
             live_rows_ms=round(median(ours.mounts), 1),
             plain_first_paint_ms=round(median(unshelled.paints), 1),
             unstreamed_first_paint_ms=round(median(unstreamed.paints), 1),
+            app_window_first_paint_ms=round(median(window.paints), 1),
+            app_window_paint_samples=[round(t) for t in window.paints],
             unstreamed_paint_samples=[round(t) for t in unstreamed.paints],
             unstreamed_response_end_ms=round(median([a for a, _ in unstreamed.phases]), 1),
             plain_filter_switch_ms=round(median(unshelled.switches), 1),

@@ -44,7 +44,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def chrome(width: int = 1400, height: int = 900) -> WebDriver:
+def chrome(width: int = 1400, height: int = 900, *, app_window: bool = False) -> WebDriver:
+    """Headless Chromium. ``app_window``: an app window (``--app``: no tab strip, no toolbar, like the desktop app's
+    pywebview window) instead of a browser window, whose tab strip animates its throbber while a page loads."""
     options = webdriver.ChromeOptions()
     for flag in (
         "--headless",
@@ -52,6 +54,7 @@ def chrome(width: int = 1400, height: int = 900) -> WebDriver:
         "--disable-gpu",
         "--disable-background-networking",
         f"--window-size={width},{height}",
+        *(["--app=data:text/html,"] if app_window else []),
     ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
