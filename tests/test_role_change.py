@@ -4,7 +4,7 @@ the device: a demoted agent's cache file is rebuilt, so no internal note, staff 
 (nor in its WAL); a promoted customer's cursors, which stopped at a customer's rows, start over, so the desk comes
 whole. The unsent outbox survives, the saved session carries the new role into the next start, and an open
 workspace page is drawn anew for what the new role may see and do. An admin changes a teammate's role from the
-team page; nobody else can (the server's profiles guard).
+team page; nobody else can (the server's profiles guard), and the desk's last admin cannot be demoted.
 
 Before this, the role was read once at sign-in: a demoted agent kept the staff UI and every cached staff row until
 they signed out, and a promoted customer saw only their own tickets until then.
@@ -12,9 +12,11 @@ they signed out, and a promoted customer saw only their own tickets until then.
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from supportchat_app.account import Account as TeamAccount
@@ -209,3 +211,29 @@ async def test_only_an_admin_changes_a_role(stack: StackProcess, engines: Engine
             await account.set_role(await engine.access_token(), target.id, role)
     roles = sql(stack.db_url, "select id::text, role from public.profiles where id = any(%s)", [agent.id, other.id])
     assert sorted(roles) == sorted([(agent.id, "agent"), (other.id, "agent")])
+
+
+def _as_admin(stack: StackProcess, admin: User, admins: list[User], statement: str, *params: str) -> str:
+    """``statement`` as ``admin`` through the API's role (as PostgREST runs it), in a transaction where the stack's
+    admins are only ``admins``; returns ``admin``'s role after it. Rolled back: the shared stack keeps its admins."""
+    with psycopg.connect(stack.db_url) as conn, conn.transaction(force_rollback=True):
+        conn.execute(
+            "update public.profiles set role = 'agent' where role = 'admin' and id <> all(%s)",
+            ([a.id for a in admins],),
+        )
+        claims = json.dumps({"sub": admin.id, "role": "authenticated", "aal": "aal2"})
+        conn.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)", (claims,)
+        )
+        conn.execute(statement, params)
+        row = conn.execute("select role from public.profiles where id = %s", (admin.id,)).fetchone()
+        assert row is not None
+        return str(row[0])
+
+
+def test_the_desk_keeps_an_admin(stack: StackProcess) -> None:
+    admin, other = create_user(stack.db_url, "admin"), create_user(stack.db_url, "admin")
+    step_down = "update public.profiles set role = 'agent' where id = %s"
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must keep an admin"):
+        _as_admin(stack, admin, [admin], step_down, admin.id)  # the last admin
+    assert _as_admin(stack, admin, [admin, other], step_down, admin.id) == "agent"  # another admin is left
