@@ -248,7 +248,8 @@ def write_key_file(data_dir: Path, port: int, key: str) -> Path:
     path = key_file(data_dir, port)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    # no O_NOFOLLOW on Windows (where the data dir is the user's own, under %LOCALAPPDATA%)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump({"port": port, "key": key, "pid": os.getpid(), "started": process_start(os.getpid())}, out)
     return path
@@ -260,12 +261,17 @@ def remove_key_file(data_dir: Path, port: int) -> None:
 
 
 def _private(path: Path, mode: int) -> bool:
-    """`path` is this user's own (no symlink), and nobody else may read or write it."""
+    """`path` is this user's own (no symlink), and nobody else may read or write it. On Windows, which has neither
+    uids nor these mode bits (modes read 0o666/0o444), only the kind of file: the data dir lies in the user's own
+    profile (%LOCALAPPDATA%), which other users cannot enter."""
     try:
         found = path.lstat()
     except OSError:
         return False
-    return stat.S_IFMT(found.st_mode) == mode and found.st_uid == os.getuid() and found.st_mode & 0o077 == 0
+    if stat.S_IFMT(found.st_mode) != mode:
+        return False
+    getuid = getattr(os, "getuid", None)
+    return getuid is None or (found.st_uid == getuid() and found.st_mode & 0o077 == 0)
 
 
 def process_start(pid: int) -> str | None:
@@ -330,7 +336,8 @@ def ask_for_url(port: int, key: str, timeout: float = 10.0) -> str:
         headers={NONCE_HEADER: nonce, PROOF_HEADER: key_proof(key, "open", nonce)},
         timeout=timeout,
     )
-    answer.raise_for_status()
+    if answer.status_code != 200:  # the app answers its own proof with 200: anything else is not the app
+        raise LookupError(f"the process at port {port} is not SupportChat (it answered {answer.status_code})")
     try:
         body = answer.json()
         url, proof = str(body["url"]), str(body["proof"])

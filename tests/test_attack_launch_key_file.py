@@ -157,3 +157,29 @@ async def test_the_app_answers_only_a_fresh_proof_and_proves_its_answer() -> Non
         assert answer.json()["proof"] == launch.key_proof("the-key", "app", nonce, url)
         replayed = await http.post(launch.MINT_PATH, headers=proved)
         assert replayed.status_code == 403, "a nonce is good once: a squatter cannot replay a seen request"
+
+
+def test_a_squatter_that_refuses_still_leaves_the_file_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, an answer other than 2xx raised httpx's error past `fresh_url`, which kept the file: every later
+    `supportchat open` failed the same way until someone removed it by hand."""
+    with Squatter() as refusing:
+        monkeypatch.setattr(refusing.server.RequestHandlerClass, "do_POST", _forbidden)
+        path, _ = stale_file(tmp_path, refusing.port, pid=os.getpid())
+        with pytest.raises(LookupError, match="answered 403"):
+            launch.fresh_url(tmp_path)
+    assert not path.exists()
+
+
+def _forbidden(handler: BaseHTTPRequestHandler) -> None:
+    handler.rfile.read(int(handler.headers.get("content-length") or 0))
+    handler.send_response(403)
+    handler.send_header("content-length", "0")
+    handler.end_headers()
+
+
+def test_the_key_file_works_without_posix_only_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has neither `os.O_NOFOLLOW` nor `os.getuid`: before, every start of the app failed writing this file."""
+    monkeypatch.delattr(launch.os, "O_NOFOLLOW")
+    monkeypatch.delattr(launch.os, "getuid")
+    launch.write_key_file(tmp_path, 4321, launch.new_secret())
+    assert [int(a["port"]) for a in launch.running_apps(tmp_path)] == [4321]
