@@ -88,6 +88,8 @@ def frame(
     account button shows their picture (initials without one) and follows its changes."""
     ui.add_css(CSS)
     ui.page_title(title)
+    if workspace is not None:
+        workspace.events.subscribe(_redraw_for_a_new_role)
     ui.colors(primary="#2563eb")
     dark = apply_dark_mode()
     with ui.header(elevated=False).classes("sc-line-b items-center gap-3 px-4 py-2") as header:
@@ -142,6 +144,19 @@ def frame(
                     if on_sign_out is not None:
                         ui.menu_item("Sign out", on_click=on_sign_out).props('data-testid="sign-out"').mark("sign-out")
     yield Frame(header=header, actions=actions, status_slot=status_slot, account_avatar=account_avatar)
+
+
+def _redraw_for_a_new_role(event: Any) -> None:
+    """The server gave the user another role (sync's ``RoleChanged``): every signed-in page is drawn anew, so what
+    it shows and offers (and its access guard) follows the new role."""
+    from sync.events import RoleChanged  # a workspace exists, so sync is loaded already
+
+    if isinstance(event, RoleChanged):
+        dropped = (
+            f" {event.dropped_unsent} unsent changes it may not make were dropped." if event.dropped_unsent else ""
+        )
+        ui.notify(f"Your role is now {event.role}; this device's copy was rebuilt for it.{dropped}", type="info")
+        ui.navigate.reload()
 
 
 def browser_id() -> str:

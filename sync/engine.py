@@ -266,7 +266,9 @@ class SyncEngine:
         customers' tickets: the old file is deleted, not moved aside, and the canned replies' files and the
         downloaded attachments with it);
         a promoted customer's cursors, which stopped at a customer's rows, start over. The unsent outbox and the
-        drafts are kept: the server decides what the new role may still send. Runs under the loop's round and
+        drafts are kept, and the device's settings (the partial sync's scope, unsaved edits, queued avatar deletes);
+        a demotion to customer keeps only what the customer may send and see (entries, rows and drafts of their own
+        tickets, no internal note) and says how many entries it dropped. Runs under the loop's round and
         push locks, so nothing writes the cache meanwhile."""
         role = parts.cache.own_role()
         if role is None or as_role(role) == parts.user.role or self._parts is not parts:
@@ -278,14 +280,15 @@ class SyncEngine:
         # so a page never finds the user without a cache, nor reads the closed one
         path = parts.cache.path
         self._close_cache()
-        kept = Cache.rebuild(path, f"the user's role changed to {user.role}")
+        customer = None if user.is_staff else user.id
+        kept, dropped = Cache.rebuild(path, f"the user's role changed to {user.role}", customer)
         if not user.is_staff:
             shutil.rmtree(CannedFiles.folder_of(path), ignore_errors=True)
         self.user = user
         self._take(Cache.open(path, user.id, user.role), user)
         self.parts.attachments.forget_unlisted()
         self.loop.pull_wanted = True  # from the start, as the new role
-        self.events.emit(events.RoleChanged(user.role, kept))
+        self.events.emit(events.RoleChanged(user.role, kept, dropped))
         await self.account.save_user(user)
         await self.parts.live.start()
         self.wake(pull=True)

@@ -78,6 +78,7 @@ class RoleChanged(Event):
 
     role: Role
     kept_unsent: int = 0
+    dropped_unsent: int = 0  # unsent changes the new role may not make (a demotion to customer), dropped
 
 
 @dataclass(frozen=True)

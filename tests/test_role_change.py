@@ -81,17 +81,29 @@ async def test_a_demoted_agent_keeps_nothing_staff_see(stack: StackProcess, engi
     assert engine.cache.has_ticket(ticket) and engine.workspace.canned_replies()
     assert attached.encode() in _files_bytes(engine.data_dir)  # the outbox's copy, sent, kept as a download
 
+    # unsent when the role changes (a pull alone, no push): a read, a priority change and an internal note on the
+    # other customer's ticket, and a draft there; none of it may come back into the rebuilt file
+    unsent_note, draft = f"unsent-{uuid.uuid4().hex}", f"draft-{uuid.uuid4().hex}"
+    engine.cache.queue_read(ticket)
+    engine.cache.queue_ticket_update(ticket, {"priority": "high"})
+    note = {"id": str(uuid.uuid4()), "ticket_id": ticket, "sender_id": agent.id, "content": unsent_note}
+    engine.cache.queue_message({**note, "is_internal": 1})
+    engine.cache.save_draft(ticket, draft)
+
     _set_role(stack, agent, "customer")
-    await engine.sync_once()
+    await engine.pull()
 
     assert engine.user is not None and engine.user.role == "customer" and engine.cache.role == "customer"
-    assert [e.role for e in _role_changes(engines, engine)] == ["customer"]
+    assert [(e.role, e.kept_unsent, e.dropped_unsent) for e in _role_changes(engines, engine)] == [("customer", 0, 3)]
+    assert not engine.cache.has_ticket(ticket) and engine.cache.draft(ticket) == ""  # before any pull as a customer
+    assert engine.status.pending == 0 and engine.status.failed == 0
     await engine.sync_once()  # the first pull as a customer
     assert not engine.cache.has_ticket(ticket)
     for table in ("messages", "tickets", "canned_replies", "tags"):
         assert engine.cache.count(table) == 0, table
     on_disk = _files_bytes(engine.data_dir)
-    for text in (secret, canned, attached):  # the old file is gone, not moved aside; the downloads with it
+    # the old file is gone, not moved aside; the downloads with it; the unsent staff work was not salvaged
+    for text in (secret, canned, attached, unsent_note, draft, "Refund"):
         assert text.encode() not in on_disk, text
     session = engine.account.sessions.load()
     assert session is not None and session.user.role == "customer"
@@ -106,6 +118,7 @@ async def test_a_promoted_customer_gets_the_desk_and_keeps_the_unsent_message_an
     note = f"note-{uuid.uuid4().hex}"
     _internal_note(stack, theirs, create_user(stack.db_url, "agent"), note)
     engine = await engines.open(customer)
+    engine.partial.set_days(90)  # a device's setting: it survives the rebuild
     await engine.sync_once()
     assert engine.cache.has_ticket(own) and not engine.cache.has_ticket(theirs)
     unsent = str(uuid.uuid4())
@@ -117,7 +130,7 @@ async def test_a_promoted_customer_gets_the_desk_and_keeps_the_unsent_message_an
     _set_role(stack, customer, "agent")
     await engine.pull()  # a pull alone: the message is still in the outbox when the role changes
 
-    assert engine.user is not None and engine.user.role == "agent"
+    assert engine.user is not None and engine.user.role == "agent" and engine.partial.days() == 90
     kept = [(e.role, e.kept_unsent) for e in _role_changes(engines, engine)]
     assert kept == [("agent", 3)]  # the message, its file's upload and its attachment row
     await engine.sync_once()  # pushes the kept message and its file, then pulls the desk as an agent
@@ -157,7 +170,7 @@ def test_a_rebuilt_cache_keeps_the_outbox_and_drafts_only(tmp_path: Path) -> Non
     outbox = len(cache.outbox())
     cache.close()
 
-    assert Cache.rebuild(path, "test") == outbox
+    assert Cache.rebuild(path, "test") == (outbox, 0)
 
     cache = Cache.open(path, me, "customer")
     try:

@@ -93,7 +93,7 @@ def create() -> None:
             )
             email.set_value("")
 
-        with theme.frame(f"Team · {theme.APP_NAME}"):
+        with theme.frame(f"Team · {theme.APP_NAME}", workspace=workspace):
             with theme.centered_card():
                 ui.label("Invite a teammate").classes("text-2xl font-semibold")
                 email = (

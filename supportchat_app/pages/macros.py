@@ -187,7 +187,7 @@ def create() -> None:
         if user is None:
             return None
         with (
-            theme.frame(f"Macros · {theme.APP_NAME}", account=(user.display_name, user.role)),
+            theme.frame(f"Macros · {theme.APP_NAME}", account=(user.display_name, user.role), workspace=workspace),
             theme.centered_card().classes("w-[760px]"),
         ):
             if not user.is_staff:

@@ -248,7 +248,7 @@ class WorkspaceView:
                 self.inbox_dirty = True
             case sync_events.Typing(ticket_id=ticket_id, user_id=user_id, name=name, at=at):
                 self._in_pane(ticket_id, lambda pane: pane.on_typing(user_id, name, at))
-            case sync_events.Notice() | sync_events.CacheRebuilt() | sync_events.RoleChanged():
+            case sync_events.Notice() | sync_events.CacheRebuilt():
                 self._tell(event)
 
     def _tell(self, event: sync_events.Event) -> None:
@@ -261,9 +261,6 @@ class WorkspaceView:
                 type="info",
             )
             ui.navigate.reload()
-        elif isinstance(event, sync_events.RoleChanged):
-            ui.notify(f"Your role is now {event.role}; this device's copy was rebuilt for it.", type="info")
-            ui.navigate.reload()  # the page is drawn anew for what the role may see and do
 
     def _notice(self, notice: sync_events.Notice) -> None:
         ui.notify(notice.text, type="warning", multi_line=True)

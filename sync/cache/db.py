@@ -136,10 +136,12 @@ class Cache:
         return cache
 
     @staticmethod
-    def rebuild(path: Path, reason: str) -> int:
-        """Empty the (closed) cache file at ``path`` but for the unsent outbox, the local rows it needs and the
-        drafts (``files.rebuild_store``); returns the outbox entries kept. Blocking: call it off the event loop."""
-        return rebuild_store(path, reason)
+    def rebuild(path: Path, reason: str, customer: str | None = None) -> tuple[int, int]:
+        """Empty the (closed) cache file at ``path`` but for the unsent outbox, the local rows it needs, the drafts
+        and the device's settings; with ``customer`` only what that customer may send and see
+        (``files.rebuild_store``). Returns (outbox entries kept, dropped). Blocking (a small file: the outbox and
+        a schema)."""
+        return rebuild_store(path, reason, customer)
 
     def own_role(self) -> str | None:
         """The user's role as the server last said (their profile row), None before the first pull brought it."""

@@ -131,43 +131,74 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError(f"incomplete SQL statement in migration: {buffer[:80]!r}")
 
 
+# tables a rebuilt cache keeps whole: the user's own text and device settings, not server rows
+_KEPT_WHOLE = ("outbox", "drafts", "edit_drafts", "avatar_deletes")
+_KEPT_META = ("sync_scope_days",)  # the partial sync's setting (writes._SCOPE_KEY): a device's choice
+
+
 @dataclass
 class Salvage:
-    """What could be read out of a corrupt cache: unsent outbox rows and the local rows they need."""
+    """What a rebuilt cache keeps (read out of a corrupt one, or out of one whose user's role changed): the unsent
+    outbox and the local rows it needs (messages, tickets, attachments), the drafts and unsaved edits, the queued
+    avatar deletes and the device's settings; ``owners``: the owner (customer_id) of every ticket they name."""
 
-    outbox: list[dict[str, Any]]
-    messages: list[dict[str, Any]]
-    tickets: list[dict[str, Any]]
-    drafts: list[dict[str, Any]]
-    attachments: list[dict[str, Any]]  # the files of unsent messages (their copies stay in the files folder)
+    rows: dict[str, list[dict[str, Any]]]
+    owners: dict[str, str]
+
+    def for_customer(self, me: str) -> int:
+        """Keep only what a customer ``me`` may send and see: entries, rows and drafts of their own tickets, no
+        internal note (the role became customer: the rest would be refused, and would put other customers' rows
+        or staff notes back in the file). Returns how many outbox entries it dropped."""
+        own = {ticket for ticket, owner in self.owners.items() if owner == me}
+        notes = {str(m["id"]) for m in self.rows["messages"] if m["ticket_id"] not in own or m["is_internal"]}
+        files = {str(a["id"]) for a in self.rows["attachments"] if a["message_id"] in notes}
+        before = len(self.rows["outbox"])
+        self.rows["outbox"] = [
+            e
+            for e in self.rows["outbox"]
+            if e["ticket_id"] in own and str(e["entity_id"]) not in notes and str(e["entity_id"]) not in files
+        ]
+        self.rows["messages"] = [m for m in self.rows["messages"] if str(m["id"]) not in notes]
+        self.rows["attachments"] = [a for a in self.rows["attachments"] if str(a["id"]) not in files]
+        for table in ("tickets", "drafts", "edit_drafts"):
+            key = "id" if table == "tickets" else "ticket_id"
+            self.rows[table] = [r for r in self.rows[table] if r[key] in own]
+        return before - len(self.rows["outbox"])
 
 
 def _salvage(path: Path) -> Salvage:
-    found = Salvage([], [], [], [], [])
+    found = Salvage({t: [] for t in (*_KEPT_WHOLE, "meta", "messages", "tickets", "attachments")}, {})
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         conn.row_factory = sqlite3.Row
     except sqlite3.Error:
         return found
     try:
-        for table, target in (("outbox", found.outbox), ("drafts", found.drafts)):
+        for table in _KEPT_WHOLE:
             try:
-                target.extend(dict(r) for r in conn.execute(f"select * from {table}"))
+                found.rows[table].extend(dict(r) for r in conn.execute(f"select * from {table}"))
             except sqlite3.Error as exc:
                 log.warning("cache salvage: %s unreadable: %s", table, exc)
-        ids = {str(r["entity_id"]) for r in found.outbox}
-        for table, target in (
-            ("messages", found.messages),
-            ("tickets", found.tickets),
-            ("attachments", found.attachments),
-        ):
+        with contextlib.suppress(sqlite3.Error):
+            marks = ", ".join("?" * len(_KEPT_META))
+            found.rows["meta"].extend(
+                dict(r) for r in conn.execute(f"select * from meta where key in ({marks})", _KEPT_META)
+            )
+        ids = {str(r["entity_id"]) for r in found.rows["outbox"]}
+        for table in ("messages", "tickets", "attachments"):
             for entity in ids:
                 try:
                     row = conn.execute(f"select * from {table} where id = ?", (entity,)).fetchone()
                 except sqlite3.Error:
                     continue
                 if row is not None:
-                    target.append(dict(row))
+                    found.rows[table].append(dict(row))
+        named = {str(r["ticket_id"]) for table in ("outbox", "drafts", "edit_drafts") for r in found.rows[table]}
+        for ticket in named:
+            with contextlib.suppress(sqlite3.Error):
+                row = conn.execute("select customer_id from tickets where id = ?", (ticket,)).fetchone()
+                if row is not None:
+                    found.owners[ticket] = str(row[0])
     finally:
         conn.close()
     return found
@@ -176,13 +207,7 @@ def _salvage(path: Path) -> Salvage:
 def _restore(conn: sqlite3.Connection, salvage: Salvage) -> int:
     conn.execute("begin immediate")
     try:
-        for table, rows in (
-            ("outbox", salvage.outbox),
-            ("messages", salvage.messages),
-            ("tickets", salvage.tickets),
-            ("drafts", salvage.drafts),
-            ("attachments", salvage.attachments),
-        ):
+        for table, rows in salvage.rows.items():
             for row in rows:
                 cols = list(row)
                 conn.execute(
@@ -194,7 +219,7 @@ def _restore(conn: sqlite3.Connection, salvage: Salvage) -> int:
     except BaseException:
         conn.execute("rollback")
         raise
-    return len(salvage.outbox)
+    return len(salvage.rows["outbox"])
 
 
 def _move_aside(path: Path) -> Path:
@@ -241,22 +266,24 @@ def open_store(path: Path) -> Opened:
     except (CacheCorrupt, sqlite3.DatabaseError) as exc:
         reason = f"the local cache was damaged ({exc}); it was moved aside and rebuilt from the server"
         log.warning("cache %s: %s", path, reason)
-        kept = _rebuild(path, keep_copy=True)  # before the store opens the path
+        kept, _ = _rebuild(path, keep_copy=True)  # before the store opens the path
         return Opened(Store(path), reason, kept)
     _secure_file(path)
     return Opened(Store(path))
 
 
-def rebuild_store(path: Path, reason: str) -> int:
-    """A new, empty cache file at ``path`` (closed before), keeping only the unsent outbox, the local rows it
-    needs and the drafts; returns how many outbox entries were kept. The old file is deleted, not moved aside:
-    its rows are what the user may no longer see (their role changed). The caller pulls from the start."""
+def rebuild_store(path: Path, reason: str, customer: str | None = None) -> tuple[int, int]:
+    """A new, empty cache file at ``path`` (closed before), keeping only what ``Salvage`` keeps; with ``customer``
+    (the user's new role is customer, their id) only what that customer may send and see (``Salvage.for_customer``).
+    Returns (outbox entries kept, dropped). The old file is deleted, not moved aside: its rows are what the user
+    may no longer see (their role changed). The caller pulls from the start."""
     log.info("cache %s: %s", path, reason)
-    return _rebuild(path, keep_copy=False)
+    return _rebuild(path, keep_copy=False, customer=customer)
 
 
-def _rebuild(path: Path, *, keep_copy: bool) -> int:
+def _rebuild(path: Path, *, keep_copy: bool, customer: str | None = None) -> tuple[int, int]:
     salvage = _salvage(path)
+    dropped = salvage.for_customer(customer) if customer is not None else 0
     if keep_copy:
         log.warning("corrupt cache moved to %s", _move_aside(path))
     else:
@@ -275,7 +302,7 @@ def _rebuild(path: Path, *, keep_copy: bool) -> int:
     finally:
         conn.close()
     _secure_file(path)
-    return kept
+    return kept, dropped
 
 
 class Store:

@@ -95,7 +95,7 @@ async def test_a_join_flood_is_refused_and_its_socket_closed(started: StackProce
     sock = await RawSocket.open(started)
     replies = []
     try:
-        for i in range(30):
+        for i in range(200):
             ref = await sock.send(f"realtime:flood-{i}", "phx_join", {"config": {}})
             replies.append(await sock.reply(ref))
             if replies[-1]["status"] == "error":
@@ -103,8 +103,9 @@ async def test_a_join_flood_is_refused_and_its_socket_closed(started: StackProce
     except ConnectionClosed:
         pass
     assert replies[-1] == {"status": "error", "response": {"reason": quotas.JOIN_RATE_REASON}}
-    # 2 joins/s averaged over 5 s ticks: the 11th join of a tick is over (the 21st when the flood spans two)
-    assert 10 <= len(replies) - 1 <= 20
+    # 2 joins/s averaged over 5 s ticks: the 11th join of a tick is over (later only when the flood spans ticks, as
+    # on a slow runner: no upper bound, that would be a timing assertion)
+    assert len(replies) - 1 >= 10
     with pytest.raises(ConnectionClosed):
         await sock.next(lambda f: False, timeout=10)
     with pytest.raises(InvalidStatus) as refused:
@@ -120,7 +121,7 @@ async def test_a_broadcast_flood_closes_the_channel(started: StackProcess) -> No
         assert (await listener.join("realtime:room"))["status"] == "ok"
         assert (await sender.join("realtime:room", {"broadcast": {"ack": True}}))["status"] == "ok"
         acked = 0
-        for i in range(20):
+        for i in range(200):
             ref = await sender.send(
                 "realtime:room", "broadcast", {"type": "broadcast", "event": "e", "payload": {"i": i}}
             )
@@ -129,8 +130,8 @@ async def test_a_broadcast_flood_closes_the_channel(started: StackProcess) -> No
                 sender.frames.insert(0, frame)
                 break
             acked += 1
-        # 2 events/s averaged over 5 s ticks: the 10th of a tick is over (the 20th when the flood spans two)
-        assert 9 <= acked <= 19
+        # 2 events/s averaged over 5 s ticks: the 10th of a tick is over (later only when the flood spans ticks)
+        assert acked >= 9
         assert await system_and_close(sender, "realtime:room") == quotas.EVENTS_MESSAGE
         ref = await listener.send("phoenix", "heartbeat", {})  # answered after whatever was relayed to it before
         await listener.reply(ref)
