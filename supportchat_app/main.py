@@ -13,7 +13,7 @@ from typing import Any
 
 from nicegui import app, ui
 
-from supportchat_app import backend, blobs, config, foreground, launch, pagehide, pictures, speedups, theme
+from supportchat_app import backend, blobs, config, foreground, launch, pagehide, pictures, speedups, styles, theme
 from supportchat_app.components import inbox_shell
 from supportchat_app.pages import boot, canned, desk_settings, invite, macros, profile, settings, signin, workspace
 
@@ -52,6 +52,7 @@ def build() -> backend.Backend:
     workspace.create()
     inbox_shell.create()
     pagehide.install()
+    styles.install()
     blobs.create()
     pictures.create()
     app.on_page_exception(boot.error_page)
@@ -126,6 +127,7 @@ def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bo
         dark=None,
         window_size=WINDOW_SIZE if native else None,
         reconnect_timeout=RECONNECT_TIMEOUT,
+        tailwind=False,  # the app's Tailwind classes come built ahead (styles.py), not compiled in the page
     )
 
 

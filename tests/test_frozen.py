@@ -314,6 +314,12 @@ def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
             time.sleep(0.2)
         assert held == [(users.agent.id, False)], "the server does not hold the agent's reply"
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="state-sent"]')))
+        # the app's Tailwind stylesheet came with the bundle and styles the page (supportchat_app/styles.py)
+        rules = driver.execute_script(
+            "const link = document.querySelector('link[href*=\"/_sc/tailwind-\"]');"
+            " return link && link.sheet ? link.sheet.cssRules.length : -1"
+        )
+        assert rules > 10, f"the Tailwind stylesheet did not load in the frozen app ({rules} rules)"
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "frozen-web-thread.png"))
     finally:
