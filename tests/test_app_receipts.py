@@ -16,6 +16,7 @@ import httpx
 import psycopg
 from supabase import ClientOptions, create_client
 
+from supportchat_app.components.receipts import ReceiptLine
 from tests.conftest import User as Account
 from tests.conftest import Users
 from tests.stackproc import StackProcess
@@ -57,6 +58,14 @@ def receipt_text(bubble: Any) -> str | None:
     return None
 
 
+def receipt_line(bubble: Any) -> ReceiptLine:
+    return next(e for e in bubble.descendants() if isinstance(e, ReceiptLine))
+
+
+def read_label(line: ReceiptLine) -> Any:
+    return next(e for e in line.descendants() if "state-read" in getattr(e, "_markers", []))
+
+
 @contextmanager
 def customers_see_receipts(stack: StackProcess, value: bool) -> Iterator[None]:
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
@@ -92,6 +101,17 @@ async def test_a_reply_turns_read_live_and_staff_see_who_read_the_customer(
             "the reply turning read, live",
         )
         assert "state-sent" in markers_in(bubble_with(agent, reply)), "read implies the server has it"
+
+        # the customer reads again: the same reader, a newer marker; the line keeps its elements (only its
+        # tooltip's time may change), where it used to be cleared and drawn again at every marker
+        line = receipt_line(bubble_with(agent, reply))
+        label, first = read_label(line), line.receipt.read_at
+        read_as(stack, users.customer, ticket_id)
+        await eventually(lambda: receipt_line(bubble_with(agent, reply)).receipt.read_at != first, "the newer marker")
+        assert receipt_line(bubble_with(agent, reply)) is line
+        assert read_label(line) is label and not label.is_deleted, "the read line was drawn again"
+        assert label.text == f"Read by {users.customer.name}"
+        assert line.tip is not None and line.tip.text.startswith(f"Read by {users.customer.name} (last read ")
 
         read_as(stack, users.admin, ticket_id)  # a colleague (an admin sees every ticket) reads the thread
         await eventually(

@@ -26,7 +26,7 @@ What each viewer sees:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -126,11 +126,23 @@ class ReceiptLine(ui.row):
         super().__init__(align_items="center")
         self.classes("gap-1 text-xs no-wrap px-1")
         self.receipt: Receipt | None = None
+        self.tip: ui.tooltip | None = None  # a "read" line's tooltip: who read it and when they last did
 
     def show(self, receipt: Receipt, *, staff: bool, name_of: Callable[[str], str]) -> None:
         if receipt == self.receipt:
             return
+        if (
+            self.tip is not None
+            and self.receipt is not None
+            and replace(self.receipt, read_at=receipt.read_at) == receipt
+        ):
+            # the same readers read again (every read marker that moves touches every bubble they read): only the
+            # tooltip's time can differ, and it changes at most once a minute; the line's elements stay
+            self.receipt = receipt
+            self.tip.set_text(_tip(receipt, staff=staff, name_of=name_of))
+            return
         self.receipt = receipt
+        self.tip = None
         self.clear()
         self.set_visibility(receipt.state != "none")
         with self:
@@ -145,18 +157,18 @@ class ReceiptLine(ui.row):
                 self._read(receipt, staff=staff, name_of=name_of)
 
     def _read(self, receipt: Receipt, *, staff: bool, name_of: Callable[[str], str]) -> None:
-        when = fmt.clock(receipt.read_at)
         if receipt.own:
             # the read ticks also mean "sent": the server had it before anyone could read it
             ui.icon("done_all", size="14px", color="primary").props('data-testid="state-sent"').mark("state-sent")
         else:
             ui.icon("visibility", size="14px").classes("opacity-60")
-        if staff:
-            names = ", ".join(name_of(u) for u in receipt.readers)
-            text = f"Read by {names}"
-        else:
-            text = "Read"
-            names = "support"
-        ui.label(text).classes("opacity-70").props('data-testid="state-read"').mark("state-read").tooltip(
-            f"Read by {names} (last read {when})" if when else f"Read by {names}"
-        )
+        text = "Read by " + ", ".join(name_of(u) for u in receipt.readers) if staff else "Read"
+        with ui.label(text).classes("opacity-70").props('data-testid="state-read"').mark("state-read"):
+            self.tip = ui.tooltip(_tip(receipt, staff=staff, name_of=name_of))
+
+
+def _tip(receipt: Receipt, *, staff: bool, name_of: Callable[[str], str]) -> str:
+    """A "read" line's tooltip: who read the message and when they last read the thread."""
+    names = ", ".join(name_of(u) for u in receipt.readers) if staff else "support"
+    when = fmt.clock(receipt.read_at)
+    return f"Read by {names} (last read {when})" if when else f"Read by {names}"
