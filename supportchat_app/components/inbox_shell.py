@@ -1,6 +1,6 @@
 """The inbox's first rows as server-rendered HTML, painted before the framework starts (issue 14, `inbox_5k`).
 
-Why: NiceGUI's page loads Vue, Quasar, its own script and the Tailwind runtime with ``defer``; the rows of the
+Why: NiceGUI's page loads Vue, Quasar and its own script with ``defer`` (Tailwind: styles.py); the rows of the
 list element (components/inbox_list.py) paint only when Vue mounts the app, after all of them ran — some
 200 ms after the page's HTML arrived on a quiet machine. The page's ``body_html`` comes *before* those
 scripts run, and only the CSS in the head blocks rendering, so Chromium paints plain HTML placed there as soon

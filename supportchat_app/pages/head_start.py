@@ -16,7 +16,7 @@ for them (bench inbox_5k, same-minute A/B at load 12-19: median first paint 132-
 
 How the HTML parser takes the second part: it arrives after ``<body>`` was opened, so the head's remaining
 elements (NiceGUI's stylesheets, the import map, NiceGUI's inline scripts, the page's ``addStyle`` calls, module
-preloads, Tailwind's style) are inserted into the body, where each does the same: scripts run in order, the
+preloads, the Tailwind link) are inserted into the body, where each does the same: scripts run in order, the
 import map precedes every module script, styles apply wherever they are (the framework's elements are drawn only
 once its scripts ran, after them); the repeated ``</head>`` and ``<body>`` tags are ignored. The title is the
 first ``<title>`` element, so a page title other than the empty page's is set by a one-line script
@@ -148,7 +148,7 @@ def respond(
             yield _page(request, client, "", build)
             return
         cut = start.index(STYLE)  # NiceGUI's stylesheets: after the rows (shell_base has what they need)
-        # but the order of its cascade layers first: styles added to the head later (Tailwind's, the page's) come
+        # but the order of its cascade layers first: styles added to the head later (the page's) come
         # before the body's in document order, and the first statement naming a layer fixes where it ranks
         layers = LAYERS.search(start, cut)
         order = f"<style>{layers.group(0)}</style>" if layers is not None else ""
