@@ -145,7 +145,11 @@ class Backend:
         return any(c.has_socket_connection or c.id in self.connected for c in clients)
 
     def _watch(self, browser_id: str, client: Client) -> None:
-        self.clients.setdefault(browser_id, []).append(client)
+        # the browser's pages that are gone leave its list here (before, only another browser's claim pruned it:
+        # a window that reloaded kept every page it had ever shown)
+        kept = [c for c in self.clients.get(browser_id, []) if not c.is_deleted]
+        self.connected -= {c.id for c in self.clients.get(browser_id, []) if c.is_deleted}
+        self.clients[browser_id] = [*kept, client]
         if client.has_socket_connection:
             self.connected.add(client.id)
         else:

@@ -77,6 +77,7 @@ AHEAD_PREFETCH = 8
 # and applied after it would undo a live change applied meanwhile (a tag renamed by another agent came back with
 # its old name until the next pull)
 AHEAD_TABLES = frozenset({"ticket_reads"})
+BACKFILLED_DECORATIONS = ("ticket_tags", "ticket_sla")  # a newly visible ticket's workspace rows (staff)
 _NO_FUNCTION = frozenset({"PGRST202", "42883"})  # PostgREST / PostgreSQL: no such function (an older server)
 HORIZON_TTL_S = 600.0  # a question starts from the cache's cursors again at least this often (``Puller._changed``)
 _NOT_SYNCED = "22023"  # sync_changed: a table it does not know (an older server than this client)
@@ -527,7 +528,10 @@ class Puller:
         # revisions are staff-only on the server; a customer does not even ask
         staff = self.cache.role != "customer"
         revisions = await self.remote.rows_of_ticket("message_revisions", ticket_id) if staff else []
-        applied = await self.cache.apply_backfill(ticket_id, messages, reads, files, revisions)
+        # the ticket's tags and SLA were written while this user could not see it: their rows lie below the cursors
+        # (and horizons) of their tables, and nothing writes them again when the ticket is reassigned or released
+        decorations = {t: await self.remote.rows_of_ticket(t, ticket_id) for t in BACKFILLED_DECORATIONS if staff}
+        applied = await self.cache.apply_backfill(ticket_id, messages, reads, files, revisions, decorations=decorations)
         for event in applied.events():
             emit(event)
         if result is not None:

@@ -96,3 +96,17 @@ async def test_pages_that_never_connected_or_were_deleted_hold_no_slot(
     window.drop_socket()
     window.is_deleted = True  # NiceGUI gave up on it after RECONNECT_TIMEOUT: the window is gone
     assert await data_dir_of(backend, "restarted-window", Page()) == tmp_path
+
+
+async def test_a_window_that_reloads_keeps_only_its_live_pages(backend: app_backend.Backend) -> None:
+    """Before, a browser's gone pages left its list only when another browser claimed a slot: a window reloaded a
+    thousand times held a thousand deleted pages (attacker's review, thirteenth session)."""
+    for _ in range(50):
+        page = Page()
+        await data_dir_of(backend, "window", page)
+        page.connect()
+        page.is_deleted = True  # the reload's navigation: NiceGUI deletes the page left
+    last = Page()
+    await data_dir_of(backend, "window", last)
+    assert backend.clients["window"] == [last]
+    assert backend.connected == set()

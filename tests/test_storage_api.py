@@ -789,7 +789,15 @@ def test_documents_a_browser_would_run_are_not_served_as_such(
         b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
         {"content-type": "image/svg+xml"},
     )
-    for name, served in (("page.html", "text/plain"), ("logo.svg", "image/svg+xml")):
+    # any +xml type: Chromium renders each as an XML document, XHTML scripts included
+    b.upload(
+        "maths.xml", b"<math xmlns='http://www.w3.org/1998/Math/MathML'/>", {"content-type": "application/mathml+xml"}
+    )
+    for name, served in (
+        ("page.html", "text/plain"),
+        ("logo.svg", "image/svg+xml"),
+        ("maths.xml", "application/mathml+xml"),
+    ):
         for url in (
             f"{stack.api_url}/storage/v1/object/{bucket}/{name}",
             b.get_public_url(name),

@@ -28,7 +28,8 @@ _CONTENT_TYPE = re.compile(
 OCTET_STREAM = "application/octet-stream"
 # served as text/plain: Supabase Storage does so for text/html; XHTML is HTML too
 _AS_TEXT = frozenset({"text/html", "application/xhtml+xml"})
-# documents a browser runs scripts in when opened: sandboxed, so they never act as the storage origin
+# documents a browser runs scripts in when opened: sandboxed, so they never act as the storage origin; besides these,
+# any `+xml` type (Chromium renders every one as an XML document, XHTML scripts included)
 _ACTIVE = _AS_TEXT | frozenset({"image/svg+xml", "text/xml", "application/xml", "text/xsl", "application/xslt+xml"})
 SANDBOX = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
@@ -65,7 +66,7 @@ def served(stored: str) -> tuple[str, dict[str, str]]:
     parsed = parse(stored) or OCTET_STREAM
     headers = {"x-content-type-options": "nosniff"}
     base = base_of(parsed)
-    if base in _ACTIVE:
+    if base in _ACTIVE or base.endswith("+xml"):
         headers["content-security-policy"] = SANDBOX
     if base in _AS_TEXT:
         charset = parsed[len(base) :]

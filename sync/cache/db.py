@@ -516,13 +516,7 @@ class Cache:
     ) -> Applied:
         applied = Applied(rows=len(rows))
         if table == "messages":
-            rows = history.overlay(conn, rows)  # queued edits/deletes stay on top (sync/cache/history.py)
-            landed = history.landing_tombstones(conn, rows)
-            with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES) if initial else nullcontext():
-                applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
-            history.drop_revisions_of_tombstones(conn, rows)
-            applied.dropped_files += history.drop_text(conn, landed, self.me, writes.now_ts())
-            applied.dropped += [d.message_id for d in landed]
+            self._apply_messages(conn, rows, initial, applied)
         elif table == "message_revisions":
             for ticket_id, ids in history.apply_revisions(conn, rows).items():
                 applied.messages[ticket_id] = (ids, False)
@@ -549,6 +543,19 @@ class Cache:
         else:
             raise ValueError(f"not a synced table: {table}")
         return applied
+
+    def _apply_messages(
+        self, conn: sqlite3.Connection, rows: list[dict[str, Any]], initial: bool, applied: Applied
+    ) -> None:
+        rows = history.overlay(conn, rows)  # queued edits/deletes stay on top (sync/cache/history.py)
+        landed = history.landing_tombstones(conn, rows)
+        with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES) if initial else nullcontext():
+            applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
+        history.drop_revisions_of_tombstones(conn, rows)
+        applied.dropped_files += history.drop_text(conn, landed, self.me, writes.now_ts())
+        applied.dropped += [d.message_id for d in landed]
+        if landed:  # their mentions went with them (history.drop_text): the Mentions view and badge follow
+            applied.workspace.add("mentions")
 
     async def apply_page(
         self, table: str, rows: list[Any], cursor: tuple[int, int], *, initial: bool, commit: bool = True
@@ -614,14 +621,18 @@ class Cache:
         reads_: list[dict[str, Any]],
         attachments: Sequence[Mapping[str, Any]] = (),
         revisions: Sequence[Mapping[str, Any]] = (),
+        *,
+        decorations: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> Applied:
-        """A newly visible ticket's whole thread, its attachments, revisions and read markers; its backfill is
-        then done."""
+        """A newly visible ticket's whole thread, its attachments, revisions and read markers, and for staff its
+        ``decorations`` (workspace rows of the ticket: tags, SLA); its backfill is then done."""
 
         def write(conn: sqlite3.Connection) -> Applied:
             applied = self._apply(conn, "messages", messages, False, messages_synced=True)
             writes.apply_attachments(conn, attachments)
             history.apply_revisions(conn, revisions)
+            for table, rows in (decorations or {}).items():
+                applied.merge(self._apply(conn, table, rows, False, messages_synced=True))
             writes.apply_reads(conn, reads_)
             writes.backfill_done(conn, ticket_id)
             applied.rows += len(reads_)

@@ -183,8 +183,8 @@ def landing_tombstones(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any
 def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now: str) -> list[str]:
     """Everything the cache holds of these messages' text, beside the row itself: revisions, queued or failed
     edits, attachment rows (returns their downloaded files' paths for the caller to delete; the files this user
-    uploaded are queued for removal from Storage, after the delete), an unsaved inline edit of it and copies of
-    the text in the ticket's draft."""
+    uploaded are queued for removal from Storage, after the delete), an unsaved inline edit of it, its mentions
+    and copies of the text in the ticket's draft."""
     files: list[str] = []
     for d in dropped:
         mine = [
@@ -199,6 +199,11 @@ def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now
         conn.execute("delete from message_revisions where message_id = ?", (d.message_id,))
         conn.execute("delete from outbox where kind = ? and entity_id = ?", (EDIT, d.message_id))
         conn.execute("delete from edit_drafts where message_id = ?", (d.message_id,))
+        # its mentions: the server deletes them with the text, and nothing else would bring that to the cache (the
+        # Mentions view and its badge kept an unseen mention of a deleted note); a queued "seen" of one goes too
+        for (mention,) in conn.execute("select id from mentions where message_id = ?", (d.message_id,)).fetchall():
+            conn.execute("delete from outbox where kind = 'workspace' and entity_id = ?", (f"mentions:{mention}",))
+        conn.execute("delete from mentions where message_id = ?", (d.message_id,))
         files += [
             str(r[0])
             for r in conn.execute(
