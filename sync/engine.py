@@ -261,15 +261,13 @@ class SyncEngine:
 
     async def _follow_role(self, parts: SignedIn) -> bool:
         """After a pull: if the server now gives the user another role than the one the cache was opened for (an
-        admin promoted or demoted them), the cache is rebuilt for it and the parts opened anew; returns whether
-        it did. A demoted agent's device keeps none of what staff see (internal notes, tags, canned replies,
-        customers' tickets: the old file is deleted, not moved aside, and the canned replies' files and the
-        downloaded attachments with it);
-        a promoted customer's cursors, which stopped at a customer's rows, start over. The unsent outbox and the
-        drafts are kept, and the device's settings (the partial sync's scope, unsaved edits, queued avatar deletes);
-        a demotion to customer keeps only what the customer may send and see (entries, rows and drafts of their own
-        tickets, no internal note) and says how many entries it dropped. Runs under the loop's round and
-        push locks, so nothing writes the cache meanwhile."""
+        admin promoted or demoted them), the cache is rebuilt for it and the parts opened anew; returns whether it
+        did. The old file is deleted, not moved aside, and with it the downloaded attachments (and, for a customer,
+        the canned replies' files): a demoted agent's device keeps none of what staff see. A promoted customer's
+        cursors, which stopped at a customer's rows, start over. Kept: the unsent outbox, the drafts and the
+        device's settings (``files.Salvage``); a demotion to customer keeps only the work on their own tickets, no
+        internal note, and says how many entries it dropped. Runs under the loop's round and push locks, so
+        nothing writes the cache meanwhile."""
         role = parts.cache.own_role()
         if role is None or as_role(role) == parts.user.role or self._parts is not parts:
             return False
