@@ -21,6 +21,7 @@ from postgrest.exceptions import APIError
 from postgrest.types import ReturnMethod
 from supabase_auth import AsyncGoTrueClient
 from supabase_auth.errors import AuthError as GoTrueError
+from supabase_auth.types import Session
 
 Role = Literal["agent", "admin", "customer"]
 TIMEOUT = 20.0
@@ -40,6 +41,7 @@ class Account:
     def __init__(self, url: str, anon_key: str) -> None:
         self.url = url.rstrip("/")
         self.anon_key = anon_key
+        self._recovering: dict[str, Session] = {}  # a password reset waiting for the authenticator's code
 
     @asynccontextmanager
     async def _auth(self) -> AsyncIterator[AsyncGoTrueClient]:
@@ -83,11 +85,43 @@ class Account:
         async with self._auth() as auth:
             await auth.sign_in_with_otp({"email": email.strip(), "options": {"should_create_user": False}})
 
-    async def reset_password(self, email: str, code: str, new_password: str) -> None:
+    async def reset_password(self, email: str, code: str, new_password: str, authenticator_code: str = "") -> None:
+        """Set a new password with the emailed recovery code. An account with a verified authenticator (MFA) also
+        needs its current code: the server lets only a second-step (aal2) session change the password, so a stolen
+        mailbox alone cannot take the account over. Asked without it, the recovery session is kept (the emailed
+        code is used up by then) and the next call with the authenticator's code goes on from it."""
+        address = email.strip().lower()
+        second = authenticator_code.strip()
         async with self._auth() as auth:
-            await auth.verify_otp({"email": email.strip(), "token": code.strip(), "type": "recovery"})
-            await auth.update_user({"password": new_password})
-            await auth.sign_out({"scope": "local"})
+            kept = self._recovering.pop(address, None)
+            if kept is not None and second:
+                await auth.set_session(kept.access_token, kept.refresh_token)
+            else:
+                verified = await auth.verify_otp({"email": email.strip(), "token": code.strip(), "type": "recovery"})
+                kept = verified.session
+            keep_session = False
+            try:
+                factors = [f for f in (await auth.mfa.list_factors()).totp if f.status == "verified"]
+                if factors:
+                    if not second:
+                        if kept is not None:
+                            self._recovering[address] = kept
+                        keep_session = True
+                        raise AccountError(
+                            "This account also signs in with an authenticator app: enter its code, then set the"
+                            " password again."
+                        )
+                    try:
+                        await auth.mfa.challenge_and_verify({"factor_id": factors[0].id, "code": second})
+                    except GoTrueError as exc:
+                        if kept is not None:
+                            self._recovering[address] = kept  # a mistyped code: try again without a new email
+                        keep_session = True
+                        raise AccountError(f"The authenticator code was refused: {_sentence(exc)}") from exc
+                await auth.update_user({"password": new_password})
+            finally:
+                if not keep_session:
+                    await auth.sign_out({"scope": "local"})
 
     async def accept_invitation(self, email: str, code: str, new_password: str) -> str:
         """Sign in with the emailed code, take the invitation's role, set a password; returns the role."""

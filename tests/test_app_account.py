@@ -98,3 +98,47 @@ async def test_the_invite_page_is_for_admins_only(app_data: Path, users: Users) 
         await sign_in(agent, users.agent)
         await agent.open("/invite")
         await agent.should_not_see(marker="invite-send")
+
+
+async def test_forgot_password_of_an_account_with_an_authenticator_asks_for_its_code(
+    app_data: Path, stack: StackProcess
+) -> None:
+    """The server lets only an aal2 session change an MFA user's password (as GoTrue does), so the reset takes the
+    authenticator's code too; without it the user is told what to enter, and the old password still works."""
+    import pyotp
+    from supabase import ClientOptions, create_client
+
+    person = create_user(stack.db_url, "customer")
+    client = create_client(stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False))
+    client.auth.sign_in_with_password({"email": person.email, "password": person.password})
+    enrolment = client.auth.mfa.enroll({"factor_type": "totp", "friendly_name": "phone"})
+    assert enrolment.totp is not None
+    totp = pyotp.TOTP(enrolment.totp.secret)
+    client.auth.mfa.challenge_and_verify({"factor_id": enrolment.id, "code": totp.now()})
+    client.auth.sign_out()
+
+    async def reset_with(user: object, authenticator: str, used: str | None) -> str:
+        """Ask for a code (a new one, not `used`), enter it with the new password and `authenticator`."""
+        user.find(marker="reset-send").click()  # type: ignore[attr-defined]
+        await eventually(lambda: emailed_code(stack, person.email) not in (None, used), "a new reset mail")
+        code = str(emailed_code(stack, person.email))
+        user.find(marker="reset-code").clear().type(code)  # type: ignore[attr-defined]
+        user.find(marker="reset-password").clear().type("reset-with-mfa-Passw0rd")  # type: ignore[attr-defined]
+        user.find(marker="reset-authenticator").clear().type(authenticator)  # type: ignore[attr-defined]
+        user.find(marker="reset-finish").click()  # type: ignore[attr-defined]
+        return code
+
+    async with running_app() as user:
+        await user.open("/signin")
+        user.find(marker="forgot").click()
+        user.find(marker="reset-email").type(person.email)
+        await reset_with(user, "", None)
+        await eventually(lambda: "authenticator app" in text_of(user, "reset-message"), "the request for the code")
+        client.auth.sign_in_with_password({"email": person.email, "password": person.password})  # unchanged
+        client.auth.sign_out({"scope": "local"})
+        # the emailed code is used up by now: the authenticator's code alone finishes the same reset
+        user.find(marker="reset-authenticator").clear().type(totp.now())
+        user.find(marker="reset-finish").click()
+        await eventually(lambda: "password is set" in text_of(user, "signin-error"), "the reset")
+    client.auth.sign_in_with_password({"email": person.email, "password": "reset-with-mfa-Passw0rd"})
+    client.auth.sign_out()

@@ -174,3 +174,29 @@ def test_an_admin_removes_a_lost_factor(client: Client, stack: StackProcess) -> 
     assert session is not None
     client.auth.refresh_session(session.refresh_token)
     assert claims(client, stack)["aal"] == "aal1", "without the factor the session is back to aal1"
+
+
+def test_a_password_alone_cannot_change_an_mfa_users_email_or_password(client: Client, stack: StackProcess) -> None:
+    """GoTrue's UserUpdate: with a verified factor, only an aal2 session changes the login (an attacker holding
+    the password alone must not lock the owner out and move the account's email to theirs)."""
+    email = signed_up(client)
+    factor_id, totp = enrolled(client)
+    client.auth.mfa.challenge_and_verify({"factor_id": factor_id, "code": totp.now()})
+    attacker = new_client(stack)
+    try:
+        attacker.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+        assert claims(attacker, stack)["aal"] == "aal1"
+        for change in ({"password": "taken-over-Passw0rd"}, {"email": f"thief-{uuid.uuid4().hex[:8]}@example.com"}):
+            with pytest.raises(AuthApiError) as refused:
+                attacker.auth.update_user(change)  # type: ignore[arg-type]
+            assert refused.value.status == 401
+            assert refused.value.code == "insufficient_aal"
+        assert attacker.auth.update_user({"data": {"nickname": "still fine"}}).user.user_metadata["nickname"] == (
+            "still fine"
+        ), "profile data is not the login: aal1 may change it"
+        # the owner's aal2 session changes the password; the old one then stops working
+        assert client.auth.update_user({"password": "owners-new-Passw0rd"}).user.email == email
+    finally:
+        attacker.auth.close()
+    with pytest.raises(AuthApiError):
+        new_client(stack).auth.sign_in_with_password({"email": email, "password": PASSWORD})

@@ -224,6 +224,16 @@ class AuthAPI:
             assert user is not None
             if app_data is not None and user["role"] not in sessions.ADMIN_ROLES:
                 raise forbidden("not_admin", "Updating app_metadata requires admin privileges")
+            changes_login = (
+                bool(password)
+                or bool(email and email != (user["email"] or "").lower())
+                or bool(phone and phone != (user["phone"] or ""))
+            )
+            if changes_login and await sessions.below_mfa(conn, caller):
+                # GoTrue's UserUpdate: a password alone must not take over an account that MFA protects
+                raise AuthError(
+                    401, "insufficient_aal", "AAL2 session is required to update email or password when MFA is enabled."
+                )
             if phone and phone != (user["phone"] or ""):
                 raise bad_request("phone_provider_disabled", "Phone changes are not supported by localbase")
             new_email = email if email and email != (user["email"] or "").lower() else None

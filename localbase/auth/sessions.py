@@ -164,6 +164,23 @@ async def assurance(conn: AsyncConnection[Any], session_id: uuid.UUID) -> tuple[
     return (row[0] if row and row[0] else "aal1"), amr
 
 
+async def below_mfa(conn: AsyncConnection[Any], caller: Caller) -> bool:
+    """Whether the caller has a verified MFA factor but this session is not `aal2` (GoTrue's
+    `user.HasMFAEnabled() && !session.IsAAL2()`): such a session may not change the email, phone or password."""
+    assert caller.user is not None
+    cur = await conn.execute(
+        "select exists (select 1 from auth.mfa_factors where user_id = %s and status = 'verified')",
+        (str(caller.user["id"]),),
+    )
+    row = await cur.fetchone()
+    if not row or not row[0]:
+        return False
+    if caller.session_id is None:
+        return True
+    aal, _ = await assurance(conn, caller.session_id)
+    return aal != "aal2"
+
+
 async def add_amr(conn: AsyncConnection[Any], session_id: uuid.UUID | str, method: str) -> None:
     await conn.execute(
         "insert into auth.mfa_amr_claims (session_id, authentication_method) values (%s, %s)"

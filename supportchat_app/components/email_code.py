@@ -25,9 +25,12 @@ class EmailCodeDialog(ui.dialog):
         finish: Callable[[str, str, str], Awaitable[str]],
         on_done: Callable[[str, str], Any],
         code_already_sent: bool = False,
+        authenticator: bool = False,
     ) -> None:
         """`name` prefixes the elements' test ids/markers (`<name>-email`, `-send`, `-code`, `-password`, ...);
-        `code_already_sent` shows the code fields at once (an invitation email already carries one)."""
+        `code_already_sent` shows the code fields at once (an invitation email already carries one);
+        `authenticator` adds an optional field for an authenticator app's code (`<name>-authenticator`), read by
+        `finish` through `authenticator_code`."""
         super().__init__()
         self._send, self._finish, self._on_done = send, finish, on_done
         with self, ui.card().classes("w-[420px] max-w-[92vw] gap-3"):
@@ -58,6 +61,13 @@ class EmailCodeDialog(ui.dialog):
                     .mark(f"{name}-password")
                     .classes("w-full")
                 )
+                self.authenticator = (
+                    ui.input("Authenticator app code (only if you sign in with one)")
+                    .props(f'outlined dense inputmode=numeric data-testid="{name}-authenticator"')
+                    .mark(f"{name}-authenticator")
+                    .classes("w-full")
+                )
+                self.authenticator.set_visibility(authenticator)
                 self.finish_button = (
                     ui.button(finish_label, on_click=self.finish)
                     .props(f'unelevated no-caps data-testid="{name}-finish"')
@@ -68,6 +78,10 @@ class EmailCodeDialog(ui.dialog):
                 ui.label("").classes("text-sm").props(f'data-testid="{name}-message"').mark(f"{name}-message")
             )
             ui.button("Cancel", on_click=self.close).props("flat no-caps").classes("self-end")
+
+    @property
+    def authenticator_code(self) -> str:
+        return str(self.authenticator.value or "").strip()
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.message.classes(replace="text-sm text-negative" if error else "text-sm")

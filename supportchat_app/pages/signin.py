@@ -158,7 +158,7 @@ def account_row(remote: Any, email: ui.input, note: ui.label) -> None:
         note.set_text(outcome)
 
     async def reset(address: str, code: str, new_password: str) -> str:
-        await account.reset_password(address, code, new_password)
+        await account.reset_password(address, code, new_password, forgot.authenticator_code)
         return "Your password is set. Sign in with it."
 
     async def accept(address: str, code: str, new_password: str) -> str:
@@ -173,6 +173,7 @@ def account_row(remote: Any, email: ui.input, note: ui.label) -> None:
         finish=reset,
         on_done=done,
         intro="We email you a code; enter it with a new password.",
+        authenticator=True,
     )
     invited = EmailCodeDialog(
         "join",
