@@ -28,7 +28,7 @@ from PIL import Image, ImageOps
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from supportchat_app import backend as backend_module
-from sync.attachments import THUMBNAIL_MIME_TYPES
+from sync.attachments import THUMBNAIL_FORMATS, THUMBNAIL_MIME_TYPES
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
@@ -95,9 +95,12 @@ def disposition(kind: str, name: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def make_thumbnail(source: Path, target: Path) -> None:
-    """A WebP no larger than THUMB_BOX, upright per EXIF, written beside ``target`` and renamed."""
-    with Image.open(source) as image:
+def make_thumbnail(source: Path, target: Path, mime: str) -> None:
+    """A WebP no larger than THUMB_BOX, upright per EXIF, written beside ``target`` and renamed.
+
+    Only the decoder of the declared ``mime`` (``THUMBNAIL_FORMATS``) reads the file: bytes of any other format
+    raise ``PIL.UnidentifiedImageError`` (an OSError, answered 415), so no other Pillow plugin ever sees them."""
+    with Image.open(source, formats=[THUMBNAIL_FORMATS[mime]]) as image:
         width, height = image.size
         if width * height > MAX_THUMB_PIXELS:
             raise ValueError(f"{width} x {height} is too large for a thumbnail")
@@ -141,7 +144,7 @@ def create() -> None:
                 return source
             thumb.parent.mkdir(parents=True, exist_ok=True)
             try:
-                await asyncio.to_thread(make_thumbnail, source, thumb)
+                await asyncio.to_thread(make_thumbnail, source, thumb, str(row["mime"]))
             except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 log.info("no thumbnail for %s: %s", attachment_id, exc)
                 return PlainTextResponse("This image cannot be shown.", status_code=415, headers=HEADERS)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
 
 BUCKET = "attachments"
 MAX_BYTES = 25 * 1024 * 1024
@@ -41,8 +43,13 @@ ALLOWED_MIME_TYPES = frozenset(
         "application/vnd.oasis.opendocument.spreadsheet",
     }
 )
-# raster images a browser draws and Pillow reads: these get thumbnails and the lightbox
-THUMBNAIL_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+# raster images a browser draws and Pillow reads: these get thumbnails and the lightbox. Each maps to the one
+# Pillow decoder its thumbnail may use: the uploader declares the type and nothing checks the bytes, so an EPS
+# (run through Ghostscript), TIFF, PSD or FITS file sent as image/png must never reach its own decoder.
+THUMBNAIL_FORMATS: Final[Mapping[str, str]] = MappingProxyType(
+    {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+)
+THUMBNAIL_MIME_TYPES = frozenset(THUMBNAIL_FORMATS)
 MAX_NAME_CHARS = 255
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.()!*' &$=@;:+,-]+")
 

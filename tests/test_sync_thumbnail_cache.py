@@ -41,7 +41,7 @@ async def test_thumbnails_are_counted_and_evicted_least_recently_used(
     files = other.attachments
     ids = [str(other.cache.attachments(m.id)[0]["id"]) for m in sent]
     for attachment_id in ids:  # what /attachment/<id>/thumb does
-        make_thumbnail(await files.file(attachment_id), files.thumbnail(attachment_id))
+        make_thumbnail(await files.file(attachment_id), files.thumbnail(attachment_id), "image/png")
         await files.thumbnail_used(attachment_id)
     thumbs = {i: files.thumbnail(i).stat().st_size for i in ids}
     downloaded = {i: size for i, size, _, _ in other.cache.cached_attachment_files()}
