@@ -4,8 +4,10 @@ Staging: a file about to be sent is checked against the bucket's limits, then co
 into the cache's files folder, so the outbox owns a copy the user cannot move or change before the upload.
 Opening: an attachment's file is downloaded on demand and kept; downloaded files beyond ``cache_bytes`` are
 evicted least recently used first, and files still to upload are never evicted. Thumbnails (the app makes them,
-``thumbs/<id>.webp`` beside the files) count against the same bound and leave by the same LRU: a thumbnail's
-last use is its file's modification time, which ``thumbnail_used`` moves each time one is shown.
+``thumbs/<id>.webp`` beside the files) and the copies opened with the system's application (``open/<id>/<name>``)
+count against the same bound and leave by the same LRU: a thumbnail's last use is its file's modification time,
+which ``thumbnail_used`` moves each time one is shown, an opened copy's its folder's, moved by ``opened``. An
+opened copy whose attachment row is gone (its message was deleted, the cache rebuilt) leaves at the next eviction.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sync.uploads import Uploads
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 THUMB = "thumb:"  # the eviction plan's key prefix of a thumbnail (a file's key is its attachment id)
+OPENED = "open:"  # and of an opened copy's folder
 
 
 def _is_uuid(value: str) -> bool:
@@ -118,9 +121,21 @@ class AttachmentFiles:
         """Where an image attachment's thumbnail lives (made by the app, counted here); its folder exists."""
         if not _is_uuid(attachment_id):
             raise KeyError(attachment_id)
-        folder = self.cache.files_dir / "thumbs"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{attachment_id}.webp"
+        path = attachments.thumbnail_path(self.cache.files_dir, attachment_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def open_folder(self, attachment_id: str) -> Path:
+        """Where the copy of an attachment opened with the system's application goes (counted here)."""
+        if not _is_uuid(attachment_id):
+            raise KeyError(attachment_id)
+        return attachments.open_folder(self.cache.files_dir, attachment_id)
+
+    async def opened(self, attachment_id: str) -> None:
+        """A copy was made or opened again in ``open_folder``: the most recently used, and the bound applies."""
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self.open_folder(attachment_id))
+        await self.evict(keep=OPENED + attachment_id)
 
     async def thumbnail_used(self, attachment_id: str) -> None:
         """A thumbnail was made or shown: it is now the most recently used, and the bound applies."""
@@ -141,38 +156,54 @@ class AttachmentFiles:
                     )
         return held
 
+    def _opened_copies(self) -> list[attachments.CachedFile]:
+        """Each opened copy's folder: its files' bytes, last used when the folder last changed or was opened."""
+        held = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.cache.files_dir / "open"):
+                if entry.is_dir(follow_symlinks=False):
+                    size = sum(f.stat().st_size for f in Path(entry.path).rglob("*") if f.is_file())
+                    held.append(attachments.CachedFile(OPENED + entry.name, size, entry.stat().st_mtime))
+        return held
+
     def used_bytes(self) -> int:
-        """Bytes of downloaded and queued files and thumbnails on this computer for this account."""
+        """Bytes of downloaded and queued files, thumbnails and opened copies on this computer for this account."""
         return sum(size for _, size, _, _ in self.cache.cached_attachment_files()) + sum(
-            t.size for t in self._thumbnails()
+            t.size for t in self._thumbnails() + self._opened_copies()
         )
 
     def forget_unlisted(self) -> None:
-        """Delete the files no attachment row of the cache names, and every thumbnail: after the cache was rebuilt
-        for another role (``SyncEngine._follow_role``) they are the downloads of tickets the user may no longer
-        see; the copies of unsent messages' files, whose rows the rebuild kept, stay."""
+        """Delete the files no attachment row of the cache names, and every thumbnail and opened copy: after the
+        cache was rebuilt for another role (``SyncEngine._follow_role``) they are the downloads of tickets the user
+        may no longer see; the copies of unsent messages' files, whose rows the rebuild kept, stay."""
         listed = {i for i, *_ in self.cache.cached_attachment_files()}
         folder = self.cache.files_dir
         shutil.rmtree(folder / "thumbs", ignore_errors=True)
+        shutil.rmtree(folder / "open", ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(folder):
                 if entry.is_file(follow_symlinks=False) and entry.name not in listed:
                     os.unlink(entry.path)
 
     async def evict(self, keep: str | None = None) -> None:
-        """Delete downloaded files and thumbnails beyond ``cache_bytes`` (LRU; never ``keep`` nor files still
-        to upload)."""
+        """Delete downloaded files, thumbnails and opened copies beyond ``cache_bytes`` (LRU; never ``keep`` nor
+        files still to upload), and opened copies of attachments the cache no longer has."""
         cache = self.cache
         held = [
             attachments.CachedFile(i, size, used, pinned or i == keep)
             for i, size, used, pinned in cache.cached_attachment_files()
         ]
         held += [replace(t, pinned=t.key == keep) for t in self._thumbnails()]
+        opened = self._opened_copies()
+        unlisted = [o.key for o in opened if cache.attachment(o.key[len(OPENED) :]) is None]
+        held += [replace(o, pinned=o.key == keep) for o in opened if o.key not in unlisted]
         evict = attachments.plan_eviction(held, self.cache_bytes)
-        files = [victim for victim in evict if not victim.startswith(THUMB)]
-        for victim in evict:
+        files = [victim for victim in evict if not victim.startswith((THUMB, OPENED))]
+        for victim in evict + unlisted:
             if victim.startswith(THUMB):
                 self.thumbnail(victim[len(THUMB) :]).unlink(missing_ok=True)
+            elif victim.startswith(OPENED):
+                shutil.rmtree(cache.files_dir / "open" / victim[len(OPENED) :], ignore_errors=True)
             else:
                 (cache.files_dir / victim).unlink(missing_ok=True)
         if files:

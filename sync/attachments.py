@@ -9,6 +9,8 @@ evict. No I/O here (the queue itself, in the cache and the pusher, uses these de
   in the `attachments.name` column; migration 20261129000410).
 - ``plan_eviction`` picks which downloaded files leave a size-bounded cache: least recently used first,
   never one that is pinned (still to upload, or open right now).
+- ``thumbnail_path`` and ``open_folder`` name what the app makes of a file beside it in the cache's files folder
+  (its thumbnail, the copy handed to the system's application), so whoever deletes a file finds them too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
@@ -86,6 +89,16 @@ def key_name(display_name: str) -> str:
 
 def object_key(ticket_id: str, message_id: str, display_name: str) -> str:
     return f"{ticket_id}/{message_id}/{key_name(display_name)}"
+
+
+def thumbnail_path(files_dir: Path, attachment_id: str) -> Path:
+    """Where the app keeps an image attachment's thumbnail (``files_dir/thumbs/<id>.webp``)."""
+    return files_dir / "thumbs" / f"{attachment_id}.webp"
+
+
+def open_folder(files_dir: Path, attachment_id: str) -> Path:
+    """The folder of the copy of an attachment opened with the system's application (``files_dir/open/<id>``)."""
+    return files_dir / "open" / attachment_id
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What a delete owes after its commit survives a process that died in between (sync/cache/history.py,
-``drop_owed``): the deleted message's local files and its words in the search index are gone once the cache is
-opened again, although the process never got to delete or scrub them. On a ``FakeRemote``: what is proven here is
-the cache file's own bookkeeping, not the server's."""
+``drop_owed``): the deleted message's local files (its thumbnail and opened copy too) and its words in the search
+index are gone once the cache is opened again, although the process never got to delete or scrub them. On a
+``FakeRemote``: what is proven here is the cache file's own bookkeeping, not the server's."""
 
 from __future__ import annotations
 
@@ -57,9 +57,19 @@ async def test_a_delete_killed_between_its_commit_and_its_cleanup_is_cleaned_up_
     files = _local_files(path, mid)
     assert files and all(f.exists() for f in files)
     assert [h.message_id for h in agent.cache.search(SECRET)] == [mid]
+    (attachment_id,) = [str(a["id"]) for a in agent.cache.attachments(mid)]
+    thumb = agent.attachments.thumbnail(attachment_id)  # what the app made of it: a picture, an opened copy
+    thumb.write_bytes(b"a thumbnail")
+    opened = agent.attachments.open_folder(attachment_id)
+    opened.mkdir(parents=True)
+    (opened / "scan.txt").write_text(f"passport {SECRET}")
+    files += [thumb, opened]
 
     # the delete's transaction commits; the process dies before the files are deleted and the index rewritten
-    dropped, noted = agent.cache._store.write(lambda c: history.queue_delete(c, mid, world.agent.id, False, now_ts()))
+    folder = agent.cache.files_dir
+    dropped, noted = agent.cache._store.write(
+        lambda c: history.queue_delete(c, mid, world.agent.id, False, now_ts(), files_dir=folder)
+    )
     assert dropped is not None and sorted(map(Path, noted)) == sorted(files)
     await agent.close()
     world.opened.remove(agent)
@@ -83,8 +93,8 @@ async def test_a_drop_committed_during_the_cleanup_stays_owed(world: World, tmp_
     second = agent.commands.send_message(tid, "second").id
     await agent.sync_once()
     me = world.agent.id
-    store = agent.cache._store
-    store.write(lambda c: history.queue_delete(c, first, me, False, now_ts()))
+    store, folder = agent.cache._store, agent.cache.files_dir
+    store.write(lambda c: history.queue_delete(c, first, me, False, now_ts(), files_dir=folder))
 
     def settle_with_a_drop_in_between(conn: sqlite3.Connection) -> None:
         original = history.scrub
@@ -92,7 +102,7 @@ async def test_a_drop_committed_during_the_cleanup_stays_owed(world: World, tmp_
         def scrub_then_drop(c: sqlite3.Connection) -> None:
             original(c)  # the rewrite covers the first drop only; the second commits before the note is cleared
             c.execute("begin immediate")
-            history.queue_delete(c, second, me, False, now_ts())
+            history.queue_delete(c, second, me, False, now_ts(), files_dir=folder)
             c.execute("commit")
 
         history.scrub = scrub_then_drop  # type: ignore[assignment]

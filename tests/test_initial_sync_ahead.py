@@ -274,9 +274,10 @@ async def test_a_pull_cancelled_during_the_move_leaves_the_messages_staged_for_t
 
     before: list[int] = []
 
-    def move(conn: sqlite3.Connection, me: str) -> tuple[set[str], list[str], list[str]]:
+    def move(conn: sqlite3.Connection, me: str, files_dir: Path) -> tuple[set[str], list[str], list[str]]:
         before.append(conn.execute("select count(*) from main.messages").fetchone()[0])
-        moved = plain_move(conn, me)  # the rows are in ``messages`` inside the transaction when it is interrupted
+        # the rows are in ``messages`` inside the transaction when it is interrupted
+        moved = plain_move(conn, me, files_dir)
         endless.run(conn)
         return moved
 

@@ -7,6 +7,7 @@ is proven against the real stack (tests/test_sync_history_stack.py); here the fa
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -366,3 +367,79 @@ async def test_a_burst_of_scrubs_rewrites_the_index_at_most_twice(
     runs.clear()
     await agent.cache.scrub()  # a request after the burst is never skipped
     assert runs == [1]
+
+
+async def _seen_and_opened(engine: SyncEngine, message_id: str) -> list[Path]:
+    """What the app makes of a message's picture on this computer: the downloaded file, its thumbnail and the
+    copy opened with the system's application (supportchat_app.blobs, components/attachment_view.py)."""
+    (attachment_id,) = [str(a["id"]) for a in engine.cache.attachments(message_id)]
+    files = engine.attachments
+    downloaded = await files.file(attachment_id)
+    thumb = files.thumbnail(attachment_id)
+    thumb.write_bytes(b"RIFF thumbnail")
+    await files.thumbnail_used(attachment_id)
+    opened = files.open_folder(attachment_id)
+    opened.mkdir(parents=True)
+    (opened / "screen.png").write_bytes(downloaded.read_bytes())
+    await files.opened(attachment_id)
+    return [downloaded, thumb, opened]
+
+
+@pytest.mark.parametrize("by", ["the sender", "the server"])
+async def test_a_deleted_messages_thumbnail_and_opened_copy_leave_the_disk(
+    world: World, tmp_path: Path, by: str
+) -> None:
+    """Regression (review14, MEDIUM): only the downloaded file went; the thumbnail and the opened copy stayed."""
+    tid = world.server.add_ticket(world.customer, world.agent)
+    customer, _ = await world.engine(world.customer, "c")
+    agent, _ = await world.engine(world.agent, "a")
+    await customer.sync_once()
+    shot = tmp_path / "screen.png"
+    shot.write_bytes(b"\x89PNG my passport")
+    mid = customer.commands.send_message(tid, "my passport", files=[shot]).id
+    await customer.sync_once()
+    await agent.sync_once()
+    left = await _seen_and_opened(agent, mid) + await _seen_and_opened(customer, mid)
+    assert all(p.exists() for p in left)
+    if by == "the sender":
+        customer.history.delete_message(mid)
+    else:
+        await world.server.delete_message(mid)  # an admin
+    await customer.sync_once()
+    await agent.sync_once()
+    await agent.cache.scrub()
+    await customer.cache.scrub()
+    assert [p for p in left if p.exists()] == []
+    for engine in (agent, customer):
+        assert list((engine.cache.files_dir / "open").iterdir()) == []
+        assert engine.attachments.used_bytes() == 0
+
+
+async def test_opened_copies_count_against_the_bound_and_unlisted_ones_leave(world: World, tmp_path: Path) -> None:
+    tid = world.server.add_ticket(world.customer, world.agent)
+    agent, _ = await world.engine(world.agent)
+    await agent.sync_once()
+    shot = tmp_path / "screen.png"
+    shot.write_bytes(b"\x89PNG" + b"x" * 996)
+    mid = agent.commands.send_message(tid, "a screenshot", files=[shot]).id
+    await agent.sync_once()
+    (attachment_id,) = [str(a["id"]) for a in agent.cache.attachments(mid)]
+    files = agent.attachments
+    opened = files.open_folder(attachment_id)
+    opened.mkdir(parents=True)
+    (opened / "screen.png").write_bytes(shot.read_bytes())
+    await files.opened(attachment_id)
+    assert files.used_bytes() == 2000, "the queued copy and the opened copy"
+    stray = files.open_folder(str(uuid.uuid4()))  # left by an older version for a row the cache no longer has
+    stray.mkdir(parents=True)
+    (stray / "old.pdf").write_bytes(b"%PDF old")
+    await files.evict()
+    assert not stray.exists() and opened.exists()
+    await files.set_cache_bytes(1000)  # the sent message's own file was used before its opened copy
+    assert agent.cache.cached_attachment_files() == [] and opened.exists() and files.used_bytes() == 1000
+    await files.set_cache_bytes(0)
+    assert not opened.exists() and files.used_bytes() == 0
+    opened.mkdir(parents=True)
+    (opened / "screen.png").write_bytes(shot.read_bytes())
+    files.forget_unlisted()  # after a demotion: every opened copy goes, like every thumbnail
+    assert not opened.exists()

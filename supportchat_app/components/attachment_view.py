@@ -204,7 +204,8 @@ class AttachmentView(ui.column):
         except Exception as exc:  # offline, refused, gone
             ui.notify(f"{row['name']} cannot be opened right now: {exc}", type="warning")
             return
-        target = opened_copy(path, self.engine.cache.files_dir / "open" / str(row["id"]), row)
+        target = opened_copy(path, self.engine.attachments.open_folder(str(row["id"])), row)
+        await self.engine.attachments.opened(str(row["id"]))  # counted in the files' bound, like a thumbnail
         await asyncio.to_thread(open_with_system, target)
 
     def _progress(self, rows: list[dict[str, Any]], online: bool) -> None:

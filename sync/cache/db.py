@@ -299,10 +299,10 @@ class Cache:
         and draft copies go in the same transaction); ``scrub`` then clears what SQLite kept of the bytes."""
         admin = self.role == "admin"
         dropped, files = self._store.write(
-            lambda c: history.queue_delete(c, message_id, self.me, admin, writes.now_ts())
+            lambda c: history.queue_delete(c, message_id, self.me, admin, writes.now_ts(), files_dir=self.files_dir)
         )
-        for path in files:  # downloaded or queued copies of its files
-            Path(path).unlink(missing_ok=True)
+        for path in files:  # downloaded or queued copies of its files, their thumbnails and opened copies
+            history.delete_path(path)
         return dropped
 
     def revisions(self, message_id: str) -> list[history.Revision]:
@@ -372,7 +372,7 @@ class Cache:
 
     async def _after_drop(self, applied: Applied) -> Applied:
         for path in applied.dropped_files:
-            Path(path).unlink(missing_ok=True)
+            history.delete_path(path)
         if applied.dropped:
             await self.scrub()
         return applied
@@ -453,7 +453,7 @@ class Cache:
             if not staging.attached(conn):
                 return Applied()
             writes.set_meta(conn, writes.BULK, "1")  # the unread columns are recounted at the end (schema v12)
-            tickets, dropped, files = staging.move(conn, self.me)
+            tickets, dropped, files = staging.move(conn, self.me, self.files_dir)
             conn.execute("delete from meta where key = ?", (writes.BULK,))
             return Applied(tickets=tickets, dropped=dropped, dropped_files=files)
 
@@ -552,7 +552,7 @@ class Cache:
         with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES) if initial else nullcontext():
             applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
         history.drop_revisions_of_tombstones(conn, rows)
-        applied.dropped_files += history.drop_text(conn, landed, self.me, writes.now_ts())
+        applied.dropped_files += history.drop_text(conn, landed, self.me, writes.now_ts(), self.files_dir)
         applied.dropped += [d.message_id for d in landed]
         if landed:  # their mentions went with them (history.drop_text): the Mentions view and badge follow
             applied.workspace.add("mentions")

@@ -24,12 +24,14 @@ Called only by ``Cache`` (sync/cache/db.py) inside its transactions.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from sync import attachments
 from sync.cache.files import dumps
 from sync.cache.id_lists import IN_LIST, as_param
 from sync.decisions import OutboxEntry, canonical_ts
@@ -102,11 +104,11 @@ def queue_edit(conn: sqlite3.Connection, message_id: str, me: str, content: str,
 
 
 def queue_delete(
-    conn: sqlite3.Connection, message_id: str, me: str, is_admin: bool, now: str
+    conn: sqlite3.Connection, message_id: str, me: str, is_admin: bool, now: str, *, files_dir: Path
 ) -> tuple[Dropped | None, list[str]]:
     """Delete a message that is on the server (the caller discards unsent ones): a local tombstone at once,
     and an entry with only the id. Returns what was dropped (None when it was already deleted) and the local
-    files of its attachments, for the caller to delete."""
+    files of its attachments (``drop_text``), for the caller to delete."""
     row = conn.execute(
         "select id, ticket_id, sender_id, content, deleted_at from messages where id = ?", (message_id,)
     ).fetchone()
@@ -119,7 +121,7 @@ def queue_delete(
     dropped = Dropped(message_id, str(row["ticket_id"]), str(row["content"]))
     _enqueue(conn, DELETE, dropped.ticket_id, {"id": message_id}, now)
     conn.execute("update messages set content = '', deleted_at = ? where id = ?", (now, message_id))
-    return dropped, drop_text(conn, [dropped], me, now)
+    return dropped, drop_text(conn, [dropped], me, now, files_dir)
 
 
 def _queued(conn: sqlite3.Connection) -> dict[str, tuple[str, Any, str]]:
@@ -180,11 +182,12 @@ def landing_tombstones(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any
     return found
 
 
-def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now: str) -> list[str]:
+def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now: str, files_dir: Path) -> list[str]:
     """Everything the cache holds of these messages' text, beside the row itself: revisions, queued or failed
-    edits, attachment rows (returns their downloaded files' paths for the caller to delete; the files this user
-    uploaded are queued for removal from Storage, after the delete), an unsaved inline edit of it, its mentions
-    and copies of the text in the ticket's draft."""
+    edits, attachment rows (returns the paths under ``files_dir`` of their downloaded files, thumbnails and opened
+    copies' folders for the caller to delete with ``delete_path``; the files this user uploaded are queued for
+    removal from Storage, after the delete), an unsaved inline edit of it, its mentions and copies of the text in
+    the ticket's draft."""
     files: list[str] = []
     for d in dropped:
         mine = [
@@ -204,12 +207,12 @@ def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now
         for (mention,) in conn.execute("select id from mentions where message_id = ?", (d.message_id,)).fetchall():
             conn.execute("delete from outbox where kind = 'workspace' and entity_id = ?", (f"mentions:{mention}",))
         conn.execute("delete from mentions where message_id = ?", (d.message_id,))
-        files += [
-            str(r[0])
-            for r in conn.execute(
-                "select local_path from attachments where message_id = ? and local_path is not null", (d.message_id,)
-            )
-        ]
+        for attachment_id, local_path in conn.execute(
+            "select id, local_path from attachments where message_id = ?", (d.message_id,)
+        ).fetchall():
+            files += [] if local_path is None else [str(local_path)]
+            files += [str(attachments.thumbnail_path(files_dir, str(attachment_id)))]
+            files += [str(attachments.open_folder(files_dir, str(attachment_id)))]
         conn.execute("delete from attachments where message_id = ?", (d.message_id,))
         text = d.content.strip()
         if text:
@@ -226,6 +229,15 @@ def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now
         owed["seq"] += 1
         _set_owed(conn, owed)
     return files
+
+
+def delete_path(path: str) -> None:
+    """Delete a path ``drop_text`` returned: a file, or a folder with what it holds; gone already is fine."""
+    target = Path(path)
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target, ignore_errors=True)  # an opened copy the system's application still holds stays
+    else:
+        target.unlink(missing_ok=True)
 
 
 def _owed(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -258,7 +270,7 @@ def settle_owed(conn: sqlite3.Connection) -> None:
     without their entries (``scrub``), then clear what was done (a drop committed meanwhile stays owed)."""
     owed = _owed(conn)
     for path in owed["files"]:
-        Path(path).unlink(missing_ok=True)
+        delete_path(path)
     scrub(conn)
     conn.execute("begin immediate")  # the note read and rewritten in one transaction
     try:

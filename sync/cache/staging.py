@@ -243,7 +243,7 @@ def stage(
     )
 
 
-def move(conn: sqlite3.Connection, me: str) -> tuple[set[str], list[str], list[str]]:
+def move(conn: sqlite3.Connection, me: str, files_dir: Path) -> tuple[set[str], list[str], list[str]]:
     """Inside the caller's transaction on the cache file: the staged rows into ``messages`` (the thread index
     dropped and built again around it), queued edits and deletes laid over again, the cache's messages cursor
     set to the staged one. Returns the tickets with messages (those whose messages came in among them), the
@@ -266,7 +266,7 @@ def move(conn: sqlite3.Connection, me: str) -> tuple[set[str], list[str], list[s
     # the tickets with messages, from the index just built (a walk of it, ~0.2 s at 1M; the staged rows' distinct
     # tickets were a sort of the whole staging table, ~1 s): the staged ones, and any other already there
     tickets = {str(r[0]) for r in conn.execute("select distinct ticket_id from messages")}
-    files = history.drop_text(conn, landed, me, writes.now_ts())
+    files = history.drop_text(conn, landed, me, writes.now_ts(), files_dir)
     conn.execute(
         "delete from message_revisions where message_id in"
         " (select id from staging.messages_staged where deleted_at is not null)"
