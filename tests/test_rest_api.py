@@ -332,13 +332,28 @@ def test_insert_status_codes_and_headers_only(stack: StackProcess, token: str, p
     r = httpx.post(url, json={"name": "h"}, headers={**headers, "Prefer": "return=headers-only"})
     assert r.status_code == 201
     assert r.headers["location"].startswith("/rest_probe?id=eq.")
+
+
+def test_prefer_tx_rollback_is_ignored_as_supabase_ignores_it(stack: StackProcess, token: str, probe: str) -> None:
+    """Regression (review14, LOW): localbase rolled the write back; PostgREST under Supabase's default
+    `db-tx-end = "commit"` (no override) ignores `tx=commit|rollback`: the write commits, `Preference-Applied`
+    does not name it, and it is a known preference, so `handling=strict` does not refuse it."""
+    url = f"{stack.api_url}/rest/v1/rest_probe"
+    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    grp = f"rb-{uuid.uuid4().hex[:8]}"
     r = httpx.post(
-        url, json={"name": "rb", "grp": "rollback"}, headers={**headers, "Prefer": "return=representation,tx=rollback"}
+        url, json={"name": "rb", "grp": grp}, headers={**headers, "Prefer": "return=representation,tx=rollback"}
     )
-    assert r.status_code == 201
-    assert r.json()[0]["name"] == "rb"
-    r = httpx.get(f"{url}?grp=eq.rollback", headers=headers)
-    assert r.json() == []
+    assert r.status_code == 201 and r.json()[0]["name"] == "rb"
+    assert r.headers["preference-applied"] == "return=representation"
+    r = httpx.post(
+        url, json={"name": "strict", "grp": grp}, headers={**headers, "Prefer": "handling=strict, tx=rollback"}
+    )
+    assert r.status_code == 201 and r.headers["preference-applied"] == "handling=strict"
+    r = httpx.patch(f"{url}?grp=eq.{grp}", json={"n": 7}, headers={**headers, "Prefer": "tx=rollback"})
+    assert r.status_code == 204 and "preference-applied" not in r.headers
+    r = httpx.get(f"{url}?grp=eq.{grp}&select=name,n&order=name", headers=headers)
+    assert r.json() == [{"name": "rb", "n": 7}, {"name": "strict", "n": 7}], "every write committed"
 
 
 def test_upsert_merge_and_ignore(stack: StackProcess, token: str, client: Client) -> None:

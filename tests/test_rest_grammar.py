@@ -163,7 +163,8 @@ def test_prefer_parses_repeated_headers_with_spaces() -> None:
     assert prefer.return_ == "representation"
     assert prefer.count == "exact"
     assert prefer.resolution == "merge-duplicates"
-    assert prefer.missing_default and prefer.tx_rollback and prefer.handling_strict
+    assert prefer.missing_default and prefer.handling_strict
+    assert prefer.invalid == [] and "tx=rollback" not in prefer.applied, "known to PostgREST, but not applied"
     assert prefer.max_affected == 3
     assert parse_prefer([]).return_ == "minimal"
     with pytest.raises(GrammarError):

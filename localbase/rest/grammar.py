@@ -108,7 +108,6 @@ class Prefer:
     count: str | None = None
     resolution: str | None = None
     missing_default: bool = False
-    tx_rollback: bool = False
     handling_strict: bool = False
     max_affected: int | None = None
     explicit_return: bool = False
@@ -417,7 +416,10 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
 
 def parse_prefer(values: list[str]) -> Prefer:
     """Every `Prefer` header, each a comma list; unknown preferences are ignored, or with `handling=strict`
-    refused (PGRST122), as PostgREST does."""
+    refused (PGRST122), as PostgREST does. `tx=commit|rollback` is ignored as PostgREST ignores it under its default
+    `db-tx-end = "commit"` (Supabase's, which allows no override): every request commits, `Preference-Applied`
+    never names it, and it is no invalid preference (PostgREST's `fromHeaders` with `configDbTxAllowOverride`
+    false)."""
     prefer = Prefer()
     for header in values:
         for raw in header.split(","):
@@ -436,7 +438,7 @@ def parse_prefer(values: list[str]) -> Prefer:
             elif key == "missing" and val == "default":
                 prefer.missing_default = True
             elif key == "tx" and val in ("rollback", "commit"):
-                prefer.tx_rollback = val == "rollback"
+                continue  # known, so never PGRST122, but not applied: Supabase keeps db-tx-end=commit (no override)
             elif key == "handling" and val in ("strict", "lenient"):
                 prefer.handling_strict = val == "strict"
             elif key == "max-affected":

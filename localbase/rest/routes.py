@@ -155,7 +155,7 @@ async def _select(request: Request, who: Identity, table: Table) -> Response:
         total = planned if planned is not None else total
         return response.read_answer(request, accept, prefer, n=n, body=body, total=total, offset=offset)
 
-    return await in_transaction(ctx, request, who, read_only=True, rollback=prefer.tx_rollback, work=work)
+    return await in_transaction(ctx, request, who, read_only=True, work=work)
 
 
 def ctx_max_rows(ctx: Any) -> int:
@@ -290,7 +290,7 @@ async def _insert(request: Request, who: Identity, table: Table, *, put: bool = 
             status = 200  # every row updated an existing one
         return response.write_answer(request, accept, prefer, n=n, body=body, status=status, table=table)
 
-    answer = await in_transaction(ctx, request, who, read_only=False, rollback=prefer.tx_rollback, work=work)
+    answer = await in_transaction(ctx, request, who, read_only=False, work=work)
     for key in keys:
         hops.mark("rest_committed", key)
     return answer
@@ -438,7 +438,7 @@ async def _mutate(
         response.check_single(accept, n)
         return response.write_answer(request, accept, prefer, n=n, body=body, status=200, table=table)
 
-    return await in_transaction(context(request), request, who, read_only=False, rollback=prefer.tx_rollback, work=work)
+    return await in_transaction(context(request), request, who, read_only=False, work=work)
 
 
 @_guarded

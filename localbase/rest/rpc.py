@@ -200,4 +200,4 @@ async def call(request: Request, who: Identity, cache: SchemaCache) -> Response:
         headers = {"Content-Range": f"0-{n - 1}/{n}" if n else "*/0"} if prefer.count else {}
         return Response(content, status_code=200, media_type=response.JSON_TYPE, headers=headers)
 
-    return await in_transaction(ctx, request, who, read_only=read_only, rollback=prefer.tx_rollback, work=work)
+    return await in_transaction(ctx, request, who, read_only=read_only, work=work)

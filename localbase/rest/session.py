@@ -4,7 +4,8 @@ The caller's JWT is verified here (no token ⇒ anon; forged, malformed or `alg:
 PGRST301; expired ⇒ 401 PGRST303), then on a pooled `authenticator` connection:
 `BEGIN ISOLATION LEVEL READ COMMITTED [READ ONLY]`, `set_config` of search_path, role,
 request.jwt.claims, request.method/path/headers (all transaction-local), the work, and COMMIT — or
-ROLLBACK on error or `Prefer: tx=rollback`. PostgreSQL then decides every RLS question.
+ROLLBACK on error. `Prefer: tx=rollback` is ignored, as under Supabase's `db-tx-end = "commit"` (no override).
+PostgreSQL then decides every RLS question.
 
 BEGIN and the setup go to PostgreSQL as one simple-protocol query (`BEGIN ...; SELECT set_config(...)`, the
 values bound client side by psycopg's `ClientCursor`, which quotes them as literals), so a request costs three
@@ -137,7 +138,6 @@ async def in_transaction(
     who: Identity,
     *,
     read_only: bool,
-    rollback: bool,
     work: Callable[[AsyncConnection[Any]], Awaitable[T]],
 ) -> T:
     """Run `work` in one request transaction; PostgreSQL errors become PostgREST errors."""
@@ -167,10 +167,7 @@ async def in_transaction(
             except BaseException:
                 await _rollback(conn)
                 raise
-            if rollback:
-                await conn.execute("ROLLBACK")
-            else:
-                await conn.execute("COMMIT")
+            await conn.execute("COMMIT")
             return result
     except psycopg.errors.InvalidParameterValue as exc:
         if "role" in str(exc) and exc.sqlstate == "22023":
