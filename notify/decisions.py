@@ -63,6 +63,14 @@ def select_items(
     return sorted(live, key=lambda i: (i.created_at, i.notification_id)), None
 
 
+def address_refusal(address: str) -> str | None:
+    """Why a recipient's address cannot be mailed at all, or None. The worker speaks plain SMTP (no SMTPUTF8), so
+    an address must be ASCII: a non-ASCII one fails for good, without a try (the server would refuse its RCPT)."""
+    if not address.isascii():
+        return "the recipient's address is not ASCII (this worker does not send SMTPUTF8 mail)"
+    return None
+
+
 def backoff_seconds(attempts: int, base: float, cap: float = 3600.0, rng: random.Random | None = None) -> float:
     """Exponential backoff with half jitter: attempt 1 waits base·(0.5..1), attempt 2 2·base·(0.5..1), ..."""
     full = min(cap, base * 2.0 ** max(attempts - 1, 0))

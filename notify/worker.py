@@ -41,7 +41,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from notify.decisions import Outcome, backoff_seconds, classify_reply, select_items
+from notify.decisions import Outcome, address_refusal, backoff_seconds, classify_reply, select_items
 from notify.mail import Envelope, compose
 from notify.orphans import (
     DEFAULT_GRACE,
@@ -238,13 +238,19 @@ class Worker:
             group.subject,
             f"{s.app_url.rstrip('/')}/?t={group.ticket_id}",
         )
-        return Outgoing(
-            ids,
-            group.attempts,
-            mail_id,
-            group.email,
-            wire_body(compose(envelope, items, group.context, s.from_address)),
-        )
+        # a group whose mail cannot be made fails alone: raising here would fail the whole claimed batch, round
+        # after round (its rows come back by recovery and are claimed with the same group again)
+        refused = address_refusal(group.email)
+        try:
+            body = wire_body(compose(envelope, items, group.context, s.from_address)) if refused is None else b""
+        except (UnicodeError, ValueError) as exc:
+            refused = f"the mail could not be composed: {exc}"
+        if refused is not None:
+            log.error("giving up on notifications %s: %s", ids, refused)
+            queue.finish(ids, "failed", refused)
+            self.stats.failed += len(ids)
+            return None
+        return Outgoing(ids, group.attempts, mail_id, group.email, body)
 
     def _begin_wave(self, lane: list[Transport], wave: list[Outgoing]) -> list[tuple[Transport, Outgoing]]:
         """MAIL/RCPT/DATA and the body of up to one mail per connection of `lane`; the mails that now wait

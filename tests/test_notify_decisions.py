@@ -9,7 +9,7 @@ from email.policy import default
 
 import pytest
 
-from notify.decisions import Item, Outcome, backoff_seconds, classify_reply, select_items
+from notify.decisions import Item, Outcome, address_refusal, backoff_seconds, classify_reply, select_items
 from notify.mail import Context, Envelope, compose
 from notify.smtp import SmtpTarget, wire_body
 
@@ -146,3 +146,11 @@ def test_smtp_url(url: str, expected: tuple[object, ...]) -> None:
 def test_bad_smtp_urls_are_refused_clearly(url: str) -> None:
     with pytest.raises(ValueError, match=r"smtp|host|starttls"):
         SmtpTarget.parse(url)
+
+
+def test_only_ascii_addresses_are_mailed() -> None:
+    assert address_refusal("ann@example.test") is None
+    assert address_refusal("anné@example.test") == (
+        "the recipient's address is not ASCII (this worker does not send SMTPUTF8 mail)"
+    )
+    assert address_refusal("ann@exämple.test") is not None
