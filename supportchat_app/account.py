@@ -136,13 +136,21 @@ class Account:
         return str(role)
 
     async def invite(self, admin_token: str, email: str, role: Role) -> None:
-        """As an admin: record the invitation (RLS: admins only), then have Auth email the address a code."""
+        """As an admin: record the invitation (RLS: admins only), then have Auth email the address a code (which
+        creates its account). If Auth refuses, the invitation goes again: one without an account would be bound to
+        whoever signs the address up first (migration 20261211000500), and it would block inviting the address
+        again."""
         address = email.strip().lower()
         async with self._rest(admin_token) as rest:
             row = {"email": address, "role": role}
             await rest.from_("invitations").insert(row, returning=ReturnMethod.minimal).execute()
-        async with self._auth() as auth:
-            await auth.sign_in_with_otp({"email": address, "options": {"should_create_user": True}})
+        try:
+            async with self._auth() as auth:
+                await auth.sign_in_with_otp({"email": address, "options": {"should_create_user": True}})
+        except AccountError as exc:
+            async with self._rest(admin_token) as rest:
+                await rest.from_("invitations").delete().eq("email", address).is_("accepted_at", "null").execute()
+            raise AccountError(f"The invitation was not sent: {exc}") from exc
 
     async def set_role(self, admin_token: str, user_id: str, role: Role) -> None:
         """As an admin: give a teammate another role (``customer`` takes them off the team). The server decides

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
+from supportchat_app.account import Account, AccountError
 from tests.conftest import Users, create_user
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # noqa: F401 (app_data is a fixture)
@@ -142,3 +144,20 @@ async def test_forgot_password_of_an_account_with_an_authenticator_asks_for_its_
         await eventually(lambda: "password is set" in text_of(user, "signin-error"), "the reset")
     client.auth.sign_in_with_password({"email": person.email, "password": "reset-with-mfa-Passw0rd"})
     client.auth.sign_out()
+
+
+async def test_an_invitation_whose_code_auth_refused_is_taken_back(stack: StackProcess, users: Users) -> None:
+    """Regression (review14, invitation pre-hijack): the invitation row stayed when Auth refused to send its code
+    (and so made no account), leaving an invitation the first to sign the address up would be bound to."""
+    address = f"two words-{uuid.uuid4().hex[:8]}@test.supportchat.local"  # the table takes it, Auth refuses it
+    async with httpx.AsyncClient(timeout=30) as http:
+        signed_in = await http.post(
+            f"{stack.api_url}/auth/v1/token?grant_type=password",
+            headers={"apikey": stack.anon_key},
+            json={"email": users.admin.email, "password": users.admin.password},
+        )
+    token = signed_in.json()["access_token"]
+    with pytest.raises(AccountError, match=r"^The invitation was not sent: .*email address"):
+        await Account(stack.api_url, stack.anon_key).invite(token, address, "agent")
+    with psycopg.connect(stack.db_url) as conn:
+        assert conn.execute("select 1 from public.invitations where email = %s", (address,)).fetchall() == []

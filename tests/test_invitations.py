@@ -14,6 +14,7 @@ import httpx
 import pytest
 from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, create_client
+from supabase_auth.errors import AuthApiError
 
 from tests.conftest import Users
 from tests.stackproc import StackProcess
@@ -58,6 +59,15 @@ def invite(stack: StackProcess, made: list[Client], users: Users, address: str, 
     admin.auth.sign_in_with_password({"email": users.admin.email, "password": users.admin.password})
     admin.table("invitations").insert({"email": address, "role": role}).execute()
     client(stack, made).auth.sign_in_with_otp({"email": address, "options": {"should_create_user": True}})
+
+
+def refused_acceptance(stack: StackProcess, made: list[Client], address: str) -> tuple[Client, APIError]:
+    """The address's owner signs in with the emailed code and tries to accept: the client and the refusal."""
+    owner = client(stack, made)
+    owner.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
+    with pytest.raises(APIError) as refused:
+        owner.rpc("accept_invitation").execute()
+    return owner, refused.value
 
 
 def test_invitee_accepts_with_the_emailed_code_and_gets_the_chosen_role(
@@ -110,11 +120,8 @@ def test_an_account_registered_before_the_invitation_cannot_take_it(
     squatter = client(stack, clients)
     squatter.auth.sign_up({"email": address, "password": "squatter-Passw0rd"})
     invite(stack, clients, users, address, "admin")
-    owner = client(stack, clients)
-    owner.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
-    with pytest.raises(APIError) as refused:
-        owner.rpc("accept_invitation").execute()
-    assert refused.value.code == "42501" and "before it was invited" in str(refused.value.message)
+    owner, refused = refused_acceptance(stack, clients, address)
+    assert refused.code == "42501" and "before it was invited" in str(refused.message)
     user = owner.auth.get_user()
     assert user is not None
     me = owner.table("profiles").select("role").eq("id", user.user.id).execute()
@@ -151,3 +158,54 @@ def test_an_account_that_switches_to_the_invited_address_cannot_take_it(
     assert me.data == [{"role": "customer"}]
     pending = admin.table("invitations").select("accepted_at").eq("email", address).execute()
     assert pending.data == [{"accepted_at": None}]
+
+
+MALLORY = "mallory-Passw0rd"
+
+
+def _signed_up_by_an_outsider(stack: StackProcess, users: Users, clients: list[Client], address: str) -> Client:
+    """The admin's code request failed after the invitation row committed (Auth rolled its new user back: the
+    email budget spent by anyone's /otp requests), so the invitation has no account; an outsider who knows the
+    address signs it up with their own password (the account the invitation binds); the admin sends the code
+    again."""
+    admin = client(stack, clients)
+    admin.auth.sign_in_with_password({"email": users.admin.email, "password": users.admin.password})
+    admin.table("invitations").insert({"email": address, "role": "admin"}).execute()
+    mallory = client(stack, clients)
+    mallory.auth.sign_up({"email": address, "password": MALLORY})
+    client(stack, clients).auth.sign_in_with_otp({"email": address, "options": {"should_create_user": True}})
+    return mallory
+
+
+def test_an_invitee_account_an_outsider_is_signed_in_to_cannot_accept(
+    stack: StackProcess, users: Users, clients: list[Client]
+) -> None:
+    """Regression (review14, invitation pre-hijack): the real invitee's acceptance put the role on the account
+    the outsider signed up, whose password and session they hold."""
+    address = new_email()
+    mallory = _signed_up_by_an_outsider(stack, users, clients, address)
+    _, refused = refused_acceptance(stack, clients, address)
+    assert refused.code == "42501" and "signed in somewhere else" in str(refused.message)
+    user = mallory.auth.get_user()
+    assert user is not None
+    assert mallory.table("profiles").select("role").eq("id", user.user.id).execute().data == [{"role": "customer"}]
+    later = client(stack, clients)
+    later.auth.sign_in_with_password({"email": address, "password": MALLORY})
+    assert later.table("profiles").select("role").eq("id", user.user.id).execute().data == [{"role": "customer"}]
+
+
+def test_accepting_clears_a_password_chosen_before_the_acceptance(
+    stack: StackProcess, users: Users, clients: list[Client]
+) -> None:
+    """The same outsider without a session (signed out; with confirmations on they never had one): the invitee
+    accepts, and the outsider's password no longer signs in to the account that now has the role."""
+    address = new_email()
+    _signed_up_by_an_outsider(stack, users, clients, address).auth.sign_out()
+    owner = client(stack, clients)
+    owner.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
+    assert owner.rpc("accept_invitation").execute().data == "admin"
+    with pytest.raises(AuthApiError):
+        client(stack, clients).auth.sign_in_with_password({"email": address, "password": MALLORY})
+    owner.auth.update_user({"password": PASSWORD})  # what the app does next
+    session = client(stack, clients).auth.sign_in_with_password({"email": address, "password": PASSWORD})
+    assert session.user is not None
