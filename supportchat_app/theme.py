@@ -43,6 +43,9 @@ body { background: var(--sc-bg); }
 .sc-kbd { background: var(--sc-other); }
 .sc-thread { display: flex; flex-direction: column-reverse; overflow-y: auto; overflow-x: hidden; min-height: 0; }
 .q-header { background: var(--sc-panel) !important; color: inherit !important; }
+/* Quasar's warning amber is 1.6:1 as text on white; amber-700 reads (5:1). Quasar's rule is an !important in a
+   cascade layer, which an unlayered rule cannot beat, so the colour it reads is changed on the element */
+body:not(.body--dark) .text-warning { --q-warning: #b45309; }
 """
 
 # tells the server when the window gains or loses focus, for notifications only when nobody is looking
