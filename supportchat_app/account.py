@@ -37,6 +37,9 @@ def _sentence(exc: BaseException) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+ASK_AUTHENTICATOR = "This account also signs in with an authenticator app: enter its code, then set the password again."
+
+
 class Account:
     def __init__(self, url: str, anon_key: str) -> None:
         self.url = url.rstrip("/")
@@ -94,7 +97,10 @@ class Account:
         second = authenticator_code.strip()
         async with self._auth() as auth:
             kept = self._recovering.pop(address, None)
-            if kept is not None and second:
+            if kept is not None and not second:
+                self._recovering[address] = kept  # the emailed code is used up: still the authenticator's code
+                raise AccountError(ASK_AUTHENTICATOR)
+            if kept is not None:
                 await auth.set_session(kept.access_token, kept.refresh_token)
             else:
                 verified = await auth.verify_otp({"email": email.strip(), "token": code.strip(), "type": "recovery"})
@@ -107,10 +113,7 @@ class Account:
                         if kept is not None:
                             self._recovering[address] = kept
                         keep_session = True
-                        raise AccountError(
-                            "This account also signs in with an authenticator app: enter its code, then set the"
-                            " password again."
-                        )
+                        raise AccountError(ASK_AUTHENTICATOR)
                     try:
                         await auth.mfa.challenge_and_verify({"factor_id": factors[0].id, "code": second})
                     except GoTrueError as exc:
@@ -129,10 +132,12 @@ class Account:
             verified = await auth.verify_otp({"email": email.strip(), "token": code.strip(), "type": "email"})
             if verified.session is None:
                 raise AccountError("The server returned no session.")
-            async with self._rest(verified.session.access_token) as rest:
-                role = (await rest.rpc("accept_invitation", {}).execute()).data
-            await auth.update_user({"password": new_password})
-            await auth.sign_out({"scope": "local"})
+            try:
+                async with self._rest(verified.session.access_token) as rest:
+                    role = (await rest.rpc("accept_invitation", {}).execute()).data
+                await auth.update_user({"password": new_password})
+            finally:
+                await auth.sign_out({"scope": "local"})  # a failed try leaves no session behind
         return str(role)
 
     async def invite(self, admin_token: str, email: str, role: Role) -> None:

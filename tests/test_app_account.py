@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
+import pyotp
 import pytest
+from supabase import Client, ClientOptions, create_client
 
 from supportchat_app.account import Account, AccountError
 from tests.conftest import Users, create_user
@@ -102,14 +105,8 @@ async def test_the_invite_page_is_for_admins_only(app_data: Path, users: Users) 
         await agent.should_not_see(marker="invite-send")
 
 
-async def test_forgot_password_of_an_account_with_an_authenticator_asks_for_its_code(
-    app_data: Path, stack: StackProcess
-) -> None:
-    """The server lets only an aal2 session change an MFA user's password (as GoTrue does), so the reset takes the
-    authenticator's code too; without it the user is told what to enter, and the old password still works."""
-    import pyotp
-    from supabase import ClientOptions, create_client
-
+def with_authenticator(stack: StackProcess) -> tuple[Any, Client, pyotp.TOTP]:
+    """A customer with a verified authenticator (TOTP), signed out; a client to check their password with."""
     person = create_user(stack.db_url, "customer")
     client = create_client(stack.api_url, stack.anon_key, ClientOptions(auto_refresh_token=False))
     client.auth.sign_in_with_password({"email": person.email, "password": person.password})
@@ -118,6 +115,31 @@ async def test_forgot_password_of_an_account_with_an_authenticator_asks_for_its_
     totp = pyotp.TOTP(enrolment.totp.secret)
     client.auth.mfa.challenge_and_verify({"factor_id": enrolment.id, "code": totp.now()})
     client.auth.sign_out()
+    return person, client, totp
+
+
+async def test_a_reset_kept_for_the_authenticator_asks_again_without_spending_it(stack: StackProcess) -> None:
+    """Review14b: asked again without the authenticator's code, the kept recovery session was dropped (never signed
+    out) and the used email code tried again; now it is still kept, and the code alone finishes the reset."""
+    person, client, totp = with_authenticator(stack)
+    account = Account(stack.api_url, stack.anon_key)
+    await account.send_reset_code(person.email)
+    await eventually(lambda: emailed_code(stack, person.email) is not None, "the reset mail")
+    code = str(emailed_code(stack, person.email))
+    for _ in range(2):
+        with pytest.raises(AccountError, match="authenticator app"):
+            await account.reset_password(person.email, code, "kept-reset-Passw0rd")
+    await account.reset_password(person.email, code, "kept-reset-Passw0rd", totp.now())
+    client.auth.sign_in_with_password({"email": person.email, "password": "kept-reset-Passw0rd"})
+    client.auth.sign_out()
+
+
+async def test_forgot_password_of_an_account_with_an_authenticator_asks_for_its_code(
+    app_data: Path, stack: StackProcess
+) -> None:
+    """The server lets only an aal2 session change an MFA user's password (as GoTrue does), so the reset takes the
+    authenticator's code too; without it the user is told what to enter, and the old password still works."""
+    person, client, totp = with_authenticator(stack)
 
     async def reset_with(user: object, authenticator: str, used: str | None) -> str:
         """Ask for a code (a new one, not `used`), enter it with the new password and `authenticator`."""

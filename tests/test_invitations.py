@@ -10,7 +10,9 @@ import re
 import uuid
 from collections.abc import Iterator
 
+import bcrypt
 import httpx
+import psycopg
 import pytest
 from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, create_client
@@ -177,21 +179,45 @@ def _signed_up_by_an_outsider(stack: StackProcess, users: Users, clients: list[C
     return mallory
 
 
-def test_an_invitee_account_an_outsider_is_signed_in_to_cannot_accept(
+def test_accepting_ends_the_sessions_of_whoever_else_held_the_account(
     stack: StackProcess, users: Users, clients: list[Client]
 ) -> None:
     """Regression (review14, invitation pre-hijack): the real invitee's acceptance put the role on the account
-    the outsider signed up, whose password and session they hold."""
+    the outsider signed up, whose password and session they kept. Now the acceptance ends the outsider's session
+    (no refresh) and their password no longer signs in."""
     address = new_email()
     mallory = _signed_up_by_an_outsider(stack, users, clients, address)
-    _, refused = refused_acceptance(stack, clients, address)
-    assert refused.code == "42501" and "signed in somewhere else" in str(refused.message)
-    user = mallory.auth.get_user()
-    assert user is not None
-    assert mallory.table("profiles").select("role").eq("id", user.user.id).execute().data == [{"role": "customer"}]
-    later = client(stack, clients)
-    later.auth.sign_in_with_password({"email": address, "password": MALLORY})
-    assert later.table("profiles").select("role").eq("id", user.user.id).execute().data == [{"role": "customer"}]
+    held = mallory.auth.get_session()
+    assert held is not None
+    owner = client(stack, clients)
+    owner.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
+    assert owner.rpc("accept_invitation").execute().data == "admin"
+    with pytest.raises(AuthApiError):
+        client(stack, clients).auth.refresh_session(held.refresh_token)
+    with pytest.raises(AuthApiError):
+        client(stack, clients).auth.sign_in_with_password({"email": address, "password": MALLORY})
+
+
+def test_an_invitee_signed_in_elsewhere_still_accepts(stack: StackProcess, users: Users, clients: list[Client]) -> None:
+    """Review14b: refusing while another session existed locked the invitee out for good when they had followed
+    the email's link (a session of its own), an earlier try had stopped after its code, or the account was open on
+    another device. The acceptance goes through and ends the other session."""
+    address = new_email()
+    invite(stack, clients, users, address, "agent")
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:  # the account already open somewhere else
+        hashed = bcrypt.hashpw(b"elsewhere-Passw0rd", bcrypt.gensalt(4)).decode()
+        conn.execute("update auth.users set encrypted_password = %s where email = %s", (hashed, address))
+    elsewhere = client(stack, clients)
+    elsewhere.auth.sign_in_with_password({"email": address, "password": "elsewhere-Passw0rd"})
+    earlier = elsewhere.auth.get_session()
+    assert earlier is not None
+    invitee = client(stack, clients)
+    invitee.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
+    assert invitee.rpc("accept_invitation").execute().data == "agent"
+    with pytest.raises(AuthApiError):
+        client(stack, clients).auth.refresh_session(earlier.refresh_token)
+    invitee.auth.update_user({"password": PASSWORD})  # what the app does next: the invitee's own session stays
+    assert client(stack, clients).auth.sign_in_with_password({"email": address, "password": PASSWORD}).user
 
 
 def test_accepting_clears_a_password_chosen_before_the_acceptance(
