@@ -188,14 +188,19 @@ class EmbeddedPostgres:
         if len(str(parent)) > 60:
             parent = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
         with self._private_dir(parent) as sockets:
+            # pg_ctl hands these to a shell on POSIX and to `cmd /c` on Windows, which keeps quotes: no quotes there
+            quote = "" if platform.system() == "Windows" else "'"
             self._pg_ctl_start(
-                log_file, f"-p {self.port} -c listen_addresses='' -c unix_socket_directories='{sockets}'"
+                log_file,
+                f"-p {self.port} -c listen_addresses={quote}{quote} -c unix_socket_directories={quote}{sockets}{quote}",
             )
             try:
+                # the password too: an init cut short after initdb set it (scram) but before our pg_hba.conf
                 with psycopg.connect(
                     host=str(sockets),
                     port=self.port,
                     user=self._bootstrap_superuser(),
+                    password=self.password,
                     dbname=DATABASE,
                     autocommit=True,
                 ) as conn:
@@ -307,6 +312,8 @@ class EmbeddedPostgres:
         self._prepare_root()
         if self.initialized():
             return
+        # the superuser's name first: an init cut short after initdb must still know it (see _close_over_socket)
+        (self.data_dir / "superuser").write_text(SUPERUSER + "\n")
         with self._private_dir(self.data_dir) as private:
             pwfile = private / "password"
             fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -327,7 +334,6 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
         (self.pgdata / "pg_hba.conf").write_text(HBA)
-        (self.data_dir / "superuser").write_text(SUPERUSER + "\n")
         conf = self.pgdata / "postgresql.auto.conf"
         with conf.open("a") as fh:
             for key, value in SERVER_SETTINGS.items():

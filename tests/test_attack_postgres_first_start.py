@@ -85,3 +85,20 @@ def test_a_data_dir_left_on_trust_is_closed_without_listening_on_tcp(tmp_path: P
             assert conn.execute("select current_user").fetchone() == (SUPERUSER,)
     finally:
         pg.stop()
+
+
+def test_an_init_cut_short_before_our_pg_hba_still_starts(tmp_path: Path) -> None:
+    """Review14b: initdb had set the password (scram) but our pg_hba.conf was not written yet when the process died;
+    closing that data dir over the socket must log in with the password, as the superuser initdb made."""
+    pg = EmbeddedPostgres(tmp_path / "data", free_port())
+    pg.init()
+    (pg.pgdata / "pg_hba.conf").write_text(
+        "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n"
+    )
+    try:
+        pg.start()
+        assert (pg.pgdata / "pg_hba.conf").read_text() == HBA
+        with psycopg.connect(pg.url) as conn:
+            assert conn.execute("select current_user").fetchone() == (SUPERUSER,)
+    finally:
+        pg.stop()
