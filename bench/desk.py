@@ -20,7 +20,10 @@ inbox_5k       the real app (headless Chromium, bench stack) on an agent's cache
                SUPPORTCHAT_INBOX_STREAM=0: before pages/head_start.py sent it ahead of the build). Also of the same
                app, `app_window_*`: its paints in a Chromium app window (`--app`: no tab strip, as the desktop app's
                pywebview window has none; the figure's browser window animates its tab's throbber while a page loads,
-               and its software compositor redraws the window for it on the same cores, bench/README's tenth pass).
+               and its software compositor redraws the window for it on the same cores, bench/README's tenth pass);
+               and `desktop_window_*`: the same loads, the same number of them, by the same criterion, in the desktop
+               app's own window (pywebview's Qt WebEngine view under Xvfb, the app started as an agent starts it:
+               bench/window_paint.py), after the browser's run on the same desk.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from bench.harness import BenchEnv, Figure, figure, median, percentile
+from bench.window_paint import DevToolsError, desktop_app
 from supportchat_app.canned import CannedIndex
 from supportchat_app.main import RECONNECT_TIMEOUT
 from sync.workspace_rows import CannedReply
@@ -133,11 +138,11 @@ def canned_picker(env: BenchEnv) -> list[Figure]:
 # --- inbox_5k ---------------------------------------------------------------------------------------------
 
 
-def _seed_desk(env: BenchEnv, agent: User) -> str:
-    """5,000 tickets of `agent` with a customer message each, 20 tags on them and spread SLA due times;
-    returns the tag of the agent's saved view "VIP"."""
+def seed_desk(db_url: str, customer: User, agent: User, tickets: int = TICKETS) -> str:
+    """`tickets` (5,000) tickets of `agent` from `customer` with a message each, 20 tags on them and spread SLA due
+    times; returns the tag of the agent's saved view "VIP"."""
     rnd = random.Random(5)
-    with psycopg.connect(env.stack.db_url, autocommit=True) as conn:
+    with psycopg.connect(db_url, autocommit=True) as conn:
         tags = [
             str(r[0])
             for r in conn.execute(
@@ -146,27 +151,27 @@ def _seed_desk(env: BenchEnv, agent: User) -> str:
                 (uuid.uuid4().hex[:6], TAGS),
             )
         ]
-        tickets = [
+        ids = [
             str(r[0])
             for r in conn.execute(
                 "insert into tickets (customer_id, assignee_id, subject, priority) select %s, %s, 'Bench ticket ' || g,"
                 " (array['low', 'normal', 'high', 'urgent'])[1 + g %% 4] from generate_series(1, %s) g returning id",
-                (env.users.customer.id, agent.id, TICKETS),
+                (customer.id, agent.id, tickets),
             )
         ]
         conn.execute(
             "insert into messages (ticket_id, sender_id, content) select t, %s, 'Please help with ' || t"
             " from unnest(%s::uuid[]) t",
-            (env.users.customer.id, tickets),
+            (customer.id, ids),
         )
-        pairs = [(t, g) for t in tickets for g in rnd.sample(tags, rnd.randint(0, 3))]
+        pairs = [(t, g) for t in ids for g in rnd.sample(tags, rnd.randint(0, 3))]
         with conn.cursor() as cur:
             cur.executemany("insert into ticket_tags (ticket_id, tag_id) values (%s, %s)", pairs)
         # spread the first-response deadlines from 2 h overdue to 8 h ahead, as a busy desk has them
         conn.execute(
             "update ticket_sla set first_response_due_at = now() + make_interval(mins => (random() * 600"
             " - 120)::int) where ticket_id = any(%s::uuid[])",
-            (tickets,),
+            (ids,),
         )
         conn.execute(
             "insert into saved_views (owner_id, name, filters, sort) values (%s, 'VIP', %s, 'sla_due_asc')",
@@ -175,15 +180,16 @@ def _seed_desk(env: BenchEnv, agent: User) -> str:
     return tags[0]
 
 
-async def _presync(env: BenchEnv, data: Path, agent: User) -> None:
+async def presync(api_url: str, anon_key: str, data: Path, agent: User, tickets: int = TICKETS) -> None:
+    """The agent's cache in `data`, signed in and pulled (the desk's tickets in it)."""
     from sync import RemoteConfig, SyncEngine
 
-    engine = await SyncEngine.open(RemoteConfig(env.stack.api_url, env.stack.anon_key), data_dir=data, timeout=60)
+    engine = await SyncEngine.open(RemoteConfig(api_url, anon_key), data_dir=data, timeout=60)
     if engine.user is None:
         await engine.sign_in(agent.email, agent.password)
     await engine.sync_once()
     await engine.sync_once()
-    assert engine.cache.count("tickets") >= TICKETS and engine.workspace.saved_views(), "the desk did not sync"
+    assert engine.cache.count("tickets") >= tickets and engine.workspace.saved_views(), "the desk did not sync"
     await engine.close()
 
 
@@ -208,21 +214,22 @@ const tick = () => {
 requestAnimationFrame(tick);
 """
 _PAINT_JS = """
-const done = arguments[arguments.length - 1];
-const tick = () => {
-  const live = document.querySelectorAll('[data-testid=ticket-row]');
-  if (window.scRows && live.length >= 20 && document.querySelector('[data-testid=ticket-row] .sc-sla')) {
-    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
-    const n = performance.getEntriesByType('navigation')[0];
-    return done({frame: window.scRows[0], fcp: fcp ? fcp.startTime : null, shown: window.scRows[1],
-      live: [...live].slice(0, 20).map((r) => r.dataset.ticketId).join(),
-      shell: document.querySelectorAll('[data-testid=shell-row]').length,
-      phases: [n.responseEnd, n.domContentLoadedEventEnd]});
-  }
-  if (performance.now() > 120000) return done(null);
-  requestAnimationFrame(tick);
-};
-tick();
+new Promise((done) => {
+  const tick = () => {
+    const live = document.querySelectorAll('[data-testid=ticket-row]');
+    if (window.scRows && live.length >= 20 && document.querySelector('[data-testid=ticket-row] .sc-sla')) {
+      const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+      const n = performance.getEntriesByType('navigation')[0];
+      return done({frame: window.scRows[0], fcp: fcp ? fcp.startTime : null, shown: window.scRows[1],
+        live: [...live].slice(0, 20).map((r) => r.dataset.ticketId).join(),
+        shell: document.querySelectorAll('[data-testid=shell-row]').length,
+        phases: [n.responseEnd, n.domContentLoadedEventEnd]});
+    }
+    if (performance.now() > 120000) return done(null);
+    requestAnimationFrame(tick);
+  };
+  tick();
+})
 """
 # the first frame with the live list's rows (Vue mounted the app): where the rows painted before the shell
 _MOUNT_JS = """
@@ -231,6 +238,18 @@ const mountTick = () => {
   else if (performance.now() < 120000) requestAnimationFrame(mountTick);
 };
 requestAnimationFrame(mountTick);
+"""
+# the window's first page has the live list (the desktop window opens the launch URL by itself)
+_OPENED_JS = """
+new Promise((done) => {
+  const t0 = performance.now();
+  const tick = () => {
+    if (document.querySelector('[data-testid=ticket-row]')) return done(true);
+    if (performance.now() - t0 > 5000) return done(false);
+    requestAnimationFrame(tick);
+  };
+  tick();
+})
 """
 # a click on a sidebar entry → a painted frame whose list changed (the ids of its first rows). The clock starts
 # just before selenium's native click (its dispatch is counted against us); a requestAnimationFrame loop started
@@ -277,6 +296,33 @@ class Measured(NamedTuple):
     phases: list[tuple[float, float]]  # per paint: (response end, DOMContentLoaded end), ms from navigation
     mounts: list[float]  # per paint: the frame the live list's rows were first in (when Vue mounted the app)
     cpu_ms_per_paint: float  # the app process's CPU (user + system) per page load
+    fcps: list[float | None]  # per paint: the engine's first-contentful-paint (None: the engine reported none)
+    rows: list[list[str]]  # per paint: the ticket ids of the first 20 rows painted (the list's own, checked)
+
+
+class _Page(Protocol):
+    """A window's page as the paint loop drives it: the bench's browser (selenium) or the desktop app's window
+    (bench/window_paint.py's DevTools)."""
+
+    def add_script(self, source: str) -> None: ...
+    def load(self, url: str) -> None: ...
+    def evaluate(self, expression: str) -> Any: ...
+
+
+class _Browser:
+    def __init__(self, driver: WebDriver) -> None:
+        self.driver = driver
+
+    def add_script(self, source: str) -> None:
+        self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+
+    def load(self, url: str) -> None:
+        self.driver.get(url)
+
+    def evaluate(self, expression: str) -> Any:
+        return self.driver.execute_async_script(
+            f"const done = arguments[arguments.length - 1]; Promise.resolve({expression}).then(done);"
+        )
 
 
 def _cpu_ms(pid: int) -> float:
@@ -285,31 +331,42 @@ def _cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def _paints(page: _Page, app: AppProcess, runs: int = PAINT_RUNS) -> Measured:
+    """`runs` loads of the inbox in `page` (already let in by the app's launch URL), each to its rows' paint by the
+    figure's criterion (`_PROBE_JS`, `_PAINT_JS`); no switches."""
+    assert app.proc is not None
+    page.add_script(_PROBE_JS)
+    page.add_script(_MOUNT_JS)
+    paints: list[float] = []
+    phases: list[tuple[float, float]] = []
+    mounts: list[float] = []
+    fcps: list[float | None] = []
+    rows: list[list[str]] = []
+    cpu_before = _cpu_ms(app.proc.pid)
+    for _ in range(runs):
+        page.load(f"{app.url}/")
+        got = page.evaluate(_PAINT_JS)
+        if got is None:
+            raise RuntimeError("the inbox never painted")
+        if got["shown"] != got["live"]:  # the rows painted first must be the list's own rows
+            raise RuntimeError(f"the first rows painted were not the list's: {got['shown']} != {got['live']}")
+        if got["shell"]:
+            raise RuntimeError("the server-rendered rows are still in the page after the list mounted")
+        fcps.append(None if got["fcp"] is None else float(got["fcp"]))
+        rows.append(str(got["shown"]).split(","))
+        paints.append(max(float(got["frame"]), float(got["fcp"] or 0)))
+        phases.append((float(got["phases"][0]), float(got["phases"][1])))
+        mounts.append(float(page.evaluate("window.scMounted || 0")))
+    cpu_ms_per_paint = (_cpu_ms(app.proc.pid) - cpu_before) / runs
+    return Measured(paints, [], [], [], phases, mounts, cpu_ms_per_paint, fcps, rows)
+
+
 def _measure(app: AppProcess, *, app_window: bool = False, switches: int = SWITCHES) -> Measured:
     driver = chrome(app_window=app_window)
     driver.set_script_timeout(150)
-    assert app.proc is not None
     try:
         driver.get(app.launch_url)
-        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _PROBE_JS})
-        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _MOUNT_JS})
-        paints: list[float] = []
-        phases: list[tuple[float, float]] = []
-        mounts: list[float] = []
-        cpu_before = _cpu_ms(app.proc.pid)
-        for _ in range(PAINT_RUNS):
-            driver.get(f"{app.url}/")
-            got = driver.execute_async_script(_PAINT_JS)
-            if got is None:
-                raise RuntimeError("the inbox never painted")
-            if got["shown"] != got["live"]:  # the rows painted first must be the list's own rows
-                raise RuntimeError(f"the first rows painted were not the list's: {got['shown']} != {got['live']}")
-            if got["shell"]:
-                raise RuntimeError("the server-rendered rows are still in the page after the list mounted")
-            paints.append(max(float(got["frame"]), float(got["fcp"] or 0)))
-            phases.append((float(got["phases"][0]), float(got["phases"][1])))
-            mounts.append(float(driver.execute_script("return window.scMounted || 0")))
-        cpu_ms_per_paint = (_cpu_ms(app.proc.pid) - cpu_before) / PAINT_RUNS
+        loaded = _paints(_Browser(driver), app)
         if switches:
             time.sleep(SETTLE)  # an agent reads the inbox before switching lists: the page's prefetched lists are in
         switched: list[float] = []
@@ -338,21 +395,41 @@ def _measure(app: AppProcess, *, app_window: bool = False, switches: int = SWITC
             if elapsed[2] is not None:
                 clicks.append(float(elapsed[2]))
             time.sleep(0.3)
-        return Measured(paints, switched, inputs, clicks, phases, mounts, cpu_ms_per_paint)
+        return loaded._replace(switches=switched, inputs=inputs, clicks=clicks)
     finally:
         driver.quit()
+
+
+def desktop_paints(data: Path, api_url: str, anon_key: str, runs: int = PAINT_RUNS) -> Measured:
+    """The same loads in the desktop app's own window (pywebview's Qt WebEngine view under Xvfb), started as an
+    agent starts it; the window's first page (its launch URL, redirected to the inbox) is let in first and not
+    counted, as the browser's launch load is not."""
+    with desktop_app(data, api_url, anon_key) as (app, window):
+        window.timeout = 150
+        deadline = time.monotonic() + 150
+        while True:  # the window may still be on its way from the launch URL to the inbox: ask again
+            try:
+                if window.evaluate(_OPENED_JS):
+                    break
+            except DevToolsError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the desktop window never showed the inbox; see {app.log_path}")
+            time.sleep(0.2)  # retry interval while the window's page is replaced
+        return _paints(window, app, runs)
 
 
 def inbox_5k(env: BenchEnv) -> list[Figure]:
     started = time.monotonic()
     agent = create_user(env.stack.db_url, "agent")
-    _seed_desk(env, agent)
+    seed_desk(env.stack.db_url, env.users.customer, agent)
     data = env.tmp / "app-inbox-5k"
     os.environ["SUPPORTCHAT_SESSION_STORE"] = "file"
-    asyncio.run(_presync(env, data, agent))
+    asyncio.run(presync(env.stack.api_url, env.stack.anon_key, data, agent))
     print(f"# inbox_5k: seeded and pulled {TICKETS} tickets in {time.monotonic() - started:.1f} s", file=sys.stderr)
     results: dict[str, Measured] = {}
     window: Measured | None = None  # the same app's paints in an app window (no tab strip), after its own
+    desktop: Measured | None = None  # the same loads in the desktop app's own window, after the app's browser run
     for label, extra_env in (
         ("data", {}),
         ("plain", {"SUPPORTCHAT_INBOX_SHELL": "0", "SUPPORTCHAT_INBOX_PREFETCH": "0"}),
@@ -379,8 +456,17 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
             )
         finally:
             app.stop()
+        if label == "data":
+            desktop = desktop_paints(data, env.stack.api_url, env.stack.anon_key)
+            print(
+                f"# inbox_5k data, desktop window: paint {[round(t) for t in desktop.paints]} ms (first-contentful-"
+                f"paint {[None if t is None else round(t) for t in desktop.fcps]}; response end, DOMContentLoaded:"
+                f" {[(round(a), round(b)) for a, b in desktop.phases]}; live rows at"
+                f" {[round(t) for t in desktop.mounts]})",
+                file=sys.stderr,
+            )
     ours, naive, unshelled, unstreamed = results["data"], results["elements"], results["plain"], results["unstreamed"]
-    assert window is not None
+    assert window is not None and desktop is not None
     extra: dict[str, Any] = {"goal_ms": 100, "tickets": TICKETS, "tags": TAGS}
     return [
         figure(
@@ -405,6 +491,9 @@ def inbox_5k(env: BenchEnv) -> list[Figure]:
             unstreamed_first_paint_ms=round(median(unstreamed.paints), 1),
             app_window_first_paint_ms=round(median(window.paints), 1),
             app_window_paint_samples=[round(t) for t in window.paints],
+            desktop_window_first_paint_ms=round(median(desktop.paints), 1),
+            desktop_window_paint_samples=[round(t) for t in desktop.paints],
+            desktop_window_response_end_ms=round(median([a for a, _ in desktop.phases]), 1),
             unstreamed_paint_samples=[round(t) for t in unstreamed.paints],
             unstreamed_response_end_ms=round(median([a for a, _ in unstreamed.phases]), 1),
             plain_filter_switch_ms=round(median(unshelled.switches), 1),
