@@ -8,9 +8,9 @@ window's page: a script added to every new document before the page's own, a nav
 event (as selenium's `get` does), and an expression evaluated in the page (a promise awaited).
 
 Why hand-written: selenium's chromedriver attaches only to a Chrome whose version it knows, and Qt WebEngine's
-DevTools names the application instead ("unrecognized Chrome version: python3/"), so the window cannot be driven
-through it; the four DevTools commands needed are JSON over the endpoint's WebSocket, sent with `websockets`' own
-synchronous client.
+DevTools gives the application's name where Chrome's version should be ("unrecognized Chrome version: <app>/"), so the
+window cannot be driven through it; the four DevTools commands needed are JSON over the endpoint's WebSocket, sent
+with `websockets`' own synchronous client.
 """
 
 from __future__ import annotations
