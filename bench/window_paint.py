@@ -11,6 +11,9 @@ Why hand-written: selenium's chromedriver attaches only to a Chrome whose versio
 DevTools gives the application's name where Chrome's version should be ("unrecognized Chrome version: <app>/"), so the
 window cannot be driven through it; the four DevTools commands needed are JSON over the endpoint's WebSocket, sent
 with `websockets`' own synchronous client.
+
+Bench only, never the shipped app: while the bench runs, the endpoint on 127.0.0.1 lets any local user drive the
+signed-in window (as any browser's remote debugging port would); the bench's desk is throwaway data.
 """
 
 from __future__ import annotations
