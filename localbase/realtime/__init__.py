@@ -56,11 +56,11 @@ log = logging.getLogger(__name__)
 class RealtimeService:
     def __init__(self, ctx: StackContext) -> None:
         self.ctx = ctx
-        self.hub = Hub()
+        self.quotas = Quotas(QuotaSettings.from_env())
+        self.hub = Hub(self.quotas)  # what the hub and the capture deliver counts toward the quotas, as on Supabase
         self.capture = Capture(ctx.db_url, self.hub)
         self.db_broadcasts = DatabaseBroadcasts(ctx.db_url, ctx.admin_pool, self.hub)
         self.private_only = os.environ.get("LOCALBASE_REALTIME_PRIVATE_ONLY", "") in ("1", "true")
-        self.quotas = Quotas(QuotaSettings.from_env())
         self._tasks: list[asyncio.Task[None]] = []
         self.sessions: set[Session] = set()
 

@@ -34,6 +34,11 @@ only the primary key. An UPDATE's unchanged TOASTed values (long texts) are not 
 read from the row by primary key, so they can already show a later committed update of that column,
 which is delivered right after.
 
+Deliveries count toward the stack's postgres_changes rate (quotas.py: Supabase's `db_events`, one per change and
+subscription it goes to, the limit `max_events_per_second`): one counter update per batch. While the rate is
+over, a batch is dropped before its RLS checks, as Supabase's poller skips a poll's changes: nothing is closed,
+subscribers miss those changes, the drop is logged when the rate turns over.
+
 If the capture's session fails it starts over on a new slot; channels that were live are sent a
 postgres_changes error first (see `_reset_live_channels`), because changes in the gap are lost.
 """
@@ -52,6 +57,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from localbase import hops
+from localbase.realtime import quotas
 from localbase.realtime.hub import Channel, Hub, Outbox, keying
 from localbase.realtime.matching import Matcher, Plan
 from localbase.realtime.pgoutput import UNCHANGED, Change, Decoder, Relation, Transaction
@@ -120,6 +126,7 @@ class Capture:
         self._pending_ready = asyncio.Event()
         self._checker: asyncio.Task[None] | None = None
         self.batches = 0
+        self.dropped = 0  # changes dropped over the postgres_changes rate
         self.matcher = Matcher(hub.pg_channels)
 
     async def run(self) -> None:
@@ -224,11 +231,15 @@ class Capture:
             self._pending_ready.clear()
             batch, self._pending = self._pending, []
             if batch:
+                limit = self.hub.quotas.db_events
+                if limit.over_logged(quotas.DB_EVENTS_LOG):
+                    self.dropped += len(batch)
+                    continue
                 await self._authorize(conn, batch)
                 if hops.enabled():
                     for event in batch:
                         hops.mark("rls_checked", str(event.record.get("id")))
-                await self._deliver(conn, batch)
+                limit.add(await self._deliver(conn, batch))
 
     def _raise_if_checker_failed(self) -> None:
         if self._checker is not None and self._checker.done():
@@ -476,8 +487,9 @@ class Capture:
 
     # delivery -------------------------------------------------------------------------------------
 
-    async def _deliver(self, conn: AsyncConnection[Any], events: list[Event]) -> None:
-        """Assemble the batch's frames and hand each socket its share in one call, in commit order.
+    async def _deliver(self, conn: AsyncConnection[Any], events: list[Event]) -> int:
+        """Assemble the batch's frames and hand each socket its share in one call, in commit order; return how many
+        subscriptions (binding ids) the batch reached, what Supabase counts toward the postgres_changes rate.
 
         The frames of every event are gathered per socket (`Outbox`) first and put with `put_many`: one direct write
         per socket and batch instead of one per frame (at 500 subscribers the per-frame path was the largest part of
@@ -498,13 +510,16 @@ class Capture:
         tracing = hops.enabled()
         out: dict[Outbox, list[str | bytes]] = {}
         single = len(events) == 1
+        reached = 0  # binding ids delivered: counted per event, corrected only off the usual path (one id, delivered)
         for event, data_of in zip(events, datas, strict=True):
+            reached += len(event.targets)
             ids_cache: dict[int, str] = {}  # one binding id (the usual case) -> its JSON
             frames: dict[tuple[str, str, str], str] = {}
             errors = event.errors
             keyed_by = event.keyed_by
             for channel, ids in event.targets:
                 if channel not in live or channel.keyed > keyed_by:
+                    reached -= 1
                     continue  # left, or new claims since it was checked (for the claims before: maybe another user's)
                 error = errors.get(channel.uid) if errors else None
                 data_json = data_of[channel.role] if error is None else self._error_json(event, error)
@@ -514,6 +529,7 @@ class Capture:
                         ids_json = ids_cache[ids[0]] = json.dumps(ids)
                 else:
                     ids_json = json.dumps(ids)
+                    reached += len(ids) - 1
                 if tracing:  # before the socket's put: an idle socket's frame is written during it
                     hops.mark("frame_queued", str(event.record.get("id")), to=str(channel.claims.get("sub")))
                 frame = channel.change_frame(ids_json, data_json, frames)
@@ -527,6 +543,7 @@ class Capture:
                     pending.append(frame)
         for outbox, pending in out.items():
             outbox.put_many(pending)
+        return reached
 
     @staticmethod
     def _error_json(event: Event, error: str) -> str:

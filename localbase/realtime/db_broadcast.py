@@ -13,6 +13,10 @@ because these are ephemeral signals: one extra connection, woken at commit, no p
 committed while the listening connection is being re-established is lost, as Supabase's own
 broadcasts are when a socket drops. Rows older than RETENTION are deleted hourly (Supabase's janitor
 drops old daily partitions).
+
+Each broadcast counts toward the stack's events per second, and so does each delivery of it (hub.py); while the
+rate is over, broadcasts from the database are dropped and that is logged, as Supabase's replication connection
+does (quotas.py).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from localbase.realtime import quotas
 from localbase.realtime.hub import BroadcastMessage, Hub, hub_key
 
 log = logging.getLogger(__name__)
@@ -84,6 +89,10 @@ class DatabaseBroadcasts:
         topic, event = row.get("topic"), row.get("event")
         if not isinstance(topic, str) or not isinstance(event, str) or not topic or not event:
             return
+        events = self.hub.quotas.events
+        if events.over_logged(quotas.EVENTS_LOG):
+            return  # Supabase: {:error, :too_many_requests}, the message is not broadcast
+        events.add()
         binary = row.get("binary_payload")
         message = (
             BroadcastMessage(event, binary=bytes.fromhex(binary))

@@ -4,6 +4,12 @@ A `Channel` is one joined topic on one socket, with the subscriber's claims (use
 join config. The hub knows all channels by topic (broadcast, presence) and the channels that have
 postgres_changes bindings (the capture reads those). Sending never awaits: every socket has a
 bounded outgoing queue and a socket that cannot keep up is dropped (see `Outbox`).
+
+What the hub delivers counts toward the stack's quotas (quotas.py) as on Supabase: each broadcast delivery is an
+event (a delivery that reaches the rate closes its receiving channel with "Too many messages per second"), each
+presence_state pushed at a join and each presence_diff delivered a presence event (a join over the presence rate:
+"Too many presence messages per second", channel closed). One counter update per broadcast or diff, not one per
+receiver.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from localbase.realtime.authorization import Policies
 from localbase.realtime.filters import Binding
 from localbase.realtime.presence import PresenceRegistry
 from localbase.realtime.protocol import VSN_2, Frame, encode_text, encode_user_broadcast
+from localbase.realtime.quotas import EVENTS_LOG, EVENTS_MESSAGE, PRESENCE_RATE_MESSAGE, Quotas, QuotaSettings
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +131,8 @@ class Channel:
     claims_json: str = ""
     role: str = "anon"
     keyed: int = 0  # ``keying()`` when these claims were set
+    # the session's `shutdown_response` (a system error, then the channel closed); set by the session at join
+    shut_down: Callable[[Channel, str], None] | None = field(default=None, repr=False)
     _change_head: str = field(default="", repr=False)
     _change_tail: str = field(default="", repr=False)
 
@@ -291,7 +300,8 @@ class ChannelSet(set[Channel]):
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, quotas: Quotas | None = None) -> None:
+        self.quotas = quotas or Quotas(QuotaSettings())  # Supabase's defaults unless the stack's settings say
         self.topics: dict[str, set[Channel]] = {}
         self.pg_channels = ChannelSet()
         self.presence = PresenceRegistry()
@@ -302,7 +312,12 @@ class Hub:
         if channel.bindings:
             self.pg_channels.add(channel)
             self.pg_joined.set()
-        if channel.receives_presence:
+        if channel.receives_presence:  # Supabase's `PresenceHandler.sync`: the state pushed is a presence event
+            if self.quotas.presence.over():
+                if channel.shut_down is not None:
+                    channel.shut_down(channel, PRESENCE_RATE_MESSAGE)
+                return
+            self.quotas.presence.add()
             channel.push("presence_state", self.presence.state(channel.hub_key))
 
     def remove(self, channel: Channel) -> None:
@@ -319,14 +334,26 @@ class Hub:
             self._presence_diff(channel.hub_key, diff)
 
     def broadcast(self, key: str, message: BroadcastMessage, sender: Channel | None = None) -> int:
-        """Deliver to every member of the topic with hub key `key` that may receive broadcasts."""
-        delivered = 0
-        for member in list(self.topics.get(key, ())):
-            if (member is sender and not member.broadcast_self) or not member.receives_broadcast:
-                continue
+        """Deliver to every member of the topic with hub key `key` that may receive broadcasts.
+
+        The deliveries count as events (one counter update for all of them); when they reach the rate, every
+        channel that received this message is closed after it, as each of Supabase's would on its own count.
+        """
+        receivers = [
+            member
+            for member in list(self.topics.get(key, ()))
+            if (member is not sender or member.broadcast_self) and member.receives_broadcast
+        ]
+        for member in receivers:
             message.deliver(member)
-            delivered += 1
-        return delivered
+        if receivers:
+            events = self.quotas.events
+            events.add(len(receivers))
+            if events.over_logged(EVENTS_LOG):
+                for member in receivers:
+                    if member.shut_down is not None:
+                        member.shut_down(member, EVENTS_MESSAGE)
+        return len(receivers)
 
     def track(self, channel: Channel, meta: dict[str, Any]) -> None:
         diff = self.presence.track(channel.uid, channel.hub_key, channel.presence_key, meta)
@@ -338,6 +365,10 @@ class Hub:
             self._presence_diff(channel.hub_key, diff)
 
     def _presence_diff(self, key: str, diff: dict[str, Any]) -> None:
+        sent = 0
         for member in list(self.topics.get(key, ())):
             if member.receives_presence:
                 member.push("presence_diff", diff)
+                sent += 1
+        if sent:
+            self.quotas.presence.add(sent)  # Supabase's dispatcher counts the diffs it delivers

@@ -10,11 +10,20 @@ meets here, so that whatever would fail on a Supabase project fails on localbase
 - max_joins_per_second (100): joins, whole stack. The join gets "ClientJoinRateLimitReached: Too many
   joins per second" and the socket is closed; a new socket's handshake 429 "Too many joins per second".
 - max_channels_per_client (100): channels of one socket; "ChannelRateLimitReached: Too many channels".
-- max_events_per_second (100): client broadcasts, whole stack; the sending channel gets the system
-  error "Too many messages per second" and is closed. (Supabase also counts what it delivers; not here.)
-  REST broadcasts count too: over the rate 429 "You have exceeded your rate limit"; a batch that would pass
-  it 429 "Too many messages to broadcast, please reduce the batch size" (broadcast_api.py).
-- max_presence_events_per_second (1000): presence tracks, whole stack; system error "Too many presence
+- max_events_per_second (100): broadcasts, whole stack, counted where they are sent and again for every
+  channel they are delivered to (Supabase's `MessageDispatcher` sends each receiving channel
+  `:update_rate_counter`). A client broadcast over the rate: the sending channel gets the system error "Too many
+  messages per second" and is closed, the broadcast not relayed; a delivery that reaches the rate: the message
+  is delivered, then that system error closes the receiving channel (`hub.Hub.broadcast`). REST broadcasts
+  over the rate 429 "You have exceeded your rate limit"; a batch that would pass it 429 "Too many messages to
+  broadcast, please reduce the batch size" (broadcast_api.py). Broadcasts from the database over the rate are
+  dropped and logged (db_broadcast.py).
+- postgres_changes: the same limit on its own counter (Supabase's `db_events`, counting each change once per
+  subscription it goes to). While over, the capture drops whole batches of changes (Supabase's poller skips
+  them), logs "MessagePerSecondRateLimitReached: Too many postgres changes messages per second" once, and
+  closes nothing: subscribers miss those changes (capture.py).
+- max_presence_events_per_second (1000): presence tracks and every presence_diff delivered (Supabase's
+  dispatcher counts the diffs it sends), whole stack; a track over it gets the system error "Too many presence
   messages per second", channel closed.
 - client_presence_max_calls / client_presence_window_ms (5 / 30000): presence messages of one channel per
   window; system error "Client presence rate limit exceeded", channel closed.
@@ -35,11 +44,14 @@ trigger and release, its replies), which a token bucket would not.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+
+log = logging.getLogger(__name__)
 
 TICK_SECONDS = 5.0
 TICKS_KEPT = 12
@@ -55,6 +67,8 @@ CLIENT_PRESENCE_MESSAGE = "Client presence rate limit exceeded"
 TRACK_SIZE_MESSAGE = "Track message size exceeded"
 REST_RATE_MESSAGE = "You have exceeded your rate limit"
 REST_BATCH_MESSAGE = "Too many messages to broadcast, please reduce the batch size"
+DB_EVENTS_LOG = "MessagePerSecondRateLimitReached: Too many postgres changes messages per second"
+EVENTS_LOG = f"MessagePerSecondRateLimitReached: {EVENTS_MESSAGE}"
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,7 @@ class RateCounter:
         self.ticks: deque[int] = deque(maxlen=TICKS_KEPT)
         self.current = 0
         self.tick_started = clock()
+        self.triggered = False  # over when `over_logged` last looked
 
     def _roll(self) -> None:
         elapsed = int((self.clock() - self.tick_started) // TICK_SECONDS)
@@ -119,19 +134,28 @@ class RateCounter:
         """Whether the limit is reached (the average at or above it)."""
         return self.average() >= self.limit
 
+    def over_logged(self, message: str) -> bool:
+        """`over`, logging `message` as an error when the counter turns over (Supabase's `log_fn`, once a trigger)."""
+        over = self.over()
+        if over and not self.triggered:
+            log.error("realtime: %s", message)
+        self.triggered = over
+        return over
+
     def add(self, count: int = 1) -> None:
         self._roll()
         self.current += count
 
 
 class Quotas:
-    """The stack's counters: sockets counted as users, and the joins, events and presence rates."""
+    """The stack's counters: sockets counted as users, and the joins, events, postgres_changes and presence rates."""
 
     def __init__(self, settings: QuotaSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.users: set[object] = set()  # sockets with at least one joined channel
         self.joins = RateCounter(settings.max_joins_per_second, clock)
         self.events = RateCounter(settings.max_events_per_second, clock)
+        self.db_events = RateCounter(settings.max_events_per_second, clock)  # postgres_changes, Supabase's own counter
         self.presence = RateCounter(settings.max_presence_events_per_second, clock)
         self.clock = clock
 

@@ -328,6 +328,7 @@ class Session:
             bindings=bindings,
             private=private,
             policies=policies,
+            shut_down=self._shut_down,
         )
         return channel, errors
 
@@ -345,6 +346,8 @@ class Session:
 
     def _shut_down(self, channel: Channel, message: str) -> None:
         """Supabase's `shutdown_response`: a system error on the channel, then the channel is closed."""
+        if self.channels.get(channel.topic) is not channel:
+            return  # closed already (a delivery over the quota can reach a channel its session just shut down)
         channel.system("system", "error", message)
         self.close_channel(channel)
 
