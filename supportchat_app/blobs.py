@@ -7,6 +7,8 @@ for pages), so another signed-in session of the same app cannot read this one's 
 note's file is refused to anyone who is not staff even if it were in their cache. The bytes come from
 ``SyncEngine.attachments.file`` (downloaded on demand, size-bounded LRU); thumbnails live where
 ``SyncEngine.attachments.thumbnail`` says and count against the same bound (``thumbnail_used`` on each one served).
+A thumbnail is put in place by the files it was made for (``keep_thumbnail``): if a role change emptied the folder
+while it was being made, it is deleted and the page gets 404.
 
 The file is served with ``nosniff``, a sandboxing CSP and ``no-store``; only types a browser shows without
 running anything (raster images, PDF, plain text) are ``inline``, everything else is a download.
@@ -15,9 +17,11 @@ running anything (raster images, PDF, plain text) are ``inline``, everything els
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -28,6 +32,7 @@ from PIL import Image, ImageOps
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from supportchat_app import backend as backend_module
+from sync.attachment_files import AttachmentFiles, FolderDeleted
 from sync.attachments import THUMBNAIL_FORMATS, THUMBNAIL_MIME_TYPES
 
 if TYPE_CHECKING:
@@ -77,11 +82,11 @@ def _visible(engine: SyncEngine, attachment_id: str) -> dict[str, object] | None
     return row
 
 
-async def _file(engine: SyncEngine, attachment_id: str) -> Path | Response:
+async def _file(files: AttachmentFiles, attachment_id: str) -> Path | Response:
     lock = _locks.setdefault(attachment_id, asyncio.Lock())
     try:
         async with lock:
-            return await engine.attachments.file(attachment_id)
+            return await files.file(attachment_id)
     except Exception as exc:  # offline, refused, gone: the page shows its placeholder
         log.info("attachment %s unavailable: %s", attachment_id, exc)
         return PlainTextResponse("This file cannot be downloaded right now.", status_code=503, headers=HEADERS)
@@ -95,8 +100,9 @@ def disposition(kind: str, name: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def make_thumbnail(source: Path, target: Path, mime: str) -> None:
-    """A WebP no larger than THUMB_BOX, upright per EXIF, written beside ``target`` and renamed.
+def make_thumbnail(source: Path, target: Path, mime: str, keep: Callable[[Path], object] | None = None) -> None:
+    """A WebP no larger than THUMB_BOX, upright per EXIF, written beside ``target`` and renamed; with ``keep``, that
+    puts the written file in place instead (``AttachmentFiles.keep_thumbnail``: not after a role change).
 
     Only the decoder of the declared ``mime`` (``THUMBNAIL_FORMATS``) reads the file: bytes of any other format
     raise ``PIL.UnidentifiedImageError`` (an OSError, answered 415), so no other Pillow plugin ever sees them."""
@@ -111,7 +117,31 @@ def make_thumbnail(source: Path, target: Path, mime: str) -> None:
             upright = upright.convert("RGBA")
         part = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
         upright.save(part, "WEBP", quality=80)
+    if keep is not None:
+        keep(part)
+    else:
         os.replace(part, target)
+
+
+async def _thumbnail(files: AttachmentFiles, attachment_id: str, mime: str) -> Path | Response:
+    """The attachment's thumbnail, made now if it is not there; put in place only if no role change emptied the
+    folder meanwhile (``AttachmentFiles.keep_thumbnail``), else 404 and nothing left on disk."""
+    thumb = files.thumbnail(attachment_id)  # counted in the files' LRU bound
+    if thumb.exists():
+        return thumb
+    source = await _file(files, attachment_id)
+    if isinstance(source, Response):
+        return source
+    thumb.parent.mkdir(parents=True, exist_ok=True)
+    keep = functools.partial(files.keep_thumbnail, attachment_id=attachment_id)
+    try:
+        await asyncio.to_thread(make_thumbnail, source, thumb, mime, keep)
+    except FolderDeleted:
+        return PlainTextResponse("No such image.", status_code=404, headers=HEADERS)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        log.info("no thumbnail for %s: %s", attachment_id, exc)
+        return PlainTextResponse("This image cannot be shown.", status_code=415, headers=HEADERS)
+    return thumb
 
 
 def create() -> None:
@@ -121,7 +151,7 @@ def create() -> None:
         row = _visible(engine, attachment_id) if engine is not None else None
         if engine is None or row is None:
             return PlainTextResponse("No such file.", status_code=404, headers=HEADERS)
-        path = await _file(engine, attachment_id)
+        path = await _file(engine.attachments, attachment_id)
         if isinstance(path, Response):
             return path
         mime, name = str(row["mime"]), str(row["name"])
@@ -137,16 +167,10 @@ def create() -> None:
         row = _visible(engine, attachment_id) if engine is not None else None
         if engine is None or row is None or str(row["mime"]) not in THUMBNAIL_MIME_TYPES:
             return PlainTextResponse("No such image.", status_code=404, headers=HEADERS)
-        thumb = engine.attachments.thumbnail(attachment_id)  # counted in the files' LRU bound
-        if not thumb.exists():
-            source = await _file(engine, attachment_id)
-            if isinstance(source, Response):
-                return source
-            thumb.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                await asyncio.to_thread(make_thumbnail, source, thumb, str(row["mime"]))
-            except (OSError, ValueError, Image.DecompressionBombError) as exc:
-                log.info("no thumbnail for %s: %s", attachment_id, exc)
-                return PlainTextResponse("This image cannot be shown.", status_code=415, headers=HEADERS)
-        await engine.attachments.thumbnail_used(attachment_id)  # the newest use; older files may leave
+        # the files as this user and role opened them: a role change meanwhile leaves nothing made here behind
+        files = engine.attachments
+        thumb = await _thumbnail(files, attachment_id, str(row["mime"]))
+        if isinstance(thumb, Response):
+            return thumb
+        await files.thumbnail_used(attachment_id)  # the newest use; older files may leave
         return FileResponse(thumb, media_type="image/webp", headers=HEADERS)

@@ -8,6 +8,13 @@ evicted least recently used first, and files still to upload are never evicted. 
 count against the same bound and leave by the same LRU: a thumbnail's last use is its file's modification time,
 which ``thumbnail_used`` moves each time one is shown, an opened copy's its folder's, moved by ``opened``. An
 opened copy whose attachment row is gone (its message was deleted, the cache rebuilt) leaves at the next eviction.
+
+Generations: a role change deletes the folder's downloads, thumbnails and opened copies (``forget_unlisted``) while a
+thumbnail may be under way in a worker thread, or a download in flight, for the user's files as they were opened
+before (they may be of tickets the new role does not see). Each deletion starts a new generation of the folder,
+under ``_FOLDER_LOCK``; a thumbnail is put in place (``keep_thumbnail``) and a download kept (``file``) under the
+same lock and only if the generation is still the one these files were opened in, else deleted: nothing made for
+the old role outlives the deletion, whichever comes first.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import hashlib
 import mimetypes
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -33,6 +41,14 @@ DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 THUMB = "thumb:"  # the eviction plan's key prefix of a thumbnail (a file's key is its attachment id)
 OPENED = "open:"  # and of an opened copy's folder
 
+_FOLDER_LOCK = threading.Lock()  # a deletion of a folder's downloads, and each thumbnail or download it could miss
+_generations: dict[Path, int] = {}  # files folder -> its deletions so far (one per role change on this computer)
+
+
+class FolderDeleted(KeyError):
+    """The files folder's downloads were deleted (a role change) after these files were opened: what was being
+    made for them is deleted too."""
+
 
 def _is_uuid(value: str) -> bool:
     """True for a uuid in its canonical text form (what the server's uuid column sends)."""
@@ -47,6 +63,13 @@ class AttachmentFiles:
         self.cache, self.remote, self.uploader_id = cache, remote, uploader_id
         self.cache_bytes = cache_bytes  # downloaded files kept, LRU beyond
         self.uploads = Uploads()  # bytes sent of the files uploading now (the app's progress bars), cancels
+        self.folder = cache.files_dir
+        with _FOLDER_LOCK:
+            self.generation = _generations.get(self.folder, 0)
+
+    def _current(self) -> bool:
+        """Whether the folder is still in the generation these files were opened in (call under _FOLDER_LOCK)."""
+        return _generations.get(self.folder, 0) == self.generation
 
     def stage(self, ticket_id: str, message_id: str, files: Sequence[Path]) -> list[dict[str, Any]]:
         """Check every file (ValueError with the reason, nothing copied), then copy each into the cache's
@@ -106,6 +129,10 @@ class AttachmentFiles:
             local = cache.files_dir / attachment_id
             local.parent.mkdir(parents=True, exist_ok=True)
             await self.remote.download_file(attachments.BUCKET, str(row["object_path"]), local, str(row["sha256"]))
+            with _FOLDER_LOCK:
+                if not self._current():  # the folder was emptied for another role while this downloaded
+                    local.unlink(missing_ok=True)
+                    raise FolderDeleted(attachment_id)
         await cache.set_attachment_file(attachment_id, local, now)
         await self.evict(keep=attachment_id)
         return local
@@ -136,6 +163,17 @@ class AttachmentFiles:
         with contextlib.suppress(FileNotFoundError):
             os.utime(self.open_folder(attachment_id))
         await self.evict(keep=OPENED + attachment_id)
+
+    def keep_thumbnail(self, part: Path, attachment_id: str) -> Path:
+        """Put a thumbnail written at ``part`` (beside ``thumbnail``'s path) in place and return its path; if the
+        folder was emptied for another role since these files were opened, delete it instead (FolderDeleted)."""
+        target = attachments.thumbnail_path(self.folder, attachment_id)
+        with _FOLDER_LOCK:
+            if not self._current():
+                part.unlink(missing_ok=True)
+                raise FolderDeleted(attachment_id)
+            os.replace(part, target)
+        return target
 
     async def thumbnail_used(self, attachment_id: str) -> None:
         """A thumbnail was made or shown: it is now the most recently used, and the bound applies."""
@@ -178,12 +216,14 @@ class AttachmentFiles:
         may no longer see; the copies of unsent messages' files, whose rows the rebuild kept, stay."""
         listed = {i for i, *_ in self.cache.cached_attachment_files()}
         folder = self.cache.files_dir
-        shutil.rmtree(folder / "thumbs", ignore_errors=True)
-        shutil.rmtree(folder / "open", ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(folder):
-                if entry.is_file(follow_symlinks=False) and entry.name not in listed:
-                    os.unlink(entry.path)
+        with _FOLDER_LOCK:  # a new generation: files opened before (the old role's) keep nothing they make now
+            self.generation = _generations[folder] = _generations.get(folder, 0) + 1
+            shutil.rmtree(folder / "thumbs", ignore_errors=True)
+            shutil.rmtree(folder / "open", ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(folder):
+                    if entry.is_file(follow_symlinks=False) and entry.name not in listed:
+                        os.unlink(entry.path)
 
     async def evict(self, keep: str | None = None) -> None:
         """Delete downloaded files, thumbnails and opened copies beyond ``cache_bytes`` (LRU; never ``keep`` nor

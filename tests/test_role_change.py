@@ -12,16 +12,21 @@ they signed out, and a promoted customer saw only their own tickets until then.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from PIL import Image
 
 from supportchat_app.account import Account as TeamAccount
 from supportchat_app.account import AccountError
 from sync import SyncEngine, events
+from sync.attachment_files import FolderDeleted
 from sync.cache import Cache
 from tests.conftest import User, create_user
 from tests.helpers import wait_for
@@ -250,3 +255,79 @@ def test_the_desk_keeps_an_admin(stack: StackProcess) -> None:
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must keep an admin"):
         _as_admin(stack, admin, [admin], step_down, admin.id)  # the last admin
     assert _as_admin(stack, admin, [admin, other], step_down, admin.id) == "agent"  # another admin is left
+
+
+async def test_a_thumbnail_made_while_a_demotion_empties_the_folder_is_not_left_behind(
+    app_data: Path, stack: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving forced, no sleeps: the app's thumbnail writer (a worker thread, `/attachment/<id>/thumb`) is
+    held at its write while the demotion runs to its end (the folder's downloads and thumbnails deleted) and the
+    new role asks for a thumbnail of its own (the folder made again); then the write goes on. The old role's
+    thumbnail (here of an internal note's picture) must not be left in the folder. Before, it was put in place."""
+    agent, customer = create_user(stack.db_url, "agent"), create_user(stack.db_url, "customer")
+    ticket = seed_ticket(stack.db_url, customer, agent, "Screenshots", messages=[(customer, "see attached")])
+    async with running_app() as user:
+        await sign_in(user, agent)
+        engine = engine_of(user)
+        await engine.sync_once()
+        shot = engine.data_dir / "internal.png"
+        out = io.BytesIO()
+        Image.new("RGB", (64, 48), (200, 30, 30)).save(out, "PNG")
+        shot.write_bytes(out.getvalue())
+        sent = engine.commands.send_message(ticket, "internal screenshot", internal=True, files=[shot])
+        await engine.sync_once()
+        attachment_id = str(engine.cache.attachments(sent.id)[0]["id"])
+        assert engine.attachments.thumbnail(attachment_id).exists() is False
+        loop = asyncio.get_running_loop()
+        save, demoted = Image.Image.save, []
+
+        async def demote() -> None:
+            _set_role(stack, agent, "customer")
+            await engine.pull()
+            engine.attachments.thumbnail(str(uuid.uuid4()))  # the new role's thumbnail: the folder made again
+
+        def held_save(image: Image.Image, target: Any, *args: Any, **kwargs: Any) -> None:
+            if not demoted and str(target).endswith(".part"):
+                demoted.append(True)
+                asyncio.run_coroutine_threadsafe(demote(), loop).result(timeout=60)
+            save(image, target, *args, **kwargs)
+
+        monkeypatch.setattr(Image.Image, "save", held_save)
+        answer = await user.http_client.get(f"/attachment/{attachment_id}/thumb")
+        assert demoted and engine.user is not None and engine.user.role == "customer"
+        left = [p.name for p in engine.cache.files_dir.rglob("*") if p.name.startswith(attachment_id)]
+        assert left == [], "the old role's thumbnail (or download) outlived the demotion"
+        assert answer.status_code == 404
+
+
+async def test_a_download_that_ends_after_a_demotion_is_not_kept(stack: StackProcess, engines: EngineFactory) -> None:
+    """The same for a download on demand: the customer's picture reaches the agent's disk only after the demotion
+    emptied the folder (forced: fetched, then the demotion runs to its end, then the file lands). It is deleted and
+    the caller told (FolderDeleted), not kept as an unlisted file nothing would ever delete."""
+    agent, customer = create_user(stack.db_url, "agent"), create_user(stack.db_url, "customer")
+    ticket = seed_ticket(stack.db_url, customer, agent, "Photo", messages=[(customer, "hello")])
+    sender = await engines.open(customer)
+    await sender.sync_once()
+    photo = sender.data_dir / "photo.png"
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 90, 200)).save(out, "PNG")
+    photo.write_bytes(out.getvalue())
+    sent = sender.commands.send_message(ticket, "a photo", files=[photo])
+    await sender.sync_once()
+    engine = await engines.open(agent)
+    await engine.sync_once()
+    attachment_id = str(engine.cache.attachments(sent.id)[0]["id"])
+    files, download = engine.attachments, engine.remote.download_file
+
+    async def lands_after_the_demotion(bucket: str, key: str, local: Path, *args: Any) -> None:
+        in_flight = engine.data_dir / "in-flight"  # the bytes, fetched while still an agent
+        await download(bucket, key, in_flight, *args)
+        _set_role(stack, agent, "customer")
+        await engine.pull()  # the demotion empties the folder
+        in_flight.replace(local)  # and then the download's file lands
+
+    engine.remote.download_file = lands_after_the_demotion  # type: ignore[method-assign]
+    with pytest.raises(FolderDeleted):
+        await files.file(attachment_id)
+    assert engine.user is not None and engine.user.role == "customer"
+    assert [p for p in engine.cache.files_dir.rglob("*") if p.name.startswith(attachment_id)] == []
