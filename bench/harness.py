@@ -24,7 +24,7 @@ from typing import Any
 
 import bench
 from tests.conftest import Users, create_user
-from tests.stackproc import StackProcess
+from tests.stackproc import TEST_RATE_LIMITS, StackProcess
 
 Figure = dict[str, Any]
 BenchFn = Callable[["BenchEnv"], list[Figure]]
@@ -72,28 +72,43 @@ def median(samples: list[float]) -> float:
 HOP_TRACED = {"e2e_latency"}  # benches that report the hop trace
 
 
+def _modules() -> Iterator[Any]:
+    for info in pkgutil.iter_modules(bench.__path__):
+        if info.name not in {"harness", "__main__"}:
+            yield importlib.import_module(f"bench.{info.name}")
+
+
 def discover() -> dict[str, BenchFn]:
     found: dict[str, BenchFn] = {}
-    for info in pkgutil.iter_modules(bench.__path__):
-        if info.name in {"harness", "__main__"}:
-            continue
-        module = importlib.import_module(f"bench.{info.name}")
+    for module in _modules():
         found.update(getattr(module, "BENCHES", {}))
     return found
+
+
+def stack_settings(names: list[str]) -> dict[str, str]:
+    """The stack environment the chosen benches ask for beyond the suite's (a module's ``STACK_SETTINGS``: bench
+    name -> settings), as a Supabase project's settings can raise a quota; only when such a bench runs."""
+    wanted: dict[str, str] = {}
+    for module in _modules():
+        for name, settings in getattr(module, "STACK_SETTINGS", {}).items():
+            if name in names:
+                wanted.update(settings)
+    return wanted
 
 
 HOP_TRACE = "SUPPORTCHAT_HOP_TRACE"  # the hop trace's file (sync/hops.py, localbase/hops.py)
 
 
 @contextmanager
-def environment(trace_hops: bool = False) -> Iterator[BenchEnv]:
+def environment(trace_hops: bool = False, settings: dict[str, str] | None = None) -> Iterator[BenchEnv]:
     """The run's stack and users. With ``trace_hops`` the stack and every process started from here (the apps
-    of bench/e2e.py) stamp each message's hops into one file (``SUPPORTCHAT_HOP_TRACE``, in the run's tmp dir)."""
+    of bench/e2e.py) stamp each message's hops into one file (``SUPPORTCHAT_HOP_TRACE``, in the run's tmp dir).
+    ``settings``: stack environment beyond the suite's (``stack_settings``)."""
     with tempfile.TemporaryDirectory(prefix="supportchat-bench-") as tmp:
         root = Path(tmp)
         if trace_hops and not os.environ.get(HOP_TRACE):
             os.environ[HOP_TRACE] = str(root / "hops.jsonl")
-        stack = StackProcess(root / "stack")
+        stack = StackProcess(root / "stack", env={**TEST_RATE_LIMITS, **(settings or {})})
         stack.start()
         try:
             users = Users(
@@ -127,7 +142,7 @@ def main(names: list[str]) -> int:
     figures: list[Figure] = []
     # the hop trace costs a line per message per hop: only when every chosen bench reads it (bench/e2e.py)
     traced = all(name in HOP_TRACED for name in chosen)
-    with environment(trace_hops=traced) as env:
+    with environment(trace_hops=traced, settings=stack_settings(chosen)) as env:
         for name in chosen:
             started = time.monotonic()
             try:

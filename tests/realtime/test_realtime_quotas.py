@@ -19,6 +19,7 @@ import pytest
 from realtime import RealtimeSubscribeStates
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.harness import stack_settings
 from localbase.realtime import quotas
 from localbase.realtime.quotas import QuotaSettings, RateCounter
 from sync import events
@@ -353,3 +354,24 @@ async def test_rest_broadcasts_count_as_events(started: StackProcess) -> None:
                 break
     assert answers[-1].status_code == 429 and answers[-1].json()["message"] == quotas.REST_RATE_MESSAGE
     assert 8 <= len(answers) - 1 <= 18, "2 events/s over 5 s ticks: 10 a tick (20 over two), the batch's 2 among them"
+
+
+async def test_the_suites_stack_keeps_supabases_presence_window(stack: StackProcess) -> None:
+    """The suite's own stack (tests/stackproc.py) raises the tenant-wide rates, not the presence messages per channel:
+    a sixth presence message on one channel within 30 s is refused as on a Supabase project with its defaults. Only
+    the bench whose baseline tracks 40 times on one channel raises it, on its own stack."""
+    assert "LOCALBASE_REALTIME_CLIENT_PRESENCE_MAX_CALLS" not in TEST_RATE_LIMITS
+    assert stack_settings(["realtime_latency_100", "realtime_typing_fanout_100"]) == {}
+    raised = stack_settings(["realtime_presence_fanout_100"])
+    assert raised == {"LOCALBASE_REALTIME_CLIENT_PRESENCE_MAX_CALLS": "100000"}
+    sock = await RawSocket.open(stack)
+    try:
+        topic = f"realtime:window-{time.time_ns()}"
+        assert (await sock.join(topic, {"presence": {"key": "me"}}))["status"] == "ok"
+        for i in range(5):
+            ref = await sock.send(topic, "presence", {"type": "presence", "event": "track", "payload": {"i": i}})
+            assert (await sock.reply(ref))["status"] == "ok"
+        await sock.send(topic, "presence", {"type": "presence", "event": "track", "payload": {"i": 5}})
+        assert await system_and_close(sock, topic) == quotas.CLIENT_PRESENCE_MESSAGE
+    finally:
+        await sock.close()
