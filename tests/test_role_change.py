@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,10 @@ from supportchat_app.account import AccountError
 from sync import SyncEngine, events
 from sync.attachment_files import FolderDeleted
 from sync.cache import Cache
+from sync.models import LocalUser
 from tests.conftest import User, create_user
 from tests.helpers import wait_for
+from tests.realtime.support import as_user
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # noqa: F401 (app_data is a fixture)
     WAIT,
@@ -331,3 +334,54 @@ async def test_a_download_that_ends_after_a_demotion_is_not_kept(stack: StackPro
         await files.file(attachment_id)
     assert engine.user is not None and engine.user.role == "customer"
     assert [p for p in engine.cache.files_dir.rglob("*") if p.name.startswith(attachment_id)] == []
+
+
+def _rls_ids(stack: StackProcess, user: User, table: str) -> set[str]:
+    """The ids of `table` the server's RLS returns to `user` (role authenticated with their claims, as PostgREST)."""
+    return {str(row[0]) for row in as_user(stack.db_url, user, f"select id from public.{table}")}
+
+
+def _cached_ids(engine: SyncEngine, table: str) -> set[str]:
+    with sqlite3.connect(f"file:{engine.cache.path}?mode=ro", uri=True) as conn:
+        return {str(row[0]) for row in conn.execute(f"select id from {table}")}
+
+
+@pytest.mark.parametrize(("start", "first"), [("agent", "customer"), ("customer", "agent")])
+async def test_a_role_changed_back_while_the_app_rebuilds_ends_on_the_servers_last_role(
+    stack: StackProcess, engines: EngineFactory, start: str, first: str
+) -> None:
+    """Two role changes in one burst: the first is being followed (the cache rebuilt, the session being saved) when
+    the second lands on the server, back to the role the app started with. Forced, no sleeps: the second change is
+    made from inside the rebuild. The app must end on the server's last role, with a cache holding exactly the rows
+    RLS returns for it: none of the other role's, none missing (cursors started over for it)."""
+    me = create_user(stack.db_url, start)
+    customer, other = create_user(stack.db_url, "customer"), create_user(stack.db_url, "customer")
+    staff = me if start == "agent" else create_user(stack.db_url, "agent")
+    desk = seed_ticket(stack.db_url, customer, staff, "Desk", messages=[(customer, "hello")])
+    _internal_note(stack, desk, staff, f"internal-{uuid.uuid4().hex}")
+    seed_ticket(stack.db_url, other, None, "Someone else's", messages=[(other, "hi")])
+    if start == "customer":
+        seed_ticket(stack.db_url, me, None, "My own", messages=[(me, "mine")])
+    engine = await engines.open(me)
+    await engine.sync_once()
+    save_user, seen = engine.account.save_user, []
+
+    async def second_change_meanwhile(user: LocalUser) -> None:
+        seen.append(user.role)
+        if len(seen) == 1:  # inside the first rebuild: the server's role goes back
+            _set_role(stack, me, start)
+        await save_user(user)
+
+    engine.account.save_user = second_change_meanwhile  # type: ignore[method-assign]
+    _set_role(stack, me, first)
+    await engine.pull()  # the first change followed; the second landed meanwhile
+    for _ in range(3):  # the rounds the burst takes (a realtime wake asks for each): until nothing changes
+        await engine.sync_once()
+
+    assert seen == [first, start], "both changes followed, in order"
+    assert engine.user is not None and engine.user.role == start and engine.cache.role == start
+    assert [e.role for e in _role_changes(engines, engine)] == [first, start]
+    session = engine.account.sessions.load()
+    assert session is not None and session.user.role == start
+    for table in ("tickets", "messages"):
+        assert _cached_ids(engine, table) == _rls_ids(stack, me, table), table
