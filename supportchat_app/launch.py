@@ -303,27 +303,41 @@ def _process_alive(info: dict[str, Any]) -> bool:
     return started is not None and started == info.get("started")
 
 
-def running_apps(data_dir: Path) -> list[dict[str, Any]]:
-    """The key files of app processes still alive on this data dir, newest first. Files another user owns or
-    may read are not trusted (nor is a folder others may enter); those of dead processes are removed."""
+FIELDS = ("port", "key", "pid", "started")  # a key file of this version (`write_key_file`)
+
+
+def _scan(data_dir: Path) -> tuple[list[dict[str, Any]], list[Path]]:
+    """The key files of app processes still alive on this data dir, newest first, and the private files this version
+    does not understand (another version's format, unreadable): those are left alone, neither trusted nor removed,
+    since their app may still run. Files another user owns or may read are not trusted (nor is a folder others may
+    enter); those of dead processes are removed."""
     folder = data_dir / "launch"
     if not _private(folder, stat.S_IFDIR):
-        return []
+        return [], []
     found: list[tuple[float, dict[str, Any]]] = []
+    foreign: list[Path] = []
     for path in folder.glob("*.json"):
         if not _private(path, stat.S_IFREG):
             continue
         try:
             info = json.loads(path.read_text())
             int(info["port"]), str(info["key"])
+            if not all(name in info for name in FIELDS):
+                raise KeyError("another version's key file")
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # unreadable
+            foreign.append(path)
+            continue
         if not _process_alive(info):
             with contextlib.suppress(OSError):
                 path.unlink()  # its app is gone (killed before it could remove the file)
             continue
         found.append((path.stat().st_mtime, info))
-    return [info for _, info in sorted(found, key=lambda pair: pair[0], reverse=True)]
+    return [info for _, info in sorted(found, key=lambda pair: pair[0], reverse=True)], foreign
+
+
+def running_apps(data_dir: Path) -> list[dict[str, Any]]:
+    """The key files of app processes still alive on this data dir, newest first (see `_scan`)."""
+    return _scan(data_dir)[0]
 
 
 def ask_for_url(port: int, key: str, timeout: float = 10.0) -> str:
@@ -352,9 +366,18 @@ def ask_for_url(port: int, key: str, timeout: float = 10.0) -> str:
 
 def fresh_url(data_dir: Path, port: int | None = None, timeout: float = 10.0) -> str:
     """A new one-time launch URL from the running app (of `port`, else the newest on this data dir)."""
-    apps = [a for a in running_apps(data_dir) if port is None or int(a["port"]) == port]
+    running, foreign = _scan(data_dir)
+    apps = [a for a in running if port is None or int(a["port"]) == port]
     if not apps:
-        raise LookupError(f"no SupportChat app is running on {data_dir}" + (f" at port {port}" if port else ""))
+        where = f"no SupportChat app is running on {data_dir}" + (f" at port {port}" if port else "")
+        if foreign:
+            names = ", ".join(sorted(str(path) for path in foreign))
+            where += (
+                f" that this version can reach; left alone, as another version (or something else) wrote them: {names}"
+                " (an app of an older version still running is opened by that version's `supportchat open`; quit it"
+                " and start this version to reach it from here)"
+            )
+        raise LookupError(where)
     info = apps[0]
     try:
         return ask_for_url(int(info["port"]), str(info["key"]), timeout)

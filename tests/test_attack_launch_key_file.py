@@ -183,3 +183,19 @@ def test_the_key_file_works_without_posix_only_calls(tmp_path: Path, monkeypatch
     monkeypatch.delattr(launch.os, "getuid")
     launch.write_key_file(tmp_path, 4321, launch.new_secret())
     assert [int(a["port"]) for a in launch.running_apps(tmp_path)] == [4321]
+
+
+def test_a_key_file_of_another_version_is_left_alone_and_the_user_told(squatter: Squatter, tmp_path: Path) -> None:
+    """A key file in the previous version's format ({port, key, pid}: no process start) may be that version's app,
+    still running: `supportchat open` neither contacts nor deletes it, and says why it cannot reach that app.
+    Before, it was taken for a dead app's file and deleted."""
+    path, _ = stale_file(tmp_path, squatter.port, pid=os.getpid())
+    older = {name: value for name, value in json.loads(path.read_text()).items() if name != "started"}
+    path.write_text(json.dumps(older))
+    assert launch.running_apps(tmp_path) == []
+    assert json.loads(path.read_text()) == older, "left alone"
+    with pytest.raises(LookupError, match="another version"):
+        launch.fresh_url(tmp_path)
+    opened = open_ui(tmp_path)
+    assert opened.returncode == 1 and str(path) in opened.stderr and "another version" in opened.stderr
+    assert json.loads(path.read_text()) == older and squatter.seen == [], "never contacted, never deleted"
