@@ -19,7 +19,8 @@ Modules, from the wire inwards:
   db_broadcast.py   Broadcast from Database: realtime.send() rows delivered to their channels
   broadcast_api.py  REST broadcast endpoints
 
-  quotas.py         Supabase Realtime's tenant quotas (users, joins/s, channels per socket, events/s, presence)
+  quotas.py         Supabase Realtime's tenant quotas (users, joins/s, channels per socket, events/s, presence),
+                    sends and deliveries counted as Supabase counts them (postgres_changes on their own counter)
 
 Settings: LOCALBASE_REALTIME_PRIVATE_ONLY=1 refuses public channels (Supabase's "Allow public access"
 switched off): joins need `config.private: true`, REST broadcasts need `private: true`. The quotas'
