@@ -208,6 +208,16 @@ def frozen() -> Iterator[Path]:
         yield exe
 
 
+def test_frozen_bundle_leaves_out_pillows_program_starters(frozen: Path) -> None:
+    """Review14: a file declared as an image may hold PostScript, which Pillow's EPS plugin hands to Ghostscript.
+    The app opens images only with the declared type's decoder; the bundle also leaves out the modules of Pillow
+    that start programs (EPS: Ghostscript, ImageShow: a viewer, ImageGrab: a screenshot tool)."""
+    toc = (BUILD_ROOT / "work" / "build" / "PYZ-00.toc").read_text()
+    assert "'PIL.PngImagePlugin'" in toc and "'PIL.JpegImagePlugin'" in toc, "the thumbnails' decoders are in"
+    for module in ("PIL.EpsImagePlugin", "PIL.ImageShow", "PIL.ImageGrab"):
+        assert f"'{module}'" not in toc, module
+
+
 def test_frozen_doctor_reports_localbase_healthy(frozen: Path, stack: StackProcess, tmp_path: Path) -> None:
     proc = subprocess.run(
         [str(frozen), "doctor", "--json"],
