@@ -57,6 +57,7 @@ class WorkspaceView:
         self.state.selected = ticket_id
         self.pane: TicketPane | None = None
         self.awaiting: str | None = None  # a ticket asked for by URL that the first sync has not brought yet
+        self.empty_label: ui.label | None = None  # the right side's "Pick a ticket" / "No tickets yet"
         self.first = first  # the inbox's first rows, sent ahead of the page (pages/head_start.py)
         self._title = theme.APP_NAME  # the page's title as the browser has it (theme.frame sets it)
         self.build()
@@ -121,6 +122,7 @@ class WorkspaceView:
 
     def _empty_right(self) -> None:
         self.right.clear()
+        self.empty_label = None
         with self.right, ui.column().classes("w-full h-full items-center justify-center opacity-60 gap-2"):
             if self.awaiting:
                 ui.spinner(size="lg")
@@ -128,8 +130,11 @@ class WorkspaceView:
                 ui.label("It opens as soon as it arrives from the server.").classes("text-sm")
                 return
             ui.icon("forum", size="56px")
-            ui.label("Pick a ticket on the left" if self.inbox.ids else "No tickets yet").classes("text-lg")
+            self.empty_label = ui.label(self._empty_text()).classes("text-lg").mark("empty-right")
             ui.label("Ctrl+K searches every ticket on this device · ? shows all shortcuts").classes("text-sm")
+
+    def _empty_text(self) -> str:
+        return "Pick a ticket on the left" if self.inbox.ids else "No tickets yet"
 
     # tickets --------------------------------------------------------------------------------------------
     def open_ticket(self, ticket_id: str) -> None:
@@ -147,6 +152,7 @@ class WorkspaceView:
 
     def _show_ticket(self, ticket_id: str) -> None:
         self.right.clear()
+        self.empty_label = None
         with self.right, ui.row(wrap=False).classes("w-full h-full no-wrap gap-0"):
             self.pane = TicketPane(self.engine, self.user, ticket_id)
             if self.staff:  # the customer beside the ticket (components/context_panel.py)
@@ -211,8 +217,13 @@ class WorkspaceView:
 
     # state and events -------------------------------------------------------------------------------------
     def _filters_changed(self) -> None:
+        self._refresh_inbox()
+
+    def _refresh_inbox(self) -> None:
         self.inbox.refresh()
         self._update_title()
+        if self.empty_label is not None:  # may have been drawn before the first sync brought the inbox's tickets
+            self.empty_label.set_text(self._empty_text())
 
     def _flush(self) -> None:
         if self.awaiting and self.engine.cache.ticket(self.awaiting) is not None:
@@ -220,8 +231,7 @@ class WorkspaceView:
             self.open_ticket(awaiting)
         if self.inbox_dirty:
             self.inbox_dirty = False
-            self.inbox.refresh()
-            self._update_title()
+            self._refresh_inbox()
 
     def _update_title(self) -> None:
         unread = self.inbox.unread_tickets
