@@ -95,10 +95,11 @@ class TicketPane(ui.column):
                 ).mark("ticket-subject")
                 self.viewers_row = ui.row(wrap=False).classes("items-center gap-1 no-wrap")
                 self._show_viewers()
-            with ui.row(wrap=False).classes("w-full items-center gap-2 text-sm no-wrap"):
+            # wraps in a narrow window: the controls go below the line instead of past the pane's edge
+            with ui.row().classes("w-full items-center gap-2 text-sm"):
                 customer = ticket.customer_name or self.name_of(ticket.customer_id)
                 ui.label(f"{customer} · {fmt.opened(ticket.created_at)} · #{str(ticket.id)[:8]}").classes(
-                    "opacity-70 ellipsis grow"
+                    "opacity-70 ellipsis grow basis-40"
                 )
                 if ticket.local_state == "pending":
                     ui.label("changes waiting to sync").classes("text-xs text-warning")
