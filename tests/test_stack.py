@@ -70,6 +70,11 @@ def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path:
         assert session.user is not None and session.user.app_metadata["role"] == role == "agent"
         tickets = client.table("tickets").select("id,subject,status").execute().data
         assert len(tickets) >= 3, "the demo agent sees its own and the unassigned demo tickets"
+        # the seed wrote with triggers off; the SLA rows they keep are there too, so the inbox shows its badges
+        open_ids = {t["id"] for t in tickets if t["status"] == "open"}
+        slas = client.table("ticket_sla").select("ticket_id,first_response_due_at,next_response_due_at").execute()
+        due = {s["ticket_id"] for s in slas.data if s["first_response_due_at"] or s["next_response_due_at"]}
+        assert open_ids and open_ids <= due, f"open demo tickets without SLA due times: {open_ids - due}"
         with psycopg.connect(info["db_url"]) as conn:
             counts = conn.execute(
                 "select (select count(*) from tickets), (select count(*) from messages),"
