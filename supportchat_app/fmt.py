@@ -103,8 +103,12 @@ def since(value: Any, now: datetime | None = None) -> str:
 
 
 def plain_error(exc: BaseException, action: str) -> str:
-    """A sentence for the user: what failed and what to do next, never a traceback."""
+    """A sentence for the user: what failed and what to do next, never a traceback. A ``ValueError`` is input
+    the engine refused (a name taken, an empty subject): its message says what to change, and trying the
+    same again would not help, so only other failures get the retry advice."""
     message = str(exc).strip() or exc.__class__.__name__
     if not message.endswith((".", "!", "?")):
         message += "."
+    if isinstance(exc, ValueError):
+        return f"Could not {action}: {message}"
     return f"Could not {action}: {message} Please try again; if it keeps happening, check Settings."

@@ -3,9 +3,11 @@ simulated user (NiceGUI's `user` fixture) against the real localbase and sync en
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from tests.conftest import create_user
+from tests.helpers import eventually
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
@@ -14,6 +16,7 @@ from tests.test_app_flows import (  # the same harness as the flow tests
     seed_ticket,
     sign_in,
 )
+from tests.test_sync_support import sql
 
 
 async def test_empty_side_says_pick_a_ticket_once_the_inbox_has_tickets(app_data: Path, stack: StackProcess) -> None:
@@ -28,3 +31,29 @@ async def test_empty_side_says_pick_a_ticket_once_the_inbox_has_tickets(app_data
         await user.should_see("Printer on fire", retries=WAIT)
         await user.should_see("Pick a ticket on the left", retries=WAIT)
         await user.should_not_see("No tickets yet")
+
+
+async def test_a_new_tag_stops_waiting_to_sync_and_a_taken_name_is_not_a_retry(
+    app_data: Path, stack: StackProcess
+) -> None:
+    """On the desk settings a new tag kept its "waiting to sync" mark after the server took it (the list was
+    drawn only when the admin added or removed a tag); and a name already taken said "Please try again; if it
+    keeps happening, check Settings", which would not help. The list follows the outbox now, and refused
+    input says only what is wrong."""
+    admin = create_user(stack.db_url, "admin", "Ada Walkthrough")
+    name = f"billing-{uuid.uuid4().hex[:6]}"
+    async with running_app() as user:
+        await sign_in(user, admin)
+        await user.open("/desk-settings")
+        await user.should_see(marker="tag-add", retries=WAIT)
+        user.find(marker="tag-name").type(name)
+        user.find(marker="tag-add").click()
+        await user.should_see(name, retries=WAIT)
+        await eventually(lambda: sql(stack.db_url, "select count(*) from tags where name = %s", name) == [(1,)], "push")
+        await user.should_not_see(marker="tag-pending", retries=WAIT)
+
+        user.find(marker="tag-name").type(name)
+        user.find(marker="tag-add").click()
+        await eventually(lambda: user.notify.contains("already"), "the refusal")
+        refusal = next(m for m in user.notify.messages if "already" in m)
+        assert refusal == f"Could not add the tag: there is a tag named {name!r} already."

@@ -27,6 +27,7 @@ class TagSettings(ui.column):
     def __init__(self, engine: SyncEngine, admin: bool) -> None:
         super().__init__()
         self.engine, self.admin = engine, admin
+        self._drawn: object = None
         self.classes("w-full gap-2")
         with self:
             ui.label("Tags").classes("text-xl font-semibold")
@@ -40,11 +41,15 @@ class TagSettings(ui.column):
                     self.name.on("keydown.enter", self.add)
             self.rows = ui.row().classes("w-full gap-2")
         self.refresh()
+        ui.timer(1.0, self.refresh)  # the outbox drains and realtime brings others' changes: follow both
 
     def refresh(self) -> None:
+        tags = self.engine.workspace.tags()
+        if tuple(tags) == self._drawn:
+            return
+        self._drawn = tuple(tags)
         self.rows.clear()
         with self.rows:
-            tags = self.engine.workspace.tags()
             if not tags:
                 ui.label("No tags yet." + ("" if self.admin else " Admins define them.")).classes("opacity-60")
             for tag in tags:
@@ -54,7 +59,7 @@ class TagSettings(ui.column):
         with ui.row(wrap=False).classes("items-center gap-1 no-wrap"):
             tag_chip(tag, dense=False)
             if tag.local_state == "pending":
-                ui.icon("sync", size="14px").classes("opacity-60").tooltip("waiting to sync")
+                ui.icon("sync", size="14px").classes("opacity-60").tooltip("waiting to sync").mark("tag-pending")
             if self.admin:
                 remove = ui.button(icon="close", on_click=lambda t=tag: self.delete_tag(t))
                 remove.props("flat round dense size=xs").mark(f"tag-delete-{tag.name}")
