@@ -3,10 +3,14 @@ sizes its users have: a laptop (1366 px wide) and a narrow window (900 px)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -15,9 +19,10 @@ from tests.appproc import AppProcess
 from tests.conftest import create_user
 from tests.stackproc import StackProcess
 from tests.test_app_flows import seed_ticket
-from tests.test_browser_app import REDRAWN, app, chrome, click, sign_in
+from tests.test_browser_app import REDRAWN, act, app, chrome, click, css, driver, sign_in
+from tests.test_sync_support import sql
 
-uses = (app,)
+uses = (app, driver)
 pytestmark = pytest.mark.browser
 
 # how far each of the open ticket's header controls reaches past the pane's right edge, in px (0: inside)
@@ -54,3 +59,43 @@ def test_ticket_header_controls_stay_in_the_pane_in_a_narrow_window(
     overflow = narrow.execute_script(OVERFLOW_JS)
     assert len(overflow) == 4, overflow
     assert overflow == [0, 0, 0, 0], f"header controls reach past the ticket pane by {overflow} px"
+
+
+def test_typing_a_tag_and_enter_adds_the_first_match(app: AppProcess, driver: WebDriver, stack: StackProcess) -> None:
+    """The tag editor promises "t, type, Enter": Enter added nothing unless an option had been highlighted with
+    the arrow keys first (Quasar's select), and closed the list. It takes the first match now."""
+    stamp = uuid.uuid4().hex[:6]
+    agent = create_user(stack.db_url, "agent", "Tom Tagger")
+    customer = create_user(stack.db_url, "customer", "Carol Customer")
+    sql(
+        stack.db_url,
+        "insert into tags (name, color) values (%s, '#16a34a'), (%s, '#dc2626')",
+        f"bug-{stamp}",
+        f"billing-{stamp}",
+    )
+    ticket = seed_ticket(stack.db_url, customer, agent, "Charged twice", [(customer, "Two charges", False)])
+    sign_in(driver, app, agent.email, agent.password)
+    click(driver, f'[data-ticket-id="{ticket}"][data-testid="ticket-row"]')
+    wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=add-tag]")))
+    name = f"billing-{stamp}"
+
+    def typed(d: WebDriver) -> bool:
+        """t (from the page, not the composer), then part of the name: true once the list offers the tag (the
+        options arrive with the workspace's first sync)."""
+        act(d, css("[data-testid=ticket-subject]"), lambda e: e.click())
+        ActionChains(d).send_keys("t").perform()
+        field = d.switch_to.active_element
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(name[:9])
+        try:
+            WebDriverWait(d, 3).until(lambda d: name in [e.text for e in d.find_elements(By.CSS_SELECTOR, ".q-item")])
+        except TimeoutException:
+            field.send_keys(Keys.ESCAPE)
+            return False
+        return True
+
+    wait.until(typed)
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    chips = "[data-testid=tag-editor] [data-testid=tag]"
+    wait.until(lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, chips)] == [name])

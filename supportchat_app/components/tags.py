@@ -1,7 +1,7 @@
 """Tags (issue 14): coloured chips for inbox rows and the ticket header, and the ticket's tag editor —
-chips with ✕ to remove, a select with type-to-filter to add (``t`` focuses it, Enter adds, Backspace in
-an empty box removes the last). Admins define the tags and their colours (pages/desk_settings.py).
-Changes go through the outbox (``engine.workspace``): they show at once and sync when online.
+chips with ✕ to remove, a select with type-to-filter to add (``t`` focuses it, Enter adds the highlighted or
+else the first match, Backspace in an empty box removes the last). Admins define the tags and their colours
+(pages/desk_settings.py). Changes go through the outbox (``engine.workspace``): they show at once and sync when online.
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ def tag_chips(tags: Sequence[Tag], limit: int = 3) -> None:
         ui.label(f"+{len(tags) - limit}").classes("text-[11px] opacity-60")
 
 
+FIRST_MATCH_JS = """(e) => {
+  const select = e.key === 'Enter' && e.target.value ? getElement(ID)?.$refs.qRef : null;
+  if (select && select.getOptionIndex() === -1) select.moveOptionSelection(1, true);
+}"""
+
+
 class TagEditor(ui.row):
     def __init__(self, engine: SyncEngine, ticket_id: str) -> None:
         super().__init__(wrap=True)
@@ -86,6 +92,9 @@ class TagEditor(ui.row):
                 self._backspace,
                 js_handler="(e) => { if (e.key === 'Backspace' && !e.target.value) emit(); }",
             )
+            # Enter after typing takes the first match: Quasar's select takes only an option highlighted
+            # with the arrow keys, so highlight the first one just before its own Enter handler runs
+            self.select.on("keydown.capture", js_handler=FIRST_MATCH_JS.replace("ID", str(self.select.id)))
 
     def _chosen(self, e: events.ValueChangeEventArguments[str | None]) -> None:
         if e.value:
