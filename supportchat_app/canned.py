@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process, utils
 
+from sync.models import Ticket
 from sync.workspace_rows import CannedReply
 
 VARIABLE = re.compile(r"\{\{\s*([^{}|]+?)\s*(?:\|([^{}]*))?\}\}")
@@ -51,6 +52,19 @@ def context_for(customer_name: str, agent_name: str, ticket_id: str, subject: st
         "ticket.id": ticket_id[:8],
         "ticket.subject": subject,
     }
+
+
+def ticket_render(agent_name: str, ticket_of: Callable[[str], Ticket | None]) -> Callable[[str, str], str]:
+    """Fills a macro's reply for each ticket it is applied to, as the ``/`` picker fills a canned reply: the
+    known variables from that ticket; a fill-in field, which no one is asked for when a macro runs (on many
+    tickets at once too), takes its fallback or nothing."""
+
+    def render_for(body: str, ticket_id: str) -> str:
+        ticket = ticket_of(ticket_id)
+        customer, subject = (ticket.customer_name, ticket.subject) if ticket is not None else ("", "")
+        return render(body, context_for(customer, agent_name, ticket_id, subject))
+
+    return render_for
 
 
 def fields(body: str) -> list[Field]:

@@ -12,7 +12,7 @@ tag the ticket already has or lacks, so applying a macro twice changes nothing t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,6 +20,8 @@ from sync.workspace import Step, Workspace
 from sync.workspace_rows import Macro, RowWrite
 
 BulkField = Literal["status", "priority", "assignee", "add_tag", "remove_tag"]
+# a macro's reply text made ready for one ticket: (text, ticket id) -> text (the app fills its {{variables}})
+Render = Callable[[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,14 @@ def macro_steps(
     *,
     has_tags: Iterable[str] = (),
     live_tags: Iterable[str] | None = None,
+    render: Render | None = None,
 ) -> list[Step]:
     """The steps one macro queues for one ticket. ``has_tags`` are the tag ids the ticket has now;
-    ``live_tags`` the tag ids still defined (None: do not check)."""
+    ``live_tags`` the tag ids still defined (None: do not check); ``render`` fills the reply's variables for
+    this ticket (None: sent as written)."""
     steps: list[Step] = []
     if macro.reply:
-        steps.append(workspace.reply_step(ticket_id, macro.reply))
+        steps.append(workspace.reply_step(ticket_id, render(macro.reply, ticket_id) if render else macro.reply))
     changes = ticket_changes(macro.actions, me)
     if changes:
         steps.append(workspace.ticket_step(ticket_id, **changes))
@@ -99,14 +103,17 @@ def bulk_steps(
     return steps
 
 
-def apply_macro(workspace: Workspace, macro: Macro, ticket_ids: Sequence[str], me: str) -> set[str]:
-    """Apply a macro to tickets in one local transaction; returns the tickets touched."""
+def apply_macro(
+    workspace: Workspace, macro: Macro, ticket_ids: Sequence[str], me: str, render: Render | None = None
+) -> set[str]:
+    """Apply a macro to tickets in one local transaction; returns the tickets touched. ``render`` fills the
+    reply's variables per ticket (see ``macro_steps``)."""
     tags = workspace.tags_of(list(ticket_ids))
     live = {t.id for t in workspace.tags()}
     steps: list[Step] = []
     for ticket_id in ticket_ids:
         has = {t.id for t in tags.get(ticket_id, [])}
-        steps.extend(macro_steps(workspace, macro, ticket_id, me, has_tags=has, live_tags=live))
+        steps.extend(macro_steps(workspace, macro, ticket_id, me, has_tags=has, live_tags=live, render=render))
     return workspace.apply(steps)
 
 

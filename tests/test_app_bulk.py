@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 
+from nicegui.testing.user import User
+
 from tests.conftest import Users
 from tests.inbox import check_row, inbox_list, row_of, rows_of
 from tests.stackproc import StackProcess
@@ -33,6 +35,18 @@ def new_macro(db_url: str, name: str, reply: str, actions: dict[str, object]) ->
             json.dumps(actions),
         )[0][0]
     )
+
+
+async def apply_from_palette(agent: User, macro_id: str, tid: str, query: str, name: str) -> None:
+    """Once the agent's cache has the macro: open the ticket, Ctrl+K's palette, find the macro, Enter."""
+    engine = engine_of(agent)
+    await eventually(lambda: any(m.id == macro_id for m in engine.workspace.macros()), "the macro", 60)
+    await agent.open(f"/?t={tid}")
+    await agent.should_see(marker="composer", retries=WAIT)
+    agent.find(marker="open-search").click()
+    agent.find(marker="palette-input").type(query)
+    await agent.should_see(name, retries=WAIT)
+    agent.find(marker="palette-input").trigger("keydown", "Enter")
 
 
 async def test_bulk_status_and_macro_on_selected_tickets(
@@ -114,14 +128,7 @@ async def test_palette_applies_a_macro_to_the_open_ticket(
     macro_id = new_macro(stack.db_url, name, "Closing this one, thanks!", {"status": "resolved"})
     async with running_app() as agent:
         await sign_in(agent, users.agent)
-        engine = engine_of(agent)
-        await eventually(lambda: any(m.id == macro_id for m in engine.workspace.macros()), "the macro", 60)
-        await agent.open(f"/?t={tid}")
-        await agent.should_see(marker="composer", retries=WAIT)
-        agent.find(marker="open-search").click()
-        agent.find(marker="palette-input").type(f"macro {stamp}")
-        await agent.should_see(name, retries=WAIT)
-        agent.find(marker="palette-input").trigger("keydown", "Enter")
+        await apply_from_palette(agent, macro_id, tid, f"macro {stamp}", name)
         await eventually(
             lambda: sql(stack.db_url, "select status from tickets where id = %s", tid) == [("resolved",)],
             "resolved by the macro",

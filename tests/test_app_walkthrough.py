@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.conftest import create_user
 from tests.helpers import eventually
 from tests.stackproc import StackProcess
+from tests.test_app_bulk import apply_from_palette, new_macro
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
     app_data,  # noqa: F401 - fixture
@@ -57,3 +58,27 @@ async def test_a_new_tag_stops_waiting_to_sync_and_a_taken_name_is_not_a_retry(
         await eventually(lambda: user.notify.contains("already"), "the refusal")
         refusal = next(m for m in user.notify.messages if "already" in m)
         assert refusal == f"Could not add the tag: there is a tag named {name!r} already."
+
+
+async def test_a_macro_reply_fills_its_variables_for_the_ticket(app_data: Path, stack: StackProcess) -> None:
+    """A macro's reply went to the customer as written, "Thanks {{customer.first_name}}, ..." with the braces;
+    it is filled for each ticket like a canned reply (a fill-in field, which no one is asked for when a macro
+    runs, takes its fallback)."""
+    agent = create_user(stack.db_url, "agent", "Alex Agent")
+    customer = create_user(stack.db_url, "customer", "Wanda Walker")
+    tid = seed_ticket(stack.db_url, customer, agent, "Refund?", [(customer, "any news?", False)])
+    stamp = uuid.uuid4().hex[:6]
+    body = "Thanks {{customer.first_name|there}}, ticket {{ticket.id}} is with billing. {{agent.name}} {{order|-}}"
+    macro_id = new_macro(stack.db_url, f"Billing {stamp}", body, {"priority": "high"})
+    async with running_app() as user:
+        await sign_in(user, agent)
+        await apply_from_palette(user, macro_id, tid, f"macro billing {stamp}", f"Billing {stamp}")
+        expected = f"Thanks Wanda, ticket {tid[:8]} is with billing. Alex Agent -"
+        await eventually(
+            lambda: (
+                sql(stack.db_url, "select content from messages where ticket_id = %s and sender_id = %s", tid, agent.id)
+                == [(expected,)]
+            ),
+            "the filled reply on the server",
+            60,
+        )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from nicegui import ui
 
 from supportchat_app import fmt
+from supportchat_app.canned import ticket_render
 from supportchat_app.state import PRIORITIES, STATUSES
 from sync.macros import BulkChange, apply_bulk, apply_macro
 from sync.models import LocalUser
@@ -107,7 +108,8 @@ class BulkBar(ui.row):
         try:
             if what == "macro":
                 macro = next(m for m in self.engine.workspace.macros() if m.id == value)
-                apply_macro(self.engine.workspace, macro, ids, self.user.id)
+                render = ticket_render(self.user.display_name, self.engine.cache.ticket)
+                apply_macro(self.engine.workspace, macro, ids, self.user.id, render)
                 done = f"Macro “{macro.name}” applied to {len(ids)} tickets"
             else:
                 apply_bulk(self.engine.workspace, BulkChange(what, str(value)), ids, self.user.id)  # type: ignore[arg-type]

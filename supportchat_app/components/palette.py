@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from nicegui import events, ui
 
 from supportchat_app import fmt
+from supportchat_app.canned import ticket_render
 from supportchat_app.components.partial_sync import ServerSearch
 from supportchat_app.state import PRIORITIES, STATUSES
 from sync.macros import apply_macro
@@ -100,13 +101,14 @@ def ticket_actions(
 def _workspace_actions(act: _Actions, engine: SyncEngine, user: LocalUser, ticket_id: str) -> None:
     """Snooze… and Apply macro… (the agent workspace, sync/workspace.py)."""
     workspace = engine.workspace
+    render = ticket_render(user.display_name, engine.cache.ticket)
     for label, until in _snoozes(datetime.now().astimezone()):
         act.add(f"Snooze {label}", f"Snoozed {label}", partial(workspace.snooze, ticket_id, until), "snooze")
     for macro in workspace.macros():
         act.add(
             f"Apply macro: {macro.name}",
             f"Macro “{macro.name}” applied",
-            partial(apply_macro, workspace, macro, [ticket_id], user.id),
+            partial(apply_macro, workspace, macro, [ticket_id], user.id, render),
             "auto_fix_high",
             "run",
         )

@@ -52,9 +52,10 @@ class MacroList(ui.column):
                 ui.button("New macro", icon="add", on_click=lambda: self.edit(None)).props(
                     'unelevated no-caps data-testid="macro-new"'
                 ).mark("macro-new")
-            ui.label("Apply one from a ticket (the ⚡ menu or Ctrl+K) or to many tickets with Select.").classes(
-                "text-sm opacity-70"
-            )
+            ui.label(
+                "Apply one to the open ticket with Ctrl+K, or to many tickets with Select. A reply's variables"
+                " ({{customer.first_name}}, {{agent.name}}, …) are filled as in canned replies."
+            ).classes("text-sm opacity-70")
             self.rows = ui.column().classes("w-full gap-1")
         self.refresh()
         ui.timer(1.0, self.refresh)  # the outbox drains in the background: follow it
