@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.conftest import create_user
 from tests.helpers import eventually
+from tests.inbox import row_of, rows_of
 from tests.stackproc import StackProcess
 from tests.test_app_bulk import apply_from_palette, new_macro
 from tests.test_app_flows import (  # the same harness as the flow tests
@@ -82,3 +83,17 @@ async def test_a_macro_reply_fills_its_variables_for_the_ticket(app_data: Path, 
             "the filled reply on the server",
             60,
         )
+
+
+async def test_inbox_preview_shows_a_mention_as_a_name(app_data: Path, stack: StackProcess) -> None:
+    """A note mentioning a teammate showed in the inbox row's preview as its markup, "Asking @[Bob Agent](2d4a…";
+    the row (and the customer panel, and the desktop notification) show "@Bob Agent" as the bubble does."""
+    agent = create_user(stack.db_url, "agent", "Alice Mentioner")
+    bob = create_user(stack.db_url, "agent", "Bob Mentioned")
+    customer = create_user(stack.db_url, "customer", "Carol Customer")
+    note = f"Asking @[Bob Mentioned]({bob.id}) to check the refund"
+    tid = seed_ticket(stack.db_url, customer, agent, "Refund twice", [(customer, "hi", False), (agent, note, True)])
+    async with running_app() as user:
+        await sign_in(user, agent)
+        await eventually(lambda: tid in rows_of(user), "the row")
+        assert row_of(user, tid)["preview"] == "Asking @Bob Mentioned to check the refund"

@@ -123,7 +123,7 @@ def row_data(
         "id": str(ticket.id),
         "subject": str(ticket.subject),
         "who": f"{customer} · " if staff else "",
-        "preview": ticket.last_message_preview or "",
+        "preview": fmt.mentions_shown(ticket.last_message_preview or ""),
         "ago": fmt.ago(ticket.last_message_at or ticket.updated_at, now),
         "unread": int(ticket.unread_count or 0),
         "status": status,

@@ -28,7 +28,6 @@ from sync.models import LocalUser, Profile
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
 
-MENTION = re.compile(r"@\[([^\]\n]{0,200})\]\([0-9a-fA-F-]{36}\)")
 # "@" and the start of a name (names have spaces), right before the caret
 TYPED = re.compile(r"(?:^|\s)@([^\n@\[\]()]{0,40})$")
 # the picker's keys while it is shown, caught before the composer's own (Enter would send): arrows move the
@@ -54,9 +53,7 @@ ui.add_css(
 )
 
 
-def display(content: str) -> str:
-    """Message text as people read it: ``@[Carol](uuid)`` → ``@Carol``."""
-    return MENTION.sub(lambda m: "@" + m.group(1), content)
+display = fmt.mentions_shown
 
 
 def token(profile: Profile) -> str:

@@ -327,7 +327,8 @@ class WorkspaceView:
             return
         title = f"{ticket.customer_name or 'A customer'} · {ticket.subject}"
         background_tasks.create(
-            notifier.notify(title, ticket.last_message_preview or "New message"), name="desktop notification"
+            notifier.notify(title, fmt.mentions_shown(ticket.last_message_preview) or "New message"),
+            name="desktop notification",
         )
         ui.run_javascript(CHIME_JS)
 
