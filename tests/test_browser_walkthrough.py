@@ -20,6 +20,7 @@ from tests.conftest import create_user
 from tests.stackproc import StackProcess
 from tests.test_app_flows import seed_ticket
 from tests.test_browser_app import REDRAWN, act, app, chrome, click, css, driver, sign_in
+from tests.test_browser_history import pick
 from tests.test_sync_support import sql
 
 uses = (app, driver)
@@ -99,3 +100,24 @@ def test_typing_a_tag_and_enter_adds_the_first_match(app: AppProcess, driver: We
     driver.switch_to.active_element.send_keys(Keys.ENTER)
     chips = "[data-testid=tag-editor] [data-testid=tag]"
     wait.until(lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, chips)] == [name])
+
+
+def test_edit_from_the_message_menu_puts_the_caret_in_the_text(
+    app: AppProcess, driver: WebDriver, stack: StackProcess
+) -> None:
+    """Edit opened the text box without the focus (the closing menu took it back from the box's autofocus), so
+    Esc and Ctrl+Enter did nothing until a click into the box. The box has the focus now: Esc closes it."""
+    agent = create_user(stack.db_url, "agent", "Eddie Editor")
+    customer = create_user(stack.db_url, "customer", "Carol Customer")
+    text = "Refunded: your reference is RF-1234."
+    ticket = seed_ticket(stack.db_url, customer, agent, "Refund", [(customer, "Refund?", False), (agent, text, False)])
+    mid = str(sql(stack.db_url, "select id from messages where ticket_id = %s and content = %s", ticket, text)[0][0])
+    sign_in(driver, app, agent.email, agent.password)
+    click(driver, f'[data-ticket-id="{ticket}"][data-testid="ticket-row"]')
+    bubble = f'[data-message-id="{mid}"]'
+    pick(driver, f"{bubble} [data-testid=message-menu]", "[data-testid=menu-edit]")
+    editor = f"{bubble} textarea[data-testid=edit-input]"
+    wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
+    wait.until(lambda d: d.switch_to.active_element == d.find_element(By.CSS_SELECTOR, editor))
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, editor))

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 DRAFT_EVERY = 0.5  # seconds between looks at the editor's text for the cache (kept only when it changed)
 
+# the bubble's open editor takes the focus (MID: the message's id)
+_FOCUS_EDITOR_JS = (
+    """() => document.querySelector('[data-message-id="MID"] textarea[data-testid=edit-input]')?.focus()"""
+)
 # Esc cancels, Ctrl/Cmd+Enter saves; plain Enter is a new line (an edit is often of a longer text)
 _KEYS_JS = "(e) => { if (e.key === 'Escape' || ((e.ctrlKey || e.metaKey) && e.key === 'Enter')) emit(e.key); }"
 
@@ -78,6 +82,9 @@ class MessageActions:
             .mark("message-menu") as button
         ):
             menu = ui.menu().props("auto-close")
+            # the editor's autofocus loses to the menu, which keeps the focus until its closing ends: then Edit's
+            # text box takes it (Esc, Ctrl+Enter and typing work without a click into it)
+            menu.on("hide", js_handler=_FOCUS_EDITOR_JS.replace("MID", str(message.id)))
         self._fill(menu, message.id, body)
         button.on_click(lambda: self._fill(menu, message.id, body))  # again on opening: the window may have closed
 
