@@ -97,3 +97,15 @@ async def test_inbox_preview_shows_a_mention_as_a_name(app_data: Path, stack: St
         await sign_in(user, agent)
         await eventually(lambda: tid in rows_of(user), "the row")
         assert row_of(user, tid)["preview"] == "Asking @Bob Mentioned to check the refund"
+
+
+async def test_the_team_page_has_the_account_menu(app_data: Path, stack: StackProcess) -> None:
+    """The Team page (from the account menu) was the one signed-in page without the account button in its
+    header, so the way on to the other pages (or Sign out) was only Back."""
+    admin = create_user(stack.db_url, "admin", "Ada Teamlead")
+    async with running_app() as user:
+        await sign_in(user, admin)
+        await user.open("/invite")
+        await user.should_see("Invite a teammate", retries=WAIT)
+        await user.should_see(marker="account")
+        await user.should_see("Ada Teamlead")

@@ -93,7 +93,9 @@ def create() -> None:
             )
             email.set_value("")
 
-        with theme.frame(f"Team · {theme.APP_NAME}", workspace=workspace):
+        user = workspace.engine.user
+        account_button = (user.display_name, user.role) if user is not None else None
+        with theme.frame(f"Team · {theme.APP_NAME}", account=account_button, workspace=workspace):
             with theme.centered_card():
                 ui.label("Invite a teammate").classes("text-2xl font-semibold")
                 email = (
