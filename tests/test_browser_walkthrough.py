@@ -34,6 +34,13 @@ const sel = '[data-testid=ticket-status], [data-testid=ticket-priority], [data-t
 return [...document.querySelectorAll(sel)].map((e) => Math.max(0, e.getBoundingClientRect().right - pane.right));
 """
 
+# the middle of each header control: within a few px of each other when they share a line (the row centres them)
+LINES_JS = """
+const sel = '[data-testid=ticket-status], [data-testid=ticket-priority], [data-testid=ticket-assignee],'
+  + ' [data-testid=release], [data-testid=take]';
+return [...document.querySelectorAll(sel)].map((e) => e.getBoundingClientRect()).map((r) => (r.top + r.bottom) / 2);
+"""
+
 
 @pytest.fixture
 def narrow() -> Iterator[WebDriver]:
@@ -60,6 +67,18 @@ def test_ticket_header_controls_stay_in_the_pane_in_a_narrow_window(
     overflow = narrow.execute_script(OVERFLOW_JS)
     assert len(overflow) == 4, overflow
     assert overflow == [0, 0, 0, 0], f"header controls reach past the ticket pane by {overflow} px"
+    # a wider window keeps the controls on the customer's line, as before the row could wrap
+    narrow.set_window_size(1200, 800)
+
+    def one_line(d: WebDriver) -> bool:
+        middles = d.execute_script(LINES_JS)
+        return len(middles) == 4 and max(middles) - min(middles) < 8
+
+    try:
+        wait.until(one_line)
+    except TimeoutException:
+        middles = narrow.execute_script(LINES_JS)
+        raise AssertionError(f"the header's controls on several lines at 1200 px: {middles}") from None
 
 
 def test_typing_a_tag_and_enter_adds_the_first_match(app: AppProcess, driver: WebDriver, stack: StackProcess) -> None:

@@ -99,7 +99,7 @@ class TicketPane(ui.column):
             with ui.row().classes("w-full items-center gap-2 text-sm"):
                 customer = ticket.customer_name or self.name_of(ticket.customer_id)
                 ui.label(f"{customer} · {fmt.opened(ticket.created_at)} · #{str(ticket.id)[:8]}").classes(
-                    "opacity-70 ellipsis grow basis-40"
+                    "opacity-70 ellipsis grow basis-16"
                 )
                 if ticket.local_state == "pending":
                     ui.label("changes waiting to sync").classes("text-xs text-warning")
