@@ -171,3 +171,18 @@ def test_warning_text_is_readable_in_light_mode(app: AppProcess, driver: WebDriv
     assert "body--light" in (driver.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
     contrast = driver.execute_script(WARNING_CONTRAST_JS)
     assert contrast >= 4.5, f"warning text contrast {contrast:.1f}:1 on the light page"
+
+
+def test_the_picture_chooser_shows_no_empty_upload_total(
+    app: AppProcess, driver: WebDriver, stack: StackProcess
+) -> None:
+    """The profile's picture chooser said "0.0B / 0.00%" under "Choose a picture" before any file was chosen
+    (Quasar's uploader header); it shows its label only."""
+    agent = create_user(stack.db_url, "agent", "Pia Picture")
+    sign_in(driver, app, agent.email, agent.password)
+    driver.get(app.url + "/profile")
+    wait = WebDriverWait(driver, 60, ignored_exceptions=REDRAWN)
+    chooser = (By.CSS_SELECTOR, "[data-testid=avatar-upload]")
+    wait.until(ec.visibility_of_element_located(chooser))
+    assert "Choose a picture" in driver.find_element(*chooser).text
+    assert "0.0B" not in driver.find_element(*chooser).text, driver.find_element(*chooser).text

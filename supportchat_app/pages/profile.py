@@ -26,6 +26,10 @@ from sync import SyncError
 from sync.avatars import MAX_BYTES
 from sync.preferences import MAX_MINUTES, Preferences
 
+# Quasar's uploader header says "0.0B / 0.00%" before any file is chosen; a picture is one small file that
+# goes up at once (auto_upload), so the running total says nothing: the header keeps only its label
+CSS = ".sc-picture-upload .q-uploader__subtitle { display: none; }"
+
 EMAIL_CHOICES = {
     "unread": "When a reply stays unread",
     "always": "For every reply, at once",
@@ -41,6 +45,7 @@ class AvatarForm:
         user = self.engine.user
         assert user is not None
         self.user_id = user.id
+        ui.add_css(CSS)
         with ui.row().classes("items-center gap-4 no-wrap"):
             self.avatar = Avatar(user.display_name, user.id, size="72px", image=self.engine.avatars.file(user.id))
             self.avatar.props('data-testid="own-avatar"').mark("own-avatar")
@@ -59,7 +64,7 @@ class AvatarForm:
                         'accept="image/png,image/jpeg,image/webp,image/gif" flat bordered data-testid="avatar-upload"'
                     )
                     .mark("avatar-upload")
-                    .classes("w-64")
+                    .classes("w-64 sc-picture-upload")
                 )
                 ui.button("Remove picture", on_click=self._remove).props(
                     'flat dense no-caps data-testid="avatar-remove"'
