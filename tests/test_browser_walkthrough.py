@@ -186,3 +186,26 @@ def test_the_picture_chooser_shows_no_empty_upload_total(
     wait.until(ec.visibility_of_element_located(chooser))
     assert "Choose a picture" in driver.find_element(*chooser).text
     assert "0.0B" not in driver.find_element(*chooser).text, driver.find_element(*chooser).text
+
+
+# the bulk bar's menus whose label is cut ("Prior…"): the label's text is wider than its box
+CLIPPED_JS = """
+return [...document.querySelectorAll('[data-testid=bulk-bar] .q-field__label')]
+  .filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent);
+"""
+
+
+def test_the_bulk_bar_menus_show_their_labels_whole(app: AppProcess, driver: WebDriver, stack: StackProcess) -> None:
+    """In Select mode the bulk bar's menus were 96 px wide: "Prior…" and "Assi…" at every window size (the
+    sidebar's width is fixed). They are wide enough for their labels now."""
+    agent = create_user(stack.db_url, "agent", "Bea Bulk")
+    customer = create_user(stack.db_url, "customer", "Carol Customer")
+    ticket = seed_ticket(stack.db_url, customer, agent, "Charged twice", [(customer, "Two charges", False)])
+    sign_in(driver, app, agent.email, agent.password)
+    wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"]')))
+    click(driver, "[data-testid=bulk-select]")
+    click(driver, f'input[data-testid=bulk-check][data-ticket-id="{ticket}"]')
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=bulk-priority]")))
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=bulk-assignee]")))
+    assert driver.execute_script(CLIPPED_JS) == []

@@ -99,7 +99,7 @@ class BulkBar(ui.row):
     def _menu(self, label: str, marker: str, options: dict[str, str], what: str) -> None:
         ui.select(options, label=label, on_change=lambda e: self._apply(what, e.value)).props(
             f'dense outlined options-dense data-testid="{marker}"'
-        ).mark(marker).classes("min-w-[96px]")
+        ).mark(marker).classes("min-w-[112px]")  # "Priority" and "Assign" whole
 
     def _apply(self, what: str, value: Any) -> None:
         if not value:
