@@ -42,7 +42,6 @@ class DemoStackError(RuntimeError):
 def _alive(pid: int) -> bool:
     """Whether `pid` runs, without touching it (psutil: on Windows `os.kill(pid, 0)` would terminate it)."""
     return bool(psutil.pid_exists(pid))
-    return True
 
 
 class DemoStack:

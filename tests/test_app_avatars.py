@@ -70,6 +70,7 @@ async def test_a_picture_set_on_the_profile_page_shows_to_the_other_side_and_off
         await sign_in(other, customer)
         await page.open("/profile")
         await page.should_see(marker="avatar-upload", retries=WAIT)
+        await page.should_not_see(marker="avatar-remove")  # no picture yet: nothing to remove
 
         await upload(page, "notes.txt", b"just text, not a picture", "text/plain")
         await eventually(lambda: "PNG, JPEG, WebP or GIF" in message_text(page), "the wrong type refused")
@@ -79,6 +80,7 @@ async def test_a_picture_set_on_the_profile_page_shows_to_the_other_side_and_off
 
         await upload(page, "me.png", png((30, 140, 90)), "image/png")
         await eventually(lambda: message_text(page) == "Picture saved.", "the picture saved")
+        await page.should_see(marker="avatar-remove")
         url = avatar_url(stack, agent)
         assert url is not None and url.startswith(f"avatars/{agent.id}/avatar-") and url.endswith(".png")
         assert "avatar-image" in markers_in(page.find(marker="own-avatar").elements.pop())

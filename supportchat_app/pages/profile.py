@@ -66,9 +66,12 @@ class AvatarForm:
                     .mark("avatar-upload")
                     .classes("w-64 sc-picture-upload")
                 )
-                ui.button("Remove picture", on_click=self._remove).props(
-                    'flat dense no-caps data-testid="avatar-remove"'
-                ).mark("avatar-remove")
+                self.remove = (
+                    ui.button("Remove picture", on_click=self._remove)
+                    .props('flat dense no-caps data-testid="avatar-remove"')
+                    .mark("avatar-remove")
+                )
+                self.remove.set_visibility(self.engine.avatars.file(user.id) is not None)  # nothing to remove
                 self.message = (
                     ui.label("").classes("text-sm").props('data-testid="avatar-message"').mark("avatar-message")
                 )
@@ -97,6 +100,7 @@ class AvatarForm:
             self._say(f"Your picture was not saved: {exc.reason()}. Try again when you are online.", False)
             return
         self.avatar.set_image(self.engine.avatars.file(self.user_id))
+        self.remove.set_visibility(self.engine.avatars.file(self.user_id) is not None)
         self._say("Picture saved." if path is not None else "Picture removed; your initials show instead.", True)
 
 
