@@ -62,7 +62,7 @@ def picture_url(path: Path | None) -> str:
     if not path.is_file():
         return ""
     url = _urls[path] = f"{ROUTE}/{_digest(path)}/{path.parent.name}/{path.name}"
-    if len(_urls) > MAX_URLS:
+    while len(_urls) > MAX_URLS:
         _urls.popitem(last=False)
     return url
 

@@ -144,6 +144,8 @@ async def test_forgot_password_of_an_account_with_an_authenticator_asks_for_its_
     async def reset_with(user: object, authenticator: str, used: str | None) -> str:
         """Ask for a code (a new one, not `used`), enter it with the new password and `authenticator`."""
         user.find(marker="reset-send").click()  # type: ignore[attr-defined]
+        # the dialog shows the code's field once the request returned (the mail can arrive before that)
+        await eventually(lambda: "on its way" in text_of(user, "reset-message"), "the code sent")
         await eventually(lambda: emailed_code(stack, person.email) not in (None, used), "a new reset mail")
         code = str(emailed_code(stack, person.email))
         user.find(marker="reset-code").clear().type(code)  # type: ignore[attr-defined]

@@ -85,10 +85,14 @@ async def test_a_cached_picture_is_served_by_its_bytes_never_as_a_page_and_only_
             assert (await other.http_client.get(picture_url(theirs))).status_code == 200
 
             # the names remembered are bounded, however many pictures are drawn; a forgotten one still serves
-            monkeypatch.setattr(pictures, "MAX_URLS", 8)
             many = [folder / f"avatar-{i}.png" for i in range(2, 40)]
             for path in many:
                 path.write_bytes(png())
+            for path in many[:12]:
+                assert picture_url(path)
+            assert len(pictures._urls) > 8
+            monkeypatch.setattr(pictures, "MAX_URLS", 8)  # more remembered than the bound: the next draw trims
+            for path in many[12:]:
                 assert picture_url(path)
             assert len(pictures._urls) <= 8
             assert (await user.http_client.get(picture_url(many[0]))).status_code == 200

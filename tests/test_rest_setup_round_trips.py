@@ -49,7 +49,7 @@ async def test_begin_and_setup_are_one_round_trip(ctx: Any, monkeypatch: pytest.
         assert row is not None
         return str(row[0])
 
-    await in_transaction(ctx, _request({}), who, read_only=False, rollback=False, work=work)  # role settings cached
+    await in_transaction(ctx, _request({}), who, read_only=False, work=work)  # role settings cached
     sent: list[str] = []
     real = AsyncCursor.execute
 
@@ -58,7 +58,7 @@ async def test_begin_and_setup_are_one_round_trip(ctx: Any, monkeypatch: pytest.
         return await real(self, query, *args, **kwargs)
 
     monkeypatch.setattr(AsyncCursor, "execute", counted)
-    role = await in_transaction(ctx, _request({}), who, read_only=False, rollback=False, work=work)
+    role = await in_transaction(ctx, _request({}), who, read_only=False, work=work)
     assert role == "authenticated"
     assert len(sent) == 3, f"BEGIN + setup, the work and COMMIT should be three round trips: {sent}"
 
@@ -78,7 +78,7 @@ async def test_client_values_reach_the_settings_intact(ctx: Any) -> None:
         return tuple(row)
 
     request = _request(headers, path=f"/rest/v1/{HOSTILE}")
-    got = await in_transaction(ctx, request, who, read_only=True, rollback=False, work=work)
+    got = await in_transaction(ctx, request, who, read_only=True, work=work)
     sent_headers, sent_claims, path, user, read_only = got
     assert json.loads(sent_headers)["x-evil"] == HOSTILE
     assert json.loads(sent_claims) == claims
