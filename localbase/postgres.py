@@ -418,7 +418,27 @@ class EmbeddedPostgres:
             return
         result = self._tool("pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-m", mode, "stop")
         if result.returncode != 0 and self.running_pid() is not None:
-            raise RuntimeError(f"PostgreSQL did not stop: {result.stderr}")
+            if self._run_as() is None or not self._signal_stop(mode):
+                raise RuntimeError(f"PostgreSQL did not stop: {result.stderr}")
+
+    def _signal_stop(self, mode: str, timeout: float = 60) -> bool:
+        """As root, what `pg_ctl stop` does, from here: pg_ctl runs as the service user, which cannot enter a data
+        dir inside a folder another program made private (the app's data dir, 0700), while root reads the pid file
+        and may signal the server. The signal of each shutdown mode, as pg_ctl sends it; True once it is gone."""
+        import signal
+
+        pid = self.running_pid()
+        if pid is None:
+            return True
+        sig = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while psutil.pid_exists(pid):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def destroy(self) -> None:
         """Stop the server and delete the cluster."""

