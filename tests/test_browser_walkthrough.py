@@ -142,37 +142,6 @@ def test_edit_from_the_message_menu_puts_the_caret_in_the_text(
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, editor))
 
 
-# WCAG contrast of a text-warning line (the sign-in page's public-keys notice, "waiting to sync", ...) on the page
-WARNING_CONTRAST_JS = """
-const probe = document.createElement('div');
-probe.className = 'text-sm text-warning';
-probe.textContent = 'waiting to sync';
-document.querySelector('.q-page, body').appendChild(probe);
-const rgb = (c) => c.match(/[0-9.]+/g).slice(0, 3).map(Number);
-const lin = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-const lum = (c) => { const [r, g, b] = rgb(c).map(lin); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
-let bg = 'rgb(255, 255, 255)';
-for (let el = probe; el; el = el.parentElement) {
-  const c = getComputedStyle(el).backgroundColor; const m = c.match(/[0-9.]+/g);
-  if (m && (m.length < 4 || +m[3] > 0)) { bg = c; break; }
-}
-const [a, b] = [lum(getComputedStyle(probe).color), lum(bg)].sort((x, y) => y - x);
-probe.remove();
-return (a + 0.05) / (b + 0.05);
-"""
-
-
-def test_warning_text_is_readable_in_light_mode(app: AppProcess, driver: WebDriver) -> None:
-    """Quasar's text-warning (the sign-in page's notice that the server uses the public demo keys, "changes
-    waiting to sync", ...) is #f2c037: on the light page 1.7:1, hard to read. Light mode draws it darker."""
-    driver.get(app.launch_url)
-    driver.get(app.url + "/signin")
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return window.did_handshake === true"))
-    assert "body--light" in (driver.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
-    contrast = driver.execute_script(WARNING_CONTRAST_JS)
-    assert contrast >= 4.5, f"warning text contrast {contrast:.1f}:1 on the light page"
-
-
 def test_the_picture_chooser_shows_no_empty_upload_total(
     app: AppProcess, driver: WebDriver, stack: StackProcess
 ) -> None:
