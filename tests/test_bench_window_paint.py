@@ -42,7 +42,7 @@ async def test_desktop_window_reports_the_rows_paint(
     # the rows painted are 20 of the desk's tickets (and the live list's own: desktop_paints checks that)
     assert all(len(rows) == 20 and set(rows) <= desk for rows in got.rows)
     # the engine's own paint timing answered
-    assert all(f is not None and f > 0 for f in got.fcps)
+    assert all(f is not None and f > 0 for f in got.fcps), (got.fcps, got.phases, got.paints)
     # Navigation Timing answered too, and the live list was seen in a frame of every load
     assert all(0 < end and 0 < loaded for end, loaded in got.phases)
     assert all(m > 0 for m in got.mounts)
