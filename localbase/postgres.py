@@ -297,6 +297,13 @@ class EmbeddedPostgres:
                 with contextlib.suppress(FileNotFoundError):
                     os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
+    def _close_data_dir(self) -> None:
+        """The data dir is this user's alone (0700): the cluster, its log, the keys and Storage's files are in it. As
+        root the server's own user must still pass through it to its cluster (0711: it can enter, not list; the
+        library's permission helper opened it to every reader). Data dirs from before were world-readable."""
+        if platform.system() != "Windows":
+            self.data_dir.chmod(0o700 if self._run_as() is None else 0o711)
+
     def _tool(self, name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         cmd = [str(_bin_dir() / name), *args]
         return subprocess.run(  # noqa: PLW1510 - checked by the caller, which reports the log
@@ -308,8 +315,9 @@ class EmbeddedPostgres:
 
     def init(self) -> None:
         """Create the cluster if the data dir has none yet."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._prepare_root()
+        self._close_data_dir()
         if self.initialized():
             return
         # the superuser's name first: an init cut short after initdb must still know it (see _close_over_socket)

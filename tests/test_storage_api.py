@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import stat
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ import pytest
 from storage3.exceptions import StorageApiError
 from supabase import Client, ClientOptions, create_client
 
+from localbase.storage.blobs import BlobStore
 from tests.conftest import Users
 from tests.stackproc import StackProcess
 
@@ -369,6 +372,48 @@ def test_bytes_live_under_the_data_dir_by_version(as_: StorageFactory, bucket: s
     b.upload("where.txt", b"on disk")
     version = b.info("where.txt")["version"]
     assert (stack.data_dir / "storage" / "blobs" / version[:2] / version).read_bytes() == b"on disk"
+
+
+def test_the_bytes_are_this_users_alone(as_: StorageFactory, bucket: str, stack: StackProcess) -> None:
+    """Another user of the machine can neither list nor read the stored files (review15: folders 0755 and files
+    0644 let anyone read every attachment, internal notes' files included, bypassing RLS)."""
+    b = as_("service").storage.from_(bucket)
+    b.upload("passport.png", b"SECRET PASSPORT BYTES")
+    version = b.info("passport.png")["version"]
+    # an unfinished resumable upload's part and description too
+    created = httpx.post(
+        f"{stack.api_url}/storage/v1/upload/resumable",
+        headers={
+            **headers(stack, stack.service_role_key),
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": "10",
+            "Upload-Metadata": _tus_meta(bucketName=bucket, objectName="half.bin", contentType="text/plain"),
+        },
+    )
+    assert created.status_code == 201, created.text
+    upload_id = created.headers["location"].rsplit("/", 1)[1]
+    storage_root = stack.data_dir / "storage"
+    blob = storage_root / "blobs" / version[:2] / version
+    part = storage_root / "resumable" / f"{upload_id}.part"
+    meta = storage_root / "resumable" / f"{upload_id}.json"
+    assert stat.S_IMODE(storage_root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(blob.parent.stat().st_mode) == 0o700
+    for path in (blob, part, meta):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # the data dir: the server's own user may pass through it as root, nobody else may list it
+    assert stat.S_IMODE(stack.data_dir.stat().st_mode) == (0o711 if os.geteuid() == 0 else 0o700)
+    if os.geteuid() == 0:  # the attack itself, as another user
+        for argv in (["cat", str(blob)], ["ls", str(storage_root / "blobs")]):
+            got = subprocess.run(argv, user="nobody", capture_output=True, text=True, check=False)
+            assert got.returncode != 0 and "SECRET" not in got.stdout and "Permission denied" in got.stderr
+
+
+def test_a_world_readable_tree_from_before_is_closed(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    (root / "blobs" / "ab").mkdir(parents=True)
+    root.chmod(0o755)
+    BlobStore(root)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
 
 
 def test_bad_tokens(stack: StackProcess, bucket: str) -> None:

@@ -10,6 +10,10 @@ from the API never reach the file system: nothing a client sends can point outsi
 `BlobWriter` keeps at most `FLUSH_BYTES` in memory, writes and hashes in a worker thread (the event
 loop never blocks on the disk), enforces the size limit as the bytes arrive and fsyncs before the
 rename that commits the file.
+
+Every file and folder here is this user's alone (folders 0700, files 0600; the root is made so at every start, so
+a tree an older localbase left world-readable is closed too): the bytes are customers' attachments and internal
+notes' files, which RLS guards over the API and nothing but these modes guards from another user of the machine.
 """
 
 from __future__ import annotations
@@ -42,8 +46,10 @@ class Stored:
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root.chmod(0o700)  # the one gate: no other user can enter the tree whatever modes lie below
         for sub in ("blobs", "staging", "resumable"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
+            (root / sub).mkdir(mode=0o700, exist_ok=True)
         # a plain upload lives only as long as its request: whatever a crash left half-written goes
         for stale in (root / "staging").glob("*.part"):
             _unlink(stale)
@@ -78,7 +84,7 @@ class BlobStore:
         src, dst = self.path(version), self.path(new)
 
         def run() -> None:
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             try:
                 os.link(src, dst)
             except OSError:
@@ -93,11 +99,17 @@ class BlobStore:
         target = self.path(version)
 
         def run() -> None:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.replace(staged, target)
 
         await to_thread.run_sync(run)
         return version
+
+
+def open_private(path: Path, *, exclusive: bool = False) -> BinaryIO:
+    """A new file (truncated if it exists and `exclusive` is off) for writing, readable by this user only."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC) | getattr(os, "O_BINARY", 0)
+    return os.fdopen(os.open(path, flags, 0o600), "wb")
 
 
 def _unlink(path: Path) -> None:
@@ -140,7 +152,7 @@ class BlobWriter:
 
         def run() -> None:
             if self._fh is None:
-                self._fh = self._path.open("wb")
+                self._fh = open_private(self._path)
             self._fh.write(data)
             self._md5.update(data)
 
@@ -153,11 +165,11 @@ class BlobWriter:
 
         def run() -> None:
             if self._fh is None:
-                self._fh = self._path.open("wb")
+                self._fh = open_private(self._path)
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.replace(self._path, target)
 
         await to_thread.run_sync(run)

@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from localbase.storage import body, errors, session, store
-from localbase.storage.blobs import Stored, md5_of_file
+from localbase.storage.blobs import Stored, md5_of_file, open_private
 from localbase.storage.objects import bucket_or_404, can_upload, check_type, write_row
 from localbase.storage.service import StorageService, service_of
 from localbase.storage.session import Caller
@@ -161,9 +161,10 @@ async def create(request: Request) -> Response:
     }
 
     def write() -> None:
-        part_path.touch(exist_ok=False)
+        open_private(part_path, exclusive=True).close()
         tmp = meta_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
+        with open_private(tmp) as fh:
+            fh.write(json.dumps(record).encode())
         os.replace(tmp, meta_path)
 
     await to_thread.run_sync(write)
