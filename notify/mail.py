@@ -22,6 +22,7 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 
 from notify.decisions import Item
+from sync.models import mentions_shown
 
 EXCERPT_CHARS = 1500  # per message; the app has the rest
 MAX_ITEMS = 10  # newest messages in one mail; the mail says how many more are waiting
@@ -49,6 +50,8 @@ class Envelope:
 
 
 def _excerpt(text: str) -> str:
+    """A message's text as people read it (mentions as ``@Name``), cut to EXCERPT_CHARS."""
+    text = mentions_shown(text)
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS].rstrip() + " …"
 
 

@@ -76,7 +76,12 @@ _LOAD = """
 select n.id, n.recipient_id::text, n.ticket_id::text, n.message_id::text, n.reason, n.attempts,
        m.content, m.created_at, m.deleted_at is not null as deleted, sp.display_name as sender_name,
        t.subject, u.email, rp.display_name as recipient_name, rp.role in ('agent', 'admin') as staff,
-       coalesce(p.email, 'unread') as preference, r.last_read_at
+       coalesce(p.email, 'unread') as preference, r.last_read_at,
+       -- who may read the message NOW, by the tickets' and messages' select policies: a recipient demoted, or an
+       -- agent whose ticket went to someone else, since the notification was queued gets no mail of it
+       case rp.role when 'admin' then true
+                    when 'agent' then t.assignee_id is null or t.assignee_id = n.recipient_id
+                    else t.customer_id = n.recipient_id and not m.is_internal end as visible
 from public.notifications n
 join public.messages m on m.id = n.message_id
 join public.profiles sp on sp.id = m.sender_id
@@ -202,6 +207,10 @@ class Queue:
         gone = set(ids) - {r["id"] for r in rows}
         if gone:  # the recipient's profile went between the enqueue and now
             self.finish(sorted(gone), "skipped", "recipient or message no longer exists")
+        unseen = [r["id"] for r in rows if not r["visible"]]
+        if unseen:
+            self.finish(unseen, "skipped", "recipient can no longer see the message")
+            rows = [r for r in rows if r["visible"]]
         found: dict[tuple[str, str], Group] = {}
         for r in rows:
             key = (r["recipient_id"], r["ticket_id"])

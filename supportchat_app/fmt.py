@@ -1,15 +1,11 @@
-"""Plain text for the UI: initials, times, day labels, relative ages, user-facing error sentences and message
-text with its mentions as people read them."""
+"""Plain text for the UI: initials, times, day labels, relative ages and user-facing error sentences (message text
+with its mentions as people read them is `sync.models.mentions_shown`, shared with the notification worker)."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-
-# a mention as the composer writes it into a message: @[Display name](user uuid) (components/mentions.py)
-MENTION = re.compile(r"@\[([^\]\n]{0,200})\]\([0-9a-fA-F-]{36}\)")
 
 AVATAR_COLORS = ("indigo-6", "teal-7", "deep-orange-6", "purple-6", "blue-7", "green-7", "pink-6", "brown-6")
 
@@ -117,8 +113,3 @@ def plain_error(exc: BaseException, action: str) -> str:
     if isinstance(exc, ValueError):
         return f"Could not {action}: {message}"
     return f"Could not {action}: {message} Please try again; if it keeps happening, check Settings."
-
-
-def mentions_shown(content: str) -> str:
-    """Message text as people read it: ``@[Carol](uuid)`` → ``@Carol`` (bubbles, inbox previews, notifications)."""
-    return MENTION.sub(lambda m: "@" + m.group(1), content)

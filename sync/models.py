@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final, Literal
+
+# a mention as the composer writes it into a message: @[Display name](user uuid) (the app's components/mentions.py);
+# the server finds the same in `private.record_mentions`
+MENTION = re.compile(r"@\[([^\]\n]{0,200})\]\([0-9a-fA-F-]{36}\)")
+
+
+def mentions_shown(content: str) -> str:
+    """Message text as people read it: ``@[Carol](uuid)`` → ``@Carol`` (bubbles, inbox previews, desktop
+    notifications, the notification worker's mails)."""
+    return MENTION.sub(lambda m: "@" + m.group(1), content)
+
 
 # closed sets: mypy checks every comparison against them
 Role = Literal["customer", "agent", "admin"]

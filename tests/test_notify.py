@@ -321,3 +321,58 @@ def test_a_non_ascii_address_fails_its_own_group_and_the_batch_goes_out(
             "select note from public.notifications where ticket_id = %s and recipient_id = %s", (t_bad, bad.id)
         ).fetchone()
     assert row is not None and "not ASCII" in row[0]
+
+
+def _notes(db_url: str, ticket: str, recipient: User) -> list[tuple[str, str | None]]:
+    with psycopg.connect(db_url) as conn:
+        return [
+            (r[0], r[1])
+            for r in conn.execute(
+                "select state, note from public.notifications where ticket_id = %s and recipient_id = %s order by id",
+                (ticket, recipient.id),
+            ).fetchall()
+        ]
+
+
+def test_no_mail_to_whoever_can_no_longer_see_the_message(stack: StackProcess, smtp: tuple[Sink, str]) -> None:
+    """Regression (review15): the worker mailed what was queued for a recipient who had since lost sight of it: an
+    agent mentioned in an internal note, demoted to customer before the mail went, got the note's text; an agent
+    whose ticket went to someone else got the customer's message. Mentions were mailed as their markup."""
+    sink, url = smtp
+    customer = create_user(stack.db_url, "customer", "Cus sight")
+    author = create_user(stack.db_url, "agent", "Agent author")
+    demoted = create_user(stack.db_url, "agent", "Agent demoted")
+    kept = create_user(stack.db_url, "agent", "Agent kept")
+    unassigned = new_ticket(stack.db_url, customer, None, "Subject sight")
+    post(
+        stack.db_url,
+        author,
+        unassigned,
+        f"@[Agent demoted]({demoted.id}) and @[Agent kept]({kept.id}): refund is secret-42",
+        internal=True,
+    )
+    asker, former, reassigned = pair(stack, "former assignee")
+    post(stack.db_url, asker, reassigned, "my card number is 4242")
+    queued = [(demoted, unassigned), (kept, unassigned), (former, reassigned)]
+    for who, t in queued:
+        assert [s for s, _ in _notes(stack.db_url, t, who)] == ["queued"], who.name
+    new_ticket_owner = create_user(stack.db_url, "agent", "Agent new owner")
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("update public.profiles set role = 'customer' where id = %s", (demoted.id,))
+        conn.execute("update public.tickets set assignee_id = %s where id = %s", (new_ticket_owner.id, reassigned))
+    w = new_worker(stack, url, delay=0.0)
+    try:
+        for _ in range(20):
+            if all(settled(stack.db_url, [t], who, 1)() for who, t in queued):
+                break
+            w.step()
+    finally:
+        w.close()
+    assert _notes(stack.db_url, unassigned, demoted) == [("skipped", "recipient can no longer see the message")]
+    assert sink.to(demoted.email) == []
+    assert _notes(stack.db_url, reassigned, former) == [("skipped", "recipient can no longer see the message")]
+    assert sink.to(former.email) == []
+    mails = sink.to(kept.email)
+    assert len(mails) == 1 and _notes(stack.db_url, unassigned, kept)[0][0] == "sent"
+    for part in (mails[0].text(), mails[0].html()):
+        assert "@Agent demoted and @Agent kept: refund is secret-42" in part and kept.id not in part

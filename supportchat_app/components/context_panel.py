@@ -23,7 +23,7 @@ from supportchat_app import fmt
 from supportchat_app.components.avatar import Avatar
 from supportchat_app.components.ticket_list import STATUS_COLORS
 from sync import events
-from sync.models import LocalUser, Ticket
+from sync.models import LocalUser, Ticket, mentions_shown
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
@@ -69,7 +69,7 @@ class ContextPanel(ui.column):
             cache.first_seen(self.customer_id),
             tuple((t.id, t.status) for t in tickets),  # the counts
             tuple(
-                (t.subject, fmt.ago(t.last_message_at), fmt.mentions_shown(t.last_message_preview))
+                (t.subject, fmt.ago(t.last_message_at), mentions_shown(t.last_message_preview))
                 for t in tickets
                 if t.id != self.ticket_id
             ),
@@ -138,9 +138,9 @@ class ContextPanel(ui.column):
                             ui.badge(t.status, color=STATUS_COLORS.get(t.status, "grey")).props("outline").classes(
                                 "text-xs"
                             )
-                        ui.label(
-                            f"{fmt.ago(t.last_message_at)} · {fmt.mentions_shown(t.last_message_preview)}"
-                        ).classes("text-xs opacity-60 ellipsis w-full")
+                        ui.label(f"{fmt.ago(t.last_message_at)} · {mentions_shown(t.last_message_preview)}").classes(
+                            "text-xs opacity-60 ellipsis w-full"
+                        )
 
     def _notes(self) -> None:
         workspace = self.engine.workspace

@@ -28,7 +28,7 @@ from supportchat_app.business_time import Calendar
 from supportchat_app.components import sla_badge
 from supportchat_app.components.tags import text_color
 from supportchat_app.pictures import picture_url
-from sync.models import Ticket
+from sync.models import Ticket, mentions_shown
 from sync.workspace_rows import Tag, TicketSla
 
 PRIORITY_COLORS = {"urgent": "negative", "high": "deep-orange-6", "normal": "grey-6", "low": "blue-grey-4"}
@@ -123,7 +123,7 @@ def row_data(
         "id": str(ticket.id),
         "subject": str(ticket.subject),
         "who": f"{customer} · " if staff else "",
-        "preview": fmt.mentions_shown(ticket.last_message_preview or ""),
+        "preview": mentions_shown(ticket.last_message_preview or ""),
         "ago": fmt.ago(ticket.last_message_at or ticket.updated_at, now),
         "unread": int(ticket.unread_count or 0),
         "status": status,

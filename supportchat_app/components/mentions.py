@@ -23,7 +23,7 @@ from nicegui.events import GenericEventArguments
 from supportchat_app import fmt
 from supportchat_app.notifier import notifier
 from sync import events
-from sync.models import LocalUser, Profile
+from sync.models import LocalUser, Profile, mentions_shown
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
@@ -53,7 +53,7 @@ ui.add_css(
 )
 
 
-display = fmt.mentions_shown
+display = mentions_shown
 
 
 def token(profile: Profile) -> str:

@@ -33,6 +33,7 @@ from supportchat_app.state import InboxState
 from supportchat_app.theme import FOCUS_JS
 from sync import LocalUser
 from sync import events as sync_events
+from sync.models import mentions_shown
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +328,7 @@ class WorkspaceView:
             return
         title = f"{ticket.customer_name or 'A customer'} · {ticket.subject}"
         background_tasks.create(
-            notifier.notify(title, fmt.mentions_shown(ticket.last_message_preview) or "New message"),
+            notifier.notify(title, mentions_shown(ticket.last_message_preview) or "New message"),
             name="desktop notification",
         )
         ui.run_javascript(CHIME_JS)
