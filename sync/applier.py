@@ -3,7 +3,9 @@
 Changes arrive on the realtime client's task; they are queued and applied by one consumer task in
 small batches (one SQLite transaction per batch, in arrival order) so a burst never turns into a
 transaction per row and the socket reader is never blocked on disk. Each (re)subscription asks the
-engine for a catch-up pull: realtime is a hint, the pull is the truth. Tickets that became visible
+engine for a catch-up pull: realtime is a hint, the pull is the truth. A channel that breaks, or a burst whose tail
+the server may have dropped (Supabase drops changes silently over the project's quota), asks for one at once
+(``CatchUp``, sync/catchup.py), so nothing waits for the periodic pull. Tickets that became visible
 get their thread backfilled by the Puller (noted in the cache first, so the next pull resumes a
 backfill that failed here). A profile that changed live also downloads the pictures the profiles now name
 (``on_profiles``, the engine's avatar refresh), so a new avatar shows on other devices at once, not at the next
@@ -14,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sync import events, hops
 from sync.cache import Cache
+from sync.catchup import CatchUp
 from sync.live import cancel_for_sure
+from sync.models import LiveState
 from sync.pull import Puller
 from sync.remote import ChangeKind, Remote
 from sync.workspace_rows import SNAPSHOT_TABLES
@@ -46,9 +51,12 @@ class LiveApplier:
         want_pull: Callable[[], None],
         *,
         on_profiles: Callable[[], Awaitable[None]] | None = None,
+        on_live: Callable[[LiveState], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cache, self.remote, self.puller = cache, remote, puller
         self.emit, self.want_pull, self.on_profiles = emit, want_pull, on_profiles
+        self.catch_up = CatchUp(want_pull, on_live or (lambda _state: None), clock)
         self._profiles_task: asyncio.Task[None] | None = None
         self._profiles_again = False
         self.applied = 0  # rows applied from realtime (for tests and the benchmark)
@@ -64,6 +72,7 @@ class LiveApplier:
     async def stop(self) -> None:
         self.subscribed = False
         await self.remote.live.stop()
+        self.catch_up.close()
         task, self._task = self._task, None
         await cancel_for_sure(task)
         profiles, self._profiles_task = self._profiles_task, None
@@ -73,11 +82,13 @@ class LiveApplier:
         self.subscribed = state == "SUBSCRIBED"
         if state == "SUBSCRIBED":
             self.want_pull()  # catch up on whatever happened while the socket was down
+        self.catch_up.state(state)
 
     def _on_change(self, table: str, kind: ChangeKind, record: dict[str, Any]) -> None:
         # DELETE carries only the primary key under RLS (and is not RLS-checked, so customers hear them too):
         # used by staff for the SLA tables, whose rows are really deleted; elsewhere visibility checks in the
         # pull handle removals
+        self.catch_up.change()
         staff = self.cache.role in ("agent", "admin")
         if record and (kind in ("INSERT", "UPDATE") or (staff and table in DELETED_ROWS_TABLES)):
             self._queue.put_nowait((table, kind, record))

@@ -153,6 +153,7 @@ class SyncEngine:
             on_write=self._after_write,
             want_pull=lambda: self.wake(pull=True),
             wall=self.account.clock.wall,
+            on_live=lambda live: self.board.set(live=live),
         )
         parts.attachments.cache_bytes = self.attachment_cache_bytes
         self.presence.reset(user)

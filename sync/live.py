@@ -14,7 +14,8 @@ Realtime is only a hint here: every change it brings is applied to the cache at 
 latency), but correctness comes from the pull. A supervisor task owns the socket: realtime-py's
 own reconnect is off (it gives up after ``max_retries`` and then stays dead); ours retries with
 backoff forever and, each time the channel is (re)joined, reports ``SUBSCRIBED`` so the engine
-runs a catch-up pull that fills whatever the socket missed while it was down.
+runs a catch-up pull that fills whatever the socket missed while it was down. A channel the server closed (realtime-py
+then drops it for good) is replaced by a new one.
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ class RealtimeLink:
         self.subscribed = name == "SUBSCRIBED"
         if error is not None:
             log.info("realtime channel %s: %s", name, error)
+        if name == "CLOSED" and not self._stopping:
+            # the server closed the channel (a system error: an expired token, a quota): realtime-py forgets a
+            # closed channel and never rejoins it, so the supervisor builds a new one (its join: a catch-up pull)
+            self._channel = None
         if name != "SUBSCRIBED":
             self._wake.set()
         if self._on_state is not None:

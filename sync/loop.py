@@ -179,8 +179,9 @@ class SyncLoop:
                 if initial:
                     self.board.set(progress=0.0)
                 emit = self.board.emit_with_progress if initial else self.board.emit
+                started = self.account.clock.monotonic()
                 try:
-                    await self.account.with_refresh(
+                    result = await self.account.with_refresh(
                         lambda: parts.puller.pull(emit, between=lambda: self._push_meanwhile(parts))
                     )
                 except BaseException:
@@ -191,6 +192,7 @@ class SyncLoop:
                 if initial:
                     await parts.cache.mark_initial_sync_done()
                 self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None, progress=None)
+                self._pulled(parts, started, result.news)
                 if await self._replaced(parts):
                     return True
                 await parts.avatars.refresh()
@@ -240,10 +242,17 @@ class SyncLoop:
         async with self._round_lock:
             parts = self._signed_in()
             await self.account.ensure_fresh()
+            started = self.account.clock.monotonic()
             result = await self.account.with_refresh(lambda: parts.puller.pull(self.board.emit))
             self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+            self._pulled(parts, started, result.news)
             await self._replaced(parts)
         return result.rows
+
+    @staticmethod
+    def _pulled(parts: SignedIn, started: float, news: int) -> None:
+        """A pull ended well: realtime's catch-up learns whether it was the one it asked for (sync/catchup.py)."""
+        parts.live.catch_up.pulled(started, news, live=parts.live.subscribed)
 
     async def _replaced(self, parts: SignedIn) -> bool:
         if self.after_pull is None:

@@ -32,6 +32,8 @@ Priority = Literal["low", "normal", "high", "urgent"]
 TicketView = Literal["mine", "unassigned", "all"]
 LocalState = Literal["pending", "sent", "failed"]  # a cached row: waiting for the server, acknowledged, refused
 SyncState = Literal["online", "offline", "connecting", "needs-sign-in"]
+# realtime as the status shows it (sync/catchup.py): flowing; broken or dropping (a catch-up pull under way); caught up
+LiveState = Literal["live", "interrupted", "caught-up"]
 STAFF_ROLES: Final = frozenset({"agent", "admin"})
 # a server message as an array (``Remote.pull_message_rows``, the initial sync's pages): its values in this
 # order, the cache's stored order (sync/cache/writes.py ``message_values``) and then the cursor
@@ -177,6 +179,7 @@ class SyncStatus:
     last_error: str | None
     syncing: bool = False
     progress: float | None = None  # 0..1 during the initial sync
+    live: LiveState = "live"  # realtime interrupted or dropping changes, and caught up since (sync/catchup.py)
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

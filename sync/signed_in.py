@@ -22,7 +22,7 @@ from sync.cache import Cache
 from sync.canned_files import CannedFiles
 from sync.commands import LocalCommands
 from sync.history import HistoryCommands
-from sync.models import LocalUser
+from sync.models import LiveState, LocalUser
 from sync.partial import PartialSync
 from sync.pull import Puller
 from sync.push import Pusher
@@ -55,10 +55,11 @@ class SignedIn:
         on_write: Callable[[], None],
         want_pull: Callable[[], None],
         wall: Callable[[], float],
+        on_live: Callable[[LiveState], None] | None = None,
     ) -> SignedIn:
         """The parts on the user's open cache (``Cache.open``, off the event loop: it may create, migrate or
         rebuild the file). ``on_write`` runs after each local command, ``want_pull`` when realtime asks for a
-        catch-up pull."""
+        catch-up pull, ``on_live`` when realtime is interrupted or caught up (sync/catchup.py)."""
         scope.apply_default(cache)  # a new cache takes SUPPORTCHAT_SYNC_SCOPE_DAYS, if set (partial sync)
         files = AttachmentFiles(cache, remote, user.id)
         puller = Puller(cache, remote)
@@ -71,7 +72,16 @@ class SignedIn:
             files,
             Pusher(cache, remote, emit, uploads=files.uploads),
             puller,
-            LiveApplier(cache, remote, puller, emit, want_pull, on_profiles=avatars.refresh),
+            LiveApplier(
+                cache,
+                remote,
+                puller,
+                emit,
+                want_pull,
+                on_profiles=avatars.refresh,
+                on_live=on_live,
+                clock=account.clock.monotonic,
+            ),
             HistoryCommands(cache, user, on_write, emit, discard=commands.discard, wall=wall),
             avatars,
             CannedFiles(cache, remote, user, account, emit, on_write=on_write),

@@ -35,9 +35,11 @@ read from the row by primary key, so they can already show a later committed upd
 which is delivered right after.
 
 Deliveries count toward the stack's postgres_changes rate (quotas.py: Supabase's `db_events`, one per change and
-subscription it goes to, the limit `max_events_per_second`): one counter update per batch. While the rate is
-over, a batch is dropped before its RLS checks, as Supabase's poller skips a poll's changes: nothing is closed,
-subscribers miss those changes, the drop is logged when the rate turns over.
+subscription it goes to, the limit `max_events_per_second`): looked at and updated every POLL_MAX_CHANGES changes
+of a batch, as Supabase's poller does once a poll (of at most `poll_max_changes` = 100 changes; counted here in
+changes that reach a subscriber). While the rate is over, the rest of the batch is dropped (a whole batch before
+its RLS checks), as Supabase's poller skips a poll's changes: nothing is sent, nothing is closed, subscribers miss
+those changes, the drop is logged when the rate turns over.
 
 If the capture's session fails it starts over on a new slot; channels that were live are sent a
 postgres_changes error first (see `_reset_live_channels`), because changes in the gap are lost.
@@ -70,6 +72,7 @@ log = logging.getLogger(__name__)
 
 WAIT_AT_MOST = 1.0  # seconds without data before the loop looks around (keepalives, feedback)
 MAX_CHANGES_PER_POLL = 5000  # pgoutput messages decoded per batch
+POLL_MAX_CHANGES = 100  # Supabase's `poll_max_changes`: its poller checks the postgres_changes rate once a poll
 RLS_WORKERS = 3  # backends that run RLS checks, in parallel for large batches, while the slot is polled again
 MAX_PENDING = 20_000  # decoded events waiting for their RLS check; beyond this the slot keeps them instead
 UNAUTHORIZED = "Error 401: Unauthorized"  # walrus (realtime.apply_rls): the role may not SELECT the primary key
@@ -239,7 +242,12 @@ class Capture:
                 if hops.enabled():
                     for event in batch:
                         hops.mark("rls_checked", str(event.record.get("id")))
-                limit.add(await self._deliver(conn, batch))
+                # the rate is looked at every POLL_MAX_CHANGES changes, as often as Supabase's poller does
+                for start in range(0, len(batch), POLL_MAX_CHANGES):
+                    if start and limit.over_logged(quotas.DB_EVENTS_LOG):
+                        self.dropped += len(batch) - start
+                        break
+                    limit.add(await self._deliver(conn, batch[start : start + POLL_MAX_CHANGES]))
 
     def _raise_if_checker_failed(self) -> None:
         if self._checker is not None and self._checker.done():

@@ -19,9 +19,10 @@ meets here, so that whatever would fail on a Supabase project fails on localbase
   broadcast, please reduce the batch size" (broadcast_api.py). Broadcasts from the database over the rate are
   dropped and logged (db_broadcast.py).
 - postgres_changes: the same limit on its own counter (Supabase's `db_events`, counting each change once per
-  subscription it goes to). While over, the capture drops whole batches of changes (Supabase's poller skips
-  them), logs "MessagePerSecondRateLimitReached: Too many postgres changes messages per second" once, and
-  closes nothing: subscribers miss those changes (capture.py).
+  subscription it goes to), looked at every 100 changes (Supabase's `poll_max_changes`). While over, the capture
+  drops the rest of a batch, sending nothing (Supabase's poller skips a poll's changes), logs
+  "MessagePerSecondRateLimitReached: Too many postgres changes messages per second" once, and closes nothing:
+  subscribers miss those changes (capture.py).
 - max_presence_events_per_second (1000): presence tracks and every presence_diff delivered (Supabase's
   dispatcher counts the diffs it sends), whole stack; a track over it gets the system error "Too many presence
   messages per second", channel closed.

@@ -1,5 +1,6 @@
-"""The always-visible sync status: online/offline/connecting/needs sign-in, pending and failed counts,
-last synced, and a progress bar during the initial sync."""
+"""The always-visible sync status: online/offline/connecting/needs sign-in (and, online, whether live updates
+were interrupted and caught up), pending and failed counts, last synced, and a progress bar during the initial
+sync."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ from nicegui import ui
 
 from supportchat_app import fmt
 from supportchat_app.components.isolated import Isolated
-from sync.models import SyncState, SyncStatus
+from sync.models import LiveState, SyncState, SyncStatus
 
 STATES: dict[SyncState, tuple[str, str, str]] = {
     "online": ("cloud_done", "positive", "Online"),
     "offline": ("cloud_off", "grey-7", "Offline — your changes are kept and sent when the connection is back"),
     "connecting": ("sync", "warning", "Connecting…"),
     "needs-sign-in": ("lock", "negative", "Signed out — sign in again to keep syncing"),
+}
+
+# realtime interrupted or dropping changes (sync/catchup.py), said beside "Online"
+LIVE: dict[LiveState, str] = {
+    "live": "",
+    "interrupted": "Live updates interrupted — catching up",
+    "caught-up": "Caught up after a pause in live updates",
 }
 
 
@@ -49,6 +57,8 @@ class SyncStatusBar(ui.row):
         self.icon.name, self.icon.props["color"] = icon, color
         self.icon.update()
         self.label.text = text if status.state != "offline" else "Offline"
+        if status.state == "online" and LIVE[status.live]:
+            self.label.text = text = f"{text} · {LIVE[status.live]}"
         self.label.props["title"] = text  # set, not parsed: the server's words must not add props
         error = (status.last_error or "").strip().rstrip(":").strip()
         if error and status.state == "needs-sign-in":
