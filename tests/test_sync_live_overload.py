@@ -104,3 +104,27 @@ async def test_a_desk_under_its_quota_gets_no_extra_pulls(stack: StackProcess, t
         assert pulls[0] == 1
         lives = {e.status.live for e in engines.log(engine) if isinstance(e, events.StatusChanged)}
         assert lives == {"live"}
+
+
+async def test_a_channel_the_server_closes_is_replaced_and_caught_up(stack: StackProcess, tmp_path: Path) -> None:
+    """The server closes the engine's channel (here: a bad access_token on it; on Supabase also an expired token or a
+    quota): realtime-py forgets a closed channel for good, so the engine joins a new one, pulls, says it caught up,
+    and live changes flow again."""
+    agent, customer = create_user(stack.db_url, "agent"), create_user(stack.db_url, "customer")
+    ticket = seed_ticket(stack.db_url, customer, agent, "Closed channel")
+    async with open_engines(stack, tmp_path) as engines:
+        engine = await started(await engines.open(agent))  # periodic pull an hour away
+        link = engine.remote.live  # type: ignore[attr-defined]
+        closed = link._channel
+        (missed,) = burst(stack.db_url, ticket, customer, 1, "before")
+        await wait_for(lambda: engine.cache.message(missed) is not None, what="a live message")
+        await closed.push("access_token", {"access_token": "not a token"})
+        await wait_for(lambda: link._channel is not closed and link.subscribed, what="a new channel")
+        log = engines.log(engine)
+        await wait_for(
+            lambda: any(isinstance(e, events.StatusChanged) and e.status.live == "caught-up" for e in log),
+            what="the status saying live updates caught up",
+        )
+        assert any(isinstance(e, events.StatusChanged) and e.status.live == "interrupted" for e in log)
+        (mid,) = burst(stack.db_url, ticket, customer, 1, "after")
+        await wait_for(lambda: engine.cache.message(mid) is not None, what="a live message on the new channel")

@@ -1,0 +1,91 @@
+"""``CatchUp`` (sync/catchup.py), its logic alone: which realtime signals ask for a pull, how often, and what the
+status says. Timings are shortened; the stack tests (tests/test_sync_live_overload.py) run it for real."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sync.catchup import CatchUp
+from sync.models import LiveState
+from tests.helpers import wait_for
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.asked = 0
+        self.shown: list[LiveState] = []
+        self.catch_up = CatchUp(self.ask, self.shown.append)
+        self.catch_up.settle, self.catch_up.recheck, self.catch_up.hold, self.catch_up.shown = 0.05, 0.1, 0.5, 0.2
+
+    def ask(self) -> None:
+        self.asked += 1
+
+    def pulled(self, news: int = 0, live: bool = True) -> None:
+        self.catch_up.pulled(time.monotonic(), news, live=live)
+
+
+async def test_a_trickle_asks_nothing_and_a_burst_one_check_once_it_stops() -> None:
+    probe = Probe()
+    probe.catch_up.state("SUBSCRIBED")
+    for _ in range(probe.catch_up.burst - 1):
+        probe.catch_up.change()
+    await asyncio.sleep(0.3)
+    assert probe.asked == 0
+    probe.catch_up.change()  # the burst-th change within the window
+    await wait_for(lambda: probe.asked == 1, what="the check")
+    probe.pulled(news=0)  # realtime had it all
+    await asyncio.sleep(0.5)
+    assert probe.asked == 1 and probe.shown == []
+    probe.catch_up.close()
+
+
+async def test_a_check_that_finds_skipped_messages_rechecks_through_the_hold_and_says_caught_up() -> None:
+    probe = Probe()
+    probe.catch_up.state("SUBSCRIBED")
+    for _ in range(probe.catch_up.burst):
+        probe.catch_up.change()
+    await wait_for(lambda: probe.asked == 1, what="the check")
+    probe.pulled(news=3)
+    assert probe.shown == ["caught-up"]
+    answered, quiet_since = 1, time.monotonic()
+    while time.monotonic() - quiet_since < 1.0:  # answer every recheck until none comes for a second
+        if probe.asked > answered:
+            answered, quiet_since = probe.asked, time.monotonic()
+            probe.pulled(news=0)
+        await asyncio.sleep(0.01)
+    # rechecks every `recheck` seconds while the hold lasts (at least one), none after it
+    assert 2 <= probe.asked <= 1 + probe.catch_up.hold / probe.catch_up.recheck + 1
+    await wait_for(lambda: probe.shown[-1] == "live", what="the status back to live")
+    probe.catch_up.close()
+
+
+async def test_a_broken_channel_asks_at_once_and_is_caught_up_by_a_pull_after_the_rejoin() -> None:
+    probe = Probe()
+    probe.catch_up.state("CHANNEL_ERROR")  # before it was ever subscribed: the first join's own pull covers it
+    assert probe.asked == 0 and probe.shown == []
+    probe.catch_up.state("SUBSCRIBED")
+    probe.catch_up.state("CHANNEL_ERROR")
+    probe.catch_up.state("CLOSED")  # the same break: one pull
+    assert probe.asked == 1 and probe.shown == ["interrupted"]
+    probe.pulled(live=False)  # what came before the break; still not rejoined
+    assert probe.shown == ["interrupted"]
+    probe.catch_up.state("SUBSCRIBED")
+    assert probe.asked == 2
+    probe.pulled(live=True)
+    assert probe.shown == ["interrupted", "caught-up"]
+    await wait_for(lambda: probe.shown[-1] == "live", what="the status back to live")
+    probe.catch_up.close()
+
+
+async def test_a_pull_that_began_before_the_ask_does_not_count() -> None:
+    probe = Probe()
+    probe.catch_up.state("SUBSCRIBED")
+    began = time.monotonic()
+    probe.catch_up.state("CHANNEL_ERROR")
+    probe.catch_up.state("SUBSCRIBED")
+    probe.catch_up.pulled(began, 0, live=True)  # it read the server before the rejoin
+    assert probe.shown == ["interrupted"]
+    probe.pulled(live=True)
+    assert probe.shown == ["interrupted", "caught-up"]
+    probe.catch_up.close()
