@@ -67,12 +67,13 @@ class LiveApplier:
     async def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._consume(), name="sync-live-apply")
+        self.catch_up.open()
         await self.remote.live.start(self._on_change, self._on_state)
 
     async def stop(self) -> None:
         self.subscribed = False
+        self.catch_up.close()  # first: the channel's CLOSED on the way out is no break
         await self.remote.live.stop()
-        self.catch_up.close()
         task, self._task = self._task, None
         await cancel_for_sure(task)
         profiles, self._profiles_task = self._profiles_task, None

@@ -59,11 +59,22 @@ class CatchUp:
         self._evident_until = -1e9  # drops seen: pulls repeat until then
         self._timer: asyncio.TimerHandle | None = None
         self._shown: asyncio.TimerHandle | None = None
+        self._closed = False  # realtime stopped on purpose: what the channel says meanwhile is no break
+        self._showing: LiveState = "live"
+
+    def open(self) -> None:
+        """Realtime (re)starts: a new first join, nothing broken."""
+        self._closed = self._was_live = self._broken = False
+        self._asked_at = None
+        if self._showing != "live":
+            self._set("live")
 
     # --- what realtime says ---------------------------------------------------------------------------
 
     def change(self) -> None:
         """A change was delivered."""
+        if self._closed:
+            return
         now = self.clock()
         seen = self._seen
         seen.append(now)
@@ -74,6 +85,8 @@ class CatchUp:
 
     def state(self, name: str) -> None:
         """The channel's state as realtime-py reports it."""
+        if self._closed:
+            return
         if name == SUBSCRIBED:
             if self._broken:
                 self._ask()  # the rejoin's pull (the applier asks for it too): its end shows "caught up"
@@ -90,6 +103,8 @@ class CatchUp:
         if self._asked_at is None or started < self._asked_at:
             return  # not a pull asked for here (or it began before the ask: the asked one is still owed)
         self._asked_at = None
+        if self._closed:
+            return
         if self._broken:
             if not live:
                 return  # the rejoin's pull is still to come
@@ -103,6 +118,8 @@ class CatchUp:
             self._arm(self.clock() + self.recheck)
 
     def close(self) -> None:
+        """Realtime stops on purpose (sign-out, a new role, the engine closing): no more pulls from here."""
+        self._closed = True
         for handle in (self._timer, self._shown):
             if handle is not None:
                 handle.cancel()
@@ -141,4 +158,5 @@ class CatchUp:
         if state != "caught-up" and self._shown is not None:
             self._shown.cancel()
             self._shown = None
+        self._showing = state
         self.on_live(state)

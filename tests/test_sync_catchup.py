@@ -89,3 +89,18 @@ async def test_a_pull_that_began_before_the_ask_does_not_count() -> None:
     probe.pulled(live=True)
     assert probe.shown == ["interrupted", "caught-up"]
     probe.catch_up.close()
+
+
+async def test_stopping_realtime_on_purpose_is_no_break() -> None:
+    probe = Probe()
+    probe.catch_up.state("SUBSCRIBED")
+    probe.catch_up.close()  # the engine stops: its channel's CLOSED follows
+    probe.catch_up.state("CLOSED")
+    for _ in range(probe.catch_up.burst):
+        probe.catch_up.change()
+    await asyncio.sleep(0.2)
+    assert probe.asked == 0 and probe.shown == []
+    probe.catch_up.open()  # started again: a new first join
+    probe.catch_up.state("CHANNEL_ERROR")
+    assert probe.asked == 0
+    probe.catch_up.close()

@@ -124,9 +124,9 @@ async def test_realtime_gap_during_disconnect_is_filled_by_catch_up_pull(
     await wait_for(
         lambda: all(agent.cache.message(m) is not None for m in missed),
         timeout=30,
-        what="the catch-up pull after resubscribe",
+        what="the catch-up pull (at the break, retried once the network is back, and after resubscribe)",
     )
-    assert live.subscribed
+    await wait_for(lambda: live.subscribed, what="realtime resubscribed")
     assert agent.cache.ticket(tid).priority == "urgent"  # type: ignore[union-attr]
 
 
