@@ -225,6 +225,7 @@ async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
                     await asyncio.sleep(0.0005)
                 samples.append((arrived[mid] - committed) * 1000)
                 await asyncio.sleep(0.02)
+        checks = engine.parts.live.catch_up.checks  # realtime catch-up pulls asked for meanwhile (sync/catchup.py)
     finally:
         await engine.close()
 
@@ -267,6 +268,7 @@ async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
             p99_ms=round(percentile(samples, 99), 3),
             rounds=REALTIME_ROUNDS,
             baseline_p99_ms=round(percentile(base, 99), 3),
+            catch_up_pulls=checks,
         )
     ]
 
