@@ -25,6 +25,21 @@ LIVE: dict[LiveState, str] = {
 }
 
 
+def describe(status: SyncStatus) -> tuple[str, str]:
+    """The label's text and its tooltip: the state, online whether live updates were interrupted or caught up,
+    the reason of a sign-out, the error of an offline spell in the tooltip."""
+    text = STATES[status.state][2]
+    if status.state == "online" and LIVE[status.live]:
+        text = f"{text} · {LIVE[status.live]}"
+    label, title = (text if status.state != "offline" else "Offline"), text
+    error = (status.last_error or "").strip().rstrip(":").strip()
+    if error and status.state == "needs-sign-in":
+        label += f" · {error}"
+    elif error and status.state == "offline":
+        title = f"{text} ({error})"
+    return label, title
+
+
 class SyncStatusBar(ui.row):
     """Shows one `SyncStatus`; call `show(status)` on every StatusChanged/SyncProgress event."""
 
@@ -53,18 +68,11 @@ class SyncStatusBar(ui.row):
 
     def show(self, status: SyncStatus, progress: float | None = None) -> None:
         self.status = status
-        icon, color, text = STATES[status.state]
+        icon, color, _ = STATES[status.state]
         self.icon.name, self.icon.props["color"] = icon, color
         self.icon.update()
-        self.label.text = text if status.state != "offline" else "Offline"
-        if status.state == "online" and LIVE[status.live]:
-            self.label.text = text = f"{text} · {LIVE[status.live]}"
-        self.label.props["title"] = text  # set, not parsed: the server's words must not add props
-        error = (status.last_error or "").strip().rstrip(":").strip()
-        if error and status.state == "needs-sign-in":
-            self.label.text += f" · {error}"
-        elif error and status.state == "offline":
-            self.label.props["title"] = f"{text} ({error})"
+        # set, not parsed: the server's words must not add props
+        self.label.text, self.label.props["title"] = describe(status)
         self.label.update()
         self.pending.set_text(f"{status.pending} pending")
         self.pending.visible = bool(status.pending)
