@@ -10,9 +10,9 @@ what it was not sent, so this watches what it can see:
   live updates were interrupted until a pull after the rejoin has run;
 - a burst: ``burst`` changes within ``window`` seconds means the desk may be at its project's quota, where the
   tail of a burst is dropped with nothing arriving after it. Once the changes stop for ``settle`` seconds, one
-  pull checks (after the initial sync: one ``sync_status`` question, then the pages of what changed). A stream
-  that keeps flowing is not being dropped (over the quota a client receives nothing at all), so it is not
-  checked until it pauses; checks are at least ``recheck`` seconds apart;
+  pull checks (the ordinary pull: settings, one ``sync_status`` question, the pages of what changed, the
+  digest). A stream that keeps flowing is not being dropped (over the quota a client receives nothing at all),
+  so it is not checked until it pauses; checks are at least ``recheck`` seconds apart;
 - evidence: a check that brought messages from others that realtime had not delivered means changes were
   dropped, and the status says it caught up. The quota's average spans ``hold`` seconds, during which more
   changes may be dropped with nothing at all arriving, so pulls repeat every ``recheck`` seconds until ``hold``
@@ -20,7 +20,9 @@ what it was not sent, so this watches what it can see:
 
 A desk below its quota pays nothing while quiet or steady (no timer runs, no request is made) and one check
 after a burst. Timers run on the event loop that calls ``change``/``state``; requests go through ``want_pull``
-(the loop's wake: a pull asked for during a pull gets one more after it, never two at once).
+(the loop's wake: a pull asked for during a pull gets one more after it, never two at once). Own code: a few timers
+with these rules (a burst, a settle, an evidence-driven hold matching Supabase's rate window), which no debounce
+library models.
 """
 
 from __future__ import annotations
