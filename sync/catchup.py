@@ -12,7 +12,9 @@ what it was not sent, so this watches what it can see:
   tail of a burst is dropped with nothing arriving after it. Once the changes stop for ``settle`` seconds, one
   pull checks (the ordinary pull: settings, one ``sync_status`` question, the pages of what changed, the
   digest). A stream that keeps flowing is not being dropped (over the quota a client receives nothing at all),
-  so it is not checked until it pauses; checks are at least ``recheck`` seconds apart;
+  so it is not checked until it pauses; checks that find nothing are at least ``spacing`` seconds apart (a desk
+  near its quota at a person's pace, whose agents see a burst every few seconds, pays one pull per agent per
+  ``spacing``);
 - evidence: a check that brought messages from others that realtime had not delivered means changes were
   dropped, and the status says it caught up. The quota's average spans ``hold`` seconds, during which more
   changes may be dropped with nothing at all arriving, so pulls repeat every ``recheck`` seconds until ``hold``
@@ -41,7 +43,8 @@ class CatchUp:
     burst = 20  # changes within `window` seconds that make a burst
     window = 10.0
     settle = 1.0  # seconds without a change after a burst before the check
-    recheck = 5.0  # seconds between checks (and between the pulls while drops are evident)
+    recheck = 5.0  # seconds between the pulls while drops are evident
+    spacing = 30.0  # seconds between burst checks while none found anything
     hold = 65.0  # Supabase's rate average spans 12 ticks of 5 s: drops may go on that long after the last seen
     shown = 30.0  # seconds "caught up" stays on the status
 
@@ -83,7 +86,8 @@ class CatchUp:
         while len(seen) > self.burst:
             seen.popleft()
         if len(seen) >= self.burst and now - seen[0] <= self.window:
-            self._arm(max(now + self.settle, self._last_check + self.recheck))
+            evident = now < self._evident_until
+            self._arm(max(now + self.settle, self._last_check + (self.recheck if evident else self.spacing)))
 
     def state(self, name: str) -> None:
         """The channel's state as realtime-py reports it."""

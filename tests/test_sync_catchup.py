@@ -17,6 +17,7 @@ class Probe:
         self.shown: list[LiveState] = []
         self.catch_up = CatchUp(self.ask, self.shown.append)
         self.catch_up.settle, self.catch_up.recheck, self.catch_up.hold, self.catch_up.shown = 0.05, 0.1, 0.5, 0.2
+        self.catch_up.spacing = 2.0
 
     def ask(self) -> None:
         self.asked += 1
@@ -35,8 +36,14 @@ async def test_a_trickle_asks_nothing_and_a_burst_one_check_once_it_stops() -> N
     probe.catch_up.change()  # the burst-th change within the window
     await wait_for(lambda: probe.asked == 1, what="the check")
     probe.pulled(news=0)  # realtime had it all
+    for _ in range(probe.catch_up.burst):  # another burst at once: its check waits for the spacing
+        probe.catch_up.change()
+    await asyncio.sleep(0.3)
+    assert probe.asked == 1
+    await wait_for(lambda: probe.asked == 2, what="the next burst's check, a spacing after the first")
+    probe.pulled(news=0)
     await asyncio.sleep(0.5)
-    assert probe.asked == 1 and probe.shown == []
+    assert probe.asked == 2 and probe.shown == []
     probe.catch_up.close()
 
 
