@@ -130,6 +130,8 @@ class CatchUp:
             if handle is not None:
                 handle.cancel()
         self._timer = self._shown = None
+        if self._showing != "live":  # its timer would have put it back; a successor (a new role) starts at "live"
+            self._set("live")
 
     # --- timers ---------------------------------------------------------------------------------------
 
