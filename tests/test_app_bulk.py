@@ -140,3 +140,23 @@ async def test_palette_applies_a_macro_to_the_open_ticket(
             tid,
             "Closing this one, thanks!",
         ) == [(1,)]
+
+
+async def test_select_toggle_says_done_while_selecting(app_data: Path, users: Users, stack: StackProcess) -> None:
+    """ux14's walkthrough: the inbox's "Select" toggle kept its label (and had no accessible name saying what it
+    does) in selection mode. It says "Done" there, and its aria-label names the action either way."""
+    async with running_app() as agent:
+        await sign_in(agent, users.agent)
+        await agent.open("/")
+        await agent.should_see(marker="bulk-select", retries=WAIT)
+        toggle = agent.find(marker="bulk-select").elements.pop()
+        assert (toggle.text, toggle.props["aria-label"], toggle.props["aria-pressed"]) == (
+            "Select",
+            "Select tickets for bulk actions",
+            "false",
+        )
+        agent.find(marker="bulk-select").click()
+        await eventually(lambda: toggle.text == "Done", "the toggle says Done")
+        assert (toggle.props["aria-label"], toggle.props["aria-pressed"]) == ("Leave selection mode", "true")
+        agent.find(marker="bulk-select").click()
+        await eventually(lambda: toggle.text == "Select" and not inbox_list(agent).props["selecting"], "back")

@@ -146,9 +146,7 @@ class InboxPane(ui.column):
                         .mark("ticket-count")
                     )
                     if self.staff:
-                        ui.button("Select", icon="checklist", on_click=self.selection.toggle_mode).props(
-                            'flat dense no-caps size=sm data-testid="bulk-select"'
-                        ).mark("bulk-select")
+                        self._select_toggle()
                 if self.staff:
                     self.bulk = BulkBar(engine, user, self.selection, lambda: self.ids)
             self.list = self._rows_element(on_open)
@@ -315,8 +313,25 @@ class InboxPane(ui.column):
         return found
 
     def _selection_changed(self) -> None:
+        self._label_select_toggle()
         self.bulk.draw()
         self.refresh()
+
+    def _select_toggle(self) -> None:
+        """The inbox's "Select" toggle: bulk selection mode on and off (components/bulk.py)."""
+        self.select_toggle = ui.button(on_click=self.selection.toggle_mode).props("flat dense no-caps size=sm")
+        self.select_toggle.props('data-testid="bulk-select"').mark("bulk-select")
+        self._label_select_toggle()
+
+    def _label_select_toggle(self) -> None:
+        """The toggle says what a click does: enter selection mode, or leave it ("Done")."""
+        active = self.selection.active
+        self.select_toggle.set_text("Done" if active else "Select")
+        self.select_toggle.props(
+            f'icon={"done" if active else "checklist"} aria-pressed={str(active).lower()} aria-label="'
+            + ("Leave selection mode" if active else "Select tickets for bulk actions")
+            + '"'
+        )
 
     @property
     def unread_tickets(self) -> int:
