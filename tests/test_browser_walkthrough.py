@@ -142,6 +142,37 @@ def test_edit_from_the_message_menu_puts_the_caret_in_the_text(
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, editor))
 
 
+def test_enter_saves_an_edit_and_shift_enter_adds_a_line(
+    app: AppProcess, driver: WebDriver, stack: StackProcess
+) -> None:
+    """ux14's walkthrough: the edit box gave no hint of its keys, and Enter added a line there while the composer
+    sends on Enter. As in the composer now: Enter saves, Shift+Enter is a new line, and the line under the box
+    says so (with Esc to cancel)."""
+    agent = create_user(stack.db_url, "agent", "Ed Enter")
+    customer = create_user(stack.db_url, "customer", "Carol Customer")
+    text = "Your parcel left the depot."
+    ticket = seed_ticket(stack.db_url, customer, agent, "Parcel", [(customer, "Where?", False), (agent, text, False)])
+    mid = str(sql(stack.db_url, "select id from messages where ticket_id = %s and content = %s", ticket, text)[0][0])
+    sign_in(driver, app, agent.email, agent.password)
+    click(driver, f'[data-ticket-id="{ticket}"][data-testid="ticket-row"]')
+    bubble = f'[data-message-id="{mid}"]'
+    pick(driver, f"{bubble} [data-testid=message-menu]", "[data-testid=menu-edit]")
+    editor = f"{bubble} textarea[data-testid=edit-input]"
+    wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
+    wait.until(lambda d: d.switch_to.active_element == d.find_element(By.CSS_SELECTOR, editor))
+    hint = driver.find_element(By.CSS_SELECTOR, f"{bubble} [data-testid=edit-hint]")
+    assert hint.is_displayed()
+    assert hint.text == "Enter to save · Shift+Enter new line · Esc to cancel"
+    box = driver.switch_to.active_element
+    box.send_keys(Keys.END, " Tracking:", Keys.SHIFT, Keys.ENTER, Keys.NULL, "ZX-42", Keys.ENTER)
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, editor))
+    WebDriverWait(driver, 60).until(
+        lambda _: (
+            sql(stack.db_url, "select content from messages where id = %s", mid) == [(f"{text} Tracking:\nZX-42",)]
+        )
+    )
+
+
 def test_the_picture_chooser_shows_no_empty_upload_total(
     app: AppProcess, driver: WebDriver, stack: StackProcess
 ) -> None:

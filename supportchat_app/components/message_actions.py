@@ -28,8 +28,13 @@ DRAFT_EVERY = 0.5  # seconds between looks at the editor's text for the cache (k
 _FOCUS_EDITOR_JS = (
     """() => document.querySelector('[data-message-id="MID"] textarea[data-testid=edit-input]')?.focus()"""
 )
-# Esc cancels, Ctrl/Cmd+Enter saves; plain Enter is a new line (an edit is often of a longer text)
-_KEYS_JS = "(e) => { if (e.key === 'Escape' || ((e.ctrlKey || e.metaKey) && e.key === 'Enter')) emit(e.key); }"
+# as in the composer: Enter saves (with Ctrl/Cmd too), Shift+Enter is a new line, Esc cancels; decided in the
+# browser so the saving Enter never reaches the text box
+_KEYS_JS = """(e) => {
+  if (e.key === 'Escape') emit('Escape');
+  else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); emit('Enter'); }
+}"""
+EDIT_HINT = "Enter to save · Shift+Enter new line · Esc to cancel"
 
 
 class MessageActions:
@@ -83,7 +88,7 @@ class MessageActions:
         ):
             menu = ui.menu().props("auto-close")
             # the editor's autofocus loses to the menu, which keeps the focus until its closing ends: then Edit's
-            # text box takes it (Esc, Ctrl+Enter and typing work without a click into it)
+            # text box takes it (Esc, Enter and typing work without a click into it)
             menu.on("hide", js_handler=_FOCUS_EDITOR_JS.replace("MID", str(message.id)))
         self._fill(menu, message.id, body)
         button.on_click(lambda: self._fill(menu, message.id, body))  # again on opening: the window may have closed
@@ -198,8 +203,9 @@ class MessageActions:
 
 
 class InlineEditor(ui.column):
-    """The bubble's text replaced by a text box with Save/Cancel, in place; Esc cancels, Ctrl+Enter saves. The
-    text is handed to ``on_draft`` once it rests (DRAFT_EVERY), and ``on_close`` runs when Save or Cancel ends it."""
+    """The bubble's text replaced by a text box with Save/Cancel, in place; Enter saves, Shift+Enter is a new line,
+    Esc cancels (said under the box). The text is handed to ``on_draft`` once it rests (DRAFT_EVERY), and
+    ``on_close`` runs when Save or Cancel ends it."""
 
     def __init__(
         self,
@@ -230,7 +236,10 @@ class InlineEditor(ui.column):
                 .classes("w-full sc-input")
             )
             self.input.on("keydown", self._key, js_handler=_KEYS_JS)
-            with ui.row().classes("gap-1"):
+            with ui.row().classes("w-full items-center gap-1 no-wrap"):
+                ui.label(EDIT_HINT).classes("text-xs opacity-60 grow").props('data-testid="edit-hint"').mark(
+                    "edit-hint"
+                )
                 ui.button("Cancel", on_click=self.cancel).props('flat dense no-caps data-testid="edit-cancel"').mark(
                     "edit-cancel"
                 )
