@@ -109,3 +109,18 @@ async def test_the_team_page_has_the_account_menu(app_data: Path, stack: StackPr
         await user.should_see("Invite a teammate", retries=WAIT)
         await user.should_see(marker="account")
         await user.should_see("Ada Teamlead")
+
+
+async def test_the_settings_page_has_the_account_menu_when_signed_in(app_data: Path, stack: StackProcess) -> None:
+    """ux14's walkthrough: Settings was the other page without the account button in its header. Signed in it
+    has it (the way on to Profile, Canned replies, ...); signed out (Settings is reachable from sign-in) it has none."""
+    agent = create_user(stack.db_url, "agent", "Sid Settings")
+    async with running_app() as user:
+        await user.open("/settings")
+        await user.should_see(marker="current-server", retries=WAIT)
+        await user.should_not_see(marker="account")
+        await sign_in(user, agent)
+        await user.open("/settings")
+        await user.should_see(marker="current-server", retries=WAIT)
+        await user.should_see(marker="account")
+        await user.should_see("Sid Settings")

@@ -61,7 +61,13 @@ def create() -> None:
         workspace = await backend.workspace(theme.browser_id(), ui.context.client) if backend.phase == "ready" else None
         root = config.data_dir()
         saved = config.load_settings(root)
-        with theme.frame(f"Settings · {theme.APP_NAME}"), theme.centered_card().classes("w-[560px]"):
+        user = workspace.engine.user if workspace is not None else None
+        # signed in: the account button as on every other page (Settings is also reachable signed out)
+        account = (user.display_name, user.role) if user is not None else None
+        with (
+            theme.frame(f"Settings · {theme.APP_NAME}", account=account, workspace=workspace),
+            theme.centered_card().classes("w-[560px]"),
+        ):
             ui.label("Server").classes("text-2xl font-semibold")
             if backend.choice.source == "env":
                 ui.label(
@@ -122,7 +128,7 @@ def create() -> None:
                     ui.button("Save and connect", on_click=connect).props(
                         'unelevated no-caps data-testid="connect"'
                     ).mark("connect")
-            if workspace is not None and workspace.engine.user is not None:
+            if workspace is not None and user is not None:
                 ui.separator()
                 TwoFactorCard(workspace.engine)
                 ui.separator()
