@@ -88,6 +88,23 @@ def opened(value: Any, now: datetime | None = None) -> str:
     return "opened " + moment.astimezone().strftime("%a %d %b").replace(" 0", " ")
 
 
+def wake_time(value: Any, now: datetime | None = None) -> str:
+    """A time ahead, short, in local time: '18:36' today, 'tomorrow 09:00', 'Mon 09:00' within the week, else
+    '12 Dec 09:00' (a snoozed ticket's wake-up time)."""
+    moment = local(value)
+    if moment is None:
+        return ""
+    today = (now or datetime.now(UTC)).astimezone().date()
+    days = (moment.date() - today).days
+    if days <= 0:
+        return moment.strftime("%H:%M")
+    if days == 1:
+        return moment.strftime("tomorrow %H:%M")
+    if days < 7:
+        return moment.strftime("%a %H:%M")
+    return moment.strftime("%d %b %H:%M").lstrip("0")
+
+
 def since(value: Any, now: datetime | None = None) -> str:
     """'just now', '2 minutes ago', ... for the last-synced label."""
     moment = as_datetime(value)

@@ -144,6 +144,7 @@ class Ticket:
     assignee_name: str = ""
     local_state: LocalState = "sent"  # 'pending' while a local create/update waits for the server
     error: str | None = None
+    snoozed_until: str | None = None  # the wake-up time of a ticket snoozed until then (status 'pending')
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from supportchat_app import fmt
 from supportchat_app.components.canned_picker import CannedPicker
 from sync.workspace_rows import InboxFilter
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
-from tests.inbox import open_row, rows_of, sla_state
+from tests.inbox import open_row, row_of, rows_of, sla_state
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
@@ -258,6 +259,12 @@ async def test_snooze_moves_the_ticket_to_snoozed_and_sla_badges_show(
         await eventually(lambda: snooze not in _rows(agent), "gone from the inbox")
         agent.find(marker="view-snoozed").click()
         await eventually(lambda: snooze in _rows(agent), "in the Snoozed list")
+        # the row and the header say until when (ux14's walkthrough: the row did not), in the same words
+        until = engine.workspace.snoozed_until(snooze)
+        said = f"Snoozed until {fmt.wake_time(until)}"
+        assert until and said.startswith("Snoozed until ") and len(said) > len("Snoozed until ")
+        await eventually(lambda: row_of(agent, snooze).get("snoozed") == said, "the row's snooze line")
+        await eventually(lambda: agent.find(marker="snooze").elements.pop().text == said, "the header's")
         await eventually(
             lambda: (
                 sql(

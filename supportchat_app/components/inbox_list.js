@@ -42,6 +42,9 @@ export default {
             <span class="sc-chip sc-outline" :class="'text-' + r.status_color">{{ r.status }}</span>
             <span v-if="r.priority" class="sc-chip" :class="'bg-' + r.priority_color">{{ r.priority }}</span>
             <span v-if="r.assignee" class="sc-row-assignee">→ {{ r.assignee }}</span>
+            <span v-if="r.snoozed" class="sc-row-snoozed" data-testid="row-snoozed">
+              <i class="q-icon notranslate material-icons" aria-hidden="true" style="font-size: 12px">snooze</i>{{ r.snoozed }}
+            </span>
             <span v-if="r.sla" class="sc-sla" :class="sla(r.sla).cls" data-testid="sla" :data-state="sla(r.sla).state"
                   :title="r.sla.tip">
               <i class="q-icon notranslate material-icons" aria-hidden="true" style="font-size: 12px">{{ sla(r.sla).icon }}</i>

@@ -9,9 +9,10 @@ tick), rows off screen skip layout and paint, and the next rows come as data whe
 the element is built with the page, the first rows are in the page's first HTML and paint before the socket
 connects.
 
-``row_data`` is what a row shows (subject, customer, preview, age, unread, status, priority, assignee, the SLA
-badge's due time and state, tags, viewers, the avatar's picture or initials, the bulk checkbox); the events
-coming back are ``open`` (a click, Enter or Space on a row), ``check`` (its bulk checkbox, or x) and ``more``.
+``row_data`` is what a row shows (subject, customer, preview, age, unread, status, priority, assignee, until when
+it is snoozed, the SLA badge's due time and state, tags, viewers, the avatar's picture or initials, the bulk
+checkbox); the events coming back are ``open`` (a click, Enter or Space on a row), ``check`` (its bulk checkbox,
+or x) and ``more``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ CSS = """
 .sc-row-age { font-size: 12px; opacity: 0.6; }
 .sc-row-preview { flex: 1; min-width: 0; overflow: hidden; text-overflow: ellipsis; font-size: 12px; opacity: 0.7; }
 .sc-row-assignee { font-size: 12px; opacity: 0.6; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
+.sc-row-snoozed { font-size: 12px; opacity: 0.7; display: inline-flex; align-items: center; gap: 2px; min-width: 0;
+                  overflow: hidden; }
 .sc-chip { border-radius: 4px; padding: 1px 6px; font-size: 12px; line-height: 16px; color: #fff; flex: none; }
 .sc-chip.sc-outline { background: transparent; border: 1px solid currentColor; }
 .sc-unread-count { border-radius: 9999px; padding: 1px 7px; font-weight: 600; }
@@ -98,6 +101,12 @@ def _sla(sla: TicketSla | None, now: datetime, calendar: Calendar | None) -> dic
     }
 
 
+def snoozed(ticket: Ticket, now: datetime) -> str:
+    """The row's "Snoozed until <time>" while the ticket sleeps (pending, its wake-up time ahead), else ""."""
+    until = fmt.as_datetime(ticket.snoozed_until) if ticket.status == "pending" else None
+    return f"Snoozed until {fmt.wake_time(until, now)}" if until is not None and until > now else ""
+
+
 def row_data(
     ticket: Ticket,
     *,
@@ -125,6 +134,7 @@ def row_data(
         "who": f"{customer} · " if staff else "",
         "preview": mentions_shown(ticket.last_message_preview or ""),
         "ago": fmt.ago(ticket.last_message_at or ticket.updated_at, now),
+        "snoozed": snoozed(ticket, now) if staff else "",
         "unread": int(ticket.unread_count or 0),
         "status": status,
         "status_color": STATUS_COLORS.get(status, "grey"),

@@ -60,6 +60,7 @@ class RowKey(NamedTuple):
     selecting: bool
     checked: bool
     picture: Path | None
+    snoozed: str  # "Snoozed until …": it ends with the clock, not with a change of the ticket
 
 
 class InboxPane(ui.column):
@@ -405,6 +406,7 @@ def row_dicts(
             selecting and t.id in checked,
             # the picture the row shows: one arriving (AvatarsChanged) must redraw its row
             engine.avatars.file(t.customer_id if staff else t.assignee_id or ""),
+            inbox_list.snoozed(t, now) if staff else "",
         )
         found = known.get(t.id)
         if found is not None and found[0] == key:

@@ -44,7 +44,7 @@ class SnoozeButton(ui.button):
         until = engine.workspace.snoozed_until(ticket_id)
         ticket = engine.cache.ticket(ticket_id)
         snoozed = until is not None or (ticket is not None and ticket.status == "pending")
-        label = f"Snoozed until {fmt.clock(until)}" if until else ("Waiting for reply" if snoozed else "Snooze")
+        label = f"Snoozed until {fmt.wake_time(until)}" if until else ("Waiting for reply" if snoozed else "Snooze")
         super().__init__(label, icon="snooze")
         self.props('flat no-caps dense data-testid="snooze"').mark("snooze")
         with self, ui.menu().props('data-testid="snooze-menu"'):
@@ -65,7 +65,7 @@ class SnoozeButton(ui.button):
         except ValueError as exc:
             ui.notify(fmt.plain_error(exc, "snooze the ticket"), type="negative")
             return
-        when = f"until {until.astimezone().strftime('%a %H:%M')}" if until else "until the customer replies"
+        when = f"until {fmt.wake_time(until)}" if until else "until the customer replies"
         ui.notify(f"Snoozed {when}")
         self.on_done()
 

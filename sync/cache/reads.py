@@ -19,7 +19,7 @@ _WORD = re.compile(r"[^\W_]+")  # a token of FTS5's unicode61 tokenizer: letters
 
 _TICKET_SELECT = """
 select t.id, t.customer_id, t.assignee_id, t.subject, t.status, t.priority, t.created_at, t.updated_at,
-  t.last_message_at, t.local_state, t.error,
+  t.last_message_at, t.local_state, t.error, t.snoozed_until,
   (select count(*) from messages m where m.ticket_id = t.id and m.sender_id <> :me and m.deleted_at is null
      and (:staff or m.is_internal = 0)
      and m.created_at > coalesce((select r.last_read_at from ticket_reads r
@@ -47,6 +47,7 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         last_message_at=row["last_message_at"],
         unread_count=int(row["unread_count"]),
         last_message_preview=preview[:140],
+        snoozed_until=row["snoozed_until"],
         customer_name=row["customer_name"],
         assignee_name=row["assignee_name"],
         local_state=row["local_state"],
