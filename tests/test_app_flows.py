@@ -211,9 +211,16 @@ def _badges(user: User) -> list[ui.badge]:
         return [e for e in ui.context.client.elements.values() if isinstance(e, ui.badge)]
 
 
-async def test_reply_sent_offline_shows_pending_then_sent(
+def pending_text(bubble: ui.element) -> str:
+    """What the bubble's "still in the outbox" line says ("" without one)."""
+    return next((d.text for d in bubble.descendants() if "state-pending" in getattr(d, "_markers", [])), "")
+
+
+async def test_reply_sent_offline_shows_queued_then_sent(
     app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
 ) -> None:
+    """A reply written offline says it is queued (ux14's walkthrough: "Sending…" while the header said Offline),
+    and is sent when the connection is back."""
     ticket_id = seed_ticket(
         stack.db_url,
         users.customer,
@@ -239,6 +246,7 @@ async def test_reply_sent_offline_shows_pending_then_sent(
         await asyncio.sleep(1.0)
         assert "state-pending" in markers_in(bubble), "still pending while offline"
         await agent.should_see("Offline", retries=WAIT)
+        await eventually(lambda: pending_text(bubble) == "Queued — sends when back online", "queued, offline")
         # the always-visible sync status counts what waits (the reply and the read marker)
         await eventually(
             lambda: any(b.visible and b.text.endswith(" pending") for b in _badges(agent)),

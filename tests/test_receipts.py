@@ -38,7 +38,7 @@ def receipts(me: str, markers: dict[str, str], *, customers_see: bool = True) ->
 @pytest.mark.parametrize(
     ("me", "message", "markers", "expected", "why"),
     [
-        (AGENT, msg(AGENT, state="pending"), {CUSTOMER: AFTER}, Receipt("queued"), "still in the outbox"),
+        (AGENT, msg(AGENT, state="pending"), {CUSTOMER: AFTER}, Receipt("sending"), "in the outbox, connected"),
         (AGENT, msg(AGENT, state="failed"), {}, Receipt("failed"), "refused: the bubble shows retry/discard"),
         (AGENT, msg(AGENT), {}, Receipt("sent"), "the server has it, nobody read it"),
         (AGENT, msg(AGENT), {CUSTOMER: BEFORE}, Receipt("sent"), "the customer last read before it was sent"),
@@ -86,6 +86,16 @@ def receipts(me: str, markers: dict[str, str], *, customers_see: bool = True) ->
 )
 def test_receipt(me: str, message: Message, markers: dict[str, str], expected: Receipt, why: str) -> None:
     assert receipts(me, markers).of(message) == expected, why
+
+
+def test_an_own_message_in_the_outbox_is_queued_offline_and_sending_online() -> None:
+    """ux14's walkthrough: offline, an own message said "Sending…" although nothing could be sent."""
+    r = receipts(AGENT, {})
+    r.online = False
+    assert r.of(msg(AGENT, state="pending")) == Receipt("queued")
+    assert r.of(msg(AGENT, state="failed")) == Receipt("failed"), "a refused one says so, offline too"
+    r.online = True
+    assert r.of(msg(AGENT, state="pending")) == Receipt("sending")
 
 
 def test_the_project_switch_hides_staff_markers_from_customers_only() -> None:

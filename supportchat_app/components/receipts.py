@@ -13,9 +13,10 @@ Who "the other side" is, per message:
 - an internal note: the staff other than its sender (customers never see notes).
 
 What each viewer sees:
-- own messages: queued (waiting in the outbox), sent (the server acknowledged it), read (the other side
-  read it). Staff get the readers' names; a customer gets "Read" (by support) — and only when the
-  project lets customers see read receipts (``app_settings.customers_see_read_receipts``). RLS already
+- own messages: queued (waiting in the outbox while offline: "sends when back online"), sending (waiting in
+  the outbox while connected), sent (the server acknowledged it), read (the other side read it). Staff get
+  the readers' names; a customer gets "Read" (by support) — and only when the project lets customers see
+  read receipts (``app_settings.customers_see_read_receipts``). RLS already
   hides staff markers from customers when the setting is off; the app also ignores staff markers it
   cached before the setting was turned off, so the UI never shows what the server would now refuse.
 - staff, on other people's messages: "Read by …" with the other side's readers other than themselves
@@ -38,7 +39,7 @@ from sync.models import Message
 if TYPE_CHECKING:
     from sync.cache import Cache
 
-ReceiptState = Literal["queued", "sent", "read", "failed", "none"]
+ReceiptState = Literal["queued", "sending", "sent", "read", "failed", "none"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class ThreadReceipts:
     staff: bool
     customer_id: str
     customers_see: bool = True
+    online: bool = True  # the engine is connected: a message in the outbox is being sent, not waiting
     markers: dict[str, datetime] = field(default_factory=dict)
     raw: dict[str, str] = field(default_factory=dict)
 
@@ -103,7 +105,7 @@ class ThreadReceipts:
         if message.deleted_at:
             return Receipt("none", own=own)
         if own and message.local_state == "pending":
-            return Receipt("queued")
+            return Receipt("sending" if self.online else "queued")
         if own and message.local_state == "failed":
             return Receipt("failed")
         if not own and not self.staff:
@@ -120,7 +122,8 @@ class ThreadReceipts:
 
 
 class ReceiptLine(ui.row):
-    """The small line under a bubble: queued (clock), sent (one tick), read (two ticks, who and when)."""
+    """The small line under a bubble: queued (clock) or sending (arrow), sent (one tick), read (two ticks, who and
+    when)."""
 
     def __init__(self) -> None:
         super().__init__(align_items="center")
@@ -146,9 +149,12 @@ class ReceiptLine(ui.row):
         self.clear()
         self.set_visibility(receipt.state != "none")
         with self:
-            if receipt.state == "queued":
-                ui.icon("schedule", size="14px").classes("opacity-60")
-                ui.label("Sending…").classes("opacity-60").props('data-testid="state-pending"').mark("state-pending")
+            if receipt.state in ("queued", "sending"):
+                ui.icon("schedule" if receipt.state == "queued" else "arrow_upward", size="14px").classes("opacity-60")
+                text = "Queued — sends when back online" if receipt.state == "queued" else "Sending…"
+                ui.label(text).classes("opacity-60").props(
+                    f'data-testid="state-pending" data-state="{receipt.state}"'
+                ).mark("state-pending")
             elif receipt.state == "sent":
                 ui.icon("done", size="14px").classes("opacity-50").props('data-testid="state-sent"').mark(
                     "state-sent"

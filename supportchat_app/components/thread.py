@@ -67,6 +67,7 @@ class ThreadView(ui.element):
         self.actions = MessageActions(engine, name_of)  # edit, delete, revisions (components/message_actions.py)
         staff = engine.user is not None and engine.user.is_staff
         self.receipts = ThreadReceipts.of_ticket(engine.cache, ticket_id, me=me, staff=staff)  # one read per render
+        self.receipts.online = engine.status.state == "online"
         self.oldest: Message | None = None
         self.newest: tuple[str, str] | None = None  # cursor of the newest message shown
         self.newest_day: date | None = None
@@ -300,6 +301,14 @@ class ThreadView(ui.element):
         if self.receipts.reload(self.engine.cache):
             for bubble in self.bubbles.values():
                 bubble.show(bubble.message)
+
+    def set_online(self, online: bool) -> None:
+        """The connection came or went: own messages still in the outbox say "Sending…" or "Queued"."""
+        if online != self.receipts.online:
+            self.receipts.online = online
+            for bubble in self.bubbles.values():
+                if bubble.message.local_state == "pending":
+                    bubble.show(bubble.message)
 
     def _retry(self, message_id: str) -> None:
         try:

@@ -244,7 +244,7 @@ class WorkspaceView:
     def on_event(self, event: sync_events.Event) -> None:
         match event:
             case sync_events.StatusChanged() | sync_events.SyncProgress():
-                self.status_bar.show(self.engine.status)  # the engine's totals are known only per finished phase
+                self._status_changed()
             case sync_events.TicketsRemoved(ticket_ids=ids):
                 self._tickets_removed(ids)
             case sync_events.TicketsChanged(ticket_ids=ids):
@@ -288,6 +288,11 @@ class WorkspaceView:
     def _pane_of(self, ticket_id: str) -> TicketPane | None:
         """The open ticket's pane if the event is about it."""
         return self.pane if ticket_id == self.state.selected else None
+
+    def _status_changed(self) -> None:
+        self.status_bar.show(self.engine.status)  # the engine's totals are known only per finished phase
+        if self.pane is not None:  # the open thread's queued replies say whether they are being sent
+            self.pane.thread.set_online(self.engine.status.state == "online")
 
     def _in_pane(self, ticket_id: str, action: Callable[[TicketPane], None]) -> None:
         if (pane := self._pane_of(ticket_id)) is not None:
