@@ -144,6 +144,7 @@ class Ticket:
     assignee_name: str = ""
     local_state: LocalState = "sent"  # 'pending' while a local create/update waits for the server
     error: str | None = None
+    preview_at: str | None = None  # when the preview's message was written (an own queued one's local time too)
     snoozed_until: str | None = None  # the wake-up time of a ticket snoozed until then (status 'pending')
 
 

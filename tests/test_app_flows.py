@@ -28,6 +28,7 @@ from tests.conftest import User as Account
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
 from tests.helpers import eventually
+from tests.inbox import row_of
 from tests.stackproc import StackProcess
 
 MAIN = Path(__file__).resolve().parents[1] / "supportchat_app" / "main.py"
@@ -220,7 +221,8 @@ async def test_reply_sent_offline_shows_queued_then_sent(
     app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
 ) -> None:
     """A reply written offline says it is queued (ux14's walkthrough: "Sending…" while the header said Offline),
-    and is sent when the connection is back."""
+    and is sent when the connection is back. Its inbox row's age is the reply's, not the customer's message's two
+    hours before (the ticket's last_message_at moves only when the server has the reply)."""
     ticket_id = seed_ticket(
         stack.db_url,
         users.customer,
@@ -228,6 +230,10 @@ async def test_reply_sent_offline_shows_queued_then_sent(
         f"Offline {time.time_ns()}",
         [(users.customer, "Are you there?", False)],
     )
+    with psycopg.connect(stack.db_url) as conn, conn.transaction():  # the customer wrote two hours ago
+        conn.execute("set local session_replication_role = replica")
+        conn.execute("update messages set created_at = now() - interval '2 hours' where ticket_id = %s", (ticket_id,))
+        conn.execute("update tickets set last_message_at = now() - interval '2 hours' where id = %s", (ticket_id,))
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await agent.open(f"/?t={ticket_id}")
@@ -247,6 +253,8 @@ async def test_reply_sent_offline_shows_queued_then_sent(
         assert "state-pending" in markers_in(bubble), "still pending while offline"
         await agent.should_see("Offline", retries=WAIT)
         await eventually(lambda: pending_text(bubble) == "Queued — sends when back online", "queued, offline")
+        await eventually(lambda: row_of(agent, ticket_id).get("ago") == "now", "the row's age is the reply's")
+        assert row_of(agent, ticket_id)["preview"] == "Written on a train without signal"
         # the always-visible sync status counts what waits (the reply and the read marker)
         await eventually(
             lambda: any(b.visible and b.text.endswith(" pending") for b in _badges(agent)),

@@ -107,6 +107,14 @@ def snoozed(ticket: Ticket, now: datetime) -> str:
     return f"Snoozed until {fmt.wake_time(until, now)}" if until is not None and until > now else ""
 
 
+def age_of(ticket: Ticket) -> datetime | str:
+    """When the row's last activity was: the newest shown message (the agent's own queued reply too: the ticket's
+    ``last_message_at`` moves only once the server has it), else the ticket's own times."""
+    times = [t for t in (ticket.preview_at, ticket.last_message_at) if t]
+    moments = [m for m in map(fmt.as_datetime, times) if m is not None]
+    return max(moments) if moments else ticket.updated_at
+
+
 def row_data(
     ticket: Ticket,
     *,
@@ -133,7 +141,7 @@ def row_data(
         "subject": str(ticket.subject),
         "who": f"{customer} · " if staff else "",
         "preview": mentions_shown(ticket.last_message_preview or ""),
-        "ago": fmt.ago(ticket.last_message_at or ticket.updated_at, now),
+        "ago": fmt.ago(age_of(ticket), now),
         "snoozed": snoozed(ticket, now) if staff else "",
         "unread": int(ticket.unread_count or 0),
         "status": status,

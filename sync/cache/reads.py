@@ -24,8 +24,9 @@ select t.id, t.customer_id, t.assignee_id, t.subject, t.status, t.priority, t.cr
      and (:staff or m.is_internal = 0)
      and m.created_at > coalesce((select r.last_read_at from ticket_reads r
                                   where r.ticket_id = t.id and r.user_id = :me), '')) as unread_count,
-  coalesce((select m.content from messages m where m.ticket_id = t.id and m.deleted_at is null
-            and (:staff or m.is_internal = 0) order by m.created_at desc, m.id desc limit 1), '') as preview,
+  coalesce((select m.created_at || char(31) || m.content from messages m where m.ticket_id = t.id
+            and m.deleted_at is null and (:staff or m.is_internal = 0)
+            order by m.created_at desc, m.id desc limit 1), '') as preview,
   coalesce(cp.display_name, '') as customer_name, coalesce(ap.display_name, '') as assignee_name
 from tickets t
 left join profiles cp on cp.id = t.customer_id
@@ -34,7 +35,9 @@ left join profiles ap on ap.id = t.assignee_id
 
 
 def _ticket(row: sqlite3.Row) -> Ticket:
-    preview = str(row["preview"])
+    # the newest shown message's time and text from one lookup ("<created_at>\x1f<content>"): its time is the row's
+    # age, the agent's own queued reply included (the ticket's last_message_at moves only when the server has it)
+    at, _, preview = str(row["preview"]).partition("\x1f")
     return Ticket(
         id=row["id"],
         customer_id=row["customer_id"],
@@ -47,6 +50,7 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         last_message_at=row["last_message_at"],
         unread_count=int(row["unread_count"]),
         last_message_preview=preview[:140],
+        preview_at=at or None,
         snoozed_until=row["snoozed_until"],
         customer_name=row["customer_name"],
         assignee_name=row["assignee_name"],
