@@ -209,3 +209,27 @@ def test_the_bulk_bar_menus_show_their_labels_whole(app: AppProcess, driver: Web
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=bulk-priority]")))
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=bulk-assignee]")))
     assert driver.execute_script(CLIPPED_JS) == []
+
+
+def test_a_snoozed_row_says_until_when_in_full(app: AppProcess, driver: WebDriver, stack: StackProcess) -> None:
+    """The Snoozed list's rows say until when; beside the status, priority and assignee the words were cut
+    ("Snoozed until tor"), so they have a line of their own, shown whole."""
+    agent = create_user(stack.db_url, "agent", "Sam Snoozer")
+    customer = create_user(stack.db_url, "customer", "Carol Customer")
+    ticket = seed_ticket(stack.db_url, customer, agent, "Waiting for the courier", [(customer, "Any news?", False)])
+    sql(
+        stack.db_url,
+        "update tickets set status = 'pending', priority = 'high', snoozed_until = now() + interval '1 day'"
+        " where id = %s",
+        ticket,
+    )
+    sign_in(driver, app, agent.email, agent.password)
+    click(driver, "[data-sc-entry=snoozed]")
+    line = (By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"] [data-testid=row-snoozed] span')
+    wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
+    wait.until(ec.visibility_of_element_located(line))
+    assert driver.find_element(*line).text.startswith("Snoozed until tomorrow ")
+    width, room = driver.execute_script(
+        "const e = arguments[0]; return [e.scrollWidth, e.clientWidth];", driver.find_element(*line)
+    )
+    assert width <= room + 1, f"the snooze line is cut: {width} px of text in {room} px"

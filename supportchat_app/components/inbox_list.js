@@ -42,9 +42,6 @@ export default {
             <span class="sc-chip sc-outline" :class="'text-' + r.status_color">{{ r.status }}</span>
             <span v-if="r.priority" class="sc-chip" :class="'bg-' + r.priority_color">{{ r.priority }}</span>
             <span v-if="r.assignee" class="sc-row-assignee">→ {{ r.assignee }}</span>
-            <span v-if="r.snoozed" class="sc-row-snoozed" data-testid="row-snoozed">
-              <i class="q-icon notranslate material-icons" aria-hidden="true" style="font-size: 12px">snooze</i>{{ r.snoozed }}
-            </span>
             <span v-if="r.sla" class="sc-sla" :class="sla(r.sla).cls" data-testid="sla" :data-state="sla(r.sla).state"
                   :title="r.sla.tip">
               <i class="q-icon notranslate material-icons" aria-hidden="true" style="font-size: 12px">{{ sla(r.sla).icon }}</i>
@@ -55,6 +52,10 @@ export default {
               <span v-for="v in r.viewers.shown" class="sc-viewer" :class="'bg-' + v.color">{{ v.initials }}</span>
               <span v-if="r.viewers.more" class="sc-viewers-more">+{{ r.viewers.more }}</span>
             </span>
+          </div>
+          <div v-if="r.snoozed" class="sc-row-line sc-row-snoozed" data-testid="row-snoozed">
+            <i class="q-icon notranslate material-icons" aria-hidden="true" style="font-size: 14px">snooze</i>
+            <span>{{ r.snoozed }}</span>
           </div>
           <div v-if="r.tags.length" class="sc-row-tags">
             <span v-for="t in r.tags" class="sc-tag" :class="{ 'sc-tag-failed': t.failed }" data-testid="tag"

@@ -56,8 +56,8 @@ CSS = """
 .sc-row-age { font-size: 12px; opacity: 0.6; }
 .sc-row-preview { flex: 1; min-width: 0; overflow: hidden; text-overflow: ellipsis; font-size: 12px; opacity: 0.7; }
 .sc-row-assignee { font-size: 12px; opacity: 0.6; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
-.sc-row-snoozed { font-size: 12px; opacity: 0.7; display: inline-flex; align-items: center; gap: 2px; min-width: 0;
-                  overflow: hidden; }
+.sc-row-snoozed { font-size: 12px; opacity: 0.7; }
+.sc-row-snoozed > span { overflow: hidden; text-overflow: ellipsis; }
 .sc-chip { border-radius: 4px; padding: 1px 6px; font-size: 12px; line-height: 16px; color: #fff; flex: none; }
 .sc-chip.sc-outline { background: transparent; border: 1px solid currentColor; }
 .sc-unread-count { border-radius: 9999px; padding: 1px 7px; font-weight: 600; }
