@@ -233,3 +233,36 @@ def test_a_snoozed_row_says_until_when_in_full(app: AppProcess, driver: WebDrive
         "const e = arguments[0]; return [e.scrollWidth, e.clientWidth];", driver.find_element(*line)
     )
     assert width <= room + 1, f"the snooze line is cut: {width} px of text in {room} px"
+
+
+# the snooze button's label: how many lines it takes, and how far it reaches past the ticket pane (px)
+SNOOZE_JS = """
+const b = document.querySelector('[data-testid=ticket-pane] [data-testid=snooze]');
+const label = b.querySelector('.block');
+const pane = document.querySelector('[data-testid=ticket-pane]').getBoundingClientRect();
+const r = label.getBoundingClientRect(), line = parseFloat(getComputedStyle(label).lineHeight);
+return [Math.round(r.height / line), Math.max(0, Math.round(b.getBoundingClientRect().right - pane.right))];
+"""
+
+
+def test_the_snoozed_header_keeps_its_words_on_one_line_in_a_narrow_window(
+    app: AppProcess, narrow: WebDriver, stack: StackProcess
+) -> None:
+    """At 900 px the header's "Snoozed until tomorrow 09:00" was squeezed beside the SLA and tags into two centred
+    lines under its icon. The line wraps instead: the button goes under the tags, its words on one line."""
+    agent = create_user(stack.db_url, "agent", "Nico Narrow")
+    customer = create_user(stack.db_url, "customer", "Carol Customer")
+    ticket = seed_ticket(stack.db_url, customer, agent, "Courier lost the parcel", [(customer, "Any news?", False)])
+    sql(
+        stack.db_url,
+        "update tickets set status = 'pending', snoozed_until = now() + interval '1 day' where id = %s",
+        ticket,
+    )
+    sign_in(narrow, app, agent.email, agent.password)
+    click(narrow, "[data-sc-entry=snoozed]")
+    click(narrow, f'[data-ticket-id="{ticket}"][data-testid="ticket-row"]')
+    wait = WebDriverWait(narrow, 30, ignored_exceptions=REDRAWN)
+    button = (By.CSS_SELECTOR, "[data-testid=ticket-pane] [data-testid=snooze]")
+    wait.until(lambda d: "Snoozed until tomorrow " in d.find_element(*button).text)
+    lines, past = narrow.execute_script(SNOOZE_JS)
+    assert (lines, past) == (1, 0), f"the snooze button's words on {lines} lines, {past} px past the pane"

@@ -46,7 +46,7 @@ class SnoozeButton(ui.button):
         snoozed = until is not None or (ticket is not None and ticket.status == "pending")
         label = f"Snoozed until {fmt.wake_time(until)}" if until else ("Waiting for reply" if snoozed else "Snooze")
         super().__init__(label, icon="snooze")
-        self.props('flat no-caps dense data-testid="snooze"').mark("snooze")
+        self.props('flat no-caps dense no-wrap data-testid="snooze"').mark("snooze")
         with self, ui.menu().props('data-testid="snooze-menu"'):
             for text, _ in presets(datetime.now().astimezone()):  # the time itself is taken at the click
                 ui.menu_item(text, on_click=lambda t=text: self.snooze(at_click(t))).props(

@@ -112,7 +112,8 @@ class TicketPane(ui.column):
                 else:
                     ui.badge(ticket.status, color="primary").props("outline")
             if self.staff:  # the agent workspace (issue 14): SLA, tags, snooze
-                with ui.row(wrap=False).classes("w-full items-center gap-2 no-wrap"):
+                # wraps in a narrow window: "Snoozed until tomorrow 09:00" goes under the tags, never squeezed
+                with ui.row().classes("w-full items-center gap-2").mark("staff-line"):
                     ws = self.engine.workspace
                     sla_badge(ws.sla_of([self.ticket_id]).get(self.ticket_id), long=True, calendar=calendar_of(ws))
                     self.tag_editor = TagEditor(self.engine, self.ticket_id)
