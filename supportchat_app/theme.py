@@ -122,8 +122,9 @@ def frame(
         if account is not None:
             name, role = account
             with ui.button().props('flat no-caps dense data-testid="account"').mark("account"):
-                account_avatar = Avatar(name, size="28px")
                 user = workspace.engine.user if workspace is not None else None
+                # coloured by the user's id, as their avatar everywhere else (bubbles, rows, profile)
+                account_avatar = Avatar(name, user.id if user is not None else None, size="28px")
                 if workspace is not None and user is not None:
                     account_avatar.set_image(workspace.engine.avatars.file(user.id))
                     follow(account_avatar, workspace, user.id)

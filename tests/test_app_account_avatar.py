@@ -9,6 +9,9 @@ import os
 import time
 from pathlib import Path
 
+from nicegui import ui
+
+from supportchat_app import fmt
 from tests.conftest import create_user
 from tests.stackproc import StackProcess
 from tests.test_app_flows import (  # the same harness as the flow tests
@@ -69,3 +72,21 @@ async def test_the_header_and_the_context_panel_show_pictures(
 
         await engine_of(page).avatars.set(None)
         await eventually(lambda: not shows_picture(page, "account"), "initials again in the header")
+
+
+async def test_the_account_button_has_the_colour_of_the_users_avatar_elsewhere(
+    app_data: Path, stack: StackProcess
+) -> None:
+    """The header's initials were coloured by the user's name while every other avatar of them (their bubbles, the
+    inbox rows, the profile page) is coloured by their id: Alice was green in her header and indigo in the
+    thread. The header takes the id too."""
+    agent = create_user(stack.db_url, "agent", f"Colour agent {time.time_ns() % 10**8}")
+    async with running_app() as page:
+        await sign_in(page, agent)
+        await page.open("/profile")
+        await page.should_see(marker="account", retries=WAIT)
+        header = next(iter(page.find(marker="account").elements))
+        (avatar,) = [e for e in header.descendants() if isinstance(e, ui.avatar)]
+        assert avatar.props["color"] == fmt.avatar_color(agent.id)
+        profile = [e for e in page.find(ui.avatar).elements if e is not avatar]
+        assert profile and {e.props["color"] for e in profile} == {fmt.avatar_color(agent.id)}
