@@ -6,6 +6,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from nicegui import ui
+
+from supportchat_app.components.dialogs import ShortcutSheet
 from tests.conftest import create_user
 from tests.helpers import eventually
 from tests.inbox import row_of, rows_of
@@ -124,3 +127,20 @@ async def test_the_settings_page_has_the_account_menu_when_signed_in(app_data: P
         await user.should_see(marker="current-server", retries=WAIT)
         await user.should_see(marker="account")
         await user.should_see("Sid Settings")
+
+
+async def test_the_shortcut_sheet_names_the_edit_keys_and_closes_in_the_apps_words(
+    app_data: Path, stack: StackProcess
+) -> None:
+    """The `?` sheet left out the keys of an edit in place (Enter saves, Esc cancels), and its button said
+    "CLOSE" in capitals where every other button of the app keeps its case."""
+    agent = create_user(stack.db_url, "agent", "Kim Keys")
+    async with running_app() as user:
+        await sign_in(user, agent)
+        with user:
+            (sheet,) = [e for e in ui.context.client.elements.values() if isinstance(e, ShortcutSheet)]
+        sheet.open()
+        await user.should_see("Send (or save the message you are editing)")
+        await user.should_see("Close a dialog, cancel an edit")
+        (close,) = user.find(marker="close-shortcuts").elements
+        assert "no-caps" in close.props

@@ -17,13 +17,13 @@ SHORTCUTS = [
     ("Alt+↑ / Alt+↓", "Previous / next ticket"),
     ("↑ / ↓, Enter", "Move between inbox rows, open one"),
     ("X", "Select the inbox row (in Select mode)"),
-    ("Enter", "Send"),
+    ("Enter", "Send (or save the message you are editing)"),
     ("Shift+Enter", "New line"),
     ("Ctrl+Enter", "Send and resolve (agents)"),
     ("/", "Canned replies (agents, in the composer)"),
     ("T", "Tag the open ticket (agents)"),
     ("?", "This list"),
-    ("Esc", "Close a dialog"),
+    ("Esc", "Close a dialog, cancel an edit"),
 ]
 
 
@@ -43,7 +43,9 @@ class ShortcutSheet(ui.dialog):
                     for keys, what in SHORTCUTS:
                         ui.label(keys).classes("font-mono text-sm sc-kbd px-2 rounded")
                         ui.label(what).classes("text-sm")
-                ui.button("Close", on_click=self.close).props("flat").classes("self-end")
+                ui.button("Close", on_click=self.close).props('flat no-caps data-testid="close-shortcuts"').classes(
+                    "self-end"
+                ).mark("close-shortcuts")
         return super().open()
 
 
