@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from nicegui import app, ui
@@ -93,6 +94,8 @@ def frame(
     ui.page_title(title)
     if workspace is not None:
         workspace.events.subscribe(_redraw_for_a_new_role)
+        if on_sign_out is None:  # every signed-in page's account menu signs out, not only the workspace's
+            on_sign_out = partial(_sign_out, workspace)
     ui.colors(primary="#2563eb")
     dark = apply_dark_mode()
     with ui.header(elevated=False).classes("sc-line-b items-center gap-3 px-4 py-2") as header:
@@ -148,6 +151,11 @@ def frame(
                     if on_sign_out is not None:
                         ui.menu_item("Sign out", on_click=on_sign_out).props('data-testid="sign-out"').mark("sign-out")
     yield Frame(header=header, actions=actions, status_slot=status_slot, account_avatar=account_avatar)
+
+
+async def _sign_out(workspace: Workspace) -> None:
+    await workspace.sign_out()
+    ui.navigate.to("/signin")
 
 
 def _redraw_for_a_new_role(event: Any) -> None:

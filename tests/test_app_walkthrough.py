@@ -17,6 +17,7 @@ from tests.test_app_bulk import apply_from_palette, new_macro
 from tests.test_app_flows import (  # the same harness as the flow tests
     WAIT,
     app_data,  # noqa: F401 - fixture
+    engine_of,
     running_app,
     seed_ticket,
     sign_in,
@@ -144,3 +145,17 @@ async def test_the_shortcut_sheet_names_the_edit_keys_and_closes_in_the_apps_wor
         await user.should_see("Close a dialog, cancel an edit")
         (close,) = user.find(marker="close-shortcuts").elements
         assert "no-caps" in close.props
+
+
+async def test_the_account_menu_signs_out_from_every_signed_in_page(app_data: Path, stack: StackProcess) -> None:
+    """The account menu had "Sign out" on the workspace only: on Profile, Settings, Team, Canned replies and
+    Macros the menu ended without it, and the way out was back to the inbox first."""
+    agent = create_user(stack.db_url, "agent", "Olga Out")
+    async with running_app() as user:
+        await sign_in(user, agent)
+        await user.open("/profile")
+        await user.should_see(marker="account", retries=WAIT)
+        user.find(marker="account").click()
+        user.find(marker="sign-out").click()
+        await eventually(lambda: engine_of(user).user is None, "signed out")
+        await user.should_see(marker="signin", retries=WAIT)
