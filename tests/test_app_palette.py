@@ -100,3 +100,26 @@ async def test_palette_runs_actions_and_opens_tickets_from_the_keyboard(
         await agent.should_see(marker="search-hit", retries=WAIT)
         palette.trigger("keydown", "Enter")
         await eventually(lambda: bubble_with(agent, f"the {word} is blinking") is not None, "the other ticket", 60)
+
+
+async def test_the_palette_unsnoozes_a_snoozed_ticket(app_data: Path, users: Users, stack: StackProcess) -> None:
+    """Ctrl+K on a snoozed ticket offered only more snoozes: the header's menu has Unsnooze, the palette did not."""
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer, users.agent, f"Sleeping {time.time_ns()}", [(users.customer, "later", False)]
+    )
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(
+            "update tickets set status = 'pending', snoozed_until = now() + interval '1 day' where id = %s",
+            (ticket_id,),
+        )
+    async with running_app() as agent:
+        await sign_in(agent, users.agent)
+        await eventually(lambda: engine_of(agent).workspace.snoozed_until(ticket_id) is not None, "snoozed, cached")
+        await agent.open(f"/?t={ticket_id}")
+        await agent.should_see(marker="composer", retries=WAIT)
+        agent.find(marker="open-search").click()
+        palette = agent.find(marker="palette-input")
+        palette.type("unsnooze")
+        await agent.should_see(marker="palette-action", retries=WAIT)
+        palette.trigger("keydown", "Enter")
+        await eventually(lambda: server_ticket(stack.db_url, ticket_id)[0] == "open", "awake on the server", 60)

@@ -102,6 +102,8 @@ def _workspace_actions(act: _Actions, engine: SyncEngine, user: LocalUser, ticke
     """Snooze… and Apply macro… (the agent workspace, sync/workspace.py)."""
     workspace = engine.workspace
     render = ticket_render(user.display_name, engine.cache.ticket)
+    if workspace.snoozed_until(ticket_id) is not None:  # as the header's snooze menu offers it
+        act.add("Unsnooze", "Unsnoozed", partial(workspace.unsnooze, ticket_id), "alarm_off", "wake snooze")
     for label, until in _snoozes(datetime.now().astimezone()):
         act.add(f"Snooze {label}", f"Snoozed {label}", partial(workspace.snooze, ticket_id, until), "snooze")
     for macro in workspace.macros():
