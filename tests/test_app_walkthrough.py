@@ -159,3 +159,17 @@ async def test_the_account_menu_signs_out_from_every_signed_in_page(app_data: Pa
         user.find(marker="sign-out").click()
         await eventually(lambda: engine_of(user).user is None, "signed out")
         await user.should_see(marker="signin", retries=WAIT)
+
+
+async def test_the_new_ticket_dialog_keeps_the_case_of_its_buttons(app_data: Path, stack: StackProcess) -> None:
+    """A customer's New ticket dialog said "CANCEL" and "CREATE TICKET" (Quasar's default capitals) where every
+    other button of the app, the "New ticket" button that opens it included, keeps its case."""
+    customer = create_user(stack.db_url, "customer", "Cleo Caps")
+    async with running_app() as user:
+        await sign_in(user, customer)
+        await user.should_see(marker="new-ticket", retries=WAIT)
+        user.find(marker="new-ticket").click()
+        await user.should_see(marker="create-ticket", retries=WAIT)
+        for marker in ("new-ticket", "cancel-ticket", "create-ticket"):
+            (button,) = user.find(marker=marker).elements
+            assert "no-caps" in button.props, marker

@@ -150,10 +150,12 @@ class NewTicketDialog(ui.dialog):
                 .classes("w-40")
             )
             with ui.row().classes("w-full justify-end"):
-                ui.button("Cancel", on_click=self.close).props("flat")
-                ui.button("Create ticket", on_click=self._create).props('unelevated data-testid="create-ticket"').mark(
-                    "create-ticket"
+                ui.button("Cancel", on_click=self.close).props('flat no-caps data-testid="cancel-ticket"').mark(
+                    "cancel-ticket"
                 )
+                ui.button("Create ticket", on_click=self._create).props(
+                    'unelevated no-caps data-testid="create-ticket"'
+                ).mark("create-ticket")
 
     def _create(self) -> None:
         if self._on_create(self.subject.value or "", self.body.value or "", self.priority.value or "normal"):
