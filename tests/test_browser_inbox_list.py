@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -19,6 +20,7 @@ from supportchat_app.components.inbox_pane import FIRST_ROWS
 from tests.appproc import AppProcess
 from tests.conftest import User, Users, create_user
 from tests.stackproc import StackProcess
+from tests.test_app_flows import seed_ticket
 from tests.test_browser_app import REDRAWN, act, click, css, driver, sign_in, until_element
 
 pytestmark = pytest.mark.browser
@@ -147,3 +149,17 @@ def test_countdowns_touch_nothing_while_no_badge_changes(
     seen = driver.execute_async_script(_WATCH_BADGES_JS, 2.5)
     assert not seen["moved"], seen
     assert seen["changes"] == [], seen
+
+
+def test_a_rows_age_counts_on_while_the_list_is_idle(app: AppProcess, driver: WebDriver, stack: StackProcess) -> None:
+    """A row's age ("now", "5m") was worked out once, when the server built the row's data, and the row was reused
+    while its ticket did not change: an idle inbox said "now" for minutes. The list counts it on in the browser
+    from the row's time, as it counts the SLA badges down."""
+    agent = create_user(stack.db_url, "agent", "Ida Idle")
+    customer = create_user(stack.db_url, "customer", "Carol Customer")
+    ticket = seed_ticket(stack.db_url, customer, agent, "Quiet afternoon", [(customer, "Just checking", False)])
+    sign_in(driver, app, agent.email, agent.password)
+    age = (By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"] [data-testid=row-age]')
+    WebDriverWait(driver, 30, ignored_exceptions=REDRAWN).until(lambda d: d.find_element(*age).text == "now")
+    # nothing about the ticket changes: a minute after the message, the row says so by itself
+    WebDriverWait(driver, 120, ignored_exceptions=REDRAWN).until(lambda d: d.find_element(*age).text == "1m")

@@ -1,13 +1,26 @@
 // The inbox list (components/inbox_list.py): the rows arrive as plain data (one prop, a list of small dicts)
 // and are drawn here as plain HTML, so a filter switch is one prop update instead of hundreds of NiceGUI
-// elements. The SLA badges count down from their due times in the browser (one timer per list, which redraws the
-// rows only when a badge's text, colour or icon would change: about once a minute, not every second); rows the
+// elements. The rows' ages count on and the SLA badges count down from their due times in the browser (one timer
+// per list, which redraws the rows only when an age or a badge's text, colour or icon would change: about once a
+// minute, not every second); rows the
 // viewport does not show skip layout and paint (`content-visibility: auto` in the CSS); more rows are asked
 // for, as data, when the list is scrolled near its end. Events back to the server: open, check, more.
 const SPAN = (s) => {
   s = Math.abs(Math.round(s));
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
   return d ? `${d}d ${h}h` : h ? `${h}h ${m}m` : m ? `${m}m` : "<1m";
+};
+
+// a row's age as components/inbox_list.py's first draw says it (fmt.ago): now, 5m, 3h, Tue, 12 Nov
+const AGO = (at, now) => {
+  const t = Date.parse(at), s = (now - t) / 1000;
+  if (Number.isNaN(t)) return "";
+  if (s < 60) return "now";
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  const day = new Date(t);
+  if (s < 6 * 86400) return day.toLocaleDateString("en-US", { weekday: "short" });
+  return day.toLocaleDateString("en-GB", { day: "numeric", month: "short" });
 };
 
 export default {
@@ -32,7 +45,7 @@ export default {
         <div class="sc-row-main">
           <div class="sc-row-line">
             <span class="sc-row-subject" :class="r.unread ? 'sc-unread' : ''">{{ r.subject }}</span>
-            <span class="sc-row-age">{{ r.ago }}</span>
+            <span class="sc-row-age" data-testid="row-age">{{ r.at ? ago(r.at) : r.ago }}</span>
           </div>
           <div class="sc-row-line">
             <span class="sc-row-preview">{{ r.who }}{{ r.preview }}</span>
@@ -98,10 +111,11 @@ export default {
       const r = this.$el.getBoundingClientRect();
       if (r.width > 0) localStorage.setItem("sc-inbox-rect", JSON.stringify({ top: r.top, left: r.left, width: r.width }));
     }, 500);
-    // the clock moves (and every row is drawn again) only when a badge would show something else
+    // the clock moves (and every row is drawn again) only when a badge or an age would show something else
     this.timer = setInterval(() => {
       const now = Date.now(), was = (s) => this.sla(s, this.now), is = (s) => this.sla(s, now);
-      if (this.shown.some((r) => r.sla && (was(r.sla).cls !== is(r.sla).cls || was(r.sla).text !== is(r.sla).text))) {
+      const aged = (r) => r.at && AGO(r.at, this.now) !== AGO(r.at, now);
+      if (this.shown.some((r) => aged(r) || (r.sla && (was(r.sla).cls !== is(r.sla).cls || was(r.sla).text !== is(r.sla).text)))) {
         this.now = now;
       }
     }, 1000);
@@ -131,6 +145,9 @@ export default {
     this.scrolled(); // a short first page may not fill the list: ask for the next one at once
   },
   methods: {
+    ago(at) {
+      return AGO(at, this.now);
+    },
     open(id) {
       this.$emit("open", id);
     },

@@ -9,10 +9,10 @@ tick), rows off screen skip layout and paint, and the next rows come as data whe
 the element is built with the page, the first rows are in the page's first HTML and paint before the socket
 connects.
 
-``row_data`` is what a row shows (subject, customer, preview, age, unread, status, priority, assignee, until when
-it is snoozed, the SLA badge's due time and state, tags, viewers, the avatar's picture or initials, the bulk
-checkbox); the events coming back are ``open`` (a click, Enter or Space on a row), ``check`` (its bulk checkbox,
-or x) and ``more``.
+``row_data`` is what a row shows (subject, customer, preview, age (counted on in the browser), unread, status,
+priority, assignee, until when it is snoozed, the SLA badge's due time and state, tags, viewers, the avatar's picture
+or initials, the bulk checkbox); the events coming back are ``open`` (a click, Enter or Space on a row), ``check``
+(its bulk checkbox, or x) and ``more``.
 """
 
 from __future__ import annotations
@@ -107,12 +107,12 @@ def snoozed(ticket: Ticket, now: datetime) -> str:
     return f"Snoozed until {fmt.wake_time(until, now)}" if until is not None and until > now else ""
 
 
-def age_of(ticket: Ticket) -> datetime | str:
+def age_of(ticket: Ticket) -> datetime | None:
     """When the row's last activity was: the newest shown message (the agent's own queued reply too: the ticket's
     ``last_message_at`` moves only once the server has it), else the ticket's own times."""
-    times = [t for t in (ticket.preview_at, ticket.last_message_at) if t]
+    times = [t for t in (ticket.preview_at, ticket.last_message_at) if t] or [ticket.updated_at]
     moments = [m for m in map(fmt.as_datetime, times) if m is not None]
-    return max(moments) if moments else ticket.updated_at
+    return max(moments) if moments else None
 
 
 def row_data(
@@ -130,6 +130,7 @@ def row_data(
     """What one row shows, as the component takes it."""
     customer = ticket.customer_name or "Customer"
     status, priority = str(ticket.status), str(ticket.priority)
+    at = age_of(ticket)
     if staff:
         avatar = _avatar(customer, str(ticket.customer_id), picture)
     elif ticket.assignee_name:
@@ -141,7 +142,9 @@ def row_data(
         "subject": str(ticket.subject),
         "who": f"{customer} · " if staff else "",
         "preview": mentions_shown(ticket.last_message_preview or ""),
-        "ago": fmt.ago(age_of(ticket), now),
+        # the age as drawn first (the server-rendered shell); the list counts it on from "at" in the browser
+        "ago": fmt.ago(at, now),
+        "at": at.isoformat() if at else "",
         "snoozed": snoozed(ticket, now) if staff else "",
         "unread": int(ticket.unread_count or 0),
         "status": status,
