@@ -232,6 +232,8 @@ async def test_a_bad_server_address_is_explained(app_data: Path, monkeypatch: py
         text = user.find(marker="boot-error").elements.pop().text
         assert "http" in text and "Settings" in text and "Traceback" not in text
         await user.should_see("Open Settings")
+        (button,) = user.find(marker="boot-settings").elements  # in the app's case, not Quasar's capitals
+        assert "no-caps" in button.props
 
 
 async def test_typing_clears_after_a_send(app_data: Path, users: Users, stack: StackProcess) -> None:
