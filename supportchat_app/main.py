@@ -128,6 +128,11 @@ def run(*, native: bool, port: int | None = None, show: bool = True, guarded: bo
         window_size=WINDOW_SIZE if native else None,
         reconnect_timeout=RECONNECT_TIMEOUT,
         tailwind=False,  # the app's Tailwind classes come built ahead (styles.py), not compiled in the page
+        # uncompressed: the app listens on 127.0.0.1 only, where compression saves no time on the wire and costs CPU
+        # on both ends: NiceGUI's GZipMiddleware (level 9) took ~6.5 ms of the one event loop per workspace load on
+        # the bench's desk, mostly the page's second chunk while the browser paints the first (bench/README, desk,
+        # twelfth pass), which the browser then inflated again
+        gzip_middleware_factory=None,
     )
 
 

@@ -182,3 +182,29 @@ async def test_a_page_that_fails_while_built_shows_the_error_page_without_the_sh
         rest = document[len(chunks[0][0].decode()) :]
         assert rest.startswith('<script>document.getElementById("sc-inbox-shell")?.remove()</script>')
         assert "Something went wrong on this page" in rest and "RuntimeError" in rest
+
+
+async def test_the_viewers_are_asked_once_the_page_connected_not_while_it_is_built(
+    app_data: Path, users: Users, stack: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staff's viewers (a round trip to the server) are asked at the page's socket connect, not from the build:
+    its tasks run while the browser paints the streamed rows (pages/workspace.py, ``_watch_inbox``)."""
+    agent = create_user(stack.db_url, "agent")
+    seed_ticket(stack.db_url, users.customer, agent, "Viewed later", [(users.customer, "hi", False)])
+    async with running_app() as page:
+        await sign_in(page, agent)
+        engine = engine_of(page)
+        await eventually(engine.cache.initial_sync_done, "the first sync done")
+        asked: list[str] = []
+        original = engine.presence.watch_inbox
+
+        def watch_inbox() -> Any:
+            asked.append("viewers")
+            return original()
+
+        monkeypatch.setattr(engine.presence, "watch_inbox", watch_inbox)
+        chunks, _ = await _get(page, "/")  # the page streamed and built; no socket connects to it
+        assert "createApp(" in b"".join(c for c, _ in chunks).decode()  # built
+        assert asked == [], "the viewers were asked while the page was built"
+        await page.open("/")  # a browser that runs the page: its socket connects
+        await eventually(lambda: asked == ["viewers"], "the viewers asked once the page connected")

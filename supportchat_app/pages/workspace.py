@@ -17,7 +17,7 @@ from nicegui import background_tasks, events, ui
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from supportchat_app import fmt, theme
+from supportchat_app import fmt, foreground, theme
 from supportchat_app.backend import Workspace
 from supportchat_app.components.context_panel import ContextPanel
 from supportchat_app.components.dialogs import NewTicketDialog, SearchDialog, ShortcutSheet
@@ -113,13 +113,27 @@ class WorkspaceView:
             self.workspace.events.subscribe(self.mentions.on_event)
         self.client.on_delete(self._leave_ticket)
         self.client.on_connect(lambda: ui.run_javascript(FOCUS_JS))
-        if self.staff:
-            background_tasks.create(self._safely(self.engine.presence.watch_inbox()), name="watch inbox")
+        if self.staff:  # who views which ticket: asked once the page's socket is up (see _watch_inbox)
+            self.client.on_connect(self._watch_inbox)
         if self.state.selected and self.engine.cache.ticket(self.state.selected) is not None:
             self._show_ticket(self.state.selected)
         else:
             self.awaiting, self.state.selected = self.state.selected, None
             self._empty_right()
+
+    def _watch_inbox(self) -> None:
+        """The staff's viewers for the inbox rows (a round trip to the server, ``ticket_viewers``), once the page's
+        socket connected (and again after a reconnect), not while the page is built: the build's tasks run while the
+        browser paints the first rows the page was streamed with, and this one's request and the server's answer
+        took the two cores from it (bench inbox_5k; bench/README, desk, twelfth pass). The first rows show the
+        viewers the app already knew (presence is the engine's, shared by its pages); the list follows the call's
+        answer as it follows any viewer change. After a page load in flight (foreground.py)."""
+
+        async def watch() -> None:
+            await foreground.turn()
+            await self.engine.presence.watch_inbox()
+
+        background_tasks.create(self._safely(watch()), name="watch inbox")
 
     def _empty_right(self) -> None:
         self.right.clear()
