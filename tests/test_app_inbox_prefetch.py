@@ -259,11 +259,20 @@ async def test_a_page_built_after_another_reuses_its_counts_until_the_cache_chan
 
         for name in ("count", "count_unread", "mentions"):
             monkeypatch.setattr(ws, name, recording(name))
-        await page.open("/")
-        again = _pane(page)
-        assert again is not pane
+        cache = engine_of(page).cache
+        for _ in range(5):  # a background write (the engine's own bookkeeping) between the pages makes them count anew
+            version = cache.data_version()
+            asked.clear()
+            await page.open("/")
+            again = _pane(page)
+            assert again is not pane
+            await eventually(lambda p=again: not p.views_bar.stale, "the connect's recount")
+            if cache.data_version() == version:
+                break
+            pane = again
+        else:
+            pytest.fail("the cache was written while each of five pages was built")
         assert again.views_bar.counts.get("inbox") == 1 and _badge(again, "inbox") == "1"  # in the first HTML
-        await eventually(lambda: not again.views_bar.stale, "the connect's recount")
         assert asked == []  # the cache was not written since: nothing counted
         seed_ticket(stack.db_url, users.customer, agent, "Second", [(users.customer, "hello", False)])
         engine_of(page).wake(pull=True)
@@ -297,13 +306,20 @@ async def test_a_page_built_after_another_reuses_its_prefetched_lists_until_the_
         before.prefetch.stale = True
         with page:
             await before._prefetch()  # the lists as the cache is now
-        queried.clear()
-        await page.open("/")
-        again = _pane(page)
-        assert again.prefetch is not None
-        again.prefetch.stale = True
-        with page:
-            await again._prefetch()
+        cache = engine_of(page).cache
+        for _ in range(5):  # a background write (the engine's own bookkeeping) between the pages makes them ask anew
+            version = cache.data_version()
+            queried.clear()
+            await page.open("/")
+            again = _pane(page)
+            assert again.prefetch is not None
+            again.prefetch.stale = True
+            with page:
+                await again._prefetch()
+            if cache.data_version() == version:
+                break
+        else:
+            pytest.fail("the cache was written while each of five pages was built")
         assert queried == []  # every list was asked by the page before, and nothing was written since
         assert _prefetched(page)["inbox"] == [first]
         second = seed_ticket(stack.db_url, users.customer, agent, "Second", [(users.customer, "hello", False)])
