@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 
 import psycopg
 
 from bench.harness import BenchEnv, Figure, figure
 from localbase.realtime import rls
+from tests.stackproc import session_claims
 
 IDENTITIES = 100
 TICKETS = int(os.environ.get("REALTIME_RLS_TICKETS", "2000"))  # 0: the realtime benches' own nearly empty desk
@@ -57,7 +57,7 @@ def _groups(env: BenchEnv, n: int) -> str:
     groups = []
     for g in range(n):
         user = env.users.customer if g % 2 == 0 else env.users.agent
-        claims = json.dumps({"sub": user.id, "role": "authenticated", "session_id": str(uuid.uuid4())})
+        claims = json.dumps(session_claims(env.stack.db_url, user.id))  # each its own live session, as tokens are
         groups.append(rls.Group(g, "authenticated", claims).json())
     return "[" + ",".join(groups) + "]"
 

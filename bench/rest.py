@@ -24,6 +24,7 @@ from postgrest.types import ReturnMethod
 from supabase import Client, ClientOptions, create_client
 
 from bench.harness import BenchEnv, Figure, figure, median
+from tests.stackproc import session_claims
 
 BULK_ROWS = 2000
 BATCH = 200
@@ -65,9 +66,9 @@ def _new_ticket(env: BenchEnv) -> str:
     return str(row[0])
 
 
-def _as_user(conn: psycopg.Connection, user_id: str) -> None:
-    """What every REST request does first: role and claims for RLS, transaction-local."""
-    claims = json.dumps({"sub": user_id, "role": "authenticated"})
+def _as_user(conn: psycopg.Connection, claims: str) -> None:
+    """What every REST request does first: role and claims for RLS, transaction-local (``claims`` of a live session,
+    ``session_claims``, as GoTrue's tokens name one: staff rights need it)."""
     conn.execute(
         "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)", (claims,)
     )
@@ -86,6 +87,7 @@ def _timed(fn: Callable[[], None]) -> float:
 def bench_insert(env: BenchEnv) -> list[Figure]:
     user = env.users.customer.id
     token = env.stack.mint(sub=user)
+    claims = json.dumps(session_claims(env.stack.db_url, user))
     sql = "insert into public.messages (id, ticket_id, content) values (%(id)s, %(ticket_id)s, %(content)s)"
     with rest_client(env, token) as client, psycopg.connect(env.stack.db_url) as conn:
         table = client.table("messages")
@@ -99,7 +101,7 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
             rows = _rows(_new_ticket(env), BULK_ROWS)
             for i in range(0, BULK_ROWS, BATCH):
                 with conn.transaction():
-                    _as_user(conn, user)
+                    _as_user(conn, claims)
                     with conn.cursor() as cur:
                         cur.executemany(sql, rows[i : i + BATCH])
 
@@ -108,7 +110,7 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
             for i in range(0, BULK_ROWS, BATCH):
                 batch = rows[i : i + BATCH]
                 with conn.transaction():
-                    _as_user(conn, user)
+                    _as_user(conn, claims)
                     conn.execute(
                         UNNEST_SQL,
                         ([r["id"] for r in batch], [r["ticket_id"] for r in batch], [r["content"] for r in batch]),
@@ -121,7 +123,7 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
         def raw_single() -> None:
             for row in _rows(_new_ticket(env), SINGLE_ROWS):
                 with conn.transaction():
-                    _as_user(conn, user)
+                    _as_user(conn, claims)
                     conn.execute(sql, row)
 
         rest_bulk()  # warm-up: pools, schema cache, plans
@@ -159,10 +161,11 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
 
 def bench_select(env: BenchEnv) -> list[Figure]:
     user = env.users.customer.id
+    claims = json.dumps(session_claims(env.stack.db_url, user))
     ticket = _new_ticket(env)
     with psycopg.connect(env.stack.db_url) as conn:
         with conn.transaction():
-            _as_user(conn, user)
+            _as_user(conn, claims)
             with conn.cursor() as cur:
                 cur.executemany(
                     "insert into public.messages (id, ticket_id, content) values (%(id)s, %(ticket_id)s, %(content)s)",
@@ -197,7 +200,7 @@ def bench_select(env: BenchEnv) -> list[Figure]:
 
             def raw_page() -> None:
                 with conn.transaction(), conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-                    _as_user(conn, user)
+                    _as_user(conn, claims)
                     rows = cur.execute(query, (ticket, PAGE)).fetchall()
                 assert len(rows) == PAGE
 

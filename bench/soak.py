@@ -26,6 +26,7 @@ tests/test_soak.py runs a short one in the normal suite.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -46,7 +47,7 @@ from bench.harness import BenchEnv, Figure, figure
 from sync import RemoteConfig, SyncEngine
 from tests.conftest import PASSWORD, User, create_user
 from tests.faultproxy import FaultProxy
-from tests.stackproc import StackProcess
+from tests.stackproc import StackProcess, session_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,7 +140,7 @@ def _rls_ids(db_url: str, user: User) -> set[str]:
     with psycopg.connect(db_url) as conn:
         conn.execute("set local role authenticated")
         conn.execute(
-            "select set_config('request.jwt.claims', %s, true)", (f'{{"sub": "{user.id}", "role": "authenticated"}}',)
+            "select set_config('request.jwt.claims', %s, true)", (json.dumps(session_claims(db_url, user.id)),)
         )
         return {str(r[0]) for r in conn.execute("select id from public.messages")}
 

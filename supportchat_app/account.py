@@ -11,6 +11,8 @@ service key: the invitee's role comes from `public.invitations`, which only admi
 
 from __future__ import annotations
 
+import logging
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -22,6 +24,8 @@ from postgrest.types import ReturnMethod
 from supabase_auth import AsyncGoTrueClient
 from supabase_auth.errors import AuthError as GoTrueError
 from supabase_auth.types import Session
+
+log = logging.getLogger(__name__)
 
 Role = Literal["agent", "admin", "customer"]
 TIMEOUT = 20.0
@@ -40,11 +44,22 @@ def _sentence(exc: BaseException) -> str:
 ASK_AUTHENTICATOR = "This account also signs in with an authenticator app: enter its code, then set the password again."
 
 
+_LIVE: weakref.WeakSet[Account] = weakref.WeakSet()  # every Account of this process, for `abandon_all_resets`
+
+
+async def abandon_all_resets() -> None:
+    """The app quits: sign out every recovery session a password reset still keeps (see `Account.abandon_reset`)."""
+    for account in list(_LIVE):
+        await account.abandon_reset()
+
+
 class Account:
     def __init__(self, url: str, anon_key: str) -> None:
         self.url = url.rstrip("/")
         self.anon_key = anon_key
         self._recovering: dict[str, Session] = {}  # a password reset waiting for the authenticator's code
+        self._abandoned = 0  # how many times the resets were abandoned (`abandon_reset`)
+        _LIVE.add(self)
 
     @asynccontextmanager
     async def _auth(self) -> AsyncIterator[AsyncGoTrueClient]:
@@ -92,9 +107,12 @@ class Account:
         """Set a new password with the emailed recovery code. An account with a verified authenticator (MFA) also
         needs its current code: the server lets only a second-step (aal2) session change the password, so a stolen
         mailbox alone cannot take the account over. Asked without it, the recovery session is kept (the emailed
-        code is used up by then) and the next call with the authenticator's code goes on from it."""
+        code is used up by then) and the next call with the authenticator's code goes on from it; every other
+        ending (done, a refused password, an error) signs the recovery session out, and so does `abandon_reset`
+        (the dialog closed, the app quitting), also when it runs while this call is under way."""
         address = email.strip().lower()
         second = authenticator_code.strip()
+        generation = self._abandoned
         async with self._auth() as auth:
             kept = self._recovering.pop(address, None)
             if kept is not None and not second:
@@ -103,28 +121,58 @@ class Account:
             if kept is not None:
                 await auth.set_session(kept.access_token, kept.refresh_token)
             else:
-                verified = await auth.verify_otp({"email": email.strip(), "token": code.strip(), "type": "recovery"})
-                kept = verified.session
-            keep_session = False
+                await auth.verify_otp({"email": email.strip(), "token": code.strip(), "type": "recovery"})
+            keep = False
             try:
                 factors = [f for f in (await auth.mfa.list_factors()).totp if f.status == "verified"]
                 if factors:
                     if not second:
-                        if kept is not None:
-                            self._recovering[address] = kept
-                        keep_session = True
+                        keep = True
                         raise AccountError(ASK_AUTHENTICATOR)
                     try:
                         await auth.mfa.challenge_and_verify({"factor_id": factors[0].id, "code": second})
                     except GoTrueError as exc:
-                        if kept is not None:
-                            self._recovering[address] = kept  # a mistyped code: try again without a new email
-                        keep_session = True
+                        keep = True  # a mistyped code: try again without a new email
                         raise AccountError(f"The authenticator code was refused: {_sentence(exc)}") from exc
                 await auth.update_user({"password": new_password})
             finally:
-                if not keep_session:
-                    await auth.sign_out({"scope": "local"})
+                await self._end_recovery(auth, address, keep and self._abandoned == generation)
+
+    async def _end_recovery(self, auth: AsyncGoTrueClient, address: str, keep: bool) -> None:
+        """Keep the client's recovery session for the authenticator's code, or sign it out (scope local: only it)."""
+        session = await auth.get_session() if keep else None  # as the client holds it now (set_session may refresh)
+        if session is not None:
+            self._recovering[address] = session
+            return
+        try:
+            await auth.sign_out({"scope": "local"})
+        except (GoTrueError, httpx.HTTPError) as exc:
+            log.warning("a password reset's session could not be signed out: %s", exc)
+
+    async def abandon_reset(self) -> None:
+        """Sign out the recovery sessions kept for an authenticator's code: the reset was abandoned (its dialog
+        closed, its page gone, the app quitting). On the server and for that session only (scope local): the
+        account's other sessions, this device's signed-in one included, stay. A session the server already ended
+        counts as signed out; one that cannot be reached now is logged (it ends with its refresh token's use)."""
+        self._abandoned += 1  # a reset under way signs its session out instead of keeping it
+        kept, self._recovering = list(self._recovering.values()), {}
+        for session in kept:
+            try:
+                await self._sign_out(session)
+            except AccountError as exc:
+                log.warning("an abandoned password reset's session could not be signed out: %s", exc)
+
+    async def _sign_out(self, session: Session) -> None:
+        async with self._auth() as auth:
+            try:
+                await auth.admin.sign_out(session.access_token, "local")
+            except GoTrueError:  # the access token expired meanwhile: its refresh token still names the session
+                try:
+                    refreshed = (await auth.refresh_session(session.refresh_token)).session
+                except GoTrueError:
+                    return  # refused: the session is gone already
+                if refreshed is not None:
+                    await auth.admin.sign_out(refreshed.access_token, "local")
 
     async def accept_invitation(self, email: str, code: str, new_password: str) -> str:
         """Sign in with the emailed code, take the invitation's role, set a password; returns the role."""

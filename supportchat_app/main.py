@@ -14,6 +14,7 @@ from typing import Any
 from nicegui import app, ui
 
 from supportchat_app import backend, blobs, config, foreground, launch, pagehide, pictures, speedups, styles, theme
+from supportchat_app.account import abandon_all_resets
 from supportchat_app.components import inbox_shell
 from supportchat_app.pages import boot, canned, desk_settings, invite, macros, profile, settings, signin, workspace
 
@@ -59,6 +60,7 @@ def build() -> backend.Backend:
     app.on_startup(current.boot)
     app.on_startup(speedups.freeze_heap)
     app.on_shutdown(current.shutdown)
+    app.on_shutdown(abandon_all_resets)  # a password reset's recovery session never outlives the app
     return current
 
 

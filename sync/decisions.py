@@ -30,7 +30,9 @@ TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 _PERMANENT_SQLSTATE = re.compile(r"^(22|23|42|P0|2F|44)[0-9A-Z]{3}$")
 # SQLSTATEs that are about the server's moment (serialization, deadlock, shutdown, resources, timeouts)
 _RETRYABLE_SQLSTATE = re.compile(r"^(08|40|53|54|55|57|58|XX)[0-9A-Z]{3}$")
-_AUTH_CODES = frozenset({"PGRST300", "PGRST301", "PGRST302", "PGRST303", "401"})
+# PT401: a function's `raise sqlstate 'PT401'`, PostgREST's custom HTTP 401 (sync_status for a session that has
+# ended, migration 20261213000100); postgrest-py does not always carry the status beside the code
+_AUTH_CODES = frozenset({"PGRST300", "PGRST301", "PGRST302", "PGRST303", "PT401", "401"})
 
 
 def classify_code(
@@ -38,7 +40,7 @@ def classify_code(
 ) -> SyncError:
     """Classify a server error answer by its code (PostgREST/PostgreSQL) and, if known, HTTP status.
 
-    401 / PGRST301 / PGRST303 → AuthError (refresh and retry); 42501 (RLS), 22xxx, 23xxx, other 4xx
+    401 / PGRST301 / PGRST303 / PT401 → AuthError (refresh and retry); 42501 (RLS), 22xxx, 23xxx, other 4xx
     → PermanentError; 5xx, 408, 429, transient SQLSTATEs → RetryableError. An unknown code without
     a status is treated as retryable: giving up on a user's message needs a reason we understand.
     """

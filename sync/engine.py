@@ -272,6 +272,10 @@ class SyncEngine:
         role = parts.cache.own_role()
         if role is None or as_role(role) == parts.user.role or self._parts is not parts:
             return False
+        # the session first: staff rights need a live one (migration 20261213000100), and an invitation's acceptance
+        # elsewhere ends every other session of the account. A refused refresh (AuthError(refused): needs-sign-in)
+        # leaves the cache as it is, instead of a cache rebuilt for the new role that the ended session cannot fill
+        await self.account.refresh()
         user = dataclasses.replace(parts.user, role=as_role(role))
         log.info("the server gives this user the role %s (was %s): the cache is rebuilt", user.role, parts.user.role)
         await parts.live.stop()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import psycopg
 
 from localbase.postgres import free_port
 
@@ -137,7 +138,9 @@ class StackProcess:
         self.start()
 
     def mint(self, sub: str | None = None, role: str = "authenticated", ttl: int = 3600, **extra: Any) -> str:
-        """A token signed with the stack's secret, as GoTrue would issue it (for RLS tests)."""
+        """A token signed with the stack's secret, as GoTrue would issue it (for RLS tests): for a user of the
+        stack, its `session_id` names a live row of `auth.sessions`, as GoTrue's do (staff rights need one:
+        migration 20261213000100)."""
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": f"{self.api_url}/auth/v1",
@@ -150,4 +153,32 @@ class StackProcess:
         if sub is not None:
             claims["sub"] = sub
         claims.update(extra)
+        if sub is not None and role == "authenticated":
+            self.live_session(sub, str(claims["session_id"]))
         return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
+
+    def live_session(self, user_id: str, session_id: str) -> None:
+        live_session(self.db_url, user_id, session_id)
+
+
+def live_session(db_url: str, user_id: str, session_id: str) -> None:
+    """A row of `auth.sessions` with this id for this user, as a sign-in makes (nothing for an unknown user or an id
+    that is not a UUID: a token naming it names no live session)."""
+    try:
+        uuid.UUID(user_id), uuid.UUID(session_id)
+    except ValueError:
+        return
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.sessions (id, user_id) select %s, id from auth.users where id = %s"
+            " on conflict (id) do nothing",
+            (session_id, user_id),
+        )
+
+
+def session_claims(db_url: str, user_id: str, **extra: Any) -> dict[str, Any]:
+    """The claims of an access token of a new live session of this user, for code that acts as a user in SQL the
+    way PostgREST does (`request.jwt.claims`): staff rights need the session (migration 20261213000100)."""
+    session_id = str(uuid.uuid4())
+    live_session(db_url, user_id, session_id)
+    return {"sub": user_id, "role": "authenticated", "session_id": session_id, **extra}

@@ -25,7 +25,7 @@ import pytest
 from supabase import Client
 
 from tests.conftest import User, create_user
-from tests.stackproc import StackProcess
+from tests.stackproc import StackProcess, session_claims
 from tests.test_rest_clients import ClientFactory, clients_fixture
 
 uses_clients = clients_fixture
@@ -100,7 +100,7 @@ def sql_as(stack: StackProcess, world: World) -> Iterator[Any]:
     with psycopg.connect(stack.db_url) as conn:
 
         def run(who: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-            claims = json.dumps({"sub": world.people[who].id, "role": "authenticated"})
+            claims = json.dumps(session_claims(stack.db_url, world.people[who].id))
             with conn.transaction(force_rollback=True):
                 conn.execute(
                     "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
@@ -170,7 +170,7 @@ def test_a_single_row_check_looks_the_ticket_up(stack: StackProcess, world: Worl
             (world.people["c2"].id,),
         )
         for who in ("a1", "admin"):
-            claims = json.dumps({"sub": world.people[who].id, "role": "authenticated"})
+            claims = json.dumps(session_claims(stack.db_url, world.people[who].id))
             conn.execute(
                 "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
                 (claims,),

@@ -33,7 +33,7 @@ from sync.models import LocalUser
 from tests.conftest import User, create_user
 from tests.helpers import wait_for
 from tests.realtime.support import as_user
-from tests.stackproc import StackProcess
+from tests.stackproc import StackProcess, session_claims
 from tests.test_app_flows import (  # noqa: F401 (app_data is a fixture)
     WAIT,
     another_user,
@@ -242,7 +242,7 @@ def _as_admin(stack: StackProcess, admin: User, admins: list[User], statement: s
             "update public.profiles set role = 'agent' where role = 'admin' and id <> all(%s)",
             ([a.id for a in admins],),
         )
-        claims = json.dumps({"sub": admin.id, "role": "authenticated", "aal": "aal2"})
+        claims = json.dumps(session_claims(stack.db_url, admin.id, aal="aal2"))
         conn.execute(
             "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)", (claims,)
         )

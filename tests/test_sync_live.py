@@ -17,7 +17,7 @@ import pytest
 from sync import SyncEngine, events
 from tests.conftest import User, Users, create_user
 from tests.faultproxy import FaultProxy
-from tests.stackproc import StackProcess
+from tests.stackproc import StackProcess, session_claims
 from tests.test_sync_support import (
     EngineFactory,
     open_engines,
@@ -57,7 +57,7 @@ def visible(db_url: str, user: User, table: str) -> set[str]:
         conn.execute("set local role authenticated")
         conn.execute(
             "select set_config('request.jwt.claims', %s, true)",
-            (json.dumps({"sub": user.id, "role": "authenticated"}),),
+            (json.dumps(session_claims(db_url, user.id)),),
         )
         return {r[0] for r in conn.execute(f"select {key} from public.{table}")}
 

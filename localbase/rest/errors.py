@@ -44,7 +44,10 @@ class RestError(Exception):
 
 
 def status_for_sqlstate(sqlstate: str, role: str) -> int:
-    """PostgREST's mapping of a SQLSTATE to an HTTP status."""
+    """PostgREST's mapping of a SQLSTATE to an HTTP status; `PTxyz` (a function's `raise sqlstate 'PT401'`) is HTTP
+    status xyz, as PostgREST documents for custom statuses."""
+    if len(sqlstate) == 5 and sqlstate.startswith("PT") and sqlstate[2:].isdigit() and 100 <= int(sqlstate[2:]) <= 599:
+        return int(sqlstate[2:])
     if sqlstate == "42501":
         return 401 if role == "anon" else 403
     if sqlstate in ("23505", "23503"):

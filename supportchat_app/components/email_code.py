@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import ui
+from nicegui.events import ValueChangeEventArguments
 
 from supportchat_app.account import AccountError
 
@@ -26,13 +27,17 @@ class EmailCodeDialog(ui.dialog):
         on_done: Callable[[str, str], Any],
         code_already_sent: bool = False,
         authenticator: bool = False,
+        on_abandon: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """`name` prefixes the elements' test ids/markers (`<name>-email`, `-send`, `-code`, `-password`, ...);
         `code_already_sent` shows the code fields at once (an invitation email already carries one);
         `authenticator` adds an optional field for an authenticator app's code (`<name>-authenticator`), read by
-        `finish` through `authenticator_code`."""
+        `finish` through `authenticator_code`; `on_abandon` runs whenever the dialog closes (Cancel, Esc, a click
+        beside it, or after finishing), to end what an unfinished `finish` left open (a kept recovery session)."""
         super().__init__()
         self._send, self._finish, self._on_done = send, finish, on_done
+        self._on_abandon = on_abandon
+        self.on_value_change(self._closed)
         with self, ui.card().classes("w-[420px] max-w-[92vw] gap-3"):
             ui.label(title).classes("text-lg font-medium")
             ui.label(intro).classes("text-sm opacity-70")
@@ -78,6 +83,10 @@ class EmailCodeDialog(ui.dialog):
                 ui.label("").classes("text-sm").props(f'data-testid="{name}-message"').mark(f"{name}-message")
             )
             ui.button("Cancel", on_click=self.close).props("flat no-caps").classes("self-end")
+
+    async def _closed(self, event: ValueChangeEventArguments[bool]) -> None:
+        if not event.value and self._on_abandon is not None:
+            await self._on_abandon()
 
     @property
     def authenticator_code(self) -> str:

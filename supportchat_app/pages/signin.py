@@ -151,6 +151,7 @@ def demo_list(sign_in: Callable[[str, str], Awaitable[None]]) -> None:
 def account_row(remote: Any, email: ui.input, note: ui.label) -> None:
     """ "Forgot password?" and "Have an invitation?": both end with a password to sign in with."""
     account = Account(remote.url, remote.anon_key)
+    ui.context.client.on_delete(account.abandon_reset)  # the page went away with a reset waiting for its code
 
     def done(address: str, outcome: str) -> None:
         email.set_value(address)
@@ -174,6 +175,7 @@ def account_row(remote: Any, email: ui.input, note: ui.label) -> None:
         on_done=done,
         intro="We email you a code; enter it with a new password.",
         authenticator=True,
+        on_abandon=account.abandon_reset,
     )
     invited = EmailCodeDialog(
         "join",

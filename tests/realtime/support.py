@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import User
-from tests.stackproc import StackProcess
+from tests.stackproc import StackProcess, session_claims
 
 _opened: list[tuple[AsyncClient, httpx.AsyncClient]] = []
 
@@ -118,7 +118,7 @@ def as_user(
     db_url: str, user: User, query: str, params: tuple[Any, ...] = (), *, rollback: bool = False
 ) -> list[tuple[Any, ...]]:
     """Run `query` in one transaction as `user` (role authenticated + claims), as PostgREST would."""
-    claims = json.dumps({"sub": user.id, "role": "authenticated", "email": user.email})
+    claims = json.dumps(session_claims(db_url, user.id, email=user.email))
     with psycopg.connect(db_url) as conn:
         conn.execute(
             "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)", (claims,)

@@ -20,7 +20,7 @@ import pytest
 from localbase.realtime import rls
 from tests.conftest import Users, create_user
 from tests.realtime.support import new_ticket, post
-from tests.stackproc import StackProcess
+from tests.stackproc import StackProcess, session_claims
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_one_row_and_many_row_batches_answer_alike(
     def groups(rows: list[int] | None) -> list[rls.Group]:
         out = []
         for g, user in enumerate(people):
-            claims = json.dumps({"sub": user.id, "role": "authenticated", "session_id": str(uuid.uuid4())})
+            claims = json.dumps(session_claims(stack.db_url, user.id))
             out.append(rls.Group(g, "authenticated", claims, rows))
         return out
 
@@ -93,7 +93,7 @@ def test_the_staff_mfa_switch_still_decides_per_identity(
     message = post(stack.db_url, users.customer, ticket, "does the agent need two steps?")
 
     def group(g: int, sub: str, aal: str) -> rls.Group:
-        claims = {"sub": sub, "role": "authenticated", "aal": aal, "session_id": str(uuid.uuid4())}
+        claims = session_claims(stack.db_url, sub, aal=aal)
         return rls.Group(g, "authenticated", json.dumps(claims))
 
     asked = [group(0, users.agent.id, "aal1"), group(1, users.agent.id, "aal2"), group(2, users.customer.id, "aal1")]

@@ -1,0 +1,84 @@
+"""The app's own session ended on the server while its access token is still unexpired (signed out of every device
+elsewhere, or an invitation accepted on another device, which ends the account's other sessions): staff rights need
+a live session (migration 20261213000100), so the app must not go on pulling a desk that now looks empty. Its next
+pull is refused (`sync_status` answers 401), its refresh too, and it asks its user to sign in again with the cache
+untouched; a role change seen by a pull refreshes the session before the cache is rebuilt for the new role.
+Real localbase, real engine.
+"""
+
+from __future__ import annotations
+
+import bcrypt
+import psycopg
+import pytest
+from supabase import Client
+
+from sync.errors import AuthError
+from tests.conftest import Users, create_user
+from tests.stackproc import StackProcess
+from tests.test_invitations import client, clients, code_for, invite, new_email  # noqa: F401 (a fixture)
+from tests.test_role_change import _role_changes
+from tests.test_sync_support import EngineFactory, seed_ticket, sql
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_signed_out_everywhere_the_next_pull_asks_to_sign_in_and_keeps_the_desk(
+    stack: StackProcess, users: Users, engines: EngineFactory, clients: list[Client]
+) -> None:
+    ticket = seed_ticket(stack.db_url, users.customer, None, "Unassigned", messages=[(users.customer, "hello")])
+    engine = await engines.open(users.agent)
+    await engine.sync_once()
+    assert engine.cache.has_ticket(ticket)
+    elsewhere = client(stack, clients)
+    elsewhere.auth.sign_in_with_password({"email": users.agent.email, "password": users.agent.password})
+    elsewhere.auth.sign_out({"scope": "global"})  # every session of the account, this engine's too
+
+    with pytest.raises(AuthError) as refused:
+        await engine.sync_once()
+    assert refused.value.refused
+    assert engine.cache.has_ticket(ticket)  # no prune from an answer given to an ended session
+    await engine.sign_in(users.agent.email, users.agent.password)  # the same user carries on
+    await engine.sync_once()
+    assert engine.cache.has_ticket(ticket)
+
+
+async def test_an_invitation_accepted_on_another_device_asks_this_one_to_sign_in(
+    stack: StackProcess, users: Users, engines: EngineFactory, clients: list[Client]
+) -> None:
+    """The invitee's account is open on this device (as a customer, before the acceptance) and they accept on
+    another: this engine's session is ended, and the role change its pull sees must not rebuild an agent's cache
+    that the ended session would pull empty."""
+    address = new_email()
+    invite(stack, clients, users, address, "agent")
+    hashed = bcrypt.hashpw(b"device-Passw0rd", bcrypt.gensalt(4)).decode()
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("update auth.users set encrypted_password = %s where email = %s", (hashed, address))
+    engine = await engines.open()
+    await engine.sign_in(address, "device-Passw0rd")
+    await engine.sync_once()
+    assert engine.user is not None and engine.user.role == "customer"
+    invitee = client(stack, clients)
+    invitee.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
+    assert invitee.rpc("accept_invitation").execute().data == "agent"
+
+    with pytest.raises(AuthError) as refused:
+        await engine.sync_once()
+    assert refused.value.refused
+    assert _role_changes(engines, engine) == []  # no cache rebuilt for a role this session cannot use
+    assert engine.cache.role == "customer"
+
+
+async def test_a_role_change_refreshes_the_session_before_the_rebuild(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
+    customer = create_user(stack.db_url, "customer")
+    engine = await engines.open(customer)
+    await engine.sync_once()
+    before = engine.session
+    assert before is not None
+    sql(stack.db_url, "update public.profiles set role = 'agent' where id = %s", customer.id)
+    await engine.sync_once()
+    after = engine.session
+    assert [e.role for e in _role_changes(engines, engine)] == ["agent"]
+    assert after is not None and after.refresh_token != before.refresh_token  # a new token of the same session
