@@ -159,9 +159,13 @@ def bench_insert(env: BenchEnv) -> list[Figure]:
     ]
 
 
-def bench_select(env: BenchEnv) -> list[Figure]:
+def bench_select(env: BenchEnv, reader: str = "customer") -> list[Figure]:
+    """A page of a thread read by the ticket's customer (``rest_select``) or by an agent (``rest_select_agent``:
+    the staff path, whose role checks also ask for the token's live session, migration 20261213000100)."""
     user = env.users.customer.id
     claims = json.dumps(session_claims(env.stack.db_url, user))
+    reading = env.users.agent.id if reader == "agent" else user
+    read_claims = claims if reading == user else json.dumps(session_claims(env.stack.db_url, reading))
     ticket = _new_ticket(env)
     with psycopg.connect(env.stack.db_url) as conn:
         with conn.transaction():
@@ -175,7 +179,7 @@ def bench_select(env: BenchEnv) -> list[Figure]:
         rest_ms: list[float] = []
         raw_ms: list[float] = []
         http_ms: list[float] = []
-        token = env.stack.mint(sub=user)
+        token = env.stack.mint(sub=reading)
         url = (
             f"{env.stack.api_url}/rest/v1/messages?select=*&ticket_id=eq.{ticket}"
             f"&order=created_at.desc,id.asc&limit={PAGE}"
@@ -200,7 +204,7 @@ def bench_select(env: BenchEnv) -> list[Figure]:
 
             def raw_page() -> None:
                 with conn.transaction(), conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-                    _as_user(conn, claims)
+                    _as_user(conn, read_claims)
                     rows = cur.execute(query, (ticket, PAGE)).fetchall()
                 assert len(rows) == PAGE
 
@@ -217,7 +221,7 @@ def bench_select(env: BenchEnv) -> list[Figure]:
                 http_ms.append(_timed(http_page) * 1000)
     return [
         figure(
-            "rest_select",
+            "rest_select" if reader == "customer" else f"rest_select_{reader}",
             median(rest_ms),
             "ms",
             "raw psycopg, same query and role",
@@ -234,4 +238,5 @@ def bench_select(env: BenchEnv) -> list[Figure]:
 BENCHES: dict[str, Callable[[BenchEnv], list[Figure]]] = {
     "rest_insert": bench_insert,
     "rest_select": bench_select,
+    "rest_select_agent": lambda env: bench_select(env, "agent"),
 }

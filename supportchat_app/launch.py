@@ -306,11 +306,23 @@ def _process_alive(info: dict[str, Any]) -> bool:
 FIELDS = ("port", "key", "pid", "started")  # a key file of this version (`write_key_file`)
 
 
+def _dead_pid(path: Path) -> bool:
+    """A key file this version does not understand names, as every version so far did, the `pid` of its app, and
+    no process has that pid now: the app is gone, whatever version wrote the file. Unreadable, or no such pid
+    field, or a pid that runs (maybe that version's app): False, the file is left alone."""
+    try:
+        pid = json.loads(path.read_text())["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return type(pid) is int and pid > 0 and process_start(pid) is None
+
+
 def _scan(data_dir: Path) -> tuple[list[dict[str, Any]], list[Path]]:
     """The key files of app processes still alive on this data dir, newest first, and the private files this version
     does not understand (another version's format, unreadable): those are left alone, neither trusted nor removed,
-    since their app may still run. Files another user owns or may read are not trusted (nor is a folder others may
-    enter); those of dead processes are removed."""
+    since their app may still run, unless the pid they name runs no process (`_dead_pid`: then removed). Files
+    another user owns or may read are not trusted (nor is a folder others may enter); those of dead processes are
+    removed."""
     folder = data_dir / "launch"
     if not _private(folder, stat.S_IFDIR):
         return [], []
@@ -325,6 +337,10 @@ def _scan(data_dir: Path) -> tuple[list[dict[str, Any]], list[Path]]:
             if not all(name in info for name in FIELDS):
                 raise KeyError("another version's key file")
         except (OSError, ValueError, KeyError, TypeError):
+            if _dead_pid(path):
+                with contextlib.suppress(OSError):
+                    path.unlink()  # whatever its version, its app is gone: no key of it stays on disk
+                continue
             foreign.append(path)
             continue
         if not _process_alive(info):

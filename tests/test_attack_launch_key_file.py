@@ -199,3 +199,19 @@ def test_a_key_file_of_another_version_is_left_alone_and_the_user_told(squatter:
     opened = open_ui(tmp_path)
     assert opened.returncode == 1 and str(path) in opened.stderr and "another version" in opened.stderr
     assert json.loads(path.read_text()) == older and squatter.seen == [], "never contacted, never deleted"
+
+
+def test_a_key_file_of_another_version_whose_app_is_gone_is_removed(squatter: Squatter, tmp_path: Path) -> None:
+    """The same older file, its pid now running nothing (the app was killed): its key no longer stays on disk for
+    good. Before, a file of another format was never removed, whatever became of its app."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True, text=True
+    )
+    path, _ = stale_file(tmp_path, squatter.port, pid=int(gone.stdout))
+    older = {name: value for name, value in json.loads(path.read_text()).items() if name != "started"}
+    path.write_text(json.dumps(older))
+    assert launch.running_apps(tmp_path) == []
+    assert not path.exists()
+    with pytest.raises(LookupError, match="no SupportChat app is running") as nothing:
+        launch.fresh_url(tmp_path)
+    assert "another version" not in str(nothing.value) and squatter.seen == []
