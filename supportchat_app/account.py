@@ -183,6 +183,10 @@ class Account:
             try:
                 async with self._rest(verified.session.access_token) as rest:
                     role = (await rest.rpc("accept_invitation", {}).execute()).data
+                # the acceptance ended the account's other sessions; a password sign-in in flight meanwhile (it
+                # checked the password the acceptance cleared) may have made one since: end those too, before the
+                # password (whose change would, but may be refused)
+                await auth.sign_out({"scope": "others"})
                 await auth.update_user({"password": new_password})
             finally:
                 await auth.sign_out({"scope": "local"})  # a failed try leaves no session behind

@@ -8,14 +8,20 @@ Real localbase, real engine.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
 import bcrypt
 import psycopg
 import pytest
 from supabase import Client
 
+from supportchat_app.account import Account, AccountError
 from sync.errors import AuthError
 from tests.conftest import Users, create_user
-from tests.stackproc import StackProcess
+from tests.stackproc import StackProcess, live_session
 from tests.test_invitations import client, clients, code_for, invite, new_email  # noqa: F401 (a fixture)
 from tests.test_role_change import _role_changes
 from tests.test_sync_support import EngineFactory, seed_ticket, sql
@@ -82,3 +88,30 @@ async def test_a_role_change_refreshes_the_session_before_the_rebuild(
     after = engine.session
     assert [e.role for e in _role_changes(engines, engine)] == ["agent"]
     assert after is not None and after.refresh_token != before.refresh_token  # a new token of the same session
+
+
+async def test_a_session_made_during_the_acceptance_is_ended_too(
+    stack: StackProcess, users: Users, clients: list[Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race (review14b, item 3): an outsider's password sign-in checked the old password before the acceptance
+    cleared it and made its session after the acceptance ended the others, so it survived with the new role (and
+    a live session, which staff rights now need). The app ends the account's other sessions right after accepting,
+    before setting the password (whose change would end them too, but may be refused, as here)."""
+    address = new_email()
+    invite(stack, clients, users, address, "agent")
+    account = Account(stack.api_url, stack.anon_key)
+    raced: list[str] = []
+    accepting = Account._rest
+
+    @contextlib.asynccontextmanager
+    async def then_a_sign_in_lands(self: Account, access_token: str) -> AsyncIterator[Any]:
+        async with accepting(self, access_token) as rest:
+            yield rest
+        (user_id,) = sql(stack.db_url, "select id from auth.users where email = %s", address)[0]
+        raced.append(str(uuid.uuid4()))
+        live_session(stack.db_url, str(user_id), raced[0])  # the outsider's sign-in commits its session now
+
+    monkeypatch.setattr(Account, "_rest", then_a_sign_in_lands)
+    with pytest.raises(AccountError, match="at least 6"):
+        await account.accept_invitation(address, code_for(stack, address), "short")
+    assert raced and sql(stack.db_url, "select 1 from auth.sessions where id = %s", raced[0]) == []
