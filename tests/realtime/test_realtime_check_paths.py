@@ -105,3 +105,21 @@ def test_the_staff_mfa_switch_still_decides_per_identity(
     finally:
         conn.execute("update public.app_settings set staff_require_mfa = false")
     assert _ask(conn, fn, [message], asked) == {(0, 0), (1, 0), (2, 0)}
+
+
+def test_an_identity_whose_session_ended_gets_no_staff_rows(
+    stack: StackProcess, users: Users, check: tuple[psycopg.Connection, str]
+) -> None:
+    """Realtime asks with the subscriber's claims (migration 20261213000100): an agent whose session ended (signed
+    out, ended by an acceptance) no longer gets the unassigned ticket's message nor its internal note, in the same
+    batch as the agent's live session, which gets both; both shapes of the check answer alike."""
+    conn, fn = check
+    ticket = new_ticket(stack.db_url, users.customer, None)  # unassigned: every agent reads it
+    message = post(stack.db_url, users.customer, ticket, "visible to staff")
+    note = post(stack.db_url, users.agent, ticket, "staff only", internal=True)
+    live, ended = session_claims(stack.db_url, users.agent2.id), session_claims(stack.db_url, users.agent2.id)
+    conn.execute("delete from auth.sessions where id = %s", (ended["session_id"],))  # signed out
+    asked = [rls.Group(0, "authenticated", json.dumps(live)), rls.Group(1, "authenticated", json.dumps(ended))]
+    assert _ask(conn, fn, [message], asked) == {(0, 0)}
+    assert _ask(conn, fn, [note], asked) == {(0, 0)}
+    assert _ask(conn, fn, [message, note], asked) == {(0, 0), (0, 1)}
