@@ -26,6 +26,7 @@ from tests.test_invitations import (  # noqa: F401 (clients is a fixture)
     code_for,
     new_email,
 )
+from tests.test_sync_support import sql
 
 
 def with_token(stack: StackProcess, made: list[Client], access_token: str) -> Client:
@@ -115,3 +116,30 @@ def test_a_token_naming_no_live_session_of_its_user_has_no_staff_role(
         )
         token = jwt.encode(forged, stack.jwt_secret, algorithm="HS256")
         assert not sees_customer(with_token(stack, clients, token), users), session_id
+
+
+def test_a_message_from_an_ended_session_is_a_customers_not_staffs(
+    stack: StackProcess, users: Users, clients: list[Client]
+) -> None:
+    """Attacking the change (migration 20261213000110): the outsider's old token keeps a customer's rights on the
+    account's own tickets, and the message trigger read the sender's role from `profiles`: a message posted there
+    counted as the account's staff reply (the ticket's first response) and its mention notified an agent."""
+    address = new_email()
+    mallory = _signed_up_by_an_outsider(stack, users, clients, address)
+    held = mallory.auth.get_session()
+    assert held is not None and held.user is not None
+    ticket = mallory.table("tickets").insert({"customer_id": held.user.id, "subject": "mine"}).execute().data[0]["id"]
+    owner = client(stack, clients)
+    owner.auth.verify_otp({"email": address, "token": code_for(stack, address), "type": "email"})
+    assert owner.rpc("accept_invitation").execute().data == "admin"
+
+    stolen = with_token(stack, clients, held.access_token)
+    text = f"see @[Agent]({users.agent.id})"
+    stolen.table("messages").insert({"ticket_id": ticket, "content": text}).execute()  # a customer may
+    rows = sql(stack.db_url, "select first_response_at from public.tickets where id = %s", ticket)
+    assert rows == [(None,)]
+    assert sql(stack.db_url, "select 1 from public.mentions where ticket_id = %s", ticket) == []
+    assert (
+        sql(stack.db_url, "select 1 from public.notifications where ticket_id = %s and reason = 'mention'", ticket)
+        == []
+    )
