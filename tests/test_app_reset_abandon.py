@@ -72,6 +72,22 @@ async def test_closing_the_reset_dialog_signs_its_recovery_session_out(app_data:
     client.auth.sign_out()
 
 
+async def test_a_page_gone_with_a_kept_recovery_session_signs_it_out(app_data: Path, stack: StackProcess) -> None:
+    """The browser tab closed (or reloaded) while the reset waited for the authenticator's code: NiceGUI deletes the
+    page's client, and the reset's session goes with it, while the app keeps running."""
+    person, client, _ = with_authenticator(stack)
+    own, mine = signed_in(stack, person.email, person.password)
+    async with running_app() as user:
+        await _asked_for_the_authenticator(stack, user, person.email)
+        assert len(sessions_of(stack, person.id)) == 2
+        assert user.client is not None
+        user.client.delete()
+        await eventually(lambda: sessions_of(stack, person.id) == {mine}, "the recovery session signed out")
+    assert own.auth.refresh_session().session is not None
+    own.auth.sign_out()
+    client.auth.sign_out()
+
+
 async def test_quitting_the_app_signs_a_kept_recovery_session_out(app_data: Path, stack: StackProcess) -> None:
     person, client, _ = with_authenticator(stack)
     own, mine = signed_in(stack, person.email, person.password)
