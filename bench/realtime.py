@@ -40,6 +40,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.harness import BenchEnv, Figure, figure, percentile
 from tests.conftest import User
+from tests.stackproc import session_claims
 
 INSERT_RATE = 200
 LOAD_SECONDS = 3.0
@@ -62,7 +63,7 @@ def _writer(
 ) -> None:
     """Insert `rate`/s for `seconds`; with `parts` > 1 this connection makes every `parts`-th insert from `part`.
     With `notify` each transaction also sends `pg_notify('rt_bench', seq)` (the insert-and-notify baseline)."""
-    claims = json.dumps({"sub": agent.id, "role": "authenticated"})
+    claims = json.dumps(session_claims(db_url, agent.id))  # a live session: staff rights need one (as GoTrue's tokens)
     # one round trip per insert, like the baseline's one `pg_notify`: role, claims, the insert and the commit go as
     # one simple-protocol script (a real insert as the agent, through the same RLS check and triggers)
     script = sql.SQL(
