@@ -43,6 +43,8 @@ def build() -> backend.Backend:
     """Install a fresh backend and register every page (called once per app process or test run)."""
     current = backend.Backend(config.data_dir())
     backend.install(current)
+    # every button keeps the case it is written in (Quasar's default is capitals): "Sign in", not "SIGN IN"
+    ui.button.default_props("no-caps")
     signin.create()
     settings.create()
     invite.create()

@@ -173,3 +173,14 @@ async def test_the_new_ticket_dialog_keeps_the_case_of_its_buttons(app_data: Pat
         for marker in ("new-ticket", "cancel-ticket", "create-ticket"):
             (button,) = user.find(marker=marker).elements
             assert "no-caps" in button.props, marker
+
+
+async def test_every_button_keeps_its_case(app_data: Path, stack: StackProcess) -> None:
+    """The sign-in page's "Sign in" showed as "SIGN IN" and the two-step step's "Verify" as "VERIFY" (Quasar's
+    default capitals), as did every button not marked one by one: the app sets no-caps for all of them."""
+    async with running_app() as user:
+        await user.open("/")
+        await user.should_see(marker="signin", retries=WAIT)
+        with user:
+            buttons = [e for e in ui.context.client.elements.values() if isinstance(e, ui.button)]
+        assert buttons and all("no-caps" in b.props for b in buttons), [b.text for b in buttons]
