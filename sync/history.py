@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -89,11 +89,24 @@ def edit_window(cache: Cache) -> float:
         return DEFAULT_EDIT_WINDOW
 
 
+async def _nothing_to_confirm() -> None:
+    return None
+
+
 class HistoryPush:
     """The Pusher's senders for ``message_edit`` and ``message_delete`` entries, one entry per request."""
 
-    def __init__(self, cache: Cache, remote: Remote, emit: Callable[[events.Event], None]) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        remote: Remote,
+        emit: Callable[[events.Event], None],
+        confirm: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.cache, self.remote, self.emit = cache, remote, emit
+        # asked before a refusal is taken as one (the Pusher's `_confirm_session`): raises AuthError when the
+        # refusal came from a token whose session had ended, and the entry stays queued
+        self.confirm = confirm or _nothing_to_confirm
 
     async def _server_row(self, message_id: str) -> dict[str, Any] | None:
         try:
@@ -141,6 +154,7 @@ class HistoryPush:
                     return False
                 row = server
         except PermanentError as exc:
+            await self.confirm()
             await self.cache.lose_edit(entry, await self._server_row(entry.entity_id))
             self._notice(
                 "message_edit_refused",
@@ -189,6 +203,7 @@ class HistoryPush:
                 if not row.get("deleted_at"):
                     raise PermanentError("only the sender or an admin deletes a message", code="42501")
         except PermanentError as exc:
+            await self.confirm()
             server = await self._server_row(entry.entity_id)
             await self.cache.settle(entry, server)
             if server is not None:

@@ -84,6 +84,7 @@ class Pusher:
         self.uploads = uploads or Uploads()
         self.fresh_for = 600.0  # seconds an upload of this process is trusted to still be on the server
         self._uploaded_at: dict[str, float] = {}  # attachment id → monotonic time its upload finished
+        self._session_confirmed = False  # this push asked whether the session still lives (_confirm_session)
         # one request per batch of a kind; ticket updates are compare-and-sets, one by one (_update_ticket)
         self.senders: dict[str, BatchSender] = {
             "message": self._messages,
@@ -101,7 +102,7 @@ class Pusher:
         }
         # entries that decide their own outcome, one request each (edits are compare-and-sets: sync/history.py);
         # each returns whether the server has it
-        history = HistoryPush(cache, remote, emit)
+        history = HistoryPush(cache, remote, emit, self._confirm_session)
         self.one_by_one: dict[str, Callable[[OutboxEntry], Awaitable[bool]]] = {
             "message_edit": history.edit,
             "message_delete": history.delete,
@@ -112,6 +113,7 @@ class Pusher:
     async def push(self) -> PushResult:
         """Send everything queued; returns counts. Raises RetryableError/AuthError to stop early."""
         result = PushResult()
+        self._session_confirmed = False
         # the first read of a short outbox on the loop's own reader connection (see the module docstring)
         entries: list[OutboxEntry] | None = self.cache.queued_at_once(SHORT_OUTBOX)
         while True:
@@ -238,7 +240,23 @@ class Pusher:
         except PermanentError:
             return False
 
+    async def _confirm_session(self) -> None:
+        """Before a refusal is taken as one: does this token's session still live? A staff member whose session
+        ended elsewhere (signed out everywhere, a password changed on another device, an invitation accepted) keeps
+        an unexpired token with a customer's rights only (migration 20261213000100), so RLS refuses their writes;
+        those are no refusals of the entries, which stay queued while the loop asks the user to sign in again.
+        ``sync_status`` answers PT401 (AuthError) for an ended session; asked once per push, and only on a refusal
+        (review15b: the push ran before the pull that would have noticed, and failed or dropped the queue)."""
+        if self._session_confirmed:
+            return
+        self._session_confirmed = True
+        try:
+            await self.remote.status({})  # AuthError (ended) and RetryableError (offline) stop the push: kept queued
+        except PermanentError as exc:  # a server without sync_status: the refusal stands as before
+            log.info("could not ask whether the session lives: %s", exc)
+
     async def _refused(self, entry: OutboxEntry, exc: PermanentError, result: PushResult) -> None:
+        await self._confirm_session()
         reason = exc.reason()
         log.info("server refused %s %s: %s", entry.kind, entry.entity_id, exc)
         if entry.kind == "read":

@@ -49,6 +49,41 @@ async def test_signed_out_everywhere_the_next_pull_asks_to_sign_in_and_keeps_the
     assert engine.cache.has_ticket(ticket)
 
 
+async def test_writes_queued_after_the_session_ended_elsewhere_stay_queued(
+    stack: StackProcess, users: Users, engines: EngineFactory, clients: list[Client]
+) -> None:
+    """review15b: the push runs before the pull that notices the ended session, and with a customer's rights only
+    RLS refused the agent's queued reply (marked failed), priority change and read marker (dropped, a "server
+    refused" Notice). Now a refusal first asks whether the session lives: the entries stay queued, the engine asks
+    to sign in, and after it they go out."""
+    ticket = seed_ticket(stack.db_url, users.customer, None, "Queued past", messages=[(users.customer, "hello")])
+    engine = await engines.open(users.agent)
+    await engine.sync_once()
+    elsewhere = client(stack, clients)
+    elsewhere.auth.sign_in_with_password({"email": users.agent.email, "password": users.agent.password})
+    elsewhere.auth.sign_out({"scope": "global"})
+    reply = engine.commands.send_message(ticket, "On it")
+    engine.commands.update_ticket(ticket, priority="high")
+    engine.commands.mark_read(ticket)
+    queued = {(e["kind"], e["entity_id"]) for e in engine.cache.outbox()}
+    assert ("message", reply.id) in queued and len(queued) >= 3
+
+    with pytest.raises(AuthError) as refused:
+        await engine.sync_once()
+    assert refused.value.refused
+    left = engine.cache.outbox()
+    assert {(e["kind"], e["entity_id"]) for e in left} == queued  # nothing dropped
+    assert all(e["state"] != "failed" for e in left), left
+    message = engine.cache.message(reply.id)
+    assert message is not None and message.local_state != "failed"
+    await engine.sign_in(users.agent.email, users.agent.password)
+    await engine.sync_once()
+    assert engine.cache.outbox() == []
+    rows = sql(stack.db_url, "select priority from public.tickets where id = %s", ticket)
+    assert rows == [("high",)]
+    assert sql(stack.db_url, "select content from public.messages where id = %s", reply.id) == [("On it",)]
+
+
 async def test_an_invitation_accepted_on_another_device_asks_this_one_to_sign_in(
     stack: StackProcess, users: Users, engines: EngineFactory, clients: list[Client]
 ) -> None:
