@@ -34,6 +34,7 @@ from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
 
+STEADY_S = 30.0  # a channel the server closes after this long counts as a fresh start, not as one more close
 TABLES = (
     "tickets",
     "messages",
@@ -89,6 +90,10 @@ class RealtimeLink:
         self._token: str | None = None
         self.subscribed = False
         self._stopping = False
+        # channels the server closed soon after their join, in a row: each new one waits longer before its join
+        # (review15b: a server closing every channel got a join and a catch-up pull every 0.2 s, for good)
+        self._closes = 0
+        self._subscribed_at = 0.0
 
     async def set_token(self, token: str) -> None:
         self._token = token
@@ -120,12 +125,16 @@ class RealtimeLink:
     def _state(self, state: Any, error: Exception | None) -> None:
         name = str(getattr(state, "value", state))
         self.subscribed = name == "SUBSCRIBED"
+        if self.subscribed:
+            self._subscribed_at = time.monotonic()
         if error is not None:
             log.info("realtime channel %s: %s", name, error)
         if name == "CLOSED" and not self._stopping:
             # the server closed the channel (a system error: an expired token, a quota): realtime-py forgets a
             # closed channel and never rejoins it, so the supervisor builds a new one (its join: a catch-up pull)
             self._channel = None
+            lived = time.monotonic() - self._subscribed_at
+            self._closes = self._closes + 1 if lived < STEADY_S else 0
         if name != "SUBSCRIBED":
             self._wake.set()
         if self._on_state is not None:
@@ -147,6 +156,7 @@ class RealtimeLink:
         for table in TABLES:
             channel.on_postgres_changes("*", schema="public", table=table, callback=self._change)
         self._channel = channel
+        self._subscribed_at = time.monotonic()  # a close before the join counts as soon after it
         if self._token:
             await client.realtime.set_auth(self._token)
         await channel.subscribe(self._state)
@@ -159,6 +169,8 @@ class RealtimeLink:
                 realtime = client.realtime
                 realtime.auto_reconnect = False
                 if self._channel is None:
+                    if self._closes:  # the last channels were closed soon after their join: not at once again
+                        await asyncio.sleep(backoff_delay(self._closes - 1, random.random, base=1.0, cap=60.0))
                     await self._build(client)
                 elif not realtime.is_connected:
                     await realtime.connect()  # rejoins errored channels → SUBSCRIBED → catch-up

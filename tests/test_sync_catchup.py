@@ -7,6 +7,7 @@ import asyncio
 import time
 
 from sync.catchup import CatchUp
+from sync.live import STEADY_S, RealtimeLink
 from sync.models import LiveState
 from tests.helpers import wait_for
 
@@ -111,3 +112,21 @@ async def test_stopping_realtime_on_purpose_is_no_break() -> None:
     probe.catch_up.state("CHANNEL_ERROR")
     assert probe.asked == 0
     probe.catch_up.close()
+
+
+def test_channels_closed_soon_after_their_join_wait_longer_and_a_steady_one_starts_over() -> None:
+    """review15b: a server closing every channel at once got a new join (and its catch-up pull) every 0.2 s, for
+    good. Closes soon after a join are counted, and the supervisor waits backoff_delay(count - 1) before the next
+    join; a channel that lived STEADY_S counts as a fresh start."""
+    link = RealtimeLink(remote=None)  # type: ignore[arg-type]  # no client needed: the channel's states only
+    for expected in (1, 2, 3):
+        link._state("SUBSCRIBED", None)
+        link._state("CLOSED", None)
+        assert link._closes == expected
+    link._state("SUBSCRIBED", None)
+    link._subscribed_at -= STEADY_S + 1  # lived long enough
+    link._state("CLOSED", None)
+    assert link._closes == 0
+    link._stopping = True  # closing on purpose (sign-out, a new role) is no close by the server
+    link._state("CLOSED", None)
+    assert link._closes == 0
