@@ -58,6 +58,10 @@ OWNER = "postgres"  # the project's non-superuser role: what `supabase db push` 
 DATABASE = "postgres"
 PASSWORD_FILE = "db_password"
 LOG_FILE = "postgres.log"
+OWNED_MARKER = ".localbase"  # in a data dir localbase made: its mode is ours to set (_close_data_dir)
+# what localbase keeps in a data dir (the cluster, its password and log, the superuser's name, the JWT secret,
+# Storage's files; the private folders of an init): a data dir holding nothing else is one localbase made
+OWN_ENTRIES = frozenset({"pgdata", PASSWORD_FILE, LOG_FILE, "superuser", "jwt_secret", "storage", OWNED_MARKER})
 # created by sql/local's bootstrap
 LOGIN_ROLES = ("postgres", "authenticator", "supabase_auth_admin", "supabase_realtime_admin")
 HBA = """# localbase: TCP on 127.0.0.1 only, and a password (SCRAM) for every role
@@ -297,12 +301,26 @@ class EmbeddedPostgres:
                 with contextlib.suppress(FileNotFoundError):
                     os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
-    def _close_data_dir(self) -> None:
+    def _close_data_dir(self, created: bool) -> None:
         """The data dir is this user's alone (0700): the cluster, its log, the keys and Storage's files are in it. As
         root the server's own user must still pass through it to its cluster (0711: it can enter, not list; the
-        library's permission helper opened it to every reader). Data dirs from before were world-readable."""
-        if platform.system() != "Windows":
-            self.data_dir.chmod(0o700 if self._run_as() is None else 0o711)
+        library's permission helper opened it to every reader). Data dirs from before were world-readable.
+
+        Only a folder localbase made: one it just created, one with its marker, or one holding nothing but what
+        localbase keeps (a data dir of an older version). A data dir pointed at a shared folder (``--data /tmp``)
+        keeps its mode, with a warning: closing /tmp would lock every other user out of it (review15b)."""
+        if platform.system() == "Windows":
+            return
+        marker = self.data_dir / OWNED_MARKER
+        ours = created or marker.exists()
+        if not ours:
+            names = {p.name for p in self.data_dir.iterdir() if not p.name.startswith(".localbase-")}
+            ours = names <= OWN_ENTRIES
+        if not ours:
+            log.warning("%s holds more than localbase's files: its mode is left alone", self.data_dir)
+            return
+        marker.touch(mode=0o600, exist_ok=True)
+        self.data_dir.chmod(0o700 if self._run_as() is None else 0o711)
 
     def _tool(self, name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         cmd = [str(_bin_dir() / name), *args]
@@ -315,9 +333,10 @@ class EmbeddedPostgres:
 
     def init(self) -> None:
         """Create the cluster if the data dir has none yet."""
+        created = not self.data_dir.exists()
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._prepare_root()
-        self._close_data_dir()
+        self._close_data_dir(created)
         if self.initialized():
             return
         # the superuser's name first: an init cut short after initdb must still know it (see _close_over_socket)

@@ -10,6 +10,7 @@ pg_hba.conf before it first starts; a data dir still on `trust` is closed over a
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -122,3 +123,26 @@ def test_as_root_a_server_whose_data_dir_turned_private_still_stops(tmp_path: Pa
     finally:
         (tmp_path / "app").chmod(0o755)
         pg.stop()
+
+
+def test_a_shared_folder_given_as_data_dir_keeps_its_mode(tmp_path: Path) -> None:
+    """review15b: the data dir was closed (0700; 0711 as root) whatever folder it was, so `--data /tmp` would have
+    locked every other user out of /tmp. Only a folder localbase made is closed: created now, marked, or holding
+    nothing but localbase's own files (a data dir of an older version, which is then marked)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "someone-elses.txt").write_text("theirs")
+    EmbeddedPostgres(shared, 0)._close_data_dir(created=False)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    closed = 0o711 if os.geteuid() == 0 else 0o700
+    older = tmp_path / "older"
+    (older / "pgdata").mkdir(parents=True)
+    (older / "db_password").write_text("x")
+    older.chmod(0o755)
+    EmbeddedPostgres(older, 0)._close_data_dir(created=False)
+    assert stat.S_IMODE(older.stat().st_mode) == closed and (older / ".localbase").exists()
+    (older / "notes.txt").write_text("a file of the user's own, later")  # marked: still localbase's
+    older.chmod(0o755)
+    EmbeddedPostgres(older, 0)._close_data_dir(created=False)
+    assert stat.S_IMODE(older.stat().st_mode) == closed
