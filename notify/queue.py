@@ -79,9 +79,10 @@ select n.id, n.recipient_id::text, n.ticket_id::text, n.message_id::text, n.reas
        coalesce(p.email, 'unread') as preference, r.last_read_at,
        -- who may read the message NOW, by the tickets' and messages' select policies: a recipient demoted, or an
        -- agent whose ticket went to someone else, since the notification was queued gets no mail of it
-       case rp.role when 'admin' then true
-                    when 'agent' then t.assignee_id is null or t.assignee_id = n.recipient_id
-                    else t.customer_id = n.recipient_id and not m.is_internal end as visible
+       (t.customer_id = n.recipient_id and not m.is_internal)
+         or case rp.role when 'admin' then true
+                         when 'agent' then t.assignee_id is null or t.assignee_id = n.recipient_id
+                         else false end as visible
 from public.notifications n
 join public.messages m on m.id = n.message_id
 join public.profiles sp on sp.id = m.sender_id

@@ -353,7 +353,12 @@ def test_no_mail_to_whoever_can_no_longer_see_the_message(stack: StackProcess, s
     )
     asker, former, reassigned = pair(stack, "former assignee")
     post(stack.db_url, asker, reassigned, "my card number is 4242")
-    queued = [(demoted, unassigned), (kept, unassigned), (former, reassigned)]
+    # an agent who asked for help on a ticket of their own, handled by a colleague, still sees the replies
+    own = new_ticket(stack.db_url, create_user(stack.db_url, "customer", "Cus placeholder"), author, "Own question")
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("update public.tickets set customer_id = %s where id = %s", (kept.id, own))
+    post(stack.db_url, author, own, "Here is the answer to your own question")
+    queued = [(demoted, unassigned), (kept, unassigned), (former, reassigned), (kept, own)]
     for who, t in queued:
         assert [s for s, _ in _notes(stack.db_url, t, who)] == ["queued"], who.name
     new_ticket_owner = create_user(stack.db_url, "agent", "Agent new owner")
@@ -372,7 +377,8 @@ def test_no_mail_to_whoever_can_no_longer_see_the_message(stack: StackProcess, s
     assert sink.to(demoted.email) == []
     assert _notes(stack.db_url, reassigned, former) == [("skipped", "recipient can no longer see the message")]
     assert sink.to(former.email) == []
-    mails = sink.to(kept.email)
+    assert _notes(stack.db_url, own, kept) == [("sent", None)]  # the ticket's own customer, assigned to another
+    mails = [m for m in sink.to(kept.email) if m.message["X-SupportChat-Ticket"] == unassigned]
     assert len(mails) == 1 and _notes(stack.db_url, unassigned, kept)[0][0] == "sent"
     for part in (mails[0].text(), mails[0].html()):
         assert "@Agent demoted and @Agent kept: refund is secret-42" in part and kept.id not in part
