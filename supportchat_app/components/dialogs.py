@@ -43,7 +43,7 @@ class ShortcutSheet(ui.dialog):
                     for keys, what in SHORTCUTS:
                         ui.label(keys).classes("font-mono text-sm sc-kbd px-2 rounded")
                         ui.label(what).classes("text-sm")
-                ui.button("Close", on_click=self.close).props('flat no-caps data-testid="close-shortcuts"').classes(
+                ui.button("Close", on_click=self.close).props('flat data-testid="close-shortcuts"').classes(
                     "self-end"
                 ).mark("close-shortcuts")
         return super().open()
@@ -150,12 +150,10 @@ class NewTicketDialog(ui.dialog):
                 .classes("w-40")
             )
             with ui.row().classes("w-full justify-end"):
-                ui.button("Cancel", on_click=self.close).props('flat no-caps data-testid="cancel-ticket"').mark(
-                    "cancel-ticket"
+                ui.button("Cancel", on_click=self.close).props('flat data-testid="cancel-ticket"').mark("cancel-ticket")
+                ui.button("Create ticket", on_click=self._create).props('unelevated data-testid="create-ticket"').mark(
+                    "create-ticket"
                 )
-                ui.button("Create ticket", on_click=self._create).props(
-                    'unelevated no-caps data-testid="create-ticket"'
-                ).mark("create-ticket")
 
     def _create(self) -> None:
         if self._on_create(self.subject.value or "", self.body.value or "", self.priority.value or "normal"):

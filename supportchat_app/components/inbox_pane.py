@@ -320,7 +320,7 @@ class InboxPane(ui.column):
 
     def _select_toggle(self) -> None:
         """The inbox's "Select" toggle: bulk selection mode on and off (components/bulk.py)."""
-        self.select_toggle = ui.button(on_click=self.selection.toggle_mode).props("flat dense no-caps size=sm")
+        self.select_toggle = ui.button(on_click=self.selection.toggle_mode).props("flat dense size=sm")
         self.select_toggle.props('data-testid="bulk-select"').mark("bulk-select")
         self._label_select_toggle()
 

@@ -18,8 +18,8 @@ def error_page(exc: Exception) -> None:
         ).classes("text-sm")
         ui.label(f"({exc.__class__.__name__})").classes("text-xs opacity-50")
         with ui.row():
-            ui.button("Reload", on_click=ui.navigate.reload).props("unelevated no-caps")
-            ui.button("Inbox", on_click=lambda: ui.navigate.to("/")).props("flat no-caps")
+            ui.button("Reload", on_click=ui.navigate.reload).props("unelevated")
+            ui.button("Inbox", on_click=lambda: ui.navigate.to("/")).props("flat")
 
 
 def render(backend: Backend, path: str) -> None:
@@ -40,5 +40,5 @@ def render(backend: Backend, path: str) -> None:
                 'data-testid="boot-error"'
             ).mark("boot-error")
             ui.button("Open Settings", on_click=lambda: ui.navigate.to("/settings")).props(
-                'unelevated no-caps data-testid="boot-settings"'
+                'unelevated data-testid="boot-settings"'
             ).mark("boot-settings")
