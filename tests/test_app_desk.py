@@ -13,7 +13,8 @@ import pytest
 
 from supportchat_app import fmt
 from supportchat_app.components.canned_picker import CannedPicker
-from sync.workspace_rows import InboxFilter
+from sync.events import WorkspaceChanged
+from sync.workspace_rows import SNAPSHOT_TABLES, InboxFilter
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
 from tests.inbox import open_row, row_of, rows_of, sla_state
@@ -161,6 +162,12 @@ async def test_tags_filter_and_saved_view_with_unread_count_offline_too(
         await eventually(lambda: any(t.id == tag for t in engine.workspace.tags()), "the tag")
         await agent.open(f"/?t={tagged}")
         await agent.should_see(marker="add-tag", retries=WAIT)
+        # the workspace's change event fires for every synced settings row (an SLA snapshot pull, say); the tag box
+        # must not be drawn again for one that changes neither the ticket's tags nor the choice: a redraw drops
+        # what the agent is typing in it
+        box = agent.find(marker="add-tag").elements.pop()
+        engine.events.emit(WorkspaceChanged(frozenset(SNAPSHOT_TABLES)))  # its subscribers run at once
+        assert agent.find(marker="add-tag").elements == {box}
         proxy.set_mode("drop")  # tagging works offline: it shows at once and syncs later
         agent.find(marker="add-tag").elements.pop().value = tag
         await agent.should_see(marker=f"tag-{name}", retries=WAIT)

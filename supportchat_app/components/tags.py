@@ -54,9 +54,18 @@ def tag_chips(tags: Sequence[Tag], limit: int = 3) -> None:
         ui.label(f"+{len(tags) - limit}").classes("text-[11px] opacity-60")
 
 
+# Enter after typing takes the first match of the typed text: Quasar's select takes only an option highlighted with
+# the arrow keys. The match is computed from the text itself (the list on screen may still be an older filter's), and
+# chosen here, before Quasar's own Enter handler (this one listens in the capture phase), which then never sees it.
 FIRST_MATCH_JS = """(e) => {
-  const select = e.key === 'Enter' && e.target.value ? getElement(ID)?.$refs.qRef : null;
-  if (select && select.getOptionIndex() === -1) select.moveOptionSelection(1, true);
+  const el = e.key === 'Enter' && e.target.value ? getElement(ID) : null;
+  const select = el?.$refs.qRef;
+  if (!select || select.getOptionIndex() !== -1) return;
+  const first = el.findFilteredOptions()[0];
+  if (first === undefined) return;
+  e.preventDefault();
+  e.stopPropagation();
+  select.toggleOption(first);
 }"""
 
 
@@ -64,14 +73,21 @@ class TagEditor(ui.row):
     def __init__(self, engine: SyncEngine, ticket_id: str) -> None:
         super().__init__(wrap=True)
         self.engine, self.ticket_id = engine, ticket_id
+        self._drawn: tuple[tuple[Tag, ...], tuple[Tag, ...]] | None = None
         self.classes("items-center gap-1").props('data-testid="tag-editor"').mark("tag-editor")
         self.refresh()
 
     def refresh(self) -> None:
+        """Draw the chips and the select again, unless neither the ticket's tags nor the choice changed: the
+        workspace's change event fires for every synced row, and a redraw would drop what the agent is typing."""
         ws = self.engine.workspace
         current = ws.tags_of([self.ticket_id]).get(self.ticket_id, [])
-        self.current = current
         chosen = {t.id for t in current}
+        choice = [t for t in ws.tags() if t.id not in chosen]
+        drawn = (tuple(current), tuple(choice))
+        if drawn == self._drawn:
+            return
+        self._drawn, self.current = drawn, current
         self.clear()
         with self:
             for tag in current:
@@ -80,7 +96,7 @@ class TagEditor(ui.row):
                     ui.button(icon="close", on_click=lambda t=tag: self.untag(t.id)).props(
                         f'flat round dense size=xs data-testid="untag" data-tag="{tag.name}"'
                     ).mark("untag", f"untag-{tag.name}")
-            options = {t.id: t.name for t in ws.tags() if t.id not in chosen}
+            options = {t.id: t.name for t in choice}
             self.select = (
                 ui.select(options, with_input=True, on_change=self._chosen)
                 .props('dense borderless options-dense hide-dropdown-icon placeholder="+ tag" data-testid="add-tag"')
@@ -92,8 +108,6 @@ class TagEditor(ui.row):
                 self._backspace,
                 js_handler="(e) => { if (e.key === 'Backspace' && !e.target.value) emit(); }",
             )
-            # Enter after typing takes the first match: Quasar's select takes only an option highlighted
-            # with the arrow keys, so highlight the first one just before its own Enter handler runs
             self.select.on("keydown.capture", js_handler=FIRST_MATCH_JS.replace("ID", str(self.select.id)))
 
     def _chosen(self, e: events.ValueChangeEventArguments[str | None]) -> None:
@@ -106,6 +120,7 @@ class TagEditor(ui.row):
         except ValueError as exc:
             ui.notify(fmt.plain_error(exc, "tag the ticket"), type="negative")
         if not self.is_deleted:  # the header may have been redrawn by the change already
+            self._drawn = None  # the select shows the choice, even one the cache refused: draw it empty again
             self.refresh()
             self.focus()
 
@@ -115,6 +130,7 @@ class TagEditor(ui.row):
         except ValueError as exc:
             ui.notify(fmt.plain_error(exc, "remove the tag"), type="negative")
         if not self.is_deleted:
+            self._drawn = None
             self.refresh()
 
     def _backspace(self) -> None:
