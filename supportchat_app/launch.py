@@ -11,7 +11,9 @@ socket.io endpoint alike), so nothing answers before it has checked, in order:
 3. the launch cookie names a session this process handed out. The window opens `/?launch=<token>`;
    a token is good once (and for `TOKEN_TTL` seconds): redeeming it creates a fresh random session
    id, sets it as the cookie (HttpOnly, SameSite=Strict, per-port name) and redirects (303) to the
-   same path without the token. A second redemption, from any client, gets `SIGNED_OUT_PAGE` (403),
+   same path without the token. A browser that has the cookie already uses the token up all the same (and
+   is sent to the clean path): a link is never left good in ps or the history. A second redemption,
+   from any client, gets `SIGNED_OUT_PAGE` (403),
    like every request without the cookie; the socket is closed before NiceGUI sees it, so no inbox,
    thread or session data reaches it. The token is dead before anyone can read it from the browser's
    command line (`ps`) or the terminal, and the cookie never travels in a URL.
@@ -145,33 +147,35 @@ class LaunchGuard:
         if kind == "http" and scope.get("path") == MINT_PATH:
             await self._mint(scope, headers, send)
             return
-        if self._has_cookie(headers.get("cookie", "")):
-            await self.app(scope, receive, send)
-            return
+        signed_in = self._has_cookie(headers.get("cookie", ""))
         if kind == "http" and scope.get("method") == "GET":
             query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
             presented = next((v for k, v in query if k == QUERY_KEY), None)
-            if presented is not None and self._redeem(presented):
-                session = new_secret()
-                self.sessions.add(session)
+            # a link is used up by any browser that opens it, even one signed in already (`supportchat open`
+            # while the browser runs): otherwise it stays good, in ps and the history, for whoever reads it
+            redeemed = presented is not None and self._redeem(presented)
+            if redeemed or (presented is not None and signed_in):
                 rest = urlencode([(k, v) for k, v in query if k != QUERY_KEY])
-                location = scope.get("path", "/") + (f"?{rest}" if rest else "")
-                cookie = f"{self.cookie}={session}; Path=/; HttpOnly; SameSite=Strict"
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 303,
-                        "headers": [
-                            (b"location", location.encode()),
-                            (b"set-cookie", cookie.encode()),
-                            (b"cache-control", b"no-store"),
-                            (b"referrer-policy", b"no-referrer"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": b""})
+                await self._to_clean_url(scope.get("path", "/") + (f"?{rest}" if rest else ""), signed_in, send)
                 return
+        if signed_in:
+            await self.app(scope, receive, send)
+            return
         await self._refuse(kind, receive, send, 403, SIGNED_OUT_PAGE)
+
+    async def _to_clean_url(self, location: str, signed_in: bool, send: Send) -> None:
+        """303 to the same path without the token; a browser without the cookie gets a new session's."""
+        headers = [
+            (b"location", location.encode()),
+            (b"cache-control", b"no-store"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+        if not signed_in:
+            session = new_secret()
+            self.sessions.add(session)
+            headers.append((b"set-cookie", f"{self.cookie}={session}; Path=/; HttpOnly; SameSite=Strict".encode()))
+        await send({"type": "http.response.start", "status": 303, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
     def _fresh_nonce(self, headers: dict[str, str]) -> str | None:
         """The request's nonce when its proof is right and the nonce new (then it is used up), else None."""

@@ -128,6 +128,26 @@ def test_a_used_launch_url_is_dead_for_a_plain_client(signed_in_app: tuple[AppPr
             assert owner_again.get(url).status_code == 403
 
 
+def test_a_launch_url_opened_by_a_signed_in_browser_is_used_up_too(signed_in_app: tuple[AppProcess, str]) -> None:
+    """`supportchat open` while the browser still runs: the browser has the cookie, and the new link must die
+    all the same (it was passed on a command line); it let the browser in untouched and stayed good for 10 min."""
+    app, ticket = signed_in_app
+    with httpx.Client(timeout=30) as owner:
+        assert owner.get(app.launch_url).status_code == 303
+        session = owner.cookies[f"supportchat_launch_{app.port}"]
+        url = app.launch_url
+        again = owner.get(url.replace("/?", f"/?t={ticket}&"))
+        assert again.status_code == 303 and again.headers["location"] == f"/?t={ticket}", "the token leaves the URL"
+        assert "set-cookie" not in again.headers and owner.cookies[f"supportchat_launch_{app.port}"] == session
+        assert owner.get(app.url + "/").status_code in (200, 307), "the browser is still in"
+        assert owner.get(url).status_code == 303, "a used or unknown token in a signed-in browser is only dropped"
+    with httpx.Client(timeout=30) as thief:
+        replayed = thief.get(url)
+        assert replayed.status_code == 403 and "Signed out" in replayed.text
+        assert f"supportchat_launch_{app.port}" not in thief.cookies
+        assert SUBJECT not in thief.get(app.url + f"/?t={ticket}").text
+
+
 def test_new_launch_urls_come_only_from_the_users_key_file(signed_in_app: tuple[AppProcess, str]) -> None:
     app, _ = signed_in_app
     folder = app.data_dir / "launch"
