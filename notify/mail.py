@@ -130,13 +130,23 @@ def _one_line(value: str) -> str:
     return " ".join(value.splitlines()).replace("\r", " ")
 
 
+def _plain(value: str) -> bool:
+    """Whether a header's text may go as it is: ASCII, and no ``=?`` that a reader would decode as an RFC 2047
+    encoded word (a display name "=?utf-8?b?…?=" showed as "Bank Security <security@bank.example>")."""
+    return value.isascii() and "=?" not in value
+
+
 def _text(value: str) -> str:
     value = _one_line(value)
-    return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n")
+    # one encoded word per header where it fits a line (998): Python's reader puts a space where a fold split one
+    return value if _plain(value) else Header(value, "utf-8", maxlinelen=998).encode(linesep="\r\n")
 
 
 def _address(name: str, address: str) -> str:
-    return formataddr((_one_line(name), _one_line(address)), "utf-8")
+    name, address = _one_line(name), _one_line(address)
+    if _plain(name):
+        return formataddr((name, address), "utf-8")
+    return f"{_text(name)} <{address}>"  # encoded as formataddr encodes a non-ASCII name
 
 
 def _part(boundary: str, subtype: str, text: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -94,6 +95,25 @@ def test_no_header_injection_through_subjects_or_names() -> None:
     assert parsed["Bcc"] is None and parsed["X-Evil"] is None and parsed["Reply-To"] is None
     assert parsed["Subject"] == "Re: Hi Bcc: victims@example.test X-Evil: 1"
     assert parsed["To"].addresses[0].addr_spec == "c@example.test"
+
+
+def test_encoded_words_in_names_and_subjects_show_as_typed() -> None:
+    """A display name typed as an RFC 2047 encoded word was sent as it was, and mail readers decoded it: the From
+    line said "Bank Security <security@bank.example> via SupportChat" (review16). It is encoded now, so a reader
+    decodes it back to the characters the user typed."""
+    spoof = "=?utf-8?b?" + base64.b64encode(b"Bank Security <security@bank.example> ").decode() + "?="
+    mail = compose(
+        Envelope("id-9", "c@example.test", spoof, "t-1", f"Invoice {spoof}", "http://x"),
+        [Item(1, "m", "reply", "body", T0, False, spoof)],
+        [],
+        "help@example.test",
+    )
+    parsed = message_from_bytes(mail, policy=default)
+    assert parsed["From"].addresses[0].display_name == f"{spoof} via SupportChat"
+    assert parsed["From"].addresses[0].addr_spec == "help@example.test"
+    assert parsed["To"].addresses[0].display_name == spoof and parsed["To"].addresses[0].addr_spec == "c@example.test"
+    assert parsed["Subject"] == f"Re: Invoice {spoof}"
+    assert "bank.example" not in str(parsed["From"]) + str(parsed["To"]) + str(parsed["Subject"])
 
 
 def test_compose_names_the_sender_and_quotes_context_and_items() -> None:
