@@ -19,6 +19,7 @@ from typing import Any
 from sync import cancel_file, events, hops, preferences
 from sync.attachment_files import AttachmentFiles
 from sync.cache import Cache
+from sync.cache.writes import FOREIGN_ID_ERROR
 from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, check_choice, check_content, check_subject
 from sync.models import UNSET, LocalUser, Message, Priority, Ticket, TicketStatus, Unset
 
@@ -74,7 +75,12 @@ class LocalCommands:
     def retry(self, message_id: str) -> None:
         cache = self.cache
         if not cache.retry_message(message_id):
-            raise ValueError("only a failed message can be retried")
+            message = cache.message(message_id)
+            raise ValueError(
+                message.error
+                if message and message.error == FOREIGN_ID_ERROR
+                else "only a failed message can be retried"
+            )
         self._on_write()
         message = cache.message(message_id)
         if message is not None:

@@ -71,7 +71,12 @@ _MOVE = (
     " on conflict (id) do update set content = excluded.content, is_internal = excluded.is_internal,"
     " created_at = excluded.created_at, edited_at = excluded.edited_at, deleted_at = excluded.deleted_at,"
     " local_state = 'sent', error = null, change_xid = coalesce(excluded.change_xid, messages.change_xid)"
-    " where excluded.change_xid is null or messages.change_xid is null or excluded.change_xid >= messages.change_xid"
+    " where (excluded.change_xid is null or messages.change_xid is null or excluded.change_xid >= messages.change_xid)"
+    " and messages.ticket_id = excluded.ticket_id and messages.sender_id is excluded.sender_id"  # writes.fail_foreign
+)
+_FOREIGN = (
+    "select m.id from staging.messages_staged s join messages m on m.id = s.id"
+    " where m.ticket_id <> s.ticket_id or m.sender_id is not s.sender_id"
 )
 _THREAD_INDEX = "create index messages_thread on messages (ticket_id, created_at desc, id desc)"  # as schema v12
 
@@ -259,6 +264,7 @@ def move(conn: sqlite3.Connection, me: str, files_dir: Path) -> tuple[set[str], 
             " where s.deleted_at is not null and m.content <> ''"
         )
     ]
+    writes.fail_foreign(conn, [str(r[0]) for r in conn.execute(_FOREIGN)])
     conn.execute("drop index messages_thread")
     with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES):  # a no-op per row here (sync/cache/bulk_triggers.py)
         conn.execute(_MOVE)

@@ -315,6 +315,8 @@ def drop(conn: sqlite3.Connection, entry: OutboxEntry) -> None:
 
 
 def retry_message(conn: sqlite3.Connection, message_id: str) -> bool:
+    if conn.execute("select 1 from messages where id = ? and error = ?", (message_id, FOREIGN_ID_ERROR)).fetchone():
+        return False  # sent again under the same id it would be taken for delivered again (fail_foreign)
     n = conn.execute(
         "update outbox set state = 'queued', error = null where state = 'failed' and (entity_id = ?"
         " or entity_id in (select id from attachments where message_id = ?))",
@@ -409,8 +411,44 @@ _MESSAGE_UPSERT = (
     " on conflict (id) do update set content = excluded.content, is_internal = excluded.is_internal,"
     " created_at = excluded.created_at, edited_at = excluded.edited_at, deleted_at = excluded.deleted_at,"
     " local_state = 'sent', error = null, change_xid = coalesce(excluded.change_xid, messages.change_xid)"
-    " where excluded.change_xid is null or messages.change_xid is null or excluded.change_xid >= messages.change_xid"
+    " where (excluded.change_xid is null or messages.change_xid is null or excluded.change_xid >= messages.change_xid)"
+    " and messages.ticket_id = excluded.ticket_id and messages.sender_id is excluded.sender_id"  # see fail_foreign
 )
+FOREIGN_ID_ERROR = (
+    "The server holds another message under this reply's id, so this reply was not sent."
+    " Copy its text into a new reply, then discard this one."
+)
+
+
+def fail_foreign(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+    """Server rows whose id names a local message of another ticket or sender are never adopted (the upserts'
+    ``where`` says so); the local message is marked failed instead, with its queued entries. Ids are random
+    uuids made here, so only a compromised server sends one: adopting it showed another thread's text as this
+    user's own reply, and the push, which ignores duplicates, took the server's row for the reply's delivery."""
+    for message_id in ids:
+        conn.execute(
+            "update messages set local_state = 'failed', error = ? where id = ?", (FOREIGN_ID_ERROR, message_id)
+        )
+        conn.execute(
+            "update outbox set state = 'failed', error = ? where state = 'queued' and ((kind = 'message'"
+            " and entity_id = ?) or (kind in ('attachment_upload', 'attachment') and entity_id in"
+            " (select id from attachments where message_id = ?)))",
+            (FOREIGN_ID_ERROR, message_id, message_id),
+        )
+
+
+def _foreign(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Of these server rows, the ids a local message of another ticket or sender has (see ``fail_foreign``)."""
+    theirs = {str(r["id"]): (str(r["ticket_id"]), r["sender_id"] and str(r["sender_id"])) for r in rows}
+    ids, found = list(theirs), set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row in conn.execute(
+            f"select id, ticket_id, sender_id from messages where id {IN_LIST}", (as_param(chunk),)
+        ):
+            if theirs[row[0]] != (row[1], row[2]):
+                found.add(row[0])
+    return found
 
 
 def ticket_exists(conn: sqlite3.Connection, ticket_id: str) -> bool:
@@ -423,6 +461,9 @@ def apply_message_rows(
     """Upsert server messages; per ticket, the message ids and whether any is new here and from someone else
     (what makes a notification). During the initial pull nothing counts as new, and the rows are not added
     to the search index one page at a time: ``rebuild_search`` indexes them all at its end."""
+    foreign = _foreign(conn, rows)
+    if foreign:
+        fail_foreign(conn, foreign)
     new_ids: set[str] = set()
     if not initial:
         ids = [r["id"] for r in rows]

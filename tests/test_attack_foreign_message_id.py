@@ -1,0 +1,58 @@
+"""review16, as a compromised server would try it: a server row under the id of this user's queued (or just
+acknowledged) reply, in another ticket and from another sender. Adopting it showed another thread's text as the
+user's own reply, marked sent, and the push, which ignores duplicates, took the server's row for the reply's
+delivery, so the reply was silently lost. Now the local message is kept as written and marked failed, and
+retrying it is refused (it would be taken for delivered again); discarding it works.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sync import RemoteConfig, SyncEngine
+from sync.cache.writes import FOREIGN_ID_ERROR
+from tests.conftest import Users
+from tests.stackproc import StackProcess
+from tests.test_sync_support import seed_ticket, sql
+
+FOREIGN = "insert into messages (id, ticket_id, sender_id, content) values (%s, %s, %s, 'SERVER TEXT under your id')"
+
+
+async def test_a_server_row_under_a_replys_id_is_never_adopted(
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    mine = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign id: mine")
+    other = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign id: other")
+    engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), tmp_path / "client")
+    try:
+        await engine.sign_in(users.agent.email, users.agent.password)
+        await engine.sync_once()
+        queued = engine.commands.send_message(mine, "queued reply")
+        sql(stack.db_url, FOREIGN, queued.id, other, users.customer.id)  # before the push: the pull sees it first
+        await engine.pull()
+        local = engine.cache.message(queued.id)
+        assert local is not None
+        assert (local.ticket_id, local.content, local.local_state) == (mine, "queued reply", "failed")
+        assert local.error == FOREIGN_ID_ERROR
+        assert [e["state"] for e in engine.cache.outbox() if e["entity_id"] == queued.id] == ["failed"]
+        await engine.push()
+        assert engine.cache.message(queued.id).local_state == "failed"  # type: ignore[union-attr]
+        with pytest.raises(ValueError, match="another message under this reply's id"):
+            engine.commands.retry(queued.id)
+
+        acked = engine.commands.send_message(mine, "acknowledged reply")
+        sql(stack.db_url, FOREIGN, acked.id, other, users.customer.id)  # before the push: its insert is ignored
+        await engine.push()
+        await engine.pull()
+        local = engine.cache.message(acked.id)
+        assert local is not None and (local.ticket_id, local.content) == (mine, "acknowledged reply")
+        assert local.local_state == "failed", "the server never took this reply: the user must see it"
+        engine.commands.discard(acked.id)
+        assert engine.cache.message(acked.id) is None
+        assert sql(stack.db_url, "select ticket_id::text, content from messages where id = %s", acked.id) == [
+            (other, "SERVER TEXT under your id")
+        ], "the foreign row is the server's; nothing of the reply reached it"
+    finally:
+        await engine.close()
