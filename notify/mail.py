@@ -5,8 +5,9 @@ with the `email` package: that package's objects cost 3-28 ms a mail on a loaded
 policies re-parse every header; the classic API is ~10x cheaper and still several times the whole SMTP
 exchange), which made composing the worker's largest cost. The parts that are easy to get wrong stay the
 library's: `email.utils.formataddr` quotes display names and `email.header.Header` RFC 2047-encodes
-non-ASCII ones and subjects, and any with a ``=?`` a reader would decode as an encoded word; the tests read every mail back with the library's parser. Header values are
-stripped of CR/LF first, so a ticket subject or a display name cannot inject headers.
+non-ASCII ones and subjects, and any with a ``=?`` a reader would decode as an encoded word; the tests read
+every mail back with the library's parser. Header values are stripped of CR/LF first, so a ticket subject or
+a display name cannot inject headers.
 """
 
 from __future__ import annotations
