@@ -89,7 +89,7 @@ class LiveApplier:
         # DELETE carries only the primary key under RLS (and is not RLS-checked, so customers hear them too):
         # used by staff for the SLA tables, whose rows are really deleted; elsewhere visibility checks in the
         # pull handle removals
-        self.catch_up.change()
+        self.catch_up.change(str(record.get("id")) if table == "messages" and record else None)
         staff = self.cache.role in ("agent", "admin")
         if record and (kind in ("INSERT", "UPDATE") or (staff and table in DELETED_ROWS_TABLES)):
             self._queue.put_nowait((table, kind, record))

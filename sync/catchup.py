@@ -16,9 +16,11 @@ what it was not sent, so this watches what it can see:
   near its quota at a person's pace, whose agents see a burst every few seconds, pays one pull per agent per
   ``spacing``);
 - evidence: a check that brought messages from others that realtime had not delivered means changes were
-  dropped, and the status says it caught up. The quota's average spans ``hold`` seconds, during which more
-  changes may be dropped with nothing at all arriving, so pulls repeat every ``recheck`` seconds until ``hold``
-  seconds pass without new evidence.
+  dropped, and the status says it caught up. Realtime may still be on its way with rows the pull read (a loaded
+  desk's channel trails its commits), so the pull's message ids are judged ``late`` seconds after it ended: only
+  those realtime has not delivered by then (nor before the pull, ``memory`` ids back) count as dropped. The
+  quota's average spans ``hold`` seconds, during which more changes may be dropped with nothing at all arriving,
+  so pulls repeat every ``recheck`` seconds until ``hold`` seconds pass without new evidence.
 
 A desk below its quota pays nothing while quiet or steady (no timer runs, no request is made) and one check
 after a burst. Timers run on the event loop that calls ``change``/``state``; requests go through ``want_pull``
@@ -31,8 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Collection
 
 from sync.models import LiveState
 
@@ -47,6 +49,8 @@ class CatchUp:
     spacing = 30.0  # seconds between burst checks while none found anything
     hold = 65.0  # Supabase's rate average spans 12 ticks of 5 s: drops may go on that long after the last seen
     shown = 30.0  # seconds "caught up" stays on the status
+    late = 5.0  # seconds realtime has, after a pull ended, to deliver the rows it read before they count as dropped
+    memory = 10_000  # message ids realtime delivered, newest kept: a pull's rows among them were not dropped
 
     def __init__(
         self,
@@ -62,6 +66,9 @@ class CatchUp:
         self._asked_at: float | None = None  # when a catch-up pull was last asked for (its pull starts later)
         self._last_check = -1e9
         self._evident_until = -1e9  # drops seen: pulls repeat until then
+        self._delivered: OrderedDict[str, None] = OrderedDict()  # the last `memory` message ids realtime delivered
+        self._unconfirmed: set[str] = set()  # a pull's new messages realtime had not delivered when it ended
+        self._verdict: asyncio.TimerHandle | None = None  # when the unconfirmed ones are judged dropped
         self._timer: asyncio.TimerHandle | None = None
         self._shown: asyncio.TimerHandle | None = None
         self._closed = False  # realtime stopped on purpose: what the channel says meanwhile is no break
@@ -76,10 +83,17 @@ class CatchUp:
 
     # --- what realtime says ---------------------------------------------------------------------------
 
-    def change(self) -> None:
-        """A change was delivered."""
+    def change(self, message_id: str | None = None) -> None:
+        """A change was delivered (``message_id``: of a message row)."""
         if self._closed:
             return
+        if message_id is not None:
+            self._unconfirmed.discard(message_id)
+            delivered = self._delivered
+            delivered[message_id] = None
+            delivered.move_to_end(message_id)
+            if len(delivered) > self.memory:
+                delivered.popitem(last=False)
         now = self.clock()
         seen = self._seen
         seen.append(now)
@@ -103,9 +117,14 @@ class CatchUp:
             self._set("interrupted")
             self._ask()  # what committed before the break, without waiting for the rejoin
 
-    def pulled(self, started: float, news: int, *, live: bool) -> None:
-        """A pull that began at ``started`` (``clock`` time) ended well, bringing ``news`` messages from others
-        the cache did not have; ``live``: the channel is subscribed."""
+    @property
+    def judging(self) -> bool:
+        """A check's new messages wait for realtime's late deliveries before they count as dropped."""
+        return self._verdict is not None
+
+    def pulled(self, started: float, news: Collection[str], *, live: bool) -> None:
+        """A pull that began at ``started`` (``clock`` time) ended well, bringing ``news``: the ids of the message
+        rows it applied where messages from others were new to the cache; ``live``: the channel is subscribed."""
         if self._asked_at is None or started < self._asked_at:
             return  # not a pull asked for here (or it began before the ask: the asked one is still owed)
         self._asked_at = None
@@ -117,19 +136,35 @@ class CatchUp:
             self._broken = False
             self._caught_up()
             return
-        if news:  # realtime had skipped them: this pull caught up, and more may be skipped for a while
+        missed = {mid for mid in news if mid not in self._delivered}
+        if missed:  # realtime has `late` seconds to deliver them; the rest was skipped
+            self._unconfirmed |= missed
+            if self._verdict is not None:
+                self._verdict.cancel()
+            self._verdict = asyncio.get_running_loop().call_later(self.late, self._judge)
+            return
+        self._go_on()
+
+    def _judge(self) -> None:
+        self._verdict = None
+        if self._unconfirmed:  # realtime had skipped them: this pull caught up, and more may be skipped for a while
+            self._unconfirmed = set()
             self._evident_until = self.clock() + self.hold
             self._caught_up()
+        self._go_on()
+
+    def _go_on(self) -> None:
         if self.clock() < self._evident_until:
             self._arm(self.clock() + self.recheck)
 
     def close(self) -> None:
         """Realtime stops on purpose (sign-out, a new role, the engine closing): no more pulls from here."""
         self._closed = True
-        for handle in (self._timer, self._shown):
+        for handle in (self._timer, self._shown, self._verdict):
             if handle is not None:
                 handle.cancel()
-        self._timer = self._shown = None
+        self._timer = self._shown = self._verdict = None
+        self._unconfirmed = set()
         if self._showing != "live":  # its timer would have put it back; a successor (a new role) starts at "live"
             self._set("live")
 

@@ -250,7 +250,7 @@ class SyncLoop:
         return result.rows
 
     @staticmethod
-    def _pulled(parts: SignedIn, started: float, news: int) -> None:
+    def _pulled(parts: SignedIn, started: float, news: set[str]) -> None:
         """A pull ended well: realtime's catch-up learns whether it was the one it asked for (sync/catchup.py)."""
         parts.live.catch_up.pulled(started, news, live=parts.live.subscribed)
 

@@ -99,7 +99,9 @@ def _after(row: Any) -> tuple[int, int]:
 @dataclass
 class PullResult:
     rows: int = 0
-    news: int = 0  # tickets with messages from others new to the cache (after the initial sync: realtime missed them)
+    # the message rows applied in tickets with messages from others new to the cache (after the initial sync:
+    # realtime missed them, or is still on its way with them; sync/catchup.py tells which)
+    news: set[str] = field(default_factory=set)
     backfilled: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
 
@@ -145,7 +147,7 @@ class Puller:
         self.emit: Callable[[events.Event], None] = lambda _: None  # the running pull's (one at a time)
         self.between: Callable[[], Awaitable[None]] | None = None  # the running pull's, after each page applied
         self._since: str | None = None  # the running pull's partial-sync bound (sync/scope.py)
-        self._news = 0  # the running pull's messages from others new to the cache (``PullResult.news``)
+        self._news: set[str] = set()  # the running pull's ``PullResult.news``
         # the SLA settings tables have no cursor: read whole on the first pull and after realtime said so
         self.snapshots_due = True
         self.batches = True  # the initial sync asks for pages of 10,000 (False: the server has no sync_batch)
@@ -185,7 +187,7 @@ class Puller:
         self.emit = emit
         self.between = between
         result = PullResult()
-        self._news = 0
+        self._news = set()
         days = self.cache.sync_scope_days()
         self._since = scope.since(days) if days is not None else None  # partial sync: the scope's bound
         staff = self.cache.role in STAFF_ROLES
@@ -516,7 +518,7 @@ class Puller:
 
     async def _apply(self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], backfill: set[str]) -> None:
         applied = await self.cache.apply_page(table, rows, cursor, initial=False)
-        self._news += sum(1 for _, from_others in applied.messages.values() if from_others)
+        self._news.update(mid for ids, from_others in applied.messages.values() if from_others for mid in ids)
         self._announce(applied, backfill)
 
     def _announce(self, applied: Applied, backfill: set[str]) -> None:
