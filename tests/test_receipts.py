@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from supportchat_app.components.receipts import Receipt, ThreadReceipts
+from supportchat_app.components.attachment_view import file_waiting, upload_count
+from supportchat_app.components.receipts import PENDING_TEXT, Receipt, ThreadReceipts
 from sync.models import LocalState, Message
 
 CUSTOMER, AGENT, AGENT2 = "c-1", "a-1", "a-2"
@@ -91,11 +92,30 @@ def test_receipt(me: str, message: Message, markers: dict[str, str], expected: R
 def test_an_own_message_in_the_outbox_is_queued_offline_and_sending_online() -> None:
     """ux14's walkthrough: offline, an own message said "Sending…" although nothing could be sent."""
     r = receipts(AGENT, {})
-    r.online = False
-    assert r.of(msg(AGENT, state="pending")) == Receipt("queued")
+    for offline in ("offline", "connecting"):
+        r.connection = offline
+        assert r.of(msg(AGENT, state="pending")) == Receipt("queued")
     assert r.of(msg(AGENT, state="failed")) == Receipt("failed"), "a refused one says so, offline too"
-    r.online = True
+    r.connection = "online"
     assert r.of(msg(AGENT, state="pending")) == Receipt("sending")
+
+
+def test_an_own_message_in_the_outbox_after_the_session_ended_sends_after_signing_in() -> None:
+    """review15b: in the engine's needs-sign-in state the queued reply said "sends when back online", though only
+    signing in again sends it."""
+    r = receipts(AGENT, {})
+    r.connection = "needs-sign-in"
+    receipt = r.of(msg(AGENT, state="pending"))
+    assert PENDING_TEXT[receipt.state] == "Queued — sends after you sign in again"
+    assert r.of(msg(AGENT, state="failed")) == Receipt("failed")
+    # its files' progress says the same (components/attachment_view.py)
+    assert upload_count(1, 3, "needs-sign-in") == "Signed out · 1 of 3 uploaded"
+    assert file_waiting("needs-sign-in") == "waiting for you to sign in again"
+    assert (upload_count(1, 3, "offline"), file_waiting("offline")) == (
+        "Offline · 1 of 3 uploaded",
+        "waiting for the connection",
+    )
+    assert (upload_count(1, 3, "online"), file_waiting("online")) == ("Uploading 2 of 3", "queued")
 
 
 def test_the_project_switch_hides_staff_markers_from_customers_only() -> None:

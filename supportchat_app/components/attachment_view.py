@@ -33,7 +33,7 @@ from supportchat_app.components.attachments import caption, size_text, type_icon
 from supportchat_app.components.lightbox import Lightbox, Picture
 from supportchat_app.components.native_files import save_natively, typed_name
 from sync.attachments import THUMBNAIL_MIME_TYPES
-from sync.models import Message
+from sync.models import Message, SyncState
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
@@ -108,8 +108,8 @@ class AttachmentView(ui.column):
             self.watch.cancel()
             self.watch = None
         rows = self.engine.cache.attachments(self.message_id)
-        online = self.engine.status.state == "online"
-        key = (tuple((r["id"], r["local_state"]) for r in rows), message.local_state, online)
+        connection = self.engine.status.state
+        key = (tuple((r["id"], r["local_state"]) for r in rows), message.local_state, connection)
         if key == self._drawn:
             self._show_bytes()
             return
@@ -132,7 +132,7 @@ class AttachmentView(ui.column):
             for row in others:
                 self._chip(row)
             if self.own and message.local_state == "pending":
-                self._progress(rows, online)
+                self._progress(rows, connection)
 
     def _thumb(self, row: dict[str, Any], pictures: list[Picture], index: int) -> None:
         holder = (
@@ -208,20 +208,17 @@ class AttachmentView(ui.column):
         await self.engine.attachments.opened(str(row["id"]))  # counted in the files' bound, like a thumbnail
         await asyncio.to_thread(open_with_system, target)
 
-    def _progress(self, rows: list[dict[str, Any]], online: bool) -> None:
+    def _progress(self, rows: list[dict[str, Any]], connection: SyncState) -> None:
+        online = connection == "online"
         done = sum(1 for r in rows if r["local_state"] in ("uploaded", "sent"))
         total = len(rows)
         first_waiting = next((r["id"] for r in rows if r["local_state"] == "pending"), None)
         self._bars = {}
         with ui.column().classes("gap-1 w-64").props('data-testid="attachment-progress"').mark("attachment-progress"):
             with ui.row(align_items="center").classes("w-full gap-2 no-wrap text-xs"):
-                if done == total:
-                    text = f"{total} of {total} uploaded"
-                elif online:
-                    text = f"Uploading {done + 1} of {total}"
-                else:
-                    text = f"Offline · {done} of {total} uploaded"
-                ui.label(text).classes("grow opacity-70").props('data-testid="upload-count"').mark("upload-count")
+                ui.label(upload_count(done, total, connection)).classes("grow opacity-70").props(
+                    'data-testid="upload-count"'
+                ).mark("upload-count")
                 ui.button("Cancel", on_click=lambda: self._on_cancel(self.message_id)).props(
                     'flat dense size=sm no-caps color=negative data-testid="cancel-upload"'
                 ).mark("cancel-upload").tooltip("Don't send this message and its files")
@@ -235,7 +232,7 @@ class AttachmentView(ui.column):
                 elif online and row["id"] == first_waiting:
                     icon, label = "cloud_upload", "uploading…"
                 else:
-                    icon, label = "schedule", "queued" if online else "waiting for the connection"
+                    icon, label = "schedule", file_waiting(connection)
                 with ui.column().classes("w-full gap-0"):
                     with ui.row(align_items="center").classes("w-full gap-1 no-wrap text-xs opacity-70"):
                         ui.icon(icon, size="14px")
@@ -309,3 +306,19 @@ def open_with_system(path: Path) -> None:
         os.startfile(path)  # type: ignore[attr-defined]
     else:
         subprocess.Popen(["open" if sys.platform == "darwin" else "xdg-open", str(path)])
+
+
+def upload_count(done: int, total: int, connection: SyncState) -> str:
+    """The progress line of an own message's files: how many reached Storage, and why the rest wait."""
+    if done == total:
+        return f"{total} of {total} uploaded"
+    if connection == "online":
+        return f"Uploading {done + 1} of {total}"
+    return f"{'Signed out' if connection == 'needs-sign-in' else 'Offline'} · {done} of {total} uploaded"
+
+
+def file_waiting(connection: SyncState) -> str:
+    """What a file that is not being uploaded now waits for."""
+    if connection == "online":
+        return "queued"  # behind the one uploading
+    return "waiting for you to sign in again" if connection == "needs-sign-in" else "waiting for the connection"

@@ -13,7 +13,8 @@ Who "the other side" is, per message:
 - an internal note: the staff other than its sender (customers never see notes).
 
 What each viewer sees:
-- own messages: queued (waiting in the outbox while offline: "sends when back online"), sending (waiting in
+- own messages: queued (waiting in the outbox while offline: "sends when back online"; while the session has ended:
+  "sends after you sign in again"), sending (waiting in
   the outbox while connected), sent (the server acknowledged it), read (the other side read it). Staff get
   the readers' names; a customer gets "Read" (by support) — and only when the project lets customers see
   read receipts (``app_settings.customers_see_read_receipts``). RLS already
@@ -34,12 +35,24 @@ from typing import TYPE_CHECKING, Literal
 from nicegui import ui
 
 from supportchat_app import fmt
-from sync.models import Message
+from sync.models import Message, SyncState
 
 if TYPE_CHECKING:
     from sync.cache import Cache
 
-ReceiptState = Literal["queued", "sending", "sent", "read", "failed", "none"]
+# "signed-out": queued while the session has ended (the engine's needs-sign-in): it sends after a new sign-in
+ReceiptState = Literal["queued", "signed-out", "sending", "sent", "read", "failed", "none"]
+
+# what the line under an own message still in the outbox says, by why it waits
+PENDING_TEXT: dict[ReceiptState, str] = {
+    "queued": "Queued — sends when back online",
+    "signed-out": "Queued — sends after you sign in again",
+    "sending": "Sending…",
+}
+
+
+# an own message in the outbox, by the engine's connection (offline and connecting: "queued")
+_PENDING: dict[SyncState, ReceiptState] = {"online": "sending", "needs-sign-in": "signed-out"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ class ThreadReceipts:
     staff: bool
     customer_id: str
     customers_see: bool = True
-    online: bool = True  # the engine is connected: a message in the outbox is being sent, not waiting
+    connection: SyncState = "online"  # the engine's: online, a message in the outbox is being sent, not waiting
     markers: dict[str, datetime] = field(default_factory=dict)
     raw: dict[str, str] = field(default_factory=dict)
 
@@ -105,7 +118,7 @@ class ThreadReceipts:
         if message.deleted_at:
             return Receipt("none", own=own)
         if own and message.local_state == "pending":
-            return Receipt("sending" if self.online else "queued")
+            return Receipt(_PENDING.get(self.connection, "queued"))
         if own and message.local_state == "failed":
             return Receipt("failed")
         if not own and not self.staff:
@@ -149,10 +162,9 @@ class ReceiptLine(ui.row):
         self.clear()
         self.set_visibility(receipt.state != "none")
         with self:
-            if receipt.state in ("queued", "sending"):
-                ui.icon("schedule" if receipt.state == "queued" else "arrow_upward", size="14px").classes("opacity-60")
-                text = "Queued — sends when back online" if receipt.state == "queued" else "Sending…"
-                ui.label(text).classes("opacity-60").props(
+            if receipt.state in PENDING_TEXT:
+                ui.icon("arrow_upward" if receipt.state == "sending" else "schedule", size="14px").classes("opacity-60")
+                ui.label(PENDING_TEXT[receipt.state]).classes("opacity-60").props(
                     f'data-testid="state-pending" data-state="{receipt.state}"'
                 ).mark("state-pending")
             elif receipt.state == "sent":

@@ -24,7 +24,7 @@ from supportchat_app.components.isolated import Isolated
 from supportchat_app.components.message_actions import MessageActions
 from supportchat_app.components.receipts import ThreadReceipts
 from sync import hops
-from sync.models import Message
+from sync.models import Message, SyncState
 
 E = TypeVar("E", bound=ui.element)
 
@@ -67,7 +67,7 @@ class ThreadView(ui.element):
         self.actions = MessageActions(engine, name_of)  # edit, delete, revisions (components/message_actions.py)
         staff = engine.user is not None and engine.user.is_staff
         self.receipts = ThreadReceipts.of_ticket(engine.cache, ticket_id, me=me, staff=staff)  # one read per render
-        self.receipts.online = engine.status.state == "online"
+        self.receipts.connection = engine.status.state
         self.oldest: Message | None = None
         self.newest: tuple[str, str] | None = None  # cursor of the newest message shown
         self.newest_day: date | None = None
@@ -302,10 +302,11 @@ class ThreadView(ui.element):
             for bubble in self.bubbles.values():
                 bubble.show(bubble.message)
 
-    def set_online(self, online: bool) -> None:
-        """The connection came or went: own messages still in the outbox say "Sending…" or "Queued"."""
-        if online != self.receipts.online:
-            self.receipts.online = online
+    def set_connection(self, state: SyncState) -> None:
+        """The connection came or went (or the session ended): own messages still in the outbox say "Sending…" or
+        why they wait."""
+        if state != self.receipts.connection:
+            self.receipts.connection = state
             for bubble in self.bubbles.values():
                 if bubble.message.local_state == "pending":
                     bubble.show(bubble.message)

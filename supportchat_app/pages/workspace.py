@@ -306,7 +306,7 @@ class WorkspaceView:
     def _status_changed(self) -> None:
         self.status_bar.show(self.engine.status)  # the engine's totals are known only per finished phase
         if self.pane is not None:  # the open thread's queued replies say whether they are being sent
-            self.pane.thread.set_online(self.engine.status.state == "online")
+            self.pane.thread.set_connection(self.engine.status.state)
 
     def _in_pane(self, ticket_id: str, action: Callable[[TicketPane], None]) -> None:
         if (pane := self._pane_of(ticket_id)) is not None:
