@@ -416,6 +416,31 @@ def test_a_world_readable_tree_from_before_is_closed(tmp_path: Path) -> None:
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
 
 
+async def test_a_copy_where_links_are_not_possible_is_private_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review15b: the copy fallback of ``link_copy`` (shutil.copyfile) made the new version's file with the
+    process umask's modes (0644 under the usual 022): other users of the machine could read a copied attachment."""
+    store = BlobStore(tmp_path / "storage")
+    writer = store.writer(None)
+    await writer.write(b"SECRET PASSPORT BYTES")
+    original = (await writer.commit()).version
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError("links not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    old_umask = os.umask(0o022)
+    try:
+        copy = await store.link_copy(original)
+    finally:
+        os.umask(old_umask)
+    path = store.path(copy)
+    assert path.read_bytes() == b"SECRET PASSPORT BYTES"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.stat().st_ino != store.path(original).stat().st_ino  # a copy, not a link
+
+
 def test_bad_tokens(stack: StackProcess, bucket: str) -> None:
     expired = stack.mint(sub=str(uuid.uuid4()), ttl=-10)
     r = httpx.get(f"{stack.api_url}/storage/v1/bucket", headers=headers(stack, expired))

@@ -87,8 +87,15 @@ class BlobStore:
             dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             try:
                 os.link(src, dst)
-            except OSError:
-                shutil.copyfile(src, dst)
+            except OSError:  # a file system without links: a copy, made this user's alone as every file here
+                try:
+                    with src.open("rb") as fin, open_private(dst, exclusive=True) as fout:
+                        shutil.copyfileobj(fin, fout, FLUSH_BYTES)
+                        fout.flush()
+                        os.fsync(fout.fileno())
+                except BaseException:
+                    _unlink(dst)
+                    raise
 
         await to_thread.run_sync(run)
         return new
