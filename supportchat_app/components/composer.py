@@ -14,9 +14,10 @@ from supportchat_app.state import ComposerState
 # Enter is decided in the browser so the newline never reaches the textarea; the value travels with
 # the event so a send never races the textarea's own value sync. The browser also draws the message at
 # once (an "echo" bubble in the thread's echo slot) so the keypress shows on the next frame; the
-# server's real bubble, with its pending/sent state, replaces it a round trip later.
+# server's real bubble, with its pending/sent state, replaces it a round trip later. An Enter that an input method
+# takes (isComposing; WebKit's composition-ending Enter has only keyCode 229) sends nothing.
 _KEYDOWN_JS = """(e) => {
-  if (e.key !== 'Enter' || e.shiftKey || e.isComposing) return;
+  if (e.key !== 'Enter' || e.shiftKey || e.isComposing || e.keyCode === 229) return;
   e.preventDefault();
   const value = e.target.value;
   const files = e.target.closest('.sc-composer').querySelector('[data-testid=pending-file]');

@@ -33,7 +33,7 @@ TYPED = re.compile(r"(?:^|\s)@([^\n@\[\]()]{0,40})$")
 # the picker's keys while it is shown, caught before the composer's own (Enter would send): arrows move the
 # highlight in the page, Enter/Tab send the highlighted person's id, Esc sends '' (close)
 _KEYS_JS = """(e) => {
-  if (e.isComposing || !e.target.matches('textarea')) return;
+  if (e.isComposing || e.keyCode === 229 || !e.target.matches('textarea')) return;
   const picker = document.getElementById('c%(picker)s');
   if (!picker || picker.offsetParent === null) return;
   const options = [...picker.querySelectorAll('[data-testid=mention-option]')];

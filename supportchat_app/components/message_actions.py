@@ -29,10 +29,12 @@ _FOCUS_EDITOR_JS = (
     """() => document.querySelector('[data-message-id="MID"] textarea[data-testid=edit-input]')?.focus()"""
 )
 # as in the composer: Enter saves (with Ctrl/Cmd too), Shift+Enter is a new line, Esc cancels; decided in the
-# browser so the saving Enter never reaches the text box
+# browser so the saving Enter never reaches the text box. While an input method composes (isComposing; WebKit's
+# composition-ending keys have only keyCode 229) Enter and Esc are the input method's: neither saves nor cancels
 _KEYS_JS = """(e) => {
+  if (e.isComposing || e.keyCode === 229) return;
   if (e.key === 'Escape') emit('Escape');
-  else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); emit('Enter'); }
+  else if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); emit('Enter'); }
 }"""
 EDIT_HINT = "Enter to save · Shift+Enter new line · Esc to cancel"
 
