@@ -23,14 +23,15 @@ if TYPE_CHECKING:
 
 # '/' at the start of the text or of a line opens the picker instead of typing a slash
 _SLASH_JS = """(e) => {
-  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey || e.isComposing || e.keyCode === 229) return;
   const before = e.target.value.slice(0, e.target.selectionStart);
   if (before !== '' && !before.endsWith('\\n')) return;
   e.preventDefault();
   emit();
 }"""
-# the picker's own keys: arrows move, Enter picks (Esc is the dialog's)
+# the picker's own keys: arrows move, Enter picks (Esc is the dialog's); none while an input method composes
 _NAV_JS = """(e) => {
+  if (e.isComposing || e.keyCode === 229) return;
   if (['ArrowDown', 'ArrowUp', 'Enter'].includes(e.key)) { e.preventDefault(); emit(e.key); }
 }"""
 SHOWN = 8

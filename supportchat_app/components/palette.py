@@ -255,9 +255,10 @@ class CommandPalette(ui.dialog):
             self._on_open(item.ticket_id)
 
 
-# only the keys the palette handles travel to the server; the caret keys stay out of the input
+# only the keys the palette handles travel to the server; the caret keys stay out of the input, and so do the keys
+# an input method takes while it composes (isComposing; WebKit's composition-ending Enter has only keyCode 229)
 _KEYS_JS = """(e) => {
-  if (!['ArrowDown', 'ArrowUp', 'Enter'].includes(e.key) || e.isComposing) return;
+  if (!['ArrowDown', 'ArrowUp', 'Enter'].includes(e.key) || e.isComposing || e.keyCode === 229) return;
   e.preventDefault();
   emit(e.key);
 }"""
