@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sync import events
@@ -46,6 +46,9 @@ from sync.workspace_rows import (
     TicketSla,
     check_write,
 )
+
+# how far ahead a snooze may wake a ticket: the server refuses more than a year (migration 20261214000200)
+SNOOZE_AHEAD = timedelta(days=365)
 
 Step = RowWrite | NewMessage | TicketChange
 
@@ -339,6 +342,8 @@ class Workspace:
                 raise ValueError("a snooze time needs a time zone")
             if until <= datetime.now(UTC):
                 raise ValueError("a snooze time must be in the future")
+            if until > datetime.now(UTC) + SNOOZE_AHEAD:
+                raise ValueError("a snooze time can be at most a year ahead")
         self.apply([self.ticket_step(ticket_id, status="pending", snoozed_until=until)])
 
     def unsnooze(self, ticket_id: str) -> None:

@@ -419,14 +419,19 @@ def _hhmm(value: str) -> str:
     return value if len(value) == 8 else value + ":00"
 
 
+HOLIDAY_YEARS: Final = (1970, 3000)  # a holiday's year: from the first, before the second
+
+
 def _check_holiday(write: RowWrite) -> None:
     day = write.row.get("day")
     try:
         if not (isinstance(day, str) and _DAY.match(day)):
             raise ValueError
-        date.fromisoformat(day)
+        when = date.fromisoformat(day)
     except ValueError:
         raise ValueError("a holiday is a date written YYYY-MM-DD") from None
+    if not HOLIDAY_YEARS[0] <= when.year < HOLIDAY_YEARS[1]:  # the server's range (migration 20261214000200)
+        raise ValueError(f"a holiday is a day from {HOLIDAY_YEARS[0]} to {HOLIDAY_YEARS[1] - 1}")
     if "name" in write.row:
         _text(write.row, "name", 0, 100, "a holiday's name")
 
