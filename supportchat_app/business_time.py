@@ -23,6 +23,15 @@ HORIZON_DAYS = 400  # how far ahead the next opening is looked for (a year of ho
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+def _day_of(holiday: Holiday) -> date | None:
+    """A holiday's day, or None for one that is no day Python knows ('infinity', a year past 9999 or BC, which
+    PostgreSQL stores and a server before migration 20261214000200 let admins write): it excludes no real day."""
+    try:
+        return date.fromisoformat(holiday.day)
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class ClockState:
     running: bool
@@ -45,7 +54,7 @@ class Calendar:
             zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
             zone = ZoneInfo("UTC")
-        return cls(zone, spans, frozenset(date.fromisoformat(h.day) for h in holidays))
+        return cls(zone, spans, frozenset(d for d in map(_day_of, holidays) if d is not None))
 
     def _day(self, day: date) -> list[tuple[datetime, datetime]]:
         if day in self.holidays:

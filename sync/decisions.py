@@ -199,9 +199,21 @@ def needs_backfill(old: Mapping[str, Any] | None, new: Mapping[str, Any], messag
     return bool(old.get("assignee_id") != new.get("assignee_id"))
 
 
+# The cache's first and last instant. PostgreSQL stores what Python's datetime cannot hold ('infinity', '-infinity',
+# years past 9999, BC dates); migration 20261214000200 keeps users from writing them, but an older or compromised
+# server may still send them, so they are clamped instead of refused: later than any real time reads as LATEST_TS,
+# earlier as EARLIEST_TS. Both lie a day inside datetime's range, so converting them to any local time zone works,
+# and text order stays time order.
+EARLIEST_TS = "0001-01-02T00:00:00.000000+00:00"
+LATEST_TS = "9999-12-30T00:00:00.000000+00:00"
+_FAR_YEAR = re.compile(r"\+?\d{5,}-")  # PostgreSQL writes a year past 9999 with more digits
+
+
 def canonical_ts(value: Any) -> str | None:
     """Timestamps as UTC ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``: one fixed width, so comparing the
-    text compares the instants, whatever offset or precision the server sent."""
+    text compares the instants, whatever offset or precision the server sent. Whatever PostgreSQL can send reads:
+    what lies outside [``EARLIEST_TS``, ``LATEST_TS``] is clamped to it (see there). Text that is no timestamp at
+    all still raises ValueError (a pulled row holding it is set aside, ``Cache.apply_page``)."""
     if value is None or value == "":
         return None
     if (
@@ -210,9 +222,16 @@ def canonical_ts(value: Any) -> str | None:
         and value.endswith("+00:00")
         and value[10] == "T"
         and value[19] == "."
+        and EARLIEST_TS <= value < LATEST_TS
     ):
         return value  # already canonical (what PostgreSQL sends in UTC): skip parsing on the hot path
-    if isinstance(value, str) and value.endswith("+00:00") and value[10:11] == "T" and value[19:20] in (".", "+"):
+    if (
+        isinstance(value, str)
+        and value.endswith("+00:00")
+        and value[10:11] == "T"
+        and value[19:20] in (".", "+")
+        and EARLIEST_TS <= value < LATEST_TS
+    ):
         # PostgreSQL drops trailing zeros of the fraction (".21478", or none at all): pad them, no parsing
         # (a tenth of a million-message sync's timestamps took the slow path below)
         head, fraction = value[:19], value[20:-6]
@@ -221,11 +240,23 @@ def canonical_ts(value: Any) -> str | None:
     if isinstance(value, datetime):
         dt = value
     else:
-        text = str(value).replace("Z", "+00:00").replace(" ", "T", 1)
-        dt = datetime.fromisoformat(text)
+        text = str(value).strip()
+        lowered = text.lower()
+        if lowered in ("infinity", "+infinity") or _FAR_YEAR.match(text):
+            return LATEST_TS
+        if lowered == "-infinity" or lowered.endswith(" bc"):
+            return EARLIEST_TS
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+        except ValueError:
+            raise ValueError(f"not a timestamp: {text[:60]!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    try:
+        text = dt.astimezone(UTC).isoformat(timespec="microseconds")
+    except OverflowError:  # within a day of datetime's ends, in another offset
+        return LATEST_TS if dt.year > 1 else EARLIEST_TS
+    return min(max(text, EARLIEST_TS), LATEST_TS)
 
 
 def check_content(content: str) -> str:

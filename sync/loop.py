@@ -172,7 +172,7 @@ class SyncLoop:
                 await self.account.ensure_fresh()
                 sent = await self._push(parts)
                 if not (pull or sent or self.pull_wanted):
-                    self.board.set(state="online", last_error=None)
+                    self.board.set(state="online", last_error=parts.cache.set_aside_note())
                     return False
                 self.pull_wanted = False  # a wake(pull=True) during this pull asks for another one
                 initial = not parts.cache.initial_sync_done()
@@ -191,7 +191,12 @@ class SyncLoop:
                     raise
                 if initial:
                     await parts.cache.mark_initial_sync_done()
-                self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None, progress=None)
+                self.board.set(
+                    state="online",
+                    last_synced_at=datetime.now(UTC),
+                    last_error=parts.cache.set_aside_note(),
+                    progress=None,
+                )
                 self._pulled(parts, started, result.news)
                 if await self._replaced(parts):
                     return True
@@ -217,7 +222,7 @@ class SyncLoop:
         self.count()
         if result.sent:
             # the server has our changes: that is a sync, whatever a pull after it does
-            self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+            self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=parts.cache.set_aside_note())
         return result.sent
 
     async def _lane_push(self) -> int:
@@ -244,7 +249,7 @@ class SyncLoop:
             await self.account.ensure_fresh()
             started = self.account.clock.monotonic()
             result = await self.account.with_refresh(lambda: parts.puller.pull(self.board.emit))
-            self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=None)
+            self.board.set(state="online", last_synced_at=datetime.now(UTC), last_error=parts.cache.set_aside_note())
             self._pulled(parts, started, result.news)
             await self._replaced(parts)
         return result.rows

@@ -27,7 +27,8 @@ LIVE: dict[LiveState, str] = {
 
 def describe(status: SyncStatus) -> tuple[str, str]:
     """The label's text and its tooltip: the state, online whether live updates were interrupted or caught up,
-    the reason of a sign-out, the error of an offline spell in the tooltip."""
+    the reason of a sign-out, the error of an offline spell in the tooltip, online a skipped row (said in the label,
+    why in the tooltip)."""
     text = STATES[status.state][2]
     if status.state == "online" and LIVE[status.live]:
         text = f"{text} · {LIVE[status.live]}"
@@ -37,6 +38,8 @@ def describe(status: SyncStatus) -> tuple[str, str]:
         label += f" · {error}"
     elif error and status.state == "offline":
         title = f"{text} ({error})"
+    elif error and status.state == "online":  # a pulled row the cache could not read was skipped (Cache._apply)
+        label, title = f"{label} · a row was skipped", f"{text} ({error})"
     return label, title
 
 

@@ -18,6 +18,7 @@ the local row in writes.acknowledge/writes.fail, and a sender registered with th
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -48,6 +49,23 @@ from sync.models import Message, Profile, SearchHit, Ticket, TicketView
 from sync.preferences import KIND as PREFERENCES_KIND
 from sync.preferences import Preferences
 from sync.workspace_rows import CURSOR_TABLES
+
+log = logging.getLogger(__name__)
+
+# what a server row the cache cannot take raises while it is applied (a value no parser reads, a field missing or of
+# the wrong type, a constraint of the cache); anything else (the disk, a lock) still aborts the whole page
+_ROW_ERRORS = (ValueError, TypeError, KeyError, OverflowError, sqlite3.IntegrityError)
+SET_ASIDE_KEPT = 20  # the newest rows set aside that a cache remembers, for the status line
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A pulled row the cache could not apply: skipped so that the rest of its page (and the cursor) went on."""
+
+    table: str
+    row_id: str
+    reason: str
+
 
 # pull order: a message's ticket comes first, an attachment's (and a revision's) message before
 # it; the workspace's tables last
@@ -124,6 +142,7 @@ class Cache:
         self.workspace = WorkspaceCache(store, me, role)  # the agent workspace's rows (issue 14)
         self.edit_drafts = EditDrafts(store)  # unsaved inline edits, restored on reopen
         self.avatar_deletes = AvatarDeletes(store)  # previous pictures to remove from Storage, retried
+        self.set_aside: list[SetAside] = []  # the newest rows this cache could not apply (``_apply``)
 
     @classmethod
     def open(cls, path: Path, me: str, role: str) -> Cache:
@@ -514,6 +533,48 @@ class Cache:
     def _apply(
         self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], initial: bool, messages_synced: bool
     ) -> Applied:
+        """Server rows of one table. A row the cache cannot take is set aside (logged, kept in ``set_aside`` for the
+        status line) and the others applied: one bad row must not stop every later change from arriving, since the
+        caller's cursor moves past the page either way. The page goes in whole first; only when that raises is it
+        applied again row by row, each in its own savepoint."""
+        conn.execute("savepoint apply_page")
+        try:
+            applied = self._apply_rows(conn, table, rows, initial, messages_synced)
+        except _ROW_ERRORS:
+            conn.execute("rollback to apply_page")
+        else:
+            conn.execute("release apply_page")
+            return applied
+        conn.execute("release apply_page")
+        applied = Applied()
+        for row in rows:
+            conn.execute("savepoint apply_row")
+            try:
+                applied.merge(self._apply_rows(conn, table, [row], initial, messages_synced))
+            except _ROW_ERRORS as exc:
+                conn.execute("rollback to apply_row")
+                self._set_aside(SetAside(table, _row_id(row), f"{type(exc).__name__}: {exc}"[:200]))
+            conn.execute("release apply_row")
+        applied.rows = len(rows)
+        return applied
+
+    def _set_aside(self, row: SetAside) -> None:
+        log.warning("a %s row (%s) could not be applied and was set aside: %s", row.table, row.row_id, row.reason)
+        self.set_aside = [*self.set_aside[-(SET_ASIDE_KEPT - 1) :], row]
+
+    def set_aside_note(self) -> str | None:
+        """The status line's words for the rows set aside since this cache was opened (None: none)."""
+        if not self.set_aside:
+            return None
+        last = self.set_aside[-1]
+        more = f" (and {len(self.set_aside) - 1} more)" if len(self.set_aside) > 1 else ""
+        return (
+            f"a {last.table} row ({last.row_id}) from the server could not be read and was skipped{more}: {last.reason}"
+        )
+
+    def _apply_rows(
+        self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], initial: bool, messages_synced: bool
+    ) -> Applied:
         applied = Applied(rows=len(rows))
         if table == "messages":
             self._apply_messages(conn, rows, initial, applied)
@@ -771,3 +832,12 @@ def _synced(table: str) -> str:
     if table not in TABLES:
         raise ValueError(f"not a synced table: {table}")
     return table
+
+
+def _row_id(row: Any) -> str:
+    """A pulled row's key, for the log (an id, or a read marker's ticket and user)."""
+    if isinstance(row, Mapping):
+        if "id" in row:
+            return str(row["id"])
+        return "/".join(str(row[k]) for k in ("ticket_id", "user_id", "tag_id") if k in row) or "?"
+    return str(row[0]) if isinstance(row, Sequence) and row else "?"
