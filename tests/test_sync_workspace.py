@@ -268,6 +268,17 @@ async def test_snooze_is_a_ticket_change_and_the_inbox_hides_it_until_then(world
     assert [t.id for t in ws.inbox(inbox)] == [tid]
     with pytest.raises(ValueError, match="future"):
         ws.snooze(tid, datetime.now(UTC) - timedelta(minutes=1))
+    # the server refuses more than a year ahead (migration 20261214000200): said before anything is queued
+    with pytest.raises(ValueError, match="at most a year ahead"):
+        ws.snooze(tid, datetime.now(UTC) + timedelta(days=366))
+    assert agent.cache.counts() == (0, 0)
+
+
+def test_a_holiday_outside_the_server_s_years_is_refused_before_it_is_queued() -> None:
+    for day in ("1969-12-31", "3000-01-01"):
+        with pytest.raises(ValueError, match="a holiday is a day from 1970 to 2999"):
+            check_write(RowWrite("sla_holidays", "insert", {"day": day, "name": ""}))
+    assert check_write(RowWrite("sla_holidays", "insert", {"day": "2999-12-31", "name": ""})).row["day"] == "2999-12-31"
 
 
 async def test_inbox_filters_by_tag_sla_and_counts_unread_per_view(world: World) -> None:
