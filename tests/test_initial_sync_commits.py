@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from sync import events, pull
-from sync.cache import Cache, staging
+from sync.cache import Cache, staging, writes
 from tests.fakes import fake_engine, one_ticket_desk
 
 pytestmark = pytest.mark.timeout(60)
@@ -87,17 +87,31 @@ async def test_a_local_write_commits_the_held_pages_first(cache: Cache) -> None:
     assert committed(cache.path, "select count(*) from messages") == 3
 
 
-async def test_a_failing_page_rolls_back_to_the_last_commit(cache: Cache) -> None:
+async def test_a_failing_page_rolls_back_to_the_last_commit(cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
     tid = cache.ticket_id  # type: ignore[attr-defined]
     await cache.apply_page("messages", [message(tid, 1)], (5, 1), initial=True, commit=True)
     await cache.apply_page("messages", [message(tid, 2)], (5, 2), initial=True, commit=False)
-    broken = {**message(tid, 3), "sender_id": None}  # NOT NULL: the statement fails
-    with pytest.raises(sqlite3.IntegrityError):
-        await cache.apply_page("messages", [broken], (5, 3), initial=True, commit=True)
+
+    def disk_fails(*_: object) -> None:  # not a row's fault (a bad row is set aside instead, see below)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(writes, "apply_message_rows", disk_fails)
+        with pytest.raises(sqlite3.OperationalError):
+            await cache.apply_page("messages", [message(tid, 3)], (5, 3), initial=True, commit=True)
     assert await cache.cursor("messages") == (5, 1)  # the pull resumes after the last committed page
     assert committed(cache.path, "select count(*) from messages") == 1
     await cache.apply_page("messages", [message(tid, 2)], (5, 2), initial=True, commit=True)  # and goes on
     assert committed(cache.path, "select count(*) from messages") == 2
+
+
+async def test_a_row_the_cache_cannot_take_is_set_aside_and_its_page_goes_on(cache: Cache) -> None:
+    tid = cache.ticket_id  # type: ignore[attr-defined]
+    broken = {**message(tid, 3), "sender_id": None}  # NOT NULL in the cache: this row cannot go in
+    await cache.apply_page("messages", [message(tid, 1), broken], (5, 3), initial=True, commit=True)
+    assert await cache.cursor("messages") == (5, 3)
+    assert committed(cache.path, "select count(*) from messages") == 1
+    assert [(s.table, s.row_id) for s in cache.set_aside] == [("messages", broken["id"])]
 
 
 async def test_closing_keeps_the_held_pages(tmp_path: Path) -> None:
