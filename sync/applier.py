@@ -23,7 +23,7 @@ from typing import Any
 from sync import events, hops
 from sync.cache import Cache
 from sync.catchup import CatchUp
-from sync.live import cancel_for_sure
+from sync.live import ReachHandler, cancel_for_sure
 from sync.models import LiveState
 from sync.pull import Puller
 from sync.remote import ChangeKind, Remote
@@ -52,10 +52,12 @@ class LiveApplier:
         *,
         on_profiles: Callable[[], Awaitable[None]] | None = None,
         on_live: Callable[[LiveState], None] | None = None,
+        on_reach: ReachHandler | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cache, self.remote, self.puller = cache, remote, puller
         self.emit, self.want_pull, self.on_profiles = emit, want_pull, on_profiles
+        self.on_reach = on_reach  # the realtime probe: the server stopped answering, or answers again
         self.catch_up = CatchUp(want_pull, on_live or (lambda _state: None), clock)
         self._profiles_task: asyncio.Task[None] | None = None
         self._profiles_again = False
@@ -68,7 +70,7 @@ class LiveApplier:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._consume(), name="sync-live-apply")
         self.catch_up.open()
-        await self.remote.live.start(self._on_change, self._on_state)
+        await self.remote.live.start(self._on_change, self._on_state, self.on_reach)
 
     async def stop(self) -> None:
         self.subscribed = False

@@ -154,6 +154,7 @@ class SyncEngine:
             want_pull=lambda: self.wake(pull=True),
             wall=self.account.clock.wall,
             on_live=lambda live: self.board.set(live=live),
+            on_reach=self.loop.reach,
         )
         parts.attachments.cache_bytes = self.attachment_cache_bytes
         self.presence.reset(user)

@@ -15,7 +15,17 @@ latency), but correctness comes from the pull. A supervisor task owns the socket
 own reconnect is off (it gives up after ``max_retries`` and then stays dead); ours retries with
 backoff forever and, each time the channel is (re)joined, reports ``SUBSCRIBED`` so the engine
 runs a catch-up pull that fills whatever the socket missed while it was down. A channel the server closed (realtime-py
-then drops it for good) is replaced by a new one.
+then drops it for good) is replaced by a new one, the per-ticket ones too (``_rejoin``), each after a backoff when
+the server closed its predecessors soon after their joins.
+
+A dead network (the Wi-Fi is up but nothing comes back) is noticed by a probe (``_probe``): after PROBE_EVERY
+seconds without a change on the socket, one websocket ping; no pong within PROBE_TIMEOUT says the server is
+unreachable (``on_reach(False)``: the engine shows offline at once) and the pong that comes later says it answers
+again (``on_reach(True)``). realtime-py's own heartbeat expects no reply and websockets' keepalive gives up only
+after 20 s + 20 s + its 10 s close timeout, so "Online" stayed on a dead network for 40 s and more, until a request
+timed out. The ping is a control frame the server's websocket layer answers (no channel, no database, no HTTP
+request): on a socket that carries changes none is sent, on an idle one one per PROBE_EVERY seconds. Own code:
+realtime-py offers no ping and no missed-reply timeout, so the probe pings on its websockets connection.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from sync import hops
@@ -35,6 +46,8 @@ from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 log = logging.getLogger(__name__)
 
 STEADY_S = 30.0  # a channel the server closes after this long counts as a fresh start, not as one more close
+PROBE_EVERY = 4.0  # seconds without a change on the socket before the probe pings
+PROBE_TIMEOUT = 5.0  # no pong within this: the server is unreachable (offline shown after ≤ 9 s of silence)
 TABLES = (
     "tickets",
     "messages",
@@ -54,6 +67,7 @@ VIEWING_TTL = 50.0
 ChangeKind = Literal["INSERT", "UPDATE", "DELETE"]
 ChangeHandler = Callable[[str, ChangeKind, dict[str, Any]], None]  # (table, type, record)
 StateHandler = Callable[[str], None]  # 'SUBSCRIBED' | 'CHANNEL_ERROR' | 'CLOSED' | 'TIMED_OUT'
+ReachHandler = Callable[[bool], None]  # the probe: False = the server stopped answering, True = it answers again
 _KINDS: dict[str, ChangeKind] = {"INSERT": "INSERT", "UPDATE": "UPDATE", "DELETE": "DELETE"}
 
 
@@ -77,6 +91,27 @@ async def cancel_for_sure(task: asyncio.Task[None] | None) -> None:
             task.result()
 
 
+def closes_in_a_row(closes: int, joined_at: float) -> int:
+    """Closes by the server soon after their joins, in a row, after one more close of a channel joined at
+    ``joined_at``: a channel that lived STEADY_S starts the count over (review15b: a server closing every
+    channel at once got a new join every 0.2 s, for good)."""
+    return closes + 1 if time.monotonic() - joined_at < STEADY_S else 0
+
+
+@dataclass
+class _Side:
+    """A per-ticket or topic channel (beside the main one) and how to join it again when the server closes it."""
+
+    key: str  # the ticket id or the topic, as ``watch``/``watch_topic`` were given it
+    topic: str
+    config: dict[str, Any]
+    bind: Callable[[Any], None]  # its broadcast handlers, on each new channel
+    rejoined: Callable[[], Awaitable[None]] | None = None  # after a rejoin: what the closed channel missed
+    closes: int = 0  # closed soon after their joins, in a row
+    joined_at: float = 0.0
+    rejoin: asyncio.Task[None] | None = None
+
+
 class RealtimeLink:
     def __init__(self, remote: ClientSource) -> None:
         self.remote = remote
@@ -85,7 +120,8 @@ class RealtimeLink:
         self._wake = asyncio.Event()
         self._on_change: ChangeHandler | None = None
         self._on_state: StateHandler | None = None
-        self._watched: dict[str, Any] = {}
+        self._watched: dict[str, Any] = {}  # ticket id or topic → its channel now
+        self._sides: dict[str, _Side] = {}  # the same keys → how to join it again
         self._viewing: dict[str, asyncio.Task[None]] = {}
         self._token: str | None = None
         self.subscribed = False
@@ -94,6 +130,11 @@ class RealtimeLink:
         # (review15b: a server closing every channel got a join and a catch-up pull every 0.2 s, for good)
         self._closes = 0
         self._subscribed_at = 0.0
+        self._on_reach: ReachHandler | None = None
+        self._probe_task: asyncio.Task[None] | None = None
+        self._heard = 0.0  # when the socket last brought a change (no ping is needed while they flow)
+        self.reachable = True  # the probe's verdict: the server answered its last ping in time
+        self.probes = 0  # pings sent (for tests and the benchmark)
 
     async def set_token(self, token: str) -> None:
         self._token = token
@@ -102,15 +143,22 @@ class RealtimeLink:
             with contextlib.suppress(Exception):  # a dead socket gets the token on its next join
                 await client.realtime.set_auth(token)
 
-    async def start(self, on_change: ChangeHandler, on_state: StateHandler) -> None:
-        self._on_change, self._on_state = on_change, on_state
+    async def start(
+        self, on_change: ChangeHandler, on_state: StateHandler, on_reach: ReachHandler | None = None
+    ) -> None:
+        self._on_change, self._on_state, self._on_reach = on_change, on_state, on_reach
         self._stopping = False
+        self.reachable = True
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._supervise(), name="sync-realtime")
+        if self._probe_task is None or self._probe_task.done():
+            self._probe_task = asyncio.create_task(self._probe(), name="sync-realtime-probe")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        probe, self._probe_task = self._probe_task, None
         self._stopping = True
+        await cancel_for_sure(probe)
         await cancel_for_sure(task)
         channel, self._channel = self._channel, None
         client = self.remote.current_client
@@ -127,14 +175,14 @@ class RealtimeLink:
         self.subscribed = name == "SUBSCRIBED"
         if self.subscribed:
             self._subscribed_at = time.monotonic()
+            self._reach(True)  # a join is an answer
         if error is not None:
             log.info("realtime channel %s: %s", name, error)
         if name == "CLOSED" and not self._stopping:
             # the server closed the channel (a system error: an expired token, a quota): realtime-py forgets a
             # closed channel and never rejoins it, so the supervisor builds a new one (its join: a catch-up pull)
             self._channel = None
-            lived = time.monotonic() - self._subscribed_at
-            self._closes = self._closes + 1 if lived < STEADY_S else 0
+            self._closes = closes_in_a_row(self._closes, self._subscribed_at)
         if name != "SUBSCRIBED":
             self._wake.set()
         if self._on_state is not None:
@@ -144,6 +192,7 @@ class RealtimeLink:
         data = payload.get("data") or {}
         # realtime-py parses `type` into a str-Enum whose str() is 'Enum.MEMBER' on 3.11: use .value
         kind = _KINDS.get(str(getattr(data.get("type"), "value", data.get("type"))))
+        self._heard = time.monotonic()
         # a DELETE has no record, only old_record: the primary key on a table with RLS
         record = (data.get("old_record") if kind == "DELETE" else data.get("record")) or {}
         if hops.enabled() and data.get("table") == "messages":
@@ -190,6 +239,45 @@ class RealtimeLink:
             if attempt == 0 and self._wake.is_set():
                 await asyncio.sleep(0.2)  # the socket just dropped: give the server a moment
 
+    async def _probe(self) -> None:
+        """After PROBE_EVERY seconds without a change, ping; no pong within PROBE_TIMEOUT says the server is
+        unreachable, its late pong (or the next join) that it answers again. A socket that dies is realtime-py's
+        and the supervisor's business as before (its channel's error, a new connection)."""
+        while True:
+            await asyncio.sleep(PROBE_EVERY)
+            socket = self._socket()
+            if socket is None or time.monotonic() - self._heard < PROBE_EVERY:
+                continue  # no connection (the supervisor is making one; its join answers) or changes flowing
+            began = time.monotonic()
+            try:  # bounded: a send over a dead network may wait for room in the socket's buffer
+                pong = await asyncio.wait_for(socket.ping(), PROBE_TIMEOUT)
+            except TimeoutError:
+                self._reach(False)
+                continue
+            except Exception:  # closed meanwhile: realtime-py reports the channel's error
+                continue
+            self.probes += 1
+            done, _ = await asyncio.wait([pong], timeout=max(0.0, began + PROBE_TIMEOUT - time.monotonic()))
+            if not done:
+                self._reach(False)
+                await asyncio.wait([pong])  # the late pong, or the connection's end (an error on the waiter)
+            if not pong.cancelled() and pong.exception() is None:
+                self._reach(True)
+
+    def _socket(self) -> Any:
+        """realtime-py's websockets connection, None while there is none (it offers no ping of its own)."""
+        realtime = getattr(self.remote.current_client, "realtime", None)
+        return getattr(realtime, "_ws_connection", None)
+
+    def _reach(self, up: bool) -> None:
+        if up != self.reachable:
+            self.reachable = up
+            log.info(
+                "realtime: the server %s", "answers again" if up else f"did not answer a ping in {PROBE_TIMEOUT} s"
+            )
+            if self._on_reach is not None:
+                self._on_reach(up)
+
     def kick(self) -> None:
         """Reconnect now (the engine saw the network come back)."""
         self._wake.set()
@@ -211,17 +299,6 @@ class RealtimeLink:
     ) -> None:
         if ticket_id in self._watched:
             return
-        client = await self.remote.client()
-        channel = client.channel(
-            f"ticket:{ticket_id}",
-            {
-                "config": {
-                    "broadcast": {"ack": False, "self": False},
-                    "presence": {"key": "", "enabled": False},
-                    "private": True,
-                }
-            },
-        )
         viewers: dict[str, tuple[dict[str, Any], float]] = {}
         announce = asyncio.Event()
 
@@ -258,25 +335,77 @@ class RealtimeLink:
                 if expired:
                     publish()
 
-        channel.on_broadcast("viewing", on_viewing)
-        channel.on_broadcast("left", on_left)
-        channel.on_broadcast(TYPING_EVENT, lambda payload: on_typing(dict(payload.get("payload") or {})))
-        self._watched[ticket_id] = channel
-        await channel.subscribe()
+        def bind(channel: Any) -> None:
+            channel.on_broadcast("viewing", on_viewing)
+            channel.on_broadcast("left", on_left)
+            channel.on_broadcast(TYPING_EVENT, lambda payload: on_typing(dict(payload.get("payload") or {})))
+
+        async def ask_viewers() -> None:
+            # who was here before us, at once (the server keeps the last 'viewing' of each): no wait for renewals;
+            # after a rejoin, who came while the closed channel heard nothing
+            with contextlib.suppress(Exception):  # best-effort: their next renewal or our announcement tells us too
+                known = False
+                for meta in await self.viewers(ticket_id):
+                    user_id = str(meta.get("user_id") or "")
+                    if user_id and user_id not in viewers:
+                        viewers[user_id] = (meta, time.monotonic() + VIEWING_TTL)
+                        known = True
+                if known:
+                    publish()
+
+        config = {"broadcast": {"ack": False, "self": False}, "presence": {"key": "", "enabled": False}}
+        await self._join(_Side(ticket_id, f"ticket:{ticket_id}", {**config, "private": True}, bind, ask_viewers))
         self._viewing[ticket_id] = asyncio.create_task(keep_viewing(), name=f"viewing-{ticket_id}")
-        # who was here before us, at once (the server keeps the last 'viewing' of each): no wait for renewals
-        with contextlib.suppress(Exception):  # best-effort: their next renewal or our announcement tells us too
-            known = False
-            for meta in await self.viewers(ticket_id):
-                user_id = str(meta.get("user_id") or "")
-                if user_id and user_id not in viewers:
-                    viewers[user_id] = (meta, time.monotonic() + VIEWING_TTL)
-                    known = True
-            if known:
-                publish()
+        await ask_viewers()
+
+    async def _join(self, side: _Side) -> None:
+        """Join ``side``'s channel (a new one: realtime-py never rejoins a channel the server closed)."""
+        client = await self.remote.client()
+        channel = client.channel(side.topic, {"config": side.config})
+        side.bind(channel)
+        self._watched[side.key], self._sides[side.key] = channel, side
+        side.joined_at = time.monotonic()  # a close before the join counts as soon after it
+
+        def state(state: Any, error: Exception | None) -> None:
+            if self._watched.get(side.key) is not channel or self._stopping:
+                return  # unwatched (our own leave closes it) or replaced
+            name = str(getattr(state, "value", state))
+            if name == "SUBSCRIBED":
+                side.joined_at = time.monotonic()
+            elif name == "CLOSED" and (side.rejoin is None or side.rejoin.done()):
+                log.info("realtime channel %s closed by the server: joining a new one", side.topic)
+                side.closes = closes_in_a_row(side.closes, side.joined_at)
+                side.rejoin = asyncio.create_task(self._rejoin(side), name=f"rejoin-{side.key}")
+
+        await channel.subscribe(state)
+
+    async def _rejoin(self, side: _Side) -> None:
+        """A side channel the server closed: a new one, after a backoff when its predecessors were closed soon after
+        their joins (as the main channel's ``_closes``); then what the closed one missed (``side.rejoined``)."""
+        while True:
+            if side.closes:
+                await asyncio.sleep(backoff_delay(side.closes - 1, random.random, base=1.0, cap=60.0))
+            if self._sides.get(side.key) is not side or self._stopping:
+                return  # unwatched meanwhile
+            try:
+                await self._join(side)
+            except Exception as exc:  # no connection now (the socket dropped meanwhile): try again later
+                log.info("realtime channel %s: rejoin failed (%s)", side.topic, exc)
+                side.closes += 1
+                client, channel = self.remote.current_client, self._watched.get(side.key)
+                if client is not None and channel is not None:  # not joined: realtime-py would hand it out again
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
+                continue
+            if side.rejoined is not None:
+                await side.rejoined()
+            return
 
     async def unwatch(self, ticket_id: str) -> None:
         channel = self._watched.pop(ticket_id, None)
+        side = self._sides.pop(ticket_id, None)
+        if side is not None and side.rejoin is not asyncio.current_task():
+            await cancel_for_sure(side.rejoin)
         await cancel_for_sure(self._viewing.pop(ticket_id, None))
         client = self.remote.current_client
         if channel is not None and client is not None:
@@ -292,12 +421,12 @@ class RealtimeLink:
         """Receive the database's broadcasts ``events`` on a private topic (``staff:viewers``); once per topic."""
         if topic in self._watched:
             return
-        client = await self.remote.client()
-        channel = client.channel(topic, {"config": {"broadcast": {"ack": False, "self": False}, "private": True}})
-        for event in events:
-            channel.on_broadcast(event, lambda m, event=event: on_signal(event, dict(m.get("payload") or {})))
-        self._watched[topic] = channel
-        await channel.subscribe()
+
+        def bind(channel: Any) -> None:
+            for event in events:
+                channel.on_broadcast(event, lambda m, event=event: on_signal(event, dict(m.get("payload") or {})))
+
+        await self._join(_Side(topic, topic, {"broadcast": {"ack": False, "self": False}, "private": True}, bind))
 
     async def viewers(self, ticket_id: str | None) -> list[dict[str, Any]]:
         """Who was seen viewing (``rpc ticket_viewers``, migration 20261201000400): a ticket's viewers, or with

@@ -111,6 +111,15 @@ class SyncLoop:
         if self._wake is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    def reach(self, up: bool) -> None:
+        """The realtime probe's verdict (sync/live.py): a server that stopped answering says offline now (a dead
+        network showed "online" until a request timed out, 40 s and more), so the user knows replies will queue;
+        one that answers again gets a round now, whose success says online. Any round's outcome overrides it."""
+        if not up and self.board.current.state == "online":
+            self.board.set(state="offline", last_error="the server does not answer")
+        elif up and self.board.current.state == "offline":
+            self.wake()
+
     def push_soon(self) -> None:
         """A local write: push it now through the lane (the loop when not online or not started; thread-safe)."""
         self.lane.push_soon()

@@ -38,7 +38,7 @@ from sync import tus
 from sync.decisions import TicketDigest
 from sync.errormap import map_exception, storage_api_error
 from sync.errors import AuthError, PermanentError, SyncError
-from sync.live import ChangeHandler, ChangeKind, RealtimeLink, StateHandler
+from sync.live import ChangeHandler, ChangeKind, ReachHandler, RealtimeLink, StateHandler
 from sync.models import MESSAGE_ROW, Enrollment, Factor, RemoteConfig
 from sync.tus import Progress
 
@@ -88,6 +88,7 @@ __all__ = [
     "ChangeHandler",
     "ChangeKind",
     "LivePort",
+    "ReachHandler",
     "Remote",
     "StateHandler",
     "SupabaseRemote",
@@ -98,7 +99,9 @@ __all__ = [
 class LivePort(Protocol):
     """Realtime: row changes on the synced tables, and per-ticket viewing/typing signals."""
 
-    async def start(self, on_change: ChangeHandler, on_state: StateHandler) -> None: ...
+    async def start(
+        self, on_change: ChangeHandler, on_state: StateHandler, on_reach: ReachHandler | None = None
+    ) -> None: ...
     async def stop(self) -> None: ...
     async def watch(
         self,

@@ -56,10 +56,12 @@ class SignedIn:
         want_pull: Callable[[], None],
         wall: Callable[[], float],
         on_live: Callable[[LiveState], None] | None = None,
+        on_reach: Callable[[bool], None] | None = None,
     ) -> SignedIn:
         """The parts on the user's open cache (``Cache.open``, off the event loop: it may create, migrate or
         rebuild the file). ``on_write`` runs after each local command, ``want_pull`` when realtime asks for a
-        catch-up pull, ``on_live`` when realtime is interrupted or caught up (sync/catchup.py)."""
+        catch-up pull, ``on_live`` when realtime is interrupted or caught up (sync/catchup.py), ``on_reach`` when the
+        realtime probe finds the server unreachable or answering again (sync/live.py)."""
         scope.apply_default(cache)  # a new cache takes SUPPORTCHAT_SYNC_SCOPE_DAYS, if set (partial sync)
         files = AttachmentFiles(cache, remote, user.id)
         puller = Puller(cache, remote)
@@ -80,6 +82,7 @@ class SignedIn:
                 want_pull,
                 on_profiles=avatars.refresh,
                 on_live=on_live,
+                on_reach=on_reach,
                 clock=account.clock.monotonic,
             ),
             HistoryCommands(cache, user, on_write, emit, discard=commands.discard, wall=wall),

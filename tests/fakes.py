@@ -24,7 +24,7 @@ from sync.cache.writes import message_values
 from sync.clock import Clock
 from sync.decisions import TicketDigest, ticket_digest
 from sync.errors import AuthError, PermanentError, RetryableError, SyncError
-from sync.live import ChangeHandler, StateHandler
+from sync.live import ChangeHandler, ReachHandler, StateHandler
 from sync.remote import PAGE, CountAsk, Status, Tokens
 from sync.session import StoredSession
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
@@ -74,11 +74,14 @@ class FakeLive:
     def __init__(self) -> None:
         self.on_change: ChangeHandler | None = None
         self.on_state: StateHandler | None = None
+        self.on_reach: ReachHandler | None = None
         self.watched: set[str] = set()
         self.typing_signals: list[str] = []
 
-    async def start(self, on_change: ChangeHandler, on_state: StateHandler) -> None:
-        self.on_change, self.on_state = on_change, on_state
+    async def start(
+        self, on_change: ChangeHandler, on_state: StateHandler, on_reach: ReachHandler | None = None
+    ) -> None:
+        self.on_change, self.on_state, self.on_reach = on_change, on_state, on_reach
 
     async def stop(self) -> None:
         self.on_change = self.on_state = None

@@ -1,0 +1,68 @@
+"""What a user sees when the connection dies, against a real localbase through tests/faultproxy.py and the
+official client: a dead network (the proxy stalls every byte, as a Wi-Fi whose upstream died) says "offline"
+within seconds, not when a request times out; and a per-ticket channel the server closes (typing and viewers on
+the open ticket) is joined again, as the main channel is.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sync import events
+from tests.conftest import Users
+from tests.faultproxy import FaultProxy
+from tests.stackproc import StackProcess
+from tests.test_sync_live import started
+from tests.test_sync_support import EngineFactory, seed_ticket, server_messages, wait_for
+
+OFFLINE_WITHIN = 20.0  # seconds the test waits for "offline"; the probe takes ≤ 9 s (sync/live.py)
+
+
+async def test_a_dead_network_says_offline_within_seconds_and_online_when_it_answers_again(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Dead network")
+    # the app's request timeout (20 s), so no request's timeout can be what says offline
+    agent = await started(await engines.open(users.agent, url=proxy.url, timeout=20.0))
+    proxy.set_mode("stall")
+    began = time.monotonic()
+    await wait_for(lambda: agent.status.state == "offline", timeout=OFFLINE_WITHIN, what="the status to say offline")
+    print(f"offline after {time.monotonic() - began:.1f} s")  # the figure, with -s
+    msg = agent.commands.send_message(tid, "queued while the network is dead")
+    assert agent.status.pending == 1
+    proxy.set_mode("pass")
+    proxy.cut()  # the stalled connections: as the OS would end them after the outage
+    await wait_for(lambda: agent.status.state == "online" and agent.status.pending == 0, timeout=30, what="online")
+    assert len(server_messages(stack.db_url, [msg.id])) == 1
+    assert any(isinstance(e, events.StatusChanged) and e.status.state == "offline" for e in engines.log(agent))
+
+
+async def test_a_ticket_channel_the_server_closes_is_joined_again(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
+    """The server closes the agent's channel of the open ticket (here: a bad access_token on it; on Supabase also an
+    expired token): realtime-py forgets a closed channel for good, so typing and viewers on the ticket stopped for
+    the rest of its viewing. A new channel is joined, and the customer's typing reaches the agent again."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Closed ticket channel")
+    agent = await started(await engines.open(users.agent))
+    customer = await started(await engines.open(users.customer))
+    await agent.presence.watch(tid)
+    await customer.presence.watch(tid)
+    link = agent.remote.live  # type: ignore[attr-defined]
+    closed = link._watched[tid]
+    await wait_for(lambda: closed.is_joined, what="the agent's ticket channel joined")
+    await closed.push("access_token", {"access_token": "not a token"})
+    await wait_for(lambda: closed.is_closed, what="the server to close the ticket channel")
+    await wait_for(
+        lambda: link._watched.get(tid) not in (None, closed) and link._watched[tid].is_joined,
+        what="a new ticket channel",
+    )
+    log = engines.log(agent)
+    mark = len(log)
+    await customer.presence.send_typing(tid)
+    await wait_for(
+        lambda: any(isinstance(e, events.Typing) and e.user_id == users.customer.id for e in log[mark:]),
+        what="the customer's typing on the new channel",
+    )
+    await agent.presence.unwatch(tid)
+    assert tid not in link._watched and tid not in link._sides
