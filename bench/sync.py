@@ -11,6 +11,11 @@ realtime_to_cache  from the start of a server-side insert (superuser psycopg) un
                    engine's cache (MessagesChanged event), p50 ms with p99 as an extra field. Baseline:
                    raw LISTEN/NOTIFY from the start of the same insert (notify in the inserting
                    transaction) to a psycopg listener on the same machine.
+offline_shown      seconds from the network going dead (tests/faultproxy.py stalls every byte, as a Wi-Fi whose
+                   upstream died) until the engine's status says offline, median of OFFLINE_ROUNDS, the engine with
+                   the app's 20 s request timeout and idle (no write, periodic pull an hour away). Baseline: that
+                   timeout, the least a failed request takes to say it. Extra: the probe's pings per minute on an
+                   idle, online socket, and the request count the proxy saw meanwhile (the probe makes none).
 
 Bench data is seeded with SQL as the superuser (session_replication_role=replica, cursors stamped
 like the triggers would), as localbase/demo.py does.
@@ -22,20 +27,27 @@ import asyncio
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import psycopg
 
 from bench.harness import BenchEnv, Figure, figure, median, percentile
 from sync import RemoteConfig, SyncEngine, events
 from tests.conftest import User, create_user
+from tests.faultproxy import FaultProxy
 
 FLUSH_MESSAGES = 10_000
 NAIVE_MESSAGES = 300
 PULL_TICKETS = 500
 PULL_MESSAGES = 50_000
 REALTIME_ROUNDS = 60
+OFFLINE_ROUNDS = 3
+OFFLINE_WAIT = 150.0  # seconds a round waits for "offline" before it gives up (main took ~70)
+IDLE_WINDOW = 30.0  # seconds of an idle, online engine over which pings and requests are counted
+APP_TIMEOUT = 20.0  # the app's request timeout (SupabaseRemote's default)
 
 
 def _seed_tickets(db_url: str, customer: User, assignee: User, count: int) -> list[str]:
@@ -273,6 +285,67 @@ async def _realtime_to_cache(env: BenchEnv) -> list[Figure]:
     ]
 
 
+async def _until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds until ``predicate`` held (polled every 50 ms); RuntimeError naming ``what`` after ``timeout``."""
+    began = time.monotonic()
+    while not predicate():
+        if time.monotonic() - began > timeout:
+            raise RuntimeError(f"{what}: not within {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - began
+
+
+async def _offline_shown(env: BenchEnv) -> list[Figure]:
+    agent = create_user(env.stack.db_url, "agent")
+    _seed_tickets(env.stack.db_url, env.users.customer, agent, 1)
+    url = urlparse(env.stack.api_url)
+    proxy = FaultProxy(url.hostname or "127.0.0.1", url.port or 80).start()
+    engine = await SyncEngine.open(
+        RemoteConfig(proxy.url, env.stack.anon_key),
+        env.tmp / f"sync-offline-{uuid.uuid4().hex[:6]}",
+        timeout=APP_TIMEOUT,
+    )
+    await engine.sign_in(agent.email, agent.password)
+    engine.loop.poll_interval = 3600
+    link: Any = engine.remote.live
+    samples: list[float] = []
+    try:
+        await engine.start()
+
+        def online() -> bool:
+            return bool(link.subscribed) and engine.status.state == "online" and not engine.status.syncing
+
+        await _until(online, 60, "online")
+        await asyncio.sleep(1.0)
+        probes, requests = getattr(link, "probes", 0), proxy.requests
+        await asyncio.sleep(IDLE_WINDOW)
+        pings = (getattr(link, "probes", 0) - probes) * 60 / IDLE_WINDOW
+        idle_requests = (proxy.requests - requests) * 60 / IDLE_WINDOW
+        for _ in range(OFFLINE_ROUNDS):
+            proxy.set_mode("stall")
+            samples.append(await _until(lambda: engine.status.state == "offline", OFFLINE_WAIT, "offline"))
+            proxy.set_mode("pass")
+            proxy.cut()  # the stalled connections, as the OS ends them after an outage
+            await _until(online, 90, "online again")
+            await asyncio.sleep(2.0)
+    finally:
+        await engine.close()
+        proxy.stop()
+    return [
+        figure(
+            "offline_shown",
+            median(samples),
+            "s",
+            f"a stalled request's timeout ({APP_TIMEOUT:.0f} s)",
+            APP_TIMEOUT,
+            higher_is_better=False,
+            rounds=[round(x, 1) for x in samples],
+            idle_pings_per_min=round(pings, 1),
+            idle_requests_per_min=round(idle_requests, 1),
+        )
+    ]
+
+
 def outbox_flush(env: BenchEnv) -> list[Figure]:
     return asyncio.run(_outbox_flush(env))
 
@@ -285,4 +358,13 @@ def realtime_to_cache(env: BenchEnv) -> list[Figure]:
     return asyncio.run(_realtime_to_cache(env))
 
 
-BENCHES = {"outbox_flush": outbox_flush, "initial_pull": initial_pull, "realtime_to_cache": realtime_to_cache}
+def offline_shown(env: BenchEnv) -> list[Figure]:
+    return asyncio.run(_offline_shown(env))
+
+
+BENCHES = {
+    "outbox_flush": outbox_flush,
+    "initial_pull": initial_pull,
+    "realtime_to_cache": realtime_to_cache,
+    "offline_shown": offline_shown,
+}

@@ -25,6 +25,8 @@ import struct
 import threading
 from dataclasses import dataclass, field
 
+_METHODS = (b"GET ", b"POST ", b"PATCH ", b"PUT ", b"DELETE ", b"HEAD ", b"OPTIONS ")
+
 
 @dataclass
 class _Rule:
@@ -44,6 +46,7 @@ class FaultProxy:
     rules: list[_Rule] = field(default_factory=list)
     connections: int = 0
     faults: int = 0
+    requests: int = 0  # HTTP requests forwarded (a chunk that starts one; websocket frames never look like it)
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -150,6 +153,8 @@ class FaultProxy:
                     break
                 while self.mode == "stall":
                     await asyncio.sleep(0.05)
+                if data.startswith(_METHODS):
+                    self.requests += 1
                 rule = self._match(data)
                 if rule is not None and rule.kind == "reset_request":
                     up_writer.write(data[: len(data) // 2])

@@ -7,9 +7,12 @@ the open ticket) is joined again, as the main channel is.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from sync import events
+from sync import RemoteConfig, SyncEngine, events
+from sync.clock import Clock
 from tests.conftest import Users
+from tests.fakes import FakeRemote, MemorySessions
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_sync_live import started
@@ -66,3 +69,33 @@ async def test_a_ticket_channel_the_server_closes_is_joined_again(
     )
     await agent.presence.unwatch(tid)
     assert tid not in link._watched and tid not in link._sides
+
+
+async def test_the_probes_verdict_moves_an_online_status_and_an_answer_brings_online_back(tmp_path: Path) -> None:
+    """The engine's side of the probe, on the fake server: unreachable turns "online" into "offline" at once
+    (no request made), reachable again runs a round that says online; a status the loop set is not overridden."""
+    server = FakeRemote()
+    user = server.add_user("agent", "Ann Agent")
+    engine = await SyncEngine.open(
+        RemoteConfig("http://fake.invalid", "anon-key"),
+        tmp_path / "e",
+        remote=server,
+        sessions=MemorySessions(),
+        clock=Clock(wall=server.clock, random=lambda: 0.0),
+    )
+    try:
+        await engine.sign_in(user.email, user.password)
+        engine.loop.poll_interval = 3600
+        await engine.start()
+        await wait_for(lambda: engine.status.state == "online" and not engine.status.syncing, what="online")
+        reach = server.live.on_reach
+        assert reach is not None
+        reach(False)
+        assert engine.status.state == "offline" and engine.status.last_error == "the server does not answer"
+        reach(True)
+        await wait_for(lambda: engine.status.state == "online", what="online again after the answer")
+        engine.board.set(state="needs-sign-in")
+        reach(False)
+        assert engine.status.state == "needs-sign-in"
+    finally:
+        await engine.close()
