@@ -21,11 +21,12 @@ the server closed its predecessors soon after their joins.
 A dead network (the Wi-Fi is up but nothing comes back) is noticed by a probe (``_probe``): after PROBE_EVERY
 seconds without a change on the socket, one websocket ping; no pong within PROBE_TIMEOUT says the server is
 unreachable (``on_reach(False)``: the engine shows offline at once) and the pong that comes later says it answers
-again (``on_reach(True)``). realtime-py's own heartbeat expects no reply and websockets' keepalive gives up only
-after 20 s + 20 s + its 10 s close timeout, so "Online" stayed on a dead network for 40 s and more, until a request
-timed out. The ping is a control frame the server's websocket layer answers (no channel, no database, no HTTP
-request): on a socket that carries changes none is sent, on an idle one one per PROBE_EVERY seconds. Own code:
-realtime-py offers no ping and no missed-reply timeout, so the probe pings on its websockets connection.
+again (``on_reach(True)``); none by PROBE_DEAD closes the socket, so the supervisor makes a new one (whose join
+says it answers). realtime-py's own heartbeat expects no reply and websockets' keepalive gives up only after
+20 s + 20 s + its 10 s close timeout, so "Online" stayed on a dead network for a minute, until a request timed
+out. The ping is a control frame the server's websocket layer answers (no channel, no database, no HTTP request):
+on a socket that carries changes none is sent, on an idle one one per PROBE_EVERY seconds. Own code: realtime-py
+offers no ping and no missed-reply timeout, so the probe pings on its websockets connection.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 STEADY_S = 30.0  # a channel the server closes after this long counts as a fresh start, not as one more close
 PROBE_EVERY = 4.0  # seconds without a change on the socket before the probe pings
 PROBE_TIMEOUT = 5.0  # no pong within this: the server is unreachable (offline shown after ≤ 9 s of silence)
+PROBE_DEAD = 15.0  # no pong within this: the socket is closed and a new one made (the late pong never comes)
 TABLES = (
     "tickets",
     "messages",
@@ -260,7 +262,13 @@ class RealtimeLink:
             done, _ = await asyncio.wait([pong], timeout=max(0.0, began + PROBE_TIMEOUT - time.monotonic()))
             if not done:
                 self._reach(False)
-                await asyncio.wait([pong])  # the late pong, or the connection's end (an error on the waiter)
+                done, _ = await asyncio.wait([pong], timeout=max(0.0, began + PROBE_DEAD - time.monotonic()))
+            if not done:
+                # a socket silent this long carries nothing live: end it now (websockets' keepalive would take 50 s)
+                # so the supervisor connects anew at once (a laptop woken from sleep is back in a second, not a minute)
+                log.info("realtime: no pong in %.0f s, closing the socket", PROBE_DEAD)
+                socket.transport.abort()
+                await asyncio.wait([pong])  # its end: an error on the waiter
             if not pong.cancelled() and pong.exception() is None:
                 self._reach(True)
 

@@ -9,6 +9,9 @@ Modes (``proxy.mode = ...``, thread-safe):
 - ``drop``   new connections are reset at once, open ones are reset now (the network is gone)
 - ``stall``  connections open but no byte moves in either direction (a dead Wi-Fi)
 
+``freeze()`` stalls the connections open now for good, new ones pass: a laptop woken from sleep, whose sockets the
+server forgot while its network works again.
+
 One-shot faults, matched against the bytes a client sends (e.g. ``b"POST /rest/v1/messages"``):
 
 - ``lose_response(pattern, times)``  forward the request, let the server answer, reset the client
@@ -54,6 +57,7 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._lock = threading.Lock()
+        self._frozen: set[asyncio.StreamWriter] = set()  # client sides whose connections stall for good
 
     @property
     def url(self) -> str:
@@ -86,6 +90,14 @@ class FaultProxy:
         self.mode = mode
         if mode == "drop":
             self.cut()
+
+    def freeze(self) -> None:
+        """Stall every open connection for good (no byte moves on it again); new connections pass."""
+
+        async def freeze() -> None:
+            self._frozen.update(self._open)
+
+        asyncio.run_coroutine_threadsafe(freeze(), self._loop).result(10)
 
     def cut(self) -> None:
         """Reset every open connection now."""
@@ -151,7 +163,7 @@ class FaultProxy:
                 data = await reader.read(65536)
                 if not data:
                     break
-                while self.mode == "stall":
+                while self.mode == "stall" or writer in self._frozen:
                     await asyncio.sleep(0.05)
                 if data.startswith(_METHODS):
                     self.requests += 1
@@ -174,7 +186,7 @@ class FaultProxy:
                 data = await up_reader.read(65536)
                 if not data:
                     break
-                while self.mode == "stall":
+                while self.mode == "stall" or writer in self._frozen:
                     await asyncio.sleep(0.05)
                 if state["lose"]:
                     # the server has processed the request and answered: the client never hears it
@@ -193,5 +205,6 @@ class FaultProxy:
         finally:
             for w in (writer, up_writer):
                 self._open.discard(w)
+                self._frozen.discard(w)
                 with contextlib.suppress(Exception):
                     w.close()

@@ -16,7 +16,7 @@ from tests.fakes import FakeRemote, MemorySessions
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_sync_live import started
-from tests.test_sync_support import EngineFactory, seed_ticket, server_messages, wait_for
+from tests.test_sync_support import EngineFactory, seed_ticket, server_messages, sql, wait_for
 
 OFFLINE_WITHIN = 20.0  # seconds the test waits for "offline"; the probe takes ≤ 9 s (sync/live.py)
 
@@ -99,3 +99,33 @@ async def test_the_probes_verdict_moves_an_online_status_and_an_answer_brings_on
         assert engine.status.state == "needs-sign-in"
     finally:
         await engine.close()
+
+
+async def test_a_socket_the_network_forgot_is_replaced_while_new_connections_work(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
+    """A laptop woken from sleep: its open sockets are dead for good (the proxy freezes them), new connections work.
+    The probe says offline, then closes the silent socket (PROBE_DEAD) instead of waiting for websockets' keepalive
+    (30-50 s), so a new one joins and the status is online again with live changes flowing."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Woken from sleep")
+    agent = await started(await engines.open(users.agent, url=proxy.url, timeout=20.0))
+    live = agent.remote.live  # type: ignore[attr-defined]
+    proxy.freeze()
+    began = time.monotonic()
+    await wait_for(lambda: agent.status.state == "offline", timeout=OFFLINE_WITHIN, what="the status to say offline")
+    await wait_for(
+        lambda: agent.status.state == "online" and live.subscribed and live.reachable,
+        timeout=28 - (time.monotonic() - began),  # websockets' keepalive alone closes it after 30 s at the soonest
+        what="a new socket joined and the status online",
+    )
+    print(f"online again after {time.monotonic() - began:.1f} s")  # the figure, with -s
+    mid = str(
+        sql(
+            stack.db_url,
+            "insert into messages (ticket_id, sender_id, content) values (%s, %s, %s) returning id",
+            tid,
+            users.customer.id,
+            "after the sleep",
+        )[0][0]
+    )
+    await wait_for(lambda: agent.cache.message(mid) is not None, what="a live change on the new socket")
