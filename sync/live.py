@@ -243,8 +243,8 @@ class RealtimeLink:
 
     async def _probe(self) -> None:
         """After PROBE_EVERY seconds without a change, ping; no pong within PROBE_TIMEOUT says the server is
-        unreachable, its late pong (or the next join) that it answers again. A socket that dies is realtime-py's
-        and the supervisor's business as before (its channel's error, a new connection)."""
+        unreachable, its late pong (or the next join) that it answers again; none by PROBE_DEAD ends the socket
+        (realtime-py then reports its channel's error and the supervisor connects anew, as for any dead socket)."""
         while True:
             await asyncio.sleep(PROBE_EVERY)
             socket = self._socket()

@@ -84,7 +84,7 @@ class FakeLive:
         self.on_change, self.on_state, self.on_reach = on_change, on_state, on_reach
 
     async def stop(self) -> None:
-        self.on_change = self.on_state = None
+        self.on_change = self.on_state = self.on_reach = None
 
     async def watch(
         self,
