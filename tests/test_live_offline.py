@@ -16,7 +16,8 @@ from tests.fakes import FakeRemote, MemorySessions
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
 from tests.test_sync_live import started
-from tests.test_sync_support import EngineFactory, seed_ticket, server_messages, sql, wait_for
+from tests.test_sync_live_overload import burst
+from tests.test_sync_support import EngineFactory, seed_ticket, server_messages, wait_for
 
 OFFLINE_WITHIN = 20.0  # seconds the test waits for "offline"; the probe takes ≤ 9 s (sync/live.py)
 
@@ -119,13 +120,5 @@ async def test_a_socket_the_network_forgot_is_replaced_while_new_connections_wor
         what="a new socket joined and the status online",
     )
     print(f"online again after {time.monotonic() - began:.1f} s")  # the figure, with -s
-    mid = str(
-        sql(
-            stack.db_url,
-            "insert into messages (ticket_id, sender_id, content) values (%s, %s, %s) returning id",
-            tid,
-            users.customer.id,
-            "after the sleep",
-        )[0][0]
-    )
+    (mid,) = burst(stack.db_url, tid, users.customer, 1, "after the sleep")
     await wait_for(lambda: agent.cache.message(mid) is not None, what="a live change on the new socket")
