@@ -1,7 +1,7 @@
 """``SyncLoop``: the background loop and its rounds, for the signed-in user's parts.
 
     wake (realtime (re)subscribed | timer | retry backoff | a push that sent something | a local write
-          while not online)
+          while not online | the realtime probe hearing the server again after it said offline)
       → make sure the token is fresh (refresh when close to expiry or after a 401)
       → push the outbox → pull by cursor → publish SyncStatus
 
@@ -113,7 +113,7 @@ class SyncLoop:
 
     def reach(self, up: bool) -> None:
         """The realtime probe's verdict (sync/live.py): a server that stopped answering says offline now (a dead
-        network showed "online" until a request timed out, 40 s and more), so the user knows replies will queue;
+        network showed "online" for a minute, until a request timed out), so the user knows replies will queue;
         one that answers again gets a round now, whose success says online. Any round's outcome overrides it."""
         if not up and self.board.current.state == "online":
             self.board.set(state="offline", last_error="the server does not answer")
