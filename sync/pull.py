@@ -509,11 +509,17 @@ class Puller:
         await self.cache.apply_preferences(await self.remote.notification_preferences())
 
     async def _pull_snapshots(self, result: PullResult) -> None:
-        for table in SNAPSHOT_TABLES:
-            rows = await self.remote.select_where(table, {})
-            await self.cache.workspace.apply_snapshot(table, rows)
-            result.rows += len(rows)
+        # due no more from before the reads: a change realtime announces during them (the live applier sets it
+        # again) asks for another read; cleared after them, it was lost until the next full pull (60 s or more)
         self.snapshots_due = False
+        try:
+            for table in SNAPSHOT_TABLES:
+                rows = await self.remote.select_where(table, {})
+                await self.cache.workspace.apply_snapshot(table, rows)
+                result.rows += len(rows)
+        except BaseException:
+            self.snapshots_due = True
+            raise
         self.emit(events.WorkspaceChanged(frozenset(SNAPSHOT_TABLES)))
 
     async def _apply(self, table: str, rows: list[dict[str, Any]], cursor: tuple[int, int], backfill: set[str]) -> None:

@@ -8,10 +8,11 @@ the real stack (tests/test_workspace_sync.py).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -361,3 +362,30 @@ async def test_bad_input_queues_nothing(world: World) -> None:
     with pytest.raises(ValueError, match="no such"):
         agent.workspace.edit_customer_note(str(uuid.uuid4()), "text")
     assert agent.cache.outbox() == []
+
+
+async def test_a_settings_change_announced_during_the_settings_read_is_read_again(world: World) -> None:
+    """The SLA settings have no cursor: realtime marks them due and the next pull reads them whole. A change
+    announced while that read ran (after its table was read) was marked due, then cleared by the read's end:
+    the agent kept the old time zone until the next full pull (test_sla_calendar timed out on it once)."""
+    world.server.tables["sla_settings"]["True"] = {"id": True, "timezone": "Europe/Paris", "updated_at": None}
+    agent, _ = await world.engine(world.agent)
+    await agent.sync_once()
+    assert agent.workspace.sla_timezone() == "Europe/Paris"
+    puller = agent._parts.puller  # type: ignore[union-attr]
+    read = world.server.select_where
+
+    async def changed_while_read(table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]:
+        rows = await read(table, match)
+        if table == "sla_settings" and rows[0]["timezone"] == "Europe/Paris":
+            world.server.tables["sla_settings"]["True"]["timezone"] = "Pacific/Kiritimati"
+            puller.snapshots_due = True  # what the live applier does when realtime announces the change
+        return rows
+
+    world.server.select_where = changed_while_read  # type: ignore[method-assign]
+    puller.snapshots_due = True
+    await agent.sync_once()
+    assert agent.workspace.sla_timezone() == "Europe/Paris"  # this read ran before the change
+    assert puller.snapshots_due, "the change announced during the read is still due"
+    await agent.sync_once()
+    assert agent.workspace.sla_timezone() == "Pacific/Kiritimati"
