@@ -13,7 +13,19 @@ from typing import Any
 
 from nicegui import app, ui
 
-from supportchat_app import backend, blobs, config, foreground, launch, pagehide, pictures, speedups, styles, theme
+from supportchat_app import (
+    backend,
+    blobs,
+    config,
+    fonts,
+    foreground,
+    launch,
+    pagehide,
+    pictures,
+    speedups,
+    styles,
+    theme,
+)
 from supportchat_app.account import abandon_all_resets
 from supportchat_app.components import inbox_shell
 from supportchat_app.pages import boot, canned, desk_settings, invite, macros, profile, settings, signin, workspace
@@ -56,6 +68,7 @@ def build() -> backend.Backend:
     inbox_shell.create()
     pagehide.install()
     styles.install()
+    fonts.install()
     blobs.create()
     pictures.create()
     app.on_page_exception(boot.error_page)

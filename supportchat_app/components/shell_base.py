@@ -22,16 +22,13 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from pathlib import Path
-
-import nicegui
 
 from supportchat_app import fmt
 from supportchat_app.components import inbox_list
+from supportchat_app.fonts import FONT_FACE, STATIC, swap
 
 log = logging.getLogger(__name__)
 
-STATIC = Path(nicegui.__file__).parent / "static"
 SHELL = "#sc-inbox-shell"
 # the shell's colour classes: avatars (and the support avatar), viewers, status and priority chips
 COLORS = sorted(
@@ -40,7 +37,6 @@ COLORS = sorted(
 )
 # Roboto's weights the rows are drawn in (400, 500, 700; their 600 is drawn with 700, as when all are declared)
 WEIGHTS = (400, 500, 700)
-FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}")
 IMPORT = re.compile(r'@import url\("([^"]*)/fonts\.css"\)')  # NiceGUI's document start: where its static files are
 
 # Quasar's rules the rows rely on (quasar.unimportant.css: body, box-sizing, .q-icon; fonts.css: .material-icons),
@@ -89,8 +85,9 @@ def _used(face: str) -> bool:
 
 
 def _faces(fonts_css: str, base: str) -> str:
-    """The ``@font-face`` rules of the fonts the rows use, their files addressed from the page."""
-    faces = [f for f in FONT_FACE.findall(fonts_css) if _used(f)]
+    """The ``@font-face`` rules of the fonts the rows use, their files addressed from the page; the text faces swap
+    (fonts.py: the rows' text is drawn at once, in the stack's fallback until Roboto is in)."""
+    faces = [f for f in FONT_FACE.findall(swap(fonts_css)) if _used(f)]
     return "".join(faces).replace("url(fonts/", f"url({base}/fonts/")
 
 
