@@ -1,14 +1,21 @@
-"""Demo data for the throwaway demo stack: one admin, two agents, three customers, and tickets with
-a realistic history (days of back-and-forth, internal notes, every status and priority).
+"""Demo data for the throwaway demo stack: one admin, two agents, three customers, tickets with a realistic
+history (days of back-and-forth, internal notes, every status and priority), and the desk's shared tools: a few
+canned replies (with shortcuts and variables) and macros, so "/" in the composer and the Macros page have
+something to show.
 
 Seeded once per database, directly in SQL as the superuser, with triggers off so history can be
-back-dated; the columns the triggers would fill (profiles, cursors, last activity) are filled here.
+back-dated; the columns the triggers would fill (profiles, cursors, last activity) are filled here. The shared
+tools need no back-dating: they are written afterwards as the demo admin would write them through the data API
+(role ``authenticated`` with the admin's JWT claims and a live session, so RLS and the guard and stamp triggers
+apply), in the same transaction, and the session row is removed again.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bcrypt
 import psycopg
@@ -126,6 +133,66 @@ TICKETS: list[tuple[str, str | None, str, str, str, list[tuple[str, int, str, bo
     ),
 ]
 
+# the desk's shared canned replies: (title, shortcut, body); variables as the composer's picker fills them
+# (supportchat_app/canned.py: known names from the ticket, any other name a fill-in field, `|` a fallback)
+CANNED: list[tuple[str, str, str]] = [
+    (
+        "Greeting",
+        "hi",
+        "Hi {{customer.first_name|there}}, thanks for reaching out! I'm {{agent.first_name}} and I'll take care of"
+        " this for you.",
+    ),
+    (
+        "Ask for details to reproduce",
+        "details",
+        "Thanks {{customer.first_name|}}! To reproduce this, could you tell us your browser and operating system,"
+        " and attach a screenshot of what you see?",
+    ),
+    (
+        "Refund issued",
+        "refund",
+        "Hi {{customer.first_name|there}}, I've issued a refund of {{amount}} to your original payment method."
+        " It usually shows on your statement within 5-10 business days.",
+    ),
+    (
+        "Inviting a teammate",
+        "invite",
+        "An admin of your workspace can invite a colleague from Settings > Members > Invite: enter their email"
+        " and pick a role. They get an email with a link to join.",
+    ),
+    (
+        "Anything else?",
+        "bye",
+        "Is there anything else I can help you with on ticket #{{ticket.id}}? If not, I'll mark it resolved:"
+        " just reply here and it reopens.",
+    ),
+]
+
+# the desk's tags the macros use: (name, colour)
+TAGS: list[tuple[str, str]] = [("billing", "#d97706"), ("waiting on customer", "#64748b")]
+
+# the desk's shared macros: (name, reply or None, actions as the macros table holds them; tag names in
+# add_tags / remove_tags stand for their ids)
+MACROS: list[tuple[str, str | None, dict[str, Any]]] = [
+    (
+        "Close as resolved",
+        "Glad we could sort this out, {{customer.first_name|}}! I'm marking this ticket resolved; just reply here"
+        " if anything else comes up.",
+        {"status": "resolved", "remove_tags": ["waiting on customer"]},
+    ),
+    (
+        "Escalate to billing",
+        "Thanks {{customer.first_name|}}, I've passed this to our billing team, who will get back to you here"
+        " within one business day.",
+        {"priority": "high", "add_tags": ["billing"], "assignee": "none"},
+    ),
+    (
+        "Waiting on customer",
+        None,
+        {"status": "pending", "assignee": "me", "add_tags": ["waiting on customer"]},
+    ),
+]
+
 
 def _hash(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
@@ -217,4 +284,39 @@ def seed(db_url: str) -> bool:
         # the SLA rows the triggers would have kept (off above): the demo's inbox shows its SLA badges
         conn.execute("set local session_replication_role = origin")
         conn.execute("select private.recompute_sla(array(select id from public.tickets))")
+        _shared_tools(conn, ids["admin"])
     return True
+
+
+def _shared_tools(conn: psycopg.Connection[tuple[object, ...]], admin: uuid.UUID) -> None:
+    """The shared tags, canned replies and macros, written as the demo admin through the data API would: as
+    ``authenticated`` with the admin's claims and a live session (removed afterwards), under RLS and triggers."""
+    session = uuid.uuid4()
+    conn.execute("insert into auth.sessions (id, user_id, aal) values (%s, %s, 'aal1')", (session, admin))
+    claims = {"sub": str(admin), "role": "authenticated", "aal": "aal1", "session_id": str(session)}
+    conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
+    conn.execute("set local role authenticated")
+    tag_ids: dict[str, str] = {}
+    for name, color in TAGS:
+        row = conn.execute("insert into public.tags (name, color) values (%s, %s) returning id", (name, color))
+        tag_ids[name] = str(_one(row.fetchone()))
+    for title, shortcut, body in CANNED:
+        conn.execute(
+            "insert into public.canned_replies (owner_id, title, shortcut, body) values (null, %s, %s, %s)",
+            (title, shortcut, body),
+        )
+    for name, reply, actions in MACROS:
+        stored = {key: [tag_ids[t] for t in v] if key.endswith("_tags") else v for key, v in actions.items()}
+        conn.execute(
+            "insert into public.macros (owner_id, name, reply, actions) values (null, %s, %s, %s)",
+            (name, reply, Jsonb(stored)),
+        )
+    conn.execute("reset role")
+    conn.execute("select set_config('request.jwt.claims', '', true)")
+    conn.execute("delete from auth.sessions where id = %s", (session,))
+
+
+def _one(row: tuple[object, ...] | None) -> object:
+    if row is None:
+        raise RuntimeError("an insert returned no row")
+    return row[0]

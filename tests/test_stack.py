@@ -19,6 +19,7 @@ from supabase import create_client
 from localbase import demo
 from localbase.keys import DEMO_JWT_SECRET, Keys
 from localbase.postgres import EmbeddedPostgres, free_port
+from supportchat_app import canned
 
 # the keys `supabase start` prints, as tutorials and apps hardcode them (issue 17: ours had an extra `iat`)
 CLI_ANON_KEY = (
@@ -75,7 +76,20 @@ def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path:
         slas = client.table("ticket_sla").select("ticket_id,first_response_due_at,next_response_due_at").execute()
         due = {s["ticket_id"] for s in slas.data if s["first_response_due_at"] or s["next_response_due_at"]}
         assert open_ids and open_ids <= due, f"open demo tickets without SLA due times: {open_ids - due}"
+        # the desk's shared canned replies and macros, as the agent reads them (RLS) and the app fills them in
+        canned_rows = client.table("canned_replies").select("title,shortcut,body,owner_id,change_xid").execute().data
+        assert {r["shortcut"] for r in canned_rows} == {shortcut for _, shortcut, _ in demo.CANNED}
+        assert all(r["owner_id"] is None and r["change_xid"] > 0 for r in canned_rows), "shared, stamped on insert"
+        context = canned.context_for("Carol Customer", "Alice Agent", "0123456789abcdef", "Invoice")
+        greeting = next(r["body"] for r in canned_rows if r["shortcut"] == "hi")
+        assert canned.render(greeting, context).startswith("Hi Carol, thanks for reaching out! I'm Alice")
+        macro_rows = client.table("macros").select("name,reply,actions,owner_id").execute().data
+        assert {"Close as resolved", "Escalate to billing"} <= {m["name"] for m in macro_rows}
+        tag_ids = {t["name"]: t["id"] for t in client.table("tags").select("id,name").execute().data}
+        billing = next(m for m in macro_rows if m["name"] == "Escalate to billing")
+        assert billing["owner_id"] is None and billing["actions"]["add_tags"] == [tag_ids["billing"]]
         with psycopg.connect(info["db_url"]) as conn:
+            assert conn.execute("select count(*) from auth.sessions").fetchone() == (1,), "only the agent's session"
             counts = conn.execute(
                 "select (select count(*) from tickets), (select count(*) from messages),"
                 " (select count(*) from messages where is_internal)"
