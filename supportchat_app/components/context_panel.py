@@ -10,6 +10,12 @@ anywhere used to rebuild it, which cost the agent's own send ~25 ms before its p
 trace, bench/README.md). A redraw replaces only what is drawn from the cache (``body``): the note input and its
 button are made once, below it, so a note being typed keeps its text and focus whatever redraws the panel
 (another agent's note, the customer's other tickets, a minute passing in "5 min ago").
+
+In a window narrower than 1000 px the panel folds away (``CSS``): beside the inbox it left the ticket ~340 px, whose
+header then wrapped its controls into four lines (270 of the pane's 650 px at 900 by 768) over a thread and a composer
+a few words wide. The ticket header's person button (``toggle``) lays it over the ticket's right edge (the button
+under it), and its close button in the same place folds it; from 1000 px it stays beside the ticket and neither
+button shows.
 """
 
 from __future__ import annotations
@@ -38,22 +44,51 @@ def first_seen(value: str) -> str:
     return label.lower() if label in ("Today", "Yesterday") else day.strftime("%d %b %Y").lstrip("0")
 
 
+NARROW = "(max-width: 999.98px)"  # below 1000 px the panel folds behind the ticket header's person button
+CSS = f"""
+.sc-ticket-split {{ position: relative; }}
+.sc-context-toggle, .sc-context-close {{ display: none !important; }}
+@media {NARROW} {{
+  .sc-context {{ display: none !important; }}
+  .sc-context.sc-context-open {{ display: flex !important; position: absolute; top: 0; right: 0; bottom: 0; z-index: 5;
+    box-shadow: -8px 0 24px rgba(0, 0, 0, 0.18); }}
+  .sc-context-toggle {{ display: inline-flex !important; }}
+  .sc-context-open .sc-context-close {{ display: inline-flex !important; position: absolute; top: 6px; right: 6px; }}
+}}
+"""
+ui.add_css(CSS, shared=True)  # once in every page's head, not one more <style> per opened ticket
+
+
 class ContextPanel(ui.column):
     def __init__(self, engine: SyncEngine, user: LocalUser, ticket_id: str, *, on_open: Callable[[str], None]) -> None:
         super().__init__()
         self.engine, self.user, self.ticket_id, self._on_open = engine, user, ticket_id, on_open
         ticket = engine.cache.ticket(ticket_id)
         self.customer_id = ticket.customer_id if ticket else ""
-        self.classes("sc-panel h-full w-[290px] min-w-[260px] gap-3 p-4 no-wrap overflow-y-auto overflow-x-hidden")
+        self.classes(
+            "sc-panel sc-context h-full w-[290px] min-w-[260px] gap-3 p-4 no-wrap overflow-y-auto overflow-x-hidden"
+        )
         self.style("border-left: 1px solid var(--sc-line)")
         self.props('data-testid="context-panel"').mark("context-panel")
         self._drawn: tuple[object, ...] = ()
         with self:
+            ui.button(icon="close", on_click=self.toggle).props(
+                'flat round dense size=sm aria-label="Hide customer details" data-testid="context-close"'
+            ).classes("sc-context-close").mark("context-close")
             self.body = ui.column().classes("w-full gap-3 p-0 no-wrap flex-none")
         self.note_input: ui.textarea | None = None
         self.refresh()
         if self.customer_id:
             self._compose()
+
+    @property
+    def shown_narrow(self) -> bool:
+        """Whether the panel is laid over the ticket in a narrow window (the person button's state)."""
+        return "sc-context-open" in self.classes
+
+    def toggle(self) -> None:
+        """In a narrow window, lay the panel over the ticket or fold it away again (no effect from 1000 px)."""
+        self.classes(toggle="sc-context-open")
 
     def _shown(self) -> tuple[object, ...]:
         """What the panel draws from the profiles and the tickets (a note's own changes redraw it on their own

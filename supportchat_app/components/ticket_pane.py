@@ -17,6 +17,7 @@ from supportchat_app.components.canned_files import stage_files
 from supportchat_app.components.canned_picker import CannedPicker, picker_button
 from supportchat_app.components.collision import CollisionDialog, SendGuard, crossed_text
 from supportchat_app.components.composer import Composer
+from supportchat_app.components.context_panel import NARROW
 from supportchat_app.components.isolated import Isolated
 from supportchat_app.components.mentions import MentionPicker
 from supportchat_app.components.pane_keys import HeaderKey, footer_key, header_key, staff_header_key
@@ -32,11 +33,30 @@ from sync.models import LocalUser, Ticket
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
 
+# in a narrow window (the customer panel folded away) the header's controls shrink a little, so the customer line,
+# status, priority, assignee and Take / Release fit on one line of a 600 px pane instead of wrapping onto two
+CSS = f"""
+@media {NARROW} {{
+  .sc-narrow-select {{ width: 7rem; }}
+  .sc-narrow-assignee {{ width: 9rem; }}
+}}
+"""
+ui.add_css(CSS, shared=True)
+
 
 class TicketPane(ui.column):
-    def __init__(self, engine: SyncEngine, user: LocalUser, ticket_id: str, *, page_size: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: SyncEngine,
+        user: LocalUser,
+        ticket_id: str,
+        *,
+        page_size: int | None = None,
+        on_customer: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.engine, self.ticket_id = engine, ticket_id
+        self.on_customer = on_customer  # the header's person button: the customer panel in a narrow window
         self.user = user
         self.staff = user.is_staff
         self.ticket = engine.cache.ticket(ticket_id)
@@ -95,6 +115,10 @@ class TicketPane(ui.column):
                 ).mark("ticket-subject")
                 self.viewers_row = ui.row(wrap=False).classes("items-center gap-1 no-wrap")
                 self._show_viewers()
+                if self.on_customer is not None:  # shown below 1000 px only (components/context_panel.py CSS)
+                    ui.button(icon="person", on_click=self.on_customer).props(
+                        'flat round dense aria-label="Customer details" data-testid="context-toggle"'
+                    ).classes("sc-context-toggle").mark("context-toggle").tooltip("Customer details")
             # wraps in a narrow window: the controls go below the line instead of past the pane's edge
             with ui.row().classes("w-full items-center gap-2 text-sm"):
                 customer = ticket.customer_name or self.name_of(ticket.customer_id)
@@ -132,13 +156,17 @@ class TicketPane(ui.column):
             value=ticket.status,
             label="Status",
             on_change=lambda e: self._update(status=e.value),
-        ).props('dense outlined options-dense data-testid="ticket-status"').mark("ticket-status").classes("w-32")
+        ).props('dense outlined options-dense data-testid="ticket-status"').mark("ticket-status").classes(
+            "w-32 sc-narrow-select"
+        )
         ui.select(
             {p: p.title() for p in PRIORITIES},
             value=ticket.priority,
             label="Priority",
             on_change=lambda e: self._update(priority=e.value),
-        ).props('dense outlined options-dense data-testid="ticket-priority"').mark("ticket-priority").classes("w-32")
+        ).props('dense outlined options-dense data-testid="ticket-priority"').mark("ticket-priority").classes(
+            "w-32 sc-narrow-select"
+        )
         agents = {str(a.id): a.display_name for a in self.engine.cache.agents()}
         options = {"": "Unassigned", **agents}
         ui.select(
@@ -146,7 +174,9 @@ class TicketPane(ui.column):
             value=ticket.assignee_id or "",
             label="Assignee",
             on_change=lambda e: self._update(assignee_id=e.value or None),
-        ).props('dense outlined options-dense data-testid="ticket-assignee"').mark("ticket-assignee").classes("w-40")
+        ).props('dense outlined options-dense data-testid="ticket-assignee"').mark("ticket-assignee").classes(
+            "w-40 sc-narrow-assignee"
+        )
         if ticket.assignee_id == self.user.id:
             ui.button("Release", on_click=lambda: self._act(self.engine.commands.release)).props(
                 'flat no-caps dense data-testid="release"'

@@ -57,6 +57,7 @@ class WorkspaceView:
         self.state = InboxState(view="all" if self.user.role == "admin" else "mine", on_change=self._filters_changed)
         self.state.selected = ticket_id
         self.pane: TicketPane | None = None
+        self.context: ContextPanel | None = None  # the open ticket's customer panel (staff)
         self.awaiting: str | None = None  # a ticket asked for by URL that the first sync has not brought yet
         self.empty_label: ui.label | None = None  # the right side's "Pick a ticket" / "No tickets yet"
         self.first = first  # the inbox's first rows, sent ahead of the page (pages/head_start.py)
@@ -168,15 +169,21 @@ class WorkspaceView:
     def _show_ticket(self, ticket_id: str) -> None:
         self.right.clear()
         self.empty_label = None
-        with self.right, ui.row(wrap=False).classes("w-full h-full no-wrap gap-0"):
-            self.pane = TicketPane(self.engine, self.user, ticket_id)
-            if self.staff:  # the customer beside the ticket (components/context_panel.py)
-                context = ContextPanel(self.engine, self.user, ticket_id, on_open=self.open_ticket)
-                self.workspace.events.subscribe(context.on_event)
+        with self.right, ui.row(wrap=False).classes("sc-ticket-split w-full h-full no-wrap gap-0"):
+            on_customer = self._toggle_context if self.staff else None
+            self.pane = TicketPane(self.engine, self.user, ticket_id, on_customer=on_customer)
+            self.context = None
+            if self.staff:  # the customer beside the ticket; behind the header's person button in a narrow window
+                self.context = ContextPanel(self.engine, self.user, ticket_id, on_open=self.open_ticket)
+                self.workspace.events.subscribe(self.context.on_event)
         self._mark_read()
         background_tasks.create(self._safely(self.engine.presence.watch(ticket_id)), name="watch ticket")
         if not self.engine.cache.initial_sync_done():  # the first sync is still running: this thread first
             background_tasks.create(self._safely(self.engine.partial.fetch_thread_now(ticket_id)), name="thread now")
+
+    def _toggle_context(self) -> None:
+        if self.context is not None and not self.context.is_deleted:
+            self.context.toggle()
 
     def _leave_ticket(self) -> None:
         if self.state.selected and self.pane is not None:
