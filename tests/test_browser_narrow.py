@@ -8,6 +8,8 @@ into $SC_SHOTS) to look at."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ from tests.test_browser_context import seed
 pytestmark = pytest.mark.browser
 uses = (app,)
 SHOTS = Path(os.environ.get("SC_SHOTS", ARTIFACTS / "screenshots"))
+Wait = WebDriverWait[WebDriver]
 PANEL, TOGGLE, CLOSE = "[data-testid=context-panel]", "[data-testid=context-toggle]", "[data-testid=context-close]"
 
 
@@ -37,14 +40,20 @@ def _box(driver: WebDriver, selector: str) -> dict[str, float]:
     return box
 
 
-def _open(driver: WebDriver, app: AppProcess, users: Users, ticket_id: str, width: int) -> WebDriverWait[WebDriver]:
-    driver.set_window_size(width, 768)
-    sign_in(driver, app, users.agent.email, users.agent.password)
-    click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
-    wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
-    wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='About 40,000.']")))
-    wait.until(ec.presence_of_element_located(css(PANEL)))
-    return wait
+@contextmanager
+def _opened(app: AppProcess, stack: StackProcess, users: Users, width: int) -> Iterator[tuple[WebDriver, Wait]]:
+    """An agent's app window ``width`` by 768 px with a ticket open whose customer has other tickets and a note."""
+    ticket_id = seed(stack.db_url, users)
+    driver = chrome(width, 768, app_window=True)
+    try:
+        sign_in(driver, app, users.agent.email, users.agent.password)
+        click(driver, f'[data-ticket-id="{ticket_id}"][data-testid="ticket-row"]')
+        wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
+        wait.until(ec.visibility_of_element_located((By.XPATH, "//*[text()='About 40,000.']")))
+        wait.until(ec.presence_of_element_located(css(PANEL)))
+        yield driver, wait
+    finally:
+        driver.quit()
 
 
 def _shots(driver: WebDriver, name: str) -> None:
@@ -61,10 +70,7 @@ def _shots(driver: WebDriver, name: str) -> None:
 def test_narrow_window_folds_the_customer_panel_behind_a_button(
     app: AppProcess, stack: StackProcess, users: Users
 ) -> None:
-    ticket_id = seed(stack.db_url, users)
-    driver = chrome(app_window=True)
-    try:
-        wait = _open(driver, app, users, ticket_id, 900)
+    with _opened(app, stack, users, 900) as (driver, wait):
         wait.until(ec.invisibility_of_element_located(css(PANEL)))
         wait.until(ec.visibility_of_element_located(css(TOGGLE)))
         _shots(driver, "narrow-900")
@@ -87,21 +93,14 @@ def test_narrow_window_folds_the_customer_panel_behind_a_button(
         click(driver, CLOSE)
         wait.until(ec.invisibility_of_element_located(css(PANEL)))
         wait.until(ec.visibility_of_element_located(css(TOGGLE)))
-    finally:
-        driver.quit()
 
 
 def test_laptop_window_keeps_the_customer_panel_beside_the_ticket(
     app: AppProcess, stack: StackProcess, users: Users
 ) -> None:
-    ticket_id = seed(stack.db_url, users)
-    driver = chrome(app_window=True)
-    try:
-        wait = _open(driver, app, users, ticket_id, 1366)
+    with _opened(app, stack, users, 1366) as (driver, wait):
         wait.until(ec.visibility_of_element_located(css("[data-testid=context-name]")))
         assert not driver.find_element(By.CSS_SELECTOR, TOGGLE).is_displayed()
         assert not driver.find_element(By.CSS_SELECTOR, CLOSE).is_displayed()
         assert _box(driver, PANEL)["left"] >= _box(driver, "[data-testid=ticket-pane]")["right"] - 1
         _shots(driver, "narrow-1366")
-    finally:
-        driver.quit()
