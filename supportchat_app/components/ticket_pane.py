@@ -33,7 +33,7 @@ from sync.models import LocalUser, Ticket
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
 
-# in a narrow window (the customer panel folded away) the header's controls shrink a little, so the customer line,
+# in a narrow window (the customer panel folded away) the header's controls are a little narrower, so the customer line,
 # status, priority, assignee and Take / Release fit on one line of a 600 px pane instead of wrapping onto two
 CSS = f"""
 @media {NARROW} {{
