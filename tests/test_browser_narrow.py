@@ -3,7 +3,7 @@ ticket left it ~340 px, whose header wrapped its controls into four lines (270 o
 a composer a few words wide. Below 1000 px the panel now folds behind the header's person button, which lays it over
 the ticket's right edge, and the panel's close button folds it again; at 1366 by 768 it stays beside the ticket with
 no button. Real Chromium (the layout is the browser's), light and dark: saves artifacts/screenshots/narrow-*.png (or
-into $SC_SHOTS) to look at."""
+into $SC_SHOTS) to look at; docs/screenshots/ keeps reviewed copies."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
@@ -62,6 +63,10 @@ def _shots(driver: WebDriver, name: str) -> None:
         if mode == "dark":
             click(driver, "[data-testid=dark-toggle]")
             until_element(driver, (By.TAG_NAME, "body"), lambda e: "body--dark" in (e.get_attribute("class") or ""))
+            # the pointer leaves the toggle, so its tooltip does not cover the header in the picture
+            ActionChains(driver).move_to_element(driver.find_element(By.CSS_SELECTOR, "[data-testid=thread]")).perform()
+            tooltip = (By.XPATH, "//*[text()='Light / dark']")
+            WebDriverWait(driver, 30).until(ec.invisibility_of_element_located(tooltip))
         driver.save_screenshot(str(SHOTS / f"{name}-{mode}.png"))
     click(driver, "[data-testid=dark-toggle]")  # back to light: the app keeps the choice in its settings
     until_element(driver, (By.TAG_NAME, "body"), lambda e: "body--dark" not in (e.get_attribute("class") or ""))
