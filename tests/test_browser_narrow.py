@@ -1,9 +1,9 @@
-"""The open ticket in a narrow window (components/context_panel.py): at 900 by 768 the customer panel beside the
-ticket left it ~340 px, whose header wrapped its controls into four lines (270 of the pane's 650 px) over a thread and
-a composer a few words wide. Below 1000 px the panel now folds behind the header's person button, which lays it over
-the ticket's right edge, and the panel's close button folds it again; at 1366 by 768 it stays beside the ticket with
-no button. Real Chromium (the layout is the browser's), light and dark: saves artifacts/screenshots/narrow-*.png (or
-into $SC_SHOTS) to look at; docs/screenshots/ keeps reviewed copies."""
+"""The open ticket in a narrow window (components/context_panel.py): at 900 by 768 the customer panel beside the ticket
+left it ~340 px, whose header wrapped its controls into four lines (270 of the pane's 650 px) over a thread and a
+composer a few words wide. Below 1000 px the panel now folds behind the header's person button, which lays it over
+the ticket's right edge, and the panel's close button (or Esc) folds it again; at 1366 by 768 it stays beside the
+ticket with no button. Real Chromium (the layout is the browser's), light and dark: saves
+artifacts/screenshots/narrow-*.png (or into $SC_SHOTS) to look at; docs/screenshots/ keeps reviewed copies."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -93,9 +94,9 @@ def test_narrow_window_folds_the_customer_panel_behind_a_button(
         _shots(driver, "narrow-900-customer")
         click(driver, CLOSE)
         wait.until(ec.invisibility_of_element_located(css(PANEL)))
-        click(driver, TOGGLE)  # and again: the button's state follows the panel's
+        click(driver, TOGGLE)  # and again: the button's state follows the panel's; Esc folds it too
         wait.until(ec.visibility_of_element_located(css(CLOSE)))
-        click(driver, CLOSE)
+        ActionChains(driver).send_keys(Keys.ESCAPE).perform()
         wait.until(ec.invisibility_of_element_located(css(PANEL)))
         wait.until(ec.visibility_of_element_located(css(TOGGLE)))
 

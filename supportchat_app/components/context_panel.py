@@ -12,10 +12,10 @@ button are made once, below it, so a note being typed keeps its text and focus w
 (another agent's note, the customer's other tickets, a minute passing in "5 min ago").
 
 In a window narrower than 1000 px the panel folds away (``CSS``): beside the inbox it left the ticket ~340 px, whose
-header then wrapped its controls into four lines (270 of the pane's 650 px at 900 by 768) over a thread and a composer
-a few words wide. The ticket header's person button (``toggle``) lays it over the ticket's right edge (the button
-under it), and its close button in the same place folds it; from 1000 px it stays beside the ticket and neither
-button shows.
+header then wrapped its controls into four lines (270 of the pane's 650 px at 900 by 768) over a thread and a composer a
+few words wide. The ticket header's person button (``toggle``) lays it over the ticket's right edge (the button under
+it), and its close button in the same place (or Esc, pages/workspace.py) folds it; from 1000 px it stays beside the
+ticket and neither button shows.
 """
 
 from __future__ import annotations

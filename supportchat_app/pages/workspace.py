@@ -375,6 +375,8 @@ class WorkspaceView:
             self._step(-1)
         elif mods.alt and e.key.arrow_down:
             self._step(1)
+        elif e.key.escape and self.context is not None and self.context.shown_narrow:
+            self.context.toggle()  # the customer panel laid over the ticket in a narrow window folds again
 
     def _plain_key(self, e: events.KeyEventArguments) -> None:
         if e.action.keydown and e.key.name == "?":
