@@ -13,6 +13,7 @@ apply), in the same transaction, and the session row is removed again.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import bcrypt
 import psycopg
 from psycopg.types.json import Jsonb
+
+log = logging.getLogger(__name__)
 
 PASSWORD = "supportchat-demo"
 DOMAIN = "demo.supportchat.local"
@@ -199,10 +202,12 @@ def _hash(password: str) -> str:
 
 
 def seed(db_url: str) -> bool:
-    """Insert the demo data unless the database already has users; True when it seeded."""
+    """Insert the demo data unless the database already has users; True when it seeded. A demo database seeded
+    before the desk's shared tools were part of the demo gets them once (``_tools_for_older``)."""
     now = datetime.now(UTC)
     with psycopg.connect(db_url) as conn, conn.transaction():
         if conn.execute("select exists(select 1 from auth.users)").fetchone() == (True,):
+            _tools_for_older(conn)
             return False
         conn.execute("set local session_replication_role = replica")
         password = _hash(PASSWORD)
@@ -314,6 +319,25 @@ def _shared_tools(conn: psycopg.Connection[tuple[object, ...]], admin: uuid.UUID
     conn.execute("reset role")
     conn.execute("select set_config('request.jwt.claims', '', true)")
     conn.execute("delete from auth.sessions where id = %s", (session,))
+
+
+def _tools_for_older(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """The shared tools for a demo database seeded before they were (the app's demo data dir outlives upgrades):
+    written once, when the demo admin is there and the desk has no canned reply, macro or tag at all (removing one
+    leaves its tombstone, so a desk whose tools were removed is never refilled). Refused (the demo admin no longer
+    an admin, say): logged, and the demo starts without them."""
+    row = conn.execute(
+        "select id from auth.users where email = %s and not exists (select 1 from public.canned_replies)"
+        " and not exists (select 1 from public.macros) and not exists (select 1 from public.tags)",
+        (ACCOUNTS[0][0],),
+    ).fetchone()
+    if row is None:
+        return
+    try:
+        with conn.transaction():
+            _shared_tools(conn, uuid.UUID(str(row[0])))
+    except psycopg.Error as exc:
+        log.warning("the demo's canned replies and macros were not added: %s", exc)
 
 
 def _one(row: tuple[object, ...] | None) -> object:

@@ -40,16 +40,21 @@ def _postgres_pids(data_dir: Path) -> list[int]:
     ]
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
-    data = tmp_path / "demo"
-    proc = subprocess.Popen(
+def _demo_stack(data: Path) -> subprocess.Popen[str]:
+    """`supportchat stack --demo --json` on ``data``; its first line of output is the JSON."""
+    return subprocess.Popen(
         [sys.executable, "-m", "supportchat_app", "stack", "--demo", "--json", "--port", "0", "--data", str(data)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
+    data = tmp_path / "demo"
+    proc = _demo_stack(data)
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
@@ -102,6 +107,32 @@ def test_demo_stack_prints_json_serves_demo_accounts_and_stops_cleanly(tmp_path:
     assert "Traceback" not in err
     assert "keys are public" in err, "the demo stack must say that anyone can use its keys"
     assert _postgres_pids(data) == [], "nothing may keep running after the stack stopped"
+
+
+def test_a_demo_database_seeded_before_the_shared_tools_gets_them_once_at_its_next_start(tmp_path: Path) -> None:
+    """The app's demo data dir outlives upgrades: a demo desk seeded before the canned replies and macros were part of
+    the demo (made here by removing them as the superuser) gets them at its next start, and only that once."""
+    data = tmp_path / "demo"
+    for start in range(3):
+        proc = _demo_stack(data)
+        try:
+            assert proc.stdout is not None
+            info = json.loads(proc.stdout.readline())
+            with psycopg.connect(info["superuser_db_url"], autocommit=True) as conn:
+                counts = conn.execute(
+                    "select (select count(*) from canned_replies), (select count(*) from macros),"
+                    " (select count(*) from tags where deleted_at is null)"
+                ).fetchone()
+                # the first start seeded them, the second wrote them again, the third left the tombstones alone
+                assert counts == (len(demo.CANNED), len(demo.MACROS), len(demo.TAGS)), (start, counts)
+                if start == 0:  # as a demo database seeded before them
+                    conn.execute("delete from macros; delete from canned_replies; delete from tags")
+                elif start == 1:  # removed by the desk's admin: tombstones, never refilled
+                    conn.execute("update canned_replies set deleted_at = now()")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "not added" not in err, err
 
 
 def test_stack_without_demo_generates_a_private_secret_per_data_dir(tmp_path: Path) -> None:
