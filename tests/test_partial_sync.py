@@ -12,6 +12,7 @@ import pytest
 
 from sync import SyncEngine
 from tests.conftest import create_user
+from tests.realtime.support import post
 from tests.stackproc import StackProcess
 from tests.test_sync_support import EngineFactory, seed_ticket, sql
 
@@ -148,3 +149,22 @@ def test_the_scoped_rpcs_hold_rls_and_refuse_anon(stack: StackProcess) -> None:
             f"{rest}/sync_count", headers=as_customer, json={"table_name": "messages", "after_xid": 0, "after_id": 0}
         ).json()
         assert other_count == 0  # sync_count (20261130000500) is RLS-bound too
+
+
+async def test_a_note_on_an_old_ticket_reaches_a_scoped_teammate(stack: StackProcess, engines: EngineFactory) -> None:
+    """review16b: since internal notes no longer touch their ticket (migration 20261214000210: its customer saw when
+    staff wrote them), a note did not bring an old closed ticket into a partial sync's scope, and a teammate
+    whose cache held that ticket never pulled the note, nor the @mention in it. Notes are in scope by their own
+    time now (migration 20261214000900); the customer's scoped pulls still get none."""
+    customer, agent, teammate = (create_user(stack.db_url, r) for r in ("customer", "agent", "admin"))
+    old = _old_closed(stack.db_url, customer.id, agent.id, "kettle")
+    staff = await _scoped(engines, teammate, 30)
+    assert await staff.partial.fetch_ticket(old)  # opened once: cached, though outside the scope
+    mine = await _scoped(engines, customer, 30)
+    assert await mine.partial.fetch_ticket(old)
+    note = f"@[{teammate.name}]({teammate.id}) refund issued, call back Monday"
+    post(stack.db_url, agent, old, note, internal=True)
+    await staff.sync_once()
+    assert [m.content for m in staff.cache.thread(old)] == ["my kettle is broken", "fixed it", note]
+    await mine.sync_once()
+    assert [m.content for m in mine.cache.thread(old)] == ["my kettle is broken", "fixed it"]

@@ -7,6 +7,7 @@ at '-infinity'. Each refusal here was an accepted write before the migration.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -107,3 +108,16 @@ def test_a_mention_seen_before_1970_is_refused(as_: As, users: Users) -> None:
         agent2.table("mentions").update({"seen_at": "-infinity"}).eq("id", mention).execute()
     assert err.value.code == "23514" and "mentions_seen_at_range" in err.value.message
     assert agent2.table("mentions").update({"seen_at": "now"}).eq("id", mention).execute().data[0]["seen_at"]
+
+
+@pytest.mark.parametrize("at", ["infinity", "20000-01-01", "-infinity"])
+def test_an_invitation_made_at_no_time_of_this_era_is_refused(as_: As, at: str) -> None:
+    """review16b: the one user-writable timestamp 20261214000200's audit missed (migration 20261214000900)."""
+    address = f"bounds-{uuid.uuid4().hex[:8]}@example.test"
+    admin = as_("admin")
+    err = refused(
+        lambda: admin.table("invitations").insert({"email": address, "role": "agent", "created_at": at}).execute(),
+        "23514",
+    )
+    assert "invitations_created_at_range" in err.message
+    assert admin.table("invitations").select("email").eq("email", address).execute().data == []
