@@ -56,3 +56,30 @@ async def test_a_server_row_under_a_replys_id_is_never_adopted(
         ], "the foreign row is the server's; nothing of the reply reached it"
     finally:
         await engine.close()
+
+
+async def test_a_foreign_tombstone_under_a_replys_id_drops_none_of_its_files(
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    """review16b: the guard ran after the tombstone handling, so a deleted foreign row under a queued reply's id
+    still deleted the reply's attachment rows and local file, and cut its text from the draft."""
+    mine = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign tombstone: mine")
+    other = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign tombstone: other")
+    engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), tmp_path / "client")
+    try:
+        await engine.sign_in(users.agent.email, users.agent.password)
+        await engine.sync_once()
+        evidence = tmp_path / "evidence.txt"
+        evidence.write_text("the only copy of these bytes")
+        queued = engine.commands.send_message(mine, "queued reply with a file", files=[evidence])
+        files = [(a["id"], a["local_path"]) for a in engine.cache.attachments(queued.id)]
+        assert len(files) == 1 and Path(files[0][1]).exists()
+        sql(stack.db_url, FOREIGN, queued.id, other, users.customer.id)
+        sql(stack.db_url, "update messages set deleted_at = now(), content = '' where id = %s", queued.id)
+        await engine.pull()
+        local = engine.cache.message(queued.id)
+        assert local is not None and (local.content, local.local_state) == ("queued reply with a file", "failed")
+        assert [(a["id"], a["local_path"]) for a in engine.cache.attachments(queued.id)] == files
+        assert Path(files[0][1]).read_text() == "the only copy of these bytes"
+    finally:
+        await engine.close()

@@ -19,6 +19,7 @@ import pytest
 from supportchat_app.business_time import Calendar
 from supportchat_app.components.sync_status import describe
 from sync.cache import Cache
+from sync.cache.db import SET_ASIDE_PER_PAGE
 from sync.decisions import EARLIEST_TS, LATEST_TS, canonical_ts
 from sync.models import SyncStatus
 from sync.workspace_rows import BusinessHours, Holiday
@@ -113,6 +114,28 @@ async def test_a_row_the_cache_cannot_read_is_set_aside_and_the_page_and_cursor_
         assert note is not None and "tickets" in note and "not a time" in note
         label, title = describe(SyncStatus("online", 0, 0, None, note))
         assert label == "Online · a row was skipped" and note in title
+    finally:
+        cache.close()
+
+
+async def test_a_page_of_unreadable_rows_fails_whole_and_a_row_read_later_is_no_longer_skipped(tmp_path: Path) -> None:
+    """review16b: a page whose every row failed the same way (a column the client does not know, a bug of its own)
+    was set aside whole, the cursor moved past it, and the rows were never fetched again. More bad rows than
+    ``SET_ASIDE_PER_PAGE`` in one page fail the page instead, its cursor staying; and a row that was set aside and
+    comes again readable leaves the status line."""
+    cache = Cache.open(tmp_path / "cache.db", str(uuid.uuid4()), "agent")
+    try:
+        first = await cache.cursor("tickets")
+        renamed = [ticket_row(str(uuid.uuid4()), updated_at="not a time") for _ in range(SET_ASIDE_PER_PAGE + 1)]
+        with pytest.raises(ValueError):
+            await cache.apply_page("tickets", [ticket_row(str(uuid.uuid4())), *renamed], (7, 5), initial=False)
+        assert await cache.cursor("tickets") == first and cache.set_aside == [], "the page failed whole"
+        bad = str(uuid.uuid4())
+        await cache.apply_page("tickets", [ticket_row(bad, updated_at="not a time")], (8, 1), initial=False)
+        assert [s.row_id for s in cache.set_aside] == [bad] and cache.set_aside_note() is not None
+        await cache.apply_page("tickets", [ticket_row(bad)], (9, 1), initial=False)  # changed on the server
+        assert cache.ticket(bad) is not None
+        assert cache.set_aside == [] and cache.set_aside_note() is None
     finally:
         cache.close()
 

@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 # the wrong type, a constraint of the cache); anything else (the disk, a lock) still aborts the whole page
 _ROW_ERRORS = (ValueError, TypeError, KeyError, OverflowError, sqlite3.IntegrityError)
 SET_ASIDE_KEPT = 20  # the newest rows set aside that a cache remembers, for the status line
+# more bad rows than this in one page is no bad row but a fault of the client (a bug, a server column it does not
+# know): the page fails whole and its cursor stays, as before set-asides, rather than skip the rows for good
+SET_ASIDE_PER_PAGE = 3
 
 
 @dataclass(frozen=True)
@@ -544,19 +547,31 @@ class Cache:
             conn.execute("rollback to apply_page")
         else:
             conn.execute("release apply_page")
+            self._applied_now(table, rows)
             return applied
         conn.execute("release apply_page")
-        applied = Applied()
+        applied, bad = Applied(), list[SetAside]()
         for row in rows:
             conn.execute("savepoint apply_row")
             try:
                 applied.merge(self._apply_rows(conn, table, [row], initial, messages_synced))
             except _ROW_ERRORS as exc:
                 conn.execute("rollback to apply_row")
-                self._set_aside(SetAside(table, _row_id(row), f"{type(exc).__name__}: {exc}"[:200]))
+                bad.append(SetAside(table, _row_id(row), f"{type(exc).__name__}: {exc}"[:200]))
+                if len(bad) > SET_ASIDE_PER_PAGE:
+                    conn.execute("release apply_row")
+                    raise
             conn.execute("release apply_row")
+        for row_set_aside in bad:
+            self._set_aside(row_set_aside)
         applied.rows = len(rows)
         return applied
+
+    def _applied_now(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Rows set aside before that the server sent again and the cache took: no longer skipped."""
+        if self.set_aside:
+            ids = {_row_id(r) for r in rows}
+            self.set_aside = [s for s in self.set_aside if s.table != table or s.row_id not in ids]
 
     def _set_aside(self, row: SetAside) -> None:
         log.warning("a %s row (%s) could not be applied and was set aside: %s", row.table, row.row_id, row.reason)
@@ -608,6 +623,10 @@ class Cache:
     def _apply_messages(
         self, conn: sqlite3.Connection, rows: list[dict[str, Any]], initial: bool, applied: Applied
     ) -> None:
+        foreign = writes.foreign_ids(conn, rows)  # first: their tombstones must not drop a local message's text
+        if foreign:
+            writes.fail_foreign(conn, foreign)
+            rows = [r for r in rows if str(r["id"]) not in foreign]
         rows = history.overlay(conn, rows)  # queued edits/deletes stay on top (sync/cache/history.py)
         landed = history.landing_tombstones(conn, rows)
         with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES) if initial else nullcontext():

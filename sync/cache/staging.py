@@ -256,15 +256,16 @@ def move(conn: sqlite3.Connection, me: str, files_dir: Path) -> tuple[set[str], 
     after = _cursor(conn)
     if after is None:
         return set(), [], []
+    writes.fail_foreign(conn, [str(r[0]) for r in conn.execute(_FOREIGN)])  # first: never a tombstone of theirs
     # tombstones whose text reached ``messages`` meanwhile (normally dropped already, when their page came)
     landed = [
         history.Dropped(str(r[0]), str(r[1]), str(r[2]))
         for r in conn.execute(
             "select m.id, m.ticket_id, m.content from staging.messages_staged s join messages m on m.id = s.id"
             " where s.deleted_at is not null and m.content <> ''"
+            " and m.ticket_id = s.ticket_id and m.sender_id is s.sender_id"
         )
     ]
-    writes.fail_foreign(conn, [str(r[0]) for r in conn.execute(_FOREIGN)])
     conn.execute("drop index messages_thread")
     with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES):  # a no-op per row here (sync/cache/bulk_triggers.py)
         conn.execute(_MOVE)

@@ -437,7 +437,7 @@ def fail_foreign(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
         )
 
 
-def _foreign(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+def foreign_ids(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
     """Of these server rows, the ids a local message of another ticket or sender has (see ``fail_foreign``)."""
     theirs = {str(r["id"]): (str(r["ticket_id"]), r["sender_id"] and str(r["sender_id"])) for r in rows}
     ids, found = list(theirs), set()
@@ -460,10 +460,9 @@ def apply_message_rows(
 ) -> dict[str, tuple[set[str], bool]]:
     """Upsert server messages; per ticket, the message ids and whether any is new here and from someone else
     (what makes a notification). During the initial pull nothing counts as new, and the rows are not added
-    to the search index one page at a time: ``rebuild_search`` indexes them all at its end."""
-    foreign = _foreign(conn, rows)
-    if foreign:
-        fail_foreign(conn, foreign)
+    to the search index one page at a time: ``rebuild_search`` indexes them all at its end. None is under the
+    id of a local message of another ticket or sender: the caller took those out (``foreign_ids``), and the
+    upsert's ``where`` would not adopt one anyway."""
     new_ids: set[str] = set()
     if not initial:
         ids = [r["id"] for r in rows]
