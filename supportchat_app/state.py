@@ -132,27 +132,45 @@ class TypingState:
 
     A signal carries the server's clock when it was minted (``at``, canonical text: comparing the text compares
     the instants). A message of theirs written at or after it is what they were typing, and ends the indicator;
-    one written before it (an older message re-synced or edited) does not: they are typing something new."""
+    one written before it (an older message re-synced or edited) does not: they are typing something new.
+
+    A signal that names the message it came after (``after_at``: when that one was written) is judged by it
+    instead: a message of theirs written after that one ends the indicator, though the server may have minted
+    the signal after the message (the keystroke just before Enter: the signal and the message race, and the
+    signal, arriving first, would otherwise outlive the message it was about)."""
 
     expires: dict[str, tuple[str, float]] = field(default_factory=dict)  # user_id -> (name, deadline)
     since: dict[str, str] = field(default_factory=dict)  # user_id -> the server's clock of their last signal
+    after: dict[str, str] = field(default_factory=dict)  # user_id -> when the message their signal named was written
     on_change: Callable[[], None] = _noop
 
-    def typing(self, user_id: str, name: str, now: float, ttl: float = 4.0, at: str | None = None) -> None:
+    def typing(
+        self,
+        user_id: str,
+        name: str,
+        now: float,
+        ttl: float = 4.0,
+        *,
+        at: str | None = None,
+        after_at: str | None = None,
+    ) -> None:
         self.expires[user_id] = (name, now + ttl)
-        if at is None:
-            self.since.pop(user_id, None)
-        else:
-            self.since[user_id] = at
+        for known, value in ((self.since, at), (self.after, after_at)):
+            if value is None:
+                known.pop(user_id, None)
+            else:
+                known[user_id] = value
         self.on_change()
 
     def stopped(self, user_id: str, written: str | None = None) -> None:
-        """A message of theirs arrived, written at ``written`` (canonical; None: unknown): unless it is older
-        than their last signal, they are done typing it."""
-        since = self.since.get(user_id)
-        if since is not None and written is not None and written < since:
-            return
+        """A message of theirs arrived, written at ``written`` (canonical; None: unknown): unless it is the one
+        their last signal came after, or older (without that: older than the signal), they are done typing it."""
+        if written is not None:
+            after, since = self.after.get(user_id), self.since.get(user_id)
+            if written <= after if after is not None else since is not None and written < since:
+                return
         self.since.pop(user_id, None)
+        self.after.pop(user_id, None)
         if self.expires.pop(user_id, None) is not None:
             self.on_change()
 
@@ -163,4 +181,5 @@ class TypingState:
     def clear(self) -> None:
         self.expires.clear()
         self.since.clear()
+        self.after.clear()
         self.on_change()

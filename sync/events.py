@@ -114,6 +114,9 @@ class Typing(Event):
     user_id: str
     name: str
     at: str | None = None  # the server's clock when the signal was minted (canonical), None from older servers
+    # when the message the signal names as their newest was written (canonical), as this device holds it; "" when
+    # the signal says they had written none there; None when it names none or this device does not hold it
+    after_at: str | None = None
 
 
 class EventHub:

@@ -9,7 +9,9 @@ A typing signal names the message it comes after (the signaller's newest message
 20261202000500), so a signal that arrives after that person's next message, because the two took different
 paths and the message won, is recognised as stale and dropped instead of showing "… is typing" under the
 message it was about (``_stale``). A device in its first sync may not hold its user's newest message yet: its
-signals name none (migration 20261206000010) and are never judged stale.
+signals name none (migration 20261206000010) and are never judged stale. A signal that arrives before that
+message carries when the message it names was written (``Typing.after_at``), so the message, arriving next,
+ends the indicator even when the server minted the signal after it (the keystroke just before Enter).
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ class Presence:
             user_id = str(payload.get("user_id") or "")
             if user_id and user_id != me["user_id"] and not self._stale(ticket_id, user_id, payload):
                 name = str(payload.get("name") or "")
-                self.emit(events.Typing(ticket_id, user_id, name, canonical_ts(payload.get("at"))))
+                at = canonical_ts(payload.get("at"))
+                self.emit(events.Typing(ticket_id, user_id, name, at, self._after_at(payload)))
 
         await self.remote.live.watch(ticket_id, me, on_presence, on_typing)
         self._joined.add(ticket_id)  # only once joined: a failed join is tried again by the next watch
@@ -160,6 +163,17 @@ class Presence:
         says so at once. The others' indicator ends when your message arrives, or a few seconds after your
         last signal (ticket signals are minted by the database, which has no "stopped")."""
         self._typing_sent.pop(ticket_id, None)
+
+    def _after_at(self, payload: dict[str, Any]) -> str | None:
+        """When the message the signal names as the signaller's newest was written ("" : they had written none
+        in the ticket), or None when it names none or this device does not hold that message."""
+        if "after" not in payload:
+            return None
+        if payload["after"] is None:
+            return ""
+        cache = self._messages()
+        named = cache.message(str(payload["after"])) if cache is not None else None
+        return canonical_ts(named.created_at) if named is not None else None
 
     def _stale(self, ticket_id: str, user_id: str, payload: dict[str, Any]) -> bool:
         """The signal was sent before a message of theirs that this device already holds: it is about that

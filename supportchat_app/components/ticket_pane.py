@@ -221,9 +221,9 @@ class TicketPane(ui.column):
                 ui.label("also viewing").classes("text-xs opacity-60").props('data-testid="viewers"').mark("viewers")
 
     # footer: typing and seen ------------------------------------------------------------------------------
-    def on_typing(self, user_id: str, name: str, at: str | None = None) -> None:
+    def on_typing(self, user_id: str, name: str, at: str | None = None, after_at: str | None = None) -> None:
         if user_id != self.user.id:
-            self.typing.typing(user_id, name, time.monotonic(), at=at)
+            self.typing.typing(user_id, name, time.monotonic(), at=at, after_at=after_at)
 
     def _expire_typing(self) -> None:
         if self.typing.expires and not self.typing.names(time.monotonic()):

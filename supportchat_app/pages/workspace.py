@@ -278,8 +278,8 @@ class WorkspaceView:
                 self._in_pane(ticket_id, lambda pane: pane.show_viewers(viewers))
             case sync_events.InboxViewersChanged():
                 self.inbox_dirty = True
-            case sync_events.Typing(ticket_id=ticket_id, user_id=user_id, name=name, at=at):
-                self._in_pane(ticket_id, lambda pane: pane.on_typing(user_id, name, at))
+            case sync_events.Typing(ticket_id=ticket_id, user_id=user_id, name=name, at=at, after_at=after_at):
+                self._in_pane(ticket_id, lambda pane: pane.on_typing(user_id, name, at, after_at))
             case sync_events.Notice() | sync_events.CacheRebuilt():
                 self._tell(event)
 
