@@ -268,16 +268,6 @@ def chromium() -> Any:
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def field(driver: Any, testid: str) -> Any:
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(
-        By.CSS_SELECTOR,
-        f'input[data-testid="{testid}"], textarea[data-testid="{testid}"],'
-        f' [data-testid="{testid}"] input, [data-testid="{testid}"] textarea',
-    )
-
-
 def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
     frozen: Path, stack: StackProcess, users: Users, tmp_path: Path
 ) -> None:
@@ -285,6 +275,8 @@ def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.test_browser_app import act, css, fill
 
     ticket = seeded_ticket(stack, users, "Frozen build: export stuck")
     port = free_port()
@@ -303,16 +295,19 @@ def test_frozen_app_headless_agent_signs_in_sends_and_exits_on_sigterm(
         wait = WebDriverWait(driver, 30)
         driver.get(launch_url_in(log))  # the launch secret the app printed lets this browser in
         driver.get(f"http://127.0.0.1:{port}/signin")
-        wait.until(lambda d: field(d, "email"))
-        field(driver, "email").send_keys(users.agent.email)
-        field(driver, "password").send_keys(users.agent.password)
-        driver.find_element(By.CSS_SELECTOR, '[data-testid="signin"]').click()
+        # typed only once the page's socket is connected: NiceGUI sends keystrokes typed before its handshake each
+        # on a timer of its own, which can reorder them (tests/test_browser_app.py's sign_in); and the fields are
+        # found afresh when a redraw replaced them (act, fill)
+        handshake = "return window.did_handshake === true"
+        wait.until(lambda d: d.execute_script(handshake))
+        fill(driver, css('input[data-testid="email"]'), users.agent.email)
+        fill(driver, css('input[data-testid="password"]'), users.agent.password)
+        act(driver, css('[data-testid="signin"]'), lambda e: e.click())
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"]')))
         driver.get(f"http://127.0.0.1:{port}/?t={ticket}")
-        composer = wait.until(lambda d: field(d, "composer"))
+        wait.until(lambda d: d.execute_script(handshake))
         reply = f"Frozen build reply {port}: please retry the export now."
-        composer.send_keys(reply)
-        composer.send_keys(Keys.ENTER)
+        act(driver, css('textarea[data-testid="composer"]'), lambda e: e.send_keys(reply, Keys.ENTER))
         deadline = time.monotonic() + 30
         held: list[tuple[Any, ...]] = []
         while time.monotonic() < deadline and not held:
@@ -479,7 +474,13 @@ def native_run(frozen: Path, stack: StackProcess, tmp_path_factory: pytest.TempP
             argv = [Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0") for p in below]
         finally:
             code = stop(proc)
-        time.sleep(3)  # what is still there now outlived the app
+        # what is still there after as long as assert_all_gone gives outlived the app: Qt WebEngine's helpers take
+        # a moment to go after their parent on a loaded machine (a fixed 3 s was a race), a daemon left behind never
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (
+            any(alive(p) for p in below) or any("SupportChat" in title for title in window_titles(display))
+        ):
+            time.sleep(0.2)
         left = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:160] for p in below if alive(p)}
         titles_after = window_titles(display)
         for pid in left:  # never leave them behind on the machine, whatever the tests conclude
