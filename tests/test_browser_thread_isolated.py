@@ -72,9 +72,11 @@ if (!window.__countingRenders) {
 """
 
 # the thread's own element changed as NiceGUI's update handler does (what a page of older bubbles or the thread's
-# top row does); returns how often each bubble was rendered for it
+# top row does); returns how often each bubble was rendered for it: counted from the change on, in the same task (an
+# update the app sent between installing the counter and this script, a bubble's receipt or picture, is not the change)
 _CHANGE_THREAD_JS = """
 const done = arguments[arguments.length - 1];
+window.__renders = {};
 const thread = document.querySelector('[data-testid=thread]').id.slice(1);
 const elements = mounted_app.elements;
 elements[thread] = {...elements[thread], class: [...elements[thread].class, 'sc-probe']};
