@@ -19,7 +19,7 @@ from tests.appproc import AppProcess
 from tests.conftest import create_user
 from tests.stackproc import StackProcess
 from tests.test_app_flows import seed_ticket
-from tests.test_browser_app import REDRAWN, act, app, chrome, click, css, driver, sign_in
+from tests.test_browser_app import REDRAWN, act, app, chrome, click, css, driver, sign_in, until_element
 from tests.test_browser_history import pick
 from tests.test_sync_support import sql
 
@@ -148,9 +148,19 @@ def test_edit_from_the_message_menu_puts_the_caret_in_the_text(
     pick(driver, f"{bubble} [data-testid=message-menu]", "[data-testid=menu-edit]")
     editor = f"{bubble} textarea[data-testid=edit-input]"
     wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
-    wait.until(lambda d: d.switch_to.active_element == d.find_element(By.CSS_SELECTOR, editor))
-    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait.until(lambda d: keys_to_focused(d, editor, Keys.ESCAPE))
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, editor))
+
+
+def keys_to_focused(driver: WebDriver, selector: str, *keys: str) -> bool:
+    """Send ``keys`` to the element under ``selector`` if it has the focus (False if not yet): checked and typed
+    into in one attempt, the same element, so a redraw in between cannot send them to whatever has the focus after
+    it (a replaced element is stale: the wait tries again)."""
+    box = driver.find_element(By.CSS_SELECTOR, selector)
+    if driver.switch_to.active_element != box:
+        return False
+    box.send_keys(*keys)
+    return True
 
 
 def test_enter_saves_an_edit_and_shift_enter_adds_a_line(
@@ -170,12 +180,16 @@ def test_enter_saves_an_edit_and_shift_enter_adds_a_line(
     pick(driver, f"{bubble} [data-testid=message-menu]", "[data-testid=menu-edit]")
     editor = f"{bubble} textarea[data-testid=edit-input]"
     wait = WebDriverWait(driver, 30, ignored_exceptions=REDRAWN)
-    wait.until(lambda d: d.switch_to.active_element == d.find_element(By.CSS_SELECTOR, editor))
-    hint = driver.find_element(By.CSS_SELECTOR, f"{bubble} [data-testid=edit-hint]")
-    assert hint.is_displayed()
-    assert hint.text == "Enter to save · Shift+Enter new line · Esc to cancel"
-    box = driver.switch_to.active_element
-    box.send_keys(Keys.END, " Tracking:", Keys.SHIFT, Keys.ENTER, Keys.NULL, "ZX-42", Keys.ENTER)
+    until_element(
+        driver,
+        css(f"{bubble} [data-testid=edit-hint]"),
+        lambda e: e.is_displayed() and e.text == "Enter to save · Shift+Enter new line · Esc to cancel",
+    )
+    wait.until(
+        lambda d: keys_to_focused(
+            d, editor, Keys.END, " Tracking:", Keys.SHIFT, Keys.ENTER, Keys.NULL, "ZX-42", Keys.ENTER
+        )
+    )
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, editor))
     WebDriverWait(driver, 60).until(
         lambda _: (
