@@ -7,6 +7,8 @@ retrying it is refused (it would be taken for delivered again); discarding it wo
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,66 +22,71 @@ from tests.test_sync_support import seed_ticket, sql
 FOREIGN = "insert into messages (id, ticket_id, sender_id, content) values (%s, %s, %s, 'SERVER TEXT under your id')"
 
 
-async def test_a_server_row_under_a_replys_id_is_never_adopted(
-    stack: StackProcess, users: Users, tmp_path: Path
-) -> None:
+@dataclass
+class Desk:
+    engine: SyncEngine
+    mine: str  # the agent's ticket the reply goes to
+    other: str  # the ticket the server's row names
+
+
+@pytest.fixture
+async def desk(stack: StackProcess, users: Users, tmp_path: Path) -> AsyncIterator[Desk]:
+    """An agent's engine, signed in and synced, with two of their tickets."""
     mine = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign id: mine")
     other = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign id: other")
     engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), tmp_path / "client")
     try:
         await engine.sign_in(users.agent.email, users.agent.password)
         await engine.sync_once()
-        queued = engine.commands.send_message(mine, "queued reply")
-        sql(stack.db_url, FOREIGN, queued.id, other, users.customer.id)  # before the push: the pull sees it first
-        await engine.pull()
-        local = engine.cache.message(queued.id)
-        assert local is not None
-        assert (local.ticket_id, local.content, local.local_state) == (mine, "queued reply", "failed")
-        assert local.error == FOREIGN_ID_ERROR
-        assert [e["state"] for e in engine.cache.outbox() if e["entity_id"] == queued.id] == ["failed"]
-        await engine.push()
-        assert engine.cache.message(queued.id).local_state == "failed"  # type: ignore[union-attr]
-        with pytest.raises(ValueError, match="another message under this reply's id"):
-            engine.commands.retry(queued.id)
-
-        acked = engine.commands.send_message(mine, "acknowledged reply")
-        sql(stack.db_url, FOREIGN, acked.id, other, users.customer.id)  # before the push: its insert is ignored
-        await engine.push()
-        await engine.pull()
-        local = engine.cache.message(acked.id)
-        assert local is not None and (local.ticket_id, local.content) == (mine, "acknowledged reply")
-        assert local.local_state == "failed", "the server never took this reply: the user must see it"
-        engine.commands.discard(acked.id)
-        assert engine.cache.message(acked.id) is None
-        assert sql(stack.db_url, "select ticket_id::text, content from messages where id = %s", acked.id) == [
-            (other, "SERVER TEXT under your id")
-        ], "the foreign row is the server's; nothing of the reply reached it"
+        yield Desk(engine, mine, other)
     finally:
         await engine.close()
+
+
+async def test_a_server_row_under_a_replys_id_is_never_adopted(desk: Desk, stack: StackProcess, users: Users) -> None:
+    engine, mine, other = desk.engine, desk.mine, desk.other
+    queued = engine.commands.send_message(mine, "queued reply")
+    sql(stack.db_url, FOREIGN, queued.id, other, users.customer.id)  # before the push: the pull sees it first
+    await engine.pull()
+    local = engine.cache.message(queued.id)
+    assert local is not None
+    assert (local.ticket_id, local.content, local.local_state) == (mine, "queued reply", "failed")
+    assert local.error == FOREIGN_ID_ERROR
+    assert [e["state"] for e in engine.cache.outbox() if e["entity_id"] == queued.id] == ["failed"]
+    await engine.push()
+    assert engine.cache.message(queued.id).local_state == "failed"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="another message under this reply's id"):
+        engine.commands.retry(queued.id)
+
+    acked = engine.commands.send_message(mine, "acknowledged reply")
+    sql(stack.db_url, FOREIGN, acked.id, other, users.customer.id)  # before the push: its insert is ignored
+    await engine.push()
+    await engine.pull()
+    local = engine.cache.message(acked.id)
+    assert local is not None and (local.ticket_id, local.content) == (mine, "acknowledged reply")
+    assert local.local_state == "failed", "the server never took this reply: the user must see it"
+    engine.commands.discard(acked.id)
+    assert engine.cache.message(acked.id) is None
+    assert sql(stack.db_url, "select ticket_id::text, content from messages where id = %s", acked.id) == [
+        (other, "SERVER TEXT under your id")
+    ], "the foreign row is the server's; nothing of the reply reached it"
 
 
 async def test_a_foreign_tombstone_under_a_replys_id_drops_none_of_its_files(
-    stack: StackProcess, users: Users, tmp_path: Path
+    desk: Desk, stack: StackProcess, users: Users, tmp_path: Path
 ) -> None:
     """review16b: the guard ran after the tombstone handling, so a deleted foreign row under a queued reply's id
     still deleted the reply's attachment rows and local file, and cut its text from the draft."""
-    mine = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign tombstone: mine")
-    other = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign tombstone: other")
-    engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), tmp_path / "client")
-    try:
-        await engine.sign_in(users.agent.email, users.agent.password)
-        await engine.sync_once()
-        evidence = tmp_path / "evidence.txt"
-        evidence.write_text("the only copy of these bytes")
-        queued = engine.commands.send_message(mine, "queued reply with a file", files=[evidence])
-        files = [(a["id"], a["local_path"]) for a in engine.cache.attachments(queued.id)]
-        assert len(files) == 1 and Path(files[0][1]).exists()
-        sql(stack.db_url, FOREIGN, queued.id, other, users.customer.id)
-        sql(stack.db_url, "update messages set deleted_at = now(), content = '' where id = %s", queued.id)
-        await engine.pull()
-        local = engine.cache.message(queued.id)
-        assert local is not None and (local.content, local.local_state) == ("queued reply with a file", "failed")
-        assert [(a["id"], a["local_path"]) for a in engine.cache.attachments(queued.id)] == files
-        assert Path(files[0][1]).read_text() == "the only copy of these bytes"
-    finally:
-        await engine.close()
+    engine, mine, other = desk.engine, desk.mine, desk.other
+    evidence = tmp_path / "evidence.txt"
+    evidence.write_text("the only copy of these bytes")
+    queued = engine.commands.send_message(mine, "queued reply with a file", files=[evidence])
+    files = [(a["id"], a["local_path"]) for a in engine.cache.attachments(queued.id)]
+    assert len(files) == 1 and Path(files[0][1]).exists()
+    sql(stack.db_url, FOREIGN, queued.id, other, users.customer.id)
+    sql(stack.db_url, "update messages set deleted_at = now(), content = '' where id = %s", queued.id)
+    await engine.pull()
+    local = engine.cache.message(queued.id)
+    assert local is not None and (local.content, local.local_state) == ("queued reply with a file", "failed")
+    assert [(a["id"], a["local_path"]) for a in engine.cache.attachments(queued.id)] == files
+    assert Path(files[0][1]).read_text() == "the only copy of these bytes"
