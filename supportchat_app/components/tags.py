@@ -87,7 +87,7 @@ class TagEditor(ui.row):
         drawn = (tuple(current), tuple(choice))
         if drawn == self._drawn:
             return
-        self._drawn, self.current = drawn, current
+        self._drawn = drawn
         self.clear()
         with self:
             for tag in current:
@@ -134,8 +134,9 @@ class TagEditor(ui.row):
             self.refresh()
 
     def _backspace(self) -> None:
-        if self.current:
-            self.untag(self.current[-1].id)
+        current = self._drawn[0] if self._drawn else ()  # the chips shown
+        if current:
+            self.untag(current[-1].id)
             self.focus()
 
     def focus(self) -> None:
