@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ from sync.cache import (
     context,
     history,
     reads,
+    set_aside,
     settings,
     staging,
     workspace,
@@ -43,6 +44,7 @@ from sync.cache.avatar_deletes import AvatarDeletes
 from sync.cache.edit_drafts import EditDrafts
 from sync.cache.files import Store, delete_store, open_store, rebuild_store
 from sync.cache.schema import VERSION
+from sync.cache.set_aside import SetAside
 from sync.cache.workspace_db import WorkspaceCache
 from sync.decisions import OutboxEntry, TicketDigest, needs_backfill, stale_tickets, ticket_digest
 from sync.models import Message, Profile, SearchHit, Ticket, TicketView
@@ -55,19 +57,9 @@ log = logging.getLogger(__name__)
 # what a server row the cache cannot take raises while it is applied (a value no parser reads, a field missing or of
 # the wrong type, a constraint of the cache); anything else (the disk, a lock) still aborts the whole page
 _ROW_ERRORS = (ValueError, TypeError, KeyError, OverflowError, sqlite3.IntegrityError)
-SET_ASIDE_KEPT = 20  # the newest rows set aside that a cache remembers, for the status line
 # more bad rows than this in one page is no bad row but a fault of the client (a bug, a server column it does not
 # know): the page fails whole and its cursor stays, as before set-asides, rather than skip the rows for good
 SET_ASIDE_PER_PAGE = 3
-
-
-@dataclass(frozen=True)
-class SetAside:
-    """A pulled row the cache could not apply: skipped so that the rest of its page (and the cursor) went on."""
-
-    table: str
-    row_id: str
-    reason: str
 
 
 # pull order: a message's ticket comes first, an attachment's (and a revision's) message before
@@ -145,7 +137,9 @@ class Cache:
         self.workspace = WorkspaceCache(store, me, role)  # the agent workspace's rows (issue 14)
         self.edit_drafts = EditDrafts(store)  # unsaved inline edits, restored on reopen
         self.avatar_deletes = AvatarDeletes(store)  # previous pictures to remove from Storage, retried
-        self.set_aside: list[SetAside] = []  # the newest rows this cache could not apply (``_apply``)
+        # whether the file may note rows set aside (sync/cache/set_aside.py): while it notes none, a page that
+        # applies has none to clear, and pays no statement for it
+        self._any_set_aside = set_aside.any_noted(store.reader)
 
     @classmethod
     def open(cls, path: Path, me: str, role: str) -> Cache:
@@ -536,10 +530,10 @@ class Cache:
     def _apply(
         self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], initial: bool, messages_synced: bool
     ) -> Applied:
-        """Server rows of one table. A row the cache cannot take is set aside (logged, kept in ``set_aside`` for the
-        status line) and the others applied: one bad row must not stop every later change from arriving, since the
-        caller's cursor moves past the page either way. The page goes in whole first; only when that raises is it
-        applied again row by row, each in its own savepoint."""
+        """Server rows of one table. A row the cache cannot take is set aside (logged, noted in the file for the
+        status line: ``set_aside``) and the others applied: one bad row must not stop every later change from
+        arriving, since the caller's cursor moves past the page either way. The page goes in whole first; only when
+        that raises is it applied again row by row, each in its own savepoint (``_one_by_one``)."""
         conn.execute("savepoint apply_page")
         try:
             applied = self._apply_rows(conn, table, rows, initial, messages_synced)
@@ -547,45 +541,63 @@ class Cache:
             conn.execute("rollback to apply_page")
         else:
             conn.execute("release apply_page")
-            self._applied_now(table, rows)
+            self._applied_now(conn, table, rows)
             return applied
         conn.execute("release apply_page")
-        applied, bad = Applied(), list[SetAside]()
+        applied = Applied()
+        self._one_by_one(
+            conn, table, rows, lambda one: applied.merge(self._apply_rows(conn, table, one, initial, messages_synced))
+        )
+        applied.rows = len(rows)
+        return applied
+
+    def _one_by_one(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        rows: Sequence[Any],
+        each: Callable[[list[Any]], object],
+        *,
+        keep: bool = True,
+    ) -> list[Any]:
+        """Of a page that did not go in whole: ``each`` row alone, in its own savepoint (rolled back after it
+        unless ``keep``: a trial); the rows it raised a row's error for are set aside, in this transaction. Returns
+        the rows that went. More than ``SET_ASIDE_PER_PAGE`` bad rows raise the last one's error: the page fails."""
+        bad, good = list[SetAside](), list[Any]()
         for row in rows:
             conn.execute("savepoint apply_row")
             try:
-                applied.merge(self._apply_rows(conn, table, [row], initial, messages_synced))
+                each([row])
             except _ROW_ERRORS as exc:
                 conn.execute("rollback to apply_row")
                 bad.append(SetAside(table, _row_id(row), f"{type(exc).__name__}: {exc}"[:200]))
                 if len(bad) > SET_ASIDE_PER_PAGE:
                     conn.execute("release apply_row")
                     raise
+            else:
+                good.append(row)
+                if not keep:
+                    conn.execute("rollback to apply_row")
             conn.execute("release apply_row")
-        for row_set_aside in bad:
-            self._set_aside(row_set_aside)
-        applied.rows = len(rows)
-        return applied
+        self._applied_now(conn, table, good)
+        if bad:
+            set_aside.record(conn, bad)
+            self._any_set_aside = True
+        return good
 
-    def _applied_now(self, table: str, rows: list[dict[str, Any]]) -> None:
+    def _applied_now(self, conn: sqlite3.Connection, table: str, rows: Sequence[Any]) -> None:
         """Rows set aside before that the server sent again and the cache took: no longer skipped."""
-        if self.set_aside:
-            ids = {_row_id(r) for r in rows}
-            self.set_aside = [s for s in self.set_aside if s.table != table or s.row_id not in ids]
+        if self._any_set_aside and rows:
+            set_aside.clear(conn, table, {_row_id(r) for r in rows})
 
-    def _set_aside(self, row: SetAside) -> None:
-        log.warning("a %s row (%s) could not be applied and was set aside: %s", row.table, row.row_id, row.reason)
-        self.set_aside = [*self.set_aside[-(SET_ASIDE_KEPT - 1) :], row]
+    @property
+    def set_aside(self) -> list[SetAside]:
+        """The newest rows this cache could not apply, oldest first, as committed (kept across restarts)."""
+        return set_aside.listed(self._store.reader)
 
     def set_aside_note(self) -> str | None:
-        """The status line's words for the rows set aside since this cache was opened (None: none)."""
-        if not self.set_aside:
-            return None
-        last = self.set_aside[-1]
-        more = f" (and {len(self.set_aside) - 1} more)" if len(self.set_aside) > 1 else ""
-        return (
-            f"a {last.table} row ({last.row_id}) from the server could not be read and was skipped{more}: {last.reason}"
-        )
+        """The status line's words for the rows set aside and not applied since (None: none)."""
+        return set_aside.note(self.set_aside)
 
     def _apply_rows(
         self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], initial: bool, messages_synced: bool
@@ -654,10 +666,7 @@ class Cache:
                 # what goes into ``messages`` at once is chosen as shown (queued edits/deletes on top); the staged
                 # rows are the server's own, since an edit or delete the server refuses before the move must not
                 # come back with it (the move lays what is still queued over again)
-                now = self._at_once(conn, rows)
-                applied = self._apply(conn, table, now, initial, messages_synced=False)
-                applied.rows = len(rows)
-                staging.stage(conn, rows, cursor, {str(r["id"]) for r in now})
+                applied = self._stage(conn, rows, cursor)
             else:
                 # ``MESSAGE_ROW`` arrays not staged go in as dicts
                 dicts = rows if not rows or isinstance(rows[0], dict) else staging.as_dicts(rows)
@@ -670,6 +679,34 @@ class Cache:
         if initial:
             return await self._after_drop(await self._store.abulk(write, commit=commit))
         return await self._after_drop(await self._store.awrite(write))
+
+    def _stage(self, conn: sqlite3.Connection, rows: list[Any], cursor: tuple[int, int]) -> Applied:
+        """An initial-sync page of messages staged (sync/cache/staging.py), what goes into ``messages`` at once
+        with it. A row that can go into neither (a ``created_at`` PostgreSQL holds as 'infinity' comes as null
+        from ``sync_message_rows``) is set aside as in ``_apply``, found by a trial of each row alone, and the page
+        goes on without it."""
+
+        def stage(page: list[Any]) -> Applied:
+            now = self._at_once(conn, page)
+            applied = self._apply_rows(conn, "messages", now, True, messages_synced=False)
+            staging.stage(conn, page, cursor, {str(r["id"]) for r in now})
+            return applied
+
+        conn.execute("savepoint stage_page")
+        try:
+            applied = stage(rows)
+        except _ROW_ERRORS:
+            conn.execute("rollback to stage_page")
+            conn.execute("release stage_page")
+        else:
+            conn.execute("release stage_page")
+            self._applied_now(conn, "messages", rows)
+            applied.rows = len(rows)
+            return applied
+        # the rows that go alone, into both (each tried as the only row of its page, then rolled back), together
+        applied = stage(self._one_by_one(conn, "messages", rows, stage, keep=False))
+        applied.rows = len(rows)
+        return applied
 
     @staticmethod
     def _at_once(conn: sqlite3.Connection, rows: list[Any]) -> list[dict[str, Any]]:
@@ -708,12 +745,14 @@ class Cache:
         ``decorations`` (workspace rows of the ticket: tags, SLA); its backfill is then done."""
 
         def write(conn: sqlite3.Connection) -> Applied:
+            # each table as a pull's page: a row the cache cannot take is set aside and the backfill is done all the
+            # same (it is not asked again: the row comes back by its table's cursor when it changes on the server)
             applied = self._apply(conn, "messages", messages, False, messages_synced=True)
-            writes.apply_attachments(conn, attachments)
-            history.apply_revisions(conn, revisions)
+            self._apply(conn, "attachments", [dict(r) for r in attachments], False, messages_synced=True)
+            self._apply(conn, "message_revisions", [dict(r) for r in revisions], False, messages_synced=True)
             for table, rows in (decorations or {}).items():
                 applied.merge(self._apply(conn, table, rows, False, messages_synced=True))
-            writes.apply_reads(conn, reads_)
+            self._apply(conn, "ticket_reads", reads_, False, messages_synced=True)
             writes.backfill_done(conn, ticket_id)
             applied.rows += len(reads_)
             return applied

@@ -364,5 +364,14 @@ V16 = """
 alter table messages add column change_xid integer;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16)
+# v17: the server rows this cache could not take and set aside (``Cache.set_aside``), kept across restarts so the
+# status line still says a row was skipped; a row leaves when the server sends it again and it applies
+V17 = """
+create table set_aside (
+  seq integer primary key autoincrement, table_name text not null, row_id text not null, reason text not null,
+  at text not null, unique (table_name, row_id)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17)
 VERSION = len(MIGRATIONS)

@@ -1,0 +1,266 @@
+"""A row the cache cannot take is set aside on every path the server's rows come by, and stays said across restarts.
+
+The main pulls set such a row aside (tests/test_far_timestamps.py); the backfill of a newly visible ticket (its
+attachments, revisions and read markers) and the initial sync's staged messages did not: one such row failed the
+backfill at every pull (a backfill is asked again until it is done) or the initial sync's messages page forever.
+And the rows set aside were kept in memory only, so after a restart the status line no longer said a row was
+skipped. Each test here fails before (sync17).
+
+The hostile rows are ones the real server sends: a message whose ``created_at`` PostgreSQL holds as 'infinity' (no
+check guards it; ``sync_message_rows`` sends it as null), and an attachment row renamed onto the key of another one
+that was removed on the server (``attachments`` rows have no tombstone, so the cache still holds the removed one and
+its key is unique in the cache too). Rows the server cannot send (its checks refuse them) are tested on the cache.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from supportchat_app.components.sync_status import describe
+from sync.cache import Cache, writes
+from sync.cache import schema as cache_schema
+from sync.cache.db import SET_ASIDE_PER_PAGE
+from sync.engine import SyncEngine
+from sync.models import MESSAGE_ROW
+from tests.conftest import User, Users
+from tests.realtime.support import new_ticket, post
+from tests.stackproc import StackProcess
+from tests.test_sync_support import EngineFactory
+
+SHA = "0" * 64
+TS = "2026-11-30T12:00:00.000000+00:00"
+
+
+def _attach(db_url: str, uploader: User, ticket: str, message: str, name: str) -> str:
+    """An attachment row as the upload leaves it: the Storage object first (written here, not uploaded), then the
+    row the server's trigger checks against it."""
+    path = f"{ticket}/{message}/{name}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into storage.objects (bucket_id, name, owner_id, metadata) values ('attachments', %s, %s, %s)",
+            (path, uploader.id, Jsonb({"size": 3, "mimetype": "text/plain"})),
+        )
+        row = conn.execute(
+            "insert into public.attachments (message_id, ticket_id, uploader_id, name, sha256, object_path)"
+            " values (%s, %s, %s, %s, %s, %s) returning id::text",
+            (message, ticket, uploader.id, name, SHA, path),
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _rename(db_url: str, attachment: str, name: str) -> None:
+    """The service role renames a file (its key follows its name, as the server's check wants)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("set role service_role")
+        conn.execute(
+            "update public.attachments set name = %s, object_path = ticket_id::text || '/' || message_id::text"
+            " || '/' || %s where id = %s",
+            (name, name, attachment),
+        )
+
+
+def _remove(db_url: str, attachment: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("set role service_role")
+        conn.execute("delete from public.attachments where id = %s", (attachment,))
+
+
+def _replaced(db_url: str, customer: User) -> tuple[str, dict[str, str]]:
+    """A ticket of ``customer`` with one message and three files a, b, c."""
+    ticket = new_ticket(db_url, customer, subject="files")
+    message = post(db_url, customer, ticket, "three files")
+    return ticket, {n: _attach(db_url, customer, ticket, message, f"{n}.txt") for n in "abc"}
+
+
+def _collide(db_url: str, files: dict[str, str]) -> None:
+    """On the server: a.txt removed (the cache does not hear of it), b.txt renamed a.txt (a key the cache still
+    holds for the removed row: this row cannot go in), c.txt renamed c2.txt (goes in)."""
+    _remove(db_url, files["a"])
+    _rename(db_url, files["b"], "a.txt")
+    _rename(db_url, files["c"], "c2.txt")
+
+
+def _names(engine: SyncEngine, ticket: str) -> set[str]:
+    return {str(a["name"]) for m in engine.cache.thread(ticket) for a in engine.cache.attachments(m.id)}
+
+
+async def test_the_backfill_sets_aside_an_attachment_the_cache_cannot_take_and_is_done(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
+    ticket, files = _replaced(stack.db_url, users.customer)
+    engine = await engines.open(users.customer)
+    await engine.pull()
+    assert _names(engine, ticket) == {"a.txt", "b.txt", "c.txt"}
+    _collide(stack.db_url, files)
+    post(stack.db_url, users.agent, ticket, "a reply the backfill brings")
+    await engine.parts.puller.backfill(ticket, lambda _: None)  # before: IntegrityError, at every pull after
+    assert "a reply the backfill brings" in [m.content for m in engine.cache.thread(ticket)]
+    assert "c2.txt" in _names(engine, ticket), "the rest of the backfill's rows went in"
+    assert [(s.table, s.row_id) for s in engine.cache.set_aside] == [("attachments", files["b"])]
+    assert ticket not in await engine.cache.pending_backfills()
+    note = engine.cache.set_aside_note()
+    assert note is not None and files["b"] in note and "UNIQUE" in note
+
+
+async def test_the_initial_sync_sets_aside_a_message_it_cannot_stage_and_goes_on(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
+    ticket = new_ticket(stack.db_url, users.customer2, subject="staged")
+    before = post(stack.db_url, users.customer2, ticket, "before the wedge")
+    wedged = post(stack.db_url, users.customer2, ticket, "at infinity")
+    post(stack.db_url, users.customer2, ticket, "after the wedge")
+    # the superuser, past the trigger that keeps created_at (no check refuses the value), as an older or compromised
+    # server could; a new device pulls every row from the start, so the row's change stamp may stay as it was
+    with psycopg.connect(stack.db_url) as conn:
+        conn.execute("set local session_replication_role = replica")
+        conn.execute("update public.messages set created_at = 'infinity' where id = %s", (wedged,))
+    engine = await engines.open(users.customer2)  # a new device: its first pull stages the messages
+    await engine.sync_once()
+    assert engine.cache.initial_sync_done()
+    assert [m.content for m in engine.cache.thread(ticket)] == ["before the wedge", "after the wedge"]
+    assert engine.cache.message(before) is not None and engine.cache.message(wedged) is None
+    assert [(s.table, s.row_id) for s in engine.cache.set_aside] == [("messages", wedged)]
+    label, _ = describe(engine.status)
+    assert label == "Online · a row was skipped"
+
+
+async def test_a_row_set_aside_is_still_said_after_a_restart_until_it_applies(
+    stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
+) -> None:
+    ticket, files = _replaced(stack.db_url, users.customer)
+    data_dir = tmp_path / "device"
+    engine = await engines.open(users.customer, data_dir=data_dir)
+    await engine.sync_once()
+    _collide(stack.db_url, files)
+    await engine.sync_once()  # the main pull sets b aside
+    assert [s.row_id for s in engine.cache.set_aside] == [files["b"]]
+    said = engine.status.last_error
+    assert said is not None and files["b"] in said
+    await engine.close()
+
+    again = await engines.open(data_dir=data_dir)  # the app restarted: the saved session, the same cache
+    assert [s.row_id for s in again.cache.set_aside] == [files["b"]], "forgotten by the restart"
+    await again.sync_once()
+    assert again.status.last_error == said
+    assert describe(again.status)[0] == "Online · a row was skipped"
+
+    _rename(stack.db_url, files["b"], "b2.txt")  # changed on the server: it applies now
+    await again.sync_once()
+    assert "b2.txt" in _names(again, ticket)
+    assert again.cache.set_aside == [] and again.status.last_error is None
+
+
+# --- on the cache: rows the server's checks refuse today (an older server's, a compromised one's) ------------------
+
+
+def _message(ticket: str, n: int, **over: Any) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "ticket_id": ticket,
+        "sender_id": str(uuid.uuid4()),
+        "content": f"m{n}",
+        "is_internal": False,
+        "created_at": f"2026-11-30T12:00:0{n}.000000+00:00",
+        "edited_at": None,
+        "deleted_at": None,
+        "change_xid": 5,
+        **over,
+    }
+
+
+def _revision(ticket: str, message: str, **over: Any) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "message_id": message, "ticket_id": ticket, "content": "was", **over}
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Any:
+    c = Cache.open(tmp_path / "cache.sqlite3", str(uuid.uuid4()), "agent")
+    yield c
+    c.close()
+
+
+async def test_a_backfill_sets_aside_a_revision_and_a_read_marker_it_cannot_read(cache: Cache) -> None:
+    ticket = str(uuid.uuid4())
+    first = _message(ticket, 1)
+    good = _revision(ticket, first["id"], replaced_at=TS)
+    bad_revision = _revision(ticket, first["id"], replaced_at="next tuesday")
+    me, other = str(uuid.uuid4()), str(uuid.uuid4())
+    reads = [
+        {"ticket_id": ticket, "user_id": me, "last_read_at": TS},
+        {"ticket_id": ticket, "user_id": other, "last_read_at": "never"},
+    ]
+    await cache.apply_backfill(ticket, [first], reads, (), [good, bad_revision])
+    assert [r.id for r in cache.revisions(first["id"])] == [good["id"]]
+    assert cache.read_markers(ticket) == {me: TS}
+    assert {(s.table, s.row_id) for s in cache.set_aside} == {
+        ("message_revisions", bad_revision["id"]),
+        ("ticket_reads", f"{ticket}/{other}"),
+    }
+    assert ticket not in await cache.pending_backfills()
+
+
+async def test_more_bad_rows_than_allowed_fail_the_backfill_which_stays_owed(cache: Cache) -> None:
+    ticket = str(uuid.uuid4())
+    await cache._store.awrite(lambda c: writes.add_backfills(c, [ticket]))
+    first = _message(ticket, 1)
+    bad = [_revision(ticket, first["id"], replaced_at="never") for _ in range(SET_ASIDE_PER_PAGE + 1)]
+    with pytest.raises(ValueError):
+        await cache.apply_backfill(ticket, [first], [], (), bad)
+    assert ticket in await cache.pending_backfills() and cache.set_aside == []
+    assert cache.message(first["id"]) is None, "the backfill failed whole"
+
+
+def _array(row: dict[str, Any]) -> list[Any]:
+    return [row.get(c) for c in MESSAGE_ROW]
+
+
+async def test_a_staged_page_with_too_many_bad_rows_fails_and_keeps_its_cursor(cache: Cache) -> None:
+    ticket = str(uuid.uuid4())
+    await cache.begin_staging()
+    good = [_array(_message(ticket, n)) for n in (1, 2)]
+    await cache.apply_page("messages", [good[0], _array(_message(ticket, 3, created_at=None))], (5, 2), initial=True)
+    assert await cache.cursor("messages") == (5, 2) and [s.table for s in cache.set_aside] == ["messages"]
+    bad = [_array(_message(ticket, 4, created_at=None)) for _ in range(SET_ASIDE_PER_PAGE + 1)]
+    with pytest.raises(sqlite3.IntegrityError):
+        await cache.apply_page("messages", [good[1], *bad], (5, 9), initial=True)
+    assert await cache.cursor("messages") == (5, 2)
+    await cache.finish_initial_sync()
+    assert [m.content for m in cache.thread(ticket)] == ["m1"]
+
+
+async def test_a_cache_from_before_step_17_keeps_its_rows_and_notes_set_asides(tmp_path: Path) -> None:
+    """Migration v16 → v17: the new table, nothing else touched."""
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    before = cache_schema.MIGRATIONS.index(cache_schema.V17)
+    for step in cache_schema.MIGRATIONS[:before]:
+        conn.executescript(step)
+    conn.execute(f"pragma user_version = {before}")
+    ticket = str(uuid.uuid4())
+    conn.execute(
+        "insert into messages (id, ticket_id, sender_id, content, created_at) values ('m', ?, 's', 'kept', ?)",
+        (ticket, TS),
+    )
+    conn.commit()
+    conn.close()
+    cache = Cache.open(path, str(uuid.uuid4()), "agent")
+    try:
+        assert [m.content for m in cache.thread(ticket)] == ["kept"] and cache.set_aside == []
+        bad = _message(ticket, 2, created_at="not a time")
+        await cache.apply_page("messages", [_message(ticket, 1), bad], (3, 1), initial=False)
+        assert [(s.table, s.row_id) for s in cache.set_aside] == [("messages", bad["id"])]
+    finally:
+        cache.close()
+    reopened = Cache.open(path, str(uuid.uuid4()), "agent")
+    try:
+        assert [s.row_id for s in reopened.set_aside] == [bad["id"]] and reopened.set_aside_note() is not None
+    finally:
+        reopened.close()
