@@ -635,14 +635,15 @@ class Cache:
     def _apply_messages(
         self, conn: sqlite3.Connection, rows: list[dict[str, Any]], initial: bool, applied: Applied
     ) -> None:
-        foreign = writes.foreign_ids(conn, rows)  # first: their tombstones must not drop a local message's text
-        if foreign:
-            writes.fail_foreign(conn, foreign)
-            rows = [r for r in rows if str(r["id"]) not in foreign]
+        # one lookup of the ids for the guard and the apply (neither changes what the other reads of the others)
+        known = writes.known_messages(conn, rows)
+        if known.foreign:  # first: their tombstones must not drop a local message's text
+            writes.fail_foreign(conn, known.foreign)
+            rows = [r for r in rows if str(r["id"]) not in known.foreign]
         rows = history.overlay(conn, rows)  # queued edits/deletes stay on top (sync/cache/history.py)
         landed = history.landing_tombstones(conn, rows)
         with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES) if initial else nullcontext():
-            applied.messages = writes.apply_message_rows(conn, rows, self.me, initial)
+            applied.messages = writes.apply_message_rows(conn, rows, self.me, initial, known.sent)
         history.drop_revisions_of_tombstones(conn, rows)
         applied.dropped_files += history.drop_text(conn, landed, self.me, writes.now_ts(), self.files_dir)
         applied.dropped += [d.message_id for d in landed]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -437,18 +438,30 @@ def fail_foreign(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
         )
 
 
-def foreign_ids(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Of these server rows, the ids a local message of another ticket or sender has (see ``fail_foreign``)."""
+@dataclass(frozen=True)
+class Known:
+    """What the cache holds under the ids of a batch of server messages, read in one lookup (``known_messages``):
+    the ids a local message of another ticket or sender has (``fail_foreign``), and those of sent messages already
+    here (the rest are new: what makes a notification, ``apply_message_rows``)."""
+
+    foreign: set[str]
+    sent: set[str]
+
+
+def known_messages(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -> Known:
+    """``Known`` of these server rows: one query per 500 ids (a realtime batch, a pull page), not one per use."""
     theirs = {str(r["id"]): (str(r["ticket_id"]), r["sender_id"] and str(r["sender_id"])) for r in rows}
-    ids, found = list(theirs), set()
+    ids, known = list(theirs), Known(set(), set())
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         for row in conn.execute(
-            f"select id, ticket_id, sender_id from messages where id {IN_LIST}", (as_param(chunk),)
+            f"select id, ticket_id, sender_id, local_state from messages where id {IN_LIST}", (as_param(chunk),)
         ):
             if theirs[row[0]] != (row[1], row[2]):
-                found.add(row[0])
-    return found
+                known.foreign.add(row[0])
+            elif row[3] == "sent":
+                known.sent.add(row[0])
+    return known
 
 
 def ticket_exists(conn: sqlite3.Connection, ticket_id: str) -> bool:
@@ -456,27 +469,15 @@ def ticket_exists(conn: sqlite3.Connection, ticket_id: str) -> bool:
 
 
 def apply_message_rows(
-    conn: sqlite3.Connection, rows: list[dict[str, Any]], me: str, initial: bool
+    conn: sqlite3.Connection, rows: list[dict[str, Any]], me: str, initial: bool, sent: set[str]
 ) -> dict[str, tuple[set[str], bool]]:
     """Upsert server messages; per ticket, the message ids and whether any is new here and from someone else
-    (what makes a notification). During the initial pull nothing counts as new, and the rows are not added
+    (what makes a notification): not among ``sent``, those already here as sent (``known_messages``, read before
+    the rows were laid over). During the initial pull nothing counts as new, and the rows are not added
     to the search index one page at a time: ``rebuild_search`` indexes them all at its end. None is under the
-    id of a local message of another ticket or sender: the caller took those out (``foreign_ids``), and the
+    id of a local message of another ticket or sender: the caller took those out (``Known.foreign``), and the
     upsert's ``where`` would not adopt one anyway."""
-    new_ids: set[str] = set()
-    if not initial:
-        ids = [r["id"] for r in rows]
-        known: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            known |= {
-                x[0]
-                for x in conn.execute(
-                    f"select id from messages where local_state = 'sent' and id {IN_LIST}",
-                    (as_param(chunk),),
-                )
-            }
-        new_ids = set(ids) - known
+    new_ids = set() if initial else {r["id"] for r in rows} - sent
     by_ticket = apply_messages(conn, rows, index=not initial)
     senders = {r["id"]: r["sender_id"] for r in rows}
     return {tid: (ids_, any(i in new_ids and senders[i] != me for i in ids_)) for tid, ids_ in by_ticket.items()}
