@@ -1,10 +1,15 @@
-"""Helpers shared by the tests (no tests here): waiting for a condition instead of sleeping."""
+"""Helpers shared by the tests (no tests here): waiting for a condition instead of sleeping; a cache file as an
+earlier schema step left it."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+from sync.cache import schema as cache_schema
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
@@ -19,3 +24,14 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: s
 async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     """``wait_for`` with the app tests' argument order and their longer default."""
     await wait_for(predicate, timeout, what)
+
+
+def cache_before(path: Path, step: str) -> sqlite3.Connection:
+    """A new cache file at ``path`` with the schema steps before ``step`` (one of sync/cache/schema.py's), open for
+    the test to fill; ``Cache.open`` then migrates it."""
+    conn = sqlite3.connect(path)
+    before = cache_schema.MIGRATIONS.index(step)
+    for earlier in cache_schema.MIGRATIONS[:before]:
+        conn.executescript(earlier)
+    conn.execute(f"pragma user_version = {before}")
+    return conn

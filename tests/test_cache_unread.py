@@ -20,6 +20,7 @@ import pytest
 from sync.cache import Cache, workspace_reads, writes
 from sync.cache import schema as cache_schema
 from sync.workspace_rows import InboxFilter
+from tests.helpers import cache_before
 
 ME = str(uuid.uuid4())
 OTHER = str(uuid.uuid4())
@@ -185,11 +186,7 @@ def test_counting_unread_reads_no_message(cache: Cache) -> None:
 async def test_a_cache_from_before_gets_its_unread_columns_filled(tmp_path: Path) -> None:
     """A cache from before the step (v8) is migrated: the new columns are computed from what it holds."""
     path = tmp_path / "old.sqlite3"
-    conn = sqlite3.connect(path)
-    before = cache_schema.MIGRATIONS.index(cache_schema.V9)
-    for step in cache_schema.MIGRATIONS[:before]:
-        conn.executescript(step)
-    conn.execute(f"pragma user_version = {before}")
+    conn = cache_before(path, cache_schema.V9)
     conn.execute("insert into meta (key, value) values ('user_id', ?)", (ME,))
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
     for t in (ticket(a), ticket(b)):

@@ -30,6 +30,7 @@ from sync.cache.db import SET_ASIDE_PER_PAGE
 from sync.engine import SyncEngine
 from sync.models import MESSAGE_ROW
 from tests.conftest import User, Users
+from tests.helpers import cache_before
 from tests.realtime.support import new_ticket, post
 from tests.stackproc import StackProcess
 from tests.test_sync_support import EngineFactory
@@ -239,11 +240,7 @@ async def test_a_staged_page_with_too_many_bad_rows_fails_and_keeps_its_cursor(c
 async def test_a_cache_from_before_step_17_keeps_its_rows_and_notes_set_asides(tmp_path: Path) -> None:
     """Migration v16 → v17: the new table, nothing else touched."""
     path = tmp_path / "old.sqlite3"
-    conn = sqlite3.connect(path)
-    before = cache_schema.MIGRATIONS.index(cache_schema.V17)
-    for step in cache_schema.MIGRATIONS[:before]:
-        conn.executescript(step)
-    conn.execute(f"pragma user_version = {before}")
+    conn = cache_before(path, cache_schema.V17)
     ticket = str(uuid.uuid4())
     conn.execute(
         "insert into messages (id, ticket_id, sender_id, content, created_at) values ('m', ?, 's', 'kept', ?)",
