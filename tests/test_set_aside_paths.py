@@ -261,3 +261,15 @@ async def test_a_cache_from_before_step_17_keeps_its_rows_and_notes_set_asides(t
         assert [s.row_id for s in reopened.set_aside] == [bad["id"]] and reopened.set_aside_note() is not None
     finally:
         reopened.close()
+
+
+async def test_a_hostile_rows_key_is_cut_in_the_note(cache: Cache) -> None:
+    """A server may send any text as an id: a row set aside under a key of 100,000 characters would carry it into the
+    file and the status line."""
+    ticket = str(uuid.uuid4())
+    huge = _message(ticket, 1, id="x" * 100_000, created_at="not a time")
+    await cache.apply_page("messages", [_message(ticket, 2), huge], (3, 2), initial=False)
+    (noted,) = cache.set_aside
+    assert noted.row_id == "x" * 100
+    note = cache.set_aside_note()
+    assert note is not None and len(note) < 500

@@ -60,6 +60,7 @@ _ROW_ERRORS = (ValueError, TypeError, KeyError, OverflowError, sqlite3.Integrity
 # more bad rows than this in one page is no bad row but a fault of the client (a bug, a server column it does not
 # know): the page fails whole and its cursor stays, as before set-asides, rather than skip the rows for good
 SET_ASIDE_PER_PAGE = 3
+_ROW_ID_CHARS = 100
 
 
 # pull order: a message's ticket comes first, an attachment's (and a revision's) message before
@@ -894,9 +895,14 @@ def _synced(table: str) -> str:
 
 
 def _row_id(row: Any) -> str:
-    """A pulled row's key, for the log (an id, or a read marker's ticket and user)."""
+    """A pulled row's key, for the log and the rows set aside (an id, or a read marker's ticket and user); cut to
+    ``_ROW_ID_CHARS`` (a real key is a uuid or two: a longer one is a hostile server's, kept out of the status
+    line and the file)."""
     if isinstance(row, Mapping):
         if "id" in row:
-            return str(row["id"])
-        return "/".join(str(row[k]) for k in ("ticket_id", "user_id", "tag_id") if k in row) or "?"
-    return str(row[0]) if isinstance(row, Sequence) and row else "?"
+            key = str(row["id"])
+        else:
+            key = "/".join(str(row[k]) for k in ("ticket_id", "user_id", "tag_id") if k in row) or "?"
+    else:
+        key = str(row[0]) if isinstance(row, Sequence) and row else "?"
+    return key[:_ROW_ID_CHARS]
