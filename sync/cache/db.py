@@ -636,7 +636,7 @@ class Cache:
     def _apply_messages(
         self, conn: sqlite3.Connection, rows: list[dict[str, Any]], initial: bool, applied: Applied
     ) -> None:
-        # one lookup of the ids for the guard and the apply (neither changes what the other reads of the others)
+        # one lookup of the ids for the guard and the apply (``fail_foreign`` changes only rows the apply leaves out)
         known = writes.known_messages(conn, rows)
         if known.foreign:  # first: their tombstones must not drop a local message's text
             writes.fail_foreign(conn, known.foreign)
