@@ -102,12 +102,29 @@ class MessageBubble(ui.row):
                 self.receipt_line = ReceiptLine()
         self.show(message)
 
+    def _keep_editor(self, message: Message) -> bool:
+        """An edit box open in this bubble is not drawn again under the agent (the browser's newest keystrokes,
+        not yet at the server, would go with the old box): the message's new text goes into the hidden label, and
+        the bubble is drawn again once the box closes. A deleted message takes the box away."""
+        editor = self.actions.open_editor(self.message_id)
+        if editor is None or editor.body is not self.body or self.body is None or message.deleted_at:
+            return False
+        self.body.set_text(mentions.display(str(message.content)))
+        editor.after_close = self._redraw_from_cache
+        return True
+
+    def _redraw_from_cache(self) -> None:
+        if (current := self.actions.engine.cache.message(self.message_id)) is not None and not self.is_deleted:
+            self.show(current)
+
     def show(self, message: Message) -> None:
         if (message.content, message.edited_at, message.deleted_at) != (
             self.message.content,
             self.message.edited_at,
             self.message.deleted_at,
         ):  # edited or deleted since it was drawn: draw it again
+            if self._keep_editor(message):
+                return
             self.clear()
             self._build(message)
             return

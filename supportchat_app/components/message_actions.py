@@ -95,6 +95,11 @@ class MessageActions:
         self._fill(menu, message.id, body)
         button.on_click(lambda: self._fill(menu, message.id, body))  # again on opening: the window may have closed
 
+    def open_editor(self, message_id: str) -> InlineEditor | None:
+        """The edit box open on this message (not being closed by Save or Cancel), if any."""
+        editor = self._editing.get(message_id)
+        return editor if editor is not None and not editor.is_deleted and not editor.closing else None
+
     def _may_edit(self, message: Message) -> bool:
         return self.engine.history.may_edit(message)
 
@@ -226,6 +231,7 @@ class InlineEditor(ui.column):
         self.body, self.message, self.message_id, self._on_save = body, message, message.id, on_save
         self._on_draft, self._on_close = on_draft, on_close
         self.closing = False  # Save or Cancel is ending it (a redraw meanwhile must not open it again)
+        self.after_close: Callable[[], None] = lambda: None  # the bubble, kept as it was while the box was open
         self._kept = message.content if text is None else text
         self.classes("gap-1 min-w-[280px] w-full items-end").props('data-testid="inline-editor"').mark("inline-editor")
         self.move(parent, target_index=list(parent).index(body) + 1)
@@ -274,6 +280,7 @@ class InlineEditor(ui.column):
             return
         self.body.set_visibility(True)
         self.delete()
+        self.after_close()
 
     def save(self) -> None:
         text = str(self.input.value or "")
