@@ -71,21 +71,24 @@ class AttachmentFiles:
         """Whether the folder is still in the generation these files were opened in (call under _FOLDER_LOCK)."""
         return _generations.get(self.folder, 0) == self.generation
 
-    def stage(self, ticket_id: str, message_id: str, files: Sequence[Path]) -> list[dict[str, Any]]:
+    def stage(
+        self, ticket_id: str, message_id: str, files: Sequence[Path], names: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
         """Check every file (ValueError with the reason, nothing copied), then copy each into the cache's
-        files folder; returns the attachment rows to queue with the message."""
+        files folder; returns the attachment rows to queue with the message. ``names``, when given, are the
+        files' names (a staged copy's own name is its attachment's id)."""
         checked = []
-        for path in files:
+        for path, name in zip(files, names or [p.name for p in files], strict=True):
             size = path.stat().st_size
-            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            reason = attachments.refusal(path.name, size, mime)
+            mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            reason = attachments.refusal(name, size, mime)
             if reason is not None:
-                raise ValueError(f"{path.name}: {reason}")
-            checked.append((path, size, mime))
+                raise ValueError(f"{name}: {reason}")
+            checked.append((path, name, size, mime))
         folder = self.cache.files_dir
         folder.mkdir(parents=True, exist_ok=True)
         records: list[dict[str, Any]] = []
-        for path, size, mime in checked:
+        for path, name, size, mime in checked:
             attachment_id = str(uuid.uuid4())
             local = folder / attachment_id
             digest = hashlib.sha256()
@@ -99,12 +102,12 @@ class AttachmentFiles:
                     "message_id": message_id,
                     "ticket_id": ticket_id,
                     "uploader_id": self.uploader_id,
-                    "name": path.name,
+                    "name": name,
                     "mime": mime,
                     "size": size,
                     "sha256": digest.hexdigest(),
                     "local_path": str(local),
-                    "object_path": attachments.object_key(ticket_id, message_id, path.name),
+                    "object_path": attachments.object_key(ticket_id, message_id, name),
                 }
             )
         return records

@@ -86,6 +86,48 @@ class LocalCommands:
         if message is not None:
             self._emit(events.MessagesChanged(message.ticket_id, frozenset({message_id}), False))
 
+    @staticmethod
+    def refused_for_its_id(message: Message) -> bool:
+        """Whether this failed reply can only go as a new message (``send_as_new``), never by a retry."""
+        return message.local_state == "failed" and message.error == FOREIGN_ID_ERROR
+
+    def send_as_new(self, message_id: str) -> Message:
+        """A reply the server refused for its id (another row holds it: ``FOREIGN_ID_ERROR``) queued again as a new
+        message: a new id, the same ticket, text, kind and files; the refused one goes. Retrying it is refused,
+        since under the same id it would be taken for delivered. ValueError for any other message, or a file of
+        it no longer on this device (nothing changed then)."""
+        old = self.cache.message(message_id)
+        if old is None or not self.refused_for_its_id(old):
+            raise ValueError("only a reply refused for its id can be sent as a new message")
+        files = self.cache.attachments(message_id)
+        paths = [Path(str(f["local_path"])) for f in files if f["local_path"]]
+        if len(paths) != len(files) or not all(p.exists() for p in paths):
+            raise ValueError("a file of this reply is no longer on this device")
+        new_id = str(uuid.uuid4())
+        row = {
+            "id": new_id,
+            "ticket_id": old.ticket_id,
+            "sender_id": self.user.id,
+            "content": old.content,
+            "is_internal": 1 if old.is_internal else 0,
+        }
+        records = self.files.stage(old.ticket_id, new_id, paths, [str(f["name"]) for f in files])
+        try:
+            resent = self.cache.resend_message(message_id, row, records)
+        except BaseException:
+            self.files.unstage([str(record["local_path"]) for record in records])
+            raise
+        if not resent:
+            self.files.unstage([str(record["local_path"]) for record in records])
+            raise ValueError("this reply was sent or discarded meanwhile")
+        cancel_file.discarded(self.cache, self.files, files)  # the refused reply's own copies go
+        hops.mark("outbox", new_id)
+        self._on_write()
+        self._emit(events.MessagesChanged(old.ticket_id, frozenset({message_id, new_id}), False))
+        message = self.cache.message(new_id)
+        assert message is not None
+        return message
+
     def discard(self, message_id: str) -> None:
         cache = self.cache
         message = cache.message(message_id)

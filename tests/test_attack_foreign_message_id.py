@@ -7,6 +7,7 @@ retrying it is refused (it would be taken for delivered again); discarding it wo
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,3 +91,48 @@ async def test_a_foreign_tombstone_under_a_replys_id_drops_none_of_its_files(
     assert local is not None and (local.content, local.local_state) == ("queued reply with a file", "failed")
     assert [(a["id"], a["local_path"]) for a in engine.cache.attachments(queued.id)] == files
     assert Path(files[0][1]).read_text() == "the only copy of these bytes"
+
+
+async def test_a_reply_refused_for_its_id_is_sent_as_a_new_message_with_its_files(
+    desk: Desk, stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    """fix17: a reply failed for good by the guard above could only be discarded (retry is refused: the same id
+    would be refused again), and its text and files went with it. "Send as a new message" queues the same text,
+    kind and files under a new id in the same ticket; the refused one goes, the server's foreign row stays."""
+    engine, mine, other = desk.engine, desk.mine, desk.other
+    receipt = tmp_path / "receipt.txt"
+    receipt.write_text("order 1234, paid")
+    queued = engine.commands.send_message(mine, "reply with the receipt", internal=True, files=[receipt])
+    engine.commands.save_draft(mine, "a draft typed meanwhile")
+    sql(stack.db_url, FOREIGN, queued.id, other, users.customer.id)
+    await engine.pull()
+    assert engine.cache.message(queued.id).error == FOREIGN_ID_ERROR  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="only a reply refused for its id"):
+        engine.commands.send_as_new(engine.commands.send_message(mine, "an ordinary reply").id)
+    engine.commands.save_draft(mine, "a draft typed meanwhile")
+
+    resent = engine.commands.send_as_new(queued.id)
+    assert resent.id != queued.id
+    assert (resent.ticket_id, resent.content, resent.is_internal, resent.local_state) == (
+        mine,
+        "reply with the receipt",
+        True,
+        "pending",
+    )
+    assert engine.cache.message(queued.id) is None
+    assert engine.cache.draft(mine) == "a draft typed meanwhile", "sending it again leaves the draft alone"
+    assert [a["name"] for a in engine.cache.attachments(resent.id)] == ["receipt.txt"]
+    with pytest.raises(ValueError, match="only a reply refused for its id"):
+        engine.commands.send_as_new(queued.id)  # gone: twice is refused, nothing queued again
+
+    await engine.sync_once()
+    assert engine.cache.message(resent.id).local_state == "sent"  # type: ignore[union-attr]
+    assert sql(stack.db_url, "select ticket_id::text, content, is_internal from messages where id = %s", resent.id) == [
+        (mine, "reply with the receipt", True)
+    ]
+    assert sql(stack.db_url, "select name, sha256 from attachments where message_id = %s", resent.id) == [
+        ("receipt.txt", hashlib.sha256(b"order 1234, paid").hexdigest())
+    ]
+    assert sql(stack.db_url, "select ticket_id::text, content from messages where id = %s", queued.id) == [
+        (other, "SERVER TEXT under your id")
+    ]

@@ -44,6 +44,7 @@ class MessageBubble(ui.row):
         sender_name: str,
         on_retry: Callable[[str], None],
         on_discard: Callable[[str], None],
+        on_resend: Callable[[str], None] = lambda _m: None,
         receipts: ThreadReceipts,
         name_of: Callable[[str], str],
         actions: MessageActions,
@@ -54,7 +55,7 @@ class MessageBubble(ui.row):
         self.avatar_image = avatar
         self.message_id = str(message.id)
         self.own = own
-        self._on_retry, self._on_discard = on_retry, on_discard
+        self._on_retry, self._on_discard, self._on_resend = on_retry, on_discard, on_resend
         self.classes("w-full gap-2 no-wrap items-end " + ("justify-end" if own else "justify-start"))
         self.props(f'data-message-id="{self.message_id}"').mark("bubble", f"msg-{self.message_id}")
         self.files: AttachmentView | None = None  # its files: attachment_view.attach_files sets draw_files
@@ -145,13 +146,19 @@ class MessageBubble(ui.row):
         with self.state_row:
             if state == "failed":
                 ui.icon("error", size="14px", color="negative")
-                reason = str(error or "the server refused it")
+                resend = self.actions.engine.commands.refused_for_its_id(message)  # the same id is refused again
+                reason = "the server holds another message under its id" if resend else str(error or "refused")
                 ui.label(f"Not sent: {reason}").classes("text-negative").props('data-testid="state-failed"').mark(
                     "state-failed"
                 )
-                ui.button("Retry", on_click=lambda: self._on_retry(self.message_id)).props(
-                    'flat dense size=sm color=primary no-caps data-testid="retry"'
-                ).mark("retry")
+                if resend:
+                    ui.button("Send as a new message", on_click=lambda: self._on_resend(self.message_id)).props(
+                        'flat dense size=sm color=primary no-caps data-testid="send-as-new"'
+                    ).mark("send-as-new")
+                else:
+                    ui.button("Retry", on_click=lambda: self._on_retry(self.message_id)).props(
+                        'flat dense size=sm color=primary no-caps data-testid="retry"'
+                    ).mark("retry")
                 ui.button("Discard", on_click=lambda: self._on_discard(self.message_id)).props(
                     'flat dense size=sm color=negative no-caps data-testid="discard"'
                 ).mark("discard")

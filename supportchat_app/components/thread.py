@@ -168,6 +168,7 @@ class ThreadView(ui.element):
             sender_name=self.name_of(str(message.sender_id)),
             on_retry=self._retry,
             on_discard=self._discard,
+            on_resend=self._send_as_new,
             receipts=self.receipts,
             name_of=self.name_of,
             actions=self.actions,
@@ -317,6 +318,19 @@ class ThreadView(ui.element):
         except ValueError as exc:  # it was sent or discarded meanwhile
             ui.notify(f"Nothing to retry: {exc}.", type="info")
         self.refresh({message_id})
+
+    def _send_as_new(self, message_id: str) -> None:
+        """A reply refused for its id goes again under a new one (sync/commands.py ``send_as_new``)."""
+        try:
+            message = self.engine.commands.send_as_new(message_id)
+        except ValueError as exc:
+            ui.notify(fmt.plain_error(exc, "send it as a new message"), type="warning")
+            self.refresh({message_id})
+            return
+        bubble = self.bubbles.pop(message_id, None)
+        if bubble is not None:
+            _remove(bubble)
+        self.append(message)
 
     def _discard(self, message_id: str) -> None:
         try:

@@ -219,6 +219,19 @@ class Cache:
 
         self._store.write(write)
 
+    def resend_message(self, old_id: str, row: Mapping[str, Any], files: Sequence[Mapping[str, Any]]) -> bool:
+        """A failed message queued again under a new id (``row``, with ``files`` copied already) and the failed one
+        discarded, in one transaction; the ticket's draft is left as it is. False when the old one is gone or was
+        sent meanwhile (nothing written)."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            if not writes.discard_message(conn, old_id):
+                return False
+            writes.queue_message_with_files(conn, row, files)
+            return True
+
+        return self._store.write(write)
+
     def cancel_file(
         self, attachment_id: str, content: str | None, upload_url: str | None, started: bool
     ) -> dict[str, Any] | None:
@@ -638,13 +651,17 @@ class Cache:
     ) -> None:
         # one lookup of the ids for the guard and the apply (``fail_foreign`` changes only rows the apply leaves out)
         known = writes.known_messages(conn, rows)
+        failed: dict[str, set[str]] = {}
         if known.foreign:  # first: their tombstones must not drop a local message's text
-            writes.fail_foreign(conn, known.foreign)
+            failed = writes.fail_foreign(conn, known.foreign)
             rows = [r for r in rows if str(r["id"]) not in known.foreign]
         rows = history.overlay(conn, rows)  # queued edits/deletes stay on top (sync/cache/history.py)
         landed = history.landing_tombstones(conn, rows)
         with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES) if initial else nullcontext():
             applied.messages = writes.apply_message_rows(conn, rows, self.me, initial, known.sent)
+        for ticket_id, ids in failed.items():  # the replies failed by the guard: their threads show it
+            seen, new_from_others = applied.messages.get(ticket_id, (set(), False))
+            applied.messages[ticket_id] = (seen | ids, new_from_others)
         history.drop_revisions_of_tombstones(conn, rows)
         applied.dropped_files += history.drop_text(conn, landed, self.me, writes.now_ts(), self.files_dir)
         applied.dropped += [d.message_id for d in landed]

@@ -421,12 +421,16 @@ FOREIGN_ID_ERROR = (
 )
 
 
-def fail_foreign(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+def fail_foreign(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, set[str]]:
     """Server rows whose id names a local message of another ticket or sender are never adopted (the upserts'
     ``where`` says so); the local message is marked failed instead, with its queued entries. Ids are random
     uuids made here, so only a compromised server sends one: adopting it showed another thread's text as this
-    user's own reply, and the push, which ignores duplicates, took the server's row for the reply's delivery."""
+    user's own reply, and the push, which ignores duplicates, took the server's row for the reply's delivery.
+    Returns the failed messages by their (local) ticket, for the thread to show them failed."""
+    failed: dict[str, set[str]] = {}
     for message_id in ids:
+        if (row := conn.execute("select ticket_id from messages where id = ?", (message_id,)).fetchone()) is not None:
+            failed.setdefault(str(row[0]), set()).add(message_id)
         conn.execute(
             "update messages set local_state = 'failed', error = ? where id = ?", (FOREIGN_ID_ERROR, message_id)
         )
@@ -436,6 +440,7 @@ def fail_foreign(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
             " (select id from attachments where message_id = ?)))",
             (FOREIGN_ID_ERROR, message_id, message_id),
         )
+    return failed
 
 
 @dataclass(frozen=True)
