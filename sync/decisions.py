@@ -9,6 +9,7 @@ them in), so each is unit-tested in tests/test_sync_decisions.py.
 - stale_tickets() / needs_backfill(): what a pull must delete or backfill; ticket_digest(): the ids a prune
   compares with the server's (``rpc visible_tickets_digest``) before it lists them
 - canonical_ts(): one timestamp format in the cache, so text order is time order
+- probe_verdict(): whether the realtime link answers, from its ping, its pong and the last frame it brought
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sync.errors import AuthError, PermanentError, RetryableError, SyncError
 
@@ -281,3 +282,16 @@ def check_choice(value: str, allowed: Sequence[str], what: str) -> str:
     if value not in allowed:
         raise ValueError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
     return value
+
+
+ProbeVerdict = Literal["answers", "waiting", "silent"]
+
+
+def probe_verdict(now: float, pinged_at: float, heard_at: float, ponged: bool, timeout: float) -> ProbeVerdict:
+    """The realtime probe's reading of its link (sync/live.py): it ``answers`` once the pong came or any frame
+    arrived after the ping (data and replies on a busy or slow server come before a late pong, and a socket still
+    delivering is not dead), is ``silent`` when neither came within ``timeout`` seconds of the ping, and is still
+    ``waiting`` before that."""
+    if ponged or heard_at > pinged_at:
+        return "answers"
+    return "silent" if now - pinged_at >= timeout else "waiting"

@@ -22,7 +22,9 @@ A dead network (the Wi-Fi is up but nothing comes back) is noticed by a probe (`
 seconds without a change on the socket, one websocket ping; no pong within PROBE_TIMEOUT says the server is
 unreachable (``on_reach(False)``: the engine shows offline at once) and the pong that comes later says it answers
 again (``on_reach(True)``); none by PROBE_DEAD closes the socket, so the supervisor makes a new one (whose join
-says it answers). realtime-py's own heartbeat expects no reply and websockets' keepalive gives up only after
+says it answers). Any frame the socket receives after the ping counts as the answer too (``probe_verdict``): a
+slow server's pong can come after the data and replies queued before it, and a socket still delivering is alive.
+realtime-py's own heartbeat expects no reply and websockets' keepalive gives up only after
 20 s + 20 s + its 10 s close timeout, so "Online" stayed on a dead network for a minute, until a request timed
 out. The ping is a control frame the server's websocket layer answers (no channel, no database, no HTTP request):
 on a socket that carries changes none is sent, on an idle one one per PROBE_EVERY seconds. Own code: realtime-py
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from sync import hops
-from sync.decisions import backoff_delay
+from sync.decisions import ProbeVerdict, backoff_delay, probe_verdict
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
@@ -134,7 +136,8 @@ class RealtimeLink:
         self._subscribed_at = 0.0
         self._on_reach: ReachHandler | None = None
         self._probe_task: asyncio.Task[None] | None = None
-        self._heard = 0.0  # when the socket last brought a change (no ping is needed while they flow)
+        self._heard = 0.0  # when the socket last brought a frame (no ping is needed while they flow)
+        self._frame = asyncio.Event()  # set by each frame the socket receives (_hear)
         self.reachable = True  # the probe's verdict: the server answered its last ping in time
         self.probes = 0  # pings sent (for tests and the benchmark)
 
@@ -250,27 +253,58 @@ class RealtimeLink:
             socket = self._socket()
             if socket is None or time.monotonic() - self._heard < PROBE_EVERY:
                 continue  # no connection (the supervisor is making one; its join answers) or changes flowing
+            self._hear(socket)
             began = time.monotonic()
             try:  # bounded: a send over a dead network may wait for room in the socket's buffer
                 pong = await asyncio.wait_for(socket.ping(), PROBE_TIMEOUT)
             except TimeoutError:
-                self._reach(False)
+                if probe_verdict(time.monotonic(), began, self._heard, False, PROBE_TIMEOUT) == "silent":
+                    self._reach(False)
                 continue
             except Exception:  # closed meanwhile: realtime-py reports the channel's error
                 continue
             self.probes += 1
-            done, _ = await asyncio.wait([pong], timeout=max(0.0, began + PROBE_TIMEOUT - time.monotonic()))
-            if not done:
+            verdict = await self._answer(pong, began, PROBE_TIMEOUT)
+            if verdict == "silent":
                 self._reach(False)
-                done, _ = await asyncio.wait([pong], timeout=max(0.0, began + PROBE_DEAD - time.monotonic()))
-            if not done:
+                verdict = await self._answer(pong, began, PROBE_DEAD)
+            if verdict == "silent":
                 # a socket silent this long carries nothing live: end it now (websockets' keepalive would take 50 s)
                 # so the supervisor connects anew at once (a laptop woken from sleep is back in a second, not a minute)
                 log.info("realtime: no pong in %.0f s, closing the socket", PROBE_DEAD)
                 socket.transport.abort()
                 await asyncio.wait([pong])  # its end: an error on the waiter
-            if not pong.cancelled() and pong.exception() is None:
+            elif pong.done() and (pong.cancelled() or pong.exception() is not None):
+                continue  # the socket closed meanwhile: realtime-py reports the channel's error
+            else:
                 self._reach(True)
+
+    async def _answer(self, pong: asyncio.Future[Any], pinged_at: float, timeout: float) -> ProbeVerdict:
+        """Wait for the ping's pong or any frame after it, at most until ``timeout`` after the ping."""
+        while (verdict := probe_verdict(time.monotonic(), pinged_at, self._heard, pong.done(), timeout)) == "waiting":
+            self._frame.clear()
+            frame = asyncio.ensure_future(self._frame.wait())
+            try:
+                await asyncio.wait([pong, frame], timeout=max(0.0, pinged_at + timeout - time.monotonic()))
+            finally:
+                frame.cancel()
+        return verdict
+
+    def _hear(self, socket: Any) -> None:
+        """Note each frame this socket receives (realtime-py reads them in a loop of its own, with no hook): its
+        websockets connection hands every received chunk to its protocol's ``receive_data``."""
+        protocol = getattr(socket, "protocol", None)
+        if protocol is None or getattr(protocol, "_supportchat_heard", False):
+            return
+        receive = protocol.receive_data
+
+        def receive_data(data: bytes) -> None:
+            self._heard = time.monotonic()
+            self._frame.set()
+            receive(data)
+
+        protocol.receive_data = receive_data
+        protocol._supportchat_heard = True
 
     def _socket(self) -> Any:
         """realtime-py's websockets connection, None while there is none (it offers no ping of its own)."""

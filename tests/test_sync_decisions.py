@@ -20,6 +20,7 @@ from sync.decisions import (
     needs_backfill,
     overlay_ticket,
     plan_batches,
+    probe_verdict,
     resolve_ticket_update,
     stale_tickets,
 )
@@ -222,3 +223,19 @@ def test_canonical_ts_pads_the_fractions_postgresql_shortens() -> None:
         slow = datetime.fromisoformat(sent).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
         assert canonical_ts(sent) == slow
     assert canonical_ts("2026-11-24T01:02:03.5+01:00") == "2026-11-24T00:02:03.500000+00:00"
+
+
+@pytest.mark.parametrize(
+    ("now", "heard_at", "ponged", "verdict", "why"),
+    [
+        (2.0, 0.0, True, "answers", "the pong came"),
+        (2.0, 0.0, False, "waiting", "no pong yet, within the timeout"),
+        (5.0, 0.0, False, "silent", "nothing at all within the timeout: the server does not answer"),
+        # fix17: a slow server's pong comes after the frames queued before it; a socket still delivering is alive
+        (5.0, 1.5, False, "answers", "a data frame or a reply after the ping, the pong still late"),
+        (9.0, 4.0, False, "answers", "a frame after the ping is proof of life past the timeout too"),
+        (5.0, 0.5, False, "silent", "the last frame came before the ping: it proves nothing about now"),
+    ],
+)
+def test_probe_verdict(now: float, heard_at: float, ponged: bool, verdict: str, why: str) -> None:
+    assert probe_verdict(now, 1.0, heard_at, ponged, timeout=4.0) == verdict, why
