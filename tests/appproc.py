@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from localbase.postgres import free_port
+from tests.stackproc import PORT_ATTEMPTS, port_taken
 
 LAUNCH_LINE = re.compile(r"SupportChat is at (http://\S+)")
 
@@ -63,6 +64,19 @@ class AppProcess:
         return self.data_dir.parent / f"{self.data_dir.name}-app.log"
 
     def start(self, timeout: float = 60) -> AppProcess:
+        """Start the app; again on a new port when another process took it between ``free_port`` and the app's
+        bind (tests/stackproc.py ``port_taken``)."""
+        for attempt in range(PORT_ATTEMPTS):
+            before = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                if self.printed_url or attempt == PORT_ATTEMPTS - 1 or not port_taken(self.log_path, before):
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> AppProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "supportchat_app", "--port", str(self.port)]
         if self.web:
