@@ -284,3 +284,27 @@ async def test_snooze_moves_the_ticket_to_snoozed_and_sla_badges_show(
             "snoozed on the server",
             timeout=60,
         )
+
+
+async def test_backspace_in_the_empty_tag_box_removes_the_last_tag(
+    app_data: Path, users: Users, stack: StackProcess
+) -> None:
+    """The tag box's Backspace with nothing typed takes the last chip off (as in any chip input); it was untested."""
+    names = [f"first{uuid.uuid4().hex[:5]}", f"last{uuid.uuid4().hex[:5]}"]
+    tags = [sql(stack.db_url, "insert into tags (name) values (%s) returning id::text", n)[0][0] for n in names]
+    ticket = seed_ticket(stack.db_url, users.customer, users.agent, "Backspace", [(users.customer, "hello", False)])
+    for tag in tags:
+        sql(stack.db_url, "insert into ticket_tags (ticket_id, tag_id) values (%s, %s) returning 1", ticket, tag)
+    async with running_app() as agent:
+        await sign_in(agent, users.agent)
+        engine = engine_of(agent)
+        await eventually(lambda: len(engine.workspace.tags_of([ticket]).get(ticket, [])) == 2, "the ticket's tags")
+        await agent.open(f"/?t={ticket}")
+        await agent.should_see(marker=f"tag-{names[1]}", retries=WAIT)
+        agent.find(marker="add-tag").trigger("keydown")  # the browser emits it only when the box is empty
+        await eventually(
+            lambda: [t.name for t in engine.workspace.tags_of([ticket]).get(ticket, [])] == [names[0]],
+            "the last tag removed",
+        )
+        await agent.should_not_see(marker=f"tag-{names[1]}", retries=WAIT)
+        await agent.should_see(marker=f"tag-{names[0]}", retries=WAIT)
