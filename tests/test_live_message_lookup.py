@@ -78,8 +78,8 @@ async def test_a_realtime_batch_reads_its_message_ids_once_and_still_guards_and_
         "failed",
         FOREIGN_ID_ERROR,
     )
-    ids, from_others = applied.messages[TICKET]
-    assert ids == {known["id"], new["id"]} and from_others
+    ids, from_others = applied.messages[TICKET]  # the failed reply's thread is named too: its bubble shows it failed
+    assert ids == {known["id"], new["id"], mine} and from_others
     edited = cache.message(str(known["id"]))
     assert edited is not None and edited.content == "m1 edited"
     seen.clear()
