@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import create_user
+from tests.conftest import User, create_user
 from tests.stackproc import StackProcess
-from tests.test_sync_support import seed_ticket, sql
+from tests.test_sync_support import EngineFactory, seed_ticket, sql
 
 PAGE_TEXT_BYTES = 4 * 1024 * 1024  # the bound of migration 20261215000100
 LONG = 10_000  # the longest message the schema allows, in characters (one byte each here)
@@ -35,7 +35,7 @@ def tickets(stack: StackProcess) -> Iterator[list[str]]:
         sql(stack.db_url, "delete from public.tickets where id = %s", ticket)
 
 
-def _seed(stack: StackProcess, tickets: list[str], subject: str, content_sql: str, count: int) -> str:
+def _seed(stack: StackProcess, tickets: list[str], subject: str, content_sql: str, count: int) -> User:
     """A customer (with their own agent: nobody else's unassigned queue) and `count` messages of `content_sql`."""
     customer, agent = create_user(stack.db_url, "customer"), create_user(stack.db_url, "agent")
     ticket = seed_ticket(stack.db_url, customer, agent, subject)
@@ -48,7 +48,7 @@ def _seed(stack: StackProcess, tickets: list[str], subject: str, content_sql: st
         customer.id,
         count,
     )
-    return customer.id
+    return customer
 
 
 def _content_bytes(row: Any) -> int:
@@ -68,7 +68,7 @@ def test_a_page_of_long_messages_ends_at_the_size_bound_and_the_rest_follow(
     stack: StackProcess, tickets: list[str]
 ) -> None:
     customer = _seed(stack, tickets, "Long messages", f"repeat('x', {LONG})", COUNT)
-    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=customer)}"}
+    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=customer.id)}"}
     calls: dict[str, dict[str, Any]] = {
         "sync_message_rows": {},
         "sync_batch": {"table_name": "messages"},
@@ -101,10 +101,21 @@ def test_a_page_of_long_messages_ends_at_the_size_bound_and_the_rest_follow(
 def test_a_page_of_short_messages_is_not_cut(stack: StackProcess, tickets: list[str]) -> None:
     """The bound costs the ordinary initial sync nothing: 10,000 messages of ordinary length are still one page."""
     customer = _seed(stack, tickets, "Short messages", "'message number ' || g || repeat(' words', 40)", 10_000)
-    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=customer)}"}
+    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {stack.mint(sub=customer.id)}"}
     with httpx.Client(timeout=60) as client:
         for fn, args in (("sync_message_rows", {}), ("sync_batch", {"table_name": "messages"})):
             rows = client.post(
                 f"{stack.api_url}/rest/v1/rpc/{fn}", json={**args, "max_rows": 10_000}, headers=headers
             ).json()
             assert len(rows) == 10_000, fn
+
+
+async def test_the_app_pulls_every_long_message_through_the_cut_pages(
+    stack: StackProcess, tickets: list[str], engines: EngineFactory
+) -> None:
+    """The fix's premise, through the sync engine: a cut page is read on from, never taken for the last one."""
+    customer = _seed(stack, tickets, "Long messages, in the app", f"repeat('y', {LONG})", COUNT)
+    engine = await engines.open(customer)
+    await engine.sync_once()
+    assert engine.cache.initial_sync_done()
+    assert engine.cache.count("messages") == COUNT
