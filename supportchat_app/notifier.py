@@ -1,20 +1,46 @@
 """Desktop notifications with sound through `desktop-notifier` (D-Bus on Linux, native APIs on
 Windows and macOS). Best effort by design: on a headless box or without a notification service the
-call fails and the app carries on; nothing here may raise into the UI."""
+call fails and the app carries on; nothing here may raise into the UI.
+
+The title and body come from other people (a customer's name and subject, a message's text), so they reach the
+system as plain, bounded text (``shown``): control characters (a Windows toast is XML, where most of them are not
+allowed, and one failed send turns notifications off for the run), direction overrides and invisible characters are
+dropped, and where the body is markup (Linux: the freedesktop ``body-markup`` that GNOME, KDE, dunst and mako read)
+``<``, ``>`` and ``&`` become look-alikes, so a message cannot draw a link or hide its own words. Not entities: a
+server without markup would show ``&lt;`` as it is."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import sys
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = 5.0
+TITLE_CHARS = 100
+BODY_CHARS = 200
+# C0 and C1 controls but tab and line feed (CR is folded first), zero-widths and direction marks, bidi embeddings,
+# overrides and isolates, the byte order mark
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_MARKUP = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06"})  # single angle quotes, full-width ampersand
+
+
+def shown(text: str, limit: int, *, lines: bool, markup: bool) -> str:
+    """``text`` as a notification may show it: visible characters only, one line unless ``lines``, markup's
+    characters as look-alikes when ``markup``, at most ``limit`` characters (cut with an ellipsis)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = _HIDDEN.sub("", text if lines else text.replace("\n", " "))
+    if markup:
+        text = text.translate(_MARKUP)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class Notifier:
-    def __init__(self) -> None:
+    def __init__(self, *, markup: bool = sys.platform.startswith("linux")) -> None:
+        self.markup = markup  # the body is freedesktop markup (Linux), see the module's docstring
         self._notifier: Any = None
         self.disabled = False
         self.attempts = 0
@@ -29,7 +55,9 @@ class Notifier:
 
             if self._notifier is None:
                 self._notifier = DesktopNotifier(app_name="SupportChat")
-            await asyncio.wait_for(self._notifier.send(title=title, message=body[:200], sound=DEFAULT_SOUND), TIMEOUT)
+            title = shown(title, TITLE_CHARS, lines=False, markup=False)  # a title is never markup
+            body = shown(body, BODY_CHARS, lines=True, markup=self.markup)
+            await asyncio.wait_for(self._notifier.send(title=title, message=body, sound=DEFAULT_SOUND), TIMEOUT)
         except Exception as exc:  # no D-Bus session, no notification daemon, denied permission: never fatal
             log.info("desktop notification unavailable (%s); not trying again this run", exc)
             self.disabled = True

@@ -1,0 +1,80 @@
+"""What a desktop notification says comes from other people (a customer's name and subject, a message's text), so it
+reaches the system's notifier as plain, bounded text: no control characters, no direction overrides, no markup.
+
+The bugs these pin (review sec17b): the title and body went to ``desktop-notifier`` as received. On Windows the toast
+is XML (ElementTree writes a control character as it is, which is not XML), so a subject with ``\\x01`` made the
+send raise, and the first failure turns notifications off for the rest of the run (``Notifier.disabled``): one
+customer silenced every later notification. On Linux the freedesktop body is markup (GNOME, KDE, dunst, mako read
+``<b>``, KDE links too), so a message could draw a link with a false text or hide its own words. The title had no
+length bound. The notifier under test is a recording stand-in for ``DesktopNotifier``: what is asserted is what the
+app hands it."""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from supportchat_app.notifier import BODY_CHARS, TITLE_CHARS, Notifier, shown
+
+sent: list[dict[str, Any]] = []
+
+
+class Recorder:
+    def __init__(self, app_name: str) -> None:
+        self.app_name = app_name
+
+    async def send(self, **kwargs: Any) -> None:
+        text = kwargs["title"] + kwargs["message"]
+        if any(ord(c) < 0x20 and c not in "\n\t" for c in text):  # as the Windows toast's XML parser refuses them
+            raise ValueError("not well-formed XML")
+        sent.append(kwargs)
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    fake = types.ModuleType("desktop_notifier")
+    fake.DesktopNotifier = Recorder  # type: ignore[attr-defined]
+    fake.DEFAULT_SOUND = "default"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "desktop_notifier", fake)
+    sent.clear()
+    return sent
+
+
+async def test_a_control_character_in_a_subject_does_not_turn_notifications_off(recorder: list[dict[str, Any]]) -> None:
+    notifier = Notifier(markup=False)
+    assert await notifier.notify("Ann · invoice\x01\x1b[31m", "hello\x00\x7f\x9b")
+    assert await notifier.notify("Ann · next ticket", "still told")  # before: disabled after the first
+    assert not notifier.disabled
+    assert [s["title"] for s in recorder] == ["Ann · invoice[31m", "Ann · next ticket"]
+    assert recorder[0]["message"] == "hello"
+
+
+async def test_markup_in_a_message_reaches_a_markup_notifier_as_text(recorder: list[dict[str, Any]]) -> None:
+    notifier = Notifier(markup=True)
+    await notifier.notify("<b>Ann</b>", 'see <a href="https://evil.example">https://bank.example</a> & <i>x</i>')
+    title, body = recorder[0]["title"], recorder[0]["message"]
+    assert not any(c in body for c in "<>&")  # before: the body went as it was, a link on KDE
+    assert "https://evil.example" in body and "bank.example" in body  # the words are all still there
+    assert title == "<b>Ann</b>"  # a title is never markup (the spec): left as typed
+
+
+async def test_direction_overrides_and_invisible_characters_are_dropped(recorder: list[dict[str, Any]]) -> None:
+    # U+202E turns "fdp.exe" around: invoice, U+202E, "fdp.exe" reads "invoiceexe.pdf"
+    await Notifier(markup=False).notify("Ann\u200b\u202e", "invoice\u202efdp.exe\u2066\ufeff")
+    assert recorder[0]["title"] == "Ann"
+    assert recorder[0]["message"] == "invoicefdp.exe"
+
+
+async def test_long_texts_are_cut_and_lines_kept_only_in_the_body(recorder: list[dict[str, Any]]) -> None:
+    await Notifier(markup=False).notify("A\r\nB" + "x" * 1000, "line one\r\nline two\n" + "y" * 1000)
+    title, body = recorder[0]["title"], recorder[0]["message"]
+    assert len(title) <= TITLE_CHARS and title.startswith("A B") and title.endswith("…")
+    assert len(body) <= BODY_CHARS and body.startswith("line one\nline two\n") and body.endswith("…")
+
+
+def test_shown_keeps_ordinary_text_as_it_is() -> None:
+    text = "Grüße, Zoë — 10 € · ticket #42\nthanks!"
+    assert shown(text, BODY_CHARS, lines=True, markup=True) == text
