@@ -20,6 +20,7 @@ import asyncio
 import functools
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,7 @@ HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
 }
+_NOT_IN_QUOTES = re.compile(r'[\x00-\x1f\x7f"\\]')
 _locks: dict[str, asyncio.Lock] = {}  # one download or thumbnail at a time per file (lazy images ask twice)
 
 
@@ -96,7 +98,10 @@ async def _file(files: AttachmentFiles, attachment_id: str) -> Path | Response:
 
 
 def disposition(kind: str, name: str) -> str:
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+    """``Content-Disposition`` for a file someone else named: the ASCII ``filename`` with ``_`` for quotes,
+    backslashes and control characters (uvicorn refuses a header with CR, LF or another control: the file answered
+    500), and the whole name percent-encoded in ``filename*``."""
+    ascii_name = _NOT_IN_QUOTES.sub("_", name.encode("ascii", "replace").decode())
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 

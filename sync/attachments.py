@@ -26,26 +26,30 @@ from typing import Final
 
 BUCKET = "attachments"
 MAX_BYTES = 25 * 1024 * 1024
-ALLOWED_MIME_TYPES = frozenset(
+# the types the bucket takes (migration 20261129000400), each with the extension a copy on the user's disk gets
+# (supportchat_app/components/native_files.py): a fixed table, not ``mimetypes``, which on Windows also reads the
+# registry's types, so no type from the server ever names an extension that runs as a program
+EXTENSIONS: Final[Mapping[str, str]] = MappingProxyType(
     {
-        "image/png",
-        "image/jpeg",
-        "image/gif",
-        "image/webp",
-        "image/heic",
-        "application/pdf",
-        "text/plain",
-        "text/csv",
-        "application/json",
-        "application/zip",
-        "application/msword",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/vnd.ms-excel",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "application/vnd.oasis.opendocument.text",
-        "application/vnd.oasis.opendocument.spreadsheet",
+        "image/png": ".png",
+        "image/jpeg": ".jpg",
+        "image/gif": ".gif",
+        "image/webp": ".webp",
+        "image/heic": ".heic",
+        "application/pdf": ".pdf",
+        "text/plain": ".txt",
+        "text/csv": ".csv",
+        "application/json": ".json",
+        "application/zip": ".zip",
+        "application/msword": ".doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+        "application/vnd.ms-excel": ".xls",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+        "application/vnd.oasis.opendocument.text": ".odt",
+        "application/vnd.oasis.opendocument.spreadsheet": ".ods",
     }
 )
+ALLOWED_MIME_TYPES = frozenset(EXTENSIONS)
 # raster images a browser draws and Pillow reads: these get thumbnails and the lightbox. Each maps to the one
 # Pillow decoder its thumbnail may use: the uploader declares the type and nothing checks the bytes, so an EPS
 # (run through Ghostscript), TIFF, PSD or FITS file sent as image/png must never reach its own decoder.

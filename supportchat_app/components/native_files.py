@@ -11,7 +11,7 @@ window does not accept downloads at all (``ALLOW_DOWNLOADS`` stays off in main.p
 from __future__ import annotations
 
 import asyncio
-import mimetypes
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,17 +19,25 @@ from typing import TYPE_CHECKING
 import webview
 from nicegui import app, ui
 
-from sync.attachments import key_name
+from sync.attachments import EXTENSIONS, key_name
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
 
 
+# Windows' device names, with any extension: ``CON.pdf`` is the console, not a file (a copy written there is lost)
+_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9]|LPT[0-9]) *(?:\..*)?", re.IGNORECASE)
+
+
 def typed_name(name: str, mime: str) -> str:
     """A safe file name for ``name`` ending in its mime type's extension (``invoice.exe`` sent as a PDF becomes
-    ``invoice.exe.pdf``, of an unknown type ``invoice.exe.bin``): never a program by its name."""
-    extension = mimetypes.guess_extension(mime) or ".bin"
+    ``invoice.exe.pdf``, of a type the bucket does not take ``invoice.exe.bin``): never a program by its name, never
+    a Windows device. The extension comes from the bucket's own types (``EXTENSIONS``), whatever type the server
+    stored: not from ``mimetypes``, which on Windows also reads the registry's types."""
+    extension = EXTENSIONS.get(mime.split(";", 1)[0].strip().lower(), ".bin")
     stem = key_name(name)
+    if _DEVICE.fullmatch(stem):
+        stem = "_" + stem
     return stem if stem.lower().endswith(extension) else stem + extension
 
 
