@@ -11,7 +11,9 @@ writes their folder, readers as the profiles policies allow).
   so avatars show offline; ``refresh`` downloads what the cached profiles name and is missing, and drops
   pictures no profile names any more. A download that is not a PNG, JPEG, GIF or WebP by its bytes is deleted
   and not fetched again by this process (anyone can upload any bytes under an image type and name): the user
-  shows initials, and the app never holds a page where a picture should be. Setting a picture is online-only
+  shows initials, and the app never holds a page where a picture should be. So is one whose header declares more
+  than ``MAX_AVATAR_SIDE`` pixels a side (sync/images.py: a decompression bomb for every page that shows it), which
+  ``checked`` refuses with a sentence before upload. Setting a picture is online-only
   (``SyncEngine.avatars.set``, sync/avatar_store.py): it is rare, nothing else waits on it, and a picture that
   silently waited in an outbox would look set to the user but not to anyone else.
 """
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Final
 
 from sync.errors import SyncError
-from sync.images import sniff, sniff_file
+from sync.images import MAX_AVATAR_SIDE, avatar_too_large, dimensions, dimensions_of, sniff, sniff_file
 from sync.remote import Remote
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,10 @@ def checked(path: Path) -> Picture:
     kind = sniff(data)
     if kind is None:
         raise ValueError("a picture must be a PNG, JPEG, WebP or GIF image")
+    declared = dimensions(data)
+    if declared is not None and avatar_too_large(declared):
+        width, height, side = *declared, MAX_AVATAR_SIDE
+        raise ValueError(f"the picture is {width} x {height} pixels; a picture may be at most {side} x {side}")
     return Picture(data, kind[0], kind[1])
 
 
@@ -82,6 +88,15 @@ def key_of(user_id: str, avatar_url: str | None) -> str | None:
     prefix = f"{BUCKET}/{user_id}/"
     name = avatar_url[len(prefix) :] if avatar_url.startswith(prefix) else ""
     return f"{user_id}/{name}" if _FILE.match(name) else None
+
+
+def _unfit(local: Path) -> str | None:
+    """Why a downloaded file may not be shown as a picture, or None."""
+    if sniff_file(local) is None:
+        return "is not a PNG, JPEG, GIF or WebP image"
+    if avatar_too_large(dimensions_of(local)):
+        return f"declares more than {MAX_AVATAR_SIDE} pixels a side"
+    return None
 
 
 class AvatarFiles:
@@ -141,8 +156,9 @@ class AvatarFiles:
                 except SyncError as exc:
                     log.info("avatar of %s not downloaded: %s", user_id, exc)
                     continue
-                if await asyncio.to_thread(sniff_file, local) is None:
-                    log.warning("avatar of %s is not a PNG, JPEG, GIF or WebP image: dropped", user_id)
+                unfit = await asyncio.to_thread(_unfit, local)
+                if unfit is not None:
+                    log.warning("avatar of %s %s: dropped", user_id, unfit)
                     local.unlink(missing_ok=True)
                     self.refused.add(key)
                     continue

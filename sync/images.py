@@ -1,14 +1,25 @@
-"""Which picture a file is, by its first bytes: PNG, JPEG, GIF or WebP, else none.
+"""Which picture a file is, by its first bytes: PNG, JPEG, GIF or WebP, else none; and how large it says it is.
 
 Shared by the avatar check and download (sync/avatars.py) and the app's picture route
 (supportchat_app/pictures.py), so a file is a picture by its content, never by its name. The four formats
 have fixed signatures, so this is a few comparisons, not a reason for an imaging library.
+
+``dimensions`` reads the width and height a picture's header declares, where a browser reads them before it
+allocates the bitmap: a PNG's IHDR, a GIF's screen or its first frame when that is larger (browsers enlarge the
+picture to it), a WebP's VP8/VP8L frame or VP8X canvas, a JPEG's frame header (SOFn) after any metadata segments
+(walked by their lengths, with seeks: a file is never read whole). A few kilobytes of one colour can declare a
+gigabyte of bitmap (a decompression bomb), so what someone else sent is checked against ``MAX_AVATAR_SIDE`` (and
+attachments against the thumbnails' bound) before a page may decode it. A header that declares no size gives None:
+a browser cannot draw it either. Hand-written rather than Pillow's ``Image.open``: Pillow refuses some headers a
+browser draws (a bad chunk checksum), and a check that a parser skips must not be the one that lets a file through.
 """
 
 from __future__ import annotations
 
+import io
+import struct
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 HEAD_BYTES: Final = 12  # enough for every signature below (WebP's "WEBP" ends at byte 12)
 _SIGNATURES: Final = (
@@ -27,6 +38,98 @@ def sniff(data: bytes) -> tuple[str, str] | None:
         if data.startswith(magic):
             return mime, ext
     return None
+
+
+MAX_AVATAR_SIDE: Final = 4096  # at most 64 MB of bitmap; a picture shown at 40 px needs far less
+# JPEG frame headers: SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC), which share the range
+_SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_MAX_GIF_BLOCKS: Final = 1024  # extension blocks before the first frame: more is not a picture a browser waits for
+
+
+def avatar_too_large(size: tuple[int, int] | None) -> bool:
+    """Whether a picture of this declared size is more than an avatar may be (None: it declares none)."""
+    return size is not None and max(size) > MAX_AVATAR_SIDE
+
+
+def dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) the picture in ``data`` declares, or None if it declares none."""
+    return _dimensions(io.BytesIO(data))
+
+
+def dimensions_of(path: Path) -> tuple[int, int] | None:
+    """``dimensions`` of a file, reading only its header; None too if it cannot be read."""
+    try:
+        with path.open("rb") as file:
+            return _dimensions(file)
+    except OSError:
+        return None
+
+
+def _dimensions(file: BinaryIO) -> tuple[int, int] | None:
+    head = file.read(30)
+    try:
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            return struct.unpack(">II", head[16:24]) if head[12:16] == b"IHDR" else None
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            return _gif(file, head)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp(head)
+        if head.startswith(b"\xff\xd8"):
+            return _jpeg(file)
+    except struct.error:  # cut short
+        return None
+    return None
+
+
+def _gif(file: BinaryIO, head: bytes) -> tuple[int, int] | None:
+    width, height, flags = struct.unpack("<HHB", head[6:11])
+    colours = 3 << ((flags & 7) + 1) if flags & 0x80 else 0  # the global colour table's bytes
+    file.seek(13 + colours)
+    for _ in range(_MAX_GIF_BLOCKS):
+        kind = file.read(1)
+        if kind == b"\x2c":  # the first frame: a browser enlarges the picture to hold it
+            left, top, frame_width, frame_height = struct.unpack("<HHHH", file.read(8))
+            return max(width, left + frame_width), max(height, top + frame_height)
+        if kind != b"\x21" or not file.read(1):  # an extension: its label, then sub-blocks up to an empty one
+            break
+        while (length := file.read(1)) and length != b"\0":
+            file.seek(length[0], io.SEEK_CUR)
+    return (width, height) if width and height else None
+
+
+def _webp(head: bytes) -> tuple[int, int] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    return None
+
+
+def _jpeg(file: BinaryIO) -> tuple[int, int] | None:
+    file.seek(2)
+    while True:
+        marker = file.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        if marker[1] == 0xFF:  # fill bytes before a marker
+            file.seek(-1, io.SEEK_CUR)
+            continue
+        if marker[1] in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            continue
+        if marker[1] in (0xD9, 0xDA):  # the end, or scan data before any frame header
+            return None
+        (length,) = struct.unpack(">H", file.read(2))
+        if marker[1] in _SOF:
+            height, width = struct.unpack(">xHH", file.read(5))
+            return width, height
+        if length < 2:
+            return None
+        file.seek(length - 2, io.SEEK_CUR)
 
 
 def sniff_file(path: Path) -> tuple[str, str] | None:

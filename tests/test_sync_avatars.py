@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sync.avatars import MAX_BYTES, AvatarFiles, Picture, checked, key_of, object_key, sniff, url_of
+from tests.test_images import png_declaring
 
 ME = str(uuid.uuid4())
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
@@ -117,3 +118,33 @@ async def test_a_download_that_is_not_a_picture_is_dropped_and_not_fetched_again
     assert files.path(honest, urls[honest]) is not None and (tmp_path / honest / "avatar-1.png").read_bytes() == PNG
     await files.refresh(lambda: urls, Remote())  # type: ignore[arg-type]
     assert fetched == [f"{liar}/x.png", f"{honest}/avatar-1.png"], "a refused key is not downloaded again"
+
+
+def test_checked_refuses_a_picture_that_declares_too_many_pixels(tmp_path: Path) -> None:
+    """A 1 MiB PNG may declare 16,000 x 16,000 pixels (a decompression bomb): refused before it is sent."""
+    bomb, wide = tmp_path / "bomb.png", tmp_path / "wide.png"
+    bomb.write_bytes(png_declaring(16_000, 16_000))
+    wide.write_bytes(png_declaring(4096, 300))
+    with pytest.raises(ValueError, match="16000 x 16000 pixels; a picture may be at most 4096 x 4096"):
+        checked(bomb)
+    assert checked(wide).mime == "image/png"
+
+
+async def test_a_download_that_declares_too_many_pixels_is_dropped_and_not_fetched_again(tmp_path: Path) -> None:
+    """Regression (review sec17b): a customer's avatar was checked by its signature only, so a PNG declaring
+    16,000 x 16,000 pixels reached every agent's inbox rows, 1 GB of bitmap for the page to decode per picture."""
+    files = AvatarFiles(tmp_path)
+    bomber = str(uuid.uuid4())
+    fetched: list[str] = []
+
+    class Remote:
+        async def download_file(self, bucket: str, key: str, dest: Path) -> int:
+            fetched.append(key)
+            dest.write_bytes(png_declaring(16_000, 16_000))
+            return dest.stat().st_size
+
+    urls = {bomber: f"avatars/{bomber}/avatar-1.png"}
+    assert await files.refresh(lambda: urls, Remote()) == set()  # type: ignore[arg-type]
+    assert files.path(bomber, urls[bomber]) is None and not (tmp_path / bomber / "avatar-1.png").exists()
+    await files.refresh(lambda: urls, Remote())  # type: ignore[arg-type]
+    assert fetched == [f"{bomber}/avatar-1.png"], "a refused key is not downloaded again"

@@ -1,0 +1,92 @@
+"""A picture's size as its header declares it (sync/images.py ``dimensions``), read the way a browser reads it before
+decoding: what the app checks before it lets the page decode someone else's picture.
+
+The bug this pins (review sec17b): avatars reached the page after a signature check only. A 1 MiB PNG can declare
+16,000 x 16,000 pixels of one colour (zlib packs a thousand to one): 1 GB of bitmap for the page's renderer to
+decode, in every agent's inbox row where that customer appears, without anyone clicking anything; the lightbox did
+the same with a 25 MiB attachment (the thumbnail was already bounded, by Pillow). Here: the header's size of each
+format, including the places a browser takes a larger size from (a GIF's first frame beyond its screen, a WebP's
+extended canvas, a JPEG's frame header behind its metadata)."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sync.images import dimensions, dimensions_of
+
+
+def _made(fmt: str, size: tuple[int, int], **options: object) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 60)).save(out, fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options"),
+    [
+        ("PNG", {}),
+        ("JPEG", {}),
+        ("JPEG", {"progressive": True}),
+        ("GIF", {}),
+        ("WEBP", {}),
+        ("WEBP", {"lossless": True}),
+    ],
+)
+def test_the_size_of_a_real_picture(fmt: str, options: dict[str, object]) -> None:
+    assert dimensions(_made(fmt, (321, 123), **options)) == (321, 123)
+
+
+def test_a_jpeg_frame_behind_large_metadata_is_found() -> None:
+    made = _made("JPEG", (40, 30))
+    padding = b"\xff\xe1" + struct.pack(">H", 65535) + b"\0" * 65533  # an APP1 segment, as big as one can be
+    assert dimensions(made[:2] + padding * 3 + made[2:]) == (40, 30)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG's signature and header chunk: all a browser reads before it allocates the bitmap."""
+    ihdr = struct.pack(">II5B", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + b"\0\0\0\0"
+
+
+def test_a_bomb_declares_its_size_in_its_header() -> None:
+    assert dimensions(png_declaring(16_000, 16_000)) == (16_000, 16_000)
+
+
+def test_a_gif_frame_larger_than_its_screen_enlarges_the_picture() -> None:
+    screen = b"GIF89a" + struct.pack("<HHBBB", 10, 10, 0, 0, 0)
+    extension = b"\x21\xf9\x04\x00\x00\x00\x00\x00"  # graphic control, before the first frame
+    frame = b"\x2c" + struct.pack("<HHHHB", 5, 0, 9000, 8000, 0)
+    assert dimensions(screen + extension + frame) == (9005, 8000)
+
+
+def test_a_webp_canvas_is_its_extended_header() -> None:
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x10\0\0\0" + (30_000 - 1).to_bytes(3, "little")
+    vp8x += (20_000 - 1).to_bytes(3, "little")
+    assert dimensions(b"RIFF\0\0\0\0WEBP" + vp8x) == (30_000, 20_000)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 32,
+        b"GIF89a",
+        b"\xff\xd8\xff\xe0" + b"\0" * 8,
+        b"<svg/>",
+        b"RIFF\0\0\0\0WEBP",
+    ],
+)
+def test_a_header_without_a_size_has_none(data: bytes) -> None:
+    assert dimensions(data) is None  # no size a browser could read either: nothing to decode
+
+
+def test_a_file_is_read_only_as_far_as_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(png_declaring(640, 480) + b"\0" * (8 * 1024 * 1024))
+    assert dimensions_of(path) == (640, 480)
+    assert dimensions_of(tmp_path / "missing.png") is None
