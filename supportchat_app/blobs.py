@@ -11,7 +11,9 @@ A thumbnail is put in place by the files it was made for (``keep_thumbnail``): i
 while it was being made, it is deleted and the page gets 404.
 
 The file is served with ``nosniff``, a sandboxing CSP and ``no-store``; only types a browser shows without
-running anything (raster images, PDF, plain text) are ``inline``, everything else is a download.
+running anything (raster images, PDF, plain text) are ``inline``, everything else is a download. An image whose
+header declares more pixels than a thumbnail may have is not shown at all (415; ``?download=1`` still saves it): a
+few kilobytes may declare gigabytes of bitmap, and a browser decodes an image by its bytes whatever its type.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from supportchat_app import backend as backend_module
 from sync.attachment_files import AttachmentFiles, FolderDeleted
 from sync.attachments import THUMBNAIL_FORMATS, THUMBNAIL_MIME_TYPES
+from sync.images import dimensions_of
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
@@ -105,6 +108,13 @@ def disposition(kind: str, name: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def too_large_to_show(path: Path, mime: str) -> bool:
+    """Whether an image's header declares more than ``MAX_THUMB_PIXELS``: the page must not decode it (the lightbox,
+    a new tab), whatever its type is served as (a browser decodes an image by its bytes), only save it."""
+    size = dimensions_of(path) if mime in THUMBNAIL_MIME_TYPES else None
+    return size is not None and size[0] * size[1] > MAX_THUMB_PIXELS
+
+
 def make_thumbnail(source: Path, target: Path, mime: str, keep: Callable[[Path], object] | None = None) -> None:
     """A WebP no larger than THUMB_BOX, upright per EXIF, written beside ``target`` and renamed; with ``keep``, that
     puts the written file in place instead (``AttachmentFiles.keep_thumbnail``: not after a role change).
@@ -160,6 +170,10 @@ def create() -> None:
         if isinstance(path, Response):
             return path
         mime, name = str(row["mime"]), str(row["name"])
+        if not download and await asyncio.to_thread(too_large_to_show, path, mime):
+            return PlainTextResponse(
+                "This image is too large to show; save it instead.", status_code=415, headers=HEADERS
+            )
         if download or mime not in INLINE_TYPES | TEXT_TYPES:
             media, kind = "application/octet-stream", "attachment"
         else:

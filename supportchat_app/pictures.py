@@ -11,10 +11,11 @@ with many avatars does not stat each file on every draw, and memory stays bounde
 Why a route of our own and not NiceGUI's ``add_static_file``: that takes the content type from the file's name,
 and a picture comes from someone else (a customer names and uploads their own avatar), so an ``.html`` avatar
 would be a page on the app's origin acting as the signed-in user. Here the type comes from the file's bytes
-(sync/images.py): a PNG, JPEG, GIF or WebP is served as that, anything else is a 404; every answer carries
-``nosniff`` and a sandboxing CSP, and a picture is cached privately for an hour (its name changes with its
-content). The route sits behind the launch guard like every other path (launch.py); one route also means no
-route per file that a deleted ``ui.image`` would take down.
+(sync/images.py): a PNG, JPEG, GIF or WebP is served as that, anything else is a 404, and so is one that
+declares more pixels than an avatar may have (a decompression bomb cached before downloads were checked for it);
+every answer carries ``nosniff`` and a sandboxing CSP, and a picture is cached privately for an hour (its name
+changes with its content). The route sits behind the launch guard like every other path (launch.py); one route
+also means no route per file that a deleted ``ui.image`` would take down.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from nicegui import app
 from starlette.responses import PlainTextResponse, Response
 
 from supportchat_app.blobs import engine_for
-from sync.images import sniff
+from sync.images import avatar_too_large, dimensions, sniff
 
 ROUTE = "/_sc/picture"
 HEADERS = {
@@ -95,7 +96,7 @@ def create() -> None:
         path = _resolve(request, digest, owner, name)
         data = await asyncio.to_thread(_read, path) if path is not None else None
         kind = sniff(data) if data is not None else None
-        if data is None or kind is None:
+        if data is None or kind is None or avatar_too_large(dimensions(data)):
             return PlainTextResponse(
                 "No such picture.", status_code=404, headers={**HEADERS, "Cache-Control": "no-store"}
             )

@@ -71,3 +71,22 @@ def test_each_declared_type_is_thumbnailed_from_its_own_format(mime: str, tmp_pa
     make_thumbnail(source, target, mime)
     with Image.open(target) as thumb:
         assert (thumb.format, thumb.size) == ("WEBP", (64, 48))
+
+
+def test_an_image_declaring_more_pixels_than_a_thumbnail_is_not_shown(tmp_path: Path) -> None:
+    """Regression (review sec17b): the lightbox and "open" loaded ``/attachment/<id>`` inline, so a 25 MiB PNG
+    declaring 100,000 x 100,000 pixels (its thumbnail was refused, its bytes were not) was the page's to decode:
+    gigabytes of bitmap in the app's window. Such an image gets 415 there; ``?download=1`` still saves it."""
+    from supportchat_app.blobs import MAX_THUMB_PIXELS, too_large_to_show
+    from tests.test_images import png_declaring
+
+    bomb, photo, pdf = tmp_path / "bomb", tmp_path / "photo", tmp_path / "pdf"
+    bomb.write_bytes(png_declaring(100_000, 100_000))
+    photo.write_bytes(_image("PNG"))
+    pdf.write_bytes(png_declaring(100_000, 100_000))
+    assert too_large_to_show(bomb, "image/png")
+    assert not too_large_to_show(photo, "image/png")
+    assert not too_large_to_show(pdf, "application/pdf")  # not an image the page decodes
+    edge = tmp_path / "edge"
+    edge.write_bytes(png_declaring(MAX_THUMB_PIXELS // 1000, 1000))
+    assert not too_large_to_show(edge, "image/png")

