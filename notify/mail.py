@@ -6,8 +6,8 @@ policies re-parse every header; the classic API is ~10x cheaper and still severa
 exchange), which made composing the worker's largest cost. The parts that are easy to get wrong stay the
 library's: `email.utils.formataddr` quotes display names and `email.header.Header` RFC 2047-encodes
 non-ASCII ones and subjects, and any with a ``=?`` a reader would decode as an encoded word; the tests read
-every mail back with the library's parser. Header values are stripped of CR/LF first, so a ticket subject or
-a display name cannot inject headers.
+every mail back with the library's parser. Header values are stripped of CR/LF and every other control character
+first, so a ticket subject or a display name cannot inject headers or put in one what a header may not hold.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from notify.decisions import Item
 from sync.models import mentions_shown
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 EXCERPT_CHARS = 1500  # per message; the app has the rest
 MAX_ITEMS = 10  # newest messages in one mail; the mail says how many more are waiting
 
@@ -128,7 +130,8 @@ def _addr_spec(address: str) -> str:
 
 
 def _one_line(value: str) -> str:
-    return " ".join(value.splitlines()).replace("\r", " ")
+    """A header value's text: line breaks and tabs as spaces, no other control character (RFC 5322 allows none)."""
+    return _CONTROLS.sub("", " ".join(value.splitlines()).replace("\r", " ").replace("\t", " "))
 
 
 def _plain(value: str) -> bool:

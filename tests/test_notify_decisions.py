@@ -97,6 +97,24 @@ def test_no_header_injection_through_subjects_or_names() -> None:
     assert parsed["To"].addresses[0].addr_spec == "c@example.test"
 
 
+def test_no_control_characters_in_headers() -> None:
+    """Regression (review sec17b): only line breaks were taken out of header values, so a name or subject with ESC,
+    BEL or another control went into From, To and Subject as it was: not allowed in a header (RFC 5322), which
+    strict mail servers refuse and terminals showing the header obey."""
+    hostile = "Mallory\x1b[2J\x07\tTab\x7f"
+    mail = compose(
+        Envelope("id-9", "c@example.test", hostile, "t-1", "Hi " + hostile, "http://x"),
+        [Item(1, "m", "reply", "body", T0, False, hostile)],
+        [],
+        "help@example.test",
+    )
+    head = mail.split(b"\r\n\r\n", 1)[0]
+    assert not [line for line in head.split(b"\r\n") if any(c < 0x20 or c == 0x7F for c in line)]
+    parsed = message_from_bytes(mail, policy=default)
+    assert parsed["Subject"] == "Re: Hi Mallory[2J Tab"
+    assert parsed["To"].addresses[0].display_name == "Mallory[2J Tab"
+
+
 def test_encoded_words_in_names_and_subjects_show_as_typed() -> None:
     """A display name typed as an RFC 2047 encoded word was sent as it was, and mail readers decoded it: the From
     line said "Bank Security <security@bank.example> via SupportChat" (review16). It is encoded now, so a reader
