@@ -38,6 +38,19 @@ def test_empty_customer_name_takes_the_fallback() -> None:
     assert render("Hi {{customer.name|there}}", context_for("", "Ann", "x", "s")) == "Hi there"
 
 
+def test_values_from_the_ticket_or_the_agent_are_inserted_as_text_never_expanded_again() -> None:
+    """A customer controls their name and the subject: a ``{{...}}`` in them (or in an answer) is text, never a
+    variable filled a second time, a field asked of the agent, or a loop (review sec17b: checked and sound, pinned)."""
+    hostile = context_for("{{agent.name}} {{order number|x}}", "Ann Agent", "0123456789abcdef", "{{customer.name}}")
+    body = "Hi {{customer.name}}, re {{ticket.subject}}: {{order number}}"
+    assert fields(body) == [Field("order number", "")]  # only the reply's own, not the customer's
+    assert render(body, hostile, {"order number": "{{agent.name}}"}) == (
+        "Hi {{agent.name}} {{order number|x}}, re {{customer.name}}: {{agent.name}}"
+    )
+    many = "{{ticket.subject}}" * 1000  # a shared reply of variables: the text grows once, by the values
+    assert len(render(many, CONTEXT)) == len("Printer on fire") * 1000
+
+
 def test_fields_are_the_unknown_names_once_each_with_their_defaults() -> None:
     assert fields("{{customer.name}} {{order number|123}} {{x}} {{order number}} {{ticket.id}}") == [
         Field("order number", "123"),
