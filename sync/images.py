@@ -7,7 +7,7 @@ have fixed signatures, so this is a few comparisons, not a reason for an imaging
 ``dimensions`` reads the width and height a picture's header declares, where a browser reads them before it
 allocates the bitmap: a PNG's IHDR, a GIF's screen or its first frame when that is larger (browsers enlarge the
 picture to it), a WebP's VP8/VP8L frame or VP8X canvas, a JPEG's frame header (SOFn) after any metadata segments
-(walked by their lengths, with seeks: a file is never read whole). A few kilobytes of one colour can declare a
+(walked by their lengths, with seeks, and past bytes that are no segment, as libjpeg skips them). A few kilobytes of one colour can declare a
 gigabyte of bitmap (a decompression bomb), so what someone else sent is checked against ``MAX_AVATAR_SIDE`` (and
 attachments against the thumbnails' bound) before a page may decode it. A header that declares no size gives None:
 a browser cannot draw it either. Hand-written rather than Pillow's ``Image.open``: Pillow refuses some headers a
@@ -43,6 +43,7 @@ def sniff(data: bytes) -> tuple[str, str] | None:
 MAX_AVATAR_SIDE: Final = 4096  # at most 64 MB of bitmap; a picture shown at 40 px needs far less
 # JPEG frame headers: SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC), which share the range
 _SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_CHUNK: Final = 64 * 1024  # read at a time while looking for a JPEG marker
 _MAX_GIF_BLOCKS: Final = 1024  # extension blocks before the first frame: more is not a picture a browser waits for
 
 
@@ -112,24 +113,38 @@ def _webp(head: bytes) -> tuple[int, int] | None:
 
 def _jpeg(file: BinaryIO) -> tuple[int, int] | None:
     file.seek(2)
-    while True:
-        marker = file.read(2)
-        if len(marker) < 2 or marker[0] != 0xFF:
-            return None
-        if marker[1] == 0xFF:  # fill bytes before a marker
-            file.seek(-1, io.SEEK_CUR)
+    while (code := _next_marker(file)) is not None:
+        if code == 0x01 or 0xD0 <= code <= 0xD7:  # markers without a length
             continue
-        if marker[1] in (0x01, *range(0xD0, 0xD8)):  # markers without a length
-            continue
-        if marker[1] in (0xD9, 0xDA):  # the end, or scan data before any frame header
+        if code in (0xD9, 0xDA):  # the end, or scan data before any frame header
             return None
         (length,) = struct.unpack(">H", file.read(2))
-        if marker[1] in _SOF:
+        if code in _SOF:
             height, width = struct.unpack(">xHH", file.read(5))
             return width, height
         if length < 2:
             return None
         file.seek(length - 2, io.SEEK_CUR)
+    return None
+
+
+def _next_marker(file: BinaryIO) -> int | None:
+    """The next marker's code, skipping fill bytes and, as libjpeg does (a browser's decoder), any bytes that are not
+    a marker between segments: a walk that stopped there would miss a frame header the browser finds."""
+    while byte := file.read(1):
+        if byte != b"\xff":  # not a marker: on to the next 0xFF, a chunk at a time
+            while chunk := file.read(_CHUNK):
+                found = chunk.find(b"\xff")
+                if found >= 0:
+                    file.seek(found - len(chunk), io.SEEK_CUR)
+                    break
+            continue
+        code = file.read(1)
+        while code == b"\xff":
+            code = file.read(1)
+        if code and code != b"\0":  # 0xFF 0x00 is a stuffed byte, not a marker
+            return code[0]
+    return None
 
 
 def sniff_file(path: Path) -> tuple[str, str] | None:

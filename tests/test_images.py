@@ -47,6 +47,14 @@ def test_a_jpeg_frame_behind_large_metadata_is_found() -> None:
     assert dimensions(made[:2] + padding * 3 + made[2:]) == (40, 30)
 
 
+def test_a_jpeg_frame_behind_bytes_that_are_no_segment_is_found() -> None:
+    """libjpeg (a browser's decoder) skips bytes between segments that are no marker: so must the check."""
+    made = _made("JPEG", (40, 30))
+    sof = made.index(b"\xff\xc0")
+    huge = made[: sof + 5] + struct.pack(">HH", 60_000, 60_000) + made[sof + 9 :]
+    assert dimensions(huge[:sof] + b"junk" * 40_000 + huge[sof:]) == (60_000, 60_000)
+
+
 def png_declaring(width: int, height: int) -> bytes:
     """A PNG's signature and header chunk: all a browser reads before it allocates the bitmap."""
     ihdr = struct.pack(">II5B", width, height, 1, 0, 0, 0, 0)
