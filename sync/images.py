@@ -7,11 +7,12 @@ have fixed signatures, so this is a few comparisons, not a reason for an imaging
 ``dimensions`` reads the width and height a picture's header declares, where a browser reads them before it
 allocates the bitmap: a PNG's IHDR, a GIF's screen or its first frame when that is larger (browsers enlarge the
 picture to it), a WebP's VP8/VP8L frame or VP8X canvas, a JPEG's frame header (SOFn) after any metadata segments
-(walked by their lengths, with seeks, and past bytes that are no segment, as libjpeg skips them). A few kilobytes of one colour can declare a
-gigabyte of bitmap (a decompression bomb), so what someone else sent is checked against ``MAX_AVATAR_SIDE`` (and
-attachments against the thumbnails' bound) before a page may decode it. A header that declares no size gives None:
-a browser cannot draw it either. Hand-written rather than Pillow's ``Image.open``: Pillow refuses some headers a
-browser draws (a bad chunk checksum), and a check that a parser skips must not be the one that lets a file through.
+(walked by their lengths, with seeks, and past bytes that are no segment, as libjpeg skips them). A few kilobytes
+of one colour can declare a gigabyte of bitmap (a decompression bomb), so what someone else sent is checked against
+``MAX_AVATAR_SIDE`` (and attachments against the thumbnails' bound) before a page may decode it. A header that
+declares no size gives None: a browser cannot draw it either. Hand-written rather than Pillow's ``Image.open``:
+Pillow refuses some headers a browser draws (a bad chunk checksum), and a check that a parser skips must not be the
+one that lets a file through.
 """
 
 from __future__ import annotations
