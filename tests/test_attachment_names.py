@@ -10,9 +10,14 @@ the agent's disk without breaking either (review sec17b).
   bucket's own types get their extension (anything else ``.bin``), and a type with parameters
   (``text/plain; charset=utf-8``) is its base type (it opened as ``.bin``). Windows' reserved device names
   (``CON.pdf``, ``lpt1.txt``, ``AUX .txt``) named the console or a port instead of a file: the copy went nowhere.
+  A colon stayed in the name: on Windows a name with another drive than the cache's (``D:x.pdf``) joined to the open
+  folder is that drive's working folder (the copy was written, and opened, outside the app's folder), and
+  ``a:b.pdf`` names drive A.
 """
 
 from __future__ import annotations
+
+from pathlib import PureWindowsPath
 
 import h11
 import pytest
@@ -85,3 +90,10 @@ def test_every_allowed_type_has_an_extension_of_its_own() -> None:
 )
 def test_windows_device_names_become_file_names(name: str, mime: str, expected: str) -> None:
     assert typed_name(name, mime) == expected
+
+
+@pytest.mark.parametrize("name", ["D:x.pdf", "C:x.pdf", "c:..x.pdf", "a:b.pdf", "::$DATA.pdf"])
+def test_a_colon_never_leaves_the_folder_on_windows(name: str) -> None:
+    typed = typed_name(name, "application/pdf")
+    folder = PureWindowsPath("C:/Users/ann/cache/open/1")
+    assert ":" not in typed and (folder / typed).parent == folder  # before: D:x.pdf, outside the folder

@@ -35,7 +35,7 @@ def typed_name(name: str, mime: str) -> str:
     a Windows device. The extension comes from the bucket's own types (``EXTENSIONS``), whatever type the server
     stored: not from ``mimetypes``, which on Windows also reads the registry's types."""
     extension = EXTENSIONS.get(mime.split(";", 1)[0].strip().lower(), ".bin")
-    stem = key_name(name)
+    stem = key_name(name).replace(":", "_")  # Storage keys allow it; on Windows it names a drive
     if _DEVICE.fullmatch(stem):
         stem = "_" + stem
     return stem if stem.lower().endswith(extension) else stem + extension
