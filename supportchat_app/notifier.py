@@ -7,7 +7,11 @@ system as plain, bounded text (``shown``): control characters (a Windows toast i
 allowed, and one failed send turns notifications off for the run), direction overrides and invisible characters are
 dropped, and where the body is markup (Linux: the freedesktop ``body-markup`` that GNOME, KDE, dunst and mako read)
 ``<``, ``>`` and ``&`` become look-alikes, so a message cannot draw a link or hide its own words. Not entities: a
-server without markup would show ``&lt;`` as it is."""
+server without markup would show ``&lt;`` as it is.
+
+How often is another person's choice too: nothing on the server limits how fast a customer writes, so the pages ask
+a ``Throttle`` before each notification and chime: one per ticket per ``QUIET_S``, at most ``BURST`` in any
+``QUIET_S`` overall. What is not told is not lost: the inbox counts it unread."""
 
 from __future__ import annotations
 
@@ -15,11 +19,15 @@ import asyncio
 import logging
 import re
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = 5.0
+QUIET_S = 10.0  # one notification per ticket this often
+BURST = 4  # and at most this many in any QUIET_S, whatever the tickets
 TITLE_CHARS = 100
 BODY_CHARS = 200
 # C0 and C1 controls but tab and line feed (CR is folded first), zero-widths and direction marks, bidi embeddings,
@@ -36,6 +44,25 @@ def shown(text: str, limit: int, *, lines: bool, markup: bool) -> str:
     if markup:
         text = text.translate(_MARKUP)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class Throttle:
+    """Which notifications go out: one per key (a ticket) every ``every`` seconds, at most ``burst`` in any ``every``
+    seconds overall. Remembers only what it let through within the last ``every`` (at most ``burst`` keys)."""
+
+    def __init__(
+        self, every: float | None = None, burst: int = BURST, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.every, self.burst, self.clock = QUIET_S if every is None else every, burst, clock
+        self.last: dict[str, float] = {}  # key -> when it was last let through
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        self.last = {k: t for k, t in self.last.items() if now - t < self.every}
+        if key in self.last or len(self.last) >= self.burst:
+            return False
+        self.last[key] = now
+        return True
 
 
 class Notifier:

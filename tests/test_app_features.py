@@ -14,6 +14,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing.user_interaction import UserInteraction
 
+from supportchat_app import notifier as notifier_module
 from supportchat_app.notifier import notifier
 from tests.conftest import Users
 from tests.stackproc import StackProcess
@@ -138,10 +139,9 @@ async def test_search_finds_messages_in_the_local_cache(
 
 
 async def test_presence_typing_seen_and_notification(
-    app_data: Path,
-    users: Users,
-    stack: StackProcess,
+    app_data: Path, users: Users, stack: StackProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(notifier_module, "QUIET_S", 3600.0)  # the messages below come within one quiet period
     ticket_id = seed_ticket(
         stack.db_url, users.customer, users.agent, f"Presence {time.time_ns()}", [(users.customer, "Hello?", False)]
     )
@@ -189,6 +189,13 @@ async def test_presence_typing_seen_and_notification(
         await eventually(lambda: bubble_with(agent, "Here is the whole explanation.") is not None, "live message")
         await eventually(lambda: notifier.attempts == before + 1, "a desktop notification attempt")
         await agent.should_see("Here is the whole explanation.")
+        # more from the same customer in the quiet period: shown, not notified again (review sec17b: each one was a
+        # notification and a chime, and nothing limits how fast a customer writes)
+        for text in ("And one more thing.", "Hello???"):
+            send(customer, text)
+        await eventually(lambda: bubble_with(agent, "Hello???") is not None, "the last live message")
+        await eventually(lambda: bubble_with(agent, "And one more thing.") is not None, "the other live message")
+        assert notifier.attempts == before + 1
 
 
 async def test_filters_views_and_sign_out(app_data: Path, users: Users, stack: StackProcess) -> None:

@@ -7,7 +7,11 @@ send raise, and the first failure turns notifications off for the rest of the ru
 customer silenced every later notification. On Linux the freedesktop body is markup (GNOME, KDE, dunst, mako read
 ``<b>``, KDE links too), so a message could draw a link with a false text or hide its own words. The title had no
 length bound. The notifier under test is a recording stand-in for ``DesktopNotifier``: what is asserted is what the
-app hands it."""
+app hands it.
+
+And how often (``Throttle``): every new message of a customer while the window was not focused was a notification
+and a chime, and nothing on the server limits how fast a customer writes, so one could flood the agent's desktop
+(a script sending ten messages a second, across as many tickets as they like)."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from supportchat_app.notifier import BODY_CHARS, TITLE_CHARS, Notifier, shown
+from supportchat_app.notifier import BODY_CHARS, TITLE_CHARS, Notifier, Throttle, shown
 
 sent: list[dict[str, Any]] = []
 
@@ -78,3 +82,40 @@ async def test_long_texts_are_cut_and_lines_kept_only_in_the_body(recorder: list
 def test_shown_keeps_ordinary_text_as_it_is() -> None:
     text = "Grüße, Zoë — 10 € · ticket #42\nthanks!"
     assert shown(text, BODY_CHARS, lines=True, markup=True) == text
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_notification_per_ticket_in_a_quiet_period() -> None:
+    clock = Clock()
+    throttle = Throttle(every=10.0, burst=4, clock=clock)
+    assert throttle.allow("t1")
+    assert [throttle.allow("t1") for _ in range(50)] == [False] * 50  # before: 51 notifications and chimes
+    assert throttle.allow("t2")  # another ticket is news
+    clock.now += 10.0
+    assert throttle.allow("t1")  # after the quiet period the ticket may tell again
+
+
+def test_many_tickets_at_once_are_bounded_too() -> None:
+    clock = Clock()
+    throttle = Throttle(every=10.0, burst=4, clock=clock)
+    assert [throttle.allow(f"t{i}") for i in range(20)] == [True] * 4 + [False] * 16
+    clock.now += 5.0
+    assert not throttle.allow("t99")
+    clock.now += 5.0
+    assert throttle.allow("t99")
+
+
+def test_the_throttle_forgets_what_it_no_longer_needs() -> None:
+    clock = Clock()
+    throttle = Throttle(every=10.0, burst=4, clock=clock)
+    for i in range(10_000):
+        throttle.allow(f"t{i}")
+        clock.now += 3.0
+    assert len(throttle.last) <= 8

@@ -21,7 +21,7 @@ from nicegui import background_tasks, ui
 from nicegui.events import GenericEventArguments
 
 from supportchat_app import fmt
-from supportchat_app.notifier import notifier
+from supportchat_app.notifier import Throttle, notifier
 from sync import events
 from sync.models import LocalUser, Profile, mentions_shown
 
@@ -153,6 +153,7 @@ class MentionsButton(ui.button):
                 .mark("mentions-count")
             )
         self.known = {m.id for m in engine.workspace.mentions()}  # only mentions arriving from now on notify
+        self.told = Throttle()  # a colleague mentioning fast is one desktop notification per ticket and quiet period
         self.dialog = ui.dialog()
         self.show_count()
 
@@ -174,7 +175,8 @@ class MentionsButton(ui.button):
         for mention in fresh[:3]:
             title, body = self._describe(mention.author_id, mention.ticket_id, mention.message_id)
             ui.notify(f"{title}: {body}", type="info", multi_line=True)
-            background_tasks.create(notifier.notify(title, body), name="mention notification")
+            if self.told.allow(mention.ticket_id):
+                background_tasks.create(notifier.notify(title, body), name="mention notification")
 
     def _describe(self, author_id: str, ticket_id: str, message_id: str) -> tuple[str, str]:
         profile = self.engine.cache.profiles().get(author_id)

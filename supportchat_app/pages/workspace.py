@@ -27,7 +27,7 @@ from supportchat_app.components.palette import CommandPalette, ticket_actions
 from supportchat_app.components.sync_status import SyncStatusBar
 from supportchat_app.components.ticket_pane import TicketPane
 from supportchat_app.components.two_factor import StaffCodeBanner
-from supportchat_app.notifier import CHIME_JS, notifier
+from supportchat_app.notifier import CHIME_JS, Throttle, notifier
 from supportchat_app.pages import guard, head_start
 from supportchat_app.state import InboxState
 from supportchat_app.theme import FOCUS_JS
@@ -52,6 +52,7 @@ class WorkspaceView:
         self.staff = user.is_staff
         self.client = ui.context.client
         self.focused = True
+        self.told = Throttle()  # a customer writing fast is one notification and chime per quiet period
         self.inbox_dirty = False
         self.read_due = False
         self.state = InboxState(view="all" if self.user.role == "admin" else "mine", on_change=self._filters_changed)
@@ -350,7 +351,7 @@ class WorkspaceView:
 
     def _notify(self, ticket_id: str) -> None:
         ticket = self.engine.cache.ticket(ticket_id)
-        if ticket is None:
+        if ticket is None or not self.told.allow(ticket_id):
             return
         title = f"{ticket.customer_name or 'A customer'} · {ticket.subject}"
         background_tasks.create(
