@@ -31,8 +31,8 @@ BURST = 4  # and at most this many in any QUIET_S, whatever the tickets
 TITLE_CHARS = 100
 BODY_CHARS = 200
 # C0 and C1 controls but tab and line feed (CR is folded first), zero-widths and direction marks, bidi embeddings,
-# overrides and isolates, the byte order mark
-_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# overrides and isolates, the byte order mark, and the two characters XML refuses beyond the controls
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufffe\uffff]")
 _MARKUP = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06"})  # single angle quotes, full-width ampersand
 
 
