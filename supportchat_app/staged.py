@@ -12,6 +12,7 @@ before a byte is written, so a refused file never reaches the queue and the user
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -42,10 +43,14 @@ def folder(files_dir: Path, ticket_id: str) -> Path:
     return files_dir / "staging" / str(uuid.UUID(ticket_id))
 
 
-def check(name: str, size: int) -> str | None:
-    """Why this file cannot be attached (the reason shown to the user), or None."""
+def check(name: str, size: int, *, windows: bool = os.name == "nt") -> str | None:
+    """Why this file cannot be attached (the reason shown to the user), or None. A name can come from a colleague
+    (a canned reply's file is staged under its own name), so on Windows one that would not be a file in the folder
+    is refused too: with a colon (a stream of another file, or a drive) or a device's name (``CON.pdf``)."""
     if name in (".", "..", INCOMING) or Path(name).name != name:
         return "The file name must be 1 to 255 characters without slashes."
+    if windows and (":" in name or attachments.windows_device(name)):
+        return "Windows cannot keep a file with this name (a colon, or a device's name such as CON)."
     return attachments.refusal(name, size, attachments.mime_of(name))
 
 

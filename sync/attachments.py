@@ -58,6 +58,8 @@ THUMBNAIL_FORMATS: Final[Mapping[str, str]] = MappingProxyType(
 )
 THUMBNAIL_MIME_TYPES = frozenset(THUMBNAIL_FORMATS)
 MAX_NAME_CHARS = 255
+# Windows' device names, with any extension: ``CON.pdf`` is the console there, not a file
+_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9]|LPT[0-9]) *(?:\..*)?", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.()!*' &$=@;:+,-]+")
 
 
@@ -78,6 +80,11 @@ def refusal(name: str, size: int, mime: str) -> str | None:
     if base not in ALLOWED_MIME_TYPES:
         return f"Files of type {base or 'unknown'} cannot be attached."
     return None
+
+
+def windows_device(name: str) -> bool:
+    """Whether Windows takes ``name`` for a device (the console, a port) instead of a file."""
+    return _DEVICE.fullmatch(name) is not None
 
 
 def key_name(display_name: str) -> str:

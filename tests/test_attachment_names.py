@@ -13,6 +13,10 @@ the agent's disk without breaking either (review sec17b).
   A colon stayed in the name: on Windows a name with another drive than the cache's (``D:x.pdf``) joined to the open
   folder is that drive's working folder (the copy was written, and opened, outside the app's folder), and
   ``a:b.pdf`` names drive A.
+- ``staged.check``: a colleague's canned reply file reaches the agent's disk under its own name (the composer's
+  staging folder). On Windows ``a.txt:b.pdf`` was written into a stream of ``a.txt`` that the folder's listing
+  never shows, and ``CON.pdf`` to the console: the file silently missing from the message. Refused there with the
+  reason, as any file the bucket would refuse.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import PureWindowsPath
 import h11
 import pytest
 
+from supportchat_app import staged
 from supportchat_app.blobs import disposition
 from supportchat_app.components.native_files import typed_name
 from sync.attachments import ALLOWED_MIME_TYPES
@@ -97,3 +102,15 @@ def test_a_colon_never_leaves_the_folder_on_windows(name: str) -> None:
     typed = typed_name(name, "application/pdf")
     folder = PureWindowsPath("C:/Users/ann/cache/open/1")
     assert ":" not in typed and (folder / typed).parent == folder  # before: D:x.pdf, outside the folder
+
+
+@pytest.mark.parametrize("name", ["a.txt:b.pdf", "CON.pdf", "lpt1.txt", "D:x.pdf"])
+def test_a_name_windows_cannot_hold_is_refused_before_staging_there(name: str) -> None:
+    reason = staged.check(name, 10, windows=True)
+    assert reason is not None and ("Windows" in reason or "slashes" in reason)  # before: None, and the file lost
+
+
+def test_such_names_stay_files_elsewhere() -> None:
+    assert staged.check("a.txt:b.pdf", 10, windows=False) is None
+    assert staged.check("CON.pdf", 10, windows=False) is None
+    assert staged.check("report.pdf", 10, windows=True) is None

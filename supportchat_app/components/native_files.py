@@ -11,7 +11,6 @@ window does not accept downloads at all (``ALLOW_DOWNLOADS`` stays off in main.p
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,14 +18,10 @@ from typing import TYPE_CHECKING
 import webview
 from nicegui import app, ui
 
-from sync.attachments import EXTENSIONS, key_name
+from sync.attachments import EXTENSIONS, key_name, windows_device
 
 if TYPE_CHECKING:
     from sync.engine import SyncEngine
-
-
-# Windows' device names, with any extension: ``CON.pdf`` is the console, not a file (a copy written there is lost)
-_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9]|LPT[0-9]) *(?:\..*)?", re.IGNORECASE)
 
 
 def typed_name(name: str, mime: str) -> str:
@@ -36,7 +31,7 @@ def typed_name(name: str, mime: str) -> str:
     stored: not from ``mimetypes``, which on Windows also reads the registry's types."""
     extension = EXTENSIONS.get(mime.split(";", 1)[0].strip().lower(), ".bin")
     stem = key_name(name).replace(":", "_")  # Storage keys allow it; on Windows it names a drive
-    if _DEVICE.fullmatch(stem):
+    if windows_device(stem):  # a copy written there would be lost
         stem = "_" + stem
     return stem if stem.lower().endswith(extension) else stem + extension
 
