@@ -95,11 +95,13 @@ class Notifier:
 
 notifier = Notifier()
 
-# a short two-tone chime through Web Audio, so there is a sound even where the OS notification is silent
+# a short two-tone chime through Web Audio, so there is a sound even where the OS notification is silent; its
+# context is closed once the tones ended (a running AudioContext is never collected: each chime kept one)
 CHIME_JS = """
 try { const c = new (window.AudioContext || window.webkitAudioContext)();
   [660, 880].forEach((f, i) => { const o = c.createOscillator(), g = c.createGain(); o.frequency.value = f;
     g.gain.setValueAtTime(0.08, c.currentTime + i * 0.12); g.gain.exponentialRampToValueAtTime(0.001,
     c.currentTime + i * 0.12 + 0.25); o.connect(g).connect(c.destination); o.start(c.currentTime + i * 0.12);
-    o.stop(c.currentTime + i * 0.12 + 0.3); }); } catch (e) {}
+    o.stop(c.currentTime + i * 0.12 + 0.3); });
+  setTimeout(() => c.close(), 1000); } catch (e) {}
 """

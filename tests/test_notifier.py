@@ -15,13 +15,16 @@ and a chime, and nothing on the server limits how fast a customer writes, so one
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import sys
 import types
 from typing import Any
 
 import pytest
 
-from supportchat_app.notifier import BODY_CHARS, TITLE_CHARS, Notifier, Throttle, shown
+from supportchat_app.notifier import BODY_CHARS, CHIME_JS, TITLE_CHARS, Notifier, Throttle, shown
 
 sent: list[dict[str, Any]] = []
 
@@ -119,3 +122,39 @@ def test_the_throttle_forgets_what_it_no_longer_needs() -> None:
         throttle.allow(f"t{i}")
         clock.now += 3.0
     assert len(throttle.last) <= 8
+
+
+# a stand-in for the page's Web Audio that counts what the chime opens, plays and closes
+_AUDIO = """
+const counts = {opened: 0, closed: 0, played: 0};
+class Node { connect(n) { return n; } }
+class Gain extends Node {
+  constructor() { super(); this.gain = {setValueAtTime() {}, exponentialRampToValueAtTime() {}}; }
+}
+class Osc extends Node {
+  constructor() { super(); this.frequency = {value: 0}; }
+  start() { counts.played++; } stop() {}
+}
+class Ctx {
+  constructor() { counts.opened++; this.currentTime = 0; this.destination = new Node(); }
+  createOscillator() { return new Osc(); } createGain() { return new Gain(); }
+  close() { counts.closed++; return Promise.resolve(); }
+}
+globalThis.window = {AudioContext: Ctx};
+"""
+
+
+@pytest.mark.node
+def test_the_chime_closes_its_audio_context() -> None:
+    """Regression (review sec17b): each chime opened an AudioContext and never closed it; a running context is never
+    collected, so every message notified (a customer's, spaced past the throttle) kept audio resources in the
+    page for the rest of the run."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed (Node 20 is part of the test setup, see .ci/run)")
+    script = _AUDIO + "for (let i = 0; i < 20; i++) {" + CHIME_JS + "}"
+    script += "setTimeout(() => console.log(JSON.stringify(counts)), 2000);"
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60, check=True).stdout
+    counts = json.loads(out)
+    assert counts["played"] == 40, "the stand-in is complete: every chime played its two tones"
+    assert counts["closed"] == counts["opened"] == 20  # before: 0 closed
