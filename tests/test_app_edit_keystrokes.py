@@ -8,7 +8,10 @@ a workspace change leave the edit box, the composer and the customer note box as
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from sync.events import TicketsChanged, WorkspaceChanged
 from sync.workspace_rows import SNAPSHOT_TABLES
@@ -36,18 +39,43 @@ def _marked(element: object, marker: str) -> object:
     return found[0]
 
 
-async def _editing(agent: object, engine: object, ticket_id: str, original: str) -> tuple[str, object]:
-    """The agent's own message, sent and on the server, with its edit box open: (its id, its bubble)."""
-    engine.commands.send_message(ticket_id, original)  # type: ignore[attr-defined]
-    await eventually(lambda: bubble_with(agent, original) is not None, "my message")  # type: ignore[arg-type]
-    message_id = next(m.id for m in engine.cache.thread(ticket_id) if m.content == original)  # type: ignore[attr-defined]
+class Editing(NamedTuple):
+    """The agent's app with their own message, sent and on the server, open in its edit box with text typed."""
+
+    agent: Any
+    engine: Any
+    ticket_id: str
+    message_id: str
+    bubble: Any
+    box: Any
+
+
+@asynccontextmanager
+async def _editing(
+    users: Users, stack: StackProcess, subject: str, original: str, typed: str
+) -> AsyncIterator[Editing]:
+    ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, subject, [(users.customer, "Refund?", False)])
+    async with running_app() as agent:
+        await sign_in(agent, users.agent)
+        await agent.open(f"/?t={ticket_id}")
+        await agent.should_see(marker="composer", retries=WAIT)
+        engine = engine_of(agent)
+        engine.commands.send_message(ticket_id, original)
+        await eventually(lambda: bubble_with(agent, original) is not None, "my message")
+        message_id = next(m.id for m in engine.cache.thread(ticket_id) if m.content == original)
+        await eventually(lambda: engine.cache.message(message_id).local_state == "sent", "my message on the server")
+        mine = bubble_with(agent, original)
+        inside(agent, mine, "menu-edit").click()
+        box = _marked(mine, "edit-input")
+        inside(agent, mine, "edit-input").clear().type(typed)
+        yield Editing(agent, engine, ticket_id, message_id, mine, box)
+
+
+async def _saved_on_server(stack: StackProcess, message_id: str, typed: str) -> None:
     await eventually(
-        lambda: engine.cache.message(message_id).local_state == "sent",  # type: ignore[attr-defined]
-        "my message on the server",
+        lambda: sql(stack.db_url, "select content from messages where id = %s", message_id) == [(typed,)],
+        "the typed text saved on the server",
     )
-    mine = bubble_with(agent, original)  # type: ignore[arg-type]
-    inside(agent, mine, "menu-edit").click()  # type: ignore[arg-type]
-    return message_id, mine
 
 
 async def test_the_edit_box_is_not_drawn_again_when_its_message_changes_under_it(
@@ -55,17 +83,7 @@ async def test_the_edit_box_is_not_drawn_again_when_its_message_changes_under_it
 ) -> None:
     tag = time.time_ns()
     original, elsewhere, typed = f"Refund on Monday {tag}", f"Refund Monday (phone) {tag}", f"Tuesday {tag}"
-    ticket_id = seed_ticket(
-        stack.db_url, users.customer, users.agent, f"Edit box kept {tag}", [(users.customer, "Refund?", False)]
-    )
-    async with running_app() as agent:
-        await sign_in(agent, users.agent)
-        await agent.open(f"/?t={ticket_id}")
-        await agent.should_see(marker="composer", retries=WAIT)
-        engine = engine_of(agent)
-        message_id, mine = await _editing(agent, engine, ticket_id, original)
-        box = _marked(mine, "edit-input")
-        inside(agent, mine, "edit-input").clear().type(typed)
+    async with _editing(users, stack, f"Edit box kept {tag}", original, typed) as (agent, _, _, message_id, mine, box):
         sql(stack.db_url, "update messages set content = %s, edited_at = now() where id = %s", elsewhere, message_id)
         await eventually(lambda: bubble_with(agent, elsewhere) is mine, "the other device's text in the bubble")
         assert _marked(mine, "edit-input") is box, "the edit box was drawn again under the agent"
@@ -78,10 +96,7 @@ async def test_the_edit_box_is_not_drawn_again_when_its_message_changes_under_it
         redrawn = bubble_with(agent, elsewhere)
         inside(agent, redrawn, "edit-input").clear().type(typed)
         inside(agent, redrawn, "edit-save").click()
-        await eventually(
-            lambda: sql(stack.db_url, "select content from messages where id = %s", message_id) == [(typed,)],
-            "the typed text saved on the server",
-        )
+        await _saved_on_server(stack, message_id, typed)
 
 
 async def test_typing_in_the_edit_box_survives_new_messages_receipts_and_workspace_changes(
@@ -89,17 +104,8 @@ async def test_typing_in_the_edit_box_survives_new_messages_receipts_and_workspa
 ) -> None:
     tag = time.time_ns()
     original, typed, arriving = f"Refund on Monday {tag}", f"Refund on Tuesday {tag}", f"Thanks! {tag}"
-    ticket_id = seed_ticket(
-        stack.db_url, users.customer, users.agent, f"Edit keystrokes {tag}", [(users.customer, "Refund?", False)]
-    )
-    async with running_app() as agent:
-        await sign_in(agent, users.agent)
-        await agent.open(f"/?t={ticket_id}")
-        await agent.should_see(marker="composer", retries=WAIT)
-        engine = engine_of(agent)
-        message_id, mine = await _editing(agent, engine, ticket_id, original)
-        box = _marked(mine, "edit-input")
-        inside(agent, mine, "edit-input").clear().type(typed)
+    async with _editing(users, stack, f"Edit keystrokes {tag}", original, typed) as editing:
+        agent, engine, ticket_id, message_id, mine, box = editing
         composer = next(iter(agent.find(marker="composer").elements))
         note = next(iter(agent.find(marker="context-note-input").elements))
         composer.value, note.value = "half a reply", "half a note"
@@ -126,7 +132,4 @@ async def test_typing_in_the_edit_box_survives_new_messages_receipts_and_workspa
         assert next(iter(agent.find(marker="context-note-input").elements)) is note
         assert note.value == "half a note"
         inside(agent, mine, "edit-save").click()
-        await eventually(
-            lambda: sql(stack.db_url, "select content from messages where id = %s", message_id) == [(typed,)],
-            "the typed text saved on the server",
-        )
+        await _saved_on_server(stack, message_id, typed)
