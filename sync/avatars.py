@@ -12,10 +12,10 @@ writes their folder, readers as the profiles policies allow).
   pictures no profile names any more. A download that is not a PNG, JPEG, GIF or WebP by its bytes is deleted
   and not fetched again by this process (anyone can upload any bytes under an image type and name): the user
   shows initials, and the app never holds a page where a picture should be. So is one whose header declares more
-  than ``MAX_AVATAR_SIDE`` pixels a side (sync/images.py: a decompression bomb for every page that shows it), which
-  ``checked`` refuses with a sentence before upload. Setting a picture is online-only
-  (``SyncEngine.avatars.set``, sync/avatar_store.py): it is rare, nothing else waits on it, and a picture that
-  silently waited in an outbox would look set to the user but not to anyone else.
+  than ``MAX_AVATAR_SIDE`` pixels a side (sync/images.py: a decompression bomb for every page that shows it), or a
+  size that cannot be read to the end (``UNKNOWN_SIZE``), which ``checked`` refuses with a sentence before upload.
+  Setting a picture is online-only (``SyncEngine.avatars.set``, sync/avatar_store.py): it is rare, nothing else
+  waits on it, and a picture that silently waited in an outbox would look set to the user but not to anyone else.
 """
 
 from __future__ import annotations
@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import Final
 
 from sync.errors import SyncError
-from sync.images import MAX_AVATAR_SIDE, avatar_too_large, dimensions, dimensions_of, sniff, sniff_file
+from sync.images import (
+    MAX_AVATAR_SIDE,
+    UNKNOWN_SIZE,
+    avatar_too_large,
+    dimensions,
+    dimensions_of,
+    sniff,
+    sniff_file,
+)
 from sync.remote import Remote
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,8 @@ def checked(path: Path) -> Picture:
     if kind is None:
         raise ValueError("a picture must be a PNG, JPEG, WebP or GIF image")
     declared = dimensions(data)
+    if declared == UNKNOWN_SIZE:
+        raise ValueError("the picture's size cannot be read (the file is damaged or unusual); save it again and retry")
     if declared is not None and avatar_too_large(declared):
         width, height, side = *declared, MAX_AVATAR_SIDE
         raise ValueError(f"the picture is {width} x {height} pixels; a picture may be at most {side} x {side}")
@@ -94,7 +104,10 @@ def _unfit(local: Path) -> str | None:
     """Why a downloaded file may not be shown as a picture, or None."""
     if sniff_file(local) is None:
         return "is not a PNG, JPEG, GIF or WebP image"
-    if avatar_too_large(dimensions_of(local)):
+    declared = dimensions_of(local)
+    if declared == UNKNOWN_SIZE:
+        return "declares a size that cannot be read"
+    if avatar_too_large(declared):
         return f"declares more than {MAX_AVATAR_SIDE} pixels a side"
     return None
 

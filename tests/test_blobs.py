@@ -90,3 +90,14 @@ def test_an_image_declaring_more_pixels_than_a_thumbnail_is_not_shown(tmp_path: 
     edge = tmp_path / "edge"
     edge.write_bytes(png_declaring(MAX_THUMB_PIXELS // 1000, 1000))
     assert not too_large_to_show(edge, "image/png")
+
+
+def test_an_image_whose_size_cannot_be_read_is_not_shown(tmp_path: Path) -> None:
+    """Regression (review17b): a GIF whose first frame lies past the size reader's walk (more than 1,024 blocks, then)
+    was taken for its 1 x 1 screen and shown inline; a size not read to the end is too large to show."""
+    from supportchat_app.blobs import too_large_to_show
+    from tests.test_images import gif_behind_comments
+
+    walked_past = tmp_path / "walked_past"
+    walked_past.write_bytes(gif_behind_comments(70_000))
+    assert too_large_to_show(walked_past, "image/gif")

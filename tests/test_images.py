@@ -6,7 +6,8 @@ The bug this pins (review sec17b): avatars reached the page after a signature ch
 decode, in every agent's inbox row where that customer appears, without anyone clicking anything; the lightbox did
 the same with a 25 MiB attachment (the thumbnail was already bounded, by Pillow). Here: the header's size of each
 format, including the places a browser takes a larger size from (a GIF's first frame beyond its screen, a WebP's
-extended canvas, a JPEG's frame header behind its metadata)."""
+extended canvas, a JPEG's frame header behind its metadata); and a header whose size cannot be read to the end (cut
+short, or a walk past its bound) is refused, never taken for the size read so far."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from sync.images import dimensions, dimensions_of
+from sync.images import UNKNOWN_SIZE, avatar_too_large, dimensions, dimensions_of
 
 
 def _made(fmt: str, size: tuple[int, int], **options: object) -> bytes:
@@ -83,14 +84,78 @@ def test_a_webp_canvas_is_its_extended_header() -> None:
     [
         b"",
         b"\x89PNG\r\n\x1a\n" + b"\0" * 32,
-        b"GIF89a",
         b"\xff\xd8\xff\xe0" + b"\0" * 8,
         b"<svg/>",
-        b"RIFF\0\0\0\0WEBP",
     ],
 )
 def test_a_header_without_a_size_has_none(data: bytes) -> None:
     assert dimensions(data) is None  # no size a browser could read either: nothing to decode
+
+
+SCREEN = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0, 0, 0)  # a 1 x 1 GIF screen, no colour table
+HUGE_FRAME = b"\x2c" + struct.pack("<HHHHB", 0, 0, 60000, 60000, 0) + b"\x02\x02\x44\x01\x00\x3b"
+
+
+def gif_behind_comments(comments: int) -> bytes:
+    return SCREEN + b"\x21\xfe\x00" * comments + HUGE_FRAME
+
+
+def test_a_gif_frame_behind_many_extension_blocks_is_not_taken_for_its_screen() -> None:
+    """Regression (review17b): the reader stopped after 1,024 extension blocks and answered the screen's size; a
+    browser has no such bound. 1,100 empty comment blocks (3 bytes each) in front of a 60,000 x 60,000 frame on a
+    1 x 1 screen made a 3 KB avatar that passed ``avatar_too_large`` and the 60 MP attachment bound."""
+    assert dimensions(gif_behind_comments(10)) == (60000, 60000)
+    many = gif_behind_comments(1100)
+    assert len(many) < 4000
+    assert avatar_too_large(dimensions(many)), f"declared size read as {dimensions(many)}"
+
+
+VP8X = b"RIFF\0\0\0\0WEBPVP8X" + struct.pack("<I", 10) + b"\x10\0\0\0"
+
+
+@pytest.mark.parametrize(
+    ("what", "data"),
+    [
+        ("a GIF cut inside its screen", b"GIF89a"),
+        ("a GIF with a screen and no frame", SCREEN),
+        ("a GIF cut inside an extension", SCREEN + b"\x21\xfe\x05ab"),
+        ("a GIF cut inside its frame's descriptor", SCREEN + HUGE_FRAME[:5]),
+        ("a GIF with a block that is no block before its frame", SCREEN + b"\x00" + HUGE_FRAME),
+        ("a GIF's trailer before any frame", SCREEN + b"\x3b" + HUGE_FRAME),
+        ("a PNG cut inside its header chunk", png_declaring(60_000, 60_000)[:20]),
+        ("a WebP cut before its first chunk", b"RIFF\0\0\0\0WEBP"),
+        ("a WebP cut inside its lossless header", b"RIFF\0\0\0\0WEBPVP8L\0\0\0\0\x2f"),  # was an IndexError
+        ("a WebP cut inside its canvas", VP8X + b"\0\0\0\0"),  # was read as 1 x 1
+        ("a JPEG that ends before its frame header", _made("JPEG", (40, 30))[:20]),
+    ],
+)
+def test_a_header_cut_short_before_its_size_is_refused(what: str, data: bytes) -> None:
+    """Regression (review17b): a reader that ran out of bytes answered the screen's size or the bytes it had (a
+    WebP's canvas cut after its width read as 1 pixel high): a small size, where the file's size is unknown."""
+    assert dimensions(data) == UNKNOWN_SIZE, what
+    assert avatar_too_large(dimensions(data)), what
+
+
+@pytest.mark.parametrize(
+    ("what", "data"),
+    [
+        ("a GIF extension of one-byte sub-blocks", SCREEN + b"\x21\xfe" + b"\x01\x00" * 100_000 + b"\x00" + HUGE_FRAME),
+        ("a JPEG of restart markers", b"\xff\xd8" + b"\xff\xd0" * 100_000 + _made("JPEG", (40, 30))[2:]),
+        ("a JPEG of fill bytes", b"\xff\xd8" + b"\xff" * 100_000 + _made("JPEG", (40, 30))[2:]),
+        ("a JPEG of stuffed bytes", b"\xff\xd8" + b"\xff\x00" * 100_000 + _made("JPEG", (40, 30))[2:]),
+    ],
+)
+def test_a_walk_past_its_bound_is_refused(what: str, data: bytes) -> None:
+    """A walk of two-byte steps through a 25 MB attachment took seconds (this machine: 2 s for 8 MB), so each walk
+    stops after ``_MAX_STEPS`` blocks, markers or fill bytes: and then answers "unknown", not the size it had."""
+    assert dimensions(data) == UNKNOWN_SIZE, what
+
+
+def test_a_real_picture_is_far_inside_the_bounds() -> None:
+    extensions = b"\x21\xf9\x04\x00\x00\x00\x00\x00" + b"\x21\xfe\x03abc\x00" * 1000
+    assert dimensions(SCREEN + extensions + HUGE_FRAME) == (60000, 60000)
+    made = _made("JPEG", (40, 30))
+    assert dimensions(made[:2] + b"\xff\xd0" * 1000 + made[2:]) == (40, 30)
 
 
 def test_a_file_is_read_only_as_far_as_its_header(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sync.avatars import MAX_BYTES, AvatarFiles, Picture, checked, key_of, object_key, sniff, url_of
-from tests.test_images import png_declaring
+from tests.test_images import gif_behind_comments, png_declaring
 
 ME = str(uuid.uuid4())
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
@@ -128,6 +128,19 @@ def test_checked_refuses_a_picture_that_declares_too_many_pixels(tmp_path: Path)
     with pytest.raises(ValueError, match="16000 x 16000 pixels; a picture may be at most 4096 x 4096"):
         checked(bomb)
     assert checked(wide).mime == "image/png"
+
+
+def test_checked_refuses_a_picture_whose_size_cannot_be_read(tmp_path: Path) -> None:
+    """Regression (review17b): a GIF's 60,000 x 60,000 frame behind more than 1,024 comment blocks was read as its
+    1 x 1 screen and sent. Behind more blocks than the reader walks, its size is unknown: the user is told so, not
+    shown a size it does not have; behind fewer, its frame's size is found and refused."""
+    path = tmp_path / "many.gif"
+    path.write_bytes(gif_behind_comments(70_000))  # 210 KB
+    with pytest.raises(ValueError, match="size cannot be read"):
+        checked(path)
+    path.write_bytes(gif_behind_comments(1100))
+    with pytest.raises(ValueError, match="60000 x 60000 pixels"):
+        checked(path)
 
 
 async def test_a_download_that_declares_too_many_pixels_is_dropped_and_not_fetched_again(tmp_path: Path) -> None:
