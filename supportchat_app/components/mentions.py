@@ -7,8 +7,9 @@
   ``messages_after_insert_rules`` since migration 20261210000100, fills ``public.mentions`` and queues the email the
   notify worker sends). Bubbles show it as ``@Name`` (``display``).
 - Being mentioned: ``MentionsButton`` in the header counts unseen mentions; a new one (pulled or live) gives
-  a desktop notification and a toast; the button opens the Mentions view — newest first, unseen marked — and
-  opening one opens its ticket and marks it seen (through the outbox, so offline too).
+  a toast and a desktop notification (throttled per ticket and colleague, supportchat_app/notifier.py: what is
+  held back comes as one summary that opens the Mentions view); the button opens the Mentions view — newest first,
+  unseen marked — and opening one opens its ticket and marks it seen (through the outbox, so offline too).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from nicegui import background_tasks, ui
 from nicegui.events import GenericEventArguments
 
 from supportchat_app import fmt
-from supportchat_app.notifier import Throttle, notifier
+from supportchat_app.notifier import Throttle, notifier, raise_window
 from sync import events
 from sync.models import LocalUser, Profile, mentions_shown
 
@@ -153,8 +154,9 @@ class MentionsButton(ui.button):
                 .mark("mentions-count")
             )
         self.known = {m.id for m in engine.workspace.mentions()}  # only mentions arriving from now on notify
-        self.told = Throttle()  # a colleague mentioning fast is one desktop notification per ticket and quiet period
+        self.told = Throttle()  # a colleague mentioning fast: one desktop notification per quiet period, and a summary
         self.dialog = ui.dialog()
+        ui.timer(1.0, self._tell_held)
         self.show_count()
 
     def show_count(self) -> None:
@@ -172,11 +174,27 @@ class MentionsButton(ui.button):
         self.show_count()
         if self.dialog.value:
             self._draw()
-        for mention in fresh[:3]:
+        for index, mention in enumerate(fresh):
+            told = self.told.allow(mention.ticket_id, mention.author_id)  # else held: told in the summary
+            if index >= 3 and not told:
+                continue
             title, body = self._describe(mention.author_id, mention.ticket_id, mention.message_id)
-            ui.notify(f"{title}: {body}", type="info", multi_line=True)
-            if self.told.allow(mention.ticket_id):
+            if index < 3:
+                ui.notify(f"{title}: {body}", type="info", multi_line=True)
+            if told:
                 background_tasks.create(notifier.notify(title, body), name="mention notification")
+
+    def _tell_held(self) -> None:
+        """The mentions the throttle held back, as one notification once its quiet period ended."""
+        if (held := self.told.summary()) is not None:
+            told = notifier.notify(held.text("mention"), "Click to see them.", on_clicked=self._opened_from_summary)
+            background_tasks.create(told, name="mention notification")
+
+    def _opened_from_summary(self) -> None:
+        raise_window()
+        if not self.is_deleted:
+            with self:
+                self.open_view()
 
     def _describe(self, author_id: str, ticket_id: str, message_id: str) -> tuple[str, str]:
         profile = self.engine.cache.profiles().get(author_id)

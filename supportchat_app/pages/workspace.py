@@ -27,7 +27,7 @@ from supportchat_app.components.palette import CommandPalette, ticket_actions
 from supportchat_app.components.sync_status import SyncStatusBar
 from supportchat_app.components.ticket_pane import TicketPane
 from supportchat_app.components.two_factor import StaffCodeBanner
-from supportchat_app.notifier import CHIME_JS, Throttle, notifier
+from supportchat_app.notifier import CHIME_JS, Throttle, notifier, raise_window
 from supportchat_app.pages import guard, head_start
 from supportchat_app.state import InboxState
 from supportchat_app.theme import FOCUS_JS
@@ -52,7 +52,7 @@ class WorkspaceView:
         self.staff = user.is_staff
         self.client = ui.context.client
         self.focused = True
-        self.told = Throttle()  # a customer writing fast is one notification and chime per quiet period
+        self.told = Throttle()  # a customer writing fast is one notification and chime per quiet period, and a summary
         self.inbox_dirty = False
         self.read_due = False
         self.state = InboxState(view="all" if self.user.role == "admin" else "mine", on_change=self._filters_changed)
@@ -255,6 +255,7 @@ class WorkspaceView:
         if self.inbox_dirty:
             self.inbox_dirty = False
             self._refresh_inbox()
+        self._tell_held()
 
     def _update_title(self) -> None:
         unread = self.inbox.unread_tickets
@@ -351,14 +352,33 @@ class WorkspaceView:
 
     def _notify(self, ticket_id: str) -> None:
         ticket = self.engine.cache.ticket(ticket_id)
-        if ticket is None or not self.told.allow(ticket_id):
-            return
+        if ticket is None or not self.told.allow(ticket_id, ticket.customer_id):
+            return  # held: told in the summary (_tell_held)
         title = f"{ticket.customer_name or 'A customer'} · {ticket.subject}"
         background_tasks.create(
             notifier.notify(title, mentions_shown(ticket.last_message_preview) or "New message"),
             name="desktop notification",
         )
         ui.run_javascript(CHIME_JS)
+
+    def _tell_held(self) -> None:
+        """What the throttle held back, as one notification once its quiet period ended; not while the window has
+        the focus (the inbox in front shows it)."""
+        held = self.told.summary()
+        if held is None or self.focused:
+            return
+        background_tasks.create(
+            notifier.notify(held.text("message"), "Click to open the inbox.", on_clicked=self._open_inbox),
+            name="desktop notification",
+        )
+        ui.run_javascript(CHIME_JS)
+
+    def _open_inbox(self) -> None:
+        """A summary was clicked: the window in front, showing the inbox (not a sidebar list)."""
+        raise_window()
+        if not self.inbox.is_deleted and self.state.special is not None:
+            with self.client:
+                self.state.set_special(None)
 
     def _focus(self, e: events.GenericEventArguments) -> None:
         self.focused = bool(e.args)
