@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,15 @@ from sync.cache import Cache
 from sync.cache.writes import FOREIGN_ID_ERROR
 from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, check_choice, check_content, check_subject
 from sync.models import UNSET, LocalUser, Message, Priority, Ticket, TicketStatus, Unset
+
+
+@dataclass(frozen=True)
+class Resent:
+    """What ``LocalCommands.send_as_new`` queued: the new message, and the names of the refused reply's files that
+    were no longer on this device, so it went without them."""
+
+    message: Message
+    left_out: tuple[str, ...]
 
 
 class LocalCommands:
@@ -91,18 +101,20 @@ class LocalCommands:
         """Whether this failed reply can only go as a new message (``send_as_new``), never by a retry."""
         return message.local_state == "failed" and message.error == FOREIGN_ID_ERROR
 
-    def send_as_new(self, message_id: str) -> Message:
+    def send_as_new(self, message_id: str) -> Resent:
         """A reply the server refused for its id (another row holds it: ``FOREIGN_ID_ERROR``) queued again as a new
         message: a new id, the same ticket, text, kind and files; the refused one goes. Retrying it is refused,
-        since under the same id it would be taken for delivered. ValueError for any other message, or a file of
-        it no longer on this device (nothing changed then)."""
+        since under the same id it would be taken for delivered. A file of it no longer on this device is left out
+        (``Resent.left_out`` names it, for the bubble to say), and with none left the text still goes (a message
+        always has text): refusing there left only Discard, which lost the text. ValueError for any other message
+        (nothing changed then)."""
         old = self.cache.message(message_id)
         if old is None or not self.refused_for_its_id(old):
             raise ValueError("only a reply refused for its id can be sent as a new message")
         files = self.cache.attachments(message_id)
-        paths = [Path(str(f["local_path"])) for f in files if f["local_path"]]
-        if len(paths) != len(files) or not all(p.exists() for p in paths):
-            raise ValueError("a file of this reply is no longer on this device")
+        present = [f for f in files if f["local_path"] and Path(str(f["local_path"])).exists()]
+        left_out = tuple(str(f["name"]) for f in files if f not in present)
+        paths = [Path(str(f["local_path"])) for f in present]
         new_id = str(uuid.uuid4())
         row = {
             "id": new_id,
@@ -111,7 +123,7 @@ class LocalCommands:
             "content": old.content,
             "is_internal": 1 if old.is_internal else 0,
         }
-        records = self.files.stage(old.ticket_id, new_id, paths, [str(f["name"]) for f in files])
+        records = self.files.stage(old.ticket_id, new_id, paths, [str(f["name"]) for f in present])
         try:
             resent = self.cache.resend_message(message_id, row, records)
         except BaseException:
@@ -120,13 +132,13 @@ class LocalCommands:
         if not resent:
             self.files.unstage([str(record["local_path"]) for record in records])
             raise ValueError("this reply was sent or discarded meanwhile")
-        cancel_file.discarded(self.cache, self.files, files)  # the refused reply's own copies go
+        cancel_file.discarded(self.cache, self.files, files)  # the refused reply's own copies (and uploads) go
         hops.mark("outbox", new_id)
         self._on_write()
         self._emit(events.MessagesChanged(old.ticket_id, frozenset({message_id, new_id}), False))
         message = self.cache.message(new_id)
         assert message is not None
-        return message
+        return Resent(message, left_out)
 
     def discard(self, message_id: str) -> None:
         cache = self.cache

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+from nicegui.testing import User
+
+from sync import SyncEngine
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
 from tests.stackproc import StackProcess
@@ -28,6 +32,29 @@ from tests.test_attack_foreign_message_id import FOREIGN
 from tests.test_sync_support import sql
 
 
+async def _offline_in(agent: User, users: Users, ticket_id: str, proxy: FaultProxy) -> SyncEngine:
+    """The agent signed in, in the ticket, with the server out of reach: what they write waits in the outbox."""
+    await sign_in(agent, users.agent)
+    await agent.open(f"/?t={ticket_id}")
+    await agent.should_see(marker="composer", retries=WAIT)
+    proxy.set_mode("drop")
+    return engine_of(agent)
+
+
+async def _refused(
+    agent: User, stack: StackProcess, users: Users, proxy: FaultProxy, reply: tuple[str, str, str]
+) -> Any:
+    """The reply (text, id, another ticket) refused for its id: the server holds a row of its own under it, and the
+    agent back online pulls it. Returns the reply's bubble, failed."""
+    text, refused, other = reply
+    sql(stack.db_url, FOREIGN, refused, other, users.customer.id)
+    proxy.set_mode("pass")
+    bubble = bubble_with(agent, text)
+    await engine_of(agent).pull()  # the server's row reaches the cache (the reply's push may be ignored as a duplicate)
+    await eventually(lambda: "state-failed" in markers_in(bubble), "the reply refused for its id", 60)
+    return bubble
+
+
 async def test_a_reply_refused_for_its_id_is_sent_as_a_new_message_from_its_bubble(
     app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy
 ) -> None:
@@ -38,19 +65,11 @@ async def test_a_reply_refused_for_its_id_is_sent_as_a_new_message_from_its_bubb
     )
     other = seed_ticket(stack.db_url, users.customer, users.agent, f"Other {tag}", [(users.customer, "!", False)])
     async with running_app() as agent:
-        await sign_in(agent, users.agent)
-        await agent.open(f"/?t={ticket_id}")
-        await agent.should_see(marker="composer", retries=WAIT)
-        engine = engine_of(agent)
-        proxy.set_mode("drop")  # written offline; meanwhile the server gets a row of its own under the reply's id
+        engine = await _offline_in(agent, users, ticket_id, proxy)
         send(agent, text)
         await eventually(lambda: bubble_with(agent, text) is not None, "the reply (still offline)")
         refused = next(m.id for m in engine.cache.thread(ticket_id) if m.content == text)
-        sql(stack.db_url, FOREIGN, refused, other, users.customer.id)
-        proxy.set_mode("pass")
-        bubble = bubble_with(agent, text)
-        await engine.pull()  # the server's row reaches the cache (the reply's push may be ignored as a duplicate)
-        await eventually(lambda: "state-failed" in markers_in(bubble), "the reply refused for its id", 60)
+        bubble = await _refused(agent, stack, users, proxy, (text, refused, other))
         assert "send-as-new" in markers_in(bubble)
         assert "retry" not in markers_in(bubble), "a retry sends the same id, refused again"
         inside(agent, bubble, "send-as-new").click()
@@ -67,3 +86,46 @@ async def test_a_reply_refused_for_its_id_is_sent_as_a_new_message_from_its_bubb
         )
         assert engine.cache.message(refused) is None
         assert engine.status.failed == 0
+
+
+async def test_a_refused_reply_whose_file_is_gone_goes_without_it_and_its_bubble_says_so(
+    app_data: Path, users: Users, stack: StackProcess, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """Regression (review17b): with a file of the refused reply no longer on this device, "Send as a new message"
+    was refused ("a file of this reply is no longer on this device"), leaving only Discard, which loses the text.
+    Now the text goes with the files still here, and the new bubble names the file it went without."""
+    tag = time.time_ns()
+    text = f"The invoice and the receipt {tag}"
+    ticket_id = seed_ticket(
+        stack.db_url, users.customer, users.agent, f"Left out {tag}", [(users.customer, "?", False)]
+    )
+    other = seed_ticket(stack.db_url, users.customer, users.agent, f"Other {tag}", [(users.customer, "!", False)])
+    invoice, receipt = tmp_path / "invoice.txt", tmp_path / "receipt.txt"
+    invoice.write_text("invoice 1")
+    receipt.write_text("receipt 1")
+    async with running_app() as agent:
+        engine = await _offline_in(agent, users, ticket_id, proxy)
+        refused = engine.commands.send_message(ticket_id, text, files=[invoice, receipt]).id
+        await eventually(lambda: bubble_with(agent, text) is not None, "the reply (still offline)")
+        for row in engine.cache.attachments(refused):
+            if row["name"] == "receipt.txt":
+                Path(str(row["local_path"])).unlink()  # its copy on this device is gone
+        bubble = await _refused(agent, stack, users, proxy, (text, refused, other))
+        inside(agent, bubble, "send-as-new").click()  # before: refused, and the bubble stayed failed
+        await eventually(lambda: "left-out" in markers_in(bubble_with(agent, text)), "the note of the file left out")
+        note = inside(agent, bubble_with(agent, text), "left-out").elements.pop()
+        assert "receipt.txt" in note.text and "invoice.txt" not in note.text
+        await eventually(
+            lambda: (
+                sql(
+                    stack.db_url,
+                    "select a.name from messages m join attachments a on a.message_id = m.id"
+                    " where m.ticket_id = %s and m.content = %s",
+                    ticket_id,
+                    text,
+                )
+                == [("invoice.txt",)]
+            ),
+            "the text on the server with the file still here",
+            60,
+        )

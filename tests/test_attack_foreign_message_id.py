@@ -111,7 +111,7 @@ async def test_a_reply_refused_for_its_id_is_sent_as_a_new_message_with_its_file
         engine.commands.send_as_new(engine.commands.send_message(mine, "an ordinary reply").id)
     engine.commands.save_draft(mine, "a draft typed meanwhile")
 
-    resent = engine.commands.send_as_new(queued.id)
+    resent = engine.commands.send_as_new(queued.id).message
     assert resent.id != queued.id
     assert (resent.ticket_id, resent.content, resent.is_internal, resent.local_state) == (
         mine,
@@ -136,3 +136,36 @@ async def test_a_reply_refused_for_its_id_is_sent_as_a_new_message_with_its_file
     assert sql(stack.db_url, "select ticket_id::text, content from messages where id = %s", queued.id) == [
         (other, "SERVER TEXT under your id")
     ]
+
+
+async def test_a_file_of_a_refused_reply_no_longer_on_this_device_is_left_out_and_the_rest_goes(
+    desk: Desk, stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    """Regression (review17b): with a file of the refused reply no longer on this device, "Send as a new message"
+    was refused, leaving only Discard, which loses the text. Now the text goes with the files still here, and the
+    engine names the ones left out (the bubble says so); with none left, the text goes alone."""
+    engine, mine, other = desk.engine, desk.mine, desk.other
+    kept, gone = tmp_path / "kept.txt", tmp_path / "gone.txt"
+    kept.write_text("still here")
+    gone.write_text("about to go")
+    queued = engine.commands.send_message(mine, "reply with two files", files=[kept, gone])
+    alone = engine.commands.send_message(mine, "reply whose only file goes", files=[gone])
+    for refused in (queued.id, alone.id):
+        sql(stack.db_url, FOREIGN, refused, other, users.customer.id)
+        for row in engine.cache.attachments(refused):
+            if row["name"] == "gone.txt":
+                Path(str(row["local_path"])).unlink()  # the staged copy: removed by hand, or the disk cleaned up
+    await engine.pull()
+    assert engine.cache.message(queued.id).error == FOREIGN_ID_ERROR  # type: ignore[union-attr]
+
+    resent = engine.commands.send_as_new(queued.id)  # before: ValueError, "a file of this reply is no longer ..."
+    assert resent.left_out == ("gone.txt",)
+    assert [a["name"] for a in engine.cache.attachments(resent.message.id)] == ["kept.txt"]
+    bare = engine.commands.send_as_new(alone.id)
+    assert bare.left_out == ("gone.txt",) and engine.cache.attachments(bare.message.id) == []
+    assert engine.cache.message(queued.id) is None and engine.cache.message(alone.id) is None
+
+    await engine.sync_once()
+    for message, files in ((resent.message, [("kept.txt",)]), (bare.message, [])):
+        assert sql(stack.db_url, "select content from messages where id = %s", message.id) == [(message.content,)]
+        assert sql(stack.db_url, "select name from attachments where message_id = %s", message.id) == files

@@ -4,7 +4,7 @@ message says "edited", a deleted one shows only "Message deleted" (the server cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,7 +70,8 @@ class MessageBubble(ui.row):
         with self:
             if not own:
                 self.avatar = Avatar(sender_name, str(message.sender_id), image=self.avatar_image)
-            with ui.column().classes("gap-0 max-w-[72%] " + ("items-end" if own else "items-start")):
+            self.column = ui.column().classes("gap-0 max-w-[72%] " + ("items-end" if own else "items-start"))
+            with self.column:
                 with ui.row(align_items="center").classes("gap-1 text-xs opacity-70 no-wrap px-1"):
                     if internal:
                         ui.icon("lock", size="14px").classes("text-amber-9")
@@ -102,6 +103,13 @@ class MessageBubble(ui.row):
                 self.state_row = ui.row(align_items="center").classes("gap-1 text-xs no-wrap px-1")
                 self.receipt_line = ReceiptLine()
         self.show(message)
+
+    def tell_left_out(self, names: Sequence[str]) -> None:
+        """Say under the bubble which files it went without (``send_as_new``: no longer on this device)."""
+        with self.column:
+            ui.label(f"Sent without {', '.join(names)}: no longer on this device").classes(
+                "text-xs text-warning px-1"
+            ).props('data-testid="left-out"').mark("left-out")
 
     def _keep_editor(self, message: Message) -> bool:
         """An edit box open in this bubble is not drawn again under the agent (the browser's newest keystrokes,

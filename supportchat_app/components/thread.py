@@ -322,7 +322,7 @@ class ThreadView(ui.element):
     def _send_as_new(self, message_id: str) -> None:
         """A reply refused for its id goes again under a new one (sync/commands.py ``send_as_new``)."""
         try:
-            message = self.engine.commands.send_as_new(message_id)
+            resent = self.engine.commands.send_as_new(message_id)
         except ValueError as exc:
             ui.notify(fmt.plain_error(exc, "send it as a new message"), type="warning")
             self.refresh({message_id})
@@ -330,7 +330,9 @@ class ThreadView(ui.element):
         bubble = self.bubbles.pop(message_id, None)
         if bubble is not None:
             _remove(bubble)
-        self.append(message)
+        self.append(resent.message)
+        if resent.left_out and (new := self.bubbles.get(resent.message.id)) is not None:
+            new.tell_left_out(resent.left_out)
 
     def _discard(self, message_id: str) -> None:
         try:
