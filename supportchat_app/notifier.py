@@ -5,9 +5,10 @@ call fails and the app carries on; nothing here may raise into the UI.
 The title and body come from other people (a customer's name and subject, a message's text), so they reach the
 system as plain, bounded text (``shown``): control characters (a Windows toast is XML, where most of them are not
 allowed, and one failed send turns notifications off for the run), direction overrides and invisible characters are
-dropped, and where the body is markup (Linux: the freedesktop ``body-markup`` that GNOME, KDE, dunst and mako read)
-``<``, ``>`` and ``&`` become look-alikes, so a message cannot draw a link or hide its own words. Not entities: a
-server without markup would show ``&lt;`` as it is.
+dropped (not the joiners and variation selectors that emoji and many scripts are written with), and where the body
+is markup (Linux: the freedesktop ``body-markup`` that GNOME, KDE, dunst and mako read) ``<``, ``>`` and ``&`` become
+look-alikes, so a message cannot draw a link or hide its own words. Not entities: a server without markup would show
+``&lt;`` as it is.
 
 How often is another person's choice too: nothing on the server limits how fast a customer writes, so the pages ask
 a ``Throttle`` before each notification and chime. A ticket is told at most once per ``QUIET_S``, and so is a sender
@@ -38,9 +39,13 @@ QUIET_S = 10.0  # one notification per ticket this often
 BURST = 4  # and at most this many in any QUIET_S, whatever the tickets
 TITLE_CHARS = 100
 BODY_CHARS = 200
-# C0 and C1 controls but tab and line feed (CR is folded first), zero-widths and direction marks, bidi embeddings,
-# overrides and isolates, the byte order mark, and the two characters XML refuses beyond the controls
-_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufffe\uffff]")
+# C0 and C1 controls but tab and line feed (CR is folded first), the zero-width space, direction marks (Arabic's
+# too), bidi embeddings, overrides and isolates, the word joiner and invisible operators, the byte order mark, and the
+# two characters XML refuses beyond the controls. Not the zero-width joiner and non-joiner (U+200D, U+200C) nor
+# variation selectors: emoji sequences (👩‍💻, ❤️) and Persian and Indic words are written with them; they move no text
+_HIDDEN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufffe\uffff]"
+)
 _MARKUP = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06"})  # single angle quotes, full-width ampersand
 
 

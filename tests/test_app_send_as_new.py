@@ -5,12 +5,14 @@ under a new id and reaches the server; before, the only way out was Discard, and
 
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import Any
 
 from nicegui.testing import User
 
+from supportchat_app.components.bubble import MessageBubble
 from sync import SyncEngine
 from tests.conftest import Users
 from tests.faultproxy import FaultProxy
@@ -129,3 +131,12 @@ async def test_a_refused_reply_whose_file_is_gone_goes_without_it_and_its_bubble
             "the text on the server with the file still here",
             60,
         )
+
+
+def test_a_bubble_is_never_made_without_what_its_send_as_new_button_does() -> None:
+    """Regression (review17b): ``MessageBubble``'s ``on_resend`` defaulted to a function that did nothing, so a
+    bubble made without it showed "Send as a new message" on a refused reply and the click did nothing at all.
+    Now it is required, like Retry's and Discard's (mypy holds every caller to it)."""
+    parameters = inspect.signature(MessageBubble).parameters
+    for handler in ("on_retry", "on_discard", "on_resend"):
+        assert parameters[handler].default is inspect.Parameter.empty, handler

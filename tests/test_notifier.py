@@ -84,6 +84,22 @@ async def test_long_texts_are_cut_and_lines_kept_only_in_the_body(recorder: list
     assert len(body) <= BODY_CHARS and body.startswith("line one\nline two\n") and body.endswith("…")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "👩\u200d💻 👨\u200d👩\u200d👧 🏳\ufe0f\u200d🌈",  # emoji joined by U+200D, a variation selector
+        "❤\ufe0f ☺\ufe0e",  # emoji and text presentation
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian "I want": its parts kept apart by U+200C
+        "क्\u200dष",  # Devanagari: a half form asked for by U+200D
+    ],
+)
+def test_shown_keeps_joiners_and_variation_selectors(text: str) -> None:
+    """Regression (review17b): every U+200B-U+200F went, the joiners too: 👩‍💻 fell apart into 👩💻 and Persian and
+    Indic words were spelt wrong in the notification."""
+    assert shown(text, BODY_CHARS, lines=True, markup=True) == text
+    assert shown("Ann\u200e\u200f\u061c\u200b\u202e x\u2066", TITLE_CHARS, lines=False, markup=False) == "Ann x"
+
+
 def test_shown_keeps_ordinary_text_as_it_is() -> None:
     text = "Grüße, Zoë — 10 € · ticket #42\nthanks!"
     assert shown(text, BODY_CHARS, lines=True, markup=True) == text

@@ -44,7 +44,7 @@ class MessageBubble(ui.row):
         sender_name: str,
         on_retry: Callable[[str], None],
         on_discard: Callable[[str], None],
-        on_resend: Callable[[str], None] = lambda _m: None,
+        on_resend: Callable[[str], None],
         receipts: ThreadReceipts,
         name_of: Callable[[str], str],
         actions: MessageActions,
