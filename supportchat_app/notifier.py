@@ -90,7 +90,8 @@ class Throttle:
         self.held: dict[str, int] = {}  # ticket -> how many of its messages wait for the summary
         self.held_since: float | None = None  # when the first of them was held
 
-    def allow(self, ticket: str, sender: str | None = None) -> bool:
+    def allow(self, ticket: str, sender: str | None = None, count: int = 1) -> bool:
+        """Whether to tell this news now; else ``count`` messages of ``ticket`` are held for the summary."""
         now = self.clock()
         self.tickets = {k: t for k, t in self.tickets.items() if now - t < 2 * self.every}
         self.senders = {k: t for k, t in self.senders.items() if now - t < 2 * self.every}
@@ -100,7 +101,7 @@ class Throttle:
         quiet = now - self.tickets.get(ticket, -math.inf) >= self.every
         quiet = quiet and now - self.senders.get(who, -math.inf) >= self.every
         if not quiet or told >= room:
-            self.held[ticket] = self.held.get(ticket, 0) + 1
+            self.held[ticket] = self.held.get(ticket, 0) + count
             self.held_since = now if self.held_since is None else self.held_since
             return False
         self.tickets[ticket] = self.senders[who] = now

@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -196,6 +197,35 @@ async def test_presence_typing_seen_and_notification(
         await eventually(lambda: bubble_with(agent, "Hello???") is not None, "the last live message")
         await eventually(lambda: bubble_with(agent, "And one more thing.") is not None, "the other live message")
         assert notifier.attempts == before + 1
+
+        # what the throttle held back is told once its quiet period ended, as one summary that opens the inbox
+        # (review17b: it was dropped). The quiet period ends here by the throttle's clock, an hour on
+        view = workspace_view(agent)
+        told: list[tuple[str, Any]] = []
+
+        async def recorded(title: str, body: str, on_clicked: Any = None) -> bool:
+            told.append((title, on_clicked))
+            return True
+
+        monkeypatch.setattr(notifier, "notify", recorded)
+        with agent:
+            view.state.set_special("snoozed")  # the agent left the inbox for a sidebar list
+        view.told.clock = lambda: time.monotonic() + 3600
+        await eventually(lambda: told != [], "the summary of what was held")
+        assert [title for title, _ in told] == ["2 new messages in 1 ticket"]
+        told[0][1]()  # clicked
+        assert view.state.special is None, "the summary opens the inbox"
+
+
+def workspace_view(user: Any) -> Any:
+    """The agent's WorkspaceView (pages/workspace.py), found by its redraw timer."""
+    with user:
+        elements = ui.context.client.elements.values()
+    return next(
+        e.callback.__self__
+        for e in elements
+        if isinstance(e, ui.timer) and type(getattr(e.callback, "__self__", None)).__name__ == "WorkspaceView"
+    )
 
 
 async def test_filters_views_and_sign_out(app_data: Path, users: Users, stack: StackProcess) -> None:

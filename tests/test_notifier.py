@@ -209,6 +209,15 @@ def test_a_ticket_told_on_its_own_takes_its_held_messages_with_it() -> None:
     assert throttle.summary() is None
 
 
+def test_a_batch_of_messages_held_counts_as_its_messages() -> None:
+    clock = Clock()
+    throttle = Throttle(every=10.0, burst=4, clock=clock)
+    assert throttle.allow("t1", "ann")
+    assert not throttle.allow("t1", "ann", 3)  # three new messages in one pull
+    clock.now += 10.0
+    assert throttle.summary() == Held(count=3, tickets=1)
+
+
 async def test_a_click_on_a_notification_runs_on_the_event_loop(recorder: list[dict[str, Any]]) -> None:
     """Some systems call a click back from a thread of their own: the app's handler runs on its event loop."""
     clicked: list[bool] = []

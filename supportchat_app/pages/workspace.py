@@ -348,11 +348,15 @@ class WorkspaceView:
             if event.new_from_others:
                 self._read_soon()
         if event.new_from_others and self.staff and not self.focused:
-            self._notify(event.ticket_id)
+            self._notify(event.ticket_id, event.message_ids)
 
-    def _notify(self, ticket_id: str) -> None:
-        ticket = self.engine.cache.ticket(ticket_id)
-        if ticket is None or not self.told.allow(ticket_id, ticket.customer_id):
+    def _notify(self, ticket_id: str, message_ids: frozenset[str]) -> None:
+        cache = self.engine.cache
+        ticket = cache.ticket(ticket_id)
+        if ticket is None:
+            return
+        news = sum(1 for m in map(cache.message, message_ids) if m is not None and m.sender_id != self.user.id)
+        if not self.told.allow(ticket_id, ticket.customer_id, max(news, 1)):
             return  # held: told in the summary (_tell_held)
         title = f"{ticket.customer_name or 'A customer'} · {ticket.subject}"
         background_tasks.create(
