@@ -21,7 +21,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -118,6 +118,7 @@ class LivePort(Protocol):
         self, ticket_id: str, me: Mapping[str, Any], after: str | None = None, *, known: bool = True
     ) -> None: ...
     async def viewers(self, ticket_id: str | None) -> list[dict[str, Any]]: ...
+    def access_may_be_back(self, keys: Iterable[str] | None = None) -> None: ...
 
 
 class Remote(Protocol):

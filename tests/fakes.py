@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,6 +77,7 @@ class FakeLive:
         self.on_reach: ReachHandler | None = None
         self.watched: set[str] = set()
         self.typing_signals: list[str] = []
+        self.access_hints: list[frozenset[str] | None] = []  # access_may_be_back's keys (None: all)
 
     async def start(
         self, on_change: ChangeHandler, on_state: StateHandler, on_reach: ReachHandler | None = None
@@ -110,6 +111,9 @@ class FakeLive:
 
     async def viewers(self, ticket_id: str | None) -> list[dict[str, Any]]:
         return []  # nobody else is viewing on the fake server
+
+    def access_may_be_back(self, keys: Iterable[str] | None = None) -> None:
+        self.access_hints.append(None if keys is None else frozenset(keys))
 
 
 @dataclass
