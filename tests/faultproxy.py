@@ -18,7 +18,8 @@ One-shot faults, matched against the bytes a client sends (e.g. ``b"POST /rest/v
   before it sees the answer
 - ``reset_request(pattern, times)``  forward only the first half of the request, then reset both sides
 
-What clients send on websockets is kept, frame by frame and unmasked (``ws_sent``): a test counts, say, the
+Each HTTP request's first line is kept (``requested``), and what clients send on websockets, frame by frame and
+unmasked (``ws_sent``): a test counts, say, the
 ``phx_join`` frames of one realtime topic the server was sent (localbase does not compress frames).
 """
 
@@ -54,6 +55,7 @@ class FaultProxy:
     faults: int = 0
     requests: int = 0  # HTTP requests forwarded (a chunk that starts one; websocket frames never look like it)
     ws_frames: list[bytes] = field(default_factory=list)  # the payloads of the frames clients sent on websockets
+    request_lines: list[bytes] = field(default_factory=list)  # each forwarded HTTP request's first line
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -116,6 +118,11 @@ class FaultProxy:
         """How many websocket frames clients sent that hold every one of ``parts``."""
         with self._lock:
             return sum(all(part in frame for part in parts) for frame in self.ws_frames)
+
+    def requested(self, part: bytes) -> int:
+        """How many HTTP requests were forwarded whose first line (method, path, query) holds ``part``."""
+        with self._lock:
+            return sum(part in line for line in self.request_lines)
 
     def lose_response(self, pattern: bytes, times: int = 1) -> _Rule:
         rule = _Rule(pattern, times, "lose_response")
@@ -200,6 +207,8 @@ class FaultProxy:
                     self._keep_frames(frames)
                 elif data.startswith(_METHODS):
                     self.requests += 1
+                    with self._lock:
+                        self.request_lines.append(data.partition(b"\r\n")[0])
                     if b"\r\nupgrade: websocket\r\n" in data.lower():
                         frames = bytearray(data.partition(b"\r\n\r\n")[2])
                 rule = self._match(data)

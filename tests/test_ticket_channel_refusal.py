@@ -80,3 +80,33 @@ async def test_a_refused_ticket_channel_is_left_and_joined_again_only_when_acces
         lambda: len([e for e in engines.log(agent) if isinstance(e, events.Typing) and e.ticket_id == tid]) > typed,
         what="the customer's typing on the joined channel",
     )
+
+
+async def test_a_ticket_the_agent_may_not_read_is_joined_once_and_again_when_it_comes_to_them(
+    stack: StackProcess, users: Users, engines: EngineFactory, proxy: FaultProxy
+) -> None:
+    """The join itself refused (a ticket of another agent's opened, say from a link): one join, nobody shown viewing,
+    no typing signal sent; assigned to the agent, the ticket comes to them in a pull and the channel is joined."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent2, "Someone else's")
+
+    def joins() -> int:
+        return proxy.ws_sent(b'"phx_join"', f'"realtime:ticket:{tid}"'.encode())
+
+    agent = await started(await engines.open(users.agent, url=proxy.url))
+    customer = await started(await engines.open(users.customer))
+    await customer.presence.watch(tid)
+    await agent.presence.watch(tid)  # the join's answer has come when it returns
+    await agent.presence.send_typing(tid)
+    # an observation window, not a synchronisation: nothing the agent's app does may join the topic meanwhile
+    await asyncio.sleep(WINDOW_S)
+    assert joins() == 1, f"{joins() - 1} joins of a refused channel in {WINDOW_S:.0f} s"
+    assert presence_of(engines, agent, tid) == [()], "a refused ticket shows nobody viewing"
+    # no signal either (the server refuses them as well): no "viewing" renewal, no "typing"
+    assert not proxy.requested(b"/rpc/ticket_signal") and agent.status.state == "online"
+
+    sql(stack.db_url, "update public.tickets set assignee_id = %s where id = %s", users.agent.id, tid)
+    await wait_for(
+        lambda: users.customer.name in presence_of(engines, agent, tid)[-1], what="the agent seeing them at last"
+    )
+    assert joins() >= 2
+    await wait_for(lambda: proxy.requested(b"/rpc/ticket_signal") > 0, what="the agent's viewing signal")
