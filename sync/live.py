@@ -188,7 +188,7 @@ class RealtimeLink:
         self._watched: dict[str, Any] = {}  # ticket id or topic → its channel now (None: refused, left)
         self._sides: dict[str, _Side] = {}  # the same keys → how to join it again
         self._viewing: dict[str, asyncio.Task[None]] = {}
-        self._leaves: set[asyncio.Task[None]] = set()  # refused channels being left
+        self._chores: set[asyncio.Task[None]] = set()  # started by channel states: leaving a refused channel, …
         self._token: str | None = None
         self.subscribed = False
         self._stopping = False
@@ -419,6 +419,8 @@ class RealtimeLink:
             viewers.clear()
 
         async def joined() -> None:  # after a join: renewals (again after a refusal), and who was here meanwhile
+            if self._sides.get(ticket_id) is not side or side.refused:
+                return  # unwatched or refused meanwhile
             task = self._viewing.get(ticket_id)
             if task is None or task.done():
                 self._viewing[ticket_id] = asyncio.create_task(keep_viewing(), name=f"viewing-{ticket_id}")
@@ -452,7 +454,10 @@ class RealtimeLink:
             name = str(getattr(state, "value", state))
             if name == "SUBSCRIBED":
                 side.joined_at = time.monotonic()
-                side.refused = False
+                if side.refused:  # joined after a refusal (at once, or by realtime-py after the join timed out)
+                    side.refused = False
+                    if side.rejoined is not None:
+                        self._chore(side.rejoined(), f"joined-{side.key}")
             elif name == "CHANNEL_ERROR" and channel_refusal(str(error) if error else None) == "no-access":
                 self._refuse(side, channel)
             elif name == "CLOSED" and (side.rejoin is None or side.rejoin.done()):
@@ -471,9 +476,17 @@ class RealtimeLink:
         self._watched[side.key] = None  # what the left channel reports from now on is no news
         if side.paused is not None:
             side.paused()
-        leave = asyncio.create_task(self._remove(channel), name=f"leave-{side.key}")
-        self._leaves.add(leave)
-        leave.add_done_callback(self._leaves.discard)
+        self._chore(self._remove(channel), f"leave-{side.key}")
+
+    def _chore(self, work: Awaitable[None], name: str) -> None:
+        """Run ``work`` beside (a channel's state callback cannot wait), kept referenced until it ends."""
+
+        async def run() -> None:
+            await work
+
+        task = asyncio.create_task(run(), name=name)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     def access_may_be_back(self, keys: Iterable[str] | None = None) -> None:
         """Join again the refused channels among ``keys`` (ticket ids or topics; None: all of them), each once per
@@ -487,7 +500,8 @@ class RealtimeLink:
                 side.rejoin = asyncio.create_task(self._join_again(side), name=f"join-again-{side.key}")
 
     async def _join_again(self, side: _Side) -> None:
-        """One join of a refused side; a failure leaves it refused (the next hint tries again)."""
+        """One join of a refused side (its SUBSCRIBED runs ``side.rejoined``); a failure leaves it refused, for the
+        next hint."""
         try:
             await self._join(side)
         except Exception as exc:  # no connection now: still refused, for the next hint
@@ -495,9 +509,6 @@ class RealtimeLink:
             channel, self._watched[side.key] = self._watched.get(side.key), None
             if channel is not None:
                 await self._remove(channel)
-            return
-        if not side.refused and side.rejoined is not None:
-            await side.rejoined()
 
     async def _remove(self, channel: Any) -> None:
         """Leave ``channel`` (bounded: leaving over a dead socket would wait for a reply that never comes)."""
