@@ -303,11 +303,9 @@ ChannelRefusal = Literal["no-access", "other"]
 
 # Supabase Realtime's words for a private channel its RLS check (on realtime.messages) refuses: at the join, after
 # its error code (``Unauthorized: You do not have permissions to read from this Channel topic: <topic>``), and when
-# a new access token is checked on a joined channel, without one (the same sentence, or "You no longer have
-# permission to read …" when one of its extensions was taken away); localbase words them the same
-_NO_ACCESS = re.compile(
-    r"^(?:Unauthorized: )?(?:You do not have permissions|You no longer have permission) to read from this Channel topic"
-)
+# a new access token is checked on a joined channel, without one; localbase words them the same. Not "You no longer
+# have permission to read …" (one extension of a joined channel taken away): a new join may still be let in
+_NO_ACCESS = re.compile(r"^(?:Unauthorized: )?You do not have permissions to read from this Channel topic")
 
 
 def channel_refusal(error: str | None) -> ChannelRefusal:

@@ -272,8 +272,8 @@ NO_READ = f"You do not have permissions to read from this Channel topic: {TOPIC}
         ),
         (
             json.dumps({"message": f"You no longer have permission to read from this Channel topic: {TOPIC}"}),
-            "no-access",
-            "one of its extensions taken away at a token's check",
+            "other",
+            "one of its extensions taken away at a token's check: a new join may be let in with the others",
         ),
         (
             json.dumps(NO_READ),
