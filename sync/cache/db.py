@@ -443,6 +443,12 @@ class Cache:
         """Refused for good: the entry stays, failed, with the server's reason, shown with retry/discard."""
         await self._store.awrite(lambda c: writes.fail(c, entry, reason))
 
+    async def fail_foreign(self, message_ids: Iterable[str]) -> dict[str, set[str]]:
+        """These queued replies' ids are held by another message on the server (``writes.fail_foreign``): failed
+        for good, with their queued entries; returns them by ticket."""
+        ids = list(message_ids)
+        return await self._store.awrite(lambda c: writes.fail_foreign(c, ids))
+
     async def drop(self, entry: OutboxEntry, ticket_error: str | None = None) -> None:
         """An entry with nothing left to retry; a refused ticket change marks its ticket with the reason."""
 
