@@ -2,7 +2,9 @@
 
 Messages and tickets are created with upsert-on-id, ignore-duplicates, return=minimal: a batch
 whose response was lost is simply sent again and the server keeps one copy. An entry leaves the
-outbox only after the server acknowledged it (PowerSync's ``ps_crud`` discipline). A batch the
+outbox only after the server acknowledged it (PowerSync's ``ps_crud`` discipline). A message batch the server
+took fewer rows of than were sent (its insert count) is checked at once: a reply whose id the server holds under
+another ticket or sender fails there (``_messages``), the reply's own row is acknowledged. A batch the
 server refuses as a whole (one bad row fails the statement) is bisected until the bad row is
 alone; that row becomes ``failed`` with the server's reason and everything around it still goes —
 unless the server already has it (a lost response, then a state change that makes the resend fail
