@@ -594,14 +594,20 @@ class Cache:
         elif table == "profiles":
             writes.apply_profiles(conn, rows)
         elif table == "attachments":
-            for ticket_id, ids in writes.apply_attachments(conn, rows).items():
-                applied.messages[ticket_id] = (ids, False)
+            self._apply_attachments(conn, rows, applied)
         elif table in CURSOR_TABLES:
             applied.tickets = workspace.apply_rows(conn, table, rows)
             applied.workspace.add(table)
         else:
             raise ValueError(f"not a synced table: {table}")
         return applied
+
+    def _apply_attachments(self, conn: sqlite3.Connection, rows: list[dict[str, Any]], applied: Applied) -> None:
+        files = writes.apply_attachments(conn, rows)
+        for ticket_id, ids in files.changed.items():
+            applied.messages[ticket_id] = (ids, False)
+        for attachment_id, local_path in files.stale:  # rows the server no longer has: what they left on disk
+            applied.dropped_files += history.attachment_files(self.files_dir, attachment_id, local_path)
 
     def _apply_messages(
         self, conn: sqlite3.Connection, rows: list[dict[str, Any]], initial: bool, applied: Applied
