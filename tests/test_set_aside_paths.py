@@ -22,7 +22,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from supportchat_app.components.sync_status import describe
 from sync import attachments
@@ -33,31 +32,13 @@ from sync.engine import SyncEngine
 from sync.models import MESSAGE_ROW
 from tests.conftest import User, Users
 from tests.helpers import cache_before
-from tests.realtime.support import new_ticket, post
+from tests.realtime.support import attach, new_ticket, post
 from tests.stackproc import StackProcess
 from tests.test_far_timestamps import ticket_row
 from tests.test_sync_support import EngineFactory
 
 SHA = "0" * 64
 TS = "2026-11-30T12:00:00.000000+00:00"
-
-
-def _attach(db_url: str, uploader: User, ticket: str, message: str, name: str) -> str:
-    """An attachment row as the upload leaves it: the Storage object first (written here, not uploaded), then the
-    row the server's trigger checks against it."""
-    path = f"{ticket}/{message}/{name}"
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
-            "insert into storage.objects (bucket_id, name, owner_id, metadata) values ('attachments', %s, %s, %s)",
-            (path, uploader.id, Jsonb({"size": 3, "mimetype": "text/plain"})),
-        )
-        row = conn.execute(
-            "insert into public.attachments (message_id, ticket_id, uploader_id, name, sha256, object_path)"
-            " values (%s, %s, %s, %s, %s, %s) returning id::text",
-            (message, ticket, uploader.id, name, SHA, path),
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def _rename(db_url: str, attachment: str, name: str) -> None:
@@ -81,7 +62,7 @@ def _replaced(db_url: str, customer: User) -> tuple[str, dict[str, str]]:
     """A ticket of ``customer`` with one message and three files a, b, c."""
     ticket = new_ticket(db_url, customer, subject="files")
     message = post(db_url, customer, ticket, "three files")
-    return ticket, {n: _attach(db_url, customer, ticket, message, f"{n}.txt") for n in "abc"}
+    return ticket, {n: attach(db_url, customer, ticket, message, f"{n}.txt") for n in "abc"}
 
 
 def _collide(db_url: str, files: dict[str, str]) -> None:

@@ -722,6 +722,7 @@ def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]
     stale: list[tuple[str, str | None]] = []
     for r in rows:
         values = {k: r.get(k) for k in _ATTACHMENT_COLUMNS}
+        values["created_at"] = canonical_ts(values["created_at"])  # as every timestamp of the cache (schema v18)
         for old_id, local_path in conn.execute(
             "select id, local_path from attachments where object_path = ? and id <> ? and local_state = 'sent'",
             (values["object_path"], values["id"]),
