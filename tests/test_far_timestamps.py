@@ -210,3 +210,26 @@ def test_step_18_stores_the_attachments_created_at_of_an_older_cache_as_canonica
         ]
     finally:
         cache.close()
+
+
+async def test_a_message_past_year_9999_is_staged_and_moved_as_the_last_instant(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
+    """sync17b: ``sync_message_rows`` writes a year past 9999 with five digits ('20000-01-01T…'), which the initial
+    sync staged and moved as sent: the message sorted before every real one. The move now reads it as the last
+    instant, as every other path does."""
+    ticket = new_ticket(stack.db_url, users.customer2, subject="far staged")
+    post(stack.db_url, users.customer2, ticket, "now")
+    far = post(stack.db_url, users.customer2, ticket, "far")
+    with psycopg.connect(stack.db_url) as conn:  # the superuser, past the trigger that sets the server's clock
+        conn.execute("set local session_replication_role = replica")
+        conn.execute("update public.messages set created_at = '20000-01-01 00:00:00+00' where id = %s", (far,))
+    try:
+        engine = await engines.open(users.customer2)  # a new device: its first pull stages the messages
+        await engine.sync_once()
+        assert engine.cache.initial_sync_done()
+        assert [(m.content, m.created_at) for m in engine.cache.thread(ticket)][-1] == ("far", LATEST_TS)
+        assert [m.content for m in engine.cache.thread(ticket)] == ["now", "far"]
+    finally:  # the customer's later devices in other tests would hold it too
+        with psycopg.connect(stack.db_url, autocommit=True) as conn:
+            conn.execute("delete from public.messages where id = %s", (far,))

@@ -482,9 +482,10 @@ class Cache:
             if not staging.attached(conn):
                 return Applied()
             writes.set_meta(conn, writes.BULK, "1")  # the unread columns are recounted at the end (schema v12)
-            tickets, dropped, files = staging.move(conn, self.me, self.files_dir)
+            moved = staging.move(conn, self.me, self.files_dir)
+            self._ledger.record(conn, moved.set_aside)
             conn.execute("delete from meta where key = ?", (writes.BULK,))
-            return Applied(tickets=tickets, dropped=dropped, dropped_files=files)
+            return Applied(tickets=moved.tickets, dropped=moved.dropped, dropped_files=moved.files)
 
         await self._store.aend_bulk()  # the move with the normal page cache: the process grows less
         applied = await self._store.awrite_interruptible(write)  # cancelled: still staged, moved by the next pull
