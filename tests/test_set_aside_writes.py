@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from sync.cache import Cache
+from sync.workspace_rows import RowWrite
 from tests.test_far_timestamps import ticket_row
 
 TS = "2026-11-30T12:00:00.000000+00:00"
@@ -99,3 +100,21 @@ async def test_workspace_rows_written_online_set_a_bad_row_aside_and_take_the_ot
     await cache.workspace.apply_rows("canned_reply_files", [file(good, TS), file(bad, "not a time")])  # before: raised
     assert [r["id"] for r in cache.workspace.rows("canned_reply_files")] == [good]
     assert [(s.table, s.row_id) for s in cache.set_aside] == [("canned_reply_files", bad)]
+
+
+async def test_a_refused_workspace_change_whose_server_row_the_cache_cannot_take_leaves_the_outbox(
+    cache: Cache,
+) -> None:
+    """The server's row sent with a refusal is written back over the user's; one the cache cannot take failed the
+    write, so the refused change stayed queued and was sent (and refused) again at every round."""
+    tag = str(uuid.uuid4())
+    await cache.workspace.apply_rows("tags", [{"id": tag, "name": "vip", "color": "#112233", "updated_at": TS}])
+    cache.workspace.queue([RowWrite("tags", "update", {"id": tag, "name": "VIP"})])
+    entries = await cache.queued(10)
+    assert len(entries) == 1
+    server = {"id": tag, "name": "vip", "color": "#112233", "updated_at": "not a time"}
+    await cache.workspace.refused(entries[0], "only admins may rename tags", server)  # before: ValueError
+    assert cache.counts() == (0, 0), "the refused change is not sent again"
+    assert [(s.table, s.row_id) for s in cache.set_aside] == [("tags", tag)]
+    [row] = cache.workspace.rows("tags")
+    assert row["local_state"] == "failed" and row["error"] == "only admins may rename tags"

@@ -101,7 +101,13 @@ class WorkspaceCache:
     # --- for the Pusher and the Puller ------------------------------------------------------------------
 
     async def refused(self, entry: OutboxEntry, reason: str, server_row: Mapping[str, Any] | None) -> None:
-        await self._store.awrite(lambda c: workspace.refused(c, entry, reason, server_row))
+        """The server refused a change for good; its row, when it sent one, under the pulls' rules (before, one the
+        cache could not take failed the write, and the refused change stayed queued, sent again at every round)."""
+        await self._store.awrite(lambda c: workspace.refused(c, entry, reason, server_row, self._server_rows))
+
+    def _server_rows(self, conn: sqlite3.Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Server rows of a workspace table: one the cache cannot take is set aside, the others go in."""
+        self._ledger.apply(conn, table, rows, lambda r: workspace.apply_rows(conn, table, r))
 
     async def apply_snapshot(self, table: str, rows: Sequence[Mapping[str, Any]]) -> bool:
         """A settings table read whole replaces the cached one; False when a row of it could not be taken: a set
@@ -187,9 +193,7 @@ class WorkspaceCache:
         done it)."""
         if table not in workspace.COLUMNS:
             raise ValueError(f"not a workspace table: {table}")
-        await self._store.awrite(
-            lambda c: self._ledger.apply(c, table, rows, lambda r: workspace.apply_rows(c, table, r))
-        )
+        await self._store.awrite(lambda c: self._server_rows(c, table, rows))
 
     def sla_business_hours(self) -> list[BusinessHours]:
         return workspace_reads.sla_business_hours(self._store.reader)
