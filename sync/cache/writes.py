@@ -691,18 +691,7 @@ class AppliedAttachments:
     stale: list[tuple[str, str | None]]  # (id, local_path) of the rows the server no longer has, deleted
 
 
-_ATTACHMENT_COLUMNS = (
-    "id",
-    "message_id",
-    "ticket_id",
-    "uploader_id",
-    "name",
-    "mime",
-    "size",
-    "sha256",
-    "object_path",
-    "created_at",
-)
+_ATTACHMENT_COLUMNS = "id message_id ticket_id uploader_id name mime size sha256 object_path created_at".split()
 
 
 def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> AppliedAttachments:
