@@ -107,6 +107,11 @@ def _wedge(db_url: str, message: str) -> None:
         conn.execute("update public.messages set created_at = 'infinity' where id = %s", (message,))
 
 
+def _unwedge(db_url: str, message: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("delete from public.messages where id = %s", (message,))
+
+
 async def test_the_initial_sync_sets_aside_a_message_it_cannot_stage_and_goes_on(
     stack: StackProcess, users: Users, engines: EngineFactory
 ) -> None:
@@ -115,14 +120,17 @@ async def test_the_initial_sync_sets_aside_a_message_it_cannot_stage_and_goes_on
     wedged = post(stack.db_url, users.customer2, ticket, "at infinity")
     post(stack.db_url, users.customer2, ticket, "after the wedge")
     _wedge(stack.db_url, wedged)
-    engine = await engines.open(users.customer2)  # a new device: its first pull stages the messages
-    await engine.sync_once()
-    assert engine.cache.initial_sync_done()
-    assert [m.content for m in engine.cache.thread(ticket)] == ["before the wedge", "after the wedge"]
-    assert engine.cache.message(before) is not None and engine.cache.message(wedged) is None
-    assert [(s.table, s.row_id) for s in engine.cache.set_aside] == [("messages", wedged)]
-    label, _ = describe(engine.status)
-    assert label == "Online · a row was skipped"
+    try:
+        engine = await engines.open(users.customer2)  # a new device: its first pull stages the messages
+        await engine.sync_once()
+        assert engine.cache.initial_sync_done()
+        assert [m.content for m in engine.cache.thread(ticket)] == ["before the wedge", "after the wedge"]
+        assert engine.cache.message(before) is not None and engine.cache.message(wedged) is None
+        assert [(s.table, s.row_id) for s in engine.cache.set_aside] == [("messages", wedged)]
+        label, _ = describe(engine.status)
+        assert label == "Online · a row was skipped"
+    finally:  # customer2's later devices in other tests would set it aside too
+        _unwedge(stack.db_url, wedged)
 
 
 async def test_a_row_set_aside_is_still_said_after_a_restart_until_it_applies(
@@ -135,8 +143,7 @@ async def test_a_row_set_aside_is_still_said_after_a_restart_until_it_applies(
     try:
         await _said_after_a_restart_until_it_applies(stack, engines, users.customer, tmp_path / "device", wedged)
     finally:  # the customer's later devices in other tests would set it aside too
-        with psycopg.connect(stack.db_url, autocommit=True) as conn:
-            conn.execute("delete from public.messages where id = %s", (wedged,))
+        _unwedge(stack.db_url, wedged)
 
 
 async def _said_after_a_restart_until_it_applies(
@@ -326,3 +333,40 @@ async def test_a_stale_attachment_row_makes_way_with_its_downloaded_copy(cache: 
     assert cache.attachment(theirs["id"]) is None
     assert [a["name"] for a in cache.attachments(mine)] == ["b.txt"]
     assert [(s.table, s.row_id) for s in cache.set_aside] == [("attachments", theirs["id"])]
+
+
+async def test_a_row_set_aside_in_a_pruned_ticket_is_no_longer_said(tmp_path: Path) -> None:
+    """review17b: a ticket the server no longer shows this user is pruned, and its rows never come again; a row of
+    it set aside stayed noted for good ("Online · a row was skipped" across every restart). Its note goes with it
+    (cache schema v19: the note keeps its ticket)."""
+    cache = Cache.open(tmp_path / "cache.sqlite3", str(uuid.uuid4()), "agent")
+    try:
+        kept, gone = str(uuid.uuid4()), str(uuid.uuid4())
+        await cache.apply_page("tickets", [ticket_row(kept), ticket_row(gone)], (1, 2), initial=False)
+        in_gone, in_kept = _message(gone, 2, created_at="not a time"), _message(kept, 3, created_at="not a time")
+        await cache.apply_page("messages", [_message(gone, 1), in_gone, in_kept], (3, 3), initial=False)
+        assert {(s.row_id, s.ticket_id) for s in cache.set_aside} == {(in_gone["id"], gone), (in_kept["id"], kept)}
+        assert await cache.prune({kept}) == {gone}
+        assert [s.row_id for s in cache.set_aside] == [in_kept["id"]], "only the visible ticket's note is left"
+    finally:
+        cache.close()
+
+
+async def test_a_cache_from_before_step_19_keeps_its_notes_and_notes_tickets_from_then_on(tmp_path: Path) -> None:
+    """Migration v18 → v19: an older note stays (its ticket not known, so no prune drops it); new notes name theirs."""
+    path = tmp_path / "old.sqlite3"
+    conn = cache_before(path, cache_schema.V19)
+    conn.execute("insert into set_aside (table_name, row_id, reason, at) values ('messages', 'old', 'why', ?)", (TS,))
+    conn.commit()
+    conn.close()
+    cache = Cache.open(path, str(uuid.uuid4()), "agent")
+    try:
+        ticket = str(uuid.uuid4())
+        await cache.apply_page("tickets", [ticket_row(ticket)], (1, 1), initial=False)
+        bad = _message(ticket, 1, created_at="not a time")
+        await cache.apply_page("messages", [bad], (2, 1), initial=False)
+        assert [(s.row_id, s.ticket_id) for s in cache.set_aside] == [("old", None), (bad["id"], ticket)]
+        await cache.prune(set())
+        assert [s.row_id for s in cache.set_aside] == ["old"]
+    finally:
+        cache.close()

@@ -761,6 +761,7 @@ class Cache:
             writes.remove_tickets(conn, gone)
             workspace.remove_tickets(conn, gone)
             history.remove_tickets(conn, gone)
+            set_aside.forget(conn, gone)
             return gone
 
         return await self._store.awrite(write)

@@ -105,7 +105,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
         except BaseException:
             conn.execute("rollback")
             raise
-    conn.create_function("canonical_ts", 1, _canonical_or_kept, deterministic=True)  # for v18
+    step_functions(conn)
     for step in range(version, VERSION):
         # executescript would COMMIT first; run the statements one by one inside our transaction
         conn.execute("begin immediate")
@@ -117,6 +117,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
         except BaseException:
             conn.execute("rollback")
             raise
+
+
+def step_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions the schema steps call (v18: ``canonical_ts``), on a connection about to run them."""
+    conn.create_function("canonical_ts", 1, _canonical_or_kept, deterministic=True)
 
 
 def _canonical_or_kept(value: Any) -> Any:

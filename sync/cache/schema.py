@@ -382,7 +382,16 @@ V18 = """
 update attachments set created_at = canonical_ts(created_at) where canonical_ts(created_at) is not created_at;
 """
 
+# v19: the ticket a row set aside belongs to, so that dropping the ticket (no longer visible: ``Cache.prune``) drops
+# its notes too; before, a row set aside in a ticket later reassigned away could never come again to clear its note,
+# and the status line said "a row was skipped" for good, across restarts. Null: not known (an older note, a row of
+# no ticket)
+V19 = """
+alter table set_aside add column ticket_id text;
+create index set_aside_ticket on set_aside (ticket_id) where ticket_id is not null;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19
 )  # fmt: skip
 VERSION = len(MIGRATIONS)

@@ -47,6 +47,7 @@ class SetAside:
     table: str
     row_id: str
     reason: str
+    ticket_id: str | None = None  # the ticket the row belongs to, when known: its notes go with the ticket (``forget``)
 
 
 def record(conn: sqlite3.Connection, rows: Sequence[SetAside]) -> None:
@@ -55,8 +56,8 @@ def record(conn: sqlite3.Connection, rows: Sequence[SetAside]) -> None:
         log.warning("a %s row (%s) could not be applied and was set aside: %s", row.table, row.row_id, row.reason)
         conn.execute("delete from set_aside where table_name = ? and row_id = ?", (row.table, row.row_id))
         conn.execute(
-            "insert into set_aside (table_name, row_id, reason, at) values (?, ?, ?, ?)",
-            (row.table, row.row_id, row.reason, writes.now_ts()),
+            "insert into set_aside (table_name, row_id, reason, at, ticket_id) values (?, ?, ?, ?, ?)",
+            (row.table, row.row_id, row.reason, writes.now_ts(), row.ticket_id),
         )
     if rows:
         conn.execute(
@@ -73,11 +74,17 @@ def clear(conn: sqlite3.Connection, table: str, row_ids: Iterable[str] | None = 
         conn.execute(f"delete from set_aside where table_name = ? and row_id {IN_LIST}", (table, as_param(row_ids)))
 
 
+def forget(conn: sqlite3.Connection, ticket_ids: Iterable[str]) -> None:
+    """Tickets dropped from the cache (no longer visible to this user): the rows set aside in them can never come
+    again to clear their notes, so the notes go with them."""
+    conn.execute(f"delete from set_aside where ticket_id {IN_LIST}", (as_param(ticket_ids),))
+
+
 def listed(conn: sqlite3.Connection) -> list[SetAside]:
     """The rows set aside, oldest first."""
     return [
-        SetAside(str(r[0]), str(r[1]), str(r[2]))
-        for r in conn.execute("select table_name, row_id, reason from set_aside order by seq")
+        SetAside(str(r[0]), str(r[1]), str(r[2]), None if r[3] is None else str(r[3]))
+        for r in conn.execute("select table_name, row_id, reason, ticket_id from set_aside order by seq")
     ]
 
 
@@ -106,6 +113,18 @@ def row_id(row: Any) -> str:
     else:
         key = str(row[0]) if isinstance(row, Sequence) and row else "?"
     return key[:_ROW_ID_CHARS]
+
+
+def ticket_of(table: str, row: Any) -> str | None:
+    """The ticket a server row belongs to (a ticket's own id; a message's, an attachment's, a read marker's
+    ``ticket_id``; a staged message array's second field), cut as ``row_id`` is; None: none or not readable."""
+    if isinstance(row, Mapping):
+        value = row.get("id") if table == "tickets" else row.get("ticket_id")
+    elif isinstance(row, Sequence) and not isinstance(row, str) and len(row) > 1 and table == "messages":
+        value = row[1]
+    else:
+        value = None
+    return None if value is None else str(value)[:_ROW_ID_CHARS]
 
 
 def reason(exc: BaseException) -> str:
@@ -157,7 +176,7 @@ class Ledger:
                 each([row])
             except ROW_ERRORS as exc:
                 conn.execute("rollback to apply_row")
-                bad.append(SetAside(table, row_id(row), reason(exc)))
+                bad.append(SetAside(table, row_id(row), reason(exc), ticket_of(table, row)))
                 if len(bad) > PER_PAGE:
                     conn.execute("release apply_row")
                     raise

@@ -48,7 +48,7 @@ from typing import Any
 
 from sync.cache import bulk_triggers, history, writes
 from sync.cache.id_lists import IN_LIST, as_param
-from sync.cache.set_aside import SetAside, reason, row_id
+from sync.cache.set_aside import SetAside, reason, row_id, ticket_of
 from sync.decisions import EARLIEST_TS, LATEST_TS, canonical_ts
 from sync.models import MESSAGE_ROW
 
@@ -92,7 +92,7 @@ _MOVE = (
     " 'sent', null, change_xid from staging.messages_staged"
     # a message's copies with text staged before its tombstone never pass through the cache file
     " where (deleted_at is not null or id not in (select id from staging.messages_staged where deleted_at is not null))"
-    f" and ({_ROW_SHAPED} or staged_row_ok(id, created_at, edited_at, deleted_at))"
+    f" and ({_ROW_SHAPED} or staged_row_ok(id, ticket_id, created_at, edited_at, deleted_at))"
     " on conflict (id) do update set content = excluded.content, is_internal = excluded.is_internal,"
     " created_at = excluded.created_at, edited_at = excluded.edited_at, deleted_at = excluded.deleted_at,"
     " local_state = 'sent', error = null, change_xid = coalesce(excluded.change_xid, messages.change_xid)"
@@ -296,14 +296,16 @@ class _Checked:
         except ValueError:
             return None  # its row is left out by ``row_ok``
 
-    def row_ok(self, message_id: Any, *stamps: Any) -> bool:
+    def row_ok(self, message_id: Any, ticket_id: Any, *stamps: Any) -> bool:
         try:
             if canonical_ts(stamps[0]) is None:
                 raise ValueError("no created_at")
             for stamp in stamps[1:]:
                 canonical_ts(stamp)
         except ValueError as exc:
-            self.bad.append(SetAside("messages", row_id([message_id]), reason(exc)))
+            self.bad.append(
+                SetAside("messages", row_id([message_id]), reason(exc), ticket_of("messages", {"ticket_id": ticket_id}))
+            )
             return False
         return True
 
@@ -328,7 +330,7 @@ def move(conn: sqlite3.Connection, me: str, files_dir: Path) -> Moved:
     conn.execute("drop index messages_thread")
     checked = _Checked()
     conn.create_function("staged_ts", 1, checked.ts)
-    conn.create_function("staged_row_ok", 4, checked.row_ok)
+    conn.create_function("staged_row_ok", 5, checked.row_ok)
     with bulk_triggers.set_aside(conn, bulk_triggers.MESSAGES):  # a no-op per row here (sync/cache/bulk_triggers.py)
         conn.execute(_MOVE)
     conn.execute(_THREAD_INDEX)
