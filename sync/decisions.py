@@ -10,10 +10,12 @@ them in), so each is unit-tested in tests/test_sync_decisions.py.
   compares with the server's (``rpc visible_tickets_digest``) before it lists them
 - canonical_ts(): one timestamp format in the cache, so text order is time order
 - probe_verdict(): whether the realtime link answers, from its ping, its pong and the last frame it brought
+- channel_refusal(): whether the server refused a realtime channel because the user may not read its topic
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -295,3 +297,28 @@ def probe_verdict(now: float, pinged_at: float, heard_at: float, ponged: bool, t
     if ponged or heard_at > pinged_at:
         return "answers"
     return "silent" if now - pinged_at >= timeout else "waiting"
+
+
+ChannelRefusal = Literal["no-access", "other"]
+
+# Supabase Realtime's words for a private channel its RLS check (on realtime.messages) refuses: at the join, after
+# its error code (``Unauthorized: You do not have permissions to read from this Channel topic: <topic>``), and when
+# a new access token is checked on a joined channel, without one; localbase words them the same. Not "You no longer
+# have permission to read …" (one extension of a joined channel taken away): a new join may still be let in
+_NO_ACCESS = re.compile(r"^(?:Unauthorized: )?You do not have permissions to read from this Channel topic")
+
+
+def channel_refusal(error: str | None) -> ChannelRefusal:
+    """Why the server refused or shut a realtime channel, from the error realtime-py reports with CHANNEL_ERROR (the
+    JSON of the server's payload: a join's ``phx_reply`` ``{"reason": …}``, or a system error's ``{"message": …}``):
+    ``no-access`` when its authorization said this user may not read the topic (joining again changes nothing until
+    their access does), ``other`` for everything else (an expired token, a quota, the database unreachable, a
+    closed socket), which a later join may get past."""
+    text = error or ""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = text
+    if isinstance(payload, Mapping):
+        payload = payload.get("reason") or payload.get("message") or ""
+    return "no-access" if isinstance(payload, str) and _NO_ACCESS.match(payload) else "other"

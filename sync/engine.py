@@ -74,6 +74,7 @@ class SyncEngine:
         self.board = StatusBoard()
         self.events = self.board.events
         self.presence = Presence(remote, self.board.emit, lambda: self._parts.cache if self._parts else None)
+        self.events.tap(self.presence.hint)  # a ticket or role that came back: a refused ticket channel joined again
         # knobs: poll_interval, retry_*
         self.loop = SyncLoop(self.account, self.board, lambda: self._parts, after_pull=self._follow_role)
         self.two_factor = mfa.TwoFactor(remote, self.account.current_session, self._adopt)

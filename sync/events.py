@@ -126,6 +126,7 @@ class EventHub:
     def __init__(self) -> None:
         self._subscribers: list[Callable[[Event], None]] = []
         self._replay: list[Event] = []
+        self._taps: list[Callable[[Event], None]] = []
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Receive every event; returns the unsubscribe function. Events emitted with ``replay`` before
@@ -141,7 +142,14 @@ class EventHub:
 
         return unsubscribe
 
+    def tap(self, callback: Callable[[Event], None]) -> None:
+        """Also hand every event to ``callback`` (an engine part's own follow-up, for as long as the engine lives),
+        before the subscribers; a tap takes no replayed event (those wait for the first subscriber)."""
+        self._taps.append(callback)
+
     def emit(self, event: Event, *, replay: bool = False) -> None:
+        for tap in self._taps:
+            self._deliver(tap, event)
         if replay and not self._subscribers:
             self._replay.append(event)
         for callback in list(self._subscribers):

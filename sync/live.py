@@ -18,6 +18,13 @@ runs a catch-up pull that fills whatever the socket missed while it was down. A 
 then drops it for good) is replaced by a new one, the per-ticket ones too (``_rejoin``), each after a backoff when
 the server closed its predecessors soon after their joins.
 
+A private channel the server refuses because this user may not read its topic (``channel_refusal``: the ticket was
+reassigned away, the role changed to customer, the ticket was deleted) is left at once (``_refuse``): realtime-py
+would join it again on its own timer (1, 2, 5, then every 10 s) for good. The ticket shows nobody viewing, its
+renewals stop, and it is joined again only when access may have come back (``access_may_be_back``): the token was
+refreshed (``set_token``; a role change refreshes it first), or the ticket's row came or changed in the cache, or
+the role changed (``Presence.hint``) — one join per such event, never on a timer.
+
 A dead network (the Wi-Fi is up but nothing comes back) is noticed by a probe (``_probe``): after PROBE_EVERY
 seconds without a change on the socket, one websocket ping; no pong within PROBE_TIMEOUT says the server is
 unreachable (``on_reach(False)``: the engine shows offline at once) and the pong that comes later says it answers
@@ -38,12 +45,12 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from sync import hops
-from sync.decisions import ProbeVerdict, backoff_delay, probe_verdict
+from sync.decisions import ProbeVerdict, backoff_delay, channel_refusal, probe_verdict
 from sync.workspace_rows import CURSOR_TABLES, SNAPSHOT_TABLES
 
 log = logging.getLogger(__name__)
@@ -111,9 +118,63 @@ class _Side:
     config: dict[str, Any]
     bind: Callable[[Any], None]  # its broadcast handlers, on each new channel
     rejoined: Callable[[], Awaitable[None]] | None = None  # after a rejoin: what the closed channel missed
+    paused: Callable[[], None] | None = None  # refused: what stops meanwhile (renewals) and what shows (nobody)
     closes: int = 0  # closed soon after their joins, in a row
     joined_at: float = 0.0
-    rejoin: asyncio.Task[None] | None = None
+    rejoin: asyncio.Task[None] | None = None  # a rejoin, or a join when access may be back, under way
+    refused: bool = False  # the server refused it for lack of access: left, joined again only on a hint
+
+
+class _Viewers:
+    """Who is viewing one watched ticket, from its signals and the server's replay; each is forgotten VIEWING_TTL
+    seconds after their last renewal. ``on_presence`` hears the list after each change."""
+
+    def __init__(self, me: str, on_presence: Callable[[list[dict[str, Any]]], None]) -> None:
+        self.me, self.on_presence = me, on_presence
+        self.seen: dict[str, tuple[dict[str, Any], float]] = {}  # user id → their signal, until when it holds
+        self.announce = asyncio.Event()  # someone new came: tell them we are here too
+
+    def publish(self) -> None:
+        self.on_presence([meta for meta, _ in self.seen.values()])
+
+    def viewing(self, message: Mapping[str, Any]) -> None:
+        meta = dict(message.get("payload") or {})
+        user_id = str(meta.get("user_id") or "")
+        if not user_id:
+            return
+        new = user_id not in self.seen
+        self.seen[user_id] = (meta, time.monotonic() + VIEWING_TTL)
+        if new:
+            self.publish()
+            if user_id != self.me:
+                self.announce.set()
+
+    def left(self, message: Mapping[str, Any]) -> None:
+        if self.seen.pop(str((message.get("payload") or {}).get("user_id") or ""), None) is not None:
+            self.publish()
+
+    def replay(self, metas: list[dict[str, Any]]) -> None:
+        """The server's last 'viewing' of each (``rpc ticket_viewers``): the ones not heard of yet."""
+        known = False
+        for meta in metas:
+            user_id = str(meta.get("user_id") or "")
+            if user_id and user_id not in self.seen:
+                self.seen[user_id] = (meta, time.monotonic() + VIEWING_TTL)
+                known = True
+        if known:
+            self.publish()
+
+    def expire(self) -> None:
+        now = time.monotonic()
+        expired = [uid for uid, (_, until) in self.seen.items() if until < now]
+        for uid in expired:
+            del self.seen[uid]
+        if expired:
+            self.publish()
+
+    def clear(self) -> None:
+        self.seen.clear()
+        self.publish()
 
 
 class RealtimeLink:
@@ -124,9 +185,10 @@ class RealtimeLink:
         self._wake = asyncio.Event()
         self._on_change: ChangeHandler | None = None
         self._on_state: StateHandler | None = None
-        self._watched: dict[str, Any] = {}  # ticket id or topic → its channel now
+        self._watched: dict[str, Any] = {}  # ticket id or topic → its channel now (None: refused, left)
         self._sides: dict[str, _Side] = {}  # the same keys → how to join it again
         self._viewing: dict[str, asyncio.Task[None]] = {}
+        self._chores: set[asyncio.Task[None]] = set()  # started by channel states: leaving a refused channel, …
         self._token: str | None = None
         self.subscribed = False
         self._stopping = False
@@ -147,6 +209,7 @@ class RealtimeLink:
         if client is not None:
             with contextlib.suppress(Exception):  # a dead socket gets the token on its next join
                 await client.realtime.set_auth(token)
+        self.access_may_be_back()  # a new token may carry access a refused channel lacked
 
     async def start(
         self, on_change: ChangeHandler, on_state: StateHandler, on_reach: ReachHandler | None = None
@@ -166,11 +229,8 @@ class RealtimeLink:
         await cancel_for_sure(probe)
         await cancel_for_sure(task)
         channel, self._channel = self._channel, None
-        client = self.remote.current_client
-        if channel is not None and client is not None:
-            # bounded: leaving over a dead socket would otherwise wait for a reply that never comes
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
+        if channel is not None:
+            await self._remove(channel)
         for ticket_id in list(self._watched):
             await self.unwatch(ticket_id)
         self.subscribed = False
@@ -341,64 +401,44 @@ class RealtimeLink:
     ) -> None:
         if ticket_id in self._watched:
             return
-        viewers: dict[str, tuple[dict[str, Any], float]] = {}
-        announce = asyncio.Event()
-
-        def publish() -> None:
-            on_presence([meta for meta, _ in viewers.values()])
-
-        def on_viewing(message: Mapping[str, Any]) -> None:
-            meta = dict(message.get("payload") or {})
-            user_id = str(meta.get("user_id") or "")
-            if not user_id:
-                return
-            new = user_id not in viewers
-            viewers[user_id] = (meta, time.monotonic() + VIEWING_TTL)
-            if new:
-                publish()
-                if user_id != str(me["user_id"]):
-                    announce.set()  # tell the newcomer we are here too
-
-        def on_left(message: Mapping[str, Any]) -> None:
-            if viewers.pop(str((message.get("payload") or {}).get("user_id") or ""), None) is not None:
-                publish()
+        viewers = _Viewers(str(me["user_id"]), on_presence)
 
         async def keep_viewing() -> None:
             while True:
                 with contextlib.suppress(Exception):  # best-effort: the next round tries again
                     await self._signal(ticket_id, "viewing")
-                announce.clear()
+                viewers.announce.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(announce.wait(), VIEWING_EVERY)
-                now = time.monotonic()
-                expired = [uid for uid, (_, until) in viewers.items() if until < now]
-                for uid in expired:
-                    del viewers[uid]
-                if expired:
-                    publish()
+                    await asyncio.wait_for(viewers.announce.wait(), VIEWING_EVERY)
+                viewers.expire()
 
-        def bind(channel: Any) -> None:
-            channel.on_broadcast("viewing", on_viewing)
-            channel.on_broadcast("left", on_left)
-            channel.on_broadcast(TYPING_EVENT, lambda payload: on_typing(dict(payload.get("payload") or {})))
+        def paused() -> None:  # refused: no renewals (the server refuses them too), and nobody shown viewing
+            task = self._viewing.pop(ticket_id, None)
+            if task is not None:
+                task.cancel()
+            viewers.clear()
 
-        async def ask_viewers() -> None:
+        async def joined() -> None:  # after a join: renewals (again after a refusal), and who was here meanwhile
+            if self._sides.get(ticket_id) is not side or side.refused:
+                return  # unwatched or refused meanwhile
+            task = self._viewing.get(ticket_id)
+            if task is None or task.done():
+                self._viewing[ticket_id] = asyncio.create_task(keep_viewing(), name=f"viewing-{ticket_id}")
             # who was here before us, at once (the server keeps the last 'viewing' of each): no wait for renewals;
             # after a rejoin, who came while the closed channel heard nothing
             with contextlib.suppress(Exception):  # best-effort: their next renewal or our announcement tells us too
-                known = False
-                for meta in await self.viewers(ticket_id):
-                    user_id = str(meta.get("user_id") or "")
-                    if user_id and user_id not in viewers:
-                        viewers[user_id] = (meta, time.monotonic() + VIEWING_TTL)
-                        known = True
-                if known:
-                    publish()
+                viewers.replay(await self.viewers(ticket_id))
+
+        def bind(channel: Any) -> None:
+            channel.on_broadcast("viewing", viewers.viewing)
+            channel.on_broadcast("left", viewers.left)
+            channel.on_broadcast(TYPING_EVENT, lambda payload: on_typing(dict(payload.get("payload") or {})))
 
         config = {"broadcast": {"ack": False, "self": False}, "presence": {"key": "", "enabled": False}}
-        await self._join(_Side(ticket_id, f"ticket:{ticket_id}", {**config, "private": True}, bind, ask_viewers))
-        self._viewing[ticket_id] = asyncio.create_task(keep_viewing(), name=f"viewing-{ticket_id}")
-        await ask_viewers()
+        side = _Side(ticket_id, f"ticket:{ticket_id}", {**config, "private": True}, bind, joined, paused)
+        await self._join(side)
+        if not side.refused:
+            await joined()
 
     async def _join(self, side: _Side) -> None:
         """Join ``side``'s channel (a new one: realtime-py never rejoins a channel the server closed)."""
@@ -414,12 +454,68 @@ class RealtimeLink:
             name = str(getattr(state, "value", state))
             if name == "SUBSCRIBED":
                 side.joined_at = time.monotonic()
+                if side.refused:  # joined after a refusal (at once, or by realtime-py after the join timed out)
+                    side.refused = False
+                    if side.rejoined is not None:
+                        self._chore(side.rejoined(), f"joined-{side.key}")
+            elif name == "CHANNEL_ERROR" and channel_refusal(str(error) if error else None) == "no-access":
+                self._refuse(side, channel)
             elif name == "CLOSED" and (side.rejoin is None or side.rejoin.done()):
                 log.info("realtime channel %s closed by the server: joining a new one", side.topic)
                 side.closes = closes_in_a_row(side.closes, side.joined_at)
                 side.rejoin = asyncio.create_task(self._rejoin(side), name=f"rejoin-{side.key}")
 
         await channel.subscribe(state)
+
+    def _refuse(self, side: _Side, channel: Any) -> None:
+        """The server refused ``side``'s channel (at its join, or at a new token's check): this user may not read its
+        topic. Left now, which stops realtime-py's rejoin timer (it would join again every 10 s for good); joined
+        again only by ``access_may_be_back``."""
+        log.info("realtime channel %s: no access to it (now), left until access may be back", side.topic)
+        side.refused = True
+        self._watched[side.key] = None  # what the left channel reports from now on is no news
+        if side.paused is not None:
+            side.paused()
+        self._chore(self._remove(channel), f"leave-{side.key}")
+
+    def _chore(self, work: Awaitable[None], name: str) -> None:
+        """Run ``work`` beside (a channel's state callback cannot wait), kept referenced until it ends."""
+
+        async def run() -> None:
+            await work
+
+        task = asyncio.create_task(run(), name=name)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    def access_may_be_back(self, keys: Iterable[str] | None = None) -> None:
+        """Join again the refused channels among ``keys`` (ticket ids or topics; None: all of them), each once per
+        call and only if no join of it is under way: called when access may have come back, never on a timer."""
+        if self._stopping:
+            return
+        for key in list(self._sides) if keys is None else keys:
+            side = self._sides.get(key)
+            if side is not None and side.refused and (side.rejoin is None or side.rejoin.done()):
+                log.info("realtime channel %s: access may be back, joining it again", side.topic)
+                side.rejoin = asyncio.create_task(self._join_again(side), name=f"join-again-{side.key}")
+
+    async def _join_again(self, side: _Side) -> None:
+        """One join of a refused side (its SUBSCRIBED runs ``side.rejoined``); a failure leaves it refused, for the
+        next hint."""
+        try:
+            await self._join(side)
+        except Exception as exc:  # no connection now: still refused, for the next hint
+            log.info("realtime channel %s: join failed (%s)", side.topic, exc)
+            channel, self._watched[side.key] = self._watched.get(side.key), None
+            if channel is not None:
+                await self._remove(channel)
+
+    async def _remove(self, channel: Any) -> None:
+        """Leave ``channel`` (bounded: leaving over a dead socket would wait for a reply that never comes)."""
+        client = self.remote.current_client
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
 
     async def _rejoin(self, side: _Side) -> None:
         """A side channel the server closed: a new one, after a backoff when its predecessors were closed soon after
@@ -434,12 +530,11 @@ class RealtimeLink:
             except Exception as exc:  # no connection now (the socket dropped meanwhile): try again later
                 log.info("realtime channel %s: rejoin failed (%s)", side.topic, exc)
                 side.closes += 1
-                client, channel = self.remote.current_client, self._watched.get(side.key)
-                if client is not None and channel is not None:  # not joined: realtime-py would hand it out again
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
+                channel = self._watched.get(side.key)
+                if channel is not None:  # not joined: realtime-py would hand it out again
+                    await self._remove(channel)
                 continue
-            if side.rejoined is not None:
+            if side.rejoined is not None and not side.refused:
                 await side.rejoined()
             return
 
@@ -449,13 +544,11 @@ class RealtimeLink:
         if side is not None and side.rejoin is not asyncio.current_task():
             await cancel_for_sure(side.rejoin)
         await cancel_for_sure(self._viewing.pop(ticket_id, None))
-        client = self.remote.current_client
-        if channel is not None and client is not None:
+        if channel is not None and self.remote.current_client is not None:
             if ":" not in ticket_id:  # a ticket, not a topic of watch_topic
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._signal(ticket_id, "left"), LEAVE_TIMEOUT)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.remove_channel(channel), LEAVE_TIMEOUT)
+            await self._remove(channel)
 
     async def watch_topic(
         self, topic: str, events: tuple[str, ...], on_signal: Callable[[str, dict[str, Any]], None]
@@ -483,6 +576,6 @@ class RealtimeLink:
         """Say "typing" on a watched ticket, after your message ``after`` (your newest there, None: none);
         ``known=False`` when this device may not hold your newest message (its first sync): the signal then
         names none and is never judged stale. The engine throttles (one throttle, in Presence.send_typing)."""
-        if ticket_id not in self._watched:
-            return
+        if self._watched.get(ticket_id) is None:
+            return  # not watched, or refused: the server refuses the signal too
         await self._signal(ticket_id, TYPING_EVENT, after, known=known)

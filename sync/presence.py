@@ -12,6 +12,10 @@ message it was about (``_stale``). A device in its first sync may not hold its u
 signals name none (migration 20261206000010) and are never judged stale. A signal that arrives before that
 message carries when the message it names was written (``Typing.after_at``), so the message, arriving next,
 ends the indicator even when the server minted the signal after it (the keystroke just before Enter).
+
+A ticket whose channel the server refused (this user lost access to it) shows nobody viewing and is joined again
+only when access may be back (sync/live.py): ``hint`` passes on the engine's events that say so — the ticket came or
+changed in the cache (a pull, realtime, a fetch on demand), or the role changed.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sync import events
 from sync.collision import STAFF_VIEWERS_TOPIC, InboxViewers
 from sync.decisions import canonical_ts
 from sync.errors import AuthError
-from sync.models import LocalUser, Message
+from sync.models import LocalUser, Message, Ticket
 from sync.remote import Remote
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,8 @@ class MessageOrder(Protocol):
     def message(self, message_id: str) -> Message | None: ...
 
     def initial_sync_done(self) -> bool: ...
+
+    def ticket(self, ticket_id: str) -> Ticket | None: ...
 
 
 class Presence:
@@ -132,6 +138,18 @@ class Presence:
 
         await self.remote.live.watch(ticket_id, me, on_presence, on_typing)
         self._joined.add(ticket_id)  # only once joined: a failed join is tried again by the next watch
+
+    def hint(self, event: events.Event) -> None:
+        """The engine's events (``EventHub.tap``): a watched ticket that came or changed in the cache, or a new role,
+        may mean access to a refused ticket channel is back; the link joins each refused one again once per hint."""
+        if isinstance(event, events.RoleChanged):
+            self.remote.live.access_may_be_back(None)
+        elif isinstance(event, events.TicketsChanged) and (watched := event.ticket_ids & self._joined):
+            cache = self._messages()
+            # a ticket the cache no longer holds (pruned: no longer visible) is no sign of access
+            held = [t for t in watched if cache is None or cache.ticket(t) is not None]
+            if held:
+                self.remote.live.access_may_be_back(held)
 
     async def unwatch(self, ticket_id: str) -> None:
         left = self._watchers.get(ticket_id, 0) - 1

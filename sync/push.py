@@ -2,7 +2,9 @@
 
 Messages and tickets are created with upsert-on-id, ignore-duplicates, return=minimal: a batch
 whose response was lost is simply sent again and the server keeps one copy. An entry leaves the
-outbox only after the server acknowledged it (PowerSync's ``ps_crud`` discipline). A batch the
+outbox only after the server acknowledged it (PowerSync's ``ps_crud`` discipline). A message batch the server
+took fewer rows of than were sent (its insert count) is checked at once: a reply whose id the server holds under
+another ticket or sender fails there (``_messages``), the reply's own row is acknowledged. A batch the
 server refuses as a whole (one bad row fails the statement) is bisected until the bad row is
 alone; that row becomes ``failed`` with the server's reason and everything around it still goes —
 unless the server already has it (a lost response, then a state change that makes the resend fail
@@ -46,6 +48,7 @@ from typing import Any
 from sync import cancel_file, canned_files, collision, events, hops, workspace_push
 from sync.attachments import BUCKET
 from sync.cache import Cache
+from sync.cache.writes import FOREIGN_ID_ERROR
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
 from sync.errors import PermanentError
 from sync.history import HistoryPush
@@ -62,7 +65,9 @@ class PushResult:
     failed: int = 0
 
 
-BatchSender = Callable[[list[OutboxEntry]], Awaitable[None]]
+# a batch's sender returns the ids of its entries the server holds under another row (failed, never acknowledged:
+# ``Pusher._messages``), or None when it took them all
+BatchSender = Callable[[list[OutboxEntry]], Awaitable[set[str] | None]]
 # at most this many queued entries are read on the loop's thread (a short read); a longer outbox is read on the
 # writer thread, off the loop
 SHORT_OUTBOX = 50
@@ -88,7 +93,7 @@ class Pusher:
         # one request per batch of a kind; ticket updates are compare-and-sets, one by one (_update_ticket)
         self.senders: dict[str, BatchSender] = {
             "message": self._messages,
-            "ticket_create": lambda batch: remote.insert_ignore("tickets", _payloads(batch), "id"),
+            "ticket_create": self._tickets,
             "read": lambda batch: remote.upsert_merge("ticket_reads", _payloads(batch), "ticket_id,user_id"),
             # one file per request (never batched); upsert, so a resend after a lost answer is harmless
             "attachment_upload": self._upload,
@@ -122,9 +127,12 @@ class Pusher:
             if not entries:
                 return result
             for batch in plan_batches(entries, self.max_batch):
+                failed = result.failed
                 await self._send(batch, result)
-                if batch[0].kind == "attachment_upload":
-                    break  # uploads take time and the queue may have changed meanwhile (a file cancelled): read again
+                if batch[0].kind == "attachment_upload" or result.failed > failed:
+                    # uploads take time and the queue may have changed meanwhile (a file cancelled), and a failure
+                    # fails later entries with it (a message's files): read again
+                    break
             entries = None
 
     async def _send(self, batch: list[OutboxEntry], result: PushResult) -> None:
@@ -137,12 +145,13 @@ class Pusher:
             for entry in batch:
                 result.sent += await self.one_by_one[kind](entry)
             return
+        held: set[str] | None = None
         try:
             sender = self.senders.get(kind)
             if sender is None:
                 raise PermanentError(f"unknown outbox entry kind {kind!r}")
             _trace("push_sent", batch)
-            await sender(batch)
+            held = await sender(batch)
         except PermanentError as exc:
             if len(batch) > 1:
                 left, right = bisect(batch)
@@ -152,6 +161,8 @@ class Pusher:
             if not await self._already_there(batch[0]):
                 await self._refused(batch[0], exc, result)
                 return
+        if held:
+            batch = await self._held_elsewhere(batch, held, result)
         await self.cache.acknowledge(batch)
         _trace("acked", batch)
         result.sent += len(batch)
@@ -181,9 +192,32 @@ class Pusher:
             return
         self._uploaded_at[attachment_id] = time.monotonic()
 
-    async def _messages(self, batch: list[OutboxEntry]) -> None:
+    async def _tickets(self, batch: list[OutboxEntry]) -> None:
+        await self.remote.insert_ignore("tickets", _payloads(batch), "id")
+
+    async def _messages(self, batch: list[OutboxEntry]) -> set[str]:
+        """The batch inserted, ignoring ids the server has. Fewer rows inserted than sent (the server's count) means
+        some ids were there: a resend after a lost answer (the reply's own row), or another message under a reply's
+        id (only a compromised server makes one: ``writes.fail_foreign``). Which is which is asked at once: a
+        reply acknowledged as sent there stayed so until a pull found the other row (fix17), or for good when this
+        user cannot read that row. Returns the ids held by another row."""
         await self._still_uploaded([e.entity_id for e in batch])
-        await self.remote.insert_ignore("messages", _payloads(batch), "id")
+        inserted = await self.remote.insert_ignore("messages", _payloads(batch), "id")
+        if inserted is None or inserted >= len(batch):
+            return set()
+        owners = await self.remote.message_owners([e.entity_id for e in batch])
+        return {e.entity_id for e in batch if owners.get(e.entity_id) != _owner(e)}
+
+    async def _held_elsewhere(self, batch: list[OutboxEntry], held: set[str], result: PushResult) -> list[OutboxEntry]:
+        """Fail the replies whose ids another message holds on the server (``FOREIGN_ID_ERROR``: "Send as a new
+        message" is what is left); returns the rest of the batch, delivered."""
+        log.info("the server holds other messages under the ids of %s", sorted(held))
+        failed = await self.cache.fail_foreign(held)
+        result.failed += len(held)
+        for ticket_id, ids in failed.items():
+            self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
+            self.emit(events.Notice("message_failed", ticket_id, f"The server refused a message: {FOREIGN_ID_ERROR}"))
+        return [e for e in batch if e.entity_id not in held]
 
     async def _still_uploaded(self, message_ids: list[str]) -> None:
         """Upload again the files of these messages that are no longer on the server (purged as orphans while
@@ -236,6 +270,9 @@ class Pusher:
         if table is None:
             return False
         try:
+            if entry.kind == "message":  # the reply's own row, not another under its id (``_messages``)
+                owners = await self.remote.message_owners([entry.entity_id])
+                return owners.get(entry.entity_id) == _owner(entry)
             return await self.remote.exists(table, entry.entity_id)
         except PermanentError:
             return False
@@ -399,6 +436,11 @@ class Pusher:
 
 def _payloads(batch: Sequence[OutboxEntry]) -> list[dict[str, object]]:
     return [dict(e.payload) for e in batch]
+
+
+def _owner(entry: OutboxEntry) -> tuple[str, str | None]:
+    """A queued message's ticket and sender, as ``Remote.message_owners`` gives the server's."""
+    return str(entry.payload["ticket_id"]), str(entry.payload["sender_id"])
 
 
 def _trace(hop: str, batch: Sequence[OutboxEntry]) -> None:

@@ -21,7 +21,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -118,6 +118,7 @@ class LivePort(Protocol):
         self, ticket_id: str, me: Mapping[str, Any], after: str | None = None, *, known: bool = True
     ) -> None: ...
     async def viewers(self, ticket_id: str | None) -> list[dict[str, Any]]: ...
+    def access_may_be_back(self, keys: Iterable[str] | None = None) -> None: ...
 
 
 class Remote(Protocol):
@@ -150,7 +151,7 @@ class Remote(Protocol):
     async def counts(self, asks: Sequence[CountAsk]) -> list[int]: ...
     async def status(self, cursors: Mapping[str, tuple[int, int]]) -> Status | None: ...
     async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]: ...
-    async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
+    async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> int | None: ...
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None: ...
     async def update_ticket(
         self, ticket_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
@@ -164,6 +165,7 @@ class Remote(Protocol):
     async def edit_message(self, message_id: str, seen: str, content: str) -> dict[str, Any] | None: ...
     async def delete_message(self, message_id: str) -> dict[str, Any] | None: ...
     async def message(self, message_id: str) -> dict[str, Any] | None: ...
+    async def message_owners(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]: ...
     async def take_ticket(self, ticket_id: str) -> dict[str, Any]: ...
     async def exists(self, table: str, row_id: str) -> bool: ...
     async def visible_ticket_ids(self) -> set[str]: ...
@@ -469,9 +471,11 @@ class SupabaseRemote:
         res = await self.call(lambda c: c.rpc("search_messages", params).execute())
         return list(res.data or [])
 
-    async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
+    async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> int | None:
+        """Insert, ignoring rows whose key is there already; returns how many rows the server inserted (its
+        ``Content-Range: */n`` for ``count=exact``), None when it did not say."""
         # return=minimal: with representation PostgREST would apply SELECT policies to the new rows
-        await self.call(
+        res = await self.call(
             lambda c: (
                 c.table(table)
                 .upsert(
@@ -479,10 +483,12 @@ class SupabaseRemote:
                     ignore_duplicates=True,
                     on_conflict=on_conflict,
                     returning=ReturnMethod.minimal,
+                    count=CountMethod.exact,
                 )
                 .execute()
             )
         )
+        return res.count if isinstance(res.count, int) else None
 
     async def upsert_merge(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
         await self.call(
@@ -554,6 +560,20 @@ class SupabaseRemote:
     async def message(self, message_id: str) -> dict[str, Any] | None:
         res = await self.call(lambda c: c.table("messages").select("*").eq("id", message_id).execute())
         return dict(res.data[0]) if res.data else None
+
+    async def message_owners(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """The ticket and sender of each of these messages this user can read, by id (100 ids a request: the
+        list travels in the request line)."""
+
+        def ask(chunk: list[str]) -> Callable[[Any], Awaitable[Any]]:
+            return lambda c: c.table("messages").select("id,ticket_id,sender_id").in_("id", chunk).execute()
+
+        owners: dict[str, tuple[str, str | None]] = {}
+        for start in range(0, len(ids), 100):
+            res = await self.call(ask(list(ids[start : start + 100])))
+            for row in res.data or []:
+                owners[str(row["id"])] = (str(row["ticket_id"]), row["sender_id"] and str(row["sender_id"]))
+        return owners
 
     async def take_ticket(self, ticket_id: str) -> dict[str, Any]:
         """The server's take (rpc take_ticket): {outcome, assignee_id, assignee_name}."""

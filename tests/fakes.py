@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,6 +77,7 @@ class FakeLive:
         self.on_reach: ReachHandler | None = None
         self.watched: set[str] = set()
         self.typing_signals: list[str] = []
+        self.access_hints: list[frozenset[str] | None] = []  # access_may_be_back's keys (None: all)
 
     async def start(
         self, on_change: ChangeHandler, on_state: StateHandler, on_reach: ReachHandler | None = None
@@ -110,6 +111,9 @@ class FakeLive:
 
     async def viewers(self, ticket_id: str | None) -> list[dict[str, Any]]:
         return []  # nobody else is viewing on the fake server
+
+    def access_may_be_back(self, keys: Iterable[str] | None = None) -> None:
+        self.access_hints.append(None if keys is None else frozenset(keys))
 
 
 @dataclass
@@ -332,8 +336,9 @@ class FakeRemote:
     async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
         return []
 
-    async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> None:
+    async def insert_ignore(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str) -> int | None:
         self._enter(f"insert {table} x{len(rows)}")
+        inserted = 0
         for row in rows:  # one statement: any refused row refuses them all, nothing is written
             reason = self.refuse(table, row)
             if reason is not None:
@@ -348,7 +353,9 @@ class FakeRemote:
             if table == "tickets":
                 stamped |= {"updated_at": stamped["created_at"], "last_message_at": stamped["created_at"]}
             self.write(table, stamped)
+            inserted += 1
         self._answer(f"insert {table}")
+        return inserted
 
     def _answer(self, name: str) -> None:
         """The request committed; its response may still be lost on the way back."""
@@ -486,6 +493,11 @@ class FakeRemote:
         self._enter("message")
         row = self.tables["messages"].get(message_id)
         return dict(row) if row else None
+
+    async def message_owners(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        self._enter("message owners")
+        rows = (self.tables["messages"].get(i) for i in ids)
+        return {str(r["id"]): (str(r["ticket_id"]), r.get("sender_id")) for r in rows if r is not None}
 
     async def exists(self, table: str, row_id: str) -> bool:
         self._enter(f"exists {table}")

@@ -17,6 +17,10 @@ One-shot faults, matched against the bytes a client sends (e.g. ``b"POST /rest/v
 - ``lose_response(pattern, times)``  forward the request, let the server answer, reset the client
   before it sees the answer
 - ``reset_request(pattern, times)``  forward only the first half of the request, then reset both sides
+
+Each HTTP request's first line is kept (``requested``), and what clients send on websockets, frame by frame and
+unmasked (``ws_sent``): a test counts, say, the
+``phx_join`` frames of one realtime topic the server was sent (localbase does not compress frames).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class FaultProxy:
     connections: int = 0
     faults: int = 0
     requests: int = 0  # HTTP requests forwarded (a chunk that starts one; websocket frames never look like it)
+    ws_frames: list[bytes] = field(default_factory=list)  # the payloads of the frames clients sent on websockets
+    request_lines: list[bytes] = field(default_factory=list)  # each forwarded HTTP request's first line
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -108,6 +114,16 @@ class FaultProxy:
 
         asyncio.run_coroutine_threadsafe(cut(), self._loop).result(10)
 
+    def ws_sent(self, *parts: bytes) -> int:
+        """How many websocket frames clients sent that hold every one of ``parts``."""
+        with self._lock:
+            return sum(all(part in frame for part in parts) for frame in self.ws_frames)
+
+    def requested(self, part: bytes) -> int:
+        """How many HTTP requests were forwarded whose first line (method, path, query) holds ``part``."""
+        with self._lock:
+            return sum(part in line for line in self.request_lines)
+
     def lose_response(self, pattern: bytes, times: int = 1) -> _Rule:
         rule = _Rule(pattern, times, "lose_response")
         with self._lock:
@@ -143,6 +159,25 @@ class FaultProxy:
                     return rule
         return None
 
+    def _keep_frames(self, buf: bytearray) -> None:
+        """Take the whole frames off the front of ``buf`` (RFC 6455: a client's frames are masked) into ws_frames."""
+        while len(buf) >= 2:
+            size, at = buf[1] & 0x7F, 2
+            if size == 126:
+                size, at = int.from_bytes(buf[2:4]), 4
+            elif size == 127:
+                size, at = int.from_bytes(buf[2:10]), 10
+            mask = bytes(buf[at : at + 4]) if buf[1] & 0x80 else b""
+            at += len(mask)
+            if len(buf) < at + size:
+                return
+            payload = bytes(buf[at : at + size])
+            if mask:
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            del buf[: at + size]
+            with self._lock:
+                self.ws_frames.append(payload)
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         if self.mode == "drop":
@@ -157,16 +192,25 @@ class FaultProxy:
             return
         self._open.add(up_writer)
         state = {"lose": False}
+        frames: bytearray | None = None  # after a websocket upgrade: what the client sent, not yet a whole frame
 
         async def client_to_server() -> None:
+            nonlocal frames
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
                 while self.mode == "stall" or writer in self._frozen:
                     await asyncio.sleep(0.05)
-                if data.startswith(_METHODS):
+                if frames is not None:
+                    frames += data
+                    self._keep_frames(frames)
+                elif data.startswith(_METHODS):
                     self.requests += 1
+                    with self._lock:
+                        self.request_lines.append(data.partition(b"\r\n")[0])
+                    if b"\r\nupgrade: websocket\r\n" in data.lower():
+                        frames = bytearray(data.partition(b"\r\n\r\n")[2])
                 rule = self._match(data)
                 if rule is not None and rule.kind == "reset_request":
                     up_writer.write(data[: len(data) // 2])

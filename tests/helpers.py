@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sync.cache import files as cache_files
 from sync.cache import schema as cache_schema
 
 
@@ -30,6 +31,7 @@ def cache_before(path: Path, step: str) -> sqlite3.Connection:
     """A new cache file at ``path`` with the schema steps before ``step`` (one of sync/cache/schema.py's), open for
     the test to fill; ``Cache.open`` then migrates it."""
     conn = sqlite3.connect(path)
+    cache_files.step_functions(conn)
     before = cache_schema.MIGRATIONS.index(step)
     for earlier in cache_schema.MIGRATIONS[:before]:
         conn.executescript(earlier)

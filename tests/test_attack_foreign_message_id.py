@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 from sync import RemoteConfig, SyncEngine
 from sync.cache.writes import FOREIGN_ID_ERROR
-from tests.conftest import Users
+from tests.conftest import User, Users
 from tests.stackproc import StackProcess
 from tests.test_sync_support import seed_ticket, sql
 
@@ -30,18 +31,25 @@ class Desk:
     other: str  # the ticket the server's row names
 
 
+@asynccontextmanager
+async def synced(stack: StackProcess, user: User, path: Path) -> AsyncIterator[SyncEngine]:
+    """An engine signed in as ``user`` and synced."""
+    engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), path)
+    try:
+        await engine.sign_in(user.email, user.password)
+        await engine.sync_once()
+        yield engine
+    finally:
+        await engine.close()
+
+
 @pytest.fixture
 async def desk(stack: StackProcess, users: Users, tmp_path: Path) -> AsyncIterator[Desk]:
     """An agent's engine, signed in and synced, with two of their tickets."""
     mine = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign id: mine")
     other = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign id: other")
-    engine = await SyncEngine.open(RemoteConfig(stack.api_url, stack.anon_key), tmp_path / "client")
-    try:
-        await engine.sign_in(users.agent.email, users.agent.password)
-        await engine.sync_once()
+    async with synced(stack, users.agent, tmp_path / "client") as engine:
         yield Desk(engine, mine, other)
-    finally:
-        await engine.close()
 
 
 async def test_a_server_row_under_a_replys_id_is_never_adopted(desk: Desk, stack: StackProcess, users: Users) -> None:
@@ -169,3 +177,54 @@ async def test_a_file_of_a_refused_reply_no_longer_on_this_device_is_left_out_an
     for message, files in ((resent.message, [("kept.txt",)]), (bare.message, [])):
         assert sql(stack.db_url, "select content from messages where id = %s", message.id) == [(message.content,)]
         assert sql(stack.db_url, "select name from attachments where message_id = %s", message.id) == files
+
+
+async def test_a_reply_whose_push_is_ignored_as_a_duplicate_fails_at_once_without_a_pull(
+    desk: Desk, stack: StackProcess, users: Users
+) -> None:
+    """mend17 (fix17 saw it): the push inserts with ignore-duplicates, so a reply whose id another row already holds
+    got nothing back, was acknowledged as sent, and showed so until a pull (up to 60 s) found the server's row. The
+    push now compares what the server holds under the ids it did not insert: another ticket's or sender's row fails
+    the reply there and then, with "Send as a new message" offered; the reply's own row (a resend after a lost
+    answer) is acknowledged as before."""
+    engine, mine, other = desk.engine, desk.mine, desk.other
+    refused = engine.commands.send_message(mine, "a reply the server holds another row for")
+    delivered = engine.commands.send_message(mine, "a reply whose first answer was lost")
+    sql(stack.db_url, FOREIGN, refused.id, other, users.customer.id)
+    sql(  # the reply itself, as a first push that committed before its answer was lost would have left it
+        stack.db_url,
+        "insert into messages (id, ticket_id, sender_id, content) values (%s, %s, %s, %s)",
+        delivered.id,
+        mine,
+        users.agent.id,
+        delivered.content,
+    )
+    sent = await engine.push()  # one push, no pull
+    local = engine.cache.message(refused.id)
+    assert local is not None and (local.local_state, local.error) == ("failed", FOREIGN_ID_ERROR)
+    assert engine.commands.refused_for_its_id(local), "the bubble offers Send as a new message"
+    assert [e["state"] for e in engine.cache.outbox() if e["entity_id"] == refused.id] == ["failed"]
+    assert engine.cache.message(delivered.id).local_state == "sent"  # type: ignore[union-attr]
+    assert sent == 1
+    assert engine.status.failed == 1
+
+
+async def test_a_customers_reply_whose_id_an_unseen_row_holds_fails_at_once(
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    """mend17: the row holding the id may be one this user cannot read (another customer's ticket); the push's
+    ignored insert was acknowledged, and no pull ever showed the row, so the reply stayed "sent" for good."""
+    mine = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign id: a customer's own")
+    theirs = seed_ticket(stack.db_url, users.customer2, users.agent, "Foreign id: another customer's")
+    async with synced(stack, users.customer, tmp_path / "client") as engine:
+        reply = engine.commands.send_message(mine, "my reply")
+        sql(stack.db_url, FOREIGN, reply.id, theirs, users.customer2.id)
+        await engine.push()
+        local = engine.cache.message(reply.id)
+        assert local is not None and (local.local_state, local.error) == ("failed", FOREIGN_ID_ERROR)
+        resent = engine.commands.send_as_new(reply.id).message
+        await engine.push()
+        assert engine.cache.message(resent.id).local_state == "sent"  # type: ignore[union-attr]
+        assert sql(stack.db_url, "select ticket_id::text, content from messages where id = %s", resent.id) == [
+            (mine, "my reply")
+        ]

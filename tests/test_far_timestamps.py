@@ -19,12 +19,14 @@ import pytest
 from supportchat_app.business_time import Calendar
 from supportchat_app.components.sync_status import describe
 from sync.cache import Cache
+from sync.cache import schema as cache_schema
 from sync.cache.db import SET_ASIDE_PER_PAGE
 from sync.decisions import EARLIEST_TS, LATEST_TS, canonical_ts
 from sync.models import SyncStatus
 from sync.workspace_rows import BusinessHours, Holiday
 from tests.conftest import Users
-from tests.realtime.support import new_ticket, post
+from tests.helpers import cache_before
+from tests.realtime.support import attach, new_ticket, post
 from tests.stackproc import StackProcess
 from tests.test_sync_support import EngineFactory
 
@@ -157,3 +159,77 @@ async def test_a_ticket_at_infinity_from_the_server_stops_no_pull(
     assert ticket is not None and ticket.last_message_at == LATEST_TS
     assert "after the wedge" in [m.content for m in engine.cache.thread(other)]
     assert engine.status.last_error is None
+
+
+async def test_an_attachments_created_at_is_stored_as_every_other_timestamp(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
+    """sync17b: an attachment's ``created_at`` was stored as the server sent it — 'infinity' as that word, a trimmed
+    fraction as trimmed — so files sorted by their text, not their instant; now it is ``canonical_ts``'s."""
+    ticket = new_ticket(stack.db_url, users.customer, subject="far files")
+    message = post(stack.db_url, users.customer, ticket, "two files")
+    far, near = (attach(stack.db_url, users.customer, ticket, message, n) for n in ("far.txt", "near.txt"))
+    with psycopg.connect(stack.db_url) as conn:  # the superuser, past the trigger that sets the server's clock
+        conn.execute("set local session_replication_role = replica")
+        conn.execute("update public.attachments set created_at = 'infinity' where id = %s", (far,))
+        conn.execute("update public.attachments set created_at = '2026-11-30 12:00:00.5+00' where id = %s", (near,))
+    try:
+        engine = await engines.open(users.customer)
+        await engine.pull()
+        stored = {a["id"]: a["created_at"] for a in engine.cache.attachments(message)}
+        assert stored == {far: LATEST_TS, near: "2026-11-30T12:00:00.500000+00:00"}
+    finally:
+        with psycopg.connect(stack.db_url, autocommit=True) as conn:
+            conn.execute("delete from public.attachments where id = any(%s)", ([far, near],))
+
+
+def test_step_18_stores_the_attachments_created_at_of_an_older_cache_as_canonical(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = cache_before(path, cache_schema.V18)
+    sent = {
+        "a": "infinity",
+        "b": "2026-11-30 12:00:00.5+00",  # realtime's text form
+        "c": "2026-11-30T12:00:00.45+00:00",  # a pull's trimmed fraction
+        "d": "not a time",  # kept as it was: the step must not fail the cache
+    }
+    for n, created_at in sent.items():
+        conn.execute(
+            "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256, object_path,"
+            " created_at) values (?, 'm', 't', 'u', ?, '', 0, '', ?, ?)",
+            (n, n, f"t/m/{n}", created_at),
+        )
+    conn.commit()
+    conn.close()
+    cache = Cache.open(path, str(uuid.uuid4()), "agent")
+    try:
+        assert [(a["id"], a["created_at"]) for a in cache.attachments("m")] == [
+            ("c", "2026-11-30T12:00:00.450000+00:00"),
+            ("b", "2026-11-30T12:00:00.500000+00:00"),
+            ("a", LATEST_TS),
+            ("d", "not a time"),
+        ]
+    finally:
+        cache.close()
+
+
+async def test_a_message_past_year_9999_is_staged_and_moved_as_the_last_instant(
+    stack: StackProcess, users: Users, engines: EngineFactory
+) -> None:
+    """sync17b: ``sync_message_rows`` writes a year past 9999 with five digits ('20000-01-01T…'), which the initial
+    sync staged and moved as sent: the message sorted before every real one. The move now reads it as the last
+    instant, as every other path does."""
+    ticket = new_ticket(stack.db_url, users.customer2, subject="far staged")
+    post(stack.db_url, users.customer2, ticket, "now")
+    far = post(stack.db_url, users.customer2, ticket, "far")
+    with psycopg.connect(stack.db_url) as conn:  # the superuser, past the trigger that sets the server's clock
+        conn.execute("set local session_replication_role = replica")
+        conn.execute("update public.messages set created_at = '20000-01-01 00:00:00+00' where id = %s", (far,))
+    try:
+        engine = await engines.open(users.customer2)  # a new device: its first pull stages the messages
+        await engine.sync_once()
+        assert engine.cache.initial_sync_done()
+        assert [(m.content, m.created_at) for m in engine.cache.thread(ticket)][-1] == ("far", LATEST_TS)
+        assert [m.content for m in engine.cache.thread(ticket)] == ["now", "far"]
+    finally:  # the customer's later devices in other tests would hold it too
+        with psycopg.connect(stack.db_url, autocommit=True) as conn:
+            conn.execute("delete from public.messages where id = %s", (far,))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.cache import Cache, staging
+from sync.decisions import LATEST_TS
 
 TS = "2026-11-20T10:{:02d}:00.000000+00:00"
 DELETED = "2026-11-20T12:00:00.000000+00:00"
@@ -245,3 +246,41 @@ async def test_a_staged_page_is_written_once_with_what_went_into_the_cache_marke
     await cache.unstage()
     assert cache.count("messages") == 8
     cache.close()
+
+
+async def test_rows_an_older_version_staged_are_checked_at_the_move(tmp_path: Path) -> None:
+    """sync17b: the staged rows went into ``messages`` as staged. The staging table takes what ``messages`` takes, so
+    none fails the move; but their timestamps were bound as sent (``sync_message_rows`` writes a year past 9999 with
+    five digits, sorting before every real time), and a file an older version staged holds what that version took.
+    Written here the old way, by a plain insert into the file a killed run left: the move stores every timestamp in
+    the cache's shape, and sets aside a row whose time is none (before: stored as text, sorting wrongly)."""
+    cache, me, customer, tid = await _staging_cache(tmp_path)
+    cache.close()  # the older version was stopped during its messages phase
+    staged = {
+        "plain": TS.format(1),
+        "trimmed": "2026-11-20T10:02:00.5+00:00",  # PostgREST's trimmed fraction (the dicts of an older server)
+        "far": "20000-01-01T00:00:00.000000+00:00",  # to_char's year past 9999
+        "broken": "not a time",
+    }
+    conn = sqlite3.connect(staging.path_of(tmp_path / "cache.sqlite3"))
+    conn.executemany(
+        "insert into messages_staged (id, ticket_id, sender_id, content, is_internal, created_at, edited_at,"
+        " deleted_at, change_xid, in_cache) values (?, ?, ?, ?, 0, ?, ?, null, 10, 0)",
+        [(k, tid, customer, k, v, "soon" if k == "broken" else None) for k, v in staged.items()],
+    )
+    conn.execute("insert into cursors (name, xid, id) values ('messages', 10, 4)")
+    conn.commit()
+    conn.close()
+    again = Cache.open(tmp_path / "cache.sqlite3", me, "admin")
+    try:
+        await again.begin_staging()
+        await again.unstage()  # before: every row moved as staged
+        assert [(m.id, m.created_at) for m in again.thread(tid)] == [
+            ("plain", TS.format(1)),
+            ("trimmed", "2026-11-20T10:02:00.500000+00:00"),
+            ("far", LATEST_TS),
+        ]
+        assert [(s.table, s.row_id) for s in again.set_aside] == [("messages", "broken")]
+        assert again.message("broken") is None
+    finally:
+        again.close()

@@ -91,3 +91,33 @@ async def test_the_inbox_replays_who_views_what() -> None:
     assert [e for e in log if isinstance(e, events.InboxViewersChanged)] == [
         events.InboxViewersChanged("t1", ("Carol",))
     ]
+
+
+class Held:
+    """The cache, as far as ``Presence.hint`` asks it: which tickets it holds."""
+
+    def __init__(self, *ticket_ids: str) -> None:
+        self.ids = set(ticket_ids)
+
+    def ticket(self, ticket_id: str) -> object | None:
+        return object() if ticket_id in self.ids else None
+
+
+async def test_events_that_may_bring_access_back_hint_the_link_once_each() -> None:
+    """rt17: a refused ticket channel is joined again only when access may be back, never on a timer: a watched
+    ticket that comes or changes in the cache, a role change; not a ticket the cache dropped (no longer visible),
+    nor one nobody watches."""
+    live = FakeLive()
+    cache = Held("t1", "t3")
+    p = Presence(Remote(live), lambda e: None, lambda: cache)  # type: ignore[arg-type]
+    p.reset(ME)
+    await p.watch("t1")
+    await p.watch("t2")
+    p.hint(events.TicketsChanged(frozenset({"t1", "t3"})))  # t3 is not watched
+    p.hint(events.TicketsChanged(frozenset({"t2"})))  # t2 pruned from the cache: no sign of access
+    p.hint(events.MessagesChanged("t1", frozenset(), new_from_others=True))  # no ticket row: no news about access
+    p.hint(events.RoleChanged("customer", 0, 0))
+    assert live.access_hints == [frozenset({"t1"}), None]
+    await p.unwatch("t1")
+    p.hint(events.TicketsChanged(frozenset({"t1"})))
+    assert live.access_hints == [frozenset({"t1"}), None]

@@ -6,10 +6,11 @@ backfill at every pull (a backfill is asked again until it is done) or the initi
 And the rows set aside were kept in memory only, so after a restart the status line no longer said a row was
 skipped. Each test here fails before (sync17).
 
-The hostile rows are ones the real server sends: a message whose ``created_at`` PostgreSQL holds as 'infinity' (no
-check guards it; ``sync_message_rows`` sends it as null), and an attachment row renamed onto the key of another one
-that was removed on the server (``attachments`` rows have no tombstone, so the cache still holds the removed one and
-its key is unique in the cache too). Rows the server cannot send (its checks refuse them) are tested on the cache.
+The hostile row is one the real server sends: a message whose ``created_at`` PostgreSQL holds as 'infinity' (no check
+guards it; ``sync_message_rows`` sends it as null). An attachment row renamed onto the key of another one that was
+removed on the server was one too (``attachments`` rows have no tombstone, so the cache still held the removed one and
+its key is unique in the cache too) until sync17b: the stale row now makes way. Rows the server cannot send (its
+checks refuse them) are tested on the cache.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from supportchat_app.components.sync_status import describe
+from sync import attachments
 from sync.cache import Cache, writes
 from sync.cache import schema as cache_schema
 from sync.cache.db import SET_ASIDE_PER_PAGE
@@ -31,30 +32,13 @@ from sync.engine import SyncEngine
 from sync.models import MESSAGE_ROW
 from tests.conftest import User, Users
 from tests.helpers import cache_before
-from tests.realtime.support import new_ticket, post
+from tests.realtime.support import attach, new_ticket, post
 from tests.stackproc import StackProcess
+from tests.test_far_timestamps import ticket_row
 from tests.test_sync_support import EngineFactory
 
 SHA = "0" * 64
 TS = "2026-11-30T12:00:00.000000+00:00"
-
-
-def _attach(db_url: str, uploader: User, ticket: str, message: str, name: str) -> str:
-    """An attachment row as the upload leaves it: the Storage object first (written here, not uploaded), then the
-    row the server's trigger checks against it."""
-    path = f"{ticket}/{message}/{name}"
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
-            "insert into storage.objects (bucket_id, name, owner_id, metadata) values ('attachments', %s, %s, %s)",
-            (path, uploader.id, Jsonb({"size": 3, "mimetype": "text/plain"})),
-        )
-        row = conn.execute(
-            "insert into public.attachments (message_id, ticket_id, uploader_id, name, sha256, object_path)"
-            " values (%s, %s, %s, %s, %s, %s) returning id::text",
-            (message, ticket, uploader.id, name, SHA, path),
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def _rename(db_url: str, attachment: str, name: str) -> None:
@@ -78,7 +62,7 @@ def _replaced(db_url: str, customer: User) -> tuple[str, dict[str, str]]:
     """A ticket of ``customer`` with one message and three files a, b, c."""
     ticket = new_ticket(db_url, customer, subject="files")
     message = post(db_url, customer, ticket, "three files")
-    return ticket, {n: _attach(db_url, customer, ticket, message, f"{n}.txt") for n in "abc"}
+    return ticket, {n: attach(db_url, customer, ticket, message, f"{n}.txt") for n in "abc"}
 
 
 def _collide(db_url: str, files: dict[str, str]) -> None:
@@ -93,22 +77,39 @@ def _names(engine: SyncEngine, ticket: str) -> set[str]:
     return {str(a["name"]) for m in engine.cache.thread(ticket) for a in engine.cache.attachments(m.id)}
 
 
-async def test_the_backfill_sets_aside_an_attachment_the_cache_cannot_take_and_is_done(
+async def test_a_file_renamed_onto_a_deleted_ones_name_replaces_its_stale_row(
     stack: StackProcess, users: Users, engines: EngineFactory
 ) -> None:
+    """sync17b: attachment rows have no tombstone, so the cache kept a.txt's row after the server deleted it, and b
+    renamed a.txt (its key unique in both) was set aside by every backfill and pull that brought it. The server's row
+    under that key is the truth: the stale row goes, b goes in."""
     ticket, files = _replaced(stack.db_url, users.customer)
     engine = await engines.open(users.customer)
     await engine.pull()
     assert _names(engine, ticket) == {"a.txt", "b.txt", "c.txt"}
     _collide(stack.db_url, files)
     post(stack.db_url, users.agent, ticket, "a reply the backfill brings")
-    await engine.parts.puller.backfill(ticket, lambda _: None)  # before: IntegrityError, at every pull after
+    await engine.parts.puller.backfill(ticket, lambda _: None)  # before: b set aside (sync16: IntegrityError)
     assert "a reply the backfill brings" in [m.content for m in engine.cache.thread(ticket)]
-    assert "c2.txt" in _names(engine, ticket), "the rest of the backfill's rows went in"
-    assert [(s.table, s.row_id) for s in engine.cache.set_aside] == [("attachments", files["b"])]
+    assert _names(engine, ticket) == {"a.txt", "c2.txt"}
+    assert engine.cache.attachment(files["a"]) is None, "the row the server deleted is gone"
+    renamed = engine.cache.attachment(files["b"])
+    assert renamed is not None and renamed["name"] == "a.txt"
+    assert engine.cache.set_aside == []
     assert ticket not in await engine.cache.pending_backfills()
-    note = engine.cache.set_aside_note()
-    assert note is not None and files["b"] in note and "UNIQUE" in note
+
+
+def _wedge(db_url: str, message: str) -> None:
+    """The superuser, past the trigger that keeps created_at (no check refuses the value), as an older or compromised
+    server could; a new device pulls every row from the start, so the row's change stamp may stay as it was."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("set local session_replication_role = replica")
+        conn.execute("update public.messages set created_at = 'infinity' where id = %s", (message,))
+
+
+def _unwedge(db_url: str, message: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("delete from public.messages where id = %s", (message,))
 
 
 async def test_the_initial_sync_sets_aside_a_message_it_cannot_stage_and_goes_on(
@@ -118,45 +119,56 @@ async def test_the_initial_sync_sets_aside_a_message_it_cannot_stage_and_goes_on
     before = post(stack.db_url, users.customer2, ticket, "before the wedge")
     wedged = post(stack.db_url, users.customer2, ticket, "at infinity")
     post(stack.db_url, users.customer2, ticket, "after the wedge")
-    # the superuser, past the trigger that keeps created_at (no check refuses the value), as an older or compromised
-    # server could; a new device pulls every row from the start, so the row's change stamp may stay as it was
-    with psycopg.connect(stack.db_url) as conn:
-        conn.execute("set local session_replication_role = replica")
-        conn.execute("update public.messages set created_at = 'infinity' where id = %s", (wedged,))
-    engine = await engines.open(users.customer2)  # a new device: its first pull stages the messages
-    await engine.sync_once()
-    assert engine.cache.initial_sync_done()
-    assert [m.content for m in engine.cache.thread(ticket)] == ["before the wedge", "after the wedge"]
-    assert engine.cache.message(before) is not None and engine.cache.message(wedged) is None
-    assert [(s.table, s.row_id) for s in engine.cache.set_aside] == [("messages", wedged)]
-    label, _ = describe(engine.status)
-    assert label == "Online · a row was skipped"
+    _wedge(stack.db_url, wedged)
+    try:
+        engine = await engines.open(users.customer2)  # a new device: its first pull stages the messages
+        await engine.sync_once()
+        assert engine.cache.initial_sync_done()
+        assert [m.content for m in engine.cache.thread(ticket)] == ["before the wedge", "after the wedge"]
+        assert engine.cache.message(before) is not None and engine.cache.message(wedged) is None
+        assert [(s.table, s.row_id) for s in engine.cache.set_aside] == [("messages", wedged)]
+        label, _ = describe(engine.status)
+        assert label == "Online · a row was skipped"
+    finally:  # customer2's later devices in other tests would set it aside too
+        _unwedge(stack.db_url, wedged)
 
 
 async def test_a_row_set_aside_is_still_said_after_a_restart_until_it_applies(
     stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
 ) -> None:
-    ticket, files = _replaced(stack.db_url, users.customer)
-    data_dir = tmp_path / "device"
-    engine = await engines.open(users.customer, data_dir=data_dir)
-    await engine.sync_once()
-    _collide(stack.db_url, files)
-    await engine.sync_once()  # the main pull sets b aside
-    assert [s.row_id for s in engine.cache.set_aside] == [files["b"]]
+    ticket = new_ticket(stack.db_url, users.customer, subject="restart")
+    post(stack.db_url, users.customer, ticket, "kept")
+    wedged = post(stack.db_url, users.customer, ticket, "at infinity")
+    _wedge(stack.db_url, wedged)
+    try:
+        await _said_after_a_restart_until_it_applies(stack, engines, users.customer, tmp_path / "device", wedged)
+    finally:  # the customer's later devices in other tests would set it aside too
+        _unwedge(stack.db_url, wedged)
+
+
+async def _said_after_a_restart_until_it_applies(
+    stack: StackProcess, engines: EngineFactory, customer: User, data_dir: Path, wedged: str
+) -> None:
+    engine = await engines.open(customer, data_dir=data_dir)
+    await engine.sync_once()  # the initial sync sets it aside
+    assert engine.cache.set_aside[-1].row_id == wedged
     said = engine.status.last_error
-    assert said is not None and files["b"] in said
+    assert said is not None and wedged in said
     await engine.close()
 
     again = await engines.open(data_dir=data_dir)  # the app restarted: the saved session, the same cache
-    assert [s.row_id for s in again.cache.set_aside] == [files["b"]], "forgotten by the restart"
+    assert again.cache.set_aside[-1].row_id == wedged, "forgotten by the restart"
     await again.sync_once()
     assert again.status.last_error == said
     assert describe(again.status)[0] == "Online · a row was skipped"
 
-    _rename(stack.db_url, files["b"], "b2.txt")  # changed on the server: it applies now
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:  # changed on the server: it applies now
+        conn.execute("set role service_role")
+        conn.execute("update public.messages set deleted_at = now() where id = %s", (wedged,))
     await again.sync_once()
-    assert "b2.txt" in _names(again, ticket)
-    assert again.cache.set_aside == [] and again.status.last_error is None
+    assert wedged not in {s.row_id for s in again.cache.set_aside}
+    message = again.cache.message(wedged)
+    assert message is not None and message.deleted_at is not None, "its tombstone went in"
 
 
 # --- on the cache: rows the server's checks refuse today (an older server's, a compromised one's) ------------------
@@ -273,3 +285,88 @@ async def test_a_hostile_rows_key_is_cut_in_the_note(cache: Cache) -> None:
     assert noted.row_id == "x" * 100
     note = cache.set_aside_note()
     assert note is not None and len(note) < 500
+
+
+def _attachment(ticket: str, message: str, name: str, **over: Any) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "message_id": message,
+        "ticket_id": ticket,
+        "uploader_id": str(uuid.uuid4()),
+        "name": name,
+        "mime": "text/plain",
+        "size": 3,
+        "sha256": SHA,
+        "object_path": f"{ticket}/{message}/{name}",
+        "created_at": TS,
+        **over,
+    }
+
+
+async def test_a_stale_attachment_row_makes_way_with_its_downloaded_copy(cache: Cache) -> None:
+    """The row the server deleted leaves the cache when another id arrives under its key, and its downloaded copy
+    and thumbnail leave the disk; a file this user queued keeps its row (the server's is set aside, as before)."""
+    ticket = str(uuid.uuid4())
+    first = _message(ticket, 1)
+    old = _attachment(ticket, first["id"], "a.txt")
+    await cache.apply_backfill(ticket, [first], [], [old])
+    copy = cache.files_dir / "a.txt"
+    thumbnail = attachments.thumbnail_path(cache.files_dir, old["id"])
+    for path in (copy, thumbnail):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"old")
+    await cache.set_attachment_file(old["id"], copy, 1.0)
+    new = _attachment(ticket, first["id"], "a.txt")
+    await cache.apply_page("attachments", [new], (2, 1), initial=False)  # before: new set aside, old kept
+    assert cache.attachment(old["id"]) is None and cache.attachment(new["id"]) is not None
+    assert not copy.exists() and not thumbnail.exists()
+    assert cache.set_aside == []
+
+    await cache.apply_page("tickets", [ticket_row(ticket)], (1, 1), initial=False)
+    mine = str(uuid.uuid4())
+    cache.queue_message_with_files(
+        {"id": mine, "ticket_id": ticket, "sender_id": cache.me, "content": "with a file", "is_internal": 0},
+        [_attachment(ticket, mine, "b.txt", uploader_id=cache.me, local_path=str(cache.files_dir / "b.txt"))],
+    )
+    theirs = _attachment(ticket, mine, "b.txt")
+    await cache.apply_page("attachments", [theirs], (2, 2), initial=False)
+    assert cache.attachment(theirs["id"]) is None
+    assert [a["name"] for a in cache.attachments(mine)] == ["b.txt"]
+    assert [(s.table, s.row_id) for s in cache.set_aside] == [("attachments", theirs["id"])]
+
+
+async def test_a_row_set_aside_in_a_pruned_ticket_is_no_longer_said(tmp_path: Path) -> None:
+    """review17b: a ticket the server no longer shows this user is pruned, and its rows never come again; a row of
+    it set aside stayed noted for good ("Online · a row was skipped" across every restart). Its note goes with it
+    (cache schema v19: the note keeps its ticket)."""
+    cache = Cache.open(tmp_path / "cache.sqlite3", str(uuid.uuid4()), "agent")
+    try:
+        kept, gone = str(uuid.uuid4()), str(uuid.uuid4())
+        await cache.apply_page("tickets", [ticket_row(kept), ticket_row(gone)], (1, 2), initial=False)
+        in_gone, in_kept = _message(gone, 2, created_at="not a time"), _message(kept, 3, created_at="not a time")
+        await cache.apply_page("messages", [_message(gone, 1), in_gone, in_kept], (3, 3), initial=False)
+        assert {(s.row_id, s.ticket_id) for s in cache.set_aside} == {(in_gone["id"], gone), (in_kept["id"], kept)}
+        assert await cache.prune({kept}) == {gone}
+        assert [s.row_id for s in cache.set_aside] == [in_kept["id"]], "only the visible ticket's note is left"
+    finally:
+        cache.close()
+
+
+async def test_a_cache_from_before_step_19_keeps_its_notes_and_notes_tickets_from_then_on(tmp_path: Path) -> None:
+    """Migration v18 → v19: an older note stays (its ticket not known, so no prune drops it); new notes name theirs."""
+    path = tmp_path / "old.sqlite3"
+    conn = cache_before(path, cache_schema.V19)
+    conn.execute("insert into set_aside (table_name, row_id, reason, at) values ('messages', 'old', 'why', ?)", (TS,))
+    conn.commit()
+    conn.close()
+    cache = Cache.open(path, str(uuid.uuid4()), "agent")
+    try:
+        ticket = str(uuid.uuid4())
+        await cache.apply_page("tickets", [ticket_row(ticket)], (1, 1), initial=False)
+        bad = _message(ticket, 1, created_at="not a time")
+        await cache.apply_page("messages", [bad], (2, 1), initial=False)
+        assert [(s.row_id, s.ticket_id) for s in cache.set_aside] == [("old", None), (bad["id"], ticket)]
+        await cache.prune(set())
+        assert [s.row_id for s in cache.set_aside] == ["old"]
+    finally:
+        cache.close()

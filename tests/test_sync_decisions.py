@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime
 
 import httpx
@@ -15,6 +16,7 @@ from sync.decisions import (
     backoff_delay,
     bisect,
     canonical_ts,
+    channel_refusal,
     check_content,
     classify_code,
     needs_backfill,
@@ -239,3 +241,65 @@ def test_canonical_ts_pads_the_fractions_postgresql_shortens() -> None:
 )
 def test_probe_verdict(now: float, heard_at: float, ponged: bool, verdict: str, why: str) -> None:
     assert probe_verdict(now, 1.0, heard_at, ponged, timeout=4.0) == verdict, why
+
+
+TOPIC = "ticket:3f1e0c2a-0000-4000-8000-000000000001"
+NO_READ = f"You do not have permissions to read from this Channel topic: {TOPIC}"
+
+
+@pytest.mark.parametrize(
+    ("error", "refusal", "why"),
+    [
+        # rt17: a refused ticket channel was joined again by realtime-py every 10 s, for good
+        (
+            json.dumps(
+                {"reason": f"Unauthorized: You do not have permissions to read from this Channel topic: {TOPIC}"}
+            ),
+            "no-access",
+            "the join refused by RLS on realtime.messages (Supabase and localbase word it so)",
+        ),
+        (
+            json.dumps(
+                {
+                    "extension": "system",
+                    "status": "error",
+                    "message": NO_READ,
+                    "channel": TOPIC,
+                }
+            ),
+            "no-access",
+            "a joined channel shut when a new access token no longer reads it (no error code before it)",
+        ),
+        (
+            json.dumps({"message": f"You no longer have permission to read from this Channel topic: {TOPIC}"}),
+            "other",
+            "one of its extensions taken away at a token's check: a new join may be let in with the others",
+        ),
+        (
+            json.dumps(NO_READ),
+            "no-access",
+            "an older Realtime's join refusal: the reason alone, as a JSON string",
+        ),
+        (json.dumps({"reason": "Token has expired 1764560000"}), "other", "an expired token: a new one gets past"),
+        (json.dumps({"reason": "InvalidJWTToken: Token has expired 12 seconds ago"}), "other", "Supabase's wording"),
+        (json.dumps({"reason": "ClientJoinRateLimitReached: Too many joins per second"}), "other", "a quota"),
+        (
+            json.dumps({"reason": "Realtime was unable to connect to the project database"}),
+            "other",
+            "the policies could not be asked: no verdict on access",
+        ),
+        (
+            json.dumps(
+                {"reason": f"something else: You do not have permissions to read from this Channel topic: {TOPIC}"}
+            ),
+            "other",
+            "the sentence is matched at the start of the reason, not anywhere in it",
+        ),
+        (json.dumps({"reason": 403}), "other", "a reason that is no text"),
+        ("mismatch between server and client bindings for postgres changes", "other", "realtime-py's own error"),
+        ("", "other", "no error at all"),
+        (None, "other", "no error at all"),
+    ],
+)
+def test_channel_refusal(error: str | None, refusal: str, why: str) -> None:
+    assert channel_refusal(error) == refusal, why

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,13 +54,7 @@ from sync.workspace_rows import CURSOR_TABLES
 
 log = logging.getLogger(__name__)
 
-# what a server row the cache cannot take raises while it is applied (a value no parser reads, a field missing or of
-# the wrong type, a constraint of the cache); anything else (the disk, a lock) still aborts the whole page
-_ROW_ERRORS = (ValueError, TypeError, KeyError, OverflowError, sqlite3.IntegrityError)
-# more bad rows than this in one page is no bad row but a fault of the client (a bug, a server column it does not
-# know): the page fails whole and its cursor stays, as before set-asides, rather than skip the rows for good
-SET_ASIDE_PER_PAGE = 3
-_ROW_ID_CHARS = 100
+SET_ASIDE_PER_PAGE = set_aside.PER_PAGE  # more bad rows than this in one page fail it (sync/cache/set_aside.py)
 
 
 # pull order: a message's ticket comes first, an attachment's (and a revision's) message before
@@ -135,12 +129,11 @@ class Cache:
         # scrubs asked for / covered: requests that arrive while one runs share the next run (see ``scrub``)
         self._scrubs_asked = self._scrubs_covered = 0
         self._scrub_lock = asyncio.Lock()
-        self.workspace = WorkspaceCache(store, me, role)  # the agent workspace's rows (issue 14)
+        # the rows set aside (sync/cache/set_aside.py), as this file's writes see them
+        self._ledger = set_aside.Ledger(store.reader)
+        self.workspace = WorkspaceCache(store, me, role, self._ledger)  # the agent workspace's rows (issue 14)
         self.edit_drafts = EditDrafts(store)  # unsaved inline edits, restored on reopen
         self.avatar_deletes = AvatarDeletes(store)  # previous pictures to remove from Storage, retried
-        # whether the file may note rows set aside (sync/cache/set_aside.py): while it notes none, a page that
-        # applies has none to clear, and pays no statement for it
-        self._any_set_aside = set_aside.any_noted(store.reader)
 
     @classmethod
     def open(cls, path: Path, me: str, role: str) -> Cache:
@@ -435,13 +428,19 @@ class Cache:
                     settings.acknowledged(conn, entry.payload)
             workspace.acknowledge(conn, entries)
             if rows:
-                writes.apply_tickets(conn, rows)
+                self._apply_tickets(conn, rows)
 
         await self._store.awrite(write)
 
     async def fail(self, entry: OutboxEntry, reason: str) -> None:
         """Refused for good: the entry stays, failed, with the server's reason, shown with retry/discard."""
         await self._store.awrite(lambda c: writes.fail(c, entry, reason))
+
+    async def fail_foreign(self, message_ids: Iterable[str]) -> dict[str, set[str]]:
+        """These queued replies' ids are held by another message on the server (``writes.fail_foreign``): failed
+        for good, with their queued entries; returns them by ticket."""
+        ids = list(message_ids)
+        return await self._store.awrite(lambda c: writes.fail_foreign(c, ids))
 
     async def drop(self, entry: OutboxEntry, ticket_error: str | None = None) -> None:
         """An entry with nothing left to retry; a refused ticket change marks its ticket with the reason."""
@@ -454,7 +453,7 @@ class Cache:
         await self._store.awrite(write)
 
     async def apply_server_ticket(self, row: Mapping[str, Any]) -> None:
-        await self._store.awrite(lambda c: writes.apply_tickets(c, [row]))
+        await self._store.awrite(lambda c: self._apply_tickets(c, [row]))
 
     def counts(self) -> tuple[int, int]:
         """(queued, failed) outbox entries."""
@@ -483,9 +482,10 @@ class Cache:
             if not staging.attached(conn):
                 return Applied()
             writes.set_meta(conn, writes.BULK, "1")  # the unread columns are recounted at the end (schema v12)
-            tickets, dropped, files = staging.move(conn, self.me, self.files_dir)
+            moved = staging.move(conn, self.me, self.files_dir)
+            self._ledger.record(conn, moved.set_aside)
             conn.execute("delete from meta where key = ?", (writes.BULK,))
-            return Applied(tickets=tickets, dropped=dropped, dropped_files=files)
+            return Applied(tickets=moved.tickets, dropped=moved.dropped, dropped_files=moved.files)
 
         await self._store.aend_bulk()  # the move with the normal page cache: the process grows less
         applied = await self._store.awrite_interruptible(write)  # cancelled: still staged, moved by the next pull
@@ -547,62 +547,20 @@ class Cache:
         """Server rows of one table. A row the cache cannot take is set aside (logged, noted in the file for the
         status line: ``set_aside``) and the others applied: one bad row must not stop every later change from
         arriving, since the caller's cursor moves past the page either way. The page goes in whole first; only when
-        that raises is it applied again row by row, each in its own savepoint (``_one_by_one``)."""
-        conn.execute("savepoint apply_page")
-        try:
-            applied = self._apply_rows(conn, table, rows, initial, messages_synced)
-        except _ROW_ERRORS:
-            conn.execute("rollback to apply_page")
-        else:
-            conn.execute("release apply_page")
-            self._applied_now(conn, table, rows)
-            return applied
-        conn.execute("release apply_page")
+        that raises is it applied again row by row, each in its own savepoint (``set_aside.Ledger``)."""
         applied = Applied()
-        self._one_by_one(
-            conn, table, rows, lambda one: applied.merge(self._apply_rows(conn, table, one, initial, messages_synced))
-        )
+        for one in self._ledger.apply(
+            conn, table, rows, lambda r: self._apply_rows(conn, table, r, initial, messages_synced)
+        ):
+            applied.merge(one)
         applied.rows = len(rows)
         return applied
 
-    def _one_by_one(
-        self,
-        conn: sqlite3.Connection,
-        table: str,
-        rows: Sequence[Any],
-        each: Callable[[list[Any]], object],
-        *,
-        keep: bool = True,
-    ) -> list[Any]:
-        """Of a page that did not go in whole: ``each`` row alone, in its own savepoint (rolled back after it
-        unless ``keep``: a trial); the rows it raised a row's error for are set aside, in this transaction. Returns
-        the rows that went. More than ``SET_ASIDE_PER_PAGE`` bad rows raise the last one's error: the page fails."""
-        bad, good = list[SetAside](), list[Any]()
-        for row in rows:
-            conn.execute("savepoint apply_row")
-            try:
-                each([row])
-            except _ROW_ERRORS as exc:
-                conn.execute("rollback to apply_row")
-                bad.append(SetAside(table, _row_id(row), f"{type(exc).__name__}: {exc}"[:200]))
-                if len(bad) > SET_ASIDE_PER_PAGE:
-                    conn.execute("release apply_row")
-                    raise
-            else:
-                good.append(row)
-                if not keep:
-                    conn.execute("rollback to apply_row")
-            conn.execute("release apply_row")
-        self._applied_now(conn, table, good)
-        if bad:
-            set_aside.record(conn, bad)
-            self._any_set_aside = True
-        return good
-
-    def _applied_now(self, conn: sqlite3.Connection, table: str, rows: Sequence[Any]) -> None:
-        """Rows set aside before that the server sent again and the cache took: no longer skipped."""
-        if self._any_set_aside and rows:
-            set_aside.clear(conn, table, {_row_id(r) for r in rows})
+    def _apply_tickets(self, conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Ticket rows the server answered a push or a lookup with, under the same rules as a pull's: one the cache
+        cannot take is set aside and the write it came with (the outbox entry's acknowledgement) goes on; before,
+        the whole write failed, and a pushed change was sent again at every round, its answer failing again."""
+        self._ledger.apply(conn, "tickets", rows, lambda r: writes.apply_tickets(conn, r))
 
     @property
     def set_aside(self) -> list[SetAside]:
@@ -637,14 +595,20 @@ class Cache:
         elif table == "profiles":
             writes.apply_profiles(conn, rows)
         elif table == "attachments":
-            for ticket_id, ids in writes.apply_attachments(conn, rows).items():
-                applied.messages[ticket_id] = (ids, False)
+            self._apply_attachments(conn, rows, applied)
         elif table in CURSOR_TABLES:
             applied.tickets = workspace.apply_rows(conn, table, rows)
             applied.workspace.add(table)
         else:
             raise ValueError(f"not a synced table: {table}")
         return applied
+
+    def _apply_attachments(self, conn: sqlite3.Connection, rows: list[dict[str, Any]], applied: Applied) -> None:
+        files = writes.apply_attachments(conn, rows)
+        for ticket_id, ids in files.changed.items():
+            applied.messages[ticket_id] = (ids, False)
+        for attachment_id, local_path in files.stale:  # rows the server no longer has: what they left on disk
+            applied.dropped_files += history.attachment_files(self.files_dir, attachment_id, local_path)
 
     def _apply_messages(
         self, conn: sqlite3.Connection, rows: list[dict[str, Any]], initial: bool, applied: Applied
@@ -714,16 +678,16 @@ class Cache:
         conn.execute("savepoint stage_page")
         try:
             applied = stage(rows)
-        except _ROW_ERRORS:
+        except set_aside.ROW_ERRORS:
             conn.execute("rollback to stage_page")
             conn.execute("release stage_page")
         else:
             conn.execute("release stage_page")
-            self._applied_now(conn, "messages", rows)
+            self._ledger.applied(conn, "messages", rows)
             applied.rows = len(rows)
             return applied
         # the rows that go alone, into both (each tried as the only row of its page, then rolled back), together
-        applied = stage(self._one_by_one(conn, "messages", rows, stage, keep=False))
+        applied = stage(self._ledger.one_by_one(conn, "messages", rows, stage, keep=False))
         applied.rows = len(rows)
         return applied
 
@@ -797,6 +761,7 @@ class Cache:
             writes.remove_tickets(conn, gone)
             workspace.remove_tickets(conn, gone)
             history.remove_tickets(conn, gone)
+            set_aside.forget(conn, gone)
             return gone
 
         return await self._store.awrite(write)
@@ -909,17 +874,3 @@ def _synced(table: str) -> str:
     if table not in TABLES:
         raise ValueError(f"not a synced table: {table}")
     return table
-
-
-def _row_id(row: Any) -> str:
-    """A pulled row's key, for the log and the rows set aside (an id, or a read marker's ticket and user); cut to
-    ``_ROW_ID_CHARS`` (a real key is a uuid or two: a longer one is a hostile server's, kept out of the status
-    line and the file)."""
-    if isinstance(row, Mapping):
-        if "id" in row:
-            key = str(row["id"])
-        else:
-            key = "/".join(str(row[k]) for k in ("ticket_id", "user_id", "tag_id") if k in row) or "?"
-    else:
-        key = str(row[0]) if isinstance(row, Sequence) and row else "?"
-    return key[:_ROW_ID_CHARS]

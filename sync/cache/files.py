@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from sync.cache import bulk_indexes, memory
 from sync.cache.schema import MIGRATIONS, VERSION
+from sync.decisions import canonical_ts
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,6 +105,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
         except BaseException:
             conn.execute("rollback")
             raise
+    step_functions(conn)
     for step in range(version, VERSION):
         # executescript would COMMIT first; run the statements one by one inside our transaction
         conn.execute("begin immediate")
@@ -115,6 +117,19 @@ def _migrate(conn: sqlite3.Connection) -> None:
         except BaseException:
             conn.execute("rollback")
             raise
+
+
+def step_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions the schema steps call (v18: ``canonical_ts``), on a connection about to run them."""
+    conn.create_function("canonical_ts", 1, _canonical_or_kept, deterministic=True)
+
+
+def _canonical_or_kept(value: Any) -> Any:
+    """``canonical_ts`` for a migration step's SQL: a value it cannot read (or an empty one) is kept as it was."""
+    try:
+        return canonical_ts(value) or value
+    except ValueError:
+        return value
 
 
 def _statements(script: str) -> Iterator[str]:

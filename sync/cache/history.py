@@ -210,9 +210,7 @@ def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now
         for attachment_id, local_path in conn.execute(
             "select id, local_path from attachments where message_id = ?", (d.message_id,)
         ).fetchall():
-            files += [] if local_path is None else [str(local_path)]
-            files += [str(attachments.thumbnail_path(files_dir, str(attachment_id)))]
-            files += [str(attachments.open_folder(files_dir, str(attachment_id)))]
+            files += attachment_files(files_dir, str(attachment_id), local_path)
         conn.execute("delete from attachments where message_id = ?", (d.message_id,))
         text = d.content.strip()
         if text:
@@ -229,6 +227,16 @@ def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now
         owed["seq"] += 1
         _set_owed(conn, owed)
     return files
+
+
+def attachment_files(files_dir: Path, attachment_id: str, local_path: str | None) -> list[str]:
+    """What an attachment row left on disk, for ``delete_path``: its downloaded file, thumbnail, opened copies."""
+    files = [] if local_path is None else [str(local_path)]
+    return [
+        *files,
+        str(attachments.thumbnail_path(files_dir, attachment_id)),
+        str(attachments.open_folder(files_dir, attachment_id)),
+    ]
 
 
 def delete_path(path: str) -> None:

@@ -373,5 +373,25 @@ create table set_aside (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17)
+# v18: attachments' ``created_at`` as every other timestamp of the cache (``canonical_ts``: one fixed width in UTC,
+# 'infinity' and the like clamped to the cache's last or first instant); it was stored as the server sent it, so a
+# realtime row's text form ("2026-11-30 12:00:00.5+00"), a pull's trimmed fraction and 'infinity' sorted against each
+# other by their text, not their instant. ``canonical_ts`` here is the SQL function ``files._migrate`` registers (a
+# value that is no timestamp at all is kept as it was).
+V18 = """
+update attachments set created_at = canonical_ts(created_at) where canonical_ts(created_at) is not created_at;
+"""
+
+# v19: the ticket a row set aside belongs to, so that dropping the ticket (no longer visible: ``Cache.prune``) drops
+# its notes too; before, a row set aside in a ticket later reassigned away could never come again to clear its note,
+# and the status line said "a row was skipped" for good, across restarts. Null: not known (an older note, a row of
+# no ticket)
+V19 = """
+alter table set_aside add column ticket_id text;
+create index set_aside_ticket on set_aside (ticket_id) where ticket_id is not null;
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19
+)  # fmt: skip
 VERSION = len(MIGRATIONS)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sync.cache.files import dumps
@@ -231,14 +231,21 @@ def acknowledge(conn: sqlite3.Connection, entries: Sequence[OutboxEntry]) -> Non
         )
 
 
-def refused(conn: sqlite3.Connection, entry: OutboxEntry, reason: str, server_row: Mapping[str, Any] | None) -> None:
+def refused(
+    conn: sqlite3.Connection,
+    entry: OutboxEntry,
+    reason: str,
+    server_row: Mapping[str, Any] | None,
+    apply: Callable[[sqlite3.Connection, str, Sequence[Mapping[str, Any]]], object] = apply_rows,
+) -> None:
     """The server refused the change for good: the entry leaves; the row shows the server's version (or,
-    for a refused insert, stays as the user wrote it), marked failed with the reason."""
+    for a refused insert, stays as the user wrote it), marked failed with the reason. ``apply`` writes the server's
+    row (``WorkspaceCache`` sets one the cache cannot take aside)."""
     conn.execute("delete from outbox where seq = ?", (entry.seq,))
     table, keys = _key_params(entry)
     if server_row is not None:
         conn.execute(f"update {table} set local_state = 'sent' where {_where(table)}", keys)
-        apply_rows(conn, table, [server_row])
+        apply(conn, table, [server_row])
     elif entry.payload["op"] != "insert":
         conn.execute(f"delete from {table} where {_where(table)}", keys)
         return

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sync.cache import workspace, workspace_reads, writes
+from sync.cache import set_aside, workspace, workspace_reads, writes
 from sync.cache.files import Store
 from sync.decisions import OutboxEntry
 from sync.models import Ticket
@@ -41,9 +41,10 @@ Step = RowWrite | NewMessage | TicketChange
 
 
 class WorkspaceCache:
-    def __init__(self, store: Store, me: str, role: str) -> None:
+    def __init__(self, store: Store, me: str, role: str, ledger: set_aside.Ledger) -> None:
         self._store = store
         self.me, self.role = me, role
+        self._ledger = ledger  # the cache's rows set aside: server rows go in under the same rules as a pull's
 
     # --- local commands -------------------------------------------------------------------------------
 
@@ -100,12 +101,41 @@ class WorkspaceCache:
     # --- for the Pusher and the Puller ------------------------------------------------------------------
 
     async def refused(self, entry: OutboxEntry, reason: str, server_row: Mapping[str, Any] | None) -> None:
-        await self._store.awrite(lambda c: workspace.refused(c, entry, reason, server_row))
+        """The server refused a change for good; its row, when it sent one, under the pulls' rules (before, one the
+        cache could not take failed the write, and the refused change stayed queued, sent again at every round)."""
+        await self._store.awrite(lambda c: workspace.refused(c, entry, reason, server_row, self._server_rows))
 
-    async def apply_snapshot(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _server_rows(self, conn: sqlite3.Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Server rows of a workspace table: one the cache cannot take is set aside, the others go in."""
+        self._ledger.apply(conn, table, rows, lambda r: workspace.apply_rows(conn, table, r))
+
+    async def apply_snapshot(self, table: str, rows: Sequence[Mapping[str, Any]]) -> bool:
+        """A settings table read whole replaces the cached one; False when a row of it could not be taken: a set
+        read whole is the contract (a set of business hours or holidays without one of its rows would compute
+        other deadlines), so the previous set is kept whole, and the bad rows are set aside (the status line says a
+        row was skipped, until the set goes in). Before, the read raised, failing the pull at every round."""
         if table not in SNAPSHOT_TABLES:
             raise ValueError(f"not a settings table: {table}")
-        await self._store.awrite(lambda c: workspace.replace_snapshot(c, table, rows))
+
+        def write(conn: sqlite3.Connection) -> bool:
+            conn.execute("savepoint snapshot")
+            try:
+                workspace.replace_snapshot(conn, table, rows)
+            except set_aside.ROW_ERRORS as exc:
+                conn.execute("rollback to snapshot")
+                conn.execute("release snapshot")
+                # which rows: each tried alone on the previous set, then rolled back (more than PER_PAGE raise)
+                went = self._ledger.one_by_one(
+                    conn, table, rows, lambda one: workspace.apply_rows(conn, table, one), keep=False
+                )
+                if len(went) == len(rows):  # no row fails alone: the set as a whole is what the cache refused
+                    self._ledger.record(conn, [set_aside.SetAside(table, "the whole set", set_aside.reason(exc))])
+                return False
+            conn.execute("release snapshot")
+            self._ledger.applied(conn, table, None)
+            return True
+
+        return await self._store.awrite(write)
 
     async def apply_deletes(self, table: str, keys: Sequence[Mapping[str, Any]]) -> set[str]:
         """Rows the server deleted (realtime DELETE events' keys); returns the tickets concerned."""
@@ -158,10 +188,12 @@ class WorkspaceCache:
         return workspace_reads.canned_files(self._store.reader, reply_id)
 
     async def apply_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Server rows of a workspace table the app wrote online (a canned reply's file), shown at once."""
+        """Server rows of a workspace table the app wrote online (a canned reply's file), shown at once; one the
+        cache cannot take is set aside as a pull's would be (before, the write failed whole after the server had
+        done it)."""
         if table not in workspace.COLUMNS:
             raise ValueError(f"not a workspace table: {table}")
-        await self._store.awrite(lambda c: workspace.apply_rows(c, table, rows))
+        await self._store.awrite(lambda c: self._server_rows(c, table, rows))
 
     def sla_business_hours(self) -> list[BusinessHours]:
         return workspace_reads.sla_business_hours(self._store.reader)

@@ -685,38 +685,49 @@ def tickets_with_local_work(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("select distinct ticket_id from outbox")}
 
 
-def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """Server attachment rows; a row we queued ourselves keeps its local file. Returns ticket → message ids."""
+@dataclass
+class AppliedAttachments:
+    changed: dict[str, set[str]]  # ticket -> message ids whose files changed
+    stale: list[tuple[str, str | None]]  # (id, local_path) of the rows the server no longer has, deleted
+
+
+_ATTACHMENT_COLUMNS = "id message_id ticket_id uploader_id name mime size sha256 object_path created_at".split()
+
+
+def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> AppliedAttachments:
+    """Server attachment rows; a row we queued ourselves keeps its local file.
+
+    The pull brings no tombstone of an attachment (the server deletes the row, and a row deleted leaves no change
+    behind for a cursor), so the cache keeps rows the server has deleted. One of them mattered: its
+    ``object_path`` (``<ticket>/<message>/<key name>``) is unique on the server and in the cache, so a file renamed
+    onto the name of a deleted one (or a new file under it) could not go in, and was set aside at every pull that
+    brought it. The server's own rule settles it: a server row for another id under that path means the row the
+    cache holds there is gone from the server (or renamed away: its new row comes by the cursor in turn), so the
+    cached row is deleted, before the server's row goes in (row by row: a page may rename one file away from a path
+    and another onto it). Only a row the server had (``sent``): a file this user queued keeps its row, and the
+    server's is set aside as before. Deleted rows under paths no other row takes stay cached; finding those would
+    need the server's list of each message's files, which only a ticket's backfill asks for."""
     changed: dict[str, set[str]] = {}
-    values = []
+    stale: list[tuple[str, str | None]] = []
     for r in rows:
-        values.append(
-            {
-                k: r.get(k)
-                for k in (
-                    "id",
-                    "message_id",
-                    "ticket_id",
-                    "uploader_id",
-                    "name",
-                    "mime",
-                    "size",
-                    "sha256",
-                    "object_path",
-                    "created_at",
-                )
-            }
+        values = {k: r.get(k) for k in _ATTACHMENT_COLUMNS}
+        values["created_at"] = canonical_ts(values["created_at"])  # as every timestamp of the cache (schema v18)
+        for old_id, local_path in conn.execute(
+            "select id, local_path from attachments where object_path = ? and id <> ? and local_state = 'sent'",
+            (values["object_path"], values["id"]),
+        ).fetchall():
+            conn.execute("delete from attachments where id = ?", (old_id,))
+            stale.append((str(old_id), local_path))
+        conn.execute(
+            "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256, object_path,"
+            " created_at, local_state) values (:id, :message_id, :ticket_id, :uploader_id, :name, :mime, :size,"
+            " :sha256, :object_path, :created_at, 'sent') on conflict (id) do update set name = excluded.name,"
+            " mime = excluded.mime, size = excluded.size, sha256 = excluded.sha256,"
+            " object_path = excluded.object_path, created_at = excluded.created_at, local_state = 'sent', error = null",
+            values,
         )
         changed.setdefault(str(r["ticket_id"]), set()).add(str(r["message_id"]))
-    conn.executemany(
-        "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256, object_path,"
-        " created_at, local_state) values (:id, :message_id, :ticket_id, :uploader_id, :name, :mime, :size, :sha256,"
-        " :object_path, :created_at, 'sent') on conflict (id) do update set name = excluded.name,"
-        " mime = excluded.mime, size = excluded.size, sha256 = excluded.sha256, object_path = excluded.object_path,"
-        " created_at = excluded.created_at, local_state = 'sent', error = null",
-        values,
-    )
-    return changed
+    return AppliedAttachments(changed, stale)
 
 
 def remove_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str]) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from psycopg.types.json import Jsonb
 from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
 from supabase import AClientOptions, AsyncClient, acreate_client
 from websockets.asyncio.client import ClientConnection
@@ -155,6 +156,24 @@ def post(
         rollback=rollback,
     )
     return str(rows[0][0])
+
+
+def attach(db_url: str, uploader: User, ticket: str, message: str, name: str) -> str:
+    """An attachment row as the upload leaves it: the Storage object first (written here, not uploaded), then the
+    row the server's trigger checks against it."""
+    path = f"{ticket}/{message}/{name}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into storage.objects (bucket_id, name, owner_id, metadata) values ('attachments', %s, %s, %s)",
+            (path, uploader.id, Jsonb({"size": 3, "mimetype": "text/plain"})),
+        )
+        row = conn.execute(
+            "insert into public.attachments (message_id, ticket_id, uploader_id, name, sha256, object_path)"
+            " values (%s, %s, %s, %s, %s, %s) returning id::text",
+            (message, ticket, uploader.id, name, "0" * 64, path),
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 class RawSocket:
