@@ -19,7 +19,7 @@ from typing import Any
 from sync import cancel_file, events, hops, preferences
 from sync.attachment_files import AttachmentFiles
 from sync.cache import Cache, foreign_tickets
-from sync.cache.writes import FOREIGN_ID_ERROR
+from sync.cache.writes import FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR
 from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, check_choice, check_content, check_subject
 from sync.models import UNSET, LocalUser, Message, Priority, Ticket, TicketStatus, Unset
 
@@ -78,7 +78,7 @@ class LocalCommands:
             message = cache.message(message_id)
             raise ValueError(
                 message.error
-                if message and message.error == FOREIGN_ID_ERROR
+                if message and message.error in (FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR)
                 else "only a failed message can be retried"
             )
         self._on_write()
@@ -176,6 +176,17 @@ class LocalCommands:
         ticket = cache.ticket(ticket_id)
         assert ticket is not None
         return ticket
+
+    @staticmethod
+    def not_created(ticket: Ticket) -> bool:
+        """Whether this new ticket was refused for its id: it goes only as a new ticket (``send_as_new_ticket``)."""
+        return ticket.local_state == "failed" and ticket.error == FOREIGN_TICKET_ERROR
+
+    @staticmethod
+    def held_with_its_ticket(message: Message) -> bool:
+        """Whether this message failed with its new ticket, refused for its id (it goes with the ticket, never by a
+        retry of its own)."""
+        return message.local_state == "failed" and message.error == FOREIGN_TICKET_ERROR
 
     def send_as_new_ticket(self, ticket_id: str) -> Ticket:
         """A new ticket the server refused for its id (another's ticket holds it: ``FOREIGN_TICKET_ERROR``) queued
