@@ -28,7 +28,8 @@ def failed_for_its_id(engine: SyncEngine, ticket_id: str) -> None:
     """The new ticket, its first message and their queued entries are failed with the plain sentence."""
     ticket = engine.cache.ticket(ticket_id)
     assert ticket is not None and (ticket.local_state, ticket.error) == ("failed", FOREIGN_TICKET_ERROR)
-    assert [(m.local_state, m.error) for m in engine.cache.thread(ticket_id)] == [("failed", FOREIGN_TICKET_ERROR)]
+    thread = engine.cache.thread(ticket_id)
+    assert thread and {(m.local_state, m.error) for m in thread} == {("failed", FOREIGN_TICKET_ERROR)}
     assert {e["state"] for e in engine.cache.outbox() if e["ticket_id"] == ticket_id} == {"failed"}
 
 
@@ -37,10 +38,13 @@ async def test_a_new_ticket_whose_id_another_customer_holds_fails_and_goes_as_a_
 ) -> None:
     async with synced(stack, users.customer, tmp_path / "client") as engine:
         ticket = engine.commands.create_ticket("My printer is on fire", "it smokes since this morning", "high")
+        photo = tmp_path / "smoke.pdf"
+        photo.write_bytes(b"%PDF-1.4 smoke")
+        engine.commands.send_message(ticket.id, "a photo of it", files=[photo])
         sql(stack.db_url, PLANT, ticket.id, users.customer2.id)  # a row this customer may not read
         await engine.push()
         failed_for_its_id(engine, ticket.id)
-        assert engine.status.failed == 2
+        assert engine.status.failed == 5  # the ticket, two messages, the file and its row
         first = engine.cache.thread(ticket.id)[0]
         with pytest.raises(ValueError, match="Send as a new ticket"):
             engine.commands.send_message(ticket.id, "more words under the other's id")
@@ -48,7 +52,9 @@ async def test_a_new_ticket_whose_id_another_customer_holds_fails_and_goes_as_a_
             engine.commands.retry(first.id)
         assert sql(stack.db_url, "select count(*) from messages where ticket_id = %s", ticket.id) == [(0,)]
 
+        engine.commands.save_draft(ticket.id, "and the paper tray is stuck")
         resent = engine.commands.send_as_new_ticket(ticket.id)
+        assert engine.cache.draft(resent.id) == "and the paper tray is stuck", "the draft goes along"
         await engine.push()
         assert engine.cache.ticket(ticket.id) is None, "the refused ticket goes"
         local = engine.cache.ticket(resent.id)
@@ -58,15 +64,19 @@ async def test_a_new_ticket_whose_id_another_customer_holds_fails_and_goes_as_a_
             "high",
         )
         assert [(m.local_state, m.content) for m in engine.cache.thread(resent.id)] == [
-            ("sent", "it smokes since this morning")
+            ("sent", "it smokes since this morning"),
+            ("sent", "a photo of it"),
         ]
         assert engine.status.failed == 0
     assert sql(
         stack.db_url,
-        "select t.customer_id::text, t.subject, m.content from tickets t join messages m on m.ticket_id = t.id"
-        " where t.id = %s",
+        "select t.customer_id::text, t.subject, m.content, a.name from tickets t join messages m on m.ticket_id = t.id"
+        " left join attachments a on a.message_id = m.id where t.id = %s order by m.created_at",
         resent.id,
-    ) == [(users.customer.id, "My printer is on fire", "it smokes since this morning")]
+    ) == [
+        (users.customer.id, "My printer is on fire", "it smokes since this morning", None),
+        (users.customer.id, "My printer is on fire", "a photo of it", "smoke.pdf"),
+    ]
     assert sql(stack.db_url, "select customer_id::text, subject from tickets where id = %s", ticket.id) == [
         (users.customer2.id, "THEIR TICKET under your id")
     ]

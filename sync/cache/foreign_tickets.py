@@ -92,15 +92,18 @@ def resend(
     messages: Sequence[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]],
 ) -> bool:
     """The failed ticket queued again as ``ticket`` with its ``messages`` (each row with its files, copied
-    already), and the failed one removed here, in one transaction. False when it is no longer failed for its id
-    (nothing written)."""
+    already) and its draft, and the failed one removed here, in one transaction. False when it is no longer
+    failed for its id (nothing written)."""
     if not writes.not_created(conn, old_id):
         return False
     conn.execute("delete from outbox where ticket_id = ?", (old_id,))
     conn.execute("delete from attachments where ticket_id = ? and local_state <> 'sent'", (old_id,))
     conn.execute("delete from messages where ticket_id = ? and local_state <> 'sent'", (old_id,))
+    draft = conn.execute("select text from drafts where ticket_id = ?", (old_id,)).fetchone()
     writes.remove_tickets(conn, [old_id])
     writes.queue_ticket(conn, ticket)
+    if draft is not None:  # what the user was still typing in it goes along
+        writes.save_draft(conn, str(ticket["id"]), str(draft[0]))
     for row, files in messages:
         writes.queue_message_with_files(conn, row, files)
     return True
