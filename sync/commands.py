@@ -18,7 +18,7 @@ from typing import Any
 
 from sync import cancel_file, events, hops, preferences
 from sync.attachment_files import AttachmentFiles
-from sync.cache import Cache, foreign_tickets
+from sync.cache import Cache
 from sync.cache.writes import FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR
 from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, check_choice, check_content, check_subject
 from sync.models import UNSET, LocalUser, Message, Priority, Ticket, TicketStatus, Unset
@@ -193,7 +193,7 @@ class LocalCommands:
         again under new ids: the same subject, priority and messages (with their files), the refused one gone, as
         ``send_as_new`` does for a reply. ValueError for any other ticket, or a file no longer on this device
         (nothing changed then)."""
-        tickets = foreign_tickets.of(self.cache)
+        tickets = self.cache.foreign_tickets
         failed = tickets.failed_ticket(ticket_id)
         if failed is None:
             raise ValueError("only a new ticket refused for its id can be sent as a new ticket")

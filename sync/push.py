@@ -48,7 +48,7 @@ from typing import Any
 
 from sync import cancel_file, canned_files, collision, events, hops, workspace_push
 from sync.attachments import BUCKET
-from sync.cache import Cache, foreign_tickets
+from sync.cache import Cache
 from sync.cache.writes import FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
 from sync.errors import PermanentError
@@ -226,7 +226,7 @@ class Pusher:
         log.info("the server holds other rows under the ids of %s %s", kind, sorted(held))
         result.failed += len(held)
         if kind == "ticket_create":
-            for ticket_id, ids in (await foreign_tickets.of(self.cache).fail(held)).items():
+            for ticket_id, ids in (await self.cache.foreign_tickets.fail(held)).items():
                 self.emit(events.TicketsChanged(frozenset({ticket_id})))
                 self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
                 text = f"The server refused a new ticket: {FOREIGN_TICKET_ERROR}"

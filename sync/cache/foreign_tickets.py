@@ -8,7 +8,7 @@ pointed at someone else's row. The push now asks who holds the ids it did not in
 ``Pusher._tickets``); another's row fails the ticket here (``fail``) with every entry queued for it, and what the
 user wrote is kept, to go again as a new ticket (``resend``: sync/commands.py ``send_as_new_ticket``).
 
-``ForeignTickets`` runs these on the cache's writer thread; ``of`` gives the one of an open ``Cache``.
+``ForeignTickets`` runs these on the cache's writer thread (``Cache.foreign_tickets``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sync.cache import writes
 from sync.cache.files import Store
 from sync.cache.writes import FOREIGN_TICKET_ERROR
-
-if TYPE_CHECKING:
-    from sync.cache.db import Cache
 
 
 @dataclass(frozen=True)
@@ -129,8 +126,3 @@ class ForeignTickets:
         messages: Sequence[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]],
     ) -> bool:
         return self._store.write(lambda c: resend(c, old_id, ticket, messages))
-
-
-def of(cache: Cache) -> ForeignTickets:
-    """The ``ForeignTickets`` of this cache (its own store: this package's to reach)."""
-    return ForeignTickets(cache._store)
