@@ -20,7 +20,7 @@ from typing import Any
 from sync import cancel_file, events, hops, preferences
 from sync.attachment_files import AttachmentFiles
 from sync.cache import Cache
-from sync.cache.writes import FOREIGN_ID_ERROR
+from sync.cache.writes import FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR
 from sync.decisions import TICKET_PRIORITIES, TICKET_STATUSES, check_choice, check_content, check_subject
 from sync.models import UNSET, LocalUser, Message, Priority, Ticket, TicketStatus, Unset
 
@@ -88,7 +88,7 @@ class LocalCommands:
             message = cache.message(message_id)
             raise ValueError(
                 message.error
-                if message and message.error == FOREIGN_ID_ERROR
+                if message and message.error in (FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR)
                 else "only a failed message can be retried"
             )
         self._on_write()
@@ -188,6 +188,56 @@ class LocalCommands:
         ticket = cache.ticket(ticket_id)
         assert ticket is not None
         return ticket
+
+    @staticmethod
+    def not_created(ticket: Ticket) -> bool:
+        """Whether this new ticket was refused for its id: it goes only as a new ticket (``send_as_new_ticket``)."""
+        return ticket.local_state == "failed" and ticket.error == FOREIGN_TICKET_ERROR
+
+    @staticmethod
+    def held_with_its_ticket(message: Message) -> bool:
+        """Whether this message failed with its new ticket, refused for its id (it goes with the ticket, never by a
+        retry of its own)."""
+        return message.local_state == "failed" and message.error == FOREIGN_TICKET_ERROR
+
+    def send_as_new_ticket(self, ticket_id: str) -> Ticket:
+        """A new ticket the server refused for its id (another's ticket holds it: ``FOREIGN_TICKET_ERROR``) queued
+        again under new ids: the same subject, priority and messages (with their files), the refused one gone, as
+        ``send_as_new`` does for a reply. ValueError for any other ticket, or a file no longer on this device
+        (nothing changed then)."""
+        tickets = self.cache.foreign_tickets
+        failed = tickets.failed_ticket(ticket_id)
+        if failed is None:
+            raise ValueError("only a new ticket refused for its id can be sent as a new ticket")
+        new_id = str(uuid.uuid4())
+        ticket = {k: failed.ticket[k] for k in ("customer_id", "assignee_id", "subject", "status", "priority")}
+        ticket["id"] = new_id
+        old_files: list[dict[str, Any]] = []
+        messages: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        staged: list[str] = []
+        try:
+            for old_id, content, internal in failed.messages:
+                files = self.cache.attachments(old_id)
+                paths = [Path(str(f["local_path"])) for f in files if f["local_path"]]
+                if len(paths) != len(files) or not all(p.exists() for p in paths):
+                    raise ValueError("a file of this ticket's messages is no longer on this device")
+                row: dict[str, Any] = {"id": str(uuid.uuid4()), "ticket_id": new_id, "sender_id": self.user.id}
+                row |= {"content": content, "is_internal": 1 if internal else 0}
+                records = self.files.stage(new_id, row["id"], paths, [str(f["name"]) for f in files])
+                staged += [str(record["local_path"]) for record in records]
+                messages.append((row, records))
+                old_files += files
+            if not tickets.resend(ticket_id, ticket, messages):
+                raise ValueError("this ticket was sent or discarded meanwhile")
+        except BaseException:
+            self.files.unstage(staged)
+            raise
+        cancel_file.discarded(self.cache, self.files, old_files)  # the refused messages' own copies go
+        self._on_write()
+        self._emit(events.TicketsChanged(frozenset({ticket_id, new_id})))
+        resent = self.cache.ticket(new_id)
+        assert resent is not None
+        return resent
 
     def update_ticket(
         self,

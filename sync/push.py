@@ -4,7 +4,8 @@ Messages and tickets are created with upsert-on-id, ignore-duplicates, return=mi
 whose response was lost is simply sent again and the server keeps one copy. An entry leaves the
 outbox only after the server acknowledged it (PowerSync's ``ps_crud`` discipline). A message batch the server
 took fewer rows of than were sent (its insert count) is checked at once: a reply whose id the server holds under
-another ticket or sender fails there (``_messages``), the reply's own row is acknowledged. A batch the
+another ticket or sender fails there (``_messages``), the reply's own row is acknowledged; a new ticket's
+batch the same (``_tickets``: another customer's ticket under its id fails it with its messages). A batch the
 server refuses as a whole (one bad row fails the statement) is bisected until the bad row is
 alone; that row becomes ``failed`` with the server's reason and everything around it still goes —
 unless the server already has it (a lost response, then a state change that makes the resend fail
@@ -48,7 +49,7 @@ from typing import Any
 from sync import cancel_file, canned_files, collision, events, hops, workspace_push
 from sync.attachments import BUCKET
 from sync.cache import Cache
-from sync.cache.writes import FOREIGN_ID_ERROR
+from sync.cache.writes import FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
 from sync.errors import PermanentError
 from sync.history import HistoryPush
@@ -66,7 +67,7 @@ class PushResult:
 
 
 # a batch's sender returns the ids of its entries the server holds under another row (failed, never acknowledged:
-# ``Pusher._messages``), or None when it took them all
+# ``Pusher._messages``, ``Pusher._tickets``), or None when it took them all
 BatchSender = Callable[[list[OutboxEntry]], Awaitable[set[str] | None]]
 # at most this many queued entries are read on the loop's thread (a short read); a longer outbox is read on the
 # writer thread, off the loop
@@ -192,8 +193,17 @@ class Pusher:
             return
         self._uploaded_at[attachment_id] = time.monotonic()
 
-    async def _tickets(self, batch: list[OutboxEntry]) -> None:
-        await self.remote.insert_ignore("tickets", _payloads(batch), "id")
+    async def _tickets(self, batch: list[OutboxEntry]) -> set[str]:
+        """New tickets inserted, ignoring ids the server has; as ``_messages`` does, fewer rows inserted than sent
+        asks who holds those ids: the ticket's own row (a resend after a lost answer: the same customer) is
+        acknowledged; another customer's ticket, or one this user may not read, fails the new ticket with all
+        that is queued for it (sync/cache/foreign_tickets.py), where before it was acknowledged and its messages
+        went to the other's ticket (or were refused for it). Returns the ids held by another ticket."""
+        inserted = await self.remote.insert_ignore("tickets", _payloads(batch), "id")
+        if inserted is None or inserted >= len(batch):
+            return set()
+        owners = await self.remote.ticket_owners([e.entity_id for e in batch])
+        return {e.entity_id for e in batch if owners.get(e.entity_id) != str(e.payload["customer_id"])}
 
     async def _messages(self, batch: list[OutboxEntry]) -> set[str]:
         """The batch inserted, ignoring ids the server has. Fewer rows inserted than sent (the server's count) means
@@ -209,14 +219,23 @@ class Pusher:
         return {e.entity_id for e in batch if owners.get(e.entity_id) != _owner(e)}
 
     async def _held_elsewhere(self, batch: list[OutboxEntry], held: set[str], result: PushResult) -> list[OutboxEntry]:
-        """Fail the replies whose ids another message holds on the server (``FOREIGN_ID_ERROR``: "Send as a new
-        message" is what is left); returns the rest of the batch, delivered."""
-        log.info("the server holds other messages under the ids of %s", sorted(held))
-        failed = await self.cache.fail_foreign(held)
+        """Fail the replies or new tickets whose ids another row holds on the server (``FOREIGN_ID_ERROR``: "Send
+        as a new message", ``FOREIGN_TICKET_ERROR``: "Send as a new ticket", is what is left); returns the rest of
+        the batch, delivered."""
+        kind = batch[0].kind
+        log.info("the server holds other rows under the ids of %s %s", kind, sorted(held))
         result.failed += len(held)
-        for ticket_id, ids in failed.items():
-            self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
-            self.emit(events.Notice("message_failed", ticket_id, f"The server refused a message: {FOREIGN_ID_ERROR}"))
+        if kind == "ticket_create":
+            for ticket_id, ids in (await self.cache.foreign_tickets.fail(held)).items():
+                self.emit(events.TicketsChanged(frozenset({ticket_id})))
+                self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
+                text = f"The server refused a new ticket: {FOREIGN_TICKET_ERROR}"
+                self.emit(events.Notice("ticket_failed", ticket_id, text))
+        else:
+            for ticket_id, ids in (await self.cache.fail_foreign(held)).items():
+                self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
+                text = f"The server refused a message: {FOREIGN_ID_ERROR}"
+                self.emit(events.Notice("message_failed", ticket_id, text))
         return [e for e in batch if e.entity_id not in held]
 
     async def _still_uploaded(self, message_ids: list[str]) -> None:
@@ -270,12 +289,20 @@ class Pusher:
         if table is None:
             return False
         try:
-            if entry.kind == "message":  # the reply's own row, not another under its id (``_messages``)
-                owners = await self.remote.message_owners([entry.entity_id])
-                return owners.get(entry.entity_id) == _owner(entry)
+            if entry.kind in ("message", "ticket_create"):
+                return await self._own_row(entry)
             return await self.remote.exists(table, entry.entity_id)
         except PermanentError:
             return False
+
+    async def _own_row(self, entry: OutboxEntry) -> bool:
+        """Whether the server's row under this reply's or new ticket's id is its own, not another's under its id
+        (``_messages``, ``_tickets``)."""
+        if entry.kind == "message":
+            owners = await self.remote.message_owners([entry.entity_id])
+            return owners.get(entry.entity_id) == _owner(entry)
+        customers = await self.remote.ticket_owners([entry.entity_id])
+        return customers.get(entry.entity_id) == str(entry.payload["customer_id"])
 
     async def _confirm_session(self) -> None:
         """Before a refusal is taken as one: does this token's session still live? A staff member whose session

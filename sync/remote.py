@@ -166,6 +166,7 @@ class Remote(Protocol):
     async def delete_message(self, message_id: str) -> dict[str, Any] | None: ...
     async def message(self, message_id: str) -> dict[str, Any] | None: ...
     async def message_owners(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]: ...
+    async def ticket_owners(self, ids: Sequence[str]) -> dict[str, str]: ...
     async def take_ticket(self, ticket_id: str) -> dict[str, Any]: ...
     async def exists(self, table: str, row_id: str) -> bool: ...
     async def visible_ticket_ids(self) -> set[str]: ...
@@ -562,18 +563,28 @@ class SupabaseRemote:
         return dict(res.data[0]) if res.data else None
 
     async def message_owners(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
-        """The ticket and sender of each of these messages this user can read, by id (100 ids a request: the
-        list travels in the request line)."""
+        """The ticket and sender of each of these messages this user can read, by id."""
+        rows = await self._rows_in("messages", "id,ticket_id,sender_id", ids)
+        return {str(r["id"]): (str(r["ticket_id"]), r["sender_id"] and str(r["sender_id"])) for r in rows}
+
+    async def ticket_owners(self, ids: Sequence[str]) -> dict[str, str]:
+        """The customer of each of these tickets this user can read (RLS: a ticket this user may not read is
+        left out), by id."""
+        rows = await self._rows_in("tickets", "id,customer_id", ids)
+        return {str(r["id"]): str(r["customer_id"]) for r in rows}
+
+    async def _rows_in(self, table: str, columns: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """These columns of the rows with these ids this user can read (100 ids a request: the list travels in
+        the request line)."""
 
         def ask(chunk: list[str]) -> Callable[[Any], Awaitable[Any]]:
-            return lambda c: c.table("messages").select("id,ticket_id,sender_id").in_("id", chunk).execute()
+            return lambda c: c.table(table).select(columns).in_("id", chunk).execute()
 
-        owners: dict[str, tuple[str, str | None]] = {}
+        rows: list[dict[str, Any]] = []
         for start in range(0, len(ids), 100):
             res = await self.call(ask(list(ids[start : start + 100])))
-            for row in res.data or []:
-                owners[str(row["id"])] = (str(row["ticket_id"]), row["sender_id"] and str(row["sender_id"]))
-        return owners
+            rows.extend(res.data or [])
+        return rows
 
     async def take_ticket(self, ticket_id: str) -> dict[str, Any]:
         """The server's take (rpc take_ticket): {outcome, assignee_id, assignee_name}."""

@@ -126,6 +126,7 @@ class FakeRemote:
     lose_response: set[str] = field(default_factory=set)  # call name prefixes: done, then the answer is lost (once)
     refuse: Callable[[str, Mapping[str, Any]], str | None] = lambda table, row: None  # → reason to refuse a row
     refuse_refresh: bool = False
+    unreadable: set[str] = field(default_factory=set)  # ids of rows RLS hides from this user (``ticket_owners``)
     users: dict[str, FakeUser] = field(default_factory=dict)
     tables: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {
@@ -498,6 +499,11 @@ class FakeRemote:
         self._enter("message owners")
         rows = (self.tables["messages"].get(i) for i in ids)
         return {str(r["id"]): (str(r["ticket_id"]), r.get("sender_id")) for r in rows if r is not None}
+
+    async def ticket_owners(self, ids: Sequence[str]) -> dict[str, str]:
+        self._enter("ticket owners")
+        rows = (self.tables["tickets"].get(i) for i in ids)
+        return {str(r["id"]): str(r["customer_id"]) for r in rows if r is not None and r["id"] not in self.unreadable}
 
     async def exists(self, table: str, row_id: str) -> bool:
         self._enter(f"exists {table}")

@@ -8,6 +8,7 @@ user's own token through supabase-py.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -75,3 +76,39 @@ def test_an_admin_cannot_move_a_ticket_to_staff(users: Users, as_: Callable[[str
     refused_as_not_a_customer(admin.table("tickets").update({"customer_id": users.agent2.id}).eq("id", ticket["id"]))
     moved = admin.table("tickets").update({"customer_id": users.customer2.id}).eq("id", ticket["id"]).execute().data
     assert moved[0]["customer_id"] == users.customer2.id
+
+
+def _refusal(request: Any) -> tuple[str | None, str | None]:
+    with pytest.raises(APIError) as err:
+        request.execute()
+    return err.value.code, err.value.message
+
+
+def _answer(request: Any) -> str:
+    """What a request answered, refused or not (an update RLS filters out answers no rows)."""
+    try:
+        return f"rows: {len(request.execute().data)}"
+    except APIError as err:
+        return f"{err.code}: {err.message}"
+
+
+def test_a_customer_cannot_tell_staff_ids_from_others_by_the_refusal(
+    users: Users, as_: Callable[[str], Client]
+) -> None:
+    """review17c (LOW): the check fires before RLS, so a customer naming another user got its words for a staff id and
+    RLS's for anyone else: whether an id is staff, told to someone who may name no one but themselves
+    (migration 20261215000610: the check acts for staff callers only)."""
+    customer = as_("customer")
+    ticket = customer.table("tickets").insert({"subject": "mine"}).execute().data[0]
+    named = (("agent", users.agent.id), ("customer2", users.customer2.id), ("nobody", str(uuid.uuid4())))
+    opened = {
+        who: _refusal(customer.table("tickets").insert({"customer_id": uid, "subject": "x"})) for who, uid in named
+    }
+    assert len(set(opened.values())) == 1, opened
+    assert NOT_A_CUSTOMER not in str(opened)
+    moved = {
+        who: _answer(customer.table("tickets").update({"customer_id": uid}).eq("id", ticket["id"]))
+        for who, uid in named
+    }
+    assert len(set(moved.values())) == 1, moved
+    assert NOT_A_CUSTOMER not in str(moved)

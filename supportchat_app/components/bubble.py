@@ -153,20 +153,28 @@ class MessageBubble(ui.row):
         self.state_row.clear()
         with self.state_row:
             if state == "failed":
-                ui.icon("error", size="14px", color="negative")
-                resend = self.actions.engine.commands.refused_for_its_id(message)  # the same id is refused again
-                reason = "the server holds another message under its id" if resend else str(error or "refused")
-                ui.label(f"Not sent: {reason}").classes("text-negative").props('data-testid="state-failed"').mark(
-                    "state-failed"
-                )
-                if resend:
-                    ui.button("Send as a new message", on_click=lambda: self._on_resend(self.message_id)).props(
-                        'flat dense size=sm color=primary no-caps data-testid="send-as-new"'
-                    ).mark("send-as-new")
-                else:
-                    ui.button("Retry", on_click=lambda: self._on_retry(self.message_id)).props(
-                        'flat dense size=sm color=primary no-caps data-testid="retry"'
-                    ).mark("retry")
-                ui.button("Discard", on_click=lambda: self._on_discard(self.message_id)).props(
-                    'flat dense size=sm color=negative no-caps data-testid="discard"'
-                ).mark("discard")
+                self._failed(message, error)
+
+    def _failed(self, message: Message, error: str | None) -> None:
+        """The failed state's line: why, and what is left to do (send as new, retry, discard)."""
+        ui.icon("error", size="14px", color="negative")
+        commands = self.actions.engine.commands
+        resend = commands.refused_for_its_id(message)  # the same id is refused again
+        with_ticket = commands.held_with_its_ticket(message)  # goes with its ticket ("Send as a new ticket")
+        reason = "the server holds another message under its id" if resend else str(error or "refused")
+        if with_ticket:
+            reason = "its ticket was not created (see above)"
+        ui.label(f"Not sent: {reason}").classes("text-negative").props('data-testid="state-failed"').mark(
+            "state-failed"
+        )
+        if resend:
+            ui.button("Send as a new message", on_click=lambda: self._on_resend(self.message_id)).props(
+                'flat dense size=sm color=primary no-caps data-testid="send-as-new"'
+            ).mark("send-as-new")
+        elif not with_ticket:
+            ui.button("Retry", on_click=lambda: self._on_retry(self.message_id)).props(
+                'flat dense size=sm color=primary no-caps data-testid="retry"'
+            ).mark("retry")
+        ui.button("Discard", on_click=lambda: self._on_discard(self.message_id)).props(
+            'flat dense size=sm color=negative no-caps data-testid="discard"'
+        ).mark("discard")

@@ -53,10 +53,12 @@ class TicketPane(ui.column):
         *,
         page_size: int | None = None,
         on_customer: Callable[[], None] | None = None,
+        on_open: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self.engine, self.ticket_id = engine, ticket_id
         self.on_customer = on_customer  # the header's person button: the customer panel in a narrow window
+        self.on_open = on_open  # opens another ticket: the one "Send as a new ticket" made
         self.user = user
         self.staff = user.is_staff
         self.ticket = engine.cache.ticket(ticket_id)
@@ -127,6 +129,8 @@ class TicketPane(ui.column):
                 )
                 if ticket.local_state == "pending":
                     ui.label("changes waiting to sync").classes("text-xs text-warning")
+                elif self.engine.commands.not_created(ticket):
+                    self._not_created()
                 elif ticket.local_state == "failed":
                     ui.label(f"Your last change was not accepted: {ticket.error or 'refused by the server'}").classes(
                         "text-xs text-negative"
@@ -143,6 +147,26 @@ class TicketPane(ui.column):
                     self.tag_editor = TagEditor(self.engine, self.ticket_id)
                     ui.space()
                     SnoozeButton(self.engine, self.ticket_id, on_done=self.redraw_header)
+
+    def _not_created(self) -> None:
+        """A new ticket the server refused for its id (another's ticket holds it): said plainly, with the way to
+        keep what was written (sync/commands.py ``send_as_new_ticket``)."""
+        ui.label("Not created: the server holds another ticket under this ticket's id.").classes(
+            "text-xs text-negative"
+        ).props('data-testid="ticket-error"').mark("ticket-error")
+        ui.button("Send as a new ticket", on_click=self._send_as_new_ticket).props(
+            'flat dense size=sm color=primary no-caps data-testid="send-as-new-ticket"'
+        ).mark("send-as-new-ticket")
+
+    def _send_as_new_ticket(self) -> None:
+        try:
+            ticket = self.engine.commands.send_as_new_ticket(self.ticket_id)
+        except ValueError as exc:
+            ui.notify(fmt.plain_error(exc, "send it as a new ticket"), type="warning")
+            self.redraw_header()
+            return
+        if self.on_open is not None:
+            self.on_open(str(ticket.id))
 
     def redraw_header(self) -> None:
         """Draw the header again even if its key is unchanged: after the agent used one of its controls, whose

@@ -172,7 +172,7 @@ class WorkspaceView:
         self.empty_label = None
         with self.right, ui.row(wrap=False).classes("sc-ticket-split w-full h-full no-wrap gap-0"):
             on_customer = self._toggle_context if self.staff else None
-            self.pane = TicketPane(self.engine, self.user, ticket_id, on_customer=on_customer)
+            self.pane = TicketPane(self.engine, self.user, ticket_id, on_customer=on_customer, on_open=self.open_ticket)
             self.context = None
             if self.staff:  # the customer beside the ticket; behind the header's person button in a narrow window
                 self.context = ContextPanel(self.engine, self.user, ticket_id, on_open=self.open_ticket)

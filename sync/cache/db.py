@@ -43,6 +43,7 @@ from sync.cache import (
 from sync.cache.avatar_deletes import AvatarDeletes
 from sync.cache.edit_drafts import EditDrafts
 from sync.cache.files import Store, delete_store, open_store, rebuild_store
+from sync.cache.foreign_tickets import ForeignTickets
 from sync.cache.schema import VERSION
 from sync.cache.set_aside import SetAside
 from sync.cache.workspace_db import WorkspaceCache
@@ -134,6 +135,7 @@ class Cache:
         self.workspace = WorkspaceCache(store, me, role, self._ledger)  # the agent workspace's rows (issue 14)
         self.edit_drafts = EditDrafts(store)  # unsaved inline edits, restored on reopen
         self.avatar_deletes = AvatarDeletes(store)  # previous pictures to remove from Storage, retried
+        self.foreign_tickets = ForeignTickets(store)  # new tickets refused for their id, and sent again
 
     @classmethod
     def open(cls, path: Path, me: str, role: str) -> Cache:

@@ -63,6 +63,8 @@ def next_message_ts(conn: sqlite3.Connection, ticket_id: str) -> str:
 
 
 def queue_message(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
+    if not_created(conn, str(row["ticket_id"])):
+        raise ValueError(_NOT_CREATED)
     before = max_message_rowid(conn)
     row = {**row, "created_at": next_message_ts(conn, str(row["ticket_id"]))}
     conn.execute(
@@ -158,6 +160,8 @@ def queue_ticket_update(conn: sqlite3.Connection, ticket_id: str, changes: Mappi
     current = conn.execute("select * from tickets where id = ?", (ticket_id,)).fetchone()
     if current is None:
         raise KeyError(ticket_id)
+    if current["error"] == FOREIGN_TICKET_ERROR:
+        raise ValueError(_NOT_CREATED)
     create = conn.execute(
         "select seq, payload from outbox where kind = 'ticket_create' and entity_id = ? and state = 'queued'",
         (ticket_id,),
@@ -199,6 +203,8 @@ def queue_read(conn: sqlite3.Connection, ticket_id: str, user_id: str, at: str) 
         " set last_read_at = max(last_read_at, excluded.last_read_at)",
         (ticket_id, user_id, at),
     )
+    if not_created(conn, ticket_id):
+        return  # read here; the server's ticket under its id is another's
     payload = {"ticket_id": ticket_id, "user_id": user_id, "last_read_at": at}
     updated = conn.execute(
         "update outbox set payload = ? where kind = 'read' and entity_id = ? and state = 'queued'",
@@ -316,8 +322,12 @@ def drop(conn: sqlite3.Connection, entry: OutboxEntry) -> None:
 
 
 def retry_message(conn: sqlite3.Connection, message_id: str) -> bool:
-    if conn.execute("select 1 from messages where id = ? and error = ?", (message_id, FOREIGN_ID_ERROR)).fetchone():
-        return False  # sent again under the same id it would be taken for delivered again (fail_foreign)
+    if conn.execute(
+        "select 1 from messages where id = ? and error in (?, ?)", (message_id, FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR)
+    ).fetchone():
+        # sent again under the same id it would be taken for delivered again (fail_foreign), or go to the ticket
+        # another holds under its ticket's id (sync/cache/foreign_tickets.py)
+        return False
     n = conn.execute(
         "update outbox set state = 'queued', error = null where state = 'failed' and (entity_id = ?"
         " or entity_id in (select id from attachments where message_id = ?))",
@@ -415,6 +425,20 @@ _MESSAGE_UPSERT = (
     " where (excluded.change_xid is null or messages.change_xid is null or excluded.change_xid >= messages.change_xid)"
     " and messages.ticket_id = excluded.ticket_id and messages.sender_id is excluded.sender_id"  # see fail_foreign
 )
+FOREIGN_TICKET_ERROR = (
+    "The server holds another ticket under this new ticket's id, so it was not created and its messages were"
+    ' not sent. Use "Send as a new ticket" to send them again.'
+)
+_NOT_CREATED = 'this ticket was not created on the server: use "Send as a new ticket" first'
+
+
+def not_created(conn: sqlite3.Connection, ticket_id: str) -> bool:
+    """Whether this new ticket's creation failed for its id (sync/cache/foreign_tickets.py): nothing more may be
+    queued under its id, which names another's ticket on the server."""
+    row = conn.execute("select error from tickets where id = ?", (ticket_id,)).fetchone()
+    return row is not None and row[0] == FOREIGN_TICKET_ERROR
+
+
 FOREIGN_ID_ERROR = (
     "The server holds another message under this reply's id, so this reply was not sent."
     " Copy its text into a new reply, then discard this one."
