@@ -198,7 +198,10 @@ class Pusher:
         asks who holds those ids: the ticket's own row (a resend after a lost answer: the same customer) is
         acknowledged; another customer's ticket, or one this user may not read, fails the new ticket with all
         that is queued for it (sync/cache/foreign_tickets.py), where before it was acknowledged and its messages
-        went to the other's ticket (or were refused for it). Returns the ids held by another ticket."""
+        went to the other's ticket (or were refused for it). A REST read (RLS) is enough here, unlike
+        ``_messages``: a new ticket's customer is this user (``Commands.create_ticket``), and a customer reads
+        every ticket of theirs (``tickets_select``), so their own row never hides from them. Returns the ids held
+        by another ticket."""
         inserted = await self.remote.insert_ignore("tickets", _payloads(batch), "id")
         if inserted is None or inserted >= len(batch):
             return set()
@@ -210,13 +213,14 @@ class Pusher:
         some ids were there: a resend after a lost answer (the reply's own row), or another message under a reply's
         id (only a compromised server makes one: ``writes.fail_foreign``). Which is which is asked at once: a
         reply acknowledged as sent there stayed so until a pull found the other row (fix17), or for good when this
-        user cannot read that row. Returns the ids held by another row."""
+        user cannot read that row. The server answers without this user's RLS (``Remote.messages_not_mine``): a
+        REST read failed the user's own delivered reply when its ticket was reassigned away before the read
+        (review17c). Returns the ids held by another row."""
         await self._still_uploaded([e.entity_id for e in batch])
         inserted = await self.remote.insert_ignore("messages", _payloads(batch), "id")
         if inserted is None or inserted >= len(batch):
             return set()
-        owners = await self.remote.message_owners([e.entity_id for e in batch])
-        return {e.entity_id for e in batch if owners.get(e.entity_id) != _owner(e)}
+        return await self.remote.messages_not_mine([_meant(e) for e in batch])
 
     async def _held_elsewhere(self, batch: list[OutboxEntry], held: set[str], result: PushResult) -> list[OutboxEntry]:
         """Fail the replies or new tickets whose ids another row holds on the server (``FOREIGN_ID_ERROR``: "Send
@@ -299,8 +303,7 @@ class Pusher:
         """Whether the server's row under this reply's or new ticket's id is its own, not another's under its id
         (``_messages``, ``_tickets``)."""
         if entry.kind == "message":
-            owners = await self.remote.message_owners([entry.entity_id])
-            return owners.get(entry.entity_id) == _owner(entry)
+            return entry.entity_id not in await self.remote.messages_not_mine([_meant(entry)])
         customers = await self.remote.ticket_owners([entry.entity_id])
         return customers.get(entry.entity_id) == str(entry.payload["customer_id"])
 
@@ -465,9 +468,9 @@ def _payloads(batch: Sequence[OutboxEntry]) -> list[dict[str, object]]:
     return [dict(e.payload) for e in batch]
 
 
-def _owner(entry: OutboxEntry) -> tuple[str, str | None]:
-    """A queued message's ticket and sender, as ``Remote.message_owners`` gives the server's."""
-    return str(entry.payload["ticket_id"]), str(entry.payload["sender_id"])
+def _meant(entry: OutboxEntry) -> tuple[str, str]:
+    """A queued message's id and ticket, as ``Remote.messages_not_mine`` asks them (the sender is the caller)."""
+    return entry.entity_id, str(entry.payload["ticket_id"])
 
 
 def _trace(hop: str, batch: Sequence[OutboxEntry]) -> None:

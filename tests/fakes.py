@@ -230,6 +230,10 @@ class FakeRemote:
             if not user_id or expires <= self.clock.now:
                 raise AuthError("JWT expired", code="PGRST303", status=401)
 
+    def _uid(self) -> str:
+        """The signed-in user's id, as the server's ``auth.uid()`` (empty when no token)."""
+        return self._access.get(self._token or "", ("", 0.0))[0]
+
     def _tokens(self, user: FakeUser) -> Tokens:
         access, refresh = f"access-{uuid.uuid4()}", f"refresh-{uuid.uuid4()}"
         expires = self.clock.now + self.token_ttl
@@ -495,10 +499,17 @@ class FakeRemote:
         row = self.tables["messages"].get(message_id)
         return dict(row) if row else None
 
-    async def message_owners(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
-        self._enter("message owners")
-        rows = (self.tables["messages"].get(i) for i in ids)
-        return {str(r["id"]): (str(r["ticket_id"]), r.get("sender_id")) for r in rows if r is not None}
+    async def messages_not_mine(self, messages: Sequence[tuple[str, str]]) -> set[str]:
+        """As the server's function: without RLS (``unreadable`` does not apply), the ids with no row of this
+        user's in that ticket."""
+        self._enter("messages not mine")
+        if len(messages) > 100:
+            raise PermanentError("messages_not_mine: at most 100 ids a call", code="22023")
+        me = self._uid()
+        rows = {m: self.tables["messages"].get(m) for m, _ in messages}
+        return {
+            m for m, t in messages if (r := rows[m]) is None or str(r["ticket_id"]) != t or r.get("sender_id") != me
+        }
 
     async def ticket_owners(self, ids: Sequence[str]) -> dict[str, str]:
         self._enter("ticket owners")

@@ -8,18 +8,24 @@ retrying it is refused (it would be taken for delivered again); discarding it wo
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from postgrest.exceptions import APIError
+from supabase import Client
 
 from sync import RemoteConfig, SyncEngine
 from sync.cache.writes import FOREIGN_ID_ERROR
 from tests.conftest import User, Users
 from tests.stackproc import StackProcess
+from tests.test_rest_clients import ClientFactory, clients_fixture
 from tests.test_sync_support import seed_ticket, sql
+
+uses_clients = clients_fixture
 
 FOREIGN = "insert into messages (id, ticket_id, sender_id, content) values (%s, %s, %s, 'SERVER TEXT under your id')"
 
@@ -228,3 +234,104 @@ async def test_a_customers_reply_whose_id_an_unseen_row_holds_fails_at_once(
         assert sql(stack.db_url, "select ticket_id::text, content from messages where id = %s", resent.id) == [
             (mine, "my reply")
         ]
+
+
+def deliver(stack: StackProcess, message_id: str, ticket_id: str, sender: User, content: str) -> None:
+    """The reply itself on the server, as a first push that committed before its answer was lost left it."""
+    sql(
+        stack.db_url,
+        "insert into messages (id, ticket_id, sender_id, content) values (%s, %s, %s, %s)",
+        message_id,
+        ticket_id,
+        sender.id,
+        content,
+    )
+
+
+def reassign(stack: StackProcess, ticket_id: str, to: User) -> None:
+    sql(stack.db_url, "update public.tickets set assignee_id = %s where id = %s", to.id, ticket_id)
+
+
+async def test_a_delivered_reply_is_not_failed_when_its_ticket_is_reassigned_during_the_check(
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    """review17c (LOW): mend17's push asked who holds the ids its insert skipped with a REST read (RLS), and failed
+    every id it could not read. The user's own reply, delivered by a first push whose answer was lost, is skipped
+    by the resend's insert; the ticket reassigned away before the read hid that row, so the delivered reply was
+    failed as held by another message ("Send as a new message" then posted it twice). The server now answers
+    without the caller's RLS (rpc messages_not_mine). The reassignment is made right after the resend's insert."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Delivered, then reassigned")
+    async with synced(stack, users.agent, tmp_path / "client") as engine:
+        reply = engine.commands.send_message(tid, "delivered once, its answer lost")
+        deliver(stack, reply.id, tid, users.agent, reply.content)
+        remote = engine.remote
+        insert = remote.insert_ignore
+
+        async def then_reassigned(table: str, rows: Sequence[Mapping[str, object]], on_conflict: str) -> int | None:
+            inserted = await insert(table, rows, on_conflict)
+            if table == "messages":
+                reassign(stack, tid, users.agent2)
+            return inserted
+
+        remote.insert_ignore = then_reassigned  # type: ignore[method-assign]
+        await engine.push()
+        local = engine.cache.message(reply.id)
+        assert local is not None
+        assert (local.local_state, local.error) == ("sent", None)
+        assert sql(stack.db_url, "select count(*) from messages where id = %s", reply.id) == [(1,)]
+
+
+async def test_a_delivered_reply_refused_after_its_ticket_was_reassigned_is_acknowledged(
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    """review17c, the refused resend: the ticket reassigned away before the resend, RLS refuses the insert, and the
+    already-there check read the user's own row with RLS too (hidden): the delivered reply was failed."""
+    tid = seed_ticket(stack.db_url, users.customer, users.agent, "Delivered, reassigned, resent")
+    async with synced(stack, users.agent, tmp_path / "client") as engine:
+        reply = engine.commands.send_message(tid, "delivered once, its answer lost")
+        deliver(stack, reply.id, tid, users.agent, reply.content)
+        reassign(stack, tid, users.agent2)
+        await engine.push()
+        local = engine.cache.message(reply.id)
+        assert local is not None
+        assert (local.local_state, local.error) == ("sent", None)
+        assert [e for e in engine.cache.outbox() if e["entity_id"] == reply.id] == []
+
+
+def test_messages_not_mine_tells_another_users_row_from_nothing_by_nothing(
+    stack: StackProcess, users: Users, clients: ClientFactory
+) -> None:
+    """The function the push asks (migration 20261215000700), as an attacker would call it: another user's message
+    ids come back exactly as ids nothing holds (no ticket, sender, content, nor that they exist); only the caller's
+    own message in the ticket named is left out; more than 100 ids, arrays of two lengths, anon and the service
+    role are refused."""
+    theirs = seed_ticket(stack.db_url, users.customer2, users.agent, "not_mine: another customer's")
+    mine = seed_ticket(stack.db_url, users.customer, users.agent, "not_mine: mine")
+    foreign, own, nothing = (str(uuid.uuid4()) for _ in range(3))
+    deliver(stack, foreign, theirs, users.customer2, "SECRET of another customer")
+    deliver(stack, own, mine, users.customer, "my own")
+    customer = clients(stack.mint(sub=users.customer.id))
+
+    def ask(client: Client, pairs: list[tuple[str, str]]) -> list[object]:
+        params = {"message_ids": [m for m, _ in pairs], "ticket_ids": [t for _, t in pairs]}
+        return list(client.rpc("messages_not_mine", params).execute().data or [])
+
+    answer = ask(customer, [(foreign, theirs), (foreign, mine), (own, mine), (own, theirs), (nothing, mine)])
+    assert sorted(map(str, answer)) == sorted({foreign, own, nothing}), answer
+    assert "SECRET" not in repr(answer)
+    assert ask(customer, [(own, mine)]) == []
+    assert sorted(map(str, ask(customer, [(foreign, theirs), (nothing, theirs)]))) == sorted([foreign, nothing])
+    agent = clients(stack.mint(sub=users.agent.id))  # staff who may read the row: still not theirs
+    assert [str(i) for i in ask(agent, [(foreign, theirs)])] == [foreign]
+
+    def refused(call: Callable[[], object], code: str) -> None:
+        with pytest.raises(APIError) as err:
+            call()
+        assert err.value.code == code, err.value
+
+    too_many = [(str(uuid.uuid4()), mine) for _ in range(101)]
+    refused(lambda: ask(customer, too_many), "22023")
+    assert len(ask(customer, too_many[:100])) == 100
+    refused(lambda: customer.rpc("messages_not_mine", {"message_ids": [own], "ticket_ids": []}).execute(), "22023")
+    refused(lambda: ask(clients(None), [(foreign, theirs)]), "42501")
+    refused(lambda: ask(clients(stack.mint(role="service_role")), [(foreign, theirs)]), "42501")
