@@ -97,6 +97,23 @@ async def test_a_new_tickets_own_row_on_the_server_is_acknowledged(
     assert sql(stack.db_url, "select content from messages where ticket_id = %s", ticket.id) == [("first words",)]
 
 
+async def test_a_new_tickets_own_row_taken_by_an_agent_is_still_acknowledged(
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    """review17c asked whether the ticket check shares the message check's flaw (its REST read under RLS, a row
+    hidden by a reassignment failed as another's). It does not: a new ticket's customer is the user, and a customer
+    reads all their tickets whoever is assigned, so the row of a ticket an agent took before the resend is read
+    and acknowledged. A guard for that claim (passes before and after mend17d)."""
+    async with synced(stack, users.customer, tmp_path / "client") as engine:
+        ticket = engine.commands.create_ticket("Lost answer, then taken", "first words")
+        sql(stack.db_url, PLANT, ticket.id, users.customer.id)
+        sql(stack.db_url, "update tickets set assignee_id = %s where id = %s", users.agent2.id, ticket.id)
+        assert await engine.push() == 2
+        local = engine.cache.ticket(ticket.id)
+        assert local is not None and (local.local_state, local.error) == ("sent", None)
+    assert sql(stack.db_url, "select content from messages where ticket_id = %s", ticket.id) == [("first words",)]
+
+
 @pytest.mark.parametrize("readable", [True, False])
 async def test_the_push_decides_by_the_customer_who_holds_the_id(tmp_path: Path, readable: bool) -> None:
     """On the fake server: another customer's ticket under the id (one this user may read or not) fails the new
