@@ -51,9 +51,7 @@ class Editing(NamedTuple):
 
 
 @asynccontextmanager
-async def _editing(
-    users: Users, stack: StackProcess, subject: str, original: str, typed: str
-) -> AsyncIterator[Editing]:
+async def editing(users: Users, stack: StackProcess, subject: str, original: str, typed: str) -> AsyncIterator[Editing]:
     ticket_id = seed_ticket(stack.db_url, users.customer, users.agent, subject, [(users.customer, "Refund?", False)])
     async with running_app() as agent:
         await sign_in(agent, users.agent)
@@ -83,7 +81,7 @@ async def test_the_edit_box_is_not_drawn_again_when_its_message_changes_under_it
 ) -> None:
     tag = time.time_ns()
     original, elsewhere, typed = f"Refund on Monday {tag}", f"Refund Monday (phone) {tag}", f"Tuesday {tag}"
-    async with _editing(users, stack, f"Edit box kept {tag}", original, typed) as (agent, _, _, message_id, mine, box):
+    async with editing(users, stack, f"Edit box kept {tag}", original, typed) as (agent, _, _, message_id, mine, box):
         sql(stack.db_url, "update messages set content = %s, edited_at = now() where id = %s", elsewhere, message_id)
         await eventually(lambda: bubble_with(agent, elsewhere) is mine, "the other device's text in the bubble")
         assert _marked(mine, "edit-input") is box, "the edit box was drawn again under the agent"
@@ -104,8 +102,8 @@ async def test_typing_in_the_edit_box_survives_new_messages_receipts_and_workspa
 ) -> None:
     tag = time.time_ns()
     original, typed, arriving = f"Refund on Monday {tag}", f"Refund on Tuesday {tag}", f"Thanks! {tag}"
-    async with _editing(users, stack, f"Edit keystrokes {tag}", original, typed) as editing:
-        agent, engine, ticket_id, message_id, mine, box = editing
+    async with editing(users, stack, f"Edit keystrokes {tag}", original, typed) as opened:
+        agent, engine, ticket_id, message_id, mine, box = opened
         composer = next(iter(agent.find(marker="composer").elements))
         note = next(iter(agent.find(marker="context-note-input").elements))
         composer.value, note.value = "half a reply", "half a note"

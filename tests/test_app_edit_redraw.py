@@ -9,15 +9,11 @@ from pathlib import Path
 
 from tests.conftest import Users
 from tests.stackproc import StackProcess
+from tests.test_app_edit_keystrokes import editing
 from tests.test_app_flows import (  # the same harness as the flow tests
-    WAIT,
     app_data,  # noqa: F401 - fixture
     bubble_with,
-    engine_of,
     eventually,
-    running_app,
-    seed_ticket,
-    sign_in,
 )
 from tests.test_app_message_actions import inside, visible_editor
 from tests.test_sync_support import sql
@@ -33,21 +29,7 @@ async def test_an_open_edit_keeps_its_text_when_the_bubble_is_redrawn(
 ) -> None:
     tag = time.time_ns()
     original, elsewhere, typed = f"Refund on Monday {tag}", f"Refund on Monday (other device) {tag}", f"Tuesday {tag}"
-    ticket_id = seed_ticket(
-        stack.db_url, users.customer, users.agent, f"Edit redraw {tag}", [(users.customer, "Refund?", False)]
-    )
-    async with running_app() as agent:
-        await sign_in(agent, users.agent)
-        await agent.open(f"/?t={ticket_id}")
-        await agent.should_see(marker="composer", retries=WAIT)
-        engine = engine_of(agent)
-        engine.commands.send_message(ticket_id, original)
-        await eventually(lambda: bubble_with(agent, original) is not None, "my message")
-        message_id = next(m.id for m in engine.cache.thread(ticket_id) if m.content == original)
-        await eventually(lambda: engine.cache.message(message_id).local_state == "sent", "my message on the server")
-        mine = bubble_with(agent, original)
-        inside(agent, mine, "menu-edit").click()
-        inside(agent, mine, "edit-input").clear().type(typed)
+    async with editing(users, stack, f"Edit redraw {tag}", original, typed) as (agent, engine, _, message_id, _, _):
         # the same agent edits the message on another device: realtime brings it and the bubble is drawn anew
         sql(
             stack.db_url,
