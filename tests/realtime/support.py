@@ -28,6 +28,10 @@ from websockets.asyncio.client import connect as ws_connect
 from tests.conftest import User
 from tests.stackproc import StackProcess, session_claims
 
+# how long a wait for something that must happen may take: what passes returns at once, so a long bound costs nothing
+# then, and a loaded machine (CI's 2 cores, a full suite beside) gets the time it needs (flake17: 5 s, used ~80 times)
+WAIT = 15.0
+
 _opened: list[tuple[AsyncClient, httpx.AsyncClient]] = []
 
 
@@ -66,7 +70,7 @@ async def with_token(stack: StackProcess, token: str, **realtime: Any) -> AsyncC
     return sb
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+async def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -89,7 +93,7 @@ class Listener:
     def contents(self) -> list[str]:
         return [r["content"] for r in self.records("messages")]
 
-    async def wait_content(self, content: str, timeout: float = 5.0) -> None:
+    async def wait_content(self, content: str, timeout: float = WAIT) -> None:
         await wait_until(lambda: content in self.contents(), timeout, f"message {content!r}")
 
 
@@ -198,7 +202,7 @@ class RawSocket:
         )
         return ref
 
-    async def next(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+    async def next(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = WAIT) -> dict[str, Any]:
         """The first frame (already received or coming) that satisfies `predicate`."""
         for frame in self.frames:
             if predicate(frame):
@@ -215,7 +219,7 @@ class RawSocket:
                 return frame
             self.frames.append(frame)
 
-    async def reply(self, ref: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def reply(self, ref: str, timeout: float = WAIT) -> dict[str, Any]:
         frame = await self.next(lambda f: f["event"] == "phx_reply" and f["ref"] == ref, timeout)
         return dict(frame["payload"])
 
