@@ -132,19 +132,19 @@ def test_invalid_bucket_names_are_refused(as_: StorageFactory) -> None:
 def test_upload_download_info_exists(as_: StorageFactory, bucket: str) -> None:
     b = as_("service").storage.from_(bucket)
     up = b.upload(
-        "docs/a b.txt",
+        "folder/a b.txt",
         b"hello storage",
         {"content-type": "text/plain", "cache-control": "60", "metadata": {"ticket": "t1"}},
     )
-    assert (up.path, up.full_path) == ("docs/a b.txt", f"{bucket}/docs/a b.txt")
-    assert b.download("docs/a b.txt") == b"hello storage"
-    info = b.info("docs/a b.txt")
+    assert (up.path, up.full_path) == ("folder/a b.txt", f"{bucket}/folder/a b.txt")
+    assert b.download("folder/a b.txt") == b"hello storage"
+    info = b.info("folder/a b.txt")
     assert info["size"] == 13 and info["content_type"] == "text/plain"
     assert info["cache_control"] == "max-age=60" and info["metadata"] == {"ticket": "t1"}
     assert info["etag"] == f'"{hashlib.md5(b"hello storage").hexdigest()}"'
-    assert b.exists("docs/a b.txt") is True
-    assert b.exists("docs/nope.txt") is False
-    missing = storage_error(lambda: b.download("docs/nope.txt"))
+    assert b.exists("folder/a b.txt") is True
+    assert b.exists("folder/nope.txt") is False
+    missing = storage_error(lambda: b.download("folder/nope.txt"))
     assert (missing.status, missing.code, missing.message) == ("404", "not_found", "Object not found")
 
 
