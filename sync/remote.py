@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from supabase import AsyncClientOptions, acreate_client
 
 from sync import tus
+from sync.closing_transport import ClosingTransport
 from sync.decisions import TicketDigest
 from sync.errormap import map_exception, storage_api_error
 from sync.errors import AuthError, PermanentError, SyncError
@@ -213,7 +214,9 @@ class SupabaseRemote:
     async def client(self) -> Any:
         if self._client is None:
             self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)), follow_redirects=True
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+                follow_redirects=True,
+                transport=ClosingTransport(),  # a close leaves no connection open (sync/closing_transport.py)
             )
             realtime_options: Any = {
                 "auto_reconnect": False,
