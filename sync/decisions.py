@@ -119,8 +119,8 @@ def bisect(batch: Sequence[OutboxEntry]) -> tuple[list[OutboxEntry], list[Outbox
     return list(batch[:middle]), list(batch[middle:])
 
 
-TICKET_FIELDS = ("status", "priority", "assignee_id", "snoozed_until")
-_TICKET_TIME_FIELDS = frozenset({"snoozed_until"})
+# a ticket's snooze is no field of it (the staff-only ``ticket_snoozes``, sync/snooze_push.py)
+TICKET_FIELDS = ("status", "priority", "assignee_id")
 
 
 def overlay_ticket(server_row: Mapping[str, Any], pending: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,8 +150,6 @@ def resolve_ticket_update(
     overruled: dict[str, Any] = {}
     for key, wanted_value in wanted.items():
         current, value = server.get(key), wanted_value
-        if key in _TICKET_TIME_FIELDS:  # the server writes instants in its own format
-            current, value = canonical_ts(current), canonical_ts(value)
         if current == value:
             continue  # already so on the server
         if key in base and base[key] != current:

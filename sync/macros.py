@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sync.workspace import Step, Workspace
-from sync.workspace_rows import Macro, RowWrite
+from sync.workspace import Workspace
+from sync.workspace_rows import Macro, RowWrite, Step
 
 BulkField = Literal["status", "priority", "assignee", "add_tag", "remove_tag"]
 # a macro's reply text made ready for one ticket: (text, ticket id) -> text (the app fills its {{variables}})

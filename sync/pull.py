@@ -77,7 +77,7 @@ AHEAD_PREFETCH = 8
 # and applied after it would undo a live change applied meanwhile (a tag renamed by another agent came back with
 # its old name until the next pull)
 AHEAD_TABLES = frozenset({"ticket_reads"})
-BACKFILLED_DECORATIONS = ("ticket_tags", "ticket_sla")  # a newly visible ticket's workspace rows (staff)
+BACKFILLED_DECORATIONS = ("ticket_tags", "ticket_sla", "ticket_snoozes")  # a newly visible ticket's rows (staff)
 _NO_FUNCTION = frozenset({"PGRST202", "42883"})  # PostgREST / PostgreSQL: no such function (an older server)
 HORIZON_TTL_S = 600.0  # a question starts from the cache's cursors again at least this often (``Puller._changed``)
 _NOT_SYNCED = "22023"  # sync_changed: a table it does not know (an older server than this client)

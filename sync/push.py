@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync import cancel_file, canned_files, collision, events, hops, workspace_push
+from sync import cancel_file, canned_files, collision, events, hops, snooze_push, workspace_push
 from sync.attachments import BUCKET
 from sync.cache import Cache
 from sync.cache.writes import FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR
@@ -105,6 +105,8 @@ class Pusher:
             ),
             # the agent workspace's rows, one per request (sync/workspace_push.py)
             "workspace": self._workspace,
+            # a ticket's snooze, an upsert of its staff-only row (sync/snooze_push.py)
+            "snooze": lambda batch: snooze_push.send(remote, batch),
         }
         # entries that decide their own outcome, one request each (edits are compare-and-sets: sync/history.py);
         # each returns whether the server has it
@@ -344,6 +346,9 @@ class Pusher:
                     f"The server refused your change to {workspace_push.label(entry)}: {reason}",
                 )
             )
+            return
+        if entry.kind == "snooze":
+            await snooze_push.refused(self.cache, self.remote, entry, reason, self.emit)
             return
         if entry.kind == "ticket_update":
             # the server's RLS and state win: the change is dropped (nothing to retry), the ticket

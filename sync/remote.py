@@ -654,7 +654,12 @@ class SupabaseRemote:
 
     async def rows_of_ticket(self, table: str, ticket_id: str) -> list[dict[str, Any]]:
         """All rows of ``table`` for one ticket (a thread backfill), keyset-paged."""
-        key = {"ticket_reads": "user_id", "ticket_tags": "tag_id", "ticket_sla": "ticket_id"}.get(table, "id")
+        key = {
+            "ticket_reads": "user_id",
+            "ticket_tags": "tag_id",
+            "ticket_sla": "ticket_id",
+            "ticket_snoozes": "ticket_id",
+        }.get(table, "id")
         rows: list[dict[str, Any]] = []
         last = ""
         while True:

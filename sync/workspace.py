@@ -41,16 +41,17 @@ from sync.workspace_rows import (
     RowWrite,
     SavedView,
     SlaTarget,
+    SnoozeChange,
+    Step,
     Tag,
     TicketChange,
     TicketSla,
     check_write,
 )
 
-# how far ahead a snooze may wake a ticket: the server refuses more than a year (migration 20261214000200)
+# how far ahead a snooze may wake a ticket: the server refuses more than a year (migrations 20261214000200,
+# 20261216000100)
 SNOOZE_AHEAD = timedelta(days=365)
-
-Step = RowWrite | NewMessage | TicketChange
 
 
 class Host(Protocol):
@@ -144,7 +145,7 @@ class Workspace:
         return NewMessage(_new_id(), ticket_id, user.id, content, internal)
 
     def ticket_step(self, ticket_id: str, **changes: Any) -> TicketChange:
-        """status / priority / assignee_id / snoozed_until changes of one ticket, checked."""
+        """status / priority / assignee_id changes of one ticket, checked (a snooze is ``snooze_step``)."""
         checked: dict[str, Any] = {}
         for key, value in changes.items():
             if key == "status":
@@ -153,12 +154,8 @@ class Workspace:
                 checked[key] = check_choice(value, TICKET_PRIORITIES, "priority")
             elif key == "assignee_id":
                 checked[key] = None if value is None else str(value)
-            elif key == "snoozed_until":
-                checked[key] = canonical_ts(value)
             else:
                 raise ValueError(f"a ticket change cannot set {key!r}")
-        if checked.get("snoozed_until") is not None and checked.get("status", "pending") != "pending":
-            raise ValueError("only a pending ticket is snoozed")
         if not checked:
             raise ValueError("a ticket change needs at least one field")
         return TicketChange(ticket_id, checked)
@@ -344,10 +341,18 @@ class Workspace:
                 raise ValueError("a snooze time must be in the future")
             if until > datetime.now(UTC) + SNOOZE_AHEAD:
                 raise ValueError("a snooze time can be at most a year ahead")
-        self.apply([self.ticket_step(ticket_id, status="pending", snoozed_until=until)])
+        self.apply([self.ticket_step(ticket_id, status="pending"), self.snooze_step(ticket_id, until)])
 
     def unsnooze(self, ticket_id: str) -> None:
-        self.apply([self.ticket_step(ticket_id, status="open", snoozed_until=None)])
+        self.apply([self.ticket_step(ticket_id, status="open"), self.snooze_step(ticket_id, None)])
+
+    def snooze_step(self, ticket_id: str, until: datetime | None) -> SnoozeChange:
+        """A ticket's wake-up time (None: none), sent after the ticket's status change in the same ``apply``: the
+        server keeps it apart from the ticket (``ticket_snoozes``, staff only) and clears it when the status
+        changes, so the status goes first."""
+        if not self._host.signed_in_user().is_staff:
+            raise ValueError("only agents snooze tickets")
+        return SnoozeChange(ticket_id, canonical_ts(until))
 
     # --- SLA settings (admins) ---------------------------------------------------------------------------
 

@@ -24,8 +24,10 @@ Writable tables and how a row is addressed and removed (``WRITABLE``):
     sla_business_hours id                 DELETE              admins (the cache keeps a local tombstone until sent)
     sla_holidays     day                  DELETE              admins (adding a day again renames it)
 
-Snoozing is a ticket change (``status='pending'`` with ``snoozed_until``), sent as the tickets' own
-compare-and-set (sync/push.py), not as a workspace row.
+Snoozing is two steps: the ticket's status (``'pending'``), sent as the tickets' own compare-and-set
+(sync/push.py), then the wake-up time as a ``SnoozeChange``, an upsert of the staff-only ``ticket_snoozes``
+row (sync/snooze_push.py; migration ``20261216000100_ticket_snoozes.sql``: a customer reads their ticket's
+row, so the time is not on it). The cache keeps the time on its own ticket row (sync/cache/snoozes.py).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ WorkspaceTable = Literal[
     "customer_notes",
     "mentions",
     "ticket_sla",
+    "ticket_snoozes",
     "sla_targets",
     "sla_settings",
     "sla_business_hours",
@@ -78,6 +81,7 @@ CURSOR_TABLES: Final = (
     "customer_notes",
     "mentions",
     "ticket_sla",
+    "ticket_snoozes",  # no table in the cache: a row sets its ticket's snoozed_until (sync/cache/snoozes.py)
 )
 # small settings tables without a change cursor: read whole (staff only) and replaced in the cache
 SNAPSHOT_TABLES: Final = ("sla_settings", "sla_targets", "sla_business_hours", "sla_holidays")
@@ -266,10 +270,19 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class TicketChange:
-    """Field changes of a ticket (status, priority, assignee_id, snoozed_until), sent as a compare-and-set."""
+    """Field changes of a ticket (status, priority, assignee_id), sent as a compare-and-set."""
 
     ticket_id: str
     changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SnoozeChange:
+    """A ticket's wake-up time (canonical UTC text; None: no timed snooze), sent as an upsert of its
+    ``ticket_snoozes`` row after the ticket's status change."""
+
+    ticket_id: str
+    until: str | None
 
 
 @dataclass(frozen=True)
@@ -279,6 +292,10 @@ class RowWrite:
     table: str
     op: RowOp
     row: Mapping[str, Any]
+
+
+# one step of ``Workspace.apply``: queued with the others of its call in one local transaction, in order
+Step = RowWrite | NewMessage | TicketChange | SnoozeChange
 
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")

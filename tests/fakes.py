@@ -34,6 +34,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "ticket_reads": ("ticket_id", "user_id"),
     "ticket_tags": ("ticket_id", "tag_id"),
     "ticket_sla": ("ticket_id",),
+    "ticket_snoozes": ("ticket_id",),
     "sla_targets": ("priority",),
     "sla_holidays": ("day",),
 }

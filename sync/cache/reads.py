@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sync.cache import snoozes
 from sync.cache.id_lists import IN_LIST, as_param
 from sync.models import Message, Profile, SearchHit, Ticket
 
@@ -272,7 +273,12 @@ def outbox(conn: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:
 
 def count(conn: sqlite3.Connection, table: str) -> int:
     """``table`` is one of the synced tables (checked by the caller, never user input)."""
-    return int(conn.execute(f"select count(*) from {table}").fetchone()[0])
+    return int(conn.execute(f"select count(*) from {_cached(table)}").fetchone()[0])
+
+
+def _cached(table: str) -> str:
+    """Where a synced table's rows are in the cache: its own table, but a snooze is on its ticket."""
+    return snoozes.CACHED_ROWS if table == snoozes.TABLE else table
 
 
 def data_version(conn: sqlite3.Connection) -> int:
@@ -285,8 +291,9 @@ def keys(conn: sqlite3.Connection, table: str) -> set[str]:
         "ticket_reads": "ticket_id || ':' || user_id",
         "ticket_tags": "ticket_id || ':' || tag_id",
         "ticket_sla": "ticket_id",
+        snoozes.TABLE: "ticket_id",
     }.get(table, "id")
-    return {str(r[0]) for r in conn.execute(f"select {key} from {table}")}
+    return {str(r[0]) for r in conn.execute(f"select {key} from {_cached(table)}")}
 
 
 def attachments(conn: sqlite3.Connection, message_id: str) -> list[dict[str, Any]]:

@@ -391,7 +391,23 @@ alter table set_aside add column ticket_id text;
 create index set_aside_ticket on set_aside (ticket_id) where ticket_id is not null;
 """
 
+# v20: a ticket's snooze is no field of the server's ticket any more (migration 20261216000100: the staff-only
+# ``ticket_snoozes``); a snooze an older version queued inside a ticket change (``wanted.snoozed_until``) becomes a
+# ``snooze`` entry after it (sync/cache/snoozes.py), and the ticket change keeps its other fields (none left: it goes)
+V20 = """
+insert into outbox (kind, entity_id, ticket_id, payload, state, error, created_at)
+select 'snooze', entity_id, ticket_id,
+       json_object('ticket_id', entity_id, 'snoozed_until', json_extract(payload, '$.wanted.snoozed_until')),
+       state, error, created_at
+from outbox where kind = 'ticket_update' and json_type(payload, '$.wanted.snoozed_until') is not null order by seq;
+update outbox set payload = json_remove(payload, '$.wanted.snoozed_until', '$.base.snoozed_until')
+where kind = 'ticket_update' and json_type(payload, '$.wanted.snoozed_until') is not null;
+update outbox set payload = json_remove(payload, '$.snoozed_until')
+where kind = 'ticket_create' and json_type(payload, '$.snoozed_until') is not null;
+delete from outbox where kind = 'ticket_update' and json_extract(payload, '$.wanted') = '{}';
+"""
+
 MIGRATIONS: tuple[str, ...] = (
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20
 )  # fmt: skip
 VERSION = len(MIGRATIONS)

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from sync.cache import snoozes
 from sync.cache.files import dumps
 from sync.decisions import OutboxEntry, canonical_ts
 from sync.workspace_rows import JSON_COLUMNS, WRITABLE, RowWrite, entity_key
@@ -108,6 +109,8 @@ _UPSERTS = {table: _upsert_sql(table) for table in COLUMNS}
 
 def apply_rows(conn: sqlite3.Connection, table: str, rows: Iterable[Mapping[str, Any]]) -> set[str]:
     """Upsert server rows of a workspace table; returns the tickets whose decoration changed."""
+    if table == snoozes.TABLE:  # no table of its own: its rows set their tickets' snoozed_until
+        return snoozes.apply_rows(conn, rows)
     cols = COLUMNS[table]
     params = [[_value(c, r.get(c)) for c in cols] for r in rows]
     conn.executemany(_UPSERTS[table], params)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sync.cache import set_aside, workspace, workspace_reads, writes
+from sync.cache import set_aside, snoozes, workspace, workspace_reads, writes
 from sync.cache.files import Store
 from sync.decisions import OutboxEntry
 from sync.models import Ticket
@@ -29,15 +29,14 @@ from sync.workspace_rows import (
     Macro,
     Mention,
     NewMessage,
-    RowWrite,
     SavedView,
     SlaTarget,
+    SnoozeChange,
+    Step,
     Tag,
     TicketChange,
     TicketSla,
 )
-
-Step = RowWrite | NewMessage | TicketChange
 
 
 class WorkspaceCache:
@@ -77,9 +76,12 @@ class WorkspaceCache:
             writes.queue_message(conn, row)
             writes.save_draft(conn, step.ticket_id, "")
             return step.ticket_id
-        if isinstance(step, TicketChange):
+        if isinstance(step, TicketChange | SnoozeChange):
             try:
-                writes.queue_ticket_update(conn, step.ticket_id, step.changes)
+                if isinstance(step, TicketChange):
+                    writes.queue_ticket_update(conn, step.ticket_id, step.changes)
+                else:
+                    snoozes.queue(conn, step.ticket_id, step.until, writes.now_ts())
             except KeyError:
                 raise ValueError(f"no such ticket in the cache: {step.ticket_id}") from None
             return step.ticket_id
@@ -104,6 +106,10 @@ class WorkspaceCache:
         """The server refused a change for good; its row, when it sent one, under the pulls' rules (before, one the
         cache could not take failed the write, and the refused change stayed queued, sent again at every round)."""
         await self._store.awrite(lambda c: workspace.refused(c, entry, reason, server_row, self._server_rows))
+
+    async def snooze_refused(self, entry: OutboxEntry, server_row: Mapping[str, Any] | None) -> None:
+        """The server refused a snooze for good: the ticket shows the server's (sync/cache/snoozes.py)."""
+        await self._store.awrite(lambda c: snoozes.refused(c, entry, server_row))
 
     def _server_rows(self, conn: sqlite3.Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Server rows of a workspace table: one the cache cannot take is set aside, the others go in."""

@@ -608,11 +608,8 @@ _TICKET_COLUMNS = (
     "last_message_at",
     "first_response_at",
     "resolved_at",
-    "snoozed_until",
-)
-_TICKET_TS = frozenset(
-    {"created_at", "updated_at", "last_message_at", "first_response_at", "resolved_at", "snoozed_until"}
-)
+)  # not snoozed_until: the server's ticket row has none, the time comes from ``ticket_snoozes`` (cache/snoozes.py)
+_TICKET_TS = frozenset({"created_at", "updated_at", "last_message_at", "first_response_at", "resolved_at"})
 _TICKET_UPSERT = (
     f"insert into tickets ({', '.join(_TICKET_COLUMNS)}) values ({', '.join('?' * len(_TICKET_COLUMNS))})"
     " on conflict (id) do update set " + ", ".join(f"{c} = excluded.{c}" for c in _TICKET_COLUMNS[1:])
