@@ -29,7 +29,7 @@ from tests.test_app_flows import (  # the same harness as the flow tests
     send,
     sign_in,
 )
-from tests.test_sync_support import sql
+from tests.test_sync_support import server_snooze, sql
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -273,14 +273,7 @@ async def test_snooze_moves_the_ticket_to_snoozed_and_sla_badges_show(
         await eventually(lambda: row_of(agent, snooze).get("snoozed") == said, "the row's snooze line")
         await eventually(lambda: agent.find(marker="snooze").elements.pop().text == said, "the header's")
         await eventually(
-            lambda: (
-                sql(
-                    stack.db_url,
-                    "select status, snoozed_until > now() + interval '3 hours' from tickets where id = %s",
-                    snooze,
-                )
-                == [("pending", True)]
-            ),
+            lambda: server_snooze(stack.db_url, snooze, "> now() + interval '3 hours'") == ("pending", True),
             "snoozed on the server",
             timeout=60,
         )

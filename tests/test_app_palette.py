@@ -22,6 +22,7 @@ from tests.test_app_flows import (  # the same harness as the flow tests
     seed_ticket,
     sign_in,
 )
+from tests.test_sync_support import snooze_on_server
 
 
 def test_actions_match_every_word_and_tickets_come_once() -> None:
@@ -107,11 +108,7 @@ async def test_the_palette_unsnoozes_a_snoozed_ticket(app_data: Path, users: Use
     ticket_id = seed_ticket(
         stack.db_url, users.customer, users.agent, f"Sleeping {time.time_ns()}", [(users.customer, "later", False)]
     )
-    with psycopg.connect(stack.db_url, autocommit=True) as conn:
-        conn.execute(
-            "update tickets set status = 'pending', snoozed_until = now() + interval '1 day' where id = %s",
-            (ticket_id,),
-        )
+    snooze_on_server(stack.db_url, ticket_id)
     async with running_app() as agent:
         await sign_in(agent, users.agent)
         await eventually(lambda: engine_of(agent).workspace.snoozed_until(ticket_id) is not None, "snoozed, cached")

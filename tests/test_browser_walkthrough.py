@@ -21,7 +21,7 @@ from tests.stackproc import StackProcess
 from tests.test_app_flows import seed_ticket
 from tests.test_browser_app import REDRAWN, act, app, chrome, click, css, driver, sign_in, until_element
 from tests.test_browser_history import pick
-from tests.test_sync_support import sql
+from tests.test_sync_support import snooze_on_server, sql
 
 uses = (app, driver)
 pytestmark = pytest.mark.browser
@@ -242,12 +242,7 @@ def test_a_snoozed_row_says_until_when_in_full(app: AppProcess, driver: WebDrive
     agent = create_user(stack.db_url, "agent", "Sam Snoozer")
     customer = create_user(stack.db_url, "customer", "Carol Customer")
     ticket = seed_ticket(stack.db_url, customer, agent, "Waiting for the courier", [(customer, "Any news?", False)])
-    sql(
-        stack.db_url,
-        "update tickets set status = 'pending', priority = 'high', snoozed_until = now() + interval '1 day'"
-        " where id = %s",
-        ticket,
-    )
+    snooze_on_server(stack.db_url, ticket, priority="high")
     sign_in(driver, app, agent.email, agent.password)
     click(driver, "[data-sc-entry=snoozed]")
     line = (By.CSS_SELECTOR, f'[data-ticket-id="{ticket}"] [data-testid=row-snoozed] span')
@@ -278,11 +273,7 @@ def test_the_snoozed_header_keeps_its_words_on_one_line_in_a_narrow_window(
     agent = create_user(stack.db_url, "agent", "Nico Narrow")
     customer = create_user(stack.db_url, "customer", "Carol Customer")
     ticket = seed_ticket(stack.db_url, customer, agent, "Courier lost the parcel", [(customer, "Any news?", False)])
-    sql(
-        stack.db_url,
-        "update tickets set status = 'pending', snoozed_until = now() + interval '1 day' where id = %s",
-        ticket,
-    )
+    snooze_on_server(stack.db_url, ticket)
     sign_in(narrow, app, agent.email, agent.password)
     click(narrow, "[data-sc-entry=snoozed]")
     click(narrow, f'[data-ticket-id="{ticket}"][data-testid="ticket-row"]')

@@ -95,7 +95,6 @@ def ticket_row(ticket_id: str, **over: Any) -> dict[str, Any]:
         "last_message_at": now,
         "first_response_at": None,
         "resolved_at": None,
-        "snoozed_until": None,
         **over,
     }
 
@@ -104,11 +103,14 @@ async def test_a_row_the_cache_cannot_read_is_set_aside_and_the_page_and_cursor_
     cache = Cache.open(tmp_path / "cache.db", str(uuid.uuid4()), "agent")
     try:
         good, bad, far = (str(uuid.uuid4()) for _ in range(3))
-        rows = [ticket_row(good), ticket_row(bad, updated_at="not a time"), ticket_row(far, snoozed_until="infinity")]
+        rows = [ticket_row(good), ticket_row(bad, updated_at="not a time"), ticket_row(far, status="pending")]
         applied = await cache.apply_page("tickets", rows, (7, 3), initial=False)
         assert await cache.cursor("tickets") == (7, 3)
         assert cache.ticket(bad) is None and applied.rows == 3
         assert applied.tickets == {good, far}
+        # a snooze's time is its own table's row (migration 20261216000100), clamped the same way
+        snooze = {"ticket_id": far, "snoozed_until": "infinity", "change_xid": 7, "change_id": 4}
+        await cache.apply_page("ticket_snoozes", [snooze], (7, 4), initial=False)
         ticket = cache.ticket(far)
         assert ticket is not None and ticket.snoozed_until == LATEST_TS
         assert [(s.table, s.row_id) for s in cache.set_aside] == [("tickets", bad)]

@@ -66,6 +66,19 @@ def message_row(as_: As, message_id: str) -> dict[str, Any]:
     return dict(as_("service").table("messages").select("*").eq("id", message_id).single().execute().data)
 
 
+def snooze(client: Any, ticket_id: str, until: str | None) -> dict[str, Any]:
+    """A snooze as the app sends it (migration 20261216000100): an upsert of the ticket's ``ticket_snoozes`` row."""
+    query = client.table("ticket_snoozes").upsert(
+        {"ticket_id": ticket_id, "snoozed_until": until}, on_conflict="ticket_id"
+    )
+    return dict(query.execute().data[0])
+
+
+def snoozed(client: Any, ticket_id: str) -> list[dict[str, Any]]:
+    """The ticket's snooze row as ``client`` reads it ([] when it may not, or there is none)."""
+    return list(client.table("ticket_snoozes").select("snoozed_until").eq("ticket_id", ticket_id).execute().data)
+
+
 def say(as_: As, who: str, ticket_id: str, content: str, **extra: Any) -> str:
     return str(
         as_(who).table("messages").insert({"ticket_id": ticket_id, "content": content, **extra}).execute().data[0]["id"]

@@ -58,6 +58,34 @@ def sql(db_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
         return cur.fetchall() if cur.description else []
 
 
+def snooze_on_server(
+    db_url: str, ticket_id: str, until: str | None = "now() + interval '1 day'", **ticket: str
+) -> None:
+    """Snooze a ticket as the superuser: pending (with the ticket's other ``ticket`` columns set to the values given),
+    then its staff-only ``ticket_snoozes`` row until the SQL expression ``until`` (None: until the customer replies),
+    as the app's two steps do (migration 20261216000100)."""
+    sets = "".join(f", {column} = %s" for column in ticket)
+    with psycopg.connect(db_url, autocommit=True) as conn, conn.transaction():
+        conn.execute(f"update tickets set status = 'pending'{sets} where id = %s", (*ticket.values(), ticket_id))
+        conn.execute(
+            f"insert into ticket_snoozes (ticket_id, snoozed_until) values (%s, {until or 'null'})"
+            " on conflict (ticket_id) do update set snoozed_until = excluded.snoozed_until",
+            (ticket_id,),
+        )
+
+
+def server_snooze(db_url: str, ticket_id: str, compare: str = "") -> tuple[Any, ...]:
+    """The ticket's status and its snooze on the server (the time, or ``snoozed_until <compare>`` when given; None:
+    no row or no time)."""
+    rows = sql(
+        db_url,
+        f"select t.status, s.snoozed_until {compare} from tickets t left join ticket_snoozes s on s.ticket_id = t.id"
+        " where t.id = %s",
+        ticket_id,
+    )
+    return rows[0]
+
+
 class EngineFactory:
     """Opens signed-in engines, each with its own data dir; closes them all at teardown."""
 

@@ -1,8 +1,8 @@
 """The agent workspace's client plumbing (issue 14) on a ``FakeRemote`` (tests/fakes.py): pulling the
 workspace tables and SLA settings into the cache, the ``workspace`` outbox kind (exactly once under lost
 answers, refusals shown with the server's row and reason), a macro's steps in one local transaction,
-snooze as a ticket change, and the inbox filtered by tags, snooze and SLA. RLS itself is proven against
-the real stack (tests/test_workspace_sync.py).
+snooze as a status change plus a ``ticket_snoozes`` row, and the inbox filtered by tags, snooze and SLA. RLS
+itself is proven against the real stack (tests/test_workspace_sync.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 from sync import RemoteConfig, RetryableError, SyncEngine, events
 from sync.clock import Clock
+from sync.decisions import canonical_ts
 from sync.workspace_rows import InboxFilter, RowWrite, check_write
 from tests.fakes import FakeRemote, FakeUser, MemorySessions
 
@@ -248,7 +249,7 @@ async def test_a_macro_is_one_transaction_in_order_and_all_or_nothing(world: Wor
     assert f"{tid}:{tag}" in world.server.tables["ticket_tags"]
 
 
-async def test_snooze_is_a_ticket_change_and_the_inbox_hides_it_until_then(world: World) -> None:
+async def test_snooze_is_a_status_change_and_a_snooze_row_and_the_inbox_hides_it_until_then(world: World) -> None:
     tid = world.server.add_ticket(world.customer, world.agent)
     agent, _ = await world.engine(world.agent)
     await agent.sync_once()
@@ -261,11 +262,15 @@ async def test_snooze_is_a_ticket_change_and_the_inbox_hides_it_until_then(world
     assert [t.id for t in ws.inbox(inbox, now=until + timedelta(seconds=1))] == [tid]  # due: back, even offline
     await agent.sync_once()
     server = world.server.tables["tickets"][tid]
-    assert server["status"] == "pending" and server["snoozed_until"] is not None
-    assert ws.snoozed_until(tid) is not None
+    # the time is not on the ticket (a customer reads that row), but in the staff-only ticket_snoozes
+    assert server["status"] == "pending" and "snoozed_until" not in server
+    assert world.server.tables["ticket_snoozes"][tid]["snoozed_until"] == canonical_ts(until)
+    assert ws.snoozed_until(tid) == canonical_ts(until)
+    assert agent.cache.counts() == (0, 0)
     ws.unsnooze(tid)
     await agent.sync_once()
     assert world.server.tables["tickets"][tid]["status"] == "open"
+    assert world.server.tables["ticket_snoozes"][tid]["snoozed_until"] is None
     assert [t.id for t in ws.inbox(inbox)] == [tid]
     with pytest.raises(ValueError, match="future"):
         ws.snooze(tid, datetime.now(UTC) - timedelta(minutes=1))
@@ -273,6 +278,45 @@ async def test_snooze_is_a_ticket_change_and_the_inbox_hides_it_until_then(world
     with pytest.raises(ValueError, match="at most a year ahead"):
         ws.snooze(tid, datetime.now(UTC) + timedelta(days=366))
     assert agent.cache.counts() == (0, 0)
+
+
+async def test_a_pulled_snooze_sets_the_cached_time_and_a_pulled_ticket_row_keeps_it(world: World) -> None:
+    tid = world.server.add_ticket(world.customer, world.agent)
+    agent, _ = await world.engine(world.agent)
+    await agent.sync_once()
+    until = canonical_ts(datetime.now(UTC) + timedelta(hours=5))
+    world.server.write("tickets", {**world.server.tables["tickets"][tid], "status": "pending"})
+    world.server.write("ticket_snoozes", {"ticket_id": tid, "snoozed_until": until})
+    await agent.sync_once()
+    assert agent.workspace.snoozed_until(tid) == until
+    # the ticket's own row changes later (no snoozed_until on it): the cached time stays
+    world.server.write("tickets", {**world.server.tables["tickets"][tid], "priority": "high"})
+    await agent.sync_once()
+    assert agent.cache.ticket(tid).priority == "high"
+    assert agent.workspace.snoozed_until(tid) == until
+    # a snooze of this device still queued wins over the server's row until the server has it
+    world.server.offline = True
+    mine = datetime.now(UTC) + timedelta(hours=9)
+    agent.workspace.snooze(tid, mine)
+    world.server.offline = False
+    world.server.write("ticket_snoozes", {"ticket_id": tid, "snoozed_until": until})
+    await agent.pull()
+    assert agent.workspace.snoozed_until(tid) == canonical_ts(mine)
+    await agent.sync_once()
+    assert world.server.tables["ticket_snoozes"][tid]["snoozed_until"] == canonical_ts(mine)
+    assert agent.workspace.snoozed_until(tid) == canonical_ts(mine)
+
+
+async def test_a_refused_snooze_shows_the_server_s_time_with_a_notice(world: World) -> None:
+    tid = world.server.add_ticket(world.customer, world.agent)
+    agent, seen = await world.engine(world.agent)
+    await agent.sync_once()
+    world.server.refuse = lambda table, row: "no" if table == "ticket_snoozes" else None
+    agent.workspace.snooze(tid, datetime.now(UTC) + timedelta(hours=1))
+    await agent.sync_once()
+    assert world.server.tables["tickets"][tid]["status"] == "pending"
+    assert agent.workspace.snoozed_until(tid) is None and agent.cache.counts() == (0, 0)
+    assert any(isinstance(e, events.Notice) and e.kind == "snooze_refused" for e in seen)
 
 
 def test_a_holiday_outside_the_server_s_years_is_refused_before_it_is_queued() -> None:

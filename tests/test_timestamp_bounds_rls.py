@@ -1,6 +1,7 @@
 """Timestamps users write are real instants of this era (migration 20261214000200), tried through supabase-py.
 
-review16: `PATCH tickets {status: 'pending', snoozed_until: 'infinity'}` by any agent was stored, and every client that
+review16: `PATCH tickets {status: 'pending', snoozed_until: 'infinity'}` by any agent was stored (the time is in
+`ticket_snoozes` since migration 20261216000100, under the same rules), and every client that
 could see the ticket failed its pulls on that row; admins could store a holiday on 'infinity', anyone a read marker
 at '-infinity'. Each refusal here was an accepted write before the migration.
 """
@@ -15,7 +16,7 @@ from postgrest.exceptions import APIError
 
 from supportchat_app.components.snooze import presets
 from tests.conftest import Users
-from tests.test_history_rls import As, as_, new_ticket, refused
+from tests.test_history_rls import As, as_, new_ticket, refused, snooze, snoozed
 from tests.test_rest_clients import clients_fixture
 
 uses_clients = clients_fixture
@@ -29,35 +30,30 @@ NOT_REAL = ["infinity", "-infinity", "20000-01-01", "294276-12-31 23:59:59+00", 
 def test_a_snooze_that_is_no_real_time_within_a_year_is_refused_with_a_clear_error(
     as_: As, users: Users, until: str
 ) -> None:
-    ticket = new_ticket(as_, users)
+    ticket = new_ticket(as_, users, status="pending")
     if until == "in 366 days":
         until = (datetime.now(UTC) + timedelta(days=366)).isoformat()
     agent = as_("agent")
-    err = refused(
-        lambda: agent.table("tickets").update({"status": "pending", "snoozed_until": until}).eq("id", ticket).execute(),
-        code="22008",
-    )
+    err = refused(lambda: snooze(agent, ticket, until), code="22008")
     assert err.message == "a ticket is snoozed until a time at most a year from now"
-    row = agent.table("tickets").select("status,snoozed_until").eq("id", ticket).single().execute().data
-    assert row == {"status": "open", "snoozed_until": None}
+    assert snoozed(agent, ticket) == []
+    # and a snooze there already is not changed to it either
+    snooze(agent, ticket, None)
+    refused(lambda: snooze(agent, ticket, until), code="22008")
+    assert snoozed(agent, ticket) == [{"snoozed_until": None}]
 
 
 def test_the_app_s_snoozes_still_work(as_: As, users: Users) -> None:
-    ticket = new_ticket(as_, users)
+    ticket = new_ticket(as_, users, status="pending")
     agent = as_("agent")
     now = datetime.now(UTC)
     wanted = [when for _, when in presets(now)] + [now + timedelta(days=364)]
     for when in wanted:
-        row = (
-            agent.table("tickets")
-            .update({"status": "pending", "snoozed_until": when.isoformat()})
-            .eq("id", ticket)
-            .execute()
-            .data[0]
-        )
+        row = snooze(agent, ticket, when.isoformat())
         assert datetime.fromisoformat(row["snoozed_until"]) == when
     # a snooze set within the bound is not checked again when something else of the ticket changes
     assert agent.table("tickets").update({"priority": "high"}).eq("id", ticket).execute().data[0]["status"] == "pending"
+    assert [datetime.fromisoformat(r["snoozed_until"]) for r in snoozed(agent, ticket)] == [wanted[-1]]
 
 
 @pytest.mark.parametrize("day", ["infinity", "-infinity", "20000-01-01", "0044-03-15 BC", "1969-12-31"])
