@@ -7,6 +7,7 @@ itself is proven against the real stack (tests/test_workspace_sync.py).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -17,10 +18,13 @@ from typing import Any
 import pytest
 
 from sync import RemoteConfig, RetryableError, SyncEngine, events
+from sync.cache import Cache
+from sync.cache import schema as cache_schema
 from sync.clock import Clock
 from sync.decisions import canonical_ts
 from sync.workspace_rows import InboxFilter, RowWrite, check_write
 from tests.fakes import FakeRemote, FakeUser, MemorySessions
+from tests.helpers import cache_before
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -433,3 +437,43 @@ async def test_a_settings_change_announced_during_the_settings_read_is_read_agai
     assert puller.snapshots_due, "the change announced during the read is still due"
     await agent.sync_once()
     assert agent.workspace.sla_timezone() == "Pacific/Kiritimati"
+
+
+async def test_step_20_turns_a_snooze_queued_inside_a_ticket_change_into_a_snooze_entry(tmp_path: Path) -> None:
+    """An older version queued a snooze as ticket fields (``wanted.snoozed_until``); the server's ticket has no such
+    column since migration 20261216000100, so that change would be refused whole. The step keeps the status change
+    and queues the time after it as its own entry."""
+    path = tmp_path / "old.sqlite3"
+    conn = cache_before(path, cache_schema.V20)
+    until = "2030-01-01T09:00:00.000000+00:00"
+    entries = [
+        (
+            "a",
+            {
+                "id": "a",
+                "base": {"status": "open", "snoozed_until": None},
+                "wanted": {"status": "pending", "snoozed_until": until},
+            },
+        ),
+        ("b", {"id": "b", "base": {"snoozed_until": until}, "wanted": {"snoozed_until": None}}),
+        ("c", {"id": "c", "base": {"priority": "low"}, "wanted": {"priority": "high"}}),
+    ]
+    for ticket, payload in entries:
+        conn.execute(
+            "insert into outbox (kind, entity_id, ticket_id, payload, created_at)"
+            " values ('ticket_update', ?, ?, ?, '')",
+            (ticket, ticket, json.dumps(payload)),
+        )
+    conn.commit()
+    conn.close()
+    cache = Cache.open(path, str(uuid.uuid4()), "agent")
+    try:
+        queued = [(e.kind, e.entity_id, dict(e.payload)) for e in await cache.queued(10)]
+    finally:
+        cache.close()
+    assert queued == [
+        ("ticket_update", "a", {"id": "a", "base": {"status": "open"}, "wanted": {"status": "pending"}}),
+        ("ticket_update", "c", entries[2][1]),
+        ("snooze", "a", {"ticket_id": "a", "snoozed_until": until}),
+        ("snooze", "b", {"ticket_id": "b", "snoozed_until": None}),
+    ]
