@@ -89,11 +89,13 @@ class LiveApplier:
 
     def _on_change(self, table: str, kind: ChangeKind, record: dict[str, Any]) -> None:
         # DELETE carries only the primary key under RLS (and is not RLS-checked, so customers hear them too):
-        # used by staff for the SLA tables, whose rows are really deleted; elsewhere visibility checks in the
-        # pull handle removals
+        # used by staff for the SLA tables, whose rows are really deleted, and by every role for attachments (an id
+        # the cache does not hold changes nothing; the pull's tombstones bring the same to a client that was
+        # offline); elsewhere visibility checks in the pull handle removals
         self.catch_up.change(str(record.get("id")) if table == "messages" and record else None)
         staff = self.cache.role in ("agent", "admin")
-        if record and (kind in ("INSERT", "UPDATE") or (staff and table in DELETED_ROWS_TABLES)):
+        deleted = table == "attachments" or (staff and table in DELETED_ROWS_TABLES)
+        if record and (kind in ("INSERT", "UPDATE") or deleted):
             self._queue.put_nowait((table, kind, record))
 
     async def _consume(self) -> None:
@@ -115,7 +117,7 @@ class LiveApplier:
             if table in SNAPSHOT_TABLES:  # settings without a cursor: the next pull reads them whole
                 self.puller.snapshots_due = True
                 self.want_pull()
-            if kind == "DELETE":  # an SLA row: gone from the cache at once (unless changed locally), in order
+            if kind == "DELETE":  # gone from the cache at once (unless changed locally), in order
                 await self._flush(by_table)
                 await self._delete(table, record)
             elif table not in SNAPSHOT_TABLES:
@@ -124,6 +126,10 @@ class LiveApplier:
         self.applied += len(batch)
 
     async def _delete(self, table: str, key: dict[str, Any]) -> None:
+        if table == "attachments":  # its row and its file (sync/cache/attachment_deletes.py)
+            for event in (await self.cache.drop_deleted_attachments([str(key.get("id"))])).events():
+                self.emit(event)
+            return
         tickets = await self.cache.workspace.apply_deletes(table, [key])
         self.emit(events.WorkspaceChanged(frozenset({table})))
         if tickets:

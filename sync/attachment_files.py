@@ -120,8 +120,9 @@ class AttachmentFiles:
 
     async def file(self, attachment_id: str) -> Path:
         """The attachment's file on disk, downloaded now if it is not there (raises the sync error tree
-        when that fails: offline, refused, gone; KeyError for an attachment the cache does not have, or whose
-        id is not a uuid: the id names the local file, so a hostile row's `../x` or `/abs` never becomes one)."""
+        when that fails: offline, refused, gone; KeyError for an attachment the cache does not have (also when the
+        server deleted it during the download), or whose id is not a uuid: the id names the local file, so a
+        hostile row's `../x` or `/abs` never becomes one)."""
         cache = self.cache
         row = cache.attachment(attachment_id)
         if row is None or not _is_uuid(attachment_id):
@@ -136,7 +137,10 @@ class AttachmentFiles:
                 if not self._current():  # the folder was emptied for another role while this downloaded
                     local.unlink(missing_ok=True)
                     raise FolderDeleted(attachment_id)
-        await cache.set_attachment_file(attachment_id, local, now)
+        if not await cache.set_attachment_file(attachment_id, local, now):
+            # the server deleted it while it downloaded (its tombstone was applied meanwhile): no file outlives it
+            local.unlink(missing_ok=True)
+            raise KeyError(attachment_id)
         await self.evict(keep=attachment_id)
         return local
 

@@ -27,7 +27,10 @@ pull, which every client makes at every poll, is one question instead of one emp
 it did not name, the next question starts at the answer's horizon (kept in memory, for this identity), past the
 rows written meanwhile that this user may not see, so it does not scan them again.
 
-Two things the cursor cannot show are handled explicitly:
+Three things the cursor cannot show are handled explicitly:
+
+- an attachment the server deleted leaves no row to pull: its tombstone does (``attachment_deletions``, paged after
+  the attachments by a cursor of its own), and the cached row leaves with its file;
 
 - a ticket that just became visible (new here, or reassigned to me) has older messages below the
   cursor: its thread and read markers are fetched by ticket id (backfill), noted in the cache with
@@ -48,6 +51,7 @@ from typing import Any
 
 from sync import bulk_gc, events, scope
 from sync.cache import Cache
+from sync.cache.attachment_deletes import DELETIONS
 from sync.cache.db import TABLES as ORDER
 from sync.cache.db import Applied
 from sync.errors import SyncError
@@ -154,6 +158,7 @@ class Puller:
         self.message_rows = True  # ... of messages as arrays (False: the server has no sync_message_rows)
         self.asks_changed = True  # a later pull asks which tables changed first (False: no sync_status)
         self.asks_digest = True  # a prune compares digests before listing (False: no visible_tickets_digest)
+        self.pulls_deletions = True  # deleted attachments' tombstones are pulled (False: no sync_attachment_deletions)
         # per table, where the next question starts when it is past the cache's cursor: the last answer's horizon
         # for a table it did not name (``_changed``); this session's identity only (``forget_horizons``)
         self._asked_from: dict[str, tuple[int, int]] = {}
@@ -196,12 +201,16 @@ class Puller:
         progress = await self._plan(staff) if initial else _Progress()
         if not initial:  # first: a changed setting (staff_require_mfa) may show rows below the last horizons
             await self._settings()
-        tables = _tables(staff) if initial else await self._changed(_tables(staff))
+        asked = [*_tables(staff), DELETIONS] if self.pulls_deletions else _tables(staff)
+        tables = asked if initial else await self._changed(asked)
         backfill: set[str] = set()
         self._ahead = {}
         try:
             for table in tables:
-                await self._pull_table(table, result, initial, backfill, progress)
+                if table == DELETIONS:  # after the attachments: a re-inserted file's row is there already
+                    await self._pull_deletions(result)
+                else:
+                    await self._pull_table(table, result, initial, backfill, progress)
         finally:
             await progress.drop()
             for table, (_, fetcher) in list(self._ahead.items()):  # the pull ended before their turn
@@ -498,6 +507,28 @@ class Puller:
             return getter.result()
         fetcher.result()  # raises the fetch's error
         return await pages.get()  # it ended normally: its last (empty) page is queued
+
+    async def _pull_deletions(self, result: PullResult) -> None:
+        """The server's tombstones of deleted attachments, by their own cursor: each page's rows and files leave the
+        cache with the cursor past it (``Cache.drop_deleted_attachments``). A server without them (an older
+        migration set) is not asked again."""
+        after = await self.cache.cursor(DELETIONS)
+        while True:
+            try:
+                rows = await self.remote.pull(DELETIONS, after)
+            except SyncError as exc:
+                if exc.code not in _NO_FUNCTION:
+                    raise
+                log.info("no sync_attachment_deletions on this server (%s): deleted files stay cached", exc)
+                self.pulls_deletions = False
+                return
+            if not rows:  # only an empty page ends it (a short page proves nothing)
+                return
+            after = _after(rows[-1])
+            applied = await self.cache.drop_deleted_attachments([str(r["id"]) for r in rows], after)
+            result.rows += len(rows)
+            self._announce(applied, set())
+            await self._between()
 
     async def _settings(self) -> None:
         """The project's settings and this user's notification preferences (single rows, no cursor); a change

@@ -53,6 +53,7 @@ from sync.cache.writes import FOREIGN_ID_ERROR, FOREIGN_TICKET_ERROR
 from sync.decisions import OutboxEntry, bisect, plan_batches, resolve_ticket_update
 from sync.errors import PermanentError
 from sync.history import HistoryPush
+from sync.models import STAFF_ROLES
 from sync.remote import Remote
 from sync.tus import UploadCancelled
 from sync.uploads import Uploads, state_file
@@ -72,6 +73,7 @@ BatchSender = Callable[[list[OutboxEntry]], Awaitable[set[str] | None]]
 # at most this many queued entries are read on the loop's thread (a short read); a longer outbox is read on the
 # writer thread, off the loop
 SHORT_OUTBOX = 50
+_RLS_REFUSED = 403  # Storage's status for a write its row-level security refused
 
 
 class Pusher:
@@ -230,19 +232,36 @@ class Pusher:
         the batch, delivered."""
         kind = batch[0].kind
         log.info("the server holds other rows under the ids of %s %s", kind, sorted(held))
-        result.failed += len(held)
         if kind == "ticket_create":
+            result.failed += len(held)
             for ticket_id, ids in (await self.cache.foreign_tickets.fail(held)).items():
                 self.emit(events.TicketsChanged(frozenset({ticket_id})))
                 self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
                 text = f"The server refused a new ticket: {FOREIGN_TICKET_ERROR}"
                 self.emit(events.Notice("ticket_failed", ticket_id, text))
         else:
-            for ticket_id, ids in (await self.cache.fail_foreign(held)).items():
-                self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
-                text = f"The server refused a message: {FOREIGN_ID_ERROR}"
-                self.emit(events.Notice("message_failed", ticket_id, text))
+            await self._fail_foreign(held, result)
         return [e for e in batch if e.entity_id not in held]
+
+    async def _fail_foreign(self, message_ids: set[str], result: PushResult) -> None:
+        """Fail these replies for their ids with what is queued for them (``FOREIGN_ID_ERROR``)."""
+        result.failed += len(message_ids)
+        for ticket_id, ids in (await self.cache.fail_foreign(message_ids)).items():
+            self.emit(events.MessagesChanged(ticket_id, frozenset(ids), False))
+            text = f"The server refused a message: {FOREIGN_ID_ERROR}"
+            self.emit(events.Notice("message_failed", ticket_id, text))
+
+    async def _upload_refused_for_its_id(self, entry: OutboxEntry, exc: PermanentError) -> bool:
+        """Whether Storage refused this file for its message's id: another user's message holds it (the upload policy,
+        migration 20261129000400: the path's message must be new or the uploader's own), which leaves only "Send as
+        a new message". The files go before their message, so this refusal comes before the message's insert could
+        tell (``_messages``). RLS's other grounds are the path's ticket: one this user may not read, or a closed
+        one for a customer; so a refusal by RLS (403) of an upload into a ticket the server shows this user, open
+        or written by staff, is the id's. Anything else keeps the server's reason."""
+        if entry.kind != "attachment_upload" or exc.status != _RLS_REFUSED or not entry.ticket_id:
+            return False
+        rows = await self.remote.select_where("tickets", {"id": entry.ticket_id})
+        return bool(rows) and (self.cache.role in STAFF_ROLES or rows[0].get("status") != "closed")
 
     async def _still_uploaded(self, message_ids: list[str]) -> None:
         """Upload again the files of these messages that are no longer on the server (purged as orphans while
@@ -360,6 +379,9 @@ class Pusher:
                     "ticket_update_refused", entry.ticket_id, f"The server refused your change to this ticket: {reason}"
                 )
             )
+            return
+        if await self._upload_refused_for_its_id(entry, exc):
+            await self._fail_foreign({str(entry.payload["message_id"])}, result)
             return
         await self.cache.fail(entry, reason)
         result.failed += 1

@@ -139,6 +139,7 @@ class FakeRemote:
                 "attachments",
                 "ticket_reads",
                 "message_revisions",
+                "attachment_deletions",  # the server's tombstones of deleted attachments (``delete_attachment``)
                 *CURSOR_TABLES,
                 *SNAPSHOT_TABLES,
             )
@@ -214,6 +215,14 @@ class FakeRemote:
             "change_xid": 1,
             "change_id": next(self._seq),
         }
+
+    def delete_attachment(self, attachment_id: str) -> None:
+        """Delete an attachment row as a cleanup job would; the server's trigger leaves its tombstone."""
+        row = self.tables["attachments"].pop(attachment_id)
+        self.write(
+            "attachment_deletions",
+            {"id": attachment_id, "message_id": row["message_id"], "ticket_id": row["ticket_id"]},
+        )
 
     # --- internals ----------------------------------------------------------------------------------
 
@@ -354,6 +363,7 @@ class FakeRemote:
                 continue  # ignore-duplicates: a resend changes nothing
             stamped = {**row, "created_at": self.stamp()}
             if table == "attachments":  # the server fills these from the token and the stored object
+                self.tables["attachment_deletions"].pop(row_key(table, row), None)  # a re-insert: no tombstone
                 data, mime = self.files.get(("attachments", str(row["object_path"])), (b"", "application/octet-stream"))
                 stamped |= {"uploader_id": self._access[self._token or ""][0], "mime": mime, "size": len(data)}
             if table == "tickets":

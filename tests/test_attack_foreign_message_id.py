@@ -215,15 +215,20 @@ async def test_a_reply_whose_push_is_ignored_as_a_duplicate_fails_at_once_withou
     assert engine.status.failed == 1
 
 
+@pytest.mark.parametrize("with_file", [False, True])
 async def test_a_customers_reply_whose_id_an_unseen_row_holds_fails_at_once(
-    stack: StackProcess, users: Users, tmp_path: Path
+    stack: StackProcess, users: Users, tmp_path: Path, with_file: bool
 ) -> None:
     """mend17: the row holding the id may be one this user cannot read (another customer's ticket); the push's
-    ignored insert was acknowledged, and no pull ever showed the row, so the reply stayed "sent" for good."""
+    ignored insert was acknowledged, and no pull ever showed the row, so the reply stayed "sent" for good. With a
+    file (files20), Storage refused the upload first and the reply failed with the raw refusal, no "Send as a new
+    message"."""
     mine = seed_ticket(stack.db_url, users.customer, users.agent, "Foreign id: a customer's own")
     theirs = seed_ticket(stack.db_url, users.customer2, users.agent, "Foreign id: another customer's")
+    photo = tmp_path / "photo.txt"
+    photo.write_text("a photo of the broken part")
     async with synced(stack, users.customer, tmp_path / "client") as engine:
-        reply = engine.commands.send_message(mine, "my reply")
+        reply = engine.commands.send_message(mine, "my reply", files=[photo] if with_file else ())
         sql(stack.db_url, FOREIGN, reply.id, theirs, users.customer2.id)
         await engine.push()
         local = engine.cache.message(reply.id)
@@ -234,6 +239,8 @@ async def test_a_customers_reply_whose_id_an_unseen_row_holds_fails_at_once(
         assert sql(stack.db_url, "select ticket_id::text, content from messages where id = %s", resent.id) == [
             (mine, "my reply")
         ]
+        files = sql(stack.db_url, "select name from attachments where message_id = %s", resent.id)
+        assert files == ([("photo.txt",)] if with_file else [])
 
 
 def deliver(stack: StackProcess, message_id: str, ticket_id: str, sender: User, content: str) -> None:
@@ -335,3 +342,48 @@ def test_messages_not_mine_tells_another_users_row_from_nothing_by_nothing(
     refused(lambda: customer.rpc("messages_not_mine", {"message_ids": [own], "ticket_ids": []}).execute(), "22023")
     refused(lambda: ask(clients(None), [(foreign, theirs)]), "42501")
     refused(lambda: ask(clients(stack.mint(role="service_role")), [(foreign, theirs)]), "42501")
+
+
+async def test_a_reply_with_files_whose_id_another_row_holds_offers_send_as_new(
+    desk: Desk, stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    """Regression (files20): a reply with files sends its files first, and Storage refuses an upload under a message
+    id another user's row holds (RLS: the uploader must be the message's sender), so the reply failed with the raw
+    storage refusal and only Retry (refused again, for good) or Discard (losing text and files) were offered. The
+    refusal is now told apart as the id's: the reply fails with FOREIGN_ID_ERROR and "Send as a new message" sends
+    it whole."""
+    engine, mine, other = desk.engine, desk.mine, desk.other
+    receipt = tmp_path / "receipt.txt"
+    receipt.write_text("order 1234, paid")
+    reply = engine.commands.send_message(mine, "reply with the receipt", files=[receipt])
+    sql(stack.db_url, FOREIGN, reply.id, other, users.customer.id)  # before the push: no pull sees it first
+    await engine.push()
+    local = engine.cache.message(reply.id)
+    assert local is not None and (local.local_state, local.error) == ("failed", FOREIGN_ID_ERROR)
+    assert engine.commands.refused_for_its_id(local), "the bubble offers Send as a new message"
+    assert {e["state"] for e in engine.cache.outbox() if e["entity_id"] != reply.id} <= {"failed"}
+    assert engine.status.failed >= 1
+    resent = engine.commands.send_as_new(reply.id).message
+    await engine.push()
+    assert engine.cache.message(resent.id).local_state == "sent"  # type: ignore[union-attr]
+    assert sql(stack.db_url, "select name, sha256 from attachments where message_id = %s", resent.id) == [
+        ("receipt.txt", hashlib.sha256(b"order 1234, paid").hexdigest())
+    ]
+    assert sql(stack.db_url, "select count(*) from storage.objects where name like %s", f"%/{reply.id}/%") == [(0,)]
+
+
+async def test_a_file_refused_for_a_closed_ticket_keeps_the_servers_reason(
+    stack: StackProcess, users: Users, tmp_path: Path
+) -> None:
+    """The other side of the rule above: a customer's file refused because their ticket was closed meanwhile is
+    not taken for a foreign id (Send as a new message would be refused the same way): the server's reason stays."""
+    mine = seed_ticket(stack.db_url, users.customer, users.agent, "Closed with a file")
+    photo = tmp_path / "late.txt"
+    photo.write_text("too late")
+    async with synced(stack, users.customer, tmp_path / "client") as engine:
+        reply = engine.commands.send_message(mine, "one more thing", files=[photo])
+        sql(stack.db_url, "update tickets set status = 'closed' where id = %s", mine)
+        await engine.push()
+        local = engine.cache.message(reply.id)
+        assert local is not None and local.local_state == "failed" and local.error != FOREIGN_ID_ERROR
+        assert not engine.commands.refused_for_its_id(local)

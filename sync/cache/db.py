@@ -28,6 +28,7 @@ from typing import Any
 
 from sync import events
 from sync.cache import (
+    attachment_deletes,
     bulk_indexes,
     bulk_triggers,
     cancel_file,
@@ -269,9 +270,10 @@ class Cache:
     def cached_attachment_files(self) -> list[tuple[str, int, float, bool]]:
         return reads.cached_attachment_files(self._store.reader)
 
-    async def set_attachment_file(self, attachment_id: str, local_path: Path | None, used: float) -> None:
-        """Where an attachment's bytes are on disk now (after a download), and when it was last opened."""
-        await self._store.awrite(
+    async def set_attachment_file(self, attachment_id: str, local_path: Path | None, used: float) -> bool:
+        """Where an attachment's bytes are on disk now (after a download), and when it was last opened; False when
+        the cache has no such row (the server deleted it meanwhile: the caller deletes the file)."""
+        return await self._store.awrite(
             lambda c: writes.set_attachment_file(
                 c, attachment_id, str(local_path) if local_path is not None else None, used
             )
@@ -712,6 +714,23 @@ class Cache:
             for table in TABLES:
                 if rows := rows_by_table.get(table):
                     applied.merge(self._apply(conn, table, rows, False, messages_synced=True))
+            return applied
+
+        return await self._after_drop(await self._store.awrite(write))
+
+    async def drop_deleted_attachments(
+        self, attachment_ids: Sequence[str], cursor: tuple[int, int] | None = None
+    ) -> Applied:
+        """Attachments the server deleted (a page of its tombstones, with the ``cursor`` past it; or a realtime
+        DELETE): their rows and the files they left here go, the user's unsent ones stay
+        (sync/cache/attachment_deletes.py). Their threads are announced as changed."""
+
+        def write(conn: sqlite3.Connection) -> Applied:
+            dropped = attachment_deletes.drop(conn, attachment_ids, self.files_dir)
+            if cursor is not None:
+                writes.set_cursor(conn, attachment_deletes.DELETIONS, cursor)
+            applied = Applied(rows=len(attachment_ids), dropped_files=dropped.paths)
+            applied.messages = {ticket_id: (ids, False) for ticket_id, ids in dropped.messages.items()}
             return applied
 
         return await self._after_drop(await self._store.awrite(write))

@@ -718,16 +718,15 @@ _ATTACHMENT_COLUMNS = "id message_id ticket_id uploader_id name mime size sha256
 def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> AppliedAttachments:
     """Server attachment rows; a row we queued ourselves keeps its local file.
 
-    The pull brings no tombstone of an attachment (the server deletes the row, and a row deleted leaves no change
-    behind for a cursor), so the cache keeps rows the server has deleted. One of them mattered: its
+    A row the server deleted leaves the cache by its tombstone (sync/cache/attachment_deletes.py), paged after the
+    attachments; until then (and against a server without tombstones) the cache holds it. One case matters: its
     ``object_path`` (``<ticket>/<message>/<key name>``) is unique on the server and in the cache, so a file renamed
     onto the name of a deleted one (or a new file under it) could not go in, and was set aside at every pull that
     brought it. The server's own rule settles it: a server row for another id under that path means the row the
     cache holds there is gone from the server (or renamed away: its new row comes by the cursor in turn), so the
     cached row is deleted, before the server's row goes in (row by row: a page may rename one file away from a path
     and another onto it). Only a row the server had (``sent``): a file this user queued keeps its row, and the
-    server's is set aside as before. Deleted rows under paths no other row takes stay cached; finding those would
-    need the server's list of each message's files, which only a ticket's backfill asks for."""
+    server's is set aside as before."""
     changed: dict[str, set[str]] = {}
     stale: list[tuple[str, str | None]] = []
     for r in rows:
@@ -760,8 +759,12 @@ def remove_tickets(conn: sqlite3.Connection, ticket_ids: Iterable[str]) -> None:
     conn.executemany("delete from tickets where id = ?", ids)
 
 
-def set_attachment_file(conn: sqlite3.Connection, attachment_id: str, local_path: str | None, used: float) -> None:
-    conn.execute("update attachments set local_path = ?, last_used = ? where id = ?", (local_path, used, attachment_id))
+def set_attachment_file(conn: sqlite3.Connection, attachment_id: str, local_path: str | None, used: float) -> bool:
+    """Whether the row was there to take it."""
+    cur = conn.execute(
+        "update attachments set local_path = ?, last_used = ? where id = ?", (local_path, used, attachment_id)
+    )
+    return cur.rowcount > 0
 
 
 def forget_attachment_files(conn: sqlite3.Connection, attachment_ids: Iterable[str]) -> None:
