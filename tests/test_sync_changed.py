@@ -111,3 +111,35 @@ def test_sync_status_names_what_sync_changed_names_with_a_horizon_under_the_same
         with pytest.raises(APIError) as refused:
             client.rpc("sync_status", {"cursors": bad}).execute()
         assert refused.value.code == "22023", bad
+
+
+def test_the_two_newest_tables_are_named_by_their_rules(stack: StackProcess, http: httpx.Client) -> None:
+    """``ticket_snoozes`` (20261216000100) and ``attachment_deletions`` (20261216000200) both recreate
+    ``sync_changed``; the later one must keep the earlier one's table. A snooze is named to staff only, a public
+    message's tombstone to its customer as well, an internal note's to staff only."""
+    customer, agent = (create_user(stack.db_url, r) for r in ("customer", "agent"))
+    tid = seed_ticket(stack.db_url, customer, agent, messages=[(customer, "hello")])
+    at = _newest(stack.db_url, "tickets")
+    cursors = {"ticket_snoozes": at, "attachment_deletions": at}
+    as_customer, as_agent = _as(stack, http, customer.id), _as(stack, http, agent.id)
+    assert as_agent.rpc("sync_changed", {"cursors": cursors}).execute().data == []
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("update tickets set status = 'pending' where id = %s", (tid,))
+        conn.execute(
+            "insert into ticket_snoozes (ticket_id, snoozed_until) values (%s, now() + interval '1 hour')", (tid,)
+        )
+        conn.execute(
+            "insert into attachment_deletions (id, message_id, ticket_id, is_internal) values (%s, %s, %s, true)",
+            (uuid.uuid4(), uuid.uuid4(), tid),
+        )
+    assert sorted(as_agent.rpc("sync_changed", {"cursors": cursors}).execute().data) == [
+        "attachment_deletions",
+        "ticket_snoozes",
+    ]
+    assert as_customer.rpc("sync_changed", {"cursors": cursors}).execute().data == []  # staff's and a note's
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into attachment_deletions (id, message_id, ticket_id, is_internal) values (%s, %s, %s, false)",
+            (uuid.uuid4(), uuid.uuid4(), tid),
+        )
+    assert as_customer.rpc("sync_changed", {"cursors": cursors}).execute().data == ["attachment_deletions"]
