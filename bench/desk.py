@@ -7,7 +7,7 @@ canned_picker  the `/` picker's ranking (supportchat_app/canned.py) over 1,000 c
                of its 8 result rows is not included (it is the same for both).
 inbox_5k       the real app (headless Chromium, bench stack) on an agent's cache of 5,000 tickets, 20 tags
                (0 to 3 per ticket) and server-computed SLA due times: `first_paint` is navigation to a painted
-               inbox with its rows, tag chips and SLA badges (median of 3); the extra `filter_switch_ms` is a
+               inbox with its rows, tag chips and SLA badges (median of 11 loads); the extra `filter_switch_ms` is a
                click on a saved view (a tag filter) or back on Inbox until the changed list is painted (median
                of 6). The app's list is one element drawing the rows from data (components/inbox_list.py): the
                first 20 rows, more as data when scrolled. Extra fields say where a paint's time goes: the first
@@ -62,7 +62,7 @@ QUERIES = [
 ]
 TICKETS = 5000
 TAGS = 20
-PAINT_RUNS = 3
+PAINT_RUNS = 11  # loads per variant: identical code spread 68-172 ms per load on 2 cores, a median of 3 was chance
 SWITCHES = 6
 SETTLE = 2.0  # seconds between the last paint and the first switch (components/inbox_prefetch.py: lists after 1 s)
 
