@@ -34,7 +34,8 @@
 --
 -- Grants: the table as the other workspace tables (select, insert, update to authenticated; all four to
 -- service_role; anon nothing); `sync_ticket_snoozes` to authenticated and service_role like the other pulls; the
--- trigger functions to nobody. `sync_changed` (its own section below) knows the new table.
+-- trigger functions to nobody. `sync_changed` learns the new table in 20261216000200 (it lands with this one; both
+-- were written at once, and one restatement of that function is enough).
 
 -- the table --------------------------------------------------------------------------------------------------
 
@@ -168,79 +169,3 @@ revoke all on function public.wake_snoozed_tickets() from public, anon, authenti
 grant execute on function public.wake_snoozed_tickets() to authenticated, service_role;
 revoke all on function private.ticket_snoozes_guard(), private.tickets_clear_snooze()
   from public, anon, authenticated, service_role;
-
--- sync_changed knows ticket_snoozes ------------------------------------------------------------------------------
--- 20261208000300's body (no later migration replaced it) with 'ticket_snoozes' in the names and the case.
-
-create or replace function public.sync_changed(cursors jsonb)
-returns text[] language plpgsql stable security invoker set search_path = '' as $$
-declare
-  entry record;
-  x bigint;
-  i bigint;
-  past boolean;
-  changed text[] := '{}';
-begin
-  if cursors is null or pg_catalog.jsonb_typeof(cursors) <> 'object'
-     or (select count(*) from pg_catalog.jsonb_object_keys(cursors)) > 64 then
-    raise exception 'cursors: expected an object of at most 64 {"table": [after_xid, after_id]}'
-      using errcode = '22023';
-  end if;
-  for entry in select e.key, e.value from pg_catalog.jsonb_each(cursors) as e loop
-    if pg_catalog.jsonb_typeof(entry.value) <> 'array' or pg_catalog.jsonb_array_length(entry.value) <> 2
-       or pg_catalog.jsonb_typeof(entry.value -> 0) <> 'number'
-       or pg_catalog.jsonb_typeof(entry.value -> 1) <> 'number'
-       -- whole, not negative, within bigint: a fraction or 1e30 would fail the cast below with another code
-       or (entry.value ->> 0) !~ '^[0-9]{1,18}$' or (entry.value ->> 1) !~ '^[0-9]{1,18}$' then
-      raise exception 'cursors: % is not [after_xid, after_id]', entry.key using errcode = '22023';
-    end if;
-    if entry.key not in ('profiles', 'tickets', 'messages', 'attachments', 'ticket_reads', 'message_revisions', 'tags', 'ticket_tags', 'canned_replies', 'canned_reply_files', 'macros', 'saved_views', 'customer_notes', 'mentions', 'ticket_sla', 'ticket_snoozes') then
-      raise exception 'not a synced table: %', entry.key using errcode = '22023';
-    end if;
-  end loop;
-  for entry in select e.key, e.value from pg_catalog.jsonb_each(cursors) as e loop
-    x := (entry.value ->> 0)::bigint;
-    i := (entry.value ->> 1)::bigint;
-    case entry.key
-      when 'profiles' then past := exists (select 1 from public.profiles r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'tickets' then past := exists (select 1 from public.tickets r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'messages' then past := exists (select 1 from public.messages r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'attachments' then past := exists (select 1 from public.attachments r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'ticket_reads' then past := exists (select 1 from public.ticket_reads r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'message_revisions' then past := exists (select 1 from public.message_revisions r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'tags' then past := exists (select 1 from public.tags r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'ticket_tags' then past := exists (select 1 from public.ticket_tags r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'canned_replies' then past := exists (select 1 from public.canned_replies r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'canned_reply_files' then past := exists (select 1 from public.canned_reply_files r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'macros' then past := exists (select 1 from public.macros r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'saved_views' then past := exists (select 1 from public.saved_views r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'customer_notes' then past := exists (select 1 from public.customer_notes r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'mentions' then past := exists (select 1 from public.mentions r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'ticket_sla' then past := exists (select 1 from public.ticket_sla r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-      when 'ticket_snoozes' then past := exists (select 1 from public.ticket_snoozes r where (r.change_xid, r.change_id) > (x, i)
-                                     order by r.change_xid, r.change_id limit 1);
-    end case;
-    if past then
-      changed := changed || entry.key;
-    end if;
-  end loop;
-  return changed;
-end $$;
-
-revoke all on function public.sync_changed(jsonb) from public, anon, authenticated, service_role;
-grant execute on function public.sync_changed(jsonb) to authenticated;

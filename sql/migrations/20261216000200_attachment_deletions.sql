@@ -107,8 +107,8 @@ revoke all on function public.sync_attachment_deletions(bigint, bigint, integer)
 grant execute on function public.sync_attachment_deletions(bigint, bigint, integer) to authenticated;
 
 -- ============================================================================================================
--- sync_changed with 'attachment_deletions'. The body is 20261216000100's (20261208000300's with 'ticket_snoozes')
--- with one table more; grants as there.
+-- sync_changed with 'ticket_snoozes' (20261216000100) and 'attachment_deletions': 20261208000300's body (no later
+-- migration replaced it) with the two tables more; grants as there.
 -- ============================================================================================================
 
 create or replace function public.sync_changed(cursors jsonb)
