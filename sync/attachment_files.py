@@ -50,14 +50,6 @@ class FolderDeleted(KeyError):
     made for them is deleted too."""
 
 
-def _is_uuid(value: str) -> bool:
-    """True for a uuid in its canonical text form (what the server's uuid column sends)."""
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
-
-
 class AttachmentFiles:
     def __init__(self, cache: Cache, remote: Remote, uploader_id: str, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.cache, self.remote, self.uploader_id = cache, remote, uploader_id
@@ -125,7 +117,7 @@ class AttachmentFiles:
         hostile row's `../x` or `/abs` never becomes one)."""
         cache = self.cache
         row = cache.attachment(attachment_id)
-        if row is None or not _is_uuid(attachment_id):
+        if row is None or not attachments.is_attachment_id(attachment_id):
             raise KeyError(attachment_id)
         now = time.time()
         local = Path(row["local_path"]) if row["local_path"] else None
@@ -153,7 +145,7 @@ class AttachmentFiles:
 
     def thumbnail(self, attachment_id: str) -> Path:
         """Where an image attachment's thumbnail lives (made by the app, counted here); its folder exists."""
-        if not _is_uuid(attachment_id):
+        if not attachments.is_attachment_id(attachment_id):
             raise KeyError(attachment_id)
         path = attachments.thumbnail_path(self.cache.files_dir, attachment_id)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +153,7 @@ class AttachmentFiles:
 
     def open_folder(self, attachment_id: str) -> Path:
         """Where the copy of an attachment opened with the system's application goes (counted here)."""
-        if not _is_uuid(attachment_id):
+        if not attachments.is_attachment_id(attachment_id):
             raise KeyError(attachment_id)
         return attachments.open_folder(self.cache.files_dir, attachment_id)
 

@@ -10,7 +10,9 @@ evict. No I/O here (the queue itself, in the cache and the pusher, uses these de
 - ``plan_eviction`` picks which downloaded files leave a size-bounded cache: least recently used first,
   never one that is pinned (still to upload, or open right now).
 - ``thumbnail_path`` and ``open_folder`` name what the app makes of a file beside it in the cache's files folder
-  (its thumbnail, the copy handed to the system's application), so whoever deletes a file finds them too.
+  (its thumbnail, the copy handed to the system's application), so whoever deletes a file finds them too. An id
+  is part of a path only when ``is_attachment_id`` says it is a uuid: the id comes from the server, and a hostile
+  one's ``../x`` would name a file outside the folder (review20 H1).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +103,14 @@ def key_name(display_name: str) -> str:
 
 def object_key(ticket_id: str, message_id: str, display_name: str) -> str:
     return f"{ticket_id}/{message_id}/{key_name(display_name)}"
+
+
+def is_attachment_id(value: str) -> bool:
+    """True for a uuid in its canonical text form (what the server's uuid column sends); nothing else names a path."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, TypeError, AttributeError):
+        return False
 
 
 def thumbnail_path(files_dir: Path, attachment_id: str) -> Path:

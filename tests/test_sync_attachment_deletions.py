@@ -264,3 +264,52 @@ async def test_the_pull_pages_tombstones_after_attachments_on_the_fake_server(tm
         assert engine.parts.puller.pulls_deletions is False and engine.status.last_error is None
     finally:
         await engine.close()
+
+
+def _precious(files_dir: Path) -> list[Path]:
+    """Files a path built from the id ``../victim`` would name: beside the files folder, and inside it."""
+    files_dir.mkdir(parents=True, exist_ok=True)
+    outside, inside = files_dir.parent / "victim", files_dir / "victim"
+    (outside / "precious.txt").parent.mkdir(parents=True, exist_ok=True)
+    (inside / "precious.txt").parent.mkdir(parents=True, exist_ok=True)
+    kept = [outside / "precious.txt", inside / "precious.txt", files_dir / "victim.webp"]
+    for path in kept:
+        path.write_text("keep me")
+    return kept
+
+
+async def test_a_hostile_servers_attachment_id_names_no_file_outside_the_folder(tmp_path: Path) -> None:
+    """review20 H1: an attachment id is part of the paths the cache deletes (its download, thumbnail, opened copy),
+    so a server row with the id ``../victim`` is set aside rather than cached, and a tombstone or a realtime DELETE
+    naming it deletes nothing, also when an older client had cached such a row."""
+    server, agent, tid = one_ticket_desk(1)
+    message = next(iter(server.tables["messages"].values()))
+    hostile = "../victim"
+    row = {"id": hostile, "message_id": message["id"], "ticket_id": tid, "uploader_id": message["sender_id"]}
+    row |= {"name": "a.pdf", "mime": "application/pdf", "size": 3, "sha256": "0" * 64}
+    row |= {"object_path": f"{tid}/{message['id']}/a.pdf", "created_at": server.stamp()}
+    server.write("attachments", row)
+    engine = await fake_engine(server, tmp_path / "agent")
+    try:
+        await engine.sign_in(agent.email, agent.password)
+        kept = _precious(engine.cache.files_dir)
+        await engine.sync_once()
+        assert engine.cache.attachment(hostile) is None
+        assert [(r.table, r.row_id) for r in engine.cache.set_aside] == [("attachments", hostile)]
+        assert engine.status.state == "online"  # the rest of the pull went on; the status line names the skip
+        assert "not a uuid" in (engine.status.last_error or "")
+        # an older client took the row: its tombstone, then a realtime DELETE, go through the same drop
+        engine.cache._store.write(  # a row no current client writes
+            lambda c: c.execute(
+                "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256,"
+                " object_path, created_at, local_state, local_path) values (?, ?, ?, ?, 'a.pdf', 'application/pdf',"
+                " 3, ?, ?, ?, 'sent', null)",
+                (hostile, message["id"], tid, message["sender_id"], "0" * 64, row["object_path"], row["created_at"]),
+            )
+        )
+        server.delete_attachment(hostile)
+        await engine.sync_once()
+        assert engine.cache.attachment(hostile) is None  # the row went
+        assert all(path.read_text() == "keep me" for path in kept)  # and nothing outside its own files
+    finally:
+        await engine.close()

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sync import attachments
 from sync.cache import history
 
 DELETIONS = "attachment_deletions"  # the server's table of tombstones, and the cache's cursor of its pull
@@ -51,7 +52,8 @@ def drop(conn: sqlite3.Connection, attachment_ids: Sequence[str], files_dir: Pat
             dropped.messages.setdefault(str(ticket_id), set()).add(str(message_id))
             # the downloaded file, its thumbnail and opened copies, and where a download in flight lands
             paths = history.attachment_files(files_dir, str(attachment_id), local_path)
-            paths.append(str(files_dir / str(attachment_id)))
+            if attachments.is_attachment_id(str(attachment_id)):  # where a download of it lands
+                paths.append(str(files_dir / str(attachment_id)))
             dropped.paths += [p for p in paths if not _named(conn, p)]
         # an id no row has here (never pulled, or another user's): nothing to do
     dropped.paths = list(dict.fromkeys(dropped.paths))

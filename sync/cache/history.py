@@ -230,8 +230,11 @@ def drop_text(conn: sqlite3.Connection, dropped: Sequence[Dropped], me: str, now
 
 
 def attachment_files(files_dir: Path, attachment_id: str, local_path: str | None) -> list[str]:
-    """What an attachment row left on disk, for ``delete_path``: its downloaded file, thumbnail, opened copies."""
+    """What an attachment row left on disk, for ``delete_path``: its downloaded file, thumbnail, opened copies (none
+    derived from an id that is not a uuid: no such file was made, and its path could lead out of ``files_dir``)."""
     files = [] if local_path is None else [str(local_path)]
+    if not attachments.is_attachment_id(attachment_id):
+        return files
     return [
         *files,
         str(attachments.thumbnail_path(files_dir, attachment_id)),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sync import attachments
 from sync.cache.files import dumps
 from sync.cache.id_lists import IN_LIST, as_param
 from sync.decisions import OutboxEntry, canonical_ts, overlay_ticket
@@ -731,6 +732,8 @@ def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]
     stale: list[tuple[str, str | None]] = []
     for r in rows:
         values = {k: r.get(k) for k in _ATTACHMENT_COLUMNS}
+        if not attachments.is_attachment_id(values["id"]):  # it names files on disk: set aside (set_aside.ROW_ERRORS)
+            raise ValueError(f"an attachment id that is not a uuid: {str(values['id'])[:40]!r}")
         values["created_at"] = canonical_ts(values["created_at"])  # as every timestamp of the cache (schema v18)
         for old_id, local_path in conn.execute(
             "select id, local_path from attachments where object_path = ? and id <> ? and local_state = 'sent'",
