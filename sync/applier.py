@@ -127,7 +127,7 @@ class LiveApplier:
 
     async def _delete(self, table: str, key: dict[str, Any]) -> None:
         if table == "attachments":  # its row and its file (sync/cache/attachment_deletes.py)
-            for event in (await self.cache.drop_deleted_attachments([str(key.get("id"))])).events():
+            for event in (await self.cache.drop_deleted_attachments([(str(key.get("id")), None)])).events():
                 self.emit(event)
             return
         tickets = await self.cache.workspace.apply_deletes(table, [key])

@@ -105,11 +105,13 @@ def object_key(ticket_id: str, message_id: str, display_name: str) -> str:
     return f"{ticket_id}/{message_id}/{key_name(display_name)}"
 
 
-def is_attachment_id(value: str) -> bool:
+def is_attachment_id(value: object) -> bool:
     """True for a uuid in its canonical text form (what the server's uuid column sends); nothing else names a path."""
+    if not isinstance(value, str):
+        return False
     try:
         return str(uuid.UUID(value)) == value
-    except (ValueError, TypeError, AttributeError):
+    except ValueError:
         return False
 
 

@@ -525,7 +525,9 @@ class Puller:
             if not rows:  # only an empty page ends it (a short page proves nothing)
                 return
             after = _after(rows[-1])
-            applied = await self.cache.drop_deleted_attachments([str(r["id"]) for r in rows], after)
+            # each under its message (a row without one: whatever message the id has here)
+            deleted = [(str(r["id"]), None if r.get("message_id") is None else str(r["message_id"])) for r in rows]
+            applied = await self.cache.drop_deleted_attachments(deleted, after)
             result.rows += len(rows)
             self._announce(applied, set())
             await self._between()

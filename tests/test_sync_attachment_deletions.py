@@ -107,7 +107,7 @@ async def test_own_queued_upload_survives_a_tombstone_of_its_id(
     mid = customer.commands.send_message(tid, "with a file", files=[path]).id
     (row,) = customer.cache.attachments(mid)
     aid, local = str(row["id"]), Path(str(row["local_path"]))
-    await customer.cache.drop_deleted_attachments([aid])
+    await customer.cache.drop_deleted_attachments([(aid, mid)])
     assert customer.cache.attachment(aid) is not None and local.read_text() == "not sent yet"
     await customer.sync_once()  # and it still goes
     assert sql(stack.db_url, "select count(*) from attachments where id = %s", aid) == [(1,)]
@@ -116,13 +116,13 @@ async def test_own_queued_upload_survives_a_tombstone_of_its_id(
 async def test_a_download_the_delete_overtook_leaves_no_file(
     stack: StackProcess, users: Users, engines: EngineFactory, tmp_path: Path
 ) -> None:
-    customer, _, aid = await _shared_file(engines, users, tmp_path, "race")
+    customer, mid, aid = await _shared_file(engines, users, tmp_path, "race")
     remote = customer.remote
     real = remote.download_file
 
     async def download_then_delete(*args: object, **kwargs: object) -> None:
         await real(*args, **kwargs)  # type: ignore[arg-type]
-        await customer.cache.drop_deleted_attachments([aid])  # the pull's tombstone lands meanwhile
+        await customer.cache.drop_deleted_attachments([(aid, mid)])  # the pull's tombstone lands meanwhile
 
     remote.download_file = download_then_delete  # type: ignore[method-assign]
     with pytest.raises(KeyError):
@@ -136,10 +136,12 @@ def _ticket(as_: Factory, users: Users, subject: str) -> str:
     return str(as_("service").table("tickets").insert(row).execute().data[0]["id"])
 
 
-def _attach(as_: Factory, who: str, ticket: str, message: str, name: str) -> str:
+def _attach(as_: Factory, who: str, ticket: str, message: str, name: str, *, attachment_id: str | None = None) -> str:
     path = f"{ticket}/{message}/{name}"
     files(as_(who)).upload(path, PDF, {"content-type": "application/pdf"})
     row = {"message_id": message, "ticket_id": ticket, "name": name, "object_path": path}
+    if attachment_id is not None:
+        row["id"] = attachment_id
     row["sha256"] = hashlib.sha256(PDF).hexdigest()
     return str(as_(who).table("attachments").insert(row).execute().data[0]["id"])
 
@@ -215,6 +217,32 @@ def test_a_reinserted_attachment_clears_its_tombstone(as_: Factory, users: Users
     # deleted once more: a tombstone again (a new one, past every cursor that saw the first)
     sql(stack.db_url, "delete from attachments where id = %s", aid)
     assert sql(stack.db_url, TOMBSTONES, [aid]) == [(aid,)]
+
+
+def test_an_insert_under_another_messages_id_leaves_its_tombstone(
+    as_: Factory, users: Users, stack: StackProcess
+) -> None:
+    """review20 M1: the insert that clears a tombstone is the same message's. Another customer who learnt the id of
+    an internal note's deleted file and attached a file of their own under it (the id is free again) must not erase
+    the tombstone: the staff caches holding the note's file would keep it for good."""
+    ticket = _ticket(as_, users, "hidden")
+    note = (
+        as_("agent")
+        .table("messages")
+        .insert({"ticket_id": ticket, "content": "fraud check", "is_internal": True})
+        .execute()
+        .data[0]["id"]
+    )
+    hidden = _attach(as_, "agent", ticket, note, "fraud.pdf")
+    sql(stack.db_url, "delete from attachments where id = %s", hidden)
+    theirs = str(
+        as_("customer2").table("tickets").insert({"subject": f"mine {time.time_ns()}"}).execute().data[0]["id"]
+    )
+    mine = as_("customer2").table("messages").insert({"ticket_id": theirs, "content": "x"}).execute().data[0]["id"]
+    assert _attach(as_, "customer2", theirs, mine, "mine.pdf", attachment_id=hidden) == hidden
+    assert sql(stack.db_url, TOMBSTONES, [hidden]) == [(hidden,)]
+    assert hidden in {r["id"] for r in as_("agent").rpc("sync_attachment_deletions", {}).execute().data}
+    assert hidden not in {r["id"] for r in as_("customer2").table("attachment_deletions").select("id").execute().data}
 
 
 def test_a_deleted_ticket_leaves_no_tombstones(stack: StackProcess, users: Users, as_: Factory) -> None:
@@ -311,5 +339,40 @@ async def test_a_hostile_servers_attachment_id_names_no_file_outside_the_folder(
         await engine.sync_once()
         assert engine.cache.attachment(hostile) is None  # the row went
         assert all(path.read_text() == "keep me" for path in kept)  # and nothing outside its own files
+    finally:
+        await engine.close()
+
+
+async def test_a_tombstone_drops_its_own_message_row_not_the_ids_new_one(tmp_path: Path) -> None:
+    """review20 M1, the engine's side: the server let another message's attachment take a deleted attachment's id
+    (its tombstone stays). The attachments' page brings the new row first: the cached row of the deleted one goes
+    with its file, not renamed under its old message; the tombstone that follows (under the old message) leaves the
+    new row alone."""
+    server, agent, tid = one_ticket_desk(2)
+    old_message, new_message = list(server.tables["messages"].values())
+    aid = str(uuid.uuid4())
+
+    def row(message: dict[str, object], name: str) -> dict[str, object]:
+        fields = {"id": aid, "message_id": message["id"], "ticket_id": tid, "uploader_id": message["sender_id"]}
+        fields |= {"name": name, "mime": "application/pdf", "size": 3, "sha256": "0" * 64}
+        return fields | {"object_path": f"{tid}/{message['id']}/{name}", "created_at": server.stamp()}
+
+    server.write("attachments", row(old_message, "old.pdf"))
+    engine = await fake_engine(server, tmp_path / "agent")
+    try:
+        await engine.sign_in(agent.email, agent.password)
+        await engine.sync_once()
+        downloaded = engine.cache.files_dir / aid
+        downloaded.parent.mkdir(parents=True, exist_ok=True)
+        downloaded.write_bytes(b"old")
+        assert await engine.cache.set_attachment_file(aid, downloaded, time.time())
+        server.delete_attachment(aid)
+        server.write("attachments", row(new_message, "new.pdf"))  # the id taken again; the tombstone stays
+        await engine.sync_once()
+        assert await engine.cache.cursor("attachment_deletions") != (0, 0)  # the tombstone was pulled
+        got = engine.cache.attachment(aid)
+        assert got is not None and (got["message_id"], got["name"]) == (new_message["id"], "new.pdf")
+        assert got["local_path"] is None and not downloaded.exists()  # the old file went with its row
+        assert [r["id"] for r in engine.cache.attachments(str(old_message["id"]))] == []
     finally:
         await engine.close()

@@ -12,9 +12,11 @@
 -- it, counted as internal: only staff then learn of it), stamped with the change cursor like every synced
 -- table (private.stamp_change, the (change_xid, change_id) index). A tombstone whose ticket is gone too is not
 -- recorded (nobody could read it, and the client drops the ticket's rows with the ticket). A deletion of an id
--- already tombstoned stamps the tombstone again. An insert of an attachment under a tombstoned id (a resend
--- after a cleanup) deletes its tombstone in the same transaction, so a client that pulls after it keeps the
--- row it gets by the attachments' cursor.
+-- already tombstoned stamps the tombstone again. An insert of an attachment under a tombstoned id for the same
+-- message (a resend after a cleanup) deletes its tombstone in the same transaction, so a client that pulls after
+-- it keeps the row it gets by the attachments' cursor. An insert under that id for another message (an id that
+-- leaked, reused by another user: review20) leaves the tombstone: the deleted row stays deleted for every cache
+-- that held it (the client drops a tombstone's row only under the tombstone's message).
 --
 -- Who reads a tombstone: as who reads the attachment's message (messages_select, 20261203000300): the ticket
 -- is visible to the caller (tickets' policies decide) and the message was not an internal note, or the caller
@@ -75,7 +77,8 @@ create trigger attachments_record_deletions after delete on public.attachments
 create or replace function private.attachments_clear_deletions() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  delete from public.attachment_deletions d using fresh f where d.id = f.id;
+  delete from public.attachment_deletions d using fresh f
+  where d.id = f.id and d.message_id = f.message_id and d.ticket_id = f.ticket_id;
   return null;
 end $$;
 

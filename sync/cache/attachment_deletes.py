@@ -5,6 +5,10 @@ The server keeps a tombstone per deleted attachment (``public.attachment_deletio
 of an attachment carries its id too. Either way the same ids come here, and each cached row goes with its
 downloaded file, thumbnail and opened copies, in the transaction that moves the tombstones' cursor.
 
+A tombstone names its message too, and drops the cached row only under that message: the server keeps the
+tombstone when another message's attachment takes the id (migration 20261216000200), and that row, which the
+attachments' cursor may have brought first, is not the one deleted. Realtime's DELETE names the current row.
+
 What stays: a row the user queued (``local_state`` other than 'sent': its file is the outbox's to upload, and a
 resend under the same id clears the server's tombstone), and a file another cached row still names. A download
 under way when its row goes is the downloader's to delete (``AttachmentFiles.file``: the row is asked for again
@@ -35,12 +39,14 @@ class Dropped:
     paths: list[str] = field(default_factory=list)
 
 
-def drop(conn: sqlite3.Connection, attachment_ids: Sequence[str], files_dir: Path) -> Dropped:
-    """Delete the cached rows of these server-deleted attachments (the user's unsent ones stay) and list what they
-    left on disk."""
+def drop(conn: sqlite3.Connection, deleted: Sequence[tuple[str, str | None]], files_dir: Path) -> Dropped:
+    """Delete the cached rows of these server-deleted attachments, each an id with its message (``None``: whatever
+    message the row has) (the user's unsent ones stay), and list what they left on disk."""
     dropped = Dropped()
+    under = dict(deleted)
+    attachment_ids = list(under)
     for start in range(0, len(attachment_ids), _CHUNK):
-        chunk = list(attachment_ids[start : start + _CHUNK])
+        chunk = attachment_ids[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
         rows = conn.execute(
             f"select id, message_id, ticket_id, local_path from attachments where id in ({marks})"
@@ -48,6 +54,8 @@ def drop(conn: sqlite3.Connection, attachment_ids: Sequence[str], files_dir: Pat
             chunk,
         ).fetchall()
         for attachment_id, message_id, ticket_id, local_path in rows:
+            if under[str(attachment_id)] not in (None, str(message_id)):
+                continue  # the id is another message's attachment now: not the row deleted
             conn.execute("delete from attachments where id = ?", (attachment_id,))
             dropped.messages.setdefault(str(ticket_id), set()).add(str(message_id))
             # the downloaded file, its thumbnail and opened copies, and where a download in flight lands

@@ -719,17 +719,18 @@ class Cache:
         return await self._after_drop(await self._store.awrite(write))
 
     async def drop_deleted_attachments(
-        self, attachment_ids: Sequence[str], cursor: tuple[int, int] | None = None
+        self, deleted: Sequence[tuple[str, str | None]], cursor: tuple[int, int] | None = None
     ) -> Applied:
-        """Attachments the server deleted (a page of its tombstones, with the ``cursor`` past it; or a realtime
-        DELETE): their rows and the files they left here go, the user's unsent ones stay
-        (sync/cache/attachment_deletes.py). Their threads are announced as changed."""
+        """Attachments the server deleted, as ids with their message (a page of its tombstones, with the ``cursor``
+        past it; or a realtime DELETE, whose message is ``None``: the row the id names now): their rows and the files
+        they left here go, the user's unsent ones stay (sync/cache/attachment_deletes.py). Their threads are
+        announced as changed."""
 
         def write(conn: sqlite3.Connection) -> Applied:
-            dropped = attachment_deletes.drop(conn, attachment_ids, self.files_dir)
+            dropped = attachment_deletes.drop(conn, deleted, self.files_dir)
             if cursor is not None:
                 writes.set_cursor(conn, attachment_deletes.DELETIONS, cursor)
-            applied = Applied(rows=len(attachment_ids), dropped_files=dropped.paths)
+            applied = Applied(rows=len(deleted), dropped_files=dropped.paths)
             applied.messages = {ticket_id: (ids, False) for ticket_id, ids in dropped.messages.items()}
             return applied
 

@@ -726,8 +726,10 @@ def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]
     brought it. The server's own rule settles it: a server row for another id under that path means the row the
     cache holds there is gone from the server (or renamed away: its new row comes by the cursor in turn), so the
     cached row is deleted, before the server's row goes in (row by row: a page may rename one file away from a path
-    and another onto it). Only a row the server had (``sent``): a file this user queued keeps its row, and the
-    server's is set aside as before."""
+    and another onto it). Likewise a server row under an id the cache holds for another message (the server let
+    another message's attachment take a deleted one's id, review20): the cached row is the deleted one, so it goes
+    with its files rather than take the new row's name and file under its old message. Only a row the server had
+    (``sent``): a file this user queued keeps its row, and the server's is set aside as before."""
     changed: dict[str, set[str]] = {}
     stale: list[tuple[str, str | None]] = []
     for r in rows:
@@ -735,12 +737,19 @@ def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]
         if not attachments.is_attachment_id(values["id"]):  # it names files on disk: set aside (set_aside.ROW_ERRORS)
             raise ValueError(f"an attachment id that is not a uuid: {str(values['id'])[:40]!r}")
         values["created_at"] = canonical_ts(values["created_at"])  # as every timestamp of the cache (schema v18)
-        for old_id, local_path in conn.execute(
-            "select id, local_path from attachments where object_path = ? and id <> ? and local_state = 'sent'",
-            (values["object_path"], values["id"]),
+        held = conn.execute(
+            "select local_state from attachments where id = ? and message_id <> ?", (values["id"], values["message_id"])
+        ).fetchone()
+        if held is not None and held[0] != "sent":  # this user's queued file: its id is not the server's to move
+            raise ValueError("an attachment id this user queued for another message")
+        for old_id, local_path, old_message, old_ticket in conn.execute(
+            "select id, local_path, message_id, ticket_id from attachments"
+            " where (object_path = ? and id <> ? or id = ? and message_id <> ?) and local_state = 'sent'",
+            (values["object_path"], values["id"], values["id"], values["message_id"]),
         ).fetchall():
             conn.execute("delete from attachments where id = ?", (old_id,))
             stale.append((str(old_id), local_path))
+            changed.setdefault(str(old_ticket), set()).add(str(old_message))
         conn.execute(
             "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256, object_path,"
             " created_at, local_state) values (:id, :message_id, :ticket_id, :uploader_id, :name, :mime, :size,"
