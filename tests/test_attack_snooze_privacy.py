@@ -9,6 +9,8 @@ stored it (``_snooze``), and the customer then read the time on every path; the 
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -173,3 +175,52 @@ def test_a_snooze_outside_the_bounds_is_still_refused(as_: As, users: Users, unt
     err = refused(lambda: snooze(as_("agent"), ticket, until), "22008")
     assert err.message == "a ticket is snoozed until a time at most a year from now"
     assert snoozed(as_("agent"), ticket) == []
+
+
+DEFINER = """
+  create function public.review20_definer_snooze(ticket uuid, until timestamptz) returns void
+  language sql security definer set search_path = '' as $$
+    insert into public.ticket_snoozes (ticket_id, snoozed_until) values (ticket, until)
+    on conflict (ticket_id) do update set snoozed_until = excluded.snoozed_until
+  $$
+"""
+
+
+@pytest.mark.parametrize("caller", ["customer", "agent"])
+def test_a_definer_called_by_a_customer_cannot_snooze_but_clears(
+    as_: As, users: Users, stack: StackProcess, caller: str
+) -> None:
+    """review20 L3: inside a security definer function ``current_user`` is its owner, so the guard reads the API role
+    from the request's claims (as PostgREST sets them): a customer's call cannot snooze, a staff member's can, and
+    either clears a snooze (tickets_clear_snooze does, for a customer's reply). The function exists only inside the
+    test's transaction."""
+    ticket = new_ticket(as_, users)
+    person = users.customer if caller == "customer" else users.agent
+    session = str(uuid.uuid4())
+    stack.live_session(person.id, session)  # staff is staff with a live session (private.is_staff)
+    claims = json.dumps({"role": "authenticated", "sub": person.id, "aal": "aal2", "session_id": session})
+    with psycopg.connect(stack.db_url) as conn:
+        conn.execute("update public.tickets set status = 'pending' where id = %s", (ticket,))
+        conn.execute(DEFINER)
+        conn.execute("grant execute on function public.review20_definer_snooze(uuid, timestamptz) to authenticated")
+        conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+        conn.execute("set local role authenticated")
+        if caller == "customer":
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only staff snooze"), conn.transaction():
+                conn.execute("select public.review20_definer_snooze(%s, %s)", (ticket, _until()))
+        else:
+            conn.execute("select public.review20_definer_snooze(%s, %s)", (ticket, _until()))
+        conn.execute("reset role")
+        conn.execute("select set_config('request.jwt.claims', '', true)")  # the superuser's own snooze
+        conn.execute(
+            "insert into public.ticket_snoozes (ticket_id, snoozed_until) values (%s, %s)"
+            " on conflict (ticket_id) do update set snoozed_until = excluded.snoozed_until",
+            (ticket, _until()),
+        )
+        conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+        conn.execute("set local role authenticated")
+        conn.execute("select public.review20_definer_snooze(%s, null)", (ticket,))  # clearing is anyone's
+        conn.execute("reset role")
+        got = conn.execute("select snoozed_until from public.ticket_snoozes where ticket_id = %s", (ticket,)).fetchall()
+        conn.rollback()
+    assert got == [(None,)]

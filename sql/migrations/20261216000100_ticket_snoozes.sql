@@ -15,8 +15,10 @@
 --                    staff table. No client deletes: clearing a snooze sets null, so pulls see it (a DELETE is
 --                    invisible to them); the row goes with its ticket (on delete cascade).
 --   ticket_snoozes_guard   the rules `tickets_snooze_guard` kept (20261129000530, 20261214000200): only staff
---                    snooze (42501: RLS refuses a customer before it, the guard also holds for a security definer
---                    caller acting for one); the time is real and at most a year ahead when set or changed (22008;
+--                    snooze (42501: RLS refuses a customer before it; the guard also holds for a security definer
+--                    function a customer calls, which runs as its owner: the request's claims name the API role,
+--                    as wake_snoozed_tickets reads them; clearing is anyone's RLS or such a function lets write, so
+--                    that tickets_clear_snooze clears on a customer's reply); the time is real and at most a year ahead when set or changed (22008;
 --                    the CHECK keeps [1970, 3000) for every role); a ticket that is not pending has no snooze (the
 --                    value is cleared, as the old guard cleared the column). `ticket_id` never changes.
 --   tickets_clear_snooze   any change of a ticket's status clears its snooze (the old guard cleared it whenever the
@@ -62,7 +64,10 @@ select id, snoozed_until from public.tickets where snoozed_until is not null;
 create or replace function private.ticket_snoozes_guard() returns trigger
 language plpgsql set search_path = '' as $$
 begin
-  if current_user in ('authenticated', 'anon') and not private.is_staff() then
+  if new.snoozed_until is not null and not private.is_staff()
+     and (current_user in ('authenticated', 'anon')
+          or coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role', '')
+             in ('authenticated', 'anon')) then
     raise exception 'only staff snooze a ticket' using errcode = '42501';
   end if;
   if tg_op = 'UPDATE' and new.ticket_id <> old.ticket_id then
