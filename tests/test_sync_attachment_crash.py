@@ -1,5 +1,5 @@
 """Crash safety of the attachment queue: a client process killed with SIGKILL at 20 points while it
-flushes replies of three files each, restarted each time, loses nothing and duplicates nothing — every
+flushes 45 replies of three files each, restarted each time, loses nothing and duplicates nothing — every
 reply reaches the server exactly once with exactly its three files and their rows, no object is left
 without its row — and its cache file stays intact. The child is the real engine against the real stack
 (tests/test_sync_crash.py's harness)."""
@@ -21,7 +21,7 @@ from tests.stackproc import StackProcess
 from tests.test_sync_crash import _child, _quick_check
 from tests.test_sync_support import seed_ticket, sql
 
-REPLIES = 30
+REPLIES = 45  # enough work that 20 kills land before the flush ends (30: it ended after 18, 2 runs in 8)
 FILES = 3
 KILLS = 20
 
