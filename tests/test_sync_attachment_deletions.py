@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -21,7 +23,7 @@ from postgrest.exceptions import APIError
 from sync import SyncEngine
 from sync.errors import PermanentError
 from tests.conftest import Users
-from tests.fakes import fake_engine, one_ticket_desk
+from tests.fakes import FakeRemote, fake_engine, one_ticket_desk
 from tests.stackproc import StackProcess
 from tests.test_storage_rls import PDF, Factory, as_, files
 from tests.test_sync_live import started
@@ -255,16 +257,25 @@ def test_a_deleted_ticket_leaves_no_tombstones(stack: StackProcess, users: Users
     assert sql(stack.db_url, TOMBSTONES, [aid]) == []
 
 
+def _server_row(server: FakeRemote, attachment_id: str, message: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """An attachment row of ``message`` on the fake server, as Storage's upload and the insert leave it."""
+    row = {"id": attachment_id, "message_id": message["id"], "ticket_id": message["ticket_id"]}
+    row |= {"uploader_id": message["sender_id"], "name": name, "mime": "application/pdf", "size": 3}
+    return row | {
+        "sha256": "0" * 64,
+        "object_path": f"{message['ticket_id']}/{message['id']}/{name}",
+        "created_at": server.stamp(),
+    }
+
+
 async def test_the_pull_pages_tombstones_after_attachments_on_the_fake_server(tmp_path: Path) -> None:
     """The engine's side alone (tests/fakes.py): a tombstone pulled drops the row; a re-insert under the same id
     clears the tombstone and the row comes back; a server without the function is asked once, and the pull goes
     on."""
-    server, agent, tid = one_ticket_desk(1)
+    server, agent, _ = one_ticket_desk(1)
     message = next(iter(server.tables["messages"].values()))
     aid = str(uuid.uuid4())
-    row = {"id": aid, "message_id": message["id"], "ticket_id": tid, "uploader_id": message["sender_id"]}
-    row |= {"name": "a.pdf", "mime": "application/pdf", "size": 3, "sha256": "0" * 64}
-    row |= {"object_path": f"{tid}/{message['id']}/a.pdf", "created_at": server.stamp()}
+    row = _server_row(server, aid, message, "a.pdf")
     server.write("attachments", row)
     engine = await fake_engine(server, tmp_path / "agent")
     try:
@@ -313,9 +324,7 @@ async def test_a_hostile_servers_attachment_id_names_no_file_outside_the_folder(
     server, agent, tid = one_ticket_desk(1)
     message = next(iter(server.tables["messages"].values()))
     hostile = "../victim"
-    row = {"id": hostile, "message_id": message["id"], "ticket_id": tid, "uploader_id": message["sender_id"]}
-    row |= {"name": "a.pdf", "mime": "application/pdf", "size": 3, "sha256": "0" * 64}
-    row |= {"object_path": f"{tid}/{message['id']}/a.pdf", "created_at": server.stamp()}
+    row = _server_row(server, hostile, message, "a.pdf")
     server.write("attachments", row)
     engine = await fake_engine(server, tmp_path / "agent")
     try:
@@ -348,16 +357,11 @@ async def test_a_tombstone_drops_its_own_message_row_not_the_ids_new_one(tmp_pat
     (its tombstone stays). The attachments' page brings the new row first: the cached row of the deleted one goes
     with its file, not renamed under its old message; the tombstone that follows (under the old message) leaves the
     new row alone."""
-    server, agent, tid = one_ticket_desk(2)
+    server, agent, _ = one_ticket_desk(2)
     old_message, new_message = list(server.tables["messages"].values())
     aid = str(uuid.uuid4())
 
-    def row(message: dict[str, object], name: str) -> dict[str, object]:
-        fields = {"id": aid, "message_id": message["id"], "ticket_id": tid, "uploader_id": message["sender_id"]}
-        fields |= {"name": name, "mime": "application/pdf", "size": 3, "sha256": "0" * 64}
-        return fields | {"object_path": f"{tid}/{message['id']}/{name}", "created_at": server.stamp()}
-
-    server.write("attachments", row(old_message, "old.pdf"))
+    server.write("attachments", _server_row(server, aid, old_message, "old.pdf"))
     engine = await fake_engine(server, tmp_path / "agent")
     try:
         await engine.sign_in(agent.email, agent.password)
@@ -367,7 +371,9 @@ async def test_a_tombstone_drops_its_own_message_row_not_the_ids_new_one(tmp_pat
         downloaded.write_bytes(b"old")
         assert await engine.cache.set_attachment_file(aid, downloaded, time.time())
         server.delete_attachment(aid)
-        server.write("attachments", row(new_message, "new.pdf"))  # the id taken again; the tombstone stays
+        server.write(
+            "attachments", _server_row(server, aid, new_message, "new.pdf")
+        )  # the id taken again; the tombstone stays
         await engine.sync_once()
         assert await engine.cache.cursor("attachment_deletions") != (0, 0)  # the tombstone was pulled
         got = engine.cache.attachment(aid)
