@@ -221,12 +221,11 @@ def test_a_reinserted_attachment_clears_its_tombstone(as_: Factory, users: Users
     assert sql(stack.db_url, TOMBSTONES, [aid]) == [(aid,)]
 
 
-def test_an_insert_under_another_messages_id_leaves_its_tombstone(
-    as_: Factory, users: Users, stack: StackProcess
-) -> None:
-    """review20 M1: the insert that clears a tombstone is the same message's. Another customer who learnt the id of
-    an internal note's deleted file and attached a file of their own under it (the id is free again) must not erase
-    the tombstone: the staff caches holding the note's file would keep it for good."""
+def test_another_message_cannot_take_a_deleted_attachments_id(as_: Factory, users: Users, stack: StackProcess) -> None:
+    """review20 M1, review21: the insert that clears a tombstone is the same message's. Another customer who learnt
+    the id of an internal note's deleted file cannot attach a file of their own under it: the insert would erase the
+    tombstone (review20), or its own delete would later rewrite the tombstone under their message (review21), and
+    the staff caches holding the note's file would keep it for good."""
     ticket = _ticket(as_, users, "hidden")
     note = (
         as_("agent")
@@ -241,8 +240,11 @@ def test_an_insert_under_another_messages_id_leaves_its_tombstone(
         as_("customer2").table("tickets").insert({"subject": f"mine {time.time_ns()}"}).execute().data[0]["id"]
     )
     mine = as_("customer2").table("messages").insert({"ticket_id": theirs, "content": "x"}).execute().data[0]["id"]
-    assert _attach(as_, "customer2", theirs, mine, "mine.pdf", attachment_id=hidden) == hidden
+    with pytest.raises(APIError) as err:
+        _attach(as_, "customer2", theirs, mine, "mine.pdf", attachment_id=hidden)
+    assert err.value.code == "23505" and "used once" in str(err.value.message)
     assert sql(stack.db_url, TOMBSTONES, [hidden]) == [(hidden,)]
+    assert sql(stack.db_url, "select count(*) from attachments where id = %s", hidden) == [(0,)]
     assert hidden in {r["id"] for r in as_("agent").rpc("sync_attachment_deletions", {}).execute().data}
     assert hidden not in {r["id"] for r in as_("customer2").table("attachment_deletions").select("id").execute().data}
 

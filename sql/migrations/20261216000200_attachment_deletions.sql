@@ -15,8 +15,10 @@
 -- already tombstoned stamps the tombstone again. An insert of an attachment under a tombstoned id for the same
 -- message (a resend after a cleanup) deletes its tombstone in the same transaction, so a client that pulls after
 -- it keeps the row it gets by the attachments' cursor. An insert under that id for another message (an id that
--- leaked, reused by another user: review20) leaves the tombstone: the deleted row stays deleted for every cache
--- that held it (the client drops a tombstone's row only under the tombstone's message).
+-- leaked, taken by another user: review20, review21) is refused (23505, as a live id would conflict): its tombstone
+-- would stay, but the new row's own delete would rewrite it under the new message, and a cache that had not pulled
+-- the first one would then keep the deleted file for good (the client drops a tombstone's row only under the
+-- tombstone's message).
 --
 -- Who reads a tombstone: as who reads the attachment's message (messages_select, 20261203000300): the ticket
 -- is visible to the caller (tickets' policies decide) and the message was not an internal note, or the caller
@@ -74,6 +76,20 @@ create trigger attachments_record_deletions after delete on public.attachments
   referencing old table as gone
   for each statement execute function private.attachments_record_deletions();
 
+create or replace function private.attachments_reuse_guard() returns trigger
+language plpgsql security definer set search_path = '' as $$
+begin
+  if exists (select 1 from public.attachment_deletions d
+             where d.id = new.id and (d.message_id <> new.message_id or d.ticket_id <> new.ticket_id)) then
+    raise exception 'an attachment id is used once: this one was a deleted attachment of another message'
+      using errcode = '23505';
+  end if;
+  return new;
+end $$;
+
+create trigger attachments_reuse_guard before insert on public.attachments
+  for each row execute function private.attachments_reuse_guard();
+
 create or replace function private.attachments_clear_deletions() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
@@ -105,6 +121,7 @@ grant select on public.attachment_deletions to authenticated;
 grant select on public.attachment_deletions to service_role;
 revoke all on function private.attachments_record_deletions() from public, anon, authenticated, service_role;
 revoke all on function private.attachments_clear_deletions() from public, anon, authenticated, service_role;
+revoke all on function private.attachments_reuse_guard() from public, anon, authenticated, service_role;
 revoke all on function public.sync_attachment_deletions(bigint, bigint, integer)
   from public, anon, authenticated, service_role;
 grant execute on function public.sync_attachment_deletions(bigint, bigint, integer) to authenticated;
