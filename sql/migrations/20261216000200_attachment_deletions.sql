@@ -18,7 +18,9 @@
 -- leaked, taken by another user: review20, review21) is refused (23505, as a live id would conflict): its tombstone
 -- would stay, but the new row's own delete would rewrite it under the new message, and a cache that had not pulled
 -- the first one would then keep the deleted file for good (the client drops a tombstone's row only under the
--- tombstone's message).
+-- tombstone's message). Nor does a deleted message take attachments again (23503): its delete took its rows and
+-- left their tombstones, and its uploader, whose object outlives the delete until the purge, could otherwise
+-- insert the rows again and have every cache pull them back under the deleted message (review21).
 --
 -- Who reads a tombstone: as who reads the attachment's message (messages_select, 20261203000300): the ticket
 -- is visible to the caller (tickets' policies decide) and the message was not an internal note, or the caller
@@ -83,6 +85,9 @@ begin
              where d.id = new.id and (d.message_id <> new.message_id or d.ticket_id <> new.ticket_id)) then
     raise exception 'an attachment id is used once: this one was a deleted attachment of another message'
       using errcode = '23505';
+  end if;
+  if exists (select 1 from public.messages m where m.id = new.message_id and m.deleted_at is not null) then
+    raise exception 'the message was deleted: it takes no attachments' using errcode = '23503';
   end if;
   return new;
 end $$;
