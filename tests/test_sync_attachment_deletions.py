@@ -249,6 +249,32 @@ def test_another_message_cannot_take_a_deleted_attachments_id(as_: Factory, user
     assert hidden not in {r["id"] for r in as_("customer2").table("attachment_deletions").select("id").execute().data}
 
 
+def test_a_message_deleted_outright_tombstones_its_files_as_it_was_read(
+    as_: Factory, users: Users, stack: StackProcess
+) -> None:
+    """review20 L1: a message deleted outright (a cascade of its sender's profile, the service role) takes its
+    attachments along, and their tombstones are recorded with the message already gone. A public message's are
+    still its customer's to read (their cache holds the files), an internal note's still staff's only; the note the
+    messages' trigger leaves for it is consumed in the same transaction."""
+    ticket = _ticket(as_, users, "outright")
+    public = as_("agent").table("messages").insert({"ticket_id": ticket, "content": "the form"}).execute().data[0]
+    note = (
+        as_("agent")
+        .table("messages")
+        .insert({"ticket_id": ticket, "content": "fraud check", "is_internal": True})
+        .execute()
+        .data[0]
+    )
+    shown = _attach(as_, "agent", ticket, public["id"], "form.pdf")
+    hidden = _attach(as_, "agent", ticket, note["id"], "fraud.pdf")
+    sql(stack.db_url, "delete from messages where id = any(%s::uuid[])", [public["id"], note["id"]])
+    flags = "select id::text, is_internal from attachment_deletions where id = any(%s::uuid[]) order by id"
+    assert sql(stack.db_url, flags, [shown, hidden]) == sorted([(shown, False), (hidden, True)])
+    pulled = {r["id"] for r in as_("customer").rpc("sync_attachment_deletions", {}).execute().data}
+    assert shown in pulled and hidden not in pulled
+    assert sql(stack.db_url, "select count(*) from private.deleting_public_messages") == [(0,)]
+
+
 def test_a_deleted_ticket_leaves_no_tombstones(stack: StackProcess, users: Users, as_: Factory) -> None:
     """A cascade from a ticket's delete records nothing nobody could read (and fails nothing)."""
     ticket = _ticket(as_, users, "gone")
@@ -257,6 +283,7 @@ def test_a_deleted_ticket_leaves_no_tombstones(stack: StackProcess, users: Users
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         conn.execute("delete from tickets where id = %s", (ticket,))
     assert sql(stack.db_url, TOMBSTONES, [aid]) == []
+    assert sql(stack.db_url, "select count(*) from private.deleting_public_messages") == [(0,)]  # no note is left
 
 
 def _server_row(server: FakeRemote, attachment_id: str, message: Mapping[str, Any], name: str) -> dict[str, Any]:
