@@ -148,8 +148,9 @@ def _attach(as_: Factory, who: str, ticket: str, message: str, name: str, *, att
     return str(as_(who).table("attachments").insert(row).execute().data[0]["id"])
 
 
-def test_tombstones_are_read_as_their_messages_are(as_: Factory, users: Users, stack: StackProcess) -> None:
-    ticket = _ticket(as_, users, "tombstones")
+def _public_and_note(as_: Factory, users: Users, subject: str) -> tuple[str, str, str, str, str]:
+    """A ticket with a public reply and an internal note, a file on each: the ticket, both messages, both files."""
+    ticket = _ticket(as_, users, subject)
     public = as_("agent").table("messages").insert({"ticket_id": ticket, "content": "the form"}).execute().data[0]
     note = (
         as_("agent")
@@ -160,6 +161,11 @@ def test_tombstones_are_read_as_their_messages_are(as_: Factory, users: Users, s
     )
     shown = _attach(as_, "agent", ticket, public["id"], "form.pdf")
     hidden = _attach(as_, "agent", ticket, note["id"], "fraud.pdf")
+    return ticket, str(public["id"]), str(note["id"]), shown, hidden
+
+
+def test_tombstones_are_read_as_their_messages_are(as_: Factory, users: Users, stack: StackProcess) -> None:
+    ticket, public, _, shown, hidden = _public_and_note(as_, users, "tombstones")
     assert sql(stack.db_url, TOMBSTONES, [shown, hidden]) == []
     sql(stack.db_url, "delete from attachments where id = any(%s::uuid[])", [shown, hidden])
     assert sql(stack.db_url, TOMBSTONES, [shown, hidden]) == sorted([(shown,), (hidden,)])
@@ -182,7 +188,7 @@ def test_tombstones_are_read_as_their_messages_are(as_: Factory, users: Users, s
             call()
         assert err.value.code == "42501"
 
-    fake = {"id": str(uuid.uuid4()), "message_id": public["id"], "ticket_id": ticket, "is_internal": False}
+    fake = {"id": str(uuid.uuid4()), "message_id": public, "ticket_id": ticket, "is_internal": False}
     for who in ("customer", "agent", "admin", "service"):
         for write in (
             lambda t: t.insert(fake).execute(),
@@ -256,18 +262,8 @@ def test_a_message_deleted_outright_tombstones_its_files_as_it_was_read(
     attachments along, and their tombstones are recorded with the message already gone. A public message's are
     still its customer's to read (their cache holds the files), an internal note's still staff's only; the note the
     messages' trigger leaves for it is consumed in the same transaction."""
-    ticket = _ticket(as_, users, "outright")
-    public = as_("agent").table("messages").insert({"ticket_id": ticket, "content": "the form"}).execute().data[0]
-    note = (
-        as_("agent")
-        .table("messages")
-        .insert({"ticket_id": ticket, "content": "fraud check", "is_internal": True})
-        .execute()
-        .data[0]
-    )
-    shown = _attach(as_, "agent", ticket, public["id"], "form.pdf")
-    hidden = _attach(as_, "agent", ticket, note["id"], "fraud.pdf")
-    sql(stack.db_url, "delete from messages where id = any(%s::uuid[])", [public["id"], note["id"]])
+    _, public, note, shown, hidden = _public_and_note(as_, users, "outright")
+    sql(stack.db_url, "delete from messages where id = any(%s::uuid[])", [public, note])
     flags = "select id::text, is_internal from attachment_deletions where id = any(%s::uuid[]) order by id"
     assert sql(stack.db_url, flags, [shown, hidden]) == sorted([(shown, False), (hidden, True)])
     pulled = {r["id"] for r in as_("customer").rpc("sync_attachment_deletions", {}).execute().data}
