@@ -22,7 +22,7 @@ from postgrest.exceptions import APIError
 
 from sync import SyncEngine
 from sync.errors import PermanentError
-from tests.conftest import Users
+from tests.conftest import Users, create_user
 from tests.fakes import FakeRemote, fake_engine, one_ticket_desk
 from tests.stackproc import StackProcess
 from tests.test_storage_rls import PDF, Factory, as_, files
@@ -258,17 +258,42 @@ def test_another_message_cannot_take_a_deleted_attachments_id(as_: Factory, user
 def test_a_message_deleted_outright_tombstones_its_files_as_it_was_read(
     as_: Factory, users: Users, stack: StackProcess
 ) -> None:
-    """review20 L1: a message deleted outright (a cascade of its sender's profile, the service role) takes its
-    attachments along, and their tombstones are recorded with the message already gone. A public message's are
-    still its customer's to read (their cache holds the files), an internal note's still staff's only; the note the
-    messages' trigger leaves for it is consumed in the same transaction."""
+    """review20 L1: a message deleted outright takes its attachments along, and their tombstones were recorded with
+    the message already gone. A public message's are still its customer's to read (their cache holds the files),
+    an internal note's still staff's only."""
     _, public, note, shown, hidden = _public_and_note(as_, users, "outright")
     sql(stack.db_url, "delete from messages where id = any(%s::uuid[])", [public, note])
     flags = "select id::text, is_internal from attachment_deletions where id = any(%s::uuid[]) order by id"
     assert sql(stack.db_url, flags, [shown, hidden]) == sorted([(shown, False), (hidden, True)])
     pulled = {r["id"] for r in as_("customer").rpc("sync_attachment_deletions", {}).execute().data}
     assert shown in pulled and hidden not in pulled
-    assert sql(stack.db_url, "select count(*) from private.deleting_public_messages") == [(0,)]
+
+
+def test_an_uploader_deleted_tombstones_their_files_as_they_were_read(
+    as_: Factory, users: Users, stack: StackProcess
+) -> None:
+    """review22: an account deleted takes its messages and its uploads by two cascades of its profile, in the order of
+    the constraints' internal trigger names; in either order a public reply's file is tombstoned as public (the
+    message deletes its attachments first, while it is still there to read), an internal note's as internal."""
+    ticket = _ticket(as_, users, "leaver")
+    leaver = create_user(stack.db_url, "agent")
+    ids = {kind: str(uuid.uuid4()) for kind in ("public", "note", "shown", "hidden")}
+    with psycopg.connect(stack.db_url, autocommit=True) as conn, conn.transaction():
+        conn.execute("set local session_replication_role = replica")  # the rows as they were, no triggers
+        for message, internal, attachment in (("public", False, "shown"), ("note", True, "hidden")):
+            conn.execute(
+                "insert into messages (id, ticket_id, sender_id, content, is_internal) values (%s, %s, %s, 'x', %s)",
+                (ids[message], ticket, leaver.id, internal),
+            )
+            conn.execute(
+                "insert into attachments (id, message_id, ticket_id, uploader_id, name, mime, size, sha256,"
+                " object_path) values (%s, %s, %s, %s, 'f.pdf', 'application/pdf', 3, %s, %s)",
+                (ids[attachment], ids[message], ticket, leaver.id, "0" * 64, f"{ticket}/{ids[message]}/f.pdf"),
+            )
+    sql(stack.db_url, "delete from auth.users where id = %s", leaver.id)
+    flags = "select id::text, is_internal from attachment_deletions where id = any(%s::uuid[]) order by id"
+    want = sorted([(ids["shown"], False), (ids["hidden"], True)])
+    assert sql(stack.db_url, flags, [ids["shown"], ids["hidden"]]) == want
 
 
 def test_a_deleted_ticket_leaves_no_tombstones(stack: StackProcess, users: Users, as_: Factory) -> None:
@@ -279,7 +304,6 @@ def test_a_deleted_ticket_leaves_no_tombstones(stack: StackProcess, users: Users
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         conn.execute("delete from tickets where id = %s", (ticket,))
     assert sql(stack.db_url, TOMBSTONES, [aid]) == []
-    assert sql(stack.db_url, "select count(*) from private.deleting_public_messages") == [(0,)]  # no note is left
 
 
 def _server_row(server: FakeRemote, attachment_id: str, message: Mapping[str, Any], name: str) -> dict[str, Any]:

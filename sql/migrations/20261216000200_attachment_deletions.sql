@@ -8,10 +8,13 @@
 -- uploader's profile deleted, and anyone with the service role (a cleanup job, an admin's tooling).
 --
 -- How: an AFTER DELETE statement trigger on public.attachments records each deleted row's id with its message,
--- ticket and whether that message was an internal note (read from the message; when the message is deleted
--- outright with it — a cascade of its sender's profile, the service role — from `private.deleting_public_messages`,
--- where a BEFORE DELETE trigger on messages notes a public message that has attachments, consumed here in the same
--- transaction; anything else found gone counts as internal: only staff then learn of it; review20), stamped with the change cursor like every synced
+-- ticket and whether that message was an internal note, read from the message. So that the message is still there
+-- to read, a message deleted outright (a cascade of its sender's profile, the service role) deletes its attachments
+-- itself, in a BEFORE DELETE trigger, instead of leaving them to the foreign key's cascade, which ran after the
+-- message was gone, so their tombstones were counted internal and customers never dropped those files (review20;
+-- a note the cascade could read did not hold either: which of a profile's cascades runs first, to its messages or
+-- to its uploads, is the order of the constraints' internal trigger names, review22). An attachment found with its
+-- message gone all the same counts as internal (only staff then learn of it). Stamped with the change cursor like every synced
 -- table (private.stamp_change, the (change_xid, change_id) index). A tombstone whose ticket is gone too is not
 -- recorded (nobody could read it, and the client drops the ticket's rows with the ticket). A deletion of an id
 -- already tombstoned stamps the tombstone again. An insert of an attachment under a tombstoned id for the same
@@ -60,38 +63,26 @@ create policy staff_mfa on public.attachment_deletions as restrictive for all to
   with check (coalesce((select not s.staff_require_mfa from public.app_settings s), false)
               or (select private.mfa_satisfied()));
 
--- a public message deleted outright, noted while its row still exists: its attachments go after it (the cascade),
--- and their tombstones are the customer's to read too. Only a message with attachments is noted, so the cascade's
--- trigger below always consumes the note (or the ticket's cascade took the attachments first: nothing is noted).
-create table private.deleting_public_messages (message_id uuid primary key);
-alter table private.deleting_public_messages enable row level security;  -- no policies: only the triggers
-revoke all on table private.deleting_public_messages from public, anon, authenticated, service_role;
-
-create or replace function private.messages_note_public_delete() returns trigger
+-- a message deleted outright deletes its attachments first, while it still exists (see the header)
+create or replace function private.messages_delete_attachments_first() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  if not old.is_internal and exists (select 1 from public.attachments a where a.message_id = old.id) then
-    insert into private.deleting_public_messages (message_id) values (old.id) on conflict do nothing;
+  if exists (select 1 from public.attachments a where a.message_id = old.id) then
+    delete from public.attachments a where a.message_id = old.id;
   end if;
   return old;
 end $$;
 
-create trigger messages_note_public_delete before delete on public.messages
-  for each row execute function private.messages_note_public_delete();
+create trigger messages_delete_attachments_first before delete on public.messages
+  for each row execute function private.messages_delete_attachments_first();
 
 -- the triggers on public.attachments -----------------------------------------------------------------------
 
 create or replace function private.attachments_record_deletions() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  with public_gone as (
-    delete from private.deleting_public_messages n
-    where n.message_id in (select g.message_id from gone g)
-    returning n.message_id
-  )
   insert into public.attachment_deletions as d (id, message_id, ticket_id, is_internal, deleted_at)
-  select g.id, g.message_id, g.ticket_id,
-         coalesce(m.is_internal, not exists (select 1 from public_gone p where p.message_id = g.message_id)), now()
+  select g.id, g.message_id, g.ticket_id, coalesce(m.is_internal, true), now()
   from gone g
   left join public.messages m on m.id = g.message_id
   where exists (select 1 from public.tickets t where t.id = g.ticket_id)
@@ -113,7 +104,9 @@ begin
     raise exception 'an attachment id is used once: this one was a deleted attachment of another message'
       using errcode = '23505';
   end if;
-  if exists (select 1 from public.messages m where m.id = new.message_id and m.deleted_at is not null) then
+  -- locked: a delete of the message committing meanwhile is waited for, not missed (its trigger would not see
+  -- this row to delete it)
+  if (select m.deleted_at from public.messages m where m.id = new.message_id for share) is not null then
     raise exception 'the message was deleted: it takes no attachments' using errcode = '23503';
   end if;
   return new;
@@ -154,7 +147,7 @@ grant select on public.attachment_deletions to service_role;
 revoke all on function private.attachments_record_deletions() from public, anon, authenticated, service_role;
 revoke all on function private.attachments_clear_deletions() from public, anon, authenticated, service_role;
 revoke all on function private.attachments_reuse_guard() from public, anon, authenticated, service_role;
-revoke all on function private.messages_note_public_delete() from public, anon, authenticated, service_role;
+revoke all on function private.messages_delete_attachments_first() from public, anon, authenticated, service_role;
 revoke all on function public.sync_attachment_deletions(bigint, bigint, integer)
   from public, anon, authenticated, service_role;
 grant execute on function public.sync_attachment_deletions(bigint, bigint, integer) to authenticated;
