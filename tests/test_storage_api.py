@@ -681,11 +681,12 @@ def test_bytes_without_a_row_are_removed_when_the_stack_starts(tmp_path: Path) -
     """A crash between storing an upload's bytes and committing its row leaves a file nothing names."""
     stack = StackProcess(tmp_path / "data")
     stack.start()
+    kept = "keep/kept.txt"  # bucket/name
     try:
         with httpx.Client(timeout=60, headers=headers(stack)) as http:
             http.post(f"{stack.api_url}/storage/v1/bucket", json={"id": "keep", "name": "keep"})
             http.post(
-                f"{stack.api_url}/storage/v1/object/keep/kept.txt",
+                f"{stack.api_url}/storage/v1/object/{kept}",
                 content=b"kept",
                 headers={"content-type": "text/plain"},
             )
@@ -696,7 +697,7 @@ def test_bytes_without_a_row_are_removed_when_the_stack_starts(tmp_path: Path) -
         stack.restart()
         assert not stray_path.exists()
         with httpx.Client(timeout=60, headers=headers(stack)) as http:
-            assert http.get(f"{stack.api_url}/storage/v1/object/keep/kept.txt").content == b"kept"
+            assert http.get(f"{stack.api_url}/storage/v1/object/{kept}").content == b"kept"
     finally:
         stack.stop()
 
