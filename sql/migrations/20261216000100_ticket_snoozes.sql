@@ -18,9 +18,9 @@
 --                    snooze (42501: RLS refuses a customer before it; the guard also holds for a security definer
 --                    function a customer calls, which runs as its owner: the request's claims name the API role,
 --                    as wake_snoozed_tickets reads them; clearing is anyone's RLS or such a function lets write, so
---                    that tickets_clear_snooze clears on a customer's reply); the time is real and at most a year ahead when set or changed (22008;
---                    the CHECK keeps [1970, 3000) for every role); a ticket that is not pending has no snooze (the
---                    value is cleared, as the old guard cleared the column). `ticket_id` never changes.
+--                    that tickets_clear_snooze clears on a customer's reply); the time is real and at most a year
+--                    ahead when set or changed (22008; the CHECK keeps [1970, 3000) for every role); a ticket that is
+--                    not pending has no snooze (the value is cleared, as the old guard cleared the column). `ticket_id` never changes.
 --   tickets_clear_snooze   any change of a ticket's status clears its snooze (the old guard cleared it whenever the
 --                    status was not pending; a customer's reply reopens a pending ticket, migration 20261214000210,
 --                    so it wakes the ticket and clears the snooze as before). Clearing on entering 'pending' too

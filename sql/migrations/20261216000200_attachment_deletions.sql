@@ -13,11 +13,11 @@
 -- itself, in a BEFORE DELETE trigger, instead of leaving them to the foreign key's cascade, which ran after the
 -- message was gone, so their tombstones were counted internal and customers never dropped those files (review20;
 -- a note the cascade could read did not hold either: which of a profile's cascades runs first, to its messages or
--- to its uploads, is the order of the constraints' internal trigger names, review22). An attachment found with its
--- message gone all the same counts as internal (only staff then learn of it). Stamped with the change cursor like every synced
--- table (private.stamp_change, the (change_xid, change_id) index). A tombstone whose ticket is gone too is not
--- recorded (nobody could read it, and the client drops the ticket's rows with the ticket). A deletion of an id
--- already tombstoned stamps the tombstone again. An insert of an attachment under a tombstoned id for the same
+-- to its uploads, is the order of the constraints' internal trigger names, review22). An attachment found with
+-- its message gone all the same counts as internal (only staff then learn of it). Stamped with the change cursor
+-- like every synced table (private.stamp_change, the (change_xid, change_id) index). A tombstone whose ticket is
+-- gone too is not recorded (nobody could read it, and the client drops the ticket's rows with the ticket). A
+-- deletion of an id already tombstoned stamps the tombstone again. An insert of an attachment under a tombstoned id for the same
 -- message (a resend after a cleanup) deletes its tombstone in the same transaction, so a client that pulls after
 -- it keeps the row it gets by the attachments' cursor. An insert under that id for another message (an id that
 -- leaked, taken by another user: review20, review21) is refused (23505, as a live id would conflict): its tombstone
@@ -67,7 +67,7 @@ create policy staff_mfa on public.attachment_deletions as restrictive for all to
 create or replace function private.messages_delete_attachments_first() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  if exists (select 1 from public.attachments a where a.message_id = old.id) then
+  if exists (select 1 from public.attachments a where a.message_id = old.id) then  -- else no statement trigger
     delete from public.attachments a where a.message_id = old.id;
   end if;
   return old;

@@ -737,16 +737,15 @@ def apply_attachments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]
         if not attachments.is_attachment_id(values["id"]):  # it names files on disk: set aside (set_aside.ROW_ERRORS)
             raise ValueError(f"an attachment id that is not a uuid: {str(values['id'])[:40]!r}")
         values["created_at"] = canonical_ts(values["created_at"])  # as every timestamp of the cache (schema v18)
-        held = conn.execute(
-            "select local_state from attachments where id = ? and message_id <> ?", (values["id"], values["message_id"])
-        ).fetchone()
-        if held is not None and held[0] != "sent":  # this user's queued file: its id is not the server's to move
-            raise ValueError("an attachment id this user queued for another message")
-        for old_id, local_path, old_message, old_ticket in conn.execute(
-            "select id, local_path, message_id, ticket_id from attachments"
-            " where (object_path = ? and id <> ? or id = ? and message_id <> ?) and local_state = 'sent'",
+        for old_id, local_path, old_message, old_ticket, state in conn.execute(
+            "select id, local_path, message_id, ticket_id, local_state from attachments"
+            " where object_path = ? and id <> ? or id = ? and message_id <> ?",
             (values["object_path"], values["id"], values["id"], values["message_id"]),
         ).fetchall():
+            if state != "sent":  # this user's queued file keeps its row; the server's is set aside
+                if old_id == values["id"]:
+                    raise ValueError("an attachment id this user queued for another message")
+                continue  # its path: the insert below fails on it
             conn.execute("delete from attachments where id = ?", (old_id,))
             stale.append((str(old_id), local_path))
             changed.setdefault(str(old_ticket), set()).add(str(old_message))
