@@ -136,6 +136,14 @@ class Result:
     detail: list[str] = field(default_factory=list)
 
 
+def fault_proxy(api_url: str) -> FaultProxy:
+    """The soak's fault proxy in front of ``api_url``, started. It keeps no record of the traffic: it runs in the
+    process whose memory the soak measures, and a record of every request line and websocket frame grew with the
+    run (10 MB of 50 clients' 10 minutes, found by tracemalloc from the warm-up point to the end)."""
+    url = urlparse(api_url)
+    return FaultProxy(url.hostname or "127.0.0.1", url.port or 80, record=False).start()
+
+
 def _rls_ids(db_url: str, user: User) -> set[str]:
     with psycopg.connect(db_url) as conn:
         conn.execute("set local role authenticated")
@@ -188,8 +196,7 @@ class Soak:
     def populate(self) -> None:
         """The fault proxy, users, tickets and clients on `self.stack` (already running; bench/e2e.py uses the
         harness's stack and these clients, without faults, as background chatter)."""
-        url = urlparse(self.stack.api_url)
-        self.proxy = FaultProxy(url.hostname or "127.0.0.1", url.port or 80).start()
+        self.proxy = fault_proxy(self.stack.api_url)
         agents = [create_user(self.stack.db_url, "agent") for _ in range(self.plan.agents)]
         customers = [create_user(self.stack.db_url, "customer") for _ in range(self.plan.clients - self.plan.agents)]
         owned: dict[str, list[str]] = {a.id: [] for a in agents}

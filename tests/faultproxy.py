@@ -20,7 +20,9 @@ One-shot faults, matched against the bytes a client sends (e.g. ``b"POST /rest/v
 
 Each HTTP request's first line is kept (``requested``), and what clients send on websockets, frame by frame and
 unmasked (``ws_sent``): a test counts, say, the
-``phx_join`` frames of one realtime topic the server was sent (localbase does not compress frames).
+``phx_join`` frames of one realtime topic the server was sent (localbase does not compress frames). That record grows
+with the traffic for the proxy's whole life, so a long run that never asks (the soak, bench/soak.py) passes
+``record=False``: nothing is kept and the two questions raise.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class FaultProxy:
     requests: int = 0  # HTTP requests forwarded (a chunk that starts one; websocket frames never look like it)
     ws_frames: list[bytes] = field(default_factory=list)  # the payloads of the frames clients sent on websockets
     request_lines: list[bytes] = field(default_factory=list)  # each forwarded HTTP request's first line
+    record: bool = True  # keep ws_frames and request_lines (False: a long run's memory stays flat)
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -116,13 +119,19 @@ class FaultProxy:
 
     def ws_sent(self, *parts: bytes) -> int:
         """How many websocket frames clients sent that hold every one of ``parts``."""
+        self._recording()
         with self._lock:
             return sum(all(part in frame for part in parts) for frame in self.ws_frames)
 
     def requested(self, part: bytes) -> int:
         """How many HTTP requests were forwarded whose first line (method, path, query) holds ``part``."""
+        self._recording()
         with self._lock:
             return sum(part in line for line in self.request_lines)
+
+    def _recording(self) -> None:
+        if not self.record:
+            raise RuntimeError("this FaultProxy keeps no record of the traffic (record=False)")
 
     def lose_response(self, pattern: bytes, times: int = 1) -> _Rule:
         rule = _Rule(pattern, times, "lose_response")
@@ -203,14 +212,16 @@ class FaultProxy:
                 while self.mode == "stall" or writer in self._frozen:
                     await asyncio.sleep(0.05)
                 if frames is not None:
-                    frames += data
-                    self._keep_frames(frames)
+                    if self.record:
+                        frames += data
+                        self._keep_frames(frames)
                 elif data.startswith(_METHODS):
                     self.requests += 1
-                    with self._lock:
-                        self.request_lines.append(data.partition(b"\r\n")[0])
+                    if self.record:
+                        with self._lock:
+                            self.request_lines.append(data.partition(b"\r\n")[0])
                     if b"\r\nupgrade: websocket\r\n" in data.lower():
-                        frames = bytearray(data.partition(b"\r\n\r\n")[2])
+                        frames = bytearray(data.partition(b"\r\n\r\n")[2] if self.record else b"")
                 rule = self._match(data)
                 if rule is not None and rule.kind == "reset_request":
                     up_writer.write(data[: len(data) // 2])
