@@ -201,6 +201,15 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][SEND_MANY] = {"send": self.send_many, "send_now": self.send_now}
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        """uvicorn's, then the extension taken back out of the scope: its bound methods and the scope the protocol
+        holds made a reference cycle, so every closed socket's protocol, buffers and scope waited for a full
+        collection, which the stack makes rare (localbase/gctune.py); uvicorn's own protocol is freed at once."""
+        super().connection_lost(exc)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"].pop(SEND_MANY, None)
+
     async def send_many(self, frames: Sequence[str | bytes]) -> None:
         """Text (`str`) and binary (`bytes`) frames, in order, in one write: what `websocket.send` does for each.
 

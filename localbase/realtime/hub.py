@@ -47,6 +47,10 @@ def keying() -> int:
     return _keyings[0]
 
 
+def _ended(reason: str) -> None:
+    """An ended session's overflow handler: nothing is left to drop."""
+
+
 class Outbox:
     """A socket's bounded send queue; overflowing it closes the socket instead of growing memory.
 
@@ -102,6 +106,13 @@ class Outbox:
     def close(self) -> None:
         self.closed = True
         self.queue.put_nowait(None)
+
+    def detach(self) -> None:
+        """Its session ended: drop the callbacks into it (the overflow handler and ``direct`` are the session's and
+        its socket's bound methods, a reference cycle that only a full collection would free; see Session.run)."""
+        self.closed = True
+        self.direct = None
+        self._on_overflow = _ended
 
 
 _TIMES = frozenset({"exp", "iat"})  # the claims a refresh of the same session changes
