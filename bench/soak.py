@@ -16,7 +16,8 @@ PostgreSQL's RLS returns for its user (convergence), then checks:
 - cache mismatches: per client, ids in the cache vs ids RLS lets that user select.
 
 Memory (bench/soak_memory.py): the bench process's RSS growth from a quarter of the run to its end, raw and with
-SQLite's heap (the caches' data) taken out, and the stack's RSS over its last segment without a restart.
+SQLite's heap (the caches' data) taken out, and the stack's RSS over its last segment without a restart (the
+restarts come in the first half of the faults, so that segment is most of the run).
 
 `soak` value = lost + duplicated (0 is the goal; its "baseline" is that goal). `python -m bench soak` runs the
 long variant (50 clients, 10 minutes, 2 stack restarts, 3 kills); `SOAK_MINUTES` / `SOAK_CLIENTS` scale it.
@@ -274,7 +275,11 @@ class Soak:
         assert self.proxy is not None
         proxy = self.proxy
         span = until - started
-        restarts = [started + span * (i + 1) / (self.plan.restarts + 1) for i in range(self.plan.restarts)]
+        # the restarts evenly spread over the first half of the faults (a sixth and a third in, with two): the stack's
+        # last segment, whose memory is measured after its own warm-up (soak_memory.StackWatch), is then the last
+        # two thirds (~5 minutes of the long variant; restarts a third apart left ~2, and its figure swung with where
+        # that short window began)
+        restarts = [started + span * (i + 1) / (2 * self.plan.restarts + 2) for i in range(self.plan.restarts)]
         kills = [started + span * (i + 0.5) / max(1, self.plan.kills) for i in range(self.plan.kills)]
         killable = [c for c in self.clients if c.proc is not None]
         last = time.monotonic()
