@@ -75,6 +75,11 @@ def storage_error(call: Callable[[], object]) -> StorageApiError:
     return err.value
 
 
+def under(prefix: str, name: str) -> str:
+    """``prefix/name``: an object's key under its bucket, or its URL under an endpoint (the name stays relative)."""
+    return f"{prefix}/{name}"
+
+
 def headers(stack: StackProcess, token: str | None = None) -> dict[str, str]:
     token = token or stack.service_role_key
     return {"apikey": stack.anon_key, "Authorization": f"Bearer {token}"}
@@ -136,7 +141,7 @@ def test_upload_download_info_exists(as_: StorageFactory, bucket: str) -> None:
         b"hello storage",
         {"content-type": "text/plain", "cache-control": "60", "metadata": {"ticket": "t1"}},
     )
-    assert (up.path, up.full_path) == ("folder/a b.txt", f"{bucket}/folder/a b.txt")
+    assert (up.path, up.full_path) == ("folder/a b.txt", under(bucket, "folder/a b.txt"))
     assert b.download("folder/a b.txt") == b"hello storage"
     info = b.info("folder/a b.txt")
     assert info["size"] == 13 and info["content_type"] == "text/plain"
@@ -169,18 +174,18 @@ def test_upload_without_upsert_keeps_the_first_upsert_replaces(
 def test_raw_body_upload_with_headers(stack: StackProcess, as_: StorageFactory, bucket: str) -> None:
     meta = base64.b64encode(b'{"k": 1}').decode()
     r = httpx.post(
-        f"{stack.api_url}/storage/v1/object/{bucket}/raw.png",
+        under(f"{stack.api_url}/storage/v1/object/{bucket}", "raw.png"),
         content=b"\x89PNG....",
         headers={**headers(stack), "content-type": "image/png", "cache-control": "max-age=5", "x-metadata": meta},
     )
     assert r.status_code == 200, r.text
-    assert r.json()["Key"] == f"{bucket}/raw.png"
-    got = httpx.get(f"{stack.api_url}/storage/v1/object/{bucket}/raw.png", headers=headers(stack))
+    assert r.json()["Key"] == under(bucket, "raw.png")
+    got = httpx.get(under(f"{stack.api_url}/storage/v1/object/{bucket}", "raw.png"), headers=headers(stack))
     assert got.content == b"\x89PNG...."
     assert got.headers["content-type"] == "image/png" and got.headers["cache-control"] == "max-age=5"
     assert as_("service").storage.from_(bucket).info("raw.png")["metadata"] == {"k": 1}
     bad = httpx.post(
-        f"{stack.api_url}/storage/v1/object/{bucket}/raw2.png",
+        under(f"{stack.api_url}/storage/v1/object/{bucket}", "raw2.png"),
         content=b"x",
         headers={**headers(stack), "content-type": "image/png", "x-metadata": "not base64 json"},
     )
@@ -226,7 +231,7 @@ def test_move_and_copy(as_: StorageFactory, bucket: str) -> None:
     assert b.move("m/src.txt", "m/dst.txt")["message"] == "Successfully moved"
     assert b.exists("m/src.txt") is False and b.download("m/dst.txt") == b"moving"
     copied = b.copy("m/dst.txt", "m/copy.txt")
-    assert copied["Key"] == f"{bucket}/m/copy.txt"
+    assert copied["Key"] == under(bucket, "m/copy.txt")
     b.remove(["m/dst.txt"])  # the copy keeps its bytes when the original goes
     assert b.download("m/copy.txt") == b"moving"
     b.upload("m/other.txt", b"other")
@@ -258,30 +263,32 @@ def test_expired_or_misused_signed_url_is_refused(as_: StorageFactory, bucket: s
     base = f"{stack.api_url}/storage/v1/object/sign/{bucket}"
     now = int(time.time())
     expired = jwt.encode(
-        {"url": f"{bucket}/e/one.txt", "scope": "download", "iat": now - 120, "exp": now - 60},
+        {"url": under(bucket, "e/one.txt"), "scope": "download", "iat": now - 120, "exp": now - 60},
         stack.jwt_secret,
         algorithm="HS256",
     )
-    r = httpx.get(f"{base}/e/one.txt", params={"token": expired})
+    r = httpx.get(under(base, "e/one.txt"), params={"token": expired})
     assert r.status_code == 400 and r.json()["error"] == "InvalidJWT" and r.json()["message"] == "jwt expired"
     good = b.create_signed_url("e/one.txt", 60)["signedURL"]
     token = httpx.URL(good).params["token"]
-    other = httpx.get(f"{base}/e/two.txt", params={"token": token})
+    other = httpx.get(under(base, "e/two.txt"), params={"token": token})
     assert other.status_code == 400 and other.json()["error"] == "InvalidSignature"
     # an upload token never downloads, a download token never uploads
     up_token = b.create_signed_upload_url("e/three.txt")["token"]
-    assert httpx.get(f"{base}/e/three.txt", params={"token": up_token}).json()["error"] == "InvalidSignature"
+    assert httpx.get(under(base, "e/three.txt"), params={"token": up_token}).json()["error"] == "InvalidSignature"
     put = httpx.put(
-        f"{stack.api_url}/storage/v1/object/upload/sign/{bucket}/e/one.txt",
+        under(f"{stack.api_url}/storage/v1/object/upload/sign/{bucket}", "e/one.txt"),
         params={"token": token},
         content=b"x",
         headers={"content-type": "text/plain"},
     )
     assert put.json()["error"] == "InvalidSignature"
     forged = jwt.encode(
-        {"url": f"{bucket}/e/one.txt", "scope": "download", "exp": now + 60}, "not-the-secret-" * 3, algorithm="HS256"
+        {"url": under(bucket, "e/one.txt"), "scope": "download", "exp": now + 60},
+        "not-the-secret-" * 3,
+        algorithm="HS256",
     )
-    assert httpx.get(f"{base}/e/one.txt", params={"token": forged}).json()["error"] == "InvalidJWT"
+    assert httpx.get(under(base, "e/one.txt"), params={"token": forged}).json()["error"] == "InvalidJWT"
 
 
 def test_signed_upload_url_valid_two_hours(as_: StorageFactory, bucket: str) -> None:
@@ -290,7 +297,7 @@ def test_signed_upload_url_valid_two_hours(as_: StorageFactory, bucket: str) -> 
     claims = jwt.decode(signed["token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 2 * 60 * 60 and claims["scope"] == "upload"
     up = b.upload_to_signed_url("u/file.txt", signed["token"], b"via signed url")
-    assert up.full_path == f"{bucket}/u/file.txt"
+    assert up.full_path == under(bucket, "u/file.txt")
     assert b.download("u/file.txt") == b"via signed url"
     again = storage_error(lambda: b.upload_to_signed_url("u/file.txt", signed["token"], b"again"))
     assert again.status == "409"
@@ -324,7 +331,7 @@ def test_size_and_type_limits_while_streaming(as_: StorageFactory, stack: StackP
             yield b"y" * 1024
 
     r = httpx.post(
-        f"{stack.api_url}/storage/v1/object/{name}/stream.png",
+        under(f"{stack.api_url}/storage/v1/object/{name}", "stream.png"),
         content=chunks(),
         headers={**headers(stack), "content-type": "image/png"},
     )
@@ -446,7 +453,7 @@ def test_bad_tokens(stack: StackProcess, bucket: str) -> None:
     r = httpx.get(f"{stack.api_url}/storage/v1/bucket", headers=headers(stack, expired))
     assert r.status_code == 400 and r.json()["error"] == "InvalidJWT"
     odd_role = stack.mint(sub=str(uuid.uuid4()), role="postgres")
-    r = httpx.get(f"{stack.api_url}/storage/v1/object/info/{bucket}/x.txt", headers=headers(stack, odd_role))
+    r = httpx.get(under(f"{stack.api_url}/storage/v1/object/info/{bucket}", "x.txt"), headers=headers(stack, odd_role))
     assert r.status_code in (400, 403) and r.json()["statusCode"] in ("403", "404")
 
 
@@ -655,7 +662,7 @@ def test_concurrent_uploads_to_one_path_one_wins_no_stray_bytes(
 
     def put(i: int) -> int:
         r = httpx.post(
-            f"{stack.api_url}/storage/v1/object/{bucket}/race.bin",
+            under(f"{stack.api_url}/storage/v1/object/{bucket}", "race.bin"),
             content=bytes([i]) * 200_000,
             headers={**headers(stack), "content-type": "application/octet-stream"},
             timeout=60,
@@ -706,7 +713,7 @@ def test_range_requests_and_head(stack: StackProcess, as_: StorageFactory, bucke
     as_("service").storage.from_(bucket).upload(
         "range.bin", bytes(range(256)) * 4, {"content-type": "application/octet-stream"}
     )
-    url = f"{stack.api_url}/storage/v1/object/{bucket}/range.bin"
+    url = under(f"{stack.api_url}/storage/v1/object/{bucket}", "range.bin")
     part = httpx.get(url, headers={**headers(stack), "Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == bytes(range(10, 20))
     assert part.headers["content-range"] == "bytes 10-19/1024"
@@ -715,7 +722,7 @@ def test_range_requests_and_head(stack: StackProcess, as_: StorageFactory, bucke
 
 
 def test_multipart_bodies_with_too_many_or_too_large_fields_are_refused(stack: StackProcess, bucket: str) -> None:
-    url = f"{stack.api_url}/storage/v1/object/{bucket}/form.txt"
+    url = under(f"{stack.api_url}/storage/v1/object/{bucket}", "form.txt")
     many = [(f"f{i}", (None, "x")) for i in range(40)] + [("file", ("form.txt", b"body", "text/plain"))]
     r = httpx.post(url, headers=headers(stack), files=many)
     assert r.status_code == 400 and "form fields" in r.json()["message"]
@@ -743,7 +750,7 @@ def test_storage_queries_carry_the_callers_role_timeout(
     )
     try:
         httpx.post(
-            f"{stack.api_url}/storage/v1/object/{bucket}/slow.txt",
+            under(f"{stack.api_url}/storage/v1/object/{bucket}", "slow.txt"),
             content=b"x",
             headers={**headers(stack), "content-type": "text/plain"},
         )
@@ -788,16 +795,16 @@ def test_a_smuggled_content_type_is_refused_on_every_upload_path(
     api = f"{stack.api_url}/storage/v1"
     png = b"\x89PNG...."
     raw = {**headers(stack), "content-type": SMUGGLED}
-    _refused_type(httpx.post(f"{api}/object/{images}/raw.png", content=png, headers=raw))
-    _refused_type(httpx.put(f"{api}/object/{images}/raw.png", content=png, headers=raw))
+    _refused_type(httpx.post(under(f"{api}/object/{images}", "raw.png"), content=png, headers=raw))
+    _refused_type(httpx.put(under(f"{api}/object/{images}", "raw.png"), content=png, headers=raw))
     form = httpx.post(
-        f"{api}/object/{images}/form.png", files={"file": ("a.png", png, SMUGGLED)}, headers=headers(stack)
+        under(f"{api}/object/{images}", "form.png"), files={"file": ("a.png", png, SMUGGLED)}, headers=headers(stack)
     )
     _refused_type(form)
     b = as_("service").storage.from_(images)
     token = b.create_signed_upload_url("signed.png")["token"]
     signed = httpx.put(
-        f"{api}/object/upload/sign/{images}/signed.png",
+        under(f"{api}/object/upload/sign/{images}", "signed.png"),
         params={"token": token},
         content=png,
         headers={"content-type": SMUGGLED},
@@ -816,7 +823,9 @@ def test_a_smuggled_content_type_is_refused_on_every_upload_path(
     assert b.list() == []
     # malformed is malformed without an allowlist too: commas, other parameters, an empty type
     for bad in (SMUGGLED, "text/plain; charset=utf-8; x=y", "text/html,text/plain", "image/", "a b/c"):
-        r = httpx.post(f"{api}/object/{bucket}/x.bin", content=b"x", headers={**headers(stack), "content-type": bad})
+        r = httpx.post(
+            under(f"{api}/object/{bucket}", "x.bin"), content=b"x", headers={**headers(stack), "content-type": bad}
+        )
         _refused_type(r)
     assert as_("service").storage.from_(bucket).list() == []
 
@@ -828,7 +837,7 @@ def test_an_allowed_upload_is_stored_normalized_and_served_with_nosniff(
     s.update_bucket(images, {"public": True, "allowed_mime_types": ["image/*"]})
     b = s.from_(images)
     r = httpx.post(
-        f"{stack.api_url}/storage/v1/object/{images}/ok.png",
+        under(f"{stack.api_url}/storage/v1/object/{images}", "ok.png"),
         content=b"\x89PNG....",
         headers={**headers(stack), "content-type": "Image/PNG"},
     )
@@ -836,7 +845,7 @@ def test_an_allowed_upload_is_stored_normalized_and_served_with_nosniff(
     assert b.info("ok.png")["content_type"] == "image/png"
     b.upload("form.png", b"\x89PNG....", {"content-type": "image/png"})
     for url in (
-        f"{stack.api_url}/storage/v1/object/{images}/ok.png",
+        under(f"{stack.api_url}/storage/v1/object/{images}", "ok.png"),
         b.get_public_url("ok.png"),
         b.create_signed_url("form.png", 60)["signedURL"],
     ):
@@ -895,7 +904,7 @@ def test_a_stored_type_that_does_not_parse_is_neither_served_nor_copied(
         " where bucket_id = %s and name = 'old.png'",
         (SMUGGLED, bucket),
     )
-    got = httpx.get(f"{stack.api_url}/storage/v1/object/{bucket}/old.png", headers=headers(stack))
+    got = httpx.get(under(f"{stack.api_url}/storage/v1/object/{bucket}", "old.png"), headers=headers(stack))
     assert got.headers["content-type"] == "application/octet-stream"
     assert got.headers["x-content-type-options"] == "nosniff"
     copy = httpx.post(

@@ -44,11 +44,6 @@ from localbase.realtime.rls import ALLOWED_ROLES
 log = logging.getLogger(__name__)
 
 
-def _refuse_frames(frames: list[str | bytes]) -> bool:
-    """`send_now` when the server offers none (or the session ended): nothing is written, the frames queue."""
-    return False
-
-
 _CHANGE_ID = re.compile(r'"postgres_changes".*?"record":\{(?:[^{}]*?[,{])?"id":"([^"]+)"')  # hop trace only
 
 MAX_BINDINGS = 100
@@ -103,7 +98,7 @@ class Session:
         self._closing: str | None = None
         self._disconnect = False  # end the socket once the frame being handled is answered
         self._reader: asyncio.Task[None] | None = None
-        self._send_now_fn: Callable[[list[str | bytes]], bool] = _refuse_frames
+        self._send_now_fn: Callable[[list[str | bytes]], bool] = lambda frames: False
 
     def _overflow(self, reason: str) -> None:
         log.warning("realtime: dropping a socket: %s", reason)
@@ -140,15 +135,14 @@ class Session:
     def _release(self, ended: list[Channel]) -> None:
         """Break the reference cycles an ended session is part of, so reference counting frees it, its socket's
         protocol and buffers now. The outbox's overflow handler and the channels' ``shut_down`` are this session's
-        bound methods, and its reader task refers back to it: cycles that only a full collection frees, and the
-        stack makes those rare (localbase/gctune.py), so under reconnect churn ended sessions piled up in the heap
-        (the soak: 695 of them 130 s after a restart, with 50 clients connected)."""
+        bound methods, and a reader task cancelled by an overflow keeps the exception whose traceback holds the
+        reader's frame: cycles that only a full collection frees, and the stack makes those rare
+        (localbase/gctune.py), so under reconnect churn ended sessions piled up in the heap (the soak: 695 of them
+        130 s after a restart, with 50 clients connected)."""
         for channel in ended:
             channel.shut_down = None
         self.outbox.detach()
-        self.presence_windows.clear()
         self._reader = None
-        self._send_now_fn = _refuse_frames
 
     async def _write(self) -> None:
         """Send what the outbox holds: everything queued so far in one send when the server offers `SEND_MANY`.
