@@ -9,6 +9,9 @@ customer who owns it (filter `ticket_id=eq.`), half as the assigned agent (whole
 subscriber has its own token (own session id), so the server runs one RLS check per subscriber and
 insert; nothing is deduplicated. Latency = time the change arrives at a subscriber - time just before
 the INSERT was sent; value is p50 in ms, with p99 and losses (expected deliveries that never came).
+After its join each subscriber's socket is read by `bench.ws_listener.Listener` (frames split by hand: at 500
+subscribers `websockets`' own connection cost the bench ~30 µs of CPU per frame, taken from the server it measures on
+the same cores); `BENCH_WS_LISTENER=0` reads them through `websockets` as before 2026-12-02, for an A/B.
 
 Baseline: raw LISTEN/NOTIFY on the same database in the same run, same rate, one listener per
 subscriber: the floor for any change notification that PostgreSQL itself delivers. A bare `pg_notify` writes no
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import time
 import uuid
@@ -39,6 +43,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.harness import BenchEnv, Figure, figure, percentile
+from bench.ws_listener import Listener
 from tests.conftest import User
 from tests.stackproc import session_claims
 
@@ -115,7 +120,8 @@ async def _subscribe(env: BenchEnv, ticket: str, user: User, whole_table: bool) 
     stack = env.stack
     url = f"{stack.api_url.replace('http://', 'ws://')}/realtime/v1/websocket?vsn=1.0.0&apikey={stack.anon_key}"
     # no permessage-deflate: Supabase Realtime (Phoenix) does not compress, so its clients never get it
-    ws = await connect(url, max_size=None, compression=None)
+    # no keepalive: after the join the socket is read by a `Listener`, and websockets' pings would go unanswered
+    ws = await connect(url, max_size=None, compression=None, ping_interval=None)
     binding: dict[str, Any] = {"event": "INSERT", "schema": "public", "table": "messages"}
     if not whole_table:
         binding["filter"] = f"ticket_id=eq.{ticket}"
@@ -147,6 +153,18 @@ async def _receive(ws: ClientConnection, arrived: list[tuple[int, float]]) -> No
             now = time.perf_counter()
             if isinstance(raw, str) and (m := _SEQ.search(raw)):
                 arrived.append((int(m.group(1)), now))
+
+
+_SEQ_BYTES = re.compile(rb'"content":"rt-bench (\d+)"')
+LISTENER = os.environ.get("BENCH_WS_LISTENER", "1") == "1"  # see the module docstring
+
+
+def _arrival(got: list[tuple[int, float]]) -> Any:
+    def on_text(payload: bytes, arrived: float) -> None:
+        if m := _SEQ_BYTES.search(payload):
+            got.append((int(m.group(1)), arrived))
+
+    return on_text
 
 
 def _achieved_rate(sent: dict[int, float]) -> float:
@@ -212,12 +230,18 @@ async def _realtime_run(
             await _subscribe(env, ticket, users.customer if as_customer else users.agent, whole_table=not as_customer)
         )
     arrivals: list[list[tuple[int, float]]] = [[] for _ in sockets]
-    readers = [asyncio.create_task(_receive(ws, got)) for ws, got in zip(sockets, arrivals, strict=True)]
     sent: dict[int, float] = {}
-    await _insert(env, ticket, sent, rate=rate, seconds=seconds, writers=writers)
-    await asyncio.sleep(GRACE_SECONDS)
-    await asyncio.gather(*(ws.close() for ws in sockets))
-    await asyncio.gather(*readers)
+    if LISTENER:
+        listeners = [Listener.take(ws, _arrival(got)) for ws, got in zip(sockets, arrivals, strict=True)]
+        await _insert(env, ticket, sent, rate=rate, seconds=seconds, writers=writers)
+        await asyncio.sleep(GRACE_SECONDS)
+        await asyncio.gather(*(listener.close() for listener in listeners))
+    else:
+        readers = [asyncio.create_task(_receive(ws, got)) for ws, got in zip(sockets, arrivals, strict=True)]
+        await _insert(env, ticket, sent, rate=rate, seconds=seconds, writers=writers)
+        await asyncio.sleep(GRACE_SECONDS)
+        await asyncio.gather(*(ws.close() for ws in sockets))
+        await asyncio.gather(*readers)
     latencies = [(t - sent[seq]) * 1000 for got in arrivals for seq, t in got if seq in sent]
     if achieved is not None:
         achieved.append(_achieved_rate(sent))
