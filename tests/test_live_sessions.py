@@ -9,10 +9,12 @@ localbase through the official client; nothing waits for an expiry.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
 import jwt
+import psycopg
 import pytest
 from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, create_client
@@ -143,3 +145,45 @@ def test_a_message_from_an_ended_session_is_a_customers_not_staffs(
         sql(stack.db_url, "select 1 from public.notifications where ticket_id = %s and reason = 'mention'", ticket)
         == []
     )
+
+
+HELPERS = (
+    "select private.session_is_live()",
+    "select private.is_staff()",
+    "select private.is_admin()",
+    "select private.user_role(auth.uid()) in ('agent', 'admin')",
+)
+
+
+def asks(stack: StackProcess, claims: dict[str, object]) -> list[bool]:
+    """Each session helper's answer for a caller with these claims (as PostgREST sets them: role, then claims)."""
+    answers = []
+    with psycopg.connect(stack.db_url) as conn:
+        for query in HELPERS:
+            conn.execute(
+                "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+                (json.dumps(claims),),
+            )
+            row = conn.execute(query).fetchone()
+            answers.append(bool(row and row[0]))
+            conn.rollback()
+    return answers
+
+
+def test_the_session_is_found_by_its_key_among_many_and_only_in_its_canonical_spelling(
+    stack: StackProcess, users: Users
+) -> None:
+    """Migration 20261218000100 looks the token's session up by primary key: the admin's own session is found among
+    hundreds of its sessions (the lookup no longer walks them, bench realtime_rls_check), and every other spelling of
+    the same UUID that `uuid_in` accepts names no session, as when the ids were compared as text."""
+    sessions = [stack.mint(sub=users.admin.id) for _ in range(300)]
+    claims = jwt.decode(sessions[150], options={"verify_signature": False})
+    assert asks(stack, claims) == [True, True, True, True]
+    own = str(claims["session_id"])
+    spellings = [own.upper(), "{" + own + "}", own.replace("-", ""), " " + own, own + "\n", own[:-1]]
+    for spelling in spellings:
+        assert asks(stack, {**claims, "session_id": spelling}) == [False] * 4, spelling
+    others = jwt.decode(stack.mint(sub=users.agent.id), options={"verify_signature": False})["session_id"]
+    assert asks(stack, {**claims, "session_id": others}) == [False] * 4  # a live session, not the admin's
+    sql(stack.db_url, "update auth.sessions set not_after = now() - interval '1 second' where id = %s", own)
+    assert asks(stack, claims) == [False] * 4  # a time-boxed session past its end
